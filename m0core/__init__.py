@@ -1,0 +1,50 @@
+"""m0: find the highlight moments of long recordings from their audio and cut clips with ffmpeg.
+
+The public API::
+
+    import m0core
+    result = m0core.analyze("vod.mp4", "out/")          # highlights + clips
+    for h in result.highlights: print(h.peak_time, h.peak_db)
+
+Plugins implement the hooks in :mod:`m0core.hookspecs` with :data:`hookimpl`.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+import pluggy
+
+from m0core.errors import (
+    EncodeError,
+    InputError,
+    M0Error,
+    OptionError,
+    OutputError,
+    PluginError,
+)
+from m0core.model import AudioChunk, ClipResult, Highlight, MediaInfo, Stage, Timeline
+
+try:
+    __version__ = version("m0-clipper")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+hookimpl = pluggy.HookimplMarker("m0")
+
+__all__ = [
+    "AudioChunk",
+    "ClipResult",
+    "EncodeError",
+    "Highlight",
+    "InputError",
+    "M0Error",
+    "MediaInfo",
+    "OptionError",
+    "OutputError",
+    "PluginError",
+    "Stage",
+    "Timeline",
+    "__version__",
+    "hookimpl",
+]

@@ -1,0 +1,29 @@
+"""The errors m0 raises on purpose. Each carries one line meant for a person.
+
+The CLI prints ``Error: <message>`` and exits 1 for any :class:`M0Error`; anything else is a
+bug and shows a traceback only with ``M0_DEBUG=1``.
+"""
+
+
+class M0Error(Exception):
+    """Base of every error m0 reports as one clear line."""
+
+
+class InputError(M0Error):
+    """The input file is missing, unreadable, not media, damaged or has no audio."""
+
+
+class OutputError(M0Error):
+    """The output folder cannot be created or written."""
+
+
+class OptionError(M0Error):
+    """An option has a value m0 cannot use."""
+
+
+class PluginError(M0Error):
+    """A plugin failed to load, registered a name twice, or failed while running."""
+
+
+class EncodeError(M0Error):
+    """ffmpeg could not cut a clip."""

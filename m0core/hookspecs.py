@@ -1,0 +1,74 @@
+"""The hooks a plugin can implement. Every one is called once per process, at start-up.
+
+Each hook takes a ``register(name, factory)`` callback. ``name`` is what users type after
+``--source``/``--analyzer``/``--selector``/``--encoder``; ``factory(**params)`` builds the stage
+for one run. A name registered by two plugins is a start-up error naming both.
+
+Implement them in a module that your package lists under ``[project.entry-points.m0]``::
+
+    from m0core import hookimpl
+
+    @hookimpl
+    def m0_register_analyzers(register):
+        register("flux", Flux)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("m0")
+
+Register = Callable[[str, Callable[..., Any]], None]
+
+
+@hookspec
+def m0_register_sources(register: Register) -> None:
+    """Register audio sources.
+
+    A source factory takes keyword parameters and returns an object with
+    ``probe(path) -> MediaInfo`` (raise :class:`m0core.InputError` for files it cannot read) and
+    ``chunks(path, *, chunk_seconds=10.0, start=0.0, duration=None) -> Iterator[AudioChunk]``
+    yielding mono float32 chunks in time order, holding only a bounded amount of audio.
+    Called once, when the plugins are loaded.
+    """
+
+
+@hookspec
+def m0_register_analyzers(register: Register) -> None:
+    """Register chunk analyzers.
+
+    An analyzer factory takes keyword parameters and returns an object with a ``hop``
+    attribute (seconds per score value), ``feed(chunk: AudioChunk) -> np.ndarray`` returning the
+    score values that chunk completed, and optionally ``finish() -> np.ndarray`` returning
+    those still pending at the end of the stream. Scores are dB-like: higher means more.
+    Called once, when the plugins are loaded.
+    """
+
+
+@hookspec
+def m0_register_selectors(register: Register) -> None:
+    """Register highlight selectors.
+
+    A selector factory is called as ``factory(timeline=Timeline, threshold=float | None,
+    **params)`` and returns an object with ``feed(scores: np.ndarray) -> list[Highlight]`` (the
+    next score values in order; returns highlights that are final) and
+    ``finish() -> list[Highlight]``. Highlights come out in time order; use
+    ``timeline.time(i)`` and ``timeline.window(peak_time)`` for times and clip windows.
+    Called once, when the plugins are loaded.
+    """
+
+
+@hookspec
+def m0_register_encoders(register: Register) -> None:
+    """Register clip encoders.
+
+    An encoder factory is called as ``factory(media=MediaInfo, out_dir=Path, **params)`` and
+    returns an object with ``submit(highlight) -> concurrent.futures.Future[ClipResult]`` and
+    ``close(cancel=False)`` (wait for submitted clips, or with ``cancel=True`` stop them and
+    remove anything unfinished). It writes each clip completely or not at all.
+    Called once, when the plugins are loaded.
+    """

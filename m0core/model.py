@@ -1,0 +1,173 @@
+"""The public value objects that flow between the pipeline stages.
+
+Every time is in seconds (float). Sample offsets stay inside sources and analyzers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A piece of decoded audio: mono float32 samples in -1..1 starting at ``start`` seconds."""
+
+    samples: np.ndarray
+    sample_rate: int
+    start: float
+
+    def __post_init__(self) -> None:
+        samples = np.asarray(self.samples, dtype=np.float32)
+        if samples.ndim != 1:
+            raise ValueError("AudioChunk.samples must be 1-D (mono)")
+        samples.flags.writeable = False
+        object.__setattr__(self, "samples", samples)
+
+    @property
+    def duration(self) -> float:
+        """Length of the chunk in seconds."""
+        return len(self.samples) / self.sample_rate
+
+    @property
+    def end(self) -> float:
+        """Time in seconds just after the last sample."""
+        return self.start + self.duration
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a source found out about a file before decoding it."""
+
+    path: str
+    duration: float | None
+    sample_rate: int
+    channels: int
+    has_audio: bool = True
+    has_video: bool = False
+    audio_codec: str | None = None
+    video_codec: str | None = None
+    container: str | None = None
+    size: int = 0
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (the ``source`` block of highlights.json)."""
+        return {
+            "path": self.path,
+            "name": Path(self.path).name,
+            "duration": self.duration,
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "has_video": self.has_video,
+            "audio_codec": self.audio_codec,
+            "video_codec": self.video_codec,
+            "container": self.container,
+            "size": self.size,
+        }
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """How a selector turns a score index into time and a peak into a clip window.
+
+    Parameters
+    ----------
+    hop:
+        Seconds per score value (the analyzer's ``hop``).
+    duration:
+        Length of the media in seconds, when known; clip windows are clamped to it.
+    pre, post:
+        Seconds of the clip before and after the peak.
+    min_gap:
+        Minimum seconds between the peaks of two highlights.
+    """
+
+    hop: float
+    duration: float | None = None
+    pre: float = 20.0
+    post: float = 10.0
+    min_gap: float = 15.0
+
+    def time(self, index: int | float) -> float:
+        """Centre time in seconds of score value ``index``."""
+        return (index + 0.5) * self.hop
+
+    def window(self, peak_time: float) -> tuple[float, float]:
+        """The clip window around ``peak_time``, kept inside the media.
+
+        A window that would start before 0 or end after the end is shifted, not shortened,
+        as long as the media is long enough.
+        """
+        start, end = peak_time - self.pre, peak_time + self.post
+        if self.duration is not None and end > self.duration:
+            start, end = start - (end - self.duration), self.duration
+        if start < 0:
+            start, end = 0.0, end - start
+        if self.duration is not None:
+            end = min(end, self.duration)
+        return round(start, 3), round(end, 3)
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """A moment worth a clip.
+
+    ``start``/``end`` are the clip window, ``peak_time``/``peak_db`` the loudest point,
+    ``score`` the selector's own strength measure (dB over its reference), ``kind`` why
+    it was chosen (e.g. ``spike``, ``sustained``, ``dynamic``, ``burst``, ``top``).
+    ``index`` is its 1-based position in time order, set by the pipeline.
+    """
+
+    start: float
+    end: float
+    peak_time: float
+    peak_db: float
+    score: float
+    kind: str = "highlight"
+    index: int = 0
+
+    @property
+    def duration(self) -> float:
+        """Clip length in seconds."""
+        return self.end - self.start
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict with rounded numbers."""
+        return {
+            "index": self.index,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "peak_time": round(self.peak_time, 3),
+            "peak_db": _finite(self.peak_db),
+            "score": _finite(self.score),
+            "kind": self.kind,
+        }
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """What became of one highlight's clip."""
+
+    highlight: Highlight
+    path: str | None
+    ok: bool
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A plugin chosen for a stage: its registered name and the parameters it was built with."""
+
+    name: str
+    params: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "params": dict(self.params)}
+
+
+def _finite(value: float) -> float | None:
+    return round(float(value), 2) if math.isfinite(value) else None
