@@ -15,6 +15,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
+from m0core.compat import (
+    AudioAnalysis,
+    AudioProcessor,
+    OptimizedClipGenerator,
+    StreamingAudioAnalysis,
+    StreamingAudioProcessor,
+)
 from m0core.errors import (
     EncodeError,
     InputError,
@@ -24,6 +31,8 @@ from m0core.errors import (
     PluginError,
 )
 from m0core.model import AudioChunk, ClipResult, Highlight, MediaInfo, Stage, Timeline
+from m0core.options import Options
+from m0core.pipeline import AnalysisResult, Progress, analyze
 
 try:
     __version__ = version("m0-clipper")
@@ -33,7 +42,16 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 hookimpl = pluggy.HookimplMarker("m0")
 
 __all__ = [
+    "AnalysisResult",
+    "AudioAnalysis",
     "AudioChunk",
+    "AudioProcessor",
+    "OptimizedClipGenerator",
+    "Options",
+    "Progress",
+    "StreamingAudioAnalysis",
+    "StreamingAudioProcessor",
+    "analyze",
     "ClipResult",
     "EncodeError",
     "Highlight",

@@ -1,0 +1,246 @@
+"""The ``m0`` command (also installed as ``highlighter``, the seed's name).
+
+The CLI is thin: it parses options into :class:`~m0core.options.Options` and calls the same
+functions the Python API offers. Known errors become one red line and exit code 1; usage
+errors exit 2; a traceback shows only with ``M0_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from m0core import __version__, plugins
+from m0core.console import ConsoleProgress, clock, error, warn
+from m0core.errors import M0Error, OptionError
+from m0core.options import CUT_MODES, Options
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100,
+           "show_default": True}
+
+
+def _report_failed_plugins() -> None:
+    for info in plugins.failed_plugins():
+        warn(plugins.describe_failure(info))
+
+
+def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``-P selector.margin_db=8`` → ``{"selector": {"margin_db": 8}}``."""
+    stages = ("source", "analyzer", "selector", "encoder")
+    result: dict[str, dict[str, Any]] = {s: {} for s in stages}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        stage, dot, name = key.partition(".")
+        if not sep or not dot or stage not in stages or not name.isidentifier():
+            raise click.BadParameter(
+                f"{item!r}: expected STAGE.NAME=VALUE with STAGE one of {', '.join(stages)}",
+                param_hint="'-P/--param'",
+            )
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        result[stage][name] = value
+    return result
+
+
+def analysis_options(f):
+    """The options every analysing command shares (analyze, batch)."""
+    decorators = [
+        click.option("--analyzer", default=None, metavar="NAME",
+                     help="Analyzer plugin  [default: rms-streaming]"),
+        click.option("--selector", default="adaptive", metavar="NAME",
+                     help="Highlight selector plugin (adaptive, crest, top, …)."),
+        click.option("--source", default="ffmpeg", metavar="NAME",
+                     help="Audio source plugin (ffmpeg, soundfile, …)."),
+        click.option("--encoder", default="ffmpeg", metavar="NAME", help="Clip encoder plugin."),
+        click.option("--streaming/--no-streaming", default=True,
+                     help="--no-streaming uses the whole-file rms-legacy analyzer."),
+        click.option("-t", "--threshold", type=float, default=None, metavar="DB",
+                     help="Minimum level in dBFS (crest's threshold; a floor for adaptive)."),
+        click.option("-l", "--clip-length", type=float, default=30.0, metavar="SECONDS",
+                     help="Length of each clip."),
+        click.option("--pre", type=float, default=None, metavar="SECONDS",
+                     help="Seconds before the peak  [default: 2/3 of the clip]"),
+        click.option("--post", type=float, default=None, metavar="SECONDS",
+                     help="Seconds after the peak  [default: the rest]"),
+        click.option("--max-clips", type=int, default=None, metavar="N",
+                     help="Keep only the N best highlights."),
+        click.option("--min-gap", type=float, default=None, metavar="SECONDS",
+                     help="Minimum time between two highlights  [default: half a clip]"),
+        click.option("--workers", type=int, default=None, metavar="N",
+                     help="Parallel ffmpeg processes for clips  [default: number of cores]"),
+        click.option("--cut", type=click.Choice(CUT_MODES), default="copy",
+                     help="copy: fast, starts on a keyframe; accurate: re-encode, frame-exact."),
+        click.option("--no-clips", is_flag=True, help="Analyse only; write no clips."),
+        click.option("-P", "--param", "params", multiple=True, metavar="STAGE.NAME=VALUE",
+                     help="Extra plugin parameter, e.g. -P selector.margin_db=8 (repeatable)."),
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
+def build_options(analyzer: str | None, streaming: bool, no_clips: bool,
+                  params: tuple[str, ...], **values: Any) -> Options:
+    """Options from the parsed command line."""
+    if analyzer is None:
+        analyzer = "rms-streaming" if streaming else "rms-legacy"
+    elif not streaming and analyzer != "rms-legacy":
+        raise OptionError("--no-streaming selects the rms-legacy analyzer; drop --analyzer")
+    extra = _parse_params(params)
+    return Options(
+        analyzer=analyzer, clips=not no_clips,
+        source_params=extra["source"], analyzer_params=extra["analyzer"],
+        selector_params=extra["selector"], encoder_params=extra["encoder"],
+        **values,
+    )
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="m0")
+def cli() -> None:
+    """m0 finds the highlight moments of long recordings from their audio and cuts a clip
+    around each with ffmpeg.
+
+    \b
+    Start with:  m0 demo
+    Then:        m0 analyze vod.mp4 out/
+    """
+
+
+@cli.command(epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 --cut accurate")
+@click.argument("video", type=click.Path(dir_okay=True, path_type=Path))
+@click.argument("out_dir", required=False, type=click.Path(path_type=Path))
+@analysis_options
+@click.option("--json", "as_json", is_flag=True, help="Print highlights.json to stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
+@click.option("-v", "--verbose", is_flag=True, help="Also list every highlight and timing.")
+def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbose: bool,
+            **values: Any) -> None:
+    """Find the highlights of VIDEO and cut a clip around each into OUT_DIR.
+
+    OUT_DIR defaults to VIDEO's name + "_highlights" in the current folder. It receives the
+    clips, highlights.json (every highlight with its times and loudness) and index.json (the
+    seed's format).
+    """
+    from m0core.outputs import highlights_document
+    from m0core.pipeline import analyze as run_analysis
+
+    opts = build_options(**values)
+    _report_failed_plugins()
+    out = out_dir if out_dir is not None else Path(f"{video.stem}_highlights")
+    progress = ConsoleProgress(enabled=not quiet and not as_json)
+    try:
+        result = run_analysis(video, out, opts, progress=progress)
+    finally:
+        progress.close()
+    if not result.highlights:
+        click.echo("Note: no highlights found (try a lower --threshold or the 'top' "
+                   "selector).", err=True)
+    if as_json:
+        click.echo(json.dumps(highlights_document(result), indent=2))
+    elif not quiet:
+        _summary(result, verbose)
+    if result.failed_clips:
+        raise M0Error(f"{len(result.failed_clips)} of {len(result.clips)} clips failed")
+
+
+def _summary(result, verbose: bool) -> None:
+    media = result.media
+    took = result.timings.get("total", 0.0)
+    speed = (media.duration or 0) / took if took else 0
+    made = sum(1 for c in result.clips if c.ok)
+    click.echo(
+        f"{len(result.highlights)} highlights in {clock(media.duration or 0)} of audio "
+        f"({took:.1f} s, {speed:.0f}x real time); {made} clips in {result.out_dir}"
+    )
+    if verbose:
+        for h in result.highlights:
+            clip = result.clip_for(h)
+            name = Path(clip.path).name if clip and clip.ok else "-"
+            click.echo(f"  {h.index:3d}  {clock(h.peak_time):>8}  {h.peak_db:6.1f} dB  "
+                       f"+{h.score:4.1f}  {h.kind:<9} {name}")
+        click.echo("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in
+                                             result.timings.items()))
+
+
+@cli.command("plugins", epilog="Example: m0 plugins --all")
+@click.option("--all", "show_all", is_flag=True, help="Include m0's built-in plugins.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_command(show_all: bool, as_json: bool) -> None:
+    """List installed plugins: name, version, hooks and the names they register."""
+    names: dict[str, list[str]] = {}
+    for kind, table in plugins.registries().items():
+        for reg in table.values():
+            names.setdefault(reg.plugin, []).append(f"{kind[:-1]}:{reg.name}")
+    rows = [
+        {"name": i.name, "module": i.module, "dist": i.dist, "version": i.version,
+         "builtin": i.builtin, "hooks": i.hooks, "registers": sorted(names.get(i.name, [])),
+         "error": i.error}
+        for i in plugins.plugin_infos() if show_all or not i.builtin
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _report_failed_plugins()
+    if not rows:
+        click.echo("No third-party plugins installed ('m0 plugins --all' lists the built-ins).")
+    for row in rows:
+        if row["error"]:
+            continue
+        origin = f"{row['dist']} {row['version']}" if row["dist"] else row["module"]
+        click.echo(f"{row['name']}  ({origin})")
+        click.echo(f"  hooks:     {', '.join(row['hooks'])}")
+        click.echo(f"  registers: {', '.join(row['registers'])}")
+
+
+@cli.command(epilog="Example: m0 demo ./m0-demo")
+@click.argument("out_dir", required=False, default="m0-demo",
+                type=click.Path(path_type=Path))
+@click.option("--duration", type=click.FloatRange(20, 3600), default=180.0,
+              help="Seconds of sample VOD to make.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def demo(out_dir: Path, duration: float, quiet: bool) -> None:
+    """Make a sample VOD with loud moments and run the main job on it.
+
+    The sample (OUT_DIR/sample_vod.mp4) has a noise bed with cheers, shouts and spikes planted
+    at known times; m0 analyses it with default settings, cuts the clips into
+    OUT_DIR/highlights/ and compares what it found with what was planted.
+    """
+    from m0core.demo import run_demo
+
+    run_demo(out_dir, duration, quiet=quiet)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``m0`` and ``highlighter`` commands."""
+    try:
+        code = cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        error("interrupted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        error("interrupted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        error(exc.format_message() + hint)
+        sys.exit(exc.exit_code)
+    except M0Error as exc:
+        if plugins.debug():
+            raise
+        error(str(exc))
+        sys.exit(1)
+    except Exception as exc:
+        if plugins.debug():
+            raise
+        error(f"unexpected {type(exc).__name__}: {exc} (M0_DEBUG=1 shows the traceback)")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

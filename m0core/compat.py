@@ -1,0 +1,208 @@
+"""The seed's Python names (M0 Clipper v0.3.0), kept working on top of the plugin pipeline.
+
+- :class:`StreamingAudioProcessor` / :class:`AudioProcessor`: decode a file in chunks / whole.
+- :class:`StreamingAudioAnalysis` / :class:`AudioAnalysis`: find highlights with the seed's
+  rule (``crest``, ``decibel_threshold=-5.0``), ``.export()`` and ``.generate_all_highlights()``.
+- :class:`OptimizedClipGenerator`: cut clips with parallel ffmpeg processes.
+
+New code should call :func:`m0core.analyze` instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from m0core import plugins
+from m0core.model import ClipResult, Highlight
+from m0core.outputs import index_document, prepare_out_dir, write_outputs
+from m0core.pipeline import AnalysisResult, analyze
+
+
+class StreamingAudioProcessor:
+    """Decode ``audio_path`` in chunks of ``chunk_duration`` seconds, in constant memory."""
+
+    analyzer = "rms-streaming"
+
+    def __init__(self, audio_path: str | os.PathLike, chunk_duration: float = 30.0,
+                 source: str = "ffmpeg") -> None:
+        self.audio_path = os.fspath(audio_path)
+        self.chunk_duration = float(chunk_duration)
+        self.source = source
+        self._source = plugins.create("sources", source)
+        self.info = self._source.probe(self.audio_path)
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.info.duration or 0.0
+
+    @property
+    def sample_rate(self) -> int:
+        """Sample rate of the decoded audio in Hz."""
+        return self.info.sample_rate
+
+    def stream_chunks(self) -> Iterator[tuple[np.ndarray, float]]:
+        """Yield ``(samples, offset_seconds)``: mono float32 chunks in time order."""
+        for chunk in self._source.chunks(self.audio_path, chunk_seconds=self.chunk_duration):
+            yield chunk.samples, chunk.start
+
+    def decibel_iter(self) -> Iterator[tuple[float, float]]:
+        """Yield ``(seconds, dBFS)``: the RMS level of every 0.1 s, in time order."""
+        analyzer = plugins.create("analyzers", self.analyzer)
+        position = 0
+
+        def emit(values: np.ndarray) -> Iterator[tuple[float, float]]:
+            nonlocal position
+            for value in values:
+                yield (position + 0.5) * analyzer.hop, float(value)
+                position += 1
+
+        for chunk in self._source.chunks(self.audio_path, chunk_seconds=self.chunk_duration):
+            yield from emit(analyzer.feed(chunk))
+        yield from emit(analyzer.finish())
+
+    def get_memory_usage(self) -> float:
+        """Resident memory of this process in MB."""
+        return psutil.Process().memory_info().rss / (1024 * 1024)
+
+
+class AudioProcessor(StreamingAudioProcessor):
+    """The seed's whole-file processor: holds the entire decoded track in memory."""
+
+    analyzer = "rms-legacy"
+
+    def __init__(self, audio_path: str | os.PathLike, source: str = "ffmpeg") -> None:
+        super().__init__(audio_path, chunk_duration=30.0, source=source)
+        self._audio: np.ndarray | None = None
+
+    @property
+    def audio(self) -> np.ndarray:
+        """The whole track, mono float32 (decoded on first use)."""
+        if self._audio is None:
+            parts = [samples for samples, _ in super().stream_chunks()]
+            self._audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        return self._audio
+
+    def stream_chunks(self) -> Iterator[tuple[np.ndarray, float]]:
+        """One chunk: the whole track at offset 0."""
+        yield self.audio, 0.0
+
+
+class StreamingAudioAnalysis:
+    """Highlights of ``processor``'s audio, clipped from ``video_path`` into ``output_path``.
+
+    ``decibel_threshold`` is the seed's threshold for its ``crest`` rule (default -5.0 dBFS);
+    pass ``None`` for m0's ``adaptive`` default, which needs no threshold.
+    """
+
+    def __init__(self, video_path: str | os.PathLike, processor: StreamingAudioProcessor,
+                 output_path: str | os.PathLike, decibel_threshold: float | None = -5.0,
+                 clip_length: float = 30.0, **options: Any) -> None:
+        self.video_path = os.fspath(video_path)
+        self.processor = processor
+        self.output_path = Path(output_path)
+        self.decibel_threshold = decibel_threshold
+        self.options = dict(
+            analyzer=processor.analyzer, source=processor.source,
+            chunk_seconds=min(processor.chunk_duration, 60.0),
+            selector="adaptive" if decibel_threshold is None else "crest",
+            threshold=decibel_threshold, clip_length=clip_length, **options,
+        )
+        self._result: AnalysisResult | None = None
+
+    @property
+    def result(self) -> AnalysisResult:
+        """The analysis, run on first use."""
+        if self._result is None:
+            self._result = analyze(self.processor.audio_path, None, clips=False, **self.options)
+        return self._result
+
+    @property
+    def highlights(self) -> list[Highlight]:
+        """The highlights found, in time order."""
+        return list(self.result.highlights)
+
+    def export(self) -> dict[str, dict[str, Any]]:
+        """Write highlights.json and index.json to ``output_path``; return the index."""
+        out = prepare_out_dir(self.output_path)
+        write_outputs(replace(self.result, out_dir=out))
+        return index_document(self.result)
+
+    def generate_all_highlights(self, max_workers: int | None = None,
+                                cut: str = "copy") -> list[str]:
+        """Cut a clip for every highlight from ``video_path``; return the clip paths made."""
+        generator = OptimizedClipGenerator(max_workers=max_workers or os.cpu_count() or 1)
+        results = generator.generate_clips(self.video_path, self.highlights, self.output_path,
+                                           cut=cut)
+        self._result = replace(self.result, clips=tuple(results))
+        self.export()
+        return [r.path for r in results if r.ok and r.path]
+
+
+class AudioAnalysis(StreamingAudioAnalysis):
+    """The seed's legacy analysis: the whole track in memory (``rms-legacy``)."""
+
+    def __init__(self, video_path: str | os.PathLike, audio_path: str | os.PathLike,
+                 output_path: str | os.PathLike, decibel_threshold: float | None = -5.0,
+                 **options: Any) -> None:
+        super().__init__(video_path, AudioProcessor(audio_path), output_path,
+                         decibel_threshold, **options)
+
+
+class OptimizedClipGenerator:
+    """Cut clips with up to ``max_workers`` parallel ffmpeg processes."""
+
+    def __init__(self, max_workers: int = 4, timeout: float = 300.0,
+                 encoder: str = "ffmpeg") -> None:
+        self.max_workers = max_workers
+        self.timeout = timeout
+        self.encoder = encoder
+
+    def generate_clips(
+        self,
+        video_path: str | os.PathLike,
+        highlights: Iterable[Highlight | tuple[float, float]],
+        output_dir: str | os.PathLike,
+        cut: str = "copy",
+        progress_callback: Callable[[int, int, ClipResult], None] | None = None,
+    ) -> list[ClipResult]:
+        """Cut one clip per highlight (a :class:`Highlight` or a ``(start, end)`` pair).
+
+        ``progress_callback(done, total, result)`` is called as each clip finishes. Returns
+        the results in the order given.
+        """
+        from concurrent.futures import as_completed
+
+        from m0core.ffmpeg import probe
+
+        media = probe(video_path)
+        items = [_as_highlight(h, i) for i, h in enumerate(highlights, start=1)]
+        out = prepare_out_dir(output_dir)
+        encoder = plugins.create("encoders", self.encoder, media=media, out_dir=out,
+                                 workers=self.max_workers, cut=cut, timeout=self.timeout)
+        with encoder:
+            futures = [encoder.submit(h) for h in items]
+            for done, future in enumerate(as_completed(futures), start=1):
+                if progress_callback is not None:
+                    progress_callback(done, len(futures), future.result())
+        return [f.result() for f in futures]
+
+    def generate_clip(self, video_path: str | os.PathLike, start: float, end: float,
+                      output_dir: str | os.PathLike, cut: str = "copy") -> ClipResult:
+        """Cut one clip from ``start`` to ``end`` seconds."""
+        return self.generate_clips(video_path, [(start, end)], output_dir, cut=cut)[0]
+
+
+def _as_highlight(item: Highlight | tuple[float, float], index: int) -> Highlight:
+    if isinstance(item, Highlight):
+        return item if item.index else replace(item, index=index)
+    start, end = (float(v) for v in item)
+    return Highlight(start=start, end=end, peak_time=start, peak_db=0.0, score=0.0,
+                     kind="manual", index=index)

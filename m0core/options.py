@@ -1,0 +1,163 @@
+"""The options of one analysis run, validated in one place for the CLI, the API and batches."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from m0core.errors import OptionError
+from m0core.model import Timeline
+
+CUT_MODES = ("copy", "accurate")
+PRE_SHARE = 2 / 3  # of the clip before the peak: what caused a reaction comes before it
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything that shapes one run of :func:`m0core.analyze`.
+
+    Parameters
+    ----------
+    source, analyzer, selector, encoder:
+        Registered plugin names for each stage.
+    threshold:
+        Minimum level in dBFS for a highlight. ``crest`` uses it as its threshold (the seed's
+        ``-t``); ``adaptive`` as an absolute floor on top of its relative rule. ``None``: each
+        selector's default.
+    clip_length:
+        Seconds per clip (default 30), split ``pre``/``post`` around the peak (default 2/3
+        before, 1/3 after).
+    max_clips:
+        Keep only the N highest-scoring highlights.
+    min_gap:
+        Minimum seconds between two highlights' peaks (default: half the clip length).
+    workers:
+        Parallel ffmpeg processes for clips (default: the number of cores).
+    cut:
+        ``copy`` (stream copy, fast, keyframe-aligned) or ``accurate`` (re-encode, frame-exact).
+    clips:
+        ``False`` analyses only.
+    chunk_seconds:
+        Seconds of audio decoded per chunk.
+    clip_timeout:
+        Seconds one clip may take before its ffmpeg is killed.
+    source_params, analyzer_params, selector_params, encoder_params:
+        Extra keyword parameters for each stage's factory.
+    """
+
+    source: str = "ffmpeg"
+    analyzer: str = "rms-streaming"
+    selector: str = "adaptive"
+    encoder: str = "ffmpeg"
+    threshold: float | None = None
+    clip_length: float = 30.0
+    pre: float | None = None
+    post: float | None = None
+    max_clips: int | None = None
+    min_gap: float | None = None
+    workers: int | None = None
+    cut: str = "copy"
+    clips: bool = True
+    chunk_seconds: float = 10.0
+    clip_timeout: float = 300.0
+    source_params: Mapping[str, Any] = field(default_factory=dict)
+    analyzer_params: Mapping[str, Any] = field(default_factory=dict)
+    selector_params: Mapping[str, Any] = field(default_factory=dict)
+    encoder_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name.endswith("_params"):
+                object.__setattr__(self, f.name, dict(getattr(self, f.name)))
+        self._validate()
+
+    @classmethod
+    def build(cls, base: Options | None = None, **overrides: Any) -> Options:
+        """``base`` (or the defaults) with ``overrides``; unknown names are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise OptionError(f"unknown option(s): {', '.join(unknown)}")
+        return replace(base or cls(), **overrides)
+
+    def _validate(self) -> None:
+        for name in ("source", "analyzer", "selector", "encoder"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise OptionError(f"{name} must be a plugin name, not {value!r}")
+        if self.threshold is not None:
+            _finite("threshold", self.threshold, -200.0, 50.0)
+        _finite("clip_length", self.clip_length, 0.1, 24 * 3600.0)
+        for name in ("pre", "post", "min_gap"):
+            if getattr(self, name) is not None:
+                _finite(name, getattr(self, name), 0.0, 24 * 3600.0)
+        if self.pre is not None and self.post is None and self.pre > self.clip_length:
+            raise OptionError(
+                f"pre ({self.pre:g} s) is longer than the clip ({self.clip_length:g} s)"
+            )
+        if self.post is not None and self.pre is None and self.post > self.clip_length:
+            raise OptionError(
+                f"post ({self.post:g} s) is longer than the clip ({self.clip_length:g} s)"
+            )
+        if self.pre is not None and self.post is not None and self.pre + self.post <= 0:
+            raise OptionError("pre + post must be more than 0 seconds")
+        if self.max_clips is not None:
+            _whole("max_clips", self.max_clips, 1, 100_000)
+        if self.workers is not None:
+            _whole("workers", self.workers, 1, 256)
+        if self.cut not in CUT_MODES:
+            raise OptionError(f"cut must be one of {', '.join(CUT_MODES)}, not {self.cut!r}")
+        _finite("chunk_seconds", self.chunk_seconds, 0.1, 600.0)
+        _finite("clip_timeout", self.clip_timeout, 0.01, 24 * 3600.0)
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """Seconds (pre, post) of each clip around its peak."""
+        if self.pre is not None and self.post is not None:
+            return float(self.pre), float(self.post)
+        if self.pre is not None:
+            return float(self.pre), self.clip_length - self.pre
+        if self.post is not None:
+            return self.clip_length - self.post, float(self.post)
+        pre = round(self.clip_length * PRE_SHARE, 3)
+        return pre, self.clip_length - pre
+
+    def timeline(self, hop: float, duration: float | None) -> Timeline:
+        """The :class:`Timeline` the selector works on."""
+        pre, post = self.window
+        gap = self.min_gap if self.min_gap is not None else (pre + post) / 2
+        return Timeline(hop=hop, duration=duration, pre=pre, post=post, min_gap=gap)
+
+    @property
+    def clip_workers(self) -> int:
+        """Parallel clip processes: ``workers`` or the number of cores."""
+        return self.workers or os.cpu_count() or 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every option."""
+        return {
+            f.name: dict(getattr(self, f.name)) if f.name.endswith("_params")
+            else getattr(self, f.name)
+            for f in fields(self)
+        }
+
+
+def _finite(name: str, value: Any, low: float, high: float) -> None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"{name} must be a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise OptionError(f"{name} must be a finite number, not {value!r}")
+    if not low <= number <= high:
+        raise OptionError(f"{name} must be between {low:g} and {high:g}, not {value!r}")
+
+
+def _whole(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OptionError(f"{name} must be a whole number, not {value!r}")
+    if not low <= value <= high:
+        raise OptionError(f"{name} must be between {low} and {high}, not {value}")

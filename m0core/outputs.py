@@ -1,0 +1,122 @@
+"""What a run writes to its output folder: ``highlights.json`` and the seed's ``index.json``.
+
+Every file is written under a temporary name and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from m0core.errors import OutputError
+
+if TYPE_CHECKING:
+    from m0core.pipeline import AnalysisResult
+
+HIGHLIGHTS_SCHEMA = "m0.highlights/1"
+HIGHLIGHTS_FILE = "highlights.json"
+INDEX_FILE = "index.json"
+
+
+def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
+    """Create ``out_dir`` if needed and make sure files can be written in it."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
+    try:
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".m0-write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write in the output folder ({exc.strerror})") from None
+    return out
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, ensure_ascii=False, allow_nan=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        _unlink(tmp)
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def position(seconds: float) -> str:
+    """``H:MM:SS`` as the seed's index.json shows positions."""
+    total = int(seconds)
+    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def highlights_document(result: AnalysisResult) -> dict[str, Any]:
+    """The ``highlights.json`` document (schema ``m0.highlights/1``)."""
+    from m0core import __version__
+
+    clips = {c.highlight.index: c for c in result.clips}
+    rows = []
+    for h in result.highlights:
+        row = h.to_dict()
+        clip = clips.get(h.index)
+        row["clip"] = Path(clip.path).name if clip and clip.ok and clip.path else None
+        if clip and not clip.ok:
+            row["clip_error"] = clip.error
+        rows.append(row)
+    pre, post = result.options.window
+    return {
+        "schema": HIGHLIGHTS_SCHEMA,
+        "m0_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": {**result.media.to_dict(), "plugin": result.source.name},
+        "analyzer": {**result.analyzer.to_dict(), "hop": result.hop},
+        "selector": {**result.selector.to_dict(), "threshold": result.options.threshold},
+        "clips": {
+            "encoder": result.options.encoder if result.options.clips else None,
+            "cut": result.options.cut,
+            "pre": pre,
+            "post": post,
+            "made": sum(1 for c in result.clips if c.ok),
+            "failed": len(result.failed_clips),
+        },
+        "highlights": rows,
+        "timings": {k: round(v, 3) for k, v in result.timings.items()},
+    }
+
+
+def index_document(result: AnalysisResult) -> dict[str, dict[str, Any]]:
+    """The seed's ``index.json``: ``{"312": {"position": "0:05:12", "decibel": -6.3}}``."""
+    return {
+        str(int(h.peak_time)): {"position": position(h.peak_time), "decibel": round(h.peak_db, 2)}
+        for h in result.highlights
+    }
+
+
+def write_outputs(result: AnalysisResult) -> list[Path]:
+    """Write ``highlights.json`` and ``index.json`` into ``result.out_dir``."""
+    assert result.out_dir is not None
+    written = []
+    for name, doc in ((HIGHLIGHTS_FILE, highlights_document(result)),
+                      (INDEX_FILE, index_document(result))):
+        target = result.out_dir / name
+        write_json_atomic(target, doc)
+        written.append(target)
+    return written

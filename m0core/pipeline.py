@@ -1,0 +1,240 @@
+"""One file through the four stages: source → analyzer → selector → encoder.
+
+Decoding runs in a reader thread into a bounded queue; scores flow to the selector as they
+are computed, and each highlight goes to the encoder as soon as the selector finalises it, so
+clip 1 is cut while hour 3 is still decoding. Memory is constant except for the score curve.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import Future, as_completed
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from m0core import plugins
+from m0core.errors import InputError
+from m0core.ffmpeg import check_input_file
+from m0core.model import ClipResult, Highlight, MediaInfo, Stage
+from m0core.options import Options
+from m0core.streaming import ReadAhead
+
+
+class Progress:
+    """Callbacks a caller can pass to follow a run; every method is optional to override."""
+
+    def started(self, media: MediaInfo) -> None:
+        """Probing is done; decoding starts."""
+
+    def analysed(self, position: float, highlights: int) -> None:
+        """Audio up to ``position`` seconds is analysed; ``highlights`` found so far."""
+
+    def clip_done(self, result: ClipResult, done: int, submitted: int) -> None:
+        """A clip finished (``result.ok`` tells how)."""
+
+    def analysis_done(self, highlights: int, clips_pending: int) -> None:
+        """The whole file is analysed; ``clips_pending`` clips are still being cut."""
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """What one run found and made."""
+
+    media: MediaInfo
+    highlights: tuple[Highlight, ...]
+    clips: tuple[ClipResult, ...]
+    scores: np.ndarray
+    hop: float
+    options: Options
+    source: Stage
+    analyzer: Stage
+    selector: Stage
+    out_dir: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def clip_for(self, highlight: Highlight) -> ClipResult | None:
+        """The clip made for ``highlight``, if any."""
+        for clip in self.clips:
+            if clip.highlight.index == highlight.index:
+                return clip
+        return None
+
+    @property
+    def failed_clips(self) -> tuple[ClipResult, ...]:
+        """Clips that could not be made."""
+        return tuple(c for c in self.clips if not c.ok)
+
+
+def analyze(
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    options: Options | None = None,
+    *,
+    progress: Progress | None = None,
+    **overrides: Any,
+) -> AnalysisResult:
+    """Find the highlights of ``path`` and, with ``out_dir``, cut their clips and write
+    ``highlights.json`` and ``index.json`` there.
+
+    ``options`` (an :class:`Options`) and keyword ``overrides`` (any Options field, e.g.
+    ``threshold=-8``, ``clips=False``) choose plugins and settings. Raises an
+    :class:`~m0core.M0Error` subclass with one clear line for bad input, options or output.
+    On failure nothing this run wrote is left in ``out_dir``.
+    """
+    from m0core.outputs import prepare_out_dir, write_outputs
+
+    opts = Options.build(options, **overrides)
+    progress = progress or Progress()
+    started = time.perf_counter()
+    path = os.fspath(path)
+    check_input_file(path)
+    source = plugins.create("sources", opts.source, **opts.source_params)
+    analyzer = plugins.create("analyzers", opts.analyzer, **opts.analyzer_params)
+    media = source.probe(path)
+    if not media.has_audio:
+        raise InputError(f"{path}: has no audio stream, nothing to analyse")
+    hop = float(analyzer.hop)
+    selector_params = dict(opts.selector_params)
+    if opts.selector == "top" and opts.max_clips:
+        selector_params.setdefault("count", opts.max_clips)
+    selector = plugins.create(
+        "selectors", opts.selector, timeline=opts.timeline(hop, media.duration),
+        threshold=opts.threshold, **selector_params,
+    )
+    out = prepare_out_dir(out_dir) if out_dir is not None else None
+    progress.started(media)
+
+    run = _Run(media, opts, out, progress)
+    try:
+        with ReadAhead(lambda: source.chunks(path, chunk_seconds=opts.chunk_seconds)) as chunks:
+            for chunk in chunks:
+                scores = analyzer.feed(chunk)
+                run.take(scores, selector.feed(scores))
+                run.collect()
+                progress.analysed(chunk.end, run.found)
+        finish = getattr(analyzer, "finish", None)
+        tail = finish() if finish is not None else np.zeros(0, dtype=np.float32)
+        run.take(tail, selector.feed(tail))
+        run.take(np.zeros(0, dtype=np.float32), selector.finish())
+        run.timings["analysis"] = time.perf_counter() - started
+        progress.analysis_done(run.found, run.pending)
+        run.finish_clips()
+    except BaseException:
+        run.abort()
+        raise
+
+    result = AnalysisResult(
+        media=media,
+        highlights=tuple(run.highlights),
+        clips=tuple(sorted(run.clips, key=lambda c: c.highlight.index)),
+        scores=run.curve(),
+        hop=hop,
+        options=opts,
+        source=Stage(opts.source, dict(opts.source_params)),
+        analyzer=Stage(opts.analyzer, dict(opts.analyzer_params)),
+        selector=Stage(opts.selector, selector_params),
+        out_dir=out,
+        timings=run.timings,
+    )
+    if out is not None:
+        try:
+            write_outputs(result)
+        except BaseException:
+            run.abort()
+            raise
+    result.timings["total"] = time.perf_counter() - started
+    return result
+
+
+class _Run:
+    """The mutable state of one run: the curve, the highlights, the encoder and its clips."""
+
+    def __init__(self, media: MediaInfo, opts: Options, out: Path | None,
+                 progress: Progress) -> None:
+        self.media = media
+        self.opts = opts
+        self.out = out
+        self.progress = progress
+        self.parts: list[np.ndarray] = []
+        self.highlights: list[Highlight] = []
+        self.held: list[Highlight] = []  # with max_clips, the best are chosen at the end
+        self.clips: list[ClipResult] = []
+        self.futures: list = []
+        self.timings: dict[str, float] = {}
+        self.t0 = time.perf_counter()
+        self.encoder = None
+        if out is not None and opts.clips:
+            self.encoder = plugins.create(
+                "encoders", opts.encoder, media=media, out_dir=out, workers=opts.clip_workers,
+                cut=opts.cut, timeout=opts.clip_timeout, **opts.encoder_params,
+            )
+
+    @property
+    def found(self) -> int:
+        return len(self.highlights) + len(self.held)
+
+    @property
+    def pending(self) -> int:
+        return len(self.futures)
+
+    def take(self, scores: np.ndarray, highlights: list[Highlight]) -> None:
+        scores = np.asarray(scores, dtype=np.float32)
+        if len(scores):
+            self.parts.append(scores)
+        for h in highlights:
+            if self.opts.max_clips:
+                self.held.append(h)
+            else:
+                self._accept(h)
+
+    def _accept(self, h: Highlight) -> None:
+        h = replace(h, index=len(self.highlights) + 1)
+        self.highlights.append(h)
+        if self.encoder is not None:
+            self.futures.append(self.encoder.submit(h))
+
+    def collect(self) -> None:
+        """Record the clips finished so far (in the caller's thread, for progress)."""
+        for future in [f for f in self.futures if f.done()]:
+            self._record(future)
+
+    def _record(self, future: Future) -> None:
+        self.futures.remove(future)
+        result = future.result()
+        if "first_clip" not in self.timings and result.ok:
+            self.timings["first_clip"] = time.perf_counter() - self.t0
+        self.clips.append(result)
+        self.progress.clip_done(result, len(self.clips), len(self.clips) + len(self.futures))
+
+    def finish_clips(self) -> None:
+        """Cut the held best (with ``max_clips``) and wait for every clip."""
+        if self.held:
+            best = sorted(self.held, key=lambda h: h.score, reverse=True)[: self.opts.max_clips]
+            self.held = []
+            for h in sorted(best, key=lambda h: h.peak_time):
+                self._accept(h)
+        if self.encoder is not None:
+            started = time.perf_counter()
+            for future in as_completed(list(self.futures)):
+                self._record(future)
+            self.encoder.close()
+            self.timings["clips_wait"] = time.perf_counter() - started
+
+    def abort(self) -> None:
+        """Stop the encoder and remove every clip this run wrote."""
+        if self.encoder is not None:
+            self.encoder.close(cancel=True)
+        for clip in self.clips:
+            if clip.ok and clip.path:
+                try:
+                    os.unlink(clip.path)
+                except OSError:
+                    pass
+        self.clips.clear()
+
+    def curve(self) -> np.ndarray:
+        return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.float32)

@@ -1,0 +1,83 @@
+"""Run an iterator in a reader thread that fills a bounded queue.
+
+Decoding (the slow part) runs ahead of analysis, but never more than ``maxsize`` items ahead,
+so memory stays bounded. The reader's exception is re-raised in the consumer, and the thread
+is always joined. The iterator is created, consumed and closed inside the reader thread, so a
+generator's ``finally`` (which stops its ffmpeg process) runs there too.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+_END = object()
+
+
+class _Raised:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class ReadAhead(Generic[T]):
+    """``with ReadAhead(lambda: source.chunks(path)) as chunks: for c in chunks: ...``."""
+
+    def __init__(self, make: Callable[[], Iterable[T]], maxsize: int = 4) -> None:
+        self._make = make
+        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="m0-reader", daemon=True)
+
+    def __enter__(self) -> ReadAhead[T]:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            self._drain()
+            self._thread.join(timeout=0.05)
+        self._drain()
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        iterator = None
+        try:
+            iterator = iter(self._make())
+            for item in iterator:
+                if not self._put(item):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._put(_Raised(exc))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+        self._put(_END)

@@ -1,0 +1,105 @@
+"""Shared fixtures: real media made with ffmpeg's lavfi sources at test time, plugin helpers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from m0core import plugins
+from m0core.ffmpeg import ffmpeg_exe
+
+
+def run_ffmpeg(*args: str) -> None:
+    """Run ffmpeg with ``args`` (quiet, overwrite), failing the test on error."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed: {' '.join(cmd)}\n{proc.stderr}")
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def make_media(media_dir: Path) -> Callable[..., Path]:
+    """``make_media(name, *ffmpeg_args)``: the file ``name`` made once per session.
+
+    The arguments are everything ffmpeg needs before the output name, e.g.
+    ``make_media("tone.wav", "-f", "lavfi", "-i", "sine=f=440:duration=3")``.
+    """
+
+    def make(name: str, *args: str) -> Path:
+        out = media_dir / name
+        if not out.exists():
+            run_ffmpeg(*args, str(out))
+        return out
+
+    return make
+
+
+# A loud burst from 12 s to 14 s and another from 40 s to 41 s over a quiet noise bed.
+LOUD_AT = (13.0, 40.5)
+_AUDIO_EXPR = (
+    "anoisesrc=color=pink:amplitude=0.02:sample_rate=48000:duration={d}[bed];"
+    "anoisesrc=color=white:amplitude=0.6:sample_rate=48000:duration={d}:seed=7,"
+    "volume='between(t,12,14)+between(t,40,41)':eval=frame[burst];"
+    "[bed][burst]amix=inputs=2:normalize=0"
+)
+
+
+@pytest.fixture(scope="session")
+def vod(make_media) -> Path:
+    """A 60 s 320x240 mp4 (h264 + aac stereo) with loud moments at :data:`LOUD_AT`."""
+    return make_media(
+        "vod.mp4",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15:duration=60",
+        "-filter_complex", _AUDIO_EXPR.format(d=60),
+        "-c:v", "libx264", "-preset", "ultrafast", "-g", "30",
+        "-c:a", "aac", "-ac", "2", "-shortest",
+    )
+
+
+@pytest.fixture(scope="session")
+def wav(make_media) -> Path:
+    """The audio of :func:`vod` as a 60 s 48 kHz wav."""
+    return make_media("vod.wav", "-filter_complex", _AUDIO_EXPR.format(d=60), "-ac", "2")
+
+
+@pytest.fixture(scope="session")
+def video_only(make_media) -> Path:
+    """A 5 s mp4 with no audio stream."""
+    return make_media(
+        "video_only.mp4", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=5",
+        "-c:v", "libx264", "-preset", "ultrafast",
+    )
+
+
+@pytest.fixture
+def register_plugin() -> Iterator[Callable[[object, str], None]]:
+    """``register_plugin(obj, name)``: register a throwaway plugin for one test."""
+    plugins.load_plugins()
+    added: list[str] = []
+
+    def register(obj: object, name: str) -> None:
+        plugins.pm.register(obj, name=name)
+        added.append(name)
+        plugins.invalidate()
+
+    yield register
+    for name in added:
+        plugin = plugins.pm.get_plugin(name)
+        if plugin is not None:
+            plugins.pm.unregister(plugin, name=name)
+    plugins.invalidate()
+
+
+@pytest.fixture(scope="session")
+def m0_cmd() -> list[str]:
+    """The command that runs the real CLI in a subprocess."""
+    return [sys.executable, "-m", "m0core"]
