@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -99,7 +100,37 @@ def register_plugin() -> Iterator[Callable[[object, str], None]]:
     plugins.invalidate()
 
 
-@pytest.fixture(scope="session")
-def m0_cmd() -> list[str]:
-    """The command that runs the real CLI in a subprocess."""
-    return [sys.executable, "-m", "m0core"]
+@pytest.fixture
+def fake_dist(tmp_path: Path) -> Callable[..., dict[str, str]]:
+    """``fake_dist(name, source)``: an installed-looking distribution with an ``m0`` entry point.
+
+    Writes ``<module>.py`` and a ``.dist-info`` with ``entry_points.txt`` into a folder and
+    returns the environment (``PYTHONPATH``) under which a subprocess discovers it through
+    :mod:`importlib.metadata`, exactly as it would discover a pip-installed plugin.
+    """
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+
+    def make(name: str, source: str, version: str = "1.0") -> dict[str, str]:
+        module = name.replace("-", "_")
+        (site / f"{module}.py").write_text(source)
+        info = site / f"{module}-{version}.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        )
+        (info / "entry_points.txt").write_text(f"[m0]\n{name} = {module}\n")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+        return env
+
+    return make
+
+
+def run_m0(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+           timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the real CLI (``python -m m0core``) and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "m0core", *args], capture_output=True, text=True, env=env,
+        cwd=cwd, timeout=timeout,
+    )

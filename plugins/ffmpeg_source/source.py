@@ -65,8 +65,8 @@ class FFmpegSource:
         cmd += ["-i", input_arg(path)]
         if duration is not None:
             cmd += ["-t", f"{duration:.6f}"]
-        cmd += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(rate),
-                "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+        cmd += ["-map", "0:a:0", "-vn", "-sn", "-dn", *_downmix(info.channels),
+                "-ar", str(rate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
         chunk_samples = max(1, int(round(chunk_seconds * rate)))
         chunk_bytes = chunk_samples * _BYTES_PER_SAMPLE
         with tempfile.TemporaryFile() as errfile:
@@ -98,6 +98,19 @@ class FFmpegSource:
                 f"{path}: file is truncated or damaged: audio stops at {decoded:.1f} s of "
                 f"{expected:.1f} s ({reason(errors)})"
             )
+
+
+def _downmix(channels: int) -> list[str]:
+    """Average the channels, as the soundfile source does.
+
+    ffmpeg's own ``-ac 1`` adds stereo channels at -3 dB each, so identical channels would
+    read 3 dB hotter than either (and could exceed full scale).
+    """
+    if channels <= 1:
+        return ["-ac", "1"]
+    gain = f"{1 / channels:.6f}"
+    mix = "+".join(f"{gain}*c{i}" for i in range(channels))
+    return ["-af", f"pan=mono|c0={mix}"]
 
 
 def _read_exactly(stream, size: int) -> bytes:

@@ -1,0 +1,96 @@
+"""The plugin manager: built-ins through entry points, duplicates, failures, unknown hooks."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_m0
+
+from m0core import hookimpl, plugins
+from m0core.errors import OptionError, PluginError
+
+BUILTINS = {
+    "sources": {"ffmpeg", "soundfile"},
+    "analyzers": {"rms-streaming", "rms-legacy"},
+    "selectors": {"adaptive", "crest", "top"},
+    "encoders": {"ffmpeg"},
+}
+
+
+def test_builtins_register_through_entry_points():
+    tables = plugins.registries()
+    for kind, names in BUILTINS.items():
+        assert names <= set(tables[kind]), kind
+    infos = {i.name: i for i in plugins.plugin_infos()}
+    assert infos["rms"].builtin and infos["rms"].dist == "m0-clipper"
+    assert infos["rms"].hooks == ["m0_register_analyzers"]
+
+
+def test_unknown_name_lists_the_choices():
+    with pytest.raises(OptionError, match=r'unknown analyzer "nope" \(available: .*rms-streaming'):
+        plugins.lookup("analyzers", "nope")
+
+
+class _Twice:
+    @hookimpl
+    def m0_register_analyzers(self, register):
+        register("rms-streaming", object)
+
+
+def test_name_registered_twice_names_both_plugins(register_plugin):
+    register_plugin(_Twice(), "twice")
+    with pytest.raises(PluginError) as info:
+        plugins.registries()
+    assert '"rms"' in str(info.value) and '"twice"' in str(info.value)
+
+
+def test_create_reports_bad_parameters():
+    with pytest.raises(OptionError, match="rms-streaming"):
+        plugins.create("analyzers", "rms-streaming", nonsense=1)
+
+
+BROKEN = "raise ImportError('this plugin is broken')\n"
+MISSPELT = """
+from m0core import hookimpl
+
+@hookimpl
+def m0_register_analyser(register):
+    register('x', object)
+"""
+
+
+def test_plugin_failing_to_import_is_named_and_others_work(fake_dist, wav, tmp_path):
+    env = fake_dist("m0-broken", BROKEN, version="2.5")
+    listing = run_m0("plugins", "--all", env=env)
+    assert listing.returncode == 0
+    assert 'Error loading m0 plugin "m0-broken" (m0-broken 2.5): ImportError: this plugin is broken' \
+        in listing.stderr
+    assert "rms" in listing.stdout
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "-q", env=env)
+    assert run.returncode == 0, run.stderr
+    assert "m0-broken" in run.stderr
+    assert (tmp_path / "out" / "highlights.json").exists()
+
+
+def test_debug_shows_the_plugin_traceback(fake_dist):
+    env = fake_dist("m0-broken", BROKEN)
+    env["M0_DEBUG"] = "1"
+    run = run_m0("plugins", env=env)
+    assert run.returncode != 0
+    assert "Traceback" in run.stderr and "this plugin is broken" in run.stderr
+
+
+def test_misspelt_hook_is_reported_by_plugin_name(fake_dist):
+    env = fake_dist("m0-misspelt", MISSPELT)
+    run = run_m0("plugins", "--all", env=env)
+    assert run.returncode == 0
+    assert 'm0 plugin "m0-misspelt"' in run.stderr
+    assert "m0_register_analyser" in run.stderr
+
+
+def test_plugins_json_lists_builtins():
+    import json
+
+    run = run_m0("plugins", "--all", "--json")
+    rows = {r["name"]: r for r in json.loads(run.stdout)}
+    assert "analyzer:rms-streaming" in rows["rms"]["registers"]
+    assert rows["selectors"]["builtin"] is True
