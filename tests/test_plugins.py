@@ -62,8 +62,8 @@ def test_plugin_failing_to_import_is_named_and_others_work(fake_dist, wav, tmp_p
     env = fake_dist("m0-broken", BROKEN, version="2.5")
     listing = run_m0("plugins", "--all", env=env)
     assert listing.returncode == 0
-    assert 'Error loading m0 plugin "m0-broken" (m0-broken 2.5): ImportError: this plugin is broken' \
-        in listing.stderr
+    expected = 'Error loading m0 plugin "m0-broken" (m0-broken 2.5): ImportError: this plugin'
+    assert expected in listing.stderr
     assert "rms" in listing.stdout
     run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "-q", env=env)
     assert run.returncode == 0, run.stderr

@@ -25,7 +25,7 @@ def test_ffmpeg_probe_reads_streams(vod, video_only):
 def test_ffmpeg_chunks_are_contiguous_and_bounded(vod):
     chunks, samples = _decode(plugins.create("sources", "ffmpeg"), vod, chunk_seconds=7.0)
     assert all(len(c.samples) == 7 * 48000 for c in chunks[:-1])
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in zip(chunks, chunks[1:], strict=False):
         assert b.start == pytest.approx(a.end)
     assert len(samples) / 48000 == pytest.approx(60.0, abs=0.05)
     assert samples.dtype == np.float32 and np.abs(samples).max() <= 1.0

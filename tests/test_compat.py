@@ -1,0 +1,73 @@
+"""The seed's Python names keep working as the seed documents them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import LOUD_AT
+
+from m0core import (
+    AudioAnalysis,
+    AudioProcessor,
+    Highlight,
+    OptimizedClipGenerator,
+    StreamingAudioAnalysis,
+    StreamingAudioProcessor,
+)
+
+
+def test_streaming_processor(vod):
+    processor = StreamingAudioProcessor(vod, chunk_duration=30.0)
+    assert processor.duration == pytest.approx(60, abs=0.1)
+    assert processor.sample_rate == 48000
+    chunks = list(processor.stream_chunks())
+    assert [offset for _, offset in chunks] == [0.0, 30.0]
+    assert all(c.dtype == np.float32 and c.ndim == 1 for c, _ in chunks)
+    levels = list(processor.decibel_iter())
+    assert len(levels) == 600 and levels[0][0] == pytest.approx(0.05)
+    loudest = max(levels, key=lambda x: x[1])[0]
+    assert any(abs(loudest - t) < 2 for t in LOUD_AT)
+    assert 10 < processor.get_memory_usage() < 2000
+
+
+def test_whole_file_processor_matches_streaming(vod):
+    legacy = AudioProcessor(vod)
+    assert len(legacy.audio) == pytest.approx(60 * 48000, abs=2000)
+    [(whole, offset)] = list(legacy.stream_chunks())
+    assert offset == 0.0 and len(whole) == len(legacy.audio)
+    a = np.array([v for _, v in legacy.decibel_iter()])
+    b = np.array([v for _, v in StreamingAudioProcessor(vod).decibel_iter()])
+    np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_analysis_export_and_clips(vod, tmp_path):
+    analysis = StreamingAudioAnalysis(vod, StreamingAudioProcessor(vod), tmp_path,
+                                      decibel_threshold=-25.0)
+    assert analysis.highlights and all(h.kind in {"spike", "dynamic", "sustained"}
+                                       for h in analysis.highlights)
+    index = analysis.export()
+    assert json.loads((tmp_path / "index.json").read_text()) == index
+    paths = analysis.generate_all_highlights(max_workers=2)
+    assert len(paths) == len(analysis.highlights)
+    doc = json.loads((tmp_path / "highlights.json").read_text())
+    assert [r["clip"] for r in doc["highlights"]] == [p.rsplit("/", 1)[1] for p in paths]
+
+
+def test_seed_default_threshold_and_legacy_analysis(vod, wav, tmp_path):
+    # The seed's -5 dBFS default finds nothing on this quiet file; None selects adaptive.
+    assert AudioAnalysis(vod, wav, tmp_path).highlights == []
+    modern = AudioAnalysis(vod, wav, tmp_path, decibel_threshold=None).highlights
+    assert len(modern) == len(LOUD_AT)
+
+
+def test_optimized_clip_generator(vod, tmp_path):
+    done = []
+    results = OptimizedClipGenerator(max_workers=2).generate_clips(
+        vod, [(1.0, 4.0), Highlight(10.0, 15.0, 12.0, -9.0, 3.0, "x", index=7)], tmp_path,
+        progress_callback=lambda d, t, r: done.append((d, t)),
+    )
+    assert [r.ok for r in results] == [True, True]
+    assert sorted(done) == [(1, 2), (2, 2)]
+    assert results[1].path.endswith("07_0h00m12s_-9.0dB.mp4")

@@ -1,0 +1,282 @@
+"""Encoder ``ffmpeg``: real ffmpeg cutting clips out of media made at test time."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import wait
+from pathlib import Path
+
+import psutil
+import pytest
+from m0_plugins.ffmpeg_encoder import FFmpegEncoder, clip_extension, clip_name
+
+from m0core import plugins
+from m0core.errors import OptionError
+from m0core.ffmpeg import base_command, input_arg, probe
+from m0core.model import Highlight, MediaInfo
+
+FPS = 15  # frame rate of the ``vod`` fixture
+GOP = 2.0  # its keyframe interval in seconds (-g 30)
+
+
+def highlight(start: float, end: float, index: int = 1, peak_db: float = -6.0) -> Highlight:
+    """A highlight whose peak is in the middle of its window."""
+    return Highlight(start, end, (start + end) / 2, peak_db, 3.0, index=index)
+
+
+def partials(folder: Path) -> list[str]:
+    """The hidden partial files left in ``folder``."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".partial-"))
+
+
+def children() -> list[psutil.Process]:
+    """Every process this test process started and has not reaped."""
+    return psutil.Process().children(recursive=True)
+
+
+def video_frames(path: str | Path) -> int:
+    """The number of frames in the first video stream of ``path``."""
+    cmd = base_command() + ["-loglevel", "info", "-i", input_arg(path),
+                            "-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
+    text = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+    return int(re.findall(r"frame=\s*(\d+)", text)[-1])
+
+
+def wait_for(condition: Callable[[], object], seconds: float = 10.0) -> None:
+    """Poll ``condition`` until it is true; fail the test after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def stalled(make_media, vod: Path, tmp_path: Path) -> Iterator[MediaInfo]:
+    """A media whose ffmpeg hangs mid-clip: a FIFO fed 60 % of an MPEG-TS, then kept open.
+
+    ffmpeg opens its output, writes part of the clip and blocks reading, so only a kill ends it.
+    """
+    data = make_media("vod.ts", "-i", str(vod), "-c", "copy").read_bytes()
+    fifo = tmp_path / "stalled.ts"
+    os.mkfifo(fifo)
+    release = threading.Event()
+
+    def feed() -> None:
+        with open(fifo, "wb") as pipe:
+            try:
+                pipe.write(data[: len(data) * 6 // 10])
+                pipe.flush()
+            except OSError:  # the reader was killed
+                return
+            release.wait()
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    yield MediaInfo(str(fifo), 60.0, 44100, 2, has_video=True, audio_codec="aac",
+                    video_codec="h264", container="mpegts")
+    release.set()
+    if writer.is_alive():  # still blocked opening the FIFO: open the other end to free it
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        writer.join(5)
+        os.close(fd)
+    writer.join(5)
+
+
+def test_registered_through_entry_point() -> None:
+    assert plugins.lookup("encoders", "ffmpeg").factory is FFmpegEncoder
+
+
+def test_clip_name() -> None:
+    h = Highlight(300.0, 330.0, 312.7, -6.34, 4.0, index=1)
+    assert clip_name(h, ".mp4") == "01_0h05m12s_-6.3dB.mp4"
+    late = Highlight(11200.0, 11240.0, 3 * 3600 + 7 * 60 + 9.99, 0.04, 4.0, index=12)
+    assert clip_name(late, ".mkv") == "12_3h07m09s_0.0dB.mkv"
+    assert clip_name(late, ".m4a", index=123) == "123_3h07m09s_0.0dB.m4a"
+
+
+@pytest.mark.parametrize(
+    ("name", "has_video", "cut", "ext"),
+    [
+        ("dir/VOD.MKV", True, "copy", ".mkv"),
+        ("vod.flv", True, "copy", ".flv"),
+        ("vod.xyz", True, "copy", ".mp4"),
+        ("talk.xyz", False, "copy", ".m4a"),
+        ("talk", False, "accurate", ".m4a"),
+        ("talk.flac", False, "copy", ".flac"),
+        ("talk.wav", False, "accurate", ".wav"),
+        ("vod.webm", True, "accurate", ".mp4"),
+        ("vod.mov", True, "accurate", ".mov"),
+    ],
+)
+def test_clip_extension(name: str, has_video: bool, cut: str, ext: str) -> None:
+    media = MediaInfo(name, 60.0, 48000, 2, has_video=has_video)
+    assert clip_extension(media, cut) == ext
+
+
+def test_copy_clips(vod: Path, tmp_path: Path) -> None:
+    windows = [(5.3, 12.8), (30.0, 42.0)]
+    with FFmpegEncoder(probe(vod), tmp_path, cut="copy", workers=2) as enc:
+        futures = [enc.submit(highlight(s, e, i)) for i, (s, e) in enumerate(windows, 1)]
+    assert all(f.done() for f in futures)
+    results = [f.result() for f in futures]
+    assert [r.path for r in results] == [
+        str(tmp_path / "01_0h00m09s_-6.0dB.mp4"), str(tmp_path / "02_0h00m36s_-6.0dB.mp4")]
+    for (start, end), r in zip(windows, results, strict=True):
+        assert r.ok and r.error is None and r.seconds > 0
+        clip = probe(r.path)
+        assert clip.has_video and clip.video_codec == "h264" and clip.audio_codec == "aac"
+        # stream copy starts at the keyframe at or before the window's start
+        assert end - start - 0.1 <= clip.duration <= end - start + GOP + 0.1
+    assert partials(tmp_path) == []
+
+
+def test_accurate_clip_is_frame_exact(vod: Path, tmp_path: Path) -> None:
+    with FFmpegEncoder(probe(vod), tmp_path, cut="accurate") as enc:
+        result = enc.submit(highlight(5.3, 12.8)).result()
+    assert result.ok, result.error
+    assert Path(result.path).name == "01_0h00m09s_-6.0dB.mp4"
+    clip = probe(result.path)
+    assert clip.video_codec == "h264" and clip.audio_codec == "aac"
+    assert abs(clip.duration - 7.5) <= 1.5 / FPS
+    assert abs(video_frames(result.path) - 7.5 * FPS) <= 1
+
+
+def test_audio_only_input_gives_audio_only_clip(make_media, tmp_path: Path) -> None:
+    m4a = make_media("tone.m4a", "-f", "lavfi", "-i", "sine=f=440:duration=20", "-c:a", "aac")
+    with FFmpegEncoder(probe(m4a), tmp_path) as enc:
+        result = enc.submit(highlight(4.0, 9.0)).result()
+    assert result.ok, result.error
+    assert result.path.endswith(".m4a")
+    clip = probe(result.path)
+    assert not clip.has_video and clip.audio_codec == "aac"
+    assert abs(clip.duration - 5.0) <= 0.1
+
+
+def test_accurate_audio_only_keeps_container(wav: Path, tmp_path: Path) -> None:
+    with FFmpegEncoder(probe(wav), tmp_path, cut="accurate") as enc:
+        result = enc.submit(highlight(10.0, 15.5)).result()
+    assert result.ok, result.error
+    assert result.path.endswith(".wav")
+    clip = probe(result.path)
+    assert not clip.has_video and clip.audio_codec.startswith("pcm_")
+    assert abs(clip.duration - 5.5) <= 0.01
+
+
+def test_awkward_paths(make_media, tmp_path: Path) -> None:
+    odd = make_media(
+        "-odd clip: a b.mkv", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=6",
+        "-f", "lavfi", "-i", "sine=duration=6", "-c:v", "libx264", "-preset", "ultrafast",
+        "-c:a", "aac", "-shortest",
+    )
+    out = tmp_path / "-out: dir"
+    with FFmpegEncoder(probe(odd), out) as enc:
+        result = enc.submit(highlight(1.0, 4.0)).result()
+    assert result.ok, result.error
+    assert result.path == str(out / "01_0h00m02s_-6.0dB.mkv")
+    assert probe(result.path).has_video
+
+
+def test_parallel_workers_cut_every_clip(vod: Path, tmp_path: Path) -> None:
+    windows = [(s, s + 6.0) for s in range(0, 54, 9)]
+    running = 0
+    with FFmpegEncoder(probe(vod), tmp_path, cut="accurate", workers=2) as enc:
+        futures = [enc.submit(highlight(s, e, i)) for i, (s, e) in enumerate(windows, 1)]
+        while not all(f.done() for f in futures):
+            running = max(running, len(children()))
+            time.sleep(0.005)
+    results = [f.result() for f in futures]
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert len({r.path for r in results}) == len(windows)
+    assert sorted(os.listdir(tmp_path)) == sorted(Path(r.path).name for r in results)
+    assert running == 2
+
+
+def test_failing_clip_fails_alone(vod: Path, tmp_path: Path) -> None:
+    source = shutil.copy(vod, tmp_path / "gone.mp4")
+    out = tmp_path / "clips"
+    with FFmpegEncoder(probe(source), out, workers=2) as enc:
+        batch = [enc.submit(h) for h in (
+            highlight(2.0, 8.0, 1), highlight(20.0, 20.0, 2), highlight(61.0, 70.0, 3),
+            highlight(40.0, 48.0, 4))]
+        wait(batch)
+        os.remove(source)
+        missing = enc.submit(highlight(50.0, 55.0, 5)).result()
+    good, empty, past_end, good2 = (f.result() for f in batch)
+    assert good.ok and good2.ok
+    assert not empty.ok and empty.path is None and empty.error == "empty clip window"
+    assert not past_end.ok and "after the end" in past_end.error
+    assert not missing.ok and missing.path is None
+    assert missing.error.startswith("ffmpeg failed:") and "No such file" in missing.error
+    assert "\n" not in missing.error
+    assert sorted(os.listdir(out)) == sorted(Path(r.path).name for r in (good, good2))
+
+
+def test_clip_that_cannot_be_renamed_fails_cleanly(vod: Path, tmp_path: Path) -> None:
+    (tmp_path / "01_0h00m05s_-6.0dB.mp4").mkdir()  # a folder squats the final name
+    with FFmpegEncoder(probe(vod), tmp_path) as enc:
+        result = enc.submit(highlight(2.0, 8.0)).result()
+    assert not result.ok and result.path is None
+    assert result.error.startswith("cannot write the clip")
+    assert (tmp_path / "01_0h00m05s_-6.0dB.mp4").is_dir()
+    assert partials(tmp_path) == []
+
+
+def test_tiny_timeout_kills_ffmpeg(vod: Path, tmp_path: Path) -> None:
+    with FFmpegEncoder(probe(vod), tmp_path, cut="accurate", timeout=0.01) as enc:
+        result = enc.submit(highlight(0.0, 50.0)).result()
+    assert not result.ok and result.path is None
+    assert result.error == "timed out after 0.01 s"
+    assert result.seconds < 5
+    assert os.listdir(tmp_path) == []
+    assert children() == []
+
+
+def test_timeout_removes_partial_clip(stalled: MediaInfo, tmp_path: Path) -> None:
+    out = tmp_path / "clips"
+    with FFmpegEncoder(stalled, out, timeout=2) as enc:
+        future = enc.submit(highlight(0.0, 50.0))
+        wait_for(lambda: partials(out))  # ffmpeg has started writing
+        assert not future.done()
+        result = future.result()
+    assert not result.ok and result.error == "timed out after 2 s"
+    assert 2 <= result.seconds < 5
+    assert os.listdir(out) == []
+    assert children() == []
+
+
+@pytest.mark.parametrize("how", ["close", "exception"])
+def test_cancel_stops_everything(how: str, stalled: MediaInfo, tmp_path: Path) -> None:
+    enc = FFmpegEncoder(stalled, tmp_path / "clips", workers=1, timeout=60)
+    running = enc.submit(highlight(0.0, 50.0, 1))
+    queued = [enc.submit(highlight(10.0, 20.0, i)) for i in (2, 3)]
+    wait_for(lambda: partials(enc.out_dir))
+    began = time.monotonic()
+    if how == "close":
+        enc.close(cancel=True)
+    else:
+        with pytest.raises(KeyError), enc:
+            raise KeyError("boom")
+    assert time.monotonic() - began < 5
+    result = running.result(timeout=0)
+    assert not result.ok and result.error == "cancelled" and result.path is None
+    assert all(f.cancelled() for f in queued)
+    assert os.listdir(enc.out_dir) == []
+    assert children() == []
+    with pytest.raises(RuntimeError):
+        enc.submit(highlight(0.0, 5.0))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"cut": "fast"}, {"cut": None}, {"workers": 0}, {"workers": 1.5}, {"timeout": 0},
+     {"timeout": "soon"}, {"quality": 3}],
+)
+def test_bad_options(params: dict, vod: Path, tmp_path: Path) -> None:
+    with pytest.raises(OptionError):
+        plugins.create("encoders", "ffmpeg", media=probe(vod), out_dir=tmp_path, **params)

@@ -1,0 +1,155 @@
+"""The library API end to end: m0core.analyze on real media, outputs, failure clean-up."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import psutil
+import pytest
+from conftest import LOUD_AT
+
+import m0core
+from m0core import hookimpl
+from m0core.errors import InputError, OptionError, PluginError
+from m0core.streaming import ReadAhead
+
+
+def _near(times, targets, tol=2.5):
+    return all(any(abs(t - x) <= tol for t in times) for x in targets)
+
+
+def test_analyze_finds_the_loud_moments_and_cuts_clips(vod, tmp_path):
+    result = m0core.analyze(vod, tmp_path, workers=2)
+    peaks = [h.peak_time for h in result.highlights]
+    assert len(peaks) == len(LOUD_AT) and _near(peaks, LOUD_AT), peaks
+    assert [h.index for h in result.highlights] == [1, 2]
+    for h in result.highlights:
+        clip = result.clip_for(h)
+        assert clip.ok and clip.path.endswith(".mp4")
+        assert h.start <= h.peak_time <= h.end and h.end - h.start == pytest.approx(30)
+    doc = json.loads((tmp_path / "highlights.json").read_text())
+    assert doc["schema"] == "m0.highlights/1"
+    assert doc["source"]["duration"] == pytest.approx(60, abs=0.1)
+    assert doc["analyzer"] == {"name": "rms-streaming", "params": {}, "hop": 0.1}
+    assert doc["selector"]["name"] == "adaptive"
+    row = doc["highlights"][0]
+    assert set(row) >= {"index", "start", "end", "peak_time", "peak_db", "score", "kind", "clip"}
+    assert (tmp_path / row["clip"]).is_file()
+    index = json.loads((tmp_path / "index.json").read_text())
+    key = str(int(row["peak_time"]))
+    assert index[key]["decibel"] == pytest.approx(row["peak_db"], abs=0.01)
+    assert index[key]["position"] == f"0:00:{int(row['peak_time']):02d}"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert result.scores.shape == (600,)
+
+
+def test_clip_windows_stay_inside_the_file(vod, tmp_path):
+    result = m0core.analyze(vod, None, clip_length=50)
+    assert result.highlights
+    for h in result.highlights:
+        assert 0 <= h.start and h.end <= 60.0 + 1e-6
+        assert h.end - h.start == pytest.approx(50)
+
+
+def test_no_clips_and_max_clips(vod, tmp_path):
+    result = m0core.analyze(vod, tmp_path, clips=False, max_clips=1)
+    assert len(result.highlights) == 1 and result.clips == ()
+    assert not list(tmp_path.glob("*.mp4"))
+    best = max(m0core.analyze(vod, None, clips=False).highlights, key=lambda h: h.score)
+    assert result.highlights[0].peak_time == best.peak_time
+
+
+def test_streaming_and_legacy_give_the_same_highlights(vod):
+    streaming = m0core.analyze(vod, None, analyzer="rms-streaming")
+    legacy = m0core.analyze(vod, None, analyzer="rms-legacy")
+    assert streaming.highlights == legacy.highlights
+    np.testing.assert_allclose(streaming.scores, legacy.scores, atol=1e-3)
+
+
+def test_silence_gives_no_highlights(make_media, tmp_path):
+    quiet = make_media("silence.wav", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono",
+                       "-t", "20")
+    result = m0core.analyze(quiet, tmp_path)
+    assert result.highlights == ()
+    assert json.loads((tmp_path / "highlights.json").read_text())["highlights"] == []
+
+
+@pytest.mark.parametrize("overrides", [
+    {"threshold": float("nan")}, {"clip_length": -3}, {"max_clips": 0}, {"workers": 0},
+    {"cut": "sideways"}, {"pre": 40}, {"colour": "red"},
+])
+def test_bad_options(vod, overrides):
+    with pytest.raises(OptionError):
+        m0core.analyze(vod, None, **overrides)
+
+
+def test_audio_less_file_is_an_input_error(video_only, tmp_path):
+    with pytest.raises(InputError, match="no audio"):
+        m0core.analyze(video_only, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+class _Exploding:
+    """A selector that gives one highlight, then fails mid-stream."""
+
+    def __init__(self, timeline, threshold=None):
+        self.timeline, self.calls = timeline, 0
+
+    def feed(self, scores):
+        self.calls += 1
+        if self.calls == 1:
+            start, end = self.timeline.window(5.0)
+            return [m0core.Highlight(start, end, 5.0, -10.0, 10.0, "test")]
+        if self.calls == 4:
+            raise PluginError("exploding selector failed mid-stream")
+        return []
+
+    def finish(self):
+        return []
+
+
+class _ExplodingPlugin:
+    @hookimpl
+    def m0_register_selectors(self, register):
+        register("exploding", _Exploding)
+
+
+def test_failure_mid_stream_leaves_nothing_behind(vod, tmp_path, register_plugin):
+    register_plugin(_ExplodingPlugin(), "exploding-plugin")
+    with pytest.raises(PluginError, match="exploding"):
+        m0core.analyze(vod, tmp_path, selector="exploding", chunk_seconds=2.0)
+    assert [p.name for p in tmp_path.iterdir()] == []
+    assert not psutil.Process().children(recursive=True)
+
+
+def test_read_ahead_reraises_and_joins():
+    def numbers():
+        yield 1
+        yield 2
+        raise ValueError("reader broke")
+
+    seen = []
+    with pytest.raises(ValueError, match="reader broke"):
+        with ReadAhead(numbers, maxsize=1) as items:
+            seen.extend(items)
+    assert seen == [1, 2]
+
+
+def test_read_ahead_stops_a_long_producer_early():
+    closed = []
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(True)
+
+    with ReadAhead(endless, maxsize=2) as items:
+        for i in items:
+            if i == 10:
+                break
+    assert closed == [True]
