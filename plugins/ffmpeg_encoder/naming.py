@@ -1,0 +1,49 @@
+"""Clip file names: deterministic, sortable, and telling when and how loud the moment was."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from m0core.model import Highlight, MediaInfo
+
+#: Containers a clip keeps when its input has them: ffmpeg picks the muxer from the extension.
+KNOWN_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".m4a", ".3gp", ".mkv", ".mka", ".webm", ".flv", ".avi",
+    ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".asf", ".wmv", ".wma",
+    ".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aac", ".ac3", ".aif", ".aiff",
+})
+
+#: Containers an accurate (re-encoded, H.264 + AAC) clip with video may keep.
+ACCURATE_VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov"})
+
+#: Containers that take ``-movflags +faststart`` (the index moved to the front).
+FASTSTART_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".m4a", ".3gp"})
+
+
+def clip_extension(media: MediaInfo, cut: str = "copy") -> str:
+    """The extension (with the dot, lowercase) of the clips cut from ``media``.
+
+    The input's own extension when it is a known container, else ``.mp4`` for media with video
+    and ``.m4a`` for audio only. An ``accurate`` clip with video is re-encoded to H.264 + AAC, so
+    it keeps only ``.mp4``/``.mkv``/``.mov`` and becomes ``.mp4`` otherwise.
+    """
+    ext = Path(media.path).suffix.lower()
+    if ext not in KNOWN_EXTENSIONS:
+        ext = ".mp4" if media.has_video else ".m4a"
+    if cut == "accurate" and media.has_video and ext not in ACCURATE_VIDEO_EXTENSIONS:
+        ext = ".mp4"
+    return ext
+
+
+def clip_name(highlight: Highlight, ext: str, index: int | None = None) -> str:
+    """``{index:02d}_{H}h{MM}m{SS}s_{peak_db:.1f}dB{ext}``, e.g. ``01_0h05m12s_-6.3dB.mp4``.
+
+    The time is the highlight's ``peak_time`` rounded down to the second; ``index`` defaults to
+    ``highlight.index``.
+    """
+    number = highlight.index if index is None else index
+    seconds = int(highlight.peak_time) if math.isfinite(highlight.peak_time) else 0
+    hours, rest = divmod(max(seconds, 0), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{number:02d}_{hours}h{minutes:02d}m{secs:02d}s_{highlight.peak_db:.1f}dB{ext}"
