@@ -228,7 +228,8 @@ class _Run:
         """Stop the encoder and remove every clip this run wrote."""
         if self.encoder is not None:
             self.encoder.close(cancel=True)
-        for clip in self.clips:
+        finished = [f.result() for f in self.futures if f.done() and not f.cancelled()]
+        for clip in self.clips + finished:
             if clip.ok and clip.path:
                 try:
                     os.unlink(clip.path)
