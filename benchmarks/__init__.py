@@ -1,0 +1,1 @@
+"""m0's benchmarks: ``python -m benchmarks`` (see benchmarks/README.md)."""

@@ -1,0 +1,60 @@
+"""``python -m benchmarks [--quick]``: measure m0 against ffmpeg and write docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from . import suites
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+def machine() -> str:
+    """One line describing this machine."""
+    from m0core import __version__
+    from m0core.ffmpeg import ffmpeg_exe
+
+    cpu = platform.processor() or platform.machine()
+    mem = psutil.virtual_memory().total / 2**30
+    return (f"m0 {__version__}, Python {platform.python_version()}, {os.cpu_count()} cores "
+            f"({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
+            f"ffmpeg {Path(ffmpeg_exe()).name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="short media and one repetition (a smoke run for CI)")
+    parser.add_argument("--out", type=Path, default=DOCS, help="markdown report to write")
+    args = parser.parse_args(argv)
+
+    if args.quick:
+        plan = [lambda: suites.analysis_speed(1, 1), lambda: suites.memory([0.5, 1])]
+    else:
+        plan = [lambda: suites.analysis_speed(60, 3), lambda: suites.memory([3, 60])]
+    started = time.perf_counter()
+    tables = []
+    for step in plan:
+        table = step()
+        print(table.markdown(), flush=True)
+        tables.append(table)
+    mode = "quick" if args.quick else "full"
+    text = [f"# m0 benchmarks ({mode})", "", f"Machine: {machine()}", "",
+            f"Made by `python -m benchmarks{' --quick' if args.quick else ''}` in "
+            f"{time.perf_counter() - started:.0f} s.", ""]
+    text += [t.markdown() for t in tables]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(text))
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
