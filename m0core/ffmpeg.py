@@ -137,17 +137,18 @@ def reason(text: str) -> str:
     return lines[0].removeprefix("Error opening input: ")
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
-    """Terminate ``proc`` (then kill it) and reap it, so no orphan is left."""
+def stop_process(proc: subprocess.Popen) -> None:
+    """Kill ``proc`` if it still runs, reap it and close its pipes, so no orphan is left.
+
+    m0 stops ffmpeg only when its output is to be thrown away, so there is nothing to let it
+    finish: SIGKILL, because an ffmpeg blocked writing to a full pipe ignores SIGTERM.
+    """
     if proc.poll() is None:
         try:
-            proc.terminate()
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
-        except ProcessLookupError:  # pragma: no cover - raced with exit
+        except ProcessLookupError:  # pragma: no cover - raced with its exit
             pass
+    proc.wait()
     for stream in (proc.stdout, proc.stderr, proc.stdin):
         if stream is not None:
             try:

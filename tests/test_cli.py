@@ -135,3 +135,13 @@ def test_help_version_and_alias():
     assert highlighter, "the highlighter console script is installed"
     alias = subprocess.run([highlighter, "--help"], capture_output=True, text=True)
     assert alias.returncode == 0 and "analyze" in alias.stdout
+
+
+def test_demo_makes_a_sample_and_finds_its_moments(tmp_path):
+    run = run_m0("demo", str(tmp_path / "demo"), "--duration", "60", "-q")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "demo" / "sample_vod.mp4").is_file()
+    doc = json.loads((tmp_path / "demo" / "highlights" / "highlights.json").read_text())
+    assert doc["highlights"] and all(h["clip"] for h in doc["highlights"])
+    planted = int(run.stdout.split("Planted ")[1].split()[0])
+    assert f"({planted} of the moments, 0 false alarms)" in run.stdout

@@ -109,7 +109,7 @@ class FFmpegEncoder:
                 live = list(self._live)
             self._pool.shutdown(wait=False, cancel_futures=True)
             for proc in live:
-                _kill(proc)
+                stop_process(proc)
         self._pool.shutdown(wait=True)
 
     def __enter__(self) -> FFmpegEncoder:
@@ -160,7 +160,6 @@ class FFmpegEncoder:
             try:
                 code = proc.wait(timeout=self.timeout)
             except subprocess.TimeoutExpired:
-                _kill(proc)
                 raise _Failed(f"timed out after {self.timeout:g} s") from None
             finally:
                 stop_process(proc)
@@ -174,12 +173,6 @@ class FFmpegEncoder:
                 if code < 0 and not text.strip():
                     raise _Failed(f"ffmpeg was killed by signal {-code}")
                 raise _Failed(f"ffmpeg failed: {reason(text)}")
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    """Kill ``proc`` at once and reap it: its output is thrown away, so no graceful stop."""
-    proc.kill()
-    stop_process(proc)
 
 
 def _remove(path: Path) -> None:

@@ -1,0 +1,325 @@
+"""Unit tests of the selectors ``adaptive``, ``crest`` and ``top`` on synthetic score curves."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from m0_plugins.selectors.spacing import Candidate, PeakSpacer
+
+from m0core import plugins
+from m0core.errors import OptionError
+from m0core.model import Highlight, Timeline
+
+HOP = 0.1
+
+
+def make(name: str, threshold: float | None = None, *, duration: float | None = None,
+         min_gap: float = 15.0, **params):
+    """Build selector ``name`` through the plugin registry, as the pipeline does."""
+    timeline = Timeline(hop=HOP, duration=duration, min_gap=min_gap)
+    return plugins.create("selectors", name, timeline=timeline, threshold=threshold, **params)
+
+
+def run(selector, scores: np.ndarray, pieces: int = 1, seed: int = 0) -> list[Highlight]:
+    """Feed ``scores`` in ``pieces`` random pieces (some empty), then finish."""
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.integers(0, len(scores) + 1, size=pieces - 1))
+    out: list[Highlight] = []
+    for part in np.split(np.asarray(scores, dtype=np.float32), cuts):
+        out += selector.feed(part)
+    out += selector.finish()
+    return out
+
+
+def bed(seconds: float, level: float = -40.0, spread: float = 1.0, seed: int = 1) -> np.ndarray:
+    """A noisy background curve at ``level`` dB."""
+    rng = np.random.default_rng(seed)
+    return (level + spread * rng.standard_normal(int(round(seconds / HOP)))).astype(np.float32)
+
+
+def put(curve: np.ndarray, at: float, length: float, level: float) -> np.ndarray:
+    """Raise ``curve`` to at least ``level`` from ``at`` for ``length`` seconds."""
+    i = int(round(at / HOP))
+    curve[i:i + max(1, int(round(length / HOP)))] = np.maximum(
+        curve[i:i + max(1, int(round(length / HOP)))], level)
+    return curve
+
+
+def with_events(seconds: float = 600.0, level: float = -40.0) -> tuple[np.ndarray, list[float]]:
+    """A bed with bursts of various lengths 15 dB over it; returns the curve and their onsets."""
+    curve = bed(seconds, level)
+    onsets = [40.0, 95.0, 160.0, 230.0, 300.0, 371.0, 450.0, 530.0]
+    lengths = [4.0, 0.2, 1.0, 6.0, 0.3, 2.0, 0.2, 3.0]
+    for at, length in zip(onsets, lengths, strict=True):
+        put(curve, at, length, level + 15.0)
+    return curve, onsets
+
+
+def near(h: Highlight, onsets: list[float], slack: float = 7.0) -> bool:
+    return any(t - 0.5 <= h.peak_time <= t + slack for t in onsets)
+
+
+# -- registration and the common contract ---------------------------------------------------
+
+def test_selectors_are_registered_by_the_builtin_plugin():
+    table = plugins.registries()["selectors"]
+    assert {"adaptive", "crest", "top"} <= set(table)
+    assert {table[n].plugin for n in ("adaptive", "crest", "top")} == {"selectors"}
+
+
+@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("pieces", [2, 7, 40, 500])
+def test_chunking_does_not_change_the_highlights(name, pieces):
+    curve, _ = with_events()
+    curve = curve + 30.0  # into the range crest's -5 dBFS rule fires on
+    whole = run(make(name, min_gap=5.0), curve)
+    assert whole, "the curve must give highlights for the comparison to mean something"
+    for seed in range(3):
+        assert run(make(name, min_gap=5.0), curve, pieces, seed) == whole
+
+
+@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+def test_highlights_are_spaced_in_time_order_with_clip_windows(name):
+    curve = bed(300.0, level=-8.0, spread=4.0)
+    for i, at in enumerate([20, 28, 45, 60, 66, 100, 130, 138, 200, 250]):
+        put(curve, at, 0.5 + i % 3, 10.0 + i)  # some closer than min_gap
+    timeline = Timeline(hop=HOP, duration=300.0, pre=5.0, post=3.0, min_gap=12.0)
+    selector = plugins.create("selectors", name, timeline=timeline, threshold=None,
+                              **({"count": 100} if name == "top" else {}))
+    out = run(selector, curve, pieces=13)
+    assert len(out) >= 3
+    peaks = [h.peak_time for h in out]
+    assert peaks == sorted(peaks)
+    assert min(np.diff(peaks)) >= 12.0 - 1e-6
+    for h in out:
+        assert (h.start, h.end) == timeline.window(h.peak_time)
+        assert h.index == 0
+        i = int(round(h.peak_time / HOP - 0.5))
+        assert h.peak_db == pytest.approx(float(curve[i]))
+        assert math.isfinite(h.score)
+
+
+@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("level", [-100.0, -np.inf])
+def test_silence_gives_nothing(name, level):
+    assert run(make(name), np.full(3000, level, dtype=np.float32), pieces=5) == []
+
+
+@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+def test_empty_stream_gives_nothing(name):
+    selector = make(name)
+    assert selector.feed(np.zeros(0, dtype=np.float32)) == []
+    assert selector.finish() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("adaptive", {"threshold": float("nan")}),
+        ("adaptive", {"margin_db": -1.0}),
+        ("adaptive", {"margin_db": 0.0}),
+        ("adaptive", {"window": 0.0}),
+        ("adaptive", {"window": float("inf")}),
+        ("adaptive", {"percentile": 120.0}),
+        ("adaptive", {"smooth": -0.1}),
+        ("adaptive", {"join": float("nan")}),
+        ("adaptive", {"spread": -1.0}),
+        ("adaptive", {"floor_db": "loud"}),
+        ("adaptive", {"no_such_option": 1}),
+        ("crest", {"threshold": float("inf")}),
+        ("crest", {"spike_db": -3.0}),
+        ("crest", {"history": 0.0}),
+        ("crest", {"sustain_count": 6}),
+        ("crest", {"sustain_window": 2.5}),
+        ("top", {"count": 0}),
+        ("top", {"count": -3}),
+        ("top", {"count": 2.5}),
+        ("top", {"count": float("nan")}),
+        ("top", {"threshold": float("nan")}),
+    ],
+)
+def test_bad_parameters_are_option_errors(name, params):
+    threshold = params.pop("threshold", None)
+    with pytest.raises(OptionError):
+        make(name, threshold, **params)
+
+
+@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("timeline", [Timeline(hop=0.0), Timeline(hop=float("nan")),
+                                      Timeline(hop=0.1, min_gap=-1.0)])
+def test_bad_timeline_is_an_option_error(name, timeline):
+    with pytest.raises(OptionError):
+        plugins.create("selectors", name, timeline=timeline, threshold=None)
+
+
+# -- the shared peak spacing ----------------------------------------------------------------
+
+def spaced(times_scores: list[tuple[float, float]], min_gap: float = 10.0) -> list[float]:
+    spacer = PeakSpacer(Timeline(hop=HOP, min_gap=min_gap))
+    out: list[Highlight] = []
+    for t, s in times_scores:
+        out += spacer.push(Candidate(t, -10.0, s, "x"))
+    return [h.peak_time for h in out + spacer.finish()]
+
+
+def test_spacing_keeps_the_best_of_a_cluster():
+    assert spaced([(0, 1), (4, 3), (8, 2), (30, 1), (35, 1)]) == [4, 30]
+
+
+def test_spacing_follows_a_rising_chain_and_ties_keep_the_earlier():
+    assert spaced([(0, 1), (9, 2), (18, 3), (40, 5), (45, 5)]) == [18, 40]
+
+
+def test_spacing_keeps_exactly_min_gap_apart():
+    assert spaced([(0, 1), (10, 1), (20, 1)]) == [0, 10, 20]
+    assert spaced([(0, 1), (1.5 + 8.5 - 1e-3, 1)]) == [0]
+
+
+def test_spacing_is_final_once_min_gap_has_passed():
+    spacer = PeakSpacer(Timeline(hop=HOP, min_gap=10.0))
+    assert spacer.push(Candidate(5.0, -3.0, 2.0, "x")) == []
+    assert spacer.advance(14.9) == []
+    (h,) = spacer.advance(15.0)
+    assert (h.peak_time, h.peak_db, h.score, h.kind) == (5.0, -3.0, 2.0, "x")
+    assert spacer.finish() == []
+    with pytest.raises(ValueError):
+        spacer.push(Candidate(4.0, 0.0, 1.0, "x"))
+
+
+# -- crest ------------------------------------------------------------------------------------
+
+def crest_kinds(curve: np.ndarray, threshold: float | None = None) -> list[tuple[float, str]]:
+    """(peak second, kind) of every crest candidate (min_gap 0 keeps them all)."""
+    out = run(make("crest", threshold, min_gap=0.0), curve, pieces=4)
+    return [(math.floor(h.peak_time), h.kind) for h in out]
+
+
+def seconds(*levels_and_lengths: tuple[float, int]) -> np.ndarray:
+    """A curve of whole seconds: ``(level, how many seconds)`` in order."""
+    return np.concatenate([np.full(n * 10, lvl, dtype=np.float32)
+                           for lvl, n in levels_and_lengths])
+
+
+def test_crest_spike_is_threshold_plus_3_db():
+    assert crest_kinds(seconds((-40, 20), (-2, 1), (-40, 20))) == [(20, "spike")]
+    assert crest_kinds(seconds((-40, 20), (-2.2, 1), (-40, 20))) == [(20, "dynamic")]
+
+
+def test_crest_dynamic_is_6_db_over_the_previous_10_seconds():
+    assert crest_kinds(seconds((-11, 20), (-4.9, 1), (-30, 20))) == [(20, "dynamic")]
+    assert crest_kinds(seconds((-10.8, 20), (-4.9, 1), (-30, 20))) == []
+
+
+def test_crest_sustained_is_3_of_the_last_5_seconds():
+    # -4 is over the threshold but neither a spike nor 6 dB over its past; second 27 has
+    # 3 loud seconds of its last 5 but is not loud itself.
+    kinds = crest_kinds(seconds((-8, 20), (-4, 1), (-8, 1), (-4, 1), (-8, 1), (-4, 3), (-8, 9)))
+    assert kinds == [(24, "sustained"), (25, "sustained"), (26, "sustained")]
+
+
+def test_crest_default_threshold_is_minus_5_and_scores_are_db_over_it():
+    curve = seconds((-40, 20), (-1, 1), (-40, 20))
+    (h,) = run(make("crest"), curve)
+    assert h.score == pytest.approx(4.0, abs=1e-4) and h.peak_db == pytest.approx(-1.0)
+    (h,) = run(make("crest", -20.0), curve)
+    assert h.score == pytest.approx(19.0, abs=1e-4) and h.kind == "spike"
+    assert run(make("crest", 0.0), curve) == []
+
+
+def test_crest_level_is_the_power_mean_of_the_second():
+    one_loud_value = seconds((-60, 30))
+    one_loud_value[205] = 0.0  # second 20: power mean = 0 dB - 10 dB = -10 dB
+    assert crest_kinds(one_loud_value, threshold=-10.5) == [(20, "dynamic")]
+    assert crest_kinds(one_loud_value, threshold=-9.5) == []
+
+
+# -- adaptive ---------------------------------------------------------------------------------
+
+def test_adaptive_finds_each_burst_once_short_spikes_included():
+    curve, onsets = with_events()
+    out = run(make("adaptive", min_gap=1.0), curve, pieces=9)
+    assert len(out) == len(onsets)
+    for h, t in zip(out, onsets, strict=True):
+        assert t <= h.peak_time <= t + 6.1
+        assert h.kind == "burst"
+        assert 12.0 < h.score < 18.0  # 15 dB over a bed whose spread is 1 dB
+
+
+def test_adaptive_is_relative_to_the_background():
+    curve, onsets = with_events()
+    reference = run(make("adaptive"), curve)
+    assert len(reference) == len(onsets)
+    for shift in (-18.0, 25.0):
+        shifted = run(make("adaptive"), curve + np.float32(shift))
+        assert [h.peak_time for h in shifted] == [h.peak_time for h in reference]
+        assert [h.score for h in shifted] == pytest.approx([h.score for h in reference], abs=1e-3)
+
+
+def test_adaptive_ignores_a_constantly_loud_or_slowly_drifting_curve():
+    assert run(make("adaptive"), np.full(6000, -3.0, dtype=np.float32), pieces=3) == []
+    drift = bed(1200.0, -40.0, spread=1.0) + np.linspace(0, 25, 12000, dtype=np.float32)
+    assert run(make("adaptive"), drift, pieces=3) == []
+    wobble = bed(1200.0, -30.0, spread=1.0)
+    wobble += (4 * np.sin(np.arange(12000) * 2 * np.pi / 70)).astype(np.float32)
+    assert run(make("adaptive"), wobble, pieces=3) == []
+
+
+def test_adaptive_margin_grows_with_a_wide_background():
+    _, onsets = with_events()
+    busy = bed(600.0, -40.0, spread=3.0)  # 0.1 s values spread like a lively game mix
+    for at in onsets:
+        put(busy, at, 2.0, -20.0)
+    fixed = run(make("adaptive", spread=0.0), busy)  # a fixed 5 dB margin fires on noise
+    default = run(make("adaptive"), busy)
+    for out in (fixed, default):
+        assert sum(near(h, onsets) for h in out) == len(onsets)
+    assert len(fixed) > 2 * len(onsets)
+    assert len(default) == len(onsets)
+
+
+def test_adaptive_absolute_floor():
+    curve, onsets = with_events(level=-85.0)  # bursts at -70: hiss, under the -60 floor
+    assert run(make("adaptive"), curve) == []
+    assert len(run(make("adaptive", -75.0), curve)) == len(onsets)
+    assert len(run(make("adaptive", floor_db=-75.0), curve)) == len(onsets)
+    loud, onsets = with_events(level=-30.0)  # bursts at -15
+    assert run(make("adaptive", -10.0), loud) == []
+
+
+def test_adaptive_is_progressive_with_bounded_delay():
+    curve, onsets = with_events(1200.0)
+    selector = make("adaptive")  # window 30 s, join 1 s, min_gap 15 s
+    fed, lags = 0, []
+    for part in np.split(curve, np.arange(10, len(curve), 10)):  # one second at a time
+        fed += len(part)
+        lags += [fed * HOP - h.peak_time for h in selector.feed(part)]
+    assert len(lags) == len(onsets)  # all final before the end of the stream
+    assert max(lags) <= 30.0 + 1.0 + 15.0 + 2.0
+    assert selector.finish() == []
+
+
+# -- top ----------------------------------------------------------------------------------------
+
+def test_top_picks_the_best_spaced_peaks_in_time_order():
+    curve = bed(600.0, -40.0, spread=0.5)
+    heights = {50.0: -20.0, 58.0: -18.0, 150.0: -25.0, 300.0: -10.0, 420.0: -30.0, 500.0: -22.0}
+    for at, level in heights.items():
+        put(curve, at, 0.1, level)
+    out = run(make("top", count=3, min_gap=15.0), curve, pieces=6)
+    assert [round(h.peak_time, 2) for h in out] == [58.05, 300.05, 500.05]
+    median = float(np.median(curve))
+    assert [h.score for h in out] == pytest.approx([-18 - median, -10 - median, -22 - median])
+    assert {h.kind for h in out} == {"top"}
+    assert len(run(make("top", count=100), curve)) > 6  # fewer wanted than found
+
+
+def test_top_respects_count_spacing_and_threshold():
+    curve = bed(900.0, -30.0, spread=3.0)
+    out = run(make("top", count=7, min_gap=20.0), curve)
+    assert len(out) == 7
+    assert min(np.diff([h.peak_time for h in out])) >= 20.0 - 1e-6
+    assert all(h.peak_db >= -25.0 for h in run(make("top", -25.0, count=50), curve))
+    assert run(make("top", 0.0), curve) == []
+    assert run(make("top"), np.full(600, -12.0, dtype=np.float32)) == []  # nothing stands out
