@@ -21,8 +21,8 @@ def warn(message: str) -> None:
 
 
 def clock(seconds: float) -> str:
-    """``1:02:03`` or ``2:03`` for a duration in seconds."""
-    total = int(round(seconds))
+    """``1:02:03`` or ``2:03`` for a time in seconds (whole seconds, like clip names)."""
+    total = int(seconds)
     h, rest = divmod(total, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
