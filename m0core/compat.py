@@ -25,6 +25,12 @@ from m0core.outputs import index_document, prepare_out_dir, write_outputs
 from m0core.pipeline import AnalysisResult, analyze
 
 
+def seed_selector(decibel_threshold: float | None) -> str:
+    """The selector of the seed's ``decibel_threshold``: its ``crest`` rule when a threshold is
+    given, m0's ``adaptive`` default (which needs none) for ``None``."""
+    return "adaptive" if decibel_threshold is None else "crest"
+
+
 class StreamingAudioProcessor:
     """Decode ``audio_path`` in chunks of ``chunk_duration`` seconds, in constant memory."""
 
@@ -112,7 +118,7 @@ class StreamingAudioAnalysis:
         self.options = dict(
             analyzer=processor.analyzer, source=processor.source,
             chunk_seconds=min(processor.chunk_duration, 60.0),
-            selector="adaptive" if decibel_threshold is None else "crest",
+            selector=seed_selector(decibel_threshold),
             threshold=decibel_threshold, clip_length=clip_length, **options,
         )
         self._result: AnalysisResult | None = None
