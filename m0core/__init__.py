@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
+from m0core.batch import BatchJob, BatchProcessor
 from m0core.compat import (
     AudioAnalysis,
     AudioProcessor,
@@ -46,6 +47,8 @@ __all__ = [
     "AudioAnalysis",
     "AudioChunk",
     "AudioProcessor",
+    "BatchJob",
+    "BatchProcessor",
     "OptimizedClipGenerator",
     "Options",
     "Progress",

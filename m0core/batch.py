@@ -18,6 +18,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -98,7 +99,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
     ``workers`` option, each job cuts clips with ``cores // slots`` ffmpeg processes).
     ``report(fraction)`` is told how far the analysis is. Returns the job's result: ``status``
     (``completed``, ``failed`` or ``interrupted``), ``highlights``, ``clips``, ``failed_clips``,
-    ``outputs`` (paths written), ``error``, ``seconds``, ``started`` and ``finished``.
+    ``outputs`` (paths written), ``error``, ``seconds``, ``started``, ``finished`` and
+    ``worker`` (``host:pid`` of the process that ran it).
     """
     started = time.time()
     out = Path(spec["output_path"])
@@ -135,7 +137,8 @@ def _result(spec: dict[str, Any], status: str, **values: Any) -> dict[str, Any]:
     result = {"job_id": spec["job_id"], "status": status, "video_path": spec["video_path"],
               "output_path": spec["output_path"], "highlights": 0, "clips": 0,
               "failed_clips": 0, "outputs": [], "error": None, "seconds": 0.0,
-              "started": None, "finished": None}
+              "started": None, "finished": None,
+              "worker": f"{socket.gethostname()}:{os.getpid()}"}
     result.update(values)
     return result
 
@@ -266,7 +269,7 @@ class BatchProcessor:
                         status, reason = payload
                         clean_partials(by_id[job_id]["output_path"], remove_empty=True)
                         payload = _result(by_id[job_id], status, error=reason,
-                                          finished=time.time())
+                                          finished=time.time(), worker=None)
                     ledger.finish(key, payload)
                     payload["attempts"] = ledger.get(key).attempts
                     ended(job_id, payload)

@@ -1,0 +1,405 @@
+"""Batches: the seed's API, ``m0 batch``, the ledger, resuming after SIGKILL and SIGTERM, a job
+whose process dies, Dask on a real LocalCluster, and the 100-video runs (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import LOUD_AT, run_m0
+
+from m0core import BatchJob, BatchProcessor, M0Error
+from m0core.batch import find_inputs, job_folders
+from m0core.errors import InputError
+from m0core.ledger import LEDGER_FILE, Identity, Ledger
+
+
+def _copies(src: Path, folder: Path, n: int, stem: str = "vod") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        dst = folder / f"{stem}{i:03d}{src.suffix}"
+        shutil.copy(src, dst)
+        paths.append(dst)
+    return paths
+
+
+def _ledger_rows(out: Path) -> list[dict]:
+    db = sqlite3.connect(out / LEDGER_FILE)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM jobs ORDER BY path")]
+    finally:
+        db.close()
+
+
+def _tagged_env() -> tuple[dict[str, str], str]:
+    """An environment whose tag every process started under it inherits."""
+    tag = uuid.uuid4().hex
+    return dict(os.environ, M0_TEST_TAG=tag), tag
+
+
+def _ours(tag: str) -> list[psutil.Process]:
+    """Live processes carrying ``tag`` in their environment (ours, wherever reparented)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("M0_TEST_TAG") == tag and proc.status() != "zombie":
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _wait_gone(tag: str, timeout: float = 20.0) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while (left := _ours(tag)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def _m0_popen(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "m0core", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _wait_for(predicate, timeout: float = 120.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _statuses(out: Path) -> list[str]:
+    if not (out / LEDGER_FILE).exists():
+        return []
+    try:
+        return [r["status"] for r in _ledger_rows(out)]
+    except sqlite3.Error:
+        return []
+
+
+def _stats(paths: list[str]) -> dict[str, tuple[int, int]]:
+    return {p: (os.stat(p).st_ino, os.stat(p).st_mtime_ns) for p in paths}
+
+
+# -- Python API -------------------------------------------------------------------------------
+
+def test_seed_api_runs_jobs_in_parallel_and_reports_each(vod, tmp_path):
+    videos = _copies(vod, tmp_path / "in", 3)
+    jobs = [BatchJob(str(v), str(tmp_path / f"output{i}"), job_id=f"job{i}")
+            for i, v in enumerate(videos)]
+    jobs[2] = BatchJob(str(videos[2]), str(tmp_path / "output2"), -25.0, clip_length=10,
+                       job_id="job2")
+    calls = []
+    processor = BatchProcessor(max_workers=2)
+    results = processor.process_batch(jobs, lambda *a: calls.append(a))
+
+    assert list(results) == ["job0", "job1", "job2"]
+    assert sorted(c[0] for c in calls) == [1, 2, 3] and {c[1] for c in calls} == {3}
+    assert {c[2] for c in calls} == set(results)
+    for result in results.values():
+        assert result["status"] == "completed", result["error"]
+        assert result["highlights"] == len(LOUD_AT) and result["clips"] == len(LOUD_AT)
+        assert all(Path(p).is_file() for p in result["outputs"])
+        assert result["attempts"] == 1 and result["seconds"] > 0
+    doc = json.loads((tmp_path / "output2" / "highlights.json").read_text())
+    assert doc["selector"] == {"name": "crest", "params": {}, "threshold": -25.0}
+    assert json.loads((tmp_path / "output0" / "highlights.json").read_text())[
+        "selector"]["name"] == "adaptive"
+    clip = Path(results["job2"]["outputs"][0])
+    assert clip.parent == tmp_path / "output2"
+
+
+def test_add_job_and_duplicate_ids(vod, tmp_path):
+    processor = BatchProcessor(max_workers=1)
+    processor.add_job(video_path=str(vod), output_path=str(tmp_path / "a"), job_id="x",
+                      clips=False)
+    processor.add_job(BatchJob(str(tmp_path / "missing.mp4"), tmp_path / "b", job_id="y"))
+    results = processor.process_batch()
+    assert results["x"]["status"] == "completed" and results["x"]["clips"] == 0
+    assert results["y"]["status"] == "failed"
+    assert results["y"]["error"].endswith("missing.mp4: no such file")
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(M0Error, match="repeated: x"):
+        processor.process_batch([BatchJob(str(vod), tmp_path / "c", job_id="x")] * 2)
+
+
+# -- ledger and inputs ------------------------------------------------------------------------
+
+def test_ledger_marks_a_dead_runs_jobs_interrupted_and_locks(tmp_path, vod):
+    path = tmp_path / LEDGER_FILE
+    identity = Identity.of(vod, "h")
+    with Ledger(path, lock=True) as ledger:
+        ledger.add(identity, str(tmp_path / "x"))
+        ledger.start(identity.key)
+        with pytest.raises(M0Error, match="another m0 batch is running"):
+            Ledger(path, lock=True)
+    with Ledger(path) as reader:  # reading (--status) takes no lock and changes nothing
+        assert reader.get(identity.key).status == "running"
+    with Ledger(path, lock=True) as ledger:
+        row = ledger.get(identity.key)
+        assert row.status == "interrupted" and row.attempts == 1
+    assert path.with_name(path.name + "-wal").exists() or \
+        sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_folders_unique_when_stems_collide_and_stable_across_runs(tmp_path):
+    a, b, c = tmp_path / "x" / "vod.mp4", tmp_path / "y" / "vod.mp4", tmp_path / "z.mkv"
+    out = tmp_path / "out"
+    first = job_folders([a, c], out)
+    assert first[a] == out.resolve() / "vod_highlights"
+    assert first[c] == out.resolve() / "z_highlights"
+    taken = {str(folder): str(path) for path, folder in first.items()}
+    second = job_folders([b, a, c], out, taken)
+    assert second[a] == first[a] and second[c] == first[c]
+    assert second[b].name.startswith("vod-") and second[b] != first[a]
+    fresh = job_folders([a, b], out)
+    assert len(set(fresh.values())) == 2 and fresh == job_folders([b, a], out)
+
+
+def test_find_inputs_globs_folders_and_exclusions(tmp_path, vod):
+    root = tmp_path / "vods"
+    _copies(vod, root / "2024" / "jan", 2)
+    _copies(vod, root / "2024", 1, stem="top")
+    (root / "notes.txt").write_text("not media")
+    out = root / "out"
+    _copies(vod, out / "old_highlights", 1, stem="clip")
+    deep = find_inputs([str(root / "**" / "*.mp4")], exclude=out)
+    assert [p.name for p in deep] == ["vod000.mp4", "vod001.mp4", "top000.mp4"]
+    assert find_inputs([str(root)], exclude=out) == sorted(deep)
+    both = find_inputs([str(root / "2024" / "*.mp4"), str(root / "2024" / "top000.mp4")])
+    assert [p.name for p in both] == ["top000.mp4"]
+    with pytest.raises(InputError, match="matched nothing"):
+        find_inputs([str(root / "*.mkv")])
+
+
+# -- m0 batch ---------------------------------------------------------------------------------
+
+def test_cli_corrupt_file_fails_alone_then_rerun_skips(vod, tmp_path):
+    inputs = tmp_path / "in"
+    good = _copies(vod, inputs, 2)
+    (inputs / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000))
+    out = tmp_path / "out"
+    env, tag = _tagged_env()
+    run = run_m0("batch", str(inputs / "*.mp4"), str(out), "--workers", "2", env=env)
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == "Error: 1 of 3 jobs failed"
+    assert "3 jobs: 2 completed, 1 failed" in run.stdout
+    rows = {Path(r["path"]).name: r for r in _ledger_rows(out)}
+    assert rows["broken.mp4"]["status"] == "failed"
+    assert "broken.mp4: not a media file ffmpeg can read" in rows["broken.mp4"]["error"]
+    assert not (out / "broken_highlights").exists()
+    outputs = []
+    for path in good:
+        row = rows[path.name]
+        assert row["status"] == "completed" and row["clips"] == len(LOUD_AT)
+        assert Path(row["out_dir"]) == (out / f"{path.stem}_highlights").resolve()
+        outputs += json.loads(row["outputs"])
+    assert len(outputs) == 2 * (len(LOUD_AT) + 2)
+    before = _stats(outputs)
+    assert not _wait_gone(tag)
+
+    again = run_m0("batch", str(inputs / "*.mp4"), str(out), "--json", "--retry-failed")
+    assert again.returncode == 1
+    results = {Path(r["video_path"]).name: r for r in json.loads(again.stdout)["jobs"]}
+    assert results["vod000.mp4"]["status"] == results["vod001.mp4"]["status"] == "skipped"
+    assert results["broken.mp4"]["status"] == "failed" and results["broken.mp4"]["attempts"] == 2
+    assert _stats(outputs) == before
+
+    status = run_m0("batch", "--status", str(out))
+    assert status.returncode == 0
+    assert "3 jobs: 1 failed, 2 completed" in status.stdout.replace(
+        "2 completed, 1 failed", "1 failed, 2 completed")
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    run = run_m0("batch", "--status", str(tmp_path))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip() == f"Error: {tmp_path}: no batch has run here (no {LEDGER_FILE})"
+    run = run_m0("batch", str(tmp_path / "*.mp4"), str(tmp_path / "out"))
+    assert run.returncode == 1 and "matched nothing" in run.stderr
+    run = run_m0("batch", str(tmp_path))
+    assert run.returncode == 2 and "give at least one PATTERN" in run.stderr
+
+
+def test_cli_from_file(vod, tmp_path):
+    videos = _copies(vod, tmp_path / "in", 2)
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# my vods\n{videos[0]}\n\n{videos[1]}\n")
+    run = run_m0("batch", "--from-file", str(listing), str(tmp_path / "out"), "--no-clips",
+                 "--json")
+    assert run.returncode == 0, run.stderr
+    assert [r["status"] for r in json.loads(run.stdout)["jobs"]] == ["completed"] * 2
+
+
+def test_sigkill_half_way_then_rerun_completes_only_the_missing(vod, tmp_path):
+    inputs = tmp_path / "in"
+    _copies(vod, inputs, 4)
+    out = tmp_path / "out"
+    env, tag = _tagged_env()
+    args = ("batch", str(inputs), str(out), "--workers", "1", "--cut", "accurate", "-q")
+    proc = _m0_popen(*args, env=env)
+    try:
+        _wait_for(lambda: _statuses(out).count("completed") >= 1
+                  and "running" in _statuses(out), what="one job done, one running")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    left = _wait_gone(tag)
+    assert not left, [p.cmdline() for p in left]
+    rows = _ledger_rows(out)
+    done = [r for r in rows if r["status"] == "completed"]
+    assert "running" in [r["status"] for r in rows] and 1 <= len(done) < 4
+    kept = _stats([p for r in done for p in json.loads(r["outputs"])])
+    assert not list(out.rglob(".partial-*"))
+
+    again = run_m0("batch", *args[1:-1], "--json", env=env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    results = json.loads(again.stdout)["jobs"]
+    skipped = {r["video_path"] for r in results if r["status"] == "skipped"}
+    assert skipped == {r["path"] for r in done}
+    assert all(r["status"] == "completed" for r in results if r["video_path"] not in skipped)
+    assert _stats(list(kept)) == kept
+    rows = _ledger_rows(out)
+    assert [r["status"] for r in rows] == ["completed"] * 4
+    assert max(r["attempts"] for r in rows) == 2 and not _wait_gone(tag)
+
+
+def test_sigterm_stops_jobs_and_marks_them_interrupted(vod, tmp_path):
+    inputs = tmp_path / "in"
+    _copies(vod, inputs, 3)
+    out = tmp_path / "out"
+    env, tag = _tagged_env()
+    proc = _m0_popen("batch", str(inputs), str(out), "--workers", "2", "--cut", "accurate",
+                     env=env)
+    try:
+        _wait_for(lambda: "running" in _statuses(out), what="a running job")
+        time.sleep(0.5)  # let it reach its ffmpeg processes
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - stopped
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert "run the same command again to resume" in stderr and "Traceback" not in stderr
+    assert took < 15
+    assert not _wait_gone(tag, timeout=5)
+    statuses = _statuses(out)
+    assert "interrupted" in statuses and "running" not in statuses
+    assert not list(out.rglob(".partial-*")) and not list(out.rglob(".*.tmp"))
+    for row in _ledger_rows(out):
+        if row["status"] == "interrupted":
+            assert not list(Path(row["out_dir"]).glob("*.mp4"))
+
+
+CRASHY = '''
+import os, signal
+import numpy as np
+from m0core import hookimpl
+
+class Crashy:
+    """rms-like analyzer whose first job (whichever makes the marker) dies of SIGKILL."""
+    hop = 0.1
+    def __init__(self):
+        self.sent = 0
+    def feed(self, chunk):
+        try:
+            os.close(os.open(os.environ["CRASH_MARKER"], os.O_CREAT | os.O_EXCL))
+            os.kill(os.getpid(), signal.SIGKILL)
+        except FileExistsError:
+            pass
+        n = int(chunk.duration / self.hop)
+        return np.full(n, -40.0, dtype=np.float32)
+    def finish(self):
+        return np.zeros(0, dtype=np.float32)
+
+@hookimpl
+def m0_register_analyzers(register):
+    register("crashy", Crashy)
+'''
+
+
+def test_a_job_whose_process_dies_fails_alone(vod, tmp_path, fake_dist):
+    env = fake_dist("m0-crashy", CRASHY)
+    env["CRASH_MARKER"] = str(tmp_path / "crashed")
+    inputs = tmp_path / "in"
+    _copies(vod, inputs, 3)
+    out = tmp_path / "out"
+    run = run_m0("batch", str(inputs), str(out), "--workers", "2", "--analyzer", "crashy",
+                 "--json", env=env)
+    assert run.returncode == 1, run.stderr
+    results = json.loads(run.stdout)["jobs"]
+    failed = [r for r in results if r["status"] == "failed"]
+    assert len(failed) == 1 and (tmp_path / "crashed").exists()
+    assert failed[0]["error"] == "the job's process was killed by SIGKILL (out of memory?)"
+    assert [r["status"] for r in results].count("completed") == 2
+
+
+# -- Dask -------------------------------------------------------------------------------------
+
+def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
+    inputs = tmp_path / "in"
+    _copies(vod, inputs, 3)
+    (inputs / "broken.mp4").write_bytes(b"not a video")
+    out = tmp_path / "out"
+    env, tag = _tagged_env()
+    run = run_m0("batch", str(inputs), str(out), "--executor", "dask", "--workers", "2",
+                 "--json", env=env, timeout=300)
+    assert run.returncode == 1, run.stderr
+    results = {Path(r["video_path"]).name: r for r in json.loads(run.stdout)["jobs"]}
+    assert "broken.mp4: not a media file ffmpeg can read" in results.pop("broken.mp4")["error"]
+    assert all(r["status"] == "completed" and r["clips"] == len(LOUD_AT)
+               for r in results.values())
+    pids = {r["worker"].rsplit(":", 1)[1] for r in results.values()}
+    assert len(pids) == 2  # both worker processes of the cluster took jobs
+    assert sorted(r["status"] for r in _ledger_rows(out)) == ["completed"] * 3 + ["failed"]
+    assert not _wait_gone(tag)
+
+
+def test_scheduler_needs_dask_executor_and_a_reachable_scheduler(tmp_path, vod):
+    run = run_m0("batch", str(vod), str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1")
+    assert run.returncode == 1 and "--scheduler needs --executor dask" in run.stderr
+
+
+# -- the seed's 100+ videos -------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["process", "dask"])
+def test_hundred_videos(make_media, tmp_path, executor):
+    short = make_media(
+        "short.mp4", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=8",
+        "-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.02:duration=8",
+        "-f", "lavfi", "-i", "anoisesrc=color=white:amplitude=0.6:duration=1",
+        "-filter_complex", "[2]adelay=4000[b];[1][b]amix=inputs=2:normalize=0",
+        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest",
+    )
+    inputs = tmp_path / "in"
+    _copies(short, inputs, 100)
+    out = tmp_path / "out"
+    env, tag = _tagged_env()
+    started = time.monotonic()
+    run = run_m0("batch", str(inputs), str(out), "--executor", executor, "--workers", "2",
+                 "-l", "4", "-q", env=env, timeout=900)
+    took = time.monotonic() - started
+    assert run.returncode == 0, run.stderr
+    rows = _ledger_rows(out)
+    assert len(rows) == 100 and {r["status"] for r in rows} == {"completed"}
+    assert all(r["clips"] >= 1 for r in rows)
+    assert not _wait_gone(tag)
+    print(f"100 videos, {executor}: {took:.1f} s")
