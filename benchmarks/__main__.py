@@ -33,12 +33,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="short media and one repetition (a smoke run for CI)")
     parser.add_argument("--out", type=Path, default=DOCS, help="markdown report to write")
+    parser.add_argument("--only", choices=["batch"], default=None,
+                        help="run only the batch suites")
     args = parser.parse_args(argv)
 
     if args.quick:
-        plan = [lambda: suites.analysis_speed(1, 1), lambda: suites.memory([0.5, 1])]
+        plan = [lambda: suites.analysis_speed(1, 1), lambda: suites.memory([0.5, 1]),
+                lambda: suites.batch_scaling(1), lambda: suites.batch_many(10)]
     else:
-        plan = [lambda: suites.analysis_speed(60, 3), lambda: suites.memory([3, 60])]
+        plan = [lambda: suites.analysis_speed(60, 3), lambda: suites.memory([3, 60]),
+                lambda: suites.batch_scaling(10, repeat=2), lambda: suites.batch_many(100)]
+    if args.only == "batch":
+        plan = plan[2:]
     started = time.perf_counter()
     tables = []
     for step in plan:

@@ -3,8 +3,14 @@ measured in the same run (ffmpeg's own decode of the same file is the floor)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from m0core import synth
 
 from . import media
 from .measure import best_of, ffmpeg, m0, run
@@ -67,3 +73,60 @@ def memory(lengths: list[float]) -> Table:
     spread = max(streaming_peaks) - min(streaming_peaks)
     table.notes.append(f"rms-streaming peak spread across lengths: {spread:.1f} MB")
     return table
+
+
+def batch_scaling(minutes: float, count: int = 4, repeat: int = 1) -> Table:
+    """``m0 batch`` of ``count`` equal VODs with ``--workers 1`` against ``--workers 2``."""
+    vod = media.vod(minutes)
+    table = Table(f"Batch: {count} equal {minutes:g} min 720p VODs",
+                  ["command", "seconds", "speed-up"])
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = Path(tmp) / "in"
+        inputs.mkdir()
+        for i in range(count):
+            shutil.copy(vod, inputs / f"vod{i}.mp4")
+        times = {}
+        for workers in (1, 2):
+            runs = []
+            for attempt in range(repeat):
+                out = Path(tmp) / f"out{workers}-{attempt}"  # a fresh ledger: nothing skipped
+                runs.append(run(m0("batch", str(inputs), str(out), "--workers", str(workers),
+                                   "-q")).seconds)
+            times[workers] = min(runs)
+            table.rows.append([f"m0 batch --workers {workers}", f"{times[workers]:.2f}",
+                               f"{times[1] / times[workers]:.2f}×"])
+    table.notes.append(f"best of {repeat}; clips cut by stream copy; each job cuts its clips "
+                       "with cores ÷ workers ffmpeg processes")
+    table.notes.append(_load())
+    return table
+
+
+def batch_many(count: int, seconds: float = 8.0) -> Table:
+    """``count`` short videos through the process pool and through a Dask LocalCluster."""
+    table = Table(f"Batch: {count} short videos ({seconds:g} s each), --workers 2",
+                  ["executor", "seconds", "videos / s", "ledger rows completed"])
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = Path(tmp) / "in"
+        inputs.mkdir()
+        base = Path(tmp) / "base.mp4"
+        synth.write_vod(base, seconds, size="320x240", fps=10, seed=5)
+        for i in range(count):
+            shutil.copy(base, inputs / f"short{i:03d}.mp4")
+        for executor in ("process", "dask"):
+            out = Path(tmp) / f"out-{executor}"
+            took = run(m0("batch", str(inputs), str(out), "--workers", "2", "--executor",
+                          executor, "-l", "4", "-q")).seconds
+            with sqlite3.connect(out / "m0-batch.sqlite") as db:
+                done = db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'completed'")
+                completed = done.fetchone()[0]
+            table.rows.append([executor, f"{took:.1f}", f"{count / took:.1f}", str(completed)])
+    table.notes.append("process start and (for dask) the LocalCluster's start included")
+    table.notes.append(_load())
+    return table
+
+
+def _load() -> str:
+    """The machine's load when a table was made: a shared machine skews wall-time ratios."""
+    one, five, _ = os.getloadavg()
+    return (f"load average at the end: {one:.1f} (1 min), {five:.1f} (5 min) "
+            f"on {os.cpu_count()} cores")

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from m0core.compat import seed_selector
 from m0core.errors import InputError, M0Error, OptionError
 from m0core.executors import make_executor
@@ -95,8 +97,9 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
     """Run one job described by plain data; never raises for a job that fails.
 
     ``spec`` holds ``job_id``, ``video_path``, ``output_path``, ``options`` (an
-    :meth:`Options.to_dict`) and ``slots`` (jobs running at once on this machine: with no
-    ``workers`` option, each job cuts clips with ``cores // slots`` ffmpeg processes).
+    :meth:`Options.to_dict`) and ``slots`` (jobs running at once on this machine: each job gets
+    ``cores // slots`` BLAS threads and, with no ``workers`` option, as many ffmpeg processes
+    for its clips).
     ``report(fraction)`` is told how far the analysis is. Returns the job's result: ``status``
     (``completed``, ``failed`` or ``interrupted``), ``highlights``, ``clips``, ``failed_clips``,
     ``outputs`` (paths written), ``error``, ``seconds``, ``started``, ``finished`` and
@@ -107,11 +110,13 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
     result = _result(spec, "failed", started=started)
     try:
         opts = Options(**spec["options"])
+        share = max(1, (os.cpu_count() or 1) // max(1, spec.get("slots", 1)))
         if opts.workers is None:
-            cores = os.cpu_count() or 1
-            opts = Options.build(opts, workers=max(1, cores // max(1, spec.get("slots", 1))))
+            opts = Options.build(opts, workers=share)
         clean_partials(out)
-        analysis = analyze(spec["video_path"], out, opts, progress=_Reporter(report))
+        # numpy's BLAS threads would spin on every core in every job: give each its share.
+        with threadpool_limits(limits=share):
+            analysis = analyze(spec["video_path"], out, opts, progress=_Reporter(report))
     except M0Error as exc:
         result["error"] = str(exc)
     except KeyboardInterrupt:
