@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
@@ -277,7 +278,8 @@ class DaskExecutor:
             def submit() -> None:
                 spec = queue.popleft()
                 spec = dict(spec, slots=self.slots_per_machine)
-                future = client.submit(fn, spec, None, key=f"m0-{spec['key']}", pure=False)
+                key = f"m0-{spec['key']}-{uuid.uuid4().hex[:8]}"  # unique on a shared cluster
+                future = client.submit(fn, spec, None, key=key, pure=False)
                 futures[future] = spec["job_id"]
                 pending.add(future)
                 on_event("started", spec["job_id"], None)

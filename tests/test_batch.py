@@ -234,8 +234,8 @@ def test_cli_corrupt_file_fails_alone_then_rerun_skips(vod, tmp_path):
 
     status = run_m0("batch", "--status", str(out))
     assert status.returncode == 0
-    assert "3 jobs: 1 failed, 2 completed" in status.stdout.replace(
-        "2 completed, 1 failed", "1 failed, 2 completed")
+    assert "3 jobs: 2 completed, 1 failed" in status.stdout
+    assert "broken.mp4: not a media file" in status.stdout
 
 
 def test_cli_errors_are_one_line(tmp_path):
