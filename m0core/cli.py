@@ -55,8 +55,8 @@ def analysis_options(f):
                      help="Analyzer plugin  [default: rms-streaming]"),
         click.option("--selector", default="adaptive", metavar="NAME",
                      help="Highlight selector plugin (adaptive, crest, top, …)."),
-        click.option("--source", default="ffmpeg", metavar="NAME",
-                     help="Audio source plugin (ffmpeg, soundfile, …)."),
+        click.option("--source", default="pyav", metavar="NAME",
+                     help="Audio source plugin (pyav, ffmpeg, soundfile, …)."),
         click.option("--encoder", default="ffmpeg", metavar="NAME", help="Clip encoder plugin."),
         click.option("--streaming/--no-streaming", default=True,
                      help="--no-streaming uses the whole-file rms-legacy analyzer."),
@@ -77,6 +77,10 @@ def analysis_options(f):
         click.option("--cut", type=click.Choice(CUT_MODES), default="copy",
                      help="copy: fast, starts on a keyframe; accurate: re-encode, frame-exact."),
         click.option("--no-clips", is_flag=True, help="Analyse only; write no clips."),
+        click.option("--jobs", type=int, default=None, metavar="N",
+                     help="Segments of the file decoded in parallel  [default: number of cores]"),
+        click.option("--no-cache", "no_cache", is_flag=True,
+                     help="Decode again even if the analysis is cached."),
         click.option("-P", "--param", "params", multiple=True, metavar="STAGE.NAME=VALUE",
                      help="Extra plugin parameter, e.g. -P selector.margin_db=8 (repeatable)."),
     ]
@@ -85,7 +89,7 @@ def analysis_options(f):
     return f
 
 
-def build_options(analyzer: str | None, streaming: bool, no_clips: bool,
+def build_options(analyzer: str | None, streaming: bool, no_clips: bool, no_cache: bool,
                   params: tuple[str, ...], **values: Any) -> Options:
     """Options from the parsed command line."""
     if analyzer is None:
@@ -94,7 +98,7 @@ def build_options(analyzer: str | None, streaming: bool, no_clips: bool,
         raise OptionError("--no-streaming selects the rms-legacy analyzer; drop --analyzer")
     extra = _parse_params(params)
     return Options(
-        analyzer=analyzer, clips=not no_clips,
+        analyzer=analyzer, clips=not no_clips, cache=not no_cache,
         source_params=extra["source"], analyzer_params=extra["analyzer"],
         selector_params=extra["selector"], encoder_params=extra["encoder"],
         **values,
@@ -215,6 +219,36 @@ def demo(out_dir: Path, duration: float, quiet: bool) -> None:
     from m0core.demo import run_demo
 
     run_demo(out_dir, duration, quiet=quiet)
+
+
+@cli.group("cache", epilog="Example: m0 cache info")
+def cache_group() -> None:
+    """The analysis cache: score curves kept so re-tuning never decodes again.
+
+    It lives in M0_CACHE_DIR if set, else in your user cache folder.
+    """
+
+
+@cache_group.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cache_info(as_json: bool) -> None:
+    """Show where the cache is and how big it is."""
+    from m0core import cache
+
+    data = cache.info()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(f"{data['folder']}: {data['entries']} analyses, "
+                   f"{data['bytes'] / 2**20:.1f} MB")
+
+
+@cache_group.command("clear")
+def cache_clear() -> None:
+    """Delete every cached analysis."""
+    from m0core import cache
+
+    click.echo(f"Removed {cache.clear()} cached analyses.")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -127,6 +127,13 @@ def plugin_infos() -> list[PluginInfo]:
     return sorted(_infos.values(), key=lambda info: info.name)
 
 
+def version_of(plugin: str) -> str | None:
+    """The distribution version of the plugin registered as ``plugin``, if known."""
+    load_plugins()
+    info = _infos.get(plugin)
+    return info.version if info else None
+
+
 def describe_failure(info: PluginInfo) -> str:
     """The one line that reports a plugin that could not be loaded."""
     dist = f" ({info.dist} {info.version})" if info.dist else ""

@@ -22,6 +22,14 @@ def run_ffmpeg(*args: str) -> None:
         raise RuntimeError(f"ffmpeg failed: {' '.join(cmd)}\n{proc.stderr}")
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets an empty analysis cache (subprocesses inherit it through the env)."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("M0_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("media")
