@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -103,8 +103,9 @@ def registered(kind: str, name: str, factory: Callable[..., Any]) -> Iterator[st
     def register_it(register):
         register(name, factory)
 
-    plugin = SimpleNamespace(**{f"m0_register_{kind}": hookimpl(register_it)})
     plugin_name = f"test-{name}-{uuid.uuid4().hex[:8]}"
+    plugin = ModuleType(plugin_name)  # a plugin is usually a module
+    setattr(plugin, f"m0_register_{kind}", hookimpl(register_it))
     plugins.pm.register(plugin, name=plugin_name)
     plugins.invalidate()
     try:
