@@ -107,14 +107,19 @@ def build_options(analyzer: str | None, streaming: bool, no_clips: bool, no_cach
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="m0")
-def cli() -> None:
+@click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME",
+              help="Do not load this third-party plugin (repeatable; see 'm0 plugins').")
+def cli(disabled: tuple[str, ...]) -> None:
     """m0 finds the highlight moments of long recordings from their audio and cuts a clip
     around each with ffmpeg.
 
     \b
     Start with:  m0 demo
     Then:        m0 analyze vod.mp4 out/
+    Safe mode:   M0_LOAD_PLUGINS='' m0 analyze vod.mp4 out/   (built-in plugins only)
     """
+    for name in disabled:
+        plugins.block(name)
 
 
 @cli.command(epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 --cut accurate")
@@ -185,7 +190,7 @@ def plugins_command(show_all: bool, as_json: bool) -> None:
     rows = [
         {"name": i.name, "module": i.module, "dist": i.dist, "version": i.version,
          "builtin": i.builtin, "hooks": i.hooks, "registers": sorted(names.get(i.name, [])),
-         "error": i.error}
+         "error": i.error, "disabled": i.disabled}
         for i in plugins.plugin_infos() if show_all or not i.builtin
     ]
     if as_json:
@@ -198,6 +203,9 @@ def plugins_command(show_all: bool, as_json: bool) -> None:
         if row["error"]:
             continue
         origin = f"{row['dist']} {row['version']}" if row["dist"] else row["module"]
+        if row["disabled"]:
+            click.echo(f"{row['name']}  ({origin})  {row['disabled']}")
+            continue
         click.echo(f"{row['name']}  ({origin})")
         click.echo(f"  hooks:     {', '.join(row['hooks'])}")
         click.echo(f"  registers: {', '.join(row['registers'])}")
