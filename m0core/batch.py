@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import multiprocessing
 import os
 import socket
 import time
@@ -98,8 +99,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
 
     ``spec`` holds ``job_id``, ``video_path``, ``output_path``, ``options`` (an
     :meth:`Options.to_dict`) and ``slots`` (jobs running at once on this machine: each job gets
-    ``cores // slots`` BLAS threads and, with no ``workers`` option, as many ffmpeg processes
-    for its clips).
+    ``cores // slots`` BLAS threads and, unless its options say otherwise, as many ffmpeg
+    processes for its clips (``workers``) and decoding segments (``jobs``)).
     ``report(fraction)`` is told how far the analysis is. Returns the job's result: ``status``
     (``completed``, ``failed`` or ``interrupted``), ``highlights``, ``clips``, ``failed_clips``,
     ``outputs`` (paths written), ``error``, ``seconds``, ``started``, ``finished`` and
@@ -111,8 +112,10 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
     try:
         opts = Options(**spec["options"])
         share = max(1, (os.cpu_count() or 1) // max(1, spec.get("slots", 1)))
-        if opts.workers is None:
-            opts = Options.build(opts, workers=share)
+        # Clip processes and decoding segments per job: the job's share of the cores.
+        # A daemonic process (a Dask worker) may not start the segment decoders' processes.
+        fill = {"workers": share, "jobs": 1 if multiprocessing.current_process().daemon else share}
+        opts = Options.build(opts, **{k: v for k, v in fill.items() if getattr(opts, k) is None})
         clean_partials(out)
         # numpy's BLAS threads would spin on every core in every job: give each its share.
         with threadpool_limits(limits=share):

@@ -75,9 +75,13 @@ class Identity:
         return cls(absolute, size, mtime_ns, options_hash)
 
 
+#: Options that change how fast a job runs, not what it writes.
+_NOT_SHAPING = ("workers", "jobs", "cache")
+
+
 def options_hash(options: dict[str, Any]) -> str:
-    """A short stable hash of the options that shape a job's outputs (``workers`` does not)."""
-    shaping = {k: v for k, v in options.items() if k != "workers"}
+    """A short stable hash of the options that shape a job's outputs."""
+    shaping = {k: v for k, v in options.items() if k not in _NOT_SHAPING}
     text = json.dumps(shaping, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
