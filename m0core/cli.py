@@ -387,4 +387,5 @@ _BATCH_HELP = {  # in a batch, --workers counts jobs; each job gets its share of
     "jobs": "Segments of each file decoded in parallel  [default: cores ÷ --workers]",
 }
 for _param in batch.params:
-    _param.help = _BATCH_HELP.get(_param.name, _param.help)
+    if _param.name in _BATCH_HELP:
+        _param.help = _BATCH_HELP[_param.name]
