@@ -94,9 +94,10 @@ def _short(name: str, most: int = 24) -> str:
 
 def _width() -> int:
     try:
-        return os.get_terminal_size(sys.stderr.fileno()).columns
+        columns = os.get_terminal_size(sys.stderr.fileno()).columns
     except OSError:
-        return 100
+        columns = 0
+    return columns if columns > 20 else 100  # a pseudo-terminal may report 0
 
 
 def summary(results: Iterable[dict]) -> str:
