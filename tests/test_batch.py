@@ -213,7 +213,7 @@ def test_cli_corrupt_file_fails_alone_then_rerun_skips(vod, tmp_path):
     assert "3 jobs: 2 completed, 1 failed" in run.stdout
     rows = {Path(r["path"]).name: r for r in _ledger_rows(out)}
     assert rows["broken.mp4"]["status"] == "failed"
-    assert "broken.mp4: not a media file ffmpeg can read" in rows["broken.mp4"]["error"]
+    assert "broken.mp4: not a media file" in rows["broken.mp4"]["error"]
     assert not (out / "broken_highlights").exists()
     outputs = []
     for path in good:
@@ -375,7 +375,7 @@ def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
                  "--json", env=env, timeout=300)
     assert run.returncode == 1, run.stderr
     results = {Path(r["video_path"]).name: r for r in json.loads(run.stdout)["jobs"]}
-    assert "broken.mp4: not a media file ffmpeg can read" in results.pop("broken.mp4")["error"]
+    assert "broken.mp4: not a media file" in results.pop("broken.mp4")["error"]
     assert all(r["status"] == "completed" and r["clips"] == len(LOUD_AT)
                for r in results.values())
     pids = {r["worker"].rsplit(":", 1)[1] for r in results.values()}
