@@ -28,6 +28,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
+from m0core import plugins
 from m0core.compat import seed_selector
 from m0core.errors import InputError, M0Error, OptionError
 from m0core.executors import make_executor
@@ -98,7 +99,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
     """Run one job described by plain data; never raises for a job that fails.
 
     ``spec`` holds ``job_id``, ``video_path``, ``output_path``, ``options`` (an
-    :meth:`Options.to_dict`) and ``slots`` (jobs running at once on this machine: each job gets
+    :meth:`Options.to_dict`), ``blocked`` (plugins ``m0 --disable-plugin`` blocked) and
+    ``slots`` (jobs running at once on this machine: each job gets
     ``cores // slots`` BLAS threads and, unless its options say otherwise, as many ffmpeg
     processes for its clips (``workers``) and decoding segments (``jobs``)).
     ``report(fraction)`` is told how far the analysis is. Returns the job's result: ``status``
@@ -116,6 +118,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
         # A daemonic process (a Dask worker) may not start the segment decoders' processes.
         fill = {"workers": share, "jobs": 1 if multiprocessing.current_process().daemon else share}
         opts = Options.build(opts, **{k: v for k, v in fill.items() if getattr(opts, k) is None})
+        for name in spec.get("blocked", ()):
+            plugins.block(name)
         clean_partials(out)
         # numpy's BLAS threads would spin on every core in every job: give each its share.
         with threadpool_limits(limits=share):
@@ -254,7 +258,8 @@ class BatchProcessor:
                 keys[job.job_id] = identity.key
                 spec = {"job_id": job.job_id, "key": identity.key, "video_path": job.video_path,
                         "output_path": job.output_path, "options": opts,
-                        "slots": self.executor.slots_per_machine}
+                        "slots": self.executor.slots_per_machine,
+                        "blocked": plugins.blocked()}
                 if row.status == "completed":
                     ended(job.job_id, _from_row(spec, row, "skipped"))
                 elif row.status == "failed" and not self.retry_failed:

@@ -193,7 +193,7 @@ def _kill_group(pid: int) -> None:
 def _context() -> Any:
     if sys.platform.startswith("linux") or sys.platform == "darwin":
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["m0core.batch"])
+        ctx.set_forkserver_preload(["m0core._preload"])
         return ctx
     return mp.get_context("spawn")  # pragma: no cover - Windows
 

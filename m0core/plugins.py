@@ -98,6 +98,13 @@ def block(name: str) -> None:
         invalidate()
 
 
+def blocked() -> list[str]:
+    """The plugins :func:`block` has blocked in this process (a batch passes them on to the
+    processes that run its jobs)."""
+    with _lock:
+        return sorted(_blocked)
+
+
 def _trace_before(hook_name: str, hook_impls: list, kwargs: dict) -> None:
     names = ", ".join(impl.plugin_name for impl in hook_impls) or "no plugin"
     print(f"m0 trace: {hook_name}({', '.join(kwargs)}) → {names}", file=sys.stderr)

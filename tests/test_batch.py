@@ -363,6 +363,17 @@ def test_a_job_whose_process_dies_fails_alone(vod, tmp_path, fake_dist):
     assert [r["status"] for r in results].count("completed") == 2
 
 
+def test_disabled_plugins_stay_disabled_in_the_jobs(vod, tmp_path, fake_dist):
+    env = fake_dist("m0-crashy", CRASHY)
+    env["CRASH_MARKER"] = str(tmp_path / "crashed")
+    run = run_m0("--disable-plugin", "m0-crashy", "batch", str(vod), str(tmp_path / "out"),
+                 "--analyzer", "crashy", "--json", env=env)
+    assert run.returncode == 1
+    [result] = json.loads(run.stdout)["jobs"]
+    assert result["status"] == "failed" and 'unknown analyzer "crashy"' in result["error"]
+    assert not (tmp_path / "crashed").exists()
+
+
 # -- Dask -------------------------------------------------------------------------------------
 
 def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
