@@ -91,12 +91,12 @@ def batch_scaling(minutes: float, count: int = 4, repeat: int = 1) -> Table:
             for attempt in range(repeat):
                 out = Path(tmp) / f"out{workers}-{attempt}"  # a fresh ledger: nothing skipped
                 runs.append(run(m0("batch", str(inputs), str(out), "--workers", str(workers),
-                                   "-q")).seconds)
+                                   "--no-cache", "-q")).seconds)
             times[workers] = min(runs)
             table.rows.append([f"m0 batch --workers {workers}", f"{times[workers]:.2f}",
                                f"{times[1] / times[workers]:.2f}×"])
-    table.notes.append(f"best of {repeat}; clips cut by stream copy; each job cuts its clips "
-                       "with cores ÷ workers ffmpeg processes")
+    table.notes.append(f"best of {repeat}; --no-cache (every run decodes); clips cut by stream "
+                       "copy; each job gets cores ÷ workers clip processes and segments")
     table.notes.append(_load())
     return table
 
@@ -115,7 +115,7 @@ def batch_many(count: int, seconds: float = 8.0) -> Table:
         for executor in ("process", "dask"):
             out = Path(tmp) / f"out-{executor}"
             took = run(m0("batch", str(inputs), str(out), "--workers", "2", "--executor",
-                          executor, "-l", "4", "-q")).seconds
+                          executor, "-l", "4", "--no-cache", "-q")).seconds
             with sqlite3.connect(out / "m0-batch.sqlite") as db:
                 done = db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'completed'")
                 completed = done.fetchone()[0]
