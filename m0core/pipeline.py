@@ -163,7 +163,8 @@ def _cache_identity(path: str, opts: Options, analyzer: Any) -> dict[str, Any]:
     versions = {
         "m0": __version__,
         "source": plugins.version_of(plugins.lookup("sources", opts.source).plugin),
-        "analyzer": plugins.version_of(plugins.lookup("analyzers", opts.analyzer).plugin),
+        "analyzer": "+".join(str(plugins.version_of(plugins.lookup("analyzers", part).plugin))
+                             for part in opts.analyzer.split("+")),
         "analyzer_class": str(getattr(analyzer, "version", "")),
     }
     return cache.identity(path, opts.source, dict(opts.source_params), opts.analyzer,
@@ -192,7 +193,8 @@ def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: A
                                           chunk_seconds=opts.chunk_seconds, start=start,
                                           length=length)
         job = SegmentJob(path, opts.source, dict(opts.source_params), opts.analyzer,
-                         dict(opts.analyzer_params), opts.chunk_seconds, start, length)
+                         dict(opts.analyzer_params), opts.chunk_seconds, start, length,
+                         plugins.blocked())
         return lambda: scores_from_worker(job)
 
     def counted(index: int, make: Callable[[], Iterator]) -> Callable[[], Iterator]:

@@ -98,6 +98,11 @@ def block(name: str) -> None:
         invalidate()
 
 
+def blocked() -> tuple[str, ...]:
+    """The plugins blocked in this process (for worker processes to block them too)."""
+    return tuple(sorted(_blocked))
+
+
 def _trace_before(hook_name: str, hook_impls: list, kwargs: dict) -> None:
     names = ", ".join(impl.plugin_name for impl in hook_impls) or "no plugin"
     print(f"m0 trace: {hook_name}({', '.join(kwargs)}) → {names}", file=sys.stderr)
