@@ -36,9 +36,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.quick:
-        plan = [lambda: suites.analysis_speed(1, 1), lambda: suites.memory([0.5, 1])]
+        plan = [
+            lambda: suites.decode_routes(1, 1),
+            lambda: suites.analysis_speed(1, 1),
+            lambda: suites.memory([0.5, 1], "mkv", legacy_up_to=1),
+            lambda: suites.clips(1),
+            lambda: suites.cache_rerun(1),
+            lambda: suites.first_clip(1),
+        ]
     else:
-        plan = [lambda: suites.analysis_speed(60, 3), lambda: suites.memory([3, 60])]
+        plan = [
+            lambda: suites.decode_routes(60, 3),
+            lambda: suites.analysis_speed(60, 3),
+            lambda: suites.memory([3, 60, 180, 360], "mkv", legacy_up_to=360),
+            lambda: suites.memory([3, 60], "mp4", legacy_up_to=0),
+            lambda: suites.clips(60),
+            lambda: suites.cache_rerun(60),
+            lambda: suites.first_clip(60),
+        ]
     started = time.perf_counter()
     tables = []
     for step in plan:
