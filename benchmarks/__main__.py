@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda: suites.decode_routes(1, 1),
             lambda: suites.analysis_speed(1, 1),
             lambda: suites.memory([0.5, 1], "mkv", legacy_up_to=1),
-            lambda: suites.clips(1),
+            lambda: suites.clips(1, length=5),
             lambda: suites.cache_rerun(1),
             lambda: suites.first_clip(1),
         ]

@@ -118,14 +118,14 @@ def memory(lengths: list[float], container: str, legacy_up_to: float) -> Table:
     return table
 
 
-def clips(minutes: float) -> Table:
-    """10 clips of 30 s: sequential ffmpeg runs against m0's parallel encoder."""
+def clips(minutes: float, length: float = 30.0) -> Table:
+    """10 clips: sequential ffmpeg runs against m0's parallel encoder."""
     from m0core import OptimizedClipGenerator
 
     vod = media.vod(minutes)
     duration = minutes * 60
-    starts = [duration * (i + 0.5) / 10 for i in range(10)]
-    table = Table(f"10 clips of 30 s from the {minutes:g} min 720p VOD",
+    starts = [(duration - length) * i / 9 for i in range(10)]
+    table = Table(f"10 clips of {length:g} s from the {minutes:g} min 720p VOD",
                   ["how", "seconds", "ratio"])
 
     def timed(fn) -> float:
@@ -134,16 +134,17 @@ def clips(minutes: float) -> Table:
         return time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as out:
-        seq = timed(lambda: [run(ffmpeg("-y", "-ss", f"{t:.3f}", "-i", str(vod), "-t", "30",
-                                        "-c", "copy", str(Path(out) / f"s{i}.mp4")))
+        seq = timed(lambda: [run(ffmpeg("-y", "-ss", f"{t:.3f}", "-i", str(vod),
+                                        "-t", f"{length:g}", "-c", "copy",
+                                        str(Path(out) / f"s{i}.mp4")))
                              for i, t in enumerate(starts)])
-        windows = [(t, t + 30) for t in starts]
+        windows = [(t, t + length) for t in starts]
         results = {}
         for cut, workers in (("copy", os.cpu_count() or 1), ("accurate", 1), ("accurate", 2)):
             gen = OptimizedClipGenerator(max_workers=workers)
             results[(cut, workers)] = timed(
                 lambda gen=gen, cut=cut: gen.generate_clips(vod, windows, out, cut=cut))
-    table.rows.append(["10 × `ffmpeg -ss T -i VOD -t 30 -c copy`, one after another",
+    table.rows.append([f"10 × `ffmpeg -ss T -i VOD -t {length:g} -c copy`, one after another",
                        f"{seq:.2f}", "1.00"])
     copy = results[("copy", os.cpu_count() or 1)]
     table.rows.append([f"m0 copy, {os.cpu_count()} workers", f"{copy:.2f}",
