@@ -77,6 +77,11 @@ def analysis_options(f):
         click.option("--cut", type=click.Choice(CUT_MODES), default="copy",
                      help="copy: fast, starts on a keyframe; accurate: re-encode, frame-exact."),
         click.option("--no-clips", is_flag=True, help="Analyse only; write no clips."),
+        click.option("-f", "--format", "formats", multiple=True, metavar="NAME",
+                     help="Extra output besides highlights.json: csv, edl, otio, fcpxml, "
+                          "chapters (repeatable).  [default: none]"),
+        click.option("--report/--no-report", default=True,
+                     help="Write report.html with a plot, thumbnails and playable clips."),
         click.option("-P", "--param", "params", multiple=True, metavar="STAGE.NAME=VALUE",
                      help="Extra plugin parameter, e.g. -P selector.margin_db=8 (repeatable)."),
     ]
@@ -113,7 +118,7 @@ def cli() -> None:
     """
 
 
-@cli.command(epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 --cut accurate")
+@cli.command(epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 -f edl -f csv")
 @click.argument("video", type=click.Path(dir_okay=True, path_type=Path))
 @click.argument("out_dir", required=False, type=click.Path(path_type=Path))
 @analysis_options
@@ -125,8 +130,8 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     """Find the highlights of VIDEO and cut a clip around each into OUT_DIR.
 
     OUT_DIR defaults to VIDEO's name + "_highlights" in the current folder. It receives the
-    clips, highlights.json (every highlight with its times and loudness) and index.json (the
-    seed's format).
+    clips, highlights.json (every highlight with its times and loudness), index.json (the
+    seed's format), report.html (open it in a browser) and any --format files.
     """
     from m0core.outputs import highlights_document
     from m0core.pipeline import analyze as run_analysis
