@@ -58,7 +58,7 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
         run(base_command() + [
             "-y", "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),
             "-map", "0", "-map_metadata", "0", "-map_chapters", "1", "-c", "copy",
-            "-f", _muxer(target), input_arg(partial),
+            "-f", chapter_muxer(target), input_arg(partial),
         ], timeout=timeout, what=str(target))
         os.replace(partial, target)
     finally:
@@ -67,7 +67,7 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
     return target
 
 
-def _muxer(target: Path) -> str:
+def chapter_muxer(target: Path) -> str:
     """The muxer for ``target``'s extension (a ``.partial-`` name must not change it)."""
     ext = target.suffix.lower()
     muxers = {".mp4": "mp4", ".m4v": "mp4", ".m4a": "mp4", ".mov": "mov", ".mkv": "matroska",

@@ -48,8 +48,8 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return result
 
 
-def analysis_options(f):
-    """The options every analysing command shares (analyze, batch)."""
+def selection_options(f):
+    """The options that choose how highlights are found (analyze, batch, chapters)."""
     decorators = [
         click.option("--analyzer", default=None, metavar="NAME",
                      help="Analyzer plugin  [default: rms-streaming]"),
@@ -57,7 +57,6 @@ def analysis_options(f):
                      help="Highlight selector plugin (adaptive, crest, top, …)."),
         click.option("--source", default="ffmpeg", metavar="NAME",
                      help="Audio source plugin (ffmpeg, soundfile, …)."),
-        click.option("--encoder", default="ffmpeg", metavar="NAME", help="Clip encoder plugin."),
         click.option("--streaming/--no-streaming", default=True,
                      help="--no-streaming uses the whole-file rms-legacy analyzer."),
         click.option("-t", "--threshold", type=float, default=None, metavar="DB",
@@ -72,6 +71,19 @@ def analysis_options(f):
                      help="Keep only the N best highlights."),
         click.option("--min-gap", type=float, default=None, metavar="SECONDS",
                      help="Minimum time between two highlights  [default: half a clip]"),
+        click.option("-P", "--param", "params", multiple=True, metavar="STAGE.NAME=VALUE",
+                     help="Extra plugin parameter, e.g. -P selector.margin_db=8 (repeatable)."),
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
+def analysis_options(f):
+    """The options every analysing command shares (analyze, batch)."""
+    decorators = [
+        selection_options,
+        click.option("--encoder", default="ffmpeg", metavar="NAME", help="Clip encoder plugin."),
         click.option("--workers", type=int, default=None, metavar="N",
                      help="Parallel ffmpeg processes for clips  [default: number of cores]"),
         click.option("--cut", type=click.Choice(CUT_MODES), default="copy",
@@ -82,16 +94,14 @@ def analysis_options(f):
                           "chapters (repeatable).  [default: none]"),
         click.option("--report/--no-report", default=True,
                      help="Write report.html with a plot, thumbnails and playable clips."),
-        click.option("-P", "--param", "params", multiple=True, metavar="STAGE.NAME=VALUE",
-                     help="Extra plugin parameter, e.g. -P selector.margin_db=8 (repeatable)."),
     ]
     for decorator in reversed(decorators):
         f = decorator(f)
     return f
 
 
-def build_options(analyzer: str | None, streaming: bool, no_clips: bool,
-                  params: tuple[str, ...], **values: Any) -> Options:
+def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...],
+                  no_clips: bool = False, **values: Any) -> Options:
     """Options from the parsed command line."""
     if analyzer is None:
         analyzer = "rms-streaming" if streaming else "rms-legacy"
@@ -249,3 +259,14 @@ def main(argv: list[str] | None = None) -> None:
         error(f"unexpected {type(exc).__name__}: {exc} (M0_DEBUG=1 shows the traceback)")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _add_tool_commands() -> None:
+    """Add ``m0 chapters`` and ``m0 reference`` (defined in :mod:`m0core.cli_tools`)."""
+    from m0core import cli_tools
+
+    cli.add_command(cli_tools.chapters)
+    cli.add_command(cli_tools.reference)
+
+
+_add_tool_commands()
