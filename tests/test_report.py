@@ -1,7 +1,7 @@
 """report.html in a real headless Chromium: no console errors, the plot, clips that play.
 
 Needs Debian's ``chromium`` (``.ci/run`` installs it) or ``M0_CHROMIUM``; the tests skip when
-neither is there. Screenshots go to a temporary folder, printed with ``-s`` or ``-rA``.
+neither is there, unless ``M0_REQUIRE_BROWSER=1`` (as in CI) makes that a failure. Screenshots go to a temporary folder, printed with ``-s`` or ``-rA``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from m0core.pipeline import AnalysisResult
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("M0_CHROMIUM") or shutil.which("chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM, reason="no chromium (apt-get install chromium)")
+REQUIRED = os.environ.get("M0_REQUIRE_BROWSER", "") not in ("", "0")  # set by .ci/run
+pytestmark = pytest.mark.skipif(not CHROMIUM and not REQUIRED,
+                                reason="no chromium (apt-get install chromium)")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--autoplay-policy=no-user-gesture-required"]
@@ -31,6 +33,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
+    if not CHROMIUM:
+        pytest.fail("M0_REQUIRE_BROWSER is set but there is no chromium on PATH")
     with playwright.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield b
