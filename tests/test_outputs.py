@@ -154,7 +154,7 @@ def test_no_report_and_json_always(vod, tmp_path):
         Options(formats="csv")
 
 
-def test_writer_hook_adds_a_format(wav, tmp_path, register_plugin):
+def test_m0_register_writers_adds_a_format(wav, tmp_path, register_plugin):
     seen = []
 
     class Plain:
