@@ -36,9 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.quick:
-        plan = [lambda: suites.analysis_speed(1, 1), lambda: suites.memory([0.5, 1])]
+        plan = [lambda: suites.analysis_speed(1, 1), lambda: suites.memory([0.5, 1]),
+                lambda: suites.cut_modes(2, 2, 1)]
     else:
-        plan = [lambda: suites.analysis_speed(60, 3), lambda: suites.memory([3, 60])]
+        plan = [lambda: suites.analysis_speed(60, 3), lambda: suites.memory([3, 60]),
+                lambda: suites.cut_modes(20, 8, 3)]
     started = time.perf_counter()
     tables = []
     for step in plan:

@@ -87,7 +87,8 @@ def analysis_options(f):
         click.option("--workers", type=int, default=None, metavar="N",
                      help="Parallel ffmpeg processes for clips  [default: number of cores]"),
         click.option("--cut", type=click.Choice(CUT_MODES), default="copy",
-                     help="copy: fast, starts on a keyframe; accurate: re-encode, frame-exact."),
+                     help="copy: fast, starts on a keyframe; accurate: re-encode, frame-exact; "
+                          "smart: frame-exact, re-encodes only the ends."),
         click.option("--no-clips", is_flag=True, help="Analyse only; write no clips."),
         click.option("-f", "--format", "formats", multiple=True, metavar="NAME",
                      help="Extra output besides highlights.json: csv, edl, otio, fcpxml, "

@@ -11,7 +11,7 @@ from typing import Any
 from m0core.errors import OptionError
 from m0core.model import Timeline
 
-CUT_MODES = ("copy", "accurate")
+CUT_MODES = ("copy", "accurate", "smart")
 ALWAYS_FORMATS = ("json",)  # highlights.json and index.json, written by m0core.outputs
 PRE_SHARE = 2 / 3  # of the clip before the peak: what caused a reaction comes before it
 
@@ -38,7 +38,8 @@ class Options:
     workers:
         Parallel ffmpeg processes for clips (default: the number of cores).
     cut:
-        ``copy`` (stream copy, fast, keyframe-aligned) or ``accurate`` (re-encode, frame-exact).
+        ``copy`` (stream copy, fast, keyframe-aligned), ``accurate`` (re-encode, frame-exact) or
+        ``smart`` (re-encode only the partial GOPs at both ends: frame-exact, near copy speed).
     clips:
         ``False`` analyses only.
     chunk_seconds:

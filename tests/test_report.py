@@ -1,7 +1,8 @@
 """report.html in a real headless Chromium: no console errors, the plot, clips that play.
 
 Needs Debian's ``chromium`` (``.ci/run`` installs it) or ``M0_CHROMIUM``; the tests skip when
-neither is there, unless ``M0_REQUIRE_BROWSER=1`` (as in CI) makes that a failure. Screenshots go to a temporary folder, printed with ``-s`` or ``-rA``.
+neither is there, unless ``M0_REQUIRE_BROWSER=1`` (as in CI) makes that a failure.
+Screenshots go to a temporary folder, printed with ``-s`` or ``-rA``.
 """
 
 from __future__ import annotations
