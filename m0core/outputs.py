@@ -126,7 +126,9 @@ def create_writers(options: Options) -> list[Any]:
 
 def write_outputs(result: AnalysisResult, writers: list[Any] | None = None) -> list[Path]:
     """Write ``highlights.json`` and ``index.json`` into ``result.out_dir``, then let each
-    writer (default: :func:`create_writers` of the result's options) write its files."""
+    writer (default: :func:`create_writers` of the result's options) write its files.
+
+    If a writer fails, the files written so far are removed and the error is raised."""
     assert result.out_dir is not None
     written = []
     for name, doc in ((HIGHLIGHTS_FILE, highlights_document(result)),
@@ -134,6 +136,11 @@ def write_outputs(result: AnalysisResult, writers: list[Any] | None = None) -> l
         target = result.out_dir / name
         write_json_atomic(target, doc)
         written.append(target)
-    for writer in create_writers(result.options) if writers is None else writers:
-        written += writer.write(result, result.out_dir)
+    try:
+        for writer in create_writers(result.options) if writers is None else writers:
+            written += writer.write(result, result.out_dir)
+    except BaseException:
+        for path in written:  # a failed run leaves none of its outputs behind
+            _unlink(str(path))
+        raise
     return written

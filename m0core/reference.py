@@ -2,7 +2,7 @@
 
 One streaming pass of the normal pipeline (source → analyzer → the default ``adaptive``
 selector, no clips) gives the score curve, which is all the statistics need, and what the
-default would pick. Silence (below -120 dBFS) is left out of the statistics.
+default would pick. Silence (at or below -100 dBFS) is left out of the statistics.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from m0core.pipeline import AnalysisResult, Progress, analyze
 
 #: Share of the time a threshold leaves above it: aggressive (many clips) … conservative.
 THRESHOLD_PERCENTILES = {"aggressive": 90.0, "balanced": 97.0, "conservative": 99.5}
-SILENCE_DB = -120.0
+SILENCE_DB = -100.0  # the rms analyzers' default floor: at or below it is silence
 HISTOGRAM_BINS = 12
 
 

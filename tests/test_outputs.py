@@ -139,6 +139,12 @@ def test_m0_reference_json(vod):
     assert "balanced" in text and "Level histogram" in text and "2 highlights" in text
 
 
+def test_m0_reference_of_silence_is_one_line(make_media):
+    silent = make_media("silent.wav", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "5")
+    proc = run_m0("reference", str(silent))
+    assert proc.returncode == 1 and "is silent" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_unknown_format_fails_before_analysis(vod, tmp_path):
     proc = run_m0("analyze", str(vod), str(tmp_path / "out"), "-f", "nope")
     assert proc.returncode == 1
@@ -188,8 +194,8 @@ def test_failing_writer_removes_the_clips(vod, tmp_path, register_plugin):
 
     register_plugin(Plugin(), "broken-writer")
     with pytest.raises(OutputError, match="broken writer"):
-        m0core.analyze(vod, tmp_path, report=False, formats=["broken"], workers=2)
-    assert not list(tmp_path.glob("*.mp4"))
+        m0core.analyze(vod, tmp_path, formats=["csv", "broken"], workers=2)
+    assert list(tmp_path.iterdir()) == []  # no clips, json, csv or thumbnails
 
 
 def test_threshold_line_is_the_line_highlights_crossed(analysed):

@@ -132,5 +132,10 @@ class ReportWriter:
             thumbs = make_thumbnails(result.media, result.highlights, out_dir,
                                      workers=result.options.clip_workers)
         target = out_dir / REPORT_FILE
-        write_text_atomic(target, render(report_data(result, out_dir, thumbs)))
+        try:
+            write_text_atomic(target, render(report_data(result, out_dir, thumbs)))
+        except BaseException:
+            for thumb in thumbs.values():
+                thumb.unlink(missing_ok=True)
+            raise
         return [*thumbs.values(), target]
