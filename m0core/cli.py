@@ -55,8 +55,8 @@ def selection_options(f):
                      help="Analyzer plugin  [default: rms-streaming]"),
         click.option("--selector", default="adaptive", metavar="NAME",
                      help="Highlight selector plugin (adaptive, crest, top, …)."),
-        click.option("--source", default="ffmpeg", metavar="NAME",
-                     help="Audio source plugin (ffmpeg, soundfile, …)."),
+        click.option("--source", default="pyav", metavar="NAME",
+                     help="Audio source plugin (pyav, ffmpeg, soundfile, …)."),
         click.option("--streaming/--no-streaming", default=True,
                      help="--no-streaming uses the whole-file rms-legacy analyzer."),
         click.option("-t", "--threshold", type=float, default=None, metavar="DB",
@@ -71,6 +71,10 @@ def selection_options(f):
                      help="Keep only the N best highlights."),
         click.option("--min-gap", type=float, default=None, metavar="SECONDS",
                      help="Minimum time between two highlights  [default: half a clip]"),
+        click.option("--jobs", type=int, default=None, metavar="N",
+                     help="Segments of the file decoded in parallel  [default: number of cores]"),
+        click.option("--no-cache", "no_cache", is_flag=True,
+                     help="Decode again even if the analysis is cached."),
         click.option("-P", "--param", "params", multiple=True, metavar="STAGE.NAME=VALUE",
                      help="Extra plugin parameter, e.g. -P selector.margin_db=8 (repeatable)."),
     ]
@@ -102,7 +106,7 @@ def analysis_options(f):
 
 
 def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...],
-                  no_clips: bool = False, **values: Any) -> Options:
+                  no_clips: bool = False, no_cache: bool = False, **values: Any) -> Options:
     """Options from the parsed command line."""
     if analyzer is None:
         analyzer = "rms-streaming" if streaming else "rms-legacy"
@@ -110,7 +114,7 @@ def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...]
         raise OptionError("--no-streaming selects the rms-legacy analyzer; drop --analyzer")
     extra = _parse_params(params)
     return Options(
-        analyzer=analyzer, clips=not no_clips,
+        analyzer=analyzer, clips=not no_clips, cache=not no_cache,
         source_params=extra["source"], analyzer_params=extra["analyzer"],
         selector_params=extra["selector"], encoder_params=extra["encoder"],
         **values,
@@ -119,14 +123,19 @@ def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...]
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="m0")
-def cli() -> None:
+@click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME",
+              help="Do not load this third-party plugin (repeatable; see 'm0 plugins').")
+def cli(disabled: tuple[str, ...]) -> None:
     """m0 finds the highlight moments of long recordings from their audio and cuts a clip
     around each with ffmpeg.
 
     \b
     Start with:  m0 demo
     Then:        m0 analyze vod.mp4 out/
+    Safe mode:   M0_LOAD_PLUGINS='' m0 analyze vod.mp4 out/   (built-in plugins only)
     """
+    for name in disabled:
+        plugins.block(name)
 
 
 @cli.command(epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 -f edl -f csv")
@@ -197,7 +206,7 @@ def plugins_command(show_all: bool, as_json: bool) -> None:
     rows = [
         {"name": i.name, "module": i.module, "dist": i.dist, "version": i.version,
          "builtin": i.builtin, "hooks": i.hooks, "registers": sorted(names.get(i.name, [])),
-         "error": i.error}
+         "error": i.error, "disabled": i.disabled}
         for i in plugins.plugin_infos() if show_all or not i.builtin
     ]
     if as_json:
@@ -210,6 +219,9 @@ def plugins_command(show_all: bool, as_json: bool) -> None:
         if row["error"]:
             continue
         origin = f"{row['dist']} {row['version']}" if row["dist"] else row["module"]
+        if row["disabled"]:
+            click.echo(f"{row['name']}  ({origin})  {row['disabled']}")
+            continue
         click.echo(f"{row['name']}  ({origin})")
         click.echo(f"  hooks:     {', '.join(row['hooks'])}")
         click.echo(f"  registers: {', '.join(row['registers'])}")
@@ -231,6 +243,36 @@ def demo(out_dir: Path, duration: float, quiet: bool) -> None:
     from m0core.demo import run_demo
 
     run_demo(out_dir, duration, quiet=quiet)
+
+
+@cli.group("cache", epilog="Example: m0 cache info")
+def cache_group() -> None:
+    """The analysis cache: score curves kept so re-tuning never decodes again.
+
+    It lives in M0_CACHE_DIR if set, else in your user cache folder.
+    """
+
+
+@cache_group.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cache_info(as_json: bool) -> None:
+    """Show where the cache is and how big it is."""
+    from m0core import cache
+
+    data = cache.info()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(f"{data['folder']}: {data['entries']} analyses, "
+                   f"{data['bytes'] / 2**20:.1f} MB")
+
+
+@cache_group.command("clear")
+def cache_clear() -> None:
+    """Delete every cached analysis."""
+    from m0core import cache
+
+    click.echo(f"Removed {cache.clear()} cached analyses.")
 
 
 def main(argv: list[str] | None = None) -> None:

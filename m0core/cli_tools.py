@@ -69,7 +69,7 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
 
 @click.command(epilog="Example: m0 reference stream.mp4 --json")
 @click.argument("video", type=click.Path(path_type=Path))
-@click.option("--source", default="ffmpeg", metavar="NAME", help="Audio source plugin.")
+@click.option("--source", default="pyav", metavar="NAME", help="Audio source plugin.")
 @click.option("--analyzer", default="rms-streaming", metavar="NAME", help="Analyzer plugin.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 
 from m0core import plugins
 from m0core.model import ClipResult, Highlight
@@ -31,7 +30,7 @@ class StreamingAudioProcessor:
     analyzer = "rms-streaming"
 
     def __init__(self, audio_path: str | os.PathLike, chunk_duration: float = 30.0,
-                 source: str = "ffmpeg") -> None:
+                 source: str = "pyav") -> None:
         self.audio_path = os.fspath(audio_path)
         self.chunk_duration = float(chunk_duration)
         self.source = source
@@ -70,6 +69,8 @@ class StreamingAudioProcessor:
 
     def get_memory_usage(self) -> float:
         """Resident memory of this process in MB."""
+        import psutil
+
         return psutil.Process().memory_info().rss / (1024 * 1024)
 
 
@@ -78,7 +79,7 @@ class AudioProcessor(StreamingAudioProcessor):
 
     analyzer = "rms-legacy"
 
-    def __init__(self, audio_path: str | os.PathLike, source: str = "ffmpeg") -> None:
+    def __init__(self, audio_path: str | os.PathLike, source: str = "pyav") -> None:
         super().__init__(audio_path, chunk_duration=30.0, source=source)
         self._audio: np.ndarray | None = None
 

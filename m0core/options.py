@@ -51,11 +51,16 @@ class Options:
         ``json`` (highlights.json + index.json) is always written.
     report:
         Write ``report.html`` (and its thumbnails) into the output folder.
+    jobs:
+        Segments of the timeline decoded in parallel (default: the number of cores; 1 decodes
+        sequentially). The highlights are the same either way.
+    cache:
+        Keep the score curve, so a re-run with other selection settings decodes nothing.
     source_params, analyzer_params, selector_params, encoder_params:
         Extra keyword parameters for each stage's factory.
     """
 
-    source: str = "ffmpeg"
+    source: str = "pyav"
     analyzer: str = "rms-streaming"
     selector: str = "adaptive"
     encoder: str = "ffmpeg"
@@ -68,10 +73,12 @@ class Options:
     workers: int | None = None
     cut: str = "copy"
     clips: bool = True
-    chunk_seconds: float = 10.0
+    chunk_seconds: float = 5.0
     clip_timeout: float = 300.0
     formats: tuple[str, ...] = ()
     report: bool = True
+    jobs: int | None = None
+    cache: bool = True
     source_params: Mapping[str, Any] = field(default_factory=dict)
     analyzer_params: Mapping[str, Any] = field(default_factory=dict)
     selector_params: Mapping[str, Any] = field(default_factory=dict)
@@ -119,6 +126,8 @@ class Options:
             _whole("max_clips", self.max_clips, 1, 100_000)
         if self.workers is not None:
             _whole("workers", self.workers, 1, 256)
+        if self.jobs is not None:
+            _whole("jobs", self.jobs, 1, 64)
         if self.cut not in CUT_MODES:
             raise OptionError(f"cut must be one of {', '.join(CUT_MODES)}, not {self.cut!r}")
         _finite("chunk_seconds", self.chunk_seconds, 0.1, 600.0)
@@ -154,6 +163,11 @@ class Options:
     def clip_workers(self) -> int:
         """Parallel clip processes: ``workers`` or the number of cores."""
         return self.workers or os.cpu_count() or 1
+
+    @property
+    def decode_jobs(self) -> int:
+        """Parallel decoding segments: ``jobs`` or the number of cores."""
+        return self.jobs or os.cpu_count() or 1
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every option."""

@@ -1,26 +1,30 @@
 """One file through the four stages: source → analyzer → selector → encoder.
 
-Decoding runs in a reader thread into a bounded queue; scores flow to the selector as they
-are computed, and each highlight goes to the encoder as soon as the selector finalises it, so
-clip 1 is cut while hour 3 is still decoding. Memory is constant except for the score curve.
+The timeline is cut into segments decoded and analysed in parallel reader threads (one
+ffmpeg each); their scores flow to the selector in time order as they are computed, and each
+highlight goes to the encoder as soon as the selector finalises it, so clip 1 is cut while
+hour 3 is still decoding. Memory is constant except for the score curve.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, as_completed
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from m0core import plugins
+from m0core import cache, plugins
 from m0core.errors import InputError
 from m0core.ffmpeg import check_input_file
 from m0core.model import ClipResult, Highlight, MediaInfo, Stage
 from m0core.options import Options
+from m0core.segments import SegmentJob, plan_segments, scores_from_worker, segment_scores
 from m0core.streaming import ReadAhead
 
 
@@ -92,12 +96,17 @@ def analyze(
     started = time.perf_counter()
     path = os.fspath(path)
     check_input_file(path)
-    source = plugins.create("sources", opts.source, **opts.source_params)
     analyzer = plugins.create("analyzers", opts.analyzer, **opts.analyzer_params)
-    media = source.probe(path)
+    ident = _cache_identity(path, opts, analyzer) if opts.cache else None
+    cached = cache.load(ident) if ident else None
+    source = None
+    if cached is not None:
+        media, hop = cached.media, cached.hop
+    else:
+        source = plugins.create("sources", opts.source, **opts.source_params)
+        media, hop = source.probe(path), float(analyzer.hop)
     if not media.has_audio:
         raise InputError(f"{path}: has no audio stream, nothing to analyse")
-    hop = float(analyzer.hop)
     selector_params = dict(opts.selector_params)
     if opts.selector == "top" and opts.max_clips:
         selector_params.setdefault("count", opts.max_clips)
@@ -111,17 +120,15 @@ def analyze(
 
     run = _Run(media, opts, out, progress)
     try:
-        with ReadAhead(lambda: source.chunks(path, chunk_seconds=opts.chunk_seconds)) as chunks:
-            for chunk in chunks:
-                scores = analyzer.feed(chunk)
-                run.take(scores, selector.feed(scores))
-                run.collect()
-                progress.analysed(chunk.end, run.found)
-        finish = getattr(analyzer, "finish", None)
-        tail = finish() if finish is not None else np.zeros(0, dtype=np.float32)
-        run.take(tail, selector.feed(tail))
+        if cached is not None:
+            run.take(cached.scores, selector.feed(cached.scores))
+            progress.analysed(media.duration or 0.0, run.found)
+        else:
+            _decode(path, media, opts, source, analyzer, run, selector)
         run.take(np.zeros(0, dtype=np.float32), selector.finish())
         run.timings["analysis"] = time.perf_counter() - started
+        if ident is not None and cached is None:
+            cache.store(ident, media, hop, run.curve())
         progress.analysis_done(run.found, run.pending)
         run.finish_clips()
     except BaseException:
@@ -139,7 +146,7 @@ def analyze(
         analyzer=Stage(opts.analyzer, dict(opts.analyzer_params)),
         selector=Stage(opts.selector, selector_params),
         out_dir=out,
-        timings=run.timings,
+        timings={**run.timings, "cached": float(cached is not None)},
     )
     if out is not None:
         try:
@@ -149,6 +156,64 @@ def analyze(
             raise
     result.timings["total"] = time.perf_counter() - started
     return result
+
+
+def _cache_identity(path: str, opts: Options, analyzer: Any) -> dict[str, Any]:
+    from m0core import __version__
+
+    versions = {
+        "m0": __version__,
+        "source": plugins.version_of(plugins.lookup("sources", opts.source).plugin),
+        "analyzer": "+".join(str(plugins.version_of(plugins.lookup("analyzers", part).plugin))
+                             for part in opts.analyzer.split("+")),
+        "analyzer_class": str(getattr(analyzer, "version", "")),
+    }
+    return cache.identity(path, opts.source, dict(opts.source_params), opts.analyzer,
+                          dict(opts.analyzer_params), versions)
+
+
+def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: Any,
+            run: _Run, selector: Any) -> None:
+    """Decode and analyse the timeline and feed the scores to the selector in time order.
+
+    With a source that seeks exactly and a long enough file, the timeline is split into
+    segments analysed by worker processes; otherwise one reader thread does it all. Either
+    way a reader thread per segment collects the (small) score arrays, and audio is held one
+    chunk at a time.
+    """
+    jobs = opts.decode_jobs if getattr(source, "exact_seek", False) else 1
+    segments = plan_segments(media.duration, jobs, float(analyzer.hop))
+    decoded = [0.0] * len(segments)
+
+    def report() -> None:
+        run.progress.analysed(sum(decoded), run.found)
+
+    def reader(start: float, length: float | None) -> Callable[[], Iterator]:
+        if len(segments) == 1:
+            return lambda: segment_scores(source, analyzer, opts.analyzer, path,
+                                          chunk_seconds=opts.chunk_seconds, start=start,
+                                          length=length)
+        job = SegmentJob(path, opts.source, dict(opts.source_params), opts.analyzer,
+                         dict(opts.analyzer_params), opts.chunk_seconds, start, length,
+                         plugins.blocked())
+        return lambda: scores_from_worker(job)
+
+    def counted(index: int, make: Callable[[], Iterator]) -> Callable[[], Iterator]:
+        def generate() -> Iterator[np.ndarray]:
+            for scores, seconds in make():
+                decoded[index] += seconds
+                yield scores
+        return generate
+
+    with ExitStack() as stack:
+        readers = [stack.enter_context(ReadAhead(counted(i, reader(start, length)),
+                                                 maxsize=0, on_idle=report))
+                   for i, (start, length) in enumerate(segments)]
+        for stream in readers:
+            for scores in stream:
+                run.take(scores, selector.feed(scores))
+                run.collect()
+                report()
 
 
 class _Run:

@@ -1,14 +1,19 @@
 """The one plugin manager: loads the ``m0`` entry points once and keeps the registries.
 
 Built-in plugins are entry points of m0's own distribution, so they load exactly like a third
-party's. Environment switches:
+party's. Switches:
 
 - ``M0_DEBUG=1`` re-raises a plugin's import error with its traceback.
+- ``M0_LOAD_PLUGINS=a,b`` loads only the third-party plugins named (entry-point names) besides
+  the built-ins; ``M0_LOAD_PLUGINS=''`` loads the built-ins only (the safe mode).
+- :func:`block` (``m0 --disable-plugin NAME``) keeps one third-party plugin from loading.
+- ``M0_TRACE_PLUGINS=1`` prints every hook call to stderr.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +32,8 @@ pm.add_hookspecs(hookspecs)
 
 _lock = threading.RLock()
 _loaded = False
+_blocked: set[str] = set()
+_undo_trace: Callable[[], None] | None = None
 _registries: dict[str, dict[str, Registration]] | None = None
 
 
@@ -50,6 +57,7 @@ class PluginInfo:
     version: str | None = None
     builtin: bool = False
     error: str | None = None
+    disabled: str | None = None
     hooks: list[str] = field(default_factory=list)
 
 
@@ -65,17 +73,61 @@ def _is_builtin(ep: EntryPoint) -> bool:
     return ep.value.split(":")[0].split(".")[0] == "m0_plugins"
 
 
+def _allowed() -> set[str] | None:
+    """The third-party plugins ``M0_LOAD_PLUGINS`` allows, or ``None`` when it is not set."""
+    value = os.environ.get("M0_LOAD_PLUGINS")
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def block(name: str) -> None:
+    """Keep the third-party plugin ``name`` (its entry-point name) from loading or, if it is
+    loaded, unregister it. Built-in plugins cannot be blocked; an unknown name is an error."""
+    with _lock:
+        found = [ep for ep in entry_points(group="m0") if ep.name == name]
+        if not found:
+            raise OptionError(f'cannot disable plugin "{name}": no m0 plugin of that name is '
+                              "installed (see 'm0 plugins')")
+        if any(_is_builtin(ep) for ep in found):
+            raise OptionError(f'cannot disable plugin "{name}": it is built into m0')
+        pm.set_blocked(name)
+        _blocked.add(name)
+        if name in _infos:
+            _infos[name].disabled = "disabled by --disable-plugin"
+        invalidate()
+
+
+def blocked() -> tuple[str, ...]:
+    """The plugins blocked in this process (for worker processes to block them too)."""
+    return tuple(sorted(_blocked))
+
+
+def _trace_before(hook_name: str, hook_impls: list, kwargs: dict) -> None:
+    names = ", ".join(impl.plugin_name for impl in hook_impls) or "no plugin"
+    print(f"m0 trace: {hook_name}({', '.join(kwargs)}) → {names}", file=sys.stderr)
+
+
+def _trace_after(outcome: Any, hook_name: str, hook_impls: list, kwargs: dict) -> None:
+    names = ", ".join(impl.plugin_name for impl in hook_impls) or "no plugin"
+    failed = outcome.exception
+    how = f"raised {type(failed).__name__}: {failed}" if failed else "ok"
+    print(f"m0 trace: {hook_name} ← {names}: {how}", file=sys.stderr)
+
+
 def load_plugins() -> None:
     """Load every ``m0`` entry point once; later calls do nothing.
 
     A plugin that fails to import is recorded (see :func:`failed_plugins`) and skipped, so the
     others keep working. ``pm.check_pending()`` then rejects hooks m0 does not define.
     """
-    global _loaded
+    global _loaded, _undo_trace
     with _lock:
         if _loaded:
             return
         _loaded = True
+        if os.environ.get("M0_TRACE_PLUGINS", "") not in ("", "0"):
+            _undo_trace = pm.add_hookcall_monitoring(_trace_before, _trace_after)
         for ep in entry_points(group="m0"):
             _load_entry_point(ep)
         _reject_unknown_hooks()
@@ -104,7 +156,12 @@ def _load_entry_point(ep: EntryPoint) -> None:
     version = ep.dist.version if ep.dist else None
     info = PluginInfo(ep.name, ep.value, dist, version, builtin=_is_builtin(ep))
     _infos[ep.name] = info
-    if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+    allowed = _allowed()
+    if pm.is_blocked(ep.name):
+        info.disabled = "disabled by --disable-plugin"
+    elif not info.builtin and allowed is not None and ep.name not in allowed:
+        info.disabled = "not in M0_LOAD_PLUGINS"
+    if info.disabled or pm.get_plugin(ep.name) is not None:
         return
     try:
         module = ep.load()
@@ -125,6 +182,13 @@ def plugin_infos() -> list[PluginInfo]:
     """Every plugin seen through the entry points, loaded or not, sorted by name."""
     load_plugins()
     return sorted(_infos.values(), key=lambda info: info.name)
+
+
+def version_of(plugin: str) -> str | None:
+    """The distribution version of the plugin registered as ``plugin``, if known."""
+    load_plugins()
+    info = _infos.get(plugin)
+    return info.version if info else None
 
 
 def describe_failure(info: PluginInfo) -> str:
@@ -153,7 +217,11 @@ def registries() -> dict[str, dict[str, Registration]]:
 
 
 def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> None:
+    """Call one plugin's ``m0_register_<kind>`` (through pluggy, so tracing sees it) with a
+    ``register`` that knows which plugin is registering."""
     plugin = impl.plugin_name
+    others = [p for p in pm.get_plugins() if p is not impl.plugin]
+    hook = pm.subset_hook_caller(f"m0_register_{kind}", remove_plugins=others)
 
     def register(name: str, factory: Callable[..., Any]) -> None:
         if not isinstance(name, str) or not name:
@@ -166,7 +234,7 @@ def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> None
         table[name] = Registration(kind, name, factory, plugin)
 
     try:
-        impl.function(register=register)
+        hook(register=register)
     except PluginError:
         raise
     except Exception as exc:
@@ -185,7 +253,15 @@ def lookup(kind: str, name: str) -> Registration:
 
 
 def create(kind: str, name: str, **params: Any) -> Any:
-    """Build the stage ``name`` of ``kind`` with ``params``; a failure names the plugin."""
+    """Build the stage ``name`` of ``kind`` with ``params``; a failure names the plugin.
+
+    An analyzer name of several registered names joined by ``+`` builds a
+    :class:`~m0core.combine.Combined` analyzer of them.
+    """
+    if kind == "analyzers" and "+" in name:
+        from m0core.combine import combine
+
+        return combine(name, params)
     reg = lookup(kind, name)
     try:
         return reg.factory(**params)
@@ -198,11 +274,18 @@ def create(kind: str, name: str, **params: Any) -> Any:
 
 
 def reset() -> None:
-    """Forget loaded plugins and registries (for tests that register throwaway plugins)."""
-    global _loaded, _registries
+    """Forget loaded and blocked plugins, registries and tracing (for tests)."""
+    global _loaded, _registries, _undo_trace
     with _lock:
         for name, plugin in list(pm.list_name_plugin()):
-            pm.unregister(plugin, name=name)
+            if plugin is not None:
+                pm.unregister(plugin, name=name)
+        for name in _blocked:
+            pm.unblock(name)
+        _blocked.clear()
+        if _undo_trace is not None:
+            _undo_trace()
+            _undo_trace = None
         _infos.clear()
         _loaded = False
         _registries = None

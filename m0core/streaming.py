@@ -23,10 +23,17 @@ class _Raised:
 
 
 class ReadAhead(Generic[T]):
-    """``with ReadAhead(lambda: source.chunks(path)) as chunks: for c in chunks: ...``."""
+    """``with ReadAhead(lambda: source.chunks(path)) as chunks: for c in chunks: ...``.
 
-    def __init__(self, make: Callable[[], Iterable[T]], maxsize: int = 4) -> None:
+    ``maxsize=0`` leaves the queue unbounded (for small items such as score arrays, so a
+    reader is never held back by a consumer busy elsewhere). ``on_idle`` is called about four
+    times a second while the consumer waits (e.g. to update a progress bar).
+    """
+
+    def __init__(self, make: Callable[[], Iterable[T]], maxsize: int = 4,
+                 on_idle: Callable[[], None] | None = None) -> None:
         self._make = make
+        self._on_idle = on_idle
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="m0-reader", daemon=True)
@@ -44,7 +51,11 @@ class ReadAhead(Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=0.25 if self._on_idle else None)
+            except queue.Empty:
+                self._on_idle()
+                continue
             if item is _END:
                 return
             if isinstance(item, _Raised):

@@ -11,37 +11,22 @@ from pathlib import Path
 import pytest
 
 from m0core import plugins
-from m0core.ffmpeg import ffmpeg_exe
+
+pytest_plugins = ["m0core.testing"]
 
 
-def run_ffmpeg(*args: str) -> None:
-    """Run ffmpeg with ``args`` (quiet, overwrite), failing the test on error."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"ffmpeg failed: {' '.join(cmd)}\n{proc.stderr}")
-
-
-@pytest.fixture(scope="session")
-def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("media")
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets an empty analysis cache (subprocesses inherit it through the env)."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("M0_CACHE_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")
-def make_media(media_dir: Path) -> Callable[..., Path]:
-    """``make_media(name, *ffmpeg_args)``: the file ``name`` made once per session.
-
-    The arguments are everything ffmpeg needs before the output name, e.g.
-    ``make_media("tone.wav", "-f", "lavfi", "-i", "sine=f=440:duration=3")``.
-    """
-
-    def make(name: str, *args: str) -> Path:
-        out = media_dir / name
-        if not out.exists():
-            run_ffmpeg(*args, str(out))
-        return out
-
-    return make
+def make_media(m0_media) -> Callable[..., Path]:
+    """``make_media(name, *ffmpeg_args)``: :func:`m0core.testing.m0_media`."""
+    return m0_media
 
 
 # A loud burst from 12 s to 14 s and another from 40 s to 41 s over a quiet noise bed.

@@ -5,20 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from m0core import AudioChunk, plugins
+from m0core import plugins
 from m0core.errors import OptionError
-
-
-def _run(analyzer, signal, rate, sizes):
-    out, pos = [], 0
-    for size in sizes:
-        piece = signal[pos:pos + size]
-        if not len(piece):
-            break
-        out.append(analyzer.feed(AudioChunk(piece, rate, pos / rate)))
-        pos += size
-    out.append(analyzer.finish())
-    return np.concatenate(out)
+from m0core.testing import feed
 
 
 def _signal(rate=48000, seconds=7.33, seed=3):
@@ -32,13 +21,13 @@ def test_sine_level_in_dbfs():
     rate = 48000
     t = np.arange(rate * 2) / rate
     sine = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
-    values = _run(plugins.create("analyzers", "rms-streaming"), sine, rate, [rate * 2])
+    values = feed(plugins.create("analyzers", "rms-streaming"), sine, rate, [rate * 2])
     assert len(values) == 20
     np.testing.assert_allclose(values, 20 * np.log10(0.5 / np.sqrt(2)), atol=0.01)
 
 
 def test_silence_sits_at_the_floor():
-    values = _run(plugins.create("analyzers", "rms-streaming"), np.zeros(4800 * 3), 48000, [9999])
+    values = feed(plugins.create("analyzers", "rms-streaming"), np.zeros(4800 * 3), 48000, [9999])
     assert values.tolist() == [-100.0] * 3
 
 
@@ -46,17 +35,17 @@ def test_silence_sits_at_the_floor():
 def test_values_do_not_depend_on_chunking(rate):
     signal = _signal(rate)
     rng = np.random.default_rng(1)
-    whole = _run(plugins.create("analyzers", "rms-streaming"), signal, rate, [len(signal)])
+    whole = feed(plugins.create("analyzers", "rms-streaming"), signal, rate, [len(signal)])
     sizes = rng.integers(1, rate, size=200).tolist()
-    pieces = _run(plugins.create("analyzers", "rms-streaming"), signal, rate, sizes)
+    pieces = feed(plugins.create("analyzers", "rms-streaming"), signal, rate, sizes)
     np.testing.assert_allclose(pieces, whole, atol=1e-4)
     assert len(whole) == int(np.ceil(len(signal) / round(0.1 * rate)))
 
 
 def test_legacy_gives_the_same_values():
     signal, rate = _signal(), 48000
-    streaming = _run(plugins.create("analyzers", "rms-streaming"), signal, rate, [48000] * 8)
-    legacy = _run(plugins.create("analyzers", "rms-legacy"), signal, rate, [30000] * 12)
+    streaming = feed(plugins.create("analyzers", "rms-streaming"), signal, rate, [48000] * 8)
+    legacy = feed(plugins.create("analyzers", "rms-legacy"), signal, rate, [30000] * 12)
     np.testing.assert_allclose(legacy, streaming, atol=1e-3)
 
 

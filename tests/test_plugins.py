@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from conftest import run_m0
 
@@ -94,3 +96,79 @@ def test_plugins_json_lists_builtins():
     rows = {r["name"]: r for r in json.loads(run.stdout)}
     assert "analyzer:rms-streaming" in rows["rms"]["registers"]
     assert rows["selectors"]["builtin"] is True
+
+
+EXTRA = """
+from m0core import hookimpl
+
+
+class Flat:
+    hop = 0.1
+
+    def feed(self, chunk):
+        import numpy as np
+        return np.zeros(0)
+
+
+@hookimpl
+def m0_register_analyzers(register):
+    register('extra', Flat)
+"""
+
+
+def _rows(run):
+    import json
+
+    assert run.returncode == 0, run.stderr
+    return {r["name"]: r for r in json.loads(run.stdout)}
+
+
+@pytest.mark.parametrize("allow, loaded", [("", False), ("other, m0-extra", True)])
+def test_load_plugins_allow_list_keeps_the_builtins(fake_dist, allow, loaded):
+    env = fake_dist("m0-extra", EXTRA)
+    env["M0_LOAD_PLUGINS"] = allow
+    rows = _rows(run_m0("plugins", "--all", "--json", env=env))
+    assert ("analyzer:extra" in rows["m0-extra"]["registers"]) is loaded
+    assert rows["m0-extra"]["disabled"] == (None if loaded else "not in M0_LOAD_PLUGINS")
+    assert "analyzer:rms-streaming" in rows["rms"]["registers"]
+    assert rows["rms"]["disabled"] is None
+
+
+def test_safe_mode_skips_a_broken_plugin(fake_dist, wav, tmp_path):
+    env = fake_dist("m0-broken", BROKEN)
+    env["M0_LOAD_PLUGINS"] = ""
+    run = run_m0("analyze", str(wav), str(tmp_path), "--no-clips", "-q", env=env)
+    assert run.returncode == 0 and run.stderr == ""
+
+
+def test_disable_plugin_blocks_a_third_party_plugin(fake_dist, wav, tmp_path):
+    env = fake_dist("m0-extra", EXTRA)
+    rows = _rows(run_m0("--disable-plugin", "m0-extra", "plugins", "--json", env=env))
+    assert rows["m0-extra"]["registers"] == []
+    assert rows["m0-extra"]["disabled"] == "disabled by --disable-plugin"
+    run = run_m0("--disable-plugin", "m0-extra", "analyze", str(wav), str(tmp_path),
+                 "--analyzer", "extra", "--no-clips", env=env)
+    assert run.returncode == 1
+    assert 'unknown analyzer "extra"' in run.stderr
+
+
+@pytest.mark.parametrize("name, message", [
+    ("rms", 'cannot disable plugin "rms": it is built into m0'),
+    ("m0-nope", 'cannot disable plugin "m0-nope": no m0 plugin of that name is installed'),
+])
+def test_disable_plugin_refuses_builtins_and_unknown_names(name, message):
+    run = run_m0("--disable-plugin", name, "plugins")
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [f"Error: {message} (see 'm0 plugins')"
+                                                if "nope" in name else f"Error: {message}"]
+
+
+def test_trace_prints_every_hook_call():
+    env = dict(os.environ, M0_TRACE_PLUGINS="1")
+    run = run_m0("plugins", env=env)
+    assert run.returncode == 0
+    for kind, plugin in [("analyzers", "rms"), ("selectors", "selectors"),
+                         ("sources", "ffmpeg-source"), ("encoders", "ffmpeg-encoder")]:
+        assert f"m0 trace: m0_register_{kind}(register) → {plugin}" in run.stderr
+        assert f"m0 trace: m0_register_{kind} ← {plugin}: ok" in run.stderr
+    assert "m0 trace" not in run_m0("plugins").stderr

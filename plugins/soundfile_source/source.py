@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import soundfile as sf
-
 from m0core.errors import InputError
 from m0core.ffmpeg import check_input_file
 from m0core.model import AudioChunk, MediaInfo
@@ -16,6 +14,8 @@ class SoundfileSource:
 
     def probe(self, path: str) -> MediaInfo:
         """Duration, rate and channels from the file header."""
+        import soundfile as sf  # imported on use: libsndfile costs memory in every process
+
         p = check_input_file(path)
         try:
             info = sf.info(str(p))
@@ -37,6 +37,8 @@ class SoundfileSource:
         duration: float | None = None,
     ) -> Iterator[AudioChunk]:
         """Yield mono float32 chunks; channels are averaged."""
+        import soundfile as sf
+
         info = self.probe(path)
         rate = info.sample_rate
         first = int(round(start * rate))

@@ -1,0 +1,177 @@
+"""Test helpers for m0 plugin authors: real media, the real pipeline, chunking checks.
+
+Enable the fixtures in your plugin's ``tests/conftest.py``::
+
+    pytest_plugins = ["m0core.testing"]
+
+and write tests like::
+
+    from m0core.testing import assert_chunking_invariant
+
+    def test_finds_the_planted_events(m0_recording, m0_analyze):
+        result = m0_analyze(m0_recording.path, "laughter")      # a registered name ...
+        assert m0_recording.match(result).recall >= 0.8
+
+    def test_exact_across_chunks():
+        assert_chunking_invariant(Laughter, samples, 48000)      # ... or a factory
+
+The fixtures are opt-in (no ``pytest11`` entry point): installing m0 does not add fixtures or
+import costs to every other project's test run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pluggy
+import pytest
+
+from m0core import plugins, synth
+from m0core.ffmpeg import ffmpeg_exe
+from m0core.model import AudioChunk
+from m0core.pipeline import AnalysisResult, analyze
+
+hookimpl = pluggy.HookimplMarker("m0")
+
+
+def run_ffmpeg(*args: str) -> None:
+    """Run ffmpeg with ``args`` (quiet, overwriting), raising with its message on failure."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed: {' '.join(cmd)}\n{proc.stderr}")
+
+
+def feed(analyzer: Any, samples: np.ndarray, sample_rate: int,
+         sizes: Sequence[int] | None = None) -> np.ndarray:
+    """Feed ``samples`` to ``analyzer`` in chunks of ``sizes`` samples (what they leave over is
+    one last chunk), call ``finish()`` if it has one, and return every score value in order."""
+    samples = np.asarray(samples, dtype=np.float32)
+    out, pos = [], 0
+    for size in [*(sizes or []), len(samples)]:
+        piece = samples[pos:pos + size]
+        if not len(piece):
+            break
+        out.append(np.asarray(analyzer.feed(AudioChunk(piece, sample_rate, pos / sample_rate))))
+        pos += len(piece)
+    finish = getattr(analyzer, "finish", None)
+    if finish is not None:
+        out.append(np.asarray(finish()))
+    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, dtype=np.float32)
+
+
+def assert_chunking_invariant(analyzer: str | Callable[..., Any], samples: np.ndarray,
+                              sample_rate: int, *, seed: int = 0, atol: float = 1e-4,
+                              **params: Any) -> np.ndarray:
+    """Assert that an analyzer gives the same values whatever the chunk sizes.
+
+    ``analyzer`` is a registered name or a factory; ``params`` go to it. The samples are fed
+    once whole and once cut at random (chunks of 1 sample to 1 second, a few of one sample).
+    Returns the whole-stream values.
+    """
+    def make() -> Any:
+        if isinstance(analyzer, str):
+            return plugins.create("analyzers", analyzer, **params)
+        return analyzer(**params)
+
+    whole = feed(make(), samples, sample_rate)
+    rng = np.random.default_rng(seed)
+    sizes = [1, 1, 2] + rng.integers(1, sample_rate, size=len(samples) // 100 + 10).tolist()
+    cut = feed(make(), samples, sample_rate, sizes)
+    assert len(cut) == len(whole), f"{len(cut)} values in chunks, {len(whole)} whole"
+    np.testing.assert_allclose(cut, whole, atol=atol)
+    return whole
+
+
+@contextmanager
+def registered(kind: str, name: str, factory: Callable[..., Any]) -> Iterator[str]:
+    """Register ``factory`` as ``name`` for ``kind`` (``"analyzers"``, ``"selectors"``, …)
+    through a throwaway plugin, for the duration of the ``with`` block."""
+    if kind not in plugins.KINDS:
+        raise ValueError(f"kind must be one of {', '.join(plugins.KINDS)}, not {kind!r}")
+    plugins.load_plugins()
+
+    def register_it(register):
+        register(name, factory)
+
+    plugin_name = f"test-{name}-{uuid.uuid4().hex[:8]}"
+    plugin = ModuleType(plugin_name)  # a plugin is usually a module
+    setattr(plugin, f"m0_register_{kind}", hookimpl(register_it))
+    plugins.pm.register(plugin, name=plugin_name)
+    plugins.invalidate()
+    try:
+        yield name
+    finally:
+        plugins.pm.unregister(plugin, name=plugin_name)
+        plugins.invalidate()
+
+
+def analyze_with(path: str | os.PathLike, analyzer: str | Callable[..., Any] = "rms-streaming",
+                 **options: Any) -> AnalysisResult:
+    """Run the real pipeline on ``path`` with an analyzer given by name or factory.
+
+    ``options`` are :class:`m0core.Options` fields (``selector="top"``, ``threshold=-20``,
+    ``analyzer_params={...}``); no clips are cut unless ``clips=True`` and ``out_dir`` are
+    given.
+    """
+    out_dir = options.pop("out_dir", None)
+    options.setdefault("clips", False)
+    if isinstance(analyzer, str):
+        return analyze(path, out_dir, analyzer=analyzer, **options)
+    with registered("analyzers", f"test-{getattr(analyzer, '__name__', 'analyzer')}",
+                    analyzer) as name:
+        return analyze(path, out_dir, analyzer=name, **options)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A synthetic recording and the events planted in it (see :mod:`m0core.synth`)."""
+
+    path: Path
+    events: tuple[synth.Event, ...]
+
+    def match(self, result: AnalysisResult, slack: float = 2.0) -> synth.Match:
+        """How the highlights of ``result`` compare with the planted events (``.recall``,
+        ``.precision``, ``.missed``)."""
+        return synth.match_events(self.events, result.highlights, slack=slack)
+
+
+@pytest.fixture(scope="session")
+def m0_media(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``m0_media(name, *ffmpeg_args)``: the file ``name`` made by ffmpeg once per session.
+
+    The arguments are everything ffmpeg needs before the output name, e.g.
+    ``m0_media("tone.wav", "-f", "lavfi", "-i", "sine=f=440:duration=3")``.
+    """
+    folder = tmp_path_factory.mktemp("m0-media")
+
+    def make(name: str, *args: str) -> Path:
+        out = folder / name
+        if not out.exists():
+            run_ffmpeg(*args, str(out))
+        return out
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def m0_recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
+    """A 90 s mono 48 kHz flac: a noise bed with cheers, shouts and spikes at known times."""
+    path = tmp_path_factory.mktemp("m0-recording") / "recording.flac"
+    events = synth.write_audio(path, 90.0, seed=11)
+    return Recording(path, tuple(events))
+
+
+@pytest.fixture
+def m0_analyze() -> Callable[..., AnalysisResult]:
+    """:func:`analyze_with`: run an analyzer (a name or a factory) through the pipeline."""
+    return analyze_with

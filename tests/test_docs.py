@@ -1,0 +1,33 @@
+"""Every hook has a section in the plugin author guide and a test (as datasette requires)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from m0core import hookspecs
+
+ROOT = Path(__file__).parent.parent
+HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("m0_"))
+
+
+def test_there_are_hooks():
+    assert {"m0_register_sources", "m0_register_analyzers", "m0_register_selectors",
+            "m0_register_encoders"} <= set(HOOKS)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_plugin_hooks_are_documented(hook):
+    guide = "\n".join(p.read_text() for p in sorted((ROOT / "docs" / "plugins").glob("*.md")))
+    headings = re.findall(r"^#+ .*$", guide, flags=re.MULTILINE)
+    assert any(re.search(rf"\b{hook}\b", h) for h in headings), \
+        f"no section for {hook} in docs/plugins/*.md"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_plugin_hooks_have_tests(hook):
+    tests = [p for p in (ROOT / "tests").rglob("test_*.py") if p.name != Path(__file__).name]
+    assert any(re.search(rf"def {hook}\b", p.read_text()) for p in tests), \
+        f"no test implements {hook}"

@@ -1,0 +1,77 @@
+"""Segment-parallel analysis equals the sequential run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import m0core
+from m0core import synth
+from m0core.segments import plan_segments
+
+
+def test_plan_covers_the_file_on_hop_boundaries():
+    plan = plan_segments(3600.0, 4, 0.1)
+    assert len(plan) == 4 and plan[0][0] == 0.0 and plan[-1][1] is None
+    for (start, length), (following, _) in zip(plan, plan[1:], strict=False):
+        assert following == pytest.approx(start + length)
+        assert round(start / 0.1, 6) == int(round(start / 0.1))
+    assert plan_segments(100.0, 4, 0.1) == [(0.0, None)]
+    assert plan_segments(None, 4, 0.1) == [(0.0, None)]
+    assert plan_segments(3600.0, 1, 0.1) == [(0.0, None)]
+    assert len(plan_segments(1000.0, 8, 0.1)) == 3
+
+
+@pytest.fixture(scope="module")
+def long_vod(tmp_path_factory):
+    path = tmp_path_factory.mktemp("seg") / "long.mp4"
+    events = synth.write_vod(path, 660.0, size="160x120", fps=5, seed=4)
+    return path, events
+
+
+def test_parallel_equals_sequential(long_vod):
+    path, events = long_vod
+    seq = m0core.analyze(path, None, clips=False, jobs=1, cache=False)
+    par = m0core.analyze(path, None, clips=False, jobs=2, cache=False)
+    assert len(par.scores) == len(seq.scores)
+    assert [(h.start, h.end, h.peak_time, h.kind) for h in par.highlights] == \
+        [(h.start, h.end, h.peak_time, h.kind) for h in seq.highlights]
+    assert synth.match_events(events, par.highlights).recall == 1.0
+    diff = np.abs(par.scores - seq.scores)
+    plan = plan_segments(par.media.duration, 2, seq.hop)
+    assert len(plan) == 2
+    boundaries = [int(round(s / seq.hop)) for s, _ in plan[1:]]
+    near = np.zeros(len(diff), bool)
+    for b in boundaries:
+        near[max(0, b - 2):b + 3] = True
+    assert diff[~near].max() < 1e-3, "only windows touching a boundary may differ"
+    assert diff.max() < 1.0
+
+
+def test_workers_leave_no_process_and_name_a_failing_analyzer(long_vod, tmp_path):
+    import psutil
+
+    from m0core.errors import OptionError
+
+    path, _ = long_vod
+    m0core.analyze(path, None, clips=False, jobs=2, cache=False)
+    assert psutil.Process().children(recursive=True) == []
+    with pytest.raises(OptionError, match="hop must be between"):
+        m0core.analyze(path, None, clips=False, jobs=2, cache=False,
+                       analyzer_params={"hop": 99})
+
+
+def test_a_damaged_second_half_fails_cleanly(long_vod, tmp_path):
+    """A file cut short after the probe: the worker of the second segment reports it."""
+    from m0core.errors import InputError
+
+    path, _ = long_vod
+    damaged = tmp_path / "damaged.mkv"
+    from m0core.testing import run_ffmpeg
+
+    run_ffmpeg("-i", str(path), "-c", "copy", str(damaged))
+    data = damaged.read_bytes()
+    damaged.write_bytes(data[: int(len(data) * 0.7)])
+    with pytest.raises(InputError, match="truncated or damaged"):
+        m0core.analyze(damaged, tmp_path / "out", jobs=2, cache=False)
+    assert not (tmp_path / "out" / "highlights.json").exists()
