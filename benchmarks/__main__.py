@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda: suites.clips(1, length=5),
             lambda: suites.cache_rerun(1),
             lambda: suites.first_clip(1),
+            lambda: suites.cut_modes(2, 2, 1),
         ]
     else:
         plan = [
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda: suites.clips(60),
             lambda: suites.cache_rerun(60),
             lambda: suites.first_clip(60),
+            lambda: suites.cut_modes(20, 8, 3),
         ]
     started = time.perf_counter()
     tables = []

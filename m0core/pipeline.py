@@ -89,7 +89,7 @@ def analyze(
     :class:`~m0core.M0Error` subclass with one clear line for bad input, options or output.
     On failure nothing this run wrote is left in ``out_dir``.
     """
-    from m0core.outputs import prepare_out_dir, write_outputs
+    from m0core.outputs import create_writers, prepare_out_dir, write_outputs
 
     opts = Options.build(options, **overrides)
     progress = progress or Progress()
@@ -115,6 +115,7 @@ def analyze(
         threshold=opts.threshold, **selector_params,
     )
     out = prepare_out_dir(out_dir) if out_dir is not None else None
+    writers = create_writers(opts) if out is not None else []
     progress.started(media)
 
     run = _Run(media, opts, out, progress)
@@ -149,7 +150,7 @@ def analyze(
     )
     if out is not None:
         try:
-            write_outputs(result)
+            write_outputs(result, writers)
         except BaseException:
             run.abort()
             raise

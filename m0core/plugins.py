@@ -25,7 +25,7 @@ import pluggy
 from m0core import hookspecs
 from m0core.errors import OptionError, PluginError
 
-KINDS = ("sources", "analyzers", "selectors", "encoders")
+KINDS = ("sources", "analyzers", "selectors", "encoders", "writers")
 
 pm = pluggy.PluginManager("m0")
 pm.add_hookspecs(hookspecs)
