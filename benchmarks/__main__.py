@@ -38,13 +38,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.quick:
-        plan = [lambda: suites.analysis_speed(1, 1), lambda: suites.memory([0.5, 1]),
-                lambda: suites.batch_scaling(1), lambda: suites.batch_many(10)]
+        plan = [
+            lambda: suites.decode_routes(1, 1),
+            lambda: suites.analysis_speed(1, 1),
+            lambda: suites.memory([0.5, 1], "mkv", legacy_up_to=1),
+            lambda: suites.clips(1, length=5),
+            lambda: suites.cache_rerun(1),
+            lambda: suites.first_clip(1),
+            lambda: suites.cut_modes(2, 2, 1),
+            lambda: suites.batch_scaling(1),
+            lambda: suites.batch_many(10),
+        ]
     else:
-        plan = [lambda: suites.analysis_speed(60, 3), lambda: suites.memory([3, 60]),
-                lambda: suites.batch_scaling(10, repeat=2), lambda: suites.batch_many(100)]
+        plan = [
+            lambda: suites.decode_routes(60, 3),
+            lambda: suites.analysis_speed(60, 3),
+            lambda: suites.memory([3, 60, 180, 360], "mkv", legacy_up_to=360),
+            lambda: suites.memory([3, 60], "mp4", legacy_up_to=0),
+            lambda: suites.clips(60),
+            lambda: suites.cache_rerun(60),
+            lambda: suites.first_clip(60),
+            lambda: suites.cut_modes(20, 8, 3),
+            lambda: suites.batch_scaling(10, repeat=2),
+            lambda: suites.batch_many(100),
+        ]
     if args.only == "batch":
-        plan = plan[2:]
+        plan = plan[-2:]
     started = time.perf_counter()
     tables = []
     for step in plan:

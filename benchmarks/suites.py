@@ -3,17 +3,20 @@ measured in the same run (ffmpeg's own decode of the same file is the floor)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
+import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from m0core import synth
 
 from . import media
-from .measure import best_of, ffmpeg, m0, run
+from .measure import Measurement, best_of, ffmpeg, m0, run
 
 
 @dataclass
@@ -34,44 +37,195 @@ class Table:
         return "\n".join(lines) + "\n"
 
 
-def analysis_speed(minutes: float, repeat: int) -> Table:
-    """``m0 analyze --no-clips`` against ``ffmpeg -i VOD -map 0:a -f null -``."""
-    vod = media.vod(minutes)
-    table = Table(
-        f"Analysis time, {minutes:g} min 720p VOD",
-        ["command", "seconds", "× ffmpeg decode", "× real time"],
-    )
-    floor = best_of(repeat, ffmpeg("-i", str(vod), "-map", "0:a", "-f", "null", "-"))
-    cases = [("ffmpeg -i VOD -map 0:a -f null - (floor)", None)]
-    cases += [("m0 analyze --no-clips (rms-streaming)", ["--streaming"]),
-              ("m0 analyze --no-clips --no-streaming (rms-legacy)", ["--no-streaming"])]
+def _floor(vod: Path, repeat: int) -> Measurement:
+    return best_of(repeat, ffmpeg("-i", str(vod), "-map", "0:a", "-f", "null", "-"))
+
+
+def _analyze(vod: Path, *extra: str) -> list[str]:
     with tempfile.TemporaryDirectory() as out:
-        for label, extra in cases:
-            result = floor if extra is None else best_of(
-                repeat, m0("analyze", str(vod), out, "--no-clips", "-q", *extra))
-            table.rows.append([label, f"{result.seconds:.2f}",
-                               f"{result.seconds / floor.seconds:.2f}",
-                               f"{minutes * 60 / result.seconds:.0f}×"])
-    table.notes.append(f"best of {repeat} runs each, process start included")
+        return m0("analyze", str(vod), out, "--no-clips", "-q", "--no-cache", *extra)
+
+
+def decode_routes(minutes: float, repeat: int) -> Table:
+    """What decoding costs by route: the ffmpeg program to a null sink in several output
+    formats, and PyAV in-process (one process, no analysis)."""
+    vod = media.vod(minutes)
+    table = Table(f"Decode routes, {minutes:g} min 720p VOD ({media.size_gb(vod)})",
+                  ["route", "seconds", "× ffmpeg -f null"])
+    floor = _floor(vod, repeat)
+    routes = {
+        "ffmpeg -map 0:a -f null - (the floor)": None,
+        "ffmpeg → f32le, all channels (m0's ffmpeg source)": ["-ac", "2"],
+        "ffmpeg → f32le, -ac 1 (ffmpeg's -3 dB downmix)": ["-ac", "1"],
+        "ffmpeg → f32le, pan=mono averaging filter": ["-af", "pan=mono|c0=0.5*c0+0.5*c1"],
+        "ffmpeg → s16le, all channels": None,
+        "ffmpeg → f32le, -ar 16000 -ac 1 (resampled)": ["-ar", "16000", "-ac", "1"],
+    }
+    for label, args in routes.items():
+        if "floor" in label:
+            result = floor
+        else:
+            fmt = ["-f", "s16le"] if "s16le" in label else ["-f", "f32le"]
+            result = best_of(repeat, ffmpeg("-i", str(vod), "-map", "0:a:0", "-vn",
+                                            *(args or []), *fmt, "-y", os.devnull))
+        table.rows.append([label, f"{result.seconds:.2f}", f"{result.seconds / floor.seconds:.2f}"])
+    code = ("import sys; from m0core import plugins; s = plugins.create('sources', 'pyav'); "
+            "[None for _ in s.chunks(sys.argv[1])]")
+    pyav = best_of(repeat, [sys.executable, "-c", code, str(vod)])
+    table.rows.append(["PyAV in-process, mono float32 (m0's pyav source)",
+                       f"{pyav.seconds:.2f}", f"{pyav.seconds / floor.seconds:.2f}"])
+    table.notes.append(f"best of {repeat}; PyAV row includes Python start-up and imports")
     return table
 
 
-def memory(lengths: list[float]) -> Table:
-    """Peak RSS of the largest process: streaming vs legacy at several lengths."""
-    table = Table("Memory: peak RSS of the largest process (m0 analyze --no-clips)",
-                  ["file", "rms-legacy (MB)", "rms-streaming (MB)", "saving"])
-    streaming_peaks = []
+def analysis_speed(minutes: float, repeat: int) -> Table:
+    """``m0 analyze --no-clips`` against ``ffmpeg -i VOD -map 0:a -f null -``."""
+    vod = media.vod(minutes)
+    cores = os.cpu_count() or 1
+    table = Table(f"Analysis time, {minutes:g} min 720p VOD ({media.size_gb(vod)})",
+                  ["command", "seconds", "× ffmpeg decode", "× real time"])
+    floor = _floor(vod, repeat)
+    cases = [
+        ("ffmpeg -i VOD -map 0:a -f null - (floor)", None),
+        (f"m0 analyze --no-clips (default: pyav, {cores} segments)", []),
+        ("m0 analyze --no-clips --jobs 1", ["--jobs", "1"]),
+        ("m0 analyze --no-clips --source ffmpeg (pipe)", ["--source", "ffmpeg"]),
+        ("m0 analyze --no-clips --no-streaming (rms-legacy)", ["--no-streaming", "--jobs", "1"]),
+    ]
+    for label, extra in cases:
+        result = floor if extra is None else best_of(repeat, _analyze(vod, *extra))
+        table.rows.append([label, f"{result.seconds:.2f}", f"{result.seconds / floor.seconds:.2f}",
+                           f"{minutes * 60 / result.seconds:.0f}×"])
+    table.notes.append(f"best of {repeat} runs each, process start included, --no-cache")
+    return table
+
+
+def memory(lengths: list[float], container: str, legacy_up_to: float) -> Table:
+    """Peak RSS of the largest process: streaming (sequential and segmented) vs legacy."""
+    table = Table(f"Memory: peak RSS of the largest process, {container} input "
+                  "(m0 analyze --no-clips)",
+                  ["file", "rms-legacy (MB)", "streaming --jobs 1 (MB)",
+                   "streaming, default jobs (MB)", "saving vs legacy"])
+    peaks: list[float] = []
+    for minutes in lengths:
+        vod = media.vod(minutes, container)
+        legacy = (run(_analyze(vod, "--no-streaming", "--jobs", "1"))
+                  if minutes <= legacy_up_to else None)
+        single = run(_analyze(vod, "--jobs", "1"))
+        default = run(_analyze(vod))
+        peaks.append(max(single.peak_mb, default.peak_mb))
+        saving = f"{100 * (1 - default.peak_mb / legacy.peak_mb):.1f} %" if legacy else "-"
+        table.rows.append([f"{minutes:g} min ({media.size_gb(vod)})",
+                           f"{legacy.peak_mb:.0f}" if legacy else "not run",
+                           f"{single.peak_mb:.1f}", f"{default.peak_mb:.1f}", saving])
+    table.notes.append(f"streaming peak spread across lengths: {max(peaks) - min(peaks):.1f} MB")
+    return table
+
+
+def clips(minutes: float, length: float = 30.0) -> Table:
+    """10 clips: sequential ffmpeg runs against m0's parallel encoder."""
+    from m0core import OptimizedClipGenerator
+
+    vod = media.vod(minutes)
+    duration = minutes * 60
+    starts = [(duration - length) * i / 9 for i in range(10)]
+    table = Table(f"10 clips of {length:g} s from the {minutes:g} min 720p VOD",
+                  ["how", "seconds", "ratio"])
+
+    def timed(fn) -> float:
+        started = time.perf_counter()
+        fn()
+        return time.perf_counter() - started
+
     with tempfile.TemporaryDirectory() as out:
-        for minutes in lengths:
-            vod = media.vod(minutes)
-            legacy = run(m0("analyze", str(vod), out, "--no-clips", "-q", "--no-streaming"))
-            streaming = run(m0("analyze", str(vod), out, "--no-clips", "-q"))
-            streaming_peaks.append(streaming.peak_mb)
-            table.rows.append([f"{minutes:g} min", f"{legacy.peak_mb:.0f}",
-                               f"{streaming.peak_mb:.1f}",
-                               f"{100 * (1 - streaming.peak_mb / legacy.peak_mb):.1f} %"])
-    spread = max(streaming_peaks) - min(streaming_peaks)
-    table.notes.append(f"rms-streaming peak spread across lengths: {spread:.1f} MB")
+        seq = timed(lambda: [run(ffmpeg("-y", "-ss", f"{t:.3f}", "-i", str(vod),
+                                        "-t", f"{length:g}", "-c", "copy",
+                                        str(Path(out) / f"s{i}.mp4")))
+                             for i, t in enumerate(starts)])
+        windows = [(t, t + length) for t in starts]
+        results = {}
+        for cut, workers in (("copy", os.cpu_count() or 1), ("accurate", 1), ("accurate", 2)):
+            gen = OptimizedClipGenerator(max_workers=workers)
+            results[(cut, workers)] = timed(
+                lambda gen=gen, cut=cut: gen.generate_clips(vod, windows, out, cut=cut))
+    table.rows.append([f"10 × `ffmpeg -ss T -i VOD -t {length:g} -c copy`, one after another",
+                       f"{seq:.2f}", "1.00"])
+    copy = results[("copy", os.cpu_count() or 1)]
+    table.rows.append([f"m0 copy, {os.cpu_count()} workers", f"{copy:.2f}",
+                       f"{copy / seq:.2f} of sequential"])
+    one, two = results[("accurate", 1)], results[("accurate", 2)]
+    table.rows.append(["m0 accurate, 1 worker", f"{one:.2f}", "1.00"])
+    table.rows.append(["m0 accurate, 2 workers", f"{two:.2f}", f"{one / two:.2f}× faster"])
+    return table
+
+
+def cache_rerun(minutes: float) -> Table:
+    """A first analysis against a re-run with other settings, served by the cache."""
+    vod = media.vod(minutes)
+    table = Table(f"Analysis cache, {minutes:g} min 720p VOD",
+                  ["run", "seconds", "of the first run"])
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
+        env = dict(os.environ, M0_CACHE_DIR=cache)
+        first = run(m0("analyze", str(vod), out, "--no-clips", "-q"), env)
+        again = best_of(3, m0("analyze", str(vod), out, "--no-clips", "-q", "-t", "-30",
+                              "--selector", "crest", "--max-clips", "5"), env)
+    table.rows.append(["first run (decodes)", f"{first.seconds:.2f}", "100 %"])
+    table.rows.append(["re-run, other selector/threshold/max-clips (cached)",
+                       f"{again.seconds:.3f}", f"{100 * again.seconds / first.seconds:.1f} %"])
+    table.notes.append("process start included (python -m m0core)")
+    return table
+
+
+def first_clip(minutes: float) -> Table:
+    """How soon the first clip exists while the rest of the file is still being analysed."""
+    vod = media.vod(minutes)
+    table = Table(f"Progressive clips, {minutes:g} min 720p VOD (m0 analyze, copy clips)",
+                  ["measure", "seconds"])
+    with tempfile.TemporaryDirectory() as out:
+        whole = run(m0("analyze", str(vod), out, "-q", "--no-cache"))
+        doc = json.loads((Path(out) / "highlights.json").read_text())
+    timings = doc["timings"]
+    table.rows.append(["time to first clip", f"{timings.get('first_clip', float('nan')):.2f}"])
+    table.rows.append(["analysis of the whole file", f"{timings['analysis']:.2f}"])
+    table.rows.append(["whole command, all clips written (process start included)",
+                       f"{whole.seconds:.2f}"])
+    table.notes.append(f"{len(doc['highlights'])} highlights; in-run times from highlights.json")
+    return table
+
+
+def cut_modes(minutes: float, clips: int, repeat: int) -> Table:
+    """``copy`` vs ``accurate`` vs ``smart``: cutting ``clips`` 30 s clips of a 720p VOD.
+
+    The windows start mid-GOP, spread over the file; each mode runs the ffmpeg encoder plugin
+    in-process with one worker per core; best of ``repeat``.
+    """
+    from m0_plugins.ffmpeg_encoder import FFmpegEncoder
+
+    from m0core.ffmpeg import probe
+    from m0core.model import Highlight
+
+    vod = probe(media.vod(minutes))
+    step = (vod.duration - 40) / clips
+    windows = [(7.3 + i * step, 37.3 + i * step) for i in range(clips)]
+    table = Table(f"Cutting {clips} clips of 30 s from a {minutes:g} min 720p VOD",
+                  ["--cut", "seconds", "s per clip", "× copy", "accurate ÷ this"])
+    seconds: dict[str, float] = {}
+    for mode in ("copy", "accurate", "smart"):
+        best = float("inf")
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as out:
+                began = time.perf_counter()
+                with FFmpegEncoder(vod, Path(out), workers=os.cpu_count(), cut=mode) as enc:
+                    futures = [enc.submit(Highlight(a, b, a + 20, -6.0, 3.0, index=i + 1))
+                               for i, (a, b) in enumerate(windows)]
+                    assert all(f.result().ok for f in futures), mode
+                best = min(best, time.perf_counter() - began)
+        seconds[mode] = best
+    for mode, s in seconds.items():
+        table.rows.append([mode, f"{s:.2f}", f"{s / clips:.2f}", f"{s / seconds['copy']:.1f}",
+                           f"{seconds['accurate'] / s:.1f}×"])
+    table.notes.append(f"best of {repeat}; {os.cpu_count()} parallel ffmpeg processes; "
+                       "smart = re-encode the partial GOPs at both ends, copy the rest")
     return table
 
 

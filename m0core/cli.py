@@ -48,8 +48,8 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return result
 
 
-def analysis_options(f):
-    """The options every analysing command shares (analyze, batch)."""
+def selection_options(f):
+    """The options that choose how highlights are found (analyze, batch, chapters)."""
     decorators = [
         click.option("--analyzer", default=None, metavar="NAME",
                      help="Analyzer plugin  [default: rms-streaming]"),
@@ -57,7 +57,6 @@ def analysis_options(f):
                      help="Highlight selector plugin (adaptive, crest, top, …)."),
         click.option("--source", default="pyav", metavar="NAME",
                      help="Audio source plugin (pyav, ffmpeg, soundfile, …)."),
-        click.option("--encoder", default="ffmpeg", metavar="NAME", help="Clip encoder plugin."),
         click.option("--streaming/--no-streaming", default=True,
                      help="--no-streaming uses the whole-file rms-legacy analyzer."),
         click.option("-t", "--threshold", type=float, default=None, metavar="DB",
@@ -72,11 +71,6 @@ def analysis_options(f):
                      help="Keep only the N best highlights."),
         click.option("--min-gap", type=float, default=None, metavar="SECONDS",
                      help="Minimum time between two highlights  [default: half a clip]"),
-        click.option("--workers", type=int, default=None, metavar="N",
-                     help="Parallel ffmpeg processes for clips  [default: number of cores]"),
-        click.option("--cut", type=click.Choice(CUT_MODES), default="copy",
-                     help="copy: fast, starts on a keyframe; accurate: re-encode, frame-exact."),
-        click.option("--no-clips", is_flag=True, help="Analyse only; write no clips."),
         click.option("--jobs", type=int, default=None, metavar="N",
                      help="Segments of the file decoded in parallel  [default: number of cores]"),
         click.option("--no-cache", "no_cache", is_flag=True,
@@ -89,8 +83,30 @@ def analysis_options(f):
     return f
 
 
-def build_options(analyzer: str | None, streaming: bool, no_clips: bool, no_cache: bool,
-                  params: tuple[str, ...], **values: Any) -> Options:
+def analysis_options(f):
+    """The options every analysing command shares (analyze, batch)."""
+    decorators = [
+        selection_options,
+        click.option("--encoder", default="ffmpeg", metavar="NAME", help="Clip encoder plugin."),
+        click.option("--workers", type=int, default=None, metavar="N",
+                     help="Parallel ffmpeg processes for clips  [default: number of cores]"),
+        click.option("--cut", type=click.Choice(CUT_MODES), default="copy",
+                     help="copy: fast, starts on a keyframe; accurate: re-encode, frame-exact; "
+                          "smart: frame-exact, re-encodes only the ends."),
+        click.option("--no-clips", is_flag=True, help="Analyse only; write no clips."),
+        click.option("-f", "--format", "formats", multiple=True, metavar="NAME",
+                     help="Extra output besides highlights.json: csv, edl, otio, fcpxml, "
+                          "chapters (repeatable).  [default: none]"),
+        click.option("--report/--no-report", default=True,
+                     help="Write report.html with a plot, thumbnails and playable clips."),
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
+def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...],
+                  no_clips: bool = False, no_cache: bool = False, **values: Any) -> Options:
     """Options from the parsed command line."""
     if analyzer is None:
         analyzer = "rms-streaming" if streaming else "rms-legacy"
@@ -122,7 +138,7 @@ def cli(disabled: tuple[str, ...]) -> None:
         plugins.block(name)
 
 
-@cli.command(epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 --cut accurate")
+@cli.command(epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 -f edl -f csv")
 @click.argument("video", type=click.Path(dir_okay=True, path_type=Path))
 @click.argument("out_dir", required=False, type=click.Path(path_type=Path))
 @analysis_options
@@ -134,8 +150,8 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     """Find the highlights of VIDEO and cut a clip around each into OUT_DIR.
 
     OUT_DIR defaults to VIDEO's name + "_highlights" in the current folder. It receives the
-    clips, highlights.json (every highlight with its times and loudness) and index.json (the
-    seed's format).
+    clips, highlights.json (every highlight with its times and loudness), index.json (the
+    seed's format), report.html (open it in a browser) and any --format files.
     """
     from m0core.outputs import highlights_document
     from m0core.pipeline import analyze as run_analysis
@@ -286,6 +302,17 @@ def main(argv: list[str] | None = None) -> None:
         error(f"unexpected {type(exc).__name__}: {exc} (M0_DEBUG=1 shows the traceback)")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _add_tool_commands() -> None:
+    """Add ``m0 chapters`` and ``m0 reference`` (defined in :mod:`m0core.cli_tools`)."""
+    from m0core import cli_tools
+
+    cli.add_command(cli_tools.chapters)
+    cli.add_command(cli_tools.reference)
+
+
+_add_tool_commands()
 
 
 @cli.command(epilog='Example: m0 batch "vods/**/*.mp4" out/ --workers 2 -t -8')

@@ -38,5 +38,6 @@ def run_demo(out_dir: Path, duration: float = 180.0, *, quiet: bool = False,
         name = Path(clip.path).name if clip and clip.ok else "-"
         click.echo(f"  {clock(h.peak_time):>6}  {h.peak_db:6.1f} dBFS  {what:<18} {name}")
     click.echo(f"\nClips, highlights.json and index.json are in {out / 'highlights'}")
+    click.echo(f"Review them in a browser: {out / 'highlights' / 'report.html'}")
     click.echo(f"Next: m0 analyze YOUR_VOD.mp4 out/   (or try: m0 analyze {sample} out/ -v)")
     return result

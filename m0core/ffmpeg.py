@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from m0core.errors import InputError, M0Error
+from m0core.errors import EncodeError, InputError, M0Error
 from m0core.model import MediaInfo
 
 
@@ -155,3 +155,19 @@ def stop_process(proc: subprocess.Popen) -> None:
                 stream.close()
             except OSError:  # pragma: no cover
                 pass
+
+
+def run(args: list[str], *, timeout: float | None, what: str) -> None:
+    """Run an ffmpeg command to completion; raise :class:`EncodeError` naming ``what`` on
+    failure or timeout. ``subprocess.run`` kills and reaps ffmpeg on a timeout or an interrupt,
+    so no process outlives the call."""
+    try:
+        proc = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise EncodeError(f"{what}: ffmpeg timed out after {timeout:g} s") from None
+    except OSError as exc:
+        raise EncodeError(f"{what}: cannot start ffmpeg ({exc})") from None
+    if proc.returncode != 0:
+        text = proc.stderr.decode("utf-8", "replace")
+        raise EncodeError(f"{what}: ffmpeg failed: {reason(text)}")

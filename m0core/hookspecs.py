@@ -1,8 +1,8 @@
 """The hooks a plugin can implement. Every one is called once per process, at start-up.
 
 Each hook takes a ``register(name, factory)`` callback. ``name`` is what users type after
-``--source``/``--analyzer``/``--selector``/``--encoder``; ``factory(**params)`` builds the stage
-for one run. A name registered by two plugins is a start-up error naming both.
+``--source``/``--analyzer``/``--selector``/``--encoder``/``--format``; ``factory(**params)``
+builds the stage for one run. A name registered by two plugins is a start-up error naming both.
 
 Implement them in a module that your package lists under ``[project.entry-points.m0]``::
 
@@ -71,4 +71,16 @@ def m0_register_encoders(register: Register) -> None:
     ``close(cancel=False)`` (wait for submitted clips, or with ``cancel=True`` stop them and
     remove anything unfinished). It writes each clip completely or not at all.
     Called once, when the plugins are loaded.
+    """
+
+
+@hookspec
+def m0_register_writers(register: Register) -> None:
+    """Register output writers (the names ``--format`` accepts, and ``report``).
+
+    A writer factory takes keyword parameters and returns an object with
+    ``write(result: AnalysisResult, out_dir: Path) -> list[Path]``, called once per run after
+    the clips are cut; it writes its files into ``out_dir`` atomically (temporary name, then
+    ``os.replace``) and returns their paths. Raise :class:`m0core.OutputError` with one line
+    when it cannot. Called once, when the plugins are loaded.
     """

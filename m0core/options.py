@@ -11,7 +11,8 @@ from typing import Any
 from m0core.errors import OptionError
 from m0core.model import Timeline
 
-CUT_MODES = ("copy", "accurate")
+CUT_MODES = ("copy", "accurate", "smart")
+ALWAYS_FORMATS = ("json",)  # highlights.json and index.json, written by m0core.outputs
 PRE_SHARE = 2 / 3  # of the clip before the peak: what caused a reaction comes before it
 
 
@@ -37,13 +38,19 @@ class Options:
     workers:
         Parallel ffmpeg processes for clips (default: the number of cores).
     cut:
-        ``copy`` (stream copy, fast, keyframe-aligned) or ``accurate`` (re-encode, frame-exact).
+        ``copy`` (stream copy, fast, keyframe-aligned), ``accurate`` (re-encode, frame-exact) or
+        ``smart`` (re-encode only the partial GOPs at both ends: frame-exact, near copy speed).
     clips:
         ``False`` analyses only.
     chunk_seconds:
         Seconds of audio decoded per chunk.
     clip_timeout:
         Seconds one clip may take before its ffmpeg is killed.
+    formats:
+        Extra writers by registered name (``csv``, ``edl``, ``otio``, ``fcpxml``, ``chapters``);
+        ``json`` (highlights.json + index.json) is always written.
+    report:
+        Write ``report.html`` (and its thumbnails) into the output folder.
     jobs:
         Segments of the timeline decoded in parallel (default: the number of cores; 1 decodes
         sequentially). The highlights are the same either way.
@@ -68,6 +75,8 @@ class Options:
     clips: bool = True
     chunk_seconds: float = 5.0
     clip_timeout: float = 300.0
+    formats: tuple[str, ...] = ()
+    report: bool = True
     jobs: int | None = None
     cache: bool = True
     source_params: Mapping[str, Any] = field(default_factory=dict)
@@ -80,6 +89,8 @@ class Options:
             if f.name.endswith("_params"):
                 object.__setattr__(self, f.name, dict(getattr(self, f.name)))
         self._validate()
+        formats = dict.fromkeys(f for f in self.formats if f not in ALWAYS_FORMATS)
+        object.__setattr__(self, "formats", tuple(formats))
 
     @classmethod
     def build(cls, base: Options | None = None, **overrides: Any) -> Options:
@@ -120,6 +131,9 @@ class Options:
         if self.cut not in CUT_MODES:
             raise OptionError(f"cut must be one of {', '.join(CUT_MODES)}, not {self.cut!r}")
         _finite("chunk_seconds", self.chunk_seconds, 0.1, 600.0)
+        if isinstance(self.formats, str) or not all(
+                isinstance(f, str) and f for f in self.formats):
+            raise OptionError(f"formats must be a list of writer names, not {self.formats!r}")
         _finite("clip_timeout", self.clip_timeout, 0.01, 24 * 3600.0)
 
     @property
@@ -141,6 +155,11 @@ class Options:
         return Timeline(hop=hop, duration=duration, pre=pre, post=post, min_gap=gap)
 
     @property
+    def writers(self) -> tuple[str, ...]:
+        """Registered writer names this run uses besides highlights.json/index.json."""
+        return self.formats + (("report",) if self.report else ())
+
+    @property
     def clip_workers(self) -> int:
         """Parallel clip processes: ``workers`` or the number of cores."""
         return self.workers or os.cpu_count() or 1
@@ -154,7 +173,7 @@ class Options:
         """A JSON-ready dict of every option."""
         return {
             f.name: dict(getattr(self, f.name)) if f.name.endswith("_params")
-            else getattr(self, f.name)
+            else list(self.formats) if f.name == "formats" else getattr(self, f.name)
             for f in fields(self)
         }
 

@@ -1,4 +1,5 @@
-"""What a run writes to its output folder: ``highlights.json`` and the seed's ``index.json``.
+"""What a run writes to its output folder: ``highlights.json`` and the seed's ``index.json``,
+always, then what the chosen writers plugins write (``report.html``, ``--format`` files).
 
 Every file is written under a temporary name and renamed, so a reader never sees half a file.
 """
@@ -12,9 +13,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from m0core import plugins
 from m0core.errors import OutputError
 
 if TYPE_CHECKING:
+    from m0core.options import Options
     from m0core.pipeline import AnalysisResult
 
 HIGHLIGHTS_SCHEMA = "m0.highlights/1"
@@ -41,11 +44,16 @@ def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (UTF-8) or bytes to ``path`` through a temporary file and a rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, ensure_ascii=False, allow_nan=False)
-            fh.write("\n")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; outputs are meant to be shared
         os.replace(tmp, path)
     except OSError as exc:
         _unlink(tmp)
@@ -110,8 +118,17 @@ def index_document(result: AnalysisResult) -> dict[str, dict[str, Any]]:
     }
 
 
-def write_outputs(result: AnalysisResult) -> list[Path]:
-    """Write ``highlights.json`` and ``index.json`` into ``result.out_dir``."""
+def create_writers(options: Options) -> list[Any]:
+    """The writers ``options`` asks for (``formats`` and the report), built before the run so
+    that an unknown format or a missing dependency fails before hours of decoding."""
+    return [plugins.create("writers", name) for name in options.writers]
+
+
+def write_outputs(result: AnalysisResult, writers: list[Any] | None = None) -> list[Path]:
+    """Write ``highlights.json`` and ``index.json`` into ``result.out_dir``, then let each
+    writer (default: :func:`create_writers` of the result's options) write its files.
+
+    If a writer fails, the files written so far are removed and the error is raised."""
     assert result.out_dir is not None
     written = []
     for name, doc in ((HIGHLIGHTS_FILE, highlights_document(result)),
@@ -119,4 +136,11 @@ def write_outputs(result: AnalysisResult) -> list[Path]:
         target = result.out_dir / name
         write_json_atomic(target, doc)
         written.append(target)
+    try:
+        for writer in create_writers(result.options) if writers is None else writers:
+            written += writer.write(result, result.out_dir)
+    except BaseException:
+        for path in written:  # a failed run leaves none of its outputs behind
+            _unlink(str(path))
+        raise
     return written

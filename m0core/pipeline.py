@@ -89,7 +89,7 @@ def analyze(
     :class:`~m0core.M0Error` subclass with one clear line for bad input, options or output.
     On failure nothing this run wrote is left in ``out_dir``.
     """
-    from m0core.outputs import prepare_out_dir, write_outputs
+    from m0core.outputs import create_writers, prepare_out_dir, write_outputs
 
     opts = Options.build(options, **overrides)
     progress = progress or Progress()
@@ -115,6 +115,7 @@ def analyze(
         threshold=opts.threshold, **selector_params,
     )
     out = prepare_out_dir(out_dir) if out_dir is not None else None
+    writers = create_writers(opts) if out is not None else []
     progress.started(media)
 
     run = _Run(media, opts, out, progress)
@@ -149,7 +150,7 @@ def analyze(
     )
     if out is not None:
         try:
-            write_outputs(result)
+            write_outputs(result, writers)
         except BaseException:
             run.abort()
             raise
@@ -163,7 +164,8 @@ def _cache_identity(path: str, opts: Options, analyzer: Any) -> dict[str, Any]:
     versions = {
         "m0": __version__,
         "source": plugins.version_of(plugins.lookup("sources", opts.source).plugin),
-        "analyzer": plugins.version_of(plugins.lookup("analyzers", opts.analyzer).plugin),
+        "analyzer": "+".join(str(plugins.version_of(plugins.lookup("analyzers", part).plugin))
+                             for part in opts.analyzer.split("+")),
         "analyzer_class": str(getattr(analyzer, "version", "")),
     }
     return cache.identity(path, opts.source, dict(opts.source_params), opts.analyzer,
@@ -192,7 +194,8 @@ def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: A
                                           chunk_seconds=opts.chunk_seconds, start=start,
                                           length=length)
         job = SegmentJob(path, opts.source, dict(opts.source_params), opts.analyzer,
-                         dict(opts.analyzer_params), opts.chunk_seconds, start, length)
+                         dict(opts.analyzer_params), opts.chunk_seconds, start, length,
+                         plugins.blocked())
         return lambda: scores_from_worker(job)
 
     def counted(index: int, make: Callable[[], Iterator]) -> Callable[[], Iterator]:

@@ -25,7 +25,7 @@ import pluggy
 from m0core import hookspecs
 from m0core.errors import OptionError, PluginError
 
-KINDS = ("sources", "analyzers", "selectors", "encoders")
+KINDS = ("sources", "analyzers", "selectors", "encoders", "writers")
 
 pm = pluggy.PluginManager("m0")
 pm.add_hookspecs(hookspecs)
@@ -98,11 +98,9 @@ def block(name: str) -> None:
         invalidate()
 
 
-def blocked() -> list[str]:
-    """The plugins :func:`block` has blocked in this process (a batch passes them on to the
-    processes that run its jobs)."""
-    with _lock:
-        return sorted(_blocked)
+def blocked() -> tuple[str, ...]:
+    """The plugins blocked in this process (for worker processes to block them too)."""
+    return tuple(sorted(_blocked))
 
 
 def _trace_before(hook_name: str, hook_impls: list, kwargs: dict) -> None:

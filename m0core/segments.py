@@ -1,5 +1,6 @@
 """Splitting one file's timeline into segments that are decoded and analysed in parallel,
 each in a worker process of its own (decoding holds the GIL; processes do not share it).
+A worker is ``python -m m0core.segments``: a job in as JSON, score frames out.
 
 Segment starts are whole multiples of the analyzer's hop, so every score window of a segment
 lines up with the same window of a sequential run; only windows at a boundary can differ (a
@@ -8,17 +9,21 @@ decoder starting mid-stream lacks the previous frame's overlap).
 
 from __future__ import annotations
 
+import json
 import math
-import multiprocessing
-import signal
+import struct
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from m0core import errors
 from m0core.errors import M0Error, PluginError
+from m0core.ffmpeg import stop_process
 
 #: A segment shorter than this is not worth a worker process (about 0.2 s to start).
 MIN_SEGMENT_SECONDS = 300.0
@@ -73,55 +78,81 @@ class SegmentJob:
     chunk_seconds: float
     start: float
     length: float | None
+    blocked: tuple[str, ...] = ()
 
 
 def scores_from_worker(job: SegmentJob) -> Iterator[tuple[np.ndarray, float]]:
-    """Run ``job`` in a worker process and yield its ``(scores, seconds)`` as they arrive.
+    """Run ``job`` in a worker process (``python -m m0core.segments``) and yield its
+    ``(scores, seconds)`` as they arrive.
 
-    Closing the generator (or an error) kills the worker: no orphan is left behind.
+    The job goes in as JSON on stdin; results come back as frames on stdout (see
+    :func:`_send`). Closing the generator, or an error, kills the worker: no orphan is left.
     """
-    ctx = multiprocessing.get_context("spawn")
-    receiver, sender = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=_work, args=(job, sender), name="m0-segment", daemon=True)
-    worker.start()
-    sender.close()
-    try:
-        while True:
-            try:
-                kind, *payload = receiver.recv()
-            except EOFError:
-                raise PluginError(f"a decoding worker died (exit code {worker.exitcode})") \
-                    from None
-            if kind == "scores":
-                yield np.frombuffer(payload[0], dtype=np.float32), payload[1]
-            elif kind == "error":
-                error_type = getattr(errors, payload[0], M0Error)
-                raise error_type(payload[1])
-            else:
-                return
-    finally:
-        receiver.close()
-        if worker.is_alive():
-            worker.kill()
-        worker.join()
+    with tempfile.TemporaryFile() as errfile:
+        proc = subprocess.Popen([sys.executable, "-m", "m0core.segments"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile)
+        try:
+            proc.stdin.write(json.dumps(asdict(job)).encode())
+            proc.stdin.close()
+            while True:
+                kind, payload = _receive(proc.stdout)
+                if kind == b"S":
+                    (seconds,) = struct.unpack("<d", payload[:8])
+                    yield np.frombuffer(payload[8:], dtype="<f4").astype(np.float32), seconds
+                elif kind == b"E":
+                    error = json.loads(payload)
+                    raise getattr(errors, error["type"], M0Error)(error["message"])
+                elif kind == b"D":
+                    return
+                else:
+                    errfile.seek(0)
+                    tail = errfile.read().decode("utf-8", "replace").strip().splitlines()
+                    raise M0Error(f"a decoding worker died (exit code {proc.wait()}"
+                                  f"{': ' + tail[-1] if tail else ''})")
+        finally:
+            stop_process(proc)
 
 
-def _work(job: SegmentJob, sender: Any) -> None:
-    """The worker process: analyse the segment and send the scores back."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+def _send(stream: BinaryIO, kind: bytes, payload: bytes = b"") -> None:
+    """One frame: a kind byte, the payload's length (4 bytes little-endian), the payload."""
+    stream.write(kind + struct.pack("<I", len(payload)) + payload)
+    stream.flush()
+
+
+def _receive(stream: BinaryIO) -> tuple[bytes, bytes]:
+    """The next frame, or ``(b"", b"")`` when the stream ended without one."""
+    head = stream.read(5)
+    if len(head) < 5:
+        return b"", b""
+    (size,) = struct.unpack("<I", head[1:])
+    payload = stream.read(size)
+    return (head[:1], payload) if len(payload) == size else (b"", b"")
+
+
+def _work() -> None:
+    """The worker process: read a job on stdin, send frames of scores on stdout."""
     from m0core import plugins
 
+    out = sys.stdout.buffer
     try:
+        job = SegmentJob(**json.loads(sys.stdin.buffer.read()))
+        for name in job.blocked:  # as --disable-plugin did in the parent
+            plugins.block(name)
         source = plugins.create("sources", job.source, **job.source_params)
         analyzer = plugins.create("analyzers", job.analyzer, **job.analyzer_params)
         for scores, seconds in segment_scores(
                 source, analyzer, job.analyzer, job.path, chunk_seconds=job.chunk_seconds,
                 start=job.start, length=job.length):
-            sender.send(("scores", scores.tobytes(), seconds))
-        sender.send(("end",))
+            _send(out, b"S", struct.pack("<d", seconds) + scores.astype("<f4").tobytes())
+        _send(out, b"D")
     except M0Error as exc:
-        sender.send(("error", type(exc).__name__, str(exc)))
+        _send(out, b"E", json.dumps({"type": type(exc).__name__, "message": str(exc)}).encode())
+    except BrokenPipeError:  # the parent stopped listening
+        pass
     except Exception as exc:  # a bug: report it rather than die silently
-        sender.send(("error", "M0Error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        sender.close()
+        message = f"{type(exc).__name__}: {exc}"
+        _send(out, b"E", json.dumps({"type": "M0Error", "message": message}).encode())
+
+
+if __name__ == "__main__":
+    _work()

@@ -349,13 +349,15 @@ def write_vod(
     events: list[Event] | None = None,
     size: str = "640x360",
     fps: int = 15,
+    video_bitrate: str | None = None,
     **kw,
 ) -> list[Event]:
     """Write a synthetic VOD (h264 ``testsrc2`` video + stereo AAC 48 kHz audio) and return
     its events.
 
     The audio is generated block by block and piped to ffmpeg as raw f32le, so memory stays
-    constant. ``kw`` goes to :func:`audio_blocks`. The file appears complete or not at all.
+    constant. ``video_bitrate`` (e.g. ``"3M"``) sets the video's rate instead of CRF 30.
+    ``kw`` goes to :func:`audio_blocks`. The file appears complete or not at all.
     """
     events = plan_events(duration, seed=kw.get("seed", 0)) if events is None else events
     rate = int(kw.get("sample_rate", 48000))
@@ -366,7 +368,8 @@ def write_vod(
         "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={int(fps)}:duration={duration:.3f}",
         "-f", "f32le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0",
         "-map", "0:v:0", "-map", "1:a:0",
-        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", "ultrafast",
+        *(["-b:v", video_bitrate] if video_bitrate else ["-crf", "30"]), "-pix_fmt", "yuv420p",
         "-g", str(2 * int(fps)),
         "-c:a", "aac", "-ac", "2", "-ar", "48000", "-b:a", "128k",
         "-shortest", str(tmp),

@@ -46,3 +46,32 @@ def test_parallel_equals_sequential(long_vod):
         near[max(0, b - 2):b + 3] = True
     assert diff[~near].max() < 1e-3, "only windows touching a boundary may differ"
     assert diff.max() < 1.0
+
+
+def test_workers_leave_no_process_and_name_a_failing_analyzer(long_vod, tmp_path):
+    import psutil
+
+    from m0core.errors import OptionError
+
+    path, _ = long_vod
+    m0core.analyze(path, None, clips=False, jobs=2, cache=False)
+    assert psutil.Process().children(recursive=True) == []
+    with pytest.raises(OptionError, match="hop must be between"):
+        m0core.analyze(path, None, clips=False, jobs=2, cache=False,
+                       analyzer_params={"hop": 99})
+
+
+def test_a_damaged_second_half_fails_cleanly(long_vod, tmp_path):
+    """A file cut short after the probe: the worker of the second segment reports it."""
+    from m0core.errors import InputError
+
+    path, _ = long_vod
+    damaged = tmp_path / "damaged.mkv"
+    from m0core.testing import run_ffmpeg
+
+    run_ffmpeg("-i", str(path), "-c", "copy", str(damaged))
+    data = damaged.read_bytes()
+    damaged.write_bytes(data[: int(len(data) * 0.7)])
+    with pytest.raises(InputError, match="truncated or damaged"):
+        m0core.analyze(damaged, tmp_path / "out", jobs=2, cache=False)
+    assert not (tmp_path / "out" / "highlights.json").exists()

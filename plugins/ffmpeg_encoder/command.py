@@ -10,7 +10,7 @@ from m0core.model import MediaInfo
 
 from .naming import FASTSTART_EXTENSIONS
 
-CUTS = ("copy", "accurate")
+CUTS = ("copy", "accurate", "smart")  # smart: see smart.py
 
 #: Re-encoding settings of ``cut="accurate"`` for media with video.
 ACCURATE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",

@@ -18,6 +18,7 @@ from m0core.model import ClipResult, Highlight, MediaInfo
 
 from .command import CUTS, clip_command
 from .naming import clip_extension, clip_name
+from .smart import smart_commands
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -44,7 +45,9 @@ class FFmpegEncoder:
         ffmpeg processes at once; ``None`` means one per CPU.
     cut:
         ``"copy"`` copies the streams (fast, the clip starts at the keyframe before the window);
-        ``"accurate"`` re-encodes (H.264 ``veryfast`` CRF 20 + AAC 160k), frame-exact.
+        ``"accurate"`` re-encodes (H.264 ``veryfast`` CRF 20 + AAC 160k), frame-exact;
+        ``"smart"`` re-encodes only the partial GOPs at both ends and copies the rest
+        (frame-exact at near copy speed; see :mod:`~m0_plugins.ffmpeg_encoder.smart`).
     timeout:
         Seconds one clip may take before its ffmpeg is killed; ``None`` for no limit.
 
@@ -62,7 +65,7 @@ class FFmpegEncoder:
         timeout: float | None = 300.0,
     ) -> None:
         if cut not in CUTS:
-            raise OptionError(f'cut must be "copy" or "accurate", not "{cut}"')
+            raise OptionError(f'cut must be one of {", ".join(CUTS)}, not "{cut}"')
         workers = (os.cpu_count() or 1) if workers is None else workers
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise OptionError(f"workers must be a whole number of at least 1, not {workers!r}")
@@ -145,7 +148,17 @@ class FFmpegEncoder:
         duration = self.media.duration
         if duration is not None and start >= duration:
             raise _Failed(f"clip window starts at {start:.1f} s, after the end ({duration:.1f} s)")
-        cmd = clip_command(self.media, start, end - start, partial, self.cut)
+        if self.cut != "smart":
+            self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut))
+            return
+        with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=PARTIAL_PREFIX) as work:
+            commands = smart_commands(self.media, start, end - start, partial, Path(work))
+            for cmd in commands or [clip_command(self.media, start, end - start, partial,
+                                                 "accurate")]:
+                self._ffmpeg(cmd)
+
+    def _ffmpeg(self, cmd: list[str]) -> None:
+        """Run one ffmpeg command (killed on cancel or timeout); raise :class:`_Failed`."""
         with tempfile.TemporaryFile() as errfile:
             with self._lock:
                 if self._cancelled:

@@ -25,13 +25,13 @@ def clip_extension(media: MediaInfo, cut: str = "copy") -> str:
     """The extension (with the dot, lowercase) of the clips cut from ``media``.
 
     The input's own extension when it is a known container, else ``.mp4`` for media with video
-    and ``.m4a`` for audio only. An ``accurate`` clip with video is re-encoded to H.264 + AAC, so
+    and ``.m4a`` for audio only. An ``accurate`` or ``smart`` clip with video is H.264 + AAC, so
     it keeps only ``.mp4``/``.mkv``/``.mov`` and becomes ``.mp4`` otherwise.
     """
     ext = Path(media.path).suffix.lower()
     if ext not in KNOWN_EXTENSIONS:
         ext = ".mp4" if media.has_video else ".m4a"
-    if cut == "accurate" and media.has_video and ext not in ACCURATE_VIDEO_EXTENSIONS:
+    if cut in ("accurate", "smart") and media.has_video and ext not in ACCURATE_VIDEO_EXTENSIONS:
         ext = ".mp4"
     return ext
 

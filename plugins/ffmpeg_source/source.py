@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from m0core.audio import downmix
 from m0core.errors import InputError, OptionError
 from m0core.ffmpeg import base_command, check_input_file, input_arg, probe, reason, stop_process
 from m0core.model import AudioChunk, MediaInfo
@@ -107,16 +108,9 @@ class FFmpegSource:
 
 
 def _mono(buffer: bytearray, frames: int, channels: int) -> np.ndarray:
-    """The mean of the channels of the first ``frames`` frames, as a new float32 array.
-
-    Averaging (rather than ffmpeg's -3 dB-per-channel sum) keeps dBFS the same as the
-    soundfile source's, and never above full scale.
-    """
+    """The first ``frames`` interleaved frames of ``buffer``, downmixed to new samples."""
     samples = np.frombuffer(buffer, dtype="<f4", count=frames * channels)
-    if channels == 1:
-        return samples.copy()
-    # A matrix product: ~70x faster than .mean(axis=1) along such a short axis.
-    return samples.reshape(frames, channels) @ np.full(channels, 1 / channels, np.float32)
+    return downmix(samples.reshape(frames, channels).T)
 
 
 def _read_into(stream, buffer: bytearray) -> int:

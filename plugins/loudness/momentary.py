@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import signal
 
 from m0core.errors import OptionError
 from m0core.model import AudioChunk
@@ -103,6 +102,8 @@ class Loudness:
             self._start(chunk.sample_rate)
         elif chunk.sample_rate != self._rate:
             raise OptionError("loudness: the sample rate changed within the stream")
+        from scipy import signal  # imported on use: every m0 process loads every plugin
+
         weighted, self._zi = signal.sosfilt(self._sos, chunk.samples.astype(np.float64),
                                             zi=self._zi)
         self._samples += len(chunk.samples)

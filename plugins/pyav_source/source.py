@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from m0core.audio import downmix
 from m0core.errors import InputError
 from m0core.ffmpeg import check_input_file
 from m0core.model import AudioChunk, MediaInfo
@@ -32,8 +33,8 @@ class PyAVSource:
     def probe(self, path: str) -> MediaInfo:
         """Duration and streams of ``path``; :class:`InputError` if it cannot be opened."""
         p = check_input_file(path)
-        with _open(p) as container:
-            return _media_info(container, p)
+        with _open(p) as opened:
+            return _media_info(opened.container, p)
 
     def chunks(
         self,
@@ -46,7 +47,8 @@ class PyAVSource:
         """Yield mono float32 chunks of ``chunk_seconds`` from ``start`` for ``duration`` s
         (channels averaged, as every m0 source does)."""
         p = check_input_file(path)
-        with _open(p) as container:
+        with _open(p) as opened:
+            container = opened.container
             info = _media_info(container, p)
             if not info.has_audio:
                 raise InputError(f"{p}: has no audio stream")
@@ -88,6 +90,7 @@ class PyAVSource:
             if held:
                 chunk, pending, held = _take(pending, held)
                 yield AudioChunk(chunk, rate, (emitted - len(chunk)) / rate)
+            errors += opened.errors
         expected = None if info.duration is None else info.duration - start
         if duration is not None and expected is not None:
             expected = min(expected, duration)
@@ -98,26 +101,40 @@ class PyAVSource:
 
 
 class _open:
-    """``av.open`` as a context manager whose failures are one clear :class:`InputError`."""
+    """``av.open`` as a context manager that also captures FFmpeg's error messages while it
+    is open (``.logs``); failing to open is one clear :class:`InputError`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.logs: list = []
 
-    def __enter__(self):
-        level = av.logging.get_level()
-        av.logging.set_level(av.logging.ERROR)  # to capture FFmpeg's own reason
+    def __enter__(self) -> _open:
+        self._level = av.logging.get_level()
+        av.logging.set_level(av.logging.ERROR)  # only errors reach Python: cheap
+        self._capture = av.logging.Capture()
+        self.logs = self._capture.__enter__()
         try:
-            with av.logging.Capture() as logs:
-                self.container = av.open(str(self.path), metadata_errors="ignore")
+            self.container = av.open(str(self.path), metadata_errors="ignore")
         except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+            self._restore()
             raise InputError(f"{self.path}: not a media file m0 can read "
-                             f"({_reason(exc, logs)})") from None
-        finally:
-            av.logging.set_level(level)
-        return self.container
+                             f"({_reason(exc, self.logs)})") from None
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.container.close()
+        try:
+            self.container.close()
+        finally:
+            self._restore()
+
+    def _restore(self) -> None:
+        self._capture.__exit__(None, None, None)
+        av.logging.set_level(self._level)
+
+    @property
+    def errors(self) -> int:
+        """Error messages FFmpeg logged so far (a damaged or truncated file)."""
+        return sum(1 for level, _name, _msg in self.logs if level <= av.logging.ERROR)
 
 
 def _reason(exc: Exception, logs: list) -> str:
@@ -183,9 +200,7 @@ def _mono(frame) -> np.ndarray:
     base = fmt.name.rstrip("p")
     if base not in ("flt", "dbl"):
         data = (data.astype(np.float32) - (128 if base == "u8" else 0)) * _SCALE[base]
-    if channels == 1:
-        return np.asarray(data[0], dtype=np.float32)
-    return np.full(channels, 1 / channels, np.float32) @ data.astype(np.float32, copy=False)
+    return downmix(data)
 
 
 def _take(pending: list[np.ndarray], size: int) -> tuple[np.ndarray, list[np.ndarray], int]:

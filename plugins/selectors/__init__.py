@@ -2,7 +2,7 @@
 
 from m0core import hookimpl
 
-from .adaptive import Adaptive
+from .adaptive import Adaptive, threshold_line
 from .crest import Crest
 from .top import Top
 
@@ -15,4 +15,4 @@ def m0_register_selectors(register):
     register("top", Top)
 
 
-__all__ = ["Adaptive", "Crest", "Top"]
+__all__ = ["Adaptive", "Crest", "Top", "threshold_line"]

@@ -122,8 +122,7 @@ class Adaptive:
         size, s0 = self._size, self._s0
         window = self._smooth[max(0, k - self._half) * size - s0:
                               min(done, (k + self._half + 1) * size) - s0]
-        background, p10, p50 = np.percentile(window, [self.percentile, 10.0, 50.0])
-        limit = max(background + max(self.margin_db, self.spread * (p50 - p10)), self.floor)
+        background, limit = self._limits(window)
         i0, i1 = k * size, min((k + 1) * size, done)
         smoothed = self._smooth[i0 - s0:i1 - s0]
         out: list[Highlight] = []
@@ -145,6 +144,12 @@ class Adaptive:
         self._bin = k + 1
         return out
 
+    def _limits(self, window: np.ndarray) -> tuple[float, float]:
+        """Background level and the level a value must reach, from smoothed ``window``."""
+        background, p10, p50 = np.percentile(window, [self.percentile, 10.0, 50.0])
+        limit = max(background + max(self.margin_db, self.spread * (p50 - p10)), self.floor)
+        return float(background), float(limit)
+
     def _close(self) -> list[Highlight]:
         run, self._run = self._run, None
         return self._spacer.push(Candidate(self.timeline.time(run.peak), run.peak_db,
@@ -158,3 +163,31 @@ class Adaptive:
         keep = max(0, self._bin - self._half) * self._size
         if keep - self._s0 > 4096:
             self._smooth, self._s0 = self._smooth[keep - self._s0:].copy(), keep
+
+
+class _Traced(Adaptive):
+    """An :class:`Adaptive` that records the background and limit it judged each second by."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.trace: list[tuple[float, float]] = []
+
+    def _limits(self, window: np.ndarray) -> tuple[float, float]:
+        pair = super()._limits(window)
+        self.trace.append(pair)
+        return pair
+
+
+def threshold_line(scores: np.ndarray, timeline: Timeline, threshold: float | None = None,
+                   **params: float) -> tuple[np.ndarray, np.ndarray]:
+    """The background level and the loudness limit :class:`Adaptive` uses, one per second bin.
+
+    Runs the selector itself over ``scores`` (a whole score curve), so a report draws exactly the
+    line the highlights were chosen by. Bin ``k`` covers score values
+    ``k * values_per_second(hop)`` onwards. Returns ``(background, limit)`` arrays in dB.
+    """
+    traced = _Traced(timeline, threshold, **params)
+    traced.feed(scores)
+    traced.finish()
+    pairs = np.asarray(traced.trace, dtype=np.float64).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]

@@ -1,0 +1,213 @@
+"""Writers and output commands: csv/edl/otio/fcpxml/chapters files read back with their own
+readers, ``m0 chapters``, ``m0 reference``, the ``m0_register_writers`` hook."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+from conftest import LOUD_AT, run_m0
+from m0_plugins.selectors.adaptive import threshold_line
+from m0_plugins.writers.report import max_pool
+from m0_plugins.writers.timelines import timecode_rate
+
+import m0core
+from m0core import hookimpl
+from m0core.errors import OptionError, OutputError
+from m0core.ffmpeg import ffmpeg_exe, input_arg
+from m0core.options import Options
+
+FORMATS = ("csv", "edl", "otio", "fcpxml", "chapters")
+
+
+@pytest.fixture(scope="module")
+def analysed(vod, tmp_path_factory):
+    """One run over the ``vod`` fixture writing every format."""
+    out = tmp_path_factory.mktemp("formats")
+    return m0core.analyze(vod, out, workers=2, formats=FORMATS)
+
+
+def chapters_of(path: Path) -> list[tuple[float, float, str]]:
+    """(start, end, title) of each chapter, as ``ffmpeg -i`` reads them back."""
+    text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", input_arg(path)],
+                          capture_output=True, text=True).stderr
+    found = re.findall(r"Chapter #\d+:\d+: start (\S+), end (\S+)\n\s+Metadata:\n"
+                       r"\s+title\s+: (.*)", text)
+    return [(float(a), float(b), t.strip()) for a, b, t in found]
+
+
+@pytest.mark.parametrize("name, kwargs", [("highlights.otio", {}),
+                                          ("highlights.edl", {"rate": 30}),
+                                          ("highlights.fcpxml", {})])
+def test_timelines_read_back_with_otio(analysed, name, kwargs):
+    timeline = otio.adapters.read_from_file(str(analysed.out_dir / name), **kwargs)
+    clips = list(timeline.find_clips())
+    assert len(clips) == len(analysed.highlights) == len(LOUD_AT)
+    frame = 1 / 15  # the fixture's frame rate
+    for clip, h in zip(clips, analysed.highlights, strict=True):
+        assert clip.source_range.start_time.to_seconds() == pytest.approx(h.start, abs=frame)
+        assert clip.source_range.duration.to_seconds() == pytest.approx(h.duration, abs=frame)
+        assert clip.name.startswith(f"{h.index:02d} ")
+    if name.endswith(".otio"):
+        assert clips[0].media_reference.target_url == Path(analysed.media.path).as_uri()
+
+
+def test_edl_is_cmx3600_text(analysed):
+    text = (analysed.out_dir / "highlights.edl").read_text()
+    events = re.findall(r"^(\d{3})\s+\S+\s+V\s+C\s+([\d:]{11}) ([\d:]{11}) ([\d:]{11}) "
+                        r"([\d:]{11})$", text, re.M)
+    assert [e[0] for e in events] == ["001", "002"]
+    h = analysed.highlights[0]
+    seconds = int(h.start)
+    assert events[0][1].startswith(f"00:00:{seconds:02d}:")
+
+
+def test_csv_has_one_row_per_highlight(analysed):
+    with open(analysed.out_dir / "highlights.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(analysed.highlights)
+    for row, h in zip(rows, analysed.highlights, strict=True):
+        assert float(row["peak_time"]) == pytest.approx(h.peak_time, abs=0.001)
+        assert (analysed.out_dir / row["clip"]).is_file()
+
+
+def test_chapters_file_muxes_one_chapter_per_highlight(analysed, tmp_path):
+    out = tmp_path / "with-chapters.mkv"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", analysed.media.path,
+                    "-i", str(analysed.out_dir / "chapters.txt"), "-map", "0",
+                    "-map_chapters", "1", "-c", "copy", str(out)], check=True)
+    found = chapters_of(out)
+    assert [round(s, 2) for s, _, _ in found] == [round(h.start, 2)
+                                                   for h in analysed.highlights]
+
+
+def test_m0_chapters_analyses_and_stream_copies(vod, tmp_path):
+    out = tmp_path / "chaptered.mp4"
+    proc = run_m0("chapters", str(vod), str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    found = chapters_of(out)
+    assert len(found) == len(LOUD_AT)
+    for (start, _, title), peak in zip(found, LOUD_AT, strict=True):
+        assert start < peak < start + 30 and title.startswith("Highlight ")
+    assert len(list(tmp_path.iterdir())) == 1  # no temporary file left
+
+
+def test_m0_chapters_reuses_highlights_json(analysed, tmp_path):
+    out = tmp_path / "again.mkv"
+    proc = run_m0("chapters", analysed.media.path, str(out),
+                  "--highlights", str(analysed.out_dir / "highlights.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(analysed.highlights)} chapters" in proc.stdout
+    assert [round(s, 2) for s, _, _ in chapters_of(out)] == [round(h.start, 2) for h in
+                                                              analysed.highlights]
+
+
+@pytest.mark.parametrize("out, highlights, message", [
+    ("out.avi", None, "chapters need an .mp4"),
+    ("out.mp4", "index.json", "not a highlights.json"),
+    ("out.mp4", "missing.json", "cannot read"),
+])
+def test_m0_chapters_bad_input_is_one_line(analysed, tmp_path, out, highlights, message):
+    extra = ["--highlights", str(analysed.out_dir / highlights)] if highlights else []
+    proc = run_m0("chapters", analysed.media.path, str(tmp_path / out), *extra)
+    assert proc.returncode == 1 and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_m0_reference_json(vod):
+    proc = run_m0("reference", str(vod), "--json")
+    assert proc.returncode == 0, proc.stderr
+    ref = json.loads(proc.stdout)
+    assert ref["duration"] == pytest.approx(60, abs=0.1)
+    t = ref["thresholds"]
+    assert ref["percentiles"]["p50"] < t["aggressive"] <= t["balanced"] <= t["conservative"]
+    assert t["conservative"] <= ref["max_db"]
+    assert ref["average_db"] < ref["max_db"]
+    assert ref["dynamic_range_db"] == pytest.approx(
+        ref["percentiles"]["p95"] - ref["percentiles"]["p5"], abs=0.11)
+    assert ref["adaptive_highlights"] == len(LOUD_AT)
+    assert all(any(abs(p - x) < 2.5 for p in ref["adaptive_peaks"]) for x in LOUD_AT)
+    assert sum(share for _, _, share in ref["histogram"]) == pytest.approx(1, abs=0.01)
+    text = run_m0("reference", str(vod), "-q").stdout
+    assert "balanced" in text and "Level histogram" in text and "2 highlights" in text
+
+
+def test_m0_reference_of_silence_is_one_line(make_media):
+    silent = make_media("silent.wav", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "5")
+    proc = run_m0("reference", str(silent))
+    assert proc.returncode == 1 and "is silent" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unknown_format_fails_before_analysis(vod, tmp_path):
+    proc = run_m0("analyze", str(vod), str(tmp_path / "out"), "-f", "nope")
+    assert proc.returncode == 1
+    assert 'unknown writer "nope"' in proc.stderr and "csv" in proc.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_no_report_and_json_always(vod, tmp_path):
+    result = m0core.analyze(vod, tmp_path, clips=False, report=False, formats=["json"])
+    assert result.options.formats == ()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["highlights.json", "index.json"]
+    with pytest.raises(OptionError, match="formats"):
+        Options(formats="csv")
+
+
+def test_m0_register_writers_adds_a_format(wav, tmp_path, register_plugin):
+    seen = []
+
+    class Plain:
+        def write(self, result, out_dir):
+            target = out_dir / "plain.txt"
+            target.write_text("\n".join(str(h.peak_time) for h in result.highlights))
+            seen.append(result)
+            return [target]
+
+    class Plugin:
+        @hookimpl
+        def m0_register_writers(self, register):
+            register("plain", Plain)
+
+    register_plugin(Plugin(), "plain-writer")
+    result = m0core.analyze(wav, tmp_path, clips=False, report=False, formats=["plain"])
+    assert seen == [result]
+    times = [float(x) for x in (tmp_path / "plain.txt").read_text().split()]
+    assert times == [h.peak_time for h in result.highlights] and len(times) == len(LOUD_AT)
+
+
+def test_failing_writer_removes_the_clips(vod, tmp_path, register_plugin):
+    class Broken:
+        def write(self, result, out_dir):
+            raise OutputError("broken writer")
+
+    class Plugin:
+        @hookimpl
+        def m0_register_writers(self, register):
+            register("broken", Broken)
+
+    register_plugin(Plugin(), "broken-writer")
+    with pytest.raises(OutputError, match="broken writer"):
+        m0core.analyze(vod, tmp_path, formats=["csv", "broken"], workers=2)
+    assert list(tmp_path.iterdir()) == []  # no clips, json, csv or thumbnails
+
+
+def test_threshold_line_is_the_line_highlights_crossed(analysed):
+    timeline = analysed.options.timeline(analysed.hop, analysed.media.duration)
+    background, limit = threshold_line(analysed.scores, timeline)
+    assert len(limit) == len(background) == 60 and np.all(limit >= background)
+    for h in analysed.highlights:
+        assert h.peak_db > limit[int(h.peak_time)]
+    assert np.median(limit) > np.median(analysed.scores)
+
+
+def test_max_pool_and_timecode_rate():
+    assert max_pool(np.array([1, 5, 2, 3, 9]), 2).tolist() == [5, 3, 9]
+    assert [timecode_rate(r) for r in (15, 30000 / 1001, 25, 12, 7)] == \
+        [30.0, 29.97, 25.0, 24.0, 23.98]

@@ -1,0 +1,158 @@
+"""report.html in a real headless Chromium: no console errors, the plot, clips that play.
+
+Needs Debian's ``chromium`` (``.ci/run`` installs it) or ``M0_CHROMIUM``; the tests skip when
+neither is there, unless ``M0_REQUIRE_BROWSER=1`` (as in CI) makes that a failure.
+Screenshots go to a temporary folder, printed with ``-s`` or ``-rA``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import LOUD_AT
+from m0_plugins.writers.report import OVERVIEW_POINTS, ReportWriter
+
+import m0core
+from m0core.model import Highlight, MediaInfo, Stage
+from m0core.options import Options
+from m0core.pipeline import AnalysisResult
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = os.environ.get("M0_CHROMIUM") or shutil.which("chromium")
+REQUIRED = os.environ.get("M0_REQUIRE_BROWSER", "") not in ("", "0")  # set by .ci/run
+pytestmark = pytest.mark.skipif(not CHROMIUM and not REQUIRED,
+                                reason="no chromium (apt-get install chromium)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not CHROMIUM:
+        pytest.fail("M0_REQUIRE_BROWSER is set but there is no chromium on PATH")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+class Page:
+    """A page of ``browser`` with every console message and page error recorded."""
+
+    def __init__(self, browser, url: str) -> None:
+        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
+        self.problems: list[str] = []
+        self.page.on("console", lambda m: m.type in ("error", "warning")
+                     and self.problems.append(f"{m.type}: {m.text}"))
+        self.page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
+        self.page.goto(url)
+        self.page.wait_for_load_state("load")
+
+    def count(self, selector: str) -> int:
+        return self.page.locator(selector).count()
+
+    def points(self, selector: str) -> int:
+        return self.page.evaluate(
+            f"document.querySelector({selector!r}).getAttribute('points').split(' ').length")
+
+    def plays(self, selector: str) -> list[float]:
+        """currentTime of the first ``selector`` element before and after playing a second."""
+        return self.page.evaluate(f"""async () => {{
+            const m = document.querySelector({selector!r});
+            m.muted = true;
+            const before = m.currentTime;
+            await m.play();
+            await new Promise(r => setTimeout(r, 1200));
+            m.pause();
+            return [before, m.currentTime];
+        }}""")
+
+
+def test_report_of_a_video(vod, tmp_path, browser, shots):
+    result = m0core.analyze(vod, tmp_path, workers=2)
+    n = len(result.highlights)
+    assert n == len(LOUD_AT)
+    thumbs = sorted((tmp_path / "thumbs").glob("*.jpg"))
+    assert [t.name for t in thumbs] == ["01.jpg", "02.jpg"]
+    assert all(t.read_bytes()[:2] == b"\xff\xd8" for t in thumbs)
+
+    page = Page(browser, (tmp_path / "report.html").as_uri())
+    assert page.count("#overview .mark") == n and page.count("#detail .mark") == n
+    assert page.points("#overview .curve") > 100 and page.points("#detail .limit") > 10
+    box = page.page.locator("#overview").bounding_box()
+    assert box["width"] > 800 and box["height"] > 50
+    assert page.count("#rows tbody tr") == n and page.count("#rows video") == n
+    loaded = page.page.evaluate(
+        "[...document.querySelectorAll('img.thumb')].map(i => i.complete && i.naturalWidth)")
+    assert loaded == [320, 320]
+    before, after = page.plays("#rows video")
+    assert before == 0 and after > 0.3
+    page.page.locator("#rows .jump").nth(1).click()
+    assert page.count("#detail .mark.on") == 1
+    page.page.screenshot(path=str(shots / "report-video.png"), full_page=True)
+    assert page.problems == []
+    print(f"screenshot: {shots / 'report-video.png'}")
+
+
+def test_report_of_audio_only(wav, tmp_path, browser, shots):
+    result = m0core.analyze(wav, tmp_path, workers=2)
+    assert not (tmp_path / "thumbs").exists()
+    page = Page(browser, (tmp_path / "report.html").as_uri())
+    assert page.count("#rows audio") == len(result.highlights) == len(LOUD_AT)
+    assert page.count("#rows video, img.thumb") == 0
+    before, after = page.plays("#rows audio")
+    assert after > before + 0.3
+    page.page.screenshot(path=str(shots / "report-audio.png"), full_page=True)
+    assert page.problems == []
+
+
+def six_hours(out_dir: Path) -> AnalysisResult:
+    """An analysis result of a 6 h recording (a noisy bed with 40 loud bursts), no media."""
+    hop, duration = 0.1, 6 * 3600.0
+    rng = np.random.default_rng(6)
+    scores = (-38 + 2 * rng.standard_normal(int(duration / hop))).astype(np.float32)
+    peaks = np.linspace(300, duration - 300, 40)
+    highlights = []
+    for i, t in enumerate(peaks, 1):
+        scores[int(t / hop) - 10:int(t / hop) + 10] = -12.0
+        highlights.append(Highlight(t - 20, t + 10, t, -12.0, 20.0, "burst", i))
+    media = MediaInfo(str(out_dir / "six-hours.mp4"), duration, 48000, 2, has_video=True)
+    return AnalysisResult(media, tuple(highlights), (), scores, hop, Options(),
+                          Stage("ffmpeg"), Stage("rms-streaming"), Stage("adaptive"), out_dir)
+
+
+def test_report_of_six_hours_stays_small_and_zooms(tmp_path, browser, shots):
+    result = six_hours(tmp_path)
+    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
+    assert page_path.stat().st_size < 1_500_000
+    page = Page(browser, page_path.as_uri())
+    assert page.count("#overview .mark") == 40
+    assert page.points("#overview .curve") <= OVERVIEW_POINTS + 1
+    # the detail view opens on 10 minutes around the first highlight
+    assert page.count("#detail .mark") == 1
+    assert "Detail 0:00 – 10:00" in page.page.inner_text("#detail-range")
+    page.page.click("#zoom-all")
+    assert page.count("#detail .mark") == 40
+    page.page.click("#zoom-in")
+    page.page.click("#zoom-in")
+    assert 5 <= page.count("#detail .mark") <= 15
+    page.page.locator("#overview").click(position={"x": 3, "y": 40})  # left of every mark
+    assert "Detail 0:00 – 1:30:00" in page.page.inner_text("#detail-range")
+    page.page.locator("#overview .mark").nth(20).click()  # jumps to highlight 21
+    assert page.page.locator("#detail .mark.on").get_attribute("data-index") == "21"
+    assert page.page.locator("#rows tr.on").get_attribute("data-index") == "21"
+    page.page.evaluate("window.scrollTo(0, 0)")
+    page.page.screenshot(path=str(shots / "report-6h.png"), full_page=False)
+    assert page.problems == []

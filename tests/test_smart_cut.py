@@ -1,0 +1,79 @@
+"""``--cut smart``: the same frames as ``accurate`` (checked by content), the middle copied."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from m0_plugins.ffmpeg_encoder import FFmpegEncoder
+from m0_plugins.ffmpeg_encoder.smart import smart_commands
+
+from m0core.ffmpeg import ffmpeg_exe, probe
+from m0core.model import Highlight
+
+
+def frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="gray").astype(np.int16) for f in c.decode(video=0)]
+
+
+def offset(frame: np.ndarray, others: list[np.ndarray]) -> int:
+    """Index of the frame among the first three of ``others`` that ``frame`` shows."""
+    return int(np.argmin([np.abs(frame - o).mean() for o in others[:3]]))
+
+
+def cut(media, out_dir: Path, windows, mode: str) -> list[Path]:
+    with FFmpegEncoder(media, out_dir / mode, workers=2, cut=mode) as enc:
+        futures = [enc.submit(Highlight(a, b, (a + b) / 2, -6.0, 3.0, index=i))
+                   for i, (a, b) in enumerate(windows, 1)]
+        results = [f.result() for f in futures]
+    assert all(r.ok for r in results), [r.error for r in results]
+    return [Path(r.path) for r in results]
+
+
+# the vod fixture: 15 fps, a keyframe every 2 s; windows that start and end mid-GOP
+WINDOWS = [(3.3, 13.3), (20.05, 31.05), (40.0, 58.9), (7.1, 8.4)]
+
+
+def test_smart_cut_gives_the_frames_of_accurate(vod, tmp_path):
+    media = probe(vod)
+    smart = cut(media, tmp_path, WINDOWS, "smart")
+    accurate = cut(media, tmp_path, WINDOWS, "accurate")
+    for s, a in zip(smart, accurate, strict=True):
+        fs, fa = frames(s), frames(a)
+        assert abs(len(fs) - len(fa)) <= 1
+        assert offset(fs[0], fa) == 0 and offset(fa[0], fs) == 0  # the same first frame
+        assert offset(fs[-1], fa[::-1]) <= 1
+        n = min(len(fs), len(fa))
+        assert np.mean([np.abs(x - y).mean() for x, y in zip(fs[:n], fa[:n], strict=True)]) < 2.0
+        check = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(s), "-f", "null", "-"],
+                               capture_output=True, text=True)
+        assert check.returncode == 0 and check.stderr == ""
+        clip = probe(s)
+        assert clip.video_codec == "h264" and clip.audio_codec == "aac"
+    assert not [p for p in (tmp_path / "smart").iterdir() if p.name.startswith(".")]
+
+
+def test_smart_cut_copies_whole_gops(vod, tmp_path):
+    media = probe(vod)
+    commands = smart_commands(media, 3.3, 30.0, tmp_path / "x.mp4", tmp_path)
+    assert commands is not None and len(commands) == 4  # head, middle, tail, join
+    head, middle, tail, join = commands
+    assert "libx264" in head and "libx264" in tail and "copy" in middle
+    # 3.3 → keyframe 4.0: 10 frames re-encoded; 32.0 → 33.3: 20 frames; the rest copied
+    assert head[head.index("-frames:v") + 1] == "10"
+    assert middle[middle.index("-frames:v") + 1] == str(14 * 30)
+    assert tail[tail.index("-frames:v") + 1] == "20"
+    assert (tmp_path / "pieces.txt").read_text().splitlines() == [
+        "file 'head.ts'", "file 'middle.ts'", "file 'tail.ts'"]
+
+
+def test_smart_cut_falls_back_to_accurate(vod, wav, tmp_path):
+    media = probe(vod)
+    assert smart_commands(media, 7.1, 1.3, tmp_path / "x.mp4", tmp_path) is None  # < 2 keys
+    assert smart_commands(probe(wav), 3.0, 5.0, tmp_path / "x.wav", tmp_path) is None
+    (clip,) = cut(probe(wav), tmp_path, [(3.0, 8.0)], "smart")
+    assert probe(clip).duration == pytest.approx(5.0, abs=0.05)
