@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         tables.append(table)
     mode = "quick" if args.quick else "full"
     text = [f"# m0 benchmarks ({mode})", "", f"Machine: {machine()}", "",
-            f"Made by `python -m benchmarks{' --quick' if args.quick else ''}` in "
+            f"Made by `python -m benchmarks{' --quick' if args.quick else ''}"
+            f"{' --only ' + args.only if args.only else ''}` in "
             f"{time.perf_counter() - started:.0f} s.", ""]
     text += [t.markdown() for t in tables]
     args.out.parent.mkdir(parents=True, exist_ok=True)
