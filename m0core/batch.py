@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import multiprocessing
 import os
 import socket
 import time
@@ -115,8 +114,7 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
         opts = Options(**spec["options"])
         share = max(1, (os.cpu_count() or 1) // max(1, spec.get("slots", 1)))
         # Clip processes and decoding segments per job: the job's share of the cores.
-        # A daemonic process (a Dask worker) may not start the segment decoders' processes.
-        fill = {"workers": share, "jobs": 1 if multiprocessing.current_process().daemon else share}
+        fill = {"workers": share, "jobs": share}
         opts = Options.build(opts, **{k: v for k, v in fill.items() if getattr(opts, k) is None})
         for name in spec.get("blocked", ()):
             plugins.block(name)
