@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         print(table.markdown(), flush=True)
         tables.append(table)
     mode = "quick" if args.quick else "full"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     text = [f"# m0 benchmarks ({mode})", "", f"Machine: {machine()}", "",
+            f"Load average when the run ended (1, 5, 15 min): {load} — anything else running "
+            "on the machine shows up in the absolute times; the ratios are within one run.", "",
             f"Made by `python -m benchmarks{' --quick' if args.quick else ''}"
             f"{' --only ' + args.only if args.only else ''}` in "
             f"{time.perf_counter() - started:.0f} s.", ""]
