@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from m0core.errors import InputError
+
 
 def downmix(channels_first: np.ndarray) -> np.ndarray:
     """The mean of the channels of a ``(channels, samples)`` array, as new float32 samples.
@@ -20,3 +22,25 @@ def downmix(channels_first: np.ndarray) -> np.ndarray:
         total += channel
     total *= np.float32(1 / data.shape[0])
     return total
+
+
+#: Audio a decode that met errors may lack at its end before the file counts as truncated:
+#: this many seconds, or this share of the expected length if that is more.
+TRUNCATION_SLACK = (0.25, 0.005)
+
+
+def check_complete(path: object, decoded: float, total: float | None, start: float = 0.0,
+                   length: float | None = None, *, damaged: bool, detail: str = "") -> None:
+    """Raise :class:`InputError` if a decode that met errors (``damaged``) stopped short.
+
+    ``decoded`` seconds were read from ``start`` of a file of ``total`` seconds, asked for
+    ``length`` seconds (``None``: to the end). The slack (:data:`TRUNCATION_SLACK`) is small
+    enough that a recording cut at 99 % is caught at any length, and large enough for the
+    audio that ends a little before the video of a healthy recording."""
+    if not damaged or total is None:
+        return
+    expected = total - start if length is None else min(total - start, length)
+    seconds, share = TRUNCATION_SLACK
+    if expected > 0 and decoded < expected - max(seconds, share * expected):
+        raise InputError(f"{path}: file is truncated or damaged: audio stops at {decoded:.1f} s "
+                         f"of {expected:.1f} s{f' ({detail})' if detail else ''}")

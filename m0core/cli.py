@@ -8,7 +8,9 @@ errors exit 2; a traceback shows only with ``M0_DEBUG=1``.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -275,8 +277,18 @@ def cache_clear() -> None:
     click.echo(f"Removed {cache.clear()} cached analyses.")
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``m0`` and ``highlighter`` commands."""
+    """Entry point of the ``m0`` and ``highlighter`` commands.
+
+    SIGTERM stops a command as Ctrl-C does: its ffmpeg and worker processes are stopped, what
+    it was writing is removed, and it exits with code 130.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         code = cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:
@@ -341,8 +353,6 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     (OUT_DIR/m0-batch.sqlite) records every job: running the same command again skips what
     is done and redoes what was interrupted. Exit code 1 if any job failed.
     """
-    import signal
-
     from m0core.batch import (
         BatchJob,
         BatchProcessor,
@@ -386,10 +396,6 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
                                ledger=ledger_file, retry_failed=retry_failed)
     view = BatchConsole(len(jobs), enabled=not quiet and not as_json)
 
-    def terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         results = processor.process_batch(jobs, view.job_done, job_progress=view.job_progress)
     except KeyboardInterrupt:
@@ -398,7 +404,6 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         raise
     finally:
         view.close()
-        signal.signal(signal.SIGTERM, previous)
     if as_json:
         click.echo(json.dumps({"out_dir": str(out_dir), "ledger": str(ledger_file),
                                "jobs": list(results.values())}, indent=2))

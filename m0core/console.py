@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import click
@@ -47,9 +48,12 @@ class ConsoleProgress(Progress):
     def started(self, media: MediaInfo) -> None:
         if not self.enabled:
             return
-        length = max(1, int(media.duration or 0)) if media.duration else None
+        # A recording of unknown length (raw audio, a file still being written) gets a bar
+        # without a percentage: click needs a length or an iterable, and count() has no length.
+        size = ({"length": max(1, int(media.duration))} if media.duration
+                else {"iterable": itertools.count()})
         self._bar = click.progressbar(
-            length=length, label=self.label, file=sys.stderr, show_eta=True, show_pos=False,
+            **size, label=self.label, file=sys.stderr, show_eta=True, show_pos=False,
             item_show_func=self._status, width=30,
         )
         self._bar.__enter__()

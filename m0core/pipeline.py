@@ -107,13 +107,14 @@ def analyze(
         media, hop = source.probe(path), float(analyzer.hop)
     if not media.has_audio:
         raise InputError(f"{path}: has no audio stream, nothing to analyse")
+    if media.duration is not None and media.duration <= 0:
+        raise InputError(f"{path}: the audio is empty (zero duration), nothing to analyse")
     selector_params = dict(opts.selector_params)
     if opts.selector == "top" and opts.max_clips:
         selector_params.setdefault("count", opts.max_clips)
-    selector = plugins.create(
-        "selectors", opts.selector, timeline=opts.timeline(hop, media.duration),
-        threshold=opts.threshold, **selector_params,
-    )
+    selector = plugins.create("selectors", opts.selector, **{
+        "timeline": opts.timeline(hop, media.duration), "threshold": opts.threshold,
+        **selector_params})
     out = prepare_out_dir(out_dir) if out_dir is not None else None
     writers = create_writers(opts) if out is not None else []
     progress.started(media)
@@ -214,6 +215,8 @@ def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: A
                 run.take(scores, selector.feed(scores))
                 run.collect()
                 report()
+    if not sum(decoded):
+        raise InputError(f"{path}: the audio is empty (zero duration), nothing to analyse")
 
 
 class _Run:
@@ -234,10 +237,9 @@ class _Run:
         self.t0 = time.perf_counter()
         self.encoder = None
         if out is not None and opts.clips:
-            self.encoder = plugins.create(
-                "encoders", opts.encoder, media=media, out_dir=out, workers=opts.clip_workers,
-                cut=opts.cut, timeout=opts.clip_timeout, **opts.encoder_params,
-            )
+            self.encoder = plugins.create("encoders", opts.encoder, **{
+                "media": media, "out_dir": out, "workers": opts.clip_workers, "cut": opts.cut,
+                "timeout": opts.clip_timeout, **opts.encoder_params})
 
     @property
     def found(self) -> int:

@@ -8,15 +8,12 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
-import psutil
 import pytest
 from conftest import LOUD_AT, run_m0
+from procs import m0_popen, tagged_env, wait_for, wait_gone
 
 from m0core import BatchJob, BatchProcessor, M0Error
 from m0core.batch import find_inputs, job_folders
@@ -41,45 +38,6 @@ def _ledger_rows(out: Path) -> list[dict]:
         return [dict(r) for r in db.execute("SELECT * FROM jobs ORDER BY path")]
     finally:
         db.close()
-
-
-def _tagged_env() -> tuple[dict[str, str], str]:
-    """An environment whose tag every process started under it inherits."""
-    tag = uuid.uuid4().hex
-    return dict(os.environ, M0_TEST_TAG=tag), tag
-
-
-def _ours(tag: str) -> list[psutil.Process]:
-    """Live processes carrying ``tag`` in their environment (ours, wherever reparented)."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get("M0_TEST_TAG") == tag and proc.status() != "zombie":
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
-
-
-def _wait_gone(tag: str, timeout: float = 20.0) -> list[psutil.Process]:
-    deadline = time.monotonic() + timeout
-    while (left := _ours(tag)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return left
-
-
-def _m0_popen(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "m0core", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-
-
-def _wait_for(predicate, timeout: float = 120.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _statuses(out: Path) -> list[str]:
@@ -205,7 +163,7 @@ def test_cli_corrupt_file_fails_alone_then_rerun_skips(vod, tmp_path):
     good = _copies(vod, inputs, 2)
     (inputs / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000))
     out = tmp_path / "out"
-    env, tag = _tagged_env()
+    env, tag = tagged_env()
     run = run_m0("batch", str(inputs / "*.mp4"), str(out), "--workers", "2", env=env)
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr
@@ -223,7 +181,7 @@ def test_cli_corrupt_file_fails_alone_then_rerun_skips(vod, tmp_path):
         outputs += json.loads(row["outputs"])
     assert len(outputs) == 2 * (len(LOUD_AT) + 2)
     before = _stats(outputs)
-    assert not _wait_gone(tag)
+    assert not wait_gone(tag)
 
     again = run_m0("batch", str(inputs / "*.mp4"), str(out), "--json", "--retry-failed")
     assert again.returncode == 1
@@ -262,16 +220,16 @@ def test_sigkill_half_way_then_rerun_completes_only_the_missing(vod, tmp_path):
     inputs = tmp_path / "in"
     _copies(vod, inputs, 4)
     out = tmp_path / "out"
-    env, tag = _tagged_env()
+    env, tag = tagged_env()
     args = ("batch", str(inputs), str(out), "--workers", "1", "--cut", "accurate", "-q")
-    proc = _m0_popen(*args, env=env)
+    proc = m0_popen(*args, env=env)
     try:
-        _wait_for(lambda: _statuses(out).count("completed") >= 1
+        wait_for(lambda: _statuses(out).count("completed") >= 1
                   and "running" in _statuses(out), what="one job done, one running")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-    left = _wait_gone(tag)
+    left = wait_gone(tag)
     assert not left, [p.cmdline() for p in left]
     rows = _ledger_rows(out)
     done = [r for r in rows if r["status"] == "completed"]
@@ -288,18 +246,18 @@ def test_sigkill_half_way_then_rerun_completes_only_the_missing(vod, tmp_path):
     assert _stats(list(kept)) == kept
     rows = _ledger_rows(out)
     assert [r["status"] for r in rows] == ["completed"] * 4
-    assert max(r["attempts"] for r in rows) == 2 and not _wait_gone(tag)
+    assert max(r["attempts"] for r in rows) == 2 and not wait_gone(tag)
 
 
 def test_sigterm_stops_jobs_and_marks_them_interrupted(vod, tmp_path):
     inputs = tmp_path / "in"
     _copies(vod, inputs, 3)
     out = tmp_path / "out"
-    env, tag = _tagged_env()
-    proc = _m0_popen("batch", str(inputs), str(out), "--workers", "2", "--cut", "accurate",
+    env, tag = tagged_env()
+    proc = m0_popen("batch", str(inputs), str(out), "--workers", "2", "--cut", "accurate",
                      env=env)
     try:
-        _wait_for(lambda: "running" in _statuses(out), what="a running job")
+        wait_for(lambda: "running" in _statuses(out), what="a running job")
         time.sleep(0.5)  # let it reach its ffmpeg processes
         stopped = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -311,7 +269,7 @@ def test_sigterm_stops_jobs_and_marks_them_interrupted(vod, tmp_path):
     assert proc.returncode == 130, stderr
     assert "run the same command again to resume" in stderr and "Traceback" not in stderr
     assert took < 15
-    assert not _wait_gone(tag, timeout=5)
+    assert not wait_gone(tag, timeout=5)
     statuses = _statuses(out)
     assert "interrupted" in statuses and "running" not in statuses
     assert not list(out.rglob(".partial-*")) and not list(out.rglob(".*.tmp"))
@@ -381,7 +339,7 @@ def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
     _copies(vod, inputs, 3)
     (inputs / "broken.mp4").write_bytes(b"not a video")
     out = tmp_path / "out"
-    env, tag = _tagged_env()
+    env, tag = tagged_env()
     run = run_m0("batch", str(inputs), str(out), "--executor", "dask", "--workers", "2",
                  "--json", env=env, timeout=300)
     assert run.returncode == 1, run.stderr
@@ -392,7 +350,7 @@ def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
     pids = {r["worker"].rsplit(":", 1)[1] for r in results.values()}
     assert len(pids) == 2  # both worker processes of the cluster took jobs
     assert sorted(r["status"] for r in _ledger_rows(out)) == ["completed"] * 3 + ["failed"]
-    assert not _wait_gone(tag)
+    assert not wait_gone(tag)
 
 
 def test_scheduler_needs_dask_executor_and_a_reachable_scheduler(tmp_path, vod):
@@ -415,7 +373,7 @@ def test_hundred_videos(make_media, tmp_path, executor):
     inputs = tmp_path / "in"
     _copies(short, inputs, 100)
     out = tmp_path / "out"
-    env, tag = _tagged_env()
+    env, tag = tagged_env()
     started = time.monotonic()
     run = run_m0("batch", str(inputs), str(out), "--executor", executor, "--workers", "2",
                  "-l", "4", "-q", env=env, timeout=900)
@@ -424,5 +382,5 @@ def test_hundred_videos(make_media, tmp_path, executor):
     rows = _ledger_rows(out)
     assert len(rows) == 100 and {r["status"] for r in rows} == {"completed"}
     assert all(r["clips"] >= 1 for r in rows)
-    assert not _wait_gone(tag)
+    assert not wait_gone(tag)
     print(f"100 videos, {executor}: {took:.1f} s")

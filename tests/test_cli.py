@@ -1,13 +1,12 @@
-"""The real CLI in a subprocess: the main job, help, and bad input (one line, exit != 0)."""
+"""The real CLI in a subprocess: the main job and help. Bad input, odd files and names, bad
+options and output folders: tests/reliability/test_bad_inputs.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 
-import pytest
 from conftest import LOUD_AT, run_m0
 
 
@@ -45,82 +44,6 @@ def test_crest_with_threshold_like_the_seed(vod, tmp_path):
 def test_no_streaming_selects_legacy(vod, tmp_path):
     run = run_m0("analyze", str(vod), str(tmp_path), "--no-streaming", "--no-clips", "--json")
     assert json.loads(run.stdout)["analyzer"]["name"] == "rms-legacy"
-
-
-def test_file_name_starting_with_dash(vod, tmp_path):
-    odd = tmp_path / "-my stream: $(x) 'q'.mp4"
-    shutil.copy(vod, odd)
-    run = run_m0("analyze", "--no-clips", "-q", "--", odd.name, "out", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    assert json.loads((tmp_path / "out" / "highlights.json").read_text())["highlights"]
-
-
-def test_no_highlights_is_not_an_error(make_media, tmp_path):
-    quiet = make_media("quiet.wav", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "5")
-    run = run_m0("analyze", str(quiet), str(tmp_path / "out"))
-    assert run.returncode == 0
-    assert "no highlights" in run.stderr
-    assert json.loads((tmp_path / "out" / "highlights.json").read_text())["highlights"] == []
-
-
-def _bad_inputs(tmp_path, vod, video_only):
-    (tmp_path / "empty.mp4").write_bytes(b"")
-    (tmp_path / "text.mp4").write_text("this is not a video\n" * 50)
-    (tmp_path / "random.mp4").write_bytes(os.urandom(50_000))
-    data = vod.read_bytes()
-    (tmp_path / "truncated.mp4").write_bytes(data[: len(data) // 2])
-    (tmp_path / "folder").mkdir()
-    return {
-        "missing": (str(tmp_path / "nope.mp4"), "no such file"),
-        "directory": (str(tmp_path / "folder"), "is a directory"),
-        "empty": (str(tmp_path / "empty.mp4"), "empty"),
-        "text": (str(tmp_path / "text.mp4"), "not a media file"),
-        "random": (str(tmp_path / "random.mp4"), "not a media file"),
-        "truncated": (str(tmp_path / "truncated.mp4"), "moov atom not found"),
-        "no audio": (str(video_only), "no audio"),
-    }
-
-
-@pytest.mark.parametrize("case", ["missing", "directory", "empty", "text", "random",
-                                  "truncated", "no audio"])
-def test_bad_input_gives_one_clear_line(case, tmp_path, vod, video_only):
-    path, expected = _bad_inputs(tmp_path, vod, video_only)[case]
-    out = tmp_path / "out"
-    run = run_m0("analyze", path, str(out))
-    assert run.returncode == 1
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], run.stderr
-    assert "Traceback" not in run.stderr
-    assert _files(out) == []
-
-
-@pytest.mark.parametrize("args, expected, code", [
-    (["--analyzer", "nope"], 'unknown analyzer "nope"', 1),
-    (["-t", "loud"], "'loud' is not a valid float", 2),
-    (["-t", "nan"], "threshold must be a finite number", 1),
-    (["--clip-length", "-5"], "clip_length must be between", 1),
-    (["--max-clips", "0"], "max_clips must be between", 1),
-    (["--cut", "wrong"], "'wrong' is not one of", 2),
-    (["-P", "nonsense"], "expected STAGE.NAME=VALUE", 2),
-    (["-P", "analyzer.colour=1"], "does not take these options", 1),
-])
-def test_bad_options_give_one_clear_line(vod, tmp_path, args, expected, code):
-    run = run_m0("analyze", str(vod), str(tmp_path / "out"), *args)
-    assert run.returncode == code
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and expected in lines[0], run.stderr
-    assert _files(tmp_path / "out") == []
-
-
-@pytest.mark.parametrize("kind", ["is a file", "inside a file"])
-def test_unusable_out_dir(vod, tmp_path, kind):
-    blocker = tmp_path / "file.txt"
-    blocker.write_text("x")
-    out = blocker if kind == "is a file" else blocker / "out"
-    run = run_m0("analyze", str(vod), str(out))
-    assert run.returncode == 1
-    assert run.stderr.startswith("Error: ") and len(run.stderr.strip().splitlines()) == 1
-    assert blocker.read_text() == "x"
 
 
 def test_help_version_and_alias():

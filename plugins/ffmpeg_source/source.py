@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from m0core.audio import downmix
-from m0core.errors import InputError, OptionError
+from m0core.audio import check_complete, downmix
+from m0core.errors import InputError, M0Error, OptionError
 from m0core.ffmpeg import base_command, check_input_file, input_arg, probe, reason, stop_process
 from m0core.model import AudioChunk, MediaInfo
 
@@ -95,16 +95,12 @@ class FFmpegSource:
             errfile.seek(0)
             errors = errfile.read().decode("utf-8", "replace")
         decoded = position / rate
+        if code < 0:  # killed (out of memory, or by a person): not the file's fault
+            raise M0Error(f"{path}: ffmpeg was killed by signal {-code} while decoding")
         if code != 0:
             raise InputError(f"{path}: ffmpeg could not decode the audio ({reason(errors)})")
-        expected = info.duration - start if info.duration is not None else None
-        if duration is not None and expected is not None:
-            expected = min(expected, duration)
-        if errors.strip() and expected and decoded < expected - max(1.0, 0.02 * expected):
-            raise InputError(
-                f"{path}: file is truncated or damaged: audio stops at {decoded:.1f} s of "
-                f"{expected:.1f} s ({reason(errors)})"
-            )
+        check_complete(path, decoded, info.duration, start, duration,
+                       damaged=bool(errors.strip()), detail=reason(errors))
 
 
 def _mono(buffer: bytearray, frames: int, channels: int) -> np.ndarray:

@@ -14,9 +14,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from m0core.audio import downmix
+from m0core.audio import check_complete, downmix
 from m0core.errors import InputError
-from m0core.ffmpeg import check_input_file
+from m0core.ffmpeg import check_input_file, input_arg
 from m0core.model import AudioChunk, MediaInfo
 
 PREROLL = 1.0  # seconds decoded before a seek target, so the decoder state is settled
@@ -91,13 +91,8 @@ class PyAVSource:
                 chunk, pending, held = _take(pending, held)
                 yield AudioChunk(chunk, rate, (emitted - len(chunk)) / rate)
             errors += opened.errors
-        expected = None if info.duration is None else info.duration - start
-        if duration is not None and expected is not None:
-            expected = min(expected, duration)
-        decoded = (emitted - first) / rate
-        if errors and expected and decoded < expected - max(1.0, 0.02 * expected):
-            raise InputError(f"{p}: file is truncated or damaged: audio stops at {decoded:.1f} s "
-                             f"of {expected:.1f} s")
+        check_complete(p, (emitted - first) / rate, info.duration, start, duration,
+                       damaged=bool(errors))
 
 
 class _open:
@@ -114,7 +109,8 @@ class _open:
         self._capture = av.logging.Capture()
         self.logs = self._capture.__enter__()
         try:
-            self.container = av.open(str(self.path), metadata_errors="ignore")
+            # input_arg pins the file protocol: "concat:a|b.mp4" or "http:x.mp4" stay files
+            self.container = av.open(input_arg(self.path), metadata_errors="ignore")
         except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
             self._restore()
             raise InputError(f"{self.path}: not a media file m0 can read "

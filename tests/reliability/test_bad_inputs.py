@@ -1,0 +1,192 @@
+"""The real CLI on whatever capture software writes: bad files fail with one clear line and
+leave nothing behind; odd but valid files, names, options and output folders are handled."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+
+import pytest
+from conftest import run_m0
+from helpers import assert_one_error_line, assert_only_complete_files, files, tmpfs
+
+from m0core.ffmpeg import probe
+
+# -- files that are not (whole) recordings --------------------------------------------------
+
+
+def _without_moov(data: bytes) -> bytes:
+    """``data`` (an mp4) with its top-level moov atom cut out."""
+    out, pos = b"", 0
+    while pos < len(data):
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind != b"moov":
+            out += data[pos:pos + size]
+        pos += size
+    return out
+
+
+@pytest.fixture(scope="module")
+def faststart(make_media, vod):
+    """:func:`vod` with its moov atom in front (what most uploads and OBS remuxes have)."""
+    return make_media("vod_faststart.mp4", "-i", str(vod), "-c", "copy", "-movflags",
+                      "+faststart")
+
+
+BAD = {  # case: words its error line must hold
+    "missing": "no such file", "directory": "is a directory", "empty": "file is empty",
+    "random bytes": "not a media file", "text": "not a media file",
+    "moov missing": "moov atom not found", "video without audio": "no audio stream",
+    "zero duration": "zero duration",
+    **{f"cut at {p} %{kind}": "truncated" for p in (10, 50, 99) for kind in ("", ", faststart")},
+}
+
+
+def _bad_input(case, folder, vod, faststart, video_only, make_media):
+    path = folder / "input.mp4"
+    if case == "missing":
+        return folder / "nope.mp4"
+    if case == "directory":
+        path.mkdir()
+    elif case == "empty":
+        path.write_bytes(b"")
+    elif case == "random bytes":
+        path.write_bytes(os.urandom(50_000))
+    elif case == "text":
+        path.write_text("this is not a video\n" * 50)
+    elif case == "moov missing":
+        path.write_bytes(_without_moov(vod.read_bytes()))
+    elif case == "video without audio":
+        return video_only
+    elif case == "zero duration":
+        return make_media("zero.wav", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "0")
+    else:
+        data = (faststart if "faststart" in case else vod).read_bytes()
+        path.write_bytes(data[: len(data) * int(case.split()[2]) // 100])
+    return path
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_gives_one_clear_line(case, tmp_path, vod, faststart, video_only, make_media):
+    path = _bad_input(case, tmp_path, vod, faststart, video_only, make_media)
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(path), str(out))
+    line = assert_one_error_line(run, path.name)
+    expected = BAD[case]
+    if case.startswith("cut at") and "faststart" not in case:  # the index is at the end
+        expected = "moov atom not found" if "99" not in case else "not a media file"
+    assert expected in line, line
+    assert files(out) == []
+
+
+# -- odd recordings that must work -------------------------------------------------------------
+
+BURST = "volume='1+25*between(t,5,7)':eval=frame"  # loud from 5 s to 7 s over a quiet bed
+WORKS = {  # case: (file name, ffmpeg arguments, highlights expected)
+    "audio only": ("audio.m4a", ["-f", "lavfi", "-i", f"anoisesrc=a=0.02:d=15,{BURST}",
+                                 "-c:a", "aac"], 1),
+    "1 second": ("one.wav", ["-f", "lavfi", "-i", "sine=f=440:duration=1"], 0),
+    "8 channels": ("eight.wav", ["-f", "lavfi", "-i", f"anoisesrc=a=0.02:d=15,{BURST}",
+                                 "-af", "pan=7.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0|c6=c0|c7=c0"],
+                   1),
+    "8 kHz": ("r8k.wav", ["-f", "lavfi", "-i", f"anoisesrc=a=0.02:d=15:r=8000,{BURST}"], 1),
+    "192 kHz": ("r192k.wav", ["-f", "lavfi", "-i", f"anoisesrc=a=0.02:d=15:r=192000,{BURST}"],
+                1),
+    "silent": ("silent.wav", ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "15"], 0),
+    "constantly loud": ("loud.wav", ["-f", "lavfi", "-i", "anoisesrc=a=0.9:d=15"], 0),
+}
+
+
+@pytest.mark.parametrize("case", WORKS)
+def test_odd_recordings_work(case, make_media, tmp_path):
+    name, args, found = WORKS[case]
+    media = make_media(name, *args)
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(media), str(out), "-q")
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    doc = json.loads((out / "highlights.json").read_text())
+    assert len(doc["highlights"]) == found
+    assert doc["source"]["channels"] == (8 if case == "8 channels" else doc["source"]["channels"])
+    for h in doc["highlights"]:
+        clip = probe(out / h["clip"])
+        assert clip.has_audio and not clip.has_video and clip.duration > 5
+    if not found:
+        assert "no highlights" in run.stderr
+    assert_only_complete_files(out)
+
+
+@pytest.mark.parametrize("name", [
+    "my stream 2024.wav", "ストリーム ünïcödé.wav", "-leading dash.wav", "it's \"quoted\".wav",
+    "$(touch pwned) `x`.wav", "a:b:c.wav",
+])
+def test_odd_names_work(name, make_media, tmp_path):
+    media = shutil.copy(make_media("burst.wav", *WORKS["8 kHz"][1]), tmp_path / name)
+    run = run_m0("analyze", "-q", "--no-report", "--", name, "out", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads((tmp_path / "out" / "highlights.json").read_text())
+    [highlight] = doc["highlights"]
+    assert highlight["clip"].startswith("01_0h00m0")
+    assert probe(tmp_path / "out" / doc["highlights"][0]["clip"]).duration > 5
+    assert doc["source"]["path"] == name and os.path.exists(media)
+    assert sorted(os.listdir(tmp_path)) == sorted([name, "out"])  # no "pwned"
+
+
+# -- options -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, expected, code", [
+    (["--analyzer", "nope"], 'unknown analyzer "nope"', 1),
+    (["-t", "loud"], "'loud' is not a valid float", 2),
+    (["-t", "nan"], "threshold must be a finite number", 1),
+    (["-t", "-inf"], "threshold must be a finite number", 1),
+    (["-t", "1e308"], "threshold must be between", 1),
+    (["--clip-length", "-5"], "clip_length must be between", 1),
+    (["--clip-length", "nan"], "clip_length must be a finite number", 1),
+    (["--clip-length", "1e12"], "clip_length must be between", 1),
+    (["--pre", "-1"], "pre must be between", 1),
+    (["--min-gap", "nan"], "min_gap must be a finite number", 1),
+    (["--max-clips", "0"], "max_clips must be between", 1),
+    (["--max-clips", "-3"], "max_clips must be between", 1),
+    (["--max-clips", "1000000000000"], "max_clips must be between", 1),
+    (["--workers", "-2"], "workers must be between", 1),
+    (["--workers", "100000"], "workers must be between", 1),
+    (["--jobs", "99999"], "jobs must be between", 1),
+    (["--cut", "wrong"], "'wrong' is not one of", 2),
+    (["-P", "nonsense"], "expected STAGE.NAME=VALUE", 2),
+    (["-P", "analyzer.colour=1"], "does not take these options", 1),
+    (["-P", "encoder.timeout=-1"], "timeout must be a number of seconds above 0", 1),
+])
+def test_bad_options_give_one_clear_line(vod, tmp_path, args, expected, code):
+    run = run_m0("analyze", str(vod), str(tmp_path / "out"), *args)
+    assert run.returncode == code
+    assert_one_error_line(run, expected)
+    assert files(tmp_path / "out") == []
+
+
+# -- output folders ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["is a file", "under a file", "read-only"])
+def test_unusable_out_dir(vod, tmp_path, kind):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    out = {"is a file": blocker, "under a file": blocker / "out",
+           "read-only": tmp_path / "ro" / "out"}[kind]
+    if kind == "read-only":  # root ignores permission bits: a read-only mount stops it
+        with tmpfs(tmp_path / "ro", read_only=True):
+            run = run_m0("analyze", str(vod), str(out))
+    else:
+        run = run_m0("analyze", str(vod), str(out))
+    assert_one_error_line(run, str(out))
+    assert blocker.read_text() == "x" and files(tmp_path / "ro") == []
+
+
+def test_full_disk_fails_cleanly(vod, tmp_path):
+    with tmpfs(tmp_path / "disk", size="600k") as disk:
+        run = run_m0("analyze", str(vod), str(disk / "out"), "--workers", "2")
+        left = files(disk)
+        assert_only_complete_files(disk / "out")
+    line = assert_one_error_line(run)
+    assert "clips failed" in line or "No space left" in line, line
+    assert "No space left on device" in run.stderr
+    assert not any(name.endswith((".mp4", ".tmp")) for name in left), left

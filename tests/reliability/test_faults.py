@@ -1,0 +1,227 @@
+"""Faults with real processes: a decoder killed, a clip's ffmpeg killed or hanging, Ctrl-C and
+SIGTERM to ``m0 analyze`` and ``m0 batch``, a plugin raising mid-stream.
+
+Elsewhere: a clip's ffmpeg hanging on a stalled input in-process (``test_encoder.py``:
+timeout, cancel); SIGKILL and SIGTERM to ``m0 batch`` and a job killed outright
+(``test_batch.py``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import run_m0
+from helpers import assert_one_error_line, files
+from procs import m0_popen, ours, tagged_env, wait_for, wait_gone
+
+from m0core.ffmpeg import ffmpeg_exe
+from m0core.ledger import LEDGER_FILE, Ledger
+
+SLOW = '''
+import os, time
+import numpy as np
+from m0core import hookimpl
+
+class Slow:
+    """RMS level per 0.1 s, M0_SLOW seconds per chunk; raises at chunk M0_FAIL_AT."""
+    hop = 0.1
+    def __init__(self):
+        self.chunks = 0
+        self.rest = np.zeros(0, np.float32)
+    def feed(self, chunk):
+        self.chunks += 1
+        if self.chunks == int(os.environ.get("M0_FAIL_AT", 0)):
+            raise RuntimeError("sensor on fire")
+        time.sleep(float(os.environ.get("M0_SLOW", 0)))
+        x = np.concatenate([self.rest, chunk.samples])
+        n = int(round(self.hop * chunk.sample_rate))
+        k = len(x) // n
+        self.rest = x[k * n:]
+        w = x[:k * n].reshape(k, n)
+        return 10 * np.log10(np.mean(w * w, axis=1) + 1e-12)
+
+@hookimpl
+def m0_register_analyzers(register):
+    register("slow", Slow)
+'''
+
+
+@pytest.fixture(scope="module")
+def long_wav(make_media) -> Path:
+    """11 minutes (long enough for segment workers) of 8 kHz noise, loud at 20 s and 400 s."""
+    return make_media("long.wav", "-f", "lavfi", "-i",
+                      "anoisesrc=a=0.02:d=660:r=8000,"
+                      "volume='1+25*(between(t,20,22)+between(t,400,402))':eval=frame")
+
+
+@pytest.fixture
+def slow_env(fake_dist) -> dict[str, str]:
+    """An environment with the ``slow`` analyzer installed (0.1 s per chunk), tagged."""
+    env, _ = tagged_env(fake_dist("m0-slow", SLOW))
+    return dict(env, M0_SLOW="0.1")
+
+
+def _ffmpeg_wrapper(folder: Path, when: str, how: str) -> str:
+    """An ffmpeg that runs ``how`` (a shell command) instead of itself when its arguments
+    contain ``when``; ``$REAL`` is the real ffmpeg."""
+    script = folder / "ffmpeg-wrapper"
+    script.write_text(f'#!/bin/sh\nREAL="{ffmpeg_exe()}"\ncase "$*" in *{when}*) {how};; esac\n'
+                      'exec "$REAL" "$@"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+def _tag(env: dict[str, str]) -> str:
+    return env["M0_TEST_TAG"]
+
+
+def _named(tag: str, word: str) -> list:
+    """Our processes with ``word`` as their first arguments or in their program's name."""
+    found = []
+    for proc in ours(tag):
+        try:
+            argv = proc.cmdline()
+        except psutil.Error:
+            continue
+        if argv and (word in argv[1:3] or word in Path(argv[0]).name):
+            found.append(proc)
+    return found
+
+
+def _finish(proc, timeout: float = 30.0) -> tuple[str, float]:
+    began = time.monotonic()
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return stderr, time.monotonic() - began
+
+
+def _run_of(proc, stderr: str):
+    return type("Run", (), {"returncode": proc.returncode, "stderr": stderr})
+
+
+# -- a decoder dies ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("victim", ["segment worker", "ffmpeg of --source ffmpeg"])
+def test_decoder_killed_during_analysis(victim, long_wav, slow_env, tmp_path):
+    """The default source (pyav) decodes in-process; what can die is a segment worker of a
+    long file, or the ffmpeg program that the ffmpeg source reads from."""
+    word, args = (("m0core.segments", ["--jobs", "2"]) if victim == "segment worker"
+                  else ("ffmpeg", ["--source", "ffmpeg"]))
+    out = tmp_path / "out"
+    proc = m0_popen("analyze", str(long_wav), str(out), "--analyzer", "slow", "--no-cache",
+                    *args, env=slow_env)
+    wait_for(lambda: _named(_tag(slow_env), word), 60, victim)
+    time.sleep(0.5)
+    _named(_tag(slow_env), word)[0].kill()
+    stderr, took = _finish(proc)
+    expected = ("a decoding worker died (exit code -9" if victim == "segment worker"
+                else "ffmpeg was killed by signal 9 while decoding")
+    assert_one_error_line(_run_of(proc, stderr), expected)
+    assert took < 15
+    assert not wait_gone(_tag(slow_env), 10)
+    assert files(out) == []
+
+
+# -- a clip's ffmpeg is killed or hangs -------------------------------------------------------
+
+@pytest.mark.parametrize("fault", ["killed", "hangs"])
+def test_one_clip_fails_the_others_are_fine(fault, vod, tmp_path):
+    """Clip 2's ffmpeg reads its input in real time (``-re``): it is killed half-way, or the
+    clip timeout (``-P encoder.timeout``) fires and kills it."""
+    env, tag = tagged_env()
+    env["M0_FFMPEG"] = _ffmpeg_wrapper(tmp_path, "02_0h", 'exec "$REAL" -re "$@"')
+    out = tmp_path / "out"
+    args = ["analyze", str(vod), str(out), "--no-report", "--workers", "2"]
+    if fault == "hangs":
+        args += ["-P", "encoder.timeout=3"]
+    proc = m0_popen(*args, env=env)
+    if fault == "killed":
+        wait_for(lambda: any(out.glob(".partial-*02_0h*"))
+                 and any(p.stat().st_size for p in out.glob(".partial-*02_0h*")), 60,
+                 "clip 2 half-written")
+        _named(tag, "-re")[0].kill()
+    stderr, _ = _finish(proc, 60)
+    assert_one_error_line(_run_of(proc, stderr), "1 of 2 clips failed")
+    reason = "ffmpeg was killed by signal 9" if fault == "killed" else "timed out after 3 s"
+    assert f"Warning: clip 2 failed: {reason}" in stderr
+    doc = json.loads((out / "highlights.json").read_text())
+    first, second = doc["highlights"]
+    assert (out / first["clip"]).stat().st_size > 0
+    assert second["clip"] is None and reason in second["clip_error"]
+    assert sorted(os.listdir(out)) == sorted([first["clip"], "highlights.json", "index.json"])
+    assert not wait_gone(tag, 10)
+
+
+# -- Ctrl-C and SIGTERM ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM"])
+def test_signal_stops_analyze(how, long_wav, slow_env, tmp_path):
+    """Stopped while segment workers decode and a clip's ffmpeg (slowed by ``-re``) writes."""
+    env = dict(slow_env, M0_FFMPEG=_ffmpeg_wrapper(tmp_path, ".partial-",
+                                                   'exec "$REAL" -re "$@"'))
+    out = tmp_path / "out"
+    proc = m0_popen("analyze", str(long_wav), str(out), "--analyzer", "slow", "--no-cache",
+                    "--jobs", "2", "-l", "60", env=env)
+    wait_for(lambda: _named(_tag(env), "-re") and _named(_tag(env), "m0core.segments"), 60,
+             "a clip being cut while segments decode")
+    if how == "SIGTERM":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
+    stderr, took = _finish(proc)
+    assert proc.returncode == 130 and stderr.strip().endswith("Error: interrupted"), stderr
+    assert "Traceback" not in stderr and took < 10
+    assert not wait_gone(_tag(env), 10)
+    assert files(out) == []
+
+
+def test_ctrl_c_stops_batch(vod, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(3):
+        shutil.copy(vod, inputs / f"vod{i}.mp4")
+    out = tmp_path / "out"
+    env, tag = tagged_env()
+    proc = m0_popen("batch", str(inputs), str(out), "--workers", "2", "--cut", "accurate",
+                    env=env)
+    wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
+    os.killpg(proc.pid, signal.SIGINT)
+    stderr, took = _finish(proc)
+    assert proc.returncode == 130 and "run the same command again to resume" in stderr, stderr
+    assert "Traceback" not in stderr and took < 15
+    assert not wait_gone(tag, 10)
+    with Ledger(out / LEDGER_FILE) as ledger:
+        rows = ledger.rows()
+    assert "interrupted" in [r.status for r in rows]
+    assert {r.status for r in rows} <= {"interrupted", "completed", "pending"}
+    assert not list(out.rglob(".partial-*")) and not list(out.rglob("*.tmp"))
+    for row in rows:
+        if row.status != "completed":
+            assert not list(Path(row.out_dir).glob("*.mp4"))
+
+
+# -- a plugin raising mid-stream -------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["analyze", "analyze, segment workers", "batch"])
+def test_plugin_raising_mid_stream_is_named(where, wav, long_wav, fake_dist, tmp_path):
+    env = dict(fake_dist("m0-slow", SLOW), M0_FAIL_AT="3")
+    out = tmp_path / "out"
+    if where == "batch":
+        run = run_m0("batch", str(wav), str(out), "--analyzer", "slow", "--json", env=env)
+        [job] = json.loads(run.stdout)["jobs"]
+        assert run.returncode == 1 and job["status"] == "failed"
+        assert 'analyzer "slow" failed: RuntimeError: sensor on fire' in job["error"]
+        return
+    media, jobs = (wav, "1") if where == "analyze" else (long_wav, "2")
+    run = run_m0("analyze", str(media), str(out), "--analyzer", "slow", "--jobs", jobs, env=env)
+    assert_one_error_line(run, 'analyzer "slow" failed: RuntimeError: sensor on fire')
+    assert files(out) == []
