@@ -20,6 +20,7 @@ import hashlib
 import multiprocessing
 import os
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -226,7 +227,7 @@ class BatchProcessor:
     def process_batch(self, jobs: Iterable[BatchJob] | None = None,
                       progress_callback: ProgressCallback | None = None, *,
                       job_progress: Callable[[str, float], None] | None = None,
-                      ) -> dict[str, dict]:
+                      stop: threading.Event | None = None) -> dict[str, dict]:
         """Run ``jobs`` (default: those added with :meth:`add_job`); return
         ``{job_id: result}`` in job order (see :func:`run_job` for a result's fields, plus
         ``attempts``; skipped jobs have status ``skipped``).
@@ -234,7 +235,8 @@ class BatchProcessor:
         ``progress_callback(completed, total, job_id, result)`` is called as each job ends;
         ``job_progress(job_id, fraction)`` as running jobs advance (0.0 when one starts).
         A ``KeyboardInterrupt`` stops the running jobs, records them interrupted and is
-        re-raised.
+        re-raised; so does setting ``stop`` (process executor only; how ``m0 gui`` cancels a
+        batch it runs in a thread).
         """
         jobs = list(self.jobs if jobs is None else jobs)
         counts = Counter(job.job_id for job in jobs)
@@ -287,7 +289,7 @@ class BatchProcessor:
                     payload["attempts"] = ledger.get(key).attempts
                     ended(job_id, payload)
 
-            self.executor.map(run_job, specs, on_event)
+            self.executor.map(run_job, specs, on_event, stop=stop)
         return {job.job_id: results[job.job_id] for job in jobs}
 
 
