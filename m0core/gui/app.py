@@ -120,7 +120,7 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         body = await request.json()
         settings = body.get("settings", {})
         options = options_of(settings)
-        workers = settings.get("workers") or 1
+        workers = settings.get("workers", 1)
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
             raise M0Error(f"workers must be a whole number from 1 to 64, not {workers!r}")
         inputs = inputs_of(body)

@@ -248,9 +248,13 @@ function listen() {
 }
 
 // -- 4. results (the ledger) ----------------------------------------------------------------
+let shownResults = "";
 async function loadResults() {
   let data;
   try { data = await api("api/jobs"); } catch (e) { say(e.message, true); return; }
+  const text = JSON.stringify(data);
+  if (text === shownResults) return;  // redrawing would stop the players
+  shownResults = text;
   const box = $("#results");
   if (!data.jobs.length) { box.replaceChildren(el("p", { class: "none" }, "No results yet.")); return; }
   box.replaceChildren(...data.jobs.map((job) => {
