@@ -201,6 +201,7 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     p.click("#start")
     p.wait_for_selector(".job[data-status=completed]", timeout=90_000)
     assert "2 highlights, 2 clips" in p.inner_text(".job .note")
+    p.wait_for_selector("#message >> text=Done.")
     p.wait_for_selector("#results article[data-status=completed] video >> nth=1")
     assert page.count("#results video") == 2
     before, after = page.plays("#results video")
@@ -249,5 +250,6 @@ def test_upload_then_cancel(tmp_path, browser, shots, serve):
         time.sleep(0.2)
     assert server.leftovers() == []
     assert not p.is_disabled("#start") and p.is_disabled("#cancel")
+    assert p.inner_text("#message").startswith("Cancelled")
     shot(page, shots, "gui-cancelled.png")
     assert page.problems == []

@@ -102,7 +102,8 @@ class Runner:
             processor.process_batch(jobs, self._ended, job_progress=self._progress,
                                     stop=self._stop)
         except KeyboardInterrupt:
-            self.message = "cancelled"
+            self.message = "Cancelled: the files that were running are recorded interrupted; " \
+                           "Start redoes them."
         except M0Error as exc:
             self.message = str(exc)
         except Exception as exc:  # shown on the page rather than lost in a thread

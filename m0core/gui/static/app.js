@@ -220,7 +220,8 @@ function showProgress(snap) {
   const busy = snap.state !== "idle";
   $("#start").disabled = busy;
   $("#cancel").disabled = snap.state !== "running";
-  if (snap.message) say(snap.message, snap.message !== "cancelled");
+  if (snap.message) say(snap.message, !snap.message.startsWith("Cancelled"));
+  else if (snap.state === "idle" && snap.jobs.length) say("Done.");
   const box = $("#progress");
   if (!snap.jobs.length) {
     box.replaceChildren(el("p", { class: "none" }, "No batch running."));
@@ -262,7 +263,8 @@ async function loadResults() {
       el("span", { class: "status " + job.status }, job.status));
     if (job.status === "completed") head.append(el("span", {},
       `${job.highlights} highlights · ${job.clips} clips · ${(job.seconds || 0).toFixed(1)} s`));
-    if (job.error) head.append(el("span", { class: "bad" }, job.error));
+    if (job.error) head.append(el("span", { class: job.status === "failed" ? "bad" : "warn" },
+      job.error));
     const card = el("article", { class: "result", "data-status": job.status,
       "data-name": job.name }, head);
     if (job.report) {
