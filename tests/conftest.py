@@ -133,7 +133,7 @@ BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-r
                 "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # closed after each module: other tests count child processes
 def browser() -> Iterator:
     """A headless Chromium driven by Playwright."""
     if not CHROMIUM:
