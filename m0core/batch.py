@@ -19,6 +19,7 @@ import glob
 import hashlib
 import os
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -224,7 +225,7 @@ class BatchProcessor:
     def process_batch(self, jobs: Iterable[BatchJob] | None = None,
                       progress_callback: ProgressCallback | None = None, *,
                       job_progress: Callable[[str, float], None] | None = None,
-                      ) -> dict[str, dict]:
+                      stop: threading.Event | None = None) -> dict[str, dict]:
         """Run ``jobs`` (default: those added with :meth:`add_job`); return
         ``{job_id: result}`` in job order (see :func:`run_job` for a result's fields, plus
         ``attempts``; skipped jobs have status ``skipped``).
@@ -232,7 +233,8 @@ class BatchProcessor:
         ``progress_callback(completed, total, job_id, result)`` is called as each job ends;
         ``job_progress(job_id, fraction)`` as running jobs advance (0.0 when one starts).
         A ``KeyboardInterrupt`` stops the running jobs, records them interrupted and is
-        re-raised.
+        re-raised; so does setting ``stop`` (process executor only; how ``m0 gui`` cancels a
+        batch it runs in a thread).
         """
         jobs = list(self.jobs if jobs is None else jobs)
         counts = Counter(job.job_id for job in jobs)
@@ -285,7 +287,7 @@ class BatchProcessor:
                     payload["attempts"] = ledger.get(key).attempts
                     ended(job_id, payload)
 
-            self.executor.map(run_job, specs, on_event)
+            self.executor.map(run_job, specs, on_event, stop=stop)
         return {job.job_id: results[job.job_id] for job in jobs}
 
 

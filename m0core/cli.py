@@ -421,3 +421,13 @@ _BATCH_HELP = {  # in a batch, --workers counts jobs; each job gets its share of
 for _param in batch.params:
     if _param.name in _BATCH_HELP:
         _param.help = _BATCH_HELP[_param.name]
+
+
+def _add_gui_command() -> None:
+    """Add ``m0 gui`` (:mod:`m0core.gui.command`; the web stack is imported when it runs)."""
+    from m0core.gui.command import gui
+
+    cli.add_command(gui)
+
+
+_add_gui_command()

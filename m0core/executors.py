@@ -11,7 +11,9 @@ job_id, payload)``:
   ``failed`` (its process died, e.g. out of memory) or ``interrupted`` (the batch was stopped).
 
 A ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM turned into one by the CLI) stops the running jobs,
-reports them ``lost`` as interrupted and is re-raised.
+reports them ``lost`` as interrupted and is re-raised. The process executor also takes a
+``stop`` event (a :class:`threading.Event`): once it is set, it stops the same way (within a
+second) and raises ``KeyboardInterrupt`` — how a batch run in a thread (``m0 gui``) is cancelled.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections import deque
@@ -72,8 +75,10 @@ class ProcessExecutor:
         self.workers = workers
         self.slots_per_machine = workers
 
-    def map(self, fn: JobFn, specs: list[dict], on_event: OnEvent) -> None:
-        """Run ``fn(spec, report)`` for every spec; see the module docstring for events."""
+    def map(self, fn: JobFn, specs: list[dict], on_event: OnEvent,
+            stop: threading.Event | None = None) -> None:
+        """Run ``fn(spec, report)`` for every spec; see the module docstring for events and
+        ``stop``."""
         ctx = _context()
         queue = deque(specs)
         running: dict[str, _Job] = {}
@@ -88,6 +93,8 @@ class ProcessExecutor:
                 for job_id, job in list(running.items()):
                     if job.poll(on_event):
                         del running[job_id]
+                if stop is not None and stop.is_set():
+                    raise KeyboardInterrupt
         except BaseException:
             _stop(running, on_event)
             raise
@@ -262,9 +269,13 @@ class DaskExecutor:
         self.scheduler = scheduler
         self.slots_per_machine = workers
 
-    def map(self, fn: JobFn, specs: list[dict], on_event: OnEvent) -> None:
+    def map(self, fn: JobFn, specs: list[dict], on_event: OnEvent,
+            stop: threading.Event | None = None) -> None:
         """Run ``fn(spec)`` on the cluster for every spec; see the module docstring."""
         from distributed import as_completed
+
+        if stop is not None:
+            raise OptionError("a batch on Dask is stopped with Ctrl-C, not a stop event")
 
         client, cluster = self._connect()
         futures: dict[Any, str] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -119,3 +120,74 @@ def run_m0(*args: str, env: dict[str, str] | None = None, cwd: Path | None = Non
         [sys.executable, "-m", "m0core", *args], capture_output=True, text=True, env=env,
         cwd=cwd, timeout=timeout,
     )
+
+
+# -- a real headless Chromium (report.html, m0 gui) -----------------------------------------
+# Debian's chromium (.ci/run installs it) or M0_CHROMIUM; tests that need it skip when neither
+# is there, unless M0_REQUIRE_BROWSER=1 (as in CI) makes that a failure. Playwright's own
+# browser download is never used.
+CHROMIUM = os.environ.get("M0_CHROMIUM") or shutil.which("chromium")
+REQUIRE_BROWSER = os.environ.get("M0_REQUIRE_BROWSER", "") not in ("", "0")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="module")  # closed after each module: other tests count child processes
+def browser() -> Iterator:
+    """A headless Chromium driven by Playwright."""
+    if not CHROMIUM:
+        if REQUIRE_BROWSER:
+            pytest.fail("M0_REQUIRE_BROWSER is set but there is no chromium on PATH")
+        pytest.skip("no chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder for screenshots."""
+    return tmp_path_factory.mktemp("screenshots")
+
+
+class Page:
+    """A page of ``browser`` with every console message and page error recorded."""
+
+    def __init__(self, browser, url: str) -> None:
+        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
+        self.problems: list[str] = []
+        self.page.on("console", lambda m: m.type in ("error", "warning")
+                     and self.problems.append(f"{m.type}: {m.text}"))
+        self.page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
+        self.page.on("requestfailed", self._failed)
+        self.page.goto(url)
+        self.page.wait_for_load_state("load")
+
+    def _failed(self, request) -> None:
+        # A media element drops its first (whole-file) request once it has what it needs:
+        # that is how browsers stream media over HTTP, not a failure.
+        if request.resource_type == "media" and request.failure == "net::ERR_ABORTED":
+            return
+        self.problems.append(f"failed: {request.url} ({request.failure})")
+
+    def count(self, selector: str) -> int:
+        return self.page.locator(selector).count()
+
+    def points(self, selector: str) -> int:
+        return self.page.evaluate(
+            f"document.querySelector({selector!r}).getAttribute('points').split(' ').length")
+
+    def plays(self, selector: str) -> list[float]:
+        """currentTime of the first ``selector`` element before and after playing a second."""
+        return self.page.evaluate(f"""async () => {{
+            const m = document.querySelector({selector!r});
+            m.muted = true;
+            const before = m.currentTime;
+            await m.play();
+            await new Promise(r => setTimeout(r, 1200));
+            m.pause();
+            return [before, m.currentTime];
+        }}""")

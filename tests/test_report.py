@@ -1,83 +1,21 @@
 """report.html in a real headless Chromium: no console errors, the plot, clips that play.
 
-Needs Debian's ``chromium`` (``.ci/run`` installs it) or ``M0_CHROMIUM``; the tests skip when
-neither is there, unless ``M0_REQUIRE_BROWSER=1`` (as in CI) makes that a failure.
+The browser comes from conftest.py's ``browser`` fixture (Debian's chromium; see there).
 Screenshots go to a temporary folder, printed with ``-s`` or ``-rA``.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
-from conftest import LOUD_AT
+from conftest import LOUD_AT, Page
 from m0_plugins.writers.report import OVERVIEW_POINTS, ReportWriter
 
 import m0core
 from m0core.model import Highlight, MediaInfo, Stage
 from m0core.options import Options
 from m0core.pipeline import AnalysisResult
-
-playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = os.environ.get("M0_CHROMIUM") or shutil.which("chromium")
-REQUIRED = os.environ.get("M0_REQUIRE_BROWSER", "") not in ("", "0")  # set by .ci/run
-pytestmark = pytest.mark.skipif(not CHROMIUM and not REQUIRED,
-                                reason="no chromium (apt-get install chromium)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not CHROMIUM:
-        pytest.fail("M0_REQUIRE_BROWSER is set but there is no chromium on PATH")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
-
-
-class Page:
-    """A page of ``browser`` with every console message and page error recorded."""
-
-    def __init__(self, browser, url: str) -> None:
-        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
-        self.problems: list[str] = []
-        self.page.on("console", lambda m: m.type in ("error", "warning")
-                     and self.problems.append(f"{m.type}: {m.text}"))
-        self.page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
-        self.page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
-        self.page.goto(url)
-        self.page.wait_for_load_state("load")
-
-    def count(self, selector: str) -> int:
-        return self.page.locator(selector).count()
-
-    def points(self, selector: str) -> int:
-        return self.page.evaluate(
-            f"document.querySelector({selector!r}).getAttribute('points').split(' ').length")
-
-    def plays(self, selector: str) -> list[float]:
-        """currentTime of the first ``selector`` element before and after playing a second."""
-        return self.page.evaluate(f"""async () => {{
-            const m = document.querySelector({selector!r});
-            m.muted = true;
-            const before = m.currentTime;
-            await m.play();
-            await new Promise(r => setTimeout(r, 1200));
-            m.pause();
-            return [before, m.currentTime];
-        }}""")
 
 
 def test_report_of_a_video(vod, tmp_path, browser, shots):

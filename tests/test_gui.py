@@ -1,0 +1,255 @@
+"""``m0 gui``: the HTTP rules (token, confinement, uploads, settings) with Starlette's client,
+and the whole app in a real headless Chromium against a real server process.
+
+Screenshots (gui-*.png) go to pytest's temporary folder and are copied to /tmp/m0-gui-shots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import Page, run_m0
+
+from m0core.testing import run_ffmpeg
+
+pytest.importorskip("starlette")
+from starlette.testclient import TestClient  # noqa: E402
+
+from m0core.gui.app import create_app  # noqa: E402
+
+TOKEN = "t0ken-for-tests"
+SHOTS = Path("/tmp/m0-gui-shots")
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """``(root, out, outside)``: a browse root with a video, its output folder, a folder
+    beside the root with a video the app must never show, and links from inside to it."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (root / "sub" / "a.mp4").write_bytes(b"not really a video")
+    (root / "notes.txt").write_text("not media")
+    (outside / "secret.mp4").write_bytes(b"secret")
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+    (root / "linked.mp4").symlink_to(outside / "secret.mp4")
+    return root, root / "m0-out", outside
+
+
+@pytest.fixture
+def client(folders) -> Iterator[TestClient]:
+    root, out, _ = folders
+    app = create_app(root, out, TOKEN, max_upload=1000)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        yield c
+
+
+def test_every_request_needs_the_token(client):
+    assert client.get(f"/{TOKEN}/api/config").status_code == 200
+    assert client.get(f"/{TOKEN}/").status_code == 200
+    for path in ("/", "/api/config", f"/{TOKEN}x/api/config", f"/x{TOKEN}/api/config",
+                 "/static/app.js", f"/{TOKEN[:-1]}/"):
+        response = client.get(path)
+        assert response.status_code == 403, path
+    assert client.post("/api/start", json={}).status_code == 403
+    assert client.put("/api/upload?name=a.mp4", content=b"x").status_code == 403
+    # another Host (a DNS-rebinding page) is refused even with the token
+    assert client.get(f"/{TOKEN}/api/config", headers={"host": "evil.example"}).status_code == 400
+
+
+def test_the_file_browser_stays_in_the_root(client, folders):
+    root, out, outside = folders
+    listed = client.get(f"/{TOKEN}/api/browse").json()
+    assert listed == {"path": "", "parent": None, "dirs": ["sub"], "files": []}
+    listed = client.get(f"/{TOKEN}/api/browse", params={"path": "sub"}).json()
+    assert listed["files"] == [{"name": "a.mp4", "size": 18}] and listed["parent"] == ""
+    for bad in ("..", "../outside", "sub/../..", str(outside), "/etc", "escape", "escape/..",
+                "/outside", "sub/../../outside"):
+        response = client.get(f"/{TOKEN}/api/browse", params={"path": bad})
+        assert response.status_code == 403, bad
+        assert "outside the folder" in response.json()["error"]
+    for bad in ("../outside/secret.mp4", str(outside / "secret.mp4"), "linked.mp4",
+                "escape/secret.mp4"):
+        response = client.post(f"/{TOKEN}/api/start", json={"paths": [bad], "settings": {}})
+        assert response.status_code == 403, bad
+    for bad in ("%2e%2e/outside/secret.mp4", "..%2f..%2foutside%2fsecret.mp4",
+                "%2Fetc%2Fpasswd"):
+        assert client.get(f"/{TOKEN}/out/{bad}").status_code in (403, 404), bad
+    assert not out.joinpath("m0-batch.sqlite").exists()
+
+
+def test_uploads_are_limited_and_atomic(client, folders):
+    _, out, _ = folders
+    uploads = out / "uploads"
+    ok = client.put(f"/{TOKEN}/api/upload", params={"name": "../../clip.mp4"}, content=b"v" * 900)
+    assert ok.status_code == 200 and ok.json() == {"upload": "clip.mp4", "size": 900}
+    assert (uploads / "clip.mp4").read_bytes() == b"v" * 900
+    big = client.put(f"/{TOKEN}/api/upload", params={"name": "big.mp4"}, content=b"v" * 1001)
+    assert big.status_code == 413 and "limit" in big.json()["error"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the server counts as it writes
+        for _ in range(5):
+            yield b"v" * 300
+
+    big = client.put(f"/{TOKEN}/api/upload", params={"name": "big.mp4"}, content=chunks())
+    assert big.status_code == 413
+    bad = client.put(f"/{TOKEN}/api/upload", params={"name": "run.sh"}, content=b"#!")
+    assert bad.status_code == 400 and "upload a media file" in bad.json()["error"]
+    assert sorted(p.name for p in uploads.iterdir()) == ["clip.mp4"]  # no temp file left
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"paths": ["sub/a.mp4"], "settings": {"threshold": "loud"}},
+     "threshold must be a number, not 'loud'"),
+    ({"paths": ["sub/a.mp4"], "settings": {"analyzer": "nope"}}, "analyzer 'nope' is not "),
+    ({"paths": ["sub/a.mp4"], "settings": {"streaming": False, "analyzer": "onset"}},
+     "--no-streaming selects the rms-legacy analyzer"),
+    ({"paths": ["sub/a.mp4"], "settings": {"workers": 0}}, "workers must be a whole number"),
+    ({"paths": [], "settings": {}}, "choose at least one video"),
+    ({"uploads": ["missing.mp4"], "settings": {}}, "missing.mp4: no such file"),
+])
+def test_bad_settings_get_one_clear_line(client, body, message):
+    response = client.post(f"/{TOKEN}/api/start", json=body)
+    assert response.status_code in (400, 403)
+    error = response.json()["error"]
+    assert message in error and "\n" not in error
+
+
+def test_without_the_extra_one_line_says_how_to_install(tmp_path):
+    code = ("import sys; sys.modules['uvicorn'] = None; from m0core.cli import main; "
+            "main(['gui', '--no-browser'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "Error: m0 gui needs the web extra: pip install 'm0-clipper[gui]'"]
+    proc = run_m0("gui", "--no-browser", "--max-upload", "lots", cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stderr.strip() == \
+        "Error: 'lots': not a size (e.g. 500M, 8G)"
+
+
+# -- the whole app in Chromium --------------------------------------------------------------
+
+class Server:
+    """``m0 gui --no-browser`` in a process of its own; ``url`` is what it printed."""
+
+    def __init__(self, root: Path, out: Path) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "m0core", "gui", "--root", str(root), "--out", str(out),
+             "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        line = self.proc.stdout.readline()
+        assert line.startswith("m0 gui: http://127.0.0.1:"), line + self.proc.stderr.read()
+        self.url = line.split()[2]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+    def leftovers(self) -> list[str]:
+        """Processes below the server other than multiprocessing's own helpers."""
+        me = psutil.Process(self.proc.pid)
+        return [" ".join(p.cmdline()[:3]) for p in me.children(recursive=True)
+                if p.ppid() != me.pid or "ffmpeg" in p.name()]
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Path, Path], Server]]:
+    started: list[Server] = []
+
+    def start(root: Path, out: Path) -> Server:
+        started.append(Server(root, out))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def shot(page: Page, shots: Path, name: str) -> None:
+    page.page.screenshot(path=str(shots / name), full_page=True)
+    SHOTS.mkdir(exist_ok=True)
+    shutil.copy(shots / name, SHOTS / name)
+
+
+def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serve):
+    root, out = tmp_path / "videos", tmp_path / "out"
+    (root / "day1").mkdir(parents=True)
+    shutil.copy(vod, root / "day1" / "stream.mp4")
+    server = serve(root, out)
+    page = Page(browser, server.url)
+    p = page.page
+    p.click("#browser a[data-dir=day1]")
+    p.check("input[data-file='stream.mp4']")
+    p.wait_for_selector("#chosen li[data-key='root:day1/stream.mp4']")
+    p.click("#advanced summary")
+    assert p.is_checked("#streaming")  # "Use streaming processing", on by default
+    p.click("#suggest")
+    p.wait_for_selector("#advice button.chip >> nth=2", timeout=60_000)
+    assert "balanced" in p.inner_text("#advice")
+    shot(page, shots, "gui-chosen.png")
+
+    p.click("#start")
+    p.wait_for_selector(".job[data-status=completed]", timeout=90_000)
+    assert "2 highlights, 2 clips" in p.inner_text(".job .note")
+    p.wait_for_selector("#message >> text=Done.")
+    p.wait_for_selector("#results article[data-status=completed] video >> nth=1")
+    assert page.count("#results video") == 2
+    before, after = page.plays("#results video")
+    assert after > before + 0.3
+    clip = p.get_attribute("#results video", "src")
+    ranged = p.request.get(server.url + clip, headers={"Range": "bytes=0-99"})
+    assert ranged.status == 206 and len(ranged.body()) == 100
+    p.click(".show-report")
+    report = p.frame_locator("iframe.report")
+    report.locator("#rows video").nth(1).wait_for()
+    assert report.locator("#overview .mark").count() == 2
+    shot(page, shots, "gui-results.png")
+    assert page.problems == [], "\n".join(page.problems)
+    p.close()
+
+    server.stop()  # a restart loses no finished work: the page lists the ledger
+    page = Page(browser, serve(root, out).url)
+    page.page.wait_for_selector("#results article[data-status=completed] video >> nth=1")
+    assert page.page.inner_text("#results article strong") == "stream.mp4"
+
+
+def test_upload_then_cancel(tmp_path, browser, shots, serve):
+    long = tmp_path / "long.wav"  # 30 min: the onset analyzer needs many seconds for it
+    run_ffmpeg("-f", "lavfi", "-i",
+               "anoisesrc=color=pink:amplitude=0.05:sample_rate=8000:duration=1800", str(long))
+    root, out = tmp_path / "videos", tmp_path / "out"
+    root.mkdir()
+    server = serve(root, out)
+    page = Page(browser, server.url)
+    p = page.page
+    p.wait_for_selector("#browser li.none")  # an empty root
+    p.set_input_files("#upload", str(long))
+    p.wait_for_selector("#chosen li[data-key='uploads:long.wav']", timeout=60_000)
+    assert (out / "uploads" / "long.wav").stat().st_size == long.stat().st_size
+    p.click("#advanced summary")
+    p.select_option("#analyzer", "onset")
+    p.click("#start")
+    p.wait_for_selector(".job[data-status=running] >> text=ETA", timeout=60_000)
+    shot(page, shots, "gui-progress.png")
+    p.click("#cancel")
+    p.wait_for_selector(".job[data-status=interrupted]", timeout=60_000)
+    p.wait_for_selector("#results article[data-status=interrupted]")
+    assert "the batch was stopped" in p.inner_text("#results article")
+    deadline = time.monotonic() + 15
+    while server.leftovers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server.leftovers() == []
+    assert not p.is_disabled("#start") and p.is_disabled("#cancel")
+    assert p.inner_text("#message").startswith("Cancelled")
+    shot(page, shots, "gui-cancelled.png")
+    assert page.problems == []
