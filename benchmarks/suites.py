@@ -259,7 +259,8 @@ def batch_scaling(minutes: float, count: int = 4, repeat: int = 1) -> Table:
                        "segments, so with --workers 1 one job already decodes 2 segments at "
                        "once; --jobs 1 decodes each file in one segment (batch parallelism "
                        "only); with clips and the report (thumbnails) a job's own ffmpeg "
-                       "processes already fill both cores, so the analysis-only rows show the batch runner's own scaling")
+                       "processes already fill both cores, so the analysis-only rows show the "
+                       "batch runner's own scaling")
     table.notes.append(_load())
     return table
 
