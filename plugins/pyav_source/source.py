@@ -63,33 +63,34 @@ class PyAVSource:
             if start > 0:
                 target = max(0.0, start - PREROLL)
                 container.seek(int(target / stream.time_base), stream=stream, backward=True)
-            pending: list[np.ndarray] = []
-            held = 0  # samples in pending
-            position = None  # sample index of the next decoded sample
-            emitted = first  # sample index of the next sample to yield
+            # Frames go through an AudioFifo and are downmixed a chunk at a time: per-frame
+            # numpy work (a 1024-sample AAC frame) cost about as much as the decoding.
+            fifo = av.AudioFifo()
+            begin: int | None = None  # sample index of the fifo's first sample
             errors = 0
             for frame in _frames(container, stream, p):
                 if frame is None:
                     errors += 1
                     continue
-                if position is None:
-                    position = _frame_position(frame, stream, rate)
-                samples = _mono(frame)
-                begin, position = position, position + len(samples)
-                lo = max(0, emitted - begin)
-                hi = len(samples) if stop is None else min(len(samples), stop - begin)
-                if hi > lo:
-                    pending.append(samples[lo:hi])
-                    held += hi - lo
-                    emitted = begin + hi
-                while held >= size:
-                    chunk, pending, held = _take(pending, size)
-                    yield AudioChunk(chunk, rate, (emitted - held - size) / rate)
-                if stop is not None and position >= stop:
+                if begin is None:
+                    begin = _frame_position(frame, stream, rate)
+                frame.pts = None  # samples are placed by counting from the first frame
+                try:
+                    fifo.write(frame)
+                except ValueError:  # the format changed mid-stream: start a new fifo
+                    chunks, begin = _drain(fifo, begin, first, stop, fifo.samples, rate)
+                    yield from chunks
+                    begin += fifo.samples  # what is left lies beyond stop
+                    fifo = av.AudioFifo()
+                    fifo.write(frame)
+                chunks, begin = _drain(fifo, begin, first, stop, size, rate)
+                yield from chunks
+                if stop is not None and begin + fifo.samples >= stop:
                     break
-            if held:
-                chunk, pending, held = _take(pending, held)
-                yield AudioChunk(chunk, rate, (emitted - len(chunk)) / rate)
+            if begin is not None and fifo.samples:
+                chunks, begin = _drain(fifo, begin, first, stop, fifo.samples, rate)
+                yield from chunks
+            emitted = first if begin is None else max(first, begin)
             errors += opened.errors
         check_complete(p, (emitted - first) / rate, info.duration, start, duration,
                        damaged=bool(errors))
@@ -199,8 +200,23 @@ def _mono(frame) -> np.ndarray:
     return downmix(data)
 
 
-def _take(pending: list[np.ndarray], size: int) -> tuple[np.ndarray, list[np.ndarray], int]:
-    """The first ``size`` samples of ``pending`` as one array, and what is left."""
-    whole = np.concatenate(pending) if len(pending) > 1 else pending[0]
-    rest = whole[size:]
-    return whole[:size].copy(), ([rest] if len(rest) else []), len(rest)
+def _drain(fifo, begin: int, first: int, stop: int | None, size: int, rate: int
+           ) -> tuple[list[AudioChunk], int]:
+    """Chunks of ``size`` samples from ``fifo`` whose first sample has index ``begin``, without
+    what lies before ``first`` (a seek's pre-roll) or from ``stop`` on; and the index of the
+    fifo's first sample afterwards."""
+    chunks: list[AudioChunk] = []
+    if begin < first:
+        skip = min(first - begin, fifo.samples)
+        if skip:
+            fifo.read(skip)
+            begin += skip
+        if begin < first:
+            return chunks, begin
+    while size > 0:
+        want = size if stop is None else min(size, stop - begin)
+        if want <= 0 or fifo.samples < want:
+            break
+        chunks.append(AudioChunk(_mono(fifo.read(want)), rate, begin / rate))
+        begin += want
+    return chunks, begin
