@@ -15,14 +15,6 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
-from m0core.batch import BatchJob, BatchProcessor
-from m0core.compat import (
-    AudioAnalysis,
-    AudioProcessor,
-    OptimizedClipGenerator,
-    StreamingAudioAnalysis,
-    StreamingAudioProcessor,
-)
 from m0core.errors import (
     EncodeError,
     InputError,
@@ -41,6 +33,28 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 hookimpl = pluggy.HookimplMarker("m0")
+
+# Imported on first use: analysis, segment workers and cached re-runs never need them, and
+# every m0 process pays for what this module imports.
+_LAZY = {
+    "BatchJob": "m0core.batch",
+    "BatchProcessor": "m0core.batch",
+    "AudioAnalysis": "m0core.compat",
+    "AudioProcessor": "m0core.compat",
+    "OptimizedClipGenerator": "m0core.compat",
+    "StreamingAudioAnalysis": "m0core.compat",
+    "StreamingAudioProcessor": "m0core.compat",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'm0core' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "AnalysisResult",

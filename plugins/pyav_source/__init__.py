@@ -2,12 +2,14 @@
 
 from m0core import hookimpl
 
-from .source import PyAVSource
+
+def _pyav(**params):
+    """Build the source; PyAV is imported only when a run decodes with it."""
+    from .source import PyAVSource
+
+    return PyAVSource(**params)
 
 
 @hookimpl
 def m0_register_sources(register):
-    register("pyav", PyAVSource)
-
-
-__all__ = ["PyAVSource"]
+    register("pyav", _pyav)
