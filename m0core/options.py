@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from m0core.checks import number
 from m0core.errors import OptionError
 from m0core.model import Timeline
 
@@ -179,14 +179,7 @@ class Options:
 
 
 def _finite(name: str, value: Any, low: float, high: float) -> None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise OptionError(f"{name} must be a number, not {value!r}") from None
-    if not math.isfinite(number):
-        raise OptionError(f"{name} must be a finite number, not {value!r}")
-    if not low <= number <= high:
-        raise OptionError(f"{name} must be between {low:g} and {high:g}, not {value!r}")
+    number(name, value, low=low, high=high)
 
 
 def _whole(name: str, value: Any, low: int, high: int) -> None:
