@@ -28,55 +28,70 @@ def machine() -> str:
             f"ffmpeg {Path(ffmpeg_exe()).name}")
 
 
+#: The suites of a quick run (a smoke run for CI) and of a full run, by name.
+QUICK = {
+    "decode": [lambda: suites.decode_routes(1, 1)],
+    "speed": [lambda: suites.analysis_speed(1, 1)],
+    "memory": [lambda: suites.memory([0.5, 1], "mkv", legacy_up_to=1)],
+    "clips": [lambda: suites.clips(1, length=5)],
+    "cache": [lambda: suites.cache_rerun(1)],
+    "first-clip": [lambda: suites.first_clip(1)],
+    "cut-modes": [lambda: suites.cut_modes(2, 2, 1)],
+    "batch": [lambda: suites.batch_scaling(1), lambda: suites.batch_many(10)],
+}
+FULL = {
+    "decode": [lambda: suites.decode_routes(60, 3)],
+    "speed": [lambda: suites.analysis_speed(60, 3)],
+    "memory": [lambda: suites.memory([3, 60, 180, 360], "mkv", legacy_up_to=360),
+               lambda: suites.memory([3, 60], "mp4", legacy_up_to=0)],
+    "clips": [lambda: suites.clips(60)],
+    "cache": [lambda: suites.cache_rerun(60)],
+    "first-clip": [lambda: suites.first_clip(60)],
+    "cut-modes": [lambda: suites.cut_modes(20, 8, 3)],
+    "batch": [lambda: suites.batch_scaling(10, repeat=2), lambda: suites.batch_many(100)],
+}
+SUITES = list(FULL)
+
+
+def compile_bytecode() -> None:
+    """Byte-compile m0 as ``pip install`` does, so every timed process starts the way a user's
+    does even where ``PYTHONDONTWRITEBYTECODE`` is set (an editable install then compiles all
+    of m0 from source in every process)."""
+    import compileall
+
+    import m0_plugins
+
+    import m0core
+
+    for package in (m0core, m0_plugins):
+        compileall.compile_dir(Path(package.__file__).parent, quiet=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="short media and one repetition (a smoke run for CI)")
     parser.add_argument("--out", type=Path, default=DOCS, help="markdown report to write")
-    parser.add_argument("--only", choices=["batch"], default=None,
-                        help="run only the batch suites")
+    parser.add_argument("--only", nargs="+", choices=SUITES, default=None, metavar="SUITE",
+                        help=f"run only these suites ({', '.join(SUITES)})")
     args = parser.parse_args(argv)
 
-    if args.quick:
-        plan = [
-            lambda: suites.decode_routes(1, 1),
-            lambda: suites.analysis_speed(1, 1),
-            lambda: suites.memory([0.5, 1], "mkv", legacy_up_to=1),
-            lambda: suites.clips(1, length=5),
-            lambda: suites.cache_rerun(1),
-            lambda: suites.first_clip(1),
-            lambda: suites.cut_modes(2, 2, 1),
-            lambda: suites.batch_scaling(1),
-            lambda: suites.batch_many(10),
-        ]
-    else:
-        plan = [
-            lambda: suites.decode_routes(60, 3),
-            lambda: suites.analysis_speed(60, 3),
-            lambda: suites.memory([3, 60, 180, 360], "mkv", legacy_up_to=360),
-            lambda: suites.memory([3, 60], "mp4", legacy_up_to=0),
-            lambda: suites.clips(60),
-            lambda: suites.cache_rerun(60),
-            lambda: suites.first_clip(60),
-            lambda: suites.cut_modes(20, 8, 3),
-            lambda: suites.batch_scaling(10, repeat=2),
-            lambda: suites.batch_many(100),
-        ]
-    if args.only == "batch":
-        plan = plan[-2:]
+    plan = QUICK if args.quick else FULL
+    compile_bytecode()
     started = time.perf_counter()
     tables = []
-    for step in plan:
-        table = step()
-        print(table.markdown(), flush=True)
-        tables.append(table)
+    for name in args.only or SUITES:
+        for step in plan[name]:
+            table = step()
+            print(table.markdown(), flush=True)
+            tables.append(table)
     mode = "quick" if args.quick else "full"
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     text = [f"# m0 benchmarks ({mode})", "", f"Machine: {machine()}", "",
             f"Load average when the run ended (1, 5, 15 min): {load} — anything else running "
             "on the machine shows up in the absolute times; the ratios are within one run.", "",
             f"Made by `python -m benchmarks{' --quick' if args.quick else ''}"
-            f"{' --only ' + args.only if args.only else ''}` in "
+            f"{' --only ' + ' '.join(args.only) if args.only else ''}` in "
             f"{time.perf_counter() - started:.0f} s.", ""]
     text += [t.markdown() for t in tables]
     args.out.parent.mkdir(parents=True, exist_ok=True)

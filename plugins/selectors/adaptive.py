@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from m0core.model import Highlight, Timeline
 
@@ -13,6 +14,8 @@ from .levels import clean, values_per_second
 from .spacing import Candidate, PeakSpacer
 
 _EMPTY = np.zeros(0, dtype=np.float64)
+#: Seconds whose windows one percentile call judges (a block is ~1 MB of windows).
+_BLOCK = 200
 
 
 @dataclass
@@ -87,9 +90,7 @@ class Adaptive:
         self._n += len(new)
         self._smooth_upto(self._n - self._taps + 1)
         done = self._s0 + len(self._smooth)
-        out: list[Highlight] = []
-        while (self._bin + self._half + 1) * self._size <= done:
-            out += self._judge(self._bin, done)
+        out = self._judge_ready(done)
         self._trim()
         start = self._run.start if self._run else self._bin * self._size
         return out + self._spacer.advance(self.timeline.time(start))
@@ -99,7 +100,8 @@ class Adaptive:
         self._smooth_upto(self._n)
         out: list[Highlight] = []
         while self._bin * self._size < self._n:
-            out += self._judge(self._bin, self._n)
+            k = self._bin
+            out += self._judge(k, self._n, *self._limits(self._window(k, self._n)))
         if self._run is not None:
             out += self._close()
         return out + self._spacer.finish()
@@ -117,12 +119,36 @@ class Adaptive:
             count[:len(part)] += 1
         self._smooth = np.concatenate([self._smooth, 10.0 * np.log10(total / count)])
 
-    def _judge(self, k: int, done: int) -> list[Highlight]:
-        """Judge the values of second ``k``; ``done`` values are smoothed so far."""
+    def _judge_ready(self, done: int) -> list[Highlight]:
+        """Judge every second whose window is complete; ``done`` values are smoothed so far.
+
+        Whole windows are judged in blocks: one ``np.percentile`` call per block of seconds
+        instead of one per second (the per-second calls were most of a cached re-run's time).
+        """
+        size, half, out = self._size, self._half, []
+        last = done // size - half - 1  # the last second whose window ends by ``done``
+        while self._bin <= last:
+            k = self._bin
+            if k < half:  # the window is cut at the start of the recording
+                out += self._judge(k, done, *self._limits(self._window(k, done)))
+                continue
+            stop = min(last + 1, k + _BLOCK)
+            bins = self._smooth[(k - half) * size - self._s0:(stop + half) * size - self._s0]
+            windows = sliding_window_view(bins.reshape(-1, size), 2 * half + 1, axis=0)
+            background, limit = self._limits(windows.reshape(stop - k, -1))
+            for b, lim in zip(background.tolist(), limit.tolist(), strict=True):
+                out += self._judge(self._bin, done, b, lim)
+        return out
+
+    def _window(self, k: int, done: int) -> np.ndarray:
+        """The smoothed values within ``±window`` of second ``k`` (cut at both ends)."""
         size, s0 = self._size, self._s0
-        window = self._smooth[max(0, k - self._half) * size - s0:
-                              min(done, (k + self._half + 1) * size) - s0]
-        background, limit = self._limits(window)
+        return self._smooth[max(0, k - self._half) * size - s0:
+                            min(done, (k + self._half + 1) * size) - s0]
+
+    def _judge(self, k: int, done: int, background: float, limit: float) -> list[Highlight]:
+        """Judge the values of second ``k`` against its ``background`` and ``limit``."""
+        size, s0 = self._size, self._s0
         i0, i1 = k * size, min((k + 1) * size, done)
         smoothed = self._smooth[i0 - s0:i1 - s0]
         out: list[Highlight] = []
@@ -144,11 +170,13 @@ class Adaptive:
         self._bin = k + 1
         return out
 
-    def _limits(self, window: np.ndarray) -> tuple[float, float]:
-        """Background level and the level a value must reach, from smoothed ``window``."""
-        background, p10, p50 = np.percentile(window, [self.percentile, 10.0, 50.0])
-        limit = max(background + max(self.margin_db, self.spread * (p50 - p10)), self.floor)
-        return float(background), float(limit)
+    def _limits(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Background levels and the levels a value must reach, one per row of ``windows``
+        (smoothed values; a 1-D window gives 0-d arrays)."""
+        background, p10, p50 = np.percentile(windows, [self.percentile, 10.0, 50.0], axis=-1)
+        limit = np.maximum(background + np.maximum(self.margin_db, self.spread * (p50 - p10)),
+                           self.floor)
+        return background, limit
 
     def _close(self) -> list[Highlight]:
         run, self._run = self._run, None
@@ -172,10 +200,11 @@ class _Traced(Adaptive):
         super().__init__(*args, **kwargs)
         self.trace: list[tuple[float, float]] = []
 
-    def _limits(self, window: np.ndarray) -> tuple[float, float]:
-        pair = super()._limits(window)
-        self.trace.append(pair)
-        return pair
+    def _limits(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        background, limit = super()._limits(windows)
+        self.trace += zip(np.atleast_1d(background).tolist(), np.atleast_1d(limit).tolist(),
+                          strict=True)
+        return background, limit
 
 
 def threshold_line(scores: np.ndarray, timeline: Timeline, threshold: float | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
@@ -100,7 +101,7 @@ class Crest:
         loud = level >= self.threshold
         self._recent.append(loud)
         history = self._history
-        average = float(np.mean(history)) if history else None
+        average = math.fsum(history) / len(history) if history else None
         history.append(level)
         if not loud:
             return None
