@@ -288,6 +288,26 @@ def test_adaptive_absolute_floor():
     assert run(make("adaptive", -10.0), loud) == []
 
 
+def test_adaptive_background_is_the_percentile_of_each_seconds_window():
+    """The blocked percentile (one call per block of seconds) is the per-second definition."""
+    from m0_plugins.selectors.adaptive import Adaptive, threshold_line
+
+    curve, _ = with_events(300.0)
+    timeline = Timeline(hop=HOP, duration=len(curve) * HOP)
+    background, limit = threshold_line(curve, timeline)
+    sel = Adaptive(timeline)
+    sel.feed(curve)
+    sel.finish()
+    smooth, size, half = sel._smooth, sel._size, sel._half  # nothing trimmed at this length
+    assert len(smooth) == len(curve)
+    assert len(background) == len(curve) // size
+    for k in range(len(background)):
+        window = smooth[max(0, k - half) * size:(k + half + 1) * size]
+        p25, p10, p50 = np.percentile(window, [25.0, 10.0, 50.0])
+        assert background[k] == p25
+        assert limit[k] == max(p25 + max(5.0, 4.0 * (p50 - p10)), -60.0)
+
+
 def test_adaptive_is_progressive_with_bounded_delay():
     curve, onsets = with_events(1200.0)
     selector = make("adaptive")  # window 30 s, join 1 s, min_gap 15 s
