@@ -14,10 +14,18 @@ import psutil
 
 @dataclass(frozen=True)
 class Measurement:
-    """Wall seconds and the peak resident memory (MB) of the largest process of a run."""
+    """Wall seconds, the peak resident memory (MB) of the largest process of a run and the
+    CPU seconds the whole machine was busy meanwhile (on a quiet machine: the run's processes
+    and all their descendants, fork servers included)."""
 
     seconds: float
     peak_mb: float
+    cpu: float = 0.0
+
+    @property
+    def cores(self) -> float:
+        """How many cores the run kept busy on average."""
+        return self.cpu / self.seconds if self.seconds else 0.0
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None, interval: float = 0.01) -> Measurement:
@@ -29,6 +37,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None, interval: float = 0.0
     inherits the parent's high-water mark across ``exec``, so it would report at least this
     benchmark process's own size.)
     """
+    cpu_before = _busy_cpu()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     peaks: dict[int, int] = {}
@@ -43,7 +52,25 @@ def run(cmd: list[str], env: dict[str, str] | None = None, interval: float = 0.0
     proc.stderr.close()
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark command failed ({proc.returncode}): {cmd}\n{err}")
-    return Measurement(seconds, max(peaks.values(), default=0) / 2**20)
+    return Measurement(seconds, max(peaks.values(), default=0) / 2**20,
+                       _busy_cpu() - cpu_before)
+
+
+def _busy_cpu() -> float:
+    """CPU seconds all cores of the machine have been busy since boot."""
+    times = psutil.cpu_times()._asdict()
+    return sum(times.get(k, 0.0) for k in ("user", "nice", "system", "irq", "softirq"))
+
+
+def at_once(cmds: list[list[str]], jobs: int) -> float:
+    """Wall seconds to run ``cmds``, ``jobs`` at a time (each must succeed): how far this
+    machine's cores scale for a given kind of work, measured beside what uses them."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        for done in pool.map(lambda cmd: subprocess.run(cmd, capture_output=True), cmds):
+            if done.returncode != 0:
+                raise RuntimeError(f"benchmark command failed: {done.args}\n{done.stderr!r}")
+    return time.perf_counter() - started
 
 
 def _sample(root: psutil.Process, peaks: dict[int, int]) -> None:
@@ -63,7 +90,8 @@ def best_of(repeat: int, cmd: list[str], env: dict[str, str] | None = None) -> M
     """The fastest of ``repeat`` runs (the least disturbed by the rest of the machine), with
     the median peak memory."""
     runs = [run(cmd, env) for _ in range(repeat)]
-    return Measurement(min(r.seconds for r in runs), statistics.median(r.peak_mb for r in runs))
+    fastest = min(runs, key=lambda r: r.seconds)
+    return Measurement(fastest.seconds, statistics.median(r.peak_mb for r in runs), fastest.cpu)
 
 
 def m0(*args: str) -> list[str]:
