@@ -10,8 +10,9 @@ from m0core.errors import OptionError
 
 
 def number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
-           above: float | None = None) -> float:
-    """``value`` as a finite float within ``[low, high]`` and strictly over ``above``."""
+           above: float | None = None, below: float | None = None) -> float:
+    """``value`` as a finite float within ``[low, high]``, strictly over ``above`` and strictly
+    under ``below``."""
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -26,4 +27,6 @@ def number(name: str, value: Any, *, low: float | None = None, high: float | Non
         raise OptionError(f"{name} must be at most {high:g}, not {value!r}")
     if above is not None and x <= above:
         raise OptionError(f"{name} must be more than {above:g}, not {value!r}")
+    if below is not None and x >= below:
+        raise OptionError(f"{name} must be less than {below:g}, not {value!r}")
     return x

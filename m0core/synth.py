@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
+from m0core.checks import number
 from m0core.errors import OptionError, OutputError
 from m0core.ffmpeg import ffmpeg_exe, reason, stop_process
 from m0core.model import Highlight
@@ -405,5 +406,4 @@ def _pipe_audio(proc: subprocess.Popen, blocks: Iterator[np.ndarray]) -> None:
 
 def _check_finite(**values: float) -> None:
     for name, value in values.items():
-        if not math.isfinite(float(value)):
-            raise OptionError(f"{name} must be a finite number, not {value}")
+        number(name, value)

@@ -49,7 +49,14 @@ def test_legacy_gives_the_same_values():
     np.testing.assert_allclose(legacy, streaming, atol=1e-3)
 
 
-@pytest.mark.parametrize("params", [{"hop": 0}, {"hop": float("nan")}, {"floor_db": 3}])
-def test_bad_params(params):
-    with pytest.raises(OptionError):
-        plugins.create("analyzers", "rms-streaming", **params)
+@pytest.mark.parametrize("name", ["rms-streaming", "rms-legacy"])
+@pytest.mark.parametrize(("params", "message"), [
+    ({"hop": 0}, "hop must be between 0.01 and 10"),
+    ({"hop": float("nan")}, "hop must be a finite number"),
+    ({"hop": "fast"}, "hop must be a number, not 'fast'"),
+    ({"floor_db": 3}, "floor_db must be less than 0"),
+    ({"floor_db": -300}, "floor_db must be at least -200"),
+])
+def test_bad_params(name, params, message):
+    with pytest.raises(OptionError, match=message):
+        plugins.create("analyzers", name, **params)

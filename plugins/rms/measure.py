@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from m0core.errors import OptionError
+from m0core.checks import number
 
 
 def check_params(hop: float, floor_db: float) -> None:
     """Reject a hop or floor the analyzers cannot use."""
-    if not (0.01 <= float(hop) <= 10.0):
-        raise OptionError(f"hop must be between 0.01 and 10 seconds, not {hop}")
-    if not (-200.0 <= float(floor_db) < 0.0):
-        raise OptionError(f"floor_db must be between -200 and 0, not {floor_db}")
+    number("hop", hop, low=0.01, high=10.0)
+    number("floor_db", floor_db, low=-200.0, below=0.0)
 
 
 def hop_samples(hop: float, sample_rate: int) -> int:
