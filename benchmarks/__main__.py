@@ -45,7 +45,7 @@ FULL = {
     "memory": [lambda: suites.memory([3, 60, 180, 360], "mkv", legacy_up_to=360),
                lambda: suites.memory([3, 60], "mp4", legacy_up_to=0)],
     "clips": [lambda: suites.clips(60)],
-    "cache": [lambda: suites.cache_rerun(60)],
+    "cache": [lambda: suites.cache_rerun(60), lambda: suites.cache_rerun(180, "mkv")],
     "first-clip": [lambda: suites.first_clip(60)],
     "cut-modes": [lambda: suites.cut_modes(20, 8, 3)],
     "batch": [lambda: suites.batch_scaling(10, repeat=2), lambda: suites.batch_many(100)],

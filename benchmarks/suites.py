@@ -178,10 +178,10 @@ def clips(minutes: float, length: float = 30.0) -> Table:
     return table
 
 
-def cache_rerun(minutes: float) -> Table:
+def cache_rerun(minutes: float, container: str = "mp4") -> Table:
     """A first analysis against a re-run with other settings, served by the cache."""
-    vod = media.vod(minutes)
-    table = Table(f"Analysis cache, {minutes:g} min 720p VOD",
+    vod = media.vod(minutes, container)
+    table = Table(f"Analysis cache, {minutes:g} min 720p VOD ({container})",
                   ["run", "seconds", "of the first run"])
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
         env = dict(os.environ, M0_CACHE_DIR=cache)
