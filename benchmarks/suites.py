@@ -203,7 +203,7 @@ def cache_rerun(minutes: float, container: str = "mp4") -> Table:
         table.rows.append([label, f"{took.seconds:.3f}",
                            f"{100 * took.seconds / first.seconds:.1f} %"])
     table.notes.append("process start included (python -m m0core); --no-clips --no-report: the "
-                       "analysis alone (the report's thumbnails are ffmpeg work of their own)")
+                       "analysis alone (the report's thumbnails are decoding work of their own)")
     return table
 
 

@@ -176,12 +176,12 @@ def test_trace_prints_every_hook_call():
 
 def test_loading_every_plugin_imports_no_heavy_library():
     """Every m0 process (and every segment worker) loads every plugin: a plugin module must
-    import what is heavy (scipy, librosa, numba) when it is used, not when it is loaded."""
+    import what is heavy (scipy, librosa, numba, PyAV) when it is used, not when it is loaded."""
     import subprocess
     import sys
 
     code = ("import sys; from m0core import plugins; plugins.registries(); "
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'scipy', 'librosa', 'numba', 'sklearn', 'soundfile'}))")
+            "{'scipy', 'librosa', 'numba', 'sklearn', 'soundfile', 'av'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -148,10 +148,16 @@ def _reason(exc: Exception, logs: list) -> str:
     return text
 
 
+def video_streams(container) -> list:
+    """The container's video streams, leaving out attached pictures (cover art), like
+    ``ffmpeg -map 0:V``."""
+    return [s for s in container.streams.video
+            if not (s.disposition & av.stream.Disposition.attached_pic)]
+
+
 def _media_info(container, path: Path) -> MediaInfo:
     audio = container.streams.audio[0] if container.streams.audio else None
-    videos = [s for s in container.streams.video
-              if not (s.disposition & av.stream.Disposition.attached_pic)]
+    videos = video_streams(container)
     duration = container.duration / 1_000_000 if container.duration else None
     if duration is None and audio is not None and audio.duration:
         duration = float(audio.duration * audio.time_base)

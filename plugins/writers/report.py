@@ -126,11 +126,10 @@ class ReportWriter:
         self.thumbnails = thumbnails
 
     def write(self, result: AnalysisResult, out_dir: Path) -> list[Path]:
-        """Grab the thumbnails in parallel, then write the page; returns every path made."""
+        """Grab the thumbnails, then write the page; returns every path made."""
         thumbs = {}
         if self.thumbnails:
-            thumbs = make_thumbnails(result.media, result.highlights, out_dir,
-                                     workers=result.options.clip_workers)
+            thumbs = make_thumbnails(result.media, result.highlights, out_dir)
         target = out_dir / REPORT_FILE
         try:
             write_text_atomic(target, render(report_data(result, out_dir, thumbs)))

@@ -1,0 +1,127 @@
+"""The report's thumbnails: the frame at each peak, as ``ffmpeg -ss PEAK -i`` grabs it."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from m0_plugins.writers import thumbnails
+from m0_plugins.writers.thumbnails import make_thumbnails
+
+from m0core.ffmpeg import ffmpeg_exe, input_arg, probe
+from m0core.model import Highlight
+
+FPS, FRAMES, GOP = 10, 90, 40  # keyframes at 0, 4 and 8 s; B-frames in between
+#: Frame n is a flat grey of luma 16 + 2 n (limited range), so a thumbnail tells its frame.
+RAMP = f"color=black:size=350x200:rate={FPS}:duration={FRAMES / FPS},geq=lum=16+2*N:cb=128:cr=128"
+
+
+@pytest.fixture(scope="module")
+def ramp(make_media) -> Path:
+    """A 9 s 350x200 h264 mp4 whose frames all differ, with 4 s GOPs and B-frames."""
+    return make_media("ramp.mp4", "-f", "lavfi", "-i", RAMP, "-c:v", "libx264",
+                      "-preset", "veryfast", "-bf", "2", "-g", str(GOP), "-keyint_min", str(GOP),
+                      "-sc_threshold", "0", "-pix_fmt", "yuv420p")
+
+
+def picture(jpeg: Path | bytes) -> np.ndarray:
+    """The full-range luma of a JPEG file (or of its bytes) as floats."""
+    with av.open(str(jpeg) if isinstance(jpeg, Path) else io.BytesIO(jpeg)) as container:
+        return next(container.decode(video=0)).to_ndarray(format="gray").astype(float)
+
+
+def frame_number(jpeg: Path | bytes) -> int:
+    """The ramp's frame number a JPEG shows (its full-range grey back to the ramp's level)."""
+    return round(picture(jpeg).mean() * 219 / 255 / 2)
+
+
+def highlights(*peaks: float) -> list[Highlight]:
+    return [Highlight(max(p - 1, 0), p + 1, p, -10.0, 10.0, "burst", i)
+            for i, p in enumerate(peaks, 1)]
+
+
+def test_thumbnail_is_the_frame_at_the_peak(ramp, tmp_path):
+    # mid-GOP, on a frame's time, on a keyframe, the last frame, between frames
+    peaks = (1.55, 5.6, 4.0, 8.9, 0.0, 6.01)
+    made = make_thumbnails(probe(ramp), highlights(*peaks), tmp_path)
+    assert sorted(made) == [1, 2, 3, 4, 5, 6]
+    expected = [16, 56, 40, 89, 0, 61]  # the first frame shown at or after the peak
+    assert [frame_number(made[i]) for i in range(1, 7)] == expected
+    for path in made.values():
+        assert path.parent == tmp_path / "thumbs"
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+        assert (frame.width, frame.height) == (320, 182)  # 350x200 scaled, height even
+    assert sorted(p.name for p in (tmp_path / "thumbs").iterdir()) == [
+        f"0{i}.jpg" for i in range(1, 7)]  # no temporary files left
+
+
+def test_same_frame_as_ffmpeg_input_seeking(ramp, tmp_path):
+    peaks = (1.55, 5.6, 7.99)
+    made = make_thumbnails(probe(ramp), highlights(*peaks), tmp_path)
+    for i, peak in enumerate(peaks, 1):
+        grabbed = subprocess.run(
+            [ffmpeg_exe(), "-v", "error", "-ss", f"{peak:.3f}", "-i", input_arg(ramp),
+             "-frames:v", "1", "-vf", "scale=320:-2", "-q:v", "4", "-f", "image2pipe", "-"],
+            capture_output=True, check=True).stdout
+        assert frame_number(made[i]) == frame_number(grabbed)
+
+
+def test_peak_past_the_end_has_no_thumbnail(ramp, tmp_path):
+    made = make_thumbnails(probe(ramp), highlights(2.0, 8.95, 30.0), tmp_path)
+    assert list(made) == [1]  # 8.95 s is after the last frame's start (8.9 s)
+    assert [p.name for p in (tmp_path / "thumbs").iterdir()] == ["01.jpg"]
+
+
+def test_interrupt_leaves_no_thumbnail(ramp, tmp_path, monkeypatch):
+    real, calls = thumbnails.jpeg, []
+
+    def interrupted(frame):
+        calls.append(frame)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(frame)
+
+    monkeypatch.setattr(thumbnails, "jpeg", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        make_thumbnails(probe(ramp), highlights(1.0, 2.0, 3.0), tmp_path)
+    assert list((tmp_path / "thumbs").iterdir()) == []
+
+
+def test_rotated_video_is_upright(make_media, tmp_path):
+    if not hasattr(av.VideoFrame, "rotation"):
+        pytest.skip("this PyAV does not read the display matrix")
+    flat = make_media("halves.mp4", "-f", "lavfi", "-i",
+                      "color=black:size=320x240:rate=10:duration=2,"
+                      "geq=lum='if(lt(X,W/2),235,16)':cb=128:cr=128", "-c:v", "libx264",
+                      "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+    try:  # the display matrix says: turn a quarter counter-clockwise
+        rotated = make_media("halves_rotated.mp4", "-display_rotation", "90", "-i", str(flat),
+                             "-c", "copy")
+    except RuntimeError as exc:
+        pytest.skip(f"this ffmpeg cannot set a display rotation: {exc}")
+    grey = picture(make_thumbnails(probe(rotated), highlights(1.0), tmp_path)[1])
+    assert grey.shape == (426, 320)  # portrait, as ffmpeg's autorotate shows it
+    top, bottom = grey[:200].mean(), grey[-200:].mean()
+    assert bottom > 200 and top < 30  # the left half turned to the bottom
+
+
+def test_media_without_video_or_highlights_gets_none(wav, vod, tmp_path):
+    assert make_thumbnails(probe(wav), highlights(13.0), tmp_path) == {}
+    assert make_thumbnails(probe(vod), [], tmp_path) == {}
+    assert not (tmp_path / "thumbs").exists()
+
+
+def test_thumbnail_matches_ffmpeg_quality(vod, tmp_path):
+    """Same scaling and quantiser as ``ffmpeg -vf scale=320:-2 -q:v 4``: the same luma."""
+    (path,) = make_thumbnails(probe(vod), highlights(13.0), tmp_path).values()
+    grabbed = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-ss", "13.000", "-i", input_arg(vod), "-frames:v", "1",
+         "-vf", "scale=320:-2", "-q:v", "4", "-f", "image2pipe", "-"],
+        capture_output=True, check=True).stdout
+    assert abs(path.stat().st_size - len(grabbed)) < 0.1 * len(grabbed)
+    assert np.abs(picture(path) - picture(grabbed)).mean() < 1.0
