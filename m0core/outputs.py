@@ -118,17 +118,18 @@ def index_document(result: AnalysisResult) -> dict[str, dict[str, Any]]:
     }
 
 
-def create_writers(options: Options) -> list[Any]:
-    """The writers ``options`` asks for (``formats`` and the report), built before the run so
-    that an unknown format or a missing dependency fails before hours of decoding."""
-    return [plugins.create("writers", name) for name in options.writers]
+def create_writers(options: Options) -> dict[str, Any]:
+    """The writers ``options`` asks for (``formats`` and the report) by name, built before the
+    run so that an unknown format or a missing dependency fails before hours of decoding."""
+    return {name: plugins.create("writers", name) for name in options.writers}
 
 
-def write_outputs(result: AnalysisResult, writers: list[Any] | None = None) -> list[Path]:
+def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None) -> list[Path]:
     """Write ``highlights.json`` and ``index.json`` into ``result.out_dir``, then let each
-    writer (default: :func:`create_writers` of the result's options) write its files.
+    writer (by name; default: :func:`create_writers` of the result's options) write its files.
 
-    If a writer fails, the files written so far are removed and the error is raised."""
+    If a writer fails, the files written so far are removed and the error is raised (an
+    exception of the writer's own becomes a :class:`~m0core.errors.PluginError` naming it)."""
     assert result.out_dir is not None
     written = []
     for name, doc in ((HIGHLIGHTS_FILE, highlights_document(result)),
@@ -137,8 +138,10 @@ def write_outputs(result: AnalysisResult, writers: list[Any] | None = None) -> l
         write_json_atomic(target, doc)
         written.append(target)
     try:
-        for writer in create_writers(result.options) if writers is None else writers:
-            written += writer.write(result, result.out_dir)
+        for name, writer in (create_writers(result.options) if writers is None
+                             else writers).items():
+            with plugins.blame("writers", name):
+                written += writer.write(result, result.out_dir)
     except BaseException:
         for path in written:  # a failed run leaves none of its outputs behind
             _unlink(str(path))
