@@ -59,6 +59,8 @@ class AnalysisResult:
     selector: Stage
     out_dir: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: One line per writer (``--format``, the report) that failed; the other outputs are kept.
+    failed_outputs: tuple[str, ...] = ()
 
     def clip_for(self, highlight: Highlight) -> ClipResult | None:
         """The clip made for ``highlight``, if any."""
@@ -87,7 +89,9 @@ def analyze(
     ``options`` (an :class:`Options`) and keyword ``overrides`` (any Options field, e.g.
     ``threshold=-8``, ``clips=False``) choose plugins and settings. Raises an
     :class:`~m0core.M0Error` subclass with one clear line for bad input, options or output.
-    On failure nothing this run wrote is left in ``out_dir``.
+    On failure nothing this run wrote is left in ``out_dir``. A writer that fails after the
+    analysis (an extra ``formats`` file, the report) does not fail the run: its line is in
+    ``failed_outputs`` and the clips, the JSON files and the other writers' files are kept.
     """
     from m0core.outputs import create_writers, prepare_out_dir, write_outputs
 
@@ -153,10 +157,11 @@ def analyze(
     )
     if out is not None:
         try:
-            write_outputs(result, writers)
+            _, failed = write_outputs(result, writers)
         except BaseException:
             run.abort()
             raise
+        result = replace(result, failed_outputs=tuple(failed))
     result.timings["total"] = time.perf_counter() - started
     return result
 

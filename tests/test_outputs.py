@@ -213,7 +213,7 @@ def test_m0_register_writers_adds_a_format(wav, tmp_path, register_plugin):
     assert times == [h.peak_time for h in result.highlights] and len(times) == len(LOUD_AT)
 
 
-def test_failing_writer_removes_the_clips(vod, tmp_path, register_plugin):
+def test_failing_writer_keeps_the_other_outputs(vod, tmp_path, register_plugin):
     class Broken:
         def write(self, result, out_dir):
             raise OutputError("broken writer")
@@ -224,9 +224,23 @@ def test_failing_writer_removes_the_clips(vod, tmp_path, register_plugin):
             register("broken", Broken)
 
     register_plugin(Plugin(), "broken-writer")
-    with pytest.raises(OutputError, match="broken writer"):
-        m0core.analyze(vod, tmp_path, formats=["csv", "broken"], workers=2)
-    assert list(tmp_path.iterdir()) == []  # no clips, json, csv or thumbnails
+    result = m0core.analyze(vod, tmp_path, formats=["broken", "csv"], workers=2)
+    assert result.failed_outputs == ("broken writer",)
+    made = {p.name for p in tmp_path.iterdir()}
+    assert {"highlights.json", "index.json", "highlights.csv", "report.html", "thumbs"} <= made
+    assert {Path(c.path).name for c in result.clips} <= made and len(result.clips) == 2
+
+
+def test_failing_writer_fails_the_command_keeping_the_other_outputs(vod, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "highlights.edl").mkdir()  # the EDL cannot be renamed onto a folder
+    run = run_m0("analyze", str(vod), str(out), "-f", "edl", "-f", "csv", "--no-report", "-q")
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [f"Error: {out / 'highlights.edl'}: cannot write "
+                                       "(Is a directory)"], run.stderr
+    assert json.loads((out / "highlights.json").read_text())["clips"]["made"] == 2
+    assert (out / "highlights.csv").is_file() and (out / "highlights.edl").is_dir()
 
 
 def test_threshold_line_is_the_line_highlights_crossed(analysed):
