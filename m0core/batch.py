@@ -135,9 +135,12 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
         written = [str(out / name) for name in (HIGHLIGHTS_FILE, INDEX_FILE)]
         result.update(status="completed", highlights=len(analysis.highlights), clips=len(made),
                       failed_clips=len(failed), outputs=made + written)
+        problems = list(analysis.failed_outputs)
         if failed:
-            result.update(status="failed", error=f"{len(failed)} of {len(analysis.clips)} "
-                                                 f"clips failed: {failed[0].error}")
+            problems.append(f"{len(failed)} of {len(analysis.clips)} clips failed: "
+                            f"{failed[0].error}")
+        if problems:
+            result.update(status="failed", error="; ".join(problems))
     if result["status"] != "completed":
         clean_partials(out, remove_empty=True)
     result.update(finished=time.time(), seconds=round(time.time() - started, 3))

@@ -173,8 +173,11 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
         click.echo(json.dumps(highlights_document(result), indent=2))
     elif not quiet:
         _summary(result, verbose)
+    problems = list(result.failed_outputs)
     if result.failed_clips:
-        raise M0Error(f"{len(result.failed_clips)} of {len(result.clips)} clips failed")
+        problems.append(f"{len(result.failed_clips)} of {len(result.clips)} clips failed")
+    if problems:
+        raise M0Error("; ".join(problems))
 
 
 def _summary(result, verbose: bool) -> None:

@@ -47,7 +47,9 @@ class Combined:
     def feed(self, chunk: AudioChunk) -> np.ndarray:
         """The summed scores of the hops every part has completed."""
         for name, part in self.parts.items():
-            self._add(name, part.feed(chunk))
+            with plugins.blame("analyzers", name):
+                scores = part.feed(chunk)
+            self._add(name, scores)
         return self._take()
 
     def finish(self) -> np.ndarray:
@@ -55,7 +57,9 @@ class Combined:
         for name, part in self.parts.items():
             finish = getattr(part, "finish", None)
             if finish is not None:
-                self._add(name, finish())
+                with plugins.blame("analyzers", name):
+                    scores = finish()
+                self._add(name, scores)
         return self._take()
 
     def _add(self, name: str, scores: np.ndarray) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from m0core import plugins
+from m0core.errors import OutputError
 from m0core.model import ClipResult, Highlight
 from m0core.outputs import index_document, prepare_out_dir, write_outputs
 from m0core.pipeline import AnalysisResult, analyze
@@ -139,7 +140,9 @@ class StreamingAudioAnalysis:
     def export(self) -> dict[str, dict[str, Any]]:
         """Write highlights.json and index.json to ``output_path``; return the index."""
         out = prepare_out_dir(self.output_path)
-        write_outputs(replace(self.result, out_dir=out))
+        _, failed = write_outputs(replace(self.result, out_dir=out))
+        if failed:
+            raise OutputError("; ".join(failed))
         return index_document(self.result)
 
     def generate_all_highlights(self, max_workers: int | None = None,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from m0core import plugins
-from m0core.errors import OutputError
+from m0core.errors import M0Error, OutputError
 
 if TYPE_CHECKING:
     from m0core.options import Options
@@ -118,29 +118,40 @@ def index_document(result: AnalysisResult) -> dict[str, dict[str, Any]]:
     }
 
 
-def create_writers(options: Options) -> list[Any]:
-    """The writers ``options`` asks for (``formats`` and the report), built before the run so
-    that an unknown format or a missing dependency fails before hours of decoding."""
-    return [plugins.create("writers", name) for name in options.writers]
+def create_writers(options: Options) -> dict[str, Any]:
+    """The writers ``options`` asks for (``formats`` and the report) by name, built before the
+    run so that an unknown format or a missing dependency fails before hours of decoding."""
+    return {name: plugins.create("writers", name) for name in options.writers}
 
 
-def write_outputs(result: AnalysisResult, writers: list[Any] | None = None) -> list[Path]:
+def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None
+                  ) -> tuple[list[Path], list[str]]:
     """Write ``highlights.json`` and ``index.json`` into ``result.out_dir``, then let each
-    writer (default: :func:`create_writers` of the result's options) write its files.
+    writer (by name; default: :func:`create_writers` of the result's options) write its files.
 
-    If a writer fails, the files written so far are removed and the error is raised."""
+    Returns the paths written and one line per writer that failed: a writer's error (an
+    exception of its own becomes a :class:`~m0core.errors.PluginError` naming it) does not
+    stop the others nor remove what is written. An interruption (``KeyboardInterrupt``)
+    removes every file written here and is raised, as is a failure to write the two JSON files.
+    """
     assert result.out_dir is not None
-    written = []
+    written: list[Path] = []
+    failed: list[str] = []
     for name, doc in ((HIGHLIGHTS_FILE, highlights_document(result)),
                       (INDEX_FILE, index_document(result))):
         target = result.out_dir / name
         write_json_atomic(target, doc)
         written.append(target)
     try:
-        for writer in create_writers(result.options) if writers is None else writers:
-            written += writer.write(result, result.out_dir)
+        for name, writer in (create_writers(result.options) if writers is None
+                             else writers).items():
+            try:
+                with plugins.blame("writers", name):
+                    written += writer.write(result, result.out_dir)
+            except M0Error as exc:
+                failed.append(str(exc))
     except BaseException:
-        for path in written:  # a failed run leaves none of its outputs behind
+        for path in written:  # an interrupted run leaves none of its outputs behind
             _unlink(str(path))
         raise
-    return written
+    return written, failed

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, as_completed
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,8 @@ class AnalysisResult:
     selector: Stage
     out_dir: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: One line per writer (``--format``, the report) that failed; the other outputs are kept.
+    failed_outputs: tuple[str, ...] = ()
 
     def clip_for(self, highlight: Highlight) -> ClipResult | None:
         """The clip made for ``highlight``, if any."""
@@ -87,7 +89,9 @@ def analyze(
     ``options`` (an :class:`Options`) and keyword ``overrides`` (any Options field, e.g.
     ``threshold=-8``, ``clips=False``) choose plugins and settings. Raises an
     :class:`~m0core.M0Error` subclass with one clear line for bad input, options or output.
-    On failure nothing this run wrote is left in ``out_dir``.
+    On failure nothing this run wrote is left in ``out_dir``. A writer that fails after the
+    analysis (an extra ``formats`` file, the report) does not fail the run: its line is in
+    ``failed_outputs`` and the clips, the JSON files and the other writers' files are kept.
     """
     from m0core.outputs import create_writers, prepare_out_dir, write_outputs
 
@@ -104,7 +108,9 @@ def analyze(
         media, hop = cached.media, cached.hop
     else:
         source = plugins.create("sources", opts.source, **opts.source_params)
-        media, hop = source.probe(path), float(analyzer.hop)
+        with plugins.blame("sources", opts.source):
+            media = source.probe(path)
+        hop = float(analyzer.hop)
     if not media.has_audio:
         raise InputError(f"{path}: has no audio stream, nothing to analyse")
     if media.duration is not None and media.duration <= 0:
@@ -116,17 +122,17 @@ def analyze(
         "timeline": opts.timeline(hop, media.duration), "threshold": opts.threshold,
         **selector_params})
     out = prepare_out_dir(out_dir) if out_dir is not None else None
-    writers = create_writers(opts) if out is not None else []
+    writers = create_writers(opts) if out is not None else {}
     progress.started(media)
 
-    run = _Run(media, opts, out, progress)
+    run = _Run(media, opts, out, progress, selector)
     try:
         if cached is not None:
-            run.take(cached.scores, selector.feed(cached.scores))
+            run.select(cached.scores)
             progress.analysed(media.duration or 0.0, run.found)
         else:
-            _decode(path, media, opts, source, analyzer, run, selector)
-        run.take(np.zeros(0, dtype=np.float32), selector.finish())
+            _decode(path, media, opts, source, analyzer, run)
+        run.select(None)
         run.timings["analysis"] = time.perf_counter() - started
         if ident is not None and cached is None:
             cache.store(ident, media, hop, run.curve())
@@ -151,10 +157,11 @@ def analyze(
     )
     if out is not None:
         try:
-            write_outputs(result, writers)
+            _, failed = write_outputs(result, writers)
         except BaseException:
             run.abort()
             raise
+        result = replace(result, failed_outputs=tuple(failed))
     result.timings["total"] = time.perf_counter() - started
     return result
 
@@ -174,7 +181,7 @@ def _cache_identity(path: str, opts: Options, analyzer: Any) -> dict[str, Any]:
 
 
 def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: Any,
-            run: _Run, selector: Any) -> None:
+            run: _Run) -> None:
     """Decode and analyse the timeline and feed the scores to the selector in time order.
 
     With a source that seeks exactly and a long enough file, the timeline is split into
@@ -191,7 +198,7 @@ def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: A
 
     def reader(start: float, length: float | None) -> Callable[[], Iterator]:
         if len(segments) == 1:
-            return lambda: segment_scores(source, analyzer, opts.analyzer, path,
+            return lambda: segment_scores(source, opts.source, analyzer, opts.analyzer, path,
                                           chunk_seconds=opts.chunk_seconds, start=start,
                                           length=length)
         job = SegmentJob(path, opts.source, dict(opts.source_params), opts.analyzer,
@@ -212,7 +219,7 @@ def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: A
                    for i, (start, length) in enumerate(segments)]
         for stream in readers:
             for scores in stream:
-                run.take(scores, selector.feed(scores))
+                run.select(scores)
                 run.collect()
                 report()
     if not sum(decoded):
@@ -220,14 +227,17 @@ def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: A
 
 
 class _Run:
-    """The mutable state of one run: the curve, the highlights, the encoder and its clips."""
+    """The mutable state of one run: the curve, the selector and its highlights, the encoder
+    and its clips. Every call into the selector and the encoder plugins is made here, inside
+    :func:`plugins.blame`."""
 
     def __init__(self, media: MediaInfo, opts: Options, out: Path | None,
-                 progress: Progress) -> None:
+                 progress: Progress, selector: Any) -> None:
         self.media = media
         self.opts = opts
         self.out = out
         self.progress = progress
+        self.selector = selector
         self.parts: list[np.ndarray] = []
         self.highlights: list[Highlight] = []
         self.held: list[Highlight] = []  # with max_clips, the best are chosen at the end
@@ -249,10 +259,16 @@ class _Run:
     def pending(self) -> int:
         return len(self.futures)
 
-    def take(self, scores: np.ndarray, highlights: list[Highlight]) -> None:
-        scores = np.asarray(scores, dtype=np.float32)
-        if len(scores):
-            self.parts.append(scores)
+    def select(self, scores: np.ndarray | None) -> None:
+        """Feed the next ``scores`` to the selector (``None``: the stream ended, finish it),
+        keep them for the curve and take the highlights it gives."""
+        with plugins.blame("selectors", self.opts.selector):
+            if scores is None:
+                highlights = list(self.selector.finish())
+            else:
+                highlights = list(self.selector.feed(scores))
+        if scores is not None and len(scores):
+            self.parts.append(np.asarray(scores, dtype=np.float32))
         for h in highlights:
             if self.opts.max_clips:
                 self.held.append(h)
@@ -263,7 +279,8 @@ class _Run:
         h = replace(h, index=len(self.highlights) + 1)
         self.highlights.append(h)
         if self.encoder is not None:
-            self.futures.append(self.encoder.submit(h))
+            with plugins.blame("encoders", self.opts.encoder):
+                self.futures.append(self.encoder.submit(h))
 
     def collect(self) -> None:
         """Record the clips finished so far (in the caller's thread, for progress)."""
@@ -272,7 +289,8 @@ class _Run:
 
     def _record(self, future: Future) -> None:
         self.futures.remove(future)
-        result = future.result()
+        with plugins.blame("encoders", self.opts.encoder):
+            result = future.result()
         if "first_clip" not in self.timings and result.ok:
             self.timings["first_clip"] = time.perf_counter() - self.t0
         self.clips.append(result)
@@ -289,14 +307,18 @@ class _Run:
             started = time.perf_counter()
             for future in as_completed(list(self.futures)):
                 self._record(future)
-            self.encoder.close()
+            with plugins.blame("encoders", self.opts.encoder):
+                self.encoder.close()
             self.timings["clips_wait"] = time.perf_counter() - started
 
     def abort(self) -> None:
-        """Stop the encoder and remove every clip this run wrote."""
+        """Stop the encoder and remove every clip this run wrote (while the error that
+        stopped the run propagates: an encoder failing to stop does not replace it)."""
         if self.encoder is not None:
-            self.encoder.close(cancel=True)
-        finished = [f.result() for f in self.futures if f.done() and not f.cancelled()]
+            with suppress(Exception):
+                self.encoder.close(cancel=True)
+        finished = [f.result() for f in self.futures
+                    if f.done() and not f.cancelled() and f.exception() is None]
         for clip in self.clips + finished:
             if clip.ok and clip.path:
                 try:

@@ -12,10 +12,12 @@ party's. Switches:
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 import pluggy
 
 from m0core import hookspecs
-from m0core.errors import OptionError, PluginError
+from m0core.errors import M0Error, OptionError, PluginError
 
 KINDS = ("sources", "analyzers", "selectors", "encoders", "writers")
 
@@ -255,22 +257,69 @@ def lookup(kind: str, name: str) -> Registration:
 def create(kind: str, name: str, **params: Any) -> Any:
     """Build the stage ``name`` of ``kind`` with ``params``; a failure names the plugin.
 
-    An analyzer name of several registered names joined by ``+`` builds a
-    :class:`~m0core.combine.Combined` analyzer of them.
+    Parameters the factory does not take, or a ``ValueError`` from it, are an
+    :class:`OptionError`; any other exception (not an :class:`M0Error`) is a
+    :class:`PluginError` naming the plugin (see :func:`blame`). An analyzer name of several
+    registered names joined by ``+`` builds a :class:`~m0core.combine.Combined` analyzer of them.
     """
     if kind == "analyzers" and "+" in name:
         from m0core.combine import combine
 
         return combine(name, params)
     reg = lookup(kind, name)
+    refused = _refused(reg.factory, params)
+    if refused:
+        raise OptionError(f'{kind[:-1]} "{name}" does not take these options: {refused}')
+    with blame(kind, name):
+        try:
+            return reg.factory(**params)
+        except ValueError as exc:
+            raise OptionError(f'{kind[:-1]} "{name}": {exc}') from exc
+
+
+def _refused(factory: Callable[..., Any], params: dict[str, Any]) -> str | None:
+    """Why ``factory`` cannot be called with ``params`` (keyword arguments), or ``None``."""
     try:
-        return reg.factory(**params)
+        inspect.signature(factory).bind(**params)
     except TypeError as exc:
-        raise OptionError(f'{kind[:-1]} "{name}" does not take these options: {exc}') from exc
-    except (OptionError, PluginError):
+        return str(exc)
+    except ValueError:  # no signature to read: the call will tell
+        pass
+    return None
+
+
+def origin(kind: str, name: str) -> str:
+    """Who provides the stage ``name`` of ``kind``, for messages:
+    ``plugin "m0-foo" (selector "foo", from m0-foo 1.2)``, shortened to
+    ``plugin "foo" (selector, from m0-foo 1.2)`` when the plugin has the stage's name, and
+    ``selector "foo"`` for a name no plugin registered (a combined analyzer ``a+b``)."""
+    stage = kind[:-1]
+    reg = registries()[kind].get(name)
+    if reg is None:
+        return f'{stage} "{name}"'
+    info = _infos.get(reg.plugin)
+    what = stage if reg.plugin == name else f'{stage} "{name}"'
+    dist = f", from {info.dist} {info.version}" if info is not None and info.dist else ""
+    return f'plugin "{reg.plugin}" ({what}{dist})'
+
+
+@contextmanager
+def blame(kind: str, name: str) -> Iterator[None]:
+    """Report an exception raised inside the block by the stage ``name`` of ``kind`` as one
+    line naming its plugin.
+
+    An :class:`M0Error` (the plugin's own one-line error) passes unchanged; any other
+    exception becomes a :class:`PluginError` ``<origin>: <type>: <message>`` (see
+    :func:`origin`) raised from it, so ``M0_DEBUG=1`` shows the plugin's traceback.
+    Wrap only the call into the plugin, not m0's own work around it.
+    """
+    try:
+        yield
+    except M0Error:
         raise
-    except ValueError as exc:
-        raise OptionError(f'{kind[:-1]} "{name}": {exc}') from exc
+    except Exception as exc:
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise PluginError(f"{origin(kind, name)}: {detail}") from exc
 
 
 def reset() -> None:

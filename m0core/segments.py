@@ -21,8 +21,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from m0core import errors
-from m0core.errors import M0Error, PluginError
+from m0core import errors, plugins
+from m0core.errors import M0Error
 from m0core.ffmpeg import stop_process
 
 #: A segment shorter than this is not worth a worker process (about 0.2 s to start).
@@ -43,27 +43,38 @@ def plan_segments(duration: float | None, jobs: int, hop: float,
     ]
 
 
-def segment_scores(source: Any, analyzer: Any, analyzer_name: str, path: str, *,
-                   chunk_seconds: float, start: float, length: float | None
+def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: str,
+                   path: str, *, chunk_seconds: float, start: float, length: float | None
                    ) -> Iterator[tuple[np.ndarray, float]]:
     """Decode and analyse one segment: yield ``(scores, seconds decoded)`` per chunk.
 
-    An analyzer that fails becomes a :class:`PluginError` naming it.
+    A source or analyzer that fails becomes a :class:`PluginError` naming its plugin
+    (:func:`m0core.plugins.blame`).
     """
-    for chunk in source.chunks(path, chunk_seconds=chunk_seconds, start=start, duration=length):
-        yield _call(analyzer_name, analyzer.feed, chunk), chunk.duration
+    with plugins.blame("sources", source_name):
+        chunks = iter(source.chunks(path, chunk_seconds=chunk_seconds, start=start,
+                                    duration=length))
+    try:
+        while True:
+            with plugins.blame("sources", source_name):
+                chunk = next(chunks, None)
+            if chunk is None:
+                break
+            yield _scores(analyzer_name, analyzer.feed, chunk), chunk.duration
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            with plugins.blame("sources", source_name):
+                close()
     finish = getattr(analyzer, "finish", None)
     if finish is not None:
-        yield _call(analyzer_name, finish), 0.0
+        yield _scores(analyzer_name, finish), 0.0
 
 
-def _call(name: str, method: Callable[..., Any], *args: Any) -> np.ndarray:
-    try:
+def _scores(name: str, method: Callable[..., Any], *args: Any) -> np.ndarray:
+    """The scores that the analyzer ``name``'s ``method(*args)`` returns, as float32."""
+    with plugins.blame("analyzers", name):
         return np.asarray(method(*args), dtype=np.float32)
-    except M0Error:
-        raise
-    except Exception as exc:
-        raise PluginError(f'analyzer "{name}" failed: {type(exc).__name__}: {exc}') from exc
 
 
 @dataclass(frozen=True)
@@ -131,8 +142,6 @@ def _receive(stream: BinaryIO) -> tuple[bytes, bytes]:
 
 def _work() -> None:
     """The worker process: read a job on stdin, send frames of scores on stdout."""
-    from m0core import plugins
-
     out = sys.stdout.buffer
     try:
         job = SegmentJob(**json.loads(sys.stdin.buffer.read()))
@@ -141,8 +150,8 @@ def _work() -> None:
         source = plugins.create("sources", job.source, **job.source_params)
         analyzer = plugins.create("analyzers", job.analyzer, **job.analyzer_params)
         for scores, seconds in segment_scores(
-                source, analyzer, job.analyzer, job.path, chunk_seconds=job.chunk_seconds,
-                start=job.start, length=job.length):
+                source, job.source, analyzer, job.analyzer, job.path,
+                chunk_seconds=job.chunk_seconds, start=job.start, length=job.length):
             _send(out, b"S", struct.pack("<d", seconds) + scores.astype("<f4").tobytes())
         _send(out, b"D")
     except M0Error as exc:

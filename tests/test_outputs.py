@@ -42,30 +42,61 @@ def chapters_of(path: Path) -> list[tuple[float, float, str]]:
     return [(float(a), float(b), t.strip()) for a, b, t in found]
 
 
-@pytest.mark.parametrize("name, kwargs", [("highlights.otio", {}),
-                                          ("highlights.edl", {"rate": 30}),
-                                          ("highlights.fcpxml", {})])
-def test_timelines_read_back_with_otio(analysed, name, kwargs):
-    timeline = otio.adapters.read_from_file(str(analysed.out_dir / name), **kwargs)
+@pytest.fixture(scope="module")
+def audio_only(wav, tmp_path_factory):
+    """One run over the ``wav`` fixture (the same audio, no video) writing every format."""
+    out = tmp_path_factory.mktemp("audio-formats")
+    return m0core.analyze(wav, out, workers=2, formats=FORMATS)
+
+
+#: The run fixtures: (name, frame rate of its timelines, timecode rate of its EDL, EDL channel)
+RUNS = [("analysed", 15, 30, "V"), ("audio_only", 25, 25, "A")]
+
+
+@pytest.mark.parametrize("run, rate, edl_rate, channel", RUNS)
+@pytest.mark.parametrize("name", ["highlights.otio", "highlights.edl", "highlights.fcpxml"])
+def test_timelines_read_back_with_otio(request, run, rate, edl_rate, channel, name):
+    result = request.getfixturevalue(run)
+    kwargs = {"rate": edl_rate} if name.endswith(".edl") else {}
+    timeline = otio.adapters.read_from_file(str(result.out_dir / name), **kwargs)
     clips = list(timeline.find_clips())
-    assert len(clips) == len(analysed.highlights) == len(LOUD_AT)
-    frame = 1 / 15  # the fixture's frame rate
-    for clip, h in zip(clips, analysed.highlights, strict=True):
+    assert len(clips) == len(result.highlights) == len(LOUD_AT)
+    kind = otio.schema.TrackKind.Video if channel == "V" else otio.schema.TrackKind.Audio
+    frame = 1 / rate
+    for clip, h in zip(clips, result.highlights, strict=True):
+        assert clip.parent().kind == kind
         assert clip.source_range.start_time.to_seconds() == pytest.approx(h.start, abs=frame)
         assert clip.source_range.duration.to_seconds() == pytest.approx(h.duration, abs=frame)
         assert clip.name.startswith(f"{h.index:02d} ")
     if name.endswith(".otio"):
-        assert clips[0].media_reference.target_url == Path(analysed.media.path).as_uri()
+        assert clips[0].media_reference.target_url == Path(result.media.path).as_uri()
 
 
-def test_edl_is_cmx3600_text(analysed):
-    text = (analysed.out_dir / "highlights.edl").read_text()
-    events = re.findall(r"^(\d{3})\s+\S+\s+V\s+C\s+([\d:]{11}) ([\d:]{11}) ([\d:]{11}) "
-                        r"([\d:]{11})$", text, re.M)
+@pytest.mark.parametrize("run, rate, edl_rate, channel", RUNS)
+def test_edl_is_cmx3600_text(request, run, rate, edl_rate, channel):
+    result = request.getfixturevalue(run)
+    text = (result.out_dir / "highlights.edl").read_text()
+    events = re.findall(rf"^(\d{{3}})\s+\S+\s+{channel}\s+C\s+([\d:]{{11}}) ([\d:]{{11}}) "
+                        r"([\d:]{11}) ([\d:]{11})$", text, re.M)
     assert [e[0] for e in events] == ["001", "002"]
-    h = analysed.highlights[0]
-    seconds = int(h.start)
-    assert events[0][1].startswith(f"00:00:{seconds:02d}:")
+    assert len(re.findall(r"^\d{3} ", text, re.M)) == 2  # no other event
+    h = result.highlights[1]
+    start = otio.opentime.RationalTime.from_seconds(h.start, edl_rate).round()
+    assert events[1][1] == otio.opentime.to_timecode(start, edl_rate)
+
+
+@pytest.mark.parametrize("media", ["vod", "wav"])
+def test_timelines_of_no_highlights_are_empty(request, media, tmp_path):
+    result = m0core.analyze(request.getfixturevalue(media), tmp_path, clips=False,
+                            report=False, selector="crest", threshold=0.0,
+                            formats=("edl", "otio", "fcpxml"))
+    assert result.highlights == ()
+    edl = (tmp_path / "highlights.edl").read_text()
+    assert edl.startswith("TITLE: vod highlights") and not re.search(r"^\d{3} ", edl, re.M)
+    for name, kwargs in [("highlights.edl", {"rate": 25}), ("highlights.otio", {}),
+                         ("highlights.fcpxml", {})]:
+        timeline = otio.adapters.read_from_file(str(tmp_path / name), **kwargs)
+        assert list(timeline.find_clips()) == []
 
 
 def test_csv_has_one_row_per_highlight(analysed):
@@ -182,7 +213,7 @@ def test_m0_register_writers_adds_a_format(wav, tmp_path, register_plugin):
     assert times == [h.peak_time for h in result.highlights] and len(times) == len(LOUD_AT)
 
 
-def test_failing_writer_removes_the_clips(vod, tmp_path, register_plugin):
+def test_failing_writer_keeps_the_other_outputs(vod, tmp_path, register_plugin):
     class Broken:
         def write(self, result, out_dir):
             raise OutputError("broken writer")
@@ -193,9 +224,23 @@ def test_failing_writer_removes_the_clips(vod, tmp_path, register_plugin):
             register("broken", Broken)
 
     register_plugin(Plugin(), "broken-writer")
-    with pytest.raises(OutputError, match="broken writer"):
-        m0core.analyze(vod, tmp_path, formats=["csv", "broken"], workers=2)
-    assert list(tmp_path.iterdir()) == []  # no clips, json, csv or thumbnails
+    result = m0core.analyze(vod, tmp_path, formats=["broken", "csv"], workers=2)
+    assert result.failed_outputs == ("broken writer",)
+    made = {p.name for p in tmp_path.iterdir()}
+    assert {"highlights.json", "index.json", "highlights.csv", "report.html", "thumbs"} <= made
+    assert {Path(c.path).name for c in result.clips} <= made and len(result.clips) == 2
+
+
+def test_failing_writer_fails_the_command_keeping_the_other_outputs(vod, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "highlights.edl").mkdir()  # the EDL cannot be renamed onto a folder
+    run = run_m0("analyze", str(vod), str(out), "-f", "edl", "-f", "csv", "--no-report", "-q")
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [f"Error: {out / 'highlights.edl'}: cannot write "
+                                       "(Is a directory)"], run.stderr
+    assert json.loads((out / "highlights.json").read_text())["clips"]["made"] == 2
+    assert (out / "highlights.csv").is_file() and (out / "highlights.edl").is_dir()
 
 
 def test_threshold_line_is_the_line_highlights_crossed(analysed):

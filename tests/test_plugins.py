@@ -50,6 +50,49 @@ def test_create_reports_bad_parameters():
         plugins.create("analyzers", "rms-streaming", nonsense=1)
 
 
+class _Buggy:
+    """A selector whose factory has a bug."""
+
+    def __init__(self, timeline, threshold=None):
+        self.level = threshold + 1
+
+
+class _BuggyPlugin:
+    @hookimpl
+    def m0_register_selectors(self, register):
+        register("buggy", _Buggy)
+
+
+def test_create_tells_bad_parameters_from_a_factory_bug(register_plugin):
+    register_plugin(_BuggyPlugin(), "buggy-plugin")
+    with pytest.raises(OptionError, match='selector "buggy" does not take these options: '
+                                          "got an unexpected keyword argument 'colour'"):
+        plugins.create("selectors", "buggy", timeline=None, colour="red")
+    with pytest.raises(PluginError) as info:  # a TypeError inside the factory is its bug
+        plugins.create("selectors", "buggy", timeline=None)
+    assert str(info.value).startswith(
+        'plugin "buggy-plugin" (selector "buggy"): TypeError: unsupported operand')
+    assert isinstance(info.value.__cause__, TypeError)
+
+
+def test_origin_names_the_plugin_and_its_distribution():
+    version = plugins.version_of("loudness")
+    assert plugins.origin("analyzers", "loudness") == \
+        f'plugin "loudness" (analyzer, from m0-clipper {version})'
+    assert plugins.origin("selectors", "adaptive") == \
+        f'plugin "selectors" (selector "adaptive", from m0-clipper {version})'
+    assert plugins.origin("analyzers", "loudness+onset") == 'analyzer "loudness+onset"'
+
+
+def test_blame_lets_m0_errors_through():
+    with pytest.raises(OptionError, match="^as it was$"):
+        with plugins.blame("selectors", "adaptive"):
+            raise OptionError("as it was")
+    with pytest.raises(PluginError, match=r'^plugin "selectors" .*: KeyError: \'x\'$'):
+        with plugins.blame("selectors", "adaptive"):
+            raise KeyError("x")
+
+
 BROKEN = "raise ImportError('this plugin is broken')\n"
 MISSPELT = """
 from m0core import hookimpl

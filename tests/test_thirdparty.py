@@ -152,3 +152,174 @@ def test_example_plugin_install_use_uninstall(venv, wav, tmp_path):
     assert "brightness" not in m0("plugins", "--all").stdout
     builtin = m0("analyze", str(wav), str(tmp_path / "builtin"), "--no-clips", "-q")
     assert builtin.returncode == 0 and builtin.stderr == ""
+
+
+# -- a third-party plugin raising in its selector, encoder or writer --------------------------
+
+BOOM = '''
+import os
+from concurrent.futures import Future
+
+from m0core import ClipResult, Highlight, hookimpl
+
+
+def boom(where, path=""):
+    """Divide by zero at ``where`` when M0_BOOM names it (and M0_BOOM_ONLY is in ``path``)."""
+    if os.environ.get("M0_BOOM") == where and os.environ.get("M0_BOOM_ONLY", "") in path:
+        1 / 0
+
+
+class Source:
+    """The built-in soundfile source."""
+
+    def __init__(self):
+        from m0_plugins.soundfile_source import SoundfileSource
+
+        self.inner = SoundfileSource()
+
+    def probe(self, path):
+        boom("source.probe")
+        return self.inner.probe(path)
+
+    def chunks(self, path, **where):
+        for chunk in self.inner.chunks(path, **where):
+            boom("source.chunks")
+            yield chunk
+
+
+class Selector:
+    """One highlight at 13 s, given at the end."""
+
+    def __init__(self, timeline, threshold=None):
+        boom("selector.init")
+        self.timeline = timeline
+
+    def feed(self, scores):
+        boom("selector.feed")
+        return []
+
+    def finish(self):
+        boom("selector.finish")
+        start, end = self.timeline.window(13.0)
+        return [Highlight(start, end, 13.0, -10.0, 10.0, "boom")]
+
+
+class Encoder:
+    """Writes a text file per highlight in place of a clip."""
+
+    def __init__(self, media, out_dir, **params):
+        boom("encoder.init")
+        self.media, self.out_dir = media, out_dir
+
+    def submit(self, highlight):
+        boom("encoder.submit", self.media.path)
+        future = Future()
+        try:
+            boom("encoder.clip", self.media.path)
+            path = self.out_dir / f"{highlight.index:02d}.txt"
+            path.write_text(str(highlight.peak_time))
+            future.set_result(ClipResult(highlight, str(path), True))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    def close(self, cancel=False):
+        boom("encoder.close")
+
+
+class Writer:
+    def __init__(self):
+        boom("writer.init")
+
+    def write(self, result, out_dir):
+        boom("writer.write", result.media.path)
+        target = out_dir / "boom.txt"
+        target.write_text("written")
+        return [target]
+
+
+@hookimpl
+def m0_register_sources(register):
+    register("boom", Source)
+
+
+@hookimpl
+def m0_register_selectors(register):
+    register("boom", Selector)
+
+
+@hookimpl
+def m0_register_encoders(register):
+    register("boom", Encoder)
+
+
+@hookimpl
+def m0_register_writers(register):
+    register("boom", Writer)
+'''
+
+BOOM_ARGS = ("--source", "boom", "--selector", "boom", "--encoder", "boom", "-f", "boom",
+             "--no-report", "-q")
+
+
+@pytest.fixture
+def boom_env(fake_dist) -> dict[str, str]:
+    """An environment with the ``m0-boom`` plugin (source, selector, encoder, writer ``boom``),
+    which divides by zero where ``M0_BOOM`` says."""
+    return fake_dist("m0-boom", BOOM, version="1.2")
+
+
+def files(folder: Path) -> list[str]:
+    """The names of the files in ``folder`` (none if it does not exist), sorted."""
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_boom_plugin_works_when_nothing_raises(boom_env, wav, tmp_path):
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), *BOOM_ARGS, env=boom_env)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert files(tmp_path / "out") == ["01.txt", "boom.txt", "highlights.json", "index.json"]
+
+
+@pytest.mark.parametrize("where", [
+    "source.probe", "source.chunks", "selector.init", "selector.feed", "selector.finish",
+    "encoder.init", "encoder.submit", "encoder.clip", "encoder.close", "writer.init",
+    "writer.write"])
+def test_plugin_raising_is_one_line_naming_it(boom_env, wav, tmp_path, where):
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), *BOOM_ARGS, env=dict(boom_env, M0_BOOM=where))
+    kind = where.split(".")[0]
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.splitlines() == [
+        f'Error: plugin "m0-boom" ({kind} "boom", from m0-boom 1.2): '
+        "ZeroDivisionError: division by zero"], run.stderr
+    if where == "writer.write":  # after the run: what the others wrote is kept
+        assert files(out) == ["01.txt", "highlights.json", "index.json"]
+    else:  # a failed run leaves nothing behind
+        assert files(out) == []
+
+
+def test_debug_shows_the_traceback_of_a_plugin_raising(boom_env, wav, tmp_path):
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), *BOOM_ARGS,
+                 env=dict(boom_env, M0_BOOM="selector.feed", M0_DEBUG="1"))
+    assert run.returncode == 1
+    assert "Traceback" in run.stderr and "m0_boom.py" in run.stderr
+    assert run.stderr.rstrip().endswith(
+        'PluginError: plugin "m0-boom" (selector "boom", from m0-boom 1.2): '
+        "ZeroDivisionError: division by zero")
+
+
+@pytest.mark.parametrize("where", ["encoder.submit", "writer.write"])
+def test_batch_job_of_a_plugin_raising_fails_alone(boom_env, wav, tmp_path, where):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("bad.wav", "good.wav"):
+        shutil.copy(wav, inputs / name)
+    run = run_m0("batch", str(inputs), str(tmp_path / "out"), *BOOM_ARGS, "--json",
+                 env=dict(boom_env, M0_BOOM=where, M0_BOOM_ONLY="bad"))
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    jobs = {Path(job["video_path"]).name: job for job in json.loads(run.stdout)["jobs"]}
+    assert jobs["good.wav"]["status"] == "completed"
+    assert jobs["bad.wav"]["status"] == "failed"
+    assert jobs["bad.wav"]["error"] == (
+        f'plugin "m0-boom" ({where.split(".")[0]} "boom", from m0-boom 1.2): '
+        "ZeroDivisionError: division by zero")

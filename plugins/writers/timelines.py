@@ -61,7 +61,16 @@ def timecode_rate(rate: float) -> float:
 
 
 def build_timeline(result: AnalysisResult, rate: float) -> Any:
-    """An ``otio.schema.Timeline``: one clip per highlight on one track, at ``rate`` fps."""
+    """An ``otio.schema.Timeline`` at ``rate`` fps: one clip per highlight on one track.
+
+    The track is a video track for media with video. For audio-only media it is an audio
+    track, followed by an empty picture track (one gap as long as the audio track), as
+    editors hold audio-only sequences. The EDL and FCPXML adapters need that picture track:
+    ``cmx_3600`` refuses a timeline without exactly one video track and writes the events of
+    the first track (channel ``A`` for an audio track); ``fcpx_xml`` connects audio clips to
+    the items of the primary storyline. A track with no highlights holds a gap of no
+    duration, as ``cmx_3600`` cannot write an empty track.
+    """
     import opentimelineio as otio
 
     media = result.media
@@ -86,8 +95,22 @@ def build_timeline(result: AnalysisResult, rate: float) -> Any:
             source_range=otio.opentime.TimeRange(start, end - start),
             metadata={"m0": h.to_dict()},
         ))
+    if not result.highlights:
+        track.append(_gap(otio.opentime.RationalTime(0, rate)))
     timeline.tracks.append(track)
+    if not media.has_video:
+        picture = otio.schema.Track(name="picture", kind=otio.schema.TrackKind.Video)
+        picture.append(_gap(track.duration()))
+        timeline.tracks.append(picture)
     return timeline
+
+
+def _gap(duration: Any) -> Any:
+    """An ``otio.schema.Gap`` of ``duration`` (a ``RationalTime``)."""
+    import opentimelineio as otio
+
+    start = otio.opentime.RationalTime(0, duration.rate)
+    return otio.schema.Gap(source_range=otio.opentime.TimeRange(start, duration))
 
 
 @functools.cache

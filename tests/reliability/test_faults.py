@@ -211,6 +211,9 @@ def test_ctrl_c_stops_batch(vod, tmp_path):
 
 # -- a plugin raising mid-stream -------------------------------------------------------------
 
+FIRE = 'plugin "m0-slow" (analyzer "slow", from m0-slow 1.0): RuntimeError: sensor on fire'
+
+
 @pytest.mark.parametrize("where", ["analyze", "analyze, segment workers", "batch"])
 def test_plugin_raising_mid_stream_is_named(where, wav, long_wav, fake_dist, tmp_path):
     env = dict(fake_dist("m0-slow", SLOW), M0_FAIL_AT="3")
@@ -219,9 +222,9 @@ def test_plugin_raising_mid_stream_is_named(where, wav, long_wav, fake_dist, tmp
         run = run_m0("batch", str(wav), str(out), "--analyzer", "slow", "--json", env=env)
         [job] = json.loads(run.stdout)["jobs"]
         assert run.returncode == 1 and job["status"] == "failed"
-        assert 'analyzer "slow" failed: RuntimeError: sensor on fire' in job["error"]
+        assert FIRE in job["error"]
         return
     media, jobs = (wav, "1") if where == "analyze" else (long_wav, "2")
     run = run_m0("analyze", str(media), str(out), "--analyzer", "slow", "--jobs", jobs, env=env)
-    assert_one_error_line(run, 'analyzer "slow" failed: RuntimeError: sensor on fire')
+    assert_one_error_line(run, FIRE)
     assert files(out) == []
