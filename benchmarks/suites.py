@@ -296,8 +296,8 @@ def batch_scaling(minutes: float, count: int = 4, repeat: int = 1) -> Table:
                        "copy; cores busy = CPU seconds of all the run's processes ÷ wall "
                        "seconds. Each job gets cores ÷ workers clip processes and decoding "
                        "segments, so with --workers 1 one job already decodes 2 segments at "
-                       "once and cuts clips and thumbnails while it decodes; --jobs 1 decodes "
-                       "each file in one segment; the analysis-only rows show the batch "
+                       "once and cuts clips while it decodes; --jobs 1 decodes each file in "
+                       "one segment; the analysis-only rows show the batch "
                        "runner's own scaling, the ceiling rows how far 2 cores scale this kind "
                        "of work at all")
     table.notes.append(_load())
