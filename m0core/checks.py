@@ -30,3 +30,20 @@ def number(name: str, value: Any, *, low: float | None = None, high: float | Non
     if below is not None and x >= below:
         raise OptionError(f"{name} must be less than {below:g}, not {value!r}")
     return x
+
+
+def hop(value: Any) -> float:
+    """An analyzer's ``hop``: seconds between score values, 0.01 to 10."""
+    return number("hop", value, low=0.01, high=10.0)
+
+
+def floor_db(value: Any) -> float:
+    """An analyzer's ``floor_db``: the value it reports for silence, -200 up to (not) 0."""
+    return number("floor_db", value, low=-200.0, below=0.0)
+
+
+def whole(name: str, value: Any, *, low: int, high: int | None = None) -> int:
+    """``value`` as an ``int`` (not a bool, a float or a string) within ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OptionError(f"{name} must be a whole number, not {value!r}")
+    return int(number(name, value, low=low, high=high))

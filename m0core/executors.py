@@ -31,6 +31,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from m0core.checks import whole
 from m0core.errors import M0Error, OptionError
 
 JobFn = Callable[..., dict]
@@ -70,8 +71,7 @@ class ProcessExecutor:
     slots_per_machine: int
 
     def __init__(self, workers: int) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise OptionError(f"workers must be a whole number of at least 1, not {workers!r}")
+        whole("workers", workers, low=1)
         self.workers = workers
         self.slots_per_machine = workers
 
@@ -257,8 +257,7 @@ class DaskExecutor:
     """
 
     def __init__(self, workers: int, scheduler: str | None = None) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise OptionError(f"workers must be a whole number of at least 1, not {workers!r}")
+        whole("workers", workers, low=1)
         try:
             import distributed  # noqa: F401
         except ImportError:

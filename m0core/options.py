@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from m0core.checks import number
+from m0core.checks import number, whole
 from m0core.errors import OptionError
 from m0core.model import Timeline
 
@@ -107,11 +107,11 @@ class Options:
             if not isinstance(value, str) or not value:
                 raise OptionError(f"{name} must be a plugin name, not {value!r}")
         if self.threshold is not None:
-            _finite("threshold", self.threshold, -200.0, 50.0)
-        _finite("clip_length", self.clip_length, 0.1, 24 * 3600.0)
+            number("threshold", self.threshold, low=-200.0, high=50.0)
+        number("clip_length", self.clip_length, low=0.1, high=24 * 3600.0)
         for name in ("pre", "post", "min_gap"):
             if getattr(self, name) is not None:
-                _finite(name, getattr(self, name), 0.0, 24 * 3600.0)
+                number(name, getattr(self, name), low=0.0, high=24 * 3600.0)
         if self.pre is not None and self.post is None and self.pre > self.clip_length:
             raise OptionError(
                 f"pre ({self.pre:g} s) is longer than the clip ({self.clip_length:g} s)"
@@ -123,18 +123,18 @@ class Options:
         if self.pre is not None and self.post is not None and self.pre + self.post <= 0:
             raise OptionError("pre + post must be more than 0 seconds")
         if self.max_clips is not None:
-            _whole("max_clips", self.max_clips, 1, 100_000)
+            whole("max_clips", self.max_clips, low=1, high=100_000)
         if self.workers is not None:
-            _whole("workers", self.workers, 1, 256)
+            whole("workers", self.workers, low=1, high=256)
         if self.jobs is not None:
-            _whole("jobs", self.jobs, 1, 64)
+            whole("jobs", self.jobs, low=1, high=64)
         if self.cut not in CUT_MODES:
             raise OptionError(f"cut must be one of {', '.join(CUT_MODES)}, not {self.cut!r}")
-        _finite("chunk_seconds", self.chunk_seconds, 0.1, 600.0)
+        number("chunk_seconds", self.chunk_seconds, low=0.1, high=600.0)
         if isinstance(self.formats, str) or not all(
                 isinstance(f, str) and f for f in self.formats):
             raise OptionError(f"formats must be a list of writer names, not {self.formats!r}")
-        _finite("clip_timeout", self.clip_timeout, 0.01, 24 * 3600.0)
+        number("clip_timeout", self.clip_timeout, low=0.01, high=24 * 3600.0)
 
     @property
     def window(self) -> tuple[float, float]:
@@ -176,14 +176,3 @@ class Options:
             else list(self.formats) if f.name == "formats" else getattr(self, f.name)
             for f in fields(self)
         }
-
-
-def _finite(name: str, value: Any, low: float, high: float) -> None:
-    number(name, value, low=low, high=high)
-
-
-def _whole(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise OptionError(f"{name} must be a whole number, not {value!r}")
-    if not low <= value <= high:
-        raise OptionError(f"{name} must be between {low} and {high}, not {value}")

@@ -12,6 +12,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from m0core.checks import whole
 from m0core.errors import OptionError, OutputError
 from m0core.ffmpeg import ffmpeg_exe, reason, stop_process
 from m0core.model import ClipResult, Highlight, MediaInfo
@@ -66,9 +67,7 @@ class FFmpegEncoder:
     ) -> None:
         if cut not in CUTS:
             raise OptionError(f'cut must be one of {", ".join(CUTS)}, not "{cut}"')
-        workers = (os.cpu_count() or 1) if workers is None else workers
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise OptionError(f"workers must be a whole number of at least 1, not {workers!r}")
+        workers = whole("workers", (os.cpu_count() or 1) if workers is None else workers, low=1)
         if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
             raise OptionError(f"timeout must be a number of seconds above 0, not {timeout!r}")
         self.media = media

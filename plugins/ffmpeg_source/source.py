@@ -11,7 +11,8 @@ from dataclasses import replace
 import numpy as np
 
 from m0core.audio import check_complete, downmix
-from m0core.errors import InputError, M0Error, OptionError
+from m0core.checks import number
+from m0core.errors import InputError, M0Error
 from m0core.ffmpeg import base_command, check_input_file, input_arg, probe, reason, stop_process
 from m0core.model import AudioChunk, MediaInfo
 
@@ -28,8 +29,8 @@ class FFmpegSource:
     """
 
     def __init__(self, sample_rate: int | None = None) -> None:
-        if sample_rate is not None and not 1000 <= int(sample_rate) <= 768000:
-            raise OptionError(f"sample_rate must be between 1000 and 768000 Hz, not {sample_rate}")
+        if sample_rate is not None:
+            number("sample_rate", sample_rate, low=1000, high=768000)
         self.sample_rate = int(sample_rate) if sample_rate else None
         self._probed: dict[str, MediaInfo] = {}
 

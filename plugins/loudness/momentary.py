@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 
+from m0core import checks
+from m0core.checks import number
 from m0core.errors import OptionError
 from m0core.model import AudioChunk
 
@@ -67,12 +69,8 @@ class Loudness:
     version = "1"
 
     def __init__(self, hop: float = 0.1, window: float = 0.4, floor_db: float = -100.0) -> None:
-        if not 0.01 <= float(hop) <= 10.0:
-            raise OptionError(f"hop must be between 0.01 and 10 seconds, not {hop}")
-        if not float(hop) <= float(window) <= 60.0:
-            raise OptionError(f"window must be between hop and 60 seconds, not {window}")
-        if not -200.0 <= float(floor_db) < 0.0:
-            raise OptionError(f"floor_db must be between -200 and 0, not {floor_db}")
+        number("window", window, low=checks.hop(hop), high=60.0)
+        checks.floor_db(floor_db)
         self.hop = float(hop)
         self.window = float(window)
         self.floor_db = float(floor_db)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from m0core import checks
+from m0core.checks import whole
 from m0core.errors import OptionError
 from m0core.model import AudioChunk
 
@@ -43,14 +45,10 @@ class Onset:
 
     def __init__(self, hop: float = 0.1, n_fft: int = 2048, n_mels: int = 64,
                  floor_db: float = -30.0) -> None:
-        if not 0.01 <= float(hop) <= 10.0:
-            raise OptionError(f"hop must be between 0.01 and 10 seconds, not {hop}")
-        if isinstance(n_fft, bool) or not isinstance(n_fft, int) or not 64 <= n_fft <= 65536:
-            raise OptionError(f"n_fft must be a whole number from 64 to 65536, not {n_fft!r}")
-        if isinstance(n_mels, bool) or not isinstance(n_mels, int) or not 1 <= n_mels <= 512:
-            raise OptionError(f"n_mels must be a whole number from 1 to 512, not {n_mels!r}")
-        if not -200.0 <= float(floor_db) < 0.0:
-            raise OptionError(f"floor_db must be between -200 and 0, not {floor_db}")
+        checks.hop(hop)
+        whole("n_fft", n_fft, low=64, high=65536)
+        whole("n_mels", n_mels, low=1, high=512)
+        checks.floor_db(floor_db)
         self.hop = float(hop)
         self.n_fft = n_fft
         self.n_mels = n_mels

@@ -4,14 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from m0core.checks import number
-
-
-def check_params(hop: float, floor_db: float) -> None:
-    """Reject a hop or floor the analyzers cannot use."""
-    number("hop", hop, low=0.01, high=10.0)
-    number("floor_db", floor_db, low=-200.0, below=0.0)
-
 
 def hop_samples(hop: float, sample_rate: int) -> int:
     """Samples per hop at ``sample_rate``."""

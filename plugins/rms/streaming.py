@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from m0core import checks
 from m0core.model import AudioChunk
 
-from .measure import check_params, hop_samples, power_db
+from .measure import hop_samples, power_db
 
 _EMPTY = np.zeros(0, dtype=np.float32)
 
@@ -28,7 +29,8 @@ class RmsStreaming:
     version = "1"
 
     def __init__(self, hop: float = 0.1, floor_db: float = -100.0) -> None:
-        check_params(hop, floor_db)
+        checks.hop(hop)
+        checks.floor_db(floor_db)
         self.hop = float(hop)
         self.floor_db = float(floor_db)
         self._rest = _EMPTY
