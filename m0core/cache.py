@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from m0core.errors import OutputError
 from m0core.model import MediaInfo
 
 FORMAT = 1
@@ -106,27 +106,15 @@ def store(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarra
         "identity": ident, "media": asdict(media), "hop": hop, "count": len(data) // 4,
         "sha256": hashlib.sha256(data).hexdigest(),
     }
+    from m0core.outputs import write_text_atomic  # not needed to read the cache
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _write(base.with_suffix(SUFFIX_DATA), data)
-        _write(base.with_suffix(SUFFIX_META), json.dumps(meta, default=str).encode())
-    except OSError:
+        write_text_atomic(base.with_suffix(SUFFIX_DATA), data)
+        write_text_atomic(base.with_suffix(SUFFIX_META), json.dumps(meta, default=str))
+    except (OSError, OutputError):
         return False
     return True
-
-
-def _write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def info() -> dict[str, Any]:
