@@ -166,11 +166,7 @@ def clips(minutes: float, length: float = 30.0) -> Table:
                           "-t", f"{length:g}", "-map", "0:V:0", "-map", "0:a:0", *ACCURATE_VIDEO,
                           "-threads", "1", str(Path(out) / f"t{i}.mp4"))
                    for i, t in enumerate(starts[:4])]
-        single, double = at_once(encodes, 1), at_once(encodes, 2)
-    table.rows.append(["machine ceiling: 4 single-threaded re-encodes, one at a time",
-                       f"{single:.2f}", "1.00"])
-    table.rows.append(["machine ceiling: the same, 2 at once", f"{double:.2f}",
-                       f"{single / double:.2f}× faster"])
+        table.rows += _ceiling("4 single-threaded re-encodes", encodes)
     table.notes.append("one ffmpeg re-encode (x264 and its decoder) already uses both cores, so "
                        "2 workers can only fill the gaps; the ceiling rows show how far two "
                        "single-threaded encodes scale on this machine at all")
@@ -287,11 +283,8 @@ def batch_scaling(minutes: float, count: int = 4, repeat: int = 1) -> Table:
                                    f"{best.cores:.2f}"])
         decodes = [ffmpeg("-threads", "1", "-i", str(v), "-map", "0:a", "-f", "null", "-")
                    for v in sorted(inputs.iterdir())]
-        single, double = at_once(decodes, 1), at_once(decodes, 2)
-        table.rows.append([f"machine ceiling: {count} single-threaded `ffmpeg -i VOD -map 0:a "
-                           "-f null -`, one at a time", f"{single:.2f}", "1.00×", ""])
-        table.rows.append(["machine ceiling: the same, 2 at once", f"{double:.2f}",
-                           f"{single / double:.2f}×", ""])
+        table.rows += _ceiling(f"{count} single-threaded `ffmpeg -i VOD -map 0:a -f null -`",
+                               decodes, blank=1)
     table.notes.append(f"best of {repeat}; --no-cache (every run decodes); clips cut by stream "
                        "copy; cores busy = CPU seconds of all the run's processes ÷ wall "
                        "seconds. Each job gets cores ÷ workers clip processes and decoding "
@@ -326,6 +319,16 @@ def batch_many(count: int, seconds: float = 8.0) -> Table:
     table.notes.append("process start and (for dask) the LocalCluster's start included")
     table.notes.append(_load())
     return table
+
+
+def _ceiling(what: str, cmds: list[list[str]], blank: int = 0) -> list[list[str]]:
+    """Two rows: ``cmds`` one at a time, then 2 at once: how far this machine's cores scale
+    that kind of work at all (``blank`` empty cells pad the rows to the table's width)."""
+    single, double = at_once(cmds, 1), at_once(cmds, 2)
+    pad = [""] * blank
+    return [[f"machine ceiling: {what}, one at a time", f"{single:.2f}", "1.00×", *pad],
+            ["machine ceiling: the same, 2 at once", f"{double:.2f}", f"{single / double:.2f}×",
+             *pad]]
 
 
 def _load() -> str:
