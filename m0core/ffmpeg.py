@@ -12,7 +12,11 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from m0core.errors import EncodeError, InputError, M0Error
 from m0core.model import MediaInfo
@@ -155,6 +159,25 @@ def stop_process(proc: subprocess.Popen) -> None:
                 stream.close()
             except OSError:  # pragma: no cover
                 pass
+
+
+@contextmanager
+def child(cmd: list[str], **popen: Any) -> Iterator[tuple[subprocess.Popen, Callable[[], str]]]:
+    """Start ``cmd`` (``popen``: more :class:`subprocess.Popen` arguments) with its stderr in a
+    temporary file, so a chatty process never stalls on a pipe nobody reads. Yields the
+    process and a function that returns what it has written to stderr. However the block
+    ends, the process is stopped and reaped (:func:`stop_process`): no orphan is left."""
+    with tempfile.TemporaryFile() as errfile:
+        proc = subprocess.Popen(cmd, stderr=errfile, **popen)
+
+        def stderr() -> str:
+            errfile.seek(0)
+            return errfile.read().decode("utf-8", "replace")
+
+        try:
+            yield proc, stderr
+        finally:
+            stop_process(proc)
 
 
 def run(args: list[str], *, timeout: float | None, what: str) -> None:

@@ -14,7 +14,6 @@ import math
 import struct
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
@@ -23,7 +22,7 @@ import numpy as np
 
 from m0core import errors, plugins
 from m0core.errors import M0Error
-from m0core.ffmpeg import stop_process
+from m0core.ffmpeg import child
 
 #: A segment shorter than this is not worth a worker process (about 0.2 s to start).
 MIN_SEGMENT_SECONDS = 300.0
@@ -99,29 +98,24 @@ def scores_from_worker(job: SegmentJob) -> Iterator[tuple[np.ndarray, float]]:
     The job goes in as JSON on stdin; results come back as frames on stdout (see
     :func:`_send`). Closing the generator, or an error, kills the worker: no orphan is left.
     """
-    with tempfile.TemporaryFile() as errfile:
-        proc = subprocess.Popen([sys.executable, "-m", "m0core.segments"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile)
-        try:
-            proc.stdin.write(json.dumps(asdict(job)).encode())
-            proc.stdin.close()
-            while True:
-                kind, payload = _receive(proc.stdout)
-                if kind == b"S":
-                    (seconds,) = struct.unpack("<d", payload[:8])
-                    yield np.frombuffer(payload[8:], dtype="<f4").astype(np.float32), seconds
-                elif kind == b"E":
-                    error = json.loads(payload)
-                    raise getattr(errors, error["type"], M0Error)(error["message"])
-                elif kind == b"D":
-                    return
-                else:
-                    errfile.seek(0)
-                    tail = errfile.read().decode("utf-8", "replace").strip().splitlines()
-                    raise M0Error(f"a decoding worker died (exit code {proc.wait()}"
-                                  f"{': ' + tail[-1] if tail else ''})")
-        finally:
-            stop_process(proc)
+    with child([sys.executable, "-m", "m0core.segments"], stdin=subprocess.PIPE,
+               stdout=subprocess.PIPE) as (proc, stderr):
+        proc.stdin.write(json.dumps(asdict(job)).encode())
+        proc.stdin.close()
+        while True:
+            kind, payload = _receive(proc.stdout)
+            if kind == b"S":
+                (seconds,) = struct.unpack("<d", payload[:8])
+                yield np.frombuffer(payload[8:], dtype="<f4").astype(np.float32), seconds
+            elif kind == b"E":
+                error = json.loads(payload)
+                raise getattr(errors, error["type"], M0Error)(error["message"])
+            elif kind == b"D":
+                return
+            else:
+                tail = stderr().strip().splitlines()
+                raise M0Error(f"a decoding worker died (exit code {proc.wait()}"
+                              f"{': ' + tail[-1] if tail else ''})")
 
 
 def _send(stream: BinaryIO, kind: bytes, payload: bytes = b"") -> None:

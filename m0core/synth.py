@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import os
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from scipy import signal
 
 from m0core.checks import number
 from m0core.errors import OptionError, OutputError
-from m0core.ffmpeg import ffmpeg_exe, reason, stop_process
+from m0core.ffmpeg import child, ffmpeg_exe, reason
 from m0core.model import Highlight
 
 #: Seconds kept free of events at the start and at the end of a recording.
@@ -376,16 +375,10 @@ def write_vod(
         "-shortest", str(tmp),
     ]
     try:
-        with tempfile.TemporaryFile() as errfile:
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                    stderr=errfile)
-            try:
-                _pipe_audio(proc, audio_blocks(duration, events, **kw))
-                code = proc.wait()
-            finally:
-                stop_process(proc)
-            errfile.seek(0)
-            errors = errfile.read().decode("utf-8", "replace")
+        with child(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL) as (proc, stderr):
+            _pipe_audio(proc, audio_blocks(duration, events, **kw))
+            code = proc.wait()
+            errors = stderr()
         if code != 0:
             raise OutputError(f"{path}: ffmpeg could not write the VOD ({reason(errors)})")
         os.replace(tmp, path)

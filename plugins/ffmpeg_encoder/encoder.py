@@ -10,11 +10,12 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 from m0core.checks import whole
 from m0core.errors import OptionError, OutputError
-from m0core.ffmpeg import ffmpeg_exe, reason, stop_process
+from m0core.ffmpeg import child, ffmpeg_exe, reason, stop_process
 from m0core.model import ClipResult, Highlight, MediaInfo
 
 from .command import CUTS, clip_command
@@ -158,14 +159,13 @@ class FFmpegEncoder:
 
     def _ffmpeg(self, cmd: list[str]) -> None:
         """Run one ffmpeg command (killed on cancel or timeout); raise :class:`_Failed`."""
-        with tempfile.TemporaryFile() as errfile:
+        with ExitStack() as stack:
             with self._lock:
                 if self._cancelled:
                     raise _Failed("cancelled")
                 try:
-                    proc = subprocess.Popen(
-                        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errfile
-                    )
+                    proc, stderr = stack.enter_context(
+                        child(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
                 except OSError as exc:
                     raise _Failed(f"cannot start ffmpeg ({exc})") from None
                 self._live.add(proc)
@@ -180,8 +180,7 @@ class FFmpegEncoder:
             if self._cancelled:
                 raise _Failed("cancelled")
             if code != 0:
-                errfile.seek(0)
-                text = errfile.read().decode("utf-8", "replace")
+                text = stderr()
                 if code < 0 and not text.strip():
                     raise _Failed(f"ffmpeg was killed by signal {-code}")
                 raise _Failed(f"ffmpeg failed: {reason(text)}")

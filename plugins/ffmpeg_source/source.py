@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -13,7 +12,7 @@ import numpy as np
 from m0core.audio import check_complete, downmix
 from m0core.checks import number
 from m0core.errors import InputError, M0Error
-from m0core.ffmpeg import base_command, check_input_file, input_arg, probe, reason, stop_process
+from m0core.ffmpeg import base_command, check_input_file, child, input_arg, probe, reason
 from m0core.model import AudioChunk, MediaInfo
 
 _BYTES_PER_SAMPLE = 4  # f32le
@@ -76,25 +75,20 @@ class FFmpegSource:
         cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
         frame_bytes = _BYTES_PER_SAMPLE * channels
         buffer = bytearray(max(1, int(round(chunk_seconds * rate))) * frame_bytes)
-        with tempfile.TemporaryFile() as errfile:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errfile, bufsize=0)
+        with child(cmd, stdout=subprocess.PIPE, bufsize=0) as (proc, stderr):
             _widen_pipe(proc.stdout)
             position = 0
-            try:
-                while True:
-                    got = _read_into(proc.stdout, buffer)
-                    frames = got // frame_bytes
-                    if frames:
-                        yield AudioChunk(_mono(buffer, frames, channels), rate,
-                                         start + position / rate)
-                        position += frames
-                    if got < len(buffer):
-                        break
-                code = proc.wait()
-            finally:
-                stop_process(proc)
-            errfile.seek(0)
-            errors = errfile.read().decode("utf-8", "replace")
+            while True:
+                got = _read_into(proc.stdout, buffer)
+                frames = got // frame_bytes
+                if frames:
+                    yield AudioChunk(_mono(buffer, frames, channels), rate,
+                                     start + position / rate)
+                    position += frames
+                if got < len(buffer):
+                    break
+            code = proc.wait()
+            errors = stderr()
         decoded = position / rate
         if code < 0:  # killed (out of memory, or by a person): not the file's fault
             raise M0Error(f"{path}: ffmpeg was killed by signal {-code} while decoding")
