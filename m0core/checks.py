@@ -47,3 +47,21 @@ def whole(name: str, value: Any, *, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise OptionError(f"{name} must be a whole number, not {value!r}")
     return int(number(name, value, low=low, high=high))
+
+
+#: ``audio_track`` value that mixes every audio track of a file.
+ALL_TRACKS = "all"
+
+
+def audio_track(value: Any) -> int | str:
+    """An ``audio_track`` option: a track number from 1 (as players and OBS number them; a
+    digit string is taken too) or ``"all"`` (every track mixed)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == ALL_TRACKS:
+            return ALL_TRACKS
+        if text.isdigit():
+            value = int(text)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise OptionError(f"audio_track must be a track number from 1 or 'all', not {value!r}")
+    return value

@@ -39,8 +39,41 @@ class AudioChunk:
 
 
 @dataclass(frozen=True)
+class AudioTrack:
+    """One audio stream of a file, numbered as players and OBS number them (from 1).
+
+    ``start`` is where the track begins on the players' timeline (0 = the container's start).
+    """
+
+    number: int
+    codec: str | None = None
+    channels: int = 0
+    sample_rate: int = 0
+    start: float = 0.0
+    title: str | None = None
+    language: str | None = None
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return {"number": self.number, "codec": self.codec, "channels": self.channels,
+                "sample_rate": self.sample_rate, "start": round(self.start, 6),
+                "title": self.title, "language": self.language}
+
+    def describe(self) -> str:
+        """One line for people: ``track 2 "Mic" (eng): aac, 1 ch, 48000 Hz, starts at 0.0 s``."""
+        title = f' "{self.title}"' if self.title else ""
+        language = f" ({self.language})" if self.language else ""
+        return (f"track {self.number}{title}{language}: {self.codec or '?'}, "
+                f"{self.channels} ch, {self.sample_rate} Hz, starts at {self.start:.3f} s")
+
+
+@dataclass(frozen=True)
 class MediaInfo:
-    """What a source found out about a file before decoding it."""
+    """What a source found out about a file before decoding it.
+
+    ``sample_rate``, ``channels`` and ``audio_codec`` are those of the audio the source decodes
+    (the chosen track); ``tracks`` lists every audio track, when the source can tell.
+    """
 
     path: str
     duration: float | None
@@ -52,6 +85,11 @@ class MediaInfo:
     video_codec: str | None = None
     container: str | None = None
     size: int = 0
+    tracks: tuple[AudioTrack, ...] = ()
+
+    def __post_init__(self) -> None:
+        tracks = tuple(t if isinstance(t, AudioTrack) else AudioTrack(**t) for t in self.tracks)
+        object.__setattr__(self, "tracks", tracks)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (the ``source`` block of highlights.json)."""
@@ -66,6 +104,7 @@ class MediaInfo:
             "video_codec": self.video_codec,
             "container": self.container,
             "size": self.size,
+            "audio_tracks": [t.to_dict() for t in self.tracks],
         }
 
 

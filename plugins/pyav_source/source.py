@@ -1,4 +1,4 @@
-"""Decode the first audio stream with PyAV, chunk by chunk, in constant memory.
+"""Decode an audio track (or all of them, mixed) with PyAV, chunk by chunk, in constant memory.
 
 Faster than piping from the ffmpeg program (no muxer, no pipe, no format conversion), and its
 seeks are sample-exact: it seeks a second early and places every sample by the decoded
@@ -8,33 +8,57 @@ decode. That is what lets m0 decode one file's segments in parallel.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 
+from m0core import checks
 from m0core.audio import check_complete, downmix
 from m0core.errors import InputError
 from m0core.ffmpeg import check_input_file, input_arg
-from m0core.model import AudioChunk, MediaInfo
+from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
 PREROLL = 1.0  # seconds decoded before a seek target, so the decoder state is settled
+GAP = 0.1  # seconds of missing audio in the timestamps that are filled with silence
+RESET = 1.0  # seconds timestamps may go back before it counts as a restart, not an overlap
+MAX_LAG = 30.0  # seconds one track may lag the others before it counts as silent there
 
 _SCALE = {"s16": 1 / 32768, "s32": 1 / 2147483648, "u8": 1 / 128, "flt": 1.0, "dbl": 1.0}
 
 
 class PyAVSource:
-    """Audio from any file FFmpeg's libraries read, through PyAV."""
+    """Audio from any file FFmpeg's libraries read, through PyAV.
+
+    Parameters
+    ----------
+    audio_track:
+        Which audio track to decode: its number from 1 (as players and OBS number them; 1 is
+        OBS's mix) or ``"all"``, every track summed (a mixer at unity gain).
+
+    Samples are placed on the players' timeline (0 = the container's start) by the decoded
+    frames' timestamps: a track that starts late begins with silence, a gap in the timestamps
+    (a stream that reconnected, lost packets) is filled with silence where it lies, and a
+    jump back (timestamps that start again) continues where the audio was.
+    """
 
     #: Seeking lands on the exact sample, so segments can be decoded in parallel.
     exact_seek = True
 
+    def __init__(self, audio_track: int | str = 1) -> None:
+        self.audio_track = checks.audio_track(audio_track)
+
     def probe(self, path: str) -> MediaInfo:
-        """Duration and streams of ``path``; :class:`InputError` if it cannot be opened."""
+        """Duration and streams of ``path``; :class:`InputError` if it cannot be opened or has
+        no such audio track."""
         p = check_input_file(path)
         with _open(p) as opened:
-            return _media_info(opened.container, p)
+            info = _media_info(opened.container, p, self.audio_track)
+            if info.has_audio:
+                _chosen(opened.container, p, self.audio_track)
+            return info
 
     def chunks(
         self,
@@ -49,11 +73,13 @@ class PyAVSource:
         p = check_input_file(path)
         with _open(p) as opened:
             container = opened.container
-            info = _media_info(container, p)
+            info = _media_info(container, p, self.audio_track)
             if not info.has_audio:
                 raise InputError(f"{p}: has no audio stream")
-            stream = container.streams.audio[0]
-            rate = stream.codec_context.sample_rate or info.sample_rate
+            streams = _chosen(container, p, self.audio_track)
+            rate = info.sample_rate
+            origin = container.start_time / 1_000_000 if container.start_time else 0.0
+            tracks = {s.index: _Track(rate, origin) for s in streams}
             first = int(round(start * rate))
             stop = None if duration is None else first + int(round(duration * rate))
             if info.duration:  # the encoder's padding after the last real sample is not audio
@@ -61,39 +87,155 @@ class PyAVSource:
                 stop = end if stop is None else min(stop, end)
             size = max(1, int(round(chunk_seconds * rate)))
             if start > 0:
-                target = max(0.0, start - PREROLL)
-                container.seek(int(target / stream.time_base), stream=stream, backward=True)
-            # Frames go through an AudioFifo and are downmixed a chunk at a time: per-frame
-            # numpy work (a 1024-sample AAC frame) cost about as much as the decoding.
-            fifo = av.AudioFifo()
-            begin: int | None = None  # sample index of the fifo's first sample
+                target = max(0.0, start - PREROLL) + origin
+                container.seek(int(target / streams[0].time_base), stream=streams[0],
+                               backward=True)
+            position = first  # index of the next sample to yield
             errors = 0
-            for frame in _frames(container, stream, p):
+            for index, frame in _frames(container, streams):
                 if frame is None:
                     errors += 1
                     continue
-                if begin is None:
-                    begin = _frame_position(frame, stream, rate)
-                frame.pts = None  # samples are placed by counting from the first frame
-                try:
-                    fifo.write(frame)
-                except ValueError:  # the format changed mid-stream: start a new fifo
-                    chunks, begin = _drain(fifo, begin, first, stop, fifo.samples, rate)
-                    yield from chunks
-                    begin += fifo.samples  # what is left lies beyond stop
-                    fifo = av.AudioFifo()
-                    fifo.write(frame)
-                chunks, begin = _drain(fifo, begin, first, stop, size, rate)
-                yield from chunks
-                if stop is not None and begin + fifo.samples >= stop:
+                tracks[index].push(frame)
+                # A track far behind the others (it ended, or has a gap) is silent there.
+                ahead = max(t.end for t in tracks.values())
+                ready = min(max(t.end, ahead - MAX_LAG * rate) for t in tracks.values())
+                if stop is not None:
+                    ready = min(ready, stop)
+                while ready - position >= size or (ready == stop and position < stop):
+                    n = min(size, ready - position)
+                    yield _mix(tracks.values(), position, n, rate)
+                    position += n
+                if stop is not None and position >= stop:
                     break
-            if begin is not None and fifo.samples:
-                chunks, begin = _drain(fifo, begin, first, stop, fifo.samples, rate)
-                yield from chunks
-            emitted = first if begin is None else max(first, begin)
+            else:
+                last = max(t.end for t in tracks.values())
+                if stop is not None:
+                    last = min(last, stop)
+                while position < last:
+                    n = min(size, last - position)
+                    yield _mix(tracks.values(), position, n, rate)
+                    position += n
             errors += opened.errors
-        check_complete(p, (emitted - first) / rate, info.duration, start, duration,
+        check_complete(p, max(0, position - first) / rate, info.duration, start, duration,
                        damaged=bool(errors))
+
+
+class _Track:
+    """One audio stream's decoded samples, held until read, each at the index of the sample
+    on the players' timeline that its frame's timestamp gives.
+
+    Frames are kept in :class:`av.AudioFifo` pieces and converted a chunk at a time (per-frame
+    numpy work on a 1024-sample AAC frame cost about as much as the decoding); a gap is a
+    piece that is a count of silent samples, so an hour's gap takes no memory.
+    """
+
+    def __init__(self, rate: int, origin: float) -> None:
+        self.rate = rate
+        self.origin = origin
+        self.pieces: deque = deque()  # av.AudioFifo or int (samples of silence)
+        self.begin = 0  # index of the first held sample
+        self.end = 0  # index just after the last held sample
+        self.started = False
+
+    def push(self, frame) -> None:
+        """Place ``frame`` on the timeline after what is held."""
+        at = self._position(frame)
+        if not self.started:
+            self.started = True
+            self.begin = self.end = at if at is not None else 0
+        elif at is not None:
+            gap = at - self.end
+            if gap > GAP * self.rate:
+                self.pieces.append(gap)
+                self.end += gap
+            elif gap < 0 and -gap <= RESET * self.rate and -2 * gap > frame.samples:
+                return  # audio that is already held (overlapping timestamps)
+        frame.pts = None  # the fifo places samples by counting
+        fifo = self.pieces[-1] if self.pieces else None
+        if not isinstance(fifo, av.AudioFifo):
+            fifo = av.AudioFifo()
+            self.pieces.append(fifo)
+        try:
+            fifo.write(frame)
+        except ValueError:  # the format changed mid-stream: a new fifo
+            fifo = av.AudioFifo()
+            self.pieces.append(fifo)
+            fifo.write(frame)
+        self.end += frame.samples
+
+    def _position(self, frame) -> int | None:
+        """Index of a frame's first sample on the players' timeline, from its timestamp."""
+        if frame.pts is None or frame.time_base is None:
+            return None
+        return int(round((float(frame.pts * frame.time_base) - self.origin) * self.rate))
+
+    def take(self, position: int, n: int) -> np.ndarray:
+        """The mono samples ``position`` to ``position + n`` (silence where none are held);
+        what lies before ``position`` is dropped."""
+        out = np.zeros(n, dtype=np.float32)
+        if position > self.begin:
+            self._read(min(position, self.end) - self.begin, None)
+            self.begin = max(self.begin, position)
+        lead = self.begin - position
+        if lead < n and self.end > self.begin:
+            got = min(n - lead, self.end - self.begin)
+            self._read(got, out[lead:lead + got])
+            self.begin += got
+        if self.end < self.begin:  # nothing was held up to position: carry on from there
+            self.end = self.begin
+        return out
+
+    def _read(self, count: int, into: np.ndarray | None) -> None:
+        """Take ``count`` held samples off the front, into ``into`` (or drop them)."""
+        done = 0
+        while done < count and self.pieces:
+            piece = self.pieces[0]
+            if isinstance(piece, int):
+                k = min(piece, count - done)
+                if into is not None:
+                    into[done:done + k] = 0.0
+                if piece == k:
+                    self.pieces.popleft()
+                else:
+                    self.pieces[0] = piece - k
+            else:
+                k = min(piece.samples, count - done)
+                if k:
+                    frame = piece.read(k)
+                    if into is not None:
+                        into[done:done + k] = _mono(frame)
+                if piece.samples == 0 and len(self.pieces) > 1:
+                    self.pieces.popleft()
+                elif k == 0:
+                    break
+            done += k
+
+
+def _mix(tracks, position: int, n: int, rate: int) -> AudioChunk:
+    """The chunk of ``n`` samples at ``position``: the tracks' samples summed."""
+    parts = [t.take(position, n) for t in tracks]
+    samples = parts[0]
+    for part in parts[1:]:
+        samples += part
+    return AudioChunk(samples, rate, position / rate)
+
+
+def _chosen(container, path: Path, track: int | str) -> list:
+    """The audio streams ``track`` names (:class:`InputError` if the file has no such track)."""
+    audio = list(container.streams.audio)
+    if track == checks.ALL_TRACKS:
+        rates = sorted({s.codec_context.sample_rate for s in audio})
+        if len(rates) > 1:
+            raise InputError(f"{path}: its audio tracks have different sample rates "
+                             f"({', '.join(map(str, rates))} Hz) and cannot be mixed: "
+                             "choose one with --audio-track N")
+        return audio
+    if track > len(audio):
+        count = f"only {len(audio)} audio tracks" if len(audio) > 1 else "one audio track"
+        raise InputError(f"{path}: has no audio track {track} (it has {count}; "
+                         "'m0 probe' lists them)")
+    return [audio[track - 1]]
 
 
 class _open:
@@ -155,42 +297,58 @@ def video_streams(container) -> list:
             if not (s.disposition & av.stream.Disposition.attached_pic)]
 
 
-def _media_info(container, path: Path) -> MediaInfo:
-    audio = container.streams.audio[0] if container.streams.audio else None
+def _media_info(container, path: Path, track: int | str = 1) -> MediaInfo:
+    audio = list(container.streams.audio)
     videos = video_streams(container)
     duration = container.duration / 1_000_000 if container.duration else None
-    if duration is None and audio is not None and audio.duration:
-        duration = float(audio.duration * audio.time_base)
-    ctx = audio.codec_context if audio is not None else None
+    origin = container.start_time / 1_000_000 if container.start_time else 0.0
+    tracks = tuple(_track_info(s, number, origin) for number, s in enumerate(audio, start=1))
+    chosen = audio[0] if track == checks.ALL_TRACKS or not isinstance(track, int) else (
+        audio[track - 1] if track <= len(audio) else None)
+    if duration is None and chosen is not None and chosen.duration:
+        duration = float(chosen.duration * chosen.time_base)
+    ctx = chosen.codec_context if chosen is not None else None
+    channels = ctx.layout.nb_channels if ctx else 0
+    if track == checks.ALL_TRACKS and audio:
+        channels = max(t.channels for t in tracks)
     return MediaInfo(
         path=str(path), duration=duration,
-        sample_rate=ctx.sample_rate if ctx else 0,
-        channels=ctx.layout.nb_channels if ctx else 0,
-        has_audio=audio is not None, has_video=bool(videos),
+        sample_rate=ctx.sample_rate if ctx else 0, channels=channels,
+        has_audio=bool(audio), has_video=bool(videos),
         audio_codec=ctx.name if ctx else None,
         video_codec=videos[0].codec_context.name if videos else None,
-        container=container.format.name, size=path.stat().st_size,
+        container=container.format.name, size=path.stat().st_size, tracks=tracks,
     )
 
 
-def _frames(container, stream, path: Path):
-    """Decoded frames in order; ``None`` for each packet that failed to decode."""
+def _track_info(stream, number: int, origin: float) -> AudioTrack:
+    """What players show of one audio stream."""
+    ctx = stream.codec_context
+    start = (float(stream.start_time * stream.time_base) - origin
+             if stream.start_time is not None else 0.0)
+    meta = stream.metadata or {}
+    language = meta.get("language")
+    handler = meta.get("handler_name")  # OBS names mp4 tracks there; ffmpeg's default is not
+    if handler in ("SoundHandler", "Sound Media Handler", "Core Media Audio"):
+        handler = None
+    return AudioTrack(number=number, codec=ctx.name, channels=ctx.layout.nb_channels,
+                      sample_rate=ctx.sample_rate, start=max(0.0, start),
+                      title=meta.get("title") or meta.get("name") or handler or None,
+                      language=None if language in (None, "und") else language)
+
+
+def _frames(container, streams: list):
+    """``(stream index, frame)`` of ``streams`` in file order; ``(index, None)`` for each
+    packet that failed to decode."""
     try:
-        for packet in container.demux(stream):
+        for packet in container.demux(streams):
             try:
-                yield from packet.decode()
+                for frame in packet.decode():
+                    yield packet.stream.index, frame
             except av.FFmpegError:
-                yield None
+                yield packet.stream.index, None
     except av.FFmpegError:  # the container ends early (truncated) or is damaged
-        yield None
-
-
-def _frame_position(frame, stream, rate: int) -> int:
-    """Sample index of a frame's first sample, from its timestamp."""
-    if frame.pts is None:
-        return 0
-    origin = stream.start_time or 0
-    return int(round(float((frame.pts - origin) * frame.time_base) * rate))
+        yield streams[0].index, None
 
 
 def _mono(frame) -> np.ndarray:
@@ -204,25 +362,3 @@ def _mono(frame) -> np.ndarray:
     if base not in ("flt", "dbl"):
         data = (data.astype(np.float32) - (128 if base == "u8" else 0)) * _SCALE[base]
     return downmix(data)
-
-
-def _drain(fifo, begin: int, first: int, stop: int | None, size: int, rate: int
-           ) -> tuple[list[AudioChunk], int]:
-    """Chunks of ``size`` samples from ``fifo`` whose first sample has index ``begin``, without
-    what lies before ``first`` (a seek's pre-roll) or from ``stop`` on; and the index of the
-    fifo's first sample afterwards."""
-    chunks: list[AudioChunk] = []
-    if begin < first:
-        skip = min(first - begin, fifo.samples)
-        if skip:
-            fifo.read(skip)
-            begin += skip
-        if begin < first:
-            return chunks, begin
-    while size > 0:
-        want = size if stop is None else min(size, stop - begin)
-        if want <= 0 or fifo.samples < want:
-            break
-        chunks.append(AudioChunk(_mono(fifo.read(want)), rate, begin / rate))
-        begin += want
-    return chunks, begin
