@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from m0core import checks
 from m0core.checks import number, whole
 from m0core.errors import OptionError
 from m0core.model import Timeline
@@ -56,6 +57,10 @@ class Options:
         sequentially). The highlights are the same either way.
     cache:
         Keep the score curve, so a re-run with other selection settings decodes nothing.
+    audio_track:
+        Which audio track is analysed: its number from 1, as players and OBS number them
+        (default 1: OBS's mix of every source), or ``"all"``: every track summed. Passed to
+        the source as its ``audio_track`` parameter (when not 1); clips keep every track.
     source_params, analyzer_params, selector_params, encoder_params:
         Extra keyword parameters for each stage's factory.
     """
@@ -79,6 +84,7 @@ class Options:
     report: bool = True
     jobs: int | None = None
     cache: bool = True
+    audio_track: int | str = 1
     source_params: Mapping[str, Any] = field(default_factory=dict)
     analyzer_params: Mapping[str, Any] = field(default_factory=dict)
     selector_params: Mapping[str, Any] = field(default_factory=dict)
@@ -89,6 +95,7 @@ class Options:
             if f.name.endswith("_params"):
                 object.__setattr__(self, f.name, dict(getattr(self, f.name)))
         self._validate()
+        object.__setattr__(self, "audio_track", checks.audio_track(self.audio_track))
         formats = dict.fromkeys(f for f in self.formats if f not in ALWAYS_FORMATS)
         object.__setattr__(self, "formats", tuple(formats))
 
@@ -153,6 +160,26 @@ class Options:
         pre, post = self.window
         gap = self.min_gap if self.min_gap is not None else (pre + post) / 2
         return Timeline(hop=hop, duration=duration, pre=pre, post=post, min_gap=gap)
+
+    @property
+    def source_settings(self) -> dict[str, Any]:
+        """The source's parameters: ``source_params`` and, unless it is track 1,
+        ``audio_track`` (so a source that cannot choose a track still reads track 1)."""
+        settings = dict(self.source_params)
+        if self.audio_track != 1:
+            settings["audio_track"] = self.audio_track
+        return settings
+
+    def stages(self) -> list[tuple[str, str]]:
+        """``(kind, name)`` of every plugin this run builds (each part of a combined
+        analyzer ``a+b``; the encoder only when clips are cut)."""
+        found = [("sources", self.source)]
+        found += [("analyzers", part) for part in self.analyzer.split("+")]
+        found.append(("selectors", self.selector))
+        if self.clips:
+            found.append(("encoders", self.encoder))
+        found += [("writers", name) for name in self.writers]
+        return found
 
     @property
     def writers(self) -> tuple[str, ...]:

@@ -254,6 +254,14 @@ def lookup(kind: str, name: str) -> Registration:
     return table[name]
 
 
+def in_process(kind: str, name: str) -> bool:
+    """Whether the stage ``name`` of ``kind`` comes from a plugin registered in this process
+    by hand (``m0core.testing.registered``, ``pm.register``) rather than through an entry
+    point: a new process (a decoding worker, a batch job) cannot build it by name."""
+    reg = registries()[kind].get(name)
+    return reg is not None and reg.plugin not in _infos
+
+
 def create(kind: str, name: str, **params: Any) -> Any:
     """Build the stage ``name`` of ``kind`` with ``params``; a failure names the plugin.
 

@@ -23,7 +23,8 @@ def clip_command(
     """The ffmpeg arguments that write ``duration`` s of ``media`` from ``start`` s to ``out``.
 
     Seeks on the input side (``-ss`` before ``-i``), keeps the first video stream that is not a
-    cover picture and the first audio stream, whichever exist. ``copy`` copies the streams
+    cover picture and every audio track (an OBS recording's separate microphone track stays
+    separate for the editor), whichever exist. ``copy`` copies the streams
     (the clip starts at the keyframe before ``start``); ``accurate`` re-encodes them, frame-exact:
     video to H.264 + AAC, audio-only media to the container's default codec. The container is
     chosen by ``out``'s extension.
@@ -32,7 +33,7 @@ def clip_command(
     if start > 0:
         cmd += ["-ss", f"{start:.6f}"]
     cmd += ["-i", input_arg(media.path), "-t", f"{duration:.6f}",
-            "-map", "0:V:0?", "-map", "0:a:0?", "-sn", "-dn"]
+            "-map", "0:V:0?", "-map", "0:a?", "-sn", "-dn"]
     if cut == "copy":
         cmd += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
     elif media.has_video:

@@ -103,7 +103,7 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
     final = base_command() + [
         "-y", "-f", "concat", "-safe", "0", "-i", input_arg(listing),
         "-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", src,
-        "-map", "0:v:0", "-map", "1:a:0?", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k",
+        "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k",
     ]
     if Path(out).suffix.lower() in FASTSTART_EXTENSIONS:
         final += ["-movflags", "+faststart"]

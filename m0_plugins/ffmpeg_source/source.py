@@ -1,4 +1,5 @@
-"""Decode the first audio stream with ffmpeg, chunk by chunk, in constant memory."""
+"""Decode an audio track (or all of them, mixed) with ffmpeg, chunk by chunk, in constant
+memory."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from m0core import checks
 from m0core.checks import number
 from m0core.errors import InputError, M0Error
 from m0core.media.audio import check_complete, downmix
@@ -16,6 +18,8 @@ from m0core.media.ffmpeg import base_command, check_input_file, child, input_arg
 from m0core.model import AudioChunk, MediaInfo
 
 _BYTES_PER_SAMPLE = 4  # f32le
+#: Audio placed by its timestamps: silence before a late start and in gaps (over 0.1 s).
+PLAYERS_TIMELINE = "aresample=async=1:first_pts=0"
 
 
 class FFmpegSource:
@@ -25,17 +29,25 @@ class FFmpegSource:
     ----------
     sample_rate:
         Resample to this rate (Hz); ``None`` keeps the file's own rate.
+    audio_track:
+        Which audio track to decode: its number from 1 (as players and OBS number them) or
+        ``"all"``, every track summed.
+
+    Samples are on the players' timeline (0 = the container's start): ffmpeg's ``aresample``
+    fills a late start and gaps in the timestamps with silence (``async=1:first_pts=0``).
     """
 
-    def __init__(self, sample_rate: int | None = None) -> None:
+    def __init__(self, sample_rate: int | None = None, audio_track: int | str = 1) -> None:
         if sample_rate is not None:
             number("sample_rate", sample_rate, low=1000, high=768000)
         self.sample_rate = int(sample_rate) if sample_rate else None
+        self.audio_track = checks.audio_track(audio_track)
         self._probed: dict[str, MediaInfo] = {}
 
     def probe(self, path: str) -> MediaInfo:
-        """Duration and streams of ``path``; :class:`InputError` if ffmpeg cannot open it."""
-        info = probe(path)
+        """Duration and streams of ``path``; :class:`InputError` if ffmpeg cannot open it or
+        it has no such audio track."""
+        info = probe(path, self.audio_track)
         if self.sample_rate and info.has_audio:
             info = replace(info, sample_rate=self.sample_rate)
         self._probed[os.fspath(path)] = info
@@ -60,17 +72,23 @@ class FFmpegSource:
         if not info.has_audio:
             raise InputError(f"{path}: has no audio stream")
         rate = self.sample_rate or info.sample_rate or 48000
-        channels = max(1, info.channels)
+        mixed = self.audio_track == checks.ALL_TRACKS and len(info.tracks) > 1
+        channels = 1 if mixed else max(1, info.channels)
         cmd = base_command()
         if start > 0:
             cmd += ["-ss", f"{start:.6f}"]
         cmd += ["-i", input_arg(path)]
         if duration is not None:
             cmd += ["-t", f"{duration:.6f}"]
-        # All channels go through the pipe and are averaged in numpy: ffmpeg's decoding is
-        # the bottleneck, and its own downmix (-ac 1 or pan) costs it ~30 % more CPU.
-        cmd += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", str(channels)]
-        if self.sample_rate:
+        if mixed:  # each track averaged to mono, then summed (a mixer at unity gain)
+            cmd += ["-filter_complex", _mix_graph(info.tracks, rate), "-map", "[mix]"]
+        else:
+            # All channels go through the pipe and are averaged in numpy: ffmpeg's decoding
+            # is the bottleneck, and its own downmix (-ac 1 or pan) costs it ~30 % more CPU.
+            track = self.audio_track if isinstance(self.audio_track, int) else 1
+            cmd += ["-map", f"0:a:{track - 1}", "-af", PLAYERS_TIMELINE]
+        cmd += ["-vn", "-sn", "-dn", "-ac", str(channels)]
+        if self.sample_rate or mixed:
             cmd += ["-ar", str(rate)]
         cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
         frame_bytes = _BYTES_PER_SAMPLE * channels
@@ -96,6 +114,18 @@ class FFmpegSource:
             raise InputError(f"{path}: ffmpeg could not decode the audio ({reason(errors)})")
         check_complete(path, decoded, info.duration, start, duration,
                        damaged=bool(errors.strip()), detail=reason(errors))
+
+
+def _mix_graph(tracks: tuple, rate: int) -> str:
+    """The filter graph that sums every audio track, each placed on the players' timeline and
+    averaged to mono, into ``[mix]``."""
+    parts = []
+    for i, track in enumerate(tracks):
+        n = max(1, track.channels)
+        average = "+".join(f"{1 / n:.10g}*c{c}" for c in range(n))
+        parts.append(f"[0:a:{i}]{PLAYERS_TIMELINE},aresample={rate},pan=mono|c0={average}[t{i}]")
+    inputs = "".join(f"[t{i}]" for i in range(len(tracks)))
+    return ";".join(parts) + f";{inputs}amix=inputs={len(tracks)}:normalize=0:duration=longest[mix]"
 
 
 def _mono(buffer: bytearray, frames: int, channels: int) -> np.ndarray:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from m0core import checks
 from m0core.errors import InputError
-from m0core.media.ffmpeg import check_input_file
-from m0core.model import AudioChunk, MediaInfo
+from m0core.media.ffmpeg import check_input_file, check_track
+from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
 
 class SoundfileSource:
-    """Audio files libsndfile reads (wav, flac, ogg, mp3 with libsndfile >= 1.1)."""
+    """Audio files libsndfile reads (wav, flac, ogg, mp3 with libsndfile >= 1.1).
+
+    Such a file has one audio track starting at 0, so ``audio_track`` may be 1 or ``"all"``.
+    """
+
+    def __init__(self, audio_track: int | str = 1) -> None:
+        self.audio_track = checks.audio_track(audio_track)
 
     def probe(self, path: str) -> MediaInfo:
         """Duration, rate and channels from the file header."""
@@ -21,12 +28,15 @@ class SoundfileSource:
             info = sf.info(str(p))
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             raise InputError(f"{p}: not an audio file soundfile can read ({exc})") from None
-        return MediaInfo(
+        media = MediaInfo(
             path=str(p), duration=info.frames / info.samplerate, sample_rate=info.samplerate,
             channels=info.channels, has_audio=True, has_video=False,
             audio_codec=info.subtype.lower(), container=info.format.lower(),
-            size=p.stat().st_size,
+            size=p.stat().st_size, tracks=(AudioTrack(
+                1, info.subtype.lower(), info.channels, info.samplerate, 0.0),),
         )
+        check_track(p, media, self.audio_track)
+        return media
 
     def chunks(
         self,

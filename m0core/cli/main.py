@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from m0core import __version__, plugins
+from m0core import __version__, checks, plugins
 from m0core.cli.console import ConsoleProgress, clock, error, warn
 from m0core.errors import M0Error, OptionError
 from m0core.options import CUT_MODES, Options
@@ -50,6 +50,21 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return result
 
 
+class _AudioTrack(click.ParamType):
+    """``--audio-track``: a track number from 1 or ``all``."""
+
+    name = "N|all"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | str:
+        try:
+            return checks.audio_track(value)
+        except OptionError as exc:
+            self.fail(str(exc).replace("audio_track", "the audio track"), param, ctx)
+
+
+AUDIO_TRACK = _AudioTrack()
+
+
 def selection_options(f):
     """The options that choose how highlights are found (analyze, batch, chapters)."""
     decorators = [
@@ -59,6 +74,9 @@ def selection_options(f):
                      help="Highlight selector plugin (adaptive, crest, top, …)."),
         click.option("--source", default="pyav", metavar="NAME",
                      help="Audio source plugin (pyav, ffmpeg, soundfile, …)."),
+        click.option("--audio-track", type=AUDIO_TRACK, default="1", metavar="N|all",
+                     help="Audio track to analyse, numbered from 1 as players and OBS do "
+                          "(1: OBS's mix); 'all' sums every track. 'm0 probe' lists them."),
         click.option("--streaming/--no-streaming", default=True,
                      help="--no-streaming uses the whole-file rms-legacy analyzer."),
         click.option("-t", "--threshold", type=float, default=None, metavar="DB",
@@ -190,6 +208,9 @@ def _summary(result, verbose: bool) -> None:
         f"({took:.1f} s, {speed:.0f}x real time); {made} clips in {result.out_dir}"
     )
     if verbose:
+        click.echo(f"  audio: {_track_line(media, result.options.audio_track)}")
+        for note in result.notes:
+            click.echo(f"  note: {note}")
         for h in result.highlights:
             clip = result.clip_for(h)
             name = Path(clip.path).name if clip and clip.ok else "-"
@@ -197,6 +218,34 @@ def _summary(result, verbose: bool) -> None:
                        f"+{h.score:4.1f}  {h.kind:<9} {name}")
         click.echo("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in
                                              result.timings.items()))
+
+
+def _track_line(media, track: int | str) -> str:
+    """Which audio track a run analysed, for people."""
+    if track == checks.ALL_TRACKS:
+        return f"all {len(media.tracks) or 1} tracks mixed"
+    if isinstance(track, int) and track <= len(media.tracks):
+        return f"{media.tracks[track - 1].describe()} (of {len(media.tracks)})"
+    return f"track {track}"
+
+
+@cli.command(epilog="Example: m0 probe obs-recording.mkv")
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("--source", default="pyav", metavar="NAME", help="Audio source plugin.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def probe(video: Path, source: str, as_json: bool) -> None:
+    """List VIDEO's duration and audio tracks: number (for --audio-track), title, language,
+    codec, channels, sample rate and where each starts on the players' timeline."""
+    media = plugins.create("sources", source).probe(str(video))
+    if as_json:
+        click.echo(json.dumps(media.to_dict(), indent=2))
+        return
+    kind = "video" if media.has_video else "audio"
+    click.echo(f"{video}: {kind}, {clock(media.duration or 0)} ({media.container})")
+    if not media.has_audio:
+        click.echo("  no audio tracks")
+    for track in media.tracks:
+        click.echo(f"  {track.describe()}")
 
 
 @cli.command("plugins", epilog="Example: m0 plugins --all")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from m0core.errors import EncodeError, InputError, M0Error
-from m0core.model import MediaInfo
+from m0core.model import AudioTrack, MediaInfo
 
 
 @functools.cache
@@ -69,17 +69,23 @@ def check_input_file(path: str | os.PathLike) -> Path:
 
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _INPUT = re.compile(r"^Input #0, ([^,]+(?:,[^,\s]+)*),? from", re.M)
-_STREAM = re.compile(r"^\s*Stream #0:\d+[^:]*: (Audio|Video): ([^\s,]+)(.*)$", re.M)
+_STREAM = re.compile(r"^\s*Stream #0:\d+(?:\[\w+\])?(?:\((\w+)\))?[^:]*: (Audio|Video): "
+                     r"([^\s,]+)(.*)$", re.M)
+_TITLE = re.compile(r"^\s+(title|name|handler_name)\s*: (.*)$", re.M)
+_START = re.compile(r", start (-?\d+(?:\.\d+)?)")
+_DEFAULT_HANDLERS = ("SoundHandler", "Sound Media Handler", "Core Media Audio")
 _RATE = re.compile(r"(\d+) Hz")
 _LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6,
                     "6.1": 7, "7.1": 8, "octagonal": 8, "hexadecagonal": 16}
 _CHANNELS = re.compile(r"(\d+) channels")
 
 
-def probe(path: str | os.PathLike) -> MediaInfo:
-    """Read duration and stream layout of ``path`` with ``ffmpeg -i``.
+def probe(path: str | os.PathLike, audio_track: int | str = 1) -> MediaInfo:
+    """Read duration and stream layout of ``path`` with ``ffmpeg -i``; the audio fields are
+    those of ``audio_track`` (a number from 1, or ``"all"``: the first track's).
 
-    Raises :class:`InputError` for a file ffmpeg cannot open, with ffmpeg's reason.
+    Raises :class:`InputError` for a file ffmpeg cannot open, with ffmpeg's reason, or
+    without such an audio track.
     """
     p = check_input_file(path)
     proc = subprocess.run(
@@ -89,11 +95,24 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     text = proc.stderr
     if "Input #0" not in text:
         raise InputError(f"{p}: not a media file ffmpeg can read ({reason(text)})")
-    return parse_probe(text, str(p), p.stat().st_size)
+    info = parse_probe(text, str(p), p.stat().st_size, audio_track)
+    check_track(p, info, audio_track)
+    return info
 
 
-def parse_probe(text: str, path: str, size: int = 0) -> MediaInfo:
-    """Build a :class:`MediaInfo` from the text ``ffmpeg -i`` prints."""
+def check_track(path: object, info: MediaInfo, audio_track: int | str) -> None:
+    """Raise :class:`InputError` when ``info`` (a file with audio) has no ``audio_track``."""
+    count = len(info.tracks)
+    if not info.has_audio or not isinstance(audio_track, int) or audio_track <= count:
+        return
+    has = f"only {count} audio tracks" if count > 1 else "one audio track"
+    raise InputError(f"{path}: has no audio track {audio_track} (it has {has}; "
+                     "'m0 probe' lists them)")
+
+
+def parse_probe(text: str, path: str, size: int = 0, audio_track: int | str = 1) -> MediaInfo:
+    """Build a :class:`MediaInfo` from the text ``ffmpeg -i`` prints; its audio fields are
+    those of ``audio_track`` (``"all"`` or a missing track: the first track's)."""
     duration = None
     m = _DURATION.search(text)
     if m:
@@ -103,20 +122,41 @@ def parse_probe(text: str, path: str, size: int = 0) -> MediaInfo:
     m = _INPUT.search(text)
     if m:
         container = m.group(1)
-    audio = video = None
-    sample_rate = channels = 0
-    for kind, codec, rest in _STREAM.findall(text):
-        if kind == "Video" and video is None and "attached pic" not in rest:
-            video = codec
-        elif kind == "Audio" and audio is None:
-            audio = codec
-            rate = _RATE.search(rest)
-            sample_rate = int(rate.group(1)) if rate else 0
-            channels = _channels(rest)
+    m = re.search(r"Duration: [^\n]*, start: (-?\d+(?:\.\d+)?)", text)
+    origin = float(m.group(1)) if m else 0.0
+    video = None
+    tracks: list[AudioTrack] = []
+    matches = list(_STREAM.finditer(text))
+    for i, match in enumerate(matches):
+        language, kind, codec, rest = match.groups()
+        if kind == "Video":
+            if video is None and "attached pic" not in rest:
+                video = codec
+            continue
+        block = text[match.end():matches[i + 1].start() if i + 1 < len(matches) else len(text)]
+        titles = dict((k, v.strip()) for k, v in _TITLE.findall(block.split("Stream #")[0]))
+        handler = titles.get("handler_name")
+        rate = _RATE.search(rest)
+        start = _START.search(rest)
+        tracks.append(AudioTrack(
+            number=len(tracks) + 1, codec=codec, channels=_channels(rest),
+            sample_rate=int(rate.group(1)) if rate else 0,
+            start=max(0.0, float(start.group(1)) - origin) if start else 0.0,
+            title=titles.get("title") or titles.get("name")
+            or (handler if handler not in _DEFAULT_HANDLERS else None),
+            language=language if language not in (None, "und") else None))
+    chosen = None
+    if tracks:
+        number = audio_track if isinstance(audio_track, int) else 1
+        chosen = tracks[number - 1] if number <= len(tracks) else tracks[0]
+    channels = chosen.channels if chosen else 0
+    if audio_track == "all" and tracks:
+        channels = max(t.channels for t in tracks)
     return MediaInfo(
-        path=path, duration=duration, sample_rate=sample_rate, channels=channels,
-        has_audio=audio is not None, has_video=video is not None, audio_codec=audio,
-        video_codec=video, container=container, size=size,
+        path=path, duration=duration, sample_rate=chosen.sample_rate if chosen else 0,
+        channels=channels, has_audio=chosen is not None, has_video=video is not None,
+        audio_codec=chosen.codec if chosen else None, video_codec=video, container=container,
+        size=size, tracks=tuple(tracks),
     )
 
 

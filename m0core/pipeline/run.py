@@ -62,6 +62,8 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     #: One line per writer (``--format``, the report) that failed; the other outputs are kept.
     failed_outputs: tuple[str, ...] = ()
+    #: What a person may want to know about how the run went (``m0 analyze -v`` shows them).
+    notes: tuple[str, ...] = ()
 
     def clip_for(self, highlight: Highlight) -> ClipResult | None:
         """The clip made for ``highlight``, if any."""
@@ -108,7 +110,7 @@ def analyze(
     if cached is not None:
         media, hop = cached.media, cached.hop
     else:
-        source = plugins.create("sources", opts.source, **opts.source_params)
+        source = plugins.create("sources", opts.source, **opts.source_settings)
         with plugins.blame("sources", opts.source):
             media = source.probe(path)
         hop = float(analyzer.hop)
@@ -150,11 +152,12 @@ def analyze(
         scores=run.curve(),
         hop=hop,
         options=opts,
-        source=Stage(opts.source, dict(opts.source_params)),
+        source=Stage(opts.source, opts.source_settings),
         analyzer=Stage(opts.analyzer, dict(opts.analyzer_params)),
         selector=Stage(opts.selector, selector_params),
         out_dir=out,
         timings={**run.timings, "cached": float(cached is not None)},
+        notes=tuple(run.notes),
     )
     if out is not None:
         try:
@@ -177,7 +180,7 @@ def _cache_identity(path: str, opts: Options, analyzer: Any) -> dict[str, Any]:
                              for part in opts.analyzer.split("+")),
         "analyzer_class": str(getattr(analyzer, "version", "")),
     }
-    return cache.identity(path, opts.source, dict(opts.source_params), opts.analyzer,
+    return cache.identity(path, opts.source, opts.source_settings, opts.analyzer,
                           dict(opts.analyzer_params), versions)
 
 
@@ -192,6 +195,14 @@ def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: A
     """
     jobs = opts.decode_jobs if getattr(source, "exact_seek", False) else 1
     segments = plan_segments(media.duration, jobs, float(analyzer.hop))
+    local = [f'{kind[:-1]} "{name}"' for kind, name in
+             [("sources", opts.source)] + [("analyzers", a) for a in opts.analyzer.split("+")]
+             if plugins.in_process(kind, name)]
+    if len(segments) > 1 and local:
+        # A worker process builds its stages by name and would not know these.
+        segments = [(0.0, None)]
+        run.notes.append(f"{', '.join(local)} registered in this process only: decoded here "
+                         "in one pass instead of in parallel segments")
     decoded = [0.0] * len(segments)
 
     def report() -> None:
@@ -202,7 +213,7 @@ def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: A
             return lambda: segment_scores(source, opts.source, analyzer, opts.analyzer, path,
                                           chunk_seconds=opts.chunk_seconds, start=start,
                                           length=length)
-        job = SegmentJob(path, opts.source, dict(opts.source_params), opts.analyzer,
+        job = SegmentJob(path, opts.source, opts.source_settings, opts.analyzer,
                          dict(opts.analyzer_params), opts.chunk_seconds, start, length,
                          plugins.blocked())
         return lambda: scores_from_worker(job)
@@ -245,6 +256,7 @@ class _Run:
         self.clips: list[ClipResult] = []
         self.futures: list = []
         self.timings: dict[str, float] = {}
+        self.notes: list[str] = []
         self.t0 = time.perf_counter()
         self.encoder = None
         if out is not None and opts.clips:
