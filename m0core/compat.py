@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from m0core import plugins
+from m0core import checks, plugins
 from m0core.errors import OutputError
 from m0core.model import ClipResult, Highlight
+from m0core.options import Options
 from m0core.outputs import index_document, prepare_out_dir, write_outputs
 from m0core.pipeline.run import AnalysisResult, analyze
 
@@ -32,16 +33,22 @@ def seed_selector(decibel_threshold: float | None) -> str:
 
 
 class StreamingAudioProcessor:
-    """Decode ``audio_path`` in chunks of ``chunk_duration`` seconds, in constant memory."""
+    """Decode ``audio_path`` in chunks of ``chunk_duration`` seconds, in constant memory.
+
+    ``audio_track`` picks the audio track: its number from 1 (as players and OBS number them;
+    1 is OBS's mix) or ``"all"``, every track mixed.
+    """
 
     analyzer = "rms-streaming"
 
     def __init__(self, audio_path: str | os.PathLike, chunk_duration: float = 30.0,
-                 source: str = "pyav") -> None:
+                 source: str = "pyav", audio_track: int | str = 1) -> None:
         self.audio_path = os.fspath(audio_path)
         self.chunk_duration = float(chunk_duration)
         self.source = source
-        self._source = plugins.create("sources", source)
+        self.audio_track = checks.audio_track(audio_track)
+        self._source = plugins.create("sources", source,
+                                      **Options(audio_track=self.audio_track).source_settings)
         self.info = self._source.probe(self.audio_path)
 
     @property
@@ -86,8 +93,10 @@ class AudioProcessor(StreamingAudioProcessor):
 
     analyzer = "rms-legacy"
 
-    def __init__(self, audio_path: str | os.PathLike, source: str = "pyav") -> None:
-        super().__init__(audio_path, chunk_duration=30.0, source=source)
+    def __init__(self, audio_path: str | os.PathLike, source: str = "pyav",
+                 audio_track: int | str = 1) -> None:
+        super().__init__(audio_path, chunk_duration=30.0, source=source,
+                         audio_track=audio_track)
         self._audio: np.ndarray | None = None
 
     @property
@@ -119,6 +128,7 @@ class StreamingAudioAnalysis:
         self.decibel_threshold = decibel_threshold
         self.options = dict(
             analyzer=processor.analyzer, source=processor.source,
+            audio_track=processor.audio_track,
             chunk_seconds=min(processor.chunk_duration, 60.0),
             selector=seed_selector(decibel_threshold),
             threshold=decibel_threshold, clip_length=clip_length, **options,
@@ -161,9 +171,9 @@ class AudioAnalysis(StreamingAudioAnalysis):
 
     def __init__(self, video_path: str | os.PathLike, audio_path: str | os.PathLike,
                  output_path: str | os.PathLike, decibel_threshold: float | None = -5.0,
-                 **options: Any) -> None:
-        super().__init__(video_path, AudioProcessor(audio_path), output_path,
-                         decibel_threshold, **options)
+                 audio_track: int | str = 1, **options: Any) -> None:
+        super().__init__(video_path, AudioProcessor(audio_path, audio_track=audio_track),
+                         output_path, decibel_threshold, **options)
 
 
 class OptimizedClipGenerator:

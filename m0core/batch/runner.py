@@ -105,7 +105,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
     processes for its clips (``workers``) and decoding segments (``jobs``)).
     ``report(fraction)`` is told how far the analysis is. Returns the job's result: ``status``
     (``completed``, ``failed`` or ``interrupted``), ``highlights``, ``clips``, ``failed_clips``,
-    ``outputs`` (paths written), ``error``, ``seconds``, ``started``, ``finished`` and
+    ``outputs`` (paths written), ``error``, ``notes`` (how the run went, e.g. decoded in one
+    pass), ``seconds``, ``started``, ``finished`` and
     ``worker`` (``host:pid`` of the process that ran it).
     """
     started = time.time()
@@ -134,7 +135,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
         failed = analysis.failed_clips
         written = [str(out / name) for name in (HIGHLIGHTS_FILE, INDEX_FILE)]
         result.update(status="completed", highlights=len(analysis.highlights), clips=len(made),
-                      failed_clips=len(failed), outputs=made + written)
+                      failed_clips=len(failed), outputs=made + written,
+                      notes=list(analysis.notes))
         problems = list(analysis.failed_outputs)
         if failed:
             problems.append(f"{len(failed)} of {len(analysis.clips)} clips failed: "
@@ -150,7 +152,7 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
 def _result(spec: dict[str, Any], status: str, **values: Any) -> dict[str, Any]:
     result = {"job_id": spec["job_id"], "status": status, "video_path": spec["video_path"],
               "output_path": spec["output_path"], "highlights": 0, "clips": 0,
-              "failed_clips": 0, "outputs": [], "error": None, "seconds": 0.0,
+              "failed_clips": 0, "outputs": [], "error": None, "notes": [], "seconds": 0.0,
               "started": None, "finished": None,
               "worker": f"{socket.gethostname()}:{os.getpid()}"}
     result.update(values)
@@ -290,8 +292,37 @@ class BatchProcessor:
                     payload["attempts"] = ledger.get(key).attempts
                     ended(job_id, payload)
 
-            self.executor.map(run_job, specs, on_event, stop=stop)
+            here = [spec for spec in specs if local_stages(spec["options"])]
+            for spec in here:
+                _run_here(spec, on_event, stop)
+            self.executor.map(run_job, [s for s in specs if s not in here], on_event,
+                              stop=stop)
         return {job.job_id: results[job.job_id] for job in jobs}
+
+
+def local_stages(options: dict[str, Any]) -> list[str]:
+    """The stages of a job's ``options`` (an :meth:`Options.to_dict`) that only this process
+    knows (plugins registered by hand, see :func:`m0core.plugins.in_process`)."""
+    opts = Options(**options)
+    return [f'{kind[:-1]} "{name}"' for kind, name in opts.stages()
+            if plugins.in_process(kind, name)]
+
+
+def _run_here(spec: dict[str, Any], on_event: Callable[[str, str, Any], None],
+              stop: threading.Event | None) -> None:
+    """Run a job whose stages only this process knows here, alone (a job process, or a Dask
+    worker, builds its stages by name and would not find them); tell ``on_event`` as an
+    executor does. An interrupted job stops the batch (``KeyboardInterrupt``)."""
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt
+    job_id = spec["job_id"]
+    on_event("started", job_id, None)
+    result = run_job(dict(spec, slots=1), lambda fraction: on_event("progress", job_id, fraction))
+    result["notes"] = [f"{', '.join(local_stages(spec['options']))} registered in this "
+                       "process only: the job ran in the calling process"] + result["notes"]
+    on_event("done", job_id, result)
+    if result["status"] == "interrupted":
+        raise KeyboardInterrupt
 
 
 def _from_row(spec: dict, row: Row, status: str, **values: Any) -> dict[str, Any]:

@@ -158,6 +158,7 @@ function settings() {
     cut: $("#cut").value,
     streaming,
     analyzer: streaming ? $("#analyzer").value : null,
+    audio_track: $("#audio-track").value.trim() || "1",
     workers: Number($("#workers").value),
   };
 }
