@@ -279,6 +279,18 @@ def test_adaptive_margin_grows_with_a_wide_background():
     assert len(default) == len(onsets)
 
 
+def test_adaptive_silence_in_the_window_is_no_background():
+    """A track that starts late or a gap filled with silence (a stream that reconnected) does
+    not hide the moments near it, and silence stays no moment."""
+    curve = bed(120.0, -40.0)
+    curve[:80] = -200.0  # 8 s before the audio track starts
+    curve[600:660] = -200.0  # a 6 s gap
+    for at in (15.0, 70.0):
+        put(curve, at, 0.4, -20.0)
+    out = run(make("adaptive"), curve, pieces=4)
+    assert [round(h.peak_time) for h in out] == [15, 70]
+
+
 def test_adaptive_absolute_floor():
     curve, onsets = with_events(level=-85.0)  # bursts at -70: hiss, under the -60 floor
     assert run(make("adaptive"), curve) == []

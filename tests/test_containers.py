@@ -1,0 +1,240 @@
+"""The containers recordings come in, made at test time with ffmpeg: in each, the moments are
+reported at the times players show (0 = the container's start) and every clip holds its moment.
+
+One mic recording (a quiet bed with two short bursts) goes into each container; a case says at
+which player times its bursts lie (an audio track starting 3 s late moves them, a TS that
+starts at 1000 s does not, a TS whose timestamps jump puts the second one after the jump).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from m0_plugins.pyav_source.source import PyAVSource
+from m0core import analyze
+from m0core.testing import run_ffmpeg
+
+DURATION = 44.0
+BURSTS = (11.0, 31.0)  # starts of the bursts in the mic recording's own time
+BURST = 0.4  # seconds each burst lasts
+SLACK = 0.5  # how far a reported moment may be from the player's time
+GOP = 2.0  # seconds between keyframes of the test videos (a copy-mode clip starts on one)
+
+VIDEO = ["-f", "lavfi", "-i", f"testsrc2=size=160x120:rate=15:duration={DURATION:g}"]
+H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30"]
+GAME = ["-f", "lavfi", "-i",
+        f"anoisesrc=color=pink:amplitude=0.05:sample_rate=48000:duration={DURATION:g}"]
+
+
+@pytest.fixture(scope="session")
+def mic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The mic recording: 44 s of a quiet noise bed (-34 dBFS) with two 0.4 s bursts."""
+    import soundfile
+
+    rate = 48000
+    rng = np.random.default_rng(1)
+    samples = (rng.standard_normal(int(DURATION * rate)) * 0.02).astype(np.float32)
+    for start in BURSTS:
+        a, n = int(start * rate), int(BURST * rate)
+        samples[a:a + n] += (rng.standard_normal(n) * 0.5).astype(np.float32)
+    path = tmp_path_factory.mktemp("mic") / "mic.wav"
+    soundfile.write(path, samples, rate, subtype="FLOAT")
+    return path
+
+
+def _shifted(by: float) -> tuple[float, ...]:
+    return tuple(t + by for t in BURSTS)
+
+
+# name: (ffmpeg arguments with {mic} for the recording, player times of the bursts)
+CASES: dict[str, tuple[list[str], tuple[float, ...]]] = {
+    "moov-at-end.mp4": ([*VIDEO, "-i", "{mic}", *H264, "-c:a", "aac", "-shortest"], BURSTS),
+    "faststart.mp4": ([*VIDEO, "-i", "{mic}", *H264, "-c:a", "aac", "-movflags", "+faststart",
+                       "-shortest"], BURSTS),
+    "audio-offset.mp4": ([*VIDEO, "-itsoffset", "3", "-i", "{mic}", "-map", "0:v", "-map",
+                          "1:a", *H264, "-c:a", "aac"], _shifted(3.0)),
+    "start-1000.ts": ([*VIDEO, "-i", "{mic}", *H264, "-c:a", "aac", "-shortest",
+                       "-output_ts_offset", "1000"], BURSTS),
+    "cover-art.mkv": ([*VIDEO, "-i", "{mic}", "-attach", "{cover}", "-metadata:s:t",
+                       "mimetype=image/png", *H264, "-c:a", "libopus", "-shortest"], BURSTS),
+    "cover-art.m4a": (["-i", "{mic}", "-i", "{cover}", "-map", "0:a", "-map", "1:v",
+                       "-c:a", "aac", "-c:v", "png", "-disposition:v", "attached_pic"], BURSTS),
+    "audio.m4a": (["-i", "{mic}", "-c:a", "aac"], BURSTS),
+    "audio.opus": (["-i", "{mic}", "-c:a", "libopus"], BURSTS),
+    "audio.flac": (["-i", "{mic}"], BURSTS),
+    "audio.wav": (["-i", "{mic}", "-c:a", "pcm_s16le"], BURSTS),
+    "8-bit.wav": (["-i", "{mic}", "-c:a", "pcm_u8"], BURSTS),
+    "24-bit.wav": (["-i", "{mic}", "-c:a", "pcm_s24le"], BURSTS),
+    "96khz.flac": (["-i", "{mic}", "-ar", "96000"], BURSTS),
+    "one-silent-channel.wav": (["-i", "{mic}", "-af", "pan=stereo|c0=c0|c1=0*c0",
+                                "-c:a", "pcm_s16le"], BURSTS),
+    "surround-5.1.mp4": ([*VIDEO, "-i", "{mic}", *H264, "-af",
+                          "pan=5.1|FL=c0|FR=c0|FC=c0|LFE=0*c0|BL=c0|BR=c0", "-c:a", "aac",
+                          "-shortest"], BURSTS),
+    "vp8-opus.webm": ([*VIDEO, "-i", "{mic}", "-c:v", "libvpx", "-deadline", "realtime",
+                       "-cpu-used", "8", "-g", "30", "-c:a", "libopus", "-shortest"], BURSTS),
+    "old-twitch.flv": ([*VIDEO, "-i", "{mic}", *H264, "-c:a", "aac", "-ar", "44100",
+                        "-shortest"], BURSTS),
+}
+
+
+@pytest.fixture(scope="session")
+def cover(make_media) -> Path:
+    """A small PNG picture (cover art, an attachment)."""
+    return make_media("cover.png", "-f", "lavfi", "-i", "color=red:size=64x64",
+                      "-frames:v", "1")
+
+
+@pytest.fixture(scope="session")
+def container(make_media, mic: Path, cover: Path):
+    """``container(name)``: the file of :data:`CASES` ``name``, made once per session."""
+    def make(name: str) -> Path:
+        args, _ = CASES[name]
+        return make_media(name, *[a.format(mic=mic, cover=cover) for a in args])
+    return make
+
+
+@pytest.fixture(scope="session")
+def discontinuity(tmp_path_factory: pytest.TempPathFactory, mic: Path) -> Path:
+    """A TS that reconnected: its first 20 s, then (timestamps jumping 5 s ahead) the rest.
+
+    Players show the second part after the jump, so the second burst is at 31 + 5 = 36 s.
+    """
+    folder = tmp_path_factory.mktemp("discontinuity")
+    first, second = folder / "a.ts", folder / "b.ts"
+    common = ["-map", "0:v", "-map", "1:a", *H264, "-c:a", "aac", "-shortest"]
+    run_ffmpeg(*VIDEO, "-i", str(mic), *common, "-t", "20", str(first))
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15:duration=24",
+               "-ss", "20", "-i", str(mic), *common, "-output_ts_offset", "25", str(second))
+    path = folder / "reconnected.ts"
+    path.write_bytes(first.read_bytes() + second.read_bytes())
+    return path
+
+
+@pytest.fixture(scope="session")
+def obs(make_media, mic: Path):
+    """``obs(ext)``: an OBS recording: video, track 1 the game (a steady bed, no moments),
+    track 2 the microphone (the moments), titled as OBS users name them."""
+    def make(ext: str) -> Path:
+        return make_media(f"obs-two-tracks.{ext}", *VIDEO, *GAME, "-i", str(mic),
+                          "-map", "0:v", "-map", "1:a", "-map", "2:a", *H264, "-c:a", "aac",
+                          "-metadata:s:a:0", "title=Game", "-metadata:s:a:1", "title=Mic",
+                          "-metadata:s:a:1", "language=eng", "-shortest")
+    return make
+
+
+def loud_times(path: Path, audio_track: int | str = 1) -> np.ndarray:
+    """The player's times of the 50 ms stretches of ``path``'s audio that are 20 dB or more
+    over its median (the bursts)."""
+    source = PyAVSource(audio_track=audio_track)
+    rate = source.probe(str(path)).sample_rate
+    samples = np.concatenate([c.samples for c in source.chunks(str(path))])
+    energy = _energy(samples, rate)
+    return np.flatnonzero(energy > 100 * np.median(energy)) / 20
+
+
+def _energy(samples: np.ndarray, rate: int) -> np.ndarray:
+    step = rate // 20
+    return (samples[: len(samples) // step * step].reshape(-1, step) ** 2).mean(axis=1)
+
+
+def assert_at_players_times(result, expected: tuple[float, ...], audio_track: int | str = 1,
+                            keyframes: bool = True) -> None:
+    """Each burst is one highlight within :data:`SLACK` of its player time, and each clip holds
+    its moment where the pre-roll says (a copy-mode clip may start up to a GOP earlier)."""
+    peaks = [h.peak_time for h in result.highlights]
+    assert len(peaks) == len(expected), f"moments at {peaks}, players show {expected}"
+    for peak, burst in zip(peaks, expected, strict=True):
+        assert abs(peak - (burst + BURST / 2)) <= SLACK, f"{peak} vs players' {burst}"
+    assert len(result.clips) == len(expected) and all(c.ok for c in result.clips), \
+        [c.error for c in result.clips]
+    for clip in result.clips:
+        h = clip.highlight
+        loud = loud_times(Path(clip.path), audio_track)
+        pre = h.peak_time - h.start
+        early = GOP if keyframes and result.media.has_video else 0.0
+        assert any(pre - SLACK <= t <= pre + early + SLACK for t in loud), (clip.path, loud, pre)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_moments_at_the_players_times_and_clips_hold_them(name, container, tmp_path):
+    path = container(name)
+    result = analyze(path, tmp_path / "out", report=False)
+    assert_at_players_times(result, CASES[name][1])
+
+
+def test_audio_offset_mp4_reports_what_players_show(container, tmp_path):
+    path = container("audio-offset.mp4")
+    media = PyAVSource().probe(str(path))
+    assert media.tracks[0].start == pytest.approx(3.0, abs=0.05)  # as ffprobe's start_time
+    for source in ("pyav", "ffmpeg"):
+        result = analyze(path, tmp_path / source, source=source, report=False)
+        assert_at_players_times(result, _shifted(3.0))
+
+
+def test_a_reconnected_ts_keeps_the_players_position(discontinuity, tmp_path):
+    for source in ("pyav", "ffmpeg"):
+        result = analyze(discontinuity, tmp_path / source, source=source, report=False)
+        assert_at_players_times(result, (BURSTS[0], BURSTS[1] + 5.0))
+
+
+def test_ts_starting_at_1000_s_with_the_ffmpeg_source(container, tmp_path):
+    result = analyze(container("start-1000.ts"), tmp_path / "out", source="ffmpeg",
+                     report=False)
+    assert_at_players_times(result, BURSTS)
+
+
+@pytest.mark.parametrize("source", ["pyav", "ffmpeg"])
+def test_segments_of_an_offset_file_equal_the_whole(container, source):
+    """Segment workers seek on the same timeline as a whole-file decode."""
+    from m0core import plugins
+
+    path = str(container("audio-offset.mp4"))
+    src = plugins.create("sources", source)
+    whole = np.concatenate([c.samples for c in src.chunks(path, chunk_seconds=4)])
+    rate = src.probe(path).sample_rate
+    parts = [np.concatenate([c.samples for c in src.chunks(path, chunk_seconds=4, start=s,
+                                                            duration=d)])
+             for s, d in ((0.0, 13.0), (13.0, 17.0), (30.0, None))]
+    joined = np.concatenate(parts)
+    assert abs(len(joined) - len(whole)) <= 2
+    n = min(len(joined), len(whole))
+    # the same samples at the same places (a resumed AAC decoder differs only in rounding)
+    for edge in (0, 13 * rate, 30 * rate):
+        window = slice(edge + rate // 10, edge + rate)
+        np.testing.assert_allclose(joined[:n][window], whole[:n][window], atol=2e-3)
+    assert np.argmax(_energy(joined, rate)) == np.argmax(_energy(whole, rate))
+
+
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_obs_two_tracks_mic_track_and_all_find_the_mic(obs, ext, tmp_path):
+    path = obs(ext)
+    game = analyze(path, None, clips=False, report=False)
+    assert not any(abs(h.peak_time - b) < 3 for h in game.highlights for b in BURSTS)
+    for track in (2, "all"):
+        result = analyze(path, tmp_path / str(track), audio_track=track, report=False)
+        assert result.source.params["audio_track"] == track
+        assert_at_players_times(result, BURSTS, audio_track=track)
+        for clip in result.clips:  # the editor still gets the game and the mic apart
+            tracks = PyAVSource().probe(clip.path).tracks
+            assert [t.title for t in tracks] == ["Game", "Mic"]
+
+
+def test_obs_track_two_with_the_ffmpeg_source(obs, tmp_path):
+    for track in (2, "all"):
+        result = analyze(obs("mkv"), tmp_path / str(track), source="ffmpeg", audio_track=track,
+                         report=False)
+        assert_at_players_times(result, BURSTS, audio_track=track)
+
+
+def test_the_audio_track_is_part_of_the_cache_identity(obs):
+    path = obs("mkv")
+    mic_run = analyze(path, None, clips=False, audio_track=2)
+    game_run = analyze(path, None, clips=False, audio_track=1)
+    again = analyze(path, None, clips=False, audio_track=2)
+    assert game_run.timings["cached"] == 0.0 and again.timings["cached"] == 1.0
+    assert [h.peak_time for h in again.highlights] == [h.peak_time for h in mic_run.highlights]
+    assert not np.array_equal(game_run.scores, mic_run.scores)
