@@ -187,13 +187,11 @@ def test_ts_starting_at_1000_s_with_the_ffmpeg_source(container, tmp_path):
     assert_at_players_times(result, BURSTS)
 
 
-@pytest.mark.parametrize("source", ["pyav", "ffmpeg"])
-def test_segments_of_an_offset_file_equal_the_whole(container, source):
-    """Segment workers seek on the same timeline as a whole-file decode."""
-    from m0core import plugins
-
+def test_segments_of_an_offset_file_equal_the_whole(container):
+    """Segment workers (the pyav source, which seeks exactly) seek on the same timeline as a
+    whole-file decode."""
     path = str(container("audio-offset.mp4"))
-    src = plugins.create("sources", source)
+    src = PyAVSource()
     whole = np.concatenate([c.samples for c in src.chunks(path, chunk_seconds=4)])
     rate = src.probe(path).sample_rate
     parts = [np.concatenate([c.samples for c in src.chunks(path, chunk_seconds=4, start=s,
@@ -202,11 +200,16 @@ def test_segments_of_an_offset_file_equal_the_whole(container, source):
     joined = np.concatenate(parts)
     assert abs(len(joined) - len(whole)) <= 2
     n = min(len(joined), len(whole))
-    # the same samples at the same places (a resumed AAC decoder differs only in rounding)
-    for edge in (0, 13 * rate, 30 * rate):
-        window = slice(edge + rate // 10, edge + rate)
-        np.testing.assert_allclose(joined[:n][window], whole[:n][window], atol=2e-3)
-    assert np.argmax(_energy(joined, rate)) == np.argmax(_energy(whole, rate))
+    joined, whole = joined[:n], whole[:n]
+    # The noise bed is the same sample for sample (any shift would show); a resumed AAC
+    # decoder rounds a burst's transients differently, so there only the levels are compared.
+    seconds = np.arange(n) / rate
+    bed = np.ones(n, dtype=bool)
+    for burst in _shifted(3.0):
+        bed &= (seconds < burst - 0.1) | (seconds > burst + BURST + 0.2)
+    np.testing.assert_allclose(joined[bed], whole[bed], atol=2e-3)
+    db = [10 * np.log10(_energy(x, rate) + 1e-12) for x in (joined, whole)]
+    np.testing.assert_allclose(db[0], db[1], atol=2.0)
 
 
 @pytest.mark.parametrize("ext", ["mkv", "mp4"])

@@ -34,6 +34,9 @@ def clip_command(
         cmd += ["-ss", f"{start:.6f}"]
     cmd += ["-i", input_arg(media.path), "-t", f"{duration:.6f}",
             "-map", "0:V:0?", "-map", "0:a?", "-sn", "-dn"]
+    for track in media.tracks:  # an mp4's track names do not survive a copy by themselves
+        if track.title:
+            cmd += [f"-metadata:s:a:{track.number - 1}", f"title={track.title}"]
     if cut == "copy":
         cmd += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
     elif media.has_video:
