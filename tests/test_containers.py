@@ -8,10 +8,12 @@ starts at 1000 s does not, a TS whose timestamps jump puts the second one after 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_m0
 
 from m0_plugins.pyav_source.source import PyAVSource
 from m0core import analyze
@@ -116,11 +118,12 @@ def discontinuity(tmp_path_factory: pytest.TempPathFactory, mic: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def obs(make_media, mic: Path):
-    """``obs(ext)``: an OBS recording: video, track 1 the game (a steady bed, no moments),
-    track 2 the microphone (the moments), titled as OBS users name them."""
+    """``obs(ext)``: an OBS recording: video, track 1 the game (a steady stereo bed, no
+    moments), track 2 the microphone (mono, the moments), titled as OBS users name them."""
     def make(ext: str) -> Path:
         return make_media(f"obs-two-tracks.{ext}", *VIDEO, *GAME, "-i", str(mic),
                           "-map", "0:v", "-map", "1:a", "-map", "2:a", *H264, "-c:a", "aac",
+                          "-ac:a:0", "2",
                           "-metadata:s:a:0", "title=Game", "-metadata:s:a:1", "title=Mic",
                           "-metadata:s:a:1", "language=eng", "-shortest")
     return make
@@ -241,3 +244,71 @@ def test_the_audio_track_is_part_of_the_cache_identity(obs):
     assert game_run.timings["cached"] == 0.0 and again.timings["cached"] == 1.0
     assert [h.peak_time for h in again.highlights] == [h.peak_time for h in mic_run.highlights]
     assert not np.array_equal(game_run.scores, mic_run.scores)
+
+
+def test_m0_probe_lists_the_tracks(obs, container):
+    proc = run_m0("probe", str(obs("mkv")))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[1].strip().startswith('track 1 "Game": aac, 2 ch, 48000 Hz, starts at 0.000')
+    assert lines[2].strip().startswith('track 2 "Mic" (eng): aac, 1 ch, 48000 Hz')
+    proc = run_m0("probe", "--json", str(container("audio-offset.mp4")))
+    (track,) = json.loads(proc.stdout)["audio_tracks"]
+    assert track["start"] == pytest.approx(3.0, abs=0.05)
+
+
+def test_analyze_and_batch_take_audio_track(obs, tmp_path):
+    path = obs("mkv")
+    proc = run_m0("analyze", str(path), str(tmp_path / "one"), "--audio-track", "2", "-v",
+                  "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    assert 'audio: track 2 "Mic" (eng)' in proc.stdout and "(of 2)" in proc.stdout
+    doc = json.loads((tmp_path / "one" / "highlights.json").read_text())
+    assert [round(h["peak_time"]) for h in doc["highlights"]] == [round(b) for b in BURSTS]
+    assert doc["source"]["plugin"] == "pyav" and len(doc["source"]["audio_tracks"]) == 2
+    proc = run_m0("batch", str(path), str(tmp_path / "many"), "--audio-track", "all",
+                  "--no-report", "-q")
+    assert proc.returncode == 0, proc.stderr
+    (folder,) = (tmp_path / "many").glob("*_highlights")
+    doc = json.loads((folder / "highlights.json").read_text())
+    assert [round(h["peak_time"]) for h in doc["highlights"]] == [round(b) for b in BURSTS]
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--audio-track", "3"], 1,
+     "has no audio track 3 (it has only 2 audio tracks; 'm0 probe' lists them)"),
+    (["--audio-track", "3", "--source", "ffmpeg"], 1, "has no audio track 3"),
+    (["--audio-track", "0"], 2, "the audio track must be a track number from 1 or 'all'"),
+    (["--audio-track", "mic"], 2, "the audio track must be a track number from 1 or 'all'"),
+])
+def test_a_track_that_does_not_exist_is_one_line(obs, tmp_path, args, code, message):
+    proc = run_m0("analyze", str(obs("mkv")), str(tmp_path / "out"), *args)
+    assert proc.returncode == code
+    (line,) = proc.stderr.strip().splitlines()
+    assert message in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_mixing_tracks_of_different_rates_is_one_line(make_media, mic, tmp_path):
+    path = make_media("two-rates.mkv", *GAME, "-i", str(mic), "-map", "0:a", "-map", "1:a",
+                      "-ar:a:1", "44100", "-c:a", "flac")
+    proc = run_m0("analyze", str(path), str(tmp_path / "out"), "--audio-track", "all")
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert "different sample rates (44100, 48000 Hz)" in line
+    assert "--audio-track N" in line
+
+
+def test_a_wav_has_one_track(container, tmp_path):
+    proc = run_m0("analyze", str(container("audio.wav")), str(tmp_path / "out"),
+                  "--audio-track", "2", "--source", "soundfile")
+    assert proc.returncode == 1
+    assert "has no audio track 2 (it has one audio track" in proc.stderr
+
+
+def test_the_seed_api_takes_audio_track(obs):
+    from m0core import StreamingAudioProcessor
+
+    levels = list(StreamingAudioProcessor(obs("mp4"), audio_track=2).decibel_iter())
+    loudest = max(levels, key=lambda pair: pair[1])[0]
+    assert any(b <= loudest <= b + BURST for b in BURSTS)

@@ -1,0 +1,81 @@
+"""Stages registered in this process only (``m0core.testing.registered``, ``analyze_with``
+with a factory, a library user's own plugin object) work on long files and in batches: the
+decoding that worker processes would do happens in the calling process instead."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from m0core import BatchJob, BatchProcessor
+from m0core.dev import synth
+from m0core.model import AudioChunk
+from m0core.pipeline.segments import plan_segments
+from m0core.testing import analyze_with, registered
+
+
+class Loud:
+    """A plugin author's analyzer: RMS level in dBFS per 0.1 s."""
+
+    hop = 0.1
+
+    def __init__(self) -> None:
+        self._rest = np.zeros(0, dtype=np.float32)
+        self._size = 0
+
+    def feed(self, chunk: AudioChunk) -> np.ndarray:
+        self._size = int(round(chunk.sample_rate * self.hop))
+        data = np.concatenate([self._rest, chunk.samples])
+        count = len(data) // self._size
+        self._rest = data[count * self._size:]
+        frames = data[: count * self._size].reshape(count, self._size).astype(np.float64)
+        return 10 * np.log10(np.maximum((frames ** 2).mean(axis=1), 1e-10))
+
+    def finish(self) -> np.ndarray:
+        if not len(self._rest):
+            return np.zeros(0)
+        return np.array([10 * np.log10(max(float((self._rest ** 2).mean()), 1e-10))])
+
+
+@pytest.fixture(scope="module")
+def twenty_minutes(tmp_path_factory):
+    """A 20-minute recording with moments planted at known times."""
+    path = tmp_path_factory.mktemp("long") / "twenty-minutes.wav"
+    events = synth.write_audio(path, 1200.0, seed=5)
+    return path, events
+
+
+def test_analyze_with_a_factory_on_20_minutes_finds_what_one_job_finds(twenty_minutes):
+    path, events = twenty_minutes
+    assert len(plan_segments(1200.0, 2, Loud.hop)) == 2  # two jobs would decode in parallel
+    parallel = analyze_with(path, Loud, jobs=2)
+    single = analyze_with(path, Loud, jobs=1)
+    assert [h.to_dict() for h in parallel.highlights] == [h.to_dict() for h in single.highlights]
+    np.testing.assert_array_equal(parallel.scores, single.scores)
+    assert synth.match_events(events, parallel.highlights).recall >= 0.8
+    assert any('analyzer "test-Loud" registered in this process only' in note
+               for note in parallel.notes)
+    assert single.notes == ()  # nothing to say when one pass was asked for
+
+
+def test_an_entry_point_analyzer_still_decodes_in_parallel_segments(twenty_minutes):
+    path, _ = twenty_minutes
+    assert analyze_with(path, "rms-streaming", jobs=2).notes == ()
+
+
+def test_a_batch_job_with_an_in_process_analyzer_runs_in_the_calling_process(wav, tmp_path):
+    with registered("analyzers", "test-loud-batch", Loud) as name:
+        alone = analyze_with(wav, name)
+        jobs = [BatchJob(wav, tmp_path / "a", analyzer=name, job_id="in-process"),
+                BatchJob(wav, tmp_path / "b", job_id="entry-point")]
+        results = BatchProcessor(max_workers=2).process_batch(jobs)
+    here, there = results["in-process"], results["entry-point"]
+    assert here["status"] == "completed", here["error"]
+    assert there["status"] == "completed", there["error"]
+    assert here["highlights"] == len(alone.highlights) > 0
+    assert 'analyzer "test-loud-batch" registered in this process only' in here["notes"][0]
+    assert not there["notes"]
+    assert here["worker"].endswith(f":{os.getpid()}")
+    assert not there["worker"].endswith(f":{os.getpid()}")
