@@ -113,6 +113,8 @@ def test_uploads_are_limited_and_atomic(client, folders):
     ({"paths": ["sub/a.mp4"], "settings": {"streaming": False, "analyzer": "onset"}},
      "--no-streaming selects the rms-legacy analyzer"),
     ({"paths": ["sub/a.mp4"], "settings": {"workers": 0}}, "workers must be a whole number"),
+    ({"paths": ["sub/a.mp4"], "settings": {"audio_track": "mic"}},
+     "audio_track must be a track number from 1 or 'all', not 'mic'"),
     ({"paths": [], "settings": {}}, "choose at least one video"),
     ({"uploads": ["missing.mp4"], "settings": {}}, "missing.mp4: no such file"),
 ])
