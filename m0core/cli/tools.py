@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from m0core.cli.console import ConsoleProgress
-from m0core.cli.main import build_options, selection_options
+from m0core.cli.main import AUDIO_TRACK, build_options, selection_options
 from m0core.errors import InputError
 from m0core.model import Highlight
 
@@ -71,9 +71,12 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
 @click.argument("video", type=click.Path(path_type=Path))
 @click.option("--source", default="pyav", metavar="NAME", help="Audio source plugin.")
 @click.option("--analyzer", default="rms-streaming", metavar="NAME", help="Analyzer plugin.")
+@click.option("--audio-track", type=AUDIO_TRACK, default="1", metavar="N|all",
+              help="Audio track to measure (see 'm0 probe'); 'all' sums every track.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def reference(video: Path, source: str, analyzer: str, as_json: bool, quiet: bool) -> None:
+def reference(video: Path, source: str, analyzer: str, audio_track: int | str, as_json: bool,
+              quiet: bool) -> None:
     """Measure VIDEO's levels and suggest thresholds (one streaming pass, no clips).
 
     Prints the duration, average and maximum level, dynamic range, aggressive / balanced /
@@ -86,7 +89,8 @@ def reference(video: Path, source: str, analyzer: str, as_json: bool, quiet: boo
 
     progress = ConsoleProgress(enabled=not quiet and not as_json)
     try:
-        ref = measure(video, Options(source=source, analyzer=analyzer), progress=progress)
+        ref = measure(video, Options(source=source, analyzer=analyzer, audio_track=audio_track),
+                      progress=progress)
     finally:
         progress.close()
     click.echo(json.dumps(ref.to_dict(), indent=2) if as_json else format_reference(ref))

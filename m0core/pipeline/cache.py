@@ -24,7 +24,7 @@ import numpy as np
 from m0core.errors import OutputError
 from m0core.model import MediaInfo
 
-FORMAT = 1
+FORMAT = 2  # 2: curves on the players' timeline (1 counted from the audio's own start)
 SUFFIX_META = ".json"
 SUFFIX_DATA = ".f32"
 
