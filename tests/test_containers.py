@@ -86,7 +86,7 @@ CASES: dict[str, tuple[list[str], tuple[float, ...]]] = {
 @pytest.fixture(scope="session")
 def cover(make_media) -> Path:
     """A small PNG picture (cover art, an attachment)."""
-    return make_media("cover.png", "-f", "lavfi", "-i", "color=red:size=64x64",
+    return make_media("matrix-cover.png", "-f", "lavfi", "-i", "color=red:size=64x64",
                       "-frames:v", "1")
 
 
@@ -95,7 +95,7 @@ def container(make_media, mic: Path, cover: Path):
     """``container(name)``: the file of :data:`CASES` ``name``, made once per session."""
     def make(name: str) -> Path:
         args, _ = CASES[name]
-        return make_media(name, *[a.format(mic=mic, cover=cover) for a in args])
+        return make_media(f"matrix-{name}", *[a.format(mic=mic, cover=cover) for a in args])
     return make
 
 
@@ -121,7 +121,7 @@ def obs(make_media, mic: Path):
     """``obs(ext)``: an OBS recording: video, track 1 the game (a steady stereo bed, no
     moments), track 2 the microphone (mono, the moments), titled as OBS users name them."""
     def make(ext: str) -> Path:
-        return make_media(f"obs-two-tracks.{ext}", *VIDEO, *GAME, "-i", str(mic),
+        return make_media(f"matrix-obs-two-tracks.{ext}", *VIDEO, *GAME, "-i", str(mic),
                           "-map", "0:v", "-map", "1:a", "-map", "2:a", *H264, "-c:a", "aac",
                           "-ac:a:0", "2",
                           "-metadata:s:a:0", "title=Game", "-metadata:s:a:1", "title=Mic",
@@ -290,7 +290,7 @@ def test_a_track_that_does_not_exist_is_one_line(obs, tmp_path, args, code, mess
 
 
 def test_mixing_tracks_of_different_rates_is_one_line(make_media, mic, tmp_path):
-    path = make_media("two-rates.mkv", *GAME, "-i", str(mic), "-map", "0:a", "-map", "1:a",
+    path = make_media("matrix-two-rates.mkv", *GAME, "-i", str(mic), "-map", "0:a", "-map", "1:a",
                       "-ar:a:1", "44100", "-c:a", "flac")
     proc = run_m0("analyze", str(path), str(tmp_path / "out"), "--audio-track", "all")
     assert proc.returncode == 1

@@ -79,7 +79,8 @@ class PyAVSource:
             streams = _chosen(container, p, self.audio_track)
             rate = info.sample_rate
             origin = container.start_time / 1_000_000 if container.start_time else 0.0
-            tracks = {s.index: _Track(rate, origin) for s in streams}
+            tracks = {s.index: _Track(rate, origin, s.time_base) for s in streams}
+            only = tracks[streams[0].index] if len(tracks) == 1 else None
             first = int(round(start * rate))
             stop = None if duration is None else first + int(round(duration * rate))
             if info.duration:  # the encoder's padding after the last real sample is not audio
@@ -97,9 +98,11 @@ class PyAVSource:
                     errors += 1
                     continue
                 tracks[index].push(frame)
-                # A track far behind the others (it ended, or has a gap) is silent there.
-                ahead = max(t.end for t in tracks.values())
-                ready = min(max(t.end, ahead - MAX_LAG * rate) for t in tracks.values())
+                if only is not None:
+                    ready = only.end
+                else:  # a track far behind the others (it ended, or has a gap) is silent there
+                    ahead = max(t.end for t in tracks.values())
+                    ready = min(max(t.end, ahead - MAX_LAG * rate) for t in tracks.values())
                 if stop is not None:
                     ready = min(ready, stop)
                 while ready - position >= size or (ready == stop and position < stop):
@@ -130,9 +133,15 @@ class _Track:
     piece that is a count of silent samples, so an hour's gap takes no memory.
     """
 
-    def __init__(self, rate: int, origin: float) -> None:
+    def __init__(self, rate: int, origin: float, time_base) -> None:
         self.rate = rate
-        self.origin = origin
+        # A timestamp t is at sample t * scale - shift (plain floats: Fractions per frame cost
+        # a fifth of the decoding time).
+        self.scale = float(time_base) * rate if time_base else None
+        self.shift = origin * rate
+        self.gap = GAP * rate
+        self.reset = RESET * rate
+        self.fifo: av.AudioFifo | None = None  # the last piece, when it is a fifo
         self.pieces: deque = deque()  # av.AudioFifo or int (samples of silence)
         self.begin = 0  # index of the first held sample
         self.end = 0  # index just after the last held sample
@@ -140,39 +149,43 @@ class _Track:
 
     def push(self, frame) -> None:
         """Place ``frame`` on the timeline after what is held."""
-        at = self._position(frame)
-        if not self.started:
+        pts = frame.pts
+        if pts is not None and self.scale is not None:
+            at = int(round(pts * self.scale - self.shift))
+            if not self.started:
+                self.started = True
+                self.begin = self.end = at
+            else:
+                gap = at - self.end
+                if gap > self.gap:
+                    self.pieces.append(gap)
+                    self.fifo = None
+                    self.end += gap
+                elif gap < 0 and -gap <= self.reset and -2 * gap > frame.samples:
+                    return  # audio that is already held (overlapping timestamps)
+        elif not self.started:
             self.started = True
-            self.begin = self.end = at if at is not None else 0
-        elif at is not None:
-            gap = at - self.end
-            if gap > GAP * self.rate:
-                self.pieces.append(gap)
-                self.end += gap
-            elif gap < 0 and -gap <= RESET * self.rate and -2 * gap > frame.samples:
-                return  # audio that is already held (overlapping timestamps)
+            self.begin = self.end = 0
         frame.pts = None  # the fifo places samples by counting
-        fifo = self.pieces[-1] if self.pieces else None
-        if not isinstance(fifo, av.AudioFifo):
-            fifo = av.AudioFifo()
-            self.pieces.append(fifo)
+        if self.fifo is None:
+            self.fifo = av.AudioFifo()
+            self.pieces.append(self.fifo)
         try:
-            fifo.write(frame)
+            self.fifo.write(frame)
         except ValueError:  # the format changed mid-stream: a new fifo
-            fifo = av.AudioFifo()
-            self.pieces.append(fifo)
-            fifo.write(frame)
+            self.fifo = av.AudioFifo()
+            self.pieces.append(self.fifo)
+            self.fifo.write(frame)
         self.end += frame.samples
-
-    def _position(self, frame) -> int | None:
-        """Index of a frame's first sample on the players' timeline, from its timestamp."""
-        if frame.pts is None or frame.time_base is None:
-            return None
-        return int(round((float(frame.pts * frame.time_base) - self.origin) * self.rate))
 
     def take(self, position: int, n: int) -> np.ndarray:
         """The mono samples ``position`` to ``position + n`` (silence where none are held);
         what lies before ``position`` is dropped."""
+        if position == self.begin and self.pieces:  # the usual case: n held samples, read
+            piece = self.pieces[0]
+            if not isinstance(piece, int) and piece.samples >= n:
+                self.begin += n
+                return _mono(piece.read(n))
         out = np.zeros(n, dtype=np.float32)
         if position > self.begin:
             self._read(min(position, self.end) - self.begin, None)
@@ -344,9 +357,9 @@ def _frames(container, streams: list):
         for packet in container.demux(streams):
             try:
                 for frame in packet.decode():
-                    yield packet.stream.index, frame
+                    yield packet.stream_index, frame
             except av.FFmpegError:
-                yield packet.stream.index, None
+                yield packet.stream_index, None
     except av.FFmpegError:  # the container ends early (truncated) or is damaged
         yield streams[0].index, None
 
