@@ -3,7 +3,8 @@ reported at the times players show (0 = the container's start) and every clip ho
 
 One mic recording (a quiet bed with two short bursts) goes into each container; a case says at
 which player times its bursts lie (an audio track starting 3 s late moves them, a TS that
-starts at 1000 s does not, a TS whose timestamps jump puts the second one after the jump).
+starts at 1000 s does not, 10 s of lost audio packets before the second one do not, a TS whose
+timestamps jump puts the second one after the jump).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ CASES: dict[str, tuple[list[str], tuple[float, ...]]] = {
                           "1:a", *H264, "-c:a", "aac"], _shifted(3.0)),
     "start-1000.ts": ([*VIDEO, "-i", "{mic}", *H264, "-c:a", "aac", "-shortest",
                        "-output_ts_offset", "1000"], BURSTS),
+    "dropped-packets.mkv": ([*VIDEO, "-i", "{mic}", *H264, "-c:a", "aac", "-bsf:a",
+                             "noise=drop='between(pts*tb,15,25)'", "-shortest"], BURSTS),
     "cover-art.mkv": ([*VIDEO, "-i", "{mic}", "-attach", "{cover}", "-metadata:s:t",
                        "mimetype=image/png", *H264, "-c:a", "libopus", "-shortest"], BURSTS),
     "cover-art.m4a": (["-i", "{mic}", "-i", "{cover}", "-map", "0:a", "-map", "1:v",
