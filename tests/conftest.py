@@ -67,19 +67,6 @@ def video_only(make_media) -> Path:
     )
 
 
-@pytest.fixture(scope="module")
-def stop_multiprocessing_helpers() -> Iterator[None]:
-    """In-process batches start multiprocessing's fork server and resource tracker, which live
-    as long as the process that started them (standard multiprocessing behaviour). Stop them
-    after the module that uses this, so later tests that count this process's children see
-    only theirs."""
-    yield
-    from multiprocessing import forkserver, resource_tracker
-
-    forkserver._forkserver._stop()
-    resource_tracker._resource_tracker._stop()
-
-
 @pytest.fixture
 def register_plugin() -> Iterator[Callable[[object, str], None]]:
     """``register_plugin(obj, name)``: register a throwaway plugin for one test."""

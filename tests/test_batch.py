@@ -53,11 +53,7 @@ def _stats(paths: list[str]) -> dict[str, tuple[int, int]]:
     return {p: (os.stat(p).st_ino, os.stat(p).st_mtime_ns) for p in paths}
 
 
-pytestmark = pytest.mark.usefixtures("stop_multiprocessing_helpers")
-
-
 # -- Python API -------------------------------------------------------------------------------
-
 
 def test_seed_api_runs_jobs_in_parallel_and_reports_each(vod, tmp_path):
     videos = _copies(vod, tmp_path / "in", 3)

@@ -15,8 +15,6 @@ from m0core.model import AudioChunk
 from m0core.pipeline.segments import plan_segments
 from m0core.testing import analyze_with, registered
 
-pytestmark = pytest.mark.usefixtures("stop_multiprocessing_helpers")
-
 
 class Loud:
     """A plugin author's analyzer: RMS level in dBFS per 0.1 s."""
