@@ -1,7 +1,7 @@
 """The batch ledger: one SQLite row per job, so a batch resumes where it stopped.
 
-A job is keyed by the identity of its input (absolute path, size, modification time) and a hash
-of the options that shape its outputs. Statuses: ``pending`` (known, not started), ``running``,
+A job is keyed by the identity of its input (:class:`~m0core.identity.FileIdentity`: resolved
+path, device, inode, size, modification and status-change times) and a hash of the options that shape its outputs. Statuses: ``pending`` (known, not started), ``running``,
 ``completed``, ``failed``, ``interrupted``. A ``running`` row found when a batch starts was left
 by a run that died (SIGKILL, power cut): it is turned into ``interrupted`` and redone.
 
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from m0core.errors import M0Error, OutputError
+from m0core.identity import FileIdentity
 from m0core.outputs import prepare_out_dir
 
 LEDGER_FILE = "m0-batch.sqlite"
@@ -50,29 +51,37 @@ CREATE INDEX IF NOT EXISTS jobs_path ON jobs (path);
 
 @dataclass(frozen=True)
 class Identity:
-    """What makes two runs the same job: the input file as it is now, and the options."""
+    """What makes two runs the same job: the input file as it is now, and the options.
+
+    ``path`` is the input as the batch names it (absolute, not resolved: what the user sees);
+    ``file`` is what the file is (numbers -1 when it cannot be read).
+    """
 
     path: str
-    size: int
-    mtime_ns: int
+    file: FileIdentity
     options_hash: str
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes (-1: unreadable)."""
+        return self.file.size
+
+    @property
+    def mtime_ns(self) -> int:
+        """The file's modification time (-1: unreadable)."""
+        return self.file.mtime_ns
 
     @property
     def key(self) -> str:
         """The ledger key of this job."""
-        text = f"{self.path}\0{self.size}\0{self.mtime_ns}\0{self.options_hash}"
+        text = f"{self.path}\0{self.file.token()}\0{self.options_hash}"
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     @classmethod
     def of(cls, path: str | os.PathLike, options_hash: str) -> Identity:
-        """The identity of the file at ``path`` (size and mtime -1 when it cannot be read)."""
+        """The identity of the file at ``path`` now."""
         absolute = os.path.abspath(os.fspath(path))
-        try:
-            st = os.stat(absolute)
-            size, mtime_ns = st.st_size, st.st_mtime_ns
-        except OSError:
-            size, mtime_ns = -1, -1
-        return cls(absolute, size, mtime_ns, options_hash)
+        return cls(absolute, FileIdentity.of_or_missing(absolute), options_hash)
 
 
 #: Options that change how fast a job runs, not what it writes.

@@ -102,7 +102,7 @@ def analyze(
     check_input_file(path)
     analyzer = plugins.create("analyzers", opts.analyzer, **opts.analyzer_params)
     ident = _cache_identity(path, opts, analyzer) if opts.cache else None
-    cached = cache.load(ident) if ident else None
+    cached = cache.load(ident, path, float(analyzer.hop)) if ident else None
     source = None
     if cached is not None:
         media, hop = cached.media, cached.hop
