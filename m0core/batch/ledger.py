@@ -1,9 +1,9 @@
 """The batch ledger: one SQLite row per job, so a batch resumes where it stopped.
 
 A job is keyed by the identity of its input (:class:`~m0core.identity.FileIdentity`: resolved
-path, device, inode, size, modification and status-change times) and a hash of the options that shape its outputs. Statuses: ``pending`` (known, not started), ``running``,
-``completed``, ``failed``, ``interrupted``. A ``running`` row found when a batch starts was left
-by a run that died (SIGKILL, power cut): it is turned into ``interrupted`` and redone.
+path, device, inode, size, modification and status-change times) and a hash of the options
+that shape its outputs. Statuses: ``pending`` (known, not started), ``running``, ``completed``,
+``failed``, ``interrupted``. A ``running`` row found when a batch starts was left by a run that died (SIGKILL, power cut): it is turned into ``interrupted`` and redone.
 
 Only the process that drives the batch writes the ledger; a lock file beside it keeps a second
 ``m0 batch`` off the same folder while one runs.

@@ -27,6 +27,7 @@ from m0core.options import Options
 from m0core.pipeline import cache
 from m0core.pipeline.segments import SegmentJob, plan_segments, scores_from_worker, segment_scores
 from m0core.pipeline.streaming import ReadAhead
+from m0core.staging import Staging
 
 
 class Progress:
@@ -90,8 +91,10 @@ def analyze(
     ``options`` (an :class:`Options`) and keyword ``overrides`` (any Options field, e.g.
     ``threshold=-8``, ``clips=False``) choose plugins and settings. Raises an
     :class:`~m0core.M0Error` subclass with one clear line for bad input, options or output.
-    On failure nothing this run wrote is left in ``out_dir``. A writer that fails after the
-    analysis (an extra ``formats`` file, the report) does not fail the run: its line is in
+    Everything is made in a private folder inside ``out_dir`` and published only when the
+    run completes (:mod:`m0core.staging`): a run that fails or is interrupted leaves nothing
+    of its own and the previous run's outputs in ``out_dir`` as they were. A writer that fails
+    after the analysis (an extra ``formats`` file, the report) does not fail the run: its line is in
     ``failed_outputs`` and the clips, the JSON files and the other writers' files are kept.
     """
     from m0core.outputs import create_writers, prepare_out_dir, write_outputs
@@ -126,7 +129,13 @@ def analyze(
     writers = create_writers(opts) if out is not None else {}
     progress.started(media)
 
-    run = _Run(media, opts, out, progress, selector)
+    staging = Staging(out) if out is not None else None  # see m0core.staging: the one rule
+    try:
+        run = _Run(media, opts, staging, progress, selector)
+    except BaseException:
+        if staging is not None:
+            staging.discard()
+        raise
     try:
         if cached is not None:
             run.select(cached.scores)
@@ -139,32 +148,37 @@ def analyze(
             cache.store(ident, media, hop, run.curve())
         progress.analysis_done(run.found, run.pending)
         run.finish_clips()
+        result = AnalysisResult(
+            media=media,
+            highlights=tuple(run.highlights),
+            clips=tuple(sorted(run.clips, key=lambda c: c.highlight.index)),
+            scores=run.curve(),
+            hop=hop,
+            options=opts,
+            source=Stage(opts.source, dict(opts.source_params)),
+            analyzer=Stage(opts.analyzer, dict(opts.analyzer_params)),
+            selector=Stage(opts.selector, selector_params),
+            out_dir=staging.dir if staging is not None else None,
+            timings={**run.timings, "cached": float(cached is not None)},
+        )
+        if staging is not None:
+            _, failed = write_outputs(result, writers)
+            failed += staging.publish(c.path for c in result.clips if c.ok and c.path)
+            result = replace(result, out_dir=out, failed_outputs=tuple(failed),
+                             clips=tuple(_published(c, staging) for c in result.clips))
     except BaseException:
         run.abort()
         raise
-
-    result = AnalysisResult(
-        media=media,
-        highlights=tuple(run.highlights),
-        clips=tuple(sorted(run.clips, key=lambda c: c.highlight.index)),
-        scores=run.curve(),
-        hop=hop,
-        options=opts,
-        source=Stage(opts.source, dict(opts.source_params)),
-        analyzer=Stage(opts.analyzer, dict(opts.analyzer_params)),
-        selector=Stage(opts.selector, selector_params),
-        out_dir=out,
-        timings={**run.timings, "cached": float(cached is not None)},
-    )
-    if out is not None:
-        try:
-            _, failed = write_outputs(result, writers)
-        except BaseException:
-            run.abort()
-            raise
-        result = replace(result, failed_outputs=tuple(failed))
     result.timings["total"] = time.perf_counter() - started
     return result
+
+
+def _published(clip: ClipResult, staging: Staging) -> ClipResult:
+    """``clip`` with the path it has once published (a clip made outside the staging folder,
+    by an encoder of its own, keeps its path)."""
+    if not (clip.ok and clip.path) or not Path(clip.path).is_relative_to(staging.dir):
+        return clip
+    return replace(clip, path=str(staging.final(clip.path)))
 
 
 def _cache_identity(path: str, opts: Options, analyzer: Any) -> dict[str, Any]:
@@ -232,11 +246,11 @@ class _Run:
     and its clips. Every call into the selector and the encoder plugins is made here, inside
     :func:`plugins.blame`."""
 
-    def __init__(self, media: MediaInfo, opts: Options, out: Path | None,
+    def __init__(self, media: MediaInfo, opts: Options, staging: Staging | None,
                  progress: Progress, selector: Any) -> None:
         self.media = media
         self.opts = opts
-        self.out = out
+        self.staging = staging
         self.progress = progress
         self.selector = selector
         self.parts: list[np.ndarray] = []
@@ -247,10 +261,10 @@ class _Run:
         self.timings: dict[str, float] = {}
         self.t0 = time.perf_counter()
         self.encoder = None
-        if out is not None and opts.clips:
+        if staging is not None and opts.clips:
             self.encoder = plugins.create("encoders", opts.encoder, **{
-                "media": media, "out_dir": out, "workers": opts.clip_workers, "cut": opts.cut,
-                "timeout": opts.clip_timeout, **opts.encoder_params})
+                "media": media, "out_dir": staging.dir, "workers": opts.clip_workers,
+                "cut": opts.cut, "timeout": opts.clip_timeout, **opts.encoder_params})
 
     @property
     def found(self) -> int:
@@ -313,20 +327,15 @@ class _Run:
             self.timings["clips_wait"] = time.perf_counter() - started
 
     def abort(self) -> None:
-        """Stop the encoder and remove every clip this run wrote (while the error that
-        stopped the run propagates: an encoder failing to stop does not replace it)."""
+        """Stop the encoder and remove everything this run made (while the error that
+        stopped the run propagates: an encoder failing to stop does not replace it). The
+        previous run's outputs are untouched: nothing was published."""
         if self.encoder is not None:
             with suppress(Exception):
                 self.encoder.close(cancel=True)
-        finished = [f.result() for f in self.futures
-                    if f.done() and not f.cancelled() and f.exception() is None]
-        for clip in self.clips + finished:
-            if clip.ok and clip.path:
-                try:
-                    os.unlink(clip.path)
-                except OSError:
-                    pass
         self.clips.clear()
+        if self.staging is not None:
+            self.staging.discard()
 
     def curve(self) -> np.ndarray:
         return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.float32)
