@@ -3,7 +3,8 @@
 A job is keyed by the identity of its input (:class:`~m0core.identity.FileIdentity`: resolved
 path, device, inode, size, modification and status-change times) and a hash of the options
 that shape its outputs. Statuses: ``pending`` (known, not started), ``running``, ``completed``,
-``failed``, ``interrupted``. A ``running`` row found when a batch starts was left by a run that died (SIGKILL, power cut): it is turned into ``interrupted`` and redone.
+``failed``, ``interrupted``. A ``running`` row found when a batch starts was left by a run
+that died (SIGKILL, power cut): it is turned into ``interrupted`` and redone.
 
 Only the process that drives the batch writes the ledger; a lock file beside it keeps a second
 ``m0 batch`` off the same folder while one runs.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -43,7 +45,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     highlights   INTEGER,
     clips        INTEGER,
     error        TEXT,
-    outputs      TEXT NOT NULL DEFAULT '[]'
+    outputs      TEXT NOT NULL DEFAULT '[]',
+    owner        TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_path ON jobs (path);
 """
@@ -114,6 +117,8 @@ class Row:
     clips: int | None
     error: str | None
     outputs: list[str]
+    #: ``host:pid`` of the batch that started the job last (see :func:`owner_alive`).
+    owner: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -145,6 +150,9 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
+            if "owner" not in columns:  # a ledger of m0 0.4.0
+                self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
         except sqlite3.Error as exc:
             self.close()
             raise OutputError(f"{self.path}: cannot open the batch ledger ({exc})") from None
@@ -196,7 +204,8 @@ class Ledger:
         """The job is running (one more attempt)."""
         self._db.execute(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, started = ?, "
-            "finished = NULL, seconds = NULL, error = NULL WHERE key = ?", (time.time(), key))
+            "finished = NULL, seconds = NULL, error = NULL, owner = ? WHERE key = ?",
+            (time.time(), this_owner(), key))
 
     def finish(self, key: str, result: dict[str, Any]) -> None:
         """Record how the job ended, from a job result (see :func:`m0core.batch.runner.run_job`)."""
@@ -210,6 +219,30 @@ class Ledger:
              result.get("clips"), result.get("error"), json.dumps(result.get("outputs", [])),
              key),
         )
+
+
+def this_owner() -> str:
+    """``host:pid`` of this process, as :meth:`Ledger.start` records it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the batch ``owner`` (``host:pid``) may still be running: its process is alive
+    on this machine, or it runs on another machine (which this one cannot see into)."""
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # alive, another user's
+    return True
 
 
 def _row(r: sqlite3.Row) -> Row:

@@ -36,6 +36,7 @@ from m0core.errors import InputError, M0Error, OptionError
 from m0core.options import Options
 from m0core.outputs import HIGHLIGHTS_FILE, INDEX_FILE
 from m0core.pipeline.run import Progress, analyze
+from m0core.staging import clear_stale
 
 #: What ``m0 batch DIRECTORY`` picks up inside a folder (patterns take any file they match).
 MEDIA_EXTENSIONS = frozenset(
@@ -43,8 +44,8 @@ MEDIA_EXTENSIONS = frozenset(
     ".opus".split()
 )
 FOLDER_SUFFIX = "_highlights"
-#: Names of files a job writes before renaming them; removed when a job ends badly.
-_PARTIAL_GLOBS = (".partial-*", ".*.tmp", ".m0-write-test-*")
+#: m0's own temporaries directly in a job folder besides run folders (``prepare_out_dir``'s).
+_OWN_TEMPORARIES = ".m0-write-test-*"
 
 ProgressCallback = Callable[[int, int, str, dict], None]
 
@@ -171,17 +172,19 @@ class _Reporter(Progress):
 
 
 def clean_partials(folder: str | os.PathLike, remove_empty: bool = False) -> None:
-    """Remove the half-written files a job may have left in ``folder`` (and the folder itself
-    with ``remove_empty`` when nothing else is in it)."""
+    """Remove what dead runs of m0 left in ``folder``: the private folders of runs whose
+    process is gone (see :mod:`m0core.staging`) and m0's write tests, nothing else (another
+    program's hidden ``.tmp`` or ``.partial-*`` files are not m0's to remove); then the
+    folder itself with ``remove_empty`` when nothing else is in it."""
     folder = Path(folder)
     if not folder.is_dir():
         return
-    for pattern in _PARTIAL_GLOBS:
-        for path in folder.glob(pattern):
-            try:
-                path.unlink()
-            except OSError:
-                pass
+    clear_stale(folder)
+    for path in folder.glob(_OWN_TEMPORARIES):
+        try:
+            path.unlink()
+        except OSError:
+            pass
     if remove_empty:
         try:
             folder.rmdir()
