@@ -5,8 +5,10 @@ A run writes everything it makes (clips, ``highlights.json``, ``index.json``, th
 ``.m0-run-<pid>-<host>-<random>``. Only when the run has completed does :meth:`Staging.publish`
 move its files into the output folder, in an order that keeps every file that lists a clip
 true at each step: clips and other files first, then the files that list them, the run's
-record ``highlights.json`` last; then, and only then, it removes the clips the previous run's
-``highlights.json`` listed and this run did not make. Nothing else in the folder is touched.
+record ``highlights.json`` last; then, and only then, it removes the files the previous run's
+record listed (its clips and its ``outputs``: report, thumbnails, ``--format`` files) that
+this run did not replace. That is the one rule for what a rerun may delete: nothing else in
+the folder is touched.
 
 So a run that fails or is interrupted at any point before publishing leaves the previous run's
 outputs exactly as they were (its private folder is removed; one left by a run that was killed
@@ -84,7 +86,17 @@ class Staging:
                         and not p.name.startswith("."))
         listing = {name: i for i, name in enumerate(LISTING_ORDER)}
         rank = {p: (listing.get(p.name, -1) if p.parent == self.dir else -1) for p in staged}
-        staged.sort(key=lambda p: (rank[p] >= 0, rank[p]))  # listing files last, in order
+
+        def order(p: Path) -> tuple[int, int]:
+            # clips, then files in sub-folders (thumbnails), then the writers' files (which
+            # may list both), then index.json and the record, highlights.json
+            if rank[p] >= 0:
+                return (3, rank[p])
+            if p.parent == self.dir and p.name in clip_names:
+                return (0, 0)
+            return (1, 0) if p.parent != self.dir else (2, 0)
+
+        staged.sort(key=order)
         skipped = []
         for path in list(staged):
             target = self.final(path)
@@ -94,7 +106,8 @@ class Staging:
                     raise OutputError(line)
                 staged.remove(path)
                 skipped.append(line)
-        stale = [self.out / name for name in previous_clips(self.out) - clip_names]
+        replaced = {path.relative_to(self.dir).as_posix() for path in staged} | clip_names
+        stale = [self.out / name for name in sorted(previous_outputs(self.out) - replaced)]
         backup = self.dir / _PREVIOUS
         done: list[tuple[Path, Path | None, bool]] = []  # (target, its old copy, new file in)
         try:
@@ -105,7 +118,7 @@ class Staging:
                 os.replace(path, target)
                 done.append((target, old, True))
             for target in stale:
-                old = backup / "stale" / target.name
+                old = backup / "stale" / target.relative_to(self.out)
                 if target.is_file() and not target.is_symlink():
                     old.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(target, old)
@@ -137,20 +150,28 @@ def _keep(target: Path, copy: Path) -> Path | None:
     return copy
 
 
-def previous_clips(out: Path) -> set[str]:
-    """The clip file names the ``highlights.json`` in ``out`` lists (none if it is absent or
-    unreadable; only plain, visible names in ``out`` itself)."""
+def previous_outputs(out: Path) -> set[str]:
+    """The files the ``highlights.json`` in ``out`` names as its run's: each highlight's clip
+    and its ``outputs`` (none if it is absent or unreadable; only visible relative paths inside
+    ``out``, never the record itself)."""
     from m0core.outputs import HIGHLIGHTS_FILE
 
     try:
         with open(out / HIGHLIGHTS_FILE, "rb") as fh:
             doc = json.loads(fh.read(64 * 1024 * 1024))
-        rows = doc["highlights"]
-        names = {row["clip"] for row in rows if isinstance(row, dict)}
-    except (OSError, ValueError, RecursionError, KeyError, TypeError):
+        names = [row["clip"] for row in doc["highlights"] if isinstance(row, dict)]
+        names += list(doc.get("outputs", []))
+    except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
         return set()
-    return {n for n in names if isinstance(n, str) and n and n == Path(n).name
-            and not n.startswith(".") and n not in LISTING_ORDER}
+    return {n for n in names if isinstance(n, str) and _inside(n)}
+
+
+def _inside(name: str) -> bool:
+    """A visible relative path below the folder (no ``..``, no hidden part, not absolute)."""
+    parts = Path(name).parts
+    return bool(parts) and not Path(name).is_absolute() and name not in LISTING_ORDER[-1:] \
+        and all(p not in ("", ".", "..") and not p.startswith(".") for p in parts) \
+        and "\\" not in name
 
 
 def clear_stale(folder: str | os.PathLike) -> None:

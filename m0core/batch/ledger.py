@@ -137,27 +137,58 @@ class Ledger:
     def __init__(self, path: str | os.PathLike | None, *, lock: bool = False) -> None:
         self.path = Path(path) if path is not None else None
         self._lock_fd: int | None = None
-        if self.path is not None:
+        self._db: sqlite3.Connection | None = None
+        reader = self.path is not None and not lock and self.path.is_file()
+        if self.path is not None and not reader:
             prepare_out_dir(self.path.parent)
         if self.path is not None and lock:
             self._lock_fd = _take_lock(self.path.with_name(self.path.name + ".lock"))
         try:
-            self._db = sqlite3.connect(
-                os.fspath(self.path) if self.path else ":memory:", timeout=30,
-                isolation_level=None,
-            )
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
-            if "owner" not in columns:  # a ledger of m0 0.4.0
-                self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+            self._db = self._open()
         except sqlite3.Error as exc:
-            self.close()
-            raise OutputError(f"{self.path}: cannot open the batch ledger ({exc})") from None
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if not reader:
+                self.close()
+                raise OutputError(f"{self.path}: cannot open the batch ledger ({exc})") from None
+            try:  # a ledger on a read-only disk can still be read (m0 batch --status)
+                self._db = sqlite3.connect(f"{self.path.absolute().as_uri()}?immutable=1",
+                                           uri=True, isolation_level=None)
+                self._db.row_factory = sqlite3.Row
+                self._db.execute("SELECT count(*) FROM jobs").fetchone()
+            except sqlite3.Error as again:
+                self.close()
+                raise OutputError(f"{self.path}: cannot read the batch ledger ({again})") \
+                    from None
         if lock:
-            self._db.execute("UPDATE jobs SET status = 'interrupted' WHERE status = 'running'")
+            try:
+                self._execute("UPDATE jobs SET status = 'interrupted' WHERE status = 'running'")
+            except OutputError:
+                self.close()
+                raise
+
+    def _open(self) -> sqlite3.Connection:
+        self._db = sqlite3.connect(
+            os.fspath(self.path) if self.path else ":memory:", timeout=30,
+            isolation_level=None,
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        if "owner" not in columns:  # a ledger of m0 0.4.0
+            self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+        return self._db
+
+    def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        """Run ``sql``; a database error (a full or read-only disk) is one clear line."""
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise OutputError(f"{self.path or 'the batch ledger'}: cannot use the batch ledger "
+                              f"({exc})") from None
 
     def close(self) -> None:
         """Close the database and release the lock."""
@@ -177,22 +208,22 @@ class Ledger:
 
     def get(self, key: str) -> Row | None:
         """The row of ``key``, if any."""
-        found = self._db.execute("SELECT * FROM jobs WHERE key = ?", (key,)).fetchone()
+        found = self._execute("SELECT * FROM jobs WHERE key = ?", (key,)).fetchone()
         return _row(found) if found else None
 
     def rows(self) -> list[Row]:
         """Every row, by input path and then by start time."""
         query = "SELECT * FROM jobs ORDER BY path, COALESCE(started, 0), key"
-        return [_row(r) for r in self._db.execute(query)]
+        return [_row(r) for r in self._execute(query)]
 
     def folders(self) -> dict[str, str]:
         """``{out_dir: input path}`` of every folder a job has been given so far."""
         return {r["out_dir"]: r["path"] for r in
-                self._db.execute("SELECT DISTINCT out_dir, path FROM jobs")}
+                self._execute("SELECT DISTINCT out_dir, path FROM jobs")}
 
     def add(self, identity: Identity, out_dir: str) -> Row:
         """Record a job as ``pending`` unless it is known already; return its row."""
-        self._db.execute(
+        self._execute(
             "INSERT OR IGNORE INTO jobs (key, path, size, mtime_ns, options_hash, out_dir, "
             "status) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
             (identity.key, identity.path, identity.size, identity.mtime_ns,
@@ -202,7 +233,7 @@ class Ledger:
 
     def start(self, key: str) -> None:
         """The job is running (one more attempt)."""
-        self._db.execute(
+        self._execute(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, started = ?, "
             "finished = NULL, seconds = NULL, error = NULL, owner = ? WHERE key = ?",
             (time.time(), this_owner(), key))
@@ -212,7 +243,7 @@ class Ledger:
         status = result["status"]
         if status not in STATUSES:
             raise ValueError(f"not a ledger status: {status!r}")
-        self._db.execute(
+        self._execute(
             "UPDATE jobs SET status = ?, finished = ?, seconds = ?, highlights = ?, clips = ?, "
             "error = ?, outputs = ? WHERE key = ?",
             (status, time.time(), result.get("seconds"), result.get("highlights"),
