@@ -96,7 +96,7 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
     out = Path(out).resolve()
     uploads = out / UPLOADS
     runner = Runner(out)
-    stopping = threading.Event()  # set by the server when it starts to stop (see stop())
+    stopping = threading.Event()  # set by m0 gui's server when it starts to stop
 
     def pick(kind: str, name: str) -> Path:
         path = confine(root, name) if kind == "root" else confine(uploads, name)
