@@ -82,7 +82,7 @@ def serve() -> Iterator:
 def test_bad_names_paths_and_bodies_get_a_4xx_never_a_500(serve, tmp_path):
     root, out = tmp_path / "root", tmp_path / "out"
     root.mkdir()
-    server = serve(root, out, "--max-upload", "1M", "--upload-quota", "3000")
+    server = serve(root, out, "--max-upload", "1M")
     cases = [
         ("PUT", "api/upload?name=" + urllib.request.quote("a\x00.mp4"), b"v", "control"),
         ("PUT", "api/upload?name=" + urllib.request.quote("a\nb.mp4"), b"v", "line breaks"),
@@ -102,7 +102,16 @@ def test_bad_names_paths_and_bodies_get_a_4xx_never_a_500(serve, tmp_path):
         status, answer = server.call(method, path, body)
         assert 400 <= status < 500, (path[:80], status, answer)
         assert isinstance(answer, dict) and message in answer["error"], (path[:80], answer)
-    # the quota counts every stored upload: 2 x 1200 bytes fit, a third does not
+    assert not (out / "uploads").exists() or os.listdir(out / "uploads") == []
+    server.stop()
+    assert "Traceback" not in server.proc.stderr.read()
+
+
+def test_uploads_have_a_total_quota(serve, tmp_path):
+    """The quota counts every stored upload: 2 x 1200 bytes fit in 3000, a third does not."""
+    root, out = tmp_path / "root", tmp_path / "out"
+    root.mkdir()
+    server = serve(root, out, "--max-upload", "1M", "--upload-quota", "3000")
     for _ in range(2):
         status, answer = server.call("PUT", "api/upload?name=a.mp4", b"v" * 1200)
         assert status == 200, answer
