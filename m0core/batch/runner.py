@@ -34,7 +34,7 @@ from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger, Row, options_hash
 from m0core.compat import seed_selector
 from m0core.errors import InputError, M0Error, OptionError
 from m0core.options import Options
-from m0core.outputs import HIGHLIGHTS_FILE, INDEX_FILE
+from m0core.outputs import HIGHLIGHTS_FILE, INDEX_FILE, remove_stale_temps
 from m0core.pipeline import Progress, analyze
 from m0core.staging import clear_stale
 
@@ -44,8 +44,6 @@ MEDIA_EXTENSIONS = frozenset(
     ".opus".split()
 )
 FOLDER_SUFFIX = "_highlights"
-#: m0's own temporaries directly in a job folder besides run folders (``prepare_out_dir``'s).
-_OWN_TEMPORARIES = ".m0-write-test-*"
 
 ProgressCallback = Callable[[int, int, str, dict], None]
 
@@ -172,19 +170,15 @@ class _Reporter(Progress):
 
 
 def clean_partials(folder: str | os.PathLike, remove_empty: bool = False) -> None:
-    """Remove what dead runs of m0 left in ``folder``: the private folders of runs whose
-    process is gone (see :mod:`m0core.staging`) and m0's write tests, nothing else (another
-    program's hidden ``.tmp`` or ``.partial-*`` files are not m0's to remove); then the
-    folder itself with ``remove_empty`` when nothing else is in it."""
+    """Remove what m0 processes which have ended (a killed earlier run, a job that died) or
+    this one left in ``folder``: their temporary files (:func:`m0core.outputs.remove_stale_temps`)
+    and their runs' private folders (:func:`m0core.staging.clear_stale`), nobody else's; then
+    the folder itself with ``remove_empty`` when nothing else is in it."""
     folder = Path(folder)
     if not folder.is_dir():
         return
+    remove_stale_temps(folder)
     clear_stale(folder)
-    for path in folder.glob(_OWN_TEMPORARIES):
-        try:
-            path.unlink()
-        except OSError:
-            pass
     if remove_empty:
         try:
             folder.rmdir()
