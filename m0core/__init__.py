@@ -23,7 +23,15 @@ from m0core.errors import (
     OutputError,
     PluginError,
 )
-from m0core.model import AudioChunk, ClipResult, Highlight, MediaInfo, Stage, Timeline
+from m0core.model import (
+    AudioChunk,
+    ClipResult,
+    Compilation,
+    Highlight,
+    MediaInfo,
+    Stage,
+    Timeline,
+)
 from m0core.options import Options
 from m0core.pipeline import AnalysisResult, Progress, analyze
 
@@ -70,6 +78,7 @@ __all__ = [
     "StreamingAudioProcessor",
     "analyze",
     "ClipResult",
+    "Compilation",
     "EncodeError",
     "Highlight",
     "InputError",

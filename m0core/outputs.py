@@ -99,13 +99,15 @@ def highlights_document(result: AnalysisResult) -> dict[str, Any]:
         "selector": {**result.selector.to_dict(), "threshold": result.options.threshold},
         "clips": {
             "encoder": result.options.encoder if result.options.clips else None,
-            "cut": result.options.cut,
+            "cut": result.options.clip_cut,
+            "short_form": result.options.short_form.to_dict(),
             "pre": pre,
             "post": post,
             "made": sum(1 for c in result.clips if c.ok),
             "failed": len(result.failed_clips),
         },
         "highlights": rows,
+        "compilation": result.compilation.to_dict() if result.compilation else None,
         "timings": {k: round(v, 3) for k, v in result.timings.items()},
     }
 

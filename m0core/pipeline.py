@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from m0core import cache, plugins
-from m0core.errors import InputError
+from m0core.errors import InputError, OptionError
 from m0core.ffmpeg import check_input_file
-from m0core.model import ClipResult, Highlight, MediaInfo, Stage
+from m0core.model import ClipResult, Compilation, Highlight, MediaInfo, Stage
 from m0core.options import Options
 from m0core.segments import SegmentJob, plan_segments, scores_from_worker, segment_scores
 from m0core.streaming import ReadAhead
@@ -61,6 +61,8 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     #: One line per writer (``--format``, the report) that failed; the other outputs are kept.
     failed_outputs: tuple[str, ...] = ()
+    #: The joined clips (``compilation=True``), else ``None``.
+    compilation: Compilation | None = None
 
     def clip_for(self, highlight: Highlight) -> ClipResult | None:
         """The clip made for ``highlight``, if any."""
@@ -115,6 +117,9 @@ def analyze(
         raise InputError(f"{path}: has no audio stream, nothing to analyse")
     if media.duration is not None and media.duration <= 0:
         raise InputError(f"{path}: the audio is empty (zero duration), nothing to analyse")
+    if opts.clips and out_dir is not None and opts.short_form.reframes and not media.has_video:
+        raise InputError(f"{path}: has no video to reframe (--aspect/--height need a video "
+                         "input; drop them for audio-only files)")
     selector_params = dict(opts.selector_params)
     if opts.selector == "top" and opts.max_clips:
         selector_params.setdefault("count", opts.max_clips)
@@ -138,6 +143,7 @@ def analyze(
             cache.store(ident, media, hop, run.curve())
         progress.analysis_done(run.found, run.pending)
         run.finish_clips()
+        run.compile()
     except BaseException:
         run.abort()
         raise
@@ -154,6 +160,7 @@ def analyze(
         selector=Stage(opts.selector, selector_params),
         out_dir=out,
         timings={**run.timings, "cached": float(cached is not None)},
+        compilation=run.compilation,
     )
     if out is not None:
         try:
@@ -246,10 +253,16 @@ class _Run:
         self.timings: dict[str, float] = {}
         self.t0 = time.perf_counter()
         self.encoder = None
+        self.compilation: Compilation | None = None
         if out is not None and opts.clips:
+            short = opts.short_form
             self.encoder = plugins.create("encoders", opts.encoder, **{
-                "media": media, "out_dir": out, "workers": opts.clip_workers, "cut": opts.cut,
-                "timeout": opts.clip_timeout, **opts.encoder_params})
+                "media": media, "out_dir": out, "workers": opts.clip_workers,
+                "cut": opts.clip_cut, "timeout": opts.clip_timeout,
+                **({"short_form": short} if short.active else {}), **opts.encoder_params})
+            if opts.compilation and not callable(getattr(self.encoder, "compile", None)):
+                self.encoder.close(cancel=True)
+                raise OptionError(f'encoder "{opts.encoder}" cannot make a compilation')
 
     @property
     def found(self) -> int:
@@ -311,6 +324,15 @@ class _Run:
                 self.encoder.close()
             self.timings["clips_wait"] = time.perf_counter() - started
 
+    def compile(self) -> None:
+        """Join the clips into the compilation, when the options ask for one."""
+        if self.encoder is None or not self.opts.compilation:
+            return
+        started = time.perf_counter()
+        with plugins.blame("encoders", self.opts.encoder):
+            self.compilation = self.encoder.compile(list(self.clips))
+        self.timings["compilation"] = time.perf_counter() - started
+
     def abort(self) -> None:
         """Stop the encoder and remove every clip this run wrote (while the error that
         stopped the run propagates: an encoder failing to stop does not replace it)."""
@@ -319,7 +341,10 @@ class _Run:
                 self.encoder.close(cancel=True)
         finished = [f.result() for f in self.futures
                     if f.done() and not f.cancelled() and f.exception() is None]
-        for clip in self.clips + finished:
+        made = self.clips + finished
+        if self.compilation is not None:
+            made.append(self.compilation)
+        for clip in made:
             if clip.ok and clip.path:
                 try:
                     os.unlink(clip.path)

@@ -14,12 +14,23 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from m0core.checks import whole
-from m0core.errors import OptionError, OutputError
+from m0core.errors import InputError, OptionError, OutputError
 from m0core.ffmpeg import child, ffmpeg_exe, reason, stop_process
-from m0core.model import ClipResult, Highlight, MediaInfo
+from m0core.model import ClipResult, Compilation, Highlight, MediaInfo
+from m0core.shortform import ShortForm
 
+from . import compilation as comp
 from .command import CUTS, clip_command
 from .naming import clip_extension, clip_name
+from .shortform import (
+    audio_graph,
+    frame_size,
+    gain_to,
+    integrated_loudness,
+    loudness_command,
+    video_graph,
+    video_size,
+)
 from .smart import smart_commands
 
 PARTIAL_PREFIX = ".partial-"
@@ -52,6 +63,10 @@ class FFmpegEncoder:
         (frame-exact at near copy speed; see :mod:`~m0_plugins.ffmpeg_encoder.smart`).
     timeout:
         Seconds one clip may take before its ffmpeg is killed; ``None`` for no limit.
+    short_form:
+        Reframing, loudness and fades of short-form clips (:class:`~m0core.shortform.
+        ShortForm`); when it asks for anything, every clip is re-encoded (``accurate``).
+        Reframing needs video: an audio-only ``media`` is an :class:`InputError`.
 
     Use it as a context manager, or call :meth:`close`; leaving the ``with`` block with an
     exception cancels what is unfinished.
@@ -65,12 +80,28 @@ class FFmpegEncoder:
         workers: int | None = None,
         cut: str = "copy",
         timeout: float | None = 300.0,
+        short_form: ShortForm | None = None,
     ) -> None:
         if cut not in CUTS:
             raise OptionError(f'cut must be one of {", ".join(CUTS)}, not "{cut}"')
         workers = whole("workers", (os.cpu_count() or 1) if workers is None else workers, low=1)
         if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
             raise OptionError(f"timeout must be a number of seconds above 0, not {timeout!r}")
+        short = short_form or ShortForm()
+        if not isinstance(short, ShortForm):
+            raise OptionError(f"short_form must be a ShortForm, not {short_form!r}")
+        self.short = short
+        self.frame: tuple[int, int] | None = None
+        if short.reframes:
+            if not media.has_video:
+                raise InputError(f"{media.path}: has no video to reframe (--aspect/--height "
+                                 "need a video input)")
+            try:
+                self.frame = frame_size(short, video_size(media.path))
+            except Exception as exc:  # PyAV raises its own error types
+                raise InputError(f"{media.path}: cannot read the video's size ({exc})") from None
+        if short.active:
+            cut = "accurate"
         self.media = media
         self.out_dir = Path(out_dir)
         self.cut = cut
@@ -148,6 +179,10 @@ class FFmpegEncoder:
         duration = self.media.duration
         if duration is not None and start >= duration:
             raise _Failed(f"clip window starts at {start:.1f} s, after the end ({duration:.1f} s)")
+        if self.short.active:
+            self._short_cut(start, (end if duration is None else min(end, duration)) - start,
+                            partial)
+            return
         if self.cut != "smart":
             self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut))
             return
@@ -157,8 +192,69 @@ class FFmpegEncoder:
                                                  "accurate")]:
                 self._ffmpeg(cmd)
 
-    def _ffmpeg(self, cmd: list[str]) -> None:
-        """Run one ffmpeg command (killed on cancel or timeout); raise :class:`_Failed`."""
+    def _short_cut(self, start: float, length: float, partial: Path) -> None:
+        """A short-form clip: measure the window's loudness (when asked), then re-encode it
+        through the reframing, fade and loudness filters."""
+        gain = None
+        if self.short.loudness is not None:
+            text = self._ffmpeg([ffmpeg_exe(), *loudness_command(self.media.path, start, length,
+                                                                 self.short)])
+            measured = integrated_loudness(text)
+            if measured is None:
+                raise _Failed("could not measure the clip's loudness")
+            gain = gain_to(self.short.loudness, measured)
+        self._ffmpeg(clip_command(
+            self.media, start, length, partial, "accurate",
+            video_graph=video_graph(self.short, self.frame, length),
+            audio_filter=audio_graph(self.short, length, gain, self.media.sample_rate)))
+
+    def compile(self, clips: list[ClipResult]) -> Compilation:
+        """Join the made ``clips`` in time order into ``compilation.mp4`` (``.m4a`` for
+        audio-only media) in ``out_dir``: crossfaded by the short-form ``fade``, a chapter per
+        clip, written atomically, killed after ``timeout`` × the number of clips.
+
+        Call it after every clip is done. A failure is a :class:`Compilation` with ``ok``
+        false and the reason; no clip at all gives ``ok`` false with no error.
+        """
+        began = time.monotonic()
+        made = sorted((c for c in clips if c.ok and c.path), key=lambda c: c.highlight.start)
+        if not made:
+            return Compilation(None, False)
+        final = self.out_dir / comp.compilation_name(self.media.has_video)
+        partial = self.out_dir / f"{PARTIAL_PREFIX}{secrets.token_hex(4)}-{final.name}"
+        metadata = partial.with_suffix(".txt")
+        try:
+            infos = [comp.clip_info(c.path, self.media.has_video) for c in made]
+            durations = [d for d, _ in infos]
+            rate = infos[0][1]
+            fade = min([self.short.fade, *(d / 2 for d in durations)])
+            highlights = [c.highlight for c in made]
+            metadata.write_text(comp.metadata_text(highlights, durations, fade),
+                                encoding="utf-8")
+            self._ffmpeg(comp.compilation_command([c.path for c in made], durations, fade,
+                                                  rate, metadata, partial),
+                         scale=len(made))
+            os.replace(partial, final)
+        except (_Failed, OSError) as exc:
+            error = str(exc) if isinstance(exc, _Failed) else f"cannot write it ({exc})"
+            return Compilation(None, False, error=f"compilation: {error}",
+                               seconds=time.monotonic() - began)
+        except Exception as exc:  # PyAV cannot read a clip
+            return Compilation(None, False, error=f"compilation: cannot read a clip ({exc})",
+                               seconds=time.monotonic() - began)
+        finally:
+            _remove(partial)
+            _remove(metadata)
+        starts = comp.offsets(durations, fade)
+        total = starts[-1] + durations[-1]
+        return Compilation(str(final), True, tuple(h.index for h in highlights),
+                           tuple(zip(starts, [*starts[1:], total], strict=True)), total,
+                           seconds=time.monotonic() - began)
+
+    def _ffmpeg(self, cmd: list[str], scale: int = 1) -> str:
+        """Run one ffmpeg command (killed on cancel or after ``scale`` × the timeout) and
+        return its stderr; raise :class:`_Failed`."""
+        timeout = None if self.timeout is None else self.timeout * scale
         with ExitStack() as stack:
             with self._lock:
                 if self._cancelled:
@@ -170,9 +266,9 @@ class FFmpegEncoder:
                     raise _Failed(f"cannot start ffmpeg ({exc})") from None
                 self._live.add(proc)
             try:
-                code = proc.wait(timeout=self.timeout)
+                code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                raise _Failed(f"timed out after {self.timeout:g} s") from None
+                raise _Failed(f"timed out after {timeout:g} s") from None
             finally:
                 stop_process(proc)
                 with self._lock:
@@ -184,6 +280,7 @@ class FFmpegEncoder:
                 if code < 0 and not text.strip():
                     raise _Failed(f"ffmpeg was killed by signal {-code}")
                 raise _Failed(f"ffmpeg failed: {reason(text)}")
+            return stderr()
 
 
 def _remove(path: Path) -> None:
