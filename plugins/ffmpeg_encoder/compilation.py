@@ -114,7 +114,7 @@ def compilation_command(clips: Sequence[str | os.PathLike], durations: Sequence[
             "-filter_complex", filter_graph(durations, fade, rate)]
     if has_video:
         cmd += ["-map", "[v]"]
-    cmd += ["-map", "[a]", "-map_chapters", str(len(clips)), "-map_metadata", "-1"]
+    cmd += ["-map", "[a]", "-map_chapters", str(len(clips))]
     cmd += [*ACCURATE_VIDEO, "-pix_fmt", "yuv420p"] if has_video else ["-c:a", "aac",
                                                                          "-b:a", "160k"]
     return cmd + ["-movflags", "+faststart", "-f", "mp4", input_arg(out)]
