@@ -33,7 +33,7 @@ from m0core.model import (
     Timeline,
 )
 from m0core.options import Options
-from m0core.pipeline import AnalysisResult, Progress, analyze
+from m0core.pipeline.run import AnalysisResult, Progress, analyze
 
 try:
     __version__ = version("m0-clipper")
@@ -45,8 +45,8 @@ hookimpl = pluggy.HookimplMarker("m0")
 # Imported on first use: analysis, segment workers and cached re-runs never need them, and
 # every m0 process pays for what this module imports.
 _LAZY = {
-    "BatchJob": "m0core.batch",
-    "BatchProcessor": "m0core.batch",
+    "BatchJob": "m0core.batch.runner",
+    "BatchProcessor": "m0core.batch.runner",
     "AudioAnalysis": "m0core.compat",
     "AudioProcessor": "m0core.compat",
     "OptimizedClipGenerator": "m0core.compat",

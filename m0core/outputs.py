@@ -18,7 +18,7 @@ from m0core.errors import M0Error, OutputError
 
 if TYPE_CHECKING:
     from m0core.options import Options
-    from m0core.pipeline import AnalysisResult
+    from m0core.pipeline.run import AnalysisResult
 
 HIGHLIGHTS_SCHEMA = "m0.highlights/1"
 HIGHLIGHTS_FILE = "highlights.json"

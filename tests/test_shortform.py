@@ -12,13 +12,13 @@ import av
 import numpy as np
 import pytest
 from conftest import LOUD_AT, run_m0
+
+import m0core
 from m0_plugins.ffmpeg_encoder import FFmpegEncoder
 from m0_plugins.ffmpeg_encoder.compilation import filter_graph, offsets
 from m0_plugins.ffmpeg_encoder.shortform import frame_size, gain_to, integrated_loudness
-
-import m0core
 from m0core.errors import InputError, OptionError
-from m0core.ffmpeg import ffmpeg_exe, probe
+from m0core.media.ffmpeg import ffmpeg_exe, probe
 from m0core.model import Highlight
 from m0core.shortform import ShortForm, parse_aspect
 

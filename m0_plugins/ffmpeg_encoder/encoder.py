@@ -1,0 +1,290 @@
+"""Encoder ``ffmpeg``: cut clips in parallel ffmpeg processes, each written atomically."""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import subprocess
+import tempfile
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+from m0core.checks import whole
+from m0core.errors import InputError, OptionError, OutputError
+from m0core.media.ffmpeg import child, ffmpeg_exe, reason, stop_process
+from m0core.model import ClipResult, Compilation, Highlight, MediaInfo
+from m0core.shortform import ShortForm
+
+from . import compilation as comp
+from .command import CUTS, clip_command
+from .naming import clip_extension, clip_name
+from .shortform import (
+    audio_graph,
+    frame_size,
+    gain_to,
+    integrated_loudness,
+    loudness_command,
+    video_graph,
+    video_size,
+)
+from .smart import smart_commands
+
+PARTIAL_PREFIX = ".partial-"
+
+
+class _Failed(Exception):
+    """One clip failed; the message is the ClipResult's error line."""
+
+
+class FFmpegEncoder:
+    """Cut one clip per highlight of ``media`` into ``out_dir``.
+
+    Each clip is an ffmpeg process run by a thread of a pool of ``workers``. It is written to a
+    hidden ``.partial-*`` file in ``out_dir`` and renamed onto its final name (see
+    :func:`~m0_plugins.ffmpeg_encoder.clip_name`) only when ffmpeg succeeded, so a clip is
+    complete or absent. A failing clip gives a failed :class:`ClipResult`; the others go on.
+
+    Parameters
+    ----------
+    media:
+        The probed input.
+    out_dir:
+        Folder of the clips, created if missing.
+    workers:
+        ffmpeg processes at once; ``None`` means one per CPU.
+    cut:
+        ``"copy"`` copies the streams (fast, the clip starts at the keyframe before the window);
+        ``"accurate"`` re-encodes (H.264 ``veryfast`` CRF 20 + AAC 160k), frame-exact;
+        ``"smart"`` re-encodes only the partial GOPs at both ends and copies the rest
+        (frame-exact at near copy speed; see :mod:`~m0_plugins.ffmpeg_encoder.smart`).
+    timeout:
+        Seconds one clip may take before its ffmpeg is killed; ``None`` for no limit.
+    short_form:
+        Reframing, loudness and fades of short-form clips (:class:`~m0core.shortform.
+        ShortForm`); when it asks for anything, every clip is re-encoded (``accurate``).
+        Reframing needs video: an audio-only ``media`` is an :class:`InputError`.
+
+    Use it as a context manager, or call :meth:`close`; leaving the ``with`` block with an
+    exception cancels what is unfinished.
+    """
+
+    def __init__(
+        self,
+        media: MediaInfo,
+        out_dir: str | os.PathLike,
+        *,
+        workers: int | None = None,
+        cut: str = "copy",
+        timeout: float | None = 300.0,
+        short_form: ShortForm | None = None,
+    ) -> None:
+        if cut not in CUTS:
+            raise OptionError(f'cut must be one of {", ".join(CUTS)}, not "{cut}"')
+        workers = whole("workers", (os.cpu_count() or 1) if workers is None else workers, low=1)
+        if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
+            raise OptionError(f"timeout must be a number of seconds above 0, not {timeout!r}")
+        short = short_form or ShortForm()
+        if not isinstance(short, ShortForm):
+            raise OptionError(f"short_form must be a ShortForm, not {short_form!r}")
+        self.short = short
+        self.frame: tuple[int, int] | None = None
+        if short.reframes:
+            if not media.has_video:
+                raise InputError(f"{media.path}: has no video to reframe (--aspect/--height "
+                                 "need a video input)")
+            try:
+                self.frame = frame_size(short, video_size(media.path))
+            except Exception as exc:  # PyAV raises its own error types
+                raise InputError(f"{media.path}: cannot read the video's size ({exc})") from None
+        if short.active:
+            cut = "accurate"
+        self.media = media
+        self.out_dir = Path(out_dir)
+        self.cut = cut
+        self.timeout = None if timeout is None else float(timeout)
+        self.workers = workers
+        self.ext = clip_extension(media, cut)
+        ffmpeg_exe()  # no ffmpeg is an error now, not one per clip
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{self.out_dir}: cannot create the output folder ({exc})") from exc
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="m0-encoder")
+        self._lock = threading.Lock()
+        self._live: set[subprocess.Popen] = set()
+        self._cancelled = False
+        self._submitted = 0
+
+    def submit(self, highlight: Highlight) -> Future[ClipResult]:
+        """Queue the clip of ``highlight``; the future gives its :class:`ClipResult`.
+
+        A highlight without an index (0) is numbered by its submission order.
+        """
+        with self._lock:
+            self._submitted += 1
+            number = highlight.index if highlight.index > 0 else self._submitted
+        name = clip_name(highlight, self.ext, number)
+        return self._pool.submit(self._run, highlight, name)
+
+    def close(self, cancel: bool = False) -> None:
+        """Wait for every submitted clip, or with ``cancel`` stop them.
+
+        Cancelling drops the queued clips (their futures are cancelled), kills the running
+        ffmpeg processes (their results fail with ``cancelled``) and removes their partial files.
+        Returns when no clip thread and no ffmpeg process is left.
+        """
+        if cancel:
+            with self._lock:
+                self._cancelled = True
+                live = list(self._live)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for proc in live:
+                stop_process(proc)
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> FFmpegEncoder:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(cancel=exc_type is not None)
+
+    def _run(self, highlight: Highlight, name: str) -> ClipResult:
+        began = time.monotonic()
+        final = self.out_dir / name
+        partial = self.out_dir / f"{PARTIAL_PREFIX}{secrets.token_hex(4)}-{name}"
+        try:
+            self._cut(highlight, partial)
+            if partial.stat().st_size == 0:
+                raise _Failed("ffmpeg wrote an empty clip")
+            os.replace(partial, final)
+        except (_Failed, OSError) as exc:
+            error = str(exc) if isinstance(exc, _Failed) else f"cannot write the clip ({exc})"
+            return ClipResult(highlight, None, False, error, time.monotonic() - began)
+        finally:
+            _remove(partial)
+        return ClipResult(highlight, str(final), True, None, time.monotonic() - began)
+
+    def _cut(self, highlight: Highlight, partial: Path) -> None:
+        """Run ffmpeg for one clip into ``partial``; raise :class:`_Failed` with the reason."""
+        start, end = highlight.start, highlight.end
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise _Failed("invalid clip window")
+        start = max(start, 0.0)
+        if end - start <= 0:
+            raise _Failed("empty clip window")
+        duration = self.media.duration
+        if duration is not None and start >= duration:
+            raise _Failed(f"clip window starts at {start:.1f} s, after the end ({duration:.1f} s)")
+        if self.short.active:
+            self._short_cut(start, (end if duration is None else min(end, duration)) - start,
+                            partial)
+            return
+        if self.cut != "smart":
+            self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut))
+            return
+        with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=PARTIAL_PREFIX) as work:
+            commands = smart_commands(self.media, start, end - start, partial, Path(work))
+            for cmd in commands or [clip_command(self.media, start, end - start, partial,
+                                                 "accurate")]:
+                self._ffmpeg(cmd)
+
+    def _short_cut(self, start: float, length: float, partial: Path) -> None:
+        """A short-form clip: measure the window's loudness (when asked), then re-encode it
+        through the reframing, fade and loudness filters."""
+        gain = None
+        if self.short.loudness is not None:
+            text = self._ffmpeg([ffmpeg_exe(), *loudness_command(self.media.path, start, length,
+                                                                 self.short)])
+            measured = integrated_loudness(text)
+            if measured is None:
+                raise _Failed("could not measure the clip's loudness")
+            gain = gain_to(self.short.loudness, measured)
+        self._ffmpeg(clip_command(
+            self.media, start, length, partial, "accurate",
+            video_graph=video_graph(self.short, self.frame, length),
+            audio_filter=audio_graph(self.short, length, gain, self.media.sample_rate)))
+
+    def compile(self, clips: list[ClipResult]) -> Compilation:
+        """Join the made ``clips`` in time order into ``compilation.mp4`` (``.m4a`` for
+        audio-only media) in ``out_dir``: crossfaded by the short-form ``fade``, a chapter per
+        clip, written atomically, killed after ``timeout`` × the number of clips.
+
+        Call it after every clip is done. A failure is a :class:`Compilation` with ``ok``
+        false and the reason; no clip at all gives ``ok`` false with no error.
+        """
+        began = time.monotonic()
+        made = sorted((c for c in clips if c.ok and c.path), key=lambda c: c.highlight.start)
+        if not made:
+            return Compilation(None, False)
+        final = self.out_dir / comp.compilation_name(self.media.has_video)
+        partial = self.out_dir / f"{PARTIAL_PREFIX}{secrets.token_hex(4)}-{final.name}"
+        metadata = partial.with_suffix(".txt")
+        try:
+            infos = [comp.clip_info(c.path, self.media.has_video) for c in made]
+            durations = [d for d, _ in infos]
+            rate = infos[0][1]
+            fade = min([self.short.fade, *(d / 2 for d in durations)])
+            highlights = [c.highlight for c in made]
+            metadata.write_text(comp.metadata_text(highlights, durations, fade),
+                                encoding="utf-8")
+            self._ffmpeg(comp.compilation_command([c.path for c in made], durations, fade,
+                                                  rate, metadata, partial),
+                         scale=len(made))
+            os.replace(partial, final)
+        except (_Failed, OSError) as exc:
+            error = str(exc) if isinstance(exc, _Failed) else f"cannot write it ({exc})"
+            return Compilation(None, False, error=f"compilation: {error}",
+                               seconds=time.monotonic() - began)
+        except Exception as exc:  # PyAV cannot read a clip
+            return Compilation(None, False, error=f"compilation: cannot read a clip ({exc})",
+                               seconds=time.monotonic() - began)
+        finally:
+            _remove(partial)
+            _remove(metadata)
+        starts = comp.offsets(durations, fade)
+        total = starts[-1] + durations[-1]
+        return Compilation(str(final), True, tuple(h.index for h in highlights),
+                           tuple(zip(starts, [*starts[1:], total], strict=True)), total,
+                           seconds=time.monotonic() - began)
+
+    def _ffmpeg(self, cmd: list[str], scale: int = 1) -> str:
+        """Run one ffmpeg command (killed on cancel or after ``scale`` × the timeout) and
+        return its stderr; raise :class:`_Failed`."""
+        timeout = None if self.timeout is None else self.timeout * scale
+        with ExitStack() as stack:
+            with self._lock:
+                if self._cancelled:
+                    raise _Failed("cancelled")
+                try:
+                    proc, stderr = stack.enter_context(
+                        child(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
+                except OSError as exc:
+                    raise _Failed(f"cannot start ffmpeg ({exc})") from None
+                self._live.add(proc)
+            try:
+                code = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise _Failed(f"timed out after {timeout:g} s") from None
+            finally:
+                stop_process(proc)
+                with self._lock:
+                    self._live.discard(proc)
+            if self._cancelled:
+                raise _Failed("cancelled")
+            if code != 0:
+                text = stderr()
+                if code < 0 and not text.strip():
+                    raise _Failed(f"ffmpeg was killed by signal {-code}")
+                raise _Failed(f"ffmpeg failed: {reason(text)}")
+            return stderr()
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # pragma: no cover - the folder went away
+        pass
