@@ -210,3 +210,19 @@ def test_compilation_offsets_and_graph():
 def test_encoder_refuses_to_reframe_audio(wav, tmp_path):
     with pytest.raises(InputError, match="no video"):
         FFmpegEncoder(probe(wav), tmp_path, short_form=ShortForm.from_values(aspect="9:16"))
+
+
+def test_compilation_of_copied_clips_without_fade_is_their_concatenation(vod, tmp_path):
+    result = m0core.analyze(vod, tmp_path, compilation=True, clip_length=8, report=False)
+    assert result.options.clip_cut == "copy"  # no short-form setting: clips stay copies
+    clips = [Path(c.path) for c in result.clips if c.ok]
+    comp = result.compilation
+    assert comp.ok and len(comp.clips) == len(clips) == len(LOUD_AT)
+    text = decode_all(Path(comp.path))
+    total = sum(probe(c).duration for c in clips)
+    assert abs(probe(comp.path).duration - total) <= 2 / 15
+    assert comp.chapters[1][0] == pytest.approx(probe(clips[0]).duration, abs=0.01)
+    assert len(re.findall(r"Chapter #0:\d+: start", text.split("Stream mapping")[0])) == 2
+    doc = json.loads((tmp_path / "highlights.json").read_text())
+    assert doc["compilation"]["file"] == "compilation.mp4"
+    assert doc["clips"]["short_form"]["aspect"] is None

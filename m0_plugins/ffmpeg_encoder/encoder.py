@@ -11,6 +11,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from m0core.checks import whole
@@ -90,6 +91,8 @@ class FFmpegEncoder:
         short = short_form or ShortForm()
         if not isinstance(short, ShortForm):
             raise OptionError(f"short_form must be a ShortForm, not {short_form!r}")
+        if short.aspect is None:  # the source's shape: nothing to fit, only to scale
+            short = replace(short, fit="crop")
         self.short = short
         self.frame: tuple[int, int] | None = None
         if short.reframes:
