@@ -226,3 +226,13 @@ def test_compilation_of_copied_clips_without_fade_is_their_concatenation(vod, tm
     doc = json.loads((tmp_path / "highlights.json").read_text())
     assert doc["compilation"]["file"] == "compilation.mp4"
     assert doc["clips"]["short_form"]["aspect"] is None
+
+
+def test_ledger_hash_keeps_old_batches_and_sees_short_form_settings():
+    from m0core.batch.ledger import options_hash
+
+    before = {k: v for k, v in m0core.Options().to_dict().items()
+              if k not in ("aspect", "fit", "height", "loudness", "fade", "compilation")}
+    assert options_hash(m0core.Options().to_dict()) == options_hash(before)
+    assert options_hash(m0core.Options(aspect="9:16").to_dict()) != options_hash(before)
+    assert options_hash(m0core.Options(fade=0.5).to_dict()) != options_hash(before)
