@@ -22,7 +22,8 @@ from m0core import plugins
 from m0core.errors import OutputError
 from m0core.model import ClipResult, Highlight
 from m0core.outputs import index_document, prepare_out_dir, write_outputs
-from m0core.pipeline.run import AnalysisResult, analyze
+from m0core.pipeline import analyze
+from m0core.result import AnalysisResult
 
 
 def seed_selector(decibel_threshold: float | None) -> str:

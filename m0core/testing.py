@@ -39,7 +39,8 @@ from m0core import plugins
 from m0core.dev import synth
 from m0core.media.ffmpeg import ffmpeg_exe
 from m0core.model import AudioChunk
-from m0core.pipeline.run import AnalysisResult, analyze
+from m0core.pipeline import analyze
+from m0core.result import AnalysisResult
 
 hookimpl = pluggy.HookimplMarker("m0")
 

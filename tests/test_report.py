@@ -15,7 +15,7 @@ import m0core
 from m0_plugins.writers.report import OVERVIEW_POINTS, ReportWriter
 from m0core.model import Highlight, MediaInfo, Stage
 from m0core.options import Options
-from m0core.pipeline.run import AnalysisResult
+from m0core.result import AnalysisResult
 
 
 def test_report_of_a_video(vod, tmp_path, browser, shots):

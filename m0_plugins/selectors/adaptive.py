@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from m0core.model import Highlight, Timeline
+from m0core.levels import clean, values_per_second
+from m0core.model import Highlight, Line, Timeline
 
 from . import params
-from .levels import clean, values_per_second
 from .spacing import Candidate, PeakSpacer
 
 _EMPTY = np.zeros(0, dtype=np.float64)
@@ -82,6 +83,8 @@ class Adaptive:
         self._bin = 0                         # next second to judge
         self._run: _Run | None = None
         self._spacer = PeakSpacer(self.timeline)
+        # What each second was judged by (8 bytes a second each): the report's line.
+        self._background, self._limit = array("d"), array("d")
 
     def feed(self, scores: np.ndarray) -> list[Highlight]:
         """Take the next score values; returns the highlights that became final."""
@@ -105,6 +108,10 @@ class Adaptive:
         if self._run is not None:
             out += self._close()
         return out + self._spacer.finish()
+
+    def line(self) -> Line:
+        """The level a value had to reach, one per second bin (after :meth:`finish`)."""
+        return Line(self._size * self.timeline.hop, np.frombuffer(self._limit, dtype=np.float64))
 
     def _smooth_upto(self, end: int) -> None:
         """Smooth the values up to index ``end``: power mean of i..i+taps-1, cut at the end."""
@@ -172,10 +179,12 @@ class Adaptive:
 
     def _limits(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Background levels and the levels a value must reach, one per row of ``windows``
-        (smoothed values; a 1-D window gives 0-d arrays)."""
+        (smoothed values; a 1-D window gives 0-d arrays), recorded for :meth:`line`."""
         background, p10, p50 = np.percentile(windows, [self.percentile, 10.0, 50.0], axis=-1)
         limit = np.maximum(background + np.maximum(self.margin_db, self.spread * (p50 - p10)),
                            self.floor)
+        self._background.extend(np.atleast_1d(background).tolist())
+        self._limit.extend(np.atleast_1d(limit).tolist())
         return background, limit
 
     def _close(self) -> list[Highlight]:
@@ -193,30 +202,17 @@ class Adaptive:
             self._smooth, self._s0 = self._smooth[keep - self._s0:].copy(), keep
 
 
-class _Traced(Adaptive):
-    """An :class:`Adaptive` that records the background and limit it judged each second by."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.trace: list[tuple[float, float]] = []
-
-    def _limits(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        background, limit = super()._limits(windows)
-        self.trace += zip(np.atleast_1d(background).tolist(), np.atleast_1d(limit).tolist(),
-                          strict=True)
-        return background, limit
-
-
 def threshold_line(scores: np.ndarray, timeline: Timeline, threshold: float | None = None,
                    **params: float) -> tuple[np.ndarray, np.ndarray]:
     """The background level and the loudness limit :class:`Adaptive` uses, one per second bin.
 
-    Runs the selector itself over ``scores`` (a whole score curve), so a report draws exactly the
-    line the highlights were chosen by. Bin ``k`` covers score values
-    ``k * values_per_second(hop)`` onwards. Returns ``(background, limit)`` arrays in dB.
+    Runs the selector itself over ``scores`` (a whole score curve); a run keeps the same line
+    without running it again (:meth:`Adaptive.line`, ``AnalysisResult.line``). Bin ``k``
+    covers score values ``k * values_per_second(hop)`` onwards. Returns ``(background,
+    limit)`` arrays in dB.
     """
-    traced = _Traced(timeline, threshold, **params)
-    traced.feed(scores)
-    traced.finish()
-    pairs = np.asarray(traced.trace, dtype=np.float64).reshape(-1, 2)
-    return pairs[:, 0], pairs[:, 1]
+    selector = Adaptive(timeline, threshold, **params)
+    selector.feed(scores)
+    selector.finish()
+    background = np.frombuffer(selector._background, dtype=np.float64)
+    return background, np.frombuffer(selector._limit, dtype=np.float64)

@@ -7,10 +7,10 @@ from collections import deque
 
 import numpy as np
 
-from m0core.model import Highlight, Timeline
+from m0core.levels import bin_levels, clean, values_per_second
+from m0core.model import Highlight, Line, Timeline
 
 from . import params
-from .levels import bin_levels, clean, values_per_second
 from .spacing import Candidate, PeakSpacer
 
 #: The seed's default threshold (dBFS).
@@ -65,6 +65,10 @@ class Crest:
         self._rest = np.zeros(0, dtype=np.float64)
         self._next = 0  # absolute index of the first value in self._rest
         self._spacer = PeakSpacer(self.timeline)
+
+    def line(self) -> Line:
+        """The threshold every second was judged against (a flat line)."""
+        return Line.flat(self.threshold, self.timeline.hop, self._next + len(self._rest))
 
     def feed(self, scores: np.ndarray) -> list[Highlight]:
         """Take the next score values; returns the highlights that became final."""

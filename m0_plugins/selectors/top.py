@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from m0core.model import Highlight, Timeline
+from m0core.levels import clean
+from m0core.model import Highlight, Line, Timeline
 
 from . import params
-from .levels import clean
 from .spacing import Candidate, PeakSpacer
 
 
@@ -27,19 +27,30 @@ class Top:
     threshold:
         If given, only values at least this high (analyzer's unit) can be chosen.
     count:
-        How many highlights at most.
+        How many highlights at most (default: the run's ``max_clips``, else 10).
+    max_clips:
+        The run's ``--max-clips``, passed by m0 because this factory names it.
     """
 
     def __init__(self, timeline: Timeline, threshold: float | None = None, *,
-                 count: int = 10) -> None:
+                 count: int | None = None, max_clips: int | None = None) -> None:
         self.timeline = params.timeline(timeline)
         self.threshold = params.threshold(threshold)
-        self.count = params.whole("count", count, low=1)
+        wanted = count if count is not None else max_clips if max_clips is not None else 10
+        self.count = params.whole("count", wanted, low=1)
         self._parts: list[np.ndarray] = []
+        self._seen = 0
+
+    def line(self) -> Line | None:
+        """The ``threshold`` values had to reach, if one was given."""
+        if self.threshold is None:
+            return None
+        return Line.flat(self.threshold, self.timeline.hop, self._seen)
 
     def feed(self, scores: np.ndarray) -> list[Highlight]:
         """Keep the values; nothing is final before the end."""
         self._parts.append(clean(scores))
+        self._seen += len(self._parts[-1])
         return []
 
     def finish(self) -> list[Highlight]:

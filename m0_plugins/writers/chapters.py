@@ -9,7 +9,7 @@ from m0core.media.chapters import ffmetadata
 from m0core.outputs import write_text_atomic
 
 if TYPE_CHECKING:
-    from m0core.pipeline.run import AnalysisResult
+    from m0core.result import AnalysisResult
 
 
 class ChaptersWriter:

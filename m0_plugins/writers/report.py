@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from m0_plugins.selectors.adaptive import threshold_line
-from m0_plugins.selectors.levels import clean, values_per_second
+from m0core.levels import clean
+from m0core.model import Line
 from m0core.outputs import position, write_text_atomic
 
 from .thumbnails import make_thumbnails, thumbnail_name
 
 if TYPE_CHECKING:
-    from m0core.pipeline.run import AnalysisResult
+    from m0core.result import AnalysisResult
 
 REPORT_FILE = "report.html"
 #: Points of the overview curve (max-pooled) and the most points of the detail curve.
@@ -49,21 +49,12 @@ def series(values: np.ndarray, step: float, points: int) -> dict[str, Any]:
 
 
 def limit_series(result: AnalysisResult) -> dict[str, Any] | None:
-    """The level a moment had to reach, one value per second bin, or ``None``.
-
-    For ``adaptive`` the selector's own background limit (see :func:`threshold_line`); for
-    other selectors a flat line at ``--threshold`` when one was given.
-    """
-    hop = result.hop
-    step = values_per_second(hop) * hop
-    if result.selector.name == "adaptive" and len(result.scores):
-        timeline = result.options.timeline(hop, result.media.duration)
-        _, limit = threshold_line(result.scores, timeline, result.options.threshold,
-                                  **result.selector.params)
-        return {"step": step, "values": [round(float(v), 1) for v in limit]}
+    """The level a moment had to reach, or ``None``: the line the selector reported judging
+    by (``AnalysisResult.line``), else a flat line at ``--threshold`` when one was given."""
+    if result.line is not None and len(result.line.values):
+        return result.line.to_dict()
     if result.options.threshold is not None:
-        bins = max(1, int(np.ceil(len(result.scores) / values_per_second(hop))))
-        return {"step": step, "values": [result.options.threshold] * bins}
+        return Line.flat(result.options.threshold, result.hop, len(result.scores)).to_dict()
     return None
 
 

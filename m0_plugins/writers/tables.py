@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from m0core.outputs import position, write_text_atomic
 
 if TYPE_CHECKING:
-    from m0core.pipeline.run import AnalysisResult
+    from m0core.result import AnalysisResult
 
 COLUMNS = ("index", "start", "end", "peak_time", "position", "peak_db", "score", "kind", "clip")
 

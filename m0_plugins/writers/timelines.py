@@ -17,7 +17,7 @@ from m0core.outputs import position, write_text_atomic
 
 if TYPE_CHECKING:
     from m0core.model import MediaInfo
-    from m0core.pipeline.run import AnalysisResult
+    from m0core.result import AnalysisResult
 
 #: Frame rate of timelines of media without video (or an unreadable rate).
 AUDIO_RATE = 25.0

@@ -35,7 +35,7 @@ from m0core.compat import seed_selector
 from m0core.errors import InputError, M0Error, OptionError
 from m0core.options import Options
 from m0core.outputs import HIGHLIGHTS_FILE, INDEX_FILE
-from m0core.pipeline.run import Progress, analyze
+from m0core.pipeline import Progress, analyze
 
 #: What ``m0 batch DIRECTORY`` picks up inside a folder (patterns take any file they match).
 MEDIA_EXTENSIONS = frozenset(

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
-from m0core.cli.console import ConsoleProgress, clock
+from m0core.cli.console import clock
+from m0core.cli.progress import ConsoleProgress
 from m0core.dev import synth
 from m0core.outputs import prepare_out_dir
-from m0core.pipeline.run import AnalysisResult, analyze
+from m0core.pipeline import analyze
+from m0core.result import AnalysisResult
 
 
 def run_demo(out_dir: Path, duration: float = 180.0, *, quiet: bool = False,

@@ -1,8 +1,8 @@
 """``m0 reference``: the level statistics of a recording and the thresholds they suggest.
 
-One streaming pass of the normal pipeline (source → analyzer → the default ``adaptive``
-selector, no clips) gives the score curve, which is all the statistics need, and what the
-default would pick. Silence (at or below -100 dBFS) is left out of the statistics.
+One streaming pass of the normal pipeline (source → analyzer → the default selector, no
+clips) gives the score curve, which is all the statistics need, what the default would pick
+and the line it judged by. Silence (at or below -100 dBFS) is left out of the statistics.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from m0core.errors import InputError
+from m0core.levels import power_mean_db
 from m0core.options import Options
-from m0core.pipeline.run import AnalysisResult, Progress, analyze
+from m0core.pipeline.run import Progress, analyze
+from m0core.result import AnalysisResult
 
 #: Share of the time a threshold leaves above it: aggressive (many clips) … conservative.
 THRESHOLD_PERCENTILES = {"aggressive": 90.0, "balanced": 97.0, "conservative": 99.5}
@@ -53,32 +56,27 @@ def reference(path: str | os.PathLike, options: Options | None = None, *,
               progress: Progress | None = None) -> Reference:
     """Analyse ``path`` (streaming, no clips) and return its :class:`Reference`.
 
-    ``options`` may choose the source and analyzer; the selector is always ``adaptive`` with
-    its defaults, so ``adaptive_*`` tell what a plain ``m0 analyze`` would pick.
+    ``options`` may choose the source and analyzer; the selector is always the default one
+    with its defaults, so ``adaptive_*`` tell what a plain ``m0 analyze`` would pick.
     """
-    opts = Options.build(options, selector="adaptive", selector_params={}, threshold=None,
-                         max_clips=None, clips=False)
+    opts = Options.build(options, selector=Options().selector, selector_params={},
+                         threshold=None, max_clips=None, clips=False)
     result = analyze(path, None, opts, progress=progress)
     return summarise(result)
 
 
 def summarise(result: AnalysisResult) -> Reference:
     """The :class:`Reference` of an analysis result's score curve."""
-    from m0_plugins.selectors.adaptive import threshold_line
-    from m0_plugins.selectors.levels import power_mean_db
-
     scores = np.asarray(result.scores, dtype=np.float64)
     level = scores[np.isfinite(scores) & (scores > SILENCE_DB)]
     duration = result.media.duration or len(scores) * result.hop
     if len(level) == 0:
-        from m0core.errors import InputError
-
         raise InputError(f"{result.media.path}: is silent, there are no levels to measure")
     names = {"p5": 5.0, "p10": 10.0, "p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
     values = np.percentile(level, [*names.values(), *THRESHOLD_PERCENTILES.values()])
     pct = dict(zip(names, values[:len(names)], strict=True))
     thresholds = dict(zip(THRESHOLD_PERCENTILES, values[len(names):], strict=True))
-    _, limit = threshold_line(scores, result.options.timeline(result.hop, duration))
+    limit = result.line.values if result.line is not None else np.zeros(0)
     counts, edges = np.histogram(level, bins=HISTOGRAM_BINS,
                                  range=(np.floor(pct["p5"] - 3), np.ceil(level.max())))
     counts[0] += int(np.sum(level < edges[0]))
@@ -100,28 +98,3 @@ def summarise(result: AnalysisResult) -> Reference:
 
 def _r(value: float) -> float:
     return round(float(value), 1)
-
-
-def format_reference(ref: Reference, width: int = 40) -> str:
-    """The human-readable report ``m0 reference`` prints."""
-    from m0core.cli.console import clock
-
-    lines = [
-        f"{ref.path}",
-        f"  duration       {clock(ref.duration)}",
-        f"  average level  {ref.average_db:.1f} dBFS   max {ref.max_db:.1f} dBFS",
-        f"  dynamic range  {ref.dynamic_range_db:.1f} dB (p95 - p5)",
-        "",
-        "Thresholds for --selector crest -t DB (share of the time above):",
-    ]
-    for (name, value), pct in zip(ref.thresholds.items(), THRESHOLD_PERCENTILES.values(),
-                                  strict=True):
-        lines.append(f"  {name:<13} {value:6.1f} dB   ({100 - pct:g} %)")
-    limit = "-" if ref.adaptive_limit_db is None else f"{ref.adaptive_limit_db:.1f} dB"
-    lines += ["", f"Default (adaptive): {ref.adaptive_highlights} highlights; typical limit "
-              f"{limit}", "", "Level histogram:"]
-    top = max(share for _, _, share in ref.histogram) or 1.0
-    for lo, hi, share in ref.histogram:
-        bar = "█" * max(0, round(share / top * width))
-        lines.append(f"  {lo:6.1f} … {hi:6.1f} dB {bar} {100 * share:.1f} %")
-    return "\n".join(lines)

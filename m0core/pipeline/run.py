@@ -1,4 +1,5 @@
-"""One file through the four stages: source → analyzer → selector → encoder.
+"""One file through the four stages: source → analyzer → selector → encoder, then the
+writers, following a :class:`~m0core.pipeline.plan.Plan` resolved once.
 
 The timeline is cut into segments decoded and analysed in parallel reader threads (one
 ffmpeg each); their scores flow to the selector in time order as they are computed, and each
@@ -13,20 +14,23 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, as_completed
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from m0core import plugins
+from m0core import contracts, plugins
 from m0core.errors import InputError, OptionError
-from m0core.media.ffmpeg import check_input_file
-from m0core.model import ClipResult, Compilation, Highlight, MediaInfo, Stage
+from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
 from m0core.options import Options
 from m0core.pipeline import cache
-from m0core.pipeline.segments import SegmentJob, plan_segments, scores_from_worker, segment_scores
+from m0core.pipeline.plan import Plan, resolve
+from m0core.pipeline.segments import scores_from_worker, segment_scores
 from m0core.pipeline.streaming import ReadAhead
+from m0core.result import AnalysisResult
+
+__all__ = ["AnalysisResult", "Plan", "Progress", "analyze", "execute", "resolve"]
 
 
 class Progress:
@@ -43,39 +47,6 @@ class Progress:
 
     def analysis_done(self, highlights: int, clips_pending: int) -> None:
         """The whole file is analysed; ``clips_pending`` clips are still being cut."""
-
-
-@dataclass(frozen=True)
-class AnalysisResult:
-    """What one run found and made."""
-
-    media: MediaInfo
-    highlights: tuple[Highlight, ...]
-    clips: tuple[ClipResult, ...]
-    scores: np.ndarray
-    hop: float
-    options: Options
-    source: Stage
-    analyzer: Stage
-    selector: Stage
-    out_dir: Path | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    #: One line per writer (``--format``, the report) that failed; the other outputs are kept.
-    failed_outputs: tuple[str, ...] = ()
-    #: The joined clips (``compilation=True``), else ``None``.
-    compilation: Compilation | None = None
-
-    def clip_for(self, highlight: Highlight) -> ClipResult | None:
-        """The clip made for ``highlight``, if any."""
-        for clip in self.clips:
-            if clip.highlight.index == highlight.index:
-                return clip
-        return None
-
-    @property
-    def failed_clips(self) -> tuple[ClipResult, ...]:
-        """Clips that could not be made."""
-        return tuple(c for c in self.clips if not c.ok)
 
 
 def analyze(
@@ -96,52 +67,39 @@ def analyze(
     analysis (an extra ``formats`` file, the report) does not fail the run: its line is in
     ``failed_outputs`` and the clips, the JSON files and the other writers' files are kept.
     """
+    started = time.perf_counter()
+    plan = resolve(path, Options.build(options, **overrides))
+    return execute(plan, out_dir, progress=progress, started=started)
+
+
+def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
+            progress: Progress | None = None, started: float | None = None) -> AnalysisResult:
+    """Run a resolved :class:`Plan`: decode (or read the cached curve), select, cut clips and
+    write the outputs into ``out_dir``."""
     from m0core.outputs import create_writers, prepare_out_dir, write_outputs
 
-    opts = Options.build(options, **overrides)
+    started = time.perf_counter() if started is None else started
     progress = progress or Progress()
-    started = time.perf_counter()
-    path = os.fspath(path)
-    check_input_file(path)
-    analyzer = plugins.create("analyzers", opts.analyzer, **opts.analyzer_params)
-    ident = _cache_identity(path, opts, analyzer) if opts.cache else None
-    cached = cache.load(ident) if ident else None
-    source = None
-    if cached is not None:
-        media, hop = cached.media, cached.hop
-    else:
-        source = plugins.create("sources", opts.source, **opts.source_params)
-        with plugins.blame("sources", opts.source):
-            media = source.probe(path)
-        hop = float(analyzer.hop)
-    if not media.has_audio:
-        raise InputError(f"{path}: has no audio stream, nothing to analyse")
-    if media.duration is not None and media.duration <= 0:
-        raise InputError(f"{path}: the audio is empty (zero duration), nothing to analyse")
-    if opts.clips and out_dir is not None and opts.short_form.reframes and not media.has_video:
-        raise InputError(f"{path}: has no video to reframe (--aspect/--height need a video "
-                         "input; drop them for audio-only files)")
-    selector_params = dict(opts.selector_params)
-    if opts.selector == "top" and opts.max_clips:
-        selector_params.setdefault("count", opts.max_clips)
-    selector = plugins.create("selectors", opts.selector, **{
-        "timeline": opts.timeline(hop, media.duration), "threshold": opts.threshold,
-        **selector_params})
+    opts = plan.options
+    if out_dir is not None and opts.clips and opts.short_form.reframes \
+            and not plan.media.has_video:
+        raise InputError(f"{plan.path}: has no video to reframe (--aspect/--height need a "
+                         "video input; drop them for audio-only files)")
     out = prepare_out_dir(out_dir) if out_dir is not None else None
-    writers = create_writers(opts) if out is not None else {}
-    progress.started(media)
+    writers = create_writers(plan.options) if out is not None else {}
+    progress.started(plan.media)
 
-    run = _Run(media, opts, out, progress, selector)
+    run = _Run(plan, out, progress)
     try:
-        if cached is not None:
-            run.select(cached.scores)
-            progress.analysed(media.duration or 0.0, run.found)
+        if plan.cached is not None:
+            run.select(plan.cached.scores)
+            progress.analysed(plan.media.duration or 0.0, run.found)
         else:
-            _decode(path, media, opts, source, analyzer, run)
+            _decode(plan, run)
         run.select(None)
         run.timings["analysis"] = time.perf_counter() - started
-        if ident is not None and cached is None:
-            cache.store(ident, media, hop, run.curve())
+        if plan.cache_key is not None and plan.cached is None:
+            cache.store(plan.cache_key, plan.media, plan.hop, run.curve())
         progress.analysis_done(run.found, run.pending)
         run.finish_clips()
         run.compile()
@@ -150,17 +108,19 @@ def analyze(
         raise
 
     result = AnalysisResult(
-        media=media,
+        media=plan.media,
         highlights=tuple(run.highlights),
         clips=tuple(sorted(run.clips, key=lambda c: c.highlight.index)),
         scores=run.curve(),
-        hop=hop,
-        options=opts,
-        source=Stage(opts.source, dict(opts.source_params)),
-        analyzer=Stage(opts.analyzer, dict(opts.analyzer_params)),
-        selector=Stage(opts.selector, selector_params),
+        hop=plan.hop,
+        options=plan.options,
+        source=plan.specs["source"],
+        analyzer=plan.specs["analyzer"],
+        selector=plan.specs["selector"],
         out_dir=out,
-        timings={**run.timings, "cached": float(cached is not None)},
+        timings={**run.timings, "cached": float(plan.cached is not None)},
+        timeline=plan.timeline,
+        line=run.line(),
         compilation=run.compilation,
     )
     if out is not None:
@@ -174,22 +134,7 @@ def analyze(
     return result
 
 
-def _cache_identity(path: str, opts: Options, analyzer: Any) -> dict[str, Any]:
-    from m0core import __version__
-
-    versions = {
-        "m0": __version__,
-        "source": plugins.version_of(plugins.lookup("sources", opts.source).plugin),
-        "analyzer": "+".join(str(plugins.version_of(plugins.lookup("analyzers", part).plugin))
-                             for part in opts.analyzer.split("+")),
-        "analyzer_class": str(getattr(analyzer, "version", "")),
-    }
-    return cache.identity(path, opts.source, dict(opts.source_params), opts.analyzer,
-                          dict(opts.analyzer_params), versions)
-
-
-def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: Any,
-            run: _Run) -> None:
+def _decode(plan: Plan, run: _Run) -> None:
     """Decode and analyse the timeline and feed the scores to the selector in time order.
 
     With a source that seeks exactly and a long enough file, the timeline is split into
@@ -197,21 +142,19 @@ def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: A
     way a reader thread per segment collects the (small) score arrays, and audio is held one
     chunk at a time.
     """
-    jobs = opts.decode_jobs if getattr(source, "exact_seek", False) else 1
-    segments = plan_segments(media.duration, jobs, float(analyzer.hop))
+    segments = plan.segments()
     decoded = [0.0] * len(segments)
+    source, analyzer = plan.specs["source"].name, plan.specs["analyzer"].name
 
     def report() -> None:
         run.progress.analysed(sum(decoded), run.found)
 
     def reader(start: float, length: float | None) -> Callable[[], Iterator]:
         if len(segments) == 1:
-            return lambda: segment_scores(source, opts.source, analyzer, opts.analyzer, path,
-                                          chunk_seconds=opts.chunk_seconds, start=start,
-                                          length=length)
-        job = SegmentJob(path, opts.source, dict(opts.source_params), opts.analyzer,
-                         dict(opts.analyzer_params), opts.chunk_seconds, start, length,
-                         plugins.blocked())
+            return lambda: segment_scores(plan.source, source, plan.analyzer, analyzer,
+                                          plan.path, chunk_seconds=plan.options.chunk_seconds,
+                                          start=start, length=length)
+        job = plan.segment_job(start, length)
         return lambda: scores_from_worker(job)
 
     def counted(index: int, make: Callable[[], Iterator]) -> Callable[[], Iterator]:
@@ -231,7 +174,7 @@ def _decode(path: str, media: MediaInfo, opts: Options, source: Any, analyzer: A
                 run.collect()
                 report()
     if not sum(decoded):
-        raise InputError(f"{path}: the audio is empty (zero duration), nothing to analyse")
+        raise InputError(f"{plan.path}: the audio is empty (zero duration), nothing to analyse")
 
 
 class _Run:
@@ -239,13 +182,12 @@ class _Run:
     and its clips. Every call into the selector and the encoder plugins is made here, inside
     :func:`plugins.blame`."""
 
-    def __init__(self, media: MediaInfo, opts: Options, out: Path | None,
-                 progress: Progress, selector: Any) -> None:
-        self.media = media
+    def __init__(self, plan: Plan, out: Path | None, progress: Progress) -> None:
+        opts = plan.options
         self.opts = opts
         self.out = out
         self.progress = progress
-        self.selector = selector
+        self.selector = plan.selector
         self.parts: list[np.ndarray] = []
         self.highlights: list[Highlight] = []
         self.held: list[Highlight] = []  # with max_clips, the best are chosen at the end
@@ -258,10 +200,11 @@ class _Run:
         if out is not None and opts.clips:
             short = opts.short_form
             self.encoder = plugins.create("encoders", opts.encoder, **{
-                "media": media, "out_dir": out, "workers": opts.clip_workers,
+                "media": plan.media, "out_dir": out, "workers": opts.clip_workers,
                 "cut": opts.clip_cut, "timeout": opts.clip_timeout,
                 **({"short_form": short} if short.active else {}), **opts.encoder_params})
-            if opts.compilation and not callable(getattr(self.encoder, "compile", None)):
+            if opts.compilation and contracts.optional("encoder", self.encoder,
+                                                       "compile") is None:
                 self.encoder.close(cancel=True)
                 raise OptionError(f'encoder "{opts.encoder}" cannot make a compilation')
 
@@ -352,6 +295,14 @@ class _Run:
                 except OSError:
                     pass
         self.clips.clear()
+
+    def line(self) -> Line | None:
+        """The level the selector judged by, if it reports one (after ``finish``)."""
+        report = contracts.optional("selector", self.selector, "line")
+        if report is None:
+            return None
+        with plugins.blame("selectors", self.opts.selector):
+            return report()
 
     def curve(self) -> np.ndarray:
         return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.float32)

@@ -78,7 +78,7 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         return path
 
     def options_of(settings: dict) -> Options:
-        from m0core.cli.main import build_options  # the CLI's own rules (--streaming vs --analyzer)
+        from m0core.cli.options import build_options  # the CLI's rules (--streaming vs --analyzer)
 
         for kind, key in (("analyzers", "analyzer"), ("selectors", "selector")):
             name = settings.get(key)

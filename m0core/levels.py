@@ -1,4 +1,4 @@
-"""dB arithmetic shared by the selectors: power means of dB values."""
+"""dB arithmetic on score curves, shared by the core, the selectors and the writers."""
 
 from __future__ import annotations
 
