@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from m0core.dev import synth
@@ -299,6 +299,12 @@ def shorts(minutes: float, clips: int = 10, length: float = 30.0, fade: float = 
             joined = enc.compile(results)
             compiling = time.perf_counter() - began
         assert joined.ok, joined.error
+        with FFmpegEncoder(vod, Path(many), workers=1,
+                           short_form=replace(short, fade=0.0)) as enc:
+            began = time.perf_counter()
+            copied = enc.compile(results)
+            copying = time.perf_counter() - began
+        assert copied.ok, copied.error
     table.rows.append([f"accurate re-encode, same windows, {cores} workers (reference)",
                        f"{accurate:.2f}", "1.00"])
     table.rows.append(["9:16 blur, -14 LUFS, fades: 1 worker", f"{single:.2f}",
@@ -310,6 +316,8 @@ def shorts(minutes: float, clips: int = 10, length: float = 30.0, fade: float = 
     table.rows.append([f"compilation.mp4 ({joined.duration:.0f} s, {clips} chapters, "
                        f"crossfades of {fade:g} s)", f"{compiling:.2f}",
                        f"{joined.duration / compiling:.1f}× real time"])
+    table.rows.append([f"compilation.mp4 without fades ({copied.duration:.0f} s, streams "
+                       "copied)", f"{copying:.2f}", f"{copied.duration / copying:.0f}× real time"])
     width, height = frame_size(short, video_size(vod.path))
     table.notes.append(f"{vod.duration / 60:.0f} min VOD, 1280x720 30 fps; clips {width}x{height}"
                        "; in-process FFmpegEncoder (no process start-up counted); loudness "

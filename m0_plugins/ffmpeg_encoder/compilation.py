@@ -1,9 +1,11 @@
 """``compilation.mp4``: the clips of a run joined in time order, crossfaded, with chapters.
 
 One ffmpeg command reads every clip, chains ``xfade`` (video) and ``acrossfade`` (audio)
-filters of ``fade`` seconds between neighbours (or ``concat`` with no fade), re-encodes to
-H.264 + AAC and muxes an ffmetadata document with one chapter per clip. Each crossfade
-overlaps two clips, so the compilation lasts the clips' total less ``fade`` per join.
+filters of ``fade`` seconds between neighbours, re-encodes to H.264 + AAC and muxes an
+ffmetadata document with one chapter per clip. Each crossfade overlaps two clips, so the
+compilation lasts the clips' total less ``fade`` per join. Without a fade, clips in an mp4
+are joined by copying their streams (the concat demuxer: no re-encode, seconds for an hour);
+other clips go through the ``concat`` filter and are re-encoded.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from .command import ACCURATE_VIDEO
 
 COMPILATION_VIDEO = "compilation.mp4"
 COMPILATION_AUDIO = "compilation.m4a"  # of an audio-only recording
+#: Clip containers whose streams a compilation without fades copies instead of re-encoding.
+COPY_JOINABLE = frozenset({".mp4", ".m4a", ".mov"})
 
 
 def compilation_name(has_video: bool) -> str:
@@ -118,6 +122,29 @@ def compilation_command(clips: Sequence[str | os.PathLike], durations: Sequence[
     cmd += [*ACCURATE_VIDEO, "-pix_fmt", "yuv420p"] if has_video else ["-c:a", "aac",
                                                                          "-b:a", "160k"]
     return cmd + ["-movflags", "+faststart", "-f", "mp4", input_arg(out)]
+
+
+def joins_by_copy(clips: Sequence[str | os.PathLike], fade: float) -> bool:
+    """Whether the compilation can be the clips' streams copied one after another: no fade,
+    and clips in a container whose codecs an mp4 takes (they come from one encoder, so they
+    share their codec settings)."""
+    return fade <= 0 and all(Path(c).suffix.lower() in COPY_JOINABLE for c in clips)
+
+
+def concat_command(clips: Sequence[str | os.PathLike], listing: Path, metadata: Path,
+                   out: str | os.PathLike) -> list[str]:
+    """The ffmpeg command that copies the streams of ``clips`` one after another into
+    ``out`` (the concat demuxer, no re-encode) with the chapters of ``metadata``; writes the
+    demuxer's list to ``listing``."""
+    def quoted(path: str | os.PathLike) -> str:
+        return "'" + os.fspath(Path(path).absolute()).replace("'", "'\\''") + "'"
+
+    listing.write_text("".join(f"file {quoted(c)}\n" for c in clips), encoding="utf-8")
+    return base_command() + [
+        "-y", "-f", "concat", "-safe", "0", "-i", input_arg(listing),
+        "-f", "ffmetadata", "-i", input_arg(metadata),
+        "-map", "0:v:0?", "-map", "0:a:0", "-map_chapters", "1", "-c", "copy",
+        "-movflags", "+faststart", "-f", "mp4", input_arg(out)]
 
 
 def metadata_text(highlights: Sequence[Highlight], durations: Sequence[float],

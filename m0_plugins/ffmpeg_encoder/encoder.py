@@ -226,6 +226,7 @@ class FFmpegEncoder:
         final = self.out_dir / comp.compilation_name(self.media.has_video)
         partial = self.out_dir / f"{PARTIAL_PREFIX}{secrets.token_hex(4)}-{final.name}"
         metadata = partial.with_suffix(".txt")
+        listing = partial.with_suffix(".list")
         try:
             infos = [comp.clip_info(c.path, self.media.has_video) for c in made]
             durations = [d for d, _ in infos]
@@ -234,9 +235,12 @@ class FFmpegEncoder:
             highlights = [c.highlight for c in made]
             metadata.write_text(comp.metadata_text(highlights, durations, fade),
                                 encoding="utf-8")
-            self._ffmpeg(comp.compilation_command([c.path for c in made], durations, fade,
-                                                  rate, metadata, partial),
-                         scale=len(made))
+            paths = [c.path for c in made]
+            if comp.joins_by_copy(paths, fade):
+                cmd = comp.concat_command(paths, listing, metadata, partial)
+            else:
+                cmd = comp.compilation_command(paths, durations, fade, rate, metadata, partial)
+            self._ffmpeg(cmd, scale=len(made))
             os.replace(partial, final)
         except (_Failed, OSError) as exc:
             error = str(exc) if isinstance(exc, _Failed) else f"cannot write it ({exc})"
@@ -248,6 +252,7 @@ class FFmpegEncoder:
         finally:
             _remove(partial)
             _remove(metadata)
+            _remove(listing)
         starts = comp.offsets(durations, fade)
         total = starts[-1] + durations[-1]
         return Compilation(str(final), True, tuple(h.index for h in highlights),
