@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -15,7 +16,7 @@ from conftest import LOUD_AT, run_m0
 
 import m0core
 from m0_plugins.ffmpeg_encoder import FFmpegEncoder
-from m0_plugins.ffmpeg_encoder.compilation import filter_graph, offsets
+from m0_plugins.ffmpeg_encoder.compilation import audio_graph, offsets, pieces
 from m0_plugins.ffmpeg_encoder.shortform import frame_size, gain_to, integrated_loudness
 from m0core.errors import InputError, OptionError
 from m0core.media.ffmpeg import ffmpeg_exe, probe
@@ -85,6 +86,10 @@ def test_acceptance_vertical_loud_compilation(vod, tmp_path):
     durations = [probe(c).duration for c in clips]
     expected = sum(durations) - 0.5 * (len(clips) - 1)
     assert abs(probe(comp).duration - expected) <= 2 / 15  # two frames at 15 fps
+    with av.open(str(comp)) as c:  # picture and sound end together: no drift
+        video, audio = (float(s.duration * s.time_base) for s in (c.streams.video[0],
+                                                                   c.streams.audio[0]))
+    assert abs(video - audio) <= 2 / 15 and abs(video - expected) <= 2 / 15
     listing = text.split("Stream mapping")[0]
     assert len(re.findall(r"Chapter #0:\d+: start", listing)) == len(clips)
     assert "chapter track not found" not in text
@@ -199,12 +204,17 @@ def test_settings_checks():
     assert gain_to(-14, -20.0) == pytest.approx(6.0) and gain_to(-14, -70.0) == 0.0
 
 
-def test_compilation_offsets_and_graph():
+def test_compilation_offsets_pieces_and_graph():
     assert offsets([10.0, 8.0, 6.0], 1.0) == [0.0, 9.0, 16.0]
-    graph = filter_graph([10.0, 8.0, 6.0], 1.0, rate=None)
-    assert graph.count("acrossfade=d=1.000") == 2 and "xfade" not in graph
-    assert "offset=16.000" in filter_graph([10.0, 8.0, 6.0], 1.0, rate=30)
-    assert "concat=n=3:v=1:a=1" in filter_graph([10.0, 8.0, 6.0], 0.0, rate=30)
+    graph = audio_graph([10.0, 8.0, 6.0], 1.0, first=1)
+    assert graph.count("acrossfade=d=1.000") == 2 and graph.startswith("[1:a:0]")
+    assert "concat=n=3:v=0:a=1" in audio_graph([10.0, 8.0, 6.0], 0.0)
+    # the picture's pieces: each clip after the previous crossfade, on one frame grid
+    parts = pieces([10.01, 8.02, 6.03], 1.0, Fraction(30))
+    assert [p.start for p in parts] == [0.0, 1.0, 1.0]
+    assert [p.fade for p in parts] == [1.0, 1.0, 0.0]
+    assert sum(p.frames for p in parts) == round((10.01 + 8.02 + 6.03 - 2.0) * 30)
+    assert [p.length for p in parts] == pytest.approx([10.01, 7.02, 5.03])
 
 
 def test_encoder_refuses_to_reframe_audio(wav, tmp_path):

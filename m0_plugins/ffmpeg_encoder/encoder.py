@@ -225,22 +225,9 @@ class FFmpegEncoder:
             return Compilation(None, False)
         final = self.out_dir / comp.compilation_name(self.media.has_video)
         partial = self.out_dir / f"{PARTIAL_PREFIX}{secrets.token_hex(4)}-{final.name}"
-        metadata = partial.with_suffix(".txt")
-        listing = partial.with_suffix(".list")
         try:
-            infos = [comp.clip_info(c.path, self.media.has_video) for c in made]
-            durations = [d for d, _ in infos]
-            rate = infos[0][1]
-            fade = min([self.short.fade, *(d / 2 for d in durations)])
-            highlights = [c.highlight for c in made]
-            metadata.write_text(comp.metadata_text(highlights, durations, fade),
-                                encoding="utf-8")
-            paths = [c.path for c in made]
-            if comp.joins_by_copy(paths, fade):
-                cmd = comp.concat_command(paths, listing, metadata, partial)
-            else:
-                cmd = comp.compilation_command(paths, durations, fade, rate, metadata, partial)
-            self._ffmpeg(cmd, scale=len(made))
+            with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=PARTIAL_PREFIX) as work:
+                durations, fade = self._join(made, partial, Path(work))
             os.replace(partial, final)
         except (_Failed, OSError) as exc:
             error = str(exc) if isinstance(exc, _Failed) else f"cannot write it ({exc})"
@@ -251,13 +238,49 @@ class FFmpegEncoder:
                                seconds=time.monotonic() - began)
         finally:
             _remove(partial)
-            _remove(metadata)
-            _remove(listing)
         starts = comp.offsets(durations, fade)
         total = starts[-1] + durations[-1]
-        return Compilation(str(final), True, tuple(h.index for h in highlights),
+        return Compilation(str(final), True, tuple(c.highlight.index for c in made),
                            tuple(zip(starts, [*starts[1:], total], strict=True)), total,
                            seconds=time.monotonic() - began)
+
+    def _join(self, made: list[ClipResult], partial: Path,
+              work: Path) -> tuple[list[float], float]:
+        """Write the compilation of ``made`` to ``partial`` (see
+        :mod:`~m0_plugins.ffmpeg_encoder.compilation`), its pieces in ``work``; return the
+        clips' durations and the fade used."""
+        paths = [c.path for c in made]
+        infos = [comp.clip_info(p, self.media.has_video) for p in paths]
+        durations = [d for d, _ in infos]
+        rate = infos[0][1]
+        fade = min([self.short.fade, *(d / 2 for d in durations)])
+        metadata, listing = work / "chapters.txt", work / "pieces.txt"
+        metadata.write_text(comp.metadata_text([c.highlight for c in made], durations, fade),
+                            encoding="utf-8")
+        if comp.joins_by_copy(paths, fade):
+            self._ffmpeg(comp.concat_command(paths, listing, metadata, partial),
+                         scale=len(made))
+            return durations, fade
+        if rate is None:  # audio only: one pass, the sound alone
+            self._ffmpeg(comp.joined_command(None, paths, durations, fade, metadata, partial),
+                         scale=len(made))
+            return durations, fade
+        pieces = comp.pieces(durations, fade, rate)
+        outs = [work / f"piece{p.index:04d}.ts" for p in pieces]
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="m0-compilation") as pool:
+            futures = [pool.submit(self._ffmpeg, comp.piece_command(
+                p, paths[p.index], paths[p.index + 1] if p.index + 1 < len(paths) else None,
+                rate, out)) for p, out in zip(pieces, outs, strict=True)]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        listing.write_text(comp.listing_text(outs), encoding="utf-8")
+        self._ffmpeg(comp.joined_command(listing, paths, durations, fade, metadata, partial),
+                     scale=len(made))
+        return durations, fade
 
     def _ffmpeg(self, cmd: list[str], scale: int = 1) -> str:
         """Run one ffmpeg command (killed on cancel or after ``scale`` × the timeout) and
