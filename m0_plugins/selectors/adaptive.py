@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from m0core.checks import number
 from m0core.levels import clean, values_per_second
 from m0core.model import Highlight, Line, Timeline
 
@@ -68,15 +69,15 @@ class Adaptive:
         self.timeline = params.timeline(timeline)
         hop = self.timeline.hop
         t = params.threshold(threshold)
-        self.floor = params.number("floor_db", floor_db) if t is None else t
-        self.percentile = params.number("percentile", percentile, low=0.0, high=100.0)
-        self.margin_db = params.number("margin_db", margin_db, above=0.0)
-        self.spread = params.number("spread", spread, low=0.0)
+        self.floor = number("floor_db", floor_db) if t is None else t
+        self.percentile = number("percentile", percentile, low=0.0, high=100.0)
+        self.margin_db = number("margin_db", margin_db, above=0.0)
+        self.spread = number("spread", spread, low=0.0)
         self._size = values_per_second(hop)
-        self._half = max(1, int(round(params.number("window", window, above=0.0)
+        self._half = max(1, int(round(number("window", window, above=0.0)
                                       / (self._size * hop))))
-        self._taps = max(1, int(round(params.number("smooth", smooth, low=0.0) / hop)))
-        self._join = max(1, int(round(params.number("join", join, low=0.0) / hop)))
+        self._taps = max(1, int(round(number("smooth", smooth, low=0.0) / hop)))
+        self._join = max(1, int(round(number("join", join, low=0.0) / hop)))
         self._raw, self._r0 = _EMPTY, 0       # raw values from absolute index _r0
         self._smooth, self._s0 = _EMPTY, 0    # smoothed values from absolute index _s0
         self._n = 0                           # values received

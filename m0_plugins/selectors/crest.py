@@ -7,6 +7,7 @@ from collections import deque
 
 import numpy as np
 
+from m0core.checks import number, whole
 from m0core.levels import bin_levels, clean, values_per_second
 from m0core.model import Highlight, Line, Timeline
 
@@ -52,11 +53,11 @@ class Crest:
         self.timeline = params.timeline(timeline)
         t = params.threshold(threshold)
         self.threshold = DEFAULT_THRESHOLD if t is None else t
-        self.spike_db = params.number("spike_db", spike_db, low=0.0)
-        self.dynamic_db = params.number("dynamic_db", dynamic_db, low=0.0)
-        hist = params.number("history", history, above=0.0)
-        self.sustain_window = params.whole("sustain_window", sustain_window, low=1)
-        self.sustain_count = params.whole("sustain_count", sustain_count, low=1,
+        self.spike_db = number("spike_db", spike_db, low=0.0)
+        self.dynamic_db = number("dynamic_db", dynamic_db, low=0.0)
+        hist = number("history", history, above=0.0)
+        self.sustain_window = whole("sustain_window", sustain_window, low=1)
+        self.sustain_count = whole("sustain_count", sustain_count, low=1,
                                           high=self.sustain_window)
         self._size = values_per_second(self.timeline.hop)
         seconds_per_bin = self._size * self.timeline.hop

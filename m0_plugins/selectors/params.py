@@ -1,18 +1,11 @@
-"""Checking the options of a selector: every bad value is an :class:`OptionError`."""
+"""Checking what every selector is given: the threshold and the timeline (numbers go through
+:mod:`m0core.checks`)."""
 
 from __future__ import annotations
 
 from m0core.checks import number
 from m0core.errors import OptionError
 from m0core.model import Timeline
-
-
-def whole(name: str, value: int, *, low: int = 0, high: int | None = None) -> int:
-    """``value`` as an int within ``[low, high]``; a fraction is an error, not rounded."""
-    x = number(name, value, low=low, high=high)
-    if x != int(x):
-        raise OptionError(f"{name} must be a whole number, not {value}")
-    return int(x)
 
 
 def threshold(value: float | None) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from m0core.checks import whole
 from m0core.levels import clean
 from m0core.model import Highlight, Line, Timeline
 
@@ -37,7 +38,7 @@ class Top:
         self.timeline = params.timeline(timeline)
         self.threshold = params.threshold(threshold)
         wanted = count if count is not None else max_clips if max_clips is not None else 10
-        self.count = params.whole("count", wanted, low=1)
+        self.count = whole("count", wanted, low=1)
         self._parts: list[np.ndarray] = []
         self._seen = 0
 
