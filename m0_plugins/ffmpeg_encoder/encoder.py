@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 import subprocess
 import tempfile
 import threading
@@ -18,6 +17,7 @@ from m0core.checks import whole
 from m0core.errors import InputError, OptionError, OutputError
 from m0core.media.ffmpeg import child, ffmpeg_exe, reason, stop_process
 from m0core.model import ClipResult, Compilation, Highlight, MediaInfo
+from m0core.outputs import temp_name, temp_prefix
 from m0core.shortform import ShortForm
 
 from . import compilation as comp
@@ -33,8 +33,6 @@ from .shortform import (
     video_size,
 )
 from .smart import smart_commands
-
-PARTIAL_PREFIX = ".partial-"
 
 
 class _Failed(Exception):
@@ -158,7 +156,7 @@ class FFmpegEncoder:
     def _run(self, highlight: Highlight, name: str) -> ClipResult:
         began = time.monotonic()
         final = self.out_dir / name
-        partial = self.out_dir / f"{PARTIAL_PREFIX}{secrets.token_hex(4)}-{name}"
+        partial = self.out_dir / temp_name(name)
         try:
             self._cut(highlight, partial)
             if partial.stat().st_size == 0:
@@ -189,7 +187,8 @@ class FFmpegEncoder:
         if self.cut != "smart":
             self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut))
             return
-        with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=PARTIAL_PREFIX) as work:
+        with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=temp_prefix(),
+                                         suffix="-smart") as work:
             commands = smart_commands(self.media, start, end - start, partial, Path(work))
             for cmd in commands or [clip_command(self.media, start, end - start, partial,
                                                  "accurate")]:
@@ -224,9 +223,10 @@ class FFmpegEncoder:
         if not made:
             return Compilation(None, False)
         final = self.out_dir / comp.compilation_name(self.media.has_video)
-        partial = self.out_dir / f"{PARTIAL_PREFIX}{secrets.token_hex(4)}-{final.name}"
+        partial = self.out_dir / temp_name(final.name)
         try:
-            with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=PARTIAL_PREFIX) as work:
+            with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=temp_prefix(),
+                                             suffix="-compilation") as work:
                 durations, fade = self._join(made, partial, Path(work))
             os.replace(partial, final)
         except (_Failed, OSError) as exc:
