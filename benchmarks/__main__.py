@@ -38,6 +38,7 @@ QUICK = {
     "first-clip": [lambda: suites.first_clip(1)],
     "cut-modes": [lambda: suites.cut_modes(2, 2, 1)],
     "batch": [lambda: suites.batch_scaling(1), lambda: suites.batch_many(10)],
+    "shorts": [lambda: suites.shorts(2, clips=3, length=10)],
 }
 FULL = {
     "decode": [lambda: suites.decode_routes(60, 3)],
@@ -49,6 +50,7 @@ FULL = {
     "first-clip": [lambda: suites.first_clip(60)],
     "cut-modes": [lambda: suites.cut_modes(20, 8, 3)],
     "batch": [lambda: suites.batch_scaling(10, repeat=2), lambda: suites.batch_many(100)],
+    "shorts": [lambda: suites.shorts(60)],
 }
 SUITES = list(FULL)
 

@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from m0core.dev import synth
@@ -252,6 +252,77 @@ def cut_modes(minutes: float, clips: int, repeat: int) -> Table:
                            f"{seconds['accurate'] / s:.1f}×"])
     table.notes.append(f"best of {repeat}; {os.cpu_count()} parallel ffmpeg processes; "
                        "smart = re-encode the partial GOPs at both ends, copy the rest")
+    return table
+
+
+def shorts(minutes: float, clips: int = 10, length: float = 30.0, fade: float = 0.5) -> Table:
+    """Short-form clips: ``clips`` clips of ``length`` s from the VOD, 9:16 (blur) at -14 LUFS
+    with fades, with 1 worker and one per core; then their compilation.
+
+    References in the same run: the plain ``accurate`` re-encode of the same windows (what any
+    re-encoded clip costs) and the 1-worker run.
+    """
+    from m0_plugins.ffmpeg_encoder import FFmpegEncoder
+    from m0_plugins.ffmpeg_encoder.shortform import frame_size, loudness_command, video_size
+    from m0core.media.ffmpeg import ffmpeg_exe, probe
+    from m0core.model import Highlight
+    from m0core.shortform import ShortForm
+
+    vod = probe(media.vod(minutes))
+    step = (vod.duration - length - 10) / clips
+    highlights = [Highlight(7.3 + i * step, 7.3 + i * step + length, 7.3 + i * step + 20,
+                            -6.0, 3.0, index=i + 1) for i in range(clips)]
+    short = ShortForm.from_values(aspect="9:16", loudness=-14, fade=fade)
+    cores = os.cpu_count() or 1
+    table = Table(f"Short-form: {clips} vertical clips of {length:g} s from the {minutes:g} min "
+                  "720p VOD, and their compilation", ["what", "seconds", "ratio"])
+
+    def cut(out: Path, workers: int, short_form: ShortForm | None) -> tuple[float, list]:
+        began = time.perf_counter()
+        with FFmpegEncoder(vod, out, workers=workers, cut="accurate",
+                           short_form=short_form) as enc:
+            results = [f.result() for f in [enc.submit(h) for h in highlights]]
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+        return time.perf_counter() - began, results
+
+    with tempfile.TemporaryDirectory() as plain, tempfile.TemporaryDirectory() as one, \
+            tempfile.TemporaryDirectory() as many:
+        accurate, _ = cut(Path(plain), cores, None)
+        single, _ = cut(Path(one), 1, short)
+        parallel, results = cut(Path(many), cores, short)
+        began = time.perf_counter()
+        for h in highlights:
+            run([ffmpeg_exe(), *loudness_command(vod.path, h.start, h.duration, short)])
+        measuring = time.perf_counter() - began
+        with FFmpegEncoder(vod, Path(many), workers=1, short_form=short) as enc:
+            began = time.perf_counter()
+            joined = enc.compile(results)
+            compiling = time.perf_counter() - began
+        assert joined.ok, joined.error
+        with FFmpegEncoder(vod, Path(many), workers=1,
+                           short_form=replace(short, fade=0.0)) as enc:
+            began = time.perf_counter()
+            copied = enc.compile(results)
+            copying = time.perf_counter() - began
+        assert copied.ok, copied.error
+    table.rows.append([f"accurate re-encode, same windows, {cores} workers (reference)",
+                       f"{accurate:.2f}", "1.00"])
+    table.rows.append(["9:16 blur, -14 LUFS, fades: 1 worker", f"{single:.2f}",
+                       f"{single / accurate:.2f} of the reference"])
+    table.rows.append([f"9:16 blur, -14 LUFS, fades: {cores} workers", f"{parallel:.2f}",
+                       f"{single / parallel:.2f}× faster than 1 worker"])
+    table.rows.append([f"of which loudness measurement ({clips} windows, one after another)",
+                       f"{measuring:.2f}", f"{100 * measuring / single:.1f} % of 1 worker"])
+    table.rows.append([f"compilation.mp4 ({joined.duration:.0f} s, {clips} chapters, "
+                       f"crossfades of {fade:g} s)", f"{compiling:.2f}",
+                       f"{joined.duration / compiling:.1f}× real time"])
+    table.rows.append([f"compilation.mp4 without fades ({copied.duration:.0f} s, streams "
+                       "copied)", f"{copying:.2f}", f"{copied.duration / copying:.0f}× real time"])
+    width, height = frame_size(short, video_size(vod.path))
+    table.notes.append(f"{vod.duration / 60:.0f} min VOD, 1280x720 30 fps; clips {width}x{height}"
+                       "; in-process FFmpegEncoder (no process start-up counted); loudness "
+                       "measured by ebur128 on each clip window's audio")
+    table.notes.append(_load())
     return table
 
 

@@ -159,6 +159,33 @@ class ClipResult:
 
 
 @dataclass(frozen=True)
+class Compilation:
+    """The clips of a run joined into one video (``--compilation``).
+
+    ``clips`` are the highlight indices it holds, in order; ``chapters`` each one's
+    ``(start, end)`` in seconds of the compilation; ``duration`` its length.
+    """
+
+    path: str | None
+    ok: bool
+    clips: tuple[int, ...] = ()
+    chapters: tuple[tuple[float, float], ...] = ()
+    duration: float = 0.0
+    error: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (the ``compilation`` block of highlights.json)."""
+        return {
+            "file": Path(self.path).name if self.ok and self.path else None,
+            "duration": round(self.duration, 3),
+            "chapters": [{"index": i, "start": round(a, 3), "end": round(b, 3)}
+                         for i, (a, b) in zip(self.clips, self.chapters, strict=True)],
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
 class Line:
     """The level a score value had to reach to count, as a selector judged it: ``values[k]``
     holds from ``k * step`` seconds (a flat line is one value). What the report draws and

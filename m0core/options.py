@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from m0core.checks import number, whole
 from m0core.errors import OptionError
+from m0core.shortform import ShortForm
 
 if TYPE_CHECKING:
     from m0core.model import Timeline
@@ -58,6 +59,16 @@ class Options:
         sequentially). The highlights are the same either way.
     cache:
         Keep the score curve, so a re-run with other selection settings decodes nothing.
+    aspect, fit, height, loudness, fade:
+        Short-form clips (see :class:`~m0core.shortform.ShortForm`): frame shape ``"W:H"``
+        (e.g. ``"9:16"``; default the source's), how a frame is fitted to it (``blur``,
+        ``crop``, ``pad``), height in pixels (default the source's, at most 1920), integrated
+        loudness in LUFS (e.g. ``-14``) and seconds of fade at both ends. Any of them makes
+        every clip re-encoded (frame-exact); the analysis (and its cache) does not depend on
+        them.
+    compilation:
+        Also write ``compilation.mp4``: the clips in time order, crossfaded by ``fade``, with
+        a chapter per clip.
     source_params, analyzer_params, selector_params, encoder_params:
         Extra keyword parameters for each stage's factory.
     """
@@ -81,6 +92,12 @@ class Options:
     report: bool = True
     jobs: int | None = None
     cache: bool = True
+    aspect: str | None = None
+    fit: str = "blur"
+    height: int | None = None
+    loudness: float | None = None
+    fade: float = 0.0
+    compilation: bool = False
     source_params: Mapping[str, Any] = field(default_factory=dict)
     analyzer_params: Mapping[str, Any] = field(default_factory=dict)
     selector_params: Mapping[str, Any] = field(default_factory=dict)
@@ -137,6 +154,24 @@ class Options:
                 isinstance(f, str) and f for f in self.formats):
             raise OptionError(f"formats must be a list of writer names, not {self.formats!r}")
         number("clip_timeout", self.clip_timeout, low=0.01, high=24 * 3600.0)
+        short = self.short_form
+        pre, post = self.window
+        if short.fade * 2 > pre + post:
+            raise OptionError(f"fade ({short.fade:g} s) is longer than half a clip "
+                              f"({(pre + post) / 2:g} s)")
+        if self.compilation and not self.clips:
+            raise OptionError("a compilation is made of the clips: drop --no-clips")
+
+    @property
+    def short_form(self) -> ShortForm:
+        """The short-form settings, checked."""
+        return ShortForm.from_values(self.aspect, self.fit, self.height, self.loudness,
+                                     self.fade)
+
+    @property
+    def clip_cut(self) -> str:
+        """The cut the clips get: short-form settings re-encode, so ``accurate`` then."""
+        return "accurate" if self.short_form.active else self.cut
 
     @property
     def window(self) -> tuple[float, float]:

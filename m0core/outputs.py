@@ -142,7 +142,8 @@ def highlights_document(result: AnalysisResult, outputs: list[str] | None = None
         "selector": {**result.selector.to_dict(), "threshold": result.options.threshold},
         "clips": {
             "encoder": result.options.encoder if result.options.clips else None,
-            "cut": result.options.cut,
+            "cut": result.options.clip_cut,
+            "short_form": result.options.short_form.to_dict(),
             "pre": pre,
             "post": post,
             "made": sum(1 for c in result.clips if c.ok),
@@ -150,6 +151,7 @@ def highlights_document(result: AnalysisResult, outputs: list[str] | None = None
         },
         "highlights": rows,
         "outputs": sorted(outputs or []),
+        "compilation": result.compilation.to_dict() if result.compilation else None,
         "timings": {k: round(v, 3) for k, v in result.timings.items()},
     }
 
@@ -193,7 +195,9 @@ def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None
                     written += writer.write(result, result.out_dir)
             except M0Error as exc:
                 failed.append(str(exc))
-        named = [_relative(p, result.out_dir) for p in written]
+        made = written + ([Path(result.compilation.path)] if result.compilation is not None
+                          and result.compilation.ok and result.compilation.path else [])
+        named = [_relative(p, result.out_dir) for p in made]
         target = result.out_dir / HIGHLIGHTS_FILE
         write_json_atomic(target, highlights_document(result, [n for n in named if n]))
         written.append(target)

@@ -90,6 +90,7 @@ def report_data(result: AnalysisResult, out_dir: Path, thumbs: dict[int, Path]) 
         "detail": series(scores, result.hop, DETAIL_POINTS),
         "limit": limit_series(result),
         "highlights": rows,
+        "compilation": result.compilation.to_dict() if result.compilation else None,
     }
 
 

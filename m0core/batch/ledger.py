@@ -91,9 +91,16 @@ class Identity:
 _NOT_SHAPING = ("workers", "jobs", "cache")
 
 
+#: Options added after ledgers were first written, with their defaults: at the default they
+#: are left out of the hash, so a ledger from before them still finds its finished jobs.
+_ADDED = {"aspect": None, "fit": "blur", "height": None, "loudness": None, "fade": 0.0,
+          "compilation": False}
+
+
 def options_hash(options: dict[str, Any]) -> str:
     """A short stable hash of the options that shape a job's outputs."""
-    shaping = {k: v for k, v in options.items() if k not in _NOT_SHAPING}
+    shaping = {k: v for k, v in options.items() if k not in _NOT_SHAPING
+               and not (k in _ADDED and v == _ADDED[k])}
     text = json.dumps(shaping, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

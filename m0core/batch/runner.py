@@ -132,12 +132,17 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
         made = [c.path for c in analysis.clips if c.ok and c.path]
         failed = analysis.failed_clips
         written = [str(out / name) for name in (HIGHLIGHTS_FILE, INDEX_FILE)]
+        joined = analysis.compilation
+        if joined is not None and joined.ok and joined.path:
+            written.insert(0, joined.path)
         result.update(status="completed", highlights=len(analysis.highlights), clips=len(made),
                       failed_clips=len(failed), outputs=made + written)
         problems = list(analysis.failed_outputs)
         if failed:
             problems.append(f"{len(failed)} of {len(analysis.clips)} clips failed: "
                             f"{failed[0].error}")
+        if joined is not None and joined.error:
+            problems.append(joined.error)
         if problems:
             result.update(status="failed", error="; ".join(problems))
     if result["status"] != "completed":

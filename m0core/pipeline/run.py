@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from m0core import contracts, plugins
-from m0core.errors import InputError
-from m0core.model import ClipResult, Highlight, Line, MediaInfo
+from m0core.errors import InputError, OptionError
+from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
 from m0core.options import Options
 from m0core.pipeline import cache
 from m0core.pipeline.plan import Plan, resolve
@@ -84,6 +84,11 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
 
     started = time.perf_counter() if started is None else started
     progress = progress or Progress()
+    opts = plan.options
+    if out_dir is not None and opts.clips and opts.short_form.reframes \
+            and not plan.media.has_video:
+        raise InputError(f"{plan.path}: has no video to reframe (--aspect/--height need a "
+                         "video input; drop them for audio-only files)")
     out = prepare_out_dir(out_dir) if out_dir is not None else None
     writers = create_writers(plan.options) if out is not None else {}
     progress.started(plan.media)
@@ -107,6 +112,7 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
             cache.store(plan.cache_key, plan.media, plan.hop, run.curve())
         progress.analysis_done(run.found, run.pending)
         run.finish_clips()
+        run.compile()
         result = AnalysisResult(
             media=plan.media,
             highlights=tuple(run.highlights),
@@ -121,12 +127,17 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
             timings={**run.timings, "cached": float(plan.cached is not None)},
             timeline=plan.timeline,
             line=run.line(),
+            compilation=run.compilation,
         )
         if staging is not None:
             _, failed = write_outputs(result, writers)
             failed += staging.publish(c.path for c in result.clips if c.ok and c.path)
+            compilation = result.compilation
+            if compilation is not None and compilation.ok and compilation.path:
+                compilation = replace(compilation, path=str(staging.final(compilation.path)))
             result = replace(result, out_dir=out, failed_outputs=tuple(failed),
-                             clips=tuple(_published(c, staging) for c in result.clips))
+                             clips=tuple(_published(c, staging) for c in result.clips),
+                             compilation=compilation)
     except BaseException:
         run.abort()
         raise
@@ -204,10 +215,17 @@ class _Run:
         self.timings: dict[str, float] = {}
         self.t0 = time.perf_counter()
         self.encoder = None
+        self.compilation: Compilation | None = None
         if staging is not None and opts.clips:
+            short = opts.short_form
             self.encoder = plugins.create("encoders", opts.encoder, **{
                 "media": plan.media, "out_dir": staging.dir, "workers": opts.clip_workers,
-                "cut": opts.cut, "timeout": opts.clip_timeout, **opts.encoder_params})
+                "cut": opts.clip_cut, "timeout": opts.clip_timeout,
+                **({"short_form": short} if short.active else {}), **opts.encoder_params})
+            if opts.compilation and contracts.optional("encoder", self.encoder,
+                                                       "compile") is None:
+                self.encoder.close(cancel=True)
+                raise OptionError(f'encoder "{opts.encoder}" cannot make a compilation')
 
     @property
     def found(self) -> int:
@@ -268,6 +286,15 @@ class _Run:
             with plugins.blame("encoders", self.opts.encoder):
                 self.encoder.close()
             self.timings["clips_wait"] = time.perf_counter() - started
+
+    def compile(self) -> None:
+        """Join the clips into the compilation, when the options ask for one."""
+        if self.encoder is None or not self.opts.compilation:
+            return
+        started = time.perf_counter()
+        with plugins.blame("encoders", self.opts.encoder):
+            self.compilation = self.encoder.compile(list(self.clips))
+        self.timings["compilation"] = time.perf_counter() - started
 
     def abort(self) -> None:
         """Stop the encoder and remove everything this run made (while the error that

@@ -33,9 +33,12 @@ from m0core.cli.gui.files import UPLOADS, Forbidden, TooLarge, confine, listing,
 from m0core.cli.gui.runner import Runner
 from m0core.errors import M0Error
 from m0core.options import CUT_MODES, Options
+from m0core.shortform import FITS
 
 STATIC = Path(__file__).with_name("static")
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+#: The "Short-form" group of the settings: Options fields, checked as the CLI's are.
+SHORT_FORM_SETTINGS = ("aspect", "fit", "height", "loudness", "fade", "compilation")
 
 
 class TokenGate:
@@ -111,7 +114,8 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
             name = settings.get(key)
             if name is not None and name not in plugins.registries()[kind]:
                 raise M0Error(f"{key} {name!r} is not installed")
-        values = {k: settings[k] for k in ("selector", "threshold", "clip_length", "cut")
+        values = {k: settings[k] for k in ("selector", "threshold", "clip_length", "cut",
+                                           *SHORT_FORM_SETTINGS)
                   if settings.get(k) not in (None, "")}
         return build_options(analyzer=settings.get("analyzer") or None,
                              streaming=bool(settings.get("streaming", True)), params=(),
@@ -139,7 +143,7 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         tables = plugins.registries()
         return JSONResponse({
             "analyzers": sorted(tables["analyzers"]), "selectors": sorted(tables["selectors"]),
-            "cut_modes": list(CUT_MODES), "defaults": Options().to_dict(),
+            "cut_modes": list(CUT_MODES), "fits": list(FITS), "defaults": Options().to_dict(),
             "root": str(root), "out": str(out), "max_upload": max_upload,
             "upload_quota": upload_quota,
         })

@@ -159,6 +159,19 @@ function settings() {
     streaming,
     analyzer: streaming ? $("#analyzer").value : null,
     workers: Number($("#workers").value),
+    ...shortForm(),
+  };
+}
+
+function shortForm() {
+  const number = (id) => ($(id).value === "" ? null : Number($(id).value));
+  return {
+    aspect: $("#aspect").value || null,
+    fit: $("#fit").value,
+    height: number("#height"),
+    loudness: number("#loudness"),
+    fade: number("#fade") ?? 0,
+    compilation: $("#compilation").checked,
   };
 }
 
@@ -296,6 +309,7 @@ async function main() {
   fill($("#selector"), config.selectors, d.selector);
   fill($("#analyzer"), config.analyzers, d.analyzer);
   fill($("#cut"), config.cut_modes, d.cut);
+  fill($("#fit"), config.fits, d.fit);
   $("#clip-length").value = d.clip_length;
   $("#out").textContent = config.out;
   await browse("");
