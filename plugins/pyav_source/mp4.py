@@ -41,8 +41,12 @@ _VIDEO_CODECS = {b"avc1": "h264", b"avc3": "h264", b"hvc1": "hevc", b"hev1": "he
 #: MPEG-4 object type indications (esds) of the audio codecs handled here.
 _OBJECT_TYPES = {0x40: "aac", 0x66: "aac", 0x67: "aac", 0x68: "aac", 0x69: "mp3", 0x6B: "mp3",
                  0xA5: "ac3", 0xA6: "eac3"}
-_ENTRY_CODECS = {b".mp3": "mp3", b"ac-3": "ac3", b"ec-3": "eac3", b"alac": "alac",
-                 b"Opus": "opus"}
+#: The decoder FFmpeg's demuxer would pick, where it is not the one named like the codec
+#: (FFmpeg's "mp3" is its fixed-point decoder).
+_DECODERS = {"mp3": "mp3float"}
+# Not Opus: FFmpeg's decoder drops the pre-skip itself at every fresh start, which a decode
+# started mid-stream cannot tell from the edit list's; FFmpeg's demuxer reads those files.
+_ENTRY_CODECS = {b".mp3": "mp3", b"ac-3": "ac3", b"ec-3": "eac3", b"alac": "alac"}
 
 
 class Unsupported(Exception):
@@ -371,6 +375,8 @@ def _sample_entry(f: BinaryIO, entry: Box) -> tuple[str, bytes | None, int, int]
     kind = entry.kind
     if kind == b"mp4a":
         esds = children.get(b"esds")
+        if esds is None and b"wave" in children:  # QuickTime puts it in a wave box
+            esds = _children(f, children[b"wave"]).get(b"esds")
         if esds is None:
             raise Unsupported("mp4a without esds")
         codec, extradata = _esds(_read(f, esds)[4:])
@@ -384,11 +390,6 @@ def _sample_entry(f: BinaryIO, entry: Box) -> tuple[str, bytes | None, int, int]
             raise Unsupported("alac without its alac box")
         f.seek(box.start)
         return codec, f.read(box.end - box.start), rate, channels
-    if codec == "opus":
-        box = children.get(b"dOps")
-        if box is None:
-            raise Unsupported("Opus without dOps")
-        return codec, _opus_head(_read(f, box)), rate, channels
     return codec, None, rate, channels
 
 
@@ -432,13 +433,6 @@ def _esds(data: bytes) -> tuple[str, bytes | None]:
     if codec == "aac" and not extradata:
         raise Unsupported("AAC without its AudioSpecificConfig")
     return codec, extradata
-
-
-def _opus_head(dops: bytes) -> bytes:
-    """The OpusHead FFmpeg's decoder takes, from an MP4 dOps box (big-endian fields)."""
-    channels, pre_skip, rate, gain, family = struct.unpack(">BHIhB", dops[1:11])
-    head = b"OpusHead" + struct.pack("<BBHIhB", 1, channels, pre_skip, rate, gain, family)
-    return head + dops[11:] if family else head
 
 
 def _edit(f: BinaryIO, edts: Box | None, movie_scale: int, timescale: int) -> Edit:
@@ -793,7 +787,7 @@ class AudioReader:
 
     def decoder(self) -> av.AudioCodecContext:
         """A fresh decoder for the track."""
-        ctx = av.CodecContext.create(self.track.codec, "r")
+        ctx = av.CodecContext.create(_DECODERS.get(self.track.codec, self.track.codec), "r")
         if self.track.extradata:
             ctx.extradata = self.track.extradata
         if self.track.sample_rate:
