@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from m0_plugins.pyav_source import mp4, source
+from m0_plugins.pyav_source import chunks, mp4, source
 
 from m0core import plugins
 
@@ -49,7 +49,7 @@ def _mine(path: Path, **kw) -> np.ndarray:
 def _ffmpeg(path: Path) -> np.ndarray:
     """The whole track through FFmpeg's mov demuxer and decoder, channels averaged."""
     with av.open(str(path)) as container:
-        return np.concatenate([source._mono(frame)
+        return np.concatenate([chunks.mono(frame)
                                for frame in container.decode(container.streams.audio[0])])
 
 

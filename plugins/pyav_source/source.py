@@ -12,18 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
-import numpy as np
 
-from m0core.audio import check_complete, downmix
+from m0core.audio import check_complete
 from m0core.errors import InputError
 from m0core.ffmpeg import check_input_file, input_arg
 from m0core.model import AudioChunk, MediaInfo
 
+from .chunks import place
 from .mp4 import CONTAINER, AudioReader, Unsupported, looks_like_mp4
 
 PREROLL = 1.0  # seconds decoded before a seek target, so the decoder state is settled
-
-_SCALE = {"s16": 1 / 32768, "s32": 1 / 2147483648, "u8": 1 / 128, "flt": 1.0, "dbl": 1.0}
 
 
 class PyAVSource:
@@ -58,7 +56,7 @@ class PyAVSource:
             first, stop, size = _span(rate, start, duration, chunk_seconds, reader.end)
             begin, frames = reader.frames(first, PREROLL if start > 0 else 0.0)
             try:
-                emitted, errors = yield from _place(frames, lambda _frame: begin, first, stop,
+                emitted, errors = yield from place(frames, lambda _frame: begin, first, stop,
                                                     size, rate)
             finally:
                 frames.close()
@@ -77,7 +75,7 @@ class PyAVSource:
             if start > 0:
                 target = max(0.0, start - PREROLL)
                 container.seek(int(target / stream.time_base), stream=stream, backward=True)
-            emitted, errors = yield from _place(
+            emitted, errors = yield from place(
                 _frames(container, stream, p), lambda frame: _frame_position(frame, stream, rate),
                 first, stop, size, rate)
             errors += opened.errors
@@ -116,58 +114,6 @@ def _span(rate: int, start: float, duration: float | None, chunk_seconds: float,
     if end is not None:
         stop = end if stop is None else min(stop, end)
     return first, stop, max(1, int(round(chunk_seconds * rate)))
-
-
-def _place(frames, position, first: int, stop: int | None, size: int, rate: int):
-    """Chunks of ``size`` samples of ``frames`` from sample index ``first`` up to ``stop``;
-    ``position(frame)`` is the index of the first frame's first sample. Returns the index
-    reached and how many ``None`` (failed packets) the frames held.
-
-    Frames go through an AudioFifo and are downmixed a chunk at a time: per-frame numpy work
-    (a 1024-sample AAC frame) cost about as much as the decoding; and the fifo is drained only
-    when it holds the next chunk, not after every frame.
-    """
-    fifo = av.AudioFifo()
-    begin: int | None = None  # sample index of the fifo's first sample
-    errors = 0
-    need = 0  # samples the fifo must hold before a chunk can be drained
-    for frame in frames:
-        if frame is None:
-            errors += 1
-            continue
-        if begin is None:
-            begin = position(frame)
-            need = _need(begin, first, stop, size)
-        frame.pts = None  # samples are placed by counting from the first frame
-        try:
-            fifo.write(frame)
-        except ValueError:  # the format changed mid-stream: start a new fifo
-            chunks, begin = _drain(fifo, begin, first, stop, fifo.samples, rate)
-            yield from chunks
-            begin += fifo.samples  # what is left lies beyond stop
-            fifo = av.AudioFifo()
-            fifo.write(frame)
-            need = _need(begin, first, stop, size)
-        if fifo.samples < need:
-            continue
-        chunks, begin = _drain(fifo, begin, first, stop, size, rate)
-        yield from chunks
-        if stop is not None and begin + fifo.samples >= stop:
-            break
-        need = _need(begin, first, stop, size)
-    if begin is not None and fifo.samples:
-        chunks, begin = _drain(fifo, begin, first, stop, fifo.samples, rate)
-        yield from chunks
-    return (first if begin is None else max(first, begin)), errors
-
-
-def _need(begin: int, first: int, stop: int | None, size: int) -> int:
-    """Samples a fifo starting at sample ``begin`` must hold to give the next chunk (or to
-    reach ``stop``)."""
-    want = max(first, begin) + size
-    if stop is not None:
-        want = min(want, stop)
-    return max(1, want - begin)
 
 
 class _open:
@@ -265,38 +211,3 @@ def _frame_position(frame, stream, rate: int) -> int:
         return 0
     origin = stream.start_time or 0
     return int(round(float((frame.pts - origin) * frame.time_base) * rate))
-
-
-def _mono(frame) -> np.ndarray:
-    """The frame's channels averaged, as float32 in -1..1."""
-    data = frame.to_ndarray()
-    fmt = frame.format
-    channels = frame.layout.nb_channels
-    if not fmt.is_planar:
-        data = data.reshape(-1, channels).T
-    base = fmt.name.rstrip("p")
-    if base not in ("flt", "dbl"):
-        data = (data.astype(np.float32) - (128 if base == "u8" else 0)) * _SCALE[base]
-    return downmix(data)
-
-
-def _drain(fifo, begin: int, first: int, stop: int | None, size: int, rate: int
-           ) -> tuple[list[AudioChunk], int]:
-    """Chunks of ``size`` samples from ``fifo`` whose first sample has index ``begin``, without
-    what lies before ``first`` (a seek's pre-roll) or from ``stop`` on; and the index of the
-    fifo's first sample afterwards."""
-    chunks: list[AudioChunk] = []
-    if begin < first:
-        skip = min(first - begin, fifo.samples)
-        if skip:
-            fifo.read(skip)
-            begin += skip
-        if begin < first:
-            return chunks, begin
-    while size > 0:
-        want = size if stop is None else min(size, stop - begin)
-        if want <= 0 or fifo.samples < want:
-            break
-        chunks.append(AudioChunk(_mono(fifo.read(want)), rate, begin / rate))
-        begin += want
-    return chunks, begin
