@@ -463,7 +463,7 @@ def _edit(f: BinaryIO, edts: Box | None, movie_scale: int, timescale: int) -> Ed
 
 
 #: Samples described by one :class:`Run` at most.
-RUN_SAMPLES = 1 << 14
+RUN_SAMPLES = 1 << 12
 
 
 @dataclass(frozen=True)
@@ -726,7 +726,7 @@ def _fragment_runs(f: BinaryIO, movie: Movie, track: AudioTrack, start: int,
             data_end = offset
 
 
-def packets(f: BinaryIO, run_list: Iterator[Run]) -> Iterator[memoryview | None]:
+def packets(f: BinaryIO, run_list: Iterator[Run]) -> Iterator[bytes | None]:
     """The bytes of each sample of ``run_list``, reading the file once per stretch of
     adjacent samples (:data:`READ_LIMIT` bytes at most). A sample that lies past the end of a
     truncated file ends the iteration with ``None``."""
@@ -745,7 +745,8 @@ def packets(f: BinaryIO, run_list: Iterator[Run]) -> Iterator[memoryview | None]
                 while stop < b and (stop == a or total + size_list[stop] <= READ_LIMIT):
                     total += size_list[stop]
                     stop += 1
-                data = memoryview(os.pread(fd, total, offset_list[a]))
+                # bytes, not a memoryview: av.Packet takes a bytes slice three times faster
+                data = os.pread(fd, total, offset_list[a])
                 if len(data) < total:
                     yield None
                     return
@@ -852,28 +853,37 @@ class AudioReader:
                 n = min(silence, self.sample_rate)
                 yield self._silence(n)
                 silence -= n
-            ctx = self.decoder()
-            decode, packet = ctx.decode, av.Packet
-            for data in packets(f, run_list):
-                if data is None:
-                    self.errors += 1
-                    return
-                try:
-                    frames = decode(packet(data))
-                except av.FFmpegError:
-                    self.errors += 1
+            frames = self._decoded(packets(f, run_list))
+            for frame in frames:  # the encoder's priming (an edit's media time) is not shown
+                if drop >= frame.samples:
+                    drop -= frame.samples
                     continue
-                for frame in frames:
-                    if drop:
-                        if drop >= frame.samples:
-                            drop -= frame.samples
-                            continue
-                        frame.pts = None
-                        fifo = av.AudioFifo()
-                        fifo.write(frame)
-                        fifo.read(drop)
-                        frame, drop = fifo.read(), 0
-                    yield frame
+                if drop:
+                    frame.pts = None
+                    fifo = av.AudioFifo()
+                    fifo.write(frame)
+                    fifo.read(drop)
+                    frame = fifo.read()
+                yield frame
+                break
+            yield from frames
+
+    def _decoded(self, data: Iterator[bytes | None]) -> Iterator[av.AudioFrame | None]:
+        """The frames decoded from the packets ``data``: per packet one call into FFmpeg and
+        nothing else (this loop runs 47 times a second of audio)."""
+        decode, packet = self.decoder().decode, av.Packet
+        for sample in data:
+            if sample is None:  # the file ends before the tables do
+                self.errors += 1
+                yield None
+                return
+            try:
+                frames = decode(packet(sample))
+            except av.FFmpegError:
+                self.errors += 1
+                yield None
+                continue
+            yield from frames
 
     def _silence(self, samples: int) -> av.AudioFrame:
         """A frame of ``samples`` zero samples in the decoder's format."""
