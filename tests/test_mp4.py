@@ -27,6 +27,8 @@ FLAVOURS = {
     "faststart": (_VIDEO + _AUDIO + _X264 + _AAC + ["-movflags", "+faststart"], "mp4"),
     "fragmented": (_VIDEO + _AUDIO + _X264 + _AAC + ["-movflags", "frag_keyframe+empty_moov"],
                    "mp4"),
+    "fragmented-moov-samples": (_VIDEO + _AUDIO + _X264 + _AAC + ["-movflags", "frag_keyframe"],
+                                "mp4"),
     "fragmented-moof-base": (_AUDIO + _AAC + ["-frag_duration", "1000000", "-movflags",
                                               "frag_keyframe+empty_moov+default_base_moof"],
                              "m4a"),
