@@ -9,8 +9,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from m0_plugins.pyav_source import chunks, mp4, source
 
+from m0_plugins.pyav_source import chunks, mp4, source
 from m0core import plugins
 
 _VIDEO = ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15:duration=20"]

@@ -1,0 +1,1 @@
+"""Media for development, tests, demos and benchmarks: synthetic VODs with known moments."""
