@@ -729,9 +729,12 @@ def _fragment_runs(f: BinaryIO, movie: Movie, track: AudioTrack, start: int,
 def packets(f: BinaryIO, run_list: Iterator[Run]) -> Iterator[bytes | None]:
     """The bytes of each sample of ``run_list``, reading the file once per stretch of
     adjacent samples (:data:`READ_LIMIT` bytes at most). A sample that lies past the end of a
-    truncated file ends the iteration with ``None``."""
+    truncated file, or tables that contradict each other, end the iteration with ``None``."""
     fd = f.fileno()
-    for run in run_list:
+    for run in _checked(run_list):
+        if run is None:
+            yield None
+            return
         offsets = run.offsets
         sizes = run.sizes
         # a new read where a sample does not follow the previous one in the file
@@ -755,6 +758,14 @@ def packets(f: BinaryIO, run_list: Iterator[Run]) -> Iterator[bytes | None]:
                     yield data[pos:pos + size]
                     pos += size
                 a = stop
+
+
+def _checked(run_list: Iterator[Run]) -> Iterator[Run | None]:
+    """``run_list``, ended by ``None`` where the tables turn out damaged."""
+    try:
+        yield from run_list
+    except (Unsupported, struct.error, ValueError, IndexError):
+        yield None
 
 
 def media_end(f: BinaryIO, movie: Movie) -> int:
@@ -836,9 +847,10 @@ class AudioReader:
             target = max(0, edit.media_time + round((first - lead) * scale / rate)
                          - round(preroll * scale))
         f = open(self.path, "rb")  # noqa: SIM115 - closed when the generator ends
-        ahead = runs(f, self.movie, target)
-        head = next(ahead, None)
-        if head is None:
+        ahead = _checked(runs(f, self.movie, target))
+        head = next(ahead, False)
+        if not head:  # past the last sample (False) or damaged tables (None)
+            self.errors += head is None
             f.close()
             return first, iter(())
         position = lead + round((head.dts - edit.media_time) * rate / scale)
