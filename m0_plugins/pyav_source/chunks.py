@@ -10,9 +10,6 @@ one comparison: the Python work is per piece.
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import sys
 from collections.abc import Callable, Generator, Iterable
 
 import av
@@ -33,7 +30,6 @@ def place(frames: Iterable[av.AudioFrame | None], position: Callable[[av.AudioFr
     """Chunks of ``size`` samples of ``frames`` from sample index ``first`` up to ``stop``
     (``None``: the end); ``position(frame)`` is the index of the first frame's first sample.
     Returns the index reached and how many ``None`` (packets that failed) the frames held."""
-    _pin_mmap_threshold()
     cutter = _Cutter(first, stop, size, rate)
     fifo = av.AudioFifo()
     errors = 0
@@ -58,19 +54,6 @@ def place(frames: Iterable[av.AudioFrame | None], position: Callable[[av.AudioFr
     if cutter.begin is not None:
         yield from cutter.take(fifo, final=True)
     return (first if cutter.begin is None else max(first, cutter.begin)), errors
-
-
-@functools.cache
-def _pin_mmap_threshold() -> None:
-    """Have glibc's malloc map every block of 64 KiB or more on its own, and unmap it when
-    freed. By default it raises that threshold to the largest block freed so far, so a
-    chunk's arrays (a megabyte or two, made and freed every chunk) move into the heap, which
-    then only grows: about 3 MB more at the peak of a run."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None).mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD
-        except (OSError, AttributeError):  # not glibc
-            pass
 
 
 class _Cutter:
