@@ -32,7 +32,8 @@ def machine() -> str:
 QUICK = {
     "decode": [lambda: suites.decode_routes(1, 1)],
     "speed": [lambda: suites.analysis_speed(1, 1)],
-    "memory": [lambda: suites.memory([0.5, 1], "mkv", legacy_up_to=1)],
+    "memory": [lambda: suites.memory([0.5, 1], "mkv", legacy_up_to=1),
+               lambda: suites.memory([0.5, 1], "m4a", legacy_up_to=0)],
     "clips": [lambda: suites.clips(1, length=5)],
     "cache": [lambda: suites.cache_rerun(1)],
     "first-clip": [lambda: suites.first_clip(1)],
@@ -43,8 +44,10 @@ QUICK = {
 FULL = {
     "decode": [lambda: suites.decode_routes(60, 3)],
     "speed": [lambda: suites.analysis_speed(60, 3)],
-    "memory": [lambda: suites.memory([3, 60, 180, 360], "mkv", legacy_up_to=360),
-               lambda: suites.memory([3, 60], "mp4", legacy_up_to=0)],
+    "memory": [lambda: suites.memory([3, 60, 360], "mp4", legacy_up_to=0),
+               lambda: suites.memory([3, 60, 360], "m4a", legacy_up_to=0),
+               lambda: suites.memory([3, 60, 360], "mkv", legacy_up_to=360),
+               lambda: suites.memory([3, 60, 360], "ts", legacy_up_to=0)],
     "clips": [lambda: suites.clips(60)],
     "cache": [lambda: suites.cache_rerun(60), lambda: suites.cache_rerun(180, "mkv")],
     "first-clip": [lambda: suites.first_clip(60)],

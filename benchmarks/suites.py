@@ -41,6 +41,20 @@ def _floor(vod: Path, repeat: int) -> Measurement:
     return best_of(repeat, ffmpeg("-i", str(vod), "-map", "0:a", "-f", "null", "-"))
 
 
+#: The bare PyAV decode loop: demux and decode the first audio stream, nothing else, in one
+#: process. m0 decodes with the same libraries, so its ratio to this holds across machines
+#: (the ffmpeg program's speed moves with its build).
+BARE_LOOP = ("import sys, av\n"
+             "with av.open(sys.argv[1]) as c:\n"
+             "    for packet in c.demux(c.streams.audio[0]):\n"
+             "        for frame in packet.decode():\n"
+             "            pass\n")
+
+
+def _bare(vod: Path, repeat: int) -> Measurement:
+    return best_of(repeat, [sys.executable, "-c", BARE_LOOP, str(vod)])
+
+
 def _analyze(vod: Path, *extra: str) -> list[str]:
     """``m0 analyze --no-clips`` without the cache or the report: the analysis alone."""
     with tempfile.TemporaryDirectory() as out:
@@ -71,12 +85,16 @@ def decode_routes(minutes: float, repeat: int) -> Table:
             result = best_of(repeat, ffmpeg("-i", str(vod), "-map", "0:a:0", "-vn",
                                             *(args or []), *fmt, "-y", os.devnull))
         table.rows.append([label, f"{result.seconds:.2f}", f"{result.seconds / floor.seconds:.2f}"])
+    bare = _bare(vod, repeat)
+    table.rows.append(["bare PyAV loop: demux + decode, nothing else (the PyAV floor)",
+                       f"{bare.seconds:.2f}", f"{bare.seconds / floor.seconds:.2f}"])
     code = ("import sys; from m0core import plugins; s = plugins.create('sources', 'pyav'); "
             "[None for _ in s.chunks(sys.argv[1])]")
     pyav = best_of(repeat, [sys.executable, "-c", code, str(vod)])
     table.rows.append(["PyAV in-process, mono float32 (m0's pyav source)",
                        f"{pyav.seconds:.2f}", f"{pyav.seconds / floor.seconds:.2f}"])
-    table.notes.append(f"best of {repeat}; PyAV row includes Python start-up and imports")
+    table.notes.append(f"best of {repeat}; PyAV rows include Python start-up and imports; m0's "
+                       f"pyav source is {pyav.seconds / bare.seconds:.2f}× the bare PyAV loop")
     return table
 
 
@@ -85,39 +103,45 @@ def analysis_speed(minutes: float, repeat: int) -> Table:
     vod = media.vod(minutes)
     cores = os.cpu_count() or 1
     table = Table(f"Analysis time, {minutes:g} min 720p VOD ({media.size_gb(vod)})",
-                  ["command", "seconds", "× ffmpeg decode", "× real time"])
+                  ["command", "seconds", "× ffmpeg decode", "× bare PyAV loop", "× real time"])
     floor = _floor(vod, repeat)
+    bare = _bare(vod, repeat)
     cases = [
         ("ffmpeg -i VOD -map 0:a -f null - (floor)", None),
+        ("bare PyAV loop: demux + decode, one process (floor)", "bare"),
         (f"m0 analyze --no-clips (default: pyav, {cores} segments)", []),
         ("m0 analyze --no-clips --jobs 1", ["--jobs", "1"]),
         ("m0 analyze --no-clips --source ffmpeg (pipe)", ["--source", "ffmpeg"]),
         ("m0 analyze --no-clips --no-streaming (rms-legacy)", ["--no-streaming", "--jobs", "1"]),
     ]
     for label, extra in cases:
-        result = floor if extra is None else best_of(repeat, _analyze(vod, *extra))
+        result = (floor if extra is None else bare if extra == "bare"
+                  else best_of(repeat, _analyze(vod, *extra)))
         table.rows.append([label, f"{result.seconds:.2f}", f"{result.seconds / floor.seconds:.2f}",
+                           f"{result.seconds / bare.seconds:.2f}",
                            f"{minutes * 60 / result.seconds:.0f}×"])
     table.notes.append(f"best of {repeat} runs each, process start included, --no-cache")
     return table
 
 
 def memory(lengths: list[float], container: str, legacy_up_to: float) -> Table:
-    """Peak RSS of the largest process: streaming (sequential and segmented) vs legacy."""
+    """Peak RSS of the largest process: streaming (sequential and segmented) vs legacy, with
+    the bare PyAV loop beside it (what FFmpeg's demuxer alone holds for that file)."""
     table = Table(f"Memory: peak RSS of the largest process, {container} input "
                   "(m0 analyze --no-clips)",
-                  ["file", "rms-legacy (MB)", "streaming --jobs 1 (MB)",
+                  ["file", "bare PyAV loop (MB)", "rms-legacy (MB)", "streaming --jobs 1 (MB)",
                    "streaming, default jobs (MB)", "saving vs legacy"])
     peaks: list[float] = []
     for minutes in lengths:
         vod = media.vod(minutes, container)
+        bare = run([sys.executable, "-c", BARE_LOOP, str(vod)])
         legacy = (run(_analyze(vod, "--no-streaming", "--jobs", "1"))
                   if minutes <= legacy_up_to else None)
         single = run(_analyze(vod, "--jobs", "1"))
         default = run(_analyze(vod))
         peaks.append(max(single.peak_mb, default.peak_mb))
         saving = f"{100 * (1 - default.peak_mb / legacy.peak_mb):.1f} %" if legacy else "-"
-        table.rows.append([f"{minutes:g} min ({media.size_gb(vod)})",
+        table.rows.append([f"{minutes:g} min ({media.size_gb(vod)})", f"{bare.peak_mb:.1f}",
                            f"{legacy.peak_mb:.0f}" if legacy else "not run",
                            f"{single.peak_mb:.1f}", f"{default.peak_mb:.1f}", saving])
     table.notes.append(f"streaming peak spread across lengths: {max(peaks) - min(peaks):.1f} MB")

@@ -12,16 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
-import numpy as np
 
 from m0core.errors import InputError
-from m0core.media.audio import check_complete, downmix
+from m0core.media.audio import check_complete
 from m0core.media.ffmpeg import check_input_file, input_arg
 from m0core.model import AudioChunk, MediaInfo
 
-PREROLL = 1.0  # seconds decoded before a seek target, so the decoder state is settled
+from .chunks import place
+from .mp4 import CONTAINER, AudioReader, Unsupported, looks_like_mp4
 
-_SCALE = {"s16": 1 / 32768, "s32": 1 / 2147483648, "u8": 1 / 128, "flt": 1.0, "dbl": 1.0}
+PREROLL = 1.0  # seconds decoded before a seek target, so the decoder state is settled
 
 
 class PyAVSource:
@@ -33,6 +33,9 @@ class PyAVSource:
     def probe(self, path: str) -> MediaInfo:
         """Duration and streams of ``path``; :class:`InputError` if it cannot be opened."""
         p = check_input_file(path)
+        reader = _mp4_reader(p)
+        if reader is not None:
+            return _mp4_info(reader, p)
         with _open(p) as opened:
             return _media_info(opened.container, p)
 
@@ -47,6 +50,19 @@ class PyAVSource:
         """Yield mono float32 chunks of ``chunk_seconds`` from ``start`` for ``duration`` s
         (channels averaged, as every m0 source does)."""
         p = check_input_file(path)
+        reader = _mp4_reader(p)
+        if reader is not None:  # MP4/MOV/M4A: m0's own reader of the sample tables
+            rate = reader.sample_rate
+            first, stop, size = _span(rate, start, duration, chunk_seconds, reader.end)
+            begin, frames = reader.frames(first, PREROLL if start > 0 else 0.0)
+            try:
+                emitted, errors = yield from place(frames, lambda _frame: begin, first, stop,
+                                                    size, rate)
+            finally:
+                frames.close()
+            check_complete(p, (emitted - first) / rate, reader.duration, start, duration,
+                           damaged=bool(errors or reader.errors))
+            return
         with _open(p) as opened:
             container = opened.container
             info = _media_info(container, p)
@@ -54,46 +70,50 @@ class PyAVSource:
                 raise InputError(f"{p}: has no audio stream")
             stream = container.streams.audio[0]
             rate = stream.codec_context.sample_rate or info.sample_rate
-            first = int(round(start * rate))
-            stop = None if duration is None else first + int(round(duration * rate))
-            if info.duration:  # the encoder's padding after the last real sample is not audio
-                end = int(round(info.duration * rate))
-                stop = end if stop is None else min(stop, end)
-            size = max(1, int(round(chunk_seconds * rate)))
+            end = int(round(info.duration * rate)) if info.duration else None
+            first, stop, size = _span(rate, start, duration, chunk_seconds, end)
             if start > 0:
                 target = max(0.0, start - PREROLL)
                 container.seek(int(target / stream.time_base), stream=stream, backward=True)
-            # Frames go through an AudioFifo and are downmixed a chunk at a time: per-frame
-            # numpy work (a 1024-sample AAC frame) cost about as much as the decoding.
-            fifo = av.AudioFifo()
-            begin: int | None = None  # sample index of the fifo's first sample
-            errors = 0
-            for frame in _frames(container, stream, p):
-                if frame is None:
-                    errors += 1
-                    continue
-                if begin is None:
-                    begin = _frame_position(frame, stream, rate)
-                frame.pts = None  # samples are placed by counting from the first frame
-                try:
-                    fifo.write(frame)
-                except ValueError:  # the format changed mid-stream: start a new fifo
-                    chunks, begin = _drain(fifo, begin, first, stop, fifo.samples, rate)
-                    yield from chunks
-                    begin += fifo.samples  # what is left lies beyond stop
-                    fifo = av.AudioFifo()
-                    fifo.write(frame)
-                chunks, begin = _drain(fifo, begin, first, stop, size, rate)
-                yield from chunks
-                if stop is not None and begin + fifo.samples >= stop:
-                    break
-            if begin is not None and fifo.samples:
-                chunks, begin = _drain(fifo, begin, first, stop, fifo.samples, rate)
-                yield from chunks
-            emitted = first if begin is None else max(first, begin)
+            emitted, errors = yield from place(
+                _frames(container, stream, p), lambda frame: _frame_position(frame, stream, rate),
+                first, stop, size, rate)
             errors += opened.errors
         check_complete(p, (emitted - first) / rate, info.duration, start, duration,
                        damaged=bool(errors))
+
+
+def _mp4_reader(path: Path) -> AudioReader | None:
+    """m0's reader of the file's audio track if it is an MP4-family file it handles (its
+    memory does not grow with the file's length, FFmpeg's index does), else None."""
+    try:
+        if not looks_like_mp4(path):
+            return None
+        return AudioReader(path)
+    except (Unsupported, OSError):
+        return None
+
+
+def _mp4_info(reader: AudioReader, path: Path) -> MediaInfo:
+    frame = reader.template
+    return MediaInfo(
+        path=str(path), duration=reader.duration, sample_rate=reader.sample_rate,
+        channels=frame.layout.nb_channels, has_audio=True,
+        has_video=reader.movie.video_codec is not None, audio_codec=reader.track.codec,
+        video_codec=reader.movie.video_codec, container=CONTAINER, size=path.stat().st_size,
+    )
+
+
+def _span(rate: int, start: float, duration: float | None, chunk_seconds: float,
+          end: int | None) -> tuple[int, int | None, int]:
+    """The first sample index, the index to stop before (None: the end) and the chunk size,
+    in samples; ``end`` is where the audio ends (the encoder's padding after the last real
+    sample is not audio)."""
+    first = int(round(start * rate))
+    stop = None if duration is None else first + int(round(duration * rate))
+    if end is not None:
+        stop = end if stop is None else min(stop, end)
+    return first, stop, max(1, int(round(chunk_seconds * rate)))
 
 
 class _open:
@@ -191,38 +211,3 @@ def _frame_position(frame, stream, rate: int) -> int:
         return 0
     origin = stream.start_time or 0
     return int(round(float((frame.pts - origin) * frame.time_base) * rate))
-
-
-def _mono(frame) -> np.ndarray:
-    """The frame's channels averaged, as float32 in -1..1."""
-    data = frame.to_ndarray()
-    fmt = frame.format
-    channels = frame.layout.nb_channels
-    if not fmt.is_planar:
-        data = data.reshape(-1, channels).T
-    base = fmt.name.rstrip("p")
-    if base not in ("flt", "dbl"):
-        data = (data.astype(np.float32) - (128 if base == "u8" else 0)) * _SCALE[base]
-    return downmix(data)
-
-
-def _drain(fifo, begin: int, first: int, stop: int | None, size: int, rate: int
-           ) -> tuple[list[AudioChunk], int]:
-    """Chunks of ``size`` samples from ``fifo`` whose first sample has index ``begin``, without
-    what lies before ``first`` (a seek's pre-roll) or from ``stop`` on; and the index of the
-    fifo's first sample afterwards."""
-    chunks: list[AudioChunk] = []
-    if begin < first:
-        skip = min(first - begin, fifo.samples)
-        if skip:
-            fifo.read(skip)
-            begin += skip
-        if begin < first:
-            return chunks, begin
-    while size > 0:
-        want = size if stop is None else min(size, stop - begin)
-        if want <= 0 or fifo.samples < want:
-            break
-        chunks.append(AudioChunk(_mono(fifo.read(want)), rate, begin / rate))
-        begin += want
-    return chunks, begin
