@@ -118,6 +118,8 @@ def analyze(
     selector_params = dict(opts.selector_params)
     if opts.selector == "top" and opts.max_clips:
         selector_params.setdefault("count", opts.max_clips)
+    if opts.sensitivity is not None:
+        selector_params.setdefault("sensitivity", opts.sensitivity)
     selector = plugins.create("selectors", opts.selector, **{
         "timeline": opts.timeline(hop, media.duration), "threshold": opts.threshold,
         **selector_params})

@@ -1,4 +1,5 @@
-"""Unit tests of the selectors ``adaptive``, ``crest`` and ``top`` on synthetic score curves."""
+"""Unit tests of the selectors ``standout``, ``adaptive``, ``crest`` and ``top`` on synthetic
+score curves."""
 
 from __future__ import annotations
 
@@ -65,11 +66,11 @@ def near(h: Highlight, onsets: list[float], slack: float = 7.0) -> bool:
 
 def test_selectors_are_registered_by_the_builtin_plugin():
     table = plugins.registries()["selectors"]
-    assert {"adaptive", "crest", "top"} <= set(table)
-    assert {table[n].plugin for n in ("adaptive", "crest", "top")} == {"selectors"}
+    assert {"standout", "adaptive", "crest", "top"} <= set(table)
+    assert {table[n].plugin for n in ("standout", "adaptive", "crest", "top")} == {"selectors"}
 
 
-@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("name", ["standout", "adaptive", "crest", "top"])
 @pytest.mark.parametrize("pieces", [2, 7, 40, 500])
 def test_chunking_does_not_change_the_highlights(name, pieces):
     curve, _ = with_events()
@@ -80,7 +81,7 @@ def test_chunking_does_not_change_the_highlights(name, pieces):
         assert run(make(name, min_gap=5.0), curve, pieces, seed) == whole
 
 
-@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("name", ["standout", "adaptive", "crest", "top"])
 def test_highlights_are_spaced_in_time_order_with_clip_windows(name):
     curve = bed(300.0, level=-8.0, spread=4.0)
     for i, at in enumerate([20, 28, 45, 60, 66, 100, 130, 138, 200, 250]):
@@ -101,13 +102,13 @@ def test_highlights_are_spaced_in_time_order_with_clip_windows(name):
         assert math.isfinite(h.score)
 
 
-@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("name", ["standout", "adaptive", "crest", "top"])
 @pytest.mark.parametrize("level", [-100.0, -np.inf])
 def test_silence_gives_nothing(name, level):
     assert run(make(name), np.full(3000, level, dtype=np.float32), pieces=5) == []
 
 
-@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("name", ["standout", "adaptive", "crest", "top"])
 def test_empty_stream_gives_nothing(name):
     selector = make(name)
     assert selector.feed(np.zeros(0, dtype=np.float32)) == []
@@ -128,6 +129,13 @@ def test_empty_stream_gives_nothing(name):
         ("adaptive", {"spread": -1.0}),
         ("adaptive", {"floor_db": "loud"}),
         ("adaptive", {"no_such_option": 1}),
+        ("standout", {"sensitivity": 1.5}),
+        ("standout", {"sensitivity": -0.1}),
+        ("standout", {"margin_db": 0.0}),
+        ("standout", {"window": 0.0}),
+        ("standout", {"steady": -1.0}),
+        ("standout", {"join": float("nan")}),
+        ("standout", {"floor_db": "loud"}),
         ("crest", {"threshold": float("inf")}),
         ("crest", {"spike_db": -3.0}),
         ("crest", {"history": 0.0}),
@@ -146,7 +154,7 @@ def test_bad_parameters_are_option_errors(name, params):
         make(name, threshold, **params)
 
 
-@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("name", ["standout", "adaptive", "crest", "top"])
 @pytest.mark.parametrize("timeline", [Timeline(hop=0.0), Timeline(hop=float("nan")),
                                       Timeline(hop=0.1, min_gap=-1.0)])
 def test_bad_timeline_is_an_option_error(name, timeline):

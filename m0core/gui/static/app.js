@@ -153,6 +153,7 @@ function settings() {
   const streaming = $("#streaming").checked;
   return {
     selector: $("#selector").value,
+    sensitivity: $("#selector").value === "standout" ? Number($("#sensitivity").value) : null,
     threshold: threshold === "" ? null : Number(threshold),
     clip_length: Number($("#clip-length").value),
     cut: $("#cut").value,
