@@ -19,7 +19,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 def machine() -> str:
     """One line describing this machine."""
     from m0core import __version__
-    from m0core.ffmpeg import ffmpeg_exe
+    from m0core.media.ffmpeg import ffmpeg_exe
 
     cpu = platform.processor() or platform.machine()
     mem = psutil.virtual_memory().total / 2**30
@@ -67,7 +67,6 @@ def compile_bytecode() -> None:
     import compileall
 
     import m0_plugins
-
     import m0core
 
     for package in (m0core, m0_plugins):

@@ -1,6 +1,6 @@
 """The detection suite: how well each analyzer × selector finds the moments of recordings
 with ground truth — stream-like recordings of real sound (:mod:`m0core.dev.corpus`) and the
-noise beds of tests/test_detection.py (:mod:`m0core.synth`).
+noise beds of tests/test_detection.py (:mod:`m0core.dev.synth`).
 
 Each file is decoded once by the real ``ffmpeg`` source and fed to every analyzer; each
 selector then runs on the analyzer's score curve exactly as ``m0 analyze`` runs it.
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from m0core import plugins, synth
+from m0core import plugins
+from m0core.dev import synth
 from m0core.model import Highlight, Timeline
 from m0core.options import Options
 
@@ -60,7 +61,7 @@ class Score:
 
 
 def score(events: list[synth.Event], highlights: list[Highlight]) -> Score:
-    """Compare ``highlights`` with ``events`` (:func:`m0core.synth.match_events` rules); the
+    """Compare ``highlights`` with ``events`` (:func:`m0core.dev.synth.match_events` rules); the
     N best are the N highest-scoring highlights, N = number of events."""
     match = synth.match_events(events, highlights)
     p, r = match.precision, match.recall
@@ -120,7 +121,8 @@ def realistic(seeds: dict[str, list[tuple[int, float]]], duration: float) -> lis
 
 
 def noise_beds(plan: list[tuple[int, float]], duration: float) -> list[Case]:
-    """The noise-bed recordings of tests/test_detection.py (:func:`m0core.synth.write_audio`)."""
+    """The noise-bed recordings of tests/test_detection.py
+    (:func:`m0core.dev.synth.write_audio`)."""
     folder = MEDIA / "corpus"
     folder.mkdir(parents=True, exist_ok=True)
     cases = []
@@ -189,14 +191,14 @@ def suite(realistic_plan: dict[str, list[tuple[int, float]]], realistic_seconds:
         table.rows.append(row)
     table.notes += notes + [
         "cells: F1 / P@N. F1 of precision (highlights on a true moment) and recall (moments "
-        "whose clip holds their onset), by m0core.synth.match_events; P@N: precision of the "
+        "whose clip holds their onset), by m0core.dev.synth.match_events; P@N: precision of the "
         "N highest-scoring highlights the configuration gives (what --max-clips N keeps).",
         "stream files: m0core.dev.corpus — real recorded game music, talk, game effects and "
         "shouted reactions (the moments) from Debian packages, with distractors (door slams, "
         "coughs, notifications, music swells); 'dev' files use the recordings detection was "
         "tuned on, 'validation' files other voices, music and speech. Encoded AAC (.m4a), "
         "decoded by the ffmpeg source.",
-        "noise bed files: m0core.synth (tests/test_detection.py): cheers, shouts, spikes on a "
+        "noise bed files: m0core.dev.synth (tests/test_detection.py): cheers, shouts, spikes on a "
         "drifting noise bed.",
     ]
     return table

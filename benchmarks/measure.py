@@ -101,6 +101,6 @@ def m0(*args: str) -> list[str]:
 
 def ffmpeg(*args: str) -> list[str]:
     """The command line of the ffmpeg m0 uses."""
-    from m0core.ffmpeg import ffmpeg_exe
+    from m0core.media.ffmpeg import ffmpeg_exe
 
     return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]

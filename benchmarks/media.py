@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from m0core import synth
+from m0core.dev import synth
 
 from .measure import ffmpeg
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from m0core import synth
+from m0core.dev import synth
 
 from . import media
 from .measure import Measurement, at_once, best_of, ffmpeg, m0, run
@@ -227,8 +227,7 @@ def cut_modes(minutes: float, clips: int, repeat: int) -> Table:
     in-process with one worker per core; best of ``repeat``.
     """
     from m0_plugins.ffmpeg_encoder import FFmpegEncoder
-
-    from m0core.ffmpeg import probe
+    from m0core.media.ffmpeg import probe
     from m0core.model import Highlight
 
     vod = probe(media.vod(minutes))

@@ -6,39 +6,39 @@ The public API::
     result = m0core.analyze("vod.mp4", "out/")          # highlights + clips
     for h in result.highlights: print(h.peak_time, h.peak_db)
 
-Plugins implement the hooks in :mod:`m0core.hookspecs` with :data:`hookimpl`.
+Plugins implement the hooks in :mod:`m0core.hookspecs` with :data:`hookimpl`; the stage
+contracts are :mod:`m0core.contracts`. Every name here is imported on first use, so that
+``m0 --version``, segment workers and cached re-runs pay only for what they use.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-import pluggy
-
-from m0core.errors import (
-    EncodeError,
-    InputError,
-    M0Error,
-    OptionError,
-    OutputError,
-    PluginError,
-)
-from m0core.model import AudioChunk, ClipResult, Highlight, MediaInfo, Stage, Timeline
-from m0core.options import Options
-from m0core.pipeline import AnalysisResult, Progress, analyze
-
-try:
-    __version__ = version("m0-clipper")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
-
-hookimpl = pluggy.HookimplMarker("m0")
-
-# Imported on first use: analysis, segment workers and cached re-runs never need them, and
-# every m0 process pays for what this module imports.
+#: Where each public name lives.
 _LAZY = {
-    "BatchJob": "m0core.batch",
-    "BatchProcessor": "m0core.batch",
+    "AnalysisResult": "m0core.result",
+    "AudioChunk": "m0core.model",
+    "ClipResult": "m0core.model",
+    "Highlight": "m0core.model",
+    "Line": "m0core.model",
+    "MediaInfo": "m0core.model",
+    "Stage": "m0core.model",
+    "Timeline": "m0core.model",
+    "Options": "m0core.options",
+    "Progress": "m0core.pipeline.run",
+    "analyze": "m0core.pipeline.run",
+    "EncodeError": "m0core.errors",
+    "InputError": "m0core.errors",
+    "M0Error": "m0core.errors",
+    "OptionError": "m0core.errors",
+    "OutputError": "m0core.errors",
+    "PluginError": "m0core.errors",
+    "hookimpl": "m0core.hookspecs",
+    "__version__": "m0core.version",
+    "BatchJob": "m0core.batch.runner",
+    "BatchProcessor": "m0core.batch.runner",
     "AudioAnalysis": "m0core.compat",
     "AudioProcessor": "m0core.compat",
     "OptimizedClipGenerator": "m0core.compat",
@@ -46,15 +46,41 @@ _LAZY = {
     "StreamingAudioProcessor": "m0core.compat",
 }
 
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from m0core.batch.runner import BatchJob, BatchProcessor
+    from m0core.compat import (
+        AudioAnalysis,
+        AudioProcessor,
+        OptimizedClipGenerator,
+        StreamingAudioAnalysis,
+        StreamingAudioProcessor,
+    )
+    from m0core.errors import (
+        EncodeError,
+        InputError,
+        M0Error,
+        OptionError,
+        OutputError,
+        PluginError,
+    )
+    from m0core.hookspecs import hookimpl
+    from m0core.model import AudioChunk, ClipResult, Highlight, Line, MediaInfo, Stage, Timeline
+    from m0core.options import Options
+    from m0core.pipeline.run import Progress, analyze
+    from m0core.result import AnalysisResult
+
 
 def __getattr__(name: str) -> object:
     if name not in _LAZY:
         raise AttributeError(f"module 'm0core' has no attribute {name!r}")
-    from importlib import import_module
-
     value = getattr(import_module(_LAZY[name]), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "AnalysisResult",
@@ -63,23 +89,24 @@ __all__ = [
     "AudioProcessor",
     "BatchJob",
     "BatchProcessor",
-    "OptimizedClipGenerator",
-    "Options",
-    "Progress",
-    "StreamingAudioAnalysis",
-    "StreamingAudioProcessor",
-    "analyze",
     "ClipResult",
     "EncodeError",
     "Highlight",
     "InputError",
+    "Line",
     "M0Error",
     "MediaInfo",
+    "OptimizedClipGenerator",
     "OptionError",
+    "Options",
     "OutputError",
     "PluginError",
+    "Progress",
     "Stage",
+    "StreamingAudioAnalysis",
+    "StreamingAudioProcessor",
     "Timeline",
     "__version__",
+    "analyze",
     "hookimpl",
 ]

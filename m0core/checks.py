@@ -43,7 +43,11 @@ def floor_db(value: Any) -> float:
 
 
 def whole(name: str, value: Any, *, low: int, high: int | None = None) -> int:
-    """``value`` as an ``int`` (not a bool, a float or a string) within ``[low, high]``."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """``value`` as an ``int`` within ``[low, high]``: an int, or a float with no fraction
+    (``3.0`` from JSON); a bool, a string or a fraction is an error, never rounded."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise OptionError(f"{name} must be a whole number, not {value!r}")
-    return int(number(name, value, low=low, high=high))
+    x = number(name, value, low=low, high=high)
+    if x != int(x):
+        raise OptionError(f"{name} must be a whole number, not {value!r}")
+    return int(x)

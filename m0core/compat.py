@@ -23,7 +23,8 @@ from m0core.errors import OutputError
 from m0core.model import ClipResult, Highlight
 from m0core.options import Options
 from m0core.outputs import index_document, prepare_out_dir, write_outputs
-from m0core.pipeline import AnalysisResult, analyze
+from m0core.pipeline import analyze
+from m0core.result import AnalysisResult
 
 
 def seed_selector(decibel_threshold: float | None) -> str:
@@ -191,7 +192,7 @@ class OptimizedClipGenerator:
         """
         from concurrent.futures import as_completed
 
-        from m0core.ffmpeg import probe
+        from m0core.media.ffmpeg import probe
 
         media = probe(video_path)
         items = [_as_highlight(h, i) for i, h in enumerate(highlights, start=1)]

@@ -5,6 +5,14 @@ bug and shows a traceback only with ``M0_DEBUG=1``.
 """
 
 
+import os
+
+
+def debug() -> bool:
+    """Whether ``M0_DEBUG`` asks for tracebacks instead of one line."""
+    return os.environ.get("M0_DEBUG", "") not in ("", "0")
+
+
 class M0Error(Exception):
     """Base of every error m0 reports as one clear line."""
 

@@ -21,6 +21,8 @@ from typing import Any
 import pluggy
 
 hookspec = pluggy.HookspecMarker("m0")
+#: Marks a plugin's hook implementations; also importable as ``m0core.hookimpl``.
+hookimpl = pluggy.HookimplMarker("m0")
 
 Register = Callable[[str, Callable[..., Any]], None]
 

@@ -162,6 +162,27 @@ class ClipResult:
 
 
 @dataclass(frozen=True)
+class Line:
+    """The level a score value had to reach to count, as a selector judged it: ``values[k]``
+    holds from ``k * step`` seconds (a flat line is one value). What the report draws and
+    ``m0 reference`` summarises, kept from the run instead of running the selector again."""
+
+    step: float
+    values: np.ndarray
+
+    @classmethod
+    def flat(cls, level: float, hop: float, count: int) -> Line:
+        """A flat line at ``level`` over ``count`` score values of ``hop`` seconds, in bins of
+        about one second (as the report draws it)."""
+        size = max(1, int(round(1.0 / hop)))
+        return cls(size * hop, np.full(max(1, -(-count // size)), float(level)))
+
+    def to_dict(self) -> dict:
+        """``{"step": seconds, "values": [dB, ...]}`` with one decimal."""
+        return {"step": self.step, "values": [round(float(v), 1) for v in self.values]}
+
+
+@dataclass(frozen=True)
 class Stage:
     """A plugin chosen for a stage: its registered name and the parameters it was built with."""
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from m0core.checks import number, whole
 from m0core.errors import OptionError
-from m0core.model import Timeline
+
+if TYPE_CHECKING:
+    from m0core.model import Timeline
 
 CUT_MODES = ("copy", "accurate", "smart")
 ALWAYS_FORMATS = ("json",)  # highlights.json and index.json, written by m0core.outputs
@@ -159,6 +161,8 @@ class Options:
 
     def timeline(self, hop: float, duration: float | None) -> Timeline:
         """The :class:`Timeline` the selector works on."""
+        from m0core.model import Timeline  # numpy: not for ``m0 --help``
+
         pre, post = self.window
         gap = self.min_gap if self.min_gap is not None else (pre + post) / 2
         return Timeline(hop=hop, duration=duration, pre=pre, post=post, min_gap=gap)

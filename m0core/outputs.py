@@ -18,7 +18,7 @@ from m0core.errors import M0Error, OutputError
 
 if TYPE_CHECKING:
     from m0core.options import Options
-    from m0core.pipeline import AnalysisResult
+    from m0core.result import AnalysisResult
 
 HIGHLIGHTS_SCHEMA = "m0.highlights/1"
 HIGHLIGHTS_FILE = "highlights.json"
@@ -78,7 +78,7 @@ def position(seconds: float) -> str:
 
 def highlights_document(result: AnalysisResult) -> dict[str, Any]:
     """The ``highlights.json`` document (schema ``m0.highlights/1``)."""
-    from m0core import __version__
+    from m0core.version import __version__
 
     clips = {c.highlight.index: c for c in result.clips}
     rows = []

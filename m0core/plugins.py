@@ -24,8 +24,8 @@ from typing import Any
 
 import pluggy
 
-from m0core import hookspecs
-from m0core.errors import M0Error, OptionError, PluginError
+from m0core import combine, hookspecs
+from m0core.errors import M0Error, OptionError, PluginError, debug
 
 KINDS = ("sources", "analyzers", "selectors", "encoders", "writers")
 
@@ -64,11 +64,6 @@ class PluginInfo:
 
 
 _infos: dict[str, PluginInfo] = {}
-
-
-def debug() -> bool:
-    """Whether ``M0_DEBUG`` asks for tracebacks."""
-    return os.environ.get("M0_DEBUG", "") not in ("", "0")
 
 
 def _is_builtin(ep: EntryPoint) -> bool:
@@ -262,10 +257,12 @@ def create(kind: str, name: str, **params: Any) -> Any:
     :class:`PluginError` naming the plugin (see :func:`blame`). An analyzer name of several
     registered names joined by ``+`` builds a :class:`~m0core.combine.Combined` analyzer of them.
     """
-    if kind == "analyzers" and "+" in name:
-        from m0core.combine import combine
-
-        return combine(name, params)
+    if kind == "analyzers" and len(combine.parts(name)) > 1:
+        if params:
+            raise OptionError(f'analyzer "{name}": a combined analyzer takes no parameters '
+                              f"(got {', '.join(sorted(params))})")
+        return combine.Combined({part: create(kind, part) for part in combine.parts(name)},
+                                blame)
     reg = lookup(kind, name)
     refused = _refused(reg.factory, params)
     if refused:
@@ -275,6 +272,16 @@ def create(kind: str, name: str, **params: Any) -> Any:
             return reg.factory(**params)
         except ValueError as exc:
             raise OptionError(f'{kind[:-1]} "{name}": {exc}') from exc
+
+
+def takes(kind: str, name: str, param: str) -> bool:
+    """Whether the factory of ``name`` names the keyword parameter ``param`` (an optional part
+    of a stage's contract, such as a selector's ``max_clips``)."""
+    try:
+        found = inspect.signature(lookup(kind, name).factory).parameters.get(param)
+    except (TypeError, ValueError):
+        return False
+    return found is not None and found.kind in (found.KEYWORD_ONLY, found.POSITIONAL_OR_KEYWORD)
 
 
 def _refused(factory: Callable[..., Any], params: dict[str, Any]) -> str | None:

@@ -35,10 +35,12 @@ import numpy as np
 import pluggy
 import pytest
 
-from m0core import plugins, synth
-from m0core.ffmpeg import ffmpeg_exe
+from m0core import plugins
+from m0core.dev import synth
+from m0core.media.ffmpeg import ffmpeg_exe
 from m0core.model import AudioChunk
-from m0core.pipeline import AnalysisResult, analyze
+from m0core.pipeline import analyze
+from m0core.result import AnalysisResult
 
 hookimpl = pluggy.HookimplMarker("m0")
 
@@ -134,7 +136,7 @@ def analyze_with(path: str | os.PathLike, analyzer: str | Callable[..., Any] = "
 
 @dataclass(frozen=True)
 class Recording:
-    """A synthetic recording and the events planted in it (see :mod:`m0core.synth`)."""
+    """A synthetic recording and the events planted in it (see :mod:`m0core.dev.synth`)."""
 
     path: Path
     events: tuple[synth.Event, ...]

@@ -16,9 +16,9 @@ from conftest import LOUD_AT, run_m0
 from procs import m0_popen, tagged_env, wait_for, wait_gone
 
 from m0core import BatchJob, BatchProcessor, M0Error
-from m0core.batch import find_inputs, job_folders
+from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger
+from m0core.batch.runner import find_inputs, job_folders
 from m0core.errors import InputError
-from m0core.ledger import LEDGER_FILE, Identity, Ledger
 
 
 def _copies(src: Path, folder: Path, n: int, stem: str = "vod") -> list[Path]:

@@ -7,9 +7,9 @@ import os
 
 import pytest
 from conftest import run_m0
-from m0_plugins.ffmpeg_source import FFmpegSource
 
 import m0core
+from m0_plugins.ffmpeg_source import FFmpegSource
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Acceptance: the default selector finds synthetic events on quiet, normal and loud beds.
 
-Recordings come from :mod:`m0core.synth` (ground truth included) and go through the real
+Recordings come from :mod:`m0core.dev.synth` (ground truth included) and go through the real
 parts: the ``ffmpeg`` source, the ``rms-streaming`` analyzer and the selector. Also tests
 the synthesizer itself (levels, determinism, streamed wav/mp4 writing).
 """
@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from m0core import plugins, synth
+from m0core import plugins
+from m0core.dev import synth
 from m0core.errors import OptionError, OutputError
-from m0core.ffmpeg import probe
+from m0core.media.ffmpeg import probe
 from m0core.model import Highlight, Timeline
 
 DURATION = 900.0                      # 15 minutes: one full drift period

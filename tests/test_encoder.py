@@ -14,11 +14,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from m0_plugins.ffmpeg_encoder import FFmpegEncoder, clip_extension, clip_name
 
+from m0_plugins.ffmpeg_encoder import FFmpegEncoder, clip_extension, clip_name
 from m0core import plugins
 from m0core.errors import OptionError
-from m0core.ffmpeg import base_command, input_arg, probe
+from m0core.media.ffmpeg import base_command, input_arg, probe
 from m0core.model import Highlight, MediaInfo
 
 FPS = 15  # frame rate of the ``vod`` fixture

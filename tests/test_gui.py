@@ -23,7 +23,7 @@ from m0core.testing import run_ffmpeg
 pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
-from m0core.gui.app import create_app  # noqa: E402
+from m0core.cli.gui.app import create_app  # noqa: E402
 
 TOKEN = "t0ken-for-tests"
 SHOTS = Path("/tmp/m0-gui-shots")
@@ -124,7 +124,7 @@ def test_bad_settings_get_one_clear_line(client, body, message):
 
 
 def test_without_the_extra_one_line_says_how_to_install(tmp_path):
-    code = ("import sys; sys.modules['uvicorn'] = None; from m0core.cli import main; "
+    code = ("import sys; sys.modules['uvicorn'] = None; from m0core.cli.main import main; "
             "main(['gui', '--no-browser'])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)

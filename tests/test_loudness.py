@@ -10,7 +10,7 @@ import pytest
 
 from m0core import analyze, plugins
 from m0core.errors import OptionError
-from m0core.ffmpeg import ffmpeg_exe
+from m0core.media.ffmpeg import ffmpeg_exe
 from m0core.testing import assert_chunking_invariant, feed
 
 # Pink noise bed, a 1 kHz tone from 5 s to 7 s, a 0.3 s and a 50 ms white-noise burst.

@@ -6,7 +6,8 @@ import librosa
 import numpy as np
 import pytest
 
-from m0core import analyze, plugins, synth
+from m0core import analyze, plugins
+from m0core.dev import synth
 from m0core.errors import OptionError
 from m0core.testing import assert_chunking_invariant, feed
 

@@ -13,14 +13,14 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 from conftest import LOUD_AT, run_m0
+
+import m0core
 from m0_plugins.selectors.adaptive import threshold_line
 from m0_plugins.writers.report import max_pool
 from m0_plugins.writers.timelines import timecode_rate
-
-import m0core
 from m0core import hookimpl
 from m0core.errors import OptionError, OutputError
-from m0core.ffmpeg import ffmpeg_exe, input_arg
+from m0core.media.ffmpeg import ffmpeg_exe, input_arg
 from m0core.options import Options
 
 FORMATS = ("csv", "edl", "otio", "fcpxml", "chapters")

@@ -12,7 +12,7 @@ from conftest import LOUD_AT
 import m0core
 from m0core import hookimpl
 from m0core.errors import InputError, OptionError, PluginError
-from m0core.streaming import ReadAhead
+from m0core.pipeline.streaming import ReadAhead
 
 
 def _near(times, targets, tol=2.5):

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 from conftest import LOUD_AT, Page
-from m0_plugins.writers.report import OVERVIEW_POINTS, ReportWriter
 
 import m0core
+from m0_plugins.writers.report import OVERVIEW_POINTS, ReportWriter
 from m0core.model import Highlight, MediaInfo, Stage
 from m0core.options import Options
-from m0core.pipeline import AnalysisResult
+from m0core.result import AnalysisResult
 
 
 def test_report_of_a_video(vod, tmp_path, browser, shots):

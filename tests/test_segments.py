@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import m0core
-from m0core import synth
-from m0core.segments import plan_segments
+from m0core.dev import synth
+from m0core.pipeline.segments import plan_segments
 
 
 def test_plan_covers_the_file_on_hop_boundaries():

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 import pytest
-from m0_plugins.selectors.spacing import Candidate, PeakSpacer
 
+from m0_plugins.selectors.spacing import Candidate, PeakSpacer
 from m0core import plugins
 from m0core.errors import OptionError
 from m0core.model import Highlight, Timeline

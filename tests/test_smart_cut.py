@@ -8,10 +8,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from m0_plugins.ffmpeg_encoder import FFmpegEncoder
 from m0_plugins.ffmpeg_encoder.smart import smart_commands
-
-from m0core.ffmpeg import ffmpeg_exe, probe
+from m0core.media.ffmpeg import ffmpeg_exe, probe
 from m0core.model import Highlight
 
 

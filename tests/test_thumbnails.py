@@ -9,10 +9,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from m0_plugins.writers import thumbnails
 from m0_plugins.writers.thumbnails import make_thumbnails
-
-from m0core.ffmpeg import ffmpeg_exe, input_arg, probe
+from m0core.media.ffmpeg import ffmpeg_exe, input_arg, probe
 from m0core.model import Highlight
 
 FPS, FRAMES, GOP = 10, 90, 40  # keyframes at 0, 4 and 8 s; B-frames in between

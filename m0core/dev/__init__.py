@@ -1,1 +1,2 @@
-"""Development tools: corpora for measuring detection (not used by the product at run time)."""
+"""Media for development, tests, demos and benchmarks: synthetic VODs with known moments, and
+stream-like recordings made of real recorded sound (:mod:`m0core.dev.corpus`)."""

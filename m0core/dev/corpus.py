@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from m0core import synth
 from m0core.checks import number
+from m0core.dev import synth
 from m0core.errors import OptionError, OutputError
-from m0core.ffmpeg import child, ffmpeg_exe, reason
+from m0core.media.ffmpeg import child, ffmpeg_exe, reason
 
 #: The Debian packages whose recordings the corpus uses (``.ci/run`` installs them as root).
 PACKAGES = ("hedgewars-data", "fillets-ng-data", "ktuberling-data", "pushover-data",
@@ -69,7 +69,7 @@ _IMPACTS = ("bump", "graveimpact", "hammer", "grenadeimpact", "mineimpact", "mel
 class Recording:
     """The ground truth of a composed recording.
 
-    ``reactions`` are the moments to find (as :class:`m0core.synth.Event`, kind
+    ``reactions`` are the moments to find (as :class:`m0core.dev.synth.Event`, kind
     ``"reaction"``); ``distractors`` are loud things that are not moments (kinds ``slam``,
     ``cough``, ``notification``, ``swell``); ``effects`` the game sounds; ``beds`` the bed
     segments as ``(start, end, kind)``.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from m0core.ffmpeg import probe
+from m0core.media.ffmpeg import probe
 
 TEMP_MARKS = (".partial-", ".m0-write-test-")
 PROGRESS_LABELS = ("Analysing", "Cutting clips")  # what a bar shows when stderr is no TTY

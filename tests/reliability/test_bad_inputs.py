@@ -12,7 +12,7 @@ import pytest
 from conftest import run_m0
 from helpers import assert_one_error_line, assert_only_complete_files, files, tmpfs
 
-from m0core.ffmpeg import probe
+from m0core.media.ffmpeg import probe
 
 # -- files that are not (whole) recordings --------------------------------------------------
 

@@ -20,8 +20,8 @@ from conftest import run_m0
 from helpers import assert_one_error_line, files
 from procs import m0_popen, ours, tagged_env, wait_for, wait_gone
 
-from m0core.ffmpeg import ffmpeg_exe
-from m0core.ledger import LEDGER_FILE, Ledger
+from m0core.batch.ledger import LEDGER_FILE, Ledger
+from m0core.media.ffmpeg import ffmpeg_exe
 
 SLOW = '''
 import os, time
@@ -114,7 +114,7 @@ def _run_of(proc, stderr: str):
 def test_decoder_killed_during_analysis(victim, long_wav, slow_env, tmp_path):
     """The default source (pyav) decodes in-process; what can die is a segment worker of a
     long file, or the ffmpeg program that the ffmpeg source reads from."""
-    word, args = (("m0core.segments", ["--jobs", "2"]) if victim == "segment worker"
+    word, args = (("m0core.pipeline.segments", ["--jobs", "2"]) if victim == "segment worker"
                   else ("ffmpeg", ["--source", "ffmpeg"]))
     out = tmp_path / "out"
     proc = m0_popen("analyze", str(long_wav), str(out), "--analyzer", "slow", "--no-cache",
@@ -171,7 +171,7 @@ def test_signal_stops_analyze(how, long_wav, slow_env, tmp_path):
     out = tmp_path / "out"
     proc = m0_popen("analyze", str(long_wav), str(out), "--analyzer", "slow", "--no-cache",
                     "--jobs", "2", "-l", "60", env=env)
-    wait_for(lambda: _named(_tag(env), "-re") and _named(_tag(env), "m0core.segments"), 60,
+    wait_for(lambda: _named(_tag(env), "-re") and _named(_tag(env), "m0core.pipeline.segments"), 60,
              "a clip being cut while segments decode")
     if how == "SIGTERM":
         proc.send_signal(signal.SIGTERM)

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 from conftest import run_m0
-from m0_plugins.ffmpeg_encoder import clip_name
 
 import m0core
-from m0core import cache
-from m0core.batch import job_folders
+from m0_plugins.ffmpeg_encoder import clip_name
+from m0core.batch.runner import job_folders
 from m0core.model import Highlight
+from m0core.pipeline import cache
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted(p for folder in ("m0core", "plugins") for p in (ROOT / folder).rglob("*.py"))
+SOURCES = sorted(p for folder in ("m0core", "m0_plugins") for p in (ROOT / folder).rglob("*.py"))
 
 
 @pytest.mark.parametrize("pattern", [r"shell\s*=\s*True", r"\bos\.system\(", r"\bos\.popen\(",

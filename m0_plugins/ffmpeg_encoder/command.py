@@ -1,0 +1,42 @@
+"""The ffmpeg command line that cuts one clip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from m0core.media.ffmpeg import base_command, input_arg
+from m0core.model import MediaInfo
+
+from .naming import FASTSTART_EXTENSIONS
+
+CUTS = ("copy", "accurate", "smart")  # smart: see smart.py
+
+#: Re-encoding settings of ``cut="accurate"`` for media with video.
+ACCURATE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
+                  "-c:a", "aac", "-b:a", "160k"]
+
+
+def clip_command(
+    media: MediaInfo, start: float, duration: float, out: str | os.PathLike, cut: str = "copy"
+) -> list[str]:
+    """The ffmpeg arguments that write ``duration`` s of ``media`` from ``start`` s to ``out``.
+
+    Seeks on the input side (``-ss`` before ``-i``), keeps the first video stream that is not a
+    cover picture and the first audio stream, whichever exist. ``copy`` copies the streams
+    (the clip starts at the keyframe before ``start``); ``accurate`` re-encodes them, frame-exact:
+    video to H.264 + AAC, audio-only media to the container's default codec. The container is
+    chosen by ``out``'s extension.
+    """
+    cmd = base_command() + ["-y"]
+    if start > 0:
+        cmd += ["-ss", f"{start:.6f}"]
+    cmd += ["-i", input_arg(media.path), "-t", f"{duration:.6f}",
+            "-map", "0:V:0?", "-map", "0:a:0?", "-sn", "-dn"]
+    if cut == "copy":
+        cmd += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
+    elif media.has_video:
+        cmd += ACCURATE_VIDEO
+    if Path(out).suffix.lower() in FASTSTART_EXTENSIONS:
+        cmd += ["-movflags", "+faststart"]
+    return cmd + [input_arg(out)]

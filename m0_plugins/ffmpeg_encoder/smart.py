@@ -1,0 +1,110 @@
+"""``cut="smart"``: frame-exact clips at near stream-copy speed.
+
+A clip ``[start, end)`` of H.264 video is cut in three pieces: the partial GOP from ``start`` to
+the first keyframe ``k1`` inside the window and the partial GOP from the last keyframe ``k2`` to
+``end`` are re-encoded; the whole GOPs ``[k1, k2)`` in between are stream-copied. The pieces
+are MPEG-TS (parameter sets travel in-band, so the re-encoded and the copied H.264 join), then
+concatenated without re-encoding and muxed with the clip's audio, re-encoded to AAC (cheap,
+and sample-exact). Video that is not H.264, or a window with fewer than two keyframes, is cut
+the accurate way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from m0core.media.ffmpeg import base_command, input_arg
+from m0core.model import MediaInfo
+
+from .naming import FASTSTART_EXTENSIONS
+
+#: Video codecs whose GOPs can be stream-copied next to re-encoded libx264 pieces.
+SMART_CODECS = frozenset({"h264"})
+#: Re-encoding settings of the partial GOPs (a little better than ``accurate``: they sit
+#: next to the original's frames).
+EDGE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p"]
+#: Seconds by which the seeks to a keyframe stay clear of its exact time, so rounding never
+#: lands on the keyframe before (well under a frame).
+NUDGE = 0.0005
+
+
+def video_frames(path: str | os.PathLike, start: float, end: float) -> list[tuple[float, bool]]:
+    """``(time, is_keyframe)`` of the video frames from the keyframe before ``start`` to just
+    past ``end``, in display order, times in seconds from the start of the file as
+    ``ffmpeg -ss`` counts them; read from packets without decoding (PyAV)."""
+    import av
+
+    with av.open(os.fspath(path)) as container:
+        stream = container.streams.video[0]
+        origin = (container.start_time or 0) / 1_000_000
+        container.seek(int((max(start - 1.0, 0.0) + origin) * 1_000_000), backward=True)
+        frames = []
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            t = float(packet.pts * stream.time_base) - origin
+            frames.append((t, bool(packet.is_keyframe)))
+            if t > end + 1.0:  # past any frame that B-frame reordering could still show
+                break
+    return sorted(frames)
+
+
+def smart_window(frames: list[tuple[float, bool]], start: float,
+                 end: float) -> tuple[float, float] | None:
+    """``(k1, k2)``: the first and last keyframes inside ``[start, end)``, or ``None`` when
+    fewer than two are, so nothing could be copied."""
+    inside = [t for t, key in frames if key and start <= t < end]
+    if len(inside) < 2:
+        return None
+    return inside[0], inside[-1]
+
+
+def smart_commands(media: MediaInfo, start: float, duration: float, out: str | os.PathLike,
+                   work: Path) -> list[list[str]] | None:
+    """The ffmpeg commands, run in order, that smart-cut ``duration`` s from ``start`` s into
+    ``out``, with their pieces in the folder ``work``; ``None`` when the clip cannot be cut
+    this way (then cut it accurately).
+
+    Each piece is bounded by its exact number of frames (counted from the packets), not by a
+    duration, so no frame lands in two pieces or in none. Writes the concat list into ``work``.
+    """
+    if not media.has_video or media.video_codec not in SMART_CODECS:
+        return None
+    end = start + duration
+    try:
+        frames = video_frames(media.path, start, end)
+    except Exception:  # PyAV raises its own error types for files it cannot demux
+        return None
+    window = smart_window(frames, start, end)
+    if window is None:
+        return None
+    k1, k2 = window
+    times = [t for t, _ in frames]
+
+    def count(a: float, b: float) -> int:
+        return sum(1 for t in times if a <= t < b)
+
+    src = input_arg(media.path)
+    video = ["-map", "0:V:0", "-an", "-sn", "-dn"]
+    pieces: list[tuple[Path, list[str]]] = []
+    if count(start, k1):
+        pieces.append((work / "head.ts", ["-ss", f"{start:.6f}", "-i", src, *video,
+                                          "-frames:v", str(count(start, k1)), *EDGE_VIDEO]))
+    pieces.append((work / "middle.ts", ["-ss", f"{k1 + NUDGE:.6f}", "-i", src, *video,
+                                        "-frames:v", str(count(k1, k2)), "-c:v", "copy"]))
+    if count(k2, end):
+        pieces.append((work / "tail.ts", ["-ss", f"{k2 - NUDGE:.6f}", "-i", src, *video,
+                                          "-frames:v", str(count(k2, end)), *EDGE_VIDEO]))
+    listing = work / "pieces.txt"
+    listing.write_text("".join(f"file '{p.name}'\n" for p, _ in pieces), encoding="utf-8")
+    commands = [base_command() + ["-y", *args, "-f", "mpegts", input_arg(p)]
+                for p, args in pieces]
+    final = base_command() + [
+        "-y", "-f", "concat", "-safe", "0", "-i", input_arg(listing),
+        "-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", src,
+        "-map", "0:v:0", "-map", "1:a:0?", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k",
+    ]
+    if Path(out).suffix.lower() in FASTSTART_EXTENSIONS:
+        final += ["-movflags", "+faststart"]
+    return commands + [final + [input_arg(out)]]

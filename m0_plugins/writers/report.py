@@ -1,0 +1,132 @@
+"""Writer ``report``: ``report.html``, one self-contained page to review a run, + thumbnails.
+
+The page embeds its data as JSON and its CSS/JS inline (no network). It plots the score curve
+over the whole file (an overview max-pooled to a few hundred points, and a zoomable detail
+view), the line the selector judged by (its own Line), and the highlights; then one row per
+highlight with its thumbnail, its playable clip (by relative path), time, loudness, kind and
+why it was chosen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from m0core.levels import clean
+from m0core.model import Line
+from m0core.outputs import position, write_text_atomic
+
+from .thumbnails import make_thumbnails, thumbnail_name
+
+if TYPE_CHECKING:
+    from m0core.result import AnalysisResult
+
+REPORT_FILE = "report.html"
+#: Points of the overview curve (max-pooled) and the most points of the detail curve.
+OVERVIEW_POINTS = 1200
+DETAIL_POINTS = 50_000
+
+
+def max_pool(values: np.ndarray, factor: int) -> np.ndarray:
+    """The maximum of each group of ``factor`` values (the last group may be shorter)."""
+    values = np.asarray(values, dtype=np.float64)
+    if factor <= 1 or len(values) == 0:
+        return values
+    pad = (-len(values)) % factor
+    padded = np.concatenate([values, np.full(pad, -np.inf)])
+    return padded.reshape(-1, factor).max(axis=1)
+
+
+def series(values: np.ndarray, step: float, points: int) -> dict[str, Any]:
+    """``values`` (one per ``step`` s) max-pooled to at most ``points``: ``{step, values}``."""
+    factor = max(1, -(-len(values) // points))
+    pooled = max_pool(values, factor)
+    return {"step": step * factor, "values": [round(float(v), 1) for v in pooled]}
+
+
+def limit_series(result: AnalysisResult) -> dict[str, Any] | None:
+    """The level a moment had to reach, or ``None``: the line the selector reported judging
+    by (``AnalysisResult.line``), else a flat line at ``--threshold`` when one was given."""
+    if result.line is not None and len(result.line.values):
+        return result.line.to_dict()
+    if result.options.threshold is not None:
+        return Line.flat(result.options.threshold, result.hop, len(result.scores)).to_dict()
+    return None
+
+
+def report_data(result: AnalysisResult, out_dir: Path, thumbs: dict[int, Path]) -> dict:
+    """Everything the page shows, JSON-ready."""
+    scores = clean(result.scores)
+    shown = scores[scores > -200.0]
+    low = float(np.percentile(shown, 1)) - 6.0 if len(shown) else -90.0
+    high = float(shown.max()) + 3.0 if len(shown) else 0.0
+    rows = []
+    for h in result.highlights:
+        clip = result.clip_for(h)
+        thumb = thumbs.get(h.index)
+        rows.append({
+            **h.to_dict(), "position": position(h.peak_time),
+            "clip": _relative(clip.path, out_dir) if clip and clip.ok and clip.path else None,
+            "clip_error": clip.error if clip and not clip.ok else None,
+            "thumb": thumbnail_name(h) if thumb else None,
+        })
+    media = result.media
+    duration = media.duration or len(scores) * result.hop
+    return {
+        "title": Path(media.path).name,
+        "duration": duration,
+        "has_video": media.has_video,
+        "hop": result.hop,
+        "selector": result.selector.name,
+        "analyzer": result.analyzer.name,
+        "range": [max(low, -120.0), max(high, low + 10.0)],
+        "overview": series(scores, result.hop, OVERVIEW_POINTS),
+        "detail": series(scores, result.hop, DETAIL_POINTS),
+        "limit": limit_series(result),
+        "highlights": rows,
+    }
+
+
+def _relative(path: str, out_dir: Path) -> str:
+    return Path(os.path.relpath(path, out_dir)).as_posix()
+
+
+def render(data: dict) -> str:
+    """The page: the template with ``data`` embedded as JSON (safe inside ``<script>``)."""
+    template = files(__package__).joinpath("report.html").read_text(encoding="utf-8")
+    payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    payload = payload.replace("</", "<\\/")
+    title = data["title"].replace("&", "&amp;").replace("<", "&lt;")
+    return template.replace("{{TITLE}}", title).replace("{{DATA}}", payload)
+
+
+class ReportWriter:
+    """``report.html`` and ``thumbs/NN.jpg`` (one per highlight, media with video only).
+
+    Parameters
+    ----------
+    thumbnails:
+        Grab a thumbnail per highlight (default ``True``).
+    """
+
+    def __init__(self, thumbnails: bool = True) -> None:
+        self.thumbnails = thumbnails
+
+    def write(self, result: AnalysisResult, out_dir: Path) -> list[Path]:
+        """Grab the thumbnails, then write the page; returns every path made."""
+        thumbs = {}
+        if self.thumbnails:
+            thumbs = make_thumbnails(result.media, result.highlights, out_dir)
+        target = out_dir / REPORT_FILE
+        try:
+            write_text_atomic(target, render(report_data(result, out_dir, thumbs)))
+        except BaseException:
+            for thumb in thumbs.values():
+                thumb.unlink(missing_ok=True)
+            raise
+        return [*thumbs.values(), target]

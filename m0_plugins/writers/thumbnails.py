@@ -1,0 +1,133 @@
+"""One JPEG per highlight at its peak, grabbed in-process with PyAV.
+
+The container is opened once; for each highlight, in time order, it seeks to the keyframe at
+or before the peak and decodes up to the first frame shown at or after the peak: the frame
+``ffmpeg -ss PEAK -i FILE`` (accurate input seeking) grabs. The frame is turned upright as
+the file's display matrix says (as ffmpeg's autorotate does), scaled to :data:`WIDTH` px
+with bicubic filtering like ffmpeg's ``scale`` filter, and encoded by FFmpeg's ``mjpeg``
+encoder at the fixed quantiser of ``ffmpeg -q:v`` :data:`JPEG_QSCALE`: the JPEG's luma is
+the ffmpeg program's, its chroma differs by a level or two on average. One process start and
+one probe less per thumbnail; a thumbnail costs its decoding from the keyframe on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from m0core.media.ffmpeg import input_arg
+from m0core.model import Highlight, MediaInfo
+from m0core.outputs import write_text_atomic
+
+THUMBS_DIR = "thumbs"
+#: Width of a thumbnail in pixels; the height keeps the picture's aspect, rounded to even.
+WIDTH = 320
+#: The JPEG quantiser as ``ffmpeg -q:v`` counts it (2 best … 31 worst).
+JPEG_QSCALE = 4
+#: Seconds a frame may start before a peak and still count as the frame at the peak, so
+#: float rounding of a peak that falls on a frame's time never skips that frame.
+TIME_SLACK = 1e-6
+
+
+def thumbnail_name(highlight: Highlight) -> str:
+    """``thumbs/01.jpg`` style relative path of a highlight's thumbnail."""
+    return f"{THUMBS_DIR}/{highlight.index:02d}.jpg"
+
+
+def make_thumbnails(media: MediaInfo, highlights: Sequence[Highlight], out_dir: Path, *,
+                    timeout: float = 60.0) -> dict[int, Path]:
+    """Write one thumbnail per highlight under ``out_dir/thumbs``, the frame at its peak.
+
+    Returns the path made for each highlight index; media without video gets none. Each JPEG
+    is written under a temporary name and renamed, so it is complete or absent. A frame that
+    cannot be grabbed (a peak past the video's end, a decoding error, more than ``timeout``
+    seconds of decoding) is left out: the report shows that row without a picture.
+    """
+    if not media.has_video or not highlights:
+        return {}
+    import av
+
+    from m0_plugins.pyav_source.source import video_streams
+
+    try:
+        container = av.open(input_arg(media.path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError, ValueError):
+        return {}
+    with container:
+        streams = video_streams(container)
+        if not streams:
+            return {}
+        stream = streams[0]
+        # A handful of frames per thumbnail: threads would only add start-up and latency.
+        stream.codec_context.thread_count = 1
+        (out_dir / THUMBS_DIR).mkdir(exist_ok=True)
+        made: dict[int, Path] = {}
+        try:
+            for h in sorted(highlights, key=lambda h: h.peak_time):
+                data = grab(container, stream, h.peak_time, time.monotonic() + timeout)
+                if data is not None:
+                    write_text_atomic(out_dir / thumbnail_name(h), data)
+                    made[h.index] = out_dir / thumbnail_name(h)
+        except BaseException:  # interrupted, or cannot write: no thumbnail stays behind
+            for path in made.values():
+                path.unlink(missing_ok=True)
+            raise
+    return made
+
+
+def grab(container: Any, stream: Any, at: float, deadline: float) -> bytes | None:
+    """The thumbnail JPEG of the first frame of ``stream`` shown at or after ``at`` s, as
+    ``ffmpeg -ss`` counts time (from the file's start time), decoded from the keyframe at or
+    before it; ``None`` when the stream ends first, decoding fails, or ``time.monotonic()``
+    passes ``deadline``."""
+    import av
+
+    origin = (container.start_time or 0) / 1_000_000
+    at = max(at, 0.0)
+    try:
+        container.seek(int((at + origin) / stream.time_base), stream=stream, backward=True)
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                if frame.pts is not None and \
+                        float(frame.pts * stream.time_base) - origin >= at - TIME_SLACK:
+                    return jpeg(frame)
+            if time.monotonic() > deadline:
+                return None
+    except av.FFmpegError:
+        return None
+    return None
+
+
+def jpeg(frame: Any, width: int = WIDTH) -> bytes:
+    """``frame`` upright, ``width`` px wide (even height, the aspect kept) as a JPEG file."""
+    import av
+
+    frame = upright(frame)
+    height = max(2, 2 * ((width * frame.height + frame.width) // (2 * frame.width)))
+    small = frame.reformat(width=width, height=height, format="yuvj420p",
+                           interpolation="BICUBIC")
+    encoder = av.CodecContext.create("mjpeg", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuvj420p"
+    encoder.time_base = Fraction(1, 1)
+    # One thread: slice threads would add restart markers and drop the optimal Huffman
+    # tables. ffmpeg's -q:v sets each frame's quality, which PyAV cannot; a fixed qscale
+    # pinned by qmin = qmax gives the same quantiser.
+    encoder.thread_count = 1
+    encoder.options = {"flags": "+qscale", "qmin": str(JPEG_QSCALE), "qmax": str(JPEG_QSCALE)}
+    packets = [*encoder.encode(small), *encoder.encode(None)]
+    return b"".join(bytes(p) for p in packets)
+
+
+def upright(frame: Any) -> Any:
+    """``frame`` rotated as its display matrix says (PyAV without ``rotation``: as is)."""
+    turns = round(getattr(frame, "rotation", 0) / 90) % 4  # counter-clockwise quarter turns
+    if not turns:
+        return frame
+    import av
+    import numpy as np
+
+    rgb = np.rot90(frame.to_ndarray(format="rgb24"), turns)
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")

@@ -1,0 +1,153 @@
+"""Writers ``otio``, ``edl`` (CMX 3600) and ``fcpxml``: the highlights as an editor timeline.
+
+One OpenTimelineIO timeline is built — one clip per highlight, back to back, each referencing
+its window of the source file — and written with OTIO's adapters (``otio_json``, ``cmx_3600``,
+``fcpx_xml``), so Premiere, Resolve and Final Cut open the moments in place of the clips.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from m0core.errors import OptionError, OutputError
+from m0core.outputs import position, write_text_atomic
+
+if TYPE_CHECKING:
+    from m0core.model import MediaInfo
+    from m0core.result import AnalysisResult
+
+#: Frame rate of timelines of media without video (or an unreadable rate).
+AUDIO_RATE = 25.0
+
+#: Frame rates both SMPTE timecode (EDL) and the FCPXML adapter express, as they spell them.
+TIMECODE_RATES = (23.98, 24.0, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0)
+
+#: name → (OTIO adapter, file name, the pip package holding the adapter)
+FORMATS = {
+    "otio": ("otio_json", "highlights.otio", "opentimelineio"),
+    "edl": ("cmx_3600", "highlights.edl", "otio-cmx3600-adapter"),
+    "fcpxml": ("fcpx_xml", "highlights.fcpxml", "otio-fcpx-xml-adapter"),
+}
+
+
+def frame_rate(media: MediaInfo) -> float:
+    """The first video stream's average frame rate (PyAV), else :data:`AUDIO_RATE`."""
+    if not media.has_video:
+        return AUDIO_RATE
+    import av
+
+    try:
+        with av.open(media.path) as container:
+            rate = container.streams.video[0].average_rate
+    except (av.FFmpegError, IndexError, OSError):
+        return AUDIO_RATE
+    return float(rate) if rate else AUDIO_RATE
+
+
+def timecode_rate(rate: float) -> float:
+    """The timecode rate for media at ``rate`` fps: its own when standard (NTSC rates spelt
+    29.97 etc.), else the lowest standard whole multiple (15 → 30, so every source frame has
+    a timecode), else the nearest standard rate."""
+    for standard in TIMECODE_RATES:
+        if abs(standard - rate) < 0.01:
+            return standard
+    multiples = [r for r in TIMECODE_RATES if r == int(r) and (r / rate) % 1 < 1e-6]
+    if multiples:
+        return multiples[0]
+    return min(TIMECODE_RATES, key=lambda r: abs(r - rate))
+
+
+def build_timeline(result: AnalysisResult, rate: float) -> Any:
+    """An ``otio.schema.Timeline`` at ``rate`` fps: one clip per highlight on one track.
+
+    The track is a video track for media with video. For audio-only media it is an audio
+    track, followed by an empty picture track (one gap as long as the audio track), as
+    editors hold audio-only sequences. The EDL and FCPXML adapters need that picture track:
+    ``cmx_3600`` refuses a timeline without exactly one video track and writes the events of
+    the first track (channel ``A`` for an audio track); ``fcpx_xml`` connects audio clips to
+    the items of the primary storyline. A track with no highlights holds a gap of no
+    duration, as ``cmx_3600`` cannot write an empty track.
+    """
+    import opentimelineio as otio
+
+    media = result.media
+    name = Path(media.path).name
+    timeline = otio.schema.Timeline(name=f"{Path(media.path).stem} highlights")
+    kind = otio.schema.TrackKind.Video if media.has_video else otio.schema.TrackKind.Audio
+    track = otio.schema.Track(name="highlights", kind=kind)
+    available = None
+    if media.duration:
+        available = otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, rate),
+            otio.opentime.RationalTime.from_seconds(media.duration, rate).round())
+    for h in result.highlights:
+        start = otio.opentime.RationalTime.from_seconds(h.start, rate).round()
+        end = otio.opentime.RationalTime.from_seconds(h.end, rate).round()
+        ref = otio.schema.ExternalReference(
+            target_url=Path(media.path).absolute().as_uri(), available_range=available)
+        ref.name = name
+        track.append(otio.schema.Clip(
+            name=f"{h.index:02d} {position(h.peak_time)} {h.peak_db:.1f} dB {h.kind}",
+            media_reference=ref,
+            source_range=otio.opentime.TimeRange(start, end - start),
+            metadata={"m0": h.to_dict()},
+        ))
+    if not result.highlights:
+        track.append(_gap(otio.opentime.RationalTime(0, rate)))
+    timeline.tracks.append(track)
+    if not media.has_video:
+        picture = otio.schema.Track(name="picture", kind=otio.schema.TrackKind.Video)
+        picture.append(_gap(track.duration()))
+        timeline.tracks.append(picture)
+    return timeline
+
+
+def _gap(duration: Any) -> Any:
+    """An ``otio.schema.Gap`` of ``duration`` (a ``RationalTime``)."""
+    import opentimelineio as otio
+
+    start = otio.opentime.RationalTime(0, duration.rate)
+    return otio.schema.Gap(source_range=otio.opentime.TimeRange(start, duration))
+
+
+@functools.cache
+def _check_adapter(fmt: str) -> None:
+    adapter, _, package = FORMATS[fmt]
+    if importlib.util.find_spec("opentimelineio") is None:
+        raise OptionError(f'format "{fmt}" needs OpenTimelineIO: '
+                          'pip install "m0-clipper[timeline]"')
+    import opentimelineio as otio
+
+    if adapter not in otio.adapters.available_adapter_names():
+        raise OptionError(f'format "{fmt}" needs the {package} package: '
+                          'pip install "m0-clipper[timeline]"')
+
+
+class TimelineWriter:
+    """Write the highlights timeline in format ``fmt`` (a key of :data:`FORMATS`)."""
+
+    def __init__(self, fmt: str) -> None:
+        _check_adapter(fmt)
+        self.adapter, self.file_name, _ = FORMATS[fmt]
+
+    def write(self, result: AnalysisResult, out_dir: Path) -> list[Path]:
+        """Write the timeline file; returns its path."""
+        import opentimelineio as otio
+
+        rate = frame_rate(result.media)
+        extra: dict[str, Any] = {}
+        if self.adapter != "otio_json":  # EDL and FCPXML count in standard timecode rates
+            rate = timecode_rate(rate)
+        if self.adapter == "cmx_3600":
+            extra["rate"] = rate
+        timeline = build_timeline(result, rate)
+        try:
+            text = otio.adapters.write_to_string(timeline, adapter_name=self.adapter, **extra)
+        except Exception as exc:  # adapters raise their own exception types
+            raise OutputError(f"{self.file_name}: cannot write ({exc})") from exc
+        target = out_dir / self.file_name
+        write_text_atomic(target, text)
+        return [target]

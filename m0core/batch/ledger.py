@@ -1,0 +1,227 @@
+"""The batch ledger: one SQLite row per job, so a batch resumes where it stopped.
+
+A job is keyed by the identity of its input (absolute path, size, modification time) and a hash
+of the options that shape its outputs. Statuses: ``pending`` (known, not started), ``running``,
+``completed``, ``failed``, ``interrupted``. A ``running`` row found when a batch starts was left
+by a run that died (SIGKILL, power cut): it is turned into ``interrupted`` and redone.
+
+Only the process that drives the batch writes the ledger; a lock file beside it keeps a second
+``m0 batch`` off the same folder while one runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from m0core.errors import M0Error, OutputError
+from m0core.outputs import prepare_out_dir
+
+LEDGER_FILE = "m0-batch.sqlite"
+STATUSES = ("pending", "running", "completed", "failed", "interrupted")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    key          TEXT PRIMARY KEY,
+    path         TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    mtime_ns     INTEGER NOT NULL,
+    options_hash TEXT NOT NULL,
+    out_dir      TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    started      REAL,
+    finished     REAL,
+    seconds      REAL,
+    highlights   INTEGER,
+    clips        INTEGER,
+    error        TEXT,
+    outputs      TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS jobs_path ON jobs (path);
+"""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What makes two runs the same job: the input file as it is now, and the options."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    options_hash: str
+
+    @property
+    def key(self) -> str:
+        """The ledger key of this job."""
+        text = f"{self.path}\0{self.size}\0{self.mtime_ns}\0{self.options_hash}"
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    @classmethod
+    def of(cls, path: str | os.PathLike, options_hash: str) -> Identity:
+        """The identity of the file at ``path`` (size and mtime -1 when it cannot be read)."""
+        absolute = os.path.abspath(os.fspath(path))
+        try:
+            st = os.stat(absolute)
+            size, mtime_ns = st.st_size, st.st_mtime_ns
+        except OSError:
+            size, mtime_ns = -1, -1
+        return cls(absolute, size, mtime_ns, options_hash)
+
+
+#: Options that change how fast a job runs, not what it writes.
+_NOT_SHAPING = ("workers", "jobs", "cache")
+
+
+def options_hash(options: dict[str, Any]) -> str:
+    """A short stable hash of the options that shape a job's outputs."""
+    shaping = {k: v for k, v in options.items() if k not in _NOT_SHAPING}
+    text = json.dumps(shaping, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One job as the ledger records it."""
+
+    key: str
+    path: str
+    size: int
+    mtime_ns: int
+    options_hash: str
+    out_dir: str
+    status: str
+    attempts: int
+    started: float | None
+    finished: float | None
+    seconds: float | None
+    highlights: int | None
+    clips: int | None
+    error: str | None
+    outputs: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+class Ledger:
+    """The jobs of the batches run into one output folder.
+
+    ``Ledger(path)`` opens (or creates) the SQLite file in WAL mode; ``Ledger(None)`` keeps the
+    ledger in memory (a batch run from Python without an output folder of its own). With
+    ``lock=True`` it also takes an exclusive lock on ``<path>.lock`` for as long as it is open,
+    and turns ``running`` rows left by a dead run into ``interrupted``.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, *, lock: bool = False) -> None:
+        self.path = Path(path) if path is not None else None
+        self._lock_fd: int | None = None
+        if self.path is not None:
+            prepare_out_dir(self.path.parent)
+        if self.path is not None and lock:
+            self._lock_fd = _take_lock(self.path.with_name(self.path.name + ".lock"))
+        try:
+            self._db = sqlite3.connect(
+                os.fspath(self.path) if self.path else ":memory:", timeout=30,
+                isolation_level=None,
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self.close()
+            raise OutputError(f"{self.path}: cannot open the batch ledger ({exc})") from None
+        if lock:
+            self._db.execute("UPDATE jobs SET status = 'interrupted' WHERE status = 'running'")
+
+    def close(self) -> None:
+        """Close the database and release the lock."""
+        db = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
+            self._db = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def get(self, key: str) -> Row | None:
+        """The row of ``key``, if any."""
+        found = self._db.execute("SELECT * FROM jobs WHERE key = ?", (key,)).fetchone()
+        return _row(found) if found else None
+
+    def rows(self) -> list[Row]:
+        """Every row, by input path and then by start time."""
+        query = "SELECT * FROM jobs ORDER BY path, COALESCE(started, 0), key"
+        return [_row(r) for r in self._db.execute(query)]
+
+    def folders(self) -> dict[str, str]:
+        """``{out_dir: input path}`` of every folder a job has been given so far."""
+        return {r["out_dir"]: r["path"] for r in
+                self._db.execute("SELECT DISTINCT out_dir, path FROM jobs")}
+
+    def add(self, identity: Identity, out_dir: str) -> Row:
+        """Record a job as ``pending`` unless it is known already; return its row."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO jobs (key, path, size, mtime_ns, options_hash, out_dir, "
+            "status) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+            (identity.key, identity.path, identity.size, identity.mtime_ns,
+             identity.options_hash, out_dir),
+        )
+        return self.get(identity.key)
+
+    def start(self, key: str) -> None:
+        """The job is running (one more attempt)."""
+        self._db.execute(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, started = ?, "
+            "finished = NULL, seconds = NULL, error = NULL WHERE key = ?", (time.time(), key))
+
+    def finish(self, key: str, result: dict[str, Any]) -> None:
+        """Record how the job ended, from a job result (see :func:`m0core.batch.runner.run_job`)."""
+        status = result["status"]
+        if status not in STATUSES:
+            raise ValueError(f"not a ledger status: {status!r}")
+        self._db.execute(
+            "UPDATE jobs SET status = ?, finished = ?, seconds = ?, highlights = ?, clips = ?, "
+            "error = ?, outputs = ? WHERE key = ?",
+            (status, time.time(), result.get("seconds"), result.get("highlights"),
+             result.get("clips"), result.get("error"), json.dumps(result.get("outputs", [])),
+             key),
+        )
+
+
+def _row(r: sqlite3.Row) -> Row:
+    values = dict(r)
+    values["outputs"] = json.loads(values["outputs"] or "[]")
+    return Row(**values)
+
+
+def _take_lock(path: Path) -> int:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputError(f"{path.parent}: cannot write the batch ledger ({exc.strerror})") \
+            from None
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock, one batch at a time by hand
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise M0Error(f"{path.parent}: another m0 batch is running into this folder") from None
+    return fd

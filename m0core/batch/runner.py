@@ -1,0 +1,370 @@
+"""Many recordings at once: :class:`BatchJob`, :class:`BatchProcessor` and the job function.
+
+Example (the seed's API)::
+
+    from m0core import BatchJob, BatchProcessor
+
+    jobs = [BatchJob("video1.mp4", "output1/"), BatchJob("video2.mp4", "output2/", -8.0)]
+    results = BatchProcessor(max_workers=3).process_batch(
+        jobs, lambda done, total, job_id, result: print(done, total, result["status"]))
+
+Each job runs :func:`m0core.analyze` in a process of its own (or on a Dask cluster, see
+:mod:`m0core.batch.executors`); a ledger (:mod:`m0core.batch.ledger`) records every job so a
+batch can be resumed. ``m0 batch`` is the command-line face of the same code.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from threadpoolctl import threadpool_limits
+
+from m0core import plugins
+from m0core.batch.executors import make_executor
+from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger, Row, options_hash
+from m0core.compat import seed_selector
+from m0core.errors import InputError, M0Error, OptionError
+from m0core.options import Options
+from m0core.outputs import HIGHLIGHTS_FILE, INDEX_FILE
+from m0core.pipeline import Progress, analyze
+
+#: What ``m0 batch DIRECTORY`` picks up inside a folder (patterns take any file they match).
+MEDIA_EXTENSIONS = frozenset(
+    ".mp4 .mkv .mov .m4v .flv .ts .webm .avi .wmv .mpg .mpeg .m4a .mp3 .aac .wav .flac .ogg "
+    ".opus".split()
+)
+FOLDER_SUFFIX = "_highlights"
+#: Names of files a job writes before renaming them; removed when a job ends badly.
+_PARTIAL_GLOBS = (".partial-*", ".*.tmp", ".m0-write-test-*")
+
+ProgressCallback = Callable[[int, int, str, dict], None]
+
+
+class BatchJob:
+    """One recording of a batch and where its clips go.
+
+    Parameters
+    ----------
+    video_path, output_path:
+        The recording and the folder for its clips, ``highlights.json`` and ``index.json``.
+    decibel_threshold:
+        The seed's threshold: given, the seed's ``crest`` rule at that level; ``None``, m0's
+        default selector, which needs no threshold.
+    clip_length:
+        Seconds per clip.
+    use_streaming:
+        ``False`` selects the whole-file ``rms-legacy`` analyzer.
+    analyzer, selector:
+        Plugin names, instead of what the arguments above imply.
+    job_id:
+        The job's name in results (default: ``video_path`` as given).
+    options:
+        A complete :class:`~m0core.Options`, used instead of the arguments above.
+    **overrides:
+        Any other :class:`~m0core.Options` field, e.g. ``max_clips=10``, ``cut="accurate"``.
+    """
+
+    def __init__(self, video_path: str | os.PathLike, output_path: str | os.PathLike,
+                 decibel_threshold: float | None = None, clip_length: float = 30.0,
+                 use_streaming: bool = True, analyzer: str | None = None,
+                 selector: str | None = None, job_id: str | None = None, *,
+                 options: Options | None = None, **overrides: Any) -> None:
+        self.video_path = os.fspath(video_path)
+        self.output_path = os.fspath(output_path)
+        self.job_id = job_id if job_id is not None else self.video_path
+        if options is None:
+            options = Options.build(
+                analyzer=analyzer or ("rms-streaming" if use_streaming else "rms-legacy"),
+                selector=selector or seed_selector(decibel_threshold),
+                threshold=decibel_threshold, clip_length=clip_length, **overrides,
+            )
+        elif overrides:
+            options = Options.build(options, **overrides)
+        self.options = options
+
+    def __repr__(self) -> str:
+        return f"BatchJob({self.video_path!r}, {self.output_path!r}, job_id={self.job_id!r})"
+
+
+def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None) -> dict:
+    """Run one job described by plain data; never raises for a job that fails.
+
+    ``spec`` holds ``job_id``, ``video_path``, ``output_path``, ``options`` (an
+    :meth:`Options.to_dict`), ``blocked`` (plugins ``m0 --disable-plugin`` blocked) and
+    ``slots`` (jobs running at once on this machine: each job gets
+    ``cores // slots`` BLAS threads and, unless its options say otherwise, as many ffmpeg
+    processes for its clips (``workers``) and decoding segments (``jobs``)).
+    ``report(fraction)`` is told how far the analysis is. Returns the job's result: ``status``
+    (``completed``, ``failed`` or ``interrupted``), ``highlights``, ``clips``, ``failed_clips``,
+    ``outputs`` (paths written), ``error``, ``seconds``, ``started``, ``finished`` and
+    ``worker`` (``host:pid`` of the process that ran it).
+    """
+    started = time.time()
+    out = Path(spec["output_path"])
+    result = _result(spec, "failed", started=started)
+    try:
+        opts = Options(**spec["options"])
+        share = max(1, (os.cpu_count() or 1) // max(1, spec.get("slots", 1)))
+        # Clip processes and decoding segments per job: the job's share of the cores.
+        fill = {"workers": share, "jobs": share}
+        opts = Options.build(opts, **{k: v for k, v in fill.items() if getattr(opts, k) is None})
+        for name in spec.get("blocked", ()):
+            plugins.block(name)
+        clean_partials(out)
+        # numpy's BLAS threads would spin on every core in every job: give each its share.
+        with threadpool_limits(limits=share):
+            analysis = analyze(spec["video_path"], out, opts, progress=_Reporter(report))
+    except M0Error as exc:
+        result["error"] = str(exc)
+    except KeyboardInterrupt:
+        result.update(status="interrupted", error="the batch was stopped")
+    except Exception as exc:  # a plugin's bug fails its job, not the batch
+        result["error"] = f"unexpected {type(exc).__name__}: {exc}"
+    else:
+        made = [c.path for c in analysis.clips if c.ok and c.path]
+        failed = analysis.failed_clips
+        written = [str(out / name) for name in (HIGHLIGHTS_FILE, INDEX_FILE)]
+        result.update(status="completed", highlights=len(analysis.highlights), clips=len(made),
+                      failed_clips=len(failed), outputs=made + written)
+        problems = list(analysis.failed_outputs)
+        if failed:
+            problems.append(f"{len(failed)} of {len(analysis.clips)} clips failed: "
+                            f"{failed[0].error}")
+        if problems:
+            result.update(status="failed", error="; ".join(problems))
+    if result["status"] != "completed":
+        clean_partials(out, remove_empty=True)
+    result.update(finished=time.time(), seconds=round(time.time() - started, 3))
+    return result
+
+
+def _result(spec: dict[str, Any], status: str, **values: Any) -> dict[str, Any]:
+    result = {"job_id": spec["job_id"], "status": status, "video_path": spec["video_path"],
+              "output_path": spec["output_path"], "highlights": 0, "clips": 0,
+              "failed_clips": 0, "outputs": [], "error": None, "seconds": 0.0,
+              "started": None, "finished": None,
+              "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    result.update(values)
+    return result
+
+
+class _Reporter(Progress):
+    def __init__(self, report: Callable[[float], None] | None) -> None:
+        self.report = report
+        self.duration = 0.0
+
+    def started(self, media) -> None:
+        self.duration = media.duration or 0.0
+
+    def analysed(self, position: float, highlights: int) -> None:
+        if self.report is not None and self.duration > 0:
+            self.report(min(1.0, position / self.duration))
+
+
+def clean_partials(folder: str | os.PathLike, remove_empty: bool = False) -> None:
+    """Remove the half-written files a job may have left in ``folder`` (and the folder itself
+    with ``remove_empty`` when nothing else is in it)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for pattern in _PARTIAL_GLOBS:
+        for path in folder.glob(pattern):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+    if remove_empty:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty, or not ours to remove
+
+
+class BatchProcessor:
+    """Run :class:`BatchJob` s in parallel, ``max_workers`` at a time.
+
+    Parameters
+    ----------
+    max_workers:
+        Jobs at once (each job also cuts its clips in parallel, ``cores // max_workers``
+        ffmpeg processes unless its options say ``workers``).
+    executor:
+        ``"process"`` (one local process per job) or ``"dask"`` (a Dask distributed cluster).
+    scheduler:
+        With ``executor="dask"``: the address of a running scheduler (``tcp://host:8786``);
+        without, a local cluster of ``max_workers`` worker processes is started.
+    ledger:
+        Path of the SQLite ledger. A job whose input and options are recorded ``completed``
+        there is skipped; ``None`` keeps the ledger in memory (nothing is skipped).
+    retry_failed:
+        Run jobs the ledger records as failed again (otherwise they are reported failed
+        without running).
+    """
+
+    def __init__(self, max_workers: int = 3, executor: str = "process", *,
+                 scheduler: str | None = None, ledger: str | os.PathLike | None = None,
+                 retry_failed: bool = False) -> None:
+        self.max_workers = max_workers
+        self.executor = make_executor(executor, max_workers, scheduler)
+        self.ledger = ledger
+        self.retry_failed = retry_failed
+        self.jobs: list[BatchJob] = []
+
+    def add_job(self, job: BatchJob | None = None, /, **kwargs: Any) -> BatchJob:
+        """Queue ``job`` (or ``BatchJob(**kwargs)``) for :meth:`process_batch`."""
+        job = job if job is not None else BatchJob(**kwargs)
+        self.jobs.append(job)
+        return job
+
+    def process_batch(self, jobs: Iterable[BatchJob] | None = None,
+                      progress_callback: ProgressCallback | None = None, *,
+                      job_progress: Callable[[str, float], None] | None = None,
+                      stop: threading.Event | None = None) -> dict[str, dict]:
+        """Run ``jobs`` (default: those added with :meth:`add_job`); return
+        ``{job_id: result}`` in job order (see :func:`run_job` for a result's fields, plus
+        ``attempts``; skipped jobs have status ``skipped``).
+
+        ``progress_callback(completed, total, job_id, result)`` is called as each job ends;
+        ``job_progress(job_id, fraction)`` as running jobs advance (0.0 when one starts).
+        A ``KeyboardInterrupt`` stops the running jobs, records them interrupted and is
+        re-raised; so does setting ``stop`` (process executor only; how ``m0 gui`` cancels a
+        batch it runs in a thread).
+        """
+        jobs = list(self.jobs if jobs is None else jobs)
+        counts = Counter(job.job_id for job in jobs)
+        doubles = sorted(job_id for job_id, n in counts.items() if n > 1)
+        if doubles:
+            raise OptionError(f"job ids must be unique; repeated: {', '.join(doubles)}")
+        results: dict[str, dict] = {}
+        keys: dict[str, str] = {}
+
+        def ended(job_id: str, result: dict) -> None:
+            results[job_id] = result
+            if progress_callback is not None:
+                progress_callback(len(results), len(jobs), job_id, result)
+
+        with Ledger(self.ledger, lock=self.ledger is not None) as ledger:
+            specs = []
+            for job in jobs:
+                opts = job.options.to_dict()
+                identity = Identity.of(job.video_path, options_hash(opts))
+                row = ledger.add(identity, os.path.abspath(job.output_path))
+                keys[job.job_id] = identity.key
+                spec = {"job_id": job.job_id, "key": identity.key, "video_path": job.video_path,
+                        "output_path": job.output_path, "options": opts,
+                        "slots": self.executor.slots_per_machine,
+                        "blocked": plugins.blocked()}
+                if row.status == "completed":
+                    ended(job.job_id, _from_row(spec, row, "skipped"))
+                elif row.status == "failed" and not self.retry_failed:
+                    ended(job.job_id, _from_row(spec, row, "failed", previous=True))
+                else:
+                    specs.append(spec)
+            by_id = {spec["job_id"]: spec for spec in specs}
+
+            def on_event(kind: str, job_id: str, payload: Any) -> None:
+                key = keys[job_id]
+                if kind == "started":
+                    ledger.start(key)
+                    if job_progress is not None:
+                        job_progress(job_id, 0.0)
+                elif kind == "progress":
+                    if job_progress is not None:
+                        job_progress(job_id, payload)
+                else:
+                    if kind == "lost":
+                        status, reason = payload
+                        clean_partials(by_id[job_id]["output_path"], remove_empty=True)
+                        payload = _result(by_id[job_id], status, error=reason,
+                                          finished=time.time(), worker=None)
+                    ledger.finish(key, payload)
+                    payload["attempts"] = ledger.get(key).attempts
+                    ended(job_id, payload)
+
+            self.executor.map(run_job, specs, on_event, stop=stop)
+        return {job.job_id: results[job.job_id] for job in jobs}
+
+
+def _from_row(spec: dict, row: Row, status: str, **values: Any) -> dict[str, Any]:
+    return _result(spec, status, highlights=row.highlights or 0, clips=row.clips or 0,
+                   outputs=row.outputs, error=row.error, seconds=row.seconds or 0.0,
+                   started=row.started, finished=row.finished, attempts=row.attempts, **values)
+
+
+# -- the command line's view: inputs and folders --------------------------------------------
+
+def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = None) -> list[Path]:
+    """The files named by ``patterns``: globs (``**`` crosses folders), folders (their media
+    files, recursively) or plain paths (kept even if missing, so the job reports it).
+
+    Files under ``exclude`` (the batch's output folder) are left out. Raises
+    :class:`InputError` when nothing is found.
+    """
+    patterns = list(patterns)
+    skip = Path(exclude).resolve() if exclude is not None else None
+    found: dict[Path, None] = {}
+    for pattern in patterns:
+        path = Path(pattern).expanduser()
+        if path.is_dir():
+            matches = sorted(p for p in path.rglob("*")
+                             if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS)
+        elif glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(pattern),
+                                                        recursive=True) if os.path.isfile(p))
+        else:
+            matches = [path]
+        for match in matches:
+            resolved = match.resolve()
+            if skip is not None and resolved.is_relative_to(skip):
+                continue
+            found.setdefault(resolved, None)
+    if not found:
+        raise InputError(f"no input files: {' '.join(patterns) or 'no pattern'} matched nothing")
+    return list(found)
+
+
+def read_list(path: str | os.PathLike) -> list[str]:
+    """The patterns of a list file: one per line; blank lines and ``#`` comments skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the list ({exc.strerror})") from None
+    return [s for line in text.splitlines() if (s := line.strip()) and not s.startswith("#")]
+
+
+def job_folders(inputs: list[Path], out_dir: str | os.PathLike,
+                taken: dict[str, str] | None = None) -> dict[Path, Path]:
+    """``{input: folder}``: ``OUT_DIR/<stem>_highlights``, or ``<stem>-<hash>_highlights``
+    when stems collide. ``taken`` (``{folder: input}`` from the ledger) keeps an input in the
+    folder it had before and its folder away from other inputs."""
+    out = Path(out_dir).resolve()
+    taken = dict(taken or {})
+    previous = {path: folder for folder, path in taken.items()}
+    stems = Counter(p.stem for p in inputs)
+    folders: dict[Path, Path] = {}
+    for path in inputs:
+        key = os.fspath(path)
+        if key in previous:
+            folders[path] = Path(previous[key])
+            continue
+        folder = out / f"{path.stem}{FOLDER_SUFFIX}"
+        if stems[path.stem] > 1 or os.fspath(folder) in taken:
+            digest = hashlib.sha256(key.encode()).hexdigest()[:6]
+            folder = out / f"{path.stem}-{digest}{FOLDER_SUFFIX}"
+        taken[os.fspath(folder)] = key
+        folders[path] = folder
+    return folders
+
+
+def ledger_path(out_dir: str | os.PathLike) -> Path:
+    """Where a batch into ``out_dir`` keeps its ledger."""
+    return Path(out_dir) / LEDGER_FILE

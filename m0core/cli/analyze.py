@@ -1,0 +1,73 @@
+"""``m0 analyze``: one recording, its highlights and their clips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from m0core.cli.console import clock
+from m0core.cli.options import analysis_options, build_options, report_failed_plugins
+from m0core.errors import M0Error
+
+
+@click.command(epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 -f edl -f csv")
+@click.argument("video", type=click.Path(dir_okay=True, path_type=Path))
+@click.argument("out_dir", required=False, type=click.Path(path_type=Path))
+@analysis_options
+@click.option("--json", "as_json", is_flag=True, help="Print highlights.json to stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
+@click.option("-v", "--verbose", is_flag=True, help="Also list every highlight and timing.")
+def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbose: bool,
+            **values: Any) -> None:
+    """Find the highlights of VIDEO and cut a clip around each into OUT_DIR.
+
+    OUT_DIR defaults to VIDEO's name + "_highlights" in the current folder. It receives the
+    clips, highlights.json (every highlight with its times and loudness), index.json (the
+    seed's format), report.html (open it in a browser) and any --format files.
+    """
+    from m0core.cli.progress import ConsoleProgress
+    from m0core.outputs import highlights_document
+    from m0core.pipeline import analyze as run_analysis
+
+    opts = build_options(**values)
+    report_failed_plugins()
+    out = out_dir if out_dir is not None else Path(f"{video.stem}_highlights")
+    progress = ConsoleProgress(enabled=not quiet and not as_json)
+    try:
+        result = run_analysis(video, out, opts, progress=progress)
+    finally:
+        progress.close()
+    if not result.highlights:
+        click.echo("Note: no highlights found (try a lower --threshold or the 'top' "
+                   "selector).", err=True)
+    if as_json:
+        click.echo(json.dumps(highlights_document(result), indent=2))
+    elif not quiet:
+        _summary(result, verbose)
+    problems = list(result.failed_outputs)
+    if result.failed_clips:
+        problems.append(f"{len(result.failed_clips)} of {len(result.clips)} clips failed")
+    if problems:
+        raise M0Error("; ".join(problems))
+
+
+def _summary(result, verbose: bool) -> None:
+    media = result.media
+    took = result.timings.get("total", 0.0)
+    speed = (media.duration or 0) / took if took else 0
+    made = sum(1 for c in result.clips if c.ok)
+    click.echo(
+        f"{len(result.highlights)} highlights in {clock(media.duration or 0)} of audio "
+        f"({took:.1f} s, {speed:.0f}x real time); {made} clips in {result.out_dir}"
+    )
+    if verbose:
+        for h in result.highlights:
+            clip = result.clip_for(h)
+            name = Path(clip.path).name if clip and clip.ok else "-"
+            click.echo(f"  {h.index:3d}  {clock(h.peak_time):>8}  {h.peak_db:6.1f} dB  "
+                       f"+{h.score:4.1f}  {h.kind:<9} {name}")
+        click.echo("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in
+                                             result.timings.items()))

@@ -1,0 +1,109 @@
+"""``m0 batch``: many recordings, several at once, resumably."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from m0core.cli.console import warn
+from m0core.cli.options import analysis_options, build_options, report_failed_plugins
+from m0core.errors import M0Error
+
+
+@click.command(epilog='Example: m0 batch "vods/**/*.mp4" out/ --workers 2 -t -8')
+@click.argument("args", nargs=-1, metavar="PATTERN... OUT_DIR")
+@analysis_options
+@click.option("--clip-workers", type=click.IntRange(1, 256), default=None, metavar="N",
+              help="ffmpeg processes per job for clips  [default: cores ÷ --workers]")
+@click.option("--executor", type=click.Choice(["process", "dask"]), default="process",
+              help="process: a local process per job; dask: a Dask distributed cluster.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786  [default: a local cluster]")
+@click.option("--from-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also take the files or patterns listed in this file, one per line.")
+@click.option("--retry-failed", is_flag=True, help="Run jobs that failed in an earlier run again.")
+@click.option("--status", "show_status", is_flag=True,
+              help="Print the ledger of OUT_DIR (what ran, how it ended) and exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job results as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
+def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, executor: str,
+          scheduler: str | None, from_file: Path | None, retry_failed: bool, show_status: bool,
+          as_json: bool, quiet: bool, **values: Any) -> None:
+    """Find the highlights of many recordings, several at once, resumably.
+
+    PATTERN is a file, a folder (its media files, recursively) or a glob ("**" crosses
+    folders; quote it). Each recording gets OUT_DIR/<name>_highlights/. A ledger
+    (OUT_DIR/m0-batch.sqlite) records every job: running the same command again skips what
+    is done and redoes what was interrupted. Exit code 1 if any job failed.
+    """
+    from m0core.batch.executors import default_workers
+    from m0core.batch.ledger import Ledger
+    from m0core.batch.runner import (
+        BatchJob,
+        BatchProcessor,
+        find_inputs,
+        job_folders,
+        ledger_path,
+        read_list,
+    )
+    from m0core.cli.batch_console import BatchConsole, status_table, summary
+
+    if not args:
+        raise click.UsageError("missing OUT_DIR")
+    out_dir, patterns = Path(args[-1]), list(args[:-1])
+    ledger_file = ledger_path(out_dir)
+    if show_status:
+        if patterns:
+            raise click.UsageError("--status takes only OUT_DIR")
+        if not ledger_file.is_file():
+            raise M0Error(f"{out_dir}: no batch has run here (no {ledger_file.name})")
+        with Ledger(ledger_file) as ledger:
+            rows = ledger.rows()
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=2) if as_json
+                   else status_table(rows))
+        return
+    if from_file is not None:
+        patterns += read_list(from_file)
+    if not patterns:
+        raise click.UsageError("give at least one PATTERN (or --from-file) before OUT_DIR")
+    opts = build_options(workers=clip_workers, **values)
+    report_failed_plugins()
+    inputs = find_inputs(patterns, exclude=out_dir)
+    taken: dict[str, str] = {}
+    if ledger_file.is_file():
+        with Ledger(ledger_file) as ledger:
+            taken = ledger.folders()
+    folders = job_folders(inputs, out_dir, taken)
+    jobs = [BatchJob(p, folders[p], job_id=str(p), options=opts) for p in inputs]
+    processor = BatchProcessor(workers or default_workers(), executor, scheduler=scheduler,
+                               ledger=ledger_file, retry_failed=retry_failed)
+    view = BatchConsole(len(jobs), enabled=not quiet and not as_json)
+
+    try:
+        results = processor.process_batch(jobs, view.job_done, job_progress=view.job_progress)
+    except KeyboardInterrupt:
+        view.close()
+        warn(f"stopped; run the same command again to resume (m0 batch --status {out_dir})")
+        raise
+    finally:
+        view.close()
+    if as_json:
+        click.echo(json.dumps({"out_dir": str(out_dir), "ledger": str(ledger_file),
+                               "jobs": list(results.values())}, indent=2))
+    elif not quiet:
+        click.echo(summary(results.values()))
+    failed = sum(1 for r in results.values() if r["status"] == "failed")
+    if failed:
+        raise M0Error(f"{failed} of {len(results)} jobs failed")
+
+
+_BATCH_HELP = {  # in a batch, --workers counts jobs; each job gets its share of the cores
+    "workers": "Jobs at once  [default: number of cores]",
+    "jobs": "Segments of each file decoded in parallel  [default: cores ÷ --workers]",
+}
+for _param in batch.params:
+    if _param.name in _BATCH_HELP:
+        _param.help = _BATCH_HELP[_param.name]

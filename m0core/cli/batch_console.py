@@ -1,0 +1,146 @@
+"""What ``m0 batch`` shows: a live status line, one line per finished job, the summary table."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+
+from m0core.batch.ledger import Row
+from m0core.cli.console import clock
+
+_MARK = {"completed": ("✓", "green"), "skipped": ("=", None), "failed": ("✗", "red"),
+         "interrupted": ("!", "yellow")}
+
+
+class BatchConsole:
+    """Live progress of a batch on stderr.
+
+    On a terminal a status line (``[3/10] 30 %  a.mp4 45 %  b.mp4 12 %  ETA 1:20``) is redrawn
+    in place, and every finished job prints one line above it; elsewhere (logs, CI) only the
+    finished lines are printed.
+    """
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.live = enabled and sys.stderr.isatty()
+        self.running: dict[str, float] = {}
+        self.done = 0
+        self.started = time.monotonic()
+        self._drawn = 0.0
+
+    def job_progress(self, job_id: str, fraction: float) -> None:
+        """A running job advanced (``BatchProcessor.process_batch``'s ``job_progress``)."""
+        self.running[job_id] = fraction
+        if time.monotonic() - self._drawn >= 0.2:
+            self._draw()
+
+    def job_done(self, completed: int, total: int, job_id: str, result: dict) -> None:
+        """A job ended (``process_batch``'s ``progress_callback``)."""
+        self.running.pop(job_id, None)
+        self.done = completed
+        if not self.enabled:
+            return
+        self._clear()
+        mark, colour = _MARK.get(result["status"], ("?", None))
+        name = Path(result["video_path"]).name
+        if result["status"] in ("completed", "skipped"):
+            what = f"{result['highlights']} highlights, {result['clips']} clips"
+            if result["status"] == "skipped":
+                what += " (done before)"
+            else:
+                what += f" in {result['seconds']:.1f} s"
+        else:
+            what = result["error"] or result["status"]
+        click.secho(f"[{completed}/{total}] {mark} {name}: {what}", fg=colour, err=True)
+        self._draw()
+
+    def close(self) -> None:
+        """Remove the status line."""
+        self._clear()
+
+    def _draw(self) -> None:
+        if not self.live:
+            return
+        self._drawn = time.monotonic()
+        share = (self.done + sum(self.running.values())) / max(1, self.total)
+        line = f"[{self.done}/{self.total}] {100 * share:3.0f} %"
+        for job_id, fraction in list(self.running.items())[:4]:
+            line += f"  {_short(Path(job_id).name)} {100 * fraction:.0f} %"
+        if len(self.running) > 4:
+            line += f"  +{len(self.running) - 4} more"
+        elapsed = time.monotonic() - self.started
+        if share > 0.02:
+            line += f"  ETA {clock(elapsed * (1 - share) / share)}"
+        width = _width()
+        sys.stderr.write("\r\x1b[K" + line[: width - 1])
+        sys.stderr.flush()
+
+    def _clear(self) -> None:
+        if self.live:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _short(name: str, most: int = 24) -> str:
+    return name if len(name) <= most else name[: most - 1] + "…"
+
+
+def _width() -> int:
+    try:
+        columns = os.get_terminal_size(sys.stderr.fileno()).columns
+    except OSError:
+        columns = 0
+    return columns if columns > 20 else 100  # a pseudo-terminal may report 0
+
+
+def summary(results: Iterable[dict]) -> str:
+    """The table printed after a batch: one row per job, then the counts."""
+    results = list(results)
+    lines = [f"{'status':<11} {'highlights':>10} {'clips':>5} {'time':>8}  input"]
+    for r in results:
+        lines.append(f"{r['status']:<11} {r['highlights']:>10} {r['clips']:>5} "
+                     f"{_seconds(r['seconds']):>8}  {r['video_path']}")
+        if r["error"] and r["status"] != "skipped":
+            lines.append(f"{'':<11} {r['error']}")
+    lines.append(counts_line(r["status"] for r in results))
+    if any(r.get("previous") for r in results):
+        lines.append("Jobs that failed in an earlier run were not retried (--retry-failed).")
+    return "\n".join(lines)
+
+
+def counts_line(statuses: Iterable[str]) -> str:
+    """``3 jobs: 2 completed, 1 failed`` from the jobs' statuses."""
+    counts = Counter(statuses)
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return f"{sum(counts.values())} jobs: {parts}" if counts else "no jobs"
+
+
+def status_table(rows: list[Row]) -> str:
+    """``m0 batch --status``: the ledger, one row per job."""
+    lines = [f"{'status':<11} {'tries':>5} {'highlights':>10} {'clips':>5} {'time':>8}  "
+             f"{'finished':<19}  input"]
+    for row in rows:
+        finished = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.finished)) \
+            if row.finished else "-"
+        lines.append(f"{row.status:<11} {row.attempts:>5} {_opt(row.highlights):>10} "
+                     f"{_opt(row.clips):>5} {_seconds(row.seconds):>8}  {finished:<19}  "
+                     f"{row.path}")
+        if row.error:
+            lines.append(f"{'':<11} {row.error}")
+    lines.append(counts_line(row.status for row in rows))
+    return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if not value else f"{value:.1f} s"
+
+
+def _opt(value: int | None) -> str:
+    return "-" if value is None else str(value)

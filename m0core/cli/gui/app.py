@@ -1,0 +1,231 @@
+"""The web app of ``m0 gui``: a Starlette application behind a per-launch token.
+
+Every URL is ``/<token>/…``; anything else is refused (403). The page (``static/``) talks to a
+small JSON API, listens to ``api/events`` (server-sent events) for progress and plays results
+from ``out/…``. Paths from the page are confined to the browse root, the uploads folder or the
+output folder (:mod:`m0core.cli.gui.files`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from m0core import plugins
+from m0core.batch.ledger import Ledger
+from m0core.batch.runner import MEDIA_EXTENSIONS
+from m0core.cli.gui.files import UPLOADS, Forbidden, TooLarge, confine, listing, save_upload
+from m0core.cli.gui.runner import Runner
+from m0core.errors import M0Error
+from m0core.options import CUT_MODES, Options
+
+STATIC = Path(__file__).with_name("static")
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+class TokenGate:
+    """Refuse (403) every request whose path does not start with ``/<token>``."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.prefix = f"/{token}"
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            first = "/" + scope["path"].lstrip("/").split("/", 1)[0]
+            if not secrets.compare_digest(first.encode(), self.prefix.encode()):
+                await PlainTextResponse("forbidden: open the URL m0 gui printed",
+                                        status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _error(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int,
+               hosts: list[str] | None = None) -> Starlette:
+    """The app: browse ``root``, write into ``out``, uploads up to ``max_upload`` bytes;
+    ``hosts`` are the Host headers accepted (default: loopback names only)."""
+    root = Path(root).resolve()
+    out = Path(out).resolve()
+    uploads = out / UPLOADS
+    runner = Runner(out)
+
+    def pick(kind: str, name: str) -> Path:
+        path = confine(root, name) if kind == "root" else confine(uploads, name)
+        if not path.is_file():
+            raise Forbidden(f"{name}: no such file")
+        return path
+
+    def options_of(settings: dict) -> Options:
+        from m0core.cli.options import build_options  # the CLI's rules (--streaming vs --analyzer)
+
+        for kind, key in (("analyzers", "analyzer"), ("selectors", "selector")):
+            name = settings.get(key)
+            if name is not None and name not in plugins.registries()[kind]:
+                raise M0Error(f"{key} {name!r} is not installed")
+        values = {k: settings[k] for k in ("selector", "sensitivity", "threshold", "clip_length",
+                                           "cut")
+                  if settings.get(k) not in (None, "")}
+        return build_options(analyzer=settings.get("analyzer") or None,
+                             streaming=bool(settings.get("streaming", True)), params=(),
+                             **values)
+
+    def inputs_of(body: dict) -> list[Path]:
+        files = [pick("root", p) for p in body.get("paths", [])]
+        files += [pick("uploads", p) for p in body.get("uploads", [])]
+        if not files:
+            raise M0Error("choose at least one video")
+        return list(dict.fromkeys(files))
+
+    async def index(request: Request) -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def config(request: Request) -> JSONResponse:
+        tables = plugins.registries()
+        return JSONResponse({
+            "analyzers": sorted(tables["analyzers"]), "selectors": sorted(tables["selectors"]),
+            "cut_modes": list(CUT_MODES), "defaults": Options().to_dict(),
+            "root": str(root), "out": str(out), "max_upload": max_upload,
+        })
+
+    async def browse(request: Request) -> JSONResponse:
+        return JSONResponse(listing(root, request.query_params.get("path", ""), hide=out))
+
+    async def upload(request: Request) -> JSONResponse:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_upload:
+            raise TooLarge(f"the upload is larger than the limit ({max_upload} bytes)")
+        path = await save_upload(request.stream(), uploads, request.query_params.get("name", ""),
+                                 max_upload)
+        return JSONResponse({"upload": path.name, "size": path.stat().st_size})
+
+    async def start(request: Request) -> JSONResponse:
+        body = await request.json()
+        settings = body.get("settings", {})
+        options = options_of(settings)
+        workers = settings.get("workers", 1)
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
+            raise M0Error(f"workers must be a whole number from 1 to 64, not {workers!r}")
+        inputs = inputs_of(body)
+        runner.start(inputs, options, workers)
+        return JSONResponse({"started": [str(p) for p in inputs]})
+
+    async def cancel(request: Request) -> JSONResponse:
+        return JSONResponse({"cancelled": runner.cancel()})
+
+    async def advice(request: Request) -> JSONResponse:
+        from m0core.pipeline.reference import reference
+
+        body = await request.json()
+        (path,) = inputs_of(body)[:1]
+        options = options_of(body.get("settings", {}))
+        ref = await run_in_threadpool(reference, path, options)
+        return JSONResponse({"thresholds": ref.thresholds, "average_db": ref.average_db,
+                             "adaptive_limit_db": ref.adaptive_limit_db,
+                             "adaptive_highlights": ref.adaptive_highlights})
+
+    def url_of(path: str | Path) -> str | None:
+        real = Path(path).resolve()
+        if not real.is_relative_to(out) or not real.is_file():
+            return None
+        return "out/" + quote(real.relative_to(out).as_posix())
+
+    async def jobs(request: Request) -> JSONResponse:
+        if not runner.ledger_file.is_file():
+            return JSONResponse({"jobs": []})
+        with Ledger(runner.ledger_file) as ledger:
+            rows = ledger.rows()
+        running = runner.running_paths()
+        result = []
+        for row in sorted(rows, key=lambda r: r.started or 0, reverse=True):
+            status = row.status
+            if status == "running" and row.path not in running:
+                status = "interrupted"  # left by a server that stopped
+            clips = [p for p in row.outputs if Path(p).suffix.lower() in MEDIA_EXTENSIONS]
+            others = [p for p in row.outputs if p not in clips]
+            result.append({
+                "key": row.key, "name": Path(row.path).name, "path": row.path,
+                "status": status, "attempts": row.attempts, "highlights": row.highlights,
+                "clips": row.clips, "seconds": row.seconds, "finished": row.finished,
+                "error": row.error, "report": url_of(Path(row.out_dir) / "report.html"),
+                "clip_files": [{"name": Path(p).name, "url": u} for p in clips
+                               if (u := url_of(p))],
+                "files": [{"name": Path(p).name, "url": u} for p in others if (u := url_of(p))],
+            })
+        return JSONResponse({"jobs": result})
+
+    async def events(request: Request) -> StreamingResponse:
+        async def stream():
+            last, sent = -1, 0.0
+            while True:
+                snap = runner.snapshot()
+                if snap["version"] != last or time.monotonic() - sent > 1.0:
+                    last, sent = snap["version"], time.monotonic()
+                    yield f"data: {json.dumps(snap)}\n\n"
+                await asyncio.sleep(0.25)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})
+
+    async def output(request: Request) -> FileResponse:
+        path = confine(out, request.path_params["path"])
+        if not path.is_file():
+            return _error("no such file", 404)
+        return FileResponse(path)
+
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        return _error(str(exc), 403)
+
+    async def too_large(request: Request, exc: Exception) -> JSONResponse:
+        return _error(str(exc), 413)
+
+    async def bad_input(request: Request, exc: Exception) -> JSONResponse:
+        return _error(str(exc), 400)
+
+    async def bad_json(request: Request, exc: Exception) -> JSONResponse:
+        return _error("the request body is not valid JSON", 400)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        await run_in_threadpool(runner.shutdown)
+
+    api = [
+        Route("/", index), Route("/api/config", config), Route("/api/browse", browse),
+        Route("/api/upload", upload, methods=["PUT"]),
+        Route("/api/start", start, methods=["POST"]),
+        Route("/api/cancel", cancel, methods=["POST"]),
+        Route("/api/reference", advice, methods=["POST"]),
+        Route("/api/jobs", jobs), Route("/api/events", events),
+        Route("/out/{path:path}", output),
+        Mount("/static", app=StaticFiles(directory=STATIC)),
+    ]
+    app = Starlette(
+        routes=[Mount(f"/{token}", routes=api)],
+        middleware=[Middleware(TrustedHostMiddleware,
+                               allowed_hosts=hosts or ["127.0.0.1", "localhost", "::1"]),
+                    Middleware(TokenGate, token=token)],
+        exception_handlers={Forbidden: refused, TooLarge: too_large, M0Error: bad_input,
+                            json.JSONDecodeError: bad_json},
+        lifespan=lifespan,
+    )
+    app.state.runner = runner
+    return app

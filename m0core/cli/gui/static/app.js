@@ -1,0 +1,307 @@
+"use strict";
+// m0 gui: plain JavaScript against the JSON API beside this page (every URL is relative, so
+// the per-launch token in the page's path goes with each request).
+const $ = (sel) => document.querySelector(sel);
+const chosen = new Map();  // key "root:path" or "uploads:name" -> label
+let config = null;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => ({ error: response.statusText }));
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+function say(text, bad = false) {
+  const m = $("#message");
+  m.textContent = text || "";
+  m.className = bad ? "bad" : "";
+}
+
+function clock(seconds) {
+  seconds = Math.max(0, Math.round(seconds));
+  const h = Math.floor(seconds / 3600), m = Math.floor(seconds / 60) % 60, s = seconds % 60;
+  const mm = h ? String(m).padStart(2, "0") : String(m);
+  return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
+}
+
+function size(bytes) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i++; }
+  return bytes.toFixed(i ? 1 : 0) + " " + units[i];
+}
+
+// -- 1. choosing videos ---------------------------------------------------------------------
+async function browse(path) {
+  let data;
+  try { data = await api("api/browse?path=" + encodeURIComponent(path)); }
+  catch (e) { say(e.message, true); return; }
+  const crumbs = $("#crumbs");
+  crumbs.replaceChildren(el("a", { href: "#", onclick: (e) => { e.preventDefault(); browse(""); } },
+    "root"));
+  let so_far = "";
+  for (const part of data.path ? data.path.split("/") : []) {
+    so_far = so_far ? so_far + "/" + part : part;
+    const target = so_far;
+    crumbs.append(" / ", el("a", { href: "#", onclick: (e) => { e.preventDefault(); browse(target); } },
+      part));
+  }
+  const list = $("#browser");
+  list.replaceChildren();
+  if (data.parent !== null) {
+    list.append(el("li", { class: "dir" }, el("a", { href: "#", onclick: (e) => {
+      e.preventDefault(); browse(data.parent); } }, "⬑ ..")));
+  }
+  for (const name of data.dirs) {
+    const target = data.path ? data.path + "/" + name : name;
+    list.append(el("li", { class: "dir" }, el("a", { href: "#", "data-dir": name, onclick: (e) => {
+      e.preventDefault(); browse(target); } }, "📁 " + name)));
+  }
+  for (const file of data.files) {
+    const target = data.path ? data.path + "/" + file.name : file.name;
+    const key = "root:" + target;
+    const box = el("input", { type: "checkbox", "data-file": file.name });
+    box.checked = chosen.has(key);
+    box.addEventListener("change", () => {
+      if (box.checked) chosen.set(key, target); else chosen.delete(key);
+      showChosen();
+    });
+    list.append(el("li", { class: "file" }, el("label", {}, box, " " + file.name + " ",
+      el("small", {}, size(file.size)))));
+  }
+  if (!data.dirs.length && !data.files.length) list.append(el("li", { class: "none" },
+    "no videos here"));
+}
+
+function showChosen() {
+  const list = $("#chosen");
+  list.replaceChildren();
+  for (const [key, label] of chosen) {
+    list.append(el("li", { "data-key": key }, label + " ", el("button", { type: "button",
+      class: "link", onclick: () => { chosen.delete(key); showChosen(); browse(currentPath()); } },
+      "remove")));
+  }
+  if (!chosen.size) list.append(el("li", { class: "none" }, "nothing yet"));
+}
+
+function currentPath() {
+  const links = [...document.querySelectorAll("#crumbs a")].slice(1).map((a) => a.textContent);
+  return links.join("/");
+}
+
+function upload(file) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", "api/upload?name=" + encodeURIComponent(file.name));
+    const status = $("#upload-status");
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) status.textContent =
+        `Uploading ${file.name}: ${Math.round(100 * e.loaded / e.total)} %`;
+    };
+    xhr.onload = () => {
+      let body = {};
+      try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+      if (xhr.status === 200) resolve(body); else reject(new Error(body.error || xhr.statusText));
+    };
+    xhr.onerror = () => reject(new Error("the upload failed"));
+    xhr.send(file);
+  });
+}
+
+$("#upload").addEventListener("change", async (event) => {
+  const status = $("#upload-status");
+  for (const file of event.target.files) {
+    if (file.size > config.max_upload) {
+      status.textContent = `${file.name}: larger than the upload limit (${size(config.max_upload)})`;
+      status.className = "bad";
+      continue;
+    }
+    try {
+      const done = await upload(file);
+      chosen.set("uploads:" + done.upload, "⬆ " + done.upload);
+      status.textContent = `Uploaded ${done.upload} (${size(done.size)})`;
+      status.className = "";
+      showChosen();
+    } catch (e) {
+      status.textContent = `${file.name}: ${e.message}`;
+      status.className = "bad";
+    }
+  }
+  event.target.value = "";
+});
+
+// -- 2. settings ----------------------------------------------------------------------------
+function fill(select, names, value) {
+  select.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
+  select.value = value;
+}
+
+function settings() {
+  const threshold = $("#threshold").value;
+  const streaming = $("#streaming").checked;
+  return {
+    selector: $("#selector").value,
+    sensitivity: $("#selector").value === "standout" ? Number($("#sensitivity").value) : null,
+    threshold: threshold === "" ? null : Number(threshold),
+    clip_length: Number($("#clip-length").value),
+    cut: $("#cut").value,
+    streaming,
+    analyzer: streaming ? $("#analyzer").value : null,
+    workers: Number($("#workers").value),
+  };
+}
+
+function files() {
+  const body = { paths: [], uploads: [] };
+  for (const key of chosen.keys()) {
+    const [kind, ...rest] = key.split(":");
+    (kind === "root" ? body.paths : body.uploads).push(rest.join(":"));
+  }
+  return body;
+}
+
+$("#streaming").addEventListener("change", () => {
+  $("#analyzer").disabled = !$("#streaming").checked;
+});
+
+$("#suggest").addEventListener("click", async () => {
+  const advice = $("#advice");
+  const body = files();
+  if (!body.paths.length && !body.uploads.length) {
+    advice.textContent = "Choose a video first: the advice comes from its levels.";
+    return;
+  }
+  advice.textContent = "Measuring the levels of the first video…";
+  try {
+    const ref = await api("api/reference", { method: "POST", headers: { "Content-Type":
+      "application/json" }, body: JSON.stringify({ ...body, settings: settings() }) });
+    advice.replaceChildren("Suggested thresholds (for the crest selector): ");
+    for (const [name, value] of Object.entries(ref.thresholds)) {
+      advice.append(el("button", { type: "button", class: "chip", "data-threshold": value,
+        onclick: () => { $("#threshold").value = value; } }, `${name} ${value} dB`), " ");
+    }
+    advice.append(`average ${ref.average_db} dB; the default selector finds ` +
+      `${ref.adaptive_highlights} highlights.`);
+  } catch (e) {
+    advice.textContent = e.message;
+  }
+});
+
+$("#start").addEventListener("click", async () => {
+  say("");
+  try {
+    await api("api/start", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ ...files(), settings: settings() }) });
+    say("Started.");
+  } catch (e) {
+    say(e.message, true);
+  }
+});
+
+$("#cancel").addEventListener("click", async () => {
+  try { await api("api/cancel", { method: "POST" }); say("Cancelling…"); }
+  catch (e) { say(e.message, true); }
+});
+
+// -- 3. progress (server-sent events) -------------------------------------------------------
+let lastStatuses = "";
+function showProgress(snap) {
+  const busy = snap.state !== "idle";
+  $("#start").disabled = busy;
+  $("#cancel").disabled = snap.state !== "running";
+  if (snap.message) say(snap.message, !snap.message.startsWith("Cancelled"));
+  else if (snap.state === "idle" && snap.jobs.length) say("Done.");
+  const box = $("#progress");
+  if (!snap.jobs.length) {
+    box.replaceChildren(el("p", { class: "none" }, "No batch running."));
+  } else {
+    box.replaceChildren(...snap.jobs.map((job) => {
+      const pct = Math.round(100 * job.fraction);
+      const bar = el("progress", { max: "100", value: String(pct) });
+      let note = job.status;
+      if (job.status === "running") note = `${pct} %` + (job.eta !== null ?
+        ` · ETA ${clock(job.eta)}` : "");
+      else if (job.status === "completed" || job.status === "skipped") note =
+        `${job.status} · ${job.highlights} highlights, ${job.clips} clips`;
+      else if (job.error) note = `${job.status}: ${job.error}`;
+      return el("div", { class: "job", "data-status": job.status, "data-name": job.name },
+        el("span", { class: "name" }, job.name), bar, el("span", { class: "note" }, note));
+    }));
+  }
+  const statuses = snap.state + snap.jobs.map((j) => j.status).join();
+  if (statuses !== lastStatuses) { lastStatuses = statuses; loadResults(); }
+}
+
+function listen() {
+  const source = new EventSource("api/events");
+  source.onmessage = (event) => showProgress(JSON.parse(event.data));
+}
+
+// -- 4. results (the ledger) ----------------------------------------------------------------
+let shownResults = "";
+async function loadResults() {
+  let data;
+  try { data = await api("api/jobs"); } catch (e) { say(e.message, true); return; }
+  const text = JSON.stringify(data);
+  if (text === shownResults) return;  // redrawing would stop the players
+  shownResults = text;
+  const box = $("#results");
+  if (!data.jobs.length) { box.replaceChildren(el("p", { class: "none" }, "No results yet.")); return; }
+  box.replaceChildren(...data.jobs.map((job) => {
+    const head = el("div", { class: "head" }, el("strong", {}, job.name),
+      el("span", { class: "status " + job.status }, job.status));
+    if (job.status === "completed") head.append(el("span", {},
+      `${job.highlights} highlights · ${job.clips} clips · ${(job.seconds || 0).toFixed(1)} s`));
+    if (job.error) head.append(el("span", { class: job.status === "failed" ? "bad" : "warn" },
+      job.error));
+    const card = el("article", { class: "result", "data-status": job.status,
+      "data-name": job.name }, head);
+    if (job.report) {
+      const frame = el("iframe", { class: "report", title: "report of " + job.name });
+      const show = el("button", { type: "button", class: "show-report", onclick: () => {
+        if (frame.getAttribute("src")) { frame.removeAttribute("src"); frame.hidden = true; }
+        else { frame.src = job.report; frame.hidden = false; } } }, "Show report");
+      frame.hidden = true;
+      card.append(el("div", { class: "links" }, show,
+        el("a", { href: job.report, target: "_blank", rel: "noopener" }, "Open report"),
+        ...job.files.map((f) => el("a", { href: f.url, download: f.name }, f.name))), frame);
+    }
+    if (job.clip_files.length) {
+      card.append(el("div", { class: "clips" }, ...job.clip_files.map((clip) => {
+        const audio = /\.(wav|flac|mp3|m4a|aac|ogg|opus)$/i.test(clip.name);
+        const player = el(audio ? "audio" : "video", { src: clip.url, controls: "",
+          preload: "metadata" });
+        return el("figure", {}, player, el("figcaption", {}, el("a", { href: clip.url,
+          download: clip.name }, "⬇ " + clip.name)));
+      })));
+    }
+    return card;
+  }));
+}
+
+async function main() {
+  config = await api("api/config");
+  const d = config.defaults;
+  fill($("#selector"), config.selectors, d.selector);
+  fill($("#analyzer"), config.analyzers, d.analyzer);
+  fill($("#cut"), config.cut_modes, d.cut);
+  $("#clip-length").value = d.clip_length;
+  $("#out").textContent = config.out;
+  await browse("");
+  await loadResults();
+  listen();
+}
+
+main().catch((e) => say(e.message, true));

@@ -1,0 +1,125 @@
+"""What the commands share: click's settings, the options that choose how highlights are
+found (analyze, batch, chapters, the GUI's form) and how they become :class:`Options`."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from m0core.cli.console import warn
+from m0core.errors import OptionError
+from m0core.options import CUT_MODES
+
+if TYPE_CHECKING:
+    from m0core.options import Options
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100,
+           "show_default": True}
+
+
+def report_failed_plugins() -> None:
+    """Warn about every plugin that could not be loaded (one line each)."""
+    from m0core import plugins
+
+    for info in plugins.failed_plugins():
+        warn(plugins.describe_failure(info))
+
+
+def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``-P selector.margin_db=8`` → ``{"selector": {"margin_db": 8}}``."""
+    stages = ("source", "analyzer", "selector", "encoder")
+    result: dict[str, dict[str, Any]] = {s: {} for s in stages}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        stage, dot, name = key.partition(".")
+        if not sep or not dot or stage not in stages or not name.isidentifier():
+            raise click.BadParameter(
+                f"{item!r}: expected STAGE.NAME=VALUE with STAGE one of {', '.join(stages)}",
+                param_hint="'-P/--param'",
+            )
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        result[stage][name] = value
+    return result
+
+
+def selection_options(f):
+    """The options that choose how highlights are found (analyze, batch, chapters)."""
+    decorators = [
+        click.option("--analyzer", default=None, metavar="NAME",
+                     help="Analyzer plugin  [default: rms-streaming]"),
+        click.option("--selector", default="standout", metavar="NAME",
+                     help="Highlight selector plugin (standout, adaptive, crest, top, …)."),
+        click.option("-s", "--sensitivity", type=float, default=None, metavar="0..1",
+                     help="Fewer (0) or more (1) highlights, the same on quiet and loud, talky "
+                          "and musical recordings  [default: 0.5]"),
+        click.option("--source", default="pyav", metavar="NAME",
+                     help="Audio source plugin (pyav, ffmpeg, soundfile, …)."),
+        click.option("--streaming/--no-streaming", default=True,
+                     help="--no-streaming uses the whole-file rms-legacy analyzer."),
+        click.option("-t", "--threshold", type=float, default=None, metavar="DB",
+                     help="Minimum level in dBFS (crest's threshold; a floor for standout)."),
+        click.option("-l", "--clip-length", type=float, default=30.0, metavar="SECONDS",
+                     help="Length of each clip."),
+        click.option("--pre", type=float, default=None, metavar="SECONDS",
+                     help="Seconds before the peak  [default: 2/3 of the clip]"),
+        click.option("--post", type=float, default=None, metavar="SECONDS",
+                     help="Seconds after the peak  [default: the rest]"),
+        click.option("--max-clips", type=int, default=None, metavar="N",
+                     help="Keep only the N best highlights."),
+        click.option("--min-gap", type=float, default=None, metavar="SECONDS",
+                     help="Minimum time between two highlights  [default: half a clip]"),
+        click.option("--jobs", type=int, default=None, metavar="N",
+                     help="Segments of the file decoded in parallel  [default: number of cores]"),
+        click.option("--no-cache", "no_cache", is_flag=True,
+                     help="Decode again even if the analysis is cached."),
+        click.option("-P", "--param", "params", multiple=True, metavar="STAGE.NAME=VALUE",
+                     help="Extra plugin parameter, e.g. -P selector.margin_db=8 (repeatable)."),
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
+def analysis_options(f):
+    """The options every analysing command shares (analyze, batch)."""
+    decorators = [
+        selection_options,
+        click.option("--encoder", default="ffmpeg", metavar="NAME", help="Clip encoder plugin."),
+        click.option("--workers", type=int, default=None, metavar="N",
+                     help="Parallel ffmpeg processes for clips  [default: number of cores]"),
+        click.option("--cut", type=click.Choice(CUT_MODES), default="copy",
+                     help="copy: fast, starts on a keyframe; accurate: re-encode, frame-exact; "
+                          "smart: frame-exact, re-encodes only the ends."),
+        click.option("--no-clips", is_flag=True, help="Analyse only; write no clips."),
+        click.option("-f", "--format", "formats", multiple=True, metavar="NAME",
+                     help="Extra output besides highlights.json: csv, edl, otio, fcpxml, "
+                          "chapters (repeatable).  [default: none]"),
+        click.option("--report/--no-report", default=True,
+                     help="Write report.html with a plot, thumbnails and playable clips."),
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
+def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...],
+                  no_clips: bool = False, no_cache: bool = False, **values: Any) -> Options:
+    """Options from the parsed command line."""
+    from m0core.options import Options
+
+    if analyzer is None:
+        analyzer = "rms-streaming" if streaming else "rms-legacy"
+    elif not streaming and analyzer != "rms-legacy":
+        raise OptionError("--no-streaming selects the rms-legacy analyzer; drop --analyzer")
+    extra = _parse_params(params)
+    return Options(
+        analyzer=analyzer, clips=not no_clips, cache=not no_cache,
+        source_params=extra["source"], analyzer_params=extra["analyzer"],
+        selector_params=extra["selector"], encoder_params=extra["encoder"],
+        **values,
+    )

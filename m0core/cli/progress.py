@@ -1,0 +1,84 @@
+"""Progress bars in the terminal for one run (``m0 analyze``, ``m0 chapters``, the demo)."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+
+import click
+
+from m0core.cli.console import warn
+from m0core.model import ClipResult, MediaInfo
+from m0core.pipeline import Progress
+
+
+class ConsoleProgress(Progress):
+    """Two progress bars on stderr: analysis (audio seconds), then the clips still running.
+
+    Bars only draw on a terminal; elsewhere (logs, CI) click prints nothing but the label.
+    """
+
+    def __init__(self, label: str = "Analysing", enabled: bool = True) -> None:
+        self.label = label
+        self.enabled = enabled
+        self._bar = None
+        self._clip_bar = None
+        self._shown = 0.0
+        self._clips_done = 0
+        self._clips_total = 0
+        self._found = 0
+
+    def started(self, media: MediaInfo) -> None:
+        if not self.enabled:
+            return
+        # A recording of unknown length (raw audio, a file still being written) gets a bar
+        # without a percentage: click needs a length or an iterable, and count() has no length.
+        size = ({"length": max(1, int(media.duration))} if media.duration
+                else {"iterable": itertools.count()})
+        self._bar = click.progressbar(
+            **size, label=self.label, file=sys.stderr, show_eta=True, show_pos=False,
+            item_show_func=self._status, width=30,
+        )
+        self._bar.__enter__()
+
+    def _status(self, _item: object) -> str:
+        text = f"{self._found} highlights"
+        if self._clips_total:
+            text += f", clips {self._clips_done}/{self._clips_total}"
+        return text
+
+    def analysed(self, position: float, highlights: int) -> None:
+        self._found = highlights
+        if self._bar is not None:
+            step = int(position) - int(self._shown)
+            self._shown = position
+            self._bar.update(max(step, 0), current_item=position)
+
+    def clip_done(self, result: ClipResult, done: int, submitted: int) -> None:
+        self._clips_done, self._clips_total = done, submitted
+        if self._clip_bar is not None:
+            self._clip_bar.update(1)
+        if not result.ok:
+            self._close_bars()
+            warn(f"clip {result.highlight.index} failed: {result.error}")
+
+    def analysis_done(self, highlights: int, clips_pending: int) -> None:
+        self._found = highlights
+        self._close_bars()
+        if self.enabled and clips_pending:
+            self._clip_bar = click.progressbar(
+                length=clips_pending, label="Cutting clips", file=sys.stderr, show_eta=True,
+                width=30,
+            )
+            self._clip_bar.__enter__()
+
+    def close(self) -> None:
+        """Finish any bar still drawing."""
+        self._close_bars()
+
+    def _close_bars(self) -> None:
+        for name in ("_bar", "_clip_bar"):
+            bar = getattr(self, name)
+            if bar is not None:
+                bar.__exit__(None, None, None)
+                setattr(self, name, None)

@@ -1,0 +1,207 @@
+"""The commands around the main job: ``m0 chapters``, ``m0 reference``, ``m0 plugins``,
+``m0 demo`` and ``m0 cache``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from m0core.cli.console import clock
+from m0core.cli.options import build_options, report_failed_plugins, selection_options
+from m0core.errors import InputError
+
+if TYPE_CHECKING:
+    from m0core.model import Highlight
+    from m0core.pipeline.reference import Reference
+
+
+def load_highlights(path: Path) -> list[Highlight]:
+    """The highlights of a ``highlights.json`` written by ``m0 analyze``."""
+    from m0core.model import Highlight
+    from m0core.outputs import HIGHLIGHTS_SCHEMA
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("schema") != HIGHLIGHTS_SCHEMA:
+            raise ValueError(f"not an {HIGHLIGHTS_SCHEMA} document")
+        return [Highlight(start=float(r["start"]), end=float(r["end"]),
+                          peak_time=float(r["peak_time"]),
+                          peak_db=float(r["peak_db"] if r["peak_db"] is not None else "nan"),
+                          score=float(r["score"] if r["score"] is not None else "nan"),
+                          kind=str(r.get("kind", "highlight")), index=int(r["index"]))
+                for r in doc["highlights"]]
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: not a highlights.json from m0 analyze ({exc})") from None
+
+
+@click.command(epilog="Example: m0 chapters stream.mp4 stream-chapters.mp4 --max-clips 12")
+@click.argument("video", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--highlights", "highlights_json", type=click.Path(path_type=Path),
+              default=None, help="Use this highlights.json instead of analysing VIDEO again.")
+@selection_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
+             **values: Any) -> None:
+    """Write OUT: a stream copy of VIDEO with one chapter per highlight.
+
+    Nothing is re-encoded, so it takes about as long as copying the file. The chapters are
+    named after the highlight's peak time and level; OUT's extension picks the container
+    (.mp4, .mkv, .mov, .m4a, .webm).
+    """
+    from m0core.media.chapters import chapter_muxer, embed_chapters
+    from m0core.pipeline import analyze
+
+    chapter_muxer(out)  # a wrong extension fails now, not after the analysis
+    if highlights_json is not None:
+        found = load_highlights(highlights_json)
+    else:
+        opts = build_options(**values, no_clips=True)
+        from m0core.cli.progress import ConsoleProgress
+
+        progress = ConsoleProgress(enabled=not quiet)
+        try:
+            found = list(analyze(video, None, opts, progress=progress).highlights)
+        finally:
+            progress.close()
+    embed_chapters(video, found, out)
+    if not quiet:
+        click.echo(f"{len(found)} chapters in {out}")
+
+
+@click.command(epilog="Example: m0 reference stream.mp4 --json")
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("--source", default="pyav", metavar="NAME", help="Audio source plugin.")
+@click.option("--analyzer", default="rms-streaming", metavar="NAME", help="Analyzer plugin.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def reference(video: Path, source: str, analyzer: str, as_json: bool, quiet: bool) -> None:
+    """Measure VIDEO's levels and suggest thresholds (one streaming pass, no clips).
+
+    Prints the duration, average and maximum level, dynamic range, aggressive / balanced /
+    conservative thresholds for the crest selector, what the default selector would pick,
+    and a level histogram.
+    """
+    from m0core.cli.progress import ConsoleProgress
+    from m0core.options import Options
+    from m0core.pipeline.reference import reference as measure
+
+    progress = ConsoleProgress(enabled=not quiet and not as_json)
+    try:
+        ref = measure(video, Options(source=source, analyzer=analyzer), progress=progress)
+    finally:
+        progress.close()
+    click.echo(json.dumps(ref.to_dict(), indent=2) if as_json else format_reference(ref))
+
+
+@click.command("plugins", epilog="Example: m0 plugins --all")
+@click.option("--all", "show_all", is_flag=True, help="Include m0's built-in plugins.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_command(show_all: bool, as_json: bool) -> None:
+    """List installed plugins: name, version, hooks and the names they register."""
+    from m0core import plugins
+
+    names: dict[str, list[str]] = {}
+    for kind, table in plugins.registries().items():
+        for reg in table.values():
+            names.setdefault(reg.plugin, []).append(f"{kind[:-1]}:{reg.name}")
+    rows = [
+        {"name": i.name, "module": i.module, "dist": i.dist, "version": i.version,
+         "builtin": i.builtin, "hooks": i.hooks, "registers": sorted(names.get(i.name, [])),
+         "error": i.error, "disabled": i.disabled}
+        for i in plugins.plugin_infos() if show_all or not i.builtin
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    report_failed_plugins()
+    if not rows:
+        click.echo("No third-party plugins installed ('m0 plugins --all' lists the built-ins).")
+    for row in rows:
+        if row["error"]:
+            continue
+        origin = f"{row['dist']} {row['version']}" if row["dist"] else row["module"]
+        if row["disabled"]:
+            click.echo(f"{row['name']}  ({origin})  {row['disabled']}")
+            continue
+        click.echo(f"{row['name']}  ({origin})")
+        click.echo(f"  hooks:     {', '.join(row['hooks'])}")
+        click.echo(f"  registers: {', '.join(row['registers'])}")
+
+
+@click.command(epilog="Example: m0 demo ./m0-demo")
+@click.argument("out_dir", required=False, default="m0-demo",
+                type=click.Path(path_type=Path))
+@click.option("--duration", type=click.FloatRange(20, 3600), default=180.0,
+              help="Seconds of sample VOD to make.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def demo(out_dir: Path, duration: float, quiet: bool) -> None:
+    """Make a sample VOD with loud moments and run the main job on it.
+
+    The sample (OUT_DIR/sample_vod.mp4) has a noise bed with cheers, shouts and spikes planted
+    at known times; m0 analyses it with default settings, cuts the clips into
+    OUT_DIR/highlights/ and compares what it found with what was planted.
+    """
+    from m0core.dev.demo import run_demo
+
+    run_demo(out_dir, duration, quiet=quiet)
+
+
+@click.group("cache", epilog="Example: m0 cache info")
+def cache_group() -> None:
+    """The analysis cache: score curves kept so re-tuning never decodes again.
+
+    It lives in M0_CACHE_DIR if set, else in your user cache folder.
+    """
+
+
+@cache_group.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cache_info(as_json: bool) -> None:
+    """Show where the cache is and how big it is."""
+    from m0core.pipeline import cache
+
+    data = cache.info()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(f"{data['folder']}: {data['entries']} analyses, "
+                   f"{data['bytes'] / 2**20:.1f} MB")
+
+
+@cache_group.command("clear")
+def cache_clear() -> None:
+    """Delete every cached analysis."""
+    from m0core.pipeline import cache
+
+    click.echo(f"Removed {cache.clear()} cached analyses.")
+
+
+def format_reference(ref: Reference, width: int = 40) -> str:
+    """The human-readable report ``m0 reference`` prints."""
+    lines = [
+        f"{ref.path}",
+        f"  duration       {clock(ref.duration)}",
+        f"  average level  {ref.average_db:.1f} dBFS   max {ref.max_db:.1f} dBFS",
+        f"  dynamic range  {ref.dynamic_range_db:.1f} dB (p95 - p5)",
+        "",
+        "Thresholds for --selector crest -t DB (share of the time above):",
+    ]
+    from m0core.pipeline.reference import THRESHOLD_PERCENTILES
+
+    for (name, value), pct in zip(ref.thresholds.items(), THRESHOLD_PERCENTILES.values(),
+                                  strict=True):
+        lines.append(f"  {name:<13} {value:6.1f} dB   ({100 - pct:g} %)")
+    limit = "-" if ref.adaptive_limit_db is None else f"{ref.adaptive_limit_db:.1f} dB"
+    lines += ["", f"Default selector: {ref.adaptive_highlights} highlights; typical limit "
+              f"{limit}", "", "Level histogram:"]
+    top = max(share for _, _, share in ref.histogram) or 1.0
+    for lo, hi, share in ref.histogram:
+        bar = "█" * max(0, round(share / top * width))
+        lines.append(f"  {lo:6.1f} … {hi:6.1f} dB {bar} {100 * share:.1f} %")
+    return "\n".join(lines)

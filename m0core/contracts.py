@@ -1,0 +1,188 @@
+"""The stage contracts as code: what a source, analyzer, selector, encoder and writer must
+have (and may have), as :class:`typing.Protocol` classes.
+
+A plugin does not inherit from these; any object with the required members fits (structural
+typing). The pipeline is typed against them, ``isinstance(obj, Analyzer)`` checks the required
+members at run time, and the author guide's contract table (docs/plugins/README.md) is
+generated from :data:`OPTIONAL` and the protocols, and checked against them by a test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from m0core.model import AudioChunk, ClipResult, Highlight, MediaInfo
+    from m0core.result import AnalysisResult
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Reads a file's audio as mono float32 chunks, holding a bounded amount of it."""
+
+    def probe(self, path: str) -> MediaInfo:
+        """What the file holds; raise :class:`m0core.InputError` for a file it cannot read."""
+        ...
+
+    def chunks(self, path: str, *, chunk_seconds: float = 10.0, start: float = 0.0,
+               duration: float | None = None) -> Iterator[AudioChunk]:
+        """Chunks in time order from ``start`` (seconds on the players' timeline) for
+        ``duration`` seconds (``None``: to the end)."""
+        ...
+
+
+@runtime_checkable
+class Analyzer(Protocol):
+    """Turns audio chunks into a dB-like score curve, one value per ``hop`` seconds."""
+
+    hop: float
+
+    def feed(self, chunk: AudioChunk) -> np.ndarray:
+        """The score values this chunk completed, in order."""
+        ...
+
+
+@runtime_checkable
+class Selector(Protocol):
+    """Turns the score curve, in order, into highlights as soon as they are final."""
+
+    def feed(self, scores: np.ndarray) -> list[Highlight]:
+        """Take the next score values; return the highlights that became final."""
+        ...
+
+    def finish(self) -> list[Highlight]:
+        """The stream ended: return the highlights still pending."""
+        ...
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Cuts one clip per highlight, in parallel, each completely or not at all."""
+
+    def submit(self, highlight: Highlight) -> Future[ClipResult]:
+        """Start cutting the clip of ``highlight``."""
+        ...
+
+    def close(self, cancel: bool = False) -> None:
+        """Wait for every submitted clip, or with ``cancel`` stop them and remove what is
+        unfinished."""
+        ...
+
+
+@runtime_checkable
+class Writer(Protocol):
+    """Writes an output file (or several) of a finished run, atomically."""
+
+    def write(self, result: AnalysisResult, out_dir: Path) -> list[Path]:
+        """Write into ``out_dir``; return the paths written. Raise
+        :class:`m0core.OutputError` with one line when it cannot."""
+        ...
+
+
+#: Optional members by stage: ``{stage: {member: (signature, meaning)}}``. The pipeline reads
+#: them with :func:`optional`; nothing else about a plugin is looked at.
+OPTIONAL: dict[str, dict[str, tuple[str, str]]] = {
+    "source": {
+        "exact_seek": ("bool = False",
+                       "chunks(start=...) starts at exactly that sample, so a long file may be "
+                       "split into segments decoded in parallel worker processes"),
+    },
+    "analyzer": {
+        "finish": ("() -> np.ndarray", "the score values still pending at the end of the "
+                                       "stream"),
+        "version": ("str = ''", "bump when the values change: cached curves of another "
+                                "version are not reused"),
+    },
+    "selector": {
+        "line": ("() -> Line | None", "after finish(): the level a score had to reach, as the "
+                                      "selector judged it (drawn by the report, used by "
+                                      "m0 reference)"),
+    },
+    "encoder": {},
+    "writer": {},
+}
+
+#: The protocol of each stage, by the name used in messages and docs.
+PROTOCOLS: dict[str, type] = {
+    "source": Source,
+    "analyzer": Analyzer,
+    "selector": Selector,
+    "encoder": Encoder,
+    "writer": Writer,
+}
+
+
+def required(stage: str) -> list[str]:
+    """The names of the members every ``stage`` must have (from its protocol)."""
+    protocol = PROTOCOLS[stage]
+    return sorted(name for name in protocol.__dict__.get("__annotations__", {})) + sorted(
+        name for name, value in vars(protocol).items()
+        if callable(value) and not name.startswith("_"))
+
+
+def optional(stage: str, obj: object, member: str) -> object:
+    """``obj``'s optional ``member`` of ``stage`` (see :data:`OPTIONAL`) or its default:
+    ``None`` for a method, the documented default for a value."""
+    if member not in OPTIONAL[stage]:
+        raise KeyError(f"{member!r} is not an optional member of a {stage}")
+    default: object = None
+    signature = OPTIONAL[stage][member][0]
+    if "=" in signature:
+        default = {"False": False, "''": ""}[signature.split("=", 1)[1].strip()]
+    return getattr(obj, member, default)
+
+
+def contract_table() -> str:
+    """The author guide's contract table (Markdown), generated from the protocols."""
+    import inspect
+
+    rows = [("stage", "member", "required", "meaning")]
+    for stage, protocol in PROTOCOLS.items():
+        for name in required(stage):
+            value = vars(protocol).get(name)
+            if value is None:
+                sig, doc = f": {protocol.__annotations__[name]}", _HOP_DOC
+            else:
+                sig, doc = _signature(value), inspect.getdoc(value).replace("\n", " ")
+            rows.append((stage, f"`{name}{sig}`", "yes", doc))
+        for name, (sig, doc) in OPTIONAL[stage].items():
+            sig = sig if sig.startswith("(") else f": {sig}"
+            rows.append((stage, f"`{name}{sig}`", "no", doc))
+    lines = ["| " + " | ".join(_markdown(cell) for cell in row) + " |" for row in rows]
+    lines.insert(1, "|---|---|---|---|")
+    return "\n".join(lines)
+
+
+def _markdown(cell: str) -> str:
+    """A table cell: reST roles and literals as Markdown code, ``|`` escaped."""
+    import re
+
+    return re.sub(r":\w+:`~?([^`]+)`", r"`\1`", cell).replace("``", "`").replace("|", "\\|")
+
+
+_HOP_DOC = "seconds per score value"
+
+
+def _signature(method: object) -> str:
+    """``(path: str, *, start: float = 0.0) -> X`` of a protocol method, without ``self``."""
+    import inspect
+
+    sig = inspect.signature(method)
+    parts, star = [], False
+    for param in list(sig.parameters.values())[1:]:
+        if param.kind is param.KEYWORD_ONLY and not star:
+            parts.append("*")
+            star = True
+        text = param.name
+        if param.annotation is not param.empty:
+            text += f": {param.annotation}"
+        if param.default is not param.empty:
+            text += f" = {param.default!r}"
+        parts.append(text)
+    returns = "" if sig.return_annotation is sig.empty else f" -> {sig.return_annotation}"
+    return f"({', '.join(parts)}){returns}"

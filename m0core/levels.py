@@ -1,0 +1,33 @@
+"""dB arithmetic on score curves, shared by the core, the selectors and the writers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def values_per_second(hop: float) -> int:
+    """How many score values make one (about) one-second bin."""
+    return max(1, int(round(1.0 / hop)))
+
+
+def power_mean_db(values: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """The dB of the mean power of dB ``values`` (along ``axis``); silence (-inf) stays -inf."""
+    power = np.power(10.0, np.asarray(values, dtype=np.float64) / 10.0)
+    return 10.0 * np.log10(np.mean(power, axis=axis))
+
+
+def bin_levels(values: np.ndarray, size: int) -> np.ndarray:
+    """Power mean of each whole group of ``size`` consecutive values (a rest is ignored)."""
+    count = len(values) // size
+    return power_mean_db(np.asarray(values[: count * size]).reshape(count, size), axis=1)
+
+
+#: Level that stands for silence (also for -inf and NaN scores).
+SILENCE_DB = -200.0
+
+
+def clean(scores: np.ndarray) -> np.ndarray:
+    """Scores as float64, with NaN, -inf and anything below :data:`SILENCE_DB` made silence."""
+    x = np.nan_to_num(np.asarray(scores, dtype=np.float64).ravel(), nan=SILENCE_DB,
+                      neginf=SILENCE_DB)
+    return np.maximum(x, SILENCE_DB)

@@ -1,0 +1,77 @@
+"""Chapters: one per highlight, as an ffmetadata document and muxed into a copy of the VOD."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from m0core.errors import OutputError
+from m0core.media.ffmpeg import base_command, check_input_file, input_arg, run
+from m0core.model import Highlight
+from m0core.outputs import position
+
+
+def chapter_title(highlight: Highlight) -> str:
+    """``Highlight 1 · 0:05:12 · -6.3 dB`` (the peak time and level)."""
+    return f"Highlight {highlight.index} · {position(highlight.peak_time)} · " \
+           f"{highlight.peak_db:.1f} dB"
+
+
+def _escape(value: str) -> str:
+    for ch in "\\=;#\n":
+        value = value.replace(ch, "\\" + ch)
+    return value
+
+
+def ffmetadata(highlights: Sequence[Highlight]) -> str:
+    """An ffmetadata document (``;FFMETADATA1``) with one chapter per highlight, in ms.
+
+    Each chapter spans its highlight's clip window (``start`` to ``end``).
+    """
+    lines = [";FFMETADATA1"]
+    for h in sorted(highlights, key=lambda h: h.start):
+        lines += ["", "[CHAPTER]", "TIMEBASE=1/1000", f"START={round(h.start * 1000)}",
+                  f"END={round(h.end * 1000)}", f"title={_escape(chapter_title(h))}"]
+    return "\n".join(lines) + "\n"
+
+
+def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
+                   out: str | os.PathLike, *, timeout: float | None = None) -> Path:
+    """Write a stream copy of ``video`` to ``out`` with one chapter per highlight.
+
+    Every stream is copied (no re-encode); the chapters replace any the input had. ``out`` is
+    written under a temporary name in its folder and renamed, so it is complete or absent.
+    """
+    src = check_input_file(video)
+    target = Path(out)
+    if target.resolve() == src.resolve():
+        raise OutputError(f"{target}: would overwrite the input; choose another name")
+    if not target.parent.is_dir():
+        raise OutputError(f"{target.parent}: no such folder")
+    fd, meta = tempfile.mkstemp(dir=target.parent, prefix=".m0-chapters-", suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(ffmetadata(highlights))
+    partial = target.with_name(f".partial-{target.name}")
+    try:
+        run(base_command() + [
+            "-y", "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),
+            "-map", "0", "-map_metadata", "0", "-map_chapters", "1", "-c", "copy",
+            "-f", chapter_muxer(target), input_arg(partial),
+        ], timeout=timeout, what=str(target))
+        os.replace(partial, target)
+    finally:
+        for leftover in (meta, partial):
+            Path(leftover).unlink(missing_ok=True)
+    return target
+
+
+def chapter_muxer(target: Path) -> str:
+    """The muxer for ``target``'s extension (a ``.partial-`` name must not change it)."""
+    ext = target.suffix.lower()
+    muxers = {".mp4": "mp4", ".m4v": "mp4", ".m4a": "mp4", ".mov": "mov", ".mkv": "matroska",
+              ".mka": "matroska", ".webm": "webm"}
+    if ext not in muxers:
+        raise OutputError(f"{target}: chapters need an .mp4, .m4a, .mov, .mkv or .webm file")
+    return muxers[ext]

@@ -1,0 +1,107 @@
+"""A run resolved once: from the options (whichever front end made them) to the stages built,
+the media probed, the timeline, the cache key and the worker jobs. Everything downstream —
+decoding, selection, clips, the writers — reads the :class:`Plan`; nothing derives it again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from m0core import combine, contracts, plugins
+from m0core.contracts import Analyzer, Selector, Source
+from m0core.errors import InputError
+from m0core.media.ffmpeg import check_input_file
+from m0core.model import MediaInfo, Stage, Timeline
+from m0core.options import Options
+from m0core.pipeline import cache
+from m0core.pipeline.segments import SegmentJob, plan_segments
+from m0core.version import __version__
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One run of one file, resolved.
+
+    ``source`` is ``None`` when the score curve comes from the cache (nothing is decoded);
+    ``cached`` is that entry. ``cache_key`` is ``None`` with ``options.cache`` off.
+    """
+
+    path: str
+    options: Options
+    media: MediaInfo
+    hop: float
+    timeline: Timeline
+    specs: dict[str, Stage]
+    source: Source | None
+    analyzer: Analyzer
+    selector: Selector
+    cache_key: dict[str, Any] | None
+    cached: cache.Entry | None
+
+    @property
+    def exact_seek(self) -> bool:
+        """Whether the source seeks exactly, so segments may be decoded in parallel."""
+        return bool(contracts.optional("source", self.source, "exact_seek"))
+
+    def segments(self) -> list[tuple[float, float | None]]:
+        """The ``(start, length)`` segments this run decodes, in time order."""
+        jobs = self.options.decode_jobs if self.exact_seek else 1
+        return plan_segments(self.media.duration, jobs, self.hop)
+
+    def segment_job(self, start: float, length: float | None) -> SegmentJob:
+        """What a worker process needs to decode and analyse one segment."""
+        source, analyzer = self.specs["source"], self.specs["analyzer"]
+        return SegmentJob(self.path, source.name, dict(source.params), analyzer.name,
+                          dict(analyzer.params), self.options.chunk_seconds, start, length,
+                          plugins.blocked())
+
+
+def resolve(path: str | os.PathLike, options: Options) -> Plan:
+    """Check the input, build the stages, probe the media (or load the cached curve) and fix
+    the timeline: one :class:`Plan`. Raises an :class:`~m0core.M0Error` with one line."""
+    path = os.fspath(path)
+    check_input_file(path)
+    opts = options
+    analyzer = plugins.create("analyzers", opts.analyzer, **opts.analyzer_params)
+    key = cache_key(path, opts, analyzer) if opts.cache else None
+    cached = cache.load(key) if key else None
+    source = None
+    if cached is not None:
+        media, hop = cached.media, cached.hop
+    else:
+        source = plugins.create("sources", opts.source, **opts.source_params)
+        with plugins.blame("sources", opts.source):
+            media = source.probe(path)
+        hop = float(analyzer.hop)
+    if not media.has_audio:
+        raise InputError(f"{path}: has no audio stream, nothing to analyse")
+    if media.duration is not None and media.duration <= 0:
+        raise InputError(f"{path}: the audio is empty (zero duration), nothing to analyse")
+    timeline = opts.timeline(hop, media.duration)
+    selector_params = dict(opts.selector_params)
+    if opts.max_clips and plugins.takes("selectors", opts.selector, "max_clips"):
+        selector_params.setdefault("max_clips", opts.max_clips)
+    if opts.sensitivity is not None:
+        selector_params.setdefault("sensitivity", opts.sensitivity)
+    selector = plugins.create("selectors", opts.selector, timeline=timeline,
+                              threshold=opts.threshold, **selector_params)
+    specs = {"source": Stage(opts.source, dict(opts.source_params)),
+             "analyzer": Stage(opts.analyzer, dict(opts.analyzer_params)),
+             "selector": Stage(opts.selector, selector_params)}
+    return Plan(path, opts, media, hop, timeline, specs, source, analyzer, selector, key,
+                cached)
+
+
+def cache_key(path: str, opts: Options, analyzer: Analyzer) -> dict[str, Any]:
+    """Everything that decides the score curve of ``path`` (see :func:`cache.identity`)."""
+    versions = {
+        "m0": __version__,
+        "source": plugins.version_of(plugins.lookup("sources", opts.source).plugin),
+        "analyzer": "+".join(str(plugins.version_of(plugins.lookup("analyzers", part).plugin))
+                             for part in combine.parts(opts.analyzer)),
+        "analyzer_class": str(contracts.optional("analyzer", analyzer, "version")),
+    }
+    return cache.identity(path, opts.source, dict(opts.source_params), opts.analyzer,
+                          dict(opts.analyzer_params), versions)

@@ -1,0 +1,282 @@
+"""One file through the four stages: source → analyzer → selector → encoder, then the
+writers, following a :class:`~m0core.pipeline.plan.Plan` resolved once.
+
+The timeline is cut into segments decoded and analysed in parallel reader threads (one
+ffmpeg each); their scores flow to the selector in time order as they are computed, and each
+highlight goes to the encoder as soon as the selector finalises it, so clip 1 is cut while
+hour 3 is still decoding. Memory is constant except for the score curve.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, as_completed
+from contextlib import ExitStack, suppress
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from m0core import contracts, plugins
+from m0core.errors import InputError
+from m0core.model import ClipResult, Highlight, Line, MediaInfo
+from m0core.options import Options
+from m0core.pipeline import cache
+from m0core.pipeline.plan import Plan, resolve
+from m0core.pipeline.segments import scores_from_worker, segment_scores
+from m0core.pipeline.streaming import ReadAhead
+from m0core.result import AnalysisResult
+
+__all__ = ["AnalysisResult", "Plan", "Progress", "analyze", "execute", "resolve"]
+
+
+class Progress:
+    """Callbacks a caller can pass to follow a run; every method is optional to override."""
+
+    def started(self, media: MediaInfo) -> None:
+        """Probing is done; decoding starts."""
+
+    def analysed(self, position: float, highlights: int) -> None:
+        """Audio up to ``position`` seconds is analysed; ``highlights`` found so far."""
+
+    def clip_done(self, result: ClipResult, done: int, submitted: int) -> None:
+        """A clip finished (``result.ok`` tells how)."""
+
+    def analysis_done(self, highlights: int, clips_pending: int) -> None:
+        """The whole file is analysed; ``clips_pending`` clips are still being cut."""
+
+
+def analyze(
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    options: Options | None = None,
+    *,
+    progress: Progress | None = None,
+    **overrides: Any,
+) -> AnalysisResult:
+    """Find the highlights of ``path`` and, with ``out_dir``, cut their clips and write
+    ``highlights.json`` and ``index.json`` there.
+
+    ``options`` (an :class:`Options`) and keyword ``overrides`` (any Options field, e.g.
+    ``threshold=-8``, ``clips=False``) choose plugins and settings. Raises an
+    :class:`~m0core.M0Error` subclass with one clear line for bad input, options or output.
+    On failure nothing this run wrote is left in ``out_dir``. A writer that fails after the
+    analysis (an extra ``formats`` file, the report) does not fail the run: its line is in
+    ``failed_outputs`` and the clips, the JSON files and the other writers' files are kept.
+    """
+    started = time.perf_counter()
+    plan = resolve(path, Options.build(options, **overrides))
+    return execute(plan, out_dir, progress=progress, started=started)
+
+
+def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
+            progress: Progress | None = None, started: float | None = None) -> AnalysisResult:
+    """Run a resolved :class:`Plan`: decode (or read the cached curve), select, cut clips and
+    write the outputs into ``out_dir``."""
+    from m0core.outputs import create_writers, prepare_out_dir, write_outputs
+
+    started = time.perf_counter() if started is None else started
+    progress = progress or Progress()
+    out = prepare_out_dir(out_dir) if out_dir is not None else None
+    writers = create_writers(plan.options) if out is not None else {}
+    progress.started(plan.media)
+
+    run = _Run(plan, out, progress)
+    try:
+        if plan.cached is not None:
+            run.select(plan.cached.scores)
+            progress.analysed(plan.media.duration or 0.0, run.found)
+        else:
+            _decode(plan, run)
+        run.select(None)
+        run.timings["analysis"] = time.perf_counter() - started
+        if plan.cache_key is not None and plan.cached is None:
+            cache.store(plan.cache_key, plan.media, plan.hop, run.curve())
+        progress.analysis_done(run.found, run.pending)
+        run.finish_clips()
+    except BaseException:
+        run.abort()
+        raise
+
+    result = AnalysisResult(
+        media=plan.media,
+        highlights=tuple(run.highlights),
+        clips=tuple(sorted(run.clips, key=lambda c: c.highlight.index)),
+        scores=run.curve(),
+        hop=plan.hop,
+        options=plan.options,
+        source=plan.specs["source"],
+        analyzer=plan.specs["analyzer"],
+        selector=plan.specs["selector"],
+        out_dir=out,
+        timings={**run.timings, "cached": float(plan.cached is not None)},
+        timeline=plan.timeline,
+        line=run.line(),
+    )
+    if out is not None:
+        try:
+            _, failed = write_outputs(result, writers)
+        except BaseException:
+            run.abort()
+            raise
+        result = replace(result, failed_outputs=tuple(failed))
+    result.timings["total"] = time.perf_counter() - started
+    return result
+
+
+def _decode(plan: Plan, run: _Run) -> None:
+    """Decode and analyse the timeline and feed the scores to the selector in time order.
+
+    With a source that seeks exactly and a long enough file, the timeline is split into
+    segments analysed by worker processes; otherwise one reader thread does it all. Either
+    way a reader thread per segment collects the (small) score arrays, and audio is held one
+    chunk at a time.
+    """
+    segments = plan.segments()
+    decoded = [0.0] * len(segments)
+    source, analyzer = plan.specs["source"].name, plan.specs["analyzer"].name
+
+    def report() -> None:
+        run.progress.analysed(sum(decoded), run.found)
+
+    def reader(start: float, length: float | None) -> Callable[[], Iterator]:
+        if len(segments) == 1:
+            return lambda: segment_scores(plan.source, source, plan.analyzer, analyzer,
+                                          plan.path, chunk_seconds=plan.options.chunk_seconds,
+                                          start=start, length=length)
+        job = plan.segment_job(start, length)
+        return lambda: scores_from_worker(job)
+
+    def counted(index: int, make: Callable[[], Iterator]) -> Callable[[], Iterator]:
+        def generate() -> Iterator[np.ndarray]:
+            for scores, seconds in make():
+                decoded[index] += seconds
+                yield scores
+        return generate
+
+    with ExitStack() as stack:
+        readers = [stack.enter_context(ReadAhead(counted(i, reader(start, length)),
+                                                 maxsize=0, on_idle=report))
+                   for i, (start, length) in enumerate(segments)]
+        for stream in readers:
+            for scores in stream:
+                run.select(scores)
+                run.collect()
+                report()
+    if not sum(decoded):
+        raise InputError(f"{plan.path}: the audio is empty (zero duration), nothing to analyse")
+
+
+class _Run:
+    """The mutable state of one run: the curve, the selector and its highlights, the encoder
+    and its clips. Every call into the selector and the encoder plugins is made here, inside
+    :func:`plugins.blame`."""
+
+    def __init__(self, plan: Plan, out: Path | None, progress: Progress) -> None:
+        opts = plan.options
+        self.opts = opts
+        self.out = out
+        self.progress = progress
+        self.selector = plan.selector
+        self.parts: list[np.ndarray] = []
+        self.highlights: list[Highlight] = []
+        self.held: list[Highlight] = []  # with max_clips, the best are chosen at the end
+        self.clips: list[ClipResult] = []
+        self.futures: list = []
+        self.timings: dict[str, float] = {}
+        self.t0 = time.perf_counter()
+        self.encoder = None
+        if out is not None and opts.clips:
+            self.encoder = plugins.create("encoders", opts.encoder, **{
+                "media": plan.media, "out_dir": out, "workers": opts.clip_workers, "cut": opts.cut,
+                "timeout": opts.clip_timeout, **opts.encoder_params})
+
+    @property
+    def found(self) -> int:
+        return len(self.highlights) + len(self.held)
+
+    @property
+    def pending(self) -> int:
+        return len(self.futures)
+
+    def select(self, scores: np.ndarray | None) -> None:
+        """Feed the next ``scores`` to the selector (``None``: the stream ended, finish it),
+        keep them for the curve and take the highlights it gives."""
+        with plugins.blame("selectors", self.opts.selector):
+            if scores is None:
+                highlights = list(self.selector.finish())
+            else:
+                highlights = list(self.selector.feed(scores))
+        if scores is not None and len(scores):
+            self.parts.append(np.asarray(scores, dtype=np.float32))
+        for h in highlights:
+            if self.opts.max_clips:
+                self.held.append(h)
+            else:
+                self._accept(h)
+
+    def _accept(self, h: Highlight) -> None:
+        h = replace(h, index=len(self.highlights) + 1)
+        self.highlights.append(h)
+        if self.encoder is not None:
+            with plugins.blame("encoders", self.opts.encoder):
+                self.futures.append(self.encoder.submit(h))
+
+    def collect(self) -> None:
+        """Record the clips finished so far (in the caller's thread, for progress)."""
+        for future in [f for f in self.futures if f.done()]:
+            self._record(future)
+
+    def _record(self, future: Future) -> None:
+        self.futures.remove(future)
+        with plugins.blame("encoders", self.opts.encoder):
+            result = future.result()
+        if "first_clip" not in self.timings and result.ok:
+            self.timings["first_clip"] = time.perf_counter() - self.t0
+        self.clips.append(result)
+        self.progress.clip_done(result, len(self.clips), len(self.clips) + len(self.futures))
+
+    def finish_clips(self) -> None:
+        """Cut the held best (with ``max_clips``) and wait for every clip."""
+        if self.held:
+            best = sorted(self.held, key=lambda h: h.score, reverse=True)[: self.opts.max_clips]
+            self.held = []
+            for h in sorted(best, key=lambda h: h.peak_time):
+                self._accept(h)
+        if self.encoder is not None:
+            started = time.perf_counter()
+            for future in as_completed(list(self.futures)):
+                self._record(future)
+            with plugins.blame("encoders", self.opts.encoder):
+                self.encoder.close()
+            self.timings["clips_wait"] = time.perf_counter() - started
+
+    def abort(self) -> None:
+        """Stop the encoder and remove every clip this run wrote (while the error that
+        stopped the run propagates: an encoder failing to stop does not replace it)."""
+        if self.encoder is not None:
+            with suppress(Exception):
+                self.encoder.close(cancel=True)
+        finished = [f.result() for f in self.futures
+                    if f.done() and not f.cancelled() and f.exception() is None]
+        for clip in self.clips + finished:
+            if clip.ok and clip.path:
+                try:
+                    os.unlink(clip.path)
+                except OSError:
+                    pass
+        self.clips.clear()
+
+    def line(self) -> Line | None:
+        """The level the selector judged by, if it reports one (after ``finish``)."""
+        report = contracts.optional("selector", self.selector, "line")
+        if report is None:
+            return None
+        with plugins.blame("selectors", self.opts.selector):
+            return report()
+
+    def curve(self) -> np.ndarray:
+        return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.float32)

@@ -1,0 +1,161 @@
+"""Splitting one file's timeline into segments that are decoded and analysed in parallel,
+each in a worker process of its own (decoding holds the GIL; processes do not share it).
+A worker is ``python -m m0core.pipeline.segments``: a job in as JSON, score frames out.
+
+Segment starts are whole multiples of the analyzer's hop, so every score window of a segment
+lines up with the same window of a sequential run; only windows at a boundary can differ (a
+decoder starting mid-stream lacks the previous frame's overlap).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from m0core import errors, plugins
+from m0core.errors import M0Error
+from m0core.media.ffmpeg import child
+
+#: A segment shorter than this is not worth a worker process (about 0.2 s to start).
+MIN_SEGMENT_SECONDS = 300.0
+
+
+def plan_segments(duration: float | None, jobs: int, hop: float,
+                  min_seconds: float = MIN_SEGMENT_SECONDS) -> list[tuple[float, float | None]]:
+    """``(start, length)`` pairs covering ``[0, duration)``; the last length is ``None`` (to the
+    end of the file). A single ``(0.0, None)`` when parallel decoding would not pay."""
+    if not duration or jobs <= 1 or duration < 2 * min_seconds:
+        return [(0.0, None)]
+    count = min(jobs, int(duration // min_seconds))
+    hops = math.ceil(duration / count / hop)  # hops per segment
+    length = hops * hop
+    return [(round(i * hops * hop, 6), length) for i in range(count - 1)] + [
+        (round((count - 1) * hops * hop, 6), None)
+    ]
+
+
+def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: str,
+                   path: str, *, chunk_seconds: float, start: float, length: float | None
+                   ) -> Iterator[tuple[np.ndarray, float]]:
+    """Decode and analyse one segment: yield ``(scores, seconds decoded)`` per chunk.
+
+    A source or analyzer that fails becomes a :class:`PluginError` naming its plugin
+    (:func:`m0core.plugins.blame`).
+    """
+    with plugins.blame("sources", source_name):
+        chunks = iter(source.chunks(path, chunk_seconds=chunk_seconds, start=start,
+                                    duration=length))
+    try:
+        while True:
+            with plugins.blame("sources", source_name):
+                chunk = next(chunks, None)
+            if chunk is None:
+                break
+            yield _scores(analyzer_name, analyzer.feed, chunk), chunk.duration
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            with plugins.blame("sources", source_name):
+                close()
+    finish = getattr(analyzer, "finish", None)
+    if finish is not None:
+        yield _scores(analyzer_name, finish), 0.0
+
+
+def _scores(name: str, method: Callable[..., Any], *args: Any) -> np.ndarray:
+    """The scores that the analyzer ``name``'s ``method(*args)`` returns, as float32."""
+    with plugins.blame("analyzers", name):
+        return np.asarray(method(*args), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """What a worker process needs to analyse one segment (plain, picklable data)."""
+
+    path: str
+    source: str
+    source_params: dict[str, Any]
+    analyzer: str
+    analyzer_params: dict[str, Any]
+    chunk_seconds: float
+    start: float
+    length: float | None
+    blocked: tuple[str, ...] = ()
+
+
+def scores_from_worker(job: SegmentJob) -> Iterator[tuple[np.ndarray, float]]:
+    """Run ``job`` in a worker process (``python -m m0core.pipeline.segments``) and yield its
+    ``(scores, seconds)`` as they arrive.
+
+    The job goes in as JSON on stdin; results come back as frames on stdout (see
+    :func:`_send`). Closing the generator, or an error, kills the worker: no orphan is left.
+    """
+    with child([sys.executable, "-m", "m0core.pipeline.segments"], stdin=subprocess.PIPE,
+               stdout=subprocess.PIPE) as (proc, stderr):
+        proc.stdin.write(json.dumps(asdict(job)).encode())
+        proc.stdin.close()
+        while True:
+            kind, payload = _receive(proc.stdout)
+            if kind == b"S":
+                (seconds,) = struct.unpack("<d", payload[:8])
+                yield np.frombuffer(payload[8:], dtype="<f4").astype(np.float32), seconds
+            elif kind == b"E":
+                error = json.loads(payload)
+                raise getattr(errors, error["type"], M0Error)(error["message"])
+            elif kind == b"D":
+                return
+            else:
+                tail = stderr().strip().splitlines()
+                raise M0Error(f"a decoding worker died (exit code {proc.wait()}"
+                              f"{': ' + tail[-1] if tail else ''})")
+
+
+def _send(stream: BinaryIO, kind: bytes, payload: bytes = b"") -> None:
+    """One frame: a kind byte, the payload's length (4 bytes little-endian), the payload."""
+    stream.write(kind + struct.pack("<I", len(payload)) + payload)
+    stream.flush()
+
+
+def _receive(stream: BinaryIO) -> tuple[bytes, bytes]:
+    """The next frame, or ``(b"", b"")`` when the stream ended without one."""
+    head = stream.read(5)
+    if len(head) < 5:
+        return b"", b""
+    (size,) = struct.unpack("<I", head[1:])
+    payload = stream.read(size)
+    return (head[:1], payload) if len(payload) == size else (b"", b"")
+
+
+def _work() -> None:
+    """The worker process: read a job on stdin, send frames of scores on stdout."""
+    out = sys.stdout.buffer
+    try:
+        job = SegmentJob(**json.loads(sys.stdin.buffer.read()))
+        for name in job.blocked:  # as --disable-plugin did in the parent
+            plugins.block(name)
+        source = plugins.create("sources", job.source, **job.source_params)
+        analyzer = plugins.create("analyzers", job.analyzer, **job.analyzer_params)
+        for scores, seconds in segment_scores(
+                source, job.source, analyzer, job.analyzer, job.path,
+                chunk_seconds=job.chunk_seconds, start=job.start, length=job.length):
+            _send(out, b"S", struct.pack("<d", seconds) + scores.astype("<f4").tobytes())
+        _send(out, b"D")
+    except M0Error as exc:
+        _send(out, b"E", json.dumps({"type": type(exc).__name__, "message": str(exc)}).encode())
+    except BrokenPipeError:  # the parent stopped listening
+        pass
+    except Exception as exc:  # a bug: report it rather than die silently
+        message = f"{type(exc).__name__}: {exc}"
+        _send(out, b"E", json.dumps({"type": "M0Error", "message": message}).encode())
+
+
+if __name__ == "__main__":
+    _work()

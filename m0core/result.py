@@ -1,0 +1,54 @@
+"""What one run found and made: the object every writer receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from m0core.model import ClipResult, Highlight, Line, MediaInfo, Stage, Timeline
+from m0core.options import Options
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """What one run found and made.
+
+    ``timeline`` is the one the selector judged by (hop, clip window, spacing) and ``line`` the
+    level a moment had to reach, as the selector reported it (``None`` when it reports none):
+    writers read them instead of deriving them again.
+    """
+
+    media: MediaInfo
+    highlights: tuple[Highlight, ...]
+    clips: tuple[ClipResult, ...]
+    scores: np.ndarray
+    hop: float
+    options: Options
+    source: Stage
+    analyzer: Stage
+    selector: Stage
+    out_dir: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    #: One line per writer (``--format``, the report) that failed; the other outputs are kept.
+    failed_outputs: tuple[str, ...] = ()
+    timeline: Timeline | None = None
+    line: Line | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeline is None:
+            object.__setattr__(self, "timeline",
+                               self.options.timeline(self.hop, self.media.duration))
+
+    def clip_for(self, highlight: Highlight) -> ClipResult | None:
+        """The clip made for ``highlight``, if any."""
+        for clip in self.clips:
+            if clip.highlight.index == highlight.index:
+                return clip
+        return None
+
+    @property
+    def failed_clips(self) -> tuple[ClipResult, ...]:
+        """Clips that could not be made."""
+        return tuple(c for c in self.clips if not c.ok)
