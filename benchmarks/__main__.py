@@ -53,9 +53,9 @@ FULL = {
     "batch": [lambda: suites.batch_scaling(10, repeat=2), lambda: suites.batch_many(100)],
     "detection": [lambda: detection.suite(
         {"dev": [(1, -38.0), (2, -30.0), (3, -20.0), (4, -34.0), (5, -24.0), (6, -40.0)],
-         "validation": [(101, -38.0), (102, -30.0), (103, -20.0), (104, -26.0)]}, 600.0,
+         "validation": [(101, -38.0), (102, -30.0), (103, -20.0)]}, 600.0,
         [(11, -42.0), (12, -42.0), (21, -32.0), (22, -32.0), (31, -22.0), (32, -22.0)],
-        900.0)],
+        900.0, onset=False)],
 }
 SUITES = list(FULL)
 

@@ -173,9 +173,9 @@ class Standout:
             lo, hi = max(0, first - left), min(self._n, end + right)
             part = self._raw[lo - r0:hi - r0]
             part = np.pad(part, (left - (first - lo), right - (hi - end)), mode="edge")
-            total = np.concatenate([[0.0], np.cumsum(np.power(10.0, part / 10.0))])
-            mean = np.maximum((total[width:] - total[:-width]) / width, 1e-20)
-            rows.append(10.0 * np.log10(mean))
+            # Each window summed on its own, so the values do not depend on the chunking.
+            mean = sliding_window_view(np.power(10.0, part / 10.0), width).mean(axis=1)
+            rows.append(10.0 * np.log10(np.maximum(mean, 1e-20)))
         self._meas = np.concatenate([self._meas, np.vstack(rows)], axis=1)
         self._m = end
         del final

@@ -9,8 +9,9 @@ door slam (a short loud impact), a cough, a notification sound and music swells.
 changes every minute or two between music, talk, both, a noise bed and near-silence (between
 games), and its level drifts slowly around ``bed_db``.
 
-The sounds are real recordings shipped by Debian packages (:data:`PACKAGES`; ``.ci/run``
-installs them). Each pool of sounds is split in two by a stable hash of the file's name (and
+The sounds are real recordings shipped by Debian packages (:data:`PACKAGES`, listed in
+``corpus-packages.txt``; ``.ci/run`` installs them). Each pool of sounds is split in two by a
+stable hash of the file's name (and
 for voices, of the speaker): ``split="dev"`` recordings use one part, ``split="validation"``
 recordings the other, so a detector tuned on the first is checked on voices, music and speech
 it never saw. Nothing is fetched at run time and no recording is copied into the repository.
@@ -44,9 +45,12 @@ from m0core.dev import synth
 from m0core.errors import OptionError, OutputError
 from m0core.media.ffmpeg import child, ffmpeg_exe, reason
 
-#: The Debian packages whose recordings the corpus uses (``.ci/run`` installs them as root).
-PACKAGES = ("hedgewars-data", "fillets-ng-data", "ktuberling-data", "pushover-data",
-            "sound-theme-freedesktop", "oxygen-sounds")
+#: The Debian packages whose recordings the corpus uses, listed in one place:
+#: corpus-packages.txt beside this module (``.ci/run`` installs them when it runs as root).
+PACKAGES = tuple(
+    line.strip() for line in
+    (Path(__file__).with_name("corpus-packages.txt")).read_text().splitlines()
+    if line.strip() and not line.startswith("#"))
 
 #: Where Debian installs the packages' data.
 SHARE = Path(os.environ.get("M0_CORPUS_SHARE", "/usr/share"))
