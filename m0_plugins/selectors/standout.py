@@ -17,8 +17,9 @@ from . import params
 from .spacing import Candidate, PeakSpacer
 
 _EMPTY = np.zeros(0, dtype=np.float64)
-#: Seconds whose windows one vectorised call judges.
+#: Seconds whose windows one vectorised call judges at most, and at least once they are ready.
 _BLOCK = 200
+_BATCH = 30
 
 #: The time scales: seconds of the span that measures the level around a value, and the name
 #: a reason gives the scale. Over 2 s the measure is the mean excess over the running level
@@ -76,7 +77,8 @@ class Standout:
     Its **score**, by which ``--max-clips`` ranks, is its largest held measure (dB: how far
     and how long it rose); its peak is its loudest value; its ``reason`` says by how much it
     rose over the running level, at which scale and for how long. Decisions wait ``window``
-    seconds for the running level after them; memory is bounded.
+    seconds for the running level after them (and are made for half a minute at a time);
+    memory is bounded.
 
     Parameters
     ----------
@@ -137,8 +139,10 @@ class Standout:
         self._raw = np.concatenate([self._raw, new])
         self._n += len(new)
         self._measure_upto(self._n - self._pad, final=False)
-        # Second k needs the measures of the seconds up to k + half.
-        out = self._judge_upto(self._m // self._size - self._half - 1)
+        # Second k needs the measures of the seconds up to k + half. Seconds are judged in
+        # batches of _BATCH (numpy's per-call cost is most of the work for a few seconds).
+        last = self._m // self._size - self._half - 1
+        out = self._judge_upto(last) if last - self._bin + 1 >= _BATCH else []
         self._trim()
         start = self._run.start if self._run else self._bin * self._size
         return out + self._spacer.advance(self.timeline.time(start))
@@ -232,32 +236,34 @@ class Standout:
         count = np.maximum(1, np.count_nonzero(rows <= cut, axis=1))
         return 10.0 * np.log10(np.maximum(power.sum(axis=1) / count, 1e-20))
 
-    def _held(self, i0: int, i1: int, level: float) -> np.ndarray:
+    def _held(self, i0: int, i1: int, level: np.ndarray) -> np.ndarray:
         """The held measure of values ``i0 … i1 - 1``: the mean over 2 s around each of how
-        far the values rise over ``level`` (0 where they do not), cut at the ends."""
+        far the values rise over its second's running ``level`` (one per value; 0 where they
+        do not rise), the span cut at the ends of the recording. Each value's span is summed
+        on its own, so the result does not depend on how the stream was cut."""
         r0, left, right = self._r0, self._held_left, self._held_right
         lo, hi = max(r0, i0 - left), min(self._n, i1 + right)
-        rise = np.maximum(self._raw[lo - r0:hi - r0] - level, 0.0)
-        total = np.concatenate([[0.0], np.cumsum(rise)])
-        index = np.arange(i0, i1)
-        start = np.maximum(index - left, lo) - lo
-        end = np.minimum(index + right + 1, hi) - lo
-        return (total[end] - total[start]) / (end - start)
+        pad = (left - (i0 - lo), right - (hi - i1))
+        values = np.pad(self._raw[lo - r0:hi - r0], pad, constant_values=np.nan)
+        spans = sliding_window_view(values, left + right + 1) - level[:, None]
+        return np.nanmean(np.maximum(spans, 0.0), axis=1) if any(pad) else \
+            np.maximum(spans, 0.0).mean(axis=1)
 
     def _judge(self, k: int, levels: np.ndarray, limits: np.ndarray) -> list[Highlight]:
         """Judge seconds ``k, k + 1, …`` (one per entry of ``levels`` and row of ``limits``)."""
-        size, r0, out = self._size, self._r0, []
+        size, r0 = self._size, self._r0
         self._limit += (np.asarray(levels, dtype=np.float64) + self.margins[0]).tobytes()
-        for level, limit in zip(levels.tolist(), limits, strict=True):
-            i0, i1 = self._bin * size, min((self._bin + 1) * size, self._n)
-            part = self._meas[:, i0 - r0:i1 - r0]
-            excess = np.vstack([self._held(i0, i1, level), part - level])
-            loud = np.vstack([part[:1], part])
-            over = np.where(loud >= self.floor, excess - limit[:, None], -np.inf)
-            out += self._take(i0, i1, over, excess)
-            self._bin += 1
-        del k
-        return out
+        i0, i1 = k * size, min((k + len(levels)) * size, self._n)
+        self._bin = k + len(levels)
+        if i1 <= i0:
+            return []
+        level = np.repeat(np.asarray(levels, dtype=np.float64), size)[:i1 - i0]
+        limit = np.repeat(np.asarray(limits, dtype=np.float64), size, axis=0)[:i1 - i0].T
+        part = self._meas[:, i0 - r0:i1 - r0]
+        excess = np.vstack([self._held(i0, i1, level), part - level])
+        loud = np.vstack([part[:1], part])
+        over = np.where(loud >= self.floor, excess - limit, -np.inf)
+        return self._take(i0, i1, over, excess)
 
     def _take(self, i0: int, i1: int, over: np.ndarray, excess: np.ndarray
               ) -> list[Highlight]:
