@@ -2,16 +2,23 @@
 always, then what the chosen writers plugins write (``report.html``, ``--format`` files).
 
 Every file is written under a temporary name and renamed, so a reader never sees half a file.
+Temporary names (:func:`temp_name`) say that m0 made them and which process did, so a rerun
+removes what a killed run left (:func:`remove_stale_temps`) and nothing else.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import psutil
 
 from m0core import plugins
 from m0core.errors import M0Error, OutputError
@@ -23,6 +30,40 @@ if TYPE_CHECKING:
 HIGHLIGHTS_SCHEMA = "m0.highlights/1"
 HIGHLIGHTS_FILE = "highlights.json"
 INDEX_FILE = "index.json"
+#: Every temporary file or folder m0 makes is ``.partial-<pid>-<8 characters>-<name>``.
+TEMP_PREFIX = ".partial-"
+_TEMP = re.compile(r"\.partial-(\d+)-[a-z0-9_]{8}-")
+
+
+def temp_name(name: str) -> str:
+    """A hidden temporary name for ``name`` (same extension), owned by this process."""
+    return f"{temp_prefix()}{secrets.token_hex(4)}-{name}"
+
+
+def temp_prefix() -> str:
+    """The ``prefix`` of this process's temporary names for :mod:`tempfile` (whose random 8
+    characters follow it; give ``suffix="-<name>"``)."""
+    return f"{TEMP_PREFIX}{os.getpid()}-"
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> None:
+    """Remove m0's temporary files and folders in ``folder`` whose process has ended, or that
+    belong to this process (call it when none of them is being written). Anything else, even
+    a hidden ``.partial-*`` or ``.tmp`` file of another program, is left alone."""
+    for path in Path(folder).glob(f"{TEMP_PREFIX}*"):
+        m = _TEMP.match(path.name)
+        if m is None:
+            continue
+        owner = int(m.group(1))
+        if owner != os.getpid() and psutil.pid_exists(owner):
+            continue
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            pass
 
 
 def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
@@ -35,7 +76,7 @@ def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
     except OSError as exc:
         raise OutputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
     try:
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".m0-write-test-"):
+        with tempfile.NamedTemporaryFile(dir=out, prefix=temp_prefix(), suffix="-write-test"):
             pass
     except OSError as exc:
         raise OutputError(f"{out}: cannot write in the output folder ({exc.strerror})") from None
@@ -49,7 +90,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def write_text_atomic(path: Path, text: str | bytes) -> None:
     """Write ``text`` (UTF-8) or bytes to ``path`` through a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=f"-{path.name}")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(text.encode("utf-8") if isinstance(text, str) else text)

@@ -55,18 +55,6 @@ def _stats(paths: list[str]) -> dict[str, tuple[int, int]]:
 
 # -- Python API -------------------------------------------------------------------------------
 
-@pytest.fixture(autouse=True, scope="module")
-def _stop_multiprocessing_helpers():
-    """In-process batches start multiprocessing's fork server and resource tracker, which live
-    as long as the process that started them (standard multiprocessing behaviour). Stop them
-    after this module, so later tests that count this process's children see only theirs."""
-    yield
-    from multiprocessing import forkserver, resource_tracker
-
-    forkserver._forkserver._stop()
-    resource_tracker._resource_tracker._stop()
-
-
 def test_seed_api_runs_jobs_in_parallel_and_reports_each(vod, tmp_path):
     videos = _copies(vod, tmp_path / "in", 3)
     jobs = [BatchJob(str(v), str(tmp_path / f"output{i}"), job_id=f"job{i}")

@@ -158,10 +158,15 @@ class Server:
             self.proc.wait(timeout=30)
 
     def leftovers(self) -> list[str]:
-        """Processes below the server other than multiprocessing's own helpers."""
-        me = psutil.Process(self.proc.pid)
-        return [" ".join(p.cmdline()[:3]) for p in me.children(recursive=True)
-                if p.ppid() != me.pid or "ffmpeg" in p.name()]
+        """Every live process below the server (job processes, their ffmpeg, ...)."""
+        found = []
+        for p in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    found.append(" ".join(p.cmdline()[:3]))
+            except psutil.Error:  # ended meanwhile
+                pass
+        return found
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 import subprocess
 import tempfile
 import threading
@@ -17,12 +16,11 @@ from m0core.checks import whole
 from m0core.errors import OptionError, OutputError
 from m0core.media.ffmpeg import child, ffmpeg_exe, reason, stop_process
 from m0core.model import ClipResult, Highlight, MediaInfo
+from m0core.outputs import temp_name, temp_prefix
 
 from .command import CUTS, clip_command
 from .naming import clip_extension, clip_name
 from .smart import smart_commands
-
-PARTIAL_PREFIX = ".partial-"
 
 
 class _Failed(Exception):
@@ -124,7 +122,7 @@ class FFmpegEncoder:
     def _run(self, highlight: Highlight, name: str) -> ClipResult:
         began = time.monotonic()
         final = self.out_dir / name
-        partial = self.out_dir / f"{PARTIAL_PREFIX}{secrets.token_hex(4)}-{name}"
+        partial = self.out_dir / temp_name(name)
         try:
             self._cut(highlight, partial)
             if partial.stat().st_size == 0:
@@ -151,7 +149,8 @@ class FFmpegEncoder:
         if self.cut != "smart":
             self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut))
             return
-        with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=PARTIAL_PREFIX) as work:
+        with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=temp_prefix(),
+                                         suffix="-smart") as work:
             commands = smart_commands(self.media, start, end - start, partial, Path(work))
             for cmd in commands or [clip_command(self.media, start, end - start, partial,
                                                  "accurate")]:

@@ -1,8 +1,8 @@
 """Where batch jobs run: one local process per job, or a Dask distributed cluster.
 
-Both executors take a picklable job function ``fn(spec, report)`` and a list of job specs
-(plain dicts with a ``job_id``) and tell the caller what happens through ``on_event(kind,
-job_id, payload)``:
+Both executors take a job function ``fn(spec, report)``, importable by its module and name,
+and a list of job specs (plain dicts with a ``job_id``) and tell the caller what happens
+through ``on_event(kind, job_id, payload)``:
 
 - ``"started"``: the job began (payload ``None``);
 - ``"progress"``: a fraction 0…1 of the job's analysis (local processes only);
@@ -18,21 +18,22 @@ second) and raises ``KeyboardInterrupt`` — how a batch run in a thread (``m0 g
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing as mp
+import json
 import os
+import queue
 import signal
-import sys
+import subprocess
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from m0core import workers
 from m0core.checks import whole
 from m0core.errors import M0Error, OptionError
+from m0core.media.ffmpeg import stop_process
 
 JobFn = Callable[..., dict]
 OnEvent = Callable[[str, str, Any], None]
@@ -61,11 +62,13 @@ def make_executor(name: str, workers: int, scheduler: str | None = None):
 class ProcessExecutor:
     """Each job in a process of its own, ``workers`` at a time.
 
-    A job's process leads its own process group (its ffmpeg processes are in it too), so a job
-    that crashes or runs out of memory fails alone, and whatever it left running is killed with
-    its group. On Linux the process also dies with the batch (``PR_SET_PDEATHSIG``), so
-    killing ``m0 batch`` with SIGKILL leaves nothing behind. Processes come from a fork server
-    that has m0 imported already, so a job starts in milliseconds.
+    A job's process is ``python -m m0core.batch.worker`` (:mod:`m0core.batch.worker`): m0's
+    own module, so the caller's ``__main__`` is never imported and any script works, with or
+    without a main guard. It leads its own process group (its ffmpeg processes are in it too),
+    so a job that crashes or runs out of memory fails alone, and whatever it left running is
+    killed with its group. It also dies with the batch (on Linux the kernel signals it; anywhere
+    its stdin ends), taking its group with it, so killing ``m0 batch`` with SIGKILL leaves
+    nothing behind.
     """
 
     slots_per_machine: int
@@ -78,21 +81,32 @@ class ProcessExecutor:
     def map(self, fn: JobFn, specs: list[dict], on_event: OnEvent,
             stop: threading.Event | None = None) -> None:
         """Run ``fn(spec, report)`` for every spec; see the module docstring for events and
-        ``stop``."""
-        ctx = _context()
-        queue = deque(specs)
+        ``stop``. ``fn`` must be importable by its module and name (not from ``__main__``)."""
+        target = f"{fn.__module__}:{fn.__qualname__}"
+        if fn.__module__ == "__main__" or "<" in fn.__qualname__:
+            raise M0Error(f"a job function must be importable, not {target}")
+        events: queue.Queue = queue.Queue()
+        pending = deque(specs)
         running: dict[str, _Job] = {}
         try:
-            while queue or running:
-                while queue and len(running) < self.workers:
-                    spec = queue.popleft()
-                    running[spec["job_id"]] = _Job.start(ctx, fn, spec)
+            while pending or running:
+                while pending and len(running) < self.workers:
+                    spec = pending.popleft()
+                    running[spec["job_id"]] = _Job.start(target, spec, events)
                     on_event("started", spec["job_id"], None)
-                handles = [h for job in running.values() for h in (job.conn, job.proc.sentinel)]
-                wait(handles, timeout=1.0)
-                for job_id, job in list(running.items()):
-                    if job.poll(on_event):
+                try:
+                    job_id, message = events.get(timeout=1.0)
+                except queue.Empty:
+                    pass
+                else:
+                    job = running[job_id]
+                    if message is None:  # the job's process closed its stdout: it ended
+                        job.end(on_event)
                         del running[job_id]
+                    elif "progress" in message:
+                        on_event("progress", job_id, message["progress"])
+                    else:
+                        job.result = message["result"]
                 if stop is not None and stop.is_set():
                     raise KeyboardInterrupt
         except BaseException:
@@ -101,79 +115,81 @@ class ProcessExecutor:
 
 
 class _Job:
-    """One job's process and the read end of its pipe."""
+    """One job's process and the thread that reads its messages into the executor's queue."""
 
-    def __init__(self, job_id: str, proc: Any, conn: Connection) -> None:
+    def __init__(self, job_id: str, proc: subprocess.Popen, reader: threading.Thread) -> None:
         self.job_id = job_id
         self.proc = proc
-        self.conn = conn
+        self.reader = reader
         self.result: dict | None = None
-        self.exitcode: int | None = None
         self.closed = False
 
     @classmethod
-    def start(cls, ctx: Any, fn: JobFn, spec: dict) -> _Job:
-        reader, writer = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_child, args=(fn, spec, writer), daemon=False,
-                           name=f"m0-job-{spec['job_id']}")
-        proc.start()
-        writer.close()
-        return cls(spec["job_id"], proc, reader)
-
-    def drain(self, on_event: OnEvent) -> None:
-        """Read every message waiting in the pipe."""
+    def start(cls, target: str, spec: dict, events: queue.Queue) -> _Job:
+        proc = subprocess.Popen(workers.command("m0core.batch.worker"),
+                                env=workers.environment(), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, start_new_session=os.name == "posix")
+        job_id = spec["job_id"]
         try:
-            while self.conn.poll():
-                kind, payload = self.conn.recv()
-                if kind == "progress":
-                    on_event("progress", self.job_id, payload)
-                else:
-                    self.result = payload
-        except (EOFError, OSError):
+            proc.stdin.write(json.dumps({"fn": target, "spec": spec}).encode() + b"\n")
+            proc.stdin.flush()
+        except OSError:  # it died at once; its end of stdout says so
             pass
 
-    def poll(self, on_event: OnEvent) -> bool:
-        """Handle what the job said; True once it has ended (and was reported)."""
-        self.drain(on_event)
-        if self.result is None and self.proc.exitcode is None:
-            return False
-        self.proc.join(timeout=STOP_GRACE if self.result is not None else 0.5)
-        self.drain(on_event)
+        def read() -> None:
+            try:
+                for line in proc.stdout:
+                    events.put((job_id, json.loads(line)))
+            except (OSError, ValueError):
+                pass
+            events.put((job_id, None))
+
+        reader = threading.Thread(target=read, name=f"m0-job-{job_id}", daemon=True)
+        reader.start()
+        return cls(job_id, proc, reader)
+
+    def end(self, on_event: OnEvent) -> None:
+        """The job's process has closed its stdout: reap it and report how it ended."""
+        try:
+            self.proc.wait(timeout=STOP_GRACE if self.result is not None else 0.5)
+        except subprocess.TimeoutExpired:
+            pass
         exitcode = self.close()
         if self.result is not None:
             on_event("done", self.job_id, self.result)
         else:
             on_event("lost", self.job_id, ("failed", _death(exitcode)))
-        return True
 
     def close(self) -> int | None:
-        """Kill whatever is left of the job's process group, reap it, close the pipe; return
+        """Kill whatever is left of the job's process group, reap it, close its pipes; return
         the process's exit code."""
-        if self.closed:
-            return self.exitcode
-        _kill_group(self.proc.pid)
-        self.proc.join(timeout=STOP_GRACE)
-        self.exitcode = self.proc.exitcode
-        self.conn.close()
-        self.proc.close()
-        self.closed = True
-        return self.exitcode
+        if not self.closed:
+            workers.kill_group(self.proc.pid)
+            if self.proc.poll() is None:  # no process groups here (Windows)
+                self.proc.kill()
+            self.proc.wait()
+            self.reader.join(timeout=STOP_GRACE)  # it reads to the end of the pipe
+            stop_process(self.proc)  # closes the pipes
+            self.closed = True
+        return self.proc.returncode
 
 
 def _stop(running: dict[str, _Job], on_event: OnEvent) -> None:
     """Ask every running job to stop (SIGTERM), wait a little, then kill what is left."""
     alive = {job_id: job for job_id, job in running.items() if not job.closed}
     for job in alive.values():
-        if job.proc.exitcode is None:
+        if job.proc.poll() is None:
             try:
-                os.kill(job.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
+                job.proc.terminate()
+            except ProcessLookupError:  # pragma: no cover - raced with its exit
                 pass
     deadline = time.monotonic() + STOP_GRACE
     for job in alive.values():
-        job.proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        try:
+            job.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
     for job_id, job in alive.items():
-        job.drain(lambda *_: None)
         job.close()
         on_event("lost", job_id, ("interrupted", "the batch was stopped"))
 
@@ -187,64 +203,6 @@ def _death(exitcode: int | None) -> str:
         hint = " (out of memory?)" if exitcode == -signal.SIGKILL else ""
         return f"the job's process was killed by {name}{hint}"
     return f"the job's process exited with code {exitcode} before reporting a result"
-
-
-def _kill_group(pid: int) -> None:
-    if hasattr(os, "killpg"):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _context() -> Any:
-    if sys.platform.startswith("linux") or sys.platform == "darwin":
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["m0core.batch._preload"])
-        return ctx
-    return mp.get_context("spawn")  # pragma: no cover - Windows
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _child(fn: JobFn, spec: dict, conn: Connection) -> None:
-    """The body of a job's process: run ``fn``, send progress and the result over ``conn``."""
-    if hasattr(os, "setpgid"):
-        os.setpgid(0, 0)
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the batch decides; it sends SIGTERM
-    signal.signal(signal.SIGTERM, _interrupt)
-    last = 0.0
-
-    def report(fraction: float) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= 0.25 or fraction >= 1.0:
-            last = now
-            try:
-                conn.send(("progress", fraction))
-            except OSError:
-                pass
-
-    result = fn(spec, report)
-    try:
-        conn.send(("done", result))
-    except OSError:
-        pass
-    conn.close()
-
-
-def _die_with_parent() -> None:
-    """On Linux, get SIGTERM when the parent dies, so no job outlives a killed batch."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - no prctl
-        pass
 
 
 class DaskExecutor:

@@ -34,7 +34,7 @@ from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger, Row, options_hash
 from m0core.compat import seed_selector
 from m0core.errors import InputError, M0Error, OptionError
 from m0core.options import Options
-from m0core.outputs import HIGHLIGHTS_FILE, INDEX_FILE
+from m0core.outputs import HIGHLIGHTS_FILE, INDEX_FILE, remove_stale_temps
 from m0core.pipeline import Progress, analyze
 
 #: What ``m0 batch DIRECTORY`` picks up inside a folder (patterns take any file they match).
@@ -43,8 +43,6 @@ MEDIA_EXTENSIONS = frozenset(
     ".opus".split()
 )
 FOLDER_SUFFIX = "_highlights"
-#: Names of files a job writes before renaming them; removed when a job ends badly.
-_PARTIAL_GLOBS = (".partial-*", ".*.tmp", ".m0-write-test-*")
 
 ProgressCallback = Callable[[int, int, str, dict], None]
 
@@ -171,17 +169,13 @@ class _Reporter(Progress):
 
 
 def clean_partials(folder: str | os.PathLike, remove_empty: bool = False) -> None:
-    """Remove the half-written files a job may have left in ``folder`` (and the folder itself
-    with ``remove_empty`` when nothing else is in it)."""
+    """Remove the half-written files that m0 processes which have ended (a killed earlier run,
+    a job that died) or this one left in ``folder`` (:func:`m0core.outputs.remove_stale_temps`;
+    nobody else's), and the folder itself with ``remove_empty`` when nothing else is in it."""
     folder = Path(folder)
     if not folder.is_dir():
         return
-    for pattern in _PARTIAL_GLOBS:
-        for path in folder.glob(pattern):
-            try:
-                path.unlink()
-            except OSError:
-                pass
+    remove_stale_temps(folder)
     if remove_empty:
         try:
             folder.rmdir()

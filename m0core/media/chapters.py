@@ -10,7 +10,7 @@ from pathlib import Path
 from m0core.errors import OutputError
 from m0core.media.ffmpeg import base_command, check_input_file, input_arg, run
 from m0core.model import Highlight
-from m0core.outputs import position
+from m0core.outputs import position, temp_name, temp_prefix
 
 
 def chapter_title(highlight: Highlight) -> str:
@@ -50,10 +50,10 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
         raise OutputError(f"{target}: would overwrite the input; choose another name")
     if not target.parent.is_dir():
         raise OutputError(f"{target.parent}: no such folder")
-    fd, meta = tempfile.mkstemp(dir=target.parent, prefix=".m0-chapters-", suffix=".txt")
+    fd, meta = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix="-chapters.txt")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(ffmetadata(highlights))
-    partial = target.with_name(f".partial-{target.name}")
+    partial = target.with_name(temp_name(target.name))
     try:
         run(base_command() + [
             "-y", "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),

@@ -1,6 +1,7 @@
 """Splitting one file's timeline into segments that are decoded and analysed in parallel,
 each in a worker process of its own (decoding holds the GIL; processes do not share it).
-A worker is ``python -m m0core.pipeline.segments``: a job in as JSON, score frames out.
+A worker is ``python -m m0core.pipeline.segments`` (:mod:`m0core.workers`: it never imports the
+caller's ``__main__`` and dies with its parent): a job in as JSON, score frames out.
 
 Segment starts are whole multiples of the analyzer's hop, so every score window of a segment
 lines up with the same window of a sequential run; only windows at a boundary can differ (a
@@ -20,7 +21,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from m0core import errors, plugins
+from m0core import errors, plugins, workers
 from m0core.errors import M0Error
 from m0core.media.ffmpeg import child
 
@@ -98,8 +99,8 @@ def scores_from_worker(job: SegmentJob) -> Iterator[tuple[np.ndarray, float]]:
     The job goes in as JSON on stdin; results come back as frames on stdout (see
     :func:`_send`). Closing the generator, or an error, kills the worker: no orphan is left.
     """
-    with child([sys.executable, "-m", "m0core.pipeline.segments"], stdin=subprocess.PIPE,
-               stdout=subprocess.PIPE) as (proc, stderr):
+    with child(workers.command("m0core.pipeline.segments"), env=workers.environment(),
+               stdin=subprocess.PIPE, stdout=subprocess.PIPE) as (proc, stderr):
         proc.stdin.write(json.dumps(asdict(job)).encode())
         proc.stdin.close()
         while True:
@@ -136,7 +137,8 @@ def _receive(stream: BinaryIO) -> tuple[bytes, bytes]:
 
 def _work() -> None:
     """The worker process: read a job on stdin, send frames of scores on stdout."""
-    out = sys.stdout.buffer
+    workers.die_with_parent()
+    out = workers.channel()
     try:
         job = SegmentJob(**json.loads(sys.stdin.buffer.read()))
         for name in job.blocked:  # as --disable-plugin did in the parent

@@ -1,5 +1,6 @@
 """What the reliability tests check again and again: a CLI run's one error line, an output
-folder holding only complete files, a tmpfs mount for the full-disk and read-only cases."""
+folder holding only complete files, a tmpfs mount for the full-disk and read-only cases, a
+slow analyzer plugin."""
 
 from __future__ import annotations
 
@@ -15,6 +16,35 @@ from m0core.media.ffmpeg import probe
 
 TEMP_MARKS = (".partial-", ".m0-write-test-")
 PROGRESS_LABELS = ("Analysing", "Cutting clips")  # what a bar shows when stderr is no TTY
+
+#: A plugin module (install it with the ``fake_dist`` fixture): the ``slow`` analyzer.
+SLOW = '''
+import os, time
+import numpy as np
+from m0core import hookimpl
+
+class Slow:
+    """RMS level per 0.1 s, M0_SLOW seconds per chunk; raises at chunk M0_FAIL_AT."""
+    hop = 0.1
+    def __init__(self):
+        self.chunks = 0
+        self.rest = np.zeros(0, np.float32)
+    def feed(self, chunk):
+        self.chunks += 1
+        if self.chunks == int(os.environ.get("M0_FAIL_AT", 0)):
+            raise RuntimeError("sensor on fire")
+        time.sleep(float(os.environ.get("M0_SLOW", 0)))
+        x = np.concatenate([self.rest, chunk.samples])
+        n = int(round(self.hop * chunk.sample_rate))
+        k = len(x) // n
+        self.rest = x[k * n:]
+        w = x[:k * n].reshape(k, n)
+        return 10 * np.log10(np.mean(w * w, axis=1) + 1e-12)
+
+@hookimpl
+def m0_register_analyzers(register):
+    register("slow", Slow)
+'''
 
 
 def files(folder: Path) -> list[str]:

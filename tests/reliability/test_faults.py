@@ -17,39 +17,11 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import run_m0
-from helpers import assert_one_error_line, files
+from helpers import SLOW, assert_one_error_line, files
 from procs import m0_popen, ours, tagged_env, wait_for, wait_gone
 
 from m0core.batch.ledger import LEDGER_FILE, Ledger
 from m0core.media.ffmpeg import ffmpeg_exe
-
-SLOW = '''
-import os, time
-import numpy as np
-from m0core import hookimpl
-
-class Slow:
-    """RMS level per 0.1 s, M0_SLOW seconds per chunk; raises at chunk M0_FAIL_AT."""
-    hop = 0.1
-    def __init__(self):
-        self.chunks = 0
-        self.rest = np.zeros(0, np.float32)
-    def feed(self, chunk):
-        self.chunks += 1
-        if self.chunks == int(os.environ.get("M0_FAIL_AT", 0)):
-            raise RuntimeError("sensor on fire")
-        time.sleep(float(os.environ.get("M0_SLOW", 0)))
-        x = np.concatenate([self.rest, chunk.samples])
-        n = int(round(self.hop * chunk.sample_rate))
-        k = len(x) // n
-        self.rest = x[k * n:]
-        w = x[:k * n].reshape(k, n)
-        return 10 * np.log10(np.mean(w * w, axis=1) + 1e-12)
-
-@hookimpl
-def m0_register_analyzers(register):
-    register("slow", Slow)
-'''
 
 
 @pytest.fixture(scope="module")
