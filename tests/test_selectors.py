@@ -134,6 +134,7 @@ def test_empty_stream_gives_nothing(name):
         ("standout", {"margin_db": 0.0}),
         ("standout", {"window": 0.0}),
         ("standout", {"steady": -1.0}),
+        ("standout", {"gap": -1.0}),
         ("standout", {"join": float("nan")}),
         ("standout", {"floor_db": "loud"}),
         ("crest", {"threshold": float("inf")}),

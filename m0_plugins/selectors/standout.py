@@ -55,9 +55,10 @@ class Standout:
     talky, musical and noisy recordings.
 
     The **running level** around each second is the mean power of the ``window`` seconds
-    before it and of the ``window`` seconds after it, each without its loudest values (only
-    those up to its ``percentile``-th percentile: the bed as heard, without the moments),
-    whichever is higher — so the start of loud music or the end of a quiet passage is not a
+    before it and of the ``window`` seconds after it (each ``gap`` seconds away from it, so
+    the moment itself is mostly outside), each without its loudest values (only those up to
+    its ``percentile``-th percentile: the bed as heard, without the moments), whichever is
+    higher — so the start of loud music or the end of a quiet passage is not a
     moment, and a moment of a few seconds does not raise its own reference.
 
     Three measures stand out of it at three time scales:
@@ -95,6 +96,7 @@ class Standout:
         *,
         sensitivity: float = 0.5,
         window: float = 8.0,
+        gap: float = 1.0,
         percentile: float = 80.0,
         margin_db: float = 7.0,
         burst_db: float = 9.0,
@@ -119,6 +121,7 @@ class Standout:
         self._held_left = self._widths[0] // 2
         self._held_right = self._widths[0] - 1 - self._held_left
         self._pad = max(self._widths) // 2 + 1
+        self._gap = int(round(number("gap", gap, low=0.0, high=60.0) / (self._size * hop)))
         self._join = max(1, int(round(number("join", join, low=0.0) / hop)))
         if hop > 1.0:
             raise OptionError("the standout selector needs at least one score value a second")
@@ -141,7 +144,7 @@ class Standout:
         self._measure_upto(self._n - self._pad, final=False)
         # Second k needs the measures of the seconds up to k + half. Seconds are judged in
         # batches of _BATCH (numpy's per-call cost is most of the work for a few seconds).
-        last = self._m // self._size - self._half - 1
+        last = self._m // self._size - self._half - self._gap - 1
         out = self._judge_upto(last) if last - self._bin + 1 >= _BATCH else []
         self._trim()
         start = self._run.start if self._run else self._bin * self._size
@@ -188,30 +191,34 @@ class Standout:
 
     def _judge_upto(self, last: int) -> list[Highlight]:
         """Judge seconds ``self._bin … last`` (all the values they need are measured)."""
-        size, half, out = self._size, self._half, []
+        size, half, gap, out = self._size, self._half, self._gap, []
+        reach = half + gap
         whole = self._m // size  # seconds whose values are all measured
         while self._bin <= last:
             k = self._bin
-            if k < half or k + half + 1 > whole:  # the windows are cut at an end
+            if k < reach or k + reach + 1 > whole:  # the windows are cut at an end
                 level, limits = self._context(k)
                 out += self._judge(k, np.array([level]), limits[None, :])
                 continue
-            stop = min(last + 1, whole - half, k + _BLOCK)
-            a, b = (k - half) * size - self._r0, (stop + half) * size - self._r0
-            raw = self._raw[a:b].reshape(-1, size)
-            before = sliding_window_view(raw[:-half - 1], half, axis=0).reshape(stop - k, -1)
-            after = sliding_window_view(raw[half + 1:], half, axis=0).reshape(stop - k, -1)
+            stop = min(last + 1, whole - reach, k + _BLOCK)
+            n = stop - k
+            a, b = (k - reach) * size - self._r0, (stop + reach) * size - self._r0
+            raw = self._raw[a:b].reshape(-1, size)  # seconds k - reach … stop + reach - 1
+            before = sliding_window_view(raw[:n + half - 1], half, axis=0).reshape(n, -1)
+            after = sliding_window_view(raw[half + 2 * gap + 1:], half, axis=0).reshape(n, -1)
             level = np.maximum(self._levels(before), self._levels(after))
+            around = raw[gap:gap + n + 2 * half]
             out += self._judge(k, level, self._limits(
-                sliding_window_view(raw, 2 * half + 1, axis=0).reshape(stop - k, -1)))
+                sliding_window_view(around, 2 * half + 1, axis=0).reshape(n, -1)))
         return out
 
     def _context(self, k: int) -> tuple[float, np.ndarray]:
         """The running level and the three limits of second ``k``, windows cut at the ends."""
         size, half, r0 = self._size, self._half, self._r0
         i0, i1 = k * size, min((k + 1) * size, self._n)
-        before = self._raw[max(r0, i0 - half * size) - r0:i0 - r0]
-        after = self._raw[i1 - r0:min(self._n, i1 + half * size) - r0]
+        gap = self._gap * size
+        before = self._raw[max(r0, i0 - gap - half * size) - r0:max(r0, i0 - gap) - r0]
+        after = self._raw[min(self._n, i1 + gap) - r0:min(self._n, i1 + gap + half * size) - r0]
         sides = [side for side in (before, after) if len(side)]
         if not sides:
             sides = [self._raw[i0 - r0:i1 - r0]]
@@ -300,7 +307,7 @@ class Standout:
 
     def _trim(self) -> None:
         """Forget values no later judgement needs (kept in slices of a few thousand)."""
-        keep = max(0, (self._bin - self._half - 2) * self._size)
+        keep = max(0, (self._bin - self._half - self._gap - 2) * self._size)
         if keep - self._r0 > 4096:
             cut = keep - self._r0
             self._raw, self._meas, self._r0 = (self._raw[cut:].copy(),
