@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from . import suites
+from . import detection, suites
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -40,6 +40,8 @@ QUICK = {
     "cut-modes": [lambda: suites.cut_modes(2, 2, 1)],
     "batch": [lambda: suites.batch_scaling(1), lambda: suites.batch_many(10)],
     "shorts": [lambda: suites.shorts(2, clips=3, length=10)],
+    "detection": [lambda: detection.suite({"validation": [(201, -30.0)]}, 120.0,
+                                          [(11, -42.0)], 120.0)],
 }
 FULL = {
     "decode": [lambda: suites.decode_routes(60, 3)],
@@ -54,6 +56,11 @@ FULL = {
     "cut-modes": [lambda: suites.cut_modes(20, 8, 3)],
     "batch": [lambda: suites.batch_scaling(10, repeat=2), lambda: suites.batch_many(100)],
     "shorts": [lambda: suites.shorts(60)],
+    "detection": [lambda: detection.suite(
+        {"dev": [(1, -38.0), (2, -30.0), (3, -20.0), (4, -34.0), (5, -24.0), (6, -40.0)],
+         "validation": [(101, -38.0), (102, -30.0), (103, -20.0)]}, 600.0,
+        [(11, -42.0), (12, -42.0), (21, -32.0), (22, -32.0), (31, -22.0), (32, -22.0)],
+        900.0, onset=False)],
 }
 SUITES = list(FULL)
 

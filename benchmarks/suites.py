@@ -110,6 +110,8 @@ def analysis_speed(minutes: float, repeat: int) -> Table:
         ("ffmpeg -i VOD -map 0:a -f null - (floor)", None),
         ("bare PyAV loop: demux + decode, one process (floor)", "bare"),
         (f"m0 analyze --no-clips (default: pyav, {cores} segments)", []),
+        ("m0 analyze --no-clips --selector adaptive (the previous default)",
+         ["--selector", "adaptive"]),
         ("m0 analyze --no-clips --jobs 1", ["--jobs", "1"]),
         ("m0 analyze --no-clips --source ffmpeg (pipe)", ["--source", "ffmpeg"]),
         ("m0 analyze --no-clips --no-streaming (rms-legacy)", ["--no-streaming", "--jobs", "1"]),

@@ -118,7 +118,8 @@ class Highlight:
     ``start``/``end`` are the clip window, ``peak_time``/``peak_db`` the loudest point,
     ``score`` the selector's own strength measure (dB over its reference), ``kind`` why
     it was chosen (e.g. ``spike``, ``sustained``, ``dynamic``, ``burst``, ``top``).
-    ``index`` is its 1-based position in time order, set by the pipeline.
+    ``index`` is its 1-based position in time order, set by the pipeline. ``reason`` says
+    in words why it was chosen (e.g. "+12 dB over the running level (held), 3.1 s").
     """
 
     start: float
@@ -128,6 +129,7 @@ class Highlight:
     score: float
     kind: str = "highlight"
     index: int = 0
+    reason: str = ""
 
     @property
     def duration(self) -> float:
@@ -144,6 +146,7 @@ class Highlight:
             "peak_db": _finite(self.peak_db),
             "score": _finite(self.score),
             "kind": self.kind,
+            "reason": self.reason,
         }
 
 

@@ -29,13 +29,19 @@ class Options:
         Registered plugin names for each stage.
     threshold:
         Minimum level in dBFS for a highlight. ``crest`` uses it as its threshold (the seed's
-        ``-t``); ``adaptive`` as an absolute floor on top of its relative rule. ``None``: each
-        selector's default.
+        ``-t``); ``standout`` and ``adaptive`` as an absolute floor on top of their relative
+        rule. ``None``: each selector's default.
+    sensitivity:
+        Fewer (towards 0) or more (towards 1) highlights, from 0 to 1; ``None`` is the
+        selector's default (0.5). The default ``standout`` selector judges every moment
+        relative to the recording's own running level, so a sensitivity means the same on
+        quiet and loud, talky and musical recordings. Selectors without the knob refuse it.
     clip_length:
         Seconds per clip (default 30), split ``pre``/``post`` around the peak (default 2/3
         before, 1/3 after).
     max_clips:
-        Keep only the N highest-scoring highlights.
+        Keep only the N highest-scoring highlights (the selector's own ranking: for
+        ``standout``, dB over the running level beyond its margin).
     min_gap:
         Minimum seconds between two highlights' peaks (default: half the clip length).
     workers:
@@ -75,9 +81,10 @@ class Options:
 
     source: str = "pyav"
     analyzer: str = "rms-streaming"
-    selector: str = "adaptive"
+    selector: str = "standout"
     encoder: str = "ffmpeg"
     threshold: float | None = None
+    sensitivity: float | None = None
     clip_length: float = 30.0
     pre: float | None = None
     post: float | None = None
@@ -127,6 +134,8 @@ class Options:
                 raise OptionError(f"{name} must be a plugin name, not {value!r}")
         if self.threshold is not None:
             number("threshold", self.threshold, low=-200.0, high=50.0)
+        if self.sensitivity is not None:
+            number("sensitivity", self.sensitivity, low=0.0, high=1.0)
         number("clip_length", self.clip_length, low=0.1, high=24 * 3600.0)
         for name in ("pre", "post", "min_gap"):
             if getattr(self, name) is not None:

@@ -116,6 +116,8 @@ def test_uploads_are_limited_and_atomic(client, folders):
     ({"paths": ["sub/a.mp4"], "settings": {"aspect": "9x"}}, "aspect must be W:H"),
     ({"paths": ["sub/a.mp4"], "settings": {"loudness": 5}}, "loudness must be between -70"),
     ({"paths": ["sub/a.mp4"], "settings": {"fit": "stretch"}}, "fit must be one of blur"),
+    ({"paths": ["sub/a.mp4"], "settings": {"sensitivity": 3}},
+     "sensitivity must be between 0 and 1"),
     ({"paths": [], "settings": {}}, "choose at least one video"),
     ({"uploads": ["missing.mp4"], "settings": {}}, "missing.mp4: no such file"),
 ])
@@ -199,6 +201,8 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     p.click("#browser a[data-dir=day1]")
     p.check("input[data-file='stream.mp4']")
     p.wait_for_selector("#chosen li[data-key='root:day1/stream.mp4']")
+    assert p.input_value("#sensitivity") == "0.5"  # the default: standout's own
+    p.fill("#sensitivity", "0.6")
     p.click("#advanced summary")
     assert p.is_checked("#streaming")  # "Use streaming processing", on by default
     p.click("#suggest")
@@ -221,6 +225,7 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     report = p.frame_locator("iframe.report")
     report.locator("#rows video").nth(1).wait_for()
     assert report.locator("#overview .mark").count() == 2
+    assert "over the running level" in report.locator("#rows td.why").nth(0).inner_text()
     shot(page, shots, "gui-results.png")
     assert page.problems == [], "\n".join(page.problems)
     p.close()

@@ -2,8 +2,9 @@
 
 The page embeds its data as JSON and its CSS/JS inline (no network). It plots the score curve
 over the whole file (an overview max-pooled to a few hundred points, and a zoomable detail
-view), the adaptive selector's background and limit, and the highlights; then one row per
-highlight with its thumbnail, its playable clip (by relative path), time, loudness and kind.
+view), the line the selector judged by (its own Line), and the highlights; then one row per
+highlight with its thumbnail, its playable clip (by relative path), time, loudness, kind and
+why it was chosen.
 """
 
 from __future__ import annotations

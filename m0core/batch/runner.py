@@ -57,7 +57,7 @@ class BatchJob:
         The recording and the folder for its clips, ``highlights.json`` and ``index.json``.
     decibel_threshold:
         The seed's threshold: given, the seed's ``crest`` rule at that level; ``None``, m0's
-        ``adaptive`` selector, which needs no threshold.
+        default selector, which needs no threshold.
     clip_length:
         Seconds per clip.
     use_streaming:

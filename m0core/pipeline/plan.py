@@ -83,6 +83,8 @@ def resolve(path: str | os.PathLike, options: Options) -> Plan:
     selector_params = dict(opts.selector_params)
     if opts.max_clips and plugins.takes("selectors", opts.selector, "max_clips"):
         selector_params.setdefault("max_clips", opts.max_clips)
+    if opts.sensitivity is not None:
+        selector_params.setdefault("sensitivity", opts.sensitivity)
     selector = plugins.create("selectors", opts.selector, timeline=timeline,
                               threshold=opts.threshold, **selector_params)
     specs = {"source": Stage(opts.source, dict(opts.source_params)),

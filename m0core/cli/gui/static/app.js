@@ -153,6 +153,7 @@ function settings() {
   const streaming = $("#streaming").checked;
   return {
     selector: $("#selector").value,
+    sensitivity: $("#selector").value === "standout" ? Number($("#sensitivity").value) : null,
     threshold: threshold === "" ? null : Number(threshold),
     clip_length: Number($("#clip-length").value),
     cut: $("#cut").value,
@@ -204,7 +205,7 @@ $("#suggest").addEventListener("click", async () => {
       advice.append(el("button", { type: "button", class: "chip", "data-threshold": value,
         onclick: () => { $("#threshold").value = value; } }, `${name} ${value} dB`), " ");
     }
-    advice.append(`average ${ref.average_db} dB; the default (adaptive) finds ` +
+    advice.append(`average ${ref.average_db} dB; the default selector finds ` +
       `${ref.adaptive_highlights} highlights.`);
   } catch (e) {
     advice.textContent = e.message;
