@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from . import suites
+from . import detection, suites
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -32,23 +32,35 @@ def machine() -> str:
 QUICK = {
     "decode": [lambda: suites.decode_routes(1, 1)],
     "speed": [lambda: suites.analysis_speed(1, 1)],
-    "memory": [lambda: suites.memory([0.5, 1], "mkv", legacy_up_to=1)],
+    "memory": [lambda: suites.memory([0.5, 1], "mkv", legacy_up_to=1),
+               lambda: suites.memory([0.5, 1], "m4a", legacy_up_to=0)],
     "clips": [lambda: suites.clips(1, length=5)],
     "cache": [lambda: suites.cache_rerun(1)],
     "first-clip": [lambda: suites.first_clip(1)],
     "cut-modes": [lambda: suites.cut_modes(2, 2, 1)],
     "batch": [lambda: suites.batch_scaling(1), lambda: suites.batch_many(10)],
+    "shorts": [lambda: suites.shorts(2, clips=3, length=10)],
+    "detection": [lambda: detection.suite({"validation": [(201, -30.0)]}, 120.0,
+                                          [(11, -42.0)], 120.0)],
 }
 FULL = {
     "decode": [lambda: suites.decode_routes(60, 3)],
     "speed": [lambda: suites.analysis_speed(60, 3)],
-    "memory": [lambda: suites.memory([3, 60, 180, 360], "mkv", legacy_up_to=360),
-               lambda: suites.memory([3, 60], "mp4", legacy_up_to=0)],
+    "memory": [lambda: suites.memory([3, 60, 360], "mp4", legacy_up_to=0),
+               lambda: suites.memory([3, 60, 360], "m4a", legacy_up_to=0),
+               lambda: suites.memory([3, 60, 360], "mkv", legacy_up_to=360),
+               lambda: suites.memory([3, 60, 360], "ts", legacy_up_to=0)],
     "clips": [lambda: suites.clips(60)],
     "cache": [lambda: suites.cache_rerun(60), lambda: suites.cache_rerun(180, "mkv")],
     "first-clip": [lambda: suites.first_clip(60)],
     "cut-modes": [lambda: suites.cut_modes(20, 8, 3)],
     "batch": [lambda: suites.batch_scaling(10, repeat=2), lambda: suites.batch_many(100)],
+    "shorts": [lambda: suites.shorts(60)],
+    "detection": [lambda: detection.suite(
+        {"dev": [(1, -38.0), (2, -30.0), (3, -20.0), (4, -34.0), (5, -24.0), (6, -40.0)],
+         "validation": [(101, -38.0), (102, -30.0), (103, -20.0)]}, 600.0,
+        [(11, -42.0), (12, -42.0), (21, -32.0), (22, -32.0), (31, -22.0), (32, -22.0)],
+        900.0, onset=False)],
 }
 SUITES = list(FULL)
 

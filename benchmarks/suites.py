@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from m0core.dev import synth
@@ -39,6 +39,20 @@ class Table:
 
 def _floor(vod: Path, repeat: int) -> Measurement:
     return best_of(repeat, ffmpeg("-i", str(vod), "-map", "0:a", "-f", "null", "-"))
+
+
+#: The bare PyAV decode loop: demux and decode the first audio stream, nothing else, in one
+#: process. m0 decodes with the same libraries, so its ratio to this holds across machines
+#: (the ffmpeg program's speed moves with its build).
+BARE_LOOP = ("import sys, av\n"
+             "with av.open(sys.argv[1]) as c:\n"
+             "    for packet in c.demux(c.streams.audio[0]):\n"
+             "        for frame in packet.decode():\n"
+             "            pass\n")
+
+
+def _bare(vod: Path, repeat: int) -> Measurement:
+    return best_of(repeat, [sys.executable, "-c", BARE_LOOP, str(vod)])
 
 
 def _analyze(vod: Path, *extra: str) -> list[str]:
@@ -71,12 +85,16 @@ def decode_routes(minutes: float, repeat: int) -> Table:
             result = best_of(repeat, ffmpeg("-i", str(vod), "-map", "0:a:0", "-vn",
                                             *(args or []), *fmt, "-y", os.devnull))
         table.rows.append([label, f"{result.seconds:.2f}", f"{result.seconds / floor.seconds:.2f}"])
+    bare = _bare(vod, repeat)
+    table.rows.append(["bare PyAV loop: demux + decode, nothing else (the PyAV floor)",
+                       f"{bare.seconds:.2f}", f"{bare.seconds / floor.seconds:.2f}"])
     code = ("import sys; from m0core import plugins; s = plugins.create('sources', 'pyav'); "
             "[None for _ in s.chunks(sys.argv[1])]")
     pyav = best_of(repeat, [sys.executable, "-c", code, str(vod)])
     table.rows.append(["PyAV in-process, mono float32 (m0's pyav source)",
                        f"{pyav.seconds:.2f}", f"{pyav.seconds / floor.seconds:.2f}"])
-    table.notes.append(f"best of {repeat}; PyAV row includes Python start-up and imports")
+    table.notes.append(f"best of {repeat}; PyAV rows include Python start-up and imports; m0's "
+                       f"pyav source is {pyav.seconds / bare.seconds:.2f}× the bare PyAV loop")
     return table
 
 
@@ -85,39 +103,47 @@ def analysis_speed(minutes: float, repeat: int) -> Table:
     vod = media.vod(minutes)
     cores = os.cpu_count() or 1
     table = Table(f"Analysis time, {minutes:g} min 720p VOD ({media.size_gb(vod)})",
-                  ["command", "seconds", "× ffmpeg decode", "× real time"])
+                  ["command", "seconds", "× ffmpeg decode", "× bare PyAV loop", "× real time"])
     floor = _floor(vod, repeat)
+    bare = _bare(vod, repeat)
     cases = [
         ("ffmpeg -i VOD -map 0:a -f null - (floor)", None),
+        ("bare PyAV loop: demux + decode, one process (floor)", "bare"),
         (f"m0 analyze --no-clips (default: pyav, {cores} segments)", []),
+        ("m0 analyze --no-clips --selector adaptive (the previous default)",
+         ["--selector", "adaptive"]),
         ("m0 analyze --no-clips --jobs 1", ["--jobs", "1"]),
         ("m0 analyze --no-clips --source ffmpeg (pipe)", ["--source", "ffmpeg"]),
         ("m0 analyze --no-clips --no-streaming (rms-legacy)", ["--no-streaming", "--jobs", "1"]),
     ]
     for label, extra in cases:
-        result = floor if extra is None else best_of(repeat, _analyze(vod, *extra))
+        result = (floor if extra is None else bare if extra == "bare"
+                  else best_of(repeat, _analyze(vod, *extra)))
         table.rows.append([label, f"{result.seconds:.2f}", f"{result.seconds / floor.seconds:.2f}",
+                           f"{result.seconds / bare.seconds:.2f}",
                            f"{minutes * 60 / result.seconds:.0f}×"])
     table.notes.append(f"best of {repeat} runs each, process start included, --no-cache")
     return table
 
 
 def memory(lengths: list[float], container: str, legacy_up_to: float) -> Table:
-    """Peak RSS of the largest process: streaming (sequential and segmented) vs legacy."""
+    """Peak RSS of the largest process: streaming (sequential and segmented) vs legacy, with
+    the bare PyAV loop beside it (what FFmpeg's demuxer alone holds for that file)."""
     table = Table(f"Memory: peak RSS of the largest process, {container} input "
                   "(m0 analyze --no-clips)",
-                  ["file", "rms-legacy (MB)", "streaming --jobs 1 (MB)",
+                  ["file", "bare PyAV loop (MB)", "rms-legacy (MB)", "streaming --jobs 1 (MB)",
                    "streaming, default jobs (MB)", "saving vs legacy"])
     peaks: list[float] = []
     for minutes in lengths:
         vod = media.vod(minutes, container)
+        bare = run([sys.executable, "-c", BARE_LOOP, str(vod)])
         legacy = (run(_analyze(vod, "--no-streaming", "--jobs", "1"))
                   if minutes <= legacy_up_to else None)
         single = run(_analyze(vod, "--jobs", "1"))
         default = run(_analyze(vod))
         peaks.append(max(single.peak_mb, default.peak_mb))
         saving = f"{100 * (1 - default.peak_mb / legacy.peak_mb):.1f} %" if legacy else "-"
-        table.rows.append([f"{minutes:g} min ({media.size_gb(vod)})",
+        table.rows.append([f"{minutes:g} min ({media.size_gb(vod)})", f"{bare.peak_mb:.1f}",
                            f"{legacy.peak_mb:.0f}" if legacy else "not run",
                            f"{single.peak_mb:.1f}", f"{default.peak_mb:.1f}", saving])
     table.notes.append(f"streaming peak spread across lengths: {max(peaks) - min(peaks):.1f} MB")
@@ -252,6 +278,77 @@ def cut_modes(minutes: float, clips: int, repeat: int) -> Table:
                            f"{seconds['accurate'] / s:.1f}×"])
     table.notes.append(f"best of {repeat}; {os.cpu_count()} parallel ffmpeg processes; "
                        "smart = re-encode the partial GOPs at both ends, copy the rest")
+    return table
+
+
+def shorts(minutes: float, clips: int = 10, length: float = 30.0, fade: float = 0.5) -> Table:
+    """Short-form clips: ``clips`` clips of ``length`` s from the VOD, 9:16 (blur) at -14 LUFS
+    with fades, with 1 worker and one per core; then their compilation.
+
+    References in the same run: the plain ``accurate`` re-encode of the same windows (what any
+    re-encoded clip costs) and the 1-worker run.
+    """
+    from m0_plugins.ffmpeg_encoder import FFmpegEncoder
+    from m0_plugins.ffmpeg_encoder.shortform import frame_size, loudness_command, video_size
+    from m0core.media.ffmpeg import ffmpeg_exe, probe
+    from m0core.model import Highlight
+    from m0core.shortform import ShortForm
+
+    vod = probe(media.vod(minutes))
+    step = (vod.duration - length - 10) / clips
+    highlights = [Highlight(7.3 + i * step, 7.3 + i * step + length, 7.3 + i * step + 20,
+                            -6.0, 3.0, index=i + 1) for i in range(clips)]
+    short = ShortForm.from_values(aspect="9:16", loudness=-14, fade=fade)
+    cores = os.cpu_count() or 1
+    table = Table(f"Short-form: {clips} vertical clips of {length:g} s from the {minutes:g} min "
+                  "720p VOD, and their compilation", ["what", "seconds", "ratio"])
+
+    def cut(out: Path, workers: int, short_form: ShortForm | None) -> tuple[float, list]:
+        began = time.perf_counter()
+        with FFmpegEncoder(vod, out, workers=workers, cut="accurate",
+                           short_form=short_form) as enc:
+            results = [f.result() for f in [enc.submit(h) for h in highlights]]
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+        return time.perf_counter() - began, results
+
+    with tempfile.TemporaryDirectory() as plain, tempfile.TemporaryDirectory() as one, \
+            tempfile.TemporaryDirectory() as many:
+        accurate, _ = cut(Path(plain), cores, None)
+        single, _ = cut(Path(one), 1, short)
+        parallel, results = cut(Path(many), cores, short)
+        began = time.perf_counter()
+        for h in highlights:
+            run([ffmpeg_exe(), *loudness_command(vod.path, h.start, h.duration, short)])
+        measuring = time.perf_counter() - began
+        with FFmpegEncoder(vod, Path(many), workers=1, short_form=short) as enc:
+            began = time.perf_counter()
+            joined = enc.compile(results)
+            compiling = time.perf_counter() - began
+        assert joined.ok, joined.error
+        with FFmpegEncoder(vod, Path(many), workers=1,
+                           short_form=replace(short, fade=0.0)) as enc:
+            began = time.perf_counter()
+            copied = enc.compile(results)
+            copying = time.perf_counter() - began
+        assert copied.ok, copied.error
+    table.rows.append([f"accurate re-encode, same windows, {cores} workers (reference)",
+                       f"{accurate:.2f}", "1.00"])
+    table.rows.append(["9:16 blur, -14 LUFS, fades: 1 worker", f"{single:.2f}",
+                       f"{single / accurate:.2f} of the reference"])
+    table.rows.append([f"9:16 blur, -14 LUFS, fades: {cores} workers", f"{parallel:.2f}",
+                       f"{single / parallel:.2f}× faster than 1 worker"])
+    table.rows.append([f"of which loudness measurement ({clips} windows, one after another)",
+                       f"{measuring:.2f}", f"{100 * measuring / single:.1f} % of 1 worker"])
+    table.rows.append([f"compilation.mp4 ({joined.duration:.0f} s, {clips} chapters, "
+                       f"crossfades of {fade:g} s)", f"{compiling:.2f}",
+                       f"{joined.duration / compiling:.1f}× real time"])
+    table.rows.append([f"compilation.mp4 without fades ({copied.duration:.0f} s, streams "
+                       "copied)", f"{copying:.2f}", f"{copied.duration / copying:.0f}× real time"])
+    width, height = frame_size(short, video_size(vod.path))
+    table.notes.append(f"{vod.duration / 60:.0f} min VOD, 1280x720 30 fps; clips {width}x{height}"
+                       "; in-process FFmpegEncoder (no process start-up counted); loudness "
+                       "measured by ebur128 on each clip window's audio")
+    table.notes.append(_load())
     return table
 
 

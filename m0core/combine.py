@@ -4,7 +4,8 @@ Each part is built by name through the plugin registry (:func:`m0core.plugins.cr
 fed every chunk; the combined score
 of a hop is the **sum** of the parts' scores for that hop. The parts are dB-like, so the sum is
 the product of their linear measures: a hop that is both loud and sharp stands out more than
-one that is only one of the two, which is what the relative ``adaptive`` selector looks for.
+one that is only one of the two, which is what the relative selectors (``standout``,
+``adaptive``) look for.
 The sum is no longer in the parts' units, so an absolute ``--threshold`` meant for one of them
 does not apply to it. All parts must have the same ``hop``.
 """

@@ -29,8 +29,8 @@ from m0core.result import AnalysisResult
 
 def seed_selector(decibel_threshold: float | None) -> str:
     """The selector of the seed's ``decibel_threshold``: its ``crest`` rule when a threshold is
-    given, m0's ``adaptive`` default (which needs none) for ``None``."""
-    return "adaptive" if decibel_threshold is None else "crest"
+    given, m0's default selector (which needs none) for ``None``."""
+    return Options.selector if decibel_threshold is None else "crest"
 
 
 class StreamingAudioProcessor:
@@ -117,7 +117,7 @@ class StreamingAudioAnalysis:
     """Highlights of ``processor``'s audio, clipped from ``video_path`` into ``output_path``.
 
     ``decibel_threshold`` is the seed's threshold for its ``crest`` rule (default -5.0 dBFS);
-    pass ``None`` for m0's ``adaptive`` default, which needs no threshold.
+    pass ``None`` for m0's default selector, which needs no threshold.
     """
 
     def __init__(self, video_path: str | os.PathLike, processor: StreamingAudioProcessor,

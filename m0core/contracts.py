@@ -103,7 +103,11 @@ OPTIONAL: dict[str, dict[str, tuple[str, str]]] = {
                                       "selector judged it (drawn by the report, used by "
                                       "m0 reference)"),
     },
-    "encoder": {},
+    "encoder": {
+        "compile": ("(clips: list[ClipResult]) -> Compilation",
+                    "after the last clip: join the made clips into one video "
+                    "(--compilation; without it, --compilation is an error)"),
+    },
     "writer": {},
 }
 

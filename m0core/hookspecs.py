@@ -71,7 +71,9 @@ def m0_register_encoders(register: Register) -> None:
     An encoder factory is called as ``factory(media=MediaInfo, out_dir=Path, **params)`` and
     returns an object with ``submit(highlight) -> concurrent.futures.Future[ClipResult]`` and
     ``close(cancel=False)`` (wait for submitted clips, or with ``cancel=True`` stop them and
-    remove anything unfinished). It writes each clip completely or not at all.
+    remove anything unfinished). It writes each clip completely or not at all into
+    ``out_dir``, the run's private staging folder (see :mod:`m0core.staging`), from which m0
+    moves the clips into the output folder when the run completes.
     Called once, when the plugins are loaded.
     """
 
@@ -83,6 +85,8 @@ def m0_register_writers(register: Register) -> None:
     A writer factory takes keyword parameters and returns an object with
     ``write(result: AnalysisResult, out_dir: Path) -> list[Path]``, called once per run after
     the clips are cut; it writes its files into ``out_dir`` atomically (temporary name, then
-    ``os.replace``) and returns their paths. Raise :class:`m0core.OutputError` with one line
-    when it cannot. Called once, when the plugins are loaded.
+    ``os.replace``) and returns their paths. ``out_dir`` (and ``result.out_dir``) is the run's
+    private staging folder: m0 publishes its files into the output folder when the run
+    completes, so name clips by paths relative to it. Raise :class:`m0core.OutputError` with
+    one line when it cannot. Called once, when the plugins are loaded.
     """

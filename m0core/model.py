@@ -157,7 +157,8 @@ class Highlight:
     ``start``/``end`` are the clip window, ``peak_time``/``peak_db`` the loudest point,
     ``score`` the selector's own strength measure (dB over its reference), ``kind`` why
     it was chosen (e.g. ``spike``, ``sustained``, ``dynamic``, ``burst``, ``top``).
-    ``index`` is its 1-based position in time order, set by the pipeline.
+    ``index`` is its 1-based position in time order, set by the pipeline. ``reason`` says
+    in words why it was chosen (e.g. "+12 dB over the running level (held), 3.1 s").
     """
 
     start: float
@@ -167,6 +168,7 @@ class Highlight:
     score: float
     kind: str = "highlight"
     index: int = 0
+    reason: str = ""
 
     @property
     def duration(self) -> float:
@@ -183,6 +185,7 @@ class Highlight:
             "peak_db": _finite(self.peak_db),
             "score": _finite(self.score),
             "kind": self.kind,
+            "reason": self.reason,
         }
 
 
@@ -195,6 +198,33 @@ class ClipResult:
     ok: bool
     error: str | None = None
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Compilation:
+    """The clips of a run joined into one video (``--compilation``).
+
+    ``clips`` are the highlight indices it holds, in order; ``chapters`` each one's
+    ``(start, end)`` in seconds of the compilation; ``duration`` its length.
+    """
+
+    path: str | None
+    ok: bool
+    clips: tuple[int, ...] = ()
+    chapters: tuple[tuple[float, float], ...] = ()
+    duration: float = 0.0
+    error: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (the ``compilation`` block of highlights.json)."""
+        return {
+            "file": Path(self.path).name if self.ok and self.path else None,
+            "duration": round(self.duration, 3),
+            "chapters": [{"index": i, "start": round(a, 3), "end": round(b, 3)}
+                         for i, (a, b) in zip(self.clips, self.chapters, strict=True)],
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from m0core import checks
 from m0core.checks import number, whole
 from m0core.errors import OptionError
+from m0core.shortform import ShortForm
 
 if TYPE_CHECKING:
     from m0core.model import Timeline
@@ -29,13 +30,19 @@ class Options:
         Registered plugin names for each stage.
     threshold:
         Minimum level in dBFS for a highlight. ``crest`` uses it as its threshold (the seed's
-        ``-t``); ``adaptive`` as an absolute floor on top of its relative rule. ``None``: each
-        selector's default.
+        ``-t``); ``standout`` and ``adaptive`` as an absolute floor on top of their relative
+        rule. ``None``: each selector's default.
+    sensitivity:
+        Fewer (towards 0) or more (towards 1) highlights, from 0 to 1; ``None`` is the
+        selector's default (0.5). The default ``standout`` selector judges every moment
+        relative to the recording's own running level, so a sensitivity means the same on
+        quiet and loud, talky and musical recordings. Selectors without the knob refuse it.
     clip_length:
         Seconds per clip (default 30), split ``pre``/``post`` around the peak (default 2/3
         before, 1/3 after).
     max_clips:
-        Keep only the N highest-scoring highlights.
+        Keep only the N highest-scoring highlights (the selector's own ranking: for
+        ``standout``, dB over the running level beyond its margin).
     min_gap:
         Minimum seconds between two highlights' peaks (default: half the clip length).
     workers:
@@ -62,16 +69,28 @@ class Options:
     audio_track:
         Which audio track is analysed: its number from 1, as players and OBS number them
         (default 1: OBS's mix of every source), or ``"all"``: every track summed. Passed to
-        the source as its ``audio_track`` parameter (when not 1); clips keep every track.
+        the source as its ``audio_track`` parameter (when not 1); copied clips keep every
+        track (short-form clips, re-encoded, the first).
+    aspect, fit, height, loudness, fade:
+        Short-form clips (see :class:`~m0core.shortform.ShortForm`): frame shape ``"W:H"``
+        (e.g. ``"9:16"``; default the source's), how a frame is fitted to it (``blur``,
+        ``crop``, ``pad``), height in pixels (default the source's, at most 1920), integrated
+        loudness in LUFS (e.g. ``-14``) and seconds of fade at both ends. Any of them makes
+        every clip re-encoded (frame-exact); the analysis (and its cache) does not depend on
+        them.
+    compilation:
+        Also write ``compilation.mp4``: the clips in time order, crossfaded by ``fade``, with
+        a chapter per clip.
     source_params, analyzer_params, selector_params, encoder_params:
         Extra keyword parameters for each stage's factory.
     """
 
     source: str = "pyav"
     analyzer: str = "rms-streaming"
-    selector: str = "adaptive"
+    selector: str = "standout"
     encoder: str = "ffmpeg"
     threshold: float | None = None
+    sensitivity: float | None = None
     clip_length: float = 30.0
     pre: float | None = None
     post: float | None = None
@@ -87,6 +106,12 @@ class Options:
     jobs: int | None = None
     cache: bool = True
     audio_track: int | str = 1
+    aspect: str | None = None
+    fit: str = "blur"
+    height: int | None = None
+    loudness: float | None = None
+    fade: float = 0.0
+    compilation: bool = False
     source_params: Mapping[str, Any] = field(default_factory=dict)
     analyzer_params: Mapping[str, Any] = field(default_factory=dict)
     selector_params: Mapping[str, Any] = field(default_factory=dict)
@@ -117,6 +142,8 @@ class Options:
                 raise OptionError(f"{name} must be a plugin name, not {value!r}")
         if self.threshold is not None:
             number("threshold", self.threshold, low=-200.0, high=50.0)
+        if self.sensitivity is not None:
+            number("sensitivity", self.sensitivity, low=0.0, high=1.0)
         number("clip_length", self.clip_length, low=0.1, high=24 * 3600.0)
         for name in ("pre", "post", "min_gap"):
             if getattr(self, name) is not None:
@@ -144,6 +171,24 @@ class Options:
                 isinstance(f, str) and f for f in self.formats):
             raise OptionError(f"formats must be a list of writer names, not {self.formats!r}")
         number("clip_timeout", self.clip_timeout, low=0.01, high=24 * 3600.0)
+        short = self.short_form
+        pre, post = self.window
+        if short.fade * 2 > pre + post:
+            raise OptionError(f"fade ({short.fade:g} s) is longer than half a clip "
+                              f"({(pre + post) / 2:g} s)")
+        if self.compilation and not self.clips:
+            raise OptionError("a compilation is made of the clips: drop --no-clips")
+
+    @property
+    def short_form(self) -> ShortForm:
+        """The short-form settings, checked."""
+        return ShortForm.from_values(self.aspect, self.fit, self.height, self.loudness,
+                                     self.fade)
+
+    @property
+    def clip_cut(self) -> str:
+        """The cut the clips get: short-form settings re-encode, so ``accurate`` then."""
+        return "accurate" if self.short_form.active else self.cut
 
     @property
     def window(self) -> tuple[float, float]:

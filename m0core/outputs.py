@@ -117,8 +117,10 @@ def position(seconds: float) -> str:
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
-def highlights_document(result: AnalysisResult) -> dict[str, Any]:
-    """The ``highlights.json`` document (schema ``m0.highlights/1``)."""
+def highlights_document(result: AnalysisResult, outputs: list[str] | None = None
+                        ) -> dict[str, Any]:
+    """The ``highlights.json`` document (schema ``m0.highlights/1``); ``outputs`` are the
+    other files the run wrote (paths relative to the output folder), its ``outputs`` field."""
     from m0core.version import __version__
 
     clips = {c.highlight.index: c for c in result.clips}
@@ -140,13 +142,16 @@ def highlights_document(result: AnalysisResult) -> dict[str, Any]:
         "selector": {**result.selector.to_dict(), "threshold": result.options.threshold},
         "clips": {
             "encoder": result.options.encoder if result.options.clips else None,
-            "cut": result.options.cut,
+            "cut": result.options.clip_cut,
+            "short_form": result.options.short_form.to_dict(),
             "pre": pre,
             "post": post,
             "made": sum(1 for c in result.clips if c.ok),
             "failed": len(result.failed_clips),
         },
         "highlights": rows,
+        "outputs": sorted(outputs or []),
+        "compilation": result.compilation.to_dict() if result.compilation else None,
         "timings": {k: round(v, 3) for k, v in result.timings.items()},
     }
 
@@ -167,8 +172,9 @@ def create_writers(options: Options) -> dict[str, Any]:
 
 def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None
                   ) -> tuple[list[Path], list[str]]:
-    """Write ``highlights.json`` and ``index.json`` into ``result.out_dir``, then let each
-    writer (by name; default: :func:`create_writers` of the result's options) write its files.
+    """Write ``index.json`` into ``result.out_dir``, let each writer (by name; default:
+    :func:`create_writers` of the result's options) write its files, then write
+    ``highlights.json``, the run's record, naming every other file written (``outputs``).
 
     Returns the paths written and one line per writer that failed: a writer's error (an
     exception of its own becomes a :class:`~m0core.errors.PluginError` naming it) does not
@@ -178,12 +184,10 @@ def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None
     assert result.out_dir is not None
     written: list[Path] = []
     failed: list[str] = []
-    for name, doc in ((HIGHLIGHTS_FILE, highlights_document(result)),
-                      (INDEX_FILE, index_document(result))):
-        target = result.out_dir / name
-        write_json_atomic(target, doc)
-        written.append(target)
     try:
+        target = result.out_dir / INDEX_FILE
+        write_json_atomic(target, index_document(result))
+        written.append(target)
         for name, writer in (create_writers(result.options) if writers is None
                              else writers).items():
             try:
@@ -191,8 +195,22 @@ def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None
                     written += writer.write(result, result.out_dir)
             except M0Error as exc:
                 failed.append(str(exc))
+        made = written + ([Path(result.compilation.path)] if result.compilation is not None
+                          and result.compilation.ok and result.compilation.path else [])
+        named = [_relative(p, result.out_dir) for p in made]
+        target = result.out_dir / HIGHLIGHTS_FILE
+        write_json_atomic(target, highlights_document(result, [n for n in named if n]))
+        written.append(target)
     except BaseException:
         for path in written:  # an interrupted run leaves none of its outputs behind
             _unlink(str(path))
         raise
     return written, failed
+
+
+def _relative(path: str | os.PathLike, folder: Path) -> str | None:
+    """``path`` relative to ``folder`` (POSIX), or ``None`` if it is not inside it."""
+    try:
+        return Path(path).absolute().relative_to(folder.absolute()).as_posix()
+    except ValueError:
+        return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -66,8 +67,16 @@ class PluginInfo:
 _infos: dict[str, PluginInfo] = {}
 
 
+#: The distribution whose entry points are m0's built-in plugins.
+DISTRIBUTION = "m0-clipper"
+
+
 def _is_builtin(ep: EntryPoint) -> bool:
-    return ep.value.split(":")[0].split(".")[0] == "m0_plugins"
+    """Whether ``ep`` is one of m0's own: installed by m0's distribution (not merely pointing
+    at an ``m0_plugins`` module: any package can name one) and loading from ``m0_plugins``."""
+    dist = ep.dist.name if ep.dist is not None else ""
+    return (re.sub(r"[-_.]+", "-", dist).lower() == DISTRIBUTION
+            and ep.value.split(":")[0].split(".")[0] == "m0_plugins")
 
 
 def _allowed() -> set[str] | None:

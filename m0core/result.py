@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from m0core.model import ClipResult, Highlight, Line, MediaInfo, Stage, Timeline
+from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo, Stage, Timeline
 from m0core.options import Options
 
 
@@ -37,6 +37,8 @@ class AnalysisResult:
     notes: tuple[str, ...] = ()
     timeline: Timeline | None = None
     line: Line | None = None
+    #: The clips joined into one video (``compilation=True``), else ``None``.
+    compilation: Compilation | None = None
 
     def __post_init__(self) -> None:
         if self.timeline is None:

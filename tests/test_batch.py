@@ -76,7 +76,7 @@ def test_seed_api_runs_jobs_in_parallel_and_reports_each(vod, tmp_path):
     doc = json.loads((tmp_path / "output2" / "highlights.json").read_text())
     assert doc["selector"] == {"name": "crest", "params": {}, "threshold": -25.0}
     assert json.loads((tmp_path / "output0" / "highlights.json").read_text())[
-        "selector"]["name"] == "adaptive"
+        "selector"]["name"] == "standout"
     clip = Path(results["job2"]["outputs"][0])
     assert clip.parent == tmp_path / "output2"
 

@@ -72,7 +72,7 @@ def test_damaged_entry_is_ignored_and_rewritten(vod, own_cache, damage):
         meta.write_text("{not json")
     else:
         doc = json.loads(meta.read_text())
-        doc["identity"]["size"] += 1
+        doc["identity"]["file"]["size"] += 1
         meta.write_text(json.dumps(doc))
     second = m0core.analyze(vod, None, clips=False)
     assert second.timings["cached"] == 0.0

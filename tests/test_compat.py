@@ -56,7 +56,7 @@ def test_analysis_export_and_clips(vod, tmp_path):
 
 
 def test_seed_default_threshold_and_legacy_analysis(vod, wav, tmp_path):
-    # The seed's -5 dBFS default finds nothing on this quiet file; None selects adaptive.
+    # The seed's -5 dBFS default finds nothing on this quiet file; None selects the default.
     assert AudioAnalysis(vod, wav, tmp_path).highlights == []
     modern = AudioAnalysis(vod, wav, tmp_path, decibel_threshold=None).highlights
     assert len(modern) == len(LOUD_AT)

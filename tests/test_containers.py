@@ -315,3 +315,31 @@ def test_the_seed_api_takes_audio_track(obs):
     levels = list(StreamingAudioProcessor(obs("mp4"), audio_track=2).decibel_iter())
     loudest = max(levels, key=lambda pair: pair[1])[0]
     assert any(b <= loudest <= b + BURST for b in BURSTS)
+
+
+@pytest.mark.parametrize(("case", "track"), [("obs", 2), ("obs", 1), ("offset", 1)])
+def test_the_mp4_reader_reads_the_chosen_track_on_the_players_timeline(
+        case, track, obs, container, monkeypatch):
+    """m0's own MP4 reader (not FFmpeg's demuxer) reads track N of an mp4, a late start as
+    silence from the container's start, and gives the samples FFmpeg's demuxer path gives;
+    ``"all"`` (tracks mixed) is left to FFmpeg's demuxer."""
+    from m0_plugins.pyav_source import source as pyav
+
+    path = str(obs("mp4") if case == "obs" else container("audio-offset.mp4"))
+    assert pyav._mp4_reader(Path(path), track) is not None
+    assert pyav._mp4_reader(Path(path), "all") is None
+    src = PyAVSource(audio_track=track)
+    mine = np.concatenate([c.samples for c in src.chunks(path, chunk_seconds=3.3)])
+    media = src.probe(path)
+    with monkeypatch.context() as m:
+        m.setattr(pyav, "_mp4_reader", lambda *_args: None)
+        theirs = np.concatenate([c.samples for c in src.chunks(path, chunk_seconds=3.3)])
+        ffmpeg_media = src.probe(path)
+    assert (media.sample_rate, media.channels, media.tracks) == (
+        ffmpeg_media.sample_rate, ffmpeg_media.channels, ffmpeg_media.tracks)
+    n = min(len(mine), len(theirs))
+    assert abs(len(mine) - len(theirs)) <= 2048 and n > 40 * media.sample_rate
+    np.testing.assert_allclose(mine[:n], theirs[:n], atol=1e-6)
+    if case == "offset":  # 3 s of silence, then the mic's bed
+        rate = media.sample_rate
+        assert not np.any(mine[:int(2.9 * rate)]) and np.any(mine[int(3.1 * rate):int(4 * rate)])

@@ -20,13 +20,14 @@ from m0core.dev import synth
 from m0core.errors import OptionError, OutputError
 from m0core.media.ffmpeg import probe
 from m0core.model import Highlight, Timeline
+from m0core.options import Options
 
 DURATION = 900.0                      # 15 minutes: one full drift period
 BEDS = (-42.0, -32.0, -22.0)          # quiet, normal, loud stream (dBFS)
 SEEDS = {-42.0: (11, 12), -32.0: (21, 22), -22.0: (31, 32)}
 
 
-def detect(path: Path, selector: str = "adaptive", threshold: float | None = None,
+def detect(path: Path, selector: str = Options.selector, threshold: float | None = None,
            duration: float = DURATION) -> list[Highlight]:
     """Run ``path`` through the ffmpeg source, rms-streaming and ``selector``."""
     source = plugins.create("sources", "ffmpeg")
@@ -74,7 +75,7 @@ def test_default_selector_finds_the_events(recordings, bed_db):
 
 @pytest.mark.parametrize("bed_db", [-42.0, -32.0])
 def test_seed_rule_finds_nothing_on_quiet_and_normal_beds(recordings, bed_db):
-    """The seed's fixed -5 dBFS threshold misses every event that adaptive finds."""
+    """The seed's fixed -5 dBFS threshold misses every event that the default finds."""
     for path, events in recordings[bed_db]:
         assert synth.match_events(events, detect(path, "crest", -5.0)).found == 0
 

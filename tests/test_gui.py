@@ -115,6 +115,11 @@ def test_uploads_are_limited_and_atomic(client, folders):
     ({"paths": ["sub/a.mp4"], "settings": {"workers": 0}}, "workers must be a whole number"),
     ({"paths": ["sub/a.mp4"], "settings": {"audio_track": "mic"}},
      "audio_track must be a track number from 1 or 'all', not 'mic'"),
+    ({"paths": ["sub/a.mp4"], "settings": {"aspect": "9x"}}, "aspect must be W:H"),
+    ({"paths": ["sub/a.mp4"], "settings": {"loudness": 5}}, "loudness must be between -70"),
+    ({"paths": ["sub/a.mp4"], "settings": {"fit": "stretch"}}, "fit must be one of blur"),
+    ({"paths": ["sub/a.mp4"], "settings": {"sensitivity": 3}},
+     "sensitivity must be between 0 and 1"),
     ({"paths": [], "settings": {}}, "choose at least one video"),
     ({"uploads": ["missing.mp4"], "settings": {}}, "missing.mp4: no such file"),
 ])
@@ -198,6 +203,8 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     p.click("#browser a[data-dir=day1]")
     p.check("input[data-file='stream.mp4']")
     p.wait_for_selector("#chosen li[data-key='root:day1/stream.mp4']")
+    assert p.input_value("#sensitivity") == "0.5"  # the default: standout's own
+    p.fill("#sensitivity", "0.6")
     p.click("#advanced summary")
     assert p.is_checked("#streaming")  # "Use streaming processing", on by default
     p.click("#suggest")
@@ -220,6 +227,7 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     report = p.frame_locator("iframe.report")
     report.locator("#rows video").nth(1).wait_for()
     assert report.locator("#overview .mark").count() == 2
+    assert "over the running level" in report.locator("#rows td.why").nth(0).inner_text()
     shot(page, shots, "gui-results.png")
     assert page.problems == [], "\n".join(page.problems)
     p.close()
@@ -260,3 +268,33 @@ def test_upload_then_cancel(tmp_path, browser, shots, serve):
     assert p.inner_text("#message").startswith("Cancelled")
     shot(page, shots, "gui-cancelled.png")
     assert page.problems == []
+
+
+def test_short_form_settings_make_vertical_clips_and_a_compilation(vod, tmp_path, browser,
+                                                                   shots, serve):
+    import av
+
+    root, out = tmp_path / "videos", tmp_path / "out"
+    root.mkdir()
+    shutil.copy(vod, root / "stream.mp4")
+    page = Page(browser, serve(root, out).url)
+    p = page.page
+    p.check("input[data-file='stream.mp4']")
+    p.fill("#clip-length", "6")
+    p.click("#short-form summary")
+    p.select_option("#aspect", "9:16")
+    p.select_option("#fit", "pad")
+    p.fill("#loudness", "-14")
+    p.fill("#fade", "0.5")
+    p.check("#compilation")
+    shot(page, shots, "gui-short-form.png")
+    p.click("#start")
+    p.wait_for_selector(".job[data-status=completed]", timeout=90_000)
+    p.wait_for_selector("#results article[data-status=completed] video >> nth=2")
+    assert page.problems == [], "\n".join(page.problems)
+    clips = sorted((out / "stream_highlights").glob("*.mp4"))
+    assert [c.name for c in clips][-1] == "compilation.mp4" and len(clips) == 3
+    for clip in clips:
+        with av.open(str(clip)) as c:
+            size = c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height
+        assert size == (136, 240)

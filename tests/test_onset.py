@@ -47,7 +47,7 @@ def test_adaptive_selector_finds_the_spikes(tmp_path):
     events = [synth.Event(at, 0.2, "spike", 10.0) for at in (20.0, 47.0, 71.0)]
     path = tmp_path / "spikes.flac"
     synth.write_audio(path, 90.0, events=events, seed=4)
-    result = analyze(path, analyzer="onset", clips=False)
+    result = analyze(path, analyzer="onset", selector="adaptive", clips=False)
     match = synth.match_events(events, result.highlights)
     assert match.recall == 1.0 and match.precision == 1.0, result.highlights
 

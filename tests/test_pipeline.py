@@ -32,7 +32,7 @@ def test_analyze_finds_the_loud_moments_and_cuts_clips(vod, tmp_path):
     assert doc["schema"] == "m0.highlights/1"
     assert doc["source"]["duration"] == pytest.approx(60, abs=0.1)
     assert doc["analyzer"] == {"name": "rms-streaming", "params": {}, "hop": 0.1}
-    assert doc["selector"]["name"] == "adaptive"
+    assert doc["selector"]["name"] == "standout"
     row = doc["highlights"][0]
     assert set(row) >= {"index", "start", "end", "peak_time", "peak_db", "score", "kind", "clip"}
     assert (tmp_path / row["clip"]).is_file()

@@ -13,7 +13,7 @@ from m0core.errors import OptionError, PluginError
 BUILTINS = {
     "sources": {"ffmpeg", "soundfile"},
     "analyzers": {"rms-streaming", "rms-legacy"},
-    "selectors": {"adaptive", "crest", "top"},
+    "selectors": {"standout", "adaptive", "crest", "top"},
     "encoders": {"ffmpeg"},
 }
 

@@ -1,4 +1,5 @@
-"""Unit tests of the selectors ``adaptive``, ``crest`` and ``top`` on synthetic score curves."""
+"""Unit tests of the selectors ``standout``, ``adaptive``, ``crest`` and ``top`` on synthetic
+score curves."""
 
 from __future__ import annotations
 
@@ -65,11 +66,11 @@ def near(h: Highlight, onsets: list[float], slack: float = 7.0) -> bool:
 
 def test_selectors_are_registered_by_the_builtin_plugin():
     table = plugins.registries()["selectors"]
-    assert {"adaptive", "crest", "top"} <= set(table)
-    assert {table[n].plugin for n in ("adaptive", "crest", "top")} == {"selectors"}
+    assert {"standout", "adaptive", "crest", "top"} <= set(table)
+    assert {table[n].plugin for n in ("standout", "adaptive", "crest", "top")} == {"selectors"}
 
 
-@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("name", ["standout", "adaptive", "crest", "top"])
 @pytest.mark.parametrize("pieces", [2, 7, 40, 500])
 def test_chunking_does_not_change_the_highlights(name, pieces):
     curve, _ = with_events()
@@ -80,7 +81,7 @@ def test_chunking_does_not_change_the_highlights(name, pieces):
         assert run(make(name, min_gap=5.0), curve, pieces, seed) == whole
 
 
-@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("name", ["standout", "adaptive", "crest", "top"])
 def test_highlights_are_spaced_in_time_order_with_clip_windows(name):
     curve = bed(300.0, level=-8.0, spread=4.0)
     for i, at in enumerate([20, 28, 45, 60, 66, 100, 130, 138, 200, 250]):
@@ -101,13 +102,13 @@ def test_highlights_are_spaced_in_time_order_with_clip_windows(name):
         assert math.isfinite(h.score)
 
 
-@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("name", ["standout", "adaptive", "crest", "top"])
 @pytest.mark.parametrize("level", [-100.0, -np.inf])
 def test_silence_gives_nothing(name, level):
     assert run(make(name), np.full(3000, level, dtype=np.float32), pieces=5) == []
 
 
-@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("name", ["standout", "adaptive", "crest", "top"])
 def test_empty_stream_gives_nothing(name):
     selector = make(name)
     assert selector.feed(np.zeros(0, dtype=np.float32)) == []
@@ -128,6 +129,14 @@ def test_empty_stream_gives_nothing(name):
         ("adaptive", {"spread": -1.0}),
         ("adaptive", {"floor_db": "loud"}),
         ("adaptive", {"no_such_option": 1}),
+        ("standout", {"sensitivity": 1.5}),
+        ("standout", {"sensitivity": -0.1}),
+        ("standout", {"margin_db": 0.0}),
+        ("standout", {"window": 0.0}),
+        ("standout", {"steady": -1.0}),
+        ("standout", {"gap": -1.0}),
+        ("standout", {"join": float("nan")}),
+        ("standout", {"floor_db": "loud"}),
         ("crest", {"threshold": float("inf")}),
         ("crest", {"spike_db": -3.0}),
         ("crest", {"history": 0.0}),
@@ -146,7 +155,7 @@ def test_bad_parameters_are_option_errors(name, params):
         make(name, threshold, **params)
 
 
-@pytest.mark.parametrize("name", ["adaptive", "crest", "top"])
+@pytest.mark.parametrize("name", ["standout", "adaptive", "crest", "top"])
 @pytest.mark.parametrize("timeline", [Timeline(hop=0.0), Timeline(hop=float("nan")),
                                       Timeline(hop=0.1, min_gap=-1.0)])
 def test_bad_timeline_is_an_option_error(name, timeline):
@@ -355,3 +364,50 @@ def test_top_respects_count_spacing_and_threshold():
     assert all(h.peak_db >= -25.0 for h in run(make("top", -25.0, count=50), curve))
     assert run(make("top", 0.0), curve) == []
     assert run(make("top"), np.full(600, -12.0, dtype=np.float32)) == []  # nothing stands out
+
+
+# -- standout -------------------------------------------------------------------------------
+
+def test_standout_finds_held_rises_on_moving_beds_but_not_short_bangs():
+    rng = np.random.default_rng(3)
+    # A talk-like bed: levels jump between phrases (-30 dB) and pauses (-45 dB) every ~0.5 s.
+    curve = np.where(rng.random(6000) < 0.7, -30.0, -45.0) + rng.normal(0, 2, 6000)
+    for at in (100.0, 300.0, 500.0):
+        put(curve, at, 3.0, -18.0)          # a reaction: 12 dB over the talk for 3 s
+    for at in (200.0, 400.0):
+        put(curve, at, 0.2, -14.0)          # a door slam: 16 dB over it for 0.2 s
+    found = run(make("standout", duration=600.0), curve.astype(np.float32), pieces=9)
+    assert [round(h.peak_time) for h in found if not near(h, [100.0, 300.0, 500.0])] == []
+    assert all(any(near(h, [at]) for h in found) for at in (100.0, 300.0, 500.0))
+    assert {h.kind for h in found} == {"held"}
+    assert all(h.reason.startswith("+") and "running level (held)" in h.reason for h in found)
+
+
+def test_standout_takes_a_step_up_for_a_new_scene_not_a_moment():
+    curve = np.concatenate([bed(120.0, -45.0), bed(120.0, -25.0, seed=2)])
+    assert run(make("standout"), curve, pieces=4) == []
+
+
+def test_standout_sensitivity_means_fewer_or_more_in_db_on_any_level():
+    counts = []
+    for shift in (-15.0, 15.0):  # the same recording, quiet and loud (above the floor)
+        curve, onsets = with_events(600.0, -40.0 + shift)
+        for i, at in enumerate((60.0, 130.0, 200.0, 270.0, 340.0, 410.0)):
+            put(curve, at, 3.0, -40.0 + shift + 4.0 + i)  # held rises of 4 … 9 dB
+        counts.append([len(run(make("standout", sensitivity=s), curve))
+                       for s in (0.0, 0.5, 1.0)])
+    assert counts[0] == counts[1]  # a sensitivity means the same on quiet and loud
+    few, default, many = counts[0]
+    assert few < default < many
+
+
+def test_standout_line_and_bounded_memory():
+    curve, _ = with_events(3600.0)
+    selector = make("standout", duration=3600.0)
+    for part in np.split(curve, np.arange(50, len(curve), 50)):
+        selector.feed(part)
+        assert len(selector._raw) < 2 * 4096 + 400  # a sliding window, not the whole curve
+    selector.finish()
+    line = selector.line()
+    assert line.step == pytest.approx(1.0) and len(line.values) == 3600
+    assert np.median(line.values) == pytest.approx(-40.0 + 7.0, abs=1.5)  # level + margin

@@ -18,7 +18,8 @@ ACCURATE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
 
 
 def clip_command(
-    media: MediaInfo, start: float, duration: float, out: str | os.PathLike, cut: str = "copy"
+    media: MediaInfo, start: float, duration: float, out: str | os.PathLike, cut: str = "copy",
+    *, video_graph: str | None = None, audio_filter: str | None = None,
 ) -> list[str]:
     """The ffmpeg arguments that write ``duration`` s of ``media`` from ``start`` s to ``out``.
 
@@ -28,15 +29,31 @@ def clip_command(
     (the clip starts at the keyframe before ``start``); ``accurate`` re-encodes them, frame-exact:
     video to H.264 + AAC, audio-only media to the container's default codec. The container is
     chosen by ``out``'s extension.
+
+    ``video_graph`` (a filter graph from ``[0:V:0]`` to ``[v]``) and ``audio_filter`` (a
+    filter chain for the first audio stream) re-encode the clip through them (short-form
+    clips, :mod:`~m0_plugins.ffmpeg_encoder.shortform`), whatever ``cut`` says; such a clip
+    has the first audio track only (what a short-form player plays).
     """
     cmd = base_command() + ["-y"]
     if start > 0:
         cmd += ["-ss", f"{start:.6f}"]
-    cmd += ["-i", input_arg(media.path), "-t", f"{duration:.6f}",
-            "-map", "0:V:0?", "-map", "0:a?", "-sn", "-dn"]
-    for track in media.tracks:  # an mp4's track names do not survive a copy by themselves
-        if track.title:
-            cmd += [f"-metadata:s:a:{track.number - 1}", f"title={track.title}"]
+    cmd += ["-i", input_arg(media.path), "-t", f"{duration:.6f}"]
+    if video_graph or audio_filter:
+        graph, maps = [], []
+        if video_graph and media.has_video:
+            graph.append(video_graph)
+            maps += ["-map", "[v]"]
+        if media.has_audio:
+            graph.append(f"[0:a:0]{audio_filter or 'anull'}[a]")
+            maps += ["-map", "[a]"]
+        cmd += ["-filter_complex", ";".join(graph), *maps, "-sn", "-dn"]
+        cut = "accurate"
+    else:
+        cmd += ["-map", "0:V:0?", "-map", "0:a?", "-sn", "-dn"]
+        for track in media.tracks:  # an mp4's track names do not survive a copy by themselves
+            if track.title:
+                cmd += [f"-metadata:s:a:{track.number - 1}", f"title={track.title}"]
     if cut == "copy":
         cmd += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
     elif media.has_video:

@@ -10,16 +10,28 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from m0core.checks import whole
-from m0core.errors import OptionError, OutputError
+from m0core.errors import InputError, OptionError, OutputError
 from m0core.media.ffmpeg import child, ffmpeg_exe, reason, stop_process
-from m0core.model import ClipResult, Highlight, MediaInfo
+from m0core.model import ClipResult, Compilation, Highlight, MediaInfo
 from m0core.outputs import temp_name, temp_prefix
+from m0core.shortform import ShortForm
 
+from . import compilation as comp
 from .command import CUTS, clip_command
 from .naming import clip_extension, clip_name
+from .shortform import (
+    audio_graph,
+    frame_size,
+    gain_to,
+    integrated_loudness,
+    loudness_command,
+    video_graph,
+    video_size,
+)
 from .smart import smart_commands
 
 
@@ -50,6 +62,10 @@ class FFmpegEncoder:
         (frame-exact at near copy speed; see :mod:`~m0_plugins.ffmpeg_encoder.smart`).
     timeout:
         Seconds one clip may take before its ffmpeg is killed; ``None`` for no limit.
+    short_form:
+        Reframing, loudness and fades of short-form clips (:class:`~m0core.shortform.
+        ShortForm`); when it asks for anything, every clip is re-encoded (``accurate``).
+        Reframing needs video: an audio-only ``media`` is an :class:`InputError`.
 
     Use it as a context manager, or call :meth:`close`; leaving the ``with`` block with an
     exception cancels what is unfinished.
@@ -63,12 +79,30 @@ class FFmpegEncoder:
         workers: int | None = None,
         cut: str = "copy",
         timeout: float | None = 300.0,
+        short_form: ShortForm | None = None,
     ) -> None:
         if cut not in CUTS:
             raise OptionError(f'cut must be one of {", ".join(CUTS)}, not "{cut}"')
         workers = whole("workers", (os.cpu_count() or 1) if workers is None else workers, low=1)
         if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
             raise OptionError(f"timeout must be a number of seconds above 0, not {timeout!r}")
+        short = short_form or ShortForm()
+        if not isinstance(short, ShortForm):
+            raise OptionError(f"short_form must be a ShortForm, not {short_form!r}")
+        if short.aspect is None:  # the source's shape: nothing to fit, only to scale
+            short = replace(short, fit="crop")
+        self.short = short
+        self.frame: tuple[int, int] | None = None
+        if short.reframes:
+            if not media.has_video:
+                raise InputError(f"{media.path}: has no video to reframe (--aspect/--height "
+                                 "need a video input)")
+            try:
+                self.frame = frame_size(short, video_size(media.path))
+            except Exception as exc:  # PyAV raises its own error types
+                raise InputError(f"{media.path}: cannot read the video's size ({exc})") from None
+        if short.active:
+            cut = "accurate"
         self.media = media
         self.out_dir = Path(out_dir)
         self.cut = cut
@@ -146,6 +180,10 @@ class FFmpegEncoder:
         duration = self.media.duration
         if duration is not None and start >= duration:
             raise _Failed(f"clip window starts at {start:.1f} s, after the end ({duration:.1f} s)")
+        if self.short.active:
+            self._short_cut(start, (end if duration is None else min(end, duration)) - start,
+                            partial)
+            return
         if self.cut != "smart":
             self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut))
             return
@@ -156,8 +194,98 @@ class FFmpegEncoder:
                                                  "accurate")]:
                 self._ffmpeg(cmd)
 
-    def _ffmpeg(self, cmd: list[str]) -> None:
-        """Run one ffmpeg command (killed on cancel or timeout); raise :class:`_Failed`."""
+    def _short_cut(self, start: float, length: float, partial: Path) -> None:
+        """A short-form clip: measure the window's loudness (when asked), then re-encode it
+        through the reframing, fade and loudness filters."""
+        gain = None
+        if self.short.loudness is not None:
+            text = self._ffmpeg([ffmpeg_exe(), *loudness_command(self.media.path, start, length,
+                                                                 self.short)])
+            measured = integrated_loudness(text)
+            if measured is None:
+                raise _Failed("could not measure the clip's loudness")
+            gain = gain_to(self.short.loudness, measured)
+        self._ffmpeg(clip_command(
+            self.media, start, length, partial, "accurate",
+            video_graph=video_graph(self.short, self.frame, length),
+            audio_filter=audio_graph(self.short, length, gain, self.media.sample_rate)))
+
+    def compile(self, clips: list[ClipResult]) -> Compilation:
+        """Join the made ``clips`` in time order into ``compilation.mp4`` (``.m4a`` for
+        audio-only media) in ``out_dir``: crossfaded by the short-form ``fade``, a chapter per
+        clip, written atomically, killed after ``timeout`` × the number of clips.
+
+        Call it after every clip is done. A failure is a :class:`Compilation` with ``ok``
+        false and the reason; no clip at all gives ``ok`` false with no error.
+        """
+        began = time.monotonic()
+        made = sorted((c for c in clips if c.ok and c.path), key=lambda c: c.highlight.start)
+        if not made:
+            return Compilation(None, False)
+        final = self.out_dir / comp.compilation_name(self.media.has_video)
+        partial = self.out_dir / temp_name(final.name)
+        try:
+            with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=temp_prefix(),
+                                             suffix="-compilation") as work:
+                durations, fade = self._join(made, partial, Path(work))
+            os.replace(partial, final)
+        except (_Failed, OSError) as exc:
+            error = str(exc) if isinstance(exc, _Failed) else f"cannot write it ({exc})"
+            return Compilation(None, False, error=f"compilation: {error}",
+                               seconds=time.monotonic() - began)
+        except Exception as exc:  # PyAV cannot read a clip
+            return Compilation(None, False, error=f"compilation: cannot read a clip ({exc})",
+                               seconds=time.monotonic() - began)
+        finally:
+            _remove(partial)
+        starts = comp.offsets(durations, fade)
+        total = starts[-1] + durations[-1]
+        return Compilation(str(final), True, tuple(c.highlight.index for c in made),
+                           tuple(zip(starts, [*starts[1:], total], strict=True)), total,
+                           seconds=time.monotonic() - began)
+
+    def _join(self, made: list[ClipResult], partial: Path,
+              work: Path) -> tuple[list[float], float]:
+        """Write the compilation of ``made`` to ``partial`` (see
+        :mod:`~m0_plugins.ffmpeg_encoder.compilation`), its pieces in ``work``; return the
+        clips' durations and the fade used."""
+        paths = [c.path for c in made]
+        infos = [comp.clip_info(p, self.media.has_video) for p in paths]
+        durations = [d for d, _ in infos]
+        rate = infos[0][1]
+        fade = min([self.short.fade, *(d / 2 for d in durations)])
+        metadata, listing = work / "chapters.txt", work / "pieces.txt"
+        metadata.write_text(comp.metadata_text([c.highlight for c in made], durations, fade),
+                            encoding="utf-8")
+        if comp.joins_by_copy(paths, fade):
+            self._ffmpeg(comp.concat_command(paths, listing, metadata, partial),
+                         scale=len(made))
+            return durations, fade
+        if rate is None:  # audio only: one pass, the sound alone
+            self._ffmpeg(comp.joined_command(None, paths, durations, fade, metadata, partial),
+                         scale=len(made))
+            return durations, fade
+        pieces = comp.pieces(durations, fade, rate)
+        outs = [work / f"piece{p.index:04d}.ts" for p in pieces]
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="m0-compilation") as pool:
+            futures = [pool.submit(self._ffmpeg, comp.piece_command(
+                p, paths[p.index], paths[p.index + 1] if p.index + 1 < len(paths) else None,
+                rate, out)) for p, out in zip(pieces, outs, strict=True)]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        listing.write_text(comp.listing_text(outs), encoding="utf-8")
+        self._ffmpeg(comp.joined_command(listing, paths, durations, fade, metadata, partial),
+                     scale=len(made))
+        return durations, fade
+
+    def _ffmpeg(self, cmd: list[str], scale: int = 1) -> str:
+        """Run one ffmpeg command (killed on cancel or after ``scale`` × the timeout) and
+        return its stderr; raise :class:`_Failed`."""
+        timeout = None if self.timeout is None else self.timeout * scale
         with ExitStack() as stack:
             with self._lock:
                 if self._cancelled:
@@ -169,9 +297,9 @@ class FFmpegEncoder:
                     raise _Failed(f"cannot start ffmpeg ({exc})") from None
                 self._live.add(proc)
             try:
-                code = proc.wait(timeout=self.timeout)
+                code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                raise _Failed(f"timed out after {self.timeout:g} s") from None
+                raise _Failed(f"timed out after {timeout:g} s") from None
             finally:
                 stop_process(proc)
                 with self._lock:
@@ -183,6 +311,7 @@ class FFmpegEncoder:
                 if code < 0 and not text.strip():
                     raise _Failed(f"ffmpeg was killed by signal {-code}")
                 raise _Failed(f"ffmpeg failed: {reason(text)}")
+            return stderr()
 
 
 def _remove(path: Path) -> None:

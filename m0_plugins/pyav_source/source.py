@@ -4,6 +4,11 @@ Faster than piping from the ffmpeg program (no muxer, no pipe, no format convers
 seeks are sample-exact: it seeks a second early and places every sample by the decoded
 frames' timestamps, so a segment decoded on its own equals the same stretch of a whole-file
 decode. That is what lets m0 decode one file's segments in parallel.
+
+One track of an MP4/MOV/M4A file is read by m0's own reader of the sample tables
+(:mod:`.mp4`, constant memory at any length, edit lists honoured: a late start is silence
+from the container's start); anything else (other containers, ``audio_track="all"``, a file
+or track that reader does not handle) goes through FFmpeg's demuxer.
 """
 
 from __future__ import annotations
@@ -17,16 +22,18 @@ import numpy as np
 
 from m0core import checks
 from m0core.errors import InputError
-from m0core.media.audio import check_complete, downmix
+from m0core.media.audio import check_complete
 from m0core.media.ffmpeg import check_input_file, input_arg
 from m0core.model import AudioChunk, AudioTrack, MediaInfo
+
+from .chunks import mono as _mono
+from .chunks import place
+from .mp4 import CONTAINER, AudioReader, Unsupported, looks_like_mp4
 
 PREROLL = 1.0  # seconds decoded before a seek target, so the decoder state is settled
 GAP = 0.1  # seconds of missing audio in the timestamps that are filled with silence
 RESET = 1.0  # seconds timestamps may go back before it counts as a restart, not an overlap
 MAX_LAG = 30.0  # seconds one track may lag the others before it counts as silent there
-
-_SCALE = {"s16": 1 / 32768, "s32": 1 / 2147483648, "u8": 1 / 128, "flt": 1.0, "dbl": 1.0}
 
 
 class PyAVSource:
@@ -54,11 +61,14 @@ class PyAVSource:
         """Duration and streams of ``path``; :class:`InputError` if it cannot be opened or has
         no such audio track."""
         p = check_input_file(path)
-        with _open(p) as opened:
+        reader = _mp4_reader(p, self.audio_track)
+        with _open(p) as opened:  # every track's description (m0 probe, clips' tracks)
             info = _media_info(opened.container, p, self.audio_track)
             if info.has_audio:
                 _chosen(opened.container, p, self.audio_track)
-            return info
+        if reader is not None:  # what the chunks will be: the reader's rate and duration
+            info = _mp4_info(reader, p, info.tracks)
+        return info
 
     def chunks(
         self,
@@ -71,6 +81,10 @@ class PyAVSource:
         """Yield mono float32 chunks of ``chunk_seconds`` from ``start`` for ``duration`` s
         (channels averaged, as every m0 source does)."""
         p = check_input_file(path)
+        reader = _mp4_reader(p, self.audio_track)
+        if reader is not None:  # one track of an MP4/MOV/M4A: m0's own sample-table reader
+            yield from _mp4_chunks(reader, p, chunk_seconds, start, duration)
+            return
         with _open(p) as opened:
             container = opened.container
             info = _media_info(container, p, self.audio_track)
@@ -122,6 +136,52 @@ class PyAVSource:
             errors += opened.errors
         check_complete(p, max(0, position - first) / rate, info.duration, start, duration,
                        damaged=bool(errors))
+
+
+def _mp4_reader(path: Path, track: int | str = 1) -> AudioReader | None:
+    """m0's reader of audio track ``track`` if the file is an MP4-family file it handles (its
+    memory does not grow with the file's length, FFmpeg's index does), else None (also for
+    ``"all"``: tracks are mixed on FFmpeg's demuxer path)."""
+    if not isinstance(track, int):
+        return None
+    try:
+        if not looks_like_mp4(path):
+            return None
+        return AudioReader(path, track)
+    except (Unsupported, OSError):
+        return None
+
+
+def _mp4_info(reader: AudioReader, path: Path, tracks: tuple[AudioTrack, ...]) -> MediaInfo:
+    frame = reader.template
+    return MediaInfo(
+        path=str(path), duration=reader.duration, sample_rate=reader.sample_rate,
+        channels=frame.layout.nb_channels, has_audio=True,
+        has_video=reader.movie.video_codec is not None, audio_codec=reader.track.codec,
+        video_codec=reader.movie.video_codec, container=CONTAINER, size=path.stat().st_size,
+        tracks=tracks,
+    )
+
+
+def _mp4_chunks(reader: AudioReader, path: Path, chunk_seconds: float, start: float,
+                duration: float | None) -> Iterator[AudioChunk]:
+    """The chunks of the reader's track, on the players' timeline: an mp4's container starts
+    at 0, and the reader places a track's late start (a leading empty edit) as silence."""
+    rate = reader.sample_rate
+    first = int(round(start * rate))
+    stop = None if duration is None else first + int(round(duration * rate))
+    end = reader.end  # the encoder's padding after the last real sample is not audio
+    if end is not None:
+        stop = end if stop is None else min(stop, end)
+    size = max(1, int(round(chunk_seconds * rate)))
+    begin, frames = reader.frames(first, PREROLL if start > 0 else 0.0)
+    try:
+        emitted, errors = yield from place(frames, lambda _frame: begin, first, stop, size,
+                                           rate)
+    finally:
+        frames.close()
+    check_complete(path, (emitted - first) / rate, reader.duration, start, duration,
+                   damaged=bool(errors or reader.errors))
 
 
 class _Track:
@@ -363,15 +423,3 @@ def _frames(container, streams: list):
     except av.FFmpegError:  # the container ends early (truncated) or is damaged
         yield streams[0].index, None
 
-
-def _mono(frame) -> np.ndarray:
-    """The frame's channels averaged, as float32 in -1..1."""
-    data = frame.to_ndarray()
-    fmt = frame.format
-    channels = frame.layout.nb_channels
-    if not fmt.is_planar:
-        data = data.reshape(-1, channels).T
-    base = fmt.name.rstrip("p")
-    if base not in ("flt", "dbl"):
-        data = (data.astype(np.float32) - (128 if base == "u8" else 0)) * _SCALE[base]
-    return downmix(data)

@@ -1,9 +1,10 @@
-"""Selectors ``adaptive`` (the default), ``crest`` (the seed's rule) and ``top``."""
+"""Selectors ``standout`` (the default), ``adaptive``, ``crest`` (the seed's rule) and ``top``."""
 
 from m0core import hookimpl
 
 from .adaptive import Adaptive, threshold_line
 from .crest import Crest
+from .standout import Standout
 from .top import Top
 
 
@@ -13,6 +14,7 @@ def m0_register_selectors(register):
     register("adaptive", Adaptive)
     register("crest", Crest)
     register("top", Top)
+    register("standout", Standout)
 
 
-__all__ = ["Adaptive", "Crest", "Top", "threshold_line"]
+__all__ = ["Adaptive", "Crest", "Standout", "Top", "threshold_line"]

@@ -97,7 +97,9 @@ class Crest:
                 peak = int(np.argmax(second))
                 out += self._spacer.push(Candidate(
                     self.timeline.time(self._next + peak), float(second[peak]),
-                    float(level) - self.threshold, kind))
+                    float(level) - self.threshold, kind,
+                    f"{kind}: {float(level):.0f} dB, {float(level) - self.threshold:+.0f} dB "
+                    f"from the threshold {self.threshold:g} dB"))
             self._next += size
         return out
 

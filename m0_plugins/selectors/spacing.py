@@ -20,12 +20,14 @@ _EPS = 1e-6
 
 @dataclass(frozen=True)
 class Candidate:
-    """A possible highlight: peak time (s), level at the peak, selector's score, reason."""
+    """A possible highlight: peak time (s), level at the peak, selector's score, its kind
+    and the reason in words (``Highlight.reason``)."""
 
     time: float
     peak_db: float
     score: float
     kind: str
+    reason: str = ""
 
 
 class PeakSpacer:
@@ -64,4 +66,4 @@ class PeakSpacer:
     def _highlight(self, c: Candidate) -> Highlight:
         start, end = self.timeline.window(c.time)
         return Highlight(start=start, end=end, peak_time=c.time, peak_db=c.peak_db,
-                         score=c.score, kind=c.kind)
+                         score=c.score, kind=c.kind, reason=c.reason)

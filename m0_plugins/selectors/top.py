@@ -71,8 +71,9 @@ class Top:
         kept: list[Highlight] = []
         for i in peaks:
             value = float(values[i])
-            kept += spacer.push(Candidate(self.timeline.time(int(i)), value, value - median,
-                                          "top"))
+            kept += spacer.push(Candidate(
+                self.timeline.time(int(i)), value, value - median, "top",
+                f"one of the {self.count} best: +{value - median:.0f} dB over the median level"))
         kept += spacer.finish()
         best = sorted(range(len(kept)), key=lambda j: -kept[j].score)[: self.count]
         return [kept[j] for j in sorted(best)]

@@ -2,14 +2,17 @@
 
 The page embeds its data as JSON and its CSS/JS inline (no network). It plots the score curve
 over the whole file (an overview max-pooled to a few hundred points, and a zoomable detail
-view), the adaptive selector's background and limit, and the highlights; then one row per
-highlight with its thumbnail, its playable clip (by relative path), time, loudness and kind.
+view), the line the selector judged by (its own Line), and the highlights; then one row per
+highlight with its thumbnail, its playable clip (by relative path), time, loudness, kind and
+why it was chosen.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,6 +91,7 @@ def report_data(result: AnalysisResult, out_dir: Path, thumbs: dict[int, Path]) 
         "detail": series(scores, result.hop, DETAIL_POINTS),
         "limit": limit_series(result),
         "highlights": rows,
+        "compilation": result.compilation.to_dict() if result.compilation else None,
     }
 
 
@@ -95,13 +99,26 @@ def _relative(path: str, out_dir: Path) -> str:
     return Path(os.path.relpath(path, out_dir)).as_posix()
 
 
+#: What the embedded JSON escapes so that no text in it can end the ``<script>`` element,
+#: open a comment or a CDATA section in it, or end the line of a JavaScript string.
+_SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                   "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_PLACEHOLDER = re.compile(r"\{\{(TITLE|DATA)\}\}")
+
+
+def script_json(data: Any) -> str:
+    """``data`` as JSON that is inert inside an HTML ``<script>`` element: ``<``, ``>``,
+    ``&``, U+2028 and U+2029 are written as ``\\uXXXX`` escapes (the same JSON once parsed)."""
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.translate(str.maketrans(_SCRIPT_ESCAPES))
+
+
 def render(data: dict) -> str:
-    """The page: the template with ``data`` embedded as JSON (safe inside ``<script>``)."""
+    """The page: the template with ``data`` embedded as JSON (safe inside ``<script>``) and the
+    title escaped, both placeholders filled in one pass (a ``{{DATA}}`` in a name is text)."""
     template = files(__package__).joinpath("report.html").read_text(encoding="utf-8")
-    payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    payload = payload.replace("</", "<\\/")
-    title = data["title"].replace("&", "&amp;").replace("<", "&lt;")
-    return template.replace("{{TITLE}}", title).replace("{{DATA}}", payload)
+    values = {"TITLE": html.escape(data["title"], quote=True), "DATA": script_json(data)}
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
 class ReportWriter:

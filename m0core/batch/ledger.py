@@ -1,9 +1,10 @@
 """The batch ledger: one SQLite row per job, so a batch resumes where it stopped.
 
-A job is keyed by the identity of its input (absolute path, size, modification time) and a hash
-of the options that shape its outputs. Statuses: ``pending`` (known, not started), ``running``,
-``completed``, ``failed``, ``interrupted``. A ``running`` row found when a batch starts was left
-by a run that died (SIGKILL, power cut): it is turned into ``interrupted`` and redone.
+A job is keyed by the identity of its input (:class:`~m0core.identity.FileIdentity`: resolved
+path, device, inode, size, modification and status-change times) and a hash of the options
+that shape its outputs. Statuses: ``pending`` (known, not started), ``running``, ``completed``,
+``failed``, ``interrupted``. A ``running`` row found when a batch starts was left by a run
+that died (SIGKILL, power cut): it is turned into ``interrupted`` and redone.
 
 Only the process that drives the batch writes the ledger; a lock file beside it keeps a second
 ``m0 batch`` off the same folder while one runs.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from m0core.errors import M0Error, OutputError
+from m0core.identity import FileIdentity
 from m0core.outputs import prepare_out_dir
 
 LEDGER_FILE = "m0-batch.sqlite"
@@ -42,7 +45,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     highlights   INTEGER,
     clips        INTEGER,
     error        TEXT,
-    outputs      TEXT NOT NULL DEFAULT '[]'
+    outputs      TEXT NOT NULL DEFAULT '[]',
+    owner        TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_path ON jobs (path);
 """
@@ -50,38 +54,53 @@ CREATE INDEX IF NOT EXISTS jobs_path ON jobs (path);
 
 @dataclass(frozen=True)
 class Identity:
-    """What makes two runs the same job: the input file as it is now, and the options."""
+    """What makes two runs the same job: the input file as it is now, and the options.
+
+    ``path`` is the input as the batch names it (absolute, not resolved: what the user sees);
+    ``file`` is what the file is (numbers -1 when it cannot be read).
+    """
 
     path: str
-    size: int
-    mtime_ns: int
+    file: FileIdentity
     options_hash: str
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes (-1: unreadable)."""
+        return self.file.size
+
+    @property
+    def mtime_ns(self) -> int:
+        """The file's modification time (-1: unreadable)."""
+        return self.file.mtime_ns
 
     @property
     def key(self) -> str:
         """The ledger key of this job."""
-        text = f"{self.path}\0{self.size}\0{self.mtime_ns}\0{self.options_hash}"
+        text = f"{self.path}\0{self.file.token()}\0{self.options_hash}"
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     @classmethod
     def of(cls, path: str | os.PathLike, options_hash: str) -> Identity:
-        """The identity of the file at ``path`` (size and mtime -1 when it cannot be read)."""
+        """The identity of the file at ``path`` now."""
         absolute = os.path.abspath(os.fspath(path))
-        try:
-            st = os.stat(absolute)
-            size, mtime_ns = st.st_size, st.st_mtime_ns
-        except OSError:
-            size, mtime_ns = -1, -1
-        return cls(absolute, size, mtime_ns, options_hash)
+        return cls(absolute, FileIdentity.of_or_missing(absolute), options_hash)
 
 
 #: Options that change how fast a job runs, not what it writes.
 _NOT_SHAPING = ("workers", "jobs", "cache")
 
 
+#: Options added after ledgers were first written, with their defaults: at the default they
+#: are left out of the hash, so a ledger from before them still finds its finished jobs.
+_ADDED = {"aspect": None, "fit": "blur", "height": None, "loudness": None, "fade": 0.0,
+          "compilation": False}
+
+
 def options_hash(options: dict[str, Any]) -> str:
     """A short stable hash of the options that shape a job's outputs."""
-    shaping = {k: v for k, v in options.items() if k not in _NOT_SHAPING}
+    shaping = {k: v for k, v in options.items() if k not in _NOT_SHAPING
+               and not (k in _ADDED and v == _ADDED[k])}
     text = json.dumps(shaping, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -105,6 +124,8 @@ class Row:
     clips: int | None
     error: str | None
     outputs: list[str]
+    #: ``host:pid`` of the batch that started the job last (see :func:`owner_alive`).
+    owner: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -123,24 +144,58 @@ class Ledger:
     def __init__(self, path: str | os.PathLike | None, *, lock: bool = False) -> None:
         self.path = Path(path) if path is not None else None
         self._lock_fd: int | None = None
-        if self.path is not None:
+        self._db: sqlite3.Connection | None = None
+        reader = self.path is not None and not lock and self.path.is_file()
+        if self.path is not None and not reader:
             prepare_out_dir(self.path.parent)
         if self.path is not None and lock:
             self._lock_fd = _take_lock(self.path.with_name(self.path.name + ".lock"))
         try:
-            self._db = sqlite3.connect(
-                os.fspath(self.path) if self.path else ":memory:", timeout=30,
-                isolation_level=None,
-            )
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db = self._open()
         except sqlite3.Error as exc:
-            self.close()
-            raise OutputError(f"{self.path}: cannot open the batch ledger ({exc})") from None
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if not reader:
+                self.close()
+                raise OutputError(f"{self.path}: cannot open the batch ledger ({exc})") from None
+            try:  # a ledger on a read-only disk can still be read (m0 batch --status)
+                self._db = sqlite3.connect(f"{self.path.absolute().as_uri()}?immutable=1",
+                                           uri=True, isolation_level=None)
+                self._db.row_factory = sqlite3.Row
+                self._db.execute("SELECT count(*) FROM jobs").fetchone()
+            except sqlite3.Error as again:
+                self.close()
+                raise OutputError(f"{self.path}: cannot read the batch ledger ({again})") \
+                    from None
         if lock:
-            self._db.execute("UPDATE jobs SET status = 'interrupted' WHERE status = 'running'")
+            try:
+                self._execute("UPDATE jobs SET status = 'interrupted' WHERE status = 'running'")
+            except OutputError:
+                self.close()
+                raise
+
+    def _open(self) -> sqlite3.Connection:
+        self._db = sqlite3.connect(
+            os.fspath(self.path) if self.path else ":memory:", timeout=30,
+            isolation_level=None,
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        if "owner" not in columns:  # a ledger of m0 0.4.0
+            self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+        return self._db
+
+    def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        """Run ``sql``; a database error (a full or read-only disk) is one clear line."""
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise OutputError(f"{self.path or 'the batch ledger'}: cannot use the batch ledger "
+                              f"({exc})") from None
 
     def close(self) -> None:
         """Close the database and release the lock."""
@@ -160,22 +215,22 @@ class Ledger:
 
     def get(self, key: str) -> Row | None:
         """The row of ``key``, if any."""
-        found = self._db.execute("SELECT * FROM jobs WHERE key = ?", (key,)).fetchone()
+        found = self._execute("SELECT * FROM jobs WHERE key = ?", (key,)).fetchone()
         return _row(found) if found else None
 
     def rows(self) -> list[Row]:
         """Every row, by input path and then by start time."""
         query = "SELECT * FROM jobs ORDER BY path, COALESCE(started, 0), key"
-        return [_row(r) for r in self._db.execute(query)]
+        return [_row(r) for r in self._execute(query)]
 
     def folders(self) -> dict[str, str]:
         """``{out_dir: input path}`` of every folder a job has been given so far."""
         return {r["out_dir"]: r["path"] for r in
-                self._db.execute("SELECT DISTINCT out_dir, path FROM jobs")}
+                self._execute("SELECT DISTINCT out_dir, path FROM jobs")}
 
     def add(self, identity: Identity, out_dir: str) -> Row:
         """Record a job as ``pending`` unless it is known already; return its row."""
-        self._db.execute(
+        self._execute(
             "INSERT OR IGNORE INTO jobs (key, path, size, mtime_ns, options_hash, out_dir, "
             "status) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
             (identity.key, identity.path, identity.size, identity.mtime_ns,
@@ -185,22 +240,47 @@ class Ledger:
 
     def start(self, key: str) -> None:
         """The job is running (one more attempt)."""
-        self._db.execute(
+        self._execute(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, started = ?, "
-            "finished = NULL, seconds = NULL, error = NULL WHERE key = ?", (time.time(), key))
+            "finished = NULL, seconds = NULL, error = NULL, owner = ? WHERE key = ?",
+            (time.time(), this_owner(), key))
 
     def finish(self, key: str, result: dict[str, Any]) -> None:
         """Record how the job ended, from a job result (see :func:`m0core.batch.runner.run_job`)."""
         status = result["status"]
         if status not in STATUSES:
             raise ValueError(f"not a ledger status: {status!r}")
-        self._db.execute(
+        self._execute(
             "UPDATE jobs SET status = ?, finished = ?, seconds = ?, highlights = ?, clips = ?, "
             "error = ?, outputs = ? WHERE key = ?",
             (status, time.time(), result.get("seconds"), result.get("highlights"),
              result.get("clips"), result.get("error"), json.dumps(result.get("outputs", [])),
              key),
         )
+
+
+def this_owner() -> str:
+    """``host:pid`` of this process, as :meth:`Ledger.start` records it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the batch ``owner`` (``host:pid``) may still be running: its process is alive
+    on this machine, or it runs on another machine (which this one cannot see into)."""
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # alive, another user's
+    return True
 
 
 def _row(r: sqlite3.Row) -> Row:

@@ -36,6 +36,7 @@ from m0core.errors import InputError, M0Error, OptionError
 from m0core.options import Options
 from m0core.outputs import HIGHLIGHTS_FILE, INDEX_FILE, remove_stale_temps
 from m0core.pipeline import Progress, analyze
+from m0core.staging import clear_stale
 
 #: What ``m0 batch DIRECTORY`` picks up inside a folder (patterns take any file they match).
 MEDIA_EXTENSIONS = frozenset(
@@ -56,7 +57,7 @@ class BatchJob:
         The recording and the folder for its clips, ``highlights.json`` and ``index.json``.
     decibel_threshold:
         The seed's threshold: given, the seed's ``crest`` rule at that level; ``None``, m0's
-        ``adaptive`` selector, which needs no threshold.
+        default selector, which needs no threshold.
     clip_length:
         Seconds per clip.
     use_streaming:
@@ -132,6 +133,9 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
         made = [c.path for c in analysis.clips if c.ok and c.path]
         failed = analysis.failed_clips
         written = [str(out / name) for name in (HIGHLIGHTS_FILE, INDEX_FILE)]
+        joined = analysis.compilation
+        if joined is not None and joined.ok and joined.path:
+            written.insert(0, joined.path)
         result.update(status="completed", highlights=len(analysis.highlights), clips=len(made),
                       failed_clips=len(failed), outputs=made + written,
                       notes=list(analysis.notes))
@@ -139,6 +143,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
         if failed:
             problems.append(f"{len(failed)} of {len(analysis.clips)} clips failed: "
                             f"{failed[0].error}")
+        if joined is not None and joined.error:
+            problems.append(joined.error)
         if problems:
             result.update(status="failed", error="; ".join(problems))
     if result["status"] != "completed":
@@ -171,13 +177,15 @@ class _Reporter(Progress):
 
 
 def clean_partials(folder: str | os.PathLike, remove_empty: bool = False) -> None:
-    """Remove the half-written files that m0 processes which have ended (a killed earlier run,
-    a job that died) or this one left in ``folder`` (:func:`m0core.outputs.remove_stale_temps`;
-    nobody else's), and the folder itself with ``remove_empty`` when nothing else is in it."""
+    """Remove what m0 processes which have ended (a killed earlier run, a job that died) or
+    this one left in ``folder``: their temporary files (:func:`m0core.outputs.remove_stale_temps`)
+    and their runs' private folders (:func:`m0core.staging.clear_stale`), nobody else's; then
+    the folder itself with ``remove_empty`` when nothing else is in it."""
     folder = Path(folder)
     if not folder.is_dir():
         return
     remove_stale_temps(folder)
+    clear_stale(folder)
     if remove_empty:
         try:
             folder.rmdir()

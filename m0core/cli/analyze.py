@@ -50,6 +50,8 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     problems = list(result.failed_outputs)
     if result.failed_clips:
         problems.append(f"{len(result.failed_clips)} of {len(result.clips)} clips failed")
+    if result.compilation is not None and result.compilation.error:
+        problems.append(result.compilation.error)
     if problems:
         raise M0Error("; ".join(problems))
 
@@ -63,6 +65,10 @@ def _summary(result, verbose: bool) -> None:
         f"{len(result.highlights)} highlights in {clock(media.duration or 0)} of audio "
         f"({took:.1f} s, {speed:.0f}x real time); {made} clips in {result.out_dir}"
     )
+    if result.compilation is not None and result.compilation.ok:
+        click.echo(f"compilation: {result.compilation.path} "
+                   f"({clock(result.compilation.duration)}, {len(result.compilation.clips)} "
+                   "chapters)")
     if verbose:
         click.echo(f"  audio: {_track_line(media, result.options.audio_track)}")
         for note in result.notes:

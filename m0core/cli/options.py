@@ -11,6 +11,7 @@ import click
 from m0core.cli.console import warn
 from m0core.errors import OptionError
 from m0core.options import CUT_MODES
+from m0core.shortform import FITS
 
 if TYPE_CHECKING:
     from m0core.options import Options
@@ -69,8 +70,11 @@ def selection_options(f):
     decorators = [
         click.option("--analyzer", default=None, metavar="NAME",
                      help="Analyzer plugin  [default: rms-streaming]"),
-        click.option("--selector", default="adaptive", metavar="NAME",
-                     help="Highlight selector plugin (adaptive, crest, top, …)."),
+        click.option("--selector", default="standout", metavar="NAME",
+                     help="Highlight selector plugin (standout, adaptive, crest, top, …)."),
+        click.option("-s", "--sensitivity", type=float, default=None, metavar="0..1",
+                     help="Fewer (0) or more (1) highlights, the same on quiet and loud, talky "
+                          "and musical recordings  [default: 0.5]"),
         click.option("--source", default="pyav", metavar="NAME",
                      help="Audio source plugin (pyav, ffmpeg, soundfile, …)."),
         click.option("--audio-track", type=AUDIO_TRACK, default="1", metavar="N|all",
@@ -79,7 +83,7 @@ def selection_options(f):
         click.option("--streaming/--no-streaming", default=True,
                      help="--no-streaming uses the whole-file rms-legacy analyzer."),
         click.option("-t", "--threshold", type=float, default=None, metavar="DB",
-                     help="Minimum level in dBFS (crest's threshold; a floor for adaptive)."),
+                     help="Minimum level in dBFS (crest's threshold; a floor for standout)."),
         click.option("-l", "--clip-length", type=float, default=30.0, metavar="SECONDS",
                      help="Length of each clip."),
         click.option("--pre", type=float, default=None, metavar="SECONDS",
@@ -118,6 +122,33 @@ def analysis_options(f):
                           "chapters (repeatable).  [default: none]"),
         click.option("--report/--no-report", default=True,
                      help="Write report.html with a plot, thumbnails and playable clips."),
+        short_form_options,
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
+def short_form_options(f):
+    """Clips for Shorts, Reels and TikTok (analyze, batch): frame, loudness, fades, a
+    compilation. Checked by :class:`~m0core.shortform.ShortForm`; any of them re-encodes."""
+    decorators = [
+        click.option("--aspect", default=None, metavar="W:H",
+                     help="Frame shape of the clips, e.g. 9:16, 1:1, 4:5 (re-encodes; needs "
+                          "video)  [default: the source's]"),
+        click.option("--fit", type=click.Choice(FITS), default="blur",
+                     help="How a frame of another shape fits: blur (the whole frame over a "
+                          "blurred copy), crop (a centred cut) or pad (bars)."),
+        click.option("--height", type=int, default=None, metavar="PX",
+                     help="Frame height in pixels, even  [default: the source's, at most 1920]"),
+        click.option("--loudness", type=float, default=None, metavar="LUFS",
+                     help="Normalise each clip to this integrated loudness, e.g. -14 "
+                          "(EBU R128, true peak -1 dBTP).  [default: as recorded]"),
+        click.option("--fade", type=float, default=0.0, metavar="SECONDS",
+                     help="Fade audio and video in and out at both ends of each clip."),
+        click.option("--compilation", is_flag=True,
+                     help="Also write compilation.mp4: the clips in time order, crossfaded by "
+                          "--fade, a chapter per clip."),
     ]
     for decorator in reversed(decorators):
         f = decorator(f)

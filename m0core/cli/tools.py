@@ -92,7 +92,7 @@ def reference(video: Path, source: str, analyzer: str, audio_track: int | str, a
     """Measure VIDEO's levels and suggest thresholds (one streaming pass, no clips).
 
     Prints the duration, average and maximum level, dynamic range, aggressive / balanced /
-    conservative thresholds for the crest selector, what the adaptive default would pick,
+    conservative thresholds for the crest selector, what the default selector would pick,
     and a level histogram.
     """
     from m0core.cli.progress import ConsoleProgress
@@ -228,7 +228,7 @@ def format_reference(ref: Reference, width: int = 40) -> str:
                                   strict=True):
         lines.append(f"  {name:<13} {value:6.1f} dB   ({100 - pct:g} %)")
     limit = "-" if ref.adaptive_limit_db is None else f"{ref.adaptive_limit_db:.1f} dB"
-    lines += ["", f"Default (adaptive): {ref.adaptive_highlights} highlights; typical limit "
+    lines += ["", f"Default selector: {ref.adaptive_highlights} highlights; typical limit "
               f"{limit}", "", "Level histogram:"]
     top = max(share for _, _, share in ref.histogram) or 1.0
     for lo, hi, share in ref.histogram:

@@ -1,1 +1,2 @@
-"""Media for development, tests, demos and benchmarks: synthetic VODs with known moments."""
+"""Media for development, tests, demos and benchmarks: synthetic VODs with known moments, and
+stream-like recordings made of real recorded sound (:mod:`m0core.dev.corpus`)."""

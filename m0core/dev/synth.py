@@ -376,7 +376,7 @@ def write_vod(
     ]
     try:
         with child(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL) as (proc, stderr):
-            _pipe_audio(proc, audio_blocks(duration, events, **kw))
+            pipe_audio(proc, audio_blocks(duration, events, **kw))
             code = proc.wait()
             errors = stderr()
         if code != 0:
@@ -387,7 +387,7 @@ def write_vod(
     return events
 
 
-def _pipe_audio(proc: subprocess.Popen, blocks: Iterator[np.ndarray]) -> None:
+def pipe_audio(proc: subprocess.Popen, blocks: Iterator[np.ndarray]) -> None:
     """Write ``blocks`` to ffmpeg's stdin as f32le and close it."""
     try:
         for block in blocks:

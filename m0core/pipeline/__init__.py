@@ -1,10 +1,29 @@
 """One run of one file: plan → source → analyzer → selector → encoder → writers.
 
-``run`` drives the stages, ``segments`` decodes a long file in parallel worker processes,
-``streaming`` holds the bounded read-ahead, ``cache`` keeps score curves, ``reference`` turns a
-curve into level statistics.
+``plan`` resolves the options once, ``run`` drives the stages, ``segments`` decodes a long file
+in parallel worker processes, ``streaming`` holds the bounded read-ahead, ``cache`` keeps score
+curves, ``reference`` turns a curve into level statistics. The names below are imported on
+first use, so a segment worker (``python -m m0core.pipeline.segments``) loads only what it
+needs.
 """
 
-from m0core.pipeline.run import AnalysisResult, Progress, analyze
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from m0core.pipeline.run import AnalysisResult, Progress, analyze
+
+_LAZY = {"AnalysisResult": "m0core.result", "Progress": "m0core.pipeline.run",
+         "analyze": "m0core.pipeline.run"}
 
 __all__ = ["AnalysisResult", "Progress", "analyze"]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'm0core.pipeline' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value

@@ -1,11 +1,17 @@
 """The analysis cache: the score curve of a file, so re-tuning never decodes again.
 
-An entry is keyed by the file's identity (absolute path, size, mtime), the source and the
-analyzer (names, parameters, versions) and this cache's format. It is two files: raw
-little-endian float32 scores and a JSON description holding the key's inputs, the media
-information, the hop and a SHA-256 of the scores. An entry whose description does not match
-its key or whose scores fail the checksum is ignored (and overwritten by the next run); the
-cache never unpickles anything.
+An entry is keyed by the file's identity (:class:`~m0core.identity.FileIdentity`: resolved
+path, device, inode, size, mtime and ctime), the source and the analyzer (names, parameters,
+versions) and this cache's format. It is two files: raw little-endian float32 scores and a
+JSON description holding the key's inputs, the media information (without any path), the hop
+and a SHA-256 of the scores.
+
+Nothing in an entry is trusted: the description must be small, a JSON object of the expected
+shape and types, its identity equal to the key's, its hop the analyzer's own, its media
+numbers finite and in range, its scores match their checksum, be finite and as many as the
+duration and hop imply. Anything else is ignored (and overwritten by the run that then
+decodes). A hit never hands back a stored path: the media of an entry names the file the
+caller named now. The cache never unpickles anything.
 
 The folder is ``M0_CACHE_DIR``, else the user cache directory (``platformdirs``).
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,12 +28,21 @@ from typing import Any
 
 import numpy as np
 
-from m0core.errors import OutputError
+from m0core import checks
+from m0core.errors import M0Error, OutputError
+from m0core.identity import FileIdentity
 from m0core.model import MediaInfo
 
-FORMAT = 2  # 2: curves on the players' timeline (1 counted from the audio's own start)
+#: 2: the file's identity (m0core.identity) and validated entries; curves on the players'
+#: timeline (1 counted from the audio's own start); 3: both, and the audio track in the key
+#: (the source's ``audio_track`` parameter) and every track's description in the media.
+FORMAT = 3
 SUFFIX_META = ".json"
 SUFFIX_DATA = ".f32"
+#: The largest description read (a real one is a few KiB); bigger ones are ignored unread.
+MAX_META_BYTES = 256 * 1024
+#: Score values an entry may hold beyond ``duration / hop`` (the partial values at the edges).
+_SLACK_VALUES = 2
 
 
 def cache_dir() -> Path:
@@ -52,13 +68,9 @@ def identity(path: str | os.PathLike, source: str, source_params: dict[str, Any]
              analyzer: str, analyzer_params: dict[str, Any], versions: dict[str, str]
              ) -> dict[str, Any]:
     """Everything that decides a score curve, as a JSON-ready dict."""
-    p = Path(path).absolute()
-    st = p.stat()
     return {
         "format": FORMAT,
-        "path": str(p),
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
+        "file": FileIdentity.of(path).to_dict(),
         "source": source,
         "source_params": source_params,
         "analyzer": analyzer,
@@ -73,37 +85,129 @@ def key_of(ident: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
-def load(ident: dict[str, Any]) -> Entry | None:
-    """The entry for ``ident`` if present and intact, else ``None``."""
+class _Invalid(Exception):
+    """The entry is not one this cache wrote for this key."""
+
+
+def load(ident: dict[str, Any], path: str | os.PathLike, hop: float) -> Entry | None:
+    """The entry for ``ident`` if present and valid, else ``None``.
+
+    ``path`` is the file as the caller names it now (the entry's media gets it; no stored
+    path is ever used) and ``hop`` the analyzer's own hop (an entry with another is invalid).
+    """
     base = cache_dir() / key_of(ident)
     try:
-        meta = json.loads(base.with_suffix(SUFFIX_META).read_text(encoding="utf-8"))
+        with open(base.with_suffix(SUFFIX_META), "rb") as fh:
+            raw = fh.read(MAX_META_BYTES + 1)
         data = base.with_suffix(SUFFIX_DATA).read_bytes()
-    except (OSError, ValueError):
+    except OSError:
         return None
     try:
-        if json.loads(json.dumps(ident, default=str)) != meta["identity"]:
-            return None
-        if hashlib.sha256(data).hexdigest() != meta["sha256"] or len(data) % 4:
-            return None
-        media = MediaInfo(**meta["media"])
-        hop = float(meta["hop"])
-    except (KeyError, TypeError, ValueError):
+        if len(raw) > MAX_META_BYTES:
+            raise _Invalid("description too large")
+        meta = json.loads(raw.decode("utf-8"))
+        return _validated(meta, data, ident, os.fspath(path), hop)
+    except (_Invalid, ValueError, RecursionError, M0Error):
         return None
+
+
+def _validated(meta: Any, data: bytes, ident: dict[str, Any], path: str,
+               expected_hop: float) -> Entry:
+    """The entry ``meta`` and ``data`` describe, or :class:`_Invalid` (any value, any shape)."""
+    if not isinstance(meta, dict) or set(meta) != {"identity", "media", "hop", "count",
+                                                   "sha256"}:
+        raise _Invalid("not an entry")
+    if json.loads(json.dumps(ident, default=str)) != meta["identity"]:
+        raise _Invalid("another identity")
+    hop = meta["hop"]
+    if isinstance(hop, bool) or not isinstance(hop, float | int):
+        raise _Invalid("hop")
+    hop = checks.hop(hop)
+    if not math.isclose(hop, expected_hop, rel_tol=1e-9, abs_tol=0.0):
+        raise _Invalid("another hop")
+    count = meta["count"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise _Invalid("count")
+    if not isinstance(meta["sha256"], str) or len(data) != 4 * count or \
+            hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        raise _Invalid("scores")
+    media = _media(meta["media"], path)
+    if media.duration is not None and count > media.duration / hop + _SLACK_VALUES:
+        raise _Invalid("more scores than the duration holds")
+    if count == 0:
+        raise _Invalid("no scores")  # (fewer than the duration holds is fine: short audio)
     scores = np.frombuffer(data, dtype="<f4").astype(np.float32)
-    if len(scores) != meta.get("count"):
-        return None
+    if not np.isfinite(scores).all():
+        raise _Invalid("scores not finite")
     return Entry(media, hop, scores)
 
 
+#: The fields of a stored media description and the types each may have.
+_MEDIA_FIELDS: dict[str, tuple[type, ...]] = {
+    "duration": (float, int, type(None)), "sample_rate": (int,), "channels": (int,),
+    "has_audio": (bool,), "has_video": (bool,), "audio_codec": (str, type(None)),
+    "video_codec": (str, type(None)), "container": (str, type(None)), "size": (int,),
+    "tracks": (list,),
+}
+#: The fields of a stored audio track (:class:`~m0core.model.AudioTrack`) and their types.
+_TRACK_FIELDS: dict[str, tuple[type, ...]] = {
+    "number": (int,), "codec": (str, type(None)), "channels": (int,), "sample_rate": (int,),
+    "start": (float, int), "title": (str, type(None)), "language": (str, type(None)),
+}
+#: The most audio tracks an entry may describe.
+_MAX_TRACKS = 256
+
+
+def _fields(stored: Any, types_of: dict[str, tuple[type, ...]], what: str) -> None:
+    """:class:`_Invalid` unless ``stored`` is a dict of exactly ``types_of``'s fields, each of
+    one of its types (no bool for a number) and no string longer than 200 characters."""
+    if not isinstance(stored, dict) or set(stored) != set(types_of):
+        raise _Invalid(what)
+    for name, types in types_of.items():
+        value = stored[name]
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            raise _Invalid(f"{what} {name}")
+        if isinstance(value, str) and len(value) > 200:
+            raise _Invalid(f"{what} {name}")
+
+
+def _track(stored: Any) -> dict[str, Any]:
+    _fields(stored, _TRACK_FIELDS, "media track")
+    if not (0 < stored["number"] <= _MAX_TRACKS and 0 <= stored["channels"] <= 1024
+            and 0 <= stored["sample_rate"] <= 10_000_000
+            and math.isfinite(stored["start"]) and 0 <= stored["start"] < 1e7):
+        raise _Invalid("media track numbers")
+    return stored
+
+
+def _media(stored: Any, path: str) -> MediaInfo:
+    _fields(stored, _MEDIA_FIELDS, "media")
+    if len(stored["tracks"]) > _MAX_TRACKS:
+        raise _Invalid("media tracks")
+    tracks = tuple(_track(t) for t in stored["tracks"])
+    duration = stored["duration"]
+    if duration is not None and not (math.isfinite(duration) and 0 < duration < 1e7):
+        raise _Invalid("media duration")
+    if not (0 < stored["sample_rate"] <= 10_000_000 and 0 < stored["channels"] <= 1024
+            and stored["size"] >= 0):
+        raise _Invalid("media numbers")
+    return MediaInfo(path=path, **{**stored, "tracks": tracks})
+
+
 def store(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarray) -> bool:
-    """Save an entry (data first, description last, each atomically). A cache that cannot be
-    written is no error: returns ``False``."""
+    """Save an entry (data first, description last, each atomically), unless the file changed
+    since ``ident`` was taken. A cache that cannot be written is no error: returns ``False``."""
+    try:
+        if FileIdentity.of(media.path).to_dict() != ident["file"]:
+            return False  # edited while it was decoded: the curve is of neither version
+    except OSError:
+        return False
     folder = cache_dir()
     base = folder / key_of(ident)
     data = np.asarray(scores, dtype="<f4").tobytes()
+    described = {k: v for k, v in asdict(media).items() if k != "path"}
     meta = {
-        "identity": ident, "media": asdict(media), "hop": hop, "count": len(data) // 4,
+        "identity": ident, "media": described, "hop": hop, "count": len(data) // 4,
         "sha256": hashlib.sha256(data).hexdigest(),
     }
     from m0core.outputs import write_text_atomic  # not needed to read the cache

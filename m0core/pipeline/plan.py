@@ -88,7 +88,7 @@ def resolve(path: str | os.PathLike, options: Options) -> Plan:
     opts = options
     analyzer = plugins.create("analyzers", opts.analyzer, **opts.analyzer_params)
     key = cache_key(path, opts, analyzer) if opts.cache else None
-    cached = cache.load(key) if key else None
+    cached = cache.load(key, path, float(analyzer.hop)) if key else None
     source = None
     if cached is not None:
         media, hop = cached.media, cached.hop
@@ -105,6 +105,8 @@ def resolve(path: str | os.PathLike, options: Options) -> Plan:
     selector_params = dict(opts.selector_params)
     if opts.max_clips and plugins.takes("selectors", opts.selector, "max_clips"):
         selector_params.setdefault("max_clips", opts.max_clips)
+    if opts.sensitivity is not None:
+        selector_params.setdefault("sensitivity", opts.sensitivity)
     selector = plugins.create("selectors", opts.selector, timeline=timeline,
                               threshold=opts.threshold, **selector_params)
     specs = {"source": Stage(opts.source, opts.source_settings),

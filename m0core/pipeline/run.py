@@ -21,14 +21,15 @@ from typing import Any
 import numpy as np
 
 from m0core import contracts, plugins
-from m0core.errors import InputError
-from m0core.model import ClipResult, Highlight, Line, MediaInfo
+from m0core.errors import InputError, OptionError
+from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
 from m0core.options import Options
 from m0core.pipeline import cache
 from m0core.pipeline.plan import Plan, resolve
 from m0core.pipeline.segments import scores_from_worker, segment_scores
 from m0core.pipeline.streaming import ReadAhead
 from m0core.result import AnalysisResult
+from m0core.staging import Staging
 
 __all__ = ["AnalysisResult", "Plan", "Progress", "analyze", "execute", "resolve"]
 
@@ -63,9 +64,12 @@ def analyze(
     ``options`` (an :class:`Options`) and keyword ``overrides`` (any Options field, e.g.
     ``threshold=-8``, ``clips=False``) choose plugins and settings. Raises an
     :class:`~m0core.M0Error` subclass with one clear line for bad input, options or output.
-    On failure nothing this run wrote is left in ``out_dir``. A writer that fails after the
-    analysis (an extra ``formats`` file, the report) does not fail the run: its line is in
-    ``failed_outputs`` and the clips, the JSON files and the other writers' files are kept.
+    Everything is made in a private folder inside ``out_dir`` and published only when the
+    run completes (:mod:`m0core.staging`): a run that fails or is interrupted leaves nothing
+    of its own and the previous run's outputs in ``out_dir`` as they were. A writer that fails
+    after the analysis (an extra ``formats`` file, the report) does not fail the run: its line
+    is in ``failed_outputs`` and the clips, the JSON files and the other writers' files are
+    kept.
     """
     started = time.perf_counter()
     plan = resolve(path, Options.build(options, **overrides))
@@ -80,11 +84,22 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
 
     started = time.perf_counter() if started is None else started
     progress = progress or Progress()
+    opts = plan.options
+    if out_dir is not None and opts.clips and opts.short_form.reframes \
+            and not plan.media.has_video:
+        raise InputError(f"{plan.path}: has no video to reframe (--aspect/--height need a "
+                         "video input; drop them for audio-only files)")
     out = prepare_out_dir(out_dir) if out_dir is not None else None
     writers = create_writers(plan.options) if out is not None else {}
     progress.started(plan.media)
 
-    run = _Run(plan, out, progress)
+    staging = Staging(out) if out is not None else None  # see m0core.staging: the one rule
+    try:
+        run = _Run(plan, staging, progress)
+    except BaseException:
+        if staging is not None:
+            staging.discard()
+        raise
     try:
         if plan.cached is not None:
             run.select(plan.cached.scores)
@@ -97,35 +112,46 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
             cache.store(plan.cache_key, plan.media, plan.hop, run.curve())
         progress.analysis_done(run.found, run.pending)
         run.finish_clips()
+        run.compile()
+        result = AnalysisResult(
+            media=plan.media,
+            highlights=tuple(run.highlights),
+            clips=tuple(sorted(run.clips, key=lambda c: c.highlight.index)),
+            scores=run.curve(),
+            hop=plan.hop,
+            options=plan.options,
+            source=plan.specs["source"],
+            analyzer=plan.specs["analyzer"],
+            selector=plan.specs["selector"],
+            out_dir=staging.dir if staging is not None else None,
+            timings={**run.timings, "cached": float(plan.cached is not None)},
+            timeline=plan.timeline,
+            line=run.line(),
+            compilation=run.compilation,
+            notes=plan.notes,
+        )
+        if staging is not None:
+            _, failed = write_outputs(result, writers)
+            failed += staging.publish(c.path for c in result.clips if c.ok and c.path)
+            compilation = result.compilation
+            if compilation is not None and compilation.ok and compilation.path:
+                compilation = replace(compilation, path=str(staging.final(compilation.path)))
+            result = replace(result, out_dir=out, failed_outputs=tuple(failed),
+                             clips=tuple(_published(c, staging) for c in result.clips),
+                             compilation=compilation)
     except BaseException:
         run.abort()
         raise
-
-    result = AnalysisResult(
-        media=plan.media,
-        highlights=tuple(run.highlights),
-        clips=tuple(sorted(run.clips, key=lambda c: c.highlight.index)),
-        scores=run.curve(),
-        hop=plan.hop,
-        options=plan.options,
-        source=plan.specs["source"],
-        analyzer=plan.specs["analyzer"],
-        selector=plan.specs["selector"],
-        out_dir=out,
-        timings={**run.timings, "cached": float(plan.cached is not None)},
-        timeline=plan.timeline,
-        line=run.line(),
-        notes=plan.notes,
-    )
-    if out is not None:
-        try:
-            _, failed = write_outputs(result, writers)
-        except BaseException:
-            run.abort()
-            raise
-        result = replace(result, failed_outputs=tuple(failed))
     result.timings["total"] = time.perf_counter() - started
     return result
+
+
+def _published(clip: ClipResult, staging: Staging) -> ClipResult:
+    """``clip`` with the path it has once published (a clip made outside the staging folder,
+    by an encoder of its own, keeps its path)."""
+    if not (clip.ok and clip.path) or not Path(clip.path).is_relative_to(staging.dir):
+        return clip
+    return replace(clip, path=str(staging.final(clip.path)))
 
 
 def _decode(plan: Plan, run: _Run) -> None:
@@ -176,10 +202,10 @@ class _Run:
     and its clips. Every call into the selector and the encoder plugins is made here, inside
     :func:`plugins.blame`."""
 
-    def __init__(self, plan: Plan, out: Path | None, progress: Progress) -> None:
+    def __init__(self, plan: Plan, staging: Staging | None, progress: Progress) -> None:
         opts = plan.options
         self.opts = opts
-        self.out = out
+        self.staging = staging
         self.progress = progress
         self.selector = plan.selector
         self.parts: list[np.ndarray] = []
@@ -190,10 +216,17 @@ class _Run:
         self.timings: dict[str, float] = {}
         self.t0 = time.perf_counter()
         self.encoder = None
-        if out is not None and opts.clips:
+        self.compilation: Compilation | None = None
+        if staging is not None and opts.clips:
+            short = opts.short_form
             self.encoder = plugins.create("encoders", opts.encoder, **{
-                "media": plan.media, "out_dir": out, "workers": opts.clip_workers, "cut": opts.cut,
-                "timeout": opts.clip_timeout, **opts.encoder_params})
+                "media": plan.media, "out_dir": staging.dir, "workers": opts.clip_workers,
+                "cut": opts.clip_cut, "timeout": opts.clip_timeout,
+                **({"short_form": short} if short.active else {}), **opts.encoder_params})
+            if opts.compilation and contracts.optional("encoder", self.encoder,
+                                                       "compile") is None:
+                self.encoder.close(cancel=True)
+                raise OptionError(f'encoder "{opts.encoder}" cannot make a compilation')
 
     @property
     def found(self) -> int:
@@ -255,21 +288,25 @@ class _Run:
                 self.encoder.close()
             self.timings["clips_wait"] = time.perf_counter() - started
 
+    def compile(self) -> None:
+        """Join the clips into the compilation, when the options ask for one."""
+        if self.encoder is None or not self.opts.compilation:
+            return
+        started = time.perf_counter()
+        with plugins.blame("encoders", self.opts.encoder):
+            self.compilation = self.encoder.compile(list(self.clips))
+        self.timings["compilation"] = time.perf_counter() - started
+
     def abort(self) -> None:
-        """Stop the encoder and remove every clip this run wrote (while the error that
-        stopped the run propagates: an encoder failing to stop does not replace it)."""
+        """Stop the encoder and remove everything this run made (while the error that
+        stopped the run propagates: an encoder failing to stop does not replace it). The
+        previous run's outputs are untouched: nothing was published."""
         if self.encoder is not None:
             with suppress(Exception):
                 self.encoder.close(cancel=True)
-        finished = [f.result() for f in self.futures
-                    if f.done() and not f.cancelled() and f.exception() is None]
-        for clip in self.clips + finished:
-            if clip.ok and clip.path:
-                try:
-                    os.unlink(clip.path)
-                except OSError:
-                    pass
         self.clips.clear()
+        if self.staging is not None:
+            self.staging.discard()
 
     def line(self) -> Line | None:
         """The level the selector judged by, if it reports one (after ``finish``)."""

@@ -117,8 +117,9 @@ def test_one_clip_fails_the_others_are_fine(fault, vod, tmp_path):
         args += ["-P", "encoder.timeout=3"]
     proc = m0_popen(*args, env=env)
     if fault == "killed":
-        wait_for(lambda: any(out.glob(".partial-*02_0h*"))
-                 and any(p.stat().st_size for p in out.glob(".partial-*02_0h*")), 60,
+        partial = ".m0-run-*/.partial-*02_0h*"  # in the run's private folder (m0core.staging)
+        wait_for(lambda: any(out.glob(partial))
+                 and any(p.stat().st_size for p in out.glob(partial)), 60,
                  "clip 2 half-written")
         _named(tag, "-re")[0].kill()
     stderr, _ = _finish(proc, 60)

@@ -118,3 +118,12 @@ def test_safe_mode_is_documented_and_loads_built_ins_only(fake_dist, vod, tmp_pa
     [evil] = [p for p in json.loads(run.stdout) if not p["builtin"]]
     assert evil["name"] == "m0-evil" and evil["disabled"] and not evil["error"]
     assert "a third-party plugin ran" not in run.stderr
+
+
+def test_every_promise_names_tests_that_exist():
+    """docs/security.md's table of promises points at the tests that check them."""
+    doc = (ROOT / "docs" / "security.md").read_text()
+    named = set(re.findall(r"`(test_\w+\.py)`", doc))
+    assert {"test_reruns.py", "test_cache_trust.py", "test_gui_and_batch.py"} <= named
+    for name in named:
+        assert (ROOT / "tests" / "reliability" / name).is_file(), name

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,22 +21,24 @@ from urllib.parse import quote
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from m0core import plugins
-from m0core.batch.ledger import Ledger
+from m0core.batch.ledger import Ledger, owner_alive
 from m0core.batch.runner import MEDIA_EXTENSIONS
 from m0core.cli.gui.files import UPLOADS, Forbidden, TooLarge, confine, listing, save_upload
 from m0core.cli.gui.runner import Runner
 from m0core.errors import M0Error
 from m0core.options import CUT_MODES, Options
+from m0core.shortform import FITS
 
 STATIC = Path(__file__).with_name("static")
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+#: The "Short-form" group of the settings: Options fields, checked as the CLI's are.
+SHORT_FORM_SETTINGS = ("aspect", "fit", "height", "loudness", "fade", "compilation")
 
 
 class TokenGate:
@@ -55,18 +58,48 @@ class TokenGate:
         await self.app(scope, receive, send)
 
 
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header without its port, lowercase: ``[::1]:8080`` → ``::1``,
+    ``LocalHost:80`` → ``localhost``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.partition(":")[0]
+
+
+class HostGate:
+    """Refuse (400) a request whose ``Host`` is not one of ``hosts`` (``"*"``: any), so a page
+    of another site cannot reach the app through DNS rebinding. IPv6 hosts are written
+    bracketed in the header (``[::1]:8080``) and given bare or bracketed in ``hosts``."""
+
+    def __init__(self, app: Any, hosts: list[str]) -> None:
+        self.app = app
+        self.hosts = {h.strip("[]").lower() for h in hosts}
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and "*" not in self.hosts:
+            header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if host_name(header) not in self.hosts:
+                await PlainTextResponse("Invalid host header", status_code=400)(
+                    scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
 def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int,
-               hosts: list[str] | None = None) -> Starlette:
-    """The app: browse ``root``, write into ``out``, uploads up to ``max_upload`` bytes;
-    ``hosts`` are the Host headers accepted (default: loopback names only)."""
+               upload_quota: int | None = None, hosts: list[str] | None = None) -> Starlette:
+    """The app: browse ``root``, write into ``out``, uploads up to ``max_upload`` bytes each
+    and ``upload_quota`` bytes in all (``None``: no total); ``hosts`` are the Host headers
+    accepted (default: loopback names only)."""
     root = Path(root).resolve()
     out = Path(out).resolve()
     uploads = out / UPLOADS
     runner = Runner(out)
+    stopping = threading.Event()  # set by m0 gui's server when it starts to stop
 
     def pick(kind: str, name: str) -> Path:
         path = confine(root, name) if kind == "root" else confine(uploads, name)
@@ -81,16 +114,24 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
             name = settings.get(key)
             if name is not None and name not in plugins.registries()[kind]:
                 raise M0Error(f"{key} {name!r} is not installed")
-        values = {k: settings[k] for k in ("selector", "threshold", "clip_length", "cut",
-                                           "audio_track")
+        values = {k: settings[k] for k in ("selector", "sensitivity", "threshold", "clip_length",
+                                           "cut", "audio_track", *SHORT_FORM_SETTINGS)
                   if settings.get(k) not in (None, "")}
         return build_options(analyzer=settings.get("analyzer") or None,
                              streaming=bool(settings.get("streaming", True)), params=(),
                              **values)
 
+    def names(body: dict, key: str) -> list[str]:
+        value = body.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise M0Error(f"{key} must be a list of file names")
+        if len(value) > 10_000:
+            raise M0Error(f"{key}: at most 10000 files at once")
+        return value
+
     def inputs_of(body: dict) -> list[Path]:
-        files = [pick("root", p) for p in body.get("paths", [])]
-        files += [pick("uploads", p) for p in body.get("uploads", [])]
+        files = [pick("root", p) for p in names(body, "paths")]
+        files += [pick("uploads", p) for p in names(body, "uploads")]
         if not files:
             raise M0Error("choose at least one video")
         return list(dict.fromkeys(files))
@@ -102,8 +143,9 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         tables = plugins.registries()
         return JSONResponse({
             "analyzers": sorted(tables["analyzers"]), "selectors": sorted(tables["selectors"]),
-            "cut_modes": list(CUT_MODES), "defaults": Options().to_dict(),
+            "cut_modes": list(CUT_MODES), "fits": list(FITS), "defaults": Options().to_dict(),
             "root": str(root), "out": str(out), "max_upload": max_upload,
+            "upload_quota": upload_quota,
         })
 
     async def browse(request: Request) -> JSONResponse:
@@ -114,11 +156,19 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         if declared is not None and declared.isdigit() and int(declared) > max_upload:
             raise TooLarge(f"the upload is larger than the limit ({max_upload} bytes)")
         path = await save_upload(request.stream(), uploads, request.query_params.get("name", ""),
-                                 max_upload)
+                                 max_upload, upload_quota)
         return JSONResponse({"upload": path.name, "size": path.stat().st_size})
 
-    async def start(request: Request) -> JSONResponse:
+    async def body_of(request: Request) -> dict:
         body = await request.json()
+        if not isinstance(body, dict):
+            raise M0Error("the request body must be a JSON object")
+        if not isinstance(body.get("settings", {}), dict):
+            raise M0Error("settings must be a JSON object")
+        return body
+
+    async def start(request: Request) -> JSONResponse:
+        body = await body_of(request)
         settings = body.get("settings", {})
         options = options_of(settings)
         workers = settings.get("workers", 1)
@@ -134,7 +184,7 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
     async def advice(request: Request) -> JSONResponse:
         from m0core.pipeline.reference import reference
 
-        body = await request.json()
+        body = await body_of(request)
         (path,) = inputs_of(body)[:1]
         options = options_of(body.get("settings", {}))
         ref = await run_in_threadpool(reference, path, options)
@@ -157,8 +207,8 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         result = []
         for row in sorted(rows, key=lambda r: r.started or 0, reverse=True):
             status = row.status
-            if status == "running" and row.path not in running:
-                status = "interrupted"  # left by a server that stopped
+            if status == "running" and row.path not in running and not owner_alive(row.owner):
+                status = "interrupted"  # left by a batch (this server's or not) that stopped
             clips = [p for p in row.outputs if Path(p).suffix.lower() in MEDIA_EXTENSIONS]
             others = [p for p in row.outputs if p not in clips]
             result.append({
@@ -173,9 +223,9 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         return JSONResponse({"jobs": result})
 
     async def events(request: Request) -> StreamingResponse:
-        async def stream():
+        async def stream():  # ends when the server stops, so a page open never holds it up
             last, sent = -1, 0.0
-            while True:
+            while not stopping.is_set():
                 snap = runner.snapshot()
                 if snap["version"] != last or time.monotonic() - sent > 1.0:
                     last, sent = snap["version"], time.monotonic()
@@ -220,12 +270,13 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
     ]
     app = Starlette(
         routes=[Mount(f"/{token}", routes=api)],
-        middleware=[Middleware(TrustedHostMiddleware,
-                               allowed_hosts=hosts or ["127.0.0.1", "localhost", "::1"]),
+        middleware=[Middleware(HostGate, hosts=hosts or list(LOOPBACK)),
                     Middleware(TokenGate, token=token)],
         exception_handlers={Forbidden: refused, TooLarge: too_large, M0Error: bad_input,
-                            json.JSONDecodeError: bad_json},
+                            json.JSONDecodeError: bad_json, UnicodeDecodeError: bad_json,
+                            RecursionError: bad_json},
         lifespan=lifespan,
     )
     app.state.runner = runner
+    app.state.stopping = stopping
     return app

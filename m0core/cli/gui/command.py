@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import secrets
 import socket
+import sys
 import webbrowser
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from m0core.cli.console import warn
 from m0core.errors import M0Error
 
 DEFAULT_MAX_UPLOAD = "8G"
+DEFAULT_UPLOAD_QUOTA = "32G"
 
 
 @click.command(epilog="Example: m0 gui --root ~/Videos --out ~/Videos/highlights")
@@ -26,8 +30,11 @@ DEFAULT_MAX_UPLOAD = "8G"
               help="Port to listen on  [default: a free one]")
 @click.option("--max-upload", default=DEFAULT_MAX_UPLOAD, metavar="SIZE",
               help="Largest upload, e.g. 500M, 8G.")
+@click.option("--upload-quota", default=DEFAULT_UPLOAD_QUOTA, metavar="SIZE",
+              help="Most bytes all the files in OUT/uploads may take together.")
 @click.option("--no-browser", is_flag=True, help="Only print the URL; do not open a browser.")
-def gui(root: Path, out: Path, host: str, port: int, max_upload: str, no_browser: bool) -> None:
+def gui(root: Path, out: Path, host: str, port: int, max_upload: str, upload_quota: str,
+        no_browser: bool) -> None:
     """Open m0 in your web browser: pick videos, start, watch the progress, play the clips.
 
     A local web server runs until you press Ctrl-C. Its URL holds a secret token that changes
@@ -43,14 +50,15 @@ def gui(root: Path, out: Path, host: str, port: int, max_upload: str, no_browser
     from m0core.cli.gui.files import parse_size
     from m0core.outputs import prepare_out_dir
 
-    limit = parse_size(max_upload)
+    limit, quota = parse_size(max_upload), parse_size(upload_quota)
     prepare_out_dir(out)
     local = host in LOOPBACK
     if not local:
         warn(f"listening on {host}: other machines that reach it and know the URL can use m0 "
              "and read the files under --root")
     token = secrets.token_urlsafe(24)
-    app = create_app(root, out, token, max_upload=limit, hosts=None if local else ["*"])
+    app = create_app(root, out, token, max_upload=limit, upload_quota=quota,
+                     hosts=None if local else ["*"])
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -68,4 +76,19 @@ def gui(root: Path, out: Path, host: str, port: int, max_upload: str, no_browser
         webbrowser.open(url)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3,
                             lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            app.state.stopping.set()  # event streams end, so open pages do not hold it up
+            super().handle_exit(sig, frame)
+
+    try:
+        Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn raises again the Ctrl-C or SIGTERM it stopped on: stopping is the point
+    # The server, its batch and its connections are closed: skip the interpreter's teardown
+    # of the libraries the plugins imported (seconds with numba and PyAV), so Ctrl-C ends now.
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -153,6 +153,7 @@ function settings() {
   const streaming = $("#streaming").checked;
   return {
     selector: $("#selector").value,
+    sensitivity: $("#selector").value === "standout" ? Number($("#sensitivity").value) : null,
     threshold: threshold === "" ? null : Number(threshold),
     clip_length: Number($("#clip-length").value),
     cut: $("#cut").value,
@@ -160,6 +161,19 @@ function settings() {
     analyzer: streaming ? $("#analyzer").value : null,
     audio_track: $("#audio-track").value.trim() || "1",
     workers: Number($("#workers").value),
+    ...shortForm(),
+  };
+}
+
+function shortForm() {
+  const number = (id) => ($(id).value === "" ? null : Number($(id).value));
+  return {
+    aspect: $("#aspect").value || null,
+    fit: $("#fit").value,
+    height: number("#height"),
+    loudness: number("#loudness"),
+    fade: number("#fade") ?? 0,
+    compilation: $("#compilation").checked,
   };
 }
 
@@ -192,7 +206,7 @@ $("#suggest").addEventListener("click", async () => {
       advice.append(el("button", { type: "button", class: "chip", "data-threshold": value,
         onclick: () => { $("#threshold").value = value; } }, `${name} ${value} dB`), " ");
     }
-    advice.append(`average ${ref.average_db} dB; the default (adaptive) finds ` +
+    advice.append(`average ${ref.average_db} dB; the default selector finds ` +
       `${ref.adaptive_highlights} highlights.`);
   } catch (e) {
     advice.textContent = e.message;
@@ -297,6 +311,7 @@ async function main() {
   fill($("#selector"), config.selectors, d.selector);
   fill($("#analyzer"), config.analyzers, d.analyzer);
   fill($("#cut"), config.cut_modes, d.cut);
+  fill($("#fit"), config.fits, d.fit);
   $("#clip-length").value = d.clip_length;
   $("#out").textContent = config.out;
   await browse("");

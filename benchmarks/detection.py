@@ -1,0 +1,210 @@
+"""The detection suite: how well each analyzer × selector finds the moments of recordings
+with ground truth — stream-like recordings of real sound (:mod:`m0core.dev.corpus`) and the
+noise beds of tests/test_detection.py (:mod:`m0core.dev.synth`).
+
+Each file is decoded once by the real ``ffmpeg`` source and fed to every analyzer; each
+selector then runs on the analyzer's score curve exactly as ``m0 analyze`` runs it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from m0core import plugins
+from m0core.dev import synth
+from m0core.model import Highlight, Timeline
+from m0core.options import Options
+
+from .media import MEDIA
+
+#: (label, analyzer, selector, threshold, selector params). The first is m0's default.
+CONFIGS: list[tuple[str, str, str, float | None, dict]] = [
+    ("**m0 default** (rms-streaming + standout)", Options.analyzer, Options.selector, None, {}),
+    ("previous default (rms-streaming + adaptive)", "rms-streaming", "adaptive", None, {}),
+    ("seed's rule (rms-streaming + crest −5 dBFS)", "rms-streaming", "crest", -5.0, {}),
+    ("loudness + standout", "loudness", "standout", None, {}),
+    ("loudness + adaptive", "loudness", "adaptive", None, {}),
+    ("loudness + crest −5", "loudness", "crest", -5.0, {}),
+    ("onset + standout", "onset", "standout", None, {}),
+    ("onset + adaptive", "onset", "adaptive", None, {}),
+    ("rms-streaming + top N (ranking only)", "rms-streaming", "top", None, {"max_clips": "N"}),
+    ("loudness + top N (ranking only)", "loudness", "top", None, {"max_clips": "N"}),
+    ("onset + top N (ranking only)", "onset", "top", None, {"max_clips": "N"}),
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark file: its path, what it is, its bed level and its true moments."""
+
+    path: Path
+    label: str
+    bed_db: float
+    events: list[synth.Event]
+
+
+@dataclass(frozen=True)
+class Score:
+    """Precision, recall, F1 and precision of the N best (N = true count) of one run."""
+
+    precision: float
+    recall: float
+    f1: float
+    p_at_n: float
+    found: int
+    false: int
+    events: int
+
+
+def score(events: list[synth.Event], highlights: list[Highlight]) -> Score:
+    """Compare ``highlights`` with ``events`` (:func:`m0core.dev.synth.match_events` rules); the
+    N best are the N highest-scoring highlights, N = number of events."""
+    match = synth.match_events(events, highlights)
+    p, r = match.precision, match.recall
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    best = sorted(highlights, key=lambda h: h.score, reverse=True)[:max(1, len(events))]
+    top = synth.match_events(events, best)
+    return Score(p, r, f1, top.precision if best else 0.0, match.found, match.false,
+                 len(events))
+
+
+def curves(path: Path, analyzers: Iterable[str]) -> tuple[dict[str, np.ndarray], dict, float]:
+    """Decode ``path`` once with the ffmpeg source and feed every analyzer: their score
+    curves, hops and the decoded duration."""
+    source = plugins.create("sources", "ffmpeg")
+    parts = {name: plugins.create("analyzers", name) for name in analyzers}
+    out: dict[str, list[np.ndarray]] = {name: [] for name in parts}
+    end = 0.0
+    for chunk in source.chunks(str(path)):
+        end = chunk.end
+        for name, analyzer in parts.items():
+            out[name].append(np.asarray(analyzer.feed(chunk), dtype=np.float32))
+    for name, analyzer in parts.items():
+        out[name].append(np.asarray(analyzer.finish(), dtype=np.float32))
+    return ({name: np.concatenate(v) for name, v in out.items()},
+            {name: float(a.hop) for name, a in parts.items()}, end)
+
+
+def select(curve: np.ndarray, hop: float, duration: float, selector: str,
+           threshold: float | None, params: dict, *, feed: float = 60.0) -> list[Highlight]:
+    """Run ``selector`` over ``curve`` in pieces of ``feed`` seconds, as the pipeline does."""
+    chooser = plugins.create("selectors", selector, threshold=threshold,
+                             timeline=Timeline(hop=hop, duration=duration), **params)
+    out: list[Highlight] = []
+    step = max(1, int(feed / hop))
+    for i in range(0, len(curve), step):
+        out += chooser.feed(curve[i:i + step])
+    return out + chooser.finish()
+
+
+def realistic(seeds: dict[str, list[tuple[int, float]]], duration: float) -> list[Case]:
+    """Stream-like files of real sound (made once, kept in benchmarks/.media/)."""
+    from m0core.dev import corpus
+
+    folder = MEDIA / "corpus"
+    folder.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for split, plan in seeds.items():
+        for seed, bed_db in plan:
+            name = f"stream_{split}_{seed}_{-bed_db:.0f}dB_{duration:g}s_v{corpus.VERSION}"
+            path, meta = folder / f"{name}.m4a", folder / f"{name}.json"
+            if not (path.exists() and meta.exists()):
+                truth = corpus.write(path, duration, seed=seed, bed_db=bed_db, split=split)
+                meta.write_text(json.dumps([asdict(e) for e in truth.reactions]))
+            events = [synth.Event(**e) for e in json.loads(meta.read_text())]
+            cases.append(Case(path, f"stream {split} seed {seed}", bed_db, events))
+    return cases
+
+
+def noise_beds(plan: list[tuple[int, float]], duration: float) -> list[Case]:
+    """The noise-bed recordings of tests/test_detection.py
+    (:func:`m0core.dev.synth.write_audio`)."""
+    folder = MEDIA / "corpus"
+    folder.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for seed, bed_db in plan:
+        path = folder / f"noise_{seed}_{-bed_db:.0f}dB_{duration:g}s.flac"
+        events = synth.plan_events(duration, seed=seed)
+        if not path.exists():
+            synth.write_audio(path, duration, seed=seed, bed_db=bed_db)
+        cases.append(Case(path, f"noise bed seed {seed}", bed_db, events))
+    return cases
+
+
+def evaluate(cases: list[Case], configs: list[tuple]) -> dict[tuple[str, str], Score]:
+    """Every config of ``configs`` on every case: ``{(case label, config label): Score}``."""
+    needed = sorted({c[1] for c in configs})
+    results = {}
+    for case in cases:
+        scores, hops, duration = curves(case.path, needed)
+        for label, analyzer, selector, threshold, params in configs:
+            kw = {k: (len(case.events) if v == "N" else v) for k, v in params.items()}
+            found = select(scores[analyzer], hops[analyzer], duration, selector, threshold, kw)
+            results[case.label, label] = score(case.events, found)
+    return results
+
+
+def _cell(s: Score) -> str:
+    return f"{s.f1:.2f} / {s.p_at_n:.2f}"
+
+
+def suite(realistic_plan: dict[str, list[tuple[int, float]]], realistic_seconds: float,
+          noise_plan: list[tuple[int, float]], noise_seconds: float, *, onset: bool = True):
+    """The detection table: F1 / P@N per file (rows) and config (columns), then each config's
+    precision, recall and F1 over all moments of each kind of file. ``onset=False`` leaves
+    out the configurations of the ``onset`` analyzer (the slowest by far)."""
+    from m0core.dev import corpus
+
+    from .suites import Table
+
+    cases, notes = [], []
+    why = corpus.missing()
+    if why:
+        notes.append(f"realistic files skipped: {why}")
+    else:
+        cases += realistic(realistic_plan, realistic_seconds)
+    cases += noise_beds(noise_plan, noise_seconds)
+    configs = [c for c in CONFIGS if onset or c[1] != "onset"]
+    if not onset:
+        notes.append("onset configurations left out of this run: the onset analyzer costs "
+                     "about 20× rms-streaming's time; see the quick run")
+    results = evaluate(cases, configs)
+    labels = [c[0] for c in configs]
+    table = Table("Detection: F1 / precision of the top N (N = true moments) per file",
+                  ["file", "bed", "moments"] + labels)
+    for case in cases:
+        table.rows.append([case.label, f"{case.bed_db:+.0f} dBFS", str(len(case.events))]
+                          + [_cell(results[case.label, label]) for label in labels])
+    for group in ("stream dev", "stream validation", "noise bed"):
+        members = [c for c in cases if c.label.startswith(group)]
+        if not members:
+            continue
+        row = [f"**all {group} files**", "", str(sum(len(c.events) for c in members))]
+        for label in labels:
+            got = [results[c.label, label] for c in members]
+            found = sum(s.found for s in got)
+            false = sum(s.false for s in got)
+            events = sum(s.events for s in got)
+            kept = found + false
+            p = found / kept if kept else 1.0
+            r = found / events if events else 1.0
+            row.append(f"P {p:.2f} R {r:.2f} min F1 {min(s.f1 for s in got):.2f}")
+        table.rows.append(row)
+    table.notes += notes + [
+        "cells: F1 / P@N. F1 of precision (highlights on a true moment) and recall (moments "
+        "whose clip holds their onset), by m0core.dev.synth.match_events; P@N: precision of the "
+        "N highest-scoring highlights the configuration gives (what --max-clips N keeps).",
+        "stream files: m0core.dev.corpus — real recorded game music, talk, game effects and "
+        "shouted reactions (the moments) from Debian packages, with distractors (door slams, "
+        "coughs, notifications, music swells); 'dev' files use the recordings detection was "
+        "tuned on, 'validation' files other voices, music and speech. Encoded AAC (.m4a), "
+        "decoded by the ffmpeg source.",
+        "noise bed files: m0core.dev.synth (tests/test_detection.py): cheers, shouts, spikes on a "
+        "drifting noise bed.",
+    ]
+    return table

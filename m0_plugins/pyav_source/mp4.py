@@ -1,0 +1,916 @@
+"""The audio track of an MP4/MOV/M4A file, read from its sample tables in constant memory.
+
+FFmpeg's mov demuxer builds an index of every sample of every track when it opens a file, so
+its memory grows with the recording's length (about 60 MB more for 6 hours of 720p video and
+AAC). This reader walks the boxes instead and reads one audio track's tables (stsz/stz2,
+stco/co64, stsc, stts; moof/traf/trun for fragmented files) in blocks of
+:data:`BLOCK` entries, straight from the file, and hands each sample to a PyAV decoder. The
+edit list places the samples where players put them: a leading empty edit is silence, the
+first edit's media time (the encoder's priming samples) is skipped, its duration ends the
+track.
+
+What it does not handle (another codec, several edits, a damaged box) raises
+:class:`Unsupported`, and the caller falls back to FFmpeg's demuxer.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import numpy as np
+
+#: Table entries read from the file at a time (a few tens of KB at most).
+BLOCK = 4096
+#: Sample bytes read from the file at a time.
+READ_LIMIT = 1 << 18
+#: Box types an MP4-family file can start with.
+FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp"}
+#: FFmpeg's name of the demuxer that reads these files (``MediaInfo.container``).
+CONTAINER = "mov,mp4,m4a,3gp,3g2,mj2"
+
+_VIDEO_CODECS = {b"avc1": "h264", b"avc3": "h264", b"hvc1": "hevc", b"hev1": "hevc",
+                 b"av01": "av1", b"vp09": "vp9", b"vp08": "vp8", b"mp4v": "mpeg4",
+                 b"jpeg": "mjpeg", b"mjpa": "mjpeg", b"apch": "prores", b"apcn": "prores",
+                 b"apcs": "prores", b"apco": "prores", b"ap4h": "prores"}
+#: MPEG-4 object type indications (esds) of the audio codecs handled here.
+_OBJECT_TYPES = {0x40: "aac", 0x66: "aac", 0x67: "aac", 0x68: "aac", 0x69: "mp3", 0x6B: "mp3",
+                 0xA5: "ac3", 0xA6: "eac3"}
+#: The decoder FFmpeg's demuxer would pick, where it is not the one named like the codec
+#: (FFmpeg's "mp3" is its fixed-point decoder).
+_DECODERS = {"mp3": "mp3float"}
+# Not Opus: FFmpeg's decoder drops the pre-skip itself at every fresh start, which a decode
+# started mid-stream cannot tell from the edit list's; FFmpeg's demuxer reads those files.
+_ENTRY_CODECS = {b".mp3": "mp3", b"ac-3": "ac3", b"ec-3": "eac3", b"alac": "alac"}
+
+
+class Unsupported(Exception):
+    """This file (or its audio track) is not one this reader handles: use FFmpeg's demuxer."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """One box: its type, where its payload starts and where the box ends (file offsets)."""
+
+    kind: bytes
+    start: int
+    payload: int
+    end: int
+
+
+def boxes(f: BinaryIO, start: int, end: int) -> Iterator[Box]:
+    """The boxes between ``start`` and ``end``, read by their headers only. A box that claims
+    to run past ``end`` is cut there (a truncated recording's last ``mdat``)."""
+    pos = start
+    while pos + 8 <= end:
+        f.seek(pos)
+        head = f.read(16)
+        if len(head) < 8:
+            return
+        size, kind = struct.unpack(">I4s", head[:8])
+        payload = pos + 8
+        if size == 1:
+            if len(head) < 16:
+                return
+            (size,) = struct.unpack(">Q", head[8:16])
+            payload += 8
+        elif size == 0:
+            size = end - pos
+        if size < payload - pos:
+            raise Unsupported(f"a damaged {kind!r} box")
+        yield Box(kind, pos, payload, min(pos + size, end))
+        pos += size
+
+
+def _children(f: BinaryIO, box: Box, skip: int = 0) -> dict[bytes, Box]:
+    """The first child box of each type inside ``box`` (after ``skip`` payload bytes)."""
+    found: dict[bytes, Box] = {}
+    for child in boxes(f, box.payload + skip, box.end):
+        found.setdefault(child.kind, child)
+    return found
+
+
+def _read(f: BinaryIO, box: Box, limit: int = 1 << 16) -> bytes:
+    """The payload of a small box (at most ``limit`` bytes)."""
+    size = box.end - box.payload
+    if size > limit:
+        raise Unsupported(f"an oversized {box.kind!r} box")
+    f.seek(box.payload)
+    data = f.read(size)
+    if len(data) < size:
+        raise Unsupported(f"a truncated {box.kind!r} box")
+    return data
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of fixed-size entries in the file, read a block at a time."""
+
+    offset: int  # file offset of entry 0
+    count: int
+    dtype: np.dtype
+
+    def read(self, f: BinaryIO, index: int, count: int) -> np.ndarray:
+        """Entries ``[index, index + count)`` (``count`` at most :data:`BLOCK` is the norm)."""
+        count = max(0, min(count, self.count - index))
+        size = self.dtype.itemsize
+        f.seek(self.offset + index * size)
+        data = f.read(count * size)
+        if len(data) < count * size:
+            raise Unsupported("a truncated sample table")
+        return np.frombuffer(data, dtype=self.dtype)
+
+    def blocks(self, f: BinaryIO, index: int = 0) -> Iterator[np.ndarray]:
+        """The entries from ``index`` on, :data:`BLOCK` at a time."""
+        while index < self.count:
+            block = self.read(f, index, BLOCK)
+            index += len(block)
+            yield block
+
+
+def _table(f: BinaryIO, box: Box, dtype: str, header: int = 8) -> Table:
+    """A full box's table: version/flags, an entry count, then the entries."""
+    f.seek(box.payload + header - 4)
+    (count,) = struct.unpack(">I", f.read(4))
+    table = Table(box.payload + header, count, np.dtype(dtype))
+    if table.offset + count * table.dtype.itemsize > box.end:
+        raise Unsupported(f"a truncated {box.kind!r} table")
+    return table
+
+
+@dataclass
+class Sizes:
+    """Sample sizes: one size for all (``constant``) or a table (stsz or stz2)."""
+
+    constant: int = 0
+    table: Table | None = None
+    nibbles: bool = False  # stz2 with 4-bit fields: two sizes a byte
+
+    def read(self, f: BinaryIO, index: int, count: int) -> np.ndarray:
+        """Sizes of samples ``[index, index + count)``, as int64."""
+        if self.table is None:
+            return np.full(count, self.constant, dtype=np.int64)
+        if not self.nibbles:
+            return self.table.read(f, index, count).astype(np.int64)
+        first = index // 2
+        raw = self.table.read(f, first, (index + count + 1) // 2 - first)
+        both = np.stack([raw >> 4, raw & 15], axis=1).reshape(-1).astype(np.int64)
+        return both[index - 2 * first:index - 2 * first + count]
+
+
+@dataclass
+class Edit:
+    """Where the track's media lies on the players' timeline, from its edit list."""
+
+    lead: float = 0.0  # seconds of silence before the first sample (empty edits)
+    media_time: int = 0  # media time (track timescale) shown at ``lead``
+    length: float | None = None  # seconds shown from there; None: to the end
+
+
+@dataclass
+class Fragments:
+    """Defaults for the track's samples in movie fragments (trex)."""
+
+    duration: int = 0
+    size: int = 0
+
+
+@dataclass
+class AudioTrack:
+    """The sample tables and decoder set-up of an audio track."""
+
+    track_id: int
+    timescale: int
+    codec: str
+    extradata: bytes | None
+    sample_rate: int
+    channels: int
+    edit: Edit
+    samples: int = 0  # samples in the sample tables (not counting fragments)
+    stts: Table | None = None
+    stsc: Table | None = None
+    chunks: Table | None = None
+    sizes: Sizes = field(default_factory=Sizes)
+    fragments: Fragments | None = None
+
+
+@dataclass
+class Movie:
+    """What the boxes of an MP4-family file say: its audio track, its first video codec and
+    its duration."""
+
+    path: Path
+    size: int
+    audio: AudioTrack | None
+    video_codec: str | None
+    duration: float | None
+    fragmented: bool
+    moov_end: int
+
+
+def open_movie(path: Path, track: int = 1) -> Movie:
+    """Read the boxes of ``path``, with its audio track number ``track`` (from 1, in file
+    order, as FFmpeg and players number them); :class:`Unsupported` if it is not a movie this
+    reader handles (the caller then uses FFmpeg's demuxer)."""
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        moov = None
+        for box in boxes(f, 0, size):
+            if box.kind not in FIRST_BOXES | {b"moof", b"mfra", b"sidx", b"uuid", b"meta"}:
+                raise Unsupported(f"an unknown top-level box {box.kind!r}")
+            if box.kind == b"moov":
+                moov = box
+                break
+        if moov is None:
+            raise Unsupported("no moov box")
+        return _movie(f, path, size, moov, track)
+
+
+def looks_like_mp4(path: Path) -> bool:
+    """Whether ``path`` starts with a box an MP4-family file starts with."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return len(head) == 8 and head[4:8] in FIRST_BOXES
+
+
+def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Movie:
+    movie_scale, movie_duration = 0, 0
+    audio = None
+    seen = 0  # audio tracks so far
+    video = None
+    trex: dict[int, Fragments] = {}
+    fragmented = False
+    for box in boxes(f, moov.payload, moov.end):
+        if box.kind == b"mvhd":
+            data = _read(f, box)
+            if data[0] == 1:
+                movie_scale, movie_duration = struct.unpack(">IQ", data[20:32])
+            else:
+                movie_scale, movie_duration = struct.unpack(">II", data[12:20])
+        elif box.kind == b"mvex":
+            fragmented = True
+            for child in boxes(f, box.payload, box.end):
+                if child.kind == b"trex":
+                    track_id, _sdi, duration, sample_size = struct.unpack(
+                        ">IIII", _read(f, child)[4:20])
+                    trex[track_id] = Fragments(duration, sample_size)
+        elif box.kind == b"trak":
+            kind, track = _track(f, box, movie_scale)
+            if kind == "video" and video is None:
+                video = track
+            elif kind == "audio":
+                seen += 1
+                if seen == number:
+                    audio = track
+    if isinstance(audio, Unsupported):
+        raise audio
+    if audio is not None and fragmented:
+        audio.fragments = trex.get(audio.track_id, Fragments())
+    duration = movie_duration / movie_scale if movie_scale and movie_duration else None
+    return Movie(path, size, audio, video, duration, fragmented, moov.end)
+
+
+def _track(f: BinaryIO, trak: Box, movie_scale: int):
+    """``("audio", AudioTrack or the Unsupported that says why not)``, ``("video", codec)``
+    or ``("other", None)``."""
+    parts = _children(f, trak)
+    mdia = parts.get(b"mdia")
+    if mdia is None or b"tkhd" not in parts:
+        return "other", None
+    media = _children(f, mdia)
+    if b"hdlr" not in media or b"minf" not in media or b"mdhd" not in media:
+        return "other", None
+    handler = _read(f, media[b"hdlr"])[8:12]
+    stbl = _children(f, media[b"minf"]).get(b"stbl")
+    if stbl is None:
+        return "other", None
+    tables = _children(f, stbl)
+    if b"stsd" not in tables:
+        return "other", None
+    stsd = tables[b"stsd"]
+    entries = list(boxes(f, stsd.payload + 8, stsd.end))
+    if handler == b"vide":
+        if not entries:
+            return "other", None
+        return "video", _VIDEO_CODECS.get(entries[0].kind, entries[0].kind.decode("latin-1"))
+    if handler != b"soun":
+        return "other", None
+    try:
+        return "audio", _audio(f, parts, media, tables, entries, movie_scale)
+    except Unsupported as exc:
+        return "audio", exc
+    except (struct.error, IndexError, ValueError) as exc:
+        return "audio", Unsupported(f"a damaged audio track ({exc})")
+
+
+def _audio(f: BinaryIO, parts: dict, media: dict, tables: dict, entries: list[Box],
+           movie_scale: int) -> AudioTrack:
+    tkhd = _read(f, parts[b"tkhd"])
+    (track_id,) = struct.unpack(">I", tkhd[20:24] if tkhd[0] == 1 else tkhd[12:16])
+    mdhd = _read(f, media[b"mdhd"])
+    (timescale,) = struct.unpack(">I", mdhd[20:24] if mdhd[0] == 1 else mdhd[12:16])
+    if not timescale:
+        raise Unsupported("an audio track without a timescale")
+    if len(entries) != 1:
+        raise Unsupported("an audio track with several sample descriptions")
+    codec, extradata, rate, channels = _sample_entry(f, entries[0])
+    track = AudioTrack(track_id, timescale, codec, extradata, rate, channels,
+                       _edit(f, parts.get(b"edts"), movie_scale, timescale))
+    if b"stts" not in tables or b"stsc" not in tables:
+        raise Unsupported("an audio track without sample tables")
+    track.stts = _table(f, tables[b"stts"], ">u4,>u4")
+    track.stsc = _table(f, tables[b"stsc"], ">u4,>u4,>u4")
+    if b"stco" in tables:
+        track.chunks = _table(f, tables[b"stco"], ">u4")
+    elif b"co64" in tables:
+        track.chunks = _table(f, tables[b"co64"], ">u8")
+    else:
+        raise Unsupported("an audio track without chunk offsets")
+    if b"stsz" in tables:
+        box = tables[b"stsz"]
+        f.seek(box.payload + 4)
+        constant, count = struct.unpack(">II", f.read(8))
+        table = None if constant else Table(box.payload + 12, count, np.dtype(">u4"))
+        track.sizes = Sizes(constant, table)
+    elif b"stz2" in tables:
+        box = tables[b"stz2"]
+        f.seek(box.payload + 7)
+        bits, count = struct.unpack(">BI", f.read(5))
+        if bits not in (4, 8, 16):
+            raise Unsupported(f"stz2 with {bits}-bit sizes")
+        dtype = {4: ">u1", 8: ">u1", 16: ">u2"}[bits]
+        track.sizes = Sizes(0, Table(box.payload + 12, count, np.dtype(dtype)), bits == 4)
+    else:
+        raise Unsupported("an audio track without sample sizes")
+    if b"ctts" in tables and _has_composition_offsets(f, tables[b"ctts"]):
+        raise Unsupported("an audio track with composition offsets")
+    track.samples = int(sum(int(b["f0"].sum()) for b in track.stts.blocks(f)))
+    size_count = track.sizes.table.count if track.sizes.table is not None else track.samples
+    if size_count < track.samples:
+        raise Unsupported("sample sizes missing")
+    return track
+
+
+def _has_composition_offsets(f: BinaryIO, box: Box) -> bool:
+    """Whether a ctts moves any sample (audio has no reordering: all offsets are equal)."""
+    table = _table(f, box, ">u4,>i4")
+    offsets = {int(v) for block in table.blocks(f) for v in np.unique(block["f1"])}
+    return len(offsets) > 1 or offsets - {0} != set()
+
+
+def _sample_entry(f: BinaryIO, entry: Box) -> tuple[str, bytes | None, int, int]:
+    """Codec name, decoder extradata, sample rate and channels of an audio sample entry."""
+    head = _read(f, Box(entry.kind, entry.payload, entry.payload, min(entry.end,
+                                                                      entry.payload + 28)))
+    if len(head) < 28:
+        raise Unsupported("a short audio sample entry")
+    version = struct.unpack(">H", head[8:10])[0]
+    channels = struct.unpack(">H", head[16:18])[0]
+    rate = struct.unpack(">I", head[24:28])[0] >> 16
+    skip = {0: 28, 1: 44, 2: 64}.get(version)
+    if skip is None:
+        raise Unsupported(f"a version {version} sound description")
+    children = _children(f, Box(entry.kind, entry.payload, entry.payload, entry.end), skip)
+    kind = entry.kind
+    if kind == b"mp4a":
+        esds = children.get(b"esds")
+        if esds is None and b"wave" in children:  # QuickTime puts it in a wave box
+            esds = _children(f, children[b"wave"]).get(b"esds")
+        if esds is None:
+            raise Unsupported("mp4a without esds")
+        codec, extradata = _esds(_read(f, esds)[4:])
+        return codec, extradata, rate, channels
+    codec = _ENTRY_CODECS.get(kind)
+    if codec is None:
+        raise Unsupported(f"audio codec {kind.decode('latin-1')!r}")
+    if codec == "alac":
+        box = children.get(b"alac")
+        if box is None:
+            raise Unsupported("alac without its alac box")
+        f.seek(box.start)
+        return codec, f.read(box.end - box.start), rate, channels
+    return codec, None, rate, channels
+
+
+def _esds(data: bytes) -> tuple[str, bytes | None]:
+    """Codec and DecoderSpecificInfo of an ES descriptor (ISO 14496-1)."""
+    def descriptor(pos: int) -> tuple[int, int, int]:
+        tag = data[pos]
+        pos += 1
+        length = 0
+        for _ in range(4):
+            byte = data[pos]
+            pos += 1
+            length = (length << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        return tag, pos, pos + length
+
+    tag, pos, end = descriptor(0)
+    if tag != 0x03:
+        raise Unsupported("an esds without an ES descriptor")
+    flags = data[pos + 2]
+    pos += 3
+    if flags & 0x80:
+        pos += 2
+    if flags & 0x40:
+        pos += 1 + data[pos]
+    if flags & 0x20:
+        pos += 2
+    tag, pos, end = descriptor(pos)
+    if tag != 0x04:
+        raise Unsupported("an esds without a decoder config")
+    codec = _OBJECT_TYPES.get(data[pos])
+    if codec is None:
+        raise Unsupported(f"audio object type 0x{data[pos]:02x}")
+    pos += 13
+    extradata = None
+    if pos < end:
+        tag, start, stop = descriptor(pos)
+        if tag == 0x05:
+            extradata = data[start:stop]
+    if codec == "aac" and not extradata:
+        raise Unsupported("AAC without its AudioSpecificConfig")
+    return codec, extradata
+
+
+def _edit(f: BinaryIO, edts: Box | None, movie_scale: int, timescale: int) -> Edit:
+    """The track's place on the timeline: leading empty edits, then at most one edit."""
+    edit = Edit()
+    if edts is None:
+        return edit
+    elst = _children(f, edts).get(b"elst")
+    if elst is None:
+        return edit
+    data = _read(f, elst, 1 << 20)
+    version = data[0]
+    (count,) = struct.unpack(">I", data[4:8])
+    fmt, size = (">QqHH", 20) if version == 1 else (">IiHH", 12)
+    entries = [struct.unpack(fmt, data[8 + i * size:8 + (i + 1) * size]) for i in range(count)]
+    scale = movie_scale or timescale
+    while entries and entries[0][1] == -1:  # an empty edit: nothing shown
+        edit.lead += entries.pop(0)[0] / scale
+    if len(entries) > 1:
+        raise Unsupported("an edit list of several edits")
+    if entries:
+        duration, media_time, rate, _fraction = entries[0]
+        if rate != 1:
+            raise Unsupported("an edit at another rate")
+        edit.media_time = media_time
+        edit.length = duration / scale if duration else None
+    return edit
+
+
+#: Samples described by one :class:`Run` at most.
+RUN_SAMPLES = 1 << 12
+
+
+@dataclass(frozen=True)
+class Run:
+    """Samples of the audio track in file order: the first at media time ``dts``, each at
+    ``offsets`` in the file, of ``sizes`` bytes and ``durations`` (track timescale)."""
+
+    dts: int
+    offsets: np.ndarray
+    sizes: np.ndarray
+    durations: np.ndarray
+
+    def cut(self, start: int) -> Run | None:
+        """Without the samples that end at or before media time ``start`` (None if none
+        is left)."""
+        if self.dts >= start:
+            return self
+        ends = self.dts + np.cumsum(self.durations)
+        skip = int(np.searchsorted(ends, start, side="right"))
+        if skip >= len(self.sizes):
+            return None
+        return Run(int(ends[skip - 1]) if skip else self.dts, self.offsets[skip:],
+                   self.sizes[skip:], self.durations[skip:])
+
+
+def runs(f: BinaryIO, movie: Movie, start: int = 0) -> Iterator[Run]:
+    """The audio samples from the one that holds media time ``start`` on, at most
+    :data:`RUN_SAMPLES` at a time, from the sample tables and then from the movie
+    fragments."""
+    track = movie.audio
+    if track is None:
+        raise Unsupported("no audio track")
+    end = 0
+    if track.samples:
+        first, dts = _sample_at(f, track.stts, start)
+        durations = _Durations(f, track.stts, first)
+        for run in _table_runs(f, track, first):
+            yield Run(dts, run[0], run[1], durations(len(run[1])))
+            dts += int(durations.last_sum)
+        end = dts if first < track.samples else _sample_at(f, track.stts, 1 << 62)[1]
+    if movie.fragmented:
+        yield from _fragment_runs(f, movie, track, start, end)
+
+
+def _table_runs(f: BinaryIO, track: AudioTrack, first: int
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(offsets, sizes)`` of the samples in the tables from sample ``first`` on."""
+    sample = 0  # index of the first sample of the next piece of chunks
+    for chunk, counts in _chunk_pieces(f, track):
+        total = int(counts.sum())
+        if sample + total > first:
+            offsets = track.chunks.read(f, chunk, len(counts)).astype(np.int64)
+            if len(offsets) < len(counts):
+                raise Unsupported("chunk offsets missing")
+            yield from _piece_runs(f, track, offsets, counts, sample, first)
+        sample += total
+        if sample >= track.samples:
+            return
+
+
+def _chunk_pieces(f: BinaryIO, track: AudioTrack) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index of the first chunk, samples of each chunk)`` for the track's chunks in order,
+    :data:`BLOCK` chunks at most, from the stsc (a row per change of samples per chunk)."""
+    chunks = track.chunks.count
+    carry: tuple[np.ndarray, np.ndarray] | None = None
+    blocks = track.stsc.blocks(f)
+    while True:
+        block = next(blocks, None)
+        if block is None:
+            if carry is None:
+                return
+            firsts = np.append(carry[0], chunks + 1)
+            per = carry[1]
+        else:
+            firsts = block["f0"].astype(np.int64)
+            per = block["f1"].astype(np.int64)
+            if carry is not None:
+                firsts = np.concatenate([carry[0], firsts])
+                per = np.concatenate([carry[1], per])
+            carry = (firsts[-1:], per[-1:])
+            per = per[:-1]
+        spans = np.clip(np.diff(firsts), 0, None)
+        ends = np.cumsum(spans)
+        i = 0
+        while i < len(spans):
+            base = int(ends[i - 1]) if i else 0
+            j = int(np.searchsorted(ends, base + BLOCK, side="right"))
+            if j <= i:  # one row of more than BLOCK chunks
+                for k in range(0, int(spans[i]), BLOCK):
+                    yield (int(firsts[i]) - 1 + k,
+                           np.full(min(BLOCK, int(spans[i]) - k), per[i], dtype=np.int64))
+                i += 1
+            else:
+                if ends[j - 1] > base:
+                    yield int(firsts[i]) - 1, np.repeat(per[i:j], spans[i:j])
+                i = j
+        if block is None:
+            return
+
+
+def _piece_runs(f: BinaryIO, track: AudioTrack, offsets: np.ndarray, counts: np.ndarray,
+                sample: int, first: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(offsets, sizes)`` of the samples of chunks at ``offsets`` holding ``counts``
+    samples, the first being sample ``sample``; those before sample ``first`` left out."""
+    counts = np.minimum(counts, np.maximum(0, track.samples - sample - (np.cumsum(counts)
+                                                                         - counts)))
+    ends = np.cumsum(counts)
+    i = 0
+    while i < len(counts):
+        base = int(ends[i - 1]) if i else 0
+        j = int(np.searchsorted(ends, base + RUN_SAMPLES, side="right"))
+        if j <= i:  # one chunk of more than RUN_SAMPLES samples: contiguous pieces
+            at = int(offsets[i])
+            for k in range(0, int(counts[i]), RUN_SAMPLES):
+                n = min(RUN_SAMPLES, int(counts[i]) - k)
+                sizes = track.sizes.read(f, sample + base + k, n)
+                places = at + np.cumsum(sizes) - sizes
+                at += int(sizes.sum())
+                yield from _from(places, sizes, sample + base + k, first)
+            i += 1
+            continue
+        cnt = counts[i:j]
+        total = int(ends[j - 1]) - base
+        if sample + base + total > first and total:
+            sizes = track.sizes.read(f, sample + base, total)
+            before = np.cumsum(sizes) - sizes
+            heads = np.cumsum(cnt) - cnt
+            within = before - np.repeat(before[np.minimum(heads, total - 1)], cnt)
+            places = np.repeat(offsets[i:j], cnt) + within
+            yield from _from(places, sizes, sample + base, first)
+        i = j
+
+
+def _from(offsets: np.ndarray, sizes: np.ndarray, sample: int, first: int
+          ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The samples from ``first`` on, of those that start with sample ``sample``."""
+    skip = max(0, first - sample)
+    if skip < len(sizes):
+        yield offsets[skip:], sizes[skip:]
+
+
+def _sample_at(f: BinaryIO, stts: Table, time: int) -> tuple[int, int]:
+    """The index and media time of the sample that holds media time ``time`` (the sample
+    count and the end time if ``time`` lies past the last sample)."""
+    sample, dts = 0, 0
+    for block in stts.blocks(f):
+        counts = block["f0"].astype(np.int64)
+        spans = counts * block["f1"].astype(np.int64)
+        ends = dts + np.cumsum(spans)
+        i = int(np.searchsorted(ends, time, side="right"))
+        if i < len(spans):
+            before = int(counts[:i].sum())
+            start = int(ends[i - 1]) if i else dts
+            delta = int(block["f1"][i])
+            skip = (time - start) // delta if delta else 0
+            return sample + before + skip, start + skip * delta
+        sample += int(counts.sum())
+        dts = int(ends[-1]) if len(ends) else dts
+    return sample, dts
+
+
+class _Durations:
+    """Sample durations from the stts, from sample ``first`` on, ``n`` at a time."""
+
+    def __init__(self, f: BinaryIO, stts: Table, first: int) -> None:
+        self._rows = ((c, d) for block in stts.blocks(f) for c, d in block.tolist())
+        self._left, self._delta = 0, 0
+        self.last_sum = 0
+        self(first)
+
+    def __call__(self, n: int) -> np.ndarray:
+        parts = []
+        while n > 0:
+            if not self._left:
+                self._left, self._delta = next(self._rows, (n, 0))
+            take = min(n, self._left)
+            parts.append(np.full(take, self._delta, dtype=np.int64))
+            self._left -= take
+            n -= take
+        out = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        self.last_sum = int(out.sum())
+        return out
+
+
+_TRUN_FIELDS = ((0x100, "duration", ">u4"), (0x200, "size", ">u4"), (0x400, "flags", ">u4"),
+                (0x800, "cto", ">i4"))
+
+
+def _fragment_runs(f: BinaryIO, movie: Movie, track: AudioTrack, start: int,
+                   dts: int) -> Iterator[Run]:
+    """The track's samples in the movie fragments (moof/traf/trun) after the moov."""
+    for moof in boxes(f, movie.moov_end, movie.size):
+        if moof.kind != b"moof":
+            continue
+        data_end = moof.start  # where the previous traf's data ended
+        for traf in boxes(f, moof.payload, moof.end):
+            if traf.kind != b"traf":
+                continue
+            parts = list(boxes(f, traf.payload, traf.end))
+            tfhd = next((p for p in parts if p.kind == b"tfhd"), None)
+            if tfhd is None:
+                raise Unsupported("a traf without tfhd")
+            head = _read(f, tfhd)
+            flags = int.from_bytes(head[1:4], "big")
+            (track_id,) = struct.unpack(">I", head[4:8])
+            pos = 8
+            base = moof.start if flags & 0x20000 else data_end
+            if flags & 0x1:
+                (base,) = struct.unpack(">Q", head[pos:pos + 8])
+                pos += 8
+            pos += 4 if flags & 0x2 else 0
+            default_duration = track.fragments.duration
+            default_size = track.fragments.size
+            if flags & 0x8:
+                (default_duration,) = struct.unpack(">I", head[pos:pos + 4])
+                pos += 4
+            if flags & 0x10:
+                (default_size,) = struct.unpack(">I", head[pos:pos + 4])
+            tfdt = next((p for p in parts if p.kind == b"tfdt"), None)
+            if track_id == track.track_id and tfdt is not None:
+                body = _read(f, tfdt)
+                (dts,) = struct.unpack(">Q" if body[0] == 1 else ">I",
+                                       body[4:12] if body[0] == 1 else body[4:8])
+            offset = base
+            for trun in parts:
+                if trun.kind != b"trun":
+                    continue
+                body = _read(f, Box(b"trun", trun.payload, trun.payload,
+                                    min(trun.end, trun.payload + 16)))
+                tflags = int.from_bytes(body[1:4], "big")
+                (count,) = struct.unpack(">I", body[4:8])
+                pos = 8
+                if tflags & 0x1:
+                    (data_offset,) = struct.unpack(">i", body[8:12])
+                    offset = base + data_offset
+                    pos += 4
+                pos += 4 if tflags & 0x4 else 0
+                fields = [(name, t) for bit, name, t in _TRUN_FIELDS if tflags & bit]
+                table = Table(trun.payload + pos, count,
+                              np.dtype(fields) if fields else np.dtype([("none", "u1")]))
+                if fields and table.offset + count * table.dtype.itemsize > trun.end:
+                    raise Unsupported("a truncated trun")
+                for index in range(0, count, BLOCK):
+                    n = min(BLOCK, count - index)
+                    rows = table.read(f, index, n) if fields else None
+                    names = table.dtype.names if fields else ()
+                    sizes = (rows["size"].astype(np.int64) if "size" in names
+                             else np.full(n, default_size, dtype=np.int64))
+                    durations = (rows["duration"].astype(np.int64) if "duration" in names
+                                 else np.full(n, default_duration, dtype=np.int64))
+                    if track_id == track.track_id:
+                        span = int(durations.sum())
+                        if dts + span > start:
+                            places = offset + np.cumsum(sizes) - sizes
+                            run = Run(dts, places, sizes, durations).cut(start)
+                            if run is not None:
+                                yield run
+                        dts += span
+                    offset += int(sizes.sum())
+            data_end = offset
+
+
+def packets(f: BinaryIO, run_list: Iterator[Run]) -> Iterator[bytes | None]:
+    """The bytes of each sample of ``run_list``, reading the file once per stretch of
+    adjacent samples (:data:`READ_LIMIT` bytes at most). A sample that lies past the end of a
+    truncated file, or tables that contradict each other, end the iteration with ``None``."""
+    fd = f.fileno()
+    for run in _checked(run_list):
+        if run is None:
+            yield None
+            return
+        offsets = run.offsets
+        sizes = run.sizes
+        # a new read where a sample does not follow the previous one in the file
+        breaks = np.flatnonzero(offsets[1:] != offsets[:-1] + sizes[:-1]) + 1
+        bounds = [0, *breaks.tolist(), len(sizes)]
+        size_list = sizes.tolist()
+        offset_list = offsets.tolist()
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            while a < b:
+                total, stop = 0, a
+                while stop < b and (stop == a or total + size_list[stop] <= READ_LIMIT):
+                    total += size_list[stop]
+                    stop += 1
+                # bytes, not a memoryview: av.Packet takes a bytes slice three times faster
+                data = os.pread(fd, total, offset_list[a])
+                if len(data) < total:
+                    yield None
+                    return
+                pos = 0
+                for size in size_list[a:stop]:
+                    yield data[pos:pos + size]
+                    pos += size
+                a = stop
+
+
+def _checked(run_list: Iterator[Run]) -> Iterator[Run | None]:
+    """``run_list``, ended by ``None`` where the tables turn out damaged."""
+    try:
+        yield from run_list
+    except (Unsupported, struct.error, ValueError, IndexError):
+        yield None
+
+
+def media_end(f: BinaryIO, movie: Movie) -> int:
+    """The media time just after the audio track's last sample."""
+    end = 0
+    for run in runs(f, movie):
+        end = run.dts + int(run.durations.sum())
+    return end
+
+
+class AudioReader:
+    """Decode the audio track of an MP4-family file with PyAV's decoder, fed from
+    :func:`packets`; ``Unsupported`` from the constructor if the file is not one this reader
+    handles."""
+
+    def __init__(self, path: Path, track: int = 1) -> None:
+        self.path = path
+        self.movie = open_movie(path, track)
+        track = self.movie.audio
+        if track is None:
+            raise Unsupported("no audio track")
+        self.track = track
+        self.errors = 0  # packets that failed to decode, reads past the end of the file
+        try:
+            self.template = self._first_frame()
+        except av.FFmpegError as exc:
+            raise Unsupported(f"the {track.codec} decoder refused the track ({exc})") from None
+        if self.template is None:
+            raise Unsupported("no audio frame decoded")
+        self.sample_rate = self.template.sample_rate
+
+    def decoder(self) -> av.AudioCodecContext:
+        """A fresh decoder for the track."""
+        ctx = av.CodecContext.create(_DECODERS.get(self.track.codec, self.track.codec), "r")
+        if self.track.extradata:
+            ctx.extradata = self.track.extradata
+        if self.track.sample_rate:
+            ctx.sample_rate = self.track.sample_rate
+        return ctx
+
+    def _first_frame(self) -> av.AudioFrame | None:
+        """The first decoded frame: the decoder's output rate, format and layout."""
+        ctx = self.decoder()
+        with open(self.path, "rb") as f:
+            for count, data in enumerate(packets(f, runs(f, self.movie))):
+                if data is None or count > 50:
+                    break
+                for frame in ctx.decode(av.Packet(data)):
+                    return frame
+        return None
+
+    @property
+    def duration(self) -> float:
+        """The movie's duration as FFmpeg reports it (the mvhd's), else the audio's end."""
+        if self.movie.duration:
+            return self.movie.duration
+        end = self.end
+        return end / self.sample_rate if end else 0.0
+
+    @property
+    def end(self) -> int | None:
+        """The sample index (at the output rate) after the track's last shown sample."""
+        edit, rate = self.track.edit, self.sample_rate
+        if edit.length:
+            return round((edit.lead + edit.length) * rate)
+        with open(self.path, "rb") as f:
+            last = media_end(f, self.movie)
+        return round(edit.lead * rate) + round((last - edit.media_time) * rate
+                                               / self.track.timescale)
+
+    def frames(self, first: int, preroll: float) -> tuple[int, Iterator[av.AudioFrame | None]]:
+        """``(index of the first sample yielded, frames)`` for decoding from sample index
+        ``first`` (at the output rate) on, starting ``preroll`` seconds early. Silence
+        stands for a leading empty edit; ``None`` for a packet that failed to decode."""
+        edit, rate, scale = self.track.edit, self.sample_rate, self.track.timescale
+        lead = round(edit.lead * rate)
+        target = 0
+        if first > lead:
+            target = max(0, edit.media_time + round((first - lead) * scale / rate)
+                         - round(preroll * scale))
+        f = open(self.path, "rb")  # noqa: SIM115 - closed when the generator ends
+        ahead = _checked(runs(f, self.movie, target))
+        head = next(ahead, False)
+        if not head:  # past the last sample (False) or damaged tables (None)
+            self.errors += head is None
+            f.close()
+            return first, iter(())
+        position = lead + round((head.dts - edit.media_time) * rate / scale)
+        drop = max(0, lead - position)
+        begin = min(first, lead) if first < lead else position + drop
+        return begin, self._frames(f, _chain(head, ahead), drop, lead - min(first, lead))
+
+    def _frames(self, f: BinaryIO, run_list: Iterator[Run], drop: int, silence: int
+                ) -> Iterator[av.AudioFrame | None]:
+        with f:
+            while silence > 0:
+                n = min(silence, self.sample_rate)
+                yield self._silence(n)
+                silence -= n
+            frames = self._decoded(packets(f, run_list))
+            for frame in frames:  # the encoder's priming (an edit's media time) is not shown
+                if drop >= frame.samples:
+                    drop -= frame.samples
+                    continue
+                if drop:
+                    frame.pts = None
+                    fifo = av.AudioFifo()
+                    fifo.write(frame)
+                    fifo.read(drop)
+                    frame = fifo.read()
+                yield frame
+                break
+            yield from frames
+
+    def _decoded(self, data: Iterator[bytes | None]) -> Iterator[av.AudioFrame | None]:
+        """The frames decoded from the packets ``data``: per packet one call into FFmpeg and
+        nothing else (this loop runs 47 times a second of audio)."""
+        decode, packet = self.decoder().decode, av.Packet
+        for sample in data:
+            if sample is None:  # the file ends before the tables do
+                self.errors += 1
+                yield None
+                return
+            try:
+                frames = decode(packet(sample))
+            except av.FFmpegError:
+                self.errors += 1
+                yield None
+                continue
+            yield from frames
+
+    def _silence(self, samples: int) -> av.AudioFrame:
+        """A frame of ``samples`` zero samples in the decoder's format."""
+        like = self.template
+        frame = av.AudioFrame(format=like.format.name, layout=like.layout.name, samples=samples)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.sample_rate = like.sample_rate
+        return frame
+
+
+def _chain(head: Run, rest: Iterator[Run]) -> Iterator[Run]:
+    yield head
+    yield from rest

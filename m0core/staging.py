@@ -1,0 +1,225 @@
+"""The one rule for what a run may change in its output folder, and when.
+
+A run writes everything it makes (clips, ``highlights.json``, ``index.json``, the report,
+``--format`` files, their temporaries) into a private hidden folder inside the output folder,
+``.m0-run-<pid>-<host>-<random>``. Only when the run has completed does :meth:`Staging.publish`
+move its files into the output folder, in an order that keeps every file that lists a clip
+true at each step: clips and other files first, then the files that list them, the run's
+record ``highlights.json`` last; then, and only then, it removes the files the previous run's
+record listed (its clips and its ``outputs``: report, thumbnails, ``--format`` files) that
+this run did not replace. That is the one rule for what a rerun may delete: nothing else in
+the folder is touched.
+
+So a run that fails or is interrupted at any point before publishing leaves the previous run's
+outputs exactly as they were (its private folder is removed; one left by a run that was killed
+is removed by the next run into the folder). Publishing is made of renames only (no data is
+written, so a full disk cannot stop it half way); Ctrl-C or SIGTERM during it is held until it
+ends, and a rename that fails puts back every file it had replaced.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from m0core.errors import OutputError
+
+PREFIX = ".m0-run-"
+_PREVIOUS = ".previous"  # inside the private folder: what publishing replaced, until it ends
+#: Files that list clips, published after every other file; the last one is the run's record.
+LISTING_ORDER = ("index.json", "highlights.json")
+
+
+def _host() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+class Staging:
+    """A run's private folder inside ``out`` (created here; stale ones are cleared first)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        clear_stale(out)
+        self.dir = out / f"{PREFIX}{os.getpid()}-{_host()}-{secrets.token_hex(4)}"
+        try:
+            self.dir.mkdir()
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot write in the output folder ({exc.strerror})") \
+                from None
+
+    def final(self, path: str | os.PathLike) -> Path:
+        """Where the staged file ``path`` goes when published."""
+        return self.out / Path(path).relative_to(self.dir)
+
+    def discard(self) -> None:
+        """Remove the private folder and everything in it."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def publish(self, made_clips: Iterable[str]) -> list[str]:
+        """Move every staged file into the output folder (see the module's docstring), then
+        remove the previous run's clips that ``made_clips`` (staged paths) does not replace.
+
+        A writer's file whose place is taken by a folder is left out: returns one line for
+        each. Raises :class:`OutputError` (having put every replaced file back) if a clip or
+        a listing file cannot be placed or a file cannot be moved; the private folder is
+        removed either way.
+        """
+        try:
+            with held_signals():
+                return self._publish({Path(p).name for p in made_clips})
+        finally:
+            self.discard()
+
+    def _publish(self, clip_names: set[str]) -> list[str]:
+        staged = sorted(p for p in self.dir.rglob("*")
+                        if p.is_file() and not p.relative_to(self.dir).parts[0] == _PREVIOUS
+                        and not p.name.startswith("."))
+        listing = {name: i for i, name in enumerate(LISTING_ORDER)}
+        rank = {p: (listing.get(p.name, -1) if p.parent == self.dir else -1) for p in staged}
+
+        def order(p: Path) -> tuple[int, int]:
+            # clips, then files in sub-folders (thumbnails), then the writers' files (which
+            # may list both), then index.json and the record, highlights.json
+            if rank[p] >= 0:
+                return (3, rank[p])
+            if p.parent == self.dir and p.name in clip_names:
+                return (0, 0)
+            return (1, 0) if p.parent != self.dir else (2, 0)
+
+        staged.sort(key=order)
+        skipped = []
+        for path in list(staged):
+            target = self.final(path)
+            if os.path.isdir(target) and not os.path.islink(target):
+                line = f"{target}: cannot write ({os.strerror(errno.EISDIR)})"
+                if path.name in clip_names or rank[path] >= 0:
+                    raise OutputError(line)
+                staged.remove(path)
+                skipped.append(line)
+        replaced = {path.relative_to(self.dir).as_posix() for path in staged} | clip_names
+        stale = [self.out / name for name in sorted(previous_outputs(self.out) - replaced)]
+        backup = self.dir / _PREVIOUS
+        done: list[tuple[Path, Path | None, bool]] = []  # (target, its old copy, new file in)
+        try:
+            for path in staged:
+                target = self.final(path)
+                old = _keep(target, backup / path.relative_to(self.dir))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+                done.append((target, old, True))
+            for target in stale:
+                old = backup / "stale" / target.relative_to(self.out)
+                if target.is_file() and not target.is_symlink():
+                    old.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(target, old)
+                    done.append((target, old, False))
+        except OSError as exc:
+            for target, old, new in reversed(done):
+                try:
+                    if old is not None:
+                        os.replace(old, target)
+                    elif new:
+                        os.unlink(target)
+                except OSError:
+                    pass
+            raise OutputError(f"{self.out}: cannot publish the outputs ({exc.strerror or exc})"
+                              ) from None
+        return skipped
+
+
+def _keep(target: Path, copy: Path) -> Path | None:
+    """Keep the file ``target`` (if any) as ``copy`` without ever removing it from ``target``
+    (a hard link; a file system without them gets a copy); ``None`` if there is none."""
+    if not os.path.lexists(target):
+        return None
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(target, copy)
+    except OSError:
+        shutil.copy2(target, copy)
+    return copy
+
+
+def previous_outputs(out: Path) -> set[str]:
+    """The files the ``highlights.json`` in ``out`` names as its run's: each highlight's clip
+    and its ``outputs`` (none if it is absent or unreadable; only visible relative paths inside
+    ``out``, never the record itself)."""
+    from m0core.outputs import HIGHLIGHTS_FILE
+
+    try:
+        with open(out / HIGHLIGHTS_FILE, "rb") as fh:
+            doc = json.loads(fh.read(64 * 1024 * 1024))
+        names = [row["clip"] for row in doc["highlights"] if isinstance(row, dict)]
+        names += list(doc.get("outputs", []))
+    except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
+        return set()
+    return {n for n in names if isinstance(n, str) and _inside(n)}
+
+
+def _inside(name: str) -> bool:
+    """A visible relative path below the folder (no ``..``, no hidden part, not absolute)."""
+    parts = Path(name).parts
+    return bool(parts) and not Path(name).is_absolute() and name not in LISTING_ORDER[-1:] \
+        and all(p not in ("", ".", "..") and not p.startswith(".") for p in parts) \
+        and "\\" not in name
+
+
+def clear_stale(folder: str | os.PathLike) -> None:
+    """Remove the private folders of runs into ``folder`` that are dead (their process is gone
+    on this machine); a live run's, another machine's and anything not m0's are left alone."""
+    folder = Path(folder)
+    try:
+        entries = list(folder.glob(f"{PREFIX}*"))
+    except OSError:
+        return
+    for entry in entries:
+        pid, _, rest = entry.name.removeprefix(PREFIX).partition("-")
+        host = rest.partition("-")[0]
+        if not pid.isdigit() or host != _host() or not entry.is_dir() or entry.is_symlink():
+            continue
+        if int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+@contextmanager
+def held_signals(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM for the block and deliver them after it (main thread only;
+    elsewhere the block runs as it is: signals reach only the main thread anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    before = {}
+    for signum in signums:
+        try:
+            before[signum] = signal.signal(signum, lambda s, f: caught.append(s))
+        except (ValueError, OSError):  # pragma: no cover - not settable here
+            pass
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)

@@ -1,0 +1,271 @@
+"""A rerun into a folder that holds a finished run: interrupted at any point, failing to write,
+losing a clip's ffmpeg or the disk, it leaves the previous outputs as they were (or, when it
+completes, replaces them whole); every file that lists a clip has it (m0core.staging)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_m0
+from helpers import assert_one_error_line, files, tmpfs
+from procs import m0_popen, tagged_env, wait_for, wait_gone
+from test_faults import SLOW, _ffmpeg_wrapper, _finish, _named, _run_of
+
+from m0core.media.ffmpeg import probe
+
+
+def snapshot(out: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of every file under ``out`` (hidden ones included)."""
+    return {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in files(out)}
+
+
+def listed_clips(out: Path) -> dict[str, list[str]]:
+    """The clips each listing file in ``out`` names: highlights.json, the report's data and
+    the csv table, when there."""
+    found = {"highlights.json": [h["clip"] for h in
+                                 json.loads((out / "highlights.json").read_text())["highlights"]
+                                 if h["clip"]]}
+    report = out / "report.html"
+    if report.exists():
+        data = re.search(r'<script id="m0-data" type="application/json">(.*?)</script>',
+                         report.read_text(), re.S).group(1)
+        found["report.html"] = [h["clip"] for h in json.loads(data)["highlights"] if h["clip"]]
+    table = out / "highlights.csv"
+    if table.exists():
+        found["highlights.csv"] = [line.rsplit(",", 1)[-1] for line in
+                                   table.read_text().splitlines()[1:] if line.rsplit(",", 1)[-1]]
+    return found
+
+
+def assert_consistent(out: Path) -> None:
+    """Every file that lists a clip has it (a complete, probing clip); no temporary is left."""
+    for listing, clips in listed_clips(out).items():
+        for clip in clips:
+            assert (out / clip).is_file(), f"{listing} lists {clip}, which is missing"
+            assert probe(out / clip).duration, clip
+    left = [n for n in files(out) if n.startswith(".") or "/." in n or n.endswith(".tmp")]
+    assert left == [], left
+
+
+@pytest.fixture
+def slow_env(fake_dist) -> dict[str, str]:
+    """The ``slow`` analyzer installed, tagged; ``M0_SLOW`` is set per run."""
+    env, _ = tagged_env(fake_dist("m0-slow", SLOW))
+    return env
+
+
+@pytest.fixture
+def finished(vod, tmp_path, slow_env) -> Path:
+    """A folder holding a finished run of ``vod`` (report and csv too)."""
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(vod), str(out), "--analyzer", "slow", "-f", "csv",
+                 env=dict(slow_env, M0_SLOW="0"))
+    assert run.returncode == 0, run.stderr
+    assert len(listed_clips(out)["highlights.json"]) == 2
+    return out
+
+
+def _new_clip_written(out: Path, since: float) -> bool:
+    """A clip of the rerun is complete (wherever the rerun keeps it while it runs)."""
+    for path in out.rglob("*.mp4"):
+        try:
+            if not path.name.startswith(".partial-") and path.stat().st_mtime > since \
+                    and path.stat().st_size > 0:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
+                         ids=["ctrl-c", "sigterm", "sigkill"])
+@pytest.mark.parametrize("when", ["analysing", "after a clip was cut"])
+def test_an_interrupted_rerun_keeps_the_previous_outputs(finished, vod, slow_env, when,
+                                                         signum):
+    before = snapshot(finished)
+    began = time.time()
+    proc = m0_popen("analyze", str(vod), str(finished), "--analyzer", "slow", "-f", "csv",
+                    "--no-cache", "-l", "12", env=dict(slow_env, M0_SLOW="0.6"))
+    if when == "analysing":
+        wait_for(lambda: _named(slow_env["M0_TEST_TAG"], "m0core"), 60, "the rerun started")
+        time.sleep(1.5)
+    else:
+        wait_for(lambda: _new_clip_written(finished, began), 120, "a clip of the rerun")
+    assert proc.poll() is None, "the rerun ended before it could be interrupted"
+    os.killpg(proc.pid, signum)
+    _finish(proc)
+    assert not wait_gone(slow_env["M0_TEST_TAG"], 10)
+    if signum != signal.SIGKILL:
+        assert snapshot(finished) == before
+    else:  # its private folder is left (hidden), removed by the next run; nothing else moved
+        assert {k: v for k, v in snapshot(finished).items() if not k.startswith(".m0-run-")} \
+            == before
+    assert_consistent_after_next_run(finished, vod, slow_env)
+
+
+def assert_consistent_after_next_run(out: Path, vod: Path, env: dict[str, str]) -> None:
+    run = run_m0("analyze", str(vod), str(out), "--analyzer", "slow", "-f", "csv", "-l", "12",
+                 env=dict(env, M0_SLOW="0"))
+    assert run.returncode == 0, run.stderr
+    assert_consistent(out)
+    clips = listed_clips(out)["highlights.json"]
+    assert sorted(n for n in os.listdir(out) if n.endswith(".mp4")) == sorted(clips)
+
+
+def test_a_failed_index_write_leaves_no_listing_of_removed_clips(finished, vod, slow_env):
+    """index.json cannot be replaced (a folder took its place): the rerun fails with one
+    line; highlights.json, the report and the table still list clips that all exist."""
+    (finished / "index.json").unlink()
+    (finished / "index.json").mkdir()
+    (finished / "index.json" / "keep").write_text("x")
+    before = snapshot(finished)
+    run = run_m0("analyze", str(vod), str(finished), "--analyzer", "slow", "-f", "csv",
+                 "-l", "12", env=dict(slow_env, M0_SLOW="0"))
+    assert_one_error_line(run, "index.json")
+    assert snapshot(finished) == before
+    (finished / "index.json" / "keep").unlink()
+    (finished / "index.json").rmdir()
+    for clips in listed_clips(finished).values():
+        assert all((finished / c).is_file() for c in clips)
+
+
+def test_a_completed_rerun_replaces_the_outputs_whole(finished, vod, slow_env):
+    """Fewer, other clips: the previous run's clips are gone, every listing is the new one."""
+    old = set(listed_clips(finished)["highlights.json"])
+    (finished / "mine.mp4").write_bytes(b"a file of the user's")
+    run = run_m0("analyze", str(vod), str(finished), "--analyzer", "slow", "-f", "csv",
+                 "--max-clips", "1", "-l", "8", env=dict(slow_env, M0_SLOW="0"))
+    assert run.returncode == 0, run.stderr
+    new = listed_clips(finished)
+    assert len(new["highlights.json"]) == 1 and set(new["report.html"]) == \
+        set(new["highlights.json"]) == set(new["highlights.csv"])
+    assert (finished / "mine.mp4").read_bytes() == b"a file of the user's"
+    (finished / "mine.mp4").unlink()
+    assert_consistent(finished)
+    for name in old - set(new["highlights.json"]):
+        assert not (finished / name).exists()
+
+
+# -- fault injection on a rerun ---------------------------------------------------------------
+
+def test_a_clip_ffmpeg_killed_in_a_rerun(finished, vod, slow_env, tmp_path):
+    """Clip 2's ffmpeg dies mid-clip: the rerun completes with clip 2 failed; its listing says
+    so and the previous clip 2 (listed no more) is gone; no process is left."""
+    env = dict(slow_env, M0_SLOW="0",
+               M0_FFMPEG=_ffmpeg_wrapper(tmp_path, "02_0h", 'exec "$REAL" -re "$@"'))
+    proc = m0_popen("analyze", str(vod), str(finished), "--analyzer", "slow", "-f", "csv",
+                    "--no-cache", "--workers", "2", env=env)
+    wait_for(lambda: _named(env["M0_TEST_TAG"], "-re"), 60, "clip 2 being cut")
+    time.sleep(0.5)
+    _named(env["M0_TEST_TAG"], "-re")[0].kill()
+    stderr, _ = _finish(proc, 60)
+    assert_one_error_line(_run_of(proc, stderr), "1 of 2 clips failed")
+    assert not wait_gone(env["M0_TEST_TAG"], 10)
+    assert_consistent(finished)
+    rows = json.loads((finished / "highlights.json").read_text())["highlights"]
+    assert rows[0]["clip"] and rows[1]["clip"] is None and "signal 9" in rows[1]["clip_error"]
+    assert sorted(n for n in os.listdir(finished) if n.endswith(".mp4")) == [rows[0]["clip"]]
+
+
+def _disk_sizes() -> list[str]:
+    """tmpfs sizes from too small for anything to enough for all but the last files."""
+    return ["16k", "200k", "400k", "700k", "900k", "1100k", "1300k"]
+
+
+@pytest.mark.parametrize("size", _disk_sizes())
+def test_a_full_disk_at_every_write_of_a_rerun(vod, slow_env, tmp_path, size):
+    """A finished run on a small tmpfs, then a rerun with other clips that fills the disk at
+    some write (clips, their temporaries, the JSON files, the report, the table): it fails
+    with one line and changes nothing, or completes; either way every listing holds."""
+    env = dict(slow_env, M0_SLOW="0")
+    with tmpfs(tmp_path / "disk", size="4m") as disk:
+        out = disk / "out"
+        first = run_m0("analyze", str(vod), str(out), "--analyzer", "slow", "-l", "4",
+                       "-f", "csv", env=env)
+        assert first.returncode == 0, first.stderr
+        before = snapshot(out)
+        used = sum((out / n).stat().st_size for n in files(out))
+        # fill the disk so that only `size` is left for the rerun
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        filler = disk / "filler"
+        with open(filler, "wb") as fh:
+            fh.write(b"\0" * max(0, free - _bytes(size)))
+        rerun = run_m0("analyze", str(vod), str(out), "--analyzer", "slow", "-l", "6",
+                       "-f", "csv", "--no-cache", env=env)
+        if rerun.returncode == 0 and "Warning" not in rerun.stderr:
+            assert_consistent(out)
+        else:
+            assert "Traceback" not in rerun.stderr
+            if snapshot(out) != before:  # completed with failed clips: published, consistent
+                assert "clips failed" in rerun.stderr, rerun.stderr
+            assert_consistent(out)
+        filler.unlink()
+        assert used > 0
+
+
+def _bytes(size: str) -> int:
+    return int(size.rstrip("k")) * 1024
+
+
+@pytest.mark.parametrize("how", ["read-only", "full"])
+def test_a_cache_that_cannot_be_written_is_no_error(vod, tmp_path, how):
+    """The cache folder is on a read-only or a full disk: the run completes, uncached."""
+    with tmpfs(tmp_path / "cache", size="8k", read_only=how == "read-only") as folder:
+        if how == "full":
+            with open(folder / "filler", "wb") as fh:
+                try:
+                    fh.write(b"\0" * 64 * 1024)
+                except OSError:
+                    pass
+        env = dict(os.environ, M0_CACHE_DIR=str(folder))
+        for _ in range(2):
+            run = run_m0("analyze", str(vod), str(tmp_path / "out"), "--json", env=env)
+            assert run.returncode == 0, run.stderr
+            assert json.loads(run.stdout)["timings"]["cached"] == 0.0
+        assert not [n for n in files(folder) if n != "filler"]
+    assert_consistent(tmp_path / "out")
+
+
+@pytest.mark.parametrize("how", ["read-only", "full"])
+def test_a_batch_whose_ledger_cannot_be_written(vod, tmp_path, how):
+    """The batch folder (and its ledger) on a read-only or full disk: one line, no traceback,
+    nothing half-written; the ledger of a finished batch is still readable."""
+    with tmpfs(tmp_path / "disk", size="8m" if how == "read-only" else "64k") as disk:
+        if how == "read-only":
+            run = run_m0("batch", str(vod), str(disk / "out"))
+            assert run.returncode == 0, run.stderr
+            subprocess_run(["mount", "-o", "remount,ro", str(disk)])
+        else:
+            with open(disk / "filler", "wb") as fh:
+                try:
+                    fh.write(b"\0" * 128 * 1024)
+                except OSError:
+                    pass
+        again = run_m0("batch", str(vod), str(disk / "out"))
+        assert "Traceback" not in again.stderr, again.stderr
+        if how == "read-only":
+            assert again.returncode == 0 and "1 skipped" in again.stderr + again.stdout \
+                or again.returncode == 1 and again.stderr.count("Error: ") == 1, again.stderr
+            status = run_m0("batch", "--status", str(disk / "out"))
+            assert "Traceback" not in status.stderr and "completed" in status.stdout, \
+                status.stdout + status.stderr
+            subprocess_run(["mount", "-o", "remount,rw", str(disk)])
+            assert_consistent(next((disk / "out").glob("*_highlights")))
+        else:
+            assert_one_error_line(again, "batch ledger", "disk is full")
+            assert [n for n in files(disk) if n.endswith((".mp4", ".tmp")) or "/." in n] == []
+
+
+def subprocess_run(argv: list[str]) -> None:
+    import subprocess
+
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"{' '.join(argv)}: {done.stderr.strip()}")
