@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import zlib
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -42,8 +41,8 @@ from scipy import signal
 
 from m0core.checks import number
 from m0core.dev import synth
-from m0core.errors import OptionError, OutputError
-from m0core.media.ffmpeg import child, ffmpeg_exe, reason
+from m0core.errors import OptionError
+from m0core.media.ffmpeg import ffmpeg_exe
 
 #: The Debian packages whose recordings the corpus uses, listed in one place:
 #: corpus-packages.txt beside this module (``.ci/run`` installs them when it runs as root).
@@ -439,14 +438,5 @@ def write(path: str | os.PathLike, duration: float, **kw) -> Recording:
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
            "-f", "f32le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",
            *codec, "-ac", "2", str(tmp)]
-    try:
-        with child(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL) as (proc, stderr):
-            synth.pipe_audio(proc, iter([samples]))
-            code = proc.wait()
-            errors = stderr()
-        if code != 0:
-            raise OutputError(f"{path}: ffmpeg could not write the recording ({reason(errors)})")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    synth.encode(cmd, iter([samples]), tmp, path, "recording")
     return truth

@@ -374,17 +374,25 @@ def write_vod(
         "-c:a", "aac", "-ac", "2", "-ar", "48000", "-b:a", "128k",
         "-shortest", str(tmp),
     ]
+    encode(cmd, audio_blocks(duration, events, **kw), tmp, path, "VOD")
+    return events
+
+
+def encode(cmd: list[str], blocks: Iterator[np.ndarray], tmp: Path, path: Path,
+           what: str) -> None:
+    """Pipe mono float32 ``blocks`` into the ffmpeg ``cmd`` that writes ``tmp``, then rename
+    ``tmp`` to ``path``; an ffmpeg failure is one :class:`OutputError` line naming ``what``,
+    and ``tmp`` never outlives the call."""
     try:
         with child(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL) as (proc, stderr):
-            pipe_audio(proc, audio_blocks(duration, events, **kw))
+            pipe_audio(proc, blocks)
             code = proc.wait()
             errors = stderr()
         if code != 0:
-            raise OutputError(f"{path}: ffmpeg could not write the VOD ({reason(errors)})")
+            raise OutputError(f"{path}: ffmpeg could not write the {what} ({reason(errors)})")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return events
 
 
 def pipe_audio(proc: subprocess.Popen, blocks: Iterator[np.ndarray]) -> None:
