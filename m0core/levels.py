@@ -31,3 +31,27 @@ def clean(scores: np.ndarray) -> np.ndarray:
     x = np.nan_to_num(np.asarray(scores, dtype=np.float64).ravel(), nan=SILENCE_DB,
                       neginf=SILENCE_DB)
     return np.maximum(x, SILENCE_DB)
+
+
+#: Values under this (dB) are digital silence (a late-starting track, a gap filled with
+#: silence), not a quiet background.
+SILENT_DB = -90.0
+
+
+def ignored_silence(rows: np.ndarray) -> np.ndarray:
+    """The values of ``rows`` (2-D) that are digital silence in a row that is less than half
+    silent (a row mostly silent is judged as it is)."""
+    silent = rows < SILENT_DB
+    return silent & (silent.mean(axis=-1, keepdims=True) < 0.5)
+
+
+def audible_percentiles(rows: np.ndarray, q: list[float]) -> np.ndarray:
+    """``np.percentile(rows, q, axis=-1)`` of 2-D ``rows``, leaving out the digital silence
+    of :func:`ignored_silence` (rows: ``len(q)``). The one rule the selectors share."""
+    out = np.percentile(rows, q, axis=-1)
+    ignored = ignored_silence(rows)
+    mixed = ignored.any(axis=-1)
+    if np.any(mixed):
+        out[:, mixed] = np.nanpercentile(np.where(ignored[mixed], np.nan, rows[mixed]), q,
+                                         axis=-1)
+    return out

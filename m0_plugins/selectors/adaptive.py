@@ -9,15 +9,13 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from m0core.checks import number
-from m0core.levels import clean, values_per_second
+from m0core.levels import audible_percentiles, clean, values_per_second
 from m0core.model import Highlight, Line, Timeline
 
 from . import params
 from .spacing import Candidate, PeakSpacer
 
 _EMPTY = np.zeros(0, dtype=np.float64)
-#: Values under this (dB) are digital silence, not a quiet background.
-SILENT_DB = -90.0
 #: Seconds whose windows one percentile call judges (a block is ~1 MB of windows).
 _BLOCK = 200
 
@@ -43,9 +41,9 @@ class Adaptive:
     (p50 − p10: the lower half, which the events themselves do not inflate). A value is loud
     when it exceeds the background by ``max(margin_db, spread × (p50 − p10))`` and reaches the
     absolute floor (``threshold`` if given, else ``floor_db``, so near-silence never counts).
-    Digital silence (under :data:`SILENT_DB`: before a late-starting track, in a gap of the
-    timestamps) is left out of a window's background and spread while it is less than half of
-    the window.
+    Digital silence (under :data:`m0core.levels.SILENT_DB`: before a late-starting track, in a
+    gap of the timestamps) is left out of a window's background and spread while it is less
+    than half of the window.
     Loud values less than ``join`` seconds apart form one burst; its peak is its loudest raw
     value and its score its most dB over the background. Decisions wait ``window`` seconds for
     the background to be known, then highlights come out progressively; memory is bounded.
@@ -186,21 +184,12 @@ class Adaptive:
     def _limits(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Background levels and the levels a value must reach, one per row of ``windows``
         (smoothed values; a 1-D window gives 0-d arrays), recorded for :meth:`line`."""
-        quantiles = [self.percentile, 10.0, 50.0]
-        background, p10, p50 = np.percentile(windows, quantiles, axis=-1)
         # Digital silence (a late-starting track, a gap filled with silence) is no background:
         # where it is less than half a window, the rest of the window decides.
-        silent = windows < SILENT_DB
-        mixed = silent.any(axis=-1) & (silent.mean(axis=-1) < 0.5)
-        if np.any(mixed):
-            rows = np.atleast_2d(np.where(silent, np.nan, windows))[np.atleast_1d(mixed)]
-            stats = np.nanpercentile(rows, quantiles, axis=-1)
-            if np.ndim(windows) == 1:
-                background, p10, p50 = (np.asarray(v[0]) for v in stats)
-            else:
-                background, p10, p50 = (v.copy() for v in (background, p10, p50))
-                for whole, part in zip((background, p10, p50), stats, strict=True):
-                    whole[mixed] = part
+        stats = audible_percentiles(np.atleast_2d(windows), [self.percentile, 10.0, 50.0])
+        if np.ndim(windows) == 1:
+            stats = stats[:, 0]
+        background, p10, p50 = stats
         limit = np.maximum(background + np.maximum(self.margin_db, self.spread * (p50 - p10)),
                            self.floor)
         self._background.extend(np.atleast_1d(background).tolist())

@@ -10,11 +10,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from m0core.checks import number
 from m0core.errors import OptionError
-from m0core.levels import clean, values_per_second
+from m0core.levels import audible_percentiles, clean, ignored_silence, values_per_second
 from m0core.model import Highlight, Line, Timeline
 
 from . import params
-from .adaptive import SILENT_DB
 from .spacing import Candidate, PeakSpacer
 
 _EMPTY = np.zeros(0, dtype=np.float64)
@@ -75,7 +74,7 @@ class Standout:
 
     ``sensitivity`` (0 … 1, default 0.5) lowers (towards 1) or raises every margin by up to
     ``SENSITIVITY_DB / 2`` dB: the same shift in dB over the recording's own running level on
-    any recording. Digital silence (under :data:`~.adaptive.SILENT_DB`: before a
+    any recording. Digital silence (under :data:`m0core.levels.SILENT_DB`: before a
     late-starting track, in a gap of the timestamps) is left out of the running level and
     the range while it is less than half of their span, as ``adaptive`` does.
     Values that stand out less than ``join`` seconds apart form one moment.
@@ -234,7 +233,7 @@ class Standout:
         """The three limits (columns) for each row of ``raw`` values around a second: the held
         margin; the burst and peak margins, at least ``steady`` × how widely the values range
         there (p90 − p10)."""
-        p10, p90 = _audible_percentiles(raw, [10.0, 90.0])
+        p10, p90 = audible_percentiles(raw, [10.0, 90.0])
         width = self.steady * (p90 - p10)
         return np.maximum(self.margins,
                           np.stack([np.zeros_like(width), width, width], axis=-1))
@@ -242,8 +241,8 @@ class Standout:
     def _levels(self, rows: np.ndarray) -> np.ndarray:
         """The running level of each row of values: the mean power of the values up to the
         row's ``percentile``-th percentile (the bed as heard, without the moments)."""
-        cut = _audible_percentiles(rows, [self.percentile])[0][:, None]
-        kept = (rows <= cut) & ~_ignored_silence(rows)
+        cut = audible_percentiles(rows, [self.percentile])[0][:, None]
+        kept = (rows <= cut) & ~ignored_silence(rows)
         power = np.where(kept, np.power(10.0, rows / 10.0), 0.0)
         count = np.maximum(1, np.count_nonzero(kept, axis=1))
         return 10.0 * np.log10(np.maximum(power.sum(axis=1) / count, 1e-20))
@@ -317,22 +316,3 @@ class Standout:
             cut = keep - self._r0
             self._raw, self._meas, self._r0 = (self._raw[cut:].copy(),
                                                self._meas[:, cut:].copy(), keep)
-
-
-def _ignored_silence(rows: np.ndarray) -> np.ndarray:
-    """The values of ``rows`` (2-D) that are digital silence in a row that is less than half
-    silent (a row mostly silent is judged as it is)."""
-    silent = rows < SILENT_DB
-    return silent & (silent.mean(axis=-1, keepdims=True) < 0.5)
-
-
-def _audible_percentiles(rows: np.ndarray, q: list[float]) -> np.ndarray:
-    """``np.percentile(rows, q, axis=-1)`` of 2-D ``rows``, leaving out the digital silence
-    of :func:`_ignored_silence` (rows: ``len(q)``)."""
-    out = np.percentile(rows, q, axis=-1)
-    ignored = _ignored_silence(rows)
-    mixed = ignored.any(axis=-1)
-    if np.any(mixed):
-        out[:, mixed] = np.nanpercentile(np.where(ignored[mixed], np.nan, rows[mixed]), q,
-                                         axis=-1)
-    return out
