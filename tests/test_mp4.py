@@ -79,6 +79,29 @@ def test_probe_agrees_with_ffmpeg(make_media, name):
     assert mine.duration == pytest.approx(theirs.duration, abs=0.05)
 
 
+@pytest.mark.parametrize("ext", ["mp4", "mov"])
+def test_probe_describes_every_track_as_ffmpeg_does_without_its_demuxer(
+        make_media, ext, monkeypatch):
+    """Titles (a title, a handler's name), languages (ISO, QuickTime's), the rate and channels
+    the decoder gives, a late start: what FFmpeg's demuxer says of each track, read from the
+    boxes (FFmpeg's demuxer indexes every sample of every track to say it)."""
+    tone = ["-f", "lavfi", "-i", "sine=f=300:d=6"]
+    path = make_media(f"mp4-tracks.{ext}", *_VIDEO, *_AUDIO, *tone, "-itsoffset", "2", *tone,
+                      "-map", "0:v",
+                      "-map", "1:a", "-map", "2:a", "-map", "3:a", *_X264, *_AAC,
+                      "-ac:a:0", "2", "-ac:a:1", "1", "-ar:a:2", "24000",
+                      "-metadata:s:a:0", "title=Game", "-metadata:s:a:1", "handler_name=Mic",
+                      "-metadata:s:a:1", "language=eng", "-metadata:s:a:2", "language=fre")
+    with source._open(path) as opened:
+        theirs = source._media_info(opened.container, path).tracks
+    with monkeypatch.context() as m:
+        m.setattr(source, "_open", None)  # the probe must not open FFmpeg's demuxer
+        mine = plugins.create("sources", "pyav").probe(str(path))
+    assert mine.tracks == theirs
+    assert [t.sample_rate for t in mine.tracks] == [48000, 44100, 24000]
+    assert mine.tracks[2].start > 1.9 and mine.tracks[1].title == "Mic"
+
+
 @pytest.mark.parametrize("name", ["mp4", "fragmented", "m4a"])
 def test_segments_start_at_the_exact_sample(make_media, name):
     path = _make(make_media, name)

@@ -10,7 +10,9 @@ first edit's media time (the encoder's priming samples) is skipped, its duration
 track.
 
 What it does not handle (another codec, several edits, a damaged box) raises
-:class:`Unsupported`, and the caller falls back to FFmpeg's demuxer.
+:class:`Unsupported`, and the caller falls back to FFmpeg's demuxer. It also says what FFmpeg
+says of every audio track (codec, title, language, start; :attr:`AudioTrack.labels`), so
+probing an MP4 does not open FFmpeg's demuxer either.
 """
 
 from __future__ import annotations
@@ -197,12 +199,15 @@ class AudioTrack:
     chunks: Table | None = None
     sizes: Sizes = field(default_factory=Sizes)
     fragments: Fragments | None = None
+    #: ``(title, language)`` as FFmpeg's demuxer reports them (the title: the track's
+    #: ``©nam``/``name``, else its handler's name), or ``None`` where this reader cannot tell.
+    labels: tuple[str | None, str | None] | None = None
 
 
 @dataclass
 class Movie:
     """What the boxes of an MP4-family file say: its audio track, its first video codec and
-    its duration."""
+    its duration; ``tracks``: every audio track (or why this reader does not read it)."""
 
     path: Path
     size: int
@@ -211,6 +216,7 @@ class Movie:
     duration: float | None
     fragmented: bool
     moov_end: int
+    tracks: list[AudioTrack | Unsupported] = field(default_factory=list)
 
 
 def open_movie(path: Path, track: int = 1) -> Movie:
@@ -240,8 +246,7 @@ def looks_like_mp4(path: Path) -> bool:
 
 def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Movie:
     movie_scale, movie_duration = 0, 0
-    audio = None
-    seen = 0  # audio tracks so far
+    tracks: list[AudioTrack | Unsupported] = []
     video = None
     trex: dict[int, Fragments] = {}
     fragmented = False
@@ -264,15 +269,14 @@ def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Mo
             if kind == "video" and video is None:
                 video = track
             elif kind == "audio":
-                seen += 1
-                if seen == number:
-                    audio = track
+                tracks.append(track)
+    audio = tracks[number - 1] if 0 < number <= len(tracks) else None
     if isinstance(audio, Unsupported):
         raise audio
     if audio is not None and fragmented:
         audio.fragments = trex.get(audio.track_id, Fragments())
     duration = movie_duration / movie_scale if movie_scale and movie_duration else None
-    return Movie(path, size, audio, video, duration, fragmented, moov.end)
+    return Movie(path, size, audio, video, duration, fragmented, moov.end, tracks)
 
 
 def _track(f: BinaryIO, trak: Box, movie_scale: int):
@@ -301,11 +305,69 @@ def _track(f: BinaryIO, trak: Box, movie_scale: int):
     if handler != b"soun":
         return "other", None
     try:
-        return "audio", _audio(f, parts, media, tables, entries, movie_scale)
+        track = _audio(f, parts, media, tables, entries, movie_scale)
     except Unsupported as exc:
         return "audio", exc
     except (struct.error, IndexError, ValueError) as exc:
         return "audio", Unsupported(f"a damaged audio track ({exc})")
+    try:
+        track.labels = _labels(f, parts, media)
+    except (Unsupported, struct.error, IndexError, ValueError, UnicodeDecodeError):
+        track.labels = None
+    return "audio", track
+
+
+def decoder_name(codec: str) -> str:
+    """The name of the FFmpeg decoder used for ``codec`` (FFmpeg's demuxer names a stream's
+    codec context so too: ``mp3float`` for MP3)."""
+    return _DECODERS.get(codec, codec)
+
+
+#: Handler names that are a muxer's default, not a title (FFmpeg's and Apple's).
+_UNNAMED = {"SoundHandler", "Sound Media Handler", "Core Media Audio"}
+#: ``mdhd`` language codes that are not ISO 639-2: QuickTime's "unspecified", and Macintosh
+#: language code 0 (English; the other old Macintosh codes are left to FFmpeg).
+_MAC_LANGUAGES = {0x7FFF: None, 0: "eng"}
+
+
+def _labels(f: BinaryIO, parts: dict, media: dict) -> tuple[str | None, str | None]:
+    """``(title, language)`` of an audio track as FFmpeg's demuxer reports them;
+    :class:`Unsupported` where it would read boxes this reader does not (a track's
+    ``meta``, an old Macintosh language or text encoding)."""
+    mdhd = _read(f, media[b"mdhd"])
+    (code,) = struct.unpack(">H", mdhd[32:34] if mdhd[0] == 1 else mdhd[20:22])
+    if code >= 0x400 and code != 0x7FFF:
+        language = "".join(chr(0x60 + ((code >> shift) & 0x1F)) for shift in (10, 5, 0))
+    elif code in _MAC_LANGUAGES:
+        language = _MAC_LANGUAGES[code]
+    else:
+        raise Unsupported(f"Macintosh language code {code}")
+    names: dict[str, str] = {}
+    udta = parts.get(b"udta")
+    for box in boxes(f, udta.payload, udta.end) if udta is not None else ():
+        if box.kind == b"meta":
+            raise Unsupported("a track's meta box")
+        if box.kind == b"name":
+            names.setdefault("name", _read(f, box).rstrip(b"\0").decode("utf-8"))
+        elif box.kind == b"\xa9nam":
+            data = _read(f, box)
+            size, lang = struct.unpack(">HH", data[:4])
+            text = data[4:4 + size]
+            if lang < 0x400 and not text.isascii():
+                raise Unsupported("a Macintosh-encoded title")
+            names.setdefault("title", text.rstrip(b"\0").decode("utf-8"))
+    title = names.get("title") or names.get("name") or _handler_name(_read(f, media[b"hdlr"]))
+    return title or None, None if language == "und" else language
+
+
+def _handler_name(hdlr: bytes) -> str | None:
+    """The name in a ``hdlr`` payload (a C string, or QuickTime's counted string), unless it
+    is a muxer's default."""
+    name = hdlr[24:]
+    if name and name[0] == len(name) - 1:  # QuickTime: a length byte first
+        name = name[1:]
+    text = name.split(b"\0", 1)[0].decode("utf-8")
+    return None if not text or text in _UNNAMED else text
 
 
 def _audio(f: BinaryIO, parts: dict, media: dict, tables: dict, entries: list[Box],
@@ -787,6 +849,7 @@ class AudioReader:
 
     def __init__(self, path: Path, track: int = 1) -> None:
         self.path = path
+        self.number = track
         self.movie = open_movie(path, track)
         track = self.movie.audio
         if track is None:
@@ -803,7 +866,7 @@ class AudioReader:
 
     def decoder(self) -> av.AudioCodecContext:
         """A fresh decoder for the track."""
-        ctx = av.CodecContext.create(_DECODERS.get(self.track.codec, self.track.codec), "r")
+        ctx = av.CodecContext.create(decoder_name(self.track.codec), "r")
         if self.track.extradata:
             ctx.extradata = self.track.extradata
         if self.track.sample_rate:

@@ -28,7 +28,7 @@ from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
 from .chunks import mono as _mono
 from .chunks import place
-from .mp4 import CONTAINER, AudioReader, Unsupported, looks_like_mp4
+from .mp4 import CONTAINER, AudioReader, Unsupported, decoder_name, looks_like_mp4
 
 PREROLL = 1.0  # seconds decoded before a seek target, so the decoder state is settled
 GAP = 0.1  # seconds of missing audio in the timestamps that are filled with silence
@@ -62,12 +62,15 @@ class PyAVSource:
         no such audio track."""
         p = check_input_file(path)
         reader = _mp4_reader(p, self.audio_track)
-        with _open(p) as opened:  # every track's description (m0 probe, clips' tracks)
-            info = _media_info(opened.container, p, self.audio_track)
-            if info.has_audio:
-                _chosen(opened.container, p, self.audio_track)
+        tracks = _mp4_tracks(reader, p) if reader is not None else None
+        if tracks is None:  # every track's description (m0 probe, clips' tracks) from FFmpeg
+            with _open(p) as opened:
+                info = _media_info(opened.container, p, self.audio_track)
+                if info.has_audio:
+                    _chosen(opened.container, p, self.audio_track)
+            tracks = info.tracks
         if reader is not None:  # what the chunks will be: the reader's rate and duration
-            info = _mp4_info(reader, p, info.tracks)
+            info = _mp4_info(reader, p, tracks)
         return info
 
     def chunks(
@@ -150,6 +153,26 @@ def _mp4_reader(path: Path, track: int | str = 1) -> AudioReader | None:
         return AudioReader(path, track)
     except (Unsupported, OSError):
         return None
+
+
+def _mp4_tracks(reader: AudioReader, path: Path) -> tuple[AudioTrack, ...] | None:
+    """Every audio track of the reader's file as FFmpeg's demuxer describes it (the rate and
+    channels its decoder gives), from the boxes: FFmpeg's demuxer would index every sample of
+    every track to say it. ``None`` if one of them is a track the reader cannot describe."""
+    described = []
+    for number, track in enumerate(reader.movie.tracks, start=1):
+        if isinstance(track, Unsupported) or track.labels is None:
+            return None
+        try:
+            frame = (reader if number == reader.number else AudioReader(path, number)).template
+        except (Unsupported, OSError):
+            return None
+        rate = track.timescale
+        described.append(AudioTrack(
+            number=number, codec=decoder_name(track.codec), channels=frame.layout.nb_channels,
+            sample_rate=frame.sample_rate, start=round(track.edit.lead * rate) / rate,
+            title=track.labels[0], language=track.labels[1]))
+    return tuple(described)
 
 
 def _mp4_info(reader: AudioReader, path: Path, tracks: tuple[AudioTrack, ...]) -> MediaInfo:
