@@ -20,13 +20,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from m0core import combine, hookspecs
 from m0core.errors import M0Error, OptionError, PluginError, debug
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 KINDS = ("sources", "analyzers", "selectors", "encoders", "writers")
 
@@ -71,10 +74,23 @@ _infos: dict[str, PluginInfo] = {}
 DISTRIBUTION = "m0-clipper"
 
 
+def _dist(ep: EntryPoint) -> tuple[str | None, str | None]:
+    """``(name, version)`` of the distribution that installed ``ep``. Each read of a
+    distribution's metadata parses its METADATA file anew (a few ms): once per distribution."""
+    if ep.dist is None:
+        return None, None
+    if ep.dist not in _dists:
+        _dists[ep.dist] = (ep.dist.name, ep.dist.version)
+    return _dists[ep.dist]
+
+
+_dists: dict[Any, tuple[str, str]] = {}
+
+
 def _is_builtin(ep: EntryPoint) -> bool:
     """Whether ``ep`` is one of m0's own: installed by m0's distribution (not merely pointing
     at an ``m0_plugins`` module: any package can name one) and loading from ``m0_plugins``."""
-    dist = ep.dist.name if ep.dist is not None else ""
+    dist = _dist(ep)[0] or ""
     return (re.sub(r"[-_.]+", "-", dist).lower() == DISTRIBUTION
             and ep.value.split(":")[0].split(".")[0] == "m0_plugins")
 
@@ -90,6 +106,8 @@ def _allowed() -> set[str] | None:
 def block(name: str) -> None:
     """Keep the third-party plugin ``name`` (its entry-point name) from loading or, if it is
     loaded, unregister it. Built-in plugins cannot be blocked; an unknown name is an error."""
+    from importlib.metadata import entry_points
+
     with _lock:
         found = [ep for ep in entry_points(group="m0") if ep.name == name]
         if not found:
@@ -127,19 +145,64 @@ def load_plugins() -> None:
     A plugin that fails to import is recorded (see :func:`failed_plugins`) and skipped, so the
     others keep working. ``pm.check_pending()`` then rejects hooks m0 does not define.
     """
-    global _loaded, _undo_trace
+    from importlib.metadata import entry_points
+
     with _lock:
         if _loaded:
             return
-        _loaded = True
-        if os.environ.get("M0_TRACE_PLUGINS", "") not in ("", "0"):
-            _undo_trace = pm.add_hookcall_monitoring(_trace_before, _trace_after)
+        _start_loading()
         for ep in entry_points(group="m0"):
             _load_entry_point(ep)
-        _reject_unknown_hooks()
-        for name, plugin in pm.list_name_plugin():
-            if name in _infos:
-                _infos[name].hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        _end_loading()
+
+
+def load_only(modules: dict[str, str]) -> None:
+    """Load just the plugins ``modules`` (``{entry-point name: "module[:attribute]"}``, see
+    :func:`modules_of`) instead of every entry point; later calls and :func:`load_plugins`
+    do nothing.
+
+    For a worker process whose parent resolved its stages: it neither reads the installed
+    distributions' metadata nor imports the plugins it does not use (every entry point and
+    ``importlib.metadata`` cost a decoding worker about 6 MB and 50 ms). An import error is
+    raised: the parent loaded these plugins already.
+    """
+    with _lock:
+        if _loaded:
+            return
+        _start_loading()
+        for name, value in modules.items():
+            module, _, attribute = value.partition(":")
+            plugin = import_module(module)
+            for part in filter(None, attribute.split(".")):
+                plugin = getattr(plugin, part)
+            _infos[name] = PluginInfo(name, value)
+            pm.register(plugin, name=name)
+        _end_loading()
+
+
+def modules_of(stages: list[tuple[str, str]]) -> dict[str, str]:
+    """``{entry-point name: module}`` of the plugins that provide ``stages`` (``(kind, name)``
+    pairs): what :func:`load_only` loads in a worker process to build them. A stage
+    registered in this process only (:func:`in_process`) has no module to name: KeyError."""
+    found = {}
+    for kind, name in stages:
+        plugin = lookup(kind, name).plugin
+        found[plugin] = _infos[plugin].module
+    return found
+
+
+def _start_loading() -> None:
+    global _loaded, _undo_trace
+    _loaded = True
+    if os.environ.get("M0_TRACE_PLUGINS", "") not in ("", "0"):
+        _undo_trace = pm.add_hookcall_monitoring(_trace_before, _trace_after)
+
+
+def _end_loading() -> None:
+    _reject_unknown_hooks()
+    for name, plugin in pm.list_name_plugin():
+        if name in _infos:
+            _infos[name].hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
 
 
 def _reject_unknown_hooks() -> None:
@@ -158,8 +221,7 @@ def _reject_unknown_hooks() -> None:
 
 
 def _load_entry_point(ep: EntryPoint) -> None:
-    dist = ep.dist.name if ep.dist else None
-    version = ep.dist.version if ep.dist else None
+    dist, version = _dist(ep)
     info = PluginInfo(ep.name, ep.value, dist, version, builtin=_is_builtin(ep))
     _infos[ep.name] = info
     allowed = _allowed()

@@ -75,3 +75,20 @@ def test_a_damaged_second_half_fails_cleanly(long_vod, tmp_path):
     with pytest.raises(InputError, match="truncated or damaged"):
         m0core.analyze(damaged, tmp_path / "out", jobs=2, cache=False)
     assert not (tmp_path / "out" / "highlights.json").exists()
+
+
+def test_a_worker_loads_only_the_plugins_of_its_stages(vod, fake_dist, tmp_path, monkeypatch):
+    """A worker imports the plugins that provide its source and analyzer, not every installed
+    one (another plugin's import, here one that leaves a mark, never runs in it)."""
+    from m0core import plugins
+    from m0core.pipeline.segments import SegmentJob, scores_from_worker
+
+    mark = tmp_path / "imported"
+    env = fake_dist("m0-marker", f"open({str(mark)!r}, 'w').close()\n")
+    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
+    stages = plugins.modules_of([("sources", "pyav"), ("analyzers", "rms-streaming")])
+    assert stages == {"pyav-source": "m0_plugins.pyav_source", "rms": "m0_plugins.rms"}
+    job = SegmentJob(str(vod), "pyav", {}, "rms-streaming", {}, 2.0, 10.0, 6.0, stages)
+    scores = np.concatenate([s for s, _ in scores_from_worker(job)])
+    assert len(scores) == 60  # 6 s of 0.1 s windows
+    assert not mark.exists()

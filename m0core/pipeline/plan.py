@@ -75,9 +75,11 @@ class Plan:
     def segment_job(self, start: float, length: float | None) -> SegmentJob:
         """What a worker process needs to decode and analyse one segment."""
         source, analyzer = self.specs["source"], self.specs["analyzer"]
+        stages = [("sources", source.name)]
+        stages += [("analyzers", part) for part in combine.parts(analyzer.name)]
         return SegmentJob(self.path, source.name, dict(source.params), analyzer.name,
                           dict(analyzer.params), self.options.chunk_seconds, start, length,
-                          plugins.blocked())
+                          plugins.modules_of(stages))
 
 
 def resolve(path: str | os.PathLike, options: Options) -> Plan:

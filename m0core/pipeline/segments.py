@@ -89,7 +89,9 @@ class SegmentJob:
     chunk_seconds: float
     start: float
     length: float | None
-    blocked: tuple[str, ...] = ()
+    #: The plugins that provide the source and the analyzer, ``{entry-point name: module}``
+    #: (:func:`m0core.plugins.modules_of`): the worker loads these only.
+    plugins: dict[str, str]
 
 
 def scores_from_worker(job: SegmentJob) -> Iterator[tuple[np.ndarray, float]]:
@@ -141,8 +143,7 @@ def _work() -> None:
     out = workers.channel()
     try:
         job = SegmentJob(**json.loads(sys.stdin.buffer.read()))
-        for name in job.blocked:  # as --disable-plugin did in the parent
-            plugins.block(name)
+        plugins.load_only(job.plugins)  # as the parent loaded them (not a blocked one)
         source = plugins.create("sources", job.source, **job.source_params)
         analyzer = plugins.create("analyzers", job.analyzer, **job.analyzer_params)
         for scores, seconds in segment_scores(
