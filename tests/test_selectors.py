@@ -385,6 +385,31 @@ def test_standout_finds_held_rises_on_moving_beds_but_not_short_bangs():
                and h.reason.endswith("(held)") for h in found)
 
 
+def test_standout_after_a_long_pause_talk_is_not_a_moment_a_shout_is():
+    rng = np.random.default_rng(7)
+    # Sparse talk: 2 s lines at -30 dB between 3-8 s pauses of room tone (-75 dB).
+    curve = np.full(6000, -75.0) + rng.normal(0, 1, 6000)
+    t = 5.0
+    while t < 590.0:
+        put(curve, t, 2.0, -30.0)
+        t += 2.0 + rng.uniform(3.0, 8.0)
+    put(curve, 300.0, 3.0, -18.0)  # a shout 12 dB over the talk
+    found = run(make("standout", duration=600.0), curve.astype(np.float32), pieces=7)
+    assert [h for h in found if not near(h, [300.0])] == []
+    assert any(near(h, [300.0]) for h in found)
+
+
+def test_standout_finds_a_reaction_in_a_quiet_passage_of_the_music():
+    rng = np.random.default_rng(8)
+    curve = -30.0 + rng.normal(0, 3, 3000)          # music at -30 dB
+    curve[1200:1400] = -40.0 + rng.normal(0, 3, 200)  # a 20 s quiet passage at -40 dB
+    put(curve, 128.0, 3.0, -28.0)                     # a reaction 12 dB over the passage
+    found = run(make("standout", duration=300.0), curve.astype(np.float32), pieces=5)
+    assert [round(h.peak_time) for h in found] == [round(h.peak_time) for h in found
+                                                   if near(h, [128.0])]
+    assert any(near(h, [128.0]) for h in found)
+
+
 def test_standout_bursts_count_on_a_steady_bed_unless_they_are_frequent():
     # A steady noise bed (-50 dB, +-0.5 dB): a few rare bangs are moments ...
     rng = np.random.default_rng(5)

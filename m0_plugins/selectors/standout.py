@@ -56,9 +56,11 @@ class Standout:
        ``rise_db`` over it, with gaps of at most ``join`` seconds, form a candidate (at most
        ``longest`` seconds).
     2. **Its bed** is the mean power of the ``side`` seconds before and after the candidate
-       (the bed as a listener hears it around the moment: talk, music, noise), but never
-       lower than the ``context``-seconds around it at their 90th percentile less
-       ``context_db`` — so talk resuming after a long pause in a quiet passage is not a moment.
+       (the bed as a listener hears it around the moment: talk, music, noise). Where those
+       seconds are mostly a pause (their median more than ``pause_db`` under the loud part of
+       the ``context`` seconds around: the 90th percentile), the bed is at least that loud
+       part less ``context_db`` — so talk resuming after a long pause is not a moment, while
+       a quiet passage of music keeps its own, quieter bed.
     3. **A moment** is a candidate that stays ``margin_db`` over its bed for ``hold`` seconds
        in all (**held**: a reaction, a cheer; a game effect, a door slam or a swell of the
        music does not stay that far over for that long), or — on a steady bed only (the
@@ -99,6 +101,7 @@ class Standout:
         side: float = 4.0,
         context: float = 20.0,
         context_db: float = 6.0,
+        pause_db: float = 25.0,
         margin_db: float = 10.0,
         hold: float = 0.5,
         burst_db: float = 8.0,
@@ -120,6 +123,7 @@ class Standout:
         self.rise = min(number("rise_db", rise_db, above=0.0) + shift, self.margin, self.burst)
         self.percentile = number("percentile", percentile, low=0.0, high=100.0)
         self.context_db = number("context_db", context_db)
+        self.pause_db = number("pause_db", pause_db)
         self.steady = number("steady", steady, low=0.0)
         self.busy = whole("busy", busy, low=1)
         self.busy_db = number("busy_db", busy_db) + shift
@@ -252,19 +256,16 @@ class Standout:
                                      self._values(e, e + self._side)])
             wide = np.concatenate([self._values(s - self._context, s),
                                    self._values(e, e + self._context)])
-            near = np.concatenate([self._values(s - 2 * self._side, s),
-                                   self._values(e, e + 2 * self._side)])
             bed = _power_mean(around) if len(around) else float(values.min())
             if len(wide):
-                bed = max(bed, float(audible_percentiles(wide[None, :], [90.0])[0][0])
-                          - self.context_db)
+                loud = float(audible_percentiles(wide[None, :], [90.0])[0][0])
+                if len(around) and float(np.median(around)) < loud - self.pause_db:
+                    bed = max(bed, loud - self.context_db)
             peak = int(np.argmax(values))
             span.peak, span.peak_db = s + peak, float(values[peak])
             span.loud = span.peak_db - bed
             hop = self.timeline.hop
             held = float(np.count_nonzero(values >= bed + self.margin)) * hop
-            p10, p90 = (audible_percentiles(near[None, :], [10.0, 90.0])[:, 0]
-                        if len(near) else (0.0, np.inf))
             span.measured = True
             if span.peak_db < self.floor:
                 continue
@@ -272,11 +273,21 @@ class Standout:
                 over = _power_mean(values[values >= bed + self.margin]) - bed
                 span.ok, span.score, span.kind = True, held, "held"
                 span.reason = f"+{over:.0f} dB over the bed around it for {held:.1f} s (held)"
-            elif p90 - p10 <= self.steady and span.loud >= self.burst:
+            elif span.loud >= self.burst and self._steady(s, e):
                 burst = float(np.count_nonzero(values >= bed + self.burst)) * hop
                 span.ok, span.score, span.kind = True, burst, "burst"
                 span.reason = (f"+{span.loud:.0f} dB over a steady bed (burst), "
                                f"{(e - s) * hop:.1f} s")
+
+    def _steady(self, s: int, e: int) -> bool:
+        """Whether the values around ``[s, e)`` (twice ``side`` on each side) range less than
+        ``steady`` dB (p90 - p10)."""
+        near = np.concatenate([self._values(s - 2 * self._side, s),
+                               self._values(e, e + 2 * self._side)])
+        if not len(near):
+            return False
+        p10, p90 = audible_percentiles(near[None, :], [10.0, 90.0])[:, 0]
+        return bool(p90 - p10 <= self.steady)
 
     def _decide(self) -> list[Highlight]:
         """Decide each measured candidate once every candidate near it is measured."""
