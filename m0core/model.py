@@ -158,7 +158,7 @@ class Highlight:
     ``score`` the selector's own strength measure (dB over its reference), ``kind`` why
     it was chosen (e.g. ``spike``, ``sustained``, ``dynamic``, ``burst``, ``top``).
     ``index`` is its 1-based position in time order, set by the pipeline. ``reason`` says
-    in words why it was chosen (e.g. "+12 dB over the running level (held), 3.1 s").
+    in words why it was chosen (e.g. "+12 dB over the bed around it for 1.4 s (held)").
     """
 
     start: float

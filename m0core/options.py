@@ -35,14 +35,14 @@ class Options:
     sensitivity:
         Fewer (towards 0) or more (towards 1) highlights, from 0 to 1; ``None`` is the
         selector's default (0.5). The default ``standout`` selector judges every moment
-        relative to the recording's own running level, so a sensitivity means the same on
+        relative to the bed around it, so a sensitivity means the same on
         quiet and loud, talky and musical recordings. Selectors without the knob refuse it.
     clip_length:
         Seconds per clip (default 30), split ``pre``/``post`` around the peak (default 2/3
         before, 1/3 after).
     max_clips:
         Keep only the N highest-scoring highlights (the selector's own ranking: for
-        ``standout``, dB over the running level beyond its margin).
+        ``standout``, seconds held 10 dB over the bed around it).
     min_gap:
         Minimum seconds between two highlights' peaks (default: half the clip length).
     workers:

@@ -88,18 +88,21 @@ def test_composing_is_deterministic_and_checks_its_options():
 
 
 def test_the_default_finds_the_reactions_and_beats_the_previous_default(streams):
-    """Measured on files from recordings and seeds the detector was not tuned on. The full
-    table (python -m benchmarks --only detection) is in docs/benchmarks.md."""
-    found = {"default": 0, "adaptive": 0}
+    """Measured on files from recordings and seeds the detector was not tuned on. Three short
+    files hold 3-4 reactions each, so one file's F1 moves in big steps: the bar is on all
+    their moments together. The full table (python -m benchmarks --only detection, 10-minute
+    files) is in docs/benchmarks.md."""
+    totals = {"default": [0, 0, 0], "adaptive": [0, 0, 0]}  # found, false, events
     for path, truth in streams:
         default = m0core.analyze(path, clips=False, cache=False)
         previous = m0core.analyze(path, clips=False, cache=False, selector="adaptive")
-        match = synth.match_events(truth.reactions, default.highlights)
-        print(f"{path.name} bed {truth.bed_db:+.0f} dBFS: {match.events} reactions, "
-              f"{match.highlights} highlights, F1 {_f1(match):.2f}; previous default F1 "
-              f"{_f1(synth.match_events(truth.reactions, previous.highlights)):.2f}")
-        assert match.recall >= 0.5 and _f1(match) >= 0.5, (path.name, match.missed)
+        for name, result in (("default", default), ("adaptive", previous)):
+            match = synth.match_events(truth.reactions, result.highlights)
+            print(f"{path.name} bed {truth.bed_db:+.0f} dBFS, {name}: {match.found} of "
+                  f"{match.events} reactions, {match.false} false, F1 {_f1(match):.2f}")
+            for i, n in enumerate((match.found, match.false, match.events)):
+                totals[name][i] += n
         assert all(h.reason for h in default.highlights)
-        found["default"] += match.found
-        found["adaptive"] += synth.match_events(truth.reactions, previous.highlights).found
-    assert found["default"] >= found["adaptive"] + 3
+    found, false, events = totals["default"]
+    assert found / events >= 0.6 and found / max(1, found + false) >= 0.8, totals
+    assert found >= totals["adaptive"][0] + 3

@@ -227,7 +227,7 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     report = p.frame_locator("iframe.report")
     report.locator("#rows video").nth(1).wait_for()
     assert report.locator("#overview .mark").count() == 2
-    assert "over the running level" in report.locator("#rows td.why").nth(0).inner_text()
+    assert " dB over " in report.locator("#rows td.why").nth(0).inner_text()
     shot(page, shots, "gui-results.png")
     assert page.problems == [], "\n".join(page.problems)
     p.close()

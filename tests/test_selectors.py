@@ -134,7 +134,8 @@ def test_empty_stream_gives_nothing(name):
         ("standout", {"margin_db": 0.0}),
         ("standout", {"window": 0.0}),
         ("standout", {"steady": -1.0}),
-        ("standout", {"gap": -1.0}),
+        ("standout", {"side": 0.0}),
+        ("standout", {"busy": 1.5}),
         ("standout", {"join": float("nan")}),
         ("standout", {"floor_db": "loud"}),
         ("crest", {"threshold": float("inf")}),
@@ -380,7 +381,50 @@ def test_standout_finds_held_rises_on_moving_beds_but_not_short_bangs():
     assert [round(h.peak_time) for h in found if not near(h, [100.0, 300.0, 500.0])] == []
     assert all(any(near(h, [at]) for h in found) for at in (100.0, 300.0, 500.0))
     assert {h.kind for h in found} == {"held"}
-    assert all(h.reason.startswith("+") and "running level (held)" in h.reason for h in found)
+    assert all(h.reason.startswith("+") and "over the bed around it" in h.reason
+               and h.reason.endswith("(held)") for h in found)
+
+
+def test_standout_after_a_long_pause_talk_is_not_a_moment_a_shout_is():
+    rng = np.random.default_rng(7)
+    # Sparse talk: 2 s lines at -30 dB between 3-8 s pauses of room tone (-75 dB).
+    curve = np.full(6000, -75.0) + rng.normal(0, 1, 6000)
+    t = 5.0
+    while t < 590.0:
+        put(curve, t, 2.0, -30.0)
+        t += 2.0 + rng.uniform(3.0, 8.0)
+    put(curve, 300.0, 3.0, -18.0)  # a shout 12 dB over the talk
+    found = run(make("standout", duration=600.0), curve.astype(np.float32), pieces=7)
+    assert [h for h in found if not near(h, [300.0])] == []
+    assert any(near(h, [300.0]) for h in found)
+
+
+def test_standout_finds_a_reaction_in_a_quiet_passage_of_the_music():
+    rng = np.random.default_rng(8)
+    curve = -30.0 + rng.normal(0, 3, 3000)          # music at -30 dB
+    curve[1200:1400] = -40.0 + rng.normal(0, 3, 200)  # a 20 s quiet passage at -40 dB
+    put(curve, 128.0, 3.0, -28.0)                     # a reaction 12 dB over the passage
+    found = run(make("standout", duration=300.0), curve.astype(np.float32), pieces=5)
+    assert [round(h.peak_time) for h in found] == [round(h.peak_time) for h in found
+                                                   if near(h, [128.0])]
+    assert any(near(h, [128.0]) for h in found)
+
+
+def test_standout_bursts_count_on_a_steady_bed_unless_they_are_frequent():
+    # A steady noise bed (-50 dB, +-0.5 dB): a few rare bangs are moments ...
+    rng = np.random.default_rng(5)
+    curve = -50.0 + rng.normal(0, 0.5, 9000)
+    rare = (100.0, 300.0, 500.0)
+    for at in rare:
+        put(curve, at, 0.2, -38.0)
+    # ... but where a bang comes every 10 s (the game's own sounds), none is.
+    for at in np.arange(600.0, 860.0, 10.0):
+        put(curve, float(at), 0.2, -38.0)
+    found = run(make("standout", duration=900.0), curve.astype(np.float32), pieces=11)
+    assert all(any(near(h, [at]) for h in found) for at in rare)
+    assert [h for h in found if h.peak_time > 560.0] == []
+    assert {h.kind for h in found} == {"burst"}
+    assert all("steady bed (burst)" in h.reason for h in found)
 
 
 def test_standout_takes_a_step_up_for_a_new_scene_not_a_moment():
@@ -410,4 +454,4 @@ def test_standout_line_and_bounded_memory():
     selector.finish()
     line = selector.line()
     assert line.step == pytest.approx(1.0) and len(line.values) == 3600
-    assert np.median(line.values) == pytest.approx(-40.0 + 7.0, abs=1.5)  # level + margin
+    assert np.median(line.values) == pytest.approx(-40.0 + 10.0, abs=1.5)  # level + margin
