@@ -156,10 +156,10 @@ def load_plugins() -> None:
         _end_loading()
 
 
-def load_only(modules: dict[str, str]) -> None:
-    """Load just the plugins ``modules`` (``{entry-point name: "module[:attribute]"}``, see
-    :func:`modules_of`) instead of every entry point; later calls and :func:`load_plugins`
-    do nothing.
+def load_only(modules: dict[str, dict[str, str | None]]) -> None:
+    """Load just the plugins ``modules`` (``{entry-point name: {"module": "module[:attr]",
+    "dist": ..., "version": ...}}``, as :func:`modules_of` gives them) instead of every entry
+    point; later calls and :func:`load_plugins` do nothing.
 
     For a worker process whose parent resolved its stages: it neither reads the installed
     distributions' metadata nor imports the plugins it does not use (every entry point and
@@ -170,24 +170,26 @@ def load_only(modules: dict[str, str]) -> None:
         if _loaded:
             return
         _start_loading()
-        for name, value in modules.items():
-            module, _, attribute = value.partition(":")
+        for name, about in modules.items():
+            module, _, attribute = str(about["module"]).partition(":")
             plugin = import_module(module)
             for part in filter(None, attribute.split(".")):
                 plugin = getattr(plugin, part)
-            _infos[name] = PluginInfo(name, value)
+            _infos[name] = PluginInfo(name, str(about["module"]), about.get("dist"),
+                                      about.get("version"))
             pm.register(plugin, name=name)
         _end_loading()
 
 
-def modules_of(stages: list[tuple[str, str]]) -> dict[str, str]:
-    """``{entry-point name: module}`` of the plugins that provide ``stages`` (``(kind, name)``
-    pairs): what :func:`load_only` loads in a worker process to build them. A stage
-    registered in this process only (:func:`in_process`) has no module to name: KeyError."""
+def modules_of(stages: list[tuple[str, str]]) -> dict[str, dict[str, str | None]]:
+    """``{entry-point name: {"module", "dist", "version"}}`` of the plugins that provide
+    ``stages`` (``(kind, name)`` pairs): what :func:`load_only` loads in a worker process to
+    build them. A stage registered in this process only (:func:`in_process`) has no module to
+    name: KeyError."""
     found = {}
     for kind, name in stages:
-        plugin = lookup(kind, name).plugin
-        found[plugin] = _infos[plugin].module
+        info = _infos[lookup(kind, name).plugin]
+        found[info.name] = {"module": info.module, "dist": info.dist, "version": info.version}
     return found
 
 

@@ -104,7 +104,7 @@ class _Exploding:
         if self.calls == 1:
             start, end = self.timeline.window(5.0)
             return [m0core.Highlight(start, end, 5.0, -10.0, 10.0, "test")]
-        if self.calls == 2:  # fed 30 s at a time (run.SELECT_SECONDS): at 60 s
+        if self.calls == 2:  # fed 30 s at a time at most (run.SELECT_SECONDS)
             raise PluginError("exploding selector failed mid-stream")
         return []
 

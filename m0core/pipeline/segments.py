@@ -89,9 +89,9 @@ class SegmentJob:
     chunk_seconds: float
     start: float
     length: float | None
-    #: The plugins that provide the source and the analyzer, ``{entry-point name: module}``
-    #: (:func:`m0core.plugins.modules_of`): the worker loads these only.
-    plugins: dict[str, str]
+    #: The plugins that provide the source and the analyzer (their entry-point names, modules
+    #: and distributions: :func:`m0core.plugins.modules_of`): the worker loads these only.
+    plugins: dict[str, dict[str, str | None]]
 
 
 def scores_from_worker(job: SegmentJob) -> Iterator[tuple[np.ndarray, float]]:
