@@ -76,8 +76,8 @@ class Standout:
     track, in a gap of the timestamps) is left out of every level and range while it is less
     than half of the values. A moment's **score**, by which ``--max-clips`` ranks, is how long
     it stayed over its bed by the margin (seconds); its peak is its loudest value; its
-    ``reason`` says by how much and how long. Decisions wait for ``busy_window`` and
-    ``context`` seconds after a candidate; memory is bounded.
+    ``reason`` says by how much and how long. A decision waits ``context`` seconds after its
+    candidate (a burst ``busy_window`` seconds); memory is bounded.
 
     Parameters
     ----------
@@ -298,12 +298,14 @@ class Standout:
         return bool(p90 - p10 <= self.steady)
 
     def _decide(self) -> list[Highlight]:
-        """Decide each measured candidate once every candidate near it is measured."""
+        """Decide the measured candidates in order: a burst once every candidate within
+        ``busy_window`` after it is measured, the others at once."""
         out: list[Highlight] = []
         while self._spans and self._spans[0].measured:
             span = self._spans[0]
             reach = span.start + self._busy_window
-            if not self._ended:
+            # Only a burst waits for the candidates after it (to count them); the rest is final.
+            if not self._ended and span.ok and span.kind == "burst":
                 seen = self._seen
                 if seen <= reach or (self._open is not None and self._open.start <= reach):
                     break
