@@ -51,8 +51,9 @@ class Standout:
     talky, musical and noisy recordings.
 
     1. **Candidates.** The running level of each second is the mean power of the values of the
-       ``window`` seconds on each side without their loudest ones (only those up to its
-       ``percentile``-th percentile: the bed as heard, without the moments). Values
+       ``window`` seconds on each side of it (leaving out the ``gap`` seconds next to it, so a
+       moment of a few seconds does not raise its own reference) without their loudest ones
+       (only those up to its ``percentile``-th percentile: the bed as heard). Values
        ``rise_db`` over it, with gaps of at most ``join`` seconds, form a candidate (at most
        ``longest`` seconds).
     2. **Its bed** is the mean power of the ``side`` seconds before and after the candidate
@@ -75,8 +76,8 @@ class Standout:
     track, in a gap of the timestamps) is left out of every level and range while it is less
     than half of the values. A moment's **score**, by which ``--max-clips`` ranks, is how long
     it stayed over its bed by the margin (seconds); its peak is its loudest value; its
-    ``reason`` says by how much and how long. Decisions wait for ``busy_window`` and
-    ``context`` seconds after a candidate; memory is bounded.
+    ``reason`` says by how much and how long. A decision waits ``context`` seconds after its
+    candidate (a burst ``busy_window`` seconds); memory is bounded.
 
     Parameters
     ----------
@@ -94,6 +95,7 @@ class Standout:
         *,
         sensitivity: float = 0.5,
         window: float = 8.0,
+        gap: float = 1.0,
         percentile: float = 80.0,
         rise_db: float = 8.0,
         join: float = 1.0,
@@ -129,6 +131,7 @@ class Standout:
         self.busy_db = number("busy_db", busy_db) + shift
         self._size = values_per_second(hop)
         self._half = max(1, int(round(number("window", window, above=0.0) / (self._size * hop))))
+        self._gap = int(round(number("gap", gap, low=0.0, high=60.0) / (self._size * hop)))
 
         def values(name: str, seconds: float, low: float = 0.0) -> int:
             return max(1, int(round(number(name, seconds, low=low) / hop)))
@@ -188,20 +191,25 @@ class Standout:
 
     def _level(self) -> None:
         """The running level of every second whose windows are complete (all, at the end)."""
-        size, half = self._size, self._half
+        size, gap = self._size, self._gap
+        reach = self._half + gap  # bins on each side the level of a second looks at
         total = -(-self._n // size) if self._ended else self._n // size
-        ready = total if self._ended else total - half
+        ready = total if self._ended else total - reach
+        sides = np.r_[0:self._half, self._half + 2 * gap + 1:2 * reach + 1]
         while self._levelled < ready:
             k = self._levelled
-            if k < half or k + half >= self._n // size:  # windows cut at an end
-                lo = max(0, k - half) * size
-                hi = min(self._n, (k + half + 1) * size)
-                level = self._bed_levels(self._raw[lo - self._r0:hi - self._r0][None, :])
+            if k < reach or k + reach >= self._n // size:  # windows cut at an end
+                values = np.concatenate([
+                    self._values(max(0, k - reach) * size, max(0, k - gap) * size),
+                    self._values((k + gap + 1) * size, (k + reach + 1) * size)])
+                if not len(values):
+                    values = self._values(k * size, (k + 1) * size)
+                level = self._bed_levels(values[None, :])
             else:
-                stop = min(ready, self._n // size - half, k + _BLOCK)
-                a, b = (k - half) * size - self._r0, (stop + half) * size - self._r0
+                stop = min(ready, self._n // size - reach, k + _BLOCK)
+                a, b = (k - reach) * size - self._r0, (stop + reach) * size - self._r0
                 bins = self._raw[a:b].reshape(-1, size)
-                rows = sliding_window_view(bins, 2 * half + 1, axis=0)
+                rows = sliding_window_view(bins, 2 * reach + 1, axis=0)[:, :, sides]
                 level = self._bed_levels(rows.reshape(stop - k, -1))
             self._levels += np.asarray(level, dtype=np.float64).tobytes()
 
@@ -290,12 +298,14 @@ class Standout:
         return bool(p90 - p10 <= self.steady)
 
     def _decide(self) -> list[Highlight]:
-        """Decide each measured candidate once every candidate near it is measured."""
+        """Decide the measured candidates in order: a burst once every candidate within
+        ``busy_window`` after it is measured, the others at once."""
         out: list[Highlight] = []
         while self._spans and self._spans[0].measured:
             span = self._spans[0]
             reach = span.start + self._busy_window
-            if not self._ended:
+            # Only a burst waits for the candidates after it (to count them); the rest is final.
+            if not self._ended and span.ok and span.kind == "burst":
                 seen = self._seen
                 if seen <= reach or (self._open is not None and self._open.start <= reach):
                     break
@@ -320,7 +330,7 @@ class Standout:
         """Forget values no later step needs (kept in slices of a few thousand)."""
         starts = [s.start for s in self._spans] + ([self._open.start] if self._open else [])
         keep = min(starts + [self._seen])
-        keep = min(keep - self._context, (self._levelled - self._half) * self._size)
+        keep = min(keep - self._context, (self._levelled - self._half - self._gap) * self._size)
         if keep - self._r0 > 4096:
             cut = keep - self._r0
             self._raw, self._r0 = self._raw[cut:].copy(), keep
