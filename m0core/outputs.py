@@ -18,8 +18,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from m0core import plugins
 from m0core.errors import M0Error, OutputError
 
@@ -46,6 +44,13 @@ def temp_prefix() -> str:
     return f"{TEMP_PREFIX}{os.getpid()}-"
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (psutil, imported only when a temporary is found)."""
+    import psutil
+
+    return psutil.pid_exists(pid)
+
+
 def remove_stale_temps(folder: str | os.PathLike) -> None:
     """Remove m0's temporary files and folders in ``folder`` whose process has ended, or that
     belong to this process (call it when none of them is being written). Anything else, even
@@ -55,7 +60,7 @@ def remove_stale_temps(folder: str | os.PathLike) -> None:
         if m is None:
             continue
         owner = int(m.group(1))
-        if owner != os.getpid() and psutil.pid_exists(owner):
+        if owner != os.getpid() and _alive(owner):
             continue
         try:
             if path.is_dir() and not path.is_symlink():

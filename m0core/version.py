@@ -1,8 +1,4 @@
-"""m0's version, from the installed distribution's metadata (``m0core.__version__``)."""
+"""m0's version (``m0core.__version__``): the one place it is written; pyproject.toml reads
+it from here when the distribution is built."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("m0-clipper")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+__version__ = "0.4.0"

@@ -23,10 +23,11 @@ from m0core.cli.console import error
 from m0core.cli.gui.command import gui
 from m0core.cli.options import CONTEXT
 from m0core.errors import M0Error, debug
+from m0core.version import __version__
 
 
 @click.group(context_settings=CONTEXT)
-@click.version_option(package_name="m0-clipper", prog_name="m0",
+@click.version_option(__version__, prog_name="m0",
                       message="%(prog)s, version %(version)s")
 @click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME",
               help="Do not load this third-party plugin (repeatable; see 'm0 plugins').")

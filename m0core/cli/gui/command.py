@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
-import secrets
-import socket
 import sys
-import webbrowser
 from pathlib import Path
 
 import click
@@ -56,6 +53,10 @@ def gui(root: Path, out: Path, host: str, port: int, max_upload: str, upload_quo
     if not local:
         warn(f"listening on {host}: other machines that reach it and know the URL can use m0 "
              "and read the files under --root")
+    import secrets
+    import socket
+    import webbrowser
+
     token = secrets.token_urlsafe(24)
     app = create_app(root, out, token, max_upload=limit, upload_quota=quota,
                      hosts=None if local else ["*"])
