@@ -13,8 +13,9 @@ contracts are :mod:`m0core.contracts`. Every name here is imported on first use,
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from m0core.lazy import loader
 
 #: Where each public name lives.
 _LAZY = {
@@ -71,12 +72,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from m0core.result import AnalysisResult
 
 
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'm0core' has no attribute {name!r}")
-    value = getattr(import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = loader(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

@@ -9,8 +9,9 @@ needs.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from m0core.lazy import loader
 
 if TYPE_CHECKING:
     from m0core.pipeline.run import AnalysisResult, Progress, analyze
@@ -21,9 +22,4 @@ _LAZY = {"AnalysisResult": "m0core.result", "Progress": "m0core.pipeline.run",
 __all__ = ["AnalysisResult", "Progress", "analyze"]
 
 
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'm0core.pipeline' has no attribute {name!r}")
-    value = getattr(import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = loader(__name__, _LAZY, globals())
