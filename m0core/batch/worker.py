@@ -25,7 +25,9 @@ from m0core import workers
 #: Seconds a job whose batch died gets to clean up before its process group is killed.
 ORPHAN_GRACE = 1.0
 
-_stopping = threading.Event()
+#: Set by the first SIGTERM (a plain flag: a signal handler must not take a lock, which a
+#: second signal arriving inside the first handler would wait on forever).
+_stopping = False
 _finished = threading.Event()
 
 
@@ -101,9 +103,10 @@ def _lifeline() -> None:
 
 def _stop(signum: int, frame: Any) -> None:
     """SIGTERM: stop the job once (a second signal must not break its clean-up)."""
-    if _finished.is_set() or _stopping.is_set():
+    global _stopping
+    if _stopping or _finished.is_set():
         return
-    _stopping.set()
+    _stopping = True
     if not workers.parent_alive():
         timer = threading.Timer(ORPHAN_GRACE, workers.kill_group, (os.getpid(),))
         timer.daemon = True
