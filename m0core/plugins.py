@@ -74,6 +74,10 @@ _infos: dict[str, PluginInfo] = {}
 DISTRIBUTION = "m0-clipper"
 
 
+#: ``(name, version)`` of each distribution whose metadata was read (see :func:`_dist`).
+_dists: dict[Any, tuple[str, str]] = {}
+
+
 def _dist(ep: EntryPoint) -> tuple[str | None, str | None]:
     """``(name, version)`` of the distribution that installed ``ep``. Each read of a
     distribution's metadata parses its METADATA file anew (a few ms): once per distribution."""
@@ -82,9 +86,6 @@ def _dist(ep: EntryPoint) -> tuple[str | None, str | None]:
     if ep.dist not in _dists:
         _dists[ep.dist] = (ep.dist.name, ep.dist.version)
     return _dists[ep.dist]
-
-
-_dists: dict[Any, tuple[str, str]] = {}
 
 
 def _is_builtin(ep: EntryPoint) -> bool:

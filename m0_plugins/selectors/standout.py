@@ -11,7 +11,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from m0core.checks import number, whole
 from m0core.errors import OptionError
-from m0core.levels import audible_percentiles, clean, ignored_silence, values_per_second
+from m0core.levels import (
+    audible_percentiles,
+    clean,
+    ignored_silence,
+    power_mean_db,
+    values_per_second,
+)
 from m0core.model import Highlight, Line, Timeline
 
 from . import params
@@ -182,7 +188,7 @@ class Standout:
         out = self._decide()
         self._trim()
         start = self._spans[0].start if self._spans else (
-            self._open.start if self._open else min(done, self._n))
+            self._open.start if self._open else done)
         return out + self._spacer.advance(self.timeline.time(start))
 
     @property
@@ -251,8 +257,13 @@ class Standout:
         lo, hi = max(lo, self._r0, 0), min(hi, self._n)
         return self._raw[lo - self._r0:max(lo, hi) - self._r0]
 
+    def _sides(self, s: int, e: int, width: int) -> np.ndarray:
+        """The ``width`` values before index ``s`` and after ``e`` (fewer at the ends)."""
+        return np.concatenate([self._values(s - width, s), self._values(e, e + width)])
+
     def _measure(self) -> None:
         """Measure each closed candidate whose surroundings have all arrived."""
+        hop = self.timeline.hop
         for span in self._spans:
             if span.measured:
                 continue
@@ -260,10 +271,8 @@ class Standout:
                 break
             s, e = span.start, span.last + 1
             values = self._raw[s - self._r0:e - self._r0]
-            around = np.concatenate([self._values(s - self._side, s),
-                                     self._values(e, e + self._side)])
-            wide = np.concatenate([self._values(s - self._context, s),
-                                   self._values(e, e + self._context)])
+            around = self._sides(s, e, self._side)
+            wide = self._sides(s, e, self._context)
             bed = _power_mean(around) if len(around) else float(values.min())
             if len(wide):
                 loud = float(audible_percentiles(wide[None, :], [90.0])[0][0])
@@ -272,7 +281,6 @@ class Standout:
             peak = int(np.argmax(values))
             span.peak, span.peak_db = s + peak, float(values[peak])
             span.loud = span.peak_db - bed
-            hop = self.timeline.hop
             held = float(np.count_nonzero(values >= bed + self.margin)) * hop
             span.measured = True
             if span.peak_db < self.floor:
@@ -290,8 +298,7 @@ class Standout:
     def _steady(self, s: int, e: int) -> bool:
         """Whether the values around ``[s, e)`` (twice ``side`` on each side) range less than
         ``steady`` dB (p90 - p10)."""
-        near = np.concatenate([self._values(s - 2 * self._side, s),
-                               self._values(e, e + 2 * self._side)])
+        near = self._sides(s, e, 2 * self._side)
         if not len(near):
             return False
         p10, p90 = audible_percentiles(near[None, :], [10.0, 90.0])[:, 0]
@@ -304,17 +311,17 @@ class Standout:
         while self._spans and self._spans[0].measured:
             span = self._spans[0]
             reach = span.start + self._busy_window
+            burst = span.ok and span.kind == "burst"
             # Only a burst waits for the candidates after it (to count them); the rest is final.
-            if not self._ended and span.ok and span.kind == "burst":
-                seen = self._seen
-                if seen <= reach or (self._open is not None and self._open.start <= reach):
-                    break
-                if any(not o.measured and o.start <= reach for o in self._spans):
-                    break
+            if burst and not self._ended and (
+                    self._seen <= reach
+                    or (self._open is not None and self._open.start <= reach)
+                    or any(not o.measured and o.start <= reach for o in self._spans)):
+                break
             self._spans.popleft()
             while self._recent and self._recent[0][0] < span.start - self._busy_window:
                 self._recent.popleft()
-            if span.ok and span.kind == "burst":
+            if burst:
                 others = sum(1 for start, loud in self._recent if loud >= self.busy_db)
                 others += sum(1 for o in self._spans
                               if o.start <= reach and o.loud >= self.busy_db)
@@ -337,8 +344,7 @@ class Standout:
 
 
 def _power_mean(values: np.ndarray) -> float:
-    """The dB of the mean power of dB ``values``, without digital silence while it is less
-    than half of them."""
+    """:func:`m0core.levels.power_mean_db` of ``values`` without digital silence while it is
+    less than half of them."""
     rows = np.asarray(values, dtype=np.float64)[None, :]
-    kept = rows[~ignored_silence(rows)]
-    return float(10.0 * np.log10(max(float(np.mean(np.power(10.0, kept / 10.0))), 1e-20)))
+    return float(power_mean_db(rows[~ignored_silence(rows)]))

@@ -198,14 +198,14 @@ def _decode(plan: Plan, run: _Run) -> None:
                                                  maxsize=0, on_idle=report))
                    for i, (start, length) in enumerate(segments)]
         held: list[np.ndarray] = []
-        fed = time.perf_counter()
+        count, fed = 0, time.perf_counter()
         for stream in readers:
             for scores in stream:
                 held.append(scores)
-                if sum(map(len, held)) >= batch or time.perf_counter() - fed >= SELECT_WAIT:
+                count += len(scores)
+                if count >= batch or time.perf_counter() - fed >= SELECT_WAIT:
                     run.select(np.concatenate(held))
-                    held = []
-                    fed = time.perf_counter()
+                    held, count, fed = [], 0, time.perf_counter()
                     run.collect()
                 report()
         if held:
