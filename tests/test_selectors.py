@@ -385,6 +385,22 @@ def test_standout_finds_held_rises_on_moving_beds_but_not_short_bangs():
                and h.reason.endswith("(held)") for h in found)
 
 
+def test_standout_a_held_moment_must_stay_far_or_long_over_the_margin():
+    # Music moving around -30 dB: rises of 1.5 s just over the 10 dB margin (0.1-0.3 dB·s
+    # over it) are a swell or an effect's tail; as long and 13 dB over (about 4 dB·s), or
+    # 0.5 s 14 dB over (about 2 dB·s), a reaction.
+    rng = np.random.default_rng(9)
+    curve = -30.0 + rng.normal(0, 2, 6000)
+    for at in (100.0, 250.0, 400.0):
+        put(curve, at, 1.5, -19.3)
+    put(curve, 180.0, 1.5, -17.0)
+    put(curve, 330.0, 0.5, -16.0)
+    found = run(make("standout", duration=600.0), curve.astype(np.float32), pieces=5)
+    assert [round(h.peak_time) for h in found] == [180, 330]
+    assert [h.kind for h in found] == ["held", "held"]
+    assert found[0].score > found[1].score  # ranked by dB·s over the margin
+
+
 def test_standout_after_a_long_pause_talk_is_not_a_moment_a_shout_is():
     rng = np.random.default_rng(7)
     # Sparse talk: 2 s lines at -30 dB between 3-8 s pauses of room tone (-75 dB).

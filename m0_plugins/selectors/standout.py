@@ -69,8 +69,10 @@ class Standout:
        part less ``context_db`` — so talk resuming after a long pause is not a moment, while
        a quiet passage of music keeps its own, quieter bed.
     3. **A moment** is a candidate that stays ``margin_db`` over its bed for ``hold`` seconds
-       in all (**held**: a reaction, a cheer; a game effect, a door slam or a swell of the
-       music does not stay that far over for that long), or — on a steady bed only (the
+       in all, and by ``excess`` dB·s in all (the dB over the margin, summed over those
+       seconds: a long moment just over it or a short one far over it) (**held**: a reaction,
+       a cheer; a game effect, a door slam or a swell of the music does not stay that far over
+       for that long), or — on a steady bed only (the
        values around range less than ``steady`` dB, p90 − p10) — rises ``burst_db`` over it
        at all (**burst**: a bang on a quiet room), unless ``busy`` or more other candidates
        rose ``busy_db`` over their beds within ``busy_window`` seconds (then bursts are the
@@ -78,12 +80,14 @@ class Standout:
 
     ``sensitivity`` (0 … 1, default 0.5) lowers (towards 1) or raises every margin by up to
     ``SENSITIVITY_DB / 2`` dB: the same shift in dB over the recording's own bed on any
-    recording. Digital silence (under :data:`m0core.levels.SILENT_DB`: before a late-starting
-    track, in a gap of the timestamps) is left out of every level and range while it is less
-    than half of the values. A moment's **score**, by which ``--max-clips`` ranks, is how long
-    it stayed over its bed by the margin (seconds); its peak is its loudest value; its
-    ``reason`` says by how much and how long. A decision waits ``context`` seconds after its
-    candidate (a burst ``busy_window`` seconds); memory is bounded.
+    recording (``excess`` counts from the shifted margin). Digital silence (under
+    :data:`m0core.levels.SILENT_DB`: before a late-starting track, in a gap of the timestamps)
+    is left out of every level and range while it is less than half of the values. A moment's
+    **score**, by which ``--max-clips`` ranks, is how far and how long it stayed over the
+    margin (its ``excess``, dB·s; a burst's: its dB over ``burst_db``, summed); its peak is
+    its loudest value; its ``reason`` says by how much and how long. A decision waits
+    ``context`` seconds after its candidate (a burst ``busy_window`` seconds); memory is
+    bounded.
 
     Parameters
     ----------
@@ -111,7 +115,8 @@ class Standout:
         context_db: float = 6.0,
         pause_db: float = 25.0,
         margin_db: float = 10.0,
-        hold: float = 0.5,
+        hold: float = 0.4,
+        excess: float = 1.0,
         burst_db: float = 8.0,
         steady: float = 3.0,
         busy: int = 3,
@@ -148,6 +153,7 @@ class Standout:
         self._context = values("context", context, low=hop)
         self._busy_window = values("busy_window", busy_window)
         self._hold = number("hold", hold, low=0.0)
+        self._excess = number("excess", excess, low=0.0)
         self._raw, self._r0 = _EMPTY, 0      # raw values from absolute index _r0
         self._n = 0                          # values received
         self._seen = 0                       # values looked at for candidates
@@ -281,17 +287,20 @@ class Standout:
             peak = int(np.argmax(values))
             span.peak, span.peak_db = s + peak, float(values[peak])
             span.loud = span.peak_db - bed
-            held = float(np.count_nonzero(values >= bed + self.margin)) * hop
+            over = values[values >= bed + self.margin]
+            held = len(over) * hop
+            excess = float(np.sum(over - (bed + self.margin))) * hop
             span.measured = True
             if span.peak_db < self.floor:
                 continue
-            if held >= self._hold - 1e-9:
-                over = _power_mean(values[values >= bed + self.margin]) - bed
-                span.ok, span.score, span.kind = True, held, "held"
-                span.reason = f"+{over:.0f} dB over the bed around it for {held:.1f} s (held)"
+            if held >= self._hold - 1e-9 and excess >= self._excess - 1e-9 and len(over):
+                mean = _power_mean(over) - bed
+                span.ok, span.score, span.kind = True, excess, "held"
+                span.reason = f"+{mean:.0f} dB over the bed around it for {held:.1f} s (held)"
             elif span.loud >= self.burst and self._steady(s, e):
-                burst = float(np.count_nonzero(values >= bed + self.burst)) * hop
-                span.ok, span.score, span.kind = True, burst, "burst"
+                burst = values[values >= bed + self.burst]
+                span.ok, span.kind = True, "burst"
+                span.score = float(np.sum(burst - (bed + self.burst))) * hop
                 span.reason = (f"+{span.loud:.0f} dB over a steady bed (burst), "
                                f"{(e - s) * hop:.1f} s")
 
