@@ -91,6 +91,11 @@ OPTIONAL: dict[str, dict[str, tuple[str, str]]] = {
         "exact_seek": ("bool = False",
                        "chunks(start=...) starts at exactly that sample, so a long file may be "
                        "split into segments decoded in parallel worker processes"),
+        "outline": ("(path: str) -> MediaInfo | None",
+                    "what probe() says, from what the file declares and without loading a "
+                    "decoder (the duration exact, the rate and channels may be the decoder's "
+                    "to correct); None where it cannot tell. Used when worker processes "
+                    "decode: the first one probes, and its MediaInfo replaces the outline"),
     },
     "analyzer": {
         "finish": ("() -> np.ndarray", "the score values still pending at the end of the "

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from m0_plugins.pyav_source import chunks, mp4, source
+from m0_plugins.pyav_source import chunks, demux, mp4, reader, source
 from m0core import plugins
 
 _VIDEO = ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15:duration=20"]
@@ -70,8 +70,8 @@ def test_equals_ffmpegs_decode(make_media, name):
 def test_probe_agrees_with_ffmpeg(make_media, name):
     path = _make(make_media, name)
     mine = plugins.create("sources", "pyav").probe(str(path))
-    with source._open(path) as opened:
-        theirs = source._media_info(opened.container, path)
+    with demux._open(path) as opened:
+        theirs = demux._media_info(opened.container, path)
     assert (mine.sample_rate, mine.channels, mine.has_video, mine.audio_codec,
             mine.video_codec, mine.container) == (
         theirs.sample_rate, theirs.channels, theirs.has_video, theirs.audio_codec,
@@ -92,10 +92,10 @@ def test_probe_describes_every_track_as_ffmpeg_does_without_its_demuxer(
                       "-ac:a:0", "2", "-ac:a:1", "1", "-ar:a:2", "24000",
                       "-metadata:s:a:0", "title=Game", "-metadata:s:a:1", "handler_name=Mic",
                       "-metadata:s:a:1", "language=eng", "-metadata:s:a:2", "language=fre")
-    with source._open(path) as opened:
-        theirs = source._media_info(opened.container, path).tracks
+    with demux._open(path) as opened:
+        theirs = demux._media_info(opened.container, path).tracks
     with monkeypatch.context() as m:
-        m.setattr(source, "_open", None)  # the probe must not open FFmpeg's demuxer
+        m.setattr(demux, "_open", None)  # the probe must not open FFmpeg's demuxer
         mine = plugins.create("sources", "pyav").probe(str(path))
     assert mine.tracks == theirs
     assert [t.sample_rate for t in mine.tracks] == [48000, 44100, 24000]
@@ -133,9 +133,9 @@ def test_an_offset_track_starts_where_players_put_it(make_media):
     players play that much silence first."""
     path = make_media("mp4-offset.mp4", *_VIDEO, "-itsoffset", "1.5", *_AUDIO, "-map", "0:v",
                       "-map", "1:a", *_X264, *_AAC)
-    reader = source._mp4_reader(path)
+    found = source._mp4_reader(path)
     lead = 72000 - 1024
-    assert round(reader.track.edit.lead * 48000) == lead
+    assert round(found.track.edit.lead * 48000) == lead
     mine, theirs = _mine(path), _ffmpeg(path)
     assert len(mine) == 20 * 48000 - 192  # the edit ends the track with the video
     assert not mine[:lead].any()
@@ -151,8 +151,8 @@ def test_co64_chunk_offsets(make_media, tmp_path):
     path = _make(make_media, "mp4")
     wide = tmp_path / "co64.mp4"
     wide.write_bytes(_stco_to_co64(path.read_bytes()))
-    reader = source._mp4_reader(wide)
-    assert reader.track.chunks.dtype.itemsize == 8
+    found = source._mp4_reader(wide)
+    assert found.track.chunks.dtype.itemsize == 8
     np.testing.assert_array_equal(_mine(wide), _mine(path))
 
 
@@ -185,8 +185,8 @@ def _stco_to_co64(data: bytes) -> bytes:
 def test_other_codecs(make_media, codec, ext, tolerance):
     path = make_media(f"mp4-{codec}.{ext}", *_AUDIO, "-c:a", codec)
     mine, theirs = _mine(path), _ffmpeg(path)
-    reader = source._mp4_reader(path)
-    assert len(mine) == round(reader.track.edit.length * 48000)
+    found = source._mp4_reader(path)
+    assert len(mine) == round(found.track.edit.length * 48000)
     np.testing.assert_allclose(mine, theirs[:len(mine)], atol=tolerance)
 
 
@@ -198,7 +198,7 @@ def test_opus_is_left_to_ffmpeg(make_media):
 def test_a_codec_it_does_not_read_falls_back_to_ffmpeg(make_media):
     path = make_media("mp4-pcm.mov", *_AUDIO, "-c:a", "pcm_s16le")
     with pytest.raises(mp4.Unsupported):
-        mp4.AudioReader(path)
+        reader.AudioReader(path)
     chunks = list(plugins.create("sources", "pyav").chunks(str(path)))
     assert sum(len(c.samples) for c in chunks) == 20 * 48000
 
@@ -206,7 +206,16 @@ def test_a_codec_it_does_not_read_falls_back_to_ffmpeg(make_media):
 def test_memory_does_not_hold_the_tables(make_media):
     """Nothing sized by the file's length is kept: the reader holds box positions only."""
     path = _make(make_media, "m4a")
-    reader = mp4.AudioReader(path)
-    sizes = reader.track.sizes.table
+    found = reader.AudioReader(path)
+    sizes = found.track.sizes.table
     assert sizes.count > 900 and mp4.BLOCK < sizes.count * 8
-    assert not any(isinstance(v, np.ndarray) for v in vars(reader.track).values())
+    assert not any(isinstance(v, np.ndarray) for v in vars(found.track).values())
+
+
+@pytest.mark.parametrize("name", ["mp4", "fragmented", "m4a"])
+def test_the_outline_is_the_probe_read_without_a_decoder(make_media, name):
+    """What the boxes declare equals what the probe says (with the decoder's rate and
+    channels) on these files, the duration of a fragmented one (its end) included."""
+    path = _make(make_media, name)
+    pyav = plugins.create("sources", "pyav")
+    assert pyav.outline(str(path)) == pyav.probe(str(path))

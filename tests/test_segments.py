@@ -93,3 +93,35 @@ def test_a_worker_loads_only_the_plugins_of_its_stages(vod, fake_dist, tmp_path,
     scores = np.concatenate([s for s, _ in scores_from_worker(job)])
     assert len(scores) == 60  # 6 s of 0.1 s windows
     assert not mark.exists()
+
+
+def test_a_run_on_workers_plans_without_a_decoder_and_takes_the_first_workers_probe(
+        make_media, tmp_path):
+    """With worker processes decoding (a short file is one worker), this process plans the
+    run on the source's outline of an MP4 (its boxes; no FFmpeg library is loaded here), and
+    the file's description is the first worker's probe: this file declares one channel where
+    its decoder gives two, and the run says two, as the probe does."""
+    import json
+    import subprocess
+    import sys
+
+    from m0_plugins.pyav_source.source import PyAVSource
+
+    made = make_media("declared-mono.m4a", "-f", "lavfi", "-i", "sine=f=440:d=8", "-ac", "2",
+                      "-c:a", "aac")
+    data = bytearray(made.read_bytes())
+    at = data.index(b"mp4a") + 4 + 16  # the sample entry's channel count
+    assert data[at:at + 2] == b"\0\2"
+    data[at:at + 2] = b"\0\1"
+    path = tmp_path / "declared-mono.m4a"
+    path.write_bytes(bytes(data))
+    source = PyAVSource()
+    assert (source.outline(str(path)).channels, source.probe(str(path)).channels) == (1, 2)
+    code = ("import json, sys, m0core\n"
+            f"r = m0core.analyze({str(path)!r}, None, clips=False, jobs=2, cache=False)\n"
+            "print(json.dumps([r.media.channels, 'av' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout) == [2, False]
+    assert m0core.analyze(path, None, clips=False, jobs=2, cache=False).media == \
+        source.probe(str(path))

@@ -18,6 +18,8 @@ import numpy as np
 from m0core.media.audio import downmix
 from m0core.model import AudioChunk
 
+#: Seconds decoded before a seek target, so the decoder state is settled.
+PREROLL = 1.0
 #: Samples moved out of the fifo at a time (about 0.7 s at 48 kHz).
 PIECE = 1 << 15
 

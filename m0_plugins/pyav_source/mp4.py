@@ -1,18 +1,19 @@
-"""The audio track of an MP4/MOV/M4A file, read from its sample tables in constant memory.
+"""The audio tracks of an MP4/MOV/M4A file, read from its sample tables in constant memory.
 
 FFmpeg's mov demuxer builds an index of every sample of every track when it opens a file, so
 its memory grows with the recording's length (about 60 MB more for 6 hours of 720p video and
 AAC). This reader walks the boxes instead and reads one audio track's tables (stsz/stz2,
 stco/co64, stsc, stts; moof/traf/trun for fragmented files) in blocks of
-:data:`BLOCK` entries, straight from the file, and hands each sample to a PyAV decoder. The
-edit list places the samples where players put them: a leading empty edit is silence, the
-first edit's media time (the encoder's priming samples) is skipped, its duration ends the
-track.
+:data:`BLOCK` entries, straight from the file, and gives each sample's bytes
+(:func:`packets`), which :mod:`.reader` hands to PyAV's decoder. The edit list places the
+samples where players put them: a leading empty edit is silence, the first edit's media time
+(the encoder's priming samples) is skipped, its duration ends the track.
 
 What it does not handle (another codec, several edits, a damaged box) raises
 :class:`Unsupported`, and the caller falls back to FFmpeg's demuxer. It also says what FFmpeg
 says of every audio track (codec, title, language, start; :attr:`AudioTrack.labels`), so
-probing an MP4 does not open FFmpeg's demuxer either.
+probing an MP4 does not open FFmpeg's demuxer either; and, without a decoder at all, what the
+file declares (:func:`outline`). This module does not load FFmpeg's libraries.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-import av
 import numpy as np
+
+from m0core.model import AudioTrack as TrackInfo
+from m0core.model import MediaInfo
 
 #: Table entries read from the file at a time (a few tens of KB at most).
 BLOCK = 4096
@@ -797,7 +800,7 @@ def packets(f: BinaryIO, run_list: Iterator[Run]) -> Iterator[bytes | None]:
     adjacent samples (:data:`READ_LIMIT` bytes at most). A sample that lies past the end of a
     truncated file, or tables that contradict each other, end the iteration with ``None``."""
     fd = f.fileno()
-    for run in _checked(run_list):
+    for run in checked(run_list):
         if run is None:
             yield None
             return
@@ -826,7 +829,7 @@ def packets(f: BinaryIO, run_list: Iterator[Run]) -> Iterator[bytes | None]:
                 a = stop
 
 
-def _checked(run_list: Iterator[Run]) -> Iterator[Run | None]:
+def checked(run_list: Iterator[Run]) -> Iterator[Run | None]:
     """``run_list``, ended by ``None`` where the tables turn out damaged."""
     try:
         yield from run_list
@@ -842,138 +845,67 @@ def media_end(f: BinaryIO, movie: Movie) -> int:
     return end
 
 
-class AudioReader:
-    """Decode the audio track of an MP4-family file with PyAV's decoder, fed from
-    :func:`packets`; ``Unsupported`` from the constructor if the file is not one this reader
-    handles."""
+def shown_end(movie: Movie, rate: int) -> int:
+    """The sample index (at ``rate``) just after the audio track's last shown sample."""
+    track = movie.audio
+    edit = track.edit
+    if edit.length:
+        return round((edit.lead + edit.length) * rate)
+    with open(movie.path, "rb") as f:
+        last = media_end(f, movie)
+    return round(edit.lead * rate) + round((last - edit.media_time) * rate / track.timescale)
 
-    def __init__(self, path: Path, track: int = 1) -> None:
-        self.path = path
-        self.number = track
-        self.movie = open_movie(path, track)
-        track = self.movie.audio
-        if track is None:
-            raise Unsupported("no audio track")
-        self.track = track
-        self.errors = 0  # packets that failed to decode, reads past the end of the file
-        try:
-            self.template = self._first_frame()
-        except av.FFmpegError as exc:
-            raise Unsupported(f"the {track.codec} decoder refused the track ({exc})") from None
-        if self.template is None:
-            raise Unsupported("no audio frame decoded")
-        self.sample_rate = self.template.sample_rate
 
-    def decoder(self) -> av.AudioCodecContext:
-        """A fresh decoder for the track."""
-        ctx = av.CodecContext.create(decoder_name(self.track.codec), "r")
-        if self.track.extradata:
-            ctx.extradata = self.track.extradata
-        if self.track.sample_rate:
-            ctx.sample_rate = self.track.sample_rate
-        return ctx
+def duration(movie: Movie, rate: int) -> float:
+    """The movie's duration as FFmpeg reports it (the mvhd's), else the audio's end."""
+    if movie.duration:
+        return movie.duration
+    end = shown_end(movie, rate)
+    return end / rate if end else 0.0
 
-    def _first_frame(self) -> av.AudioFrame | None:
-        """The first decoded frame: the decoder's output rate, format and layout."""
-        ctx = self.decoder()
-        with open(self.path, "rb") as f:
-            for count, data in enumerate(packets(f, runs(f, self.movie))):
-                if data is None or count > 50:
-                    break
-                for frame in ctx.decode(av.Packet(data)):
-                    return frame
+
+def described(number: int, track: AudioTrack, rate: int, channels: int) -> TrackInfo:
+    """Audio track ``number`` as FFmpeg's demuxer describes it, given the rate and channels
+    (the decoder's, or those the file declares)."""
+    scale = track.timescale
+    title, language = track.labels or (None, None)
+    return TrackInfo(number=number, codec=decoder_name(track.codec), channels=channels,
+                     sample_rate=rate, start=round(track.edit.lead * scale) / scale,
+                     title=title, language=language)
+
+
+def media_info(movie: Movie, path: Path, rate: int, channels: int, seconds: float,
+               tracks: tuple[TrackInfo, ...]) -> MediaInfo:
+    """What ``movie`` holds, its audio track decoded at ``rate`` with ``channels``."""
+    return MediaInfo(
+        path=str(path), duration=seconds, sample_rate=rate, channels=channels,
+        has_audio=True, has_video=movie.video_codec is not None,
+        audio_codec=movie.audio.codec, video_codec=movie.video_codec, container=CONTAINER,
+        size=path.stat().st_size, tracks=tracks)
+
+
+def outline(path: Path, track: int = 1) -> MediaInfo | None:
+    """What ``path`` holds, from its boxes alone (no decoder, no FFmpeg library): its audio
+    track ``track`` and every track with the rate and channels their sample entries declare.
+    A decoder may give others (AAC's implicit SBR doubles the rate, implicit PS makes mono
+    stereo), so this is an outline to plan a run by, which a decoding process makes exact.
+    ``None`` where this reader would not read or describe the file (FFmpeg's demuxer would)."""
+    try:
+        if not looks_like_mp4(path):
+            return None
+        movie = open_movie(path, track)
+    except (Unsupported, OSError):
         return None
-
-    @property
-    def duration(self) -> float:
-        """The movie's duration as FFmpeg reports it (the mvhd's), else the audio's end."""
-        if self.movie.duration:
-            return self.movie.duration
-        end = self.end
-        return end / self.sample_rate if end else 0.0
-
-    @property
-    def end(self) -> int | None:
-        """The sample index (at the output rate) after the track's last shown sample."""
-        edit, rate = self.track.edit, self.sample_rate
-        if edit.length:
-            return round((edit.lead + edit.length) * rate)
-        with open(self.path, "rb") as f:
-            last = media_end(f, self.movie)
-        return round(edit.lead * rate) + round((last - edit.media_time) * rate
-                                               / self.track.timescale)
-
-    def frames(self, first: int, preroll: float) -> tuple[int, Iterator[av.AudioFrame | None]]:
-        """``(index of the first sample yielded, frames)`` for decoding from sample index
-        ``first`` (at the output rate) on, starting ``preroll`` seconds early. Silence
-        stands for a leading empty edit; ``None`` for a packet that failed to decode."""
-        edit, rate, scale = self.track.edit, self.sample_rate, self.track.timescale
-        lead = round(edit.lead * rate)
-        target = 0
-        if first > lead:
-            target = max(0, edit.media_time + round((first - lead) * scale / rate)
-                         - round(preroll * scale))
-        f = open(self.path, "rb")  # noqa: SIM115 - closed when the generator ends
-        ahead = _checked(runs(f, self.movie, target))
-        head = next(ahead, False)
-        if not head:  # past the last sample (False) or damaged tables (None)
-            self.errors += head is None
-            f.close()
-            return first, iter(())
-        position = lead + round((head.dts - edit.media_time) * rate / scale)
-        drop = max(0, lead - position)
-        begin = min(first, lead) if first < lead else position + drop
-        return begin, self._frames(f, _chain(head, ahead), drop, lead - min(first, lead))
-
-    def _frames(self, f: BinaryIO, run_list: Iterator[Run], drop: int, silence: int
-                ) -> Iterator[av.AudioFrame | None]:
-        with f:
-            while silence > 0:
-                n = min(silence, self.sample_rate)
-                yield self._silence(n)
-                silence -= n
-            frames = self._decoded(packets(f, run_list))
-            for frame in frames:  # the encoder's priming (an edit's media time) is not shown
-                if drop >= frame.samples:
-                    drop -= frame.samples
-                    continue
-                if drop:
-                    frame.pts = None
-                    fifo = av.AudioFifo()
-                    fifo.write(frame)
-                    fifo.read(drop)
-                    frame = fifo.read()
-                yield frame
-                break
-            yield from frames
-
-    def _decoded(self, data: Iterator[bytes | None]) -> Iterator[av.AudioFrame | None]:
-        """The frames decoded from the packets ``data``: per packet one call into FFmpeg and
-        nothing else (this loop runs 47 times a second of audio)."""
-        decode, packet = self.decoder().decode, av.Packet
-        for sample in data:
-            if sample is None:  # the file ends before the tables do
-                self.errors += 1
-                yield None
-                return
-            try:
-                frames = decode(packet(sample))
-            except av.FFmpegError:
-                self.errors += 1
-                yield None
-                continue
-            yield from frames
-
-    def _silence(self, samples: int) -> av.AudioFrame:
-        """A frame of ``samples`` zero samples in the decoder's format."""
-        like = self.template
-        frame = av.AudioFrame(format=like.format.name, layout=like.layout.name, samples=samples)
-        for plane in frame.planes:
-            plane.update(bytes(plane.buffer_size))
-        frame.sample_rate = like.sample_rate
-        return frame
-
-
-def _chain(head: Run, rest: Iterator[Run]) -> Iterator[Run]:
-    yield head
-    yield from rest
+    audio = movie.audio
+    if audio is None or not audio.sample_rate or not audio.channels:
+        return None
+    tracks = []
+    for number, each in enumerate(movie.tracks, start=1):
+        if isinstance(each, Unsupported) or each.labels is None:
+            return None
+        tracks.append(described(number, each, each.sample_rate, each.channels))
+    try:
+        seconds = duration(movie, audio.sample_rate)
+    except (Unsupported, OSError, struct.error, ValueError, IndexError):
+        return None
+    return media_info(movie, path, audio.sample_rate, audio.channels, seconds, tuple(tracks))

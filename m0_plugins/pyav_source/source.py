@@ -6,34 +6,30 @@ frames' timestamps, so a segment decoded on its own equals the same stretch of a
 decode. That is what lets m0 decode one file's segments in parallel.
 
 One track of an MP4/MOV/M4A file is read by m0's own reader of the sample tables
-(:mod:`.mp4`, constant memory at any length, edit lists honoured: a late start is silence
-from the container's start); anything else (other containers, ``audio_track="all"``, a file
-or track that reader does not handle) goes through FFmpeg's demuxer.
+(:mod:`.mp4` and :mod:`.reader`, constant memory at any length, edit lists honoured: a late
+start is silence from the container's start); anything else (other containers,
+``audio_track="all"``, a file or track that reader does not handle) goes through FFmpeg's
+demuxer (:mod:`.demux`).
+
+This module loads no FFmpeg library: :meth:`PyAVSource.outline` describes an MP4 from its
+boxes, so a process that only plans a run (m0's, when worker processes decode) never maps
+them; :mod:`.reader` and :mod:`.demux`, which decode, are imported when a method needs them.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-
-import av
-import numpy as np
+from typing import TYPE_CHECKING
 
 from m0core import checks
-from m0core.errors import InputError
-from m0core.media.audio import check_complete
-from m0core.media.ffmpeg import check_input_file, input_arg
-from m0core.model import AudioChunk, AudioTrack, MediaInfo
+from m0core.media.ffmpeg import check_input_file
+from m0core.model import AudioChunk, MediaInfo
 
-from .chunks import mono as _mono
-from .chunks import place
-from .mp4 import CONTAINER, AudioReader, Unsupported, decoder_name, looks_like_mp4
+from . import mp4
 
-PREROLL = 1.0  # seconds decoded before a seek target, so the decoder state is settled
-GAP = 0.1  # seconds of missing audio in the timestamps that are filled with silence
-RESET = 1.0  # seconds timestamps may go back before it counts as a restart, not an overlap
-MAX_LAG = 30.0  # seconds one track may lag the others before it counts as silent there
+if TYPE_CHECKING:
+    from .reader import AudioReader
 
 
 class PyAVSource:
@@ -60,18 +56,23 @@ class PyAVSource:
     def probe(self, path: str) -> MediaInfo:
         """Duration and streams of ``path``; :class:`InputError` if it cannot be opened or has
         no such audio track."""
+        from . import demux, reader
+
         p = check_input_file(path)
-        reader = _mp4_reader(p, self.audio_track)
-        tracks = _mp4_tracks(reader, p) if reader is not None else None
-        if tracks is None:  # every track's description (m0 probe, clips' tracks) from FFmpeg
-            with _open(p) as opened:
-                info = _media_info(opened.container, p, self.audio_track)
-                if info.has_audio:
-                    _chosen(opened.container, p, self.audio_track)
-            tracks = info.tracks
-        if reader is not None:  # what the chunks will be: the reader's rate and duration
-            info = _mp4_info(reader, p, tracks)
-        return info
+        found = _mp4_reader(p, self.audio_track)
+        if found is None:
+            return demux.probe(p, self.audio_track)
+        # every track's description (m0 probe, clips' tracks) from FFmpeg where the boxes
+        # cannot tell; the chosen track's rate and duration are the reader's either way
+        tracks = reader.tracks(found, p) or demux.probe(p, self.audio_track).tracks
+        return reader.media_info(found, p, tracks)
+
+    def outline(self, path: str) -> MediaInfo | None:
+        """What an MP4/MOV/M4A file's boxes say (its duration and tracks exactly, the rate and
+        channels as declared), without loading a decoder; ``None`` for any other file."""
+        if not isinstance(self.audio_track, int):
+            return None
+        return mp4.outline(check_input_file(path), self.audio_track)
 
     def chunks(
         self,
@@ -83,366 +84,28 @@ class PyAVSource:
     ) -> Iterator[AudioChunk]:
         """Yield mono float32 chunks of ``chunk_seconds`` from ``start`` for ``duration`` s
         (channels averaged, as every m0 source does)."""
+        from . import demux, reader
+
         p = check_input_file(path)
-        reader = _mp4_reader(p, self.audio_track)
-        if reader is not None:  # one track of an MP4/MOV/M4A: m0's own sample-table reader
-            yield from _mp4_chunks(reader, p, chunk_seconds, start, duration)
-            return
-        with _open(p) as opened:
-            container = opened.container
-            info = _media_info(container, p, self.audio_track)
-            if not info.has_audio:
-                raise InputError(f"{p}: has no audio stream")
-            streams = _chosen(container, p, self.audio_track)
-            rate = info.sample_rate
-            origin = container.start_time / 1_000_000 if container.start_time else 0.0
-            tracks = {s.index: _Track(rate, origin, s.time_base) for s in streams}
-            only = tracks[streams[0].index] if len(tracks) == 1 else None
-            first = int(round(start * rate))
-            stop = None if duration is None else first + int(round(duration * rate))
-            if info.duration:  # the encoder's padding after the last real sample is not audio
-                end = int(round(info.duration * rate))
-                stop = end if stop is None else min(stop, end)
-            size = max(1, int(round(chunk_seconds * rate)))
-            if start > 0:
-                target = max(0.0, start - PREROLL) + origin
-                container.seek(int(target / streams[0].time_base), stream=streams[0],
-                               backward=True)
-            position = first  # index of the next sample to yield
-            errors = 0
-            for index, frame in _frames(container, streams):
-                if frame is None:
-                    errors += 1
-                    continue
-                tracks[index].push(frame)
-                if only is not None:
-                    ready = only.end
-                else:  # a track far behind the others (it ended, or has a gap) is silent there
-                    ahead = max(t.end for t in tracks.values())
-                    ready = min(max(t.end, ahead - MAX_LAG * rate) for t in tracks.values())
-                if stop is not None:
-                    ready = min(ready, stop)
-                while ready - position >= size or (ready == stop and position < stop):
-                    n = min(size, ready - position)
-                    yield _mix(tracks.values(), position, n, rate)
-                    position += n
-                if stop is not None and position >= stop:
-                    break
-            else:
-                last = max(t.end for t in tracks.values())
-                if stop is not None:
-                    last = min(last, stop)
-                while position < last:
-                    n = min(size, last - position)
-                    yield _mix(tracks.values(), position, n, rate)
-                    position += n
-            errors += opened.errors
-        check_complete(p, max(0, position - first) / rate, info.duration, start, duration,
-                       damaged=bool(errors))
+        found = _mp4_reader(p, self.audio_track)
+        if found is not None:  # one track of an MP4/MOV/M4A: m0's own sample-table reader
+            yield from reader.chunks(found, p, chunk_seconds, start, duration)
+        else:
+            yield from demux.chunks(p, self.audio_track, chunk_seconds, start, duration)
 
 
 def _mp4_reader(path: Path, track: int | str = 1) -> AudioReader | None:
     """m0's reader of audio track ``track`` if the file is an MP4-family file it handles (its
     memory does not grow with the file's length, FFmpeg's index does), else None (also for
     ``"all"``: tracks are mixed on FFmpeg's demuxer path)."""
+    from .reader import AudioReader
+
     if not isinstance(track, int):
         return None
     try:
-        if not looks_like_mp4(path):
+        if not mp4.looks_like_mp4(path):
             return None
         return AudioReader(path, track)
-    except (Unsupported, OSError):
+    except (mp4.Unsupported, OSError):
         return None
-
-
-def _mp4_tracks(reader: AudioReader, path: Path) -> tuple[AudioTrack, ...] | None:
-    """Every audio track of the reader's file as FFmpeg's demuxer describes it (the rate and
-    channels its decoder gives), from the boxes: FFmpeg's demuxer would index every sample of
-    every track to say it. ``None`` if one of them is a track the reader cannot describe."""
-    described = []
-    for number, track in enumerate(reader.movie.tracks, start=1):
-        if isinstance(track, Unsupported) or track.labels is None:
-            return None
-        try:
-            frame = (reader if number == reader.number else AudioReader(path, number)).template
-        except (Unsupported, OSError):
-            return None
-        rate = track.timescale
-        described.append(AudioTrack(
-            number=number, codec=decoder_name(track.codec), channels=frame.layout.nb_channels,
-            sample_rate=frame.sample_rate, start=round(track.edit.lead * rate) / rate,
-            title=track.labels[0], language=track.labels[1]))
-    return tuple(described)
-
-
-def _mp4_info(reader: AudioReader, path: Path, tracks: tuple[AudioTrack, ...]) -> MediaInfo:
-    frame = reader.template
-    return MediaInfo(
-        path=str(path), duration=reader.duration, sample_rate=reader.sample_rate,
-        channels=frame.layout.nb_channels, has_audio=True,
-        has_video=reader.movie.video_codec is not None, audio_codec=reader.track.codec,
-        video_codec=reader.movie.video_codec, container=CONTAINER, size=path.stat().st_size,
-        tracks=tracks,
-    )
-
-
-def _mp4_chunks(reader: AudioReader, path: Path, chunk_seconds: float, start: float,
-                duration: float | None) -> Iterator[AudioChunk]:
-    """The chunks of the reader's track, on the players' timeline: an mp4's container starts
-    at 0, and the reader places a track's late start (a leading empty edit) as silence."""
-    rate = reader.sample_rate
-    first = int(round(start * rate))
-    stop = None if duration is None else first + int(round(duration * rate))
-    end = reader.end  # the encoder's padding after the last real sample is not audio
-    if end is not None:
-        stop = end if stop is None else min(stop, end)
-    size = max(1, int(round(chunk_seconds * rate)))
-    begin, frames = reader.frames(first, PREROLL if start > 0 else 0.0)
-    try:
-        emitted, errors = yield from place(frames, lambda _frame: begin, first, stop, size,
-                                           rate)
-    finally:
-        frames.close()
-    check_complete(path, (emitted - first) / rate, reader.duration, start, duration,
-                   damaged=bool(errors or reader.errors))
-
-
-class _Track:
-    """One audio stream's decoded samples, held until read, each at the index of the sample
-    on the players' timeline that its frame's timestamp gives.
-
-    Frames are kept in :class:`av.AudioFifo` pieces and converted a chunk at a time (per-frame
-    numpy work on a 1024-sample AAC frame cost about as much as the decoding); a gap is a
-    piece that is a count of silent samples, so an hour's gap takes no memory.
-    """
-
-    def __init__(self, rate: int, origin: float, time_base) -> None:
-        self.rate = rate
-        # A timestamp t is at sample t * scale - shift (plain floats: Fractions per frame cost
-        # a fifth of the decoding time).
-        self.scale = float(time_base) * rate if time_base else None
-        self.shift = origin * rate
-        self.gap = GAP * rate
-        self.reset = RESET * rate
-        self.fifo: av.AudioFifo | None = None  # the last piece, when it is a fifo
-        self.pieces: deque = deque()  # av.AudioFifo or int (samples of silence)
-        self.begin = 0  # index of the first held sample
-        self.end = 0  # index just after the last held sample
-        self.started = False
-
-    def push(self, frame) -> None:
-        """Place ``frame`` on the timeline after what is held."""
-        pts = frame.pts
-        if pts is not None and self.scale is not None:
-            at = int(round(pts * self.scale - self.shift))
-            if not self.started:
-                self.started = True
-                self.begin = self.end = at
-            else:
-                gap = at - self.end
-                if gap > self.gap:
-                    self.pieces.append(gap)
-                    self.fifo = None
-                    self.end += gap
-                elif gap < 0 and -gap <= self.reset and -2 * gap > frame.samples:
-                    return  # audio that is already held (overlapping timestamps)
-        elif not self.started:
-            self.started = True
-            self.begin = self.end = 0
-        frame.pts = None  # the fifo places samples by counting
-        if self.fifo is None:
-            self.fifo = av.AudioFifo()
-            self.pieces.append(self.fifo)
-        try:
-            self.fifo.write(frame)
-        except ValueError:  # the format changed mid-stream: a new fifo
-            self.fifo = av.AudioFifo()
-            self.pieces.append(self.fifo)
-            self.fifo.write(frame)
-        self.end += frame.samples
-
-    def take(self, position: int, n: int) -> np.ndarray:
-        """The mono samples ``position`` to ``position + n`` (silence where none are held);
-        what lies before ``position`` is dropped."""
-        if position == self.begin and self.pieces:  # the usual case: n held samples, read
-            piece = self.pieces[0]
-            if not isinstance(piece, int) and piece.samples >= n:
-                self.begin += n
-                return _mono(piece.read(n))
-        out = np.zeros(n, dtype=np.float32)
-        if position > self.begin:
-            self._read(min(position, self.end) - self.begin, None)
-            self.begin = max(self.begin, position)
-        lead = self.begin - position
-        if lead < n and self.end > self.begin:
-            got = min(n - lead, self.end - self.begin)
-            self._read(got, out[lead:lead + got])
-            self.begin += got
-        if self.end < self.begin:  # nothing was held up to position: carry on from there
-            self.end = self.begin
-        return out
-
-    def _read(self, count: int, into: np.ndarray | None) -> None:
-        """Take ``count`` held samples off the front, into ``into`` (or drop them)."""
-        done = 0
-        while done < count and self.pieces:
-            piece = self.pieces[0]
-            if isinstance(piece, int):
-                k = min(piece, count - done)
-                if into is not None:
-                    into[done:done + k] = 0.0
-                if piece == k:
-                    self.pieces.popleft()
-                else:
-                    self.pieces[0] = piece - k
-            else:
-                k = min(piece.samples, count - done)
-                if k:
-                    frame = piece.read(k)
-                    if into is not None:
-                        into[done:done + k] = _mono(frame)
-                if piece.samples == 0 and len(self.pieces) > 1:
-                    self.pieces.popleft()
-                elif k == 0:
-                    break
-            done += k
-
-
-def _mix(tracks, position: int, n: int, rate: int) -> AudioChunk:
-    """The chunk of ``n`` samples at ``position``: the tracks' samples summed."""
-    parts = [t.take(position, n) for t in tracks]
-    samples = parts[0]
-    for part in parts[1:]:
-        samples += part
-    return AudioChunk(samples, rate, position / rate)
-
-
-def _chosen(container, path: Path, track: int | str) -> list:
-    """The audio streams ``track`` names (:class:`InputError` if the file has no such track)."""
-    audio = list(container.streams.audio)
-    if track == checks.ALL_TRACKS:
-        rates = sorted({s.codec_context.sample_rate for s in audio})
-        if len(rates) > 1:
-            raise InputError(f"{path}: its audio tracks have different sample rates "
-                             f"({', '.join(map(str, rates))} Hz) and cannot be mixed: "
-                             "choose one with --audio-track N")
-        return audio
-    if track > len(audio):
-        count = f"only {len(audio)} audio tracks" if len(audio) > 1 else "one audio track"
-        raise InputError(f"{path}: has no audio track {track} (it has {count}; "
-                         "'m0 probe' lists them)")
-    return [audio[track - 1]]
-
-
-class _open:
-    """``av.open`` as a context manager that also captures FFmpeg's error messages while it
-    is open (``.logs``); failing to open is one clear :class:`InputError`."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.logs: list = []
-
-    def __enter__(self) -> _open:
-        self._level = av.logging.get_level()
-        av.logging.set_level(av.logging.ERROR)  # only errors reach Python: cheap
-        self._capture = av.logging.Capture()
-        self.logs = self._capture.__enter__()
-        try:
-            # input_arg pins the file protocol: "concat:a|b.mp4" or "http:x.mp4" stay files
-            self.container = av.open(input_arg(self.path), metadata_errors="ignore")
-        except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-            self._restore()
-            raise InputError(f"{self.path}: not a media file m0 can read "
-                             f"({_reason(exc, self.logs)})") from None
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        try:
-            self.container.close()
-        finally:
-            self._restore()
-
-    def _restore(self) -> None:
-        self._capture.__exit__(None, None, None)
-        av.logging.set_level(self._level)
-
-    @property
-    def errors(self) -> int:
-        """Error messages FFmpeg logged so far (a damaged or truncated file)."""
-        return sum(1 for level, _name, _msg in self.logs if level <= av.logging.ERROR)
-
-
-def _reason(exc: Exception, logs: list) -> str:
-    """FFmpeg's own last error line if it gave one (e.g. "moov atom not found"), else the
-    exception's text."""
-    for level, _name, message in reversed(logs):
-        if level <= av.logging.ERROR and message.strip():
-            text = message.strip()
-            break
-    else:
-        text = (getattr(exc, "strerror", None) or str(exc)).split(": '", 1)[0].strip()
-    if "moov atom not found" in text:
-        text += ": the recording is incomplete or truncated"
-    return text
-
-
-def video_streams(container) -> list:
-    """The container's video streams, leaving out attached pictures (cover art), like
-    ``ffmpeg -map 0:V``."""
-    return [s for s in container.streams.video
-            if not (s.disposition & av.stream.Disposition.attached_pic)]
-
-
-def _media_info(container, path: Path, track: int | str = 1) -> MediaInfo:
-    audio = list(container.streams.audio)
-    videos = video_streams(container)
-    duration = container.duration / 1_000_000 if container.duration else None
-    origin = container.start_time / 1_000_000 if container.start_time else 0.0
-    tracks = tuple(_track_info(s, number, origin) for number, s in enumerate(audio, start=1))
-    chosen = audio[0] if track == checks.ALL_TRACKS or not isinstance(track, int) else (
-        audio[track - 1] if track <= len(audio) else None)
-    if duration is None and chosen is not None and chosen.duration:
-        duration = float(chosen.duration * chosen.time_base)
-    ctx = chosen.codec_context if chosen is not None else None
-    channels = ctx.layout.nb_channels if ctx else 0
-    if track == checks.ALL_TRACKS and audio:
-        channels = max(t.channels for t in tracks)
-    return MediaInfo(
-        path=str(path), duration=duration,
-        sample_rate=ctx.sample_rate if ctx else 0, channels=channels,
-        has_audio=bool(audio), has_video=bool(videos),
-        audio_codec=ctx.name if ctx else None,
-        video_codec=videos[0].codec_context.name if videos else None,
-        container=container.format.name, size=path.stat().st_size, tracks=tracks,
-    )
-
-
-def _track_info(stream, number: int, origin: float) -> AudioTrack:
-    """What players show of one audio stream."""
-    ctx = stream.codec_context
-    start = (float(stream.start_time * stream.time_base) - origin
-             if stream.start_time is not None else 0.0)
-    meta = stream.metadata or {}
-    language = meta.get("language")
-    handler = meta.get("handler_name")  # OBS names mp4 tracks there; ffmpeg's default is not
-    if handler in ("SoundHandler", "Sound Media Handler", "Core Media Audio"):
-        handler = None
-    return AudioTrack(number=number, codec=ctx.name, channels=ctx.layout.nb_channels,
-                      sample_rate=ctx.sample_rate, start=max(0.0, start),
-                      title=meta.get("title") or meta.get("name") or handler or None,
-                      language=None if language in (None, "und") else language)
-
-
-def _frames(container, streams: list):
-    """``(stream index, frame)`` of ``streams`` in file order; ``(index, None)`` for each
-    packet that failed to decode."""
-    try:
-        for packet in container.demux(streams):
-            try:
-                for frame in packet.decode():
-                    yield packet.stream_index, frame
-            except av.FFmpegError:
-                yield packet.stream_index, None
-    except av.FFmpegError:  # the container ends early (truncated) or is damaged
-        yield streams[0].index, None
 

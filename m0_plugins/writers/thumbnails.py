@@ -50,7 +50,7 @@ def make_thumbnails(media: MediaInfo, highlights: Sequence[Highlight], out_dir: 
         return {}
     import av
 
-    from m0_plugins.pyav_source.source import video_streams
+    from m0_plugins.pyav_source.demux import video_streams
 
     try:
         container = av.open(input_arg(media.path), metadata_errors="ignore")

@@ -6,7 +6,7 @@ decoding, selection, clips, the writers — reads the :class:`Plan`; nothing der
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from m0core import combine, contracts, plugins
@@ -26,6 +26,9 @@ class Plan:
 
     ``source`` is ``None`` when the score curve comes from the cache (nothing is decoded);
     ``cached`` is that entry. ``cache_key`` is ``None`` with ``options.cache`` off.
+    ``outlined``: ``media`` is the source's outline (what the file declares, read without a
+    decoder), which the worker decoding the first segment replaces by its probe
+    (:meth:`described`): this process then never loads the decoder.
     """
 
     path: str
@@ -39,6 +42,7 @@ class Plan:
     selector: Selector
     cache_key: dict[str, Any] | None
     cached: cache.Entry | None
+    outlined: bool = False
 
     @property
     def exact_seek(self) -> bool:
@@ -48,8 +52,25 @@ class Plan:
     def segments(self) -> list[tuple[float, float | None]]:
         """The ``(start, length)`` segments this run decodes, in time order: one when a stage
         is known in this process only (a worker process builds its stages by name)."""
-        parallel = self._parallel()
-        return [(0.0, None)] if len(parallel) > 1 and self.local_stages else parallel
+        return [(0.0, None)] if self.local_stages else self._parallel()
+
+    @property
+    def in_process(self) -> bool:
+        """Whether this process decodes (``jobs`` 1, or a stage known here only); otherwise
+        worker processes do, one per segment (a short file is one segment), so this process
+        holds no decoder."""
+        return _in_process(self.options)
+
+    def described(self, media: MediaInfo) -> Plan:
+        """This plan with ``media`` as a decoding process probed it, in place of the outline
+        (the timeline and selector made again if the duration differs)."""
+        if media.duration == self.media.duration:
+            return replace(self, media=media, outlined=False)
+        _check(self.path, media)
+        timeline, selector, selector_params = _selection(self.options, self.hop, media)
+        specs = {**self.specs, "selector": Stage(self.options.selector, selector_params)}
+        return replace(self, media=media, outlined=False, timeline=timeline,
+                       selector=selector, specs=specs)
 
     def _parallel(self) -> list[tuple[float, float | None]]:
         jobs = self.options.decode_jobs if self.exact_seek else 1
@@ -59,10 +80,7 @@ class Plan:
     def local_stages(self) -> list[str]:
         """The source and analyzer(s) registered in this process only (see
         :func:`m0core.plugins.in_process`), as ``analyzer "name"``."""
-        stages = [("sources", self.options.source)]
-        stages += [("analyzers", part) for part in combine.parts(self.options.analyzer)]
-        return [f'{kind[:-1]} "{name}"' for kind, name in stages
-                if plugins.in_process(kind, name)]
+        return _local_stages(self.options)
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -79,7 +97,7 @@ class Plan:
         stages += [("analyzers", part) for part in combine.parts(analyzer.name)]
         return SegmentJob(self.path, source.name, dict(source.params), analyzer.name,
                           dict(analyzer.params), self.options.chunk_seconds, start, length,
-                          plugins.modules_of(stages))
+                          plugins.modules_of(stages), describe=self.outlined and start == 0)
 
 
 def resolve(path: str | os.PathLike, options: Options) -> Plan:
@@ -92,17 +110,39 @@ def resolve(path: str | os.PathLike, options: Options) -> Plan:
     key = cache_key(path, opts, analyzer) if opts.cache else None
     cached = cache.load(key, path, float(analyzer.hop)) if key else None
     source = None
+    outlined = False
     if cached is not None:
         media, hop = cached.media, cached.hop
     else:
         source = plugins.create("sources", opts.source, **opts.source_settings)
+        outline = (None if _in_process(opts)
+                   else contracts.optional("source", source, "outline"))
         with plugins.blame("sources", opts.source):
-            media = source.probe(path)
+            media = outline(path) if outline is not None else None
+            outlined = media is not None
+            if media is None:
+                media = source.probe(path)
         hop = float(analyzer.hop)
+    _check(path, media)
+    timeline, selector, selector_params = _selection(opts, hop, media)
+    specs = {"source": Stage(opts.source, opts.source_settings),
+             "analyzer": Stage(opts.analyzer, dict(opts.analyzer_params)),
+             "selector": Stage(opts.selector, selector_params)}
+    return Plan(path, opts, media, hop, timeline, specs, source, analyzer, selector, key,
+                cached, outlined)
+
+
+def _check(path: str, media: MediaInfo) -> None:
+    """:class:`InputError` for media with nothing to analyse."""
     if not media.has_audio:
         raise InputError(f"{path}: has no audio stream, nothing to analyse")
     if media.duration is not None and media.duration <= 0:
         raise InputError(f"{path}: the audio is empty (zero duration), nothing to analyse")
+
+
+def _selection(opts: Options, hop: float, media: MediaInfo
+               ) -> tuple[Timeline, Selector, dict[str, Any]]:
+    """The timeline of ``media``, the selector judging on it and the selector's parameters."""
     timeline = opts.timeline(hop, media.duration)
     selector_params = dict(opts.selector_params)
     if opts.max_clips and plugins.takes("selectors", opts.selector, "max_clips"):
@@ -111,11 +151,21 @@ def resolve(path: str | os.PathLike, options: Options) -> Plan:
         selector_params.setdefault("sensitivity", opts.sensitivity)
     selector = plugins.create("selectors", opts.selector, timeline=timeline,
                               threshold=opts.threshold, **selector_params)
-    specs = {"source": Stage(opts.source, opts.source_settings),
-             "analyzer": Stage(opts.analyzer, dict(opts.analyzer_params)),
-             "selector": Stage(opts.selector, selector_params)}
-    return Plan(path, opts, media, hop, timeline, specs, source, analyzer, selector, key,
-                cached)
+    return timeline, selector, selector_params
+
+
+def _local_stages(opts: Options) -> list[str]:
+    """The source and analyzer(s) registered in this process only (see
+    :func:`m0core.plugins.in_process`), as ``analyzer "name"``."""
+    stages = [("sources", opts.source)]
+    stages += [("analyzers", part) for part in combine.parts(opts.analyzer)]
+    return [f'{kind[:-1]} "{name}"' for kind, name in stages if plugins.in_process(kind, name)]
+
+
+def _in_process(opts: Options) -> bool:
+    """Whether a run with ``opts`` decodes in this process: ``jobs`` 1, or a stage known here
+    only (a worker process builds its stages by name)."""
+    return opts.decode_jobs <= 1 or bool(_local_stages(opts))
 
 
 def cache_key(path: str, opts: Options, analyzer: Analyzer) -> dict[str, Any]:

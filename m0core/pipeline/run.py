@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from m0core import contracts, plugins
-from m0core.errors import InputError, OptionError
+from m0core.errors import InputError, M0Error, OptionError
 from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
 from m0core.options import Options
 from m0core.pipeline import cache
@@ -88,7 +88,7 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
             progress: Progress | None = None, started: float | None = None) -> AnalysisResult:
     """Run a resolved :class:`Plan`: decode (or read the cached curve), select, cut clips and
     write the outputs into ``out_dir``."""
-    from m0core.outputs import create_writers, prepare_out_dir, write_outputs
+    from m0core.outputs import create_writers, prepare_out_dir
 
     started = time.perf_counter() if started is None else started
     progress = progress or Progress()
@@ -99,58 +99,72 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
                          "video input; drop them for audio-only files)")
     out = prepare_out_dir(out_dir) if out_dir is not None else None
     writers = create_writers(plan.options) if out is not None else {}
-    progress.started(plan.media)
-
-    staging = Staging(out) if out is not None else None  # see m0core.staging: the one rule
-    try:
-        run = _Run(plan, staging, progress)
-    except BaseException:
-        if staging is not None:
-            staging.discard()
-        raise
-    try:
-        if plan.cached is not None:
-            run.select(plan.cached.scores)
-            progress.analysed(plan.media.duration or 0.0, run.found)
-        else:
-            _decode(plan, run)
-        run.select(None)
-        run.timings["analysis"] = time.perf_counter() - started
-        if plan.cache_key is not None and plan.cached is None:
-            cache.store(plan.cache_key, plan.media, plan.hop, run.curve())
-        progress.analysis_done(run.found, run.pending)
-        run.finish_clips()
-        run.compile()
-        result = AnalysisResult(
-            media=plan.media,
-            highlights=tuple(run.highlights),
-            clips=tuple(sorted(run.clips, key=lambda c: c.highlight.index)),
-            scores=run.curve(),
-            hop=plan.hop,
-            options=plan.options,
-            source=plan.specs["source"],
-            analyzer=plan.specs["analyzer"],
-            selector=plan.specs["selector"],
-            out_dir=staging.dir if staging is not None else None,
-            timings={**run.timings, "cached": float(plan.cached is not None)},
-            timeline=plan.timeline,
-            line=run.line(),
-            compilation=run.compilation,
-            notes=plan.notes,
-        )
-        if staging is not None:
-            _, failed = write_outputs(result, writers)
-            failed += staging.publish(c.path for c in result.clips if c.ok and c.path)
-            compilation = result.compilation
-            if compilation is not None and compilation.ok and compilation.path:
-                compilation = replace(compilation, path=str(staging.final(compilation.path)))
-            result = replace(result, out_dir=out, failed_outputs=tuple(failed),
-                             clips=tuple(_published(c, staging) for c in result.clips),
-                             compilation=compilation)
-    except BaseException:
-        run.abort()
-        raise
+    with ExitStack() as stack:
+        # the decoding starts first: with worker processes, while they start this process
+        # builds the rest; a plan made on the source's outline waits for the first one's probe
+        streams = _Streams(plan, stack) if plan.cached is None else None
+        if streams is not None and plan.outlined:
+            plan = plan.described(streams.media())
+        progress.started(plan.media)
+        staging = Staging(out) if out is not None else None  # see m0core.staging: the one rule
+        try:
+            run = _Run(plan, staging, progress)
+        except BaseException:
+            if staging is not None:
+                staging.discard()
+            raise
+        try:
+            if streams is None:
+                run.select(plan.cached.scores)
+                progress.analysed(plan.media.duration or 0.0, run.found)
+            else:
+                streams.feed(run)
+            result = _finish(plan, run, staging, writers, started)
+        except BaseException:
+            run.abort()
+            raise
     result.timings["total"] = time.perf_counter() - started
+    return result
+
+
+def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
+            started: float) -> AnalysisResult:
+    """After the last scores: the selector's end, the cache, the clips, the outputs."""
+    from m0core.outputs import write_outputs
+
+    run.select(None)
+    run.timings["analysis"] = time.perf_counter() - started
+    if plan.cache_key is not None and plan.cached is None:
+        cache.store(plan.cache_key, plan.media, plan.hop, run.curve())
+    run.progress.analysis_done(run.found, run.pending)
+    run.finish_clips()
+    run.compile()
+    result = AnalysisResult(
+        media=plan.media,
+        highlights=tuple(run.highlights),
+        clips=tuple(sorted(run.clips, key=lambda c: c.highlight.index)),
+        scores=run.curve(),
+        hop=plan.hop,
+        options=plan.options,
+        source=plan.specs["source"],
+        analyzer=plan.specs["analyzer"],
+        selector=plan.specs["selector"],
+        out_dir=staging.dir if staging is not None else None,
+        timings={**run.timings, "cached": float(plan.cached is not None)},
+        timeline=plan.timeline,
+        line=run.line(),
+        compilation=run.compilation,
+        notes=plan.notes,
+    )
+    if staging is not None:
+        _, failed = write_outputs(result, writers)
+        failed += staging.publish(c.path for c in result.clips if c.ok and c.path)
+        compilation = result.compilation
+        if compilation is not None and compilation.ok and compilation.path:
+            compilation = replace(compilation, path=str(staging.final(compilation.path)))
+        result = replace(result, out_dir=staging.out, failed_outputs=tuple(failed),
+                         clips=tuple(_published(c, staging) for c in result.clips),
+                         compilation=compilation)
     return result
 
 
@@ -162,44 +176,65 @@ def _published(clip: ClipResult, staging: Staging) -> ClipResult:
     return replace(clip, path=str(staging.final(clip.path)))
 
 
-def _decode(plan: Plan, run: _Run) -> None:
-    """Decode and analyse the timeline and feed the scores to the selector in time order.
-
-    With a source that seeks exactly and a long enough file, the timeline is split into
-    segments analysed by worker processes; otherwise one reader thread does it all. Either
-    way a reader thread per segment collects the (small) score arrays, and audio is held one
-    chunk at a time.
+class _Streams:
+    """The score streams of a run's segments, each read ahead by a thread of its own (a worker
+    process per segment, or this process for an in-process run), fed to the selector in
+    time order. Audio is held one chunk at a time, in whichever process decodes it.
     """
-    segments = plan.segments()
-    decoded = [0.0] * len(segments)
-    source, analyzer = plan.specs["source"].name, plan.specs["analyzer"].name
 
-    def report() -> None:
-        run.progress.analysed(sum(decoded), run.found)
+    def __init__(self, plan: Plan, stack: ExitStack) -> None:
+        self.plan = plan
+        self.segments = plan.segments()
+        self.decoded = [0.0] * len(self.segments)
+        self.run: _Run | None = None
+        self.readers = [stack.enter_context(ReadAhead(self._counted(i, start, length),
+                                                      maxsize=0, on_idle=self._report))
+                        for i, (start, length) in enumerate(self.segments)]
+        self._first = iter(self.readers[0])
 
-    def reader(start: float, length: float | None) -> Callable[[], Iterator]:
-        if len(segments) == 1:
-            return lambda: segment_scores(plan.source, source, plan.analyzer, analyzer,
-                                          plan.path, chunk_seconds=plan.options.chunk_seconds,
-                                          start=start, length=length)
-        job = plan.segment_job(start, length)
-        return lambda: scores_from_worker(job)
+    def _counted(self, index: int, start: float, length: float | None
+                 ) -> Callable[[], Iterator]:
+        plan = self.plan
+        if plan.in_process:
+            def make() -> Iterator:
+                return segment_scores(plan.source, plan.specs["source"].name, plan.analyzer,
+                                      plan.specs["analyzer"].name, plan.path,
+                                      chunk_seconds=plan.options.chunk_seconds, start=start,
+                                      length=length)
+        else:
+            job = plan.segment_job(start, length)
 
-    def counted(index: int, make: Callable[[], Iterator]) -> Callable[[], Iterator]:
-        def generate() -> Iterator[np.ndarray]:
-            for scores, seconds in make():
-                decoded[index] += seconds
+            def make() -> Iterator:
+                return scores_from_worker(job)
+
+        def generate() -> Iterator:
+            for item in make():
+                if isinstance(item, MediaInfo):
+                    yield item
+                    continue
+                scores, seconds = item
+                self.decoded[index] += seconds
                 yield scores
         return generate
 
-    batch = max(1, int(SELECT_SECONDS / plan.hop))
-    with ExitStack() as stack:
-        readers = [stack.enter_context(ReadAhead(counted(i, reader(start, length)),
-                                                 maxsize=0, on_idle=report))
-                   for i, (start, length) in enumerate(segments)]
+    def _report(self) -> None:
+        if self.run is not None:
+            self.run.progress.analysed(sum(self.decoded), self.run.found)
+
+    def media(self) -> MediaInfo:
+        """The file as the first segment's worker probed it (a plan made on an outline)."""
+        item = next(self._first, None)
+        if not isinstance(item, MediaInfo):
+            raise M0Error(f"{self.plan.path}: the decoding worker did not describe the file")
+        return item
+
+    def feed(self, run: _Run) -> None:
+        """Feed every segment's scores to ``run``'s selector, in time order."""
+        self.run = run
+        batch = max(1, int(SELECT_SECONDS / self.plan.hop))
         held: list[np.ndarray] = []
         count, fed = 0, time.perf_counter()
-        for stream in readers:
+        for stream in [self._first, *self.readers[1:]]:
             for scores in stream:
                 held.append(scores)
                 count += len(scores)
@@ -207,11 +242,12 @@ def _decode(plan: Plan, run: _Run) -> None:
                     run.select(np.concatenate(held))
                     held, count, fed = [], 0, time.perf_counter()
                     run.collect()
-                report()
+                self._report()
         if held:
             run.select(np.concatenate(held))
-    if not sum(decoded):
-        raise InputError(f"{plan.path}: the audio is empty (zero duration), nothing to analyse")
+        if not sum(self.decoded):
+            raise InputError(f"{self.plan.path}: the audio is empty (zero duration), nothing "
+                             "to analyse")
 
 
 class _Run:

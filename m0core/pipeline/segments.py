@@ -24,6 +24,7 @@ import numpy as np
 from m0core import errors, plugins, workers
 from m0core.errors import M0Error
 from m0core.media.ffmpeg import child
+from m0core.model import MediaInfo
 
 #: A segment shorter than this is not worth a worker process (about 0.2 s to start).
 MIN_SEGMENT_SECONDS = 300.0
@@ -92,11 +93,15 @@ class SegmentJob:
     #: The plugins that provide the source and the analyzer (their entry-point names, modules
     #: and distributions: :func:`m0core.plugins.modules_of`): the worker loads these only.
     plugins: dict[str, dict[str, str | None]]
+    #: Probe the file first and send its :class:`MediaInfo` (the parent has only the
+    #: source's outline of it: :attr:`m0core.pipeline.plan.Plan.outlined`).
+    describe: bool = False
 
 
-def scores_from_worker(job: SegmentJob) -> Iterator[tuple[np.ndarray, float]]:
+def scores_from_worker(job: SegmentJob) -> Iterator[tuple[np.ndarray, float] | MediaInfo]:
     """Run ``job`` in a worker process (``python -m m0core.pipeline.segments``) and yield its
-    ``(scores, seconds)`` as they arrive.
+    ``(scores, seconds)`` as they arrive; first the file's :class:`MediaInfo` if the job asks
+    to ``describe`` it.
 
     The job goes in as JSON on stdin; results come back as frames on stdout (see
     :func:`_send`). Closing the generator, or an error, kills the worker: no orphan is left.
@@ -113,6 +118,8 @@ def scores_from_worker(job: SegmentJob) -> Iterator[tuple[np.ndarray, float]]:
             elif kind == b"E":
                 error = json.loads(payload)
                 raise getattr(errors, error["type"], M0Error)(error["message"])
+            elif kind == b"M":
+                yield MediaInfo(**json.loads(payload))
             elif kind == b"D":
                 return
             else:
@@ -146,6 +153,10 @@ def _work() -> None:
         plugins.load_only(job.plugins)  # as the parent loaded them (not a blocked one)
         source = plugins.create("sources", job.source, **job.source_params)
         analyzer = plugins.create("analyzers", job.analyzer, **job.analyzer_params)
+        if job.describe:
+            with plugins.blame("sources", job.source):
+                media = source.probe(job.path)
+            _send(out, b"M", json.dumps(asdict(media)).encode())
         for scores, seconds in segment_scores(
                 source, job.source, analyzer, job.analyzer, job.path,
                 chunk_seconds=job.chunk_seconds, start=job.start, length=job.length):
