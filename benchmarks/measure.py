@@ -21,6 +21,8 @@ class Measurement:
     seconds: float
     peak_mb: float
     cpu: float = 0.0
+    #: The peak of the process started itself (m0's own process, not its workers).
+    main_mb: float = 0.0
 
     @property
     def cores(self) -> float:
@@ -53,7 +55,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None, interval: float = 0.0
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark command failed ({proc.returncode}): {cmd}\n{err}")
     return Measurement(seconds, max(peaks.values(), default=0) / 2**20,
-                       _busy_cpu() - cpu_before)
+                       _busy_cpu() - cpu_before, peaks.get(proc.pid, 0) / 2**20)
 
 
 def _busy_cpu() -> float:

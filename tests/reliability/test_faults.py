@@ -84,8 +84,8 @@ def _run_of(proc, stderr: str):
 
 @pytest.mark.parametrize("victim", ["segment worker", "ffmpeg of --source ffmpeg"])
 def test_decoder_killed_during_analysis(victim, long_wav, slow_env, tmp_path):
-    """The default source (pyav) decodes in-process; what can die is a segment worker of a
-    long file, or the ffmpeg program that the ffmpeg source reads from."""
+    """What can die is a segment worker (decoding runs in worker processes by default), or
+    the ffmpeg program that the ffmpeg source reads from (in its worker)."""
     word, args = (("m0core.pipeline.segments", ["--jobs", "2"]) if victim == "segment worker"
                   else ("ffmpeg", ["--source", "ffmpeg"]))
     out = tmp_path / "out"
@@ -93,6 +93,8 @@ def test_decoder_killed_during_analysis(victim, long_wav, slow_env, tmp_path):
                     *args, env=slow_env)
     wait_for(lambda: _named(_tag(slow_env), word), 60, victim)
     time.sleep(0.5)
+    # again: the first ffmpeg seen may have been the probe's, gone before the worker's starts
+    wait_for(lambda: _named(_tag(slow_env), word), 60, victim)
     _named(_tag(slow_env), word)[0].kill()
     stderr, took = _finish(proc)
     expected = ("a decoding worker died (exit code -9" if victim == "segment worker"
