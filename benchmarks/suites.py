@@ -133,7 +133,7 @@ def memory(lengths: list[float], container: str, legacy_up_to: float) -> Table:
     table = Table(f"Memory: peak RSS of the largest process, {container} input "
                   "(m0 analyze --no-clips)",
                   ["file", "bare PyAV loop (MB)", "rms-legacy (MB)", "streaming --jobs 1 (MB)",
-                   "streaming, default jobs (MB)", "of which m0's own process (MB)",
+                   "streaming, default jobs (MB)", "m0's own process, default jobs (MB)",
                    "saving vs legacy"])
     peaks: list[float] = []
     for minutes in lengths:
