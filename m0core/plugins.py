@@ -20,16 +20,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
-from m0core import combine, hookspecs
+from m0core import combine, entrypoints, hookspecs
+from m0core.entrypoints import EntryPoint, entry_points
 from m0core.errors import M0Error, OptionError, PluginError, debug
-
-if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
 
 KINDS = ("sources", "analyzers", "selectors", "encoders", "writers")
 
@@ -74,25 +71,10 @@ _infos: dict[str, PluginInfo] = {}
 DISTRIBUTION = "m0-clipper"
 
 
-#: ``(name, version)`` of each distribution whose metadata was read (see :func:`_dist`).
-_dists: dict[Any, tuple[str, str]] = {}
-
-
-def _dist(ep: EntryPoint) -> tuple[str | None, str | None]:
-    """``(name, version)`` of the distribution that installed ``ep``. Each read of a
-    distribution's metadata parses its METADATA file anew (a few ms): once per distribution."""
-    if ep.dist is None:
-        return None, None
-    if ep.dist not in _dists:
-        _dists[ep.dist] = (ep.dist.name, ep.dist.version)
-    return _dists[ep.dist]
-
-
 def _is_builtin(ep: EntryPoint) -> bool:
     """Whether ``ep`` is one of m0's own: installed by m0's distribution (not merely pointing
     at an ``m0_plugins`` module: any package can name one) and loading from ``m0_plugins``."""
-    dist = _dist(ep)[0] or ""
-    return (re.sub(r"[-_.]+", "-", dist).lower() == DISTRIBUTION
+    return (re.sub(r"[-_.]+", "-", ep.dist or "").lower() == DISTRIBUTION
             and ep.value.split(":")[0].split(".")[0] == "m0_plugins")
 
 
@@ -107,10 +89,8 @@ def _allowed() -> set[str] | None:
 def block(name: str) -> None:
     """Keep the third-party plugin ``name`` (its entry-point name) from loading or, if it is
     loaded, unregister it. Built-in plugins cannot be blocked; an unknown name is an error."""
-    from importlib.metadata import entry_points
-
     with _lock:
-        found = [ep for ep in entry_points(group="m0") if ep.name == name]
+        found = [ep for ep in entry_points("m0") if ep.name == name]
         if not found:
             raise OptionError(f'cannot disable plugin "{name}": no m0 plugin of that name is '
                               "installed (see 'm0 plugins')")
@@ -146,13 +126,11 @@ def load_plugins() -> None:
     A plugin that fails to import is recorded (see :func:`failed_plugins`) and skipped, so the
     others keep working. ``pm.check_pending()`` then rejects hooks m0 does not define.
     """
-    from importlib.metadata import entry_points
-
     with _lock:
         if _loaded:
             return
         _start_loading()
-        for ep in entry_points(group="m0"):
+        for ep in entry_points("m0"):
             _load_entry_point(ep)
         _end_loading()
 
@@ -163,8 +141,7 @@ def load_only(modules: dict[str, dict[str, str | None]]) -> None:
     point; later calls and :func:`load_plugins` do nothing.
 
     For a worker process whose parent resolved its stages: it neither reads the installed
-    distributions' metadata nor imports the plugins it does not use (every entry point and
-    ``importlib.metadata`` cost a decoding worker about 6 MB and 50 ms). An import error is
+    distributions' metadata nor imports the plugins it does not use. An import error is
     raised: the parent loaded these plugins already.
     """
     with _lock:
@@ -172,13 +149,9 @@ def load_only(modules: dict[str, dict[str, str | None]]) -> None:
             return
         _start_loading()
         for name, about in modules.items():
-            module, _, attribute = str(about["module"]).partition(":")
-            plugin = import_module(module)
-            for part in filter(None, attribute.split(".")):
-                plugin = getattr(plugin, part)
-            _infos[name] = PluginInfo(name, str(about["module"]), about.get("dist"),
-                                      about.get("version"))
-            pm.register(plugin, name=name)
+            ep = EntryPoint(name, str(about["module"]), about.get("dist"), about.get("version"))
+            _infos[name] = PluginInfo(name, ep.value, ep.dist, ep.version)
+            pm.register(ep.load(), name=name)
         _end_loading()
 
 
@@ -224,8 +197,7 @@ def _reject_unknown_hooks() -> None:
 
 
 def _load_entry_point(ep: EntryPoint) -> None:
-    dist, version = _dist(ep)
-    info = PluginInfo(ep.name, ep.value, dist, version, builtin=_is_builtin(ep))
+    info = PluginInfo(ep.name, ep.value, ep.dist, ep.version, builtin=_is_builtin(ep))
     _infos[ep.name] = info
     allowed = _allowed()
     if pm.is_blocked(ep.name):
@@ -364,6 +336,46 @@ def takes(kind: str, name: str, param: str) -> bool:
     except (TypeError, ValueError):
         return False
     return found is not None and found.kind in (found.KEYWORD_ONLY, found.POSITIONAL_OR_KEYWORD)
+
+
+class Deferred:
+    """A stage factory that imports its implementation only when a stage is built (or its
+    parameters are read), so loading the plugin that registers it stays cheap: m0's built-in
+    plugins register their stages this way, and a third party may too.
+
+    ``target`` is ``"package.module:Name"``; the object it names is the real factory. Its
+    signature is the target's (what :func:`create` checks parameters against). A target that
+    fails to import fails when the stage is built, as one line naming the plugin
+    (:func:`blame`).
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self._loaded: Callable[..., Any] | None = None
+
+    def load(self) -> Callable[..., Any]:
+        """The real factory (imported on the first call)."""
+        if self._loaded is None:
+            self._loaded = entrypoints.load(self.target)
+        return self._loaded
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature | None:
+        try:
+            return inspect.signature(self.load())
+        except Exception:  # reported when the stage is built, inside blame()
+            return None
+
+    def __repr__(self) -> str:
+        return f"deferred({self.target!r})"
+
+
+def deferred(target: str) -> Deferred:
+    """``register(name, deferred("package.module:Name"))``: see :class:`Deferred`."""
+    return Deferred(target)
 
 
 def _refused(factory: Callable[..., Any], params: dict[str, Any]) -> str | None:

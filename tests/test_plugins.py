@@ -75,6 +75,27 @@ def test_create_tells_bad_parameters_from_a_factory_bug(register_plugin):
     assert isinstance(info.value.__cause__, TypeError)
 
 
+class _Deferring:
+    @hookimpl
+    def m0_register_selectors(self, register):
+        register("later", plugins.deferred("m0_plugins.selectors.top:Top"))
+        register("missing", plugins.deferred("m0_no_such_module:Selector"))
+
+
+def test_a_deferred_stage_is_imported_when_built(register_plugin):
+    from m0core.model import Timeline
+
+    register_plugin(_Deferring(), "deferring")
+    timeline = Timeline(0.1, 60.0)
+    assert plugins.takes("selectors", "later", "max_clips")
+    with pytest.raises(OptionError, match='selector "later" does not take these options'):
+        plugins.create("selectors", "later", timeline=timeline, colour="red")
+    assert type(plugins.create("selectors", "later", timeline=timeline)).__name__ == "Top"
+    with pytest.raises(PluginError, match=r'^plugin "deferring" \(selector "missing"\): '
+                                          "ModuleNotFoundError: No module named"):
+        plugins.create("selectors", "missing", timeline=timeline)
+
+
 def test_origin_names_the_plugin_and_its_distribution():
     version = plugins.version_of("loudness")
     assert plugins.origin("analyzers", "loudness") == \
@@ -228,3 +249,66 @@ def test_loading_every_plugin_imports_no_heavy_library():
             "{'scipy', 'librosa', 'numba', 'sklearn', 'soundfile', 'av'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_builtin_stage_is_imported_when_a_run_builds_it():
+    """The built-ins register their stages deferred (plugins.deferred): loading every plugin
+    imports none of their implementations; building a stage imports its own only."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from m0core import plugins; plugins.registries(); "
+            "before = {m for m in sys.modules if m.startswith('m0_plugins.')}; "
+            "plugins.create('analyzers', 'rms-streaming'); "
+            "print(sorted(m for m in before if not hasattr(sys.modules[m], '__path__'))); "
+            "print(sorted({m for m in sys.modules if m.startswith('m0_plugins.')} - before))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    modules, built = out.stdout.splitlines()
+    assert modules == "['m0_plugins.writers.timelines']", out.stderr  # the formats' names
+    assert built == "['m0_plugins.rms.measure', 'm0_plugins.rms.streaming']"
+
+
+def test_entry_points_are_read_as_importlib_metadata_reads_them(tmp_path):
+    """m0 reads the ``m0`` entry points from the metadata files itself (importlib.metadata's
+    import costs every run more than the reading): the same entry points, names and versions,
+    the first of two distributions of one name on sys.path winning; a zip on sys.path is left
+    to importlib.metadata."""
+    import json
+    import subprocess
+    import sys
+    import zipfile
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    for site, version in ((first, "1.0"), (second, "2.0")):
+        info = site / f"m0_Twin-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: m0-Twin\nVersion: "
+                                       f"{version}\nSummary: x\n\nName: not this\n")
+        (info / "entry_points.txt").write_text(
+            "[console_scripts]\ntwin = twin:main\n\n# a comment\n[m0]\n"
+            f"twin = m0_twin_{version[0]}:plugin [extra]\n  spaced  =  m0_spaced  \n")
+    egg = first / "old.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Name: old\nVersion: 0.1\n")
+    (egg / "entry_points.txt").write_text("[m0]\nold = m0_old\n")
+    with zipfile.ZipFile(tmp_path / "zipped.zip", "w") as z:
+        z.writestr("zipped-3.0.dist-info/METADATA", "Name: zipped\nVersion: 3.0\n")
+        z.writestr("zipped-3.0.dist-info/entry_points.txt", "[m0]\nzipped = m0_zipped\n")
+    code = """if True:
+        import json, sys
+        from importlib.metadata import entry_points
+        from m0core import entrypoints
+        std = [[e.name, e.value, e.dist.name, e.dist.version]
+               for e in entry_points(group="m0") if e.dist.name != "m0-clipper"]
+        mine = [[e.name, e.value, e.dist, e.version]
+                for e in entrypoints.entry_points("m0") if e.dist != "m0-clipper"]
+        print(json.dumps([std, mine, entrypoints._from_files("m0") is None]))
+    """
+    zipped_path = f"{tmp_path / 'zipped.zip'}:{first}"
+    for path, zipped in ((f"{first}:{second}", False), (zipped_path, True)):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=path))
+        std, mine, fell_back = json.loads(out.stdout or out.stderr)
+        assert mine == std and fell_back is zipped
+        assert ["twin", "m0_twin_1:plugin [extra]", "m0-Twin", "1.0"] in mine
+        assert ["spaced", "m0_spaced", "m0-Twin", "1.0"] in mine and len(mine) == 3 + zipped
