@@ -12,11 +12,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, as_completed
 from contextlib import ExitStack, suppress
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +29,9 @@ from m0core.pipeline.segments import scores_from_worker, segment_scores
 from m0core.pipeline.streaming import ReadAhead
 from m0core.result import AnalysisResult
 from m0core.staging import Staging
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["AnalysisResult", "Plan", "Progress", "analyze", "execute", "resolve"]
 
@@ -338,6 +340,8 @@ class _Run:
             for h in sorted(best, key=lambda h: h.peak_time):
                 self._accept(h)
         if self.encoder is not None:
+            from concurrent.futures import as_completed  # clips only: not for an analysis
+
             started = time.perf_counter()
             for future in as_completed(list(self.futures)):
                 self._record(future)
