@@ -42,7 +42,8 @@ class Options:
         before, 1/3 after).
     max_clips:
         Keep only the N highest-scoring highlights (the selector's own ranking: for
-        ``standout``, seconds held 10 dB over the bed around it).
+        ``standout``, how far and how long it held over the bed around it: dB·s over its
+        10 dB margin).
     min_gap:
         Minimum seconds between two highlights' peaks (default: half the clip length).
     workers:

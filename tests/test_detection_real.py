@@ -104,5 +104,5 @@ def test_the_default_finds_the_reactions_and_beats_the_previous_default(streams)
                 totals[name][i] += n
         assert all(h.reason for h in default.highlights)
     found, false, events = totals["default"]
-    assert found / events >= 0.6 and found / max(1, found + false) >= 0.8, totals
+    assert found / events >= 0.8 and found / max(1, found + false) >= 0.9, totals
     assert found >= totals["adaptive"][0] + 3

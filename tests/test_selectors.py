@@ -443,6 +443,18 @@ def test_standout_bursts_count_on_a_steady_bed_unless_they_are_frequent():
     assert all("steady bed (burst)" in h.reason for h in found)
 
 
+def test_standout_counts_busy_bursts_in_proportion_near_the_end():
+    # Bangs on a steady bed with two others within 45 s on either side are rare enough in the
+    # middle; the last one, 6 s before the end, has only the 45 s before it to count in, and
+    # two others there are as busy as three or more in the whole window.
+    rng = np.random.default_rng(6)
+    curve = -50.0 + rng.normal(0, 0.5, 3000)
+    for at in (100.0, 250.0, 265.0, 294.0):
+        put(curve, at, 0.2, -38.0)
+    found = run(make("standout", duration=300.0), curve.astype(np.float32), pieces=3)
+    assert [round(h.peak_time) for h in found] == [100, 250, 265]
+
+
 def test_standout_takes_a_step_up_for_a_new_scene_not_a_moment():
     curve = np.concatenate([bed(120.0, -45.0), bed(120.0, -25.0, seed=2)])
     assert run(make("standout"), curve, pieces=4) == []

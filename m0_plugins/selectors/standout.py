@@ -76,7 +76,8 @@ class Standout:
        values around range less than ``steady`` dB, p90 − p10) — rises ``burst_db`` over it
        at all (**burst**: a bang on a quiet room), unless ``busy`` or more other candidates
        rose ``busy_db`` over their beds within ``busy_window`` seconds (then bursts are the
-       game's sound, not moments).
+       game's sound, not moments; near the start or end of the recording, where part of
+       those seconds is missing, proportionally fewer).
 
     ``sensitivity`` (0 … 1, default 0.5) lowers (towards 1) or raises every margin by up to
     ``SENSITIVITY_DB / 2`` dB: the same shift in dB over the recording's own bed on any
@@ -334,7 +335,11 @@ class Standout:
                 others = sum(1 for start, loud in self._recent if loud >= self.busy_db)
                 others += sum(1 for o in self._spans
                               if o.start <= reach and o.loud >= self.busy_db)
-                if others >= self.busy:
+                # Near the recording's start or end part of the window is missing: fewer
+                # others make it busy, in proportion.
+                w = self._busy_window
+                seen = min(span.start, w) + min(max(0, self._n - span.start), w)
+                if others >= self.busy * seen / (2 * w) - 1e-9:
                     span.ok = False
             self._recent.append((span.start, span.loud))
             if span.ok:
