@@ -184,10 +184,10 @@ def _selection_key(plan: Plan, entry: cache.Entry) -> dict[str, Any] | None:
     stage = plan.specs["selector"]
     if plan.cache_key is None or plugins.in_process("selectors", stage.name):
         return None
-    version = plugins.version_of(plugins.lookup("selectors", stage.name).plugin)
-    return selections.identity(plan.cache_key, entry, stage,
-                               type(plan.selector).__module__, plan.options.threshold,
-                               plan.timeline, version)
+    reg = plugins.lookup("selectors", stage.name)
+    modules = (type(plan.selector).__module__, selections.factory_module(reg.factory))
+    return selections.identity(plan.cache_key, entry, stage, modules, plan.options.threshold,
+                               plan.timeline, plugins.version_of(reg.plugin))
 
 
 def _decode(plan: Plan, run: _Run) -> None:

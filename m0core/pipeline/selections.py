@@ -34,6 +34,7 @@ import numpy as np
 from m0core.errors import OutputError
 from m0core.model import Highlight, Line, Stage, Timeline
 from m0core.pipeline import cache
+from m0core.plugins import Deferred
 from m0core.version import __version__
 
 #: Bumped when what a kept selection holds, or how it is keyed, changes.
@@ -53,11 +54,11 @@ class Selection:
     line: Line | None
 
 
-def identity(curve_key: dict[str, Any], curve: cache.Entry, selector: Stage, module: str,
-             threshold: float | None, timeline: Timeline, plugin_version: str | None
-             ) -> dict[str, Any]:
+def identity(curve_key: dict[str, Any], curve: cache.Entry, selector: Stage,
+             modules: tuple[str, ...], threshold: float | None, timeline: Timeline,
+             plugin_version: str | None) -> dict[str, Any]:
     """Everything that decides the selection on ``curve`` (the entry of ``curve_key``) made by
-    ``selector`` (built with ``threshold`` and ``timeline``; its class lives in ``module``,
+    ``selector`` (built with ``threshold`` and ``timeline``; its code lives in ``modules``,
     its plugin's distribution is at ``plugin_version``), as a JSON-ready dict."""
     return {
         "format": FORMAT,
@@ -68,16 +69,16 @@ def identity(curve_key: dict[str, Any], curve: cache.Entry, selector: Stage, mod
         "threshold": threshold,
         "timeline": asdict(timeline),
         "versions": {"m0": __version__, "selector": plugin_version, "numpy": np.__version__},
-        "code": code_fingerprint(module),
+        "code": code_fingerprint(*modules),
     }
 
 
-def code_fingerprint(module: str) -> str:
+def code_fingerprint(*modules: str) -> str:
     """A digest of the path, size and modification time of every ``.py`` file of m0
-    (``m0core``) and of the top-level package of ``module`` (a module outside a package: its
-    file); about 2 ms for m0 and its built-in plugins."""
+    (``m0core``) and of the top-level package of each of ``modules`` (a module outside a
+    package: its file); about 2 ms for m0 and its built-in plugins."""
     digest = hashlib.sha256()
-    for top in sorted({"m0core", module.partition(".")[0]}):
+    for top in sorted({"m0core", *(module.partition(".")[0] for module in modules)}):
         package = sys.modules.get(top)
         roots = list(getattr(package, "__path__", None) or [getattr(package, "__file__", None)])
         for root in filter(None, roots):
@@ -88,6 +89,15 @@ def code_fingerprint(module: str) -> str:
                 except OSError:  # removed while listed: the code is changing
                     digest.update(f"{path}\0gone\n".encode())
     return digest.hexdigest()[:32]
+
+
+def factory_module(factory: Any) -> str:
+    """The module a stage factory comes from (a deferred one's target, a partial's function):
+    with the selector's class, the code whose files key a selection."""
+    factory = getattr(factory, "func", factory)  # functools.partial
+    if isinstance(factory, Deferred):
+        return factory.target.partition(":")[0]
+    return str(getattr(factory, "__module__", None) or "m0core")
 
 
 def _python_files(root: Path) -> list[Path]:
