@@ -215,5 +215,5 @@ def test_an_edited_selector_selects_again(fake_dist, wav, tmp_path):
     first, kept = peaks(), peaks()  # decodes; selects on the cached curve and keeps it
     assert selected() == 2 and kept == first and len(kept) == 2
     assert peaks() == kept and selected() == 2
-    (tmp_path / "site" / "m0_pick.py").write_text(PICK.format(n=3))
+    (tmp_path / "site" / "m0_pick.py").write_text(PICK.format(n=3) + "# edited\n")
     assert len(peaks()) == 3 and selected() == 3
