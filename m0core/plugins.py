@@ -20,13 +20,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from m0core import combine, entrypoints, hookspecs
-from m0core.entrypoints import EntryPoint, entry_points
+from m0core import combine, hookspecs
 from m0core.errors import M0Error, OptionError, PluginError, debug
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 KINDS = ("sources", "analyzers", "selectors", "encoders", "writers")
 
@@ -71,11 +74,36 @@ _infos: dict[str, PluginInfo] = {}
 DISTRIBUTION = "m0-clipper"
 
 
+#: ``(name, version)`` of each distribution whose metadata was read (see :func:`_dist`).
+_dists: dict[Any, tuple[str, str]] = {}
+
+
+def _dist(ep: EntryPoint) -> tuple[str | None, str | None]:
+    """``(name, version)`` of the distribution that installed ``ep``. Each read of a
+    distribution's metadata parses its METADATA file anew (a few ms): once per distribution."""
+    if ep.dist is None:
+        return None, None
+    if ep.dist not in _dists:
+        _dists[ep.dist] = (ep.dist.name, ep.dist.version)
+    return _dists[ep.dist]
+
+
 def _is_builtin(ep: EntryPoint) -> bool:
     """Whether ``ep`` is one of m0's own: installed by m0's distribution (not merely pointing
     at an ``m0_plugins`` module: any package can name one) and loading from ``m0_plugins``."""
-    return (re.sub(r"[-_.]+", "-", ep.dist or "").lower() == DISTRIBUTION
+    dist = _dist(ep)[0] or ""
+    return (re.sub(r"[-_.]+", "-", dist).lower() == DISTRIBUTION
             and ep.value.split(":")[0].split(".")[0] == "m0_plugins")
+
+
+def load_target(value: str) -> Any:
+    """The object an entry-point value (``module[:attr.attr]``) names, its module imported —
+    without :mod:`importlib.metadata` (a worker process and a deferred stage need no more)."""
+    module, _, attribute = value.partition(":")
+    target: Any = import_module(module.strip())
+    for part in filter(None, attribute.split("[")[0].strip().split(".")):
+        target = getattr(target, part)
+    return target
 
 
 def _allowed() -> set[str] | None:
@@ -89,8 +117,10 @@ def _allowed() -> set[str] | None:
 def block(name: str) -> None:
     """Keep the third-party plugin ``name`` (its entry-point name) from loading or, if it is
     loaded, unregister it. Built-in plugins cannot be blocked; an unknown name is an error."""
+    from importlib.metadata import entry_points
+
     with _lock:
-        found = [ep for ep in entry_points("m0") if ep.name == name]
+        found = [ep for ep in entry_points(group="m0") if ep.name == name]
         if not found:
             raise OptionError(f'cannot disable plugin "{name}": no m0 plugin of that name is '
                               "installed (see 'm0 plugins')")
@@ -126,11 +156,13 @@ def load_plugins() -> None:
     A plugin that fails to import is recorded (see :func:`failed_plugins`) and skipped, so the
     others keep working. ``pm.check_pending()`` then rejects hooks m0 does not define.
     """
+    from importlib.metadata import entry_points
+
     with _lock:
         if _loaded:
             return
         _start_loading()
-        for ep in entry_points("m0"):
+        for ep in entry_points(group="m0"):
             _load_entry_point(ep)
         _end_loading()
 
@@ -149,9 +181,9 @@ def load_only(modules: dict[str, dict[str, str | None]]) -> None:
             return
         _start_loading()
         for name, about in modules.items():
-            ep = EntryPoint(name, str(about["module"]), about.get("dist"), about.get("version"))
-            _infos[name] = PluginInfo(name, ep.value, ep.dist, ep.version)
-            pm.register(ep.load(), name=name)
+            value = str(about["module"])
+            _infos[name] = PluginInfo(name, value, about.get("dist"), about.get("version"))
+            pm.register(load_target(value), name=name)
         _end_loading()
 
 
@@ -197,7 +229,8 @@ def _reject_unknown_hooks() -> None:
 
 
 def _load_entry_point(ep: EntryPoint) -> None:
-    info = PluginInfo(ep.name, ep.value, ep.dist, ep.version, builtin=_is_builtin(ep))
+    dist, version = _dist(ep)
+    info = PluginInfo(ep.name, ep.value, dist, version, builtin=_is_builtin(ep))
     _infos[ep.name] = info
     allowed = _allowed()
     if pm.is_blocked(ep.name):
@@ -356,7 +389,7 @@ class Deferred:
     def load(self) -> Callable[..., Any]:
         """The real factory (imported on the first call)."""
         if self._loaded is None:
-            self._loaded = entrypoints.load(self.target)
+            self._loaded = load_target(self.target)
         return self._loaded
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
