@@ -35,7 +35,7 @@ QUICK = {
     "memory": [lambda: suites.memory([0.5, 1], "mkv", legacy_up_to=1),
                lambda: suites.memory([0.5, 1], "m4a", legacy_up_to=0)],
     "clips": [lambda: suites.clips(1, length=5)],
-    "cache": [lambda: suites.cache_rerun(1)],
+    "cache": [lambda: suites.cache_rerun(1, repeat=5)],
     "first-clip": [lambda: suites.first_clip(1)],
     "cut-modes": [lambda: suites.cut_modes(2, 2, 1)],
     "batch": [lambda: suites.batch_scaling(1), lambda: suites.batch_many(10)],

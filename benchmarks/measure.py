@@ -96,6 +96,22 @@ def best_of(repeat: int, cmd: list[str], env: dict[str, str] | None = None) -> M
     return Measurement(fastest.seconds, statistics.median(r.peak_mb for r in runs), fastest.cpu)
 
 
+def medians_in_turns(repeat: int, cmds: dict[str, list[str]],
+                     env: dict[str, str] | None = None) -> dict[str, float]:
+    """The median wall seconds of each of ``cmds`` (by label), run ``repeat`` times in turns
+    (A B A B …, so a change in the machine's load touches each alike); for commands of a few
+    tenths of a second, where one lucky run would say little. Each must succeed."""
+    times: dict[str, list[float]] = {label: [] for label in cmds}
+    for _ in range(repeat):
+        for label, cmd in cmds.items():
+            started = time.perf_counter()
+            done = subprocess.run(cmd, env=env, capture_output=True)
+            times[label].append(time.perf_counter() - started)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.decode()[-2000:]}")
+    return {label: statistics.median(t) for label, t in times.items()}
+
+
 def m0(*args: str) -> list[str]:
     """The command line of the m0 CLI run by this Python."""
     return [sys.executable, "-m", "m0core", *args]

@@ -10,11 +10,12 @@ generated from :data:`OPTIONAL` and the protocols, and checked against them by a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import numpy as np
 
     from m0core.model import AudioChunk, ClipResult, Highlight, MediaInfo

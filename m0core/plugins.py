@@ -96,6 +96,16 @@ def _is_builtin(ep: EntryPoint) -> bool:
             and ep.value.split(":")[0].split(".")[0] == "m0_plugins")
 
 
+def load_target(value: str) -> Any:
+    """The object an entry-point value (``module[:attr.attr]``) names, its module imported —
+    without :mod:`importlib.metadata` (a worker process and a deferred stage need no more)."""
+    module, _, attribute = value.partition(":")
+    target: Any = import_module(module.strip())
+    for part in filter(None, attribute.split("[")[0].strip().split(".")):
+        target = getattr(target, part)
+    return target
+
+
 def _allowed() -> set[str] | None:
     """The third-party plugins ``M0_LOAD_PLUGINS`` allows, or ``None`` when it is not set."""
     value = os.environ.get("M0_LOAD_PLUGINS")
@@ -163,8 +173,7 @@ def load_only(modules: dict[str, dict[str, str | None]]) -> None:
     point; later calls and :func:`load_plugins` do nothing.
 
     For a worker process whose parent resolved its stages: it neither reads the installed
-    distributions' metadata nor imports the plugins it does not use (every entry point and
-    ``importlib.metadata`` cost a decoding worker about 6 MB and 50 ms). An import error is
+    distributions' metadata nor imports the plugins it does not use. An import error is
     raised: the parent loaded these plugins already.
     """
     with _lock:
@@ -172,13 +181,9 @@ def load_only(modules: dict[str, dict[str, str | None]]) -> None:
             return
         _start_loading()
         for name, about in modules.items():
-            module, _, attribute = str(about["module"]).partition(":")
-            plugin = import_module(module)
-            for part in filter(None, attribute.split(".")):
-                plugin = getattr(plugin, part)
-            _infos[name] = PluginInfo(name, str(about["module"]), about.get("dist"),
-                                      about.get("version"))
-            pm.register(plugin, name=name)
+            value = str(about["module"])
+            _infos[name] = PluginInfo(name, value, about.get("dist"), about.get("version"))
+            pm.register(load_target(value), name=name)
         _end_loading()
 
 
@@ -364,6 +369,46 @@ def takes(kind: str, name: str, param: str) -> bool:
     except (TypeError, ValueError):
         return False
     return found is not None and found.kind in (found.KEYWORD_ONLY, found.POSITIONAL_OR_KEYWORD)
+
+
+class Deferred:
+    """A stage factory that imports its implementation only when a stage is built (or its
+    parameters are read), so loading the plugin that registers it stays cheap: m0's built-in
+    plugins register their stages this way, and a third party may too.
+
+    ``target`` is ``"package.module:Name"``; the object it names is the real factory. Its
+    signature is the target's (what :func:`create` checks parameters against). A target that
+    fails to import fails when the stage is built, as one line naming the plugin
+    (:func:`blame`).
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self._loaded: Callable[..., Any] | None = None
+
+    def load(self) -> Callable[..., Any]:
+        """The real factory (imported on the first call)."""
+        if self._loaded is None:
+            self._loaded = load_target(self.target)
+        return self._loaded
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature | None:
+        try:
+            return inspect.signature(self.load())
+        except Exception:  # reported when the stage is built, inside blame()
+            return None
+
+    def __repr__(self) -> str:
+        return f"deferred({self.target!r})"
+
+
+def deferred(target: str) -> Deferred:
+    """``register(name, deferred("package.module:Name"))``: see :class:`Deferred`."""
+    return Deferred(target)
 
 
 def _refused(factory: Callable[..., Any], params: dict[str, Any]) -> str | None:

@@ -26,7 +26,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -41,7 +40,15 @@ LISTING_ORDER = ("index.json", "highlights.json")
 
 
 def _host() -> str:
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    # os.uname's node name is what socket.gethostname() returns, without importing socket
+    name = os.uname().nodename if hasattr(os, "uname") else _hostname()
+    return hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 class Staging:

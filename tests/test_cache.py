@@ -10,6 +10,7 @@ from conftest import run_m0
 
 import m0core
 from m0_plugins.ffmpeg_source import FFmpegSource
+from m0_plugins.selectors import Standout
 
 
 @pytest.fixture
@@ -94,3 +95,125 @@ def test_unwritable_cache_is_not_an_error(vod, tmp_path, monkeypatch):
     blocker.write_text("")
     monkeypatch.setenv("M0_CACHE_DIR", str(blocker / "cache"))
     assert m0core.analyze(vod, None, clips=False).highlights
+
+
+@pytest.fixture
+def selections_made(monkeypatch):
+    """Each selection the ``standout`` selector finished (it still selects as it does)."""
+    calls = []
+    finish = Standout.finish
+
+    def counted(self):
+        calls.append(self)
+        return finish(self)
+
+    monkeypatch.setattr(Standout, "finish", counted)
+    return calls
+
+
+def _same(a, b) -> bool:
+    return a.highlights == b.highlights and a.line.step == b.line.step and \
+        (a.line.values == b.line.values).all()
+
+
+def test_a_rerun_with_the_same_options_replays_the_selection(vod, own_cache, selections_made):
+    m0core.analyze(vod, None, clips=False)  # decodes
+    selected = m0core.analyze(vod, None, clips=False)  # selects on the cached curve, keeps it
+    assert len(selections_made) == 2 and len(list(own_cache.glob("*.sel"))) == 1
+    replayed = m0core.analyze(vod, None, clips=False)
+    assert len(selections_made) == 2 and replayed.timings["cached"] == 1.0
+    assert _same(replayed, selected) and replayed.highlights
+    fewer = m0core.analyze(vod, None, clips=False, max_clips=1)  # chosen after the selector
+    assert len(selections_made) == 2 and fewer.highlights == (
+        max(selected.highlights, key=lambda h: h.score),)
+
+
+@pytest.mark.parametrize("change", [
+    {"threshold": -30.0}, {"sensitivity": 0.8}, {"min_gap": 30.0}, {"clip_length": 10.0},
+    {"selector_params": {"margin_db": 8.0}}])
+def test_a_changed_option_selects_again(vod, selections_made, change):
+    m0core.analyze(vod, None, clips=False)
+    m0core.analyze(vod, None, clips=False)  # kept with the default options
+    fresh = m0core.analyze(vod, None, clips=False, **change)
+    assert len(selections_made) == 3
+    again = m0core.analyze(vod, None, clips=False, **change)
+    assert len(selections_made) == 3 and _same(again, fresh)
+
+
+@pytest.mark.parametrize("damage", ["bad json", "a time a string", "a time past the end",
+                                    "another identity", "huge"])
+def test_a_damaged_selection_is_ignored_and_rewritten(vod, own_cache, selections_made, damage):
+    m0core.analyze(vod, None, clips=False)
+    selected = m0core.analyze(vod, None, clips=False)
+    [kept] = own_cache.glob("*.sel")
+    valid = kept.read_text()
+    doc = json.loads(valid)
+    if damage == "bad json":
+        doc = "{not json"
+    elif damage == "a time a string":
+        doc["highlights"][0]["start"] = "0"
+    elif damage == "a time past the end":
+        doc["highlights"][0]["end"] = 1e6
+    elif damage == "another identity":
+        doc["identity"]["threshold"] = -10.0
+    else:
+        doc["padding"] = "x" * (8 * 1024 * 1024)
+    kept.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    again = m0core.analyze(vod, None, clips=False)
+    assert len(selections_made) == 3 and _same(again, selected)
+    assert kept.read_text() == valid
+
+
+PICK = """
+import os
+from m0core import hookimpl
+from m0core.model import Highlight
+
+LOUDEST = {n}
+
+
+class Pick:
+    \"\"\"The LOUDEST loudest values, each a highlight; logs every selection it makes.\"\"\"
+
+    def __init__(self, timeline, threshold=None):
+        self.timeline, self.scores = timeline, []
+
+    def feed(self, scores):
+        self.scores += [float(s) for s in scores]
+        return []
+
+    def finish(self):
+        with open(os.environ["PICK_LOG"], "a") as log:
+            log.write("selected\\n")
+        best = sorted(range(len(self.scores)), key=self.scores.__getitem__)[-LOUDEST:]
+        t = self.timeline
+        return [Highlight(*t.window(t.time(i)), t.time(i), self.scores[i], 1.0)
+                for i in sorted(best)]
+
+
+@hookimpl
+def m0_register_selectors(register):
+    register("pick", Pick)
+"""
+
+
+def test_an_edited_selector_selects_again(fake_dist, wav, tmp_path):
+    """A third party's selector: kept like a built-in's, and an edit of its code (no new
+    version) is a new selection."""
+    env = fake_dist("m0-pick", PICK.format(n=2))
+    env["PICK_LOG"] = str(tmp_path / "log")
+
+    def peaks() -> list[float]:
+        run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--selector", "pick",
+                     "--no-clips", "--no-report", "--json", env=env)
+        assert run.returncode == 0, run.stderr
+        return [h["peak_time"] for h in json.loads(run.stdout)["highlights"]]
+
+    def selected() -> int:
+        return len((tmp_path / "log").read_text().splitlines())
+
+    first, kept = peaks(), peaks()  # decodes; selects on the cached curve and keeps it
+    assert selected() == 2 and kept == first and len(kept) == 2
+    assert peaks() == kept and selected() == 2
+    (tmp_path / "site" / "m0_pick.py").write_text(PICK.format(n=3) + "# edited\n")
+    assert len(peaks()) == 3 and selected() == 3

@@ -75,6 +75,27 @@ def test_create_tells_bad_parameters_from_a_factory_bug(register_plugin):
     assert isinstance(info.value.__cause__, TypeError)
 
 
+class _Deferring:
+    @hookimpl
+    def m0_register_selectors(self, register):
+        register("later", plugins.deferred("m0_plugins.selectors.top:Top"))
+        register("missing", plugins.deferred("m0_no_such_module:Selector"))
+
+
+def test_a_deferred_stage_is_imported_when_built(register_plugin):
+    from m0core.model import Timeline
+
+    register_plugin(_Deferring(), "deferring")
+    timeline = Timeline(0.1, 60.0)
+    assert plugins.takes("selectors", "later", "max_clips")
+    with pytest.raises(OptionError, match='selector "later" does not take these options'):
+        plugins.create("selectors", "later", timeline=timeline, colour="red")
+    assert type(plugins.create("selectors", "later", timeline=timeline)).__name__ == "Top"
+    with pytest.raises(PluginError, match=r'^plugin "deferring" \(selector "missing"\): '
+                                          "ModuleNotFoundError: No module named"):
+        plugins.create("selectors", "missing", timeline=timeline)
+
+
 def test_origin_names_the_plugin_and_its_distribution():
     version = plugins.version_of("loudness")
     assert plugins.origin("analyzers", "loudness") == \
@@ -228,3 +249,20 @@ def test_loading_every_plugin_imports_no_heavy_library():
             "{'scipy', 'librosa', 'numba', 'sklearn', 'soundfile', 'av'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_builtin_stage_is_imported_when_a_run_builds_it():
+    """The built-ins register their stages deferred (plugins.deferred): loading every plugin
+    imports none of their implementations; building a stage imports its own only."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from m0core import plugins; plugins.registries(); "
+            "before = {m for m in sys.modules if m.startswith('m0_plugins.')}; "
+            "plugins.create('analyzers', 'rms-streaming'); "
+            "print(sorted(m for m in before if not hasattr(sys.modules[m], '__path__'))); "
+            "print(sorted({m for m in sys.modules if m.startswith('m0_plugins.')} - before))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    modules, built = out.stdout.splitlines()
+    assert modules == "['m0_plugins.writers.timelines']", out.stderr  # the formats' names
+    assert built == "['m0_plugins.rms.measure', 'm0_plugins.rms.streaming']"

@@ -184,7 +184,8 @@ def demo(out_dir: Path, duration: float, quiet: bool) -> None:
 
 @click.group("cache", epilog="Example: m0 cache info")
 def cache_group() -> None:
-    """The analysis cache: score curves kept so re-tuning never decodes again.
+    """The analysis cache: score curves kept so re-tuning never decodes again (and the
+    highlights chosen on them, so a re-run with the same options does not select again).
 
     It lives in M0_CACHE_DIR if set, else in your user cache folder.
     """
@@ -200,8 +201,8 @@ def cache_info(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(f"{data['folder']}: {data['entries']} analyses, "
-                   f"{data['bytes'] / 2**20:.1f} MB")
+        click.echo(f"{data['folder']}: {data['entries']} analyses, {data['selections']} "
+                   f"selections kept with them, {data['bytes'] / 2**20:.1f} MB")
 
 
 @cache_group.command("clear")

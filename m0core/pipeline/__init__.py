@@ -2,7 +2,8 @@
 
 ``plan`` resolves the options once, ``run`` drives the stages, ``segments`` decodes a long file
 in parallel worker processes, ``streaming`` holds the bounded read-ahead, ``cache`` keeps score
-curves, ``reference`` turns a curve into level statistics. The names below are imported on
+curves, ``selections`` the highlights chosen on them, ``reference`` turns a curve into level
+statistics. The names below are imported on
 first use, so a segment worker (``python -m m0core.pipeline.segments``) loads only what it
 needs.
 """

@@ -39,6 +39,8 @@ from m0core.model import MediaInfo
 FORMAT = 3
 SUFFIX_META = ".json"
 SUFFIX_DATA = ".f32"
+#: A selection kept for a curve (:mod:`m0core.pipeline.selections`).
+SUFFIX_SELECTION = ".sel"
 #: The largest description read (a real one is a few KiB); bigger ones are ignored unread.
 MAX_META_BYTES = 256 * 1024
 #: Score values an entry may hold beyond ``duration / hop`` (the partial values at the edges).
@@ -57,11 +59,12 @@ def cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class Entry:
-    """A cached analysis: what the file is and its score curve."""
+    """A cached analysis: what the file is, its score curve and the curve's SHA-256."""
 
     media: MediaInfo
     hop: float
     scores: np.ndarray
+    sha256: str
 
 
 def identity(path: str | os.PathLike, source: str, source_params: dict[str, Any],
@@ -128,8 +131,9 @@ def _validated(meta: Any, data: bytes, ident: dict[str, Any], path: str,
     count = meta["count"]
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise _Invalid("count")
+    digest = hashlib.sha256(data).hexdigest()
     if not isinstance(meta["sha256"], str) or len(data) != 4 * count or \
-            hashlib.sha256(data).hexdigest() != meta["sha256"]:
+            digest != meta["sha256"]:
         raise _Invalid("scores")
     media = _media(meta["media"], path)
     if media.duration is not None and count > media.duration / hop + _SLACK_VALUES:
@@ -139,7 +143,7 @@ def _validated(meta: Any, data: bytes, ident: dict[str, Any], path: str,
     scores = np.frombuffer(data, dtype="<f4").astype(np.float32)
     if not np.isfinite(scores).all():
         raise _Invalid("scores not finite")
-    return Entry(media, hop, scores)
+    return Entry(media, hop, scores, digest)
 
 
 #: The fields of a stored media description and the types each may have.
@@ -221,22 +225,29 @@ def store(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarra
     return True
 
 
-def info() -> dict[str, Any]:
-    """The folder, the number of entries and their size in bytes."""
+def _files() -> list[Path]:
+    """Every file of the cache: curves (description and data) and kept selections."""
     folder = cache_dir()
-    files = list(folder.glob(f"*{SUFFIX_META}")) + list(folder.glob(f"*{SUFFIX_DATA}"))
+    return [f for suffix in (SUFFIX_META, SUFFIX_DATA, SUFFIX_SELECTION)
+            for f in folder.glob(f"*{suffix}")]
+
+
+def info() -> dict[str, Any]:
+    """The folder, the number of entries (curves), the selections kept with them and the
+    size in bytes of all."""
+    files = _files()
     return {
-        "folder": str(folder),
+        "folder": str(cache_dir()),
         "entries": sum(1 for f in files if f.suffix == SUFFIX_META),
+        "selections": sum(1 for f in files if f.suffix == SUFFIX_SELECTION),
         "bytes": sum(f.stat().st_size for f in files if f.exists()),
     }
 
 
 def clear() -> int:
-    """Delete every entry; return how many there were."""
-    folder = cache_dir()
+    """Delete every entry and kept selection; return how many entries (curves) there were."""
     count = 0
-    for f in list(folder.glob(f"*{SUFFIX_META}")) + list(folder.glob(f"*{SUFFIX_DATA}")):
+    for f in _files():
         count += f.suffix == SUFFIX_META
         f.unlink(missing_ok=True)
     return count

@@ -12,11 +12,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, as_completed
 from contextlib import ExitStack, suppress
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,12 +23,15 @@ from m0core import contracts, plugins
 from m0core.errors import InputError, M0Error, OptionError
 from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
 from m0core.options import Options
-from m0core.pipeline import cache
+from m0core.pipeline import cache, selections
 from m0core.pipeline.plan import Plan, resolve
 from m0core.pipeline.segments import scores_from_worker, segment_scores
 from m0core.pipeline.streaming import ReadAhead
 from m0core.result import AnalysisResult
 from m0core.staging import Staging
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["AnalysisResult", "Plan", "Progress", "analyze", "execute", "resolve"]
 
@@ -115,10 +117,11 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
             raise
         try:
             if streams is None:
-                run.select(plan.cached.scores)
+                _select_cached(plan, plan.cached, run)
                 progress.analysed(plan.media.duration or 0.0, run.found)
             else:
                 streams.feed(run)
+                run.select(None)
             result = _finish(plan, run, staging, writers, started)
         except BaseException:
             run.abort()
@@ -129,10 +132,9 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
 
 def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
             started: float) -> AnalysisResult:
-    """After the last scores: the selector's end, the cache, the clips, the outputs."""
+    """After the selection: the cache, the clips, the outputs."""
     from m0core.outputs import write_outputs
 
-    run.select(None)
     run.timings["analysis"] = time.perf_counter() - started
     if plan.cache_key is not None and plan.cached is None:
         cache.store(plan.cache_key, plan.media, plan.hop, run.curve())
@@ -174,6 +176,32 @@ def _published(clip: ClipResult, staging: Staging) -> ClipResult:
     if not (clip.ok and clip.path) or not Path(clip.path).is_relative_to(staging.dir):
         return clip
     return replace(clip, path=str(staging.final(clip.path)))
+
+
+def _select_cached(plan: Plan, entry: cache.Entry, run: _Run) -> None:
+    """Select on the cached curve ``entry`` whole, or replay the selection kept for it with
+    the same options (:mod:`m0core.pipeline.selections`); keep a selection made here."""
+    ident = _selection_key(plan, entry)
+    kept = selections.load(ident, entry) if ident is not None else None
+    if kept is not None:
+        run.replay(entry.scores, kept)
+        return
+    run.select(entry.scores)
+    run.select(None)
+    if ident is not None:
+        selections.store(ident, selections.Selection(tuple(run.given), run.line()))
+
+
+def _selection_key(plan: Plan, entry: cache.Entry) -> dict[str, Any] | None:
+    """What decides the selection on the cached curve ``entry``, or ``None`` when it is not
+    kept: a selector registered in this process only has no code the cache can know."""
+    stage = plan.specs["selector"]
+    if plan.cache_key is None or plugins.in_process("selectors", stage.name):
+        return None
+    reg = plugins.lookup("selectors", stage.name)
+    modules = (type(plan.selector).__module__, selections.factory_module(reg.factory))
+    return selections.identity(plan.cache_key, entry, stage, modules, plan.options.threshold,
+                               plan.timeline, plugins.version_of(reg.plugin))
 
 
 class _Streams:
@@ -262,6 +290,7 @@ class _Run:
         self.progress = progress
         self.selector = plan.selector
         self.parts: list[np.ndarray] = []
+        self.given: list[Highlight] = []  # as the selector gave them
         self.highlights: list[Highlight] = []
         self.held: list[Highlight] = []  # with max_clips, the best are chosen at the end
         self.clips: list[ClipResult] = []
@@ -270,6 +299,7 @@ class _Run:
         self.t0 = time.perf_counter()
         self.encoder = None
         self.compilation: Compilation | None = None
+        self._line: tuple[Line | None] | None = None  # the selector's, once asked
         if staging is not None and opts.clips:
             short = opts.short_form
             self.encoder = plugins.create("encoders", opts.encoder, **{
@@ -300,10 +330,22 @@ class _Run:
         if scores is not None and len(scores):
             self.parts.append(np.asarray(scores, dtype=np.float32))
         for h in highlights:
-            if self.opts.max_clips:
-                self.held.append(h)
-            else:
-                self._accept(h)
+            self._take(h)
+
+    def replay(self, scores: np.ndarray, selection: selections.Selection) -> None:
+        """Take what the selector gave on ``scores`` before (a kept selection) instead of
+        running it again."""
+        self.parts.append(np.asarray(scores, dtype=np.float32))
+        self._line = (selection.line,)
+        for h in selection.highlights:
+            self._take(h)
+
+    def _take(self, h: Highlight) -> None:
+        self.given.append(h)
+        if self.opts.max_clips:
+            self.held.append(h)
+        else:
+            self._accept(h)
 
     def _accept(self, h: Highlight) -> None:
         h = replace(h, index=len(self.highlights) + 1)
@@ -334,6 +376,8 @@ class _Run:
             for h in sorted(best, key=lambda h: h.peak_time):
                 self._accept(h)
         if self.encoder is not None:
+            from concurrent.futures import as_completed  # clips only: not for an analysis
+
             started = time.perf_counter()
             for future in as_completed(list(self.futures)):
                 self._record(future)
@@ -363,11 +407,14 @@ class _Run:
 
     def line(self) -> Line | None:
         """The level the selector judged by, if it reports one (after ``finish``)."""
-        report = contracts.optional("selector", self.selector, "line")
-        if report is None:
-            return None
-        with plugins.blame("selectors", self.opts.selector):
-            return report()
+        if self._line is None:
+            report = contracts.optional("selector", self.selector, "line")
+            if report is None:
+                self._line = (None,)
+            else:
+                with plugins.blame("selectors", self.opts.selector):
+                    self._line = (report(),)
+        return self._line[0]
 
     def curve(self) -> np.ndarray:
         return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.float32)
