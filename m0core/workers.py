@@ -9,16 +9,28 @@ guard, from ``python -``, an interactive interpreter or a Jupyter kernel.
 A worker talks to its parent over its stdin and stdout (:func:`channel`), dies with the process
 that started it (:func:`die_with_parent`), and a batch job leads a process group of its own, so
 whatever it started is stopped with it (:func:`kill_group`).
+
+A worker's start-up (the interpreter, numpy, the decoder's libraries: about 0.3 s) can overlap
+with the parent's own: :func:`prestart` starts one before its job is known, :func:`start` hands
+it out (or starts a new one) once it is, and :func:`discard` stops one nobody took. This module
+imports nothing heavy, so a command can prestart a worker before its own imports.
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import signal
+import subprocess
 import sys
+import tempfile
+import threading
 from typing import BinaryIO
 
+#: The module a decoding worker runs (:mod:`m0core.pipeline.segments`), named here so a front
+#: end can :func:`prestart` one without importing it.
+SEGMENTS = "m0core.pipeline.segments"
 #: The environment variable that tells a worker which process started it.
 PARENT_ENV = "M0_PARENT_PID"
 #: Set for a worker unless the caller set them: m0 runs work in parallel by processes, one
@@ -28,6 +40,9 @@ SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1"}
 _PR_SET_PDEATHSIG = 1
 
 _parent: int | None = None
+#: Workers started ahead of their job, by module (:func:`prestart`).
+_spares: dict[str, list[Worker]] = {}
+_spares_lock = threading.Lock()
 
 
 def command(module: str) -> list[str]:
@@ -81,3 +96,91 @@ def kill_group(pid: int) -> None:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Kill ``proc`` if it still runs, reap it and close its pipes, so no orphan is left.
+
+    m0 stops a child (ffmpeg, a worker) only when its output is to be thrown away, so there is
+    nothing to let it finish: SIGKILL, because an ffmpeg blocked writing to a full pipe ignores
+    SIGTERM.
+    """
+    if proc.poll() is None:
+        try:
+            proc.kill()
+        except ProcessLookupError:  # pragma: no cover - raced with its exit
+            pass
+    proc.wait()
+    for stream in (proc.stdout, proc.stderr, proc.stdin):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:  # pragma: no cover
+                pass
+
+
+class Worker:
+    """A worker process running ``python -m module`` (:func:`command`, :func:`environment`),
+    its stdin and stdout pipes to this process, its stderr in a temporary file (a chatty
+    worker never stalls on a pipe nobody reads). ``with`` it, or :meth:`stop` it: it is then
+    killed if still running and reaped."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self._errfile = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(command(module), env=environment(),
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=self._errfile)
+        except BaseException:
+            self._errfile.close()
+            raise
+
+    def stderr(self) -> str:
+        """What the worker has written to its stderr so far."""
+        self._errfile.seek(0)
+        return self._errfile.read().decode("utf-8", "replace")
+
+    def stop(self) -> None:
+        """Kill the worker if it still runs, reap it, close its pipes and its stderr file."""
+        stop_process(self.proc)
+        self._errfile.close()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def prestart(module: str) -> None:
+    """Start a worker of ``module`` now, before its job is known, so its start-up overlaps
+    with this process's own; the next :func:`start` of ``module`` takes it. One nobody takes
+    is stopped by :func:`discard`, at the latest when this process exits."""
+    worker = Worker(module)
+    with _spares_lock:
+        if not _spares:
+            atexit.register(discard)
+        _spares.setdefault(module, []).append(worker)
+
+
+def start(module: str, *, prestarted: bool = True) -> Worker:
+    """A worker of ``module``: a prestarted one that still runs (it has been importing while
+    this process planned), else (or with ``prestarted`` false) one started now."""
+    with _spares_lock:
+        spares = _spares.get(module, []) if prestarted else []
+        while spares:
+            worker = spares.pop(0)
+            if worker.proc.poll() is None:
+                return worker
+            worker.stop()
+    return Worker(module)
+
+
+def discard(module: str | None = None) -> None:
+    """Stop the prestarted workers nobody took (of ``module``, or all)."""
+    with _spares_lock:
+        names = list(_spares) if module is None else [module]
+        found = [worker for name in names for worker in _spares.pop(name, [])]
+    for worker in found:
+        worker.stop()

@@ -125,3 +125,35 @@ def test_a_run_on_workers_plans_without_a_decoder_and_takes_the_first_workers_pr
     assert json.loads(out.stdout) == [2, False]
     assert m0core.analyze(path, None, clips=False, jobs=2, cache=False).media == \
         source.probe(str(path))
+
+
+def test_a_prestarted_worker_decodes_the_first_segment_or_is_stopped(vod, monkeypatch):
+    """A worker started before the run is planned (``m0 analyze`` does it first thing, so its
+    start-up overlaps with the command's own) decodes the run's first segment; one the run
+    does not take (``jobs=1`` decodes in this process) is stopped when the run ends."""
+    import signal
+
+    import psutil
+
+    from m0core import pipeline, workers
+
+    taken = []
+    start = workers.start
+
+    def recorded(*args, **kwargs):
+        taken.append(start(*args, **kwargs))
+        return taken[-1]
+
+    monkeypatch.setattr(workers, "start", recorded)
+    pipeline.prestart()
+    (spare,) = workers._spares[workers.SEGMENTS]
+    on_workers = m0core.analyze(vod, None, clips=False, cache=False, jobs=2)
+    assert taken == [spare] and not workers._spares.get(workers.SEGMENTS)
+    pipeline.prestart()
+    (unused,) = workers._spares[workers.SEGMENTS]
+    here = m0core.analyze(vod, None, clips=False, cache=False, jobs=1)
+    assert unused.proc.returncode == -signal.SIGKILL and len(taken) == 1
+    assert psutil.Process().children(recursive=True) == []
+    np.testing.assert_array_equal(on_workers.scores, here.scores)
+    pipeline.prestart(jobs=1)  # decoding in this process: nothing to start
+    assert not workers._spares.get(workers.SEGMENTS)

@@ -28,6 +28,9 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     clips, highlights.json (every highlight with its times and loudness), index.json (the
     seed's format), report.html (open it in a browser) and any --format files.
     """
+    from m0core.pipeline import prestart
+
+    prestart(values.get("jobs"))  # its start-up overlaps with the imports and the plan below
     from m0core.cli.progress import ConsoleProgress
     from m0core.outputs import highlights_document
     from m0core.pipeline import analyze as run_analysis

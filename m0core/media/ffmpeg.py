@@ -20,6 +20,7 @@ from typing import Any
 
 from m0core.errors import EncodeError, InputError, M0Error
 from m0core.model import AudioTrack, MediaInfo
+from m0core.workers import stop_process
 
 
 @functools.cache
@@ -179,26 +180,6 @@ def reason(text: str) -> str:
     if not lines:
         return "unknown error"
     return lines[0].removeprefix("Error opening input: ")
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    """Kill ``proc`` if it still runs, reap it and close its pipes, so no orphan is left.
-
-    m0 stops ffmpeg only when its output is to be thrown away, so there is nothing to let it
-    finish: SIGKILL, because an ffmpeg blocked writing to a full pipe ignores SIGTERM.
-    """
-    if proc.poll() is None:
-        try:
-            proc.kill()
-        except ProcessLookupError:  # pragma: no cover - raced with its exit
-            pass
-    proc.wait()
-    for stream in (proc.stdout, proc.stderr, proc.stdin):
-        if stream is not None:
-            try:
-                stream.close()
-            except OSError:  # pragma: no cover
-                pass
 
 
 @contextmanager

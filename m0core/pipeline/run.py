@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from m0core import contracts, plugins
+from m0core import contracts, plugins, workers
 from m0core.errors import InputError, M0Error, OptionError
 from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
 from m0core.options import Options
@@ -82,8 +82,11 @@ def analyze(
     kept.
     """
     started = time.perf_counter()
-    plan = resolve(path, Options.build(options, **overrides))
-    return execute(plan, out_dir, progress=progress, started=started)
+    try:
+        plan = resolve(path, Options.build(options, **overrides))
+        return execute(plan, out_dir, progress=progress, started=started)
+    finally:
+        workers.discard(workers.SEGMENTS)  # one prestarted for a run that did not take it
 
 
 def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
@@ -232,8 +235,8 @@ class _Streams:
         else:
             job = plan.segment_job(start, length)
 
-            def make() -> Iterator:
-                return scores_from_worker(job)
+            def make() -> Iterator:  # the first segment is needed first: a prestarted worker
+                return scores_from_worker(job, prestarted=index == 0)
 
         def generate() -> Iterator:
             for item in make():

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import struct
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -23,7 +22,6 @@ import numpy as np
 
 from m0core import errors, plugins, workers
 from m0core.errors import M0Error
-from m0core.media.ffmpeg import child
 from m0core.model import MediaInfo
 
 #: A segment shorter than this is not worth a worker process (about 0.2 s to start).
@@ -98,16 +96,18 @@ class SegmentJob:
     describe: bool = False
 
 
-def scores_from_worker(job: SegmentJob) -> Iterator[tuple[np.ndarray, float] | MediaInfo]:
-    """Run ``job`` in a worker process (``python -m m0core.pipeline.segments``) and yield its
-    ``(scores, seconds)`` as they arrive; first the file's :class:`MediaInfo` if the job asks
-    to ``describe`` it.
+def scores_from_worker(job: SegmentJob, *, prestarted: bool = True
+                       ) -> Iterator[tuple[np.ndarray, float] | MediaInfo]:
+    """Run ``job`` in a worker process (``python -m m0core.pipeline.segments``; with
+    ``prestarted``, one :func:`m0core.pipeline.prestart` started if there is one) and yield
+    its ``(scores, seconds)`` as they arrive; first the file's :class:`MediaInfo` if the job
+    asks to ``describe`` it.
 
     The job goes in as JSON on stdin; results come back as frames on stdout (see
     :func:`_send`). Closing the generator, or an error, kills the worker: no orphan is left.
     """
-    with child(workers.command("m0core.pipeline.segments"), env=workers.environment(),
-               stdin=subprocess.PIPE, stdout=subprocess.PIPE) as (proc, stderr):
+    with workers.start(workers.SEGMENTS, prestarted=prestarted) as worker:
+        proc = worker.proc
         proc.stdin.write(json.dumps(asdict(job)).encode())
         proc.stdin.close()
         while True:
@@ -123,7 +123,7 @@ def scores_from_worker(job: SegmentJob) -> Iterator[tuple[np.ndarray, float] | M
             elif kind == b"D":
                 return
             else:
-                tail = stderr().strip().splitlines()
+                tail = worker.stderr().strip().splitlines()
                 raise M0Error(f"a decoding worker died (exit code {proc.wait()}"
                               f"{': ' + tail[-1] if tail else ''})")
 
@@ -148,8 +148,11 @@ def _work() -> None:
     """The worker process: read a job on stdin, send frames of scores on stdout."""
     workers.die_with_parent()
     out = workers.channel()
+    text = sys.stdin.buffer.read()
+    if not text:  # a prestarted worker nobody needed: its parent closed stdin
+        return
     try:
-        job = SegmentJob(**json.loads(sys.stdin.buffer.read()))
+        job = SegmentJob(**json.loads(text))
         plugins.load_only(job.plugins)  # as the parent loaded them (not a blocked one)
         source = plugins.create("sources", job.source, **job.source_params)
         analyzer = plugins.create("analyzers", job.analyzer, **job.analyzer_params)
