@@ -130,7 +130,8 @@ def test_a_run_on_workers_plans_without_a_decoder_and_takes_the_first_workers_pr
 def test_a_prestarted_worker_decodes_the_first_segment_or_is_stopped(vod, monkeypatch):
     """A worker started before the run is planned (``m0 analyze`` does it first thing, so its
     start-up overlaps with the command's own) decodes the run's first segment; one the run
-    does not take (``jobs=1`` decodes in this process) is stopped when the run ends."""
+    does not take (``jobs=1`` decodes in this process) is stopped when the run ends. None is
+    started for a run that decodes in this process or whose file has a curve in the cache."""
     import signal
 
     import psutil
@@ -145,15 +146,21 @@ def test_a_prestarted_worker_decodes_the_first_segment_or_is_stopped(vod, monkey
         return taken[-1]
 
     monkeypatch.setattr(workers, "start", recorded)
-    pipeline.prestart()
+    pipeline.prestart(vod, cache=False)
     (spare,) = workers._spares[workers.SEGMENTS]
     on_workers = m0core.analyze(vod, None, clips=False, cache=False, jobs=2)
     assert taken == [spare] and not workers._spares.get(workers.SEGMENTS)
-    pipeline.prestart()
+    pipeline.prestart(vod, cache=False)
     (unused,) = workers._spares[workers.SEGMENTS]
     here = m0core.analyze(vod, None, clips=False, cache=False, jobs=1)
     assert unused.proc.returncode == -signal.SIGKILL and len(taken) == 1
     assert psutil.Process().children(recursive=True) == []
     np.testing.assert_array_equal(on_workers.scores, here.scores)
-    pipeline.prestart(jobs=1)  # decoding in this process: nothing to start
+    pipeline.prestart(vod, jobs=1)  # decoding in this process: nothing to start
+    assert not workers._spares.get(workers.SEGMENTS)
+    pipeline.prestart(vod)  # the cache holds no curve of it yet
+    (spare,) = workers._spares.pop(workers.SEGMENTS)
+    spare.stop()
+    m0core.analyze(vod, None, clips=False)
+    pipeline.prestart(vod)  # now it does: nothing will be decoded
     assert not workers._spares.get(workers.SEGMENTS)

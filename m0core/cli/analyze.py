@@ -30,7 +30,8 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     """
     from m0core.pipeline import prestart
 
-    prestart(values.get("jobs"))  # its start-up overlaps with the imports and the plan below
+    # a decoding worker, whose start-up overlaps with the imports and the plan below
+    prestart(video, jobs=values.get("jobs"), cache=not values.get("no_cache"))
     from m0core.cli.progress import ConsoleProgress
     from m0core.outputs import highlights_document
     from m0core.pipeline import analyze as run_analysis

@@ -13,7 +13,9 @@ duration and hop imply. Anything else is ignored (and overwritten by the run tha
 decodes). A hit never hands back a stored path: the media of an entry names the file the
 caller named now. The cache never unpickles anything.
 
-The folder is ``M0_CACHE_DIR``, else the user cache directory (``platformdirs``).
+The folder is ``M0_CACHE_DIR``, else the user cache directory (``platformdirs``); an empty
+mark per analysed file tells a front end without numpy that a curve of it is likely kept
+(:mod:`m0core.pipeline.cachedir`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from m0core import checks
 from m0core.errors import M0Error, OutputError
 from m0core.identity import FileIdentity
 from m0core.model import MediaInfo
+from m0core.pipeline.cachedir import SUFFIX_SEEN, cache_dir, mark_seen
 
 #: 2: the file's identity (m0core.identity) and validated entries; curves on the players'
 #: timeline (1 counted from the audio's own start); 3: both, and the audio track in the key
@@ -45,16 +48,6 @@ SUFFIX_SELECTION = ".sel"
 MAX_META_BYTES = 256 * 1024
 #: Score values an entry may hold beyond ``duration / hop`` (the partial values at the edges).
 _SLACK_VALUES = 2
-
-
-def cache_dir() -> Path:
-    """Where entries live: ``M0_CACHE_DIR`` or the platform's user cache folder."""
-    env = os.environ.get("M0_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("m0")) / "analysis"
 
 
 @dataclass(frozen=True)
@@ -222,13 +215,15 @@ def store(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarra
         write_text_atomic(base.with_suffix(SUFFIX_META), json.dumps(meta, default=str))
     except (OSError, OutputError):
         return False
+    mark_seen(FileIdentity(**ident["file"]))
     return True
 
 
 def _files() -> list[Path]:
-    """Every file of the cache: curves (description and data) and kept selections."""
+    """Every file of the cache: curves (description and data), kept selections and the
+    marks of the files analysed (:mod:`m0core.pipeline.cachedir`)."""
     folder = cache_dir()
-    return [f for suffix in (SUFFIX_META, SUFFIX_DATA, SUFFIX_SELECTION)
+    return [f for suffix in (SUFFIX_META, SUFFIX_DATA, SUFFIX_SELECTION, SUFFIX_SEEN)
             for f in folder.glob(f"*{suffix}")]
 
 
