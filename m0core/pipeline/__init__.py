@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from m0core import workers
 from m0core.lazy import loader
-from m0core.pipeline import cachedir
 
 if TYPE_CHECKING:
     from m0core.pipeline.run import AnalysisResult, Progress, analyze
@@ -35,6 +34,9 @@ def prestart(path: str | os.PathLike, *, jobs: int | None = None, cache: bool = 
     nor when the cache likely holds the file's curve (nothing is decoded). The run's first
     segment takes the worker; one the run does not take is stopped when :func:`analyze`
     returns or raises."""
+    # not imported with this package: a worker would load hashlib's OpenSSL for nothing (4 MB)
+    from m0core.pipeline import cachedir
+
     if jobs == 1 or (cache and cachedir.seen(path)):
         return
     workers.prestart(workers.SEGMENTS)
