@@ -1,17 +1,18 @@
 """One file through the four stages: source → analyzer → selector → encoder, then the
 writers, following a :class:`~m0core.pipeline.plan.Plan` resolved once.
 
-The timeline is cut into segments decoded and analysed in parallel reader threads (one
-ffmpeg each); their scores flow to the selector in time order as they are computed, and each
-highlight goes to the encoder as soon as the selector finalises it, so clip 1 is cut while
-hour 3 is still decoding. Memory is constant except for the score curve.
+The timeline is cut into segments decoded and analysed in parallel worker processes (one
+reader thread each here), or decoded in this thread with ``jobs`` 1; their scores flow to the
+selector in time order as they are computed, and each highlight goes to the encoder as soon
+as the selector finalises it, so clip 1 is cut while hour 3 is still decoding. Memory is
+constant except for the score curve.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import replace
 from pathlib import Path
@@ -208,9 +209,11 @@ def _selection_key(plan: Plan, entry: cache.Entry) -> dict[str, Any] | None:
 
 
 class _Streams:
-    """The score streams of a run's segments, each read ahead by a thread of its own (a worker
-    process per segment, or this process for an in-process run), fed to the selector in
-    time order. Audio is held one chunk at a time, in whichever process decodes it.
+    """The score streams of a run's segments, fed to the selector in time order: each
+    worker process's read ahead by a thread of its own; an in-process run's (one segment)
+    decoded in this thread, between the selector's calls (a reader thread would only pass
+    the GIL back and forth with it). Audio is held one chunk at a time, in whichever process
+    decodes it.
     """
 
     def __init__(self, plan: Plan, stack: ExitStack) -> None:
@@ -218,10 +221,16 @@ class _Streams:
         self.segments = plan.segments()
         self.decoded = [0.0] * len(self.segments)
         self.run: _Run | None = None
-        self.readers = [stack.enter_context(ReadAhead(self._counted(i, start, length),
-                                                      maxsize=0, on_idle=self._report))
-                        for i, (start, length) in enumerate(self.segments)]
-        self._first = iter(self.readers[0])
+        self.streams: list[Iterable] = []
+        for i, (start, length) in enumerate(self.segments):
+            make = self._counted(i, start, length)
+            if plan.in_process:
+                stream = make()
+                stack.callback(stream.close)  # stops the decoding however the run ends
+            else:
+                stream = stack.enter_context(ReadAhead(make, maxsize=0, on_idle=self._report))
+            self.streams.append(stream)
+        self._first = iter(self.streams[0])
 
     def _counted(self, index: int, start: float, length: float | None
                  ) -> Callable[[], Iterator]:
@@ -265,7 +274,7 @@ class _Streams:
         batch = max(1, int(SELECT_SECONDS / self.plan.hop))
         held: list[np.ndarray] = []
         count, fed = 0, time.perf_counter()
-        for stream in [self._first, *self.readers[1:]]:
+        for stream in [self._first, *self.streams[1:]]:
             for scores in stream:
                 held.append(scores)
                 count += len(scores)
