@@ -63,7 +63,8 @@ def outline(path: Path, track: int = 1) -> MediaInfo | None:
     try:
         with open(path, "rb") as f:
             return _outline(f, path, track)
-    except (_Unknown, OSError, struct.error, ValueError, IndexError, UnicodeDecodeError):
+    except (_Unknown, OSError, struct.error, ValueError, IndexError, KeyError, OverflowError,
+            UnicodeDecodeError):
         return None
 
 

@@ -78,7 +78,7 @@ def outline(path: Path, track: int = 1) -> MediaInfo | None:
             size = f.seek(0, 2)
             streams = _program(f)
             _tail(f, size, streams)
-    except (_Unknown, OSError, IndexError, ValueError):
+    except (_Unknown, OSError, IndexError, KeyError, ValueError, ZeroDivisionError):
         return None
     return _media_info(path, size, streams, track)
 
