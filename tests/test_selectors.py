@@ -401,6 +401,27 @@ def test_standout_a_held_moment_must_stay_far_or_long_over_the_margin():
     assert found[0].score > found[1].score  # ranked by dB·s over the margin
 
 
+def test_standout_lines_of_one_reaction_are_one_moment_unless_a_pause_parts_them():
+    # Three shouted lines (0.5 s, 14 dB over a bed moving around -30 dB) 1.4 s apart: each
+    # alone has the others in the bed around it; joined over the bed between them they are
+    # one moment. The same lines parted by room tone (-75 dB) are not joined.
+    def reaction(gap_level: float | None) -> np.ndarray:
+        curve = -30.0 + np.random.default_rng(10).normal(0, 2, 6000)
+        for at in (150.0, 400.0):
+            for k in range(3):
+                put(curve, at + 1.9 * k, 0.5, -16.5)
+                if gap_level is not None and k < 2:
+                    i = int(round((at + 1.9 * k + 0.5) / HOP))
+                    curve[i:i + 14] = gap_level
+        return curve.astype(np.float32)
+
+    found = run(make("standout", duration=600.0), reaction(None), pieces=5)
+    assert [(round(h.peak_time), h.kind) for h in found] == [(150, "held"), (400, "held")]
+    assert found[0].reason.endswith("for 1.5 s (held)")
+    assert run(make("standout", duration=600.0, bridge=1.0), reaction(None)) == []
+    assert run(make("standout", duration=600.0), reaction(-75.0), pieces=5) == []
+
+
 def test_standout_after_a_long_pause_talk_is_not_a_moment_a_shout_is():
     rng = np.random.default_rng(7)
     # Sparse talk: 2 s lines at -30 dB between 3-8 s pauses of room tone (-75 dB).

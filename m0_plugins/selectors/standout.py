@@ -61,7 +61,9 @@ class Standout:
        moment of a few seconds does not raise its own reference) without their loudest ones
        (only those up to its ``percentile``-th percentile: the bed as heard). Values
        ``rise_db`` over it, with gaps of at most ``join`` seconds, form a candidate (at most
-       ``longest`` seconds).
+       ``longest`` seconds). A gap of up to ``bridge`` seconds joins too when its values stay
+       within ``bridge_db`` of the running level (the bed between the lines of one reaction,
+       not a pause: those lines are one moment, judged against the bed around them all).
     2. **Its bed** is the mean power of the ``side`` seconds before and after the candidate
        (the bed as a listener hears it around the moment: talk, music, noise). Where those
        seconds are mostly a pause (their median more than ``pause_db`` under the loud part of
@@ -110,6 +112,8 @@ class Standout:
         percentile: float = 80.0,
         rise_db: float = 8.0,
         join: float = 1.0,
+        bridge: float = 2.0,
+        bridge_db: float = 6.0,
         longest: float = 12.0,
         side: float = 4.0,
         context: float = 20.0,
@@ -149,6 +153,8 @@ class Standout:
             return max(1, int(round(number(name, seconds, low=low) / hop)))
 
         self._join = values("join", join)
+        self._bridge = max(self._join, values("bridge", bridge))
+        self.bridge_db = number("bridge_db", bridge_db, low=0.0)
         self._longest = values("longest", longest, low=hop)
         self._side = values("side", side, low=hop)
         self._context = values("context", context, low=hop)
@@ -246,8 +252,8 @@ class Standout:
         for i in index[raw >= levels[second] + self.rise]:
             i = int(i)
             span = self._open
-            if span is not None and (i - span.last > self._join
-                                     or i - span.start >= self._longest):
+            if span is not None and (i - span.start >= self._longest
+                                     or not self._joins(span.last, i, levels)):
                 self._spans.append(span)
                 span = self._open = None
             if span is None:
@@ -256,9 +262,21 @@ class Standout:
                 span.last = i
         self._seen = done
         span = self._open
-        if span is not None and (done - 1 - span.last > self._join or self._ended):
+        if span is not None and (done - 1 - span.last > self._bridge or self._ended):
             self._spans.append(span)
             self._open = None
+
+    def _joins(self, last: int, i: int, levels: np.ndarray) -> bool:
+        """Whether value ``i`` continues the candidate whose last value is ``last``: a gap of
+        at most ``join``, or of at most ``bridge`` whose values' median stays within
+        ``bridge_db`` of the running level."""
+        if i - last <= self._join:
+            return True
+        if i - last > self._bridge:
+            return False
+        gap = self._values(last + 1, i)
+        second = min((last + 1 + i) // 2 // self._size, len(levels) - 1)
+        return bool(np.median(gap) >= levels[second] - self.bridge_db)
 
     def _values(self, lo: int, hi: int) -> np.ndarray:
         lo, hi = max(lo, self._r0, 0), min(hi, self._n)
