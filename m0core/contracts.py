@@ -94,9 +94,10 @@ OPTIONAL: dict[str, dict[str, tuple[str, str]]] = {
                        "split into segments decoded in parallel worker processes"),
         "outline": ("(path: str) -> MediaInfo | None",
                     "what probe() says, from what the file declares and without loading a "
-                    "decoder (the duration exact, the rate and channels may be the decoder's "
-                    "to correct); None where it cannot tell. Used when worker processes "
-                    "decode: the first one probes, and its MediaInfo replaces the outline"),
+                    "decoder (the duration as probe() gives it, the rate and channels may be "
+                    "the decoder's to correct); None where it cannot tell. Used when worker "
+                    "processes decode: the first one probes, and its MediaInfo replaces the "
+                    "outline (another duration costs a restart on the probe's segments)"),
     },
     "analyzer": {
         "finish": ("() -> np.ndarray", "the score values still pending at the end of the "

@@ -343,3 +343,46 @@ def test_the_mp4_reader_reads_the_chosen_track_on_the_players_timeline(
     if case == "offset":  # 3 s of silence, then the mic's bed
         rate = media.sample_rate
         assert not np.any(mine[:int(2.9 * rate)]) and np.any(mine[int(3.1 * rate):int(4 * rate)])
+
+
+@pytest.mark.parametrize("name", ["start-1000.ts", "reconnected.ts", "obs.ts", "obs.mkv",
+                                  "dropped-packets.mkv", "cover-art.mkv", "vp8-opus.webm"])
+def test_a_matroska_or_ts_outline_is_the_probe(name, container, discontinuity, obs):
+    """What m0 reads of a Matroska file's header, or of a TS's program map and first and last
+    packets, without FFmpeg's libraries, is what FFmpeg's demuxer says of it, track by track:
+    the duration to the microsecond (a TS's from its timestamps, a jump included), the start
+    of a TS at 1000 s, an attachment that is no video, an Opus track."""
+    path = str(discontinuity if name == "reconnected.ts" else obs(name[4:])
+               if name.startswith("obs") else container(name))
+    count = len(PyAVSource().probe(path).tracks)
+    for track in range(1, count + 1):
+        src = PyAVSource(audio_track=track)
+        assert src.outline(path) == src.probe(path)
+    assert PyAVSource(audio_track=count + 1).outline(path) is None  # the probe says why
+
+
+def test_a_live_matroska_and_other_files_have_no_outline(make_media, container):
+    """A Matroska file written as a stream (no duration, sizes unknown) and files that are no
+    MP4, Matroska or TS are left to FFmpeg's probe."""
+    live = make_media("live.mkv", "-f", "lavfi", "-i", "sine=d=3", "-c:a", "aac",
+                      "-f", "matroska", "-live", "1")
+    for path in (live, container("audio.wav"), container("old-twitch.flv")):
+        assert PyAVSource().outline(str(path)) is None
+
+
+@pytest.mark.parametrize("ext", ["mkv", "ts"])
+def test_a_run_on_matroska_or_ts_plans_without_a_decoder(ext, obs):
+    """With worker processes decoding (the default), m0's own process plans a run on an mkv
+    or a TS without loading FFmpeg's libraries, and the file is described as the probe does."""
+    import subprocess
+    import sys
+
+    path = obs(ext)
+    code = ("import json, sys, m0core\n"
+            f"r = m0core.analyze({str(path)!r}, None, clips=False, jobs=2, cache=False, "
+            "audio_track=2)\n"
+            "print(json.dumps([r.media.duration, len(r.highlights), 'av' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    probed = PyAVSource(audio_track=2).probe(str(path))
+    assert json.loads(out.stdout) == [probed.duration, 2, False]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import m0core
+from m0_plugins.pyav_source.source import PyAVSource
 from m0core.dev import synth
 from m0core.pipeline.segments import plan_segments
 
@@ -164,3 +165,42 @@ def test_a_prestarted_worker_decodes_the_first_segment_or_is_stopped(vod, monkey
     m0core.analyze(vod, None, clips=False)
     pipeline.prestart(vod)  # now it does: nothing will be decoded
     assert not workers._spares.get(workers.SEGMENTS)
+
+
+def test_an_outline_of_another_duration_still_decodes_on_the_probes_segments(
+        long_vod, fake_dist, tmp_path):
+    """A source's outline whose duration is not the probe's (here 40 s too long, so it splits
+    the file elsewhere) does not decide the segments: the run decodes on those of the first
+    worker's probe, as a run planned on the probe does."""
+    import json
+    import subprocess
+    import sys
+
+    path, _ = long_vod
+    starts = tmp_path / "starts"
+    env = fake_dist("m0-skewed", (
+        "from dataclasses import replace\n"
+        "from m0core import hookimpl\n"
+        "from m0_plugins.pyav_source.source import PyAVSource\n\n"
+        "class Skewed(PyAVSource):\n"
+        "    def outline(self, path):\n"
+        "        media = super().outline(path)\n"
+        "        return replace(media, duration=media.duration + 40)\n\n"
+        "    def chunks(self, path, **kw):\n"
+        f"        with open({str(starts)!r}, 'a') as f:\n"
+        "            f.write(f\"{kw['start']}\\n\")\n"
+        "        return super().chunks(path, **kw)\n\n"
+        "@hookimpl\n"
+        "def m0_register_sources(register):\n"
+        "    register('skewed', Skewed)\n"))
+    code = ("import json, sys, m0core\n"
+            "r = m0core.analyze(sys.argv[1], None, clips=False, jobs=2, cache=False, "
+            "source='skewed')\n"
+            "print(json.dumps([r.media.duration, r.hop]))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, check=True, env=env)
+    duration, hop = json.loads(out.stdout)
+    assert duration == PyAVSource().probe(str(path)).duration
+    probed = [start for start, _ in plan_segments(duration, 2, hop)]
+    assert [start for start, _ in plan_segments(duration + 40, 2, hop)] != probed
+    assert set(probed) <= {float(line) for line in starts.read_text().split()}

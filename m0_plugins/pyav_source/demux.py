@@ -21,8 +21,7 @@ from m0core.media.audio import check_complete
 from m0core.media.ffmpeg import input_arg
 from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
-from .chunks import PREROLL
-from .chunks import mono as _mono
+from .chunks import PIECE, PREROLL, _mono_into
 
 GAP = 0.1  # seconds of missing audio in the timestamps that are filled with silence
 RESET = 1.0  # seconds timestamps may go back before it counts as a restart, not an overlap
@@ -62,7 +61,7 @@ def chunks(p: Path, track: int | str, chunk_seconds: float, start: float,
             target = max(0.0, start - PREROLL) + origin
             container.seek(int(target / streams[0].time_base), stream=streams[0],
                            backward=True)
-        position = first  # index of the next sample to yield
+        filling = _Filling(tracks.values(), first, stop, size, rate)
         errors = 0
         for index, frame in _frames(container, streams):
             if frame is None:
@@ -76,20 +75,15 @@ def chunks(p: Path, track: int | str, chunk_seconds: float, start: float,
                 ready = min(max(t.end, ahead - MAX_LAG * rate) for t in tracks.values())
             if stop is not None:
                 ready = min(ready, stop)
-            while ready - position >= size or (ready == stop and position < stop):
-                n = min(size, ready - position)
-                yield _mix(tracks.values(), position, n, rate)
-                position += n
-            if stop is not None and position >= stop:
+            yield from filling.fill(ready, final=ready == stop)
+            if stop is not None and filling.position >= stop:
                 break
         else:
             last = max(t.end for t in tracks.values())
             if stop is not None:
                 last = min(last, stop)
-            while position < last:
-                n = min(size, last - position)
-                yield _mix(tracks.values(), position, n, rate)
-                position += n
+            yield from filling.fill(last, final=True)
+        position = filling.position
         errors += opened.errors
     check_complete(p, max(0, position - first) / rate, info.duration, start, duration,
                    damaged=bool(errors))
@@ -149,15 +143,17 @@ class _Track:
             self.fifo.write(frame)
         self.end += frame.samples
 
-    def take(self, position: int, n: int) -> np.ndarray:
-        """The mono samples ``position`` to ``position + n`` (silence where none are held);
-        what lies before ``position`` is dropped."""
+    def take(self, position: int, out: np.ndarray) -> None:
+        """The mono samples ``position`` to ``position + len(out)`` into ``out`` (silence
+        where none are held); what lies before ``position`` is dropped."""
+        n = len(out)
         if position == self.begin and self.pieces:  # the usual case: n held samples, read
             piece = self.pieces[0]
             if not isinstance(piece, int) and piece.samples >= n:
                 self.begin += n
-                return _mono(piece.read(n))
-        out = np.zeros(n, dtype=np.float32)
+                _mono_into(piece.read(n), out)
+                return
+        out[:] = 0.0
         if position > self.begin:
             self._read(min(position, self.end) - self.begin, None)
             self.begin = max(self.begin, position)
@@ -168,7 +164,6 @@ class _Track:
             self.begin += got
         if self.end < self.begin:  # nothing was held up to position: carry on from there
             self.end = self.begin
-        return out
 
     def _read(self, count: int, into: np.ndarray | None) -> None:
         """Take ``count`` held samples off the front, into ``into`` (or drop them)."""
@@ -184,11 +179,11 @@ class _Track:
                 else:
                     self.pieces[0] = piece - k
             else:
-                k = min(piece.samples, count - done)
+                k = min(piece.samples, count - done, PIECE)
                 if k:
                     frame = piece.read(k)
                     if into is not None:
-                        into[done:done + k] = _mono(frame)
+                        _mono_into(frame, into[done:done + k])
                 if piece.samples == 0 and len(self.pieces) > 1:
                     self.pieces.popleft()
                 elif k == 0:
@@ -196,13 +191,53 @@ class _Track:
             done += k
 
 
-def _mix(tracks, position: int, n: int, rate: int) -> AudioChunk:
-    """The chunk of ``n`` samples at ``position``: the tracks' samples summed."""
-    parts = [t.take(position, n) for t in tracks]
-    samples = parts[0]
-    for part in parts[1:]:
-        samples += part
-    return AudioChunk(samples, rate, position / rate)
+class _Filling:
+    """The chunk being filled from the tracks, :data:`PIECE` samples at a time as they are
+    decoded: the tracks hold a piece, not a chunk (a chunk's worth of decoded frames held in
+    a fifo, read at once and converted, cost several MB more at the peak)."""
+
+    def __init__(self, tracks, first: int, stop: int | None, size: int, rate: int) -> None:
+        self.tracks = list(tracks)
+        self.position = first  # index of the next sample to place
+        self.stop, self.size, self.rate = stop, size, rate
+        self._out: np.ndarray | None = None
+        self._filled = 0
+        self._at = first
+
+    def fill(self, ready: int, final: bool) -> list[AudioChunk]:
+        """Place the samples up to ``ready`` in whole pieces (all of them if ``final``); the
+        chunks completed (the last one short if ``final``)."""
+        done = []
+        while True:
+            if self._out is None:
+                want = self.size if self.stop is None else min(self.size,
+                                                               self.stop - self.position)
+                if want <= 0 or (ready <= self.position and final) or (
+                        ready - self.position < min(PIECE, want) and not final):
+                    break
+                self._out, self._filled, self._at = np.empty(want, np.float32), 0, self.position
+            room = len(self._out) - self._filled
+            n = min(room, PIECE, ready - self.position)
+            if n <= 0 or (n < min(PIECE, room) and not final):
+                break
+            _mix(self.tracks, self.position, self._out[self._filled:self._filled + n])
+            self._filled += n
+            self.position += n
+            if self._filled == len(self._out) or (final and self.position >= ready):
+                done.append(AudioChunk(self._out[:self._filled], self.rate,
+                                       self._at / self.rate))
+                self._out = None
+        return done
+
+
+def _mix(tracks, position: int, out: np.ndarray) -> None:
+    """The tracks' samples ``position`` to ``position + len(out)``, summed, into ``out``."""
+    tracks[0].take(position, out)
+    if len(tracks) > 1:
+        part = np.empty_like(out)
+        for track in tracks[1:]:
+            track.take(position, part)
+            out += part
 
 
 def _chosen(container, path: Path, track: int | str) -> list:

@@ -12,8 +12,10 @@ start is silence from the container's start); anything else (other containers,
 demuxer (:mod:`.demux`).
 
 This module loads no FFmpeg library: :meth:`PyAVSource.outline` describes an MP4 from its
-boxes, so a process that only plans a run (m0's, when worker processes decode) never maps
-them; :mod:`.reader` and :mod:`.demux`, which decode, are imported when a method needs them.
+boxes, a Matroska file from its EBML header and a transport stream from its first and last
+packets (:mod:`.matroska`, :mod:`.mpegts`), so a process that only plans a run (m0's, when
+worker processes decode) never maps them; :mod:`.reader` and :mod:`.demux`, which decode,
+are imported when a method needs them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from m0core import checks
 from m0core.media.ffmpeg import check_input_file
 from m0core.model import AudioChunk, MediaInfo
 
-from . import mp4
+from . import matroska, mp4, mpegts
 
 if TYPE_CHECKING:
     from .reader import AudioReader
@@ -68,11 +70,19 @@ class PyAVSource:
         return reader.media_info(found, p, tracks)
 
     def outline(self, path: str) -> MediaInfo | None:
-        """What an MP4/MOV/M4A file's boxes say (its duration and tracks exactly, the rate and
-        channels as declared), without loading a decoder; ``None`` for any other file."""
+        """What the file declares, without loading a decoder: an MP4/MOV/M4A file's boxes, a
+        Matroska/WebM file's EBML header, an MPEG-TS file's program map and the timestamps of
+        its first and last packets (the duration and tracks as FFmpeg's demuxer gives them,
+        the rate and channels as declared); ``None`` for any other file or one these readers
+        cannot describe."""
         if not isinstance(self.audio_track, int):
             return None
-        return mp4.outline(check_input_file(path), self.audio_track)
+        p = check_input_file(path)
+        for outline in (mp4.outline, matroska.outline, mpegts.outline):
+            found = outline(p, self.audio_track)
+            if found is not None:
+                return found
+        return None
 
     def chunks(
         self,

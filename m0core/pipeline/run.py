@@ -110,7 +110,13 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
         # builds the rest; a plan made on the source's outline waits for the first one's probe
         streams = _Streams(plan, stack) if plan.cached is None else None
         if streams is not None and plan.outlined:
-            plan = plan.described(streams.media())
+            described = plan.described(streams.media())
+            if described.segments() != streams.segments:
+                # the outline's duration splits the file elsewhere than the probe's: decode
+                # on the probe's segments, as a plan made on the probe would
+                streams.close()
+                streams = _Streams(described, stack)
+            plan = described
         progress.started(plan.media)
         staging = Staging(out) if out is not None else None  # see m0core.staging: the one rule
         try:
@@ -221,16 +227,22 @@ class _Streams:
         self.segments = plan.segments()
         self.decoded = [0.0] * len(self.segments)
         self.run: _Run | None = None
+        self._stack = stack.enter_context(ExitStack())
         self.streams: list[Iterable] = []
         for i, (start, length) in enumerate(self.segments):
             make = self._counted(i, start, length)
             if plan.in_process:
                 stream = make()
-                stack.callback(stream.close)  # stops the decoding however the run ends
+                self._stack.callback(stream.close)  # stops the decoding however the run ends
             else:
-                stream = stack.enter_context(ReadAhead(make, maxsize=0, on_idle=self._report))
+                stream = self._stack.enter_context(ReadAhead(make, maxsize=0,
+                                                             on_idle=self._report))
             self.streams.append(stream)
         self._first = iter(self.streams[0])
+
+    def close(self) -> None:
+        """Stop every segment's decoding (its worker process ends)."""
+        self._stack.close()
 
     def _counted(self, index: int, start: float, length: float | None
                  ) -> Callable[[], Iterator]:
