@@ -26,6 +26,10 @@ from .spacing import Candidate, PeakSpacer
 _EMPTY = np.zeros(0, dtype=np.float64)
 #: Seconds whose running level one vectorised call computes at most.
 _BLOCK = 200
+#: Seconds whose running level waits for this many to be ready (not at the end): a few
+#: vectorised calls an hour instead of one per fed chunk (a decision waits ``context``
+#: seconds after its candidate anyway).
+_BATCH = 60
 
 #: Sensitivity 0 … 1 moves every margin by this many dB (0.5 is the default: no change).
 SENSITIVITY_DB = 8.0
@@ -214,6 +218,8 @@ class Standout:
         reach = self._half + gap  # bins on each side the level of a second looks at
         total = -(-self._n // size) if self._ended else self._n // size
         ready = total if self._ended else total - reach
+        if not self._ended and ready - self._levelled < _BATCH:
+            return
         sides = np.r_[0:self._half, self._half + 2 * gap + 1:2 * reach + 1]
         while self._levelled < ready:
             k = self._levelled
