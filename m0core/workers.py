@@ -22,11 +22,12 @@ import atexit
 import ctypes
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    import subprocess
 
 #: The module a decoding worker runs (:mod:`m0core.pipeline.segments`), named here so a front
 #: end can :func:`prestart` one without importing it.
@@ -126,6 +127,9 @@ class Worker:
     killed if still running and reaped."""
 
     def __init__(self, module: str) -> None:
+        import subprocess  # imported when a worker starts: ``m0 --version`` needs neither
+        import tempfile
+
         self.module = module
         self._errfile = tempfile.TemporaryFile()
         try:
