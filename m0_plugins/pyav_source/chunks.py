@@ -62,13 +62,11 @@ class _Cutter:
     """Where the fifo's first sample lies and the chunk being filled."""
 
     def __init__(self, first: int, stop: int | None, size: int, rate: int) -> None:
-        self.first, self.stop, self.size, self.rate = first, stop, size, rate
+        self.first, self.stop = first, stop
         self.begin: int | None = None  # sample index of the fifo's first sample
         self.need = 1  # samples the fifo must hold before :meth:`take` has work
         self.ended = False
-        self._out: np.ndarray | None = None
-        self._filled = 0
-        self._at = 0  # sample index of the chunk's first sample
+        self.chunk = ChunkBuffer(size, stop, rate)
 
     def start(self, begin: int) -> None:
         self.begin = begin
@@ -84,28 +82,18 @@ class _Cutter:
                 fifo.read(skip)
                 self.begin += skip
         while self.begin >= self.first:
-            left = None if self.stop is None else self.stop - self.begin
-            if left is not None and left <= 0:
+            room = self.chunk.room(self.begin)
+            if room <= 0:
                 self.ended = True
                 break
-            if self._out is None:
-                self._at = self.begin
-                self._out = np.empty(self.size if left is None else min(self.size, left),
-                                     dtype=np.float32)
-                self._filled = 0
-            room = len(self._out) - self._filled
             take = min(fifo.samples, PIECE, room)
             if take <= 0 or (take < min(PIECE, room) and not final):
                 break
-            _mono_into(fifo.read(take), self._out[self._filled:self._filled + take])
-            self._filled += take
+            _mono_into(fifo.read(take), self.chunk.slot(take))
             self.begin += take
-            if self._filled == len(self._out):
-                done.append(AudioChunk(self._out, self.rate, self._at / self.rate))
-                self._out = None
-        if final and self._out is not None and self._filled:
-            done.append(AudioChunk(self._out[:self._filled], self.rate, self._at / self.rate))
-            self._out = None
+            done += self.chunk.add(take)
+        if final:
+            done += self.chunk.flush()
         self._update_need()
         return done
 
@@ -113,9 +101,51 @@ class _Cutter:
         if self.begin < self.first:
             self.need = self.first - self.begin + 1
             return
-        room = self.size - self._filled if self._out is not None else self.size
+        room = self.chunk.left
         left = room if self.stop is None else min(room, self.stop - self.begin)
         self.need = max(1, min(PIECE, left))
+
+
+class ChunkBuffer:
+    """The chunk being filled, a piece at a time: ``size`` samples from the index of the sample
+    it begins at (fewer where ``stop`` comes first), at ``rate``."""
+
+    def __init__(self, size: int, stop: int | None, rate: int) -> None:
+        self.size, self.stop, self.rate = size, stop, rate
+        self._out: np.ndarray | None = None
+        self._filled = 0
+        self._at = 0  # sample index of the chunk's first sample
+
+    @property
+    def left(self) -> int:
+        """Samples the chunk being filled still takes (a whole chunk's if none is)."""
+        return self.size if self._out is None else len(self._out) - self._filled
+
+    def room(self, position: int) -> int:
+        """Samples the chunk takes from ``position`` (the next sample) on, beginning one there
+        if none is being filled; 0 at ``stop``."""
+        if self._out is None:
+            want = self.size if self.stop is None else min(self.size, self.stop - position)
+            if want <= 0:
+                return 0
+            self._out, self._filled, self._at = np.empty(want, dtype=np.float32), 0, position
+        return len(self._out) - self._filled
+
+    def slot(self, n: int) -> np.ndarray:
+        """Where the next ``n`` samples go (then :meth:`add` them)."""
+        return self._out[self._filled:self._filled + n]
+
+    def add(self, n: int) -> list[AudioChunk]:
+        """Count ``n`` samples written to :meth:`slot`; the chunk, if that filled it."""
+        self._filled += n
+        return self.flush() if self._filled == len(self._out) else []
+
+    def flush(self) -> list[AudioChunk]:
+        """The samples placed so far as a chunk (none if there are none)."""
+        out, self._out = self._out, None
+        if out is None or not self._filled:
+            return []
+        return [AudioChunk(out[:self._filled], self.rate, self._at / self.rate)]
 
 
 def _mono_into(frame: av.AudioFrame, out: np.ndarray) -> None:

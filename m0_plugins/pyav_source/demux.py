@@ -21,7 +21,7 @@ from m0core.media.audio import check_complete
 from m0core.media.ffmpeg import input_arg
 from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
-from .chunks import PIECE, PREROLL, _mono_into
+from .chunks import PIECE, PREROLL, ChunkBuffer, _mono_into
 
 GAP = 0.1  # seconds of missing audio in the timestamps that are filled with silence
 RESET = 1.0  # seconds timestamps may go back before it counts as a restart, not an overlap
@@ -199,34 +199,22 @@ class _Filling:
     def __init__(self, tracks, first: int, stop: int | None, size: int, rate: int) -> None:
         self.tracks = list(tracks)
         self.position = first  # index of the next sample to place
-        self.stop, self.size, self.rate = stop, size, rate
-        self._out: np.ndarray | None = None
-        self._filled = 0
-        self._at = first
+        self.chunk = ChunkBuffer(size, stop, rate)
 
     def fill(self, ready: int, final: bool) -> list[AudioChunk]:
         """Place the samples up to ``ready`` in whole pieces (all of them if ``final``); the
         chunks completed (the last one short if ``final``)."""
-        done = []
+        done: list[AudioChunk] = []
         while True:
-            if self._out is None:
-                want = self.size if self.stop is None else min(self.size,
-                                                               self.stop - self.position)
-                if want <= 0 or (ready <= self.position and final) or (
-                        ready - self.position < min(PIECE, want) and not final):
-                    break
-                self._out, self._filled, self._at = np.empty(want, np.float32), 0, self.position
-            room = len(self._out) - self._filled
+            room = self.chunk.room(self.position)
             n = min(room, PIECE, ready - self.position)
             if n <= 0 or (n < min(PIECE, room) and not final):
                 break
-            _mix(self.tracks, self.position, self._out[self._filled:self._filled + n])
-            self._filled += n
+            _mix(self.tracks, self.position, self.chunk.slot(n))
             self.position += n
-            if self._filled == len(self._out) or (final and self.position >= ready):
-                done.append(AudioChunk(self._out[:self._filled], self.rate,
-                                       self._at / self.rate))
-                self._out = None
+            done += self.chunk.add(n)
+            if final and self.position >= ready:
+                done += self.chunk.flush()
         return done
 
 
