@@ -89,7 +89,7 @@ class _Cutter:
             take = min(fifo.samples, PIECE, room)
             if take <= 0 or (take < min(PIECE, room) and not final):
                 break
-            _mono_into(fifo.read(take), self.chunk.slot(take))
+            mono_into(fifo.read(take), self.chunk.slot(take))
             self.begin += take
             done += self.chunk.add(take)
         if final:
@@ -148,7 +148,7 @@ class ChunkBuffer:
         return [AudioChunk(out[:self._filled], self.rate, self._at / self.rate)]
 
 
-def _mono_into(frame: av.AudioFrame, out: np.ndarray) -> None:
+def mono_into(frame: av.AudioFrame, out: np.ndarray) -> None:
     """Write :func:`mono` of ``frame`` into ``out``. Planar float32 (what AAC, MP3 and AC-3
     decode to) is read from the planes in place, with the same operations in the same order
     as :func:`m0core.media.audio.downmix`, so the samples are the same to the bit."""

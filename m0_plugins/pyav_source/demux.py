@@ -21,7 +21,7 @@ from m0core.media.audio import check_complete
 from m0core.media.ffmpeg import input_arg
 from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
-from .chunks import PIECE, PREROLL, ChunkBuffer, _mono_into
+from .chunks import PIECE, PREROLL, ChunkBuffer, mono_into
 
 GAP = 0.1  # seconds of missing audio in the timestamps that are filled with silence
 RESET = 1.0  # seconds timestamps may go back before it counts as a restart, not an overlap
@@ -151,7 +151,7 @@ class _Track:
             piece = self.pieces[0]
             if not isinstance(piece, int) and piece.samples >= n:
                 self.begin += n
-                _mono_into(piece.read(n), out)
+                mono_into(piece.read(n), out)
                 return
         out[:] = 0.0
         if position > self.begin:
@@ -183,7 +183,7 @@ class _Track:
                 if k:
                     frame = piece.read(k)
                     if into is not None:
-                        _mono_into(frame, into[done:done + k])
+                        mono_into(frame, into[done:done + k])
                 if piece.samples == 0 and len(self.pieces) > 1:
                     self.pieces.popleft()
                 elif k == 0:
