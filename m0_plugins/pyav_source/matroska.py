@@ -17,6 +17,8 @@ from typing import BinaryIO
 
 from m0core.model import AudioTrack, MediaInfo
 
+from .declared import media_info
+
 #: FFmpeg's name of the demuxer that reads these files (``MediaInfo.container``).
 CONTAINER = "matroska,webm"
 #: The EBML magic every Matroska/WebM file starts with.
@@ -114,12 +116,9 @@ def _outline(f: BinaryIO, path: Path, track: int) -> MediaInfo | None:
                    sample_rate=e["rate"], title=e["name"], language=e["language"],
                    start=max(0.0, (starts.get(e["number"], origin) - origin) * scale / 1e9))
         for n, e in enumerate(audio, start=1))
-    chosen = described[track - 1]
-    return MediaInfo(path=str(path), duration=duration, sample_rate=chosen.sample_rate,
-                     channels=chosen.channels, has_audio=True, has_video=bool(videos),
-                     audio_codec=chosen.codec,
-                     video_codec=videos[0]["codec"] if videos else None,
-                     container=CONTAINER, size=size, tracks=described)
+    return media_info(path, duration=duration, size=size, tracks=described,
+                               track=track, video_codec=videos[0]["codec"] if videos else None,
+                               container=CONTAINER)
 
 
 def _track(f: BinaryIO, entry: dict) -> dict:

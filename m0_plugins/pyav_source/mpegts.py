@@ -22,6 +22,8 @@ from typing import BinaryIO
 
 from m0core.model import AudioTrack, MediaInfo
 
+from .declared import media_info
+
 #: FFmpeg's name of the demuxer that reads these files (``MediaInfo.container``).
 CONTAINER = "mpegts"
 PACKET = 188
@@ -108,11 +110,9 @@ def _media_info(path: Path, size: int, streams: list[_Stream], track: int) -> Me
     chosen = described[track - 1]
     if not chosen.sample_rate or not chosen.channels or micros <= 0:
         return None
-    return MediaInfo(path=str(path), duration=micros / 1_000_000,
-                     sample_rate=chosen.sample_rate, channels=chosen.channels, has_audio=True,
-                     has_video=bool(videos), audio_codec=chosen.codec,
-                     video_codec=videos[0].codec if videos else None, container=CONTAINER,
-                     size=size, tracks=described)
+    return media_info(path, duration=micros / 1_000_000, size=size, tracks=described,
+                               track=track, video_codec=videos[0].codec if videos else None,
+                               container=CONTAINER)
 
 
 def _us(ticks: int) -> int:
