@@ -120,41 +120,50 @@ def stop_process(proc: subprocess.Popen) -> None:
                 pass
 
 
-class Worker:
-    """A worker process running ``python -m module`` (:func:`command`, :func:`environment`),
-    its stdin and stdout pipes to this process, its stderr in a temporary file (a chatty
-    worker never stalls on a pipe nobody reads). ``with`` it, or :meth:`stop` it: it is then
-    killed if still running and reaped."""
+class Child:
+    """A child process running ``cmd`` (``popen``: more :class:`subprocess.Popen` arguments)
+    with its stderr in a temporary file, so a chatty process never stalls on a pipe nobody
+    reads. ``with`` it, or :meth:`stop` it: it is then killed if still running and reaped
+    (:func:`stop_process`), so no orphan is left."""
 
-    def __init__(self, module: str) -> None:
-        import subprocess  # imported when a worker starts: ``m0 --version`` needs neither
+    def __init__(self, cmd: list[str], **popen: object) -> None:
+        import subprocess  # imported when a child starts: ``m0 --version`` needs neither
         import tempfile
 
-        self.module = module
         self._errfile = tempfile.TemporaryFile()
         try:
-            self.proc = subprocess.Popen(command(module), env=environment(),
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=self._errfile)
+            self.proc = subprocess.Popen(cmd, stderr=self._errfile, **popen)
         except BaseException:
             self._errfile.close()
             raise
 
     def stderr(self) -> str:
-        """What the worker has written to its stderr so far."""
+        """What the process has written to its stderr so far."""
         self._errfile.seek(0)
         return self._errfile.read().decode("utf-8", "replace")
 
     def stop(self) -> None:
-        """Kill the worker if it still runs, reap it, close its pipes and its stderr file."""
+        """Kill the process if it still runs, reap it, close its pipes and its stderr file."""
         stop_process(self.proc)
         self._errfile.close()
 
-    def __enter__(self) -> Worker:
+    def __enter__(self) -> Child:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class Worker(Child):
+    """A worker process running ``python -m module`` (:func:`command`, :func:`environment`),
+    its stdin and stdout pipes to this process."""
+
+    def __init__(self, module: str) -> None:
+        import subprocess
+
+        super().__init__(command(module), env=environment(), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
+        self.module = module
 
 
 def prestart(module: str) -> None:

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from m0core.checks import whole
 from m0core.errors import InputError, OptionError, OutputError
-from m0core.media.ffmpeg import child, ffmpeg_exe, reason, stop_process
+from m0core.media.ffmpeg import child, ffmpeg_exe, reason
 from m0core.model import ClipResult, Compilation, Highlight, MediaInfo
 from m0core.outputs import temp_name, temp_prefix
 from m0core.shortform import ShortForm
+from m0core.workers import stop_process
 
 from . import compilation as comp
 from .command import CUTS, clip_command

@@ -33,7 +33,7 @@ from typing import Any
 from m0core import workers
 from m0core.checks import whole
 from m0core.errors import M0Error, OptionError
-from m0core.media.ffmpeg import stop_process
+from m0core.workers import stop_process
 
 JobFn = Callable[..., dict]
 OnEvent = Callable[[str, str, Any], None]

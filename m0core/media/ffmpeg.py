@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 from m0core.errors import EncodeError, InputError, M0Error
 from m0core.model import AudioTrack, MediaInfo
-from m0core.workers import stop_process
+from m0core.workers import Child
 
 
 @functools.cache
@@ -188,17 +187,8 @@ def child(cmd: list[str], **popen: Any) -> Iterator[tuple[subprocess.Popen, Call
     temporary file, so a chatty process never stalls on a pipe nobody reads. Yields the
     process and a function that returns what it has written to stderr. However the block
     ends, the process is stopped and reaped (:func:`stop_process`): no orphan is left."""
-    with tempfile.TemporaryFile() as errfile:
-        proc = subprocess.Popen(cmd, stderr=errfile, **popen)
-
-        def stderr() -> str:
-            errfile.seek(0)
-            return errfile.read().decode("utf-8", "replace")
-
-        try:
-            yield proc, stderr
-        finally:
-            stop_process(proc)
+    with Child(cmd, **popen) as process:
+        yield process.proc, process.stderr
 
 
 def run(args: list[str], *, timeout: float | None, what: str) -> None:
