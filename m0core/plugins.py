@@ -156,11 +156,11 @@ def load_plugins() -> None:
     A plugin that fails to import is recorded (see :func:`failed_plugins`) and skipped, so the
     others keep working. ``pm.check_pending()`` then rejects hooks m0 does not define.
     """
-    from importlib.metadata import entry_points
-
     with _lock:
-        if _loaded:
+        if _loaded:  # a worker's load_only: no need to read the distributions' metadata
             return
+        from importlib.metadata import entry_points
+
         _start_loading()
         for ep in entry_points(group="m0"):
             _load_entry_point(ep)
