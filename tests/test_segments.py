@@ -167,43 +167,6 @@ def test_a_prestarted_worker_decodes_the_first_segment_or_is_stopped(vod, monkey
     assert not workers._spares.get(workers.SEGMENTS)
 
 
-def test_a_big_file_gets_a_prestarted_worker_for_each_segment(long_vod, monkeypatch):
-    """A file of at least two :data:`~m0core.pipeline.BYTES_PER_PRESTART` gets two workers
-    prestarted (``jobs`` 2): both segments take one, none is started later and none is left;
-    a smaller file gets one, and never more than ``jobs``."""
-    import psutil
-
-    from m0core import pipeline, workers
-
-    path, _ = long_vod
-    taken = []
-    start = workers.start
-
-    def recorded(*args, **kwargs):
-        taken.append(start(*args, **kwargs))
-        return taken[-1]
-
-    monkeypatch.setattr(workers, "start", recorded)
-    monkeypatch.setattr(pipeline, "BYTES_PER_PRESTART", path.stat().st_size // 2)
-    pipeline.prestart(path, jobs=2, cache=False)
-    spares = list(workers._spares[workers.SEGMENTS])
-    assert len(spares) == 2
-    m0core.analyze(path, None, clips=False, cache=False, jobs=2)
-    assert sorted(map(id, taken)) == sorted(map(id, spares))
-    assert not workers._spares.get(workers.SEGMENTS)
-    assert psutil.Process().children(recursive=True) == []
-    pipeline.prestart(path, jobs=1, cache=False)  # this process decodes: none
-    assert not workers._spares.get(workers.SEGMENTS)
-    monkeypatch.setattr(pipeline, "BYTES_PER_PRESTART", path.stat().st_size // 5)
-    pipeline.prestart(path, jobs=3, cache=False)  # five "likely", three allowed
-    assert len(workers._spares[workers.SEGMENTS]) == 3
-    monkeypatch.setattr(pipeline, "BYTES_PER_PRESTART", path.stat().st_size * 2)
-    pipeline.prestart(path, jobs=3, cache=False)  # a small file: one more
-    assert len(workers._spares[workers.SEGMENTS]) == 4
-    workers.discard(workers.SEGMENTS)
-    assert psutil.Process().children(recursive=True) == []
-
-
 def test_an_outline_of_another_duration_still_decodes_on_the_probes_segments(
         long_vod, fake_dist, tmp_path):
     """A source's outline whose duration is not the probe's (here 40 s too long, so it splits

@@ -26,31 +26,20 @@ _LAZY = {"AnalysisResult": "m0core.result", "Progress": "m0core.pipeline.run",
 __all__ = ["AnalysisResult", "Progress", "analyze", "prestart"]
 
 
-#: One worker is prestarted per this many bytes of the file (at least one, at most ``jobs``):
-#: a segment is at least 5 minutes (:data:`~m0core.pipeline.segments.MIN_SEGMENT_SECONDS`),
-#: and only a stream over 3.5 Mbit/s puts 128 MiB in 5 minutes, so a worker prestarted this
-#: way is nearly always taken; the plan starts any more the segments need.
-BYTES_PER_PRESTART = 128 << 20
-
-
 def prestart(path: str | os.PathLike, *, jobs: int | None = None, cache: bool = True) -> None:
-    """Start decoding workers now, before the run of ``path`` that needs them is planned, so
-    their start-up (the interpreter, numpy, the decoder's libraries: about 0.3 s of CPU each)
-    overlaps with this process's own imports and planning. For a front end, first thing, with
-    the run's ``jobs`` and ``cache`` option: nothing is started with ``jobs`` 1 (this process
-    decodes), when the cache likely holds the file's curve (nothing is decoded) or for a path
-    that is no file (the plan says what is wrong with it); else one per
-    :data:`BYTES_PER_PRESTART` of the file, at least one (the duration that decides the
-    segments is not known yet). The run's segments take them; those the run does not take
-    are stopped when :func:`analyze` returns or raises."""
+    """Start a decoding worker now, before the run of ``path`` that needs it is planned, so
+    its start-up (the interpreter, numpy, the decoder's libraries: about 0.3 s of CPU) overlaps
+    with this process's own imports and planning. For a front end, first thing, with the run's
+    ``jobs`` and ``cache`` option: nothing is started with ``jobs`` 1 (this process decodes),
+    when the cache likely holds the file's curve (nothing is decoded) or for a path that is
+    no file (the plan says what is wrong with it). The run's first segment takes the worker;
+    one the run does not take is stopped when :func:`analyze` returns or raises."""
     # not imported with this package: a worker would load hashlib's OpenSSL for nothing (4 MB)
     from m0core.pipeline import cachedir
 
     if jobs == 1 or not os.path.isfile(path) or (cache and cachedir.seen(path)):
         return
-    likely = os.path.getsize(path) // BYTES_PER_PRESTART
-    for _ in range(max(1, min(jobs or os.cpu_count() or 1, likely))):
-        workers.prestart(workers.SEGMENTS)
+    workers.prestart(workers.SEGMENTS)
 
 
 __getattr__ = loader(__name__, _LAZY, globals())

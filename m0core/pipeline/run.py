@@ -256,8 +256,8 @@ class _Streams:
         else:
             job = plan.segment_job(start, length)
 
-            def make() -> Iterator:  # a prestarted worker if one is left
-                return scores_from_worker(job)
+            def make() -> Iterator:  # the first segment is needed first: a prestarted worker
+                return scores_from_worker(job, prestarted=index == 0)
 
         def generate() -> Iterator:
             for item in make():
