@@ -10,10 +10,11 @@ import sqlite3
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from m0core.dev import synth
+from m0core.pipeline.segments import MIN_SEGMENT_SECONDS, SegmentJob, plan_segments
 
 from . import media
 from .measure import Measurement, at_once, best_of, ffmpeg, m0, medians_in_turns, run
@@ -55,27 +56,30 @@ def _bare(vod: Path, repeat: int) -> Measurement:
     return best_of(repeat, [sys.executable, "-c", BARE_LOOP, str(vod)])
 
 
+def _segments(vod: Path, jobs: int, min_seconds: float = MIN_SEGMENT_SECONDS
+              ) -> list[SegmentJob]:
+    """The job of each segment m0 plans for ``vod`` with ``jobs`` (as
+    :func:`m0core.pipeline.segments.plan_segments` cuts it), without the cache."""
+    from m0core.options import Options
+    from m0core.pipeline.plan import resolve
+
+    plan = resolve(vod, Options(cache=False))
+    return [plan.segment_job(start, length) for start, length in
+            plan_segments(plan.media.duration, jobs, plan.hop, min_seconds=min_seconds)]
+
+
 def _two_workers(vod: Path, repeat: int) -> float:
     """The fastest of ``repeat`` runs of two of m0's decoding workers alone, each given half
     of ``vod`` (the jobs the default plans on 2 cores), at once: nothing else runs, so this is
     the floor of any run that decodes in fresh worker processes (two interpreters' and their
     libraries' start-up, then half of the decoding each)."""
-    from dataclasses import asdict
-
-    from m0core.options import Options
-    from m0core.pipeline.plan import resolve
-    from m0core.pipeline.segments import plan_segments
-
-    plan = resolve(vod, Options(cache=False))
     with tempfile.TemporaryDirectory() as folder:
         cmds = []
-        for i, (start, length) in enumerate(plan_segments(plan.media.duration, 2, plan.hop,
-                                                                 min_seconds=1.0)):
-            job = Path(folder, f"job{i}.json")
-            job.write_text(json.dumps(asdict(replace(plan.segment_job(start, length),
-                                                     describe=False))))
+        for i, job in enumerate(_segments(vod, 2, min_seconds=1.0)):
+            path = Path(folder, f"job{i}.json")
+            path.write_text(json.dumps(asdict(replace(job, describe=False))))
             cmds.append(["sh", "-c", f'exec "{sys.executable}" -m m0core.pipeline.segments '
-                                     f'< "{job}" > /dev/null'])
+                                     f'< "{path}" > /dev/null'])
         return min(at_once(cmds, 2) for _ in range(repeat))
 
 
@@ -133,7 +137,7 @@ def analysis_speed(minutes: float, repeat: int) -> Table:
     cases = [
         ("ffmpeg -i VOD -map 0:a -f null - (floor)", None),
         ("bare PyAV loop: demux + decode, one process (floor)", "bare"),
-        (f"m0 analyze --no-clips (default: pyav, {cores} segments)", []),
+        (f"m0 analyze --no-clips (default: pyav, {len(_segments(vod, cores))} segment(s))", []),
         ("m0 analyze --no-clips --selector adaptive (the previous default)",
          ["--selector", "adaptive"]),
         ("m0 analyze --no-clips --jobs 1", ["--jobs", "1"]),
