@@ -44,6 +44,7 @@ _parent: int | None = None
 #: Workers started ahead of their job, by module (:func:`prestart`).
 _spares: dict[str, list[Worker]] = {}
 _spares_lock = threading.Lock()
+_discard_at_exit = False  # whether :func:`discard` is registered to run at exit
 
 
 def command(module: str) -> list[str]:
@@ -163,17 +164,18 @@ class Worker(Child):
 
         super().__init__(command(module), env=environment(), stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE)
-        self.module = module
 
 
 def prestart(module: str) -> None:
     """Start a worker of ``module`` now, before its job is known, so its start-up overlaps
     with this process's own; the next :func:`start` of ``module`` takes it. One nobody takes
     is stopped by :func:`discard`, at the latest when this process exits."""
+    global _discard_at_exit
     worker = Worker(module)
     with _spares_lock:
-        if not _spares:
+        if not _discard_at_exit:  # once: a process may prestart for many runs
             atexit.register(discard)
+            _discard_at_exit = True
         _spares.setdefault(module, []).append(worker)
 
 
