@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -123,3 +125,39 @@ def test_stopping_early_leaves_no_ffmpeg(vod):
     assert psutil.Process().children()
     chunks.close()
     assert not psutil.Process().children()
+
+
+def _bytes_read() -> int:
+    """Bytes this process has read through read() calls so far (Linux: /proc/self/io)."""
+    text = Path("/proc/self/io").read_text()
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("rchar")))
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="reads /proc/self/io (Linux)")
+@pytest.mark.parametrize("audio_late", [0.0, 6.0])
+def test_pyav_seeks_a_matroska_by_its_video_index_sample_exactly(make_media, audio_late):
+    """A Matroska file indexes its video keyframes only: a segment starting late in it is
+    found through that index, not by reading the file up to it (FFmpeg's seek on the audio
+    track itself reads every cluster before the target), and its samples are the whole
+    decode's there, sample for sample (PCM), placed within the millisecond that Matroska's
+    timestamps give. With the audio muxed 6 s after the video (an audio offset), the same."""
+    path = make_media(
+        f"indexed-video-{audio_late:g}.mkv",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=90",
+        "-itsoffset", str(audio_late), "-f", "lavfi", "-i",
+        "anoisesrc=color=pink:amplitude=0.3:sample_rate=48000:duration=90",
+        "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "3M",
+        "-g", "50", "-c:a", "pcm_s16le", "-t", "90")
+    source = plugins.create("sources", "pyav")
+    _, whole = _decode(source, path)
+    for start in (4.5, 9.3, 71.05):  # 4.5: before a late audio's first packet
+        before = _bytes_read()
+        _, part = _decode(source, path, start=start, duration=2.0, chunk_seconds=1.0)
+        read = _bytes_read() - before
+        assert read < path.stat().st_size / 8, f"{read} bytes read to decode 2 s"
+        assert len(part) == 2 * 48000 and np.abs(part).max() > 0.01
+        first = int(round(start * 48000))
+        end = first + len(part)  # aligned on the end: a late audio's start is silent
+        lag = min(range(-48, 49), key=lambda lag: np.abs(
+            whole[end + lag - 4800:end + lag] - part[-4800:]).sum())
+        np.testing.assert_array_equal(part, whole[first + lag:first + lag + len(part)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 import av
@@ -26,6 +27,7 @@ from .chunks import PIECE, PREROLL, ChunkBuffer, mono_into
 GAP = 0.1  # seconds of missing audio in the timestamps that are filled with silence
 RESET = 1.0  # seconds timestamps may go back before it counts as a restart, not an overlap
 MAX_LAG = 30.0  # seconds one track may lag the others before it counts as silent there
+_PEEK = 2000  # packets of any stream read after a seek to find the audio track's first one
 
 
 def probe(path: Path, track: int | str) -> MediaInfo:
@@ -58,9 +60,7 @@ def chunks(p: Path, track: int | str, chunk_seconds: float, start: float,
             stop = end if stop is None else min(stop, end)
         size = max(1, int(round(chunk_seconds * rate)))
         if start > 0:
-            target = max(0.0, start - PREROLL) + origin
-            container.seek(int(target / streams[0].time_base), stream=streams[0],
-                           backward=True)
+            _seek(container, streams[0], max(0.0, start - PREROLL) + origin)
         filling = _Filling(tracks.values(), first, stop, size, rate)
         errors = 0
         for index, frame in _frames(container, streams):
@@ -87,6 +87,27 @@ def chunks(p: Path, track: int | str, chunk_seconds: float, start: float,
         errors += opened.errors
     check_complete(p, max(0, position - first) / rate, info.duration, start, duration,
                    damaged=bool(errors))
+
+
+def _seek(container, stream, target: float) -> None:
+    """Seek ``container`` so that demuxing gives ``stream``'s packets from ``target`` seconds
+    (on the container's clock) or earlier.
+
+    On the file's default stream first (a video's, if it has one), as players and ``ffmpeg
+    -ss`` do: a Matroska file indexes its video only, and FFmpeg's demuxer seeks on an
+    unindexed audio track by reading every cluster up to the target (0.3 s per hour of a
+    720p recording, and the whole file read from disk). The audio packets there start about
+    where the video's keyframe does; if they start after ``target`` (audio muxed late), the
+    seek is made on ``stream`` itself.
+    """
+    container.seek(int(target * 1_000_000), backward=True)
+    near = islice(container.demux(), _PEEK)  # a track that ended is not read to the end
+    first = next((packet for packet in near
+                  if packet.stream_index == stream.index and packet.pts is not None), None)
+    if first is not None and first.pts * stream.time_base <= target:
+        container.seek(int(target * 1_000_000), backward=True)  # to demux from there again
+    else:
+        container.seek(int(target / stream.time_base), stream=stream, backward=True)
 
 
 class _Track:
