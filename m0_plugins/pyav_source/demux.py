@@ -75,9 +75,10 @@ def chunks(p: Path, track: int | str, chunk_seconds: float, start: float,
                 ready = min(max(t.end, ahead - MAX_LAG * rate) for t in tracks.values())
             if stop is not None:
                 ready = min(ready, stop)
-            yield from filling.fill(ready, final=ready == stop)
-            if stop is not None and filling.position >= stop:
-                break
+            if ready >= filling.wants or ready == stop:
+                yield from filling.fill(ready, final=ready == stop)
+                if stop is not None and filling.position >= stop:
+                    break
         else:
             last = max(t.end for t in tracks.values())
             if stop is not None:
@@ -221,6 +222,10 @@ class _Filling:
         self.tracks = list(tracks)
         self.position = first  # index of the next sample to place
         self.chunk = ChunkBuffer(size, stop, rate)
+        self.stop = stop
+        #: :meth:`fill` places nothing before the tracks are ready up to here (unless final),
+        #: so a decoding loop need not call it for every frame
+        self.wants = first + 1
 
     def fill(self, ready: int, final: bool) -> list[AudioChunk]:
         """Place the samples up to ``ready`` in whole pieces (all of them if ``final``); the
@@ -236,6 +241,9 @@ class _Filling:
             done += self.chunk.add(n)
             if final and self.position >= ready:
                 done += self.chunk.flush()
+        left = self.chunk.left if self.stop is None else min(self.chunk.left,
+                                                              self.stop - self.position)
+        self.wants = self.position + max(1, min(PIECE, left))
         return done
 
 
