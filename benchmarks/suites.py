@@ -126,11 +126,13 @@ def decode_routes(minutes: float, repeat: int) -> Table:
     return table
 
 
-def analysis_speed(minutes: float, repeat: int) -> Table:
-    """``m0 analyze --no-clips`` against ``ffmpeg -i VOD -map 0:a -f null -``."""
-    vod = media.vod(minutes)
+def analysis_speed(minutes: float, repeat: int, container: str = "mp4") -> Table:
+    """``m0 analyze --no-clips`` against ``ffmpeg -i VOD -map 0:a -f null -`` and the bare PyAV
+    loop, on the VOD in ``container`` (OBS records to Matroska: its segments are found through
+    the video's index)."""
+    vod = media.vod(minutes, container)
     cores = os.cpu_count() or 1
-    table = Table(f"Analysis time, {minutes:g} min 720p VOD ({media.size_gb(vod)})",
+    table = Table(f"Analysis time, {minutes:g} min 720p VOD, {container} ({media.size_gb(vod)})",
                   ["command", "seconds", "× ffmpeg decode", "× bare PyAV loop", "× real time"])
     floor = _floor(vod, repeat)
     bare = _bare(vod, repeat)
