@@ -46,7 +46,8 @@ QUICK = {
 FULL = {
     "decode": [lambda: suites.decode_routes(60, 3)],
     "speed": [lambda: suites.analysis_speed(60, 3),
-              lambda: suites.analysis_speed(60, 3, "mkv")],
+              lambda: suites.analysis_speed(60, 3, "mkv"),
+              lambda: suites.analysis_speed(60, 3, "ts")],
     "memory": [lambda: suites.memory([3, 60, 360], "mp4", legacy_up_to=0),
                lambda: suites.memory([3, 60, 360], "m4a", legacy_up_to=0),
                lambda: suites.memory([3, 60, 360], "mkv", legacy_up_to=360),

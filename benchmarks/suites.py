@@ -128,8 +128,8 @@ def decode_routes(minutes: float, repeat: int) -> Table:
 
 def analysis_speed(minutes: float, repeat: int, container: str = "mp4") -> Table:
     """``m0 analyze --no-clips`` against ``ffmpeg -i VOD -map 0:a -f null -`` and the bare PyAV
-    loop, on the VOD in ``container`` (OBS records to Matroska: its segments are found through
-    the video's index)."""
+    loop, on the VOD in ``container`` (OBS records to Matroska, a Twitch download is MPEG-TS:
+    both go through FFmpeg's demuxer, an mp4 through m0's own reader)."""
     vod = media.vod(minutes, container)
     cores = os.cpu_count() or 1
     table = Table(f"Analysis time, {minutes:g} min 720p VOD, {container} ({media.size_gb(vod)})",
