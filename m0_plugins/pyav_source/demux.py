@@ -68,9 +68,10 @@ def chunks(p: Path, track: int | str, chunk_seconds: float, start: float,
         size = max(1, int(round(chunk_seconds * rate)))
         if start > 0:
             _seek(container, streams[0], max(0.0, start - PREROLL) + origin)
-        for other in container.streams if _SKIP is not None else ():
-            if other.index not in tracks:
-                other.discard = _SKIP
+        if _SKIP is not None:
+            for other in container.streams:
+                if other.index not in tracks:
+                    other.discard = _SKIP
         filling = _Filling(tracks.values(), first, stop, size, rate)
         errors = 0
         for index, frame in _frames(container, streams):
@@ -232,7 +233,6 @@ class _Filling:
         self.tracks = list(tracks)
         self.position = first  # index of the next sample to place
         self.chunk = ChunkBuffer(size, stop, rate)
-        self.stop = stop
         #: :meth:`fill` places nothing before the tracks are ready up to here (unless final),
         #: so a decoding loop need not call it for every frame
         self.wants = first + 1
@@ -251,8 +251,8 @@ class _Filling:
             done += self.chunk.add(n)
             if final and self.position >= ready:
                 done += self.chunk.flush()
-        left = self.chunk.left if self.stop is None else min(self.chunk.left,
-                                                              self.stop - self.position)
+        stop = self.chunk.stop
+        left = self.chunk.left if stop is None else min(self.chunk.left, stop - self.position)
         self.wants = self.position + max(1, min(PIECE, left))
         return done
 
