@@ -101,9 +101,7 @@ class _Cutter:
         if self.begin < self.first:
             self.need = self.first - self.begin + 1
             return
-        room = self.chunk.left
-        left = room if self.stop is None else min(room, self.stop - self.begin)
-        self.need = max(1, min(PIECE, left))
+        self.need = self.chunk.wanted(self.begin)
 
 
 class ChunkBuffer:
@@ -120,6 +118,12 @@ class ChunkBuffer:
     def left(self) -> int:
         """Samples the chunk being filled still takes (a whole chunk's if none is)."""
         return self.size if self._out is None else len(self._out) - self._filled
+
+    def wanted(self, position: int) -> int:
+        """Samples from ``position`` on that must be ready before a piece is placed (unless
+        it is the last): a whole :data:`PIECE`, or what the chunk, or ``stop``, leaves."""
+        left = self.left if self.stop is None else min(self.left, self.stop - position)
+        return max(1, min(PIECE, left))
 
     def room(self, position: int) -> int:
         """Samples the chunk takes from ``position`` (the next sample) on, beginning one there

@@ -251,9 +251,7 @@ class _Filling:
             done += self.chunk.add(n)
             if final and self.position >= ready:
                 done += self.chunk.flush()
-        stop = self.chunk.stop
-        left = self.chunk.left if stop is None else min(self.chunk.left, stop - self.position)
-        self.wants = self.position + max(1, min(PIECE, left))
+        self.wants = self.position + self.chunk.wanted(self.position)
         return done
 
 

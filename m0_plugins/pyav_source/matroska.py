@@ -116,9 +116,8 @@ def _outline(f: BinaryIO, path: Path, track: int) -> MediaInfo | None:
                    sample_rate=e["rate"], title=e["name"], language=e["language"],
                    start=max(0.0, (starts.get(e["number"], origin) - origin) * scale / 1e9))
         for n, e in enumerate(audio, start=1))
-    return media_info(path, duration=duration, size=size, tracks=described,
-                               track=track, video_codec=videos[0]["codec"] if videos else None,
-                               container=CONTAINER)
+    return media_info(path, duration=duration, size=size, tracks=described, track=track,
+                      video_codec=videos[0]["codec"] if videos else None, container=CONTAINER)
 
 
 def _track(f: BinaryIO, entry: dict) -> dict:

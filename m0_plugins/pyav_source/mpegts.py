@@ -111,8 +111,8 @@ def _media_info(path: Path, size: int, streams: list[_Stream], track: int) -> Me
     if not chosen.sample_rate or not chosen.channels or micros <= 0:
         return None
     return media_info(path, duration=micros / 1_000_000, size=size, tracks=described,
-                               track=track, video_codec=videos[0].codec if videos else None,
-                               container=CONTAINER)
+                      track=track, video_codec=videos[0].codec if videos else None,
+                      container=CONTAINER)
 
 
 def _us(ticks: int) -> int:
