@@ -142,9 +142,10 @@ def analysis_speed(minutes: float, repeat: int, container: str = "mp4") -> Table
         (f"m0 analyze --no-clips (default: pyav, {len(_segments(vod, cores))} segment(s))", []),
         ("m0 analyze --no-clips --selector adaptive (the previous default)",
          ["--selector", "adaptive"]),
-        ("m0 analyze --no-clips --jobs 1", ["--jobs", "1"]),
+        ("m0 analyze --no-clips --jobs 1 (the whole file by one worker)", ["--jobs", "1"]),
+        ("m0 analyze --no-clips --jobs 0 (in m0's own process)", ["--jobs", "0"]),
         ("m0 analyze --no-clips --source ffmpeg (pipe)", ["--source", "ffmpeg"]),
-        ("m0 analyze --no-clips --no-streaming (rms-legacy)", ["--no-streaming", "--jobs", "1"]),
+        ("m0 analyze --no-clips --no-streaming (rms-legacy)", ["--no-streaming", "--jobs", "0"]),
     ]
     for label, extra in cases:
         result = (floor if extra is None else bare if extra == "bare"
@@ -168,22 +169,24 @@ def memory(lengths: list[float], container: str, legacy_up_to: float) -> Table:
     own process on its own when worker processes decode."""
     table = Table(f"Memory: peak RSS of the largest process, {container} input "
                   "(m0 analyze --no-clips)",
-                  ["file", "bare PyAV loop (MB)", "rms-legacy (MB)", "streaming --jobs 1 (MB)",
+                  ["file", "bare PyAV loop (MB)", "rms-legacy (MB)",
+                   "streaming --jobs 0, in m0's process (MB)", "streaming --jobs 1 (MB)",
                    "streaming, default jobs (MB)", "m0's own process, default jobs (MB)",
                    "saving vs legacy"])
     peaks: list[float] = []
     for minutes in lengths:
         vod = media.vod(minutes, container)
         bare = run([sys.executable, "-c", BARE_LOOP, str(vod)])
-        legacy = (run(_analyze(vod, "--no-streaming", "--jobs", "1"))
+        legacy = (run(_analyze(vod, "--no-streaming", "--jobs", "0"))
                   if minutes <= legacy_up_to else None)
+        here = run(_analyze(vod, "--jobs", "0"))
         single = run(_analyze(vod, "--jobs", "1"))
         default = run(_analyze(vod))
         peaks.append(default.peak_mb)
         saving = f"{100 * (1 - default.peak_mb / legacy.peak_mb):.1f} %" if legacy else "-"
         table.rows.append([f"{minutes:g} min ({media.size_gb(vod)})", f"{bare.peak_mb:.1f}",
                            f"{legacy.peak_mb:.0f}" if legacy else "not run",
-                           f"{single.peak_mb:.1f}", f"{default.peak_mb:.1f}",
+                           f"{here.peak_mb:.1f}", f"{single.peak_mb:.1f}", f"{default.peak_mb:.1f}",
                            f"{default.main_mb:.1f}", saving])
     table.notes.append(f"default jobs: peak spread across lengths {max(peaks) - min(peaks):.1f} MB")
     return table
@@ -415,9 +418,9 @@ def batch_scaling(minutes: float, count: int = 4, repeat: int = 1) -> Table:
         inputs.mkdir()
         for i in range(count):
             shutil.copy(vod, inputs / f"vod{i}.mp4")
-        for label, extra in (("", []), (" --jobs 1", ["--jobs", "1"]),
-                             (" --jobs 1 --no-clips --no-report",
-                              ["--jobs", "1", "--no-clips", "--no-report"])):
+        for label, extra in (("", []), (" --jobs 0", ["--jobs", "0"]),
+                             (" --jobs 0 --no-clips --no-report",
+                              ["--jobs", "0", "--no-clips", "--no-report"])):
             times = {}
             for workers in (1, 2):
                 runs = []
@@ -438,8 +441,8 @@ def batch_scaling(minutes: float, count: int = 4, repeat: int = 1) -> Table:
                        "copy; cores busy = CPU seconds of all the run's processes ÷ wall "
                        "seconds. Each job gets cores ÷ workers clip processes and decoding "
                        "segments, so with --workers 1 one job already decodes 2 segments at "
-                       "once and cuts clips while it decodes; --jobs 1 decodes each file in "
-                       "one segment; the analysis-only rows show the batch "
+                       "once and cuts clips while it decodes; --jobs 0 decodes each file in "
+                       "its job's process, in one pass; the analysis-only rows show the batch "
                        "runner's own scaling, the ceiling rows how far 2 cores scale this kind "
                        "of work at all")
     table.notes.append(_load())

@@ -63,8 +63,9 @@ class Options:
     report:
         Write ``report.html`` (and its thumbnails) into the output folder.
     jobs:
-        Segments of the timeline decoded in parallel (default: the number of cores; 1 decodes
-        sequentially). The highlights are the same either way.
+        Segments of the timeline decoded in parallel, each by a worker process (default: the
+        number of cores; 1: the whole file by one worker; 0: in this process, no worker). The
+        highlights are the same either way.
     cache:
         Keep the score curve, so a re-run with other selection settings decodes nothing.
     audio_track:
@@ -164,7 +165,7 @@ class Options:
         if self.workers is not None:
             whole("workers", self.workers, low=1, high=256)
         if self.jobs is not None:
-            whole("jobs", self.jobs, low=1, high=64)
+            whole("jobs", self.jobs, low=0, high=64)
         if self.cut not in CUT_MODES:
             raise OptionError(f"cut must be one of {', '.join(CUT_MODES)}, not {self.cut!r}")
         number("chunk_seconds", self.chunk_seconds, low=0.1, high=600.0)
@@ -245,8 +246,11 @@ class Options:
 
     @property
     def decode_jobs(self) -> int:
-        """Parallel decoding segments: ``jobs`` or the number of cores."""
-        return self.jobs or os.cpu_count() or 1
+        """Parallel decoding segments: ``jobs`` (0: one, in this process) or the number of
+        cores."""
+        if self.jobs is not None:
+            return max(1, self.jobs)
+        return os.cpu_count() or 1
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every option."""

@@ -31,22 +31,51 @@ def long_vod(tmp_path_factory):
 
 
 def test_parallel_equals_sequential(long_vod):
+    """Two segments in two workers, the whole file in one worker (``jobs=1``) and the whole
+    file in this process (``jobs=0``) give the same highlights."""
     path, events = long_vod
-    seq = m0core.analyze(path, None, clips=False, jobs=1, cache=False)
+    here = m0core.analyze(path, None, clips=False, jobs=0, cache=False)
+    one = m0core.analyze(path, None, clips=False, jobs=1, cache=False)
     par = m0core.analyze(path, None, clips=False, jobs=2, cache=False)
-    assert len(par.scores) == len(seq.scores)
-    assert [(h.start, h.end, h.peak_time, h.kind) for h in par.highlights] == \
-        [(h.start, h.end, h.peak_time, h.kind) for h in seq.highlights]
+    np.testing.assert_array_equal(one.scores, here.scores)
+    assert len(par.scores) == len(here.scores)
+    for seq in (here, one):
+        assert [(h.start, h.end, h.peak_time, h.kind) for h in par.highlights] == \
+            [(h.start, h.end, h.peak_time, h.kind) for h in seq.highlights]
     assert synth.match_events(events, par.highlights).recall == 1.0
-    diff = np.abs(par.scores - seq.scores)
-    plan = plan_segments(par.media.duration, 2, seq.hop)
+    diff = np.abs(par.scores - here.scores)
+    plan = plan_segments(par.media.duration, 2, here.hop)
     assert len(plan) == 2
-    boundaries = [int(round(s / seq.hop)) for s, _ in plan[1:]]
+    boundaries = [int(round(s / here.hop)) for s, _ in plan[1:]]
     near = np.zeros(len(diff), bool)
     for b in boundaries:
         near[max(0, b - 2):b + 3] = True
     assert diff[~near].max() < 1e-3, "only windows touching a boundary may differ"
     assert diff.max() < 1.0
+
+
+def test_one_job_decodes_in_one_worker_and_zero_in_this_process(vod):
+    """``jobs=1`` decodes the whole file in one worker process, so m0's own process never
+    loads the decoder (a worker is the largest process, as with the default); ``jobs=0``
+    decodes in m0's own process and starts no worker."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys, m0core\n"
+            "from m0core import workers\n"
+            "started, start = [], workers.start\n"
+            "workers.start = lambda module, **kw: started.append(module) or start(module, **kw)\n"
+            "r = m0core.analyze(sys.argv[1], None, clips=False, cache=False,\n"
+            "                   jobs=int(sys.argv[2]))\n"
+            "print(json.dumps([[h.peak_time for h in r.highlights], 'av' in sys.modules,\n"
+            "                  started]))")
+    runs = {jobs: json.loads(subprocess.run([sys.executable, "-c", code, str(vod), str(jobs)],
+                                            capture_output=True, text=True, check=True).stdout)
+            for jobs in (0, 1)}
+    assert runs[1][1:] == [False, ["m0core.pipeline.segments"]]
+    assert runs[0][1:] == [True, []]
+    assert runs[0][0] == runs[1][0] and len(runs[0][0]) >= 2
 
 
 def test_workers_leave_no_process_and_name_a_failing_analyzer(long_vod, tmp_path):
@@ -131,7 +160,7 @@ def test_a_run_on_workers_plans_without_a_decoder_and_takes_the_first_workers_pr
 def test_a_prestarted_worker_decodes_the_first_segment_or_is_stopped(vod, monkeypatch):
     """A worker started before the run is planned (``m0 analyze`` does it first thing, so its
     start-up overlaps with the command's own) decodes the run's first segment; one the run
-    does not take (``jobs=1`` decodes in this process) is stopped when the run ends. None is
+    does not take (``jobs=0`` decodes in this process) is stopped when the run ends. None is
     started for a run that decodes in this process or whose file has a curve in the cache."""
     import signal
 
@@ -153,11 +182,11 @@ def test_a_prestarted_worker_decodes_the_first_segment_or_is_stopped(vod, monkey
     assert taken == [spare] and not workers._spares.get(workers.SEGMENTS)
     pipeline.prestart(vod, cache=False)
     (unused,) = workers._spares[workers.SEGMENTS]
-    here = m0core.analyze(vod, None, clips=False, cache=False, jobs=1)
+    here = m0core.analyze(vod, None, clips=False, cache=False, jobs=0)
     assert unused.proc.returncode == -signal.SIGKILL and len(taken) == 1
     assert psutil.Process().children(recursive=True) == []
     np.testing.assert_array_equal(on_workers.scores, here.scores)
-    pipeline.prestart(vod, jobs=1)  # decoding in this process: nothing to start
+    pipeline.prestart(vod, jobs=0)  # decoding in this process: nothing to start
     assert not workers._spares.get(workers.SEGMENTS)
     pipeline.prestart(vod)  # the cache holds no curve of it yet
     (spare,) = workers._spares.pop(workers.SEGMENTS)

@@ -101,7 +101,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
     :meth:`Options.to_dict`), ``blocked`` (plugins ``m0 --disable-plugin`` blocked) and
     ``slots`` (jobs running at once on this machine: each job gets
     ``cores // slots`` BLAS threads and, unless its options say otherwise, as many ffmpeg
-    processes for its clips (``workers``) and decoding segments (``jobs``)).
+    processes for its clips (``workers``) and decoding segments (``jobs``; with one core, it
+    decodes in its own process)).
     ``report(fraction)`` is told how far the analysis is. Returns the job's result: ``status``
     (``completed``, ``failed`` or ``interrupted``), ``highlights``, ``clips``, ``failed_clips``,
     ``outputs`` (paths written), ``error``, ``notes`` (how the run went, e.g. decoded in one
@@ -114,8 +115,9 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
     try:
         opts = Options(**spec["options"])
         share = max(1, (os.cpu_count() or 1) // max(1, spec.get("slots", 1)))
-        # Clip processes and decoding segments per job: the job's share of the cores.
-        fill = {"workers": share, "jobs": share}
+        # Clip processes and decoding segments per job: the job's share of the cores. With one
+        # core each, the job's own process decodes: a worker would only add its start-up.
+        fill = {"workers": share, "jobs": share if share > 1 else 0}
         opts = Options.build(opts, **{k: v for k, v in fill.items() if getattr(opts, k) is None})
         for name in spec.get("blocked", ()):
             plugins.block(name)

@@ -96,7 +96,8 @@ def selection_options(f):
                      help="Minimum time between two highlights  [default: half a clip]"),
         click.option("--jobs", type=int, default=None, metavar="N",
                      help="Segments of the file decoded in parallel by worker processes (a "
-                          "short file by one); 1: in this process  [default: number of cores]"),
+                          "short file by one); 0: in m0's own process, no worker  "
+                          "[default: number of cores]"),
         click.option("--no-cache", "no_cache", is_flag=True,
                      help="Decode again even if the analysis is cached."),
         click.option("-P", "--param", "params", multiple=True, metavar="STAGE.NAME=VALUE",

@@ -152,6 +152,7 @@ def test_odd_names_work(name, make_media, tmp_path):
     (["--workers", "-2"], "workers must be between", 1),
     (["--workers", "100000"], "workers must be between", 1),
     (["--jobs", "99999"], "jobs must be between", 1),
+    (["--jobs", "-1"], "jobs must be between", 1),
     (["--cut", "wrong"], "'wrong' is not one of", 2),
     (["-P", "nonsense"], "expected STAGE.NAME=VALUE", 2),
     (["-P", "analyzer.colour=1"], "does not take these options", 1),

@@ -199,7 +199,7 @@ def test_plugin_raising_mid_stream_is_named(where, wav, long_wav, fake_dist, tmp
         assert run.returncode == 1 and job["status"] == "failed"
         assert FIRE in job["error"]
         return
-    media, jobs = (wav, "1") if where == "analyze" else (long_wav, "2")
+    media, jobs = (wav, "0") if where == "analyze" else (long_wav, "2")
     run = run_m0("analyze", str(media), str(out), "--analyzer", "slow", "--jobs", jobs, env=env)
     assert_one_error_line(run, FIRE)
     assert files(out) == []
