@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from m0core import checks
+from m0core import checks, workers
 from m0core.checks import number, whole
 from m0core.errors import OptionError
 from m0core.shortform import ShortForm
@@ -64,8 +64,8 @@ class Options:
         Write ``report.html`` (and its thumbnails) into the output folder.
     jobs:
         Segments of the timeline decoded in parallel, each by a worker process (default: the
-        number of cores; 1: the whole file by one worker; 0: in this process, no worker). The
-        highlights are the same either way.
+        number of cores, and none on one core; 1: the whole file by one worker; 0: in this
+        process, no worker). The highlights are the same either way.
     cache:
         Keep the score curve, so a re-run with other selection settings decodes nothing.
     audio_track:
@@ -246,11 +246,9 @@ class Options:
 
     @property
     def decode_jobs(self) -> int:
-        """Parallel decoding segments: ``jobs`` (0: one, in this process) or the number of
-        cores."""
-        if self.jobs is not None:
-            return max(1, self.jobs)
-        return os.cpu_count() or 1
+        """Decoding worker processes, one per segment: ``jobs``, or one per core (none on one
+        core); 0: this process decodes (:func:`m0core.workers.decoders`)."""
+        return workers.decoders(self.jobs)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every option."""

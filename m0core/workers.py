@@ -47,6 +47,16 @@ _spares_lock = threading.Lock()
 _discard_at_exit = False  # whether :func:`discard` is registered to run at exit
 
 
+def decoders(jobs: int | None, cores: int | None = None) -> int:
+    """Decoding worker processes for the ``jobs`` option: ``jobs``, or one per core of
+    ``cores`` (default: this machine's) — none with one core, where the calling process
+    decodes (a worker would only add its start-up). 0: the calling process decodes."""
+    if jobs is not None:
+        return jobs
+    cores = cores or os.cpu_count() or 1
+    return cores if cores > 1 else 0
+
+
 def command(module: str) -> list[str]:
     """The command line of a worker running ``module`` (``python -m module``)."""
     return [sys.executable, "-m", module]

@@ -78,6 +78,27 @@ def test_one_job_decodes_in_one_worker_and_zero_in_this_process(vod):
     assert runs[0][0] == runs[1][0] and len(runs[0][0]) >= 2
 
 
+def test_on_one_core_the_default_decodes_in_this_process(vod, monkeypatch):
+    """On one core a decoding worker would only add its start-up: by default m0's own
+    process decodes (as with ``jobs=0``, and as a batch job whose share is one core) and no
+    worker is prestarted; ``jobs=1`` still asks for one worker."""
+    import os
+
+    from m0core import pipeline, workers
+    from m0core.options import Options
+    from m0core.pipeline.plan import resolve
+
+    assert (workers.decoders(None, 1), workers.decoders(None, 4), workers.decoders(1, 1)) == \
+        (0, 4, 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert resolve(vod, Options(cache=False)).in_process
+    assert not resolve(vod, Options(cache=False, jobs=1)).in_process
+    pipeline.prestart(vod, cache=False)
+    assert not workers._spares.get(workers.SEGMENTS)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert not resolve(vod, Options(cache=False)).in_process
+
+
 def test_workers_leave_no_process_and_name_a_failing_analyzer(long_vod, tmp_path):
     import psutil
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from m0core import plugins
+from m0core import plugins, workers
 from m0core.batch.executors import make_executor
 from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger, Row, options_hash
 from m0core.compat import seed_selector
@@ -115,9 +115,9 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
     try:
         opts = Options(**spec["options"])
         share = max(1, (os.cpu_count() or 1) // max(1, spec.get("slots", 1)))
-        # Clip processes and decoding segments per job: the job's share of the cores. With one
-        # core each, the job's own process decodes: a worker would only add its start-up.
-        fill = {"workers": share, "jobs": share if share > 1 else 0}
+        # Clip processes and decoding segments per job: the job's share of the cores (with one
+        # core, the job's own process decodes).
+        fill = {"workers": share, "jobs": workers.decoders(None, share)}
         opts = Options.build(opts, **{k: v for k, v in fill.items() if getattr(opts, k) is None})
         for name in spec.get("blocked", ()):
             plugins.block(name)

@@ -97,7 +97,7 @@ def selection_options(f):
         click.option("--jobs", type=int, default=None, metavar="N",
                      help="Segments of the file decoded in parallel by worker processes (a "
                           "short file by one); 0: in m0's own process, no worker  "
-                          "[default: number of cores]"),
+                          "[default: number of cores; 0 on one core]"),
         click.option("--no-cache", "no_cache", is_flag=True,
                      help="Decode again even if the analysis is cached."),
         click.option("-P", "--param", "params", multiple=True, metavar="STAGE.NAME=VALUE",

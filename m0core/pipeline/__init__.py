@@ -30,14 +30,14 @@ def prestart(path: str | os.PathLike, *, jobs: int | None = None, cache: bool = 
     """Start a decoding worker now, before the run of ``path`` that needs it is planned, so
     its start-up (the interpreter, numpy, the decoder's libraries: about 0.3 s of CPU) overlaps
     with this process's own imports and planning. For a front end, first thing, with the run's
-    ``jobs`` and ``cache`` option: nothing is started with ``jobs`` 0 (this process decodes),
-    when the cache likely holds the file's curve (nothing is decoded) or for a path that is
-    no file (the plan says what is wrong with it). The run's first segment takes the worker;
-    one the run does not take is stopped when :func:`analyze` returns or raises."""
+    ``jobs`` and ``cache`` option: nothing is started when this process decodes (``jobs`` 0,
+    or one core), when the cache likely holds the file's curve (nothing is decoded) or for a
+    path that is no file (the plan says what is wrong with it). The run's first segment takes
+    the worker; one the run does not take is stopped when :func:`analyze` returns or raises."""
     # not imported with this package: a worker would load hashlib's OpenSSL for nothing (4 MB)
     from m0core.pipeline import cachedir
 
-    if jobs == 0 or not os.path.isfile(path) or (cache and cachedir.seen(path)):
+    if not workers.decoders(jobs) or not os.path.isfile(path) or (cache and cachedir.seen(path)):
         return
     workers.prestart(workers.SEGMENTS)
 

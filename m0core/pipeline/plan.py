@@ -56,9 +56,9 @@ class Plan:
 
     @property
     def in_process(self) -> bool:
-        """Whether this process decodes (``jobs`` 0, or a stage known here only); otherwise
-        worker processes do, one per segment (a short file, or ``jobs`` 1, is one segment), so
-        this process holds no decoder."""
+        """Whether this process decodes (``jobs`` 0 or one core, or a stage known here only);
+        otherwise worker processes do, one per segment (a short file, or ``jobs`` 1, is one
+        segment), so this process holds no decoder."""
         return _in_process(self.options)
 
     def described(self, media: MediaInfo) -> Plan:
@@ -163,9 +163,9 @@ def _local_stages(opts: Options) -> list[str]:
 
 
 def _in_process(opts: Options) -> bool:
-    """Whether a run with ``opts`` decodes in this process: ``jobs`` 0, or a stage known here
-    only (a worker process builds its stages by name)."""
-    return opts.jobs == 0 or bool(_local_stages(opts))
+    """Whether a run with ``opts`` decodes in this process: no decoding worker (``jobs`` 0, or
+    one core), or a stage known here only (a worker process builds its stages by name)."""
+    return opts.decode_jobs == 0 or bool(_local_stages(opts))
 
 
 def cache_key(path: str, opts: Options, analyzer: Analyzer) -> dict[str, Any]:
