@@ -102,7 +102,8 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
 
 _BATCH_HELP = {  # in a batch, --workers counts jobs; each job gets its share of the cores
     "workers": "Jobs at once  [default: number of cores]",
-    "jobs": "Segments of each file decoded in parallel  [default: cores ÷ --workers]",
+    "jobs": "Segments of each file decoded in parallel by worker processes; 0: in the "
+            "job's process  [default: cores ÷ --workers; 0 when that is one]",
 }
 for _param in batch.params:
     if _param.name in _BATCH_HELP:
