@@ -91,7 +91,20 @@ def _sample(root: psutil.Process, peaks: dict[int, int]) -> None:
 def best_of(repeat: int, cmd: list[str], env: dict[str, str] | None = None) -> Measurement:
     """The fastest of ``repeat`` runs (the least disturbed by the rest of the machine), with
     the median peak memory."""
-    runs = [run(cmd, env) for _ in range(repeat)]
+    return _fastest([run(cmd, env) for _ in range(repeat)])
+
+
+def in_turns(repeat: int, cmd: list[str], reference: list[str]) -> tuple[Measurement, float]:
+    """``cmd`` and ``reference`` run ``repeat`` times in turns, each pair back to back, so a
+    change in the machine's load touches both alike: ``cmd``'s fastest run (as
+    :func:`best_of`) and the median of the pairs' ratios of wall time (``cmd`` ÷
+    ``reference``) — on a shared machine, the steadier figure of the two."""
+    pairs = [(run(cmd), run(reference)) for _ in range(repeat)]
+    ratio = statistics.median(mine.seconds / theirs.seconds for mine, theirs in pairs)
+    return _fastest([mine for mine, _ in pairs]), ratio
+
+
+def _fastest(runs: list[Measurement]) -> Measurement:
     fastest = min(runs, key=lambda r: r.seconds)
     return Measurement(fastest.seconds, statistics.median(r.peak_mb for r in runs), fastest.cpu)
 

@@ -17,7 +17,7 @@ from m0core.dev import synth
 from m0core.pipeline.segments import MIN_SEGMENT_SECONDS, SegmentJob, plan_segments
 
 from . import media
-from .measure import Measurement, at_once, best_of, ffmpeg, m0, medians_in_turns, run
+from .measure import Measurement, at_once, best_of, ffmpeg, in_turns, m0, medians_in_turns, run
 
 
 @dataclass
@@ -133,9 +133,11 @@ def analysis_speed(minutes: float, repeat: int, container: str = "mp4") -> Table
     vod = media.vod(minutes, container)
     cores = os.cpu_count() or 1
     table = Table(f"Analysis time, {minutes:g} min 720p VOD, {container} ({media.size_gb(vod)})",
-                  ["command", "seconds", "× ffmpeg decode", "× bare PyAV loop", "× real time"])
+                  ["command", "seconds", "× ffmpeg decode", "× bare PyAV loop",
+                   "× bare PyAV loop, in turns", "× real time"])
     floor = _floor(vod, repeat)
     bare = _bare(vod, repeat)
+    bare_cmd = [sys.executable, "-c", BARE_LOOP, str(vod)]
     cases = [
         ("ffmpeg -i VOD -map 0:a -f null - (floor)", None),
         ("bare PyAV loop: demux + decode, one process (floor)", "bare"),
@@ -148,18 +150,27 @@ def analysis_speed(minutes: float, repeat: int, container: str = "mp4") -> Table
         ("m0 analyze --no-clips --no-streaming (rms-legacy)", ["--no-streaming", "--jobs", "0"]),
     ]
     for label, extra in cases:
-        result = (floor if extra is None else bare if extra == "bare"
-                  else best_of(repeat, _analyze(vod, *extra)))
+        paired = "-"
+        if extra is None:
+            result = floor
+        elif extra == "bare":
+            result, paired = bare, "1.00"
+        else:
+            result, ratio = in_turns(repeat, _analyze(vod, *extra), bare_cmd)
+            paired = f"{ratio:.2f}"
         table.rows.append([label, f"{result.seconds:.2f}", f"{result.seconds / floor.seconds:.2f}",
-                           f"{result.seconds / bare.seconds:.2f}",
+                           f"{result.seconds / bare.seconds:.2f}", paired,
                            f"{minutes * 60 / result.seconds:.0f}×"])
         if extra == "bare" and cores >= 2:
             two = _two_workers(vod, repeat)
             table.rows.append(["two of m0's decoding workers alone, half the file each, at once "
                                "(the floor of the default's design)", f"{two:.2f}",
-                               f"{two / floor.seconds:.2f}", f"{two / bare.seconds:.2f}",
+                               f"{two / floor.seconds:.2f}", f"{two / bare.seconds:.2f}", "-",
                                f"{minutes * 60 / two:.0f}×"])
-    table.notes.append(f"best of {repeat} runs each, process start included, --no-cache")
+    table.notes.append(f"best of {repeat} runs each, process start included, --no-cache; "
+                       "\"in turns\": each m0 run followed by a run of the bare loop, the "
+                       f"median of the {repeat} pairs' ratios (a change in the machine's load "
+                       "touches both alike)")
     return table
 
 
