@@ -52,8 +52,12 @@ BARE_LOOP = ("import sys, av\n"
              "            pass\n")
 
 
+def _bare_cmd(vod: Path) -> list[str]:
+    return [sys.executable, "-c", BARE_LOOP, str(vod)]
+
+
 def _bare(vod: Path, repeat: int) -> Measurement:
-    return best_of(repeat, [sys.executable, "-c", BARE_LOOP, str(vod)])
+    return best_of(repeat, _bare_cmd(vod))
 
 
 def _segments(vod: Path, jobs: int, min_seconds: float = MIN_SEGMENT_SECONDS
@@ -137,7 +141,6 @@ def analysis_speed(minutes: float, repeat: int, container: str = "mp4") -> Table
                    "× bare PyAV loop, in turns", "× real time"])
     floor = _floor(vod, repeat)
     bare = _bare(vod, repeat)
-    bare_cmd = [sys.executable, "-c", BARE_LOOP, str(vod)]
     cases = [
         ("ffmpeg -i VOD -map 0:a -f null - (floor)", None),
         ("bare PyAV loop: demux + decode, one process (floor)", "bare"),
@@ -156,7 +159,7 @@ def analysis_speed(minutes: float, repeat: int, container: str = "mp4") -> Table
         elif extra == "bare":
             result, paired = bare, "1.00"
         else:
-            result, ratio = in_turns(repeat, _analyze(vod, *extra), bare_cmd)
+            result, ratio = in_turns(repeat, _analyze(vod, *extra), _bare_cmd(vod))
             paired = f"{ratio:.2f}"
         table.rows.append([label, f"{result.seconds:.2f}", f"{result.seconds / floor.seconds:.2f}",
                            f"{result.seconds / bare.seconds:.2f}", paired,
@@ -187,7 +190,7 @@ def memory(lengths: list[float], container: str, legacy_up_to: float) -> Table:
     peaks: list[float] = []
     for minutes in lengths:
         vod = media.vod(minutes, container)
-        bare = run([sys.executable, "-c", BARE_LOOP, str(vod)])
+        bare = run(_bare_cmd(vod))
         legacy = (run(_analyze(vod, "--no-streaming", "--jobs", "0"))
                   if minutes <= legacy_up_to else None)
         here = run(_analyze(vod, "--jobs", "0"))
