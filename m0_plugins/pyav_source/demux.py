@@ -235,7 +235,7 @@ class _Filling:
         self.chunk = ChunkBuffer(size, stop, rate)
         #: :meth:`fill` places nothing before the tracks are ready up to here (unless final),
         #: so a decoding loop need not call it for every frame
-        self.wants = first + 1
+        self.wants = first + self.chunk.wanted(first)
 
     def fill(self, ready: int, final: bool) -> list[AudioChunk]:
         """Place the samples up to ``ready`` in whole pieces (all of them if ``final``); the

@@ -50,9 +50,9 @@ class Plan:
         return bool(contracts.optional("source", self.source, "exact_seek"))
 
     def segments(self) -> list[tuple[float, float | None]]:
-        """The ``(start, length)`` segments this run decodes, in time order: one when a stage
-        is known in this process only (a worker process builds its stages by name)."""
-        return [(0.0, None)] if self.local_stages else self._parallel()
+        """The ``(start, length)`` segments this run decodes, in time order: one when this
+        process decodes (:attr:`in_process`)."""
+        return [(0.0, None)] if self.in_process else self._parallel()
 
     @property
     def in_process(self) -> bool:
