@@ -147,6 +147,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
                             f"{failed[0].error}")
         if joined is not None and joined.error:
             problems.append(joined.error)
+        if not analysis.published:
+            problems.append("the previous results were kept")
         if problems:
             result.update(status="failed", error="; ".join(problems))
     if result["status"] != "completed":

@@ -56,6 +56,8 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
         problems.append(f"{len(result.failed_clips)} of {len(result.clips)} clips failed")
     if result.compilation is not None and result.compilation.error:
         problems.append(result.compilation.error)
+    if not result.published:
+        problems.append(f"the previous results in {result.out_dir} were kept")
     if problems:
         raise M0Error("; ".join(problems))
 
@@ -64,7 +66,7 @@ def _summary(result, verbose: bool) -> None:
     media = result.media
     took = result.timings.get("total", 0.0)
     speed = (media.duration or 0) / took if took else 0
-    made = sum(1 for c in result.clips if c.ok)
+    made = sum(1 for c in result.clips if c.ok and c.path)
     click.echo(
         f"{len(result.highlights)} highlights in {clock(media.duration or 0)} of audio "
         f"({took:.1f} s, {speed:.0f}x real time); {made} clips in {result.out_dir}"

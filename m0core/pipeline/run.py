@@ -168,6 +168,12 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
         compilation=run.compilation,
         notes=plan.notes,
     )
+    if staging is not None and _failed(result) and staging.has_previous():
+        staging.discard()  # a failed rerun leaves the previous results as they were
+        return replace(result, out_dir=staging.out, published=False,
+                       clips=tuple(replace(c, path=None) for c in result.clips),
+                       compilation=result.compilation and replace(result.compilation,
+                                                                  path=None))
     if staging is not None:
         _, failed = write_outputs(result, writers)
         failed += staging.publish(c.path for c in result.clips if c.ok and c.path)
@@ -178,6 +184,12 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
                          clips=tuple(_published(c, staging) for c in result.clips),
                          compilation=compilation)
     return result
+
+
+def _failed(result: AnalysisResult) -> bool:
+    """Whether a clip or the compilation of ``result`` could not be made."""
+    joined = result.compilation
+    return bool(result.failed_clips) or (joined is not None and joined.error is not None)
 
 
 def _published(clip: ClipResult, staging: Staging) -> ClipResult:

@@ -156,8 +156,10 @@ def test_a_completed_rerun_replaces_the_outputs_whole(finished, vod, slow_env):
 # -- fault injection on a rerun ---------------------------------------------------------------
 
 def test_a_clip_ffmpeg_killed_in_a_rerun(finished, vod, slow_env, tmp_path):
-    """Clip 2's ffmpeg dies mid-clip: the rerun completes with clip 2 failed; its listing says
-    so and the previous clip 2 (listed no more) is gone; no process is left."""
+    """Clip 2's ffmpeg dies mid-clip: the rerun fails with one line saying so and that the
+    previous results were kept — the folder is exactly as the finished run left it; no
+    process is left."""
+    before = snapshot(finished)
     env = dict(slow_env, M0_SLOW="0",
                M0_FFMPEG=_ffmpeg_wrapper(tmp_path, "02_0h", 'exec "$REAL" -re "$@"'))
     proc = m0_popen("analyze", str(vod), str(finished), "--analyzer", "slow", "-f", "csv",
@@ -166,12 +168,26 @@ def test_a_clip_ffmpeg_killed_in_a_rerun(finished, vod, slow_env, tmp_path):
     time.sleep(0.5)
     _named(env["M0_TEST_TAG"], "-re")[0].kill()
     stderr, _ = _finish(proc, 60)
-    assert_one_error_line(_run_of(proc, stderr), "1 of 2 clips failed")
+    line = assert_one_error_line(_run_of(proc, stderr), "1 of 2 clips failed")
+    assert f"the previous results in {finished} were kept" in line
     assert not wait_gone(env["M0_TEST_TAG"], 10)
+    assert snapshot(finished) == before
     assert_consistent(finished)
-    rows = json.loads((finished / "highlights.json").read_text())["highlights"]
-    assert rows[0]["clip"] and rows[1]["clip"] is None and "signal 9" in rows[1]["clip_error"]
-    assert sorted(n for n in os.listdir(finished) if n.endswith(".mp4")) == [rows[0]["clip"]]
+
+
+def test_a_failed_first_run_publishes_what_it_made(vod, slow_env, tmp_path):
+    """With no previous results to keep, a run whose clip 2 cannot be cut publishes clip 1
+    and a listing that says clip 2 failed (and exits with the error)."""
+    out = tmp_path / "first"
+    env = dict(slow_env, M0_SLOW="0",
+               M0_FFMPEG=_ffmpeg_wrapper(tmp_path, "02_0h", "exit 1"))
+    run = run_m0("analyze", str(vod), str(out), "--analyzer", "slow", "--no-cache", env=env)
+    assert run.returncode == 1
+    assert "1 of 2 clips failed" in run.stderr and "were kept" not in run.stderr
+    rows = json.loads((out / "highlights.json").read_text())["highlights"]
+    assert rows[0]["clip"] and rows[1]["clip"] is None and rows[1]["clip_error"]
+    assert sorted(n for n in os.listdir(out) if n.endswith(".mp4")) == [rows[0]["clip"]]
+    assert_consistent(out)
 
 
 def _disk_sizes() -> list[str]:
@@ -201,10 +217,9 @@ def test_a_full_disk_at_every_write_of_a_rerun(vod, slow_env, tmp_path, size):
                        "-f", "csv", "--no-cache", env=env)
         if rerun.returncode == 0 and "Warning" not in rerun.stderr:
             assert_consistent(out)
-        else:
+        else:  # failed, clips or not: the previous results are kept as they were
             assert "Traceback" not in rerun.stderr
-            if snapshot(out) != before:  # completed with failed clips: published, consistent
-                assert "clips failed" in rerun.stderr, rerun.stderr
+            assert snapshot(out) == before, rerun.stderr
             assert_consistent(out)
         filler.unlink()
         assert used > 0
