@@ -53,10 +53,17 @@ def _hostname() -> str:
 
 
 class Staging:
-    """A run's private folder inside ``out`` (created here; stale ones are cleared first)."""
+    """A run's private folder inside ``out`` (created here; stale ones are cleared first).
 
-    def __init__(self, out: Path) -> None:
+    ``keep``: files a run must never replace or remove (its input, which may lie in ``out``,
+    even be a clip of an earlier run): publishing that would is an :class:`OutputError`, and
+    so is, at once, an input that the previous run's record lists (a rerun would remove it).
+    """
+
+    def __init__(self, out: Path, keep: Iterable[str | os.PathLike] = ()) -> None:
         self.out = out
+        self.keep = [Path(p) for p in keep]
+        self._guard(self.out / name for name in previous_outputs(out))
         clear_stale(out)
         self.dir = out / f"{PREFIX}{os.getpid()}-{_host()}-{secrets.token_hex(4)}"
         try:
@@ -122,6 +129,7 @@ class Staging:
                 skipped.append(line)
         replaced = {path.relative_to(self.dir).as_posix() for path in staged} | clip_names
         stale = [self.out / name for name in sorted(previous_outputs(self.out) - replaced)]
+        self._guard([*map(self.final, staged), *stale])
         backup = self.dir / _PREVIOUS
         done: list[tuple[Path, Path | None, bool]] = []  # (target, its old copy, new file in)
         try:
@@ -149,6 +157,23 @@ class Staging:
             raise OutputError(f"{self.out}: cannot publish the outputs ({exc.strerror or exc})"
                               ) from None
         return skipped
+
+
+    def _guard(self, targets: Iterable[Path]) -> None:
+        """Raise :class:`OutputError` if a file of ``targets`` (to be replaced or removed) is
+        one of :attr:`keep`."""
+        for target in targets:
+            for kept in self.keep:
+                if _same_file(target, kept):
+                    raise OutputError(f"{target}: would replace or remove the input; choose "
+                                      "another output folder")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _keep(target: Path, copy: Path) -> Path | None:

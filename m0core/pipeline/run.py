@@ -118,7 +118,8 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
                 streams = _Streams(described, stack)
             plan = described
         progress.started(plan.media)
-        staging = Staging(out) if out is not None else None  # see m0core.staging: the one rule
+        # see m0core.staging: the one rule (never the input: it may lie in the folder)
+        staging = Staging(out, keep=[plan.path]) if out is not None else None
         try:
             run = _Run(plan, staging, progress)
         except BaseException:

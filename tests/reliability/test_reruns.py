@@ -190,6 +190,32 @@ def test_a_failed_first_run_publishes_what_it_made(vod, slow_env, tmp_path):
     assert_consistent(out)
 
 
+def test_a_run_never_removes_its_input_listed_by_the_previous_run(finished, slow_env):
+    """The input is a clip of the previous run in the same folder (a rerun would remove it as
+    stale): one error line before anything is analysed; the folder is unchanged."""
+    before = snapshot(finished)
+    clip = finished / listed_clips(finished)["highlights.json"][0]
+    run = run_m0("analyze", str(clip), str(finished), "--analyzer", "slow", "-l", "2",
+                 env=dict(slow_env, M0_SLOW="0"))
+    assert_one_error_line(run, f"{clip}: would replace or remove the input")
+    assert snapshot(finished) == before
+
+
+def test_a_run_never_overwrites_its_input_named_like_its_clip(finished, vod, slow_env,
+                                                             tmp_path):
+    """The input lies in the output folder under the name the run's first clip gets: one
+    error line when the clips would be published; the input is intact, no clip is left."""
+    folder = tmp_path / "collection"
+    folder.mkdir()
+    name = listed_clips(finished)["highlights.json"][0]  # the same run makes the same names
+    (folder / name).write_bytes(vod.read_bytes())
+    before = snapshot(folder)
+    run = run_m0("analyze", str(folder / name), str(folder), "--analyzer", "slow",
+                 env=dict(slow_env, M0_SLOW="0"))
+    assert_one_error_line(run, f"{folder / name}: would replace or remove the input")
+    assert snapshot(folder) == before
+
+
 def _disk_sizes() -> list[str]:
     """tmpfs sizes from too small for anything to enough for all but the last files."""
     return ["16k", "200k", "400k", "700k", "900k", "1100k", "1300k"]
