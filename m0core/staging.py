@@ -11,9 +11,9 @@ this run did not replace. That is the one rule for what a rerun may delete: noth
 the folder is touched.
 
 So a run that fails or is interrupted at any point before publishing leaves the previous run's
-outputs exactly as they were (a run whose clips could not all be made does not publish over
-them either: :attr:`m0core.result.AnalysisResult.published`) (its private folder is removed; one left by a run that was killed
-is removed by the next run into the folder). Publishing is made of renames only (no data is
+outputs exactly as they were (its private folder is removed; one left by a run that was killed
+is removed by the next run into the folder); so does a run whose clips could not all be made
+(:attr:`m0core.result.AnalysisResult.published`). Publishing is made of renames only (no data is
 written, so a full disk cannot stop it half way); Ctrl-C or SIGTERM during it is held until it
 ends, and a rename that fails puts back every file it had replaced.
 """

@@ -266,7 +266,8 @@ def _mix(tracks, position: int, out: np.ndarray) -> None:
 
 
 def _chosen(container, path: Path, track: int | str) -> list:
-    """The audio streams ``track`` names (:class:`InputError` if the file has no such track)."""
+    """The audio streams ``track`` names (:class:`InputError` if the file has no such track,
+    or FFmpeg could not tell its sample rate: random bytes it took for an MP3, say)."""
     audio = list(container.streams.audio)
     if track == checks.ALL_TRACKS:
         rates = sorted({s.codec_context.sample_rate for s in audio})
@@ -274,12 +275,17 @@ def _chosen(container, path: Path, track: int | str) -> list:
             raise InputError(f"{path}: its audio tracks have different sample rates "
                              f"({', '.join(map(str, rates))} Hz) and cannot be mixed: "
                              "choose one with --audio-track N")
-        return audio
-    if track > len(audio):
+        chosen = audio
+    elif track > len(audio):
         count = f"only {len(audio)} audio tracks" if len(audio) > 1 else "one audio track"
         raise InputError(f"{path}: has no audio track {track} (it has {count}; "
                          "'m0 probe' lists them)")
-    return [audio[track - 1]]
+    else:
+        chosen = [audio[track - 1]]
+    if any(s.codec_context.sample_rate <= 0 for s in chosen):
+        raise InputError(f"{path}: not a media file m0 can read (no audio FFmpeg can decode "
+                         "was found in it)")
+    return chosen
 
 
 class _open:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import struct
 
@@ -38,6 +39,7 @@ def faststart(make_media, vod):
 BAD = {  # case: words its error line must hold
     "missing": "no such file", "directory": "is a directory", "empty": "file is empty",
     "random bytes": "not a media file", "text": "not a media file",
+    "random bytes as .mp3": "not a media file", "random bytes as .aac": "not a media file",
     "moov missing": "moov atom not found", "video without audio": "no audio stream",
     "zero duration": "zero duration",
     **{f"cut at {p} %{kind}": "truncated" for p in (10, 50, 99) for kind in ("", ", faststart")},
@@ -54,6 +56,9 @@ def _bad_input(case, folder, vod, faststart, video_only, make_media):
         path.write_bytes(b"")
     elif case == "random bytes":
         path.write_bytes(os.urandom(50_000))
+    elif case.startswith("random bytes as"):  # FFmpeg takes them for a stream of no rate
+        path = path.with_suffix(case.split()[-1])
+        path.write_bytes(random.Random(1).randbytes(100_000))
     elif case == "text":
         path.write_text("this is not a video\n" * 50)
     elif case == "moov missing":
