@@ -20,6 +20,15 @@ ALWAYS_FORMATS = ("json",)  # highlights.json and index.json, written by m0core.
 PRE_SHARE = 2 / 3  # of the clip before the peak: what caused a reaction comes before it
 
 
+#: The parameters m0 gives a stage itself, by stage: not settable as ``*_params`` (``-P``);
+#: the option that sets them, where there is one.
+SET_BY_M0: dict[str, dict[str, str | None]] = {
+    "source": {"audio_track": "--audio-track"},
+    "selector": {"timeline": None, "threshold": "--threshold"},
+    "encoder": {"media": None, "out_dir": None, "short_form": "--aspect, --height, --fade"},
+}
+
+
 @dataclass(frozen=True)
 class Options:
     """Everything that shapes one run of :func:`m0core.analyze`.
@@ -142,6 +151,11 @@ class Options:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise OptionError(f"{name} must be a plugin name, not {value!r}")
+            given = set(getattr(self, f"{name}_params"))
+            for param, option in SET_BY_M0.get(name, {}).items():
+                if param in given:
+                    raise OptionError(f"{name} parameter {param!r} is set by m0 itself"
+                                      f"{f' (use {option})' if option else ''}")
         if self.threshold is not None:
             number("threshold", self.threshold, low=-200.0, high=50.0)
         if self.sensitivity is not None:

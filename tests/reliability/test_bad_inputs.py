@@ -162,6 +162,11 @@ def test_odd_names_work(name, make_media, tmp_path):
     (["-P", "nonsense"], "expected STAGE.NAME=VALUE", 2),
     (["-P", "analyzer.colour=1"], "does not take these options", 1),
     (["-P", "encoder.timeout=-1"], "timeout must be a number of seconds above 0", 1),
+    (["-P", "selector.threshold=5"], "'threshold' is set by m0 itself (use --threshold)", 1),
+    (["-P", "selector.timeline=1"], "'timeline' is set by m0 itself", 1),
+    (["-P", "encoder.out_dir=/tmp"], "'out_dir' is set by m0 itself", 1),
+    (["-P", "encoder.media=1"], "'media' is set by m0 itself", 1),
+    (["-P", "source.audio_track=2"], "'audio_track' is set by m0 itself", 1),
 ])
 def test_bad_options_give_one_clear_line(vod, tmp_path, args, expected, code):
     run = run_m0("analyze", str(vod), str(tmp_path / "out"), *args)
