@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from m0core.errors import OutputError
@@ -50,20 +51,27 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
         raise OutputError(f"{target}: would overwrite the input; choose another name")
     if not target.parent.is_dir():
         raise OutputError(f"{target.parent}: no such folder")
-    fd, meta = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix="-chapters.txt")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(ffmetadata(highlights))
     partial = target.with_name(temp_name(target.name))
+    meta = None
     try:
+        fd, meta = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(),
+                                    suffix="-chapters.txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(ffmetadata(highlights))
         run(base_command() + [
             "-y", "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),
             "-map", "0", "-map_metadata", "0", "-map_chapters", "1", "-c", "copy",
             "-f", chapter_muxer(target), input_arg(partial),
         ], timeout=timeout, what=str(target))
         os.replace(partial, target)
+    except OSError as exc:  # a read-only folder, a full disk
+        raise OutputError(f"{target.parent}: cannot write in the folder "
+                          f"({exc.strerror or exc})") from None
     finally:
         for leftover in (meta, partial):
-            Path(leftover).unlink(missing_ok=True)
+            if leftover is not None:
+                with suppress(OSError):  # none there; a read-only folder says so as EROFS
+                    Path(leftover).unlink()
     return target
 
 

@@ -201,3 +201,18 @@ def test_full_disk_fails_cleanly(vod, tmp_path):
     assert "clips failed" in line or "No space left" in line, line
     assert "No space left on device" in run.stderr
     assert not any(name.endswith((".mp4", ".tmp")) for name in left), left
+
+
+@pytest.mark.parametrize("disk", ["read-only", "full"])
+def test_chapters_into_an_unusable_folder(vod, tmp_path, disk):
+    """``m0 chapters`` into a read-only folder or onto a full disk: one line naming the
+    folder, nothing left in it."""
+    folder = tmp_path / "disk"
+    with tmpfs(folder, size="64k", read_only=disk == "read-only"):
+        run = run_m0("chapters", str(vod), str(folder / "out.mp4"), "-q")
+        left = files(folder)
+    line = assert_one_error_line(run, str(folder))
+    assert "unexpected" not in line
+    assert ("cannot write in the folder (Read-only file system)" if disk == "read-only"
+            else "No space left on device") in line, line
+    assert left == []
