@@ -314,9 +314,14 @@ def test_disabled_plugins_stay_disabled_in_the_jobs(vod, tmp_path, fake_dist):
     env["CRASH_MARKER"] = str(tmp_path / "crashed")
     run = run_m0("--disable-plugin", "m0-crashy", "batch", str(vod), str(tmp_path / "out"),
                  "--analyzer", "crashy", "--json", env=env)
-    assert run.returncode == 1
+    assert run.returncode == 1  # before any job runs
+    assert run.stdout == "" and 'unknown analyzer "crashy"' in run.stderr
+    assert not (tmp_path / "crashed").exists()
+    run = run_m0("--disable-plugin", "m0-crashy", "batch", str(vod), str(tmp_path / "out"),
+                 "--no-clips", "--json", env=env)  # the jobs do not load it either
+    assert run.returncode == 0, run.stderr
     [result] = json.loads(run.stdout)["jobs"]
-    assert result["status"] == "failed" and 'unknown analyzer "crashy"' in result["error"]
+    assert result["status"] == "completed"
     assert not (tmp_path / "crashed").exists()
 
 
@@ -344,6 +349,23 @@ def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
 def test_scheduler_needs_dask_executor_and_a_reachable_scheduler(tmp_path, vod):
     run = run_m0("batch", str(vod), str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1")
     assert run.returncode == 1 and "--scheduler needs --executor dask" in run.stderr
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--workers", "0"], "workers must be at least 1, not 0"),
+    (["--selector", "nope"], 'unknown selector "nope"'),
+    (["--analyzer", "rms-streaming+nope"], 'unknown analyzer "nope"'),
+    (["--executor", "dask", "--scheduler", "garbage"],
+     "cannot reach the Dask scheduler at garbage"),
+])
+def test_bad_batch_options_fail_before_any_job(tmp_path, vod, args, expected):
+    """One clear line and no job run (the Dask scheduler's address is tried first)."""
+    out = tmp_path / "o"
+    run = run_m0("batch", str(vod), str(out), "--no-clips", *args)
+    assert run.returncode == 1, run.stderr
+    assert expected in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert not any(p.is_dir() for p in out.glob("*")), list(out.glob("*"))
 
 
 # -- the seed's 100+ videos -------------------------------------------------------------------

@@ -278,7 +278,7 @@ class DaskExecutor:
         if self.scheduler:
             try:
                 return Client(self.scheduler, timeout=30), None
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad address
                 raise M0Error(f"cannot reach the Dask scheduler at {self.scheduler} ({exc})") \
                     from None
         cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,

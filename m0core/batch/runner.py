@@ -252,6 +252,9 @@ class BatchProcessor:
         doubles = sorted(job_id for job_id, n in counts.items() if n > 1)
         if doubles:
             raise OptionError(f"job ids must be unique; repeated: {', '.join(doubles)}")
+        for options in {id(job.options): job.options for job in jobs}.values():
+            for kind, name in options.stages():  # an unknown name fails before any job runs
+                plugins.lookup(kind, name)
         results: dict[str, dict] = {}
         keys: dict[str, str] = {}
 

@@ -78,8 +78,9 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
             taken = ledger.folders()
     folders = job_folders(inputs, out_dir, taken)
     jobs = [BatchJob(p, folders[p], job_id=str(p), options=opts) for p in inputs]
-    processor = BatchProcessor(workers or default_workers(), executor, scheduler=scheduler,
-                               ledger=ledger_file, retry_failed=retry_failed)
+    processor = BatchProcessor(default_workers() if workers is None else workers, executor,
+                               scheduler=scheduler, ledger=ledger_file,
+                               retry_failed=retry_failed)
     view = BatchConsole(len(jobs), enabled=not quiet and not as_json)
 
     try:
