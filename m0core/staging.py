@@ -242,8 +242,10 @@ def _alive(pid: int) -> bool:
 
 
 @contextmanager
-def held_signals(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM for the block and deliver them after it (main thread only;
+def held_signals(signums: tuple[int, ...] = (
+        signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
+) -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP for the block and deliver them after it (main thread only;
     elsewhere the block runs as it is: signals reach only the main thread anyway)."""
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -49,6 +49,10 @@ def cli(disabled: tuple[str, ...]) -> None:
             plugins.block(name)
 
 
+#: Signals that stop a command as Ctrl-C does.
+STOP_SIGNALS = (signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
+
+
 def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -56,11 +60,14 @@ def _terminate(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``m0`` and ``highlighter`` commands.
 
-    SIGTERM stops a command as Ctrl-C does: its ffmpeg and worker processes are stopped, what
-    it was writing is removed, and it exits with code 130.
+    SIGTERM and SIGHUP (a closed terminal) stop a command as Ctrl-C does: its ffmpeg and
+    worker processes are stopped, what it was writing is removed, and it exits with code 130
+    (a SIGHUP ignored by ``nohup`` stays ignored).
     """
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)
+        for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, _terminate)
     # m0's process hands numpy no matrix work worth a thread pool (its workers run in
     # parallel as processes), and starting OpenBLAS's costs about 0.05 s of CPU
     for name, value in workers.SINGLE_THREADED.items():

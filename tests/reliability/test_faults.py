@@ -136,9 +136,9 @@ def test_one_clip_fails_the_others_are_fine(fault, vod, tmp_path):
     assert not wait_gone(tag, 10)
 
 
-# -- Ctrl-C and SIGTERM ----------------------------------------------------------------------
+# -- Ctrl-C, SIGTERM, SIGHUP -------------------------------------------------------------------
 
-@pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM"])
+@pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM", "SIGHUP"])
 def test_signal_stops_analyze(how, long_wav, slow_env, tmp_path):
     """Stopped while segment workers decode and a clip's ffmpeg (slowed by ``-re``) writes."""
     env = dict(slow_env, M0_FFMPEG=_ffmpeg_wrapper(tmp_path, ".partial-",
@@ -148,8 +148,8 @@ def test_signal_stops_analyze(how, long_wav, slow_env, tmp_path):
                     "--jobs", "2", "-l", "60", env=env)
     wait_for(lambda: _named(_tag(env), "-re") and _named(_tag(env), "m0core.pipeline.segments"), 60,
              "a clip being cut while segments decode")
-    if how == "SIGTERM":
-        proc.send_signal(signal.SIGTERM)
+    if how in ("SIGTERM", "SIGHUP"):  # SIGHUP: its terminal closed
+        proc.send_signal(getattr(signal, how))
     else:
         os.killpg(proc.pid, signal.SIGINT)
     stderr, took = _finish(proc)
