@@ -146,6 +146,35 @@ def test_an_offset_track_starts_where_players_put_it(make_media):
         np.testing.assert_allclose(part, mine[first:first + 96000], atol=2e-5)
 
 
+def test_a_damaged_stretch_keeps_every_later_sample_at_its_time(make_media, tmp_path):
+    """Zeroed bytes in the middle of the audio: the packets that fail to decode are silence
+    as long as they were, so the track keeps its length and what follows lies where it did
+    (FFmpeg's own decode drops them, and every later sample comes early)."""
+    path = _make(make_media, "m4a")
+    clean = _mine(path)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 16_000] = bytes(16_000)  # about 1 s at 128 kb/s
+    damaged = tmp_path / "damaged.m4a"
+    damaged.write_bytes(bytes(data))
+    mine = _mine(damaged)
+    assert len(mine) == len(clean)
+    with av.open(str(damaged)) as container:  # FFmpeg's demuxer, skipping what fails
+        decoded = 0
+        for packet in container.demux(container.streams.audio[0]):
+            try:
+                decoded += sum(frame.samples for frame in packet.decode())
+            except av.FFmpegError:
+                continue
+    assert decoded < len(clean) - 24_000
+    # differences only around the damage (the decoder restarts there; a shift by even one
+    # sample of this chord would differ by ~0.1 everywhere after it)
+    hit = np.flatnonzero(np.abs(mine - clean) > 1e-3)
+    assert 0 < hit[-1] - hit[0] < 2 * 48_000
+    assert hit[-1] < len(clean) - 5 * 48_000
+    np.testing.assert_allclose(mine[hit[-1] + 1:], clean[hit[-1] + 1:], atol=1e-3)
+
+
 def test_co64_chunk_offsets(make_media, tmp_path):
     """64-bit chunk offsets (files over 4 GB): the same file with its stco made a co64."""
     path = _make(make_media, "mp4")

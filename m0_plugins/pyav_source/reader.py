@@ -161,7 +161,9 @@ class AudioReader:
 
     def _decoded(self, data: Iterator[bytes | None]) -> Iterator[av.AudioFrame | None]:
         """The frames decoded from the packets ``data``: per packet one call into FFmpeg and
-        nothing else (this loop runs 47 times a second of audio)."""
+        nothing else (this loop runs 47 times a second of audio). A packet that fails to
+        decode (a damaged stretch of the file) is a frame's worth of silence, as long as the
+        track's first frame, so every later sample stays at its time."""
         decode, packet = self.decoder().decode, av.Packet
         for sample in data:
             if sample is None:  # the file ends before the tables do
@@ -172,7 +174,7 @@ class AudioReader:
                 frames = decode(packet(sample))
             except av.FFmpegError:
                 self.errors += 1
-                yield None
+                yield self._silence(self.template.samples)
                 continue
             yield from frames
 

@@ -42,5 +42,6 @@ def check_complete(path: object, decoded: float, total: float | None, start: flo
     expected = total - start if length is None else min(total - start, length)
     seconds, share = TRUNCATION_SLACK
     if expected > 0 and decoded < expected - max(seconds, share * expected):
-        raise InputError(f"{path}: file is truncated or damaged: audio stops at {decoded:.1f} s "
-                         f"of {expected:.1f} s{f' ({detail})' if detail else ''}")
+        raise InputError(f"{path}: file is truncated or damaged: audio stops at "
+                         f"{start + decoded:.1f} s of {total:.1f} s"
+                         f"{f' ({detail})' if detail else ''}")
