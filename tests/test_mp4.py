@@ -175,6 +175,71 @@ def test_a_damaged_stretch_keeps_every_later_sample_at_its_time(make_media, tmp_
     np.testing.assert_allclose(mine[hit[-1] + 1:], clean[hit[-1] + 1:], atol=1e-3)
 
 
+# A quiet tone with a loud one from 12 s to 13 s of the audio.
+_BURST = ["-f", "lavfi", "-i", "aevalsrc='0.05*sin(2*PI*440*t)+0.8*between(t,12,13)"
+          "*sin(2*PI*880*t)':s=48000:d=20"]
+
+
+def _burst_starts(samples: np.ndarray) -> float:
+    """Seconds at which the loud tone starts."""
+    return int(np.flatnonzero(np.abs(samples) > 0.4)[0]) / 48000
+
+
+def _gapped(source: Path, target: Path, start: float, end: float) -> Path:
+    """``source`` remuxed without its audio packets from ``start`` to ``end`` s (a stream
+    that lost packets: the timestamps jump)."""
+    with av.open(str(source)) as inp, av.open(str(target), "w", format="mp4") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            if packet.stream.type == "audio" and start <= packet.pts * packet.time_base < end:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    return target
+
+
+@pytest.mark.parametrize("case, burst, length", [
+    # ffmpeg writes a late start in an empty-moov fragmented file as a first sample 3 s long
+    ("late in fragments", 15.0, 23.0),
+    # an audio-only file whose track starts late: the players' 0 is the track's start
+    ("audio only, late", 12.0, 20.0),
+    # the timestamps jump over 5-8 s: the last sample before the jump lasts 3 s more
+    ("packets lost", 12.0, 20.0),
+])
+def test_time_without_audio_keeps_its_place(make_media, tmp_path, case, burst, length):
+    """Where a track has no audio — a late start, lost packets — m0's reader puts silence
+    as long as the timeline says, so the moment after it lies where players show it."""
+    if case == "late in fragments":
+        path = make_media("mp4-late-fragments.mp4", *_VIDEO[:-1], "testsrc2=size=160x120:"
+                          "rate=15:duration=23", "-itsoffset", "3", *_BURST, "-map", "0:v",
+                          "-map", "1:a", *_X264, *_AAC, "-movflags", "frag_keyframe+empty_moov")
+    elif case == "audio only, late":
+        path = make_media("mp4-late-audio.m4a", "-itsoffset", "3", *_BURST, *_AAC)
+    else:
+        plain = make_media("mp4-burst.mp4", *_VIDEO, *_BURST, *_X264, *_AAC)
+        path = _gapped(plain, tmp_path / "gapped.mp4", 5.0, 8.0)
+    mine = _mine(path)
+    with av.open(str(path)) as container:  # FFmpeg's demuxer: the players' timeline
+        assert container.duration / 1e6 == pytest.approx(length, abs=0.1)
+    assert _burst_starts(mine) == pytest.approx(burst, abs=0.03)
+    assert len(mine) / 48000 == pytest.approx(length, abs=0.1)
+    assert source.PyAVSource().probe(str(path)).duration == pytest.approx(length, abs=0.1)
+
+
+def test_a_fragmented_file_with_samples_in_its_moov_lasts_to_its_last_fragment(make_media):
+    """The mvhd of a fragmented file counts only the samples in its moov (the first
+    fragment's here): the duration is the audio's end, as FFmpeg's demuxer reports it."""
+    path = _make(make_media, "fragmented-moov-samples")
+    with av.open(str(path)) as container:
+        assert container.duration / 1e6 == pytest.approx(20.0, abs=0.05)
+    assert mp4.open_movie(path).duration < 5
+    assert source.PyAVSource().probe(str(path)).duration == pytest.approx(20.0, abs=0.05)
+    assert plugins.create("sources", "pyav").outline(str(path)).duration == pytest.approx(
+        20.0, abs=0.05)
+
+
 def test_co64_chunk_offsets(make_media, tmp_path):
     """64-bit chunk offsets (files over 4 GB): the same file with its stco made a co64."""
     path = _make(make_media, "mp4")

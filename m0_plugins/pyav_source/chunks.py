@@ -20,6 +20,9 @@ from m0core.model import AudioChunk
 
 #: Seconds decoded before a seek target, so the decoder state is settled.
 PREROLL = 1.0
+#: Seconds of missing audio on a track's timeline (timestamps that jump, an MP4 sample that
+#: lasts longer than what it decodes to) filled with silence; less is left as it is.
+GAP = 0.1
 #: Samples moved out of the fifo at a time (about 0.7 s at 48 kHz).
 PIECE = 1 << 15
 

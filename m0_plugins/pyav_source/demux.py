@@ -25,9 +25,8 @@ from m0core.media.audio import check_complete
 from m0core.media.ffmpeg import input_arg
 from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
-from .chunks import PIECE, PREROLL, ChunkBuffer, mono_into
+from .chunks import GAP, PIECE, PREROLL, ChunkBuffer, mono_into
 
-GAP = 0.1  # seconds of missing audio in the timestamps that are filled with silence
 RESET = 1.0  # seconds timestamps may go back before it counts as a restart, not an overlap
 MAX_LAG = 30.0  # seconds one track may lag the others before it counts as silent there
 _PEEK = 2000  # packets of any stream read after a seek to find the audio track's first one

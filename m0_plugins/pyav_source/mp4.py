@@ -172,7 +172,7 @@ class Sizes:
 class Edit:
     """Where the track's media lies on the players' timeline, from its edit list."""
 
-    lead: float = 0.0  # seconds of silence before the first sample (empty edits)
+    lead: float = 0.0  # seconds from the players' 0 (the earliest track's start) to the media
     media_time: int = 0  # media time (track timescale) shown at ``lead``
     length: float | None = None  # seconds shown from there; None: to the end
 
@@ -220,6 +220,9 @@ class Movie:
     fragmented: bool
     moov_end: int
     tracks: list[AudioTrack | Unsupported] = field(default_factory=list)
+    #: Seconds from the file's 0 to the players' 0 (the earliest track's start), which every
+    #: track's :attr:`Edit.lead` and :attr:`duration` are counted from.
+    origin: float = 0.0
 
 
 def open_movie(path: Path, track: int = 1) -> Movie:
@@ -251,6 +254,7 @@ def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Mo
     movie_scale, movie_duration = 0, 0
     tracks: list[AudioTrack | Unsupported] = []
     video = None
+    leads: list[float] = []  # each audio and video track's start on the timeline
     trex: dict[int, Fragments] = {}
     fragmented = False
     for box in boxes(f, moov.payload, moov.end):
@@ -269,22 +273,31 @@ def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Mo
                     trex[track_id] = Fragments(duration, sample_size)
         elif box.kind == b"trak":
             kind, track = _track(f, box, movie_scale)
-            if kind == "video" and video is None:
-                video = track
+            if kind == "video":
+                codec, lead = track
+                video = video or codec
+                leads.append(lead)
             elif kind == "audio":
                 tracks.append(track)
+                leads.append(0.0 if isinstance(track, Unsupported) else track.edit.lead)
+    # the players' 0 is the container's start (FFmpeg's start_time): the earliest track's,
+    # later than the file's 0 when every track starts late (an audio-only file, say)
+    origin = min(leads, default=0.0)
+    for each in tracks:
+        if not isinstance(each, Unsupported):
+            each.edit.lead -= origin
     audio = tracks[number - 1] if 0 < number <= len(tracks) else None
     if isinstance(audio, Unsupported):
         raise audio
     if audio is not None and fragmented:
         audio.fragments = trex.get(audio.track_id, Fragments())
-    duration = movie_duration / movie_scale if movie_scale and movie_duration else None
-    return Movie(path, size, audio, video, duration, fragmented, moov.end, tracks)
+    duration = movie_duration / movie_scale - origin if movie_scale and movie_duration else None
+    return Movie(path, size, audio, video, duration, fragmented, moov.end, tracks, origin)
 
 
 def _track(f: BinaryIO, trak: Box, movie_scale: int):
-    """``("audio", AudioTrack or the Unsupported that says why not)``, ``("video", codec)``
-    or ``("other", None)``."""
+    """``("audio", AudioTrack or the Unsupported that says why not)``, ``("video", (codec,
+    its start in seconds))`` or ``("other", None)``."""
     parts = _children(f, trak)
     mdia = parts.get(b"mdia")
     if mdia is None or b"tkhd" not in parts:
@@ -304,7 +317,14 @@ def _track(f: BinaryIO, trak: Box, movie_scale: int):
     if handler == b"vide":
         if not entries:
             return "other", None
-        return "video", _VIDEO_CODECS.get(entries[0].kind, entries[0].kind.decode("latin-1"))
+        codec = _VIDEO_CODECS.get(entries[0].kind, entries[0].kind.decode("latin-1"))
+        mdhd = _read(f, media[b"mdhd"])
+        (timescale,) = struct.unpack(">I", mdhd[20:24] if mdhd[0] == 1 else mdhd[12:16])
+        try:
+            lead = _edit(f, parts.get(b"edts"), movie_scale, timescale or 1).lead
+        except Unsupported:  # an edit list this reader does not follow: start at 0
+            lead = 0.0
+        return "video", (codec, lead)
     if handler != b"soun":
         return "other", None
     try:
@@ -800,26 +820,44 @@ def _fragment_runs(f: BinaryIO, movie: Movie, track: AudioTrack, start: int,
             data_end = offset
 
 
-def packets(f: BinaryIO, run_list: Iterator[Run]) -> Iterator[bytes | None]:
+def packets(f: BinaryIO, run_list: Iterator[Run], frame: int = 0, gap: int = 0
+            ) -> Iterator[bytes | int | None]:
     """The bytes of each sample of ``run_list``, reading the file once per stretch of
     adjacent samples (:data:`READ_LIMIT` bytes at most). A sample that lies past the end of a
-    truncated file, or tables that contradict each other, end the iteration with ``None``."""
+    truncated file, or tables that contradict each other, end the iteration with ``None``.
+
+    With ``gap`` (ticks of the track's timescale), a stretch of the timeline with no audio is
+    an ``int``, its length in ticks, where it lies: after a sample that lasts more than
+    ``gap`` longer than the ``frame`` ticks it decodes to (how ffmpeg writes a late start or
+    a gap in the packets), and before a fragment that starts more than ``gap`` after the
+    previous one ended."""
     fd = f.fileno()
+    expected = None  # media time just after the previous run
     for run in checked(run_list):
         if run is None:
             yield None
             return
         offsets = run.offsets
         sizes = run.sizes
-        # a new read where a sample does not follow the previous one in the file
+        if gap and expected is not None and run.dts - expected > gap:
+            yield run.dts - expected
+        expected = run.dts + int(run.durations.sum())
+        # a new read where a sample does not follow the previous one in the file, and after
+        # a sample that holds a gap
         breaks = np.flatnonzero(offsets[1:] != offsets[:-1] + sizes[:-1]) + 1
-        bounds = [0, *breaks.tolist(), len(sizes)]
+        held = {}
+        if gap:
+            long = np.flatnonzero(run.durations - frame > gap)
+            held = dict(zip((long + 1).tolist(), (run.durations[long] - frame).tolist(),
+                            strict=True))
+        bounds = sorted({0, *breaks.tolist(), *held, len(sizes)})
         size_list = sizes.tolist()
         offset_list = offsets.tolist()
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            while a < b:
+            end = b
+            while a < end:
                 total, stop = 0, a
-                while stop < b and (stop == a or total + size_list[stop] <= READ_LIMIT):
+                while stop < end and (stop == a or total + size_list[stop] <= READ_LIMIT):
                     total += size_list[stop]
                     stop += 1
                 # bytes, not a memoryview: av.Packet takes a bytes slice three times faster
@@ -832,6 +870,8 @@ def packets(f: BinaryIO, run_list: Iterator[Run]) -> Iterator[bytes | None]:
                     yield data[pos:pos + size]
                     pos += size
                 a = stop
+            if end in held:
+                yield int(held[end])
 
 
 def checked(run_list: Iterator[Run]) -> Iterator[Run | None]:
@@ -862,11 +902,12 @@ def shown_end(movie: Movie, rate: int) -> int:
 
 
 def duration(movie: Movie, rate: int) -> float:
-    """The movie's duration as FFmpeg reports it (the mvhd's), else the audio's end."""
-    if movie.duration:
+    """The movie's duration as FFmpeg reports it: the mvhd's, else the audio's end — or the
+    later of the two for a fragmented movie, whose mvhd covers only the samples in its moov."""
+    if movie.duration and not movie.fragmented:
         return movie.duration
-    end = shown_end(movie, rate)
-    return end / rate if end else 0.0
+    end = shown_end(movie, rate) / rate
+    return max(movie.duration or 0.0, end)
 
 
 def described(number: int, track: AudioTrack, rate: int, channels: int) -> TrackInfo:

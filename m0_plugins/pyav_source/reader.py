@@ -16,7 +16,7 @@ from m0core.media.audio import check_complete
 from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
 from . import mp4
-from .chunks import PREROLL, place
+from .chunks import GAP, PREROLL, place
 from .mp4 import Run, Unsupported
 
 
@@ -140,11 +140,10 @@ class AudioReader:
     def _frames(self, f: BinaryIO, run_list: Iterator[Run], drop: int, silence: int
                 ) -> Iterator[av.AudioFrame | None]:
         with f:
-            while silence > 0:
-                n = min(silence, self.sample_rate)
-                yield self._silence(n)
-                silence -= n
-            frames = self._decoded(mp4.packets(f, run_list))
+            yield from self._silent(silence)
+            scale = self.track.timescale
+            frame = round(self.template.samples * scale / self.sample_rate)
+            frames = self._decoded(mp4.packets(f, run_list, frame, round(GAP * scale)))
             for frame in frames:  # the encoder's priming (an edit's media time) is not shown
                 if drop >= frame.samples:
                     drop -= frame.samples
@@ -166,10 +165,14 @@ class AudioReader:
         track's first frame, so every later sample stays at its time."""
         decode, packet = self.decoder().decode, av.Packet
         for sample in data:
-            if sample is None:  # the file ends before the tables do
-                self.errors += 1
-                yield None
-                return
+            if sample.__class__ is not bytes:
+                if sample is None:  # the file ends before the tables do
+                    self.errors += 1
+                    yield None
+                    return
+                # a stretch with no audio (ticks): silence, as players keep its time
+                yield from self._silent(round(sample * self.sample_rate / self.track.timescale))
+                continue
             try:
                 frames = decode(packet(sample))
             except av.FFmpegError:
@@ -177,6 +180,13 @@ class AudioReader:
                 yield self._silence(self.template.samples)
                 continue
             yield from frames
+
+    def _silent(self, samples: int) -> Iterator[av.AudioFrame]:
+        """``samples`` of silence, a second's frame at a time."""
+        while samples > 0:
+            n = min(samples, self.sample_rate)
+            yield self._silence(n)
+            samples -= n
 
     def _silence(self, samples: int) -> av.AudioFrame:
         """A frame of ``samples`` zero samples in the decoder's format."""
