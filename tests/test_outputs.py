@@ -21,6 +21,7 @@ from m0_plugins.writers.report import max_pool
 from m0_plugins.writers.timelines import timecode_rate
 from m0core import hookimpl
 from m0core.errors import OptionError, OutputError
+from m0core.media import chapters
 from m0core.media.ffmpeg import ffmpeg_exe, input_arg
 from m0core.options import Options
 
@@ -119,14 +120,30 @@ def test_chapters_file_muxes_one_chapter_per_highlight(analysed, tmp_path):
                                                    for h in analysed.highlights]
 
 
-def test_m0_chapters_analyses_and_stream_copies(vod, tmp_path):
-    out = tmp_path / "chaptered.mp4"
-    proc = run_m0("chapters", str(vod), str(out), "-q")
+@pytest.mark.parametrize("ext, length", [("mp4", 30), ("mkv", 30), ("mp4", 10), ("mkv", 10)])
+def test_m0_chapters_analyses_and_stream_copies(vod, tmp_path, ext, length):
+    """Each highlight's chapter spans its clip window; in an MP4, whose chapters have a start
+    only, the time before and between them is a chapter of its own (10 s clips: two)."""
+    out = tmp_path / f"chaptered.{ext}"
+    proc = run_m0("chapters", str(vod), str(out), "-q", "-l", str(length))
     assert proc.returncode == 0, proc.stderr
+    windows = [(h.start, h.end) for h in
+               m0core.analyze(vod, None, clip_length=length).highlights]
     found = chapters_of(out)
-    assert len(found) == len(LOUD_AT)
-    for (start, _, title), peak in zip(found, LOUD_AT, strict=True):
-        assert start < peak < start + 30 and title.startswith("Highlight ")
+    mine = [(start, end) for start, end, title in found if title.startswith("Highlight ")]
+    assert len(mine) == len(LOUD_AT)
+    starts = [start for start, _ in windows]
+    for i, ((start, end), (want_start, want_end), peak) in enumerate(
+            zip(mine, windows, LOUD_AT, strict=True)):
+        if ext == "mp4" and i + 1 < len(windows):  # overlapping windows: the next one starts
+            want_end = min(want_end, starts[i + 1])
+        assert start == pytest.approx(want_start, abs=0.01) and start < peak < end
+        assert end == pytest.approx(want_end, abs=0.01)
+    gaps = sum(b > a + 0.001 for a, b in zip([0.0] + [e for _, e in windows[:-1]], starts,
+                                              strict=True))
+    assert gaps == (2 if length == 10 else 0)
+    between = [title for _, _, title in found if not title.startswith("Highlight ")]
+    assert between == ([chapters.BETWEEN] * gaps if ext == "mp4" else [])
     assert len(list(tmp_path.iterdir())) == 1  # no temporary file left
 
 

@@ -26,15 +26,28 @@ def _escape(value: str) -> str:
     return value
 
 
-def ffmetadata(highlights: Sequence[Highlight]) -> str:
+#: The title of a chapter between highlights (:func:`ffmetadata` with ``contiguous``).
+BETWEEN = "—"
+
+
+def ffmetadata(highlights: Sequence[Highlight], contiguous: bool = False) -> str:
     """An ffmetadata document (``;FFMETADATA1``) with one chapter per highlight, in ms.
 
-    Each chapter spans its highlight's clip window (``start`` to ``end``).
+    Each chapter spans its highlight's clip window (``start`` to ``end``). ``contiguous``: for
+    a container whose chapters have a start only (MP4, MOV: each lasts to the next, the first
+    from 0), the time before and between highlights is a chapter of its own
+    (:data:`BETWEEN`), so every highlight's chapter starts and ends where its window does.
     """
     lines = [";FFMETADATA1"]
+    reached = 0
     for h in sorted(highlights, key=lambda h: h.start):
-        lines += ["", "[CHAPTER]", "TIMEBASE=1/1000", f"START={round(h.start * 1000)}",
-                  f"END={round(h.end * 1000)}", f"title={_escape(chapter_title(h))}"]
+        start, end = round(h.start * 1000), round(h.end * 1000)
+        if contiguous and start > reached:
+            lines += ["", "[CHAPTER]", "TIMEBASE=1/1000", f"START={reached}", f"END={start}",
+                      f"title={BETWEEN}"]
+        lines += ["", "[CHAPTER]", "TIMEBASE=1/1000", f"START={start}", f"END={end}",
+                  f"title={_escape(chapter_title(h))}"]
+        reached = max(reached, end)
     return "\n".join(lines) + "\n"
 
 
@@ -51,17 +64,18 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
         raise OutputError(f"{target}: would overwrite the input; choose another name")
     if not target.parent.is_dir():
         raise OutputError(f"{target.parent}: no such folder")
+    muxer = chapter_muxer(target)
     partial = target.with_name(temp_name(target.name))
     meta = None
     try:
         fd, meta = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(),
                                     suffix="-chapters.txt")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(ffmetadata(highlights))
+            fh.write(ffmetadata(highlights, contiguous=muxer in ("mp4", "mov")))
         run(base_command() + [
             "-y", "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),
             "-map", "0", "-map_metadata", "0", "-map_chapters", "1", "-c", "copy",
-            "-f", chapter_muxer(target), input_arg(partial),
+            "-f", muxer, input_arg(partial),
         ], timeout=timeout, what=str(target))
         os.replace(partial, target)
     except OSError as exc:  # a read-only folder, a full disk
