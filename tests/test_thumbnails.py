@@ -60,6 +60,15 @@ def test_thumbnail_is_the_frame_at_the_peak(ramp, tmp_path):
         f"0{i}.jpg" for i in range(1, 7)]  # no temporary files left
 
 
+def test_thumbnail_of_an_mpeg_ts_is_the_frame_at_the_peak(ramp, make_media, tmp_path):
+    """FFmpeg's MPEG-TS demuxer can seek past its target to the next keyframe: the frame
+    at the peak all the same."""
+    ts = make_media("ramp.ts", "-i", str(ramp), "-c", "copy", "-f", "mpegts")
+    peaks = (1.55, 5.6, 6.01, 3.9)
+    made = make_thumbnails(probe(ts), highlights(*peaks), tmp_path)
+    assert [frame_number(made[i]) for i in range(1, 5)] == [16, 56, 61, 39]
+
+
 def test_same_frame_as_ffmpeg_input_seeking(ramp, tmp_path):
     peaks = (1.55, 5.6, 7.99)
     made = make_thumbnails(probe(ramp), highlights(*peaks), tmp_path)

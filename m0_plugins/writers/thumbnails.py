@@ -88,16 +88,45 @@ def grab(container: Any, stream: Any, at: float, deadline: float) -> bytes | Non
     origin = (container.start_time or 0) / 1_000_000
     at = max(at, 0.0)
     try:
-        container.seek(int((at + origin) / stream.time_base), stream=stream, backward=True)
-        for packet in container.demux(stream):
-            for frame in packet.decode():
-                if frame.pts is not None and \
-                        float(frame.pts * stream.time_base) - origin >= at - TIME_SLACK:
-                    return jpeg(frame)
-            if time.monotonic() > deadline:
-                return None
+        for back in SEEK_BACK:
+            start = max(0.0, at - back)
+            # from the start: a second before it, as a seek to the start itself can land on
+            # the second keyframe of an MPEG-TS
+            container.seek(int((start + origin - (start == 0.0)) / stream.time_base),
+                           stream=stream, backward=True)
+            frame = _shown_at(container, stream, at, origin, deadline, start > 0.0)
+            if frame is not PAST:
+                return None if frame is None else jpeg(frame)
     except av.FFmpegError:
         return None
+    return None
+
+
+#: Seconds before a peak to seek to, in turn, while the seek lands past the peak: FFmpeg's
+#: MPEG-TS demuxer can land on the first keyframe after its target, not the one before.
+SEEK_BACK = (0.0, 5.0, 20.0, 60.0, float("inf"))
+PAST = object()  # what :func:`_shown_at` returns when the first frame decoded is too late
+
+
+def _shown_at(container: Any, stream: Any, at: float, origin: float, deadline: float,
+              sought: bool) -> Any:
+    """The first frame of ``stream`` shown at or after ``at`` s from where the container
+    was seeked to; if ``sought`` (to a time after the start), :data:`PAST` when the first
+    frame decoded comes after ``at`` (the seek went too far); ``None`` when the stream ends
+    first or ``deadline`` passes."""
+    first = True
+    for packet in container.demux(stream):
+        for frame in packet.decode():
+            if frame.pts is None:
+                continue
+            shown = float(frame.pts * stream.time_base) - origin
+            if first and sought and shown > at + TIME_SLACK:
+                return PAST
+            first = False
+            if shown >= at - TIME_SLACK:
+                return frame
+        if time.monotonic() > deadline:
+            return None
     return None
 
 
