@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from m0core.errors import OutputError
+from m0core.workers import STOP_SIGNALS
 
 PREFIX = ".m0-run-"
 _PREVIOUS = ".previous"  # inside the private folder: what publishing replaced, until it ends
@@ -158,7 +159,6 @@ class Staging:
                               ) from None
         return skipped
 
-
     def _guard(self, targets: Iterable[Path]) -> None:
         """Raise :class:`OutputError` if a file of ``targets`` (to be replaced or removed) is
         one of :attr:`keep`."""
@@ -242,9 +242,7 @@ def _alive(pid: int) -> bool:
 
 
 @contextmanager
-def held_signals(signums: tuple[int, ...] = (
-        signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
-) -> Iterator[None]:
+def held_signals(signums: tuple[int, ...] = (signal.SIGINT, *STOP_SIGNALS)) -> Iterator[None]:
     """Hold Ctrl-C, SIGTERM and SIGHUP for the block and deliver them after it (main thread only;
     elsewhere the block runs as it is: signals reach only the main thread anyway)."""
     if threading.current_thread() is not threading.main_thread():

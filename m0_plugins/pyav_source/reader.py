@@ -142,8 +142,8 @@ class AudioReader:
         with f:
             yield from self._silent(silence)
             scale = self.track.timescale
-            frame = round(self.template.samples * scale / self.sample_rate)
-            frames = self._decoded(mp4.packets(f, run_list, frame, round(GAP * scale)))
+            ticks = round(self.template.samples * scale / self.sample_rate)  # of a frame
+            frames = self._decoded(mp4.packets(f, run_list, ticks, round(GAP * scale)))
             for frame in frames:  # the encoder's priming (an edit's media time) is not shown
                 if drop >= frame.samples:
                     drop -= frame.samples

@@ -92,8 +92,8 @@ def grab(container: Any, stream: Any, at: float, deadline: float) -> bytes | Non
             start = max(0.0, at - back)
             # from the start: a second before it, as a seek to the start itself can land on
             # the second keyframe of an MPEG-TS
-            container.seek(int((start + origin - (start == 0.0)) / stream.time_base),
-                           stream=stream, backward=True)
+            target = start + origin if start > 0.0 else origin - 1.0
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
             frame = _shown_at(container, stream, at, origin, deadline, start > 0.0)
             if frame is not PAST:
                 return None if frame is None else jpeg(frame)

@@ -49,10 +49,6 @@ def cli(disabled: tuple[str, ...]) -> None:
             plugins.block(name)
 
 
-#: Signals that stop a command as Ctrl-C does.
-STOP_SIGNALS = (signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
-
-
 def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -65,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     (a SIGHUP ignored by ``nohup`` stays ignored).
     """
     if threading.current_thread() is threading.main_thread():
-        for signum in STOP_SIGNALS:
+        for signum in workers.STOP_SIGNALS:
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 signal.signal(signum, _terminate)
     # m0's process hands numpy no matrix work worth a thread pool (its workers run in
