@@ -21,11 +21,13 @@ PRE_SHARE = 2 / 3  # of the clip before the peak: what caused a reaction comes b
 
 
 #: The parameters m0 gives a stage itself, by stage: not settable as ``*_params`` (``-P``);
-#: the option that sets them, where there is one.
+#: the option that sets them, where there is one. (An encoder's ``timeout``, m0's
+#: ``clip_timeout``, is also ``-P encoder.timeout=S``: the command line has no option of it.)
 SET_BY_M0: dict[str, dict[str, str | None]] = {
     "source": {"audio_track": "--audio-track"},
     "selector": {"timeline": None, "threshold": "--threshold"},
-    "encoder": {"media": None, "out_dir": None, "short_form": "--aspect, --height, --fade"},
+    "encoder": {"media": None, "out_dir": None, "cut": "--cut", "workers": "--workers",
+                "short_form": "--aspect, --height, --fade"},
 }
 
 

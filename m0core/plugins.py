@@ -224,8 +224,7 @@ def _reject_unknown_hooks() -> None:
             info = _infos.setdefault(name, PluginInfo(name, str(exc.plugin)))
             info.error = str(exc)
             pm.unregister(exc.plugin)
-            if debug():
-                raise
+            _show_traceback()
 
 
 def _load_entry_point(ep: EntryPoint) -> None:
@@ -244,8 +243,16 @@ def _load_entry_point(ep: EntryPoint) -> None:
         pm.register(module, name=ep.name)
     except Exception as exc:
         info.error = f"{type(exc).__name__}: {exc}"
-        if debug():
-            raise
+        _show_traceback()
+
+
+def _show_traceback() -> None:
+    """With ``M0_DEBUG=1``: the traceback of the exception being handled (a plugin that could
+    not be loaded), on stderr; the other plugins keep working either way."""
+    if debug():
+        import traceback
+
+        traceback.print_exc()
 
 
 def failed_plugins() -> list[PluginInfo]:
@@ -357,7 +364,7 @@ def create(kind: str, name: str, **params: Any) -> Any:
     with blame(kind, name):
         try:
             return reg.factory(**params)
-        except ValueError as exc:
+        except (ValueError, OptionError) as exc:  # a bad parameter: one line naming the stage
             raise OptionError(f'{kind[:-1]} "{name}": {exc}') from exc
 
 

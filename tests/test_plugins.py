@@ -75,6 +75,29 @@ def test_create_tells_bad_parameters_from_a_factory_bug(register_plugin):
     assert isinstance(info.value.__cause__, TypeError)
 
 
+class _Strict:
+    """A selector whose factory refuses a parameter value with m0's OptionError."""
+
+    def __init__(self, timeline, threshold=None, margin=1.0):
+        if margin < 0:
+            raise OptionError(f"margin must be at least 0, not {margin}")
+
+
+class _StrictPlugin:
+    @hookimpl
+    def m0_register_selectors(self, register):
+        register("strict", _Strict)
+
+
+def test_a_bad_value_refused_by_a_factory_names_the_stage(register_plugin):
+    """The plugin docs: an OptionError (or a ValueError) from the factory is one line naming
+    the stage."""
+    register_plugin(_StrictPlugin(), "strict-plugin")
+    with pytest.raises(OptionError, match='^selector "strict": margin must be at least 0, '
+                                          "not -1$"):
+        plugins.create("selectors", "strict", timeline=None, margin=-1)
+
+
 class _Deferring:
     @hookimpl
     def m0_register_selectors(self, register):
@@ -137,12 +160,18 @@ def test_plugin_failing_to_import_is_named_and_others_work(fake_dist, wav, tmp_p
     assert (tmp_path / "out" / "highlights.json").exists()
 
 
-def test_debug_shows_the_plugin_traceback(fake_dist):
+def test_debug_shows_the_plugin_traceback_and_the_others_work(fake_dist, wav, tmp_path):
+    """M0_DEBUG=1: the traceback instead of one line, and still every other plugin works
+    (``m0 plugins`` lists the broken one with its error)."""
     env = fake_dist("m0-broken", BROKEN)
     env["M0_DEBUG"] = "1"
     run = run_m0("plugins", env=env)
-    assert run.returncode != 0
+    assert run.returncode == 0, run.stderr
     assert "Traceback" in run.stderr and "this plugin is broken" in run.stderr
+    assert "m0-broken" in run.stdout and "failed to load: ImportError" in run.stdout
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "-q", env=env)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" in run.stderr and (tmp_path / "out" / "highlights.json").exists()
 
 
 def test_misspelt_hook_is_reported_by_plugin_name(fake_dist):

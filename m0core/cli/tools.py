@@ -153,9 +153,10 @@ def plugins_command(show_all: bool, as_json: bool) -> None:
     if not rows:
         click.echo("No third-party plugins installed ('m0 plugins --all' lists the built-ins).")
     for row in rows:
-        if row["error"]:
-            continue
         origin = f"{row['dist']} {row['version']}" if row["dist"] else row["module"]
+        if row["error"]:
+            click.echo(f"{row['name']}  ({origin})  failed to load: {row['error']}")
+            continue
         if row["disabled"]:
             click.echo(f"{row['name']}  ({origin})  {row['disabled']}")
             continue

@@ -166,6 +166,8 @@ def test_odd_names_work(name, make_media, tmp_path):
     (["-P", "selector.timeline=1"], "'timeline' is set by m0 itself", 1),
     (["-P", "encoder.out_dir=/tmp"], "'out_dir' is set by m0 itself", 1),
     (["-P", "encoder.media=1"], "'media' is set by m0 itself", 1),
+    (["-P", "encoder.cut=accurate"], "'cut' is set by m0 itself (use --cut)", 1),
+    (["-P", "encoder.workers=3"], "'workers' is set by m0 itself (use --workers)", 1),
     (["-P", "source.audio_track=2"], "'audio_track' is set by m0 itself", 1),
 ])
 def test_bad_options_give_one_clear_line(vod, tmp_path, args, expected, code):
