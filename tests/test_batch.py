@@ -146,6 +146,24 @@ def test_find_inputs_globs_folders_and_exclusions(tmp_path, vod):
 
 # -- m0 batch ---------------------------------------------------------------------------------
 
+def test_options_changed_back_redo_the_job(vod, tmp_path):
+    """-l 10, then -l 15 into the same folders, then -l 10 again: the last run is not "done
+    before" (the folder holds the -l 15 clips), it redoes the job and the folder holds 10 s
+    clips again."""
+    out = tmp_path / "out"
+    for length, expected in (("10", "completed"), ("15", "completed"), ("10", "completed")):
+        run = run_m0("batch", str(vod), str(out), "--json", "-l", length, "--no-report")
+        assert run.returncode == 0, run.stderr
+        [result] = json.loads(run.stdout)["jobs"]
+        assert result["status"] == expected, result
+        doc = json.loads((out / f"{vod.stem}_highlights" / "highlights.json").read_text())
+        assert {round(h["end"] - h["start"]) for h in doc["highlights"]} == {int(length)}
+    statuses = sorted(r["status"] for r in _ledger_rows(out))
+    assert statuses == ["completed", "pending"]  # -l 10's row done again; -l 15's replaced
+    again = run_m0("batch", str(vod), str(out), "--json", "-l", "10", "--no-report")
+    assert json.loads(again.stdout)["jobs"][0]["status"] == "skipped"
+
+
 def test_cli_corrupt_file_fails_alone_then_rerun_skips(vod, tmp_path):
     inputs = tmp_path / "in"
     good = _copies(vod, inputs, 2)

@@ -257,6 +257,10 @@ class Ledger:
              result.get("clips"), result.get("error"), json.dumps(result.get("outputs", [])),
              key),
         )
+        if status == "completed":  # its outputs replaced those of other jobs into the folder
+            self._execute(
+                "UPDATE jobs SET status = 'pending' WHERE status = 'completed' AND key != ? AND "
+                "out_dir = (SELECT out_dir FROM jobs WHERE key = ?)", (key, key))
 
 
 def this_owner() -> str:
