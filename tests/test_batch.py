@@ -146,6 +146,16 @@ def test_find_inputs_globs_folders_and_exclusions(tmp_path, vod):
 
 # -- m0 batch ---------------------------------------------------------------------------------
 
+def test_a_pattern_that_matches_nothing_is_a_warning(vod, tmp_path):
+    """A typo in one of several patterns is said, and the others run."""
+    out = tmp_path / "out"
+    run = run_m0("batch", str(vod), str(tmp_path / "nomatch" / "*.mp4"), str(out), "--no-clips",
+                 "-q")
+    assert run.returncode == 0, run.stderr
+    assert f"Warning: {tmp_path / 'nomatch' / '*.mp4'}: matched no file" in run.stderr
+    assert (out / f"{vod.stem}_highlights" / "highlights.json").is_file()
+
+
 def test_options_changed_back_redo_the_job(vod, tmp_path):
     """-l 10, then -l 15 into the same folders, then -l 10 again: the last run is not "done
     before" (the folder holds the -l 15 clips), it redoes the job and the folder holds 10 s

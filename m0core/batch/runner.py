@@ -342,12 +342,14 @@ def _from_row(spec: dict, row: Row, status: str, **values: Any) -> dict[str, Any
 
 # -- the command line's view: inputs and folders --------------------------------------------
 
-def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = None) -> list[Path]:
+def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = None, *,
+                on_nothing: Callable[[str], None] | None = None) -> list[Path]:
     """The files named by ``patterns``: globs (``**`` crosses folders), folders (their media
     files, recursively) or plain paths (kept even if missing, so the job reports it).
 
     Files under ``exclude`` (the batch's output folder) are left out. Raises
-    :class:`InputError` when nothing is found.
+    :class:`InputError` when nothing is found; ``on_nothing(pattern)`` is told of each glob or
+    folder that found nothing when others did (a typo in a list should not go unnoticed).
     """
     patterns = list(patterns)
     skip = Path(exclude).resolve() if exclude is not None else None
@@ -362,6 +364,8 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
                                                         recursive=True) if os.path.isfile(p))
         else:
             matches = [path]
+        if not matches and on_nothing is not None:
+            on_nothing(pattern)
         for match in matches:
             resolved = match.resolve()
             if skip is not None and resolved.is_relative_to(skip):

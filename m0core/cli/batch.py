@@ -71,7 +71,8 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         raise click.UsageError("give at least one PATTERN (or --from-file) before OUT_DIR")
     opts = build_options(workers=clip_workers, **values)
     report_failed_plugins()
-    inputs = find_inputs(patterns, exclude=out_dir)
+    inputs = find_inputs(patterns, exclude=out_dir,
+                         on_nothing=lambda pattern: warn(f"{pattern}: matched no file"))
     taken: dict[str, str] = {}
     if ledger_file.is_file():
         with Ledger(ledger_file) as ledger:
