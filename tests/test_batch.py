@@ -146,6 +146,30 @@ def test_find_inputs_globs_folders_and_exclusions(tmp_path, vod):
 
 # -- m0 batch ---------------------------------------------------------------------------------
 
+def test_a_jobs_progress_counts_the_clips_cut_after_its_analysis():
+    """The analysis is 70 % of a job's progress, the clips still being cut at its end the
+    rest: a job cutting clips after a cached analysis is not at 100 % (ETA 0) all the while;
+    the fraction only grows."""
+    from m0core.batch.runner import _Reporter
+    from m0core.model import MediaInfo
+
+    told: list[float] = []
+    reporter = _Reporter(told.append)
+    reporter.started(MediaInfo(path="x", duration=100.0, sample_rate=48000, channels=2))
+    reporter.analysed(50.0, 1)
+    reporter.clip_done(None, 1, 1)  # cut while the analysis runs: no step of its own
+    reporter.analysed(100.0, 3)
+    reporter.analysis_done(3, 2)  # 1 of 3 clips done, 2 still being cut
+    reporter.clip_done(None, 2, 3)
+    reporter.clip_done(None, 3, 3)
+    assert told == pytest.approx([0.35, 0.7, 0.7 + 0.3 * 2 / 3, 1.0])
+    told.clear()
+    cached = _Reporter(told.append)
+    cached.started(MediaInfo(path="x", duration=100.0, sample_rate=48000, channels=2))
+    cached.analysis_done(2, 0)  # nothing left to cut (--no-clips, or all cut already)
+    assert told == [1.0]
+
+
 def test_a_pattern_that_matches_nothing_is_a_warning(vod, tmp_path):
     """A typo in one of several patterns is said, and the others run."""
     out = tmp_path / "out"

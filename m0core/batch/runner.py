@@ -33,6 +33,7 @@ from m0core.batch.executors import make_executor
 from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger, Row, options_hash
 from m0core.compat import seed_selector
 from m0core.errors import InputError, M0Error, OptionError
+from m0core.model import ClipResult
 from m0core.options import Options
 from m0core.outputs import HIGHLIGHTS_FILE, INDEX_FILE, remove_stale_temps
 from m0core.pipeline import Progress, analyze
@@ -167,17 +168,41 @@ def _result(spec: dict[str, Any], status: str, **values: Any) -> dict[str, Any]:
     return result
 
 
+#: The share of a job's progress that its analysis stands for; the clips still being cut
+#: when it ends stand for the rest.
+ANALYSIS_SHARE = 0.7
+
+
 class _Reporter(Progress):
+    """A job's progress as one fraction that only grows: the analysis up to
+    :data:`ANALYSIS_SHARE`, then the clips still being cut (so a job cutting clips after a
+    cached analysis is not at 100 % all the while)."""
+
     def __init__(self, report: Callable[[float], None] | None) -> None:
         self.report = report
         self.duration = 0.0
+        self.analysing = True
+        self.reached = 0.0
 
     def started(self, media) -> None:
         self.duration = media.duration or 0.0
 
     def analysed(self, position: float, highlights: int) -> None:
-        if self.report is not None and self.duration > 0:
-            self.report(min(1.0, position / self.duration))
+        if self.duration > 0:
+            self._tell(ANALYSIS_SHARE * min(1.0, position / self.duration))
+
+    def analysis_done(self, highlights: int, clips_pending: int) -> None:
+        self.analysing = False
+        self._tell(ANALYSIS_SHARE if clips_pending else 1.0)
+
+    def clip_done(self, result: ClipResult, done: int, submitted: int) -> None:
+        if not self.analysing and submitted:
+            self._tell(ANALYSIS_SHARE + (1.0 - ANALYSIS_SHARE) * done / submitted)
+
+    def _tell(self, fraction: float) -> None:
+        if self.report is not None and fraction > self.reached:
+            self.reached = fraction
+            self.report(fraction)
 
 
 def clean_partials(folder: str | os.PathLike, remove_empty: bool = False) -> None:
