@@ -398,6 +398,24 @@ def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
     assert not wait_gone(tag)
 
 
+def test_dask_batch_stopped_says_one_thing(vod, tmp_path):
+    """SIGTERM (as Ctrl-C) while a local cluster cuts clips: m0's own lines only (no Dask
+    log lines about cancelled tasks or killed workers), exit 130, nothing left running."""
+    inputs = tmp_path / "in"
+    _copies(vod, inputs, 6)
+    out = tmp_path / "out"
+    env, tag = tagged_env()
+    proc = m0_popen("batch", str(inputs), str(out), "--executor", "dask", "--workers", "2",
+                    "--cut", "accurate", "--no-cache", env=env)
+    wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "distributed." not in stderr and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == "Error: interrupted"
+    assert not wait_gone(tag, 10)
+
+
 def test_scheduler_needs_dask_executor_and_a_reachable_scheduler(tmp_path, vod):
     run = run_m0("batch", str(vod), str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1")
     assert run.returncode == 1 and "--scheduler needs --executor dask" in run.stderr

@@ -19,6 +19,7 @@ second) and raises ``KeyboardInterrupt`` — how a batch run in a thread (``m0 g
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import signal
@@ -281,8 +282,11 @@ class DaskExecutor:
             except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad address
                 raise M0Error(f"cannot reach the Dask scheduler at {self.scheduler} ({exc})") \
                     from None
+        # silence_logs: Dask's own warnings (a cancelled task, a worker killed at Ctrl-C) are
+        # not the user's business; m0 reports how each job ended
         cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+                               host="127.0.0.1", dashboard_address=None,
+                               silence_logs=logging.ERROR)
         try:
             return Client(cluster), cluster
         except BaseException:
