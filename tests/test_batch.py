@@ -170,6 +170,13 @@ def test_a_jobs_progress_counts_the_clips_cut_after_its_analysis():
     assert told == [1.0]
 
 
+def test_the_console_counts_in_the_singular_too():
+    from m0core.cli.batch_console import counts_line
+
+    assert counts_line(["completed"]) == "1 job: 1 completed"
+    assert counts_line(["completed", "failed", "completed"]) == "3 jobs: 2 completed, 1 failed"
+
+
 def test_a_pattern_that_matches_nothing_is_a_warning(vod, tmp_path):
     """A typo in one of several patterns is said, and the others run."""
     out = tmp_path / "out"
