@@ -60,3 +60,25 @@ class AnalysisResult:
     def failed_clips(self) -> tuple[ClipResult, ...]:
         """Clips that could not be made."""
         return tuple(c for c in self.clips if not c.ok)
+
+    @property
+    def failed(self) -> bool:
+        """Whether a clip or the compilation could not be made."""
+        joined = self.compilation
+        return bool(self.failed_clips) or (joined is not None and joined.error is not None)
+
+    def problems(self, *, first_error: bool = False) -> list[str]:
+        """One line for each thing that went wrong, empty when the run fully succeeded: each
+        output that failed, the clips that failed (with the first one's error if
+        ``first_error``), the compilation's error, previous results kept instead of this
+        run's (:attr:`published`)."""
+        problems = list(self.failed_outputs)
+        failed = self.failed_clips
+        if failed:
+            problems.append(f"{len(failed)} of {len(self.clips)} clips failed"
+                            + (f": {failed[0].error}" if first_error else ""))
+        if self.compilation is not None and self.compilation.error:
+            problems.append(self.compilation.error)
+        if not self.published:
+            problems.append(f"the previous results in {self.out_dir} were kept")
+        return problems

@@ -854,10 +854,9 @@ def packets(f: BinaryIO, run_list: Iterator[Run], frame: int = 0, gap: int = 0
         size_list = sizes.tolist()
         offset_list = offsets.tolist()
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            end = b
-            while a < end:
+            while a < b:
                 total, stop = 0, a
-                while stop < end and (stop == a or total + size_list[stop] <= READ_LIMIT):
+                while stop < b and (stop == a or total + size_list[stop] <= READ_LIMIT):
                     total += size_list[stop]
                     stop += 1
                 # bytes, not a memoryview: av.Packet takes a bytes slice three times faster
@@ -870,8 +869,8 @@ def packets(f: BinaryIO, run_list: Iterator[Run], frame: int = 0, gap: int = 0
                     yield data[pos:pos + size]
                     pos += size
                 a = stop
-            if end in held:
-                yield int(held[end])
+            if b in held:
+                yield int(held[b])
 
 
 def checked(run_list: Iterator[Run]) -> Iterator[Run | None]:

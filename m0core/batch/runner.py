@@ -142,14 +142,7 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
         result.update(status="completed", highlights=len(analysis.highlights), clips=len(made),
                       failed_clips=len(failed), outputs=made + written,
                       notes=list(analysis.notes))
-        problems = list(analysis.failed_outputs)
-        if failed:
-            problems.append(f"{len(failed)} of {len(analysis.clips)} clips failed: "
-                            f"{failed[0].error}")
-        if joined is not None and joined.error:
-            problems.append(joined.error)
-        if not analysis.published:
-            problems.append("the previous results were kept")
+        problems = analysis.problems(first_error=True)
         if problems:
             result.update(status="failed", error="; ".join(problems))
     if result["status"] != "completed":

@@ -51,13 +51,7 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
         click.echo(json.dumps(highlights_document(result), indent=2))
     elif not quiet:
         _summary(result, verbose)
-    problems = list(result.failed_outputs)
-    if result.failed_clips:
-        problems.append(f"{len(result.failed_clips)} of {len(result.clips)} clips failed")
-    if result.compilation is not None and result.compilation.error:
-        problems.append(result.compilation.error)
-    if not result.published:
-        problems.append(f"the previous results in {result.out_dir} were kept")
+    problems = result.problems()
     if problems:
         raise M0Error("; ".join(problems))
 

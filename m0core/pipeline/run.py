@@ -169,7 +169,7 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
         compilation=run.compilation,
         notes=plan.notes,
     )
-    if staging is not None and _failed(result) and staging.has_previous():
+    if staging is not None and result.failed and staging.has_previous():
         staging.discard()  # a failed rerun leaves the previous results as they were
         return replace(result, out_dir=staging.out, published=False,
                        clips=tuple(replace(c, path=None) for c in result.clips),
@@ -185,12 +185,6 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
                          clips=tuple(_published(c, staging) for c in result.clips),
                          compilation=compilation)
     return result
-
-
-def _failed(result: AnalysisResult) -> bool:
-    """Whether a clip or the compilation of ``result`` could not be made."""
-    joined = result.compilation
-    return bool(result.failed_clips) or (joined is not None and joined.error is not None)
 
 
 def _published(clip: ClipResult, staging: Staging) -> ClipResult:
