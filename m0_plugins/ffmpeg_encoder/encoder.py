@@ -25,7 +25,11 @@ from . import compilation as comp
 from .command import CUTS, clip_command
 from .naming import clip_extension, clip_name
 from .shortform import (
+    CORRECTIONS,
+    SILENCE_LUFS,
+    TOLERANCE_LU,
     audio_graph,
+    corrected_gain,
     frame_size,
     gain_to,
     integrated_loudness,
@@ -198,18 +202,39 @@ class FFmpegEncoder:
     def _short_cut(self, start: float, length: float, partial: Path) -> None:
         """A short-form clip: measure the window's loudness (when asked), then re-encode it
         through the reframing, fade and loudness filters."""
-        gain = None
-        if self.short.loudness is not None:
-            text = self._ffmpeg([ffmpeg_exe(), *loudness_command(self.media.path, start, length,
-                                                                 self.short)])
-            measured = integrated_loudness(text)
-            if measured is None:
-                raise _Failed("could not measure the clip's loudness")
-            gain = gain_to(self.short.loudness, measured)
+        gain = None if self.short.loudness is None else self.loudness_gain(start, length)
         self._ffmpeg(clip_command(
             self.media, start, length, partial, "accurate",
             video_graph=video_graph(self.short, self.frame, length),
             audio_filter=audio_graph(self.short, length, gain, self.media.sample_rate)))
+
+    def loudness_gain(self, start: float, length: float) -> float:
+        """The static gain (dB) that brings the clip window of ``length`` s from ``start`` s
+        to the short-form loudness target through the limiter: the window measured as it is,
+        then through the gain and the limiter, the gain corrected until within
+        ``TOLERANCE_LU`` (at most ``CORRECTIONS`` times). Needs a loudness target."""
+        target = self.short.loudness
+        measured = self._loudness(start, length, None)
+        gain = gain_to(target, measured)
+        if measured <= SILENCE_LUFS:
+            return gain
+        tries = []
+        for _ in range(CORRECTIONS):
+            got = self._loudness(start, length, gain)
+            if abs(got - target) <= TOLERANCE_LU:
+                break
+            tries.append((gain, got))
+            gain = corrected_gain(target, tries)
+        return gain
+
+    def _loudness(self, start: float, length: float, gain: float | None) -> float:
+        """The integrated loudness of the clip window through its audio filters."""
+        text = self._ffmpeg([ffmpeg_exe(), *loudness_command(
+            self.media.path, start, length, self.short, gain, self.media.sample_rate)])
+        measured = integrated_loudness(text)
+        if measured is None:
+            raise _Failed("could not measure the clip's loudness")
+        return measured
 
     def compile(self, clips: list[ClipResult]) -> Compilation:
         """Join the made ``clips`` in time order into ``compilation.mp4`` (``.m4a`` for

@@ -6,12 +6,17 @@ centred cut; ``pad``: black bars), then faded in and out. Its audio is faded, gi
 gain to the target integrated loudness, and limited to the true-peak ceiling: the limiter runs
 on 4× oversampled audio, so it sees the peaks between samples too.
 
-The gain comes from one measurement of the clip window (:func:`loudness_command`: ffmpeg's
-``ebur128`` on the window's audio alone, fades included, without decoding any video), the same
-measure a player or a platform applies to the finished clip. Why not the analysis' curve: m0's
-sources deliver mono, and a mono mix cannot tell a stereo clip's loudness (it is 3 to 6 dB off
-depending on how alike the channels are), so the audio is measured again — the clip's window
-only, a few hundredths of a second per clip beside its video re-encode.
+The gain comes from measuring the clip window (:func:`loudness_command`: ffmpeg's ``ebur128``
+on the window's audio alone, fades included, without decoding any video), the same measure a
+player or a platform applies to the finished clip. Where the limiter has much to do (a loud
+reaction in a quiet window) it takes loudness off, so the window is measured again through the
+gain and the limiter and the gain corrected (:func:`corrected_gain`), at most
+:data:`CORRECTIONS` times, until it is within :data:`TOLERANCE_LU` of the target. The limiter's
+ceiling sits :data:`CODEC_HEADROOM` under the true-peak ceiling, as AAC's encoding raises the
+peaks between samples by about that much. Why not the analysis' curve: m0's sources deliver
+mono, and a mono mix cannot tell a stereo clip's loudness (it is 3 to 6 dB off depending on how
+alike the channels are), so the audio is measured again — the clip's window only, a few tenths
+of a second per clip beside its video re-encode.
 """
 
 from __future__ import annotations
@@ -28,6 +33,16 @@ SILENCE_LUFS = -70.0
 MAX_GAIN_DB = 40.0
 #: Oversampling of the true-peak limiter.
 OVERSAMPLE = 4
+#: dB between the limiter's ceiling and the clip's true-peak ceiling: AAC's encoding raises
+#: true peaks by up to about this much.
+CODEC_HEADROOM = 1.0
+#: How close (LU) to the target a clip's measured loudness must be; further off, the gain is
+#: corrected, at most :data:`CORRECTIONS` times.
+TOLERANCE_LU = 0.5
+CORRECTIONS = 2
+#: The largest step (dB) of one correction: a window that is one loud burst is not limited
+#: into a wall to reach the target.
+MAX_STEP_DB = 6.0
 
 _INTEGRATED = re.compile(r"Integrated loudness:\s*\n\s*I:\s*(-?\d+(?:\.\d+)?|-inf)\s*LUFS")
 
@@ -110,12 +125,12 @@ def audio_fades(short: ShortForm, duration: float) -> str:
 def audio_graph(short: ShortForm, duration: float, gain_db: float | None,
                 sample_rate: int) -> str:
     """The audio filter chain of a clip: fades, then (with a ``gain_db``) the static gain and
-    the true-peak limiter at :data:`TRUE_PEAK` on audio oversampled :data:`OVERSAMPLE` times,
-    back at ``sample_rate`` (48 kHz when unknown)."""
+    the true-peak limiter (:data:`TRUE_PEAK` less :data:`CODEC_HEADROOM`) on audio oversampled
+    :data:`OVERSAMPLE` times, back at ``sample_rate`` (48 kHz when unknown)."""
     chain = [audio_fades(short, duration)]
     if gain_db is not None:
         rate = sample_rate or 48000
-        ceiling = 10 ** (TRUE_PEAK / 20)
+        ceiling = 10 ** ((TRUE_PEAK - CODEC_HEADROOM) / 20)
         chain += [f"volume={gain_db:.2f}dB", f"aresample={rate * OVERSAMPLE}",
                   f"alimiter=limit={ceiling:.4f}:attack=1:release=50:level=false:latency=true",
                   f"aresample={rate}"]
@@ -123,17 +138,19 @@ def audio_graph(short: ShortForm, duration: float, gain_db: float | None,
 
 
 def loudness_command(path: str | os.PathLike, start: float, duration: float,
-                     short: ShortForm) -> list[str]:
+                     short: ShortForm, gain_db: float | None = None,
+                     sample_rate: int = 0) -> list[str]:
     """The ffmpeg arguments (after the binary) that measure the integrated loudness of
-    ``duration`` s of ``path``'s audio from ``start`` s, with the clip's fades: ffmpeg's
+    ``duration`` s of ``path``'s audio from ``start`` s through the clip's audio filters
+    (:func:`audio_graph`: its fades, and with ``gain_db`` the gain and the limiter): ffmpeg's
     ``ebur128`` on the audio alone (the video is not decoded). The result is on stderr
     (:func:`integrated_loudness`)."""
     args = ["-hide_banner", "-nostdin", "-loglevel", "info"]
     if start > 0:
         args += ["-ss", f"{start:.6f}"]
+    graph = audio_graph(short, duration, gain_db, sample_rate)
     return args + ["-i", input_arg(path), "-t", f"{duration:.6f}", "-map", "0:a:0",
-                   "-vn", "-sn", "-dn",
-                   "-af", f"{audio_fades(short, duration)},ebur128=framelog=quiet",
+                   "-vn", "-sn", "-dn", "-af", f"{graph},ebur128=framelog=quiet",
                    "-f", "null", "-"]
 
 
@@ -153,3 +170,18 @@ def gain_to(target: float, measured: float) -> float:
     if measured <= SILENCE_LUFS:
         return 0.0
     return min(target - measured, MAX_GAIN_DB)
+
+
+def corrected_gain(target: float, tries: list[tuple[float, float]]) -> float:
+    """The next gain (dB) to try, from ``tries``: ``(gain, loudness measured through it and
+    the limiter)``, oldest first. One try: its gain plus what it fell short by; more: along
+    the line through the last two (the limiter makes a dB of gain worth less than a LU). A
+    step is at most :data:`MAX_STEP_DB`, the gain at most :data:`MAX_GAIN_DB`."""
+    gain, got = tries[-1]
+    slope = 1.0
+    if len(tries) > 1:
+        (g0, l0), (g1, l1) = tries[-2:]
+        if g1 != g0:
+            slope = min(1.0, max(0.2, (l1 - l0) / (g1 - g0)))
+    step = max(-MAX_STEP_DB, min(MAX_STEP_DB, (target - got) / slope))
+    return min(gain + step, MAX_GAIN_DB)
