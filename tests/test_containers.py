@@ -10,14 +10,17 @@ timestamps jump puts the second one after the jump).
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 from conftest import run_m0
 
 from m0_plugins.pyav_source.source import PyAVSource
 from m0core import analyze
+from m0core.media.ffmpeg import ffmpeg_exe, probe
 from m0core.testing import run_ffmpeg
 
 DURATION = 44.0
@@ -386,3 +389,74 @@ def test_a_run_on_matroska_or_ts_plans_without_a_decoder(ext, obs):
                          check=True)
     probed = PyAVSource(audio_track=2).probe(str(path))
     assert json.loads(out.stdout) == [probed.duration, 2, False]
+
+
+# -- a duration declared short, or none ---------------------------------------------------------
+
+def _moments(tmp_path: Path, name: str, audio: list[str], seconds: float) -> Path:
+    """``seconds`` of a quiet tone under noise for the first half only (so a VBR encoder's
+    first frames are its largest), with 3 s noise bursts at 20 s, 45 s and ``seconds`` - 10 s,
+    encoded by ``audio`` (ffmpeg output arguments) into ``name``."""
+    path = tmp_path / name
+    last = seconds - 10
+    loud = f"lt(t,{seconds / 2:g})+5*(between(t,20,23)+between(t,45,48)" \
+           f"+between(t,{last:g},{last + 3:g}))"
+    run_ffmpeg("-f", "lavfi", "-i", f"sine=f=300:r=44100:d={seconds:g}",
+               "-f", "lavfi", "-i", f"anoisesrc=c=white:a=0.05:r=44100:d={seconds:g}:seed=5",
+               "-filter_complex", f"[0]volume=0.02[s];[1]volume='{loud}':eval=frame[n];"
+               "[s][n]amix=inputs=2:normalize=0,aformat=channel_layouts=stereo",
+               *audio, str(path))
+    return path
+
+
+@pytest.mark.parametrize("source", ["pyav", "ffmpeg"])
+def test_an_mp3_declared_short_is_read_to_its_end(source, tmp_path):
+    """A VBR MP3 without a Xing header: FFmpeg estimates its duration from its first frame's
+    bitrate (here far too short). Every moment is found, the last at its time, its clip
+    holds it, and the duration said is the audio's."""
+    path = _moments(tmp_path, "noxing.mp3", ["-c:a", "libmp3lame", "-q:a", "0",
+                                             "-write_xing", "0"], 120.0)
+    declared = probe(path).duration
+    assert declared < 100, "the test needs a duration FFmpeg estimates short"
+    out = tmp_path / f"out-{source}"
+    run = run_m0("analyze", str(path), str(out), "--source", source, "-l", "10", "--no-report")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads((out / "highlights.json").read_text())
+    assert doc["source"]["duration"] == pytest.approx(120.0, abs=0.2)
+    peaks = [h["peak_time"] for h in doc["highlights"]]
+    assert len(peaks) == 3 and peaks[-1] == pytest.approx(111.5, abs=2.0)
+    last = doc["highlights"][-1]
+    assert last["start"] < last["peak_time"] < last["end"] <= 120.2
+    assert "in 2:00 of audio" in run.stdout
+    _assert_clip_holds(out / last["clip"], last["peak_time"] - last["start"])
+
+
+def test_a_webm_that_declares_no_duration_keeps_windows_inside_it(tmp_path):
+    """A recorder's WebM (written to a pipe: no duration): the duration said is the audio's
+    and the last moment's window ends with the file, shifted back to its full length."""
+    path = tmp_path / "rec.webm"
+    made = _moments(tmp_path, "rec.wav", [], 90.0)
+    with path.open("wb") as sink:
+        subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(made),
+                        "-c:a", "libopus", "-f", "webm", "-"], stdout=sink, check=True)
+    assert probe(path).duration is None
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(path), str(out), "-l", "30", "--no-report")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads((out / "highlights.json").read_text())
+    assert doc["source"]["duration"] == pytest.approx(90.0, abs=0.2)
+    last = doc["highlights"][-1]
+    assert last["peak_time"] == pytest.approx(81.5, abs=2.0)
+    assert last["end"] == pytest.approx(90.0, abs=0.2) and last["start"] == pytest.approx(
+        last["end"] - 30.0, abs=0.01)
+
+
+def _assert_clip_holds(clip: Path, at: float) -> None:
+    """The clip's loudest second is around ``at`` s into it."""
+    wav = clip.with_suffix(".check.wav")
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(clip),
+                    "-ac", "1", str(wav)], check=True)
+    samples, rate = soundfile.read(wav)
+    seconds = len(samples) // rate
+    energy = [float(np.mean(samples[i * rate:(i + 1) * rate] ** 2)) for i in range(seconds)]
+    assert abs(int(np.argmax(energy)) + 0.5 - at) <= 2.0

@@ -21,7 +21,7 @@ import numpy as np
 
 from m0core import checks
 from m0core.errors import InputError
-from m0core.media.audio import check_complete
+from m0core.media.audio import OVERRUN, check_complete
 from m0core.media.ffmpeg import input_arg
 from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
@@ -61,9 +61,14 @@ def chunks(p: Path, track: int | str, chunk_seconds: float, start: float,
         only = tracks[streams[0].index] if len(tracks) == 1 else None
         first = int(round(start * rate))
         stop = None if duration is None else first + int(round(duration * rate))
-        if info.duration:  # the encoder's padding after the last real sample is not audio
-            end = int(round(info.duration * rate))
-            stop = end if stop is None else min(stop, end)
+        # The declared duration ends the audio where the encoder's padding starts; audio that
+        # goes on more than OVERRUN past it was declared too short (an MP3 without a Xing
+        # header: FFmpeg estimates its length from the first frame's bitrate) and is read
+        # to its end.
+        held = int(round(info.duration * rate)) if info.duration else None
+        if held is not None and stop is not None:
+            stop, held = min(stop, held), None
+        overrun = int(OVERRUN * rate)
         size = max(1, int(round(chunk_seconds * rate)))
         if start > 0:
             _seek(container, streams[0], max(0.0, start - PREROLL) + origin)
@@ -83,6 +88,11 @@ def chunks(p: Path, track: int | str, chunk_seconds: float, start: float,
             else:  # a track far behind the others (it ended, or has a gap) is silent there
                 ahead = max(t.end for t in tracks.values())
                 ready = min(max(t.end, ahead - MAX_LAG * rate) for t in tracks.values())
+            if held is not None:
+                if ready > held + overrun:
+                    held = None
+                else:
+                    ready = min(ready, held)
             if stop is not None:
                 ready = min(ready, stop)
             if ready >= filling.wants or ready == stop:
@@ -91,8 +101,9 @@ def chunks(p: Path, track: int | str, chunk_seconds: float, start: float,
                     break
         else:
             last = max(t.end for t in tracks.values())
-            if stop is not None:
-                last = min(last, stop)
+            for end in (stop, held):
+                if end is not None:
+                    last = min(last, end)
             yield from filling.fill(last, final=True)
         position = filling.position
         errors += opened.errors

@@ -27,6 +27,9 @@ def downmix(channels_first: np.ndarray) -> np.ndarray:
 #: Audio a decode that met errors may lack at its end before the file counts as truncated:
 #: this many seconds, or this share of the expected length if that is more.
 TRUNCATION_SLACK = (0.25, 0.005)
+#: Seconds of audio past a file's declared duration that show it was declared too short (an
+#: encoder's padding after the last real sample is shorter); the audio is then read to its end.
+OVERRUN = 1.0
 
 
 def check_complete(path: object, decoded: float, total: float | None, start: float = 0.0,

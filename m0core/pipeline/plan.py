@@ -12,6 +12,7 @@ from typing import Any
 from m0core import combine, contracts, plugins
 from m0core.contracts import Analyzer, Selector, Source
 from m0core.errors import InputError
+from m0core.media.audio import OVERRUN
 from m0core.media.ffmpeg import check_input_file
 from m0core.model import MediaInfo, Stage, Timeline
 from m0core.options import Options
@@ -71,6 +72,17 @@ class Plan:
         specs = {**self.specs, "selector": Stage(self.options.selector, selector_params)}
         return replace(self, media=media, outlined=False, timeline=timeline,
                        selector=selector, specs=specs)
+
+    def measured(self, end: float) -> Plan:
+        """This plan with the audio's end at ``end`` s, as the decode found it, where the file
+        declares no duration or one more than :data:`OVERRUN` too short (FFmpeg estimates
+        an MP3 without a Xing header from its bitrate; a recorder's WebM declares none)."""
+        declared = self.media.duration
+        if end <= 0 or (declared is not None and end <= declared + OVERRUN):
+            return self
+        media = replace(self.media, duration=round(end, 3))
+        return replace(self, media=media, timeline=replace(self.timeline,
+                                                           duration=media.duration))
 
     def _parallel(self) -> list[tuple[float, float | None]]:
         jobs = self.options.decode_jobs if self.exact_seek else 1

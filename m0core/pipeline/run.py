@@ -132,6 +132,8 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
                 progress.analysed(plan.media.duration or 0.0, run.found)
             else:
                 streams.feed(run)
+                plan = plan.measured(sum(streams.decoded))
+                run.ended(plan)
                 run.select(None)
             result = _finish(plan, run, staging, writers, started)
         except BaseException:
@@ -328,19 +330,28 @@ class _Run:
         self.futures: list = []
         self.timings: dict[str, float] = {}
         self.t0 = time.perf_counter()
-        self.encoder = None
         self.compilation: Compilation | None = None
         self._line: tuple[Line | None] | None = None  # the selector's, once asked
-        if staging is not None and opts.clips:
-            short = opts.short_form
-            self.encoder = plugins.create("encoders", opts.encoder, **{
-                "media": plan.media, "out_dir": staging.dir, "workers": opts.clip_workers,
-                "cut": opts.clip_cut, "timeout": opts.clip_timeout,
-                **({"short_form": short} if short.active else {}), **opts.encoder_params})
-            if opts.compilation and contracts.optional("encoder", self.encoder,
-                                                       "compile") is None:
-                self.encoder.close(cancel=True)
-                raise OptionError(f'encoder "{opts.encoder}" cannot make a compilation')
+        # The end of the audio: as the file declares it until the decode is over (a cached
+        # curve's is known). A highlight whose window reaches it waits until then (``late``),
+        # as the audio may go on; placed again if the end moved (``declared``).
+        self.media, self.timeline = plan.media, plan.timeline
+        self.declared = plan.media.duration
+        self.settled = plan.cached is not None
+        self.late: list[Highlight] = []
+        self.encoder = self._encoder() if staging is not None and opts.clips else None
+        if self.encoder is not None and opts.compilation \
+                and contracts.optional("encoder", self.encoder, "compile") is None:
+            self.encoder.close(cancel=True)
+            raise OptionError(f'encoder "{opts.encoder}" cannot make a compilation')
+
+    def _encoder(self) -> Any:
+        """The encoder plugin for the media as known now."""
+        opts, short = self.opts, self.opts.short_form
+        return plugins.create("encoders", opts.encoder, **{
+            "media": self.media, "out_dir": self.staging.dir, "workers": opts.clip_workers,
+            "cut": opts.clip_cut, "timeout": opts.clip_timeout,
+            **({"short_form": short} if short.active else {}), **opts.encoder_params})
 
     @property
     def found(self) -> int:
@@ -375,8 +386,38 @@ class _Run:
         self.given.append(h)
         if self.opts.max_clips:
             self.held.append(h)
+        elif not self.settled and (self.declared is None or h.end >= self.declared - 1e-3):
+            self.late.append(h)
         else:
-            self._accept(h)
+            self._accept(self._placed(h))
+
+    def ended(self, plan: Plan) -> None:
+        """The decode is over and ``plan`` (:meth:`Plan.measured`) knows where the audio
+        ends: the highlights that waited for it are placed and cut. Clips are then cut by an
+        encoder made for the measured media, if the end moved."""
+        self.settled = True
+        if plan.media.duration != self.media.duration:
+            self.media, self.timeline = plan.media, plan.timeline
+            if self.encoder is not None:
+                for future in list(self.futures):
+                    self._record(future)
+                with plugins.blame("encoders", self.opts.encoder):
+                    self.encoder.close()
+                    self.encoder = self._encoder()
+        late, self.late = self.late, []
+        for h in late:
+            self._accept(self._placed(h))
+
+    def _placed(self, h: Highlight) -> Highlight:
+        """``h`` with its window around its peak again if the end that kept the window inside
+        the media moved (the declared duration was wrong or missing)."""
+        if self.media.duration == self.declared:
+            return h
+        clamped = self.declared is not None and h.end >= self.declared - 1e-3
+        if not clamped and (self.media.duration is None or h.end <= self.media.duration):
+            return h
+        start, end = self.timeline.window(h.peak_time)
+        return replace(h, start=start, end=end)
 
     def _accept(self, h: Highlight) -> None:
         h = replace(h, index=len(self.highlights) + 1)
@@ -405,7 +446,7 @@ class _Run:
             best = sorted(self.held, key=lambda h: h.score, reverse=True)[: self.opts.max_clips]
             self.held = []
             for h in sorted(best, key=lambda h: h.peak_time):
-                self._accept(h)
+                self._accept(self._placed(h))
         if self.encoder is not None:
             from concurrent.futures import as_completed  # clips only: not for an analysis
 
