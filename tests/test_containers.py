@@ -440,6 +440,8 @@ def test_a_webm_that_declares_no_duration_keeps_windows_inside_it(tmp_path):
         subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(made),
                         "-c:a", "libopus", "-f", "webm", "-"], stdout=sink, check=True)
     assert probe(path).duration is None
+    said = run_m0("probe", str(path))
+    assert said.returncode == 0 and "audio, duration not declared (matroska,webm)" in said.stdout
     out = tmp_path / "out"
     run = run_m0("analyze", str(path), str(out), "-l", "30", "--no-report")
     assert run.returncode == 0, run.stderr

@@ -122,7 +122,8 @@ def probe(video: Path, source: str, as_json: bool) -> None:
         click.echo(json.dumps(media.to_dict(), indent=2))
         return
     kind = "video" if media.has_video else "audio"
-    click.echo(f"{video}: {kind}, {clock(media.duration or 0)} ({media.container})")
+    length = clock(media.duration) if media.duration else "duration not declared"
+    click.echo(f"{video}: {kind}, {length} ({media.container})")
     if not media.has_audio:
         click.echo("  no audio tracks")
     for track in media.tracks:
