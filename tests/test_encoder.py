@@ -14,12 +14,14 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import LOUD_AT, run_m0
 
 from m0_plugins.ffmpeg_encoder import FFmpegEncoder, clip_extension, clip_name
 from m0core import plugins
 from m0core.errors import OptionError
 from m0core.media.ffmpeg import base_command, input_arg, probe
 from m0core.model import Highlight, MediaInfo
+from m0core.testing import run_ffmpeg
 
 FPS = 15  # frame rate of the ``vod`` fixture
 GOP = 2.0  # its keyframe interval in seconds (-g 30)
@@ -107,8 +109,9 @@ def test_clip_name() -> None:
     [
         ("dir/VOD.MKV", True, "copy", ".mkv"),
         ("vod.flv", True, "copy", ".flv"),
-        ("vod.xyz", True, "copy", ".mp4"),
-        ("talk.xyz", False, "copy", ".m4a"),
+        ("vod.xyz", True, "copy", ".mkv"),
+        ("vod.xyz", True, "accurate", ".mp4"),
+        ("talk.xyz", False, "copy", ".mka"),
         ("talk", False, "accurate", ".m4a"),
         ("talk.flac", False, "copy", ".flac"),
         ("talk.wav", False, "accurate", ".wav"),
@@ -119,6 +122,23 @@ def test_clip_name() -> None:
 def test_clip_extension(name: str, has_video: bool, cut: str, ext: str) -> None:
     media = MediaInfo(name, 60.0, 48000, 2, has_video=has_video)
     assert clip_extension(media, cut) == ext
+
+
+@pytest.mark.parametrize(("name", "codec"), [("talk.weba", "libopus"), ("talk", "libvorbis")])
+def test_a_recording_with_an_unlisted_extension_gets_clips_that_hold_its_codec(
+        name: str, codec: str, wav: Path, tmp_path: Path) -> None:
+    """Opus (a browser's .weba), Vorbis with no extension: an M4A takes neither as it is, so
+    the copied clips are Matroska audio."""
+    path = tmp_path / name
+    run_ffmpeg("-i", str(wav), "-c:a", codec, "-f", "webm" if codec == "libopus" else "ogg",
+               str(path))
+    run = run_m0("analyze", str(path), str(tmp_path / "out"), "-l", "8", "--no-report")
+    assert run.returncode == 0, run.stderr
+    clips = sorted((tmp_path / "out").glob("*.mka"))
+    assert len(clips) == len(LOUD_AT)
+    for clip in clips:  # a copy starts where the container can seek: a cluster early in WebM
+        info = probe(clip)
+        assert info.audio_codec == codec.removeprefix("lib") and 7.5 <= info.duration <= 20
 
 
 def test_copy_clips(vod: Path, tmp_path: Path) -> None:

@@ -24,13 +24,18 @@ FASTSTART_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".m4a", ".3gp"})
 def clip_extension(media: MediaInfo, cut: str = "copy") -> str:
     """The extension (with the dot, lowercase) of the clips cut from ``media``.
 
-    The input's own extension when it is a known container, else ``.mp4`` for media with video
-    and ``.m4a`` for audio only. An ``accurate`` or ``smart`` clip with video is H.264 + AAC, so
-    it keeps only ``.mp4``/``.mkv``/``.mov`` and becomes ``.mp4`` otherwise.
+    The input's own extension when it is a known container. Otherwise a copied clip is
+    Matroska (``.mkv``, or ``.mka`` for audio only), which takes any codec as it is (an MP4
+    takes no Vorbis, an M4A no Opus), and a re-encoded one ``.mp4`` (``.m4a``: AAC). An
+    ``accurate`` or ``smart`` clip with video is H.264 + AAC, so it keeps only
+    ``.mp4``/``.mkv``/``.mov`` and becomes ``.mp4`` otherwise.
     """
     ext = Path(media.path).suffix.lower()
     if ext not in KNOWN_EXTENSIONS:
-        ext = ".mp4" if media.has_video else ".m4a"
+        if cut == "copy":
+            ext = ".mkv" if media.has_video else ".mka"
+        else:
+            ext = ".mp4" if media.has_video else ".m4a"
     if cut in ("accurate", "smart") and media.has_video and ext not in ACCURATE_VIDEO_EXTENSIONS:
         ext = ".mp4"
     return ext
