@@ -12,8 +12,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import wait
 from pathlib import Path
 
+import av
+import numpy as np
 import psutil
 import pytest
+import soundfile
 from conftest import LOUD_AT, run_m0
 
 from m0_plugins.ffmpeg_encoder import FFmpegEncoder, clip_extension, clip_name
@@ -139,6 +142,38 @@ def test_a_recording_with_an_unlisted_extension_gets_clips_that_hold_its_codec(
     for clip in clips:  # a copy starts where the container can seek: a cluster early in WebM
         info = probe(clip)
         assert info.audio_codec == codec.removeprefix("lib") and 7.5 <= info.duration <= 20
+
+
+def test_a_flac_clip_says_its_own_length(wav: Path, tmp_path: Path) -> None:
+    """A copied FLAC's header would give the source's length and start: the clip is
+    re-encoded (lossless), 8 s long from 0, at the source's bit depth."""
+    path = tmp_path / "talk.flac"
+    run_ffmpeg("-i", str(wav), "-c:a", "flac", "-sample_fmt", "s16", str(path))
+    run = run_m0("analyze", str(path), str(tmp_path / "out"), "-l", "8", "--no-report")
+    assert run.returncode == 0, run.stderr
+    clips = sorted((tmp_path / "out").glob("*.flac"))
+    assert len(clips) == len(LOUD_AT)
+    for clip in clips:
+        with av.open(str(clip)) as container:
+            stream = container.streams.audio[0]
+            assert container.duration / 1e6 == pytest.approx(8.0, abs=0.05)
+            assert (container.start_time or 0) == 0 and stream.format.name == "s16"
+
+
+@pytest.mark.parametrize("cut", ["accurate", "smart"])
+def test_a_re_encoded_clip_of_float_pcm_keeps_its_samples(cut: str, tmp_path: Path) -> None:
+    """A 32-bit float WAV with peaks over 0 dBFS: a re-encoded clip is float too (it was
+    16-bit, clipped at 1.0)."""
+    path = tmp_path / "hot.wav"
+    run_ffmpeg("-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.5:duration=40:seed=7",
+               "-af", "volume='if(between(t,12,14),5,1)':eval=frame:precision=float,"
+               "aformat=sample_fmts=flt:channel_layouts=stereo", "-c:a", "pcm_f32le", str(path))
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(path), str(out), "-l", "8", "--cut", cut, "--no-report")
+    assert run.returncode == 0, run.stderr
+    [clip] = out.glob("*.wav")
+    samples, _ = soundfile.read(clip, dtype="float32")
+    assert soundfile.info(clip).subtype == "FLOAT" and np.abs(samples).max() > 1.2
 
 
 def test_copy_clips(vod: Path, tmp_path: Path) -> None:

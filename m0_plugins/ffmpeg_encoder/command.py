@@ -54,10 +54,15 @@ def clip_command(
         for track in media.tracks:  # an mp4's track names do not survive a copy by themselves
             if track.title:
                 cmd += [f"-metadata:s:a:{track.number - 1}", f"title={track.title}"]
+    suffix = Path(out).suffix.lower()
     if cut == "copy":
         cmd += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
+        if suffix == ".flac":  # a copied FLAC header gives the whole file's length and start
+            cmd += ["-c:a", "flac"]  # re-encoded: lossless, and about as fast as a copy
     elif media.has_video:
         cmd += ACCURATE_VIDEO
-    if Path(out).suffix.lower() in FASTSTART_EXTENSIONS:
+    elif (media.audio_codec or "").startswith("pcm_"):  # 24-bit and float samples stay so
+        cmd += ["-c:a", media.audio_codec]
+    if suffix in FASTSTART_EXTENSIONS:
         cmd += ["-movflags", "+faststart"]
     return cmd + [input_arg(out)]
