@@ -211,6 +211,12 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     p.wait_for_selector("#advice button.chip >> nth=2", timeout=60_000)
     assert "balanced" in p.inner_text("#advice")
     shot(page, shots, "gui-chosen.png")
+    chip = p.locator("#advice button.chip").nth(1)
+    chip.click()  # a suggested threshold is the crest selector's
+    assert p.input_value("#selector") == "crest"
+    assert p.input_value("#threshold") == chip.get_attribute("data-threshold")
+    p.select_option("#selector", "standout")
+    p.fill("#threshold", "")
 
     p.click("#start")
     p.wait_for_selector(".job[data-status=completed]", timeout=90_000)

@@ -204,7 +204,11 @@ $("#suggest").addEventListener("click", async () => {
     advice.replaceChildren("Suggested thresholds (for the crest selector): ");
     for (const [name, value] of Object.entries(ref.thresholds)) {
       advice.append(el("button", { type: "button", class: "chip", "data-threshold": value,
-        onclick: () => { $("#threshold").value = value; } }, `${name} ${value} dB`), " ");
+        onclick: () => {  // a crest threshold: with standout it would only be a floor
+          $("#threshold").value = value;
+          $("#selector").value = "crest";
+          $("#selector").dispatchEvent(new Event("change"));
+        } }, `${name} ${value} dB`), " ");
     }
     advice.append(`average ${ref.average_db} dB; the default selector finds ` +
       `${ref.adaptive_highlights} highlights.`);
