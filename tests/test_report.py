@@ -32,6 +32,9 @@ def test_report_of_a_video(vod, tmp_path, browser, shots):
     box = page.page.locator("#overview").bounding_box()
     assert box["width"] > 800 and box["height"] > 50
     assert page.count("#rows tbody tr") == n and page.count("#rows video") == n
+    cells = page.page.locator("#rows tbody tr td.num").all_inner_texts()
+    for h in result.highlights:  # the score is the selector's own (standout: dB·s), not dB
+        assert f"{h.peak_db:.1f} dB" in cells and f"{h.score:.1f}" in cells
     loaded = page.page.evaluate(
         "[...document.querySelectorAll('img.thumb')].map(i => i.complete && i.naturalWidth)")
     assert loaded == [320, 320]
