@@ -103,8 +103,8 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
             and not plan.media.has_video:
         raise InputError(f"{plan.path}: has no video to reframe (--aspect/--height need a "
                          "video input; drop them for audio-only files)")
+    writers = create_writers(plan.options) if out_dir is not None else {}  # before any folder
     out = prepare_out_dir(out_dir) if out_dir is not None else None
-    writers = create_writers(plan.options) if out is not None else {}
     with ExitStack() as stack:
         # the decoding starts first: with worker processes, while they start this process
         # builds the rest; a plan made on the source's outline waits for the first one's probe
