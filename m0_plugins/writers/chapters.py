@@ -14,13 +14,14 @@ if TYPE_CHECKING:
 
 class ChaptersWriter:
     """``chapters.txt`` (ffmetadata): mux it with
-    ``ffmpeg -i vod.mp4 -i chapters.txt -map_chapters 1 -c copy out.mp4``, or run
-    ``m0 chapters``."""
+    ``ffmpeg -i vod.mp4 -i chapters.txt -map 0 -map_chapters 1 -c copy out.mp4``, or run
+    ``m0 chapters``. The time before and between highlights is a chapter of its own
+    (``—``), as MP4 chapters have a start only; in Matroska too, so one file serves both."""
 
     file_name = "chapters.txt"
 
     def write(self, result: AnalysisResult, out_dir: Path) -> list[Path]:
         """Write the chapters; returns their path."""
         target = out_dir / self.file_name
-        write_text_atomic(target, ffmetadata(result.highlights))
+        write_text_atomic(target, ffmetadata(result.highlights, contiguous=True))
         return [target]

@@ -33,15 +33,19 @@ BETWEEN = "—"
 def ffmetadata(highlights: Sequence[Highlight], contiguous: bool = False) -> str:
     """An ffmetadata document (``;FFMETADATA1``) with one chapter per highlight, in ms.
 
-    Each chapter spans its highlight's clip window (``start`` to ``end``). ``contiguous``: for
+    Each chapter spans its highlight's clip window (``start`` to ``end``), up to the next
+    chapter's start where windows overlap. ``contiguous``: for
     a container whose chapters have a start only (MP4, MOV: each lasts to the next, the first
     from 0), the time before and between highlights is a chapter of its own
     (:data:`BETWEEN`), so every highlight's chapter starts and ends where its window does.
     """
     lines = [";FFMETADATA1"]
     reached = 0
-    for h in sorted(highlights, key=lambda h: h.start):
+    ordered = sorted(highlights, key=lambda h: h.start)
+    for h, after in zip(ordered, [*ordered[1:], None]):
         start, end = round(h.start * 1000), round(h.end * 1000)
+        if after is not None:  # windows may overlap; chapters do not
+            end = max(start, min(end, round(after.start * 1000)))
         if contiguous and start > reached:
             lines += ["", "[CHAPTER]", "TIMEBASE=1/1000", f"START={reached}", f"END={start}",
                       f"title={BETWEEN}"]
