@@ -169,6 +169,7 @@ def test_m0_chapters_reuses_highlights_json(analysed, tmp_path):
     ("out.avi", None, "chapters need an .mp4"),
     ("out.mp4", "index.json", "not a highlights.json"),
     ("out.mp4", "missing.json", "cannot read"),
+    ("nodir/out.mp4", None, "nodir: no such folder"),  # before analysing: no "Analysing"
 ])
 def test_m0_chapters_bad_input_is_one_line(analysed, tmp_path, out, highlights, message):
     extra = ["--highlights", str(analysed.out_dir / highlights)] if highlights else []

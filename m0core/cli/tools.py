@@ -59,10 +59,10 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
     named after the highlight's peak time and level; OUT's extension picks the container
     (.mp4, .mkv, .mov, .m4a, .webm).
     """
-    from m0core.media.chapters import chapter_muxer, embed_chapters
+    from m0core.media.chapters import chapters_target, embed_chapters
     from m0core.pipeline import analyze
 
-    chapter_muxer(out)  # a wrong extension fails now, not after the analysis
+    chapters_target(video, out)  # a wrong extension or folder fails now, not after analysing
     if highlights_json is not None:
         found = load_highlights(highlights_json)
     else:

@@ -55,6 +55,20 @@ def ffmetadata(highlights: Sequence[Highlight], contiguous: bool = False) -> str
     return "\n".join(lines) + "\n"
 
 
+def chapters_target(video: str | os.PathLike, out: str | os.PathLike) -> tuple[Path, Path]:
+    """``(video, out)`` checked for :func:`embed_chapters`: an input file, an output that is
+    not it, in a folder that exists and in a container that takes chapters (else
+    :class:`~m0core.errors.InputError` / :class:`OutputError`), before any analysis."""
+    src = check_input_file(video)
+    target = Path(out)
+    if target.resolve() == src.resolve():
+        raise OutputError(f"{target}: would overwrite the input; choose another name")
+    if not target.parent.is_dir():
+        raise OutputError(f"{target.parent}: no such folder")
+    chapter_muxer(target)
+    return src, target
+
+
 def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
                    out: str | os.PathLike, *, timeout: float | None = None) -> Path:
     """Write a stream copy of ``video`` to ``out`` with one chapter per highlight.
@@ -62,12 +76,7 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
     Every stream is copied (no re-encode); the chapters replace any the input had. ``out`` is
     written under a temporary name in its folder and renamed, so it is complete or absent.
     """
-    src = check_input_file(video)
-    target = Path(out)
-    if target.resolve() == src.resolve():
-        raise OutputError(f"{target}: would overwrite the input; choose another name")
-    if not target.parent.is_dir():
-        raise OutputError(f"{target.parent}: no such folder")
+    src, target = chapters_target(video, out)
     muxer = chapter_muxer(target)
     partial = target.with_name(temp_name(target.name))
     meta = None
