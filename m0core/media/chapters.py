@@ -42,7 +42,7 @@ def ffmetadata(highlights: Sequence[Highlight], contiguous: bool = False) -> str
     lines = [";FFMETADATA1"]
     reached = 0
     ordered = sorted(highlights, key=lambda h: h.start)
-    for h, after in zip(ordered, [*ordered[1:], None]):
+    for h, after in zip(ordered, [*ordered[1:], None], strict=True):
         start, end = round(h.start * 1000), round(h.end * 1000)
         if after is not None:  # windows may overlap; chapters do not
             end = max(start, min(end, round(after.start * 1000)))
