@@ -25,6 +25,14 @@ def test_analyze_end_to_end(vod, tmp_path):
     assert {"highlights.json", "index.json"} <= set(_files(out))
 
 
+def test_the_summary_counts_one_in_the_singular(vod, tmp_path):
+    run = run_m0("analyze", str(vod), str(tmp_path / "out"), "--max-clips", "1",
+                 "--compilation", "--no-report")
+    assert run.returncode == 0, run.stderr
+    assert "1 highlight in 1:00 of audio" in run.stdout and "; 1 clip in " in run.stdout
+    assert ", 1 chapter)" in run.stdout
+
+
 def test_json_output_and_no_clips(vod, tmp_path):
     run = run_m0("analyze", str(vod), str(tmp_path), "--no-clips", "--json")
     assert run.returncode == 0, run.stderr

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from m0core.cli.console import clock
+from m0core.cli.console import clock, count
 from m0core.cli.options import analysis_options, build_options, report_failed_plugins
 from m0core.errors import M0Error
 
@@ -62,13 +62,13 @@ def _summary(result, verbose: bool) -> None:
     speed = (media.duration or 0) / took if took else 0
     made = sum(1 for c in result.clips if c.ok and c.path)
     click.echo(
-        f"{len(result.highlights)} highlights in {clock(media.duration or 0)} of audio "
-        f"({took:.1f} s, {speed:.0f}x real time); {made} clips in {result.out_dir}"
+        f"{count(len(result.highlights), 'highlight')} in {clock(media.duration or 0)} of audio "
+        f"({took:.1f} s, {speed:.0f}x real time); {count(made, 'clip')} in {result.out_dir}"
     )
     if result.compilation is not None and result.compilation.ok:
         click.echo(f"compilation: {result.compilation.path} "
-                   f"({clock(result.compilation.duration)}, {len(result.compilation.clips)} "
-                   "chapters)")
+                   f"({clock(result.compilation.duration)}, "
+                   f"{count(len(result.compilation.clips), 'chapter')})")
     if verbose:
         click.echo(f"  audio: {_track_line(media, result.options.audio_track)}")
         for note in result.notes:

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from m0core.batch.ledger import Row
-from m0core.cli.console import clock
+from m0core.cli.console import clock, count
 
 _MARK = {"completed": ("✓", "green"), "skipped": ("=", None), "failed": ("✗", "red"),
          "interrupted": ("!", "yellow")}
@@ -51,7 +51,7 @@ class BatchConsole:
         mark, colour = _MARK.get(result["status"], ("?", None))
         name = Path(result["video_path"]).name
         if result["status"] in ("completed", "skipped"):
-            what = f"{_count(result['highlights'], 'highlight')}, {_count(result['clips'], 'clip')}"
+            what = f"{count(result['highlights'], 'highlight')}, {count(result['clips'], 'clip')}"
             if result["status"] == "skipped":
                 what += " (done before)"
             else:
@@ -119,12 +119,7 @@ def counts_line(statuses: Iterable[str]) -> str:
     """``3 jobs: 2 completed, 1 failed`` from the jobs' statuses."""
     counts = Counter(statuses)
     parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    return f"{_count(sum(counts.values()), 'job')}: {parts}" if counts else "no jobs"
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 clip``, ``2 clips``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    return f"{count(sum(counts.values()), 'job')}: {parts}" if counts else "no jobs"
 
 
 def status_table(rows: list[Row]) -> str:

@@ -21,3 +21,8 @@ def clock(seconds: float) -> str:
     h, rest = divmod(total, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def count(n: int, noun: str) -> str:
+    """``1 clip``, ``2 clips``: a count and its noun, singular for one."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import clock
+from m0core.cli.console import clock, count
 from m0core.cli.options import (
     AUDIO_TRACK,
     build_options,
@@ -76,7 +76,7 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
             progress.close()
     embed_chapters(video, found, out)
     if not quiet:
-        click.echo(f"{len(found)} chapters in {out}")
+        click.echo(f"{count(len(found), 'chapter')} in {out}")
 
 
 @click.command(epilog="Example: m0 reference stream.mp4 --json")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from m0core.cli.console import clock
+from m0core.cli.console import clock, count
 from m0core.cli.progress import ConsoleProgress
 from m0core.dev import synth
 from m0core.outputs import prepare_out_dir
@@ -31,8 +31,9 @@ def run_demo(out_dir: Path, duration: float = 180.0, *, quiet: bool = False,
     finally:
         progress.close()
     match = synth.match_events(events, result.highlights)
-    click.echo(f"\nPlanted {len(events)} moments; m0 found {len(result.highlights)} highlights "
-               f"({match.found} of the moments, {match.false} false alarms).")
+    click.echo(f"\nPlanted {count(len(events), 'moment')}; m0 found "
+               f"{count(len(result.highlights), 'highlight')} ({match.found} of the moments, "
+               f"{count(match.false, 'false alarm')}).")
     for h in result.highlights:
         clip = result.clip_for(h)
         event = match.event_of.get(h.index)
