@@ -162,11 +162,16 @@ def highlights_document(result: AnalysisResult, outputs: list[str] | None = None
 
 
 def index_document(result: AnalysisResult) -> dict[str, dict[str, Any]]:
-    """The seed's ``index.json``: ``{"312": {"position": "0:05:12", "decibel": -6.3}}``."""
-    return {
-        str(int(h.peak_time)): {"position": position(h.peak_time), "decibel": round(h.peak_db, 2)}
-        for h in result.highlights
-    }
+    """The seed's ``index.json``: ``{"312": {"position": "0:05:12", "decibel": -6.3}}``, keyed
+    by the peak's whole second; a peak in the same second as another (``min_gap`` under 1 s)
+    is keyed by its time in ms (``"312.406"``), so every highlight is in it."""
+    index: dict[str, dict[str, Any]] = {}
+    for h in result.highlights:
+        key = str(int(h.peak_time))
+        if key in index:
+            key = f"{h.peak_time:.3f}"
+        index[key] = {"position": position(h.peak_time), "decibel": round(h.peak_db, 2)}
+    return index
 
 
 def create_writers(options: Options) -> dict[str, Any]:

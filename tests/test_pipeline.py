@@ -44,6 +44,19 @@ def test_analyze_finds_the_loud_moments_and_cuts_clips(vod, tmp_path):
     assert result.scores.shape == (600,)
 
 
+def test_index_json_lists_every_highlight_when_two_peak_in_one_second(vod, tmp_path):
+    """``--min-gap`` under a second: the seed's keys (whole seconds) would collide."""
+    result = m0core.analyze(vod, tmp_path, selector="top", selector_params={"count": 20},
+                            min_gap=0.3, clips=False, report=False)
+    seconds = [int(h.peak_time) for h in result.highlights]
+    assert len(set(seconds)) < len(seconds), "the test needs two peaks in one second"
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert len(index) == len(result.highlights)
+    for h in result.highlights:
+        assert any(v["decibel"] == round(h.peak_db, 2) and abs(float(k) - h.peak_time) < 1
+                   for k, v in index.items())
+
+
 def test_clip_windows_stay_inside_the_file(vod, tmp_path):
     result = m0core.analyze(vod, None, clip_length=50)
     assert result.highlights
