@@ -33,6 +33,10 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     #: One line per writer (``--format``, the report) that failed; the other outputs are kept.
     failed_outputs: tuple[str, ...] = ()
+    #: Every file the run wrote into ``out_dir`` besides the clips: ``index.json``, the
+    #: writers' files (the report and its thumbnails, ``--format``), the compilation and
+    #: ``highlights.json``, as published.
+    outputs: tuple[str, ...] = ()
     #: What a person may want to know about how the run went (``m0 analyze -v`` shows them).
     notes: tuple[str, ...] = ()
     timeline: Timeline | None = None

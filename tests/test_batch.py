@@ -225,8 +225,11 @@ def test_cli_corrupt_file_fails_alone_then_rerun_skips(vod, tmp_path):
         row = rows[path.name]
         assert row["status"] == "completed" and row["clips"] == len(LOUD_AT)
         assert Path(row["out_dir"]) == (out / f"{path.stem}_highlights").resolve()
-        outputs += json.loads(row["outputs"])
-    assert len(outputs) == 2 * (len(LOUD_AT) + 2)
+        listed = json.loads(row["outputs"])  # every file the job wrote: clips, report, …
+        assert sorted(listed) == sorted(str(f) for f in Path(row["out_dir"]).rglob("*")
+                                        if f.is_file())
+        outputs += listed
+    assert len(outputs) == 2 * (2 * len(LOUD_AT) + 3)  # + thumbnails, report.html, the JSONs
     before = _stats(outputs)
     assert not wait_gone(tag)
 

@@ -35,7 +35,7 @@ from m0core.compat import seed_selector
 from m0core.errors import InputError, M0Error, OptionError
 from m0core.model import ClipResult
 from m0core.options import Options
-from m0core.outputs import HIGHLIGHTS_FILE, INDEX_FILE, remove_stale_temps
+from m0core.outputs import remove_stale_temps
 from m0core.pipeline import Progress, analyze
 from m0core.staging import clear_stale
 
@@ -135,12 +135,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
     else:
         made = [c.path for c in analysis.clips if c.ok and c.path]
         failed = analysis.failed_clips
-        written = [str(out / name) for name in (HIGHLIGHTS_FILE, INDEX_FILE)]
-        joined = analysis.compilation
-        if joined is not None and joined.ok and joined.path:
-            written.insert(0, joined.path)
         result.update(status="completed", highlights=len(analysis.highlights), clips=len(made),
-                      failed_clips=len(failed), outputs=made + written,
+                      failed_clips=len(failed), outputs=made + list(analysis.outputs),
                       notes=list(analysis.notes))
         problems = analysis.problems(first_error=True)
         if problems:

@@ -178,14 +178,16 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
                        compilation=result.compilation and replace(result.compilation,
                                                                   path=None))
     if staging is not None:
-        _, failed = write_outputs(result, writers)
+        written, failed = write_outputs(result, writers)
         failed += staging.publish(c.path for c in result.clips if c.ok and c.path)
+        outputs = [str(staging.final(path)) for path in written]
         compilation = result.compilation
         if compilation is not None and compilation.ok and compilation.path:
             compilation = replace(compilation, path=str(staging.final(compilation.path)))
+            outputs.insert(0, compilation.path)
         result = replace(result, out_dir=staging.out, failed_outputs=tuple(failed),
                          clips=tuple(_published(c, staging) for c in result.clips),
-                         compilation=compilation)
+                         compilation=compilation, outputs=tuple(outputs))
     return result
 
 
