@@ -157,6 +157,20 @@ def short_form_options(f):
     return f
 
 
+def _check_window(values: dict[str, Any]) -> None:
+    """``--pre`` and ``--post`` make the clip; a ``--clip-length`` typed beside them that
+    does not add up is an error (it was silently ignored)."""
+    pre, post, length = values.get("pre"), values.get("post"), values.get("clip_length")
+    ctx = click.get_current_context(silent=True)
+    typed = ctx is not None and ctx.get_parameter_source("clip_length") \
+        is click.core.ParameterSource.COMMANDLINE
+    if pre is None or post is None or length is None or not typed:
+        return
+    if abs(pre + post - length) > 1e-6:
+        raise OptionError(f"--pre {pre:g} and --post {post:g} make {pre + post:g} s clips, "
+                          f"not --clip-length {length:g}: give two of the three")
+
+
 def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...],
                   no_clips: bool = False, no_cache: bool = False, **values: Any) -> Options:
     """Options from the parsed command line."""
@@ -166,6 +180,7 @@ def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...]
         analyzer = "rms-streaming" if streaming else "rms-legacy"
     elif not streaming and analyzer != "rms-legacy":
         raise OptionError("--no-streaming selects the rms-legacy analyzer; drop --analyzer")
+    _check_window(values)
     extra = _parse_params(params)
     return Options(
         analyzer=analyzer, clips=not no_clips, cache=not no_cache,

@@ -150,6 +150,8 @@ def test_odd_names_work(name, make_media, tmp_path):
     (["--clip-length", "nan"], "clip_length must be a finite number", 1),
     (["--clip-length", "1e12"], "clip_length must be between", 1),
     (["--pre", "-1"], "pre must be between", 1),
+    (["--pre", "10", "--post", "5", "-l", "30"],
+     "--pre 10 and --post 5 make 15 s clips, not --clip-length 30: give two of the three", 1),
     (["--min-gap", "nan"], "min_gap must be a finite number", 1),
     (["--max-clips", "0"], "max_clips must be between", 1),
     (["--max-clips", "-3"], "max_clips must be between", 1),
