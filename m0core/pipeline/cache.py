@@ -48,6 +48,8 @@ SUFFIX_SELECTION = ".sel"
 MAX_META_BYTES = 256 * 1024
 #: Score values an entry may hold beyond ``duration / hop`` (the partial values at the edges).
 _SLACK_VALUES = 2
+#: The longest media an entry may describe (seconds; also the bound of an unknown duration).
+_MAX_SECONDS = 1e7
 
 
 @dataclass(frozen=True)
@@ -95,21 +97,28 @@ def load(ident: dict[str, Any], path: str | os.PathLike, hop: float) -> Entry | 
     try:
         with open(base.with_suffix(SUFFIX_META), "rb") as fh:
             raw = fh.read(MAX_META_BYTES + 1)
-        data = base.with_suffix(SUFFIX_DATA).read_bytes()
-    except OSError:
-        return None
-    try:
         if len(raw) > MAX_META_BYTES:
             raise _Invalid("description too large")
-        meta = json.loads(raw.decode("utf-8"))
-        return _validated(meta, data, ident, os.fspath(path), hop)
-    except (_Invalid, ValueError, RecursionError, M0Error):
+        media, count, digest = _described(json.loads(raw.decode("utf-8")), ident,
+                                          os.fspath(path), hop)
+        data_path = base.with_suffix(SUFFIX_DATA)
+        if data_path.stat().st_size != 4 * count:  # checked before a byte of it is read
+            raise _Invalid("scores")
+        data = data_path.read_bytes()
+        if len(data) != 4 * count or hashlib.sha256(data).hexdigest() != digest:
+            raise _Invalid("scores")
+    except (OSError, _Invalid, ValueError, RecursionError, M0Error):
         return None
+    scores = np.frombuffer(data, dtype="<f4").astype(np.float32)
+    if not np.isfinite(scores).all():
+        return None
+    return Entry(media, hop, scores, digest)
 
 
-def _validated(meta: Any, data: bytes, ident: dict[str, Any], path: str,
-               expected_hop: float) -> Entry:
-    """The entry ``meta`` and ``data`` describe, or :class:`_Invalid` (any value, any shape)."""
+def _described(meta: Any, ident: dict[str, Any], path: str, expected_hop: float
+               ) -> tuple[MediaInfo, int, str]:
+    """``(media, count, sha256)`` of the scores the description ``meta`` describes, or
+    :class:`_Invalid` (any value, any shape)."""
     if not isinstance(meta, dict) or set(meta) != {"identity", "media", "hop", "count",
                                                    "sha256"}:
         raise _Invalid("not an entry")
@@ -124,19 +133,15 @@ def _validated(meta: Any, data: bytes, ident: dict[str, Any], path: str,
     count = meta["count"]
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise _Invalid("count")
-    digest = hashlib.sha256(data).hexdigest()
-    if not isinstance(meta["sha256"], str) or len(data) != 4 * count or \
-            digest != meta["sha256"]:
+    if not isinstance(meta["sha256"], str):
         raise _Invalid("scores")
     media = _media(meta["media"], path)
-    if media.duration is not None and count > media.duration / hop + _SLACK_VALUES:
+    longest = media.duration if media.duration is not None else _MAX_SECONDS
+    if count > longest / hop + _SLACK_VALUES:
         raise _Invalid("more scores than the duration holds")
     if count == 0:
         raise _Invalid("no scores")  # (fewer than the duration holds is fine: short audio)
-    scores = np.frombuffer(data, dtype="<f4").astype(np.float32)
-    if not np.isfinite(scores).all():
-        raise _Invalid("scores not finite")
-    return Entry(media, hop, scores, digest)
+    return media, count, meta["sha256"]
 
 
 #: The fields of a stored media description and the types each may have.
@@ -183,7 +188,7 @@ def _media(stored: Any, path: str) -> MediaInfo:
         raise _Invalid("media tracks")
     tracks = tuple(_track(t) for t in stored["tracks"])
     duration = stored["duration"]
-    if duration is not None and not (math.isfinite(duration) and 0 < duration < 1e7):
+    if duration is not None and not (math.isfinite(duration) and 0 < duration < _MAX_SECONDS):
         raise _Invalid("media duration")
     if not (0 < stored["sample_rate"] <= 10_000_000 and 0 < stored["channels"] <= 1024
             and stored["size"] >= 0):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import subprocess
 from pathlib import Path
 
@@ -111,6 +112,7 @@ DAMAGE = {
     "scores 100x the duration (checksum right)": "long",
     "description nested 100k deep": "deep",
     "description huge": "huge",
+    "scores file 1.5 GB (sparse)": "sparse",
 }
 
 
@@ -140,6 +142,8 @@ def _damage(meta_file: Path, how) -> None:
     elif how == "huge":
         meta["padding"] = "x" * (64 * 1024 * 1024)
         meta_file.write_text(json.dumps(meta))
+    elif how == "sparse":
+        os.truncate(data_file, 1500 * 1024 * 1024)
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
@@ -156,3 +160,5 @@ def test_an_invalid_cache_entry_is_ignored_and_rewritten(wav, own_cache, tmp_pat
         [h["peak_time"] for h in first["highlights"]]
     assert all(h["clip"] for h in again["highlights"])
     assert json.loads(meta_file.read_text()) == valid  # the entry was rewritten, valid
+    # nothing is read whole before it is checked (a 1.5 GB scores file: by its size)
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 800 * 1024
