@@ -82,12 +82,30 @@ def test_damaged_entry_is_ignored_and_rewritten(vod, own_cache, damage):
 
 
 def test_cache_commands(vod, own_cache):
+    """They count and remove m0's own files only, even in a folder shared with others (a
+    settings.json, an output folder's highlights.json), and the temporaries of ended runs."""
     m0core.analyze(vod, None, clips=False)
+    theirs = {"settings.json": "{}", "highlights.json": "{}", "notes.f32": "x"}
+    for name, text in theirs.items():
+        (own_cache / name).write_text(text)
+    (own_cache / ".partial-999999999-ab12cd34-x.json").write_text("{}")  # its run has ended
     info = json.loads(run_m0("cache", "info", "--json").stdout)
     assert info["folder"] == str(own_cache) and info["entries"] == 1 and info["bytes"] > 2000
     cleared = run_m0("cache", "clear")
-    assert cleared.returncode == 0 and "Removed 1" in cleared.stdout
-    assert list(own_cache.iterdir()) == []
+    assert cleared.returncode == 0 and "Removed 1 cached analysis." in cleared.stdout
+    assert sorted(p.name for p in own_cache.iterdir()) == sorted(theirs)
+
+
+def test_a_cache_that_cannot_be_cleared_is_one_line(vod, own_cache):
+    """An entry's name taken by a folder with something in it: not deleted, one line."""
+    m0core.analyze(vod, None, clips=False)
+    blocked = own_cache / ("0" * 40 + ".sel")
+    blocked.mkdir()
+    (blocked / "keep").write_text("x")
+    cleared = run_m0("cache", "clear")
+    assert cleared.returncode == 1 and "Traceback" not in cleared.stderr
+    assert cleared.stderr.startswith(f"Error: {own_cache}: cannot clear the cache (")
+    assert len(cleared.stderr.strip().splitlines()) == 1 and (blocked / "keep").is_file()
 
 
 def test_unwritable_cache_is_not_an_error(vod, tmp_path, monkeypatch):

@@ -203,8 +203,9 @@ def cache_info(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(f"{data['folder']}: {data['entries']} analyses, {data['selections']} "
-                   f"selections kept with them, {data['bytes'] / 2**20:.1f} MB")
+        click.echo(f"{data['folder']}: {_analyses(data['entries'])}, "
+                   f"{count(data['selections'], 'selection')} kept with them, "
+                   f"{data['bytes'] / 2**20:.1f} MB")
 
 
 @cache_group.command("clear")
@@ -212,7 +213,12 @@ def cache_clear() -> None:
     """Delete every cached analysis."""
     from m0core.pipeline import cache
 
-    click.echo(f"Removed {cache.clear()} cached analyses.")
+    click.echo(f"Removed {_analyses(cache.clear(), 'cached ')}.")
+
+
+def _analyses(n: int, what: str = "") -> str:
+    """``1 cached analysis``, ``2 cached analyses``."""
+    return f"{n} {what}{'analysis' if n == 1 else 'analyses'}"
 
 
 def format_reference(ref: Reference, width: int = 40) -> str:

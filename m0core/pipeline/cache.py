@@ -24,6 +24,8 @@ import hashlib
 import json
 import math
 import os
+import re
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -224,30 +226,54 @@ def store(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarra
     return True
 
 
+#: The names of the cache's own files: a 40-digit key and the suffix of what it holds.
+_SUFFIXES = "|".join(re.escape(x) for x in (SUFFIX_META, SUFFIX_DATA, SUFFIX_SELECTION,
+                                              SUFFIX_SEEN))
+_OWN = re.compile(f"[0-9a-f]{{40}}({_SUFFIXES})")
+
+
 def _files() -> list[Path]:
     """Every file of the cache: curves (description and data), kept selections and the
-    marks of the files analysed (:mod:`m0core.pipeline.cachedir`)."""
+    marks of the files analysed (:mod:`m0core.pipeline.cachedir`); nothing else that lies in
+    the folder. A folder that cannot be listed is an :class:`OutputError`."""
     folder = cache_dir()
-    return [f for suffix in (SUFFIX_META, SUFFIX_DATA, SUFFIX_SELECTION, SUFFIX_SEEN)
-            for f in folder.glob(f"*{suffix}")]
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot read the cache folder ({exc.strerror})") from None
+    return [folder / name for name in names if _OWN.fullmatch(name)]
 
 
 def info() -> dict[str, Any]:
     """The folder, the number of entries (curves), the selections kept with them and the
-    size in bytes of all."""
+    size in bytes of all (a file removed meanwhile by another run counts for nothing)."""
     files = _files()
+    size = 0
+    for f in files:
+        with suppress(FileNotFoundError):
+            size += f.stat().st_size
     return {
         "folder": str(cache_dir()),
         "entries": sum(1 for f in files if f.suffix == SUFFIX_META),
         "selections": sum(1 for f in files if f.suffix == SUFFIX_SELECTION),
-        "bytes": sum(f.stat().st_size for f in files if f.exists()),
+        "bytes": size,
     }
 
 
 def clear() -> int:
-    """Delete every entry and kept selection; return how many entries (curves) there were."""
+    """Delete every entry and kept selection, and the temporaries of runs that have ended;
+    return how many entries (curves) there were. A file that cannot be deleted is an
+    :class:`OutputError`; nothing else in the folder is touched."""
+    from m0core.outputs import remove_stale_temps
+
     count = 0
     for f in _files():
+        try:
+            f.unlink(missing_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{f.parent}: cannot clear the cache ({exc.strerror})") from None
         count += f.suffix == SUFFIX_META
-        f.unlink(missing_ok=True)
+    remove_stale_temps(cache_dir())
     return count
