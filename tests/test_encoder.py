@@ -341,3 +341,27 @@ def test_cancel_stops_everything(how: str, stalled: MediaInfo, tmp_path: Path) -
 def test_bad_options(params: dict, vod: Path, tmp_path: Path) -> None:
     with pytest.raises(OptionError):
         plugins.create("encoders", "ffmpeg", media=probe(vod), out_dir=tmp_path, **params)
+
+
+def test_m0_ffmpeg_wins_over_the_path(vod: Path, tmp_path: Path) -> None:
+    """``M0_FFMPEG`` is the ffmpeg m0 runs even with another on the PATH; one that does not
+    exist is one line."""
+    from m0core.media.ffmpeg import ffmpeg_exe
+
+    real = ffmpeg_exe()
+    for name in ("path", "chosen"):
+        folder = tmp_path / name
+        folder.mkdir()
+        wrapper = folder / "ffmpeg"
+        wrapper.write_text(f'#!/bin/sh\necho {name} >> "{tmp_path}/log"\nexec "{real}" "$@"\n')
+        wrapper.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path / 'path'}{os.pathsep}{os.environ['PATH']}",
+               M0_FFMPEG=str(tmp_path / "chosen" / "ffmpeg"))
+    run = run_m0("analyze", str(vod), str(tmp_path / "out"), "--no-report", env=env)
+    assert run.returncode == 0, run.stderr
+    assert set((tmp_path / "log").read_text().split()) == {"chosen"}
+    env["M0_FFMPEG"] = str(tmp_path / "nowhere" / "ffmpeg")
+    run = run_m0("analyze", str(vod), str(tmp_path / "out2"), "--no-report", env=env)
+    assert run.returncode == 1 and run.stderr.strip().splitlines()[-1] == (
+        f"Error: M0_FFMPEG={tmp_path / 'nowhere' / 'ffmpeg'}: no such program (unset it to "
+        "use the ffmpeg m0 comes with)")

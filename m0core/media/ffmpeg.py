@@ -24,8 +24,16 @@ from m0core.workers import Child
 
 @functools.cache
 def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary to use."""
-    found = shutil.which("ffmpeg") or os.environ.get("M0_FFMPEG")
+    """Path of the ffmpeg program to use: ``M0_FFMPEG`` when set (it must name a program),
+    else an ``ffmpeg`` on the PATH, else the one in the ``imageio-ffmpeg`` wheel."""
+    chosen = os.environ.get("M0_FFMPEG")
+    if chosen:
+        found = shutil.which(chosen)
+        if found is None:
+            raise M0Error(f"M0_FFMPEG={chosen}: no such program (unset it to use the ffmpeg "
+                          "m0 comes with)")
+        return found
+    found = shutil.which("ffmpeg")
     if found:
         return found
     try:
