@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -18,7 +19,7 @@ from procs import m0_popen, tagged_env, wait_for, wait_gone
 from m0core import BatchJob, BatchProcessor, M0Error
 from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger
 from m0core.batch.runner import find_inputs, job_folders
-from m0core.errors import InputError
+from m0core.errors import InputError, OptionError
 
 
 def _copies(src: Path, folder: Path, n: int, stem: str = "vod") -> list[Path]:
@@ -112,6 +113,21 @@ def test_ledger_marks_a_dead_runs_jobs_interrupted_and_locks(tmp_path, vod):
         assert row.status == "interrupted" and row.attempts == 1
     assert path.with_name(path.name + "-wal").exists() or \
         sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_jobs_into_one_folder_or_with_one_id_are_refused_before_any_runs(vod, tmp_path):
+    """Each run replaces what its folder holds: two jobs into one folder would delete each
+    other's clips (one said 'completed' with its clips gone)."""
+    out = tmp_path / "out"
+    jobs = [BatchJob(str(vod), str(out)), BatchJob(str(vod), str(tmp_path / "." / "out"),
+                                                     max_clips=1, job_id="other")]
+    with pytest.raises(OptionError, match=f"each job needs an output folder of its own; "
+                                          f"shared: {re.escape(str(out.resolve()))}"):
+        BatchProcessor(max_workers=2).process_batch(jobs)
+    with pytest.raises(OptionError, match="job ids must be unique; repeated: same"):
+        BatchProcessor().process_batch([BatchJob(str(vod), str(tmp_path / n), job_id="same")
+                                        for n in ("a", "b")])
+    assert not out.exists() and not (tmp_path / "a").exists()
 
 
 def test_folders_unique_when_stems_collide_and_stable_across_runs(tmp_path):

@@ -266,6 +266,11 @@ class BatchProcessor:
         doubles = sorted(job_id for job_id, n in counts.items() if n > 1)
         if doubles:
             raise OptionError(f"job ids must be unique; repeated: {', '.join(doubles)}")
+        folders = Counter(os.path.realpath(job.output_path) for job in jobs)
+        shared = sorted(folder for folder, n in folders.items() if n > 1)
+        if shared:  # each run replaces what the folder holds: one job's clips would vanish
+            raise OptionError(f"each job needs an output folder of its own; shared: "
+                              f"{', '.join(shared)}")
         for options in {id(job.options): job.options for job in jobs}.values():
             for kind, name in options.stages():  # an unknown name fails before any job runs
                 plugins.lookup(kind, name)
