@@ -15,7 +15,8 @@ outputs exactly as they were (its private folder is removed; one left by a run t
 is removed by the next run into the folder); so does a run whose clips could not all be made
 (:attr:`m0core.result.AnalysisResult.published`). Publishing is made of renames only (no data is
 written, so a full disk cannot stop it half way); Ctrl-C or SIGTERM during it is held until it
-ends, and a rename that fails puts back every file it had replaced.
+ends, and a rename that fails puts back every file it had replaced. Runs into one folder
+publish one at a time (a lock on the folder).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Staging:
         removed either way.
         """
         try:
-            with held_signals():
+            with held_signals(), _publishing(self.out):
                 return self._publish({Path(p).name for p in made_clips})
         finally:
             self.discard()
@@ -239,6 +240,25 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True
     return True
+
+
+@contextmanager
+def _publishing(out: Path) -> Iterator[None]:
+    """Hold the output folder's lock for the block: one run publishes into a folder at a
+    time, each reading the previous record when its turn comes (two runs publishing at once
+    removed as stale the clips the other had just moved in). A lock on the folder itself
+    (``flock``, POSIX), so nothing is left in it; released when the process dies."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @contextmanager

@@ -310,3 +310,45 @@ def subprocess_run(argv: list[str]) -> None:
     done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"{' '.join(argv)}: {done.stderr.strip()}")
+
+
+def test_two_runs_publishing_into_one_folder_at_once_leave_it_whole(tmp_path, monkeypatch):
+    """Run A replaces a previous run's clips x1, x2 with y1, y2 while run B, into the same
+    folder, publishes x1, x2 again; renames are slow (a network disk). Whichever publishes
+    last, every clip its record lists is there (A removed B's fresh x1, x2 as stale)."""
+    import threading
+
+    from m0core import staging as staging_module
+    from m0core.staging import Staging
+
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def record(folder: Path, clips: list[str]) -> None:
+        for name in clips:
+            (folder / name).write_text(f"{folder.name} {name}")
+        (folder / "highlights.json").write_text(json.dumps(
+            {"highlights": [{"clip": name} for name in clips], "outputs": []}))
+
+    record(out, ["x1.mp4", "x2.mp4"])
+    runs = {"A": (Staging(out), ["y1.mp4", "y2.mp4"]), "B": (Staging(out), ["x1.mp4", "x2.mp4"])}
+    for run, clips in runs.values():
+        record(run.dir, clips)
+    real = os.replace
+
+    def slow(a, b):
+        time.sleep(0.1)
+        real(a, b)
+
+    monkeypatch.setattr(staging_module.os, "replace", slow)
+    threads = [threading.Thread(target=run.publish, args=([str(run.dir / c) for c in clips],))
+               for run, clips in runs.values()]
+    threads[0].start()
+    time.sleep(0.05)
+    threads[1].start()
+    for thread in threads:
+        thread.join()
+    monkeypatch.setattr(staging_module.os, "replace", real)
+    listed = listed_clips(out)["highlights.json"]
+    assert listed in (["y1.mp4", "y2.mp4"], ["x1.mp4", "x2.mp4"])
+    assert sorted(n for n in os.listdir(out) if n.endswith(".mp4")) == listed
