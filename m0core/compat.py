@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from m0core import checks, plugins
-from m0core.errors import OutputError
+from m0core.errors import OptionError, OutputError
 from m0core.model import ClipResult, Highlight
 from m0core.options import Options
 from m0core.outputs import index_document, prepare_out_dir, write_outputs
@@ -45,7 +45,8 @@ class StreamingAudioProcessor:
     def __init__(self, audio_path: str | os.PathLike, chunk_duration: float = 30.0,
                  source: str = "pyav", audio_track: int | str = 1) -> None:
         self.audio_path = os.fspath(audio_path)
-        self.chunk_duration = float(chunk_duration)
+        self.chunk_duration = checks.number("chunk_duration", chunk_duration, low=0.1,
+                                            high=600.0)
         self.source = source
         self.audio_track = checks.audio_track(audio_track)
         self._source = plugins.create("sources", source,
@@ -117,7 +118,11 @@ class StreamingAudioAnalysis:
     """Highlights of ``processor``'s audio, clipped from ``video_path`` into ``output_path``.
 
     ``decibel_threshold`` is the seed's threshold for its ``crest`` rule (default -5.0 dBFS);
-    pass ``None`` for m0's default selector, which needs no threshold.
+    pass ``None`` for m0's default selector, which needs no threshold. ``options`` are any
+    :class:`~m0core.options.Options` fields (``selector``, ``max_clips``, ``aspect``,
+    ``loudness``, ``cut``, …) and win over what the processor and the threshold imply; an
+    unknown one is an :class:`~m0core.errors.OptionError` here. Whether clips are made is
+    not an option: :meth:`generate_all_highlights` makes them.
     """
 
     def __init__(self, video_path: str | os.PathLike, processor: StreamingAudioProcessor,
@@ -127,20 +132,25 @@ class StreamingAudioAnalysis:
         self.processor = processor
         self.output_path = Path(output_path)
         self.decibel_threshold = decibel_threshold
-        self.options = dict(
-            analyzer=processor.analyzer, source=processor.source,
-            audio_track=processor.audio_track,
-            chunk_seconds=min(processor.chunk_duration, 60.0),
-            selector=seed_selector(decibel_threshold),
-            threshold=decibel_threshold, clip_length=clip_length, **options,
-        )
+        if "clips" in options:
+            raise OptionError("clips is not an option here: generate_all_highlights() makes "
+                              "the clips, export() writes the highlights without them")
+        self.options = {
+            "analyzer": processor.analyzer, "source": processor.source,
+            "audio_track": processor.audio_track,
+            "chunk_seconds": min(processor.chunk_duration, 60.0),
+            "selector": seed_selector(decibel_threshold), "threshold": decibel_threshold,
+            "clip_length": clip_length, "report": False, **options,
+        }
+        Options.build(**self.options)  # an unknown or bad option fails now
         self._result: AnalysisResult | None = None
 
     @property
     def result(self) -> AnalysisResult:
         """The analysis, run on first use."""
         if self._result is None:
-            self._result = analyze(self.processor.audio_path, None, clips=False, **self.options)
+            self._result = analyze(self.processor.audio_path, None,
+                                   **{**self.options, "clips": False})
         return self._result
 
     @property
@@ -157,14 +167,38 @@ class StreamingAudioAnalysis:
         return index_document(self.result)
 
     def generate_all_highlights(self, max_workers: int | None = None,
-                                cut: str = "copy") -> list[str]:
-        """Cut a clip for every highlight from ``video_path``; return the clip paths made."""
+                                cut: str | None = None) -> list[str]:
+        """Cut a clip for every highlight from ``video_path``; return the clip paths made.
+
+        When the audio is the video's own (the usual case), this is ``m0 analyze``'s run into
+        ``output_path`` with the options given (short-form ones included; the analysis comes
+        from the cache): a rerun replaces the previous run's clips and records whole. Audio
+        taken from another file is analysed there and the clips are cut from the video.
+        """
+        settings = {**self.options,
+                    **({"workers": max_workers} if max_workers is not None else {}),
+                    **({"cut": cut} if cut is not None else {})}
+        if _same_file(self.processor.audio_path, self.video_path):
+            self._result = analyze(self.video_path, self.output_path, **settings)
+            if self._result.failed_outputs:  # failed clips are left out, as the seed did
+                raise OutputError("; ".join(self._result.failed_outputs))
+            return [c.path for c in self._result.clips if c.ok and c.path]
+        if Options.build(**settings).short_form.active:
+            raise OptionError("short-form clips (aspect, height, loudness, fade, compilation) "
+                              "need the audio analysed from the video itself")
         generator = OptimizedClipGenerator(max_workers=max_workers or os.cpu_count() or 1)
         results = generator.generate_clips(self.video_path, self.highlights, self.output_path,
-                                           cut=cut)
+                                           cut=settings.get("cut", "copy"))
         self._result = replace(self.result, clips=tuple(results))
         self.export()
         return [r.path for r in results if r.ok and r.path]
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 class AudioAnalysis(StreamingAudioAnalysis):

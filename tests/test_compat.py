@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+import av
 import numpy as np
 import pytest
 from conftest import LOUD_AT
@@ -71,3 +73,33 @@ def test_optimized_clip_generator(vod, tmp_path):
     assert [r.ok for r in results] == [True, True]
     assert sorted(done) == [(1, 2), (2, 2)]
     assert results[1].path.endswith("07_0h00m12s_-9.0dB.mp4")
+
+
+def test_analysis_options_are_used_or_refused(vod, tmp_path):
+    """Options the seed class takes as keywords: short-form ones shape the clips
+    highlights.json says they shape; stage names win over the processor's; a rerun with
+    other options replaces the previous clips whole; ``clips`` and unknown names are one
+    OptionError, at once."""
+    from m0core.errors import OptionError
+    from m0core.media.ffmpeg import probe
+
+    out = tmp_path / "out"
+    first = StreamingAudioAnalysis(vod, StreamingAudioProcessor(vod), out, None)
+    assert len(first.generate_all_highlights()) == len(LOUD_AT)
+    vertical = StreamingAudioAnalysis(vod, StreamingAudioProcessor(vod), out, None,
+                                      clip_length=8, aspect="9:16", selector="standout",
+                                      max_clips=1)
+    [path] = vertical.generate_all_highlights(max_workers=1)
+    doc = json.loads((out / "highlights.json").read_text())
+    assert doc["clips"]["short_form"]["aspect"] == "9:16" and doc["clips"]["cut"] == "accurate"
+    assert probe(path).duration == pytest.approx(8, abs=0.2)
+    with av.open(path) as c:
+        width, height = c.streams.video[0].width, c.streams.video[0].height
+    assert abs(width - height * 9 / 16) <= 1
+    assert sorted(p.name for p in out.glob("*.mp4")) == [path.rsplit("/", 1)[1]]
+    for bad, says in [({"clips": True}, "clips is not an option here"),
+                      ({"colour": "red"}, "unknown option(s): colour")]:
+        with pytest.raises(OptionError, match=re.escape(says)):
+            StreamingAudioAnalysis(vod, StreamingAudioProcessor(vod), out, None, **bad)
+    with pytest.raises(OptionError, match="chunk_duration must be between"):
+        StreamingAudioProcessor(vod, chunk_duration=0)
