@@ -142,6 +142,9 @@ class Options:
     @classmethod
     def build(cls, base: Options | None = None, **overrides: Any) -> Options:
         """``base`` (or the defaults) with ``overrides``; unknown names are an error."""
+        if base is not None and not isinstance(base, Options):
+            raise OptionError(f"options must be an Options (or give them as keywords), not "
+                              f"{type(base).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(overrides) - known)
         if unknown:

@@ -100,6 +100,12 @@ def test_bad_options(vod, overrides):
         m0core.analyze(vod, None, **overrides)
 
 
+def test_options_as_a_dict_are_one_option_error(vod, tmp_path):
+    with pytest.raises(OptionError, match="options must be an Options .*not dict"):
+        m0core.analyze(vod, tmp_path / "out", {"max_clips": 1})
+    assert not (tmp_path / "out").exists()
+
+
 def test_audio_less_file_is_an_input_error(video_only, tmp_path):
     with pytest.raises(InputError, match="no audio"):
         m0core.analyze(video_only, tmp_path / "out")

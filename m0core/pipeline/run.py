@@ -55,7 +55,9 @@ class Progress:
         """Audio up to ``position`` seconds is analysed; ``highlights`` found so far."""
 
     def clip_done(self, result: ClipResult, done: int, submitted: int) -> None:
-        """A clip finished (``result.ok`` tells how)."""
+        """A clip finished (``result.ok`` tells how). Its ``path`` is where it was made: in
+        the run's private folder inside the output folder, until the run completes and moves
+        it in (the :class:`AnalysisResult`'s clips have the final paths)."""
 
     def analysis_done(self, highlights: int, clips_pending: int) -> None:
         """The whole file is analysed; ``clips_pending`` clips are still being cut."""
