@@ -30,7 +30,7 @@ import shutil
 import signal
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from m0core.errors import OutputError
@@ -158,6 +158,9 @@ class Staging:
                     pass
             raise OutputError(f"{self.out}: cannot publish the outputs ({exc.strerror or exc})"
                               ) from None
+        for folder in sorted({t.parent for t in stale if t.parent != self.out}, reverse=True):
+            with suppress(OSError):  # a sub-folder the previous run's files left empty
+                folder.rmdir()
         return skipped
 
     def _guard(self, targets: Iterable[Path]) -> None:

@@ -106,7 +106,19 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
         raise InputError(f"{plan.path}: has no video to reframe (--aspect/--height need a "
                          "video input; drop them for audio-only files)")
     writers = create_writers(plan.options) if out_dir is not None else {}  # before any folder
+    created = out_dir is not None and not os.path.lexists(out_dir)
     out = prepare_out_dir(out_dir) if out_dir is not None else None
+    try:
+        return _execute(plan, out, writers, progress, started)
+    except BaseException:
+        if created:  # a run that made the folder and failed before publishing leaves none
+            with suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _execute(plan: Plan, out: Path | None, writers: dict, progress: Progress,
+             started: float) -> AnalysisResult:
     with ExitStack() as stack:
         # the decoding starts first: with worker processes, while they start this process
         # builds the rest; a plan made on the source's outline waits for the first one's probe

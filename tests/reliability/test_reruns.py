@@ -153,6 +153,16 @@ def test_a_completed_rerun_replaces_the_outputs_whole(finished, vod, slow_env):
         assert not (finished / name).exists()
 
 
+def test_a_rerun_without_the_report_leaves_no_empty_thumbnail_folder(finished, vod, slow_env):
+    assert (finished / "thumbs").is_dir()
+    (finished / "mine").mkdir()  # an empty folder of the user's stays
+    run = run_m0("analyze", str(vod), str(finished), "--analyzer", "slow", "--no-report",
+                 env=dict(slow_env, M0_SLOW="0"))
+    assert run.returncode == 0, run.stderr
+    assert not (finished / "thumbs").exists() and (finished / "mine").is_dir()
+    assert_consistent(finished)
+
+
 # -- fault injection on a rerun ---------------------------------------------------------------
 
 def test_a_clip_ffmpeg_killed_in_a_rerun(finished, vod, slow_env, tmp_path):
