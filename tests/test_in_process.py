@@ -5,11 +5,14 @@ decoding that worker processes would do happens in the calling process instead."
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
 
 from m0core import BatchJob, BatchProcessor
+from m0core.batch.ledger import Ledger
 from m0core.dev import synth
 from m0core.model import AudioChunk
 from m0core.pipeline.segments import plan_segments
@@ -79,3 +82,30 @@ def test_a_batch_job_with_an_in_process_analyzer_runs_in_the_calling_process(wav
     assert not there["notes"]
     assert here["worker"].endswith(f":{os.getpid()}")
     assert not there["worker"].endswith(f":{os.getpid()}")
+
+
+class SlowLoud(Loud):
+    """Loud, taking half a second per chunk (a heavy model)."""
+
+    def feed(self, chunk: AudioChunk) -> np.ndarray:
+        time.sleep(0.5)
+        return super().feed(chunk)
+
+
+def test_stop_reaches_a_batch_job_running_in_the_calling_process(wav, tmp_path):
+    """``process_batch(stop=...)`` (how the GUI cancels) stops such a job within about a
+    second too; it is recorded interrupted and its folder holds nothing."""
+    ledger = tmp_path / "ledger.sqlite"
+    stop = threading.Event()
+    with registered("analyzers", "test-slow-batch", SlowLoud) as name:
+        timer = threading.Timer(1.5, stop.set)
+        timer.start()
+        began = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            BatchProcessor(max_workers=1, ledger=ledger).process_batch(
+                [BatchJob(wav, tmp_path / "a", analyzer=name, job_id="slow")], stop=stop)
+        took = time.monotonic() - began
+    assert took < 4.0, f"stopped after {took:.1f} s (the job alone takes about 6 s)"
+    with Ledger(ledger) as book:
+        assert [row.status for row in book.rows()] == ["interrupted"]
+    assert not (tmp_path / "a").exists() or not list((tmp_path / "a").iterdir())

@@ -95,7 +95,8 @@ class BatchJob:
         return f"BatchJob({self.video_path!r}, {self.output_path!r}, job_id={self.job_id!r})"
 
 
-def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None) -> dict:
+def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
+            stop: threading.Event | None = None) -> dict:
     """Run one job described by plain data; never raises for a job that fails.
 
     ``spec`` holds ``job_id``, ``video_path``, ``output_path``, ``options`` (an
@@ -104,8 +105,10 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
     ``cores // slots`` BLAS threads and, unless its options say otherwise, as many ffmpeg
     processes for its clips (``workers``) and decoding segments (``jobs``; with one core, it
     decodes in its own process)).
-    ``report(fraction)`` is told how far the analysis is. Returns the job's result: ``status``
-    (``completed``, ``failed`` or ``interrupted``), ``highlights``, ``clips``, ``failed_clips``,
+    ``report(fraction)`` is told how far the analysis is; once ``stop`` is set, the job stops
+    at its next progress (within about a second) and is ``interrupted``. Returns the job's
+    result: ``status`` (``completed``, ``failed`` or ``interrupted``), ``highlights``,
+    ``clips``, ``failed_clips``,
     ``outputs`` (paths written), ``error``, ``notes`` (how the run went, e.g. decoded in one
     pass), ``seconds``, ``started``, ``finished`` and
     ``worker`` (``host:pid`` of the process that ran it).
@@ -125,7 +128,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None)
         clean_partials(out)
         # numpy's BLAS threads would spin on every core in every job: give each its share.
         with threadpool_limits(limits=share):
-            analysis = analyze(spec["video_path"], out, opts, progress=_Reporter(report))
+            analysis = analyze(spec["video_path"], out, opts,
+                               progress=_Reporter(report, stop))
     except M0Error as exc:
         result["error"] = str(exc)
     except KeyboardInterrupt:
@@ -167,18 +171,21 @@ class _Reporter(Progress):
     :data:`ANALYSIS_SHARE`, then the clips still being cut (so a job cutting clips after a
     cached analysis is not at 100 % all the while)."""
 
-    def __init__(self, report: Callable[[float], None] | None) -> None:
+    def __init__(self, report: Callable[[float], None] | None,
+                 stop: threading.Event | None = None) -> None:
         self.report = report
+        self.stop = stop  # set: the next call stops the job (KeyboardInterrupt)
         self.duration = 0.0
         self.analysing = True
         self.reached = 0.0
 
     def started(self, media) -> None:
         self.duration = media.duration or 0.0
+        self._tell(0.0)
 
     def analysed(self, position: float, highlights: int) -> None:
-        if self.duration > 0:
-            self._tell(ANALYSIS_SHARE * min(1.0, position / self.duration))
+        self._tell(ANALYSIS_SHARE * min(1.0, position / self.duration) if self.duration
+                   else 0.0)
 
     def analysis_done(self, highlights: int, clips_pending: int) -> None:
         self.analysing = False
@@ -189,6 +196,8 @@ class _Reporter(Progress):
             self._tell(ANALYSIS_SHARE + (1.0 - ANALYSIS_SHARE) * done / submitted)
 
     def _tell(self, fraction: float) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise KeyboardInterrupt
         if self.report is not None and fraction > self.reached:
             self.reached = fraction
             self.report(fraction)
@@ -345,7 +354,8 @@ def _run_here(spec: dict[str, Any], on_event: Callable[[str, str, Any], None],
         raise KeyboardInterrupt
     job_id = spec["job_id"]
     on_event("started", job_id, None)
-    result = run_job(dict(spec, slots=1), lambda fraction: on_event("progress", job_id, fraction))
+    result = run_job(dict(spec, slots=1), lambda fraction: on_event("progress", job_id, fraction),
+                     stop)
     result["notes"] = [f"{', '.join(local_stages(spec['options']))} registered in this "
                        "process only: the job ran in the calling process"] + result["notes"]
     on_event("done", job_id, result)
