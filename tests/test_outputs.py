@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 import pytest
-from conftest import LOUD_AT, run_m0
+from conftest import _AUDIO_EXPR, LOUD_AT, run_m0
 
 import m0core
 from m0_plugins.selectors.adaptive import threshold_line
@@ -83,9 +83,25 @@ def test_edl_is_cmx3600_text(request, run, rate, edl_rate, channel):
                         r"([\d:]{11}) ([\d:]{11})$", text, re.M)
     assert [e[0] for e in events] == ["001", "002"]
     assert len(re.findall(r"^\d{3} ", text, re.M)) == 2  # no other event
+    assert text.splitlines()[1] == "FCM: NON-DROP FRAME"
     h = result.highlights[1]
     start = otio.opentime.RationalTime.from_seconds(h.start, edl_rate).round()
     assert events[1][1] == otio.opentime.to_timecode(start, edl_rate)
+
+
+def test_an_edl_at_29_97_fps_says_its_timecodes_drop_frames(make_media, tmp_path):
+    ntsc = make_media("ntsc.mp4", "-f", "lavfi", "-i",
+                      "testsrc2=size=160x120:rate=30000/1001:duration=60",
+                      "-filter_complex", _AUDIO_EXPR.format(d=60), "-c:v", "libx264",
+                      "-preset", "ultrafast", "-c:a", "aac", "-shortest")
+    result = m0core.analyze(ntsc, tmp_path, clips=False, report=False, formats=("edl",))
+    text = (tmp_path / "highlights.edl").read_text()
+    assert text.splitlines()[1] == "FCM: DROP FRAME"
+    events = re.findall(r"^\d{3}\s+\S+\s+V\s+C\s+(\S+) (\S+)", text, re.M)
+    assert len(events) == len(result.highlights) and all(";" in a for a, _ in events)
+    timeline = otio.adapters.read_from_file(str(tmp_path / "highlights.edl"), rate=30000 / 1001)
+    for clip, h in zip(timeline.find_clips(), result.highlights, strict=True):
+        assert clip.source_range.start_time.to_seconds() == pytest.approx(h.start, abs=0.04)
 
 
 @pytest.mark.parametrize("media", ["vod", "wav"])

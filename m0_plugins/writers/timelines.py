@@ -113,6 +113,16 @@ def _gap(duration: Any) -> Any:
     return otio.schema.Gap(source_range=otio.opentime.TimeRange(start, duration))
 
 
+def _with_frame_code_mode(edl: str) -> str:
+    """The EDL with its ``FCM:`` line after the title, which the adapter does not write:
+    ``DROP FRAME`` when its timecodes are (``;``, at 29.97 and 59.94 fps), so an editor reads
+    them as such, else ``NON-DROP FRAME``."""
+    head, newline, rest = edl.partition("\n")
+    events = "\n".join(line for line in rest.splitlines() if line[:3].isdigit())
+    mode = "DROP FRAME" if ";" in events else "NON-DROP FRAME"
+    return f"{head}{newline}FCM: {mode}\n{rest}"
+
+
 @functools.cache
 def _check_adapter(fmt: str) -> None:
     adapter, _, package = FORMATS[fmt]
@@ -148,6 +158,8 @@ class TimelineWriter:
             text = otio.adapters.write_to_string(timeline, adapter_name=self.adapter, **extra)
         except Exception as exc:  # adapters raise their own exception types
             raise OutputError(f"{self.file_name}: cannot write ({exc})") from exc
+        if self.adapter == "cmx_3600":
+            text = _with_frame_code_mode(text)
         target = out_dir / self.file_name
         write_text_atomic(target, text)
         return [target]
