@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 
+import pytest
 from conftest import LOUD_AT, run_m0
 
 
@@ -31,6 +32,22 @@ def test_the_summary_counts_one_in_the_singular(vod, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "1 highlight in 1:00 of audio" in run.stdout and "; 1 clip in " in run.stdout
     assert ", 1 chapter)" in run.stdout
+
+
+@pytest.mark.parametrize("args, advice", [
+    ([], "try a higher --sensitivity, e.g. -s 0.8, or --selector top --max-clips 5"),
+    (["--selector", "crest", "-t", "-1"], "try a lower --threshold or --selector top"),
+    (["--selector", "top"], "the audio is silent or too short for a clip"),
+])
+def test_nothing_found_says_what_to_try_with_the_selector_used(make_media, tmp_path, args,
+                                                               advice):
+    quiet = make_media("steady.wav", "-f", "lavfi", "-i",
+                       "anoisesrc=color=pink:amplitude=0.02:duration=20:seed=1")
+    silent = make_media("zeros.wav", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "20")
+    path = silent if "top" in args else quiet
+    run = run_m0("analyze", str(path), str(tmp_path / "out"), "--no-clips", *args)
+    assert run.returncode == 0, run.stderr
+    assert f"Note: no highlights found ({advice}" in run.stderr
 
 
 def test_json_output_and_no_clips(vod, tmp_path):

@@ -45,8 +45,7 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     finally:
         progress.close()
     if not result.highlights:
-        click.echo("Note: no highlights found (try a lower --threshold or the 'top' "
-                   "selector).", err=True)
+        click.echo(f"Note: no highlights found ({_advice(opts)}).", err=True)
     if as_json:
         click.echo(json.dumps(highlights_document(result), indent=2))
     elif not quiet:
@@ -54,6 +53,15 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     problems = result.problems()
     if problems:
         raise M0Error("; ".join(problems))
+
+
+def _advice(opts) -> str:
+    """What to try when a run found nothing, for the selector it used."""
+    if opts.selector == "top":
+        return "the audio is silent or too short for a clip"
+    if opts.selector == "standout" and opts.threshold is None:
+        return "try a higher --sensitivity, e.g. -s 0.8, or --selector top --max-clips 5"
+    return "try a lower --threshold or --selector top --max-clips 5"
 
 
 def _summary(result, verbose: bool) -> None:
