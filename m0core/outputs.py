@@ -76,6 +76,8 @@ def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
+    if out.is_symlink() and not out.exists():
+        raise OutputError(f"{out}: is a link to {os.readlink(out)}, which does not exist")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

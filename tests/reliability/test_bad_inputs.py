@@ -196,6 +196,14 @@ def test_unusable_out_dir(vod, tmp_path, kind):
     assert blocker.read_text() == "x" and files(tmp_path / "ro") == []
 
 
+def test_a_broken_link_as_out_dir_says_so(vod, tmp_path):
+    out = tmp_path / "out"
+    out.symlink_to(tmp_path / "gone")
+    run = run_m0("analyze", str(vod), str(out))
+    assert_one_error_line(run, f"{out}: is a link to {tmp_path / 'gone'}, which does not exist")
+    assert out.is_symlink() and not (tmp_path / "gone").exists()
+
+
 def test_full_disk_fails_cleanly(vod, tmp_path):
     with tmpfs(tmp_path / "disk", size="600k") as disk:
         run = run_m0("analyze", str(vod), str(disk / "out"), "--workers", "2")
