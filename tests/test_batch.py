@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import sqlite3
@@ -115,19 +114,30 @@ def test_ledger_marks_a_dead_runs_jobs_interrupted_and_locks(tmp_path, vod):
         sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_jobs_into_one_folder_or_with_one_id_are_refused_before_any_runs(vod, tmp_path):
-    """Each run replaces what its folder holds: two jobs into one folder would delete each
-    other's clips (one said 'completed' with its clips gone)."""
+def test_jobs_given_one_folder_each_get_a_sub_folder_of_it(vod, tmp_path):
+    """The seed's ``[BatchJob(video, output_path) for video in videos]``: each run replaces
+    what its folder holds, so in one folder one job's clips vanished while it said
+    'completed'; each job gets ``<stem>_highlights`` in it, as ``m0 batch`` names them."""
+    other = tmp_path / "other.mp4"
+    shutil.copy(vod, other)
     out = tmp_path / "out"
-    jobs = [BatchJob(str(vod), str(out)), BatchJob(str(vod), str(tmp_path / "." / "out"),
-                                                     max_clips=1, job_id="other")]
-    with pytest.raises(OptionError, match=f"each job needs an output folder of its own; "
-                                          f"shared: {re.escape(str(out.resolve()))}"):
-        BatchProcessor(max_workers=2).process_batch(jobs)
+    jobs = [BatchJob(str(vod), str(out)), BatchJob(str(other), str(tmp_path / "." / "out"),
+                                                     max_clips=1)]
+    results = BatchProcessor(max_workers=2).process_batch(jobs)
+    assert [jobs[0].output_path, jobs[1].output_path] == [str(out), str(tmp_path / "." / "out")]
+    for video, result, clips in [(vod, results[str(vod)], len(LOUD_AT)),
+                                 (other, results[str(other)], 1)]:
+        assert result["status"] == "completed", result["error"]
+        folder = out / f"{video.stem}_highlights"
+        assert Path(result["output_path"]).resolve() == folder.resolve()
+        assert result["clips"] == clips == len(list(folder.glob("*.mp4")))
+        assert all(Path(p).is_file() for p in result["outputs"])
+    with pytest.raises(OptionError, match="the same recording twice into one output folder"):
+        BatchProcessor().process_batch([BatchJob(str(vod), str(out), job_id=n) for n in "ab"])
     with pytest.raises(OptionError, match="job ids must be unique; repeated: same"):
         BatchProcessor().process_batch([BatchJob(str(vod), str(tmp_path / n), job_id="same")
                                         for n in ("a", "b")])
-    assert not out.exists() and not (tmp_path / "a").exists()
+    assert not (tmp_path / "a").exists()
 
 
 def test_folders_unique_when_stems_collide_and_stable_across_runs(tmp_path):

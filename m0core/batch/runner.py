@@ -15,6 +15,7 @@ batch can be resumed. ``m0 batch`` is the command-line face of the same code.
 
 from __future__ import annotations
 
+import copy
 import glob
 import hashlib
 import os
@@ -275,11 +276,7 @@ class BatchProcessor:
         doubles = sorted(job_id for job_id, n in counts.items() if n > 1)
         if doubles:
             raise OptionError(f"job ids must be unique; repeated: {', '.join(doubles)}")
-        folders = Counter(os.path.realpath(job.output_path) for job in jobs)
-        shared = sorted(folder for folder, n in folders.items() if n > 1)
-        if shared:  # each run replaces what the folder holds: one job's clips would vanish
-            raise OptionError(f"each job needs an output folder of its own; shared: "
-                              f"{', '.join(shared)}")
+        jobs = _own_folders(jobs)
         for options in {id(job.options): job.options for job in jobs}.values():
             for kind, name in options.stages():  # an unknown name fails before any job runs
                 plugins.lookup(kind, name)
@@ -335,6 +332,29 @@ class BatchProcessor:
             self.executor.map(run_job, [s for s in specs if s not in here], on_event,
                               stop=stop)
         return {job.job_id: results[job.job_id] for job in jobs}
+
+
+def _own_folders(jobs: list[BatchJob]) -> list[BatchJob]:
+    """``jobs``, each with an output folder of its own: jobs given one folder (the seed's
+    ``[BatchJob(video, output_path) for video in videos]``) each get a sub-folder of it named
+    for their video, as ``m0 batch`` names them (each run replaces what its folder holds: in
+    one folder, every job would remove the clips of the one before). The same recording twice
+    into one folder is an :class:`OptionError`."""
+    by_folder: dict[str, list[BatchJob]] = {}
+    for job in jobs:
+        by_folder.setdefault(os.path.realpath(job.output_path), []).append(job)
+    moved: dict[int, BatchJob] = {}
+    for folder, sharing in by_folder.items():
+        if len(sharing) < 2:
+            continue
+        videos = [Path(os.path.abspath(job.video_path)) for job in sharing]
+        if len(set(videos)) < len(videos):
+            raise OptionError(f"{folder}: the same recording twice into one output folder; "
+                              "give each job a folder of its own")
+        for job, (_, place) in zip(sharing, job_folders(videos, folder).items(), strict=True):
+            moved[id(job)] = copy.copy(job)
+            moved[id(job)].output_path = os.fspath(place)
+    return [moved.get(id(job), job) for job in jobs]
 
 
 def local_stages(options: dict[str, Any]) -> list[str]:
