@@ -91,7 +91,10 @@ def test_decoder_killed_during_analysis(victim, long_wav, slow_env, tmp_path):
     out = tmp_path / "out"
     proc = m0_popen("analyze", str(long_wav), str(out), "--analyzer", "slow", "--no-cache",
                     *args, env=slow_env)
-    wait_for(lambda: _named(_tag(slow_env), word), 60, victim)
+    # both segments' workers: the first one seen may be the one started ahead of the plan,
+    # which a loaded machine's m0 has not taken yet (a dead one is replaced, rightly)
+    running = 2 if victim == "segment worker" else 1
+    wait_for(lambda: len(_named(_tag(slow_env), word)) >= running, 60, victim)
     time.sleep(0.5)
     # again: the first ffmpeg seen may have been the probe's, gone before the worker's starts
     wait_for(lambda: _named(_tag(slow_env), word), 60, victim)
