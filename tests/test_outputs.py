@@ -252,7 +252,8 @@ def test_m0_register_writers_adds_a_format(wav, tmp_path, register_plugin):
     register_plugin(Plugin(), "plain-writer")
     result = m0core.analyze(wav, tmp_path, clips=False, report=False, formats=["plain"])
     # the writer wrote into the run's staging folder, published when the run completed
-    assert [replace(r, out_dir=result.out_dir) for r in seen] == [result]
+    assert [replace(r, out_dir=result.out_dir, outputs=result.outputs) for r in seen] == [result]
+    assert str(tmp_path / "plain.txt") in result.outputs  # what the run wrote, as published
     assert seen[0].out_dir.parent == tmp_path and seen[0].out_dir.name.startswith(".m0-run-")
     times = [float(x) for x in (tmp_path / "plain.txt").read_text().split()]
     assert times == [h.peak_time for h in result.highlights] and len(times) == len(LOUD_AT)
