@@ -25,6 +25,7 @@ from m0core.options import Options
 from m0core.outputs import index_document, prepare_out_dir, write_outputs
 from m0core.pipeline import analyze
 from m0core.result import AnalysisResult
+from m0core.staging import same_file
 
 
 def seed_selector(decibel_threshold: float | None) -> str:
@@ -178,7 +179,7 @@ class StreamingAudioAnalysis:
         settings = {**self.options,
                     **({"workers": max_workers} if max_workers is not None else {}),
                     **({"cut": cut} if cut is not None else {})}
-        if _same_file(self.processor.audio_path, self.video_path):
+        if same_file(self.processor.audio_path, self.video_path):
             self._result = analyze(self.video_path, self.output_path, **settings)
             if self._result.failed_outputs:  # failed clips are left out, as the seed did
                 raise OutputError("; ".join(self._result.failed_outputs))
@@ -192,13 +193,6 @@ class StreamingAudioAnalysis:
         self._result = replace(self.result, clips=tuple(results))
         self.export()
         return [r.path for r in results if r.ok and r.path]
-
-
-def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 class AudioAnalysis(StreamingAudioAnalysis):

@@ -168,12 +168,14 @@ class Staging:
         one of :attr:`keep`."""
         for target in targets:
             for kept in self.keep:
-                if _same_file(target, kept):
+                if same_file(target, kept):
                     raise OutputError(f"{target}: would replace or remove the input; choose "
                                       "another output folder")
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` are one file (through links too); ``False`` if either is not
+    there."""
     try:
         return os.path.samefile(a, b)
     except OSError:
