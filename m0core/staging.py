@@ -258,9 +258,14 @@ def _publishing(out: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
-    fd = os.open(out, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = os.open(out, os.O_RDONLY)
+    except OSError:  # a folder that cannot be opened is reported by the moves themselves
+        yield
+        return
+    try:
+        with suppress(OSError):  # a file system without locks (some network mounts): none
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # releases the lock
