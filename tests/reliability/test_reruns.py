@@ -362,3 +362,24 @@ def test_two_runs_publishing_into_one_folder_at_once_leave_it_whole(tmp_path, mo
     listed = listed_clips(out)["highlights.json"]
     assert listed in (["y1.mp4", "y2.mp4"], ["x1.mp4", "x2.mp4"])
     assert sorted(n for n in os.listdir(out) if n.endswith(".mp4")) == listed
+
+
+def test_publishing_goes_on_where_the_file_system_has_no_locks(tmp_path, monkeypatch):
+    """Some network mounts refuse ``flock`` (ENOLCK): the run publishes without the lock."""
+    import errno
+    import fcntl
+
+    from m0core.staging import Staging
+
+    def refuse(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    out = tmp_path / "out"
+    out.mkdir()
+    run = Staging(out)
+    (run.dir / "01.mp4").write_text("clip")
+    (run.dir / "highlights.json").write_text(json.dumps({"highlights": [{"clip": "01.mp4"}],
+                                                         "outputs": []}))
+    assert run.publish([str(run.dir / "01.mp4")]) == []
+    assert sorted(os.listdir(out)) == ["01.mp4", "highlights.json"]
