@@ -500,3 +500,26 @@ def test_hundred_videos(make_media, tmp_path, executor):
     assert all(r["clips"] >= 1 for r in rows)
     assert not wait_gone(tag)
     print(f"100 videos, {executor}: {took:.1f} s")
+
+
+def test_a_sub_folder_given_to_jobs_that_shared_a_folder_cannot_be_another_jobs(vod, tmp_path):
+    other = tmp_path / "other.mp4"
+    shutil.copy(vod, other)
+    out = tmp_path / "out"
+    jobs = [BatchJob(str(vod), str(out)), BatchJob(str(other), str(out)),
+            BatchJob(str(vod), str(out / f"{vod.stem}_highlights"), job_id="third", max_clips=1)]
+    with pytest.raises(OptionError, match="the output folder of two jobs"):
+        BatchProcessor().process_batch(jobs)
+    assert not out.exists()
+
+
+def test_a_done_job_asked_into_another_folder_runs_there(vod, tmp_path):
+    ledger = tmp_path / "ledger.sqlite"
+    first = BatchProcessor(ledger=ledger).process_batch([BatchJob(str(vod), str(tmp_path / "a"))])
+    assert first[str(vod)]["status"] == "completed"
+    again = BatchProcessor(ledger=ledger).process_batch([BatchJob(str(vod), str(tmp_path / "b"))])
+    result = again[str(vod)]
+    assert result["status"] == "completed" and result["output_path"] == str(tmp_path / "b")
+    assert len(list((tmp_path / "b").glob("*.mp4"))) == len(LOUD_AT)
+    same = BatchProcessor(ledger=ledger).process_batch([BatchJob(str(vod), str(tmp_path / "b"))])
+    assert same[str(vod)]["status"] == "skipped"

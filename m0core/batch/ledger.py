@@ -229,13 +229,17 @@ class Ledger:
                 self._execute("SELECT DISTINCT out_dir, path FROM jobs")}
 
     def add(self, identity: Identity, out_dir: str) -> Row:
-        """Record a job as ``pending`` unless it is known already; return its row."""
+        """Record a job as ``pending`` unless it is known already with this ``out_dir``;
+        return its row. A known job asked into another folder is ``pending`` again there
+        (what it made is in the other folder)."""
         self._execute(
             "INSERT OR IGNORE INTO jobs (key, path, size, mtime_ns, options_hash, out_dir, "
             "status) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
             (identity.key, identity.path, identity.size, identity.mtime_ns,
              identity.options_hash, out_dir),
         )
+        self._execute("UPDATE jobs SET out_dir = ?, status = 'pending' WHERE key = ? AND "
+                      "out_dir != ?", (out_dir, identity.key, out_dir))
         return self.get(identity.key)
 
     def start(self, key: str) -> None:

@@ -354,7 +354,13 @@ def _own_folders(jobs: list[BatchJob]) -> list[BatchJob]:
         for job, (_, place) in zip(sharing, job_folders(videos, folder).items(), strict=True):
             moved[id(job)] = copy.copy(job)
             moved[id(job)].output_path = os.fspath(place)
-    return [moved.get(id(job), job) for job in jobs]
+    placed = [moved.get(id(job), job) for job in jobs]
+    taken = Counter(os.path.realpath(job.output_path) for job in placed)
+    clash = sorted(folder for folder, n in taken.items() if n > 1)
+    if clash:  # a sub-folder given was also another job's own folder
+        raise OptionError(f"{clash[0]}: the output folder of two jobs; give each job a "
+                          "folder of its own")
+    return placed
 
 
 def local_stages(options: dict[str, Any]) -> list[str]:
