@@ -212,20 +212,23 @@ class FFmpegEncoder:
         """The static gain (dB) that brings the clip window of ``length`` s from ``start`` s
         to the short-form loudness target through the limiter: the window measured as it is,
         then through the gain and the limiter, the gain corrected until within
-        ``TOLERANCE_LU`` (at most ``CORRECTIONS`` times). Needs a loudness target."""
+        ``TOLERANCE_LU`` (at most ``CORRECTIONS`` times, each measured; else the gain measured
+        nearest the target). Needs a loudness target."""
         target = self.short.loudness
         measured = self._loudness(start, length, None)
         gain = gain_to(target, measured)
         if measured <= SILENCE_LUFS:
             return gain
-        tries = []
-        for _ in range(CORRECTIONS):
+        tries: list[tuple[float, float]] = []
+        for _ in range(1 + CORRECTIONS):
             got = self._loudness(start, length, gain)
             if abs(got - target) <= TOLERANCE_LU:
-                break
+                return gain
             tries.append((gain, got))
             gain = corrected_gain(target, tries)
-        return gain
+        # none close enough: the gain measured nearest the target (loudness need not grow
+        # with the gain: lifted over the gate, a quiet bed counts and the limited burst less)
+        return min(tries, key=lambda t: abs(t[1] - target))[0]
 
     def _loudness(self, start: float, length: float, gain: float | None) -> float:
         """The integrated loudness of the clip window through its audio filters."""

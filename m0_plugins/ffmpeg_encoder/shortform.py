@@ -12,11 +12,11 @@ player or a platform applies to the finished clip. Where the limiter has much to
 reaction in a quiet window) it takes loudness off, so the window is measured again through the
 gain and the limiter and the gain corrected (:func:`corrected_gain`), at most
 :data:`CORRECTIONS` times, until it is within :data:`TOLERANCE_LU` of the target. The limiter's
-ceiling sits :data:`CODEC_HEADROOM` under the true-peak ceiling, as AAC's encoding raises the
-peaks between samples by about that much. Why not the analysis' curve: m0's sources deliver
-mono, and a mono mix cannot tell a stereo clip's loudness (it is 3 to 6 dB off depending on how
-alike the channels are), so the audio is measured again — the clip's window only, a few tenths
-of a second per clip beside its video re-encode.
+ceiling sits :data:`CODEC_HEADROOM` under the true-peak ceiling, as encoding raises the peaks
+between samples of limited audio by up to about that much. Why not the analysis' curve: m0's
+sources deliver mono, and a mono mix cannot tell a stereo clip's loudness (it is 3 to 6 dB off
+depending on how alike the channels are), so the audio is measured again — the clip's window
+only, a few tenths of a second per clip beside its video re-encode.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ SILENCE_LUFS = -70.0
 MAX_GAIN_DB = 40.0
 #: Oversampling of the true-peak limiter.
 OVERSAMPLE = 4
-#: dB between the limiter's ceiling and the clip's true-peak ceiling: AAC's encoding raises
-#: true peaks by up to about this much.
-CODEC_HEADROOM = 1.0
+#: dB between the limiter's ceiling and the clip's true-peak ceiling: encoding (AAC, MP3) raises
+#: the true peaks of heavily limited audio by up to about 2.6 dB (measured), so the limiter
+#: works at -4 dBTP and the encoded clip stays under -1.
+CODEC_HEADROOM = 3.0
 #: How close (LU) to the target a clip's measured loudness must be; further off, the gain is
 #: corrected, at most :data:`CORRECTIONS` times.
 TOLERANCE_LU = 0.5
