@@ -10,6 +10,7 @@ timestamps jump puts the second one after the jump).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -462,3 +463,22 @@ def _assert_clip_holds(clip: Path, at: float) -> None:
     seconds = len(samples) // rate
     energy = [float(np.mean(samples[i * rate:(i + 1) * rate] ** 2)) for i in range(seconds)]
     assert abs(int(np.argmax(energy)) + 0.5 - at) <= 2.0
+
+
+def test_an_mp3_cut_short_is_as_long_as_its_audio(tmp_path):
+    """An MP3 cut at 100 s of 120 (its header still counts every frame: FFmpeg says 2:00):
+    the duration said is the audio's, and the last moment's window ends with it."""
+    whole = _moments(tmp_path, "whole.mp3", ["-c:a", "libmp3lame", "-b:a", "128k"], 120.0)
+    data = whole.read_bytes()
+    path = tmp_path / "cut.mp3"
+    path.write_bytes(data[: len(data) * 100 // 120])
+    assert probe(path).duration == pytest.approx(120.0, abs=0.5)
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(path), str(out), "-l", "30", "--no-report", "-s", "1")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads((out / "highlights.json").read_text())
+    assert doc["source"]["duration"] == pytest.approx(100.0, abs=1.0)
+    assert re.search(r"highlights in 1:(39|40) of audio", run.stdout), run.stdout
+    for h in doc["highlights"]:
+        assert h["end"] <= doc["source"]["duration"] + 0.01
+        assert h["end"] - h["start"] == pytest.approx(30.0, abs=0.01)

@@ -76,9 +76,12 @@ class Plan:
     def measured(self, end: float) -> Plan:
         """This plan with the audio's end at ``end`` s, as the decode found it, where the file
         declares no duration or one more than :data:`OVERRUN` too short (FFmpeg estimates
-        an MP3 without a Xing header from its bitrate; a recorder's WebM declares none)."""
+        an MP3 without a Xing header from its bitrate; a recorder's WebM declares none), or,
+        without video, one more than that too long (an MP3 cut short whose header counts
+        every frame): its audio is all there is."""
         declared = self.media.duration
-        if end <= 0 or (declared is not None and end <= declared + OVERRUN):
+        short = declared is not None and not self.media.has_video and end < declared - OVERRUN
+        if end <= 0 or (declared is not None and end <= declared + OVERRUN and not short):
             return self
         media = replace(self.media, duration=round(end, 3))
         return replace(self, media=media, timeline=replace(self.timeline,

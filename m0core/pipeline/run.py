@@ -349,12 +349,14 @@ class _Run:
         self.compilation: Compilation | None = None
         self._line: tuple[Line | None] | None = None  # the selector's, once asked
         # The end of the audio: as the file declares it until the decode is over (a cached
-        # curve's is known). A highlight whose window reaches it waits until then (``late``),
-        # as the audio may go on; placed again if the end moved (``declared``).
+        # curve's is known). A highlight waits (``late``) until its window is read, and one
+        # whose window reaches that end until the decode is over, as the audio may go on or
+        # stop short; placed again if the end moved (``declared``).
         self.media, self.timeline = plan.media, plan.timeline
         self.declared = plan.media.duration
         self.settled = plan.cached is not None
-        self.late: list[Highlight] = []
+        self.late: list[Highlight] = []  # given, waiting for the audio their window covers
+        self.values = 0  # score values the selector has been fed
         self.encoder = self._encoder() if staging is not None and opts.clips else None
         if self.encoder is not None and opts.compilation \
                 and contracts.optional("encoder", self.encoder, "compile") is None:
@@ -371,7 +373,7 @@ class _Run:
 
     @property
     def found(self) -> int:
-        return len(self.highlights) + len(self.held)
+        return len(self.highlights) + len(self.held) + len(self.late)
 
     @property
     def pending(self) -> int:
@@ -387,13 +389,16 @@ class _Run:
                 highlights = list(self.selector.feed(scores))
         if scores is not None and len(scores):
             self.parts.append(np.asarray(scores, dtype=np.float32))
+            self.values += len(scores)
         for h in highlights:
             self._take(h)
+        self._release()
 
     def replay(self, scores: np.ndarray, selection: selections.Selection) -> None:
         """Take what the selector gave on ``scores`` before (a kept selection) instead of
         running it again."""
         self.parts.append(np.asarray(scores, dtype=np.float32))
+        self.values += len(scores)
         self._line = (selection.line,)
         for h in selection.highlights:
             self._take(h)
@@ -402,10 +407,20 @@ class _Run:
         self.given.append(h)
         if self.opts.max_clips:
             self.held.append(h)
-        elif not self.settled and (self.declared is None or h.end >= self.declared - 1e-3):
-            self.late.append(h)
         else:
-            self._accept(self._placed(h))
+            self.late.append(h)
+            self._release()
+
+    def _release(self) -> None:
+        """Cut, in time order, the highlights whose window the selector has read to its end;
+        one whose window reaches the end the file declares (or any, if it declares none)
+        waits for the end of the decode, which knows where the audio ends."""
+        while self.late:
+            h = self.late[0]
+            if not self.settled and (self.declared is None or h.end >= self.declared - 1e-3
+                                     or h.end > self.values * self.timeline.hop):
+                return
+            self._accept(self._placed(self.late.pop(0)))
 
     def ended(self, plan: Plan) -> None:
         """The decode is over and ``plan`` (:meth:`Plan.measured`) knows where the audio
@@ -420,9 +435,7 @@ class _Run:
                 with plugins.blame("encoders", self.opts.encoder):
                     self.encoder.close()
                     self.encoder = self._encoder()
-        late, self.late = self.late, []
-        for h in late:
-            self._accept(self._placed(h))
+        self._release()
 
     def _placed(self, h: Highlight) -> Highlight:
         """``h`` with its window around its peak again if the end that kept the window inside
