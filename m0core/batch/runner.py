@@ -351,9 +351,10 @@ def _own_folders(jobs: list[BatchJob]) -> list[BatchJob]:
         if len(set(videos)) < len(videos):
             raise OptionError(f"{folder}: the same recording twice into one output folder; "
                               "give each job a folder of its own")
-        for job, (_, place) in zip(sharing, job_folders(videos, folder).items(), strict=True):
+        places = job_folders(videos, folder)
+        for job, video in zip(sharing, videos, strict=True):
             moved[id(job)] = copy.copy(job)
-            moved[id(job)].output_path = os.fspath(place)
+            moved[id(job)].output_path = os.fspath(places[video])
     placed = [moved.get(id(job), job) for job in jobs]
     taken = Counter(os.path.realpath(job.output_path) for job in placed)
     clash = sorted(folder for folder, n in taken.items() if n > 1)

@@ -23,6 +23,7 @@ def clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def count(n: int, noun: str) -> str:
-    """``1 clip``, ``2 clips``: a count and its noun, singular for one."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 clip``, ``2 clips``: a count and its noun, singular for one (``plural`` when it is
+    not the noun and an ``s``: ``count(2, "analysis", "analyses")``)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

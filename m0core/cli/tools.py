@@ -203,7 +203,7 @@ def cache_info(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(f"{data['folder']}: {_analyses(data['entries'])}, "
+        click.echo(f"{data['folder']}: {count(data['entries'], 'analysis', 'analyses')}, "
                    f"{count(data['selections'], 'selection')} kept with them, "
                    f"{data['bytes'] / 2**20:.1f} MB")
 
@@ -213,12 +213,7 @@ def cache_clear() -> None:
     """Delete every cached analysis."""
     from m0core.pipeline import cache
 
-    click.echo(f"Removed {_analyses(cache.clear(), 'cached ')}.")
-
-
-def _analyses(n: int, what: str = "") -> str:
-    """``1 cached analysis``, ``2 cached analyses``."""
-    return f"{n} {what}{'analysis' if n == 1 else 'analyses'}"
+    click.echo(f"Removed {count(cache.clear(), 'cached analysis', 'cached analyses')}.")
 
 
 def format_reference(ref: Reference, width: int = 40) -> str:

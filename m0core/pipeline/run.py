@@ -413,12 +413,13 @@ class _Run:
 
     def _release(self) -> None:
         """Cut, in time order, the highlights whose window the selector has read to its end;
-        one whose window reaches the end the file declares (or any, if it declares none)
-        waits for the end of the decode, which knows where the audio ends."""
+        one whose window reaches the end the file declares waits for the end of the decode,
+        which knows where the audio ends (a window past the end of a file that declares none
+        is never read to its end: it waits too)."""
         while self.late:
             h = self.late[0]
-            if not self.settled and (self.declared is None or h.end >= self.declared - 1e-3
-                                     or h.end > self.values * self.timeline.hop):
+            at_end = self.declared is not None and h.end >= self.declared - 1e-3
+            if not self.settled and (at_end or h.end > self.values * self.timeline.hop):
                 return
             self._accept(self._placed(self.late.pop(0)))
 
