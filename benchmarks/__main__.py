@@ -32,6 +32,7 @@ def machine() -> str:
 QUICK = {
     "decode": [lambda: suites.decode_routes(1, 1)],
     "speed": [lambda: suites.analysis_speed(1, 1)],
+    "length": [lambda: suites.speed_by_length([0.5, 1], 1)],
     "memory": [lambda: suites.memory([0.5, 1], "mkv", legacy_up_to=1),
                lambda: suites.memory([0.5, 1], "m4a", legacy_up_to=0)],
     "clips": [lambda: suites.clips(1, length=5)],
@@ -48,6 +49,7 @@ FULL = {
     "speed": [lambda: suites.analysis_speed(60, 3),
               lambda: suites.analysis_speed(60, 3, "mkv"),
               lambda: suites.analysis_speed(60, 3, "ts")],
+    "length": [lambda: suites.speed_by_length([3, 60, 360], 3)],
     "memory": [lambda: suites.memory([3, 60, 360], "mp4", legacy_up_to=0),
                lambda: suites.memory([3, 60, 360], "m4a", legacy_up_to=0),
                lambda: suites.memory([3, 60, 360], "mkv", legacy_up_to=360),

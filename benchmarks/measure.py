@@ -99,9 +99,15 @@ def in_turns(repeat: int, cmd: list[str], reference: list[str]) -> tuple[Measure
     change in the machine's load touches both alike: ``cmd``'s fastest run (as
     :func:`best_of`) and the median of the pairs' ratios of wall time (``cmd`` ÷
     ``reference``) — on a shared machine, the steadier figure of the two."""
-    pairs = [(run(cmd), run(reference)) for _ in range(repeat)]
-    ratio = statistics.median(mine.seconds / theirs.seconds for mine, theirs in pairs)
-    return _fastest([mine for mine, _ in pairs]), ratio
+    runs = pairs(repeat, cmd, reference)
+    ratio = statistics.median(mine.seconds / theirs.seconds for mine, theirs in runs)
+    return _fastest([mine for mine, _ in runs]), ratio
+
+
+def pairs(repeat: int, cmd: list[str], reference: list[str]
+          ) -> list[tuple[Measurement, Measurement]]:
+    """``repeat`` pairs of runs, ``cmd`` then ``reference`` back to back."""
+    return [(run(cmd), run(reference)) for _ in range(repeat)]
 
 
 def _fastest(runs: list[Measurement]) -> Measurement:

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -17,7 +18,17 @@ from m0core.dev import synth
 from m0core.pipeline.segments import MIN_SEGMENT_SECONDS, SegmentJob, plan_segments
 
 from . import media
-from .measure import Measurement, at_once, best_of, ffmpeg, in_turns, m0, medians_in_turns, run
+from .measure import (
+    Measurement,
+    at_once,
+    best_of,
+    ffmpeg,
+    in_turns,
+    m0,
+    medians_in_turns,
+    pairs,
+    run,
+)
 
 
 @dataclass
@@ -174,6 +185,37 @@ def analysis_speed(minutes: float, repeat: int, container: str = "mp4") -> Table
                        "\"in turns\": each m0 run followed by a run of the bare loop, the "
                        f"median of the {repeat} pairs' ratios (a change in the machine's load "
                        "touches both alike)")
+    return table
+
+
+def speed_by_length(lengths: list[float], repeat: int) -> Table:
+    """The default ``m0 analyze --no-clips`` and the bare PyAV loop in turns on mp4 VODs of
+    ``lengths`` minutes: how the ratio moves with length. Splitting the file over the cores
+    has a fixed price (m0's own start-up and plan, a second interpreter and its libraries,
+    m0's process selecting beside the workers), so the ratio falls towards the decoding's
+    own share as the file grows."""
+    cores = os.cpu_count() or 1
+    table = Table(f"The default against the bare PyAV loop by length, mp4, {cores} cores",
+                  ["file", "bare loop (s)", "m0 default (s)", "× bare loop, in turns",
+                   "× bare loop's CPU", f"m0 − bare loop ÷ {cores} (s)"])
+    for minutes in lengths:
+        vod = media.vod(minutes)
+        runs = pairs(repeat, _analyze(vod), _bare_cmd(vod))
+
+        def median(values) -> float:
+            return statistics.median(list(values))
+
+        table.rows.append([
+            f"{minutes:g} min ({media.size_gb(vod)})",
+            f"{min(b.seconds for _, b in runs):.2f}", f"{min(a.seconds for a, _ in runs):.2f}",
+            f"{median(a.seconds / b.seconds for a, b in runs):.2f}",
+            f"{median(a.cpu / b.cpu for a, b in runs if b.cpu):.2f}",
+            f"{median(a.seconds - b.seconds / cores for a, b in runs):.2f}"])
+    table.notes.append(f"{repeat} pair{'s' if repeat != 1 else ''} each, m0 then the bare loop "
+                       "back to back, medians of the pairs' ratios; CPU is the whole machine's "
+                       "busy time during a run (read it on a quiet machine); the last column is "
+                       "the wall time m0 takes over a perfect split of the bare loop over the "
+                       "cores")
     return table
 
 
