@@ -241,7 +241,7 @@ def _load_entry_point(ep: EntryPoint) -> None:
     try:
         module = ep.load()
         pm.register(module, name=ep.name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a sys.exit() in a plugin does not end m0
         info.error = f"{type(exc).__name__}: {exc}"
         _show_traceback()
 
@@ -320,7 +320,7 @@ def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> None
         hook(register=register)
     except PluginError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         if debug():
             raise
         raise PluginError(f'm0 plugin "{plugin}" failed in m0_register_{kind}: {exc}') from exc
@@ -450,15 +450,16 @@ def blame(kind: str, name: str) -> Iterator[None]:
     line naming its plugin.
 
     An :class:`M0Error` (the plugin's own one-line error) passes unchanged; any other
-    exception becomes a :class:`PluginError` ``<origin>: <type>: <message>`` (see
-    :func:`origin`) raised from it, so ``M0_DEBUG=1`` shows the plugin's traceback.
-    Wrap only the call into the plugin, not m0's own work around it.
+    exception, a ``sys.exit()`` too (``SystemExit``), becomes a :class:`PluginError`
+    ``<origin>: <type>: <message>`` (see :func:`origin`) raised from it, so ``M0_DEBUG=1``
+    shows the plugin's traceback. Wrap only the call into the plugin, not m0's own work
+    around it.
     """
     try:
         yield
     except M0Error:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise PluginError(f"{origin(kind, name)}: {detail}") from exc
 

@@ -160,6 +160,75 @@ def test_plugin_failing_to_import_is_named_and_others_work(fake_dist, wav, tmp_p
     assert (tmp_path / "out" / "highlights.json").exists()
 
 
+EXITS = "import sys\nsys.exit(3)\n"
+
+
+def test_plugin_calling_sys_exit_on_import_is_a_load_error(fake_dist, wav, tmp_path):
+    """A module that calls ``sys.exit()`` when imported failed to load like any other: m0
+    goes on (it used to end every command silently, with the plugin's exit code)."""
+    env = fake_dist("m0-exits", EXITS)
+    listing = run_m0("plugins", env=env)
+    assert listing.returncode == 0, listing.stderr
+    assert "m0-exits  (m0-exits 1.0)  failed to load: SystemExit: 3" in listing.stdout
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "-q", env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        'Warning: Error loading m0 plugin "m0-exits" (m0-exits 1.0): SystemExit: 3']
+    assert (tmp_path / "out" / "highlights.json").exists()
+
+
+EXITING_STAGES = """
+import sys
+
+import numpy as np
+from m0core import hookimpl
+
+
+class Analyzer:
+    hop = 0.1
+
+    def feed(self, chunk):
+        sys.exit(4)
+
+
+class Selector:
+    def __init__(self, timeline, threshold=None):
+        pass
+
+    def feed(self, scores):
+        sys.exit(4)
+
+    def finish(self):
+        return []
+
+
+@hookimpl
+def m0_register_analyzers(register):
+    register("exits", Analyzer)
+
+
+@hookimpl
+def m0_register_selectors(register):
+    register("exits", Selector)
+"""
+
+
+@pytest.mark.parametrize("stage", ["analyzer", "selector"])
+def test_stage_calling_sys_exit_is_one_line_naming_its_plugin(fake_dist, wav, tmp_path,
+                                                                stage):
+    """``sys.exit()`` in a stage (the analyzer runs in a decoding worker, the selector in m0's
+    own process) ends the run as any exception of a plugin does: not with the plugin's exit
+    code and no word, nor as 'a decoding worker died'."""
+    env = fake_dist("m0-exits", EXITING_STAGES, version="0.2")
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), f"--{stage}", "exits", "--no-clips", "-q",
+                 env=env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f'Error: plugin "m0-exits" ({stage} "exits", from m0-exits 0.2): SystemExit: 4']
+    assert not out.exists()
+
+
 def test_debug_shows_the_plugin_traceback_and_the_others_work(fake_dist, wav, tmp_path):
     """M0_DEBUG=1: the traceback instead of one line, and still every other plugin works
     (``m0 plugins`` lists the broken one with its error)."""
