@@ -9,16 +9,19 @@ generated from :data:`OPTIONAL` and the protocols, and checked against them by a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import numpy as np
+
+from m0core.model import Highlight
+
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    import numpy as np
-
-    from m0core.model import AudioChunk, ClipResult, Highlight, MediaInfo
+    from m0core.model import AudioChunk, ClipResult, MediaInfo
     from m0core.result import AnalysisResult
 
 
@@ -146,6 +149,25 @@ def optional(stage: str, obj: object, member: str) -> object:
     if "=" in signature:
         default = {"False": False, "''": ""}[signature.split("=", 1)[1].strip()]
     return getattr(obj, member, default)
+
+
+def highlight_problem(given: object) -> str | None:
+    """What breaks the contract in one highlight ``given`` by a selector, or ``None``: it
+    must be an :class:`m0core.Highlight` whose ``start``, ``end`` and ``peak_time`` are finite
+    and whose window is not empty (``start < end``, ``end > 0``)."""
+    if not isinstance(given, Highlight):
+        return f"gave {given!r:.80}, not an m0core.Highlight"
+    try:
+        times = [float(given.start), float(given.end), float(given.peak_time)]
+    except (TypeError, ValueError):
+        times = [math.nan]
+    if not all(math.isfinite(t) for t in times):
+        return (f"gave a highlight with start {given.start!r}, end {given.end!r}, peak_time "
+                f"{given.peak_time!r}: times must be finite numbers of seconds")
+    if times[1] <= max(times[0], 0.0):
+        return (f"gave a highlight whose window is empty (start {times[0]:g} s, end "
+                f"{times[1]:g} s; times are seconds from the start of the media)")
+    return None
 
 
 def contract_table() -> str:

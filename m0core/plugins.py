@@ -444,6 +444,12 @@ def origin(kind: str, name: str) -> str:
     return f'plugin "{reg.plugin}" ({what}{dist})'
 
 
+def broken(kind: str, name: str, problem: str) -> PluginError:
+    """The error for the stage ``name`` of ``kind`` breaking its contract (``problem``, e.g.
+    "returned None, not a 1-D array of score values"): one line naming its plugin."""
+    return PluginError(f"{origin(kind, name)}: {problem}")
+
+
 @contextmanager
 def blame(kind: str, name: str) -> Iterator[None]:
     """Report an exception raised inside the block by the stage ``name`` of ``kind`` as one

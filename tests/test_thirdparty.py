@@ -323,3 +323,56 @@ def test_batch_job_of_a_plugin_raising_fails_alone(boom_env, wav, tmp_path, wher
     assert jobs["bad.wav"]["error"] == (
         f'plugin "m0-boom" ({where.split(".")[0]} "boom", from m0-boom 1.2): '
         "ZeroDivisionError: division by zero")
+
+
+# -- a third-party selector breaking the contract with what it returns ----------------------
+
+BAD_SELECTOR = '''
+import os
+
+from m0core import Highlight, hookimpl
+
+
+class Selector:
+    """Gives, at the end, the highlight M0_GIVE describes."""
+
+    def __init__(self, timeline, threshold=None):
+        pass
+
+    def feed(self, scores):
+        return []
+
+    def finish(self):
+        give = os.environ["M0_GIVE"]
+        if give == "tuple":
+            return [(10.0, 20.0, 13.0)]
+        start, end = (float(t) for t in give.split(","))
+        return [Highlight(start, end, 13.0, -10.0, 10.0)]
+
+
+@hookimpl
+def m0_register_selectors(register):
+    register("bad", Selector)
+'''
+
+
+@pytest.mark.parametrize("give, problem", [
+    ("tuple", "gave (10.0, 20.0, 13.0), not an m0core.Highlight"),
+    ("nan,20", "gave a highlight with start nan, end 20.0, peak_time 13.0: times must be "
+               "finite numbers of seconds"),
+    ("20,10", "gave a highlight whose window is empty (start 20 s, end 10 s; times are "
+              "seconds from the start of the media)"),
+    ("-20,-5", "gave a highlight whose window is empty (start -20 s, end -5 s; times are "
+               "seconds from the start of the media)"),
+])
+def test_selector_giving_a_bad_highlight_is_one_line_naming_it(fake_dist, wav, tmp_path, give,
+                                                               problem):
+    """Not 'unexpected AttributeError'/'ValueError: Out of range float values are not JSON
+    compliant', nor a clip failing with 'empty clip window', as before."""
+    env = dict(fake_dist("m0-bad", BAD_SELECTOR, version="0.1"), M0_GIVE=give)
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), "--selector", "bad", "-q", env=env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f'Error: plugin "m0-bad" (selector "bad", from m0-bad 0.1): {problem}'], run.stderr
+    assert files(out) == []

@@ -387,6 +387,10 @@ class _Run:
                 highlights = list(self.selector.finish())
             else:
                 highlights = list(self.selector.feed(scores))
+        for h in highlights:
+            problem = contracts.highlight_problem(h)
+            if problem is not None:
+                raise plugins.broken("selectors", self.opts.selector, problem)
         if scores is not None and len(scores):
             self.parts.append(np.asarray(scores, dtype=np.float32))
             self.values += len(scores)
