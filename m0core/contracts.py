@@ -151,6 +151,27 @@ def optional(stage: str, obj: object, member: str) -> object:
     return getattr(obj, member, default)
 
 
+def score_count(samples: int, sample_rate: int, hop: float) -> int:
+    """How many score values an analyzer of ``hop`` seconds gives over a stream of
+    ``samples`` samples at ``sample_rate``: one per hop begun, ``ceil(n / round(hop·rate))``."""
+    return math.ceil(samples / max(1, round(hop * sample_rate)))
+
+
+def scores_problem(returned: object, values: np.ndarray) -> str | None:
+    """What breaks the contract in an analyzer's ``feed``/``finish`` return value
+    ``returned`` (``values``: it as a float32 array), or ``None``: the values must be a 1-D
+    sequence of finite numbers (never NaN or ±inf: a floor value for silence)."""
+    if values.ndim != 1:
+        what = "None" if returned is None else f"a value of type {type(returned).__name__}"
+        shape = f" of shape {values.shape}" if values.ndim else ""
+        return f"returned {what}{shape}, not a 1-D array of score values"
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        return (f"returned {bad} NaN or infinite score value{'s' * (bad > 1)} (return a floor "
+                "value instead)")
+    return None
+
+
 def highlight_problem(given: object) -> str | None:
     """What breaks the contract in one highlight ``given`` by a selector, or ``None``: it
     must be an :class:`m0core.Highlight` whose ``start``, ``end`` and ``peak_time`` are finite

@@ -35,7 +35,7 @@ import numpy as np
 import pluggy
 import pytest
 
-from m0core import plugins
+from m0core import contracts, plugins
 from m0core.dev import synth
 from m0core.media.ffmpeg import ffmpeg_exe
 from m0core.model import AudioChunk
@@ -56,19 +56,36 @@ def run_ffmpeg(*args: str) -> None:
 def feed(analyzer: Any, samples: np.ndarray, sample_rate: int,
          sizes: Sequence[int] | None = None) -> np.ndarray:
     """Feed ``samples`` to ``analyzer`` in chunks of ``sizes`` samples (what they leave over is
-    one last chunk), call ``finish()`` if it has one, and return every score value in order."""
+    one last chunk), call ``finish()`` if it has one, and return every score value in order.
+
+    Asserts what m0 checks in a run: every return value is a 1-D array of finite numbers,
+    and there is one value per hop begun in all (:func:`m0core.contracts.score_count`).
+    """
     samples = np.asarray(samples, dtype=np.float32)
     out, pos = [], 0
     for size in [*(sizes or []), len(samples)]:
         piece = samples[pos:pos + size]
         if not len(piece):
             break
-        out.append(np.asarray(analyzer.feed(AudioChunk(piece, sample_rate, pos / sample_rate))))
+        out.append(_checked(analyzer.feed(AudioChunk(piece, sample_rate, pos / sample_rate))))
         pos += len(piece)
     finish = getattr(analyzer, "finish", None)
     if finish is not None:
-        out.append(np.asarray(finish()))
-    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, dtype=np.float32)
+        out.append(_checked(finish()))
+    values = np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+    expected = contracts.score_count(len(samples), sample_rate, analyzer.hop)
+    assert len(values) == expected, (
+        f"{len(values)} score values for {len(samples)} samples at {sample_rate} Hz and hop "
+        f"{analyzer.hop:g} s: expected {expected} (one per hop begun)")
+    return values
+
+
+def _checked(returned: Any) -> np.ndarray:
+    """An analyzer's return value as float32, asserted to fit the contract."""
+    values = np.asarray(returned, dtype=np.float32)
+    problem = contracts.scores_problem(returned, values)
+    assert problem is None, f"the analyzer {problem}"
+    return values
 
 
 def assert_chunking_invariant(analyzer: str | Callable[..., Any], samples: np.ndarray,

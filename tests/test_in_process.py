@@ -16,7 +16,7 @@ from m0core.batch.ledger import Ledger
 from m0core.dev import synth
 from m0core.model import AudioChunk
 from m0core.pipeline.segments import plan_segments
-from m0core.testing import analyze_with, registered
+from m0core.testing import analyze_with, assert_chunking_invariant, feed, registered
 
 
 class Loud:
@@ -109,3 +109,31 @@ def test_stop_reaches_a_batch_job_running_in_the_calling_process(wav, tmp_path):
     with Ledger(ledger) as book:
         assert [row.status for row in book.rows()] == ["interrupted"]
     assert not (tmp_path / "a").exists() or not list((tmp_path / "a").iterdir())
+
+
+class Doubled(Loud):
+    """A bug: every value twice."""
+
+    def feed(self, chunk: AudioChunk) -> np.ndarray:
+        return np.repeat(super().feed(chunk), 2)
+
+
+class Silent(Loud):
+    """A bug: -inf for silence instead of a floor value."""
+
+    def feed(self, chunk: AudioChunk) -> np.ndarray:
+        values = super().feed(chunk)
+        return np.where(values <= -100, -np.inf, values)
+
+
+def test_the_testing_helpers_assert_what_a_run_checks():
+    """``feed`` and ``assert_chunking_invariant`` fail on what would fail in m0 (a wrong count
+    of values, -inf), not only on chunking: an author's tests catch it first."""
+    rate = 48000
+    samples = np.concatenate([np.zeros(rate), 0.1 * np.ones(rate + 7)])
+    assert len(feed(Loud(), samples, rate)) == 21
+    assert len(assert_chunking_invariant(Loud, samples, rate)) == 21
+    with pytest.raises(AssertionError, match=r"41 score values .* expected 21"):
+        assert_chunking_invariant(Doubled, samples, rate)
+    with pytest.raises(AssertionError, match="returned 10 NaN or infinite score values"):
+        feed(Silent(), samples, rate, [rate])

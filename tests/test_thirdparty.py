@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -376,3 +377,64 @@ def test_selector_giving_a_bad_highlight_is_one_line_naming_it(fake_dist, wav, t
     assert run.stderr.splitlines() == [
         f'Error: plugin "m0-bad" (selector "bad", from m0-bad 0.1): {problem}'], run.stderr
     assert files(out) == []
+
+
+# -- a third-party analyzer breaking the contract with what it returns ----------------------
+
+BAD_ANALYZER = '''
+import os
+
+import numpy as np
+from m0core import hookimpl
+
+
+class Analyzer:
+    """-20 dB per hop begun, returned the way M0_RETURN says."""
+
+    hop = 0.1
+
+    def __init__(self):
+        self.done = 0
+
+    def feed(self, chunk):
+        end = int(np.ceil(round(chunk.end / self.hop, 6)))
+        values = np.full(end - self.done, -20.0)
+        self.done = end
+        how = os.environ["M0_RETURN"]
+        if how == "twice":  # a buffer appended twice
+            return np.concatenate([values, values])
+        if how == "nan" and chunk.start > 20:
+            values[-1] = np.nan
+        if how == "column":
+            return values.reshape(-1, 1)
+        return None if how == "none" else values
+
+
+@hookimpl
+def m0_register_analyzers(register):
+    register("bad", Analyzer)
+'''
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("twice", "returned 1200 score values for 60 s of audio at hop 0.1 s, not 600 (one per "
+              "hop begun)"),
+    ("nan", "returned 1 NaN or infinite score value (return a floor value instead)"),
+    ("none", "returned None, not a 1-D array of score values"),
+    ("column", r"returned a value of type ndarray of shape \(\d+, 1\), not a 1-D array of "
+               "score values"),
+])
+def test_analyzer_returning_bad_values_is_one_line_naming_it(fake_dist, wav, tmp_path, how,
+                                                             problem):
+    """As many values again (the highlight at twice its time), NaN, None or a column used
+    to be taken as scores without a word."""
+    env = dict(fake_dist("m0-bad", BAD_ANALYZER, version="0.1"), M0_RETURN=how)
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), "--analyzer", "bad", "-q", env=env)
+    assert run.returncode == 1
+    line = re.escape('Error: plugin "m0-bad" (analyzer "bad", from m0-bad 0.1): ')
+    assert re.fullmatch(line + (problem if how == "column" else re.escape(problem)) + "\n",
+                        run.stderr), run.stderr
+    assert files(out) == []
+    assert run_m0("analyze", str(wav), str(out), "--analyzer", "bad", "-q",
+                  env=dict(env, M0_RETURN="right")).returncode == 0

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from m0core import errors, plugins, workers
+from m0core import contracts, errors, plugins, workers
 from m0core.errors import M0Error
 from m0core.model import MediaInfo
 
@@ -48,18 +48,24 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
     """Decode and analyse one segment: yield ``(scores, seconds decoded)`` per chunk.
 
     A source or analyzer that fails becomes a :class:`PluginError` naming its plugin
-    (:func:`m0core.plugins.blame`).
+    (:func:`m0core.plugins.blame`), as does an analyzer breaking its contract: values that
+    are not a 1-D array of finite numbers, or not one per hop of the segment in all
+    (:func:`m0core.contracts.score_count`), which would put every later value at another time.
     """
     with plugins.blame("sources", source_name):
         chunks = iter(source.chunks(path, chunk_seconds=chunk_seconds, start=start,
                                     duration=length))
+    samples = values = rate = 0
     try:
         while True:
             with plugins.blame("sources", source_name):
                 chunk = next(chunks, None)
             if chunk is None:
                 break
-            yield _scores(analyzer_name, analyzer.feed, chunk), chunk.duration
+            scores = _scores(analyzer_name, analyzer.feed, chunk)
+            samples, values, rate = samples + len(chunk.samples), values + len(scores), \
+                chunk.sample_rate
+            yield scores, chunk.duration
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
@@ -67,13 +73,25 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
                 close()
     finish = getattr(analyzer, "finish", None)
     if finish is not None:
-        yield _scores(analyzer_name, finish), 0.0
+        scores = _scores(analyzer_name, finish)
+        values += len(scores)
+        yield scores, 0.0
+    expected = contracts.score_count(samples, rate, analyzer.hop) if samples else 0
+    if values != expected:
+        raise plugins.broken("analyzers", analyzer_name, (
+            f"returned {values} score values for {samples / rate if rate else 0:g} s of audio "
+            f"at hop {analyzer.hop:g} s, not {expected} (one per hop begun)"))
 
 
 def _scores(name: str, method: Callable[..., Any], *args: Any) -> np.ndarray:
     """The scores that the analyzer ``name``'s ``method(*args)`` returns, as float32."""
     with plugins.blame("analyzers", name):
-        return np.asarray(method(*args), dtype=np.float32)
+        returned = method(*args)
+        scores = np.asarray(returned, dtype=np.float32)
+    problem = contracts.scores_problem(returned, scores)
+    if problem is not None:
+        raise plugins.broken("analyzers", name, problem)
+    return scores
 
 
 @dataclass(frozen=True)
