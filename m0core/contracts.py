@@ -10,18 +10,19 @@ generated from :data:`OPTIONAL` and the protocols, and checked against them by a
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from m0core.model import Highlight
+from m0core.model import ClipResult, Highlight
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    from m0core.model import AudioChunk, ClipResult, MediaInfo
+    from m0core.model import AudioChunk, MediaInfo
     from m0core.result import AnalysisResult
 
 
@@ -188,6 +189,18 @@ def highlight_problem(given: object) -> str | None:
     if times[1] <= max(times[0], 0.0):
         return (f"gave a highlight whose window is empty (start {times[0]:g} s, end "
                 f"{times[1]:g} s; times are seconds from the start of the media)")
+    return None
+
+
+def clip_problem(result: object) -> str | None:
+    """What breaks the contract in the value of an encoder's clip future ``result``, or
+    ``None``: it must be an :class:`m0core.ClipResult`, and one that says the clip was made
+    names a file that exists (an encoder writes each clip completely or not at all)."""
+    if not isinstance(result, ClipResult):
+        return f"gave {result!r:.80} for a clip, not an m0core.ClipResult"
+    if result.ok and not (result.path and os.path.isfile(result.path)):
+        return (f"said clip {result.highlight.index} was made as {result.path!r}, but there "
+                "is no such file")
     return None
 
 

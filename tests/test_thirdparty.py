@@ -218,7 +218,8 @@ class Encoder:
         try:
             boom("encoder.clip", self.media.path)
             path = self.out_dir / f"{highlight.index:02d}.txt"
-            path.write_text(str(highlight.peak_time))
+            if os.environ.get("M0_BOOM") != "encoder.nofile":  # or say it is made anyway
+                path.write_text(str(highlight.peak_time))
             future.set_result(ClipResult(highlight, str(path), True))
         except Exception as exc:
             future.set_exception(exc)
@@ -297,6 +298,19 @@ def test_plugin_raising_is_one_line_naming_it(boom_env, wav, tmp_path, where):
         assert files(out) == ["01.txt", "highlights.json", "index.json"]
     else:  # a failed run leaves nothing behind
         assert files(out) == []
+
+
+def test_encoder_saying_a_clip_is_made_without_a_file_is_one_line_naming_it(boom_env, wav,
+                                                                            tmp_path):
+    """It used to pass: exit 0, and highlights.json listing a clip that does not exist."""
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), *BOOM_ARGS,
+                 env=dict(boom_env, M0_BOOM="encoder.nofile"))
+    assert run.returncode == 1
+    assert re.fullmatch(r'Error: plugin "m0-boom" \(encoder "boom", from m0-boom 1\.2\): said '
+                        r"clip 1 was made as '.*/01\.txt', but there is no such file\n",
+                        run.stderr), run.stderr
+    assert files(out) == []
 
 
 def test_debug_shows_the_traceback_of_a_plugin_raising(boom_env, wav, tmp_path):

@@ -469,6 +469,9 @@ class _Run:
         self.futures.remove(future)
         with plugins.blame("encoders", self.opts.encoder):
             result = future.result()
+        problem = contracts.clip_problem(result)
+        if problem is not None:
+            raise plugins.broken("encoders", self.opts.encoder, problem)
         if "first_clip" not in self.timings and result.ok:
             self.timings["first_clip"] = time.perf_counter() - self.t0
         self.clips.append(result)
