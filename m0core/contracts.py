@@ -204,6 +204,20 @@ def clip_problem(result: object) -> str | None:
     return None
 
 
+def written_problem(paths: list[object], out_dir: Path) -> str | None:
+    """What breaks the contract in the paths a writer's ``write(result, out_dir)`` returned
+    (as a list), or ``None``: each names a file it wrote inside ``out_dir``."""
+    for path in paths:
+        if not isinstance(path, str | os.PathLike):
+            return f"returned {path!r:.80} among the paths written, not a path"
+        inside = os.path.abspath(path).startswith(os.path.join(os.path.abspath(out_dir), ""))
+        if not inside:
+            return f"returned {os.fspath(path)!r}, which is not inside the folder it was given"
+        if not os.path.isfile(path):
+            return f"returned {os.fspath(path)!r} as written, but there is no such file"
+    return None
+
+
 def contract_table() -> str:
     """The author guide's contract table (Markdown), generated from the protocols."""
     import inspect

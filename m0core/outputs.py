@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from m0core import plugins
+from m0core import contracts, plugins
 from m0core.errors import M0Error, OutputError
 
 if TYPE_CHECKING:
@@ -204,7 +204,11 @@ def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None
                              else writers).items():
             try:
                 with plugins.blame("writers", name):
-                    written += writer.write(result, result.out_dir)
+                    paths = list(writer.write(result, result.out_dir))
+                problem = contracts.written_problem(paths, result.out_dir)
+                if problem is not None:
+                    raise plugins.broken("writers", name, problem)
+                written += [Path(p) for p in paths]
             except M0Error as exc:
                 failed.append(str(exc))
         made = written + ([Path(result.compilation.path)] if result.compilation is not None

@@ -236,7 +236,10 @@ class Writer:
     def write(self, result, out_dir):
         boom("writer.write", result.media.path)
         target = out_dir / "boom.txt"
-        target.write_text("written")
+        if os.environ.get("M0_BOOM") == "writer.outside":  # beside the output folder
+            target = out_dir.parent.parent / "boom.txt"
+        if os.environ.get("M0_BOOM") != "writer.nofile":  # or say it is written anyway
+            target.write_text("written")
         return [target]
 
 
@@ -311,6 +314,24 @@ def test_encoder_saying_a_clip_is_made_without_a_file_is_one_line_naming_it(boom
                         r"clip 1 was made as '.*/01\.txt', but there is no such file\n",
                         run.stderr), run.stderr
     assert files(out) == []
+
+
+@pytest.mark.parametrize("where, problem", [
+    ("writer.outside", r"returned '.*/boom\.txt', which is not inside the folder it was given"),
+    ("writer.nofile", r"returned '.*/boom\.txt' as written, but there is no such file"),
+])
+def test_writer_returning_a_path_it_did_not_write_there_is_one_line_naming_it(
+        boom_env, wav, tmp_path, where, problem):
+    """A path outside the folder used to end m0 with 'unexpected ValueError: ... is not in the
+    subpath of ...' after publishing; a file that is not there was listed in highlights.json
+    with exit 0. Now the writer failed, as one raising does: the rest is kept."""
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), *BOOM_ARGS, env=dict(boom_env, M0_BOOM=where))
+    assert run.returncode == 1
+    assert re.fullmatch(r'Error: plugin "m0-boom" \(writer "boom", from m0-boom 1\.2\): '
+                        + problem + "\n", run.stderr), run.stderr
+    assert files(out) == ["01.txt", "highlights.json", "index.json"]
+    assert json.loads((out / "highlights.json").read_text())["outputs"] == ["index.json"]
 
 
 def test_debug_shows_the_traceback_of_a_plugin_raising(boom_env, wav, tmp_path):
