@@ -358,6 +358,9 @@ def create(kind: str, name: str, **params: Any) -> Any:
         return combine.Combined({part: create(kind, part) for part in combine.parts(name)},
                                 blame)
     reg = lookup(kind, name)
+    if not callable(reg.factory):
+        raise broken(kind, name, f"registered {reg.factory!r:.60} as its factory, which is not "
+                                 "callable")
     refused = _refused(reg.factory, params)
     if refused:
         raise OptionError(f'{kind[:-1]} "{name}" does not take these options: {refused}')

@@ -229,6 +229,30 @@ def test_stage_calling_sys_exit_is_one_line_naming_its_plugin(fake_dist, wav, tm
     assert not out.exists()
 
 
+NOT_CALLABLE = """
+from m0core import hookimpl
+
+@hookimpl
+def m0_register_analyzers(register):
+    register("answer", 42)
+"""
+
+
+def test_a_factory_that_is_not_callable_is_named_when_its_stage_is_built(fake_dist, wav,
+                                                                          tmp_path):
+    """It used to read 'analyzer "answer" does not take these options: 42 is not a callable
+    object', with no option given and no plugin named."""
+    env = fake_dist("m0-answer", NOT_CALLABLE)
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--analyzer", "answer", "-q",
+                 env=env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        'Error: plugin "m0-answer" (analyzer "answer", from m0-answer 1.0): registered 42 as '
+        "its factory, which is not callable"]
+    assert run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "-q",
+                  env=env).returncode == 0  # the other stages are not affected
+
+
 def test_debug_shows_the_plugin_traceback_and_the_others_work(fake_dist, wav, tmp_path):
     """M0_DEBUG=1: the traceback instead of one line, and still every other plugin works
     (``m0 plugins`` lists the broken one with its error)."""
