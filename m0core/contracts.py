@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from m0core.model import ClipResult, Highlight
+from m0core.model import AudioChunk, ClipResult, Highlight, MediaInfo
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    from m0core.model import AudioChunk, MediaInfo
     from m0core.result import AnalysisResult
 
 
@@ -152,6 +151,40 @@ def optional(stage: str, obj: object, member: str) -> object:
     return getattr(obj, member, default)
 
 
+def _what(value: object) -> str:
+    """``value`` in a message about a stage's contract, on one line whatever it holds."""
+    return "None" if value is None else f"a value of type {type(value).__name__}"
+
+
+def media_problem(media: object) -> str | None:
+    """What breaks the contract in what a source's ``probe`` (or ``outline``, when not
+    ``None``) gave, or ``None``: an :class:`m0core.MediaInfo`."""
+    if not isinstance(media, MediaInfo):
+        return f"gave {_what(media)} for the file, not an m0core.MediaInfo"
+    return None
+
+
+def chunk_problem(chunk: object, previous: AudioChunk | None) -> str | None:
+    """What breaks the contract in a chunk a source's ``chunks`` gave after ``previous``
+    (``None`` for the first), or ``None``: an :class:`m0core.AudioChunk` at a sample rate
+    above 0 that stays the same, starting where the previous one ended (within a sample)."""
+    if not isinstance(chunk, AudioChunk):
+        return f"gave {_what(chunk)} for a chunk, not an m0core.AudioChunk"
+    rate = chunk.sample_rate
+    if isinstance(rate, bool) or not isinstance(rate, int | float | np.number) \
+            or not math.isfinite(rate) or rate <= 0:
+        return f"gave a chunk at a sample rate of {rate!r} Hz"
+    if previous is None:
+        return None
+    if rate != previous.sample_rate:
+        return (f"changed the sample rate from {previous.sample_rate} Hz to {rate} Hz at "
+                f"{chunk.start:g} s (it is fixed for the whole stream)")
+    if abs(chunk.start - previous.end) > 1.0 / rate:
+        return (f"gave a chunk starting at {chunk.start:g} s after one that ended at "
+                f"{previous.end:g} s (chunks come in time order, with no gaps)")
+    return None
+
+
 def score_count(samples: int, sample_rate: int, hop: float) -> int:
     """How many score values an analyzer of ``hop`` seconds gives over a stream of
     ``samples`` samples at ``sample_rate``: one per hop begun, ``ceil(n / round(hop·rate))``."""
@@ -163,9 +196,8 @@ def scores_problem(returned: object, values: np.ndarray) -> str | None:
     ``returned`` (``values``: it as a float32 array), or ``None``: the values must be a 1-D
     sequence of finite numbers (never NaN or ±inf: a floor value for silence)."""
     if values.ndim != 1:
-        what = "None" if returned is None else f"a value of type {type(returned).__name__}"
         shape = f" of shape {values.shape}" if values.ndim else ""
-        return f"returned {what}{shape}, not a 1-D array of score values"
+        return f"returned {_what(returned)}{shape}, not a 1-D array of score values"
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
         return (f"returned {bad} NaN or infinite score value{'s' * (bad > 1)} (return a floor "
@@ -178,7 +210,7 @@ def highlight_problem(given: object) -> str | None:
     must be an :class:`m0core.Highlight` whose ``start``, ``end`` and ``peak_time`` are finite
     and whose window is not empty (``start < end``, ``end > 0``)."""
     if not isinstance(given, Highlight):
-        return f"gave {given!r:.80}, not an m0core.Highlight"
+        return f"gave {_what(given)}, not an m0core.Highlight"
     try:
         times = [float(given.start), float(given.end), float(given.peak_time)]
     except (TypeError, ValueError):
@@ -197,7 +229,7 @@ def clip_problem(result: object) -> str | None:
     ``None``: it must be an :class:`m0core.ClipResult`, and one that says the clip was made
     names a file that exists (an encoder writes each clip completely or not at all)."""
     if not isinstance(result, ClipResult):
-        return f"gave {result!r:.80} for a clip, not an m0core.ClipResult"
+        return f"gave {_what(result)} for a clip, not an m0core.ClipResult"
     if result.ok and not (result.path and os.path.isfile(result.path)):
         return (f"said clip {result.highlight.index} was made as {result.path!r}, but there "
                 "is no such file")
@@ -209,7 +241,7 @@ def written_problem(paths: list[object], out_dir: Path) -> str | None:
     (as a list), or ``None``: each names a file it wrote inside ``out_dir``."""
     for path in paths:
         if not isinstance(path, str | os.PathLike):
-            return f"returned {path!r:.80} among the paths written, not a path"
+            return f"returned {_what(path)} among the paths written, not a path"
         inside = os.path.abspath(path).startswith(os.path.join(os.path.abspath(out_dir), ""))
         if not inside:
             return f"returned {os.fspath(path)!r}, which is not inside the folder it was given"

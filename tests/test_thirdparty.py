@@ -393,7 +393,7 @@ def m0_register_selectors(register):
 
 
 @pytest.mark.parametrize("give, problem", [
-    ("tuple", "gave (10.0, 20.0, 13.0), not an m0core.Highlight"),
+    ("tuple", "gave a value of type tuple, not an m0core.Highlight"),
     ("nan,20", "gave a highlight with start nan, end 20.0, peak_time 13.0: times must be "
                "finite numbers of seconds"),
     ("20,10", "gave a highlight whose window is empty (start 20 s, end 10 s; times are "
@@ -473,3 +473,62 @@ def test_analyzer_returning_bad_values_is_one_line_naming_it(fake_dist, wav, tmp
     assert files(out) == []
     assert run_m0("analyze", str(wav), str(out), "--analyzer", "bad", "-q",
                   env=dict(env, M0_RETURN="right")).returncode == 0
+
+
+# -- a third-party source breaking the contract with what it gives ---------------------------
+
+BAD_SOURCE = '''
+import os
+
+from m0core import AudioChunk, hookimpl
+
+
+class Source:
+    """The built-in soundfile source, but for what M0_GIVE says."""
+
+    def __init__(self):
+        from m0_plugins.soundfile_source import SoundfileSource
+
+        self.inner = SoundfileSource()
+        self.give = os.environ["M0_GIVE"]
+
+    def probe(self, path):
+        return None if self.give == "no media" else self.inner.probe(path)
+
+    def chunks(self, path, **where):
+        for i, chunk in enumerate(self.inner.chunks(path, **where)):
+            if self.give == "tuples":
+                yield chunk.samples, chunk.sample_rate
+            elif self.give == "another rate" and i == 2:
+                yield AudioChunk(chunk.samples[::2], chunk.sample_rate // 2, chunk.start)
+            elif self.give == "a gap" and i >= 2:
+                yield AudioChunk(chunk.samples, chunk.sample_rate, chunk.start + 1.0)
+            else:
+                yield chunk
+
+
+@hookimpl
+def m0_register_sources(register):
+    register("bad", Source)
+'''
+
+
+@pytest.mark.parametrize("give, problem", [
+    ("no media", r"gave None for the file, not an m0core\.MediaInfo"),
+    ("tuples", r"gave a value of type tuple for a chunk, not an m0core\.AudioChunk"),
+    ("another rate", r"changed the sample rate from 48000 Hz to 24000 Hz at [\d.]+ s \(it is "
+                     r"fixed for the whole stream\)"),
+    ("a gap", r"gave a chunk starting at ([\d.]+) s after one that ended at ([\d.]+) s \(chunks "
+              r"come in time order, with no gaps\)"),
+])
+def test_source_giving_what_breaks_its_contract_is_one_line_naming_it(fake_dist, wav, tmp_path,
+                                                                      give, problem):
+    """These used to be 'unexpected AttributeError', a failure blamed on the built-in rms
+    analyzer, or (a gap) taken as if there were none, the later scores at the wrong times."""
+    env = dict(fake_dist("m0-bad", BAD_SOURCE, version="0.1"), M0_GIVE=give)
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), "--source", "bad", "-q", env=env)
+    assert run.returncode == 1
+    assert re.fullmatch(r'Error: plugin "m0-bad" \(source "bad", from m0-bad 0\.1\): '
+                        + problem + "\n", run.stderr), run.stderr
+    assert files(out) == []

@@ -137,6 +137,9 @@ def resolve(path: str | os.PathLike, options: Options) -> Plan:
             outlined = media is not None
             if media is None:
                 media = source.probe(path)
+        problem = contracts.media_problem(media)
+        if problem is not None:
+            raise plugins.broken("sources", opts.source, problem)
         hop = float(analyzer.hop)
     _check(path, media)
     timeline, selector, selector_params = _selection(opts, hop, media)

@@ -48,7 +48,8 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
     """Decode and analyse one segment: yield ``(scores, seconds decoded)`` per chunk.
 
     A source or analyzer that fails becomes a :class:`PluginError` naming its plugin
-    (:func:`m0core.plugins.blame`), as does an analyzer breaking its contract: values that
+    (:func:`m0core.plugins.blame`), as does a source giving chunks that break its contract
+    (:func:`m0core.contracts.chunk_problem`) or an analyzer breaking its contract: values that
     are not a 1-D array of finite numbers, or not one per hop of the segment in all
     (:func:`m0core.contracts.score_count`), which would put every later value at another time.
     """
@@ -56,12 +57,17 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
         chunks = iter(source.chunks(path, chunk_seconds=chunk_seconds, start=start,
                                     duration=length))
     samples = values = rate = 0
+    previous = None
     try:
         while True:
             with plugins.blame("sources", source_name):
                 chunk = next(chunks, None)
             if chunk is None:
                 break
+            problem = contracts.chunk_problem(chunk, previous)
+            if problem is not None:
+                raise plugins.broken("sources", source_name, problem)
+            previous = chunk
             scores = _scores(analyzer_name, analyzer.feed, chunk)
             samples, values, rate = samples + len(chunk.samples), values + len(scores), \
                 chunk.sample_rate
@@ -177,6 +183,9 @@ def _work() -> None:
         if job.describe:
             with plugins.blame("sources", job.source):
                 media = source.probe(job.path)
+            problem = contracts.media_problem(media)
+            if problem is not None:
+                raise plugins.broken("sources", job.source, problem)
             _send(out, b"M", json.dumps(asdict(media)).encode())
         for scores, seconds in segment_scores(
                 source, job.source, analyzer, job.analyzer, job.path,
