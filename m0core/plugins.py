@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from m0core import combine, hookspecs
+from m0core import combine, contracts, hookspecs
 from m0core.errors import M0Error, OptionError, PluginError, debug
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
+
+    from m0core.model import MediaInfo
 
 KINDS = ("sources", "analyzers", "selectors", "encoders", "writers")
 
@@ -451,6 +453,17 @@ def broken(kind: str, name: str, problem: str) -> PluginError:
     """The error for the stage ``name`` of ``kind`` breaking its contract (``problem``, e.g.
     "returned None, not a 1-D array of score values"): one line naming its plugin."""
     return PluginError(f"{origin(kind, name)}: {problem}")
+
+
+def probe(source: Any, name: str, path: str) -> MediaInfo:
+    """``source.probe(path)``, the source ``name``'s: its exception, or something else than
+    a :class:`~m0core.model.MediaInfo`, is one line naming its plugin."""
+    with blame("sources", name):
+        media = source.probe(path)
+    problem = contracts.media_problem(media)
+    if problem is not None:
+        raise broken("sources", name, problem)
+    return media
 
 
 @contextmanager

@@ -532,3 +532,19 @@ def test_source_giving_what_breaks_its_contract_is_one_line_naming_it(fake_dist,
     assert re.fullmatch(r'Error: plugin "m0-bad" \(source "bad", from m0-bad 0\.1\): '
                         + problem + "\n", run.stderr), run.stderr
     assert files(out) == []
+
+
+def test_m0_probe_names_a_source_that_fails_or_gives_no_media(fake_dist, boom_env, wav):
+    """``m0 probe --source NAME`` called the source's probe bare: 'unexpected
+    ZeroDivisionError' or 'unexpected AttributeError', no plugin named."""
+    run = run_m0("probe", str(wav), "--source", "boom", env=dict(boom_env, M0_BOOM="source.probe"))
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        'Error: plugin "m0-boom" (source "boom", from m0-boom 1.2): ZeroDivisionError: '
+        "division by zero"]
+    env = dict(fake_dist("m0-bad", BAD_SOURCE, version="0.1"), M0_GIVE="no media")
+    run = run_m0("probe", str(wav), "--source", "bad", "--json", env=env)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.splitlines() == [
+        'Error: plugin "m0-bad" (source "bad", from m0-bad 0.1): gave None for the file, not an '
+        "m0core.MediaInfo"]

@@ -117,7 +117,7 @@ def probe(video: Path, source: str, as_json: bool) -> None:
     codec, channels, sample rate and where each starts on the players' timeline."""
     from m0core import plugins
 
-    media = plugins.create("sources", source).probe(str(video))
+    media = plugins.probe(plugins.create("sources", source), source, str(video))
     if as_json:
         click.echo(json.dumps(media.to_dict(), indent=2))
         return

@@ -181,11 +181,7 @@ def _work() -> None:
         source = plugins.create("sources", job.source, **job.source_params)
         analyzer = plugins.create("analyzers", job.analyzer, **job.analyzer_params)
         if job.describe:
-            with plugins.blame("sources", job.source):
-                media = source.probe(job.path)
-            problem = contracts.media_problem(media)
-            if problem is not None:
-                raise plugins.broken("sources", job.source, problem)
+            media = plugins.probe(source, job.source, job.path)
             _send(out, b"M", json.dumps(asdict(media)).encode())
         for scores, seconds in segment_scores(
                 source, job.source, analyzer, job.analyzer, job.path,
