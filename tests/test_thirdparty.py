@@ -548,3 +548,52 @@ def test_m0_probe_names_a_source_that_fails_or_gives_no_media(fake_dist, boom_en
     assert run.stderr.splitlines() == [
         'Error: plugin "m0-bad" (source "bad", from m0-bad 0.1): gave None for the file, not an '
         "m0core.MediaInfo"]
+
+
+# -- a third-party plugin printing to stdout -----------------------------------------------
+
+CHATTY = '''
+import os
+import subprocess
+import sys
+
+from m0core import hookimpl
+
+print("chatty: loaded")
+
+
+class Selector:
+    def __init__(self, timeline, threshold=None):
+        self.timeline = timeline
+
+    def feed(self, scores):
+        print("chatty: fed", len(scores))
+        subprocess.run([sys.executable, "-c", "print('chatty: a child process')"])
+        return []
+
+    def finish(self):
+        os.write(1, b"chatty: finished\\n")
+        return []
+
+
+@hookimpl
+def m0_register_selectors(register):
+    register("chatty", Selector)
+'''
+
+
+def test_what_a_plugin_prints_goes_to_stderr_and_the_json_stays_valid(fake_dist, wav,
+                                                                       tmp_path):
+    """A plugin printing (at import, in a stage, from a process it starts) used to write
+    into m0's stdout: 'm0 analyze --json' and 'm0 plugins --json' were no longer JSON."""
+    env = fake_dist("m0-chatty", CHATTY)
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--selector", "chatty",
+                 "--no-clips", "--json", env=env)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["selector"]["name"] == "chatty"
+    for said in ("chatty: loaded", "chatty: fed", "chatty: a child process",
+                 "chatty: finished"):
+        assert said in run.stderr
+    listing = run_m0("plugins", "--json", env=env)
+    assert [row["name"] for row in json.loads(listing.stdout)] == ["m0-chatty"]
+    assert "chatty: loaded" in listing.stderr

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from m0core.cli.console import clock, count
+from m0core.cli.console import clock, count, stdout_to_stderr
 from m0core.cli.options import analysis_options, build_options, report_failed_plugins
 from m0core.errors import M0Error
 
@@ -36,14 +36,15 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     from m0core.outputs import highlights_document
     from m0core.pipeline import analyze as run_analysis
 
-    opts = build_options(**values)
-    report_failed_plugins()
-    out = out_dir if out_dir is not None else Path(f"{video.stem}_highlights")
-    progress = ConsoleProgress(enabled=not quiet and not as_json)
-    try:
-        result = run_analysis(video, out, opts, progress=progress)
-    finally:
-        progress.close()
+    with stdout_to_stderr():  # what plugins print: stdout is for the summary or the JSON
+        opts = build_options(**values)
+        report_failed_plugins()
+        out = out_dir if out_dir is not None else Path(f"{video.stem}_highlights")
+        progress = ConsoleProgress(enabled=not quiet and not as_json)
+        try:
+            result = run_analysis(video, out, opts, progress=progress)
+        finally:
+            progress.close()
     if not result.highlights:
         click.echo(f"Note: no highlights found ({_advice(opts)}).", err=True)
     if as_json:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from m0core.cli.console import warn
+from m0core.cli.console import stdout_to_stderr, warn
 from m0core.cli.options import analysis_options, build_options, report_failed_plugins
 from m0core.errors import M0Error
 
@@ -69,8 +69,9 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         patterns += read_list(from_file)
     if not patterns:
         raise click.UsageError("give at least one PATTERN (or --from-file) before OUT_DIR")
-    opts = build_options(workers=clip_workers, **values)
-    report_failed_plugins()
+    with stdout_to_stderr():  # what plugins print when loaded: stdout is for the results
+        opts = build_options(workers=clip_workers, **values)
+        report_failed_plugins()
     inputs = find_inputs(patterns, exclude=out_dir,
                          on_nothing=lambda pattern: warn(f"{pattern}: matched no file"))
     taken: dict[str, str] = {}
@@ -85,7 +86,9 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     view = BatchConsole(len(jobs), enabled=not quiet and not as_json)
 
     try:
-        results = processor.process_batch(jobs, view.job_done, job_progress=view.job_progress)
+        with stdout_to_stderr():
+            results = processor.process_batch(jobs, view.job_done,
+                                              job_progress=view.job_progress)
     except KeyboardInterrupt:
         view.close()
         warn(f"stopped; run the same command again to resume (m0 batch --status {out_dir})")

@@ -1,8 +1,37 @@
-"""One-line messages for a person in the terminal: errors, warnings, times."""
+"""One-line messages for a person in the terminal: errors, warnings, times; stdout kept
+for m0's own output."""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+
 import click
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send to stderr what is printed to stdout while the block runs (a plugin's ``print``,
+    a process it starts): a command's stdout then holds its own output only, and a
+    ``--json`` document stays valid. Wrap the work, not the output."""
+    sys.stdout.flush()
+    try:
+        fd, to = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # not files (a caller's capture)
+        fd = to = None
+    saved = os.dup(fd) if fd is not None else None
+    if saved is not None:
+        os.dup2(to, fd)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def error(message: str) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import clock, count
+from m0core.cli.console import clock, count, stdout_to_stderr
 from m0core.cli.options import (
     AUDIO_TRACK,
     build_options,
@@ -101,8 +101,9 @@ def reference(video: Path, source: str, analyzer: str, audio_track: int | str, a
 
     progress = ConsoleProgress(enabled=not quiet and not as_json)
     try:
-        ref = measure(video, Options(source=source, analyzer=analyzer, audio_track=audio_track),
-                      progress=progress)
+        with stdout_to_stderr():  # what plugins print: stdout is for the measures
+            ref = measure(video, Options(source=source, analyzer=analyzer,
+                                         audio_track=audio_track), progress=progress)
     finally:
         progress.close()
     click.echo(json.dumps(ref.to_dict(), indent=2) if as_json else format_reference(ref))
@@ -117,7 +118,8 @@ def probe(video: Path, source: str, as_json: bool) -> None:
     codec, channels, sample rate and where each starts on the players' timeline."""
     from m0core import plugins
 
-    media = plugins.probe(plugins.create("sources", source), source, str(video))
+    with stdout_to_stderr():  # what plugins print: stdout is for the listing
+        media = plugins.probe(plugins.create("sources", source), source, str(video))
     if as_json:
         click.echo(json.dumps(media.to_dict(), indent=2))
         return
@@ -138,7 +140,9 @@ def plugins_command(show_all: bool, as_json: bool) -> None:
     from m0core import plugins
 
     names: dict[str, list[str]] = {}
-    for kind, table in plugins.registries().items():
+    with stdout_to_stderr():  # what plugins print when loaded: stdout is for the listing
+        tables = plugins.registries()
+    for kind, table in tables.items():
         for reg in table.values():
             names.setdefault(reg.plugin, []).append(f"{kind[:-1]}:{reg.name}")
     rows = [
