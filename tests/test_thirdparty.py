@@ -400,11 +400,13 @@ def m0_register_selectors(register):
               "seconds from the start of the media)"),
     ("-20,-5", "gave a highlight whose window is empty (start -20 s, end -5 s; times are "
                "seconds from the start of the media)"),
+    ("995,1005", "gave a highlight starting at 995 s, after the end of the audio (60 s)"),
 ])
 def test_selector_giving_a_bad_highlight_is_one_line_naming_it(fake_dist, wav, tmp_path, give,
                                                                problem):
     """Not 'unexpected AttributeError'/'ValueError: Out of range float values are not JSON
-    compliant', nor a clip failing with 'empty clip window', as before."""
+    compliant', nor a clip failing with 'empty clip window' or 'clip window starts at 995.0 s,
+    after the end', as before."""
     env = dict(fake_dist("m0-bad", BAD_SELECTOR, version="0.1"), M0_GIVE=give)
     out = tmp_path / "out"
     run = run_m0("analyze", str(wav), str(out), "--selector", "bad", "-q", env=env)

@@ -454,6 +454,11 @@ class _Run:
         return replace(h, start=start, end=end)
 
     def _accept(self, h: Highlight) -> None:
+        end = self.media.duration
+        if self.settled and end is not None and h.start >= end:  # the end is known for sure
+            raise plugins.broken("selectors", self.opts.selector, (
+                f"gave a highlight starting at {h.start:g} s, after the end of the audio "
+                f"({end:g} s)"))
         h = replace(h, index=len(self.highlights) + 1)
         self.highlights.append(h)
         if self.encoder is not None:
