@@ -191,6 +191,20 @@ def score_count(samples: int, sample_rate: int, hop: float) -> int:
     return math.ceil(samples / max(1, round(hop * sample_rate)))
 
 
+def count_problem(values: int, samples: int, sample_rate: int, hop: float) -> str | None:
+    """What breaks the contract in an analyzer giving ``values`` score values in all over
+    ``samples`` samples, or ``None``: one per hop begun (:func:`score_count`), or one fewer
+    where the last hop is partial (an analyzer may leave out a value for it). Any other count
+    would put the values of a later segment at other times."""
+    expected = score_count(samples, sample_rate, hop) if samples else 0
+    partial = samples % max(1, round(hop * sample_rate)) != 0
+    if values == expected or (partial and values == expected - 1):
+        return None
+    seconds = samples / sample_rate if sample_rate else 0.0
+    return (f"returned {values} score values for {seconds:g} s of audio at hop {hop:g} s, "
+            f"not {expected} (one per hop begun)")
+
+
 def scores_problem(returned: object, values: np.ndarray) -> str | None:
     """What breaks the contract in an analyzer's ``feed``/``finish`` return value
     ``returned`` (``values``: it as a float32 array), or ``None``: the values must be a 1-D

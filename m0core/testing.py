@@ -59,7 +59,7 @@ def feed(analyzer: Any, samples: np.ndarray, sample_rate: int,
     one last chunk), call ``finish()`` if it has one, and return every score value in order.
 
     Asserts what m0 checks in a run: every return value is a 1-D array of finite numbers,
-    and there is one value per hop begun in all (:func:`m0core.contracts.score_count`).
+    and there is one value per hop begun in all (:func:`m0core.contracts.count_problem`).
     """
     samples = np.asarray(samples, dtype=np.float32)
     out, pos = [], 0
@@ -73,10 +73,8 @@ def feed(analyzer: Any, samples: np.ndarray, sample_rate: int,
     if finish is not None:
         out.append(_checked(finish()))
     values = np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
-    expected = contracts.score_count(len(samples), sample_rate, analyzer.hop)
-    assert len(values) == expected, (
-        f"{len(values)} score values for {len(samples)} samples at {sample_rate} Hz and hop "
-        f"{analyzer.hop:g} s: expected {expected} (one per hop begun)")
+    problem = contracts.count_problem(len(values), len(samples), sample_rate, analyzer.hop)
+    assert problem is None, f"the analyzer {problem}"
     return values
 
 

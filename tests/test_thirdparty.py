@@ -477,6 +477,22 @@ def test_analyzer_returning_bad_values_is_one_line_naming_it(fake_dist, wav, tmp
                   env=dict(env, M0_RETURN="right")).returncode == 0
 
 
+def test_an_analyzer_may_leave_out_the_value_of_a_partial_last_hop():
+    """The count m0 checks allows one value fewer where the stream ends inside a hop (an
+    analyzer giving only whole hops worked before the check and keeps working); where the
+    stream ends on a hop's edge, or by more than one, a missing value is refused."""
+    from m0core.contracts import count_problem
+
+    rate, hop = 48000, 0.1
+    assert count_problem(11, 10 * 4800 + 100, rate, hop) is None   # ceil: the partial hop too
+    assert count_problem(10, 10 * 4800 + 100, rate, hop) is None   # the partial hop left out
+    assert count_problem(9, 10 * 4800 + 100, rate, hop) is not None
+    assert count_problem(10, 10 * 4800, rate, hop) is None
+    assert "not 10 (one per hop begun)" in count_problem(9, 10 * 4800, rate, hop)
+    assert count_problem(20, 10 * 4800, rate, hop) is not None
+    assert count_problem(0, 0, rate, hop) is None
+
+
 # -- a third-party source breaking the contract with what it gives ---------------------------
 
 BAD_SOURCE = '''

@@ -51,7 +51,7 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
     (:func:`m0core.plugins.blame`), as does a source giving chunks that break its contract
     (:func:`m0core.contracts.chunk_problem`) or an analyzer breaking its contract: values that
     are not a 1-D array of finite numbers, or not one per hop of the segment in all
-    (:func:`m0core.contracts.score_count`), which would put every later value at another time.
+    (:func:`m0core.contracts.count_problem`), which would put every later value at another time.
     """
     with plugins.blame("sources", source_name):
         chunks = iter(source.chunks(path, chunk_seconds=chunk_seconds, start=start,
@@ -82,11 +82,9 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
         scores = _scores(analyzer_name, finish)
         values += len(scores)
         yield scores, 0.0
-    expected = contracts.score_count(samples, rate, analyzer.hop) if samples else 0
-    if values != expected:
-        raise plugins.broken("analyzers", analyzer_name, (
-            f"returned {values} score values for {samples / rate if rate else 0:g} s of audio "
-            f"at hop {analyzer.hop:g} s, not {expected} (one per hop begun)"))
+    problem = contracts.count_problem(values, samples, rate, analyzer.hop)
+    if problem is not None:
+        raise plugins.broken("analyzers", analyzer_name, problem)
 
 
 def _scores(name: str, method: Callable[..., Any], *args: Any) -> np.ndarray:
