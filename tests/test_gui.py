@@ -148,11 +148,12 @@ def test_without_the_extra_one_line_says_how_to_install(tmp_path):
 class Server:
     """``m0 gui --no-browser`` in a process of its own; ``url`` is what it printed."""
 
-    def __init__(self, root: Path, out: Path) -> None:
+    def __init__(self, root: Path, out: Path, *args: str) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "m0core", "gui", "--root", str(root), "--out", str(out),
-             "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             "--no-browser", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env)
         line = self.proc.stdout.readline()
         assert line.startswith("m0 gui: http://127.0.0.1:"), line + self.proc.stderr.read()
         self.url = line.split()[2]
@@ -178,8 +179,8 @@ class Server:
 def serve() -> Iterator[Callable[[Path, Path], Server]]:
     started: list[Server] = []
 
-    def start(root: Path, out: Path) -> Server:
-        started.append(Server(root, out))
+    def start(root: Path, out: Path, *args: str) -> Server:
+        started.append(Server(root, out, *args))
         return started[-1]
 
     yield start
@@ -274,6 +275,27 @@ def test_upload_then_cancel(tmp_path, browser, shots, serve):
     assert p.inner_text("#message").startswith("Cancelled")
     shot(page, shots, "gui-cancelled.png")
     assert page.problems == []
+
+
+def test_a_page_says_when_its_server_stopped_or_was_started_again(tmp_path, browser, serve):
+    """The page of a stopped server, then of one started again (a new token: the old page's
+    requests are refused) tells what to do, not "Failed to fetch" or "Forbidden"."""
+    root, out = tmp_path / "videos", tmp_path / "out"
+    root.mkdir()
+    server = serve(root, out)
+    page = Page(browser, server.url)
+    p = page.page
+    p.wait_for_selector("#browser li.none")
+    assert p.inner_text("#message") == ""
+    server.stop()
+    p.wait_for_selector("#message.bad >> text=m0 gui has stopped", timeout=30_000)
+    p.click("#start")  # nothing answers
+    p.wait_for_selector("#message.bad >> text=open the URL it printed")
+    port = server.url.split(":")[2].split("/")[0]
+    serve(root, out, "--port", port)  # the same address, another token
+    p.evaluate("document.querySelector('#message').textContent = ''")
+    p.click("#start")  # refused by the new server
+    p.wait_for_selector("#message.bad >> text=open the URL m0 gui printed")
 
 
 def test_short_form_settings_make_vertical_clips_and_a_compilation(vod, tmp_path, browser,

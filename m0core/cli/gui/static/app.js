@@ -16,9 +16,16 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// What the page says when the server it came from is gone: stopped, or started again (a new
+// launch has a new token in its URL, so this page's requests are refused).
+const GONE = "m0 gui has stopped or was started again: open the URL it printed when it started";
+
 async function api(path, options = {}) {
-  const response = await fetch(path, options);
-  const body = await response.json().catch(() => ({ error: response.statusText }));
+  let response;
+  try { response = await fetch(path, options); } catch (e) { throw new Error(GONE); }
+  const text = await response.text();
+  let body;
+  try { body = JSON.parse(text); } catch (e) { body = { error: text.trim() }; }
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
 }
@@ -264,7 +271,12 @@ function showProgress(snap) {
 
 function listen() {
   const source = new EventSource("api/events");
-  source.onmessage = (event) => showProgress(JSON.parse(event.data));
+  let lost = false;
+  source.onmessage = (event) => {
+    if (lost) { lost = false; say(""); }
+    showProgress(JSON.parse(event.data));
+  };
+  source.onerror = () => { lost = true; say(GONE, true); };  // it retries until refused
 }
 
 // -- 4. results (the ledger) ----------------------------------------------------------------
