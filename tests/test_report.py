@@ -16,6 +16,7 @@ import m0core
 from m0_plugins.writers.report import OVERVIEW_POINTS, ReportWriter
 from m0core.model import Highlight, MediaInfo, Stage
 from m0core.options import Options
+from m0core.outputs import position
 from m0core.result import AnalysisResult
 
 
@@ -101,4 +102,27 @@ def test_report_of_six_hours_stays_small_and_zooms(tmp_path, browser, shots):
     assert page.page.locator("#rows tr.on").get_attribute("data-index") == "21"
     page.page.evaluate("window.scrollTo(0, 0)")
     page.page.screenshot(path=str(shots / "report-6h.png"), full_page=False)
+    assert page.problems == []
+
+
+def test_report_jumps_to_a_highlight_from_the_keyboard(tmp_path, browser):
+    """Tab reaches each highlight's peak time, its focus is drawn, and Enter shows the
+    highlight in the plot, as a click does."""
+    result = six_hours(tmp_path)
+    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
+    page = Page(browser, page_path.as_uri())
+    target = result.highlights[20]
+    wanted = position(target.peak_time)
+    focused = ""
+    for _ in range(3 + 25):  # the three zoom buttons, then one stop per row
+        page.page.keyboard.press("Tab")
+        focused = page.page.evaluate("document.activeElement.textContent")
+        if focused == wanted:
+            break
+    assert focused == wanted, "Tab never reaches the peak time of highlight 21"
+    outline = page.page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    page.page.keyboard.press("Enter")
+    assert page.page.locator("#detail .mark.on").get_attribute("data-index") == "21"
+    assert page.page.locator("#rows tr.on").get_attribute("data-index") == "21"
     assert page.problems == []
