@@ -6,6 +6,7 @@ Screenshots (gui-*.png) go to pytest's temporary folder and are copied to /tmp/m
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -120,6 +121,7 @@ def test_uploads_are_limited_and_atomic(client, folders):
     ({"paths": ["sub/a.mp4"], "settings": {"fit": "stretch"}}, "fit must be one of blur"),
     ({"paths": ["sub/a.mp4"], "settings": {"sensitivity": 3}},
      "sensitivity must be between 0 and 1"),
+    ({"paths": ["sub/a.mp4"], "settings": {"max_clips": 0}}, "max_clips must be"),
     ({"paths": [], "settings": {}}, "choose at least one video"),
     ({"uploads": ["missing.mp4"], "settings": {}}, "missing.mp4: no such file"),
 ])
@@ -275,6 +277,24 @@ def test_upload_then_cancel(tmp_path, browser, shots, serve):
     assert p.inner_text("#message").startswith("Cancelled")
     shot(page, shots, "gui-cancelled.png")
     assert page.problems == []
+
+
+def test_max_clips_keeps_the_best(vod, tmp_path, browser, serve):
+    """*Max clips* is ``--max-clips``: 1 keeps the best of the vod's two highlights."""
+    root, out = tmp_path / "videos", tmp_path / "out"
+    root.mkdir()
+    shutil.copy(vod, root / "stream.mp4")
+    page = Page(browser, serve(root, out).url)
+    p = page.page
+    p.check("input[data-file='stream.mp4']")
+    p.fill("#max-clips", "1")
+    p.click("#start")
+    p.wait_for_selector(".job[data-status=completed]", timeout=90_000)
+    p.wait_for_selector("#results article[data-status=completed] video")
+    assert page.count("#results video") == 1
+    doc = json.loads((out / "stream_highlights" / "highlights.json").read_text())
+    assert len(doc["highlights"]) == 1  # of 2 without it
+    assert page.problems == [], "\n".join(page.problems)
 
 
 def test_a_page_says_when_its_server_stopped_or_was_started_again(tmp_path, browser, serve):

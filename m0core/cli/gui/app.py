@@ -115,7 +115,8 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
             if name is not None and name not in plugins.registries()[kind]:
                 raise M0Error(f"{key} {name!r} is not installed")
         values = {k: settings[k] for k in ("selector", "sensitivity", "threshold", "clip_length",
-                                           "cut", "audio_track", *SHORT_FORM_SETTINGS)
+                                           "max_clips", "cut", "audio_track",
+                                           *SHORT_FORM_SETTINGS)
                   if settings.get(k) not in (None, "")}
         return build_options(analyzer=settings.get("analyzer") or None,
                              streaming=bool(settings.get("streaming", True)), params=(),

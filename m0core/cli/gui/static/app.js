@@ -155,6 +155,9 @@ function fill(select, names, value) {
   select.value = value;
 }
 
+// The value of a number field, null when empty.
+const number = (id) => ($(id).value === "" ? null : Number($(id).value));
+
 function settings() {
   const threshold = $("#threshold").value;
   const streaming = $("#streaming").checked;
@@ -163,6 +166,7 @@ function settings() {
     sensitivity: $("#selector").value === "standout" ? Number($("#sensitivity").value) : null,
     threshold: threshold === "" ? null : Number(threshold),
     clip_length: Number($("#clip-length").value),
+    max_clips: number("#max-clips"),
     cut: $("#cut").value,
     streaming,
     analyzer: streaming ? $("#analyzer").value : null,
@@ -173,7 +177,6 @@ function settings() {
 }
 
 function shortForm() {
-  const number = (id) => ($(id).value === "" ? null : Number($(id).value));
   return {
     aspect: $("#aspect").value || null,
     fit: $("#fit").value,
