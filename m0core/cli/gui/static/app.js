@@ -43,6 +43,11 @@ function clock(seconds) {
   return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
 }
 
+// "1 highlight", "2 highlights" (m0core.cli.console.count's rule for regular nouns).
+function count(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 function size(bytes) {
   const units = ["B", "KB", "MB", "GB", "TB"];
   let i = 0;
@@ -221,7 +226,7 @@ $("#suggest").addEventListener("click", async () => {
         } }, `${name} ${value} dB`), " ");
     }
     advice.append(`average ${ref.average_db} dB; the default selector finds ` +
-      `${ref.adaptive_highlights} highlights.`);
+      `${count(ref.adaptive_highlights, "highlight")}.`);
   } catch (e) {
     advice.textContent = e.message;
   }
@@ -262,7 +267,7 @@ function showProgress(snap) {
       if (job.status === "running") note = `${pct} %` + (job.eta !== null ?
         ` · ETA ${clock(job.eta)}` : "");
       else if (job.status === "completed" || job.status === "skipped") note =
-        `${job.status} · ${job.highlights} highlights, ${job.clips} clips`;
+        `${job.status} · ${count(job.highlights, "highlight")}, ${count(job.clips, "clip")}`;
       else if (job.error) note = `${job.status}: ${job.error}`;
       return el("div", { class: "job", "data-status": job.status, "data-name": job.name },
         el("span", { class: "name" }, job.name), bar, el("span", { class: "note" }, note));
@@ -296,7 +301,8 @@ async function loadResults() {
     const head = el("div", { class: "head" }, el("strong", {}, job.name),
       el("span", { class: "status " + job.status }, job.status));
     if (job.status === "completed") head.append(el("span", {},
-      `${job.highlights} highlights · ${job.clips} clips · ${(job.seconds || 0).toFixed(1)} s`));
+      `${count(job.highlights, "highlight")} · ${count(job.clips, "clip")} · ` +
+      `${(job.seconds || 0).toFixed(1)} s`));
     if (job.error) head.append(el("span", { class: job.status === "failed" ? "bad" : "warn" },
       job.error));
     const card = el("article", { class: "result", "data-status": job.status,
