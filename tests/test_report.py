@@ -126,3 +126,29 @@ def test_report_jumps_to_a_highlight_from_the_keyboard(tmp_path, browser):
     assert page.page.locator("#detail .mark.on").get_attribute("data-index") == "21"
     assert page.page.locator("#rows tr.on").get_attribute("data-index") == "21"
     assert page.problems == []
+
+
+def test_report_draws_a_threshold_above_every_score_where_it_is(tmp_path, browser):
+    """A recording with no highlights: its level (about -30 dB) never reaches the threshold
+    (-20 dB). The plot shows the line 10 dB over the curve, not pinned to the top edge."""
+    hop, duration = 0.1, 600.0
+    rng = np.random.default_rng(3)
+    scores = (-30 + 0.3 * rng.standard_normal(int(duration / hop))).astype(np.float32)
+    media = MediaInfo(str(tmp_path / "quiet.wav"), duration, 48000, 1, has_video=False)
+    result = AnalysisResult(media, (), (), scores, hop, Options(threshold=-20.0),
+                            Stage("ffmpeg"), Stage("rms-streaming"), Stage("crest"), tmp_path)
+    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
+    page = Page(browser, page_path.as_uri())
+    assert page.page.inner_text("#count") == "No highlights"
+    for plot in ("#overview", "#detail"):
+        limit, curve = (page.page.evaluate(
+            f"document.querySelector('{plot} .{c}').getAttribute('points').split(' ')"
+            ".map(p => Number(p.split(',')[1]))") for c in ("limit", "curve"))
+        height = page.page.evaluate(f"document.querySelector('{plot}').clientHeight")
+        assert len(set(limit)) == 1 and min(limit) > 2, (plot, limit[:3])  # not at the edge
+        # y grows downwards: the curve's median is 10 dB below the line, in the plot's scale
+        low, high = page.page.evaluate("D.range")
+        pad = 18 if plot == "#detail" else 2
+        drawn = (sorted(curve)[len(curve) // 2] - limit[0]) / (height - pad) * (high - low)
+        assert abs(drawn - 10) < 1.0, (plot, drawn)
+    assert page.problems == []

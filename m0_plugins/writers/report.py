@@ -65,8 +65,12 @@ def report_data(result: AnalysisResult, out_dir: Path, thumbs: dict[int, Path]) 
     """Everything the page shows, JSON-ready."""
     scores = clean(result.scores)
     shown = scores[scores > -200.0]
+    limit = limit_series(result)
+    # the top holds the line too: one no score reaches is drawn where it is, not at the edge
+    tops = [float(shown.max())] if len(shown) else []
+    tops += [v for v in (limit["values"] if limit else []) if np.isfinite(v)]
     low = float(np.percentile(shown, 1)) - 6.0 if len(shown) else -90.0
-    high = float(shown.max()) + 3.0 if len(shown) else 0.0
+    high = max(tops) + 3.0 if tops else 0.0
     rows = []
     for h in result.highlights:
         clip = result.clip_for(h)
@@ -89,7 +93,7 @@ def report_data(result: AnalysisResult, out_dir: Path, thumbs: dict[int, Path]) 
         "range": [max(low, -120.0), max(high, low + 10.0)],
         "overview": series(scores, result.hop, OVERVIEW_POINTS),
         "detail": series(scores, result.hop, DETAIL_POINTS),
-        "limit": limit_series(result),
+        "limit": limit,
         "highlights": rows,
         "compilation": result.compilation.to_dict() if result.compilation else None,
     }
