@@ -300,6 +300,20 @@ def test_max_clips_keeps_the_best(vod, tmp_path, browser, serve):
     assert page.problems == [], "\n".join(page.problems)
 
 
+def test_a_double_click_on_start_starts_one_batch_without_an_error(wav, tmp_path, browser,
+                                                                  serve):
+    root, out = tmp_path / "videos", tmp_path / "out"
+    root.mkdir()
+    shutil.copy(wav, root / "talk.wav")
+    page = Page(browser, serve(root, out).url)
+    p = page.page
+    p.check("input[data-file='talk.wav']")
+    p.dblclick("#start")
+    p.wait_for_selector(".job[data-status=completed]", timeout=90_000)
+    p.wait_for_selector("#message >> text=Done.")
+    assert page.problems == [], "\n".join(page.problems)  # no second start refused (400)
+
+
 def test_a_page_says_when_its_server_stopped_or_was_started_again(tmp_path, browser, serve):
     """The page of a stopped server, then of one started again (a new token: the old page's
     requests are refused) tells what to do, not "Failed to fetch" or "Forbidden"."""

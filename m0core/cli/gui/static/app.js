@@ -232,14 +232,19 @@ $("#suggest").addEventListener("click", async () => {
   }
 });
 
+let starting = false;  // a start request is on its way: a second click (a double click) waits
 $("#start").addEventListener("click", async () => {
   say("");
+  starting = $("#start").disabled = true;
   try {
     await api("api/start", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ ...files(), settings: settings() }) });
     say("Started.");
   } catch (e) {
     say(e.message, true);
+    $("#start").disabled = false;  // nothing started: the settings may be mended and tried again
+  } finally {
+    starting = false;
   }
 });
 
@@ -252,7 +257,7 @@ $("#cancel").addEventListener("click", async () => {
 let lastStatuses = "";
 function showProgress(snap) {
   const busy = snap.state !== "idle";
-  $("#start").disabled = busy;
+  $("#start").disabled = busy || starting;
   $("#cancel").disabled = snap.state !== "running";
   if (snap.message) say(snap.message, !snap.message.startsWith("Cancelled"));
   else if (snap.state === "idle" && snap.jobs.length) say("Done.");
