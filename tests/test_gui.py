@@ -314,6 +314,23 @@ def test_a_double_click_on_start_starts_one_batch_without_an_error(wav, tmp_path
     assert page.problems == [], "\n".join(page.problems)  # no second start refused (400)
 
 
+def test_the_sensitivity_slider_is_on_only_for_the_selector_it_tunes(tmp_path, browser, serve):
+    """Sensitivity is standout's: with another selector the slider is disabled, not a knob
+    that does nothing."""
+    root = tmp_path / "videos"
+    root.mkdir()
+    page = Page(browser, serve(root, tmp_path / "out").url)
+    p = page.page
+    p.wait_for_selector("#browser li.none")
+    assert p.input_value("#selector") == "standout" and p.is_enabled("#sensitivity")
+    for selector in ("crest", "adaptive", "top"):
+        p.select_option("#selector", selector)
+        assert p.is_disabled("#sensitivity"), selector
+    p.select_option("#selector", "standout")
+    assert p.is_enabled("#sensitivity")
+    assert page.problems == [], "\n".join(page.problems)
+
+
 def test_a_page_says_when_its_server_stopped_or_was_started_again(tmp_path, browser, serve):
     """The page of a stopped server, then of one started again (a new token: the old page's
     requests are refused) tells what to do, not "Failed to fetch" or "Forbidden"."""

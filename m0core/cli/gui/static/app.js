@@ -205,6 +205,11 @@ $("#streaming").addEventListener("change", () => {
   $("#analyzer").disabled = !$("#streaming").checked;
 });
 
+function sensitivityFor() {  // the slider tunes standout only: off for the other selectors
+  $("#sensitivity").disabled = $("#selector").value !== "standout";
+}
+$("#selector").addEventListener("change", sensitivityFor);
+
 $("#suggest").addEventListener("click", async () => {
   const advice = $("#advice");
   const body = files();
@@ -339,6 +344,7 @@ async function main() {
   config = await api("api/config");
   const d = config.defaults;
   fill($("#selector"), config.selectors, d.selector);
+  sensitivityFor();
   fill($("#analyzer"), config.analyzers, d.analyzer);
   fill($("#cut"), config.cut_modes, d.cut);
   fill($("#fit"), config.fits, d.fit);
