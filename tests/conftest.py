@@ -180,6 +180,16 @@ class Page:
         return self.page.evaluate(
             f"document.querySelector({selector!r}).getAttribute('points').split(' ').length")
 
+    def unnamed_players(self) -> int:
+        """How many video and audio players Chromium's accessibility tree (what a screen
+        reader reads) shows without a name."""
+        session = self.page.context.new_cdp_session(self.page)
+        nodes = session.send("Accessibility.getFullAXTree")["nodes"]
+        session.detach()
+        return sum(1 for n in nodes if not n.get("ignored")
+                   and n.get("role", {}).get("value", "").lower() in ("video", "audio")
+                   and not n.get("name", {}).get("value"))
+
     def plays(self, selector: str) -> list[float]:
         """currentTime of the first ``selector`` element before and after playing a second."""
         return self.page.evaluate(f"""async () => {{

@@ -292,6 +292,7 @@ def test_max_clips_keeps_the_best(vod, tmp_path, browser, serve):
     p.wait_for_selector(".job[data-status=completed]", timeout=90_000)
     p.wait_for_selector("#results article[data-status=completed] video")
     assert page.count("#results video") == 1
+    assert page.unnamed_players() == 0  # a screen reader names the clip
     assert p.inner_text(".job .note") == "completed · 1 highlight, 1 clip"
     assert p.inner_text("#results article .head").startswith("stream.mp4\ncompleted\n"
                                                              "1 highlight · 1 clip · ")

@@ -34,6 +34,7 @@ def test_report_of_a_video(vod, tmp_path, browser, shots):
     box = page.page.locator("#overview").bounding_box()
     assert box["width"] > 800 and box["height"] > 50
     assert page.count("#rows tbody tr") == n and page.count("#rows video") == n
+    assert page.unnamed_players() == 0
     cells = page.page.locator("#rows tbody tr td.num").all_inner_texts()
     levels = [float(c.removesuffix(" dB")) for c in cells if re.fullmatch(r"-?\d+\.\d dB", c)]
     plain = [float(c) for c in cells if re.fullmatch(r"-?\d+\.\d", c)]
@@ -59,6 +60,7 @@ def test_report_of_audio_only(wav, tmp_path, browser, shots):
     page = Page(browser, (tmp_path / "report.html").as_uri())
     assert page.count("#rows audio") == len(result.highlights) == len(LOUD_AT)
     assert page.count("#rows video, img.thumb") == 0
+    assert page.unnamed_players() == 0
     before, after = page.plays("#rows audio")
     assert after > before + 0.3
     page.page.screenshot(path=str(shots / "report-audio.png"), full_page=True)

@@ -331,7 +331,7 @@ async function loadResults() {
       card.append(el("div", { class: "clips" }, ...job.clip_files.map((clip) => {
         const audio = /\.(wav|flac|mp3|m4a|aac|ogg|opus)$/i.test(clip.name);
         const player = el(audio ? "audio" : "video", { src: clip.url, controls: "",
-          preload: "metadata" });
+          preload: "metadata", "aria-label": `${job.name}: ${clip.name}` });
         return el("figure", {}, player, el("figcaption", {}, el("a", { href: clip.url,
           download: clip.name }, "⬇ " + clip.name)));
       })));
