@@ -180,15 +180,18 @@ class Page:
         return self.page.evaluate(
             f"document.querySelector({selector!r}).getAttribute('points').split(' ').length")
 
-    def unnamed_players(self) -> int:
-        """How many video and audio players Chromium's accessibility tree (what a screen
-        reader reads) shows without a name."""
+    def accessible(self, *roles: str) -> list[str]:
+        """The names of the nodes of ``roles`` in Chromium's accessibility tree (what a screen
+        reader reads), ``""`` for a node without a name."""
         session = self.page.context.new_cdp_session(self.page)
         nodes = session.send("Accessibility.getFullAXTree")["nodes"]
         session.detach()
-        return sum(1 for n in nodes if not n.get("ignored")
-                   and n.get("role", {}).get("value", "").lower() in ("video", "audio")
-                   and not n.get("name", {}).get("value"))
+        return [n.get("name", {}).get("value", "") for n in nodes if not n.get("ignored")
+                and n.get("role", {}).get("value", "").lower() in roles]
+
+    def unnamed_players(self) -> int:
+        """How many video and audio players have no accessible name."""
+        return self.accessible("video", "audio").count("")
 
     def plays(self, selector: str) -> list[float]:
         """currentTime of the first ``selector`` element before and after playing a second."""

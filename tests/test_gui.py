@@ -332,6 +332,22 @@ def test_the_sensitivity_slider_is_on_only_for_the_selector_it_tunes(tmp_path, b
     assert page.problems == [], "\n".join(page.problems)
 
 
+def test_a_screen_reader_names_each_progress_bar_and_reads_the_messages(tmp_path, browser,
+                                                                         serve):
+    root = tmp_path / "videos"
+    root.mkdir()
+    (root / "broken.mp4").write_bytes(b"not a video")
+    page = Page(browser, serve(root, tmp_path / "out").url)
+    p = page.page
+    p.check("input[data-file='broken.mp4']")
+    p.click("#start")
+    p.wait_for_selector(".job[data-status=failed]", timeout=60_000)
+    p.wait_for_selector("#message >> text=Done.")
+    assert page.accessible("progressbar") == ["broken.mp4"]
+    # a live region: read out when it changes
+    assert p.get_by_role("status").filter(has_text="Done.").count() == 1
+
+
 def test_a_page_says_when_its_server_stopped_or_was_started_again(tmp_path, browser, serve):
     """The page of a stopped server, then of one started again (a new token: the old page's
     requests are refused) tells what to do, not "Failed to fetch" or "Forbidden"."""

@@ -272,7 +272,7 @@ function showProgress(snap) {
   } else {
     box.replaceChildren(...snap.jobs.map((job) => {
       const pct = Math.round(100 * job.fraction);
-      const bar = el("progress", { max: "100", value: String(pct) });
+      const bar = el("progress", { max: "100", value: String(pct), "aria-label": job.name });
       let note = job.status;
       if (job.status === "running") note = `${pct} %` + (job.eta !== null ?
         ` · ETA ${clock(job.eta)}` : "");
