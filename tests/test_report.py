@@ -6,6 +6,7 @@ Screenshots go to a temporary folder, printed with ``-s`` or ``-rA``.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -153,4 +154,32 @@ def test_report_draws_a_threshold_above_every_score_where_it_is(tmp_path, browse
         pad = 18 if plot == "#detail" else 2
         drawn = (sorted(curve)[len(curve) // 2] - limit[0]) / (height - pad) * (high - low)
         assert abs(drawn - 10) < 1.0, (plot, drawn)
+    assert page.problems == []
+
+
+def test_report_labels_of_many_highlights_do_not_overlap(tmp_path, browser):
+    """200 highlights in 40 minutes: the whole-file detail view labels as many as fit, none
+    drawn over another; zoomed in, every highlight has its label."""
+    hop, duration = 0.1, 2400.0
+    scores = np.full(int(duration / hop), -40.0, dtype=np.float32)
+    highlights = []
+    for i, t in enumerate(np.linspace(10, duration - 10, 200), 1):
+        scores[int(t / hop) - 5:int(t / hop) + 5] = -10.0
+        highlights.append(Highlight(t - 3, t + 3, t, -10.0, 30.0, "burst", i))
+    media = MediaInfo(str(tmp_path / "many.wav"), duration, 48000, 1, has_video=False)
+    result = AnalysisResult(media, tuple(highlights), (), scores, hop, Options(),
+                            Stage("ffmpeg"), Stage("rms-streaming"), Stage("standout"),
+                            tmp_path)
+    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
+    page = Page(browser, page_path.as_uri())
+    boxes = """[...document.querySelectorAll('#detail text.label')].map(t => {
+        const b = t.getBoundingClientRect(); return [b.left, b.right]; })"""
+    for view in ("#zoom-all", "#zoom-in"):
+        page.page.click(view)
+        spans = sorted(page.page.evaluate(boxes))
+        assert len(spans) >= 10, view
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), f"overlap: {view}"
+    for _ in range(3):
+        page.page.click("#zoom-in")
+    assert page.count("#detail text.label") == page.count("#detail .mark") > 0
     assert page.problems == []
