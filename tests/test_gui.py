@@ -227,6 +227,9 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     p.wait_for_selector("#message >> text=Done.")
     p.wait_for_selector("#results article[data-status=completed] video >> nth=1")
     assert page.count("#results video") == 2
+    # the files to download, not the thumbnails the report shows (one link per highlight)
+    links = p.locator("#results .links a[download]").all_inner_texts()
+    assert sorted(links) == ["highlights.json", "index.json", "report.html"], links
     before, after = page.plays("#results video")
     assert after > before + 0.3
     clip = p.get_attribute("#results video", "src")

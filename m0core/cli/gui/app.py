@@ -39,6 +39,9 @@ STATIC = Path(__file__).with_name("static")
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 #: The "Short-form" group of the settings: Options fields, checked as the CLI's are.
 SHORT_FORM_SETTINGS = ("aspect", "fit", "height", "loudness", "fade", "compilation")
+#: Outputs the results leave out of a job's files: images (a highlight's thumbnail) are shown
+#: by its report, and a long recording has hundreds.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 
 
 class TokenGate:
@@ -211,7 +214,8 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
             if status == "running" and row.path not in running and not owner_alive(row.owner):
                 status = "interrupted"  # left by a batch (this server's or not) that stopped
             clips = [p for p in row.outputs if Path(p).suffix.lower() in MEDIA_EXTENSIONS]
-            others = [p for p in row.outputs if p not in clips]
+            others = [p for p in row.outputs if p not in clips
+                      and Path(p).suffix.lower() not in IMAGE_EXTENSIONS]
             result.append({
                 "key": row.key, "name": Path(row.path).name, "path": row.path,
                 "status": status, "attempts": row.attempts, "highlights": row.highlights,
