@@ -351,6 +351,28 @@ def test_a_screen_reader_names_each_progress_bar_and_reads_the_messages(tmp_path
     assert p.get_by_role("status").filter(has_text="Done.").count() == 1
 
 
+def test_a_refused_start_keeps_its_error_on_the_page(tmp_path, browser, serve):
+    """After a batch, a start with a bad setting says why, and goes on saying it: the
+    progress the server re-sends every second does not put "Done." over it."""
+    root = tmp_path / "videos"
+    root.mkdir()
+    (root / "broken.mp4").write_bytes(b"not a video")
+    page = Page(browser, serve(root, tmp_path / "out").url)
+    p = page.page
+    p.check("input[data-file='broken.mp4']")
+    p.click("#start")
+    p.wait_for_selector("#message >> text=Done.", timeout=60_000)
+    p.fill("#clip-length", "")
+    p.click("#start")
+    p.wait_for_selector("#message.bad >> text=clip_length must be")
+    p.evaluate("""() => new Promise(done => {  // two more seconds of the server's progress
+        let n = 0;
+        const events = new EventSource("api/events");
+        events.onmessage = () => { if (++n === 3) { events.close(); done(); } };
+    })""")
+    assert p.inner_text("#message").startswith("clip_length must be")
+
+
 def test_a_page_says_when_its_server_stopped_or_was_started_again(tmp_path, browser, serve):
     """The page of a stopped server, then of one started again (a new token: the old page's
     requests are refused) tells what to do, not "Failed to fetch" or "Forbidden"."""

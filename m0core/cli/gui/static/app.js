@@ -260,12 +260,16 @@ $("#cancel").addEventListener("click", async () => {
 
 // -- 3. progress (server-sent events) -------------------------------------------------------
 let lastStatuses = "";
+let lastVersion = -1;  // the server re-sends its state every second: a message once per change
 function showProgress(snap) {
   const busy = snap.state !== "idle";
   $("#start").disabled = busy || starting;
   $("#cancel").disabled = snap.state !== "running";
-  if (snap.message) say(snap.message, !snap.message.startsWith("Cancelled"));
-  else if (snap.state === "idle" && snap.jobs.length) say("Done.");
+  if (snap.version !== lastVersion) {  // else an error said since would be overwritten
+    lastVersion = snap.version;
+    if (snap.message) say(snap.message, !snap.message.startsWith("Cancelled"));
+    else if (snap.state === "idle" && snap.jobs.length) say("Done.");
+  }
   const box = $("#progress");
   if (!snap.jobs.length) {
     box.replaceChildren(el("p", { class: "none" }, "No batch running."));
