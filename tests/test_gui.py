@@ -240,7 +240,13 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     report.locator("#rows video").nth(1).wait_for()
     assert report.locator("#overview .mark").count() == 2
     assert " dB over " in report.locator("#rows td.why").nth(0).inner_text()
+    # the button says what it does now, and a screen reader hears the report is shown
+    assert p.inner_text(".show-report") == "Hide report"
+    assert p.get_attribute(".show-report", "aria-expanded") == "true"
     shot(page, shots, "gui-results.png")
+    p.click(".show-report")
+    assert p.is_hidden("iframe.report") and p.inner_text(".show-report") == "Show report"
+    assert p.get_attribute(".show-report", "aria-expanded") == "false"
     assert page.problems == [], "\n".join(page.problems)
     p.close()
 

@@ -323,9 +323,14 @@ async function loadResults() {
       "data-name": job.name }, head);
     if (job.report) {
       const frame = el("iframe", { class: "report", title: "report of " + job.name });
-      const show = el("button", { type: "button", class: "show-report", onclick: () => {
-        if (frame.getAttribute("src")) { frame.removeAttribute("src"); frame.hidden = true; }
-        else { frame.src = job.report; frame.hidden = false; } } }, "Show report");
+      const show = el("button", { type: "button", class: "show-report", "aria-expanded": "false",
+        onclick: () => {
+          const opening = frame.hidden;
+          if (opening) frame.src = job.report; else frame.removeAttribute("src");
+          frame.hidden = !opening;
+          show.textContent = opening ? "Hide report" : "Show report";
+          show.setAttribute("aria-expanded", String(opening));
+        } }, "Show report");
       frame.hidden = true;
       card.append(el("div", { class: "links" }, show,
         el("a", { href: job.report, target: "_blank", rel: "noopener" }, "Open report"),
