@@ -379,6 +379,38 @@ def test_a_refused_start_keeps_its_error_on_the_page(tmp_path, browser, serve):
     assert p.inner_text("#message").startswith("clip_length must be")
 
 
+def test_another_batch_leaves_a_shown_report_and_a_playing_clip_alone(wav, tmp_path, browser,
+                                                                      serve):
+    """The results list is redrawn when a job changes: the other jobs' cards stay as they
+    are, an open report is not closed or reloaded and a clip that plays goes on playing."""
+    root = tmp_path / "videos"
+    root.mkdir()
+    shutil.copy(wav, root / "talk.wav")
+    (root / "broken.mp4").write_bytes(b"not a video")
+    page = Page(browser, serve(root, tmp_path / "out").url)
+    p = page.page
+    p.check("input[data-file='talk.wav']")
+    p.click("#start")
+    p.wait_for_selector("#results article[data-status=completed] audio >> nth=1",
+                        timeout=90_000)
+    p.click(".show-report")
+    p.frame_locator("iframe.report").locator("#rows audio >> nth=1").wait_for()
+    p.evaluate("document.querySelector('iframe.report').contentWindow.kept = true")
+    p.evaluate("""async () => {
+        const m = document.querySelector('#results audio');
+        m.muted = m.loop = true;  // however long the second batch takes
+        await m.play();
+    }""")
+    p.uncheck("input[data-file='talk.wav']")
+    p.check("input[data-file='broken.mp4']")
+    p.click("#start")
+    p.wait_for_selector("#results article[data-status=failed]", timeout=60_000)
+    p.wait_for_selector("#message >> text=Done.")
+    assert p.evaluate("document.querySelector('iframe.report').contentWindow.kept") is True
+    assert p.is_visible("iframe.report")
+    assert p.evaluate("document.querySelector('#results audio').paused") is False
+
+
 def test_a_page_says_when_its_server_stopped_or_was_started_again(tmp_path, browser, serve):
     """The page of a stopped server, then of one started again (a new token: the old page's
     requests are refused) tells what to do, not "Failed to fetch" or "Forbidden"."""

@@ -302,51 +302,61 @@ function listen() {
 }
 
 // -- 4. results (the ledger) ----------------------------------------------------------------
-let shownResults = "";
+const cards = new Map();  // job key -> {text, card}: a job that did not change keeps its card
 async function loadResults() {
   let data;
   try { data = await api("api/jobs"); } catch (e) { say(e.message, true); return; }
-  const text = JSON.stringify(data);
-  if (text === shownResults) return;  // redrawing would stop the players
-  shownResults = text;
   const box = $("#results");
   if (!data.jobs.length) { box.replaceChildren(el("p", { class: "none" }, "No results yet.")); return; }
-  box.replaceChildren(...data.jobs.map((job) => {
-    const head = el("div", { class: "head" }, el("strong", {}, job.name),
-      el("span", { class: "status " + job.status }, job.status));
-    if (job.status === "completed") head.append(el("span", {},
-      `${count(job.highlights, "highlight")} · ${count(job.clips, "clip")} · ` +
-      `${(job.seconds || 0).toFixed(1)} s`));
-    if (job.error) head.append(el("span", { class: job.status === "failed" ? "bad" : "warn" },
-      job.error));
-    const card = el("article", { class: "result", "data-status": job.status,
-      "data-name": job.name }, head);
-    if (job.report) {
-      const frame = el("iframe", { class: "report", title: "report of " + job.name });
-      const show = el("button", { type: "button", class: "show-report", "aria-expanded": "false",
-        onclick: () => {
-          const opening = frame.hidden;
-          if (opening) frame.src = job.report; else frame.removeAttribute("src");
-          frame.hidden = !opening;
-          show.textContent = opening ? "Hide report" : "Show report";
-          show.setAttribute("aria-expanded", String(opening));
-        } }, "Show report");
-      frame.hidden = true;
-      card.append(el("div", { class: "links" }, show,
-        el("a", { href: job.report, target: "_blank", rel: "noopener" }, "Open report"),
-        ...job.files.map((f) => el("a", { href: f.url, download: f.name }, f.name))), frame);
-    }
-    if (job.clip_files.length) {
-      card.append(el("div", { class: "clips" }, ...job.clip_files.map((clip) => {
-        const audio = /\.(wav|flac|mp3|m4a|aac|ogg|opus)$/i.test(clip.name);
-        const player = el(audio ? "audio" : "video", { src: clip.url, controls: "",
-          preload: "metadata", "aria-label": `${job.name}: ${clip.name}` });
-        return el("figure", {}, player, el("figcaption", {}, el("a", { href: clip.url,
-          download: clip.name }, "⬇ " + clip.name)));
-      })));
-    }
-    return card;
-  }));
+  const shown = data.jobs.map((job) => {
+    const text = JSON.stringify(job);
+    if (cards.get(job.key)?.text !== text) cards.set(job.key, { text, card: resultCard(job) });
+    return cards.get(job.key).card;
+  });
+  // Only what changed is removed or added: a card taken out of the page, even to be put back,
+  // would stop its players and reload its report.
+  const keep = new Set(shown);
+  for (const child of [...box.children]) if (!keep.has(child)) child.remove();
+  shown.forEach((card, i) => {
+    if (box.children[i] !== card) box.insertBefore(card, box.children[i] || null);
+  });
+}
+
+function resultCard(job) {
+  const head = el("div", { class: "head" }, el("strong", {}, job.name),
+    el("span", { class: "status " + job.status }, job.status));
+  if (job.status === "completed") head.append(el("span", {},
+    `${count(job.highlights, "highlight")} · ${count(job.clips, "clip")} · ` +
+    `${(job.seconds || 0).toFixed(1)} s`));
+  if (job.error) head.append(el("span", { class: job.status === "failed" ? "bad" : "warn" },
+    job.error));
+  const card = el("article", { class: "result", "data-status": job.status,
+    "data-name": job.name }, head);
+  if (job.report) {
+    const frame = el("iframe", { class: "report", title: "report of " + job.name });
+    const show = el("button", { type: "button", class: "show-report", "aria-expanded": "false",
+      onclick: () => {
+        const opening = frame.hidden;
+        if (opening) frame.src = job.report; else frame.removeAttribute("src");
+        frame.hidden = !opening;
+        show.textContent = opening ? "Hide report" : "Show report";
+        show.setAttribute("aria-expanded", String(opening));
+      } }, "Show report");
+    frame.hidden = true;
+    card.append(el("div", { class: "links" }, show,
+      el("a", { href: job.report, target: "_blank", rel: "noopener" }, "Open report"),
+      ...job.files.map((f) => el("a", { href: f.url, download: f.name }, f.name))), frame);
+  }
+  if (job.clip_files.length) {
+    card.append(el("div", { class: "clips" }, ...job.clip_files.map((clip) => {
+      const audio = /\.(wav|flac|mp3|m4a|aac|ogg|opus)$/i.test(clip.name);
+      const player = el(audio ? "audio" : "video", { src: clip.url, controls: "",
+        preload: "metadata", "aria-label": `${job.name}: ${clip.name}` });
+      return el("figure", {}, player, el("figcaption", {}, el("a", { href: clip.url,
+        download: clip.name }, "⬇ " + clip.name)));
+    })));
+  }
+  return card;
 }
 
 async function main() {
