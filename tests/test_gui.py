@@ -411,6 +411,22 @@ def test_another_batch_leaves_a_shown_report_and_a_playing_clip_alone(wav, tmp_p
     assert p.evaluate("document.querySelector('#results audio').paused") is False
 
 
+def test_a_long_file_name_wraps_instead_of_widening_the_page(tmp_path, browser, serve):
+    root = tmp_path / "videos"
+    root.mkdir()
+    name = "2026-11-29_stream_" + "x" * 150 + ".mp4"  # no space to break at
+    (root / name).write_bytes(b"not a video")
+    page = Page(browser, serve(root, tmp_path / "out").url)
+    p = page.page
+    p.check(f"input[data-file='{name}']")
+    p.click("#start")
+    p.wait_for_selector("#results article[data-status=failed]", timeout=60_000)
+    width = "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    scrolled, shown = p.evaluate(width)
+    assert scrolled <= shown, f"the page is {scrolled} px wide in a {shown} px window"
+    assert p.locator("#chosen li").bounding_box()["x"] + 100 < shown  # the list is in view
+
+
 def test_a_page_says_when_its_server_stopped_or_was_started_again(tmp_path, browser, serve):
     """The page of a stopped server, then of one started again (a new token: the old page's
     requests are refused) tells what to do, not "Failed to fetch" or "Forbidden"."""
