@@ -427,6 +427,22 @@ def test_a_long_file_name_wraps_instead_of_widening_the_page(tmp_path, browser, 
     assert p.locator("#chosen li").bounding_box()["x"] + 100 < shown  # the list is in view
 
 
+def test_a_batch_with_a_failed_file_does_not_end_on_a_plain_done(wav, tmp_path, browser,
+                                                                 serve):
+    root = tmp_path / "videos"
+    root.mkdir()
+    shutil.copy(wav, root / "talk.wav")
+    (root / "broken.mp4").write_bytes(b"not a video")
+    page = Page(browser, serve(root, tmp_path / "out").url)
+    p = page.page
+    p.check("input[data-file='broken.mp4']")
+    p.check("input[data-file='talk.wav']")
+    p.click("#start")
+    p.wait_for_selector("#message >> text=Done.", timeout=90_000)
+    assert p.inner_text("#message") == "Done. 1 of 2 files failed: see why below."
+    assert p.get_attribute("#message", "class") == "bad"
+
+
 def test_a_page_says_when_its_server_stopped_or_was_started_again(tmp_path, browser, serve):
     """The page of a stopped server, then of one started again (a new token: the old page's
     requests are refused) tells what to do, not "Failed to fetch" or "Forbidden"."""

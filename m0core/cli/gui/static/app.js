@@ -267,8 +267,11 @@ function showProgress(snap) {
   $("#cancel").disabled = snap.state !== "running";
   if (snap.version !== lastVersion) {  // else an error said since would be overwritten
     lastVersion = snap.version;
+    const failed = snap.jobs.filter((job) => job.status === "failed").length;
     if (snap.message) say(snap.message, !snap.message.startsWith("Cancelled"));
-    else if (snap.state === "idle" && snap.jobs.length) say("Done.");
+    else if (snap.state === "idle" && failed) {
+      say(`Done. ${failed} of ${count(snap.jobs.length, "file")} failed: see why below.`, true);
+    } else if (snap.state === "idle" && snap.jobs.length) say("Done.");
   }
   const box = $("#progress");
   if (!snap.jobs.length) {
