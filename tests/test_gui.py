@@ -253,7 +253,7 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     server.stop()  # a restart loses no finished work: the page lists the ledger
     page = Page(browser, serve(root, out).url)
     page.page.wait_for_selector("#results article[data-status=completed] video >> nth=1")
-    assert page.page.inner_text("#results article strong") == "stream.mp4"
+    assert page.page.inner_text("#results article strong") == "day1/stream.mp4"
 
 
 def test_upload_then_cancel(tmp_path, browser, shots, serve):
@@ -441,6 +441,30 @@ def test_a_batch_with_a_failed_file_does_not_end_on_a_plain_done(wav, tmp_path, 
     p.wait_for_selector("#message >> text=Done.", timeout=90_000)
     assert p.inner_text("#message") == "Done. 1 of 2 files failed: see why below."
     assert p.get_attribute("#message", "class") == "bad"
+
+
+def test_files_of_one_name_in_two_folders_are_told_apart(tmp_path, browser, serve):
+    """Every stream is "stream.mp4": the progress and the results name each by its path under
+    the root (an upload by ``uploads/…``), not twice the same name."""
+    root = tmp_path / "videos"
+    for day in ("day1", "day2"):
+        (root / day).mkdir(parents=True)
+        (root / day / "stream.mp4").write_bytes(b"not a video")
+    page = Page(browser, serve(root, tmp_path / "out").url)
+    p = page.page
+    for day in ("day1", "day2"):
+        p.click(f"#browser a[data-dir={day}]")
+        p.check("input[data-file='stream.mp4']")
+        p.click("#crumbs a >> nth=0")
+    p.set_input_files("#upload", files=[{"name": "stream.mp4", "mimeType": "video/mp4",
+                                         "buffer": b"not a video either"}])
+    p.wait_for_selector("#chosen li[data-key='uploads:stream.mp4']")
+    p.click("#start")
+    p.wait_for_selector("#message >> text=Done.", timeout=60_000)
+    names = ["day1/stream.mp4", "day2/stream.mp4", "uploads/stream.mp4"]
+    assert sorted(p.locator(".job .name").all_inner_texts()) == names
+    p.wait_for_selector("#results article >> nth=2")
+    assert sorted(p.locator("#results article strong").all_inner_texts()) == names
 
 
 def test_a_page_says_when_its_server_stopped_or_was_started_again(tmp_path, browser, serve):

@@ -101,7 +101,18 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
     root = Path(root).resolve()
     out = Path(out).resolve()
     uploads = out / UPLOADS
-    runner = Runner(out)
+    # the innermost first: with the default --out inside the root, an upload is uploads/NAME
+    folders = sorted((root, out), key=lambda folder: len(folder.parts), reverse=True)
+
+    def shown(path: Path) -> str:
+        """An input as the page names it: its path under the root (``day1/stream.mp4``; one
+        name is in every folder), ``uploads/NAME``, else its whole path (a terminal's batch)."""
+        for folder in folders:
+            if path.is_relative_to(folder):
+                return path.relative_to(folder).as_posix()
+        return str(path)
+
+    runner = Runner(out, name_of=shown)
     stopping = threading.Event()  # set by m0 gui's server when it starts to stop
 
     def pick(kind: str, name: str) -> Path:
@@ -217,7 +228,7 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
             others = [p for p in row.outputs if p not in clips
                       and Path(p).suffix.lower() not in IMAGE_EXTENSIONS]
             result.append({
-                "key": row.key, "name": Path(row.path).name, "path": row.path,
+                "key": row.key, "name": shown(Path(row.path)), "path": row.path,
                 "status": status, "attempts": row.attempts, "highlights": row.highlights,
                 "clips": row.clips, "seconds": row.seconds, "finished": row.finished,
                 "error": row.error, "report": url_of(Path(row.out_dir) / "report.html"),

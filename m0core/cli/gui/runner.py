@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,13 @@ ENDED = ("completed", "failed", "skipped", "interrupted")
 
 
 class Runner:
-    """Runs batches into ``out`` and keeps their live state."""
+    """Runs batches into ``out`` and keeps their live state; ``name_of`` is how a job's input
+    is named in it (default: its file name)."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, name_of: Callable[[Path], str] = lambda path: path.name
+                 ) -> None:
         self.out = out
+        self.name_of = name_of
         self.ledger_file = ledger_path(out)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -51,7 +55,8 @@ class Runner:
             folders = job_folders(inputs, self.out, taken)
             jobs = [BatchJob(p, folders[p], job_id=str(p), options=options) for p in inputs]
             processor = BatchProcessor(workers, ledger=self.ledger_file, retry_failed=True)
-            self.jobs = {job.job_id: {"job_id": job.job_id, "name": Path(job.video_path).name,
+            self.jobs = {job.job_id: {"job_id": job.job_id,
+                                      "name": self.name_of(Path(job.video_path)),
                                       "status": "queued", "fraction": 0.0, "began": None,
                                       "error": None, "highlights": 0, "clips": 0}
                          for job in jobs}
