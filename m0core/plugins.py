@@ -310,7 +310,9 @@ def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> None
 
     def register(name: str, factory: Callable[..., Any]) -> None:
         if not isinstance(name, str) or not name:
-            raise PluginError(f'm0 plugin "{plugin}" registered a {kind[:-1]} with no name')
+            stage = kind[:-1]
+            article = "an" if stage[0] in "aeiou" else "a"
+            raise PluginError(f'm0 plugin "{plugin}" registered {article} {stage} with no name')
         if name in table:
             raise PluginError(
                 f'{kind[:-1]} "{name}" is registered twice: by plugin "{table[name].plugin}" '

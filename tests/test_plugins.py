@@ -45,6 +45,28 @@ def test_name_registered_twice_names_both_plugins(register_plugin):
     assert '"rms"' in str(info.value) and '"twice"' in str(info.value)
 
 
+class _NamelessAnalyzer:
+    @hookimpl
+    def m0_register_analyzers(self, register):
+        register("", object)
+
+
+class _NamelessSelector:
+    @hookimpl
+    def m0_register_selectors(self, register):
+        register("", object)
+
+
+@pytest.mark.parametrize("plugin, phrase", [(_NamelessAnalyzer, "an analyzer"),
+                                            (_NamelessSelector, "a selector")])
+def test_a_name_left_out_is_one_line_in_english(register_plugin, plugin, phrase):
+    """It said 'registered a analyzer with no name'."""
+    register_plugin(plugin(), "nameless")
+    with pytest.raises(PluginError, match=f'^m0 plugin "nameless" registered {phrase} with no '
+                                          "name$"):
+        plugins.registries()
+
+
 def test_create_reports_bad_parameters():
     with pytest.raises(OptionError, match="rms-streaming"):
         plugins.create("analyzers", "rms-streaming", nonsense=1)
