@@ -416,6 +416,17 @@ def test_selector_giving_a_bad_highlight_is_one_line_naming_it(fake_dist, wav, t
     assert files(out) == []
 
 
+def test_a_window_a_selector_starts_before_0_starts_at_0(fake_dist, wav, tmp_path):
+    """A window of -5…20 s was written as it was: highlights.json said start -5."""
+    env = dict(fake_dist("m0-bad", BAD_SELECTOR, version="0.1"), M0_GIVE="-5,20")
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), "--selector", "bad", "-q", "--no-report",
+                 env=env)
+    assert run.returncode == 0, run.stderr
+    (only,) = json.loads((out / "highlights.json").read_text())["highlights"]
+    assert (only["start"], only["end"]) == (0.0, 20.0)
+
+
 # -- a third-party analyzer breaking the contract with what it returns ----------------------
 
 BAD_ANALYZER = '''

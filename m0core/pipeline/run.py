@@ -459,7 +459,9 @@ class _Run:
             raise plugins.broken("selectors", self.opts.selector, (
                 f"gave a highlight starting at {h.start:g} s, after the end of the audio "
                 f"({end:g} s)"))
-        h = replace(h, index=len(self.highlights) + 1)
+        # a window reaching before the media's start (a selector's peak - pre near 0 s) starts
+        # at 0 s, as players count
+        h = replace(h, index=len(self.highlights) + 1, start=max(0.0, h.start))
         self.highlights.append(h)
         if self.encoder is not None:
             with plugins.blame("encoders", self.opts.encoder):
