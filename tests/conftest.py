@@ -53,6 +53,13 @@ def vod(make_media) -> Path:
 
 
 @pytest.fixture(scope="session")
+def vod_ts(make_media, vod: Path) -> Path:
+    """:func:`vod` remuxed into an MPEG-TS, whose seeks land on the keyframe after a time
+    between keyframes."""
+    return make_media("vod.ts", "-i", str(vod), "-c", "copy")
+
+
+@pytest.fixture(scope="session")
 def wav(make_media) -> Path:
     """The audio of :func:`vod` as a 60 s 48 kHz wav."""
     return make_media("vod.wav", "-filter_complex", _AUDIO_EXPR.format(d=60), "-ac", "2")

@@ -205,6 +205,22 @@ def test_accurate_clip_is_frame_exact(vod: Path, tmp_path: Path) -> None:
     assert abs(video_frames(result.path) - 7.5 * FPS) <= 1
 
 
+@pytest.mark.parametrize("cut", ["copy", "accurate"])
+def test_a_ts_clip_has_video_from_its_start(vod_ts: Path, cut: str, tmp_path: Path) -> None:
+    """An MPEG-TS seek to 5.3 s lands on the keyframe after it (6.0 s): the clip's video must
+    still start with the clip (copy: at the keyframe before, 4.0 s; accurate: at 5.3 s)."""
+    media = probe(vod_ts)
+    with FFmpegEncoder(media, tmp_path, cut=cut) as enc:
+        result = enc.submit(highlight(5.3, 12.8)).result()
+    assert result.ok, result.error
+    with av.open(result.path) as clip:
+        origin = clip.start_time / 1_000_000
+        first = next(clip.decode(video=0)).time - origin
+    assert first <= (0.3 if cut == "copy" else 1.5 / FPS), first  # TS audio leads a little
+    frames = video_frames(result.path)
+    assert abs(frames - (12.8 - (4.0 if cut == "copy" else 5.3)) * FPS) <= 2, frames
+
+
 def test_audio_only_input_gives_audio_only_clip(make_media, tmp_path: Path) -> None:
     m4a = make_media(
         "encoder_tone.m4a", "-f", "lavfi", "-i", "sine=f=440:duration=20", "-c:a", "aac")

@@ -8,6 +8,7 @@ from pathlib import Path
 from m0core.media.ffmpeg import base_command, input_arg
 from m0core.model import MediaInfo
 
+from .keyframes import NUDGE
 from .naming import FASTSTART_EXTENSIONS
 
 CUTS = ("copy", "accurate", "smart")  # smart: see smart.py
@@ -20,6 +21,7 @@ ACCURATE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
 def clip_command(
     media: MediaInfo, start: float, duration: float, out: str | os.PathLike, cut: str = "copy",
     *, video_graph: str | None = None, audio_filter: str | None = None,
+    keyframe: float | None = None,
 ) -> list[str]:
     """The ffmpeg arguments that write ``duration`` s of ``media`` from ``start`` s to ``out``.
 
@@ -34,11 +36,27 @@ def clip_command(
     filter chain for the first audio stream) re-encode the clip through them (short-form
     clips, :mod:`~m0_plugins.ffmpeg_encoder.shortform`), whatever ``cut`` says; such a clip
     has the first audio track only (what a short-form player plays).
+
+    ``keyframe`` (the keyframe at or before ``start``, :func:`~m0_plugins.ffmpeg_encoder.
+    keyframes.seek_keyframe`) seeks the input to it instead, for a container whose seek to
+    ``start`` would land on the keyframe after it: ``copy`` then starts there too (its audio
+    with it), the re-encoding cuts drop what comes before ``start`` on the output side. Not
+    with filter graphs, whose timestamps must start at the window.
     """
+    if keyframe is not None and (video_graph or audio_filter):
+        raise ValueError("clip_command: keyframe cannot be used with filter graphs")
     cmd = base_command() + ["-y"]
-    if start > 0:
-        cmd += ["-ss", f"{start:.6f}"]
-    cmd += ["-i", input_arg(media.path), "-t", f"{duration:.6f}"]
+    if keyframe is not None:
+        cmd += ["-ss", f"{keyframe + NUDGE:.6f}", "-i", input_arg(media.path)]
+        if cut == "copy":
+            duration += start - keyframe - NUDGE
+        else:
+            cmd += ["-ss", f"{max(start - keyframe - 2 * NUDGE, 0.0):.6f}"]
+    else:
+        if start > 0:
+            cmd += ["-ss", f"{start:.6f}"]
+        cmd += ["-i", input_arg(media.path)]
+    cmd += ["-t", f"{duration:.6f}"]
     if video_graph or audio_filter:
         graph, maps = [], []
         if video_graph and media.has_video:

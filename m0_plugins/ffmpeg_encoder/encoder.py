@@ -23,6 +23,7 @@ from m0core.workers import stop_process
 
 from . import compilation as comp
 from .command import CUTS, clip_command
+from .keyframes import seek_keyframe
 from .naming import clip_extension, clip_name
 from .shortform import (
     CORRECTIONS,
@@ -189,14 +190,16 @@ class FFmpegEncoder:
             self._short_cut(start, (end if duration is None else min(end, duration)) - start,
                             partial)
             return
+        keyframe = seek_keyframe(self.media, start)
         if self.cut != "smart":
-            self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut))
+            self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut,
+                                      keyframe=keyframe))
             return
         with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=temp_prefix(),
                                          suffix="-smart") as work:
             commands = smart_commands(self.media, start, end - start, partial, Path(work))
             for cmd in commands or [clip_command(self.media, start, end - start, partial,
-                                                 "accurate")]:
+                                                 "accurate", keyframe=keyframe)]:
                 self._ffmpeg(cmd)
 
     def _short_cut(self, start: float, length: float, partial: Path) -> None:

@@ -5,8 +5,8 @@ the first keyframe ``k1`` inside the window and the partial GOP from the last ke
 ``end`` are re-encoded; the whole GOPs ``[k1, k2)`` in between are stream-copied. The pieces
 are MPEG-TS (parameter sets travel in-band, so the re-encoded and the copied H.264 join), then
 concatenated without re-encoding and muxed with the clip's audio, re-encoded to AAC (cheap,
-and sample-exact). Video that is not H.264, or a window with fewer than two keyframes, is cut
-the accurate way.
+and sample-exact). Video that is not H.264, or a window with fewer than two keyframes (or
+none found before it), is cut the accurate way.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from m0core.media.ffmpeg import base_command, input_arg
 from m0core.model import MediaInfo
 
+from .keyframes import NUDGE, keyframe_before, video_frames
 from .naming import FASTSTART_EXTENSIONS
 
 #: Video codecs whose GOPs can be stream-copied next to re-encoded libx264 pieces.
@@ -24,30 +25,6 @@ SMART_CODECS = frozenset({"h264"})
 #: Re-encoding settings of the partial GOPs (a little better than ``accurate``: they sit
 #: next to the original's frames).
 EDGE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p"]
-#: Seconds by which the seeks to a keyframe stay clear of its exact time, so rounding never
-#: lands on the keyframe before (well under a frame).
-NUDGE = 0.0005
-
-
-def video_frames(path: str | os.PathLike, start: float, end: float) -> list[tuple[float, bool]]:
-    """``(time, is_keyframe)`` of the video frames from the keyframe before ``start`` to just
-    past ``end``, in display order, times in seconds from the start of the file as
-    ``ffmpeg -ss`` counts them; read from packets without decoding (PyAV)."""
-    import av
-
-    with av.open(os.fspath(path)) as container:
-        stream = container.streams.video[0]
-        origin = (container.start_time or 0) / 1_000_000
-        container.seek(int((max(start - 1.0, 0.0) + origin) * 1_000_000), backward=True)
-        frames = []
-        for packet in container.demux(stream):
-            if packet.pts is None:
-                continue
-            t = float(packet.pts * stream.time_base) - origin
-            frames.append((t, bool(packet.is_keyframe)))
-            if t > end + 1.0:  # past any frame that B-frame reordering could still show
-                break
-    return sorted(frames)
 
 
 def smart_window(frames: list[tuple[float, bool]], start: float,
@@ -89,8 +66,16 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
     video = ["-map", "0:V:0", "-an", "-sn", "-dn"]
     pieces: list[tuple[Path, list[str]]] = []
     if count(start, k1):
-        pieces.append((work / "head.ts", ["-ss", f"{start:.6f}", "-i", src, *video,
-                                          "-frames:v", str(count(start, k1)), *EDGE_VIDEO]))
+        # from the keyframe before start, sought to as the middle is (a seek between
+        # keyframes of an MPEG-TS lands on the later one); the output -ss drops the frames
+        # before start
+        k0 = keyframe_before(frames, start)
+        if k0 is None:
+            return None
+        pieces.append((work / "head.ts", [
+            "-ss", f"{k0 + NUDGE:.6f}", "-i", src, *video,
+            "-ss", f"{max(start - k0 - 2 * NUDGE, 0.0):.6f}",
+            "-frames:v", str(count(start, k1)), *EDGE_VIDEO]))
     pieces.append((work / "middle.ts", ["-ss", f"{k1 + NUDGE:.6f}", "-i", src, *video,
                                         "-frames:v", str(count(k1, k2)), "-c:v", "copy"]))
     if count(k2, end):
