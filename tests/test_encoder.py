@@ -24,6 +24,7 @@ from m0core import plugins
 from m0core.errors import OptionError
 from m0core.media.ffmpeg import base_command, input_arg, probe
 from m0core.model import Highlight, MediaInfo
+from m0core.shortform import ShortForm
 from m0core.testing import run_ffmpeg
 
 FPS = 15  # frame rate of the ``vod`` fixture
@@ -205,12 +206,14 @@ def test_accurate_clip_is_frame_exact(vod: Path, tmp_path: Path) -> None:
     assert abs(video_frames(result.path) - 7.5 * FPS) <= 1
 
 
-@pytest.mark.parametrize("cut", ["copy", "accurate"])
+@pytest.mark.parametrize("cut", ["copy", "accurate", "short"])
 def test_a_ts_clip_has_video_from_its_start(vod_ts: Path, cut: str, tmp_path: Path) -> None:
     """An MPEG-TS seek to 5.3 s lands on the keyframe after it (6.0 s): the clip's video must
-    still start with the clip (copy: at the keyframe before, 4.0 s; accurate: at 5.3 s)."""
+    still start with the clip (copy: at the keyframe before, 4.0 s; accurate and a short-form
+    clip, re-encoded through filters: at 5.3 s)."""
     media = probe(vod_ts)
-    with FFmpegEncoder(media, tmp_path, cut=cut) as enc:
+    short = ShortForm(aspect=(1, 1), fit="crop") if cut == "short" else None
+    with FFmpegEncoder(media, tmp_path, cut="copy" if short else cut, short_form=short) as enc:
         result = enc.submit(highlight(5.3, 12.8)).result()
     assert result.ok, result.error
     with av.open(result.path) as clip:

@@ -40,30 +40,35 @@ def clip_command(
     ``keyframe`` (the keyframe at or before ``start``, :func:`~m0_plugins.ffmpeg_encoder.
     keyframes.seek_keyframe`) seeks the input to it instead, for a container whose seek to
     ``start`` would land on the keyframe after it: ``copy`` then starts there too (its audio
-    with it), the re-encoding cuts drop what comes before ``start`` on the output side. Not
-    with filter graphs, whose timestamps must start at the window.
+    with it); a re-encoded clip drops what comes before ``start`` (through filter graphs, at
+    their inputs, so their times start at the window).
     """
-    if keyframe is not None and (video_graph or audio_filter):
-        raise ValueError("clip_command: keyframe cannot be used with filter graphs")
+    filtered = bool(video_graph or audio_filter)
+    skip = 0.0  # seconds decoded before the window, when sought to its keyframe
     cmd = base_command() + ["-y"]
     if keyframe is not None:
         cmd += ["-ss", f"{keyframe + NUDGE:.6f}", "-i", input_arg(media.path)]
-        if cut == "copy":
+        skip = max(start - keyframe - 2 * NUDGE, 0.0)
+        if cut == "copy" and not filtered:
             duration += start - keyframe - NUDGE
-        else:
-            cmd += ["-ss", f"{max(start - keyframe - 2 * NUDGE, 0.0):.6f}"]
+        elif not filtered:
+            cmd += ["-ss", f"{skip:.6f}"]
     else:
         if start > 0:
             cmd += ["-ss", f"{start:.6f}"]
         cmd += ["-i", input_arg(media.path)]
     cmd += ["-t", f"{duration:.6f}"]
-    if video_graph or audio_filter:
+    if filtered:
         graph, maps = [], []
+        video_trim = audio_trim = ""
+        if skip:
+            video_trim = f"trim=start={skip:.6f},setpts=PTS-{skip:.6f}/TB,"
+            audio_trim = f"atrim=start={skip:.6f},asetpts=PTS-{skip:.6f}/TB,"
         if video_graph and media.has_video:
-            graph.append(video_graph)
+            graph.append(video_graph.replace("[0:V:0]", f"[0:V:0]{video_trim}", 1))
             maps += ["-map", "[v]"]
         if media.has_audio:
-            graph.append(f"[0:a:0]{audio_filter or 'anull'}[a]")
+            graph.append(f"[0:a:0]{audio_trim}{audio_filter or 'anull'}[a]")
             maps += ["-map", "[a]"]
         cmd += ["-filter_complex", ";".join(graph), *maps, "-sn", "-dn"]
         cut = "accurate"

@@ -186,11 +186,11 @@ class FFmpegEncoder:
         duration = self.media.duration
         if duration is not None and start >= duration:
             raise _Failed(f"clip window starts at {start:.1f} s, after the end ({duration:.1f} s)")
+        keyframe = seek_keyframe(self.media, start)
         if self.short.active:
             self._short_cut(start, (end if duration is None else min(end, duration)) - start,
-                            partial)
+                            partial, keyframe)
             return
-        keyframe = seek_keyframe(self.media, start)
         if self.cut != "smart":
             self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut,
                                       keyframe=keyframe))
@@ -202,14 +202,17 @@ class FFmpegEncoder:
                                                  "accurate", keyframe=keyframe)]:
                 self._ffmpeg(cmd)
 
-    def _short_cut(self, start: float, length: float, partial: Path) -> None:
+    def _short_cut(self, start: float, length: float, partial: Path,
+                   keyframe: float | None) -> None:
         """A short-form clip: measure the window's loudness (when asked), then re-encode it
-        through the reframing, fade and loudness filters."""
+        through the reframing, fade and loudness filters (from ``keyframe`` on, when the
+        input is sought to it)."""
         gain = None if self.short.loudness is None else self.loudness_gain(start, length)
         self._ffmpeg(clip_command(
             self.media, start, length, partial, "accurate",
             video_graph=video_graph(self.short, self.frame, length),
-            audio_filter=audio_graph(self.short, length, gain, self.media.sample_rate)))
+            audio_filter=audio_graph(self.short, length, gain, self.media.sample_rate),
+            keyframe=keyframe))
 
     def loudness_gain(self, start: float, length: float) -> float:
         """The static gain (dB) that brings the clip window of ``length`` s from ``start`` s
