@@ -20,6 +20,7 @@ import soundfile
 from conftest import LOUD_AT, run_m0
 
 from m0_plugins.ffmpeg_encoder import FFmpegEncoder, clip_extension, clip_name
+from m0_plugins.pyav_source.source import PyAVSource
 from m0core import plugins
 from m0core.errors import OptionError
 from m0core.media.ffmpeg import base_command, input_arg, probe
@@ -222,6 +223,37 @@ def test_a_ts_clip_has_video_from_its_start(vod_ts: Path, cut: str, tmp_path: Pa
     assert first <= (0.3 if cut == "copy" else 1.5 / FPS), first  # TS audio leads a little
     frames = video_frames(result.path)
     assert abs(frames - (12.8 - (4.0 if cut == "copy" else 5.3)) * FPS) <= 2, frames
+
+
+def first_loud(path: str | Path) -> float:
+    """The player time of the first sample of ``path``'s audio over half of full scale."""
+    source = PyAVSource()
+    for chunk in source.chunks(str(path)):
+        loud = np.flatnonzero(np.abs(chunk.samples) > 0.5)
+        if len(loud):
+            return chunk.start + loud[0] / chunk.sample_rate
+    raise AssertionError(f"{path}: nothing loud")
+
+
+@pytest.mark.parametrize("cut", ["copy", "accurate", "smart", "short"])
+def test_a_clip_from_before_the_video_starts_holds_its_sound(
+        make_media, vod: Path, cut: str, tmp_path: Path) -> None:
+    """The video starts 3 s after the sound (a stream recorded before its first keyframe):
+    a seek to 1 s would land on the video's first keyframe and drop the sound before it."""
+    late = make_media("late_video.mp4", "-itsoffset", "3", "-i", str(vod), "-i", str(vod),
+                      "-map", "0:v", "-map", "1:a", "-c", "copy")
+    short = ShortForm(aspect=(1, 1), fit="crop") if cut == "short" else None
+    with FFmpegEncoder(probe(late), tmp_path, cut="copy" if short else cut,
+                       short_form=short) as enc:
+        result = enc.submit(highlight(1.0, 21.0)).result()
+    assert result.ok, result.error
+    clip = probe(result.path)
+    begins = 0.0 if cut == "copy" else 1.0  # copy: from the start, no keyframe before 1 s
+    assert clip.duration == pytest.approx(21.0 - begins, abs=0.1)
+    assert first_loud(result.path) == pytest.approx(12.0 - begins, abs=0.1)  # LOUD_AT's
+    with av.open(result.path) as container:  # the picture where it is in the recording
+        shown = next(container.decode(video=0)).time - container.start_time / 1_000_000
+    assert shown == pytest.approx(3.0 - begins, abs=1.5 / FPS)
 
 
 def test_audio_only_input_gives_audio_only_clip(make_media, tmp_path: Path) -> None:

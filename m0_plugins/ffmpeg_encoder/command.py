@@ -21,7 +21,7 @@ ACCURATE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
 def clip_command(
     media: MediaInfo, start: float, duration: float, out: str | os.PathLike, cut: str = "copy",
     *, video_graph: str | None = None, audio_filter: str | None = None,
-    keyframe: float | None = None,
+    seek: float | None = None,
 ) -> list[str]:
     """The ffmpeg arguments that write ``duration`` s of ``media`` from ``start`` s to ``out``.
 
@@ -37,20 +37,22 @@ def clip_command(
     clips, :mod:`~m0_plugins.ffmpeg_encoder.shortform`), whatever ``cut`` says; such a clip
     has the first audio track only (what a short-form player plays).
 
-    ``keyframe`` (the keyframe at or before ``start``, :func:`~m0_plugins.ffmpeg_encoder.
-    keyframes.seek_keyframe`) seeks the input to it instead, for a container whose seek to
-    ``start`` would land on the keyframe after it: ``copy`` then starts there too (its audio
-    with it); a re-encoded clip drops what comes before ``start`` (through filter graphs, at
-    their inputs, so their times start at the window).
+    ``seek`` (:func:`~m0_plugins.ffmpeg_encoder.keyframes.seek_point`) seeks the input there
+    instead (``0``: not at all), before ``start``, where a seek to ``start`` would lose
+    frames or sound: ``copy`` then starts there too; a re-encoded clip drops what comes
+    before ``start`` (through filter graphs, at their inputs, so their times start at the
+    window).
     """
     filtered = bool(video_graph or audio_filter)
-    skip = 0.0  # seconds decoded before the window, when sought to its keyframe
+    skip = 0.0  # seconds decoded before the window, when sought before it
     cmd = base_command() + ["-y"]
-    if keyframe is not None:
-        cmd += ["-ss", f"{keyframe + NUDGE:.6f}", "-i", input_arg(media.path)]
-        skip = max(start - keyframe - 2 * NUDGE, 0.0)
+    if seek is not None:
+        if seek > 0:
+            cmd += ["-ss", f"{seek:.6f}"]
+        cmd += ["-i", input_arg(media.path)]
+        skip = max(start - seek - NUDGE, 0.0)
         if cut == "copy" and not filtered:
-            duration += start - keyframe - NUDGE
+            duration += start - seek
         elif not filtered:
             cmd += ["-ss", f"{skip:.6f}"]
     else:

@@ -23,7 +23,7 @@ from m0core.workers import stop_process
 
 from . import compilation as comp
 from .command import CUTS, clip_command
-from .keyframes import seek_keyframe
+from .keyframes import seek_point
 from .naming import clip_extension, clip_name
 from .shortform import (
     CORRECTIONS,
@@ -186,33 +186,33 @@ class FFmpegEncoder:
         duration = self.media.duration
         if duration is not None and start >= duration:
             raise _Failed(f"clip window starts at {start:.1f} s, after the end ({duration:.1f} s)")
-        keyframe = seek_keyframe(self.media, start)
+        seek = seek_point(self.media, start)
         if self.short.active:
             self._short_cut(start, (end if duration is None else min(end, duration)) - start,
-                            partial, keyframe)
+                            partial, seek)
             return
         if self.cut != "smart":
             self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut,
-                                      keyframe=keyframe))
+                                      seek=seek))
             return
         with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=temp_prefix(),
                                          suffix="-smart") as work:
             commands = smart_commands(self.media, start, end - start, partial, Path(work))
             for cmd in commands or [clip_command(self.media, start, end - start, partial,
-                                                 "accurate", keyframe=keyframe)]:
+                                                 "accurate", seek=seek)]:
                 self._ffmpeg(cmd)
 
     def _short_cut(self, start: float, length: float, partial: Path,
-                   keyframe: float | None) -> None:
+                   seek: float | None) -> None:
         """A short-form clip: measure the window's loudness (when asked), then re-encode it
-        through the reframing, fade and loudness filters (from ``keyframe`` on, when the
-        input is sought to it)."""
+        through the reframing, fade and loudness filters (the input sought to ``seek``, see
+        :func:`~m0_plugins.ffmpeg_encoder.clip_command`)."""
         gain = None if self.short.loudness is None else self.loudness_gain(start, length)
         self._ffmpeg(clip_command(
             self.media, start, length, partial, "accurate",
             video_graph=video_graph(self.short, self.frame, length),
             audio_filter=audio_graph(self.short, length, gain, self.media.sample_rate),
-            keyframe=keyframe))
+            seek=seek))
 
     def loudness_gain(self, start: float, length: float) -> float:
         """The static gain (dB) that brings the clip window of ``length`` s from ``start`` s

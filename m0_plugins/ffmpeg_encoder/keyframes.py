@@ -4,7 +4,9 @@ the packets with PyAV (no decoding).
 FFmpeg's MPEG-TS demuxer has no index, and a seek to a time between two keyframes lands on
 the later one: ``ffmpeg -ss T -i x.ts`` starts the video at the first keyframe after ``T``,
 up to a GOP late. A seek just after a keyframe's own time lands on it, so a clip of such a
-container is sought to the keyframe before its window (:func:`seek_keyframe`).
+container is sought to the keyframe before its window (:func:`seek_point`). In every
+container, a seek to a time before the video's first keyframe lands on that keyframe, the
+other streams with it: a recording whose video starts after its sound is not sought.
 """
 
 from __future__ import annotations
@@ -57,14 +59,21 @@ def keyframe_before(frames: list[tuple[float, bool]], start: float) -> float | N
     return max((t for t, key in frames if key and t <= start), default=None)
 
 
-def seek_keyframe(media: MediaInfo, start: float) -> float | None:
-    """The keyframe at or before ``start`` to seek ``media`` to instead of ``start``, when its
-    container's seeks land late (:data:`LATE_SEEKING`) and ``start`` is not that keyframe's
-    own time; ``None`` to seek to ``start`` itself (or when the packets cannot be read)."""
-    if not media.has_video or media.container not in LATE_SEEKING or start <= 0.0:
+def seek_point(media: MediaInfo, start: float) -> float | None:
+    """Where to seek ``media``'s input to cut a clip from ``start`` s, when not to ``start``
+    itself (``None``): ``0.0`` (no seek) when no keyframe comes at or before ``start`` (the
+    video starts after it, or with frames that need an earlier keyframe): a seek there lands
+    on the video's first keyframe and skips the sound before it; just after the keyframe
+    before ``start`` when the container's seeks land late (:data:`LATE_SEEKING`)."""
+    if not media.has_video or start <= 0.0:
         return None
     try:
-        keyframe = keyframe_before(video_frames(media.path, start, start), start)
+        frames = video_frames(media.path, start, start)
     except Exception:  # PyAV raises its own error types for files it cannot demux
         return None
-    return keyframe if keyframe is not None and start - keyframe > 2 * NUDGE else None
+    keyframe = keyframe_before(frames, start)
+    if keyframe is None:  # read from the start, unless the demuxer marks no keyframe at all
+        return 0.0 if any(key for _, key in frames) else None
+    if media.container in LATE_SEEKING and start - keyframe > 2 * NUDGE:
+        return keyframe + NUDGE
+    return None

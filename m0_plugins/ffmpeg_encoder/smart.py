@@ -56,7 +56,9 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
     window = smart_window(frames, start, end)
     if window is None:
         return None
-    k1, k2 = window
+    k0, (k1, k2) = keyframe_before(frames, start), window
+    if k0 is None:  # the video starts after the window (a seek would skip its sound)
+        return None
     times = [t for t, _ in frames]
 
     def count(a: float, b: float) -> int:
@@ -69,9 +71,6 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
         # from the keyframe before start, sought to as the middle is (a seek between
         # keyframes of an MPEG-TS lands on the later one); the output -ss drops the frames
         # before start
-        k0 = keyframe_before(frames, start)
-        if k0 is None:
-            return None
         pieces.append((work / "head.ts", [
             "-ss", f"{k0 + NUDGE:.6f}", "-i", src, *video,
             "-ss", f"{max(start - k0 - 2 * NUDGE, 0.0):.6f}",
@@ -87,7 +86,7 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
                 for p, args in pieces]
     final = base_command() + [
         "-y", "-f", "concat", "-safe", "0", "-i", input_arg(listing),
-        "-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", src,
+        *(["-ss", f"{start:.6f}"] if start > 0 else []), "-t", f"{duration:.6f}", "-i", src,
         "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k",
     ]
     if Path(out).suffix.lower() in FASTSTART_EXTENSIONS:
