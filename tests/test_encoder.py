@@ -416,3 +416,26 @@ def test_m0_ffmpeg_wins_over_the_path(vod: Path, tmp_path: Path) -> None:
     assert run.returncode == 1 and run.stderr.strip().splitlines()[-1] == (
         f"Error: M0_FFMPEG={tmp_path / 'nowhere' / 'ffmpeg'}: no such program (unset it to "
         "use the ffmpeg m0 comes with)")
+
+
+def test_only_early_windows_of_an_mp4_are_looked_at_for_a_late_video(monkeypatch):
+    """Looking for the keyframe before a window opens the file with PyAV (for a 6 h MP4, 180
+    MB and 0.3 s a clip): an MP4 or Matroska window past the first seconds is cut without
+    it; an MPEG-TS (whose seeks land late) is looked at wherever the window is."""
+    from m0_plugins.ffmpeg_encoder import keyframes
+    from m0core.model import MediaInfo
+
+    looked: list[float] = []
+
+    def frames(path, start, end):
+        looked.append(start)
+        return [(start - 1.5, True), (start - 0.5, False)]
+
+    monkeypatch.setattr(keyframes, "video_frames", frames)
+    mp4 = MediaInfo("x.mp4", 21600.0, 48000, 2, has_video=True,
+                    container="mov,mp4,m4a,3gp,3g2,mj2")
+    assert keyframes.seek_point(mp4, 5.0) is None and looked == [5.0]
+    assert keyframes.seek_point(mp4, keyframes.EARLY + 100.0) is None and looked == [5.0]
+    ts = MediaInfo("x.ts", 21600.0, 48000, 2, has_video=True, container="mpegts")
+    at = keyframes.EARLY + 100.0
+    assert keyframes.seek_point(ts, at) == pytest.approx(at - 1.5 + keyframes.NUDGE)
