@@ -434,6 +434,24 @@ def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
     assert not wait_gone(tag)
 
 
+def test_dask_worker_names_the_reason_of_every_bad_file_it_runs(vod, tmp_path):
+    """A Dask worker runs many jobs in one process: FFmpeg's reason ("moov atom not found")
+    is in every bad file's error line, not only the first one's (PyAV drops a log line
+    identical to the one before it)."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    half = vod.read_bytes()[: vod.stat().st_size // 2]  # its index (moov) is at the end
+    for name in ("cut1.mp4", "cut2.mp4", "cut3.mp4"):
+        (inputs / name).write_bytes(half)
+    env, tag = tagged_env()
+    run = run_m0("batch", str(inputs), str(tmp_path / "out"), "--executor", "dask",
+                 "--workers", "1", "--json", env=env, timeout=300)
+    assert run.returncode == 1, run.stderr
+    errors = [r["error"] for r in json.loads(run.stdout)["jobs"]]
+    assert len(errors) == 3 and all("moov atom not found" in e for e in errors), errors
+    assert not wait_gone(tag)
+
+
 def test_dask_batch_stopped_says_one_thing(vod, tmp_path):
     """SIGTERM (as Ctrl-C) while a local cluster cuts clips: m0's own lines only (no Dask
     log lines about cancelled tasks or killed workers), exit 130, nothing left running."""

@@ -308,7 +308,11 @@ class _open:
 
     def __enter__(self) -> _open:
         self._level = av.logging.get_level()
+        self._skip = av.logging.get_skip_repeated()
         av.logging.set_level(av.logging.ERROR)  # only errors reach Python: cheap
+        # PyAV drops a line identical to the one before it, even from another file: the
+        # second truncated file a process (a Dask worker, m0 gui) opened lost its reason
+        av.logging.set_skip_repeated(False)
         self._capture = av.logging.Capture()
         self.logs = self._capture.__enter__()
         try:
@@ -329,6 +333,7 @@ class _open:
     def _restore(self) -> None:
         self._capture.__exit__(None, None, None)
         av.logging.set_level(self._level)
+        av.logging.set_skip_repeated(self._skip)
 
     @property
     def errors(self) -> int:
