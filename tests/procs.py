@@ -51,3 +51,9 @@ def wait_for(predicate, timeout: float = 120.0, what: str = "condition") -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def running_tasks(dask_worker) -> int:
+    """On a Dask worker (``client.run(running_tasks)``): the tasks its threads are running,
+    cancelled ones that still run included."""
+    return len(dask_worker.state.executing)

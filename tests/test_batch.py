@@ -8,12 +8,14 @@ import os
 import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from conftest import LOUD_AT, run_m0
-from procs import m0_popen, tagged_env, wait_for, wait_gone
+from procs import m0_popen, running_tasks, tagged_env, wait_for, wait_gone
 
 from m0core import BatchJob, BatchProcessor, M0Error
 from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger
@@ -468,6 +470,63 @@ def test_dask_batch_stopped_says_one_thing(vod, tmp_path):
     assert "distributed." not in stderr and "Traceback" not in stderr, stderr
     assert stderr.strip().splitlines()[-1] == "Error: interrupted"
     assert not wait_gone(tag, 10)
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A running cluster, as docs/batch.md has a studio start one with the ``dask`` CLI: a
+    scheduler and one single-threaded worker on 127.0.0.1. Yields a client to it and the
+    environment (tagged) to run m0 in."""
+    from distributed import Client
+
+    env, tag = tagged_env()
+    tests = str(Path(__file__).parent)  # the workers import procs.running_tasks
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [tests, env.get("PYTHONPATH")]))
+    info = tmp_path / "scheduler.json"
+    dask = [sys.executable, "-m", "dask"]
+    procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(info)],
+                              env=env, start_new_session=True, stderr=subprocess.DEVNULL)]
+    try:
+        wait_for(info.is_file, 60, "the scheduler")
+        procs.append(subprocess.Popen([*dask, "worker", "--scheduler-file", str(info),
+                                       "--host", "127.0.0.1", "--nworkers", "1", "--nthreads",
+                                       "1", "--no-dashboard"],
+                                      env=env, start_new_session=True,
+                                      stderr=subprocess.DEVNULL))
+        with Client(scheduler_file=str(info), timeout=60) as client:
+            client.wait_for_workers(1, timeout=60)
+            yield client, env
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+        assert not wait_gone(tag, 30)
+
+
+def test_a_stopped_batch_stops_its_job_on_a_running_cluster(vod, tmp_path, dask_cluster):
+    """Ctrl-C (SIGTERM here) of a batch on a cluster it did not start: the job running on a
+    worker stops and removes what it wrote, as the ledger's "interrupted" says, rather than
+    going on to write its clips into OUT_DIR after the batch has gone."""
+    client, env = dask_cluster
+    inputs = tmp_path / "in"
+    _copies(vod, inputs, 2)
+    out = tmp_path / "out"
+    proc = m0_popen("batch", str(inputs), str(out), "--executor", "dask", "--scheduler",
+                    client.scheduler.address, "--cut", "accurate", "--no-cache", env=env)
+    wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert sorted(_statuses(out)) == ["interrupted", "pending"]  # one worker thread: one job
+    wait_for(lambda: not any(client.run(running_tasks).values()), 120, "an idle worker")
+    assert not [p for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"
+                and not p.name.startswith("m0-batch.sqlite")]
 
 
 def test_scheduler_needs_dask_executor_and_a_reachable_scheduler(tmp_path, vod):

@@ -11,7 +11,8 @@ through ``on_event(kind, job_id, payload)``:
   ``failed`` (its process died, e.g. out of memory) or ``interrupted`` (the batch was stopped).
 
 A ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM turned into one by the CLI) stops the running jobs,
-reports them ``lost`` as interrupted and is re-raised. The process executor also takes a
+reports them ``lost`` as interrupted (on Dask, ``done`` with the ``interrupted`` result of a
+job that stopped itself in time) and is re-raised. The process executor also takes a
 ``stop`` event (a :class:`threading.Event`): once it is set, it stops the same way (within a
 second) and raises ``KeyboardInterrupt`` — how a batch run in a thread (``m0 gui``) is cancelled.
 """
@@ -213,6 +214,11 @@ class DaskExecutor:
     starts a :class:`distributed.LocalCluster` of ``workers`` single-threaded worker processes
     on 127.0.0.1 (no dashboard) and closes it afterwards. At most as many jobs as the cluster
     has threads are submitted at once, so ``started`` means a job has a worker.
+
+    Dask cannot stop a task that runs: on ``KeyboardInterrupt`` the batch sets a
+    :class:`distributed.Event` its jobs look at as they advance (:class:`_RemoteStop`), waits
+    up to :data:`STOP_GRACE` seconds for them to stop and remove what they wrote, and cancels
+    what is left.
     """
 
     def __init__(self, workers: int, scheduler: str | None = None) -> None:
@@ -230,13 +236,14 @@ class DaskExecutor:
     def map(self, fn: JobFn, specs: list[dict], on_event: OnEvent,
             stop: threading.Event | None = None) -> None:
         """Run ``fn(spec)`` on the cluster for every spec; see the module docstring."""
-        from distributed import as_completed
+        from distributed import Event, as_completed
 
         if stop is not None:
             raise OptionError("a batch on Dask is stopped with Ctrl-C, not a stop event")
 
         client, cluster = self._connect()
         futures: dict[Any, str] = {}
+        halt = Event(f"m0-stop-{uuid.uuid4().hex}", client=client)  # no call to the scheduler
         try:
             slots = max(1, sum(w["nthreads"] for w in
                                client.scheduler_info()["workers"].values()))
@@ -248,7 +255,7 @@ class DaskExecutor:
                 spec = queue.popleft()
                 spec = dict(spec, slots=self.slots_per_machine)
                 key = f"m0-{spec['key']}-{uuid.uuid4().hex[:8]}"  # unique on a shared cluster
-                future = client.submit(fn, spec, None, key=key, pure=False)
+                future = client.submit(_stoppable, fn, spec, halt.name, key=key, pure=False)
                 futures[future] = spec["job_id"]
                 pending.add(future)
                 on_event("started", spec["job_id"], None)
@@ -264,9 +271,7 @@ class DaskExecutor:
                 if queue:
                     submit()
         except BaseException:
-            client.cancel(list(futures), force=True)
-            for job_id in futures.values():
-                on_event("lost", job_id, ("interrupted", "the batch was stopped"))
+            _stop_tasks(client, halt, futures, on_event)
             raise
         finally:
             client.close()
@@ -292,6 +297,66 @@ class DaskExecutor:
         except BaseException:
             cluster.close()
             raise
+
+
+#: Seconds between two looks of a job on a Dask worker at its batch's stop event (each asks
+#: the scheduler).
+STOP_POLL = 1.0
+
+
+class _RemoteStop:
+    """A job's view on a Dask worker of its batch's stop event (a :class:`distributed.Event`
+    called ``name``), asked at most every :data:`STOP_POLL` seconds: the ``stop`` that
+    :func:`~m0core.batch.runner.run_job` looks at as the job advances."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.asked = float("-inf")
+        self.stopped = False
+
+    def is_set(self) -> bool:
+        """Whether the batch was stopped (as far as the last look knows)."""
+        if not self.stopped and time.monotonic() - self.asked >= STOP_POLL:
+            from distributed import Event
+
+            self.asked = time.monotonic()
+            try:
+                self.stopped = Event(self.name).is_set()
+            except Exception:  # the scheduler is gone: so is the batch's wish to stop it
+                pass
+        return self.stopped
+
+
+def _stoppable(fn: JobFn, spec: dict, stop_name: str) -> dict:
+    """A job on a Dask worker: ``fn(spec, None, stop)``, ``stop`` the batch's stop event."""
+    return fn(spec, None, _RemoteStop(stop_name))
+
+
+def _stop_tasks(client: Any, halt: Any, futures: dict[Any, str], on_event: OnEvent) -> None:
+    """Tell the running jobs to stop (``halt``), wait up to :data:`STOP_GRACE` seconds for
+    them to say how they ended, cancel the rest; report each (``done`` or ``lost``)."""
+    from distributed import wait
+
+    try:
+        halt.set()
+        wait(list(futures), timeout=STOP_GRACE)
+    except Exception:  # timed out, or the scheduler is gone
+        pass
+    for future, job_id in futures.items():
+        result = None
+        if future.status == "finished":
+            try:
+                result = future.result(timeout=1)
+            except Exception:
+                pass
+        if result is not None:
+            on_event("done", job_id, result)
+        else:
+            on_event("lost", job_id, ("interrupted", "the batch was stopped"))
+    try:
+        client.cancel([f for f in futures if f.status != "finished"], force=True)
+    except Exception:
+        pass
 
 
 def _threads_per_host(client: Any) -> int:
