@@ -274,6 +274,14 @@ def test_cli_corrupt_file_fails_alone_then_rerun_skips(vod, tmp_path):
     assert "broken.mp4: not a media file" in status.stdout
 
 
+def test_a_batch_whose_patterns_match_nothing_says_so_once(tmp_path):
+    """The error alone, not a warning about the same pattern before it."""
+    pattern = str(tmp_path / "nomatch" / "*.mp4")
+    run = run_m0("batch", pattern, str(tmp_path / "out"))
+    assert run.returncode == 1
+    assert run.stderr.strip() == f"Error: no input files: {pattern} matched nothing"
+
+
 def test_cli_errors_are_one_line(tmp_path):
     run = run_m0("batch", "--status", str(tmp_path))
     assert run.returncode == 1 and "Traceback" not in run.stderr

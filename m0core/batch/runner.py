@@ -410,6 +410,7 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     patterns = list(patterns)
     skip = Path(exclude).resolve() if exclude is not None else None
     found: dict[Path, None] = {}
+    unmatched: list[str] = []
     for pattern in patterns:
         path = Path(pattern).expanduser()
         if path.is_dir():
@@ -420,8 +421,8 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
                                                         recursive=True) if os.path.isfile(p))
         else:
             matches = [path]
-        if not matches and on_nothing is not None:
-            on_nothing(pattern)
+        if not matches:
+            unmatched.append(pattern)
         for match in matches:
             resolved = match.resolve()
             if skip is not None and resolved.is_relative_to(skip):
@@ -429,6 +430,8 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
             found.setdefault(resolved, None)
     if not found:
         raise InputError(f"no input files: {' '.join(patterns) or 'no pattern'} matched nothing")
+    for pattern in unmatched if on_nothing is not None else ():
+        on_nothing(pattern)
     return list(found)
 
 
