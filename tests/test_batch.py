@@ -537,6 +537,29 @@ def test_a_stopped_batch_stops_its_job_on_a_running_cluster(vod, tmp_path, dask_
                 and not p.name.startswith("m0-batch.sqlite")]
 
 
+def test_a_killed_batch_leaves_no_job_running_on_a_running_cluster(vod, tmp_path,
+                                                                   dask_cluster):
+    """SIGKILL of a batch on a cluster it did not start: its job on a worker stops at its next
+    step (its client, and so its task, is gone) and removes what it wrote; the rerun finds
+    the job "running" and redoes it."""
+    client, env = dask_cluster
+    out = tmp_path / "out"
+    args = ("batch", str(vod), str(out), "--executor", "dask", "--scheduler",
+            client.scheduler.address, "--cut", "accurate", "--no-cache")
+    proc = m0_popen(*args, env=env)
+    wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
+    proc.kill()
+    proc.communicate(timeout=60)
+    wait_for(lambda: not any(client.run(running_tasks).values()), 120, "an idle worker")
+    assert not [p for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"
+                and not p.name.startswith("m0-batch.sqlite")]
+    assert _statuses(out) == ["running"]
+    again = run_m0(*args, "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    [result] = json.loads(again.stdout)["jobs"]
+    assert result["status"] == "completed" and result["clips"] == len(LOUD_AT)
+
+
 def test_scheduler_needs_dask_executor_and_a_reachable_scheduler(tmp_path, vod):
     run = run_m0("batch", str(vod), str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1")
     assert run.returncode == 1 and "--scheduler needs --executor dask" in run.stderr

@@ -305,17 +305,27 @@ STOP_POLL = 1.0
 
 
 class _RemoteStop:
-    """A job's view on a Dask worker of its batch's stop event (a :class:`distributed.Event`
-    called ``name``), asked at most every :data:`STOP_POLL` seconds: the ``stop`` that
-    :func:`~m0core.batch.runner.run_job` looks at as the job advances."""
+    """A job's view on a Dask worker of whether its batch wants it to stop: the ``stop`` that
+    :func:`~m0core.batch.runner.run_job` looks at as the job advances. Set once the batch's
+    stop event (a :class:`distributed.Event` called ``name``, asked at most every
+    :data:`STOP_POLL` seconds) is, or once the job's own task is no longer wanted (the batch
+    died: the scheduler released the tasks of its client)."""
 
     def __init__(self, name: str) -> None:
+        from distributed import get_worker
+        from distributed.worker import thread_state
+
         self.name = name
+        self.worker = get_worker()
+        self.key = thread_state.key
         self.asked = float("-inf")
         self.stopped = False
 
     def is_set(self) -> bool:
         """Whether the batch was stopped (as far as the last look knows)."""
+        task = self.worker.state.tasks.get(self.key)
+        if task is None or task.state == "cancelled":
+            self.stopped = True
         if not self.stopped and time.monotonic() - self.asked >= STOP_POLL:
             from distributed import Event
 
