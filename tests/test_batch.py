@@ -631,3 +631,4 @@ def test_a_done_job_asked_into_another_folder_runs_there(vod, tmp_path):
     assert len(list((tmp_path / "b").glob("*.mp4"))) == len(LOUD_AT)
     same = BatchProcessor(ledger=ledger).process_batch([BatchJob(str(vod), str(tmp_path / "b"))])
     assert same[str(vod)]["status"] == "skipped"
+    assert same[str(vod)]["worker"] is None  # no process ran it this time (not this one)

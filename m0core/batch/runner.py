@@ -391,9 +391,11 @@ def _run_here(spec: dict[str, Any], on_event: Callable[[str, str, Any], None],
 
 
 def _from_row(spec: dict, row: Row, status: str, **values: Any) -> dict[str, Any]:
+    """The result of a job not run this time, from its row; no process ran it (``worker``)."""
     return _result(spec, status, highlights=row.highlights or 0, clips=row.clips or 0,
                    outputs=row.outputs, error=row.error, seconds=row.seconds or 0.0,
-                   started=row.started, finished=row.finished, attempts=row.attempts, **values)
+                   started=row.started, finished=row.finished, attempts=row.attempts,
+                   worker=None, **values)
 
 
 # -- the command line's view: inputs and folders --------------------------------------------
