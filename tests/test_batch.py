@@ -560,6 +560,25 @@ def test_a_killed_batch_leaves_no_job_running_on_a_running_cluster(vod, tmp_path
     assert result["status"] == "completed" and result["clips"] == len(LOUD_AT)
 
 
+def test_a_job_the_cluster_cannot_run_fails_on_one_line(tmp_path, dask_cluster, monkeypatch):
+    """A cluster whose software differs from the submitting machine's (here: a job function
+    its scheduler cannot import): each job fails with Dask's reason on one line."""
+    from m0core.batch.executors import DaskExecutor
+
+    client, _ = dask_cluster
+    (tmp_path / "only_here.py").write_text("def job(spec, report=None, stop=None):\n"
+                                           "    return {}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from only_here import job
+
+    events = []
+    DaskExecutor(1, client.scheduler.address).map(
+        job, [{"job_id": "a", "key": "k"}], lambda *event: events.append(event))
+    [(kind, job_id, (status, reason))] = [e for e in events if e[0] != "started"]
+    assert (kind, job_id, status) == ("lost", "a", "failed")
+    assert reason.startswith("dask: ") and "\n" not in reason, reason
+
+
 def test_scheduler_needs_dask_executor_and_a_reachable_scheduler(tmp_path, vod):
     run = run_m0("batch", str(vod), str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1")
     assert run.returncode == 1 and "--scheduler needs --executor dask" in run.stderr

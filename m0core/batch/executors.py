@@ -267,7 +267,8 @@ class DaskExecutor:
                 try:
                     on_event("done", job_id, future.result())
                 except Exception as exc:  # a worker died, the task was lost, …
-                    on_event("lost", job_id, ("failed", f"dask: {type(exc).__name__}: {exc}"))
+                    reason = " ".join(str(exc).split())  # Dask's own may take lines
+                    on_event("lost", job_id, ("failed", f"dask: {type(exc).__name__}: {reason}"))
                 if queue:
                     submit()
         except BaseException:
