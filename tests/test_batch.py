@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import LOUD_AT, run_m0
@@ -483,8 +484,8 @@ def test_dask_batch_stopped_says_one_thing(vod, tmp_path):
 @pytest.fixture
 def dask_cluster(tmp_path):
     """A running cluster, as docs/batch.md has a studio start one with the ``dask`` CLI: a
-    scheduler and one single-threaded worker on 127.0.0.1. Yields a client to it and the
-    environment (tagged) to run m0 in."""
+    scheduler and one single-threaded worker on 127.0.0.1. Yields a client to it, the
+    environment (tagged) to run m0 in and the scheduler's process."""
     from distributed import Client
 
     env, tag = tagged_env()
@@ -504,7 +505,7 @@ def dask_cluster(tmp_path):
                                       stderr=subprocess.DEVNULL))
         with Client(scheduler_file=str(info), timeout=60) as client:
             client.wait_for_workers(1, timeout=60)
-            yield client, env
+            yield SimpleNamespace(client=client, env=env, scheduler=procs[0])
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -521,7 +522,7 @@ def test_a_stopped_batch_stops_its_job_on_a_running_cluster(vod, tmp_path, dask_
     """Ctrl-C (SIGTERM here) of a batch on a cluster it did not start: the job running on a
     worker stops and removes what it wrote, as the ledger's "interrupted" says, rather than
     going on to write its clips into OUT_DIR after the batch has gone."""
-    client, env = dask_cluster
+    client, env = dask_cluster.client, dask_cluster.env
     inputs = tmp_path / "in"
     _copies(vod, inputs, 2)
     out = tmp_path / "out"
@@ -542,7 +543,7 @@ def test_a_killed_batch_leaves_no_job_running_on_a_running_cluster(vod, tmp_path
     """SIGKILL of a batch on a cluster it did not start: its job on a worker stops at its next
     step (its client, and so its task, is gone) and removes what it wrote; the rerun finds
     the job "running" and redoes it."""
-    client, env = dask_cluster
+    client, env = dask_cluster.client, dask_cluster.env
     out = tmp_path / "out"
     args = ("batch", str(vod), str(out), "--executor", "dask", "--scheduler",
             client.scheduler.address, "--cut", "accurate", "--no-cache")
@@ -565,7 +566,7 @@ def test_a_job_the_cluster_cannot_run_fails_on_one_line(tmp_path, dask_cluster, 
     its scheduler cannot import): each job fails with Dask's reason on one line."""
     from m0core.batch.executors import DaskExecutor
 
-    client, _ = dask_cluster
+    client = dask_cluster.client
     (tmp_path / "only_here.py").write_text("def job(spec, report=None, stop=None):\n"
                                            "    return {}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -577,6 +578,28 @@ def test_a_job_the_cluster_cannot_run_fails_on_one_line(tmp_path, dask_cluster, 
     [(kind, job_id, (status, reason))] = [e for e in events if e[0] != "started"]
     assert (kind, job_id, status) == ("lost", "a", "failed")
     assert reason.startswith("dask: ") and "\n" not in reason, reason
+
+
+def test_a_batch_whose_scheduler_dies_ends_with_one_line(vod, tmp_path, dask_cluster):
+    """The scheduler of a running cluster dies mid-batch: the batch ends (it hung, its later
+    jobs waiting on a closed client) with one line saying so, and its running job is
+    interrupted (redone by the next run), not failed (skipped by it)."""
+    out = tmp_path / "out"
+    inputs = tmp_path / "in"
+    _copies(vod, inputs, 3)
+    proc = m0_popen("batch", str(inputs), str(out), "--executor", "dask", "--scheduler",
+                    dask_cluster.client.scheduler.address, "--cut", "accurate", "--no-cache",
+                    env=dask_cluster.env)
+    try:
+        wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
+        dask_cluster.scheduler.kill()
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, stderr
+    assert stderr.strip().splitlines()[-1].startswith("Error: lost the Dask scheduler at "), stderr
+    assert "distributed." not in stderr and "Traceback" not in stderr, stderr
+    assert sorted(_statuses(out)) == ["interrupted", "pending", "pending"]
 
 
 def test_scheduler_needs_dask_executor_and_a_reachable_scheduler(tmp_path, vod):

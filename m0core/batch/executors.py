@@ -244,6 +244,10 @@ class DaskExecutor:
         client, cluster = self._connect()
         futures: dict[Any, str] = {}
         halt = Event(f"m0-stop-{uuid.uuid4().hex}", client=client)  # no call to the scheduler
+        # a client that lost its scheduler logs tracebacks as it retries; m0 says it in a line
+        client_log = logging.getLogger("distributed.client")
+        level = client_log.level
+        client_log.setLevel(logging.CRITICAL)
         try:
             slots = max(1, sum(w["nthreads"] for w in
                                client.scheduler_info()["workers"].values()))
@@ -265,10 +269,17 @@ class DaskExecutor:
             for future in pending:
                 job_id = futures.pop(future)
                 try:
-                    on_event("done", job_id, future.result())
+                    result = future.result()
                 except Exception as exc:  # a worker died, the task was lost, …
+                    if _scheduler_lost(client, exc):  # not the job's fault: it is interrupted
+                        futures[future] = job_id
+                        where = self.scheduler or "the local cluster"
+                        raise M0Error(f"lost the Dask scheduler at {where}; run the same "
+                                      "command again once it is back") from None
                     reason = " ".join(str(exc).split())  # Dask's own may take lines
                     on_event("lost", job_id, ("failed", f"dask: {type(exc).__name__}: {reason}"))
+                else:
+                    on_event("done", job_id, result)
                 if queue:
                     submit()
         except BaseException:
@@ -276,6 +287,7 @@ class DaskExecutor:
             raise
         finally:
             client.close()
+            client_log.setLevel(level)
             if cluster is not None:
                 cluster.close()
 
@@ -348,11 +360,12 @@ def _stop_tasks(client: Any, halt: Any, futures: dict[Any, str], on_event: OnEve
     them to say how they ended, cancel the rest; report each (``done`` or ``lost``)."""
     from distributed import wait
 
-    try:
-        halt.set()
-        wait(list(futures), timeout=STOP_GRACE)
-    except Exception:  # timed out, or the scheduler is gone
-        pass
+    if client.status == "running":  # a client that lost its scheduler would wait on it
+        try:
+            halt.set()
+            wait(list(futures), timeout=STOP_GRACE)
+        except Exception:  # timed out, or the scheduler is gone
+            pass
     for future, job_id in futures.items():
         result = None
         if future.status == "finished":
@@ -364,10 +377,17 @@ def _stop_tasks(client: Any, halt: Any, futures: dict[Any, str], on_event: OnEve
             on_event("done", job_id, result)
         else:
             on_event("lost", job_id, ("interrupted", "the batch was stopped"))
-    try:
-        client.cancel([f for f in futures if f.status != "finished"], force=True)
-    except Exception:
-        pass
+    if client.status == "running":
+        try:
+            client.cancel([f for f in futures if f.status != "finished"], force=True)
+        except Exception:
+            pass
+
+
+def _scheduler_lost(client: Any, exc: Exception) -> bool:
+    """Whether a job's future failed because the client lost its scheduler."""
+    return (client.status != "running"
+            or getattr(exc, "reason", None) == "scheduler-connection-lost")
 
 
 def _threads_per_host(client: Any) -> int:
