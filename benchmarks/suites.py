@@ -232,12 +232,12 @@ def memory(lengths: list[float], container: str, legacy_up_to: float) -> Table:
     peaks: list[float] = []
     for minutes in lengths:
         vod = media.vod(minutes, container)
-        bare = run(_bare_cmd(vod))
-        legacy = (run(_analyze(vod, "--no-streaming", "--jobs", "0"))
+        bare = run(_bare_cmd(vod), memory=True)
+        legacy = (run(_analyze(vod, "--no-streaming", "--jobs", "0"), memory=True)
                   if minutes <= legacy_up_to else None)
-        here = run(_analyze(vod, "--jobs", "0"))
-        single = run(_analyze(vod, "--jobs", "1"))
-        default = run(_analyze(vod))
+        here = run(_analyze(vod, "--jobs", "0"), memory=True)
+        single = run(_analyze(vod, "--jobs", "1"), memory=True)
+        default = run(_analyze(vod), memory=True)
         peaks.append(default.peak_mb)
         saving = f"{100 * (1 - default.peak_mb / legacy.peak_mb):.1f} %" if legacy else "-"
         table.rows.append([f"{minutes:g} min ({media.size_gb(vod)})", f"{bare.peak_mb:.1f}",
