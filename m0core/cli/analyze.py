@@ -61,7 +61,12 @@ def _advice(opts) -> str:
     if opts.selector == "top":
         return "the audio is silent or too short for a clip"
     if opts.selector == "standout" and opts.threshold is None:
-        return "try a higher --sensitivity, e.g. -s 0.8, or --selector top --max-clips 5"
+        # Only a sensitivity above the one used can help (1 is the most there is).
+        used = 0.5 if opts.sensitivity is None else opts.sensitivity
+        higher = next((s for s in (0.8, 1.0) if s > used), None)
+        if higher is None:
+            return "try --selector top --max-clips 5"
+        return f"try a higher --sensitivity, e.g. -s {higher:g}, or --selector top --max-clips 5"
     return "try a lower --threshold or --selector top --max-clips 5"
 
 
