@@ -179,12 +179,11 @@ class Options:
             )
         if self.pre is not None and self.post is not None and self.pre + self.post <= 0:
             raise OptionError("pre + post must be more than 0 seconds")
-        if self.max_clips is not None:
-            whole("max_clips", self.max_clips, low=1, high=100_000)
-        if self.workers is not None:
-            whole("workers", self.workers, low=1, high=256)
-        if self.jobs is not None:
-            whole("jobs", self.jobs, low=0, high=64)
+        # Counts are kept as ints: 3.0 (from JSON) is 3, not a float that cannot slice.
+        for name, low, high in (("max_clips", 1, 100_000), ("workers", 1, 256), ("jobs", 0, 64)):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, whole(name, getattr(self, name), low=low,
+                                                     high=high))
         if self.cut not in CUT_MODES:
             raise OptionError(f"cut must be one of {', '.join(CUT_MODES)}, not {self.cut!r}")
         number("chunk_seconds", self.chunk_seconds, low=0.1, high=600.0)

@@ -73,6 +73,15 @@ def test_no_clips_and_max_clips(vod, tmp_path):
     assert result.highlights[0].peak_time == best.peak_time
 
 
+def test_max_clips_from_json_as_a_float_keeps_the_best(vod):
+    """``max_clips=1.0`` (a count read from JSON) is 1: the best, not a TypeError after the
+    whole analysis."""
+    assert m0core.Options(max_clips=1.0).max_clips == 1
+    result = m0core.analyze(vod, None, clips=False, max_clips=1.0)
+    best = max(m0core.analyze(vod, None, clips=False).highlights, key=lambda h: h.score)
+    assert [h.peak_time for h in result.highlights] == [best.peak_time]
+
+
 def test_streaming_and_legacy_give_the_same_highlights(vod):
     streaming = m0core.analyze(vod, None, analyzer="rms-streaming")
     legacy = m0core.analyze(vod, None, analyzer="rms-legacy")
