@@ -161,6 +161,12 @@ class Options:
                 if param in given:
                     raise OptionError(f"{name} parameter {param!r} is set by m0 itself"
                                       f"{f' (use {option})' if option else ''}")
+        # m0 hands these to the selector itself; the same one given twice would lose one.
+        for name, option in (("sensitivity", "--sensitivity"), ("max_clips", "--max-clips")):
+            if getattr(self, name) is not None and name in self.selector_params:
+                raise OptionError(f"{name} is given twice: {option} "
+                                  f"{getattr(self, name)!r} and selector parameter {name}="
+                                  f"{self.selector_params[name]!r} (give one)")
         if self.threshold is not None:
             number("threshold", self.threshold, low=-200.0, high=50.0)
         if self.sensitivity is not None:

@@ -109,6 +109,17 @@ def test_bad_options(vod, overrides):
         m0core.analyze(vod, None, **overrides)
 
 
+@pytest.mark.parametrize("overrides", [
+    {"sensitivity": 0.2, "selector_params": {"sensitivity": 0.9}},
+    {"selector": "top", "max_clips": 5, "selector_params": {"max_clips": 3}},
+])
+def test_an_option_given_also_as_a_selector_parameter_is_one_error(vod, overrides):
+    """``-s 0.2 -P selector.sensitivity=0.9`` ran at 0.9 and ignored ``-s`` without a word."""
+    name = next(iter(overrides["selector_params"]))
+    with pytest.raises(OptionError, match=f"{name} is given twice"):
+        m0core.analyze(vod, None, clips=False, **overrides)
+
+
 def test_options_as_a_dict_are_one_option_error(vod, tmp_path):
     with pytest.raises(OptionError, match="options must be an Options .*not dict"):
         m0core.analyze(vod, tmp_path / "out", {"max_clips": 1})
