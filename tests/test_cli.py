@@ -40,6 +40,10 @@ def test_the_summary_counts_one_in_the_singular(vod, tmp_path):
     (["-s", "1"], "try --selector top --max-clips 5)"),
     (["--selector", "crest", "-t", "-1"], "try a lower --threshold or --selector top"),
     (["--selector", "top"], "the audio is silent or too short for a clip"),
+    # without -t, adaptive's floor (-60 dBFS) is not what held it back: no "lower --threshold"
+    (["--selector", "adaptive"], "try --selector top --max-clips 5)"),
+    (["-t", "-80"], "try a lower --threshold or a higher --sensitivity, e.g. -s 0.8, or "
+                    "--selector top --max-clips 5)"),
 ])
 def test_nothing_found_says_what_to_try_with_the_selector_used(make_media, tmp_path, args,
                                                                advice):

@@ -57,17 +57,19 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
 
 
 def _advice(opts) -> str:
-    """What to try when a run found nothing, for the selector it used."""
+    """What to try when a run found nothing, for the selector it used: only a knob that was
+    holding it back (a threshold in force, a sensitivity that can go higher), else ``top``."""
     if opts.selector == "top":
         return "the audio is silent or too short for a clip"
-    if opts.selector == "standout" and opts.threshold is None:
-        # Only a sensitivity above the one used can help (1 is the most there is).
+    tries = []
+    if opts.threshold is not None or opts.selector == "crest":  # crest's default is -5 dBFS
+        tries.append("a lower --threshold")
+    if opts.selector == "standout":
         used = 0.5 if opts.sensitivity is None else opts.sensitivity
-        higher = next((s for s in (0.8, 1.0) if s > used), None)
-        if higher is None:
-            return "try --selector top --max-clips 5"
-        return f"try a higher --sensitivity, e.g. -s {higher:g}, or --selector top --max-clips 5"
-    return "try a lower --threshold or --selector top --max-clips 5"
+        higher = next((s for s in (0.8, 1.0) if s > used), None)  # 1 is the most there is
+        if higher is not None:
+            tries.append(f"a higher --sensitivity, e.g. -s {higher:g},")
+    return "try " + " or ".join([*tries, "--selector top --max-clips 5"])
 
 
 def _summary(result, verbose: bool) -> None:
