@@ -357,6 +357,17 @@ def test_top_picks_the_best_spaced_peaks_in_time_order():
     assert len(run(make("top", count=100), curve)) > 6  # fewer wanted than found
 
 
+def test_top_says_why_in_words_also_for_one():
+    """``--selector top --max-clips 1`` said "one of the 1 best"."""
+    curve = bed(300.0, -40.0, spread=0.5)
+    put(curve, 100.0, 0.1, -20.0)
+    put(curve, 200.0, 0.1, -25.0)
+    (one,) = run(make("top", count=1), curve)
+    assert one.reason == "the best: +20 dB over the median level"
+    assert [h.reason.split(":")[0] for h in run(make("top", count=2), curve)] == [
+        "one of the 2 best"] * 2
+
+
 def test_top_respects_count_spacing_and_threshold():
     curve = bed(900.0, -30.0, spread=3.0)
     out = run(make("top", count=7, min_gap=20.0), curve)

@@ -69,11 +69,12 @@ class Top:
             peaks = peaks[values[peaks] >= self.threshold]
         spacer = PeakSpacer(self.timeline)
         kept: list[Highlight] = []
+        best = "the best" if self.count == 1 else f"one of the {self.count} best"
         for i in peaks:
             value = float(values[i])
             kept += spacer.push(Candidate(
                 self.timeline.time(int(i)), value, value - median, "top",
-                f"one of the {self.count} best: +{value - median:.0f} dB over the median level"))
+                f"{best}: +{value - median:.0f} dB over the median level"))
         kept += spacer.finish()
         best = sorted(range(len(kept)), key=lambda j: -kept[j].score)[: self.count]
         return [kept[j] for j in sorted(best)]
