@@ -487,6 +487,22 @@ def test_standout_counts_busy_bursts_in_proportion_near_the_end():
     assert [round(h.peak_time) for h in found] == [100, 250, 265]
 
 
+def test_standout_a_higher_sensitivity_keeps_a_burst_small_bumps_around_it():
+    """Whether a stretch is busy does not move with the sensitivity: bumps that become
+    candidates only at a higher one no longer count as the game's sound against a bang they
+    did not count against at the default (the bang was lost from 0.7 on)."""
+    rng = np.random.default_rng(6)
+    curve = -50.0 + rng.normal(0, 0.3, 3000)
+    put(curve, 150.0, 0.3, -40.0)  # a bang, +10 dB
+    for at in (110.0, 125.0, 140.0, 160.0, 175.0, 190.0):
+        put(curve, at, 0.3, -44.2)  # bumps of +5.8 dB: candidates only at a higher sensitivity
+    peaks = {s: [round(h.peak_time) for h in run(make("standout", duration=300.0,
+                                                       sensitivity=s), curve, pieces=3)]
+             for s in (0.5, 0.8)}
+    assert peaks[0.5] == [150]
+    assert 150 in peaks[0.8]
+
+
 def test_standout_takes_a_step_up_for_a_new_scene_not_a_moment():
     curve = np.concatenate([bed(120.0, -45.0), bed(120.0, -25.0, seed=2)])
     assert run(make("standout"), curve, pieces=4) == []

@@ -87,9 +87,12 @@ class Standout:
 
     ``sensitivity`` (0 … 1, default 0.5) lowers (towards 1) or raises every margin by up to
     ``SENSITIVITY_DB / 2`` dB: the same shift in dB over the recording's own bed on any
-    recording (``excess`` counts from the shifted margin). Digital silence (under
-    :data:`m0core.levels.SILENT_DB`: before a late-starting track, in a gap of the timestamps)
-    is left out of every level and range while it is less than half of the values. A moment's
+    recording (``excess`` counts from the shifted margin); ``busy_db`` stays, as whether a
+    stretch is busy is the recording's, not the sensitivity's (a higher sensitivity does not
+    make bumps count against a burst that they did not count against before). Digital
+    silence (under :data:`m0core.levels.SILENT_DB`: before a late-starting track, in a gap
+    of the timestamps) is left out of every level and range while it is less than half of
+    the values. A moment's
     **score**, by which ``--max-clips`` ranks, is how far and how long it stayed over the
     margin (its ``excess``, dB·s; a burst's: its dB over ``burst_db``, summed); its peak is
     its loudest value; its ``reason`` says by how much and how long. A decision waits
@@ -148,7 +151,7 @@ class Standout:
         self.pause_db = number("pause_db", pause_db)
         self.steady = number("steady", steady, low=0.0)
         self.busy = whole("busy", busy, low=1)
-        self.busy_db = number("busy_db", busy_db) + shift
+        self.busy_db = number("busy_db", busy_db)
         self._size = values_per_second(hop)
         self._half = max(1, int(round(number("window", window, above=0.0) / (self._size * hop))))
         self._gap = int(round(number("gap", gap, low=0.0, high=60.0) / (self._size * hop)))
