@@ -1,4 +1,4 @@
-"""``adaptive``: the default selector, relative to the local background level."""
+"""``adaptive``: relative to the local background level (the default before ``standout``)."""
 
 from __future__ import annotations
 
