@@ -367,7 +367,7 @@ def create(kind: str, name: str, **params: Any) -> Any:
                                  "callable")
     refused = _refused(reg.factory, params)
     if refused:
-        raise OptionError(f'{kind[:-1]} "{name}" does not take these options: {refused}')
+        raise OptionError(f'{kind[:-1]} "{name}" does not take {refused}')
     with blame(kind, name):
         try:
             return reg.factory(**params)
@@ -426,13 +426,24 @@ def deferred(target: str) -> Deferred:
 
 
 def _refused(factory: Callable[..., Any], params: dict[str, Any]) -> str | None:
-    """Why ``factory`` cannot be called with ``params`` (keyword arguments), or ``None``."""
+    """Why ``factory`` cannot be called with ``params`` (keyword arguments), or ``None``:
+    ``the option "x" (it takes: a, b)`` for names it has no parameter for."""
     try:
-        inspect.signature(factory).bind(**params)
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # no signature to read: the call will tell
+        return None
+    try:
+        signature.bind(**params)
     except TypeError as exc:
-        return str(exc)
-    except ValueError:  # no signature to read: the call will tell
-        pass
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        named = [p.name for p in signature.parameters.values() if p.kind in kinds]
+        unknown = [k for k in params if k not in named]
+        if not unknown or any(p.kind is inspect.Parameter.VAR_KEYWORD
+                              for p in signature.parameters.values()):
+            return str(exc)
+        options = ", ".join(f'"{k}"' for k in unknown)
+        return (f"the option{'s' * (len(unknown) > 1)} {options} (it takes: "
+                f"{', '.join(named) or 'none'})")
     return None
 
 

@@ -162,7 +162,7 @@ def test_odd_names_work(name, make_media, tmp_path):
     (["--jobs", "-1"], "jobs must be between", 1),
     (["--cut", "wrong"], "'wrong' is not one of", 2),
     (["-P", "nonsense"], "expected STAGE.NAME=VALUE", 2),
-    (["-P", "analyzer.colour=1"], "does not take these options", 1),
+    (["-P", "analyzer.colour=1"], 'does not take the option "colour"', 1),
     (["-P", "encoder.timeout=-1"], "timeout must be a number of seconds above 0", 1),
     (["-P", "selector.threshold=5"], "'threshold' is set by m0 itself (use --threshold)", 1),
     (["-P", "selector.timeline=1"], "'timeline' is set by m0 itself", 1),
