@@ -64,6 +64,11 @@ class ConsoleProgress(Progress):
 
     def analysis_done(self, highlights: int, clips_pending: int) -> None:
         self._found = highlights
+        bar = self._bar
+        if bar is not None and bar.length is not None and bar.pos < bar.length:
+            # the whole file is analysed: the seconds decoded can sum to a fraction under its
+            # duration (the bar stopped at 99 %)
+            bar.update(bar.length - bar.pos)
         self._close_bars()
         if self.enabled and clips_pending:
             self._clip_bar = click.progressbar(
