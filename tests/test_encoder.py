@@ -439,3 +439,35 @@ def test_only_early_windows_of_an_mp4_are_looked_at_for_a_late_video(monkeypatch
     ts = MediaInfo("x.ts", 21600.0, 48000, 2, has_video=True, container="mpegts")
     at = keyframes.EARLY + 100.0
     assert keyframes.seek_point(ts, at) == pytest.approx(at - 1.5 + keyframes.NUDGE)
+
+
+def test_a_full_disk_stops_the_clips_after_the_first_with_one_warning(
+        vod: Path, tmp_path: Path, monkeypatch, request) -> None:
+    """Once ffmpeg finds the output folder's disk full, the clips not yet started fail with
+    that reason without starting ffmpeg (before, each of an hour's 60 clips ran one, each
+    opening the input, and printed a warning of its own); the CLI warns once per reason."""
+    from m0core.cli.progress import ConsoleProgress
+    from m0core.media.ffmpeg import ffmpeg_exe
+
+    media = probe(vod)
+    log = tmp_path / "runs"
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(f'#!/bin/sh\necho run >> "{log}"\n'
+                    'echo "Error submitting a packet to the muxer: No space left on device" >&2\n'
+                    "exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("M0_FFMPEG", str(fake))
+    ffmpeg_exe.cache_clear()
+    request.addfinalizer(ffmpeg_exe.cache_clear)  # the real one again after the test
+    warned: list[str] = []
+    monkeypatch.setattr("m0core.cli.progress.warn", warned.append)
+    progress = ConsoleProgress(enabled=False)
+    with FFmpegEncoder(media, tmp_path / "out", workers=1) as encoder:
+        futures = [encoder.submit(highlight(i, i + 2.0, index=i + 1)) for i in range(6)]
+        results = [f.result() for f in futures]
+    for done, result in enumerate(results, 1):
+        progress.clip_done(result, done, len(results))
+    assert log.read_text().split() == ["run"]
+    assert all(not r.ok and "No space left on device" in r.error for r in results)
+    assert len(warned) == 1 and warned[0].startswith("clip 1 failed:"), warned
+    assert partials(tmp_path / "out") == []

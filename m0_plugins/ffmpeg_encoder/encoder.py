@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from m0core.checks import whole
 from m0core.errors import InputError, OptionError, OutputError
-from m0core.media.ffmpeg import child, ffmpeg_exe, reason
+from m0core.media.ffmpeg import DISK_FULL, child, disk_full, ffmpeg_exe, reason
 from m0core.model import ClipResult, Compilation, Highlight, MediaInfo
 from m0core.outputs import temp_name, temp_prefix
 from m0core.shortform import ShortForm
@@ -39,6 +40,11 @@ from .shortform import (
     video_size,
 )
 from .smart import smart_commands
+
+#: The error of every clip not made because the output folder's disk is full: the first
+#: clip that finds it full stops the others from starting (each would open the input, for a
+#: 6 h MP4 a 160 MB ffmpeg, only to fail the same way).
+FULL = f"the output folder's disk is full ({DISK_FULL})"
 
 
 class _Failed(Exception):
@@ -124,6 +130,7 @@ class FFmpegEncoder:
         self._lock = threading.Lock()
         self._live: set[subprocess.Popen] = set()
         self._cancelled = False
+        self._full = False  # a clip found the disk full: the rest are not started
         self._submitted = 0
 
     def submit(self, highlight: Highlight) -> Future[ClipResult]:
@@ -169,6 +176,9 @@ class FFmpegEncoder:
                 raise _Failed("ffmpeg wrote an empty clip")
             os.replace(partial, final)
         except (_Failed, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                self._full = True
+                exc = _Failed(FULL)
             error = str(exc) if isinstance(exc, _Failed) else f"cannot write the clip ({exc})"
             return ClipResult(highlight, None, False, error, time.monotonic() - began)
         finally:
@@ -325,6 +335,8 @@ class FFmpegEncoder:
             with self._lock:
                 if self._cancelled:
                     raise _Failed("cancelled")
+                if self._full:  # another ffmpeg would only open the input to fail the same way
+                    raise _Failed(FULL)
                 try:
                     proc, stderr = stack.enter_context(
                         child(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
@@ -343,6 +355,9 @@ class FFmpegEncoder:
                 raise _Failed("cancelled")
             if code != 0:
                 text = stderr()
+                if disk_full(text):
+                    self._full = True
+                    raise _Failed(FULL)
                 if code < 0 and not text.strip():
                     raise _Failed(f"ffmpeg was killed by signal {-code}")
                 raise _Failed(f"ffmpeg failed: {reason(text)}")

@@ -27,6 +27,7 @@ class ConsoleProgress(Progress):
         self._clips_done = 0
         self._clips_total = 0
         self._found = 0
+        self._warned: set[str] = set()
 
     def started(self, media: MediaInfo) -> None:
         if not self.enabled:
@@ -58,7 +59,9 @@ class ConsoleProgress(Progress):
         self._clips_done, self._clips_total = done, submitted
         if self._clip_bar is not None:
             self._clip_bar.update(1)
-        if not result.ok:
+        if not result.ok and result.error not in self._warned:
+            # once per reason: a full disk fails every clip after the first the same way
+            self._warned.add(result.error)
             self._close_bars()
             warn(f"clip {result.highlight.index} failed: {result.error}")
 

@@ -7,6 +7,7 @@ stream summary, because the wheel ships no ffprobe.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -187,6 +188,15 @@ def reason(text: str) -> str:
     if not lines:
         return "unknown error"
     return lines[0].removeprefix("Error opening input: ")
+
+
+#: What ffmpeg and the OS say when a disk is full (``strerror(ENOSPC)``).
+DISK_FULL = os.strerror(errno.ENOSPC)
+
+
+def disk_full(text: str) -> bool:
+    """Whether ffmpeg's stderr ``text`` says it stopped because the disk it wrote to is full."""
+    return DISK_FULL in text
 
 
 @contextmanager
