@@ -235,3 +235,30 @@ def test_an_edited_selector_selects_again(fake_dist, wav, tmp_path):
     assert peaks() == kept and selected() == 2
     (tmp_path / "site" / "m0_pick.py").write_text(PICK.format(n=3) + "# edited\n")
     assert len(peaks()) == 3 and selected() == 3
+
+
+def test_a_cache_whose_description_cannot_be_written_keeps_no_curve(vod, own_cache,
+                                                                     monkeypatch):
+    """A full disk that takes the curve but not its description: before, the curve file stayed
+    (144 KB for an hour, 864 KB for 6 h), never read, holding the room the next run's entry
+    needed; now nothing of the entry is left, and the run completes uncached."""
+    import errno
+
+    from m0core import outputs
+    from m0core.pipeline.cache import SUFFIX_META
+
+    real = outputs.write_text_atomic
+
+    def full_for_descriptions(path, text, *args, **kwargs):
+        if str(path).endswith(SUFFIX_META):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, text, *args, **kwargs)
+
+    monkeypatch.setattr(outputs, "write_text_atomic", full_for_descriptions)
+    result = m0core.analyze(vod, None, clips=False)
+    assert result.highlights and result.timings["cached"] == 0.0
+    left = [p.name for p in own_cache.iterdir() if not p.name.endswith(".seen")]
+    assert left == []
+    monkeypatch.setattr(outputs, "write_text_atomic", real)
+    m0core.analyze(vod, None, clips=False)
+    assert m0core.analyze(vod, None, clips=False).timings["cached"] == 1.0

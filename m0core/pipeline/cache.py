@@ -219,8 +219,15 @@ def store(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarra
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(base.with_suffix(SUFFIX_DATA), data)
+    except (OSError, OutputError):
+        return False
+    try:
         write_text_atomic(base.with_suffix(SUFFIX_META), json.dumps(meta, default=str))
     except (OSError, OutputError):
+        # no curve without its description: on a full disk it would hold the room the
+        # next run's entry needs, and no run would ever read it
+        with suppress(OSError):
+            base.with_suffix(SUFFIX_DATA).unlink(missing_ok=True)
         return False
     mark_seen(FileIdentity(**ident["file"]))
     return True
