@@ -277,6 +277,28 @@ def test_failing_writer_keeps_the_other_outputs(vod, tmp_path, register_plugin):
     assert {Path(c.path).name for c in result.clips} <= made and len(result.clips) == 2
 
 
+def test_a_file_that_cannot_be_written_is_named_where_it_was_to_go(vod, tmp_path,
+                                                                    register_plugin):
+    """Writers write into the run's private folder: a thumbnail that found the disk full was
+    reported as ``OUT/.m0-run-<pid>-…/thumbs/22.jpg: cannot write``, a path gone by the time
+    the user reads it; it is ``OUT/thumbs/22.jpg``."""
+    class Full:
+        def write(self, result, out_dir):
+            target = out_dir / "thumbs" / "22.jpg"
+            raise OutputError(f"{target}: cannot write (No space left on device)")
+
+    class Plugin:
+        @hookimpl
+        def m0_register_writers(self, register):
+            register("full", Full)
+
+    register_plugin(Plugin(), "full-writer")
+    result = m0core.analyze(vod, tmp_path, clips=False, report=False, formats=["full", "csv"])
+    assert result.failed_outputs == (
+        f"{tmp_path / 'thumbs' / '22.jpg'}: cannot write (No space left on device)",)
+    assert (tmp_path / "highlights.csv").is_file()
+
+
 def test_failing_writer_fails_the_command_keeping_the_other_outputs(vod, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

@@ -193,6 +193,9 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
                                                                   path=None))
     if staging is not None:
         written, failed = write_outputs(result, writers)
+        # a file that could not be written is named where it was to be published, not in
+        # the private folder (gone when the run ends)
+        failed = [line.replace(str(staging.dir), str(staging.out)) for line in failed]
         failed += staging.publish(c.path for c in result.clips if c.ok and c.path)
         outputs = [str(staging.final(path)) for path in written]
         compilation = result.compilation
