@@ -49,3 +49,22 @@ def test_an_analysis_of_unknown_length_still_closes_its_bar(monkeypatch):
     progress.close()
     assert "Analysing" in terminal.getvalue()
     assert "%" not in terminal.getvalue()
+
+
+def test_the_clips_of_max_clips_are_counted_when_the_analysis_is_done(vod, tmp_path):
+    """With --max-clips the best are chosen at the end of the analysis: they were queued
+    after the progress was told none was pending, so the terminal drew no 'Cutting clips'
+    bar while a 6 h file's 50 clips were cut."""
+    from m0core.pipeline import Progress, analyze
+
+    told: list[tuple[int, int]] = []
+
+    class Recording(Progress):
+        def analysis_done(self, highlights: int, clips_pending: int) -> None:
+            told.append((highlights, clips_pending))
+
+    result = analyze(vod, tmp_path / "out", max_clips=2, report=False,
+                     progress=Recording())
+    made = [c for c in result.clips if c.ok]
+    assert len(made) == 2
+    assert told == [(2, 2)]

@@ -165,6 +165,7 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
     run.timings["analysis"] = time.perf_counter() - started
     if plan.cache_key is not None and plan.cached is None:
         cache.store(plan.cache_key, plan.media, plan.hop, run.curve())
+    run.take_best()  # before the progress is told how many clips are still to cut
     run.progress.analysis_done(run.found, run.pending)
     run.finish_clips()
     run.compile()
@@ -487,13 +488,17 @@ class _Run:
         self.clips.append(result)
         self.progress.clip_done(result, len(self.clips), len(self.clips) + len(self.futures))
 
-    def finish_clips(self) -> None:
-        """Cut the held best (with ``max_clips``) and wait for every clip."""
+    def take_best(self) -> None:
+        """With ``max_clips``: keep the held best, in time order, and queue their clips."""
         if self.held:
             best = sorted(self.held, key=lambda h: h.score, reverse=True)[: self.opts.max_clips]
             self.held = []
             for h in sorted(best, key=lambda h: h.peak_time):
                 self._accept(self._placed(h))
+
+    def finish_clips(self) -> None:
+        """Cut the held best (with ``max_clips``) and wait for every clip."""
+        self.take_best()
         if self.encoder is not None:
             from concurrent.futures import as_completed  # clips only: not for an analysis
 
