@@ -319,7 +319,9 @@ class FFmpegEncoder:
             try:
                 for future in futures:
                     future.result()
-            except BaseException:
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # interrupted: stop the running pieces
+                    self.close(cancel=True)
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
         listing.write_text(comp.listing_text(outs), encoding="utf-8")
