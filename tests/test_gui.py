@@ -196,6 +196,23 @@ def shot(page: Page, shots: Path, name: str) -> None:
     shutil.copy(shots / name, SHOTS / name)
 
 
+def open_with(browser, serve, tmp_path: Path, files: dict[str, Path | bytes],
+              chosen: tuple[str, ...] = ()) -> Page:
+    """The app served on a root folder holding ``files`` (name: a file to copy there, or its
+    bytes), with the files named in ``chosen`` ticked; the output folder is ``tmp_path/out``."""
+    root = tmp_path / "videos"
+    root.mkdir(parents=True, exist_ok=True)
+    for name, what in files.items():
+        if isinstance(what, bytes):
+            (root / name).write_bytes(what)
+        else:
+            shutil.copy(what, root / name)
+    page = Page(browser, serve(root, tmp_path / "out").url)
+    for name in chosen:
+        page.page.check(f"input[data-file='{name}']")
+    return page
+
+
 def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serve):
     root, out = tmp_path / "videos", tmp_path / "out"
     (root / "day1").mkdir(parents=True)
@@ -290,12 +307,8 @@ def test_upload_then_cancel(tmp_path, browser, shots, serve):
 
 def test_max_clips_keeps_the_best(vod, tmp_path, browser, serve):
     """*Max clips* is ``--max-clips``: 1 keeps the best of the vod's two highlights."""
-    root, out = tmp_path / "videos", tmp_path / "out"
-    root.mkdir()
-    shutil.copy(vod, root / "stream.mp4")
-    page = Page(browser, serve(root, out).url)
+    page = open_with(browser, serve, tmp_path, {"stream.mp4": vod}, ("stream.mp4",))
     p = page.page
-    p.check("input[data-file='stream.mp4']")
     p.fill("#max-clips", "1")
     p.click("#start")
     p.wait_for_selector(".job[data-status=completed]", timeout=90_000)
@@ -305,19 +318,15 @@ def test_max_clips_keeps_the_best(vod, tmp_path, browser, serve):
     assert p.inner_text(".job .note") == "completed · 1 highlight, 1 clip"
     assert p.inner_text("#results article .head").startswith("stream.mp4\ncompleted\n"
                                                              "1 highlight · 1 clip · ")
-    doc = json.loads((out / "stream_highlights" / "highlights.json").read_text())
+    doc = json.loads((tmp_path / "out" / "stream_highlights" / "highlights.json").read_text())
     assert len(doc["highlights"]) == 1  # of 2 without it
     assert page.problems == [], "\n".join(page.problems)
 
 
 def test_a_double_click_on_start_starts_one_batch_without_an_error(wav, tmp_path, browser,
                                                                   serve):
-    root, out = tmp_path / "videos", tmp_path / "out"
-    root.mkdir()
-    shutil.copy(wav, root / "talk.wav")
-    page = Page(browser, serve(root, out).url)
+    page = open_with(browser, serve, tmp_path, {"talk.wav": wav}, ("talk.wav",))
     p = page.page
-    p.check("input[data-file='talk.wav']")
     p.dblclick("#start")
     p.wait_for_selector(".job[data-status=completed]", timeout=90_000)
     p.wait_for_selector("#message >> text=Done.")
@@ -327,9 +336,7 @@ def test_a_double_click_on_start_starts_one_batch_without_an_error(wav, tmp_path
 def test_the_sensitivity_slider_is_on_only_for_the_selector_it_tunes(tmp_path, browser, serve):
     """Sensitivity is standout's: with another selector the slider is disabled, not a knob
     that does nothing."""
-    root = tmp_path / "videos"
-    root.mkdir()
-    page = Page(browser, serve(root, tmp_path / "out").url)
+    page = open_with(browser, serve, tmp_path, {})
     p = page.page
     p.wait_for_selector("#browser li.none")
     assert p.input_value("#selector") == "standout" and p.is_enabled("#sensitivity")
@@ -343,12 +350,8 @@ def test_the_sensitivity_slider_is_on_only_for_the_selector_it_tunes(tmp_path, b
 
 def test_a_screen_reader_names_each_progress_bar_and_reads_the_messages(tmp_path, browser,
                                                                          serve):
-    root = tmp_path / "videos"
-    root.mkdir()
-    (root / "broken.mp4").write_bytes(b"not a video")
-    page = Page(browser, serve(root, tmp_path / "out").url)
+    page = open_with(browser, serve, tmp_path, {"broken.mp4": b"not a video"}, ("broken.mp4",))
     p = page.page
-    p.check("input[data-file='broken.mp4']")
     p.click("#start")
     p.wait_for_selector(".job[data-status=failed]", timeout=60_000)
     p.wait_for_selector("#message >> text=Done.")
@@ -360,12 +363,8 @@ def test_a_screen_reader_names_each_progress_bar_and_reads_the_messages(tmp_path
 def test_a_refused_start_keeps_its_error_on_the_page(tmp_path, browser, serve):
     """After a batch, a start with a bad setting says why, and goes on saying it: the
     progress the server re-sends every second does not put "Done." over it."""
-    root = tmp_path / "videos"
-    root.mkdir()
-    (root / "broken.mp4").write_bytes(b"not a video")
-    page = Page(browser, serve(root, tmp_path / "out").url)
+    page = open_with(browser, serve, tmp_path, {"broken.mp4": b"not a video"}, ("broken.mp4",))
     p = page.page
-    p.check("input[data-file='broken.mp4']")
     p.click("#start")
     p.wait_for_selector("#message >> text=Done.", timeout=60_000)
     p.fill("#clip-length", "")
@@ -383,13 +382,9 @@ def test_another_batch_leaves_a_shown_report_and_a_playing_clip_alone(wav, tmp_p
                                                                       serve):
     """The results list is redrawn when a job changes: the other jobs' cards stay as they
     are, an open report is not closed or reloaded and a clip that plays goes on playing."""
-    root = tmp_path / "videos"
-    root.mkdir()
-    shutil.copy(wav, root / "talk.wav")
-    (root / "broken.mp4").write_bytes(b"not a video")
-    page = Page(browser, serve(root, tmp_path / "out").url)
+    page = open_with(browser, serve, tmp_path, {"talk.wav": wav, "broken.mp4": b"not a video"},
+                     ("talk.wav",))
     p = page.page
-    p.check("input[data-file='talk.wav']")
     p.click("#start")
     p.wait_for_selector("#results article[data-status=completed] audio >> nth=1",
                         timeout=90_000)
@@ -412,13 +407,9 @@ def test_another_batch_leaves_a_shown_report_and_a_playing_clip_alone(wav, tmp_p
 
 
 def test_a_long_file_name_wraps_instead_of_widening_the_page(tmp_path, browser, serve):
-    root = tmp_path / "videos"
-    root.mkdir()
     name = "2026-11-29_stream_" + "x" * 150 + ".mp4"  # no space to break at
-    (root / name).write_bytes(b"not a video")
-    page = Page(browser, serve(root, tmp_path / "out").url)
+    page = open_with(browser, serve, tmp_path, {name: b"not a video"}, (name,))
     p = page.page
-    p.check(f"input[data-file='{name}']")
     p.click("#start")
     p.wait_for_selector("#results article[data-status=failed]", timeout=60_000)
     width = "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
@@ -429,14 +420,9 @@ def test_a_long_file_name_wraps_instead_of_widening_the_page(tmp_path, browser, 
 
 def test_a_batch_with_a_failed_file_does_not_end_on_a_plain_done(wav, tmp_path, browser,
                                                                  serve):
-    root = tmp_path / "videos"
-    root.mkdir()
-    shutil.copy(wav, root / "talk.wav")
-    (root / "broken.mp4").write_bytes(b"not a video")
-    page = Page(browser, serve(root, tmp_path / "out").url)
+    page = open_with(browser, serve, tmp_path, {"talk.wav": wav, "broken.mp4": b"not a video"},
+                     ("broken.mp4", "talk.wav"))
     p = page.page
-    p.check("input[data-file='broken.mp4']")
-    p.check("input[data-file='talk.wav']")
     p.click("#start")
     p.wait_for_selector("#message >> text=Done.", timeout=90_000)
     assert p.inner_text("#message") == "Done. 1 of 2 files failed: see why below."
@@ -492,12 +478,8 @@ def test_short_form_settings_make_vertical_clips_and_a_compilation(vod, tmp_path
                                                                    shots, serve):
     import av
 
-    root, out = tmp_path / "videos", tmp_path / "out"
-    root.mkdir()
-    shutil.copy(vod, root / "stream.mp4")
-    page = Page(browser, serve(root, out).url)
+    page = open_with(browser, serve, tmp_path, {"stream.mp4": vod}, ("stream.mp4",))
     p = page.page
-    p.check("input[data-file='stream.mp4']")
     p.fill("#clip-length", "6")
     p.click("#short-form summary")
     p.select_option("#aspect", "9:16")
@@ -510,7 +492,7 @@ def test_short_form_settings_make_vertical_clips_and_a_compilation(vod, tmp_path
     p.wait_for_selector(".job[data-status=completed]", timeout=90_000)
     p.wait_for_selector("#results article[data-status=completed] video >> nth=2")
     assert page.problems == [], "\n".join(page.problems)
-    clips = sorted((out / "stream_highlights").glob("*.mp4"))
+    clips = sorted((tmp_path / "out" / "stream_highlights").glob("*.mp4"))
     assert [c.name for c in clips][-1] == "compilation.mp4" and len(clips) == 3
     for clip in clips:
         with av.open(str(clip)) as c:
