@@ -127,8 +127,14 @@ def position(seconds: float) -> str:
 def highlights_document(result: AnalysisResult, outputs: list[str] | None = None
                         ) -> dict[str, Any]:
     """The ``highlights.json`` document (schema ``m0.highlights/1``); ``outputs`` are the
-    other files the run wrote (paths relative to the output folder), its ``outputs`` field."""
+    other files the run wrote (paths relative to the output folder), its ``outputs`` field:
+    by default those of ``result.outputs`` (a finished run's), as its published file lists
+    them."""
     from m0core.version import __version__
+
+    if outputs is None and result.out_dir is not None:
+        named = (_relative(p, result.out_dir) for p in result.outputs)
+        outputs = [n for n in named if n and n != HIGHLIGHTS_FILE]
 
     clips = {c.highlight.index: c for c in result.clips}
     rows = []

@@ -56,6 +56,14 @@ def test_nothing_found_says_what_to_try_with_the_selector_used(make_media, tmp_p
     assert f"Note: no highlights found ({advice}" in run.stderr
 
 
+def test_json_on_stdout_lists_the_outputs_highlights_json_lists(vod, tmp_path):
+    run = run_m0("analyze", str(vod), str(tmp_path / "out"), "-f", "csv", "--json")
+    assert run.returncode == 0, run.stderr
+    printed = json.loads(run.stdout)["outputs"]
+    assert printed == json.loads((tmp_path / "out" / "highlights.json").read_text())["outputs"]
+    assert {"index.json", "report.html", "highlights.csv"} <= set(printed)
+
+
 def test_json_output_and_no_clips(vod, tmp_path):
     run = run_m0("analyze", str(vod), str(tmp_path), "--no-clips", "--json")
     assert run.returncode == 0, run.stderr
