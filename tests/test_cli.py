@@ -99,6 +99,18 @@ def test_help_version_and_alias():
     assert alias.returncode == 0 and "analyze" in alias.stdout
 
 
+@pytest.mark.parametrize("command, last", [
+    ([], "reference  Measure VIDEO's levels"), (["cache"], "Example: m0 cache info"),
+])
+def test_a_group_without_a_command_shows_its_help_not_an_error(command, last):
+    run = run_m0(*command)
+    assert run.returncode in (0, 2)  # click 8.1 exits 0, 8.2 and later 2
+    shown = (run.stdout + run.stderr).strip()
+    first, end = shown.splitlines()[0], shown.splitlines()[-1].strip()
+    assert first.startswith("Usage: ") and first.endswith(" [OPTIONS] COMMAND [ARGS]...")
+    assert "Error" not in shown and end.startswith(last) and "--help" not in end
+
+
 def test_demo_makes_a_sample_and_finds_its_moments(tmp_path):
     run = run_m0("demo", str(tmp_path / "demo"), "--duration", "60", "-q")
     assert run.returncode == 0, run.stderr

@@ -49,6 +49,11 @@ def cli(disabled: tuple[str, ...]) -> None:
             plugins.block(name)
 
 
+# click 8.2 and later raise this usage error for a group given no command (8.1 prints the
+# help and exits 0): its message is the group's help, shown as it is
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -73,6 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         error("interrupted")
         sys.exit(130)
+    except _NO_ARGS_IS_HELP as exc:  # "m0" or "m0 cache" alone: their help, not an error
+        exc.show()
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         error("interrupted")
         sys.exit(130)
