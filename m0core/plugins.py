@@ -385,6 +385,18 @@ def takes(kind: str, name: str, param: str) -> bool:
     return found is not None and found.kind in (found.KEYWORD_ONLY, found.POSITIONAL_OR_KEYWORD)
 
 
+def accepts(kind: str, name: str, param: str) -> bool:
+    """Whether the factory of ``name`` can be given the keyword parameter ``param`` (it names
+    it or takes ``**params``)."""
+    try:
+        inspect.signature(lookup(kind, name).factory).bind_partial(**{param: None})
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read: the call will tell
+        pass
+    return True
+
+
 class Deferred:
     """A stage factory that imports its implementation only when a stage is built (or its
     parameters are read), so loading the plugin that registers it stays cheap: m0's built-in

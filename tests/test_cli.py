@@ -56,6 +56,18 @@ def test_nothing_found_says_what_to_try_with_the_selector_used(make_media, tmp_p
     assert f"Note: no highlights found ({advice}" in run.stderr
 
 
+@pytest.mark.parametrize("selector", ["crest", "adaptive", "top"])
+def test_sensitivity_with_a_selector_without_one_says_so_in_words(wav, tmp_path, selector):
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "--selector",
+                 selector, "-s", "0.8")
+    assert run.returncode == 1
+    assert run.stderr.strip() == (f'Error: selector "{selector}" has no sensitivity: drop '
+                                  "--sensitivity, or choose a selector that has one (standout)")
+    assert not (tmp_path / "out").exists()
+    tuned = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "-s", "0.8")
+    assert tuned.returncode == 0 and "Error" not in tuned.stderr, tuned.stderr  # standout's
+
+
 def test_json_on_stdout_lists_the_outputs_highlights_json_lists(vod, tmp_path):
     run = run_m0("analyze", str(vod), str(tmp_path / "out"), "-f", "csv", "--json")
     assert run.returncode == 0, run.stderr

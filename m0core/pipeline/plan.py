@@ -11,7 +11,7 @@ from typing import Any
 
 from m0core import combine, contracts, plugins
 from m0core.contracts import Analyzer, Selector, Source
-from m0core.errors import InputError
+from m0core.errors import InputError, OptionError
 from m0core.media.audio import OVERRUN
 from m0core.media.ffmpeg import check_input_file
 from m0core.model import MediaInfo, Stage, Timeline
@@ -166,6 +166,10 @@ def _selection(opts: Options, hop: float, media: MediaInfo
     if opts.max_clips and plugins.takes("selectors", opts.selector, "max_clips"):
         selector_params.setdefault("max_clips", opts.max_clips)
     if opts.sensitivity is not None:
+        if "sensitivity" not in selector_params and not plugins.accepts(
+                "selectors", opts.selector, "sensitivity"):
+            raise OptionError(f'selector "{opts.selector}" has no sensitivity: drop '
+                              "--sensitivity, or choose a selector that has one (standout)")
         selector_params.setdefault("sensitivity", opts.sensitivity)
     selector = plugins.create("selectors", opts.selector, timeline=timeline,
                               threshold=opts.threshold, **selector_params)
