@@ -213,6 +213,13 @@ def test_m0_reference_json(vod):
     assert "balanced" in text and "Level histogram" in text and "2 highlights" in text
 
 
+def test_m0_reference_counts_one_highlight_in_the_singular(make_media):
+    one = make_media("one-burst.wav", "-filter_complex",
+                     _AUDIO_EXPR.format(d=30).replace("+between(t,40,41)", ""), "-ac", "1")
+    text = run_m0("reference", str(one), "-q").stdout
+    assert "Default selector: 1 highlight; typical limit" in text
+
+
 def test_m0_reference_of_silence_is_one_line(make_media):
     silent = make_media("silent.wav", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "5")
     proc = run_m0("reference", str(silent))

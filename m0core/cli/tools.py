@@ -236,7 +236,7 @@ def format_reference(ref: Reference, width: int = 40) -> str:
                                   strict=True):
         lines.append(f"  {name:<13} {value:6.1f} dB   ({100 - pct:g} %)")
     limit = "-" if ref.adaptive_limit_db is None else f"{ref.adaptive_limit_db:.1f} dB"
-    lines += ["", f"Default selector: {ref.adaptive_highlights} highlights; typical limit "
+    lines += ["", f"Default selector: {count(ref.adaptive_highlights, 'highlight')}; typical limit "
               f"{limit}", "", "Level histogram:"]
     top = max(share for _, _, share in ref.histogram) or 1.0
     for lo, hi, share in ref.histogram:
