@@ -4,11 +4,14 @@ options and output folders: tests/reliability/test_bad_inputs.py."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
+import sys
 
 import pytest
-from conftest import LOUD_AT, run_m0
+from conftest import _AUDIO_EXPR, LOUD_AT, run_m0
 
 
 def _files(folder):
@@ -66,6 +69,30 @@ def test_sensitivity_with_a_selector_without_one_says_so_in_words(wav, tmp_path,
     assert not (tmp_path / "out").exists()
     tuned = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "-s", "0.8")
     assert tuned.returncode == 0 and "Error" not in tuned.stderr, tuned.stderr  # standout's
+
+
+def test_the_analysis_bar_ends_on_what_was_found_counted_in_the_singular(make_media, tmp_path):
+    one = make_media("one-burst.wav", "-filter_complex",
+                     _AUDIO_EXPR.format(d=30).replace("+between(t,40,41)", ""), "-ac", "1")
+    leader, follower = os.openpty()  # a terminal on stderr: the bars are drawn
+    proc = subprocess.Popen([sys.executable, "-m", "m0core", "analyze", str(one),
+                             str(tmp_path / "out"), "--no-clips", "--no-report", "--no-cache"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the other end is closed
+            break
+        if not data:
+            break
+        drawn += data
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0 and b"1 highlight in" in proc.stdout.read()
+    frames = [f for f in re.split(r"[\r\n]", drawn.decode(errors="replace")) if "Analysing" in f]
+    assert frames and re.sub(r"\x1b\[[?0-9;]*[a-zA-Z]", "", frames[-1]).rstrip().endswith(
+        "100%  1 highlight"), frames[-1]
 
 
 def test_json_on_stdout_lists_the_outputs_highlights_json_lists(vod, tmp_path):

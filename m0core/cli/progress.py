@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from m0core.cli.console import warn
+from m0core.cli.console import count, warn
 from m0core.model import ClipResult, MediaInfo
 from m0core.pipeline import Progress
 
@@ -43,7 +43,7 @@ class ConsoleProgress(Progress):
         self._bar.__enter__()
 
     def _status(self, _item: object) -> str:
-        text = f"{self._found} highlights"
+        text = count(self._found, "highlight")
         if self._clips_total:
             text += f", clips {self._clips_done}/{self._clips_total}"
         return text
@@ -68,10 +68,14 @@ class ConsoleProgress(Progress):
     def analysis_done(self, highlights: int, clips_pending: int) -> None:
         self._found = highlights
         bar = self._bar
-        if bar is not None and bar.length is not None and bar.pos < bar.length:
-            # the whole file is analysed: the seconds decoded can sum to a fraction under its
-            # duration (the bar stopped at 99 %)
-            bar.update(bar.length - bar.pos)
+        if bar is not None:
+            bar.current_item = self._shown  # its last line shows what the selection found
+            if bar.length is not None and bar.pos < bar.length:
+                # the whole file is analysed: the seconds decoded can sum to a fraction under
+                # its duration (the bar stopped at 99 %)
+                bar.update(bar.length - bar.pos)
+            else:
+                bar.render_progress()
         self._close_bars()
         if self.enabled and clips_pending:
             self._clip_bar = click.progressbar(
