@@ -181,6 +181,20 @@ def test_m0_chapters_reuses_highlights_json(analysed, tmp_path):
                                                               analysed.highlights]
 
 
+@pytest.mark.parametrize("given, named", [
+    (["--max-clips", "1"], "--max-clips"), (["-t", "-3", "--selector", "top"], "--selector"),
+    (["--no-streaming"], "--no-streaming"),
+])
+def test_m0_chapters_refuses_selection_options_beside_highlights_json(analysed, tmp_path,
+                                                                      given, named):
+    out = tmp_path / "again.mkv"
+    proc = run_m0("chapters", analysed.media.path, str(out),
+                  "--highlights", str(analysed.out_dir / "highlights.json"), *given)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "--highlights" in proc.stderr and named in proc.stderr
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("out, highlights, message", [
     ("out.avi", None, "chapters need an .mp4"),
     ("out.mp4", "index.json", "not a highlights.json"),

@@ -4,6 +4,7 @@ found (analyze, batch, chapters, the GUI's form) and how they become :class:`Opt
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -26,6 +27,23 @@ def report_failed_plugins() -> None:
 
     for info in plugins.failed_plugins():
         warn(plugins.describe_failure(info))
+
+
+def given_options(ctx: click.Context, names: Iterable[str]) -> list[str]:
+    """The options among the parameters ``names`` of ``ctx``'s command that were given on its
+    command line or by environment, spelt as written (``--no-streaming``, not its default)."""
+    from click.core import ParameterSource
+
+    given = []
+    for param in ctx.command.params:
+        if param.name not in names or not isinstance(param, click.Option) or \
+                ctx.get_parameter_source(param.name) not in (ParameterSource.COMMANDLINE,
+                                                             ParameterSource.ENVIRONMENT):
+            continue
+        flags = param.secondary_opts if param.is_flag and param.secondary_opts and \
+            not ctx.params[param.name] else param.opts
+        given.append(max(flags, key=len))
+    return given
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:

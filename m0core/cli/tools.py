@@ -13,6 +13,7 @@ from m0core.cli.console import clock, count, stdout_to_stderr
 from m0core.cli.options import (
     AUDIO_TRACK,
     build_options,
+    given_options,
     report_failed_plugins,
     selection_options,
 )
@@ -64,6 +65,10 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
 
     chapters_target(video, out)  # a wrong extension or folder fails now, not after analysing
     if highlights_json is not None:
+        ignored = given_options(click.get_current_context(), values)
+        if ignored:
+            raise click.UsageError(f"--highlights takes the highlights it holds as they are: "
+                                   f"drop {', '.join(ignored)}")
         found = load_highlights(highlights_json)
     else:
         opts = build_options(**values, no_clips=True)
