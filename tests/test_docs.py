@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import run_m0
 
 from m0core import hookspecs
 
@@ -31,3 +32,12 @@ def test_plugin_hooks_have_tests(hook):
     tests = [p for p in (ROOT / "tests").rglob("test_*.py") if p.name != Path(__file__).name]
     assert any(re.search(rf"def {hook}\b", p.read_text()) for p in tests), \
         f"no test implements {hook}"
+
+
+def test_the_readme_documents_the_exit_codes_the_cli_gives(tmp_path):
+    paragraphs = (ROOT / "README.md").read_text().split("\n\n")
+    said = next(p for p in paragraphs if p.startswith("Exit codes"))
+    assert re.findall(r"`(\d+)`", said) == ["0", "1", "2", "130"]  # 130: tests/test_batch.py
+    assert run_m0("--version").returncode == 0
+    assert run_m0("probe", str(tmp_path / "missing.mp4")).returncode == 1
+    assert run_m0("analyze", "--no-such-option", "x.mp4").returncode == 2
