@@ -11,7 +11,7 @@ from pathlib import Path
 from m0core.errors import OutputError
 from m0core.media.ffmpeg import base_command, check_input_file, input_arg, run
 from m0core.model import Highlight
-from m0core.outputs import position, temp_name, temp_prefix
+from m0core.outputs import position, prepare_out_dir, temp_name, temp_prefix
 
 
 def chapter_title(highlight: Highlight) -> str:
@@ -57,8 +57,9 @@ def ffmetadata(highlights: Sequence[Highlight], contiguous: bool = False) -> str
 
 def chapters_target(video: str | os.PathLike, out: str | os.PathLike) -> tuple[Path, Path]:
     """``(video, out)`` checked for :func:`embed_chapters`: an input file, an output that is
-    not it, in a folder that exists and in a container that takes chapters (else
-    :class:`~m0core.errors.InputError` / :class:`OutputError`), before any analysis."""
+    not it, in a folder that exists and can be written in, and in a container that takes
+    chapters (else :class:`~m0core.errors.InputError` / :class:`OutputError`), before any
+    analysis."""
     src = check_input_file(video)
     target = Path(out)
     if target.resolve() == src.resolve():
@@ -66,6 +67,7 @@ def chapters_target(video: str | os.PathLike, out: str | os.PathLike) -> tuple[P
     if not target.parent.is_dir():
         raise OutputError(f"{target.parent}: no such folder")
     chapter_muxer(target)
+    prepare_out_dir(target.parent)  # a folder m0 cannot write in fails now too
     return src, target
 
 

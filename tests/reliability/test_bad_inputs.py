@@ -225,6 +225,14 @@ def test_chapters_into_an_unusable_folder(vod, tmp_path, disk):
         left = files(folder)
     line = assert_one_error_line(run, str(folder))
     assert "unexpected" not in line
-    assert ("cannot write in the folder (Read-only file system)" if disk == "read-only"
+    assert ("cannot write in the output folder (Read-only file system)" if disk == "read-only"
             else "No space left on device") in line, line
     assert left == []
+
+
+def test_chapters_into_a_read_only_folder_fails_before_analysing(vod, tmp_path):
+    folder = tmp_path / "disk"
+    with tmpfs(folder, read_only=True):
+        run = run_m0("chapters", str(vod), str(folder / "out.mp4"))
+    assert_one_error_line(run, str(folder), "cannot write")
+    assert "Analysing" not in run.stderr, run.stderr
