@@ -150,6 +150,20 @@ def test_a_group_without_a_command_shows_its_help_not_an_error(command, last):
     assert "Error" not in shown and end.startswith(last) and "--help" not in end
 
 
+def test_every_command_s_help_ends_with_an_example():
+    from m0core.cli.main import cli
+
+    def commands(group, path):
+        for name, command in group.commands.items():
+            yield [*path, name]
+            if hasattr(command, "commands"):
+                yield from commands(command, [*path, name])
+
+    for path in commands(cli, []):
+        run = run_m0(*path, "--help")
+        assert run.returncode == 0 and "\n  Example: m0 " in run.stdout, path
+
+
 def test_demo_makes_a_sample_and_finds_its_moments(tmp_path):
     run = run_m0("demo", str(tmp_path / "demo"), "--duration", "60", "-q")
     assert run.returncode == 0, run.stderr

@@ -202,7 +202,7 @@ def cache_group() -> None:
     """
 
 
-@cache_group.command("info")
+@cache_group.command("info", epilog="Example: m0 cache info --json")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def cache_info(as_json: bool) -> None:
     """Show where the cache is and how big it is."""
@@ -217,7 +217,7 @@ def cache_info(as_json: bool) -> None:
                    f"{data['bytes'] / 2**20:.1f} MB")
 
 
-@cache_group.command("clear")
+@cache_group.command("clear", epilog="Example: m0 cache clear")
 def cache_clear() -> None:
     """Delete every cached analysis."""
     from m0core.pipeline import cache
