@@ -234,6 +234,15 @@ def test_options_changed_back_redo_the_job(vod, tmp_path):
     assert json.loads(again.stdout)["jobs"][0]["status"] == "skipped"
 
 
+def test_cli_quiet_failure_says_where_to_read_why(video_only, tmp_path):
+    out = tmp_path / "out"
+    run = run_m0("batch", str(video_only), str(out), "-q")
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.strip() == f"Error: 1 of 1 jobs failed (m0 batch --status {out} says why)"
+    status = run_m0("batch", "--status", str(out))
+    assert "has no audio stream" in status.stdout
+
+
 def test_cli_corrupt_file_fails_alone_then_rerun_skips(vod, tmp_path):
     inputs = tmp_path / "in"
     good = _copies(vod, inputs, 2)

@@ -102,7 +102,8 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         click.echo(summary(results.values()))
     failed = sum(1 for r in results.values() if r["status"] == "failed")
     if failed:
-        raise M0Error(f"{failed} of {len(results)} jobs failed")
+        why = f" (m0 batch --status {out_dir} says why)" if quiet else ""  # no job lines
+        raise M0Error(f"{failed} of {len(results)} jobs failed{why}")
 
 
 _BATCH_HELP = {  # in a batch, --workers counts jobs; each job gets its share of the cores
