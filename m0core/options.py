@@ -204,6 +204,8 @@ class Options:
                               f"({(pre + post) / 2:g} s)")
         if self.compilation and not self.clips:
             raise OptionError("a compilation is made of the clips: drop --no-clips")
+        if "report" in self.formats and not self.report:
+            raise OptionError("-f report asks for the report --no-report leaves out: drop one")
 
     @property
     def short_form(self) -> ShortForm:

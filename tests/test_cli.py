@@ -95,6 +95,14 @@ def test_the_analysis_bar_ends_on_what_was_found_counted_in_the_singular(make_me
         "100%  1 highlight"), frames[-1]
 
 
+def test_a_report_asked_for_and_left_out_is_refused(vod, tmp_path):
+    run = run_m0("analyze", str(vod), str(tmp_path / "out"), "--no-clips", "-f", "report",
+                 "--no-report")
+    assert run.returncode == 1 and run.stderr.strip() == (
+        "Error: -f report asks for the report --no-report leaves out: drop one")
+    assert not (tmp_path / "out").exists()
+
+
 def test_json_on_stdout_lists_the_outputs_highlights_json_lists(vod, tmp_path):
     run = run_m0("analyze", str(vod), str(tmp_path / "out"), "-f", "csv", "--json")
     assert run.returncode == 0, run.stderr
