@@ -171,6 +171,18 @@ def test_m0_chapters_analyses_and_stream_copies(vod, tmp_path, ext, length):
     assert len(list(tmp_path.iterdir())) == 1  # no temporary file left
 
 
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_nothing_found_gives_a_copy_and_a_chapters_file_without_chapters(vod, tmp_path, ext):
+    out = tmp_path / f"none.{ext}"
+    run = run_m0("chapters", str(vod), str(out), "-t", "5", "-q")  # a floor nothing reaches
+    assert run.returncode == 0, run.stderr
+    assert out.is_file() and chapters_of(out) == []
+    analysed = run_m0("analyze", str(vod), str(tmp_path / "out"), "-t", "5", "--no-clips",
+                      "-f", "chapters", "-q")
+    assert analysed.returncode == 0, analysed.stderr
+    assert (tmp_path / "out" / "chapters.txt").read_text() == ";FFMETADATA1\n"
+
+
 def test_m0_chapters_reuses_highlights_json(analysed, tmp_path):
     out = tmp_path / "again.mkv"
     proc = run_m0("chapters", analysed.media.path, str(out),

@@ -38,11 +38,12 @@ def ffmetadata(highlights: Sequence[Highlight], contiguous: bool = False) -> str
     a container whose chapters have a start only (MP4, MOV: each lasts to the next, the first
     from 0), the time before and between highlights is a chapter of its own
     (:data:`BETWEEN`), so every highlight's chapter starts and ends where its window does.
+    No highlights: a document without chapters.
     """
     lines = [";FFMETADATA1"]
     reached = 0
     ordered = sorted(highlights, key=lambda h: h.start)
-    for h, after in zip(ordered, [*ordered[1:], None], strict=True):
+    for h, after in zip(ordered, [*ordered[1:], None][:len(ordered)], strict=True):
         start, end = round(h.start * 1000), round(h.end * 1000)
         if after is not None:  # windows may overlap; chapters do not
             end = max(start, min(end, round(after.start * 1000)))
