@@ -43,7 +43,8 @@ def ffmetadata(highlights: Sequence[Highlight], contiguous: bool = False) -> str
     lines = [";FFMETADATA1"]
     reached = 0
     ordered = sorted(highlights, key=lambda h: h.start)
-    for h, after in zip(ordered, [*ordered[1:], None][:len(ordered)], strict=True):
+    for i, h in enumerate(ordered):
+        after = ordered[i + 1] if i + 1 < len(ordered) else None
         start, end = round(h.start * 1000), round(h.end * 1000)
         if after is not None:  # windows may overlap; chapters do not
             end = max(start, min(end, round(after.start * 1000)))
