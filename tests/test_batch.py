@@ -173,6 +173,29 @@ def test_find_inputs_globs_folders_and_exclusions(tmp_path, vod):
         find_inputs([str(root / "*.mkv")])
 
 
+def test_find_inputs_leaves_out_the_clips_of_earlier_runs(tmp_path):
+    """A folder of recordings where ``m0 analyze`` left its output folders: a batch over the
+    folder (or a glob) took the clips of those runs as recordings to analyse. What the
+    highlights.json there lists is left out, not the folder's other files; a clip named on its
+    own is still taken."""
+    root = tmp_path / "vods"
+    (root / "stream_highlights").mkdir(parents=True)
+    (root / "stream.mp4").write_bytes(b"x")
+    (root / "stream_highlights" / "01_0h00m12s.mp4").write_bytes(b"x")
+    (root / "stream_highlights" / "highlights.json").write_text(json.dumps({
+        "schema": "m0.highlights/1", "highlights": [{"clip": "01_0h00m12s.mp4"}],
+        "outputs": [], "compilation": None}))
+    (root / "talk.mp4").write_bytes(b"x")  # m0 analyze talk.mp4 vods/: its folder is OUT too
+    (root / "highlights.json").write_text(json.dumps({
+        "schema": "m0.highlights/1", "highlights": [{"clip": None}], "outputs": ["index.json"],
+        "compilation": None}))
+    assert [p.name for p in find_inputs([str(root)])] == ["stream.mp4", "talk.mp4"]
+    assert [p.name for p in find_inputs([str(root / "**" / "*.mp4")])] == ["stream.mp4",
+                                                                           "talk.mp4"]
+    clip = root / "stream_highlights" / "01_0h00m12s.mp4"
+    assert find_inputs([str(clip)]) == [clip.resolve()]
+
+
 # -- m0 batch ---------------------------------------------------------------------------------
 
 def test_a_jobs_progress_counts_the_clips_cut_after_its_analysis():

@@ -16,8 +16,10 @@ batch can be resumed. ``m0 batch`` is the command-line face of the same code.
 from __future__ import annotations
 
 import copy
+import functools
 import glob
 import hashlib
+import json
 import os
 import socket
 import threading
@@ -36,7 +38,7 @@ from m0core.compat import seed_selector
 from m0core.errors import InputError, M0Error, OptionError
 from m0core.model import ClipResult
 from m0core.options import Options
-from m0core.outputs import remove_stale_temps
+from m0core.outputs import HIGHLIGHTS_FILE, HIGHLIGHTS_SCHEMA, remove_stale_temps
 from m0core.pipeline import Progress, analyze
 from m0core.staging import clear_stale
 
@@ -405,14 +407,18 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     """The files named by ``patterns``: globs (``**`` crosses folders), folders (their media
     files, recursively) or plain paths (kept even if missing, so the job reports it).
 
-    Files under ``exclude`` (the batch's output folder) are left out. Raises
-    :class:`InputError` when nothing is found; ``on_nothing(pattern)`` is told of each glob or
-    folder that found nothing when others did (a typo in a list should not go unnoticed).
+    Files under ``exclude`` (the batch's output folder) are left out, and so are the files
+    a folder or glob finds that an earlier m0 run made (its clips: listed by the
+    ``highlights.json`` beside them) — a file named on its own is kept.
+    Raises :class:`InputError` when nothing is found; ``on_nothing(pattern)`` is told of each
+    glob or folder that found nothing when others did (a typo in a list should not go
+    unnoticed).
     """
     patterns = list(patterns)
     skip = Path(exclude).resolve() if exclude is not None else None
     found: dict[Path, None] = {}
     unmatched: list[str] = []
+    made = functools.cache(_made_by_m0)
     for pattern in patterns:
         path = Path(pattern).expanduser()
         if path.is_dir():
@@ -423,6 +429,8 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
                                                         recursive=True) if os.path.isfile(p))
         else:
             matches = [path]
+        if path.is_dir() or glob.has_magic(pattern):
+            matches = [m for m in matches if m.name not in made(m.parent)]
         if not matches:
             unmatched.append(pattern)
         for match in matches:
@@ -435,6 +443,21 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     for pattern in unmatched if on_nothing is not None else ():
         on_nothing(pattern)
     return list(found)
+
+
+def _made_by_m0(folder: Path) -> frozenset[str]:
+    """The names of the files an m0 run made in ``folder`` (clips, compilation, other
+    outputs), as the ``highlights.json`` there lists them; none without one."""
+    try:
+        doc = json.loads((folder / HIGHLIGHTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return frozenset()
+    if not isinstance(doc, dict) or doc.get("schema") != HIGHLIGHTS_SCHEMA:
+        return frozenset()
+    names = [h.get("clip") for h in doc.get("highlights") or [] if isinstance(h, dict)]
+    names += list(doc.get("outputs") or [])
+    names.append((doc.get("compilation") or {}).get("path"))
+    return frozenset(Path(n).name for n in names if isinstance(n, str) and n)
 
 
 def read_list(path: str | os.PathLike) -> list[str]:
