@@ -196,20 +196,22 @@ class FFmpegEncoder:
         duration = self.media.duration
         if duration is not None and start >= duration:
             raise _Failed(f"clip window starts at {start:.1f} s, after the end ({duration:.1f} s)")
-        seek = seek_point(self.media, start)
         if self.short.active:
             self._short_cut(start, (end if duration is None else min(end, duration)) - start,
-                            partial, seek)
+                            partial, seek_point(self.media, start))
             return
         if self.cut != "smart":
             self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut,
-                                      seek=seek))
+                                      seek=seek_point(self.media, start)))
             return
         with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=temp_prefix(),
                                          suffix="-smart") as work:
+            # the smart cut reads the packets itself; where it cannot cut, the accurate way
+            # needs the seek point (the packets read again: a fallback, not every clip)
             commands = smart_commands(self.media, start, end - start, partial, Path(work))
             for cmd in commands or [clip_command(self.media, start, end - start, partial,
-                                                 "accurate", seek=seek)]:
+                                                 "accurate",
+                                                 seek=seek_point(self.media, start))]:
                 self._ffmpeg(cmd)
 
     def _short_cut(self, start: float, length: float, partial: Path,
