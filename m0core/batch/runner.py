@@ -19,7 +19,6 @@ import copy
 import functools
 import glob
 import hashlib
-import json
 import os
 import socket
 import threading
@@ -38,9 +37,9 @@ from m0core.compat import seed_selector
 from m0core.errors import InputError, M0Error, OptionError
 from m0core.model import ClipResult
 from m0core.options import Options
-from m0core.outputs import HIGHLIGHTS_FILE, HIGHLIGHTS_SCHEMA, remove_stale_temps
+from m0core.outputs import remove_stale_temps
 from m0core.pipeline import Progress, analyze
-from m0core.staging import clear_stale
+from m0core.staging import clear_stale, previous_outputs
 
 #: What ``m0 batch DIRECTORY`` picks up inside a folder (patterns take any file they match).
 MEDIA_EXTENSIONS = frozenset(
@@ -418,7 +417,7 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     skip = Path(exclude).resolve() if exclude is not None else None
     found: dict[Path, None] = {}
     unmatched: list[str] = []
-    made = functools.cache(_made_by_m0)
+    made = functools.cache(previous_outputs)  # by folder: what the record there lists
     for pattern in patterns:
         path = Path(pattern).expanduser()
         if path.is_dir():
@@ -443,21 +442,6 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     for pattern in unmatched if on_nothing is not None else ():
         on_nothing(pattern)
     return list(found)
-
-
-def _made_by_m0(folder: Path) -> frozenset[str]:
-    """The names of the files an m0 run made in ``folder`` (clips, compilation, other
-    outputs), as the ``highlights.json`` there lists them; none without one."""
-    try:
-        doc = json.loads((folder / HIGHLIGHTS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return frozenset()
-    if not isinstance(doc, dict) or doc.get("schema") != HIGHLIGHTS_SCHEMA:
-        return frozenset()
-    names = [h.get("clip") for h in doc.get("highlights") or [] if isinstance(h, dict)]
-    names += list(doc.get("outputs") or [])
-    names.append((doc.get("compilation") or {}).get("path"))
-    return frozenset(Path(n).name for n in names if isinstance(n, str) and n)
 
 
 def read_list(path: str | os.PathLike) -> list[str]:
