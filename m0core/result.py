@@ -43,8 +43,8 @@ class AnalysisResult:
     line: Line | None = None
     #: The clips joined into one video (``compilation=True``), else ``None``.
     compilation: Compilation | None = None
-    #: False when the run failed (a clip or the compilation could not be made) in an output
-    #: folder that holds a previous run's results: those were left as they were, and this
+    #: False when the run failed (a clip, the compilation or an output could not be made) in
+    #: an output folder that holds a previous run's results: those were left as they were, and this
     #: run's files were thrown away (its clips have no ``path``).
     published: bool = True
 

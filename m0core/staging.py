@@ -12,7 +12,8 @@ the folder is touched.
 
 So a run that fails or is interrupted at any point before publishing leaves the previous run's
 outputs exactly as they were (its private folder is removed; one left by a run that was killed
-is removed by the next run into the folder); so does a run whose clips could not all be made
+is removed by the next run into the folder); so does a run whose clips or outputs (the
+report, a ``--format`` file) could not all be made
 (:attr:`m0core.result.AnalysisResult.published`). Publishing is made of renames only (no data is
 written, so a full disk cannot stop it half way); Ctrl-C or SIGTERM during it is held until it
 ends, and a rename that fails puts back every file it had replaced. Runs into one folder

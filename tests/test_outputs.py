@@ -310,6 +310,31 @@ def test_failing_writer_keeps_the_other_outputs(vod, tmp_path, register_plugin):
     assert {Path(c.path).name for c in result.clips} <= made and len(result.clips) == 2
 
 
+def test_a_rerun_whose_writer_fails_keeps_the_previous_results(vod, tmp_path, register_plugin):
+    """A rerun whose report could not be written (a full disk) published its clips and
+    highlights.json over the previous run's and removed the previous report as stale, then
+    failed: now the previous results stay as they were, as for a clip that failed."""
+    class Broken:
+        def write(self, result, out_dir):
+            raise OutputError(f"{out_dir / 'report.html'}: cannot write (No space left on device)")
+
+    class Plugin:
+        @hookimpl
+        def m0_register_writers(self, register):
+            register("broken", Broken)
+
+    register_plugin(Plugin(), "broken-writer")
+    first = m0core.analyze(vod, tmp_path, formats=["csv"], clip_length=4)
+    assert not first.problems()
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    rerun = m0core.analyze(vod, tmp_path, formats=["broken", "csv"], clip_length=6)
+    assert not rerun.published and all(c.path is None for c in rerun.clips)
+    assert rerun.problems() == [f"{tmp_path / 'report.html'}: cannot write (No space left on "
+                                "device)", f"the previous results in {tmp_path} were kept"]
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before
+
+
 def test_a_file_that_cannot_be_written_is_named_where_it_was_to_go(vod, tmp_path,
                                                                     register_plugin):
     """Writers write into the run's private folder: a thumbnail that found the disk full was

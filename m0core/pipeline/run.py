@@ -187,16 +187,14 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
         notes=plan.notes,
     )
     if staging is not None and result.failed and staging.has_previous():
-        staging.discard()  # a failed rerun leaves the previous results as they were
-        return replace(result, out_dir=staging.out, published=False,
-                       clips=tuple(replace(c, path=None) for c in result.clips),
-                       compilation=result.compilation and replace(result.compilation,
-                                                                  path=None))
+        return _kept(result, staging)
     if staging is not None:
         written, failed = write_outputs(result, writers)
         # a file that could not be written is named where it was to be published, not in
         # the private folder (gone when the run ends)
         failed = [line.replace(str(staging.dir), str(staging.out)) for line in failed]
+        if failed and staging.has_previous():  # a report on a full disk, a writer's bug
+            return _kept(replace(result, failed_outputs=tuple(failed)), staging)
         failed += staging.publish(c.path for c in result.clips if c.ok and c.path)
         outputs = [str(staging.final(path)) for path in written]
         compilation = result.compilation
@@ -207,6 +205,15 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
                          clips=tuple(_published(c, staging) for c in result.clips),
                          compilation=compilation, outputs=tuple(outputs))
     return result
+
+
+def _kept(result: AnalysisResult, staging: Staging) -> AnalysisResult:
+    """A rerun that failed (a clip, the compilation or an output could not be made): its
+    files are thrown away and the previous results stay as they were."""
+    staging.discard()
+    return replace(result, out_dir=staging.out, published=False,
+                   clips=tuple(replace(c, path=None) for c in result.clips),
+                   compilation=result.compilation and replace(result.compilation, path=None))
 
 
 def _published(clip: ClipResult, staging: Staging) -> ClipResult:
