@@ -117,6 +117,10 @@ OPTIONAL: dict[str, dict[str, tuple[str, str]]] = {
         "compile": ("(clips: list[ClipResult]) -> Compilation",
                     "after the last clip: join the made clips into one video "
                     "(--compilation; without it, --compilation is an error)"),
+        "renumber": ("(clips: list[ClipResult], count: int) -> list[ClipResult]",
+                     "after the last clip, before compile(): rename the made clips for a run "
+                     "of count highlights (the built-in pads their numbers to its width, so "
+                     "that 100 or more sort in order); the clips as renamed"),
     },
     "writer": {},
 }

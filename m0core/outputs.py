@@ -118,6 +118,13 @@ def _unlink(path: str) -> None:
         pass
 
 
+def numbered(index: int, count: int) -> str:
+    """``index`` zero-padded to the width of ``count``, the largest number of its run (at least
+    two digits): ``01``…``99``, and ``001``…``999`` in a run of 100 to 999, so that the files
+    named by it sort in order."""
+    return f"{index:0{max(2, len(str(count)))}d}"
+
+
 def position(seconds: float) -> str:
     """``H:MM:SS`` as the seed's index.json shows positions."""
     total = int(seconds)

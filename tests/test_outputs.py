@@ -382,3 +382,30 @@ def test_max_pool_and_timecode_rate():
     assert max_pool(np.array([1, 5, 2, 3, 9]), 2).tolist() == [5, 3, 9]
     assert [timecode_rate(r) for r in (15, 30000 / 1001, 25, 12, 7)] == \
         [30.0, 29.97, 25.0, 24.0, 23.98]
+
+
+def _many(wav: Path, out: Path, count: int) -> m0core.AnalysisResult:
+    """``count`` highlights of 0.2 s over the ``wav`` fixture, a clip each, an OTIO timeline."""
+    return m0core.analyze(wav, out, selector="top", selector_params={"count": count},
+                          clip_length=0.2, min_gap=0.3, workers=2, report=False,
+                          formats=("otio",))
+
+
+def test_a_run_of_100_or_more_pads_every_number_and_a_rerun_of_fewer_replaces_it(wav,
+                                                                                  tmp_path):
+    result = _many(wav, tmp_path, 101)
+    assert len(result.highlights) == 101
+    clips = sorted(p.name for p in tmp_path.glob("*.wav"))
+    assert [name.split("_")[0] for name in clips] == [f"{i:03d}" for i in range(1, 102)]
+    doc = json.loads((tmp_path / "highlights.json").read_text())
+    assert [row["clip"] for row in doc["highlights"]] == clips
+    assert [c.path for c in result.clips] == [str(tmp_path / name) for name in clips]
+    timeline = otio.adapters.read_from_file(str(tmp_path / "highlights.otio"))
+    assert [c.name[:4] for c in timeline.find_clips()] == [f"{i:03d} " for i in range(1, 102)]
+
+    # a rerun with under 100: today's two digits, and the previous run's clips removed
+    _many(wav, tmp_path, 3)
+    clips = sorted(p.name for p in tmp_path.glob("*.wav"))
+    assert [name.split("_")[0] for name in clips] == ["01", "02", "03"]
+    assert [row["clip"] for row in json.loads(
+        (tmp_path / "highlights.json").read_text())["highlights"]] == clips

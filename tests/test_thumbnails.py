@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -134,3 +135,9 @@ def test_thumbnail_matches_ffmpeg_quality(vod, tmp_path):
         capture_output=True, check=True).stdout
     assert abs(path.stat().st_size - len(grabbed)) < 0.1 * len(grabbed)
     assert np.abs(picture(path) - picture(grabbed)).mean() < 1.0
+
+
+def test_thumbnails_of_a_run_of_100_or_more_have_three_digits(ramp, tmp_path):
+    many = [replace(h, index=i) for h, i in zip(highlights(1.0, 2.0), (7, 100), strict=True)]
+    made = make_thumbnails(probe(ramp), many, tmp_path)
+    assert {i: p.name for i, p in made.items()} == {7: "007.jpg", 100: "100.jpg"}

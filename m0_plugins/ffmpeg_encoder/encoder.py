@@ -25,7 +25,7 @@ from m0core.workers import stop_process
 from . import compilation as comp
 from .command import CUTS, clip_command
 from .keyframes import seek_point
-from .naming import clip_extension, clip_name
+from .naming import clip_extension, clip_name, renumbered
 from .shortform import (
     CORRECTIONS,
     SILENCE_LUFS,
@@ -159,6 +159,28 @@ class FFmpegEncoder:
             for proc in live:
                 stop_process(proc)
         self._pool.shutdown(wait=True)
+
+    def renumber(self, clips: list[ClipResult], count: int) -> list[ClipResult]:
+        """``clips`` with the made ones renamed for a run of ``count`` highlights: their
+        numbers padded to its width (``001_…`` from 100 on, see
+        :func:`~m0_plugins.ffmpeg_encoder.clip_name`), so that they sort in order; a clip that
+        cannot be renamed fails. Call it when every clip is done: the run's count is known
+        only then (clips are cut while the rest of the file is analysed)."""
+        renamed = []
+        for clip in clips:
+            path = Path(clip.path) if clip.ok and clip.path else None
+            if path is not None and path.parent == self.out_dir \
+                    and renumbered(path.name, count) != path.name:
+                target = path.with_name(renumbered(path.name, count))
+                try:
+                    os.rename(path, target)
+                except OSError as exc:
+                    clip = replace(clip, path=None, ok=False,
+                                   error=f"cannot rename the clip ({exc.strerror or exc})")
+                else:
+                    clip = replace(clip, path=str(target))
+            renamed.append(clip)
+        return renamed
 
     def __enter__(self) -> FFmpegEncoder:
         return self

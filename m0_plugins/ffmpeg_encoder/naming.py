@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 from m0core.model import Highlight, MediaInfo
+from m0core.outputs import numbered
 
 #: Containers a clip keeps when its input has them: ffmpeg picks the muxer from the extension.
 KNOWN_EXTENSIONS = frozenset({
@@ -41,14 +42,24 @@ def clip_extension(media: MediaInfo, cut: str = "copy") -> str:
     return ext
 
 
-def clip_name(highlight: Highlight, ext: str, index: int | None = None) -> str:
-    """``{index:02d}_{H}h{MM}m{SS}s_{peak_db:.1f}dB{ext}``, e.g. ``01_0h05m12s_-6.3dB.mp4``.
+def clip_name(highlight: Highlight, ext: str, index: int | None = None, count: int = 0) -> str:
+    """``{index}_{H}h{MM}m{SS}s_{peak_db:.1f}dB{ext}``, e.g. ``01_0h05m12s_-6.3dB.mp4``.
 
     The time is the highlight's ``peak_time`` rounded down to the second; ``index`` defaults to
-    ``highlight.index``.
+    ``highlight.index``, padded to the width of ``count`` (the run's number of highlights, see
+    :func:`m0core.outputs.numbered`; two digits at least).
     """
-    number = highlight.index if index is None else index
+    number = numbered(highlight.index if index is None else index, count)
     seconds = int(highlight.peak_time) if math.isfinite(highlight.peak_time) else 0
     hours, rest = divmod(max(seconds, 0), 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{number:02d}_{hours}h{minutes:02d}m{secs:02d}s_{highlight.peak_db:.1f}dB{ext}"
+    return f"{number}_{hours}h{minutes:02d}m{secs:02d}s_{highlight.peak_db:.1f}dB{ext}"
+
+
+def renumbered(name: str, count: int) -> str:
+    """The clip name ``name`` (see :func:`clip_name`) with its number padded to the width of
+    ``count``; a name that does not start with a number is returned as it is."""
+    number, sep, rest = name.partition("_")
+    if not sep or not number.isdigit():
+        return name
+    return f"{numbered(int(number), count)}_{rest}"

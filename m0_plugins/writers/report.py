@@ -23,7 +23,7 @@ from m0core.levels import clean
 from m0core.model import Line
 from m0core.outputs import position, write_text_atomic
 
-from .thumbnails import make_thumbnails, thumbnail_name
+from .thumbnails import make_thumbnails
 
 if TYPE_CHECKING:
     from m0core.result import AnalysisResult
@@ -79,7 +79,7 @@ def report_data(result: AnalysisResult, out_dir: Path, thumbs: dict[int, Path]) 
             **h.to_dict(), "position": position(h.peak_time),
             "clip": _relative(clip.path, out_dir) if clip and clip.ok and clip.path else None,
             "clip_error": clip.error if clip and not clip.ok else None,
-            "thumb": thumbnail_name(h) if thumb else None,
+            "thumb": _relative(thumb, out_dir) if thumb else None,
         })
     media = result.media
     duration = media.duration or len(scores) * result.hop

@@ -20,7 +20,7 @@ from typing import Any
 
 from m0core.media.ffmpeg import input_arg
 from m0core.model import Highlight, MediaInfo
-from m0core.outputs import write_text_atomic
+from m0core.outputs import numbered, write_text_atomic
 
 THUMBS_DIR = "thumbs"
 #: Width of a thumbnail in pixels; the height keeps the picture's aspect, rounded to even.
@@ -32,9 +32,10 @@ JPEG_QSCALE = 4
 TIME_SLACK = 1e-6
 
 
-def thumbnail_name(highlight: Highlight) -> str:
-    """``thumbs/01.jpg`` style relative path of a highlight's thumbnail."""
-    return f"{THUMBS_DIR}/{highlight.index:02d}.jpg"
+def thumbnail_name(highlight: Highlight, count: int = 0) -> str:
+    """``thumbs/01.jpg`` style relative path of a highlight's thumbnail, its number padded to
+    the width of ``count``, the run's number of highlights (``thumbs/001.jpg`` from 100 on)."""
+    return f"{THUMBS_DIR}/{numbered(highlight.index, count)}.jpg"
 
 
 def make_thumbnails(media: MediaInfo, highlights: Sequence[Highlight], out_dir: Path, *,
@@ -65,12 +66,13 @@ def make_thumbnails(media: MediaInfo, highlights: Sequence[Highlight], out_dir: 
         stream.codec_context.thread_count = 1
         (out_dir / THUMBS_DIR).mkdir(exist_ok=True)
         made: dict[int, Path] = {}
+        count = max(h.index for h in highlights)
         try:
             for h in sorted(highlights, key=lambda h: h.peak_time):
                 data = grab(container, stream, h.peak_time, time.monotonic() + timeout)
                 if data is not None:
-                    write_text_atomic(out_dir / thumbnail_name(h), data)
-                    made[h.index] = out_dir / thumbnail_name(h)
+                    made[h.index] = out_dir / thumbnail_name(h, count)
+                    write_text_atomic(made[h.index], data)
         except BaseException:  # interrupted, or cannot write: no thumbnail stays behind
             for path in made.values():
                 path.unlink(missing_ok=True)

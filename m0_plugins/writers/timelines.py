@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from m0core.errors import OptionError, OutputError
-from m0core.outputs import position, write_text_atomic
+from m0core.outputs import numbered, position, write_text_atomic
 
 if TYPE_CHECKING:
     from m0core.model import MediaInfo
@@ -83,6 +83,7 @@ def build_timeline(result: AnalysisResult, rate: float) -> Any:
         available = otio.opentime.TimeRange(
             otio.opentime.RationalTime(0, rate),
             otio.opentime.RationalTime.from_seconds(media.duration, rate).round())
+    count = len(result.highlights)
     for h in result.highlights:
         start = otio.opentime.RationalTime.from_seconds(h.start, rate).round()
         end = otio.opentime.RationalTime.from_seconds(h.end, rate).round()
@@ -90,7 +91,7 @@ def build_timeline(result: AnalysisResult, rate: float) -> Any:
             target_url=Path(media.path).absolute().as_uri(), available_range=available)
         ref.name = name
         track.append(otio.schema.Clip(
-            name=f"{h.index:02d} {position(h.peak_time)} {h.peak_db:.1f} dB {h.kind}",
+            name=f"{numbered(h.index, count)} {position(h.peak_time)} {h.peak_db:.1f} dB {h.kind}",
             media_reference=ref,
             source_range=otio.opentime.TimeRange(start, end - start),
             metadata={"m0": h.to_dict()},

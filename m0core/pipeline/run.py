@@ -514,7 +514,22 @@ class _Run:
                 self._record(future)
             with plugins.blame("encoders", self.opts.encoder):
                 self.encoder.close()
+            self._renumber()
             self.timings["clips_wait"] = time.perf_counter() - started
+
+    def _renumber(self) -> None:
+        """Let the encoder name the clips for the run's number of highlights, known only
+        now (its optional ``renumber``: the built-in pads the numbers to its width)."""
+        renumber = contracts.optional("encoder", self.encoder, "renumber")
+        if renumber is None or not self.clips:
+            return
+        with plugins.blame("encoders", self.opts.encoder):
+            clips = list(renumber(list(self.clips), len(self.highlights)))
+        for clip in clips:
+            problem = contracts.clip_problem(clip)
+            if problem is not None:
+                raise plugins.broken("encoders", self.opts.encoder, problem)
+        self.clips = clips
 
     def compile(self) -> None:
         """Join the clips into the compilation, when the options ask for one."""
