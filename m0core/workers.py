@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Callable
 
 #: The module a decoding worker runs (:mod:`m0core.pipeline.segments`), named here so a front
 #: end can :func:`prestart` one without importing it.
@@ -43,6 +44,7 @@ SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1"}
 _PR_SET_PDEATHSIG = 1
 
 _parent: int | None = None
+_PRCTL: tuple[Callable[..., int] | None] | None = None  # libc's prctl, once looked up
 #: Workers started ahead of their job, by module (:func:`prestart`).
 _spares: dict[str, list[Worker]] = {}
 _spares_lock = threading.Lock()
@@ -87,6 +89,43 @@ def die_with_parent(signum: int = signal.SIGTERM) -> None:
             pass
     if not parent_alive():
         os.kill(os.getpid(), signum)
+
+
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` (Linux only), looked up once, in this process: a child between fork
+    and exec must not look up a symbol (the loader's lock may be held by another thread)."""
+    global _PRCTL
+    if _PRCTL is None and sys.platform.startswith("linux"):
+        try:
+            _PRCTL = (ctypes.CDLL(None, use_errno=True).prctl,)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl
+            _PRCTL = (None,)
+    return _PRCTL[0] if _PRCTL is not None else None
+
+
+def killed_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` for :class:`subprocess.Popen` that has the kernel SIGKILL the child
+    (and the program it runs: the setting survives ``exec``) when the thread that started it
+    ends, the process included, however it dies (``PR_SET_PDEATHSIG``); ``None`` off Linux,
+    where nothing is done.
+
+    Python warns that a ``preexec_fn`` is not safe with threads: the child runs Python code
+    between fork and exec, where a lock that another thread held at the fork stays held. This
+    one only calls ``prctl`` (looked up beforehand, :func:`_prctl`) and ``getppid``, which take
+    no lock, and closes the race of a parent that died before the call. The parent is the
+    *thread* that started the child: start and wait in the same thread, as m0 does.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def tie() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        if os.getppid() != parent:  # the parent died before prctl: die now
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return tie
 
 
 def parent_alive() -> bool:
@@ -137,12 +176,16 @@ class Child:
     """A child process running ``cmd`` (``popen``: more :class:`subprocess.Popen` arguments)
     with its stderr in a temporary file, so a chatty process never stalls on a pipe nobody
     reads. ``with`` it, or :meth:`stop` it: it is then killed if still running and reaped
-    (:func:`stop_process`), so no orphan is left."""
+    (:func:`stop_process`), so no orphan is left. With ``tied``, it is killed also when this
+    process dies without stopping it (SIGKILL; :func:`killed_with_parent`), for a program
+    that does not watch its parent itself (ffmpeg)."""
 
-    def __init__(self, cmd: list[str], **popen: object) -> None:
+    def __init__(self, cmd: list[str], *, tied: bool = False, **popen: object) -> None:
         import subprocess  # imported when a child starts: ``m0 --version`` needs neither
         import tempfile
 
+        if tied:
+            popen["preexec_fn"] = killed_with_parent()
         self._errfile = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(cmd, stderr=self._errfile, **popen)

@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,11 +97,10 @@ def probe(path: str | os.PathLike, audio_track: int | str = 1) -> MediaInfo:
     without such an audio track.
     """
     p = check_input_file(path)
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", input_arg(p)],
-        capture_output=True, text=True, errors="replace", timeout=120,
-    )
-    text = proc.stderr
+    with child([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", input_arg(p)],
+               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) as (proc, stderr):
+        proc.wait(timeout=120)
+        text = stderr()
     if "Input #0" not in text:
         raise InputError(f"{p}: not a media file ffmpeg can read ({reason(text)})")
     info = parse_probe(text, str(p), p.stat().st_size, audio_track)
@@ -204,22 +203,26 @@ def child(cmd: list[str], **popen: Any) -> Iterator[tuple[subprocess.Popen, Call
     """Start ``cmd`` (``popen``: more :class:`subprocess.Popen` arguments) with its stderr in a
     temporary file, so a chatty process never stalls on a pipe nobody reads. Yields the
     process and a function that returns what it has written to stderr. However the block
-    ends, the process is stopped and reaped (:func:`stop_process`): no orphan is left."""
-    with Child(cmd, **popen) as process:
+    ends, the process is stopped and reaped (:func:`stop_process`), and if this process is
+    killed (SIGKILL: no block ends) the kernel kills it (Linux,
+    :func:`~m0core.workers.killed_with_parent`): no orphan is left. Every ffmpeg m0 runs is
+    started here."""
+    with Child(cmd, tied=True, **popen) as process:
         yield process.proc, process.stderr
 
 
 def run(args: list[str], *, timeout: float | None, what: str) -> None:
     """Run an ffmpeg command to completion; raise :class:`EncodeError` naming ``what`` on
-    failure or timeout. ``subprocess.run`` kills and reaps ffmpeg on a timeout or an interrupt,
-    so no process outlives the call."""
-    try:
-        proc = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise EncodeError(f"{what}: ffmpeg timed out after {timeout:g} s") from None
-    except OSError as exc:
-        raise EncodeError(f"{what}: cannot start ffmpeg ({exc})") from None
-    if proc.returncode != 0:
-        text = proc.stderr.decode("utf-8", "replace")
-        raise EncodeError(f"{what}: ffmpeg failed: {reason(text)}")
+    failure or timeout. ffmpeg is started by :func:`child`, so no process outlives the call."""
+    with ExitStack() as stack:
+        try:
+            proc, stderr = stack.enter_context(
+                child(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
+        except OSError as exc:
+            raise EncodeError(f"{what}: cannot start ffmpeg ({exc})") from None
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise EncodeError(f"{what}: ffmpeg timed out after {timeout:g} s") from None
+        if code != 0:
+            raise EncodeError(f"{what}: ffmpeg failed: {reason(stderr())}")

@@ -139,6 +139,23 @@ def test_one_clip_fails_the_others_are_fine(fault, vod, tmp_path):
     assert not wait_gone(tag, 10)
 
 
+@pytest.mark.parametrize("when, args", [
+    (".partial-", []),  # a clip being cut
+    ("ebur128", ["--loudness", "-14"]),  # a short-form clip's loudness being measured
+], ids=["clip", "loudness"])
+def test_sigkill_of_analyze_kills_its_ffmpeg(when, args, vod, tmp_path):
+    """SIGKILL runs no clean-up: the kernel kills the ffmpeg processes m0 started (their
+    parent-death signal; the wrapper exec-ing ffmpeg keeps it)."""
+    env, tag = tagged_env()
+    env["M0_FFMPEG"] = _ffmpeg_wrapper(tmp_path, when, 'exec "$REAL" -re "$@"')
+    proc = m0_popen("analyze", str(vod), str(tmp_path / "out"), "--no-report", "--workers", "2",
+                    *args, env=env)
+    wait_for(lambda: _named(tag, "-re"), 60, "an ffmpeg of the run at work")
+    proc.kill()  # m0 alone, not its process group
+    proc.communicate(timeout=10)
+    assert not wait_gone(tag, 5), "ffmpeg outlived the m0 that started it"
+
+
 # -- Ctrl-C, SIGTERM, SIGHUP -------------------------------------------------------------------
 
 @pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM", "SIGHUP"])
