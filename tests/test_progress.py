@@ -6,6 +6,7 @@ import io
 import re
 
 from m0core.cli.progress import ConsoleProgress
+from m0core.media.ffmpeg import ffmpeg_exe
 from m0core.model import MediaInfo
 
 
@@ -68,3 +69,30 @@ def test_the_clips_of_max_clips_are_counted_when_the_analysis_is_done(vod, tmp_p
     made = [c for c in result.clips if c.ok]
     assert len(made) == 2
     assert told == [(2, 2)]
+
+
+def test_the_clips_bar_counts_to_the_end_past_a_failed_clip(vod, tmp_path, monkeypatch,
+                                                            request):
+    """Clip 1 of 3 fails: its warning is printed above the bar, which goes on to 100 % (it
+    was closed at the warning, and clips 2 and 3 were cut with no bar)."""
+    from m0core.pipeline import analyze
+
+    wrapper = tmp_path / "ffmpeg"
+    wrapper.write_text(f'#!/bin/sh\ncase "$*" in *01_0h*) exit 1;; esac\n'
+                       f'exec "{ffmpeg_exe()}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("M0_FFMPEG", str(wrapper))
+    ffmpeg_exe.cache_clear()
+    request.addfinalizer(ffmpeg_exe.cache_clear)  # the real one again after the test
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    progress = ConsoleProgress()
+    # with max_clips the 3 clips are queued when the analysis is done: all under the bar
+    result = analyze(vod, tmp_path / "out", selector="top", max_clips=3, clip_length=2,
+                     workers=1, report=False, progress=progress)
+    progress.close()
+    assert [c.ok for c in result.clips] == [False, True, True]
+    text = terminal.getvalue()
+    before, warning, after = text.partition("Warning: clip 1 failed")
+    assert warning and "Cutting clips" in before
+    assert _percentages(after.split("\n", 1)[1])[-1] == 100, after

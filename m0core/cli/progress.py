@@ -57,13 +57,25 @@ class ConsoleProgress(Progress):
 
     def clip_done(self, result: ClipResult, done: int, submitted: int) -> None:
         self._clips_done, self._clips_total = done, submitted
-        if self._clip_bar is not None:
-            self._clip_bar.update(1)
         if not result.ok and result.error not in self._warned:
             # once per reason: a full disk fails every clip after the first the same way
             self._warned.add(result.error)
-            self._close_bars()
-            warn(f"clip {result.highlight.index} failed: {result.error}")
+            self._above_bars(f"clip {result.highlight.index} failed: {result.error}")
+        # a failed clip is done too: the bars go on counting (and are drawn again below the
+        # warning, their line having changed)
+        if self._clip_bar is not None:
+            self._clip_bar.update(1)
+        elif self._bar is not None:
+            self._bar.render_progress()  # its status counts the clips
+
+    def _above_bars(self, message: str) -> None:
+        """Print the warning ``message`` on a line of its own, the bar drawing (on a
+        terminal, on the line it was on) erased first; the bar is drawn again below it at its
+        next change."""
+        for bar in (self._bar, self._clip_bar):
+            if bar is not None and bar.file.isatty():
+                bar.file.write("\r" + " " * (bar.max_width or 0) + "\r")
+        warn(message)
 
     def analysis_done(self, highlights: int, clips_pending: int) -> None:
         self._found = highlights
