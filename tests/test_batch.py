@@ -706,3 +706,44 @@ def test_a_done_job_asked_into_another_folder_runs_there(vod, tmp_path):
     same = BatchProcessor(ledger=ledger).process_batch([BatchJob(str(vod), str(tmp_path / "b"))])
     assert same[str(vod)]["status"] == "skipped"
     assert same[str(vod)]["worker"] is None  # no process ran it this time (not this one)
+
+
+def test_status_shows_each_inputs_latest_job_and_counts_the_earlier_ones(vod, tmp_path):
+    """A folder batched twice with other options: two inputs, not four rows (the first run's
+    jobs, turned pending when the second replaced their outputs, are counted, not listed)."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    videos = _copies(vod, inputs, 2)
+    for length in ("10", "15"):
+        run = run_m0("batch", str(inputs), str(out), "-l", length, "--no-clips", "--no-report",
+                     "-q")
+        assert run.returncode == 0, run.stderr
+    latest = {r["path"]: r["options_hash"] for r in _ledger_rows(out)
+              if r["started"] == max(s["started"] for s in _ledger_rows(out)
+                                     if s["path"] == r["path"])}
+    status = run_m0("batch", "--status", str(out))
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.strip().splitlines()
+    assert len(lines) == 1 + 2 + 1, status.stdout  # the header, one per input, the counts
+    for line, video in zip(lines[1:3], videos, strict=True):
+        assert line.startswith("completed ") and line.endswith(f"{video}  (+1 earlier job)")
+    assert lines[-1] == ("2 jobs: 2 completed (and 2 earlier jobs of other options or file "
+                         "versions, not shown)")
+    shown = json.loads(run_m0("batch", "--status", str(out), "--json").stdout)
+    assert {r["path"]: (r["options_hash"], r["status"], r["earlier"]) for r in shown} == {
+        path: (key, "completed", 1) for path, key in latest.items()}
+
+
+def test_the_latest_job_is_the_one_the_last_batch_asked_for(vod, tmp_path):
+    """A batch with new options stopped before it started a job: that job, pending, is the
+    input's latest (the next run does it), not the earlier options' completed one; a batch
+    back at the earlier options makes that one the latest again."""
+    with Ledger(tmp_path / LEDGER_FILE, lock=True) as ledger:
+        first = ledger.add(Identity.of(vod, "a"), str(tmp_path / "x"))
+        ledger.start(first.key)
+        ledger.finish(first.key, {"status": "completed"})
+        second = ledger.add(Identity.of(vod, "b"), str(tmp_path / "x"))
+        assert [(r.key, r.status, n) for r, n in ledger.current()] == [
+            (second.key, "pending", 1)]
+        ledger.add(Identity.of(vod, "a"), str(tmp_path / "x"))
+        assert [(r.key, r.status, n) for r, n in ledger.current()] == [
+            (first.key, "completed", 1)]

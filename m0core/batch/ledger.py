@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     clips        INTEGER,
     error        TEXT,
     outputs      TEXT NOT NULL DEFAULT '[]',
-    owner        TEXT
+    owner        TEXT,
+    asked        REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_path ON jobs (path);
 """
@@ -126,6 +127,9 @@ class Row:
     outputs: list[str]
     #: ``host:pid`` of the batch that started the job last (see :func:`owner_alive`).
     owner: str | None = None
+    #: When a batch last asked for the job (:meth:`Ledger.add`); ``None`` in a ledger of m0
+    #: 0.4.x, until a batch asks for it again.
+    asked: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -187,6 +191,8 @@ class Ledger:
         columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
         if "owner" not in columns:  # a ledger of m0 0.4.0
             self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+        if "asked" not in columns:  # a ledger of m0 0.4.x
+            self._db.execute("ALTER TABLE jobs ADD COLUMN asked REAL")
         return self._db
 
     def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
@@ -223,23 +229,35 @@ class Ledger:
         query = "SELECT * FROM jobs ORDER BY path, COALESCE(started, 0), key"
         return [_row(r) for r in self._execute(query)]
 
+    def current(self) -> list[tuple[Row, int]]:
+        """Per input, by path: the row of the job the latest batch asked for (the options and
+        the version of the file it ran with), and how many other rows the input has (jobs of
+        other options, or of the file before it changed)."""
+        by_path: dict[str, list[Row]] = {}
+        for row in self.rows():
+            by_path.setdefault(row.path, []).append(row)
+        return [(max(rows, key=lambda r: (r.asked or r.started or 0.0, r.started or 0.0)),
+                 len(rows) - 1) for rows in by_path.values()]
+
     def folders(self) -> dict[str, str]:
         """``{out_dir: input path}`` of every folder a job has been given so far."""
         return {r["out_dir"]: r["path"] for r in
                 self._execute("SELECT DISTINCT out_dir, path FROM jobs")}
 
     def add(self, identity: Identity, out_dir: str) -> Row:
-        """Record a job as ``pending`` unless it is known already with this ``out_dir``;
-        return its row. A known job asked into another folder is ``pending`` again there
-        (what it made is in the other folder)."""
+        """Record a job as ``pending`` unless it is known already with this ``out_dir``, and
+        when it was asked for (now); return its row. A known job asked into another folder is
+        ``pending`` again there (what it made is in the other folder)."""
+        now = time.time()
         self._execute(
             "INSERT OR IGNORE INTO jobs (key, path, size, mtime_ns, options_hash, out_dir, "
-            "status) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+            "status, asked) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
             (identity.key, identity.path, identity.size, identity.mtime_ns,
-             identity.options_hash, out_dir),
+             identity.options_hash, out_dir, now),
         )
         self._execute("UPDATE jobs SET out_dir = ?, status = 'pending' WHERE key = ? AND "
                       "out_dir != ?", (out_dir, identity.key, out_dir))
+        self._execute("UPDATE jobs SET asked = ? WHERE key = ?", (now, identity.key))
         return self.get(identity.key)
 
     def start(self, key: str) -> None:

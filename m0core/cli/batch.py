@@ -26,7 +26,8 @@ from m0core.errors import M0Error
               help="Also take the files or patterns listed in this file, one per line.")
 @click.option("--retry-failed", is_flag=True, help="Run jobs that failed in an earlier run again.")
 @click.option("--status", "show_status", is_flag=True,
-              help="Print the ledger of OUT_DIR (what ran, how it ended) and exit.")
+              help="Print the ledger of OUT_DIR (what ran, how it ended: each input's "
+                   "latest job) and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job results as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
 def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, executor: str,
@@ -61,9 +62,9 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         if not ledger_file.is_file():
             raise M0Error(f"{out_dir}: no batch has run here (no {ledger_file.name})")
         with Ledger(ledger_file) as ledger:
-            rows = ledger.rows()
-        click.echo(json.dumps([r.to_dict() for r in rows], indent=2) if as_json
-                   else status_table(rows))
+            rows = ledger.current()
+        click.echo(json.dumps([{**r.to_dict(), "earlier": n} for r, n in rows], indent=2)
+                   if as_json else status_table(rows))
         return
     if from_file is not None:
         patterns += read_list(from_file)

@@ -122,19 +122,26 @@ def counts_line(statuses: Iterable[str]) -> str:
     return f"{count(sum(counts.values()), 'job')}: {parts}" if counts else "no jobs"
 
 
-def status_table(rows: list[Row]) -> str:
-    """``m0 batch --status``: the ledger, one row per job."""
+def status_table(rows: list[tuple[Row, int]]) -> str:
+    """``m0 batch --status``: one row per input, its latest job, with the number of its
+    earlier jobs (other options, an older version of the file: :meth:`Ledger.current`)."""
     lines = [f"{'status':<11} {'tries':>5} {'highlights':>10} {'clips':>5} {'time':>8}  "
              f"{'finished':<19}  input"]
-    for row in rows:
+    for row, earlier in rows:
         finished = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.finished)) \
             if row.finished else "-"
+        before = f"  (+{count(earlier, 'earlier job')})" if earlier else ""
         lines.append(f"{row.status:<11} {row.attempts:>5} {_opt(row.highlights):>10} "
                      f"{_opt(row.clips):>5} {_seconds(row.seconds):>8}  {finished:<19}  "
-                     f"{row.path}")
+                     f"{row.path}{before}")
         if row.error:
             lines.append(f"{'':<11} {row.error}")
-    lines.append(counts_line(row.status for row in rows))
+    line = counts_line(row.status for row, _ in rows)
+    earlier = sum(n for _, n in rows)
+    if earlier:
+        line += (f" (and {count(earlier, 'earlier job')} of other options or file versions, "
+                 "not shown)")
+    lines.append(line)
     return "\n".join(lines)
 
 
