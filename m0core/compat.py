@@ -24,6 +24,7 @@ from m0core.model import ClipResult, Highlight
 from m0core.options import Options
 from m0core.outputs import index_document, prepare_out_dir, write_outputs
 from m0core.pipeline import analyze
+from m0core.pipeline.run import renumber_clips
 from m0core.result import AnalysisResult
 from m0core.staging import same_file
 
@@ -225,7 +226,8 @@ class OptimizedClipGenerator:
         """Cut one clip per highlight (a :class:`Highlight` or a ``(start, end)`` pair).
 
         ``progress_callback(done, total, result)`` is called as each clip finishes. Returns
-        the results in the order given.
+        the results in the order given, their clips named for the number of clips (100 or
+        more: ``001_…``, renamed when all are done; the callback's paths are those before).
         """
         from concurrent.futures import as_completed
 
@@ -241,7 +243,8 @@ class OptimizedClipGenerator:
             for done, future in enumerate(as_completed(futures), start=1):
                 if progress_callback is not None:
                     progress_callback(done, len(futures), future.result())
-        return [f.result() for f in futures]
+        return renumber_clips(encoder, self.encoder, [f.result() for f in futures],
+                              max((h.index for h in items), default=0))
 
     def generate_clip(self, video_path: str | os.PathLike, start: float, end: float,
                       output_dir: str | os.PathLike, cut: str = "copy") -> ClipResult:

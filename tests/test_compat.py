@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import av
 import numpy as np
@@ -73,6 +74,14 @@ def test_optimized_clip_generator(vod, tmp_path):
     assert [r.ok for r in results] == [True, True]
     assert sorted(done) == [(1, 2), (2, 2)]
     assert results[1].path.endswith("07_0h00m12s_-9.0dB.mp4")
+
+
+def test_optimized_clip_generator_pads_the_numbers_of_100_clips_or_more(vod, tmp_path):
+    results = OptimizedClipGenerator(max_workers=2).generate_clips(
+        vod, [(1.0, 2.0), Highlight(10.0, 11.0, 10.5, -9.0, 3.0, "x", index=100)], tmp_path)
+    assert [Path(r.path).name for r in results] == ["001_0h00m01s_0.0dB.mp4",
+                                                    "100_0h00m10s_-9.0dB.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [Path(r.path).name for r in results]
 
 
 def test_analysis_options_are_used_or_refused(vod, tmp_path):

@@ -224,6 +224,23 @@ def _published(clip: ClipResult, staging: Staging) -> ClipResult:
     return replace(clip, path=str(staging.final(clip.path)))
 
 
+def renumber_clips(encoder: Any, name: str, clips: list[ClipResult],
+                   count: int) -> list[ClipResult]:
+    """``clips``, every one done, as the encoder plugin ``name`` renames them for a run of
+    ``count`` highlights (its optional ``renumber``: the built-in pads the numbers to the
+    width of ``count``); as they are if it has none."""
+    renumber = contracts.optional("encoder", encoder, "renumber")
+    if renumber is None or not clips:
+        return list(clips)
+    with plugins.blame("encoders", name):
+        renamed = list(renumber(list(clips), count))
+    for clip in renamed:
+        problem = contracts.clip_problem(clip)
+        if problem is not None:
+            raise plugins.broken("encoders", name, problem)
+    return renamed
+
+
 def _select_cached(plan: Plan, entry: cache.Entry, run: _Run) -> None:
     """Select on the cached curve ``entry`` whole, or replay the selection kept for it with
     the same options (:mod:`m0core.pipeline.selections`); keep a selection made here."""
@@ -519,17 +536,9 @@ class _Run:
 
     def _renumber(self) -> None:
         """Let the encoder name the clips for the run's number of highlights, known only
-        now (its optional ``renumber``: the built-in pads the numbers to its width)."""
-        renumber = contracts.optional("encoder", self.encoder, "renumber")
-        if renumber is None or not self.clips:
-            return
-        with plugins.blame("encoders", self.opts.encoder):
-            clips = list(renumber(list(self.clips), len(self.highlights)))
-        for clip in clips:
-            problem = contracts.clip_problem(clip)
-            if problem is not None:
-                raise plugins.broken("encoders", self.opts.encoder, problem)
-        self.clips = clips
+        now."""
+        self.clips = renumber_clips(self.encoder, self.opts.encoder, self.clips,
+                                    len(self.highlights))
 
     def compile(self) -> None:
         """Join the clips into the compilation, when the options ask for one."""
