@@ -66,6 +66,26 @@ def test_every_request_needs_the_token(client):
     assert client.get(f"/{TOKEN}/api/config", headers={"host": "evil.example"}).status_code == 400
 
 
+def test_the_jobs_list_shows_each_files_latest_job(client, folders):
+    """A file run twice with other settings listed both jobs, the first one's report link
+    leading to the second run's report (both write into the file's one folder): the list
+    shows the job the latest batch asked for, as ``m0 batch --status`` does."""
+    from m0core.batch.ledger import Identity, Ledger
+    from m0core.batch.runner import ledger_path
+
+    root, out, _ = folders
+    out.mkdir()
+    video = root / "sub" / "a.mp4"
+    with Ledger(ledger_path(out)) as ledger:
+        for options, found in (("first", 3), ("second", 5)):
+            key = ledger.add(Identity.of(video, options), str(out / "a_highlights")).key
+            ledger.start(key)
+            ledger.finish(key, {"status": "completed", "finished": time.time(), "seconds": 1.0,
+                                "highlights": found, "clips": found, "outputs": []})
+    jobs = client.get(f"/{TOKEN}/api/jobs").json()["jobs"]
+    assert [(j["path"], j["highlights"]) for j in jobs] == [(str(video), 5)]
+
+
 def test_the_file_browser_stays_in_the_root(client, folders):
     root, out, outside = folders
     listed = client.get(f"/{TOKEN}/api/browse").json()

@@ -217,7 +217,7 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         if not runner.ledger_file.is_file():
             return JSONResponse({"jobs": []})
         with Ledger(runner.ledger_file) as ledger:
-            rows = ledger.rows()
+            rows = [row for row, _ in ledger.current()]  # each file's latest job
         running = runner.running_paths()
         result = []
         for row in sorted(rows, key=lambda r: r.started or 0, reverse=True):
