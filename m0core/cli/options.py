@@ -200,9 +200,26 @@ def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...]
         raise OptionError("--no-streaming selects the rms-legacy analyzer; drop --analyzer")
     _check_window(values)
     extra = _parse_params(params)
-    return Options(
-        analyzer=analyzer, clips=not no_clips, cache=not no_cache,
-        source_params=extra["source"], analyzer_params=extra["analyzer"],
-        selector_params=extra["selector"], encoder_params=extra["encoder"],
-        **values,
-    )
+    try:
+        return Options(
+            analyzer=analyzer, clips=not no_clips, cache=not no_cache,
+            source_params=extra["source"], analyzer_params=extra["analyzer"],
+            selector_params=extra["selector"], encoder_params=extra["encoder"],
+            **values,
+        )
+    except OptionError as exc:
+        raise OptionError(_as_flag(str(exc))) from None
+
+
+def _as_flag(message: str) -> str:
+    """``message`` (an :class:`OptionError` of :class:`~m0core.options.Options`, which names
+    its fields: ``clip_length must be …``) naming the command line's option instead
+    (``--clip-length must be …``), when it begins with the field of one."""
+    ctx = click.get_current_context(silent=True)
+    name, sep, rest = message.partition(" ")
+    if ctx is None or not sep:
+        return message
+    for param in ctx.command.params:
+        if param.name == name and isinstance(param, click.Option) and param.opts:
+            return f"{max(param.opts, key=len)} {rest}"
+    return message
