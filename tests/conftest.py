@@ -16,6 +16,21 @@ from m0core import plugins
 pytest_plugins = ["m0core.testing"]
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile m0's modules to bytecode once, before the tests: the suite starts hundreds of
+    Python processes that import them (``m0`` commands, decoding and batch workers), and
+    where Python writes no bytecode itself (``PYTHONDONTWRITEBYTECODE``) each one compiled
+    them anew (0.23 s more for a short ``m0 analyze``). Nothing is compiled that is up to
+    date; a folder that cannot be written is left as it is."""
+    import compileall
+
+    import m0_plugins
+    import m0core
+
+    for package in (m0core, m0_plugins):
+        compileall.compile_dir(Path(package.__file__).parent, quiet=2)
+
+
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets an empty analysis cache (subprocesses inherit it through the env)."""
