@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     error        TEXT,
     outputs      TEXT NOT NULL DEFAULT '[]',
     owner        TEXT,
-    asked        REAL
+    asked        REAL,
+    retry        INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_path ON jobs (path);
 """
@@ -130,6 +131,10 @@ class Row:
     #: When a batch last asked for the job (:meth:`Ledger.add`); ``None`` in a ledger of m0
     #: 0.4.x, until a batch asks for it again.
     asked: float | None = None
+    #: A ``failed`` job that the next batch runs again without ``--retry-failed``: it failed
+    #: for the machine (a full disk, a killed ffmpeg, a clip that could not be cut), not for
+    #: its file, options or a plugin (:func:`m0core.batch.runner.run_job`'s ``retry``).
+    retry: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -193,6 +198,8 @@ class Ledger:
             self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
         if "asked" not in columns:  # a ledger of m0 0.4.x
             self._db.execute("ALTER TABLE jobs ADD COLUMN asked REAL")
+        if "retry" not in columns:  # a ledger of m0 0.4.x
+            self._db.execute("ALTER TABLE jobs ADD COLUMN retry INTEGER NOT NULL DEFAULT 0")
         return self._db
 
     def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
@@ -274,10 +281,10 @@ class Ledger:
             raise ValueError(f"not a ledger status: {status!r}")
         self._execute(
             "UPDATE jobs SET status = ?, finished = ?, seconds = ?, highlights = ?, clips = ?, "
-            "error = ?, outputs = ? WHERE key = ?",
+            "error = ?, outputs = ?, retry = ? WHERE key = ?",
             (status, time.time(), result.get("seconds"), result.get("highlights"),
              result.get("clips"), result.get("error"), json.dumps(result.get("outputs", [])),
-             key),
+             int(bool(result.get("retry"))), key),
         )
         if status == "completed":  # its outputs replaced those of other jobs into the folder
             self._execute(
@@ -312,6 +319,7 @@ def owner_alive(owner: str | None) -> bool:
 def _row(r: sqlite3.Row) -> Row:
     values = dict(r)
     values["outputs"] = json.loads(values["outputs"] or "[]")
+    values["retry"] = bool(values.get("retry"))
     return Row(**values)
 
 

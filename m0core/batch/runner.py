@@ -34,7 +34,7 @@ from m0core import plugins, workers
 from m0core.batch.executors import make_executor
 from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger, Row, options_hash
 from m0core.compat import seed_selector
-from m0core.errors import InputError, M0Error, OptionError
+from m0core.errors import InputError, M0Error, OptionError, OutputError
 from m0core.model import ClipResult
 from m0core.options import Options
 from m0core.outputs import remove_stale_temps
@@ -113,7 +113,9 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
     ``clips``, ``failed_clips``,
     ``outputs`` (paths written), ``error``, ``notes`` (how the run went, e.g. decoded in one
     pass), ``seconds``, ``started``, ``finished`` and
-    ``worker`` (``host:pid`` of the process that ran it).
+    ``worker`` (``host:pid`` of the process that ran it); a failed job has ``retry`` when it
+    failed for the machine (its output folder: a full disk; a clip or an output that could not
+    be made; no memory), which the next batch runs again without ``retry_failed``.
     """
     started = time.time()
     out = Path(spec["output_path"])
@@ -133,9 +135,13 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
             analysis = analyze(spec["video_path"], out, opts,
                                progress=_Reporter(report, stop))
     except M0Error as exc:
-        result["error"] = str(exc)
+        # the output folder (a full disk, no room to create it) is the machine's; an input,
+        # an option or a plugin would fail the same way again
+        result.update(error=str(exc), retry=isinstance(exc, OutputError))
     except KeyboardInterrupt:
         result.update(status="interrupted", error="the batch was stopped")
+    except MemoryError:
+        result.update(error="out of memory", retry=True)
     except Exception as exc:  # a plugin's bug fails its job, not the batch
         result["error"] = f"unexpected {type(exc).__name__}: {exc}"
     else:
@@ -145,8 +151,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
                       failed_clips=len(failed), outputs=made + list(analysis.outputs),
                       notes=list(analysis.notes))
         problems = analysis.problems(first_error=True)
-        if problems:
-            result.update(status="failed", error="; ".join(problems))
+        if problems:  # a clip or an output that could not be made: a disk, a killed ffmpeg
+            result.update(status="failed", error="; ".join(problems), retry=True)
     if result["status"] != "completed":
         clean_partials(out, remove_empty=True)
     result.update(finished=time.time(), seconds=round(time.time() - started, 3))
@@ -156,7 +162,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
 def _result(spec: dict[str, Any], status: str, **values: Any) -> dict[str, Any]:
     result = {"job_id": spec["job_id"], "status": status, "video_path": spec["video_path"],
               "output_path": spec["output_path"], "highlights": 0, "clips": 0,
-              "failed_clips": 0, "outputs": [], "error": None, "notes": [], "seconds": 0.0,
+              "failed_clips": 0, "outputs": [], "error": None, "retry": False, "notes": [],
+              "seconds": 0.0,
               "started": None, "finished": None,
               "worker": f"{socket.gethostname()}:{os.getpid()}"}
     result.update(values)
@@ -240,7 +247,8 @@ class BatchProcessor:
         there is skipped; ``None`` keeps the ledger in memory (nothing is skipped).
     retry_failed:
         Run jobs the ledger records as failed again (otherwise they are reported failed
-        without running).
+        without running, but for those that failed for the machine: a full disk, a killed
+        ffmpeg, a clip that could not be cut — which run again).
     """
 
     def __init__(self, max_workers: int = 3, executor: str = "process", *,
@@ -302,7 +310,7 @@ class BatchProcessor:
                         "blocked": plugins.blocked()}
                 if row.status == "completed":
                     ended(job.job_id, _from_row(spec, row, "skipped"))
-                elif row.status == "failed" and not self.retry_failed:
+                elif row.status == "failed" and not (self.retry_failed or row.retry):
                     ended(job.job_id, _from_row(spec, row, "failed", previous=True))
                 else:
                     specs.append(spec)

@@ -24,7 +24,10 @@ from m0core.errors import M0Error
               help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786  [default: a local cluster]")
 @click.option("--from-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also take the files or patterns listed in this file, one per line.")
-@click.option("--retry-failed", is_flag=True, help="Run jobs that failed in an earlier run again.")
+@click.option("--retry-failed", is_flag=True,
+              help="Run again the jobs that failed for their file (broken, no audio) or a "
+                   "plugin; those that failed for the machine (a full disk, a killed ffmpeg) "
+                   "always run again.")
 @click.option("--status", "show_status", is_flag=True,
               help="Print the ledger of OUT_DIR (what ran, how it ended: each input's "
                    "latest job) and exit.")

@@ -139,6 +139,30 @@ def test_one_clip_fails_the_others_are_fine(fault, vod, tmp_path):
     assert not wait_gone(tag, 10)
 
 
+def test_a_batch_runs_again_the_jobs_that_failed_for_the_machine(vod, tmp_path):
+    """A job whose clip could not be cut (its ffmpeg failed: a full disk, a killed ffmpeg) is
+    run again by the same command once the machine is mended, without --retry-failed (it was
+    reported failed and skipped, as if its file were broken); a broken file is not."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(vod, inputs / name)
+    (inputs / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000))
+    out = tmp_path / "out"
+    env, _ = tagged_env()
+    failing = dict(env, M0_FFMPEG=_ffmpeg_wrapper(tmp_path, "b_highlights", "exit 1"))
+    first = run_m0("batch", str(inputs), str(out), "--no-report", "--json", env=failing)
+    assert first.returncode == 1
+    status = {Path(r["video_path"]).name: r["status"] for r in json.loads(first.stdout)["jobs"]}
+    assert status == {"a.mp4": "completed", "b.mp4": "failed", "broken.mp4": "failed"}
+    again = run_m0("batch", str(inputs), str(out), "--no-report", "--json", env=env)
+    jobs = {Path(r["video_path"]).name: r for r in json.loads(again.stdout)["jobs"]}
+    assert {n: r["status"] for n, r in jobs.items()} == \
+        {"a.mp4": "skipped", "b.mp4": "completed", "broken.mp4": "failed"}
+    assert jobs["b.mp4"]["attempts"] == 2 and jobs["broken.mp4"]["attempts"] == 1
+    assert again.returncode == 1 and jobs["broken.mp4"]["previous"]  # reported, not rerun
+
+
 @pytest.mark.parametrize("when, args", [
     (".partial-", []),  # a clip being cut
     ("ebur128", ["--loudness", "-14"]),  # a short-form clip's loudness being measured
