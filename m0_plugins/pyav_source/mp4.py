@@ -23,7 +23,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 
@@ -223,6 +223,10 @@ class Movie:
     #: Seconds from the file's 0 to the players' 0 (the earliest track's start), which every
     #: track's :attr:`Edit.lead` and :attr:`duration` are counted from.
     origin: float = 0.0
+    #: The first video track's trak box (:mod:`.mp4video` reads it), and the mvhd's timescale
+    #: that its edit list counts in.
+    video_trak: Box | None = None
+    movie_scale: int = 0
 
 
 def open_movie(path: Path, track: int = 1) -> Movie:
@@ -254,6 +258,7 @@ def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Mo
     movie_scale, movie_duration = 0, 0
     tracks: list[AudioTrack | Unsupported] = []
     video = None
+    video_trak = None
     leads: list[float] = []  # each audio and video track's start on the timeline
     trex: dict[int, Fragments] = {}
     fragmented = False
@@ -276,6 +281,7 @@ def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Mo
             if kind == "video":
                 codec, lead = track
                 video = video or codec
+                video_trak = video_trak or box
                 leads.append(lead)
             elif kind == "audio":
                 tracks.append(track)
@@ -292,7 +298,8 @@ def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Mo
     if audio is not None and fragmented:
         audio.fragments = trex.get(audio.track_id, Fragments())
     duration = movie_duration / movie_scale - origin if movie_scale and movie_duration else None
-    return Movie(path, size, audio, video, duration, fragmented, moov.end, tracks, origin)
+    return Movie(path, size, audio, video, duration, fragmented, moov.end, tracks, origin,
+                 video_trak, movie_scale)
 
 
 def _track(f: BinaryIO, trak: Box, movie_scale: int):
@@ -406,8 +413,29 @@ def _audio(f: BinaryIO, parts: dict, media: dict, tables: dict, entries: list[Bo
     codec, extradata, rate, channels = _sample_entry(f, entries[0])
     track = AudioTrack(track_id, timescale, codec, extradata, rate, channels,
                        _edit(f, parts.get(b"edts"), movie_scale, timescale))
+    sample_tables(f, tables, track, "audio")
+    if b"ctts" in tables and _has_composition_offsets(f, tables[b"ctts"]):
+        raise Unsupported("an audio track with composition offsets")
+    return track
+
+
+class SampleTables(Protocol):
+    """A track with the sample tables :func:`sample_tables` reads (audio or video)."""
+
+    samples: int
+    stts: Table | None
+    stsc: Table | None
+    chunks: Table | None
+    sizes: Sizes
+
+
+def sample_tables(f: BinaryIO, tables: dict[bytes, Box], track: SampleTables,
+                  what: str) -> None:
+    """Set ``track``'s stts, stsc, chunk offsets (stco/co64), sizes (stsz/stz2) and sample
+    count from the boxes of its stbl; :class:`Unsupported` (naming the ``what`` track) where
+    one is missing or damaged."""
     if b"stts" not in tables or b"stsc" not in tables:
-        raise Unsupported("an audio track without sample tables")
+        raise Unsupported(f"an {what} track without sample tables")
     track.stts = _table(f, tables[b"stts"], ">u4,>u4")
     track.stsc = _table(f, tables[b"stsc"], ">u4,>u4,>u4")
     if b"stco" in tables:
@@ -415,7 +443,7 @@ def _audio(f: BinaryIO, parts: dict, media: dict, tables: dict, entries: list[Bo
     elif b"co64" in tables:
         track.chunks = _table(f, tables[b"co64"], ">u8")
     else:
-        raise Unsupported("an audio track without chunk offsets")
+        raise Unsupported(f"an {what} track without chunk offsets")
     if b"stsz" in tables:
         box = tables[b"stsz"]
         f.seek(box.payload + 4)
@@ -431,14 +459,11 @@ def _audio(f: BinaryIO, parts: dict, media: dict, tables: dict, entries: list[Bo
         dtype = {4: ">u1", 8: ">u1", 16: ">u2"}[bits]
         track.sizes = Sizes(0, Table(box.payload + 12, count, np.dtype(dtype)), bits == 4)
     else:
-        raise Unsupported("an audio track without sample sizes")
-    if b"ctts" in tables and _has_composition_offsets(f, tables[b"ctts"]):
-        raise Unsupported("an audio track with composition offsets")
+        raise Unsupported(f"an {what} track without sample sizes")
     track.samples = int(sum(int(b["f0"].sum()) for b in track.stts.blocks(f)))
     size_count = track.sizes.table.count if track.sizes.table is not None else track.samples
     if size_count < track.samples:
         raise Unsupported("sample sizes missing")
-    return track
 
 
 def _has_composition_offsets(f: BinaryIO, box: Box) -> bool:
@@ -597,7 +622,7 @@ def runs(f: BinaryIO, movie: Movie, start: int = 0) -> Iterator[Run]:
         yield from _fragment_runs(f, movie, track, start, end)
 
 
-def _table_runs(f: BinaryIO, track: AudioTrack, first: int
+def _table_runs(f: BinaryIO, track: SampleTables, first: int
                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(offsets, sizes)`` of the samples in the tables from sample ``first`` on."""
     sample = 0  # index of the first sample of the next piece of chunks
@@ -613,7 +638,7 @@ def _table_runs(f: BinaryIO, track: AudioTrack, first: int
             return
 
 
-def _chunk_pieces(f: BinaryIO, track: AudioTrack) -> Iterator[tuple[int, np.ndarray]]:
+def _chunk_pieces(f: BinaryIO, track: SampleTables) -> Iterator[tuple[int, np.ndarray]]:
     """``(index of the first chunk, samples of each chunk)`` for the track's chunks in order,
     :data:`BLOCK` chunks at most, from the stsc (a row per change of samples per chunk)."""
     chunks = track.chunks.count
@@ -653,7 +678,7 @@ def _chunk_pieces(f: BinaryIO, track: AudioTrack) -> Iterator[tuple[int, np.ndar
             return
 
 
-def _piece_runs(f: BinaryIO, track: AudioTrack, offsets: np.ndarray, counts: np.ndarray,
+def _piece_runs(f: BinaryIO, track: SampleTables, offsets: np.ndarray, counts: np.ndarray,
                 sample: int, first: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(offsets, sizes)`` of the samples of chunks at ``offsets`` holding ``counts``
     samples, the first being sample ``sample``; those before sample ``first`` left out."""
