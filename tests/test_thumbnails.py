@@ -11,8 +11,9 @@ import av
 import numpy as np
 import pytest
 
+from m0_plugins.pyav_source import mp4video
 from m0_plugins.writers import thumbnails
-from m0_plugins.writers.thumbnails import make_thumbnails
+from m0_plugins.writers.thumbnails import Demuxed, Upright, make_thumbnails
 from m0core.media.ffmpeg import ffmpeg_exe, input_arg, probe
 from m0core.model import Highlight
 
@@ -141,3 +142,91 @@ def test_thumbnails_of_a_run_of_100_or_more_have_three_digits(ramp, tmp_path):
     many = [replace(h, index=i) for h, i in zip(highlights(1.0, 2.0), (7, 100), strict=True)]
     made = make_thumbnails(probe(ramp), many, tmp_path)
     assert {i: p.name for i, p in made.items()} == {7: "007.jpg", 100: "100.jpg"}
+
+
+# -- MP4 and MOV read from their sample tables, in constant memory ---------------------------
+
+#: Peaks on and between keyframes (0, 4 and 8 s), on and between frames, the first and the
+#: last frame, past the end.
+ALL_PEAKS = (0.0, 0.03, 0.1, 1.55, 3.9, 3.95, 4.0, 4.04, 4.1, 5.6, 6.01, 7.99, 8.0, 8.05,
+             8.9, 8.95, 9.5)
+
+
+@pytest.fixture(scope="module")
+def ramp_variants(ramp, make_media) -> dict[str, Path]:
+    """The ramp with a sound track (both with an edit list: the B-frames' delay, the AAC
+    priming), its video starting 1.3 s after its sound, without edit lists, and as a MOV."""
+    sound = ["-f", "lavfi", "-i", "sine=duration=9", "-map", "0:v", "-map", "1:a",
+             "-c:v", "copy", "-c:a", "aac"]
+    return {
+        "with sound": make_media("ramp_sound.mp4", "-i", str(ramp), *sound),
+        "late video": make_media("ramp_late.mp4", "-itsoffset", "1.3", "-i", str(ramp),
+                                 *sound),
+        "no edit list": make_media("ramp_noedit.mp4", "-i", str(ramp), *sound,
+                                   "-use_editlist", "0"),
+        "video alone, no edit list": make_media("ramp_bare.mp4", "-i", str(ramp), "-c",
+                                                "copy", "-use_editlist", "0"),
+        "mov": make_media("ramp.mov", "-i", str(ramp), "-c", "copy"),
+    }
+
+
+def test_mp4_frames_are_those_of_ffmpegs_demuxer(ramp, ramp_variants):
+    """The frame m0's reader of the sample tables decodes at each peak is, pixel for pixel,
+    the one FFmpeg's demuxer (``av.open``, seeking) gives."""
+    for name, path in {"ramp": ramp, **ramp_variants}.items():
+        ours, theirs = Upright(mp4video.Frames(path)), Demuxed.open(str(path))
+        try:
+            for peak in ALL_PEAKS:
+                got, want = ours.at(peak, float("inf")), theirs.at(peak, float("inf"))
+                assert (got is None) == (want is None), (name, peak)
+                if want is not None:
+                    assert np.array_equal(got.to_ndarray(format="rgb24"),
+                                          want.to_ndarray(format="rgb24")), (name, peak)
+        finally:
+            ours.close()
+            theirs.close()
+
+
+def test_mp4_frames_out_of_order(ramp):
+    """Times asked for out of order (the reader decodes on for increasing ones) give the
+    same frames."""
+    with mp4video.Frames(ramp) as frames:
+        shown = [frames.at(peak) for peak in (5.6, 1.55, 5.0, 5.65, 0.0, 8.9, 4.0)]
+        assert [round(f.pts / 1024) - 2 for f in shown] == [56, 16, 50, 57, 0, 89, 40]
+
+
+def test_mp4_thumbnails_do_not_open_ffmpegs_demuxer(ramp, ramp_variants, tmp_path,
+                                                    monkeypatch):
+    """An MP4's thumbnails are made without ``av.open`` (whose index of every sample grows
+    with the file): the frames at the peaks all the same, as ``ffmpeg -ss PEAK`` grabs
+    them."""
+    def refused(*args, **kwargs):
+        raise AssertionError("av.open called")
+
+    monkeypatch.setattr(av, "open", refused)
+    peaks = (0.0, 1.55, 4.0, 5.6, 6.01, 8.9, 8.95)
+    made = make_thumbnails(probe(ramp), highlights(*peaks), tmp_path)
+    monkeypatch.undo()
+    assert [frame_number(made[i]) for i in range(1, 7)] == [0, 16, 40, 56, 61, 89]
+    assert 7 not in made  # past the last frame
+
+
+def test_unsupported_mp4_falls_back_to_ffmpegs_demuxer(ramp, tmp_path, monkeypatch):
+    """Where the reader gives up (here: any MP4), or finds a table damaged on the way, the
+    thumbnails come from FFmpeg's demuxer."""
+    def unsupported(path):
+        raise mp4video.Unsupported("not this one")
+
+    monkeypatch.setattr(thumbnails, "Frames", unsupported)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    made = make_thumbnails(probe(ramp), highlights(1.55, 5.6), tmp_path / "a")
+    assert [frame_number(made[i]) for i in (1, 2)] == [16, 56]
+    monkeypatch.undo()
+
+    def damaged(self, at, deadline=float("inf")):
+        raise mp4video.Unsupported("a damaged video track")
+
+    monkeypatch.setattr(mp4video.Frames, "at", damaged)
+    made = make_thumbnails(probe(ramp), highlights(1.55, 5.6), tmp_path / "b")
+    assert [frame_number(made[i]) for i in (1, 2)] == [16, 56]

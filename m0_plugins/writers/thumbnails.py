@@ -1,8 +1,12 @@
 """One JPEG per highlight at its peak, grabbed in-process with PyAV.
 
-The container is opened once; for each highlight, in time order, it seeks to the keyframe at
-or before the peak and decodes up to the first frame shown at or after the peak: the frame
-``ffmpeg -ss PEAK -i FILE`` (accurate input seeking) grabs. The frame is turned upright as
+The video is opened once; for each highlight, in time order, the frames are decoded from the
+keyframe at or before the peak up to the first frame shown at or after the peak: the frame
+``ffmpeg -ss PEAK -i FILE`` (accurate input seeking) grabs. An MP4 or MOV file's packets come
+from m0's reader of its sample tables (:mod:`m0_plugins.pyav_source.mp4video`), in constant
+memory: FFmpeg's demuxer would index every sample of the file on opening (about 170 MB for
+6 hours of 720p). Other containers, and the MP4s that reader does not read, are opened with
+FFmpeg's demuxer, which seeks to the keyframe. The frame is turned upright as
 the file's display matrix says (as ffmpeg's autorotate does), scaled to :data:`WIDTH` px
 with bicubic filtering like ffmpeg's ``scale`` filter, and encoded by FFmpeg's ``mjpeg``
 encoder at the fixed quantiser of ``ffmpeg -q:v`` :data:`JPEG_QSCALE`: the JPEG's luma is
@@ -16,8 +20,10 @@ import time
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from m0_plugins.pyav_source.mp4 import Unsupported
+from m0_plugins.pyav_source.mp4video import Frames
 from m0core.media.ffmpeg import input_arg
 from m0core.model import Highlight, MediaInfo
 from m0core.outputs import numbered, write_text_atomic
@@ -49,42 +55,115 @@ def make_thumbnails(media: MediaInfo, highlights: Sequence[Highlight], out_dir: 
     """
     if not media.has_video or not highlights:
         return {}
-    import av
-
-    from m0_plugins.pyav_source.demux import video_streams
-
-    try:
-        container = av.open(input_arg(media.path), metadata_errors="ignore")
-    except (av.FFmpegError, OSError, ValueError):
+    frames = open_frames(media.path)
+    if frames is None:
         return {}
-    with container:
-        streams = video_streams(container)
-        if not streams:
-            return {}
-        stream = streams[0]
-        # A handful of frames per thumbnail: threads would only add start-up and latency.
-        stream.codec_context.thread_count = 1
+    made: dict[int, Path] = {}
+    try:
         (out_dir / THUMBS_DIR).mkdir(exist_ok=True)
-        made: dict[int, Path] = {}
         count = max(h.index for h in highlights)
-        try:
-            for h in sorted(highlights, key=lambda h: h.peak_time):
-                data = grab(container, stream, h.peak_time, time.monotonic() + timeout)
-                if data is not None:
-                    made[h.index] = out_dir / thumbnail_name(h, count)
-                    write_text_atomic(made[h.index], data)
-        except BaseException:  # interrupted, or cannot write: no thumbnail stays behind
-            for path in made.values():
-                path.unlink(missing_ok=True)
-            raise
+        for h in sorted(highlights, key=lambda h: h.peak_time):
+            deadline = time.monotonic() + timeout
+            try:
+                frame = frames.at(h.peak_time, deadline)
+            except Unsupported:  # the sample tables turned out damaged: FFmpeg's demuxer
+                frames.close()
+                frames = Demuxed.open(media.path)
+                if frames is None:
+                    break
+                frame = frames.at(h.peak_time, deadline)
+            if frame is not None:
+                made[h.index] = out_dir / thumbnail_name(h, count)
+                write_text_atomic(made[h.index], jpeg(frame))
+    except BaseException:  # interrupted, or cannot write: no thumbnail stays behind
+        for path in made.values():
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        if frames is not None:
+            frames.close()
     return made
 
 
-def grab(container: Any, stream: Any, at: float, deadline: float) -> bytes | None:
-    """The thumbnail JPEG of the first frame of ``stream`` shown at or after ``at`` s, as
-    ``ffmpeg -ss`` counts time (from the file's start time), decoded from the keyframe at or
-    before it; ``None`` when the stream ends first, decoding fails, or ``time.monotonic()``
-    passes ``deadline``."""
+class FrameSource(Protocol):
+    """The video frames of a file by the time they are shown at."""
+
+    def at(self, at: float, deadline: float) -> Any:
+        """The first frame shown at or after ``at`` s from the file's start, decoded from the
+        keyframe at or before it, turned upright; ``None`` when the video ends first,
+        decoding fails or ``time.monotonic()`` passes ``deadline``."""
+
+    def close(self) -> None:
+        """Close the file."""
+
+
+def open_frames(path: str) -> FrameSource | None:
+    """The frames of ``path``'s first video track: read by m0's reader of an MP4's sample
+    tables where it can, else by FFmpeg's demuxer; ``None`` if neither opens it or it has
+    no video."""
+    try:
+        return Upright(Frames(Path(path)))
+    except (Unsupported, OSError):
+        return Demuxed.open(path)
+
+
+class Upright:
+    """:class:`~m0_plugins.pyav_source.mp4video.Frames`, turned as the track's matrix says
+    (its decoder does not see the matrix, which FFmpeg's demuxer puts on each frame)."""
+
+    def __init__(self, frames: Frames) -> None:
+        self.frames = frames
+
+    def at(self, at: float, deadline: float) -> Any:
+        """See :meth:`FrameSource.at`."""
+        frame = self.frames.at(at, deadline)
+        return None if frame is None else upright(frame, self.frames.track.rotation)
+
+    def close(self) -> None:
+        """Close the file."""
+        self.frames.close()
+
+
+class Demuxed:
+    """Frames read through FFmpeg's demuxer (``av.open``): any container, sought to the
+    keyframe before each time."""
+
+    def __init__(self, container: Any, stream: Any) -> None:
+        self.container, self.stream = container, stream
+        # A handful of frames per thumbnail: threads would only add start-up and latency.
+        stream.codec_context.thread_count = 1
+
+    @classmethod
+    def open(cls, path: str) -> Demuxed | None:
+        """``path`` opened, or ``None`` if FFmpeg cannot open it or it has no video."""
+        import av
+
+        from m0_plugins.pyav_source.demux import video_streams
+
+        try:
+            container = av.open(input_arg(path), metadata_errors="ignore")
+        except (av.FFmpegError, OSError, ValueError):
+            return None
+        streams = video_streams(container)
+        if not streams:
+            container.close()
+            return None
+        return cls(container, streams[0])
+
+    def at(self, at: float, deadline: float) -> Any:
+        """See :meth:`FrameSource.at`."""
+        return grab(self.container, self.stream, at, deadline)
+
+    def close(self) -> None:
+        """Close the container."""
+        self.container.close()
+
+
+def grab(container: Any, stream: Any, at: float, deadline: float) -> Any:
+    """The first frame of ``stream`` shown at or after ``at`` s, as ``ffmpeg -ss`` counts
+    time (from the file's start time), decoded from the keyframe at or before it; ``None``
+    when the stream ends first, decoding fails, or ``time.monotonic()`` passes
+    ``deadline``."""
     import av
 
     origin = (container.start_time or 0) / 1_000_000
@@ -98,7 +177,7 @@ def grab(container: Any, stream: Any, at: float, deadline: float) -> bytes | Non
             container.seek(int(target / stream.time_base), stream=stream, backward=True)
             frame = _shown_at(container, stream, at, origin, deadline, start > 0.0)
             if frame is not PAST:
-                return None if frame is None else jpeg(frame)
+                return frame
     except av.FFmpegError:
         return None
     return None
@@ -152,9 +231,12 @@ def jpeg(frame: Any, width: int = WIDTH) -> bytes:
     return b"".join(bytes(p) for p in packets)
 
 
-def upright(frame: Any) -> Any:
-    """``frame`` rotated as its display matrix says (PyAV without ``rotation``: as is)."""
-    turns = round(getattr(frame, "rotation", 0) / 90) % 4  # counter-clockwise quarter turns
+def upright(frame: Any, rotation: float | None = None) -> Any:
+    """``frame`` rotated as its display matrix says (PyAV without ``rotation``: as is), or
+    by ``rotation`` degrees counter-clockwise."""
+    if rotation is None:
+        rotation = getattr(frame, "rotation", 0)
+    turns = round(rotation / 90) % 4  # counter-clockwise quarter turns
     if not turns:
         return frame
     import av

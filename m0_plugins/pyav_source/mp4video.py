@@ -1,0 +1,383 @@
+"""The first video track of an MP4/MOV file, read from its sample tables in constant memory.
+
+FFmpeg's mov demuxer indexes every sample of every track when it opens a file (about 170 MB
+for 6 hours of 720p video and AAC), so a frame grabbed through it costs that much memory.
+This module reads the video track's tables as :mod:`.mp4` reads the audio's, with its box
+walking and table readers, a block at a time: decode times (stts), composition offsets
+(ctts: the B-frames' reordering), sync samples (stss: the keyframes), sizes, chunks and the
+edit list; and the decoder's set-up from the sample description (avcC/hvcC).
+:class:`Frames` gives the frame shown at a time, decoded by PyAV's decoder from packets built
+from those tables: the frame ``ffmpeg -ss T -i FILE`` grabs. :func:`display_size` says the
+picture's size from the boxes alone.
+
+What it does not handle (fragmented files, another codec than H.264 or HEVC, several sample
+descriptions, an edit list of several edits, a damaged box) raises :class:`Unsupported`, and
+the caller uses FFmpeg's demuxer. Reading the boxes does not load FFmpeg's libraries;
+decoding (:class:`Frames`) does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .mp4 import (
+    _VIDEO_CODECS,
+    BLOCK,
+    Box,
+    Edit,
+    Sizes,
+    Table,
+    Unsupported,
+    _children,
+    _edit,
+    _read,
+    _table,
+    _table_runs,
+    boxes,
+    looks_like_mp4,
+    open_movie,
+    sample_tables,
+)
+
+#: The box of the sample description that holds each codec's decoder set-up (FFmpeg's
+#: extradata), for the codecs this reader decodes.
+CONFIG_BOXES = {"h264": b"avcC", "hevc": b"hvcC"}
+#: Bytes of a VisualSampleEntry before its child boxes (ISO 14496-12, 12.1.3).
+_VISUAL_ENTRY = 78
+#: Seconds a frame may start before the time asked for and still count as the frame at it,
+#: so float rounding of a time that falls on a frame's never skips that frame.
+TIME_SLACK = 1e-6
+
+
+@dataclass
+class VideoTrack:
+    """The sample tables, decoder set-up and picture geometry of a video track."""
+
+    track_id: int
+    timescale: int
+    codec: str
+    extradata: bytes | None
+    width: int  # coded size, as the sample description says
+    height: int
+    #: Pixel aspect (pasp), ``None`` if square or not said.
+    sample_aspect: Fraction | None
+    #: Degrees the picture is turned counter-clockwise to be shown upright, as FFmpeg reads
+    #: it from the track header's matrix (``av_display_rotation_get``).
+    rotation: float
+    #: Its place on the players' timeline; :attr:`Edit.lead` counted from the container's
+    #: start (FFmpeg's ``start_time``).
+    edit: Edit
+    samples: int = 0
+    stts: Table | None = None
+    stsc: Table | None = None
+    chunks: Table | None = None
+    sizes: Sizes = field(default_factory=Sizes)
+    ctts: Table | None = None  # None: every sample shown at its decode time
+    stss: Table | None = None  # None: every sample a keyframe
+
+    def shown(self, cts: int) -> float:
+        """Seconds from the container's start at which the sample composed at ``cts``
+        (track timescale) is shown."""
+        return self.edit.lead + (cts - self.edit.media_time) / self.timescale
+
+
+def open_video(path: Path) -> VideoTrack:
+    """The first video track of the MP4/MOV file ``path`` (as FFmpeg numbers them);
+    :class:`Unsupported` if this reader does not read it."""
+    if not looks_like_mp4(path):
+        raise Unsupported("not an MP4-family file")
+    movie = open_movie(path, 0)  # no audio track: its support does not matter here
+    if movie.video_trak is None:
+        raise Unsupported("no video track")
+    if movie.fragmented:
+        raise Unsupported("a fragmented movie")
+    with open(path, "rb") as f:
+        try:
+            track = _video(f, movie.video_trak, movie.movie_scale)
+            # FFmpeg's start_time: the earliest track's first timestamp, which for a video
+            # without an edit list is its first sample's composition time
+            first = Times(f, track).cts(0) if track.samples else track.edit.media_time
+        except (struct.error, IndexError, ValueError) as exc:
+            raise Unsupported(f"a damaged video track ({exc})") from exc
+    edit = track.edit
+    starts = [0.0 if isinstance(each, Unsupported) else each.edit.lead + movie.origin
+              for each in movie.tracks]
+    starts.append(edit.lead + max(0, first - edit.media_time) / track.timescale)
+    edit.lead -= min(starts)
+    return track
+
+
+def _video(f: BinaryIO, trak: Box, movie_scale: int) -> VideoTrack:
+    parts = _children(f, trak)
+    media = _children(f, parts[b"mdia"])
+    tables = _children(f, _children(f, media[b"minf"])[b"stbl"])
+    tkhd = _read(f, parts[b"tkhd"])
+    (track_id,) = struct.unpack(">I", tkhd[20:24] if tkhd[0] == 1 else tkhd[12:16])
+    matrix = struct.unpack(">9i", tkhd[52:88] if tkhd[0] == 1 else tkhd[40:76])
+    mdhd = _read(f, media[b"mdhd"])
+    (timescale,) = struct.unpack(">I", mdhd[20:24] if mdhd[0] == 1 else mdhd[12:16])
+    if not timescale:
+        raise Unsupported("a video track without a timescale")
+    stsd = tables[b"stsd"]
+    entries = list(boxes(f, stsd.payload + 8, stsd.end))
+    if len(entries) != 1:
+        raise Unsupported("a video track with several sample descriptions")
+    entry = entries[0]
+    codec = _VIDEO_CODECS.get(entry.kind)
+    if codec not in CONFIG_BOXES:
+        raise Unsupported(f"video codec {entry.kind.decode('latin-1')!r}")
+    head = _read(f, Box(entry.kind, entry.payload, entry.payload,
+                        min(entry.end, entry.payload + _VISUAL_ENTRY)))
+    if len(head) < _VISUAL_ENTRY:
+        raise Unsupported("a short video sample entry")
+    width, height = struct.unpack(">HH", head[24:28])
+    children = _children(f, entry, _VISUAL_ENTRY)
+    config = children.get(CONFIG_BOXES[codec])
+    if config is None:
+        raise Unsupported(f"{codec} without its {CONFIG_BOXES[codec].decode()} box")
+    aspect = None
+    if b"pasp" in children:
+        h_spacing, v_spacing = struct.unpack(">II", _read(f, children[b"pasp"])[:8])
+        if h_spacing and v_spacing and h_spacing != v_spacing:
+            aspect = Fraction(h_spacing, v_spacing)
+    track = VideoTrack(track_id, timescale, codec, _read(f, config), width, height, aspect,
+                       _rotation(matrix), _edit(f, parts.get(b"edts"), movie_scale, timescale))
+    sample_tables(f, tables, track, "video")
+    if b"ctts" in tables:
+        track.ctts = _table(f, tables[b"ctts"], ">u4,>i4")
+    if b"stss" in tables:
+        track.stss = _table(f, tables[b"stss"], ">u4")
+        if not track.stss.count:
+            raise Unsupported("no keyframe")
+    return track
+
+
+def _rotation(matrix: tuple[int, ...]) -> float:
+    """The counter-clockwise rotation, in degrees, of a track header's matrix (16.16 fixed
+    point ``a b u c d v x y w``), as FFmpeg's ``av_display_rotation_get`` reads it."""
+    scale_x = math.hypot(matrix[0], matrix[3])
+    scale_y = math.hypot(matrix[1], matrix[4])
+    if not scale_x or not scale_y:
+        return 0.0
+    return -math.degrees(math.atan2(matrix[1] / scale_y, matrix[0] / scale_x)) + 0.0
+
+
+def display_size(track: VideoTrack) -> tuple[int, int]:
+    """``(width, height)`` of the track's pictures with their pixel aspect applied to the
+    width, as stored (not turned by :attr:`VideoTrack.rotation`)."""
+    width = track.width
+    if track.sample_aspect is not None:
+        width = round(width * track.sample_aspect)
+    return width, track.height
+
+
+class RunLengths:
+    """A run-length table of ``(count, value)`` rows (stts: durations, ctts: offsets), looked
+    up by sample index, a block of rows at a time: moving on reads on, moving back within the
+    block in hand is free, further back starts over."""
+
+    def __init__(self, f: BinaryIO, table: Table) -> None:
+        self._f, self._table = f, table
+        self._restart()
+
+    def _restart(self) -> None:
+        self._row, self._first, self._sum = 0, 0, 0
+        self._load()
+
+    def _load(self) -> None:
+        block = self._table.read(self._f, self._row, BLOCK)
+        counts = block["f0"].astype(np.int64)
+        self._values = block["f1"].astype(np.int64)
+        self._ends = self._first + np.cumsum(counts)  # the sample after each row
+        self._sums = self._sum + np.cumsum(counts * self._values)  # values up to there
+
+    def _row_of(self, n: int) -> int:
+        if n < self._first:
+            self._restart()
+        while not len(self._ends) or n >= self._ends[-1]:
+            if not len(self._ends):
+                raise Unsupported(f"sample {n} past the end of a sample table")
+            self._row += len(self._ends)
+            self._first, self._sum = int(self._ends[-1]), int(self._sums[-1])
+            self._load()
+        return int(np.searchsorted(self._ends, n, side="right"))
+
+    def value(self, n: int) -> int:
+        """The value of sample ``n``."""
+        return int(self._values[self._row_of(n)])
+
+    def total(self, n: int) -> int:
+        """The sum of the values of the samples before sample ``n`` (with stts: its decode
+        time)."""
+        i = self._row_of(n)
+        start = int(self._ends[i - 1]) if i else self._first
+        before = int(self._sums[i - 1]) if i else self._sum
+        return before + (n - start) * int(self._values[i])
+
+
+class Times:
+    """Decode and composition times of a track's samples, by index (:class:`RunLengths`)."""
+
+    def __init__(self, f: BinaryIO, track: VideoTrack) -> None:
+        self._dts = RunLengths(f, track.stts)
+        self._offsets = RunLengths(f, track.ctts) if track.ctts is not None else None
+
+    def dts(self, n: int) -> int:
+        """Sample ``n``'s decode time (track timescale)."""
+        return self._dts.total(n)
+
+    def cts(self, n: int) -> int:
+        """Sample ``n``'s composition time: when it is shown, before the edit list."""
+        return self.dts(n) + (self._offsets.value(n) if self._offsets is not None else 0)
+
+
+class Keyframes:
+    """The track's sync samples (0-based indices) by their rank, a block at a time."""
+
+    def __init__(self, f: BinaryIO, track: VideoTrack) -> None:
+        self._f, self._table = f, track.stss
+        self.count = track.stss.count if track.stss is not None else track.samples
+        self._first, self._block = 0, np.zeros(0, dtype=np.int64)
+
+    def __getitem__(self, rank: int) -> int:
+        if self._table is None:
+            return rank
+        if not self._first <= rank < self._first + len(self._block):
+            self._first = rank
+            self._block = self._table.read(self._f, rank, BLOCK).astype(np.int64) - 1
+        return int(self._block[rank - self._first])
+
+
+class Frames:
+    """The frames of the first video track of ``path`` shown at given times, decoded by PyAV
+    from the packets this reader finds; :class:`Unsupported` from the constructor (and from
+    :meth:`at`, for tables found damaged on the way) where FFmpeg's demuxer is needed.
+
+    Times asked for in increasing order are served in one pass: a frame in the GOP being
+    decoded is decoded on from where the previous one was found."""
+
+    def __init__(self, path: Path) -> None:
+        self.track = open_video(path)
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._times = Times(self._file, self.track)  # for the packets being decoded
+        self._look = Times(self._file, self.track)  # for the keyframes looked at
+        self._keys = Keyframes(self._file, self.track)
+        self._rank = 0  # of the keyframe looked at last
+        self._decoder: Any = None
+        self._start = 0  # sample the decoder started from
+        self._next = 0  # next sample to hand it
+        self._flushed = False
+        self._pending: deque = deque()  # decoded frames not looked at yet
+        self._last: tuple[Any, float] | None = None  # the frame returned last, and its time
+        edit = self.track.edit
+        self._end = edit.lead + edit.length if edit.length else math.inf
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+    def __enter__(self) -> Frames:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def at(self, at: float, deadline: float = math.inf) -> Any:
+        """The first frame shown at or after ``at`` s from the container's start, decoded from
+        the keyframe at or before it: the frame ``ffmpeg -ss`` grabs. ``None`` when the track
+        ends first, decoding fails or ``time.monotonic()`` passes ``deadline``."""
+        import av
+
+        try:
+            self._seek(self._keyframe(at), at)
+            return self._decode(at, deadline)
+        except av.FFmpegError:
+            self._decoder = None
+            return None
+        except (struct.error, IndexError, ValueError) as exc:
+            raise Unsupported(f"a damaged video track ({exc})") from exc
+
+    def _keyframe(self, at: float) -> int:
+        """The last keyframe (sample index) shown at or before ``at`` s (the first keyframe
+        if none is)."""
+        keys, track = self._keys, self.track
+        if self._rank and track.shown(self._look.cts(keys[self._rank])) > at + TIME_SLACK:
+            self._rank = 0  # asked for an earlier time
+        while (self._rank + 1 < keys.count
+               and track.shown(self._look.cts(keys[self._rank + 1])) <= at + TIME_SLACK):
+            self._rank += 1
+        return keys[self._rank]
+
+    def _seek(self, key: int, at: float) -> None:
+        """Decode from sample ``key`` on, unless the decoder already went past it from a
+        keyframe before it, to a frame not later than ``at``."""
+        if (self._decoder is not None and self._start <= key <= self._next
+                and (self._last is None or self._last[1] <= at + TIME_SLACK)):
+            return
+        import av
+
+        self._decoder = av.CodecContext.create(self.track.codec, "r")
+        self._decoder.extradata = self.track.extradata
+        # A handful of frames per thumbnail: threads would only add start-up and latency.
+        self._decoder.thread_count = 1
+        self._start = self._next = key
+        self._flushed = False
+        self._pending.clear()
+        self._last = None
+
+    def _decode(self, at: float, deadline: float) -> Any:
+        last = self._last
+        if last is not None and last[1] >= at - TIME_SLACK:
+            return last[0] if last[1] < self._end else None
+        packets = self._packets(self._next)
+        while True:
+            while self._pending:
+                frame = self._pending.popleft()
+                if frame.pts is None or frame.pts < self.track.edit.media_time:
+                    continue  # before the edit: not shown
+                shown = self.track.shown(frame.pts)
+                if shown >= at - TIME_SLACK:
+                    self._last = (frame, shown)
+                    return frame if shown < self._end else None
+            if time.monotonic() > deadline:
+                return None
+            packet = next(packets, None)
+            if packet is None:
+                if self._flushed:
+                    return None
+                self._flushed = True
+                self._pending.extend(self._decoder.decode(None))
+            else:
+                self._next += 1
+                self._pending.extend(self._decoder.decode(packet))
+
+    def _packets(self, first: int) -> Iterator[Any]:
+        """Packets of the samples from ``first`` on; a sample past the end of a truncated
+        file ends them."""
+        import av
+
+        track, times = self.track, self._times
+        fd = self._file.fileno()
+        base = Fraction(1, track.timescale)
+        n = first
+        for offsets, sizes in _table_runs(self._file, track, first):
+            for offset, size in zip(offsets.tolist(), sizes.tolist(), strict=True):
+                data = os.pread(fd, size, offset)
+                if len(data) < size:
+                    return
+                packet = av.Packet(data)
+                packet.dts, packet.pts = times.dts(n), times.cts(n)
+                packet.time_base = base
+                n += 1
+                yield packet
