@@ -89,6 +89,37 @@ def video_only(make_media) -> Path:
     )
 
 
+FPS, FRAMES, GOP = 10, 90, 40  # keyframes at 0, 4 and 8 s; B-frames in between
+#: Frame n is a flat grey of luma 16 + 2 n (limited range), so a thumbnail tells its frame.
+RAMP = f"color=black:size=350x200:rate={FPS}:duration={FRAMES / FPS},geq=lum=16+2*N:cb=128:cr=128"
+
+
+@pytest.fixture(scope="session")
+def ramp(make_media) -> Path:
+    """A 9 s 350x200 h264 mp4 whose frames all differ, with 4 s GOPs and B-frames."""
+    return make_media("ramp.mp4", "-f", "lavfi", "-i", RAMP, "-c:v", "libx264",
+                      "-preset", "veryfast", "-bf", "2", "-g", str(GOP), "-keyint_min", str(GOP),
+                      "-sc_threshold", "0", "-pix_fmt", "yuv420p")
+
+
+@pytest.fixture(scope="session")
+def ramp_variants(ramp, make_media) -> dict[str, Path]:
+    """The ramp with a sound track (both with an edit list: the B-frames' delay, the AAC
+    priming), its video starting 1.3 s after its sound, without edit lists, and as a MOV."""
+    sound = ["-f", "lavfi", "-i", "sine=duration=9", "-map", "0:v", "-map", "1:a",
+             "-c:v", "copy", "-c:a", "aac"]
+    return {
+        "with sound": make_media("ramp_sound.mp4", "-i", str(ramp), *sound),
+        "late video": make_media("ramp_late.mp4", "-itsoffset", "1.3", "-i", str(ramp),
+                                 *sound),
+        "no edit list": make_media("ramp_noedit.mp4", "-i", str(ramp), *sound,
+                                   "-use_editlist", "0"),
+        "video alone, no edit list": make_media("ramp_bare.mp4", "-i", str(ramp), "-c",
+                                                "copy", "-use_editlist", "0"),
+        "mov": make_media("ramp.mov", "-i", str(ramp), "-c", "copy"),
+    }
+
+
 @pytest.fixture
 def register_plugin() -> Iterator[Callable[[object, str], None]]:
     """``register_plugin(obj, name)``: register a throwaway plugin for one test."""

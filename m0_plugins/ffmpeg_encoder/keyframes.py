@@ -12,6 +12,7 @@ other streams with it: a recording whose video starts after its sound is not sou
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from m0core.model import MediaInfo
 
@@ -23,8 +24,8 @@ NUDGE = 0.0005
 SEEK_BACK = (1.0, 10.0, 60.0, float("inf"))
 #: Seconds from the file's start within which a window is looked at in a container whose
 #: seeks land right, for a video that starts after the sound (later, a keyframe is taken to
-#: come before the window): looking opens the file with PyAV, which for an MP4 reads every
-#: track's sample tables (about 180 MB and 0.3 s for 6 hours), once per clip.
+#: come before the window): looking reads the packets' times (an MP4's from its sample
+#: tables, a block at a time; other containers opened with PyAV), once per clip.
 EARLY = 30.0
 #: Containers (FFmpeg's names) whose seeks land on the keyframe after their target.
 LATE_SEEKING = frozenset({"mpegts"})
@@ -34,9 +35,17 @@ def video_frames(path: str | os.PathLike, start: float, end: float) -> list[tupl
     """``(time, is_keyframe)`` of the video frames from the keyframe at or before ``start`` to
     just past ``end``, in display order, times in seconds from the start of the file as
     ``ffmpeg -ss`` counts them. An MPEG-TS seek may land on any frame, so it seeks further
-    back (:data:`SEEK_BACK`) until the frames begin with that keyframe."""
+    back (:data:`SEEK_BACK`) until the frames begin with that keyframe. An MP4 or MOV file's
+    frames are read from its sample tables (:func:`~m0_plugins.pyav_source.mp4video.
+    frame_times`): FFmpeg's demuxer would index every sample of the file to open it."""
     import av
 
+    from m0_plugins.pyav_source.mp4video import Unsupported, frame_times
+
+    try:
+        return frame_times(Path(path), start, end)
+    except (Unsupported, OSError):
+        pass
     with av.open(os.fspath(path)) as container:
         stream = container.streams.video[0]
         origin = (container.start_time or 0) / 1_000_000

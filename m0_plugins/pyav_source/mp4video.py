@@ -259,6 +259,46 @@ class Keyframes:
         return int(self._block[rank - self._first])
 
 
+def keyframe_rank(track: VideoTrack, times: Times, keys: Keyframes, at: float,
+                  rank: int = 0) -> int:
+    """The rank of the last keyframe shown at or before ``at`` s (the first keyframe if none
+    is), looked for from keyframe ``rank`` on (from the first if that one comes later)."""
+    if rank and track.shown(times.cts(keys[rank])) > at + TIME_SLACK:
+        rank = 0
+    while rank + 1 < keys.count and track.shown(times.cts(keys[rank + 1])) <= at + TIME_SLACK:
+        rank += 1
+    return rank
+
+
+def frame_times(path: Path, start: float, end: float) -> list[tuple[float, bool]]:
+    """``(time, is_keyframe)`` of the video frames of ``path`` from the keyframe shown at or
+    before ``start - 1`` s (the first keyframe if none is) to just past ``end`` s, in display
+    order, times from the container's start as ``ffmpeg -ss`` counts them: what FFmpeg's
+    demuxer says of those packets. :class:`Unsupported` where this reader does not read the
+    file."""
+    track = open_video(path)
+    frames = []
+    with open(path, "rb") as f:
+        try:
+            times, keys = Times(f, track), Keyframes(f, track)
+            # as FFmpeg's demuxer is sought to a second before start, for a keyframe at
+            # start that rounding puts a hair after it
+            rank = keyframe_rank(track, Times(f, track), keys, start - 1.0)
+            next_key = keys[rank]
+            for n in range(next_key, track.samples):
+                key = n == next_key
+                if key and rank + 1 < keys.count:
+                    rank += 1
+                    next_key = keys[rank]
+                shown = track.shown(times.cts(n))
+                frames.append((shown, key))
+                if shown > end + 1.0:  # past any frame that B-frame reordering could show
+                    break
+        except (struct.error, IndexError, ValueError) as exc:
+            raise Unsupported(f"a damaged video track ({exc})") from exc
+    return sorted(frames)
+
+
 class Frames:
     """The frames of the first video track of ``path`` shown at given times, decoded by PyAV
     from the packets this reader finds; :class:`Unsupported` from the constructor (and from
@@ -311,13 +351,8 @@ class Frames:
     def _keyframe(self, at: float) -> int:
         """The last keyframe (sample index) shown at or before ``at`` s (the first keyframe
         if none is)."""
-        keys, track = self._keys, self.track
-        if self._rank and track.shown(self._look.cts(keys[self._rank])) > at + TIME_SLACK:
-            self._rank = 0  # asked for an earlier time
-        while (self._rank + 1 < keys.count
-               and track.shown(self._look.cts(keys[self._rank + 1])) <= at + TIME_SLACK):
-            self._rank += 1
-        return keys[self._rank]
+        self._rank = keyframe_rank(self.track, self._look, self._keys, at, self._rank)
+        return self._keys[self._rank]
 
     def _seek(self, key: int, at: float) -> None:
         """Decode from sample ``key`` on, unless the decoder already went past it from a

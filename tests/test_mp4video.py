@@ -1,0 +1,49 @@
+"""The video track of an MP4/MOV read from its sample tables: what FFmpeg's demuxer says of it,
+without opening that demuxer (whose index of every sample grows with the file)."""
+
+from __future__ import annotations
+
+import av
+import pytest
+
+from m0_plugins.ffmpeg_encoder import keyframes
+from m0_plugins.ffmpeg_encoder.smart import smart_window
+from m0_plugins.pyav_source import mp4video
+
+#: Windows starting on, just before and just after keyframes (0, 4 and 8 s), running past
+#: the end, and one past the end.
+WINDOWS = ((0.0, 3.0), (0.5, 2.0), (1.3, 5.0), (3.95, 8.0), (4.0, 8.0), (4.05, 9.0),
+           (8.5, 9.5), (12.0, 13.0))
+
+
+def test_video_frames_of_an_mp4_are_those_of_ffmpegs_demuxer(ramp, ramp_variants,
+                                                              monkeypatch):
+    """From the keyframe before a window on, the same frame times and keyframes as FFmpeg's
+    demuxer gives (so the same seek points and smart cuts)."""
+    ours = {(name, window): keyframes.video_frames(path, *window)
+            for name, path in {"ramp": ramp, **ramp_variants}.items() for window in WINDOWS}
+
+    def unsupported(*args):
+        raise mp4video.Unsupported("FFmpeg's demuxer, for comparison")
+
+    monkeypatch.setattr(mp4video, "frame_times", unsupported)
+    for (name, (start, end)), got in ours.items():
+        path = ramp if name == "ramp" else ramp_variants[name]
+        want = keyframes.video_frames(path, start, end)
+        key = keyframes.keyframe_before(want, start)
+        assert keyframes.keyframe_before(got, start) == key, (name, start)
+        assert smart_window(got, start, end) == smart_window(want, start, end), (name, start)
+        got, want = ([(round(t, 6), k) for t, k in frames if t >= (key or 0.0) - 1e-9]
+                     for frames in (got, want))
+        assert got == want, (name, start)
+
+
+def test_video_frames_of_an_mp4_do_not_open_ffmpegs_demuxer(ramp, monkeypatch):
+    def refused(*args, **kwargs):
+        raise AssertionError("av.open called")
+
+    monkeypatch.setattr(av, "open", refused)
+    frames = keyframes.video_frames(ramp, 5.0, 6.0)
+    assert keyframes.keyframe_before(frames, 5.0) == pytest.approx(4.0)
+    assert [t for t, key in frames if key] == pytest.approx([4.0])
+    assert [round(t * 10) for t, _ in frames if 4.0 <= t < 7.0] == list(range(40, 70))
