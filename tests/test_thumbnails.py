@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from m0_plugins.pyav_source import mp4video
+from m0_plugins.pyav_source import mp4, mp4video
 from m0_plugins.writers import thumbnails
 from m0_plugins.writers.thumbnails import Demuxed, Upright, make_thumbnails
 from m0core.media.ffmpeg import ffmpeg_exe, input_arg, probe
@@ -140,9 +140,13 @@ ALL_PEAKS = (0.0, 0.03, 0.1, 1.55, 3.9, 3.95, 4.0, 4.04, 4.1, 5.6, 6.01, 7.99, 8
              8.9, 8.95, 9.5)
 
 
-def test_mp4_frames_are_those_of_ffmpegs_demuxer(ramp, ramp_variants):
+@pytest.mark.parametrize("block", [mp4.BLOCK, 3])
+def test_mp4_frames_are_those_of_ffmpegs_demuxer(ramp, ramp_variants, block, monkeypatch):
     """The frame m0's reader of the sample tables decodes at each peak is, pixel for pixel,
-    the one FFmpeg's demuxer (``av.open``, seeking) gives."""
+    the one FFmpeg's demuxer (``av.open``, seeking) gives; also with the tables read a few
+    entries at a time (a long file's block boundaries)."""
+    monkeypatch.setattr(mp4, "BLOCK", block)
+    monkeypatch.setattr(mp4video, "BLOCK", block)
     for name, path in {"ramp": ramp, **ramp_variants}.items():
         ours, theirs = Upright(mp4video.Frames(path)), Demuxed.open(str(path))
         try:

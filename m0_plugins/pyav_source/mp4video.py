@@ -7,8 +7,9 @@ walking and table readers, a block at a time: decode times (stts), composition o
 (ctts: the B-frames' reordering), sync samples (stss: the keyframes), sizes, chunks and the
 edit list; and the decoder's set-up from the sample description (avcC/hvcC).
 :class:`Frames` gives the frame shown at a time, decoded by PyAV's decoder from packets built
-from those tables: the frame ``ffmpeg -ss T -i FILE`` grabs. :func:`display_size` says the
-picture's size from the boxes alone.
+from those tables: the frame ``ffmpeg -ss T -i FILE`` grabs; :func:`frame_times` says when
+each frame is shown and which are keyframes, and :func:`video_size` the pictures' size, from
+the boxes alone.
 
 What it does not handle (fragmented files, another codec than H.264 or HEVC, several sample
 descriptions, an edit list of several edits, a damaged box) raises :class:`Unsupported`, and
@@ -97,19 +98,19 @@ def open_video(path: Path) -> VideoTrack:
     :class:`Unsupported` if this reader does not read it."""
     if not looks_like_mp4(path):
         raise Unsupported("not an MP4-family file")
-    movie = open_movie(path, 0)  # no audio track: its support does not matter here
-    if movie.video_trak is None:
-        raise Unsupported("no video track")
-    if movie.fragmented:
-        raise Unsupported("a fragmented movie")
-    with open(path, "rb") as f:
-        try:
+    try:
+        movie = open_movie(path, 0)  # no audio track: its support does not matter here
+        if movie.video_trak is None:
+            raise Unsupported("no video track")
+        if movie.fragmented:
+            raise Unsupported("a fragmented movie")
+        with open(path, "rb") as f:
             track = _video(f, movie.video_trak, movie.movie_scale)
             # FFmpeg's start_time: the earliest track's first timestamp, which for a video
             # without an edit list is its first sample's composition time
             first = Times(f, track).cts(0) if track.samples else track.edit.media_time
-        except (struct.error, IndexError, ValueError) as exc:
-            raise Unsupported(f"a damaged video track ({exc})") from exc
+    except (struct.error, IndexError, KeyError, ValueError) as exc:
+        raise Unsupported(f"a damaged movie ({exc!r})") from exc
     edit = track.edit
     starts = [0.0 if isinstance(each, Unsupported) else each.edit.lead + movie.origin
               for each in movie.tracks]
@@ -173,9 +174,11 @@ def _rotation(matrix: tuple[int, ...]) -> float:
     return -math.degrees(math.atan2(matrix[1] / scale_y, matrix[0] / scale_x)) + 0.0
 
 
-def display_size(track: VideoTrack) -> tuple[int, int]:
-    """``(width, height)`` of the track's pictures with their pixel aspect applied to the
-    width, as stored (not turned by :attr:`VideoTrack.rotation`)."""
+def video_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of the first video track of ``path`` with its pixel aspect applied
+    to the width, as stored (not turned by :attr:`VideoTrack.rotation`): what FFmpeg's
+    demuxer says of its stream; :class:`Unsupported` where this reader does not read it."""
+    track = open_video(path)
     width = track.width
     if track.sample_aspect is not None:
         width = round(width * track.sample_aspect)
@@ -215,7 +218,8 @@ class RunLengths:
 
     def value(self, n: int) -> int:
         """The value of sample ``n``."""
-        return int(self._values[self._row_of(n)])
+        i = self._row_of(n)  # first: it may load another block
+        return int(self._values[i])
 
     def total(self, n: int) -> int:
         """The sum of the values of the samples before sample ``n`` (with stts: its decode
