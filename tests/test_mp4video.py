@@ -6,9 +6,9 @@ from __future__ import annotations
 import av
 import pytest
 
-from m0_plugins.ffmpeg_encoder import keyframes
+from m0_plugins.ffmpeg_encoder import keyframes, shortform
 from m0_plugins.ffmpeg_encoder.smart import smart_window
-from m0_plugins.pyav_source import mp4video
+from m0_plugins.pyav_source import mp4, mp4video
 
 #: Windows starting on, just before and just after keyframes (0, 4 and 8 s), running past
 #: the end, and one past the end.
@@ -16,10 +16,14 @@ WINDOWS = ((0.0, 3.0), (0.5, 2.0), (1.3, 5.0), (3.95, 8.0), (4.0, 8.0), (4.05, 9
            (8.5, 9.5), (12.0, 13.0))
 
 
-def test_video_frames_of_an_mp4_are_those_of_ffmpegs_demuxer(ramp, ramp_variants,
+@pytest.mark.parametrize("block", [mp4.BLOCK, 3])
+def test_video_frames_of_an_mp4_are_those_of_ffmpegs_demuxer(ramp, ramp_variants, block,
                                                               monkeypatch):
     """From the keyframe before a window on, the same frame times and keyframes as FFmpeg's
-    demuxer gives (so the same seek points and smart cuts)."""
+    demuxer gives (so the same seek points and smart cuts); also with the tables read a few
+    entries at a time (a long file's block boundaries)."""
+    monkeypatch.setattr(mp4, "BLOCK", block)
+    monkeypatch.setattr(mp4video, "BLOCK", block)
     ours = {(name, window): keyframes.video_frames(path, *window)
             for name, path in {"ramp": ramp, **ramp_variants}.items() for window in WINDOWS}
 
@@ -47,3 +51,26 @@ def test_video_frames_of_an_mp4_do_not_open_ffmpegs_demuxer(ramp, monkeypatch):
     assert keyframes.keyframe_before(frames, 5.0) == pytest.approx(4.0)
     assert [t for t, key in frames if key] == pytest.approx([4.0])
     assert [round(t * 10) for t, _ in frames if 4.0 <= t < 7.0] == list(range(40, 70))
+
+
+def test_video_size_of_an_mp4_is_ffmpegs_demuxers(ramp, ramp_variants, make_media,
+                                                   monkeypatch):
+    """The display size (a pixel aspect from the pasp box applied to the width) read from the
+    boxes, as FFmpeg's demuxer says it; without opening that demuxer."""
+    wide = make_media("ramp_wide.mp4", "-i", str(ramp), "-c", "copy", "-aspect", "16:9")
+    paths = [ramp, wide, *ramp_variants.values()]
+    real_open = av.open
+
+    def refused(*args, **kwargs):
+        raise AssertionError("av.open called")
+
+    monkeypatch.setattr(av, "open", refused)
+    ours = [shortform.video_size(path) for path in paths]
+    monkeypatch.setattr(av, "open", real_open)
+
+    def unsupported(*args):
+        raise mp4video.Unsupported("FFmpeg's demuxer, for comparison")
+
+    monkeypatch.setattr(mp4video, "video_size", unsupported)
+    assert ours == [shortform.video_size(path) for path in paths]
+    assert ours[:2] == [(350, 200), (356, 200)]

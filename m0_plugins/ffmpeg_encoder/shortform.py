@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 from m0core.media.ffmpeg import input_arg
 from m0core.shortform import MAX_DEFAULT_HEIGHT, TRUE_PEAK, ShortForm
@@ -51,10 +52,18 @@ _INTEGRATED = re.compile(r"Integrated loudness:\s*\n\s*I:\s*(-?\d+(?:\.\d+)?|-in
 def video_size(path: str | os.PathLike) -> tuple[int, int]:
     """``(width, height)`` of the first video stream of ``path``, read by PyAV (no decoding).
 
-    Uses the display size: a non-square sample aspect ratio widens or narrows the width.
+    Uses the display size: a non-square sample aspect ratio widens or narrows the width. An
+    MP4 or MOV file's is read from its boxes (:func:`~m0_plugins.pyav_source.mp4video.
+    video_size`): FFmpeg's demuxer would index every sample of the file to open it.
     """
     import av
 
+    from m0_plugins.pyav_source import mp4video
+
+    try:
+        return mp4video.video_size(Path(path))
+    except (mp4video.Unsupported, OSError):
+        pass
     with av.open(os.fspath(path)) as container:
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
