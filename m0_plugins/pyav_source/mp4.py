@@ -13,7 +13,9 @@ What it does not handle (another codec, several edits, a damaged box) raises
 :class:`Unsupported`, and the caller falls back to FFmpeg's demuxer. It also says what FFmpeg
 says of every audio track (codec, title, language, start; :attr:`AudioTrack.labels`), so
 probing an MP4 does not open FFmpeg's demuxer either; and, without a decoder at all, what the
-file declares (:func:`outline`). This module does not load FFmpeg's libraries.
+file declares (:func:`outline`). This module does not load FFmpeg's libraries. The reader of
+the video track (:mod:`.mp4video`: thumbnails, keyframes) shares its box walking and table
+readers (:func:`sample_tables`).
 """
 
 from __future__ import annotations
