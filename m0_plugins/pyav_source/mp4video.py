@@ -285,8 +285,8 @@ def frame_times(path: Path, start: float, end: float) -> list[tuple[float, bool]
     with open(path, "rb") as f:
         try:
             times, keys = Times(f, track), Keyframes(f, track)
-            # as FFmpeg's demuxer is sought to a second before start, for a keyframe at
-            # start that rounding puts a hair after it
+            # from a second before start, where FFmpeg's demuxer is sought to: a keyframe
+            # that rounding puts a hair after start still has one before it in the list
             rank = keyframe_rank(track, Times(f, track), keys, start - 1.0)
             next_key = keys[rank]
             for n in range(next_key, track.samples):
