@@ -36,16 +36,17 @@ def video_frames(path: str | os.PathLike, start: float, end: float) -> list[tupl
     just past ``end``, in display order, times in seconds from the start of the file as
     ``ffmpeg -ss`` counts them. An MPEG-TS seek may land on any frame, so it seeks further
     back (:data:`SEEK_BACK`) until the frames begin with that keyframe. An MP4 or MOV file's
-    frames are read from its sample tables (:func:`~m0_plugins.pyav_source.mp4video.
-    frame_times`): FFmpeg's demuxer would index every sample of the file to open it."""
-    import av
-
+    frames are read from its sample tables, without FFmpeg's libraries
+    (:func:`m0_plugins.pyav_source.mp4video.frame_times`): FFmpeg's demuxer would index
+    every sample of the file to open it."""
     from m0_plugins.pyav_source.mp4video import Unsupported, frame_times
 
     try:
         return frame_times(Path(path), start, end)
     except (Unsupported, OSError):
         pass
+    import av
+
     with av.open(os.fspath(path)) as container:
         stream = container.streams.video[0]
         origin = (container.start_time or 0) / 1_000_000

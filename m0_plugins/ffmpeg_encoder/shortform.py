@@ -53,17 +53,18 @@ def video_size(path: str | os.PathLike) -> tuple[int, int]:
     """``(width, height)`` of the first video stream of ``path``, read by PyAV (no decoding).
 
     Uses the display size: a non-square sample aspect ratio widens or narrows the width. An
-    MP4 or MOV file's is read from its boxes (:func:`~m0_plugins.pyav_source.mp4video.
-    video_size`): FFmpeg's demuxer would index every sample of the file to open it.
+    MP4 or MOV file's is read from its boxes, without FFmpeg's libraries
+    (:func:`m0_plugins.pyav_source.mp4video.video_size`): FFmpeg's demuxer would index every
+    sample of the file to open it.
     """
-    import av
-
     from m0_plugins.pyav_source import mp4video
 
     try:
         return mp4video.video_size(Path(path))
     except (mp4video.Unsupported, OSError):
         pass
+    import av
+
     with av.open(os.fspath(path)) as container:
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
