@@ -41,7 +41,7 @@ FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"
 #: FFmpeg's name of the demuxer that reads these files (``MediaInfo.container``).
 CONTAINER = "mov,mp4,m4a,3gp,3g2,mj2"
 
-_VIDEO_CODECS = {b"avc1": "h264", b"avc3": "h264", b"hvc1": "hevc", b"hev1": "hevc",
+VIDEO_CODECS = {b"avc1": "h264", b"avc3": "h264", b"hvc1": "hevc", b"hev1": "hevc",
                  b"av01": "av1", b"vp09": "vp9", b"vp08": "vp8", b"mp4v": "mpeg4",
                  b"jpeg": "mjpeg", b"mjpa": "mjpeg", b"apch": "prores", b"apcn": "prores",
                  b"apcs": "prores", b"apco": "prores", b"ap4h": "prores"}
@@ -94,7 +94,7 @@ def boxes(f: BinaryIO, start: int, end: int) -> Iterator[Box]:
         pos += size
 
 
-def _children(f: BinaryIO, box: Box, skip: int = 0) -> dict[bytes, Box]:
+def child_boxes(f: BinaryIO, box: Box, skip: int = 0) -> dict[bytes, Box]:
     """The first child box of each type inside ``box`` (after ``skip`` payload bytes)."""
     found: dict[bytes, Box] = {}
     for child in boxes(f, box.payload + skip, box.end):
@@ -102,7 +102,7 @@ def _children(f: BinaryIO, box: Box, skip: int = 0) -> dict[bytes, Box]:
     return found
 
 
-def _read(f: BinaryIO, box: Box, limit: int = 1 << 16) -> bytes:
+def box_payload(f: BinaryIO, box: Box, limit: int = 1 << 16) -> bytes:
     """The payload of a small box (at most ``limit`` bytes)."""
     size = box.end - box.payload
     if size > limit:
@@ -140,7 +140,7 @@ class Table:
             yield block
 
 
-def _table(f: BinaryIO, box: Box, dtype: str, header: int = 8) -> Table:
+def full_table(f: BinaryIO, box: Box, dtype: str, header: int = 8) -> Table:
     """A full box's table: version/flags, an entry count, then the entries."""
     f.seek(box.payload + header - 4)
     (count,) = struct.unpack(">I", f.read(4))
@@ -266,7 +266,7 @@ def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Mo
     fragmented = False
     for box in boxes(f, moov.payload, moov.end):
         if box.kind == b"mvhd":
-            data = _read(f, box)
+            data = box_payload(f, box)
             if data[0] == 1:
                 movie_scale, movie_duration = struct.unpack(">IQ", data[20:32])
             else:
@@ -276,7 +276,7 @@ def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Mo
             for child in boxes(f, box.payload, box.end):
                 if child.kind == b"trex":
                     track_id, _sdi, duration, sample_size = struct.unpack(
-                        ">IIII", _read(f, child)[4:20])
+                        ">IIII", box_payload(f, child)[4:20])
                     trex[track_id] = Fragments(duration, sample_size)
         elif box.kind == b"trak":
             kind, track = _track(f, box, movie_scale)
@@ -307,18 +307,18 @@ def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Mo
 def _track(f: BinaryIO, trak: Box, movie_scale: int):
     """``("audio", AudioTrack or the Unsupported that says why not)``, ``("video", (codec,
     its start in seconds))`` or ``("other", None)``."""
-    parts = _children(f, trak)
+    parts = child_boxes(f, trak)
     mdia = parts.get(b"mdia")
     if mdia is None or b"tkhd" not in parts:
         return "other", None
-    media = _children(f, mdia)
+    media = child_boxes(f, mdia)
     if b"hdlr" not in media or b"minf" not in media or b"mdhd" not in media:
         return "other", None
-    handler = _read(f, media[b"hdlr"])[8:12]
-    stbl = _children(f, media[b"minf"]).get(b"stbl")
+    handler = box_payload(f, media[b"hdlr"])[8:12]
+    stbl = child_boxes(f, media[b"minf"]).get(b"stbl")
     if stbl is None:
         return "other", None
-    tables = _children(f, stbl)
+    tables = child_boxes(f, stbl)
     if b"stsd" not in tables:
         return "other", None
     stsd = tables[b"stsd"]
@@ -326,11 +326,11 @@ def _track(f: BinaryIO, trak: Box, movie_scale: int):
     if handler == b"vide":
         if not entries:
             return "other", None
-        codec = _VIDEO_CODECS.get(entries[0].kind, entries[0].kind.decode("latin-1"))
-        mdhd = _read(f, media[b"mdhd"])
+        codec = VIDEO_CODECS.get(entries[0].kind, entries[0].kind.decode("latin-1"))
+        mdhd = box_payload(f, media[b"mdhd"])
         (timescale,) = struct.unpack(">I", mdhd[20:24] if mdhd[0] == 1 else mdhd[12:16])
         try:
-            lead = _edit(f, parts.get(b"edts"), movie_scale, timescale or 1).lead
+            lead = track_edit(f, parts.get(b"edts"), movie_scale, timescale or 1).lead
         except Unsupported:  # an edit list this reader does not follow: start at 0
             lead = 0.0
         return "video", (codec, lead)
@@ -366,7 +366,7 @@ def _labels(f: BinaryIO, parts: dict, media: dict) -> tuple[str | None, str | No
     """``(title, language)`` of an audio track as FFmpeg's demuxer reports them;
     :class:`Unsupported` where it would read boxes this reader does not (a track's
     ``meta``, an old Macintosh language or text encoding)."""
-    mdhd = _read(f, media[b"mdhd"])
+    mdhd = box_payload(f, media[b"mdhd"])
     (code,) = struct.unpack(">H", mdhd[32:34] if mdhd[0] == 1 else mdhd[20:22])
     if code >= 0x400 and code != 0x7FFF:
         language = "".join(chr(0x60 + ((code >> shift) & 0x1F)) for shift in (10, 5, 0))
@@ -380,15 +380,15 @@ def _labels(f: BinaryIO, parts: dict, media: dict) -> tuple[str | None, str | No
         if box.kind == b"meta":
             raise Unsupported("a track's meta box")
         if box.kind == b"name":
-            names.setdefault("name", _read(f, box).rstrip(b"\0").decode("utf-8"))
+            names.setdefault("name", box_payload(f, box).rstrip(b"\0").decode("utf-8"))
         elif box.kind == b"\xa9nam":
-            data = _read(f, box)
+            data = box_payload(f, box)
             size, lang = struct.unpack(">HH", data[:4])
             text = data[4:4 + size]
             if lang < 0x400 and not text.isascii():
                 raise Unsupported("a Macintosh-encoded title")
             names.setdefault("title", text.rstrip(b"\0").decode("utf-8"))
-    title = names.get("title") or names.get("name") or _handler_name(_read(f, media[b"hdlr"]))
+    title = names.get("title") or names.get("name") or _handler_name(box_payload(f, media[b"hdlr"]))
     return title or None, None if language == "und" else language
 
 
@@ -404,9 +404,9 @@ def _handler_name(hdlr: bytes) -> str | None:
 
 def _audio(f: BinaryIO, parts: dict, media: dict, tables: dict, entries: list[Box],
            movie_scale: int) -> AudioTrack:
-    tkhd = _read(f, parts[b"tkhd"])
+    tkhd = box_payload(f, parts[b"tkhd"])
     (track_id,) = struct.unpack(">I", tkhd[20:24] if tkhd[0] == 1 else tkhd[12:16])
-    mdhd = _read(f, media[b"mdhd"])
+    mdhd = box_payload(f, media[b"mdhd"])
     (timescale,) = struct.unpack(">I", mdhd[20:24] if mdhd[0] == 1 else mdhd[12:16])
     if not timescale:
         raise Unsupported("an audio track without a timescale")
@@ -414,7 +414,7 @@ def _audio(f: BinaryIO, parts: dict, media: dict, tables: dict, entries: list[Bo
         raise Unsupported("an audio track with several sample descriptions")
     codec, extradata, rate, channels = _sample_entry(f, entries[0])
     track = AudioTrack(track_id, timescale, codec, extradata, rate, channels,
-                       _edit(f, parts.get(b"edts"), movie_scale, timescale))
+                       track_edit(f, parts.get(b"edts"), movie_scale, timescale))
     sample_tables(f, tables, track, "audio")
     if b"ctts" in tables and _has_composition_offsets(f, tables[b"ctts"]):
         raise Unsupported("an audio track with composition offsets")
@@ -438,12 +438,12 @@ def sample_tables(f: BinaryIO, tables: dict[bytes, Box], track: SampleTables,
     one is missing or damaged."""
     if b"stts" not in tables or b"stsc" not in tables:
         raise Unsupported(f"an {what} track without sample tables")
-    track.stts = _table(f, tables[b"stts"], ">u4,>u4")
-    track.stsc = _table(f, tables[b"stsc"], ">u4,>u4,>u4")
+    track.stts = full_table(f, tables[b"stts"], ">u4,>u4")
+    track.stsc = full_table(f, tables[b"stsc"], ">u4,>u4,>u4")
     if b"stco" in tables:
-        track.chunks = _table(f, tables[b"stco"], ">u4")
+        track.chunks = full_table(f, tables[b"stco"], ">u4")
     elif b"co64" in tables:
-        track.chunks = _table(f, tables[b"co64"], ">u8")
+        track.chunks = full_table(f, tables[b"co64"], ">u8")
     else:
         raise Unsupported(f"an {what} track without chunk offsets")
     if b"stsz" in tables:
@@ -470,14 +470,14 @@ def sample_tables(f: BinaryIO, tables: dict[bytes, Box], track: SampleTables,
 
 def _has_composition_offsets(f: BinaryIO, box: Box) -> bool:
     """Whether a ctts moves any sample (audio has no reordering: all offsets are equal)."""
-    table = _table(f, box, ">u4,>i4")
+    table = full_table(f, box, ">u4,>i4")
     offsets = {int(v) for block in table.blocks(f) for v in np.unique(block["f1"])}
     return len(offsets) > 1 or offsets - {0} != set()
 
 
 def _sample_entry(f: BinaryIO, entry: Box) -> tuple[str, bytes | None, int, int]:
     """Codec name, decoder extradata, sample rate and channels of an audio sample entry."""
-    head = _read(f, Box(entry.kind, entry.payload, entry.payload, min(entry.end,
+    head = box_payload(f, Box(entry.kind, entry.payload, entry.payload, min(entry.end,
                                                                       entry.payload + 28)))
     if len(head) < 28:
         raise Unsupported("a short audio sample entry")
@@ -487,15 +487,15 @@ def _sample_entry(f: BinaryIO, entry: Box) -> tuple[str, bytes | None, int, int]
     skip = {0: 28, 1: 44, 2: 64}.get(version)
     if skip is None:
         raise Unsupported(f"a version {version} sound description")
-    children = _children(f, Box(entry.kind, entry.payload, entry.payload, entry.end), skip)
+    children = child_boxes(f, Box(entry.kind, entry.payload, entry.payload, entry.end), skip)
     kind = entry.kind
     if kind == b"mp4a":
         esds = children.get(b"esds")
         if esds is None and b"wave" in children:  # QuickTime puts it in a wave box
-            esds = _children(f, children[b"wave"]).get(b"esds")
+            esds = child_boxes(f, children[b"wave"]).get(b"esds")
         if esds is None:
             raise Unsupported("mp4a without esds")
-        codec, extradata = _esds(_read(f, esds)[4:])
+        codec, extradata = _esds(box_payload(f, esds)[4:])
         return codec, extradata, rate, channels
     codec = _ENTRY_CODECS.get(kind)
     if codec is None:
@@ -551,15 +551,15 @@ def _esds(data: bytes) -> tuple[str, bytes | None]:
     return codec, extradata
 
 
-def _edit(f: BinaryIO, edts: Box | None, movie_scale: int, timescale: int) -> Edit:
+def track_edit(f: BinaryIO, edts: Box | None, movie_scale: int, timescale: int) -> Edit:
     """The track's place on the timeline: leading empty edits, then at most one edit."""
     edit = Edit()
     if edts is None:
         return edit
-    elst = _children(f, edts).get(b"elst")
+    elst = child_boxes(f, edts).get(b"elst")
     if elst is None:
         return edit
-    data = _read(f, elst, 1 << 20)
+    data = box_payload(f, elst, 1 << 20)
     version = data[0]
     (count,) = struct.unpack(">I", data[4:8])
     fmt, size = (">QqHH", 20) if version == 1 else (">IiHH", 12)
@@ -616,7 +616,7 @@ def runs(f: BinaryIO, movie: Movie, start: int = 0) -> Iterator[Run]:
     if track.samples:
         first, dts = _sample_at(f, track.stts, start)
         durations = _Durations(f, track.stts, first)
-        for run in _table_runs(f, track, first):
+        for run in table_runs(f, track, first):
             yield Run(dts, run[0], run[1], durations(len(run[1])))
             dts += int(durations.last_sum)
         end = dts if first < track.samples else _sample_at(f, track.stts, 1 << 62)[1]
@@ -624,7 +624,7 @@ def runs(f: BinaryIO, movie: Movie, start: int = 0) -> Iterator[Run]:
         yield from _fragment_runs(f, movie, track, start, end)
 
 
-def _table_runs(f: BinaryIO, track: SampleTables, first: int
+def table_runs(f: BinaryIO, track: SampleTables, first: int
                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(offsets, sizes)`` of the samples in the tables from sample ``first`` on."""
     sample = 0  # index of the first sample of the next piece of chunks
@@ -787,7 +787,7 @@ def _fragment_runs(f: BinaryIO, movie: Movie, track: AudioTrack, start: int,
             tfhd = next((p for p in parts if p.kind == b"tfhd"), None)
             if tfhd is None:
                 raise Unsupported("a traf without tfhd")
-            head = _read(f, tfhd)
+            head = box_payload(f, tfhd)
             flags = int.from_bytes(head[1:4], "big")
             (track_id,) = struct.unpack(">I", head[4:8])
             pos = 8
@@ -805,14 +805,14 @@ def _fragment_runs(f: BinaryIO, movie: Movie, track: AudioTrack, start: int,
                 (default_size,) = struct.unpack(">I", head[pos:pos + 4])
             tfdt = next((p for p in parts if p.kind == b"tfdt"), None)
             if track_id == track.track_id and tfdt is not None:
-                body = _read(f, tfdt)
+                body = box_payload(f, tfdt)
                 (dts,) = struct.unpack(">Q" if body[0] == 1 else ">I",
                                        body[4:12] if body[0] == 1 else body[4:8])
             offset = base
             for trun in parts:
                 if trun.kind != b"trun":
                     continue
-                body = _read(f, Box(b"trun", trun.payload, trun.payload,
+                body = box_payload(f, Box(b"trun", trun.payload, trun.payload,
                                     min(trun.end, trun.payload + 16)))
                 tflags = int.from_bytes(body[1:4], "big")
                 (count,) = struct.unpack(">I", body[4:8])

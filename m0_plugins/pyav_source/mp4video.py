@@ -33,22 +33,22 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .mp4 import (
-    _VIDEO_CODECS,
     BLOCK,
+    VIDEO_CODECS,
     Box,
     Edit,
     Sizes,
     Table,
     Unsupported,
-    _children,
-    _edit,
-    _read,
-    _table,
-    _table_runs,
+    box_payload,
     boxes,
+    child_boxes,
+    full_table,
     looks_like_mp4,
     open_movie,
     sample_tables,
+    table_runs,
+    track_edit,
 )
 
 #: The box of the sample description that holds each codec's decoder set-up (FFmpeg's
@@ -120,13 +120,13 @@ def open_video(path: Path) -> VideoTrack:
 
 
 def _video(f: BinaryIO, trak: Box, movie_scale: int) -> VideoTrack:
-    parts = _children(f, trak)
-    media = _children(f, parts[b"mdia"])
-    tables = _children(f, _children(f, media[b"minf"])[b"stbl"])
-    tkhd = _read(f, parts[b"tkhd"])
+    parts = child_boxes(f, trak)
+    media = child_boxes(f, parts[b"mdia"])
+    tables = child_boxes(f, child_boxes(f, media[b"minf"])[b"stbl"])
+    tkhd = box_payload(f, parts[b"tkhd"])
     (track_id,) = struct.unpack(">I", tkhd[20:24] if tkhd[0] == 1 else tkhd[12:16])
     matrix = struct.unpack(">9i", tkhd[52:88] if tkhd[0] == 1 else tkhd[40:76])
-    mdhd = _read(f, media[b"mdhd"])
+    mdhd = box_payload(f, media[b"mdhd"])
     (timescale,) = struct.unpack(">I", mdhd[20:24] if mdhd[0] == 1 else mdhd[12:16])
     if not timescale:
         raise Unsupported("a video track without a timescale")
@@ -135,30 +135,30 @@ def _video(f: BinaryIO, trak: Box, movie_scale: int) -> VideoTrack:
     if len(entries) != 1:
         raise Unsupported("a video track with several sample descriptions")
     entry = entries[0]
-    codec = _VIDEO_CODECS.get(entry.kind)
+    codec = VIDEO_CODECS.get(entry.kind)
     if codec not in CONFIG_BOXES:
         raise Unsupported(f"video codec {entry.kind.decode('latin-1')!r}")
-    head = _read(f, Box(entry.kind, entry.payload, entry.payload,
+    head = box_payload(f, Box(entry.kind, entry.payload, entry.payload,
                         min(entry.end, entry.payload + _VISUAL_ENTRY)))
     if len(head) < _VISUAL_ENTRY:
         raise Unsupported("a short video sample entry")
     width, height = struct.unpack(">HH", head[24:28])
-    children = _children(f, entry, _VISUAL_ENTRY)
+    children = child_boxes(f, entry, _VISUAL_ENTRY)
     config = children.get(CONFIG_BOXES[codec])
     if config is None:
         raise Unsupported(f"{codec} without its {CONFIG_BOXES[codec].decode()} box")
     aspect = None
     if b"pasp" in children:
-        h_spacing, v_spacing = struct.unpack(">II", _read(f, children[b"pasp"])[:8])
+        h_spacing, v_spacing = struct.unpack(">II", box_payload(f, children[b"pasp"])[:8])
         if h_spacing and v_spacing and h_spacing != v_spacing:
             aspect = Fraction(h_spacing, v_spacing)
-    track = VideoTrack(track_id, timescale, codec, _read(f, config), width, height, aspect,
-                       _rotation(matrix), _edit(f, parts.get(b"edts"), movie_scale, timescale))
+    track = VideoTrack(track_id, timescale, codec, box_payload(f, config), width, height, aspect,
+                       _rotation(matrix), track_edit(f, parts.get(b"edts"), movie_scale, timescale))
     sample_tables(f, tables, track, "video")
     if b"ctts" in tables:
-        track.ctts = _table(f, tables[b"ctts"], ">u4,>i4")
+        track.ctts = full_table(f, tables[b"ctts"], ">u4,>i4")
     if b"stss" in tables:
-        track.stss = _table(f, tables[b"stss"], ">u4")
+        track.stss = full_table(f, tables[b"stss"], ">u4")
         if not track.stss.count:
             raise Unsupported("no keyframe")
     return track
@@ -410,7 +410,7 @@ class Frames:
         fd = self._file.fileno()
         base = Fraction(1, track.timescale)
         n = first
-        for offsets, sizes in _table_runs(self._file, track, first):
+        for offsets, sizes in table_runs(self._file, track, first):
             for offset, size in zip(offsets.tolist(), sizes.tolist(), strict=True):
                 data = os.pread(fd, size, offset)
                 if len(data) < size:
