@@ -21,6 +21,7 @@ from m0core.lazy import loader
 _LAZY = {
     "AnalysisResult": "m0core.result",
     "AudioChunk": "m0core.model",
+    "AudioTrack": "m0core.model",
     "ClipResult": "m0core.model",
     "Compilation": "m0core.model",
     "Highlight": "m0core.model",
@@ -66,7 +67,17 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
         PluginError,
     )
     from m0core.hookspecs import hookimpl
-    from m0core.model import AudioChunk, ClipResult, Highlight, Line, MediaInfo, Stage, Timeline
+    from m0core.model import (
+        AudioChunk,
+        AudioTrack,
+        ClipResult,
+        Compilation,
+        Highlight,
+        Line,
+        MediaInfo,
+        Stage,
+        Timeline,
+    )
     from m0core.options import Options
     from m0core.pipeline.run import Progress, analyze
     from m0core.result import AnalysisResult
@@ -84,6 +95,7 @@ __all__ = [
     "AudioAnalysis",
     "AudioChunk",
     "AudioProcessor",
+    "AudioTrack",
     "BatchJob",
     "BatchProcessor",
     "ClipResult",

@@ -41,3 +41,15 @@ def test_the_readme_documents_the_exit_codes_the_cli_gives(tmp_path):
     assert run_m0("--version").returncode == 0
     assert run_m0("probe", str(tmp_path / "missing.mp4")).returncode == 1
     assert run_m0("analyze", "--no-such-option", "x.mp4").returncode == 2
+
+
+def test_every_public_name_the_docs_give_is_exported():
+    """``m0core.AudioTrack`` and the like, as the docs write them, resolve and are public."""
+    import m0core
+
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    named = {name for p in docs for name in re.findall(r"\bm0core\.([A-Z]\w*)", p.read_text())}
+    assert "AudioTrack" in named
+    missing = sorted(name for name in named if name not in m0core.__all__)
+    assert not missing, f"the docs name m0core.{missing[0]}, which m0core does not export"
+    assert all(getattr(m0core, name) is not None for name in named)
