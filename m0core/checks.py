@@ -53,6 +53,17 @@ def whole(name: str, value: Any, *, low: int, high: int | None = None) -> int:
     return int(x)
 
 
+def flag(name: str, value: Any) -> bool:
+    """``value`` as a ``bool``: ``True``/``False`` (numpy's too, or ``1``/``0``); anything
+    else, such as the string ``"no"`` (which Python would take as true), is an error."""
+    if isinstance(value, bool) or type(value).__module__ == "numpy" and \
+            type(value).__name__ in ("bool", "bool_"):  # numpy's bool too
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise OptionError(f"{name} must be True or False, not {value!r}")
+
+
 #: ``audio_track`` value that mixes every audio track of a file.
 ALL_TRACKS = "all"
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from m0core import checks, workers
-from m0core.checks import number, whole
+from m0core.checks import flag, number, whole
 from m0core.errors import OptionError
 from m0core.shortform import ShortForm
 
@@ -152,6 +152,8 @@ class Options:
         return replace(base or cls(), **overrides)
 
     def _validate(self) -> None:
+        for name in ("clips", "report", "cache", "compilation"):
+            object.__setattr__(self, name, flag(name, getattr(self, name)))
         for name in ("source", "analyzer", "selector", "encoder"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:

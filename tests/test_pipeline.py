@@ -126,6 +126,20 @@ def test_options_as_a_dict_are_one_option_error(vod, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("overrides", [
+    {"clips": "no"}, {"report": "false"}, {"cache": None}, {"compilation": "yes"},
+])
+def test_a_flag_that_is_not_a_bool_is_one_option_error(vod, tmp_path, overrides):
+    """``clips="no"`` (read from a config file, say) cut every clip: any value was taken as
+    Python takes its truth."""
+    name = next(iter(overrides))
+    with pytest.raises(OptionError, match=f"{name} must be True or False"):
+        m0core.analyze(vod, tmp_path / "out", **overrides)
+    assert not (tmp_path / "out").exists()
+    assert m0core.Options(clips=0, report=1).clips is False
+    assert m0core.Options(clips=np.False_).clips is False  # numpy's bool is a bool
+
+
 def test_audio_less_file_is_an_input_error(video_only, tmp_path):
     with pytest.raises(InputError, match="no audio"):
         m0core.analyze(video_only, tmp_path / "out")
