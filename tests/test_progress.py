@@ -96,3 +96,37 @@ def test_the_clips_bar_counts_to_the_end_past_a_failed_clip(vod, tmp_path, monke
     before, warning, after = text.partition("Warning: clip 1 failed")
     assert warning and "Cutting clips" in before
     assert _percentages(after.split("\n", 1)[1])[-1] == 100, after
+
+
+def test_a_progress_that_is_not_a_progress_is_one_option_error(vod, tmp_path):
+    """``analyze(..., progress=lambda *a: None)`` ended in ``AttributeError: 'function' object
+    has no attribute 'started'`` from inside the run, its decoders already started."""
+    import pytest
+
+    from m0core import OptionError, Progress, analyze
+
+    with pytest.raises(OptionError, match="progress must be an m0core.Progress .* not function"):
+        analyze(vod, tmp_path / "out", progress=lambda *args: None)
+    assert not (tmp_path / "out").exists()
+
+    class Recording(Progress):
+        pass
+
+    with pytest.raises(OptionError, match=r"an instance: Recording\(\), not the class"):
+        analyze(vod, tmp_path / "out", progress=Recording)
+    assert not (tmp_path / "out").exists()
+
+    class Duck:  # every callback, no subclass: still welcome
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def started(self, media: MediaInfo) -> None:
+            self.calls.append("started")
+
+        def analysed(self, position: float, highlights: int) -> None: ...
+        def clip_done(self, result: object, done: int, submitted: int) -> None: ...
+        def analysis_done(self, highlights: int, clips_pending: int) -> None: ...
+
+    duck = Duck()
+    analyze(vod, None, clips=False, progress=duck)
+    assert duck.calls == ["started"]

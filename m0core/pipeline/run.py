@@ -63,6 +63,28 @@ class Progress:
         """The whole file is analysed; ``clips_pending`` clips are still being cut."""
 
 
+#: What a progress object is called with: every :class:`Progress` method.
+PROGRESS_CALLBACKS = ("started", "analysed", "clip_done", "analysis_done")
+
+
+def checked_progress(progress: Progress | None) -> Progress:
+    """``progress``, or a :class:`Progress` that does nothing for ``None``; anything without
+    every callback (a plain function, say) is an :class:`~m0core.OptionError` before the run
+    starts, not an ``AttributeError`` from inside it."""
+    if progress is None:
+        return Progress()
+    if isinstance(progress, type):
+        raise OptionError(f"progress must be an instance: {progress.__name__}(), not the "
+                          f"class {progress.__name__}")
+    missing = [name for name in PROGRESS_CALLBACKS
+               if not callable(getattr(progress, name, None))]
+    if missing and not isinstance(progress, Progress):
+        raise OptionError(f"progress must be an m0core.Progress (subclass it and override the "
+                          f"callbacks you want: {', '.join(PROGRESS_CALLBACKS)}), not "
+                          f"{type(progress).__name__}")
+    return progress
+
+
 def analyze(
     path: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
@@ -83,8 +105,12 @@ def analyze(
     after the analysis (an extra ``formats`` file, the report) does not fail the run: its line
     is in ``failed_outputs`` and the clips, the JSON files and the other writers' files are
     kept.
+
+    ``progress``, a :class:`Progress` (subclass it and override what you need), is told as
+    the run goes: probed, analysed up to a time, each clip done, the analysis done.
     """
     started = time.perf_counter()
+    progress = checked_progress(progress)
     try:
         plan = resolve(path, Options.build(options, **overrides))
         return execute(plan, out_dir, progress=progress, started=started)
@@ -99,7 +125,7 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
     from m0core.outputs import create_writers, prepare_out_dir
 
     started = time.perf_counter() if started is None else started
-    progress = progress or Progress()
+    progress = checked_progress(progress)
     opts = plan.options
     if out_dir is not None and opts.clips and opts.short_form.reframes \
             and not plan.media.has_video:
