@@ -143,6 +143,23 @@ def test_jobs_given_one_folder_each_get_a_sub_folder_of_it(vod, tmp_path):
     assert not (tmp_path / "a").exists()
 
 
+def test_jobs_that_are_not_batch_jobs_are_one_option_error(vod, tmp_path):
+    """``process_batch(["a.mp4"])`` was ``AttributeError: 'str' object has no attribute
+    'job_id'``, one job not in a list a TypeError, a dict of options an AttributeError and a
+    callback that cannot be called a TypeError once the first job had run."""
+    out = str(tmp_path / "out")
+    processor = BatchProcessor(max_workers=1)
+    with pytest.raises(OptionError, match="jobs must be BatchJob.* not str"):
+        processor.process_batch([str(vod)])
+    with pytest.raises(OptionError, match="jobs must be a list of BatchJob, not BatchJob"):
+        processor.process_batch(BatchJob(str(vod), out))
+    with pytest.raises(OptionError, match="options must be an Options"):
+        BatchJob(str(vod), out, options={"max_clips": 1})
+    with pytest.raises(OptionError, match="progress_callback must be a function"):
+        processor.process_batch([BatchJob(str(vod), out)], progress_callback=5)
+    assert not (tmp_path / "out").exists()
+
+
 def test_folders_unique_when_stems_collide_and_stable_across_runs(tmp_path):
     a, b, c = tmp_path / "x" / "vod.mp4", tmp_path / "y" / "vod.mp4", tmp_path / "z.mkv"
     out = tmp_path / "out"

@@ -89,12 +89,26 @@ class BatchJob:
                 selector=selector or seed_selector(decibel_threshold),
                 threshold=decibel_threshold, clip_length=clip_length, **overrides,
             )
-        elif overrides:
+        else:  # an Options, checked: a dict of them is one OptionError here
             options = Options.build(options, **overrides)
         self.options = options
 
     def __repr__(self) -> str:
         return f"BatchJob({self.video_path!r}, {self.output_path!r}, job_id={self.job_id!r})"
+
+
+def _checked_jobs(jobs: Iterable[BatchJob]) -> list[BatchJob]:
+    """``jobs`` as a list, each a :class:`BatchJob`: one job, a path or a list of paths is one
+    :class:`~m0core.OptionError` before anything runs."""
+    if isinstance(jobs, BatchJob | str | os.PathLike):
+        raise OptionError(f"jobs must be a list of BatchJob, not {type(jobs).__name__}: "
+                          f"process_batch([BatchJob(video, output_folder), ...])")
+    jobs = list(jobs)
+    for job in jobs:
+        if not isinstance(job, BatchJob):
+            raise OptionError(f"jobs must be BatchJob(video, output_folder) objects, not "
+                              f"{type(job).__name__} {job!r}")
+    return jobs
 
 
 def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
@@ -280,7 +294,11 @@ class BatchProcessor:
         re-raised; so does setting ``stop`` (process executor only; how ``m0 gui`` cancels a
         batch it runs in a thread).
         """
-        jobs = list(self.jobs if jobs is None else jobs)
+        jobs = _checked_jobs(self.jobs if jobs is None else jobs)
+        for name, callback in (("progress_callback", progress_callback),
+                               ("job_progress", job_progress)):
+            if callback is not None and not callable(callback):
+                raise OptionError(f"{name} must be a function, not {callback!r}")
         counts = Counter(job.job_id for job in jobs)
         doubles = sorted(job_id for job_id, n in counts.items() if n > 1)
         if doubles:
