@@ -22,7 +22,7 @@ from m0core import checks, plugins
 from m0core.errors import OptionError, OutputError
 from m0core.model import ClipResult, Highlight
 from m0core.options import Options
-from m0core.outputs import index_document, prepare_out_dir, write_outputs
+from m0core.outputs import index_document, out_dir_for, prepare_out_dir, write_outputs
 from m0core.pipeline import analyze
 from m0core.pipeline.run import renumber_clips
 from m0core.result import AnalysisResult
@@ -235,16 +235,16 @@ class OptimizedClipGenerator:
 
         media = probe(video_path)
         items = [_as_highlight(h, i) for i, h in enumerate(highlights, start=1)]
-        out = prepare_out_dir(output_dir)
-        encoder = plugins.create("encoders", self.encoder, media=media, out_dir=out,
-                                 workers=self.max_workers, cut=cut, timeout=self.timeout)
-        with encoder:
-            futures = [encoder.submit(h) for h in items]
-            for done, future in enumerate(as_completed(futures), start=1):
-                if progress_callback is not None:
-                    progress_callback(done, len(futures), future.result())
-        return renumber_clips(encoder, self.encoder, [f.result() for f in futures],
-                              max((h.index for h in items), default=0))
+        with out_dir_for(output_dir) as out:
+            encoder = plugins.create("encoders", self.encoder, media=media, out_dir=out,
+                                     workers=self.max_workers, cut=cut, timeout=self.timeout)
+            with encoder:
+                futures = [encoder.submit(h) for h in items]
+                for done, future in enumerate(as_completed(futures), start=1):
+                    if progress_callback is not None:
+                        progress_callback(done, len(futures), future.result())
+            return renumber_clips(encoder, self.encoder, [f.result() for f in futures],
+                                  max((h.index for h in items), default=0))
 
     def generate_clip(self, video_path: str | os.PathLike, start: float, end: float,
                       output_dir: str | os.PathLike, cut: str = "copy") -> ClipResult:

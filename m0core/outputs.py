@@ -14,6 +14,8 @@ import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,6 +90,22 @@ def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
     except OSError as exc:
         raise OutputError(f"{out}: cannot write in the output folder ({exc.strerror})") from None
     return out
+
+
+@contextmanager
+def out_dir_for(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """:func:`prepare_out_dir`, for a block that fills it: a folder the block made and then
+    failed in (a bad option, an interruption) is removed again when it is empty, so a call
+    that fails leaves no folder behind."""
+    created = not os.path.lexists(out_dir)
+    out = prepare_out_dir(out_dir)
+    try:
+        yield out
+    except BaseException:
+        if created:
+            with suppress(OSError):
+                out.rmdir()
+        raise
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

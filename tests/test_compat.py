@@ -16,6 +16,7 @@ from m0core import (
     AudioProcessor,
     Highlight,
     OptimizedClipGenerator,
+    OptionError,
     StreamingAudioAnalysis,
     StreamingAudioProcessor,
 )
@@ -82,6 +83,17 @@ def test_optimized_clip_generator_pads_the_numbers_of_100_clips_or_more(vod, tmp
     assert [Path(r.path).name for r in results] == ["001_0h00m01s_0.0dB.mp4",
                                                     "100_0h00m10s_-9.0dB.mp4"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [Path(r.path).name for r in results]
+
+
+@pytest.mark.parametrize("settings", [{"cut": "fast"}, {"max_workers": 0}, {"timeout": -1}])
+def test_optimized_clip_generator_with_a_bad_option_leaves_no_folder(vod, tmp_path, settings):
+    """A bad ``cut``, ``max_workers`` or ``timeout`` was one OptionError, but it left the
+    output folder behind, made empty before the encoder refused the option."""
+    cut = settings.pop("cut", "copy")
+    with pytest.raises(OptionError):
+        OptimizedClipGenerator(**settings).generate_clips(vod, [(1.0, 2.0)], tmp_path / "out",
+                                                          cut=cut)
+    assert not (tmp_path / "out").exists()
 
 
 def test_analysis_options_are_used_or_refused(vod, tmp_path):

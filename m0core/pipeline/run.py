@@ -122,7 +122,7 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
             progress: Progress | None = None, started: float | None = None) -> AnalysisResult:
     """Run a resolved :class:`Plan`: decode (or read the cached curve), select, cut clips and
     write the outputs into ``out_dir``."""
-    from m0core.outputs import create_writers, prepare_out_dir
+    from m0core.outputs import create_writers, out_dir_for
 
     started = time.perf_counter() if started is None else started
     progress = checked_progress(progress)
@@ -131,16 +131,12 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
             and not plan.media.has_video:
         raise InputError(f"{plan.path}: has no video to reframe (--aspect/--height need a "
                          "video input; drop them for audio-only files)")
-    writers = create_writers(plan.options) if out_dir is not None else {}  # before any folder
-    created = out_dir is not None and not os.path.lexists(out_dir)
-    out = prepare_out_dir(out_dir) if out_dir is not None else None
-    try:
+    if out_dir is None:
+        return _execute(plan, None, {}, progress, started)
+    writers = create_writers(plan.options)  # before any folder
+    # a run that made the folder and failed before publishing leaves none
+    with out_dir_for(out_dir) as out:
         return _execute(plan, out, writers, progress, started)
-    except BaseException:
-        if created:  # a run that made the folder and failed before publishing leaves none
-            with suppress(OSError):
-                out.rmdir()
-        raise
 
 
 def _execute(plan: Plan, out: Path | None, writers: dict, progress: Progress,
