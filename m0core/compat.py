@@ -131,6 +131,9 @@ class StreamingAudioAnalysis:
                  output_path: str | os.PathLike, decibel_threshold: float | None = -5.0,
                  clip_length: float = 30.0, **options: Any) -> None:
         self.video_path = os.fspath(video_path)
+        if not isinstance(processor, StreamingAudioProcessor):
+            raise OptionError(f"processor must be a StreamingAudioProcessor (or AudioProcessor) "
+                              f"of the audio, not {type(processor).__name__} {processor!r}")
         self.processor = processor
         self.output_path = Path(output_path)
         self.decibel_threshold = decibel_threshold
@@ -255,6 +258,10 @@ class OptimizedClipGenerator:
 def _as_highlight(item: Highlight | tuple[float, float], index: int) -> Highlight:
     if isinstance(item, Highlight):
         return item if item.index else replace(item, index=index)
-    start, end = (float(v) for v in item)
+    try:
+        start, end = (float(v) for v in item)
+    except (TypeError, ValueError):
+        raise OptionError(f"each highlight must be a Highlight or a (start, end) pair of "
+                          f"seconds, not {item!r}") from None
     return Highlight(start=start, end=end, peak_time=start, peak_db=0.0, score=0.0,
                      kind="manual", index=index)

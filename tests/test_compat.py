@@ -96,6 +96,17 @@ def test_optimized_clip_generator_with_a_bad_option_leaves_no_folder(vod, tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+def test_the_seed_classes_given_the_wrong_types_say_what_they_take(vod, tmp_path):
+    """A path for the processor was ``AttributeError: 'str' object has no attribute
+    'analyzer'``, a bare number for a highlight ``TypeError: 'int' object is not iterable``."""
+    with pytest.raises(OptionError, match="processor must be a StreamingAudioProcessor"):
+        StreamingAudioAnalysis(vod, str(vod), tmp_path / "out")
+    for item in (5, ("a", "b"), (1.0, 2.0, 3.0)):
+        with pytest.raises(OptionError, match=r"a Highlight or a \(start, end\) pair"):
+            OptimizedClipGenerator().generate_clips(vod, [item], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_analysis_options_are_used_or_refused(vod, tmp_path):
     """Options the seed class takes as keywords: short-form ones shape the clips
     highlights.json says they shape; stage names win over the processor's; a rerun with
