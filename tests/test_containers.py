@@ -63,6 +63,8 @@ CASES: dict[str, tuple[list[str], tuple[float, ...]]] = {
                        "-shortest"], BURSTS),
     "audio-offset.mp4": ([*VIDEO, "-itsoffset", "3", "-i", "{mic}", "-map", "0:v", "-map",
                           "1:a", *H264, "-c:a", "aac"], _shifted(3.0)),
+    "audio-offset.ts": ([*VIDEO, "-itsoffset", "3", "-i", "{mic}", "-map", "0:v", "-map",
+                         "1:a", *H264, "-c:a", "aac"], _shifted(3.0)),
     "start-1000.ts": ([*VIDEO, "-i", "{mic}", *H264, "-c:a", "aac", "-shortest",
                        "-output_ts_offset", "1000"], BURSTS),
     "dropped-packets.mkv": ([*VIDEO, "-i", "{mic}", *H264, "-c:a", "aac", "-bsf:a",
@@ -176,8 +178,11 @@ def test_moments_at_the_players_times_and_clips_hold_them(name, container, tmp_p
     assert_at_players_times(result, CASES[name][1])
 
 
-def test_audio_offset_mp4_reports_what_players_show(container, tmp_path):
-    path = container("audio-offset.mp4")
+@pytest.mark.parametrize("name", ["audio-offset.mp4", "audio-offset.ts"])
+def test_audio_offset_reports_what_players_show(name, container, tmp_path):
+    """In an MPEG-TS whose audio starts 3 s after its video, the ffmpeg source put the moments
+    3 s early: ffmpeg itself moves the start of a TS to that of the streams it decodes."""
+    path = container(name)
     media = PyAVSource().probe(str(path))
     assert media.tracks[0].start == pytest.approx(3.0, abs=0.05)  # as ffprobe's start_time
     for source in ("pyav", "ffmpeg"):

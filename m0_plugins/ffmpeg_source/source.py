@@ -20,6 +20,13 @@ from m0core.model import AudioChunk, MediaInfo
 _BYTES_PER_SAMPLE = 4  # f32le
 #: Audio placed by its timestamps: silence before a late start and in gaps (over 0.1 s).
 PLAYERS_TIMELINE = "aresample=async=1:first_pts=0"
+#: Demuxers (as ``ffmpeg -i`` names them) with FFmpeg's ``AVFMT_TS_DISCONT`` flag. In one of
+#: these ffmpeg moves its time 0 to where the streams it decodes start (not the container's
+#: start, where the video may start earlier), so a late audio start must be put back: see
+#: :func:`_lead`.
+TS_DISCONT = frozenset(
+    "dhav hls live_flv m4v mpeg mpegts mpegtsraw ogg rcwt ty".split()
+)
 
 
 class FFmpegSource:
@@ -81,12 +88,14 @@ class FFmpegSource:
         if duration is not None:
             cmd += ["-t", f"{duration:.6f}"]
         if mixed:  # each track averaged to mono, then summed (a mixer at unity gain)
-            cmd += ["-filter_complex", _mix_graph(info.tracks, rate), "-map", "[mix]"]
+            cmd += ["-filter_complex", _mix_graph(info.tracks, rate, _lead(info, start)),
+                    "-map", "[mix]"]
         else:
             # All channels go through the pipe and are averaged in numpy: ffmpeg's decoding
             # is the bottleneck, and its own downmix (-ac 1 or pan) costs it ~30 % more CPU.
             track = self.audio_track if isinstance(self.audio_track, int) else 1
-            cmd += ["-map", f"0:a:{track - 1}", "-af", PLAYERS_TIMELINE]
+            cmd += ["-map", f"0:a:{track - 1}",
+                    "-af", PLAYERS_TIMELINE + _lead(info, start, info.tracks[track - 1:track])]
         cmd += ["-vn", "-sn", "-dn", "-ac", str(channels)]
         if self.sample_rate or mixed:
             cmd += ["-ar", str(rate)]
@@ -116,14 +125,27 @@ class FFmpegSource:
                        damaged=bool(errors.strip()), detail=reason(errors))
 
 
-def _mix_graph(tracks: tuple, rate: int) -> str:
-    """The filter graph that sums every audio track, each placed on the players' timeline and
-    averaged to mono, into ``[mix]``."""
+def _lead(info: MediaInfo, start: float, tracks: tuple | None = None) -> str:
+    """The filter (``,adelay=…``, or ``""``) that puts back the silence ffmpeg leaves out
+    before ``tracks`` (default: all of ``info``'s) decoded from ``start``: in a format of
+    :data:`TS_DISCONT`, the seconds from ``start`` to the first of them (audio that starts
+    after the video, and after ``start``)."""
+    tracks = info.tracks if tracks is None else tracks
+    if info.container not in TS_DISCONT or not tracks:
+        return ""
+    lead = min(track.start for track in tracks) - start
+    return f",adelay=delays={lead * 1000:.3f}:all=1" if lead > 0 else ""
+
+
+def _mix_graph(tracks: tuple, rate: int, lead: str = "") -> str:
+    """The filter graph that sums every audio track, each placed on the players' timeline
+    (``lead``: see :func:`_lead`) and averaged to mono, into ``[mix]``."""
     parts = []
     for i, track in enumerate(tracks):
         n = max(1, track.channels)
         average = "+".join(f"{1 / n:.10g}*c{c}" for c in range(n))
-        parts.append(f"[0:a:{i}]{PLAYERS_TIMELINE},aresample={rate},pan=mono|c0={average}[t{i}]")
+        parts.append(f"[0:a:{i}]{PLAYERS_TIMELINE}{lead},aresample={rate},"
+                     f"pan=mono|c0={average}[t{i}]")
     inputs = "".join(f"[t{i}]" for i in range(len(tracks)))
     return ";".join(parts) + f";{inputs}amix=inputs={len(tracks)}:normalize=0:duration=longest[mix]"
 
