@@ -160,6 +160,16 @@ def test_jobs_that_are_not_batch_jobs_are_one_option_error(vod, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_batch_flag_that_is_not_a_bool_is_one_option_error(vod, tmp_path):
+    """``BatchJob(..., use_streaming="no")`` ran the streaming analyzer and
+    ``BatchProcessor(retry_failed="no")`` retried, the strings taken for true."""
+    with pytest.raises(OptionError, match="use_streaming must be True or False, not 'no'"):
+        BatchJob(str(vod), str(tmp_path / "out"), use_streaming="no")
+    with pytest.raises(OptionError, match="retry_failed must be True or False, not 'no'"):
+        BatchProcessor(retry_failed="no")
+    assert BatchJob(str(vod), str(tmp_path), use_streaming=0).options.analyzer == "rms-legacy"
+
+
 def test_folders_unique_when_stems_collide_and_stable_across_runs(tmp_path):
     a, b, c = tmp_path / "x" / "vod.mp4", tmp_path / "y" / "vod.mp4", tmp_path / "z.mkv"
     out = tmp_path / "out"

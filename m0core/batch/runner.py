@@ -30,7 +30,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from m0core import plugins, workers
+from m0core import checks, plugins, workers
 from m0core.batch.executors import make_executor
 from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger, Row, options_hash
 from m0core.compat import seed_selector
@@ -84,8 +84,9 @@ class BatchJob:
         self.output_path = os.fspath(output_path)
         self.job_id = job_id if job_id is not None else self.video_path
         if options is None:
+            streaming = checks.flag("use_streaming", use_streaming)
             options = Options.build(
-                analyzer=analyzer or ("rms-streaming" if use_streaming else "rms-legacy"),
+                analyzer=analyzer or ("rms-streaming" if streaming else "rms-legacy"),
                 selector=selector or seed_selector(decibel_threshold),
                 threshold=decibel_threshold, clip_length=clip_length, **overrides,
             )
@@ -271,7 +272,7 @@ class BatchProcessor:
         self.max_workers = max_workers
         self.executor = make_executor(executor, max_workers, scheduler)
         self.ledger = ledger
-        self.retry_failed = retry_failed
+        self.retry_failed = checks.flag("retry_failed", retry_failed)
         self.jobs: list[BatchJob] = []
 
     def add_job(self, job: BatchJob | None = None, /, **kwargs: Any) -> BatchJob:
