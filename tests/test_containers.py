@@ -114,12 +114,17 @@ def discontinuity(tmp_path_factory: pytest.TempPathFactory, mic: Path) -> Path:
 
     Players show the second part after the jump, so the second burst is at 31 + 5 = 36 s.
     """
-    folder = tmp_path_factory.mktemp("discontinuity")
+    return _reconnected(tmp_path_factory.mktemp("discontinuity"), mic, 5.0)
+
+
+def _reconnected(folder: Path, mic: Path, jump: float) -> Path:
+    """A TS of ``mic``: its first 20 s, then the rest with timestamps ``jump`` s ahead."""
     first, second = folder / "a.ts", folder / "b.ts"
     common = ["-map", "0:v", "-map", "1:a", *H264, "-c:a", "aac", "-shortest"]
     run_ffmpeg(*VIDEO, "-i", str(mic), *common, "-t", "20", str(first))
     run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15:duration=24",
-               "-ss", "20", "-i", str(mic), *common, "-output_ts_offset", "25", str(second))
+               "-ss", "20", "-i", str(mic), *common, "-output_ts_offset", f"{20 + jump:g}",
+               str(second))
     path = folder / "reconnected.ts"
     path.write_bytes(first.read_bytes() + second.read_bytes())
     return path
@@ -194,6 +199,16 @@ def test_a_reconnected_ts_keeps_the_players_position(discontinuity, tmp_path):
     for source in ("pyav", "ffmpeg"):
         result = analyze(discontinuity, tmp_path / source, source=source, report=False)
         assert_at_players_times(result, (BURSTS[0], BURSTS[1] + 5.0))
+
+
+def test_a_ts_that_reconnected_after_a_long_gap_keeps_the_players_position(mic, tmp_path):
+    """A TS whose timestamps jump 15 s ahead: the ffmpeg source closed the gap (ffmpeg
+    itself takes a jump of over 10 s in a TS for a discontinuity), putting every later moment
+    15 s early, while the pyav source and players keep it."""
+    path = _reconnected(tmp_path, mic, 15.0)
+    for source in ("pyav", "ffmpeg"):  # 10 s clips: no window starts in the gap (20 to 35 s)
+        result = analyze(path, tmp_path / source, source=source, clip_length=10, report=False)
+        assert_at_players_times(result, (BURSTS[0], BURSTS[1] + 15.0))
 
 
 def test_ts_starting_at_1000_s_with_the_ffmpeg_source(container, tmp_path):
