@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from m0core.errors import OptionError
@@ -43,9 +44,9 @@ def floor_db(value: Any) -> float:
 
 
 def whole(name: str, value: Any, *, low: int, high: int | None = None) -> int:
-    """``value`` as an ``int`` within ``[low, high]``: an int, or a float with no fraction
-    (``3.0`` from JSON); a bool, a string or a fraction is an error, never rounded."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """``value`` as an ``int`` within ``[low, high]``: an int (numpy's too), or a float with no
+    fraction (``3.0`` from JSON); a bool, a string or a fraction is an error, never rounded."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy's ints too
         raise OptionError(f"{name} must be a whole number, not {value!r}")
     x = number(name, value, low=low, high=high)
     if x != int(x):
@@ -77,6 +78,6 @@ def audio_track(value: Any) -> int | str:
             return ALL_TRACKS
         if text.isdigit():
             value = int(text)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise OptionError(f"audio_track must be a track number from 1 or 'all', not {value!r}")
-    return value
+    return int(value)

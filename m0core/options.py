@@ -170,13 +170,14 @@ class Options:
                                   f"{getattr(self, name)!r} and selector parameter {name}="
                                   f"{self.selector_params[name]!r} (give one)")
         if self.threshold is not None:
-            number("threshold", self.threshold, low=-200.0, high=50.0)
+            self._hold("threshold", number("threshold", self.threshold, low=-200.0, high=50.0))
         if self.sensitivity is not None:
-            number("sensitivity", self.sensitivity, low=0.0, high=1.0)
-        number("clip_length", self.clip_length, low=0.1, high=24 * 3600.0)
+            self._hold("sensitivity", number("sensitivity", self.sensitivity, low=0.0, high=1.0))
+        self._hold("clip_length", number("clip_length", self.clip_length, low=0.1,
+                                         high=24 * 3600.0))
         for name in ("pre", "post", "min_gap"):
             if getattr(self, name) is not None:
-                number(name, getattr(self, name), low=0.0, high=24 * 3600.0)
+                self._hold(name, number(name, getattr(self, name), low=0.0, high=24 * 3600.0))
         if self.pre is not None and self.post is None and self.pre > self.clip_length:
             raise OptionError(
                 f"pre ({self.pre:g} s) is longer than the clip ({self.clip_length:g} s)"
@@ -194,12 +195,16 @@ class Options:
                                                      high=high))
         if self.cut not in CUT_MODES:
             raise OptionError(f"cut must be one of {', '.join(CUT_MODES)}, not {self.cut!r}")
-        number("chunk_seconds", self.chunk_seconds, low=0.1, high=600.0)
+        self._hold("chunk_seconds", number("chunk_seconds", self.chunk_seconds, low=0.1,
+                                           high=600.0))
         if isinstance(self.formats, str) or not all(
                 isinstance(f, str) and f for f in self.formats):
             raise OptionError(f"formats must be a list of writer names, not {self.formats!r}")
-        number("clip_timeout", self.clip_timeout, low=0.01, high=24 * 3600.0)
+        self._hold("clip_timeout", number("clip_timeout", self.clip_timeout, low=0.01,
+                                          high=24 * 3600.0))
         short = self.short_form
+        for name in ("height", "loudness", "fade"):
+            self._hold(name, getattr(short, name))
         pre, post = self.window
         if short.fade * 2 > pre + post:
             raise OptionError(f"fade ({short.fade:g} s) is longer than half a clip "
@@ -208,6 +213,13 @@ class Options:
             raise OptionError("a compilation is made of the clips: drop --no-clips")
         if "report" in self.formats and not self.report:
             raise OptionError("-f report asks for the report --no-report leaves out: drop one")
+
+    def _hold(self, name: str, checked: float | None) -> None:
+        """Hold ``checked``, the value of ``name`` as checked, instead of a number of another
+        type than Python's (numpy's ``float32``, say), which highlights.json, the ledger and
+        the cache could not write; an ``int`` or ``float`` stays as given."""
+        if type(getattr(self, name)) not in (int, float, type(None)):
+            object.__setattr__(self, name, checked)
 
     @property
     def short_form(self) -> ShortForm:

@@ -140,6 +140,27 @@ def test_a_flag_that_is_not_a_bool_is_one_option_error(vod, tmp_path, overrides)
     assert m0core.Options(clips=np.False_).clips is False  # numpy's bool is a bool
 
 
+def test_numpy_numbers_are_numbers(vod):
+    """``max_clips=np.int64(1)`` (a count from numpy) was ``max_clips must be a whole number,
+    not np.int64(1)``; so were ``workers``, ``height`` and ``audio_track``; a float32 was
+    taken, then could not be written."""
+    opts = m0core.Options(max_clips=np.int64(1), workers=np.int32(2), audio_track=np.int64(1),
+                          aspect="9:16", height=np.int64(720))
+    assert (opts.max_clips, opts.workers, opts.audio_track) == (1, 2, 1)
+    assert type(opts.max_clips) is int and type(opts.audio_track) is int
+    assert len(m0core.analyze(vod, None, max_clips=np.int64(1)).highlights) == 1
+    # numpy's float32 (not a float) was taken, then highlights.json could not be written:
+    # "TypeError: Object of type float32 is not JSON serializable" after the analysis
+    floats = {"threshold": np.float32(-30), "sensitivity": np.float32(0.5),
+              "clip_length": np.float32(20), "loudness": np.float32(-14),
+              "fade": np.float32(0.5), "min_gap": np.float32(5)}
+    held = m0core.Options(**floats).to_dict()
+    assert {name: type(held[name]) for name in floats} == dict.fromkeys(floats, float)
+    assert json.loads(json.dumps(held))["threshold"] == -30.0
+    with pytest.raises(OptionError, match="max_clips must be a whole number"):
+        m0core.Options(max_clips=np.float64(1.5))
+
+
 def test_audio_less_file_is_an_input_error(video_only, tmp_path):
     with pytest.raises(InputError, match="no audio"):
         m0core.analyze(video_only, tmp_path / "out")
