@@ -210,7 +210,12 @@ class AudioAnalysis(StreamingAudioAnalysis):
 
 
 class OptimizedClipGenerator:
-    """Cut clips with up to ``max_workers`` parallel ffmpeg processes."""
+    """Cut clips with up to ``max_workers`` parallel ffmpeg processes.
+
+    ``timeout`` is the seconds one clip's ffmpeg may take before it is killed (that clip
+    fails); ``encoder`` the registered clip encoder plugin (``m0 plugins`` lists them). Bad
+    values are an :class:`~m0core.errors.OptionError` when clips are cut.
+    """
 
     def __init__(self, max_workers: int = 4, timeout: float = 300.0,
                  encoder: str = "ffmpeg") -> None:
