@@ -188,6 +188,21 @@ def test_a_quiet_mp3_raised_far_keeps_its_true_peak_under_the_ceiling(tmp_path):
         assert abs(loudness(Path(clip.path)) + 14) <= 1.0, clip.path  # and true peak <= -1
 
 
+def test_a_phone_video_stored_landscape_shown_portrait_keeps_its_height(vod, make_media,
+                                                                        tmp_path):
+    """A portrait recording stored as 320x240 turned a quarter (a phone's display matrix) is
+    shown 240x320: its 9:16 clips are 320 px high, the upright source's height (they were
+    240 px, the stored height, at a lower resolution than the source)."""
+    portrait = make_media("portrait.mp4", "-display_rotation", "90", "-i", str(vod), "-c",
+                          "copy")
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(portrait), str(out), "--aspect", "9:16", "--no-report", *CLIP)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads((out / "highlights.json").read_text())
+    for h in doc["highlights"]:
+        assert is_916(frame(out / h["clip"])) and frame(out / h["clip"])[1] == 320
+
+
 def test_audio_only_with_aspect_is_an_error_and_writes_nothing(wav, tmp_path):
     out = tmp_path / "out"
     run = run_m0("analyze", str(wav), str(out), "--aspect", "9:16")

@@ -53,7 +53,8 @@ def video_size(path: str | os.PathLike) -> tuple[int, int]:
     """``(width, height)`` of the first video stream of ``path``, read by PyAV (no decoding).
 
     Uses the display size: a non-square sample aspect ratio widens or narrows the width. An
-    MP4 or MOV file's is read from its boxes, without FFmpeg's libraries
+    MP4 or MOV file's is read from its boxes, turned upright as its display matrix says (as
+    ffmpeg turns the frames before the clip's filters), without FFmpeg's libraries
     (:func:`m0_plugins.pyav_source.mp4video.video_size`): FFmpeg's demuxer would index every
     sample of the file to open it.
     """

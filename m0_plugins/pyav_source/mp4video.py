@@ -175,13 +175,16 @@ def _rotation(matrix: tuple[int, ...]) -> float:
 
 
 def video_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` of the first video track of ``path`` with its pixel aspect applied
-    to the width, as stored (not turned by :attr:`VideoTrack.rotation`): what FFmpeg's
-    demuxer says of its stream; :class:`Unsupported` where this reader does not read it."""
+    """``(width, height)`` of the first video track of ``path`` as shown: its pixel aspect
+    applied to the stored width, then turned a quarter as :attr:`VideoTrack.rotation` says
+    (a phone's portrait video is stored landscape; ffmpeg turns its frames upright before
+    its filters); :class:`Unsupported` where this reader does not read it."""
     track = open_video(path)
     width = track.width
     if track.sample_aspect is not None:
         width = round(width * track.sample_aspect)
+    if round(track.rotation / 90) % 2:
+        return track.height, width
     return width, track.height
 
 
