@@ -9,6 +9,8 @@ import pytest
 from m0_plugins.ffmpeg_encoder import keyframes, shortform
 from m0_plugins.ffmpeg_encoder.smart import smart_window
 from m0_plugins.pyav_source import mp4, mp4video
+from m0_plugins.writers import timelines
+from m0core.media.ffmpeg import probe
 
 #: Windows starting on, just before and just after keyframes (0, 4 and 8 s), running past
 #: the end, and one past the end.
@@ -74,3 +76,28 @@ def test_video_size_of_an_mp4_is_ffmpegs_demuxers(ramp, ramp_variants, make_medi
     monkeypatch.setattr(mp4video, "video_size", unsupported)
     assert ours == [shortform.video_size(path) for path in paths]
     assert ours[:2] == [(350, 200), (356, 200)]
+
+
+@pytest.mark.parametrize("block", [mp4.BLOCK, 3])
+def test_frame_rate_of_an_mp4_is_ffmpegs_demuxers(ramp, ramp_variants, make_media, block,
+                                                  monkeypatch):
+    """The average frame rate the timelines (EDL, OTIO, FCPXML) take their timecode rate
+    from, read from the sample tables as FFmpeg's demuxer averages it (NTSC 29.97 too);
+    without opening that demuxer, which held every sample's index in m0's process."""
+    ntsc = make_media("ntsc.mp4", "-f", "lavfi", "-i",
+                      "testsrc2=size=160x120:rate=30000/1001:duration=4", "-c:v", "libx264",
+                      "-preset", "ultrafast", "-bf", "2")
+    paths = [ramp, ntsc, *ramp_variants.values()]
+    wanted = []
+    for path in paths:
+        with av.open(str(path)) as container:
+            wanted.append(float(container.streams.video[0].average_rate))
+    monkeypatch.setattr(mp4, "BLOCK", block)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("av.open called")
+
+    monkeypatch.setattr(av, "open", refused)
+    got = [timelines.frame_rate(probe(path)) for path in paths]
+    assert got == pytest.approx(wanted, rel=1e-9)
+    assert [timelines.timecode_rate(r) for r in got[:2]] == [30.0, 29.97]

@@ -188,6 +188,23 @@ def video_size(path: Path) -> tuple[int, int]:
     return width, track.height
 
 
+def frame_rate(path: Path) -> float:
+    """The average frame rate of the first video track of ``path``: its frames over their
+    decode durations (the stts table, read a block at a time), as FFmpeg's demuxer averages
+    it; :class:`Unsupported` where this reader does not read the file or the track has no
+    frames."""
+    track = open_video(path)
+    if track.stts is None or not track.samples:
+        raise Unsupported("no video frames")
+    ticks = 0
+    with open(path, "rb") as f:
+        for block in track.stts.blocks(f):
+            ticks += int(np.sum(block["f0"].astype(np.int64) * block["f1"].astype(np.int64)))
+    if ticks <= 0:
+        raise Unsupported("video frames without durations")
+    return track.samples * track.timescale / ticks
+
+
 class RunLengths:
     """A run-length table of ``(count, value)`` rows (stts: durations, ctts: offsets), looked
     up by sample index, a block of rows at a time: moving on reads on, moving back within the

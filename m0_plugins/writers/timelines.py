@@ -34,9 +34,17 @@ FORMATS = {
 
 
 def frame_rate(media: MediaInfo) -> float:
-    """The first video stream's average frame rate (PyAV), else :data:`AUDIO_RATE`."""
+    """The first video stream's average frame rate, else :data:`AUDIO_RATE`: an MP4 or MOV
+    file's from its sample tables (:func:`m0_plugins.pyav_source.mp4video.frame_rate`;
+    FFmpeg's demuxer would index every sample of the file to open it), others' by PyAV."""
     if not media.has_video:
         return AUDIO_RATE
+    from m0_plugins.pyav_source import mp4video
+
+    try:
+        return mp4video.frame_rate(Path(media.path))
+    except (mp4video.Unsupported, OSError):
+        pass
     import av
 
     try:
