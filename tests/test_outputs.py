@@ -193,6 +193,23 @@ def test_m0_chapters_reuses_highlights_json(analysed, tmp_path):
                                                               analysed.highlights]
 
 
+def test_m0_chapters_refuses_the_highlights_of_another_recording(analysed, make_media,
+                                                                 tmp_path):
+    """The highlights.json of the 60 s vod given for a 20 s file put chapters past its end
+    (exit 0): one line saying whose highlights they are; nothing is written."""
+    short = make_media("short20.mp4", "-f", "lavfi", "-i",
+                       "testsrc2=size=160x120:rate=15:duration=20", "-c:v", "libx264",
+                       "-preset", "ultrafast")
+    out = tmp_path / "short.mkv"
+    proc = run_m0("chapters", str(short), str(out),
+                  "--highlights", str(analysed.out_dir / "highlights.json"))
+    assert proc.returncode == 1
+    assert proc.stderr == (f"Error: {analysed.out_dir / 'highlights.json'}: made of vod.mp4 "
+                           "(1:00 long), not of short20.mp4 (0:20): give the highlights.json "
+                           "of this recording\n")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("given, named", [
     (["--max-clips", "1"], "--max-clips"), (["-t", "-3", "--selector", "top"], "--selector"),
     (["--no-streaming"], "--no-streaming"),

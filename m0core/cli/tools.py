@@ -24,8 +24,15 @@ if TYPE_CHECKING:
     from m0core.pipeline.reference import Reference
 
 
-def load_highlights(path: Path) -> list[Highlight]:
-    """The highlights of a ``highlights.json`` written by ``m0 analyze``."""
+#: Seconds by which a recording may differ in length from the one a ``highlights.json`` was
+#: made of and still be taken for it (another container or encode of the same recording).
+SAME_LENGTH = 1.0
+
+
+def load_highlights(path: Path, video: Path | None = None) -> list[Highlight]:
+    """The highlights of a ``highlights.json`` written by ``m0 analyze``; with ``video``,
+    checked to be of it: an :class:`InputError` if the recording it was made of was of
+    another length (by more than :data:`SAME_LENGTH`)."""
     from m0core.model import Highlight
     from m0core.outputs import HIGHLIGHTS_SCHEMA
 
@@ -33,16 +40,28 @@ def load_highlights(path: Path) -> list[Highlight]:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if doc.get("schema") != HIGHLIGHTS_SCHEMA:
             raise ValueError(f"not an {HIGHLIGHTS_SCHEMA} document")
-        return [Highlight(start=float(r["start"]), end=float(r["end"]),
-                          peak_time=float(r["peak_time"]),
-                          peak_db=float(r["peak_db"] if r["peak_db"] is not None else "nan"),
-                          score=float(r["score"] if r["score"] is not None else "nan"),
-                          kind=str(r.get("kind", "highlight")), index=int(r["index"]))
-                for r in doc["highlights"]]
+        found = [Highlight(start=float(r["start"]), end=float(r["end"]),
+                           peak_time=float(r["peak_time"]),
+                           peak_db=float(r["peak_db"] if r["peak_db"] is not None else "nan"),
+                           score=float(r["score"] if r["score"] is not None else "nan"),
+                           kind=str(r.get("kind", "highlight")), index=int(r["index"]))
+                 for r in doc["highlights"]]
+        source = doc.get("source") or {}
+        length = source.get("duration")
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: not a highlights.json from m0 analyze ({exc})") from None
+    if video is not None and isinstance(length, (int, float)):
+        from m0core.media.ffmpeg import probe
+
+        actual = probe(video).duration
+        if actual and abs(actual - length) > SAME_LENGTH:
+            raise InputError(
+                f"{path}: made of {source.get('name') or 'another recording'} "
+                f"({clock(length)} long), not of {video.name} "
+                f"({clock(actual)}): give the highlights.json of this recording")
+    return found
 
 
 @click.command(epilog="Example: m0 chapters stream.mp4 stream-chapters.mp4 --max-clips 12")
@@ -69,7 +88,7 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
         if ignored:
             raise click.UsageError(f"--highlights takes the highlights it holds as they are: "
                                    f"drop {', '.join(ignored)}")
-        found = load_highlights(highlights_json)
+        found = load_highlights(highlights_json, video)
     else:
         opts = build_options(**values, no_clips=True)
         from m0core.cli.progress import ConsoleProgress
