@@ -19,6 +19,7 @@ import pytest
 import soundfile
 from conftest import run_m0
 
+from m0_plugins.ffmpeg_encoder.keyframes import keyframe_before, video_frames
 from m0_plugins.pyav_source.source import PyAVSource
 from m0core import analyze
 from m0core.media.ffmpeg import ffmpeg_exe, probe
@@ -209,6 +210,28 @@ def test_a_ts_that_reconnected_after_a_long_gap_keeps_the_players_position(mic, 
     for source in ("pyav", "ffmpeg"):  # 10 s clips: no window starts in the gap (20 to 35 s)
         result = analyze(path, tmp_path / source, source=source, clip_length=10, report=False)
         assert_at_players_times(result, (BURSTS[0], BURSTS[1] + 15.0))
+
+
+def test_clips_of_a_window_in_a_reconnected_ts_gap_hold_their_moment(mic, tmp_path):
+    """A TS whose timestamps jump 15 s ahead (20 s to 35 s), the second moment's 30 s window
+    starting in the gap: ffmpeg closed such a jump when cutting (as it does in a TS over
+    10 s), so the accurate and smart clips began 15 s late in the stream, short and without
+    their moment, and the copy clip held it 15 s early. Each now holds it where the window
+    says (a copy clip: from the keyframe before the window, before the gap)."""
+    path = _reconnected(tmp_path, mic, 15.0)
+    expected = (BURSTS[0], BURSTS[1] + 15.0)
+    for cut in ("accurate", "smart"):
+        result = analyze(path, tmp_path / cut, cut=cut, report=False)
+        assert_at_players_times(result, expected, keyframes=False)
+        for clip in result.clips:  # the window's sound, silence where the gap is
+            assert len(loud_times(Path(clip.path))) and \
+                probe(clip.path).duration == pytest.approx(30.0, abs=0.1), clip.path
+    result = analyze(path, tmp_path / "copy", report=False)
+    clip = result.clips[1]
+    keyframe = keyframe_before(video_frames(path, clip.highlight.start, clip.highlight.start),
+                               clip.highlight.start)
+    loud = loud_times(Path(clip.path))
+    assert abs(loud[0] - (expected[1] - keyframe)) <= SLACK, (loud, keyframe)
 
 
 def test_ts_starting_at_1000_s_with_the_ffmpeg_source(container, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from m0core.media.ffmpeg import base_command, input_arg
+from m0core.media.ffmpeg import PLAYERS_INPUT, PLAYERS_TIMELINE, base_command, input_arg
 from m0core.model import MediaInfo
 
 from .keyframes import NUDGE
@@ -45,7 +45,7 @@ def clip_command(
     """
     filtered = bool(video_graph or audio_filter)
     skip = 0.0  # seconds decoded before the window, when sought before it
-    cmd = base_command() + ["-y"]
+    cmd = base_command() + ["-y", *PLAYERS_INPUT]
     if seek is not None:
         if seek > 0:
             cmd += ["-ss", f"{seek:.6f}"]
@@ -70,7 +70,7 @@ def clip_command(
             graph.append(video_graph.replace("[0:V:0]", f"[0:V:0]{video_trim}", 1))
             maps += ["-map", "[v]"]
         if media.has_audio:
-            graph.append(f"[0:a:0]{audio_trim}{audio_filter or 'anull'}[a]")
+            graph.append(f"[0:a:0]{PLAYERS_TIMELINE},{audio_trim}{audio_filter or 'anull'}[a]")
             maps += ["-map", "[a]"]
         cmd += ["-filter_complex", ";".join(graph), *maps, "-sn", "-dn"]
         cut = "accurate"
@@ -84,10 +84,13 @@ def clip_command(
         cmd += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
         if suffix == ".flac":  # a copied FLAC header gives the whole file's length and start
             cmd += ["-c:a", "flac"]  # re-encoded: lossless, and about as fast as a copy
-    elif media.has_video:
-        cmd += ACCURATE_VIDEO
-    elif (media.audio_codec or "").startswith("pcm_"):  # 24-bit and float samples stay so
-        cmd += ["-c:a", media.audio_codec]
+    else:  # re-encoded: a late start and gaps filled with silence where players keep them
+        if not filtered and media.has_audio:
+            cmd += ["-af", PLAYERS_TIMELINE]
+        if media.has_video:
+            cmd += ACCURATE_VIDEO
+        elif (media.audio_codec or "").startswith("pcm_"):  # 24-bit and float samples stay so
+            cmd += ["-c:a", media.audio_codec]
     if suffix in FASTSTART_EXTENSIONS:
         cmd += ["-movflags", "+faststart"]
     return cmd + [input_arg(out)]

@@ -25,7 +25,7 @@ import os
 import re
 from pathlib import Path
 
-from m0core.media.ffmpeg import input_arg
+from m0core.media.ffmpeg import PLAYERS_INPUT, PLAYERS_TIMELINE, input_arg
 from m0core.shortform import MAX_DEFAULT_HEIGHT, TRUE_PEAK, ShortForm
 
 #: Loudness below which a clip is treated as silence and gets no gain (EBU R128's gate).
@@ -157,12 +157,12 @@ def loudness_command(path: str | os.PathLike, start: float, duration: float,
     (:func:`audio_graph`: its fades, and with ``gain_db`` the gain and the limiter): ffmpeg's
     ``ebur128`` on the audio alone (the video is not decoded). The result is on stderr
     (:func:`integrated_loudness`)."""
-    args = ["-hide_banner", "-nostdin", "-loglevel", "info"]
+    args = ["-hide_banner", "-nostdin", "-loglevel", "info", *PLAYERS_INPUT]
     if start > 0:
         args += ["-ss", f"{start:.6f}"]
     graph = audio_graph(short, duration, gain_db, sample_rate)
     return args + ["-i", input_arg(path), "-t", f"{duration:.6f}", "-map", "0:a:0",
-                   "-vn", "-sn", "-dn", "-af", f"{graph},ebur128=framelog=quiet",
+                   "-vn", "-sn", "-dn", "-af", f"{PLAYERS_TIMELINE},{graph},ebur128=framelog=quiet",
                    "-f", "null", "-"]
 
 

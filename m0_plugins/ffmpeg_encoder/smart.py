@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from m0core.media.ffmpeg import base_command, input_arg
+from m0core.media.ffmpeg import PLAYERS_INPUT, PLAYERS_TIMELINE, base_command, input_arg
 from m0core.model import MediaInfo
 
 from .keyframes import NUDGE, keyframe_before, video_frames
@@ -24,6 +24,10 @@ from .naming import FASTSTART_EXTENSIONS
 SMART_CODECS = frozenset({"h264"})
 #: Re-encoding settings of the partial GOPs (a little better than ``accurate``: they sit
 #: next to the original's frames).
+#: Seconds between two frames of a window over which its video has a gap (timestamps that
+#: jump: a stream that reconnected). Copied GOPs would close it, so such a window is cut the
+#: accurate way, which keeps it where players show it.
+FRAME_GAP = 1.0
 EDGE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p"]
 
 
@@ -60,6 +64,9 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
     if k0 is None:  # the video starts after the window (a seek would skip its sound)
         return None
     times = [t for t, _ in frames]
+    shown = [t for t in times if k0 <= t < end]
+    if any(b - a > FRAME_GAP for a, b in zip(shown, shown[1:], strict=False)):
+        return None
 
     def count(a: float, b: float) -> int:
         return sum(1 for t in times if a <= t < b)
@@ -72,13 +79,15 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
         # keyframes of an MPEG-TS lands on the later one); the output -ss drops the frames
         # before start
         pieces.append((work / "head.ts", [
-            "-ss", f"{k0 + NUDGE:.6f}", "-i", src, *video,
+            *PLAYERS_INPUT, "-ss", f"{k0 + NUDGE:.6f}", "-i", src, *video,
             "-ss", f"{max(start - k0 - 2 * NUDGE, 0.0):.6f}",
             "-frames:v", str(count(start, k1)), *EDGE_VIDEO]))
-    pieces.append((work / "middle.ts", ["-ss", f"{k1 + NUDGE:.6f}", "-i", src, *video,
+    pieces.append((work / "middle.ts", [*PLAYERS_INPUT, "-ss", f"{k1 + NUDGE:.6f}", "-i", src,
+                                        *video,
                                         "-frames:v", str(count(k1, k2)), "-c:v", "copy"]))
     if count(k2, end):
-        pieces.append((work / "tail.ts", ["-ss", f"{k2 - NUDGE:.6f}", "-i", src, *video,
+        pieces.append((work / "tail.ts", [*PLAYERS_INPUT, "-ss", f"{k2 - NUDGE:.6f}", "-i", src,
+                                          *video,
                                           "-frames:v", str(count(k2, end)), *EDGE_VIDEO]))
     listing = work / "pieces.txt"
     listing.write_text("".join(f"file '{p.name}'\n" for p, _ in pieces), encoding="utf-8")
@@ -86,8 +95,9 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
                 for p, args in pieces]
     final = base_command() + [
         "-y", "-f", "concat", "-safe", "0", "-i", input_arg(listing),
-        *(["-ss", f"{start:.6f}"] if start > 0 else []), "-t", f"{duration:.6f}", "-i", src,
-        "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k",
+        *PLAYERS_INPUT, *(["-ss", f"{start:.6f}"] if start > 0 else []),
+        "-t", f"{duration:.6f}", "-i", src, "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy",
+        *(["-af", PLAYERS_TIMELINE] if media.has_audio else []), "-c:a", "aac", "-b:a", "160k",
     ]
     if Path(out).suffix.lower() in FASTSTART_EXTENSIONS:
         final += ["-movflags", "+faststart"]

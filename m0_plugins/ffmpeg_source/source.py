@@ -14,17 +14,19 @@ from m0core import checks
 from m0core.checks import number
 from m0core.errors import InputError, M0Error
 from m0core.media.audio import check_complete, downmix
-from m0core.media.ffmpeg import base_command, check_input_file, child, input_arg, probe, reason
+from m0core.media.ffmpeg import (
+    PLAYERS_INPUT,
+    PLAYERS_TIMELINE,
+    base_command,
+    check_input_file,
+    child,
+    input_arg,
+    probe,
+    reason,
+)
 from m0core.model import AudioChunk, MediaInfo
 
 _BYTES_PER_SAMPLE = 4  # f32le
-#: Audio placed by its timestamps: silence before a late start and in gaps (over 0.1 s).
-PLAYERS_TIMELINE = "aresample=async=1:first_pts=0"
-#: Seconds a timestamp of a :data:`TS_DISCONT` format may jump ahead and still be a gap (filled
-#: with silence, as players keep the position) rather than a discontinuity ffmpeg closes: its
-#: default, 10 s, moved every moment after a longer reconnect of a stream that much earlier.
-#: Jumps back are closed whatever it is (the audio goes on where it was).
-GAP_SECONDS = 86400
 #: Demuxers (as ``ffmpeg -i`` names them) with FFmpeg's ``AVFMT_TS_DISCONT`` flag. In one of
 #: these ffmpeg moves its time 0 to where the streams it decodes start (not the container's
 #: start, where the video may start earlier), so a late audio start must be put back: see
@@ -86,7 +88,7 @@ class FFmpegSource:
         rate = self.sample_rate or info.sample_rate or 48000
         mixed = self.audio_track == checks.ALL_TRACKS and len(info.tracks) > 1
         channels = 1 if mixed else max(1, info.channels)
-        cmd = [*base_command(), "-dts_delta_threshold", str(GAP_SECONDS)]
+        cmd = [*base_command(), *PLAYERS_INPUT]
         if start > 0:
             cmd += ["-ss", f"{start:.6f}"]
         cmd += ["-i", input_arg(path)]

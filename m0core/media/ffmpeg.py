@@ -55,6 +55,20 @@ def input_arg(path: str | os.PathLike) -> str:
     return "file:" + os.fspath(Path(path).absolute())
 
 
+#: Seconds a timestamp of a format ffmpeg treats as discontinuous (``AVFMT_TS_DISCONT``: an
+#: MPEG-TS) may jump ahead and still be a gap on the players' timeline, where players keep
+#: the position, rather than a discontinuity the ffmpeg program closes: its default, 10 s,
+#: moved everything after a longer reconnect of a stream that much earlier. Jumps back are
+#: closed whatever it is (the audio goes on where it was).
+GAP_SECONDS = 86400
+#: Input options of every ffmpeg that reads a recording: its times are the players' (see
+#: :data:`GAP_SECONDS`), as m0 reports them.
+PLAYERS_INPUT = ("-dts_delta_threshold", str(GAP_SECONDS))
+#: Audio filter that places decoded audio by its timestamps: silence before a late start
+#: (from time 0 of ffmpeg's output, the seek point) and in gaps (over 0.1 s).
+PLAYERS_TIMELINE = "aresample=async=1:first_pts=0"
+
+
 def base_command() -> list[str]:
     """The start of every ffmpeg command m0 runs: quiet, no stdin, errors only."""
     return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
