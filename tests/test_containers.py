@@ -22,7 +22,9 @@ from conftest import run_m0
 from m0_plugins.ffmpeg_encoder.keyframes import keyframe_before, video_frames
 from m0_plugins.pyav_source.source import PyAVSource
 from m0core import analyze
+from m0core.media.chapters import embed_chapters
 from m0core.media.ffmpeg import ffmpeg_exe, probe
+from m0core.model import Highlight
 from m0core.testing import run_ffmpeg
 
 DURATION = 44.0
@@ -232,6 +234,20 @@ def test_clips_of_a_window_in_a_reconnected_ts_gap_hold_their_moment(mic, tmp_pa
                                clip.highlight.start)
     loud = loud_times(Path(clip.path))
     assert abs(loud[0] - (expected[1] - keyframe)) <= SLACK, (loud, keyframe)
+
+
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_chapters_of_a_reconnected_ts_keep_the_players_times(mic, tmp_path, ext):
+    """``m0 chapters`` of a TS whose timestamps jump 15 s ahead: ffmpeg's copy closed the
+    gap, so the copy lasted 44 s, its second moment at 31 s under chapters at the players'
+    times (up to 59 s, past its end). The copy keeps the gap now, the moment under its
+    chapter."""
+    path = _reconnected(tmp_path, mic, 15.0)
+    moment = BURSTS[1] + 15.0
+    out = embed_chapters(path, [Highlight(moment - 5, moment + 5, moment, -6.0, 1.0, index=1)],
+                         tmp_path / f"chapters.{ext}")
+    assert probe(out).duration == pytest.approx(probe(path).duration, abs=0.1)
+    assert any(abs(t - moment) <= SLACK for t in loud_times(out))
 
 
 def test_ts_starting_at_1000_s_with_the_ffmpeg_source(container, tmp_path):
