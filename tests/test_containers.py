@@ -236,6 +236,23 @@ def test_clips_of_a_window_in_a_reconnected_ts_gap_hold_their_moment(mic, tmp_pa
     assert abs(loud[0] - (expected[1] - keyframe)) <= SLACK, (loud, keyframe)
 
 
+def test_compilation_of_clips_over_a_reconnected_ts_gap_stays_in_sync(mic, tmp_path):
+    """A TS whose timestamps jump 15 s ahead (20 s to 35 s): the first clip's window (0 to
+    30 s) has no picture after 20 s. The compilation held a clip's picture a second past its
+    end, so every later clip's picture came 9 s before its sound; the last frame is held
+    now, and the picture lasts as long as the sound."""
+    import av
+
+    path = _reconnected(tmp_path, mic, 15.0)
+    result = analyze(path, tmp_path / "out", fade=0.5, compilation=True, report=False)
+    assert result.compilation.ok and len(result.compilation.clips) == 2
+    with av.open(result.compilation.path) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for p in container.demux(stream) if p.pts is not None)
+        assert frames / stream.average_rate == pytest.approx(result.compilation.duration,
+                                                            abs=0.2)
+
+
 @pytest.mark.parametrize("ext", ["mkv", "mp4"])
 def test_chapters_of_a_reconnected_ts_keep_the_players_times(mic, tmp_path, ext):
     """``m0 chapters`` of a TS whose timestamps jump 15 s ahead: ffmpeg's copy closed the

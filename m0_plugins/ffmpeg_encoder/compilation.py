@@ -114,11 +114,14 @@ def pieces(durations: Sequence[float], fade: float, rate: Fraction) -> list[Piec
                   fade if i < n - 1 else 0.0, grid[i + 1] - grid[i]) for i in range(n)]
 
 
-def _normalised(i: int, rate: Fraction) -> str:
-    # A clip cut between two frames starts its picture up to a frame after its sound: the fps
-    # filter repeats the first frame from 0, and tpad the last one, so every clip's picture
-    # is exactly as long as the clip.
-    return (f"[{i}:v:0]settb=AVTB,fps={rate}:start_time=0,tpad=stop_mode=clone:stop_duration=1,"
+def _normalised(i: int, rate: Fraction, length: float) -> str:
+    """The filters that make input ``i``'s picture at least ``length`` s long from 0 on the
+    compilation's frame grid: a clip cut between two frames starts its picture up to a frame
+    after its sound, and one whose window holds a gap of a reconnected stream starts or ends
+    its picture seconds from its sound's; the fps filter repeats the first frame from 0 (and
+    fills gaps), and tpad the last one, so every clip's picture is as long as the clip."""
+    return (f"[{i}:v:0]settb=AVTB,fps={rate}:start_time=0,"
+            f"tpad=stop_mode=clone:stop_duration={length + 1:.6f},"
             "setpts=PTS-STARTPTS,format=yuv420p")
 
 
@@ -127,11 +130,11 @@ def piece_command(piece: Piece, clip: str | os.PathLike, following: str | os.Pat
     """The ffmpeg command that writes ``piece`` (of ``clip``, crossfaded into ``following``)
     to ``out`` as MPEG-TS."""
     cmd = base_command() + ["-y", "-threads", "1", "-i", input_arg(clip)]
-    graph = (f"{_normalised(0, rate)},trim=start={piece.start:.6f}:duration={piece.length:.6f},"
-             "setpts=PTS-STARTPTS")
+    graph = (f"{_normalised(0, rate, piece.start + piece.length)},"
+             f"trim=start={piece.start:.6f}:duration={piece.length:.6f},setpts=PTS-STARTPTS")
     if following is not None and piece.fade > 0:
         cmd += ["-threads", "1", "-i", input_arg(following)]
-        graph += (f"[m0a];{_normalised(1, rate)},trim=duration={piece.fade:.6f}[m0b];"
+        graph += (f"[m0a];{_normalised(1, rate, piece.fade)},trim=duration={piece.fade:.6f}[m0b];"
                   f"[m0a][m0b]xfade=transition=fade:duration={piece.fade:.6f}:"
                   f"offset={piece.length - piece.fade:.6f}")
     return cmd + ["-filter_complex", graph + "[v]", "-map", "[v]", "-frames:v", str(piece.frames),
