@@ -80,3 +80,25 @@ def test_smart_cut_falls_back_to_accurate(vod, wav, tmp_path):
     assert smart_commands(probe(wav), 3.0, 5.0, tmp_path / "x.wav", tmp_path) is None
     (clip,) = cut(probe(wav), tmp_path, [(3.0, 8.0)], "smart")
     assert probe(clip).duration == pytest.approx(5.0, abs=0.05)
+
+
+def test_a_smart_clip_from_the_start_ends_with_its_window_on_every_track(make_media,
+                                                                         tmp_path):
+    """A window from 0 of an OBS-style file whose second audio track starts 2 s late: that
+    track ran 2 s past the window (a 12 s clip of a 10 s window), as the duration given to
+    the input counts each track from its own start."""
+    path = make_media(
+        "smart-late-track.mkv", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15:duration=14",
+        "-f", "lavfi", "-i", "anoisesrc=amplitude=0.05:duration=14",
+        "-itsoffset", "2", "-f", "lavfi", "-i", "sine=duration=12",
+        "-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast",
+        "-g", "15", "-c:a", "aac")
+    [clip] = cut(probe(path), tmp_path, [(0.0, 10.0)], "smart")
+    assert probe(clip).duration == pytest.approx(10.0, abs=0.05)
+    ends: dict[int, float] = {}
+    with av.open(str(clip)) as container:
+        for packet in container.demux(*container.streams.audio):
+            if packet.pts is not None:
+                end = float((packet.pts + packet.duration) * packet.time_base)
+                ends[packet.stream.index] = max(ends.get(packet.stream.index, 0.0), end)
+    assert len(ends) == 2 and max(ends.values()) <= 10.05, ends

@@ -95,8 +95,10 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
                 for p, args in pieces]
     final = base_command() + [
         "-y", "-f", "concat", "-safe", "0", "-i", input_arg(listing),
-        *PLAYERS_INPUT, *(["-ss", f"{start:.6f}"] if start > 0 else []),
-        "-t", f"{duration:.6f}", "-i", src, "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy",
+        *PLAYERS_INPUT, *(["-ss", f"{start:.6f}"] if start > 0 else []), "-i", src,
+        # the output's -t: an input's counts each track from its own start, so a track
+        # that starts late ran past the window
+        "-t", f"{duration:.6f}", "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy",
         *(["-af", PLAYERS_TIMELINE] if media.has_audio else []), "-c:a", "aac", "-b:a", "160k",
     ]
     if Path(out).suffix.lower() in FASTSTART_EXTENSIONS:
