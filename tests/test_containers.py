@@ -441,6 +441,24 @@ def test_a_matroska_or_ts_outline_is_the_probe(name, container, discontinuity, o
     assert PyAVSource(audio_track=count + 1).outline(path) is None  # the probe says why
 
 
+def test_a_matroska_file_whose_times_start_late_lasts_what_it_plays(make_media, mic,
+                                                                   tmp_path):
+    """A Matroska file whose timestamps start at 7.5 s (its Duration, 51.5 s, is where its
+    timeline ends): m0 said it lasted 51.5 s (the probe, the header's outline and the ffmpeg
+    source alike), so the window of a moment near its end ran 7.5 s past it and the clip was
+    that much short. It lasts the 44 s it plays, from its start (m0's 0)."""
+    path = make_media("start-7.5.mkv", *VIDEO, "-i", str(mic), *H264, "-c:a", "aac",
+                      "-shortest", "-output_ts_offset", "7.5")
+    source = PyAVSource()
+    for info in (source.probe(str(path)), source.outline(str(path)), probe(path)):
+        assert info.duration == pytest.approx(DURATION, abs=0.1)
+    result = analyze(path, tmp_path / "out", clip_length=30, pre=8, report=False)
+    assert_at_players_times(result, BURSTS)
+    last = result.highlights[-1]
+    assert last.end <= DURATION + 0.1
+    assert probe(result.clips[-1].path).duration == pytest.approx(last.duration, abs=0.2)
+
+
 def test_a_live_matroska_and_other_files_have_no_outline(make_media, container):
     """A Matroska file written as a stream (no duration, sizes unknown) and files that are no
     MP4, Matroska or TS are left to FFmpeg's probe."""

@@ -22,7 +22,7 @@ import numpy as np
 from m0core import checks
 from m0core.errors import InputError
 from m0core.media.audio import OVERRUN, check_complete
-from m0core.media.ffmpeg import input_arg
+from m0core.media.ffmpeg import input_arg, players_duration
 from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
 from .chunks import GAP, PIECE, PREROLL, ChunkBuffer, mono_into
@@ -377,7 +377,7 @@ def _media_info(container, path: Path, track: int | str = 1) -> MediaInfo:
     if track == checks.ALL_TRACKS and audio:
         channels = max(t.channels for t in tracks)
     return MediaInfo(
-        path=str(path), duration=duration,
+        path=str(path), duration=players_duration(container.format.name, duration, origin),
         sample_rate=ctx.sample_rate if ctx else 0, channels=channels,
         has_audio=bool(audio), has_video=bool(videos),
         audio_codec=ctx.name if ctx else None,

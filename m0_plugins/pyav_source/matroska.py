@@ -15,12 +15,13 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
+from m0core.media.ffmpeg import MATROSKA, players_duration
 from m0core.model import AudioTrack, MediaInfo
 
 from .declared import media_info
 
 #: FFmpeg's name of the demuxer that reads these files (``MediaInfo.container``).
-CONTAINER = "matroska,webm"
+CONTAINER = MATROSKA
 #: The EBML magic every Matroska/WebM file starts with.
 MAGIC = b"\x1a\x45\xdf\xa3"
 
@@ -116,7 +117,8 @@ def _outline(f: BinaryIO, path: Path, track: int) -> MediaInfo | None:
                    sample_rate=e["rate"], title=e["name"], language=e["language"],
                    start=max(0.0, (starts.get(e["number"], origin) - origin) * scale / 1e9))
         for n, e in enumerate(audio, start=1))
-    return media_info(path, duration=duration, size=size, tracks=described, track=track,
+    return media_info(path, duration=players_duration(CONTAINER, duration, origin * scale / 1e9),
+                      size=size, tracks=described, track=track,
                       video_codec=videos[0]["codec"] if videos else None, container=CONTAINER)
 
 

@@ -175,7 +175,8 @@ def parse_probe(text: str, path: str, size: int = 0, audio_track: int | str = 1)
     if audio_track == "all" and tracks:
         channels = max(t.channels for t in tracks)
     return MediaInfo(
-        path=path, duration=duration, sample_rate=chosen.sample_rate if chosen else 0,
+        path=path, duration=players_duration(container, duration, origin),
+        sample_rate=chosen.sample_rate if chosen else 0,
         channels=channels, has_audio=chosen is not None, has_video=video is not None,
         audio_codec=chosen.codec if chosen else None, video_codec=video, container=container,
         size=size, tracks=tuple(tracks),
@@ -191,6 +192,22 @@ def _channels(rest: str) -> int:
         if f in _LAYOUT_CHANNELS:
             return _LAYOUT_CHANNELS[f]
     return 0
+
+
+#: FFmpeg's names of the demuxer whose declared duration counts from 0, not from its start.
+MATROSKA = "matroska,webm"
+
+
+def players_duration(container: str | None, duration: float | None,
+                     start: float) -> float | None:
+    """The length players show of a file whose demuxer (FFmpeg's ``container`` name) declares
+    ``duration`` s and whose first timestamp is ``start`` s: the time from that start (m0's
+    0) to the end. A Matroska/WebM file's Duration is where its segment ends, on a timeline
+    from 0, and FFmpeg passes it on as it is: a file whose timestamps start at 7.5 s (cut
+    from a longer recording with its times kept) played 7.5 s shorter than it declared."""
+    if duration is not None and container == MATROSKA and start > 0:
+        return max(duration - start, 0.0)
+    return duration
 
 
 def reason(text: str) -> str:
