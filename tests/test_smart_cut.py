@@ -102,3 +102,28 @@ def test_a_smart_clip_from_the_start_ends_with_its_window_on_every_track(make_me
                 end = float((packet.pts + packet.duration) * packet.time_base)
                 ends[packet.stream.index] = max(ends.get(packet.stream.index, 0.0), end)
     assert len(ends) == 2 and max(ends.values()) <= 10.05, ends
+
+
+def test_a_smart_clip_of_variable_frame_rate_video_keeps_its_picture_in_sync(make_media,
+                                                                            tmp_path):
+    """Video at a variable frame rate (a screen recording: two frames each half second, 60 a
+    second where something moves): the pieces were joined by their frame counts, as if
+    evenly spaced, so the picture ran ahead of the sound by what the head's frames were off
+    (a flash 0.67 s before its sound); such a window is cut the accurate way, each frame at
+    its time."""
+    path = make_media(
+        "smart-vfr.mp4", "-f", "lavfi", "-i",
+        "testsrc2=size=160x120:rate=60:duration=12,drawbox=w=iw:h=ih:color=white:t=fill"
+        ":enable='between(t,7,8)',select='lt(mod(n,30),2)+between(t,6.5,8.5)'",
+        "-f", "lavfi", "-i", "anoisesrc=amplitude=0.01:duration=12,"
+        "volume='1+60*between(t,7,8)':eval=frame",
+        "-c:v", "libx264", "-preset", "ultrafast", "-g", "12", "-fps_mode", "vfr",
+        "-c:a", "aac", "-shortest")
+    [clip] = cut(probe(path), tmp_path, [(1.3, 11.3)], "smart")
+    with av.open(str(clip)) as container:
+        flash = next(f.time for f in container.decode(video=0)
+                     if f.to_ndarray(format="gray").mean() > 200)
+    with av.open(str(clip)) as container:
+        sound = next(f.time + int(np.argmax(np.abs(f.to_ndarray()[0]) > 0.3)) / f.sample_rate
+                     for f in container.decode(audio=0) if np.abs(f.to_ndarray()).max() > 0.3)
+    assert flash == pytest.approx(7.0 - 1.3, abs=0.04) and sound == pytest.approx(5.7, abs=0.04)

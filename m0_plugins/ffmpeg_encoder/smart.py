@@ -5,13 +5,15 @@ the first keyframe ``k1`` inside the window and the partial GOP from the last ke
 ``end`` are re-encoded; the whole GOPs ``[k1, k2)`` in between are stream-copied. The pieces
 are MPEG-TS (parameter sets travel in-band, so the re-encoded and the copied H.264 join), then
 concatenated without re-encoding and muxed with the clip's audio, re-encoded to AAC (cheap,
-and sample-exact). Video that is not H.264, or a window with fewer than two keyframes (or
-none found before it), is cut the accurate way.
+and sample-exact). Video that is not H.264, a window with fewer than two keyframes (or none
+found before it), or one whose frames are not evenly spaced (:data:`UNEVEN`), is cut the
+accurate way.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 from pathlib import Path
 
 from m0core.media.ffmpeg import PLAYERS_INPUT, PLAYERS_TIMELINE, base_command, input_arg
@@ -22,12 +24,14 @@ from .naming import FASTSTART_EXTENSIONS
 
 #: Video codecs whose GOPs can be stream-copied next to re-encoded libx264 pieces.
 SMART_CODECS = frozenset({"h264"})
+#: How far (a share of the typical one) the time between two frames of a window may be from
+#: that of others for its video to be copied: the pieces are joined by their frame counts, as
+#: if evenly spaced, so video that is not — a variable frame rate, a gap where a stream
+#: reconnected (copied GOPs would close it) — is cut the accurate way, which keeps each frame
+#: at its time (timestamps rounded to a container's milliseconds stay well within it).
+UNEVEN = 0.25
 #: Re-encoding settings of the partial GOPs (a little better than ``accurate``: they sit
 #: next to the original's frames).
-#: Seconds between two frames of a window over which its video has a gap (timestamps that
-#: jump: a stream that reconnected). Copied GOPs would close it, so such a window is cut the
-#: accurate way, which keeps it where players show it.
-FRAME_GAP = 1.0
 EDGE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p"]
 
 
@@ -39,6 +43,16 @@ def smart_window(frames: list[tuple[float, bool]], start: float,
     if len(inside) < 2:
         return None
     return inside[0], inside[-1]
+
+
+def evenly_spaced(times: list[float]) -> bool:
+    """Whether the frames at ``times`` (sorted) follow each other at one rate, within
+    :data:`UNEVEN` of the typical time between two of them."""
+    steps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    if not steps:
+        return True
+    typical = statistics.median(steps)
+    return max(steps) - min(steps) <= UNEVEN * typical
 
 
 def smart_commands(media: MediaInfo, start: float, duration: float, out: str | os.PathLike,
@@ -64,8 +78,7 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
     if k0 is None:  # the video starts after the window (a seek would skip its sound)
         return None
     times = [t for t, _ in frames]
-    shown = [t for t in times if k0 <= t < end]
-    if any(b - a > FRAME_GAP for a, b in zip(shown, shown[1:], strict=False)):
+    if not evenly_spaced([t for t in times if k0 <= t < end]):
         return None
 
     def count(a: float, b: float) -> int:
