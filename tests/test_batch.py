@@ -223,6 +223,25 @@ def test_find_inputs_leaves_out_the_clips_of_earlier_runs(tmp_path):
     assert find_inputs([str(clip)]) == [clip.resolve()]
 
 
+def test_a_glob_leaves_out_every_file_of_earlier_batches(tmp_path, vod):
+    """A studio's folder of recordings holding an earlier batch's OUT_DIR: ``m0 batch
+    "vods/**" new/`` took that batch's ledger (``m0-batch.sqlite``, its ``.lock``), each
+    job's ``highlights.json`` and ``thumbs/01.jpg`` as recordings: 4 failed jobs beside the
+    one recording (not a media file, file is empty, no audio stream) and exit code 1."""
+    root = tmp_path / "vods"
+    root.mkdir()
+    shutil.copy(vod, root / "stream.mp4")
+    first = run_m0("batch", str(root / "stream.mp4"), str(root / "old"), "-q")
+    assert first.returncode == 0, first.stderr
+    assert (root / "old" / LEDGER_FILE).is_file()
+    assert list((root / "old").glob("*_highlights/thumbs/*.jpg"))
+    assert [p.name for p in find_inputs([str(root / "**")])] == ["stream.mp4"]
+    again = run_m0("batch", str(root / "**"), str(tmp_path / "new"), "--json")
+    assert again.returncode == 0, again.stderr
+    assert [Path(j["video_path"]).name for j in json.loads(again.stdout)["jobs"]] == \
+        ["stream.mp4"]
+
+
 # -- m0 batch ---------------------------------------------------------------------------------
 
 def test_a_jobs_progress_counts_the_clips_cut_after_its_analysis():

@@ -37,7 +37,7 @@ from m0core.compat import seed_selector
 from m0core.errors import InputError, M0Error, OptionError, OutputError
 from m0core.model import ClipResult
 from m0core.options import Options
-from m0core.outputs import remove_stale_temps
+from m0core.outputs import HIGHLIGHTS_FILE, remove_stale_temps
 from m0core.pipeline import Progress, analyze
 from m0core.staging import clear_stale, previous_outputs
 
@@ -434,8 +434,9 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     files, recursively) or plain paths (kept even if missing, so the job reports it).
 
     Files under ``exclude`` (the batch's output folder) are left out, and so are the files
-    a folder or glob finds that an earlier m0 run made (its clips: listed by the
-    ``highlights.json`` beside them) — a file named on its own is kept.
+    a folder or glob finds that an earlier m0 run made (its clips, thumbnails, report and
+    records: listed by the ``highlights.json`` beside or above them; a batch's ledger) — a
+    file named on its own is kept.
     Raises :class:`InputError` when nothing is found; ``on_nothing(pattern)`` is told of each
     glob or folder that found nothing when others did (a typo in a list should not go
     unnoticed).
@@ -456,7 +457,7 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
         else:
             matches = [path]
         if path.is_dir() or glob.has_magic(pattern):
-            matches = [m for m in matches if m.name not in made(m.parent)]
+            matches = [m for m in matches if not _made_by_m0(m, made)]
         if not matches:
             unmatched.append(pattern)
         for match in matches:
@@ -469,6 +470,22 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     for pattern in unmatched if on_nothing is not None else ():
         on_nothing(pattern)
     return list(found)
+
+
+def _made_by_m0(path: Path, made: Callable[[Path], set[str]]) -> bool:
+    """Whether ``path`` is a file an earlier m0 run wrote: a batch's ledger
+    (``m0-batch.sqlite`` and its ``-wal``, ``-shm``, ``.lock``), a run's ``highlights.json``,
+    or a file that the ``highlights.json`` of its folder or of a folder above lists (its
+    clips, ``index.json``, ``report.html``, ``thumbs/01.jpg``). ``made(folder)`` is
+    :func:`m0core.staging.previous_outputs`, cached by the caller."""
+    if path.name.startswith(LEDGER_FILE):
+        return True
+    for folder in path.parents:
+        names = made(folder)
+        if names and (path.name == HIGHLIGHTS_FILE and folder == path.parent
+                      or path.relative_to(folder).as_posix() in names):
+            return True
+    return False
 
 
 def read_list(path: str | os.PathLike) -> list[str]:
