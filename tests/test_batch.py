@@ -244,6 +244,41 @@ def test_a_glob_leaves_out_every_file_of_earlier_batches(tmp_path, vod):
 
 # -- m0 batch ---------------------------------------------------------------------------------
 
+def test_a_resumed_batchs_eta_counts_only_the_jobs_that_run(tmp_path, vod, monkeypatch,
+                                                           capsys):
+    """A batch resumed after Ctrl-C (of 10 recordings, 8 done before, 1 failed before): those
+    9 jobs ended at once, so the status line took the batch for 95 % done within a second and
+    said ``ETA 0:01`` while the job left had half its work ahead (on 306 VODs, 200 done
+    before: ETA 0:01-0:02 with 20 s left). Only the jobs that run count: the one job left,
+    half-way after 30 s (a clock of the test's), is 30 s from the end."""
+    from m0core.cli import batch_console
+
+    videos = _copies(vod, tmp_path / "vods", 10)
+    ledger = tmp_path / "out" / LEDGER_FILE
+
+    def jobs(videos: list[Path]) -> list[BatchJob]:
+        return [BatchJob(v, tmp_path / "out" / v.stem, clips=False, report=False)
+                for v in videos]
+
+    BatchProcessor(2, ledger=ledger).process_batch(jobs(videos[:8]))
+    (tmp_path / "vods" / "vod009.mp4").unlink()  # fails for its file: not run next time
+    BatchProcessor(2, ledger=ledger).process_batch(jobs(videos[9:]))
+    results = BatchProcessor(2, ledger=ledger).process_batch(jobs(videos[:8] + videos[9:]))
+    ended = list(results.values())
+    assert [r["status"] for r in ended] == ["skipped"] * 8 + ["failed"]
+    now = [1000.0]
+    monkeypatch.setattr(batch_console.time, "monotonic", lambda: now[0])
+    console = batch_console.BatchConsole(10)
+    console.live = True
+    for done, result in enumerate(ended, 1):
+        console.job_done(done, 10, result["job_id"], result)
+    console.job_progress("vod008.mp4", 0.0)
+    now[0] += 30.0
+    console.job_progress("vod008.mp4", 0.5)
+    drawn = capsys.readouterr().err.split("\r")[-1]
+    assert drawn.endswith("[9/10]  95 %  vod008.mp4 50 %  ETA 0:30"), drawn
+
+
 def test_a_jobs_progress_counts_the_clips_cut_after_its_analysis():
     """The analysis is 70 % of a job's progress, the clips still being cut at its end the
     rest: a job cutting clips after a cached analysis is not at 100 % (ETA 0) all the while;

@@ -32,11 +32,16 @@ class BatchConsole:
         self.live = enabled and sys.stderr.isatty()
         self.running: dict[str, float] = {}
         self.done = 0
-        self.started = time.monotonic()
+        #: Jobs that ended without running (done before, failed before): they took no time,
+        #: so they are left out of the ETA (a resumed batch's would be far too short).
+        self.not_run = 0
+        self.started: float | None = None  # when the first job started running
         self._drawn = 0.0
 
     def job_progress(self, job_id: str, fraction: float) -> None:
         """A running job advanced (``BatchProcessor.process_batch``'s ``job_progress``)."""
+        if self.started is None:
+            self.started = time.monotonic()
         self.running[job_id] = fraction
         if time.monotonic() - self._drawn >= 0.2:
             self._draw()
@@ -44,6 +49,8 @@ class BatchConsole:
     def job_done(self, completed: int, total: int, job_id: str, result: dict) -> None:
         """A job ended (``process_batch``'s ``progress_callback``)."""
         self.running.pop(job_id, None)
+        if result["status"] == "skipped" or result.get("previous"):
+            self.not_run += 1
         self.done = completed
         if not self.enabled:
             return
@@ -61,6 +68,17 @@ class BatchConsole:
         click.secho(f"[{completed}/{total}] {mark} {name}: {what}", fg=colour, err=True)
         self._draw()
 
+    def eta(self) -> float | None:
+        """Seconds left, from how fast the jobs that run this time advance (those that ended
+        without running are left out); ``None`` until they are 2 % of the way."""
+        to_run = self.total - self.not_run
+        if self.started is None or to_run <= 0:
+            return None
+        share = (self.done - self.not_run + sum(self.running.values())) / to_run
+        if share <= 0.02:
+            return None
+        return (time.monotonic() - self.started) * (1 - share) / share
+
     def close(self) -> None:
         """Remove the status line."""
         self._clear()
@@ -75,9 +93,9 @@ class BatchConsole:
             line += f"  {_short(Path(job_id).name)} {100 * fraction:.0f} %"
         if len(self.running) > 4:
             line += f"  +{len(self.running) - 4} more"
-        elapsed = time.monotonic() - self.started
-        if share > 0.02:
-            line += f"  ETA {clock(elapsed * (1 - share) / share)}"
+        eta = self.eta()
+        if eta is not None:
+            line += f"  ETA {clock(eta)}"
         width = _width()
         sys.stderr.write("\r\x1b[K" + line[: width - 1])
         sys.stderr.flush()
