@@ -279,6 +279,26 @@ def test_a_resumed_batchs_eta_counts_only_the_jobs_that_run(tmp_path, vod, monke
     assert drawn.endswith("[9/10]  95 %  vod008.mp4 50 %  ETA 0:30"), drawn
 
 
+def test_a_jobs_line_says_which_of_two_recordings_of_one_name_it_is(tmp_path, vod,
+                                                                   video_only):
+    """A studio's ``vods/day 01/stream.mp4``, ``vods/day 02/stream.mp4``…: each finished
+    job's line named the file only (``✗ stream.mp4: … no audio stream``, ten times a day
+    over ten days), not which day's failed. It names the input below the folder they
+    share; inputs of one folder are still named by their file name."""
+    root = tmp_path / "vods"
+    for day, src in (("day 01", vod), ("day 02", video_only)):
+        (root / day).mkdir(parents=True)
+        shutil.copy(src, root / day / "stream.mp4")
+    run = run_m0("batch", str(root), str(tmp_path / "out"), "--no-clips", "--no-report")
+    assert run.returncode == 1
+    named = sorted(line.split(":")[0].split("] ")[1] for line in run.stderr.splitlines()
+                   if line.startswith("["))
+    assert named == ["✓ day 01/stream.mp4", "✗ day 02/stream.mp4"], run.stderr
+    alone = run_m0("batch", str(root / "day 01"), str(tmp_path / "out1"), "--no-clips",
+                   "--no-report")
+    assert alone.returncode == 0 and "[1/1] ✓ stream.mp4: " in alone.stderr, alone.stderr
+
+
 def test_a_jobs_progress_counts_the_clips_cut_after_its_analysis():
     """The analysis is 70 % of a job's progress, the clips still being cut at its end the
     rest: a job cutting clips after a cached analysis is not at 100 % (ETA 0) all the while;

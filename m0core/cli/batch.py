@@ -53,7 +53,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         ledger_path,
         read_list,
     )
-    from m0core.cli.batch_console import BatchConsole, status_table, summary
+    from m0core.cli.batch_console import BatchConsole, display_names, status_table, summary
 
     if not args:
         raise click.UsageError("missing OUT_DIR")
@@ -87,7 +87,8 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     processor = BatchProcessor(default_workers() if workers is None else workers, executor,
                                scheduler=scheduler, ledger=ledger_file,
                                retry_failed=retry_failed)
-    view = BatchConsole(len(jobs), enabled=not quiet and not as_json)
+    view = BatchConsole(len(jobs), enabled=not quiet and not as_json,
+                        names=display_names(job.job_id for job in jobs))
 
     try:
         with stdout_to_stderr():

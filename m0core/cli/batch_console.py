@@ -26,8 +26,12 @@ class BatchConsole:
     finished lines are printed.
     """
 
-    def __init__(self, total: int, enabled: bool = True) -> None:
+    def __init__(self, total: int, enabled: bool = True,
+                 names: dict[str, str] | None = None) -> None:
         self.total = total
+        #: How a finished job's line names its input (:func:`display_names`); by default its
+        #: file name.
+        self.names = names or {}
         self.enabled = enabled
         self.live = enabled and sys.stderr.isatty()
         self.running: dict[str, float] = {}
@@ -56,7 +60,7 @@ class BatchConsole:
             return
         self._clear()
         mark, colour = _MARK.get(result["status"], ("?", None))
-        name = Path(result["video_path"]).name
+        name = self.names.get(job_id) or Path(result["video_path"]).name
         if result["status"] in ("completed", "skipped"):
             what = f"{count(result['highlights'], 'highlight')}, {count(result['clips'], 'clip')}"
             if result["status"] == "skipped":
@@ -104,6 +108,18 @@ class BatchConsole:
         if self.live:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
+
+
+def display_names(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
+    """``{path: name}``: each input as a finished job's line shows it, its path below the
+    folder all the inputs share (``day 03/stream.mp4`` when ``day 01/`` to ``day 09/`` each
+    hold a ``stream.mp4``; the file name when they are all in one folder)."""
+    paths = [os.fspath(p) for p in paths]
+    try:
+        common = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    except ValueError:  # no inputs, or on several drives (Windows): their file names
+        return {p: os.path.basename(p) for p in paths}
+    return {p: os.path.relpath(os.path.abspath(p), common) for p in paths}
 
 
 def _short(name: str, most: int = 24) -> str:
