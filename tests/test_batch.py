@@ -469,6 +469,33 @@ def test_sigkill_half_way_then_rerun_completes_only_the_missing(vod, tmp_path):
     assert max(r["attempts"] for r in rows) == 2 and not wait_gone(tag)
 
 
+def test_status_shows_the_jobs_of_a_killed_batch_interrupted(vod, tmp_path):
+    """After a SIGKILL of ``m0 batch`` (or a second Ctrl-C, a crash), ``m0 batch --status``
+    said its jobs were ``running`` (``3 jobs: 1 running, 2 pending``) with no batch left
+    to run them, while ``m0 gui`` showed the same rows ``interrupted``, what the next run
+    makes of them. A live batch's running job is still ``running``."""
+    inputs = tmp_path / "in"
+    _copies(vod, inputs, 3)
+    out = tmp_path / "out"
+    env, tag = tagged_env()
+    proc = m0_popen("batch", str(inputs), str(out), "--workers", "1", "--cut", "accurate",
+                    "-q", env=env)
+    try:
+        wait_for(lambda: "running" in _statuses(out), what="a running job")
+        live = run_m0("batch", "--status", str(out), "--json")
+        assert "running" in [r["status"] for r in json.loads(live.stdout)], live.stdout
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    assert not wait_gone(tag) and "running" in _statuses(out)
+    shown = run_m0("batch", "--status", str(out), "--json")
+    assert shown.returncode == 0, shown.stderr
+    statuses = [r["status"] for r in json.loads(shown.stdout)]
+    assert "running" not in statuses and "interrupted" in statuses, statuses
+    table = run_m0("batch", "--status", str(out)).stdout
+    assert " running" not in table and "1 interrupted" in table.splitlines()[-1], table
+
+
 def test_sigterm_stops_jobs_and_marks_them_interrupted(vod, tmp_path):
     inputs = tmp_path / "in"
     _copies(vod, inputs, 3)

@@ -18,7 +18,7 @@ import os
 import socket
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,14 @@ class Row:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return dict(self.__dict__)
+
+    def seen(self) -> Row:
+        """The row as a reader of the ledger should see it: a ``running`` job whose batch is
+        gone (SIGKILL, a crash, a second Ctrl-C; see :func:`owner_alive`) is
+        ``interrupted``, which is what the next batch makes of it."""
+        if self.status == "running" and not owner_alive(self.owner):
+            return replace(self, status="interrupted")
+        return self
 
 
 class Ledger:

@@ -64,8 +64,8 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
             raise click.UsageError("--status takes only OUT_DIR")
         if not ledger_file.is_file():
             raise M0Error(f"{out_dir}: no batch has run here (no {ledger_file.name})")
-        with Ledger(ledger_file) as ledger:
-            rows = ledger.current()
+        with Ledger(ledger_file) as ledger:  # a dead batch's running jobs: interrupted
+            rows = [(row.seen(), n) for row, n in ledger.current()]
         click.echo(json.dumps([{**r.to_dict(), "earlier": n} for r, n in rows], indent=2)
                    if as_json else status_table(rows))
         return

@@ -27,7 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from m0core import plugins
-from m0core.batch.ledger import Ledger, owner_alive
+from m0core.batch.ledger import Ledger
 from m0core.batch.runner import MEDIA_EXTENSIONS
 from m0core.cli.gui.files import UPLOADS, Forbidden, TooLarge, confine, listing, save_upload
 from m0core.cli.gui.runner import Runner
@@ -221,9 +221,8 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         running = runner.running_paths()
         result = []
         for row in sorted(rows, key=lambda r: r.started or 0, reverse=True):
-            status = row.status
-            if status == "running" and row.path not in running and not owner_alive(row.owner):
-                status = "interrupted"  # left by a batch (this server's or not) that stopped
+            # a running row left by a batch (this server's or not) that stopped: interrupted
+            status = row.status if row.path in running else row.seen().status
             clips = [p for p in row.outputs if Path(p).suffix.lower() in MEDIA_EXTENSIONS]
             others = [p for p in row.outputs if p not in clips
                       and Path(p).suffix.lower() not in IMAGE_EXTENSIONS]
