@@ -299,6 +299,28 @@ def test_a_jobs_line_says_which_of_two_recordings_of_one_name_it_is(tmp_path, vo
     assert alone.returncode == 0 and "[1/1] ✓ stream.mp4: " in alone.stderr, alone.stderr
 
 
+def test_a_recording_with_a_long_name_gets_a_folder_and_spoils_no_batch(tmp_path, vod):
+    """A recording named with its stream's title, 250 bytes of Cyrillic (the most a file name
+    takes is 255): ``<stem>_highlights`` was too long to be a folder, and the job's clean-up
+    raised ``OSError: File name too long`` in the batch itself: ``m0 batch`` stopped with
+    ``unexpected OSError``, the other recordings not run, and so again on every rerun. Its
+    folder's name is cut to fit (with the hash that keeps it apart)."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    long = inputs / ("ж" * 123 + ".mp4")
+    shutil.copy(vod, long)
+    shutil.copy(vod, inputs / "a.mp4")
+    out = tmp_path / "out"
+    run = run_m0("batch", str(inputs), str(out), "--workers", "1", "--no-clips",
+                 "--no-report", "--json")
+    assert run.returncode == 0, run.stderr
+    jobs = json.loads(run.stdout)["jobs"]
+    assert [j["status"] for j in jobs] == ["completed"] * 2
+    folder = Path(jobs[1]["output_path"])
+    assert folder.is_dir() and folder.name.endswith("_highlights")
+    assert len(os.fsencode(folder.name)) <= 255 and folder.name.startswith("ж" * 100)
+
+
 def test_a_jobs_progress_counts_the_clips_cut_after_its_analysis():
     """The analysis is 70 % of a job's progress, the clips still being cut at its end the
     rest: a job cutting clips after a cached analysis is not at 100 % (ETA 0) all the while;

@@ -233,7 +233,10 @@ def clean_partials(folder: str | os.PathLike, remove_empty: bool = False) -> Non
     and their runs' private folders (:func:`m0core.staging.clear_stale`), nobody else's; then
     the folder itself with ``remove_empty`` when nothing else is in it."""
     folder = Path(folder)
-    if not folder.is_dir():
+    try:
+        if not folder.is_dir():
+            return
+    except OSError:  # a path the system cannot take (a name too long): nothing of ours there
         return
     remove_stale_temps(folder)
     clear_stale(folder)
@@ -500,11 +503,13 @@ def read_list(path: str | os.PathLike) -> list[str]:
 def job_folders(inputs: list[Path], out_dir: str | os.PathLike,
                 taken: dict[str, str] | None = None) -> dict[Path, Path]:
     """``{input: folder}``: ``OUT_DIR/<stem>_highlights``, or ``<stem>-<hash>_highlights``
-    when stems collide. ``taken`` (``{folder: input}`` from the ledger) keeps an input in the
-    folder it had before and its folder away from other inputs."""
+    when stems collide or the name would be too long for a file name (its stem cut to fit).
+    ``taken`` (``{folder: input}`` from the ledger) keeps an input in the folder it had
+    before and its folder away from other inputs."""
     out = Path(out_dir).resolve()
     taken = dict(taken or {})
-    previous = {path: folder for folder, path in taken.items()}
+    previous = {path: folder for folder, path in taken.items()
+                if _fits(Path(folder).name)}  # a name too long was never a folder
     stems = Counter(p.stem for p in inputs)
     folders: dict[Path, Path] = {}
     for path in inputs:
@@ -513,12 +518,30 @@ def job_folders(inputs: list[Path], out_dir: str | os.PathLike,
             folders[path] = Path(previous[key])
             continue
         folder = out / f"{path.stem}{FOLDER_SUFFIX}"
-        if stems[path.stem] > 1 or os.fspath(folder) in taken:
+        if stems[path.stem] > 1 or os.fspath(folder) in taken or not _fits(folder.name):
             digest = hashlib.sha256(key.encode()).hexdigest()[:6]
-            folder = out / f"{path.stem}-{digest}{FOLDER_SUFFIX}"
+            folder = out / _fitted(path.stem, f"-{digest}{FOLDER_SUFFIX}")
         taken[os.fspath(folder)] = key
         folders[path] = folder
     return folders
+
+
+#: The longest file name, in bytes, that common filesystems take (ext4, XFS, NTFS, APFS…).
+NAME_MAX = 255
+
+
+def _fits(name: str) -> bool:
+    """Whether ``name`` is short enough to be a file name (:data:`NAME_MAX`)."""
+    return len(os.fsencode(name)) <= NAME_MAX
+
+
+def _fitted(stem: str, tail: str) -> str:
+    """``stem + tail``, the stem cut (a character at a time) until the name fits: a
+    recording named with a long title (250 bytes of Cyrillic) gets a folder, where
+    ``<stem>_highlights`` could not be made."""
+    while stem and not _fits(stem + tail):
+        stem = stem[:-1]
+    return stem + tail
 
 
 def ledger_path(out_dir: str | os.PathLike) -> Path:
