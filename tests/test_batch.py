@@ -321,6 +321,29 @@ def test_a_recording_with_a_long_name_gets_a_folder_and_spoils_no_batch(tmp_path
     assert len(os.fsencode(folder.name)) <= 255 and folder.name.startswith("ж" * 100)
 
 
+def test_a_name_that_is_not_utf8_fails_its_job_alone(tmp_path, vod):
+    """A folder of recordings with one Latin-1 name (``caf\\xe9.mp4``, from an old disk or
+    a zip): ``m0 batch`` ran no job at all and ended with ``unexpected UnicodeEncodeError``
+    (its ledger cannot hold the name), and ``m0 analyze`` of that file too. Its job fails
+    alone, with a one-line reason; the others go on."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    latin = os.fsdecode(os.fsencode(inputs) + b"/caf\xe9.mp4")
+    shutil.copy(vod, latin)
+    shutil.copy(vod, inputs / "ok.mp4")
+    run = run_m0("batch", str(inputs), str(tmp_path / "out"), "--no-clips", "--no-report",
+                 "--json")
+    assert run.returncode == 1 and "unexpected" not in run.stderr, run.stderr
+    jobs = {Path(j["video_path"]).name: j for j in json.loads(run.stdout)["jobs"]}
+    assert jobs["ok.mp4"]["status"] == "completed"
+    assert jobs["caf\udce9.mp4"]["status"] == "failed"
+    assert jobs["caf\udce9.mp4"]["error"].endswith(
+        "caf\ufffd.mp4: the file's name is not valid UTF-8; rename it")
+    alone = run_m0("analyze", latin, str(tmp_path / "one"))
+    assert alone.returncode == 1 and alone.stderr.strip().endswith(
+        "the file's name is not valid UTF-8; rename it"), alone.stderr
+
+
 def test_a_jobs_progress_counts_the_clips_cut_after_its_analysis():
     """The analysis is 70 % of a job's progress, the clips still being cut at its end the
     rest: a job cutting clips after a cached analysis is not at 100 % (ETA 0) all the while;

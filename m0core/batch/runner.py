@@ -35,6 +35,7 @@ from m0core.batch.executors import make_executor
 from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger, Row, options_hash
 from m0core.compat import seed_selector
 from m0core.errors import InputError, M0Error, OptionError, OutputError
+from m0core.media.ffmpeg import check_name
 from m0core.model import ClipResult
 from m0core.options import Options
 from m0core.outputs import HIGHLIGHTS_FILE, remove_stale_temps
@@ -323,13 +324,19 @@ class BatchProcessor:
             specs = []
             for job in jobs:
                 opts = job.options.to_dict()
-                identity = Identity.of(job.video_path, options_hash(opts))
-                row = ledger.add(identity, os.path.abspath(job.output_path))
-                keys[job.job_id] = identity.key
-                spec = {"job_id": job.job_id, "key": identity.key, "video_path": job.video_path,
+                spec = {"job_id": job.job_id, "video_path": job.video_path,
                         "output_path": job.output_path, "options": opts,
                         "slots": self.executor.slots_per_machine,
                         "blocked": plugins.blocked()}
+                try:  # a name the ledger cannot hold fails its job alone, not the batch
+                    check_name(job.video_path)
+                    check_name(job.output_path)
+                except InputError as exc:
+                    ended(job.job_id, _result(spec, "failed", error=str(exc), worker=None))
+                    continue
+                identity = Identity.of(job.video_path, options_hash(opts))
+                row = ledger.add(identity, os.path.abspath(job.output_path))
+                keys[job.job_id] = spec["key"] = identity.key
                 if row.status == "completed":
                     ended(job.job_id, _from_row(spec, row, "skipped"))
                 elif row.status == "failed" and not (self.retry_failed or row.retry):

@@ -74,8 +74,21 @@ def base_command() -> list[str]:
     return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
 
 
+def check_name(path: str | os.PathLike) -> None:
+    """Reject a path m0 cannot record: a name that is not valid UTF-8 (a Latin-1 ``café.mp4``
+    copied from an old disk or archive) cannot go into its caches, ledger or records; the
+    :class:`InputError` shows it with ``�`` and asks for a rename."""
+    name = os.fspath(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        raise InputError(f"{shown}: the file's name is not valid UTF-8; rename it") from None
+
+
 def check_input_file(path: str | os.PathLike) -> Path:
     """Reject what is plainly not a media file before starting ffmpeg."""
+    check_name(path)
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")

@@ -46,5 +46,5 @@ def seen(path: str | os.PathLike) -> bool:
     may be of another source or analyzer, or invalid)."""
     try:
         return _seen_path(FileIdentity.of(path)).exists()
-    except OSError:
+    except (OSError, UnicodeError):  # no file, or a name the cache cannot hold (not UTF-8)
         return False
