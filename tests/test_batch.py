@@ -686,6 +686,37 @@ def test_dask_batch_stopped_says_one_thing(vod, tmp_path):
     assert not wait_gone(tag, 10)
 
 
+def test_ctrl_c_of_a_dask_batch_leaves_the_local_workers_to_stop_their_jobs(vod, tmp_path):
+    """Ctrl-C on a terminal reaches every process of the foreground group: the workers of the
+    local cluster ``m0 batch --executor dask`` started died of it, printing Dask's tracebacks
+    (``Process Dask Worker process (from Nanny): Traceback … KeyboardInterrupt``), their jobs
+    could not say they had stopped and the batch waited its whole 10 s grace for them (0.6 s
+    when only the batch got the signal). The batch stops its jobs itself, as it does its own
+    job processes."""
+    inputs = tmp_path / "in"
+    _copies(vod, inputs, 6)
+    out = tmp_path / "out"
+    env, tag = tagged_env()
+    proc = subprocess.Popen(  # SIGINT as a terminal leaves it, whatever started the tests
+        [sys.executable, "-m", "m0core", "batch", str(inputs), str(out), "--executor", "dask",
+         "--workers", "2", "--cut", "accurate", "--no-cache"], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
+        os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole group
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == "Error: interrupted"
+    statuses = _statuses(out)
+    assert "interrupted" in statuses and "running" not in statuses, statuses
+    assert not wait_gone(tag, 10)
+
+
 @pytest.fixture
 def dask_cluster(tmp_path):
     """A running cluster, as docs/batch.md has a studio start one with the ``dask`` CLI: a

@@ -19,6 +19,7 @@ second) and raises ``KeyboardInterrupt`` — how a batch run in a thread (``m0 g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from m0core import workers
@@ -302,14 +303,32 @@ class DaskExecutor:
                     from None
         # silence_logs: Dask's own warnings (a cancelled task, a worker killed at Ctrl-C) are
         # not the user's business; m0 reports how each job ended
-        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        with _deaf_to_ctrl_c():
+            cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                   processes=True, host="127.0.0.1", dashboard_address=None,
+                                   silence_logs=logging.ERROR)
         try:
             return Client(cluster), cluster
         except BaseException:
             cluster.close()
             raise
+
+
+@contextlib.contextmanager
+def _deaf_to_ctrl_c() -> Iterator[None]:
+    """Ignore SIGINT while the local cluster starts its worker processes, which keep that
+    (Python leaves an ignored SIGINT ignored): a terminal's Ctrl-C reaches every process of
+    the batch's group, and workers it killed could not stop their jobs and say so — the batch
+    waited :data:`STOP_GRACE` seconds for them. The batch stops them (its stop event), as it
+    does its own job processes. Only in the main thread (the only one that may set it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 #: Seconds between two looks of a job on a Dask worker at its batch's stop event (each asks
