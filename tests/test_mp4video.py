@@ -84,7 +84,7 @@ def test_frame_rate_of_an_mp4_is_ffmpegs_demuxers(ramp, ramp_variants, make_medi
     """The average frame rate the timelines (EDL, OTIO, FCPXML) take their timecode rate
     from, read from the sample tables as FFmpeg's demuxer averages it (NTSC 29.97 too);
     without opening that demuxer, which held every sample's index in m0's process."""
-    ntsc = make_media("ntsc.mp4", "-f", "lavfi", "-i",
+    ntsc = make_media("ntsc_video_only.mp4", "-f", "lavfi", "-i",
                       "testsrc2=size=160x120:rate=30000/1001:duration=4", "-c:v", "libx264",
                       "-preset", "ultrafast", "-bf", "2")
     paths = [ramp, ntsc, *ramp_variants.values()]
