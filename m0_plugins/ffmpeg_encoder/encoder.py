@@ -47,6 +47,22 @@ from .smart import smart_commands
 FULL = f"the output folder's disk is full ({DISK_FULL})"
 
 
+def _holds_nothing(clip: Path) -> bool:
+    """Whether the MP4/MOV ``clip`` that ffmpeg wrote (and said it made) has no track at all:
+    a window its ``-ss`` could not find (a recording whose timestamps start again) gives a
+    file of a few hundred bytes with neither picture nor sound. Read from its boxes; other
+    containers, and an MP4 the reader does not read, are taken as made."""
+    from m0_plugins.pyav_source import mp4
+
+    try:
+        if not mp4.looks_like_mp4(clip):
+            return False
+        movie = mp4.open_movie(clip, 0)
+    except (mp4.Unsupported, OSError):
+        return False
+    return not movie.tracks and movie.video_trak is None
+
+
 class _Failed(Exception):
     """One clip failed; the message is the ClipResult's error line."""
 
@@ -194,7 +210,7 @@ class FFmpegEncoder:
         partial = self.out_dir / temp_name(name)
         try:
             self._cut(highlight, partial)
-            if partial.stat().st_size == 0:
+            if partial.stat().st_size == 0 or _holds_nothing(partial):
                 raise _Failed("ffmpeg wrote an empty clip")
             os.replace(partial, final)
         except (_Failed, OSError) as exc:

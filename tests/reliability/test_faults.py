@@ -139,6 +139,24 @@ def test_one_clip_fails_the_others_are_fine(fault, vod, tmp_path):
     assert not wait_gone(tag, 10)
 
 
+def test_a_clip_ffmpeg_wrote_without_picture_or_sound_fails(vod, tmp_path):
+    """ffmpeg exits 0 having written an MP4 of a few hundred bytes with no track (a window its
+    seek could not find: a recording whose timestamps start again): it was listed as made.
+    Now that clip fails with a reason and is not kept; the other is made."""
+    env, _ = tagged_env()
+    # clip 1's ffmpeg writes, into the clip's file, an output sought past its input's end
+    env["M0_FFMPEG"] = _ffmpeg_wrapper(
+        tmp_path, "01_0h", 'for last; do :; done; exec "$REAL" -v error -y -f lavfi -i '
+        'testsrc2=duration=1 -ss 100 -c:v libx264 "$last"')
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(vod), str(out), "--no-report", env=env)
+    assert_one_error_line(run, "1 of 2 clips failed")
+    assert "Warning: clip 1 failed: ffmpeg wrote an empty clip" in run.stderr
+    first, second = json.loads((out / "highlights.json").read_text())["highlights"]
+    assert first["clip"] is None and second["clip"] and (out / second["clip"]).is_file()
+    assert sorted(os.listdir(out)) == sorted([second["clip"], "highlights.json", "index.json"])
+
+
 def test_a_batch_runs_again_the_jobs_that_failed_for_the_machine(vod, tmp_path):
     """A job whose clip could not be cut (its ffmpeg failed: a full disk, a killed ffmpeg) is
     run again by the same command once the machine is mended, without --retry-failed (it was
