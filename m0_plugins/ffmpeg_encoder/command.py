@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from m0core.media.ffmpeg import PLAYERS_INPUT, PLAYERS_TIMELINE, base_command, input_arg
+from m0core.media.ffmpeg import PLAYERS_TIMELINE, base_command, input_arg
 from m0core.model import MediaInfo
 
 from .keyframes import NUDGE
@@ -45,7 +45,7 @@ def clip_command(
     """
     filtered = bool(video_graph or audio_filter)
     skip = 0.0  # seconds decoded before the window, when sought before it
-    cmd = base_command() + ["-y", *PLAYERS_INPUT]
+    cmd = base_command() + ["-y"]
     if seek is not None:
         if seek > 0:
             cmd += ["-ss", f"{seek:.6f}"]

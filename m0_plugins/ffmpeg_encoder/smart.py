@@ -16,7 +16,7 @@ import os
 import statistics
 from pathlib import Path
 
-from m0core.media.ffmpeg import PLAYERS_INPUT, PLAYERS_TIMELINE, base_command, input_arg
+from m0core.media.ffmpeg import PLAYERS_TIMELINE, base_command, input_arg
 from m0core.model import MediaInfo
 
 from .keyframes import NUDGE, keyframe_before, video_frames
@@ -92,15 +92,13 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
         # keyframes of an MPEG-TS lands on the later one); the output -ss drops the frames
         # before start
         pieces.append((work / "head.ts", [
-            *PLAYERS_INPUT, "-ss", f"{k0 + NUDGE:.6f}", "-i", src, *video,
+            "-ss", f"{k0 + NUDGE:.6f}", "-i", src, *video,
             "-ss", f"{max(start - k0 - 2 * NUDGE, 0.0):.6f}",
             "-frames:v", str(count(start, k1)), *EDGE_VIDEO]))
-    pieces.append((work / "middle.ts", [*PLAYERS_INPUT, "-ss", f"{k1 + NUDGE:.6f}", "-i", src,
-                                        *video,
+    pieces.append((work / "middle.ts", ["-ss", f"{k1 + NUDGE:.6f}", "-i", src, *video,
                                         "-frames:v", str(count(k1, k2)), "-c:v", "copy"]))
     if count(k2, end):
-        pieces.append((work / "tail.ts", [*PLAYERS_INPUT, "-ss", f"{k2 - NUDGE:.6f}", "-i", src,
-                                          *video,
+        pieces.append((work / "tail.ts", ["-ss", f"{k2 - NUDGE:.6f}", "-i", src, *video,
                                           "-frames:v", str(count(k2, end)), *EDGE_VIDEO]))
     listing = work / "pieces.txt"
     listing.write_text("".join(f"file '{p.name}'\n" for p, _ in pieces), encoding="utf-8")
@@ -108,7 +106,7 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
                 for p, args in pieces]
     final = base_command() + [
         "-y", "-f", "concat", "-safe", "0", "-i", input_arg(listing),
-        *PLAYERS_INPUT, *(["-ss", f"{start:.6f}"] if start > 0 else []), "-i", src,
+        *(["-ss", f"{start:.6f}"] if start > 0 else []), "-i", src,
         # the output's -t: an input's counts each track from its own start, so a track
         # that starts late ran past the window
         "-t", f"{duration:.6f}", "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy",

@@ -15,7 +15,6 @@ from m0core.checks import number
 from m0core.errors import InputError, M0Error
 from m0core.media.audio import check_complete, downmix
 from m0core.media.ffmpeg import (
-    PLAYERS_INPUT,
     PLAYERS_TIMELINE,
     base_command,
     check_input_file,
@@ -88,7 +87,7 @@ class FFmpegSource:
         rate = self.sample_rate or info.sample_rate or 48000
         mixed = self.audio_track == checks.ALL_TRACKS and len(info.tracks) > 1
         channels = 1 if mixed else max(1, info.channels)
-        cmd = [*base_command(), *PLAYERS_INPUT]
+        cmd = base_command()
         if start > 0:
             cmd += ["-ss", f"{start:.6f}"]
         cmd += ["-i", input_arg(path)]

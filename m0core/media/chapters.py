@@ -9,7 +9,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from m0core.errors import OutputError
-from m0core.media.ffmpeg import PLAYERS_INPUT, base_command, check_input_file, input_arg, run
+from m0core.media.ffmpeg import base_command, check_input_file, input_arg, run
 from m0core.model import Highlight
 from m0core.outputs import position, prepare_out_dir, temp_name, temp_prefix
 
@@ -90,7 +90,7 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(ffmetadata(highlights, contiguous=muxer in ("mp4", "mov")))
         run(base_command() + [
-            "-y", *PLAYERS_INPUT, "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),
+            "-y", "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),
             "-map", "0", "-map_metadata", "0", "-map_chapters", "1", "-c", "copy",
             "-f", muxer, input_arg(partial),
         ], timeout=timeout, what=str(target))

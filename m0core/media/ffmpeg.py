@@ -61,8 +61,8 @@ def input_arg(path: str | os.PathLike) -> str:
 #: moved everything after a longer reconnect of a stream that much earlier. Jumps back are
 #: closed whatever it is (the audio goes on where it was).
 GAP_SECONDS = 86400
-#: Input options of every ffmpeg that reads a recording: its times are the players' (see
-#: :data:`GAP_SECONDS`), as m0 reports them.
+#: Options of every ffmpeg that reads a recording (:func:`base_command` has them): its times
+#: are the players' (see :data:`GAP_SECONDS`), as m0 reports them.
 PLAYERS_INPUT = ("-dts_delta_threshold", str(GAP_SECONDS))
 #: Audio filter that places decoded audio by its timestamps: silence before a late start
 #: (from time 0 of ffmpeg's output, the seek point) and in gaps (over 0.1 s).
@@ -70,8 +70,9 @@ PLAYERS_TIMELINE = "aresample=async=1:first_pts=0"
 
 
 def base_command() -> list[str]:
-    """The start of every ffmpeg command m0 runs: quiet, no stdin, errors only."""
-    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
+    """The start of every ffmpeg command m0 runs: quiet, no stdin, errors only, its inputs
+    read on the players' timeline (:data:`PLAYERS_INPUT`, a global option)."""
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *PLAYERS_INPUT]
 
 
 def check_name(path: str | os.PathLike) -> None:
