@@ -327,8 +327,7 @@ def _track(f: BinaryIO, trak: Box, movie_scale: int):
         if not entries:
             return "other", None
         codec = VIDEO_CODECS.get(entries[0].kind, entries[0].kind.decode("latin-1"))
-        mdhd = box_payload(f, media[b"mdhd"])
-        (timescale,) = struct.unpack(">I", mdhd[20:24] if mdhd[0] == 1 else mdhd[12:16])
+        timescale = media_timescale(f, media)
         try:
             lead = track_edit(f, parts.get(b"edts"), movie_scale, timescale or 1).lead
         except Unsupported:  # an edit list this reader does not follow: start at 0
@@ -402,12 +401,21 @@ def _handler_name(hdlr: bytes) -> str | None:
     return None if not text or text in _UNNAMED else text
 
 
+def track_number(f: BinaryIO, parts: dict[bytes, Box]) -> int:
+    """The track ID in the ``tkhd`` of a track whose child boxes are ``parts``."""
+    tkhd = box_payload(f, parts[b"tkhd"])
+    return struct.unpack(">I", tkhd[20:24] if tkhd[0] == 1 else tkhd[12:16])[0]
+
+
+def media_timescale(f: BinaryIO, media: dict[bytes, Box]) -> int:
+    """The timescale (ticks a second) in the ``mdhd`` of a track's ``mdia`` children."""
+    mdhd = box_payload(f, media[b"mdhd"])
+    return struct.unpack(">I", mdhd[20:24] if mdhd[0] == 1 else mdhd[12:16])[0]
+
+
 def _audio(f: BinaryIO, parts: dict, media: dict, tables: dict, entries: list[Box],
            movie_scale: int) -> AudioTrack:
-    tkhd = box_payload(f, parts[b"tkhd"])
-    (track_id,) = struct.unpack(">I", tkhd[20:24] if tkhd[0] == 1 else tkhd[12:16])
-    mdhd = box_payload(f, media[b"mdhd"])
-    (timescale,) = struct.unpack(">I", mdhd[20:24] if mdhd[0] == 1 else mdhd[12:16])
+    track_id, timescale = track_number(f, parts), media_timescale(f, media)
     if not timescale:
         raise Unsupported("an audio track without a timescale")
     if len(entries) != 1:

@@ -45,10 +45,12 @@ from .mp4 import (
     child_boxes,
     full_table,
     looks_like_mp4,
+    media_timescale,
     open_movie,
     sample_tables,
     table_runs,
     track_edit,
+    track_number,
 )
 
 #: The box of the sample description that holds each codec's decoder set-up (FFmpeg's
@@ -124,10 +126,8 @@ def _video(f: BinaryIO, trak: Box, movie_scale: int) -> VideoTrack:
     media = child_boxes(f, parts[b"mdia"])
     tables = child_boxes(f, child_boxes(f, media[b"minf"])[b"stbl"])
     tkhd = box_payload(f, parts[b"tkhd"])
-    (track_id,) = struct.unpack(">I", tkhd[20:24] if tkhd[0] == 1 else tkhd[12:16])
     matrix = struct.unpack(">9i", tkhd[52:88] if tkhd[0] == 1 else tkhd[40:76])
-    mdhd = box_payload(f, media[b"mdhd"])
-    (timescale,) = struct.unpack(">I", mdhd[20:24] if mdhd[0] == 1 else mdhd[12:16])
+    track_id, timescale = track_number(f, parts), media_timescale(f, media)
     if not timescale:
         raise Unsupported("a video track without a timescale")
     stsd = tables[b"stsd"]
