@@ -102,9 +102,10 @@ def analyze(
     Everything is made in a private folder inside ``out_dir`` and published only when the
     run completes (:mod:`m0core.staging`): a run that fails or is interrupted leaves nothing
     of its own and the previous run's outputs in ``out_dir`` as they were. A writer that fails
-    after the analysis (an extra ``formats`` file, the report) does not fail the run: its line
-    is in ``failed_outputs`` and the clips, the JSON files and the other writers' files are
-    kept.
+    after the analysis (an extra ``formats`` file, the report) does not raise: its line is in
+    ``failed_outputs``, and the clips, the JSON files and the other writers' files are
+    published — or, over a previous run's results, those are kept instead, as for a clip that
+    failed (``published`` is then false).
 
     ``progress``, a :class:`Progress` (subclass it and override what you need), is told as
     the run goes: probed, analysed up to a time, each clip done, the analysis done.
