@@ -5,6 +5,12 @@ the same name for another file (another folder's ``cq.mp4``, a file replaced or 
 place, even one whose modification time was put back with ``touch -r``) has another. The
 identity is the resolved absolute path and the file's device, inode, size, modification and
 status-change times: an in-place edit changes the inode's ctime, which no user tool can set.
+
+The batch ledger takes only the path, size and modification time of this identity
+(:class:`m0core.batch.ledger.Identity`): a job is redone when its file changes, as
+docs/batch.md says, not when a ``chmod``, a hard link or a remount changes its inode's other
+numbers. The analysis cache keeps the whole identity: a curve computed again costs one
+decode, results from another file would be wrong.
 """
 
 from __future__ import annotations

@@ -403,6 +403,60 @@ def test_options_changed_back_redo_the_job(vod, tmp_path):
     assert json.loads(again.stdout)["jobs"][0]["status"] == "skipped"
 
 
+def test_a_chmod_a_hard_link_or_a_copy_kept_with_its_time_reruns_no_finished_job(vod,
+                                                                                tmp_path):
+    """docs/batch.md: a job is redone when its input changes (size or mtime). The ledger's
+    key took the inode and ctime too, so a ``chmod``, a new hard link, ``touch -a`` or a VOD
+    library copied to a new disk with its times (another inode, as after a remount: another
+    device) ran every finished job again. They run no job now; a file rewritten does."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    videos = _copies(vod, inputs, 2)
+    args = ("batch", str(inputs / "*.mp4"), str(out), "--json", "--no-clips", "--no-report")
+
+    def statuses() -> dict[str, str]:
+        run = run_m0(*args)
+        assert run.returncode == 0, run.stderr
+        return {Path(r["video_path"]).name: r["status"] for r in json.loads(run.stdout)["jobs"]}
+
+    assert statuses() == {"vod000.mp4": "completed", "vod001.mp4": "completed"}
+    written = (out / "vod000_highlights" / "highlights.json").stat().st_mtime_ns
+    videos[0].chmod(0o600)
+    os.link(videos[1], tmp_path / "linked.mp4")
+    stamp = videos[1].stat()
+    os.utime(videos[1], ns=(stamp.st_atime_ns + 10**9, stamp.st_mtime_ns))  # touch -a
+    shutil.copy2(videos[0], tmp_path / "copy.mp4")  # another inode, the same time
+    os.replace(tmp_path / "copy.mp4", videos[0])
+    assert statuses() == {"vod000.mp4": "skipped", "vod001.mp4": "skipped"}
+    assert len(_ledger_rows(out)) == 2
+    assert (out / "vod000_highlights" / "highlights.json").stat().st_mtime_ns == written
+    videos[1].write_bytes(vod.read_bytes() + bytes(1000))  # another content, a new mtime
+    assert statuses() == {"vod000.mp4": "skipped", "vod001.mp4": "completed"}
+
+
+def test_a_ledger_of_an_earlier_m0_keeps_its_finished_jobs(vod, tmp_path):
+    """A ledger written when the key took the inode and ctime: its finished job is the same
+    job (same path, size, time and options), skipped, not run once more after the upgrade."""
+    import hashlib
+
+    from m0core.identity import FileIdentity
+
+    video = _copies(vod, tmp_path / "in", 1)[0]
+    ledger = tmp_path / "out" / LEDGER_FILE
+    identity = Identity.of(video, "h")
+    old_key = hashlib.sha256(f"{identity.path}\0{FileIdentity.of(video).token()}\0h"
+                             .encode()).hexdigest()[:32]
+    with Ledger(ledger, lock=True) as db:
+        row = db.add(identity, str(tmp_path / "x"))
+        db.start(row.key)
+        db.finish(row.key, {"status": "completed", "clips": 2})
+    with sqlite3.connect(ledger) as db:
+        db.execute("UPDATE jobs SET key = ?", (old_key,))
+    with Ledger(ledger, lock=True) as db:
+        again = db.add(identity, str(tmp_path / "x"))
+        assert (again.key, again.status, again.clips) == (identity.key, "completed", 2)
+        assert len(db.rows()) == 1
+
+
 def test_cli_quiet_failure_says_where_to_read_why(video_only, tmp_path):
     out = tmp_path / "out"
     run = run_m0("batch", str(video_only), str(out), "-q")

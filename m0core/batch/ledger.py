@@ -1,8 +1,9 @@
 """The batch ledger: one SQLite row per job, so a batch resumes where it stopped.
 
-A job is keyed by the identity of its input (:class:`~m0core.identity.FileIdentity`: resolved
-path, device, inode, size, modification and status-change times) and a hash of the options
-that shape its outputs. Statuses: ``pending`` (known, not started), ``running``, ``completed``,
+A job is keyed by its input's path, size and modification time (nanoseconds) and a hash of
+the options that shape its outputs: a job is redone when its file changes, not when only its
+inode does (``chmod``, a new hard link, a copy kept with its time, a remount; see
+:class:`Identity`). Statuses: ``pending`` (known, not started), ``running``, ``completed``,
 ``failed``, ``interrupted``. A ``running`` row found when a batch starts was left by a run
 that died (SIGKILL, power cut): it is turned into ``interrupted`` and redone.
 
@@ -56,10 +57,16 @@ CREATE INDEX IF NOT EXISTS jobs_path ON jobs (path);
 
 @dataclass(frozen=True)
 class Identity:
-    """What makes two runs the same job: the input file as it is now, and the options.
+    """What makes two runs the same job: the input's path, size and modification time, and
+    the options.
 
     ``path`` is the input as the batch names it (absolute, not resolved: what the user sees);
-    ``file`` is what the file is (numbers -1 when it cannot be read).
+    ``file`` is what the file is (numbers -1 when it cannot be read). The key takes its size
+    and modification time only, as ``make`` and ``rsync`` judge a file: its device, inode
+    and status-change time (which the analysis cache also keys on) change with a ``chmod``,
+    a new hard link, a backup restored or a library copied to a new disk with its times, or
+    a remount, and a studio's finished jobs would all run again. What that gives up: a file
+    edited in place whose size and time were put back (``touch -r``) is taken as done.
     """
 
     path: str
@@ -79,7 +86,7 @@ class Identity:
     @property
     def key(self) -> str:
         """The ledger key of this job."""
-        text = f"{self.path}\0{self.file.token()}\0{self.options_hash}"
+        text = f"{self.path}\0{self.size}\0{self.mtime_ns}\0{self.options_hash}"
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     @classmethod
@@ -262,8 +269,17 @@ class Ledger:
     def add(self, identity: Identity, out_dir: str) -> Row:
         """Record a job as ``pending`` unless it is known already with this ``out_dir``, and
         when it was asked for (now); return its row. A known job asked into another folder is
-        ``pending`` again there (what it made is in the other folder)."""
+        ``pending`` again there (what it made is in the other folder). A row an earlier m0
+        wrote for the same path, size, time and options (its key took the inode and ctime
+        too) is the job's: it takes the new key, so an upgrade redoes no finished job."""
         now = time.time()
+        if self.get(identity.key) is None:  # a row of an earlier m0, keyed on the inode too
+            self._execute(
+                "UPDATE jobs SET key = ? WHERE key = (SELECT key FROM jobs WHERE path = ? AND "
+                "size = ? AND mtime_ns = ? AND options_hash = ? ORDER BY COALESCE(asked, "
+                "started, 0) DESC LIMIT 1)",
+                (identity.key, identity.path, identity.size, identity.mtime_ns,
+                 identity.options_hash))
         self._execute(
             "INSERT OR IGNORE INTO jobs (key, path, size, mtime_ns, options_hash, out_dir, "
             "status, asked) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
