@@ -457,6 +457,38 @@ def test_a_ledger_of_an_earlier_m0_keeps_its_finished_jobs(vod, tmp_path):
         assert len(db.rows()) == 1
 
 
+def test_a_rerun_says_the_skipped_jobs_in_one_line(vod, tmp_path):
+    """A rerun over 500 VODs, 495 done earlier, printed 495 ``= … (done before)`` lines and
+    495 table rows around the 5 that ran. The skipped jobs get one line (and are counted,
+    not listed, in the table); each job that runs its own; ``-v`` lists every one."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    videos = _copies(vod, inputs, 3)
+    args = ("batch", str(inputs / "*.mp4"), str(out), "--no-clips", "--no-report")
+    videos[2].rename(tmp_path / "later.mp4")
+    assert run_m0(*args).returncode == 0
+    (tmp_path / "later.mp4").rename(videos[2])
+    run = run_m0(*args)
+    assert run.returncode == 0, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert lines[0] == (f"= skipped 2 of 3 jobs, done earlier (same file and options); "
+                        f"m0 batch --status {out} lists them"), run.stderr
+    assert len(lines) == 2 and lines[1].startswith("[3/3] ✓ vod002.mp4: "), run.stderr
+    table = run.stdout.strip().splitlines()
+    assert len(table) == 4 and table[1].startswith("completed ") and table[1].endswith(
+        str(videos[2])), run.stdout
+    assert table[2:] == ["3 jobs: 1 completed, 2 skipped",
+                         "Jobs skipped as done earlier are not listed (-v lists them)."]
+    again = run_m0(*args)  # nothing runs: the line is said at the end
+    assert again.stderr.strip() == (f"= skipped 3 of 3 jobs, done earlier (same file and "
+                                    f"options); m0 batch --status {out} lists them")
+    verbose = run_m0(*args, "-v")
+    assert verbose.returncode == 0, verbose.stderr
+    assert sorted(line.split(":")[0] for line in verbose.stderr.strip().splitlines()) == [
+        f"[{i}/3] = vod00{i - 1}.mp4" for i in (1, 2, 3)], verbose.stderr
+    assert [line.split()[0] for line in verbose.stdout.strip().splitlines()] == [
+        "status", "skipped", "skipped", "skipped", "3"], verbose.stdout
+
+
 def test_cli_quiet_failure_says_where_to_read_why(video_only, tmp_path):
     out = tmp_path / "out"
     run = run_m0("batch", str(video_only), str(out), "-q")

@@ -33,9 +33,12 @@ from m0core.errors import M0Error
                    "latest job) and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job results as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also a line per job skipped as done earlier (one line for them all "
+                   "otherwise).")
 def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, executor: str,
           scheduler: str | None, from_file: Path | None, retry_failed: bool, show_status: bool,
-          as_json: bool, quiet: bool, **values: Any) -> None:
+          as_json: bool, quiet: bool, verbose: bool, **values: Any) -> None:
     """Find the highlights of many recordings, several at once, resumably.
 
     PATTERN is a file, a folder (its media files, recursively) or a glob ("**" crosses
@@ -88,7 +91,8 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
                                scheduler=scheduler, ledger=ledger_file,
                                retry_failed=retry_failed)
     view = BatchConsole(len(jobs), enabled=not quiet and not as_json,
-                        names=display_names(job.job_id for job in jobs))
+                        names=display_names(job.job_id for job in jobs), verbose=verbose,
+                        out_dir=out_dir)
 
     try:
         with stdout_to_stderr():
@@ -104,7 +108,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         click.echo(json.dumps({"out_dir": str(out_dir), "ledger": str(ledger_file),
                                "jobs": list(results.values())}, indent=2))
     elif not quiet:
-        click.echo(summary(results.values()))
+        click.echo(summary(results.values(), verbose))
     failed = sum(1 for r in results.values() if r["status"] == "failed")
     if failed:
         why = f" (m0 batch --status {out_dir} says why)" if quiet else ""  # no job lines

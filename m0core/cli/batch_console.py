@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 from collections import Counter
@@ -23,16 +24,24 @@ class BatchConsole:
 
     On a terminal a status line (``[3/10] 30 %  a.mp4 45 %  b.mp4 12 %  ETA 1:20``) is redrawn
     in place, and every finished job prints one line above it; elsewhere (logs, CI) only the
-    finished lines are printed.
+    finished lines are printed. The jobs skipped as done earlier get one line for them all,
+    printed when the first job starts (or at the end), which names ``out_dir`` for
+    ``m0 batch --status`` (a rerun of 500 recordings, 5 of them new, prints 6 lines); with
+    ``verbose``, a line each.
     """
 
     def __init__(self, total: int, enabled: bool = True,
-                 names: dict[str, str] | None = None) -> None:
+                 names: dict[str, str] | None = None, *, verbose: bool = False,
+                 out_dir: str | os.PathLike | None = None) -> None:
         self.total = total
         #: How a finished job's line names its input (:func:`display_names`); by default its
         #: file name.
         self.names = names or {}
         self.enabled = enabled
+        self.verbose = verbose
+        self.out_dir = out_dir
+        #: Jobs skipped as done earlier whose line is still to be printed (not ``verbose``).
+        self.skipped = 0
         self.live = enabled and sys.stderr.isatty()
         self.running: dict[str, float] = {}
         self.done = 0
@@ -44,8 +53,9 @@ class BatchConsole:
 
     def job_progress(self, job_id: str, fraction: float) -> None:
         """A running job advanced (``BatchProcessor.process_batch``'s ``job_progress``)."""
-        if self.started is None:
+        if self.started is None:  # the jobs that do not run were all told before
             self.started = time.monotonic()
+            self._say_skipped()
         self.running[job_id] = fraction
         if time.monotonic() - self._drawn >= 0.2:
             self._draw()
@@ -57,6 +67,9 @@ class BatchConsole:
             self.not_run += 1
         self.done = completed
         if not self.enabled:
+            return
+        if result["status"] == "skipped" and not self.verbose:
+            self.skipped += 1
             return
         self._clear()
         mark, colour = _MARK.get(result["status"], ("?", None))
@@ -84,8 +97,20 @@ class BatchConsole:
         return (time.monotonic() - self.started) * (1 - share) / share
 
     def close(self) -> None:
-        """Remove the status line."""
+        """Remove the status line; say how many jobs were skipped if no job ran."""
         self._clear()
+        self._say_skipped()
+
+    def _say_skipped(self) -> None:
+        """One line for the jobs skipped so far (done earlier), unless it was said."""
+        if not self.skipped:
+            return
+        self._clear()
+        status = "m0 batch --status" + (f" {shlex.quote(os.fspath(self.out_dir))}"
+                                         if self.out_dir is not None else "")
+        click.secho(f"= skipped {self.skipped} of {count(self.total, 'job')}, done earlier "
+                    f"(same file and options); {status} lists them", err=True)
+        self.skipped = 0
 
     def _draw(self) -> None:
         if not self.live:
@@ -134,11 +159,14 @@ def _width() -> int:
     return columns if columns > 20 else 100  # a pseudo-terminal may report 0
 
 
-def summary(results: Iterable[dict]) -> str:
-    """The table printed after a batch: one row per job, then the counts."""
+def summary(results: Iterable[dict], verbose: bool = False) -> str:
+    """The table printed after a batch: one row per job (but those skipped as done earlier,
+    unless ``verbose``), then the counts."""
     results = list(results)
-    lines = [f"{'status':<11} {'highlights':>10} {'clips':>5} {'time':>8}  input"]
-    for r in results:
+    listed = [r for r in results if verbose or r["status"] != "skipped"]
+    lines = [f"{'status':<11} {'highlights':>10} {'clips':>5} {'time':>8}  input"] \
+        if listed else []
+    for r in listed:
         lines.append(f"{r['status']:<11} {r['highlights']:>10} {r['clips']:>5} "
                      f"{_seconds(r['seconds']):>8}  {r['video_path']}")
         if r["error"] and r["status"] != "skipped":
@@ -146,6 +174,8 @@ def summary(results: Iterable[dict]) -> str:
     lines.append(counts_line(r["status"] for r in results))
     if any(r.get("previous") for r in results):
         lines.append("Jobs that failed in an earlier run were not retried (--retry-failed).")
+    if len(listed) < len(results):
+        lines.append("Jobs skipped as done earlier are not listed (-v lists them).")
     return "\n".join(lines)
 
 
