@@ -1023,6 +1023,33 @@ def test_status_shows_each_inputs_latest_job_and_counts_the_earlier_ones(vod, tm
         path: (key, "completed", 1) for path, key in latest.items()}
 
 
+def test_status_says_which_inputs_are_gone_or_changed_since(vod, tmp_path):
+    """A studio deletes its VODs once their highlights are cut: ``m0 batch --status`` listed
+    them ``completed`` as if they were still there. Their rows are kept (the history, the
+    outputs are still there) and marked: ``input gone``, and ``input changed since`` for
+    one rewritten after its job (the same command would run it again); ``--json`` says it
+    in ``input``."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    videos = _copies(vod, inputs, 3)
+    run = run_m0("batch", str(inputs), str(out), "--no-clips", "--no-report", "-q")
+    assert run.returncode == 0, run.stderr
+    videos[0].unlink()
+    os.utime(videos[1], ns=(time.time_ns(), time.time_ns()))
+    status = run_m0("batch", "--status", str(out))
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.strip().splitlines()
+    assert lines[1].startswith("completed ") and lines[1].endswith(
+        f"{videos[0]}  (input gone)"), status.stdout
+    assert lines[2].endswith(f"{videos[1]}  (input changed since)"), status.stdout
+    assert lines[3].endswith(str(videos[2])), status.stdout
+    assert lines[4] == "3 jobs: 3 completed; 1 input gone; 1 input changed since"
+    shown = json.loads(run_m0("batch", "--status", str(out), "--json").stdout)
+    assert [(Path(r["path"]).name, r["status"], r["input"]) for r in shown] == [
+        ("vod000.mp4", "completed", "gone"), ("vod001.mp4", "completed", "changed"),
+        ("vod002.mp4", "completed", "there")]
+    assert len(_ledger_rows(out)) == 3
+
+
 def test_the_latest_job_is_the_one_the_last_batch_asked_for(vod, tmp_path):
     """A batch with new options stopped before it started a job: that job, pending, is the
     input's latest (the next run does it), not the earlier options' completed one; a batch

@@ -155,6 +155,15 @@ class Row:
             return replace(self, status="interrupted")
         return self
 
+    def input_state(self) -> str:
+        """Where the job's input is now: ``there`` (as the job had it), ``changed`` (another
+        size or modification time: the same command would run it again) or ``gone`` (no
+        file at its path: deleted, moved, its disk not mounted)."""
+        now = FileIdentity.of_or_missing(self.path)
+        if now.size < 0:
+            return "gone"
+        return "there" if (now.size, now.mtime_ns) == (self.size, self.mtime_ns) else "changed"
+
 
 class Ledger:
     """The jobs of the batches run into one output folder.

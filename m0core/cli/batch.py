@@ -30,7 +30,7 @@ from m0core.errors import M0Error
                    "always run again.")
 @click.option("--status", "show_status", is_flag=True,
               help="Print the ledger of OUT_DIR (what ran, how it ended: each input's "
-                   "latest job) and exit.")
+                   "latest job; inputs gone or changed since are marked) and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job results as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
 @click.option("-v", "--verbose", is_flag=True,
@@ -69,7 +69,8 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
             raise M0Error(f"{out_dir}: no batch has run here (no {ledger_file.name})")
         with Ledger(ledger_file) as ledger:  # a dead batch's running jobs: interrupted
             rows = [(row.seen(), n) for row, n in ledger.current()]
-        click.echo(json.dumps([{**r.to_dict(), "earlier": n} for r, n in rows], indent=2)
+        click.echo(json.dumps([{**r.to_dict(), "earlier": n, "input": r.input_state()}
+                               for r, n in rows], indent=2)
                    if as_json else status_table(rows))
         return
     if from_file is not None:

@@ -186,18 +186,29 @@ def counts_line(statuses: Iterable[str]) -> str:
     return f"{count(sum(counts.values()), 'job')}: {parts}" if counts else "no jobs"
 
 
+#: How ``m0 batch --status`` notes an input that is not as its job had it
+#: (:meth:`Row.input_state`).
+_INPUT_NOTE = {"gone": "gone", "changed": "changed since"}
+
+
 def status_table(rows: list[tuple[Row, int]]) -> str:
     """``m0 batch --status``: one row per input, its latest job, with the number of its
-    earlier jobs (other options, an older version of the file: :meth:`Ledger.current`)."""
+    earlier jobs (other options, an older version of the file: :meth:`Ledger.current`) and
+    a note when the input is gone or changed since (:meth:`Row.input_state`)."""
     lines = [f"{'status':<11} {'tries':>5} {'highlights':>10} {'clips':>5} {'time':>8}  "
              f"{'finished':<19}  input"]
+    states: Counter[str] = Counter()
     for row, earlier in rows:
         finished = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.finished)) \
             if row.finished else "-"
-        before = f"  (+{count(earlier, 'earlier job')})" if earlier else ""
+        state = row.input_state()
+        states[state] += 1
+        notes = [f"input {_INPUT_NOTE[state]}"] if state in _INPUT_NOTE else []
+        notes += [f"+{count(earlier, 'earlier job')}"] if earlier else []
+        noted = f"  ({'; '.join(notes)})" if notes else ""
         lines.append(f"{row.status:<11} {row.attempts:>5} {_opt(row.highlights):>10} "
                      f"{_opt(row.clips):>5} {_seconds(row.seconds):>8}  {finished:<19}  "
-                     f"{row.path}{before}")
+                     f"{row.path}{noted}")
         if row.error:
             lines.append(f"{'':<11} {row.error}")
     line = counts_line(row.status for row, _ in rows)
@@ -205,6 +216,9 @@ def status_table(rows: list[tuple[Row, int]]) -> str:
     if earlier:
         line += (f" (and {count(earlier, 'earlier job')} of other options or file versions, "
                  "not shown)")
+    for state, note in _INPUT_NOTE.items():
+        if states[state]:
+            line += f"; {count(states[state], 'input')} {note}"
     lines.append(line)
     return "\n".join(lines)
 
