@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -164,6 +165,17 @@ def fake_dist(tmp_path: Path) -> Callable[..., dict[str, str]]:
         return env
 
     return make
+
+
+def chapters_of(path: Path) -> list[tuple[float, float, str]]:
+    """(start, end, title) of each chapter, as ``ffmpeg -i`` reads them back."""
+    from m0core.media.ffmpeg import ffmpeg_exe, input_arg
+
+    text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", input_arg(path)],
+                          capture_output=True, text=True).stderr
+    found = re.findall(r"Chapter #\d+:\d+: start (\S+), end (\S+)\n\s+Metadata:\n"
+                       r"\s+title\s+: (.*)", text)
+    return [(float(a), float(b), t.strip()) for a, b, t in found]
 
 
 def run_m0(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import run_m0
+from conftest import chapters_of, run_m0
 
 from m0_plugins.ffmpeg_encoder.keyframes import keyframe_before, video_frames
 from m0_plugins.pyav_source.source import PyAVSource
@@ -265,6 +265,27 @@ def test_chapters_of_a_reconnected_ts_keep_the_players_times(mic, tmp_path, ext)
                          tmp_path / f"chapters.{ext}")
     assert probe(out).duration == pytest.approx(probe(path).duration, abs=0.1)
     assert any(abs(t - moment) <= SLACK for t in loud_times(out))
+
+
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_chapters_of_an_mp4_cut_after_a_keyframe_are_where_its_moments_play(
+        container, make_media, tmp_path, ext):
+    """An MP4 cut by a stream copy 1.32 s after a keyframe (keyframes every 2 s) starts, by
+    its edit list, 1.32 s into the frames it holds. A Matroska copy, which has no edit list,
+    starts with those frames, so its moments came 1.32 s after their chapters; each chapter
+    now starts where its window does in the copy as it plays (in an MP4 copy it always did)."""
+    cut = 3.32
+    path = make_media("matrix-cut-after-a-keyframe.mp4", "-ss", f"{cut:g}",
+                      "-i", str(container("moov-at-end.mp4")), "-c", "copy")
+    moments = [b - cut for b in BURSTS]
+    assert [t for t in loud_times(path) if any(abs(t - m) <= 0.1 for m in moments)]
+    out = embed_chapters(path, [Highlight(m - 5, m + 5, m, -6.0, 1.0, index=i + 1)
+                                for i, m in enumerate(moments)], tmp_path / f"copy.{ext}")
+    starts = [s for s, _, title in chapters_of(out) if title.startswith("Highlight ")]
+    loud = loud_times(out)
+    assert len(starts) == len(moments)
+    for start in starts:
+        assert any(abs(t - (start + 5)) <= 0.1 for t in loud), (start, loud)
 
 
 def test_ts_starting_at_1000_s_with_the_ffmpeg_source(container, tmp_path):

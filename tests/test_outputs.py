@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 import pytest
-from conftest import _AUDIO_EXPR, LOUD_AT, run_m0
+from conftest import _AUDIO_EXPR, LOUD_AT, chapters_of, run_m0
 
 import m0core
 from m0_plugins.selectors.adaptive import threshold_line
@@ -23,7 +23,7 @@ from m0_plugins.writers.timelines import timecode_rate
 from m0core import hookimpl
 from m0core.errors import OptionError, OutputError
 from m0core.media import chapters
-from m0core.media.ffmpeg import ffmpeg_exe, input_arg
+from m0core.media.ffmpeg import ffmpeg_exe
 from m0core.options import Options
 
 FORMATS = ("csv", "edl", "otio", "fcpxml", "chapters")
@@ -34,15 +34,6 @@ def analysed(vod, tmp_path_factory):
     """One run over the ``vod`` fixture writing every format."""
     out = tmp_path_factory.mktemp("formats")
     return m0core.analyze(vod, out, workers=2, formats=FORMATS)
-
-
-def chapters_of(path: Path) -> list[tuple[float, float, str]]:
-    """(start, end, title) of each chapter, as ``ffmpeg -i`` reads them back."""
-    text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", input_arg(path)],
-                          capture_output=True, text=True).stderr
-    found = re.findall(r"Chapter #\d+:\d+: start (\S+), end (\S+)\n\s+Metadata:\n"
-                       r"\s+title\s+: (.*)", text)
-    return [(float(a), float(b), t.strip()) for a, b, t in found]
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 from m0core.errors import OutputError
-from m0core.media.ffmpeg import base_command, check_input_file, input_arg, run
+from m0core.media.ffmpeg import base_command, check_input_file, child, input_arg, run
 from m0core.model import Highlight
 from m0core.outputs import position, prepare_out_dir, temp_name, temp_prefix
 
@@ -79,6 +82,9 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
 
     Every stream is copied (no re-encode); the chapters replace any the input had. ``out`` is
     written under a temporary name in its folder and renamed, so it is complete or absent.
+    Each chapter is where its highlight plays in ``out``: a Matroska/WebM copy that plays
+    everything later than ``video`` (:func:`copy_delay`) is written again with its chapters
+    that much later.
     """
     src, target = chapters_target(video, out)
     muxer = chapter_muxer(target)
@@ -87,13 +93,22 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
     try:
         fd, meta = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(),
                                     suffix="-chapters.txt")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(ffmetadata(highlights, contiguous=muxer in ("mp4", "mov")))
-        run(base_command() + [
-            "-y", "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),
-            "-map", "0", "-map_metadata", "0", "-map_chapters", "1", "-c", "copy",
-            "-f", muxer, input_arg(partial),
-        ], timeout=timeout, what=str(target))
+        os.close(fd)
+
+        def mux(delay: float) -> None:
+            Path(meta).write_text(ffmetadata([later(h, delay) for h in highlights],
+                                             contiguous=muxer in ("mp4", "mov")),
+                                  encoding="utf-8")
+            run(base_command() + [
+                "-y", "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),
+                *COPY, "-map_metadata", "0", "-map_chapters", "1", "-f", muxer,
+                input_arg(partial),
+            ], timeout=timeout, what=str(target))
+
+        mux(0.0)
+        delay = copy_delay(src, partial) if muxer in DELAYING_MUXERS and highlights else 0.0
+        if delay:
+            mux(delay)
         os.replace(partial, target)
     except OSError as exc:  # a read-only folder, a full disk
         raise OutputError(f"{target.parent}: cannot write in the folder "
@@ -104,6 +119,65 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
                 with suppress(OSError):  # none there; a read-only folder says so as EROFS
                     Path(leftover).unlink()
     return target
+
+
+#: Output options of :func:`embed_chapters`'s copy: every stream of the first input, as it is.
+COPY = ("-map", "0", "-c", "copy")
+#: Muxers of a container without edit lists, which cannot start a track before 0: when a
+#: packet of the copy would (frames the recording's edit list skips: an MP4 cut by a stream
+#: copy after a keyframe), FFmpeg moves every timestamp of the copy later, so that none is
+#: (its ``avoid_negative_ts``), but not the chapters (:func:`copy_delay`).
+DELAYING_MUXERS = ("matroska", "webm")
+
+
+def copy_delay(src: Path, copy: Path) -> float:
+    """Seconds by which ``copy``, a stream copy of ``src`` made as :func:`embed_chapters`
+    makes it, plays everything later than players show it in ``src``: the time of the first
+    packet of one stream in each (0 when under 2 ms: a Matroska file's times are whole ms).
+    An MP4 cut by a stream copy 1.32 s after a keyframe (``ffmpeg -ss 3.32 -i long.mp4 -c
+    copy``, keyframes every 2 s) starts, by its edit list, 1.32 s into the frames it holds;
+    a Matroska copy has no edit list and starts with them, its moments 1.32 s later."""
+    first = _first_packet(src, "0")
+    if first is None:
+        return 0.0
+    index, before = first
+    _, after = _first_packet(copy, f"0:{index}", "-copyts") or first  # as written
+    return after - before if after - before >= 0.002 else 0.0
+
+
+#: How FFmpeg's framecrc shows a timestamp it does not know.
+_NOPTS = -(1 << 63)
+
+
+def _first_packet(path: Path, streams: str, *options: str) -> tuple[int, float] | None:
+    """``(stream index, presentation time)`` of the first packet of ``streams`` (a ``-map``)
+    of ``path`` that a stream copy of it writes, as FFmpeg's ``framecrc`` lists it (the
+    ffmpeg program's time: from the container's start, unless ``options`` hold
+    ``-copyts``); ``None`` when there is none."""
+    bases: dict[int, Fraction] = {}
+    cmd = base_command() + [*options, "-i", input_arg(path), "-map", streams, "-c", "copy",
+                            "-flush_packets", "1", "-f", "framecrc", "-"]
+    with child(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE) as (proc, _):
+        for raw in proc.stdout:
+            line = raw.decode("ascii", "replace")
+            if line.startswith("#tb "):  # "#tb 1: 1/44100"
+                index, base = line[4:].split(":")
+                bases[int(index)] = Fraction(base.strip())
+            elif not line.startswith("#"):  # "1,      -1024,      -1024,  1024, ..."
+                index, dts, pts = (int(f) for f in line.split(",")[:3])
+                if pts == _NOPTS:
+                    pts = dts
+                if pts != _NOPTS:
+                    return index, float(pts * bases[index])
+    return None
+
+
+def later(highlight: Highlight, seconds: float) -> Highlight:
+    """``highlight`` with its times ``seconds`` later (itself when ``seconds`` is 0)."""
+    if not seconds:
+        return highlight
+    return replace(highlight, start=highlight.start + seconds, end=highlight.end + seconds,
+                   peak_time=highlight.peak_time + seconds)
 
 
 def chapter_muxer(target: Path) -> str:
