@@ -120,14 +120,14 @@ def discontinuity(tmp_path_factory: pytest.TempPathFactory, mic: Path) -> Path:
     return _reconnected(tmp_path_factory.mktemp("discontinuity"), mic, 5.0)
 
 
-def _reconnected(folder: Path, mic: Path, jump: float) -> Path:
-    """A TS of ``mic``: its first 20 s, then the rest with timestamps ``jump`` s ahead."""
+def _reconnected(folder: Path, mic: Path, jump: float, video: list[str] = VIDEO) -> Path:
+    """A TS of ``video`` and ``mic``: their first 20 s, then the rest with timestamps ``jump``
+    s ahead."""
     first, second = folder / "a.ts", folder / "b.ts"
     common = ["-map", "0:v", "-map", "1:a", *H264, "-c:a", "aac", "-shortest"]
-    run_ffmpeg(*VIDEO, "-i", str(mic), *common, "-t", "20", str(first))
-    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15:duration=24",
-               "-ss", "20", "-i", str(mic), *common, "-output_ts_offset", f"{20 + jump:g}",
-               str(second))
+    run_ffmpeg(*video, "-i", str(mic), *common, "-t", "20", str(first))
+    run_ffmpeg("-ss", "20", *video, "-ss", "20", "-i", str(mic), *common,
+               "-output_ts_offset", f"{20 + jump:g}", str(second))
     path = folder / "reconnected.ts"
     path.write_bytes(first.read_bytes() + second.read_bytes())
     return path
@@ -234,6 +234,45 @@ def test_clips_of_a_window_in_a_reconnected_ts_gap_hold_their_moment(mic, tmp_pa
                                clip.highlight.start)
     loud = loud_times(Path(clip.path))
     assert abs(loud[0] - (expected[1] - keyframe)) <= SLACK, (loud, keyframe)
+
+
+#: Video whose frames show their second of the recording: luma 16 + 4 × the second.
+SECONDS = ["-f", "lavfi", "-i", f"color=black:size=160x120:rate=15:duration={DURATION:g},"
+           "geq=lum='16+4*floor(T)':cb=128:cr=128"]
+
+
+def seconds_shown(path: Path) -> list[tuple[float, int]]:
+    """``(time, second of the recording shown)`` of each frame of ``path`` (:data:`SECONDS`),
+    times from its start as players show it."""
+    import av
+
+    with av.open(str(path)) as container:
+        origin = (container.start_time or 0) / 1_000_000
+        stream = container.streams.video[0]
+        return [(float(frame.pts * stream.time_base) - origin,
+                 round((frame.to_ndarray()[:frame.height].mean() - 16) / 4))
+                for frame in container.decode(stream)]
+
+
+@pytest.mark.parametrize("cut", ["accurate", "smart"])
+def test_a_clip_from_a_reconnected_ts_gap_shows_the_frame_players_hold(mic, tmp_path, cut):
+    """A TS whose timestamps jump 15 s ahead (20 s to 35 s) and a clip of 25 s to 55 s: players
+    hold the last frame before the gap (its 19th second) until the video resumes at 35 s. The
+    re-encoded clip's picture began only 10 s in, with nothing before; it shows that frame
+    from its start now, then the video from where it resumes, in step with its sound."""
+    from m0_plugins.ffmpeg_encoder.encoder import FFmpegEncoder
+
+    path = _reconnected(tmp_path, mic, 15.0, SECONDS)
+    with FFmpegEncoder(probe(path), tmp_path / cut, cut=cut) as encoder:
+        clip = encoder.submit(Highlight(25.0, 55.0, 46.0, -6.0, 1.0, index=1)).result()
+    assert clip.ok, clip.error
+    shown = seconds_shown(Path(clip.path))
+    assert shown[0][0] <= 0.07 and shown[0][1] == 19, shown[:3]
+    for t, second in shown:  # the recording's second 20 is shown from 35 s on
+        expected = 19 if t < 10.0 else int(25.0 + t - 15.0)
+        assert abs(second - expected) <= (1 if abs(t - round(t)) < 0.07 else 0), (t, second)
+    loud = loud_times(Path(clip.path))
+    assert abs(loud[0] - (BURSTS[1] + 15.0 - 25.0)) <= 0.1, loud
 
 
 def test_compilation_of_clips_over_a_reconnected_ts_gap_stays_in_sync(mic, tmp_path):

@@ -438,7 +438,8 @@ def test_only_early_windows_of_an_mp4_are_looked_at_for_a_late_video(monkeypatch
     assert keyframes.seek_point(mp4, keyframes.EARLY + 100.0) is None and looked == [5.0]
     ts = MediaInfo("x.ts", 21600.0, 48000, 2, has_video=True, container="mpegts")
     at = keyframes.EARLY + 100.0
-    assert keyframes.seek_point(ts, at) == pytest.approx(at - 1.5 + keyframes.NUDGE)
+    assert keyframes.seek_point(ts, at) == keyframes.Seek(
+        pytest.approx(at - 1.5 + keyframes.NUDGE))
 
 
 def test_a_full_disk_stops_the_clips_after_the_first_with_one_warning(

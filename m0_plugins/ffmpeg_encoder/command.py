@@ -8,7 +8,7 @@ from pathlib import Path
 from m0core.media.ffmpeg import PLAYERS_TIMELINE, base_command, input_arg
 from m0core.model import MediaInfo
 
-from .keyframes import NUDGE
+from .keyframes import NUDGE, Seek
 from .naming import FASTSTART_EXTENSIONS
 
 CUTS = ("copy", "accurate", "smart")  # smart: see smart.py
@@ -21,7 +21,7 @@ ACCURATE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
 def clip_command(
     media: MediaInfo, start: float, duration: float, out: str | os.PathLike, cut: str = "copy",
     *, video_graph: str | None = None, audio_filter: str | None = None,
-    seek: float | None = None,
+    seek: Seek | None = None,
 ) -> list[str]:
     """The ffmpeg arguments that write ``duration`` s of ``media`` from ``start`` s to ``out``.
 
@@ -37,22 +37,26 @@ def clip_command(
     clips, :mod:`~m0_plugins.ffmpeg_encoder.shortform`), whatever ``cut`` says; such a clip
     has the first audio track only (what a short-form player plays).
 
-    ``seek`` (:func:`~m0_plugins.ffmpeg_encoder.keyframes.seek_point`) seeks the input there
-    instead (``0``: not at all), before ``start``, where a seek to ``start`` would lose
+    ``seek`` (:func:`~m0_plugins.ffmpeg_encoder.keyframes.seek_point`) seeks the input to its
+    ``at`` instead (``0``: not at all), before ``start``, where a seek to ``start`` would lose
     frames or sound: ``copy`` then starts there too; a re-encoded clip drops what comes
     before ``start`` (through filter graphs, at their inputs, so their times start at the
-    window).
+    window), its video first made constant at the ``hold`` rate when ``seek`` has one, so
+    the frame players show at ``start`` is its first, until the video resumes after a gap.
     """
     filtered = bool(video_graph or audio_filter)
     skip = 0.0  # seconds decoded before the window, when sought before it
     cmd = base_command() + ["-y"]
+    hold = ""  # the filter that holds the frame players show at start, ahead of the trim
     if seek is not None:
-        if seek > 0:
-            cmd += ["-ss", f"{seek:.6f}"]
+        if seek.at > 0:
+            cmd += ["-ss", f"{seek.at:.6f}"]
         cmd += ["-i", input_arg(media.path)]
-        skip = max(start - seek - NUDGE, 0.0)
+        skip = max(start - seek.at - NUDGE, 0.0)
+        if seek.hold is not None and media.has_video:
+            hold = f"fps={seek.hold}"
         if cut == "copy" and not filtered:
-            duration += start - seek
+            duration += start - seek.at
         elif not filtered:
             cmd += ["-ss", f"{skip:.6f}"]
     else:
@@ -66,6 +70,8 @@ def clip_command(
         if skip:
             video_trim = f"trim=start={skip:.6f},setpts=PTS-{skip:.6f}/TB,"
             audio_trim = f"atrim=start={skip:.6f},asetpts=PTS-{skip:.6f}/TB,"
+        if hold:
+            video_trim = f"{hold},{video_trim}"
         if video_graph and media.has_video:
             graph.append(video_graph.replace("[0:V:0]", f"[0:V:0]{video_trim}", 1))
             maps += ["-map", "[v]"]
@@ -87,6 +93,8 @@ def clip_command(
     else:  # re-encoded: a late start and gaps filled with silence where players keep them
         if not filtered and media.has_audio:
             cmd += ["-af", PLAYERS_TIMELINE]
+        if hold and not filtered:  # the output's -ss trims after it
+            cmd += ["-vf", hold]
         if media.has_video:
             cmd += ACCURATE_VIDEO
         elif (media.audio_codec or "").startswith("pcm_"):  # 24-bit and float samples stay so

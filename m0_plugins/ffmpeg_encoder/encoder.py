@@ -24,7 +24,7 @@ from m0core.workers import stop_process
 
 from . import compilation as comp
 from .command import CUTS, clip_command
-from .keyframes import seek_point
+from .keyframes import Seek, seek_point
 from .naming import clip_extension, clip_name, renumbered
 from .shortform import (
     CORRECTIONS,
@@ -253,7 +253,7 @@ class FFmpegEncoder:
                 self._ffmpeg(cmd)
 
     def _short_cut(self, start: float, length: float, partial: Path,
-                   seek: float | None) -> None:
+                   seek: Seek | None) -> None:
         """A short-form clip: measure the window's loudness (when asked), then re-encode it
         through the reframing, fade and loudness filters (the input sought to ``seek``, see
         :func:`~m0_plugins.ffmpeg_encoder.clip_command`)."""

@@ -6,12 +6,17 @@ the later one: ``ffmpeg -ss T -i x.ts`` starts the video at the first keyframe a
 up to a GOP late. A seek just after a keyframe's own time lands on it, so a clip of such a
 container is sought to the keyframe before its window (:func:`seek_point`). In every
 container, a seek to a time before the video's first keyframe lands on that keyframe, the
-other streams with it: a recording whose video starts after its sound is not sought.
+other streams with it: a recording whose video starts after its sound is not sought. A
+window that starts in a gap of the video (a reconnected stream's) is sought to the keyframe
+before it too, so a re-encoded clip can hold the frame players hold there (:class:`Seek`).
 """
 
 from __future__ import annotations
 
 import os
+import statistics
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from m0core.model import MediaInfo
@@ -29,6 +34,9 @@ SEEK_BACK = (1.0, 10.0, 60.0, float("inf"))
 EARLY = 30.0
 #: Containers (FFmpeg's names) whose seeks land on the keyframe after their target.
 LATE_SEEKING = frozenset({"mpegts"})
+#: Frames' time (at the video's typical rate) after a window's start with no new frame, past
+#: which a re-encoded clip holds the frame players show at the start (:func:`hold_rate`).
+HOLD_AFTER = 2
 
 
 def video_frames(path: str | os.PathLike, start: float, end: float) -> list[tuple[float, bool]]:
@@ -74,14 +82,41 @@ def keyframe_before(frames: list[tuple[float, bool]], start: float) -> float | N
     return max((t for t, key in frames if key and t <= start), default=None)
 
 
-def seek_point(media: MediaInfo, start: float) -> float | None:
+@dataclass(frozen=True)
+class Seek:
+    """Where a clip's input is sought instead of its window's start (:func:`seek_point`)."""
+
+    #: Seconds into the recording; 0.0: the input is not sought.
+    at: float
+    #: The frame rate at which a re-encoded clip shows its video, holding the frame players
+    #: show at the window's start until the next (:func:`hold_rate`); ``None``: as it is.
+    hold: Fraction | None = None
+
+
+def hold_rate(frames: list[tuple[float, bool]], start: float) -> Fraction | None:
+    """The typical frame rate of ``frames`` (:func:`video_frames`), when the first of them
+    after ``start`` comes more than :data:`HOLD_AFTER` frames after it and one came before
+    (a gap of a reconnected stream: players hold that one until the video resumes); else
+    ``None`` (no frame to hold, or none after it)."""
+    times = [t for t, _ in frames]
+    after = [t for t in times if t >= start]
+    if not after or times[0] >= start:
+        return None
+    step = statistics.median_low(b - a for a, b in zip(times, times[1:], strict=False))
+    if step <= 0 or after[0] - start <= HOLD_AFTER * step:
+        return None
+    return Fraction(1 / step).limit_denominator(1001)
+
+
+def seek_point(media: MediaInfo, start: float) -> Seek | None:
     """Where to seek ``media``'s input to cut a clip from ``start`` s, when not to ``start``
-    itself (``None``): ``0.0`` (no seek) when no keyframe comes at or before ``start`` (the
-    video starts after it, or with frames that need an earlier keyframe): a seek there lands
-    on the video's first keyframe and skips the sound before it (looked at for windows in
-    the first :data:`EARLY` seconds only, but for a container whose seeks land late); just
+    itself (``None``): not at all (``at`` 0.0) when no keyframe comes at or before ``start``
+    (the video starts after it, or with frames that need an earlier keyframe): a seek there
+    lands on the video's first keyframe and skips the sound before it (looked at for windows
+    in the first :data:`EARLY` seconds only, but for a container whose seeks land late); just
     after the keyframe before ``start`` when the container's seeks land late
-    (:data:`LATE_SEEKING`)."""
+    (:data:`LATE_SEEKING`) or when ``start`` is in a gap of the video (:func:`hold_rate`:
+    a seek to ``start`` drops the frame players show there)."""
     late = media.container in LATE_SEEKING
     if not media.has_video or start <= 0.0 or (not late and start > EARLY):
         return None
@@ -91,7 +126,8 @@ def seek_point(media: MediaInfo, start: float) -> float | None:
         return None
     keyframe = keyframe_before(frames, start)
     if keyframe is None:  # read from the start, unless the demuxer marks no keyframe at all
-        return 0.0 if any(key for _, key in frames) else None
-    if late and start - keyframe > 2 * NUDGE:
-        return keyframe + NUDGE
+        return Seek(0.0) if any(key for _, key in frames) else None
+    hold = hold_rate([f for f in frames if f[0] >= keyframe], start)
+    if hold is not None or (late and start - keyframe > 2 * NUDGE):
+        return Seek(keyframe + NUDGE, hold)
     return None
