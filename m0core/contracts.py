@@ -122,7 +122,13 @@ OPTIONAL: dict[str, dict[str, tuple[str, str]]] = {
                      "of count highlights (the built-in pads their numbers to its width, so "
                      "that 100 or more sort in order); the clips as renamed"),
     },
-    "writer": {},
+    "writer": {
+        "steps": ("(result: AnalysisResult) -> int",
+                  "how many steps write() takes (the report: a thumbnail each, then the "
+                  "page); m0 then calls write(result, out_dir, step=callback) and the writer "
+                  "calls step() after each, for the progress of the outputs (a writer "
+                  "without it is one step)"),
+    },
 }
 
 #: The protocol of each stage, by the name used in messages and docs.

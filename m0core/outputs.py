@@ -14,7 +14,7 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
@@ -213,11 +213,16 @@ def create_writers(options: Options) -> dict[str, Any]:
     return {name: plugins.create("writers", name) for name in options.writers}
 
 
-def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None
+def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None, *,
+                  progress: Callable[[int, int], None] | None = None
                   ) -> tuple[list[Path], list[str]]:
     """Write ``index.json`` into ``result.out_dir``, let each writer (by name; default:
     :func:`create_writers` of the result's options) write its files, then write
     ``highlights.json``, the run's record, naming every other file written (``outputs``).
+
+    ``progress(done, total)`` is told how many of the writers' steps are done (a writer's
+    optional ``steps``: the report's thumbnails and page; one for a writer without it): with
+    0 before the first writer, then after each step, ``total`` at the end.
 
     Returns the paths written and one line per writer that failed: a writer's error (an
     exception of its own becomes a :class:`~m0core.errors.PluginError` naming it) does not
@@ -231,11 +236,12 @@ def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None
         target = result.out_dir / INDEX_FILE
         write_json_atomic(target, index_document(result))
         written.append(target)
-        for name, writer in (create_writers(result.options) if writers is None
-                             else writers).items():
+        writers = create_writers(result.options) if writers is None else writers
+        steps = _Steps(result, writers, progress)
+        for name, writer in writers.items():
             try:
-                with plugins.blame("writers", name):
-                    paths = list(writer.write(result, result.out_dir))
+                with steps.of(name, writer) as counted, plugins.blame("writers", name):
+                    paths = list(writer.write(result, result.out_dir, **counted))
                 problem = contracts.written_problem(paths, result.out_dir)
                 if problem is not None:
                     raise plugins.broken("writers", name, problem)
@@ -253,6 +259,49 @@ def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None
             _unlink(str(path))
         raise
     return written, failed
+
+
+class _Steps:
+    """The writers' steps done, told to a progress callback ``(done, total)``."""
+
+    def __init__(self, result: AnalysisResult, writers: dict[str, Any],
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.progress = progress
+        self.counts: dict[str, int | M0Error] = {}
+        for name, writer in writers.items():
+            count = contracts.optional("writer", writer, "steps")
+            try:
+                with plugins.blame("writers", name):
+                    self.counts[name] = 1 if count is None else max(1, int(count(result)))
+            except M0Error as exc:  # the writer's failure, told when its turn comes
+                self.counts[name] = exc
+        self.total = sum(c if isinstance(c, int) else 1 for c in self.counts.values())
+        self.done = self.end = 0
+        self._tell()
+
+    @contextmanager
+    def of(self, name: str, writer: Any) -> Iterator[dict[str, Callable[[], None]]]:
+        """The keyword arguments of the writer ``name``'s ``write``: ``step`` when it has
+        ``steps``. Its steps are all done when the block ends, however many it told."""
+        count = self.counts[name]
+        if isinstance(count, M0Error):
+            self._advance(self.done + 1)
+            raise count
+        self.end = self.done + count
+        try:
+            yield ({"step": lambda: self._advance(min(self.done + 1, self.end))}
+                   if contracts.optional("writer", writer, "steps") else {})
+        finally:
+            self._advance(self.end)
+
+    def _advance(self, done: int) -> None:
+        if done > self.done:
+            self.done = done
+            self._tell()
+
+    def _tell(self) -> None:
+        if self.progress is not None and self.total:
+            self.progress(self.done, self.total)
 
 
 def _relative(path: str | os.PathLike, folder: Path) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import re
 
+from conftest import run_m0
+
 from m0core.cli.progress import ConsoleProgress
 from m0core.media.ffmpeg import ffmpeg_exe
 from m0core.model import MediaInfo
@@ -130,3 +132,32 @@ def test_a_progress_that_is_not_a_progress_is_one_option_error(vod, tmp_path):
     duck = Duck()
     analyze(vod, None, clips=False, progress=duck)
     assert duck.calls == ["started"]
+
+
+def test_the_outputs_have_a_bar_counting_the_thumbnails(vod, tmp_path, monkeypatch):
+    """After the clips, the report's thumbnails (one per highlight: 360 of a 6 h recording,
+    17 s) and the --format files were written with nothing on the terminal; a 'Writing
+    outputs' bar counts them now, a step per thumbnail, to 100 %."""
+    from m0core.pipeline import analyze
+
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    progress = ConsoleProgress()
+    result = analyze(vod, tmp_path / "out", selector="top", max_clips=8, clip_length=2,
+                     min_gap=3, formats=("edl", "csv"), progress=progress)
+    progress.close()
+    assert len(result.highlights) == 8 and not result.failed_outputs
+    text = terminal.getvalue()
+    clips, label, writing = text.partition("Writing outputs")
+    assert label and "Cutting clips" in clips, text
+    shown = _percentages(writing)
+    # 0 %, a step per thumbnail, the page, the EDL and the CSV: 11 steps
+    assert shown == sorted(shown) and shown[-1] == 100, shown
+    assert len(set(shown)) >= 10, shown
+
+
+def test_the_outputs_bar_prints_its_label_alone_where_stderr_is_no_terminal(vod, tmp_path):
+    """As the other bars: the label on a line of its own, nothing drawn, in a log."""
+    run = run_m0("analyze", str(vod), str(tmp_path / "out"), "--no-clips", "-f", "csv")
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == ["Analysing", "Writing outputs"], run.stderr

@@ -13,6 +13,7 @@ import html
 import json
 import os
 import re
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,11 +138,19 @@ class ReportWriter:
     def __init__(self, thumbnails: bool = True) -> None:
         self.thumbnails = thumbnails
 
-    def write(self, result: AnalysisResult, out_dir: Path) -> list[Path]:
-        """Grab the thumbnails, then write the page; returns every path made."""
+    def steps(self, result: AnalysisResult) -> int:
+        """The steps of :meth:`write`: a thumbnail per highlight (of media with video), then
+        the page."""
+        return 1 + (len(result.highlights) if self.thumbnails and result.media.has_video
+                    else 0)
+
+    def write(self, result: AnalysisResult, out_dir: Path,
+              step: Callable[[], None] | None = None) -> list[Path]:
+        """Grab the thumbnails, then write the page; returns every path made. ``step()`` is
+        called after each thumbnail (see :meth:`steps`)."""
         thumbs = {}
         if self.thumbnails:
-            thumbs = make_thumbnails(result.media, result.highlights, out_dir)
+            thumbs = make_thumbnails(result.media, result.highlights, out_dir, step=step)
         target = out_dir / REPORT_FILE
         try:
             write_text_atomic(target, render(report_data(result, out_dir, thumbs)))

@@ -17,7 +17,7 @@ one probe less per thumbnail; a thumbnail costs its decoding from the keyframe o
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,8 +45,10 @@ def thumbnail_name(highlight: Highlight, count: int = 0) -> str:
 
 
 def make_thumbnails(media: MediaInfo, highlights: Sequence[Highlight], out_dir: Path, *,
-                    timeout: float = 60.0) -> dict[int, Path]:
-    """Write one thumbnail per highlight under ``out_dir/thumbs``, the frame at its peak.
+                    timeout: float = 60.0, step: Callable[[], None] | None = None
+                    ) -> dict[int, Path]:
+    """Write one thumbnail per highlight under ``out_dir/thumbs``, the frame at its peak;
+    ``step()`` is called after each highlight's (made or left out), for a progress bar.
 
     Returns the path made for each highlight index; media without video gets none. Each JPEG
     is written under a temporary name and renamed, so it is complete or absent. A frame that
@@ -75,6 +77,8 @@ def make_thumbnails(media: MediaInfo, highlights: Sequence[Highlight], out_dir: 
             if frame is not None:
                 made[h.index] = out_dir / thumbnail_name(h, count)
                 write_text_atomic(made[h.index], jpeg(frame))
+            if step is not None:
+                step()
     except BaseException:  # interrupted, or cannot write: no thumbnail stays behind
         for path in made.values():
             path.unlink(missing_ok=True)

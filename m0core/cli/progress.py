@@ -13,7 +13,8 @@ from m0core.pipeline import Progress
 
 
 class ConsoleProgress(Progress):
-    """Two progress bars on stderr: analysis (audio seconds), then the clips still running.
+    """Progress bars on stderr: analysis (audio seconds), then the clips still running, then
+    the outputs being written (the report's thumbnails and page, the ``--format`` files).
 
     Bars only draw on a terminal; elsewhere (logs, CI) click prints nothing but the label.
     """
@@ -23,6 +24,7 @@ class ConsoleProgress(Progress):
         self.enabled = enabled
         self._bar = None
         self._clip_bar = None
+        self._write_bar = None
         self._shown = 0.0
         self._clips_done = 0
         self._clips_total = 0
@@ -96,12 +98,26 @@ class ConsoleProgress(Progress):
             )
             self._clip_bar.__enter__()
 
+    def writing(self, done: int, total: int) -> None:
+        if self._write_bar is None:
+            self._close_bars()  # the clips' bar is at its end
+            if not self.enabled:
+                return
+            self._write_bar = click.progressbar(
+                length=total, label="Writing outputs", file=sys.stderr, show_eta=True,
+                width=30,
+            )
+            self._write_bar.__enter__()
+        self._write_bar.update(done - self._write_bar.pos)
+        if done >= total:
+            self._close_bars()
+
     def close(self) -> None:
         """Finish any bar still drawing."""
         self._close_bars()
 
     def _close_bars(self) -> None:
-        for name in ("_bar", "_clip_bar"):
+        for name in ("_bar", "_clip_bar", "_write_bar"):
             bar = getattr(self, name)
             if bar is not None:
                 bar.__exit__(None, None, None)

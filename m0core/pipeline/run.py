@@ -62,8 +62,14 @@ class Progress:
     def analysis_done(self, highlights: int, clips_pending: int) -> None:
         """The whole file is analysed; ``clips_pending`` clips are still being cut."""
 
+    def writing(self, done: int, total: int) -> None:
+        """The clips are done and the outputs are being written: ``done`` of ``total`` steps
+        (each thumbnail of the report, its page, each ``formats`` file), from 0 to ``total``.
+        Not called when the run writes no report and no other format."""
 
-#: What a progress object is called with: every :class:`Progress` method.
+
+#: What a progress object is called with: every :class:`Progress` method an object that is
+#: not a :class:`Progress` must have (``writing``, added later, it may leave out).
 PROGRESS_CALLBACKS = ("started", "analysed", "clip_done", "analysis_done")
 
 
@@ -212,7 +218,8 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
     if staging is not None and result.failed and staging.has_previous():
         return _kept(result, staging)
     if staging is not None:
-        written, failed = write_outputs(result, writers)
+        written, failed = write_outputs(result, writers,
+                                        progress=getattr(run.progress, "writing", None))
         # a file that could not be written is named where it was to be published, not in
         # the private folder (gone when the run ends)
         failed = [line.replace(str(staging.dir), str(staging.out)) for line in failed]

@@ -15,7 +15,7 @@ import pytest
 from m0core.media.ffmpeg import probe
 
 TEMP_MARKS = (".partial-", ".m0-write-test-")
-PROGRESS_LABELS = ("Analysing", "Cutting clips")  # what a bar shows when stderr is no TTY
+PROGRESS_LABELS = ("Analysing", "Cutting clips", "Writing outputs")  # a bar with no TTY
 
 #: A plugin module (install it with the ``fake_dist`` fixture): the ``slow`` analyzer.
 SLOW = '''
