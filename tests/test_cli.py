@@ -103,6 +103,48 @@ def test_a_report_asked_for_and_left_out_is_refused(vod, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("args, error", [
+    (["--no-clips", "--cut", "smart"],
+     "--cut does nothing with --no-clips (no clip is cut): drop it or --no-clips"),
+    (["--no-clips", "--workers", "2", "--aspect", "9:16", "--fade", "1", "-P",
+      "encoder.timeout=60"],
+     "--workers, --aspect, --fade and -P encoder.timeout=60 do nothing with --no-clips (no "
+     "clip is cut): drop them or --no-clips"),
+    (["--height", "480", "--fit", "crop"],
+     "--fit does nothing without --aspect (the clips keep the source's shape): drop it or "
+     "give --aspect"),
+    (["--cut", "smart", "--loudness", "-14"],
+     "--cut smart does nothing with --loudness (short-form clips are re-encoded whole, "
+     "frame-exact): drop --cut"),
+], ids=["cut-no-clips", "several-no-clips", "fit-no-aspect", "cut-short-form"])
+def test_an_option_that_does_nothing_with_the_others_is_refused(wav, tmp_path, args, error):
+    """They were accepted and ignored: --cut smart --no-clips made no clip, --fit without
+    --aspect kept the source's frame, --cut smart --loudness cut every clip the accurate way."""
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-report", *args)
+    assert run.returncode == 1 and run.stderr.strip() == f"Error: {error}", run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_batch_refuses_its_clip_options_with_no_clips_but_not_its_job_count(wav, tmp_path):
+    run = run_m0("batch", str(wav), str(tmp_path / "out"), "--no-clips", "--clip-workers",
+                 "2", "--workers", "1")
+    assert run.returncode == 1 and run.stderr.strip() == (
+        "Error: --clip-workers does nothing with --no-clips (no clip is cut): drop it or "
+        "--no-clips"), run.stderr
+    assert not (tmp_path / "out").exists()
+    # what shapes the highlights' windows still counts without clips
+    run = run_m0("batch", str(wav), str(tmp_path / "out"), "--no-clips", "--workers", "1",
+                 "-l", "6", "--pre", "2", "--cut", "accurate", "--aspect", "9:16",
+                 "--no-report", "-q")
+    assert run.returncode == 1 and "--cut and --aspect do nothing" in run.stderr, run.stderr
+    run = run_m0("batch", str(wav), str(tmp_path / "out"), "--no-clips", "--workers", "1",
+                 "-l", "6", "--pre", "2", "--no-report", "-q")
+    assert run.returncode == 0, run.stderr
+    windows = [(h["start"], h["end"]) for h in json.loads(
+        (tmp_path / "out" / "vod_highlights" / "highlights.json").read_text())["highlights"]]
+    assert windows and all(round(end - start, 3) == 6 for start, end in windows), windows
+
+
 def test_json_on_stdout_lists_the_outputs_highlights_json_lists(vod, tmp_path):
     run = run_m0("analyze", str(vod), str(tmp_path / "out"), "-f", "csv", "--json")
     assert run.returncode == 0, run.stderr

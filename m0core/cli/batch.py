@@ -9,7 +9,12 @@ from typing import Any
 import click
 
 from m0core.cli.console import stdout_to_stderr, warn
-from m0core.cli.options import analysis_options, build_options, report_failed_plugins
+from m0core.cli.options import (
+    CLIP_PARAMS,
+    analysis_options,
+    build_options,
+    report_failed_plugins,
+)
 from m0core.errors import M0Error
 
 
@@ -78,7 +83,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     if not patterns:
         raise click.UsageError("give at least one PATTERN (or --from-file) before OUT_DIR")
     with stdout_to_stderr():  # what plugins print when loaded: stdout is for the results
-        opts = build_options(workers=clip_workers, **values)
+        opts = build_options(workers=clip_workers, clip_params=BATCH_CLIP_PARAMS, **values)
         report_failed_plugins()
     inputs = find_inputs(patterns, exclude=out_dir,
                          on_nothing=lambda pattern: warn(f"{pattern}: matched no file"))
@@ -115,6 +120,9 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         why = f" (m0 batch --status {out_dir} says why)" if quiet else ""  # no job lines
         raise M0Error(f"{failed} of {len(results)} jobs failed{why}")
 
+
+#: The options of m0 batch that only shape the clips: its --workers counts jobs.
+BATCH_CLIP_PARAMS = tuple("clip_workers" if p == "workers" else p for p in CLIP_PARAMS)
 
 _BATCH_HELP = {  # in a batch, --workers counts jobs; each job gets its share of the cores
     "workers": "Jobs at once  [default: number of cores]",

@@ -157,8 +157,8 @@ def short_form_options(f):
                      help="Frame shape of the clips, e.g. 9:16, 1:1, 4:5 (re-encodes; needs "
                           "video)  [default: the source's]"),
         click.option("--fit", type=click.Choice(FITS), default="blur",
-                     help="How a frame of another shape fits: blur (the whole frame over a "
-                          "blurred copy), crop (a centred cut) or pad (bars)."),
+                     help="How a frame of another shape (--aspect) fits: blur (the whole "
+                          "frame over a blurred copy), crop (a centred cut) or pad (bars)."),
         click.option("--height", type=int, default=None, metavar="PX",
                      help="Frame height in pixels, even  [default: the source's, at most 1920]"),
         click.option("--loudness", type=float, default=None, metavar="LUFS",
@@ -189,9 +189,49 @@ def _check_window(values: dict[str, Any]) -> None:
                           f"not --clip-length {length:g}: give two of the three")
 
 
+#: The parameters of the options that only shape the clips: with ``--no-clips`` they do
+#: nothing (``m0 batch``'s ``--workers`` counts jobs: its clips' is ``--clip-workers``).
+CLIP_PARAMS = ("encoder", "workers", "cut", "aspect", "fit", "height", "loudness", "fade")
+#: The short-form options that re-encode every clip whole (``--cut`` then does nothing).
+REENCODING = ("aspect", "height", "loudness", "fade")
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _check_dead(no_clips: bool, values: dict[str, Any], params: tuple[str, ...],
+                clip_params: Iterable[str]) -> None:
+    """An option typed on the command line that does nothing with the others is an error
+    naming it (it was accepted silently): a clip option (``clip_params``, ``-P encoder.*``)
+    with ``--no-clips``, ``--fit`` without ``--aspect``, ``--cut copy`` or ``smart`` beside
+    a short-form option, which re-encodes every clip whole."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or "no_clips" not in ctx.params:  # the GUI's form, m0 chapters: no clips
+        return
+    if no_clips:
+        dead = given_options(ctx, clip_params)
+        dead += [f"-P {item}" for item in params if item.startswith("encoder.")]
+        if dead:
+            them = "it" if len(dead) == 1 else "them"
+            raise OptionError(f"{_and(dead)} {'does' if len(dead) == 1 else 'do'} nothing "
+                              f"with --no-clips (no clip is cut): drop {them} or --no-clips")
+        return
+    if values.get("aspect") is None and given_options(ctx, ["fit"]):
+        raise OptionError("--fit does nothing without --aspect (the clips keep the source's "
+                          "shape): drop it or give --aspect")
+    reencoding = [flag for flag in given_options(ctx, REENCODING)
+                  if flag != "--fade" or values.get("fade")]
+    if reencoding and values.get("cut") != "accurate" and given_options(ctx, ["cut"]):
+        raise OptionError(f"--cut {values['cut']} does nothing with {_and(reencoding)} "
+                          f"(short-form clips are re-encoded whole, frame-exact): drop --cut")
+
+
 def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...],
-                  no_clips: bool = False, no_cache: bool = False, **values: Any) -> Options:
-    """Options from the parsed command line."""
+                  no_clips: bool = False, no_cache: bool = False,
+                  clip_params: Iterable[str] = CLIP_PARAMS, **values: Any) -> Options:
+    """Options from the parsed command line; ``clip_params`` are the command's options
+    that shape the clips only (:data:`CLIP_PARAMS`)."""
     from m0core.options import Options
 
     if analyzer is None:
@@ -200,6 +240,7 @@ def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...]
         raise OptionError("--no-streaming selects the rms-legacy analyzer; drop --analyzer")
     _check_window(values)
     extra = _parse_params(params)
+    _check_dead(no_clips, values, params, clip_params)
     try:
         return Options(
             analyzer=analyzer, clips=not no_clips, cache=not no_cache,
