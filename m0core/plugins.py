@@ -276,6 +276,24 @@ def version_of(plugin: str) -> str | None:
     return info.version if info else None
 
 
+def unknown_allowed() -> list[str]:
+    """The names in ``M0_LOAD_PLUGINS`` that no installed plugin has (a misspelling: what
+    was meant is not loaded), sorted."""
+    load_plugins()
+    return sorted((_allowed() or set()) - set(_infos))
+
+
+def describe_unknown_allowed(names: list[str]) -> str:
+    """The one line that reports the ``names`` of :func:`unknown_allowed`, with the
+    third-party plugins installed (the names ``M0_LOAD_PLUGINS`` chooses from)."""
+    quoted = ", ".join(f'"{name}"' for name in names)
+    what = "an installed m0 plugin" if len(names) == 1 else "installed m0 plugins"
+    installed = sorted(info.name for info in _infos.values() if not info.builtin)
+    choice = (f"the third-party plugins installed: {', '.join(installed)}" if installed
+              else "no third-party plugin is installed")
+    return f"M0_LOAD_PLUGINS names {quoted}, not {what} ({choice})"
+
+
 def describe_failure(info: PluginInfo) -> str:
     """The one line that reports a plugin that could not be loaded."""
     dist = f" ({info.dist} {info.version})" if info.dist else ""

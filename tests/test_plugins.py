@@ -342,6 +342,24 @@ def test_load_plugins_allow_list_keeps_the_builtins(fake_dist, allow, loaded):
     assert rows["rms"]["disabled"] is None
 
 
+def test_a_misspelt_name_in_load_plugins_is_named_with_the_installed_ones(fake_dist, wav,
+                                                                            tmp_path):
+    """M0_LOAD_PLUGINS=m0-extr loaded no m0-extra, and nothing said so."""
+    env = fake_dist("m0-extra", EXTRA)
+    env["M0_LOAD_PLUGINS"] = "m0-extr"
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "-q", env=env)
+    assert run.returncode == 0 and run.stderr == (
+        'Warning: M0_LOAD_PLUGINS names "m0-extr", not an installed m0 plugin (the '
+        "third-party plugins installed: m0-extra)\n"), run.stderr
+    run = run_m0("plugins", env=env)
+    assert run.returncode == 0 and run.stderr.startswith(
+        'Warning: M0_LOAD_PLUGINS names "m0-extr"'), run.stderr
+    env["M0_LOAD_PLUGINS"] = "m0-extra"  # spelt right: loaded, nothing said
+    run = run_m0("plugins", env=env)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert "registers: analyzer:extra" in run.stdout, run.stdout
+
+
 def test_safe_mode_skips_a_broken_plugin(fake_dist, wav, tmp_path):
     env = fake_dist("m0-broken", BROKEN)
     env["M0_LOAD_PLUGINS"] = ""

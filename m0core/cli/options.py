@@ -22,11 +22,15 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100,
 
 
 def report_failed_plugins() -> None:
-    """Warn about every plugin that could not be loaded (one line each)."""
+    """Warn about every plugin that could not be loaded (one line each), and in one line
+    about the names in ``M0_LOAD_PLUGINS`` that no installed plugin has."""
     from m0core import plugins
 
     for info in plugins.failed_plugins():
         warn(plugins.describe_failure(info))
+    unknown = plugins.unknown_allowed()
+    if unknown:
+        warn(plugins.describe_unknown_allowed(unknown))
 
 
 def given_options(ctx: click.Context, names: Iterable[str]) -> list[str]:
