@@ -346,7 +346,8 @@ def test_a_name_that_is_not_utf8_fails_its_job_alone(tmp_path, vod):
 
 def test_a_jobs_progress_counts_the_clips_cut_after_its_analysis():
     """The analysis is 70 % of a job's progress, the clips still being cut at its end the
-    rest: a job cutting clips after a cached analysis is not at 100 % (ETA 0) all the while;
+    rest but the last 5 %, its outputs being written: a job cutting clips after a cached
+    analysis, or writing a long report's thumbnails, is not at 100 % (ETA 0) all the while;
     the fraction only grows."""
     from m0core.batch.runner import _Reporter
     from m0core.model import MediaInfo
@@ -360,12 +361,40 @@ def test_a_jobs_progress_counts_the_clips_cut_after_its_analysis():
     reporter.analysis_done(3, 2)  # 1 of 3 clips done, 2 still being cut
     reporter.clip_done(None, 2, 3)
     reporter.clip_done(None, 3, 3)
-    assert told == pytest.approx([0.35, 0.7, 0.7 + 0.3 * 2 / 3, 1.0])
+    for done in range(5):  # 3 thumbnails, the report's page, an EDL
+        reporter.writing(done, 4)
+    assert told == pytest.approx([0.35, 0.7, 0.7 + 0.25 * 2 / 3, 0.95, 0.9625, 0.975,
+                                  0.9875, 1.0])
     told.clear()
     cached = _Reporter(told.append)
     cached.started(MediaInfo(path="x", duration=100.0, sample_rate=48000, channels=2))
     cached.analysis_done(2, 0)  # nothing left to cut (--no-clips, or all cut already)
-    assert told == [1.0]
+    assert told == [0.95]
+
+
+def test_stopping_a_job_stops_the_writing_of_its_report(vod, tmp_path):
+    """m0 gui stops a job at its next progress call: the report's thumbnails of a long
+    recording (17 s for 360 on 6 h) were written to their end first, as writing its outputs
+    told the job nothing. The job stops at the first thumbnail and leaves no output."""
+    import threading
+
+    from m0core.batch.runner import run_job
+
+    stop = threading.Event()
+    fractions: list[float] = []
+
+    def report(fraction: float) -> None:
+        fractions.append(fraction)
+        if fraction > 0.95:  # the first thumbnail is written: stop the job
+            stop.set()
+
+    out = tmp_path / "out"
+    spec = {"job_id": "j", "video_path": str(vod), "output_path": str(out),
+            "options": {"clips": False, "selector": "top", "max_clips": 3}}
+    result = run_job(spec, report, stop)
+    assert result["status"] == "interrupted", result
+    assert 0.95 < fractions[-1] < 1.0, fractions
+    assert not (out / "report.html").exists() and not (out / "highlights.json").exists()
 
 
 def test_the_console_counts_in_the_singular_too():

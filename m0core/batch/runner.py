@@ -187,14 +187,20 @@ def _result(spec: dict[str, Any], status: str, **values: Any) -> dict[str, Any]:
 
 
 #: The share of a job's progress that its analysis stands for; the clips still being cut
-#: when it ends stand for the rest.
+#: when it ends stand for the rest but :data:`WRITING_SHARE`.
 ANALYSIS_SHARE = 0.7
+#: The share of a job's progress that writing its outputs (the report's thumbnails, the
+#: ``--format`` files) stands for, at its end.
+WRITING_SHARE = 0.05
+_WRITING = 1.0 - WRITING_SHARE  # where the writing starts
 
 
 class _Reporter(Progress):
     """A job's progress as one fraction that only grows: the analysis up to
     :data:`ANALYSIS_SHARE`, then the clips still being cut (so a job cutting clips after a
-    cached analysis is not at 100 % all the while)."""
+    cached analysis is not at 100 % all the while), then its outputs being written (the last
+    :data:`WRITING_SHARE`; a job that writes none ends short of it). Every call stops the
+    job once ``stop`` is set, the writing of a long report's thumbnails too."""
 
     def __init__(self, report: Callable[[float], None] | None,
                  stop: threading.Event | None = None) -> None:
@@ -214,11 +220,14 @@ class _Reporter(Progress):
 
     def analysis_done(self, highlights: int, clips_pending: int) -> None:
         self.analysing = False
-        self._tell(ANALYSIS_SHARE if clips_pending else 1.0)
+        self._tell(ANALYSIS_SHARE if clips_pending else _WRITING)
 
     def clip_done(self, result: ClipResult, done: int, submitted: int) -> None:
         if not self.analysing and submitted:
-            self._tell(ANALYSIS_SHARE + (1.0 - ANALYSIS_SHARE) * done / submitted)
+            self._tell(ANALYSIS_SHARE + (_WRITING - ANALYSIS_SHARE) * done / submitted)
+
+    def writing(self, done: int, total: int) -> None:
+        self._tell(_WRITING + WRITING_SHARE * done / total if total else 1.0)
 
     def _tell(self, fraction: float) -> None:
         if self.stop is not None and self.stop.is_set():
