@@ -14,8 +14,8 @@ What it does not handle (another codec, several edits, a damaged box) raises
 says of every audio track (codec, title, language, start; :attr:`AudioTrack.labels`), so
 probing an MP4 does not open FFmpeg's demuxer either; and, without a decoder at all, what the
 file declares (:func:`outline`). This module does not load FFmpeg's libraries. The reader of
-the video track (:mod:`.mp4video`: thumbnails, keyframes) shares its box walking and table
-readers (:func:`sample_tables`).
+the video track (:mod:`.mp4video`: thumbnails, keyframes) shares its box walking, table
+readers (:func:`sample_tables`) and reader of movie fragments (:func:`moof_rows`).
 """
 
 from __future__ import annotations
@@ -185,6 +185,7 @@ class Fragments:
 
     duration: int = 0
     size: int = 0
+    flags: int = 0
 
 
 @dataclass
@@ -229,6 +230,8 @@ class Movie:
     #: that its edit list counts in.
     video_trak: Box | None = None
     movie_scale: int = 0
+    #: Each track's defaults for its samples in movie fragments (trex), by track ID.
+    trex: dict[int, Fragments] = field(default_factory=dict)
 
 
 def open_movie(path: Path, track: int = 1) -> Movie:
@@ -275,9 +278,9 @@ def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Mo
             fragmented = True
             for child in boxes(f, box.payload, box.end):
                 if child.kind == b"trex":
-                    track_id, _sdi, duration, sample_size = struct.unpack(
-                        ">IIII", box_payload(f, child)[4:20])
-                    trex[track_id] = Fragments(duration, sample_size)
+                    track_id, _sdi, duration, sample_size, flags = struct.unpack(
+                        ">IIIII", box_payload(f, child)[4:24])
+                    trex[track_id] = Fragments(duration, sample_size, flags)
         elif box.kind == b"trak":
             kind, track = _track(f, box, movie_scale)
             if kind == "video":
@@ -301,7 +304,7 @@ def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Mo
         audio.fragments = trex.get(audio.track_id, Fragments())
     duration = movie_duration / movie_scale - origin if movie_scale and movie_duration else None
     return Movie(path, size, audio, video, duration, fragmented, moov.end, tracks, origin,
-                 video_trak, movie_scale)
+                 video_trak, movie_scale, trex)
 
 
 def _track(f: BinaryIO, trak: Box, movie_scale: int):
@@ -781,78 +784,127 @@ _TRUN_FIELDS = ((0x100, "duration", ">u4"), (0x200, "size", ">u4"), (0x400, "fla
                 (0x800, "cto", ">i4"))
 
 
+@dataclass(frozen=True)
+class TrunRows:
+    """Samples of one track in a movie fragment's trun, :data:`BLOCK` at most, in decode
+    order: each at ``offsets`` in the file, of ``sizes`` bytes, lasting ``durations``
+    (track timescale), with its sample ``flags`` (ISO 14496-12, 8.8.3.1) and composition
+    offset (``ctos``)."""
+
+    #: The traf's base media decode time (tfdt), on its first rows; else None.
+    tfdt: int | None
+    offsets: np.ndarray
+    sizes: np.ndarray
+    durations: np.ndarray
+    flags: np.ndarray
+    ctos: np.ndarray
+
+
+def _column(rows: np.ndarray, name: str, default: int) -> np.ndarray:
+    """The field ``name`` of trun ``rows`` as int64, or ``default`` for each if the trun
+    leaves it out."""
+    if name in rows.dtype.names:
+        return rows[name].astype(np.int64)
+    return np.full(len(rows), default, dtype=np.int64)
+
+
+def moof_rows(f: BinaryIO, moof: Box, track_id: int, defaults: Fragments
+              ) -> Iterator[TrunRows]:
+    """The samples of track ``track_id`` in the movie fragment ``moof`` (its trafs' truns),
+    with the tfhd's defaults, else the trex's (``defaults``), and the data offset rules: a
+    tfhd's base data offset, else the moof's start (default-base-is-moof, and the first
+    traf) or where the previous traf's data ended; a trun's data offset from that base,
+    else where the previous trun's data ended."""
+    data_end = moof.start  # where the previous traf's data ended
+    for traf in boxes(f, moof.payload, moof.end):
+        if traf.kind != b"traf":
+            continue
+        parts = list(boxes(f, traf.payload, traf.end))
+        tfhd = next((p for p in parts if p.kind == b"tfhd"), None)
+        if tfhd is None:
+            raise Unsupported("a traf without tfhd")
+        head = box_payload(f, tfhd)
+        flags = int.from_bytes(head[1:4], "big")
+        (traf_track,) = struct.unpack(">I", head[4:8])
+        pos = 8
+        base = moof.start if flags & 0x20000 else data_end
+        if flags & 0x1:
+            (base,) = struct.unpack(">Q", head[pos:pos + 8])
+            pos += 8
+        pos += 4 if flags & 0x2 else 0
+        default_duration, default_size = defaults.duration, defaults.size
+        default_flags = defaults.flags
+        if flags & 0x8:
+            (default_duration,) = struct.unpack(">I", head[pos:pos + 4])
+            pos += 4
+        if flags & 0x10:
+            (default_size,) = struct.unpack(">I", head[pos:pos + 4])
+            pos += 4
+        if flags & 0x20:
+            (default_flags,) = struct.unpack(">I", head[pos:pos + 4])
+        tfdt = next((p for p in parts if p.kind == b"tfdt"), None)
+        mine = traf_track == track_id
+        dts = None
+        if mine and tfdt is not None:
+            body = box_payload(f, tfdt)
+            (dts,) = struct.unpack(">Q" if body[0] == 1 else ">I",
+                                   body[4:12] if body[0] == 1 else body[4:8])
+        offset = base
+        for trun in parts:
+            if trun.kind != b"trun":
+                continue
+            body = box_payload(f, Box(b"trun", trun.payload, trun.payload,
+                                      min(trun.end, trun.payload + 16)))
+            tflags = int.from_bytes(body[1:4], "big")
+            (count,) = struct.unpack(">I", body[4:8])
+            pos = 8
+            if tflags & 0x1:
+                (data_offset,) = struct.unpack(">i", body[8:12])
+                offset = base + data_offset
+                pos += 4
+            first_flags = None
+            if tflags & 0x4:
+                (first_flags,) = struct.unpack(">I", body[pos:pos + 4])
+                pos += 4
+            fields = [(name, t) for bit, name, t in _TRUN_FIELDS if tflags & bit]
+            table = Table(trun.payload + pos, count,
+                          np.dtype(fields) if fields else np.dtype([("none", "u1")]))
+            if fields and table.offset + count * table.dtype.itemsize > trun.end:
+                raise Unsupported("a truncated trun")
+            for index in range(0, count, BLOCK):
+                n = min(BLOCK, count - index)
+                rows = table.read(f, index, n) if fields else np.zeros(n, table.dtype)
+                sizes = _column(rows, "size", default_size)
+                if mine:
+                    sample_flags = _column(rows, "flags", default_flags)
+                    if first_flags is not None and index == 0 and "flags" not in rows.dtype.names:
+                        sample_flags[0] = first_flags
+                    yield TrunRows(dts, offset + np.cumsum(sizes) - sizes, sizes,
+                                   _column(rows, "duration", default_duration), sample_flags,
+                                   _column(rows, "cto", 0))
+                    dts = None
+                offset += int(sizes.sum())
+        if mine and dts is not None:  # a tfdt without samples still sets the time
+            empty = np.zeros(0, dtype=np.int64)
+            yield TrunRows(dts, empty, empty, empty, empty, empty)
+        data_end = offset
+
+
 def _fragment_runs(f: BinaryIO, movie: Movie, track: AudioTrack, start: int,
                    dts: int) -> Iterator[Run]:
     """The track's samples in the movie fragments (moof/traf/trun) after the moov."""
     for moof in boxes(f, movie.moov_end, movie.size):
         if moof.kind != b"moof":
             continue
-        data_end = moof.start  # where the previous traf's data ended
-        for traf in boxes(f, moof.payload, moof.end):
-            if traf.kind != b"traf":
-                continue
-            parts = list(boxes(f, traf.payload, traf.end))
-            tfhd = next((p for p in parts if p.kind == b"tfhd"), None)
-            if tfhd is None:
-                raise Unsupported("a traf without tfhd")
-            head = box_payload(f, tfhd)
-            flags = int.from_bytes(head[1:4], "big")
-            (track_id,) = struct.unpack(">I", head[4:8])
-            pos = 8
-            base = moof.start if flags & 0x20000 else data_end
-            if flags & 0x1:
-                (base,) = struct.unpack(">Q", head[pos:pos + 8])
-                pos += 8
-            pos += 4 if flags & 0x2 else 0
-            default_duration = track.fragments.duration
-            default_size = track.fragments.size
-            if flags & 0x8:
-                (default_duration,) = struct.unpack(">I", head[pos:pos + 4])
-                pos += 4
-            if flags & 0x10:
-                (default_size,) = struct.unpack(">I", head[pos:pos + 4])
-            tfdt = next((p for p in parts if p.kind == b"tfdt"), None)
-            if track_id == track.track_id and tfdt is not None:
-                body = box_payload(f, tfdt)
-                (dts,) = struct.unpack(">Q" if body[0] == 1 else ">I",
-                                       body[4:12] if body[0] == 1 else body[4:8])
-            offset = base
-            for trun in parts:
-                if trun.kind != b"trun":
-                    continue
-                body = box_payload(f, Box(b"trun", trun.payload, trun.payload,
-                                    min(trun.end, trun.payload + 16)))
-                tflags = int.from_bytes(body[1:4], "big")
-                (count,) = struct.unpack(">I", body[4:8])
-                pos = 8
-                if tflags & 0x1:
-                    (data_offset,) = struct.unpack(">i", body[8:12])
-                    offset = base + data_offset
-                    pos += 4
-                pos += 4 if tflags & 0x4 else 0
-                fields = [(name, t) for bit, name, t in _TRUN_FIELDS if tflags & bit]
-                table = Table(trun.payload + pos, count,
-                              np.dtype(fields) if fields else np.dtype([("none", "u1")]))
-                if fields and table.offset + count * table.dtype.itemsize > trun.end:
-                    raise Unsupported("a truncated trun")
-                for index in range(0, count, BLOCK):
-                    n = min(BLOCK, count - index)
-                    rows = table.read(f, index, n) if fields else None
-                    names = table.dtype.names if fields else ()
-                    sizes = (rows["size"].astype(np.int64) if "size" in names
-                             else np.full(n, default_size, dtype=np.int64))
-                    durations = (rows["duration"].astype(np.int64) if "duration" in names
-                                 else np.full(n, default_duration, dtype=np.int64))
-                    if track_id == track.track_id:
-                        span = int(durations.sum())
-                        if dts + span > start:
-                            places = offset + np.cumsum(sizes) - sizes
-                            run = Run(dts, places, sizes, durations).cut(start)
-                            if run is not None:
-                                yield run
-                        dts += span
-                    offset += int(sizes.sum())
-            data_end = offset
+        for rows in moof_rows(f, moof, track.track_id, track.fragments):
+            if rows.tfdt is not None:
+                dts = rows.tfdt
+            span = int(rows.durations.sum())
+            if dts + span > start and len(rows.sizes):
+                run = Run(dts, rows.offsets, rows.sizes, rows.durations).cut(start)
+                if run is not None:
+                    yield run
+            dts += span
 
 
 def packets(f: BinaryIO, run_list: Iterator[Run], frame: int = 0, gap: int = 0

@@ -1,20 +1,25 @@
 """The first video track of an MP4/MOV file, read from its sample tables in constant memory.
 
 FFmpeg's mov demuxer indexes every sample of every track when it opens a file (about 170 MB
-for 6 hours of 720p video and AAC), so a frame grabbed through it costs that much memory.
-This module reads the video track's tables as :mod:`.mp4` reads the audio's, with its box
-walking and table readers, a block at a time: decode times (stts), composition offsets
-(ctts: the B-frames' reordering), sync samples (stss: the keyframes), sizes, chunks and the
-edit list; and the decoder's set-up from the sample description (avcC/hvcC).
+for 6 hours of 720p video and AAC; 100 MB for a fragmented one), so a frame grabbed through
+it costs that much memory. This module reads the video track's tables as :mod:`.mp4` reads
+the audio's, with its box walking and table readers, a block at a time: decode times (stts),
+composition offsets (ctts: the B-frames' reordering), sync samples (stss: the keyframes),
+sizes, chunks and the edit list; and the decoder's set-up from the sample description
+(avcC/hvcC). A fragmented file's samples are read a movie fragment at a time
+(:class:`FragmentSamples`: each trun's durations, sizes, sample flags and composition
+offsets, :func:`.mp4.moof_rows`), the fragment before a time found by the file's
+random-access index (mfra/tfra) where it has one, else by walking the moof boxes.
 :class:`Frames` gives the frame shown at a time, decoded by PyAV's decoder from packets built
 from those tables: the frame ``ffmpeg -ss T -i FILE`` grabs; :func:`frame_times` says when
 each frame is shown and which are keyframes, and :func:`video_size` the pictures' size, from
 the boxes alone.
 
-What it does not handle (fragmented files, another codec than H.264 or HEVC, several sample
-descriptions, an edit list of several edits, a damaged box) raises :class:`Unsupported`, and
-the caller uses FFmpeg's demuxer. Reading the boxes does not load FFmpeg's libraries;
-decoding (:class:`Frames`) does.
+What it does not handle (another codec than H.264 or HEVC, several sample descriptions, an
+edit list of several edits, a fragmented file whose moov holds samples and an edit list, a
+fragment without its decode time (tfdt), a damaged box) raises :class:`Unsupported`, and the
+caller uses FFmpeg's demuxer. Reading the boxes does not load FFmpeg's libraries; decoding
+(:class:`Frames`) does.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 import numpy as np
 
@@ -37,6 +42,7 @@ from .mp4 import (
     VIDEO_CODECS,
     Box,
     Edit,
+    Fragments,
     Sizes,
     Table,
     Unsupported,
@@ -46,6 +52,7 @@ from .mp4 import (
     full_table,
     looks_like_mp4,
     media_timescale,
+    moof_rows,
     open_movie,
     sample_tables,
     table_runs,
@@ -88,6 +95,12 @@ class VideoTrack:
     sizes: Sizes = field(default_factory=Sizes)
     ctts: Table | None = None  # None: every sample shown at its decode time
     stss: Table | None = None  # None: every sample a keyframe
+    #: The defaults of its samples in movie fragments (trex); ``None``: not fragmented.
+    fragments: Fragments | None = None
+    moov_end: int = 0  # where the movie fragments start
+    file_end: int = 0
+    #: The random-access index of its fragments (the mfra's tfra), if the file has one.
+    tfra: Table | None = None
 
     def shown(self, cts: int) -> float:
         """Seconds from the container's start at which the sample composed at ``cts``
@@ -104,13 +117,21 @@ def open_video(path: Path) -> VideoTrack:
         movie = open_movie(path, 0)  # no audio track: its support does not matter here
         if movie.video_trak is None:
             raise Unsupported("no video track")
-        if movie.fragmented:
-            raise Unsupported("a fragmented movie")
         with open(path, "rb") as f:
             track = _video(f, movie.video_trak, movie.movie_scale)
+            if movie.fragmented:
+                if track.samples and track.edit != Edit():
+                    # FFmpeg's demuxer applies the edit to the moov's samples its own way
+                    # (their decode times all 0, the first keyframe's frame not at 0)
+                    raise Unsupported("a fragmented movie with samples and an edit list "
+                                      "in its moov")
+                track.fragments = movie.trex.get(track.track_id, Fragments())
+                track.moov_end, track.file_end = movie.moov_end, movie.size
+                track.tfra = _tfra(f, movie.size, track.track_id)
             # FFmpeg's start_time: the earliest track's first timestamp, which for a video
             # without an edit list is its first sample's composition time
-            first = Times(f, track).cts(0) if track.samples else track.edit.media_time
+            first = next(samples_of(f, track).samples(), None)
+            first = track.edit.media_time if first is None else first.cts
     except (struct.error, IndexError, KeyError, ValueError) as exc:
         raise Unsupported(f"a damaged movie ({exc!r})") from exc
     edit = track.edit
@@ -190,19 +211,53 @@ def video_size(path: Path) -> tuple[int, int]:
 
 def frame_rate(path: Path) -> float:
     """The average frame rate of the first video track of ``path``: its frames over their
-    decode durations (the stts table, read a block at a time), as FFmpeg's demuxer averages
-    it; :class:`Unsupported` where this reader does not read the file or the track has no
-    frames."""
+    decode durations (the stts table, read a block at a time, or the movie fragments), as
+    FFmpeg's demuxer averages it; :class:`Unsupported` where this reader does not read the
+    file or the track has no frames."""
     track = open_video(path)
-    if track.stts is None or not track.samples:
-        raise Unsupported("no video frames")
-    ticks = 0
+    frames = ticks = 0
     with open(path, "rb") as f:
-        for block in track.stts.blocks(f):
-            ticks += int(np.sum(block["f0"].astype(np.int64) * block["f1"].astype(np.int64)))
+        if track.fragments is not None:
+            for fragment in FragmentSamples(f, track).fragments():
+                frames += len(fragment.sizes)
+                ticks += fragment.span
+        elif track.stts is not None:
+            frames = track.samples
+            for block in track.stts.blocks(f):
+                ticks += int(np.sum(block["f0"].astype(np.int64)
+                                    * block["f1"].astype(np.int64)))
+    if not frames:
+        raise Unsupported("no video frames")
     if ticks <= 0:
         raise Unsupported("video frames without durations")
-    return track.samples * track.timescale / ticks
+    return frames * track.timescale / ticks
+
+
+def _tfra(f: BinaryIO, file_end: int, track_id: int) -> Table | None:
+    """The ``(time, moof offset)`` entries of the track's random-access index (an mfra at
+    the file's end, found by its mfro), or ``None`` if the file has none."""
+    if file_end < 16:
+        return None
+    f.seek(file_end - 16)
+    tail = f.read(16)
+    if tail[4:8] != b"mfro":
+        return None
+    (size,) = struct.unpack(">I", tail[12:16])
+    if not 16 <= size <= file_end:
+        return None
+    mfra = next(boxes(f, file_end - size, file_end), None)
+    if mfra is None or mfra.kind != b"mfra":
+        return None
+    for tfra in boxes(f, mfra.payload, mfra.end):
+        head = box_payload(f, Box(tfra.kind, tfra.payload, tfra.payload,
+                                  min(tfra.end, tfra.payload + 12)))
+        if tfra.kind != b"tfra" or len(head) < 12 or struct.unpack(">I", head[4:8])[0] != track_id:
+            continue
+        sizes = int.from_bytes(head[8:12], "big")
+        rest = sum(((sizes >> shift) & 3) + 1 for shift in (4, 2, 0))
+        word = ">u8" if head[0] == 1 else ">u4"
+        return full_table(f, tfra, f"{word},{word},V{rest}", header=16)
+    return None
 
 
 class RunLengths:
@@ -294,6 +349,213 @@ def keyframe_rank(track: VideoTrack, times: Times, keys: Keyframes, at: float,
     return rank
 
 
+class Sample(NamedTuple):
+    """A sample of the video track, and the address of the one after it in decode order."""
+
+    next: Any
+    offset: int
+    size: int
+    dts: int
+    cts: int
+    key: bool
+
+
+class Samples(Protocol):
+    """The samples of a video track, by addresses that grow in decode order."""
+
+    def keyframe(self, at: float) -> Any:
+        """The address of the last keyframe shown at or before ``at`` s (the first keyframe
+        if none is)."""
+
+    def samples(self, first: Any = None) -> Iterator[Sample]:
+        """The samples in decode order from address ``first`` on (from the first)."""
+
+
+def samples_of(f: BinaryIO, track: VideoTrack) -> Samples:
+    """The samples of ``track``: from its sample tables or from its movie fragments."""
+    return TableSamples(f, track) if track.fragments is None else FragmentSamples(f, track)
+
+
+class TableSamples:
+    """The samples in the sample tables, addressed by their index (:class:`Times`,
+    :class:`Keyframes`)."""
+
+    def __init__(self, f: BinaryIO, track: VideoTrack) -> None:
+        self._f, self.track = f, track
+        self._look = Times(f, track)  # for the keyframes looked at
+        self._keys = Keyframes(f, track)
+        self._rank = 0  # of the keyframe looked at last
+
+    def keyframe(self, at: float) -> int:
+        """See :meth:`Samples.keyframe`."""
+        self._rank = keyframe_rank(self.track, self._look, self._keys, at, self._rank)
+        return self._keys[self._rank]
+
+    def samples(self, first: Any = None) -> Iterator[Sample]:
+        """See :meth:`Samples.samples`."""
+        n = first or 0
+        keys, times = Keyframes(self._f, self.track), Times(self._f, self.track)
+        rank = self._rank if keys.count and keys[self._rank] <= n else 0
+        while rank < keys.count and keys[rank] < n:
+            rank += 1
+        next_key = keys[rank] if rank < keys.count else -1
+        for offsets, sizes in table_runs(self._f, self.track, n):
+            for offset, size in zip(offsets.tolist(), sizes.tolist(), strict=True):
+                key = n == next_key
+                if key:
+                    rank += 1
+                    next_key = keys[rank] if rank < keys.count else -1
+                yield Sample(n + 1, offset, size, times.dts(n), times.cts(n), key)
+                n += 1
+
+
+#: Video samples one movie fragment may hold (an hour at 18 frames a second), so that the
+#: fragment in hand stays small.
+MAX_FRAGMENT = 1 << 16
+
+
+@dataclass
+class Fragment:
+    """The video samples of one movie fragment (or of the sample tables of a fragmented
+    movie's moov), in decode order."""
+
+    start: int  # the moof's file offset (0: the moov's tables): the samples' addresses
+    offsets: np.ndarray
+    sizes: np.ndarray
+    dts: np.ndarray
+    cts: np.ndarray
+    keys: np.ndarray
+    span: int  # the samples' total duration
+
+
+class FragmentSamples:
+    """The samples of a fragmented movie (the moov's tables, then each moof's truns),
+    addressed as ``(fragment start, index in it)``, one fragment in hand at a time. A time is
+    looked for from the fragment the random-access index (tfra) names before it, else from
+    the keyframe found last, else from the first fragment on."""
+
+    def __init__(self, f: BinaryIO, track: VideoTrack) -> None:
+        self._f, self.track = f, track
+        self._last: tuple[float, int] | None = None  # a time looked for, its fragment's start
+
+    def fragments(self, start: int = 0) -> Iterator[Fragment]:
+        """The fragments holding video samples, from the one at file offset ``start`` on."""
+        track = self.track
+        if start < track.moov_end:
+            if track.samples:
+                yield self._tables()
+            start = track.moov_end
+        for box in boxes(self._f, start, track.file_end):
+            if box.kind == b"moof":
+                fragment = self._fragment(box)
+                if len(fragment.sizes):
+                    yield fragment
+
+    def _fragment(self, moof: Box) -> Fragment:
+        parts: list = []
+        count, dts = 0, None
+        for rows in moof_rows(self._f, moof, self.track.track_id, self.track.fragments):
+            if rows.tfdt is not None:
+                dts = rows.tfdt
+            if not len(rows.sizes):
+                continue
+            if dts is None:
+                raise Unsupported("a movie fragment without its decode time (tfdt)")
+            count += len(rows.sizes)
+            if count > MAX_FRAGMENT:
+                raise Unsupported(f"a movie fragment of over {MAX_FRAGMENT} video samples")
+            ends = dts + np.cumsum(rows.durations)
+            starts = ends - rows.durations
+            # FFmpeg's keyframes: neither a non-sync sample nor one that depends on others
+            keys = (rows.flags & 0x01010000) == 0
+            parts.append((rows.offsets, rows.sizes, starts, starts + rows.ctos, keys))
+            dts = int(ends[-1])
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return Fragment(moof.start, empty, empty, empty, empty, empty.astype(bool), 0)
+        columns = [np.concatenate(column) for column in zip(*parts, strict=True)]
+        span = dts - int(columns[2][0])
+        return Fragment(moof.start, *columns, span)
+
+    def _tables(self) -> Fragment:
+        """The samples in the moov's tables (ffmpeg's frag_keyframe puts the first fragment's
+        there)."""
+        track = self.track
+        if track.samples > MAX_FRAGMENT:
+            raise Unsupported(f"over {MAX_FRAGMENT} video samples in a fragmented moov")
+        rows = [(s.offset, s.size, s.dts, s.cts, s.key)
+                for s in TableSamples(self._f, track).samples()]
+        offsets, sizes, dts, cts, keys = (np.array(c) for c in zip(*rows, strict=True))
+        span = sum(int(c) * int(d) for block in track.stts.blocks(self._f) for c, d in block)
+        return Fragment(0, offsets, sizes, dts, cts, keys, span)
+
+    def keyframe(self, at: float) -> tuple[int, int]:
+        """See :meth:`Samples.keyframe`."""
+        track = self.track
+        first = None
+        for start in self._starts(at):
+            found = None
+            for fragment in self.fragments(start):
+                for index in np.flatnonzero(fragment.keys).tolist():
+                    if first is None and not start:
+                        first = (fragment.start, index)
+                    if track.shown(int(fragment.cts[index])) > at + TIME_SLACK:
+                        break
+                    found = (fragment.start, index)
+                else:
+                    continue
+                break
+            if found is not None:
+                self._last = (at, found[0])
+                return found
+            if not start:
+                break
+        if first is None:
+            raise Unsupported("no keyframe")
+        return first
+
+    def _starts(self, at: float) -> Iterator[int]:
+        """Where to look for the keyframe at ``at`` from, in turn: the fragment of the
+        keyframe found last (for a later time), fragments the tfra names before ``at``, each
+        further back, and the first fragment (0)."""
+        if self._last is not None and self._last[0] <= at:
+            yield self._last[1]
+        tfra = self.track.tfra
+        if tfra is not None and tfra.count:
+            track = self.track
+            target = (at - track.edit.lead) * track.timescale + track.edit.media_time
+            low, high = 0, tfra.count  # the first entry later than target: low
+            while low < high:
+                mid = (low + high) // 2
+                if int(tfra.read(self._f, mid, 1)["f0"][0]) <= target:
+                    low = mid + 1
+                else:
+                    high = mid
+            # its time may be a presentation or a decode time: one more back, then doubling
+            step, index = 2, low - 2
+            while index > 0:
+                yield int(tfra.read(self._f, index, 1)["f1"][0])
+                index -= step
+                step *= 2
+        yield 0
+
+    def samples(self, first: Any = None) -> Iterator[Sample]:
+        """See :meth:`Samples.samples`."""
+        start, index = first or (0, 0)
+        fragments = self.fragments(start)
+        fragment = next(fragments, None)
+        while fragment is not None:
+            following = next(fragments, None)
+            columns = (fragment.offsets[index:].tolist(), fragment.sizes[index:].tolist(),
+                       fragment.dts[index:].tolist(), fragment.cts[index:].tolist(),
+                       fragment.keys[index:].tolist())
+            for n, row in enumerate(zip(*columns, strict=True), start=index + 1):
+                at = (fragment.start, n) if n < len(fragment.sizes) or following is None else (
+                    following.start, 0)
+                yield Sample(at, *row)
+            fragment, index = following, 0
+
+
 def frame_times(path: Path, start: float, end: float) -> list[tuple[float, bool]]:
     """``(time, is_keyframe)`` of the video frames of ``path`` from the keyframe shown at or
     before ``start - 1`` s (the first keyframe if none is) to just past ``end`` s, in display
@@ -304,18 +566,12 @@ def frame_times(path: Path, start: float, end: float) -> list[tuple[float, bool]
     frames = []
     with open(path, "rb") as f:
         try:
-            times, keys = Times(f, track), Keyframes(f, track)
+            source = samples_of(f, track)
             # from a second before start, where FFmpeg's demuxer is sought to: a keyframe
             # that rounding puts a hair after start still has one before it in the list
-            rank = keyframe_rank(track, Times(f, track), keys, start - 1.0)
-            next_key = keys[rank]
-            for n in range(next_key, track.samples):
-                key = n == next_key
-                if key and rank + 1 < keys.count:
-                    rank += 1
-                    next_key = keys[rank]
-                shown = track.shown(times.cts(n))
-                frames.append((shown, key))
+            for sample in source.samples(source.keyframe(start - 1.0)):
+                shown = track.shown(sample.cts)
+                frames.append((shown, sample.key))
                 if shown > end + 1.0:  # past any frame that B-frame reordering could show
                     break
         except (struct.error, IndexError, ValueError) as exc:
@@ -334,13 +590,10 @@ class Frames:
     def __init__(self, path: Path) -> None:
         self.track = open_video(path)
         self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
-        self._times = Times(self._file, self.track)  # for the packets being decoded
-        self._look = Times(self._file, self.track)  # for the keyframes looked at
-        self._keys = Keyframes(self._file, self.track)
-        self._rank = 0  # of the keyframe looked at last
+        self._samples = samples_of(self._file, self.track)
         self._decoder: Any = None
-        self._start = 0  # sample the decoder started from
-        self._next = 0  # next sample to hand it
+        self._start: Any = None  # the address of the sample the decoder started from
+        self._next: Any = None  # of the next sample to hand it
         self._flushed = False
         self._pending: deque = deque()  # decoded frames not looked at yet
         self._last: tuple[Any, float] | None = None  # the frame returned last, and its time
@@ -364,7 +617,7 @@ class Frames:
         import av
 
         try:
-            self._seek(self._keyframe(at), at)
+            self._seek(self._samples.keyframe(at), at)
             return self._decode(at, deadline)
         except av.FFmpegError:
             self._decoder = None
@@ -372,13 +625,7 @@ class Frames:
         except (struct.error, IndexError, ValueError) as exc:
             raise Unsupported(f"a damaged video track ({exc})") from exc
 
-    def _keyframe(self, at: float) -> int:
-        """The last keyframe (sample index) shown at or before ``at`` s (the first keyframe
-        if none is)."""
-        self._rank = keyframe_rank(self.track, self._look, self._keys, at, self._rank)
-        return self._keys[self._rank]
-
-    def _seek(self, key: int, at: float) -> None:
+    def _seek(self, key: Any, at: float) -> None:
         """Decode from sample ``key`` on, unless the decoder already went past it from a
         keyframe before it, to a frame not later than ``at``."""
         if (self._decoder is not None and self._start <= key <= self._next
@@ -418,25 +665,21 @@ class Frames:
                 self._flushed = True
                 self._pending.extend(self._decoder.decode(None))
             else:
-                self._next += 1
+                self._next, packet = packet
                 self._pending.extend(self._decoder.decode(packet))
 
-    def _packets(self, first: int) -> Iterator[Any]:
-        """Packets of the samples from ``first`` on; a sample past the end of a truncated
-        file ends them."""
+    def _packets(self, first: Any) -> Iterator[tuple[Any, Any]]:
+        """``(address of the next sample, packet)`` of the samples from ``first`` on; a
+        sample past the end of a truncated file ends them."""
         import av
 
-        track, times = self.track, self._times
         fd = self._file.fileno()
-        base = Fraction(1, track.timescale)
-        n = first
-        for offsets, sizes in table_runs(self._file, track, first):
-            for offset, size in zip(offsets.tolist(), sizes.tolist(), strict=True):
-                data = os.pread(fd, size, offset)
-                if len(data) < size:
-                    return
-                packet = av.Packet(data)
-                packet.dts, packet.pts = times.dts(n), times.cts(n)
-                packet.time_base = base
-                n += 1
-                yield packet
+        base = Fraction(1, self.track.timescale)
+        for sample in self._samples.samples(first):
+            data = os.pread(fd, sample.size, sample.offset)
+            if len(data) < sample.size:
+                return
+            packet = av.Packet(data)
+            packet.dts, packet.pts = sample.dts, sample.cts
+            packet.time_base = base
+            yield sample.next, packet
