@@ -178,3 +178,32 @@ def test_a_fragmented_mp4_with_samples_and_an_edit_list_in_its_moov_is_ffmpegs(
         assert frames.at(5.6, float("inf")) is not None
     finally:
         frames.close()
+
+
+def test_keyframes_of_a_fragmented_mp4_with_a_segment_index_are_ffmpegs(ramp, make_media,
+                                                                        monkeypatch):
+    """With a segment index (sidx, ``-movflags +global_sidx``), FFmpeg's demuxer takes no
+    sample for a keyframe, and ffmpeg cuts the clips by it: a clip's keyframes come from it;
+    the frames at the peaks are the reader's, the same as its."""
+    path = make_media("ramp_frag_sidx.mp4", "-i", str(ramp), "-c", "copy",
+                      "-movflags", "frag_keyframe+empty_moov+global_sidx")
+    with pytest.raises(mp4video.Unsupported, match="sidx"):
+        mp4video.frame_times(path, 4.5, 5.0)
+    with av.open(str(path)) as container:
+        assert not any(packet.is_keyframe for packet in container.demux(video=0))
+    assert keyframes.keyframe_before(keyframes.video_frames(path, 4.5, 5.0), 4.5) is None
+    theirs = Demuxed.open(str(path))
+    with monkeypatch.context() as refusing:
+        refuse_ffmpegs_demuxer(refusing)
+        ours = Upright(mp4video.Frames(path))
+        got = [ours.at(peak, float("inf")) for peak in PEAKS]
+        ours.close()
+    try:
+        for peak, frame in zip(PEAKS, got, strict=True):
+            want = theirs.at(peak, float("inf"))
+            assert (frame is None) == (want is None), peak
+            if want is not None:
+                assert np.array_equal(frame.to_ndarray(format="rgb24"),
+                                      want.to_ndarray(format="rgb24")), peak
+    finally:
+        theirs.close()

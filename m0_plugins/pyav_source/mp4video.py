@@ -17,8 +17,9 @@ the boxes alone.
 
 What it does not handle (another codec than H.264 or HEVC, several sample descriptions, an
 edit list of several edits, a fragmented file whose moov holds samples and an edit list, a
-fragment without its decode time (tfdt), a damaged box) raises :class:`Unsupported`, and the
-caller uses FFmpeg's demuxer. Reading the boxes does not load FFmpeg's libraries; decoding
+fragment without its decode time (tfdt), a damaged box; the keyframes of a fragmented file
+with a segment index, sidx) raises :class:`Unsupported`, and the caller uses FFmpeg's
+demuxer. Reading the boxes does not load FFmpeg's libraries; decoding
 (:class:`Frames`) does.
 """
 
@@ -101,6 +102,8 @@ class VideoTrack:
     file_end: int = 0
     #: The random-access index of its fragments (the mfra's tfra), if the file has one.
     tfra: Table | None = None
+    #: Whether a segment index (sidx) comes before the fragments.
+    sidx: bool = False
 
     def shown(self, cts: int) -> float:
         """Seconds from the container's start at which the sample composed at ``cts``
@@ -128,6 +131,10 @@ def open_video(path: Path) -> VideoTrack:
                 track.fragments = movie.trex.get(track.track_id, Fragments())
                 track.moov_end, track.file_end = movie.moov_end, movie.size
                 track.tfra = _tfra(f, movie.size, track.track_id)
+                for box in boxes(f, movie.moov_end, movie.size):
+                    track.sidx = box.kind == b"sidx"
+                    if box.kind in (b"sidx", b"moof"):
+                        break
             # FFmpeg's start_time: the earliest track's first timestamp, which for a video
             # without an edit list is its first sample's composition time
             first = next(samples_of(f, track).samples(), None)
@@ -563,6 +570,10 @@ def frame_times(path: Path, start: float, end: float) -> list[tuple[float, bool]
     demuxer says of those packets. :class:`Unsupported` where this reader does not read the
     file."""
     track = open_video(path)
+    if track.sidx:
+        # FFmpeg's demuxer, which ffmpeg cuts the clips with, then takes no sample for a
+        # keyframe (its seeks go to the start): its frames are the ones to go by
+        raise Unsupported("a fragmented movie with a segment index (sidx)")
     frames = []
     with open(path, "rb") as f:
         try:
