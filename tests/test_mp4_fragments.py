@@ -30,8 +30,8 @@ def fragmented(ramp, make_media, tmp_path_factory) -> dict[str, object]:
     """The ramp (B-frames, 4 s GOPs) with a sound track, fragmented as ffmpeg does it: a
     fragment a keyframe, with an empty moov (also with default-base-is-moof, with the video
     alone, with an edit list, as OBS writes its fragmented MP4, and without the mfra at the
-    end), fragments of 1.3 s that do not start at keyframes, and the first fragment in the
-    moov's tables."""
+    end), fragments of 1.3 s that do not start at keyframes, the first fragment in the
+    moov's tables, and a short recording all in the moov's tables (one GOP: no moof)."""
     sound = ["-f", "lavfi", "-i", "sine=duration=9", "-map", "0:v", "-map", "1:a",
              "-c:v", "copy", "-c:a", "aac"]
     keyframe = ["-movflags", "frag_keyframe+empty_moov"]
@@ -55,6 +55,8 @@ def fragmented(ramp, make_media, tmp_path_factory) -> dict[str, object]:
                                     "-frag_duration", "1300000", "-movflags", "empty_moov"),
         "first in moov": make_media("ramp_frag_moov.mp4", "-i", str(ramp), *sound,
                                     "-movflags", "frag_keyframe"),
+        "one fragment": make_media("ramp_frag_one.mp4", "-i", str(ramp), "-t", "3", "-c",
+                                   "copy", "-movflags", "frag_keyframe"),
     }
 
 
@@ -91,7 +93,7 @@ def test_frames_of_a_fragmented_mp4_are_those_of_ffmpegs_demuxer(fragmented, blo
         finally:
             theirs.close()
         # past the last frame, at 8.9 s (9.1 s with the B-frames' delay kept: no edit list)
-        shown = 8.9 if name in ("video alone", "edit list") else 9.1
+        shown = {"video alone": 8.9, "edit list": 8.9, "one fragment": 2.9}.get(name, 9.1)
         assert [p for p, frame in zip(PEAKS, got, strict=True) if frame is None] == [
             p for p in PEAKS if p > shown], name
 
@@ -139,7 +141,7 @@ def test_size_and_frame_rate_of_a_fragmented_mp4_are_ffmpegs_demuxers(fragmented
             wanted.append(((stream.width, stream.height), float(stream.average_rate)))
     refuse_ffmpegs_demuxer(monkeypatch)
     got = [(shortform.video_size(path), timelines.frame_rate(probe(path))) for path in paths]
-    assert [size for size, _ in got] == [size for size, _ in wanted] == [(350, 200)] * 7
+    assert [size for size, _ in got] == [size for size, _ in wanted] == [(350, 200)] * 8
     assert [rate for _, rate in got] == pytest.approx([rate for _, rate in wanted], rel=1e-9)
 
 
@@ -207,3 +209,16 @@ def test_keyframes_of_a_fragmented_mp4_with_a_segment_index_are_ffmpegs(ramp, ma
                                       want.to_ndarray(format="rgb24")), peak
     finally:
         theirs.close()
+
+
+def test_a_fragmented_mp4_without_fragments_is_read_from_its_tables(fragmented, monkeypatch):
+    """A fragmented MP4 whose samples all went into its moov's tables (a recording shorter
+    than a fragment: no moof) is read from them a block at a time, as any MP4's, however
+    many samples they hold: not taken in hand as one fragment."""
+    monkeypatch.setattr(mp4video, "MAX_FRAGMENT", 10)  # the 30 samples are too many
+    path = fragmented["one fragment"]
+    assert mp4video.open_video(path).fragments is None
+    refuse_ffmpegs_demuxer(monkeypatch)
+    with mp4video.Frames(path) as frames:
+        assert round(frames.at(1.55).pts / 1024) == 18  # 1.6 s, after the 0.2 s of B-frames
+    assert mp4video.frame_rate(path) == pytest.approx(10.0)

@@ -122,19 +122,23 @@ def open_video(path: Path) -> VideoTrack:
             raise Unsupported("no video track")
         with open(path, "rb") as f:
             track = _video(f, movie.video_trak, movie.movie_scale)
-            if movie.fragmented:
-                if track.samples and track.edit != Edit():
-                    # FFmpeg's demuxer applies the edit to the moov's samples its own way
-                    # (their decode times all 0, the first keyframe's frame not at 0)
-                    raise Unsupported("a fragmented movie with samples and an edit list "
-                                      "in its moov")
+            if movie.fragmented and track.samples and track.edit != Edit():
+                # FFmpeg's demuxer applies the edit to the moov's samples its own way (their
+                # decode times all 0, the first keyframe's frame not at 0)
+                raise Unsupported("a fragmented movie with samples and an edit list in its "
+                                  "moov")
+            # the top-level boxes up to the first movie fragment: none in a movie whose
+            # fragments all went into its moov's tables, read as those of any movie
+            before = set()
+            for box in boxes(f, movie.moov_end, movie.size) if movie.fragmented else ():
+                before.add(box.kind)
+                if box.kind == b"moof":
+                    break
+            if b"moof" in before:
                 track.fragments = movie.trex.get(track.track_id, Fragments())
                 track.moov_end, track.file_end = movie.moov_end, movie.size
                 track.tfra = _tfra(f, movie.size, track.track_id)
-                for box in boxes(f, movie.moov_end, movie.size):
-                    track.sidx = box.kind == b"sidx"
-                    if box.kind in (b"sidx", b"moof"):
-                        break
+                track.sidx = b"sidx" in before
             # FFmpeg's start_time: the earliest track's first timestamp, which for a video
             # without an edit list is its first sample's composition time
             first = next(samples_of(f, track).samples(), None)
