@@ -229,6 +229,29 @@ def test_m0_chapters_bad_input_is_one_line(analysed, tmp_path, out, highlights, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name, codecs, ext, named", [
+    ("chapters-h264-aac.mp4", ("libx264", "aac"), "webm", "(h264 video, aac audio)"),
+    ("chapters-vp8-opus.webm", ("libvpx", "libopus"), "mp4", "(vp8 video, opus audio)"),
+])
+def test_m0_chapters_refuses_streams_its_container_cannot_hold_before_analysing(
+        make_media, tmp_path, own_cache, name, codecs, ext, named):
+    """H.264 and AAC cannot go in a WebM file (VP8, VP9, AV1; Vorbis, Opus), VP8 in an MP4:
+    the whole recording was analysed (minutes for a 6-hour VOD) before the copy failed. One
+    line naming the codecs and suggesting .mkv comes first: no analysis (it caches the
+    recording's levels), nothing written."""
+    video, audio = codecs
+    recording = make_media(name, "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15:duration=8",
+                           "-f", "lavfi", "-i", "sine=frequency=440:duration=8",
+                           "-c:v", video, "-c:a", audio, "-shortest")
+    out = tmp_path / f"chaptered.{ext}"
+    proc = run_m0("chapters", str(recording), str(out))
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"Error: {out}: {name} {named} cannot be copied into .{ext}")
+    assert proc.stderr.rstrip().endswith("; write an .mkv instead")
+    assert list(tmp_path.iterdir()) == [] and list(own_cache.iterdir()) == []
+    assert run_m0("chapters", str(recording), str(out.with_suffix(".mkv")), "-q").returncode == 0
+
+
 def test_m0_reference_json(vod):
     proc = run_m0("reference", str(vod), "--json")
     assert proc.returncode == 0, proc.stderr

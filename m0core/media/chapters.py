@@ -11,8 +11,16 @@ from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
-from m0core.errors import OutputError
-from m0core.media.ffmpeg import base_command, check_input_file, child, input_arg, run
+from m0core.errors import InputError, OutputError
+from m0core.media.ffmpeg import (
+    base_command,
+    check_input_file,
+    child,
+    input_arg,
+    probe,
+    reason,
+    run,
+)
 from m0core.model import Highlight
 from m0core.outputs import position, prepare_out_dir, temp_name, temp_prefix
 
@@ -63,17 +71,46 @@ def ffmetadata(highlights: Sequence[Highlight], contiguous: bool = False) -> str
 def chapters_target(video: str | os.PathLike, out: str | os.PathLike) -> tuple[Path, Path]:
     """``(video, out)`` checked for :func:`embed_chapters`: an input file, an output that is
     not it, in a folder that exists and can be written in, and in a container that takes
-    chapters (else :class:`~m0core.errors.InputError` / :class:`OutputError`), before any
-    analysis."""
+    chapters and the input's streams as they are (:func:`check_copy`) (else
+    :class:`~m0core.errors.InputError` / :class:`OutputError`), before any analysis."""
     src = check_input_file(video)
     target = Path(out)
     if target.resolve() == src.resolve():
         raise OutputError(f"{target}: would overwrite the input; choose another name")
     if not target.parent.is_dir():
         raise OutputError(f"{target.parent}: no such folder")
-    chapter_muxer(target)
+    muxer = chapter_muxer(target)
     prepare_out_dir(target.parent)  # a folder m0 cannot write in fails now too
+    check_copy(src, target, muxer)
     return src, target
+
+
+def check_copy(src: Path, target: Path, muxer: str) -> None:
+    """Raise :class:`OutputError` when ``muxer`` (``target``'s) cannot take a stream copy of
+    ``src`` (:data:`COPY`): H.264 or AAC in a WebM file, VP8 in an MP4. FFmpeg's muxer
+    decides, as it would for the copy itself, from an empty copy (``-t 0``) written to
+    nowhere: the whole recording is not read, nor anything written. The line names ``src``'s
+    codecs and FFmpeg's reason, and suggests an .mkv, which takes nearly any. A file FFmpeg
+    cannot read passes, for the analysis (or the copy) to say what is wrong with it."""
+    cmd = base_command() + ["-i", input_arg(src), *COPY, "-t", "0", "-f", muxer, "-y",
+                            os.devnull]
+    with child(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) as (proc, stderr):
+        try:
+            if proc.wait(timeout=120) == 0:
+                return
+        except subprocess.TimeoutExpired:  # a file that slow to open: the copy will tell
+            return
+        why = reason(stderr()).rstrip(".")
+    try:
+        info = probe(src)
+    except InputError:  # not the container's fault: the analysis says what is wrong with it
+        return
+    codecs = [f"{info.video_codec} video"] if info.video_codec else []
+    codecs += [f"{t.codec} audio" for t in info.tracks]
+    held = f" ({', '.join(codecs)})" if codecs else ""
+    instead = "; write an .mkv instead" if muxer != "matroska" else ""
+    raise OutputError(f"{target}: {src.name}{held} cannot be copied into "
+                      f"{target.suffix.lower()} as it is: {why}{instead}")
 
 
 def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
