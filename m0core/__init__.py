@@ -8,7 +8,8 @@ The public API::
 
 Plugins implement the hooks in :mod:`m0core.hookspecs` with :data:`hookimpl`; the stage
 contracts are :mod:`m0core.contracts`. Every name here is imported on first use, so that
-``m0 --version``, segment workers and cached re-runs pay only for what they use.
+``m0 --version``, segment workers and cached re-runs pay only for what they use; so are those
+two modules (:data:`_SUBMODULES`): ``m0core.contracts.Analyzer`` works after ``import m0core``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,12 @@ _LAZY = {
     "StreamingAudioProcessor": "m0core.compat",
 }
 
+#: The submodules a plugin's author reaches from ``m0core`` (imported on first use too).
+_SUBMODULES = ("contracts", "hookspecs")
+
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from m0core import contracts as contracts
+    from m0core import hookspecs as hookspecs
     from m0core.batch.runner import BatchJob, BatchProcessor
     from m0core.compat import (
         AudioAnalysis,
@@ -83,11 +89,11 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from m0core.result import AnalysisResult
 
 
-__getattr__ = loader(__name__, _LAZY, globals())
+__getattr__ = loader(__name__, _LAZY, globals(), _SUBMODULES)
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return sorted({*globals(), *_LAZY, *_SUBMODULES})
 
 
 __all__ = [

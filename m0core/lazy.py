@@ -3,20 +3,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from importlib import import_module
 from typing import Any
 
 
-def loader(package: str, table: Mapping[str, str], namespace: dict[str, Any]
-           ) -> Callable[[str], object]:
+def loader(package: str, table: Mapping[str, str], namespace: dict[str, Any],
+           submodules: Collection[str] = ()) -> Callable[[str], object]:
     """A module ``__getattr__`` for ``package``: ``name`` is imported from the module
-    ``table[name]`` on first use and kept in ``namespace`` (the package's ``globals()``)."""
+    ``table[name]`` on first use and kept in ``namespace`` (the package's ``globals()``); a
+    name in ``submodules`` is the package's submodule of that name, imported on first use, so
+    ``import m0core; m0core.contracts.Analyzer`` works as after ``import m0core.contracts``."""
 
     def __getattr__(name: str) -> object:
-        if name not in table:
+        if name in submodules:
+            value = import_module(f"{package}.{name}")
+        elif name in table:
+            value = getattr(import_module(table[name]), name)
+        else:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(import_module(table[name]), name)
         namespace[name] = value
         return value
 

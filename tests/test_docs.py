@@ -53,3 +53,24 @@ def test_every_public_name_the_docs_give_is_exported():
     missing = sorted(name for name in named if name not in m0core.__all__)
     assert not missing, f"the docs name m0core.{missing[0]}, which m0core does not export"
     assert all(getattr(m0core, name) is not None for name in named)
+
+
+def test_the_guides_contract_check_works_after_a_bare_import_m0core():
+    """docs/plugins/README.md checks a stage with ``isinstance(obj, m0core.contracts.Analyzer)``:
+    in a fresh interpreter, after ``import m0core`` alone, that raised AttributeError (no
+    ``import m0core.contracts`` had run). The submodule is imported on first use: ``import
+    m0core`` still imports neither it nor numpy (``m0 --version``'s start-up)."""
+    import subprocess
+    import sys
+
+    guide = (ROOT / "docs" / "plugins" / "README.md").read_text()
+    check = re.search(r"`(isinstance\(obj, m0core\.contracts\.\w+\))`", guide)
+    assert check, "the guide no longer shows how to check a stage"
+    code = ("import sys\nimport m0core\n"
+            "eager = sorted({'m0core.contracts', 'numpy'} & set(sys.modules))\n"
+            "class Flux:\n    hop = 0.1\n    def feed(self, chunk):\n        return []\n"
+            f"obj = Flux()\nprint(eager, {check.group(1)}, 'contracts' in dir(m0core))\n"
+            "obj = object()\n"
+            f"print({check.group(1)})\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.stdout.splitlines() == ["[] True True", "False"], run.stderr
