@@ -86,6 +86,42 @@ def test_the_jobs_list_shows_each_files_latest_job(client, folders):
     assert [(j["path"], j["highlights"]) for j in jobs] == [(str(video), 5)]
 
 
+def finished_jobs(out: Path, videos: list[Path]) -> None:
+    """A ledger in ``out`` with a completed job of each of ``videos``, as a batch leaves it."""
+    from m0core.batch.ledger import Identity, Ledger
+    from m0core.batch.runner import ledger_path
+
+    out.mkdir(exist_ok=True)
+    with Ledger(ledger_path(out)) as ledger:
+        for video in videos:
+            key = ledger.add(Identity.of(video, "{}"), str(out / f"{video.stem}_highlights")).key
+            ledger.start(key)
+            ledger.finish(key, {"status": "completed", "finished": time.time(), "seconds": 1.0,
+                                "highlights": 2, "clips": 2, "outputs": []})
+
+
+def change_and_delete(kept: Path, changed: Path, gone: Path) -> None:
+    """After their jobs: ``changed`` rewritten (another size), ``gone`` deleted."""
+    changed.write_bytes(changed.read_bytes() + b" and more")
+    gone.unlink()
+    assert kept.is_file()
+
+
+def test_the_jobs_list_says_which_inputs_are_gone_or_changed_since(client, folders):
+    """A VOD deleted once cut (or rewritten) after its job was listed as completed like the
+    others; each job says where its input is now, as ``m0 batch --status --json`` does."""
+    root, out, _ = folders
+    videos = [root / "sub" / "a.mp4", root / "b.mp4", root / "c.mp4"]
+    for video in videos[1:]:
+        video.write_bytes(b"not really a video either")
+    finished_jobs(out, videos)
+    change_and_delete(*videos)
+    jobs = client.get(f"/{TOKEN}/api/jobs").json()["jobs"]
+    assert sorted((j["name"], j["status"], j["input"]) for j in jobs) == [
+        ("b.mp4", "completed", "changed"), ("c.mp4", "completed", "gone"),
+        ("sub/a.mp4", "completed", "there")]
+
+
 def test_the_file_browser_stays_in_the_root(client, folders):
     root, out, outside = folders
     listed = client.get(f"/{TOKEN}/api/browse").json()
@@ -471,6 +507,32 @@ def test_files_of_one_name_in_two_folders_are_told_apart(tmp_path, browser, serv
     assert sorted(p.locator(".job .name").all_inner_texts()) == names
     p.wait_for_selector("#results article >> nth=2")
     assert sorted(p.locator("#results article strong").all_inner_texts()) == names
+
+
+def test_a_result_whose_input_is_gone_or_changed_since_says_so(tmp_path, browser, shots,
+                                                               serve):
+    """The results of a batch whose VODs were deleted once cut looked like the others: the
+    card of a job whose input is gone, or changed since, has a small note saying so."""
+    root = tmp_path / "videos"
+    root.mkdir()
+    videos = [root / name for name in ("kept.mp4", "changed.mp4", "gone.mp4")]
+    for video in videos:
+        video.write_bytes(b"not a video")
+    finished_jobs(tmp_path / "out", videos)
+    change_and_delete(*videos)
+    page = Page(browser, serve(root, tmp_path / "out").url)
+    p = page.page
+    p.wait_for_selector("#results article >> nth=2")
+    notes = {name: p.locator(f"#results article[data-name='{name}'] .input-note")
+             for name in ("kept.mp4", "changed.mp4", "gone.mp4")}
+    assert notes["kept.mp4"].count() == 0
+    assert notes["changed.mp4"].inner_text() == "input changed since"
+    assert notes["gone.mp4"].inner_text() == "input gone"
+    assert "deleted, moved" in notes["gone.mp4"].get_attribute("title")
+    assert p.locator("#results article[data-name='gone.mp4'] .status").inner_text() == \
+        "completed"
+    shot(page, shots, "gui-input-gone.png")
+    assert page.problems == [], "\n".join(page.problems)
 
 
 def test_a_page_says_when_its_server_stopped_or_was_started_again(tmp_path, browser, serve):

@@ -230,7 +230,8 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
                 "key": row.key, "name": shown(Path(row.path)), "path": row.path,
                 "status": status, "attempts": row.attempts, "highlights": row.highlights,
                 "clips": row.clips, "seconds": row.seconds, "finished": row.finished,
-                "error": row.error, "report": url_of(Path(row.out_dir) / "report.html"),
+                "error": row.error, "input": row.input_state(),
+                "report": url_of(Path(row.out_dir) / "report.html"),
                 "clip_files": [{"name": Path(p).name, "url": u} for p in clips
                                if (u := url_of(p))],
                 "files": [{"name": Path(p).name, "url": u} for p in others if (u := url_of(p))],

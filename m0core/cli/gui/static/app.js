@@ -325,9 +325,21 @@ async function loadResults() {
   });
 }
 
+// An input that is not as its job had it (api/jobs' "input", as m0 batch --status notes it).
+const INPUT_NOTES = {
+  gone: ["input gone", "No file at this path now (deleted, moved, or its disk not mounted); " +
+    "what its job made stays."],
+  changed: ["input changed since", "The file has another size or date than when this job " +
+    "ran: starting it again analyses it again."],
+};
+
 function resultCard(job) {
   const head = el("div", { class: "head" }, el("strong", {}, job.name),
     el("span", { class: "status " + job.status }, job.status));
+  if (INPUT_NOTES[job.input]) {
+    const [note, why] = INPUT_NOTES[job.input];
+    head.append(el("small", { class: "input-note", "data-input": job.input, title: why }, note));
+  }
   if (job.status === "completed") head.append(el("span", {},
     `${count(job.highlights, "highlight")} · ${count(job.clips, "clip")} · ` +
     `${(job.seconds || 0).toFixed(1)} s`));
