@@ -21,7 +21,7 @@ ACCURATE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
 def clip_command(
     media: MediaInfo, start: float, duration: float, out: str | os.PathLike, cut: str = "copy",
     *, video_graph: str | None = None, audio_filter: str | None = None,
-    seek: Seek | None = None,
+    seek: Seek | None = None, source: str | None = None,
 ) -> list[str]:
     """The ffmpeg arguments that write ``duration`` s of ``media`` from ``start`` s to ``out``.
 
@@ -43,15 +43,19 @@ def clip_command(
     before ``start`` (through filter graphs, at their inputs, so their times start at the
     window), its video first made constant at the ``hold`` rate when ``seek`` has one, so
     the frame players show at ``start`` is its first, until the video resumes after a gap.
+
+    ``source`` is the ffmpeg input that reads the recording, if not its file (a copied MP4's
+    window header followed by the file, :mod:`~m0_plugins.ffmpeg_encoder.window`).
     """
     filtered = bool(video_graph or audio_filter)
+    source = source or input_arg(media.path)
     skip = 0.0  # seconds decoded before the window, when sought before it
     cmd = base_command() + ["-y"]
     hold = ""  # the filter that holds the frame players show at start, ahead of the trim
     if seek is not None:
         if seek.at > 0:
             cmd += ["-ss", f"{seek.at:.6f}"]
-        cmd += ["-i", input_arg(media.path)]
+        cmd += ["-i", source]
         skip = max(start - seek.at - NUDGE, 0.0)
         if seek.hold is not None and media.has_video:
             hold = f"fps={seek.hold}"
@@ -62,7 +66,7 @@ def clip_command(
     else:
         if start > 0:
             cmd += ["-ss", f"{start:.6f}"]
-        cmd += ["-i", input_arg(media.path)]
+        cmd += ["-i", source]
     cmd += ["-t", f"{duration:.6f}"]
     if filtered:
         graph, maps = [], []

@@ -43,7 +43,7 @@ from .smart import smart_commands
 
 #: The error of every clip not made because the output folder's disk is full: the first
 #: clip that finds it full stops the others from starting (each would open the input, for a
-#: 6 h MP4 a 160 MB ffmpeg, only to fail the same way).
+#: 6 h MP4 re-encoded a 160 MB ffmpeg, only to fail the same way).
 FULL = f"the output folder's disk is full ({DISK_FULL})"
 
 
@@ -238,6 +238,9 @@ class FFmpegEncoder:
             self._short_cut(start, (end if duration is None else min(end, duration)) - start,
                             partial, seek_point(self.media, start))
             return
+        if self.cut == "copy":
+            self._copy(start, end, partial)
+            return
         if self.cut != "smart":
             self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut,
                                       seek=seek_point(self.media, start)))
@@ -251,6 +254,35 @@ class FFmpegEncoder:
                                                  "accurate",
                                                  seek=seek_point(self.media, start))]:
                 self._ffmpeg(cmd)
+
+    def _copy(self, start: float, end: float, partial: Path) -> None:
+        """A copied clip; an MP4's read by ffmpeg through a header that holds only the
+        window's samples (:mod:`~m0_plugins.ffmpeg_encoder.window`: the same clip, in
+        constant memory), else from the file."""
+        from m0_plugins.pyav_source import mp4
+
+        from .window import Unsupported, concat_input, window_header
+
+        seek = seek_point(self.media, start)
+        header = None
+        if self.media.container == mp4.CONTAINER:
+            try:
+                header = window_header(self.media.path, seek.at if seek else start, end)
+            except (Unsupported, OSError):  # ffmpeg reads the file, and says what is wrong
+                header = None
+        if header is None:
+            self._ffmpeg(clip_command(self.media, start, end - start, partial, seek=seek))
+            return
+        with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=temp_prefix(),
+                                         suffix="-copy") as work:
+            head = Path(work) / "head.mp4"
+            head.write_bytes(header)
+            try:
+                source = concat_input(head, self.media.path)
+            except Unsupported:
+                source = None
+            self._ffmpeg(clip_command(self.media, start, end - start, partial, seek=seek,
+                                      source=source))
 
     def _short_cut(self, start: float, length: float, partial: Path,
                    seek: Seek | None) -> None:

@@ -1,0 +1,111 @@
+"""Copied clips of MP4s: ffmpeg reads a header of the window's samples, not the whole index.
+
+Real media made by ffmpeg at test time; each clip is compared, byte for byte, with the clip
+the same ffmpeg command cuts from the file itself (what m0 did before).
+"""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from m0_plugins.ffmpeg_encoder import FFmpegEncoder
+from m0_plugins.ffmpeg_encoder.command import clip_command
+from m0_plugins.ffmpeg_encoder.keyframes import seek_point
+from m0_plugins.ffmpeg_encoder.window import Unsupported, window_header
+from m0core.media.ffmpeg import probe
+from m0core.model import Highlight
+
+SECONDS = 50  # long enough for windows past the header's first seconds (window.PREFIX)
+VIDEO = ["-f", "lavfi", "-i", f"testsrc2=size=160x120:rate=15:duration={SECONDS}"]
+TONE = ["-f", "lavfi", "-i", f"sine=f=440:duration={SECONDS}"]
+LAYOUTS = {
+    # H.264 with B-frames (an edit list moves its video by their delay) and AAC
+    "window_bframes.mp4": [*VIDEO, *TONE, "-c:v", "libx264", "-preset", "ultrafast",
+                           "-bf", "2", "-g", "45", "-c:a", "aac"],
+    # sound that starts 35 s late (an empty edit), after the header's first seconds; video
+    # without B-frames
+    "window_late_sound.mp4": [*VIDEO, "-itsoffset", "35", *TONE, "-c:v", "libx264",
+                              "-preset", "ultrafast", "-bf", "0", "-g", "30", "-c:a", "aac"],
+    # an OBS recording: two titled audio tracks of different rates
+    "window_two_tracks.mp4": [
+        *VIDEO, *TONE, "-f", "lavfi", "-i", f"sine=f=660:duration={SECONDS}:sample_rate=48000",
+        "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "ultrafast",
+        "-c:a", "aac", "-metadata:s:a:0", "title=Game", "-metadata:s:a:1", "title=Mic"],
+    # HEVC, whose sample dependencies (sdtp) FFmpeg's muxer writes
+    "window_hevc.mp4": [*VIDEO, *TONE, "-c:v", "libx265", "-preset", "ultrafast",
+                        "-x265-params", "log-level=none", "-c:a", "aac"],
+    "window_tone.m4a": [*TONE, "-c:a", "aac"],
+}
+# from the start, within the header's first seconds, past them, up to the end
+WINDOWS = [(0.0, 4.0), (12.3, 16.0), (38.2, 42.0), (46.5, 52.0)]
+
+
+def highlight(start: float, end: float) -> Highlight:
+    return Highlight(start, end, (start + end) / 2, -6.0, 3.0, index=1)
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_a_copied_clip_of_an_mp4_is_the_clip_ffmpeg_cuts_from_the_file(
+        make_media, name: str, tmp_path: Path) -> None:
+    media = probe(make_media(name, *LAYOUTS[name]))
+    for start, end in WINDOWS:
+        assert window_header(media.path, start, end)  # the header is what ffmpeg reads
+        out = tmp_path / f"{start}"
+        with FFmpegEncoder(media, out, cut="copy") as enc:
+            clip = enc.submit(highlight(start, end)).result()
+        assert clip.ok, clip.error
+        before = tmp_path / f"file-{start}{Path(clip.path).suffix}"
+        subprocess.run(clip_command(media, start, end - start, before,
+                                    seek=seek_point(media, start)), check=True)
+        assert Path(clip.path).read_bytes() == before.read_bytes(), (name, start)
+        assert sorted(p.name for p in out.iterdir()) == [Path(clip.path).name]
+
+
+def test_a_fragmented_mp4_is_copied_from_the_file(make_media, tmp_path: Path) -> None:
+    path = make_media("window_fragmented.mp4", *LAYOUTS["window_bframes.mp4"],
+                      "-movflags", "frag_keyframe+empty_moov")
+    with pytest.raises(Unsupported):
+        window_header(path, 38.0, 42.0)
+    with FFmpegEncoder(probe(path), tmp_path, cut="copy") as enc:
+        clip = enc.submit(highlight(38.0, 42.0)).result()
+    assert clip.ok, clip.error
+    assert abs(probe(clip.path).duration - 4.0) < 3.0
+
+
+#: Measures, in a process of its own, the peak memory of the ffmpeg that cuts a copied clip
+#: (the MediaInfo comes probed: probing runs an ffmpeg of its own).
+_PEAK = """
+import pickle, resource, sys
+from m0_plugins.ffmpeg_encoder import FFmpegEncoder
+from m0core.model import Highlight
+media = pickle.loads(open(sys.argv[1], "rb").read())
+with FFmpegEncoder(media, sys.argv[2], cut="copy") as enc:
+    clip = enc.submit(Highlight(40.0, 45.0, 42.5, -6.0, 3.0, index=1)).result()
+assert clip.ok, clip.error
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def test_the_ffmpeg_of_a_copied_clip_does_not_grow_with_the_recording(
+        make_media, tmp_path: Path) -> None:
+    unit = make_media("window_unit.mp4", "-f", "lavfi", "-i",
+                      "testsrc2=size=16x16:rate=100:duration=2", "-f", "lavfi", "-i",
+                      "sine=duration=2:sample_rate=8000", "-c:v", "libx264", "-g", "200",
+                      "-c:a", "aac", "-b:a", "16k")
+    peaks = {}
+    for loops in (30, 1200):  # 1 min; 40 min of 100 frames a second: 240,000 samples
+        path = make_media(f"window_loop{loops}.mp4", "-stream_loop", str(loops - 1),
+                          "-i", str(unit), "-c", "copy")
+        info = tmp_path / f"media{loops}"
+        info.write_bytes(pickle.dumps(probe(path)))
+        done = subprocess.run([sys.executable, "-c", _PEAK, str(info),
+                               str(tmp_path / f"out{loops}")],
+                              capture_output=True, text=True, check=True)
+        peaks[loops] = int(done.stdout.split()[-1])  # KB
+    # FFmpeg's demuxer indexing the whole file took 15 MB more for the long one
+    assert peaks[1200] - peaks[30] < 4000, peaks
