@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from m0_plugins.ffmpeg_encoder import FFmpegEncoder
+from m0_plugins.ffmpeg_encoder import FFmpegEncoder, window
 from m0_plugins.ffmpeg_encoder.command import clip_command
 from m0_plugins.ffmpeg_encoder.keyframes import seek_point
 from m0_plugins.ffmpeg_encoder.window import Unsupported, window_header
@@ -66,6 +66,24 @@ def test_a_copied_clip_of_an_mp4_is_the_clip_ffmpeg_cuts_from_the_file(
         assert sorted(p.name for p in out.iterdir()) == [Path(clip.path).name]
 
 
+def test_the_time_left_out_is_shared_by_the_samples_that_stand_for_it(
+        make_media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a sample lasts 2^31 ticks at most (6.6 hours at 90 kHz): the hours before a window of
+    # a long recording are shared by the samples that hold the bytes left out (1 GB each);
+    # here by hundreds of samples of 512 bytes, each lasting a second at most
+    monkeypatch.setattr(window, "FAKE_SIZE", 512)
+    monkeypatch.setattr(window, "MAX_TICKS", 44100)  # the sound's rate; the video's is 15360
+    media = probe(make_media("window_bframes.mp4", *LAYOUTS["window_bframes.mp4"]))
+    for start, end in WINDOWS:
+        assert window.window_header(media.path, start, end)
+        with FFmpegEncoder(media, tmp_path / f"{start}", cut="copy") as enc:
+            clip = enc.submit(highlight(start, end)).result()
+        before = tmp_path / f"file-{start}.mp4"
+        subprocess.run(clip_command(media, start, end - start, before,
+                                    seek=seek_point(media, start)), check=True)
+        assert Path(clip.path).read_bytes() == before.read_bytes(), start
+
+
 def test_a_fragmented_mp4_is_copied_from_the_file(make_media, tmp_path: Path) -> None:
     path = make_media("window_fragmented.mp4", *LAYOUTS["window_bframes.mp4"],
                       "-movflags", "frag_keyframe+empty_moov")
@@ -81,7 +99,7 @@ def test_a_fragmented_mp4_is_copied_from_the_file(make_media, tmp_path: Path) ->
 #: (the MediaInfo comes probed: probing runs an ffmpeg of its own).
 _PEAK = """
 import pickle, resource, sys
-from m0_plugins.ffmpeg_encoder import FFmpegEncoder
+from m0_plugins.ffmpeg_encoder import FFmpegEncoder, window
 from m0core.model import Highlight
 media = pickle.loads(open(sys.argv[1], "rb").read())
 with FFmpegEncoder(media, sys.argv[2], cut="copy") as enc:

@@ -9,9 +9,9 @@ each side and the video from a keyframe before), each sample where it lies in th
 with its decode time, composition offset, size, keyframe flag and dependencies as the
 recording's tables say. FFmpeg gives a stream the bit rate of all its samples over their
 whole duration, which the muxer writes as the clip's maximum bit rate: samples ffmpeg never
-reads (of no duration, 1 GB at most each) hold the bytes of those left out, between the first
-seconds and the window (which ffmpeg's seek goes past) or after the window (past the end of
-the clip's streams), and the samples before a jump last until the samples after it. Every
+reads (1 GB at most each) hold the bytes of those left out, between the first seconds and the
+window (which ffmpeg's seek goes past) or after the window (past the end of the clip's
+streams), and share with the sample before them the time until the samples after them. Every
 other box (edit lists, sample descriptions, handlers, languages, titles, the movie's
 metadata) is the recording's own. ffmpeg reads that header followed by the recording (its
 ``concat`` protocol, the chunk offsets moved by the header's length) with the clip's own
@@ -21,8 +21,8 @@ byte, in constant memory.
 What it does not handle (a fragmented movie, a track other than video or sound, a track
 reference, an edit list of several edits, several sample descriptions, sample groups other
 than the AAC's roll group, constant-size samples (PCM in a MOV), a box it does not know
-where FFmpeg might read one, decode times past 2^31 ticks, a track without samples just
-before the window, a path ``concat`` cannot name, a damaged box) raises
+where FFmpeg might read one, more time to stand for than its samples can hold, a track
+without samples just before the window, a path ``concat`` cannot name, a damaged box) raises
 :class:`Unsupported`: the clip is cut from the recording.
 """
 
@@ -66,6 +66,9 @@ MAX_SAMPLES = 1 << 20
 TAIL = 64
 #: The largest sample FFmpeg's demuxer takes (larger ones end its index).
 FAKE_SIZE = 0x3FFFFFFF
+#: The longest duration of a sample the header gives (in its track's timescale), which
+#: FFmpeg's demuxer takes as it is: 6.6 hours at 90 kHz, 38 hours at 15360 Hz.
+MAX_TICKS = (1 << 31) - 1
 #: Top-level boxes that may precede or follow the moov; anything else keeps FFmpeg's demuxer.
 _TOP = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide"}
 _MOOV = {b"mvhd", b"trak", b"udta", b"meta", b"iods"}
@@ -233,15 +236,18 @@ def _tables(f: BinaryIO, track: _Track, spans: list[tuple[int, int]], shift: int
     between = len(spans) > 1
     place = spans[0][1] if between else count
     durations = np.insert(durations, place, np.zeros(len(fakes), dtype=np.int64))
-    if between and len(fakes):  # the sample before them lasts until the window
-        durations[place - 1], durations[place + len(fakes) - 1] = 0, durations[place - 1]
+    # the sample before them and they share the time until the window (or the track's end)
+    total = int(durations[place - 1:place + len(fakes)].sum())
+    share = total // (len(fakes) + 1)
+    durations[place - 1:place + len(fakes)] = share
+    durations[place + len(fakes) - 1] += total - share * (len(fakes) + 1)
     sizes_all = np.insert(sizes_all, place, fakes)
     offsets_all = np.insert(offsets_all, place, np.full(len(fakes), shift, dtype=np.int64))
     for column in (cts, deps):
         if column:
             column.insert(1 if between else len(column), np.zeros(len(fakes), dtype=np.int64))
     count += len(fakes)
-    if np.any(durations < 0) or np.any(durations >= 1 << 31):
+    if np.any(durations < 0) or np.any(durations > MAX_TICKS):
         raise Unsupported("decode times the header cannot hold")
     out = full_box(b"stts", 0, _runs(durations))
     if ctts is not None:
