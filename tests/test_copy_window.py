@@ -1,4 +1,4 @@
-"""Copied clips of MP4s: ffmpeg reads a header of the window's samples, not the whole index.
+"""Clips of MP4s: ffmpeg reads a header of the window's samples, not the whole file's index.
 
 Real media made by ffmpeg at test time; each clip is compared, byte for byte, with the clip
 the same ffmpeg command cuts from the file itself (what m0 did before).
@@ -17,7 +17,7 @@ from m0_plugins.ffmpeg_encoder import FFmpegEncoder, window
 from m0_plugins.ffmpeg_encoder.command import clip_command
 from m0_plugins.ffmpeg_encoder.keyframes import seek_point
 from m0_plugins.ffmpeg_encoder.window import Unsupported, window_header
-from m0core.media.ffmpeg import probe
+from m0core.media.ffmpeg import ffmpeg_exe, probe
 from m0core.model import Highlight
 
 SECONDS = 50  # long enough for windows past the header's first seconds (window.PREFIX)
@@ -95,22 +95,51 @@ def test_a_fragmented_mp4_is_copied_from_the_file(make_media, tmp_path: Path) ->
     assert abs(probe(clip.path).duration - 4.0) < 3.0
 
 
-#: Measures, in a process of its own, the peak memory of the ffmpeg that cuts a copied clip
-#: (the MediaInfo comes probed: probing runs an ffmpeg of its own).
+def timing(clip: str | Path) -> list[list[str]]:
+    """Stream, decode and presentation times and duration of each packet of ``clip``, in
+    file order (a re-encoded clip's bytes may differ from run to run: x264's threads)."""
+    text = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(clip), "-map", "0",
+                           "-c", "copy", "-f", "framemd5", "-"],
+                          capture_output=True, text=True, check=True).stdout
+    return [[f.strip() for f in line.split(",")[:4]] for line in text.splitlines()
+            if not line.startswith("#")]
+
+
+@pytest.mark.parametrize("name", ["window_bframes.mp4", "window_two_tracks.mp4"])
+def test_a_re_encoded_clip_of_an_mp4_is_timed_as_the_one_cut_from_the_file(
+        make_media, name: str, tmp_path: Path) -> None:
+    media = probe(make_media(name, *LAYOUTS[name]))
+    for start, end in WINDOWS[2:]:
+        with FFmpegEncoder(media, tmp_path / f"{start}", cut="accurate") as enc:
+            clip = enc.submit(highlight(start, end)).result()
+        assert clip.ok, clip.error
+        before = tmp_path / f"file-{start}.mp4"
+        subprocess.run(clip_command(media, start, end - start, before, "accurate",
+                                    seek=seek_point(media, start)), check=True)
+        assert timing(clip.path) == timing(before), start
+
+
+#: Measures, in a process of its own, the peak memory of the ffmpeg processes that cut a
+#: clip (the MediaInfo comes probed: probing runs an ffmpeg of its own).
 _PEAK = """
 import pickle, resource, sys
-from m0_plugins.ffmpeg_encoder import FFmpegEncoder, window
+from m0_plugins.ffmpeg_encoder import FFmpegEncoder
 from m0core.model import Highlight
+from m0core.shortform import ShortForm
 media = pickle.loads(open(sys.argv[1], "rb").read())
-with FFmpegEncoder(media, sys.argv[2], cut="copy") as enc:
+cut = sys.argv[3]
+short = ShortForm(aspect=(9, 16), height=64, loudness=-14.0) if cut == "short" else None
+with FFmpegEncoder(media, sys.argv[2], cut="accurate" if short else cut,
+                   short_form=short) as enc:
     clip = enc.submit(Highlight(40.0, 45.0, 42.5, -6.0, 3.0, index=1)).result()
 assert clip.ok, clip.error
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
-def test_the_ffmpeg_of_a_copied_clip_does_not_grow_with_the_recording(
-        make_media, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cut", ["copy", "accurate", "short"])
+def test_the_ffmpeg_of_a_clip_does_not_grow_with_the_recording(
+        make_media, cut: str, tmp_path: Path) -> None:
     unit = make_media("window_unit.mp4", "-f", "lavfi", "-i",
                       "testsrc2=size=16x16:rate=100:duration=2", "-f", "lavfi", "-i",
                       "sine=duration=2:sample_rate=8000", "-c:v", "libx264", "-g", "200",
@@ -122,7 +151,7 @@ def test_the_ffmpeg_of_a_copied_clip_does_not_grow_with_the_recording(
         info = tmp_path / f"media{loops}"
         info.write_bytes(pickle.dumps(probe(path)))
         done = subprocess.run([sys.executable, "-c", _PEAK, str(info),
-                               str(tmp_path / f"out{loops}")],
+                               str(tmp_path / f"out{loops}"), cut],
                               capture_output=True, text=True, check=True)
         peaks[loops] = int(done.stdout.split()[-1])  # KB
     # FFmpeg's demuxer indexing the whole file took 15 MB more for the long one

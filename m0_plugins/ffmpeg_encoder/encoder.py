@@ -9,8 +9,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,8 +43,8 @@ from .shortform import (
 from .smart import smart_commands
 
 #: The error of every clip not made because the output folder's disk is full: the first
-#: clip that finds it full stops the others from starting (each would open the input, for a
-#: 6 h MP4 re-encoded a 160 MB ffmpeg, only to fail the same way).
+#: clip that finds it full stops the others from starting (each would start an ffmpeg on the
+#: input only to fail the same way).
 FULL = f"the output folder's disk is full ({DISK_FULL})"
 
 
@@ -234,17 +235,20 @@ class FFmpegEncoder:
         duration = self.media.duration
         if duration is not None and start >= duration:
             raise _Failed(f"clip window starts at {start:.1f} s, after the end ({duration:.1f} s)")
-        if self.short.active:
-            self._short_cut(start, (end if duration is None else min(end, duration)) - start,
-                            partial, seek_point(self.media, start))
+        if self.cut == "smart":  # never with short-form clips: those are re-encoded
+            self._smart_cut(start, end, partial)
             return
-        if self.cut == "copy":
-            self._copy(start, end, partial)
-            return
-        if self.cut != "smart":
-            self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut,
-                                      seek=seek_point(self.media, start)))
-            return
+        seek = seek_point(self.media, start)
+        with self._window(seek.at if seek else start, end) as source:
+            if self.short.active:
+                self._short_cut(start, (end if duration is None else min(end, duration))
+                                - start, partial, seek, source)
+            else:
+                self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut,
+                                          seek=seek, source=source))
+
+    def _smart_cut(self, start: float, end: float, partial: Path) -> None:
+        """A smart cut (:mod:`~m0_plugins.ffmpeg_encoder.smart`), else an accurate one."""
         with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=temp_prefix(),
                                          suffix="-smart") as work:
             # the smart cut reads the packets itself; where it cannot cut, the accurate way
@@ -255,61 +259,64 @@ class FFmpegEncoder:
                                                  seek=seek_point(self.media, start))]:
                 self._ffmpeg(cmd)
 
-    def _copy(self, start: float, end: float, partial: Path) -> None:
-        """A copied clip; an MP4's read by ffmpeg through a header that holds only the
-        window's samples (:mod:`~m0_plugins.ffmpeg_encoder.window`: the same clip, in
-        constant memory), else from the file."""
+    @contextmanager
+    def _window(self, start: float, end: float) -> Iterator[str | None]:
+        """The ffmpeg input that reads an MP4, MOV or M4A through a header that holds only
+        the samples around ``[start, end]`` s (:mod:`~m0_plugins.ffmpeg_encoder.window`:
+        ffmpeg makes the same clip, in constant memory), written to a temporary folder in
+        ``out_dir`` for the block; ``None`` (the file) for another file, or one the header
+        does not handle."""
         from m0_plugins.pyav_source import mp4
 
         from .window import Unsupported, concat_input, window_header
 
-        seek = seek_point(self.media, start)
         header = None
         if self.media.container == mp4.CONTAINER:
             try:
-                header = window_header(self.media.path, seek.at if seek else start, end)
+                header = window_header(self.media.path, start, end)
             except (Unsupported, OSError):  # ffmpeg reads the file, and says what is wrong
                 header = None
         if header is None:
-            self._ffmpeg(clip_command(self.media, start, end - start, partial, seek=seek))
+            yield None
             return
         with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=temp_prefix(),
-                                         suffix="-copy") as work:
+                                         suffix="-window") as work:
             head = Path(work) / "head.mp4"
             head.write_bytes(header)
             try:
                 source = concat_input(head, self.media.path)
             except Unsupported:
                 source = None
-            self._ffmpeg(clip_command(self.media, start, end - start, partial, seek=seek,
-                                      source=source))
+            yield source
 
     def _short_cut(self, start: float, length: float, partial: Path,
-                   seek: Seek | None) -> None:
+                   seek: Seek | None, source: str | None = None) -> None:
         """A short-form clip: measure the window's loudness (when asked), then re-encode it
         through the reframing, fade and loudness filters (the input sought to ``seek``, see
-        :func:`~m0_plugins.ffmpeg_encoder.clip_command`)."""
-        gain = None if self.short.loudness is None else self.loudness_gain(start, length)
+        :func:`~m0_plugins.ffmpeg_encoder.clip_command`; read from ``source`` if given)."""
+        gain = None if self.short.loudness is None else self.loudness_gain(start, length,
+                                                                            source)
         self._ffmpeg(clip_command(
             self.media, start, length, partial, "accurate",
             video_graph=video_graph(self.short, self.frame, length),
             audio_filter=audio_graph(self.short, length, gain, self.media.sample_rate),
-            seek=seek))
+            seek=seek, source=source))
 
-    def loudness_gain(self, start: float, length: float) -> float:
+    def loudness_gain(self, start: float, length: float, source: str | None = None) -> float:
         """The static gain (dB) that brings the clip window of ``length`` s from ``start`` s
         to the short-form loudness target through the limiter: the window measured as it is,
         then through the gain and the limiter, the gain corrected until within
         ``TOLERANCE_LU`` (at most ``CORRECTIONS`` times, each measured; else the gain measured
-        nearest the target). Needs a loudness target."""
+        nearest the target). Needs a loudness target. ``source``: the ffmpeg input that reads
+        the recording, if not its file."""
         target = self.short.loudness
-        measured = self._loudness(start, length, None)
+        measured = self._loudness(start, length, None, source)
         gain = gain_to(target, measured)
         if measured <= SILENCE_LUFS:
             return gain
         tries: list[tuple[float, float]] = []
         for _ in range(1 + CORRECTIONS):
-            got = self._loudness(start, length, gain)
+            got = self._loudness(start, length, gain, source)
             if abs(got - target) <= TOLERANCE_LU:
                 return gain
             tries.append((gain, got))
@@ -318,10 +325,12 @@ class FFmpegEncoder:
         # with the gain: lifted over the gate, a quiet bed counts and the limited burst less)
         return min(tries, key=lambda t: abs(t[1] - target))[0]
 
-    def _loudness(self, start: float, length: float, gain: float | None) -> float:
+    def _loudness(self, start: float, length: float, gain: float | None,
+                  source: str | None = None) -> float:
         """The integrated loudness of the clip window through its audio filters."""
         text = self._ffmpeg([ffmpeg_exe(), *loudness_command(
-            self.media.path, start, length, self.short, gain, self.media.sample_rate)])
+            self.media.path, start, length, self.short, gain, self.media.sample_rate,
+            source)])
         measured = integrated_loudness(text)
         if measured is None:
             raise _Failed("could not measure the clip's loudness")
