@@ -69,7 +69,7 @@ def test_a_copied_clip_of_an_mp4_is_the_clip_ffmpeg_cuts_from_the_file(
 def test_the_time_left_out_is_shared_by_the_samples_that_stand_for_it(
         make_media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a sample lasts 2^31 ticks at most (6.6 hours at 90 kHz): the hours before a window of
-    # a long recording are shared by the samples that hold the bytes left out (1 GB each);
+    # a long recording are shared by the samples that hold the bytes left out (16 MB each);
     # here by hundreds of samples of 512 bytes, each lasting a second at most
     monkeypatch.setattr(window, "FAKE_SIZE", 512)
     monkeypatch.setattr(window, "MAX_TICKS", 44100)  # the sound's rate; the video's is 15360

@@ -9,7 +9,7 @@ each side and the video from a keyframe before), each sample where it lies in th
 with its decode time, composition offset, size, keyframe flag and dependencies as the
 recording's tables say. FFmpeg gives a stream the bit rate of all its samples over their
 whole duration, which the muxer writes as the clip's maximum bit rate: samples ffmpeg never
-reads (1 GB at most each) hold the bytes of those left out, between the first seconds and the
+reads (16 MB at most each) hold the bytes of those left out, between the first seconds and the
 window (which ffmpeg's seek goes past) or after the window (past the end of the clip's
 streams), and share with the sample before them the time until the samples after them. Every
 other box (edit lists, sample descriptions, handlers, languages, titles, the movie's
@@ -64,8 +64,9 @@ MAX_SAMPLES = 1 << 20
 #: Samples of each track the header keeps after the window's margin, so that ffmpeg has
 #: ended every stream of the clip before it could read ahead to what follows them.
 TAIL = 64
-#: The largest sample FFmpeg's demuxer takes (larger ones end its index).
-FAKE_SIZE = 0x3FFFFFFF
+#: Bytes of each sample that stands for those left out (FFmpeg's demuxer takes up to 1 GB):
+#: small enough that one read by mistake would cost little.
+FAKE_SIZE = 1 << 24
 #: The longest duration of a sample the header gives (in its track's timescale), which
 #: FFmpeg's demuxer takes as it is: 6.6 hours at 90 kHz, 38 hours at 15360 Hz.
 MAX_TICKS = (1 << 31) - 1
