@@ -183,3 +183,37 @@ def test_report_labels_of_many_highlights_do_not_overlap(tmp_path, browser):
         page.page.click("#zoom-in")
     assert page.count("#detail text.label") == page.count("#detail .mark") > 0
     assert page.problems == []
+
+
+
+def edge_page(tmp_path: Path, browser) -> tuple[Page, list, dict]:
+    """The report of 10 minutes at -34 dB (so the plot's bottom is -40 dB, a labelled level)
+    with highlights peaking at 1:40 and in the last half second; its page, the box of every
+    text of the detail plot (text, left, top, right, bottom) and the plot's box."""
+    hop, duration = 0.1, 600.0
+    scores = np.full(int(duration / hop), -34.0, dtype=np.float32)
+    highlights = []
+    for i, t in enumerate((100.0, 599.5), 1):
+        scores[int(t / hop) - 5:int(t / hop)] = -10.0
+        highlights.append(Highlight(t - 20, min(t + 10, duration), t, -10.0, 3.0, "held", i))
+    media = MediaInfo(str(tmp_path / "edge.wav"), duration, 48000, 1, has_video=False)
+    result = AnalysisResult(media, tuple(highlights), (), scores, hop, Options(),
+                            Stage("ffmpeg"), Stage("rms-streaming"), Stage("standout"),
+                            tmp_path)
+    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
+    page = Page(browser, page_path.as_uri())
+    boxes = page.page.evaluate("""sel => [...document.querySelectorAll(sel)].map(t => {
+        const b = t.getBoundingClientRect();
+        return [t.textContent, b.left, b.top, b.right, b.bottom]; })""", "#detail text")
+    return page, boxes, page.page.locator("#detail").bounding_box()
+
+
+def test_report_label_of_a_highlight_at_the_end_is_whole(tmp_path, browser):
+    """A highlight peaking in the last half second has its whole label inside the plot: its
+    "#2" was drawn right of the peak, past the plot's edge, and read "#"."""
+    page, boxes, plot = edge_page(tmp_path, browser)
+    labels = [b for b in boxes if b[0].startswith("#")]
+    assert [b[0] for b in labels] == ["#1", "#2"]
+    assert all(plot["x"] <= b[1] and b[3] <= plot["x"] + plot["width"] for b in labels), labels
+    assert page.problems == []
+
