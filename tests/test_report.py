@@ -217,3 +217,17 @@ def test_report_label_of_a_highlight_at_the_end_is_whole(tmp_path, browser):
     assert all(plot["x"] <= b[1] and b[3] <= plot["x"] + plot["width"] for b in labels), labels
     assert page.problems == []
 
+
+def test_report_level_labels_are_not_drawn_over_the_time_axis(tmp_path, browser):
+    """The lowest level's label ("-40 dB", at the plot's bottom) was drawn below it, over the
+    time axis's "0:00"; a level label is drawn only inside the plot, clear of the times."""
+    page, boxes, plot = edge_page(tmp_path, browser)
+    levels = [b for b in boxes if b[0].endswith(" dB")]
+    times = [b for b in boxes if re.fullmatch(r"\d+:\d\d", b[0])]
+    assert len(levels) >= 2 and times
+    for name, left, top, right, bottom in levels:
+        assert bottom <= plot["y"] + plot["height"], name
+        for other in times:  # no two rectangles intersect
+            assert right <= other[1] or other[3] <= left or bottom <= other[2] \
+                or other[4] <= top, (name, other[0])
+    assert page.problems == []
