@@ -29,6 +29,21 @@ def test_analyze_end_to_end(vod, tmp_path):
     assert {"highlights.json", "index.json"} <= set(_files(out))
 
 
+def test_verbose_timings_are_seconds_and_say_a_cached_analysis_in_words(vod, tmp_path):
+    """-v's timings line gave the cache flag as a time ('cached 1.00 s'): every number there is
+    now seconds, and a run from the cached analysis says so in words."""
+    lines = []
+    for _ in range(2):  # the second run reads the first's analysis from the cache
+        run = run_m0("analyze", str(vod), str(tmp_path / "out"), "-v", "--no-clips")
+        assert run.returncode == 0, run.stderr
+        (line,) = [x for x in run.stdout.splitlines() if x.startswith("  timings: ")]
+        lines.append(line)
+    for line in lines:
+        assert "cached" not in line.split(";")[0], line
+        assert re.fullmatch(r"  timings: (\w+ \d+\.\d\d s)(, \w+ \d+\.\d\d s)*"
+                            r"(; analysis from the cache)?", line), line
+    assert lines[1].endswith("; analysis from the cache")
+
 def test_the_summary_counts_one_in_the_singular(vod, tmp_path):
     run = run_m0("analyze", str(vod), str(tmp_path / "out"), "--max-clips", "1",
                  "--compilation", "--no-report")

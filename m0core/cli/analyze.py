@@ -94,8 +94,10 @@ def _summary(result, verbose: bool) -> None:
             name = Path(clip.path).name if clip and clip.ok else "-"
             click.echo(f"  {h.index:3d}  {clock(h.peak_time):>8}  {h.peak_db:6.1f} dB  "
                        f"+{h.score:4.1f}  {h.kind:<9} {name}")
-        click.echo("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in
-                                             result.timings.items()))
+        seconds = {k: v for k, v in result.timings.items() if k != "cached"}  # a flag
+        cached = "; analysis from the cache" if result.timings.get("cached") else ""
+        click.echo("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items())
+                   + cached)
 
 
 def _track_line(media, track: int | str) -> str:
