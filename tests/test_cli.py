@@ -44,6 +44,20 @@ def test_verbose_timings_are_seconds_and_say_a_cached_analysis_in_words(vod, tmp
                             r"(; analysis from the cache)?", line), line
     assert lines[1].endswith("; analysis from the cache")
 
+def test_verbose_rows_name_the_score_and_say_why(vod, tmp_path):
+    """-v's row of a highlight gave its score as '+ 1.4' beside its level in dB, read as 1.4
+    dB more (standout's score is dB·s): the score is named, and the row ends with the
+    highlight's reason, in its units, as the report's 'why' column."""
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(vod), str(out), "-v", "--no-clips")
+    assert run.returncode == 0, run.stderr
+    rows = [x for x in run.stdout.splitlines() if re.match(r"\s+\d+\s+\d+:\d\d\s", x)]
+    highlights = json.loads((out / "highlights.json").read_text())["highlights"]
+    assert len(rows) == len(highlights) == len(LOUD_AT)
+    for row, h in zip(rows, highlights, strict=True):
+        assert f"score {h['score']:.1f}" in row and "+ " not in row, row
+        assert h["reason"] and row.endswith(h["reason"]), row
+
 def test_the_summary_counts_one_in_the_singular(vod, tmp_path):
     run = run_m0("analyze", str(vod), str(tmp_path / "out"), "--max-clips", "1",
                  "--compilation", "--no-report")

@@ -93,7 +93,7 @@ def _summary(result, verbose: bool) -> None:
             clip = result.clip_for(h)
             name = Path(clip.path).name if clip and clip.ok else "-"
             click.echo(f"  {h.index:3d}  {clock(h.peak_time):>8}  {h.peak_db:6.1f} dB  "
-                       f"+{h.score:4.1f}  {h.kind:<9} {name}")
+                       f"score {h.score:.1f}  {name}  {h.reason or h.kind}")
         seconds = {k: v for k, v in result.timings.items() if k != "cached"}  # a flag
         cached = "; analysis from the cache" if result.timings.get("cached") else ""
         click.echo("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items())
