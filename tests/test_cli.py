@@ -243,6 +243,34 @@ def test_every_command_s_help_ends_with_an_example():
         assert run.returncode == 0 and "\n  Example: m0 " in run.stdout, path
 
 
+def test_every_option_s_help_says_its_default():
+    """--max-clips ('Keep only the N best highlights.') and --threshold did not say what
+    they are when not given (all; none, crest's -5 dBFS): every option taking a value says
+    its default in --help, but those that add something (-P, a file to read)."""
+    from m0core.cli.main import cli
+
+    adding = {"params", "from_file", "highlights_json"}
+
+    def commands(group, path):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from commands(command, [*path, name])
+            else:
+                yield [*path, name]
+
+    for path in commands(cli, []):
+        shown = " ".join(run_m0(*path, "--help").stdout.split())
+        command = cli
+        for name in path:
+            command = command.commands[name]
+        for option in command.params:
+            if option.param_type_name != "option" or option.is_flag or option.name in adding:
+                continue
+            help_ = " ".join(option.help.split()).split(" [default:")[0]
+            assert help_ in shown, (path, option.name)
+            rest = shown.split(help_, 1)[1]
+            assert rest.lstrip().startswith("[default:"), (path, option.opts, rest[:40])
+
 def test_demo_makes_a_sample_and_finds_its_moments(tmp_path):
     run = run_m0("demo", str(tmp_path / "demo"), "--duration", "60", "-q")
     assert run.returncode == 0, run.stderr

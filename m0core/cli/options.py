@@ -105,7 +105,8 @@ def selection_options(f):
         click.option("--streaming/--no-streaming", default=True,
                      help="--no-streaming uses the whole-file rms-legacy analyzer."),
         click.option("-t", "--threshold", type=float, default=None, metavar="DB",
-                     help="Minimum level in dBFS (crest's threshold; a floor for standout)."),
+                     help="Minimum level in dBFS (crest's threshold; a floor for standout)  "
+                          "[default: none; crest's -5]"),
         click.option("-l", "--clip-length", type=float, default=30.0, metavar="SECONDS",
                      help="Length of each clip."),
         click.option("--pre", type=float, default=None, metavar="SECONDS",
@@ -113,7 +114,8 @@ def selection_options(f):
         click.option("--post", type=float, default=None, metavar="SECONDS",
                      help="Seconds after the peak  [default: the rest]"),
         click.option("--max-clips", type=int, default=None, metavar="N",
-                     help="Keep only the N best highlights."),
+                     help="Keep only the N best highlights, by the selector's score  "
+                          "[default: all]"),
         click.option("--min-gap", type=float, default=None, metavar="SECONDS",
                      help="Minimum time between two highlights  [default: half a clip]"),
         click.option("--jobs", type=int, default=None, metavar="N",
