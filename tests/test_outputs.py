@@ -162,6 +162,22 @@ def test_m0_chapters_analyses_and_stream_copies(vod, tmp_path, ext, length):
     assert len(list(tmp_path.iterdir())) == 1  # no temporary file left
 
 
+@pytest.mark.parametrize("ext", ["mp4", "mkv"])
+def test_m0_chapters_counts_the_chapters_its_file_has(vod, tmp_path, ext):
+    """m0 chapters said '2 chapters in out.mp4' of an MP4 with 4 (2 highlights, 2 '—' before
+    and between them): it counts those a player lists, and says which are highlights."""
+    out = tmp_path / f"counted.{ext}"
+    proc = run_m0("chapters", str(vod), str(out), "-l", "10")
+    assert proc.returncode == 0, proc.stderr
+    found = chapters_of(out)
+    between = sum(title == chapters.BETWEEN for _, _, title in found)
+    assert between == (2 if ext == "mp4" else 0)
+    said = f"{len(found)} chapters in {out}"
+    if between:
+        said += f": {len(LOUD_AT)} highlights, {between} '{chapters.BETWEEN}' before and " \
+                "between them"
+    assert proc.stdout.splitlines()[-1] == said
+
 @pytest.mark.parametrize("ext", ["mkv", "mp4"])
 def test_nothing_found_gives_a_copy_and_a_chapters_file_without_chapters(vod, tmp_path, ext):
     out = tmp_path / f"none.{ext}"

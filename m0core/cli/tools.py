@@ -79,7 +79,13 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
     named after the highlight's peak time and level; OUT's extension picks the container
     (.mp4, .mkv, .mov, .m4a, .webm).
     """
-    from m0core.media.chapters import chapters_target, embed_chapters
+    from m0core.media.chapters import (
+        BETWEEN,
+        chapters_target,
+        embed_chapters,
+        ffmetadata,
+        starts_only,
+    )
     from m0core.pipeline import analyze
 
     chapters_target(video, out)  # a wrong extension or folder fails now, not after analysing
@@ -99,8 +105,12 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
         finally:
             progress.close()
     embed_chapters(video, found, out)
-    if not quiet:
-        click.echo(f"{count(len(found), 'chapter')} in {out}")
+    if not quiet:  # an MP4's or MOV's chapters include those before and between highlights
+        made = ffmetadata(found, contiguous=starts_only(out)).count("[CHAPTER]")
+        between = made - len(found)
+        click.echo(f"{count(made, 'chapter')} in {out}" + (
+            f": {count(len(found), 'highlight')}, {between} '{BETWEEN}' before and between "
+            "them" if between else ""))
 
 
 @click.command(epilog="Example: m0 reference stream.mp4 --json")

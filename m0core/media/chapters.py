@@ -134,7 +134,7 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
 
         def mux(delay: float) -> None:
             Path(meta).write_text(ffmetadata([later(h, delay) for h in highlights],
-                                             contiguous=muxer in ("mp4", "mov")),
+                                             contiguous=starts_only(target)),
                                   encoding="utf-8")
             run(base_command() + [
                 "-y", "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),
@@ -215,6 +215,12 @@ def later(highlight: Highlight, seconds: float) -> Highlight:
         return highlight
     return replace(highlight, start=highlight.start + seconds, end=highlight.end + seconds,
                    peak_time=highlight.peak_time + seconds)
+
+
+def starts_only(target: Path) -> bool:
+    """Whether ``target``'s container gives a chapter a start only (MP4, MOV), so its
+    chapters are :func:`ffmetadata`'s ``contiguous`` ones."""
+    return chapter_muxer(target) in ("mp4", "mov")
 
 
 def chapter_muxer(target: Path) -> str:
