@@ -231,3 +231,20 @@ def test_report_level_labels_are_not_drawn_over_the_time_axis(tmp_path, browser)
             assert right <= other[1] or other[3] <= left or bottom <= other[2] \
                 or other[4] <= top, (name, other[0])
     assert page.problems == []
+
+
+def test_report_names_the_level_at_the_peak_a_level_not_the_clips_loudness(tmp_path, browser):
+    """The column of each highlight's level at its peak (the recording's, in dBFS) was headed
+    'loudness': beside clips normalised by --loudness -14 (LUFS) it read as theirs. It is
+    headed 'peak level' and its title says what it is; the time beside it is 'peak at'."""
+    result = six_hours(tmp_path)
+    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
+    page = Page(browser, page_path.as_uri())
+    heads = page.page.locator("#rows thead th").all_inner_texts()
+    cells = page.page.locator("#rows tbody tr").first.locator("td").all_inner_texts()
+    assert "loudness" not in heads
+    level = heads.index("peak level")
+    assert cells[level] == "-12.0 dB" and cells[heads.index("peak at")] == "0:05:00"
+    title = page.page.locator("#rows thead th").nth(level).get_attribute("title")
+    assert "dBFS" in title and "--loudness" in title
+    assert page.problems == []

@@ -3,7 +3,7 @@
 The page embeds its data as JSON and its CSS/JS inline (no network). It plots the score curve
 over the whole file (an overview max-pooled to a few hundred points, and a zoomable detail
 view), the line the selector judged by (its own Line), and the highlights; then one row per
-highlight with its thumbnail, its playable clip (by relative path), time, loudness, kind and
+highlight with its thumbnail, its playable clip (by relative path), time, level, kind and
 why it was chosen.
 """
 

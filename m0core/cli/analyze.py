@@ -25,7 +25,7 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     """Find the highlights of VIDEO and cut a clip around each into OUT_DIR.
 
     OUT_DIR defaults to VIDEO's name + "_highlights" in the current folder. It receives the
-    clips, highlights.json (every highlight with its times and loudness), index.json (the
+    clips, highlights.json (every highlight with its times and level), index.json (the
     seed's format), report.html (open it in a browser) and any --format files.
     """
     from m0core.pipeline import prestart
