@@ -59,11 +59,15 @@ class AudioTrack:
                 "sample_rate": self.sample_rate, "start": round(self.start, 6),
                 "title": self.title, "language": self.language}
 
-    def describe(self) -> str:
-        """One line for people: ``track 2 "Mic" (eng): aac, 1 ch, 48000 Hz, starts at 0.0 s``."""
+    def name(self) -> str:
+        """Its name for people: ``track 2 "Mic" (eng)`` (title and language where given)."""
         title = f' "{self.title}"' if self.title else ""
         language = f" ({self.language})" if self.language else ""
-        return (f"track {self.number}{title}{language}: {self.codec or '?'}, "
+        return f"track {self.number}{title}{language}"
+
+    def describe(self) -> str:
+        """One line for people: ``track 2 "Mic" (eng): aac, 1 ch, 48000 Hz, starts at 0.0 s``."""
+        return (f"{self.name()}: {self.codec or '?'}, "
                 f"{self.channels} ch, {self.sample_rate} Hz, starts at {self.start:.3f} s")
 
 

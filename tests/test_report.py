@@ -15,7 +15,7 @@ from conftest import LOUD_AT, Page
 
 import m0core
 from m0_plugins.writers.report import OVERVIEW_POINTS, ReportWriter
-from m0core.model import Highlight, MediaInfo, Stage
+from m0core.model import AudioTrack, Highlight, MediaInfo, Stage
 from m0core.options import Options
 from m0core.outputs import position
 from m0core.result import AnalysisResult
@@ -248,3 +248,27 @@ def test_report_names_the_level_at_the_peak_a_level_not_the_clips_loudness(tmp_p
     title = page.page.locator("#rows thead th").nth(level).get_attribute("title")
     assert "dBFS" in title and "--loudness" in title
     assert page.problems == []
+
+
+def obs_report(tmp_path: Path, browser, track: int | str, count: int = 2) -> str:
+    """The meta line of the report of a run on ``track`` of a recording of ``count`` audio
+    tracks (OBS's: 1 "Mix", 2 "Mic")."""
+    tracks = tuple(AudioTrack(n, "aac", 2, 48000, title=t)
+                   for n, t in list(enumerate(("Mix", "Mic"), 1))[:count])
+    media = MediaInfo(str(tmp_path / "obs.mkv"), 60.0, 48000, 2, has_video=True, tracks=tracks)
+    result = AnalysisResult(media, (), (), np.full(600, -30.0, dtype=np.float32), 0.1,
+                            Options(audio_track=track), Stage("pyav"),
+                            Stage("rms-streaming"), Stage("standout"), tmp_path)
+    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
+    page = Page(browser, page_path.as_uri())
+    assert page.problems == []
+    return page.page.inner_text("#meta")
+
+
+def test_report_says_which_audio_track_it_analysed(tmp_path, browser):
+    """The report of an OBS recording's --audio-track 2 (its microphone) looked like that of
+    its mix: its meta line names the track analysed where the file has more than one."""
+    assert 'audio track 2 "Mic"' in obs_report(tmp_path, browser, 2)
+    assert 'audio track 1 "Mix"' in obs_report(tmp_path, browser, 1)
+    assert "all 2 audio tracks mixed" in obs_report(tmp_path, browser, "all")
+    assert "track" not in obs_report(tmp_path, browser, 1, count=1)

@@ -62,6 +62,17 @@ def limit_series(result: AnalysisResult) -> dict[str, Any] | None:
     return None
 
 
+def track_label(result: AnalysisResult) -> str | None:
+    """The audio track the run analysed, for a file with more than one (or a run on another
+    than the first): ``audio track 2 "Mic"``, ``all 2 audio tracks mixed``; else ``None``."""
+    tracks, track = result.media.tracks, result.options.audio_track
+    if len(tracks) < 2 and track in (1, "all"):
+        return None
+    if track == "all":
+        return f"all {len(tracks)} audio tracks mixed"
+    return "audio " + (tracks[track - 1].name() if track <= len(tracks) else f"track {track}")
+
+
 def report_data(result: AnalysisResult, out_dir: Path, thumbs: dict[int, Path]) -> dict:
     """Everything the page shows, JSON-ready."""
     scores = clean(result.scores)
@@ -91,6 +102,7 @@ def report_data(result: AnalysisResult, out_dir: Path, thumbs: dict[int, Path]) 
         "hop": result.hop,
         "selector": result.selector.name,
         "analyzer": result.analyzer.name,
+        "track": track_label(result),
         "range": [max(low, -120.0), max(high, low + 10.0)],
         "overview": series(scores, result.hop, OVERVIEW_POINTS),
         "detail": series(scores, result.hop, DETAIL_POINTS),
