@@ -58,6 +58,16 @@ def test_verbose_rows_name_the_score_and_say_why(vod, tmp_path):
         assert f"score {h['score']:.1f}" in row and "+ " not in row, row
         assert h["reason"] and row.endswith(h["reason"]), row
 
+def test_the_summary_of_a_no_clips_run_says_where_its_results_are_not_0_clips(vod, tmp_path):
+    """m0 analyze --no-clips ended '2 highlights in 1:00 of audio (…); 0 clips in OUT', as if
+    every clip had failed: it says the results are in OUT, without clips."""
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(vod), str(out), "--no-clips")
+    assert run.returncode == 0, run.stderr
+    last = run.stdout.splitlines()[-1]
+    assert "0 clips" not in last and last.startswith("2 highlights in 1:00 of audio (")
+    assert last.endswith(f"); results in {out} (--no-clips: no clips)")
+
 def test_the_summary_counts_one_in_the_singular(vod, tmp_path):
     run = run_m0("analyze", str(vod), str(tmp_path / "out"), "--max-clips", "1",
                  "--compilation", "--no-report")

@@ -77,9 +77,11 @@ def _summary(result, verbose: bool) -> None:
     took = result.timings.get("total", 0.0)
     speed = (media.duration or 0) / took if took else 0
     made = sum(1 for c in result.clips if c.ok and c.path)
+    where = (f"{count(made, 'clip')} in {result.out_dir}" if result.options.clips
+             else f"results in {result.out_dir} (--no-clips: no clips)")
     click.echo(
         f"{count(len(result.highlights), 'highlight')} in {clock(media.duration or 0)} of audio "
-        f"({took:.1f} s, {speed:.0f}x real time); {count(made, 'clip')} in {result.out_dir}"
+        f"({took:.1f} s, {speed:.0f}x real time); {where}"
     )
     if result.compilation is not None and result.compilation.ok:
         click.echo(f"compilation: {result.compilation.path} "
