@@ -580,3 +580,17 @@ def test_short_form_settings_make_vertical_clips_and_a_compilation(vod, tmp_path
         with av.open(str(clip)) as c:
             size = c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height
         assert size == (136, 240)
+
+
+def test_a_result_says_what_its_seconds_are(tmp_path, browser, serve):
+    """A completed job's card read '2 highlights · 2 clips · 1.0 s', a number of seconds
+    saying nothing of what they were: it is the time the job took, and says so."""
+    root = tmp_path / "videos"
+    root.mkdir()
+    (root / "a.mp4").write_bytes(b"not a video")
+    finished_jobs(tmp_path / "out", [root / "a.mp4"])
+    page = Page(browser, serve(root, tmp_path / "out").url)
+    p = page.page
+    p.wait_for_selector("#results article")
+    assert p.inner_text("#results article .head").endswith("2 highlights · 2 clips · took 1.0 s")
+    assert page.problems == [], "\n".join(page.problems)

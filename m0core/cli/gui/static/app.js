@@ -342,7 +342,7 @@ function resultCard(job) {
   }
   if (job.status === "completed") head.append(el("span", {},
     `${count(job.highlights, "highlight")} · ${count(job.clips, "clip")} · ` +
-    `${(job.seconds || 0).toFixed(1)} s`));
+    `took ${(job.seconds || 0).toFixed(1)} s`));
   if (job.error) head.append(el("span", { class: job.status === "failed" ? "bad" : "warn" },
     job.error));
   const card = el("article", { class: "result", "data-status": job.status,
