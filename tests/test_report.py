@@ -272,3 +272,16 @@ def test_report_says_which_audio_track_it_analysed(tmp_path, browser):
     assert 'audio track 1 "Mix"' in obs_report(tmp_path, browser, 1)
     assert "all 2 audio tracks mixed" in obs_report(tmp_path, browser, "all")
     assert "track" not in obs_report(tmp_path, browser, 1, count=1)
+
+
+def test_report_of_audio_only_has_no_empty_thumbnail_column(tmp_path, browser):
+    """The report of an audio-only recording had a 'thumbnail' column with nothing in it:
+    without a thumbnail in any row, there is no such column, and each row has a cell per
+    heading."""
+    page, _, _ = edge_page(tmp_path, browser)
+    heads = page.page.locator("#rows thead th").all_inner_texts()
+    assert "thumbnail" not in heads and heads[:2] == ["#", "clip"]
+    widths = page.page.evaluate(
+        "[...document.querySelectorAll('#rows tbody tr')].map(tr => tr.cells.length)")
+    assert widths == [len(heads)] * 2
+    assert page.problems == []
