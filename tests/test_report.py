@@ -285,3 +285,15 @@ def test_report_of_audio_only_has_no_empty_thumbnail_column(tmp_path, browser):
         "[...document.querySelectorAll('#rows tbody tr')].map(tr => tr.cells.length)")
     assert widths == [len(heads)] * 2
     assert page.problems == []
+
+
+def test_report_audio_players_have_no_black_box_around_them(wav, tmp_path, browser):
+    """An audio-only report's players were drawn on a black box, its square corners showing
+    round Chromium's pill-shaped player: an audio player has no background of its own (a
+    video's black bars stay)."""
+    m0core.analyze(wav, tmp_path, workers=2)
+    page = Page(browser, (tmp_path / "report.html").as_uri())
+    colours = page.page.evaluate("[...document.querySelectorAll('#rows audio')]"
+                                 ".map(a => getComputedStyle(a).backgroundColor)")
+    assert colours and set(colours) == {"rgba(0, 0, 0, 0)"}, colours
+    assert page.problems == []
