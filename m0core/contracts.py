@@ -166,6 +166,28 @@ def _what(value: object) -> str:
     return "None" if value is None else f"a value of type {type(value).__name__}"
 
 
+def stage_problem(stage: str, built: object) -> str | None:
+    """What breaks the contract in the object a ``stage``'s factory ``built``, or ``None``:
+    it has every member :func:`required` names (``Selector without finish()``), the methods
+    callable."""
+    protocol = PROTOCOLS[stage]
+
+    def shown(name: str) -> str:
+        return f"{name}()" if callable(vars(protocol).get(name)) else name
+
+    missing = [name for name in required(stage) if not hasattr(built, name)
+               or (callable(vars(protocol).get(name)) and not callable(getattr(built, name)))]
+    if not missing:
+        return None
+    names = [shown(name) for name in required(stage)]
+    has = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    kind = type(built).__name__
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    stage_article = "an" if stage[0] in "aeiou" else "a"
+    return (f"built {article} {kind} without {', '.join(shown(m) for m in missing)} "
+            f"({stage_article} {stage} has {has})")
+
+
 def media_problem(media: object) -> str | None:
     """What breaks the contract in what a source's ``probe`` (or ``outline``, when not
     ``None``) gave, or ``None``: an :class:`m0core.MediaInfo`."""

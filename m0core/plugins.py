@@ -370,7 +370,8 @@ def create(kind: str, name: str, **params: Any) -> Any:
 
     Parameters the factory does not take, or a ``ValueError`` from it, are an
     :class:`OptionError`; any other exception (not an :class:`M0Error`) is a
-    :class:`PluginError` naming the plugin (see :func:`blame`). An analyzer name of several
+    :class:`PluginError` naming the plugin (see :func:`blame`), as is a stage without a member
+    its contract requires (:func:`m0core.contracts.stage_problem`). An analyzer name of several
     registered names joined by ``+`` builds a :class:`~m0core.combine.Combined` analyzer of them.
     """
     if kind == "analyzers" and len(combine.parts(name)) > 1:
@@ -388,9 +389,13 @@ def create(kind: str, name: str, **params: Any) -> Any:
         raise OptionError(f'{kind[:-1]} "{name}" does not take {refused}')
     with blame(kind, name):
         try:
-            return reg.factory(**params)
+            stage = reg.factory(**params)
         except (ValueError, OptionError) as exc:  # a bad parameter: one line naming the stage
             raise OptionError(f'{kind[:-1]} "{name}": {exc}') from exc
+    problem = contracts.stage_problem(kind[:-1], stage)
+    if problem is not None:  # before the run: not hours later, when the member is first used
+        raise broken(kind, name, problem)
+    return stage
 
 
 def takes(kind: str, name: str, param: str) -> bool:

@@ -626,3 +626,66 @@ def test_what_a_plugin_prints_goes_to_stderr_and_the_json_stays_valid(fake_dist,
     listing = run_m0("plugins", "--json", env=env)
     assert [row["name"] for row in json.loads(listing.stdout)] == ["m0-chatty"]
     assert "chatty: loaded" in listing.stderr
+
+
+# -- a third-party stage without a member its contract requires ------------------------------
+
+HALF = '''
+from m0core import hookimpl
+
+
+class Analyzer:  # no hop
+    def feed(self, chunk):
+        return []
+
+
+class Selector:  # no finish
+    def __init__(self, timeline, threshold=None):
+        pass
+
+    def feed(self, scores):
+        return []
+
+
+class Writer:  # write misspelt
+    def writes(self, result, out_dir):
+        return []
+
+
+@hookimpl
+def m0_register_analyzers(register):
+    register("half", Analyzer)
+
+
+@hookimpl
+def m0_register_selectors(register):
+    register("half", Selector)
+
+
+@hookimpl
+def m0_register_writers(register):
+    register("half", Writer)
+'''
+
+
+@pytest.mark.parametrize("option, problem", [
+    ("--analyzer", "built an Analyzer without hop (an analyzer has hop and feed())"),
+    ("--selector", "built a Selector without finish() (a selector has feed() and finish())"),
+    ("-f", "built a Writer without write() (a writer has write())"),
+])
+def test_a_stage_without_a_required_member_is_one_line_before_the_run(fake_dist, wav, tmp_path,
+                                                                       option, problem):
+    """A selector without finish() ran the whole analysis (hours on a long VOD) and then
+    failed with 'AttributeError: 'Selector' object has no attribute 'finish''; an analyzer
+    without hop was 'unexpected AttributeError', naming no plugin; a writer without write()
+    failed after the clips. The contract table says what is required: m0 checks it when it
+    builds the stage."""
+    env = fake_dist("m0-half", HALF, version="0.1")
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), option, "half", "-q", env=env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f'Error: plugin "m0-half" ({ {"-f": "writer"}.get(option, option[2:])} "half", from '
+        f"m0-half 0.1): {problem}"], run.stderr
+    assert files(out) == []
+
