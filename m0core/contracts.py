@@ -282,6 +282,25 @@ def clip_problem(result: object) -> str | None:
     return None
 
 
+def renumbered_problem(given: list[ClipResult], returned: list[object]) -> str | None:
+    """What breaks the contract in the clips an encoder's ``renumber`` ``returned`` for the
+    clips it was ``given``, or ``None``: one for each clip given (the same highlights, in any
+    order), each fitting :func:`clip_problem`."""
+    def indexes(clips: list[object]) -> list[object]:
+        return sorted((getattr(getattr(c, "highlight", None), "index", None) for c in clips),
+                      key=repr)
+
+    for clip in returned:
+        problem = clip_problem(clip)
+        if problem is not None:
+            return problem
+    if indexes(returned) != indexes(list(given)):
+        clips = f"{len(returned)} clip{'s' * (len(returned) != 1)}"
+        return (f"gave back {clips} from renumber() for the {len(given)} it was given (one "
+                "for each, renamed)")
+    return None
+
+
 def written_problem(paths: list[object], out_dir: Path) -> str | None:
     """What breaks the contract in the paths a writer's ``write(result, out_dir)`` returned
     (as a list), or ``None``: each names a file it wrote inside ``out_dir``."""

@@ -689,3 +689,74 @@ def test_a_stage_without_a_required_member_is_one_line_before_the_run(fake_dist,
         f"m0-half 0.1): {problem}"], run.stderr
     assert files(out) == []
 
+
+# -- a third-party encoder's renumber giving back other clips than it was given --------------
+
+RENUMBER = '''
+import os
+from concurrent.futures import Future
+from dataclasses import replace
+
+from m0core import ClipResult, hookimpl
+
+
+class Encoder:
+    """A text file per highlight in place of a clip; renumber as M0_RENUMBER says."""
+
+    def __init__(self, media, out_dir, **params):
+        self.out_dir = out_dir
+
+    def submit(self, highlight):
+        path = self.out_dir / f"{highlight.index}.txt"
+        path.write_text(str(highlight.peak_time))
+        future = Future()
+        future.set_result(ClipResult(highlight, str(path), True))
+        return future
+
+    def close(self, cancel=False):
+        pass
+
+    def renumber(self, clips, count):
+        how = os.environ["M0_RENUMBER"]
+        if how == "first":
+            return clips[:1]
+        if how == "twice":
+            return clips + clips
+        renamed = []
+        for clip in clips:
+            target = self.out_dir / f"clip-{clip.highlight.index}.txt"
+            os.rename(clip.path, target)
+            renamed.append(replace(clip, path=str(target)))
+        return renamed[::-1] if how == "reversed" else renamed
+
+
+@hookimpl
+def m0_register_encoders(register):
+    register("renumber", Encoder)
+'''
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("first", "gave back 1 clip from renumber() for the 3 it was given (one for each, renamed)"),
+    ("twice", "gave back 6 clips from renumber() for the 3 it was given (one for each, "
+              "renamed)"),
+])
+def test_an_encoders_renumber_giving_back_other_clips_is_one_line_naming_it(
+        fake_dist, wav, tmp_path, how, problem):
+    """renumber() giving back the first clip only said '1 clip in OUT' with exit 0 while 3
+    were in the folder, highlights.json naming none for the other two; giving each clip twice
+    said '6 clips'. The clips it gives back are one for each it was given, in any order."""
+    env = dict(fake_dist("m0-renumber", RENUMBER, version="0.3"), M0_RENUMBER=how)
+    out = tmp_path / "out"
+    args = ("analyze", str(wav), str(out), "--encoder", "renumber", "--selector", "top",
+            "--max-clips", "3", "--no-report", "-q")
+    run = run_m0(*args, env=env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f'Error: plugin "m0-renumber" (encoder "renumber", from m0-renumber 0.3): '
+        f"{problem}"], run.stderr
+    assert files(out) == []
+    right = run_m0(*args, "--json", env=dict(env, M0_RENUMBER="reversed"))
+    assert right.returncode == 0, right.stderr
+    assert [Path(h["clip"]).name for h in json.loads(right.stdout)["highlights"]] == [
+        "clip-1.txt", "clip-2.txt", "clip-3.txt"]

@@ -258,16 +258,16 @@ def renumber_clips(encoder: Any, name: str, clips: list[ClipResult],
                    count: int) -> list[ClipResult]:
     """``clips``, every one done, as the encoder plugin ``name`` renames them for a run of
     ``count`` highlights (its optional ``renumber``: the built-in pads the numbers to the
-    width of ``count``); as they are if it has none."""
+    width of ``count``); as they are if it has none. Clips it gives back that are not one for
+    each given are one line naming its plugin."""
     renumber = contracts.optional("encoder", encoder, "renumber")
     if renumber is None or not clips:
         return list(clips)
     with plugins.blame("encoders", name):
         renamed = list(renumber(list(clips), count))
-    for clip in renamed:
-        problem = contracts.clip_problem(clip)
-        if problem is not None:
-            raise plugins.broken("encoders", name, problem)
+    problem = contracts.renumbered_problem(list(clips), renamed)
+    if problem is not None:
+        raise plugins.broken("encoders", name, problem)
     return renamed
 
 
