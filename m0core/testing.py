@@ -15,6 +15,9 @@ and write tests like::
     def test_exact_across_chunks():
         assert_chunking_invariant(Laughter, samples, 48000)      # ... or a factory
 
+    def test_a_writer(m0_recording, m0_analyze, tmp_path):
+        write(Markers(), m0_analyze(m0_recording.path), tmp_path)  # steps() vs step() calls
+
 The fixtures are opt-in (no ``pytest11`` entry point): installing m0 does not add fixtures or
 import costs to every other project's test run.
 """
@@ -107,6 +110,42 @@ def assert_chunking_invariant(analyzer: str | Callable[..., Any], samples: np.nd
     assert len(cut) == len(whole), f"{len(cut)} values in chunks, {len(whole)} whole"
     np.testing.assert_allclose(cut, whole, atol=atol)
     return whole
+
+
+def write(writer: Any, result: AnalysisResult,
+          out_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Let ``writer`` write ``result`` into ``out_dir`` (made if missing; default:
+    ``result.out_dir``) as m0 does, and return the paths it wrote.
+
+    A writer with ``steps`` is asked ``steps(result)`` first, then called as
+    ``write(result, out_dir, step=...)``; one without, as ``write(result, out_dir)``.
+    Asserts what the contract says: ``steps`` gives a whole number, ``write`` calls ``step()``
+    exactly that many times, and returns files it wrote inside ``out_dir``
+    (:func:`m0core.contracts.written_problem`).
+    """
+    folder = Path(out_dir if out_dir is not None else result.out_dir or "")
+    assert out_dir is not None or result.out_dir is not None, \
+        "give out_dir: the result has none (it was analysed without an output folder)"
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = contracts.optional("writer", writer, "steps")
+    if steps is None:
+        paths = list(writer.write(result, folder))
+    else:
+        count = steps(result)
+        assert isinstance(count, int | np.integer) and not isinstance(count, bool) \
+            and count >= 0, f"the writer's steps() returned {count!r}, not a number of steps"
+        calls = 0
+
+        def step() -> None:
+            nonlocal calls
+            calls += 1
+
+        paths = list(writer.write(result, folder, step=step))
+        assert calls == count, (f"the writer called step() {calls} time{'s' * (calls != 1)}, "
+                                f"not the {count} its steps() said")
+    problem = contracts.written_problem(paths, folder)
+    assert problem is None, f"the writer {problem}"
+    return [Path(p) for p in paths]
 
 
 @contextmanager

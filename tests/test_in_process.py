@@ -137,3 +137,43 @@ def test_the_testing_helpers_assert_what_a_run_checks():
         assert_chunking_invariant(Doubled, samples, rate)
     with pytest.raises(AssertionError, match="returned 10 NaN or infinite score values"):
         feed(Silent(), samples, rate, [rate])
+
+
+class Chapters:
+    """A plugin author's writer: a line per highlight, a step each (``steps``)."""
+
+    calls: int | None = None  # how many times write() calls step(); None: one per highlight
+    inside = True  # False: returns a path beside the folder it was given
+
+    def steps(self, result) -> int:
+        return len(result.highlights)
+
+    def write(self, result, out_dir, step=None):
+        target = out_dir / "chapters.txt" if self.inside else out_dir.parent / "chapters.txt"
+        target.write_text("".join(f"{h.peak_time:.1f}\n" for h in result.highlights))
+        for _ in range(len(result.highlights) if self.calls is None else self.calls):
+            step()
+        return [target]
+
+
+def test_the_testing_write_helper_asserts_a_writers_contract(wav, tmp_path):
+    """m0core.testing had no helper for a writer: an author could not check that write()
+    calls step() as many times as steps() says (m0 clamps the bar, so a run says nothing) nor
+    that it returns files inside the folder it was given, before m0 refuses them in a run."""
+    from m0core.testing import write
+
+    result = analyze_with(wav, selector="top", max_clips=3)
+    assert [p.name for p in write(Chapters(), result, tmp_path / "a")] == ["chapters.txt"]
+    assert (tmp_path / "a" / "chapters.txt").read_text().count("\n") == 3
+    wrong = Chapters()
+    wrong.calls = 1
+    with pytest.raises(AssertionError, match=r"called step\(\) 1 time, not the 3 its "
+                                             r"steps\(\) said"):
+        write(wrong, result, tmp_path / "b")
+    wrong.calls = 5
+    with pytest.raises(AssertionError, match=r"called step\(\) 5 times, not the 3"):
+        write(wrong, result, tmp_path / "c")
+    outside = Chapters()
+    outside.inside = False
+    with pytest.raises(AssertionError, match="which is not inside the folder it was given"):
+        write(outside, result, tmp_path / "d")
