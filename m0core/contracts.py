@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from m0core.model import AudioChunk, ClipResult, Highlight, MediaInfo
+from m0core.model import AudioChunk, ClipResult, Compilation, Highlight, MediaInfo
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -298,6 +298,22 @@ def renumbered_problem(given: list[ClipResult], returned: list[object]) -> str |
         clips = f"{len(returned)} clip{'s' * (len(returned) != 1)}"
         return (f"gave back {clips} from renumber() for the {len(given)} it was given (one "
                 "for each, renamed)")
+    return None
+
+
+def compilation_problem(compiled: object) -> str | None:
+    """What breaks the contract in what an encoder's ``compile`` gave, or ``None``: an
+    :class:`m0core.Compilation` with a ``(start, end)`` chapter for each of its clips, and,
+    one that says it was made, naming a file that exists."""
+    if not isinstance(compiled, Compilation):
+        return f"gave {_what(compiled)} from compile(), not an m0core.Compilation"
+    if compiled.ok and not (compiled.path and os.path.isfile(compiled.path)):
+        return (f"said the compilation was made as {compiled.path!r}, but there is no such "
+                "file")
+    clips, chapters = len(compiled.clips), len(compiled.chapters)
+    if clips != chapters:
+        return (f"gave a compilation of {clips} clip{'s' * (clips != 1)} with {chapters} "
+                f"chapter{'s' * (chapters != 1)} (a (start, end) for each clip)")
     return None
 
 

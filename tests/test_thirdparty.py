@@ -760,3 +760,72 @@ def test_an_encoders_renumber_giving_back_other_clips_is_one_line_naming_it(
     assert right.returncode == 0, right.stderr
     assert [Path(h["clip"]).name for h in json.loads(right.stdout)["highlights"]] == [
         "clip-1.txt", "clip-2.txt", "clip-3.txt"]
+
+
+# -- a third-party encoder's compile() giving what is not a compilation -----------------------
+
+COMPILE = '''
+import os
+from concurrent.futures import Future
+
+from m0core import ClipResult, Compilation, hookimpl
+
+
+class Encoder:
+    """A text file per highlight in place of a clip, joined as M0_COMPILE says."""
+
+    def __init__(self, media, out_dir, **params):
+        self.out_dir = out_dir
+
+    def submit(self, highlight):
+        path = self.out_dir / f"{highlight.index}.txt"
+        path.write_text(str(highlight.peak_time))
+        future = Future()
+        future.set_result(ClipResult(highlight, str(path), True))
+        return future
+
+    def close(self, cancel=False):
+        pass
+
+    def compile(self, clips):
+        how = os.environ["M0_COMPILE"]
+        if how == "none":
+            return None
+        path = self.out_dir / "joined.txt"
+        if how != "nofile":
+            path.write_text("joined")
+        indexes = tuple(clip.highlight.index for clip in clips)
+        chapters = tuple((i * 30.0, i * 30.0 + 30) for i in range(len(clips)))
+        return Compilation(str(path), True, indexes, chapters[:1] if how == "one" else chapters,
+                           30.0 * len(clips))
+
+
+@hookimpl
+def m0_register_encoders(register):
+    register("joiner", Encoder)
+'''
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("none", r"gave None from compile\(\), not an m0core\.Compilation"),
+    ("nofile", r"said the compilation was made as '.*/joined\.txt', but there is no such file"),
+    ("one", r"gave a compilation of 3 clips with 1 chapter \(a \(start, end\) for each clip\)"),
+])
+def test_an_encoders_compile_giving_no_compilation_is_one_line_naming_it(
+        fake_dist, wav, tmp_path, how, problem):
+    """compile() giving None, or a compilation with a chapter for one clip of three, ended m0
+    with 'unexpected AttributeError' or 'unexpected ValueError: zip() argument 2 is shorter
+    than argument 1', naming no plugin; one naming a file it did not make was published with
+    exit 0 and highlights.json naming it."""
+    env = dict(fake_dist("m0-joiner", COMPILE, version="0.2"), M0_COMPILE=how)
+    out = tmp_path / "out"
+    args = ("analyze", str(wav), str(out), "--encoder", "joiner", "--selector", "top",
+            "--max-clips", "3", "--compilation", "--no-report", "-q")
+    run = run_m0(*args, env=env)
+    assert run.returncode == 1
+    assert re.fullmatch(r'Error: plugin "m0-joiner" \(encoder "joiner", from m0-joiner 0\.2\): '
+                        + problem + "\n", run.stderr), run.stderr
+    assert files(out) == []
+    right = run_m0(*args, env=dict(env, M0_COMPILE="right"))
+    assert right.returncode == 0, right.stderr
+    assert "joined.txt" in files(out)

@@ -576,7 +576,11 @@ class _Run:
             return
         started = time.perf_counter()
         with plugins.blame("encoders", self.opts.encoder):
-            self.compilation = self.encoder.compile(list(self.clips))
+            compiled = self.encoder.compile(list(self.clips))
+        problem = contracts.compilation_problem(compiled)
+        if problem is not None:
+            raise plugins.broken("encoders", self.opts.encoder, problem)
+        self.compilation = compiled
         self.timings["compilation"] = time.perf_counter() - started
 
     def abort(self) -> None:
