@@ -82,7 +82,8 @@ def m0_register_encoders(register: Register) -> None:
 def m0_register_writers(register: Register) -> None:
     """Register output writers (the names ``--format`` accepts, and ``report``).
 
-    A writer factory takes keyword parameters and returns an object with
+    A writer factory is called without arguments, once per run before the file is decoded,
+    and returns an object with
     ``write(result: AnalysisResult, out_dir: Path) -> list[Path]``, called once per run after
     the clips are cut; it writes its files into ``out_dir`` atomically (temporary name, then
     ``os.replace``) and returns their paths. ``out_dir`` (and ``result.out_dir``) is the run's

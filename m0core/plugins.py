@@ -387,6 +387,15 @@ def create(kind: str, name: str, **params: Any) -> Any:
     refused = _refused(reg.factory, params)
     if refused:
         raise OptionError(f'{kind[:-1]} "{name}" does not take {refused}')
+    missing = _missing(reg.factory, params)
+    if missing:
+        needs = ", ".join(f'"{m}"' for m in missing)
+        if kind == "writers":
+            raise broken(kind, name, f"its factory needs {needs}, but a writer's factory is "
+                                     "called without arguments")
+        stage = kind[:-1]
+        raise OptionError(f'{stage} "{name}" needs the parameter{"s" * (len(missing) > 1)} '
+                          f"{needs} (-P {stage}.{missing[0]}=VALUE)")
     with blame(kind, name):
         try:
             stage = reg.factory(**params)
@@ -475,11 +484,22 @@ def _refused(factory: Callable[..., Any], params: dict[str, Any]) -> str | None:
         unknown = [k for k in params if k not in named]
         if not unknown or any(p.kind is inspect.Parameter.VAR_KEYWORD
                               for p in signature.parameters.values()):
-            return str(exc)
+            return None if _missing(factory, params) else str(exc)
         options = ", ".join(f'"{k}"' for k in unknown)
         return (f"the option{'s' * (len(unknown) > 1)} {options} (it takes: "
                 f"{', '.join(named) or 'none'})")
     return None
+
+
+def _missing(factory: Callable[..., Any], params: dict[str, Any]) -> list[str]:
+    """The keyword parameters ``factory`` needs (no default) that ``params`` does not give."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # no signature to read: the call will tell
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in signature.parameters.values()
+            if p.kind in kinds and p.default is p.empty and p.name not in params]
 
 
 def origin(kind: str, name: str) -> str:

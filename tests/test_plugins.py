@@ -97,6 +97,52 @@ def test_create_tells_bad_parameters_from_a_factory_bug(register_plugin):
     assert isinstance(info.value.__cause__, TypeError)
 
 
+class _Needy:
+    """A selector whose factory needs a parameter of its own (no default)."""
+
+    def __init__(self, timeline, after, threshold=None):
+        self.after = after
+
+    def feed(self, scores):
+        return []
+
+    def finish(self):
+        return []
+
+
+class _NeedyWriter:
+    """A writer whose factory needs an argument, which m0 never gives a writer."""
+
+    def __init__(self, title):
+        self.title = title
+
+    def write(self, result, out_dir):
+        return []
+
+
+class _NeedyPlugin:
+    @hookimpl
+    def m0_register_selectors(self, register):
+        register("needy", _Needy)
+
+    @hookimpl
+    def m0_register_writers(self, register):
+        register("needy", _NeedyWriter)
+
+
+def test_a_parameter_a_factory_needs_and_is_not_given_is_named(register_plugin):
+    """It said 'selector "needy" does not take missing a required argument: 'after''."""
+    register_plugin(_NeedyPlugin(), "needy-plugin")
+    with pytest.raises(OptionError, match=r'^selector "needy" needs the parameter "after" '
+                                          r"\(-P selector\.after=VALUE\)$"):
+        plugins.create("selectors", "needy", timeline=None)
+    assert plugins.create("selectors", "needy", timeline=None, after=300).after == 300
+    with pytest.raises(PluginError, match=r'^plugin "needy-plugin" \(writer "needy"\): its '
+                                          r'factory needs "title", but a writer\'s factory is '
+                                          r"called without arguments$"):
+        plugins.create("writers", "needy")
+
+
 class _Strict:
     """A selector whose factory refuses a parameter value with m0's OptionError."""
 
