@@ -41,7 +41,7 @@ import pytest
 from m0core import contracts, plugins
 from m0core.dev import synth
 from m0core.media.ffmpeg import ffmpeg_exe
-from m0core.model import AudioChunk
+from m0core.model import AudioChunk, Highlight, Timeline
 from m0core.pipeline import analyze
 from m0core.result import AnalysisResult
 
@@ -109,6 +109,59 @@ def assert_chunking_invariant(analyzer: str | Callable[..., Any], samples: np.nd
     cut = feed(make(), samples, sample_rate, sizes)
     assert len(cut) == len(whole), f"{len(cut)} values in chunks, {len(whole)} whole"
     np.testing.assert_allclose(cut, whole, atol=atol)
+    return whole
+
+
+def select(selector: Any, scores: np.ndarray, sizes: Sequence[int] | None = None
+           ) -> list[Highlight]:
+    """Feed ``scores`` to ``selector`` in pieces of ``sizes`` values (what they leave over is
+    one last piece), call ``finish()``, and return every highlight it gave, in order.
+
+    Asserts what m0 checks in a run: every highlight is an :class:`m0core.Highlight` with
+    finite times and a window that is not empty (:func:`m0core.contracts.highlight_problem`).
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    found, pos = [], 0
+    for size in [*(sizes or []), len(scores)]:
+        piece = scores[pos:pos + size]
+        if not len(piece):
+            break
+        found += list(selector.feed(piece))
+        pos += len(piece)
+    found += list(selector.finish())
+    for highlight in found:
+        problem = contracts.highlight_problem(highlight)
+        assert problem is None, f"the selector {problem}"
+    return found
+
+
+def assert_selection_chunking_invariant(selector: str | Callable[..., Any], scores: np.ndarray,
+                                        *, timeline: Timeline | None = None,
+                                        threshold: float | None = None, seed: int = 0,
+                                        **params: Any) -> list[Highlight]:
+    """Assert that a selector gives the same highlights whatever the pieces the curve comes in.
+
+    ``selector`` is a registered name or a factory, called as m0 does
+    (``timeline=``, ``threshold=``, ``params``); ``timeline`` defaults to a 0.1 s hop over the
+    curve. The scores are fed once whole (as from the cache) and once cut at random (pieces
+    of 1 value to about 30 s, as while decoding). Returns the whole-curve highlights.
+    """
+    timeline = timeline or Timeline(0.1, len(scores) * 0.1)
+
+    def make() -> Any:
+        if isinstance(selector, str):
+            return plugins.create("selectors", selector, timeline=timeline,
+                                  threshold=threshold, **params)
+        return selector(timeline=timeline, threshold=threshold, **params)
+
+    whole = select(make(), scores)
+    rng = np.random.default_rng(seed)
+    longest = max(2, round(30 / timeline.hop))
+    sizes = [1, 1, 2] + rng.integers(1, longest, size=len(scores) // 10 + 10).tolist()
+    cut = select(make(), scores, sizes)
+    assert [h.to_dict() for h in cut] == [h.to_dict() for h in whole], (
+        f"highlights differ: {len(whole)} whole, {len(cut)} in pieces "
+        f"({[h.peak_time for h in whole][:5]} vs {[h.peak_time for h in cut][:5]})")
     return whole
 
 

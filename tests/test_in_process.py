@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from m0core import BatchJob, BatchProcessor
+from m0core import BatchJob, BatchProcessor, Highlight, Timeline
 from m0core.batch.ledger import Ledger
 from m0core.dev import synth
 from m0core.model import AudioChunk
@@ -177,3 +177,61 @@ def test_the_testing_write_helper_asserts_a_writers_contract(wav, tmp_path):
     outside.inside = False
     with pytest.raises(AssertionError, match="which is not inside the folder it was given"):
         write(outside, result, tmp_path / "d")
+
+
+class Peaks:
+    """A plugin author's selector: a highlight at each score above -20 after one below."""
+
+    def __init__(self, timeline, threshold=None):
+        self.timeline, self.i, self.above = timeline, 0, False
+
+    def feed(self, scores):
+        found = []
+        for value in scores:
+            if value > -20 and not self.above:
+                peak = self.timeline.time(self.i)
+                found.append(Highlight(*self.timeline.window(peak), peak, float(value), 1.0))
+            self.above = value > -20
+            self.i += 1
+        return found
+
+    def finish(self):
+        return []
+
+
+class PieceMax(Peaks):
+    """A bug: the loudest value of each piece it is fed, whatever the pieces are."""
+
+    def feed(self, scores):
+        if not len(scores):
+            return []
+        best = int(np.argmax(scores))
+        peak = self.timeline.time(self.i + best)
+        self.i += len(scores)
+        return [Highlight(*self.timeline.window(peak), peak, float(scores[best]), 1.0)]
+
+
+def test_the_testing_selection_helpers_assert_a_selectors_contract():
+    """m0core.testing had no helper for a selector: the guide's rule that its highlights must
+    not depend on where the curve is cut (m0 feeds ~30 s pieces while decoding, the whole
+    curve from the cache) could not be checked, nor what m0 refuses of a highlight."""
+    from m0core.testing import assert_selection_chunking_invariant, select
+
+    scores = np.full(3000, -40.0)
+    scores[[500, 1500, 2500]] = -5.0
+    timeline = Timeline(0.1, 300.0)
+    found = assert_selection_chunking_invariant(Peaks, scores, timeline=timeline)
+    assert [h.peak_time for h in found] == pytest.approx([50.05, 150.05, 250.05])
+    assert [h.peak_time for h in select(Peaks(timeline), scores, [7, 1, 1000])] == \
+        pytest.approx([50.05, 150.05, 250.05])
+    assert assert_selection_chunking_invariant("standout", scores)  # a name works too
+    with pytest.raises(AssertionError, match="highlights differ"):
+        assert_selection_chunking_invariant(PieceMax, scores, timeline=timeline)
+
+    class Empty(Peaks):
+        def finish(self):
+            return [Highlight(20.0, 10.0, 15.0, -5.0, 1.0)]
+
+    with pytest.raises(AssertionError, match=r"the selector gave a highlight whose window is "
+                                             r"empty \(start 20 s, end 10 s"):
+        select(Empty(timeline), scores)
