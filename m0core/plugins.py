@@ -365,6 +365,14 @@ def in_process(kind: str, name: str) -> bool:
     return reg is not None and reg.plugin not in _infos
 
 
+#: The keyword arguments m0 itself gives a stage's factory, by kind (besides the user's -P
+#: parameters): a factory that does not take one is its plugin's fault, not the user's.
+GIVEN: dict[str, tuple[str, ...]] = {
+    "selectors": ("timeline", "threshold"),
+    "encoders": ("media", "out_dir", "workers", "cut", "timeout", "short_form"),
+}
+
+
 def create(kind: str, name: str, **params: Any) -> Any:
     """Build the stage ``name`` of ``kind`` with ``params``; a failure names the plugin.
 
@@ -384,6 +392,10 @@ def create(kind: str, name: str, **params: Any) -> Any:
     if not callable(reg.factory):
         raise broken(kind, name, f"registered {reg.factory!r:.60} as its factory, which is not "
                                  "callable")
+    ours = [p for p in GIVEN.get(kind, ()) if p in params and not accepts(kind, name, p)]
+    if ours:  # not the user's options: the factory does not fit its contract
+        raise broken(kind, name, f"its factory does not take {', '.join(ours)}, which m0 gives "
+                                 f"every {kind[:-1]} (take **params)")
     refused = _refused(reg.factory, params)
     if refused:
         raise OptionError(f'{kind[:-1]} "{name}" does not take {refused}')

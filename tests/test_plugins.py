@@ -143,6 +143,62 @@ def test_a_parameter_a_factory_needs_and_is_not_given_is_named(register_plugin):
         plugins.create("writers", "needy")
 
 
+class _NarrowEncoder:
+    """An encoder whose factory takes only media and out_dir (no **params)."""
+
+    def __init__(self, media, out_dir):
+        pass
+
+    def submit(self, highlight):
+        raise NotImplementedError
+
+    def close(self, cancel=False):
+        pass
+
+
+class _NoThreshold:
+    """A selector whose factory takes no threshold."""
+
+    def __init__(self, timeline):
+        pass
+
+    def feed(self, scores):
+        return []
+
+    def finish(self):
+        return []
+
+
+class _NarrowPlugin:
+    @hookimpl
+    def m0_register_encoders(self, register):
+        register("narrow", _NarrowEncoder)
+
+    @hookimpl
+    def m0_register_selectors(self, register):
+        register("narrow", _NoThreshold)
+
+
+def test_a_factory_not_taking_what_m0_gives_every_stage_is_the_plugins_fault(register_plugin):
+    """An encoder factory without workers, cut and timeout said 'encoder "narrow" does not
+    take the options "workers", "cut", "timeout" (it takes: media, out_dir)', as if the user
+    had given them; m0 gives them to every encoder (and timeline, threshold to every
+    selector): the plugin is at fault, not the command line."""
+    register_plugin(_NarrowPlugin(), "narrow-plugin")
+    with pytest.raises(PluginError, match=r'^plugin "narrow-plugin" \(encoder "narrow"\): its '
+                                          r"factory does not take workers, cut, timeout, which "
+                                          r"m0 gives every encoder \(take \*\*params\)$"):
+        plugins.create("encoders", "narrow", media=None, out_dir=None, workers=1, cut="copy",
+                       timeout=60.0)
+    with pytest.raises(PluginError, match=r'^plugin "narrow-plugin" \(selector "narrow"\): its '
+                                          r"factory does not take threshold, which m0 gives "
+                                          r"every selector \(take \*\*params\)$"):
+        plugins.create("selectors", "narrow", timeline=None, threshold=None)
+    with pytest.raises(OptionError, match=r'^encoder "narrow" does not take the option '
+                                          r'"crf" \(it takes: media, out_dir\)$'):
+        plugins.create("encoders", "narrow", media=None, out_dir=None, crf=20)
+
+
 class _Strict:
     """A selector whose factory refuses a parameter value with m0's OptionError."""
 
