@@ -317,6 +317,23 @@ def compilation_problem(compiled: object) -> str | None:
     return None
 
 
+def steps_problem(writer: object, count: object) -> str | None:
+    """What breaks the contract in a writer with ``steps`` that said ``count`` steps, or
+    ``None``: a whole number of at least 0, and a ``write`` that takes ``step``."""
+    if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 0:
+        return f"steps() returned {count!r}, not a whole number of steps"
+    import inspect
+
+    try:
+        inspect.signature(writer.write).bind_partial(None, Path(), step=None)  # type: ignore[attr-defined]
+    except TypeError:
+        return ("has steps() but its write() takes no step (write(result, out_dir, step=None), "
+                "calling step() after each)")
+    except ValueError:  # no signature to read: the call will tell
+        pass
+    return None
+
+
 def written_problem(paths: list[object], out_dir: Path) -> str | None:
     """What breaks the contract in the paths a writer's ``write(result, out_dir)`` returned
     (as a list), or ``None``: each names a file it wrote inside ``out_dir``."""

@@ -271,8 +271,15 @@ class _Steps:
         for name, writer in writers.items():
             count = contracts.optional("writer", writer, "steps")
             try:
+                if count is None:
+                    self.counts[name] = 1
+                    continue
                 with plugins.blame("writers", name):
-                    self.counts[name] = 1 if count is None else max(1, int(count(result)))
+                    said = count(result)
+                problem = contracts.steps_problem(writer, said)
+                if problem is not None:
+                    raise plugins.broken("writers", name, problem)
+                self.counts[name] = max(1, int(said))
             except M0Error as exc:  # the writer's failure, told when its turn comes
                 self.counts[name] = exc
         self.total = sum(c if isinstance(c, int) else 1 for c in self.counts.values())

@@ -172,9 +172,9 @@ def write(writer: Any, result: AnalysisResult,
 
     A writer with ``steps`` is asked ``steps(result)`` first, then called as
     ``write(result, out_dir, step=...)``; one without, as ``write(result, out_dir)``.
-    Asserts what the contract says: ``steps`` gives a whole number, ``write`` calls ``step()``
-    exactly that many times, and returns files it wrote inside ``out_dir``
-    (:func:`m0core.contracts.written_problem`).
+    Asserts what the contract says: ``steps`` gives a whole number and ``write`` takes ``step``
+    (:func:`m0core.contracts.steps_problem`), calls ``step()`` exactly that many times, and
+    returns files it wrote inside ``out_dir`` (:func:`m0core.contracts.written_problem`).
     """
     folder = Path(out_dir if out_dir is not None else result.out_dir or "")
     assert out_dir is not None or result.out_dir is not None, \
@@ -185,8 +185,8 @@ def write(writer: Any, result: AnalysisResult,
         paths = list(writer.write(result, folder))
     else:
         count = steps(result)
-        assert isinstance(count, int | np.integer) and not isinstance(count, bool) \
-            and count >= 0, f"the writer's steps() returned {count!r}, not a number of steps"
+        problem = contracts.steps_problem(writer, count)
+        assert problem is None, f"the writer {problem}"
         calls = 0
 
         def step() -> None:

@@ -829,3 +829,72 @@ def test_an_encoders_compile_giving_no_compilation_is_one_line_naming_it(
     right = run_m0(*args, env=dict(env, M0_COMPILE="right"))
     assert right.returncode == 0, right.stderr
     assert "joined.txt" in files(out)
+
+
+# -- a third-party writer's steps() breaking its contract --------------------------------------
+
+STEPS = '''
+import os
+
+from m0core import hookimpl
+from m0core.outputs import write_text_atomic
+
+
+class Writer:
+    """One line per highlight, a step each; steps() as M0_STEPS says."""
+
+    def steps(self, result):
+        how = os.environ["M0_STEPS"]
+        return {"none": None, "half": len(result.highlights) + 0.5, "text": "3",
+                "negative": -2}.get(how, len(result.highlights))
+
+    def write(self, result, out_dir, step=None):
+        for _ in result.highlights:
+            step()
+        target = out_dir / "steps.txt"
+        write_text_atomic(target, "".join(f"{h.peak_time}\\n" for h in result.highlights))
+        return [target]
+
+
+class NoStep(Writer):
+    """Has steps() but its write() takes no step."""
+
+    def write(self, result, out_dir):
+        target = out_dir / "nostep.txt"
+        write_text_atomic(target, "written")
+        return [target]
+
+
+@hookimpl
+def m0_register_writers(register):
+    register("steps", Writer)
+    register("nostep", NoStep)
+'''
+
+
+@pytest.mark.parametrize("writer, how, problem", [
+    ("steps", "none", "steps() returned None, not a whole number of steps"),
+    ("steps", "half", "steps() returned 3.5, not a whole number of steps"),
+    ("steps", "text", "steps() returned '3', not a whole number of steps"),
+    ("steps", "negative", "steps() returned -2, not a whole number of steps"),
+    ("nostep", "right", "has steps() but its write() takes no step (write(result, out_dir, "
+                        "step=None), calling step() after each)"),
+])
+def test_a_writers_steps_breaking_its_contract_is_one_line_naming_it(fake_dist, wav, tmp_path,
+                                                                     writer, how, problem):
+    """steps() giving None was 'TypeError: int() argument must be a string, a bytes-like
+    object or a real number, not 'NoneType''; 3.5, '3' or -2 were taken (as 3, 3 and 1 steps);
+    a write() without step was 'TypeError: NoStep.write() got an unexpected keyword argument
+    'step''."""
+    env = dict(fake_dist("m0-steps", STEPS, version="0.4"), M0_STEPS=how)
+    out = tmp_path / "out"
+    args = ("analyze", str(wav), str(out), "-f", writer, "--selector", "top", "--max-clips",
+            "3", "--no-clips", "--no-report", "-q")
+    run = run_m0(*args, env=env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f'Error: plugin "m0-steps" (writer "{writer}", from m0-steps 0.4): {problem}'], run.stderr
+    assert files(out) == ["highlights.json", "index.json"]  # the rest is kept
+    if writer == "steps":
+        assert run_m0(*args, env=dict(env, M0_STEPS="right")).returncode == 0
+        assert (out / "steps.txt").read_text().count("\n") == 3
