@@ -898,3 +898,26 @@ def test_a_writers_steps_breaking_its_contract_is_one_line_naming_it(fake_dist, 
     if writer == "steps":
         assert run_m0(*args, env=dict(env, M0_STEPS="right")).returncode == 0
         assert (out / "steps.txt").read_text().count("\n") == 3
+
+
+# -- the guide's encoder wrapping the built-in one ------------------------------------------
+
+
+def test_the_guides_wrapper_of_the_builtin_encoder_works_as_a_plugin(fake_dist, vod, tmp_path):
+    """The guide did not say how a plugin builds on a built-in stage (an encoder logging its
+    clips, a selector keeping some of standout's moments): its wrapper, as written there,
+    installed as a plugin, cuts the clips, forwards renumber() and compile() and logs each."""
+    guide = (EXAMPLE.parent.parent / "plugins" / "README.md").read_text()
+    block = re.search(r"```python\n(# m0_logged\.py.*?)```", guide, re.S)
+    assert block, "the guide no longer shows a wrapper of the built-in encoder"
+    env = fake_dist("m0-logged", block.group(1), version="0.1")
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(vod), str(out), "--encoder", "logged", "--cut", "copy",
+                 "--compilation", "--no-report", "--json", env=env)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    clips = [h["clip"] for h in doc["highlights"]]
+    assert clips and all((out / c).is_file() for c in clips)
+    assert doc["compilation"]["file"] == "compilation.mp4" and (out / "compilation.mp4").is_file()
+    logged = (out / "clips.log").read_text().splitlines()
+    assert sorted(int(line.split()[0]) for line in logged) == list(range(1, len(clips) + 1))
