@@ -233,17 +233,19 @@ def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None,
     written: list[Path] = []
     failed: list[str] = []
     try:
-        target = result.out_dir / INDEX_FILE
-        write_json_atomic(target, index_document(result))
-        written.append(target)
+        index = result.out_dir / INDEX_FILE
+        write_json_atomic(index, index_document(result))
+        written.append(index)
         writers = create_writers(result.options) if writers is None else writers
         steps = _Steps(result, writers, progress)
         for name, writer in writers.items():
             try:
                 with steps.of(name, writer) as counted, plugins.blame("writers", name):
                     paths = list(writer.write(result, result.out_dir, **counted))
-                problem = contracts.written_problem(paths, result.out_dir)
+                problem = contracts.written_problem(paths, result.out_dir) \
+                    or _own_file_problem(paths, result.out_dir)
                 if problem is not None:
+                    write_json_atomic(index, index_document(result))  # as it was, if replaced
                     raise plugins.broken("writers", name, problem)
                 written += [Path(p) for p in paths]
             except M0Error as exc:
@@ -259,6 +261,16 @@ def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None,
             _unlink(str(path))
         raise
     return written, failed
+
+
+def _own_file_problem(paths: list[Any], out_dir: Path) -> str | None:
+    """What breaks the contract in the paths a writer returned, or ``None``: none is one of
+    m0's own files (:data:`INDEX_FILE`, :data:`HIGHLIGHTS_FILE`), which it would replace."""
+    for path in paths:
+        if _relative(path, out_dir) in (INDEX_FILE, HIGHLIGHTS_FILE):
+            return (f"wrote {Path(path).name}, which is m0's own ({INDEX_FILE} and "
+                    f"{HIGHLIGHTS_FILE}: name your files otherwise)")
+    return None
 
 
 class _Steps:

@@ -921,3 +921,49 @@ def test_the_guides_wrapper_of_the_builtin_encoder_works_as_a_plugin(fake_dist, 
     assert doc["compilation"]["file"] == "compilation.mp4" and (out / "compilation.mp4").is_file()
     logged = (out / "clips.log").read_text().splitlines()
     assert sorted(int(line.split()[0]) for line in logged) == list(range(1, len(clips) + 1))
+
+
+# -- a third-party writer writing m0's own files -----------------------------------------------
+
+CLOBBER = '''
+import os
+
+from m0core import hookimpl
+from m0core.outputs import write_text_atomic
+
+
+class Writer:
+    """Writes its text as the file M0_NAME names."""
+
+    def write(self, result, out_dir):
+        target = out_dir / os.environ["M0_NAME"]
+        write_text_atomic(target, "the writer's")
+        return [target]
+
+
+@hookimpl
+def m0_register_writers(register):
+    register("clobber", Writer)
+'''
+
+
+@pytest.mark.parametrize("name", ["index.json", "highlights.json"])
+def test_a_writer_writing_m0s_own_files_is_one_line_naming_it(fake_dist, wav, tmp_path, name):
+    """A writer naming its file index.json replaced m0's index.json (exit 0, the run's index
+    gone); one naming it highlights.json had its file replaced by m0's and listed as its
+    output. Those two are m0's: the writer failed, m0's files are m0's."""
+    env = dict(fake_dist("m0-clobber", CLOBBER, version="0.5"), M0_NAME=name)
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), "-f", "clobber", "--no-clips", "--no-report",
+                 "-q", env=env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f'Error: plugin "m0-clobber" (writer "clobber", from m0-clobber 0.5): wrote {name}, '
+        "which is m0's own (index.json and highlights.json: name your files otherwise)"], \
+        run.stderr
+    assert files(out) == ["highlights.json", "index.json"]
+    assert "the writer's" not in (out / "index.json").read_text()
+    assert json.loads((out / "highlights.json").read_text())["outputs"] == ["index.json"]
+    fine = run_m0("analyze", str(wav), str(out), "-f", "clobber", "--no-clips", "--no-report",
+                  "-q", env=dict(env, M0_NAME="index.txt"))
+    assert fine.returncode == 0, fine.stderr
