@@ -270,6 +270,16 @@ def highlight_problem(given: object) -> str | None:
     return None
 
 
+def order_problem(given: Highlight, previous: Highlight | None) -> str | None:
+    """What breaks the contract in a highlight a selector ``given`` after ``previous`` (the
+    last it gave, ``None`` for the first), or ``None``: highlights come in time order (by
+    ``peak_time``), as m0 numbers and cuts them when given."""
+    if previous is not None and given.peak_time < previous.peak_time:
+        return (f"gave a highlight peaking at {given.peak_time:g} s after one peaking at "
+                f"{previous.peak_time:g} s (highlights come in time order)")
+    return None
+
+
 def clip_problem(result: object) -> str | None:
     """What breaks the contract in the value of an encoder's clip future ``result``, or
     ``None``: it must be an :class:`m0core.ClipResult`, and one that says the clip was made

@@ -118,7 +118,8 @@ def select(selector: Any, scores: np.ndarray, sizes: Sequence[int] | None = None
     one last piece), call ``finish()``, and return every highlight it gave, in order.
 
     Asserts what m0 checks in a run: every highlight is an :class:`m0core.Highlight` with
-    finite times and a window that is not empty (:func:`m0core.contracts.highlight_problem`).
+    finite times and a window that is not empty (:func:`m0core.contracts.highlight_problem`),
+    and they come in time order (:func:`m0core.contracts.order_problem`).
     """
     scores = np.asarray(scores, dtype=np.float32)
     found, pos = [], 0
@@ -129,8 +130,9 @@ def select(selector: Any, scores: np.ndarray, sizes: Sequence[int] | None = None
         found += list(selector.feed(piece))
         pos += len(piece)
     found += list(selector.finish())
-    for highlight in found:
-        problem = contracts.highlight_problem(highlight)
+    for i, highlight in enumerate(found):
+        problem = contracts.highlight_problem(highlight) \
+            or contracts.order_problem(highlight, found[i - 1] if i else None)
         assert problem is None, f"the selector {problem}"
     return found
 

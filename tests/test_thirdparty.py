@@ -382,6 +382,9 @@ class Selector:
         give = os.environ["M0_GIVE"]
         if give == "tuple":
             return [(10.0, 20.0, 13.0)]
+        if give == "backwards":  # 40 s, then 13 s
+            return [Highlight(30.0, 50.0, 40.0, -10.0, 10.0),
+                    Highlight(3.0, 23.0, 13.0, -10.0, 10.0)]
         start, end = (float(t) for t in give.split(","))
         return [Highlight(start, end, 13.0, -10.0, 10.0)]
 
@@ -401,12 +404,15 @@ def m0_register_selectors(register):
     ("-20,-5", "gave a highlight whose window is empty (start -20 s, end -5 s; times are "
                "seconds from the start of the media)"),
     ("995,1005", "gave a highlight starting at 995 s, after the end of the audio (60 s)"),
+    ("backwards", "gave a highlight peaking at 13 s after one peaking at 40 s (highlights "
+                  "come in time order)"),
 ])
 def test_selector_giving_a_bad_highlight_is_one_line_naming_it(fake_dist, wav, tmp_path, give,
                                                                problem):
     """Not 'unexpected AttributeError'/'ValueError: Out of range float values are not JSON
     compliant', nor a clip failing with 'empty clip window' or 'clip window starts at 995.0 s,
-    after the end', as before."""
+    after the end', as before; highlights out of time order were numbered and cut in that
+    order (clip 01 at 40 s, 02 at 13 s)."""
     env = dict(fake_dist("m0-bad", BAD_SELECTOR, version="0.1"), M0_GIVE=give)
     out = tmp_path / "out"
     run = run_m0("analyze", str(wav), str(out), "--selector", "bad", "-q", env=env)

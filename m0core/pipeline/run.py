@@ -445,10 +445,12 @@ class _Run:
                 highlights = list(self.selector.finish())
             else:
                 highlights = list(self.selector.feed(scores))
+        previous = self.given[-1] if self.given else None
         for h in highlights:
-            problem = contracts.highlight_problem(h)
+            problem = contracts.highlight_problem(h) or contracts.order_problem(h, previous)
             if problem is not None:
                 raise plugins.broken("selectors", self.opts.selector, problem)
+            previous = h
         if scores is not None and len(scores):
             self.parts.append(np.asarray(scores, dtype=np.float32))
             self.values += len(scores)
