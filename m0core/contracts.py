@@ -280,6 +280,18 @@ def order_problem(given: Highlight, previous: Highlight | None) -> str | None:
     return None
 
 
+def future_problem(submitted: object) -> str | None:
+    """What breaks the contract in what an encoder's ``submit`` returned, or ``None``: a
+    :class:`concurrent.futures.Future` (of the clip's :class:`m0core.ClipResult`)."""
+    from concurrent.futures import Future
+
+    if isinstance(submitted, Future):
+        return None
+    return (f"submit() returned {_what(submitted)}, not a concurrent.futures.Future of the "
+            "clip's ClipResult (one made at once: future = Future(); "
+            "future.set_result(result))")
+
+
 def clip_problem(result: object) -> str | None:
     """What breaks the contract in the value of an encoder's clip future ``result``, or
     ``None``: it must be an :class:`m0core.ClipResult`, and one that says the clip was made

@@ -973,3 +973,46 @@ def test_a_writer_writing_m0s_own_files_is_one_line_naming_it(fake_dist, wav, tm
     fine = run_m0("analyze", str(wav), str(out), "-f", "clobber", "--no-clips", "--no-report",
                   "-q", env=dict(env, M0_NAME="index.txt"))
     assert fine.returncode == 0, fine.stderr
+
+
+# -- a third-party encoder's submit() giving no future -----------------------------------------
+
+SYNC = '''
+from m0core import ClipResult, hookimpl
+
+
+class Encoder:
+    """Cuts each clip (a text file) in submit() and returns its ClipResult itself."""
+
+    def __init__(self, media, out_dir, **params):
+        self.out_dir = out_dir
+
+    def submit(self, highlight):
+        path = self.out_dir / f"{highlight.index}.txt"
+        path.write_text("a clip")
+        return ClipResult(highlight, str(path), True)
+
+    def close(self, cancel=False):
+        pass
+
+
+@hookimpl
+def m0_register_encoders(register):
+    register("sync", Encoder)
+'''
+
+
+def test_an_encoders_submit_giving_no_future_is_one_line_naming_it(fake_dist, wav, tmp_path):
+    """An encoder whose submit() returns the ClipResult itself (cutting the clip on the spot)
+    ended m0 with "unexpected AttributeError: 'ClipResult' object has no attribute
+    '_condition'", naming no plugin."""
+    env = fake_dist("m0-sync", SYNC, version="0.6")
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), "--encoder", "sync", "--no-report", "-q",
+                 env=env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        'Error: plugin "m0-sync" (encoder "sync", from m0-sync 0.6): submit() returned a value '
+        "of type ClipResult, not a concurrent.futures.Future of the clip's ClipResult (one "
+        "made at once: future = Future(); future.set_result(result))"], run.stderr
+    assert files(out) == []

@@ -525,7 +525,11 @@ class _Run:
         self.highlights.append(h)
         if self.encoder is not None:
             with plugins.blame("encoders", self.opts.encoder):
-                self.futures.append(self.encoder.submit(h))
+                future = self.encoder.submit(h)
+            problem = contracts.future_problem(future)
+            if problem is not None:
+                raise plugins.broken("encoders", self.opts.encoder, problem)
+            self.futures.append(future)
 
     def collect(self) -> None:
         """Record the clips finished so far (in the caller's thread, for progress)."""
