@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -248,6 +248,15 @@ def scores_problem(returned: object, values: np.ndarray) -> str | None:
     if bad:
         return (f"returned {bad} NaN or infinite score value{'s' * (bad > 1)} (return a floor "
                 "value instead)")
+    return None
+
+
+def returned_problem(returned: object, call: str, what: str) -> str | None:
+    """What breaks the contract in what a stage's method ``call`` (``"feed()"``) returned
+    where a list is due (``what``: ``"a list of highlights"``), or ``None``: any iterable
+    but a string (``None``: a ``return`` left out)."""
+    if isinstance(returned, str | bytes) or not isinstance(returned, Iterable):
+        return f"{call} returned {_what(returned)}, not {what}"
     return None
 
 

@@ -241,8 +241,11 @@ def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None,
         for name, writer in writers.items():
             try:
                 with steps.of(name, writer) as counted, plugins.blame("writers", name):
-                    paths = list(writer.write(result, result.out_dir, **counted))
-                problem = contracts.written_problem(paths, result.out_dir) \
+                    returned = writer.write(result, result.out_dir, **counted)
+                    problem = contracts.returned_problem(returned, "write()",
+                                                         "a list of the paths it wrote")
+                    paths = [] if problem else list(returned)
+                problem = problem or contracts.written_problem(paths, result.out_dir) \
                     or _own_file_problem(paths, result.out_dir)
                 if problem is not None:
                     write_json_atomic(index, index_document(result))  # as it was, if replaced

@@ -724,6 +724,8 @@ class Encoder:
 
     def renumber(self, clips, count):
         how = os.environ["M0_RENUMBER"]
+        if how == "none":
+            return None
         if how == "first":
             return clips[:1]
         if how == "twice":
@@ -743,6 +745,7 @@ def m0_register_encoders(register):
 
 
 @pytest.mark.parametrize("how, problem", [
+    ("none", "renumber() returned None, not a list of the clips"),
     ("first", "gave back 1 clip from renumber() for the 3 it was given (one for each, renamed)"),
     ("twice", "gave back 6 clips from renumber() for the 3 it was given (one for each, "
               "renamed)"),
@@ -1016,3 +1019,55 @@ def test_an_encoders_submit_giving_no_future_is_one_line_naming_it(fake_dist, wa
         "of type ClipResult, not a concurrent.futures.Future of the clip's ClipResult (one "
         "made at once: future = Future(); future.set_result(result))"], run.stderr
     assert files(out) == []
+
+
+# -- a third-party stage that forgets to return ------------------------------------------------
+
+NO_RETURN = '''
+from m0core import hookimpl
+
+
+class Selector:
+    def __init__(self, timeline, threshold=None):
+        pass
+
+    def feed(self, scores):
+        pass  # return [] forgotten
+
+    def finish(self):
+        return []
+
+
+class Writer:
+    def write(self, result, out_dir):
+        (out_dir / "notes.txt").write_text("written")  # return [path] forgotten
+
+
+@hookimpl
+def m0_register_selectors(register):
+    register("noreturn", Selector)
+
+
+@hookimpl
+def m0_register_writers(register):
+    register("noreturn", Writer)
+'''
+
+
+@pytest.mark.parametrize("option, problem", [
+    ("--selector", "feed() returned None, not a list of highlights"),
+    ("-f", "write() returned None, not a list of the paths it wrote"),
+])
+def test_a_stage_returning_nothing_is_one_line_saying_so(fake_dist, wav, tmp_path, option,
+                                                         problem):
+    """A selector's feed() or a writer's write() without its return statement was
+    "TypeError: 'NoneType' object is not iterable": the plugin named, but not what it did
+    (an encoder's renumber(): test_an_encoders_renumber_giving_back_other_clips_...)."""
+    env = fake_dist("m0-noreturn", NO_RETURN, version="0.7")
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), option, "noreturn", "--no-clips",
+                 "--no-report", "-q", env=env)
+    assert run.returncode == 1
+    kind = "writer" if option == "-f" else "selector"
+    assert run.stderr.splitlines() == [
+        f'Error: plugin "m0-noreturn" ({kind} "noreturn", from m0-noreturn 0.7): {problem}'], \
+        run.stderr

@@ -264,8 +264,10 @@ def renumber_clips(encoder: Any, name: str, clips: list[ClipResult],
     if renumber is None or not clips:
         return list(clips)
     with plugins.blame("encoders", name):
-        renamed = list(renumber(list(clips), count))
-    problem = contracts.renumbered_problem(list(clips), renamed)
+        returned = renumber(list(clips), count)
+        problem = contracts.returned_problem(returned, "renumber()", "a list of the clips")
+        renamed = [] if problem else list(returned)
+    problem = problem or contracts.renumbered_problem(list(clips), renamed)
     if problem is not None:
         raise plugins.broken("encoders", name, problem)
     return renamed
@@ -440,11 +442,13 @@ class _Run:
     def select(self, scores: np.ndarray | None) -> None:
         """Feed the next ``scores`` to the selector (``None``: the stream ended, finish it),
         keep them for the curve and take the highlights it gives."""
+        call = "finish()" if scores is None else "feed()"
         with plugins.blame("selectors", self.opts.selector):
-            if scores is None:
-                highlights = list(self.selector.finish())
-            else:
-                highlights = list(self.selector.feed(scores))
+            given = self.selector.finish() if scores is None else self.selector.feed(scores)
+            problem = contracts.returned_problem(given, call, "a list of highlights")
+            highlights = [] if problem else list(given)
+        if problem is not None:
+            raise plugins.broken("selectors", self.opts.selector, problem)
         previous = self.given[-1] if self.given else None
         for h in highlights:
             problem = contracts.highlight_problem(h) or contracts.order_problem(h, previous)
