@@ -1071,3 +1071,20 @@ def test_a_stage_returning_nothing_is_one_line_saying_so(fake_dist, wav, tmp_pat
     assert run.stderr.splitlines() == [
         f'Error: plugin "m0-noreturn" ({kind} "noreturn", from m0-noreturn 0.7): {problem}'], \
         run.stderr
+
+
+def test_the_guides_pyproject_installs_the_plugin(tmp_path):
+    """The guide's pyproject.toml, copied as it stands beside the example's module, did not
+    install: 'configuration error: `project` must contain ['version'] properties'."""
+    guide = (EXAMPLE.parent.parent / "plugins" / "README.md").read_text()
+    block = re.search(r"```toml\n(# pyproject\.toml\n.*?)```", guide, re.S)
+    assert block, "the guide no longer shows a pyproject.toml"
+    package = tmp_path / "m0-brightness"
+    package.mkdir()
+    (package / "pyproject.toml").write_text(block.group(1))
+    shutil.copy(EXAMPLE / "m0_brightness.py", package)
+    site = tmp_path / "site"
+    pip(sys.executable, "install", "--target", str(site), str(package))
+    listed = run_m0("plugins", env=dict(os.environ, PYTHONPATH=str(site)))
+    assert listed.returncode == 0, listed.stderr
+    assert "brightness  (m0-brightness 0.1.0)" in listed.stdout
