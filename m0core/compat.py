@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from m0core.model import ClipResult, Highlight
 from m0core.options import Options
 from m0core.outputs import index_document, out_dir_for, prepare_out_dir, write_outputs
 from m0core.pipeline import analyze
-from m0core.pipeline.run import renumber_clips
+from m0core.pipeline.run import renumber_clips, submitted
 from m0core.result import AnalysisResult
 from m0core.staging import same_file
 
@@ -246,11 +247,17 @@ class OptimizedClipGenerator:
         with out_dir_for(output_dir) as out:
             encoder = plugins.create("encoders", self.encoder, media=media, out_dir=out,
                                      workers=self.max_workers, cut=cut, timeout=self.timeout)
-            with encoder:
-                futures = [encoder.submit(h) for h in items]
+            try:  # submit() and close() only: the contract asks for no context manager
+                futures = [submitted(encoder, self.encoder, h) for h in items]
                 for done, future in enumerate(as_completed(futures), start=1):
                     if progress_callback is not None:
                         progress_callback(done, len(futures), future.result())
+            except BaseException:
+                with suppress(Exception):
+                    encoder.close(cancel=True)
+                raise
+            with plugins.blame("encoders", self.encoder):
+                encoder.close()
             return renumber_clips(encoder, self.encoder, [f.result() for f in futures],
                                   max((h.index for h in items), default=0))
 

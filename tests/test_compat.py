@@ -14,6 +14,7 @@ from conftest import LOUD_AT
 from m0core import (
     AudioAnalysis,
     AudioProcessor,
+    ClipResult,
     Highlight,
     OptimizedClipGenerator,
     OptionError,
@@ -135,3 +136,36 @@ def test_analysis_options_are_used_or_refused(vod, tmp_path):
             StreamingAudioAnalysis(vod, StreamingAudioProcessor(vod), out, None, **bad)
     with pytest.raises(OptionError, match="chunk_duration must be between"):
         StreamingAudioProcessor(vod, chunk_duration=0)
+
+
+class _TextClips:
+    """A plugin author's encoder, as the guide's contract has it: submit() and close() only
+    (no context manager)."""
+
+    def __init__(self, media, out_dir, **params):
+        self.out_dir, self.closed = out_dir, []
+
+    def submit(self, highlight):
+        from concurrent.futures import Future
+
+        path = self.out_dir / f"{highlight.index:02d}.txt"
+        path.write_text(f"{highlight.start} {highlight.end}")
+        future = Future()
+        future.set_result(ClipResult(highlight, str(path), True))
+        return future
+
+    def close(self, cancel=False):
+        pass
+
+
+def test_optimized_clip_generator_cuts_with_an_encoder_plugin_of_the_contract(wav, tmp_path):
+    """OptimizedClipGenerator(encoder=NAME) used its encoder as a context manager, which the
+    contract does not ask for: a plugin's encoder (the guide's wrapper too) failed with
+    "TypeError: '_TextClips' object does not support the context manager protocol"."""
+    from m0core.testing import registered
+
+    with registered("encoders", "textclips", _TextClips):
+        clips = OptimizedClipGenerator(encoder="textclips").generate_clips(
+            wav, [(10.0, 20.0), (30.0, 40.0)], tmp_path / "out")
+    assert [Path(c.path).name for c in clips] == ["01.txt", "02.txt"]
+    assert (tmp_path / "out" / "02.txt").read_text() == "30.0 40.0"

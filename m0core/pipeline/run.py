@@ -254,6 +254,17 @@ def _published(clip: ClipResult, staging: Staging) -> ClipResult:
     return replace(clip, path=str(staging.final(clip.path)))
 
 
+def submitted(encoder: Any, name: str, highlight: Highlight) -> Future:
+    """``encoder.submit(highlight)``, the encoder plugin ``name``'s: its exception, or
+    something else than a future, is one line naming its plugin."""
+    with plugins.blame("encoders", name):
+        future = encoder.submit(highlight)
+    problem = contracts.future_problem(future)
+    if problem is not None:
+        raise plugins.broken("encoders", name, problem)
+    return future
+
+
 def renumber_clips(encoder: Any, name: str, clips: list[ClipResult],
                    count: int) -> list[ClipResult]:
     """``clips``, every one done, as the encoder plugin ``name`` renames them for a run of
@@ -528,12 +539,7 @@ class _Run:
         h = replace(h, index=len(self.highlights) + 1, start=max(0.0, h.start))
         self.highlights.append(h)
         if self.encoder is not None:
-            with plugins.blame("encoders", self.opts.encoder):
-                future = self.encoder.submit(h)
-            problem = contracts.future_problem(future)
-            if problem is not None:
-                raise plugins.broken("encoders", self.opts.encoder, problem)
-            self.futures.append(future)
+            self.futures.append(submitted(self.encoder, self.opts.encoder, h))
 
     def collect(self) -> None:
         """Record the clips finished so far (in the caller's thread, for progress)."""
