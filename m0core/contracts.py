@@ -169,7 +169,7 @@ def _what(value: object) -> str:
 def stage_problem(stage: str, built: object) -> str | None:
     """What breaks the contract in the object a ``stage``'s factory ``built``, or ``None``:
     it has every member :func:`required` names (``Selector without finish()``), the methods
-    callable."""
+    callable, an analyzer's ``hop`` a number of seconds above 0."""
     protocol = PROTOCOLS[stage]
 
     def shown(name: str) -> str:
@@ -178,7 +178,7 @@ def stage_problem(stage: str, built: object) -> str | None:
     missing = [name for name in required(stage) if not hasattr(built, name)
                or (callable(vars(protocol).get(name)) and not callable(getattr(built, name)))]
     if not missing:
-        return None
+        return _hop_problem(built) if stage == "analyzer" else None
     names = [shown(name) for name in required(stage)]
     has = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
     kind = type(built).__name__
@@ -186,6 +186,18 @@ def stage_problem(stage: str, built: object) -> str | None:
     stage_article = "an" if stage[0] in "aeiou" else "a"
     return (f"built {article} {kind} without {', '.join(shown(m) for m in missing)} "
             f"({stage_article} {stage} has {has})")
+
+
+def _hop_problem(analyzer: object) -> str | None:
+    """What breaks the contract in an analyzer's ``hop``, or ``None``: a finite number of
+    seconds above 0."""
+    hop = getattr(analyzer, "hop", None)
+    if isinstance(hop, bool) or not isinstance(hop, int | float | np.number) \
+            or not math.isfinite(hop) or hop <= 0:
+        kind = type(analyzer).__name__
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        return f"built {article} {kind} whose hop is {hop!r}, not a number of seconds above 0"
+    return None
 
 
 def media_problem(media: object) -> str | None:

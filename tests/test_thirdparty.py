@@ -1088,3 +1088,41 @@ def test_the_guides_pyproject_installs_the_plugin(tmp_path):
     listed = run_m0("plugins", env=dict(os.environ, PYTHONPATH=str(site)))
     assert listed.returncode == 0, listed.stderr
     assert "brightness  (m0-brightness 0.1.0)" in listed.stdout
+
+
+BAD_HOP = '''
+import os
+
+import numpy as np
+from m0core import hookimpl
+
+
+class Analyzer:
+    """Its hop as M0_HOP says."""
+
+    hop = {"zero": 0, "text": "0.1", "none": None, "nan": float("nan")}[os.environ["M0_HOP"]]
+
+    def feed(self, chunk):
+        return np.zeros(0)
+
+
+@hookimpl
+def m0_register_analyzers(register):
+    register("hop", Analyzer)
+'''
+
+
+@pytest.mark.parametrize("hop, shown", [("zero", "0"), ("text", "'0.1'"), ("none", "None"),
+                                        ("nan", "nan")])
+def test_an_analyzer_with_a_bad_hop_is_one_line_naming_it(fake_dist, wav, tmp_path, hop, shown):
+    """An analyzer whose hop was 0 or NaN was blamed on the selector ('selector "standout":
+    hop must be more than 0, not 0.0'); a hop of '0.1' was 'TypeError: type str doesn't define
+    __round__ method' and None 'unexpected TypeError: float() argument must be ...', no
+    plugin named."""
+    env = dict(fake_dist("m0-hop", BAD_HOP, version="0.8"), M0_HOP=hop)
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--analyzer", "hop", "--no-clips",
+                 "-q", env=env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f'Error: plugin "m0-hop" (analyzer "hop", from m0-hop 0.8): built an Analyzer whose hop '
+        f"is {shown}, not a number of seconds above 0"], run.stderr
