@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from m0core.model import AudioChunk, ClipResult, Compilation, Highlight, MediaInfo
+from m0core.model import AudioChunk, ClipResult, Compilation, Highlight, Line, MediaInfo
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -298,6 +298,30 @@ def order_problem(given: Highlight, previous: Highlight | None) -> str | None:
     if previous is not None and given.peak_time < previous.peak_time:
         return (f"gave a highlight peaking at {given.peak_time:g} s after one peaking at "
                 f"{previous.peak_time:g} s (highlights come in time order)")
+    return None
+
+
+def line_problem(line: object) -> str | None:
+    """What breaks the contract in what a selector's ``line()`` returned, or ``None``:
+    ``None`` or an :class:`m0core.Line` whose ``step`` is a number of seconds above 0 and whose
+    ``values`` are a 1-D sequence of finite levels."""
+    if line is None:
+        return None
+    if not isinstance(line, Line):
+        return f"line() returned {_what(line)}, not an m0core.Line or None"
+    step = line.step
+    if isinstance(step, bool) or not isinstance(step, int | float | np.number) \
+            or not math.isfinite(step) or step <= 0:
+        return f"line() returned a Line whose step is {step!r}, not a number of seconds above 0"
+    try:
+        values = np.asarray(line.values, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = np.zeros((0, 0))
+    if values.ndim != 1:
+        return "line() returned a Line whose values are not a 1-D sequence of levels"
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        return f"line() returned a Line with {bad} NaN or infinite level{'s' * (bad > 1)}"
     return None
 
 

@@ -1126,3 +1126,68 @@ def test_an_analyzer_with_a_bad_hop_is_one_line_naming_it(fake_dist, wav, tmp_pa
     assert run.stderr.splitlines() == [
         f'Error: plugin "m0-hop" (analyzer "hop", from m0-hop 0.8): built an Analyzer whose hop '
         f"is {shown}, not a number of seconds above 0"], run.stderr
+
+
+# -- a third-party selector's line() giving what is not a line --------------------------------
+
+BAD_LINE = '''
+import os
+
+import numpy as np
+from m0core import Line, hookimpl, plugins
+
+
+class Selector:
+    """standout's highlights; line() as M0_LINE says."""
+
+    def __init__(self, timeline, threshold=None):
+        self.inner = plugins.create("selectors", "standout", timeline=timeline,
+                                    threshold=threshold)
+
+    def feed(self, scores):
+        return self.inner.feed(scores)
+
+    def finish(self):
+        return self.inner.finish()
+
+    def line(self):
+        how = os.environ["M0_LINE"]
+        if how == "level":
+            return -20.0
+        if how == "tuple":
+            return (1.0, np.array([-20.0]))
+        if how == "nan":
+            return Line(1.0, np.array([np.nan, -20.0]))
+        if how == "step":
+            return Line(0.0, np.array([-20.0]))
+        return self.inner.line()
+
+
+@hookimpl
+def m0_register_selectors(register):
+    register("liner", Selector)
+'''
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("level", "line() returned a value of type float, not an m0core.Line or None"),
+    ("tuple", "line() returned a value of type tuple, not an m0core.Line or None"),
+    ("nan", "line() returned a Line with 1 NaN or infinite level"),
+    ("step", "line() returned a Line whose step is 0.0, not a number of seconds above 0"),
+])
+def test_a_selectors_line_that_is_no_line_is_one_line_naming_it(fake_dist, wav, tmp_path, how,
+                                                                problem):
+    """line() giving a level (a float) ended m0 with "unexpected AttributeError: 'float' object
+    has no attribute 'step'", naming no plugin; a tuple, NaN levels or a step of 0 were taken
+    without a word, the report drawing no line."""
+    env = dict(fake_dist("m0-liner", BAD_LINE, version="0.9"), M0_LINE=how)
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), "--selector", "liner", "--no-clips", "-q",
+                 env=env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f'Error: plugin "m0-liner" (selector "liner", from m0-liner 0.9): {problem}'], run.stderr
+    assert files(out) == []
+    fine = run_m0("analyze", str(wav), str(out), "--selector", "liner", "--no-clips", "-q",
+                  env=dict(env, M0_LINE="inner"))
+    assert fine.returncode == 0, fine.stderr

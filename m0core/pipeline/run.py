@@ -618,7 +618,11 @@ class _Run:
                 self._line = (None,)
             else:
                 with plugins.blame("selectors", self.opts.selector):
-                    self._line = (report(),)
+                    line = report()
+                problem = contracts.line_problem(line)
+                if problem is not None:
+                    raise plugins.broken("selectors", self.opts.selector, problem)
+                self._line = (line,)
         return self._line[0]
 
     def curve(self) -> np.ndarray:
