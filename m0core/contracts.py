@@ -274,8 +274,9 @@ def returned_problem(returned: object, call: str, what: str) -> str | None:
 
 def highlight_problem(given: object) -> str | None:
     """What breaks the contract in one highlight ``given`` by a selector, or ``None``: it
-    must be an :class:`m0core.Highlight` whose ``start``, ``end`` and ``peak_time`` are finite
-    and whose window is not empty (``start < end``, ``end > 0``)."""
+    must be an :class:`m0core.Highlight` whose ``start``, ``end`` and ``peak_time`` are finite,
+    whose window is not empty (``start < end``, ``end > 0``) and whose ``peak_db`` and
+    ``score`` are numbers."""
     if not isinstance(given, Highlight):
         return f"gave {_what(given)}, not an m0core.Highlight"
     try:
@@ -288,6 +289,10 @@ def highlight_problem(given: object) -> str | None:
     if times[1] <= max(times[0], 0.0):
         return (f"gave a highlight whose window is empty (start {times[0]:g} s, end "
                 f"{times[1]:g} s; times are seconds from the start of the media)")
+    for name in ("peak_db", "score"):  # may be NaN or infinite: written as null
+        value = getattr(given, name)
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            return f"gave a highlight whose {name} is {value!r}, not a number"
     return None
 
 

@@ -203,7 +203,7 @@ def index_document(result: AnalysisResult) -> dict[str, dict[str, Any]]:
         key = str(int(h.peak_time))
         if key in index:
             key = f"{h.peak_time:.3f}"
-        index[key] = {"position": position(h.peak_time), "decibel": round(h.peak_db, 2)}
+        index[key] = {"position": position(h.peak_time), "decibel": h.to_dict()["peak_db"]}
     return index
 
 

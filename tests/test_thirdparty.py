@@ -382,6 +382,9 @@ class Selector:
         give = os.environ["M0_GIVE"]
         if give == "tuple":
             return [(10.0, 20.0, 13.0)]
+        if give in ("no level", "a word", "nan level"):
+            level = {"no level": None, "a word": "loud", "nan level": float("nan")}[give]
+            return [Highlight(3.0, 23.0, 13.0, level, 10.0)]
         if give == "backwards":  # 40 s, then 13 s
             return [Highlight(30.0, 50.0, 40.0, -10.0, 10.0),
                     Highlight(3.0, 23.0, 13.0, -10.0, 10.0)]
@@ -406,6 +409,8 @@ def m0_register_selectors(register):
     ("995,1005", "gave a highlight starting at 995 s, after the end of the audio (60 s)"),
     ("backwards", "gave a highlight peaking at 13 s after one peaking at 40 s (highlights "
                   "come in time order)"),
+    ("no level", "gave a highlight whose peak_db is None, not a number"),
+    ("a word", "gave a highlight whose peak_db is 'loud', not a number"),
 ])
 def test_selector_giving_a_bad_highlight_is_one_line_naming_it(fake_dist, wav, tmp_path, give,
                                                                problem):
@@ -420,6 +425,19 @@ def test_selector_giving_a_bad_highlight_is_one_line_naming_it(fake_dist, wav, t
     assert run.stderr.splitlines() == [
         f'Error: plugin "m0-bad" (selector "bad", from m0-bad 0.1): {problem}'], run.stderr
     assert files(out) == []
+
+
+def test_a_highlight_whose_level_is_nan_is_written_with_no_level(fake_dist, wav, tmp_path):
+    """A highlight's peak_db may be NaN (highlights.json says null): index.json's 'decibel'
+    ended m0 with 'unexpected ValueError: Out of range float values are not JSON compliant:
+    nan'; it says null too."""
+    env = dict(fake_dist("m0-bad", BAD_SELECTOR, version="0.1"), M0_GIVE="nan level")
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), "--selector", "bad", "-q", "--no-report",
+                 "--no-clips", env=env)
+    assert run.returncode == 0, run.stderr
+    assert json.loads((out / "index.json").read_text())["13"]["decibel"] is None
+    assert json.loads((out / "highlights.json").read_text())["highlights"][0]["peak_db"] is None
 
 
 def test_a_window_a_selector_starts_before_0_starts_at_0(fake_dist, wav, tmp_path):
