@@ -8,9 +8,9 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
+from test_mp4video import assert_frames_are_ffmpegs
 
 from m0_plugins.ffmpeg_encoder import keyframes, shortform
-from m0_plugins.ffmpeg_encoder.smart import smart_window
 from m0_plugins.pyav_source import mp4, mp4video
 from m0_plugins.writers import timelines
 from m0_plugins.writers.thumbnails import Demuxed, Upright, open_frames
@@ -110,18 +110,7 @@ def test_video_frames_of_a_fragmented_mp4_are_those_of_ffmpegs_demuxer(fragmente
         ours = {(name, window): keyframes.video_frames(path, *window)
                 for name, path in fragmented.items() for window in WINDOWS}
 
-    def unsupported(*args):
-        raise mp4video.Unsupported("FFmpeg's demuxer, for comparison")
-
-    monkeypatch.setattr(mp4video, "frame_times", unsupported)
-    for (name, (start, end)), got in ours.items():
-        want = keyframes.video_frames(fragmented[name], start, end)
-        key = keyframes.keyframe_before(want, start)
-        assert keyframes.keyframe_before(got, start) == key, (name, start)
-        assert smart_window(got, start, end) == smart_window(want, start, end), (name, start)
-        got, want = ([(round(t, 6), k) for t, k in frames if t >= (key or 0.0) - 1e-9]
-                     for frames in (got, want))
-        assert got == want, (name, start)
+    assert_frames_are_ffmpegs(ours, fragmented, monkeypatch)
     assert [t for t, key in ours["video alone", (4.05, 9.0)] if key] == pytest.approx(
         [0.0, 4.0, 8.0])
     # the keyframes within the fragments, 0.2 s late as there is no edit list

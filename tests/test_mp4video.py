@@ -29,13 +29,19 @@ def test_video_frames_of_an_mp4_are_those_of_ffmpegs_demuxer(ramp, ramp_variants
     ours = {(name, window): keyframes.video_frames(path, *window)
             for name, path in {"ramp": ramp, **ramp_variants}.items() for window in WINDOWS}
 
+    assert_frames_are_ffmpegs(ours, {"ramp": ramp, **ramp_variants}, monkeypatch)
+
+
+def assert_frames_are_ffmpegs(ours: dict, paths: dict, monkeypatch) -> None:
+    """``ours`` (``{(name, (start, end)): video_frames(paths[name], start, end)}``) are, from
+    the keyframe before each window on, the frame times and keyframes FFmpeg's demuxer gives
+    (so the same seek points and smart cuts)."""
     def unsupported(*args):
         raise mp4video.Unsupported("FFmpeg's demuxer, for comparison")
 
     monkeypatch.setattr(mp4video, "frame_times", unsupported)
     for (name, (start, end)), got in ours.items():
-        path = ramp if name == "ramp" else ramp_variants[name]
-        want = keyframes.video_frames(path, start, end)
+        want = keyframes.video_frames(paths[name], start, end)
         key = keyframes.keyframe_before(want, start)
         assert keyframes.keyframe_before(got, start) == key, (name, start)
         assert smart_window(got, start, end) == smart_window(want, start, end), (name, start)

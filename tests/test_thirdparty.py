@@ -716,16 +716,18 @@ def test_a_stage_without_a_required_member_is_one_line_before_the_run(fake_dist,
 
 # -- a third-party encoder's renumber giving back other clips than it was given --------------
 
-RENUMBER = '''
+#: An encoder plugin's module that writes a text file per highlight in place of a clip
+#: (class ``TextEncoder``), for the tests of its optional members below.
+TEXT_ENCODER = '''
 import os
 from concurrent.futures import Future
 from dataclasses import replace
 
-from m0core import ClipResult, hookimpl
+from m0core import ClipResult, Compilation, hookimpl
 
 
-class Encoder:
-    """A text file per highlight in place of a clip; renumber as M0_RENUMBER says."""
+class TextEncoder:
+    """A text file per highlight in place of a clip."""
 
     def __init__(self, media, out_dir, **params):
         self.out_dir = out_dir
@@ -739,6 +741,12 @@ class Encoder:
 
     def close(self, cancel=False):
         pass
+'''
+
+RENUMBER = TEXT_ENCODER + '''
+
+class Encoder(TextEncoder):
+    """Renumbers as M0_RENUMBER says."""
 
     def renumber(self, clips, count):
         how = os.environ["M0_RENUMBER"]
@@ -791,28 +799,10 @@ def test_an_encoders_renumber_giving_back_other_clips_is_one_line_naming_it(
 
 # -- a third-party encoder's compile() giving what is not a compilation -----------------------
 
-COMPILE = '''
-import os
-from concurrent.futures import Future
+COMPILE = TEXT_ENCODER + '''
 
-from m0core import ClipResult, Compilation, hookimpl
-
-
-class Encoder:
-    """A text file per highlight in place of a clip, joined as M0_COMPILE says."""
-
-    def __init__(self, media, out_dir, **params):
-        self.out_dir = out_dir
-
-    def submit(self, highlight):
-        path = self.out_dir / f"{highlight.index}.txt"
-        path.write_text(str(highlight.peak_time))
-        future = Future()
-        future.set_result(ClipResult(highlight, str(path), True))
-        return future
-
-    def close(self, cancel=False):
-        pass
+class Encoder(TextEncoder):
+    """Joins the clips as M0_COMPILE says."""
 
     def compile(self, clips):
         how = os.environ["M0_COMPILE"]
