@@ -43,8 +43,9 @@ def audio_only(wav, tmp_path_factory):
     return m0core.analyze(wav, out, workers=2, formats=FORMATS)
 
 
-#: The run fixtures: (name, frame rate of its timelines, timecode rate of its EDL, EDL channel)
-RUNS = [("analysed", 15, 30, "V"), ("audio_only", 25, 25, "A")]
+#: The run fixtures: (name, frame rate of its timelines, timecode rate of its EDL, EDL channel:
+#: ``B`` picture and sound, ``A`` sound)
+RUNS = [("analysed", 15, 30, "B"), ("audio_only", 25, 25, "A")]
 
 
 @pytest.mark.parametrize("run, rate, edl_rate, channel", RUNS)
@@ -53,9 +54,10 @@ def test_timelines_read_back_with_otio(request, run, rate, edl_rate, channel, na
     result = request.getfixturevalue(run)
     kwargs = {"rate": edl_rate} if name.endswith(".edl") else {}
     timeline = otio.adapters.read_from_file(str(result.out_dir / name), **kwargs)
-    clips = list(timeline.find_clips())
+    track = timeline.tracks[0]  # an EDL's B events are read as a picture and a sound track
+    clips = list(track.find_clips())
     assert len(clips) == len(result.highlights) == len(LOUD_AT)
-    kind = otio.schema.TrackKind.Video if channel == "V" else otio.schema.TrackKind.Audio
+    kind = otio.schema.TrackKind.Video if channel == "B" else otio.schema.TrackKind.Audio
     frame = 1 / rate
     for clip, h in zip(clips, result.highlights, strict=True):
         assert clip.parent().kind == kind
@@ -80,6 +82,19 @@ def test_edl_is_cmx3600_text(request, run, rate, edl_rate, channel):
     assert events[1][1] == otio.opentime.to_timecode(start, edl_rate)
 
 
+def test_edl_events_of_a_recording_with_sound_carry_its_sound(analysed, audio_only):
+    """Premiere and Resolve import a ``V`` event as picture alone: a recording with picture and
+    sound has ``B`` events (video and audio 1), an audio-only one ``A`` events."""
+    for result, channel in [(analysed, "B"), (audio_only, "A")]:
+        text = (result.out_dir / "highlights.edl").read_text()
+        channels = [line.split()[2] for line in text.splitlines() if line[:3].isdigit()]
+        assert channels == [channel] * len(result.highlights)
+    timeline = otio.adapters.read_from_file(str(analysed.out_dir / "highlights.edl"), rate=30)
+    sound = [clip.source_range for clip in timeline.audio_tracks()[0].find_clips()]
+    picture = [clip.source_range for clip in timeline.video_tracks()[0].find_clips()]
+    assert sound == picture and len(sound) == len(analysed.highlights)
+
+
 def test_an_edl_at_29_97_fps_says_its_timecodes_drop_frames(make_media, tmp_path):
     ntsc = make_media("ntsc.mp4", "-f", "lavfi", "-i",
                       "testsrc2=size=160x120:rate=30000/1001:duration=60",
@@ -88,10 +103,10 @@ def test_an_edl_at_29_97_fps_says_its_timecodes_drop_frames(make_media, tmp_path
     result = m0core.analyze(ntsc, tmp_path, clips=False, report=False, formats=("edl",))
     text = (tmp_path / "highlights.edl").read_text()
     assert text.splitlines()[1] == "FCM: DROP FRAME"
-    events = re.findall(r"^\d{3}\s+\S+\s+V\s+C\s+(\S+) (\S+)", text, re.M)
+    events = re.findall(r"^\d{3}\s+\S+\s+B\s+C\s+(\S+) (\S+)", text, re.M)
     assert len(events) == len(result.highlights) and all(";" in a for a, _ in events)
     timeline = otio.adapters.read_from_file(str(tmp_path / "highlights.edl"), rate=30000 / 1001)
-    for clip, h in zip(timeline.find_clips(), result.highlights, strict=True):
+    for clip, h in zip(timeline.video_tracks()[0].find_clips(), result.highlights, strict=True):
         assert clip.source_range.start_time.to_seconds() == pytest.approx(h.start, abs=0.04)
 
 

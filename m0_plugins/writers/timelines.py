@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +123,14 @@ def _gap(duration: Any) -> Any:
     return otio.schema.Gap(source_range=otio.opentime.TimeRange(start, duration))
 
 
+def _with_sound(edl: str) -> str:
+    """The EDL with its picture events (channel ``V``) made picture and sound events (``B``:
+    video and audio channel 1), for media with both: the adapter writes one track's channel,
+    and Premiere and Resolve import a ``V`` event as picture alone. ``B`` has the width of
+    ``V``'s padded field, so the columns stay where they were."""
+    return re.sub(r"^(\d{3}\s+\S+\s+)V(\s+[CD]\s)", r"\1B\2", edl, flags=re.M)
+
+
 def _with_frame_code_mode(edl: str) -> str:
     """The EDL with its ``FCM:`` line after the title, which the adapter does not write:
     ``DROP FRAME`` when its timecodes are (``;``, at 29.97 and 59.94 fps), so an editor reads
@@ -169,6 +178,8 @@ class TimelineWriter:
             raise OutputError(f"{self.file_name}: cannot write ({exc})") from exc
         if self.adapter == "cmx_3600":
             text = _with_frame_code_mode(text)
+            if result.media.has_video and result.media.has_audio:
+                text = _with_sound(text)
         target = out_dir / self.file_name
         write_text_atomic(target, text)
         return [target]
