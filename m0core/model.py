@@ -196,13 +196,19 @@ class Highlight:
 
 @dataclass(frozen=True)
 class ClipResult:
-    """What became of one highlight's clip."""
+    """What became of one highlight's clip.
+
+    ``start`` is where the made clip begins in the recording, in seconds as players show
+    them (a time ``t`` in the clip is ``start + t`` in the recording): the window's start, or
+    the keyframe before it that a copied clip starts with; ``None`` when not known.
+    """
 
     highlight: Highlight
     path: str | None
     ok: bool
     error: str | None = None
     seconds: float = 0.0
+    start: float | None = None
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,8 @@ def highlights_document(result: AnalysisResult, outputs: list[str] | None = None
         row = h.to_dict()
         clip = clips.get(h.index)
         row["clip"] = Path(clip.path).name if clip and clip.ok and clip.path else None
+        if row["clip"] and clip.start is not None:
+            row["clip_start"] = round(clip.start, 3)
         if clip and not clip.ok:
             row["clip_error"] = clip.error
         rows.append(row)

@@ -472,3 +472,33 @@ def test_a_full_disk_stops_the_clips_after_the_first_with_one_warning(
     assert all(not r.ok and "No space left on device" in r.error for r in results)
     assert len(warned) == 1 and warned[0].startswith("clip 1 failed:"), warned
     assert partials(tmp_path / "out") == []
+
+
+def _first_frame(path: str | Path, at: float = 0.0) -> tuple[float, np.ndarray]:
+    """The time and picture of the first frame of ``path`` shown at or after ``at`` s."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if at:
+            container.seek(int(at * 1_000_000), backward=True)
+        for frame in container.decode(stream):
+            if frame.time >= at - 1e-3:
+                return frame.time, frame.to_ndarray(format="rgb24")
+    raise AssertionError(f"{path}: no frame at {at}")
+
+
+@pytest.mark.parametrize("start", [7.0, 41.0])  # sought by the encoder and not (EARLY)
+def test_a_copied_clip_says_where_in_the_recording_it_starts(vod: Path, tmp_path: Path,
+                                                             start: float) -> None:
+    """A copy starts with the keyframe before its window (every 2 s in ``vod``): the clip
+    says where, so its time t is ``clip.start + t`` in the recording; a re-encoded clip
+    starts at its window."""
+    with FFmpegEncoder(probe(vod), tmp_path / "copy", cut="copy") as enc:
+        clip = enc.submit(highlight(start, start + 4.0)).result()
+    assert clip.ok and start - GOP / 2 - 0.1 <= clip.start <= start - GOP / 2
+    shown, picture = _first_frame(clip.path)
+    assert clip.start + shown == pytest.approx(start - GOP / 2, abs=1e-3)  # the keyframe
+    at, same = _first_frame(vod, clip.start + shown)
+    assert at == pytest.approx(clip.start + shown, abs=1e-3)
+    assert np.array_equal(picture, same)
+    with FFmpegEncoder(probe(vod), tmp_path / "accurate", cut="accurate") as enc:
+        assert enc.submit(highlight(start, start + 4.0)).result().start == start

@@ -471,3 +471,13 @@ def test_a_run_of_100_or_more_pads_every_number_and_a_rerun_of_fewer_replaces_it
     assert [name.split("_")[0] for name in clips] == ["01", "02", "03"]
     assert [row["clip"] for row in json.loads(
         (tmp_path / "highlights.json").read_text())["highlights"]] == clips
+
+
+def test_highlights_json_says_where_each_clip_starts_in_the_recording(analysed):
+    """A copied clip starts with the keyframe before its window (every 2 s in ``vod``):
+    highlights.json says where (``clip_start``), as the clip's result does."""
+    doc = json.loads((analysed.out_dir / "highlights.json").read_text())
+    rows = doc["highlights"]
+    assert [r["clip_start"] for r in rows] == [round(c.start, 3) for c in analysed.clips]
+    for row in rows:
+        assert row["start"] - 2.1 <= row["clip_start"] <= row["start"]

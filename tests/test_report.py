@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from conftest import LOUD_AT, Page
 
 import m0core
 from m0_plugins.writers.report import OVERVIEW_POINTS, ReportWriter
-from m0core.model import AudioTrack, Highlight, MediaInfo, Stage
+from m0core.model import AudioTrack, ClipResult, Highlight, MediaInfo, Stage
 from m0core.options import Options
 from m0core.outputs import position
 from m0core.result import AnalysisResult
@@ -296,4 +297,23 @@ def test_report_audio_players_have_no_black_box_around_them(wav, tmp_path, brows
     colours = page.page.evaluate("[...document.querySelectorAll('#rows audio')]"
                                  ".map(a => getComputedStyle(a).backgroundColor)")
     assert colours and set(colours) == {"rgba(0, 0, 0, 0)"}, colours
+    assert page.problems == []
+
+
+def test_report_says_where_a_copied_clip_starts_when_not_at_its_window(tmp_path, browser):
+    """A copied clip starts with the keyframe before its window: the window's cell says where
+    the clip starts in the recording ('clip from 1:41') when that is not the window's start."""
+    result = six_hours(tmp_path)
+    first, second = result.highlights[:2]
+    clips = (ClipResult(first, str(tmp_path / "01.mp4"), True, start=first.start - 1.1),
+             ClipResult(second, str(tmp_path / "02.mp4"), True, start=second.start))
+    result = replace(result, clips=clips)
+    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
+    page = Page(browser, page_path.as_uri())
+    heads = page.page.locator("#rows thead th").all_inner_texts()
+    rows = page.page.locator("#rows tbody tr")
+    cells = [rows.nth(i).locator("td").nth(heads.index("window")).inner_text()
+             for i in range(3)]
+    assert cells[0].splitlines() == ["4:40 – 5:10", "clip from 4:38"]  # window from 280 s
+    assert "clip from" not in cells[1] and "clip from" not in cells[2]
     assert page.problems == []

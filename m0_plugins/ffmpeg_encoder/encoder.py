@@ -25,7 +25,7 @@ from m0core.workers import stop_process
 
 from . import compilation as comp
 from .command import CUTS, clip_command
-from .keyframes import Seek, seek_point
+from .keyframes import Seek, copied_start, seek_point
 from .naming import clip_extension, clip_name, renumbered
 from .shortform import (
     CORRECTIONS,
@@ -210,7 +210,7 @@ class FFmpegEncoder:
         final = self.out_dir / name
         partial = self.out_dir / temp_name(name)
         try:
-            self._cut(highlight, partial)
+            start = self._cut(highlight, partial)
             if partial.stat().st_size == 0 or _holds_nothing(partial):
                 raise _Failed("ffmpeg wrote an empty clip")
             os.replace(partial, final)
@@ -222,10 +222,12 @@ class FFmpegEncoder:
             return ClipResult(highlight, None, False, error, time.monotonic() - began)
         finally:
             _remove(partial)
-        return ClipResult(highlight, str(final), True, None, time.monotonic() - began)
+        return ClipResult(highlight, str(final), True, None, time.monotonic() - began,
+                          start=round(start, 3))
 
-    def _cut(self, highlight: Highlight, partial: Path) -> None:
-        """Run ffmpeg for one clip into ``partial``; raise :class:`_Failed` with the reason."""
+    def _cut(self, highlight: Highlight, partial: Path) -> float:
+        """Run ffmpeg for one clip into ``partial`` and return where the clip begins in the
+        recording (:attr:`ClipResult.start`); raise :class:`_Failed` with the reason."""
         start, end = highlight.start, highlight.end
         if not (math.isfinite(start) and math.isfinite(end)):
             raise _Failed("invalid clip window")
@@ -237,7 +239,7 @@ class FFmpegEncoder:
             raise _Failed(f"clip window starts at {start:.1f} s, after the end ({duration:.1f} s)")
         if self.cut == "smart":  # never with short-form clips: those are re-encoded
             self._smart_cut(start, end, partial)
-            return
+            return start
         seek = seek_point(self.media, start)
         with self._window(seek.at if seek else start, end) as source:
             if self.short.active:
@@ -246,6 +248,9 @@ class FFmpegEncoder:
             else:
                 self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut,
                                           seek=seek, source=source))
+        if self.cut == "copy" and not self.short.active:
+            return copied_start(self.media, start, seek, partial)
+        return start
 
     def _smart_cut(self, start: float, end: float, partial: Path) -> None:
         """A smart cut (:mod:`~m0_plugins.ffmpeg_encoder.smart`), else an accurate one."""

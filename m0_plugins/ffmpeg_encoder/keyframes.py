@@ -131,3 +131,25 @@ def seek_point(media: MediaInfo, start: float) -> Seek | None:
     if hold is not None or (late and start - keyframe > 2 * NUDGE):
         return Seek(keyframe + NUDGE, hold)
     return None
+
+
+def copied_start(media: MediaInfo, start: float, seek: Seek | None,
+                 clip: str | os.PathLike) -> float:
+    """Seconds into ``media`` (players' time) at which ``clip``, copied from ``start`` with
+    ``seek`` (:func:`seek_point`), begins: a time ``t`` in the clip is that plus ``t`` in the
+    recording. A copy starts with the keyframe before the window: its time in the recording,
+    less the time the clip shows it at (the sound copied with it may begin a little earlier).
+    ``start`` itself for audio-only media (every sound packet can start a copy) or where the
+    frames cannot be read; 0.0 for a clip that is not sought (``seek.at`` 0)."""
+    if seek is not None and seek.at == 0.0:
+        return 0.0
+    if not media.has_video:
+        return start
+    try:
+        keyframe = keyframe_before(video_frames(media.path, start, start), start)
+        first = video_frames(clip, 0.0, 0.0)
+    except Exception:  # PyAV raises its own error types for files it cannot demux
+        return start
+    if keyframe is None or not first:
+        return start
+    return max(keyframe - first[0][0], 0.0)

@@ -91,6 +91,7 @@ def report_data(result: AnalysisResult, out_dir: Path, thumbs: dict[int, Path]) 
             **h.to_dict(), "position": position(h.peak_time),
             "clip": _relative(clip.path, out_dir) if clip and clip.ok and clip.path else None,
             "clip_error": clip.error if clip and not clip.ok else None,
+            "clip_start": clip.start if clip and clip.ok and clip.path else None,
             "thumb": _relative(thumb, out_dir) if thumb else None,
         })
     media = result.media
