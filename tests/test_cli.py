@@ -64,9 +64,25 @@ def test_the_summary_of_a_no_clips_run_says_where_its_results_are_not_0_clips(vo
     out = tmp_path / "out"
     run = run_m0("analyze", str(vod), str(out), "--no-clips")
     assert run.returncode == 0, run.stderr
-    last = run.stdout.splitlines()[-1]
+    (last,) = [x for x in run.stdout.splitlines() if x.startswith("2 highlights in ")]
     assert "0 clips" not in last and last.startswith("2 highlights in 1:00 of audio (")
     assert last.endswith(f"); results in {out} (--no-clips: no clips)")
+
+
+@pytest.mark.parametrize("args", [[], ["--no-report"]])
+def test_the_summary_says_where_the_report_is(vod, tmp_path, args):
+    """m0 analyze's summary never mentioned report.html (m0 demo's does): after the summary
+    line, 'Review them in a browser: OUT/report.html' when the run wrote one."""
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(vod), str(out), "--no-clips", *args)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    if args:
+        assert not (out / "report.html").exists() and "report.html" not in run.stdout
+    else:
+        assert (out / "report.html").is_file()
+        assert lines[-2].startswith("2 highlights in 1:00 of audio (")
+        assert lines[-1] == f"Review them in a browser: {out / 'report.html'}"
 
 def test_the_summary_counts_one_in_the_singular(vod, tmp_path):
     run = run_m0("analyze", str(vod), str(tmp_path / "out"), "--max-clips", "1",

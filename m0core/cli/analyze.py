@@ -87,6 +87,9 @@ def _summary(result, verbose: bool) -> None:
         click.echo(f"compilation: {result.compilation.path} "
                    f"({clock(result.compilation.duration)}, "
                    f"{count(len(result.compilation.clips), 'chapter')})")
+    report = next((p for p in result.outputs if Path(p).name == "report.html"), None)
+    if report is not None and result.published:
+        click.echo(f"Review them in a browser: {report}")
     if verbose:
         click.echo(f"  audio: {_track_line(media, result.options.audio_track)}")
         for note in result.notes:
