@@ -35,3 +35,8 @@ class PluginError(M0Error):
 
 class EncodeError(M0Error):
     """ffmpeg could not cut a clip."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or a stop signal stopped a run; the message says what it left (the previous
+    results it kept), for the CLI's ``Error:`` line in place of ``interrupted``."""

@@ -66,6 +66,8 @@ class Staging:
     def __init__(self, out: Path, keep: Iterable[str | os.PathLike] = ()) -> None:
         self.out = out
         self.keep = [Path(p) for p in keep]
+        #: Whether :meth:`publish` has moved this run's files in.
+        self.published = False
         self._guard(self.out / name for name in previous_outputs(out))
         clear_stale(out)
         self.dir = out / f"{PREFIX}{os.getpid()}-{_host()}-{secrets.token_hex(4)}"
@@ -100,7 +102,9 @@ class Staging:
         """
         try:
             with held_signals(), _publishing(self.out):
-                return self._publish({Path(p).name for p in made_clips})
+                skipped = self._publish({Path(p).name for p in made_clips})
+                self.published = True  # before a signal held meanwhile is delivered
+                return skipped
         finally:
             self.discard()
 

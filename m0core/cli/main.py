@@ -24,7 +24,7 @@ from m0core.cli.batch import batch
 from m0core.cli.console import error
 from m0core.cli.gui.command import gui
 from m0core.cli.options import CONTEXT
-from m0core.errors import M0Error, debug
+from m0core.errors import Interrupted, M0Error, debug
 from m0core.version import __version__
 
 
@@ -75,14 +75,14 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault(name, value)
     try:
         code = cli.main(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
-        error("interrupted")
+    except click.exceptions.Abort as exc:  # click's for a KeyboardInterrupt, its cause
+        error(str(exc.__cause__) if isinstance(exc.__cause__, Interrupted) else "interrupted")
         sys.exit(130)
     except _NO_ARGS_IS_HELP as exc:  # "m0" or "m0 cache" alone: their help, not an error
         exc.show()
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        error("interrupted")
+    except KeyboardInterrupt as exc:
+        error(str(exc) if isinstance(exc, Interrupted) else "interrupted")
         sys.exit(130)
     except click.ClickException as exc:
         hint = ""

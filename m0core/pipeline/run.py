@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from m0core import contracts, plugins, workers
-from m0core.errors import InputError, M0Error, OptionError
+from m0core.errors import InputError, Interrupted, M0Error, OptionError
 from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
 from m0core.options import Options
 from m0core.pipeline import cache, selections
@@ -179,8 +179,12 @@ def _execute(plan: Plan, out: Path | None, writers: dict, progress: Progress,
                 run.ended(plan)
                 run.select(None)
             result = _finish(plan, run, staging, writers, started)
-        except BaseException:
+        except BaseException as exc:
             run.abort()
+            if isinstance(exc, KeyboardInterrupt) and staging is not None \
+                    and not staging.published and staging.has_previous():
+                raise Interrupted(f"interrupted; the previous results in {staging.out} were "
+                                  "kept") from None
             raise
     result.timings["total"] = time.perf_counter() - started
     return result

@@ -105,10 +105,13 @@ def test_an_interrupted_rerun_keeps_the_previous_outputs(finished, vod, slow_env
         wait_for(lambda: _new_clip_written(finished, began), 120, "a clip of the rerun")
     assert proc.poll() is None, "the rerun ended before it could be interrupted"
     os.killpg(proc.pid, signum)
-    _finish(proc)
+    stderr, _ = _finish(proc)
     assert not wait_gone(slow_env["M0_TEST_TAG"], 10)
     if signum != signal.SIGKILL:
         assert snapshot(finished) == before
+        # it said only 'Error: interrupted': it says what it left
+        assert stderr.splitlines()[-1] == (f"Error: interrupted; the previous results in "
+                                           f"{finished} were kept"), stderr
     else:  # its private folder is left (hidden), removed by the next run; nothing else moved
         assert {k: v for k, v in snapshot(finished).items() if not k.startswith(".m0-run-")} \
             == before
