@@ -1093,3 +1093,17 @@ def test_the_latest_job_is_the_one_the_last_batch_asked_for(vod, tmp_path):
         ledger.add(Identity.of(vod, "a"), str(tmp_path / "x"))
         assert [(r.key, r.status, n) for r, n in ledger.current()] == [
             (first.key, "completed", 1)]
+
+
+def test_a_no_clips_batch_does_not_say_0_clips(vod, tmp_path):
+    """m0 batch --no-clips said '2 highlights, 0 clips' of every job, as if each clip had
+    failed (m0 analyze says '(--no-clips: no clips)'): its job lines say so, and its table's
+    clips column '-'."""
+    run = run_m0("batch", str(vod), str(tmp_path / "out"), "--no-clips", "--no-report")
+    assert run.returncode == 0, run.stderr
+    assert f"{vod.name}: 2 highlights (--no-clips: no clips) in " in run.stderr
+    assert "0 clips" not in run.stderr
+    (row,) = [x for x in run.stdout.splitlines() if x.startswith("completed ")]
+    assert row.split()[1:3] == ["2", "-"], row
+    clipped = run_m0("batch", str(vod), str(tmp_path / "clips"), "--no-report", "-l", "6")
+    assert f"{vod.name}: 2 highlights, 2 clips in " in clipped.stderr, clipped.stderr

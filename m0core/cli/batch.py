@@ -98,7 +98,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
                                retry_failed=retry_failed)
     view = BatchConsole(len(jobs), enabled=not quiet and not as_json,
                         names=display_names(job.job_id for job in jobs), verbose=verbose,
-                        out_dir=out_dir)
+                        out_dir=out_dir, clips=opts.clips)
 
     try:
         with stdout_to_stderr():
@@ -114,7 +114,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         click.echo(json.dumps({"out_dir": str(out_dir), "ledger": str(ledger_file),
                                "jobs": list(results.values())}, indent=2))
     elif not quiet:
-        click.echo(summary(results.values(), verbose))
+        click.echo(summary(results.values(), verbose, clips=opts.clips))
     failed = sum(1 for r in results.values() if r["status"] == "failed")
     if failed:
         why = f" (m0 batch --status {out_dir} says why)" if quiet else ""  # no job lines

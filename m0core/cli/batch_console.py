@@ -32,8 +32,10 @@ class BatchConsole:
 
     def __init__(self, total: int, enabled: bool = True,
                  names: dict[str, str] | None = None, *, verbose: bool = False,
-                 out_dir: str | os.PathLike | None = None) -> None:
+                 out_dir: str | os.PathLike | None = None, clips: bool = True) -> None:
         self.total = total
+        #: Whether the jobs cut clips (not ``--no-clips``).
+        self.clips = clips
         #: How a finished job's line names its input (:func:`display_names`); by default its
         #: file name.
         self.names = names or {}
@@ -75,7 +77,7 @@ class BatchConsole:
         mark, colour = _MARK.get(result["status"], ("?", None))
         name = self.names.get(job_id) or Path(result["video_path"]).name
         if result["status"] in ("completed", "skipped"):
-            what = f"{count(result['highlights'], 'highlight')}, {count(result['clips'], 'clip')}"
+            what = made(result, self.clips)
             if result["status"] == "skipped":
                 what += " (done before)"
             else:
@@ -159,15 +161,26 @@ def _width() -> int:
     return columns if columns > 20 else 100  # a pseudo-terminal may report 0
 
 
-def summary(results: Iterable[dict], verbose: bool = False) -> str:
+def made(result: dict, clips: bool = True) -> str:
+    """What a completed job made, for its line: ``2 highlights, 2 clips``; with ``--no-clips``
+    (``clips`` false) ``2 highlights (--no-clips: no clips)``, as ``m0 analyze`` says it, not
+    ``0 clips`` as if every clip had failed."""
+    highlights = count(result["highlights"], "highlight")
+    if not clips:
+        return f"{highlights} (--no-clips: no clips)"
+    return f"{highlights}, {count(result['clips'], 'clip')}"
+
+
+def summary(results: Iterable[dict], verbose: bool = False, clips: bool = True) -> str:
     """The table printed after a batch: one row per job (but those skipped as done earlier,
-    unless ``verbose``), then the counts."""
+    unless ``verbose``), then the counts; with ``--no-clips`` (``clips`` false) its clips
+    column says ``-``."""
     results = list(results)
     listed = [r for r in results if verbose or r["status"] != "skipped"]
     lines = [f"{'status':<11} {'highlights':>10} {'clips':>5} {'time':>8}  input"] \
         if listed else []
     for r in listed:
-        lines.append(f"{r['status']:<11} {r['highlights']:>10} {r['clips']:>5} "
+        lines.append(f"{r['status']:<11} {r['highlights']:>10} {r['clips'] if clips else '-':>5} "
                      f"{_seconds(r['seconds']):>8}  {r['video_path']}")
         if r["error"] and r["status"] != "skipped":
             lines.append(f"{'':<11} {r['error']}")
