@@ -242,21 +242,25 @@ class Compilation:
 class Line:
     """The level a score value had to reach to count, as a selector judged it: ``values[k]``
     holds from ``k * step`` seconds (a flat line is one value). What the report draws and
-    ``m0 reference`` summarises, kept from the run instead of running the selector again."""
+    ``m0 reference`` summarises, kept from the run instead of running the selector again.
+    ``label`` says what the line is, as the report's legend names it (``threshold``, or
+    standout's ``running level + 10 dB``: its running level plus its margin)."""
 
     step: float
     values: np.ndarray
+    label: str = "threshold"
 
     @classmethod
-    def flat(cls, level: float, hop: float, count: int) -> Line:
+    def flat(cls, level: float, hop: float, count: int, label: str = "threshold") -> Line:
         """A flat line at ``level`` over ``count`` score values of ``hop`` seconds, in bins of
         about one second (as the report draws it)."""
         size = max(1, int(round(1.0 / hop)))
-        return cls(size * hop, np.full(max(1, -(-count // size)), float(level)))
+        return cls(size * hop, np.full(max(1, -(-count // size)), float(level)), label)
 
     def to_dict(self) -> dict:
-        """``{"step": seconds, "values": [dB, ...]}`` with one decimal."""
-        return {"step": self.step, "values": [round(float(v), 1) for v in self.values]}
+        """``{"step": seconds, "values": [dB, ...], "label": ...}`` with one decimal."""
+        return {"step": self.step, "values": [round(float(v), 1) for v in self.values],
+                "label": self.label}
 
 
 @dataclass(frozen=True)

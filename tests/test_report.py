@@ -317,3 +317,20 @@ def test_report_says_where_a_copied_clip_starts_when_not_at_its_window(tmp_path,
     assert cells[0].splitlines() == ["4:40 – 5:10", "clip from 4:38"]  # window from 280 s
     assert "clip from" not in cells[1] and "clip from" not in cells[2]
     assert page.problems == []
+
+
+def test_report_names_the_selectors_line_for_what_it_is(vod, tmp_path, browser):
+    """The plot's legend called standout's line 'threshold', though it is the running level
+    plus its margin (a moment is judged by the bed around it): the selector names its line,
+    the same when the selection comes from the cache; a --threshold line is '--threshold'."""
+    legends = []
+    # the second run selects on the cached curve and keeps its selection, the third replays it
+    for run, kwargs in enumerate([{}, {}, {}, {"selector": "adaptive"},
+                                  {"selector": "top", "threshold": -30.0}]):
+        out = tmp_path / str(run)
+        result = m0core.analyze(vod, out, clips=False, **kwargs)
+        page = Page(browser, (out / "report.html").as_uri())
+        legends.append(page.page.locator("#limit-legend").inner_text().strip())
+        assert page.problems == []
+    assert legends == ["running level + 10 dB"] * 3 + ["adaptive threshold", "threshold"]
+    assert result.line.label == "threshold"

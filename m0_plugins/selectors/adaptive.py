@@ -115,7 +115,8 @@ class Adaptive:
 
     def line(self) -> Line:
         """The level a value had to reach, one per second bin (after :meth:`finish`)."""
-        return Line(self._size * self.timeline.hop, np.frombuffer(self._limit, dtype=np.float64))
+        return Line(self._size * self.timeline.hop, np.frombuffer(self._limit, dtype=np.float64),
+                    "adaptive threshold")
 
     def _smooth_upto(self, end: int) -> None:
         """Smooth the values up to index ``end``: power mean of i..i+taps-1, cut at the end."""

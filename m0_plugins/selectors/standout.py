@@ -196,7 +196,8 @@ class Standout:
         """The running level plus the held margin, one value per second (after
         :meth:`finish`): where a moment's bed would put its margin on a steady bed."""
         levels = np.frombuffer(self._levels, dtype=np.float64)
-        return Line(self._size * self.timeline.hop, levels + self.margin)
+        return Line(self._size * self.timeline.hop, levels + self.margin,
+                    f"running level + {self.margin:g} dB")
 
     # -- the steps ------------------------------------------------------------------------
 

@@ -58,7 +58,8 @@ def limit_series(result: AnalysisResult) -> dict[str, Any] | None:
     if result.line is not None and len(result.line.values):
         return result.line.to_dict()
     if result.options.threshold is not None:
-        return Line.flat(result.options.threshold, result.hop, len(result.scores)).to_dict()
+        return Line.flat(result.options.threshold, result.hop, len(result.scores),
+                         "--threshold").to_dict()
     return None
 
 

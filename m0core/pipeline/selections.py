@@ -171,17 +171,18 @@ def _highlight(kept: Any, end: float) -> Highlight:
 def _line(kept: Any, end: float) -> Line | None:
     if kept is None:
         return None
-    if not isinstance(kept, dict) or set(kept) != {"step", "values"}:
+    if not isinstance(kept, dict) or set(kept) != {"step", "values", "label"}:
         raise _Invalid("line")
-    step, values = kept["step"], kept["values"]
-    if isinstance(step, bool) or not isinstance(step, float | int) or not isinstance(values, str):
+    step, values, label = kept["step"], kept["values"], kept["label"]
+    if isinstance(step, bool) or not isinstance(step, float | int) or not isinstance(values, str) \
+            or not isinstance(label, str) or len(label) > _MAX_TEXT:
         raise _Invalid("line")
     if not (math.isfinite(step) and step > 0):
         raise _Invalid("line step")
     data = base64.b64decode(values, validate=True)
     if len(data) % 8 or len(data) // 8 > end / step + 2:
         raise _Invalid("line values")
-    return Line(step, np.frombuffer(data, dtype="<f8").astype(np.float64))
+    return Line(step, np.frombuffer(data, dtype="<f8").astype(np.float64), label)
 
 
 def _kept(h: Highlight) -> dict[str, Any]:
@@ -201,7 +202,8 @@ def store(ident: dict[str, Any], selection: Selection) -> bool:
         "line": None if line is None else {
             "step": float(line.step),
             "values": base64.b64encode(np.asarray(line.values, dtype="<f8").tobytes()
-                                       ).decode("ascii")},
+                                       ).decode("ascii"),
+            "label": line.label},
     }
     from m0core.outputs import write_text_atomic  # not needed to read the cache
 
