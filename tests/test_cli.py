@@ -290,12 +290,28 @@ def test_every_option_s_help_says_its_default():
         for name in path:
             command = command.commands[name]
         for option in command.params:
-            if option.param_type_name != "option" or option.is_flag or option.name in adding:
+            if option.param_type_name != "option" or option.is_flag or option.name in adding \
+                    or option.hidden:  # not in --help
                 continue
             help_ = " ".join(option.help.split()).split(" [default:")[0]
             assert help_ in shown, (path, option.name)
             rest = shown.split(help_, 1)[1]
             assert rest.lstrip().startswith("[default:"), (path, option.opts, rest[:40])
+
+def test_m0_chapters_help_speaks_of_chapters_not_clips(vod, tmp_path):
+    """m0 chapters --help called -l 'Length of each clip' and offered --max-clips, though it
+    cuts no clip: -l is each highlight's window, its chapter, and --max-chapters keeps the
+    best (--max-clips, as analyze spells it, is still taken)."""
+    shown = " ".join(run_m0("chapters", "--help").stdout.split())
+    assert "clip" not in shown.replace("--clip-length", ""), shown
+    assert "Length of each highlight's window, which its chapter spans." in shown
+    assert "--max-chapters N Keep only the N best highlights" in shown
+    assert "Length of each clip." in " ".join(run_m0("analyze", "--help").stdout.split())
+    for spelt in ("--max-chapters", "--max-clips"):
+        run = run_m0("chapters", str(vod), str(tmp_path / f"{spelt}.mp4"), spelt, "1")
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.startswith("1 chapter in "), run.stdout  # 2 chapters without it
+
 
 def test_demo_makes_a_sample_and_finds_its_moments(tmp_path):
     run = run_m0("demo", str(tmp_path / "demo"), "--duration", "60", "-q")

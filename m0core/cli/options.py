@@ -87,8 +87,17 @@ class _AudioTrack(click.ParamType):
 AUDIO_TRACK = _AudioTrack()
 
 
-def selection_options(f):
-    """The options that choose how highlights are found (analyze, batch, chapters)."""
+def selection_options(f=None, *, chapters: bool = False):
+    """The options that choose how highlights are found (analyze, batch, chapters), worded
+    for clips, or with ``chapters`` for ``m0 chapters``, which cuts none: ``-l`` is the length
+    of a highlight's window, its chapter, and ``--max-chapters`` keeps the best (``--max-clips``
+    is still taken, unlisted). Use it bare (``@selection_options``) or called."""
+    if f is None:
+        return lambda g: selection_options(g, chapters=chapters)
+    clip = "window" if chapters else "clip"
+    length = ("Length of each highlight's window, which its chapter spans." if chapters
+              else "Length of each clip.")
+    best = ["--max-chapters", "max_clips"] if chapters else ["--max-clips"]
     decorators = [
         click.option("--analyzer", default=None, metavar="NAME",
                      help="Analyzer plugin  [default: rms-streaming]"),
@@ -108,16 +117,19 @@ def selection_options(f):
                      help="Minimum level in dBFS (crest's threshold; a floor for standout)  "
                           "[default: none; crest's -5]"),
         click.option("-l", "--clip-length", type=float, default=30.0, metavar="SECONDS",
-                     help="Length of each clip."),
+                     help=length),
         click.option("--pre", type=float, default=None, metavar="SECONDS",
-                     help="Seconds before the peak  [default: 2/3 of the clip]"),
+                     help=f"Seconds before the peak  [default: 2/3 of the {clip}]"),
         click.option("--post", type=float, default=None, metavar="SECONDS",
                      help="Seconds after the peak  [default: the rest]"),
-        click.option("--max-clips", type=int, default=None, metavar="N",
+        click.option(*best, type=int, default=None, metavar="N",
                      help="Keep only the N best highlights, by the selector's score  "
                           "[default: all]"),
+        *([click.option("--max-clips", "max_clips_given", type=int, default=None, hidden=True,
+                        help="--max-chapters, as analyze and batch spell it.")]
+          if chapters else []),
         click.option("--min-gap", type=float, default=None, metavar="SECONDS",
-                     help="Minimum time between two highlights  [default: half a clip]"),
+                     help=f"Minimum time between two highlights  [default: half a {clip}]"),
         click.option("--jobs", type=int, default=None, metavar="N",
                      help="Segments of the file decoded in parallel by worker processes (a "
                           "short file by one); 0: in m0's own process, no worker  "

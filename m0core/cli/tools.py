@@ -64,12 +64,12 @@ def load_highlights(path: Path, video: Path | None = None) -> list[Highlight]:
     return found
 
 
-@click.command(epilog="Example: m0 chapters stream.mp4 stream-chapters.mp4 --max-clips 12")
+@click.command(epilog="Example: m0 chapters stream.mp4 stream-chapters.mp4 --max-chapters 12")
 @click.argument("video", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--highlights", "highlights_json", type=click.Path(path_type=Path),
               default=None, help="Use this highlights.json instead of analysing VIDEO again.")
-@selection_options
+@selection_options(chapters=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
              **values: Any) -> None:
@@ -96,6 +96,9 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
                                    f"drop {', '.join(ignored)}")
         found = load_highlights(highlights_json, video)
     else:
+        given = values.pop("max_clips_given")  # --max-clips, as analyze spells it
+        if values["max_clips"] is None:
+            values["max_clips"] = given
         opts = build_options(**values, no_clips=True)
         from m0core.cli.progress import ConsoleProgress
 
