@@ -248,6 +248,30 @@ def memory(lengths: list[float], container: str, legacy_up_to: float) -> Table:
     return table
 
 
+def clip_memory(lengths: list[float], container: str = "mp4", clips: int = 5) -> Table:
+    """Peak RSS of the largest process of ``m0 analyze`` with its clips (the default copy
+    cut, the report), by length, beside one ``ffmpeg -ss T -i VOD -t 20 -c copy`` of the
+    same file: what the clip's ffmpeg held when it opened the whole recording."""
+    table = Table(f"Memory with clips: peak RSS of the largest process, {container} input "
+                  f"(m0 analyze --selector top --max-clips {clips}: copy clips, the report)",
+                  ["file", "one `ffmpeg -ss T -i VOD -t 20 -c copy` (MB)",
+                   "m0 analyze with clips, largest process (MB)", "m0's own process (MB)"])
+    peaks: list[float] = []
+    for minutes in lengths:
+        vod = media.vod(minutes, container)
+        with tempfile.TemporaryDirectory() as out:
+            bare = run(ffmpeg("-y", "-ss", f"{minutes * 30:.3f}", "-i", str(vod), "-t", "20",
+                              "-c", "copy", str(Path(out) / "clip.mp4")), memory=True)
+            made = run(m0("analyze", str(vod), str(Path(out) / "out"), "-q", "--no-cache",
+                          "--selector", "top", "--max-clips", str(clips)), memory=True)
+        peaks.append(made.peak_mb)
+        table.rows.append([f"{minutes:g} min ({media.size_gb(vod)})", f"{bare.peak_mb:.1f}",
+                           f"{made.peak_mb:.1f}", f"{made.main_mb:.1f}"])
+    table.notes.append(f"m0 with clips: peak spread across lengths "
+                       f"{max(peaks) - min(peaks):.1f} MB")
+    return table
+
+
 def clips(minutes: float, length: float = 30.0) -> Table:
     """10 clips: sequential ffmpeg runs against m0's parallel encoder."""
     from m0core import OptimizedClipGenerator
