@@ -47,6 +47,7 @@ from m0_plugins.pyav_source.mp4 import (
     child_boxes,
     full_table,
     looks_like_mp4,
+    sample_at,
     sample_tables,
     table_runs,
     track_edit,
@@ -135,22 +136,12 @@ class _Track:
                                                      np.dtype(">u1"))
 
 
-def _index_at(f: BinaryIO, stts: Table, time: int) -> int:
-    """The index of the first sample whose decode time is at or after ``time``."""
-    sample, dts = 0, 0
-    for block in stts.blocks(f):
-        counts = block["f0"].astype(np.int64)
-        deltas = block["f1"].astype(np.int64)
-        ends = dts + np.cumsum(counts * deltas)
-        i = int(np.searchsorted(ends, time, side="right"))
-        if i < len(counts):
-            start = int(ends[i - 1]) if i else dts
-            before = sample + int(counts[:i].sum())
-            step = int(deltas[i])
-            return before + (-(-(time - start) // step) if step and time > start else 0)
-        sample += int(counts.sum())
-        dts = int(ends[-1]) if len(ends) else dts
-    return sample
+def _index_at(f: BinaryIO, track: _Track, time: int) -> int:
+    """The index of the first sample of ``track`` whose decode time is at or after ``time``
+    (its sample count past the last): the one holding ``time``
+    (:func:`~m0_plugins.pyav_source.mp4.sample_at`), or the next when it began before."""
+    sample, dts = sample_at(f, track.stts, time)
+    return min(sample + 1, track.samples) if dts < time else sample
 
 
 def _key_before(f: BinaryIO, stss: Table | None, n: int) -> int:
@@ -175,7 +166,7 @@ def _spans(f: BinaryIO, track: _Track, edit: Edit, timescale: int, start: float,
 
     def index(seconds: float) -> int:
         media = edit.media_time + (seconds - edit.lead) * timescale
-        return _index_at(f, track.stts, max(0, int(media)))
+        return _index_at(f, track, max(0, int(media)))
 
     prefix = max(1, index(PREFIX))  # the first sample at least: it starts the decode times
     first = _key_before(f, track.stss, index(start - MARGIN))
@@ -320,7 +311,7 @@ def _keyframe_time(f: BinaryIO, moov: Box, movie_scale: int, start: float) -> fl
             if handler == b"vide":
                 track = _Track(f, tables)
                 media = edit.media_time + (start - MARGIN - edit.lead) * timescale
-                key = _key_before(f, track.stss, _index_at(f, track.stts, max(0, int(media))))
+                key = _key_before(f, track.stss, _index_at(f, track, max(0, int(media))))
                 dts = RunLengths(f, track.stts).total(key)
                 return min(start, edit.lead + (dts - edit.media_time) / timescale)
     return start

@@ -625,12 +625,12 @@ def runs(f: BinaryIO, movie: Movie, start: int = 0) -> Iterator[Run]:
         raise Unsupported("no audio track")
     end = 0
     if track.samples:
-        first, dts = _sample_at(f, track.stts, start)
+        first, dts = sample_at(f, track.stts, start)
         durations = _Durations(f, track.stts, first)
         for run in table_runs(f, track, first):
             yield Run(dts, run[0], run[1], durations(len(run[1])))
             dts += int(durations.last_sum)
-        end = dts if first < track.samples else _sample_at(f, track.stts, 1 << 62)[1]
+        end = dts if first < track.samples else sample_at(f, track.stts, 1 << 62)[1]
     if movie.fragmented:
         yield from _fragment_runs(f, movie, track, start, end)
 
@@ -732,7 +732,7 @@ def _from(offsets: np.ndarray, sizes: np.ndarray, sample: int, first: int
         yield offsets[skip:], sizes[skip:]
 
 
-def _sample_at(f: BinaryIO, stts: Table, time: int) -> tuple[int, int]:
+def sample_at(f: BinaryIO, stts: Table, time: int) -> tuple[int, int]:
     """The index and media time of the sample that holds media time ``time`` (the sample
     count and the end time if ``time`` lies past the last sample)."""
     sample, dts = 0, 0
