@@ -181,23 +181,33 @@ def stage_problem(stage: str, built: object) -> str | None:
         return _hop_problem(built) if stage == "analyzer" else None
     names = [shown(name) for name in required(stage)]
     has = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-    kind = type(built).__name__
-    article = "an" if kind[:1].lower() in "aeiou" else "a"
-    stage_article = "an" if stage[0] in "aeiou" else "a"
-    return (f"built {article} {kind} without {', '.join(shown(m) for m in missing)} "
-            f"({stage_article} {stage} has {has})")
+    return (f"built {_a(type(built).__name__)} without "
+            f"{', '.join(shown(m) for m in missing)} ({_a(stage)} has {has})")
 
 
 def _hop_problem(analyzer: object) -> str | None:
     """What breaks the contract in an analyzer's ``hop``, or ``None``: a finite number of
     seconds above 0."""
     hop = getattr(analyzer, "hop", None)
-    if isinstance(hop, bool) or not isinstance(hop, int | float | np.number) \
-            or not math.isfinite(hop) or hop <= 0:
-        kind = type(analyzer).__name__
-        article = "an" if kind[:1].lower() in "aeiou" else "a"
-        return f"built {article} {kind} whose hop is {hop!r}, not a number of seconds above 0"
+    if not _above_0(hop):
+        return (f"built {_a(type(analyzer).__name__)} whose hop is {hop!r}, not a number of "
+                "seconds above 0")
     return None
+
+
+def _a(word: str) -> str:
+    """``word`` after its indefinite article: ``an analyzer``, ``a Selector``."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def _number(value: object) -> bool:
+    """Whether ``value`` is a number (numpy's too), not a bool."""
+    return not isinstance(value, bool) and isinstance(value, int | float | np.number)
+
+
+def _above_0(value: object) -> bool:
+    """Whether ``value`` is a finite number above 0 (:func:`_number`)."""
+    return _number(value) and math.isfinite(value) and value > 0  # type: ignore[arg-type]
 
 
 def media_problem(media: object) -> str | None:
@@ -215,8 +225,7 @@ def chunk_problem(chunk: object, previous: AudioChunk | None) -> str | None:
     if not isinstance(chunk, AudioChunk):
         return f"gave {_what(chunk)} for a chunk, not an m0core.AudioChunk"
     rate = chunk.sample_rate
-    if isinstance(rate, bool) or not isinstance(rate, int | float | np.number) \
-            or not math.isfinite(rate) or rate <= 0:
+    if not _above_0(rate):
         return f"gave a chunk at a sample rate of {rate!r} Hz"
     if previous is None:
         return None
@@ -291,7 +300,7 @@ def highlight_problem(given: object) -> str | None:
                 f"{times[1]:g} s; times are seconds from the start of the media)")
     for name in ("peak_db", "score"):  # may be NaN or infinite: written as null
         value = getattr(given, name)
-        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        if not _number(value):
             return f"gave a highlight whose {name} is {value!r}, not a number"
     return None
 
@@ -315,8 +324,7 @@ def line_problem(line: object) -> str | None:
     if not isinstance(line, Line):
         return f"line() returned {_what(line)}, not an m0core.Line or None"
     step = line.step
-    if isinstance(step, bool) or not isinstance(step, int | float | np.number) \
-            or not math.isfinite(step) or step <= 0:
+    if not _above_0(step):
         return f"line() returned a Line whose step is {step!r}, not a number of seconds above 0"
     try:
         values = np.asarray(line.values, dtype=np.float64)
