@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from m0_plugins.ffmpeg_encoder import FFmpegEncoder, window
+from m0_plugins.ffmpeg_encoder import FFmpegEncoder, fragments, window
 from m0_plugins.ffmpeg_encoder.command import clip_command
 from m0_plugins.ffmpeg_encoder.keyframes import seek_point
 from m0_plugins.ffmpeg_encoder.window import Unsupported, window_header
@@ -84,15 +84,63 @@ def test_the_time_left_out_is_shared_by_the_samples_that_stand_for_it(
         assert Path(clip.path).read_bytes() == before.read_bytes(), start
 
 
-def test_a_fragmented_mp4_is_copied_from_the_file(make_media, tmp_path: Path) -> None:
-    path = make_media("window_fragmented.mp4", *LAYOUTS["window_bframes.mp4"],
-                      "-movflags", "frag_keyframe+empty_moov")
+FRAGMENTED = {
+    # ffmpeg's fragments at keyframes, their data's offset from the moof
+    "window_frag_bframes.mp4": [*LAYOUTS["window_bframes.mp4"], "-movflags",
+                                "frag_keyframe+empty_moov+default_base_moof"],
+    # each fragment's tfhd gives its data's offset in the file
+    "window_frag_offsets.mp4": [*LAYOUTS["window_bframes.mp4"], "-movflags",
+                                "frag_keyframe+empty_moov"],
+    # fragments of 1.3 s, not at keyframes
+    "window_frag_13.mp4": [*LAYOUTS["window_bframes.mp4"], "-frag_duration", "1300000",
+                           "-movflags", "empty_moov+default_base_moof"],
+    "window_frag_two_tracks.mp4": [*LAYOUTS["window_two_tracks.mp4"], "-g", "30", "-movflags",
+                                   "frag_keyframe+empty_moov+default_base_moof"],
+}
+
+
+def assert_copies_as_from_the_file(media, tmp_path: Path, windows) -> None:
+    """Each window's copied clip is byte for byte the one ffmpeg cuts from the file."""
+    for start, end in windows:
+        out = tmp_path / f"{start}"
+        with FFmpegEncoder(media, out, cut="copy") as enc:
+            clip = enc.submit(highlight(start, end)).result()
+        assert clip.ok, clip.error
+        before = tmp_path / f"file-{start}{Path(clip.path).suffix}"
+        subprocess.run(clip_command(media, start, end - start, before,
+                                    seek=seek_point(media, start)), check=True)
+        assert Path(clip.path).read_bytes() == before.read_bytes(), (media.path, start)
+        assert sorted(p.name for p in out.iterdir()) == [Path(clip.path).name]
+
+
+@pytest.mark.parametrize("name", FRAGMENTED)
+def test_a_copied_clip_of_a_fragmented_mp4_is_the_clip_ffmpeg_cuts_from_the_file(
+        make_media, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    media = probe(make_media(name, *FRAGMENTED[name]))
     with pytest.raises(Unsupported):
-        window_header(path, 38.0, 42.0)
-    with FFmpegEncoder(probe(path), tmp_path, cut="copy") as enc:
-        clip = enc.submit(highlight(38.0, 42.0)).result()
-    assert clip.ok, clip.error
-    assert abs(probe(clip.path).duration - 4.0) < 3.0
+        window_header(media.path, 38.0, 42.0)
+    assert_copies_as_from_the_file(media, tmp_path / "default", WINDOWS)
+    # fewer first seconds; stand-ins of many samples, and the bytes between the fragments
+    # under many free boxes
+    monkeypatch.setattr(fragments, "PREFIX", 6.0)
+    monkeypatch.setattr(fragments, "FAKE_SIZE", 512)
+    monkeypatch.setattr(fragments, "MAX_TICKS", 15360)
+    monkeypatch.setattr(fragments, "_FREE", 20_000)
+    parts = fragments.fragment_parts(media.path, 38.2, 42.0)
+    assert sum(isinstance(p, bytes) for p in parts) > 5
+    assert_copies_as_from_the_file(media, tmp_path / "small", WINDOWS)
+
+
+@pytest.mark.parametrize("movflags", ["frag_keyframe", "frag_keyframe+empty_moov+global_sidx"])
+def test_a_fragmented_mp4_it_does_not_handle_is_copied_from_the_file(
+        make_media, movflags: str, tmp_path: Path) -> None:
+    # the first fragment in the moov's tables; a segment index (sidx) naming the fragments'
+    # places in the file
+    path = make_media(f"window_{movflags.replace('+', '_')}.mp4",
+                      *LAYOUTS["window_bframes.mp4"], "-movflags", movflags)
+    with pytest.raises(Unsupported):
+        fragments.fragment_parts(path, 38.0, 42.0)
+    assert_copies_as_from_the_file(probe(path), tmp_path, WINDOWS[2:3])
 
 
 def timing(clip: str | Path) -> list[list[str]]:
@@ -137,17 +185,19 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
-@pytest.mark.parametrize("cut", ["copy", "accurate", "short"])
+@pytest.mark.parametrize("cut", ["copy", "accurate", "short", "copy-fragmented"])
 def test_the_ffmpeg_of_a_clip_does_not_grow_with_the_recording(
         make_media, cut: str, tmp_path: Path) -> None:
+    cut, _, layout = cut.partition("-")
+    flags = ["-movflags", "frag_keyframe+empty_moov+default_base_moof"] if layout else []
     unit = make_media("window_unit.mp4", "-f", "lavfi", "-i",
                       "testsrc2=size=16x16:rate=100:duration=2", "-f", "lavfi", "-i",
                       "sine=duration=2:sample_rate=8000", "-c:v", "libx264", "-g", "200",
                       "-c:a", "aac", "-b:a", "16k")
     peaks = {}
     for loops in (30, 1200):  # 1 min; 40 min of 100 frames a second: 240,000 samples
-        path = make_media(f"window_loop{loops}.mp4", "-stream_loop", str(loops - 1),
-                          "-i", str(unit), "-c", "copy")
+        path = make_media(f"window_loop{loops}{layout}.mp4", "-stream_loop", str(loops - 1),
+                          "-i", str(unit), "-c", "copy", *flags)
         info = tmp_path / f"media{loops}"
         info.write_bytes(pickle.dumps(probe(path)))
         done = subprocess.run([sys.executable, "-c", _PEAK, str(info),

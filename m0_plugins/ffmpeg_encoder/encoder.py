@@ -267,29 +267,37 @@ class FFmpegEncoder:
     @contextmanager
     def _window(self, start: float, end: float) -> Iterator[str | None]:
         """The ffmpeg input that reads an MP4, MOV or M4A through a header that holds only
-        the samples around ``[start, end]`` s (:mod:`~m0_plugins.ffmpeg_encoder.window`:
-        ffmpeg makes the same clip, in constant memory), written to a temporary folder in
-        ``out_dir`` for the block; ``None`` (the file) for another file, or one the header
-        does not handle."""
+        the samples around ``[start, end]`` s (:mod:`~m0_plugins.ffmpeg_encoder.window`), or
+        a fragmented one as its first fragments, those around the window and stand-ins for
+        the rest (:mod:`~m0_plugins.ffmpeg_encoder.fragments`): ffmpeg makes the same clip,
+        in constant memory. Their files go to a temporary folder in ``out_dir`` for the
+        block; ``None`` (the file) for another file, or one neither handles."""
         from m0_plugins.pyav_source import mp4
 
+        from .fragments import fragment_input, fragment_parts
         from .window import Unsupported, concat_input, window_header
 
-        header = None
-        if self.media.container == mp4.CONTAINER:
-            try:
-                header = window_header(self.media.path, start, end)
-            except (Unsupported, OSError):  # ffmpeg reads the file, and says what is wrong
-                header = None
-        if header is None:
+        if self.media.container != mp4.CONTAINER:
             yield None
             return
+        header = parts = None
+        try:
+            header = window_header(self.media.path, start, end)
+        except (Unsupported, OSError):
+            try:
+                parts = fragment_parts(self.media.path, start, end)
+            except (Unsupported, OSError):  # ffmpeg reads the file, and says what is wrong
+                yield None
+                return
         with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=temp_prefix(),
                                          suffix="-window") as work:
-            head = Path(work) / "head.mp4"
-            head.write_bytes(header)
             try:
-                source = concat_input(head, self.media.path)
+                if parts is not None:
+                    source = fragment_input(parts, self.media.path, Path(work))
+                else:
+                    head = Path(work) / "head.mp4"
+                    head.write_bytes(header)
+                    source = concat_input(head, self.media.path)
             except Unsupported:
                 source = None
             yield source
