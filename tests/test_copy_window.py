@@ -153,10 +153,12 @@ def timing(clip: str | Path) -> list[list[str]]:
             if not line.startswith("#")]
 
 
-@pytest.mark.parametrize("name", ["window_bframes.mp4", "window_two_tracks.mp4"])
+@pytest.mark.parametrize("name", ["window_bframes.mp4", "window_two_tracks.mp4",
+                                  "window_frag_two_tracks.mp4"])
 def test_a_re_encoded_clip_of_an_mp4_is_timed_as_the_one_cut_from_the_file(
-        make_media, name: str, tmp_path: Path) -> None:
-    media = probe(make_media(name, *LAYOUTS[name]))
+        make_media, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fragments, "PREFIX", 6.0)  # the fragmented one: stand-ins each side
+    media = probe(make_media(name, *{**LAYOUTS, **FRAGMENTED}[name]))
     for start, end in WINDOWS[2:]:
         with FFmpegEncoder(media, tmp_path / f"{start}", cut="accurate") as enc:
             clip = enc.submit(highlight(start, end)).result()
