@@ -3,7 +3,8 @@
 A 720p VOD at about 3.2 Mbit/s (1.4 GB an hour, like the reference in issue 4). Long files
 are made by looping a two-minute synthetic VOD with stream copy, so a 6-hour file costs a
 two-minute encode. ``container`` "mp4" is what most tools write; "mkv" is what OBS records by
-default; "ts" is what live-stream recorders write; "m4a" is the audio track alone in MP4.
+default; "ts" is what live-stream recorders write; "m4a" is the audio track alone in MP4;
+"fragmented" is an MP4 of movie fragments, one a keyframe (OBS's fragmented MP4).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ SIZE, FPS, BITRATE = "1280x720", 30, "3M"
 
 def vod(minutes: float, container: str = "mp4") -> Path:
     """A ``minutes``-long synthetic 720p VOD (h264 + AAC 48 kHz stereo); for ``"m4a"`` its
-    audio alone."""
+    audio alone; ``"fragmented"``: an MP4 of movie fragments."""
     MEDIA.mkdir(exist_ok=True)
     seconds = minutes * 60
     base = MEDIA / f"base_{SIZE}_{BITRATE}_{min(BASE_SECONDS, seconds):g}s.mp4"
@@ -31,12 +32,16 @@ def vod(minutes: float, container: str = "mp4") -> Path:
                         video_bitrate=BITRATE, seed=11)
     if seconds <= BASE_SECONDS and container == "mp4":
         return base
-    target = MEDIA / f"vod_{SIZE}_{BITRATE}_{minutes:g}min.{container}"
+    fragmented = container == "fragmented"
+    suffix = "mp4" if fragmented else container
+    target = MEDIA / f"vod_{SIZE}_{BITRATE}_{minutes:g}min{'_fragmented' * fragmented}.{suffix}"
     if not target.exists():
-        tmp = target.with_name(f".{target.name}.part.{container}")
+        tmp = target.with_name(f".{target.name}.part.{suffix}")
+        flags = ["-movflags", "frag_keyframe+empty_moov+default_base_moof"] if fragmented else []
         subprocess.run(
             ffmpeg("-y", "-stream_loop", "-1", "-i", str(base), "-t", f"{seconds:.3f}",
-                   "-map", "0:a" if container == "m4a" else "0", "-c", "copy", str(tmp)),
+                   "-map", "0:a" if container == "m4a" else "0", "-c", "copy", *flags,
+                   str(tmp)),
             check=True,
         )
         tmp.replace(target)

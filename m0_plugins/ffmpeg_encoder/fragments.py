@@ -18,7 +18,7 @@ the muxer writes into the clip, from the bytes and time it indexed: the recordin
 ffmpeg makes the clip it makes from the recording, byte for byte, in constant memory.
 
 The fragments' offsets, per-track times, durations and sizes are read once per recording
-(:func:`summary`, a few numbers a fragment: 0.5 MB for 6 hours) and kept for its other clips.
+(:func:`summary`, a few numbers a fragment: under 1 MB for 6 hours) and kept for its other clips.
 What it does not handle (a movie whose moov has samples, a top-level box other than moof,
 mdat, free, skip and a final mfra, a track that is neither the first video track nor a sound
 track m0 reads, a path ``concat`` or ``subfile`` cannot name, a damaged box, a recording
@@ -29,8 +29,10 @@ clip is cut from the recording.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import struct
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -62,8 +64,8 @@ _FREE = (1 << 31) - 1
 
 @dataclass(frozen=True)
 class _Track:
-    """One track's samples, fragment by fragment: the decode time each fragment's start at
-    (``dts``), and the duration and bytes of its samples there."""
+    """One track's samples, fragment by fragment: the decode time at which its samples in
+    each fragment start (``dts``), and their duration and bytes."""
 
     track_id: int
     timescale: int
@@ -90,19 +92,25 @@ class Summary:
 
 
 @functools.lru_cache(maxsize=4)
-def _summary(path: str, size: int, mtime_ns: int) -> Summary:
+def _summary(path: str, size: int, mtime_ns: int) -> Summary | Unsupported:
+    """The summary of ``path`` or why there is none (kept as well: not read again per clip)."""
     with open(path, "rb") as f:
         try:
             return _read_summary(Path(path), f, size)
+        except Unsupported as exc:
+            return exc
         except (struct.error, IndexError, KeyError, ValueError) as exc:
-            raise Unsupported(f"a damaged movie ({exc!r})") from exc
+            return Unsupported(f"a damaged movie ({exc!r})")
 
 
 def summary(path: str | os.PathLike) -> Summary:
     """The :class:`Summary` of the fragmented movie ``path`` (read once per version of the
-    file); :class:`Unsupported` where this module does not handle it."""
+    file, under 1 MB for 6 hours); :class:`Unsupported` where this module does not handle it."""
     stat = os.stat(path)
-    return _summary(os.fspath(Path(path).absolute()), stat.st_size, stat.st_mtime_ns)
+    found = _summary(os.fspath(Path(path).absolute()), stat.st_size, stat.st_mtime_ns)
+    if isinstance(found, Unsupported):
+        raise Unsupported(str(found))
+    return found
 
 
 def _read_summary(path: Path, f: BinaryIO, size: int) -> Summary:
@@ -111,7 +119,7 @@ def _read_summary(path: Path, f: BinaryIO, size: int) -> Summary:
         raise Unsupported("not a fragmented movie")
     video = open_video(path)
     if video.fragments is None or video.samples:
-        raise Unsupported("samples in the moov of a fragmented movie")
+        raise Unsupported("no movie fragment, or samples in the moov")
     sound = [t for t in movie.tracks if isinstance(t, AudioTrack)]
     if len(sound) != len(movie.tracks) or any(t.samples for t in sound):
         raise Unsupported("a sound track this reader does not read")
@@ -119,13 +127,12 @@ def _read_summary(path: Path, f: BinaryIO, size: int) -> Summary:
         raise Unsupported("a track that is neither video nor sound")
     kinds = [(video.track_id, video.timescale, video.edit, video.fragments)] + [
         (t.track_id, t.timescale, t.edit, t.fragments or movie.trex[t.track_id]) for t in sound]
-    starts, ends = [], []
-    rows: list[list[tuple[int, int, int]]] = [[] for _ in kinds]
-    keys: list[float] = []
+    # a few numbers a fragment, 8 bytes each (no Python object per fragment)
+    starts, ends, keys = array("q"), array("q"), array("d")
+    rows = [(array("q"), array("q"), array("q")) for _ in kinds]  # dts, durations, sizes
     clock = [0] * len(kinds)  # where each track's samples ended
-    moofs = list(boxes(f, movie.moov_end, size))
-    for n, each in enumerate(moofs):
-        if each.kind == b"mfra" and n == len(moofs) - 1:
+    for each in boxes(f, movie.moov_end, size):
+        if each.kind == b"mfra":  # the random-access index, at the end
             break
         if each.kind in _BETWEEN:
             if starts:
@@ -135,7 +142,7 @@ def _read_summary(path: Path, f: BinaryIO, size: int) -> Summary:
             raise Unsupported(f"a top-level {each.kind!r} box among the fragments")
         starts.append(each.start)
         ends.append(each.end)
-        keys.append(np.nan)
+        keys.append(math.nan)
         for k, (track_id, _, _, defaults) in enumerate(kinds):
             first, duration, total = None, 0, 0
             for part in moof_rows(f, each, track_id, defaults):
@@ -145,21 +152,22 @@ def _read_summary(path: Path, f: BinaryIO, size: int) -> Summary:
                     first = clock[k]
                 # FFmpeg's keyframes: neither a non-sync sample nor one that depends on others
                 key = np.flatnonzero((part.flags & 0x01010000) == 0)
-                if not k and len(key) and np.isnan(keys[-1]):
+                if not k and len(key) and math.isnan(keys[-1]):
                     cts = clock[k] + int(part.durations[:key[0]].sum()) + int(part.ctos[key[0]])
                     keys[-1] = video.shown(cts)
                 clock[k] += int(part.durations.sum())
                 duration += int(part.durations.sum())
                 total += int(part.sizes.sum())
-            rows[k].append((clock[k] - duration if first is None else first, duration, total))
+            for column, value in zip(rows[k], (clock[k] - duration if first is None else first,
+                                               duration, total), strict=True):
+                column.append(value)
     if not starts:
         raise Unsupported("no movie fragment")
-    tracks = tuple(
-        _Track(track_id, timescale, edit, *(np.array(c, dtype=np.int64) for c in zip(*r,
-                                                                                 strict=True)))
-        for (track_id, timescale, edit, _), r in zip(kinds, rows, strict=True))
-    return Summary(np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64), tracks,
-                   np.array(keys))
+    tracks = tuple(_Track(track_id, timescale, edit, *(np.frombuffer(c, dtype=np.int64)
+                                                       for c in columns))
+                   for (track_id, timescale, edit, _), columns in zip(kinds, rows, strict=True))
+    return Summary(np.frombuffer(starts, dtype=np.int64), np.frombuffer(ends, dtype=np.int64),
+                   tracks, np.frombuffer(keys, dtype=np.float64))
 
 
 def stand_in(tracks: tuple[_Track, ...], first: int, stop: int, sequence: int) -> bytes:
