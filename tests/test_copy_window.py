@@ -16,6 +16,7 @@ import pytest
 from m0_plugins.ffmpeg_encoder import FFmpegEncoder, fragments, window
 from m0_plugins.ffmpeg_encoder.command import clip_command
 from m0_plugins.ffmpeg_encoder.keyframes import seek_point
+from m0_plugins.ffmpeg_encoder.smart import smart_commands
 from m0_plugins.ffmpeg_encoder.window import Unsupported, window_header
 from m0core.media.ffmpeg import ffmpeg_exe, probe
 from m0core.model import Highlight
@@ -169,6 +170,25 @@ def test_a_re_encoded_clip_of_an_mp4_is_timed_as_the_one_cut_from_the_file(
         assert timing(clip.path) == timing(before), start
 
 
+@pytest.mark.parametrize("name", ["window_bframes.mp4", "window_frag_bframes.mp4"])
+def test_a_smart_cut_of_an_mp4_is_timed_as_the_one_cut_from_the_file(
+        make_media, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fragments, "PREFIX", 6.0)  # the fragmented one: stand-ins each side
+    media = probe(make_media(name, *{**LAYOUTS, **FRAGMENTED}[name]))
+    for start, end in [(12.3, 19.0), (38.2, 46.0)]:  # a keyframe every 3 s: pieces copied
+        with FFmpegEncoder(media, tmp_path / f"{start}", cut="smart") as enc:
+            clip = enc.submit(highlight(start, end)).result()
+        assert clip.ok, clip.error
+        work = tmp_path / f"work-{start}"
+        work.mkdir()
+        before = tmp_path / f"file-{start}.mp4"
+        commands = smart_commands(media, start, end - start, before, work)
+        assert commands and len(commands) > 2, "cut in pieces"
+        for cmd in commands:
+            subprocess.run(cmd, check=True)
+        assert timing(clip.path) == timing(before), start
+
+
 #: Measures, in a process of its own, the peak memory of the ffmpeg processes that cut a
 #: clip (the MediaInfo comes probed: probing runs an ffmpeg of its own).
 _PEAK = """
@@ -187,7 +207,8 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
-@pytest.mark.parametrize("cut", ["copy", "accurate", "short", "copy-fragmented"])
+@pytest.mark.parametrize("cut", ["copy", "accurate", "short", "smart", "copy-fragmented",
+                                 "smart-fragmented"])
 def test_the_ffmpeg_of_a_clip_does_not_grow_with_the_recording(
         make_media, cut: str, tmp_path: Path) -> None:
     cut, _, layout = cut.partition("-")

@@ -255,13 +255,15 @@ class FFmpegEncoder:
     def _smart_cut(self, start: float, end: float, partial: Path) -> None:
         """A smart cut (:mod:`~m0_plugins.ffmpeg_encoder.smart`), else an accurate one."""
         with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=temp_prefix(),
-                                         suffix="-smart") as work:
+                                         suffix="-smart") as work, \
+                self._window(start, end) as source:
             # the smart cut reads the packets itself; where it cannot cut, the accurate way
             # needs the seek point (the packets read again: a fallback, not every clip)
-            commands = smart_commands(self.media, start, end - start, partial, Path(work))
+            commands = smart_commands(self.media, start, end - start, partial, Path(work),
+                                      source=source)
             for cmd in commands or [clip_command(self.media, start, end - start, partial,
-                                                 "accurate",
-                                                 seek=seek_point(self.media, start))]:
+                                                 "accurate", seek=seek_point(self.media, start),
+                                                 source=source)]:
                 self._ffmpeg(cmd)
 
     @contextmanager

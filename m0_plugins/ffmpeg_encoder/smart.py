@@ -56,10 +56,11 @@ def evenly_spaced(times: list[float]) -> bool:
 
 
 def smart_commands(media: MediaInfo, start: float, duration: float, out: str | os.PathLike,
-                   work: Path) -> list[list[str]] | None:
+                   work: Path, *, source: str | None = None) -> list[list[str]] | None:
     """The ffmpeg commands, run in order, that smart-cut ``duration`` s from ``start`` s into
     ``out``, with their pieces in the folder ``work``; ``None`` when the clip cannot be cut
-    this way (then cut it accurately).
+    this way (then cut it accurately). ``source``: the input ffmpeg reads in place of the
+    file (an MP4's window, :mod:`~m0_plugins.ffmpeg_encoder.window`), if any.
 
     Each piece is bounded by its exact number of frames (counted from the packets), not by a
     duration, so no frame lands in two pieces or in none. Writes the concat list into ``work``.
@@ -84,7 +85,7 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
     def count(a: float, b: float) -> int:
         return sum(1 for t in times if a <= t < b)
 
-    src = input_arg(media.path)
+    src = source or input_arg(media.path)
     video = ["-map", "0:V:0", "-an", "-sn", "-dn"]
     pieces: list[tuple[Path, list[str]]] = []
     if count(start, k1):
