@@ -136,7 +136,8 @@ class Options:
                 object.__setattr__(self, f.name, dict(getattr(self, f.name)))
         self._validate()
         object.__setattr__(self, "audio_track", checks.audio_track(self.audio_track))
-        formats = dict.fromkeys(f for f in self.formats if f not in ALWAYS_FORMATS)
+        formats = dict.fromkeys(f for f in self.formats
+                                 if f.casefold() not in ALWAYS_FORMATS)
         object.__setattr__(self, "formats", tuple(formats))
 
     @classmethod

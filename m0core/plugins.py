@@ -12,6 +12,7 @@ party's. Switches:
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import os
 import re
@@ -19,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
     from m0core.model import MediaInfo
+    from m0core.options import Options
 
 KINDS = ("sources", "analyzers", "selectors", "encoders", "writers")
 
@@ -348,20 +350,54 @@ def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> None
         raise PluginError(f'm0 plugin "{plugin}" failed in m0_register_{kind}: {exc}') from exc
 
 
-def lookup(kind: str, name: str) -> Registration:
-    """The registration of ``name`` for ``kind`` or an :class:`OptionError` listing the choices."""
+def _find(kind: str, name: str) -> Registration | None:
+    """The registration of ``name`` for ``kind``: the name as registered or, when no other
+    name differs from it in case only, as spelt in another case (``CSV``, ``Standout``)."""
     table = registries()[kind]
-    if name not in table:
-        choices = ", ".join(sorted(table)) or "none installed"
-        raise OptionError(f'unknown {kind[:-1]} "{name}" (available: {choices})')
-    return table[name]
+    if name in table:
+        return table[name]
+    same = [reg for key, reg in table.items() if key.casefold() == name.casefold()]
+    return same[0] if len(same) == 1 else None
+
+
+def lookup(kind: str, name: str) -> Registration:
+    """The registration of ``name`` for ``kind`` (in any case, see :func:`_find`), or an
+    :class:`OptionError` listing the choices and suggesting the nearest (``did you mean``).
+
+    The one place a stage's or writer's name is looked up: the command line's, the API's and
+    a batch's names all come here."""
+    reg = _find(kind, name)
+    if reg is not None:
+        return reg
+    table = registries()[kind]
+    choices = ", ".join(sorted(table)) or "none installed"
+    spelt = {key.casefold(): key for key in table}
+    near = difflib.get_close_matches(name.casefold(), list(spelt), n=1)
+    hint = f': did you mean "{spelt[near[0]]}"?' if near else ""
+    raise OptionError(f'unknown {kind[:-1]} "{name}"{hint} (available: {choices})')
+
+
+def named(options: Options) -> Options:
+    """``options`` with every stage and writer named as its plugin registered it (``CSV`` →
+    ``csv``; each part of a combined analyzer), so what follows compares and records one
+    spelling; an unknown name is :func:`lookup`'s :class:`OptionError`. The encoder is looked
+    up only when clips are cut."""
+    analyzer = "+".join(lookup("analyzers", part).name
+                        for part in combine.parts(options.analyzer))
+    encoder = lookup("encoders", options.encoder).name if options.clips else options.encoder
+    names = {"source": lookup("sources", options.source).name, "analyzer": analyzer,
+             "selector": lookup("selectors", options.selector).name, "encoder": encoder,
+             "formats": tuple(lookup("writers", name).name for name in options.formats)}
+    if all(getattr(options, key) == value for key, value in names.items()):
+        return options
+    return replace(options, **names)
 
 
 def in_process(kind: str, name: str) -> bool:
     """Whether the stage ``name`` of ``kind`` comes from a plugin registered in this process
     by hand (``m0core.testing.registered``, ``pm.register``) rather than through an entry
     point: a new process (a decoding worker, a batch job) cannot build it by name."""
-    reg = registries()[kind].get(name)
+    reg = _find(kind, name)
     return reg is not None and reg.plugin not in _infos
 
 
@@ -520,7 +556,7 @@ def origin(kind: str, name: str) -> str:
     ``plugin "foo" (selector, from m0-foo 1.2)`` when the plugin has the stage's name, and
     ``selector "foo"`` for a name no plugin registered (a combined analyzer ``a+b``)."""
     stage = kind[:-1]
-    reg = registries()[kind].get(name)
+    reg = _find(kind, name)
     if reg is None:
         return f'{stage} "{name}"'
     info = _infos.get(reg.plugin)

@@ -432,6 +432,19 @@ def test_options_changed_back_redo_the_job(vod, tmp_path):
     assert json.loads(again.stdout)["jobs"][0]["status"] == "skipped"
 
 
+def test_names_in_another_case_are_the_same_options_to_a_batch(wav, tmp_path):
+    """--selector Standout -f CSV, then --selector standout -f csv: the same job, skipped as
+    done, not run again under options spelt otherwise."""
+    out = tmp_path / "out"
+    for args, expected in ((["--selector", "Standout", "-f", "CSV"], "completed"),
+                           (["--selector", "standout", "-f", "csv"], "skipped")):
+        run = run_m0("batch", str(wav), str(out), "--json", "--no-clips", "--no-report", *args)
+        assert run.returncode == 0, run.stderr
+        [result] = json.loads(run.stdout)["jobs"]
+        assert result["status"] == expected, result
+    assert (out / f"{wav.stem}_highlights" / "highlights.csv").is_file()
+
+
 def test_a_chmod_a_hard_link_or_a_copy_kept_with_its_time_reruns_no_finished_job(vod,
                                                                                 tmp_path):
     """docs/batch.md: a job is redone when its input changes (size or mtime). The ledger's

@@ -95,6 +95,7 @@ def test_the_summary_counts_one_in_the_singular(vod, tmp_path):
 @pytest.mark.parametrize("args, advice", [
     ([], "try a higher --sensitivity, e.g. -s 0.8, or --selector top --max-clips 5"),
     (["-s", "0.8"], "try a higher --sensitivity, e.g. -s 1, or --selector top --max-clips 5"),
+    (["--selector", "Standout"], "try a higher --sensitivity, e.g. -s 0.8, or --selector top"),
     (["-s", "1"], "try --selector top --max-clips 5)"),
     (["--selector", "crest", "-t", "-1"], "try a lower --threshold or --selector top"),
     (["--selector", "top"], "the audio is silent or too short for a clip"),

@@ -166,7 +166,8 @@ def test_uploads_are_limited_and_atomic(client, folders):
 @pytest.mark.parametrize(("body", "message"), [
     ({"paths": ["sub/a.mp4"], "settings": {"threshold": "loud"}},
      "threshold must be a number, not 'loud'"),
-    ({"paths": ["sub/a.mp4"], "settings": {"analyzer": "nope"}}, "analyzer 'nope' is not "),
+    ({"paths": ["sub/a.mp4"], "settings": {"analyzer": "nope"}},
+     'unknown analyzer "nope" (available: '),
     ({"paths": ["sub/a.mp4"], "settings": {"streaming": False, "analyzer": "onset"}},
      "--no-streaming selects the rms-legacy analyzer"),
     ({"paths": ["sub/a.mp4"], "settings": {"workers": 0}}, "workers must be a whole number"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -30,6 +31,34 @@ def test_builtins_register_through_entry_points():
 def test_unknown_name_lists_the_choices():
     with pytest.raises(OptionError, match=r'unknown analyzer "nope" \(available: .*rms-streaming'):
         plugins.lookup("analyzers", "nope")
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["-f", "cvs"], 'unknown writer "cvs": did you mean "csv"? (available: chapters, csv,'),
+    (["--analyzer", "rms-stream"], 'unknown analyzer "rms-stream": did you mean '
+                                   '"rms-streaming"? (available: '),
+    (["--selector", "standot"], 'unknown selector "standot": did you mean "standout"? '
+                                "(available: adaptive, crest, standout, top)"),
+    (["--source", "ffmpg"], 'unknown source "ffmpg": did you mean "ffmpeg"? (available: '),
+    (["--encoder", "ffmpge"], 'unknown encoder "ffmpge": did you mean "ffmpeg"? (available: '),
+])
+def test_a_misspelt_name_is_one_line_suggesting_the_nearest(wav, tmp_path, args, line):
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), *args, "-q")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.count("\n") == 1 and line in run.stderr
+
+
+def test_names_are_taken_in_any_case(wav, tmp_path):
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), "-f", "CSV", "-f", "csv", "--selector",
+                 "Standout", "--analyzer", "RMS-Streaming", "--source", "FFmpeg",
+                 "--encoder", "FFMPEG", "-q")
+    assert run.returncode == 0, run.stderr
+    record = json.loads((out / "highlights.json").read_text())
+    assert record["selector"]["name"] == "standout"  # recorded as registered
+    assert record["analyzer"]["name"] == "rms-streaming"
+    assert record["source"]["plugin"] == "ffmpeg"
+    assert record["outputs"].count("highlights.csv") == 1
 
 
 class _Twice:

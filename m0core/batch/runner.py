@@ -318,9 +318,10 @@ class BatchProcessor:
         if doubles:
             raise OptionError(f"job ids must be unique; repeated: {', '.join(doubles)}")
         jobs = _own_folders(jobs)
-        for options in {id(job.options): job.options for job in jobs}.values():
-            for kind, name in options.stages():  # an unknown name fails before any job runs
-                plugins.lookup(kind, name)
+        # an unknown name fails before any job runs; a name in another case is recorded (and
+        # the ledger keys its job) as registered
+        named = {id(job.options): job.options for job in jobs}
+        named = {key: plugins.named(options) for key, options in named.items()}
         results: dict[str, dict] = {}
         keys: dict[str, str] = {}
 
@@ -332,7 +333,7 @@ class BatchProcessor:
         with Ledger(self.ledger, lock=self.ledger is not None) as ledger:
             specs = []
             for job in jobs:
-                opts = job.options.to_dict()
+                opts = named[id(job.options)].to_dict()
                 spec = {"job_id": job.job_id, "video_path": job.video_path,
                         "output_path": job.output_path, "options": opts,
                         "slots": self.executor.slots_per_machine,

@@ -46,7 +46,7 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
         finally:
             progress.close()
     if not result.highlights:
-        click.echo(f"Note: no highlights found ({_advice(opts)}).", err=True)
+        click.echo(f"Note: no highlights found ({_advice(result.options)}).", err=True)
     if as_json:
         click.echo(json.dumps(highlights_document(result), indent=2))
     elif not quiet:

@@ -254,7 +254,7 @@ def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...]
 
     if analyzer is None:
         analyzer = "rms-streaming" if streaming else "rms-legacy"
-    elif not streaming and analyzer != "rms-legacy":
+    elif not streaming and analyzer.casefold() != "rms-legacy":
         raise OptionError("--no-streaming selects the rms-legacy analyzer; drop --analyzer")
     _check_window(values)
     extra = _parse_params(params)

@@ -120,7 +120,7 @@ def resolve(path: str | os.PathLike, options: Options) -> Plan:
     the timeline: one :class:`Plan`. Raises an :class:`~m0core.M0Error` with one line."""
     path = os.fspath(path)
     check_input_file(path)
-    opts = options
+    opts = plugins.named(options)
     analyzer = plugins.create("analyzers", opts.analyzer, **opts.analyzer_params)
     key = cache_key(path, opts, analyzer) if opts.cache else None
     cached = cache.load(key, path, float(analyzer.hop)) if key else None

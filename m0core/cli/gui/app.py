@@ -126,8 +126,8 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
 
         for kind, key in (("analyzers", "analyzer"), ("selectors", "selector")):
             name = settings.get(key)
-            if name is not None and name not in plugins.registries()[kind]:
-                raise M0Error(f"{key} {name!r} is not installed")
+            if name is not None:
+                plugins.lookup(kind, name)
         values = {k: settings[k] for k in ("selector", "sensitivity", "threshold", "clip_length",
                                            "max_clips", "cut", "audio_track",
                                            *SHORT_FORM_SETTINGS)
