@@ -149,6 +149,25 @@ def position(seconds: float) -> str:
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
+def highlight_rows(result: AnalysisResult) -> list[dict[str, Any]]:
+    """One JSON-ready dict per highlight, in time order, as ``highlights.json`` lists them:
+    :meth:`~m0core.model.Highlight.to_dict` and its clip's file name (``clip``, ``None``
+    without one), where in the recording that clip starts (``clip_start``, with a clip) and
+    why a clip failed (``clip_error``)."""
+    clips = {c.highlight.index: c for c in result.clips}
+    rows = []
+    for h in result.highlights:
+        row = h.to_dict()
+        clip = clips.get(h.index)
+        row["clip"] = Path(clip.path).name if clip and clip.ok and clip.path else None
+        if row["clip"] and clip.start is not None:
+            row["clip_start"] = round(clip.start, 3)
+        if clip and not clip.ok:
+            row["clip_error"] = clip.error
+        rows.append(row)
+    return rows
+
+
 def highlights_document(result: AnalysisResult, outputs: list[str] | None = None
                         ) -> dict[str, Any]:
     """The ``highlights.json`` document (schema ``m0.highlights/1``); ``outputs`` are the
@@ -161,17 +180,6 @@ def highlights_document(result: AnalysisResult, outputs: list[str] | None = None
         named = (_relative(p, result.out_dir) for p in result.outputs)
         outputs = [n for n in named if n and n != HIGHLIGHTS_FILE]
 
-    clips = {c.highlight.index: c for c in result.clips}
-    rows = []
-    for h in result.highlights:
-        row = h.to_dict()
-        clip = clips.get(h.index)
-        row["clip"] = Path(clip.path).name if clip and clip.ok and clip.path else None
-        if row["clip"] and clip.start is not None:
-            row["clip_start"] = round(clip.start, 3)
-        if clip and not clip.ok:
-            row["clip_error"] = clip.error
-        rows.append(row)
     pre, post = result.options.window
     return {
         "schema": HIGHLIGHTS_SCHEMA,
@@ -189,7 +197,7 @@ def highlights_document(result: AnalysisResult, outputs: list[str] | None = None
             "made": sum(1 for c in result.clips if c.ok),
             "failed": len(result.failed_clips),
         },
-        "highlights": rows,
+        "highlights": highlight_rows(result),
         "outputs": sorted(outputs or []),
         "compilation": result.compilation.to_dict() if result.compilation else None,
         "timings": {k: round(v, 3) for k, v in result.timings.items()},

@@ -133,6 +133,22 @@ def test_csv_has_one_row_per_highlight(analysed):
         assert (analysed.out_dir / row["clip"]).is_file()
 
 
+def test_csv_says_why_each_highlight_was_chosen_and_where_its_clip_starts(analysed):
+    """The reason and clip_start of highlights.json, in columns after the first ones (a
+    script reading those by position keeps working)."""
+    with open(analysed.out_dir / "highlights.csv", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    assert header[:9] == ["index", "start", "end", "peak_time", "position", "peak_db", "score",
+                          "kind", "clip"]
+    assert header[9:] == ["reason", "clip_start"]
+    record = json.loads((analysed.out_dir / "highlights.json").read_text())["highlights"]
+    assert rows and len(rows) == len(record)
+    for row, h in zip(rows, record, strict=True):
+        cells = dict(zip(header, row, strict=True))
+        assert cells["reason"] == h["reason"] and "dB" in cells["reason"]
+        assert float(cells["clip_start"]) == h["clip_start"]
+
+
 @pytest.mark.parametrize("ext", ["mkv", "mp4"])
 def test_chapters_file_muxes_one_chapter_per_highlight(analysed, tmp_path, ext):
     """With the command docs/outputs.md gives: each highlight's chapter starts where its

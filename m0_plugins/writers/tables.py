@@ -7,16 +7,19 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from m0core.outputs import position, write_text_atomic
+from m0core.outputs import highlight_rows, position, write_text_atomic
 
 if TYPE_CHECKING:
     from m0core.result import AnalysisResult
 
-COLUMNS = ("index", "start", "end", "peak_time", "position", "peak_db", "score", "kind", "clip")
+#: New columns go at the end: a spreadsheet or script reading them by position keeps working.
+COLUMNS = ("index", "start", "end", "peak_time", "position", "peak_db", "score", "kind", "clip",
+           "reason", "clip_start")
 
 
 class CsvWriter:
-    """``highlights.csv``: the columns of :data:`COLUMNS`, times in seconds."""
+    """``highlights.csv``: the columns of :data:`COLUMNS`, times in seconds, as
+    ``highlights.json`` has them (an empty cell where it has none: no clip, no level)."""
 
     file_name = "highlights.csv"
 
@@ -25,12 +28,9 @@ class CsvWriter:
         buf = io.StringIO()
         table = csv.writer(buf, lineterminator="\n")
         table.writerow(COLUMNS)
-        for h in result.highlights:
-            clip = result.clip_for(h)
-            row = h.to_dict()
-            table.writerow([row["index"], row["start"], row["end"], row["peak_time"],
-                            position(h.peak_time), row["peak_db"], row["score"], row["kind"],
-                            Path(clip.path).name if clip and clip.ok and clip.path else ""])
+        for h, row in zip(result.highlights, highlight_rows(result), strict=True):
+            row["position"] = position(h.peak_time)
+            table.writerow(["" if row.get(c) is None else row[c] for c in COLUMNS])
         target = out_dir / self.file_name
         write_text_atomic(target, buf.getvalue())
         return [target]
