@@ -9,6 +9,7 @@ removes what a killed run left (:func:`remove_stale_temps`) and nothing else.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -147,6 +148,15 @@ def position(seconds: float) -> str:
     """``H:MM:SS`` as the seed's index.json shows positions."""
     total = int(seconds)
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def level(db: float, unit: str = " dB") -> str | None:
+    """A highlight's ``peak_db`` for people: ``-6.3 dB`` (``unit`` after it), ``silent`` for
+    −∞ dB (digital silence), ``None`` for a level that is no number (NaN or +∞, a plugin's),
+    which clip names, chapters and listings then leave out."""
+    if math.isfinite(db):
+        return f"{db:.1f}{unit}"
+    return "silent" if db == -math.inf else None
 
 
 def highlight_rows(result: AnalysisResult) -> list[dict[str, Any]]:

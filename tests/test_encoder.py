@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import wait
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -107,6 +108,15 @@ def test_clip_name() -> None:
     late = Highlight(11200.0, 11240.0, 3 * 3600 + 7 * 60 + 9.99, 0.04, 4.0, index=12)
     assert clip_name(late, ".mkv") == "12_3h07m09s_0.0dB.mkv"
     assert clip_name(late, ".m4a", index=123) == "123_3h07m09s_0.0dB.m4a"
+
+
+def test_clip_name_of_a_level_that_is_no_number_says_none() -> None:
+    """A peak_db of NaN (a plugin's) named the clip '01_0h05m12s_nandB.mp4', and one of -inf
+    (digital silence) '01_0h05m12s_-infdB.mp4'."""
+    h = Highlight(300.0, 330.0, 312.7, float("nan"), 4.0, index=1)
+    assert clip_name(h, ".mp4") == "01_0h05m12s.mp4"
+    assert clip_name(replace(h, peak_db=float("inf")), ".mp4") == "01_0h05m12s.mp4"
+    assert clip_name(replace(h, peak_db=float("-inf")), ".mp4") == "01_0h05m12s_silent.mp4"
 
 
 @pytest.mark.parametrize(

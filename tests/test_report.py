@@ -187,16 +187,17 @@ def test_report_labels_of_many_highlights_do_not_overlap(tmp_path, browser):
 
 
 
-def edge_page(tmp_path: Path, browser) -> tuple[Page, list, dict]:
+def edge_page(tmp_path: Path, browser, peak_db: float = -10.0) -> tuple[Page, list, dict]:
     """The report of 10 minutes at -34 dB (so the plot's bottom is -40 dB, a labelled level)
-    with highlights peaking at 1:40 and in the last half second; its page, the box of every
-    text of the detail plot (text, left, top, right, bottom) and the plot's box."""
+    with highlights peaking at 1:40 and in the last half second (at ``peak_db``); its page,
+    the box of every text of the detail plot (text, left, top, right, bottom) and the plot's
+    box."""
     hop, duration = 0.1, 600.0
     scores = np.full(int(duration / hop), -34.0, dtype=np.float32)
     highlights = []
     for i, t in enumerate((100.0, 599.5), 1):
         scores[int(t / hop) - 5:int(t / hop)] = -10.0
-        highlights.append(Highlight(t - 20, min(t + 10, duration), t, -10.0, 3.0, "held", i))
+        highlights.append(Highlight(t - 20, min(t + 10, duration), t, peak_db, 3.0, "held", i))
     media = MediaInfo(str(tmp_path / "edge.wav"), duration, 48000, 1, has_video=False)
     result = AnalysisResult(media, tuple(highlights), (), scores, hop, Options(),
                             Stage("ffmpeg"), Stage("rms-streaming"), Stage("standout"),
@@ -248,6 +249,20 @@ def test_report_names_the_level_at_the_peak_a_level_not_the_clips_loudness(tmp_p
     assert cells[level] == "-12.0 dB" and cells[heads.index("peak at")] == "0:05:00"
     title = page.page.locator("#rows thead th").nth(level).get_attribute("title")
     assert "dBFS" in title and "--loudness" in title
+    assert page.problems == []
+
+
+def test_report_of_a_level_that_is_no_number_says_none(tmp_path, browser):
+    """A highlight whose peak_db is NaN or -inf (null in the page's data) was marked in the
+    plot with the tooltip '#1 0:01:40 · null dB · held'; it leaves the level out, and the
+    table's cell says '–'."""
+    page, _, _ = edge_page(tmp_path, browser, peak_db=float("nan"))
+    tips = page.page.evaluate(
+        "[...document.querySelectorAll('#detail rect.mark title')].map(t => t.textContent)")
+    assert tips == ["#1 0:01:40 · held", "#2 0:09:59 · held"]
+    heads = page.page.locator("#rows thead th").all_inner_texts()
+    cells = page.page.locator("#rows tbody tr").first.locator("td").all_inner_texts()
+    assert cells[heads.index("peak level")] == "–"
     assert page.problems == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -382,8 +383,9 @@ class Selector:
         give = os.environ["M0_GIVE"]
         if give == "tuple":
             return [(10.0, 20.0, 13.0)]
-        if give in ("no level", "a word", "nan level"):
-            level = {"no level": None, "a word": "loud", "nan level": float("nan")}[give]
+        if give in ("no level", "a word", "nan level", "silent level"):
+            level = {"no level": None, "a word": "loud", "nan level": float("nan"),
+                     "silent level": float("-inf")}[give]
             return [Highlight(3.0, 23.0, 13.0, level, 10.0)]
         if give == "backwards":  # 40 s, then 13 s
             return [Highlight(30.0, 50.0, 40.0, -10.0, 10.0),
@@ -438,6 +440,36 @@ def test_a_highlight_whose_level_is_nan_is_written_with_no_level(fake_dist, wav,
     assert run.returncode == 0, run.stderr
     assert json.loads((out / "index.json").read_text())["13"]["decibel"] is None
     assert json.loads((out / "highlights.json").read_text())["highlights"][0]["peak_db"] is None
+
+
+@pytest.mark.parametrize(("give", "said"), [("nan level", ""), ("silent level", "silent")])
+def test_a_level_that_is_no_number_is_not_written_as_nan_or_inf(fake_dist, wav, tmp_path,
+                                                                give, said):
+    """A highlight's peak_db of NaN or -inf (digital silence) named its clip
+    '01_0h00m13s_nandB.wav' or '..._-infdB.wav', its chapter 'Highlight 1 · 0:00:13 · nan dB'
+    its timelines' clip '01 0:00:13 nan dB highlight' and its line of -v '    nan dB'; they
+    leave the level out, or say 'silent' for -inf."""
+    import opentimelineio as otio
+
+    env = dict(fake_dist("m0-bad", BAD_SELECTOR, version="0.1"), M0_GIVE=give)
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), "--selector", "bad", "--no-report", "-v",
+                 "-f", "chapters", "-f", "csv", "-f", "otio", "--workers", "1", env=env)
+    assert run.returncode == 0, run.stderr
+    clip = "01_0h00m13s" + (f"_{said}" if said else "") + ".wav"
+    assert (out / clip).is_file()
+    titles = [line for line in (out / "chapters.txt").read_text().splitlines()
+              if line.startswith("title=Highlight")]
+    assert titles == ["title=Highlight 1 · 0:00:13" + (f" · {said}" if said else "")]
+    (row,) = list(csv.DictReader((out / "highlights.csv").read_text().splitlines()))
+    assert row["peak_db"] == "" and row["clip"] == clip
+    timeline = otio.adapters.read_from_file(str(out / "highlights.otio"))
+    assert [c.name for c in timeline.find_clips()] == [
+        "01 0:00:13 " + (f"{said} " if said else "") + "highlight"]
+    (listed,) = [line for line in run.stdout.splitlines() if clip in line]
+    assert ("silent" if said else "–") in listed
+    for text in (run.stdout, (out / "chapters.txt").read_text(), clip):
+        assert "nan" not in text.lower() and "inf" not in text.lower()
 
 
 def test_a_window_a_selector_starts_before_0_starts_at_0(fake_dist, wav, tmp_path):

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from m0core.model import Highlight, MediaInfo
-from m0core.outputs import numbered
+from m0core.outputs import level, numbered
 
 #: Containers a clip keeps when its input has them: ffmpeg picks the muxer from the extension.
 KNOWN_EXTENSIONS = frozenset({
@@ -45,7 +45,9 @@ def clip_extension(media: MediaInfo, cut: str = "copy") -> str:
 def clip_name(highlight: Highlight, ext: str, index: int | None = None, count: int = 0) -> str:
     """``{index}_{H}h{MM}m{SS}s_{peak_db:.1f}dB{ext}``, e.g. ``01_0h05m12s_-6.3dB.mp4``.
 
-    The time is the highlight's ``peak_time`` rounded down to the second; ``index`` defaults to
+    The time is the highlight's ``peak_time`` rounded down to the second; a level of −∞ dB is
+    ``silent`` (``01_0h05m12s_silent.mp4``), one that is no number (NaN) is left out
+    (``01_0h05m12s.mp4``, see :func:`m0core.outputs.level`); ``index`` defaults to
     ``highlight.index``, padded to the width of ``count`` (the run's number of highlights, see
     :func:`m0core.outputs.numbered`; two digits at least).
     """
@@ -53,7 +55,8 @@ def clip_name(highlight: Highlight, ext: str, index: int | None = None, count: i
     seconds = int(highlight.peak_time) if math.isfinite(highlight.peak_time) else 0
     hours, rest = divmod(max(seconds, 0), 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{number}_{hours}h{minutes:02d}m{secs:02d}s_{highlight.peak_db:.1f}dB{ext}"
+    loud = level(highlight.peak_db, "dB")
+    return f"{number}_{hours}h{minutes:02d}m{secs:02d}s{f'_{loud}' if loud else ''}{ext}"
 
 
 def renumbered(name: str, count: int) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from m0core.errors import OptionError, OutputError
-from m0core.outputs import numbered, position, write_text_atomic
+from m0core.outputs import level, numbered, position, write_text_atomic
 
 if TYPE_CHECKING:
     from m0core.model import MediaInfo
@@ -100,7 +100,8 @@ def build_timeline(result: AnalysisResult, rate: float) -> Any:
             target_url=Path(media.path).absolute().as_uri(), available_range=available)
         ref.name = name
         track.append(otio.schema.Clip(
-            name=f"{numbered(h.index, count)} {position(h.peak_time)} {h.peak_db:.1f} dB {h.kind}",
+            name=" ".join(part for part in (numbered(h.index, count), position(h.peak_time),
+                                            level(h.peak_db), h.kind) if part),
             media_reference=ref,
             source_range=otio.opentime.TimeRange(start, end - start),
             metadata={"m0": h.to_dict()},

@@ -73,6 +73,8 @@ def _advice(opts) -> str:
 
 
 def _summary(result, verbose: bool) -> None:
+    from m0core.outputs import level
+
     media = result.media
     took = result.timings.get("total", 0.0)
     speed = (media.duration or 0) / took if took else 0
@@ -97,7 +99,7 @@ def _summary(result, verbose: bool) -> None:
         for h in result.highlights:
             clip = result.clip_for(h)
             name = Path(clip.path).name if clip and clip.ok else "-"
-            click.echo(f"  {h.index:3d}  {clock(h.peak_time):>8}  {h.peak_db:6.1f} dB  "
+            click.echo(f"  {h.index:3d}  {clock(h.peak_time):>8}  {level(h.peak_db) or '–':>9}  "
                        f"score {h.score:.1f}  {name}  {h.reason or h.kind}")
         seconds = {k: v for k, v in result.timings.items() if k != "cached"}  # a flag
         cached = "; analysis from the cache" if result.timings.get("cached") else ""

@@ -9,7 +9,7 @@ import click
 from m0core.cli.console import clock, count
 from m0core.cli.progress import ConsoleProgress
 from m0core.dev import synth
-from m0core.outputs import prepare_out_dir
+from m0core.outputs import level, prepare_out_dir
 from m0core.pipeline import analyze
 from m0core.result import AnalysisResult
 
@@ -39,7 +39,8 @@ def run_demo(out_dir: Path, duration: float = 180.0, *, quiet: bool = False,
         event = match.event_of.get(h.index)
         what = f"{event.kind} +{event.gain_db:.0f} dB" if event else "no planted moment"
         name = Path(clip.path).name if clip and clip.ok else "-"
-        click.echo(f"  {clock(h.peak_time):>6}  {h.peak_db:6.1f} dBFS  {what:<18} {name}")
+        click.echo(f"  {clock(h.peak_time):>6}  {level(h.peak_db, ' dBFS') or '–':>11}  "
+                   f"{what:<18} {name}")
     click.echo(f"\nClips, highlights.json and index.json are in {out / 'highlights'}")
     click.echo(f"Review them in a browser: {out / 'highlights' / 'report.html'}")
     click.echo(f"Next: m0 analyze YOUR_VOD.mp4 out/   (or try: m0 analyze {sample} out/ -v)")

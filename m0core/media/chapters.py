@@ -22,13 +22,15 @@ from m0core.media.ffmpeg import (
     run,
 )
 from m0core.model import Highlight
-from m0core.outputs import position, prepare_out_dir, temp_name, temp_prefix
+from m0core.outputs import level, position, prepare_out_dir, temp_name, temp_prefix
 
 
 def chapter_title(highlight: Highlight) -> str:
-    """``Highlight 1 · 0:05:12 · -6.3 dB`` (the peak time and level)."""
-    return f"Highlight {highlight.index} · {position(highlight.peak_time)} · " \
-           f"{highlight.peak_db:.1f} dB"
+    """``Highlight 1 · 0:05:12 · -6.3 dB`` (the peak time and level; no level where it is no
+    number, see :func:`m0core.outputs.level`)."""
+    parts = [f"Highlight {highlight.index}", position(highlight.peak_time),
+             level(highlight.peak_db)]
+    return " · ".join(part for part in parts if part)
 
 
 def _escape(value: str) -> str:

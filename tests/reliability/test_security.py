@@ -60,7 +60,7 @@ def test_clip_names_come_from_numbers_only():
     odd = Highlight(float("nan"), 5.0, float("inf"), float("-inf"), 1.0, index=3)
     for h in (odd, Highlight(1.0, 9.0, 5.0, -6.0, 1.0, index=1)):
         name = clip_name(h, ".mp4")
-        assert re.fullmatch(r"\d{2,}_\d+h\d\dm\d\ds_-?[\w.]+dB\.mp4", name), name
+        assert re.fullmatch(r"\d{2,}_\d+h\d\dm\d\ds(_-?\d+\.\ddB|_silent)?\.mp4", name), name
         assert "/" not in name and ".." not in name.removesuffix(".mp4")
 
 
