@@ -16,9 +16,9 @@ from conftest import LOUD_AT, Page
 
 import m0core
 from m0_plugins.writers.report import OVERVIEW_POINTS, ReportWriter
+from m0core.cli.console import clock
 from m0core.model import AudioTrack, ClipResult, Highlight, MediaInfo, Stage
 from m0core.options import Options
-from m0core.outputs import position
 from m0core.result import AnalysisResult
 
 
@@ -116,7 +116,7 @@ def test_report_jumps_to_a_highlight_from_the_keyboard(tmp_path, browser):
     (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
     page = Page(browser, page_path.as_uri())
     target = result.highlights[20]
-    wanted = position(target.peak_time)
+    wanted = clock(target.peak_time)
     focused = ""
     for _ in range(3 + 25):  # the three zoom buttons, then one stop per row
         page.page.keyboard.press("Tab")
@@ -246,7 +246,7 @@ def test_report_names_the_level_at_the_peak_a_level_not_the_clips_loudness(tmp_p
     cells = page.page.locator("#rows tbody tr").first.locator("td").all_inner_texts()
     assert "loudness" not in heads
     level = heads.index("peak level")
-    assert cells[level] == "-12.0 dB" and cells[heads.index("peak at")] == "0:05:00"
+    assert cells[level] == "-12.0 dB" and cells[heads.index("peak at")] == "5:00"
     title = page.page.locator("#rows thead th").nth(level).get_attribute("title")
     assert "dBFS" in title and "--loudness" in title
     assert page.problems == []
@@ -254,15 +254,31 @@ def test_report_names_the_level_at_the_peak_a_level_not_the_clips_loudness(tmp_p
 
 def test_report_of_a_level_that_is_no_number_says_none(tmp_path, browser):
     """A highlight whose peak_db is NaN or -inf (null in the page's data) was marked in the
-    plot with the tooltip '#1 0:01:40 · null dB · held'; it leaves the level out, and the
+    plot with the tooltip '#1 1:40 · null dB · held'; it leaves the level out, and the
     table's cell says '–'."""
     page, _, _ = edge_page(tmp_path, browser, peak_db=float("nan"))
     tips = page.page.evaluate(
         "[...document.querySelectorAll('#detail rect.mark title')].map(t => t.textContent)")
-    assert tips == ["#1 0:01:40 · held", "#2 0:09:59 · held"]
+    assert tips == ["#1 1:40 · held", "#2 9:59 · held"]
     heads = page.page.locator("#rows thead th").all_inner_texts()
     cells = page.page.locator("#rows tbody tr").first.locator("td").all_inner_texts()
     assert cells[heads.index("peak level")] == "–"
+    assert page.problems == []
+
+
+def test_report_shows_every_time_as_players_do(tmp_path, browser):
+    """Peak times read '0:01:40' (index.json's H:MM:SS) beside windows '1:20 – 1:50', the
+    plot's axis and the length in the heading (a player's m:ss): the peak time, its mark's
+    tooltip and a clip's label read '1:40' too."""
+    page, boxes, _ = edge_page(tmp_path, browser)
+    heads = page.page.locator("#rows thead th").all_inner_texts()
+    cells = page.page.locator("#rows tbody tr").first.locator("td").all_inner_texts()
+    assert cells[heads.index("peak at")] == "1:40"
+    assert cells[heads.index("window")] == "1:20 – 1:50"
+    tip = page.page.locator("#detail rect.mark title").first.text_content()
+    assert tip.startswith("#1 1:40 · ")
+    assert "10:00 · 2 highlights" in page.page.inner_text("#meta")
+    assert not re.search(r"\b0:\d\d:\d\d\b", page.page.inner_text("body") + tip)
     assert page.problems == []
 
 
