@@ -52,9 +52,10 @@ def test_names_are_taken_in_any_case(wav, tmp_path):
     out = tmp_path / "out"
     run = run_m0("analyze", str(wav), str(out), "-f", "CSV", "-f", "csv", "--selector",
                  "Standout", "--analyzer", "RMS-Streaming", "--source", "FFmpeg",
-                 "--encoder", "FFMPEG", "-q")
+                 "--encoder", "FFMPEG", "--cut", "Accurate", "-q")
     assert run.returncode == 0, run.stderr
     record = json.loads((out / "highlights.json").read_text())
+    assert record["clips"]["cut"] == "accurate"
     assert record["selector"]["name"] == "standout"  # recorded as registered
     assert record["analyzer"]["name"] == "rms-streaming"
     assert record["source"]["plugin"] == "ffmpeg"

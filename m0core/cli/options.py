@@ -151,7 +151,7 @@ def analysis_options(f):
         click.option("--encoder", default="ffmpeg", metavar="NAME", help="Clip encoder plugin."),
         click.option("--workers", type=int, default=None, metavar="N",
                      help="Parallel ffmpeg processes for clips  [default: number of cores]"),
-        click.option("--cut", type=click.Choice(CUT_MODES), default="copy",
+        click.option("--cut", type=click.Choice(CUT_MODES, case_sensitive=False), default="copy",
                      help="copy: fast, starts on a keyframe; accurate: re-encode, frame-exact; "
                           "smart: frame-exact, re-encodes only the ends."),
         click.option("--no-clips", is_flag=True, help="Analyse only; write no clips."),
@@ -174,7 +174,7 @@ def short_form_options(f):
         click.option("--aspect", default=None, metavar="W:H",
                      help="Frame shape of the clips, e.g. 9:16, 1:1, 4:5 (re-encodes; needs "
                           "video)  [default: the source's]"),
-        click.option("--fit", type=click.Choice(FITS), default="blur",
+        click.option("--fit", type=click.Choice(FITS, case_sensitive=False), default="blur",
                      help="How a frame of another shape (--aspect) fits: blur (the whole "
                           "frame over a blurred copy), crop (a centred cut) or pad (bars)."),
         click.option("--height", type=int, default=None, metavar="PX",
