@@ -23,7 +23,8 @@ from m0core.errors import M0Error
 @analysis_options
 @click.option("--clip-workers", type=click.IntRange(1, 256), default=None, metavar="N",
               help="ffmpeg processes per job for clips  [default: cores ÷ --workers]")
-@click.option("--executor", type=click.Choice(["process", "dask"], case_sensitive=False), default="process",
+@click.option("--executor", type=click.Choice(["process", "dask"], case_sensitive=False),
+              default="process",
               help="process: a local process per job; dask: a Dask distributed cluster.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786  [default: a local cluster]")
