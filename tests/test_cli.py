@@ -257,7 +257,7 @@ def test_a_group_without_a_command_shows_its_help_not_an_error(command, last):
 
 
 def test_every_command_s_help_ends_with_an_example():
-    from m0core.cli.main import cli
+    from m0core.cli.group import cli
 
     def commands(group, path):
         for name, command in group.commands.items():
@@ -274,7 +274,7 @@ def test_every_option_s_help_says_its_default():
     """--max-clips ('Keep only the N best highlights.') and --threshold did not say what
     they are when not given (all; none, crest's -5 dBFS): every option taking a value says
     its default in --help, but those that add something (-P, a file to read)."""
-    from m0core.cli.main import cli
+    from m0core.cli.group import cli
 
     adding = {"params", "from_file", "highlights_json"}
 

@@ -1,10 +1,9 @@
-"""The ``m0`` command (also installed as ``highlighter``, the seed's name): the group, its
-commands (each in a module of this folder) and the entry point.
+"""The entry point of the ``m0`` command (also installed as ``highlighter``, the seed's name).
 
-The CLI is thin: it parses options into :class:`~m0core.options.Options` and calls the same
-functions the Python API offers. Known errors become one red line and exit code 1; usage
-errors exit 2; a traceback shows only with ``M0_DEBUG=1``. Modules import what a command
-needs when it runs, so ``m0 --version`` and ``--help`` start fast.
+Known errors become one red line and exit code 1; usage errors exit 2; a traceback shows
+only with ``M0_DEBUG=1``. This module imports nothing but the standard library's basics: the
+command group (:mod:`m0core.cli.group`, click and every command) is imported by :func:`main`,
+where Ctrl-C is one line and exit code 130 however early it comes.
 """
 
 from __future__ import annotations
@@ -14,44 +13,6 @@ import signal
 import sys
 import threading
 from typing import Any
-
-import click
-
-from m0core import workers
-from m0core.cli import tools
-from m0core.cli.analyze import analyze
-from m0core.cli.batch import batch
-from m0core.cli.console import error
-from m0core.cli.gui.command import gui
-from m0core.cli.options import CONTEXT
-from m0core.errors import Interrupted, M0Error, debug
-from m0core.version import __version__
-
-
-@click.group(context_settings=CONTEXT)
-@click.version_option(__version__, prog_name="m0",
-                      message="%(prog)s, version %(version)s")
-@click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME",
-              help="Do not load this third-party plugin (repeatable; see 'm0 plugins').")
-def cli(disabled: tuple[str, ...]) -> None:
-    """m0 finds the highlight moments of long recordings from their audio and cuts a clip
-    around each with ffmpeg.
-
-    \b
-    Start with:  m0 demo
-    Then:        m0 analyze vod.mp4 out/
-    Safe mode:   M0_LOAD_PLUGINS='' m0 analyze vod.mp4 out/   (built-in plugins only)
-    """
-    if disabled:
-        from m0core import plugins
-
-        for name in disabled:
-            plugins.block(name)
-
-
-# click 8.2 and later raise this usage error for a group given no command (8.1 prints the
-# help and exits 0): its message is the group's help, shown as it is
-_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -63,8 +24,23 @@ def main(argv: list[str] | None = None) -> None:
 
     SIGTERM and SIGHUP (a closed terminal) stop a command as Ctrl-C does: its ffmpeg and
     worker processes are stopped, what it was writing is removed, and it exits with code 130
-    (a SIGHUP ignored by ``nohup`` stays ignored).
+    (a SIGHUP ignored by ``nohup`` stays ignored). So does Ctrl-C while m0 starts (its
+    modules being imported).
     """
+    try:
+        _run(argv)
+    except KeyboardInterrupt:  # before the command ran: while its modules were imported
+        from m0core.cli.console import error
+
+        error("interrupted")
+        sys.exit(130)
+
+
+def _run(argv: list[str] | None) -> None:
+    """Import the command group and run the command, its errors turned into a line and an
+    exit code."""
+    from m0core import workers
+
     if threading.current_thread() is threading.main_thread():
         for signum in workers.STOP_SIGNALS:
             if signal.getsignal(signum) is not signal.SIG_IGN:
@@ -73,12 +49,21 @@ def main(argv: list[str] | None = None) -> None:
     # parallel as processes), and starting OpenBLAS's costs about 0.05 s of CPU
     for name, value in workers.SINGLE_THREADED.items():
         os.environ.setdefault(name, value)
+    import click
+
+    from m0core.cli.console import error
+    from m0core.cli.group import cli
+    from m0core.errors import Interrupted, M0Error, debug
+
+    # click 8.2 and later raise this usage error for a group given no command (8.1 prints
+    # the help and exits 0): its message is the group's help, shown as it is
+    no_args_is_help = getattr(click.exceptions, "NoArgsIsHelpError", ())
     try:
         code = cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort as exc:  # click's for a KeyboardInterrupt, its cause
         error(str(exc.__cause__) if isinstance(exc.__cause__, Interrupted) else "interrupted")
         sys.exit(130)
-    except _NO_ARGS_IS_HELP as exc:  # "m0" or "m0 cache" alone: their help, not an error
+    except no_args_is_help as exc:  # "m0" or "m0 cache" alone: their help, not an error
         exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
@@ -101,8 +86,3 @@ def main(argv: list[str] | None = None) -> None:
         error(f"unexpected {type(exc).__name__}: {exc} (M0_DEBUG=1 shows the traceback)")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
-
-
-for _command in (analyze, batch, tools.plugins_command, tools.demo, tools.cache_group,
-                 tools.chapters, tools.reference, tools.probe, gui):
-    cli.add_command(_command)

@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -219,6 +221,39 @@ def test_signal_stops_analyze(how, long_wav, slow_env, tmp_path):
     assert "Traceback" not in stderr and took < 10
     assert not wait_gone(_tag(env), 10)
     assert not out.exists()  # it made the folder: nothing of it is left
+
+
+#: The ``m0`` console script's two lines, Ctrl-C arriving as its first import of ``module``.
+_STARTING = '''
+import builtins, os, signal, sys
+real, module = builtins.__import__, sys.argv[1]
+def hit(name, *args, **kwargs):
+    if name == module and not hit.done:
+        hit.done = True
+        os.kill(os.getpid(), signal.SIGINT)
+    return real(name, *args, **kwargs)
+hit.done = False
+builtins.__import__ = hit
+sys.argv = ["m0", *sys.argv[2:]]
+from m0core.cli.main import main
+main()
+'''
+
+
+@pytest.mark.parametrize("module", ["click", "numpy"])
+def test_ctrl_c_while_m0_starts_is_one_line(module, vod, tmp_path):
+    """Ctrl-C while ``m0`` imports its modules, before the command runs: click's import was
+    the console script's own (``from m0core.cli.main import main``), and Ctrl-C there ended
+    m0 with a traceback through click's modules. It is one line and exit code 130 now, as
+    later (numpy's, once the command runs, always was)."""
+    env, _ = tagged_env()
+    run = subprocess.run([sys.executable, "-c", _STARTING, module, "analyze", str(vod),
+                          str(tmp_path / "out")], capture_output=True, text=True, env=env,
+                         timeout=60,  # SIGINT as a terminal leaves it, whatever started the tests
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert run.returncode == 130 and lines == ["Error: interrupted"], run.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_ctrl_c_stops_batch(vod, tmp_path):
