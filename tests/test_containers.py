@@ -214,6 +214,28 @@ def test_a_ts_that_reconnected_after_a_long_gap_keeps_the_players_position(mic, 
         assert_at_players_times(result, (BURSTS[0], BURSTS[1] + 15.0))
 
 
+@pytest.mark.parametrize("cut", ["copy", "accurate"])
+def test_clips_of_a_ts_whose_timestamps_start_again_hold_their_moment(mic, tmp_path, cut):
+    """Two recordings joined with ``cat``: the first 20 s of a stream, then the rest, its
+    timestamps starting again. The moments are where ffmpeg's own decode of the file puts
+    them (the time runs on: 11 s and 31 s), but ffmpeg's seek looked the windows up by the
+    timestamps, which both parts have: the second clip held a second of the first part's
+    end, without its moment. Each clip is cut from its part of the file now, and says where
+    it starts in the whole."""
+    first, second = tmp_path / "a.ts", tmp_path / "b.ts"
+    common = ["-map", "0:v", "-map", "1:a", *H264, "-c:a", "aac", "-shortest"]
+    run_ffmpeg(*SECONDS, "-i", str(mic), *common, "-t", "20", str(first))
+    run_ffmpeg("-ss", "20", *SECONDS, "-ss", "20", "-i", str(mic), *common, str(second))
+    path = tmp_path / "restarted.ts"
+    path.write_bytes(first.read_bytes() + second.read_bytes())
+    result = analyze(path, tmp_path / cut, cut=cut, clip_length=10, report=False)
+    assert_at_players_times(result, BURSTS, keyframes=cut == "copy")
+    for clip in result.clips:  # its first frame shows the second of the recording it is at
+        t, second = seconds_shown(Path(clip.path))[0]
+        assert clip.start <= clip.highlight.start and \
+            second - 0.2 <= clip.start + t < second + 1.2, (clip.start, t, second)
+
+
 def test_clips_of_a_window_in_a_reconnected_ts_gap_hold_their_moment(mic, tmp_path):
     """A TS whose timestamps jump 15 s ahead (20 s to 35 s), the second moment's 30 s window
     starting in the gap: ffmpeg closed such a jump when cutting (as it does in a TS over

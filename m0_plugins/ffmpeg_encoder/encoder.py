@@ -149,6 +149,8 @@ class FFmpegEncoder:
         self._cancelled = False
         self._full = False  # a clip found the disk full: the rest are not started
         self._submitted = 0
+        self._parts_lock = threading.Lock()
+        self._found_parts: list | None = None  # restarts.Part
 
     def submit(self, highlight: Highlight) -> Future[ClipResult]:
         """Queue the clip of ``highlight``; the future gives its :class:`ClipResult`.
@@ -237,20 +239,50 @@ class FFmpegEncoder:
         duration = self.media.duration
         if duration is not None and start >= duration:
             raise _Failed(f"clip window starts at {start:.1f} s, after the end ({duration:.1f} s)")
+        from m0_plugins.pyav_source.restarts import part_of
+
+        part = part_of(self._parts(), start)
+        if part is not None:  # a restarted TS: cut from the part the window is in
+            return part.shift + self._cut_from(
+                replace(self.media, path=part.source(self.media.path),
+                        duration=None if duration is None else duration - part.shift),
+                start - part.shift, end - part.shift, partial)
         if self.cut == "smart":  # never with short-form clips: those are re-encoded
             self._smart_cut(start, end, partial)
             return start
-        seek = seek_point(self.media, start)
-        with self._window(seek.at if seek else start, end) as source:
+        return self._cut_from(self.media, start, end, partial)
+
+    def _cut_from(self, media: MediaInfo, start: float, end: float, partial: Path) -> float:
+        """Cut ``[start, end]`` s of ``media`` (the recording, or a part of it read through
+        its own input) into ``partial`` with ffmpeg; return where the clip begins in it."""
+        duration = media.duration
+        seek = seek_point(media, start)
+        own_input = media is not self.media  # a part's path is its ffmpeg input
+        with self._window(seek.at if seek else start, end) as window:
+            source = media.path if own_input else window
             if self.short.active:
-                self._short_cut(start, (end if duration is None else min(end, duration))
+                self._short_cut(media, start, (end if duration is None else min(end, duration))
                                 - start, partial, seek, source)
-            else:
-                self._ffmpeg(clip_command(self.media, start, end - start, partial, self.cut,
+            else:  # a part is cut accurately where smart was asked (smart reads the file)
+                cut = "accurate" if own_input and self.cut == "smart" else self.cut
+                self._ffmpeg(clip_command(media, start, end - start, partial, cut,
                                           seek=seek, source=source))
         if self.cut == "copy" and not self.short.active:
-            return copied_start(self.media, start, seek, partial)
+            return copied_start(media, start, seek, partial)
         return start
+
+    def _parts(self) -> list:
+        """The parts of a restarted MPEG-TS (:mod:`~m0_plugins.pyav_source.restarts`),
+        read once, by the first clip that asks."""
+        from m0_plugins.pyav_source import restarts
+
+        with self._parts_lock:
+            if self._found_parts is None:
+                try:
+                    self._found_parts = restarts.parts(self.media)
+                except Exception:  # PyAV's own errors: ffmpeg cuts the file as it is
+                    self._found_parts = []
+            return self._found_parts
 
     def _smart_cut(self, start: float, end: float, partial: Path) -> None:
         """A smart cut (:mod:`~m0_plugins.ffmpeg_encoder.smart`), else an accurate one."""
@@ -304,15 +336,16 @@ class FFmpegEncoder:
                 source = None
             yield source
 
-    def _short_cut(self, start: float, length: float, partial: Path,
+    def _short_cut(self, media: MediaInfo, start: float, length: float, partial: Path,
                    seek: Seek | None, source: str | None = None) -> None:
-        """A short-form clip: measure the window's loudness (when asked), then re-encode it
-        through the reframing, fade and loudness filters (the input sought to ``seek``, see
-        :func:`~m0_plugins.ffmpeg_encoder.clip_command`; read from ``source`` if given)."""
+        """A short-form clip of ``media``: measure the window's loudness (when asked), then
+        re-encode it through the reframing, fade and loudness filters (the input sought to
+        ``seek``, see :func:`~m0_plugins.ffmpeg_encoder.clip_command`; read from ``source``
+        if given)."""
         gain = None if self.short.loudness is None else self.loudness_gain(start, length,
                                                                             source)
         self._ffmpeg(clip_command(
-            self.media, start, length, partial, "accurate",
+            media, start, length, partial, "accurate",
             video_graph=video_graph(self.short, self.frame, length),
             audio_filter=audio_graph(self.short, length, gain, self.media.sample_rate),
             seek=seek, source=source))

@@ -1,0 +1,121 @@
+"""The parts of an MPEG-TS whose timestamps start again (a stream that restarted, recordings
+joined with ``cat``), so a clip is cut from the part its window lies in.
+
+m0's sources place the audio after such a jump back where the audio before it ended, as
+ffmpeg's own decode of the file does: the recording's time runs on. But ffmpeg's seek
+(``-ss``) looks a time up by the timestamps, which the parts share: a window after a restart,
+and one before it, landed in whichever part held those timestamps, or past every one (a clip
+of a second or two of the wrong place, or none). Each part is read on its own instead, through
+FFmpeg's ``subfile`` protocol (a byte range of the file), in which its timestamps only grow;
+a time on the players' timeline is :attr:`Part.shift` seconds later than in its part.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from m0core.model import MediaInfo
+
+from .demux import RESET
+from .mpegts import CONTAINER, PACKET, SYNC
+
+#: Bytes before a part's first packet in which its program tables (PAT) are looked for.
+TABLES_BEFORE = 64 * PACKET
+
+
+@dataclass(frozen=True)
+class Part:
+    """A stretch of the file whose timestamps do not go back."""
+
+    #: Byte offset of its first packet (its program table's, when one comes just before).
+    begin: int
+    #: Byte offset where the next part begins; ``None``: the end of the file.
+    end: int | None
+    #: Seconds into the recording (players' time) of its time 0 as ffmpeg counts it in the
+    #: part alone (from its earliest timestamp).
+    shift: float
+    #: Seconds into the recording at which its audio starts.
+    start: float
+
+    def source(self, path: str | os.PathLike) -> str:
+        """The ffmpeg (and PyAV) input that reads this part of the file ``path``."""
+        return (f"subfile,,start,{self.begin},end,{self.end or 0},,:file:"
+                f"{os.fspath(Path(path).absolute())}")
+
+
+def parts(media: MediaInfo) -> list[Part]:
+    """The parts of ``media`` (:class:`Part`, in file order) when it is an MPEG-TS whose
+    timestamps go back by more than :data:`~m0_plugins.pyav_source.demux.RESET` seconds;
+    ``[]`` for any other file (a single part: cut as it is), one whose path the ``subfile``
+    protocol cannot name, or what is not a regular file (a pipe can be read once only).
+    Reads the file's packets once (no decoding)."""
+    path = os.fspath(media.path)
+    if media.container != CONTAINER or ",," in path or not os.path.isfile(path):
+        return []
+    import av
+
+    found: list[dict] = []  # per part: byte offset, first times, the audio's first and end
+    with av.open(path) as container:
+        streams = [s for s in container.streams if s.type in ("audio", "video")]
+        audio = next((s for s in streams if s.type == "audio"), None)
+        if audio is None:
+            return []
+        origin = (container.start_time or 0) / 1_000_000
+        last: dict[int, float] = {}
+        for packet in container.demux(streams):
+            if packet.pts is None or packet.pos is None or packet.pos < 0:
+                continue
+            t = float(packet.pts * packet.time_base)
+            index = packet.stream.index
+            if not found or (index in last and t < last[index] - RESET):
+                found.append({"pos": packet.pos, "first": t, "audio": None, "audio_end": None,
+                              "tail": packet.pos})
+                last = {}
+            part = found[-1]
+            last[index] = max(t, last.get(index, t))
+            part["first"] = min(part["first"], t)
+            part["pos"] = min(part["pos"], packet.pos)  # packets come in their streams' order
+            part["tail"] = max(part["tail"], packet.pos)
+            if packet.stream.index == audio.index:
+                if part["audio"] is None:
+                    part["audio"] = t
+                end = t + float((packet.duration or 0) * packet.time_base)
+                part["audio_end"] = max(part["audio_end"] or end, end)
+    if len(found) < 2 or any(p["audio"] is None for p in found):
+        return []
+    result = []
+    start = found[0]["audio"] - origin
+    with open(path, "rb") as fh:
+        for i, part in enumerate(found):
+            begin = 0 if i == 0 else _tables_before(fh, part["pos"], found[i - 1]["tail"])
+            if result:
+                result[-1] = Part(result[-1].begin, begin, result[-1].shift, result[-1].start)
+            result.append(Part(begin, None, start - (part["audio"] - part["first"]), start))
+            start += part["audio_end"] - part["audio"]
+    return result
+
+
+def part_of(found: list[Part], time: float) -> Part | None:
+    """The part of ``found`` that a window starting at ``time`` s lies in (``None``: none);
+    its clip ends where the part does."""
+    inside = [p for p in found if p.start <= time]
+    return inside[-1] if inside else (found[0] if found else None)
+
+
+def _tables_before(fh, pos: int, after: int) -> int:
+    """The offset of the last program table (PID 0) packet before ``pos`` and after the
+    packet at ``after`` (the previous part's last), else ``pos``: where a demuxer starting
+    there learns the part's streams before its first packet."""
+    low = max(after + PACKET, pos - TABLES_BEFORE)
+    if low >= pos:
+        return pos
+    fh.seek(low)
+    data = fh.read(pos - low)
+    offset = len(data) - PACKET
+    while offset >= 0:
+        if data[offset] == SYNC and ((data[offset + 1] & 0x1F) << 8 | data[offset + 2]) == 0:
+            return low + offset
+        offset -= PACKET
+    return pos
