@@ -214,6 +214,18 @@ def test_a_ts_that_reconnected_after_a_long_gap_keeps_the_players_position(mic, 
         assert_at_players_times(result, (BURSTS[0], BURSTS[1] + 15.0))
 
 
+def _restarted(folder: Path, mic: Path) -> Path:
+    """Two recordings joined with ``cat``: the first 20 s of :data:`SECONDS` and ``mic``, then
+    the rest, its timestamps starting again."""
+    first, second = folder / "a.ts", folder / "b.ts"
+    common = ["-map", "0:v", "-map", "1:a", *H264, "-c:a", "aac", "-shortest"]
+    run_ffmpeg(*SECONDS, "-i", str(mic), *common, "-t", "20", str(first))
+    run_ffmpeg("-ss", "20", *SECONDS, "-ss", "20", "-i", str(mic), *common, str(second))
+    path = folder / "restarted.ts"
+    path.write_bytes(first.read_bytes() + second.read_bytes())
+    return path
+
+
 @pytest.mark.parametrize("cut", ["copy", "accurate"])
 def test_clips_of_a_ts_whose_timestamps_start_again_hold_their_moment(mic, tmp_path, cut):
     """Two recordings joined with ``cat``: the first 20 s of a stream, then the rest, its
@@ -222,18 +234,32 @@ def test_clips_of_a_ts_whose_timestamps_start_again_hold_their_moment(mic, tmp_p
     timestamps, which both parts have: the second clip held a second of the first part's
     end, without its moment. Each clip is cut from its part of the file now, and says where
     it starts in the whole."""
-    first, second = tmp_path / "a.ts", tmp_path / "b.ts"
-    common = ["-map", "0:v", "-map", "1:a", *H264, "-c:a", "aac", "-shortest"]
-    run_ffmpeg(*SECONDS, "-i", str(mic), *common, "-t", "20", str(first))
-    run_ffmpeg("-ss", "20", *SECONDS, "-ss", "20", "-i", str(mic), *common, str(second))
-    path = tmp_path / "restarted.ts"
-    path.write_bytes(first.read_bytes() + second.read_bytes())
+    path = _restarted(tmp_path, mic)
     result = analyze(path, tmp_path / cut, cut=cut, clip_length=10, report=False)
     assert_at_players_times(result, BURSTS, keyframes=cut == "copy")
     for clip in result.clips:  # its first frame shows the second of the recording it is at
         t, second = seconds_shown(Path(clip.path))[0]
         assert clip.start <= clip.highlight.start and \
             second - 0.2 <= clip.start + t < second + 1.2, (clip.start, t, second)
+
+
+def test_thumbnails_of_a_ts_whose_timestamps_start_again_show_their_moment(mic, tmp_path):
+    """report.html's picture of a moment after the timestamps start again (two recordings
+    joined with ``cat``) was missing: the frame was looked up by the timestamps, past every
+    one of the part it lies in. Each is grabbed from its part now, the frame at its peak."""
+    import av
+
+    from m0_plugins.writers.thumbnails import make_thumbnails
+
+    path = _restarted(tmp_path, mic)
+    moments = [Highlight(t - 5, t + 5, t, -6.0, 1.0, index=i + 1)
+               for i, t in enumerate((11.5, 31.5, 40.5))]
+    made = make_thumbnails(probe(path), moments, tmp_path)
+    assert sorted(made) == [1, 2, 3]
+    for h in moments:  # a JPEG's full range: luma 16 + 4 x the second is 255/219 x 4 x it
+        with av.open(str(made[h.index])) as picture:
+            luma = next(picture.decode(video=0)).to_ndarray(format="gray").mean()
+        assert abs(luma / (4 * 255 / 219) - h.peak_time) <= 1.0, (h.peak_time, luma)
 
 
 def test_clips_of_a_window_in_a_reconnected_ts_gap_hold_their_moment(mic, tmp_path):

@@ -278,10 +278,7 @@ class FFmpegEncoder:
 
         with self._parts_lock:
             if self._found_parts is None:
-                try:
-                    self._found_parts = restarts.parts(self.media)
-                except Exception:  # PyAV's own errors: ffmpeg cuts the file as it is
-                    self._found_parts = []
+                self._found_parts = restarts.parts(self.media)
             return self._found_parts
 
     def _smart_cut(self, start: float, end: float, partial: Path) -> None:

@@ -12,13 +12,13 @@ a time on the players' timeline is :attr:`Part.shift` seconds later than in its 
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from m0core.model import MediaInfo
 
-from .demux import RESET
 from .mpegts import CONTAINER, PACKET, SYNC
 
 #: Bytes before a part's first packet in which its program tables (PAT) are looked for.
@@ -49,19 +49,35 @@ def parts(media: MediaInfo) -> list[Part]:
     """The parts of ``media`` (:class:`Part`, in file order) when it is an MPEG-TS whose
     timestamps go back by more than :data:`~m0_plugins.pyav_source.demux.RESET` seconds;
     ``[]`` for any other file (a single part: cut as it is), one whose path the ``subfile``
-    protocol cannot name, or what is not a regular file (a pipe can be read once only).
-    Reads the file's packets once (no decoding)."""
+    protocol cannot name, what is not a regular file (a pipe can be read once only) or what
+    FFmpeg cannot read (then ffmpeg cuts it as it is, and says what is wrong). Reads the
+    file's packets (no decoding), once per process while the file is unchanged: its clips
+    and its report's pictures ask in turn."""
     path = os.fspath(media.path)
     if media.container != CONTAINER or ",," in path or not os.path.isfile(path):
         return []
     import av
+
+    try:
+        stat = os.stat(path)
+        return list(_parts(path, stat.st_size, stat.st_mtime_ns))
+    except (av.FFmpegError, OSError, ValueError):
+        return []
+
+
+@functools.lru_cache(maxsize=8)
+def _parts(path: str, size: int, mtime_ns: int) -> tuple[Part, ...]:
+    """:func:`parts` of the file ``path`` of that size and modification time."""
+    import av
+
+    from .demux import RESET
 
     found: list[dict] = []  # per part: byte offset, first times, the audio's first and end
     with av.open(path) as container:
         streams = [s for s in container.streams if s.type in ("audio", "video")]
         audio = next((s for s in streams if s.type == "audio"), None)
         if audio is None:
-            return []
+            return ()
         origin = (container.start_time or 0) / 1_000_000
         last: dict[int, float] = {}
         for packet in container.demux(streams):
@@ -84,7 +100,7 @@ def parts(media: MediaInfo) -> list[Part]:
                 end = t + float((packet.duration or 0) * packet.time_base)
                 part["audio_end"] = max(part["audio_end"] or end, end)
     if len(found) < 2 or any(p["audio"] is None for p in found):
-        return []
+        return ()
     result = []
     start = found[0]["audio"] - origin
     with open(path, "rb") as fh:
@@ -94,7 +110,7 @@ def parts(media: MediaInfo) -> list[Part]:
                 result[-1] = Part(result[-1].begin, begin, result[-1].shift, result[-1].start)
             result.append(Part(begin, None, start - (part["audio"] - part["first"]), start))
             start += part["audio_end"] - part["audio"]
-    return result
+    return tuple(result)
 
 
 def part_of(found: list[Part], time: float) -> Part | None:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from m0_plugins.pyav_source.mp4 import Unsupported
 from m0_plugins.pyav_source.mp4video import Frames
+from m0_plugins.pyav_source.restarts import Part, part_of, parts
 from m0core.media.ffmpeg import input_arg
 from m0core.model import Highlight, MediaInfo
 from m0core.outputs import numbered, write_text_atomic
@@ -57,7 +58,8 @@ def make_thumbnails(media: MediaInfo, highlights: Sequence[Highlight], out_dir: 
     """
     if not media.has_video or not highlights:
         return {}
-    frames = open_frames(media.path)
+    found = parts(media)
+    frames = Parted(media.path, found) if found else open_frames(media.path)
     if frames is None:
         return {}
     made: dict[int, Path] = {}
@@ -138,14 +140,15 @@ class Demuxed:
         stream.codec_context.thread_count = 1
 
     @classmethod
-    def open(cls, path: str) -> Demuxed | None:
-        """``path`` opened, or ``None`` if FFmpeg cannot open it or it has no video."""
+    def open(cls, path: str, source: str | None = None) -> Demuxed | None:
+        """``path`` opened (read through the FFmpeg input ``source`` if given), or ``None``
+        if FFmpeg cannot open it or it has no video."""
         import av
 
         from m0_plugins.pyav_source.demux import video_streams
 
         try:
-            container = av.open(input_arg(path), metadata_errors="ignore")
+            container = av.open(source or input_arg(path), metadata_errors="ignore")
         except (av.FFmpegError, OSError, ValueError):
             return None
         streams = video_streams(container)
@@ -161,6 +164,30 @@ class Demuxed:
     def close(self) -> None:
         """Close the container."""
         self.container.close()
+
+
+class Parted:
+    """The frames of an MPEG-TS whose timestamps start again: each time is looked up in the
+    part of the file it lies in (:mod:`~m0_plugins.pyav_source.restarts`), opened when first
+    needed."""
+
+    def __init__(self, path: str, found: list[Part]) -> None:
+        self.path, self.parts = path, found
+        self.opened: dict[int, Demuxed | None] = {}
+
+    def at(self, at: float, deadline: float) -> Any:
+        """See :meth:`FrameSource.at`."""
+        part = part_of(self.parts, at)
+        if part.begin not in self.opened:
+            self.opened[part.begin] = Demuxed.open(self.path, part.source(self.path))
+        frames = self.opened[part.begin]
+        return None if frames is None else frames.at(at - part.shift, deadline)
+
+    def close(self) -> None:
+        """Close the parts opened."""
+        for frames in self.opened.values():
+            if frames is not None:
+                frames.close()
 
 
 def grab(container: Any, stream: Any, at: float, deadline: float) -> Any:
