@@ -243,6 +243,19 @@ def test_clips_of_a_ts_whose_timestamps_start_again_hold_their_moment(mic, tmp_p
             second - 0.2 <= clip.start + t < second + 1.2, (clip.start, t, second)
 
 
+def test_a_cancelled_run_stops_reading_where_the_timestamps_start_again(mic, tmp_path):
+    """The first clip of a TS reads its packets to find where its timestamps start again,
+    which the clip's ffmpeg timeout does not bound and Ctrl-C (the encoder cancelled) waited
+    for, to the file's end. A cancelled run stops reading and keeps nothing; the next finds
+    the parts."""
+    from m0_plugins.pyav_source.restarts import parts
+
+    media = probe(_restarted(tmp_path, mic))
+    assert parts(media, stopped=lambda: True) == []
+    found = parts(media)
+    assert [round(p.start) for p in found] == [0, 20] and found[0].end == found[1].begin
+
+
 def test_thumbnails_of_a_ts_whose_timestamps_start_again_show_their_moment(mic, tmp_path):
     """report.html's picture of a moment after the timestamps start again (two recordings
     joined with ``cat``) was missing: the frame was looked up by the timestamps, past every

@@ -278,7 +278,7 @@ class FFmpegEncoder:
 
         with self._parts_lock:
             if self._found_parts is None:
-                self._found_parts = restarts.parts(self.media)
+                self._found_parts = restarts.parts(self.media, lambda: self._cancelled)
             return self._found_parts
 
     def _smart_cut(self, start: float, end: float, partial: Path) -> None:

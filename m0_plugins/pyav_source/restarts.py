@@ -12,8 +12,9 @@ a time on the players' timeline is :attr:`Part.shift` seconds later than in its 
 
 from __future__ import annotations
 
-import functools
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,14 +46,15 @@ class Part:
                 f"{os.fspath(Path(path).absolute())}")
 
 
-def parts(media: MediaInfo) -> list[Part]:
+def parts(media: MediaInfo, stopped: Callable[[], bool] | None = None) -> list[Part]:
     """The parts of ``media`` (:class:`Part`, in file order) when it is an MPEG-TS whose
     timestamps go back by more than :data:`~m0_plugins.pyav_source.demux.RESET` seconds;
     ``[]`` for any other file (a single part: cut as it is), one whose path the ``subfile``
     protocol cannot name, what is not a regular file (a pipe can be read once only) or what
     FFmpeg cannot read (then ffmpeg cuts it as it is, and says what is wrong). Reads the
     file's packets (no decoding), once per process while the file is unchanged: its clips
-    and its report's pictures ask in turn."""
+    and its report's pictures ask in turn. ``stopped()`` true (the run was cancelled) stops
+    the reading: ``[]``, and nothing is kept."""
     path = os.fspath(media.path)
     if media.container != CONTAINER or ",," in path or not os.path.isfile(path):
         return []
@@ -60,14 +62,31 @@ def parts(media: MediaInfo) -> list[Part]:
 
     try:
         stat = os.stat(path)
-        return list(_parts(path, stat.st_size, stat.st_mtime_ns))
+        key = (path, stat.st_size, stat.st_mtime_ns)
+        with _lock:
+            found = _read.get(key)
+        if found is None:
+            found = _scan(path, stopped or (lambda: False))
+            if found is None:
+                return []
+            with _lock:
+                if len(_read) >= 8:
+                    _read.clear()
+                _read[key] = found
+        return list(found)
     except (av.FFmpegError, OSError, ValueError):
         return []
 
 
-@functools.lru_cache(maxsize=8)
-def _parts(path: str, size: int, mtime_ns: int) -> tuple[Part, ...]:
-    """:func:`parts` of the file ``path`` of that size and modification time."""
+#: The parts read in this process, by (path, size, modification time).
+_read: dict[tuple[str, int, int], tuple[Part, ...]] = {}
+_lock = threading.Lock()
+#: Packets read between two looks at whether the reading is to stop.
+_LOOK_EVERY = 2000
+
+
+def _scan(path: str, stopped: Callable[[], bool]) -> tuple[Part, ...] | None:
+    """:func:`parts` of the file ``path``, read from its packets; ``None`` if ``stopped()``."""
     import av
 
     from .demux import RESET
@@ -80,7 +99,9 @@ def _parts(path: str, size: int, mtime_ns: int) -> tuple[Part, ...]:
             return ()
         origin = (container.start_time or 0) / 1_000_000
         last: dict[int, float] = {}
-        for packet in container.demux(streams):
+        for n, packet in enumerate(container.demux(streams)):
+            if n % _LOOK_EVERY == 0 and stopped():
+                return None
             if packet.pts is None or packet.pos is None or packet.pos < 0:
                 continue
             t = float(packet.pts * packet.time_base)
