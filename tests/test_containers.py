@@ -243,6 +243,19 @@ def test_clips_of_a_ts_whose_timestamps_start_again_hold_their_moment(mic, tmp_p
             second - 0.2 <= clip.start + t < second + 1.2, (clip.start, t, second)
 
 
+def test_a_copied_clip_of_an_audio_only_ts_says_where_it_starts(make_media, mic, tmp_path):
+    """An audio-only MPEG-TS (AAC): ffmpeg's seek lands on the packet of several AAC frames
+    that holds the window's start, and its copy starts there, about 0.3 s early, while
+    highlights.json's clip_start said the window's start: each moment was 0.3 s later in the
+    clip than clip_start + its time there. clip_start is where the clip's sound starts now."""
+    path = make_media("matrix-audio-only-aac.ts", "-i", str(mic), "-c:a", "aac")
+    result = analyze(path, tmp_path / "out", clip_length=10, report=False)
+    assert len(result.clips) == len(BURSTS)
+    for clip, burst in zip(result.clips, BURSTS, strict=True):
+        assert clip.ok, clip.error
+        assert abs(clip.start + loud_times(Path(clip.path))[0] - burst) <= 0.1, clip.start
+
+
 def test_a_cancelled_run_stops_reading_where_the_timestamps_start_again(mic, tmp_path):
     """The first clip of a TS reads its packets to find where its timestamps start again,
     which the clip's ffmpeg timeout does not bound and Ctrl-C (the encoder cancelled) waited

@@ -268,7 +268,7 @@ class FFmpegEncoder:
                 self._ffmpeg(clip_command(media, start, end - start, partial, cut,
                                           seek=seek, source=source))
         if self.cut == "copy" and not self.short.active:
-            return copied_start(media, start, seek, partial)
+            return copied_start(media, start, seek, partial, end)
         return start
 
     def _parts(self) -> list:

@@ -134,17 +134,26 @@ def seek_point(media: MediaInfo, start: float) -> Seek | None:
 
 
 def copied_start(media: MediaInfo, start: float, seek: Seek | None,
-                 clip: str | os.PathLike) -> float:
-    """Seconds into ``media`` (players' time) at which ``clip``, copied from ``start`` with
-    ``seek`` (:func:`seek_point`), begins: a time ``t`` in the clip is that plus ``t`` in the
-    recording. A copy starts with the keyframe before the window: its time in the recording,
-    less the time the clip shows it at (the sound copied with it may begin a little earlier).
-    ``start`` itself for audio-only media (every sound packet can start a copy) or where the
-    frames cannot be read; 0.0 for a clip that is not sought (``seek.at`` 0)."""
+                 clip: str | os.PathLike, end: float | None = None) -> float:
+    """Seconds into ``media`` (players' time) at which ``clip``, copied from ``start`` (to
+    ``end``) with ``seek`` (:func:`seek_point`), begins: a time ``t`` in the clip is that plus
+    ``t`` in the recording. A copy starts with the keyframe before the window: its time in the
+    recording, less the time the clip shows it at (the sound copied with it may begin a little
+    earlier). For audio-only media, ``start`` itself (every sound packet can start a copy),
+    but in a container whose seeks land early on sound (an MPEG-TS: on the packet of several
+    frames that holds ``start``, a few tenths of a second before it) the copy, which ends at
+    ``end``, begins its sound's length before that. ``start`` where the frames cannot be
+    read; 0.0 for a clip that is not sought (``seek.at`` 0)."""
     if seek is not None and seek.at == 0.0:
         return 0.0
     if not media.has_video:
-        return start
+        if end is None or media.container not in LATE_SEEKING:
+            return start
+        try:
+            length = sound_length(clip)
+        except Exception:  # PyAV raises its own error types for files it cannot demux
+            return start
+        return start if length is None else min(start, max(end - length, 0.0))
     try:
         keyframe = keyframe_before(video_frames(media.path, start, start), start)
         first = video_frames(clip, 0.0, 0.0)
@@ -153,3 +162,23 @@ def copied_start(media: MediaInfo, start: float, seek: Seek | None,
     if keyframe is None or not first:
         return start
     return max(keyframe - first[0][0], 0.0)
+
+
+def sound_length(path: str | os.PathLike) -> float | None:
+    """Seconds from the first sound packet of ``path`` to the end of its last (its first
+    audio track's, read from the packets); ``None`` if it has none."""
+    import av
+
+    with av.open(os.fspath(path)) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        first = last = None
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            t = float(packet.pts * stream.time_base)
+            first = t if first is None else min(first, t)
+            done = t + float((packet.duration or 0) * stream.time_base)
+            last = done if last is None else max(last, done)
+    return None if first is None else last - first
