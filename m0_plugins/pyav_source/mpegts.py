@@ -47,7 +47,7 @@ _ISO_639 = 0x0A
 _WRAP = 1 << 33
 
 
-class _Unknown(Exception):
+class Unknown(Exception):
     """Something this reader does not describe: FFmpeg's demuxer will."""
 
 
@@ -78,9 +78,9 @@ def outline(path: Path, track: int = 1) -> MediaInfo | None:
             if len(head) < PACKET * 4 or any(head[i] != SYNC for i in range(0, len(head), PACKET)):
                 return None
             size = f.seek(0, 2)
-            streams = _program(f)
+            streams = program(f)
             _tail(f, size, streams)
-    except (_Unknown, OSError, IndexError, KeyError, ValueError, ZeroDivisionError):
+    except (Unknown, OSError, IndexError, KeyError, ValueError, ZeroDivisionError):
         return None
     return _media_info(path, size, streams, track)
 
@@ -121,7 +121,7 @@ def _us(ticks: int) -> int:
     return (ticks * 1_000_000 + CLOCK // 2) // CLOCK
 
 
-def _program(f: BinaryIO) -> list[_Stream]:
+def program(f: BinaryIO) -> list[_Stream]:
     """The program's streams in PMT order (FFmpeg's stream order), each with its first PTS
     and, for audio, its first frame's rate and channels."""
     pmt_pid = None
@@ -130,13 +130,13 @@ def _program(f: BinaryIO) -> list[_Stream]:
         if pid == 0 and start and pmt_pid is None:
             programs = [(number, entry_pid) for number, entry_pid in _pat(payload) if number]
             if len(programs) != 1:
-                raise _Unknown("not one program")
+                raise Unknown("not one program")
             pmt_pid = programs[0][1]
         elif pid == pmt_pid and start and streams is None:
             streams = {s.pid: s for s in _pmt(payload)}
         elif streams is not None and start and pid in streams and streams[pid].start is None:
             stream = streams[pid]
-            pts, data = _pes(payload)
+            pts, data = pes(payload)
             if pts is None:
                 continue
             stream.start = pts
@@ -144,7 +144,7 @@ def _program(f: BinaryIO) -> list[_Stream]:
                 _audio_header(stream, data)
             if all(s.start is not None for s in streams.values()):
                 return list(streams.values())
-    raise _Unknown("no program map or a stream without packets near the start")
+    raise Unknown("no program map or a stream without packets near the start")
 
 
 def _packets(f: BinaryIO, offset: int, limit: int) -> Iterator[tuple[int, bool, bytes]]:
@@ -160,7 +160,7 @@ def _packets(f: BinaryIO, offset: int, limit: int) -> Iterator[tuple[int, bool, 
         read += len(block)
         for at in range(0, len(block) - PACKET + 1, PACKET):
             if block[at] != SYNC:
-                raise _Unknown("lost packet sync")
+                raise Unknown("lost packet sync")
             pid = ((block[at + 1] & 0x1F) << 8) | block[at + 2]
             control = (block[at + 3] >> 4) & 3
             if not control & 1:
@@ -175,7 +175,7 @@ def _section(payload: bytes) -> bytes:
     body = payload[1 + payload[0]:]
     length = ((body[1] & 0x0F) << 8) | body[2]
     if 3 + length > len(body):
-        raise _Unknown("a section over several packets")
+        raise Unknown("a section over several packets")
     return body[:3 + length - 4]
 
 
@@ -183,7 +183,7 @@ def _pat(payload: bytes) -> list[tuple[int, int]]:
     """``(program number, PMT PID)`` of the program association table."""
     section = _section(payload)
     if section[0] != 0x00:
-        raise _Unknown("not a PAT")
+        raise Unknown("not a PAT")
     return [((section[i] << 8) | section[i + 1], ((section[i + 2] & 0x1F) << 8) | section[i + 3])
             for i in range(8, len(section) - 3, 4)]
 
@@ -192,7 +192,7 @@ def _pmt(payload: bytes) -> list[_Stream]:
     """The elementary streams of the program map table."""
     section = _section(payload)
     if section[0] != 0x02:
-        raise _Unknown("not a PMT")
+        raise Unknown("not a PMT")
     at = 12 + (((section[10] & 0x0F) << 8) | section[11])
     streams = []
     while at + 5 <= len(section):
@@ -206,9 +206,9 @@ def _pmt(payload: bytes) -> list[_Stream]:
         elif kind in _AUDIO_TYPES:
             streams.append(_Stream(pid, False, _AUDIO_TYPES[kind], _language(descriptors)))
         else:  # a data, subtitle or private stream: FFmpeg's timings treat them apart
-            raise _Unknown(f"stream type {kind:#x}")
+            raise Unknown(f"stream type {kind:#x}")
     if not streams:
-        raise _Unknown("an empty program")
+        raise Unknown("an empty program")
     return streams
 
 
@@ -226,7 +226,7 @@ def _language(descriptors: bytes) -> str | None:
     return None
 
 
-def _pes(payload: bytes) -> tuple[int | None, bytes]:
+def pes(payload: bytes) -> tuple[int | None, bytes]:
     """The PTS of the PES packet that starts in ``payload`` (``None`` without one) and the
     start of its data."""
     if payload[:3] != b"\0\0\1" or len(payload) < 9:
@@ -243,26 +243,26 @@ def _audio_header(stream: _Stream, data: bytes) -> None:
     """The rate, channels and samples per frame of the audio frame at ``data``'s start."""
     if stream.codec == "aac":
         if len(data) < 7 or data[0] != 0xFF or data[1] & 0xF6 != 0xF0:
-            raise _Unknown("no ADTS header")
+            raise Unknown("no ADTS header")
         index = (data[2] >> 2) & 0x0F
         config = ((data[2] & 1) << 2) | (data[3] >> 6)
         if index >= len(_AAC_RATES) or not config:
-            raise _Unknown("an AAC header without rate or channels")
+            raise Unknown("an AAC header without rate or channels")
         stream.rate, stream.channels, stream.frame = _AAC_RATES[index], (
             8 if config == 7 else config), 1024
     elif stream.codec == "mp3":
         if len(data) < 4 or data[0] != 0xFF or data[1] & 0xE0 != 0xE0:
-            raise _Unknown("no MPEG audio header")
+            raise Unknown("no MPEG audio header")
         version, layer, index = (data[1] >> 3) & 3, (data[1] >> 1) & 3, (data[2] >> 2) & 3
         if version == 1 or layer in (0, 3) or index == 3:
-            raise _Unknown("a reserved (or layer I) MPEG audio header")
+            raise Unknown("a reserved (or layer I) MPEG audio header")
         rate = _MPEG_RATES[index] >> {3: 0, 2: 1, 0: 2}[version]
         stream.codec = "mp3float" if layer == 1 else "mp2"
         stream.frame = 1152 if layer == 2 or version == 3 else 576
         stream.rate, stream.channels = rate, 1 if data[3] >> 6 == 3 else 2
     else:  # AC-3
         if len(data) < 8 or data[:2] != b"\x0b\x77" or data[4] >> 6 == 3 or data[5] >> 3 > 10:
-            raise _Unknown("no AC-3 header")
+            raise Unknown("no AC-3 header")
         bits = (data[6] << 8) | data[7]
         mode = bits >> 13
         skip = (2 if mode & 1 and mode != 1 else 0) + (2 if mode & 4 else 0) + (
@@ -292,7 +292,7 @@ def _tail(f: BinaryIO, size: int, streams: list[_Stream]) -> None:
             if pts is None or stream.start is None:
                 continue
             if pts < stream.start - _WRAP // 2:
-                raise _Unknown("timestamps that wrap")
+                raise Unknown("timestamps that wrap")
             duration = pts + frames[pid] - stream.start
             found = True
             if duration > 0:
@@ -333,13 +333,13 @@ def _frame_step(times: list[int]) -> int:
     and rounded down, as ``av_rescale_rnd`` does."""
     steps = [b - a for a, b in zip(times, times[1:], strict=False)]
     if len(steps) < 4:
-        raise _Unknown("too few video frames to tell the frame rate")
+        raise Unknown("too few video frames to tell the frame rate")
     typical = sorted(steps)[len(steps) // 2]
     kept = [step for step in steps if step < 1.5 * typical]
     rate = CLOCK * len(kept) / sum(kept)
     nearest = min(_RATES, key=lambda r: abs(float(r) - rate))
     if abs(float(nearest) - rate) > 0.002 * rate:
-        raise _Unknown("a frame rate that is not a standard one")
+        raise Unknown("a frame rate that is not a standard one")
     return CLOCK * nearest.denominator // nearest.numerator
 
 
@@ -356,7 +356,7 @@ def _pes_packets(f: BinaryIO, offset: int, size: int, wanted: dict
             if pid in pending:
                 pts, length = pending.pop(pid)
                 yield pid, pts, length
-            pts, data = _pes(payload)
+            pts, data = pes(payload)
             pending[pid] = [pts, len(data)]
         elif pid in pending:
             pending[pid][1] += len(payload)

@@ -18,8 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from m0core.model import MediaInfo
 
+from . import mpegts
 from .mpegts import CONTAINER, PACKET, SYNC
 
 #: Bytes before a part's first packet in which its program tables (PAT) are looked for.
@@ -65,6 +68,8 @@ def parts(media: MediaInfo, stopped: Callable[[], bool] | None = None) -> list[P
         key = (path, stat.st_size, stat.st_mtime_ns)
         with _lock:
             found = _read.get(key)
+        if found is None and not _may_go_back(path, stat.st_size, media.duration):
+            found = ()  # a plain file, seen from its timestamps every few seconds
         if found is None:
             found = _scan(path, stopped or (lambda: False))
             if found is None:
@@ -76,6 +81,72 @@ def parts(media: MediaInfo, stopped: Callable[[], bool] | None = None) -> list[P
         return list(found)
     except (av.FFmpegError, OSError, ValueError):
         return []
+
+
+#: Seconds of the recording (by bytes) between the places where a TS's audio timestamps are
+#: looked at before its packets are all read: a jump back by more than that is seen there.
+LOOK_EVERY = 10.0
+#: Bytes read at a place to find an audio packet's timestamp (up to 16 times as many).
+LOOK_BYTES = 1 << 16
+
+
+def _may_go_back(path: str, size: int, duration: float | None) -> bool:
+    """Whether the audio timestamps of the TS ``path`` may go back: looked at every
+    :data:`LOOK_EVERY` s of the file (its declared ``duration`` over its ``size``), the first
+    one at each place goes back from the one before by more than
+    :data:`~m0_plugins.pyav_source.demux.RESET` (not counting the clock's wrap), or a place
+    says nothing (no timestamp near it, packets that are not 188 bytes, no program map, no
+    duration): only then are all the packets read (:func:`_scan`). A few MB for 6 hours,
+    where reading the packets took 8 s."""
+    from .demux import RESET
+
+    if not duration or duration <= 0:
+        return True
+    with open(path, "rb") as f:
+        try:
+            streams = mpegts.program(f)
+        except mpegts.Unknown:
+            return True
+        pid = next((s.pid for s in streams if not s.video), None)
+        if pid is None:
+            return True
+        step = max(LOOK_BYTES, int(size * LOOK_EVERY / duration)) // PACKET * PACKET
+        before = None
+        for offset in range(0, size, step):
+            pts = _first_pts(f, offset, pid)
+            if pts is None:
+                if offset + 16 * LOOK_BYTES >= size:
+                    break  # the file's end may hold none
+                return True
+            back = (before - pts) % (1 << 33) if before is not None else 0
+            if RESET * mpegts.CLOCK < back < 1 << 32:  # (more is a wrap of the clock: on)
+                return True
+            before = pts
+    return False
+
+
+def _first_pts(f, offset: int, pid: int) -> int | None:
+    """The PTS of the first PES packet of ``pid`` that starts at or after ``offset`` (a
+    packet's start) within 16 × :data:`LOOK_BYTES`; ``None`` if none does or the packets
+    there are not in sync."""
+    f.seek(offset)
+    for _ in range(16):
+        block = f.read(LOOK_BYTES // PACKET * PACKET)
+        count = len(block) // PACKET
+        if not count:
+            return None
+        rows = np.frombuffer(block, np.uint8, count * PACKET).reshape(count, PACKET)
+        if not (rows[:, 0] == SYNC).all():
+            return None
+        pids = ((rows[:, 1].astype(np.int64) & 0x1F) << 8) | rows[:, 2]
+        for i in np.flatnonzero((pids == pid) & ((rows[:, 1] & 0x40) != 0)).tolist():
+            control = (int(rows[i, 3]) >> 4) & 3
+            begin = 4 + (1 + int(rows[i, 4]) if control & 2 else 0)
+            if control & 1 and begin < PACKET:
+                pts, _ = mpegts.pes(bytes(rows[i, begin:]))
+                if pts is not None:
+                    return pts
+    return None
 
 
 #: The parts read in this process, by (path, size, modification time).
