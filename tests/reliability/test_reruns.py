@@ -4,7 +4,9 @@ completes, replaces them whole); every file that lists a clip has it (m0core.sta
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -39,8 +41,8 @@ def listed_clips(out: Path) -> dict[str, list[str]]:
         found["report.html"] = [h["clip"] for h in json.loads(data)["highlights"] if h["clip"]]
     table = out / "highlights.csv"
     if table.exists():
-        found["highlights.csv"] = [line.rsplit(",", 1)[-1] for line in
-                                   table.read_text().splitlines()[1:] if line.rsplit(",", 1)[-1]]
+        rows = csv.DictReader(io.StringIO(table.read_text()))
+        found["highlights.csv"] = [row["clip"] for row in rows if row["clip"]]
     return found
 
 
