@@ -25,6 +25,7 @@ demuxer. Reading the boxes does not load FFmpeg's libraries; decoding
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import struct
@@ -274,17 +275,21 @@ def _tfra(f: BinaryIO, file_end: int, track_id: int) -> Table | None:
 class RunLengths:
     """A run-length table of ``(count, value)`` rows (stts: durations, ctts: offsets), looked
     up by sample index, a block of rows at a time: moving on reads on, moving back within the
-    block in hand is free, further back starts over."""
+    block in hand is free, further back reads again from the start of the block it lies in
+    (where each block seen starts is kept: a few numbers per :data:`~.mp4.BLOCK` rows)."""
 
     def __init__(self, f: BinaryIO, table: Table) -> None:
         self._f, self._table = f, table
-        self._restart()
+        self._marks: list[tuple[int, int, int]] = []  # (first sample, row, sum) of each block
+        self._restart(0, 0, 0)
 
-    def _restart(self) -> None:
-        self._row, self._first, self._sum = 0, 0, 0
+    def _restart(self, first: int, row: int, total: int) -> None:
+        self._first, self._row, self._sum = first, row, total
         self._load()
 
     def _load(self) -> None:
+        if not self._marks or self._first > self._marks[-1][0]:
+            self._marks.append((self._first, self._row, self._sum))
         block = self._table.read(self._f, self._row, BLOCK)
         counts = block["f0"].astype(np.int64)
         self._values = block["f1"].astype(np.int64)
@@ -292,8 +297,8 @@ class RunLengths:
         self._sums = self._sum + np.cumsum(counts * self._values)  # values up to there
 
     def _row_of(self, n: int) -> int:
-        if n < self._first:
-            self._restart()
+        if n < self._first:  # back to the block it lies in
+            self._restart(*self._marks[bisect.bisect_right(self._marks, (n, 1 << 62, 0)) - 1])
         while not len(self._ends) or n >= self._ends[-1]:
             if not len(self._ends):
                 raise Unsupported(f"sample {n} past the end of a sample table")
@@ -352,12 +357,22 @@ class Keyframes:
 def keyframe_rank(track: VideoTrack, times: Times, keys: Keyframes, at: float,
                   rank: int = 0) -> int:
     """The rank of the last keyframe shown at or before ``at`` s (the first keyframe if none
-    is), looked for from keyframe ``rank`` on (from the first if that one comes later)."""
-    if rank and track.shown(times.cts(keys[rank])) > at + TIME_SLACK:
+    is), looked for from keyframe ``rank`` on (from the first if that one comes later): in
+    strides that double, then halve (keyframes are shown in their order)."""
+
+    def after(r: int) -> bool:
+        return track.shown(times.cts(keys[r])) > at + TIME_SLACK
+
+    if rank and after(rank):
         rank = 0
-    while rank + 1 < keys.count and track.shown(times.cts(keys[rank + 1])) <= at + TIME_SLACK:
-        rank += 1
-    return rank
+    low, step = rank, 1  # low: not after ``at`` (or the first keyframe)
+    while low + step < keys.count and not after(low + step):
+        low, step = low + step, step * 2
+    high = min(low + step, keys.count)  # after ``at``, or past the last keyframe
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if after(middle) else (middle, high)
+    return low
 
 
 class Sample(NamedTuple):
