@@ -214,12 +214,13 @@ def test_a_ts_that_reconnected_after_a_long_gap_keeps_the_players_position(mic, 
         assert_at_players_times(result, (BURSTS[0], BURSTS[1] + 15.0))
 
 
-def _restarted(folder: Path, mic: Path) -> Path:
-    """Two recordings joined with ``cat``: the first 20 s of :data:`SECONDS` and ``mic``, then
-    the rest, its timestamps starting again."""
+def _restarted(folder: Path, mic: Path, offset: float = 0.0) -> Path:
+    """Two recordings joined with ``cat``: the first 20 s of :data:`SECONDS` and ``mic`` (its
+    timestamps ``offset`` s later), then the rest, its timestamps starting again."""
     first, second = folder / "a.ts", folder / "b.ts"
     common = ["-map", "0:v", "-map", "1:a", *H264, "-c:a", "aac", "-shortest"]
-    run_ffmpeg(*SECONDS, "-i", str(mic), *common, "-t", "20", str(first))
+    run_ffmpeg(*SECONDS, "-i", str(mic), *common, "-t", "20",
+               *(["-output_ts_offset", f"{offset:g}"] if offset else []), str(first))
     run_ffmpeg("-ss", "20", *SECONDS, "-ss", "20", "-i", str(mic), *common, str(second))
     path = folder / "restarted.ts"
     path.write_bytes(first.read_bytes() + second.read_bytes())
@@ -241,6 +242,21 @@ def test_clips_of_a_ts_whose_timestamps_start_again_hold_their_moment(mic, tmp_p
         t, second = seconds_shown(Path(clip.path))[0]
         assert clip.start <= clip.highlight.start and \
             second - 0.2 <= clip.start + t < second + 1.2, (clip.start, t, second)
+
+
+def test_a_ts_restarting_far_below_its_start_is_not_a_day_long(mic, tmp_path):
+    """Timestamps that start again more than 60 s below the first (a live capture's stream
+    time, then a new broadcast from 0): FFmpeg takes that for a wrap of the TS clock and adds
+    26.5 hours. m0 said '26:14:43 of audio', decoded a day of silence and put the second
+    moment at 94 468 s. The recording is as long as its audio now, its moments where players
+    show them, each clip cut from its part."""
+    path = _restarted(tmp_path, mic, offset=1000.0)
+    result = analyze(path, tmp_path / "out", clip_length=10, report=False)
+    assert result.media.duration < 60
+    assert_at_players_times(result, BURSTS, keyframes=True)
+    for clip in result.clips:
+        t, second = seconds_shown(Path(clip.path))[0]
+        assert second - 0.2 <= clip.start + t < second + 1.2, (clip.start, t, second)
 
 
 def test_a_copied_clip_of_an_audio_only_ts_says_where_it_starts(make_media, mic, tmp_path):

@@ -21,7 +21,7 @@ import numpy as np
 
 from m0core import checks
 from m0core.errors import InputError
-from m0core.media.audio import OVERRUN, check_complete
+from m0core.media.audio import OVERRUN, WRAPPED, check_complete
 from m0core.media.ffmpeg import input_arg, players_duration
 from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
@@ -149,6 +149,7 @@ class _Track:
         self.shift = origin * rate
         self.gap = GAP * rate
         self.reset = RESET * rate
+        self.wrapped = WRAPPED * rate
         self.fifo: av.AudioFifo | None = None  # the last piece, when it is a fifo
         self.pieces: deque = deque()  # av.AudioFifo or int (samples of silence)
         self.begin = 0  # index of the first held sample
@@ -165,7 +166,9 @@ class _Track:
                 self.begin = self.end = at
             else:
                 gap = at - self.end
-                if gap > self.gap:
+                if gap > self.wrapped:
+                    pass  # a restart taken for the clock's wrap: on where the audio was
+                elif gap > self.gap:
                     self.pieces.append(gap)
                     self.fifo = None
                     self.end += gap

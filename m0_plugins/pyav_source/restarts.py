@@ -160,6 +160,8 @@ def _scan(path: str, stopped: Callable[[], bool]) -> tuple[Part, ...] | None:
     """:func:`parts` of the file ``path``, read from its packets; ``None`` if ``stopped()``."""
     import av
 
+    from m0core.media.audio import WRAPPED
+
     from .demux import RESET
 
     found: list[dict] = []  # per part: byte offset, first times, the audio's first and end
@@ -177,7 +179,8 @@ def _scan(path: str, stopped: Callable[[], bool]) -> tuple[Part, ...] | None:
                 continue
             t = float(packet.pts * packet.time_base)
             index = packet.stream.index
-            if not found or (index in last and t < last[index] - RESET):
+            # back, or so far on that FFmpeg took a restart for the clock's wrap
+            if not found or (index in last and not -RESET <= t - last[index] <= WRAPPED):
                 found.append({"pos": packet.pos, "first": t, "audio": None, "audio_end": None,
                               "tail": packet.pos})
                 last = {}

@@ -30,6 +30,11 @@ TRUNCATION_SLACK = (0.25, 0.005)
 #: Seconds of audio past a file's declared duration that show it was declared too short (an
 #: encoder's padding after the last real sample is shorter); the audio is then read to its end.
 OVERRUN = 1.0
+#: Seconds forward beyond which a jump of the timestamps is a restart, not a gap: FFmpeg's
+#: demuxer takes a restart more than 60 s below an MPEG-TS's first timestamp for a wrap of
+#: its 33-bit 90 kHz clock and adds the clock's span (26.5 hours); half that span. Such a
+#: file also declares that span as its duration.
+WRAPPED = (1 << 32) / 90_000
 
 
 def check_complete(path: object, decoded: float, total: float | None, start: float = 0.0,

@@ -12,7 +12,7 @@ from typing import Any
 from m0core import combine, contracts, plugins
 from m0core.contracts import Analyzer, Selector, Source
 from m0core.errors import InputError, OptionError
-from m0core.media.audio import OVERRUN
+from m0core.media.audio import OVERRUN, WRAPPED
 from m0core.media.ffmpeg import check_input_file
 from m0core.model import MediaInfo, Stage, Timeline
 from m0core.options import Options
@@ -78,9 +78,13 @@ class Plan:
         declares no duration or one more than :data:`OVERRUN` too short (FFmpeg estimates
         an MP3 without a Xing header from its bitrate; a recorder's WebM declares none), or,
         without video, one more than that too long (an MP3 cut short whose header counts
-        every frame): its audio is all there is."""
+        every frame), or one more than :data:`~m0core.media.audio.WRAPPED` too long (an
+        MPEG-TS restarted below its start: FFmpeg counts the clock's wrap): its audio is all
+        there is."""
         declared = self.media.duration
-        short = declared is not None and not self.media.has_video and end < declared - OVERRUN
+        short = declared is not None and end > 0 and (
+            (not self.media.has_video and end < declared - OVERRUN)
+            or end < declared - WRAPPED)
         if end <= 0 or (declared is not None and end <= declared + OVERRUN and not short):
             return self
         media = replace(self.media, duration=round(end, 3))
