@@ -93,6 +93,8 @@ FRAGMENTED = {
     # each fragment's tfhd gives its data's offset in the file
     "window_frag_offsets.mp4": [*LAYOUTS["window_bframes.mp4"], "-movflags",
                                 "frag_keyframe+empty_moov"],
+    # the first fragment in the moov's sample tables (ffmpeg's frag_keyframe alone)
+    "window_frag_moov.mp4": [*LAYOUTS["window_bframes.mp4"], "-movflags", "frag_keyframe"],
     # fragments of 1.3 s, not at keyframes
     "window_frag_13.mp4": [*LAYOUTS["window_bframes.mp4"], "-frag_duration", "1300000",
                            "-movflags", "empty_moov+default_base_moof"],
@@ -119,11 +121,10 @@ def test_a_copied_clip_of_a_fragmented_mp4_is_the_clip_ffmpeg_cuts_from_the_file
     assert_copies_as_from_the_file(media, tmp_path / "small", WINDOWS)
 
 
-@pytest.mark.parametrize("movflags", ["frag_keyframe", "frag_keyframe+empty_moov+global_sidx"])
+@pytest.mark.parametrize("movflags", ["frag_keyframe+empty_moov+global_sidx"])
 def test_a_fragmented_mp4_it_does_not_handle_is_copied_from_the_file(
         make_media, movflags: str, tmp_path: Path) -> None:
-    # the first fragment in the moov's tables; a segment index (sidx) naming the fragments'
-    # places in the file
+    # a segment index (sidx) naming the fragments' places in the file
     path = make_media(f"window_{movflags.replace('+', '_')}.mp4",
                       *LAYOUTS["window_bframes.mp4"], "-movflags", movflags)
     with pytest.raises(Unsupported):

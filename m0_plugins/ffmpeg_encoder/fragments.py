@@ -19,7 +19,8 @@ ffmpeg makes the clip it makes from the recording, byte for byte, in constant me
 
 The fragments' offsets, per-track times, durations and sizes are read once per recording
 (:func:`summary`, a few numbers a fragment: under 1 MB for 6 hours) and kept for its other clips.
-What it does not handle (a movie whose moov has samples, a top-level box other than moof,
+The samples a moov may hold (ffmpeg's ``frag_keyframe`` puts the first fragment's there) come
+first, in the recording's bytes kept. What it does not handle (a top-level box other than moof,
 mdat, free, skip and a final mfra, a track that is neither the first video track nor a sound
 track m0 reads, a path ``concat`` or ``subfile`` cannot name, a damaged box, a recording
 without video) raises :class:`~m0_plugins.pyav_source.mp4.Unsupported`: the
@@ -118,10 +119,10 @@ def _read_summary(path: Path, f: BinaryIO, size: int) -> Summary:
     if not movie.fragmented:
         raise Unsupported("not a fragmented movie")
     video = open_video(path)
-    if video.fragments is None or video.samples:
-        raise Unsupported("no movie fragment, or samples in the moov")
+    if video.fragments is None:
+        raise Unsupported("no movie fragment")
     sound = [t for t in movie.tracks if isinstance(t, AudioTrack)]
-    if len(sound) != len(movie.tracks) or any(t.samples for t in sound):
+    if len(sound) != len(movie.tracks):
         raise Unsupported("a sound track this reader does not read")
     if set(movie.trex) != {video.track_id, *(t.track_id for t in sound)}:
         raise Unsupported("a track that is neither video nor sound")
