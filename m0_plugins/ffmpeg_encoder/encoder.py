@@ -306,7 +306,7 @@ class FFmpegEncoder:
         from m0_plugins.pyav_source import mp4
 
         from .fragments import fragment_input, fragment_parts
-        from .window import Unsupported, concat_input, window_header
+        from .window import Unsupported, header_input, window_header
 
         if self.media.container != mp4.CONTAINER:
             yield None
@@ -328,7 +328,7 @@ class FFmpegEncoder:
                 else:
                     head = Path(work) / "head.mp4"
                     head.write_bytes(header)
-                    source = concat_input(head, self.media.path)
+                    source = header_input(head, self.media.path)
             except Unsupported:
                 source = None
             yield source

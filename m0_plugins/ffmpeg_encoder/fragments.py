@@ -49,6 +49,7 @@ from m0_plugins.pyav_source.mp4 import (
     open_movie,
 )
 from m0_plugins.pyav_source.mp4video import open_video
+from m0core.media.ffmpeg import byte_range_input, concat_input, input_arg
 
 from .window import FAKE_SIZE, MARGIN, MAX_TICKS, PREFIX, box, full_box
 
@@ -211,21 +212,23 @@ def fragment_parts(path: str | os.PathLike, start: float, end: float
     facts = summary(path)
     tracks, count = facts.tracks, len(facts.starts)
 
+    def last_by(track: _Track, time: float) -> int:
+        """The last fragment in which ``track`` has a sample that starts at or before
+        ``time`` (-1: none)."""
+        held = np.flatnonzero((track.sizes > 0) & (track.seconds(track.dts) <= time))
+        return int(held[-1]) if len(held) else -1
+
     def after(time: float) -> int:
         """The first fragment after the last one in which a track has a sample that starts
         at or before ``time``."""
-        held = [np.flatnonzero((t.sizes > 0) & (t.seconds(t.dts) <= time)) for t in tracks]
-        return max([int(h[-1]) + 1 for h in held if len(h)], default=0)
+        return max(last_by(track, time) for track in tracks) + 1
 
     def before(time: float) -> int:
         """The fragment of the last keyframe at or before ``time`` (0 if none), or an
         earlier one where a sound track's first sample at or before it is."""
         keyed = np.flatnonzero(facts.keys <= time)
         first = int(keyed[-1]) if len(keyed) else 0
-        for track in tracks[1:]:
-            held = np.flatnonzero((track.sizes > 0) & (track.seconds(track.dts) <= time))
-            first = min(first, int(held[-1]) if len(held) else 0)
-        return first
+        return min([first] + [max(last_by(track, time), 0) for track in tracks[1:]])
 
     # ffmpeg's seek lands on the keyframe before the window (at the latest, the first of its
     # fragment's), reads some before it (the sound's priming, B-frames): the samples from a
@@ -265,15 +268,15 @@ def fragment_input(parts: list[tuple[int, int] | bytes], path: str | os.PathLike
     """The ffmpeg input that reads ``parts`` (:func:`fragment_parts`) of ``path`` one after
     another, the stand-ins written to files in ``folder``; :class:`Unsupported` for a path
     the ``concat`` and ``subfile`` protocols cannot name."""
-    source = os.fspath(Path(path).absolute())
-    if "|" in source or "," in source or "|" in os.fspath(folder.absolute()):
-        raise Unsupported("a path the concat protocol cannot name")
-    names: list[str] = []
-    for n, part in enumerate(parts):
-        if isinstance(part, bytes):
-            file = folder.absolute() / f"stand-in-{n}.mp4"
-            file.write_bytes(part)
-            names.append(f"file:{file}")
-        elif part[1] > part[0]:
-            names.append(f"subfile,,start,{part[0]},end,{part[1]},,:file:{source}")
-    return "concat:" + "|".join(names)
+    names = []
+    try:
+        for n, part in enumerate(parts):
+            if isinstance(part, bytes):
+                file = folder / f"stand-in-{n}.mp4"
+                file.write_bytes(part)
+                names.append(input_arg(file))
+            elif part[1] > part[0]:
+                names.append(byte_range_input(path, *part))
+        return concat_input(names)
+    except ValueError as exc:
+        raise Unsupported(str(exc)) from exc

@@ -53,6 +53,7 @@ from m0_plugins.pyav_source.mp4 import (
     track_edit,
 )
 from m0_plugins.pyav_source.mp4video import RunLengths
+from m0core.media.ffmpeg import concat_input, input_arg
 
 #: Seconds from the recording's start whose samples the header keeps: what FFmpeg reads to
 #: set up its streams (5 s or 5 MB at most) and the start time it counts ``-ss`` from.
@@ -352,7 +353,7 @@ def _trak(f: BinaryIO, trak: Box, movie_scale: int, start: float, end: float,
 def window_header(path: str | os.PathLike, start: float, end: float) -> bytes:
     """The header that shows FFmpeg the samples of the MP4/MOV/M4A file ``path`` around the
     window ``[start, end]`` s (see the module's text), to be read followed by the file
-    (:func:`concat_input`). :class:`Unsupported` where the file is not one it handles."""
+    (:func:`header_input`). :class:`Unsupported` where the file is not one it handles."""
     path = Path(path)
     if not looks_like_mp4(path):
         raise Unsupported("not an MP4-family file")
@@ -388,10 +389,11 @@ def _header(f: BinaryIO, size: int, start: float, end: float) -> bytes:
     return data
 
 
-def concat_input(head: Path, path: str | os.PathLike) -> str:
+def header_input(head: Path, path: str | os.PathLike) -> str:
     """The ffmpeg input that reads the header file ``head`` followed by the file ``path``
-    (FFmpeg's ``concat`` protocol); :class:`Unsupported` for a path it cannot name."""
-    parts = [os.fspath(Path(p).absolute()) for p in (head, path)]
-    if any("|" in p for p in parts):
-        raise Unsupported("a path the concat protocol cannot name")
-    return "concat:" + "|".join(f"file:{p}" for p in parts)
+    (:func:`m0core.media.ffmpeg.concat_input`); :class:`Unsupported` for a path it cannot
+    name."""
+    try:
+        return concat_input([input_arg(head), input_arg(path)])
+    except ValueError as exc:
+        raise Unsupported(str(exc)) from exc

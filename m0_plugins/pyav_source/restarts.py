@@ -16,10 +16,10 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from m0core.media.ffmpeg import byte_range_input
 from m0core.model import MediaInfo
 
 from . import mpegts
@@ -45,8 +45,7 @@ class Part:
 
     def source(self, path: str | os.PathLike) -> str:
         """The ffmpeg (and PyAV) input that reads this part of the file ``path``."""
-        return (f"subfile,,start,{self.begin},end,{self.end or 0},,:file:"
-                f"{os.fspath(Path(path).absolute())}")
+        return byte_range_input(path, self.begin, self.end)
 
 
 def parts(media: MediaInfo, stopped: Callable[[], bool] | None = None) -> list[Part]:

@@ -55,6 +55,25 @@ def input_arg(path: str | os.PathLike) -> str:
     return "file:" + os.fspath(Path(path).absolute())
 
 
+def byte_range_input(path: str | os.PathLike, begin: int, end: int | None = None) -> str:
+    """Bytes ``begin`` to ``end`` (``None``: the file's end) of the file ``path`` as one ffmpeg
+    (and PyAV) input: FFmpeg's ``subfile`` protocol, whose options end at ``,,`` (a path
+    holding that is a :class:`ValueError`)."""
+    name = input_arg(path)
+    if ",," in name:
+        raise ValueError(f"the subfile protocol cannot name {name!r}")
+    return f"subfile,,start,{begin},end,{end or 0},,:{name}"
+
+
+def concat_input(inputs: list[str]) -> str:
+    """ffmpeg inputs (:func:`input_arg`, :func:`byte_range_input`) read one after another as
+    one: FFmpeg's ``concat`` protocol, which splits them at ``|`` (an input holding one is a
+    :class:`ValueError`)."""
+    if any("|" in each for each in inputs):
+        raise ValueError("the concat protocol cannot name an input holding '|'")
+    return "concat:" + "|".join(inputs)
+
+
 #: Seconds a timestamp of a format ffmpeg treats as discontinuous (``AVFMT_TS_DISCONT``: an
 #: MPEG-TS) may jump ahead and still be a gap on the players' timeline, where players keep
 #: the position, rather than a discontinuity the ffmpeg program closes: its default, 10 s,
