@@ -69,6 +69,21 @@ def test_report_of_audio_only(wav, tmp_path, browser, shots):
     assert page.problems == []
 
 
+def sound_result(folder: Path, name: str, duration: float, scores: np.ndarray, hop: float,
+                 highlights=(), options: Options | None = None,
+                 selector: str = "standout") -> AnalysisResult:
+    """An analysis result of the audio-only recording ``name`` (no media) in ``folder``."""
+    media = MediaInfo(str(folder / name), duration, 48000, 1, has_video=False)
+    return AnalysisResult(media, tuple(highlights), (), scores, hop, options or Options(),
+                          Stage("ffmpeg"), Stage("rms-streaming"), Stage(selector), folder)
+
+
+def report_page(result: AnalysisResult, browser, folder: Path) -> Page:
+    """``result``'s report.html, written to ``folder`` (no thumbnails), open in ``browser``."""
+    (page_path,) = ReportWriter(thumbnails=False).write(result, folder)
+    return Page(browser, page_path.as_uri())
+
+
 def six_hours(out_dir: Path) -> AnalysisResult:
     """An analysis result of a 6 h recording (a noisy bed with 40 loud bursts), no media."""
     hop, duration = 0.1, 6 * 3600.0
@@ -113,8 +128,7 @@ def test_report_jumps_to_a_highlight_from_the_keyboard(tmp_path, browser):
     """Tab reaches each highlight's peak time, its focus is drawn, and Enter shows the
     highlight in the plot, as a click does."""
     result = six_hours(tmp_path)
-    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
-    page = Page(browser, page_path.as_uri())
+    page = report_page(result, browser, tmp_path)
     target = result.highlights[20]
     wanted = clock(target.peak_time)
     focused = ""
@@ -138,11 +152,9 @@ def test_report_draws_a_threshold_above_every_score_where_it_is(tmp_path, browse
     hop, duration = 0.1, 600.0
     rng = np.random.default_rng(3)
     scores = (-30 + 0.3 * rng.standard_normal(int(duration / hop))).astype(np.float32)
-    media = MediaInfo(str(tmp_path / "quiet.wav"), duration, 48000, 1, has_video=False)
-    result = AnalysisResult(media, (), (), scores, hop, Options(threshold=-20.0),
-                            Stage("ffmpeg"), Stage("rms-streaming"), Stage("crest"), tmp_path)
-    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
-    page = Page(browser, page_path.as_uri())
+    result = sound_result(tmp_path, "quiet.wav", duration, scores, hop, (),
+                          Options(threshold=-20.0), "crest")
+    page = report_page(result, browser, tmp_path)
     assert page.page.inner_text("#count") == "No highlights"
     for plot in ("#overview", "#detail"):
         limit, curve = (page.page.evaluate(
@@ -167,12 +179,8 @@ def test_report_labels_of_many_highlights_do_not_overlap(tmp_path, browser):
     for i, t in enumerate(np.linspace(10, duration - 10, 200), 1):
         scores[int(t / hop) - 5:int(t / hop) + 5] = -10.0
         highlights.append(Highlight(t - 3, t + 3, t, -10.0, 30.0, "burst", i))
-    media = MediaInfo(str(tmp_path / "many.wav"), duration, 48000, 1, has_video=False)
-    result = AnalysisResult(media, tuple(highlights), (), scores, hop, Options(),
-                            Stage("ffmpeg"), Stage("rms-streaming"), Stage("standout"),
-                            tmp_path)
-    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
-    page = Page(browser, page_path.as_uri())
+    result = sound_result(tmp_path, "many.wav", duration, scores, hop, highlights)
+    page = report_page(result, browser, tmp_path)
     boxes = """[...document.querySelectorAll('#detail text.label')].map(t => {
         const b = t.getBoundingClientRect(); return [b.left, b.right]; })"""
     for view in ("#zoom-all", "#zoom-in"):
@@ -198,12 +206,8 @@ def edge_page(tmp_path: Path, browser, peak_db: float = -10.0) -> tuple[Page, li
     for i, t in enumerate((100.0, 599.5), 1):
         scores[int(t / hop) - 5:int(t / hop)] = -10.0
         highlights.append(Highlight(t - 20, min(t + 10, duration), t, peak_db, 3.0, "held", i))
-    media = MediaInfo(str(tmp_path / "edge.wav"), duration, 48000, 1, has_video=False)
-    result = AnalysisResult(media, tuple(highlights), (), scores, hop, Options(),
-                            Stage("ffmpeg"), Stage("rms-streaming"), Stage("standout"),
-                            tmp_path)
-    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
-    page = Page(browser, page_path.as_uri())
+    result = sound_result(tmp_path, "edge.wav", duration, scores, hop, highlights)
+    page = report_page(result, browser, tmp_path)
     boxes = page.page.evaluate("""sel => [...document.querySelectorAll(sel)].map(t => {
         const b = t.getBoundingClientRect();
         return [t.textContent, b.left, b.top, b.right, b.bottom]; })""", "#detail text")
@@ -240,8 +244,7 @@ def test_report_names_the_level_at_the_peak_a_level_not_the_clips_loudness(tmp_p
     'loudness': beside clips normalised by --loudness -14 (LUFS) it read as theirs. It is
     headed 'peak level' and its title says what it is; the time beside it is 'peak at'."""
     result = six_hours(tmp_path)
-    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
-    page = Page(browser, page_path.as_uri())
+    page = report_page(result, browser, tmp_path)
     heads = page.page.locator("#rows thead th").all_inner_texts()
     cells = page.page.locator("#rows tbody tr").first.locator("td").all_inner_texts()
     assert "loudness" not in heads
@@ -291,8 +294,7 @@ def obs_report(tmp_path: Path, browser, track: int | str, count: int = 2) -> str
     result = AnalysisResult(media, (), (), np.full(600, -30.0, dtype=np.float32), 0.1,
                             Options(audio_track=track), Stage("pyav"),
                             Stage("rms-streaming"), Stage("standout"), tmp_path)
-    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
-    page = Page(browser, page_path.as_uri())
+    page = report_page(result, browser, tmp_path)
     assert page.problems == []
     return page.page.inner_text("#meta")
 
@@ -339,8 +341,7 @@ def test_report_says_where_a_copied_clip_starts_when_not_at_its_window(tmp_path,
     clips = (ClipResult(first, str(tmp_path / "01.mp4"), True, start=first.start - 1.1),
              ClipResult(second, str(tmp_path / "02.mp4"), True, start=second.start))
     result = replace(result, clips=clips)
-    (page_path,) = ReportWriter(thumbnails=False).write(result, tmp_path)
-    page = Page(browser, page_path.as_uri())
+    page = report_page(result, browser, tmp_path)
     heads = page.page.locator("#rows thead th").all_inner_texts()
     rows = page.page.locator("#rows tbody tr")
     cells = [rows.nth(i).locator("td").nth(heads.index("window")).inner_text()
