@@ -322,3 +322,16 @@ def test_demo_makes_a_sample_and_finds_its_moments(tmp_path):
     assert doc["highlights"] and all(h["clip"] for h in doc["highlights"])
     planted = int(run.stdout.split("Planted ")[1].split()[0])
     assert f"({planted} of the moments, 0 false alarms)" in run.stdout
+
+
+def test_a_verbose_row_gives_the_score_highlights_json_gives():
+    """A score of 57.5549 was '57.6' in -v's row but 57.55 in highlights.json, which reads 57.5
+    at one decimal (CI saw it on another machine's figures): the row rounds what the file holds."""
+    from m0core.cli.analyze import highlight_row
+    from m0core.model import Highlight
+
+    h = Highlight(start=1.0, end=21.0, peak_time=13.0, peak_db=-13.6, score=57.5549, index=1,
+                  reason="+38 dB")
+    assert h.to_dict()["score"] == 57.55
+    assert "score 57.5 " in highlight_row(h, None)
+    assert "score – " in highlight_row(Highlight(1.0, 2.0, 1.5, -20.0, float("nan"), index=2), None)

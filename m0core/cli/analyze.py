@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from m0core.cli.console import clock, count, stdout_to_stderr
 from m0core.cli.options import analysis_options, build_options, report_failed_plugins
 from m0core.errors import M0Error
+
+if TYPE_CHECKING:
+    from m0core.model import ClipResult, Highlight
 
 
 @click.command(epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 -f edl -f csv")
@@ -73,7 +76,6 @@ def _advice(opts) -> str:
 
 
 def _summary(result, verbose: bool) -> None:
-    from m0core.outputs import level
 
     media = result.media
     took = result.timings.get("total", 0.0)
@@ -97,14 +99,22 @@ def _summary(result, verbose: bool) -> None:
         for note in result.notes:
             click.echo(f"  note: {note}")
         for h in result.highlights:
-            clip = result.clip_for(h)
-            name = Path(clip.path).name if clip and clip.ok else "-"
-            click.echo(f"  {h.index:3d}  {clock(h.peak_time):>8}  {level(h.peak_db) or '–':>9}  "
-                       f"score {h.score:.1f}  {name}  {h.reason or h.kind}")
+            click.echo(highlight_row(h, result.clip_for(h)))
         seconds = {k: v for k, v in result.timings.items() if k != "cached"}  # a flag
         cached = "; analysis from the cache" if result.timings.get("cached") else ""
         click.echo("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items())
                    + cached)
+
+
+def highlight_row(h: Highlight, clip: ClipResult | None) -> str:
+    """-v's line for one highlight: index, time, level, score, clip and why."""
+    from m0core.outputs import level
+
+    name = Path(clip.path).name if clip and clip.ok else "-"
+    score = h.to_dict()["score"]  # as highlights.json has it: rounded once, not twice
+    shown = "–" if score is None else f"{score:.1f}"
+    return (f"  {h.index:3d}  {clock(h.peak_time):>8}  {level(h.peak_db) or '–':>9}  "
+            f"score {shown}  {name}  {h.reason or h.kind}")
 
 
 def _track_line(media, track: int | str) -> str:
