@@ -146,9 +146,24 @@ def _damage(meta_file: Path, how) -> None:
         os.truncate(data_file, 1500 * 1024 * 1024)
 
 
+@pytest.fixture(scope="module")
+def valid_entry(wav, tmp_path_factory) -> tuple[dict, dict[str, bytes]]:
+    """The first analysis of ``wav`` (``--json``) and the cache entry it wrote (file name:
+    bytes), made once for every damage below."""
+    cache = tmp_path_factory.mktemp("trust-cache")
+    out = tmp_path_factory.mktemp("trust-out") / "o1"
+    first = analyzed(run_m0("analyze", str(wav), str(out), "--json", "--no-report",
+                            env={**os.environ, "M0_CACHE_DIR": str(cache)}))
+    assert first["timings"]["cached"] == 0.0
+    return first, {f.name: f.read_bytes() for f in cache.iterdir() if f.is_file()}
+
+
 @pytest.mark.parametrize("damage", list(DAMAGE))
-def test_an_invalid_cache_entry_is_ignored_and_rewritten(wav, own_cache, tmp_path, damage):
-    first = analyzed(run_m0("analyze", str(wav), str(tmp_path / "o1"), "--json", "--no-report"))
+def test_an_invalid_cache_entry_is_ignored_and_rewritten(wav, valid_entry, own_cache, tmp_path,
+                                                         damage):
+    first, files = valid_entry
+    for name, data in files.items():
+        (own_cache / name).write_bytes(data)
     [meta_file] = own_cache.glob("*.json")
     valid = json.loads(meta_file.read_text())
     _damage(meta_file, DAMAGE[damage])
