@@ -745,3 +745,38 @@ def test_an_mp3_cut_short_is_as_long_as_its_audio(tmp_path):
     for h in doc["highlights"]:
         assert h["end"] <= doc["source"]["duration"] + 0.01
         assert h["end"] - h["start"] == pytest.approx(30.0, abs=0.01)
+
+
+# -- a recording cut short (the recorder or the PC crashed, a download stopped) ---------------
+
+def _cut_short(path: Path, folder: Path, share: float) -> Path:
+    """The first ``share`` of ``path``'s bytes, as a recording whose writing stopped there."""
+    data = path.read_bytes()
+    cut = folder / f"cut-{path.name}"
+    cut.write_bytes(data[: int(len(data) * share)])
+    return cut
+
+
+def _audio_seconds(path: Path) -> float:
+    """How many seconds of audio ffmpeg's own decode of ``path`` gives."""
+    wav = path.with_suffix(".audio.wav")
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "quiet", "-i", str(path),
+                    "-map", "0:a:0", str(wav)])
+    return soundfile.info(wav).duration
+
+
+def test_a_fragmented_mp4_cut_short_gives_the_moments_it_holds(make_media, mic, tmp_path):
+    """OBS's 'fragmented MP4', written so that a crash leaves a readable file, cut in the
+    middle of a fragment: 'file is truncated or damaged: audio stops at 34.0 s of 36.0 s'.
+    The last fragment's tables name samples whose bytes the crash cut off, which counted in
+    the duration. The recording is as long as the audio in the file now, and each clip (the
+    second's window runs past the end) holds its moment."""
+    whole = make_media("matrix-obs-fragmented.mp4", *VIDEO, "-i", str(mic), *H264, "-c:a",
+                       "aac", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
+                       "-shortest")
+    path = _cut_short(whole, tmp_path, 0.8)
+    result = analyze(path, tmp_path / "out", report=False)
+    assert result.media.duration == pytest.approx(_audio_seconds(path), abs=0.05)
+    assert BURSTS[1] + 0.5 < result.media.duration < BURSTS[1] + 10
+    assert_at_players_times(result, BURSTS)
+    assert result.clips[1].highlight.end == pytest.approx(result.media.duration, abs=0.01)

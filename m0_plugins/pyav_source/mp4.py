@@ -969,9 +969,14 @@ def checked(run_list: Iterator[Run]) -> Iterator[Run | None]:
 
 
 def media_end(f: BinaryIO, movie: Movie) -> int:
-    """The media time just after the audio track's last sample."""
+    """The media time just after the audio track's last sample in the file: a recording cut
+    short (a fragmented MP4 whose last fragment's data the crash cut off) ends with the last
+    sample whose bytes are all there."""
     end = 0
     for run in runs(f, movie):
+        whole = run.offsets + run.sizes <= movie.size
+        if not whole.all():
+            return run.dts + int(run.durations[:int(np.argmin(whole))].sum())
         end = run.dts + int(run.durations.sum())
     return end
 
