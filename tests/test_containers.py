@@ -780,3 +780,18 @@ def test_a_fragmented_mp4_cut_short_gives_the_moments_it_holds(make_media, mic, 
     assert BURSTS[1] + 0.5 < result.media.duration < BURSTS[1] + 10
     assert_at_players_times(result, BURSTS)
     assert result.clips[1].highlight.end == pytest.approx(result.media.duration, abs=0.01)
+
+
+@pytest.mark.parametrize("name", ["audio.flac"])
+def test_an_audio_file_cut_short_gives_the_moments_it_holds(name, container, tmp_path):
+    """A FLAC cut short (a download that stopped) was 'file is truncated or damaged: audio
+    stops at 35.1 s of 44.0 s', exit 1, where a WAV or an MP3 cut short gave the moments in
+    it: its decoder met the half frame at the cut. A file without video is as long as its
+    audio now, whichever: the moments in it are found, each clip holds its moment and the
+    last one's window ends with the audio."""
+    path = _cut_short(container(name), tmp_path, 0.8)
+    result = analyze(path, tmp_path / "out", report=False)
+    assert result.media.duration == pytest.approx(_audio_seconds(path), abs=0.05)
+    assert BURSTS[1] + 0.5 < result.media.duration < BURSTS[1] + 10
+    assert_at_players_times(result, BURSTS)
+    assert result.clips[1].highlight.end == pytest.approx(result.media.duration, abs=0.01)

@@ -128,7 +128,8 @@ class FFmpegSource:
         if code != 0:
             raise InputError(f"{path}: ffmpeg could not decode the audio ({reason(errors)})")
         check_complete(path, decoded, info.duration, start, duration,
-                       damaged=bool(errors.strip()), detail=reason(errors))
+                       damaged=bool(errors.strip()), detail=reason(errors),
+                       video=info.has_video)
 
 
 def _lead(info: MediaInfo, start: float, tracks: tuple | None = None) -> str:

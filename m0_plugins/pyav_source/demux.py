@@ -108,7 +108,7 @@ def chunks(p: Path, track: int | str, chunk_seconds: float, start: float,
         position = filling.position
         errors += opened.errors
     check_complete(p, max(0, position - first) / rate, info.duration, start, duration,
-                   damaged=bool(errors))
+                   damaged=bool(errors), video=info.has_video)
 
 
 def _seek(container, stream, target: float) -> None:

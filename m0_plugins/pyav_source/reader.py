@@ -60,7 +60,8 @@ def chunks(reader: AudioReader, path: Path, chunk_seconds: float, start: float,
     finally:
         frames.close()
     check_complete(path, (emitted - first) / rate, reader.duration, start, duration,
-                   damaged=bool(errors or reader.errors))
+                   damaged=bool(errors or reader.errors),
+                   video=reader.movie.video_codec is not None)
 
 
 class AudioReader:

@@ -38,14 +38,18 @@ WRAPPED = (1 << 32) / 90_000
 
 
 def check_complete(path: object, decoded: float, total: float | None, start: float = 0.0,
-                   length: float | None = None, *, damaged: bool, detail: str = "") -> None:
-    """Raise :class:`InputError` if a decode that met errors (``damaged``) stopped short.
+                   length: float | None = None, *, damaged: bool, detail: str = "",
+                   video: bool = True) -> None:
+    """Raise :class:`InputError` if a decode of a file with ``video`` that met errors
+    (``damaged``) stopped short.
 
     ``decoded`` seconds were read from ``start`` of a file of ``total`` seconds, asked for
     ``length`` seconds (``None``: to the end). The slack (:data:`TRUNCATION_SLACK`) is small
     enough that a recording cut at 99 % is caught at any length, and large enough for the
-    audio that ends a little before the video of a healthy recording."""
-    if not damaged or total is None:
+    audio that ends a little before the video of a healthy recording. A file without video
+    cut short (a FLAC, an M4A) is as long as its audio, as one whose decoder meets no error at
+    its cut end (a WAV, an MP3) is: the run measures it (``Plan.measured``)."""
+    if not damaged or total is None or not video:
         return
     expected = total - start if length is None else min(total - start, length)
     seconds, share = TRUNCATION_SLACK
