@@ -77,6 +77,7 @@ CASES: dict[str, tuple[list[str], tuple[float, ...]]] = {
     "cover-art.m4a": (["-i", "{mic}", "-i", "{cover}", "-map", "0:a", "-map", "1:v",
                        "-c:a", "aac", "-c:v", "png", "-disposition:v", "attached_pic"], BURSTS),
     "audio.m4a": (["-i", "{mic}", "-c:a", "aac"], BURSTS),
+    "faststart-audio.m4a": (["-i", "{mic}", "-c:a", "aac", "-movflags", "+faststart"], BURSTS),
     "audio.opus": (["-i", "{mic}", "-c:a", "libopus"], BURSTS),
     "audio.flac": (["-i", "{mic}"], BURSTS),
     "audio.wav": (["-i", "{mic}", "-c:a", "pcm_s16le"], BURSTS),
@@ -782,13 +783,15 @@ def test_a_fragmented_mp4_cut_short_gives_the_moments_it_holds(make_media, mic, 
     assert result.clips[1].highlight.end == pytest.approx(result.media.duration, abs=0.01)
 
 
-@pytest.mark.parametrize("name", ["audio.flac"])
+@pytest.mark.parametrize("name", ["audio.flac", "faststart-audio.m4a"])
 def test_an_audio_file_cut_short_gives_the_moments_it_holds(name, container, tmp_path):
     """A FLAC cut short (a download that stopped) was 'file is truncated or damaged: audio
     stops at 35.1 s of 44.0 s', exit 1, where a WAV or an MP3 cut short gave the moments in
     it: its decoder met the half frame at the cut. A file without video is as long as its
     audio now, whichever: the moments in it are found, each clip holds its moment and the
-    last one's window ends with the audio."""
+    last one's window ends with the audio. An M4A's audio ended up to 16 s before the cut
+    (the reader's last read, 256 kB, ran past the end and was dropped whole): it ends with
+    the last whole sample."""
     path = _cut_short(container(name), tmp_path, 0.8)
     result = analyze(path, tmp_path / "out", report=False)
     assert result.media.duration == pytest.approx(_audio_seconds(path), abs=0.05)

@@ -911,7 +911,8 @@ def packets(f: BinaryIO, run_list: Iterator[Run], frame: int = 0, gap: int = 0
             ) -> Iterator[bytes | int | None]:
     """The bytes of each sample of ``run_list``, reading the file once per stretch of
     adjacent samples (:data:`READ_LIMIT` bytes at most). A sample that lies past the end of a
-    truncated file, or tables that contradict each other, end the iteration with ``None``.
+    truncated file (after every whole one before it), or tables that contradict each other,
+    end the iteration with ``None``.
 
     With ``gap`` (ticks of the track's timescale), a stretch of the timeline with no audio is
     an ``int``, its length in ticks, where it lies: after a sample that lasts more than
@@ -948,13 +949,17 @@ def packets(f: BinaryIO, run_list: Iterator[Run], frame: int = 0, gap: int = 0
                     stop += 1
                 # bytes, not a memoryview: av.Packet takes a bytes slice three times faster
                 data = os.pread(fd, total, offset_list[a])
-                if len(data) < total:
-                    yield None
-                    return
+                short = len(data) < total
+                while total > len(data):  # the file ends: the samples read whole are kept
+                    stop -= 1
+                    total -= size_list[stop]
                 pos = 0
                 for size in size_list[a:stop]:
                     yield data[pos:pos + size]
                     pos += size
+                if short:
+                    yield None
+                    return
                 a = stop
             if b in held:
                 yield int(held[b])
