@@ -22,7 +22,7 @@ import numpy as np
 from m0core import checks
 from m0core.errors import InputError
 from m0core.media.audio import OVERRUN, WRAPPED, check_complete
-from m0core.media.ffmpeg import input_arg, players_duration
+from m0core.media.ffmpeg import input_arg, players_duration, unreadable
 from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
 from .chunks import GAP, PIECE, PREROLL, ChunkBuffer, mono_into
@@ -323,8 +323,7 @@ class _open:
             self.container = av.open(input_arg(self.path), metadata_errors="ignore")
         except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
             self._restore()
-            raise InputError(f"{self.path}: not a media file m0 can read "
-                             f"({_reason(exc, self.logs)})") from None
+            raise unreadable(self.path, "m0", _reason(exc, self.logs)) from None
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -349,13 +348,8 @@ def _reason(exc: Exception, logs: list) -> str:
     exception's text."""
     for level, _name, message in reversed(logs):
         if level <= av.logging.ERROR and message.strip():
-            text = message.strip()
-            break
-    else:
-        text = (getattr(exc, "strerror", None) or str(exc)).split(": '", 1)[0].strip()
-    if "moov atom not found" in text:
-        text += ": the recording is incomplete or truncated"
-    return text
+            return message.strip()
+    return (getattr(exc, "strerror", None) or str(exc)).split(": '", 1)[0].strip()
 
 
 def video_streams(container) -> list:

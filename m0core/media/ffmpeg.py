@@ -149,7 +149,7 @@ def probe(path: str | os.PathLike, audio_track: int | str = 1) -> MediaInfo:
         proc.wait(timeout=120)
         text = stderr()
     if "Input #0" not in text:
-        raise InputError(f"{p}: not a media file ffmpeg can read ({reason(text)})")
+        raise unreadable(p, "ffmpeg", reason(text))
     info = parse_probe(text, str(p), p.stat().st_size, audio_track)
     check_track(p, info, audio_track)
     return info
@@ -241,6 +241,19 @@ def players_duration(container: str | None, duration: float | None,
     if duration is not None and container == MATROSKA and start > 0:
         return max(duration - start, 0.0)
     return duration
+
+
+#: What an MP4 or MOV without its moov (the index its writer puts last) is, and what may help.
+NO_INDEX = ("the recording is incomplete, its index never written (a crash, a full disk, a "
+            "stopped download); untrunc can rebuild it from a healthy recording made with the "
+            "same settings")
+
+
+def unreadable(path: object, reader: str, why: str) -> InputError:
+    """The error for a file ``reader`` (ffmpeg, m0) cannot open, FFmpeg saying ``why``."""
+    if "moov atom not found" in why:
+        why = f"{why}: {NO_INDEX}"
+    return InputError(f"{path}: not a media file {reader} can read ({why})")
 
 
 def reason(text: str) -> str:
