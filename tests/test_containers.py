@@ -273,6 +273,19 @@ def test_a_copied_clip_of_an_audio_only_ts_says_where_it_starts(make_media, mic,
         assert abs(clip.start + loud_times(Path(clip.path))[0] - burst) <= 0.1, clip.start
 
 
+def test_a_copied_clip_of_an_flv_says_where_it_starts(container, tmp_path):
+    """An FLV's copied clip starts with the keyframe before its window, but highlights.json's
+    clip_start said the window's start: FFmpeg's FLV demuxer refuses a seek to a time before
+    0, which reading the clip's first frames asked for, so each moment was up to a GOP later
+    in the clip than clip_start + its time there."""
+    result = analyze(container("old-twitch.flv"), tmp_path / "out", clip_length=10,
+                     report=False)
+    assert len(result.clips) == len(BURSTS)
+    for clip, burst in zip(result.clips, BURSTS, strict=True):
+        assert clip.ok, clip.error
+        assert abs(clip.start + loud_times(Path(clip.path))[0] - burst) <= 0.1, clip.start
+
+
 def test_a_cancelled_run_stops_reading_where_the_timestamps_start_again(mic, tmp_path):
     """The first clip of a TS reads its packets to find where its timestamps start again,
     which the clip's ffmpeg timeout does not bound and Ctrl-C (the encoder cancelled) waited

@@ -61,9 +61,14 @@ def video_frames(path: str | os.PathLike, start: float, end: float) -> list[tupl
         for back in SEEK_BACK:
             at = max(start - back, 0.0)
             # the start itself: a second before it, as a seek to it can land on an MPEG-TS's
-            # second keyframe
-            container.seek(int((at + origin if at > 0.0 else origin - 1.0) * 1_000_000),
-                           backward=True)
+            # second keyframe (or at 0, where the demuxer refuses a time before it: an FLV's)
+            target = at + origin if at > 0.0 else origin - 1.0
+            try:
+                container.seek(int(target * 1_000_000), backward=True)
+            except av.FFmpegError:
+                if target >= 0.0:
+                    raise
+                container.seek(0, backward=True)
             frames = []
             for packet in container.demux(stream):
                 if packet.pts is None:
