@@ -779,6 +779,17 @@ def _audio_seconds(path: Path) -> float:
     return soundfile.info(wav).duration
 
 
+def _assert_the_moments_before_the_cut(path: Path, tmp_path: Path) -> None:
+    """``path``, the mic recording cut short after its second burst, is as long as ffmpeg's
+    decode of its audio; both moments are found at their times and each clip holds its
+    moment, the second's window (which would run past the cut) ending with the audio."""
+    result = analyze(path, tmp_path / "out", report=False)
+    assert result.media.duration == pytest.approx(_audio_seconds(path), abs=0.05)
+    assert BURSTS[1] + 0.5 < result.media.duration < BURSTS[1] + 10
+    assert_at_players_times(result, BURSTS)
+    assert result.clips[1].highlight.end == pytest.approx(result.media.duration, abs=0.01)
+
+
 def test_a_fragmented_mp4_cut_short_gives_the_moments_it_holds(make_media, mic, tmp_path):
     """OBS's 'fragmented MP4', written so that a crash leaves a readable file, cut in the
     middle of a fragment: 'file is truncated or damaged: audio stops at 34.0 s of 36.0 s'.
@@ -788,12 +799,7 @@ def test_a_fragmented_mp4_cut_short_gives_the_moments_it_holds(make_media, mic, 
     whole = make_media("matrix-obs-fragmented.mp4", *VIDEO, "-i", str(mic), *H264, "-c:a",
                        "aac", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
                        "-shortest")
-    path = _cut_short(whole, tmp_path, 0.8)
-    result = analyze(path, tmp_path / "out", report=False)
-    assert result.media.duration == pytest.approx(_audio_seconds(path), abs=0.05)
-    assert BURSTS[1] + 0.5 < result.media.duration < BURSTS[1] + 10
-    assert_at_players_times(result, BURSTS)
-    assert result.clips[1].highlight.end == pytest.approx(result.media.duration, abs=0.01)
+    _assert_the_moments_before_the_cut(_cut_short(whole, tmp_path, 0.8), tmp_path)
 
 
 @pytest.mark.parametrize("name", ["audio.flac", "faststart-audio.m4a"])
@@ -805,9 +811,13 @@ def test_an_audio_file_cut_short_gives_the_moments_it_holds(name, container, tmp
     last one's window ends with the audio. An M4A's audio ended up to 16 s before the cut
     (the reader's last read, 256 kB, ran past the end and was dropped whole): it ends with
     the last whole sample."""
-    path = _cut_short(container(name), tmp_path, 0.8)
-    result = analyze(path, tmp_path / "out", report=False)
-    assert result.media.duration == pytest.approx(_audio_seconds(path), abs=0.05)
-    assert BURSTS[1] + 0.5 < result.media.duration < BURSTS[1] + 10
-    assert_at_players_times(result, BURSTS)
-    assert result.clips[1].highlight.end == pytest.approx(result.media.duration, abs=0.01)
+    _assert_the_moments_before_the_cut(_cut_short(container(name), tmp_path, 0.8), tmp_path)
+
+
+def test_an_flv_cut_short_is_as_long_as_its_audio(container, tmp_path):
+    """An FLV cut short (a download that stopped) was said to be as long as its header
+    declares (written when the recording was whole: 0:44 for 35 s), its last moment's window
+    and chapter running past the file's end. An FLV that stops inside a tag declares no
+    length now: it is as long as its audio."""
+    _assert_the_moments_before_the_cut(_cut_short(container("old-twitch.flv"), tmp_path, 0.8),
+                                       tmp_path)

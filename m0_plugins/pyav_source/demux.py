@@ -374,7 +374,8 @@ def _media_info(container, path: Path, track: int | str = 1) -> MediaInfo:
     if track == checks.ALL_TRACKS and audio:
         channels = max(t.channels for t in tracks)
     return MediaInfo(
-        path=str(path), duration=players_duration(container.format.name, duration, origin),
+        path=str(path), duration=players_duration(container.format.name, duration, origin,
+                                                  path),
         sample_rate=ctx.sample_rate if ctx else 0, channels=channels,
         has_audio=bool(audio), has_video=bool(videos),
         audio_codec=ctx.name if ctx else None,

@@ -208,7 +208,7 @@ def parse_probe(text: str, path: str, size: int = 0, audio_track: int | str = 1)
     if audio_track == "all" and tracks:
         channels = max(t.channels for t in tracks)
     return MediaInfo(
-        path=path, duration=players_duration(container, duration, origin),
+        path=path, duration=players_duration(container, duration, origin, path),
         sample_rate=chosen.sample_rate if chosen else 0,
         channels=channels, has_audio=chosen is not None, has_video=video is not None,
         audio_codec=chosen.codec if chosen else None, video_codec=video, container=container,
@@ -232,15 +232,42 @@ MATROSKA = "matroska,webm"
 
 
 def players_duration(container: str | None, duration: float | None,
-                     start: float) -> float | None:
+                     start: float, path: str | os.PathLike | None = None) -> float | None:
     """The length players show of a file whose demuxer (FFmpeg's ``container`` name) declares
     ``duration`` s and whose first timestamp is ``start`` s: the time from that start (m0's
     0) to the end. A Matroska/WebM file's Duration is where its segment ends, on a timeline
     from 0, and FFmpeg passes it on as it is: a file whose timestamps start at 7.5 s (cut
-    from a longer recording with its times kept) played 7.5 s shorter than it declared."""
+    from a longer recording with its times kept) played 7.5 s shorter than it declared.
+    An FLV file at ``path`` cut short (:func:`flv_cut_short`) declares no length it has."""
     if duration is not None and container == MATROSKA and start > 0:
         return max(duration - start, 0.0)
+    if container == FLV and path is not None and flv_cut_short(path):
+        return None
     return duration
+
+
+#: FFmpeg's name of the FLV demuxer.
+FLV = "flv"
+
+
+def flv_cut_short(path: str | os.PathLike) -> bool:
+    """Whether the FLV file ``path`` stops inside a tag (a download that stopped), where one
+    written whole ends with its last tag and that tag's size. The duration such a file
+    declares, written in its first bytes when the recording was whole, is not its own."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size < 13 + 4:
+                return False
+            f.seek(size - 4)
+            last = int.from_bytes(f.read(4), "big")
+            if not 11 <= last <= size - 13 - 4:
+                return True
+            f.seek(size - 4 - last)
+            header = f.read(4)
+    except OSError:
+        return False
+    return header[0] & 0x1F not in (8, 9, 18) or int.from_bytes(header[1:], "big") + 11 != last
 
 
 #: What an MP4 or MOV without its moov (the index its writer puts last) is, and what may help.
