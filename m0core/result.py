@@ -39,6 +39,9 @@ class AnalysisResult:
     outputs: tuple[str, ...] = ()
     #: What a person may want to know about how the run went (``m0 analyze -v`` shows them).
     notes: tuple[str, ...] = ()
+    #: What a person should know of the input (``m0 analyze`` prints them): a recording that
+    #: looks cut short, analysed up to where its audio ends.
+    warnings: tuple[str, ...] = ()
     timeline: Timeline | None = None
     line: Line | None = None
     #: The clips joined into one video (``compilation=True``), else ``None``.

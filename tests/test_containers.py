@@ -821,3 +821,18 @@ def test_an_flv_cut_short_is_as_long_as_its_audio(container, tmp_path):
     length now: it is as long as its audio."""
     _assert_the_moments_before_the_cut(_cut_short(container("old-twitch.flv"), tmp_path, 0.8),
                                        tmp_path)
+
+
+def test_an_audio_file_cut_short_says_so(container, tmp_path):
+    """An audio file cut short gave its moments up to the cut with no word that the file
+    ends before the length it declares: m0 analyze and m0 chapters say it once, on stderr
+    (and AnalysisResult.warnings holds it); a whole file says nothing."""
+    whole = container("audio.flac")
+    path = _cut_short(whole, tmp_path, 0.8)
+    for run in (run_m0("analyze", str(path), str(tmp_path / "out"), "-q", "--no-report"),
+                run_m0("chapters", str(path), str(tmp_path / "chapters.m4a"), "-q")):
+        assert run.returncode == 0, run.stderr
+        assert re.fullmatch(rf"Warning: {re.escape(str(path))}: looks cut short: its audio "
+                            r"ends at 35\.\d s of the 44\.0 s it declares \(analysed up to "
+                            r"there\)\n", run.stderr), run.stderr
+    assert analyze(whole, None, clips=False).warnings == ()

@@ -165,7 +165,7 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
         failed = analysis.failed_clips
         result.update(status="completed", highlights=len(analysis.highlights), clips=len(made),
                       failed_clips=len(failed), outputs=made + list(analysis.outputs),
-                      notes=list(analysis.notes))
+                      notes=[*analysis.warnings, *analysis.notes])
         problems = analysis.problems(first_error=True)
         if problems:  # a clip or an output that could not be made: a disk, a killed ffmpeg
             result.update(status="failed", error="; ".join(problems), retry=True)

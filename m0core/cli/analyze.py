@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import clock, count, stdout_to_stderr
+from m0core.cli.console import clock, count, stdout_to_stderr, warn
 from m0core.cli.options import analysis_options, build_options, report_failed_plugins
 from m0core.errors import M0Error
 
@@ -48,6 +48,8 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
             result = run_analysis(video, out, opts, progress=progress)
         finally:
             progress.close()
+    for warning in result.warnings:
+        warn(warning)
     if not result.highlights:
         click.echo(f"Note: no highlights found ({_advice(result.options)}).", err=True)
     if as_json:

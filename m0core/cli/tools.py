@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import clock, count, stdout_to_stderr
+from m0core.cli.console import clock, count, stdout_to_stderr, warn
 from m0core.cli.options import (
     AUDIO_TRACK,
     build_options,
@@ -104,9 +104,12 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
 
         progress = ConsoleProgress(enabled=not quiet)
         try:
-            found = list(analyze(video, None, opts, progress=progress).highlights)
+            result = analyze(video, None, opts, progress=progress)
         finally:
             progress.close()
+        for warning in result.warnings:
+            warn(warning)
+        found = list(result.highlights)
     embed_chapters(video, found, out)
     if not quiet:  # an MP4's or MOV's chapters include those before and between highlights
         made = ffmetadata(found, contiguous=starts_only(out)).count("[CHAPTER]")

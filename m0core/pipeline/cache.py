@@ -3,8 +3,9 @@
 An entry is keyed by the file's identity (:class:`~m0core.identity.FileIdentity`: resolved
 path, device, inode, size, mtime and ctime), the source and the analyzer (names, parameters,
 versions) and this cache's format. It is two files: raw little-endian float32 scores and a
-JSON description holding the key's inputs, the media information (without any path), the hop
-and a SHA-256 of the scores.
+JSON description holding the key's inputs, the media information (without any path), the hop,
+a SHA-256 of the scores and, for a file cut short, the length it declares (so a run from the
+cache warns as the run that decoded it did).
 
 Nothing in an entry is trusted: the description must be small, a JSON object of the expected
 shape and types, its identity equal to the key's, its hop the analyzer's own, its media
@@ -63,6 +64,9 @@ class Entry:
     hop: float
     scores: np.ndarray
     sha256: str
+    #: The length the file declares where its audio ends well before it (a file without
+    #: video cut short: ``Plan.cut_short_of``), else ``None``.
+    cut_short_of: float | None = None
 
 
 def identity(path: str | os.PathLike, source: str, source_params: dict[str, Any],
@@ -102,8 +106,8 @@ def load(ident: dict[str, Any], path: str | os.PathLike, hop: float) -> Entry | 
             raw = fh.read(MAX_META_BYTES + 1)
         if len(raw) > MAX_META_BYTES:
             raise _Invalid("description too large")
-        media, count, digest = _described(json.loads(raw.decode("utf-8")), ident,
-                                          os.fspath(path), hop)
+        meta = json.loads(raw.decode("utf-8"))
+        media, count, digest = _described(meta, ident, os.fspath(path), hop)
         data_path = base.with_suffix(SUFFIX_DATA)
         if data_path.stat().st_size != 4 * count:  # checked before a byte of it is read
             raise _Invalid("scores")
@@ -115,16 +119,20 @@ def load(ident: dict[str, Any], path: str | os.PathLike, hop: float) -> Entry | 
     scores = np.frombuffer(data, dtype="<f4").astype(np.float32)
     if not np.isfinite(scores).all():
         return None
-    return Entry(media, hop, scores, digest)
+    return Entry(media, hop, scores, digest, meta.get("cut_short_of"))
 
 
 def _described(meta: Any, ident: dict[str, Any], path: str, expected_hop: float
                ) -> tuple[MediaInfo, int, str]:
     """``(media, count, sha256)`` of the scores the description ``meta`` describes, or
     :class:`_Invalid` (any value, any shape)."""
-    if not isinstance(meta, dict) or set(meta) != {"identity", "media", "hop", "count",
-                                                   "sha256"}:
+    if not isinstance(meta, dict) or set(meta) - {"cut_short_of"} != {
+            "identity", "media", "hop", "count", "sha256"}:  # older entries lack it
         raise _Invalid("not an entry")
+    cut = meta.get("cut_short_of")
+    if cut is not None and (isinstance(cut, bool) or not isinstance(cut, float | int)
+                            or not math.isfinite(cut) or not 0 < cut < _MAX_SECONDS):
+        raise _Invalid("cut_short_of")
     if json.loads(json.dumps(ident, default=str)) != meta["identity"]:
         raise _Invalid("another identity")
     hop = meta["hop"]
@@ -199,7 +207,8 @@ def _media(stored: Any, path: str) -> MediaInfo:
     return MediaInfo(path=path, **{**stored, "tracks": tracks})
 
 
-def store(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarray) -> bool:
+def store(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarray,
+          cut_short_of: float | None = None) -> bool:
     """Save an entry (data first, description last, each atomically), unless the file changed
     since ``ident`` was taken. A cache that cannot be written is no error: returns ``False``."""
     try:
@@ -213,7 +222,7 @@ def store(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarra
     described = {k: v for k, v in asdict(media).items() if k != "path"}
     meta = {
         "identity": ident, "media": described, "hop": hop, "count": len(data) // 4,
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(), "cut_short_of": cut_short_of,
     }
     from m0core.outputs import write_text_atomic  # not needed to read the cache
 

@@ -44,6 +44,9 @@ class Plan:
     cache_key: dict[str, Any] | None
     cached: cache.Entry | None
     outlined: bool = False
+    #: The length a file without video declares where its audio ended more than
+    #: :data:`~m0core.media.audio.OVERRUN` before it (:meth:`measured`), else ``None``.
+    cut_short_of: float | None = None
 
     @property
     def exact_seek(self) -> bool:
@@ -82,14 +85,25 @@ class Plan:
         MPEG-TS restarted below its start: FFmpeg counts the clock's wrap): its audio is all
         there is."""
         declared = self.media.duration
-        short = declared is not None and end > 0 and (
-            (not self.media.has_video and end < declared - OVERRUN)
-            or end < declared - WRAPPED)
-        if end <= 0 or (declared is not None and end <= declared + OVERRUN and not short):
+        wrapped = declared is not None and end < declared - WRAPPED
+        cut = (declared is not None and end > 0 and not self.media.has_video
+               and end < declared - OVERRUN and not wrapped)
+        if end <= 0 or (declared is not None and end <= declared + OVERRUN and not cut
+                        and not wrapped):
             return self
         media = replace(self.media, duration=round(end, 3))
-        return replace(self, media=media, timeline=replace(self.timeline,
-                                                           duration=media.duration))
+        return replace(self, media=media, cut_short_of=declared if cut else None,
+                       timeline=replace(self.timeline, duration=media.duration))
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What a person should know of the input: a file without video whose audio ends
+        well before the length it declares, as one cut short does (a crash, a full disk, a
+        download that stopped), was analysed up to there."""
+        if self.cut_short_of is None:
+            return ()
+        return (f"{self.path}: looks cut short: its audio ends at {self.media.duration:.1f} s "
+                f"of the {self.cut_short_of:.1f} s it declares (analysed up to there)",)
 
     def _parallel(self) -> list[tuple[float, float | None]]:
         jobs = self.options.decode_jobs if self.exact_seek else 1
@@ -151,7 +165,7 @@ def resolve(path: str | os.PathLike, options: Options) -> Plan:
              "analyzer": Stage(opts.analyzer, dict(opts.analyzer_params)),
              "selector": Stage(opts.selector, selector_params)}
     return Plan(path, opts, media, hop, timeline, specs, source, analyzer, selector, key,
-                cached, outlined)
+                cached, outlined, cached.cut_short_of if cached is not None else None)
 
 
 def _check(path: str, media: MediaInfo) -> None:

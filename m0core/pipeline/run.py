@@ -197,7 +197,7 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
 
     run.timings["analysis"] = time.perf_counter() - started
     if plan.cache_key is not None and plan.cached is None:
-        cache.store(plan.cache_key, plan.media, plan.hop, run.curve())
+        cache.store(plan.cache_key, plan.media, plan.hop, run.curve(), plan.cut_short_of)
     run.take_best()  # before the progress is told how many clips are still to cut
     run.progress.analysis_done(run.found, run.pending)
     run.finish_clips()
@@ -218,6 +218,7 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
         line=run.line(),
         compilation=run.compilation,
         notes=plan.notes,
+        warnings=plan.warnings,
     )
     if staging is not None and result.failed and staging.has_previous():
         return _kept(result, staging)
