@@ -779,11 +779,13 @@ def _audio_seconds(path: Path) -> float:
     return soundfile.info(wav).duration
 
 
-def _assert_the_moments_before_the_cut(path: Path, tmp_path: Path) -> None:
+def _assert_the_moments_before_the_cut(path: Path, tmp_path: Path, source: str = "pyav"
+                                       ) -> None:
     """``path``, the mic recording cut short after its second burst, is as long as ffmpeg's
-    decode of its audio; both moments are found at their times and each clip holds its
-    moment, the second's window (which would run past the cut) ending with the audio."""
-    result = analyze(path, tmp_path / "out", report=False)
+    decode of its audio through ``source``; both moments are found at their times and each
+    clip holds its moment, the second's window (which would run past the cut) ending with the
+    audio."""
+    result = analyze(path, tmp_path / "out", source=source, report=False)
     assert result.media.duration == pytest.approx(_audio_seconds(path), abs=0.05)
     assert BURSTS[1] + 0.5 < result.media.duration < BURSTS[1] + 10
     assert_at_players_times(result, BURSTS)
@@ -836,3 +838,15 @@ def test_an_audio_file_cut_short_says_so(container, tmp_path):
                             r"ends at 35\.\d s of the 44\.0 s it declares \(analysed up to "
                             r"there\)\n", run.stderr), run.stderr
     assert analyze(whole, None, clips=False).warnings == ()
+
+
+@pytest.mark.parametrize("name", ["audio.flac", "audio.mp3"])
+def test_an_audio_file_cut_short_read_by_soundfile_gives_the_moments_it_holds(
+        name, make_media, mic, tmp_path):
+    """The soundfile source on an audio file cut short: an MP3 was as long as its header
+    declares, its last 9 s the buffer of the block before again (soundfile.blocks yields it
+    past the end), and a FLAC was 'could not decode the audio (Error : flac decoder lost
+    sync.)'. Each ends where its audio does now, as through the other sources."""
+    whole = make_media(f"matrix-soundfile-{name}", "-i", str(mic))
+    _assert_the_moments_before_the_cut(_cut_short(whole, tmp_path, 0.8), tmp_path,
+                                       "soundfile")

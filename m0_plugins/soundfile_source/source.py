@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
+
 from m0core import checks
 from m0core.errors import InputError
 from m0core.media.ffmpeg import check_input_file, check_track
@@ -46,19 +48,51 @@ class SoundfileSource:
         start: float = 0.0,
         duration: float | None = None,
     ) -> Iterator[AudioChunk]:
-        """Yield mono float32 chunks; channels are averaged."""
+        """Yield mono float32 chunks; channels are averaged. A file cut short ends where its
+        audio does (the run measures it), whatever length its header declares."""
         import soundfile as sf
 
         info = self.probe(path)
         rate = info.sample_rate
         first = int(round(start * rate))
-        frames = -1 if duration is None else int(round(duration * rate))
-        blocksize = max(1, int(round(chunk_seconds * rate)))
+        left = None if duration is None else int(round(duration * rate))
+        size = max(1, int(round(chunk_seconds * rate)))
         position = first
         try:
-            for block in sf.blocks(str(path), blocksize=blocksize, dtype="float32",
-                                   always_2d=True, start=first, frames=frames):
+            # not soundfile.blocks: past the end of a file cut short it yields its buffer again
+            for block in _blocks(path, first, left, size, max(1, rate // 100)):
                 yield AudioChunk(block.mean(axis=1), rate, position / rate)
                 position += len(block)
         except sf.LibsndfileError as exc:
-            raise InputError(f"{path}: could not decode the audio ({exc})") from None
+            if position == first:  # nothing decoded: not a cut
+                raise InputError(f"{path}: could not decode the audio ({exc})") from None
+
+
+def _blocks(path: str, first: int, left: int | None, size: int, piece: int
+            ) -> Iterator[np.ndarray]:
+    """``(frames, channels)`` float32 blocks of ``size`` frames of ``path`` from frame
+    ``first`` (``left`` frames, ``None``: to the end). A block that the end of a file cut short
+    cuts in two (a FLAC's half frame: libsndfile's read fails, and so does any later call on
+    the file) is read again from a fresh open in blocks of ``piece`` frames, up to there."""
+    import soundfile as sf
+
+    position = first
+    while left is None or left > 0:
+        with sf.SoundFile(path) as f:
+            if position:
+                f.seek(position)
+            while left is None or left > 0:
+                want = size if left is None else min(size, left)
+                try:
+                    block = f.read(want, dtype="float32", always_2d=True)
+                except sf.LibsndfileError:
+                    if size <= piece:
+                        raise
+                    size = piece
+                    break
+                if len(block):
+                    yield block
+                position += len(block)
+                left = None if left is None else left - len(block)
+                if len(block) < want:
+                    return
