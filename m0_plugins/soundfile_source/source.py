@@ -8,7 +8,7 @@ import numpy as np
 
 from m0core import checks
 from m0core.errors import InputError
-from m0core.media.ffmpeg import check_input_file, check_track
+from m0core.media.ffmpeg import check_input_file, check_track, players_duration
 from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
 
@@ -31,7 +31,9 @@ class SoundfileSource:
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             raise InputError(f"{p}: not an audio file soundfile can read ({exc})") from None
         media = MediaInfo(
-            path=str(p), duration=info.frames / info.samplerate, sample_rate=info.samplerate,
+            path=str(p), sample_rate=info.samplerate,
+            duration=players_duration(info.format.lower(), info.frames / info.samplerate, 0.0,
+                                      p),
             channels=info.channels, has_audio=True, has_video=False,
             audio_codec=info.subtype.lower(), container=info.format.lower(),
             size=p.stat().st_size, tracks=(AudioTrack(

@@ -238,12 +238,47 @@ def players_duration(container: str | None, duration: float | None,
     0) to the end. A Matroska/WebM file's Duration is where its segment ends, on a timeline
     from 0, and FFmpeg passes it on as it is: a file whose timestamps start at 7.5 s (cut
     from a longer recording with its times kept) played 7.5 s shorter than it declared.
-    An FLV file at ``path`` cut short (:func:`flv_cut_short`) declares no length it has."""
+    An FLV file at ``path`` cut short (:func:`flv_cut_short`) declares no length it has; a
+    WAV file cut short declares, in its header, the whole recording's length, which FFmpeg
+    gives up for that of the data there is: the header's is kept, so that the run finds the
+    file cut short and says so (:func:`wav_declared`)."""
     if duration is not None and container == MATROSKA and start > 0:
         return max(duration - start, 0.0)
     if container == FLV and path is not None and flv_cut_short(path):
         return None
+    if container == WAV and path is not None and duration is not None:
+        return max(duration, wav_declared(path) or 0.0)
     return duration
+
+
+#: FFmpeg's name of the WAV demuxer.
+WAV = "wav"
+
+
+def wav_declared(path: str | os.PathLike) -> float | None:
+    """Seconds of audio the RIFF/WAVE header of ``path`` declares (its data chunk's size at
+    its format's byte rate), or ``None`` (not such a file, or a size a writer that never
+    finished left: 0 or all ones)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if head[:4] != b"RIFF" or head[8:] != b"WAVE":
+                return None
+            rate = 0
+            for _ in range(64):  # chunks before the data: fmt, LIST, fact, ...
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                size = int.from_bytes(chunk[4:], "little")
+                if chunk[:4] == b"data":
+                    return size / rate if rate and 0 < size < 0xFFFFFFFF else None
+                if chunk[:4] == b"fmt ":
+                    rate = int.from_bytes(f.read(16)[8:12], "little")
+                    size -= 16
+                f.seek(size + (size & 1), os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
 
 
 #: FFmpeg's name of the FLV demuxer.
