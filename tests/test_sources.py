@@ -114,16 +114,16 @@ def test_an_mp4_without_its_index_says_it_is_incomplete_and_what_may_rebuild_it(
     """An MP4 whose recorder stopped before writing its moov (OBS or the PC crashed, a disk
     filled) was 'not a media file ffmpeg can read (moov atom not found)' through the ffmpeg
     source, with no word of why or what to do: both sources say it is incomplete and that
-    untrunc can rebuild it."""
+    untrunc can rebuild it. One still being recorded has no moov yet either: so they say."""
     cut = tmp_path / "crashed.mp4"
     cut.write_bytes(vod.read_bytes()[: vod.stat().st_size // 2])
     with pytest.raises(InputError) as error:
         plugins.create("sources", name).probe(str(cut))
     assert str(error.value) == (f"{cut}: not a media file {'m0' if name == 'pyav' else name} "
                                 "can read (moov atom not found: the recording is incomplete, "
-                                "its index never written (a crash, a full disk, a stopped "
-                                "download); untrunc can rebuild it from a healthy recording "
-                                "made with the same settings)")
+                                "its index not written (still being recorded, or a crash, a "
+                                "full disk, a stopped download); untrunc can rebuild it from a "
+                                "healthy recording made with the same settings)")
 
 
 @pytest.mark.parametrize("content", [b"hello, this is text\n" * 10, bytes(range(256)) * 40])

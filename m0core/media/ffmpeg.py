@@ -306,9 +306,9 @@ def flv_cut_short(path: str | os.PathLike) -> bool:
 
 
 #: What an MP4 or MOV without its moov (the index its writer puts last) is, and what may help.
-NO_INDEX = ("the recording is incomplete, its index never written (a crash, a full disk, a "
-            "stopped download); untrunc can rebuild it from a healthy recording made with the "
-            "same settings")
+NO_INDEX = ("the recording is incomplete, its index not written (still being recorded, or a "
+            "crash, a full disk, a stopped download); untrunc can rebuild it from a healthy "
+            "recording made with the same settings")
 
 
 def unreadable(path: object, reader: str, why: str) -> InputError:
