@@ -254,3 +254,46 @@ def test_an_outline_of_another_duration_still_decodes_on_the_probes_segments(
     probed = [start for start, _ in plan_segments(duration, 2, hop)]
     assert [start for start, _ in plan_segments(duration + 40, 2, hop)] != probed
     assert set(probed) <= {float(line) for line in starts.read_text().split()}
+
+
+SHORT_FIRST = '''
+import numpy as np
+from m0core import AudioChunk, MediaInfo, hookimpl
+
+class ShortFirst:
+    """700 s declared; the segment from 0 stops at 100 s without an error, the others whole."""
+    exact_seek = True
+
+    def probe(self, path):
+        return MediaInfo(path=path, duration=700.0, sample_rate=8000, channels=1)
+
+    def chunks(self, path, *, chunk_seconds=10.0, start=0.0, duration=None):
+        end = 100.0 if start == 0 else 700.0 if duration is None else start + duration
+        t = start
+        while t < end:
+            n = int(round(min(chunk_seconds, end - t) * 8000))
+            yield AudioChunk(np.full(n, 0.01, np.float32), 8000, t)
+            t += n / 8000
+
+@hookimpl
+def m0_register_sources(register):
+    register("short-first", ShortFirst)
+'''
+
+
+def test_a_segment_that_stops_short_before_one_that_goes_on_fails_cleanly(
+        wav, tmp_path, fake_dist):
+    """A file without video is as long as its audio: a decode that stops short is no error,
+    the run measures it. But a segment that stops short with a later segment's audio going on
+    (the decoder gave up at a damaged stretch the next segment seeks past) would put every
+    later moment that much early: that is 'truncated or damaged', as it was, not a curve with
+    a hole closed up."""
+    from conftest import run_m0
+
+    env = fake_dist("m0-short-first", SHORT_FIRST)
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--source", "short-first",
+                 "--jobs", "2", "--no-clips", "--no-cache", "-q", env=env)
+    assert run.returncode == 1 and run.stderr == (
+        f"Error: {wav}: file is truncated or damaged: audio stops at 100.0 s and goes on at "
+        "350.0 s\n"), run.stderr
+    assert not (tmp_path / "out").exists()

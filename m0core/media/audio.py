@@ -37,6 +37,13 @@ OVERRUN = 1.0
 WRAPPED = (1 << 32) / 90_000
 
 
+def truncation_slack(expected: float) -> float:
+    """Seconds of the ``expected`` a decode may lack at its end before it stopped short
+    (:data:`TRUNCATION_SLACK`)."""
+    seconds, share = TRUNCATION_SLACK
+    return max(seconds, share * expected)
+
+
 def check_complete(path: object, decoded: float, total: float | None, start: float = 0.0,
                    length: float | None = None, *, damaged: bool, detail: str = "",
                    video: bool = True) -> None:
@@ -52,8 +59,7 @@ def check_complete(path: object, decoded: float, total: float | None, start: flo
     if not damaged or total is None or not video:
         return
     expected = total - start if length is None else min(total - start, length)
-    seconds, share = TRUNCATION_SLACK
-    if expected > 0 and decoded < expected - max(seconds, share * expected):
+    if expected > 0 and decoded < expected - truncation_slack(expected):
         raise InputError(f"{path}: file is truncated or damaged: audio stops at "
                          f"{start + decoded:.1f} s of {total:.1f} s"
                          f"{f' ({detail})' if detail else ''}")

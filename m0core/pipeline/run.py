@@ -22,6 +22,7 @@ import numpy as np
 
 from m0core import contracts, plugins, workers
 from m0core.errors import InputError, Interrupted, M0Error, OptionError
+from m0core.media.audio import truncation_slack
 from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
 from m0core.options import Options
 from m0core.pipeline import cache, selections
@@ -387,8 +388,14 @@ class _Streams:
         batch = max(1, int(SELECT_SECONDS / self.plan.hop))
         held: list[np.ndarray] = []
         count, fed = 0, time.perf_counter()
-        for stream in [self._first, *self.streams[1:]]:
+        stopped = None  # where a segment's audio stopped short of the next segment
+        for index, stream in enumerate([self._first, *self.streams[1:]]):
             for scores in stream:
+                if stopped is not None and self.decoded[index]:
+                    # the next segment's audio goes on: the hole cannot be closed up
+                    raise InputError(f"{self.plan.path}: file is truncated or damaged: audio "
+                                     f"stops at {stopped:.1f} s and goes on at "
+                                     f"{self.segments[index][0]:.1f} s")
                 held.append(scores)
                 count += len(scores)
                 if count >= batch or time.perf_counter() - fed >= SELECT_WAIT:
@@ -396,6 +403,10 @@ class _Streams:
                     held, count, fed = [], 0, time.perf_counter()
                     run.collect()
                 self._report()
+            start, length = self.segments[index]
+            if stopped is None and length is not None and \
+                    self.decoded[index] < length - truncation_slack(length):
+                stopped = start + self.decoded[index]
         if held:
             run.select(np.concatenate(held))
         if not sum(self.decoded):
