@@ -126,6 +126,19 @@ def test_an_mp4_without_its_index_says_it_is_incomplete_and_what_may_rebuild_it(
                                 "healthy recording made with the same settings)")
 
 
+def test_a_segment_after_an_mp4s_audio_ends_is_empty(make_media):
+    """An MP4 whose audio ends before its video (5 s of 20): the segment a worker decodes
+    from 10 s (a recording of 10 minutes or more is cut in segments) failed with 'plugin
+    "pyav-source": AttributeError: 'tuple_iterator' object has no attribute 'close''. It
+    has no audio there: no chunk."""
+    path = make_media("audio-ends-early.mp4", "-f", "lavfi", "-i",
+                      "testsrc2=size=64x48:rate=5:duration=20", "-f", "lavfi", "-i",
+                      "sine=duration=5", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
+    source = plugins.create("sources", "pyav")
+    assert list(source.chunks(str(path), start=10.0, duration=5.0)) == []
+    assert list(source.chunks(str(path), start=10.0)) == []
+
+
 @pytest.mark.parametrize("content", [b"hello, this is text\n" * 10, bytes(range(256)) * 40])
 @pytest.mark.parametrize("name", ["ffmpeg", "soundfile", "pyav"])
 def test_not_media_is_an_input_error(tmp_path, content, name):

@@ -6,7 +6,7 @@ priming is not shown).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -116,7 +116,8 @@ class AudioReader:
         """The sample index (at the output rate) after the track's last shown sample."""
         return mp4.shown_end(self.movie, self.sample_rate)
 
-    def frames(self, first: int, preroll: float) -> tuple[int, Iterator[av.AudioFrame | None]]:
+    def frames(self, first: int, preroll: float
+               ) -> tuple[int, Generator[av.AudioFrame | None, None, None]]:
         """``(index of the first sample yielded, frames)`` for decoding from sample index
         ``first`` (at the output rate) on, starting ``preroll`` seconds early. Silence
         stands for a leading empty edit; ``None`` for a packet that failed to decode."""
@@ -132,14 +133,14 @@ class AudioReader:
         if not head:  # past the last sample (False) or damaged tables (None)
             self.errors += head is None
             f.close()
-            return first, iter(())
+            return first, _no_frames()
         position = lead + round((head.dts - edit.media_time) * rate / scale)
         drop = max(0, lead - position)
         begin = min(first, lead) if first < lead else position + drop
         return begin, self._frames(f, _chain(head, ahead), drop, lead - min(first, lead))
 
     def _frames(self, f: BinaryIO, run_list: Iterator[Run], drop: int, silence: int
-                ) -> Iterator[av.AudioFrame | None]:
+                ) -> Generator[av.AudioFrame | None, None, None]:
         with f:
             yield from self._silent(silence)
             scale = self.track.timescale
@@ -202,3 +203,8 @@ class AudioReader:
 def _chain(head: Run, rest: Iterator[Run]) -> Iterator[Run]:
     yield head
     yield from rest
+
+
+def _no_frames() -> Generator[av.AudioFrame, None, None]:
+    """No frame, as a generator: the caller closes the frames it is given."""
+    yield from ()
