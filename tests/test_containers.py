@@ -853,3 +853,14 @@ def test_an_audio_file_cut_short_read_by_soundfile_gives_the_moments_it_holds(
     whole = make_media(f"matrix-soundfile-{name}", "-i", str(mic))
     _assert_the_moments_before_the_cut(_cut_short(whole, tmp_path, 0.8), tmp_path,
                                        "soundfile")
+
+
+def test_a_segment_past_where_an_m4a_is_cut_short_is_empty(container, tmp_path):
+    """An M4A of 10 minutes or more cut short (its tables naming samples past the cut): the
+    worker decoding a segment that starts past the cut failed with 'plugin "pyav-source":
+    AttributeError: 'NoneType' object has no attribute 'samples'' where the recording is
+    as long as its audio. That segment has no audio: no chunk."""
+    path = _cut_short(container("faststart-audio.m4a"), tmp_path, 0.5)
+    source = PyAVSource()
+    assert list(source.chunks(str(path), start=30.0, duration=10.0)) == []
+    assert list(source.chunks(str(path), start=30.0)) == []

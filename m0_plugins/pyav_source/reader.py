@@ -147,6 +147,9 @@ class AudioReader:
             ticks = round(self.template.samples * scale / self.sample_rate)  # of a frame
             frames = self._decoded(mp4.packets(f, run_list, ticks, round(GAP * scale)))
             for frame in frames:  # the encoder's priming (an edit's media time) is not shown
+                if frame is None:  # the file ends before the tables do
+                    yield frame
+                    continue
                 if drop >= frame.samples:
                     drop -= frame.samples
                     continue
