@@ -864,3 +864,21 @@ def test_a_segment_past_where_an_m4a_is_cut_short_is_empty(container, tmp_path):
     source = PyAVSource()
     assert list(source.chunks(str(path), start=30.0, duration=10.0)) == []
     assert list(source.chunks(str(path), start=30.0)) == []
+
+
+def test_a_video_cut_short_says_how_to_keep_what_can_be_read(container, tmp_path):
+    """A video file cut short that declares its whole length (a faststart MP4 whose download
+    stopped) is 'file is truncated or damaged', with nothing to do about it: the line gives
+    the ffmpeg copy that keeps what can be read, and m0 finds the moments in that copy."""
+    import shlex
+
+    path = _cut_short(container("faststart.mp4"), tmp_path, 0.8)
+    run = run_m0("analyze", str(path), str(tmp_path / "out"), "-q")
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    line, command = run.stderr.strip().split("; a copy keeps what can be read: ")
+    assert line.startswith(f"Error: {path}: file is truncated or damaged: audio stops at 35.")
+    assert "\n" not in command and command.startswith("ffmpeg -i "), command
+    subprocess.run([ffmpeg_exe(), "-loglevel", "quiet", *shlex.split(command)[1:]], check=True)
+    readable = tmp_path / "cut-matrix-faststart-readable.mkv"
+    result = analyze(readable, tmp_path / "readable", report=False)
+    assert_at_players_times(result, BURSTS)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+from pathlib import Path
+
 import numpy as np
 
 from m0core.errors import InputError
@@ -44,7 +48,7 @@ def truncation_slack(expected: float) -> float:
     return max(seconds, share * expected)
 
 
-def check_complete(path: object, decoded: float, total: float | None, start: float = 0.0,
+def check_complete(path: str | os.PathLike, decoded: float, total: float | None, start: float = 0.0,
                    length: float | None = None, *, damaged: bool, detail: str = "",
                    video: bool = True) -> None:
     """Raise :class:`InputError` if a decode of a file with ``video`` that met errors
@@ -55,11 +59,17 @@ def check_complete(path: object, decoded: float, total: float | None, start: flo
     enough that a recording cut at 99 % is caught at any length, and large enough for the
     audio that ends a little before the video of a healthy recording. A file without video
     cut short (a FLAC, an M4A) is as long as its audio, as one whose decoder meets no error at
-    its cut end (a WAV, an MP3) is: the run measures it (``Plan.measured``)."""
+    its cut end (a WAV, an MP3) is: the run measures it (``Plan.measured``). The error says
+    how to make a file of what can be read (ffmpeg's copy into Matroska), which m0 reads."""
     if not damaged or total is None or not video:
         return
     expected = total - start if length is None else min(total - start, length)
     if expected > 0 and decoded < expected - truncation_slack(expected):
+        copy = Path(os.fspath(path))
+        copy = copy.with_name(f"{copy.stem}-readable.mkv")
+        named = f"./{copy}" if str(copy).startswith("-") else str(copy)  # not an option
         raise InputError(f"{path}: file is truncated or damaged: audio stops at "
                          f"{start + decoded:.1f} s of {total:.1f} s"
-                         f"{f' ({detail})' if detail else ''}")
+                         f"{f' ({detail})' if detail else ''}; a copy keeps what can be "
+                         f"read: ffmpeg -i {shlex.quote(os.fspath(path))} -c copy "
+                         f"{shlex.quote(named)}")
