@@ -771,11 +771,11 @@ def _cut_short(path: Path, folder: Path, share: float) -> Path:
     return cut
 
 
-def _audio_seconds(path: Path) -> float:
-    """How many seconds of audio ffmpeg's own decode of ``path`` gives."""
-    wav = path.with_suffix(".audio.wav")
+def _audio_seconds(path: Path, track: int = 1) -> float:
+    """How many seconds of audio ffmpeg's own decode of ``path``'s audio ``track`` gives."""
+    wav = path.with_suffix(f".audio{track}.wav")
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "quiet", "-i", str(path),
-                    "-map", "0:a:0", str(wav)])
+                    "-map", f"0:a:{track - 1}", str(wav)])
     return soundfile.info(wav).duration
 
 
@@ -882,3 +882,24 @@ def test_a_video_cut_short_says_how_to_keep_what_can_be_read(container, tmp_path
     readable = tmp_path / "cut-matrix-faststart-readable.mkv"
     result = analyze(readable, tmp_path / "readable", report=False)
     assert_at_players_times(result, BURSTS)
+
+
+def test_every_track_of_a_fragmented_mp4_cut_short_is_as_long_as_its_audio(
+        obs, make_media, tmp_path):
+    """OBS's fragmented MP4 with two tracks, cut short, analysed with --audio-track all
+    (FFmpeg's demuxer mixes them), or through the ffmpeg source: it was said to be as long as
+    the samples the last fragment's tables name (FFmpeg's count), past the audio the crash cut
+    off: 'file is truncated or damaged', and through the ffmpeg source a last window running
+    past the audio. It is as long as the audio of every track."""
+    whole = make_media("matrix-obs-two-tracks-fragmented.mp4", "-i", str(obs("mp4")), "-map",
+                       "0", "-c", "copy", "-movflags",
+                       "frag_keyframe+empty_moov+default_base_moof")
+    path = _cut_short(whole, tmp_path, 0.8)
+    ends = [_audio_seconds(path, track) for track in (1, 2)]
+    assert ends[0] - ends[1] > 0.1, "the test needs tracks the cut ends apart"
+    for source in ("pyav", "ffmpeg"):
+        result = analyze(path, tmp_path / source, source=source, audio_track="all",
+                         report=False)
+        assert result.media.duration == pytest.approx(min(ends), abs=0.05), source
+        assert_at_players_times(result, BURSTS, audio_track="all")
+        assert result.clips[1].highlight.end == pytest.approx(result.media.duration, abs=0.01)

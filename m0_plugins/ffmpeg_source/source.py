@@ -7,9 +7,11 @@ import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
+from m0_plugins.pyav_source import mp4
 from m0core import checks
 from m0core.checks import number
 from m0core.errors import InputError, M0Error
@@ -61,6 +63,8 @@ class FFmpegSource:
         """Duration and streams of ``path``; :class:`InputError` if ffmpeg cannot open it or
         it has no such audio track."""
         info = probe(path, self.audio_track)
+        if info.duration is not None and info.container == mp4.CONTAINER:
+            info = replace(info, duration=mp4.cut_fragments_end(Path(path), info.duration))
         if self.sample_rate and info.has_audio:
             info = replace(info, sample_rate=self.sample_rate)
         self._probed[os.fspath(path)] = info

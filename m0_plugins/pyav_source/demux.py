@@ -25,6 +25,7 @@ from m0core.media.audio import OVERRUN, WRAPPED, check_complete
 from m0core.media.ffmpeg import input_arg, players_duration, unreadable
 from m0core.model import AudioChunk, AudioTrack, MediaInfo
 
+from . import mp4
 from .chunks import GAP, PIECE, PREROLL, ChunkBuffer, mono_into
 
 RESET = 1.0  # seconds timestamps may go back before it counts as a restart, not an overlap
@@ -373,6 +374,8 @@ def _media_info(container, path: Path, track: int | str = 1) -> MediaInfo:
     channels = ctx.layout.nb_channels if ctx else 0
     if track == checks.ALL_TRACKS and audio:
         channels = max(t.channels for t in tracks)
+    if duration is not None and container.format.name == mp4.CONTAINER:
+        duration = mp4.cut_fragments_end(path, duration)
     return MediaInfo(
         path=str(path), duration=players_duration(container.format.name, duration, origin,
                                                   path),

@@ -1006,6 +1006,27 @@ def duration(movie: Movie, rate: int) -> float:
     return max(movie.duration or 0.0, end)
 
 
+def cut_fragments_end(path: Path, declared: float) -> float:
+    """``declared`` (FFmpeg's demuxer's duration of the MP4-family file ``path``), or, for a
+    fragmented movie a crash cut off in a fragment, where the first of its audio tracks to
+    end ends, each with its last sample whose bytes are in the file (:func:`media_end`):
+    FFmpeg counts those the last fragment's tables name, and its demuxer stops at the cut."""
+    ends = [declared]
+    try:
+        number, count = 1, 1
+        while number <= count:
+            movie = open_movie(path, number)
+            if not movie.fragmented:
+                return declared
+            count = len(movie.tracks)
+            if movie.audio is not None and movie.audio.sample_rate:
+                ends.append(duration(movie, movie.audio.sample_rate))
+            number += 1
+    except (Unsupported, OSError, struct.error, ValueError, IndexError):
+        return declared
+    return min(ends)
+
+
 def described(number: int, track: AudioTrack, rate: int, channels: int) -> TrackInfo:
     """Audio track ``number`` as FFmpeg's demuxer describes it, given the rate and channels
     (the decoder's, or those the file declares)."""
