@@ -223,6 +223,24 @@ def test_find_inputs_leaves_out_the_clips_of_earlier_runs(tmp_path):
     assert find_inputs([str(clip)]) == [clip.resolve()]
 
 
+def test_a_folder_leaves_out_hidden_files_and_folders_as_a_glob_does(tmp_path):
+    """A folder of recordings on a disk a Mac wrote to (``._stream.mp4``, 4 KB of resource
+    fork beside each recording), with a desktop's ``.Trash-1000/`` and an ``m0 analyze``
+    running into it (its ``.m0-run-*/`` folder of half-written clips): ``m0 batch vods/`` took
+    each as a recording (a failed job per ``._`` file, exit 1; a deleted or half-written file
+    analysed), where ``"vods/**/*.mp4"`` leaves hidden files out."""
+    root = tmp_path / "vods"
+    for name in ("stream.mp4", "._stream.mp4", ".Trash-1000/files/old.mp4",
+                 "day 2/talk.mkv", "day 2/.m0-run-1234-ab/01_0h00m12s.mp4"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"x")
+    wanted = [root / "day 2" / "talk.mkv", root / "stream.mp4"]
+    assert find_inputs([str(root)]) == [p.resolve() for p in wanted]
+    assert sorted(find_inputs([str(root / "**" / "*.m*")])) == [p.resolve() for p in wanted]
+    hidden = root / "._stream.mp4"
+    assert find_inputs([str(hidden)]) == [hidden.resolve()]  # named on its own: taken
+
+
 def test_a_glob_leaves_out_every_file_of_earlier_batches(tmp_path, vod):
     """A studio's folder of recordings holding an earlier batch's OUT_DIR: ``m0 batch
     "vods/**" new/`` took that batch's ledger (``m0-batch.sqlite``, its ``.lock``), each

@@ -451,7 +451,9 @@ def _from_row(spec: dict, row: Row, status: str, **values: Any) -> dict[str, Any
 def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = None, *,
                 on_nothing: Callable[[str], None] | None = None) -> list[Path]:
     """The files named by ``patterns``: globs (``**`` crosses folders), folders (their media
-    files, recursively) or plain paths (kept even if missing, so the job reports it).
+    files, recursively, but hidden ones, as a glob: a Mac's ``._stream.mp4``, a
+    ``.Trash-1000/``, a running m0's ``.m0-run-*/``) or plain paths (kept even if missing, so
+    the job reports it).
 
     Files under ``exclude`` (the batch's output folder) are left out, and so are the files
     a folder or glob finds that an earlier m0 run made (its clips, thumbnails, report and
@@ -468,9 +470,11 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     made = functools.cache(previous_outputs)  # by folder: what the record there lists
     for pattern in patterns:
         path = Path(pattern).expanduser()
-        if path.is_dir():
+        if path.is_dir():  # hidden files and folders left out, as a glob leaves them out
             matches = sorted(p for p in path.rglob("*")
-                             if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS)
+                             if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS
+                             and not any(part.startswith(".")
+                                         for part in p.relative_to(path).parts))
         elif glob.has_magic(pattern):
             matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(pattern),
                                                         recursive=True) if os.path.isfile(p))
