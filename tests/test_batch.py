@@ -241,6 +241,27 @@ def test_a_folder_leaves_out_hidden_files_and_folders_as_a_glob_does(tmp_path):
     assert find_inputs([str(hidden)]) == [hidden.resolve()]  # named on its own: taken
 
 
+def test_out_dir_may_be_the_recordings_folder(tmp_path, vod):
+    """``cd vods; m0 batch "*.mp4" .`` (each recording's folder beside it) ran nothing:
+    'no input files: *.mp4 matched nothing', as every file under OUT_DIR was left out. Only
+    OUT_DIR's job folders (``<name>_highlights/``, a killed job's unlisted clip included)
+    are."""
+    root = tmp_path / "vods"
+    (root / "day 2").mkdir(parents=True)
+    shutil.copy(vod, root / "stream.mp4")
+    (root / "day 2" / "talk.mp4").write_bytes(b"x")
+    (root / "stream_highlights").mkdir()
+    (root / "stream_highlights" / "01_0h00m12s.mp4").write_bytes(b"x")  # listed nowhere
+    wanted = [root / "stream.mp4", root / "day 2" / "talk.mp4"]
+    for pattern in (root, root / "**" / "*.mp4"):
+        assert sorted(find_inputs([str(pattern)], exclude=root)) == sorted(wanted)
+    assert find_inputs([str(root / "stream.mp4")], exclude=root / "..") == [wanted[0]]
+    run = run_m0("batch", "*.mp4", ".", "--no-clips", "--no-report", "--json", cwd=root)
+    assert run.returncode == 0, run.stderr
+    assert [j["status"] for j in json.loads(run.stdout)["jobs"]] == ["completed"]
+    assert (root / "stream_highlights" / "highlights.json").is_file()
+
+
 def test_a_glob_leaves_out_every_file_of_earlier_batches(tmp_path, vod):
     """A studio's folder of recordings holding an earlier batch's OUT_DIR: ``m0 batch
     "vods/**" new/`` took that batch's ledger (``m0-batch.sqlite``, its ``.lock``), each

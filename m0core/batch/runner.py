@@ -455,10 +455,11 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     ``.Trash-1000/``, a running m0's ``.m0-run-*/``) or plain paths (kept even if missing, so
     the job reports it).
 
-    Files under ``exclude`` (the batch's output folder) are left out, and so are the files
-    a folder or glob finds that an earlier m0 run made (its clips, thumbnails, report and
-    records: listed by the ``highlights.json`` beside or above them; a batch's ledger) — a
-    file named on its own is kept.
+    A folder or glob leaves out the job folders of ``exclude`` (the batch's output folder,
+    which may be the recordings' own: its ``<name>_highlights/`` folders) and the files an
+    earlier m0 run made (its clips, thumbnails, report and records: listed by the
+    ``highlights.json`` beside or above them; a batch's ledger) — a file named on its own is
+    kept.
     Raises :class:`InputError` when nothing is found; ``on_nothing(pattern)`` is told of each
     glob or folder that found nothing when others did (a typo in a list should not go
     unnoticed).
@@ -481,19 +482,29 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
         else:
             matches = [path]
         if path.is_dir() or glob.has_magic(pattern):
-            matches = [m for m in matches if not _made_by_m0(m, made)]
+            matches = [m for m in matches
+                       if not _made_by_m0(m, made) and not _in_job_folder(m, skip)]
         if not matches:
             unmatched.append(pattern)
         for match in matches:
-            resolved = match.resolve()
-            if skip is not None and resolved.is_relative_to(skip):
-                continue
-            found.setdefault(resolved, None)
+            found.setdefault(match.resolve(), None)
     if not found:
         raise InputError(f"no input files: {' '.join(patterns) or 'no pattern'} matched nothing")
     for pattern in unmatched if on_nothing is not None else ():
         on_nothing(pattern)
     return list(found)
+
+
+def _in_job_folder(path: Path, out_dir: Path | None) -> bool:
+    """Whether ``path`` lies in a job folder of a batch into ``out_dir`` (resolved):
+    ``OUT_DIR/<name>_highlights/``, what its jobs write (listed or not: a killed job's clip)."""
+    if out_dir is None:
+        return False
+    resolved = path.resolve()
+    if not resolved.is_relative_to(out_dir):
+        return False
+    parts = resolved.relative_to(out_dir).parts
+    return len(parts) > 1 and parts[0].endswith(FOLDER_SUFFIX)
 
 
 def _made_by_m0(path: Path, made: Callable[[Path], set[str]]) -> bool:
