@@ -20,7 +20,7 @@ from procs import m0_popen, running_tasks, tagged_env, wait_for, wait_gone
 
 from m0core import BatchJob, BatchProcessor, M0Error
 from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger
-from m0core.batch.runner import find_inputs, job_folders
+from m0core.batch.runner import find_inputs, job_folders, read_list
 from m0core.errors import InputError, OptionError
 
 
@@ -646,6 +646,20 @@ def test_cli_from_file(vod, tmp_path):
                  "--json")
     assert run.returncode == 0, run.stderr
     assert [r["status"] for r in json.loads(run.stdout)["jobs"]] == ["completed"] * 2
+
+
+def test_a_list_from_notepad_or_in_latin1_names_its_files(tmp_path):
+    """``--from-file`` of a list Windows Notepad saved (UTF-8 with a byte-order mark, CRLF)
+    named a first file '\\ufeffday1.mp4' ('no such file' for a file that is there, the mark
+    invisible in the error line); a list in Latin-1 (``caf\\xe9.mp4``, an old tool's) was
+    'unexpected UnicodeDecodeError' and no job ran. The mark is dropped, and a byte that is
+    not UTF-8 stands for itself as in a file name (its job fails alone: not UTF-8, rename
+    it)."""
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(b"\xef\xbb\xbfday1.mp4\r\n# old\r\nday 2/b.mp4\r\n")
+    assert read_list(listing) == ["day1.mp4", "day 2/b.mp4"]
+    listing.write_bytes(b"caf\xe9.mp4\n")
+    assert read_list(listing) == [os.fsdecode(b"caf\xe9.mp4")]
 
 
 def test_sigkill_half_way_then_rerun_completes_only_the_missing(vod, tmp_path):
