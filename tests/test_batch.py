@@ -794,6 +794,25 @@ def test_a_job_whose_process_dies_fails_alone(vod, tmp_path, fake_dist):
     assert [r["status"] for r in results].count("completed") == 2
 
 
+def test_a_job_stopped_from_outside_the_batch_is_no_success(vod, wav, tmp_path, fake_dist):
+    """A job's process sent SIGTERM by someone else (a runaway job killed with ``kill``): its
+    line said 'the batch was stopped', which went on, and ended with exit code 0 with the
+    job undone ('2 jobs: 1 completed, 1 interrupted'), so a script went on as if all were
+    done. The line says what stopped it, and the batch ends with an error line and exit
+    code 1 (the same command runs the job again, as any interrupted job)."""
+    env = fake_dist("m0-crashy", CRASHY.replace("SIGKILL", "SIGTERM"))
+    env["CRASH_MARKER"] = str(tmp_path / "crashed")
+    out = tmp_path / "out"
+    run = run_m0("batch", str(vod), str(wav), str(out), "--workers", "1", "--jobs", "0",
+                 "--analyzer", "crashy", "--no-clips", "--no-report", env=env)
+    assert (tmp_path / "crashed").exists()
+    assert run.returncode == 1, run.stderr
+    assert "2 jobs: 1 completed, 1 interrupted" in run.stdout
+    assert "the job's process was sent SIGTERM, not by the batch" in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == \
+        "Error: 1 of 2 jobs interrupted; run the same command again to finish them"
+
+
 def test_disabled_plugins_stay_disabled_in_the_jobs(vod, tmp_path, fake_dist):
     env = fake_dist("m0-crashy", CRASHY)
     env["CRASH_MARKER"] = str(tmp_path / "crashed")

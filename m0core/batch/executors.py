@@ -159,6 +159,8 @@ class _Job:
             pass
         exitcode = self.close()
         if self.result is not None:
+            if self.result.get("status") == "interrupted":  # the batch goes on: not its doing
+                self.result["error"] = "the job's process was sent SIGTERM, not by the batch"
             on_event("done", self.job_id, self.result)
         else:
             on_event("lost", self.job_id, ("failed", _death(exitcode)))

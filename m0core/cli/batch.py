@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     PATTERN is a file, a folder (its media files, recursively; not hidden ones) or a glob
     ("**" crosses folders; quote it). Each recording gets OUT_DIR/<name>_highlights/. A ledger
     (OUT_DIR/m0-batch.sqlite) records every job: running the same command again skips what
-    is done and redoes what was interrupted. Exit code 1 if any job failed.
+    is done and redoes what was interrupted. Exit code 1 if any job failed or was
+    interrupted.
     """
     from m0core.batch.executors import default_workers
     from m0core.batch.ledger import Ledger
@@ -116,10 +118,15 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
                                "jobs": list(results.values())}, indent=2))
     elif not quiet:
         click.echo(summary(results.values(), verbose, clips=opts.clips))
-    failed = sum(1 for r in results.values() if r["status"] == "failed")
-    if failed:
+    ended = Counter(r["status"] for r in results.values())
+    failed, stopped = ended["failed"], ended["interrupted"]  # stopped from outside the batch
+    if failed or stopped:
         why = f" (m0 batch --status {out_dir} says why)" if quiet else ""  # no job lines
-        raise M0Error(f"{failed} of {len(results)} jobs failed{why}")
+        jobs = f"of {len(results)} jobs"
+        what = " and ".join([f"{failed} {jobs} failed"] * bool(failed)
+                            + [f"{stopped} {'' if failed else jobs + ' '}interrupted"
+                               f"; run the same command again to finish them"] * bool(stopped))
+        raise M0Error(f"{what}{why}")
 
 
 #: The options of m0 batch that only shape the clips: its --workers counts jobs.
