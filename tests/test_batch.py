@@ -813,6 +813,43 @@ def test_a_job_stopped_from_outside_the_batch_is_no_success(vod, wav, tmp_path, 
         "Error: 1 of 2 jobs interrupted; run the same command again to finish them"
 
 
+WHERE = '''
+import os
+import numpy as np
+from m0core import hookimpl
+
+class Where:
+    """rms-like analyzer that writes the pid of the process it runs in to WHERE_FILE."""
+    hop = 0.1
+    def feed(self, chunk):
+        with open(os.environ["WHERE_FILE"], "w") as fh:
+            fh.write(str(os.getpid()))
+        return np.full(int(chunk.duration / self.hop), -40.0, dtype=np.float32)
+
+@hookimpl
+def m0_register_analyzers(register):
+    register("where", Where)
+'''
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: every job decodes in its "
+                    "own process")
+def test_fewer_jobs_than_workers_share_all_the_cores(wav, tmp_path, fake_dist):
+    """One recording (or a resumed batch's last few) with --workers at the core count (the
+    default): the job was given one core (cores ÷ --workers), so it decoded in its own
+    process, cut its clips one at a time and left the other cores idle. The jobs that run
+    share the cores between them: this one decodes in a worker process, as ``m0 analyze``
+    does."""
+    env = fake_dist("m0-where", WHERE)
+    env["WHERE_FILE"] = str(tmp_path / "pid")
+    run = run_m0("batch", str(wav), str(tmp_path / "out"), "--workers", str(os.cpu_count()),
+                 "--analyzer", "where", "--no-clips", "--no-report", "--json", env=env)
+    assert run.returncode == 0, run.stderr
+    job = json.loads(run.stdout)["jobs"][0]
+    assert job["status"] == "completed"
+    assert (tmp_path / "pid").read_text() != job["worker"].rpartition(":")[2]
+
+
 def test_disabled_plugins_stay_disabled_in_the_jobs(vod, tmp_path, fake_dist):
     env = fake_dist("m0-crashy", CRASHY)
     env["CRASH_MARKER"] = str(tmp_path / "crashed")

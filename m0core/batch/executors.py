@@ -74,12 +74,9 @@ class ProcessExecutor:
     nothing behind.
     """
 
-    slots_per_machine: int
-
     def __init__(self, workers: int) -> None:
         whole("workers", workers, low=1)
         self.workers = workers
-        self.slots_per_machine = workers
 
     def map(self, fn: JobFn, specs: list[dict], on_event: OnEvent,
             stop: threading.Event | None = None) -> None:
@@ -89,7 +86,9 @@ class ProcessExecutor:
         if fn.__module__ == "__main__" or "<" in fn.__qualname__:
             raise M0Error(f"a job function must be importable, not {target}")
         events: queue.Queue = queue.Queue()
-        pending = deque(specs)
+        # jobs at once, no more than there are to run: fewer share the cores the rest leave
+        slots = max(1, min(self.workers, len(specs)))
+        pending = deque(dict(spec, slots=slots) for spec in specs)
         running: dict[str, _Job] = {}
         try:
             while pending or running:
@@ -234,7 +233,6 @@ class DaskExecutor:
             ) from None
         self.workers = workers
         self.scheduler = scheduler
-        self.slots_per_machine = workers
 
     def map(self, fn: JobFn, specs: list[dict], on_event: OnEvent,
             stop: threading.Event | None = None) -> None:
@@ -244,7 +242,7 @@ class DaskExecutor:
         if stop is not None:
             raise OptionError("a batch on Dask is stopped with Ctrl-C, not a stop event")
 
-        client, cluster = self._connect()
+        client, cluster = self._connect(max(1, min(self.workers, len(specs))))
         futures: dict[Any, str] = {}
         halt = Event(f"m0-stop-{uuid.uuid4().hex}", client=client)  # no call to the scheduler
         # a client that lost its scheduler logs tracebacks as it retries; m0 says it in a line
@@ -254,13 +252,14 @@ class DaskExecutor:
         try:
             slots = max(1, sum(w["nthreads"] for w in
                                client.scheduler_info()["workers"].values()))
-            self.slots_per_machine = _threads_per_host(client)
+            # a job's share of its machine: at most as many jobs on it as there are to run
+            per_host = max(1, min(_threads_per_host(client), len(specs)))
             queue = deque(specs)
             pending = as_completed()
 
             def submit() -> None:
                 spec = queue.popleft()
-                spec = dict(spec, slots=self.slots_per_machine)
+                spec = dict(spec, slots=per_host)
                 key = f"m0-{spec['key']}-{uuid.uuid4().hex[:8]}"  # unique on a shared cluster
                 future = client.submit(_stoppable, fn, spec, halt.name, key=key, pure=False)
                 futures[future] = spec["job_id"]
@@ -294,7 +293,9 @@ class DaskExecutor:
             if cluster is not None:
                 cluster.close()
 
-    def _connect(self):
+    def _connect(self, workers: int):
+        """A client of the scheduler, or of a local cluster of ``workers`` workers (and that
+        cluster)."""
         from distributed import Client, LocalCluster
 
         if self.scheduler:
@@ -306,7 +307,7 @@ class DaskExecutor:
         # silence_logs: Dask's own warnings (a cancelled task, a worker killed at Ctrl-C) are
         # not the user's business; m0 reports how each job ended
         with _deaf_to_ctrl_c():
-            cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
                                    processes=True, host="127.0.0.1", dashboard_address=None,
                                    silence_logs=logging.ERROR)
         try:

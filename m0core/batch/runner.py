@@ -336,8 +336,7 @@ class BatchProcessor:
                 opts = named[id(job.options)].to_dict()
                 spec = {"job_id": job.job_id, "video_path": job.video_path,
                         "output_path": job.output_path, "options": opts,
-                        "slots": self.executor.slots_per_machine,
-                        "blocked": plugins.blocked()}
+                        "blocked": plugins.blocked()}  # the executor gives its slots
                 try:  # a name the ledger cannot hold fails its job alone, not the batch
                     check_name(job.video_path)
                     check_name(job.output_path)

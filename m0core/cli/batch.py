@@ -23,7 +23,8 @@ from m0core.errors import M0Error
 @click.argument("args", nargs=-1, metavar="PATTERN... OUT_DIR")
 @analysis_options
 @click.option("--clip-workers", type=click.IntRange(1, 256), default=None, metavar="N",
-              help="ffmpeg processes per job for clips  [default: cores ÷ --workers]")
+              help="ffmpeg processes per job for clips  [default: cores ÷ --workers, or ÷ "
+                   "the jobs to run if fewer]")
 @click.option("--executor", type=click.Choice(["process", "dask"], case_sensitive=False),
               default="process",
               help="process: a local process per job; dask: a Dask distributed cluster.")
