@@ -110,6 +110,21 @@ def test_an_edl_at_29_97_fps_says_its_timecodes_drop_frames(make_media, tmp_path
         assert clip.source_range.start_time.to_seconds() == pytest.approx(h.start, abs=0.04)
 
 
+def test_an_edl_of_a_name_with_a_line_break_reads_back(wav, tmp_path):
+    """A recording whose name holds a line break (a title pasted from a chat) had an EDL whose
+    ``TITLE:`` line went on over two lines: 'line highlights' is no EDL statement, and an
+    editor's import (OpenTimelineIO's: 'Unknown event type') refused the file. A control
+    character in the title is a space."""
+    odd = tmp_path / "day 1\nfinal\tcut.wav"
+    odd.symlink_to(wav)
+    result = m0core.analyze(odd, tmp_path / "out", clips=False, report=False,
+                            formats=("edl",))
+    text = (tmp_path / "out" / "highlights.edl").read_text()
+    assert text.splitlines()[:2] == ["TITLE: day 1 final cut highlights", "FCM: NON-DROP FRAME"]
+    timeline = otio.adapters.read_from_file(str(tmp_path / "out" / "highlights.edl"), rate=25)
+    assert len(list(timeline.find_clips())) == len(result.highlights) == len(LOUD_AT)
+
+
 @pytest.mark.parametrize("media", ["vod", "wav"])
 def test_timelines_of_no_highlights_are_empty(request, media, tmp_path):
     result = m0core.analyze(request.getfixturevalue(media), tmp_path, clips=False,

@@ -84,7 +84,9 @@ def build_timeline(result: AnalysisResult, rate: float) -> Any:
 
     media = result.media
     name = Path(media.path).name
-    timeline = otio.schema.Timeline(name=f"{Path(media.path).stem} highlights")
+    # a line break in the name would end an EDL's TITLE line: control characters are spaces
+    title = re.sub(r"[\x00-\x1f\x7f]", " ", Path(media.path).stem)
+    timeline = otio.schema.Timeline(name=f"{title} highlights")
     kind = otio.schema.TrackKind.Video if media.has_video else otio.schema.TrackKind.Audio
     track = otio.schema.Track(name="highlights", kind=kind)
     available = None
