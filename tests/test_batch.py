@@ -241,6 +241,23 @@ def test_a_folder_leaves_out_hidden_files_and_folders_as_a_glob_does(tmp_path):
     assert find_inputs([str(hidden)]) == [hidden.resolve()]  # named on its own: taken
 
 
+def test_a_recording_named_with_brackets_is_found(tmp_path):
+    """'Stream [1080p].mp4' (yt-dlp names every download 'Title [id].mp4'), named on its
+    own or as the shell expands ``vods/*.mp4``, was read as a glob ('[1080p]': one of those
+    characters) and matched nothing: 'no input files: ... matched nothing', or with other
+    inputs a warning and the recording left out. A pattern naming a file or folder that is
+    there is that file or folder; one that is not is a glob."""
+    root = tmp_path / "vods [2024]"
+    root.mkdir()
+    for name in ("Stream [1080p].mp4", "Stream 1.mp4"):
+        (root / name).write_bytes(b"x")
+    bracketed = root / "Stream [1080p].mp4"
+    assert find_inputs([str(bracketed)]) == [bracketed.resolve()]
+    assert find_inputs([str(root)]) == sorted(p.resolve() for p in root.iterdir())
+    assert find_inputs([str(tmp_path / "vods*" / "Stream [0-9].mp4")]) == \
+        [(root / "Stream 1.mp4").resolve()]
+
+
 def test_out_dir_may_be_the_recordings_folder(tmp_path, vod):
     """``cd vods; m0 batch "*.mp4" .`` (each recording's folder beside it) ran nothing:
     'no input files: *.mp4 matched nothing', as every file under OUT_DIR was left out. Only

@@ -452,7 +452,8 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     """The files named by ``patterns``: globs (``**`` crosses folders), folders (their media
     files, recursively, but hidden ones, as a glob: a Mac's ``._stream.mp4``, a
     ``.Trash-1000/``, a running m0's ``.m0-run-*/``) or plain paths (kept even if missing, so
-    the job reports it).
+    the job reports it). A path that is there is taken as it is, glob characters in its name
+    or not (``Stream [1080p].mp4``).
 
     A folder or glob leaves out the job folders of ``exclude`` (the batch's output folder,
     which may be the recordings' own: its ``<name>_highlights/`` folders) and the files an
@@ -470,17 +471,19 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     made = functools.cache(previous_outputs)  # by folder: what the record there lists
     for pattern in patterns:
         path = Path(pattern).expanduser()
+        # a file that is there is that file, '[' in its name or not ('Stream [1080p].mp4')
+        globbed = glob.has_magic(pattern) and not path.exists()
         if path.is_dir():  # hidden files and folders left out, as a glob leaves them out
             matches = sorted(p for p in path.rglob("*")
                              if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS
                              and not any(part.startswith(".")
                                          for part in p.relative_to(path).parts))
-        elif glob.has_magic(pattern):
+        elif globbed:
             matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(pattern),
                                                         recursive=True) if os.path.isfile(p))
         else:
             matches = [path]
-        if path.is_dir() or glob.has_magic(pattern):
+        if path.is_dir() or globbed:
             matches = [m for m in matches
                        if not _made_by_m0(m, made) and not _in_job_folder(m, skip)]
         if not matches:
