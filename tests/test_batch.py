@@ -637,6 +637,24 @@ def test_cli_corrupt_file_fails_alone_then_rerun_skips(vod, tmp_path):
     assert "broken.mp4: not a media file" in status.stdout
 
 
+def test_a_name_with_a_line_break_is_said_on_one_line(tmp_path):
+    """A recording whose name holds a line break (a title pasted from a chat) or a terminal's
+    escape: its job's line, its row of the table and m0 analyze's error went on over two
+    lines (or the escape cleared the screen). A control character is shown escaped."""
+    name = tmp_path / "day 1\nfinal\x1bc.mp4"  # not there: the job fails at once
+    shown = str(name).replace("\n", "\\n").replace("\x1b", "\\x1b")
+    run = run_m0("batch", str(name), str(tmp_path / "out"))
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        "[1/1] ✗ day 1\\nfinal\\x1bc.mp4: " + shown + ": no such file",
+        "Error: 1 of 1 jobs failed"]
+    row, why = run.stdout.splitlines()[1:3]
+    assert row.startswith("failed ") and row.endswith(f" s  {shown}")
+    assert why == f"            {shown}: no such file"
+    alone = run_m0("analyze", str(name), str(tmp_path / "one"))
+    assert alone.stderr.splitlines() == [f"Error: {shown}: no such file"]
+
+
 def test_a_batch_whose_patterns_match_nothing_says_so_once(tmp_path):
     """The error alone, not a warning about the same pattern before it."""
     pattern = str(tmp_path / "nomatch" / "*.mp4")

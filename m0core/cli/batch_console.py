@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from m0core.batch.ledger import Row
-from m0core.cli.console import clock, count
+from m0core.cli.console import clock, count, one_line
 
 _MARK = {"completed": ("✓", "green"), "skipped": ("=", None), "failed": ("✗", "red"),
          "interrupted": ("!", "yellow")}
@@ -84,7 +84,8 @@ class BatchConsole:
                 what += f" in {result['seconds']:.1f} s"
         else:
             what = result["error"] or result["status"]
-        click.secho(f"[{completed}/{total}] {mark} {name}: {what}", fg=colour, err=True)
+        click.secho(one_line(f"[{completed}/{total}] {mark} {name}: {what}"), fg=colour,
+                    err=True)
         self._draw()
 
     def eta(self) -> float | None:
@@ -128,7 +129,7 @@ class BatchConsole:
         if eta is not None:
             line += f"  ETA {clock(eta)}"
         width = _width()
-        sys.stderr.write("\r\x1b[K" + line[: width - 1])
+        sys.stderr.write("\r\x1b[K" + one_line(line)[: width - 1])
         sys.stderr.flush()
 
     def _clear(self) -> None:
@@ -181,9 +182,9 @@ def summary(results: Iterable[dict], verbose: bool = False, clips: bool = True) 
         if listed else []
     for r in listed:
         lines.append(f"{r['status']:<11} {r['highlights']:>10} {r['clips'] if clips else '-':>5} "
-                     f"{_seconds(r['seconds']):>8}  {r['video_path']}")
+                     f"{_seconds(r['seconds']):>8}  {one_line(r['video_path'])}")
         if r["error"] and r["status"] != "skipped":
-            lines.append(f"{'':<11} {r['error']}")
+            lines.append(f"{'':<11} {one_line(r['error'])}")
     lines.append(counts_line(r["status"] for r in results))
     if any(r.get("previous") for r in results):
         lines.append("Jobs that failed in an earlier run were not retried (--retry-failed).")
@@ -221,9 +222,9 @@ def status_table(rows: list[tuple[Row, int]]) -> str:
         noted = f"  ({'; '.join(notes)})" if notes else ""
         lines.append(f"{row.status:<11} {row.attempts:>5} {_opt(row.highlights):>10} "
                      f"{_opt(row.clips):>5} {_seconds(row.seconds):>8}  {finished:<19}  "
-                     f"{row.path}{noted}")
+                     f"{one_line(row.path)}{noted}")
         if row.error:
-            lines.append(f"{'':<11} {row.error}")
+            lines.append(f"{'':<11} {one_line(row.error)}")
     line = counts_line(row.status for row, _ in rows)
     earlier = sum(n for _, n in rows)
     if earlier:

@@ -4,6 +4,7 @@ for m0's own output."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -34,14 +35,24 @@ def stdout_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\x1b``): a file name holding
+    a line break or a terminal's escape neither breaks a line m0 prints nor drives the
+    terminal."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def error(message: str) -> None:
     """One red ``Error:`` line on stderr."""
-    click.secho(f"Error: {message}", fg="red", err=True)
+    click.secho(f"Error: {one_line(message)}", fg="red", err=True)
 
 
 def warn(message: str) -> None:
     """One yellow ``Warning:`` line on stderr."""
-    click.secho(f"Warning: {message}", fg="yellow", err=True)
+    click.secho(f"Warning: {one_line(message)}", fg="yellow", err=True)
 
 
 def clock(seconds: float) -> str:
