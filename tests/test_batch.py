@@ -258,6 +258,17 @@ def test_a_recording_named_with_brackets_is_found(tmp_path):
         [(root / "Stream 1.mp4").resolve()]
 
 
+def test_an_empty_pattern_is_an_error_not_the_current_folder(tmp_path, monkeypatch):
+    """``m0 batch "$VODS" out/`` with VODS unset gave the pattern '', taken for the current
+    folder: every recording under it was batched (or 'no input files: no pattern matched
+    nothing'). It is one error line naming it."""
+    (tmp_path / "home.mp4").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    for patterns in ([""], ["", "home.mp4"]):
+        with pytest.raises(InputError, match=r"^an empty PATTERN \(''\) names no file$"):
+            find_inputs(patterns)
+
+
 def test_out_dir_may_be_the_recordings_folder(tmp_path, vod):
     """``cd vods; m0 batch "*.mp4" .`` (each recording's folder beside it) ran nothing:
     'no input files: *.mp4 matched nothing', as every file under OUT_DIR was left out. Only

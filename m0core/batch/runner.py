@@ -460,11 +460,14 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     earlier m0 run made (its clips, thumbnails, report and records: listed by the
     ``highlights.json`` beside or above them; a batch's ledger) — a file named on its own is
     kept.
-    Raises :class:`InputError` when nothing is found; ``on_nothing(pattern)`` is told of each
+    Raises :class:`InputError` when nothing is found or a pattern is empty (an unset
+    variable's ``"$VODS"``, not the current folder); ``on_nothing(pattern)`` is told of each
     glob or folder that found nothing when others did (a typo in a list should not go
     unnoticed).
     """
     patterns = list(patterns)
+    if "" in patterns:  # "$VODS" of an unset variable: Path("") is the current folder
+        raise InputError("an empty PATTERN ('') names no file")
     skip = Path(exclude).resolve() if exclude is not None else None
     found: dict[Path, None] = {}
     unmatched: list[str] = []
