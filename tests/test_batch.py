@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -182,6 +183,22 @@ def test_folders_unique_when_stems_collide_and_stable_across_runs(tmp_path):
     assert second[b].name.startswith("vod-") and second[b] != first[a]
     fresh = job_folders([a, b], out)
     assert len(set(fresh.values())) == 2 and fresh == job_folders([b, a], out)
+
+
+def test_folders_differ_by_more_than_case(tmp_path):
+    """``day1/Stream.mp4`` and ``day2/stream.mp4`` (or a ``café`` written by a Mac, NFD, and
+    one by Linux, NFC) got ``Stream_highlights`` and ``stream_highlights``: one folder on
+    the SMB share, APFS or exFAT disk a studio's OUT_DIR is often on, where each job removed
+    the other's clips. Such names get a folder with the hash, as names that are the same."""
+    out = tmp_path / "out"
+    inputs = [tmp_path / "day1" / "Stream.mp4", tmp_path / "day2" / "stream.mp4",
+              tmp_path / "caf\u00e9.mp4", tmp_path / "cafe\u0301.mkv"]
+    folders = job_folders(inputs, out)
+    assert len({unicodedata.normalize("NFC", str(f)).casefold()
+                for f in folders.values()}) == 4
+    assert all(f.name.count("-") == 1 for f in folders.values())
+    again = job_folders(inputs[1:2], out, {str(out.resolve() / "STREAM_highlights"): "x.mp4"})
+    assert again[inputs[1]].name.startswith("stream-")
 
 
 def test_find_inputs_globs_folders_and_exclusions(tmp_path, vod):

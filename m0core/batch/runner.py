@@ -23,6 +23,7 @@ import os
 import socket
 import threading
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -543,14 +544,16 @@ def read_list(path: str | os.PathLike) -> list[str]:
 def job_folders(inputs: list[Path], out_dir: str | os.PathLike,
                 taken: dict[str, str] | None = None) -> dict[Path, Path]:
     """``{input: folder}``: ``OUT_DIR/<stem>_highlights``, or ``<stem>-<hash>_highlights``
-    when stems collide or the name would be too long for a file name (its stem cut to fit).
+    when stems collide (in any case: :func:`_folded`) or the name would be too long for a
+    file name (its stem cut to fit).
     ``taken`` (``{folder: input}`` from the ledger) keeps an input in the folder it had
     before and its folder away from other inputs."""
     out = Path(out_dir).resolve()
     taken = dict(taken or {})
     previous = {path: folder for folder, path in taken.items()
                 if _fits(Path(folder).name)}  # a name too long was never a folder
-    stems = Counter(p.stem for p in inputs)
+    used = {_folded(folder) for folder in taken}
+    stems = Counter(_folded(p.stem) for p in inputs)
     folders: dict[Path, Path] = {}
     for path in inputs:
         key = os.fspath(path)
@@ -558,12 +561,21 @@ def job_folders(inputs: list[Path], out_dir: str | os.PathLike,
             folders[path] = Path(previous[key])
             continue
         folder = out / f"{path.stem}{FOLDER_SUFFIX}"
-        if stems[path.stem] > 1 or os.fspath(folder) in taken or not _fits(folder.name):
+        if (stems[_folded(path.stem)] > 1 or _folded(os.fspath(folder)) in used
+                or not _fits(folder.name)):
             digest = hashlib.sha256(key.encode()).hexdigest()[:6]
             folder = out / _fitted(path.stem, f"-{digest}{FOLDER_SUFFIX}")
         taken[os.fspath(folder)] = key
+        used.add(_folded(os.fspath(folder)))
         folders[path] = folder
     return folders
+
+
+def _folded(name: str) -> str:
+    """``name`` as a filesystem that ignores case compares it (an SMB share, APFS, exFAT,
+    NTFS): ``Stream`` and ``stream``, or a ``café`` a Mac wrote (NFD) and one Linux wrote
+    (NFC), are one folder there."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 #: The longest file name, in bytes, that common filesystems take (ext4, XFS, NTFS, APFS…).
