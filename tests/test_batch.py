@@ -286,6 +286,20 @@ def test_an_empty_pattern_is_an_error_not_the_current_folder(tmp_path, monkeypat
             find_inputs(patterns)
 
 
+def test_a_glob_matching_folders_takes_their_recordings(tmp_path):
+    """``m0 batch "vods/day*" out/``, quoted as the docs advise, said 'no input files:
+    vods/day* matched nothing' (a glob took files only), where the shell's expansion of it,
+    unquoted, names each folder and batches its recordings. A folder a glob matches is taken
+    as a folder is: its media files, hidden ones left out."""
+    root = tmp_path / "vods"
+    for name in ("day1/a.mp4", "day2/b.mkv", "day2/notes.txt", "day2/.old/c.mp4", "top.mp4"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"x")
+    days = [root / "day1" / "a.mp4", root / "day2" / "b.mkv"]
+    assert find_inputs([str(root / "day*")]) == days
+    assert find_inputs([str(root / "*")]) == days + [root / "top.mp4"]
+
+
 def test_out_dir_may_be_the_recordings_folder(tmp_path, vod):
     """``cd vods; m0 batch "*.mp4" .`` (each recording's folder beside it) ran nothing:
     'no input files: *.mp4 matched nothing', as every file under OUT_DIR was left out. Only

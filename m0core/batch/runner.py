@@ -450,9 +450,10 @@ def _from_row(spec: dict, row: Row, status: str, **values: Any) -> dict[str, Any
 
 def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = None, *,
                 on_nothing: Callable[[str], None] | None = None) -> list[Path]:
-    """The files named by ``patterns``: globs (``**`` crosses folders), folders (their media
-    files, recursively, but hidden ones, as a glob: a Mac's ``._stream.mp4``, a
-    ``.Trash-1000/``, a running m0's ``.m0-run-*/``) or plain paths (kept even if missing, so
+    """The files named by ``patterns``: globs (``**`` crosses folders; a folder one matches
+    is taken as a folder), folders (their media files, recursively, but hidden ones, as a
+    glob: a Mac's ``._stream.mp4``, a ``.Trash-1000/``, a running m0's ``.m0-run-*/``) or
+    plain paths (kept even if missing, so
     the job reports it). A path that is there is taken as it is, glob characters in its name
     or not (``Stream [1080p].mp4``).
 
@@ -477,14 +478,16 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
         path = Path(pattern).expanduser()
         # a file that is there is that file, '[' in its name or not ('Stream [1080p].mp4')
         globbed = glob.has_magic(pattern) and not path.exists()
-        if path.is_dir():  # hidden files and folders left out, as a glob leaves them out
-            matches = sorted(p for p in path.rglob("*")
-                             if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS
-                             and not any(part.startswith(".")
-                                         for part in p.relative_to(path).parts))
-        elif globbed:
-            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(pattern),
-                                                        recursive=True) if os.path.isfile(p))
+        if path.is_dir():
+            matches = _media_in(path)
+        elif globbed:  # each file it matches, and each folder as a folder (as the shell would)
+            matches = []
+            for match in sorted(glob.glob(os.path.expanduser(pattern), recursive=True)):
+                match = Path(match)
+                if match.is_dir():
+                    matches += _media_in(match)
+                elif match.is_file():
+                    matches.append(match)
         else:
             matches = [path]
         if path.is_dir() or globbed:
@@ -499,6 +502,14 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
     for pattern in unmatched if on_nothing is not None else ():
         on_nothing(pattern)
     return list(found)
+
+
+def _media_in(folder: Path) -> list[Path]:
+    """The media files in ``folder`` and its sub-folders (by extension, sorted); hidden files
+    and folders left out, as a glob leaves them out."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def _in_job_folder(path: Path, out_dir: Path | None) -> bool:

@@ -50,10 +50,10 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     """Find the highlights of many recordings, several at once, resumably.
 
     PATTERN is a file, a folder (its media files, recursively; not hidden ones) or a glob
-    ("**" crosses folders; quote it). Each recording gets OUT_DIR/<name>_highlights/. A ledger
-    (OUT_DIR/m0-batch.sqlite) records every job: running the same command again skips what
-    is done and redoes what was interrupted. Exit code 1 if any job failed or was
-    interrupted.
+    ("**" crosses folders; a folder it matches is a folder; quote it). Each recording gets
+    OUT_DIR/<name>_highlights/. A ledger (OUT_DIR/m0-batch.sqlite) records every job:
+    running the same command again skips what is done and redoes what was interrupted.
+    Exit code 1 if any job failed or was interrupted.
     """
     from m0core.batch.executors import default_workers
     from m0core.batch.ledger import Ledger
