@@ -23,6 +23,7 @@ from m0core import BatchJob, BatchProcessor, M0Error
 from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger
 from m0core.batch.runner import find_inputs, job_folders, read_list
 from m0core.errors import InputError, OptionError
+from m0core.options import Options
 
 
 def _copies(src: Path, folder: Path, n: int, stem: str = "vod") -> list[Path]:
@@ -97,6 +98,35 @@ def test_add_job_and_duplicate_ids(vod, tmp_path):
     assert not (tmp_path / "b").exists()
     with pytest.raises(M0Error, match="repeated: x"):
         processor.process_batch([BatchJob(str(vod), tmp_path / "c", job_id="x")] * 2)
+
+
+def test_a_recording_gone_while_its_batch_ran_runs_when_it_is_back(wav, tmp_path):
+    """A recording moved away while its batch ran (a USB disk that dropped out, a NAS
+    that went away) failed 'no such file', recorded against the file it keyed: once back,
+    the same batch reported it failed without running it ('not retried', --retry-failed),
+    a file that is there said to be missing. A job that failed on another file than its row
+    keys (gone, rewritten) is the machine's, and runs again. (An analyzer registered here
+    runs the jobs in this process, one after the other: quick, and the same ledger.)"""
+    from m0_plugins.rms.streaming import RmsStreaming
+    from m0core.testing import registered
+
+    first, second = _copies(wav, tmp_path / "in", 2)
+    away = tmp_path / "away.wav"
+    ledger = tmp_path / "out" / LEDGER_FILE
+
+    def take_away(done, total, job_id, result):  # before the second job starts
+        if done == 1:
+            second.rename(away)
+
+    with registered("analyzers", "rms-here", RmsStreaming):
+        opts = Options.build(analyzer="rms-here", clips=False, report=False)
+        jobs = [BatchJob(v, tmp_path / "out" / v.stem, options=opts) for v in (first, second)]
+        results = BatchProcessor(max_workers=1, ledger=ledger).process_batch(jobs, take_away)
+        assert results[str(second)]["status"] == "failed"
+        assert results[str(second)]["error"].endswith("no such file")
+        away.rename(second)
+        again = BatchProcessor(max_workers=1, ledger=ledger).process_batch(jobs)
+    assert [r["status"] for r in again.values()] == ["skipped", "completed"]
 
 
 # -- ledger and inputs ------------------------------------------------------------------------

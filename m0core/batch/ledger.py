@@ -139,8 +139,9 @@ class Row:
     #: 0.4.x, until a batch asks for it again.
     asked: float | None = None
     #: A ``failed`` job that the next batch runs again without ``--retry-failed``: it failed
-    #: for the machine (a full disk, a killed ffmpeg, a clip that could not be cut), not for
-    #: its file, options or a plugin (:func:`m0core.batch.runner.run_job`'s ``retry``).
+    #: for the machine (a full disk, a killed ffmpeg, a clip that could not be cut, its file
+    #: gone or changed as it ran), not for its file, options or a plugin
+    #: (:func:`m0core.batch.runner.run_job`'s ``retry``).
     retry: bool = False
 
     def to_dict(self) -> dict[str, Any]:

@@ -325,6 +325,7 @@ class BatchProcessor:
         named = {key: plugins.named(options) for key, options in named.items()}
         results: dict[str, dict] = {}
         keys: dict[str, str] = {}
+        keyed: dict[str, Identity] = {}  # the file each job keys, as it was when asked
 
         def ended(job_id: str, result: dict) -> None:
             results[job_id] = result
@@ -347,6 +348,7 @@ class BatchProcessor:
                 identity = Identity.of(job.video_path, options_hash(opts))
                 row = ledger.add(identity, os.path.abspath(job.output_path))
                 keys[job.job_id] = spec["key"] = identity.key
+                keyed[job.job_id] = identity
                 if row.status == "completed":
                     ended(job.job_id, _from_row(spec, row, "skipped"))
                 elif row.status == "failed" and not (self.retry_failed or row.retry):
@@ -370,6 +372,8 @@ class BatchProcessor:
                         clean_partials(by_id[job_id]["output_path"], remove_empty=True)
                         payload = _result(by_id[job_id], status, error=reason,
                                           finished=time.time(), worker=None)
+                    if payload["status"] == "failed" and _moved_on(keyed[job_id]):
+                        payload["retry"] = True  # it ran on no file or another one: not its
                     ledger.finish(key, payload)
                     payload["attempts"] = ledger.get(key).attempts
                     ended(job_id, payload)
@@ -380,6 +384,12 @@ class BatchProcessor:
             self.executor.map(run_job, [s for s in specs if s not in here], on_event,
                               stop=stop)
         return {job.job_id: results[job.job_id] for job in jobs}
+
+
+def _moved_on(identity: Identity) -> bool:
+    """Whether the file at ``identity``'s path is another one now (gone since, come, or
+    rewritten): a job that failed on it failed on no file its ledger row keys."""
+    return Identity.of(identity.path, identity.options_hash).key != identity.key
 
 
 def _own_folders(jobs: list[BatchJob]) -> list[BatchJob]:
