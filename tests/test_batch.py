@@ -727,6 +727,18 @@ def test_a_name_with_a_line_break_is_said_on_one_line(tmp_path):
     assert alone.stderr.splitlines() == [f"Error: {shown}: no such file"]
 
 
+def test_a_file_named_like_an_option_is_said_to_be_one(tmp_path):
+    """``m0 batch *.mp4 out/`` unquoted in a folder holding '-dash.mp4' (the shell expands it
+    first) said only "No such option '-d'", an option nobody typed. The line says which
+    argument is a file and how to name it."""
+    (tmp_path / "-dash.mp4").write_bytes(b"x")
+    run = run_m0("batch", "-dash.mp4", "out", cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "Error: No such option '-d'. (-dash.mp4 is a file: write ./-dash.mp4, or put -- "
+        "before the files) (see 'python -m m0core batch --help')"]
+
+
 def test_a_batch_whose_patterns_match_nothing_says_so_once(tmp_path):
     """The error alone, not a warning about the same pattern before it."""
     pattern = str(tmp_path / "nomatch" / "*.mp4")

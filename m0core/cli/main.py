@@ -70,9 +70,9 @@ def _run(argv: list[str] | None) -> None:
         error(str(exc) if isinstance(exc, Interrupted) else "interrupted")
         sys.exit(130)
     except click.ClickException as exc:
-        hint = ""
+        hint = _dashed_file(argv) if isinstance(exc, click.NoSuchOption) else ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
-            hint = f" (see '{exc.ctx.command_path} --help')"
+            hint += f" (see '{exc.ctx.command_path} --help')"
         error(exc.format_message() + hint)
         sys.exit(exc.exit_code)
     except M0Error as exc:
@@ -86,3 +86,12 @@ def _run(argv: list[str] | None) -> None:
         error(f"unexpected {type(exc).__name__}: {exc} (M0_DEBUG=1 shows the traceback)")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _dashed_file(argv: list[str] | None) -> str:
+    """What to say of an argument click took for an unknown option that is a file (the
+    shell's ``*.mp4`` gave ``-dash.mp4``), if one is."""
+    for arg in sys.argv[1:] if argv is None else argv:
+        if arg.startswith("-") and arg != "-" and os.path.exists(arg):
+            return f" ({arg} is a file: write ./{arg}, or put -- before the files)"
+    return ""
