@@ -781,6 +781,17 @@ def test_a_list_from_notepad_or_in_latin1_names_its_files(tmp_path):
     assert read_list(listing) == [os.fsdecode(b"caf\xe9.mp4")]
 
 
+def test_an_empty_list_says_so(tmp_path):
+    """A nightly script's list of new recordings that came out empty (nothing new): ``m0
+    batch --from-file new.txt out/`` was a usage error telling to give a PATTERN 'or
+    --from-file', which it had. The list is named, as a glob that matches nothing is."""
+    listing = tmp_path / "new.txt"
+    listing.write_text("# recordings since yesterday\n\n")
+    run = run_m0("batch", "--from-file", str(listing), str(tmp_path / "out"))
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [f"Error: {listing}: lists no file or pattern"]
+
+
 def test_sigkill_half_way_then_rerun_completes_only_the_missing(vod, tmp_path):
     inputs = tmp_path / "in"
     _copies(vod, inputs, 4)

@@ -83,7 +83,12 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
                    if as_json else status_table(rows))
         return
     if from_file is not None:
-        patterns += read_list(from_file)
+        listed = read_list(from_file)
+        if not listed:  # a script's list of new recordings, and none came
+            if not patterns:
+                raise M0Error(f"{from_file}: lists no file or pattern")
+            warn(f"{from_file}: lists no file or pattern")
+        patterns += listed
     if not patterns:
         raise click.UsageError("give at least one PATTERN (or --from-file) before OUT_DIR")
     with stdout_to_stderr():  # what plugins print when loaded: stdout is for the results
