@@ -330,6 +330,21 @@ def test_a_glob_matching_folders_takes_their_recordings(tmp_path):
     assert find_inputs([str(root / "*")]) == days + [root / "top.mp4"]
 
 
+def test_a_folder_of_camera_and_studio_files_is_batched(tmp_path):
+    """A camcorder's card (AVCHD: ``PRIVATE/AVCHD/BDMV/STREAM/00001.MTS``), a broadcast
+    camera's ``.mxf``, a DAW's ``.aif``/``.aiff`` mix, a phone's ``.3gp``: ``m0 batch card/
+    out/`` said 'no input files: card matched nothing' (or left them out beside others),
+    where ``"card/**/*.*"`` batched them and m0 reads each, and its clips keep most of these
+    containers. A folder takes them."""
+    names = ["PRIVATE/AVCHD/BDMV/STREAM/00001.MTS", "BDMV/STREAM/00002.m2ts", "cam/A001.MXF",
+             "mix.aif", "stems/mix.aiff", "phone.3gp", "talk.mka", "call.wma", "show.asf",
+             "dvd/VTS_01_1.VOB", "tape.dv", "web.ogv", "voice.oga", "theatre.ac3"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert sorted(find_inputs([str(tmp_path)])) == sorted(tmp_path / n for n in names)
+
+
 def test_out_dir_may_be_the_recordings_folder(tmp_path, vod):
     """``cd vods; m0 batch "*.mp4" .`` (each recording's folder beside it) ran nothing:
     'no input files: *.mp4 matched nothing', as every file under OUT_DIR was left out. Only

@@ -43,10 +43,12 @@ from m0core.outputs import HIGHLIGHTS_FILE, remove_stale_temps
 from m0core.pipeline import Progress, analyze
 from m0core.staging import clear_stale, previous_outputs
 
-#: What ``m0 batch DIRECTORY`` picks up inside a folder (patterns take any file they match).
+#: What ``m0 batch DIRECTORY`` picks up inside a folder (patterns take any file they match):
+#: the containers of streams, cameras (a camcorder's AVCHD ``.mts``, a broadcast ``.mxf``,
+#: a DVD's ``.vob``), phones and audio tools (a DAW's ``.aif``).
 MEDIA_EXTENSIONS = frozenset(
     ".mp4 .mkv .mov .m4v .flv .ts .webm .avi .wmv .mpg .mpeg .m4a .mp3 .aac .wav .flac .ogg "
-    ".opus".split()
+    ".opus .mts .m2ts .mxf .vob .dv .3gp .mka .asf .wma .ogv .oga .ac3 .aif .aiff".split()
 )
 FOLDER_SUFFIX = "_highlights"
 
