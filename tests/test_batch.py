@@ -1281,6 +1281,26 @@ def test_a_sub_folder_given_to_jobs_that_shared_a_folder_cannot_be_another_jobs(
     assert not out.exists()
 
 
+def test_a_moved_out_dir_keeps_its_jobs_in_it(wav, tmp_path):
+    """OUT_DIR moved or renamed with its ledger (to an archive disk; a NAS mounted at
+    another path): a rerun wrote each job it redid into the old OUT_DIR's folder,
+    recreating it where the user no longer looks. The jobs' folders are OUT_DIR's, wherever
+    it is now, and those done there stay done."""
+    inputs = _copies(wav, tmp_path / "in", 2)
+    old, new = tmp_path / "out", tmp_path / "archive"
+    args = ("--no-clips", "--no-report", "--json")
+    assert run_m0("batch", str(tmp_path / "in"), str(old), *args).returncode == 0
+    old.rename(new)
+    os.utime(inputs[0])  # rewritten since: to be done again
+    run = run_m0("batch", str(tmp_path / "in"), str(new), *args)
+    assert run.returncode == 0, run.stderr
+    jobs = json.loads(run.stdout)["jobs"]
+    assert [j["status"] for j in jobs] == ["completed", "skipped"]
+    assert [Path(j["output_path"]) for j in jobs] == [new / "vod000_highlights",
+                                                      new / "vod001_highlights"]
+    assert not old.exists()
+
+
 def test_a_done_job_asked_into_another_folder_runs_there(vod, tmp_path):
     ledger = tmp_path / "ledger.sqlite"
     first = BatchProcessor(ledger=ledger).process_batch([BatchJob(str(vod), str(tmp_path / "a"))])

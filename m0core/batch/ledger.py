@@ -205,6 +205,7 @@ class Ledger:
         if lock:
             try:
                 self._execute("UPDATE jobs SET status = 'interrupted' WHERE status = 'running'")
+                self._rebase()
             except OutputError:
                 self.close()
                 raise
@@ -234,6 +235,19 @@ class Ledger:
         except sqlite3.Error as exc:
             raise OutputError(f"{self.path or 'the batch ledger'}: cannot use the batch ledger "
                               f"({exc})") from None
+
+    def _rebase(self) -> None:
+        """Give the jobs whose folders moved with the ledger's (OUT_DIR moved or renamed, or
+        mounted at another path) their folders where they are: a folder gone from where a
+        row has it, of which one of its name is beside the ledger now."""
+        if self.path is None:
+            return
+        home = self.path.parent.resolve()
+        for (folder,) in self._execute("SELECT DISTINCT out_dir FROM jobs").fetchall():
+            there = home / Path(folder).name
+            if Path(folder).parent != home and not os.path.isdir(folder) and there.is_dir():
+                self._execute("UPDATE jobs SET out_dir = ? WHERE out_dir = ?",
+                              (os.fspath(there), folder))
 
     def close(self) -> None:
         """Close the database and release the lock."""

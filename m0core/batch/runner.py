@@ -570,9 +570,11 @@ def job_folders(inputs: list[Path], out_dir: str | os.PathLike,
     when stems collide (in any case: :func:`_folded`) or the name would be too long for a
     file name (its stem cut to fit).
     ``taken`` (``{folder: input}`` from the ledger) keeps an input in the folder it had
-    before and its folder away from other inputs."""
+    before (by name: in OUT_DIR, wherever OUT_DIR is now) and its folder away from other
+    inputs."""
     out = Path(out_dir).resolve()
-    taken = dict(taken or {})
+    # a folder is OUT_DIR's wherever OUT_DIR is now (moved, renamed, mounted elsewhere)
+    taken = {os.fspath(out / Path(folder).name): path for folder, path in (taken or {}).items()}
     previous = {path: folder for folder, path in taken.items()
                 if _fits(Path(folder).name)}  # a name too long was never a folder
     used = {_folded(folder) for folder in taken}
