@@ -754,6 +754,29 @@ def test_a_file_named_like_an_option_is_said_to_be_one(tmp_path):
         "before the files) (see 'python -m m0core batch --help')"]
 
 
+def test_a_file_that_is_no_recording_is_not_said_to_be_truncated(vod, tmp_path):
+    """A text file saved as .mp4 (a downloader's '403 Forbidden' page) failed its job with
+    'not a media file m0 can read (moov atom not found: the recording is incomplete ...)': a
+    recording cut short, which it never was. That is said of a file that begins as an MP4
+    does, a recording stopped before its end, by either source (ffmpeg.unreadable)."""
+    page = tmp_path / "stream.mp4"
+    page.write_text("<html><body>403 Forbidden</body></html>\n")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(vod.read_bytes()[:100_000])  # its index (moov) is at the end
+    run = run_m0("batch", str(page), str(cut), str(tmp_path / "out"), "--no-clips", "--json")
+    errors = {Path(j["video_path"]).name: j["error"] for j in json.loads(run.stdout)["jobs"]}
+    assert errors["stream.mp4"] == f"{page}: not a media file m0 can read (moov atom not found)"
+    assert errors["cut.mp4"].endswith("(moov atom not found: the recording is incomplete, its "
+                                      "index not written (still being recorded, or a crash, a "
+                                      "full disk, a stopped download); untrunc can rebuild it "
+                                      "from a healthy recording made with the same settings)")
+    run = run_m0("batch", str(page), str(cut), str(tmp_path / "out2"), "--no-clips", "--json",
+                 "--source", "ffmpeg")
+    errors = {Path(j["video_path"]).name: j["error"] for j in json.loads(run.stdout)["jobs"]}
+    assert errors["stream.mp4"].startswith(f"{page}: not a media file ffmpeg can read (")
+    assert "incomplete" not in errors["stream.mp4"] and "incomplete" in errors["cut.mp4"]
+
+
 def test_a_batch_whose_patterns_match_nothing_says_so_once(tmp_path):
     """The error alone, not a warning about the same pattern before it."""
     pattern = str(tmp_path / "nomatch" / "*.mp4")

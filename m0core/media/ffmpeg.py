@@ -311,9 +311,25 @@ NO_INDEX = ("the recording is incomplete, its index not written (still being rec
             "recording made with the same settings")
 
 
+#: The boxes an MP4 or QuickTime file begins with.
+_MP4_START = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide"})
+
+
+def begins_as_mp4(path: object) -> bool:
+    """Whether the file at ``path`` begins with an MP4 or QuickTime box."""
+    try:
+        with open(os.fspath(path), "rb") as fh:  # type: ignore[arg-type]
+            return fh.read(8)[4:] in _MP4_START
+    except (OSError, TypeError):
+        return False
+
+
 def unreadable(path: object, reader: str, why: str) -> InputError:
-    """The error for a file ``reader`` (ffmpeg, m0) cannot open, FFmpeg saying ``why``."""
-    if "moov atom not found" in why:
+    """The error for a file ``reader`` (ffmpeg, m0) cannot open, FFmpeg saying ``why``. A
+    missing moov is a recording stopped before its end (:data:`NO_INDEX`) only in a file that
+    begins as an MP4 does: a text file saved as .mp4 (a downloader's '403 Forbidden' page)
+    was never a recording."""
+    if "moov atom not found" in why and begins_as_mp4(path):
         why = f"{why}: {NO_INDEX}"
     return InputError(f"{path}: not a media file {reader} can read ({why})")
 
