@@ -487,6 +487,20 @@ def test_a_name_that_is_not_utf8_fails_its_job_alone(tmp_path, vod):
         "the file's name is not valid UTF-8; rename it"), alone.stderr
 
 
+def test_a_name_that_is_not_utf8_is_shown_one_way(tmp_path):
+    """The job line of a Latin-1 ``caf\\xe9.mp4`` named it 'caf\\udce9.mp4' (Python's
+    escape of the byte) before its error's 'caf\ufffd.mp4', and the table on stdout held the
+    byte itself: no UTF-8, so a program reading it as UTF-8 (this test's) failed. Both show
+    it as the error does."""
+    latin = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.mp4")
+    Path(latin).write_bytes(b"x")
+    run = run_m0("batch", latin, str(tmp_path / "out"), "--no-clips")
+    shown = f"{tmp_path}/caf\ufffd.mp4"
+    assert run.stderr.splitlines()[0] == \
+        f"[1/1] ✗ caf\ufffd.mp4: {shown}: the file's name is not valid UTF-8; rename it"
+    assert run.stdout.splitlines()[1].endswith(f"  {shown}")
+
+
 def test_a_jobs_progress_counts_the_clips_cut_after_its_analysis():
     """The analysis is 70 % of a job's progress, the clips still being cut at its end the
     rest but the last 5 %, its outputs being written: a job cutting clips after a cached

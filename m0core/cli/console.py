@@ -36,13 +36,15 @@ def stdout_to_stderr() -> Iterator[None]:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def one_line(text: str) -> str:
     """``text`` with its control characters escaped (``\\n``, ``\\x1b``): a file name holding
     a line break or a terminal's escape neither breaks a line m0 prints nor drives the
-    terminal."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    terminal. A byte of a name that is not UTF-8 (``os.fsdecode``'s ``\\udce9``) is ``�``,
+    as :func:`m0core.media.ffmpeg.check_name` shows it, so the line is UTF-8."""
+    return _SURROGATE.sub("\ufffd", _CONTROL.sub(lambda m: repr(m.group())[1:-1], text))
 
 
 def error(message: str) -> None:
