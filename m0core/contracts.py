@@ -238,6 +238,16 @@ def chunk_problem(chunk: object, previous: AudioChunk | None) -> str | None:
     return None
 
 
+def samples_problem(chunk: AudioChunk) -> str | None:
+    """What breaks the contract in the samples of a chunk a source gave, or ``None``: finite
+    numbers (a NaN would make every analyzer's values NaN, blamed on the analyzer)."""
+    bad = ~np.isfinite(chunk.samples)
+    if not bad.any():
+        return None
+    at = chunk.start + int(np.argmax(bad)) / chunk.sample_rate
+    return f"samples that are not numbers (NaN or infinite) from {at:g} s"
+
+
 def score_count(samples: int, sample_rate: int, hop: float) -> int:
     """How many score values an analyzer of ``hop`` seconds gives over a stream of
     ``samples`` samples at ``sample_rate``: one per hop begun, ``ceil(n / round(hop·rate))``."""

@@ -171,10 +171,10 @@ def load_plugins() -> None:
         _end_loading()
 
 
-def load_only(modules: dict[str, dict[str, str | None]]) -> None:
+def load_only(modules: dict[str, dict[str, Any]]) -> None:
     """Load just the plugins ``modules`` (``{entry-point name: {"module": "module[:attr]",
-    "dist": ..., "version": ...}}``, as :func:`modules_of` gives them) instead of every entry
-    point; later calls and :func:`load_plugins` do nothing.
+    "dist": ..., "version": ..., "builtin": bool}}``, as :func:`modules_of` gives them)
+    instead of every entry point; later calls and :func:`load_plugins` do nothing.
 
     For a worker process whose parent resolved its stages: it neither reads the installed
     distributions' metadata nor imports the plugins it does not use. An import error is
@@ -186,20 +186,22 @@ def load_only(modules: dict[str, dict[str, str | None]]) -> None:
         _start_loading()
         for name, about in modules.items():
             value = str(about["module"])
-            _infos[name] = PluginInfo(name, value, about.get("dist"), about.get("version"))
+            _infos[name] = PluginInfo(name, value, about.get("dist"), about.get("version"),
+                                      builtin=bool(about.get("builtin")))
             pm.register(load_target(value), name=name)
         _end_loading()
 
 
-def modules_of(stages: list[tuple[str, str]]) -> dict[str, dict[str, str | None]]:
-    """``{entry-point name: {"module", "dist", "version"}}`` of the plugins that provide
+def modules_of(stages: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """``{entry-point name: {"module", "dist", "version", "builtin"}}`` of the plugins that provide
     ``stages`` (``(kind, name)`` pairs): what :func:`load_only` loads in a worker process to
     build them. A stage registered in this process only (:func:`in_process`) has no module to
     name: KeyError."""
     found = {}
     for kind, name in stages:
         info = _infos[lookup(kind, name).plugin]
-        found[info.name] = {"module": info.module, "dist": info.dist, "version": info.version}
+        found[info.name] = {"module": info.module, "dist": info.dist, "version": info.version,
+                            "builtin": info.builtin}
     return found
 
 
@@ -563,6 +565,13 @@ def origin(kind: str, name: str) -> str:
     what = stage if reg.plugin == name else f'{stage} "{name}"'
     dist = f", from {info.dist} {info.version}" if info is not None and info.dist else ""
     return f'plugin "{reg.plugin}" ({what}{dist})'
+
+
+def builtin(kind: str, name: str) -> bool:
+    """Whether the stage ``name`` of ``kind`` is m0's own (registered by a built-in plugin)."""
+    reg = _find(kind, name)
+    info = _infos.get(reg.plugin) if reg is not None else None
+    return info is not None and info.builtin
 
 
 def broken(kind: str, name: str, problem: str) -> PluginError:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import m0core
 from m0core import plugins
 from m0core.errors import InputError
 
@@ -146,6 +147,22 @@ def test_not_media_is_an_input_error(tmp_path, content, name):
     bad.write_bytes(content)
     with pytest.raises(InputError, match="bad.mp4"):
         plugins.create("sources", name).probe(str(bad))
+
+
+@pytest.mark.parametrize("name", ["ffmpeg", "soundfile", "pyav"])
+def test_a_recording_of_samples_that_are_not_numbers_is_an_input_error(make_media, tmp_path,
+                                                                        name):
+    """A float WAV holding NaN samples from 5 s was 'plugin "rms" (analyzer "rms-streaming",
+    from m0-clipper ...): returned 1 NaN or infinite score value', blaming m0's analyzer."""
+    damaged = make_media(
+        "nan-from-5s.wav", "-f", "lavfi", "-i",
+        "aevalsrc=exprs='if(between(t,5,5.01),0/0,0.1*sin(2*PI*440*t))':s=48000:d=8",
+        "-c:a", "pcm_f32le",
+    )
+    with pytest.raises(InputError) as raised:
+        m0core.analyze(damaged, source=name, clips=False)
+    assert str(raised.value) == (f"{damaged}: its audio holds samples that are not numbers "
+                                 "(NaN or infinite) from 5 s: the recording is damaged")
 
 
 def test_stopping_early_leaves_no_ffmpeg(vod):

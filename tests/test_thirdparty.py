@@ -588,6 +588,10 @@ class Source:
                 yield AudioChunk(chunk.samples[::2], chunk.sample_rate // 2, chunk.start)
             elif self.give == "a gap" and i >= 2:
                 yield AudioChunk(chunk.samples, chunk.sample_rate, chunk.start + 1.0)
+            elif self.give == "not numbers" and i == 2:
+                samples = chunk.samples.copy()
+                samples[4800:4803] = float("nan")
+                yield AudioChunk(samples, chunk.sample_rate, chunk.start)
             else:
                 yield chunk
 
@@ -605,11 +609,14 @@ def m0_register_sources(register):
                      r"fixed for the whole stream\)"),
     ("a gap", r"gave a chunk starting at ([\d.]+) s after one that ended at ([\d.]+) s \(chunks "
               r"come in time order, with no gaps\)"),
+    ("not numbers", r"gave samples that are not numbers \(NaN or infinite\) from ([\d.]+) s "
+                    r"\(samples are finite, -1\.\.1\)"),
 ])
 def test_source_giving_what_breaks_its_contract_is_one_line_naming_it(fake_dist, wav, tmp_path,
                                                                       give, problem):
     """These used to be 'unexpected AttributeError', a failure blamed on the built-in rms
-    analyzer, or (a gap) taken as if there were none, the later scores at the wrong times."""
+    analyzer (samples that are not numbers too), or (a gap) taken as if there were none, the
+    later scores at the wrong times."""
     env = dict(fake_dist("m0-bad", BAD_SOURCE, version="0.1"), M0_GIVE=give)
     out = tmp_path / "out"
     run = run_m0("analyze", str(wav), str(out), "--source", "bad", "-q", env=env)

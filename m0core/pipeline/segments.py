@@ -67,6 +67,9 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
             problem = contracts.chunk_problem(chunk, previous)
             if problem is not None:
                 raise plugins.broken("sources", source_name, problem)
+            problem = contracts.samples_problem(chunk)
+            if problem is not None:
+                raise _not_numbers(source_name, path, problem)
             previous = chunk
             scores = _scores(analyzer_name, analyzer.feed, chunk)
             samples, values, rate = samples + len(chunk.samples), values + len(scores), \
@@ -85,6 +88,16 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
     problem = contracts.count_problem(values, samples, rate, analyzer.hop)
     if problem is not None:
         raise plugins.broken("analyzers", analyzer_name, problem)
+
+
+def _not_numbers(source_name: str, path: str, problem: str) -> M0Error:
+    """The error for samples that are not numbers (``problem``, from
+    :func:`m0core.contracts.samples_problem`): m0's own sources decode them from the file, a
+    damaged one; another source's plugin is named."""
+    if plugins.builtin("sources", source_name):
+        return errors.InputError(f"{path}: its audio holds {problem}: the recording is damaged")
+    return plugins.broken("sources", source_name,
+                          f"gave {problem} (samples are finite, -1..1)")
 
 
 def _scores(name: str, method: Callable[..., Any], *args: Any) -> np.ndarray:
@@ -112,7 +125,7 @@ class SegmentJob:
     length: float | None
     #: The plugins that provide the source and the analyzer (their entry-point names, modules
     #: and distributions: :func:`m0core.plugins.modules_of`): the worker loads these only.
-    plugins: dict[str, dict[str, str | None]]
+    plugins: dict[str, dict[str, Any]]
     #: Probe the file first and send its :class:`MediaInfo` (the parent has only the
     #: source's outline of it: :attr:`m0core.pipeline.plan.Plan.outlined`).
     describe: bool = False
