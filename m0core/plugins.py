@@ -18,7 +18,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import import_module
@@ -28,6 +28,7 @@ import pluggy
 
 from m0core import combine, contracts, hookspecs
 from m0core.errors import M0Error, OptionError, PluginError, debug
+from m0core.options import SET_BY_M0
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -434,7 +435,7 @@ def create(kind: str, name: str, **params: Any) -> Any:
     if ours:  # not the user's options: the factory does not fit its contract
         raise broken(kind, name, f"its factory does not take {', '.join(ours)}, which m0 gives "
                                  f"every {kind[:-1]} (take **params)")
-    refused = _refused(reg.factory, params)
+    refused = _refused(reg.factory, params, SET_BY_M0.get(kind[:-1], {}))
     if refused:
         raise OptionError(f'{kind[:-1]} "{name}" does not take {refused}')
     missing = _missing(reg.factory, params)
@@ -519,9 +520,11 @@ def deferred(target: str) -> Deferred:
     return Deferred(target)
 
 
-def _refused(factory: Callable[..., Any], params: dict[str, Any]) -> str | None:
+def _refused(factory: Callable[..., Any], params: dict[str, Any],
+             set_by_m0: Collection[str] = ()) -> str | None:
     """Why ``factory`` cannot be called with ``params`` (keyword arguments), or ``None``:
-    ``the option "x" (it takes: a, b)`` for names it has no parameter for."""
+    ``the option "x": did you mean "y"? (it takes: a, b)`` for names it has no parameter for,
+    listing those a user may give (not ``set_by_m0``: ``-P`` refuses them)."""
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):  # no signature to read: the call will tell
@@ -536,8 +539,11 @@ def _refused(factory: Callable[..., Any], params: dict[str, Any]) -> str | None:
                               for p in signature.parameters.values()):
             return None if _missing(factory, params) else str(exc)
         options = ", ".join(f'"{k}"' for k in unknown)
-        return (f"the option{'s' * (len(unknown) > 1)} {options} (it takes: "
-                f"{', '.join(named) or 'none'})")
+        settable = [name for name in named if name not in set_by_m0]
+        near = difflib.get_close_matches(unknown[0], settable, n=1) if len(unknown) == 1 else []
+        hint = f': did you mean "{near[0]}"?' if near else ""
+        takes = f"it takes: {', '.join(settable)}" if settable else "it takes no options"
+        return f"the option{'s' * (len(unknown) > 1)} {options}{hint} ({takes})"
     return None
 
 

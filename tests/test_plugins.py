@@ -10,6 +10,7 @@ from conftest import run_m0
 
 from m0core import hookimpl, plugins
 from m0core.errors import OptionError, PluginError
+from m0core.model import Timeline
 
 BUILTINS = {
     "sources": {"ffmpeg", "soundfile"},
@@ -118,7 +119,7 @@ class _BuggyPlugin:
 def test_create_tells_bad_parameters_from_a_factory_bug(register_plugin):
     register_plugin(_BuggyPlugin(), "buggy-plugin")
     with pytest.raises(OptionError, match=r'^selector "buggy" does not take the option '
-                                          r'"colour" \(it takes: timeline, threshold\)$'):
+                                          r'"colour" \(it takes no options\)$'):
         plugins.create("selectors", "buggy", timeline=None, colour="red")
     with pytest.raises(PluginError) as info:  # a TypeError inside the factory is its bug
         plugins.create("selectors", "buggy", timeline=None)
@@ -225,8 +226,26 @@ def test_a_factory_not_taking_what_m0_gives_every_stage_is_the_plugins_fault(reg
                                           r"every selector \(take \*\*params\)$"):
         plugins.create("selectors", "narrow", timeline=None, threshold=None)
     with pytest.raises(OptionError, match=r'^encoder "narrow" does not take the option '
-                                          r'"crf" \(it takes: media, out_dir\)$'):
+                                          r'"crf" \(it takes no options\)$'):
         plugins.create("encoders", "narrow", media=None, out_dir=None, crf=20)
+
+
+def test_an_unknown_option_suggests_the_nearest_of_those_a_user_may_give():
+    """'-P selector.margn_db=8' said 'selector "standout" does not take the option "margn_db"
+    (it takes: timeline, threshold, sensitivity, ...)': no hint, and timeline and threshold,
+    which -P refuses as set by m0 itself, among the choices (an encoder's media, out_dir, cut
+    and workers, a source's audio_track too)."""
+    with pytest.raises(OptionError) as info:
+        plugins.create("selectors", "standout", timeline=Timeline(hop=0.1), threshold=None,
+                       margn_db=8)
+    said = str(info.value)
+    assert said.startswith('selector "standout" does not take the option "margn_db": did you '
+                           'mean "margin_db"? (it takes: sensitivity, window, ')
+    assert "timeline" not in said and "threshold" not in said
+    with pytest.raises(OptionError, match=r'^encoder "ffmpeg" does not take the option "crf" '
+                                          r'\(it takes: timeout\)$'):
+        plugins.create("encoders", "ffmpeg", media=None, out_dir=None, workers=1, cut="copy",
+                       timeout=60.0, crf=20)
 
 
 class _Strict:
