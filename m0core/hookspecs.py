@@ -2,7 +2,8 @@
 
 Each hook takes a ``register(name, factory)`` callback. ``name`` is what users type after
 ``--source``/``--analyzer``/``--selector``/``--encoder``/``--format``; ``factory(**params)``
-builds the stage for one run. A name registered by two plugins is a start-up error naming both.
+builds the stage for one run. A name registered by two plugins (in any case: ``Top`` is
+``top``) is a start-up error naming both.
 
 Implement them in a module that your package lists under ``[project.entry-points.m0]``::
 

@@ -336,9 +336,11 @@ def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> None
             stage = kind[:-1]
             article = "an" if stage[0] in "aeiou" else "a"
             raise PluginError(f'm0 plugin "{plugin}" registered {article} {stage} with no name')
-        if name in table:
+        taken = _find_in(table, name)  # names are taken in any case: "Top" is "top"
+        if taken is not None:
+            spelt = "" if taken.name == name else f' (as "{taken.name}")'
             raise PluginError(
-                f'{kind[:-1]} "{name}" is registered twice: by plugin "{table[name].plugin}" '
+                f'{kind[:-1]} "{name}" is registered twice: by plugin "{taken.plugin}"{spelt} '
                 f'and by plugin "{plugin}"'
             )
         table[name] = Registration(kind, name, factory, plugin)
@@ -354,13 +356,16 @@ def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> None
 
 
 def _find(kind: str, name: str) -> Registration | None:
-    """The registration of ``name`` for ``kind``: the name as registered or, when no other
-    name differs from it in case only, as spelt in another case (``CSV``, ``Standout``)."""
-    table = registries()[kind]
+    """The registration of ``name`` for ``kind``, in any case (``CSV``, ``Standout``)."""
+    return _find_in(registries()[kind], name)
+
+
+def _find_in(table: dict[str, Registration], name: str) -> Registration | None:
+    """The registration of ``name`` in ``table``, spelt in any case (no two registered names
+    differ in case only)."""
     if name in table:
         return table[name]
-    same = [reg for key, reg in table.items() if key.casefold() == name.casefold()]
-    return same[0] if len(same) == 1 else None
+    return next((reg for key, reg in table.items() if key.casefold() == name.casefold()), None)
 
 
 def lookup(kind: str, name: str) -> Registration:

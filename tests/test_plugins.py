@@ -76,6 +76,27 @@ def test_name_registered_twice_names_both_plugins(register_plugin):
     assert '"rms"' in str(info.value) and '"twice"' in str(info.value)
 
 
+class _TwiceInAnotherCase:
+    @hookimpl
+    def m0_register_selectors(self, register):
+        register("Top", object)
+
+
+def test_a_name_registered_twice_in_another_case_names_both_plugins(register_plugin):
+    """A third-party selector "Top" beside the built-in "top" was taken: '--selector TOP' was
+    then 'unknown selector "TOP": did you mean "Top"? (available: Top, adaptive, ..., top)'
+    and which one '--selector top' ran was a matter of exact spelling, where names are taken
+    in any case."""
+    register_plugin(_TwiceInAnotherCase(), "twice-in-another-case")
+    with pytest.raises(PluginError) as info:
+        plugins.registries()
+    assert str(info.value) in (
+        'selector "Top" is registered twice: by plugin "selectors" (as "top") and by plugin '
+        '"twice-in-another-case"',
+        'selector "top" is registered twice: by plugin "twice-in-another-case" (as "Top") and '
+        'by plugin "selectors"')
+
+
 class _NamelessAnalyzer:
     @hookimpl
     def m0_register_analyzers(self, register):
