@@ -159,7 +159,9 @@ def load_plugins() -> None:
     """Load every ``m0`` entry point once; later calls do nothing.
 
     A plugin that fails to import is recorded (see :func:`failed_plugins`) and skipped, so the
-    others keep working. ``pm.check_pending()`` then rejects hooks m0 does not define.
+    others keep working, as is one named as a plugin loaded before it: m0's own load first,
+    so none of theirs is replaced. ``pm.check_pending()`` then rejects hooks m0 does not
+    define.
     """
     with _lock:
         if _loaded:  # a worker's load_only: no need to read the distributions' metadata
@@ -167,7 +169,7 @@ def load_plugins() -> None:
         from importlib.metadata import entry_points
 
         _start_loading()
-        for ep in entry_points(group="m0"):
+        for ep in sorted(entry_points(group="m0"), key=lambda ep: not _is_builtin(ep)):
             _load_entry_point(ep)
         _end_loading()
 
@@ -237,12 +239,20 @@ def _reject_unknown_hooks() -> None:
 def _load_entry_point(ep: EntryPoint) -> None:
     dist, version = _dist(ep)
     info = PluginInfo(ep.name, ep.value, dist, version, builtin=_is_builtin(ep))
-    _infos[ep.name] = info
     allowed = _allowed()
     if pm.is_blocked(ep.name):
         info.disabled = "disabled by --disable-plugin"
     elif not info.builtin and allowed is not None and ep.name not in allowed:
         info.disabled = "not in M0_LOAD_PLUGINS"
+    taken = _infos.get(ep.name)
+    if taken is not None:  # listed under another key: the plugin of that name is the first
+        _infos[f"{ep.name} ({dist} {version})"] = info
+        if not info.disabled:
+            info.error = (f"another installed plugin has that name ({taken.dist} "
+                          f"{taken.version}): rename the entry point in its "
+                          "[project.entry-points.m0]")
+        return
+    _infos[ep.name] = info
     if info.disabled or pm.get_plugin(ep.name) is not None:
         return
     try:

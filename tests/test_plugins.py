@@ -371,6 +371,37 @@ def test_plugin_calling_sys_exit_on_import_is_a_load_error(fake_dist, wav, tmp_p
     assert (tmp_path / "out" / "highlights.json").exists()
 
 
+NAMED_AS_A_BUILTIN = """
+from m0core import hookimpl
+
+@hookimpl
+def m0_register_selectors(register):
+    register('rms-peaks', object)
+"""
+
+
+def test_a_plugin_named_as_a_built_in_is_a_load_error_and_the_built_in_stays(fake_dist, wav,
+                                                                            tmp_path):
+    """A third-party entry point named "rms" (the built-in plugin of rms-streaming) replaced
+    it: 'm0 plugins' showed 'rms  (m0-clipper ...)' registering the other's selector, and every
+    run with the default analyzer was 'unknown analyzer "rms-streaming"'; installed in the
+    other order, the third-party plugin was skipped without a word."""
+    env = fake_dist("rms", NAMED_AS_A_BUILTIN, version="0.3")
+    said = ('Error loading m0 plugin "rms" (rms 0.3): another installed plugin has that name '
+            '(m0-clipper ')
+    listing = run_m0("plugins", "--all", env=env)
+    assert listing.returncode == 0, listing.stderr
+    assert "registers: analyzer:rms-legacy, analyzer:rms-streaming" in listing.stdout
+    assert "rms-peaks" not in listing.stdout
+    assert said in listing.stderr
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "-q", env=env)
+    assert run.returncode == 0, run.stderr
+    assert [line[:len("Warning: ") + len(said)] for line in run.stderr.splitlines()] == [
+        "Warning: " + said]
+    assert json.loads((tmp_path / "out" / "highlights.json").read_text())["analyzer"]["name"] \
+        == "rms-streaming"
+
+
 EXITING_STAGES = """
 import sys
 
