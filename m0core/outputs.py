@@ -259,6 +259,7 @@ def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None,
         writers = create_writers(result.options) if writers is None else writers
         steps = _Steps(result, writers, progress)
         for name, writer in writers.items():
+            before = _entries(result.out_dir)
             try:
                 with steps.of(name, writer) as counted, plugins.blame("writers", name):
                     returned = writer.write(result, result.out_dir, **counted)
@@ -272,6 +273,7 @@ def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None,
                     raise plugins.broken("writers", name, problem)
                 written += [Path(p) for p in paths]
             except M0Error as exc:
+                _remove_new(result.out_dir, before)  # half of its files are none of them
                 failed.append(str(exc))
         made = written + ([Path(result.compilation.path)] if result.compilation is not None
                           and result.compilation.ok and result.compilation.path else [])
@@ -284,6 +286,22 @@ def write_outputs(result: AnalysisResult, writers: dict[str, Any] | None = None,
             _unlink(str(path))
         raise
     return written, failed
+
+
+def _entries(folder: Path) -> set[str]:
+    """The paths of every file and folder inside ``folder``."""
+    return {os.path.join(root, name) for root, folders, names in os.walk(folder)
+            for name in folders + names}
+
+
+def _remove_new(folder: Path, before: set[str]) -> None:
+    """Remove what is inside ``folder`` and not in ``before`` (:func:`_entries`): what a
+    writer that failed left there, so that it is not published."""
+    for path in sorted(_entries(folder) - before):  # a folder before what is in it
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            _unlink(path)
 
 
 def _own_file_problem(paths: list[Any], out_dir: Path) -> str | None:

@@ -237,6 +237,11 @@ class Writer:
     def write(self, result, out_dir):
         boom("writer.write", result.media.path)
         target = out_dir / "boom.txt"
+        if os.environ.get("M0_BOOM") == "writer.half":  # a file and a folder, then it fails
+            target.write_text("half")
+            (out_dir / "boom").mkdir()
+            (out_dir / "boom" / "1.png").write_text("half")
+            1 / 0
         if os.environ.get("M0_BOOM") == "writer.outside":  # beside the output folder
             target = out_dir.parent.parent / "boom.txt"
         if os.environ.get("M0_BOOM") != "writer.nofile":  # or say it is written anyway
@@ -302,6 +307,19 @@ def test_plugin_raising_is_one_line_naming_it(boom_env, wav, tmp_path, where):
         assert files(out) == ["01.txt", "highlights.json", "index.json"]
     else:  # a failed run leaves nothing behind
         assert files(out) == []
+
+
+def test_what_a_writer_that_fails_has_written_is_not_published(boom_env, wav, tmp_path):
+    """A writer that wrote part of its files and raised had them published beside the clips
+    (boom.txt saying 'half', its boom/ folder), though highlights.json named none of them."""
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), *BOOM_ARGS,
+                 env=dict(boom_env, M0_BOOM="writer.half"))
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        'Error: plugin "m0-boom" (writer "boom", from m0-boom 1.2): ZeroDivisionError: '
+        "division by zero"]
+    assert files(out) == ["01.txt", "highlights.json", "index.json"]
 
 
 def test_encoder_saying_a_clip_is_made_without_a_file_is_one_line_naming_it(boom_env, wav,
