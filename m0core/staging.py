@@ -81,6 +81,14 @@ class Staging:
         """Where the staged file ``path`` goes when published."""
         return self.out / Path(path).relative_to(self.dir)
 
+    def drop(self, path: str | os.PathLike) -> None:
+        """Remove the file ``path`` if it lies in the private folder (what an encoder left of
+        a clip that failed), so that it is not published; a path elsewhere is left alone."""
+        target = Path(path)
+        if target.resolve().is_relative_to(self.dir.resolve()) and target.is_file():
+            with suppress(OSError):
+                target.unlink()
+
     def has_previous(self) -> bool:
         """Whether the output folder holds a previous run's results (its record)."""
         from m0core.outputs import HIGHLIGHTS_FILE

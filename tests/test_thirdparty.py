@@ -219,6 +219,10 @@ class Encoder:
         try:
             boom("encoder.clip", self.media.path)
             path = self.out_dir / f"{highlight.index:02d}.txt"
+            if os.environ.get("M0_BOOM") == "encoder.half":  # half a clip, said to have failed
+                path.write_text("half")
+                future.set_result(ClipResult(highlight, str(path), False, "ran out"))
+                return future
             if os.environ.get("M0_BOOM") != "encoder.nofile":  # or say it is made anyway
                 path.write_text(str(highlight.peak_time))
             future.set_result(ClipResult(highlight, str(path), True))
@@ -320,6 +324,19 @@ def test_what_a_writer_that_fails_has_written_is_not_published(boom_env, wav, tm
         'Error: plugin "m0-boom" (writer "boom", from m0-boom 1.2): ZeroDivisionError: '
         "division by zero"]
     assert files(out) == ["01.txt", "highlights.json", "index.json"]
+
+
+def test_what_an_encoder_left_of_a_failed_clip_is_not_published(boom_env, wav, tmp_path):
+    """A ClipResult that says the clip failed (ok=False) but names the half of it the encoder
+    wrote had that file published as the clip (01.txt saying 'half'), though highlights.json
+    said clip 1 failed."""
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), *BOOM_ARGS,
+                 env=dict(boom_env, M0_BOOM="encoder.half"))
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == ["Warning: clip 1 failed: ran out",
+                                       "Error: 1 of 1 clips failed"]
+    assert files(out) == ["boom.txt", "highlights.json", "index.json"]
 
 
 def test_encoder_saying_a_clip_is_made_without_a_file_is_one_line_naming_it(boom_env, wav,

@@ -569,6 +569,8 @@ class _Run:
         problem = contracts.clip_problem(result)
         if problem is not None:
             raise plugins.broken("encoders", self.opts.encoder, problem)
+        if not result.ok and result.path and self.staging is not None:
+            self.staging.drop(result.path)  # half a clip is no clip
         if "first_clip" not in self.timings and result.ok:
             self.timings["first_clip"] = time.perf_counter() - self.t0
         self.clips.append(result)
