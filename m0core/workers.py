@@ -198,6 +198,14 @@ class Child:
         self._errfile.seek(0)
         return self._errfile.read().decode("utf-8", "replace")
 
+    def kill(self) -> None:
+        """Kill the process now, from any thread, without reaping it: a thread blocked reading
+        its output gets the end of it (:meth:`stop` reaps it)."""
+        try:
+            self.proc.kill()
+        except ProcessLookupError:  # pragma: no cover - raced with its exit
+            pass
+
     def stop(self) -> None:
         """Kill the process if it still runs, reap it, close its pipes and its stderr file."""
         stop_process(self.proc)

@@ -1273,3 +1273,59 @@ def test_a_selectors_line_that_is_no_line_is_one_line_naming_it(fake_dist, wav, 
     fine = run_m0("analyze", str(wav), str(out), "--selector", "liner", "--no-clips", "-q",
                   env=dict(env, M0_LINE="inner"))
     assert fine.returncode == 0, fine.stderr
+
+
+# -- a third-party analyzer that hangs ------------------------------------------------------
+
+HANGING = '''
+import os
+import time
+
+from m0core import hookimpl
+
+
+class Hanging:
+    """Says it has begun (M0_HANGING: a file), then never returns."""
+
+    hop = 0.1
+
+    def feed(self, chunk):
+        with open(os.environ["M0_HANGING"], "w") as said:
+            said.write("feeding")
+        time.sleep(600)
+
+
+@hookimpl
+def m0_register_analyzers(register):
+    register("hanging", Hanging)
+'''
+
+
+def test_a_stop_signal_ends_a_run_whose_analyzer_hangs_in_its_worker(fake_dist, wav,
+                                                                     tmp_path):
+    """SIGTERM (kill, docker stop) or SIGINT sent to 'm0 analyze' while a plugin's analyzer
+    hung in a decoding worker left m0 waiting for that worker's next frame forever, however
+    often it was sent: the reader thread was joined while it read the worker's pipe. (Only a
+    terminal's Ctrl-C, reaching the worker too, ended it.) Leaving the read kills the
+    worker."""
+    import signal
+
+    from procs import tagged_env, wait_for, wait_gone
+
+    said = tmp_path / "feeding"
+    env, tag = tagged_env(dict(fake_dist("m0-hanging", HANGING), M0_HANGING=str(said)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "m0core", "analyze", str(wav), str(tmp_path / "out"),
+         "--analyzer", "hanging", "--jobs", "1", "--no-clips", "-q"], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_for(said.exists, 30, "the analyzer to hang")
+        os.kill(proc.pid, signal.SIGTERM)  # m0 alone, not its worker
+        _, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["Error: interrupted"]
+    assert not wait_gone(tag, 5)

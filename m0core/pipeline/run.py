@@ -332,13 +332,16 @@ class _Streams:
         self._stack = stack.enter_context(ExitStack())
         self.streams: list[Iterable] = []
         for i, (start, length) in enumerate(self.segments):
-            make = self._counted(i, start, length)
+            # its worker, killed if the run stops before it ends (a plugin's stage may hang)
+            running: list[workers.Worker] = []
+            make = self._counted(i, start, length, running.append)
             if plan.in_process:
                 stream = make()
                 self._stack.callback(stream.close)  # stops the decoding however the run ends
             else:
-                stream = self._stack.enter_context(ReadAhead(make, maxsize=0,
-                                                             on_idle=self._report))
+                stream = self._stack.enter_context(ReadAhead(
+                    make, maxsize=0, on_idle=self._report,
+                    on_stop=lambda running=running: [w.kill() for w in running]))
             self.streams.append(stream)
         self._first = iter(self.streams[0])
 
@@ -346,8 +349,8 @@ class _Streams:
         """Stop every segment's decoding (its worker process ends)."""
         self._stack.close()
 
-    def _counted(self, index: int, start: float, length: float | None
-                 ) -> Callable[[], Iterator]:
+    def _counted(self, index: int, start: float, length: float | None,
+                 started: Callable[[workers.Worker], None]) -> Callable[[], Iterator]:
         plan = self.plan
         if plan.in_process:
             def make() -> Iterator:
@@ -359,7 +362,7 @@ class _Streams:
             job = plan.segment_job(start, length)
 
             def make() -> Iterator:  # the first segment is needed first: a prestarted worker
-                return scores_from_worker(job, prestarted=index == 0)
+                return scores_from_worker(job, prestarted=index == 0, started=started)
 
         def generate() -> Iterator:
             for item in make():

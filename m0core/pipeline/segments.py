@@ -131,17 +131,21 @@ class SegmentJob:
     describe: bool = False
 
 
-def scores_from_worker(job: SegmentJob, *, prestarted: bool = True
+def scores_from_worker(job: SegmentJob, *, prestarted: bool = True,
+                       started: Callable[[workers.Worker], None] | None = None
                        ) -> Iterator[tuple[np.ndarray, float] | MediaInfo]:
     """Run ``job`` in a worker process (``python -m m0core.pipeline.segments``; with
     ``prestarted``, one :func:`m0core.pipeline.prestart` started if there is one) and yield
     its ``(scores, seconds)`` as they arrive; first the file's :class:`MediaInfo` if the job
-    asks to ``describe`` it.
+    asks to ``describe`` it. ``started`` is given the worker, for another thread to kill
+    (:meth:`m0core.workers.Child.kill`) when its stage may hang.
 
     The job goes in as JSON on stdin; results come back as frames on stdout (see
     :func:`_send`). Closing the generator, or an error, kills the worker: no orphan is left.
     """
     with workers.start(workers.SEGMENTS, prestarted=prestarted) as worker:
+        if started is not None:
+            started(worker)
         proc = worker.proc
         proc.stdin.write(json.dumps(asdict(job)).encode())
         proc.stdin.close()

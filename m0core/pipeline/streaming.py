@@ -27,13 +27,17 @@ class ReadAhead(Generic[T]):
 
     ``maxsize=0`` leaves the queue unbounded (for small items such as score arrays, so a
     reader is never held back by a consumer busy elsewhere). ``on_idle`` is called about four
-    times a second while the consumer waits (e.g. to update a progress bar).
+    times a second while the consumer waits (e.g. to update a progress bar). ``on_stop`` is
+    called when the consumer leaves before the reader has ended, to end a read that may
+    never return by itself (kill the process whose output it waits for).
     """
 
     def __init__(self, make: Callable[[], Iterable[T]], maxsize: int = 4,
-                 on_idle: Callable[[], None] | None = None) -> None:
+                 on_idle: Callable[[], None] | None = None,
+                 on_stop: Callable[[], None] | None = None) -> None:
         self._make = make
         self._on_idle = on_idle
+        self._on_stop = on_stop
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="m0-reader", daemon=True)
@@ -44,6 +48,8 @@ class ReadAhead(Generic[T]):
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
+        if self._on_stop is not None and self._thread.is_alive():
+            self._on_stop()
         while self._thread.is_alive():
             self._drain()
             self._thread.join(timeout=0.05)
