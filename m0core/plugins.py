@@ -437,9 +437,7 @@ def create(kind: str, name: str, **params: Any) -> Any:
     registered names joined by ``+`` builds a :class:`~m0core.combine.Combined` analyzer of them.
     """
     if kind == "analyzers" and len(combine.parts(name)) > 1:
-        if params:
-            raise OptionError(f'analyzer "{name}": a combined analyzer takes no parameters '
-                              f"(got {', '.join(sorted(params))})")
+        check_params(kind, name, params)
         return combine.Combined({part: create(kind, part) for part in combine.parts(name)},
                                 blame)
     reg = lookup(kind, name)
@@ -450,9 +448,7 @@ def create(kind: str, name: str, **params: Any) -> Any:
     if ours:  # not the user's options: the factory does not fit its contract
         raise broken(kind, name, f"its factory does not take {', '.join(ours)}, which m0 gives "
                                  f"every {kind[:-1]} (take **params)")
-    refused = _refused(reg.factory, params, SET_BY_M0.get(kind[:-1], {}))
-    if refused:
-        raise OptionError(f'{kind[:-1]} "{name}" does not take {refused}')
+    check_params(kind, name, params)
     missing = _missing(reg.factory, params)
     if missing:
         needs = ", ".join(f'"{m}"' for m in missing)
@@ -471,6 +467,21 @@ def create(kind: str, name: str, **params: Any) -> Any:
     if problem is not None:  # before the run: not hours later, when the member is first used
         raise broken(kind, name, problem)
     return stage
+
+
+def check_params(kind: str, name: str, params: dict[str, Any]) -> None:
+    """Raise :class:`OptionError` for a parameter in ``params`` that the factory of ``name``
+    does not take (``-P selector.margn_db=8``: the nearest it takes is suggested), without
+    building the stage: how :func:`create` tells the user's mistake from a plugin's bug, and
+    how a batch checks its ``-P`` parameters once, before its jobs."""
+    if kind == "analyzers" and len(combine.parts(name)) > 1:
+        if params:
+            raise OptionError(f'analyzer "{name}": a combined analyzer takes no parameters '
+                              f"(got {', '.join(sorted(params))})")
+        return
+    refused = _refused(lookup(kind, name).factory, params, SET_BY_M0.get(kind[:-1], {}))
+    if refused:
+        raise OptionError(f'{kind[:-1]} "{name}" does not take {refused}')
 
 
 def takes(kind: str, name: str, param: str) -> bool:

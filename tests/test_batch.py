@@ -1266,6 +1266,12 @@ def test_scheduler_needs_dask_executor_and_a_reachable_scheduler(tmp_path, vod):
     (["--workers", "0"], "workers must be at least 1, not 0"),
     (["--selector", "nope"], 'unknown selector "nope"'),
     (["--analyzer", "rms-streaming+nope"], 'unknown analyzer "nope"'),
+    # each job used to fail with it, one by one
+    (["-P", "selector.margn_db=8"], 'selector "standout" does not take the option "margn_db": '
+                                    'did you mean "margin_db"?'),
+    (["-P", "source.gian=2"], 'source "pyav" does not take the option "gian"'),
+    (["--analyzer", "loudness+onset", "-P", "analyzer.window=3"],
+     'analyzer "loudness+onset": a combined analyzer takes no parameters (got window)'),
     (["--executor", "dask", "--scheduler", "garbage"],
      "cannot reach the Dask scheduler at garbage"),
 ])

@@ -321,10 +321,15 @@ class BatchProcessor:
         if doubles:
             raise OptionError(f"job ids must be unique; repeated: {', '.join(doubles)}")
         jobs = _own_folders(jobs)
-        # an unknown name fails before any job runs; a name in another case is recorded (and
-        # the ledger keys its job) as registered
+        # an unknown name, or a -P parameter its stage does not take, fails before any job
+        # runs; a name in another case is recorded (and the ledger keys its job) as registered
         named = {id(job.options): job.options for job in jobs}
         named = {key: plugins.named(options) for key, options in named.items()}
+        for options in named.values():
+            for stage in ("source", "analyzer", "selector", "encoder"):
+                if stage != "encoder" or options.clips:
+                    plugins.check_params(f"{stage}s", getattr(options, stage),
+                                         dict(getattr(options, f"{stage}_params")))
         results: dict[str, dict] = {}
         keys: dict[str, str] = {}
         keyed: dict[str, Identity] = {}  # the file each job keys, as it was when asked
