@@ -578,7 +578,14 @@ def test_disable_plugin_blocks_a_third_party_plugin(fake_dist, wav, tmp_path):
     run = run_m0("--disable-plugin", "m0-extra", "analyze", str(wav), str(tmp_path),
                  "--analyzer", "extra", "--no-clips", env=env)
     assert run.returncode == 1
-    assert 'unknown analyzer "extra"' in run.stderr
+    assert run.stderr.startswith('Error: unknown analyzer "extra" (available: ')
+    # it used to say nothing of the plugin not loaded, which may have registered it
+    assert run.stderr.endswith("; not loaded: m0-extra, disabled by --disable-plugin)\n")
+    env["M0_LOAD_PLUGINS"] = ""
+    run = run_m0("analyze", str(wav), str(tmp_path), "--analyzer", "extra", "--no-clips",
+                 env=env)
+    assert run.returncode == 1
+    assert run.stderr.endswith("; not loaded: m0-extra, not in M0_LOAD_PLUGINS)\n")
 
 
 @pytest.mark.parametrize("name, message", [
