@@ -59,8 +59,10 @@ def m0_register_selectors(register: Register) -> None:
     A selector factory is called as ``factory(timeline=Timeline, threshold=float | None,
     **params)`` and returns an object with ``feed(scores: np.ndarray) -> list[Highlight]`` (the
     next score values in order; returns highlights that are final) and
-    ``finish() -> list[Highlight]``. Highlights come out in time order; use
-    ``timeline.time(i)`` and ``timeline.window(peak_time)`` for times and clip windows.
+    ``finish() -> list[Highlight]``, and optionally ``line() -> Line | None`` (see
+    :mod:`m0core.contracts`). Highlights come out in time order; use
+    ``timeline.time(i)`` and ``timeline.window(peak_time)`` for times and clip windows. A
+    factory naming a ``max_clips`` parameter is given the run's ``--max-clips``.
     Called once, when the plugins are loaded.
     """
 
@@ -69,8 +71,10 @@ def m0_register_selectors(register: Register) -> None:
 def m0_register_encoders(register: Register) -> None:
     """Register clip encoders.
 
-    An encoder factory is called as ``factory(media=MediaInfo, out_dir=Path, **params)`` and
-    returns an object with ``submit(highlight) -> concurrent.futures.Future[ClipResult]`` and
+    An encoder factory is called as ``factory(media=MediaInfo, out_dir=Path, **params)``, where
+    m0 always passes ``workers``, ``cut`` and ``timeout`` among ``params`` (a factory that takes
+    neither them nor ``**params`` is a plugin error), and returns an object with
+    ``submit(highlight) -> concurrent.futures.Future[ClipResult]`` and
     ``close(cancel=False)`` (wait for submitted clips, or with ``cancel=True`` stop them and
     remove anything unfinished). It writes each clip completely or not at all into
     ``out_dir``, the run's private staging folder (see :mod:`m0core.staging`), from which m0
