@@ -175,6 +175,14 @@ class Highlight:
     index: int = 0
     reason: str = ""
 
+    def __post_init__(self) -> None:
+        # numpy numbers (a selector's values taken from its scores) as Python's, which json,
+        # the CSV and the timelines write as they write any number
+        for name in ("start", "end", "peak_time", "peak_db", "score", "index"):
+            value = getattr(self, name)
+            if isinstance(value, np.generic):
+                object.__setattr__(self, name, value.item())
+
     @property
     def duration(self) -> float:
         """Clip length in seconds."""

@@ -425,6 +425,11 @@ class Selector:
         if give == "backwards":  # 40 s, then 13 s
             return [Highlight(30.0, 50.0, 40.0, -10.0, 10.0),
                     Highlight(3.0, 23.0, 13.0, -10.0, 10.0)]
+        if give == "numpy numbers":  # as taken from the scores: float32
+            import numpy as np
+
+            values = np.array([3.0, 23.0, 13.0, -10.0, 10.0], dtype=np.float32)
+            return [Highlight(*values)]
         start, end = (float(t) for t in give.split(","))
         return [Highlight(start, end, 13.0, -10.0, 10.0)]
 
@@ -475,6 +480,20 @@ def test_a_highlight_whose_level_is_nan_is_written_with_no_level(fake_dist, wav,
     assert run.returncode == 0, run.stderr
     assert json.loads((out / "index.json").read_text())["13"]["decibel"] is None
     assert json.loads((out / "highlights.json").read_text())["highlights"][0]["peak_db"] is None
+
+
+def test_a_highlight_of_numpy_numbers_is_taken(fake_dist, wav, tmp_path):
+    """A highlight whose times and level were numpy float32 (as a selector takes them from its
+    scores) ended the run with 'unexpected TypeError: Object of type float32 is not JSON
+    serializable', naming no plugin."""
+    env = dict(fake_dist("m0-bad", BAD_SELECTOR, version="0.1"), M0_GIVE="numpy numbers")
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), "--selector", "bad", "-q", "--no-clips",
+                 "-f", "csv", env=env)
+    assert run.returncode == 0, run.stderr
+    (written,) = json.loads((out / "highlights.json").read_text())["highlights"]
+    assert [written[k] for k in ("start", "end", "peak_time", "peak_db", "score")] == [
+        3.0, 23.0, 13.0, -10.0, 10.0]
 
 
 @pytest.mark.parametrize(("give", "said"), [("nan level", ""), ("silent level", "silent")])
