@@ -294,8 +294,8 @@ def returned_problem(returned: object, call: str, what: str) -> str | None:
 def highlight_problem(given: object) -> str | None:
     """What breaks the contract in one highlight ``given`` by a selector, or ``None``: it
     must be an :class:`m0core.Highlight` whose ``start``, ``end`` and ``peak_time`` are finite,
-    whose window is not empty (``start < end``, ``end > 0``) and whose ``peak_db`` and
-    ``score`` are numbers."""
+    whose window is not empty (``start < end``, ``end > 0``), whose ``peak_db`` and
+    ``score`` are numbers and whose ``kind`` and ``reason`` are strings."""
     if not isinstance(given, Highlight):
         return f"gave {_what(given)}, not an m0core.Highlight"
     try:
@@ -312,6 +312,10 @@ def highlight_problem(given: object) -> str | None:
         value = getattr(given, name)
         if not _number(value):
             return f"gave a highlight whose {name} is {value!r}, not a number"
+    for name in ("kind", "reason"):
+        value = getattr(given, name)
+        if not isinstance(value, str):
+            return f"gave a highlight whose {name} is {value!r:.60}, not a string"
     return None
 
 

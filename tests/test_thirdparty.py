@@ -425,6 +425,10 @@ class Selector:
         if give == "backwards":  # 40 s, then 13 s
             return [Highlight(30.0, 50.0, 40.0, -10.0, 10.0),
                     Highlight(3.0, 23.0, 13.0, -10.0, 10.0)]
+        if give == "kind 7":
+            return [Highlight(3.0, 23.0, 13.0, -10.0, 10.0, kind=7)]
+        if give == "no reason":
+            return [Highlight(3.0, 23.0, 13.0, -10.0, 10.0, reason=None)]
         if give == "numpy numbers":  # as taken from the scores: float32
             import numpy as np
 
@@ -453,6 +457,9 @@ def m0_register_selectors(register):
                   "come in time order)"),
     ("no level", "gave a highlight whose peak_db is None, not a number"),
     ("a word", "gave a highlight whose peak_db is 'loud', not a number"),
+    # m0's own edl, otio and fcpxml writers failed on it, blamed
+    ("kind 7", "gave a highlight whose kind is 7, not a string"),
+    ("no reason", "gave a highlight whose reason is None, not a string"),
 ])
 def test_selector_giving_a_bad_highlight_is_one_line_naming_it(fake_dist, wav, tmp_path, give,
                                                                problem):
