@@ -6,10 +6,20 @@ Every time is in seconds (float). Sample offsets stay inside sources and analyze
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+
+def _python_numbers(value: Any) -> None:
+    """Set the fields of the dataclass ``value`` that hold numpy numbers (a plugin's, taken
+    from an array) to Python's, which json, the CSV and the timelines write as any number."""
+    for name in (f.name for f in fields(value)):
+        held = getattr(value, name)
+        if isinstance(held, np.generic):
+            object.__setattr__(value, name, held.item())
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,9 @@ class AudioTrack:
     title: str | None = None
     language: str | None = None
 
+    def __post_init__(self) -> None:
+        _python_numbers(self)
+
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
         return {"number": self.number, "codec": self.codec, "channels": self.channels,
@@ -92,6 +105,7 @@ class MediaInfo:
     tracks: tuple[AudioTrack, ...] = ()
 
     def __post_init__(self) -> None:
+        _python_numbers(self)
         tracks = tuple(t if isinstance(t, AudioTrack) else AudioTrack(**t) for t in self.tracks)
         object.__setattr__(self, "tracks", tracks)
 
@@ -176,12 +190,7 @@ class Highlight:
     reason: str = ""
 
     def __post_init__(self) -> None:
-        # numpy numbers (a selector's values taken from its scores) as Python's, which json,
-        # the CSV and the timelines write as they write any number
-        for name in ("start", "end", "peak_time", "peak_db", "score", "index"):
-            value = getattr(self, name)
-            if isinstance(value, np.generic):
-                object.__setattr__(self, name, value.item())
+        _python_numbers(self)  # a selector's values taken from its scores
 
     @property
     def duration(self) -> float:
@@ -218,6 +227,9 @@ class ClipResult:
     seconds: float = 0.0
     start: float | None = None
 
+    def __post_init__(self) -> None:
+        _python_numbers(self)
+
 
 @dataclass(frozen=True)
 class Compilation:
@@ -234,6 +246,9 @@ class Compilation:
     duration: float = 0.0
     error: str | None = None
     seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        _python_numbers(self)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (the ``compilation`` block of highlights.json)."""
@@ -257,6 +272,9 @@ class Line:
     step: float
     values: np.ndarray
     label: str = "threshold"
+
+    def __post_init__(self) -> None:
+        _python_numbers(self)
 
     @classmethod
     def flat(cls, level: float, hop: float, count: int, label: str = "threshold") -> Line:

@@ -225,6 +225,12 @@ class Encoder:
                 return future
             if os.environ.get("M0_BOOM") != "encoder.nofile":  # or say it is made anyway
                 path.write_text(str(highlight.peak_time))
+            if os.environ.get("M0_BOOM") == "encoder.numpy":  # as from an array of times
+                import numpy as np
+
+                future.set_result(ClipResult(highlight, str(path), True, None, np.float64(0.5),
+                                             np.float32(highlight.start)))
+                return future
             future.set_result(ClipResult(highlight, str(path), True))
         except Exception as exc:
             future.set_exception(exc)
@@ -639,6 +645,15 @@ class Source:
         self.give = os.environ["M0_GIVE"]
 
     def probe(self, path):
+        if self.give == "numpy media":  # as from an array of what it read
+            import dataclasses
+
+            import numpy as np
+
+            media = self.inner.probe(path)
+            return dataclasses.replace(media, duration=np.float32(media.duration),
+                                       sample_rate=np.int64(media.sample_rate),
+                                       channels=np.int32(media.channels))
         return None if self.give == "no media" else self.inner.probe(path)
 
     def chunks(self, path, **where):
@@ -685,6 +700,25 @@ def test_source_giving_what_breaks_its_contract_is_one_line_naming_it(fake_dist,
     assert re.fullmatch(r'Error: plugin "m0-bad" \(source "bad", from m0-bad 0\.1\): '
                         + problem + "\n", run.stderr), run.stderr
     assert files(out) == []
+
+
+def test_numpy_numbers_from_a_source_or_an_encoder_are_taken(fake_dist, boom_env, wav,
+                                                            tmp_path):
+    """A source's MediaInfo or an encoder's ClipResult holding numpy numbers ended the run with
+    'unexpected TypeError: Object of type float32 is not JSON serializable', naming no plugin
+    and publishing nothing (a Highlight's, the same: test_a_highlight_of_numpy_numbers_is_taken)."""
+    env = dict(fake_dist("m0-bad", BAD_SOURCE, version="0.1"), M0_GIVE="numpy media")
+    run = run_m0("analyze", str(wav), str(tmp_path / "a"), "--source", "bad", "--no-clips",
+                 "-q", "-f", "csv", env=env)
+    assert run.returncode == 0, run.stderr
+    source = json.loads((tmp_path / "a" / "highlights.json").read_text())["source"]
+    assert (source["duration"], source["sample_rate"]) == (60.0, 48000)
+    out = tmp_path / "b"
+    run = run_m0("analyze", str(wav), str(out), *BOOM_ARGS,
+                 env=dict(boom_env, M0_BOOM="encoder.numpy"))
+    assert run.returncode == 0, run.stderr
+    (written,) = json.loads((out / "highlights.json").read_text())["highlights"]
+    assert written["clip"] == "01.txt" and written["clip_start"] == 0.0
 
 
 def test_m0_probe_names_a_source_that_fails_or_gives_no_media(fake_dist, boom_env, wav):
@@ -1355,3 +1389,4 @@ def test_a_stop_signal_ends_a_run_whose_analyzer_hangs_in_its_worker(fake_dist, 
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["Error: interrupted"]
     assert not wait_gone(tag, 5)
+
