@@ -238,6 +238,23 @@ def chunk_problem(chunk: object, previous: AudioChunk | None) -> str | None:
     return None
 
 
+def asked_problem(chunk: AudioChunk, first: bool, start: float,
+                  duration: float | None) -> str | None:
+    """What breaks the contract in where a chunk of ``chunks(start=start,
+    duration=duration)`` lies (``first``: the first it gave), or ``None``: the first begins
+    at ``start`` and none goes on past ``start + duration`` (within a sample). A source that
+    reads another part puts a parallel segment's values at other times."""
+    tolerance = 1.0 / chunk.sample_rate
+    said = "(chunks(start=, duration=) read that part only)"
+    if first and abs(chunk.start - start) > tolerance:
+        return (f"gave a first chunk starting at {chunk.start:g} s when asked to start at "
+                f"{start:g} s {said}")
+    if duration is not None and chunk.end > start + duration + tolerance:
+        return (f"gave a chunk ending at {chunk.end:g} s when asked for {duration:g} s from "
+                f"{start:g} s {said}")
+    return None
+
+
 def samples_problem(chunk: AudioChunk) -> str | None:
     """What breaks the contract in the samples of a chunk a source gave, or ``None``: finite
     numbers (a NaN would make every analyzer's values NaN, blamed on the analyzer)."""

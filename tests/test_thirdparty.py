@@ -1390,3 +1390,57 @@ def test_a_stop_signal_ends_a_run_whose_analyzer_hangs_in_its_worker(fake_dist, 
     assert stderr.strip().splitlines() == ["Error: interrupted"]
     assert not wait_gone(tag, 5)
 
+
+# -- a third-party source that says it seeks exactly, and does not --------------------------
+
+SEEKING = '''
+import os
+
+from m0core import hookimpl
+
+
+class Source:
+    """The built-in soundfile source, which seeks exactly; but for M0_GIVE."""
+
+    exact_seek = True
+
+    def __init__(self):
+        from m0_plugins.soundfile_source import SoundfileSource
+
+        self.inner = SoundfileSource()
+
+    def probe(self, path):
+        return self.inner.probe(path)
+
+    def chunks(self, path, *, chunk_seconds=10.0, start=0.0, duration=None):
+        give = os.environ["M0_GIVE"]
+        start = 0.0 if give == "from 0" else start
+        duration = None if give == "to the end" else duration
+        return self.inner.chunks(path, chunk_seconds=chunk_seconds, start=start,
+                                 duration=duration)
+
+
+@hookimpl
+def m0_register_sources(register):
+    register("seeking", Source)
+'''
+
+
+@pytest.mark.parametrize("give, problem", [
+    ("from 0", "gave a first chunk starting at 0 s when asked to start at 330 s"),
+    ("to the end", r"gave a chunk ending at [\d.]+ s when asked for 330 s from 0 s"),
+])
+def test_a_source_not_seeking_as_asked_is_one_line_naming_it(fake_dist, make_media, tmp_path,
+                                                            give, problem):
+    """A source with exact_seek that read from the start of the file, or on to its end, for
+    a segment decoded in parallel: the file was taken for twice its length (1320 s of an
+    11-minute file) and its moments found again past its end, with exit 0."""
+    path = make_media("quiet-11min.wav", "-f", "lavfi", "-i",
+                      "anoisesrc=d=660:a=0.02:r=8000", "-ac", "1")
+    env = dict(fake_dist("m0-seeking", SEEKING, version="0.1"), M0_GIVE=give)
+    run = run_m0("analyze", str(path), str(tmp_path / "out"), "--source", "seeking", "--jobs",
+                 "2", "--no-clips", "-q", env=env)
+    assert run.returncode == 1
+    assert re.fullmatch(r'Error: plugin "m0-seeking" \(source "seeking", from m0-seeking 0\.1\): '
+                        + problem + r" \(chunks\(start=, duration=\) read that part only\)\n",
+                        run.stderr), run.stderr

@@ -64,7 +64,8 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
                 chunk = next(chunks, None)
             if chunk is None:
                 break
-            problem = contracts.chunk_problem(chunk, previous)
+            problem = contracts.chunk_problem(chunk, previous) \
+                or contracts.asked_problem(chunk, previous is None, start, length)
             if problem is not None:
                 raise plugins.broken("sources", source_name, problem)
             problem = contracts.samples_problem(chunk)
