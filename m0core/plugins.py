@@ -273,8 +273,8 @@ def _show_traceback() -> None:
 
 
 def failed_plugins() -> list[PluginInfo]:
-    """Plugins that could not be loaded, with the reason."""
-    load_plugins()
+    """Plugins that could not be loaded (imported, or their hooks run), with the reason."""
+    registries()
     return [info for info in _infos.values() if info.error]
 
 
@@ -326,17 +326,24 @@ def registries() -> dict[str, dict[str, Registration]]:
             return _registries
         load_plugins()
         result: dict[str, dict[str, Registration]] = {kind: {} for kind in KINDS}
+        failed: set[str] = set()
         for kind in KINDS:
             caller = getattr(pm.hook, f"m0_register_{kind}")
             for impl in reversed(caller.get_hookimpls()):
-                _call_register(kind, impl, result[kind])
+                if impl.plugin_name not in failed and not _call_register(kind, impl,
+                                                                          result[kind]):
+                    failed.add(impl.plugin_name)
+        for table in result.values():  # none of a failed plugin's stages, as if not loaded
+            for name in [name for name, reg in table.items() if reg.plugin in failed]:
+                del table[name]
         _registries = result
         return result
 
 
-def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> None:
+def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> bool:
     """Call one plugin's ``m0_register_<kind>`` (through pluggy, so tracing sees it) with a
-    ``register`` that knows which plugin is registering."""
+    ``register`` that knows which plugin is registering. A hook that raises is the plugin's
+    failure to load, recorded as an import error is (:func:`failed_plugins`): ``False``."""
     plugin = impl.plugin_name
     others = [p for p in pm.get_plugins() if p is not impl.plugin]
     hook = pm.subset_hook_caller(f"m0_register_{kind}", remove_plugins=others)
@@ -360,9 +367,11 @@ def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> None
     except PluginError:
         raise
     except (Exception, SystemExit) as exc:
-        if debug():
-            raise
-        raise PluginError(f'm0 plugin "{plugin}" failed in m0_register_{kind}: {exc}') from exc
+        info = _infos.setdefault(plugin, PluginInfo(plugin, str(impl.plugin)))
+        info.error = f"{type(exc).__name__} in m0_register_{kind}: {exc}"
+        _show_traceback()
+        return False
+    return True
 
 
 def _find(kind: str, name: str) -> Registration | None:

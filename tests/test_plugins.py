@@ -371,6 +371,40 @@ def test_plugin_calling_sys_exit_on_import_is_a_load_error(fake_dist, wav, tmp_p
     assert (tmp_path / "out" / "highlights.json").exists()
 
 
+FAILING_TO_REGISTER = """
+from m0core import hookimpl
+
+@hookimpl
+def m0_register_selectors(register):
+    register('licensed', object)
+
+@hookimpl
+def m0_register_analyzers(register):
+    raise RuntimeError('no licence key')
+"""
+
+
+def test_a_plugin_whose_hook_raises_is_a_load_error_and_others_work(fake_dist, wav, tmp_path):
+    """A plugin whose m0_register_analyzers raised ended every m0 command, 'm0 plugins' and
+    runs that use none of its stages too, with 'Error: m0 plugin "m0-licensed" failed in
+    m0_register_analyzers: no licence key': it is reported as a plugin that failed to load,
+    none of its stages registered, and the others work."""
+    env = fake_dist("m0-licensed", FAILING_TO_REGISTER)
+    said = "RuntimeError in m0_register_analyzers: no licence key"
+    listing = run_m0("plugins", env=env)
+    assert listing.returncode == 0, listing.stderr
+    assert f"m0-licensed  (m0-licensed 1.0)  failed to load: {said}" in listing.stdout
+    assert "licensed" not in listing.stdout.replace("m0-licensed", "")
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "-q", env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        f'Warning: Error loading m0 plugin "m0-licensed" (m0-licensed 1.0): {said}']
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--selector", "licensed",
+                 "--no-clips", "-q", env=env)
+    assert run.returncode == 1
+    assert 'Error: unknown selector "licensed"' in run.stderr
+
+
 NAMED_AS_A_BUILTIN = """
 from m0core import hookimpl
 
