@@ -349,10 +349,9 @@ def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> bool
     hook = pm.subset_hook_caller(f"m0_register_{kind}", remove_plugins=others)
 
     def register(name: str, factory: Callable[..., Any]) -> None:
-        if not isinstance(name, str) or not name:
-            stage = kind[:-1]
-            article = "an" if stage[0] in "aeiou" else "a"
-            raise PluginError(f'm0 plugin "{plugin}" registered {article} {stage} with no name')
+        problem = _name_problem(kind, name)
+        if problem is not None:
+            raise _BadName(problem)
         taken = _find_in(table, name)  # names are taken in any case: "Top" is "top"
         if taken is not None:
             spelt = "" if taken.name == name else f' (as "{taken.name}")'
@@ -367,11 +366,39 @@ def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> bool
     except PluginError:
         raise
     except (Exception, SystemExit) as exc:
-        info = _infos.setdefault(plugin, PluginInfo(plugin, str(impl.plugin)))
-        info.error = f"{type(exc).__name__} in m0_register_{kind}: {exc}"
+        info = _infos.get(plugin)
+        if info is None:  # registered by hand in this process (a test's): its caller hears it
+            if isinstance(exc, _BadName):
+                raise PluginError(f'm0 plugin "{plugin}" {exc}') from exc
+            if debug():
+                raise
+            raise PluginError(f'm0 plugin "{plugin}" failed in m0_register_{kind}: {exc}'
+                              ) from exc
+        info.error = str(exc) if isinstance(exc, _BadName) \
+            else f"{type(exc).__name__} in m0_register_{kind}: {exc}"
         _show_traceback()
         return False
     return True
+
+
+class _BadName(ValueError):
+    """A name a plugin registered that users could not type (:func:`_name_problem`)."""
+
+
+def _name_problem(kind: str, name: object) -> str | None:
+    """Why ``name`` cannot be registered for ``kind``, or ``None``: a name users can type after
+    ``--analyzer`` and the like, not empty, without spaces and, an analyzer's, without ``+``
+    (which joins analyzers: ``--analyzer loudness+onset``)."""
+    stage = kind[:-1]
+    what = f"{'an' if stage[0] in 'aeiou' else 'a'} {stage}"
+    if not isinstance(name, str) or not name:
+        return f"registered {what} with no name"
+    if any(c.isspace() for c in name):
+        return f'registered {what} named "{name}": a name has no spaces'
+    if kind == "analyzers" and "+" in name:
+        return (f'registered an analyzer named "{name}": "+" joins analyzers (--analyzer a+b), '
+                "so no name has one")
+    return None
 
 
 def _find(kind: str, name: str) -> Registration | None:
