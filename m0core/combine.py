@@ -13,7 +13,6 @@ does not apply to it. All parts must have the same ``hop``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -21,8 +20,13 @@ import numpy as np
 from m0core.errors import OptionError
 from m0core.model import AudioChunk
 
-#: ``blame(kind, name)``: a context manager that reports a part's exception as its plugin's.
-Blame = Callable[[str, str], AbstractContextManager[None]]
+#: ``scores(name, method, *args)``: what the part ``name``'s ``method(*args)`` returns, its
+#: exception or values breaking the contract reported as its plugin's
+#: (:func:`m0core.plugins.analyzer_scores`).
+Scores = Callable[..., np.ndarray]
+#: ``counted(name, values, samples, rate, hop)``: raise if the part ``name`` gave another
+#: number of values than one per hop begun (:func:`m0core.plugins.check_count`).
+Counted = Callable[[str, int, int, int, float], None]
 
 
 def parts(name: str) -> list[str]:
@@ -37,36 +41,38 @@ def parts(name: str) -> list[str]:
 class Combined:
     """The per-hop sum of several analyzers' scores, as soon as every part has given it."""
 
-    def __init__(self, parts: Mapping[str, Any], blame: Blame) -> None:
+    def __init__(self, parts: Mapping[str, Any], scores: Scores, counted: Counted) -> None:
         hops = {name: float(part.hop) for name, part in parts.items()}
         if len(set(hops.values())) > 1:
             listed = ", ".join(f"{name} {hop:g} s" for name, hop in hops.items())
             raise OptionError(f"analyzers combined with + need the same hop ({listed})")
         self.parts = dict(parts)
-        self._blame = blame
+        self._scores, self._counted = scores, counted
         self.hop = next(iter(hops.values()))
         self.version = "+".join(str(getattr(p, "version", "")) for p in self.parts.values())
         self._pending = {name: np.zeros(0, dtype=np.float64) for name in self.parts}
+        self._given = dict.fromkeys(self.parts, 0)  # values each part gave
+        self._samples = self._rate = 0
 
     def feed(self, chunk: AudioChunk) -> np.ndarray:
         """The summed scores of the hops every part has completed."""
+        self._samples, self._rate = self._samples + len(chunk.samples), chunk.sample_rate
         for name, part in self.parts.items():
-            with self._blame("analyzers", name):
-                scores = part.feed(chunk)
-            self._add(name, scores)
+            self._add(name, self._scores(name, part.feed, chunk))
         return self._take()
 
     def finish(self) -> np.ndarray:
-        """The rest; hops only some parts gave (a different count at the end) are dropped."""
+        """The rest; hops only some parts gave (a different count at the end) are dropped.
+        A part that gave another number of values than one per hop begun is named."""
         for name, part in self.parts.items():
             finish = getattr(part, "finish", None)
             if finish is not None:
-                with self._blame("analyzers", name):
-                    scores = finish()
-                self._add(name, scores)
+                self._add(name, self._scores(name, finish))
+            self._counted(name, self._given[name], self._samples, self._rate, self.hop)
         return self._take()
 
     def _add(self, name: str, scores: np.ndarray) -> None:
+        self._given[name] += len(scores)
         self._pending[name] = np.concatenate([self._pending[name],
                                               np.asarray(scores, dtype=np.float64)])
 

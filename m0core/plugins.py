@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pluggy
 
 from m0core import combine, contracts, hookspecs
@@ -477,7 +478,7 @@ def create(kind: str, name: str, **params: Any) -> Any:
     if kind == "analyzers" and len(combine.parts(name)) > 1:
         check_params(kind, name, params)
         return combine.Combined({part: create(kind, part) for part in combine.parts(name)},
-                                blame)
+                                analyzer_scores, check_count)
     reg = lookup(kind, name)
     if not callable(reg.factory):
         raise broken(kind, name, f"registered {reg.factory!r:.60} as its factory, which is not "
@@ -648,6 +649,28 @@ def broken(kind: str, name: str, problem: str) -> PluginError:
     """The error for the stage ``name`` of ``kind`` breaking its contract (``problem``, e.g.
     "returned None, not a 1-D array of score values"): one line naming its plugin."""
     return PluginError(f"{origin(kind, name)}: {problem}")
+
+
+def analyzer_scores(name: str, method: Callable[..., Any], *args: Any) -> np.ndarray:
+    """The scores that the analyzer ``name``'s ``method(*args)`` (``feed(chunk)``,
+    ``finish()``) returns, as float32: its exception, or values that are not a 1-D array of
+    finite numbers (:func:`m0core.contracts.scores_problem`), are one line naming its plugin."""
+    with blame("analyzers", name):
+        returned = method(*args)
+        scores = np.asarray(returned, dtype=np.float32)
+    problem = contracts.scores_problem(returned, scores)
+    if problem is not None:
+        raise broken("analyzers", name, problem)
+    return scores
+
+
+def check_count(name: str, values: int, samples: int, rate: int, hop: float) -> None:
+    """Raise the error naming the plugin of the analyzer ``name`` if it gave another number of
+    ``values`` over ``samples`` at ``rate`` than one per hop begun
+    (:func:`m0core.contracts.count_problem`): later values would be at other times."""
+    problem = contracts.count_problem(values, samples, rate, hop)
+    if problem is not None:
+        raise broken("analyzers", name, problem)
 
 
 def probe(source: Any, name: str, path: str) -> MediaInfo:

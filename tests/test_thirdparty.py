@@ -595,19 +595,21 @@ def m0_register_analyzers(register):
     ("column", r"returned a value of type ndarray of shape \(\d+, 1\), not a 1-D array of "
                "score values"),
 ])
+@pytest.mark.parametrize("analyzer", ["bad", "bad+rms-streaming"])
 def test_analyzer_returning_bad_values_is_one_line_naming_it(fake_dist, wav, tmp_path, how,
-                                                             problem):
+                                                             problem, analyzer):
     """As many values again (the highlight at twice its time), NaN, None or a column used
-    to be taken as scores without a word."""
+    to be taken as scores without a word. Combined with another analyzer, as many again were
+    taken (exit 0), and the others named 'analyzer "bad+rms-streaming"', not the plugin."""
     env = dict(fake_dist("m0-bad", BAD_ANALYZER, version="0.1"), M0_RETURN=how)
     out = tmp_path / "out"
-    run = run_m0("analyze", str(wav), str(out), "--analyzer", "bad", "-q", env=env)
+    run = run_m0("analyze", str(wav), str(out), "--analyzer", analyzer, "-q", env=env)
     assert run.returncode == 1
     line = re.escape('Error: plugin "m0-bad" (analyzer "bad", from m0-bad 0.1): ')
     assert re.fullmatch(line + (problem if how == "column" else re.escape(problem)) + "\n",
                         run.stderr), run.stderr
     assert files(out) == []
-    assert run_m0("analyze", str(wav), str(out), "--analyzer", "bad", "-q",
+    assert run_m0("analyze", str(wav), str(out), "--analyzer", analyzer, "-q",
                   env=dict(env, M0_RETURN="right")).returncode == 0
 
 

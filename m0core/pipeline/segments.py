@@ -72,7 +72,7 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
             if problem is not None:
                 raise _not_numbers(source_name, path, problem)
             previous = chunk
-            scores = _scores(analyzer_name, analyzer.feed, chunk)
+            scores = plugins.analyzer_scores(analyzer_name, analyzer.feed, chunk)
             samples, values, rate = samples + len(chunk.samples), values + len(scores), \
                 chunk.sample_rate
             yield scores, chunk.duration
@@ -83,12 +83,10 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
                 close()
     finish = getattr(analyzer, "finish", None)
     if finish is not None:
-        scores = _scores(analyzer_name, finish)
+        scores = plugins.analyzer_scores(analyzer_name, finish)
         values += len(scores)
         yield scores, 0.0
-    problem = contracts.count_problem(values, samples, rate, analyzer.hop)
-    if problem is not None:
-        raise plugins.broken("analyzers", analyzer_name, problem)
+    plugins.check_count(analyzer_name, values, samples, rate, analyzer.hop)
 
 
 def _not_numbers(source_name: str, path: str, problem: str) -> M0Error:
@@ -99,17 +97,6 @@ def _not_numbers(source_name: str, path: str, problem: str) -> M0Error:
         return errors.InputError(f"{path}: its audio holds {problem}: the recording is damaged")
     return plugins.broken("sources", source_name,
                           f"gave {problem} (samples are finite, -1..1)")
-
-
-def _scores(name: str, method: Callable[..., Any], *args: Any) -> np.ndarray:
-    """The scores that the analyzer ``name``'s ``method(*args)`` returns, as float32."""
-    with plugins.blame("analyzers", name):
-        returned = method(*args)
-        scores = np.asarray(returned, dtype=np.float32)
-    problem = contracts.scores_problem(returned, scores)
-    if problem is not None:
-        raise plugins.broken("analyzers", name, problem)
-    return scores
 
 
 @dataclass(frozen=True)
