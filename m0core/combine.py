@@ -12,6 +12,7 @@ does not apply to it. All parts must have the same ``hop``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -43,12 +44,13 @@ class Combined:
 
     def __init__(self, parts: Mapping[str, Any], scores: Scores, counted: Counted) -> None:
         hops = {name: float(part.hop) for name, part in parts.items()}
-        if len(set(hops.values())) > 1:
+        first = next(iter(hops.values()))  # the same within float32's precision (hop=np.float32)
+        if any(not math.isclose(hop, first, rel_tol=1e-6) for hop in hops.values()):
             listed = ", ".join(f"{name} {hop:g} s" for name, hop in hops.items())
             raise OptionError(f"analyzers combined with + need the same hop ({listed})")
         self.parts = dict(parts)
         self._scores, self._counted = scores, counted
-        self.hop = next(iter(hops.values()))
+        self.hop = first
         self.version = "+".join(str(getattr(p, "version", "")) for p in self.parts.values())
         self._pending = {name: np.zeros(0, dtype=np.float64) for name in self.parts}
         self._given = dict.fromkeys(self.parts, 0)  # values each part gave

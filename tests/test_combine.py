@@ -48,6 +48,21 @@ def test_bad_combinations_are_option_errors(name, params, message):
         plugins.create("analyzers", name, **params)
 
 
+class _Float32Hop:
+    hop = np.float32(0.1)  # as read from an array
+
+    def feed(self, chunk):
+        return np.zeros(0)
+
+
+def test_a_hop_given_as_float32_combines_with_the_same_hop():
+    """It was 'analyzers combined with + need the same hop (rms-streaming 0.1 s, hop32
+    0.1 s)': 0.1 as float32 is 0.10000000149."""
+    with registered("analyzers", "hop32", _Float32Hop):
+        combined = plugins.create("analyzers", "rms-streaming+hop32")
+    assert combined.hop == 0.1
+
+
 def test_cli_finds_the_loud_moments_with_a_combination(wav, tmp_path):
     run = run_m0("analyze", str(wav), str(tmp_path), "--analyzer", "loudness+onset",
                  "--no-clips", "--json")
