@@ -1446,3 +1446,40 @@ def test_a_source_not_seeking_as_asked_is_one_line_naming_it(fake_dist, make_med
     assert re.fullmatch(r'Error: plugin "m0-seeking" \(source "seeking", from m0-seeking 0\.1\): '
                         + problem + r" \(chunks\(start=, duration=\) read that part only\)\n",
                         run.stderr), run.stderr
+
+
+# -- a third-party plugin leaving a thread running -------------------------------------------
+
+THREAD_LEFT = '''
+import threading
+import time
+
+from m0core import hookimpl, plugins
+
+
+def m0_threaded(**params):
+    """The built-in top selector, with a thread (not a daemon) that never ends beside it."""
+    threading.Thread(target=time.sleep, args=(600,), name="uploader").start()
+    return plugins.create("selectors", "top", **params)
+
+
+@hookimpl
+def m0_register_selectors(register):
+    register("threaded", m0_threaded)
+'''
+
+
+def test_a_thread_a_plugin_leaves_running_does_not_keep_m0_from_ending(fake_dist, wav,
+                                                                     tmp_path):
+    """'m0 analyze' wrote its outputs and then never ended: Python waited at exit for the
+    thread (not a daemon) a plugin had started; SIGTERM then printed 'Exception ignored in:
+    <module 'threading'> ... KeyboardInterrupt'. It ends, naming the thread."""
+    env = fake_dist("m0-threaded", THREAD_LEFT)
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(wav), str(out), "--selector", "threaded", "--no-clips", "-q",
+                 env=env, timeout=20)
+    assert run.returncode == 0
+    assert run.stderr.splitlines() == [
+        "Warning: thread uploader is still running (a plugin's?): m0 ends without waiting for "
+        "it"]
+    assert (out / "highlights.json").is_file()
