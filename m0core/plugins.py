@@ -232,7 +232,7 @@ def _reject_unknown_hooks() -> None:
         except pluggy.PluginValidationError as exc:
             name = pm.get_name(exc.plugin) or str(exc.plugin)
             info = _infos.setdefault(name, PluginInfo(name, str(exc.plugin)))
-            info.error = str(exc)
+            info.error = _one_line(str(exc))
             pm.unregister(exc.plugin)
             _show_traceback()
 
@@ -260,8 +260,20 @@ def _load_entry_point(ep: EntryPoint) -> None:
         module = ep.load()
         pm.register(module, name=ep.name)
     except (Exception, SystemExit) as exc:  # a sys.exit() in a plugin does not end m0
-        info.error = f"{type(exc).__name__}: {exc}"
+        info.error = said(exc)
         _show_traceback()
+
+
+def said(exc: BaseException) -> str:
+    """``Type: message`` of a plugin's exception ``exc`` on one line (the lines of a message
+    of several joined by "; "), or its type alone when it has no message."""
+    text = _one_line(str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _one_line(text: str) -> str:
+    """``text``'s lines, stripped, joined by "; " (pluggy's messages have several)."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _show_traceback() -> None:
@@ -375,8 +387,9 @@ def _call_register(kind: str, impl: Any, table: dict[str, Registration]) -> bool
                 raise
             raise PluginError(f'm0 plugin "{plugin}" failed in m0_register_{kind}: {exc}'
                               ) from exc
-        info.error = str(exc) if isinstance(exc, _BadName) \
-            else f"{type(exc).__name__} in m0_register_{kind}: {exc}"
+        text = _one_line(str(exc))
+        info.error = text if isinstance(exc, _BadName) else (
+            f"{type(exc).__name__} in m0_register_{kind}" + (f": {text}" if text else ""))
         _show_traceback()
         return False
     return True
@@ -700,7 +713,7 @@ def blame(kind: str, name: str) -> Iterator[None]:
     except M0Error:
         raise
     except (Exception, SystemExit) as exc:
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        detail = said(exc)
         raise PluginError(f"{origin(kind, name)}: {detail}") from exc
 
 

@@ -454,6 +454,53 @@ def test_a_plugin_registering_a_name_users_cannot_type_is_a_load_error(fake_dist
         'named "bass+treble": "+" joins analyzers (--analyzer a+b), so no name has one']
 
 
+WRONG_SIGNATURE = """
+from m0core import hookimpl
+
+@hookimpl
+def m0_register_analyzers(reg):
+    reg('x', object)
+"""
+
+TWO_LINES = """
+from m0core import hookimpl
+
+
+class Selector:
+    def __init__(self, timeline, threshold=None):
+        pass
+
+    def feed(self, scores):
+        raise RuntimeError("the model is missing\\n  run: fetch-model")
+
+    def finish(self):
+        return []
+
+
+@hookimpl
+def m0_register_selectors(register):
+    register('two-lines', Selector)
+"""
+
+
+def test_a_plugins_error_of_several_lines_is_one_line(fake_dist, wav, tmp_path):
+    """A hook of another signature was 'Error loading m0 plugin ...: PluginValidationError:
+    Plugin ... for hook ...' and two lines more (pluggy's message); a stage raising an
+    exception whose message has several lines ended the run with them all."""
+    fake_dist("m0-wrong", WRONG_SIGNATURE)
+    env = fake_dist("m0-two-lines", TWO_LINES)
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--selector", "two-lines",
+                 "--no-clips", "-q", env=env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        'Warning: Error loading m0 plugin "m0-wrong" (m0-wrong 1.0): PluginValidationError: '
+        "Plugin 'm0-wrong' for hook 'm0_register_analyzers'; hookimpl definition: "
+        "m0_register_analyzers(reg); Argument(s) {'reg'} are declared in the hookimpl but can "
+        "not be found in the hookspec",
+        'Error: plugin "m0-two-lines" (selector "two-lines", from m0-two-lines 1.0): '
+        "RuntimeError: the model is missing; run: fetch-model"]
+
+
 NAMED_AS_A_BUILTIN = """
 from m0core import hookimpl
 
