@@ -514,7 +514,7 @@ def create(kind: str, name: str, **params: Any) -> Any:
         try:
             stage = reg.factory(**params)
         except (ValueError, OptionError) as exc:  # a bad parameter: one line naming the stage
-            raise OptionError(f'{kind[:-1]} "{name}": {exc}') from exc
+            raise OptionError(f'{kind[:-1]} "{name}": {_one_line(str(exc))}') from exc
     problem = contracts.stage_problem(kind[:-1], stage)
     if problem is not None:  # before the run: not hours later, when the member is first used
         raise broken(kind, name, problem)

@@ -298,11 +298,14 @@ def test_an_unknown_option_suggests_the_nearest_of_those_a_user_may_give():
 
 
 class _Strict:
-    """A selector whose factory refuses a parameter value with m0's OptionError."""
+    """A selector whose factory refuses a parameter value with m0's OptionError (a ValueError
+    of two lines for a margin above 100)."""
 
     def __init__(self, timeline, threshold=None, margin=1.0):
         if margin < 0:
             raise OptionError(f"margin must be at least 0, not {margin}")
+        if margin > 100:
+            raise ValueError(f"margin {margin} is too large\n  (at most 100)")
 
 
 class _StrictPlugin:
@@ -318,6 +321,10 @@ def test_a_bad_value_refused_by_a_factory_names_the_stage(register_plugin):
     with pytest.raises(OptionError, match='^selector "strict": margin must be at least 0, '
                                           "not -1$"):
         plugins.create("selectors", "strict", timeline=None, margin=-1)
+    # it was two lines
+    with pytest.raises(OptionError, match=r'^selector "strict": margin 500 is too large; '
+                                          r"\(at most 100\)$"):
+        plugins.create("selectors", "strict", timeline=None, margin=500)
 
 
 class _Deferring:
