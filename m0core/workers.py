@@ -142,6 +142,22 @@ def channel() -> BinaryIO:
     return stream
 
 
+def end_despite_threads(code: int, tell: Callable[[list[str]], None] | None = None) -> None:
+    """End this process now, with exit ``code``, if threads that are not daemons still run (a
+    plugin's: m0 leaves none): Python would wait for them at exit, for ever if they never end,
+    once m0's work is done. ``tell`` is given their names first; the exit handlers run."""
+    left = [t.name for t in threading.enumerate()
+            if t is not threading.current_thread() and not t.daemon and t.is_alive()]
+    if not left:
+        return
+    if tell is not None:
+        tell(left)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def kill_group(pid: int) -> None:
     """SIGKILL the process group that ``pid`` leads (a batch job and all it started)."""
     if hasattr(os, "killpg"):

@@ -1483,3 +1483,14 @@ def test_a_thread_a_plugin_leaves_running_does_not_keep_m0_from_ending(fake_dist
         "Warning: thread uploader is still running (a plugin's?): m0 ends without waiting for "
         "it"]
     assert (out / "highlights.json").is_file()
+
+
+def test_a_thread_a_plugin_leaves_running_does_not_hold_a_batch_job(fake_dist, wav, tmp_path):
+    """A batch job whose plugin left a thread running sent its result, and its process then
+    waited for the thread until the batch killed it 10 s later (STOP_GRACE) for each job."""
+    env = fake_dist("m0-threaded", THREAD_LEFT)
+    out = tmp_path / "out"
+    run = run_m0("batch", str(wav), str(out), "--selector", "threaded", "--no-clips", "-q",
+                 env=env, timeout=8)
+    assert run.returncode == 0, run.stderr
+    assert (out / "vod_highlights" / "highlights.json").is_file()

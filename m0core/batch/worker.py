@@ -51,6 +51,7 @@ def main() -> None:
     finally:
         if not workers.parent_alive():  # nobody else will stop what is left of the job
             workers.kill_group(os.getpid())
+    workers.end_despite_threads(0)  # the result is sent: a plugin's thread holds nothing
 
 
 def _reporter(out: BinaryIO):

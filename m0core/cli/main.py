@@ -42,24 +42,19 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _end_despite_threads(code: Any) -> None:
-    """End the process now, with exit ``code``, if threads that are not daemons still run (a
-    plugin's: m0 leaves none): Python would wait for them at exit, for ever if they never end,
-    once m0's work is done. A line names them; m0's exit handlers run first."""
-    import atexit
+    """End the process now if threads a plugin left still run, naming them in one line
+    (:func:`m0core.workers.end_despite_threads`)."""
+    from m0core import workers
 
-    left = [t.name for t in threading.enumerate()
-            if t is not threading.current_thread() and not t.daemon and t.is_alive()]
-    if not left:
-        return
-    from m0core.cli.console import warn
+    def tell(left: list[str]) -> None:
+        from m0core.cli.console import warn
 
-    many = len(left) > 1
-    warn(f"thread{'s' * many} {', '.join(left)} {'are' if many else 'is'} still running (a "
-         f"plugin's?): m0 ends without waiting for {'them' if many else 'it'}")
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+        many = len(left) > 1
+        warn(f"thread{'s' * many} {', '.join(left)} {'are' if many else 'is'} still running "
+             f"(a plugin's?): m0 ends without waiting for {'them' if many else 'it'}")
+
+    workers.end_despite_threads(code if isinstance(code, int) else (0 if code is None else 1),
+                                tell)
 
 
 def _run(argv: list[str] | None) -> None:
