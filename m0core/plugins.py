@@ -450,14 +450,19 @@ def lookup(kind: str, name: str) -> Registration:
 def named(options: Options) -> Options:
     """``options`` with every stage and writer named as its plugin registered it (``CSV`` →
     ``csv``; each part of a combined analyzer), so what follows compares and records one
-    spelling; an unknown name is :func:`lookup`'s :class:`OptionError`. The encoder is looked
-    up only when clips are cut."""
+    spelling; an unknown name is :func:`lookup`'s :class:`OptionError`, as is a ``-P``
+    parameter a stage does not take or one it needs (:func:`check_params`): said before a
+    run, a batch or the GUI's start, not by each job. The encoder is looked up only when clips
+    are cut."""
     analyzer = "+".join(lookup("analyzers", part).name
                         for part in combine.parts(options.analyzer))
     encoder = lookup("encoders", options.encoder).name if options.clips else options.encoder
     names = {"source": lookup("sources", options.source).name, "analyzer": analyzer,
              "selector": lookup("selectors", options.selector).name, "encoder": encoder,
              "formats": tuple(lookup("writers", name).name for name in options.formats)}
+    for stage in ("source", "analyzer", "selector", "encoder"):
+        if stage != "encoder" or options.clips:
+            check_params(f"{stage}s", names[stage], dict(getattr(options, f"{stage}_params")))
     if all(getattr(options, key) == value for key, value in names.items()):
         return options
     return replace(options, **names)
@@ -501,15 +506,6 @@ def create(kind: str, name: str, **params: Any) -> Any:
         raise broken(kind, name, f"its factory does not take {', '.join(ours)}, which m0 gives "
                                  f"every {kind[:-1]} (take **params)")
     check_params(kind, name, params)
-    missing = _missing(reg.factory, params)
-    if missing:
-        needs = ", ".join(f'"{m}"' for m in missing)
-        if kind == "writers":
-            raise broken(kind, name, f"its factory needs {needs}, but a writer's factory is "
-                                     "called without arguments")
-        stage = kind[:-1]
-        raise OptionError(f'{stage} "{name}" needs the parameter{"s" * (len(missing) > 1)} '
-                          f"{needs} (-P {stage}.{missing[0]}=VALUE)")
     with blame(kind, name):
         try:
             stage = reg.factory(**params)
@@ -523,17 +519,28 @@ def create(kind: str, name: str, **params: Any) -> Any:
 
 def check_params(kind: str, name: str, params: dict[str, Any]) -> None:
     """Raise :class:`OptionError` for a parameter in ``params`` that the factory of ``name``
-    does not take (``-P selector.margn_db=8``: the nearest it takes is suggested), without
-    building the stage: how :func:`create` tells the user's mistake from a plugin's bug, and
-    how a batch checks its ``-P`` parameters once, before its jobs."""
+    does not take (``-P selector.margn_db=8``: the nearest it takes is suggested), or one it
+    needs that neither ``params`` nor m0 (:data:`GIVEN`) give, without building the stage: how
+    :func:`create` tells the user's mistake from a plugin's bug, and how a run, a batch and
+    the GUI check the ``-P`` parameters once, before anything runs (:func:`named`)."""
     if kind == "analyzers" and len(combine.parts(name)) > 1:
         if params:
             raise OptionError(f'analyzer "{name}": a combined analyzer takes no parameters '
                               f"(got {', '.join(sorted(params))})")
         return
-    refused = _refused(lookup(kind, name).factory, params, SET_BY_M0.get(kind[:-1], {}))
+    factory = lookup(kind, name).factory
+    refused = _refused(factory, params, SET_BY_M0.get(kind[:-1], {}))
     if refused:
         raise OptionError(f'{kind[:-1]} "{name}" does not take {refused}')
+    missing = _missing(factory, {**dict.fromkeys(GIVEN.get(kind, ())), **params})
+    if missing:
+        needs = ", ".join(f'"{m}"' for m in missing)
+        if kind == "writers":
+            raise broken(kind, name, f"its factory needs {needs}, but a writer's factory is "
+                                     "called without arguments")
+        stage = kind[:-1]
+        raise OptionError(f'{stage} "{name}" needs the parameter{"s" * (len(missing) > 1)} '
+                          f"{needs} (-P {stage}.{missing[0]}=VALUE)")
 
 
 def takes(kind: str, name: str, param: str) -> bool:

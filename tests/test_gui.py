@@ -595,3 +595,30 @@ def test_a_result_says_what_its_seconds_are(tmp_path, browser, serve):
     p.wait_for_selector("#results article")
     assert p.inner_text("#results article .head").endswith("2 highlights · 2 clips · took 1.0 s")
     assert page.problems == [], "\n".join(page.problems)
+
+
+def test_plugin_settings_reach_the_stages_and_a_bad_one_is_refused_before_a_job(
+        wav, tmp_path, browser, serve):
+    """*Plugin settings* are ``-P``: one STAGE.NAME=VALUE a line, given to the stages (the GUI
+    had no way to set a plugin's parameter). One a stage does not take, or not of that form,
+    refuses the start with one line, and no job is made (a value a stage refuses is said when
+    the stage is built, by the job)."""
+    page = open_with(browser, serve, tmp_path, {"talk.wav": wav}, ("talk.wav",))
+    p = page.page
+    p.click("#advanced summary")
+    for bad, said in (("selector.margn_db=8", 'selector "standout" does not take the option '
+                                              '"margn_db": did you mean "margin_db"?'),
+                      ("margin_db=8", "plugin settings: 'margin_db=8': expected STAGE.NAME=VALUE")):
+        p.fill("#params", bad)
+        p.click("#start")
+        p.wait_for_selector(f"#message.bad >> text={said}")
+        assert page.count(".job") == 0, bad
+    p.fill("#params", "selector.margin_db=12\n\n  analyzer.floor_db=-70  ")
+    p.click("#start")
+    p.wait_for_selector(".job[data-status=completed]", timeout=90_000)
+    doc = json.loads((tmp_path / "out" / "talk_highlights" / "highlights.json").read_text())
+    assert doc["selector"]["params"] == {"margin_db": 12, "sensitivity": 0.5}  # the slider
+    assert doc["analyzer"]["params"] == {"floor_db": -70}
+    assert page.count(".job") == 1
+    refusals = [x for x in page.problems if "status of 400" in x]
+    assert len(refusals) == 2 and page.problems == refusals, "\n".join(page.problems)

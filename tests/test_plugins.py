@@ -8,6 +8,7 @@ import os
 import pytest
 from conftest import run_m0
 
+import m0core
 from m0core import hookimpl, plugins
 from m0core.errors import OptionError, PluginError
 from m0core.model import Timeline
@@ -208,6 +209,30 @@ class _NeedyPlugin:
     @hookimpl
     def m0_register_writers(self, register):
         register("needy", _NeedyWriter)
+
+
+def test_a_parameter_a_stage_needs_is_said_before_anything_runs(register_plugin, wav,
+                                                                 tmp_path):
+    """A parameter a stage's factory needs (no default) and nobody gave was found when the
+    stage was built, for each job of a batch; it is checked with the names, before anything
+    runs (plugins.check_params in plugins.named), m0's own parameters (a selector's timeline
+    and threshold) taken as given."""
+    register_plugin(_NeedyPlugin(), "needy-plugin")
+    plugins.check_params("selectors", "needy", {"after": 3})
+    with pytest.raises(OptionError, match=r'^selector "needy" needs the parameter "after" '
+                                          r"\(-P selector\.after=VALUE\)$"):
+        plugins.check_params("selectors", "needy", {})
+    options = plugins.named(m0core.Options(selector="NEEDY", selector_params={"after": 3}))
+    assert options.selector == "needy"
+    with pytest.raises(OptionError, match='needs the parameter "after"'):
+        plugins.named(m0core.Options(selector="needy"))
+    from m0core.batch import BatchJob, BatchProcessor
+
+    jobs = [BatchJob(str(wav), str(tmp_path / f"o{i}"), job_id=str(i),
+                     options=m0core.Options(selector="needy", clips=False)) for i in range(2)]
+    with pytest.raises(OptionError, match='needs the parameter "after"'):
+        BatchProcessor(1, ledger=str(tmp_path / "m0-batch.sqlite")).process_batch(jobs)
+    assert not (tmp_path / "o0").exists() and not (tmp_path / "o1").exists()
 
 
 def test_a_parameter_a_factory_needs_and_is_not_given_is_named(register_plugin):

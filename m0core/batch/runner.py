@@ -325,11 +325,6 @@ class BatchProcessor:
         # runs; a name in another case is recorded (and the ledger keys its job) as registered
         named = {id(job.options): job.options for job in jobs}
         named = {key: plugins.named(options) for key, options in named.items()}
-        for options in named.values():
-            for stage in ("source", "analyzer", "selector", "encoder"):
-                if stage != "encoder" or options.clips:
-                    plugins.check_params(f"{stage}s", getattr(options, stage),
-                                         dict(getattr(options, f"{stage}_params")))
         results: dict[str, dict] = {}
         keys: dict[str, str] = {}
         keyed: dict[str, Identity] = {}  # the file each job keys, as it was when asked

@@ -122,19 +122,24 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         return path
 
     def options_of(settings: dict) -> Options:
+        import click
+
         from m0core.cli.options import build_options  # the CLI's rules (--streaming vs --analyzer)
 
-        for kind, key in (("analyzers", "analyzer"), ("selectors", "selector")):
-            name = settings.get(key)
-            if name is not None:
-                plugins.lookup(kind, name)
         values = {k: settings[k] for k in ("selector", "sensitivity", "threshold", "clip_length",
                                            "max_clips", "cut", "audio_track",
                                            *SHORT_FORM_SETTINGS)
                   if settings.get(k) not in (None, "")}
-        return build_options(analyzer=settings.get("analyzer") or None,
-                             streaming=bool(settings.get("streaming", True)), params=(),
-                             **values)
+        params = settings.get("params", [])
+        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            raise M0Error("params must be a list of STAGE.NAME=VALUE settings")
+        try:
+            options = build_options(analyzer=settings.get("analyzer") or None,
+                                    streaming=bool(settings.get("streaming", True)),
+                                    params=tuple(params), **values)
+        except click.BadParameter as exc:  # -P's rule, said without the command line's flag
+            raise M0Error(f"plugin settings: {exc.message}") from None
+        return plugins.named(options)  # unknown names and plugin settings: before any job
 
     def names(body: dict, key: str) -> list[str]:
         value = body.get(key, [])

@@ -177,6 +177,7 @@ function settings() {
     analyzer: streaming ? $("#analyzer").value : null,
     audio_track: $("#audio-track").value.trim() || "1",
     workers: Number($("#workers").value),
+    params: $("#params").value.split("\n").map((line) => line.trim()).filter(Boolean),
     ...shortForm(),
   };
 }
