@@ -844,6 +844,23 @@ def test_an_empty_list_says_so(tmp_path):
     assert run.stderr.splitlines() == [f"Error: {listing}: lists no file or pattern"]
 
 
+def test_a_list_on_standard_input(wav, tmp_path):
+    """``find … | m0 batch --from-file - out/`` was '-: cannot read the list (No such file or
+    directory)': ``-`` is standard input, as for most tools that read a list."""
+    listing = f"# new today\n{wav}\n"
+    run = subprocess.run([sys.executable, "-m", "m0core", "batch", "--from-file", "-",
+                          str(tmp_path / "out"), "--no-clips", "--json"], input=listing,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    [job] = json.loads(run.stdout)["jobs"]
+    assert job["status"] == "completed" and Path(job["video_path"]) == wav
+    run = subprocess.run([sys.executable, "-m", "m0core", "batch", "--from-file", "-",
+                          str(tmp_path / "out")], input="\n", capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == ["Error: standard input: lists no file or pattern"]
+
+
 def test_sigkill_half_way_then_rerun_completes_only_the_missing(vod, tmp_path):
     inputs = tmp_path / "in"
     _copies(vod, inputs, 4)

@@ -21,6 +21,7 @@ import glob
 import hashlib
 import os
 import socket
+import sys
 import threading
 import time
 import unicodedata
@@ -553,12 +554,14 @@ def _made_by_m0(path: Path, made: Callable[[Path], set[str]]) -> bool:
 
 
 def read_list(path: str | os.PathLike) -> list[str]:
-    """The patterns of a list file: one per line; blank lines and ``#`` comments skipped.
+    """The patterns of a list file (``-``: standard input, ``find … | m0 batch --from-file -``):
+    one per line; blank lines and ``#`` comments skipped.
 
     UTF-8, with or without the byte-order mark Windows Notepad writes; a byte that is not
     UTF-8 (a Latin-1 list) stands for itself, as in a file name (:func:`os.fsdecode`)."""
     try:
-        text = Path(path).read_bytes().decode("utf-8-sig", "surrogateescape")
+        raw = sys.stdin.buffer.read() if os.fspath(path) == "-" else Path(path).read_bytes()
+        text = raw.decode("utf-8-sig", "surrogateescape")
     except OSError as exc:
         raise InputError(f"{path}: cannot read the list ({exc.strerror})") from None
     return [s for line in text.splitlines() if (s := line.strip()) and not s.startswith("#")]

@@ -31,7 +31,9 @@ from m0core.errors import M0Error
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786  [default: a local cluster]")
 @click.option("--from-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also take the files or patterns listed in this file, one per line.")
+              help="Also take the files or patterns listed in this file, one per line "
+                   "('-': standard input, e.g. find vods -newer last | m0 batch --from-file - "
+                   "out/).")
 @click.option("--retry-failed", is_flag=True,
               help="Run again the jobs that failed for their file (broken, no audio) or a "
                    "plugin; those that failed for the machine (a full disk, a killed ffmpeg) "
@@ -85,9 +87,10 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     if from_file is not None:
         listed = read_list(from_file)
         if not listed:  # a script's list of new recordings, and none came
+            named = "standard input" if str(from_file) == "-" else from_file
             if not patterns:
-                raise M0Error(f"{from_file}: lists no file or pattern")
-            warn(f"{from_file}: lists no file or pattern")
+                raise M0Error(f"{named}: lists no file or pattern")
+            warn(f"{named}: lists no file or pattern")
         patterns += listed
     if not patterns:
         raise click.UsageError("give at least one PATTERN (or --from-file) before OUT_DIR")
