@@ -335,3 +335,23 @@ def test_a_verbose_row_gives_the_score_highlights_json_gives():
     assert h.to_dict()["score"] == 57.55
     assert "score 57.5 " in highlight_row(h, None)
     assert "score – " in highlight_row(Highlight(1.0, 2.0, 1.5, -20.0, float("nan"), index=2), None)
+
+
+@pytest.mark.parametrize("args, hint, folder", [
+    (("analyze", "{wav}", ""), "'[OUT_DIR]'", True),
+    (("batch", "{wav}", ""), "'OUT_DIR'", True),
+    (("chapters", "{wav}", ""), "'OUT'", False),
+    (("gui", "--out", "", "--no-browser"), "'--out'", True),
+])
+def test_an_empty_output_path_is_an_error_not_the_current_folder(wav, tmp_path, args, hint,
+                                                                  folder):
+    """``m0 analyze vod.mp4 "$OUT"`` with OUT unset wrote its clips, report and cache into the
+    current folder (``Path("")`` is ``.``); so did batch and gui --out. It is one line, exit 2,
+    and nothing is written."""
+    run = run_m0(*(a.format(wav=wav) for a in args), cwd=tmp_path)
+    assert run.returncode == 2
+    said = "is empty (an unset variable?): give a path" + (
+        ", '.' for the current folder" if folder else "")
+    assert run.stderr.splitlines() == [
+        f"Error: Invalid value for {hint}: {said} (see 'python -m m0core {args[0]} --help')"]
+    assert list(tmp_path.iterdir()) == []

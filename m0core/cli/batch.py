@@ -12,6 +12,7 @@ import click
 from m0core.cli.console import stdout_to_stderr, warn
 from m0core.cli.options import (
     CLIP_PARAMS,
+    EMPTY_FOLDER,
     analysis_options,
     build_options,
     report_failed_plugins,
@@ -71,6 +72,8 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
 
     if not args:
         raise click.UsageError("missing OUT_DIR")
+    if not args[-1].strip():  # "$OUT" unset: not the current folder
+        raise click.BadParameter(EMPTY_FOLDER, param_hint="'OUT_DIR'")
     out_dir, patterns = Path(args[-1]), list(args[:-1])
     ledger_file = ledger_path(out_dir)
     if show_status:

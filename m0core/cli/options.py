@@ -21,6 +21,26 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100,
            "show_default": True}
 
 
+#: What an output path given as ``""`` is told.
+EMPTY_PATH = "is empty (an unset variable?): give a path"
+#: ... and for a folder.
+EMPTY_FOLDER = f"{EMPTY_PATH}, '.' for the current folder"
+
+
+def output_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A click callback for an output path given as text: ``""`` (``m0 analyze vod.mp4
+    "$OUT"`` with ``OUT`` unset) is an error, not the current folder that ``Path("")`` is;
+    else the :class:`~pathlib.Path`."""
+    from pathlib import Path
+
+    if value is None:
+        return None
+    if not value.strip():
+        folder = getattr(param.type, "dir_okay", True)
+        raise click.BadParameter(EMPTY_FOLDER if folder else EMPTY_PATH)
+    return Path(value)
+
+
 def report_failed_plugins() -> None:
     """Warn about every plugin that could not be loaded (one line each), and in one line
     about the names in ``M0_LOAD_PLUGINS`` that no installed plugin has."""

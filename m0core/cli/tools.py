@@ -14,6 +14,7 @@ from m0core.cli.options import (
     AUDIO_TRACK,
     build_options,
     given_options,
+    output_path,
     report_failed_plugins,
     selection_options,
 )
@@ -66,7 +67,7 @@ def load_highlights(path: Path, video: Path | None = None) -> list[Highlight]:
 
 @click.command(epilog="Example: m0 chapters stream.mp4 stream-chapters.mp4 --max-chapters 12")
 @click.argument("video", type=click.Path(path_type=Path))
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False), callback=output_path)
 @click.option("--highlights", "highlights_json", type=click.Path(path_type=Path),
               default=None, help="Use this highlights.json instead of analysing VIDEO again.")
 @selection_options(chapters=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from m0core.cli.console import warn
+from m0core.cli.options import output_path
 from m0core.errors import M0Error
 
 DEFAULT_MAX_UPLOAD = "8G"
@@ -19,7 +20,7 @@ DEFAULT_UPLOAD_QUOTA = "32G"
 @click.command(epilog="Example: m0 gui --root ~/Videos --out ~/Videos/highlights")
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=".", help="The folder whose videos the page may show (nothing outside).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=click.Path(file_okay=False), callback=output_path,
               default="m0-highlights", help="Where uploads, clips and reports go.")
 @click.option("--host", default="127.0.0.1",
               help="Address to listen on; anything but loopback lets other machines in.")
