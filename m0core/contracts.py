@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from m0core import checks
 from m0core.model import AudioChunk, ClipResult, Compilation, Highlight, Line, MediaInfo
 
 if TYPE_CHECKING:
@@ -186,12 +187,16 @@ def stage_problem(stage: str, built: object) -> str | None:
 
 
 def _hop_problem(analyzer: object) -> str | None:
-    """What breaks the contract in an analyzer's ``hop``, or ``None``: a finite number of
-    seconds above 0."""
+    """What breaks the contract in an analyzer's ``hop``, or ``None``: a number of seconds
+    within :data:`m0core.checks.HOP_RANGE`."""
     hop = getattr(analyzer, "hop", None)
     if not _above_0(hop):
         return (f"built {_a(type(analyzer).__name__)} whose hop is {hop!r}, not a number of "
                 "seconds above 0")
+    low, high = checks.HOP_RANGE
+    if not low <= hop <= high:  # type: ignore[operator]
+        return (f"built {_a(type(analyzer).__name__)} whose hop is {hop:g} s, not from {low:g} "
+                f"to {high:g} s (the score curve is kept whole)")
     return None
 
 
