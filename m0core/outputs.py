@@ -211,6 +211,7 @@ def highlights_document(result: AnalysisResult, outputs: list[str] | None = None
         "outputs": sorted(outputs or []),
         "compilation": result.compilation.to_dict() if result.compilation else None,
         "timings": {k: round(v, 3) for k, v in result.timings.items()},
+        "warnings": list(result.warnings),
     }
 
 

@@ -840,6 +840,9 @@ def test_an_audio_file_cut_short_says_so(name, container, tmp_path):
         assert re.fullmatch(rf"Warning: {re.escape(str(path))}: looks cut short: its audio "
                             r"ends at 35\.\d s of the 44\.0 s it declares \(analysed up to "
                             r"there\)\n", run.stderr), run.stderr
+    # highlights.json says it too (the report shows it: test_report), for whoever reviews later
+    doc = json.loads((tmp_path / "out" / "highlights.json").read_text())
+    assert doc["warnings"] == [run.stderr.removeprefix("Warning: ").strip()]
     assert analyze(whole, None, clips=False).warnings == ()
 
 

@@ -366,3 +366,16 @@ def test_report_names_the_selectors_line_for_what_it_is(vod, tmp_path, browser):
         assert page.problems == []
     assert legends == ["running level + 10 dB"] * 3 + ["adaptive threshold", "threshold"]
     assert result.line.label == "threshold"
+
+
+def test_the_report_says_what_the_run_warned_of(tmp_path, browser):
+    """A recording that looks cut short was said on stderr only: the report, read later by
+    whoever reviews the clips, shows each warning of the run under its title."""
+    warned = "stream.mp4: looks cut short: its audio ends at 35.2 s of the 44.0 s it declares"
+    result = replace(six_hours(tmp_path), warnings=(warned,))
+    page = report_page(result, browser, tmp_path)
+    assert page.page.inner_text("#warnings") == "⚠ " + warned
+    (tmp_path / "plain").mkdir()
+    plain = report_page(six_hours(tmp_path / "plain"), browser, tmp_path / "plain")
+    assert not plain.page.is_visible("#warnings") and plain.count("#warnings li") == 0
+    assert page.problems == plain.problems == []

@@ -105,6 +105,7 @@ def report_data(result: AnalysisResult, out_dir: Path, thumbs: dict[int, Path]) 
         "selector": result.selector.name,
         "analyzer": result.analyzer.name,
         "track": track_label(result),
+        "warnings": list(result.warnings),
         "range": [max(low, -120.0), max(high, low + 10.0)],
         "overview": series(scores, result.hop, OVERVIEW_POINTS),
         "detail": series(scores, result.hop, DETAIL_POINTS),
