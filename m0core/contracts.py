@@ -190,7 +190,7 @@ def _hop_problem(analyzer: object) -> str | None:
     """What breaks the contract in an analyzer's ``hop``, or ``None``: a number of seconds
     within :data:`m0core.checks.HOP_RANGE`."""
     hop = getattr(analyzer, "hop", None)
-    if not _above_0(hop):
+    if not above_0(hop):
         return (f"built {_a(type(analyzer).__name__)} whose hop is {hop!r}, not a number of "
                 "seconds above 0")
     low, high = checks.HOP_RANGE
@@ -210,7 +210,7 @@ def _number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float | np.number)
 
 
-def _above_0(value: object) -> bool:
+def above_0(value: object) -> bool:
     """Whether ``value`` is a finite number above 0 (:func:`_number`)."""
     return _number(value) and math.isfinite(value) and value > 0  # type: ignore[arg-type]
 
@@ -230,7 +230,7 @@ def chunk_problem(chunk: object, previous: AudioChunk | None) -> str | None:
     if not isinstance(chunk, AudioChunk):
         return f"gave {_what(chunk)} for a chunk, not an m0core.AudioChunk"
     rate = chunk.sample_rate
-    if not _above_0(rate):
+    if not above_0(rate):
         return f"gave a chunk at a sample rate of {rate!r} Hz"
     if previous is None:
         return None
@@ -360,7 +360,7 @@ def line_problem(line: object) -> str | None:
     if not isinstance(line, Line):
         return f"line() returned {_what(line)}, not an m0core.Line or None"
     step = line.step
-    if not _above_0(step):
+    if not above_0(step):
         return f"line() returned a Line whose step is {step!r}, not a number of seconds above 0"
     try:
         values = np.asarray(line.values, dtype=np.float64)

@@ -11,10 +11,11 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
-from conftest import run_m0
+from conftest import LOUD_AT, run_m0
 
 EXAMPLE = Path(__file__).parent.parent / "docs" / "examples" / "m0-brightness"
 
@@ -1162,6 +1163,49 @@ def test_an_encoders_submit_giving_no_future_is_one_line_naming_it(fake_dist, wa
         'Error: plugin "m0-sync" (encoder "sync", from m0-sync 0.6): submit() returned a value '
         "of type ClipResult, not a concurrent.futures.Future of the clip's ClipResult (one "
         "made at once: future = Future(); future.set_result(result))"], run.stderr
+    assert files(out) == []
+
+
+HANGING_ENCODER = '''
+from concurrent.futures import Future
+
+from m0core import hookimpl
+
+
+class Encoder:
+    """Takes each clip and never finishes it (its worker died, its queue is lost)."""
+
+    def __init__(self, media, out_dir, **params):
+        pass
+
+    def submit(self, highlight):
+        return Future()
+
+    def close(self, cancel=False):
+        pass
+
+
+@hookimpl
+def m0_register_encoders(register):
+    register("hanging", Encoder)
+'''
+
+
+def test_an_encoder_that_never_finishes_a_clip_is_one_line_naming_it(fake_dist, wav, tmp_path):
+    """An encoder whose futures never ended kept m0 analyze waiting forever, after the
+    analysis, with nothing said. The clips left may go three times the timeout the encoder is
+    given without one ending: then it is one line naming the plugin, and nothing published."""
+    env = fake_dist("m0-hanging", HANGING_ENCODER, version="0.2")
+    out = tmp_path / "out"
+    started = time.monotonic()
+    run = run_m0("analyze", str(wav), str(out), "--encoder", "hanging", "--no-report", "-q",
+                 "-P", "encoder.timeout=1", env=env, timeout=60)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        'Error: plugin "m0-hanging" (encoder "hanging", from m0-hanging 0.2): finished none of '
+        f"its {len(LOUD_AT)} clip(s) left for 3 s, 3 times the timeout it was given (1 s, -P "
+        "encoder.timeout=S): a future submit() returned never ended"], run.stderr
+    assert time.monotonic() - started < 30
     assert files(out) == []
 
 

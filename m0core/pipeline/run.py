@@ -260,6 +260,17 @@ def _published(clip: ClipResult, staging: Staging) -> ClipResult:
     return replace(clip, path=str(staging.final(clip.path)))
 
 
+#: The clips may go this many times an encoder's timeout for a clip without one of them
+#: ending before the encoder is taken to hang: m0's own ends each ffmpeg it starts within the
+#: timeout, and a clip runs at most two (a loudness pass, then the cut).
+STALL_FACTOR = 3
+
+
+def stall_limit(clip_timeout: float) -> float:
+    """Seconds the clips left may go without one ending (:data:`STALL_FACTOR`; 2 s at least)."""
+    return max(2.0, STALL_FACTOR * clip_timeout)
+
+
 def submitted(encoder: Any, name: str, highlight: Highlight) -> Future:
     """``encoder.submit(highlight)``, the encoder plugin ``name``'s: its exception, or
     something else than a future, is one line naming its plugin."""
@@ -591,11 +602,22 @@ class _Run:
         """Cut the held best (with ``max_clips``) and wait for every clip."""
         self.take_best()
         if self.encoder is not None:
-            from concurrent.futures import as_completed  # clips only: not for an analysis
+            from concurrent.futures import FIRST_COMPLETED, wait  # clips only
 
             started = time.perf_counter()
-            for future in as_completed(list(self.futures)):
-                self._record(future)
+            given = self.opts.encoder_params.get("timeout", self.opts.clip_timeout)
+            given = given if contracts.above_0(given) else self.opts.clip_timeout
+            stalled = stall_limit(given)
+            while self.futures:
+                done, _ = wait(self.futures, timeout=stalled, return_when=FIRST_COMPLETED)
+                if not done:  # m0's own encoder ends a clip within the timeout it is given
+                    raise plugins.broken("encoders", self.opts.encoder, (
+                        f"finished none of its {len(self.futures)} clip(s) left for "
+                        f"{stalled:g} s, {STALL_FACTOR} times the timeout it was given "
+                        f"({given:g} s, -P encoder.timeout=S): a future "
+                        "submit() returned never ended"))
+                for future in done:
+                    self._record(future)
             with plugins.blame("encoders", self.opts.encoder):
                 self.encoder.close()
             self._renumber()
