@@ -1166,28 +1166,20 @@ def test_an_encoders_submit_giving_no_future_is_one_line_naming_it(fake_dist, wa
     assert files(out) == []
 
 
-HANGING_ENCODER = '''
+HANGING_ENCODER = SYNC + '''
 from concurrent.futures import Future
 
-from m0core import hookimpl
 
-
-class Encoder:
+class Hanging(Encoder):
     """Takes each clip and never finishes it (its worker died, its queue is lost)."""
-
-    def __init__(self, media, out_dir, **params):
-        pass
 
     def submit(self, highlight):
         return Future()
 
-    def close(self, cancel=False):
-        pass
-
 
 @hookimpl
-def m0_register_encoders(register):
-    register("hanging", Encoder)
+def m0_register_encoders(register):  # this one, not SYNC's
+    register("hanging", Hanging)
 '''
 
 
