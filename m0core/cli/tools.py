@@ -224,7 +224,7 @@ def demo(out_dir: Path, duration: float, quiet: bool) -> None:
     at known times; m0 analyses it with default settings, cuts the clips into
     OUT_DIR/highlights/ and compares what it found with what was planted.
     """
-    from m0core.dev.demo import run_demo
+    from m0core.cli.demo import run_demo
 
     run_demo(out_dir, duration, quiet=quiet)
 
