@@ -403,8 +403,7 @@ def _name_problem(kind: str, name: object) -> str | None:
     """Why ``name`` cannot be registered for ``kind``, or ``None``: a name users can type after
     ``--analyzer`` and the like, not empty, without spaces and, an analyzer's, without ``+``
     (which joins analyzers: ``--analyzer loudness+onset``)."""
-    stage = kind[:-1]
-    what = f"{'an' if stage[0] in 'aeiou' else 'a'} {stage}"
+    what = contracts._a(kind[:-1])
     if not isinstance(name, str) or not name:
         return f"registered {what} with no name"
     if any(c.isspace() for c in name):
