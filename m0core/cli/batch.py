@@ -91,9 +91,10 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         listed = read_list(from_file)
         if not listed:  # a script's list of new recordings, and none came
             named = "standard input" if str(from_file) == "-" else from_file
+            empty = f"{named}: lists no file or pattern"
             if not patterns:
-                raise M0Error(f"{named}: lists no file or pattern")
-            warn(f"{named}: lists no file or pattern")
+                raise M0Error(empty)
+            warn(empty)
         patterns += listed
     if not patterns:
         raise click.UsageError("give at least one PATTERN (or --from-file) before OUT_DIR")
@@ -135,9 +136,10 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     if failed or stopped:
         why = f" (m0 batch --status {out_dir} says why)" if quiet else ""  # no job lines
         jobs = f"of {len(results)} jobs"
-        what = " and ".join([f"{failed} {jobs} failed"] * bool(failed)
-                            + [f"{stopped} {'' if failed else jobs + ' '}interrupted"
-                               f"; run the same command again to finish them"] * bool(stopped))
+        what = f"{failed} {jobs} failed" if failed else ""
+        if stopped:
+            what += f" and {stopped}" if failed else f"{stopped} {jobs}"
+            what += " interrupted; run the same command again to finish them"
         raise M0Error(f"{what}{why}")
 
 
