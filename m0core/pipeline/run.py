@@ -466,11 +466,15 @@ class _Run:
 
     def _encoder(self) -> Any:
         """The encoder plugin for the media as known now."""
+        return plugins.create("encoders", self.opts.encoder, **self._encoder_params())
+
+    def _encoder_params(self) -> dict[str, Any]:
+        """What the encoder's factory is given: m0's parameters, then ``-P``'s, which win
+        (``-P encoder.timeout=S`` over ``clip_timeout``)."""
         opts, short = self.opts, self.opts.short_form
-        return plugins.create("encoders", opts.encoder, **{
-            "media": self.media, "out_dir": self.staging.dir, "workers": opts.clip_workers,
-            "cut": opts.clip_cut, "timeout": opts.clip_timeout,
-            **({"short_form": short} if short.active else {}), **opts.encoder_params})
+        return {"media": self.media, "out_dir": self.staging.dir, "workers": opts.clip_workers,
+                "cut": opts.clip_cut, "timeout": opts.clip_timeout,
+                **({"short_form": short} if short.active else {}), **opts.encoder_params}
 
     @property
     def found(self) -> int:
@@ -605,7 +609,7 @@ class _Run:
             from concurrent.futures import FIRST_COMPLETED, wait  # clips only
 
             started = time.perf_counter()
-            given = self.opts.encoder_params.get("timeout", self.opts.clip_timeout)
+            given = self._encoder_params()["timeout"]
             given = given if contracts.above_0(given) else self.opts.clip_timeout
             stalled = stall_limit(given)
             while self.futures:
