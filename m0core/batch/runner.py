@@ -520,9 +520,10 @@ def find_inputs(patterns: Iterable[str], exclude: str | os.PathLike | None = Non
 def _media_in(folder: Path) -> list[Path]:
     """The media files in ``folder`` and its sub-folders (by extension, sorted); hidden files
     and folders left out, as a glob leaves them out."""
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(p for p in folder.rglob("*")  # the name first: a stat only for a media file
+                  if p.suffix.lower() in MEDIA_EXTENSIONS
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                  and p.is_file())
 
 
 def _in_job_folder(path: Path, out_dir: Path | None) -> bool:
