@@ -87,7 +87,7 @@ class ProcessExecutor:
             raise M0Error(f"a job function must be importable, not {target}")
         events: queue.Queue = queue.Queue()
         # jobs at once, no more than there are to run: fewer share the cores the rest leave
-        slots = max(1, min(self.workers, len(specs)))
+        slots = _at_once(self.workers, specs)
         pending = deque(dict(spec, slots=slots) for spec in specs)
         running: dict[str, _Job] = {}
         try:
@@ -242,7 +242,7 @@ class DaskExecutor:
         if stop is not None:
             raise OptionError("a batch on Dask is stopped with Ctrl-C, not a stop event")
 
-        client, cluster = self._connect(max(1, min(self.workers, len(specs))))
+        client, cluster = self._connect(_at_once(self.workers, specs))
         futures: dict[Any, str] = {}
         halt = Event(f"m0-stop-{uuid.uuid4().hex}", client=client)  # no call to the scheduler
         # a client that lost its scheduler logs tracebacks as it retries; m0 says it in a line
@@ -253,7 +253,7 @@ class DaskExecutor:
             slots = max(1, sum(w["nthreads"] for w in
                                client.scheduler_info()["workers"].values()))
             # a job's share of its machine: at most as many jobs on it as there are to run
-            per_host = max(1, min(_threads_per_host(client), len(specs)))
+            per_host = _at_once(_threads_per_host(client), specs)
             queue = deque(specs)
             pending = as_completed()
 
@@ -410,6 +410,12 @@ def _scheduler_lost(client: Any, exc: Exception) -> bool:
     """Whether a job's future failed because the client lost its scheduler."""
     return (client.status != "running"
             or getattr(exc, "reason", None) == "scheduler-connection-lost")
+
+
+def _at_once(most: int, specs: list[dict]) -> int:
+    """How many jobs run at once where ``most`` could: no more than there are to run (the
+    fewer share what the others would have had), one at least."""
+    return max(1, min(most, len(specs)))
 
 
 def _threads_per_host(client: Any) -> int:
