@@ -594,7 +594,6 @@ def job_folders(inputs: list[Path], out_dir: str | os.PathLike,
                 or not _fits(folder.name)):
             digest = hashlib.sha256(key.encode()).hexdigest()[:6]
             folder = out / _fitted(path.stem, f"-{digest}{FOLDER_SUFFIX}")
-        taken[os.fspath(folder)] = key
         used.add(_folded(os.fspath(folder)))
         folders[path] = folder
     return folders
