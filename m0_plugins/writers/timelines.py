@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from m0core.checks import CONTROL
 from m0core.errors import OptionError, OutputError
 from m0core.outputs import level, numbered, position, write_text_atomic
 
@@ -85,7 +86,7 @@ def build_timeline(result: AnalysisResult, rate: float) -> Any:
     media = result.media
     name = Path(media.path).name
     # a line break in the name would end an EDL's TITLE line: control characters are spaces
-    title = re.sub(r"[\x00-\x1f\x7f]", " ", Path(media.path).stem)
+    title = CONTROL.sub(" ", Path(media.path).stem)
     timeline = otio.schema.Timeline(name=f"{title} highlights")
     kind = otio.schema.TrackKind.Video if media.has_video else otio.schema.TrackKind.Audio
     track = otio.schema.Track(name="highlights", kind=kind)

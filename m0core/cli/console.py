@@ -11,6 +11,8 @@ from contextlib import contextmanager, redirect_stdout
 
 import click
 
+from m0core.checks import CONTROL
+
 
 @contextmanager
 def stdout_to_stderr() -> Iterator[None]:
@@ -35,7 +37,6 @@ def stdout_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -44,7 +45,7 @@ def one_line(text: str) -> str:
     a line break or a terminal's escape neither breaks a line m0 prints nor drives the
     terminal. A byte of a name that is not UTF-8 (``os.fsdecode``'s ``\\udce9``) is ``�``,
     as :func:`m0core.media.ffmpeg.check_name` shows it, so the line is UTF-8."""
-    return _SURROGATE.sub("\ufffd", _CONTROL.sub(lambda m: repr(m.group())[1:-1], text))
+    return _SURROGATE.sub("\ufffd", CONTROL.sub(lambda m: repr(m.group())[1:-1], text))
 
 
 def error(message: str) -> None:
