@@ -29,6 +29,7 @@ from typing import BinaryIO, Protocol
 
 import numpy as np
 
+from m0core.media.ffmpeg import MP4_FIRST_BOXES
 from m0core.model import AudioTrack as TrackInfo
 from m0core.model import MediaInfo
 
@@ -36,8 +37,6 @@ from m0core.model import MediaInfo
 BLOCK = 4096
 #: Sample bytes read from the file at a time.
 READ_LIMIT = 1 << 18
-#: Box types an MP4-family file can start with.
-FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp"}
 #: FFmpeg's name of the demuxer that reads these files (``MediaInfo.container``).
 CONTAINER = "mov,mp4,m4a,3gp,3g2,mj2"
 
@@ -242,7 +241,7 @@ def open_movie(path: Path, track: int = 1) -> Movie:
         size = f.seek(0, 2)
         moov = None
         for box in boxes(f, 0, size):
-            if box.kind not in FIRST_BOXES | {b"moof", b"mfra", b"sidx", b"uuid", b"meta"}:
+            if box.kind not in MP4_FIRST_BOXES | {b"moof", b"mfra", b"sidx", b"uuid", b"meta"}:
                 raise Unsupported(f"an unknown top-level box {box.kind!r}")
             if box.kind == b"moov":
                 moov = box
@@ -256,7 +255,7 @@ def looks_like_mp4(path: Path) -> bool:
     """Whether ``path`` starts with a box an MP4-family file starts with."""
     with open(path, "rb") as f:
         head = f.read(8)
-    return len(head) == 8 and head[4:8] in FIRST_BOXES
+    return len(head) == 8 and head[4:8] in MP4_FIRST_BOXES
 
 
 def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Movie:

@@ -311,15 +311,16 @@ NO_INDEX = ("the recording is incomplete, its index not written (still being rec
             "recording made with the same settings")
 
 
-#: The boxes an MP4 or QuickTime file begins with.
-_MP4_START = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide"})
+#: The boxes an MP4 or QuickTime file begins with (an old QuickTime file: its preview, pnot).
+MP4_FIRST_BOXES = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide",
+                             b"pnot"})
 
 
 def begins_as_mp4(path: object) -> bool:
     """Whether the file at ``path`` begins with an MP4 or QuickTime box."""
     try:
         with open(os.fspath(path), "rb") as fh:  # type: ignore[arg-type]
-            return fh.read(8)[4:] in _MP4_START
+            return fh.read(8)[4:] in MP4_FIRST_BOXES
     except (OSError, TypeError):
         return False
 
