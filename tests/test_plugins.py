@@ -98,28 +98,12 @@ def test_a_name_registered_twice_in_another_case_names_both_plugins(register_plu
         'by plugin "selectors"')
 
 
-class _NamelessAnalyzer:
-    @hookimpl
-    def m0_register_analyzers(self, register):
-        register("", object)
+def _registering(kind: str, name: str) -> type:
+    """A plugin class whose ``m0_register_<kind>`` hook registers ``name`` (of ``object``)."""
+    def hook(self, register):
+        register(name, object)
 
-
-class _NamelessSelector:
-    @hookimpl
-    def m0_register_selectors(self, register):
-        register("", object)
-
-
-class _PlusAnalyzer:
-    @hookimpl
-    def m0_register_analyzers(self, register):
-        register("bass+treble", object)
-
-
-class _SpacedSelector:
-    @hookimpl
-    def m0_register_selectors(self, register):
-        register("my pick", object)
+    return type(f"_Registering{kind.title()}", (), {f"m0_register_{kind}": hookimpl(hook)})
 
 
 class _RaisingAnalyzers:
@@ -129,12 +113,14 @@ class _RaisingAnalyzers:
 
 
 @pytest.mark.parametrize("plugin, said", [
-    (_NamelessAnalyzer, "registered an analyzer with no name"),
-    (_NamelessSelector, "registered a selector with no name"),
+    (_registering("analyzers", ""), "registered an analyzer with no name"),
+    (_registering("selectors", ""), "registered a selector with no name"),
     # listed as available, and '--analyzer bass+treble' was 'unknown analyzer "bass"'
-    (_PlusAnalyzer, 'registered an analyzer named "bass+treble": "+" joins analyzers '
-                    "(--analyzer a+b), so no name has one"),
-    (_SpacedSelector, 'registered a selector named "my pick": a name has no spaces'),
+    (_registering("analyzers", "bass+treble"),
+     'registered an analyzer named "bass+treble": "+" joins analyzers (--analyzer a+b), so no '
+     "name has one"),
+    (_registering("selectors", "my pick"),
+     'registered a selector named "my pick": a name has no spaces'),
     (_RaisingAnalyzers, "failed in m0_register_analyzers: no licence key"),
 ])
 def test_a_plugin_registered_by_hand_that_fails_to_register_is_one_line(register_plugin,
