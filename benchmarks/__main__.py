@@ -28,6 +28,21 @@ def machine() -> str:
             f"ffmpeg {Path(ffmpeg_exe()).name}")
 
 
+#: The detection suite's files: stream-like (split: [(seed, bed dBFS)]) and their seconds,
+#: noise beds ([(seed, bed dBFS)]) and theirs.
+DETECTION = (
+    {"dev": [(1, -38.0), (2, -30.0), (3, -20.0), (4, -34.0), (5, -24.0), (6, -40.0),
+             (7, -28.0), (8, -36.0), (9, -22.0), (10, -32.0), (11, -18.0), (12, -26.0)],
+     "validation": [(101, -38.0), (102, -30.0), (103, -20.0), (104, -34.0), (105, -24.0),
+                    (106, -40.0), (107, -27.0), (201, -38.0), (202, -33.0), (203, -29.0),
+                    (204, -25.0), (205, -21.0), (206, -19.0), (401, -40.0), (402, -36.0),
+                    (403, -31.0), (404, -27.0), (405, -23.0), (406, -18.0), (501, -39.0),
+                    (502, -35.0), (503, -30.0), (504, -26.0), (505, -22.0), (506, -19.0)]},
+    600.0,
+    [(11, -42.0), (12, -42.0), (21, -32.0), (22, -32.0), (31, -22.0), (32, -22.0)],
+    900.0)
+QUICK_DETECTION = ({"validation": [(201, -30.0)]}, 120.0, [(11, -42.0)], 120.0)
+
 #: The suites of a quick run (a smoke run for CI) and of a full run, by name.
 QUICK = {
     "decode": [lambda: suites.decode_routes(1, 1)],
@@ -43,8 +58,8 @@ QUICK = {
     "cut-modes": [lambda: suites.cut_modes(2, 2, 1)],
     "batch": [lambda: suites.batch_scaling(1), lambda: suites.batch_many(10)],
     "shorts": [lambda: suites.shorts(2, clips=3, length=10)],
-    "detection": [lambda: detection.suite({"validation": [(201, -30.0)]}, 120.0,
-                                          [(11, -42.0)], 120.0)],
+    "detection": [lambda: detection.suite(*QUICK_DETECTION),
+                  lambda: detection.knob(*QUICK_DETECTION)],
 }
 FULL = {
     "decode": [lambda: suites.decode_routes(60, 3)],
@@ -64,17 +79,8 @@ FULL = {
     "cut-modes": [lambda: suites.cut_modes(20, 8, 3)],
     "batch": [lambda: suites.batch_scaling(10, repeat=2), lambda: suites.batch_many(100)],
     "shorts": [lambda: suites.shorts(60)],
-    "detection": [lambda: detection.suite(
-        {"dev": [(1, -38.0), (2, -30.0), (3, -20.0), (4, -34.0), (5, -24.0), (6, -40.0),
-                 (7, -28.0), (8, -36.0), (9, -22.0), (10, -32.0), (11, -18.0), (12, -26.0)],
-         "validation": [(101, -38.0), (102, -30.0), (103, -20.0), (104, -34.0), (105, -24.0),
-                        (106, -40.0), (107, -27.0), (201, -38.0), (202, -33.0), (203, -29.0),
-                        (204, -25.0), (205, -21.0), (206, -19.0), (401, -40.0), (402, -36.0),
-                        (403, -31.0), (404, -27.0), (405, -23.0), (406, -18.0), (501, -39.0),
-                        (502, -35.0), (503, -30.0), (504, -26.0), (505, -22.0), (506, -19.0)]},
-        600.0,
-        [(11, -42.0), (12, -42.0), (21, -32.0), (22, -32.0), (31, -22.0), (32, -22.0)],
-        900.0, onset=False)],
+    "detection": [lambda: detection.suite(*DETECTION, onset=False),
+                  lambda: detection.knob(*DETECTION)],
 }
 SUITES = list(FULL)
 
