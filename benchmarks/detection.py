@@ -185,6 +185,24 @@ def _tally(scores: list[Score]) -> tuple[float, float, float]:
             kept / events if events else 0.0)
 
 
+def _precision_recall(scores: list[Score]) -> str:
+    p, r, _ = _tally(scores)
+    return f"P {p:.2f} R {r:.2f} min F1 {min(s.f1 for s in scores):.2f}"
+
+
+def _share(scores: list[Score]) -> str:
+    p, r, per = _tally(scores)
+    return f"R {r:.2f} · P {p:.2f} · {per:.2f}×"
+
+
+def _group_row(head: list[str], members: list[Case], keys: list, results: dict,
+               cell) -> list[str]:
+    """A row over the files ``members`` together: ``head``, their moments, then ``cell`` of
+    their scores under each of ``keys`` (``results[case label, key]``)."""
+    return head + [str(sum(len(c.events) for c in members))] + [
+        cell([results[c.label, key] for c in members]) for key in keys]
+
+
 def _cell(s: Score) -> str:
     return f"{s.f1:.2f} / {s.p_at_n:.2f}"
 
@@ -212,12 +230,8 @@ def suite(realistic_plan: dict[str, list[tuple[int, float]]], realistic_seconds:
         members = [c for c in cases if c.label.startswith(group)]
         if not members:
             continue
-        row = [f"**all {group} files**", "", str(sum(len(c.events) for c in members))]
-        for label in labels:
-            got = [results[c.label, label] for c in members]
-            p, r, _ = _tally(got)
-            row.append(f"P {p:.2f} R {r:.2f} min F1 {min(s.f1 for s in got):.2f}")
-        table.rows.append(row)
+        table.rows.append(_group_row([f"**all {group} files**", ""], members, labels, results,
+                                     _precision_recall))
     table.notes += notes + [
         "cells: F1 / P@N. F1 of precision (highlights on a true moment) and recall (moments "
         "whose clip holds their onset), by m0core.dev.synth.match_events; P@N: precision of the "
@@ -271,11 +285,8 @@ def knob(realistic_plan: dict[str, list[tuple[int, float]]], realistic_seconds: 
         members = [c for c in cases if c.label.startswith(kind) and low <= c.bed_db <= high]
         if not members:
             continue
-        row = [f"{name}: {len(members)} files", str(sum(len(c.events) for c in members))]
-        for s in SENSITIVITIES:
-            p, r, per = _tally([found[c.label, s] for c in members])
-            row.append(f"R {r:.2f} · P {p:.2f} · {per:.2f}×")
-        table.rows.append(row)
+        table.rows.append(_group_row([f"{name}: {len(members)} files"], members,
+                                     list(SENSITIVITIES), found, _share))
     table.notes += notes + [
         "each cell: recall (true moments found), precision (highlights on a true moment) and "
         "how many highlights there are per true moment, over all files of the row; the files "
