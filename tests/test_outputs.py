@@ -9,7 +9,9 @@ import math
 import re
 import subprocess
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import opentimelineio as otio
@@ -95,11 +97,16 @@ def test_edl_events_of_a_recording_with_sound_carry_its_sound(analysed, audio_on
     assert sound == picture and len(sound) == len(analysed.highlights)
 
 
-def test_an_edl_at_29_97_fps_says_its_timecodes_drop_frames(make_media, tmp_path):
-    ntsc = make_media("ntsc.mp4", "-f", "lavfi", "-i",
-                      "testsrc2=size=160x120:rate=30000/1001:duration=60",
+def _ntsc(make_media, rate: str = "30000/1001") -> Path:
+    """A 60 s 160x120 mp4 at an NTSC ``rate`` with the loud moments of :data:`LOUD_AT`."""
+    name = "ntsc.mp4" if rate == "30000/1001" else f"ntsc{rate.split('/')[0]}.mp4"
+    return make_media(name, "-f", "lavfi", "-i", f"testsrc2=size=160x120:rate={rate}:duration=60",
                       "-filter_complex", _AUDIO_EXPR.format(d=60), "-c:v", "libx264",
                       "-preset", "ultrafast", "-c:a", "aac", "-shortest")
+
+
+def test_an_edl_at_29_97_fps_says_its_timecodes_drop_frames(make_media, tmp_path):
+    ntsc = _ntsc(make_media)
     result = m0core.analyze(ntsc, tmp_path, clips=False, report=False, formats=("edl",))
     text = (tmp_path / "highlights.edl").read_text()
     assert text.splitlines()[1] == "FCM: DROP FRAME"
@@ -108,6 +115,29 @@ def test_an_edl_at_29_97_fps_says_its_timecodes_drop_frames(make_media, tmp_path
     timeline = otio.adapters.read_from_file(str(tmp_path / "highlights.edl"), rate=30000 / 1001)
     for clip, h in zip(timeline.video_tracks()[0].find_clips(), result.highlights, strict=True):
         assert clip.source_range.start_time.to_seconds() == pytest.approx(h.start, abs=0.04)
+
+
+@pytest.mark.parametrize("rate", ["30000/1001", "60000/1001", "24000/1001"])
+def test_fcpxml_times_of_an_ntsc_recording_fall_on_its_frames(make_media, tmp_path, rate):
+    """At 29.97 fps the FCPXML's frame is 1001/30000 s, but its times were counted in frames
+    of 1/29.97 s (a 30 s clip lasted 89900/2997 s, 899.0009 frames): every time fell between
+    two frames, which Final Cut refuses ('not on an edit frame boundary'). Each is a whole
+    number of frames, each clip where its highlight is."""
+    result = m0core.analyze(_ntsc(make_media, rate), tmp_path, clips=False, report=False,
+                            formats=("fcpxml",))
+    root = ElementTree.parse(tmp_path / "highlights.fcpxml").getroot()
+    frame = Fraction(root.find("resources/format").get("frameDuration").rstrip("s"))
+    assert frame == 1 / Fraction(rate)
+    times = [Fraction(value.rstrip("s")) for element in root.iter()
+             for name, value in element.attrib.items() if name in ("offset", "duration", "start")]
+    assert times and all((t / frame).denominator == 1 for t in times)
+    clips = root.findall("project/sequence/spine/clip")
+    assert len(clips) == len(result.highlights) == len(LOUD_AT)
+    for clip, h in zip(clips, result.highlights, strict=True):
+        assert float(Fraction(clip.get("start", "0s").rstrip("s"))) == \
+            pytest.approx(h.start, abs=float(frame))
+        assert float(Fraction(clip.get("duration").rstrip("s"))) == \
+            pytest.approx(h.duration, abs=float(frame))
 
 
 def test_an_edl_of_a_name_with_a_line_break_reads_back(wav, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +146,32 @@ def _with_frame_code_mode(edl: str) -> str:
     return f"{head}{newline}FCM: {mode}\n{rest}"
 
 
+#: A time attribute of an FCPXML element, in seconds: ``duration="89900/2997s"``.
+_FCPXML_TIME = re.compile(r'\b(offset|duration|start)="(\d+(?:/\d+)?)s"')
+
+
+def _exact_rate(rate: float) -> Fraction:
+    """The exact frame rate of a standard ``rate`` (:data:`TIMECODE_RATES`): an NTSC one, spelt
+    29.97, is 30000/1001."""
+    spelt = Fraction(str(rate))
+    return spelt if spelt.denominator == 1 else Fraction(round(rate) * 1000, 1001)
+
+
+def _on_frames(fcpxml: str, rate: float) -> str:
+    """The FCPXML with its times on its frames: the adapter counts a time of ``n`` frames at
+    an NTSC ``rate`` as ``n / 29.97`` s, while its format's frame lasts 1001/30000 s, so every
+    time fell between two frames (Final Cut: 'not on an edit frame boundary'). Each becomes
+    ``n`` frames of :func:`_exact_rate`; at a whole rate nothing changes."""
+    spelt, exact = Fraction(str(rate)), _exact_rate(rate)
+
+    def frames(match: re.Match) -> str:
+        seconds = round(Fraction(match[2]) * spelt) / exact
+        value = str(seconds.numerator) if seconds.denominator == 1 else str(seconds)
+        return f'{match[1]}="{value}s"'
+
+    return _FCPXML_TIME.sub(frames, fcpxml)
+
+
 @functools.cache
 def _check_adapter(fmt: str) -> None:
     adapter, _, package = FORMATS[fmt]
@@ -180,6 +207,8 @@ class TimelineWriter:
             text = otio.adapters.write_to_string(timeline, adapter_name=self.adapter, **extra)
         except Exception as exc:  # adapters raise their own exception types
             raise OutputError(f"{self.file_name}: cannot write ({exc})") from exc
+        if self.adapter == "fcpx_xml":
+            text = _on_frames(text, rate)
         if self.adapter == "cmx_3600":
             text = _with_frame_code_mode(text)
             if result.media.has_video and result.media.has_audio:
