@@ -20,8 +20,8 @@ from conftest import _AUDIO_EXPR, LOUD_AT, chapters_of, run_m0
 
 import m0core
 from m0_plugins.selectors.adaptive import threshold_line
+from m0_plugins.writers import timelines
 from m0_plugins.writers.report import max_pool
-from m0_plugins.writers.timelines import timecode_rate
 from m0core import hookimpl
 from m0core.errors import OptionError, OutputError
 from m0core.media import chapters
@@ -138,6 +138,32 @@ def test_fcpxml_times_of_an_ntsc_recording_fall_on_its_frames(make_media, tmp_pa
             pytest.approx(h.start, abs=float(frame))
         assert float(Fraction(clip.get("duration").rstrip("s"))) == \
             pytest.approx(h.duration, abs=float(frame))
+
+
+def test_timelines_of_a_23_976_fps_recording_point_at_its_frames_hours_in(make_media, tmp_path):
+    """EDL and FCPXML count 23.976 fps in 23.98 timecode, and counted a time's frames at 23.98
+    a second: 3 h into a recording its highlight's frame was 43 frames (1.8 s) late. Its
+    frames are counted at the rate the recording has (24000/1001), as an editor counts
+    them; at 29.97 and 59.94 too, where the two part by a frame in some hours."""
+    result = m0core.analyze(_ntsc(make_media, "24000/1001"), tmp_path, clips=False,
+                            report=False)
+    hours = 3 * 3600
+    late = replace(result.highlights[0], start=result.highlights[0].start + hours,
+                   end=result.highlights[0].end + hours,
+                   peak_time=result.highlights[0].peak_time + hours)
+    result = replace(result, highlights=(late,),
+                     media=replace(result.media, duration=result.media.duration + hours))
+    frame = Fraction(1001, 24000)
+    want = round(Fraction(late.start) / frame)
+    for fmt in ("edl", "fcpxml"):
+        timelines.TimelineWriter(fmt).write(result, tmp_path)
+    edl = (tmp_path / "highlights.edl").read_text()
+    (source_in,) = re.findall(r"^001\s+\S+\s+B\s+C\s+(\S+) ", edl, re.M)
+    hh, mm, ss, ff = (int(part) for part in source_in.split(":"))
+    assert ((hh * 60 + mm) * 60 + ss) * 24 + ff == want
+    root = ElementTree.parse(tmp_path / "highlights.fcpxml").getroot()
+    (clip,) = root.findall("project/sequence/spine/clip")
+    assert Fraction(clip.get("start").rstrip("s")) == want * frame
 
 
 def test_an_edl_of_a_name_with_a_line_break_reads_back(wav, tmp_path):
@@ -503,7 +529,7 @@ def test_threshold_line_is_the_line_highlights_crossed(analysed):
 
 def test_max_pool_and_timecode_rate():
     assert max_pool(np.array([1, 5, 2, 3, 9]), 2).tolist() == [5, 3, 9]
-    assert [timecode_rate(r) for r in (15, 30000 / 1001, 25, 12, 7)] == \
+    assert [timelines.timecode_rate(r) for r in (15, 30000 / 1001, 25, 12, 7)] == \
         [30.0, 29.97, 25.0, 24.0, 23.98]
 
 

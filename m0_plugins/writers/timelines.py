@@ -71,6 +71,16 @@ def timecode_rate(rate: float) -> float:
     return min(TIMECODE_RATES, key=lambda r: abs(r - rate))
 
 
+#: The NTSC rates of :data:`TIMECODE_RATES`, as they are spelt there: 1000/1001 of a whole rate.
+NTSC_RATES = (23.98, 29.97, 59.94)
+
+
+def _exact_rate(rate: float) -> Fraction:
+    """The frame rate ``rate`` stands for: an NTSC one of :data:`NTSC_RATES` (29.97) is
+    30000/1001, any other is itself."""
+    return Fraction(round(rate) * 1000, 1001) if rate in NTSC_RATES else Fraction(rate)
+
+
 def build_timeline(result: AnalysisResult, rate: float) -> Any:
     """An ``otio.schema.Timeline`` at ``rate`` fps: one clip per highlight on one track.
 
@@ -95,11 +105,10 @@ def build_timeline(result: AnalysisResult, rate: float) -> Any:
     if media.duration:
         available = otio.opentime.TimeRange(
             otio.opentime.RationalTime(0, rate),
-            otio.opentime.RationalTime.from_seconds(media.duration, rate).round())
+            _frame(media.duration, rate))
     count = len(result.highlights)
     for h in result.highlights:
-        start = otio.opentime.RationalTime.from_seconds(h.start, rate).round()
-        end = otio.opentime.RationalTime.from_seconds(h.end, rate).round()
+        start, end = _frame(h.start, rate), _frame(h.end, rate)
         ref = otio.schema.ExternalReference(
             target_url=Path(media.path).absolute().as_uri(), available_range=available)
         ref.name = name
@@ -118,6 +127,15 @@ def build_timeline(result: AnalysisResult, rate: float) -> Any:
         picture.append(_gap(track.duration()))
         timeline.tracks.append(picture)
     return timeline
+
+
+def _frame(seconds: float, rate: float) -> Any:
+    """The ``otio.opentime.RationalTime`` at ``rate`` of the frame at ``seconds``, counted at
+    the rate ``rate`` stands for (:func:`_exact_rate`): 3 h into a 23.976 fps recording, 23.98
+    frames a second would count 43 more."""
+    import opentimelineio as otio
+
+    return otio.opentime.RationalTime(seconds * float(_exact_rate(rate)), rate).round()
 
 
 def _gap(duration: Any) -> Any:
@@ -148,13 +166,6 @@ def _with_frame_code_mode(edl: str) -> str:
 
 #: A time attribute of an FCPXML element, in seconds: ``duration="89900/2997s"``.
 _FCPXML_TIME = re.compile(r'\b(offset|duration|start)="(\d+(?:/\d+)?)s"')
-
-
-def _exact_rate(rate: float) -> Fraction:
-    """The exact frame rate of a standard ``rate`` (:data:`TIMECODE_RATES`): an NTSC one, spelt
-    29.97, is 30000/1001."""
-    spelt = Fraction(str(rate))
-    return spelt if spelt.denominator == 1 else Fraction(round(rate) * 1000, 1001)
 
 
 def _on_frames(fcpxml: str, rate: float) -> str:
