@@ -166,6 +166,27 @@ def test_timelines_of_a_23_976_fps_recording_point_at_its_frames_hours_in(make_m
     assert Fraction(clip.get("start").rstrip("s")) == want * frame
 
 
+@pytest.mark.parametrize("name, reel", [("My Stream.mp4", "MyStream"), ("día 2.mp4", "da2"),
+                                        ("ライブ.mp4", "AX")])
+def test_an_edl_reel_is_one_word(vod, tmp_path, name, reel):
+    """A recording named 'My Stream.mp4' had EDL events whose reel was 'My Strea': read field
+    by field, as editors and OpenTimelineIO read an event, its channel was 'Strea', and its
+    events were picture alone ('V': the sound's 'B' was not written); one named in other
+    letters ('ライブ.mp4') had no reel at all. The reel is the name's Latin letters and digits
+    (8 at most), 'AX' (an auxiliary source) when it has none."""
+    (tmp_path / name).symlink_to(vod)
+    result = m0core.analyze(tmp_path / name, tmp_path / "out", clips=False, report=False,
+                            formats=("edl",))
+    edl = tmp_path / "out" / "highlights.edl"
+    events = [line.split() for line in edl.read_text().splitlines() if line[:3].isdigit()]
+    assert len(events) == len(result.highlights) == len(LOUD_AT)
+    assert all(len(event) == 8 and event[1:4] == [reel, "B", "C"] for event in events)
+    timeline = otio.adapters.read_from_file(str(edl), rate=30)
+    for track in (timeline.video_tracks()[0], timeline.audio_tracks()[0]):
+        for clip, h in zip(track.find_clips(), result.highlights, strict=True):
+            assert clip.source_range.start_time.to_seconds() == pytest.approx(h.start, abs=1 / 30)
+
+
 def test_an_edl_of_a_name_with_a_line_break_reads_back(wav, tmp_path):
     """A recording whose name holds a line break (a title pasted from a chat) had an EDL whose
     ``TITLE:`` line went on over two lines: 'line highlights' is no EDL statement, and an

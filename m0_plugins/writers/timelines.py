@@ -106,7 +106,7 @@ def build_timeline(result: AnalysisResult, rate: float) -> Any:
         available = otio.opentime.TimeRange(
             otio.opentime.RationalTime(0, rate),
             _frame(media.duration, rate))
-    count = len(result.highlights)
+    count, reel = len(result.highlights), reel_name(media.path)
     for h in result.highlights:
         start, end = _frame(h.start, rate), _frame(h.end, rate)
         ref = otio.schema.ExternalReference(
@@ -117,7 +117,7 @@ def build_timeline(result: AnalysisResult, rate: float) -> Any:
                                             level(h.peak_db), h.kind) if part),
             media_reference=ref,
             source_range=otio.opentime.TimeRange(start, end - start),
-            metadata={"m0": h.to_dict()},
+            metadata={"m0": h.to_dict(), "cmx_3600": {"reel": reel}},
         ))
     if not result.highlights:
         track.append(_gap(otio.opentime.RationalTime(0, rate)))
@@ -127,6 +127,14 @@ def build_timeline(result: AnalysisResult, rate: float) -> Any:
         picture.append(_gap(track.duration()))
         timeline.tracks.append(picture)
     return timeline
+
+
+def reel_name(path: str) -> str:
+    """The EDL reel of the recording at ``path``: the Latin letters and digits of its name,
+    8 at most (``My Stream.mp4``: ``MyStream``), else ``AX`` (an auxiliary source). An EDL's
+    event is read field by field: a reel with a space (the adapter's own, ``My Strea``) or
+    none made its channel and times be read from the wrong fields."""
+    return re.sub(r"[^A-Za-z0-9]", "", Path(path).stem)[:8] or "AX"
 
 
 def _frame(seconds: float, rate: float) -> Any:
