@@ -56,18 +56,35 @@ def test_timelines_read_back_with_otio(request, run, rate, edl_rate, channel, na
     result = request.getfixturevalue(run)
     kwargs = {"rate": edl_rate} if name.endswith(".edl") else {}
     timeline = otio.adapters.read_from_file(str(result.out_dir / name), **kwargs)
-    track = timeline.tracks[0]  # an EDL's B events are read as a picture and a sound track
+    # a recording with sound has a sound track of the same clips beside the picture's
+    track = (timeline.video_tracks() if channel == "B" else timeline.audio_tracks())[0]
     clips = list(track.find_clips())
     assert len(clips) == len(result.highlights) == len(LOUD_AT)
-    kind = otio.schema.TrackKind.Video if channel == "B" else otio.schema.TrackKind.Audio
     frame = 1 / rate
     for clip, h in zip(clips, result.highlights, strict=True):
-        assert clip.parent().kind == kind
         assert clip.source_range.start_time.to_seconds() == pytest.approx(h.start, abs=frame)
         assert clip.source_range.duration.to_seconds() == pytest.approx(h.duration, abs=frame)
         assert clip.name.startswith(f"{h.index:02d} ")
     if name.endswith(".otio"):
         assert clips[0].media_reference.target_url == Path(result.media.path).as_uri()
+
+
+@pytest.mark.parametrize("name", ["highlights.otio", "highlights.fcpxml"])
+def test_timelines_of_a_recording_with_sound_carry_its_sound(analysed, name):
+    """The OTIO and FCPXML timelines of a recording with picture and sound held a picture
+    track alone (an FCPXML asset without audio, hasAudio="0"): Resolve and Final Cut brought
+    the highlights in without their sound, as the EDL's 'V' events did. A sound track under
+    the picture holds the same windows of the recording."""
+    timeline = otio.adapters.read_from_file(str(analysed.out_dir / name))
+    windows = [[clip.source_range for clip in tracks[0].find_clips()]
+               for tracks in (timeline.video_tracks(), timeline.audio_tracks())]
+    assert windows[0] == windows[1] and len(windows[0]) == len(analysed.highlights)
+    for clip in timeline.audio_tracks()[0].find_clips():
+        assert clip.media_reference.target_url == Path(analysed.media.path).as_uri()
+    if name.endswith(".fcpxml"):  # one browser clip a highlight, as before
+        root = ElementTree.parse(analysed.out_dir / name).getroot()
+        assert len(root.findall("asset-clip")) == len(analysed.highlights)
+        assert [asset.get("hasAudio") for asset in root.iter("asset")] == ["1"]
 
 
 @pytest.mark.parametrize("run, rate, edl_rate, channel", RUNS)

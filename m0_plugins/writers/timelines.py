@@ -84,7 +84,9 @@ def _exact_rate(rate: float) -> Fraction:
 def build_timeline(result: AnalysisResult, rate: float) -> Any:
     """An ``otio.schema.Timeline`` at ``rate`` fps: one clip per highlight on one track.
 
-    The track is a video track for media with video. For audio-only media it is an audio
+    The track is a video track for media with video, followed for media with sound by an
+    audio track of the same clips (Resolve and Final Cut bring a picture track's clips in
+    without their sound). For audio-only media it is an audio
     track, followed by an empty picture track (one gap as long as the audio track), as
     editors hold audio-only sequences. The EDL and FCPXML adapters need that picture track:
     ``cmx_3600`` refuses a timeline without exactly one video track and writes the events of
@@ -122,6 +124,11 @@ def build_timeline(result: AnalysisResult, rate: float) -> Any:
     if not result.highlights:
         track.append(_gap(otio.opentime.RationalTime(0, rate)))
     timeline.tracks.append(track)
+    if media.has_video and media.has_audio:  # the picture's sound, as an editor links it
+        sound = otio.schema.Track(name="sound", kind=otio.schema.TrackKind.Audio)
+        for item in track:
+            sound.append(item.deepcopy())
+        timeline.tracks.append(sound)
     if not media.has_video:
         picture = otio.schema.Track(name="picture", kind=otio.schema.TrackKind.Video)
         picture.append(_gap(track.duration()))
@@ -191,6 +198,20 @@ def _on_frames(fcpxml: str, rate: float) -> str:
     return _FCPXML_TIME.sub(frames, fcpxml)
 
 
+def _browser_clips_once(fcpxml: str) -> str:
+    """The FCPXML with each of its browser clips (the adapter's ``asset-clip`` lines) once:
+    the adapter writes one for the picture's clip and one again for its sound's."""
+    seen: set[str] = set()
+    lines = []
+    for line in fcpxml.splitlines(keepends=True):
+        if line.lstrip().startswith("<asset-clip ") and line.rstrip().endswith("/>"):
+            if line in seen:
+                continue
+            seen.add(line)
+        lines.append(line)
+    return "".join(lines)
+
+
 @functools.cache
 def _check_adapter(fmt: str) -> None:
     adapter, _, package = FORMATS[fmt]
@@ -227,7 +248,7 @@ class TimelineWriter:
         except Exception as exc:  # adapters raise their own exception types
             raise OutputError(f"{self.file_name}: cannot write ({exc})") from exc
         if self.adapter == "fcpx_xml":
-            text = _on_frames(text, rate)
+            text = _browser_clips_once(_on_frames(text, rate))
         if self.adapter == "cmx_3600":
             text = _with_frame_code_mode(text)
             if result.media.has_video and result.media.has_audio:
