@@ -302,6 +302,33 @@ def test_m0_chapters_analyses_and_stream_copies(vod, tmp_path, ext, length):
     assert len(list(tmp_path.iterdir())) == 1  # no temporary file left
 
 
+def test_chapters_of_windows_held_at_the_start_each_hold_their_peak(make_media, tmp_path):
+    """Moments at 0:03 and 0:19 both have the window 0:00 to 0:30 (20 s before the peak, held
+    at the recording's start): the first one's chapter was 0:00 to 0:00, empty, and the
+    second's held both peaks. The two part midway between their peaks."""
+    early = make_media(
+        "early-moments.wav", "-filter_complex",
+        "anoisesrc=color=pink:amplitude=0.02:duration=40[bed];"
+        "sine=f=1000:duration=40,volume='0.8*(between(t,3,3.3)+between(t,19,19.3))':"
+        "eval=frame[tone];[bed][tone]amix=inputs=2:normalize=0")
+    result = m0core.analyze(early, tmp_path / "out", clips=False, report=False,
+                            formats=("chapters",))
+    first, second = result.highlights
+    assert (first.start, first.end) == (second.start, second.end) == (0.0, 30.0)
+    proc = run_m0("chapters", str(early), str(tmp_path / "early.mka"), "-q",
+                  "--highlights", str(tmp_path / "out" / "highlights.json"))
+    assert proc.returncode == 0, proc.stderr
+    found = chapters_of(tmp_path / "early.mka")
+    assert [title for _, _, title in found] == [chapters.chapter_title(h)
+                                                for h in result.highlights]
+    middle = (first.peak_time + second.peak_time) / 2
+    assert [(start, end) for start, end, _ in found] == \
+        [(0.0, pytest.approx(middle, abs=0.001)), (pytest.approx(middle, abs=0.001), 30.0)]
+    written = (tmp_path / "out" / "chapters.txt").read_text()
+    assert re.findall(r"START=(\d+)\nEND=(\d+)", written) == \
+        [("0", str(round(middle * 1000))), (str(round(middle * 1000)), "30000")]
+
+
 @pytest.mark.parametrize("ext", ["mp4", "mkv"])
 def test_m0_chapters_counts_the_chapters_its_file_has(vod, tmp_path, ext):
     """m0 chapters said '2 chapters in out.mp4' of an MP4 with 4 (2 highlights, 2 '—' before

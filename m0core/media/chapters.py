@@ -47,7 +47,7 @@ def ffmetadata(highlights: Sequence[Highlight], contiguous: bool = False) -> str
     """An ffmetadata document (``;FFMETADATA1``) with one chapter per highlight, in ms.
 
     Each chapter spans its highlight's clip window (``start`` to ``end``), up to the next
-    chapter's start where windows overlap. ``contiguous``: for
+    chapter's start where windows overlap (:func:`_chapter_starts`). ``contiguous``: for
     a container whose chapters have a start only (MP4, MOV: each lasts to the next, the first
     from 0), the time before and between highlights is a chapter of its own
     (:data:`BETWEEN`), so every highlight's chapter starts and ends where its window does.
@@ -55,12 +55,12 @@ def ffmetadata(highlights: Sequence[Highlight], contiguous: bool = False) -> str
     """
     lines = [";FFMETADATA1"]
     reached = 0
-    ordered = sorted(highlights, key=lambda h: h.start)
+    ordered = sorted(highlights, key=lambda h: (h.start, h.peak_time))
+    starts = _chapter_starts(ordered)
     for i, h in enumerate(ordered):
-        after = ordered[i + 1] if i + 1 < len(ordered) else None
-        start, end = round(h.start * 1000), round(h.end * 1000)
-        if after is not None:  # windows may overlap; chapters do not
-            end = max(start, min(end, round(after.start * 1000)))
+        start, end = round(starts[i] * 1000), round(h.end * 1000)
+        if i + 1 < len(ordered):  # windows may overlap; chapters do not
+            end = max(start, min(end, round(starts[i + 1] * 1000)))
         if contiguous and start > reached:
             lines += ["", "[CHAPTER]", "TIMEBASE=1/1000", f"START={reached}", f"END={start}",
                       f"title={BETWEEN}"]
@@ -68,6 +68,18 @@ def ffmetadata(highlights: Sequence[Highlight], contiguous: bool = False) -> str
                   f"title={_escape(chapter_title(h))}"]
         reached = max(reached, end)
     return "\n".join(lines) + "\n"
+
+
+def _chapter_starts(ordered: Sequence[Highlight]) -> list[float]:
+    """Where the chapter of each of ``ordered`` (highlights by start) starts: where its window
+    does, or midway between its peak and the one before where that one's window overlaps it
+    past its peak (windows held at the recording's start: peaks at 0:03 and 0:19 both have
+    0:00 to 0:30), so no chapter is empty or without its peak."""
+    starts = [h.start for h in ordered]
+    for i, (h, after) in enumerate(zip(ordered, ordered[1:], strict=False)):
+        if after.start < h.end and after.start <= h.peak_time:
+            starts[i + 1] = max(after.start, (h.peak_time + after.peak_time) / 2)
+    return starts
 
 
 def chapters_target(video: str | os.PathLike, out: str | os.PathLike) -> tuple[Path, Path]:
