@@ -41,6 +41,13 @@ LAYOUTS = {
     "window_hevc.mp4": [*VIDEO, *TONE, "-c:v", "libx265", "-preset", "ultrafast",
                         "-x265-params", "log-level=none", "-c:a", "aac"],
     "window_tone.m4a": [*TONE, "-c:a", "aac"],
+    # every track 10 s into the movie's timeline (empty edits: a stream remuxed with its
+    # timestamps kept), where players and FFmpeg start: the header counted the window from
+    # the movie's 0, 10 s early, and a clip lacked the window's end, its last sample lasting
+    # to the end of the recording
+    "window_late_tracks.mp4": [*VIDEO, *TONE, "-c:v", "libx264", "-preset", "ultrafast",
+                               "-g", "30", "-c:a", "aac", "-output_ts_offset", "10"],
+    "window_late_tone.m4a": [*TONE, "-c:a", "aac", "-output_ts_offset", "10"],
 }
 # from the start, within the header's first seconds, past them, up to the end
 WINDOWS = [(0.0, 4.0), (12.3, 16.0), (38.2, 42.0), (46.5, 52.0)]

@@ -47,6 +47,7 @@ from m0_plugins.pyav_source.mp4 import (
     child_boxes,
     full_table,
     looks_like_mp4,
+    open_movie,
     sample_at,
     sample_tables,
     table_runs,
@@ -359,13 +360,17 @@ def window_header(path: str | os.PathLike, start: float, end: float) -> bytes:
         raise Unsupported("not an MP4-family file")
     with open(path, "rb") as f:
         try:
-            return _header(f, f.seek(0, 2), start, end)
+            # the window is on the players' timeline, whose 0 is the earliest track's start;
+            # the header counts from the movie's 0 (every track late: 10 s of empty edits)
+            origin = open_movie(path, 0).origin
+            return _header(f, f.seek(0, 2), start + origin, end + origin)
         except (struct.error, IndexError, KeyError, ValueError) as exc:
             raise Unsupported(f"a damaged movie ({exc!r})") from exc
 
 
 def _header(f: BinaryIO, size: int, start: float, end: float) -> bytes:
-    """:func:`window_header` of the open file ``f`` of ``size`` bytes."""
+    """:func:`window_header` of the open file ``f`` of ``size`` bytes, the window from the
+    movie's 0."""
     top = {}
     for each in boxes(f, 0, size):
         if each.kind not in _TOP:
