@@ -177,7 +177,7 @@ class Highlight:
     dB·s over its margin; ``adaptive`` and ``crest``: dB over their reference), ``kind`` why
     it was chosen (e.g. ``spike``, ``sustained``, ``dynamic``, ``burst``, ``top``).
     ``index`` is its 1-based position in time order, set by the pipeline. ``reason`` says
-    in words why it was chosen (e.g. "+12 dB over the bed around it for 1.4 s (held)").
+    in words why it was chosen (e.g. "held: +12 dB over the bed around it for 1.4 s").
     """
 
     start: float

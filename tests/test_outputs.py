@@ -258,6 +258,27 @@ def test_csv_says_why_each_highlight_was_chosen_and_where_its_clip_starts(analys
         assert float(cells["clip_start"]) == h["clip_start"]
 
 
+def test_csv_cells_are_never_read_as_formulas(analysed, tmp_path):
+    """A spreadsheet takes a cell beginning with = + - @ for a formula: m0's own reasons
+    ('+14 dB over …' read #NAME? in Excel) begin with a word, and any other such text (a
+    plugin's reason, a file's name) begins with an apostrophe; numbers stay numbers."""
+    from m0_plugins.writers.tables import FORMULA_START, CsvWriter
+
+    with open(analysed.out_dir / "highlights.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(not r["reason"].startswith(FORMULA_START) and r["reason"][0].isalpha()
+                        for r in rows)
+    odd = ["=HYPERLINK(\"http://x\")", "+3 dB over it", "-2 dB", "@SUM(A1)"]
+    first = analysed.highlights[0]
+    result = replace(analysed, highlights=tuple(replace(first, reason=text) for text in odd),
+                     clips=())
+    CsvWriter().write(result, tmp_path)
+    with open(tmp_path / "highlights.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["reason"] for r in rows] == ["'" + text for text in odd]
+    assert all(float(r["peak_db"]) < 0 and float(r["start"]) >= 0 for r in rows)
+
+
 @pytest.mark.parametrize("ext", ["mkv", "mp4"])
 def test_chapters_file_muxes_one_chapter_per_highlight(analysed, tmp_path, ext):
     """With the command docs/outputs.md gives: each highlight's chapter starts where its

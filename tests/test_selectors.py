@@ -392,8 +392,8 @@ def test_standout_finds_held_rises_on_moving_beds_but_not_short_bangs():
     assert [round(h.peak_time) for h in found if not near(h, [100.0, 300.0, 500.0])] == []
     assert all(any(near(h, [at]) for h in found) for at in (100.0, 300.0, 500.0))
     assert {h.kind for h in found} == {"held"}
-    assert all(h.reason.startswith("+") and "over the bed around it" in h.reason
-               and h.reason.endswith("(held)") for h in found)
+    assert all(h.reason.startswith("held: +") and "over the bed around it" in h.reason
+               for h in found)
 
 
 def test_standout_a_held_moment_must_stay_far_or_long_over_the_margin():
@@ -428,7 +428,7 @@ def test_standout_lines_of_one_reaction_are_one_moment_unless_a_pause_parts_them
 
     found = run(make("standout", duration=600.0), reaction(None), pieces=5)
     assert [(round(h.peak_time), h.kind) for h in found] == [(150, "held"), (400, "held")]
-    assert found[0].reason.endswith("for 1.5 s (held)")
+    assert found[0].reason.endswith("for 1.5 s")
     assert run(make("standout", duration=600.0, bridge=1.0), reaction(None)) == []
     assert run(make("standout", duration=600.0), reaction(-75.0), pieces=5) == []
 
@@ -472,7 +472,7 @@ def test_standout_bursts_count_on_a_steady_bed_unless_they_are_frequent():
     assert all(any(near(h, [at]) for h in found) for at in rare)
     assert [h for h in found if h.peak_time > 560.0] == []
     assert {h.kind for h in found} == {"burst"}
-    assert all("steady bed (burst)" in h.reason for h in found)
+    assert all(h.reason.startswith("burst: +") and "steady bed" in h.reason for h in found)
 
 
 def test_standout_counts_busy_bursts_in_proportion_near_the_end():

@@ -202,7 +202,7 @@ class Adaptive:
         seconds = (run.last - run.start + 1) * self.timeline.hop
         return self._spacer.push(Candidate(
             self.timeline.time(run.peak), run.peak_db, run.score, "burst",
-            f"+{run.score:.0f} dB over the local background, {seconds:.1f} s"))
+            f"burst: +{run.score:.0f} dB over the local background, {seconds:.1f} s"))
 
     def _trim(self) -> None:
         """Forget values no later judgement needs (kept in slices of a few thousand)."""

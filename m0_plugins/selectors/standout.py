@@ -325,12 +325,12 @@ class Standout:
             if held >= self._hold - 1e-9 and excess >= self._excess - 1e-9 and len(over):
                 mean = _power_mean(over) - bed
                 span.ok, span.score, span.kind = True, excess, "held"
-                span.reason = f"+{mean:.0f} dB over the bed around it for {held:.1f} s (held)"
+                span.reason = f"held: +{mean:.0f} dB over the bed around it for {held:.1f} s"
             elif span.loud >= self.burst and self._steady(s, e):
                 burst = values[values >= bed + self.burst]
                 span.ok, span.kind = True, "burst"
                 span.score = float(np.sum(burst - (bed + self.burst))) * hop
-                span.reason = (f"+{span.loud:.0f} dB over a steady bed (burst), "
+                span.reason = (f"burst: +{span.loud:.0f} dB over a steady bed, "
                                f"{(e - s) * hop:.1f} s")
 
     def _steady(self, s: int, e: int) -> bool:
