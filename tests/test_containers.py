@@ -495,6 +495,33 @@ def test_obs_two_tracks_mic_track_and_all_find_the_mic(obs, ext, tmp_path):
             assert [t.title for t in tracks] == ["Game", "Mic"]
 
 
+@pytest.mark.parametrize("movflags", [
+    pytest.param("+faststart", id="mp4"),
+    pytest.param("frag_keyframe+empty_moov+default_base_moof", id="fragmented")])
+def test_a_copied_clip_after_an_audio_track_ended_starts_with_its_window(make_media, mic,
+                                                                         tmp_path, movflags):
+    """An MP4 whose second audio track ends 5 s in (a device unplugged, a source removed):
+    FFmpeg's seek puts that track on its last sample, which the copy of a later window kept,
+    so the clip began with it, 5 s of nothing before the keyframe (a 36 s clip of a 30 s
+    window, its moment 6 s late). Such a clip leaves the track out; one whose window the
+    track reaches keeps it."""
+    kind = "fragmented" if movflags.startswith("frag") else "faststart"
+    path = make_media(f"matrix-obs-short-track-{kind}.mp4", *VIDEO, "-i", str(mic),
+                      *GAME, "-filter_complex", "[2:a]atrim=end=5[game]", "-map", "0:v",
+                      "-map", "1:a", "-map", "[game]", *H264, "-c:a", "aac",
+                      "-metadata:s:a:0", "title=Mic", "-metadata:s:a:1", "title=Game",
+                      "-movflags", movflags)
+    result = analyze(path, tmp_path / "out", report=False)
+    assert_at_players_times(result, BURSTS)
+    titles = [[t.title for t in PyAVSource().probe(c.path).tracks] for c in result.clips]
+    assert titles == [["Mic", "Game"], ["Mic"]]
+    for clip in result.clips:
+        h = clip.highlight
+        assert probe(clip.path).duration <= h.end - h.start + GOP + 0.1
+        assert any(abs(clip.start + t - b) <= SLACK for t in loud_times(Path(clip.path))
+                   for b in BURSTS)
+
+
 def test_obs_track_two_with_the_ffmpeg_source(obs, tmp_path):
     for track in (2, "all"):
         result = analyze(obs("mkv"), tmp_path / str(track), source="ffmpeg", audio_track=track,

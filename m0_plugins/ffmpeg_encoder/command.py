@@ -21,7 +21,7 @@ ACCURATE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
 def clip_command(
     media: MediaInfo, start: float, duration: float, out: str | os.PathLike, cut: str = "copy",
     *, video_graph: str | None = None, audio_filter: str | None = None,
-    seek: Seek | None = None, source: str | None = None,
+    seek: Seek | None = None, source: str | None = None, tracks: list[int] | None = None,
 ) -> list[str]:
     """The ffmpeg arguments that write ``duration`` s of ``media`` from ``start`` s to ``out``.
 
@@ -46,6 +46,8 @@ def clip_command(
 
     ``source`` is the ffmpeg input that reads the recording, if not its file (a copied MP4's
     window header followed by the file, :mod:`~m0_plugins.ffmpeg_encoder.window`).
+    ``tracks``: the audio tracks (numbered from 1) a clip that is not filtered keeps, if not
+    every one (:func:`~m0_plugins.ffmpeg_encoder.keyframes.tracks_in_window`).
     """
     filtered = bool(video_graph or audio_filter)
     source = source or input_arg(media.path)
@@ -85,10 +87,13 @@ def clip_command(
         cmd += ["-filter_complex", ";".join(graph), *maps, "-sn", "-dn"]
         cut = "accurate"
     else:
-        cmd += ["-map", "0:V:0?", "-map", "0:a?", "-sn", "-dn"]
-        for track in media.tracks:  # an mp4's track names do not survive a copy by themselves
-            if track.title:
-                cmd += [f"-metadata:s:a:{track.number - 1}", f"title={track.title}"]
+        sound = ["0:a?"] if tracks is None else [f"0:a:{n - 1}" for n in tracks]
+        cmd += ["-map", "0:V:0?", *(a for m in sound for a in ("-map", m)), "-sn", "-dn"]
+        titles = {t.number: t.title for t in media.tracks}
+        kept = list(titles) if tracks is None else tracks
+        for index, number in enumerate(kept):  # an mp4's track names do not survive a copy
+            if titles.get(number):
+                cmd += [f"-metadata:s:a:{index}", f"title={titles[number]}"]
     suffix = Path(out).suffix.lower()
     if cut == "copy":
         cmd += ["-c", "copy", "-avoid_negative_ts", "make_zero"]

@@ -25,7 +25,7 @@ from m0core.workers import stop_process
 
 from . import compilation as comp
 from .command import CUTS, clip_command
-from .keyframes import Seek, copied_start, seek_point
+from .keyframes import Seek, copied_start, seek_point, tracks_in_window
 from .naming import clip_extension, clip_name, renumbered
 from .shortform import (
     CORRECTIONS,
@@ -267,6 +267,10 @@ class FFmpegEncoder:
                 cut = "accurate" if own_input and self.cut == "smart" else self.cut
                 self._ffmpeg(clip_command(media, start, end - start, partial, cut,
                                           seek=seek, source=source))
+                tracks = tracks_in_window(partial) if cut == "copy" else None
+                if tracks is not None:  # without the tracks that ended before the window
+                    self._ffmpeg(clip_command(media, start, end - start, partial, cut,
+                                              seek=seek, source=source, tracks=tracks))
         if self.cut == "copy" and not self.short.active:
             return copied_start(media, start, seek, partial, end)
         return start

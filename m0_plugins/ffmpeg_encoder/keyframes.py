@@ -34,6 +34,9 @@ SEEK_BACK = (1.0, 10.0, 60.0, float("inf"))
 EARLY = 30.0
 #: Containers (FFmpeg's names) whose seeks land on the keyframe after their target.
 LATE_SEEKING = frozenset({"mpegts"})
+#: Seconds before the other streams of a copied clip begin within which an audio track may
+#: end and still be one of the window's (:func:`tracks_in_window`).
+ENDED_BEFORE = 1.0
 #: Frames' time (at the video's typical rate) after a window's start with no new frame, past
 #: which a re-encoded clip holds the frame players show at the start (:func:`hold_rate`).
 HOLD_AFTER = 2
@@ -167,6 +170,35 @@ def copied_start(media: MediaInfo, start: float, seek: Seek | None,
     if keyframe is None or not first:
         return start
     return max(keyframe - first[0][0], 0.0)
+
+
+def tracks_in_window(clip: str | os.PathLike) -> list[int] | None:
+    """The audio tracks (numbered from 1) that the copied ``clip`` is to keep, when not every
+    one: those that do not end more than :data:`ENDED_BEFORE` s before its other streams
+    begin (its picture, else its latest starting sound). FFmpeg's seek in an MP4 puts a
+    track that ended before the window on its last sample, which the copy keeps: the clip
+    then began there, long before its window. ``None``: keep every track (also where the
+    clip's streams cannot be read)."""
+    import av
+
+    def span(stream) -> tuple[float, float] | None:
+        if stream.start_time is None or stream.duration is None:
+            return None
+        start = float(stream.start_time * stream.time_base)
+        return start, start + float(stream.duration * stream.time_base)
+
+    try:
+        with av.open(os.fspath(clip)) as container:
+            video = next((span(s) for s in container.streams.video
+                          if not s.disposition & av.stream.Disposition.attached_pic), None)
+            sound = [span(s) for s in container.streams.audio]
+    except Exception:  # PyAV raises its own error types for files it cannot demux
+        return None
+    begins = video[0] if video is not None else max((s[0] for s in sound if s), default=None)
+    if begins is None:
+        return None
+    ended = {n for n, s in enumerate(sound, start=1) if s and s[1] < begins - ENDED_BEFORE}
+    return [n for n in range(1, len(sound) + 1) if n not in ended] if ended else None
 
 
 def sound_length(path: str | os.PathLike) -> float | None:
