@@ -195,7 +195,8 @@ def highlights_document(result: AnalysisResult, outputs: list[str] | None = None
         "schema": HIGHLIGHTS_SCHEMA,
         "m0_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "source": {**result.media.to_dict(), "plugin": result.source.name},
+        "source": {**result.media.to_dict(), "audio_track": result.options.audio_track,
+                   "plugin": result.source.name},
         "analyzer": {**result.analyzer.to_dict(), "hop": result.hop},
         "selector": {**result.selector.to_dict(), "threshold": result.options.threshold},
         "clips": {

@@ -567,6 +567,18 @@ def test_analyze_and_batch_take_audio_track(obs, tmp_path):
     assert [round(h["peak_time"]) for h in doc["highlights"]] == [round(b) for b in BURSTS]
 
 
+def test_highlights_json_says_which_audio_track_was_analysed(obs, tmp_path):
+    """highlights.json (and --json) of a run on an OBS recording's microphone listed the file's
+    tracks but not which was analysed, as if it were the game's: its source says so."""
+    for track in (1, 2, "all"):
+        proc = run_m0("analyze", str(obs("mkv")), str(tmp_path / str(track)), "--no-clips",
+                      "--no-report", "--json", "--audio-track", str(track))
+        assert proc.returncode == 0, proc.stderr
+        written = json.loads((tmp_path / str(track) / "highlights.json").read_text())
+        assert json.loads(proc.stdout)["source"]["audio_track"] == track
+        assert written["source"]["audio_track"] == track
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["--audio-track", "3"], 1,
      "has no audio track 3 (it has only 2 audio tracks; 'm0 probe' lists them)"),
