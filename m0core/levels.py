@@ -38,6 +38,12 @@ def clean(scores: np.ndarray) -> np.ndarray:
 SILENT_DB = -90.0
 
 
+def silent(scores: np.ndarray) -> bool:
+    """Whether every one of ``scores`` (at least one) is digital silence (:data:`SILENT_DB`)."""
+    values = clean(scores)
+    return len(values) > 0 and not np.any(values >= SILENT_DB)
+
+
 def ignored_silence(rows: np.ndarray) -> np.ndarray:
     """The values of ``rows`` (2-D) that are digital silence in a row that is less than half
     silent (a row mostly silent is judged as it is)."""

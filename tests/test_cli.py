@@ -98,7 +98,6 @@ def test_the_summary_counts_one_in_the_singular(vod, tmp_path):
     (["--selector", "Standout"], "try a higher --sensitivity, e.g. -s 0.8, or --selector top"),
     (["-s", "1"], "try --selector top --max-clips 5)"),
     (["--selector", "crest", "-t", "-1"], "try a lower --threshold or --selector top"),
-    (["--selector", "top"], "the audio is silent or too short for a clip"),
     # without -t, adaptive's floor (-60 dBFS) is not what held it back: no "lower --threshold"
     (["--selector", "adaptive"], "try --selector top --max-clips 5)"),
     (["-t", "-80"], "try a lower --threshold or a higher --sensitivity, e.g. -s 0.8, or "
@@ -108,11 +107,34 @@ def test_nothing_found_says_what_to_try_with_the_selector_used(make_media, tmp_p
                                                                advice):
     quiet = make_media("steady.wav", "-f", "lavfi", "-i",
                        "anoisesrc=color=pink:amplitude=0.02:duration=20:seed=1")
-    silent = make_media("zeros.wav", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "20")
-    path = silent if "top" in args else quiet
-    run = run_m0("analyze", str(path), str(tmp_path / "out"), "--no-clips", *args)
+    run = run_m0("analyze", str(quiet), str(tmp_path / "out"), "--no-clips", *args)
     assert run.returncode == 0, run.stderr
     assert f"Note: no highlights found ({advice}" in run.stderr
+
+
+def test_silent_audio_says_so_and_which_track_to_try(make_media, tmp_path):
+    """A recording whose audio track 1 recorded nothing (OBS's track of a muted mix, the sound
+    on track 2) found nothing, with advice that could not help ('try a higher --sensitivity');
+    m0 reference said the file was silent. Both say the track is, and the one to try; audio
+    of one track says it is silent, whatever the selector."""
+    path = make_media("silent-first-track.mkv", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono",
+                      "-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.02:duration=20",
+                      "-map", "0:a", "-map", "1:a", "-t", "20", "-c:a", "flac")
+    other = "(the file has 2 audio tracks: try --audio-track 2, 'm0 probe' lists them)"
+    run = run_m0("analyze", str(path), str(tmp_path / "out"), "--no-clips")
+    assert run.returncode == 0, run.stderr
+    assert (f"Note: no highlights found: audio track 1 is silent throughout {other}.\n"
+            in run.stderr)
+    run = run_m0("reference", str(path))
+    assert run.returncode == 1
+    assert run.stderr.endswith(f"\nError: {path}: audio track 1 is silent throughout, there "
+                               f"are no levels to measure {other}\n")
+    assert run_m0("reference", str(path), "--audio-track", "2").returncode == 0
+    silent = make_media("zeros.wav", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "20")
+    for selector in ("standout", "top"):
+        run = run_m0("analyze", str(silent), str(tmp_path / selector), "--no-clips",
+                     "--selector", selector)
+        assert "Note: no highlights found: the audio is silent throughout.\n" in run.stderr
 
 
 @pytest.mark.parametrize("selector", ["crest", "adaptive", "top"])

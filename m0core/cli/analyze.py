@@ -56,7 +56,7 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     for warning in result.warnings:
         warn(warning)
     if not result.highlights:
-        click.echo(f"Note: no highlights found ({_advice(result.options)}).", err=True)
+        click.echo(f"Note: no highlights found{_advice(result)}.", err=True)
     if as_json:
         click.echo(json.dumps(highlights_document(result), indent=2))
     elif not quiet:
@@ -66,11 +66,18 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
         raise M0Error("; ".join(problems))
 
 
-def _advice(opts) -> str:
-    """What to try when a run found nothing, for the selector it used: only a knob that was
-    holding it back (a threshold in force, a sensitivity that can go higher), else ``top``."""
+def _advice(result) -> str:
+    """What to try when a run found nothing: for audio silent throughout, another track;
+    else, for the selector it used, only a knob that was holding it back (a threshold in
+    force, a sensitivity that can go higher), else ``top``."""
+    from m0core.levels import silent
+    from m0core.media.ffmpeg import silent_track
+
+    opts = result.options
+    if silent(result.scores):
+        return f": {silent_track(result.media, opts.audio_track)}"
     if opts.selector == "top":
-        return "the audio is silent or too short for a clip"
+        return " (the audio is silent or too short for a clip)"
     tries = []
     if opts.threshold is not None or opts.selector == "crest":  # crest's default is -5 dBFS
         tries.append("a lower --threshold")
@@ -79,7 +86,7 @@ def _advice(opts) -> str:
         higher = next((s for s in (0.8, 1.0) if s > used), None)  # 1 is the most there is
         if higher is not None:
             tries.append(f"a higher --sensitivity, e.g. -s {higher:g},")
-    return "try " + " or ".join([*tries, "--selector top --max-clips 5"])
+    return " (try " + " or ".join([*tries, "--selector top --max-clips 5"]) + ")"
 
 
 def _summary(result, verbose: bool) -> None:

@@ -165,6 +165,19 @@ def check_track(path: object, info: MediaInfo, audio_track: int | str) -> None:
                      "'m0 probe' lists them)")
 
 
+def silent_track(info: MediaInfo, audio_track: int | str, what: str = "") -> str:
+    """Words for audio found silent throughout, ``what`` after them, and where the file has
+    other audio tracks the one to try: ``audio track 1 "Mix" is silent throughout{what} (the
+    file has 2 audio tracks: try --audio-track 2, 'm0 probe' lists them)``; ``the audio is
+    silent throughout{what}`` for the only track or every track mixed."""
+    tracks = info.tracks
+    if not isinstance(audio_track, int) or len(tracks) < 2 or audio_track > len(tracks):
+        return f"the audio is silent throughout{what}"
+    other = 2 if audio_track == 1 else 1
+    return (f"audio {tracks[audio_track - 1].name()} is silent throughout{what} (the file has "
+            f"{len(tracks)} audio tracks: try --audio-track {other}, 'm0 probe' lists them)")
+
+
 def parse_probe(text: str, path: str, size: int = 0, audio_track: int | str = 1) -> MediaInfo:
     """Build a :class:`MediaInfo` from the text ``ffmpeg -i`` prints; its audio fields are
     those of ``audio_track`` (``"all"`` or a missing track: the first track's)."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from m0core.errors import InputError
 from m0core.levels import power_mean_db
+from m0core.media.ffmpeg import silent_track
 from m0core.options import Options
 from m0core.pipeline.run import Progress, analyze
 from m0core.result import AnalysisResult
@@ -71,7 +72,9 @@ def summarise(result: AnalysisResult) -> Reference:
     level = scores[np.isfinite(scores) & (scores > SILENCE_DB)]
     duration = result.media.duration or len(scores) * result.hop
     if len(level) == 0:
-        raise InputError(f"{result.media.path}: is silent, there are no levels to measure")
+        said = silent_track(result.media, result.options.audio_track,
+                            ", there are no levels to measure")
+        raise InputError(f"{result.media.path}: {said}")
     names = {"p5": 5.0, "p10": 10.0, "p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
     values = np.percentile(level, [*names.values(), *THRESHOLD_PERCENTILES.values()])
     pct = dict(zip(names, values[:len(names)], strict=True))
