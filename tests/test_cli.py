@@ -123,8 +123,8 @@ def test_silent_audio_says_so_and_which_track_to_try(make_media, tmp_path):
     other = "(the file has 2 audio tracks: try --audio-track 2, 'm0 probe' lists them)"
     run = run_m0("analyze", str(path), str(tmp_path / "out"), "--no-clips")
     assert run.returncode == 0, run.stderr
-    assert (f"Note: no highlights found: audio track 1 is silent throughout {other}.\n"
-            in run.stderr)
+    assert (f"Warning: {path}: audio track 1 is silent throughout {other}\n"
+            "Note: no highlights found.\n" in run.stderr)
     run = run_m0("reference", str(path))
     assert run.returncode == 1
     assert run.stderr.endswith(f"\nError: {path}: audio track 1 is silent throughout, there "
@@ -134,7 +134,26 @@ def test_silent_audio_says_so_and_which_track_to_try(make_media, tmp_path):
     for selector in ("standout", "top"):
         run = run_m0("analyze", str(silent), str(tmp_path / selector), "--no-clips",
                      "--selector", selector)
-        assert "Note: no highlights found: the audio is silent throughout.\n" in run.stderr
+        assert (f"Warning: {silent}: the audio is silent throughout\n"
+                "Note: no highlights found.\n" in run.stderr)
+
+
+def test_a_silent_track_is_among_the_warnings_of_every_output(make_media, tmp_path):
+    """That the analysed track was silent was said on m0 analyze's stderr only: a batch's job,
+    the GUI, highlights.json and report.html said 0 highlights and no more. It is one of
+    the run's warnings, which they show."""
+    from m0core import BatchJob, BatchProcessor
+
+    path = make_media("silent-first-track.mkv", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono",
+                      "-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.02:duration=20",
+                      "-map", "0:a", "-map", "1:a", "-t", "20", "-c:a", "flac")
+    said = (f"{path}: audio track 1 is silent throughout (the file has 2 audio tracks: try "
+            "--audio-track 2, 'm0 probe' lists them)")
+    jobs = BatchProcessor(max_workers=1).process_batch([BatchJob(path, tmp_path / "b")])
+    (job,) = jobs.values()
+    assert job["status"] == "completed" and said in job["notes"]
+    assert json.loads((tmp_path / "b" / "highlights.json").read_text())["warnings"] == [said]
+    assert json.dumps(said, ensure_ascii=False) in (tmp_path / "b" / "report.html").read_text()
 
 
 @pytest.mark.parametrize("selector", ["crest", "adaptive", "top"])

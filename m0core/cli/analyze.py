@@ -67,15 +67,14 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
 
 
 def _advice(result) -> str:
-    """What to try when a run found nothing: for audio silent throughout, another track;
-    else, for the selector it used, only a knob that was holding it back (a threshold in
-    force, a sensitivity that can go higher), else ``top``."""
+    """What to try when a run found nothing, for the selector it used: only a knob that was
+    holding it back (a threshold in force, a sensitivity that can go higher), else ``top``;
+    nothing for audio silent throughout (a warning said so, and which track to try)."""
     from m0core.levels import silent
-    from m0core.media.ffmpeg import silent_track
 
     opts = result.options
     if silent(result.scores):
-        return f": {silent_track(result.media, opts.audio_track)}"
+        return ""
     if opts.selector == "top":
         return " (the audio is silent or too short for a clip)"
     tries = []

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from m0core import contracts, plugins, workers
+from m0core import contracts, levels, plugins, workers
 from m0core.errors import InputError, Interrupted, M0Error, OptionError
 from m0core.media.audio import truncation_slack
+from m0core.media.ffmpeg import silent_track
 from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
 from m0core.options import Options
 from m0core.pipeline import cache, selections
@@ -203,11 +204,15 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
     run.progress.analysis_done(run.found, run.pending)
     run.finish_clips()
     run.compile()
+    curve = run.curve()
+    warnings = plan.warnings
+    if levels.silent(curve):  # so nothing stood out; another track may hold the sound
+        warnings += (f"{plan.path}: {silent_track(plan.media, plan.options.audio_track)}",)
     result = AnalysisResult(
         media=plan.media,
         highlights=tuple(run.highlights),
         clips=tuple(sorted(run.clips, key=lambda c: c.highlight.index)),
-        scores=run.curve(),
+        scores=curve,
         hop=plan.hop,
         options=plan.options,
         source=plan.specs["source"],
@@ -219,7 +224,7 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
         line=run.line(),
         compilation=run.compilation,
         notes=plan.notes,
-        warnings=plan.warnings,
+        warnings=warnings,
     )
     if staging is not None and result.failed and staging.has_previous():
         return _kept(result, staging)
