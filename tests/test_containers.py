@@ -522,6 +522,29 @@ def test_a_copied_clip_after_an_audio_track_ended_starts_with_its_window(make_me
                    for b in BURSTS)
 
 
+@pytest.mark.parametrize("ext", ["mp4", "mkv"])
+def test_a_copied_clip_of_sound_under_a_still_picture_is_its_window(make_media, mic, tmp_path,
+                                                                    ext):
+    """A podcast whose cover is a video of one frame (not marked as a cover picture): FFmpeg's
+    seek lands on that frame, the only keyframe, so every copied clip ran from the start of
+    the recording to its window's end (a 41 s clip of a 30 s window; 90 minutes for a moment
+    at 1:30:00). A clip whose picture ends before its window is its window's sound; the
+    compilation of such clips and others is their sound."""
+    path = make_media(f"matrix-still-picture.{ext}", "-f", "lavfi", "-i",
+                      "color=c=red:size=64x64:duration=0.1", "-i", str(mic), *H264,
+                      "-c:a", "aac")
+    result = analyze(path, tmp_path / "out", report=False, compilation=True)
+    assert len(result.clips) == len(BURSTS) and all(c.ok for c in result.clips)
+    assert result.compilation.ok, result.compilation.error
+    assert probe(result.compilation.path).duration == pytest.approx(
+        sum(probe(c.path).duration for c in result.clips), abs=0.5)
+    for clip, burst in zip(result.clips, BURSTS, strict=True):
+        h = clip.highlight
+        assert probe(clip.path).duration <= h.end - h.start + 0.5
+        loud = loud_times(Path(clip.path))
+        assert any(abs(clip.start + t - burst) <= 0.1 for t in loud), (clip.start, loud)
+
+
 def test_obs_track_two_with_the_ffmpeg_source(obs, tmp_path):
     for track in (2, "all"):
         result = analyze(obs("mkv"), tmp_path / str(track), source="ffmpeg", audio_track=track,

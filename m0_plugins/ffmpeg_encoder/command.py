@@ -22,6 +22,7 @@ def clip_command(
     media: MediaInfo, start: float, duration: float, out: str | os.PathLike, cut: str = "copy",
     *, video_graph: str | None = None, audio_filter: str | None = None,
     seek: Seek | None = None, source: str | None = None, tracks: list[int] | None = None,
+    sound_only: bool = False,
 ) -> list[str]:
     """The ffmpeg arguments that write ``duration`` s of ``media`` from ``start`` s to ``out``.
 
@@ -48,6 +49,10 @@ def clip_command(
     window header followed by the file, :mod:`~m0_plugins.ffmpeg_encoder.window`).
     ``tracks``: the audio tracks (numbered from 1) a clip that is not filtered keeps, if not
     every one (:func:`~m0_plugins.ffmpeg_encoder.keyframes.tracks_in_window`).
+    ``sound_only``: a copy of the sound alone, for a window after the picture ends
+    (:func:`~m0_plugins.ffmpeg_encoder.keyframes.picture_before_window`), read from the
+    start of ``source`` up to ``start`` (``seek`` is not used): a seek lands on the
+    picture's last keyframe, or (FFmpeg's Matroska demuxer) past ``start``.
     """
     filtered = bool(video_graph or audio_filter)
     source = source or input_arg(media.path)
@@ -66,9 +71,9 @@ def clip_command(
         elif not filtered:
             cmd += ["-ss", f"{skip:.6f}"]
     else:
-        if start > 0:
-            cmd += ["-ss", f"{start:.6f}"]
-        cmd += ["-i", source]
+        sought = ["-ss", f"{start:.6f}"] if start > 0 else []
+        # a sound-only copy reads from the start (a seek would land on the last keyframe)
+        cmd += [*sought, "-i", source] if not sound_only else ["-i", source, *sought]
     cmd += ["-t", f"{duration:.6f}"]
     if filtered:
         graph, maps = [], []
@@ -88,7 +93,8 @@ def clip_command(
         cut = "accurate"
     else:
         sound = ["0:a?"] if tracks is None else [f"0:a:{n - 1}" for n in tracks]
-        cmd += ["-map", "0:V:0?", *(a for m in sound for a in ("-map", m)), "-sn", "-dn"]
+        picture = [] if sound_only else ["-map", "0:V:0?"]
+        cmd += [*picture, *(a for m in sound for a in ("-map", m)), "-sn", "-dn"]
         titles = {t.number: t.title for t in media.tracks}
         kept = list(titles) if tracks is None else tracks
         for index, number in enumerate(kept):  # an mp4's track names do not survive a copy

@@ -41,12 +41,13 @@ def compilation_name(has_video: bool) -> str:
 
 def clip_info(path: str | os.PathLike, has_video: bool) -> tuple[float, Fraction | None]:
     """``(seconds, frame rate)`` of a clip, read by PyAV from the container (no decoding):
-    the container's duration, and its video's frame rate (``None`` without video)."""
+    the container's duration, and its video's frame rate (``None`` without video, as a
+    copied clip of a window after the picture ends has)."""
     import av
 
     with av.open(os.fspath(path)) as container:
         rate = None
-        if has_video:
+        if has_video and container.streams.video:
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate
         return (container.duration or 0) / 1_000_000, rate

@@ -25,7 +25,13 @@ from m0core.workers import stop_process
 
 from . import compilation as comp
 from .command import CUTS, clip_command
-from .keyframes import Seek, copied_start, seek_point, tracks_in_window
+from .keyframes import (
+    Seek,
+    copied_start,
+    picture_before_window,
+    seek_point,
+    tracks_in_window,
+)
 from .naming import clip_extension, clip_name, renumbered
 from .shortform import (
     CORRECTIONS,
@@ -271,6 +277,9 @@ class FFmpegEncoder:
                 if tracks is not None:  # without the tracks that ended before the window
                     self._ffmpeg(clip_command(media, start, end - start, partial, cut,
                                               seek=seek, source=source, tracks=tracks))
+                if cut == "copy" and picture_before_window(partial, end - start):
+                    self._ffmpeg(clip_command(media, start, end - start, partial, cut,
+                                              source=source, tracks=tracks, sound_only=True))
         if self.cut == "copy" and not self.short.active:
             return copied_start(media, start, seek, partial, end)
         return start
@@ -427,12 +436,13 @@ class FFmpegEncoder:
         paths = [c.path for c in made]
         infos = [comp.clip_info(p, self.media.has_video) for p in paths]
         durations = [d for d, _ in infos]
-        rate = infos[0][1]
+        # a clip of sound alone (its window after the picture ends): the sound of them all
+        rate = infos[0][1] if all(r is not None for _, r in infos) else None
         fade = min([self.short.fade, *(d / 2 for d in durations)])
         metadata, listing = work / "chapters.txt", work / "pieces.txt"
         metadata.write_text(comp.metadata_text([c.highlight for c in made], durations, fade),
                             encoding="utf-8")
-        if comp.joins_by_copy(paths, fade):
+        if comp.joins_by_copy(paths, fade) and (rate is not None or not self.media.has_video):
             self._ffmpeg(comp.concat_command(paths, listing, metadata, partial),
                          scale=len(made))
             return durations, fade

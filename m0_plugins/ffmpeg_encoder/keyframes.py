@@ -201,6 +201,35 @@ def tracks_in_window(clip: str | os.PathLike) -> list[int] | None:
     return [n for n in range(1, len(sound) + 1) if n not in ended] if ended else None
 
 
+def picture_before_window(clip: str | os.PathLike, length: float) -> bool:
+    """Whether the picture of the copied ``clip``, which ends with its window of ``length`` s,
+    ends more than :data:`ENDED_BEFORE` s before that window: a still picture (a podcast's
+    cover made a video of one frame), a video that stopped before the sound. FFmpeg's seek
+    lands on its last keyframe, so the copy began there, up to the recording's start."""
+    import av
+
+    from m0_plugins.pyav_source.mp4 import CONTAINER
+
+    try:
+        with av.open(os.fspath(clip)) as container:
+            stream = next((s for s in container.streams.video
+                           if not s.disposition & av.stream.Disposition.attached_pic), None)
+            if stream is None or not container.duration:
+                return False
+            ends = ((container.start_time or 0) + container.duration) / 1_000_000
+            before = ends - length - ENDED_BEFORE  # the picture must reach past this
+            if before <= 0.0:
+                return False
+            if container.format.name == CONTAINER and stream.start_time is not None \
+                    and stream.duration:  # the track's own, from its tables
+                return float((stream.start_time + stream.duration) * stream.time_base) < before
+            # FFmpeg gives other streams the file's duration: their packets tell
+            return not any(float((p.pts + (p.duration or 0)) * stream.time_base) >= before
+                           for p in container.demux(stream) if p.pts is not None)
+    except Exception:  # PyAV raises its own error types for files it cannot demux
+        return False
+
+
 def sound_length(path: str | os.PathLike) -> float | None:
     """Seconds from the first sound packet of ``path`` to the end of its last (its first
     audio track's, read from the packets); ``None`` if it has none."""
