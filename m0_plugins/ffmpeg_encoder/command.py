@@ -48,9 +48,9 @@ def clip_command(
     ``source`` is the ffmpeg input that reads the recording, if not its file (a copied MP4's
     window header followed by the file, :mod:`~m0_plugins.ffmpeg_encoder.window`).
     ``tracks``: the audio tracks (numbered from 1) a clip that is not filtered keeps, if not
-    every one (:func:`~m0_plugins.ffmpeg_encoder.keyframes.tracks_in_window`).
+    every one (:func:`~m0_plugins.ffmpeg_encoder.keyframes.copied_streams`).
     ``sound_only``: a copy of the sound alone, for a window after the picture ends
-    (:func:`~m0_plugins.ffmpeg_encoder.keyframes.picture_before_window`), read from the
+    (:func:`~m0_plugins.ffmpeg_encoder.keyframes.copied_streams`), read from the
     start of ``source`` up to ``start`` (``seek`` is not used): a seek lands on the
     picture's last keyframe, or (FFmpeg's Matroska demuxer) past ``start``.
     """

@@ -25,13 +25,7 @@ from m0core.workers import stop_process
 
 from . import compilation as comp
 from .command import CUTS, clip_command
-from .keyframes import (
-    Seek,
-    copied_start,
-    picture_before_window,
-    seek_point,
-    tracks_in_window,
-)
+from .keyframes import CopiedStreams, Seek, copied_start, copied_streams, seek_point
 from .naming import clip_extension, clip_name, renumbered
 from .shortform import (
     CORRECTIONS,
@@ -273,16 +267,25 @@ class FFmpegEncoder:
                 cut = "accurate" if own_input and self.cut == "smart" else self.cut
                 self._ffmpeg(clip_command(media, start, end - start, partial, cut,
                                           seek=seek, source=source))
-                tracks = tracks_in_window(partial) if cut == "copy" else None
-                if tracks is not None:  # without the tracks that ended before the window
-                    self._ffmpeg(clip_command(media, start, end - start, partial, cut,
-                                              seek=seek, source=source, tracks=tracks))
-                if cut == "copy" and picture_before_window(partial, end - start):
-                    self._ffmpeg(clip_command(media, start, end - start, partial, cut,
-                                              source=source, tracks=tracks, sound_only=True))
+                if cut == "copy":  # what the seek may have put before the window
+                    self._recut(media, start, end, partial, seek, source,
+                                copied_streams(partial, end - start))
         if self.cut == "copy" and not self.short.active:
             return copied_start(media, start, seek, partial, end)
         return start
+
+    def _recut(self, media: MediaInfo, start: float, end: float, partial: Path,
+               seek: Seek | None, source: str, streams: CopiedStreams) -> None:
+        """Copy the window again where its first copy began before it (``streams``): without
+        the audio tracks that ended before it, or as its sound alone after the picture ended
+        (read from the start: a seek lands on the picture's last keyframe)."""
+        tracks = streams.tracks
+        if tracks is not None:
+            self._ffmpeg(clip_command(media, start, end - start, partial, "copy", seek=seek,
+                                      source=source, tracks=tracks))
+        if streams.picture_ended:
+            self._ffmpeg(clip_command(media, start, end - start, partial, "copy",
+                                      source=source, tracks=tracks, sound_only=True))
 
     def _parts(self) -> list:
         """The parts of a restarted MPEG-TS (:mod:`~m0_plugins.pyav_source.restarts`),

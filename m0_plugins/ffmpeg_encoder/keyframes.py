@@ -18,6 +18,7 @@ import statistics
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from m0core.model import MediaInfo
 
@@ -172,13 +173,44 @@ def copied_start(media: MediaInfo, start: float, seek: Seek | None,
     return max(keyframe - first[0][0], 0.0)
 
 
-def tracks_in_window(clip: str | os.PathLike) -> list[int] | None:
-    """The audio tracks (numbered from 1) that the copied ``clip`` is to keep, when not every
-    one: those that do not end more than :data:`ENDED_BEFORE` s before its other streams
-    begin (its picture, else its latest starting sound). FFmpeg's seek in an MP4 puts a
-    track that ended before the window on its last sample, which the copy keeps: the clip
-    then began there, long before its window. ``None``: keep every track (also where the
-    clip's streams cannot be read)."""
+@dataclass(frozen=True)
+class CopiedStreams:
+    """What a copied clip's streams tell about its window (:func:`copied_streams`).
+
+    ``tracks``: the audio tracks (numbered from 1) the clip is to keep, when not every one
+    (``None``: keep every one). ``picture_ended``: its picture ends before its window.
+    """
+
+    tracks: list[int] | None = None
+    picture_ended: bool = False
+
+
+def copied_streams(clip: str | os.PathLike, length: float) -> CopiedStreams:
+    """Read the copied ``clip``, which ends with its window of ``length`` s, once (PyAV, no
+    decoding) for what FFmpeg's seek may have put before that window:
+
+    - an audio track that ends more than :data:`ENDED_BEFORE` s before the clip's other
+      streams begin (its picture, else its latest starting sound): an MP4's seek puts a
+      track that ended before the window on its last sample, which the copy keeps, so the
+      clip began there (it is to keep the others);
+    - a picture that ends more than :data:`ENDED_BEFORE` s before the window (a still
+      picture: a podcast's cover made a video of one frame; a video that stopped before the
+      sound): the seek lands on its last keyframe, so the copy began there, up to the
+      recording's start.
+
+    Nothing is said of a clip whose streams cannot be read."""
+    import av
+
+    try:
+        with av.open(os.fspath(clip)) as container:
+            tracks = _tracks_in_window(container)
+            return CopiedStreams(tracks, _picture_before_window(container, length))
+    except Exception:  # PyAV raises its own error types for files it cannot demux
+        return CopiedStreams()
+
+
+def _tracks_in_window(container: Any) -> list[int] | None:
+    """:attr:`CopiedStreams.tracks` of the open PyAV ``container``."""
     import av
 
     def span(stream) -> tuple[float, float] | None:
@@ -187,13 +219,9 @@ def tracks_in_window(clip: str | os.PathLike) -> list[int] | None:
         start = float(stream.start_time * stream.time_base)
         return start, start + float(stream.duration * stream.time_base)
 
-    try:
-        with av.open(os.fspath(clip)) as container:
-            video = next((span(s) for s in container.streams.video
-                          if not s.disposition & av.stream.Disposition.attached_pic), None)
-            sound = [span(s) for s in container.streams.audio]
-    except Exception:  # PyAV raises its own error types for files it cannot demux
-        return None
+    video = next((span(s) for s in container.streams.video
+                  if not s.disposition & av.stream.Disposition.attached_pic), None)
+    sound = [span(s) for s in container.streams.audio]
     begins = video[0] if video is not None else max((s[0] for s in sound if s), default=None)
     if begins is None:
         return None
@@ -201,33 +229,27 @@ def tracks_in_window(clip: str | os.PathLike) -> list[int] | None:
     return [n for n in range(1, len(sound) + 1) if n not in ended] if ended else None
 
 
-def picture_before_window(clip: str | os.PathLike, length: float) -> bool:
-    """Whether the picture of the copied ``clip``, which ends with its window of ``length`` s,
-    ends more than :data:`ENDED_BEFORE` s before that window: a still picture (a podcast's
-    cover made a video of one frame), a video that stopped before the sound. FFmpeg's seek
-    lands on its last keyframe, so the copy began there, up to the recording's start."""
+def _picture_before_window(container: Any, length: float) -> bool:
+    """:attr:`CopiedStreams.picture_ended` of the open PyAV ``container`` (the clip's window
+    lasts ``length`` s)."""
     import av
 
     from m0_plugins.pyav_source.mp4 import CONTAINER
 
-    try:
-        with av.open(os.fspath(clip)) as container:
-            stream = next((s for s in container.streams.video
-                           if not s.disposition & av.stream.Disposition.attached_pic), None)
-            if stream is None or not container.duration:
-                return False
-            ends = ((container.start_time or 0) + container.duration) / 1_000_000
-            before = ends - length - ENDED_BEFORE  # the picture must reach past this
-            if before <= 0.0:
-                return False
-            if container.format.name == CONTAINER and stream.start_time is not None \
-                    and stream.duration:  # the track's own, from its tables
-                return float((stream.start_time + stream.duration) * stream.time_base) < before
-            # FFmpeg gives other streams the file's duration: their packets tell
-            return not any(float((p.pts + (p.duration or 0)) * stream.time_base) >= before
-                           for p in container.demux(stream) if p.pts is not None)
-    except Exception:  # PyAV raises its own error types for files it cannot demux
+    stream = next((s for s in container.streams.video
+                   if not s.disposition & av.stream.Disposition.attached_pic), None)
+    if stream is None or not container.duration:
         return False
+    ends = ((container.start_time or 0) + container.duration) / 1_000_000
+    before = ends - length - ENDED_BEFORE  # the picture must reach past this
+    if before <= 0.0:
+        return False
+    if container.format.name == CONTAINER and stream.start_time is not None \
+            and stream.duration:  # the track's own, from its tables
+        return float((stream.start_time + stream.duration) * stream.time_base) < before
+    # FFmpeg gives other streams the file's duration: their packets tell
+    return not any(float((p.pts + (p.duration or 0)) * stream.time_base) >= before
+                   for p in container.demux(stream) if p.pts is not None)
 
 
 def sound_length(path: str | os.PathLike) -> float | None:
