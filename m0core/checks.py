@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import re
 from typing import Any
 
@@ -91,3 +92,24 @@ def audio_track(value: Any) -> int | str:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise OptionError(f"audio_track must be a track number from 1 or 'all', not {value!r}")
     return int(value)
+
+
+#: What a path given as ``""`` (an unset variable) is told.
+EMPTY_PATH = "is empty (an unset variable?): give a path"
+#: ... and a folder's.
+EMPTY_FOLDER = f"{EMPTY_PATH}, '.' for the current folder"
+
+
+def path(name: str, value: Any, *, folder: bool = False) -> str:
+    """``value``, a ``str`` or :class:`os.PathLike` of one, as a ``str``; anything else (a
+    number, ``None``, bytes) and an empty path, which ``Path("")`` would take for the current
+    folder, are errors. ``folder`` says it names a folder (the message offers ``'.'``)."""
+    try:
+        text = os.fspath(value)
+    except TypeError:
+        text = None
+    if not isinstance(text, str):
+        raise OptionError(f"{name} must be a path (a str or pathlib.Path), not {value!r}")
+    if not text.strip():
+        raise OptionError(f"{name} {EMPTY_FOLDER if folder else EMPTY_PATH}")
+    return text

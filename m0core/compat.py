@@ -47,7 +47,7 @@ class StreamingAudioProcessor:
 
     def __init__(self, audio_path: str | os.PathLike, chunk_duration: float = 30.0,
                  source: str = "pyav", audio_track: int | str = 1) -> None:
-        self.audio_path = os.fspath(audio_path)
+        self.audio_path = checks.path("audio_path", audio_path)
         self.chunk_duration = checks.number("chunk_duration", chunk_duration, low=0.1,
                                             high=600.0)
         self.source = source
@@ -131,12 +131,12 @@ class StreamingAudioAnalysis:
     def __init__(self, video_path: str | os.PathLike, processor: StreamingAudioProcessor,
                  output_path: str | os.PathLike, decibel_threshold: float | None = -5.0,
                  clip_length: float = 30.0, **options: Any) -> None:
-        self.video_path = os.fspath(video_path)
+        self.video_path = checks.path("video_path", video_path)
         if not isinstance(processor, StreamingAudioProcessor):
             raise OptionError(f"processor must be a StreamingAudioProcessor (or AudioProcessor) "
                               f"of the audio, not {type(processor).__name__} {processor!r}")
         self.processor = processor
-        self.output_path = Path(output_path)
+        self.output_path = Path(checks.path("output_path", output_path, folder=True))
         self.decibel_threshold = decibel_threshold
         if "clips" in options:
             raise OptionError("clips is not an option here: generate_all_highlights() makes "
@@ -242,7 +242,8 @@ class OptimizedClipGenerator:
 
         from m0core.media.ffmpeg import probe
 
-        media = probe(video_path)
+        output_dir = checks.path("output_dir", output_dir, folder=True)
+        media = probe(checks.path("video_path", video_path))
         items = [_as_highlight(h, i) for i, h in enumerate(highlights, start=1)]
         with out_dir_for(output_dir) as out:
             encoder = plugins.create("encoders", self.encoder, media=media, out_dir=out,

@@ -108,6 +108,32 @@ def test_the_seed_classes_given_the_wrong_types_say_what_they_take(vod, tmp_path
     assert not (tmp_path / "out").exists()
 
 
+def test_the_seed_classes_given_an_empty_path_or_no_path_say_so(vod, tmp_path, monkeypatch):
+    """``BatchJob(video, "")``, ``StreamingAudioAnalysis(..., "")`` and ``generate_clips(...,
+    "")`` (an unset variable) wrote into the current folder; a path that was a number was a
+    ``TypeError`` from ``os.fspath``, one of bytes ``AttributeError: 'bytes' object has no
+    attribute 'encode'``."""
+    from m0core import BatchJob
+
+    monkeypatch.chdir(tmp_path)
+    empty = "is empty (an unset variable?): give a path, '.' for the current folder"
+    for call, says in [
+        (lambda: BatchJob(vod, ""), f"output_path {empty}"),
+        (lambda: BatchJob(5, "out"), "video_path must be a path (a str or pathlib.Path), not 5"),
+        (lambda: StreamingAudioAnalysis(vod, StreamingAudioProcessor(vod), "", None),
+         f"output_path {empty}"),
+        (lambda: StreamingAudioProcessor(None), "audio_path must be a path"),
+        (lambda: OptimizedClipGenerator().generate_clips(vod, [(1.0, 2.0)], ""),
+         f"output_dir {empty}"),
+        (lambda: OptimizedClipGenerator().generate_clip(bytes(vod), 1.0, 2.0, "out"),
+         "video_path must be a path (a str or pathlib.Path), not b'"),
+    ]:
+        with pytest.raises(OptionError) as raised:
+            call()
+        assert str(raised.value).startswith(says)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_analysis_options_are_used_or_refused(vod, tmp_path):
     """Options the seed class takes as keywords: short-form ones shape the clips
     highlights.json says they shape; stage names win over the processor's; a rerun with

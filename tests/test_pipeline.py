@@ -126,6 +126,29 @@ def test_options_as_a_dict_are_one_option_error(vod, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("path, out_dir, says", [
+    ("{vod}", "", "out_dir is empty (an unset variable?): give a path, '.' for the current "
+                  "folder"),
+    ("{vod}", " ", "out_dir is empty"),
+    ("", "out", "path is empty (an unset variable?): give a path"),
+    (None, "out", "path must be a path (a str or pathlib.Path), not None"),
+    (b"vod.mp4", "out", "path must be a path (a str or pathlib.Path), not b'vod.mp4'"),
+    ("{vod}", 7, "out_dir must be a path (a str or pathlib.Path), not 7"),
+])
+def test_an_empty_path_or_one_that_is_no_path_is_one_option_error(vod, tmp_path, monkeypatch,
+                                                                   path, out_dir, says):
+    """``m0core.analyze(vod, os.environ.get("OUT", ""))`` wrote its clips, report and JSON into
+    the current folder (``Path("")`` is ``.``), as ``m0 analyze vod.mp4 "$OUT"`` did before
+    the CLI refused it; a path of bytes was ``AttributeError: 'bytes' object has no attribute
+    'encode'``, a number or None a ``TypeError`` from ``os.fspath``."""
+    monkeypatch.chdir(tmp_path)
+    path = path.format(vod=vod) if isinstance(path, str) else path
+    with pytest.raises(OptionError) as raised:
+        m0core.analyze(path, out_dir)
+    assert str(raised.value).startswith(says)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("overrides", [
     {"clips": "no"}, {"report": "false"}, {"cache": None}, {"compilation": "yes"},
 ])

@@ -85,8 +85,8 @@ class BatchJob:
                  use_streaming: bool = True, analyzer: str | None = None,
                  selector: str | None = None, job_id: str | None = None, *,
                  options: Options | None = None, **overrides: Any) -> None:
-        self.video_path = os.fspath(video_path)
-        self.output_path = os.fspath(output_path)
+        self.video_path = checks.path("video_path", video_path)
+        self.output_path = checks.path("output_path", output_path, folder=True)
         self.job_id = job_id if job_id is not None else self.video_path
         if options is None:
             streaming = checks.flag("use_streaming", use_streaming)

@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
+from m0core.checks import EMPTY_FOLDER
 from m0core.cli.console import stdout_to_stderr, warn
 from m0core.cli.options import (
     CLIP_PARAMS,
-    EMPTY_FOLDER,
     analysis_options,
     build_options,
     report_failed_plugins,

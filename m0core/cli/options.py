@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from m0core.checks import EMPTY_FOLDER, EMPTY_PATH
 from m0core.cli.console import warn
 from m0core.errors import OptionError
 from m0core.options import CUT_MODES
@@ -19,12 +20,6 @@ if TYPE_CHECKING:
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100,
            "show_default": True}
-
-
-#: What an output path given as ``""`` is told.
-EMPTY_PATH = "is empty (an unset variable?): give a path"
-#: ... and for a folder.
-EMPTY_FOLDER = f"{EMPTY_PATH}, '.' for the current folder"
 
 
 def output_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
-from m0core import combine, contracts, plugins
+from m0core import checks, combine, contracts, plugins
 from m0core.contracts import Analyzer, Selector, Source
 from m0core.errors import InputError, OptionError
 from m0core.media.audio import OVERRUN, WRAPPED
@@ -136,7 +136,7 @@ class Plan:
 def resolve(path: str | os.PathLike, options: Options) -> Plan:
     """Check the input, build the stages, probe the media (or load the cached curve) and fix
     the timeline: one :class:`Plan`. Raises an :class:`~m0core.M0Error` with one line."""
-    path = os.fspath(path)
+    path = checks.path("path", path)
     check_input_file(path)
     opts = plugins.named(options)
     analyzer = plugins.create("analyzers", opts.analyzer, **opts.analyzer_params)

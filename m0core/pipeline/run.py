@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from m0core import contracts, levels, plugins, workers
+from m0core import checks, contracts, levels, plugins, workers
 from m0core.errors import InputError, Interrupted, M0Error, OptionError
 from m0core.media.audio import truncation_slack
 from m0core.media.ffmpeg import silent_track
@@ -135,6 +135,8 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
 
     started = time.perf_counter() if started is None else started
     progress = checked_progress(progress)
+    if out_dir is not None:
+        checks.path("out_dir", out_dir, folder=True)
     opts = plan.options
     if out_dir is not None and opts.clips and opts.short_form.reframes \
             and not plan.media.has_video:
