@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +133,12 @@ class Options:
     def __post_init__(self) -> None:
         for f in fields(self):
             if f.name.endswith("_params"):
-                object.__setattr__(self, f.name, dict(getattr(self, f.name)))
+                params = getattr(self, f.name)
+                if not isinstance(params, Mapping) or not all(isinstance(k, str)
+                                                              for k in params):
+                    raise OptionError(f"{f.name} must be a dict of parameters by name, not "
+                                      f"{params!r}")
+                object.__setattr__(self, f.name, dict(params))
         self._validate()
         object.__setattr__(self, "audio_track", checks.audio_track(self.audio_track))
         formats = dict.fromkeys(f for f in self.formats
@@ -198,8 +203,8 @@ class Options:
             raise OptionError(f"cut must be one of {', '.join(CUT_MODES)}, not {self.cut!r}")
         self._hold("chunk_seconds", number("chunk_seconds", self.chunk_seconds, low=0.1,
                                            high=600.0))
-        if isinstance(self.formats, str) or not all(
-                isinstance(f, str) and f for f in self.formats):
+        if isinstance(self.formats, str) or not isinstance(self.formats, Collection) or \
+                not all(isinstance(f, str) and f for f in self.formats):
             raise OptionError(f"formats must be a list of writer names, not {self.formats!r}")
         self._hold("clip_timeout", number("clip_timeout", self.clip_timeout, low=0.01,
                                           high=24 * 3600.0))

@@ -163,6 +163,25 @@ def test_a_flag_that_is_not_a_bool_is_one_option_error(vod, tmp_path, overrides)
     assert m0core.Options(clips=np.False_).clips is False  # numpy's bool is a bool
 
 
+@pytest.mark.parametrize("overrides, says", [
+    ({"formats": None}, "formats must be a list of writer names, not None"),
+    ({"formats": (f for f in ["csv"])}, "formats must be a list of writer names, not <gen"),
+    ({"selector_params": None}, "selector_params must be a dict of parameters by name, not None"),
+    ({"analyzer_params": [1]}, "analyzer_params must be a dict of parameters by name, not [1]"),
+    ({"encoder_params": "timeout=5"}, "encoder_params must be a dict"),
+    ({"source_params": {1: 2}}, "source_params must be a dict of parameters by name, not {1: 2}"),
+])
+def test_formats_or_stage_parameters_of_another_type_are_one_option_error(vod, tmp_path,
+                                                                          overrides, says):
+    """``formats=None`` or ``selector_params=None`` (a config file's empty entry) was a
+    ``TypeError: 'NoneType' object is not iterable``, a list a ``TypeError`` from ``dict()``;
+    formats given as a generator were used up by the check and no format was written."""
+    with pytest.raises(OptionError) as raised:
+        m0core.analyze(vod, tmp_path / "out", **overrides)
+    assert str(raised.value).startswith(says)
+    assert not (tmp_path / "out").exists()
+
+
 def test_numpy_numbers_are_numbers(vod):
     """``max_clips=np.int64(1)`` (a count from numpy) was ``max_clips must be a whole number,
     not np.int64(1)``; so were ``workers``, ``height`` and ``audio_track``; a float32 was
