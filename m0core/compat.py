@@ -242,6 +242,11 @@ class OptimizedClipGenerator:
 
         from m0core.media.ffmpeg import probe
 
+        if isinstance(highlights, str) or not isinstance(highlights, Iterable):
+            raise OptionError(f"highlights must be a list of Highlight or (start, end) pairs, "
+                              f"not {highlights!r}")
+        if progress_callback is not None and not callable(progress_callback):
+            raise OptionError(f"progress_callback must be a function, not {progress_callback!r}")
         output_dir = checks.path("output_dir", output_dir, folder=True)
         media = probe(checks.path("video_path", video_path))
         items = [_as_highlight(h, i) for i, h in enumerate(highlights, start=1)]

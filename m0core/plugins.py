@@ -492,6 +492,8 @@ def create(kind: str, name: str, **params: Any) -> Any:
     its contract requires (:func:`m0core.contracts.stage_problem`). An analyzer name of several
     registered names joined by ``+`` builds a :class:`~m0core.combine.Combined` analyzer of them.
     """
+    if not isinstance(name, str):
+        raise OptionError(f"{kind[:-1]} must be a plugin name, not {name!r}")
     if kind == "analyzers" and len(combine.parts(name)) > 1:
         check_params(kind, name, params)
         return combine.Combined({part: create(kind, part) for part in combine.parts(name)},

@@ -108,6 +108,29 @@ def test_the_seed_classes_given_the_wrong_types_say_what_they_take(vod, tmp_path
     assert not (tmp_path / "out").exists()
 
 
+def test_the_seed_classes_given_a_plugin_name_callback_or_list_of_another_type_say_so(
+        vod, tmp_path):
+    """``AudioProcessor(path, source=5)`` was ``AttributeError: 'int' object has no attribute
+    'casefold'``; ``generate_clips(video, None, out)`` a ``TypeError``; a progress_callback
+    that is no function a ``TypeError`` after the first clip was cut, which it left in the
+    folder."""
+    for call, says in [
+        (lambda: AudioProcessor(vod, source=5), "source must be a plugin name, not 5"),
+        (lambda: OptimizedClipGenerator(encoder=None).generate_clips(vod, [(1.0, 2.0)],
+                                                                     tmp_path / "out"),
+         "encoder must be a plugin name, not None"),
+        (lambda: OptimizedClipGenerator().generate_clips(vod, None, tmp_path / "out"),
+         "highlights must be a list of Highlight or (start, end) pairs, not None"),
+        (lambda: OptimizedClipGenerator().generate_clips(vod, [(1.0, 2.0)], tmp_path / "out",
+                                                         progress_callback=5),
+         "progress_callback must be a function, not 5"),
+    ]:
+        with pytest.raises(OptionError) as raised:
+            call()
+        assert str(raised.value) == says
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_seed_classes_given_an_empty_path_or_no_path_say_so(vod, tmp_path, monkeypatch):
     """``BatchJob(video, "")``, ``StreamingAudioAnalysis(..., "")`` and ``generate_clips(...,
     "")`` (an unset variable) wrote into the current folder; a path that was a number was a
