@@ -19,7 +19,9 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
            above: float | None = None, below: float | None = None) -> float:
     """``value`` as a finite float within ``[low, high]``, strictly over ``above`` and strictly
-    under ``below``."""
+    under ``below``; a bool (``True`` is 1 to Python) is an error."""
+    if _is_bool(value):
+        raise OptionError(f"{name} must be a number, not {value!r}")
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -68,12 +70,17 @@ def whole(name: str, value: Any, *, low: int, high: int | None = None) -> int:
 def flag(name: str, value: Any) -> bool:
     """``value`` as a ``bool``: ``True``/``False`` (numpy's too, or ``1``/``0``); anything
     else, such as the string ``"no"`` (which Python would take as true), is an error."""
-    if isinstance(value, bool) or type(value).__module__ == "numpy" and \
-            type(value).__name__ in ("bool", "bool_"):  # numpy's bool too
+    if _is_bool(value):
         return bool(value)
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     raise OptionError(f"{name} must be True or False, not {value!r}")
+
+
+def _is_bool(value: Any) -> bool:
+    """Whether ``value`` is a bool, Python's or numpy's."""
+    return isinstance(value, bool) or type(value).__module__ == "numpy" and \
+        type(value).__name__ in ("bool", "bool_")
 
 
 #: ``audio_track`` value that mixes every audio track of a file.

@@ -182,6 +182,17 @@ def test_formats_or_stage_parameters_of_another_type_are_one_option_error(vod, t
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("overrides", [
+    {"threshold": True}, {"sensitivity": False}, {"clip_length": np.True_},
+])
+def test_a_bool_for_a_number_is_one_option_error(vod, overrides):
+    """``threshold=True`` (the seed's ``decibel_threshold=True``, meaning "use one") ran at
+    1 dBFS and found nothing, ``sensitivity=False`` ran at 0: Python takes a bool for 1 or 0."""
+    name, value = next(iter(overrides.items()))
+    with pytest.raises(OptionError, match=f"^{name} must be a number, not {value!r}$"):
+        m0core.analyze(vod, None, **overrides)
+
+
 def test_numpy_numbers_are_numbers(vod):
     """``max_clips=np.int64(1)`` (a count from numpy) was ``max_clips must be a whole number,
     not np.int64(1)``; so were ``workers``, ``height`` and ``audio_track``; a float32 was
