@@ -23,7 +23,7 @@ from m0core import checks, plugins
 from m0core.errors import OptionError, OutputError
 from m0core.model import ClipResult, Highlight
 from m0core.options import Options
-from m0core.outputs import index_document, out_dir_for, prepare_out_dir, write_outputs
+from m0core.outputs import index_document, out_dir_for, write_outputs
 from m0core.pipeline import analyze
 from m0core.pipeline.run import renumber_clips, submitted
 from m0core.result import AnalysisResult
@@ -166,8 +166,9 @@ class StreamingAudioAnalysis:
 
     def export(self) -> dict[str, dict[str, Any]]:
         """Write highlights.json and index.json to ``output_path``; return the index."""
-        out = prepare_out_dir(self.output_path)
-        _, failed = write_outputs(replace(self.result, out_dir=out))
+        result = self.result  # before the folder: an analysis that fails leaves none
+        with out_dir_for(self.output_path) as out:
+            _, failed = write_outputs(replace(result, out_dir=out))
         if failed:
             raise OutputError("; ".join(failed))
         return index_document(self.result)

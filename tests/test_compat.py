@@ -67,6 +67,32 @@ def test_seed_default_threshold_and_legacy_analysis(vod, wav, tmp_path):
     assert len(modern) == len(LOUD_AT)
 
 
+class _Failing:
+    """An analyzer that fails on its first chunk."""
+
+    hop = 0.1
+
+    def feed(self, chunk):
+        raise RuntimeError("the model is missing")
+
+    def finish(self):
+        return np.zeros(0, dtype=np.float32)
+
+
+def test_an_export_whose_analysis_fails_leaves_no_folder(vod, tmp_path):
+    """``export()`` made the output folder before running the analysis: one that failed (or
+    Ctrl-C during it) left an empty folder behind, where ``m0core.analyze`` leaves none."""
+    from m0core.errors import PluginError
+    from m0core.testing import registered
+
+    with registered("analyzers", "failing", _Failing):
+        analysis = StreamingAudioAnalysis(vod, StreamingAudioProcessor(vod), tmp_path / "out",
+                                          None, analyzer="failing")
+        with pytest.raises(PluginError, match="the model is missing"):
+            analysis.export()
+    assert not (tmp_path / "out").exists()
+
+
 def test_optimized_clip_generator(vod, tmp_path):
     done = []
     results = OptimizedClipGenerator(max_workers=2).generate_clips(
