@@ -25,9 +25,9 @@ from m0core.model import ClipResult, Highlight
 from m0core.options import Options
 from m0core.outputs import index_document, out_dir_for, write_outputs
 from m0core.pipeline import analyze
-from m0core.pipeline.run import renumber_clips, submitted
+from m0core.pipeline.run import published_clip, renumber_clips, submitted
 from m0core.result import AnalysisResult
-from m0core.staging import same_file
+from m0core.staging import Staging, same_file
 
 
 def seed_selector(decibel_threshold: float | None) -> str:
@@ -180,7 +180,8 @@ class StreamingAudioAnalysis:
         When the audio is the video's own (the usual case), this is ``m0 analyze``'s run into
         ``output_path`` with the options given (short-form ones included; the analysis comes
         from the cache): a rerun replaces the previous run's clips and records whole. Audio
-        taken from another file is analysed there and the clips are cut from the video.
+        taken from another file (the seed's extracted track) is analysed there and the clips
+        are cut from the video, published in the same way.
         """
         settings = {**self.options,
                     **({"workers": max_workers} if max_workers is not None else {}),
@@ -193,11 +194,24 @@ class StreamingAudioAnalysis:
         if Options.build(**settings).short_form.active:
             raise OptionError("short-form clips (aspect, height, loudness, fade, compilation) "
                               "need the audio analysed from the video itself")
+        highlights = self.highlights  # analysed before the folder is made
         generator = OptimizedClipGenerator(max_workers=max_workers or os.cpu_count() or 1)
-        results = generator.generate_clips(self.video_path, self.highlights, self.output_path,
-                                           cut=settings.get("cut", "copy"))
-        self._result = replace(self.result, clips=tuple(results))
-        self.export()
+        with out_dir_for(self.output_path) as out:
+            # staged and published as m0 analyze's run is: a rerun replaces the previous
+            # run's clips whole, a failed or interrupted one leaves them as they were
+            staging = Staging(out, keep=[self.video_path, self.processor.audio_path])
+            try:
+                results = generator.generate_clips(self.video_path, highlights, staging.dir,
+                                                   cut=settings.get("cut", "copy"))
+                _, failed = write_outputs(replace(self.result, clips=tuple(results),
+                                                  out_dir=staging.dir))
+                if failed:
+                    raise OutputError("; ".join(failed))
+                staging.publish(r.path for r in results if r.ok and r.path)
+            finally:
+                staging.discard()
+        results = [published_clip(r, staging) for r in results]
+        self._result = replace(self.result, clips=tuple(results), out_dir=out)
         return [r.path for r in results if r.ok and r.path]
 
 

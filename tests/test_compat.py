@@ -93,6 +93,20 @@ def test_an_export_whose_analysis_fails_leaves_no_folder(vod, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_rerun_from_an_extracted_audio_track_replaces_the_previous_clips(vod, wav, tmp_path):
+    """The seed's usage, ``AudioAnalysis(video, extracted_wav, out)``: a rerun with fewer
+    highlights (``max_clips=1``) left the previous run's other clip in the folder, named by no
+    ``highlights.json``, as ``m0 analyze`` never does; its clips were cut straight into it."""
+    out = tmp_path / "out"
+    first = AudioAnalysis(vod, wav, out, None).generate_all_highlights(max_workers=2)
+    assert len(first) == len(LOUD_AT)
+    [kept] = AudioAnalysis(vod, wav, out, None, max_clips=1).generate_all_highlights()
+    doc = json.loads((out / "highlights.json").read_text())
+    assert [h["clip"] for h in doc["highlights"]] == [Path(kept).name]
+    assert sorted(p.name for p in out.iterdir()) == sorted([Path(kept).name, "highlights.json",
+                                                            "index.json"])
+
+
 def test_optimized_clip_generator(vod, tmp_path):
     done = []
     results = OptimizedClipGenerator(max_workers=2).generate_clips(

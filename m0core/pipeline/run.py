@@ -245,7 +245,7 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
             compilation = replace(compilation, path=str(staging.final(compilation.path)))
             outputs.insert(0, compilation.path)
         result = replace(result, out_dir=staging.out, failed_outputs=tuple(failed),
-                         clips=tuple(_published(c, staging) for c in result.clips),
+                         clips=tuple(published_clip(c, staging) for c in result.clips),
                          compilation=compilation, outputs=tuple(outputs))
     return result
 
@@ -259,7 +259,7 @@ def _kept(result: AnalysisResult, staging: Staging) -> AnalysisResult:
                    compilation=result.compilation and replace(result.compilation, path=None))
 
 
-def _published(clip: ClipResult, staging: Staging) -> ClipResult:
+def published_clip(clip: ClipResult, staging: Staging) -> ClipResult:
     """``clip`` with the path it has once published (a clip made outside the staging folder,
     by an encoder of its own, keeps its path)."""
     if not (clip.ok and clip.path) or not Path(clip.path).is_relative_to(staging.dir):
