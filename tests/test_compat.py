@@ -197,6 +197,20 @@ def test_the_seed_classes_given_an_empty_path_or_no_path_say_so(vod, tmp_path, m
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("ledger, says", [
+    ("", "ledger is empty (an unset variable?): give a path"),
+    (5, "ledger must be a path (a str or pathlib.Path), not 5"),
+])
+def test_a_batch_ledger_that_is_empty_or_no_path_is_one_option_error(ledger, says):
+    """``BatchProcessor(ledger=os.environ.get("LEDGER", ""))`` was ``ValueError: PosixPath('.')
+    has an empty name`` once the batch ran, a number a ``TypeError``."""
+    from m0core import BatchProcessor
+
+    with pytest.raises(OptionError) as raised:
+        BatchProcessor(ledger=ledger)
+    assert str(raised.value) == says
+
+
 def test_analysis_options_are_used_or_refused(vod, tmp_path):
     """Options the seed class takes as keywords: short-form ones shape the clips
     highlights.json says they shape; stage names win over the processor's; a rerun with

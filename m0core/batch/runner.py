@@ -288,7 +288,7 @@ class BatchProcessor:
                  retry_failed: bool = False) -> None:
         self.max_workers = max_workers
         self.executor = make_executor(executor, max_workers, scheduler)
-        self.ledger = ledger
+        self.ledger = None if ledger is None else checks.path("ledger", ledger)
         self.retry_failed = checks.flag("retry_failed", retry_failed)
         self.jobs: list[BatchJob] = []
 
