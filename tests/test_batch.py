@@ -1279,6 +1279,21 @@ def test_scheduler_needs_dask_executor_and_a_reachable_scheduler(tmp_path, vod):
     assert run.returncode == 1 and "--scheduler needs --executor dask" in run.stderr
 
 
+def test_an_empty_scheduler_address_is_an_error_not_a_local_cluster(tmp_path, vod):
+    """``m0 batch vods/ out/ --executor dask --scheduler "$SCHED"`` with SCHED unset started a
+    local cluster and ran every job on this machine instead of the studio's; a scheduler that
+    is no string was dask's ``TypeError`` from ``BatchProcessor``."""
+    out = tmp_path / "o"
+    run = run_m0("batch", str(vod), str(out), "--executor", "dask", "--scheduler", "")
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        "Error: --scheduler is empty (an unset variable?): give one such as tcp://host:8786, "
+        "or leave it out for a local cluster"]
+    assert not out.exists()
+    with pytest.raises(OptionError, match="^--scheduler must be an address, not 5: "):
+        BatchProcessor(executor="dask", scheduler=5)
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--workers", "0"], "workers must be at least 1, not 0"),
     (["--selector", "nope"], 'unknown selector "nope"'),

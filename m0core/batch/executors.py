@@ -52,7 +52,14 @@ def default_workers() -> int:
 
 
 def make_executor(name: str, workers: int, scheduler: str | None = None):
-    """The executor called ``name`` (``process`` or ``dask``) running ``workers`` jobs at once."""
+    """The executor called ``name`` (``process`` or ``dask``) running ``workers`` jobs at once;
+    ``scheduler``, a Dask scheduler's address, is given or ``None`` (an empty one, an unset
+    variable, is an error: not a local cluster instead of the one meant)."""
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+        said = ("is empty (an unset variable?)" if isinstance(scheduler, str)
+                else f"must be an address, not {scheduler!r}")
+        raise OptionError(f"--scheduler {said}: give one such as tcp://host:8786, or leave "
+                          "it out for a local cluster")
     if name == "process":
         if scheduler:
             raise OptionError("--scheduler needs --executor dask")
