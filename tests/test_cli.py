@@ -383,12 +383,13 @@ def test_a_verbose_row_gives_the_score_highlights_json_gives():
     (("batch", "{wav}", ""), "'OUT_DIR'", True),
     (("chapters", "{wav}", ""), "'OUT'", False),
     (("gui", "--out", "", "--no-browser"), "'--out'", True),
+    (("demo", ""), "'[OUT_DIR]'", True),
 ])
 def test_an_empty_output_path_is_an_error_not_the_current_folder(wav, tmp_path, args, hint,
                                                                   folder):
     """``m0 analyze vod.mp4 "$OUT"`` with OUT unset wrote its clips, report and cache into the
-    current folder (``Path("")`` is ``.``); so did batch and gui --out. It is one line, exit 2,
-    and nothing is written."""
+    current folder (``Path("")`` is ``.``); so did batch, gui --out and demo (its sample VOD
+    too). It is one line, exit 2, and nothing is written."""
     run = run_m0(*(a.format(wav=wav) for a in args), cwd=tmp_path)
     assert run.returncode == 2
     said = "is empty (an unset variable?): give a path" + (

@@ -212,8 +212,8 @@ def plugins_command(show_all: bool, as_json: bool) -> None:
 
 
 @click.command(epilog="Example: m0 demo ./m0-demo")
-@click.argument("out_dir", required=False, default="m0-demo",
-                type=click.Path(path_type=Path))
+@click.argument("out_dir", required=False, default="m0-demo", type=click.Path(),
+                callback=output_path)
 @click.option("--duration", type=click.FloatRange(20, 3600), default=180.0,
               help="Seconds of sample VOD to make.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
