@@ -6,14 +6,9 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import re
 from typing import Any
 
 from m0core.errors import OptionError
-
-#: The control characters (a line break, a terminal's escape) that a name printed or written
-#: into a one-line field must not carry as they are.
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def number(name: str, value: Any, *, low: float | None = None, high: float | None = None,

@@ -6,6 +6,17 @@ bug and shows a traceback only with ``M0_DEBUG=1``.
 
 
 import os
+import re
+
+#: The control characters (a line break, a terminal's escape) that a name printed or written
+#: into a one-line field must not carry as they are.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def escaped(text: str) -> str:
+    """``text`` with its control characters escaped as Python writes them (``\\n``,
+    ``\\x1b``), so that it is one line."""
+    return CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def debug() -> bool:
@@ -14,7 +25,11 @@ def debug() -> bool:
 
 
 class M0Error(Exception):
-    """Base of every error m0 reports as one clear line."""
+    """Base of every error m0 reports as one clear line: a control character its message
+    holds (a file name's line break, as read from a list) is escaped."""
+
+    def __str__(self) -> str:
+        return escaped(super().__str__())
 
 
 class InputError(M0Error):

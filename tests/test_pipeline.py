@@ -149,6 +149,17 @@ def test_an_empty_path_or_one_that_is_no_path_is_one_option_error(vod, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_error_naming_a_path_with_a_line_break_is_one_line(tmp_path, monkeypatch):
+    """``for line in open("list.txt"): m0core.analyze(line, ...)`` raised an error of two
+    lines, ``vod.mp4`` and ``: no such file``, that a log of one line per entry split: an
+    M0Error's message escapes control characters, as the CLI's line does."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError) as raised:
+        m0core.analyze("vod.mp4\n", None)
+    assert str(raised.value) == "vod.mp4\\n: no such file"
+    assert raised.value.args == ("vod.mp4\n: no such file",)  # what was raised, as it was
+
+
 @pytest.mark.parametrize("overrides", [
     {"clips": "no"}, {"report": "false"}, {"cache": None}, {"compilation": "yes"},
 ])

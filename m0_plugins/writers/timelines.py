@@ -14,8 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from m0core.checks import CONTROL
-from m0core.errors import OptionError, OutputError
+from m0core.errors import CONTROL, OptionError, OutputError
 from m0core.outputs import level, numbered, position, write_text_atomic
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from contextlib import contextmanager, redirect_stdout
 
 import click
 
-from m0core.checks import CONTROL
+from m0core.errors import escaped
 
 
 @contextmanager
@@ -45,7 +45,7 @@ def one_line(text: str) -> str:
     a line break or a terminal's escape neither breaks a line m0 prints nor drives the
     terminal. A byte of a name that is not UTF-8 (``os.fsdecode``'s ``\\udce9``) is ``�``,
     as :func:`m0core.media.ffmpeg.check_name` shows it, so the line is UTF-8."""
-    return _SURROGATE.sub("\ufffd", CONTROL.sub(lambda m: repr(m.group())[1:-1], text))
+    return _SURROGATE.sub("\ufffd", escaped(text))
 
 
 def error(message: str) -> None:
