@@ -174,6 +174,19 @@ def test_jobs_given_one_folder_each_get_a_sub_folder_of_it(vod, tmp_path):
     assert not (tmp_path / "a").exists()
 
 
+def test_one_recording_in_two_jobs_says_how_to_tell_them_apart(vod, tmp_path):
+    """Two jobs of one recording with other options, into two folders (the seed's BatchJob
+    takes no job_id positionally), were 'job ids must be unique; repeated: vod.mp4', with no
+    word of what a job id is when none was given."""
+    jobs = [BatchJob(str(vod), str(tmp_path / "a")), BatchJob(str(vod), str(tmp_path / "b"),
+                                                              max_clips=1)]
+    with pytest.raises(OptionError) as raised:
+        BatchProcessor().process_batch(jobs)
+    assert str(raised.value) == (f"job ids must be unique; repeated: {vod} (a job's id is its "
+                                 "video_path unless BatchJob(..., job_id=...) names it)")
+    assert not (tmp_path / "a").exists()
+
+
 def test_jobs_that_are_not_batch_jobs_are_one_option_error(vod, tmp_path):
     """``process_batch(["a.mp4"])`` was ``AttributeError: 'str' object has no attribute
     'job_id'``, one job not in a list a TypeError, a dict of options an AttributeError and a

@@ -320,7 +320,9 @@ class BatchProcessor:
         counts = Counter(job.job_id for job in jobs)
         doubles = sorted(job_id for job_id, n in counts.items() if n > 1)
         if doubles:
-            raise OptionError(f"job ids must be unique; repeated: {', '.join(doubles)}")
+            raise OptionError(f"job ids must be unique; repeated: {', '.join(doubles)} (a "
+                              "job's id is its video_path unless BatchJob(..., job_id=...) "
+                              "names it)")
         jobs = _own_folders(jobs)
         # an unknown name, or a -P parameter its stage does not take, fails before any job
         # runs; a name in another case is recorded (and the ledger keys its job) as registered
