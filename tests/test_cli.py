@@ -378,6 +378,26 @@ def test_a_verbose_row_gives_the_score_highlights_json_gives():
     assert "score – " in highlight_row(Highlight(1.0, 2.0, 1.5, -20.0, float("nan"), index=2), None)
 
 
+@pytest.mark.parametrize("args, hint", [
+    (("analyze", "", "out"), "'VIDEO'"),
+    (("probe", " "), "'VIDEO'"),
+    (("reference", ""), "'VIDEO'"),
+    (("chapters", "", "out.mp4"), "'VIDEO'"),
+    (("chapters", "{wav}", "out.mp4", "--highlights", ""), "'--highlights'"),
+    (("batch", "--from-file", "", "out"), "'--from-file'"),
+])
+def test_an_empty_input_path_says_so(wav, tmp_path, args, hint):
+    """``m0 analyze "$VOD" out/`` with VOD unset said 'Error: .: is a directory, not a media
+    file' (``Path("")`` is ``.``), naming a folder nobody gave; so did probe, reference,
+    chapters (and its --highlights) and batch --from-file ('.: cannot read the list')."""
+    run = run_m0(*(a.format(wav=wav) for a in args), cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        f"Error: Invalid value for {hint}: is empty (an unset variable?): give a path (see "
+        f"'python -m m0core {args[0]} --help')"]
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("args, hint, folder", [
     (("analyze", "{wav}", ""), "'[OUT_DIR]'", True),
     (("batch", "{wav}", ""), "'OUT_DIR'", True),

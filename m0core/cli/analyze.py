@@ -12,6 +12,7 @@ from m0core.cli.console import clock, count, stdout_to_stderr, warn
 from m0core.cli.options import (
     analysis_options,
     build_options,
+    input_path,
     output_path,
     report_failed_plugins,
 )
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 
 @click.command(epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 -f edl -f csv")
-@click.argument("video", type=click.Path(dir_okay=True, path_type=Path))
+@click.argument("video", type=click.Path(dir_okay=True), callback=input_path)
 @click.argument("out_dir", required=False, type=click.Path(), callback=output_path)
 @analysis_options
 @click.option("--json", "as_json", is_flag=True, help="Print highlights.json to stdout.")

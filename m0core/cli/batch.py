@@ -15,6 +15,7 @@ from m0core.cli.options import (
     CLIP_PARAMS,
     analysis_options,
     build_options,
+    input_path,
     report_failed_plugins,
 )
 from m0core.errors import M0Error
@@ -31,7 +32,8 @@ from m0core.errors import M0Error
               help="process: a local process per job; dask: a Dask distributed cluster.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786  [default: a local cluster]")
-@click.option("--from-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--from-file", type=click.Path(dir_okay=False), callback=input_path,
+              default=None,
               help="Also take the files or patterns listed in this file, one per line "
                    "('-': standard input, e.g. find vods -newer last | m0 batch --from-file - "
                    "out/).")

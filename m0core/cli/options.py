@@ -36,6 +36,14 @@ def output_path(ctx: click.Context, param: click.Parameter, value: str | None) -
     return Path(value)
 
 
+def input_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """:func:`output_path` for a path that is read: ``""`` (``m0 analyze "$VOD"`` with ``VOD``
+    unset) is one line saying so, not ``.: is a directory``."""
+    if value is not None and not value.strip():
+        raise click.BadParameter(EMPTY_PATH)
+    return output_path(ctx, param, value)
+
+
 def report_failed_plugins() -> None:
     """Warn about every plugin that could not be loaded (one line each), and in one line
     about the names in ``M0_LOAD_PLUGINS`` that no installed plugin has."""

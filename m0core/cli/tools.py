@@ -14,6 +14,7 @@ from m0core.cli.options import (
     AUDIO_TRACK,
     build_options,
     given_options,
+    input_path,
     output_path,
     report_failed_plugins,
     selection_options,
@@ -66,9 +67,9 @@ def load_highlights(path: Path, video: Path | None = None) -> list[Highlight]:
 
 
 @click.command(epilog="Example: m0 chapters stream.mp4 stream-chapters.mp4 --max-chapters 12")
-@click.argument("video", type=click.Path(path_type=Path))
+@click.argument("video", type=click.Path(), callback=input_path)
 @click.argument("out", type=click.Path(dir_okay=False), callback=output_path)
-@click.option("--highlights", "highlights_json", type=click.Path(path_type=Path),
+@click.option("--highlights", "highlights_json", type=click.Path(), callback=input_path,
               default=None, help="Use this highlights.json instead of analysing VIDEO again.")
 @selection_options(chapters=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
@@ -121,7 +122,7 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
 
 
 @click.command(epilog="Example: m0 reference stream.mp4 --json")
-@click.argument("video", type=click.Path(path_type=Path))
+@click.argument("video", type=click.Path(), callback=input_path)
 @click.option("--source", default="pyav", metavar="NAME", help="Audio source plugin.")
 @click.option("--analyzer", default="rms-streaming", metavar="NAME", help="Analyzer plugin.")
 @click.option("--audio-track", type=AUDIO_TRACK, default="1", metavar="N|all",
@@ -151,7 +152,7 @@ def reference(video: Path, source: str, analyzer: str, audio_track: int | str, a
 
 
 @click.command(epilog="Example: m0 probe obs-recording.mkv")
-@click.argument("video", type=click.Path(path_type=Path))
+@click.argument("video", type=click.Path(), callback=input_path)
 @click.option("--source", default="pyav", metavar="NAME", help="Audio source plugin.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def probe(video: Path, source: str, as_json: bool) -> None:
