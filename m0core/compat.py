@@ -55,11 +55,19 @@ class StreamingAudioProcessor:
         self._source = plugins.create("sources", source,
                                       **Options(audio_track=self.audio_track).source_settings)
         self.info = self._source.probe(self.audio_path)
+        self._measured: float | None = None
 
     @property
     def duration(self) -> float:
-        """Length in seconds."""
-        return self.info.duration or 0.0
+        """Length in seconds: what the file declares, else (a recorder's WebM, written as a
+        stream) where its audio ends, decoded once to find it."""
+        if self.info.duration is not None:
+            return self.info.duration
+        if self._measured is None:
+            self._measured = 0.0
+            for samples, offset in self.stream_chunks():
+                self._measured = offset + len(samples) / self.sample_rate
+        return self._measured
 
     @property
     def sample_rate(self) -> int:

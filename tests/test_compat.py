@@ -37,6 +37,16 @@ def test_streaming_processor(vod):
     assert 10 < processor.get_memory_usage() < 2000
 
 
+def test_the_duration_of_a_file_that_declares_none_is_its_audios(make_media):
+    """A recorder's WebM, written as a stream, declares no duration: the processor's
+    ``duration`` was 0.0 for its 7 s of audio (``m0 analyze`` measures it)."""
+    live = make_media("live-7s.webm", "-f", "lavfi", "-i", "sine=d=7", "-c:a", "libopus",
+                      "-f", "webm", "-live", "1")
+    for processor in (StreamingAudioProcessor(live), AudioProcessor(live)):
+        assert processor.info.duration is None
+        assert processor.duration == pytest.approx(7.0, abs=0.05)
+
+
 def test_whole_file_processor_matches_streaming(vod):
     legacy = AudioProcessor(vod)
     assert len(legacy.audio) == pytest.approx(60 * 48000, abs=2000)
