@@ -173,12 +173,12 @@ class StreamingAudioAnalysis:
         return list(self.result.highlights)
 
     def export(self) -> dict[str, dict[str, Any]]:
-        """Write highlights.json and index.json to ``output_path``; return the index."""
-        result = self.result  # before the folder: an analysis that fails leaves none
-        with out_dir_for(self.output_path) as out:
-            _, failed = write_outputs(replace(result, out_dir=out))
-        if failed:
-            raise OutputError("; ".join(failed))
+        """Write highlights.json and index.json to ``output_path``; return the index.
+
+        It is a run into the folder as ``m0 analyze --no-clips`` is: the clips a previous run
+        made there and this one has not (none before :meth:`generate_all_highlights`) are
+        removed with the record that listed them."""
+        self._publish(lambda folder: list(self.result.clips))
         return index_document(self.result)
 
     def generate_all_highlights(self, max_workers: int | None = None,
@@ -202,25 +202,34 @@ class StreamingAudioAnalysis:
         if Options.build(**settings).short_form.active:
             raise OptionError("short-form clips (aspect, height, loudness, fade, compilation) "
                               "need the audio analysed from the video itself")
-        highlights = self.highlights  # analysed before the folder is made
         generator = OptimizedClipGenerator(max_workers=max_workers or os.cpu_count() or 1)
+        clips = self._publish(lambda folder: generator.generate_clips(
+            self.video_path, self.highlights, folder, cut=settings.get("cut", "copy")))
+        return [c.path for c in clips if c.ok and c.path]
+
+    def _publish(self, make_clips: Callable[[Path], list[ClipResult]]) -> list[ClipResult]:
+        """Write the records of the analysis and of the clips ``make_clips(folder)`` gives
+        into a private folder published into ``output_path`` as ``m0 analyze``'s run is
+        (:mod:`m0core.staging`): a rerun replaces the previous run's clips and records whole,
+        one that fails or is interrupted leaves them as they were. Returns the clips, at their
+        published paths."""
+        result = self.result  # analysed before the folder is made: a failure leaves none
         with out_dir_for(self.output_path) as out:
-            # staged and published as m0 analyze's run is: a rerun replaces the previous
-            # run's clips whole, a failed or interrupted one leaves them as they were
             staging = Staging(out, keep=[self.video_path, self.processor.audio_path])
             try:
-                results = generator.generate_clips(self.video_path, highlights, staging.dir,
-                                                   cut=settings.get("cut", "copy"))
-                _, failed = write_outputs(replace(self.result, clips=tuple(results),
+                clips = make_clips(staging.dir)
+                _, failed = write_outputs(replace(result, clips=tuple(clips),
                                                   out_dir=staging.dir))
                 if failed:
                     raise OutputError("; ".join(failed))
-                staging.publish(r.path for r in results if r.ok and r.path)
+                # export()'s clips and compilation, published before, are kept by name
+                made = [c.path for c in (*clips, result.compilation) if c and c.ok and c.path]
+                staging.publish(made)
             finally:
                 staging.discard()
-        results = [published_clip(r, staging) for r in results]
-        self._result = replace(self.result, clips=tuple(results), out_dir=out)
-        return [r.path for r in results if r.ok and r.path]
+        clips = [published_clip(c, staging) for c in clips]
+        self._result = replace(result, clips=tuple(clips), out_dir=out)
+        return clips
 
 
 class AudioAnalysis(StreamingAudioAnalysis):

@@ -117,6 +117,30 @@ def test_a_rerun_from_an_extracted_audio_track_replaces_the_previous_clips(vod, 
                                                             "index.json"])
 
 
+@pytest.mark.parametrize("extracted", [False, True])
+def test_the_seed_flow_export_then_clips_replaces_the_previous_clips(vod, wav, tmp_path,
+                                                                      extracted):
+    """The seed's guide calls export() and then generate_all_highlights(): export() wrote
+    a highlights.json naming no clip over the previous run's record, so a rerun with fewer
+    highlights no longer knew the previous clips and left them in the folder, named by
+    nothing. export() is published as a run without clips (as ``m0 analyze --no-clips``)."""
+    out = tmp_path / "out"
+    for max_clips, expected in ((None, len(LOUD_AT)), (1, 1)):
+        audio = wav if extracted else vod
+        analysis = StreamingAudioAnalysis(vod, StreamingAudioProcessor(audio), out, None,
+                                          max_clips=max_clips)
+        analysis.export()
+        clips = [Path(p).name for p in analysis.generate_all_highlights()]
+        assert len(clips) == expected
+        assert sorted(p.name for p in out.glob("*.mp4")) == sorted(clips)
+        doc = json.loads((out / "highlights.json").read_text())
+        assert [h["clip"] for h in doc["highlights"]] == clips
+    analysis.export()  # after the clips: they stay, and the record names them
+    assert [p.name for p in out.glob("*.mp4")] == clips
+    assert [h["clip"] for h in json.loads((out / "highlights.json").read_text())["highlights"]
+            ] == clips
+
+
 def test_optimized_clip_generator(vod, tmp_path):
     done = []
     results = OptimizedClipGenerator(max_workers=2).generate_clips(
