@@ -1265,6 +1265,23 @@ def test_a_job_the_cluster_cannot_run_fails_on_one_line(tmp_path, dask_cluster, 
     assert reason.startswith("dask: ") and "\n" not in reason, reason
 
 
+def test_relative_paths_reach_workers_in_another_folder(vod, tmp_path, dask_cluster,
+                                                        monkeypatch):
+    """A cluster's workers run in folders of their own: the seed's
+    ``BatchJob("video1.mp4", "output1/")`` on Dask failed ``video1.mp4: no such file`` there
+    (the file beside the script), and would have written into the worker's folder. A job
+    takes its paths as the calling process means them."""
+    shutil.copy(vod, tmp_path / "rel.mp4")
+    monkeypatch.chdir(tmp_path)  # the workers run where the tests were started
+    processor = BatchProcessor(1, "dask", scheduler=dask_cluster.client.scheduler.address)
+    job = BatchJob("rel.mp4", "out", clips=False, report=False)
+    [result] = processor.process_batch([job]).values()
+    assert result["status"] == "completed", result["error"]
+    assert result["highlights"] == len(LOUD_AT)
+    assert (tmp_path / "out" / "highlights.json").is_file()
+    assert Path(result["output_path"]) == tmp_path / "out"
+
+
 def test_a_batch_whose_scheduler_dies_ends_with_one_line(vod, tmp_path, dask_cluster):
     """The scheduler of a running cluster dies mid-batch: the batch ends (it hung, its later
     jobs waiting on a closed client) with one line saying so, and its running job is

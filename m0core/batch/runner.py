@@ -341,8 +341,9 @@ class BatchProcessor:
             specs = []
             for job in jobs:
                 opts = named[id(job.options)].to_dict()
-                spec = {"job_id": job.job_id, "video_path": job.video_path,
-                        "output_path": job.output_path, "options": opts,
+                # absolute: a Dask worker runs in a folder of its own
+                spec = {"job_id": job.job_id, "video_path": os.path.abspath(job.video_path),
+                        "output_path": os.path.abspath(job.output_path), "options": opts,
                         "blocked": plugins.blocked()}  # the executor gives its slots
                 try:  # a name the ledger cannot hold fails its job alone, not the batch
                     check_name(job.video_path)
@@ -351,7 +352,7 @@ class BatchProcessor:
                     ended(job.job_id, _result(spec, "failed", error=str(exc), worker=None))
                     continue
                 identity = Identity.of(job.video_path, options_hash(opts))
-                row = ledger.add(identity, os.path.abspath(job.output_path))
+                row = ledger.add(identity, spec["output_path"])
                 keys[job.job_id] = spec["key"] = identity.key
                 keyed[job.job_id] = identity
                 if row.status == "completed":
