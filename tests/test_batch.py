@@ -3,6 +3,7 @@ whose process dies, Dask on a real LocalCluster, and the 100-video runs (slow)."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -1166,31 +1168,28 @@ def test_ctrl_c_of_a_dask_batch_leaves_the_local_workers_to_stop_their_jobs(vod,
     assert not wait_gone(tag, 10)
 
 
-@pytest.fixture
-def dask_cluster(tmp_path):
-    """A running cluster, as docs/batch.md has a studio start one with the ``dask`` CLI: a
-    scheduler and one single-threaded worker on 127.0.0.1. Yields a client to it, the
-    environment (tagged) to run m0 in and the scheduler's process."""
+@contextlib.contextmanager
+def _cluster(folder: Path, env: dict[str, str]) -> Iterator[SimpleNamespace]:
+    """A scheduler and one single-threaded worker on 127.0.0.1, started with the ``dask`` CLI
+    in ``folder`` under ``env``, as docs/batch.md has a studio start them; yields a client to
+    it and the scheduler's process. Both are stopped at the end."""
     from distributed import Client
 
-    env, tag = tagged_env()
-    tests = str(Path(__file__).parent)  # the workers import procs.running_tasks
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [tests, env.get("PYTHONPATH")]))
-    info = tmp_path / "scheduler.json"
+    info = folder / "scheduler.json"
     dask = [sys.executable, "-m", "dask"]
     procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--no-dashboard", "--scheduler-file", str(info)],
+                               "--no-dashboard", "--scheduler-file", str(info)], cwd=folder,
                               env=env, start_new_session=True, stderr=subprocess.DEVNULL)]
     try:
         wait_for(info.is_file, 60, "the scheduler")
         procs.append(subprocess.Popen([*dask, "worker", "--scheduler-file", str(info),
                                        "--host", "127.0.0.1", "--nworkers", "1", "--nthreads",
-                                       "1", "--no-dashboard"],
+                                       "1", "--no-dashboard"], cwd=folder,
                                       env=env, start_new_session=True,
                                       stderr=subprocess.DEVNULL))
         with Client(scheduler_file=str(info), timeout=60) as client:
             client.wait_for_workers(1, timeout=60)
-            yield SimpleNamespace(client=client, env=env, scheduler=procs[0])
+            yield SimpleNamespace(client=client, scheduler=procs[0])
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -1200,6 +1199,21 @@ def dask_cluster(tmp_path):
                 proc.kill()
         for proc in procs:
             os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A running cluster (:func:`_cluster`). Yields a client to it, the environment (tagged)
+    to run m0 in and the scheduler's process."""
+    env, tag = tagged_env()
+    tests = str(Path(__file__).parent)  # the workers import procs.running_tasks
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [tests, env.get("PYTHONPATH")]))
+    folder = tmp_path / "cluster"  # not where a test writes modules it imports
+    folder.mkdir()
+    try:
+        with _cluster(folder, env) as cluster:
+            yield SimpleNamespace(client=cluster.client, env=env, scheduler=cluster.scheduler)
+    finally:
         assert not wait_gone(tag, 30)
 
 
@@ -1260,8 +1274,8 @@ def test_a_job_the_cluster_cannot_run_fails_on_one_line(tmp_path, dask_cluster, 
     events = []
     DaskExecutor(1, client.scheduler.address).map(
         job, [{"job_id": "a", "key": "k"}], lambda *event: events.append(event))
-    [(kind, job_id, (status, reason))] = [e for e in events if e[0] != "started"]
-    assert (kind, job_id, status) == ("lost", "a", "failed")
+    [(kind, job_id, (status, reason, retry))] = [e for e in events if e[0] != "started"]
+    assert (kind, job_id, status, retry) == ("lost", "a", "failed", True)
     assert reason.startswith("dask: ") and "\n" not in reason, reason
 
 
@@ -1280,6 +1294,41 @@ def test_relative_paths_reach_workers_in_another_folder(vod, tmp_path, dask_clus
     assert result["highlights"] == len(LOUD_AT)
     assert (tmp_path / "out" / "highlights.json").is_file()
     assert Path(result["output_path"]) == tmp_path / "out"
+
+
+#: A ``sitecustomize`` for a Python that lacks m0, however it is installed.
+WITHOUT_M0 = """import sys
+class NoM0:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("m0core", "m0_plugins"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoM0())
+"""
+
+
+def test_jobs_a_cluster_could_not_run_run_again_once_it_can(vod, tmp_path):
+    """A cluster whose Python lacks m0 (not installed on the workers yet) fails each job
+    (``dask: RuntimeError: Error during deserialization …``): the cluster's doing, not the
+    file's. The same command once m0 is there said ``failed in an earlier run`` and ran
+    nothing but with --retry-failed; it runs them, as it does the jobs that failed for the
+    machine."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "sitecustomize.py").write_text(WITHOUT_M0)
+    env, tag = tagged_env()
+    env["PYTHONPATH"] = str(bare)
+    out = tmp_path / "out"
+    args = ("batch", str(vod), str(out), "--no-clips", "--json")
+    with _cluster(bare, env) as cluster:
+        first = run_m0(*args, "--executor", "dask", "--scheduler",
+                       cluster.client.scheduler.address)
+    assert not wait_gone(tag, 30)
+    assert first.returncode == 1, first.stderr
+    [job] = json.loads(first.stdout)["jobs"]
+    assert job["status"] == "failed" and job["error"].startswith("dask: "), job
+    again = run_m0(*args)  # the machine as it should be (here: local processes)
+    [job] = json.loads(again.stdout)["jobs"]
+    assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
 
 
 def test_a_batch_whose_scheduler_dies_ends_with_one_line(vod, tmp_path, dask_cluster):

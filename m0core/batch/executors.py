@@ -7,8 +7,11 @@ through ``on_event(kind, job_id, payload)``:
 - ``"started"``: the job began (payload ``None``);
 - ``"progress"``: a fraction 0…1 of the job's analysis (local processes only);
 - ``"done"``: the job function returned; payload its result;
-- ``"lost"``: the job ended without a result; payload ``(status, reason)`` with status
-  ``failed`` (its process died, e.g. out of memory) or ``interrupted`` (the batch was stopped).
+- ``"lost"``: the job ended without a result; payload ``(status, reason, retry)`` with status
+  ``failed`` (its process died, e.g. out of memory; a Dask cluster could not run it) or
+  ``interrupted`` (the batch was stopped), and ``retry`` true when it failed for the machine
+  (a cluster that could not run it: m0 missing on a worker, a task cancelled there), which
+  the next batch runs again.
 
 A ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM turned into one by the CLI) stops the running jobs,
 reports them ``lost`` as interrupted (on Dask, ``done`` with the ``interrupted`` result of a
@@ -169,7 +172,7 @@ class _Job:
                 self.result["error"] = "the job's process was sent SIGTERM, not by the batch"
             on_event("done", self.job_id, self.result)
         else:
-            on_event("lost", self.job_id, ("failed", _death(exitcode)))
+            on_event("lost", self.job_id, ("failed", _death(exitcode), False))
 
     def close(self) -> int | None:
         """Kill whatever is left of the job's process group, reap it, close its pipes; return
@@ -202,7 +205,7 @@ def _stop(running: dict[str, _Job], on_event: OnEvent) -> None:
             pass
     for job_id, job in alive.items():
         job.close()
-        on_event("lost", job_id, ("interrupted", "the batch was stopped"))
+        on_event("lost", job_id, ("interrupted", "the batch was stopped", False))
 
 
 def _death(exitcode: int | None) -> str:
@@ -244,7 +247,7 @@ class DaskExecutor:
     def map(self, fn: JobFn, specs: list[dict], on_event: OnEvent,
             stop: threading.Event | None = None) -> None:
         """Run ``fn(spec)`` on the cluster for every spec; see the module docstring."""
-        from distributed import Event, as_completed
+        from distributed import Event, KilledWorker, as_completed
 
         if stop is not None:
             raise OptionError("a batch on Dask is stopped with Ctrl-C, not a stop event")
@@ -286,7 +289,11 @@ class DaskExecutor:
                         raise M0Error(f"lost the Dask scheduler at {where}; run the same "
                                       "command again once it is back") from None
                     reason = " ".join(str(exc).split())  # Dask's own may take lines
-                    on_event("lost", job_id, ("failed", f"dask: {type(exc).__name__}: {reason}"))
+                    # the job function returns whatever befalls its job: this is the
+                    # cluster's (m0 missing on a worker, a task cancelled there), but a job
+                    # that killed its workers (out of memory?) fails as its process would
+                    on_event("lost", job_id, ("failed", f"dask: {type(exc).__name__}: {reason}",
+                                              not isinstance(exc, KilledWorker)))
                 else:
                     on_event("done", job_id, result)
                 if queue:
@@ -405,7 +412,7 @@ def _stop_tasks(client: Any, halt: Any, futures: dict[Any, str], on_event: OnEve
         if result is not None:
             on_event("done", job_id, result)
         else:
-            on_event("lost", job_id, ("interrupted", "the batch was stopped"))
+            on_event("lost", job_id, ("interrupted", "the batch was stopped", False))
     if client.status == "running":
         try:
             client.cancel([f for f in futures if f.status != "finished"], force=True)

@@ -374,9 +374,9 @@ class BatchProcessor:
                         job_progress(job_id, payload)
                 else:
                     if kind == "lost":
-                        status, reason = payload
+                        status, reason, retry = payload
                         clean_partials(by_id[job_id]["output_path"], remove_empty=True)
-                        payload = _result(by_id[job_id], status, error=reason,
+                        payload = _result(by_id[job_id], status, error=reason, retry=retry,
                                           finished=time.time(), worker=None)
                     if payload["status"] == "failed" and _moved_on(keyed[job_id]):
                         payload["retry"] = True  # it ran on no file or another one: not its
