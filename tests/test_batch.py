@@ -1168,11 +1168,27 @@ def test_ctrl_c_of_a_dask_batch_leaves_the_local_workers_to_stop_their_jobs(vod,
     assert not wait_gone(tag, 10)
 
 
+#: Runs the command after it (``sh -c HIDE FOLDER COMMAND...``) where FOLDER is empty, as on
+#: a machine that has not mounted the share it is on (in a mount namespace of its own).
+HIDE = 'mount -t tmpfs m0-test "$0" && exec "$@"'
+
+
+def _can_hide() -> bool:
+    """Whether this machine lets a test start a process with a folder hidden (root)."""
+    try:
+        return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", HIDE,
+                               "/mnt", "true"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
-def _cluster(folder: Path, env: dict[str, str]) -> Iterator[SimpleNamespace]:
+def _cluster(folder: Path, env: dict[str, str],
+             hide: Path | None = None) -> Iterator[SimpleNamespace]:
     """A scheduler and one single-threaded worker on 127.0.0.1, started with the ``dask`` CLI
     in ``folder`` under ``env``, as docs/batch.md has a studio start them; yields a client to
-    it and the scheduler's process. Both are stopped at the end."""
+    it and the scheduler's process. The worker does not see what is in ``hide``. Both are
+    stopped at the end."""
     from distributed import Client
 
     info = folder / "scheduler.json"
@@ -1182,7 +1198,9 @@ def _cluster(folder: Path, env: dict[str, str]) -> Iterator[SimpleNamespace]:
                               env=env, start_new_session=True, stderr=subprocess.DEVNULL)]
     try:
         wait_for(info.is_file, 60, "the scheduler")
-        procs.append(subprocess.Popen([*dask, "worker", "--scheduler-file", str(info),
+        hiding = [] if hide is None else ["unshare", "-m", "--propagation", "private", "sh",
+                                          "-c", HIDE, str(hide)]
+        procs.append(subprocess.Popen([*hiding, *dask, "worker", "--scheduler-file", str(info),
                                        "--host", "127.0.0.1", "--nworkers", "1", "--nthreads",
                                        "1", "--no-dashboard"], cwd=folder,
                                       env=env, start_new_session=True,
@@ -1327,6 +1345,31 @@ def test_jobs_a_cluster_could_not_run_run_again_once_it_can(vod, tmp_path):
     [job] = json.loads(first.stdout)["jobs"]
     assert job["status"] == "failed" and job["error"].startswith("dask: "), job
     again = run_m0(*args)  # the machine as it should be (here: local processes)
+    [job] = json.loads(again.stdout)["jobs"]
+    assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
+
+
+@pytest.mark.skipif(not _can_hide(), reason="hiding a folder from a worker needs root")
+def test_a_recording_a_worker_cannot_see_runs_again_once_it_can(vod, tmp_path):
+    """A worker machine that has not mounted the recordings' share fails their jobs 'no such
+    file': the machine's doing, not the files'. The same command once the share was mounted
+    said 'failed in an earlier run' and ran nothing but with --retry-failed; it runs them."""
+    share = tmp_path / "share"
+    share.mkdir()
+    shutil.copy(vod, share / "seen.mp4")
+    cluster_folder = tmp_path / "cluster"
+    cluster_folder.mkdir()
+    env, tag = tagged_env()
+    out = tmp_path / "out"
+    args = ("batch", str(share), str(out), "--no-clips", "--json")
+    with _cluster(cluster_folder, env, hide=share) as cluster:
+        first = run_m0(*args, "--executor", "dask", "--scheduler",
+                       cluster.client.scheduler.address, env=env)
+    assert not wait_gone(tag, 30)
+    assert first.returncode == 1, first.stderr
+    [job] = json.loads(first.stdout)["jobs"]
+    assert job["error"] == f"{share / 'seen.mp4'}: no such file", job
+    again = run_m0(*args)  # the share mounted (here: local processes)
     [job] = json.loads(again.stdout)["jobs"]
     assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
 

@@ -135,7 +135,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
     pass), ``seconds``, ``started``, ``finished`` and
     ``worker`` (``host:pid`` of the process that ran it); a failed job has ``retry`` when it
     failed for the machine (its output folder: a full disk; a clip or an output that could not
-    be made; no memory), which the next batch runs again without ``retry_failed``.
+    be made; no memory; an input it sees otherwise than the batch that asked for it, whose
+    ``key`` the spec has), which the next batch runs again without ``retry_failed``.
     """
     started = time.time()
     out = Path(spec["output_path"])
@@ -155,9 +156,10 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
             analysis = analyze(spec["video_path"], out, opts,
                                progress=_Reporter(report, stop))
     except M0Error as exc:
-        # the output folder (a full disk, no room to create it) is the machine's; an input,
-        # an option or a plugin would fail the same way again
-        result.update(error=str(exc), retry=isinstance(exc, OutputError))
+        # the output folder (a full disk, no room to create it) is the machine's, and so is
+        # an input seen here otherwise than by the batch (a Dask worker without its share);
+        # an input, an option or a plugin would fail the same way again
+        result.update(error=str(exc), retry=isinstance(exc, OutputError) or _not_as_asked(spec))
     except KeyboardInterrupt:
         result.update(status="interrupted", error="the batch was stopped")
     except MemoryError:
@@ -177,6 +179,15 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
         clean_partials(out, remove_empty=True)
     result.update(finished=time.time(), seconds=round(time.time() - started, 3))
     return result
+
+
+def _not_as_asked(spec: dict[str, Any]) -> bool:
+    """Whether a job's input, as this process sees it, is not the file its batch asked for
+    (``spec["key"]``, the ledger's): not there or another one (a Dask worker that lacks the
+    recordings' share or has another copy; the file changed since)."""
+    key = spec.get("key")
+    return key is not None and key != Identity.of(spec["video_path"],
+                                                  options_hash(spec["options"])).key
 
 
 def _result(spec: dict[str, Any], status: str, **values: Any) -> dict[str, Any]:
