@@ -1374,6 +1374,31 @@ def test_a_recording_a_worker_cannot_see_runs_again_once_it_can(vod, tmp_path):
     assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
 
 
+@pytest.mark.skipif(not _can_hide(), reason="hiding a folder from a worker needs root")
+def test_a_worker_that_writes_where_the_batch_cannot_see_is_no_success(vod, tmp_path):
+    """A worker machine without OUT_DIR's share wrote the clips at its path on a disk of its
+    own: the batch said 'completed, 2 clips' and exit 0, OUT_DIR had none of them, and the
+    rerun skipped the job as done. Such a job failed for the machine and runs again."""
+    share = tmp_path / "share"
+    share.mkdir()
+    cluster_folder = tmp_path / "cluster"
+    cluster_folder.mkdir()
+    env, tag = tagged_env()
+    out = share / "out"
+    args = ("batch", str(vod), str(out), "--no-report", "--json")
+    with _cluster(cluster_folder, env, hide=share) as cluster:
+        first = run_m0(*args, "--executor", "dask", "--scheduler",
+                       cluster.client.scheduler.address, env=env)
+    assert not wait_gone(tag, 30)
+    assert first.returncode == 1, first.stderr
+    [job] = json.loads(first.stdout)["jobs"]
+    assert job["status"] == "failed" and "OUT_DIR must be at the same path" in job["error"]
+    assert not list((out / "vod_highlights").glob("*"))
+    again = run_m0(*args)  # the share mounted (here: local processes)
+    [job] = json.loads(again.stdout)["jobs"]
+    assert job["status"] == "completed" and job["clips"] == len(LOUD_AT), job
+
+
 def test_a_batch_whose_scheduler_dies_ends_with_one_line(vod, tmp_path, dask_cluster):
     """The scheduler of a running cluster dies mid-batch: the batch ends (it hung, its later
     jobs waiting on a closed client) with one line saying so, and its running job is

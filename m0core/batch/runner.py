@@ -391,6 +391,7 @@ class BatchProcessor:
                                           finished=time.time(), worker=None)
                     if payload["status"] == "failed" and _moved_on(keyed[job_id]):
                         payload["retry"] = True  # it ran on no file or another one: not its
+                    _check_outputs_here(payload)
                     ledger.finish(key, payload)
                     payload["attempts"] = ledger.get(key).attempts
                     ended(job_id, payload)
@@ -401,6 +402,18 @@ class BatchProcessor:
             self.executor.map(run_job, [s for s in specs if s not in here], on_event,
                               stop=stop)
         return {job.job_id: results[job.job_id] for job in jobs}
+
+
+def _check_outputs_here(result: dict[str, Any]) -> None:
+    """Fail a completed job whose outputs this process cannot see, for the machine: a Dask
+    worker wrote them into the same path on a disk of its own (OUT_DIR not shared with it),
+    and OUT_DIR here has nothing of the job."""
+    missing = [path for path in result["outputs"] if not os.path.exists(path)]
+    if result["status"] == "completed" and missing:
+        host = (result["worker"] or "its worker").rsplit(":", 1)[0]
+        result.update(status="failed", retry=True,
+                      error=f"{missing[0]}: written on {host} but not here; OUT_DIR must be "
+                            "at the same path on every machine (a shared folder)")
 
 
 def _moved_on(identity: Identity) -> bool:
