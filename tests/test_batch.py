@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -1397,6 +1398,33 @@ def test_a_worker_that_writes_where_the_batch_cannot_see_is_no_success(vod, tmp_
     again = run_m0(*args)  # the share mounted (here: local processes)
     [job] = json.loads(again.stdout)["jobs"]
     assert job["status"] == "completed" and job["clips"] == len(LOUD_AT), job
+
+
+def test_a_plugin_a_worker_lacks_fails_its_jobs_for_the_machine(vod, tmp_path, fake_dist):
+    """A plugin installed where the batch is submitted and not yet on the workers: each job
+    failed 'unknown analyzer "flux" (available: …)', a name the submitting machine lists,
+    and the same command once it was installed there ran nothing ('failed in an earlier
+    run'). The line says where it is missing, and the jobs run again."""
+    env = fake_dist("m0-flux", "from m0core import hookimpl\n"
+                               "from m0_plugins.rms.streaming import RmsStreaming\n"
+                               "@hookimpl\n"
+                               "def m0_register_analyzers(register):\n"
+                               "    register('flux', RmsStreaming)\n")
+    cluster_env, tag = tagged_env()  # without it
+    folder = tmp_path / "cluster"
+    folder.mkdir()
+    out = tmp_path / "out"
+    args = ("batch", str(vod), str(out), "--analyzer", "flux", "--no-clips", "--json")
+    with _cluster(folder, cluster_env) as cluster:
+        first = run_m0(*args, "--executor", "dask", "--scheduler",
+                       cluster.client.scheduler.address, env=env)
+    assert not wait_gone(tag, 30)
+    assert first.returncode == 1, first.stderr
+    [job] = json.loads(first.stdout)["jobs"]
+    assert job["error"].startswith(f'on {socket.gethostname()}: unknown analyzer "flux"'), job
+    again = run_m0(*args, env=env)  # installed everywhere (here: local processes)
+    [job] = json.loads(again.stdout)["jobs"]
+    assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
 
 
 def test_a_batch_whose_scheduler_dies_ends_with_one_line(vod, tmp_path, dask_cluster):

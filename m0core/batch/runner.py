@@ -150,6 +150,7 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
         opts = Options.build(opts, **{k: v for k, v in fill.items() if getattr(opts, k) is None})
         for name in spec.get("blocked", ()):
             plugins.block(name)
+        _check_stages_here(opts)
         clean_partials(out)
         # numpy's BLAS threads would spin on every core in every job: give each its share.
         with threadpool_limits(limits=share):
@@ -159,7 +160,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
         # the output folder (a full disk, no room to create it) is the machine's, and so is
         # an input seen here otherwise than by the batch (a Dask worker without its share);
         # an input, an option or a plugin would fail the same way again
-        result.update(error=str(exc), retry=isinstance(exc, OutputError) or _not_as_asked(spec))
+        result.update(error=str(exc), retry=isinstance(exc, OutputError | _NotHere)
+                      or _not_as_asked(spec))
     except KeyboardInterrupt:
         result.update(status="interrupted", error="the batch was stopped")
     except MemoryError:
@@ -179,6 +181,22 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
         clean_partials(out, remove_empty=True)
     result.update(finished=time.time(), seconds=round(time.time() - started, 3))
     return result
+
+
+class _NotHere(M0Error):
+    """A stage the batch's machine has and a job's has not (a Dask worker without a plugin)."""
+
+
+def _check_stages_here(options: Options) -> None:
+    """Raise :class:`_NotHere` when a stage of ``options`` is unknown to this process: the
+    batch looked them all up before any job ran (:func:`m0core.plugins.named`), so a Dask
+    worker that lacks a plugin (or has another version of it) said 'unknown analyzer' of a
+    name the submitting machine lists."""
+    try:
+        plugins.named(options)
+    except OptionError as exc:
+        raise _NotHere(f"on {socket.gethostname()}: {exc}; install the same plugins there as "
+                       "on the machine that submitted the batch") from None
 
 
 def _not_as_asked(spec: dict[str, Any]) -> bool:
