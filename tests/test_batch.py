@@ -1102,6 +1102,26 @@ def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
     assert not wait_gone(tag)
 
 
+def test_a_local_cluster_beside_another_says_nothing_of_dask_ports(wav, tmp_path):
+    """A second batch on a local cluster at once (into another OUT_DIR), or a Dask dashboard
+    already on the machine: Dask's scheduler took port 8787 for its HTTP server, found it
+    taken and printed its own warning ('UserWarning: Port 8787 is already in use. Perhaps
+    you already have a cluster running? …', four lines and a path) among m0's."""
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 8787))
+        taken.listen()
+    except OSError:  # in use already: the same for the batch
+        pass
+    try:
+        run = run_m0("batch", str(wav), str(tmp_path / "out"), "--executor", "dask",
+                     "--workers", "1", "--no-clips", "-q", timeout=300)
+    finally:
+        taken.close()
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == "", run.stderr
+
+
 def test_dask_worker_names_the_reason_of_every_bad_file_it_runs(vod, tmp_path):
     """A Dask worker runs many jobs in one process: FFmpeg's reason ("moov atom not found")
     is in every bad file's error line, not only the first one's (PyAV drops a log line

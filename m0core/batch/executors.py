@@ -321,8 +321,11 @@ class DaskExecutor:
         # silence_logs: Dask's own warnings (a cancelled task, a worker killed at Ctrl-C) are
         # not the user's business; m0 reports how each job ended
         with _deaf_to_ctrl_c():
+            # its HTTP server (no dashboard) on a free port, not Dask's 8787: another batch's
+            # local cluster or a dashboard may have that, and Dask warned of it in lines
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
                                    processes=True, host="127.0.0.1", dashboard_address=None,
+                                   scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                    silence_logs=logging.ERROR)
         try:
             return Client(cluster), cluster
