@@ -158,6 +158,23 @@ def end_despite_threads(code: int, tell: Callable[[list[str]], None] | None = No
     os._exit(code)
 
 
+#: What most likely sent a signal that killed a process, said after its name.
+_SENT_BY = {getattr(signal, name): hint for name, hint in (
+    ("SIGKILL", "out of memory?"), ("SIGXFSZ", "a file over the size limit, ulimit -f"))
+    if hasattr(signal, name)}
+
+
+def killed_by(signum: int) -> str:
+    """The signal ``signum`` as a line says a process was killed by it: its name
+    (``SIGXFSZ``, not 25) and, for a few, what most likely sent it
+    (``SIGKILL (out of memory?)``)."""
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    return f"{name} ({_SENT_BY[signum]})" if signum in _SENT_BY else name
+
+
 def kill_group(pid: int) -> None:
     """SIGKILL the process group that ``pid`` leads (a batch job and all it started)."""
     if hasattr(os, "killpg"):

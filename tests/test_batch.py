@@ -825,6 +825,29 @@ def test_cli_errors_are_one_line(tmp_path):
     assert run.returncode == 2 and "give at least one PATTERN" in run.stderr
 
 
+def test_a_clip_over_the_file_size_limit_says_which_signal_killed_it(vod, tmp_path):
+    """A limit on file sizes (``ulimit -f``, as a studio sets for a shared machine) killed
+    each clip's ffmpeg with SIGXFSZ: the job's line said 'ffmpeg was killed by signal 25'.
+    It names the signal and what sends it; no clip is published, and the job runs again
+    once the limit is gone."""
+    import resource
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))  # under a clip's size
+
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "m0core", "batch", str(vod), str(out), "--no-report", "--json"]
+    run = subprocess.run(args, preexec_fn=limited, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    [job] = json.loads(run.stdout)["jobs"]
+    assert job["error"] == (f"{len(LOUD_AT)} of {len(LOUD_AT)} clips failed: ffmpeg was killed "
+                            "by SIGXFSZ (a file over the size limit, ulimit -f)"), job["error"]
+    assert not list(out.rglob("*.mp4")) and not list(out.rglob(".partial-*"))
+    again = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    [job] = json.loads(again.stdout)["jobs"]
+    assert job["status"] == "completed" and job["clips"] == len(LOUD_AT), job
+
+
 def test_cli_from_file(vod, tmp_path):
     videos = _copies(vod, tmp_path / "in", 2)
     listing = tmp_path / "list.txt"

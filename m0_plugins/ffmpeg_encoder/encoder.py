@@ -21,7 +21,7 @@ from m0core.media.ffmpeg import DISK_FULL, child, disk_full, ffmpeg_exe, reason
 from m0core.model import ClipResult, Compilation, Highlight, MediaInfo
 from m0core.outputs import temp_name, temp_prefix
 from m0core.shortform import ShortForm
-from m0core.workers import stop_process
+from m0core.workers import killed_by, stop_process
 
 from . import compilation as comp
 from .command import CUTS, clip_command
@@ -504,7 +504,7 @@ class FFmpegEncoder:
                     self._full = True
                     raise _Failed(FULL)
                 if code < 0 and not text.strip():
-                    raise _Failed(f"ffmpeg was killed by signal {-code}")
+                    raise _Failed(f"ffmpeg was killed by {killed_by(-code)}")
                 raise _Failed(f"ffmpeg failed: {reason(text)}")
             return stderr()
 

@@ -26,6 +26,7 @@ from m0core.media.ffmpeg import (
     reason,
 )
 from m0core.model import AudioChunk, MediaInfo
+from m0core.workers import killed_by
 
 _BYTES_PER_SAMPLE = 4  # f32le
 #: Demuxers (as ``ffmpeg -i`` names them) with FFmpeg's ``AVFMT_TS_DISCONT`` flag. In one of
@@ -128,7 +129,7 @@ class FFmpegSource:
             errors = stderr()
         decoded = position / rate
         if code < 0:  # killed (out of memory, or by a person): not the file's fault
-            raise M0Error(f"{path}: ffmpeg was killed by signal {-code} while decoding")
+            raise M0Error(f"{path}: ffmpeg was killed by {killed_by(-code)} while decoding")
         if code != 0:
             raise InputError(f"{path}: ffmpeg could not decode the audio ({reason(errors)})")
         check_complete(path, decoded, info.duration, start, duration,

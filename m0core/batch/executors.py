@@ -210,12 +210,7 @@ def _stop(running: dict[str, _Job], on_event: OnEvent) -> None:
 
 def _death(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        hint = " (out of memory?)" if exitcode == -signal.SIGKILL else ""
-        return f"the job's process was killed by {name}{hint}"
+        return f"the job's process was killed by {workers.killed_by(-exitcode)}"
     return f"the job's process exited with code {exitcode} before reporting a result"
 
 
