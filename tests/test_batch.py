@@ -1492,6 +1492,54 @@ def test_a_batch_whose_scheduler_dies_ends_with_one_line(vod, tmp_path, dask_clu
     assert sorted(_statuses(out)) == ["interrupted", "pending", "pending"]
 
 
+def test_a_scheduler_address_that_takes_the_connection_and_never_answers_is_one_line(
+        vod, tmp_path):
+    """--scheduler tcp://host:8787, the dashboard's port (docs/batch.md names both), or any
+    server that takes a connection and says nothing: Dask's client waited for its answer
+    for ever, 'm0 batch' with it, without a word. It waits as long as for a scheduler that
+    is not there (executors.CONNECT_TIMEOUT; 2 s here) and says so in one line."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # the kernel takes connections; nobody answers
+    address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+    script = ("import sys; from m0core.batch import executors; executors.CONNECT_TIMEOUT = 2; "
+              "from m0core.cli.main import main; sys.argv[0] = 'm0'; main()")
+    try:
+        run = subprocess.run([sys.executable, "-c", script, "batch", str(vod),
+                              str(tmp_path / "out"), "--no-clips", "--executor", "dask",
+                              "--scheduler", address], capture_output=True, text=True,
+                             timeout=30)
+    finally:
+        silent.close()
+    assert run.returncode == 1, run.stderr
+    assert run.stderr == (f"Error: cannot reach the Dask scheduler at {address} (it took the "
+                          "connection but gave no answer: the dashboard's port?)\n")
+
+
+def test_a_batch_stopped_while_it_waits_for_its_scheduler_stops_at_once(vod, tmp_path):
+    """Ctrl-C (SIGTERM here) while the batch waits for a scheduler that does not answer
+    stops it at once, not when the wait for it ends."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    silent.settimeout(60)
+    env, tag = tagged_env()
+    proc = m0_popen("batch", str(vod), str(tmp_path / "out"), "--no-clips", "--executor",
+                    "dask", "--scheduler", f"tcp://127.0.0.1:{silent.getsockname()[1]}",
+                    env=env)
+    try:
+        silent.accept()[0].close()  # it is waiting for the answer
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        silent.close()
+        proc.kill()
+    assert time.monotonic() - started < 5, stderr
+    assert proc.returncode == 130 and stderr.strip().endswith("Error: interrupted"), stderr
+    assert not wait_gone(tag)
+
+
 def test_scheduler_needs_dask_executor_and_a_reachable_scheduler(tmp_path, vod):
     run = run_m0("batch", str(vod), str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1")
     assert run.returncode == 1 and "--scheduler needs --executor dask" in run.stderr

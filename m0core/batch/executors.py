@@ -309,7 +309,8 @@ class DaskExecutor:
 
         if self.scheduler:
             try:
-                return Client(self.scheduler, timeout=30), None
+                _answers(self.scheduler)
+                return Client(self.scheduler, timeout=CONNECT_TIMEOUT), None
             except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad address
                 raise M0Error(f"cannot reach the Dask scheduler at {self.scheduler} ({exc})") \
                     from None
@@ -327,6 +328,48 @@ class DaskExecutor:
         except BaseException:
             cluster.close()
             raise
+
+
+#: Seconds a batch waits for the Dask scheduler it is given to answer.
+CONNECT_TIMEOUT = 30.0
+
+
+def _answers(address: str) -> None:
+    """Raise :class:`OSError` unless a Dask server at ``address`` answers within
+    :data:`CONNECT_TIMEOUT` seconds. Dask's client, given a server that takes the connection
+    and never answers (the dashboard's port, 8787, for the scheduler's), waits for ever. In a
+    daemon thread of its own: the caller's may run an event loop (a notebook), and Ctrl-C
+    stops the wait at once, not once the look ends."""
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def handshake() -> None:  # as the client will connect (TLS set in Dask's config)
+        comm = await connect(address, timeout=CONNECT_TIMEOUT,
+                             **Security().get_connection_args("client"))
+        await comm.close()
+
+    async def within() -> None:
+        try:  # a second more: a scheduler that is not there times out in connect
+            await asyncio.wait_for(handshake(), CONNECT_TIMEOUT + 1)
+        except TimeoutError:
+            raise OSError("it took the connection but gave no answer: the dashboard's "
+                          "port?") from None
+
+    failed: list[BaseException] = []
+
+    def look() -> None:
+        try:
+            asyncio.run(within())
+        except BaseException as exc:  # said in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=look, name="m0-dask-connect", daemon=True)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
 
 
 @contextlib.contextmanager
