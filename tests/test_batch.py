@@ -1145,6 +1145,32 @@ def test_a_local_cluster_beside_another_says_nothing_of_dask_ports(wav, tmp_path
     assert run.stderr == "", run.stderr
 
 
+def test_a_job_that_kills_its_workers_says_so_in_m0s_line_only(vod, tmp_path, fake_dist):
+    """A job that kills the local cluster's workers it runs on (a plugin's crash, out of
+    memory): Dask's scheduler logged its own line too ('… - distributed.scheduler - ERROR -
+    Task m0-… marked as failed because 1 workers died while trying to run it') among m0's.
+    m0 says it once, in the job's line; the job fails for itself, as a job process killed."""
+    env = fake_dist("m0-boom", "import os, signal\n"
+                               "from m0core import hookimpl\n"
+                               "from m0_plugins.rms.streaming import RmsStreaming\n"
+                               "class Boom(RmsStreaming):\n"
+                               "    def feed(self, chunk):\n"
+                               "        os.kill(os.getpid(), signal.SIGKILL)\n"
+                               "@hookimpl\n"
+                               "def m0_register_analyzers(register):\n"
+                               "    register('boom', Boom)\n")
+    env, tag = tagged_env(env)
+    env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = "0"  # the first death is the last
+    run = run_m0("batch", str(vod), str(tmp_path / "out"), "--executor", "dask", "--workers",
+                 "1", "--jobs", "0", "--analyzer", "boom", "--no-clips", "-q", env=env)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.startswith("Error: 1 of 1 jobs failed"), run.stderr
+    assert len(run.stderr.splitlines()) == 1, run.stderr
+    [row] = _ledger_rows(tmp_path / "out")
+    assert row["error"].startswith("dask: KilledWorker: ") and not row["retry"], row
+    assert not wait_gone(tag)
+
+
 def test_dask_worker_names_the_reason_of_every_bad_file_it_runs(vod, tmp_path):
     """A Dask worker runs many jobs in one process: FFmpeg's reason ("moov atom not found")
     is in every bad file's error line, not only the first one's (PyAV drops a log line

@@ -314,15 +314,16 @@ class DaskExecutor:
             except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad address
                 raise M0Error(f"cannot reach the Dask scheduler at {self.scheduler} ({exc})") \
                     from None
-        # silence_logs: Dask's own warnings (a cancelled task, a worker killed at Ctrl-C) are
-        # not the user's business; m0 reports how each job ended
+        # silence_logs: Dask's own warnings and errors (a cancelled task, a worker killed at
+        # Ctrl-C, a task whose workers died) are not the user's business; m0 reports how each
+        # job ended
         with _deaf_to_ctrl_c():
             # its HTTP server (no dashboard) on a free port, not Dask's 8787: another batch's
             # local cluster or a dashboard may have that, and Dask warned of it in lines
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
                                    processes=True, host="127.0.0.1", dashboard_address=None,
                                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                                   silence_logs=logging.ERROR)
+                                   silence_logs=logging.CRITICAL)
         try:
             return Client(cluster), cluster
         except BaseException:
