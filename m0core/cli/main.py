@@ -8,6 +8,7 @@ where Ctrl-C is one line and exit code 130 however early it comes.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -16,7 +17,27 @@ from typing import Any
 
 
 def _terminate(signum: int, frame: Any) -> None:
+    if signum != signal.SIGTERM:  # SIGHUP: the terminal may be gone
+        _leave_hung_up_terminal()
     raise KeyboardInterrupt
+
+
+def _leave_hung_up_terminal() -> None:
+    """Point stdout and stderr at the null device where they are a terminal that hung up (its
+    window closed, the SSH connection dropped): every write to one fails (EIO), and the first
+    (a progress bar's last line, the ``interrupted`` line) turned the stop into that error,
+    exit code 1 instead of 130. Nobody is left to read them; a stream into a file or a pipe,
+    or a terminal still there (``kill -HUP``), is kept."""
+    import termios
+
+    for fd in (1, 2):
+        try:
+            termios.tcgetattr(fd)
+        except termios.error as exc:
+            if exc.args[0] == errno.EIO:  # else ENOTTY (a file, a pipe) or EBADF (closed)
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, fd)
+                os.close(null)
 
 
 def main(argv: list[str] | None = None) -> None:

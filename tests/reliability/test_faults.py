@@ -224,6 +224,34 @@ def test_signal_stops_analyze(how, long_wav, slow_env, tmp_path):
     assert not out.exists()  # it made the folder: nothing of it is left
 
 
+def test_closing_the_terminal_stops_analyze_with_130(long_wav, slow_env, tmp_path):
+    """The terminal m0 runs in is closed while it draws its bar: the kernel sends SIGHUP and
+    every write to the terminal fails (EIO). The bar's last line turned the stop into that
+    error, exit code 1; it is the closed terminal's 130, as README says."""
+    import fcntl
+    import termios
+
+    out = tmp_path / "out"
+    leader, follower = os.openpty()
+    proc = subprocess.Popen(  # the terminal's session: its leader m0, the terminal its own
+        [sys.executable, "-m", "m0core", "analyze", str(long_wav), str(out), "--analyzer",
+         "slow", "--no-cache", "--jobs", "2"], env=slow_env, stdin=follower, stdout=follower,
+        stderr=follower, start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(follower)
+    drawn = b""
+    while b"Analysing" not in drawn:
+        drawn += os.read(leader, 4096)
+    os.close(leader)  # the window closes
+    try:
+        assert proc.wait(timeout=30) == 130, drawn
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not wait_gone(_tag(slow_env), 10)
+    assert not out.exists()
+
+
 #: The ``m0`` console script's two lines, Ctrl-C arriving as its first import of ``module``.
 _STARTING = '''
 import builtins, os, signal, sys
