@@ -168,12 +168,17 @@ def test_sensitivity_with_a_selector_without_one_says_so_in_words(wav, tmp_path,
     assert tuned.returncode == 0 and "Error" not in tuned.stderr, tuned.stderr  # standout's
 
 
-def test_the_analysis_bar_ends_on_what_was_found_counted_in_the_singular(make_media, tmp_path):
-    one = make_media("one-burst.wav", "-filter_complex",
-                     _AUDIO_EXPR.format(d=30).replace("+between(t,40,41)", ""), "-ac", "1")
-    leader, follower = os.openpty()  # a terminal on stderr: the bars are drawn
-    proc = subprocess.Popen([sys.executable, "-m", "m0core", "analyze", str(one),
-                             str(tmp_path / "out"), "--no-clips", "--no-report", "--no-cache"],
+def _on_a_terminal(*args: str, columns: int = 80) -> tuple[int, bytes, bytes]:
+    """Run ``m0 ARGS`` with stderr on a terminal ``columns`` wide (the bars are drawn):
+    its exit code, stdout and what it drew on the terminal."""
+    import fcntl
+    import struct
+    import termios
+
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen([sys.executable, "-m", "m0core", *args], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower)
     os.close(follower)
     drawn = b""
@@ -186,10 +191,35 @@ def test_the_analysis_bar_ends_on_what_was_found_counted_in_the_singular(make_me
             break
         drawn += data
     os.close(leader)
-    assert proc.wait(timeout=60) == 0 and b"1 highlight in" in proc.stdout.read()
-    frames = [f for f in re.split(r"[\r\n]", drawn.decode(errors="replace")) if "Analysing" in f]
-    assert frames and re.sub(r"\x1b\[[?0-9;]*[a-zA-Z]", "", frames[-1]).rstrip().endswith(
-        "100%  1 highlight"), frames[-1]
+    return proc.wait(timeout=60), proc.stdout.read(), drawn
+
+
+def _frames(drawn: bytes) -> list[str]:
+    """Each line a terminal was given (a bar's redraws each one), its escapes left out."""
+    text = re.sub(r"\x1b\[[?0-9;]*[a-zA-Z]", "", drawn.decode(errors="replace"))
+    return re.split(r"[\r\n]", text)
+
+
+def test_the_analysis_bar_ends_on_what_was_found_counted_in_the_singular(make_media, tmp_path):
+    one = make_media("one-burst.wav", "-filter_complex",
+                     _AUDIO_EXPR.format(d=30).replace("+between(t,40,41)", ""), "-ac", "1")
+    code, stdout, drawn = _on_a_terminal("analyze", str(one), str(tmp_path / "out"),
+                                         "--no-clips", "--no-report", "--no-cache")
+    assert code == 0 and b"1 highlight in" in stdout
+    frames = [f for f in _frames(drawn) if "Analysing" in f]
+    assert frames and frames[-1].rstrip().endswith("100%  1 highlight"), frames[-1]
+
+
+def test_the_bars_fit_a_narrow_terminal(vod, tmp_path):
+    """In a terminal 40 columns wide the bars' lines were 60 to 80 long: each wrapped, and
+    each redraw (back to the start of the row it ended on) left a row behind, the terminal
+    scrolling a line per step. Each line fits now, its track shortened, its end cut."""
+    code, _, drawn = _on_a_terminal("analyze", str(vod), str(tmp_path / "out"), "--no-cache",
+                                    "-f", "csv", columns=40)
+    assert code == 0
+    frames = _frames(drawn)
+    assert {"Analysing", "Writing outputs"} <= {f.partition("  ")[0] for f in frames}, frames
+    assert max(len(f) for f in frames) < 40, max(frames, key=len)
 
 
 def test_a_report_asked_for_and_left_out_is_refused(vod, tmp_path):

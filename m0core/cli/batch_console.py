@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from m0core.batch.ledger import Row
-from m0core.cli.console import clock, count, one_line
+from m0core.cli.console import clock, count, one_line, terminal_width
 
 _MARK = {"completed": ("✓", "green"), "skipped": ("=", None), "failed": ("✗", "red"),
          "interrupted": ("!", "yellow")}
@@ -128,8 +128,7 @@ class BatchConsole:
         eta = self.eta()
         if eta is not None:
             line += f"  ETA {clock(eta)}"
-        width = _width()
-        sys.stderr.write("\r\x1b[K" + one_line(line)[: width - 1])
+        sys.stderr.write("\r\x1b[K" + one_line(line)[: terminal_width() - 1])
         sys.stderr.flush()
 
     def _clear(self) -> None:
@@ -152,14 +151,6 @@ def display_names(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
 
 def _short(name: str, most: int = 24) -> str:
     return name if len(name) <= most else name[: most - 1] + "…"
-
-
-def _width() -> int:
-    try:
-        columns = os.get_terminal_size(sys.stderr.fileno()).columns
-    except OSError:
-        columns = 0
-    return columns if columns > 20 else 100  # a pseudo-terminal may report 0
 
 
 def made(result: dict, clips: bool = True) -> str:

@@ -58,6 +58,20 @@ def warn(message: str) -> None:
     click.secho(f"Warning: {one_line(message)}", fg="yellow", err=True)
 
 
+def terminal_width() -> int:
+    """Columns of the terminal on stderr, where m0 draws its progress: ``COLUMNS`` where it is
+    set (as Python's ``shutil`` reads it), else the terminal's own; 100 where neither says
+    more than 20 (a pseudo-terminal may report 0)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return int(columns) if int(columns) > 20 else 100
+    try:
+        columns = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        columns = 0
+    return columns if columns > 20 else 100
+
+
 def clock(seconds: float) -> str:
     """``1:02:03`` or ``2:03`` for a time in seconds (whole seconds, like clip names)."""
     total = int(seconds)

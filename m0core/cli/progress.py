@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import itertools
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import count, warn
+from m0core.cli.console import count, terminal_width, warn
 from m0core.model import ClipResult, MediaInfo
 from m0core.pipeline import Progress
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
+#: Columns of a bar's track where the terminal has room for them.
+TRACK = 30
+
+
+def progress_bar(**options: Any) -> ProgressBar:
+    """A click progress bar on stderr (``options``: click's) whose line fits the terminal:
+    its track :data:`TRACK` columns or what the terminal leaves of them, the line cut at the
+    terminal's last column. A longer line wraps, and every redraw, back to the start of the
+    row it ends on, left a row behind: a 40-column terminal scrolled a line per step."""
+    bar = click.progressbar(file=sys.stderr, show_eta=True, width=TRACK, **options)
+    line = bar.format_progress_line
+
+    def fitted() -> str:
+        room = terminal_width() - 1
+        bar.width = 0  # the line around the track
+        bar.width = max(0, min(TRACK, room - len(line())))
+        bar.max_width = min(bar.max_width or 0, room)  # what a redraw pads to
+        return line()[:room]
+
+    bar.format_progress_line = fitted
+    return bar
 
 
 class ConsoleProgress(Progress):
@@ -38,10 +64,8 @@ class ConsoleProgress(Progress):
         # without a percentage: click needs a length or an iterable, and count() has no length.
         size = ({"length": max(1, int(media.duration))} if media.duration
                 else {"iterable": itertools.count()})
-        self._bar = click.progressbar(
-            **size, label=self.label, file=sys.stderr, show_eta=True, show_pos=False,
-            item_show_func=self._status, width=30,
-        )
+        self._bar = progress_bar(**size, label=self.label, show_pos=False,
+                                 item_show_func=self._status)
         self._bar.__enter__()
 
     def _status(self, _item: object) -> str:
@@ -92,10 +116,7 @@ class ConsoleProgress(Progress):
                 bar.render_progress()
         self._close_bars()
         if self.enabled and clips_pending:
-            self._clip_bar = click.progressbar(
-                length=clips_pending, label="Cutting clips", file=sys.stderr, show_eta=True,
-                width=30,
-            )
+            self._clip_bar = progress_bar(length=clips_pending, label="Cutting clips")
             self._clip_bar.__enter__()
 
     def writing(self, done: int, total: int) -> None:
@@ -103,10 +124,7 @@ class ConsoleProgress(Progress):
             self._close_bars()  # the clips' bar is at its end
             if not self.enabled:
                 return
-            self._write_bar = click.progressbar(
-                length=total, label="Writing outputs", file=sys.stderr, show_eta=True,
-                width=30,
-            )
+            self._write_bar = progress_bar(length=total, label="Writing outputs")
             self._write_bar.__enter__()
         self._write_bar.update(done - self._write_bar.pos)
         if done >= total:
