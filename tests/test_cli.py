@@ -222,6 +222,20 @@ def test_the_bars_fit_a_narrow_terminal(vod, tmp_path):
     assert max(len(f) for f in frames) < 40, max(frames, key=len)
 
 
+@pytest.mark.parametrize("command, stream", [("analyze", 1), ("batch", 1), ("batch", 2)])
+def test_a_closed_standard_stream_is_no_failure(vod, tmp_path, command, stream):
+    """``m0 analyze vod.mp4 out/ >&-`` (a daemon's, a script's way of dropping output): Python
+    gives a closed stream as None, and m0 failed before any work with 'unexpected
+    AttributeError'; a closed stderr left a batch's jobs without one, each failing at once.
+    What m0 prints there is dropped now; the work is done."""
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "m0core", command, str(vod), str(out),
+                          "--no-report"], capture_output=True, text=True, timeout=120,
+                         preexec_fn=lambda: os.close(stream))
+    assert run.returncode == 0, run.stderr
+    assert list(out.rglob("highlights.json")) and len(list(out.rglob("*.mp4"))) == len(LOUD_AT)
+
+
 def test_a_report_asked_for_and_left_out_is_refused(vod, tmp_path):
     run = run_m0("analyze", str(vod), str(tmp_path / "out"), "--no-clips", "-f", "report",
                  "--no-report")

@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     (a SIGHUP ignored by ``nohup`` stays ignored). So does Ctrl-C while m0 starts (its
     modules being imported).
     """
+    _open_closed_streams()
     try:
         try:
             _run(argv)
@@ -60,6 +61,26 @@ def main(argv: list[str] | None = None) -> None:
         if threading.current_thread() is threading.main_thread():
             _end_despite_threads(end.code)
         raise
+
+
+def _open_closed_streams() -> None:
+    """Open the null device on a standard stream the caller closed (``m0 analyze … >&-``, a
+    daemon's): Python gives such a stream as ``None``, which m0 met with an AttributeError
+    before doing any work, and the first file m0 opened would take its number for the
+    processes it starts to write into. What m0 prints there is dropped, as a caller who
+    closed it wants."""
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest number free: fd
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            os.set_inheritable(fd, True)  # as a standard stream is: the workers' too
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "w" if fd else "r", closefd=False,  # noqa: SIM115
+                                    errors="replace"))
 
 
 def _end_despite_threads(code: Any) -> None:
