@@ -156,6 +156,16 @@ def test_a_silent_track_is_among_the_warnings_of_every_output(make_media, tmp_pa
     assert json.dumps(said, ensure_ascii=False) in (tmp_path / "b" / "report.html").read_text()
 
 
+def test_quiet_says_nothing_of_a_run_that_found_nothing(make_media, tmp_path):
+    """-q in a cron job: a recording with no moment printed 'Note: no highlights found (try
+    ...)' on stderr, which cron mails. -q prints errors and warnings alone."""
+    steady = make_media("steady-noise-quiet-run.wav", "-f", "lavfi", "-i",
+                        "anoisesrc=color=pink:amplitude=0.05:duration=20:seed=3", "-t", "20")
+    run = run_m0("analyze", str(steady), str(tmp_path / "out"), "-q")
+    assert run.returncode == 0 and (run.stdout, run.stderr) == ("", "")
+    assert json.loads((tmp_path / "out" / "highlights.json").read_text())["highlights"] == []
+
+
 @pytest.mark.parametrize("selector", ["crest", "adaptive", "top"])
 def test_sensitivity_with_a_selector_without_one_says_so_in_words(wav, tmp_path, selector):
     run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "--selector",

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 @click.argument("out_dir", required=False, type=click.Path(), callback=output_path)
 @analysis_options
 @click.option("--json", "as_json", is_flag=True, help="Print highlights.json to stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Errors and warnings only: no progress bars, summary or notes.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list every highlight and timing.")
 def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbose: bool,
             **values: Any) -> None:
@@ -56,7 +57,7 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
             progress.close()
     for warning in result.warnings:
         warn(warning)
-    if not result.highlights:
+    if not result.highlights and not quiet:
         click.echo(f"Note: no highlights found{_advice(result)}.", err=True)
     if as_json:
         click.echo(json.dumps(highlights_document(result), indent=2))

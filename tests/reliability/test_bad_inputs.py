@@ -117,8 +117,8 @@ def test_odd_recordings_work(case, make_media, tmp_path):
     for h in doc["highlights"]:
         clip = probe(out / h["clip"])
         assert clip.has_audio and not clip.has_video and clip.duration > 5
-    if not found:
-        assert "no highlights" in run.stderr
+    if not found:  # -q: errors and warnings alone, not the note that none was found
+        assert run.stderr == ""
     assert_only_complete_files(out)
 
 
