@@ -178,16 +178,18 @@ def test_sensitivity_with_a_selector_without_one_says_so_in_words(wav, tmp_path,
     assert tuned.returncode == 0 and "Error" not in tuned.stderr, tuned.stderr  # standout's
 
 
-def _on_a_terminal(*args: str, columns: int = 80) -> tuple[int, bytes, bytes]:
-    """Run ``m0 ARGS`` with stderr on a terminal ``columns`` wide (the bars are drawn):
-    its exit code, stdout and what it drew on the terminal."""
+def _on_a_terminal(*args: str, columns: int = 80,
+                   env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
+    """Run ``m0 ARGS`` with stderr on a terminal ``columns`` wide (the bars are drawn), ``env``
+    added to the environment: its exit code, stdout and what it drew on the terminal."""
     import fcntl
     import struct
     import termios
 
     leader, follower = os.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env = {**{k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")},
+           **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "m0core", *args], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower)
     os.close(follower)
@@ -230,6 +232,15 @@ def test_the_bars_fit_a_narrow_terminal(vod, tmp_path):
     frames = _frames(drawn)
     assert {"Analysing", "Writing outputs"} <= {f.partition("  ")[0] for f in frames}, frames
     assert max(len(f) for f in frames) < 40, max(frames, key=len)
+
+
+def test_no_color_leaves_the_lines_uncoloured(tmp_path):
+    """NO_COLOR set (no-color.org) was not heeded: the error line was red on a terminal."""
+    missing = str(tmp_path / "missing.mp4")
+    _, _, red = _on_a_terminal("analyze", missing)
+    _, _, plain = _on_a_terminal("analyze", missing, env={"NO_COLOR": "1"})
+    assert b"\x1b[31mError: " in red
+    assert plain.strip() == f"Error: {missing}: no such file".encode()
 
 
 @pytest.mark.parametrize("command, stream", [("analyze", 1), ("batch", 1), ("batch", 2)])

@@ -10,10 +10,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-import click
-
 from m0core.batch.ledger import Row
-from m0core.cli.console import clock, count, one_line, terminal_width
+from m0core.cli.console import clock, count, one_line, say, terminal_width
 
 _MARK = {"completed": ("✓", "green"), "skipped": ("=", None), "failed": ("✗", "red"),
          "interrupted": ("!", "yellow")}
@@ -84,8 +82,7 @@ class BatchConsole:
                 what += f" in {result['seconds']:.1f} s"
         else:
             what = result["error"] or result["status"]
-        click.secho(one_line(f"[{completed}/{total}] {mark} {name}: {what}"), fg=colour,
-                    err=True)
+        say(one_line(f"[{completed}/{total}] {mark} {name}: {what}"), colour)
         self._draw()
 
     def eta(self) -> float | None:
@@ -111,8 +108,8 @@ class BatchConsole:
         self._clear()
         status = "m0 batch --status" + (f" {shlex.quote(os.fspath(self.out_dir))}"
                                          if self.out_dir is not None else "")
-        click.secho(f"= skipped {self.skipped} of {count(self.total, 'job')}, done earlier "
-                    f"(same file and options); {status} lists them", err=True)
+        say(f"= skipped {self.skipped} of {count(self.total, 'job')}, done earlier "
+            f"(same file and options); {status} lists them")
         self.skipped = 0
 
     def _draw(self) -> None:

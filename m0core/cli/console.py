@@ -48,14 +48,26 @@ def one_line(text: str) -> str:
     return _SURROGATE.sub("\ufffd", escaped(text))
 
 
+def colour() -> bool | None:
+    """Whether m0's lines on stderr may be coloured (click's ``color``): not where
+    ``NO_COLOR`` is set to anything (no-color.org); else ``None``, where stderr is a
+    terminal (click's own test)."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def say(message: str, fg: str | None = None) -> None:
+    """A line on stderr, in colour ``fg`` where the terminal shows colours (:func:`colour`)."""
+    click.secho(message, fg=fg, err=True, color=colour())
+
+
 def error(message: str) -> None:
     """One red ``Error:`` line on stderr."""
-    click.secho(f"Error: {one_line(message)}", fg="red", err=True)
+    say(f"Error: {one_line(message)}", "red")
 
 
 def warn(message: str) -> None:
     """One yellow ``Warning:`` line on stderr."""
-    click.secho(f"Warning: {one_line(message)}", fg="yellow", err=True)
+    say(f"Warning: {one_line(message)}", "yellow")
 
 
 def terminal_width() -> int:
