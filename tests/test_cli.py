@@ -189,7 +189,7 @@ def _on_a_terminal(*args: str, columns: int = 80,
     leader, follower = os.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     env = {**{k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")},
-           **(env or {})}
+           "TERM": "xterm", **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "m0core", *args], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower)
     os.close(follower)
@@ -241,6 +241,19 @@ def test_no_color_leaves_the_lines_uncoloured(tmp_path):
     _, _, plain = _on_a_terminal("analyze", missing, env={"NO_COLOR": "1"})
     assert b"\x1b[31mError: " in red
     assert plain.strip() == f"Error: {missing}: no such file".encode()
+
+
+def test_a_dumb_terminal_gets_the_lines_a_log_gets(vod, tmp_path):
+    """TERM=dumb (Emacs's shell and compilation buffers) was drawn to as any terminal: the
+    bars' carriage returns and cursor escapes, a red error, all shown there as they are. It
+    gets the lines a log gets: each bar's label, the error uncoloured."""
+    _, _, drawn = _on_a_terminal("analyze", str(vod), str(tmp_path / "out"), "--no-cache",
+                                 env={"TERM": "dumb"})
+    _, _, error = _on_a_terminal("analyze", str(tmp_path / "missing.mp4"), env={"TERM": "dumb"})
+    lines = drawn.replace(b"\r\n", b"\n") + error.replace(b"\r\n", b"\n")
+    assert b"\r" not in lines and b"\x1b" not in lines, lines
+    assert lines.decode().splitlines() == ["Analysing", "Cutting clips", "Writing outputs",
+                                           f"Error: {tmp_path / 'missing.mp4'}: no such file"]
 
 
 @pytest.mark.parametrize("command, stream", [("analyze", 1), ("batch", 1), ("batch", 2)])

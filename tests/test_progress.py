@@ -5,11 +5,18 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from conftest import run_m0
 
 from m0core.cli.progress import ConsoleProgress
 from m0core.media.ffmpeg import ffmpeg_exe
 from m0core.model import MediaInfo
+
+
+@pytest.fixture(autouse=True)
+def _a_terminal_that_redraws(monkeypatch) -> None:
+    """A terminal that is not TERM=dumb, whatever ran the tests: there no bar is drawn."""
+    monkeypatch.setenv("TERM", "xterm")
 
 
 class _Terminal(io.StringIO):

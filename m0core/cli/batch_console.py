@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from m0core.batch.ledger import Row
-from m0core.cli.console import clock, count, one_line, say, terminal_width
+from m0core.cli.console import clock, count, live_terminal, one_line, say, terminal_width
 
 _MARK = {"completed": ("✓", "green"), "skipped": ("=", None), "failed": ("✗", "red"),
          "interrupted": ("!", "yellow")}
@@ -42,7 +42,7 @@ class BatchConsole:
         self.out_dir = out_dir
         #: Jobs skipped as done earlier whose line is still to be printed (not ``verbose``).
         self.skipped = 0
-        self.live = enabled and sys.stderr.isatty()
+        self.live = enabled and live_terminal()
         self.running: dict[str, float] = {}
         self.done = 0
         #: Jobs that ended without running (done before, failed before): they took no time,

@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
+from typing import Any, TextIO
 
 import click
 
@@ -48,11 +49,40 @@ def one_line(text: str) -> str:
     return _SURROGATE.sub("\ufffd", escaped(text))
 
 
+def dumb_terminal() -> bool:
+    """Whether the terminal says it can neither colour nor redraw a line (``TERM=dumb``:
+    Emacs's shell and compilation buffers), where escape sequences show as they are."""
+    return os.environ.get("TERM") == "dumb"
+
+
+def live_terminal() -> bool:
+    """Whether stderr is a terminal m0 may redraw a line of (progress): one that is not
+    :func:`dumb_terminal`."""
+    try:
+        return sys.stderr.isatty() and not dumb_terminal()
+    except (AttributeError, ValueError):  # no stderr, or a closed one
+        return False
+
+
+class AsLog:
+    """``stream`` as a log, not a terminal (``isatty`` is false), for click, which draws a
+    progress bar and colours only on a terminal; the rest is the stream's."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 def colour() -> bool | None:
     """Whether m0's lines on stderr may be coloured (click's ``color``): not where
-    ``NO_COLOR`` is set to anything (no-color.org); else ``None``, where stderr is a
-    terminal (click's own test)."""
-    return False if os.environ.get("NO_COLOR") else None
+    ``NO_COLOR`` is set to anything (no-color.org) or the terminal is a
+    :func:`dumb_terminal`; else ``None``, where stderr is a terminal (click's own test)."""
+    return False if os.environ.get("NO_COLOR") or dumb_terminal() else None
 
 
 def say(message: str, fg: str | None = None) -> None:

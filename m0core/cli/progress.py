@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import count, terminal_width, warn
+from m0core.cli.console import AsLog, count, dumb_terminal, terminal_width, warn
 from m0core.model import ClipResult, MediaInfo
 from m0core.pipeline import Progress
 
@@ -23,8 +23,10 @@ def progress_bar(**options: Any) -> ProgressBar:
     """A click progress bar on stderr (``options``: click's) whose line fits the terminal:
     its track :data:`TRACK` columns or what the terminal leaves of them, the line cut at the
     terminal's last column. A longer line wraps, and every redraw, back to the start of the
-    row it ends on, left a row behind: a 40-column terminal scrolled a line per step."""
-    bar = click.progressbar(file=sys.stderr, show_eta=True, width=TRACK, **options)
+    row it ends on, left a row behind: a 40-column terminal scrolled a line per step. On a
+    :func:`~m0core.cli.console.dumb_terminal` it prints its label alone, as in a log."""
+    stream = AsLog(sys.stderr) if dumb_terminal() else sys.stderr
+    bar = click.progressbar(file=stream, show_eta=True, width=TRACK, **options)
     line = bar.format_progress_line
 
     def fitted() -> str:
