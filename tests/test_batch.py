@@ -438,6 +438,24 @@ def test_a_resumed_batchs_eta_counts_only_the_jobs_that_run(tmp_path, vod, monke
     assert drawn.endswith("[9/10]  95 %  vod008.mp4 50 %  ETA 0:30"), drawn
 
 
+def test_the_status_line_of_japanese_names_fits_the_terminal(monkeypatch, capsys):
+    """A streamer's 'ライブ配信アーカイブ第1回ゲーム実況スペシャル.m4a': the status line was cut to
+    the terminal's width in characters, each of those taking two columns, so it wrapped
+    (123 columns in 80) and every redraw left a row behind. It is cut to the columns it
+    takes."""
+    from m0core.cli import batch_console
+
+    monkeypatch.setenv("COLUMNS", "80")
+    console = batch_console.BatchConsole(2)
+    console.live = True
+    for n in (1, 2):
+        console.job_progress(f"vods/ライブ配信アーカイブ第{n}回ゲーム実況スペシャル.m4a", 0.4)
+        console._drawn = 0.0  # drawn again at once
+    drawn = capsys.readouterr().err.split("\r\x1b[K")[-1]
+    wide = sum(unicodedata.east_asian_width(c) in ("W", "F") for c in drawn)
+    assert "ライブ配信アーカイブ第2" in drawn and len(drawn) + wide <= 79, drawn
+
+
 def test_a_jobs_line_says_which_of_two_recordings_of_one_name_it_is(tmp_path, vod,
                                                                    video_only):
     """A studio's ``vods/day 01/stream.mp4``, ``vods/day 02/stream.mp4``…: each finished

@@ -11,7 +11,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from m0core.batch.ledger import Row
-from m0core.cli.console import clock, count, live_terminal, one_line, say, terminal_width
+from m0core.cli.console import (
+    clock,
+    count,
+    fit,
+    live_terminal,
+    one_line,
+    say,
+    terminal_width,
+)
 
 _MARK = {"completed": ("✓", "green"), "skipped": ("=", None), "failed": ("✗", "red"),
          "interrupted": ("!", "yellow")}
@@ -125,7 +133,7 @@ class BatchConsole:
         eta = self.eta()
         if eta is not None:
             line += f"  ETA {clock(eta)}"
-        sys.stderr.write("\r\x1b[K" + one_line(line)[: terminal_width() - 1])
+        sys.stderr.write("\r\x1b[K" + fit(one_line(line), terminal_width() - 1))
         sys.stderr.flush()
 
     def _clear(self) -> None:
@@ -147,7 +155,7 @@ def display_names(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
 
 
 def _short(name: str, most: int = 24) -> str:
-    return name if len(name) <= most else name[: most - 1] + "…"
+    return fit(name, most, "…")
 
 
 def made(result: dict, clips: bool = True) -> str:

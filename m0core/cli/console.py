@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from typing import Any, TextIO
@@ -112,6 +113,19 @@ def terminal_width() -> int:
     except (OSError, ValueError):
         columns = 0
     return columns if columns > 20 else 100
+
+
+def fit(text: str, columns: int, end: str = "") -> str:
+    """``text`` cut to what ``columns`` columns of a terminal show, ``end`` (``…``) in place
+    of what is cut: a wide character (Chinese, Japanese, Korean, most emoji: East Asian
+    width W or F) takes two columns, a combining mark none."""
+    room, shown = columns - len(end), 0
+    for i, char in enumerate(text):
+        shown += (0 if unicodedata.combining(char)
+                  else 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1)
+        if shown > columns:
+            return fit(text[:i], room) + end
+    return text
 
 
 def clock(seconds: float) -> str:

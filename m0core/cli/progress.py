@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import AsLog, count, dumb_terminal, terminal_width, warn
+from m0core.cli.console import AsLog, count, dumb_terminal, fit, terminal_width, warn
 from m0core.model import ClipResult, MediaInfo
 from m0core.pipeline import Progress
 
@@ -31,10 +31,13 @@ def progress_bar(**options: Any) -> ProgressBar:
 
     def fitted() -> str:
         room = terminal_width() - 1
-        bar.width = 0  # the line around the track
-        bar.width = max(0, min(TRACK, room - len(line())))
+        bar.width = TRACK
+        shown = line()
+        if len(shown) > room:  # a narrow terminal: the track shorter, the line cut
+            bar.width = max(0, TRACK - (len(shown) - room))
+            shown = fit(line(), room)
         bar.max_width = min(bar.max_width or 0, room)  # what a redraw pads to
-        return line()[:room]
+        return shown
 
     bar.format_progress_line = fitted
     return bar
