@@ -443,6 +443,16 @@ def test_demo_makes_a_sample_and_finds_its_moments(tmp_path):
     assert f"({planted} of the moments, 0 false alarms)" in run.stdout
 
 
+def test_the_demo_s_sample_has_a_bar_while_it_is_made(tmp_path):
+    """m0 demo made its sample VOD with nothing on the terminal past one line: 3.5 s for the
+    default 3 minutes, 35 s for --duration 1800, a minute for an hour's. A bar counts the
+    seconds made, to 100 %."""
+    code, _, drawn = _on_a_terminal("demo", str(tmp_path / "demo"), "--duration", "20")
+    assert code == 0
+    making = [f for f in _frames(drawn) if f.startswith("Making it")]
+    assert making and "100%" in making[-1], _frames(drawn)
+
+
 def test_a_verbose_row_gives_the_score_highlights_json_gives():
     """A score of 57.5549 was '57.6' in -v's row but 57.55 in highlights.json, which reads 57.5
     at one decimal (CI saw it on another machine's figures): the row rounds what the file holds."""

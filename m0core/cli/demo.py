@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from m0core.cli.console import clock, count
-from m0core.cli.progress import ConsoleProgress
+from m0core.cli.progress import ConsoleProgress, progress_bar
 from m0core.dev import synth
 from m0core.outputs import level, prepare_out_dir
 from m0core.pipeline import analyze
@@ -21,10 +21,14 @@ def run_demo(out_dir: Path, duration: float = 180.0, *, quiet: bool = False,
     out = prepare_out_dir(out_dir)
     sample = out / "sample_vod.mp4"
     events = synth.plan_events(duration, seed=seed, min_spacing=25.0)
-    if not quiet:
+    if quiet:
+        synth.write_vod(sample, duration, events=events, seed=seed)
+    else:  # a minute for an hour's
         click.echo(f"Making a {clock(duration)} sample VOD with {len(events)} loud moments: "
                    f"{sample}", err=True)
-    synth.write_vod(sample, duration, events=events, seed=seed)
+        with progress_bar(length=max(1, round(duration)), label="Making it") as bar:
+            synth.write_vod(sample, duration, events=events, seed=seed,
+                            progress=lambda seconds: bar.update(int(seconds) - bar.pos))
     progress = ConsoleProgress(enabled=not quiet)
     try:
         result = analyze(sample, out / "highlights", progress=progress)

@@ -350,6 +350,7 @@ def write_vod(
     size: str = "640x360",
     fps: int = 15,
     video_bitrate: str | None = None,
+    progress: Callable[[float], None] | None = None,
     **kw,
 ) -> list[Event]:
     """Write a synthetic VOD (h264 ``testsrc2`` video + stereo AAC 48 kHz audio) and return
@@ -357,7 +358,8 @@ def write_vod(
 
     The audio is generated block by block and piped to ffmpeg as raw f32le, so memory stays
     constant. ``video_bitrate`` (e.g. ``"3M"``) sets the video's rate instead of CRF 30.
-    ``kw`` goes to :func:`audio_blocks`. The file appears complete or not at all.
+    ``progress`` is told the seconds ffmpeg has taken so far, after each block. ``kw`` goes
+    to :func:`audio_blocks`. The file appears complete or not at all.
     """
     events = plan_events(duration, seed=kw.get("seed", 0)) if events is None else events
     rate = int(kw.get("sample_rate", 48000))
@@ -374,8 +376,19 @@ def write_vod(
         "-c:a", "aac", "-ac", "2", "-ar", "48000", "-b:a", "128k",
         "-shortest", str(tmp),
     ]
-    encode(cmd, audio_blocks(duration, events, **kw), tmp, path, "VOD")
+    blocks = audio_blocks(duration, events, **kw)
+    encode(cmd, blocks if progress is None else _told(blocks, rate, progress), tmp, path, "VOD")
     return events
+
+
+def _told(blocks: Iterator[np.ndarray], rate: int,
+          progress: Callable[[float], None]) -> Iterator[np.ndarray]:
+    """``blocks``, ``progress`` told the seconds they hold so far once each is taken."""
+    taken = 0
+    for block in blocks:
+        yield block
+        taken += len(block)
+        progress(taken / rate)
 
 
 def encode(cmd: list[str], blocks: Iterator[np.ndarray], tmp: Path, path: Path,
