@@ -453,6 +453,16 @@ def test_the_demo_s_sample_has_a_bar_while_it_is_made(tmp_path):
     assert making and "100%" in making[-1], _frames(drawn)
 
 
+def test_m0_chapters_has_a_bar_while_it_copies_the_recording(vod, tmp_path):
+    """m0 chapters copied the recording with nothing on the terminal (a minute or more for a
+    6-hour VOD; with --highlights, nothing at all till the end). A bar counts the seconds of
+    the copy ffmpeg has written, to 100 %."""
+    code, stdout, drawn = _on_a_terminal("chapters", str(vod), str(tmp_path / "ch.mp4"))
+    assert code == 0 and b"chapters in" in stdout
+    writing = [f for f in _frames(drawn) if f.startswith("Writing chapters")]
+    assert writing and "100%" in writing[-1], _frames(drawn)
+
+
 def test_a_verbose_row_gives_the_score_highlights_json_gives():
     """A score of 57.5549 was '57.6' in -v's row but 57.55 in highlights.json, which reads 57.5
     at one decimal (CI saw it on another machine's figures): the row rounds what the file holds."""

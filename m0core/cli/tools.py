@@ -97,6 +97,7 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
             raise click.UsageError(f"--highlights takes the highlights it holds as they are: "
                                    f"drop {', '.join(ignored)}")
         found = load_highlights(highlights_json, video)
+        length = None
     else:
         given = values.pop("max_clips_given")  # --max-clips, as analyze spells it
         if values["max_clips"] is None:
@@ -112,7 +113,17 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
         for warning in result.warnings:
             warn(warning)
         found = list(result.highlights)
-    embed_chapters(video, found, out)
+        length = result.media.duration
+    if quiet:
+        embed_chapters(video, found, out)
+    else:  # a copy of a 6-hour VOD takes a minute or more
+        from m0core.cli.progress import progress_bar
+        from m0core.media.ffmpeg import probe
+
+        seconds = max(1, int(length if length is not None else probe(video).duration or 0))
+        with progress_bar(length=seconds, label="Writing chapters") as bar:
+            embed_chapters(video, found, out, progress=lambda written: bar.update(
+                max(0, min(int(written), seconds) - bar.pos)))
     if not quiet:  # an MP4's or MOV's chapters include those before and between highlights
         made = ffmetadata(found, contiguous=starts_only(out)).count("[CHAPTER]")
         between = made - len(found)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import replace
 from fractions import Fraction
@@ -128,8 +128,10 @@ def check_copy(src: Path, target: Path, muxer: str) -> None:
 
 
 def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
-                   out: str | os.PathLike, *, timeout: float | None = None) -> Path:
-    """Write a stream copy of ``video`` to ``out`` with one chapter per highlight.
+                   out: str | os.PathLike, *, timeout: float | None = None,
+                   progress: Callable[[float], None] | None = None) -> Path:
+    """Write a stream copy of ``video`` to ``out`` with one chapter per highlight
+    (``progress``: told the seconds of the copy written, as :func:`run` tells them).
 
     Every stream is copied (no re-encode); the chapters replace any the input had. ``out`` is
     written under a temporary name in its folder and renamed, so it is complete or absent.
@@ -154,7 +156,7 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
                 "-y", "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),
                 *COPY, "-map_metadata", "0", "-map_chapters", "1", "-f", muxer,
                 input_arg(partial),
-            ], timeout=timeout, what=str(target))
+            ], timeout=timeout, what=str(target), progress=progress)
 
         mux(0.0)
         delay = copy_delay(src, partial) if muxer in DELAYING_MUXERS and highlights else 0.0

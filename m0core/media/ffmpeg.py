@@ -380,18 +380,41 @@ def child(cmd: list[str], **popen: Any) -> Iterator[tuple[subprocess.Popen, Call
         yield process.proc, process.stderr
 
 
-def run(args: list[str], *, timeout: float | None, what: str) -> None:
+def run(args: list[str], *, timeout: float | None, what: str,
+        progress: Callable[[float], None] | None = None) -> None:
     """Run an ffmpeg command to completion; raise :class:`EncodeError` naming ``what`` on
-    failure or timeout. ffmpeg is started by :func:`child`, so no process outlives the call."""
+    failure or timeout. ffmpeg is started by :func:`child`, so no process outlives the call.
+    ``progress`` is told, from another thread, the seconds of output ffmpeg has written as it
+    writes them (its ``-progress``, about twice a second)."""
+    if progress is not None:
+        args = [args[0], "-progress", "pipe:1", "-nostats", *args[1:]]
     with ExitStack() as stack:
         try:
-            proc, stderr = stack.enter_context(
-                child(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
+            proc, stderr = stack.enter_context(child(
+                args, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL if progress is None else subprocess.PIPE))
         except OSError as exc:
             raise EncodeError(f"{what}: cannot start ffmpeg ({exc})") from None
+        if progress is not None:
+            import threading
+
+            threading.Thread(target=_tell_progress, args=(proc.stdout, progress),
+                             name="m0-ffmpeg-progress", daemon=True).start()
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise EncodeError(f"{what}: ffmpeg timed out after {timeout:g} s") from None
         if code != 0:
             raise EncodeError(f"{what}: ffmpeg failed: {reason(stderr())}")
+
+
+def _tell_progress(stream: Any, progress: Callable[[float], None]) -> None:
+    """Tell ``progress`` each ``out_time_us`` of ffmpeg's ``-progress`` lines on ``stream``,
+    in seconds, to the end of it (or until it is closed)."""
+    try:
+        for line in stream:
+            key, _, value = line.partition(b"=")
+            if key == b"out_time_us" and value.strip().isdigit():
+                progress(int(value) / 1e6)
+    except (OSError, ValueError):  # closed: ffmpeg was stopped
+        pass
