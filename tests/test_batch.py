@@ -1437,6 +1437,22 @@ def test_jobs_a_cluster_could_not_run_run_again_once_it_can(vod, tmp_path):
     assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
 
 
+def _failed_where_share_is_hidden(share: Path, args: tuple, tmp_path: Path) -> dict:
+    """Run ``m0 *args`` (a batch of one job, ``--json``) on a Dask cluster whose workers do not
+    see ``share``; return its job, after checking the batch exited 1 and left nothing
+    running."""
+    cluster_folder = tmp_path / "cluster"
+    cluster_folder.mkdir()
+    env, tag = tagged_env()
+    with _cluster(cluster_folder, env, hide=share) as cluster:
+        first = run_m0(*args, "--executor", "dask", "--scheduler",
+                       cluster.client.scheduler.address, env=env)
+    assert not wait_gone(tag, 30)
+    assert first.returncode == 1, first.stderr
+    [job] = json.loads(first.stdout)["jobs"]
+    return job
+
+
 @pytest.mark.skipif(not _can_hide(), reason="hiding a folder from a worker needs root")
 def test_a_recording_a_worker_cannot_see_runs_again_once_it_can(vod, tmp_path):
     """A worker machine that has not mounted the recordings' share fails their jobs 'no such
@@ -1445,17 +1461,8 @@ def test_a_recording_a_worker_cannot_see_runs_again_once_it_can(vod, tmp_path):
     share = tmp_path / "share"
     share.mkdir()
     shutil.copy(vod, share / "seen.mp4")
-    cluster_folder = tmp_path / "cluster"
-    cluster_folder.mkdir()
-    env, tag = tagged_env()
-    out = tmp_path / "out"
-    args = ("batch", str(share), str(out), "--no-clips", "--json")
-    with _cluster(cluster_folder, env, hide=share) as cluster:
-        first = run_m0(*args, "--executor", "dask", "--scheduler",
-                       cluster.client.scheduler.address, env=env)
-    assert not wait_gone(tag, 30)
-    assert first.returncode == 1, first.stderr
-    [job] = json.loads(first.stdout)["jobs"]
+    args = ("batch", str(share), str(tmp_path / "out"), "--no-clips", "--json")
+    job = _failed_where_share_is_hidden(share, args, tmp_path)
     assert job["error"] == f"{share / 'seen.mp4'}: no such file", job
     again = run_m0(*args)  # the share mounted (here: local processes)
     [job] = json.loads(again.stdout)["jobs"]
@@ -1469,17 +1476,9 @@ def test_a_worker_that_writes_where_the_batch_cannot_see_is_no_success(vod, tmp_
     rerun skipped the job as done. Such a job failed for the machine and runs again."""
     share = tmp_path / "share"
     share.mkdir()
-    cluster_folder = tmp_path / "cluster"
-    cluster_folder.mkdir()
-    env, tag = tagged_env()
     out = share / "out"
     args = ("batch", str(vod), str(out), "--no-report", "--json")
-    with _cluster(cluster_folder, env, hide=share) as cluster:
-        first = run_m0(*args, "--executor", "dask", "--scheduler",
-                       cluster.client.scheduler.address, env=env)
-    assert not wait_gone(tag, 30)
-    assert first.returncode == 1, first.stderr
-    [job] = json.loads(first.stdout)["jobs"]
+    job = _failed_where_share_is_hidden(share, args, tmp_path)
     assert job["status"] == "failed" and "OUT_DIR must be at the same path" in job["error"]
     assert not list((out / "vod_highlights").glob("*"))
     again = run_m0(*args)  # the share mounted (here: local processes)
