@@ -622,3 +622,26 @@ def test_plugin_settings_reach_the_stages_and_a_bad_one_is_refused_before_a_job(
     assert page.count(".job") == 1
     refusals = [x for x in page.problems if "status of 400" in x]
     assert len(refusals) == 2 and page.problems == refusals, "\n".join(page.problems)
+
+
+def test_the_page_fits_a_phone(tmp_path, browser, serve):
+    """At a phone's width (390 px) the page was 519 px wide: *Upload videos*, *Suggest* and
+    the clip length were past the right edge and the selectors squeezed to 'star'. Every
+    control is inside the window, the page scrolls down only."""
+    page = open_with(browser, serve, tmp_path, {"broken.mp4": b"not a video"}, ("broken.mp4",))
+    p = page.page
+    p.click("#start")
+    p.wait_for_selector("#results article[data-status=failed]", timeout=60_000)
+    p.set_viewport_size({"width": 390, "height": 844})
+    p.click("#short-form summary")
+    p.click("#advanced summary")
+    scrolled, shown = p.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scrolled <= shown, f"the page is {scrolled} px wide in a {shown} px window"
+    outside = p.evaluate("""() => [...document.querySelectorAll(
+            'input, select, textarea, button, summary, a, progress, .job .note')]
+        .filter(e => { const r = e.getBoundingClientRect();
+                       return r.width && (r.left < 0 || r.right > innerWidth); })
+        .map(e => e.id || e.textContent.trim() || e.tagName)""")
+    assert outside == [], outside
+    assert page.problems == [], "\n".join(page.problems)
