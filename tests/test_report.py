@@ -15,11 +15,12 @@ import numpy as np
 from conftest import LOUD_AT, Page
 
 import m0core
-from m0_plugins.writers.report import OVERVIEW_POINTS, ReportWriter
+from m0_plugins.writers.report import OVERVIEW_POINTS, ReportWriter, render, report_data
 from m0core.cli.console import clock
 from m0core.model import AudioTrack, ClipResult, Highlight, MediaInfo, Stage
 from m0core.options import Options
 from m0core.result import AnalysisResult
+from m0core.testing import run_ffmpeg
 
 
 def test_report_of_a_video(vod, tmp_path, browser, shots):
@@ -379,3 +380,40 @@ def test_the_report_says_what_the_run_warned_of(tmp_path, browser):
     plain = report_page(six_hours(tmp_path / "plain"), browser, tmp_path / "plain")
     assert not plain.page.is_visible("#warnings") and plain.count("#warnings li") == 0
     assert page.problems == plain.problems == []
+
+
+def test_report_of_many_highlights_loads_the_thumbnails_in_view_only(tmp_path, browser):
+    """A report of 120 highlights read its 120 thumbnails when opened: each image had its
+    src before it was made lazy, and each clip's player had the thumbnail as its poster, which
+    is read at once. The rows near the view read theirs; a player gets its poster once its
+    row's thumbnail has loaded."""
+    result = six_hours(tmp_path)
+    many = [Highlight(t - 10, t + 10, t, -12.0, 20.0, "burst", i)
+            for i, t in enumerate(np.linspace(60, 6 * 3600.0 - 60, 120), 1)]
+    (tmp_path / "thumbs").mkdir()
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90", "-frames:v", "1",
+               str(tmp_path / "thumbs" / "001.jpg"))
+    thumbs = {}
+    for h in many:  # one file each, as the writer makes them
+        thumbs[h.index] = tmp_path / "thumbs" / f"{h.index:03d}.jpg"
+        if h.index > 1:
+            thumbs[h.index].write_bytes(thumbs[1].read_bytes())
+    result = replace(result, highlights=tuple(many),
+                     clips=tuple(ClipResult(h, str(tmp_path / f"{h.index:03d}.mp4"), True)
+                                 for h in many))
+    (tmp_path / "report.html").write_text(render(report_data(result, tmp_path, thumbs)),
+                                          encoding="utf-8")
+    page = Page(browser, (tmp_path / "report.html").as_uri())
+    p = page.page
+    wanted = []
+    p.on("request", lambda request: "/thumbs/" in request.url and wanted.append(request.url))
+    p.reload()
+    p.wait_for_load_state("load")
+    p.wait_for_timeout(300)
+    assert 0 < len(wanted) <= 20, f"{len(wanted)} thumbnails read for the first rows"
+    posters = "[...document.querySelectorAll('#rows video')].map(v => v.hasAttribute('poster'))"
+    assert p.evaluate(posters)[0] and not p.evaluate(posters)[-1]
+    p.locator("#rows tbody tr").last.scroll_into_view_if_needed()
+    p.wait_for_function(
+        "document.querySelector('#rows tbody tr:last-child video').hasAttribute('poster')")
+    assert page.problems == []
