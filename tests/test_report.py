@@ -417,3 +417,24 @@ def test_report_of_many_highlights_loads_the_thumbnails_in_view_only(tmp_path, b
     p.wait_for_function(
         "document.querySelector('#rows tbody tr:last-child video').hasAttribute('poster')")
     assert page.problems == []
+
+
+def test_report_fits_a_phone(tmp_path, browser):
+    """At a phone's width (390 px) the report was a page wider than the screen (the table of
+    highlights, with its players and thumbnails): the page scrolled sideways, the plots and
+    the title with it. The table scrolls in its panel; the page and its buttons fit."""
+    result = six_hours(tmp_path)
+    clips = tuple(ClipResult(h, str(tmp_path / f"{h.index:02d}.mp4"), True)
+                  for h in result.highlights)
+    page = report_page(replace(result, clips=clips), browser, tmp_path)
+    p = page.page
+    p.set_viewport_size({"width": 390, "height": 844})
+    scrolled, shown = p.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scrolled <= shown, f"the page is {scrolled} px wide in a {shown} px window"
+    for button in ("#zoom-in", "#zoom-out", "#zoom-all"):
+        box = p.locator(button).bounding_box()
+        assert 0 <= box["x"] and box["x"] + box["width"] <= shown, button
+    p.locator("#rows .jump").nth(3).click()  # the table's times are still there to press
+    assert p.locator("#rows tr.on").get_attribute("data-index") == "4"
+    assert page.problems == []
