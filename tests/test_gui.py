@@ -658,3 +658,25 @@ def test_a_screen_reader_names_the_threshold_by_its_label_alone(tmp_path, browse
     page.page.click("text=Threshold (dBFS)")  # its label still focuses it
     assert page.page.evaluate("document.activeElement.id") == "threshold"
     assert page.problems == [], "\n".join(page.problems)
+
+
+def test_the_progress_shows_each_files_whole_name(tmp_path, browser, serve):
+    """The progress cut a name to its first 30 characters or so ('stream-archive-of-november-
+    2…'): two files of one long folder read the same. Each name is shown whole, wrapped."""
+    folder = "stream-archive-of-november-2026"
+    names = [f"{folder}/day{n}.mp4" for n in (1, 2)]
+    root = tmp_path / "videos"
+    (root / folder).mkdir(parents=True)
+    for name in names:
+        (root / name).write_bytes(b"not a video")
+    page = Page(browser, serve(root, tmp_path / "out").url)
+    p = page.page
+    p.click(f"#browser a[data-dir='{folder}']")
+    for name in names:
+        p.check(f"input[data-file='{Path(name).name}']")
+    p.click("#start")
+    p.wait_for_selector("#message >> text=Done.", timeout=60_000)
+    cut = p.evaluate("""[...document.querySelectorAll('.job .name')]
+        .filter(e => e.scrollWidth > e.clientWidth).map(e => e.textContent)""")
+    assert cut == [], f"names cut short: {cut}"
+    assert sorted(p.locator(".job .name").all_inner_texts()) == names
