@@ -213,6 +213,7 @@ $("#selector").addEventListener("change", sensitivityFor);
 
 $("#suggest").addEventListener("click", async () => {
   const advice = $("#advice");
+  advice.className = "";
   const body = files();
   if (!body.paths.length && !body.uploads.length) {
     advice.textContent = "Choose a video first: the advice comes from its levels.";
@@ -235,6 +236,7 @@ $("#suggest").addEventListener("click", async () => {
       `${count(ref.adaptive_highlights, "highlight")}.`);
   } catch (e) {
     advice.textContent = e.message;
+    advice.className = "bad";
   }
 });
 
