@@ -438,3 +438,12 @@ def test_report_fits_a_phone(tmp_path, browser):
     p.locator("#rows .jump").nth(3).click()  # the table's times are still there to press
     assert p.locator("#rows tr.on").get_attribute("data-index") == "4"
     assert page.problems == []
+
+
+def test_report_zoom_buttons_say_what_they_do_to_a_screen_reader(tmp_path, browser):
+    """The plot's zoom buttons were read '+', '−' and 'all' (their titles are no name): they
+    are 'Zoom in', 'Zoom out' and 'Show all of the file'."""
+    page = report_page(six_hours(tmp_path), browser, tmp_path)
+    names = page.accessible("button")
+    assert names[:3] == ["Zoom in", "Zoom out", "Show all of the file"], names[:4]
+    assert page.problems == []
