@@ -695,3 +695,27 @@ def test_a_suggestion_that_failed_is_said_as_an_error(tmp_path, browser, serve):
     p.click("#suggest")  # advice again: not red
     p.wait_for_selector("#advice >> text=Choose a video first")
     assert p.evaluate(red) != "rgb(192, 57, 43)"
+
+
+def test_the_keyboard_stays_in_the_file_browser_when_it_opens_a_folder(tmp_path, browser,
+                                                                        serve):
+    """Enter on a folder of the file browser opened it and left the focus nowhere (the page's
+    body; a screen reader said nothing): it is on the folder's first entry, and Space ticks a
+    file there."""
+    root = tmp_path / "videos"
+    (root / "day1").mkdir(parents=True)
+    (root / "day1" / "stream.mp4").write_bytes(b"not a video")
+    page = Page(browser, serve(root, tmp_path / "out").url)
+    p = page.page
+    p.focus("#browser a[data-dir=day1]")
+    p.keyboard.press("Enter")
+    p.wait_for_selector("#crumbs >> text=day1")
+    assert p.evaluate("document.activeElement.textContent") == "⬑ .."
+    p.keyboard.press("Tab")
+    p.keyboard.press("Space")
+    p.wait_for_selector("#chosen li[data-key='root:day1/stream.mp4']")
+    p.focus("#browser li.dir a")
+    p.keyboard.press("Enter")  # back up
+    p.wait_for_selector("#browser a[data-dir=day1]")
+    assert p.evaluate("document.activeElement.dataset.dir") == "day1"
+    assert page.problems == [], "\n".join(page.problems)

@@ -60,6 +60,9 @@ async function browse(path) {
   let data;
   try { data = await api("api/browse?path=" + encodeURIComponent(path)); }
   catch (e) { say(e.message, true); return; }
+  // a folder opened from the keyboard: the focus goes to the new listing, not to nowhere
+  const focused = $("#browser").parentElement.contains(document.activeElement);
+  const from = currentPath();
   const crumbs = $("#crumbs");
   crumbs.replaceChildren(el("a", { href: "#", onclick: (e) => { e.preventDefault(); browse(""); } },
     "root"));
@@ -95,6 +98,13 @@ async function browse(path) {
   }
   if (!data.dirs.length && !data.files.length) list.append(el("li", { class: "none" },
     "no videos here"));
+  if (focused) {  // on the folder just left when going up, else on the first entry
+    const within = data.path ? data.path + "/" : "";
+    const left = (from + "/").startsWith(within) && from.length > data.path.length ?
+      from.slice(within.length).split("/")[0] : null;
+    const entries = [...list.querySelectorAll("a, input")];
+    (entries.find((e) => left !== null && e.dataset.dir === left) || entries[0])?.focus();
+  }
 }
 
 function showChosen() {
