@@ -719,3 +719,22 @@ def test_the_keyboard_stays_in_the_file_browser_when_it_opens_a_folder(tmp_path,
     p.wait_for_selector("#browser a[data-dir=day1]")
     assert p.evaluate("document.activeElement.dataset.dir") == "day1"
     assert page.problems == [], "\n".join(page.problems)
+
+
+def test_the_keyboard_stays_in_the_chosen_list_when_a_file_is_removed(tmp_path, browser,
+                                                                      serve):
+    """Enter on a chosen file's *remove* left the focus nowhere (the page's body): it is on
+    the next file's *remove*, and with none left on the list, which says it is empty."""
+    page = open_with(browser, serve, tmp_path, {"a.mp4": b"not a video", "b.mp4": b"not either"},
+                     ("a.mp4", "b.mp4"))
+    p = page.page
+    p.focus("#chosen li[data-key='root:a.mp4'] button")
+    p.keyboard.press("Enter")
+    p.wait_for_selector("#chosen li[data-key='root:a.mp4']", state="detached")
+    assert p.evaluate("document.activeElement.closest('li')?.dataset.key") == "root:b.mp4"
+    p.keyboard.press("Enter")
+    p.wait_for_selector("#chosen li.none")
+    assert p.evaluate("document.activeElement.id") == "chosen"
+    p.wait_for_selector("input[data-file='b.mp4']:not(:checked)")  # the browser too
+    assert p.evaluate("document.activeElement.id") == "chosen"
+    assert page.problems == [], "\n".join(page.problems)

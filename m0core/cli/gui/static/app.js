@@ -107,15 +107,23 @@ async function browse(path) {
   }
 }
 
-function showChosen() {
+// The chosen files; ``focusAt``: the place of a file removed from the keyboard, whose
+// focus goes to the next file's "remove" (the last one's, or the list once empty).
+function showChosen(focusAt = null) {
   const list = $("#chosen");
   list.replaceChildren();
   for (const [key, label] of chosen) {
+    const at = list.children.length;
     list.append(el("li", { "data-key": key }, label + " ", el("button", { type: "button",
-      class: "link", onclick: () => { chosen.delete(key); showChosen(); browse(currentPath()); } },
-      "remove")));
+      class: "link", onclick: () => {
+        chosen.delete(key); showChosen(at); browse(currentPath());
+      } }, "remove")));
   }
   if (!chosen.size) list.append(el("li", { class: "none" }, "nothing yet"));
+  if (focusAt !== null) {
+    const buttons = list.querySelectorAll("button");
+    (buttons[Math.min(focusAt, buttons.length - 1)] || list).focus();
+  }
 }
 
 function currentPath() {
