@@ -73,7 +73,9 @@ def m0_register_encoders(register: Register) -> None:
 
     An encoder factory is called as ``factory(media=MediaInfo, out_dir=Path, **params)``, where
     m0 always passes ``workers``, ``cut`` and ``timeout`` among ``params`` (a factory that takes
-    neither them nor ``**params`` is a plugin error), and returns an object with
+    neither them nor ``**params`` is a plugin error), and to a factory that takes it,
+    ``audio_track`` when the run analyses another track than 1 (a number from 1, or
+    ``"all"``), and returns an object with
     ``submit(highlight) -> concurrent.futures.Future[ClipResult]`` and
     ``close(cancel=False)`` (wait for submitted clips, or with ``cancel=True`` stop them and
     remove anything unfinished). It writes each clip completely or not at all into

@@ -27,7 +27,7 @@ SET_BY_M0: dict[str, dict[str, str | None]] = {
     "source": {"audio_track": "--audio-track"},
     "selector": {"timeline": None, "threshold": "--threshold"},
     "encoder": {"media": None, "out_dir": None, "cut": "--cut", "workers": "--workers",
-                "short_form": "--aspect, --height, --fade"},
+                "short_form": "--aspect, --height, --fade", "audio_track": "--audio-track"},
 }
 
 
@@ -83,7 +83,8 @@ class Options:
         Which audio track is analysed: its number from 1, as players and OBS number them
         (default 1: OBS's mix of every source), or ``"all"``: every track summed. Passed to
         the source as its ``audio_track`` parameter (when not 1); copied clips keep every
-        track (short-form clips, re-encoded, the first).
+        track (short-form clips, re-encoded, the one analysed; ``"all"``: every track
+        mixed).
     aspect, fit, height, loudness, fade:
         Short-form clips (see :class:`~m0core.shortform.ShortForm`): frame shape ``"W:H"``
         (e.g. ``"9:16"``; default the source's), how a frame is fitted to it (``blur``,

@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 import soundfile
-from conftest import LOUD_AT, run_m0
+from conftest import _AUDIO_EXPR, LOUD_AT, run_m0
 
 import m0core
 from m0_plugins.ffmpeg_encoder import FFmpegEncoder
@@ -342,3 +342,33 @@ def test_an_interrupted_compilation_stops_its_pieces_at_once(vod, tmp_path, monk
                 if p.name() == "sleep" and p.status() != psutil.STATUS_ZOMBIE]
     assert sleeping == []
     encoder.close()
+
+
+@pytest.fixture(scope="session")
+def obs_muted_mix(make_media) -> Path:
+    """An OBS recording whose track 1 (the mix) is silent, its sound on track 2 alone (the
+    bursts at :data:`LOUD_AT`), 60 s."""
+    return make_media(
+        "obs-muted-mix-sound-on-track-2.mp4",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15:duration=60",
+        "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo",
+        "-filter_complex", _AUDIO_EXPR.format(d=60) + "[mic]",
+        "-map", "0:v", "-map", "1:a", "-map", "[mic]", "-c:v", "libx264", "-preset",
+        "ultrafast", "-g", "30", "-c:a", "aac", "-ac", "2", "-shortest")
+
+
+
+@pytest.mark.parametrize("track", [2, "all"])
+def test_short_form_clips_have_the_sound_of_the_track_analysed(obs_muted_mix, tmp_path, track):
+    """On an OBS recording whose track 1 is silent and whose sound is on track 2,
+    --audio-track 2 --aspect 9:16 --loudness -14 made silent vertical clips: their sound was
+    track 1's, and the loudness measured on it (silence: no gain). The clips have the sound
+    analysed now (``all``: every track mixed), at the target loudness."""
+    result = m0core.analyze(obs_muted_mix, tmp_path / "out", audio_track=track, aspect="9:16",
+                            loudness=-14, clip_length=6, report=False)
+    made = [c for c in result.clips if c.ok]
+    assert len(made) == len(LOUD_AT)
+    for clip in made:
+        with av.open(clip.path) as c:
+            assert len(c.streams.audio) == 1
+        assert abs(loudness(Path(clip.path)) + 14) <= 0.6, clip.path

@@ -18,11 +18,26 @@ ACCURATE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
                   "-c:a", "aac", "-b:a", "160k"]
 
 
+def sound_graph(media: MediaInfo, audio_track: int | str) -> str:
+    """The start of a filter graph from input 0's analysed sound on the players' timeline, a
+    chain to go on with ``,filter…``: track ``audio_track`` (numbered from 1), or with
+    ``"all"`` every track of ``media``, each at ``media``'s sample rate, summed at unity gain
+    as the analysis sums them."""
+    count = len(media.tracks)
+    if audio_track != "all" or count < 2:
+        number = audio_track if isinstance(audio_track, int) else 1
+        return f"[0:a:{number - 1}]{PLAYERS_TIMELINE}"
+    rate = f",aresample={media.sample_rate}" if media.sample_rate else ""
+    parts = [f"[0:a:{i}]{PLAYERS_TIMELINE}{rate}[m0t{i}]" for i in range(count)]
+    inputs = "".join(f"[m0t{i}]" for i in range(count))
+    return ";".join(parts) + f";{inputs}amix=inputs={count}:normalize=0:duration=longest"
+
+
 def clip_command(
     media: MediaInfo, start: float, duration: float, out: str | os.PathLike, cut: str = "copy",
     *, video_graph: str | None = None, audio_filter: str | None = None,
     seek: Seek | None = None, source: str | None = None, tracks: list[int] | None = None,
-    sound_only: bool = False,
+    sound_only: bool = False, audio_track: int | str = 1,
 ) -> list[str]:
     """The ffmpeg arguments that write ``duration`` s of ``media`` from ``start`` s to ``out``.
 
@@ -34,9 +49,10 @@ def clip_command(
     chosen by ``out``'s extension.
 
     ``video_graph`` (a filter graph from ``[0:V:0]`` to ``[v]``) and ``audio_filter`` (a
-    filter chain for the first audio stream) re-encode the clip through them (short-form
+    filter chain for the analysed sound) re-encode the clip through them (short-form
     clips, :mod:`~m0_plugins.ffmpeg_encoder.shortform`), whatever ``cut`` says; such a clip
-    has the first audio track only (what a short-form player plays).
+    has one audio track (what a short-form player plays): ``audio_track``, the one analysed
+    (``"all"``: every track mixed, see :func:`sound_graph`).
 
     ``seek`` (:func:`~m0_plugins.ffmpeg_encoder.keyframes.seek_point`) seeks the input to its
     ``at`` instead (``0``: not at all), before ``start``, where a seek to ``start`` would lose
@@ -87,7 +103,8 @@ def clip_command(
             graph.append(video_graph.replace("[0:V:0]", f"[0:V:0]{video_trim}", 1))
             maps += ["-map", "[v]"]
         if media.has_audio:
-            graph.append(f"[0:a:0]{PLAYERS_TIMELINE},{audio_trim}{audio_filter or 'anull'}[a]")
+            graph.append(f"{sound_graph(media, audio_track)},{audio_trim}"
+                         f"{audio_filter or 'anull'}[a]")
             maps += ["-map", "[a]"]
         cmd += ["-filter_complex", ";".join(graph), *maps, "-sn", "-dn"]
         cut = "accurate"

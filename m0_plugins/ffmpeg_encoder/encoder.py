@@ -15,6 +15,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from m0core import checks
 from m0core.checks import whole
 from m0core.errors import InputError, OptionError, OutputError
 from m0core.media.ffmpeg import DISK_FULL, child, disk_full, ffmpeg_exe, reason
@@ -24,7 +25,7 @@ from m0core.shortform import ShortForm
 from m0core.workers import killed_by, stop_process
 
 from . import compilation as comp
-from .command import CUTS, clip_command
+from .command import CUTS, clip_command, sound_graph
 from .keyframes import CopiedStreams, Seek, copied_start, copied_streams, seek_point
 from .naming import clip_extension, clip_name, renumbered
 from .shortform import (
@@ -95,6 +96,10 @@ class FFmpegEncoder:
         Reframing, loudness and fades of short-form clips (:class:`~m0core.shortform.
         ShortForm`); when it asks for anything, every clip is re-encoded (``accurate``).
         Reframing needs video: an audio-only ``media`` is an :class:`InputError`.
+    audio_track:
+        The audio track analysed (a number from 1, or ``"all"``): the sound of re-encoded
+        short-form clips, and what their loudness is measured on (``"all"``: every track
+        mixed). Copied and ``accurate`` clips keep every track.
 
     Use it as a context manager, or call :meth:`close`; leaving the ``with`` block with an
     exception cancels what is unfinished.
@@ -109,6 +114,7 @@ class FFmpegEncoder:
         cut: str = "copy",
         timeout: float | None = 300.0,
         short_form: ShortForm | None = None,
+        audio_track: int | str = 1,
     ) -> None:
         if cut not in CUTS:
             raise OptionError(f'cut must be one of {", ".join(CUTS)}, not "{cut}"')
@@ -121,6 +127,7 @@ class FFmpegEncoder:
         if short.aspect is None:  # the source's shape: nothing to fit, only to scale
             short = replace(short, fit="crop")
         self.short = short
+        self.audio_track = checks.audio_track(audio_track)
         self.frame: tuple[int, int] | None = None
         if short.reframes:
             if not media.has_video:
@@ -361,7 +368,7 @@ class FFmpegEncoder:
             media, start, length, partial, "accurate",
             video_graph=video_graph(self.short, self.frame, length),
             audio_filter=audio_graph(self.short, length, gain, self.media.sample_rate),
-            seek=seek, source=source))
+            seek=seek, source=source, audio_track=self.audio_track))
 
     def loudness_gain(self, start: float, length: float, source: str | None = None) -> float:
         """The static gain (dB) that brings the clip window of ``length`` s from ``start`` s
@@ -391,7 +398,7 @@ class FFmpegEncoder:
         """The integrated loudness of the clip window through its audio filters."""
         text = self._ffmpeg([ffmpeg_exe(), *loudness_command(
             self.media.path, start, length, self.short, gain, self.media.sample_rate,
-            source)])
+            source, sound_graph(self.media, self.audio_track))])
         measured = integrated_loudness(text)
         if measured is None:
             raise _Failed("could not measure the clip's loudness")

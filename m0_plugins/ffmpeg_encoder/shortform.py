@@ -151,20 +151,24 @@ def audio_graph(short: ShortForm, duration: float, gain_db: float | None,
 
 def loudness_command(path: str | os.PathLike, start: float, duration: float,
                      short: ShortForm, gain_db: float | None = None,
-                     sample_rate: int = 0, source: str | None = None) -> list[str]:
+                     sample_rate: int = 0, source: str | None = None,
+                     sound: str | None = None) -> list[str]:
     """The ffmpeg arguments (after the binary) that measure the integrated loudness of
     ``duration`` s of ``path``'s audio from ``start`` s through the clip's audio filters
     (:func:`audio_graph`: its fades, and with ``gain_db`` the gain and the limiter): ffmpeg's
     ``ebur128`` on the audio alone (the video is not decoded). The result is on stderr
     (:func:`integrated_loudness`). ``source``: the ffmpeg input that reads ``path``, if not
-    the file (see :func:`~m0_plugins.ffmpeg_encoder.clip_command`)."""
+    the file (see :func:`~m0_plugins.ffmpeg_encoder.clip_command`); ``sound``: the sound
+    measured, the clip's (:func:`~m0_plugins.ffmpeg_encoder.command.sound_graph`), if not the
+    first audio track."""
     args = ["-hide_banner", "-nostdin", "-loglevel", "info", *PLAYERS_INPUT]
     if start > 0:
         args += ["-ss", f"{start:.6f}"]
     graph = audio_graph(short, duration, gain_db, sample_rate)
-    return args + ["-i", source or input_arg(path), "-t", f"{duration:.6f}", "-map", "0:a:0",
-                   "-vn", "-sn", "-dn", "-af", f"{PLAYERS_TIMELINE},{graph},ebur128=framelog=quiet",
-                   "-f", "null", "-"]
+    sound = sound or f"[0:a:0]{PLAYERS_TIMELINE}"
+    return args + ["-i", source or input_arg(path), "-t", f"{duration:.6f}",
+                   "-filter_complex", f"{sound},{graph},ebur128=framelog=quiet[m0l]",
+                   "-map", "[m0l]", "-vn", "-sn", "-dn", "-f", "null", "-"]
 
 
 def integrated_loudness(stderr: str) -> float | None:

@@ -477,11 +477,16 @@ class _Run:
 
     def _encoder_params(self) -> dict[str, Any]:
         """What the encoder's factory is given: m0's parameters, then ``-P``'s, which win
-        (``-P encoder.timeout=S`` over ``clip_timeout``)."""
+        (``-P encoder.timeout=S`` over ``clip_timeout``). ``audio_track``, the track analysed
+        when not 1, goes to an encoder that takes it (the ffmpeg encoder's short-form clips
+        have its sound)."""
         opts, short = self.opts, self.opts.short_form
         return {"media": self.media, "out_dir": self.staging.dir, "workers": opts.clip_workers,
                 "cut": opts.clip_cut, "timeout": opts.clip_timeout,
-                **({"short_form": short} if short.active else {}), **opts.encoder_params}
+                **({"short_form": short} if short.active else {}),
+                **({"audio_track": opts.audio_track} if opts.audio_track != 1
+                   and plugins.accepts("encoders", opts.encoder, "audio_track") else {}),
+                **opts.encoder_params}
 
     @property
     def found(self) -> int:
