@@ -3,6 +3,7 @@ values through the real CLI."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -372,3 +373,25 @@ def test_short_form_clips_have_the_sound_of_the_track_analysed(obs_muted_mix, tm
         with av.open(clip.path) as c:
             assert len(c.streams.audio) == 1
         assert abs(loudness(Path(clip.path)) + 14) <= 0.6, clip.path
+
+
+@pytest.mark.parametrize(("track", "ext"), [(2, "mp4"), ("all", "mp4"), (2, "mkv")])
+def test_the_compilation_has_the_sound_of_the_track_analysed(obs_muted_mix, make_media,
+                                                            tmp_path, track, ext):
+    """--audio-track 2 --compilation on an OBS recording whose track 1 is silent: the copied
+    clips keep both tracks, and the compilation took each clip's first, silence throughout.
+    Its sound is the track analysed now (``all``: the tracks mixed), joined by copy or not."""
+    path = obs_muted_mix if ext == "mp4" else make_media(
+        "obs-muted-mix-sound-on-track-2.mkv", "-i", str(obs_muted_mix), "-map", "0", "-c", "copy")
+    result = m0core.analyze(path, tmp_path / "out", audio_track=track, compilation=True,
+                            clip_length=6, report=False)
+    assert len([c for c in result.clips if c.ok]) == len(LOUD_AT)
+    comp = Path(result.compilation.path)
+    with av.open(str(comp)) as c:
+        assert len(c.streams.audio) == 1
+    rate = probe(comp).sample_rate
+    samples, _ = soundfile.read(io.BytesIO(subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(comp), "-map", "0:a:0", "-ac", "1",
+         "-f", "wav", "-"], capture_output=True, check=True).stdout))
+    loud = np.flatnonzero(np.abs(samples) > 0.3) / rate  # the bursts, 0.6 loud
+    assert len(loud) and loud[-1] - loud[0] > 6, loud  # one in each clip

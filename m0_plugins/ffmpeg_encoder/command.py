@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from m0core.checks import ALL_TRACKS
 from m0core.media.ffmpeg import PLAYERS_TIMELINE, base_command, input_arg
 from m0core.model import MediaInfo
 
@@ -18,19 +19,22 @@ ACCURATE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
                   "-c:a", "aac", "-b:a", "160k"]
 
 
-def sound_graph(media: MediaInfo, audio_track: int | str) -> str:
-    """The start of a filter graph from input 0's analysed sound on the players' timeline, a
-    chain to go on with ``,filter…``: track ``audio_track`` (numbered from 1), or with
-    ``"all"`` every track of ``media``, each at ``media``'s sample rate, summed at unity gain
-    as the analysis sums them."""
-    count = len(media.tracks)
-    if audio_track != "all" or count < 2:
+def sound_graph(audio_track: int | str, count: int, *, input: int = 0,
+                each: str = PLAYERS_TIMELINE) -> str:
+    """The start of a filter graph from the sound analysed in input ``input``, a chain to go
+    on with ``,filter…``: track ``audio_track`` (numbered from 1) through the filters
+    ``each``, or with ``"all"`` every one of its ``count`` tracks through them, summed at unity
+    gain as the analysis sums them (``count`` under 2: the first track)."""
+    if audio_track != ALL_TRACKS or count < 2:
         number = audio_track if isinstance(audio_track, int) else 1
-        return f"[0:a:{number - 1}]{PLAYERS_TIMELINE}"
-    rate = f",aresample={media.sample_rate}" if media.sample_rate else ""
-    parts = [f"[0:a:{i}]{PLAYERS_TIMELINE}{rate}[m0t{i}]" for i in range(count)]
-    inputs = "".join(f"[m0t{i}]" for i in range(count))
-    return ";".join(parts) + f";{inputs}amix=inputs={count}:normalize=0:duration=longest"
+        return f"[{input}:a:{number - 1}]{each or 'anull'}"
+    tracks = [f"[{input}:a:{i}]" for i in range(count)]
+    parts = []
+    if each:
+        parts = [f"{track}{each}[m0t{input}_{i}]" for i, track in enumerate(tracks)]
+        tracks = [f"[m0t{input}_{i}]" for i in range(count)]
+    return ";".join([*parts, "".join(tracks)
+                     + f"amix=inputs={count}:normalize=0:duration=longest"])
 
 
 def clip_command(
@@ -103,7 +107,7 @@ def clip_command(
             graph.append(video_graph.replace("[0:V:0]", f"[0:V:0]{video_trim}", 1))
             maps += ["-map", "[v]"]
         if media.has_audio:
-            graph.append(f"{sound_graph(media, audio_track)},{audio_trim}"
+            graph.append(f"{sound_graph(audio_track, len(media.tracks))},{audio_trim}"
                          f"{audio_filter or 'anull'}[a]")
             maps += ["-map", "[a]"]
         cmd += ["-filter_complex", ";".join(graph), *maps, "-sn", "-dn"]

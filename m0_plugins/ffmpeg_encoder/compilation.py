@@ -12,6 +12,11 @@ sound in one pass (audio frames are small) and muxes both with the chapters. (On
 every clip as an input and a chain of ``xfade`` filters holds seconds of decoded frames per
 clip: 400 MB for 8 clips at 404x720.) Without a fade, clips in an mp4 are joined by copying
 their streams (no re-encode at all); an audio-only compilation is one ffmpeg.
+
+Its sound is the clips' analysed sound: ``track`` (numbered from 1) of clips that keep every
+track of the recording (copied, ``accurate``, ``smart``), or, with ``"all"``, the ``count``
+tracks mixed (:func:`~m0_plugins.ffmpeg_encoder.command.sound_graph`); a short-form clip has
+that sound alone, its track 1.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
+from m0core.checks import ALL_TRACKS
 from m0core.media.chapters import ffmetadata
 from m0core.media.ffmpeg import base_command, input_arg
 from m0core.model import Highlight
 
-from .command import ACCURATE_VIDEO
+from .command import ACCURATE_VIDEO, sound_graph
 
 COMPILATION_VIDEO = "compilation.mp4"
 COMPILATION_AUDIO = "compilation.m4a"  # of an audio-only recording
@@ -72,13 +78,14 @@ def chapters(highlights: Sequence[Highlight], durations: Sequence[float],
     return [replace(h, start=a, end=b) for h, a, b in zip(highlights, starts, ends, strict=True)]
 
 
-def audio_graph(durations: Sequence[float], fade: float, first: int = 0) -> str:
-    """The ``-filter_complex`` that joins the audio of inputs ``first…first+n-1`` into
-    ``[a]``: each made exactly its clip's duration long, then crossfaded over ``fade`` s
-    (concatenated when ``fade`` is 0)."""
+def audio_graph(durations: Sequence[float], fade: float, first: int = 0,
+                track: int | str = 1, count: int = 1) -> str:
+    """The ``-filter_complex`` that joins the sound (``track`` of ``count``, see the module's
+    doc) of inputs ``first…first+n-1`` into ``[a]``: each made exactly its clip's duration
+    long, then crossfaded over ``fade`` s (concatenated when ``fade`` is 0)."""
     n = len(durations)
-    parts = [f"[{first + i}:a:0]asetpts=PTS-STARTPTS,apad,atrim=duration={d:.6f}[a{i}]"
-             for i, d in enumerate(durations)]
+    parts = [f"{sound_graph(track, count, input=first + i, each='')},asetpts=PTS-STARTPTS,"
+             f"apad,atrim=duration={d:.6f}[a{i}]" for i, d in enumerate(durations)]
     if fade <= 0 or n == 1:
         parts.append("".join(f"[a{i}]" for i in range(n)) + f"concat=n={n}:v=0:a=1[a]")
         return ";".join(parts)
@@ -145,10 +152,10 @@ def piece_command(piece: Piece, clip: str | os.PathLike, following: str | os.Pat
 
 def joined_command(listing: Path | None, clips: Sequence[str | os.PathLike],
                    durations: Sequence[float], fade: float, metadata: Path,
-                   out: str | os.PathLike) -> list[str]:
+                   out: str | os.PathLike, track: int | str = 1, count: int = 1) -> list[str]:
     """The last ffmpeg command: the picture pieces listed in ``listing`` copied one after
-    another (``None``: audio only), the clips' sound crossfaded, the chapters of ``metadata``;
-    into ``out`` (mp4)."""
+    another (``None``: audio only), the clips' sound (``track`` of ``count``, see the
+    module's doc) crossfaded, the chapters of ``metadata``; into ``out`` (mp4)."""
     cmd = base_command() + ["-y"]
     first = 0
     if listing is not None:
@@ -157,7 +164,7 @@ def joined_command(listing: Path | None, clips: Sequence[str | os.PathLike],
     for clip in clips:
         cmd += ["-threads", "1", "-i", input_arg(clip)]
     cmd += ["-f", "ffmetadata", "-i", input_arg(metadata),
-            "-filter_complex", audio_graph(durations, fade, first)]
+            "-filter_complex", audio_graph(durations, fade, first, track, count)]
     if listing is not None:
         cmd += ["-map", "0:v:0", "-c:v", "copy"]
     return cmd + ["-map", "[a]", "-map_chapters", str(first + len(clips)), "-c:a", "aac",
@@ -180,15 +187,21 @@ def joins_by_copy(clips: Sequence[str | os.PathLike], fade: float) -> bool:
 
 
 def concat_command(clips: Sequence[str | os.PathLike], listing: Path, metadata: Path,
-                   out: str | os.PathLike) -> list[str]:
+                   out: str | os.PathLike, track: int | str = 1, count: int = 1) -> list[str]:
     """The ffmpeg command that copies the streams of ``clips`` one after another into
     ``out`` (the concat demuxer, no re-encode) with the chapters of ``metadata``; writes the
-    demuxer's list to ``listing``."""
+    demuxer's list to ``listing``. Their sound is ``track`` (see the module's doc); ``"all"``
+    of ``count`` tracks, mixed, is the one stream encoded."""
     listing.write_text(listing_text(clips), encoding="utf-8")
+    if track == ALL_TRACKS and count > 1:
+        audio = ["-filter_complex", f"{sound_graph(track, count, each='')}[a]", "-map", "[a]",
+                 "-c:v", "copy", "-c:a", "aac", "-b:a", "160k"]
+    else:
+        audio = ["-map", f"0:a:{track - 1 if isinstance(track, int) else 0}", "-c", "copy"]
     return base_command() + [
         "-y", "-f", "concat", "-safe", "0", "-i", input_arg(listing),
         "-f", "ffmetadata", "-i", input_arg(metadata),
-        "-map", "0:v:0?", "-map", "0:a:0", "-map_chapters", "1", "-c", "copy",
+        "-map", "0:v:0?", *audio, "-map_chapters", "1",
         "-movflags", "+faststart", "-f", "mp4", input_arg(out)]
 
 

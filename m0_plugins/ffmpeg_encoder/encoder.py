@@ -398,7 +398,7 @@ class FFmpegEncoder:
         """The integrated loudness of the clip window through its audio filters."""
         text = self._ffmpeg([ffmpeg_exe(), *loudness_command(
             self.media.path, start, length, self.short, gain, self.media.sample_rate,
-            source, sound_graph(self.media, self.audio_track))])
+            source, sound_graph(self.audio_track, len(self.media.tracks)))])
         measured = integrated_loudness(text)
         if measured is None:
             raise _Failed("could not measure the clip's loudness")
@@ -452,12 +452,15 @@ class FFmpegEncoder:
         metadata, listing = work / "chapters.txt", work / "pieces.txt"
         metadata.write_text(comp.metadata_text([c.highlight for c in made], durations, fade),
                             encoding="utf-8")
+        # the sound analysed: a short-form clip's only track, else the clips keep every one
+        sound = (1, 1) if self.short.active else (self.audio_track, len(self.media.tracks))
         if comp.joins_by_copy(paths, fade) and (rate is not None or not self.media.has_video):
-            self._ffmpeg(comp.concat_command(paths, listing, metadata, partial),
+            self._ffmpeg(comp.concat_command(paths, listing, metadata, partial, *sound),
                          scale=len(made))
             return durations, fade
         if rate is None:  # audio only: one pass, the sound alone
-            self._ffmpeg(comp.joined_command(None, paths, durations, fade, metadata, partial),
+            self._ffmpeg(comp.joined_command(None, paths, durations, fade, metadata, partial,
+                                             *sound),
                          scale=len(made))
             return durations, fade
         pieces = comp.pieces(durations, fade, rate)
@@ -475,7 +478,8 @@ class FFmpegEncoder:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
         listing.write_text(comp.listing_text(outs), encoding="utf-8")
-        self._ffmpeg(comp.joined_command(listing, paths, durations, fade, metadata, partial),
+        self._ffmpeg(comp.joined_command(listing, paths, durations, fade, metadata, partial,
+                                         *sound),
                      scale=len(made))
         return durations, fade
 
