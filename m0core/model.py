@@ -217,7 +217,8 @@ class ClipResult:
 
     ``start`` is where the made clip begins in the recording, in seconds as players show
     them (a time ``t`` in the clip is ``start + t`` in the recording): the window's start, or
-    the keyframe before it that a copied clip starts with; ``None`` when not known.
+    the keyframe before it that a copied clip starts with (negative when an edit list hides
+    that keyframe before the players' 0); ``None`` when not known.
     """
 
     highlight: Highlight

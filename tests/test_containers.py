@@ -286,6 +286,25 @@ def test_a_copied_clip_of_an_flv_says_where_it_starts(container, tmp_path):
         assert abs(clip.start + loud_times(Path(clip.path))[0] - burst) <= 0.1, clip.start
 
 
+def test_a_copied_clip_of_an_mp4_cut_after_a_keyframe_says_where_it_starts(
+        container, make_media, tmp_path):
+    """An MP4 cut by a stream copy 1.32 s after a keyframe starts, by its edit list, 1.32 s
+    into the frames it holds. A copied clip whose window starts before the first keyframe
+    players show begins with those frames, but clip_start said 0.0: its moment came 1.32 s
+    later in the clip than clip_start + its time there. clip_start is negative now, where the
+    clip begins before the players' 0."""
+    cut = 3.32
+    path = make_media("matrix-cut-after-a-keyframe.mp4", "-ss", f"{cut:g}",
+                      "-i", str(container("moov-at-end.mp4")), "-c", "copy")
+    result = analyze(path, tmp_path / "out", clip_length=20, report=False)
+    assert len(result.clips) == len(BURSTS) and result.clips[0].highlight.start == 0.0
+    assert result.clips[0].start == pytest.approx(-1.32, abs=0.05)
+    for clip, burst in zip(result.clips, BURSTS, strict=True):
+        assert clip.ok, clip.error
+        moment = burst - cut
+        assert abs(clip.start + loud_times(Path(clip.path))[0] - moment) <= 0.1, clip.start
+
+
 def test_a_cancelled_run_stops_reading_where_the_timestamps_start_again(mic, tmp_path):
     """The first clip of a TS reads its packets to find where its timestamps start again,
     which the clip's ffmpeg timeout does not bound and Ctrl-C (the encoder cancelled) waited

@@ -38,6 +38,11 @@ LATE_SEEKING = frozenset({"mpegts"})
 #: Seconds before the other streams of a copied clip begin within which an audio track may
 #: end and still be one of the window's (:func:`tracks_in_window`).
 ENDED_BEFORE = 1.0
+#: Seconds before the recording's start within which a copied clip is taken to begin at it
+#: (:func:`copied_start`): its sound copied a little ahead of the keyframe, a frame's
+#: rounding. Further before, the copy holds what an edit list hides from players before their
+#: 0 (a recording cut from another by copying its streams starts after a keyframe).
+BEFORE_START = 0.05
 #: Frames' time (at the video's typical rate) after a window's start with no new frame, past
 #: which a re-encoded clip holds the frame players show at the start (:func:`hold_rate`).
 HOLD_AFTER = 2
@@ -152,7 +157,9 @@ def copied_start(media: MediaInfo, start: float, seek: Seek | None,
     but in a container whose seeks land early on sound (an MPEG-TS: on the packet of several
     frames that holds ``start``, a few tenths of a second before it) the copy, which ends at
     ``end``, begins its sound's length before that. ``start`` where the frames cannot be
-    read; 0.0 for a clip that is not sought (``seek.at`` 0)."""
+    read; 0.0 for a clip that is not sought (``seek.at`` 0). Negative for a clip that begins
+    more than :data:`BEFORE_START` before the players' 0, with a keyframe an edit list
+    hides (a recording cut from another by copying its streams); 0.0 for one less before."""
     if seek is not None and seek.at == 0.0:
         return 0.0
     if not media.has_video:
@@ -170,7 +177,8 @@ def copied_start(media: MediaInfo, start: float, seek: Seek | None,
         return start
     if keyframe is None or not first:
         return start
-    return max(keyframe - first[0][0], 0.0)
+    begins = keyframe - first[0][0]
+    return begins if begins < -BEFORE_START else max(begins, 0.0)
 
 
 @dataclass(frozen=True)
