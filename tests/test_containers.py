@@ -514,6 +514,21 @@ def test_obs_two_tracks_mic_track_and_all_find_the_mic(obs, ext, tmp_path):
             assert [t.title for t in tracks] == ["Game", "Mic"]
 
 
+@pytest.mark.parametrize("cut", ["accurate", "smart"])
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_re_encoded_clips_of_obs_two_tracks_keep_both_named(obs, ext, cut, tmp_path):
+    """--cut smart kept both audio tracks of an OBS recording in MP4 but not their names:
+    an editor got two untitled tracks where a copied clip has "Game" and "Mic". Each
+    re-encoded clip keeps both, named, its moment where the window says on the mic's."""
+    result = analyze(obs(ext), tmp_path / "out", audio_track=2, cut=cut, clip_length=10,
+                     report=False)
+    assert_at_players_times(result, BURSTS, audio_track=2, keyframes=False)
+    for clip in result.clips:
+        assert clip.start == clip.highlight.start
+        tracks = PyAVSource().probe(clip.path).tracks
+        assert [t.title for t in tracks] == ["Game", "Mic"], clip.path
+
+
 @pytest.mark.parametrize("movflags", [
     pytest.param("+faststart", id="mp4"),
     pytest.param("frag_keyframe+empty_moov+default_base_moof", id="fragmented")])

@@ -37,6 +37,16 @@ def sound_graph(audio_track: int | str, count: int, *, input: int = 0,
                      + f"amix=inputs={count}:normalize=0:duration=longest"])
 
 
+def track_titles(media: MediaInfo, tracks: list[int] | None = None) -> list[str]:
+    """The ffmpeg output options that name a clip's audio tracks as ``media``'s are named,
+    ``tracks`` (numbered from 1) if not every one: an MP4's track names survive neither a
+    copy nor a re-encode."""
+    titles = {t.number: t.title for t in media.tracks}
+    kept = list(titles) if tracks is None else tracks
+    return [option for index, number in enumerate(kept) if titles.get(number)
+            for option in (f"-metadata:s:a:{index}", f"title={titles[number]}")]
+
+
 def clip_command(
     media: MediaInfo, start: float, duration: float, out: str | os.PathLike, cut: str = "copy",
     *, video_graph: str | None = None, audio_filter: str | None = None,
@@ -116,11 +126,7 @@ def clip_command(
         sound = ["0:a?"] if tracks is None else [f"0:a:{n - 1}" for n in tracks]
         picture = [] if sound_only else ["-map", "0:V:0?"]
         cmd += [*picture, *(a for m in sound for a in ("-map", m)), "-sn", "-dn"]
-        titles = {t.number: t.title for t in media.tracks}
-        kept = list(titles) if tracks is None else tracks
-        for index, number in enumerate(kept):  # an mp4's track names do not survive a copy
-            if titles.get(number):
-                cmd += [f"-metadata:s:a:{index}", f"title={titles[number]}"]
+        cmd += track_titles(media, tracks)
     suffix = Path(out).suffix.lower()
     if cut == "copy":
         cmd += ["-c", "copy", "-avoid_negative_ts", "make_zero"]

@@ -19,6 +19,7 @@ from pathlib import Path
 from m0core.media.ffmpeg import PLAYERS_TIMELINE, base_command, input_arg
 from m0core.model import MediaInfo
 
+from .command import track_titles
 from .keyframes import NUDGE, keyframe_before, video_frames
 from .naming import FASTSTART_EXTENSIONS
 
@@ -112,6 +113,7 @@ def smart_commands(media: MediaInfo, start: float, duration: float, out: str | o
         # that starts late ran past the window
         "-t", f"{duration:.6f}", "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy",
         *(["-af", PLAYERS_TIMELINE] if media.has_audio else []), "-c:a", "aac", "-b:a", "160k",
+        *track_titles(media),
     ]
     if Path(out).suffix.lower() in FASTSTART_EXTENSIONS:
         final += ["-movflags", "+faststart"]
