@@ -515,3 +515,28 @@ def test_an_empty_output_path_is_an_error_not_the_current_folder(wav, tmp_path, 
     assert run.stderr.splitlines() == [
         f"Error: Invalid value for {hint}: {said} (see 'python -m m0core {args[0]} --help')"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_utf8_name_works_where_python_reads_names_as_ascii(vod, tmp_path):
+    """With Python's UTF-8 mode and locale coercion off (``PYTHONUTF8=0 LC_ALL=C``),
+    ``m0 analyze 'vidéo ライブ.mp4'`` said 'the file's name is not valid UTF-8; rename it' of
+    a name whose bytes are UTF-8: Python had read it as ASCII. It is analysed as anywhere else;
+    a name that is not UTF-8 is still refused, and from Python the error says how to run it."""
+    video = tmp_path / "vidéo ライブ.mp4"
+    shutil.copy(vod, video)
+    env = {**os.environ, "PYTHONUTF8": "0", "LC_ALL": "C"}
+    env.pop("LANG", None)
+    run = run_m0("analyze", str(video), str(tmp_path / "out"), "--no-clips", "--json", env=env)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["source"]["name"] == "vidéo ライブ.mp4"
+    latin = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.mp4")
+    shutil.copy(vod, latin)
+    bad = run_m0("analyze", latin, str(tmp_path / "bad"), env=env)
+    assert bad.returncode == 1 and bad.stderr.strip().endswith(
+        "caf\ufffd.mp4: the file's name is not valid UTF-8; rename it"), bad.stderr
+    from_python = subprocess.run(
+        [sys.executable, "-c", "import sys; from m0core.media.ffmpeg import check_name; "
+         "check_name(sys.argv[1])", str(video)], capture_output=True, text=True, env=env)
+    assert from_python.stderr.strip().endswith(
+        "Python reads file names as ascii here, not UTF-8: run it with PYTHONUTF8=1"), \
+        from_python.stderr

@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     (a SIGHUP ignored by ``nohup`` stays ignored). So does Ctrl-C while m0 starts (its
     modules being imported).
     """
+    if argv is None:
+        _read_names_as_utf8()
     _open_closed_streams()
     try:
         try:
@@ -61,6 +63,20 @@ def main(argv: list[str] | None = None) -> None:
         if threading.current_thread() is threading.main_thread():
             _end_despite_threads(end.code)
         raise
+
+
+def _read_names_as_utf8() -> None:
+    """Run the command again in Python's UTF-8 mode where Python reads file names in another
+    encoding (``PYTHONUTF8=0`` in the C locale: ASCII): there ``vidéo ライブ.mp4``, UTF-8 on
+    disk, came as escaped bytes that m0's caches, ledger and records cannot hold, and
+    :func:`m0core.media.ffmpeg.check_name` refused it. The workers inherit the mode; a name
+    that is not UTF-8 is still refused."""
+    if (sys.getfilesystemencoding() != "utf-8" and os.environ.get("PYTHONUTF8") != "1"
+            and getattr(sys, "orig_argv", None)):
+        os.environ["PYTHONUTF8"] = "1"
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def _open_closed_streams() -> None:

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -97,13 +98,21 @@ def base_command() -> list[str]:
 def check_name(path: str | os.PathLike) -> None:
     """Reject a path m0 cannot record: a name that is not valid UTF-8 (a Latin-1 ``café.mp4``
     copied from an old disk or archive) cannot go into its caches, ledger or records; the
-    :class:`InputError` shows it with ``�`` and asks for a rename."""
+    :class:`InputError` shows it with ``�`` and asks for a rename. A UTF-8 name Python read in
+    another encoding (``PYTHONUTF8=0`` in the C locale; the ``m0`` command runs itself in UTF-8
+    mode there) is no fault of the name's: the error says how to run Python."""
     name = os.fspath(path)
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
-        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        raise InputError(f"{shown}: the file's name is not valid UTF-8; rename it") from None
+        raw = name.encode("utf-8", "surrogateescape")
+        shown = raw.decode("utf-8", "replace")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{shown}: the file's name is not valid UTF-8; rename it") from None
+        raise InputError(f"{shown}: Python reads file names as {sys.getfilesystemencoding()} "
+                         "here, not UTF-8: run it with PYTHONUTF8=1") from None
 
 
 def check_input_file(path: str | os.PathLike) -> Path:
