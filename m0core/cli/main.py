@@ -15,11 +15,45 @@ import sys
 import threading
 from typing import Any
 
+#: How long a stop that came where it could not be raised waits before it is tried again.
+_RETRY_STOP = 0.02
+
 
 def _terminate(signum: int, frame: Any) -> None:
-    if signum != signal.SIGTERM:  # SIGHUP: the terminal may be gone
+    """Stop the command as Ctrl-C does: raise :class:`KeyboardInterrupt`, but not where it
+    would break Python's own works (:func:`_unsafe_to_stop`): there it is tried again a
+    moment later."""
+    if signum == getattr(signal, "SIGHUP", None):  # the terminal may be gone
         _leave_hung_up_terminal()
+    if hasattr(signal, "setitimer"):
+        if _unsafe_to_stop(frame):
+            signal.signal(signal.SIGALRM, lambda _, later: _terminate(signum, later))
+            signal.setitimer(signal.ITIMER_REAL, _RETRY_STOP, _RETRY_STOP)
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0)
     raise KeyboardInterrupt
+
+
+def _unsafe_to_stop(frame: Any) -> bool:
+    """Whether ``frame`` runs inside an import or a function a process's start calls.
+
+    A :class:`KeyboardInterrupt` raised inside an import (m0 imports most of its modules as a
+    command starts) can leave the module half made (numpy's 'ImportError: initialization
+    failed' when it is imported again) or, from the code a dataclass or a named tuple
+    compiles, Python's note of an interrupt none caught: ``python -m m0core`` then ended
+    killed by SIGINT, not with the 130 it exited with. One raised in logging's handler around
+    a fork (``subprocess``) is dropped by Python, its lock left held: the next process
+    started waited for it for ever."""
+    subprocess = sys.modules.get("subprocess")
+    starting = subprocess.Popen._execute_child.__code__ if subprocess else None
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        caller = frame.f_back
+        if caller is not None and caller.f_code is starting:
+            return True
+        frame = caller
+    return False
 
 
 def _leave_hung_up_terminal() -> None:
@@ -50,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     if argv is None:
         _read_names_as_utf8()
+    _stop_as_ctrl_c()
     _open_closed_streams()
     try:
         try:
@@ -63,6 +98,20 @@ def main(argv: list[str] | None = None) -> None:
         if threading.current_thread() is threading.main_thread():
             _end_despite_threads(end.code)
         raise
+
+
+def _stop_as_ctrl_c() -> None:
+    """Have Ctrl-C, SIGTERM and SIGHUP stop the command (:func:`_terminate`), from m0's first
+    line on (an ignored one stays ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _terminate)
+    from m0core.workers import STOP_SIGNALS
+
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _terminate)
 
 
 def _read_names_as_utf8() -> None:
@@ -120,10 +169,6 @@ def _run(argv: list[str] | None) -> None:
     exit code."""
     from m0core import workers
 
-    if threading.current_thread() is threading.main_thread():
-        for signum in workers.STOP_SIGNALS:
-            if signal.getsignal(signum) is not signal.SIG_IGN:
-                signal.signal(signum, _terminate)
     # m0's process hands numpy no matrix work worth a thread pool (its workers run in
     # parallel as processes), and starting OpenBLAS's costs about 0.05 s of CPU
     for name, value in workers.SINGLE_THREADED.items():
