@@ -540,3 +540,27 @@ def test_a_utf8_name_works_where_python_reads_names_as_ascii(vod, tmp_path):
     assert from_python.stderr.strip().endswith(
         "Python reads file names as ascii here, not UTF-8: run it with PYTHONUTF8=1"), \
         from_python.stderr
+
+
+def test_a_reader_that_goes_away_ends_m0_quietly(vod, tmp_path):
+    """``m0 probe x.mp4 | true`` and ``m0 analyze x.mp4 out --json | head -c 10`` ended with
+    exit code 1 and nothing said, an error README says is always said. They end as a Unix tool
+    whose reader went away does, code 141 (128 + SIGPIPE), nothing said; analyze's outputs,
+    written before its listing, are complete."""
+    def closed_reader(*args: str) -> subprocess.CompletedProcess:
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            return subprocess.run([sys.executable, "-m", "m0core", *args], stdout=write,
+                                  stderr=subprocess.PIPE, text=True, timeout=120)
+        finally:
+            os.close(write)
+
+    probe = closed_reader("probe", str(vod))
+    assert probe.returncode == 141 and probe.stderr == "", probe.stderr
+    out = tmp_path / "out"
+    run = closed_reader("analyze", str(vod), str(out), "--json", "-q")
+    assert run.returncode == 141 and run.stderr == "", run.stderr
+    assert len(json.loads((out / "highlights.json").read_text())["highlights"]) == len(LOUD_AT)
+    assert len(list(out.glob("*.mp4"))) == len(LOUD_AT)
+    assert not [p for p in out.iterdir() if p.name.startswith(".m0-run")]

@@ -18,7 +18,20 @@ from m0core.cli.options import CONTEXT
 from m0core.version import __version__
 
 
-@click.group(context_settings=CONTEXT)
+class ReaderGone(Exception):
+    """The reader of m0's output went away (``m0 probe x.mp4 | head -1``): a write to the pipe
+    failed (EPIPE). Not an :class:`OSError`, which click would end with code 1 unsaid."""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise ReaderGone from exc
+
+
+@click.group(cls=_Group, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="m0",
                       message="%(prog)s, version %(version)s")
 @click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME",

@@ -176,7 +176,7 @@ def _run(argv: list[str] | None) -> None:
     import click
 
     from m0core.cli.console import error
-    from m0core.cli.group import cli
+    from m0core.cli.group import ReaderGone, cli
     from m0core.errors import Interrupted, M0Error, debug
 
     # click 8.2 and later raise this usage error for a group given no command (8.1 prints
@@ -187,6 +187,9 @@ def _run(argv: list[str] | None) -> None:
     except click.exceptions.Abort as exc:  # click's for a KeyboardInterrupt, its cause
         error(str(exc.__cause__) if isinstance(exc.__cause__, Interrupted) else "interrupted")
         sys.exit(130)
+    except ReaderGone:  # as a Unix tool its reader left ends, killed by SIGPIPE: unsaid
+        _drop_output()
+        sys.exit(128 + signal.SIGPIPE)
     except no_args_is_help as exc:  # "m0" or "m0 cache" alone: their help, not an error
         exc.show()
         sys.exit(exc.exit_code)
@@ -210,6 +213,14 @@ def _run(argv: list[str] | None) -> None:
         error(f"unexpected {type(exc).__name__}: {exc} (M0_DEBUG=1 shows the traceback)")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _drop_output() -> None:
+    """Point stdout, whose reader went away, at the null device: what Python still holds for
+    it, flushed at exit, would fail again."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
 
 
 def _dashed_file(argv: list[str] | None) -> str:
