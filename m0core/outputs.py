@@ -95,18 +95,17 @@ def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
 
 @contextmanager
 def out_dir_for(out_dir: str | os.PathLike) -> Iterator[Path]:
-    """:func:`prepare_out_dir`, for a block that fills it: a folder the block made and then
-    failed in (a bad option, an interruption) is removed again when it is empty, so a call
-    that fails leaves no folder behind."""
+    """:func:`prepare_out_dir`, for a block that fills it: a folder the block made and left
+    empty (it failed: a bad option, an interruption, every clip of it failed) is removed
+    again, so a call that made nothing leaves no folder behind."""
     created = not os.path.lexists(out_dir)
     out = prepare_out_dir(out_dir)
     try:
         yield out
-    except BaseException:
+    finally:
         if created:
-            with suppress(OSError):
+            with suppress(OSError):  # not empty: what the block made stays
                 out.rmdir()
-        raise
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

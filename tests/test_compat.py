@@ -306,3 +306,24 @@ def test_optimized_clip_generator_cuts_with_an_encoder_plugin_of_the_contract(wa
             wav, [(10.0, 20.0), (30.0, 40.0)], tmp_path / "out")
     assert [Path(c.path).name for c in clips] == ["01.txt", "02.txt"]
     assert (tmp_path / "out" / "02.txt").read_text() == "30.0 40.0"
+
+
+def test_clips_that_all_fail_leave_no_folder_and_no_header_only_clip(vod, make_media, tmp_path):
+    """``generate_clips`` whose every window failed (past the recording's end) left an empty
+    output folder behind; ``generate_clip`` of a WAV with no samples returned ok=True and a
+    78-byte clip of a header alone. Both are failed results with their reason, no folder made
+    and no file; a folder that was there stays."""
+    generator = OptimizedClipGenerator(max_workers=2)
+    out = tmp_path / "past_the_end"
+    results = generator.generate_clips(vod, [(100.0, 105.0), (200.0, 205.0)], out)
+    assert [r.ok for r in results] == [False, False]
+    assert results[0].error == "clip window starts at 100.0 s, after the end (60.0 s)"
+    assert not out.exists()
+    there = tmp_path / "there"
+    there.mkdir()
+    assert not generator.generate_clip(vod, 100.0, 105.0, there).ok
+    assert there.is_dir()
+    silent = make_media("no_samples.wav", "-f", "lavfi", "-i", "sine=duration=1", "-t", "0")
+    empty = generator.generate_clip(silent, 0.0, 1.0, tmp_path / "empty")
+    assert not empty.ok and empty.path is None and empty.error == "ffmpeg wrote an empty clip"
+    assert not (tmp_path / "empty").exists()

@@ -52,10 +52,13 @@ FULL = f"the output folder's disk is full ({DISK_FULL})"
 def _holds_nothing(clip: Path) -> bool:
     """Whether the MP4/MOV ``clip`` that ffmpeg wrote (and said it made) has no track at all:
     a window its ``-ss`` could not find (a recording whose timestamps start again) gives a
-    file of a few hundred bytes with neither picture nor sound. Read from its boxes; other
-    containers, and an MP4 the reader does not read, are taken as made."""
+    file of a few hundred bytes with neither picture nor sound. Read from its boxes; a WAV
+    whose samples are none (cut from a WAV that has none) holds nothing too; other containers,
+    and an MP4 the reader does not read, are taken as made."""
     from m0_plugins.pyav_source import mp4
 
+    if _wav_without_samples(clip):
+        return True
     try:
         if not mp4.looks_like_mp4(clip):
             return False
@@ -63,6 +66,21 @@ def _holds_nothing(clip: Path) -> bool:
     except (mp4.Unsupported, OSError):
         return False
     return not movie.tracks and movie.video_trak is None
+
+
+def _wav_without_samples(clip: Path) -> bool:
+    """Whether ``clip`` is a RIFF WAV whose ``data`` chunk is empty or missing (a header of
+    some 80 bytes)."""
+    with clip.open("rb") as fh:
+        head = fh.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return False
+        while len(chunk := fh.read(8)) == 8:
+            size = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                return size == 0
+            fh.seek(size + size % 2, os.SEEK_CUR)
+    return True
 
 
 class _Failed(Exception):
