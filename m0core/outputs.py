@@ -74,11 +74,16 @@ def remove_stale_temps(folder: str | os.PathLike) -> None:
             pass
 
 
+class NotAFolder(OutputError):
+    """The output folder's path is a file: the user's to change, not the machine's (a batch
+    does not run its job again unless asked)."""
+
+
 def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
     """Create ``out_dir`` if needed and make sure files can be written in it."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder")
+        raise NotAFolder(f"{out}: exists and is not a folder")
     if out.is_symlink() and not out.exists():
         raise OutputError(f"{out}: is a link to {os.readlink(out)}, which does not exist")
     try:

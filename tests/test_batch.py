@@ -1778,3 +1778,24 @@ def test_a_no_clips_batch_does_not_say_0_clips(vod, tmp_path):
     assert row.split()[1:3] == ["2", "-"], row
     clipped = run_m0("batch", str(vod), str(tmp_path / "clips"), "--no-report", "-l", "6")
     assert f"{vod.name}: 2 highlights, 2 clips in " in clipped.stderr, clipped.stderr
+
+
+def test_a_job_whose_output_path_is_a_file_fails_once(vod, tmp_path):
+    """A ``BatchJob`` whose output path is a file already there failed retry=True, counted as
+    the machine's fault: every rerun ran it again, to fail the same way. It is the job's: it
+    fails with one line and is not run again unless retry_failed asks."""
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    ledger = tmp_path / "ledger.sqlite"
+
+    def run(retry_failed: bool = False) -> dict:
+        batch = BatchProcessor(max_workers=1, ledger=ledger, retry_failed=retry_failed)
+        batch.add_job(BatchJob(str(vod), str(taken)))
+        return batch.process_batch()[str(vod)]
+
+    first = run()
+    assert first["status"] == "failed" and not first["retry"]
+    assert first["error"] == f"{taken}: exists and is not a folder"
+    assert run().get("previous") is True  # not run again
+    assert "previous" not in run(retry_failed=True)  # asked: run again
+    assert taken.read_text() == "a file, not a folder"

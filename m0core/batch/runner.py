@@ -40,7 +40,7 @@ from m0core.errors import InputError, M0Error, OptionError, OutputError
 from m0core.media.ffmpeg import check_name
 from m0core.model import ClipResult
 from m0core.options import Options
-from m0core.outputs import HIGHLIGHTS_FILE, remove_stale_temps
+from m0core.outputs import HIGHLIGHTS_FILE, NotAFolder, remove_stale_temps
 from m0core.pipeline import Progress, analyze
 from m0core.staging import clear_stale, previous_outputs
 
@@ -159,9 +159,10 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
     except M0Error as exc:
         # the output folder (a full disk, no room to create it) is the machine's, and so is
         # an input seen here otherwise than by the batch (a Dask worker without its share);
-        # an input, an option or a plugin would fail the same way again
+        # an input, an option, a plugin or a file where the job's folder goes would fail the
+        # same way again
         result.update(error=str(exc), retry=isinstance(exc, OutputError | _NotHere)
-                      or _not_as_asked(spec))
+                      and not isinstance(exc, NotAFolder) or _not_as_asked(spec))
     except KeyboardInterrupt:
         result.update(status="interrupted", error="the batch was stopped")
     except MemoryError:
