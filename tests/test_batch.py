@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -1295,7 +1296,7 @@ def _cluster(folder: Path, env: dict[str, str],
                                       stderr=subprocess.DEVNULL))
         with Client(scheduler_file=str(info), timeout=60) as client:
             client.wait_for_workers(1, timeout=60)
-            yield SimpleNamespace(client=client, scheduler=procs[0])
+            yield SimpleNamespace(client=client, scheduler=procs[0], worker=procs[1], info=info)
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -1799,3 +1800,44 @@ def test_a_job_whose_output_path_is_a_file_fails_once(vod, tmp_path):
     assert run().get("previous") is True  # not run again
     assert "previous" not in run(retry_failed=True)  # asked: run again
     assert taken.read_text() == "a file, not a folder"
+
+
+def test_a_batch_whose_cluster_has_lost_every_worker_says_so_and_waits(vod, tmp_path,
+                                                                       monkeypatch):
+    """A batch on a cluster whose every worker is gone (killed) waited for ever without a
+    word. Once the cluster has had no worker for a while (30 s; 1 s here) it says so in one
+    line, and waits on: a worker that comes runs the job."""
+    from m0core.batch import executors
+
+    monkeypatch.setattr(executors, "NO_WORKERS_WARNING", 1.0)
+    env, tag = tagged_env()
+    folder = tmp_path / "cluster"
+    folder.mkdir()
+    said: list[str] = []
+    with _cluster(folder, env) as cluster:
+        address = cluster.client.scheduler.address
+        os.killpg(cluster.worker.pid, signal.SIGKILL)
+        cluster.worker.wait(timeout=30)
+        wait_for(lambda: not cluster.client.nthreads(), 30, "the worker gone")
+        batch = BatchProcessor(1, "dask", scheduler=address)
+        batch.add_job(BatchJob(str(vod), str(tmp_path / "out")))
+        results: list[dict] = []
+        runner = threading.Thread(target=lambda: results.append(
+            batch.process_batch(on_warning=said.append)))
+        runner.start()
+        wait_for(lambda: said, 30, "the warning")
+        assert said == [f"the Dask cluster at {address} has no workers; waiting for one "
+                        "(Ctrl-C stops)"]
+        assert runner.is_alive()  # waiting on
+        again = subprocess.Popen([sys.executable, "-m", "dask", "worker", "--scheduler-file",
+                                  str(cluster.info), "--host", "127.0.0.1", "--nthreads", "1",
+                                  "--no-dashboard", "--no-nanny"], cwd=folder, env=env,
+                                 start_new_session=True, stderr=subprocess.DEVNULL)
+        try:
+            runner.join(timeout=120)
+            assert results and results[0][str(vod)]["status"] == "completed", results
+        finally:
+            again.terminate()
+            again.wait(timeout=30)
+    assert len(said) == 1
+    assert not wait_gone(tag, 30)

@@ -11,7 +11,9 @@ through ``on_event(kind, job_id, payload)``:
   ``failed`` (its process died, e.g. out of memory; a Dask cluster could not run it) or
   ``interrupted`` (the batch was stopped), and ``retry`` true when it failed for the machine
   (a cluster that could not run it: m0 missing on a worker, a task cancelled there), which
-  the next batch runs again.
+  the next batch runs again;
+- ``"warning"``: something the user should hear of that is no job's, ``job_id`` ``None`` and
+  payload a line (a Dask cluster whose workers are all gone: the batch waits for one).
 
 A ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM turned into one by the CLI) stops the running jobs,
 reports them ``lost`` as interrupted (on Dask, ``done`` with the ``interrupted`` result of a
@@ -42,7 +44,7 @@ from m0core.errors import M0Error, OptionError
 from m0core.workers import stop_process
 
 JobFn = Callable[..., dict]
-OnEvent = Callable[[str, str, Any], None]
+OnEvent = Callable[[str, str | None, Any], None]
 EXECUTORS = ("process", "dask")
 
 #: Seconds a stopped job gets to clean up (kill its ffmpeg, remove its clips) before SIGKILL.
@@ -248,6 +250,7 @@ class DaskExecutor:
             raise OptionError("a batch on Dask is stopped with Ctrl-C, not a stop event")
 
         client, cluster = self._connect(_at_once(self.workers, specs))
+        watching = threading.Event()  # set: the batch has ended
         futures: dict[Any, str] = {}
         halt = Event(f"m0-stop-{uuid.uuid4().hex}", client=client)  # no call to the scheduler
         # a client that lost its scheduler logs tracebacks as it retries; m0 says it in a line
@@ -273,6 +276,11 @@ class DaskExecutor:
 
             while queue and len(futures) < slots:
                 submit()
+            if self.scheduler:  # a local cluster's workers go with the batch
+                watcher = threading.Thread(target=_say_when_no_workers, daemon=True,
+                                           args=(client, self.scheduler, on_event, watching),
+                                           name="m0-dask-workers")
+                watcher.start()
             for future in pending:
                 job_id = futures.pop(future)
                 try:
@@ -297,6 +305,7 @@ class DaskExecutor:
             _stop_tasks(client, halt, futures, on_event)
             raise
         finally:
+            watching.set()
             client.close()
             client_log.setLevel(level)
             if cluster is not None:
@@ -333,6 +342,29 @@ class DaskExecutor:
 
 #: Seconds a batch waits for the Dask scheduler it is given to answer.
 CONNECT_TIMEOUT = 30.0
+#: Seconds a batch on a Dask cluster with no worker waits before it says so.
+NO_WORKERS_WARNING = 30.0
+
+
+def _say_when_no_workers(client: Any, address: str, on_event: OnEvent,
+                         ended: threading.Event) -> None:
+    """Say once, as a ``warning`` event, that the cluster at ``address`` has had no worker for
+    :data:`NO_WORKERS_WARNING` seconds (every worker gone: Dask waits for one to come, the
+    batch with it, which looked hung); again if they all go again. Looks until ``ended``."""
+    alone_since: float | None = None
+    while not ended.wait(min(2.0, NO_WORKERS_WARNING / 4)):
+        try:
+            workers = len(client.nthreads())
+        except Exception:  # the scheduler lost: the batch says so
+            return
+        if workers:
+            alone_since = None
+        elif alone_since is None:
+            alone_since = time.monotonic()
+        elif alone_since != -1 and time.monotonic() - alone_since >= NO_WORKERS_WARNING:
+            on_event("warning", None, f"the Dask cluster at {address} has no workers; "
+                                      "waiting for one (Ctrl-C stops)")
+            alone_since = -1  # said
 
 
 def _answers(address: str) -> None:

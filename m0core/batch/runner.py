@@ -331,20 +331,23 @@ class BatchProcessor:
     def process_batch(self, jobs: Iterable[BatchJob] | None = None,
                       progress_callback: ProgressCallback | None = None, *,
                       job_progress: Callable[[str, float], None] | None = None,
+                      on_warning: Callable[[str], None] | None = None,
                       stop: threading.Event | None = None) -> dict[str, dict]:
         """Run ``jobs`` (default: those added with :meth:`add_job`); return
         ``{job_id: result}`` in job order (see :func:`run_job` for a result's fields, plus
         ``attempts``; skipped jobs have status ``skipped``).
 
         ``progress_callback(completed, total, job_id, result)`` is called as each job ends;
-        ``job_progress(job_id, fraction)`` as running jobs advance (0.0 when one starts).
+        ``job_progress(job_id, fraction)`` as running jobs advance (0.0 when one starts);
+        ``on_warning(line)`` with what the batch waits for that is no job's (a Dask cluster
+        that has had no worker for :data:`~m0core.batch.executors.NO_WORKERS_WARNING` s).
         A ``KeyboardInterrupt`` stops the running jobs, records them interrupted and is
         re-raised; so does setting ``stop`` (process executor only; how ``m0 gui`` cancels a
         batch it runs in a thread).
         """
         jobs = _checked_jobs(self.jobs if jobs is None else jobs)
         for name, callback in (("progress_callback", progress_callback),
-                               ("job_progress", job_progress)):
+                               ("job_progress", job_progress), ("on_warning", on_warning)):
             if callback is not None and not callable(callback):
                 raise OptionError(f"{name} must be a function, not {callback!r}")
         counts = Counter(job.job_id for job in jobs)
@@ -393,7 +396,11 @@ class BatchProcessor:
                     specs.append(spec)
             by_id = {spec["job_id"]: spec for spec in specs}
 
-            def on_event(kind: str, job_id: str, payload: Any) -> None:
+            def on_event(kind: str, job_id: str | None, payload: Any) -> None:
+                if kind == "warning":
+                    if on_warning is not None:
+                        on_warning(payload)
+                    return
                 key = keys[job_id]
                 if kind == "started":
                     ledger.start(key)

@@ -121,7 +121,8 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     try:
         with stdout_to_stderr():
             results = processor.process_batch(jobs, view.job_done,
-                                              job_progress=view.job_progress)
+                                              job_progress=view.job_progress,
+                                              on_warning=view.warning)
     except KeyboardInterrupt:
         view.close()
         warn(f"stopped; run the same command again to resume (m0 batch --status {out_dir})")

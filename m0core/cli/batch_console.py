@@ -19,6 +19,7 @@ from m0core.cli.console import (
     one_line,
     say,
     terminal_width,
+    warn,
 )
 
 _MARK = {"completed": ("✓", "green"), "skipped": ("=", None), "failed": ("✗", "red"),
@@ -91,6 +92,13 @@ class BatchConsole:
         else:
             what = result["error"] or result["status"]
         say(one_line(f"[{completed}/{total}] {mark} {name}: {what}"), colour)
+        self._draw()
+
+    def warning(self, message: str) -> None:
+        """A warning of the batch's (``process_batch``'s ``on_warning``), a line above the
+        status line."""
+        self._clear()
+        warn(message)
         self._draw()
 
     def eta(self) -> float | None:
