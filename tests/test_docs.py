@@ -75,3 +75,40 @@ def test_the_guides_contract_check_works_after_a_bare_import_m0core():
             f"print({check.group(1)})\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.stdout.splitlines() == ["[] True True", "False"], run.stderr
+
+
+def _helps() -> dict[str, str]:
+    """Every ``m0`` command's ``--help`` text, by its name (``cache info`` for a subcommand)."""
+    import click
+
+    from m0core.cli.group import cli
+
+    found: dict[str, str] = {}
+
+    def walk(command: click.Command, parent: click.Context | None, name: str) -> None:
+        ctx = click.Context(command, info_name=name, parent=parent)
+        found[name] = command.get_help(ctx)
+        for sub_name, sub in getattr(command, "commands", {}).items():
+            walk(sub, ctx, sub_name if parent is None else f"{name} {sub_name}")
+
+    walk(cli, None, "m0")
+    return found
+
+
+def test_what_only_a_help_said_is_in_the_readme_and_helps_name_seconds_alike():
+    """``M0_CACHE_DIR`` was documented in ``m0 cache --help`` alone and ``--max-chapters`` in
+    ``m0 chapters --help`` alone; ``m0 demo --help`` showed ``--duration FLOAT RANGE`` where
+    the other commands say ``SECONDS``. Every ``M0_`` variable a help names, and every option
+    of ``m0 chapters`` the other commands lack, is in README or docs/ (``--max-chapters`` in
+    README); no help shows a click type's name in place of what a value is."""
+    readme = (ROOT / "README.md").read_text()
+    docs = readme + "".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
+    helps = _helps()
+    for name, text in helps.items():
+        for variable in re.findall(r"\bM0_[A-Z_]+", text):
+            assert variable in readme, f"{variable} (m0 {name} --help) is not in README"
+        assert not re.search(r"\b(FLOAT|INTEGER)( RANGE)?\b", text), f"m0 {name}: {text}"
+    others = set(re.findall(r"--[a-z-]+", helps["analyze"] + helps["batch"]))
+    for option in set(re.findall(r"--[a-z-]+", helps["chapters"])) - others:
+        assert f"`{option}" in docs, f"{option} (m0 chapters --help) is not in README or docs"
+    assert "`--max-chapters" in readme

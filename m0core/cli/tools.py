@@ -227,7 +227,7 @@ def plugins_command(show_all: bool, as_json: bool) -> None:
 @click.argument("out_dir", required=False, default="m0-demo", type=click.Path(),
                 callback=output_path)
 @click.option("--duration", type=click.FloatRange(20, 3600), default=180.0,
-              help="Seconds of sample VOD to make.")
+              metavar="SECONDS", help="Length of the sample VOD to make.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def demo(out_dir: Path, duration: float, quiet: bool) -> None:
     """Make a sample VOD with loud moments and run the main job on it.

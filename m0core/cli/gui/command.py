@@ -25,6 +25,7 @@ DEFAULT_UPLOAD_QUOTA = "32G"
 @click.option("--host", default="127.0.0.1",
               help="Address to listen on; anything but loopback lets other machines in.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=False,
+              metavar="PORT",
               help="Port to listen on  [default: a free one]")
 @click.option("--max-upload", default=DEFAULT_MAX_UPLOAD, metavar="SIZE",
               help="Largest upload, e.g. 500M, 8G.")
