@@ -19,6 +19,12 @@ ACCURATE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
                   "-c:a", "aac", "-b:a", "160k"]
 
 
+def single_track(audio_track: int | str) -> int:
+    """The track (numbered from 1) whose sound stands for ``audio_track`` where one track is
+    taken: the track itself, or the first for ``"all"`` of a file with fewer than two."""
+    return audio_track if isinstance(audio_track, int) else 1
+
+
 def sound_graph(audio_track: int | str, count: int, *, input: int = 0,
                 each: str = PLAYERS_TIMELINE) -> str:
     """The start of a filter graph from the sound analysed in input ``input``, a chain to go
@@ -26,8 +32,7 @@ def sound_graph(audio_track: int | str, count: int, *, input: int = 0,
     ``each``, or with ``"all"`` every one of its ``count`` tracks through them, summed at unity
     gain as the analysis sums them (``count`` under 2: the first track)."""
     if audio_track != ALL_TRACKS or count < 2:
-        number = audio_track if isinstance(audio_track, int) else 1
-        return f"[{input}:a:{number - 1}]{each or 'anull'}"
+        return f"[{input}:a:{single_track(audio_track) - 1}]{each or 'anull'}"
     tracks = [f"[{input}:a:{i}]" for i in range(count)]
     parts = []
     if each:

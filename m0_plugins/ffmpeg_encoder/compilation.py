@@ -32,7 +32,7 @@ from m0core.media.chapters import ffmetadata
 from m0core.media.ffmpeg import base_command, input_arg
 from m0core.model import Highlight
 
-from .command import ACCURATE_VIDEO, sound_graph
+from .command import ACCURATE_VIDEO, single_track, sound_graph
 
 COMPILATION_VIDEO = "compilation.mp4"
 COMPILATION_AUDIO = "compilation.m4a"  # of an audio-only recording
@@ -197,7 +197,7 @@ def concat_command(clips: Sequence[str | os.PathLike], listing: Path, metadata: 
         audio = ["-filter_complex", f"{sound_graph(track, count, each='')}[a]", "-map", "[a]",
                  "-c:v", "copy", "-c:a", "aac", "-b:a", "160k"]
     else:
-        audio = ["-map", f"0:a:{track - 1 if isinstance(track, int) else 0}", "-c", "copy"]
+        audio = ["-map", f"0:a:{single_track(track) - 1}", "-c", "copy"]
     return base_command() + [
         "-y", "-f", "concat", "-safe", "0", "-i", input_arg(listing),
         "-f", "ffmetadata", "-i", input_arg(metadata),

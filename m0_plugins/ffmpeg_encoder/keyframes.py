@@ -36,7 +36,7 @@ EARLY = 30.0
 #: Containers (FFmpeg's names) whose seeks land on the keyframe after their target.
 LATE_SEEKING = frozenset({"mpegts"})
 #: Seconds before the other streams of a copied clip begin within which an audio track may
-#: end and still be one of the window's (:func:`tracks_in_window`).
+#: end and still be one of the window's (:func:`copied_streams`).
 ENDED_BEFORE = 1.0
 #: Seconds before the recording's start within which a copied clip is taken to begin at it
 #: (:func:`copied_start`): its sound copied a little ahead of the keyframe, a frame's
