@@ -104,13 +104,12 @@ def out_dir_for(out_dir: str | os.PathLike) -> Iterator[Path]:
     empty (it failed: a bad option, an interruption, every clip of it failed) is removed
     again, so a call that made nothing leaves no folder behind."""
     created = not os.path.lexists(out_dir)
-    out = prepare_out_dir(out_dir)
-    try:
-        yield out
+    try:  # made inside: a stop (Ctrl-C, a closed terminal) just after the mkdir removes it too
+        yield prepare_out_dir(out_dir)
     finally:
         if created:
             with suppress(OSError):  # not empty: what the block made stays
-                out.rmdir()
+                Path(out_dir).rmdir()
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

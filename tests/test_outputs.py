@@ -654,3 +654,20 @@ def test_highlights_json_says_where_each_clip_starts_in_the_recording(analysed):
     assert [r["clip_start"] for r in rows] == [round(c.start, 3) for c in analysed.clips]
     for row in rows:
         assert row["start"] - 2.1 <= row["clip_start"] <= row["start"]
+
+
+def test_a_stop_just_after_the_output_folder_is_made_leaves_no_folder(tmp_path, monkeypatch):
+    """Ctrl-C or a closed terminal (SIGHUP) that lands between the folder's mkdir and the
+    block that fills it left an empty folder: the folder is made inside what removes it."""
+    import tempfile
+
+    from m0core.outputs import out_dir_for
+
+    def stopped(*args, **kwargs):  # the write test that follows the mkdir
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", stopped)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt), out_dir_for(out):
+        pass
+    assert not out.exists()
