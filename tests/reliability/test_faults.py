@@ -249,7 +249,7 @@ def test_closing_the_terminal_stops_analyze_with_130(long_wav, slow_env, tmp_pat
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert not wait_gone(_tag(slow_env), 10)
-    assert not out.exists()
+    assert not out.exists(), sorted(p.name for p in out.rglob("*")) if out.exists() else None
 
 
 #: The ``m0`` console script's two lines, Ctrl-C arriving as its first import of ``module``.
