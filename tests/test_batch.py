@@ -457,6 +457,21 @@ def test_the_status_line_of_japanese_names_fits_the_terminal(monkeypatch, capsys
     assert "ライブ配信アーカイブ第2" in drawn and len(drawn) + wide <= 79, drawn
 
 
+def test_a_name_with_a_joined_emoji_is_shown_whole_when_it_fits(monkeypatch, capsys):
+    """'👨‍👩‍👧 family night 3.mp4' takes 21 columns (the family emoji, three people joined by
+    zero-width joiners, is one emoji of two columns), but each of its five code points was
+    counted as one or two columns (8), so the name was cut ('👨‍👩‍👧 family nigh…') where it
+    fitted the 24 a running job's name is given. Columns are counted by wcwidth."""
+    from m0core.cli import batch_console
+
+    monkeypatch.setenv("COLUMNS", "100")
+    console = batch_console.BatchConsole(1)
+    console.live = True
+    console.job_progress("👨\u200d👩\u200d👧 family night 3.mp4", 0.4)
+    drawn = capsys.readouterr().err.split("\r\x1b[K")[-1]
+    assert "👨\u200d👩\u200d👧 family night 3.mp4 40 %" in drawn, drawn
+
+
 def test_a_jobs_line_says_which_of_two_recordings_of_one_name_it_is(tmp_path, vod,
                                                                    video_only):
     """A studio's ``vods/day 01/stream.mp4``, ``vods/day 02/stream.mp4``…: each finished

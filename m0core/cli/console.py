@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import re
 import sys
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from typing import Any, TextIO
 
 import click
+import wcwidth
 
 from m0core.errors import escaped
 
@@ -115,17 +115,19 @@ def terminal_width() -> int:
     return columns if columns > 20 else 100
 
 
-def fit(text: str, columns: int, end: str = "") -> str:
-    """``text`` cut to what ``columns`` columns of a terminal show, ``end`` (``…``) in place
-    of what is cut: a wide character (Chinese, Japanese, Korean, most emoji: East Asian
-    width W or F) takes two columns, a combining mark none."""
-    room, shown = columns - len(end), 0
-    for i, char in enumerate(text):
-        shown += (0 if unicodedata.combining(char)
-                  else 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1)
-        if shown > columns:
-            return fit(text[:i], room) + end
-    return text
+def columns(text: str) -> int:
+    """Terminal columns ``text`` takes (by wcwidth): a wide character (Chinese, Japanese,
+    Korean, most emoji) two, a combining mark none, an emoji sequence joined by ZWJ or with
+    a skin tone as one emoji."""
+    return wcwidth.width(text)
+
+
+def fit(text: str, room: int, end: str = "") -> str:
+    """``text`` cut to what ``room`` columns of a terminal show (:func:`columns`), ``end``
+    (``…``) in place of what is cut."""
+    if columns(text) <= room:
+        return text
+    return wcwidth.clip(text, 0, max(0, room - columns(end))).rstrip() + end
 
 
 def clock(seconds: float) -> str:

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import AsLog, count, dumb_terminal, fit, terminal_width, warn
+from m0core.cli.console import (
+    AsLog,
+    columns,
+    count,
+    dumb_terminal,
+    fit,
+    terminal_width,
+    warn,
+)
 from m0core.model import ClipResult, MediaInfo
 from m0core.pipeline import Progress
 
@@ -33,8 +41,8 @@ def progress_bar(**options: Any) -> ProgressBar:
         room = terminal_width() - 1
         bar.width = TRACK
         shown = line()
-        if len(shown) > room:  # a narrow terminal: the track shorter, the line cut
-            bar.width = max(0, TRACK - (len(shown) - room))
+        if columns(shown) > room:  # a narrow terminal: the track shorter, the line cut
+            bar.width = max(0, TRACK - (columns(shown) - room))
             shown = fit(line(), room)
         bar.max_width = min(bar.max_width or 0, room)  # what a redraw pads to
         return shown
