@@ -682,6 +682,29 @@ def test_a_chmod_a_hard_link_or_a_copy_kept_with_its_time_reruns_no_finished_job
     assert statuses() == {"vod000.mp4": "skipped", "vod001.mp4": "completed"}
 
 
+def test_a_job_whose_folder_was_deleted_runs_again(vod, tmp_path):
+    """A studio deletes ``out/vod000_highlights/`` to have that VOD done again (or empties
+    it): the rerun skipped it as done, leaving no folder, and said "skipped 2 of 2 jobs".
+    Such a job runs again; the other stays skipped."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    _copies(vod, inputs, 2)
+    args = ("batch", str(inputs / "*.mp4"), str(out), "--json", "--no-clips", "--no-report")
+
+    def statuses() -> dict[str, str]:
+        run = run_m0(*args)
+        assert run.returncode == 0, run.stderr
+        return {Path(r["video_path"]).name: r["status"] for r in json.loads(run.stdout)["jobs"]}
+
+    assert statuses() == {"vod000.mp4": "completed", "vod001.mp4": "completed"}
+    shutil.rmtree(out / "vod000_highlights")
+    assert statuses() == {"vod000.mp4": "completed", "vod001.mp4": "skipped"}
+    assert (out / "vod000_highlights" / "highlights.json").is_file()
+    for made in (out / "vod001_highlights").iterdir():
+        made.unlink()
+    assert statuses() == {"vod000.mp4": "skipped", "vod001.mp4": "completed"}
+    assert (out / "vod001_highlights" / "highlights.json").is_file()
+
+
 def test_a_ledger_of_an_earlier_m0_keeps_its_finished_jobs(vod, tmp_path):
     """A ledger written when the key took the inode and ctime: its finished job is the same
     job (same path, size, time and options), skipped, not run once more after the upgrade."""

@@ -388,7 +388,7 @@ class BatchProcessor:
                 row = ledger.add(identity, spec["output_path"])
                 keys[job.job_id] = spec["key"] = identity.key
                 keyed[job.job_id] = identity
-                if row.status == "completed":
+                if row.status == "completed" and not _outputs_gone(row):
                     ended(job.job_id, _from_row(spec, row, "skipped"))
                 elif row.status == "failed" and not (self.retry_failed or row.retry):
                     ended(job.job_id, _from_row(spec, row, "failed", previous=True))
@@ -428,6 +428,16 @@ class BatchProcessor:
             self.executor.map(run_job, [s for s in specs if s not in here], on_event,
                               stop=stop)
         return {job.job_id: results[job.job_id] for job in jobs}
+
+
+def _outputs_gone(row: Row) -> bool:
+    """Whether a completed job's folder is gone or empty (the user deleted or emptied it to
+    have the job done again): then the job runs again."""
+    try:
+        with os.scandir(row.out_dir) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return True
 
 
 def _check_outputs_here(result: dict[str, Any]) -> None:
