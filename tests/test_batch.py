@@ -652,6 +652,13 @@ def test_names_in_another_case_are_the_same_options_to_a_batch(wav, tmp_path):
     assert (out / f"{wav.stem}_highlights" / "highlights.csv").is_file()
 
 
+def _job_statuses(*args: str) -> dict[str, str]:
+    """``m0 batch *args --json``'s status of each job, by input file name (exit 0)."""
+    run = run_m0(*args)
+    assert run.returncode == 0, run.stderr
+    return {Path(r["video_path"]).name: r["status"] for r in json.loads(run.stdout)["jobs"]}
+
+
 def test_a_chmod_a_hard_link_or_a_copy_kept_with_its_time_reruns_no_finished_job(vod,
                                                                                 tmp_path):
     """docs/batch.md: a job is redone when its input changes (size or mtime). The ledger's
@@ -662,12 +669,7 @@ def test_a_chmod_a_hard_link_or_a_copy_kept_with_its_time_reruns_no_finished_job
     videos = _copies(vod, inputs, 2)
     args = ("batch", str(inputs / "*.mp4"), str(out), "--json", "--no-clips", "--no-report")
 
-    def statuses() -> dict[str, str]:
-        run = run_m0(*args)
-        assert run.returncode == 0, run.stderr
-        return {Path(r["video_path"]).name: r["status"] for r in json.loads(run.stdout)["jobs"]}
-
-    assert statuses() == {"vod000.mp4": "completed", "vod001.mp4": "completed"}
+    assert _job_statuses(*args) == {"vod000.mp4": "completed", "vod001.mp4": "completed"}
     written = (out / "vod000_highlights" / "highlights.json").stat().st_mtime_ns
     videos[0].chmod(0o600)
     os.link(videos[1], tmp_path / "linked.mp4")
@@ -675,11 +677,11 @@ def test_a_chmod_a_hard_link_or_a_copy_kept_with_its_time_reruns_no_finished_job
     os.utime(videos[1], ns=(stamp.st_atime_ns + 10**9, stamp.st_mtime_ns))  # touch -a
     shutil.copy2(videos[0], tmp_path / "copy.mp4")  # another inode, the same time
     os.replace(tmp_path / "copy.mp4", videos[0])
-    assert statuses() == {"vod000.mp4": "skipped", "vod001.mp4": "skipped"}
+    assert _job_statuses(*args) == {"vod000.mp4": "skipped", "vod001.mp4": "skipped"}
     assert len(_ledger_rows(out)) == 2
     assert (out / "vod000_highlights" / "highlights.json").stat().st_mtime_ns == written
     videos[1].write_bytes(vod.read_bytes() + bytes(1000))  # another content, a new mtime
-    assert statuses() == {"vod000.mp4": "skipped", "vod001.mp4": "completed"}
+    assert _job_statuses(*args) == {"vod000.mp4": "skipped", "vod001.mp4": "completed"}
 
 
 def test_a_job_whose_folder_was_deleted_runs_again(vod, tmp_path):
@@ -690,18 +692,13 @@ def test_a_job_whose_folder_was_deleted_runs_again(vod, tmp_path):
     _copies(vod, inputs, 2)
     args = ("batch", str(inputs / "*.mp4"), str(out), "--json", "--no-clips", "--no-report")
 
-    def statuses() -> dict[str, str]:
-        run = run_m0(*args)
-        assert run.returncode == 0, run.stderr
-        return {Path(r["video_path"]).name: r["status"] for r in json.loads(run.stdout)["jobs"]}
-
-    assert statuses() == {"vod000.mp4": "completed", "vod001.mp4": "completed"}
+    assert _job_statuses(*args) == {"vod000.mp4": "completed", "vod001.mp4": "completed"}
     shutil.rmtree(out / "vod000_highlights")
-    assert statuses() == {"vod000.mp4": "completed", "vod001.mp4": "skipped"}
+    assert _job_statuses(*args) == {"vod000.mp4": "completed", "vod001.mp4": "skipped"}
     assert (out / "vod000_highlights" / "highlights.json").is_file()
     for made in (out / "vod001_highlights").iterdir():
         made.unlink()
-    assert statuses() == {"vod000.mp4": "skipped", "vod001.mp4": "completed"}
+    assert _job_statuses(*args) == {"vod000.mp4": "skipped", "vod001.mp4": "completed"}
     assert (out / "vod001_highlights" / "highlights.json").is_file()
 
 
