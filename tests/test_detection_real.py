@@ -87,6 +87,19 @@ def test_composing_is_deterministic_and_checks_its_options():
             corpus.compose(40.0, **bad)
 
 
+def test_the_outside_split_names_the_packages_it_needs_when_they_are_missing(tmp_path,
+                                                                           monkeypatch):
+    """split="outside" is composed from other packages than dev and validation (not installed
+    by CI): without them, one clear error naming them, and the other splits do not need
+    them."""
+    assert not set(corpus.OUTSIDE_PACKAGES) & set(corpus.PACKAGES)
+    monkeypatch.setattr(corpus, "SHARE", tmp_path)
+    with pytest.raises(OptionError, match="outside.*needs the Debian packages warmux-data"):
+        corpus.compose(40.0, split="outside")
+    assert all(name in corpus.missing("outside") for name in corpus.OUTSIDE_PACKAGES)
+    assert not any(name in corpus.missing("dev") for name in corpus.OUTSIDE_PACKAGES)
+
+
 def test_the_default_finds_the_reactions_and_beats_the_previous_default(streams):
     """Measured on files from recordings and seeds the detector was not tuned on. Three short
     files hold 3-4 reactions each, so one file's F1 moves in big steps: the bar is on all

@@ -14,7 +14,11 @@ The sounds are real recordings shipped by Debian packages (:data:`PACKAGES`, lis
 stable hash of the file's name (and
 for voices, of the speaker): ``split="dev"`` recordings use one part, ``split="validation"``
 recordings the other, so a detector tuned on the first is checked on voices, music and speech
-it never saw. Nothing is fetched at run time and no recording is copied into the repository.
+it never saw. ``split="outside"`` recordings are composed by the same rules from the recordings
+of other packages (:data:`OUTSIDE_PACKAGES`, listed in ``corpus-packages-outside.txt``; not
+installed by ``.ci/run``): other games' music, voices and effects, other speech and
+notification sounds — a check on sounds of another origin than both pools. Nothing is fetched
+at run time and no recording is copied into the repository.
 
 Levels: "gain over the local bed" is the RMS of the sound where its 10 ms envelope is within
 20 dB of its maximum (the sound as heard, without its pauses and tails), against the RMS of
@@ -44,19 +48,27 @@ from m0core.dev import synth
 from m0core.errors import OptionError
 from m0core.media.ffmpeg import ffmpeg_exe
 
+
+def _packages(listing: str) -> tuple[str, ...]:
+    """The package names of ``listing``, a file beside this module (one a line, ``#``
+    comments)."""
+    return tuple(line.strip() for line in Path(__file__).with_name(listing).read_text()
+                 .splitlines() if line.strip() and not line.startswith("#"))
+
+
 #: The Debian packages whose recordings the corpus uses, listed in one place:
 #: corpus-packages.txt beside this module (``.ci/run`` installs them when it runs as root).
-PACKAGES = tuple(
-    line.strip() for line in
-    (Path(__file__).with_name("corpus-packages.txt")).read_text().splitlines()
-    if line.strip() and not line.startswith("#"))
+PACKAGES = _packages("corpus-packages.txt")
+#: The Debian packages of ``split="outside"`` (corpus-packages-outside.txt), none of which
+#: the other splits use.
+OUTSIDE_PACKAGES = _packages("corpus-packages-outside.txt")
 
 #: Where Debian installs the packages' data.
 SHARE = Path(os.environ.get("M0_CORPUS_SHARE", "/usr/share"))
 
 #: Samples per second of the composed audio (the file is written at this rate).
 SAMPLE_RATE = 24000
-SPLITS = ("dev", "validation")
+SPLITS = ("dev", "validation", "outside")
 #: Changes whenever the same arguments would compose a different recording.
 VERSION = 1
 BEDS = ("music", "talk", "both", "noise", "silence")
@@ -88,27 +100,42 @@ class Recording:
     beds: list[tuple[float, float, str]] = field(default_factory=list)
 
 
-def missing() -> str | None:
-    """Why the corpus cannot be built here (packages not installed), or ``None``."""
-    need = {"hedgewars-data": SHARE / _HW / "Sounds/voices",
-            "fillets-ng-data": SHARE / "games/fillets-ng/sound",
-            "ktuberling-data": SHARE / "ktuberling/sounds",
-            "pushover-data": SHARE / "pushover/themes",
-            "sound-theme-freedesktop": SHARE / "sounds/freedesktop/stereo",
-            "oxygen-sounds": SHARE / "sounds"}
-    absent = [name for name, path in need.items() if not path.is_dir()]
+_WX = "games/warmux"
+#: Where each package of a split puts its sounds (under :data:`SHARE`).
+_FOLDERS = {
+    "hedgewars-data": _HW + "/Sounds/voices", "fillets-ng-data": "games/fillets-ng/sound",
+    "ktuberling-data": "ktuberling/sounds", "pushover-data": "pushover/themes",
+    "sound-theme-freedesktop": "sounds/freedesktop/stereo", "oxygen-sounds": "sounds",
+    "warmux-data": _WX + "/sound/default/voices", "pingus-data": "games/pingus/data/sounds",
+    "frozen-bubble-data": "games/frozen-bubble/snd",
+    "alienblaster-data": "games/alienblaster/sound", "tuxtype-data": "tuxtype/sounds",
+    "alsa-utils": "sounds/alsa", "deepin-sound-theme": "sounds/deepin/stereo",
+    "yaru-theme-sound": "sounds/Yaru/stereo"}
+
+
+def missing(split: str = "dev") -> str | None:
+    """Why recordings of ``split`` cannot be built here (packages not installed), or
+    ``None``."""
+    _check_split(split)
+    packages = OUTSIDE_PACKAGES if split == "outside" else PACKAGES
+    absent = [name for name in packages if not (SHARE / _FOLDERS[name]).is_dir()]
     if absent:
-        return ("the realistic corpus needs the Debian packages " + " ".join(absent)
-                + " (apt-get install " + " ".join(PACKAGES) + ")")
+        what = "split='outside'" if split == "outside" else "the realistic corpus"
+        return (f"{what} needs the Debian packages " + " ".join(absent)
+                + " (apt-get install " + " ".join(packages) + ")")
     return None
 
 
 # -- the pools of sounds ------------------------------------------------------------------
 
-def _part(key: str, split: str) -> bool:
-    """Whether ``key`` belongs to ``split``: a stable hash puts about a third in validation."""
+def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise OptionError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+
+
+def _part(key: str, split: str) -> bool:
+    """Whether ``key`` belongs to ``split``: a stable hash puts about a third in validation."""
+    _check_split(split)
     return (zlib.crc32(key.encode()) % 3 == 0) == (split == "validation")
 
 
@@ -121,6 +148,8 @@ def pools(split: str) -> dict[str, list]:
     """The sounds of ``split``: ``music`` and ``talk`` (lists of paths), ``voices`` (lists of
     reaction lines, one list per speaker), ``effects``, ``impacts``, ``coughs``,
     ``notifications`` (lists of paths)."""
+    if split == "outside":
+        return _outside_pools()
     music = [p for p in _glob(f"{_HW}/Music/*.ogg") + _glob("pushover/themes/*.ogg")
              if _part(p.name, split)]
     talk = [p for p in _glob("games/fillets-ng/sound/*/en/*.ogg")
@@ -140,6 +169,46 @@ def pools(split: str) -> dict[str, list]:
     return {"music": music, "talk": talk, "voices": voices, "effects": effects,
             "impacts": impacts, "coughs": [p for p in coughs if _part(p.parent.name, split)]
             or coughs, "notifications": [p for p in notes if _part(p.name, split)]}
+
+
+#: Warmux voice lines that are not reactions: grunts (the "cough" distractors here) and the
+#: team theme lines (2–5 s).
+_WX_NOT_REACTIONS = ("injured_light", "theme")
+#: Warmux sounds that are short loud impacts (the "slam" distractors here; all under 0.2 s
+#: within 20 dB of their peak, as Hedgewars' are: not "homerun", 1.7 s).
+_WX_IMPACTS = ("anvil_collision", "box_hitting_ground", "baseball", "slap")
+
+
+def _outside_pools() -> dict[str, list]:
+    """The sounds of ``split="outside"`` (as :func:`pools`), all from
+    :data:`OUTSIDE_PACKAGES`: music is Warmux's, Frozen Bubble's, Alien Blaster's and Tux
+    Typing's tracks of 30 s or more; reactions are Warmux's and Pingus' voice lines of
+    0.3–3 s (one speaker each); talk is ALSA's recorded speaker-test lines and Tux Typing's
+    "excuse me"s; effects the games' other sounds of 3 s or less."""
+    def sounds(*patterns: str, low: float = 0.0, high: float = math.inf) -> list[Path]:
+        found = sorted({p for pattern in patterns for p in _glob(pattern)})
+        return [p for p in found if low <= _duration(p) <= high]
+
+    voice = _WX + "/sound/default/voices/"
+    warmux = [p for p in sounds(voice + "*.ogg", low=0.3, high=3.0)
+              if not p.stem.startswith(_WX_NOT_REACTIONS)]
+    pingus_voice = {f"games/pingus/data/sounds/{name}.wav"
+                    for name in ("goodidea", "letsgo", "ohno", "yipee")}
+    pingus = sounds(*pingus_voice, low=0.3, high=3.0)
+    music = sounds(_WX + "/music/*/*.ogg", "games/frozen-bubble/snd/*.ogg",
+                   "games/alienblaster/sound/*.wav", "tuxtype/sounds/*.ogg", low=30.0)
+    talk = [p for p in sounds("sounds/alsa/*.wav") if p.stem != "Noise"]
+    talk += sounds("tuxtype/sounds/excuseme.wav", "tuxtype/themes/dansk/sounds/excuseme.wav")
+    coughs = sounds(voice + "injured_light*.ogg", "games/frozen-bubble/snd/snore.ogg")
+    short = sounds(_WX + "/sound/default/weapons/*.ogg", _WX + "/sound/default/misc/*.ogg",
+                   "games/frozen-bubble/snd/*.ogg", "games/alienblaster/sound/*.wav",
+                   "tuxtype/sounds/*.wav", "games/pingus/data/sounds/*.wav", high=3.0)
+    impacts = [p for p in short if p.stem in _WX_IMPACTS]
+    voiced = set(talk + coughs + impacts + [SHARE / name for name in pingus_voice])
+    return {"music": music, "talk": talk, "voices": [warmux, pingus],
+            "effects": [p for p in short if p not in voiced], "impacts": impacts,
+            "coughs": coughs,
+            "notifications": sounds("sounds/deepin/stereo/*.wav", "sounds/Yaru/stereo/*.oga")}
 
 
 @lru_cache(maxsize=512)
@@ -203,7 +272,7 @@ def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str
     unknown = [b for b in beds if b not in BEDS]
     if unknown or not beds:
         raise OptionError(f"beds must be among {', '.join(BEDS)}, not {beds}")
-    missing_reason = missing()
+    missing_reason = missing(split)
     if missing_reason:
         raise OptionError(missing_reason)
     pool = pools(split)
