@@ -98,7 +98,8 @@ def _helps() -> dict[str, str]:
 def test_what_only_a_help_said_is_in_the_readme_and_helps_name_seconds_alike():
     """``M0_CACHE_DIR`` was documented in ``m0 cache --help`` alone and ``--max-chapters`` in
     ``m0 chapters --help`` alone; ``m0 demo --help`` showed ``--duration FLOAT RANGE`` where
-    the other commands say ``SECONDS``. Every ``M0_`` variable a help names, and every option
+    the other commands say ``SECONDS``, and ``m0 gui --help`` ``--host TEXT`` where ``m0
+    batch`` says ``--scheduler ADDRESS``. Every ``M0_`` variable a help names, and every option
     of ``m0 chapters`` the other commands lack, is in README or docs/ (``--max-chapters`` in
     README); no help shows a click type's name in place of what a value is."""
     readme = (ROOT / "README.md").read_text()
@@ -107,8 +108,9 @@ def test_what_only_a_help_said_is_in_the_readme_and_helps_name_seconds_alike():
     for name, text in helps.items():
         for variable in re.findall(r"\bM0_[A-Z_]+", text):
             assert variable in readme, f"{variable} (m0 {name} --help) is not in README"
-        assert not re.search(r"\b(FLOAT|INTEGER)( RANGE)?\b", text), f"m0 {name}: {text}"
+        assert not re.search(r"\b(FLOAT|INTEGER|TEXT)( RANGE)?\b", text), f"m0 {name}: {text}"
     others = set(re.findall(r"--[a-z-]+", helps["analyze"] + helps["batch"]))
     for option in set(re.findall(r"--[a-z-]+", helps["chapters"])) - others:
         assert f"`{option}" in docs, f"{option} (m0 chapters --help) is not in README or docs"
     assert "`--max-chapters" in readme
+

@@ -22,7 +22,7 @@ DEFAULT_UPLOAD_QUOTA = "32G"
               default=".", help="The folder whose videos the page may show (nothing outside).")
 @click.option("--out", type=click.Path(file_okay=False), callback=output_path,
               default="m0-highlights", help="Where uploads, clips and reports go.")
-@click.option("--host", default="127.0.0.1",
+@click.option("--host", default="127.0.0.1", metavar="ADDRESS",
               help="Address to listen on; anything but loopback lets other machines in.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=False,
               metavar="PORT",
