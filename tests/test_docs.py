@@ -114,3 +114,23 @@ def test_what_only_a_help_said_is_in_the_readme_and_helps_name_seconds_alike():
         assert f"`{option}" in docs, f"{option} (m0 chapters --help) is not in README or docs"
     assert "`--max-chapters" in readme
 
+
+def test_help_examples_run_on_a_plain_install_and_the_docs_say_what_needs_the_timeline_extra():
+    """``m0 analyze --help``'s example was ``-f edl -f csv``: on what ``pip install .`` gives
+    (README's first command) it ended ``format "edl" needs OpenTimelineIO``, and neither README
+    nor the help said that ``edl``, ``otio`` and ``fcpxml`` need ``m0-clipper[timeline]``. No
+    help's example asks for those formats; README and ``-f``'s help name the extra."""
+    from m0_plugins.writers.timelines import FORMATS
+
+    helps = _helps()
+    for name, text in helps.items():
+        example = text.split("Example:")[-1]
+        asked = re.findall(r"(?:-f|--format)[ =](\w+)", example)
+        assert not set(asked) & set(FORMATS), f"m0 {name}'s example needs the timeline extra"
+    assert re.findall(r"(?:-f|--format)[ =](\w+)", helps["analyze"].split("Example:")[-1])
+    readme = (ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `-f/--format"))
+    review = next(p for p in readme.split("\n\n") if "`-f edl`" in p)
+    for said in (row, review, " ".join(helps["analyze"].split())):
+        assert "m0-clipper[timeline]" in said, said
+        assert all(fmt in said for fmt in FORMATS), said

@@ -180,7 +180,8 @@ def analysis_options(f):
         click.option("--no-clips", is_flag=True, help="Analyse only; write no clips."),
         click.option("-f", "--format", "formats", multiple=True, metavar="NAME",
                      help="Extra output besides highlights.json: csv, edl, otio, fcpxml, "
-                          "chapters (repeatable).  [default: none]"),
+                          "chapters (repeatable; edl, otio and fcpxml need pip install "
+                          "'m0-clipper[timeline]').  [default: none]"),
         click.option("--report/--no-report", default=True,
                      help="Write report.html with a plot, thumbnails and playable clips."),
         short_form_options,
