@@ -134,3 +134,21 @@ def test_help_examples_run_on_a_plain_install_and_the_docs_say_what_needs_the_ti
     for said in (row, review, " ".join(helps["analyze"].split())):
         assert "m0-clipper[timeline]" in said, said
         assert all(fmt in said for fmt in FORMATS), said
+
+
+def test_the_docs_option_tables_name_each_value_as_the_helps_do():
+    """README's table said ``-l/--clip-length S``, ``--min-gap S`` and ``--fade S`` where
+    ``m0 analyze --help`` says ``SECONDS``, docs/gui.md ``--root DIR`` and ``--port N`` where
+    ``m0 gui --help`` says ``DIRECTORY`` and ``PORT``: an option a table of README or docs/
+    gives with a value (``--max-clips N``) is shown with that value by a help."""
+    shown = {(option, value) for text in _helps().values()
+             for option, value in re.findall(r"(--[a-z-]+)[ =]([A-Z][A-Z.|=:_a-z]*)\b", text)}
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    rows = [(p.name, m) for p in docs
+            for m in re.findall(r"^\| `(?:-\w/)?(--[a-z-]+) ([A-Z][^`]*)`", p.read_text(),
+                                flags=re.MULTILINE)]
+    assert ("README.md", ("--max-clips", "N")) in rows
+    assert ("gui.md", ("--max-upload", "SIZE")) in rows
+    wrong = [f"{name}: {option} {value}" for name, (option, value) in rows
+             if (option, value.replace("\\|", "|")) not in shown]
+    assert not wrong, f"the helps name these values otherwise: {wrong}"
