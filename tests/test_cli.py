@@ -564,3 +564,18 @@ def test_a_reader_that_goes_away_ends_m0_quietly(vod, tmp_path):
     assert len(json.loads((out / "highlights.json").read_text())["highlights"]) == len(LOUD_AT)
     assert len(list(out.glob("*.mp4"))) == len(LOUD_AT)
     assert not [p for p in out.iterdir() if p.name.startswith(".m0-run")]
+
+
+def test_verbose_rows_line_their_clips_up():
+    """-v's rows (m0 demo's next step: m0 analyze m0-demo/sample_vod.mp4 out/ -v) put each
+    clip's name one column further where the score had two digits before its point ('score
+    8.9  01_…', 'score 10.7  03_…'): the clips and reasons of every row start in one column."""
+    from m0core.cli.analyze import highlight_row
+    from m0core.model import ClipResult, Highlight
+
+    rows = []
+    for index, score in enumerate((8.9, 10.7, 163.1, float("nan")), start=1):
+        h = Highlight(start=1.0, end=31.0, peak_time=21.0, peak_db=-12.0, score=score,
+                      index=index, reason="held")
+        rows.append(highlight_row(h, ClipResult(h, f"out/{index:02d}_clip.mp4", ok=True)))
+    assert len({row.index(f"{n:02d}_clip.mp4") for n, row in enumerate(rows, start=1)}) == 1, rows

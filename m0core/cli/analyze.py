@@ -129,7 +129,7 @@ def highlight_row(h: Highlight, clip: ClipResult | None) -> str:
     score = h.to_dict()["score"]  # as highlights.json has it: rounded once, not twice
     shown = "–" if score is None else f"{score:.1f}"
     return (f"  {h.index:3d}  {clock(h.peak_time):>8}  {level(h.peak_db) or '–':>9}  "
-            f"score {shown}  {name}  {h.reason or h.kind}")
+            f"score {shown:<5}  {name}  {h.reason or h.kind}")
 
 
 def _track_line(media, track: int | str) -> str:
