@@ -152,3 +152,27 @@ def test_the_docs_option_tables_name_each_value_as_the_helps_do():
     wrong = [f"{name}: {option} {value}" for name, (option, value) in rows
              if (option, value.replace("\\|", "|")) not in shown]
     assert not wrong, f"the helps name these values otherwise: {wrong}"
+
+
+@pytest.mark.parametrize("command", ["analyze", "batch", "chapters", "reference", "probe"])
+def test_the_helps_name_every_built_in_stage_an_option_picks(command):
+    """``--selector`` and ``--source`` listed their built-in choices in ``m0 analyze --help``,
+    ``--analyzer`` none (``Analyzer plugin``): ``loudness``, ``onset`` and how to combine
+    them were in README alone. Each stage option lists m0's own names for it."""
+    from m0core import plugins
+
+    builtin = {info.name for info in plugins.plugin_infos() if info.builtin}
+    help_of = {option: " ".join(text.split()) for option, text in re.findall(
+        r"^\s+(?:-\w, )?(--[a-z]+) NAME\s+(.*?)(?=^\s+-)", _helps()[command],
+        flags=re.MULTILINE | re.DOTALL)}
+    assert "--source" in help_of and ("--analyzer" in help_of or command == "probe")
+    for option, kind in (("--analyzer", "analyzers"), ("--selector", "selectors"),
+                         ("--source", "sources")):
+        if option not in help_of:
+            continue
+        names = {name for name, reg in plugins.registries()[kind].items()
+                 if reg.plugin in builtin and name != "rms-legacy"}  # that is --no-streaming
+        missing = sorted(name for name in names
+                         if not re.search(rf"(?<![\w-]){name}(?![\w-])", help_of[option]))
+        assert not missing, f"m0 {command} {option}: {help_of[option]} (lacks {missing})"
+    assert command == "probe" or "+" in help_of["--analyzer"]  # a+b combines analyzers

@@ -109,6 +109,11 @@ class _AudioTrack(click.ParamType):
 
 AUDIO_TRACK = _AudioTrack()
 
+#: The helps of ``--analyzer`` and ``--source``: m0's own choices, as ``--selector``'s names its.
+ANALYZER_HELP = ("Analyzer plugin (rms-streaming, loudness, onset, …; loudness+onset combines "
+                 "them).")
+SOURCE_HELP = "Audio source plugin (pyav, ffmpeg, soundfile, …)."
+
 
 def selection_options(f=None, *, chapters: bool = False):
     """The options that choose how highlights are found (analyze, batch, chapters), worded
@@ -123,14 +128,13 @@ def selection_options(f=None, *, chapters: bool = False):
     best = ["--max-chapters", "max_clips"] if chapters else ["--max-clips"]
     decorators = [
         click.option("--analyzer", default=None, metavar="NAME",
-                     help="Analyzer plugin  [default: rms-streaming]"),
+                     help=f"{ANALYZER_HELP}  [default: rms-streaming]"),
         click.option("--selector", default="standout", metavar="NAME",
                      help="Highlight selector plugin (standout, adaptive, crest, top, …)."),
         click.option("-s", "--sensitivity", type=float, default=None, metavar="0..1",
                      help="Fewer (0) or more (1) highlights, the same on quiet and loud, talky "
                           "and musical recordings  [default: 0.5]"),
-        click.option("--source", default="pyav", metavar="NAME",
-                     help="Audio source plugin (pyav, ffmpeg, soundfile, …)."),
+        click.option("--source", default="pyav", metavar="NAME", help=SOURCE_HELP),
         click.option("--audio-track", type=AUDIO_TRACK, default="1", metavar="N|all",
                      help="Audio track to analyse, numbered from 1 as players and OBS do "
                           "(1: OBS's mix); 'all' sums every track. 'm0 probe' lists them."),

@@ -11,7 +11,9 @@ import click
 
 from m0core.cli.console import clock, count, stdout_to_stderr, warn
 from m0core.cli.options import (
+    ANALYZER_HELP,
     AUDIO_TRACK,
+    SOURCE_HELP,
     build_options,
     given_options,
     input_path,
@@ -134,8 +136,8 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
 
 @click.command(epilog="Example: m0 reference stream.mp4 --json")
 @click.argument("video", type=click.Path(), callback=input_path)
-@click.option("--source", default="pyav", metavar="NAME", help="Audio source plugin.")
-@click.option("--analyzer", default="rms-streaming", metavar="NAME", help="Analyzer plugin.")
+@click.option("--source", default="pyav", metavar="NAME", help=SOURCE_HELP)
+@click.option("--analyzer", default="rms-streaming", metavar="NAME", help=ANALYZER_HELP)
 @click.option("--audio-track", type=AUDIO_TRACK, default="1", metavar="N|all",
               help="Audio track to measure (see 'm0 probe'); 'all' sums every track.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -164,7 +166,7 @@ def reference(video: Path, source: str, analyzer: str, audio_track: int | str, a
 
 @click.command(epilog="Example: m0 probe obs-recording.mkv")
 @click.argument("video", type=click.Path(), callback=input_path)
-@click.option("--source", default="pyav", metavar="NAME", help="Audio source plugin.")
+@click.option("--source", default="pyav", metavar="NAME", help=SOURCE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def probe(video: Path, source: str, as_json: bool) -> None:
     """List VIDEO's duration and audio tracks: number (for --audio-track), title, language,
