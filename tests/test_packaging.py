@@ -85,12 +85,14 @@ def test_the_sdist_holds_the_tests_docs_and_benchmarks_it_was_made_from(built):
 
 def test_the_wheel_holds_every_file_of_the_packages_and_both_commands(built):
     """``pip install .`` gives the report's template, the GUI's page and the corpus list
-    (every file of m0core/ and m0_plugins/, not only modules), and the commands ``m0`` and
-    ``highlighter`` (the v0.3 name)."""
+    (every file of m0core/ and m0_plugins/, not only modules), the commands ``m0`` and
+    ``highlighter`` (the v0.3 name), and m0core's ``py.typed``: without it mypy skipped m0core
+    ('missing library stubs or py.typed marker'), so a plugin, docs/examples/m0-brightness too,
+    could not be checked against the contracts m0core types."""
     _, in_wheel, entry_points = built
     expected = [n for n in _project_files() if n.split("/", 1)[0] in ("m0core", "m0_plugins")]
     assert {"m0_plugins/writers/report.html", "m0core/cli/gui/static/index.html",
-            "m0core/dev/corpus-packages.txt"} <= set(expected)
+            "m0core/dev/corpus-packages.txt", "m0core/py.typed"} <= set(expected)
     missing = sorted(set(expected) - set(in_wheel))
     assert not missing, f"the wheel lacks {missing}"
     assert not [n for n in in_wheel if n.startswith(("tests/", "docs/", "benchmarks/"))]
