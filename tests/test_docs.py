@@ -176,3 +176,20 @@ def test_the_helps_name_every_built_in_stage_an_option_picks(command):
                          if not re.search(rf"(?<![\w-]){name}(?![\w-])", help_of[option]))
         assert not missing, f"m0 {command} {option}: {help_of[option]} (lacks {missing})"
     assert command == "probe" or "+" in help_of["--analyzer"]  # a+b combines analyzers
+
+
+def test_m0_help_lists_every_command_in_a_whole_sentence_on_an_80_column_terminal():
+    """``m0 --help``'s list of commands cut six of nine summaries short on an 80-column
+    terminal ('analyze  Find the highlights of VIDEO and cut a clip around each into...',
+    'probe  List VIDEO's duration and audio tracks: number (for...'), and three at any width:
+    each command says what it does in a sentence that fits."""
+    import os
+
+    from m0core.cli.group import cli
+
+    run = run_m0("--help", env={**os.environ, "COLUMNS": "80"})
+    assert run.returncode == 0, run.stderr
+    listed = run.stdout.split("Commands:")[1].strip().splitlines()
+    assert [line.split()[0] for line in listed] == sorted(cli.commands)
+    for line in listed:
+        assert len(line) <= 80 and line.endswith(".") and not line.endswith("..."), line

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from m0core.model import ClipResult, Highlight
 
 
-@click.command(epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 -f csv -f chapters")
+@click.command(short_help="Find the highlights of one recording and cut a clip of each.",
+               epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 -f csv -f chapters")
 @click.argument("video", type=click.Path(dir_okay=True), callback=input_path)
 @click.argument("out_dir", required=False, type=click.Path(), callback=output_path)
 @analysis_options

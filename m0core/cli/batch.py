@@ -21,7 +21,8 @@ from m0core.cli.options import (
 from m0core.errors import M0Error
 
 
-@click.command(epilog='Example: m0 batch "vods/**/*.mp4" out/ --workers 2 -t -8')
+@click.command(short_help="Find the highlights of many recordings, several at once.",
+               epilog='Example: m0 batch "vods/**/*.mp4" out/ --workers 2 -t -8')
 @click.argument("args", nargs=-1, metavar="PATTERN... OUT_DIR")
 @analysis_options
 @click.option("--clip-workers", type=click.IntRange(1, 256), default=None, metavar="N",

@@ -68,7 +68,8 @@ def load_highlights(path: Path, video: Path | None = None) -> list[Highlight]:
     return found
 
 
-@click.command(epilog="Example: m0 chapters stream.mp4 stream-chapters.mp4 --max-chapters 12")
+@click.command(short_help="Copy VIDEO with one chapter per highlight.",
+               epilog="Example: m0 chapters stream.mp4 stream-chapters.mp4 --max-chapters 12")
 @click.argument("video", type=click.Path(), callback=input_path)
 @click.argument("out", type=click.Path(dir_okay=False), callback=output_path)
 @click.option("--highlights", "highlights_json", type=click.Path(), callback=input_path,
@@ -134,7 +135,8 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
             "them" if between else ""))
 
 
-@click.command(epilog="Example: m0 reference stream.mp4 --json")
+@click.command(short_help="Measure VIDEO's levels and suggest thresholds.",
+               epilog="Example: m0 reference stream.mp4 --json")
 @click.argument("video", type=click.Path(), callback=input_path)
 @click.option("--source", default="pyav", metavar="NAME", help=SOURCE_HELP)
 @click.option("--analyzer", default="rms-streaming", metavar="NAME", help=ANALYZER_HELP)
@@ -164,7 +166,8 @@ def reference(video: Path, source: str, analyzer: str, audio_track: int | str, a
     click.echo(json.dumps(ref.to_dict(), indent=2) if as_json else format_reference(ref))
 
 
-@click.command(epilog="Example: m0 probe obs-recording.mkv")
+@click.command(short_help="List VIDEO's duration and audio tracks.",
+               epilog="Example: m0 probe obs-recording.mkv")
 @click.argument("video", type=click.Path(), callback=input_path)
 @click.option("--source", default="pyav", metavar="NAME", help=SOURCE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -187,7 +190,8 @@ def probe(video: Path, source: str, as_json: bool) -> None:
         click.echo(f"  {track.describe()}")
 
 
-@click.command("plugins", epilog="Example: m0 plugins --all")
+@click.command("plugins", short_help="List the installed plugins and what they register.",
+               epilog="Example: m0 plugins --all")
 @click.option("--all", "show_all", is_flag=True, help="Include m0's built-in plugins.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins_command(show_all: bool, as_json: bool) -> None:
@@ -243,7 +247,8 @@ def demo(out_dir: Path, duration: float, quiet: bool) -> None:
     run_demo(out_dir, duration, quiet=quiet)
 
 
-@click.group("cache", epilog="Example: m0 cache info")
+@click.group("cache", short_help="Show where the analysis cache is and its size, or clear it.",
+             epilog="Example: m0 cache info")
 def cache_group() -> None:
     """The analysis cache: score curves kept so re-tuning never decodes again (and the
     highlights chosen on them, so a re-run with the same options does not select again).

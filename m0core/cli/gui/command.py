@@ -17,7 +17,8 @@ DEFAULT_MAX_UPLOAD = "8G"
 DEFAULT_UPLOAD_QUOTA = "32G"
 
 
-@click.command(epilog="Example: m0 gui --root ~/Videos --out ~/Videos/highlights")
+@click.command(short_help="Open m0 in your web browser.",
+               epilog="Example: m0 gui --root ~/Videos --out ~/Videos/highlights")
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=".", help="The folder whose videos the page may show (nothing outside).")
 @click.option("--out", type=click.Path(file_okay=False), callback=output_path,
