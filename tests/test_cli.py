@@ -579,3 +579,24 @@ def test_verbose_rows_line_their_clips_up():
                       index=index, reason="held")
         rows.append(highlight_row(h, ClipResult(h, f"out/{index:02d}_clip.mp4", ok=True)))
     assert len({row.index(f"{n:02d}_clip.mp4") for n, row in enumerate(rows, start=1)}) == 1, rows
+
+
+def test_analyze_of_a_folder_or_a_pattern_says_m0_batch_takes_those(tmp_path):
+    """``m0 analyze vods/ out/`` said 'vods: is a directory, not a media file' and ``m0
+    analyze "vods/*.mp4" out/`` 'vods/*.mp4: no such file', and no more: the line says that
+    m0 batch analyses the recordings in a folder or that a pattern matches, as typed."""
+    folder = tmp_path / "my vods"
+    folder.mkdir()
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(folder), str(out))
+    assert run.returncode == 1 and not out.exists()
+    assert run.stderr.splitlines() == [
+        f"Error: {folder}: is a directory, not a media file; m0 batch '{folder}' OUT_DIR "
+        "analyses the recordings in it"], run.stderr
+    pattern = f"{folder}/*.mp4"
+    run = run_m0("analyze", pattern, str(out))
+    assert run.returncode == 1 and not out.exists()
+    assert run.stderr.splitlines() == [
+        f"Error: {pattern}: no such file; m0 batch '{pattern}' OUT_DIR analyses the files it "
+        "matches"], run.stderr
+    assert "m0 batch" not in run_m0("analyze", str(folder / "gone.mp4"), str(out)).stderr

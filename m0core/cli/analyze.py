@@ -22,9 +22,31 @@ if TYPE_CHECKING:
     from m0core.model import ClipResult, Highlight
 
 
+def one_recording(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """:func:`input_path` for ``m0 analyze``'s VIDEO. A folder, or a pattern that names no
+    file, is what ``m0 batch`` takes: its error line says so."""
+    import shlex
+
+    from m0core.errors import InputError
+    from m0core.media.ffmpeg import check_input_file
+
+    path = input_path(ctx, param, value)
+    if path.is_dir():
+        what = "the recordings in it"
+    elif not path.exists() and set("*?[") & set(value):
+        what = "the files it matches"
+    else:
+        return path
+    try:
+        check_input_file(path)  # its line for a folder or a file that is not there
+    except InputError as exc:
+        raise InputError(f"{exc}; m0 batch {shlex.quote(value)} OUT_DIR analyses {what}") from None
+    return path
+
+
 @click.command(short_help="Find the highlights of one recording and cut a clip of each.",
                epilog="Example: m0 analyze stream.mp4 out/ --max-clips 10 -f csv -f chapters")
-@click.argument("video", type=click.Path(dir_okay=True), callback=input_path)
+@click.argument("video", type=click.Path(dir_okay=True), callback=one_recording)
 @click.argument("out_dir", required=False, type=click.Path(), callback=output_path)
 @analysis_options
 @click.option("--json", "as_json", is_flag=True, help="Print highlights.json to stdout.")
