@@ -1,8 +1,8 @@
 """Finding and calling ffmpeg: the binary, safe input arguments, probing, process cleanup.
 
-The binary is the ``ffmpeg`` on PATH, else ``M0_FFMPEG``, else the one the ``imageio-ffmpeg``
-wheel ships, so ``pip install`` alone gives a working tool. Probing parses ``ffmpeg -i``'s
-stream summary, because the wheel ships no ffprobe.
+The binary is ``M0_FFMPEG`` when set, else the ``ffmpeg`` on PATH, else the one the
+``imageio-ffmpeg`` wheel ships (README's order), so ``pip install`` alone gives a working
+tool. Probing parses ``ffmpeg -i``'s stream summary, because the wheel ships no ffprobe.
 """
 
 from __future__ import annotations
