@@ -193,3 +193,26 @@ def test_m0_help_lists_every_command_in_a_whole_sentence_on_an_80_column_termina
     assert [line.split()[0] for line in listed] == sorted(cli.commands)
     for line in listed:
         assert len(line) <= 80 and line.endswith(".") and not line.endswith("..."), line
+
+
+def test_a_command_says_where_an_argument_left_out_goes():
+    """``m0 demo --help`` showed ``[OUT_DIR]`` and never said that without it the sample and
+    its highlights go to ./m0-demo (README's first command, ``m0 demo``, writes there), and
+    its example, ``m0 demo ./m0-demo``, was that default. Every optional argument's default is
+    in its command's help, as ``m0 analyze``'s OUT_DIR's is."""
+    import click
+
+    from m0core.cli.group import cli
+
+    helps = {name: " ".join(text.split()) for name, text in _helps().items()}
+    optional = [(name, param) for name, command in cli.commands.items()
+                for param in command.params
+                if isinstance(param, click.Argument) and not param.required and param.nargs == 1]
+    assert {name for name, _ in optional} >= {"analyze", "demo"}
+    for name, param in optional:
+        said = re.search(rf"{param.human_readable_name} defaults to ([^ ]+)", helps[name])
+        assert said, f"m0 {name} --help does not say where {param.human_readable_name} goes"
+        if isinstance(param.default, str):  # not click's no default
+            assert said.group(1).strip(".,;") == param.default, said.group(0)
+            example = helps[name].split("Example:")[-1]
+            assert f" {param.default} " not in f" {example} ".replace("./", ""), example

@@ -229,7 +229,7 @@ def plugins_command(show_all: bool, as_json: bool) -> None:
         click.echo(f"  registers: {', '.join(row['registers'])}")
 
 
-@click.command(epilog="Example: m0 demo ./m0-demo")
+@click.command(epilog="Example: m0 demo try-m0 --duration 60")
 @click.argument("out_dir", required=False, default="m0-demo", type=click.Path(),
                 callback=output_path)
 @click.option("--duration", type=click.FloatRange(20, 3600), default=180.0,
@@ -240,7 +240,8 @@ def demo(out_dir: Path, duration: float, quiet: bool) -> None:
 
     The sample (OUT_DIR/sample_vod.mp4) has a noise bed with cheers, shouts and spikes planted
     at known times; m0 analyses it with default settings, cuts the clips into
-    OUT_DIR/highlights/ and compares what it found with what was planted.
+    OUT_DIR/highlights/ and compares what it found with what was planted. OUT_DIR defaults to
+    m0-demo in the current folder.
     """
     from m0core.cli.demo import run_demo
 
