@@ -216,3 +216,16 @@ def test_a_command_says_where_an_argument_left_out_goes():
             assert said.group(1).strip(".,;") == param.default, said.group(0)
             example = helps[name].split("Example:")[-1]
             assert f" {param.default} " not in f" {example} ".replace("./", ""), example
+
+
+def test_m0_batch_usage_allows_the_command_lines_without_a_pattern_the_docs_give():
+    """README and docs/batch.md give ``m0 batch --status out/`` and ``m0 batch --from-file
+    list.txt out/``, but ``m0 batch --help``'s usage line read ``PATTERN... OUT_DIR``, a
+    PATTERN required, and its text did not say when there is none. The usage reads
+    ``[PATTERN]... OUT_DIR``, and the text says that --from-file and --status need none."""
+    docs = (ROOT / "README.md").read_text() + (ROOT / "docs" / "batch.md").read_text()
+    assert re.search(r"m0 batch --status \S+/", docs) and re.search(r"m0 batch --from-file", docs)
+    text = _helps()["batch"]
+    assert text.splitlines()[0].endswith(" [PATTERN]... OUT_DIR"), text.splitlines()[0]
+    described = " ".join(text.split("Options:")[0].split())
+    assert "--from-file" in described and "--status" in described, described

@@ -23,7 +23,7 @@ from m0core.errors import M0Error
 
 @click.command(short_help="Find the highlights of many recordings, several at once.",
                epilog='Example: m0 batch "vods/**/*.mp4" out/ --workers 2 -t -8')
-@click.argument("args", nargs=-1, metavar="PATTERN... OUT_DIR")
+@click.argument("args", nargs=-1, metavar="[PATTERN]... OUT_DIR")
 @analysis_options
 @click.option("--clip-workers", type=click.IntRange(1, 256), default=None, metavar="N",
               help="ffmpeg processes per job for clips  [default: cores ÷ --workers, or ÷ "
@@ -56,7 +56,8 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     """Find the highlights of many recordings, several at once, resumably.
 
     PATTERN is a file, a folder (its media files, recursively; not hidden ones) or a glob
-    ("**" crosses folders; a folder it matches is a folder; quote it). Each recording gets
+    ("**" crosses folders; a folder it matches is a folder; quote it); none is needed with
+    --from-file, and --status takes OUT_DIR alone. Each recording gets
     OUT_DIR/<name>_highlights/. A ledger (OUT_DIR/m0-batch.sqlite) records every job:
     running the same command again skips what is done and redoes what was interrupted.
     Exit code 1 if any job failed or was interrupted.
