@@ -33,7 +33,7 @@ def ffmpeg_exe() -> str:
         found = shutil.which(chosen)
         if found is None:
             raise M0Error(f"M0_FFMPEG={chosen}: no such program (unset it to use the ffmpeg "
-                          "m0 comes with)")
+                          "on your PATH, else the one m0 comes with)")
         return found
     found = shutil.which("ffmpeg")
     if found:
