@@ -16,7 +16,7 @@ from m0core.cli.options import (
     output_path,
     report_failed_plugins,
 )
-from m0core.errors import M0Error
+from m0core.errors import M0Error, OptionError
 
 if TYPE_CHECKING:
     from m0core.model import ClipResult, Highlight
@@ -63,6 +63,9 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     """
     from m0core.pipeline import prestart
 
+    if verbose and (quiet or as_json):
+        other = "-q" if quiet else "--json"
+        raise OptionError(f"-v does nothing with {other} (no summary is printed): drop one")
     # a decoding worker, whose start-up overlaps with the imports and the plan below
     prestart(video, jobs=values.get("jobs"), cache=not values.get("no_cache"))
     from m0core.cli.progress import ConsoleProgress
