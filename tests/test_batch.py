@@ -1876,3 +1876,19 @@ def test_a_batch_whose_cluster_has_lost_every_worker_says_so_and_waits(vod, tmp_
             again.wait(timeout=30)
     assert len(said) == 1
     assert not wait_gone(tag, 30)
+
+
+def test_status_of_an_empty_ledger_writes_nothing_into_it(tmp_path):
+    """``m0 batch OUT --status`` where ``m0-batch.sqlite`` is an empty file (a batch killed as
+    it made it, a ``touch``) wrote the ledger's schema into it (16 KB): a status read wrote.
+    It reads as a ledger of no jobs and leaves the file as it was."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LEDGER_FILE).touch()
+    run = run_m0("batch", str(out), "--status")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "no jobs"
+    assert (out / LEDGER_FILE).stat().st_size == 0
+    run = run_m0("batch", "--status", str(out), "--json")
+    assert run.returncode == 0 and json.loads(run.stdout) == []
+    assert (out / LEDGER_FILE).stat().st_size == 0

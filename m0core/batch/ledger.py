@@ -169,10 +169,11 @@ class Row:
 class Ledger:
     """The jobs of the batches run into one output folder.
 
-    ``Ledger(path)`` opens (or creates) the SQLite file in WAL mode; ``Ledger(None)`` keeps the
-    ledger in memory (a batch run from Python without an output folder of its own). With
-    ``lock=True`` it also takes an exclusive lock on ``<path>.lock`` for as long as it is open,
-    and turns ``running`` rows left by a dead run into ``interrupted``.
+    ``Ledger(path)`` reads a ledger that is there without writing to it (``m0 batch
+    --status``), or creates the SQLite file in WAL mode; ``Ledger(None)`` keeps the ledger in
+    memory (a batch run from Python without an output folder of its own). With ``lock=True``
+    it opens the file to write, also takes an exclusive lock on ``<path>.lock`` for as long as
+    it is open, and turns ``running`` rows left by a dead run into ``interrupted``.
     """
 
     def __init__(self, path: str | os.PathLike | None, *, lock: bool = False) -> None:
@@ -184,24 +185,17 @@ class Ledger:
             prepare_out_dir(self.path.parent)
         if self.path is not None and lock:
             self._lock_fd = _take_lock(self.path.with_name(self.path.name + ".lock"))
+        if reader:
+            self._db = self._read()
+            return
         try:
             self._db = self._open()
         except sqlite3.Error as exc:
             if self._db is not None:
                 self._db.close()
                 self._db = None
-            if not reader:
-                self.close()
-                raise OutputError(f"{self.path}: cannot open the batch ledger ({exc})") from None
-            try:  # a ledger on a read-only disk can still be read (m0 batch --status)
-                self._db = sqlite3.connect(f"{self.path.absolute().as_uri()}?immutable=1",
-                                           uri=True, isolation_level=None)
-                self._db.row_factory = sqlite3.Row
-                self._db.execute("SELECT count(*) FROM jobs").fetchone()
-            except sqlite3.Error as again:
-                self.close()
-                raise OutputError(f"{self.path}: cannot read the batch ledger ({again})") \
-                    from None
+            self.close()
+            raise OutputError(f"{self.path}: cannot open the batch ledger ({exc})") from None
         if lock:
             try:
                 self._execute("UPDATE jobs SET status = 'interrupted' WHERE status = 'running'")
@@ -227,6 +221,34 @@ class Ledger:
         if "retry" not in columns:  # a ledger of m0 0.4.x
             self._db.execute("ALTER TABLE jobs ADD COLUMN retry INTEGER NOT NULL DEFAULT 0")
         return self._db
+
+    def _read(self) -> sqlite3.Connection:
+        """The ledger opened read-only (``m0 batch --status`` while a batch runs, or after):
+        nothing is written into it, not even the schema into an empty file or the columns a
+        ledger of an earlier m0 lacks. A file with no jobs (empty: a batch killed as it
+        created it, a ``touch``) reads as a ledger without rows; one on a read-only disk is
+        read as it is (``immutable``)."""
+        uri = self.path.absolute().as_uri()
+        failed: sqlite3.Error | None = None
+        for mode in ("mode=ro", "immutable=1"):
+            db = sqlite3.connect(f"{uri}?{mode}", uri=True, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            try:
+                tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                    "AND name = 'jobs'").fetchall()
+            except sqlite3.Error as exc:
+                db.close()
+                failed = exc
+                continue
+            if tables:
+                return db
+            db.close()  # no batch has written into it: read as empty
+            db = sqlite3.connect(":memory:", isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.executescript(_SCHEMA)
+            return db
+        self.close()
+        raise OutputError(f"{self.path}: cannot read the batch ledger ({failed})") from None
 
     def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         """Run ``sql``; a database error (a full or read-only disk) is one clear line."""
