@@ -1892,3 +1892,85 @@ def test_status_of_an_empty_ledger_writes_nothing_into_it(tmp_path):
     run = run_m0("batch", "--status", str(out), "--json")
     assert run.returncode == 0 and json.loads(run.stdout) == []
     assert (out / LEDGER_FILE).stat().st_size == 0
+
+
+HANGS = '''
+import time
+from m0core import hookimpl
+from m0_plugins.rms.streaming import RmsStreaming
+
+class HangsLate(RmsStreaming):
+    """rms-streaming that hangs (sleeps for an hour) once it is fed audio past 150 s."""
+    def feed(self, chunk):
+        if chunk.start + chunk.duration > 150:
+            time.sleep(3600)
+        return super().feed(chunk)
+
+@hookimpl
+def m0_register_analyzers(register):
+    register("hangs-late", HangsLate)
+'''
+
+
+def _hang_media(make_media) -> tuple[Path, Path]:
+    """A 4-minute recording loud at 13 s, whose job hangs with :data:`HANGS` after its clip of
+    13 s is cut, and one of 10 s, whose job does not."""
+    long = make_media(
+        "timeout-long.wav", "-filter_complex",
+        "anoisesrc=color=pink:amplitude=0.02:sample_rate=16000:duration=240[bed];"
+        "anoisesrc=color=white:amplitude=0.6:sample_rate=16000:duration=240:seed=7,"
+        "volume='between(t,12,14)':eval=frame[burst];[bed][burst]amix=inputs=2:normalize=0")
+    short = make_media("timeout-short.wav", "-f", "lavfi", "-i",
+                       "anoisesrc=color=pink:amplitude=0.1:sample_rate=16000:duration=10")
+    return long, short
+
+
+def test_a_job_that_hangs_times_out_and_the_batch_goes_on(make_media, tmp_path, fake_dist):
+    """A job that hung (a decoder stuck on a broken file, a share that stalled) held its
+    worker for ever and the batch never ended. With --job-timeout it is stopped as Ctrl-C
+    stops a job (its process and ffmpeg gone, the clip it had cut removed), fails with one
+    line, and the others go on. The next run tries it once more (a stall passes); a job that
+    timed out twice is reported as its file's failure, not run again."""
+    long, short = _hang_media(make_media)
+    env, tag = tagged_env(fake_dist("m0-hangs", HANGS))
+    out = tmp_path / "out"
+    args = ("batch", str(long), str(short), str(out), "--workers", "2", "--jobs", "0",
+            "--analyzer", "hangs-late", "--job-timeout", "5", "--json")
+    began = time.monotonic()
+    proc = m0_popen(*args, env=env)
+    try:
+        wait_for(lambda: any(out.glob("timeout-long_highlights/**/*.wav")), 5,
+                 "the hung job's clip")
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    took = time.monotonic() - began
+    assert proc.returncode == 1, stderr
+    assert stderr.strip().splitlines()[-1] == "Error: 1 of 2 jobs failed"
+    assert "Traceback" not in stderr
+    hung, done = json.loads(stdout)["jobs"]
+    assert hung["status"] == "failed" and hung["error"] == "timed out after 5 s", hung
+    assert hung["retry"] and done["status"] == "completed"
+    assert took < 5 + 10, f"the batch took {took:.1f} s"
+    assert not wait_gone(tag, timeout=5)  # the job's process and its ffmpeg
+    assert not os.path.exists(hung["output_path"]) and not list(out.rglob(".partial-*"))
+
+    again = run_m0(*args, env=env, timeout=60)  # once more: it times out again
+    assert again.returncode == 1
+    hung, done = json.loads(again.stdout)["jobs"]
+    assert hung["error"] == "timed out after 5 s" and not hung["retry"]
+    assert hung["attempts"] == 2 and done["status"] == "skipped"
+    third = run_m0(*args, env=env, timeout=60)  # its file's: reported, not run
+    hung, _ = json.loads(third.stdout)["jobs"]
+    assert hung["previous"] and hung["attempts"] == 2
+    assert not wait_gone(tag, timeout=5)
+
+
+def test_a_job_timeout_must_be_seconds_over_0(tmp_path, wav):
+    run = run_m0("batch", str(wav), str(tmp_path / "out"), "--job-timeout", "0")
+    assert run.returncode == 2 and "--job-timeout" in run.stderr
+    with pytest.raises(OptionError, match="job_timeout must be more than 0"):
+        BatchProcessor(job_timeout=-1)
+    with pytest.raises(OptionError, match="--job-timeout needs --executor process"):
+        BatchProcessor(executor="dask", job_timeout=60)

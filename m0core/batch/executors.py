@@ -8,7 +8,8 @@ through ``on_event(kind, job_id, payload)``:
 - ``"progress"``: a fraction 0…1 of the job's analysis (local processes only);
 - ``"done"``: the job function returned; payload its result;
 - ``"lost"``: the job ended without a result; payload ``(status, reason, retry)`` with status
-  ``failed`` (its process died, e.g. out of memory; a Dask cluster could not run it) or
+  ``failed`` (its process died, e.g. out of memory; a Dask cluster could not run it; it ran
+  over the executor's ``job_timeout`` and was stopped: :func:`timed_out`) or
   ``interrupted`` (the batch was stopped), and ``retry`` true when it failed for the machine
   (a cluster that could not run it: m0 missing on a worker, a task cancelled there), which
   the next batch runs again;
@@ -20,6 +21,10 @@ reports them ``lost`` as interrupted (on Dask, ``done`` with the ``interrupted``
 job that stopped itself in time) and is re-raised. The process executor also takes a
 ``stop`` event (a :class:`threading.Event`): once it is set, it stops the same way (within a
 second) and raises ``KeyboardInterrupt`` — how a batch run in a thread (``m0 gui``) is cancelled.
+
+A job that runs longer than the executor's ``job_timeout`` (seconds; ``None``: no limit) is
+stopped as Ctrl-C stops it, alone, and reported ``failed`` with :func:`timed_out`'s reason
+(``done``, or ``lost`` if it did not stop in time); the batch goes on with the others.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from m0core import workers
-from m0core.checks import whole
+from m0core.checks import number, whole
 from m0core.errors import M0Error, OptionError
 from m0core.workers import stop_process
 
@@ -56,10 +61,21 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def make_executor(name: str, workers: int, scheduler: str | None = None):
-    """The executor called ``name`` (``process`` or ``dask``) running ``workers`` jobs at once;
-    ``scheduler``, a Dask scheduler's address, is given or ``None`` (an empty one, an unset
-    variable, is an error: not a local cluster instead of the one meant)."""
+#: How the error of a job stopped for its time begins (:func:`timed_out`).
+TIMED_OUT = "timed out after"
+
+
+def timed_out(seconds: float) -> str:
+    """The error of a job stopped after ``seconds`` (the executor's ``job_timeout``)."""
+    return f"{TIMED_OUT} {seconds:g} s"
+
+
+def make_executor(name: str, workers: int, scheduler: str | None = None,
+                  job_timeout: float | None = None):
+    """The executor called ``name`` (``process`` or ``dask``) running ``workers`` jobs at once,
+    each for ``job_timeout`` seconds at most (``None``: no limit); ``scheduler``, a Dask
+    scheduler's address, is given or ``None`` (an empty one, an unset variable, is an error:
+    not a local cluster instead of the one meant)."""
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         said = ("is empty (an unset variable?)" if isinstance(scheduler, str)
                 else f"must be an address, not {scheduler!r}")
@@ -68,9 +84,9 @@ def make_executor(name: str, workers: int, scheduler: str | None = None):
     if name == "process":
         if scheduler:
             raise OptionError("--scheduler needs --executor dask")
-        return ProcessExecutor(workers)
+        return ProcessExecutor(workers, job_timeout)
     if name == "dask":
-        return DaskExecutor(workers, scheduler)
+        return DaskExecutor(workers, scheduler, job_timeout)
     raise OptionError(f"executor must be one of {', '.join(EXECUTORS)}, not {name!r}")
 
 
@@ -83,12 +99,14 @@ class ProcessExecutor:
     so a job that crashes or runs out of memory fails alone, and whatever it left running is
     killed with its group. It also dies with the batch (on Linux the kernel signals it; anywhere
     its stdin ends), taking its group with it, so killing ``m0 batch`` with SIGKILL leaves
-    nothing behind.
+    nothing behind. A job over ``job_timeout`` seconds is stopped alone, as Ctrl-C stops it
+    (SIGTERM, its group killed :data:`STOP_GRACE` seconds later if still there).
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, job_timeout: float | None = None) -> None:
         whole("workers", workers, low=1)
         self.workers = workers
+        self.job_timeout = _limit(job_timeout)
 
     def map(self, fn: JobFn, specs: list[dict], on_event: OnEvent,
             stop: threading.Event | None = None) -> None:
@@ -106,7 +124,8 @@ class ProcessExecutor:
             while pending or running:
                 while pending and len(running) < self.workers:
                     spec = pending.popleft()
-                    running[spec["job_id"]] = _Job.start(target, spec, events)
+                    running[spec["job_id"]] = _Job.start(target, spec, events,
+                                                         self.job_timeout)
                     on_event("started", spec["job_id"], None)
                 try:
                     job_id, message = events.get(timeout=1.0)
@@ -121,6 +140,8 @@ class ProcessExecutor:
                         on_event("progress", job_id, message["progress"])
                     else:
                         job.result = message["result"]
+                for job in running.values():
+                    job.watch_time()
                 if stop is not None and stop.is_set():
                     raise KeyboardInterrupt
         except BaseException:
@@ -131,15 +152,20 @@ class ProcessExecutor:
 class _Job:
     """One job's process and the thread that reads its messages into the executor's queue."""
 
-    def __init__(self, job_id: str, proc: subprocess.Popen, reader: threading.Thread) -> None:
+    def __init__(self, job_id: str, proc: subprocess.Popen, reader: threading.Thread,
+                 limit: float | None = None) -> None:
         self.job_id = job_id
         self.proc = proc
         self.reader = reader
         self.result: dict | None = None
         self.closed = False
+        self.limit = limit  # seconds the job may run (None: no limit)
+        self.began = time.monotonic()
+        self.stopped_at: float | None = None  # when it was stopped for its time
 
     @classmethod
-    def start(cls, target: str, spec: dict, events: queue.Queue) -> _Job:
+    def start(cls, target: str, spec: dict, events: queue.Queue,
+              limit: float | None = None) -> _Job:
         proc = subprocess.Popen(workers.command("m0core.batch.worker"),
                                 env=workers.environment(), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, start_new_session=os.name == "posix")
@@ -160,7 +186,29 @@ class _Job:
 
         reader = threading.Thread(target=read, name=f"m0-job-{job_id}", daemon=True)
         reader.start()
-        return cls(job_id, proc, reader)
+        return cls(job_id, proc, reader, limit)
+
+    def watch_time(self) -> None:
+        """Stop the job once it has run its time, as Ctrl-C stops it (:meth:`terminate`);
+        kill its group if it has not ended :data:`STOP_GRACE` seconds later (its end of
+        stdout then reports it)."""
+        if self.limit is None or self.closed:
+            return
+        now = time.monotonic()
+        if self.stopped_at is None and now - self.began >= self.limit:
+            self.stopped_at = now
+            self.terminate()
+        elif self.stopped_at is not None and now - self.stopped_at >= STOP_GRACE:
+            self.close()
+
+    def terminate(self) -> None:
+        """Ask the job's process to stop (SIGTERM: it stops its job, removes what it wrote
+        and reports it ``interrupted``)."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.terminate()
+            except ProcessLookupError:  # pragma: no cover - raced with its exit
+                pass
 
     def end(self, on_event: OnEvent) -> None:
         """The job's process has closed its stdout: reap it and report how it ended."""
@@ -169,6 +217,13 @@ class _Job:
         except subprocess.TimeoutExpired:
             pass
         exitcode = self.close()
+        over = self.stopped_at is not None and (self.result is None or
+                                                self.result.get("status") == "interrupted")
+        if over:  # stopped for its time: a failure, whatever the process made of the stop
+            if self.result is None:
+                on_event("lost", self.job_id, ("failed", timed_out(self.limit), True))
+                return
+            self.result.update(status="failed", error=timed_out(self.limit), retry=True)
         if self.result is not None:
             if self.result.get("status") == "interrupted":  # the batch goes on: not its doing
                 self.result["error"] = "the job's process was sent SIGTERM, not by the batch"
@@ -194,11 +249,7 @@ def _stop(running: dict[str, _Job], on_event: OnEvent) -> None:
     """Ask every running job to stop (SIGTERM), wait a little, then kill what is left."""
     alive = {job_id: job for job_id, job in running.items() if not job.closed}
     for job in alive.values():
-        if job.proc.poll() is None:
-            try:
-                job.proc.terminate()
-            except ProcessLookupError:  # pragma: no cover - raced with its exit
-                pass
+        job.terminate()
     deadline = time.monotonic() + STOP_GRACE
     for job in alive.values():
         try:
@@ -208,6 +259,11 @@ def _stop(running: dict[str, _Job], on_event: OnEvent) -> None:
     for job_id, job in alive.items():
         job.close()
         on_event("lost", job_id, ("interrupted", "the batch was stopped", False))
+
+
+def _limit(job_timeout: float | None) -> float | None:
+    """``job_timeout`` checked: ``None`` (no limit) or seconds over 0."""
+    return None if job_timeout is None else number("job_timeout", job_timeout, above=0)
 
 
 def _death(exitcode: int | None) -> str:
@@ -230,8 +286,12 @@ class DaskExecutor:
     what is left.
     """
 
-    def __init__(self, workers: int, scheduler: str | None = None) -> None:
+    def __init__(self, workers: int, scheduler: str | None = None,
+                 job_timeout: float | None = None) -> None:
         whole("workers", workers, low=1)
+        if _limit(job_timeout) is not None:  # Dask cannot stop a task that hangs
+            raise OptionError("--job-timeout needs --executor process: a Dask worker cannot "
+                              "stop a job that hangs")
         try:
             import distributed  # noqa: F401
         except ImportError:

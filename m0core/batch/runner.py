@@ -33,7 +33,7 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from m0core import checks, plugins, workers
-from m0core.batch.executors import make_executor
+from m0core.batch.executors import TIMED_OUT, make_executor
 from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger, Row, options_hash
 from m0core.compat import seed_selector
 from m0core.errors import InputError, M0Error, OptionError, OutputError
@@ -311,13 +311,19 @@ class BatchProcessor:
         Run jobs the ledger records as failed again (otherwise they are reported failed
         without running, but for those that failed for the machine: a full disk, a killed
         ffmpeg, a clip that could not be cut — which run again).
+    job_timeout:
+        Seconds a job may run (``None``: no limit; process executor only). A job over its time
+        is stopped as Ctrl-C stops it (its ffmpeg killed, what it wrote removed) and fails,
+        ``timed out after N s``, and the batch goes on. The next batch runs it again once (a
+        network share that stalled, a machine that was swapping); a job that timed out on its
+        previous run too failed for its file, and runs again with ``retry_failed`` only.
     """
 
     def __init__(self, max_workers: int = 3, executor: str = "process", *,
                  scheduler: str | None = None, ledger: str | os.PathLike | None = None,
-                 retry_failed: bool = False) -> None:
+                 retry_failed: bool = False, job_timeout: float | None = None) -> None:
         self.max_workers = max_workers
-        self.executor = make_executor(executor, max_workers, scheduler)
+        self.executor = make_executor(executor, max_workers, scheduler, job_timeout)
         self.ledger = None if ledger is None else checks.path("ledger", ledger)
         self.retry_failed = checks.flag("retry_failed", retry_failed)
         self.jobs: list[BatchJob] = []
@@ -364,6 +370,7 @@ class BatchProcessor:
         results: dict[str, dict] = {}
         keys: dict[str, str] = {}
         keyed: dict[str, Identity] = {}  # the file each job keys, as it was when asked
+        timed_out_before: set[str] = set()  # jobs whose last run ran over its time
 
         def ended(job_id: str, result: dict) -> None:
             results[job_id] = result
@@ -388,6 +395,8 @@ class BatchProcessor:
                 row = ledger.add(identity, spec["output_path"])
                 keys[job.job_id] = spec["key"] = identity.key
                 keyed[job.job_id] = identity
+                if row.status == "failed" and (row.error or "").startswith(TIMED_OUT):
+                    timed_out_before.add(job.job_id)
                 if row.status == "completed" and not _outputs_gone(row):
                     ended(job.job_id, _from_row(spec, row, "skipped"))
                 elif row.status == "failed" and not (self.retry_failed or row.retry):
@@ -415,6 +424,9 @@ class BatchProcessor:
                         clean_partials(by_id[job_id]["output_path"], remove_empty=True)
                         payload = _result(by_id[job_id], status, error=reason, retry=retry,
                                           finished=time.time(), worker=None)
+                    if payload["status"] == "failed" and (payload["error"] or "").startswith(
+                            TIMED_OUT):  # once more; twice over its time: its file's
+                        payload["retry"] = job_id not in timed_out_before
                     if payload["status"] == "failed" and _moved_on(keyed[job_id]):
                         payload["retry"] = True  # it ran on no file or another one: not its
                     _check_outputs_here(payload)

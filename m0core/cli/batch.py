@@ -42,6 +42,11 @@ from m0core.errors import M0Error
               help="Run again the jobs that failed for their file (broken, no audio) or a "
                    "plugin; those that failed for the machine (a full disk, a killed ffmpeg) "
                    "always run again.")
+@click.option("--job-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS",
+              help="Stop a job that runs longer (a file or a share that hangs its decoding) "
+                   "and record it failed, 'timed out after SECONDS s'; the batch goes on. "
+                   "The next run tries it once more.  [default: no limit]")
 @click.option("--status", "show_status", is_flag=True,
               help="Print the ledger of OUT_DIR (what ran, how it ended: each input's "
                    "latest job; inputs gone or changed since are marked) and exit.")
@@ -51,7 +56,8 @@ from m0core.errors import M0Error
               help="Also a line per job skipped as done earlier (one line for them all "
                    "otherwise).")
 def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, executor: str,
-          scheduler: str | None, from_file: Path | None, retry_failed: bool, show_status: bool,
+          scheduler: str | None, from_file: Path | None, retry_failed: bool,
+          job_timeout: float | None, show_status: bool,
           as_json: bool, quiet: bool, verbose: bool, **values: Any) -> None:
     """Find the highlights of many recordings, several at once, resumably.
 
@@ -115,7 +121,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     jobs = [BatchJob(p, folders[p], job_id=str(p), options=opts) for p in inputs]
     processor = BatchProcessor(default_workers() if workers is None else workers, executor,
                                scheduler=scheduler, ledger=ledger_file,
-                               retry_failed=retry_failed)
+                               retry_failed=retry_failed, job_timeout=job_timeout)
     view = BatchConsole(len(jobs), enabled=not quiet and not as_json,
                         names=display_names(job.job_id for job in jobs), verbose=verbose,
                         out_dir=out_dir, clips=opts.clips)
