@@ -1974,3 +1974,24 @@ def test_a_job_timeout_must_be_seconds_over_0(tmp_path, wav):
         BatchProcessor(job_timeout=-1)
     with pytest.raises(OptionError, match="--job-timeout needs --executor process"):
         BatchProcessor(executor="dask", job_timeout=60)
+
+
+def test_one_recording_into_two_folders_is_a_job_in_each(wav, tmp_path):
+    """One recording given to two output folders with the same options and one ledger
+    (``BatchJob("a.mp4", "out1/")``, ``BatchJob("a.mp4", "out2/")``) shared one ledger row,
+    whose folder was the last one asked: every rerun ran both again (each took the row to its
+    folder, 'pending'), and how one ended overwrote how the other did. Each folder's job has a
+    row of its own: both folders get their outputs, and a rerun skips both."""
+    ledger = tmp_path / LEDGER_FILE
+    jobs = [BatchJob(wav, tmp_path / "out1", job_id="one"),
+            BatchJob(wav, tmp_path / "out2", job_id="two")]
+    first = BatchProcessor(max_workers=2, ledger=ledger).process_batch(jobs)
+    assert [r["status"] for r in first.values()] == ["completed", "completed"]
+    for folder in ("out1", "out2"):
+        assert len(list((tmp_path / folder).glob("*.wav"))) == len(LOUD_AT)
+    again = BatchProcessor(max_workers=2, ledger=ledger).process_batch(jobs)
+    assert [r["status"] for r in again.values()] == ["skipped", "skipped"]
+    with Ledger(ledger) as book:
+        rows = book.rows()
+    assert sorted(Path(r.out_dir).name for r in rows) == ["out1", "out2"]
+    assert [r.attempts for r in rows] == [1, 1]

@@ -67,11 +67,16 @@ class Identity:
     a new hard link, a backup restored or a library copied to a new disk with its times, or
     a remount, and a studio's finished jobs would all run again. What that gives up: a file
     edited in place whose size and time were put back (``touch -r``) is taken as done.
+
+    ``folder``, the job's output folder, is part of the key when one recording is given to
+    several folders with the same options in one batch (from Python): a job, and a row, per
+    folder. Otherwise it is ``None`` and the folder is no part of the key (OUT_DIR may move).
     """
 
     path: str
     file: FileIdentity
     options_hash: str
+    folder: str | None = None
 
     @property
     def size(self) -> int:
@@ -87,13 +92,16 @@ class Identity:
     def key(self) -> str:
         """The ledger key of this job."""
         text = f"{self.path}\0{self.size}\0{self.mtime_ns}\0{self.options_hash}"
+        if self.folder is not None:
+            text += f"\0{self.folder}"
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     @classmethod
-    def of(cls, path: str | os.PathLike, options_hash: str) -> Identity:
-        """The identity of the file at ``path`` now."""
+    def of(cls, path: str | os.PathLike, options_hash: str,
+           folder: str | None = None) -> Identity:
+        """The identity of the file at ``path`` now (into ``folder`` when it is keyed)."""
         absolute = os.path.abspath(os.fspath(path))
-        return cls(absolute, FileIdentity.of_or_missing(absolute), options_hash)
+        return cls(absolute, FileIdentity.of_or_missing(absolute), options_hash, folder)
 
 
 #: Options that change how fast a job runs, not what it writes.
@@ -317,15 +325,17 @@ class Ledger:
         when it was asked for (now); return its row. A known job asked into another folder is
         ``pending`` again there (what it made is in the other folder). A row an earlier m0
         wrote for the same path, size, time and options (its key took the inode and ctime
-        too) is the job's: it takes the new key, so an upgrade redoes no finished job."""
+        too) is the job's: it takes the new key, so an upgrade redoes no finished job; so is,
+        for a job keyed with its folder, the row of the same job into that folder."""
         now = time.time()
         if self.get(identity.key) is None:  # a row of an earlier m0, keyed on the inode too
+            folder = "" if identity.folder is None else " AND out_dir = ?"
             self._execute(
                 "UPDATE jobs SET key = ? WHERE key = (SELECT key FROM jobs WHERE path = ? AND "
-                "size = ? AND mtime_ns = ? AND options_hash = ? ORDER BY COALESCE(asked, "
-                "started, 0) DESC LIMIT 1)",
+                f"size = ? AND mtime_ns = ? AND options_hash = ?{folder} ORDER BY "
+                "COALESCE(asked, started, 0) DESC LIMIT 1)",
                 (identity.key, identity.path, identity.size, identity.mtime_ns,
-                 identity.options_hash))
+                 identity.options_hash, *filter(None, [identity.folder])))
         self._execute(
             "INSERT OR IGNORE INTO jobs (key, path, size, mtime_ns, options_hash, out_dir, "
             "status, asked) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",

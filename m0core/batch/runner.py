@@ -206,7 +206,8 @@ def _not_as_asked(spec: dict[str, Any]) -> bool:
     recordings' share or has another copy; the file changed since)."""
     key = spec.get("key")
     return key is not None and key != Identity.of(spec["video_path"],
-                                                  options_hash(spec["options"])).key
+                                                  options_hash(spec["options"]),
+                                                  spec.get("keyed_folder")).key
 
 
 def _result(spec: dict[str, Any], status: str, **values: Any) -> dict[str, Any]:
@@ -371,6 +372,9 @@ class BatchProcessor:
         keys: dict[str, str] = {}
         keyed: dict[str, Identity] = {}  # the file each job keys, as it was when asked
         timed_out_before: set[str] = set()  # jobs whose last run ran over its time
+        hashes = {id(job): options_hash(named[id(job.options)].to_dict()) for job in jobs}
+        # one recording into several folders with the same options: a job (a row) per folder
+        asked = Counter((os.path.abspath(job.video_path), hashes[id(job)]) for job in jobs)
 
         def ended(job_id: str, result: dict) -> None:
             results[job_id] = result
@@ -391,7 +395,9 @@ class BatchProcessor:
                 except InputError as exc:
                     ended(job.job_id, _result(spec, "failed", error=str(exc), worker=None))
                     continue
-                identity = Identity.of(job.video_path, options_hash(opts))
+                if asked[spec["video_path"], hashes[id(job)]] > 1:
+                    spec["keyed_folder"] = spec["output_path"]
+                identity = Identity.of(job.video_path, hashes[id(job)], spec.get("keyed_folder"))
                 row = ledger.add(identity, spec["output_path"])
                 keys[job.job_id] = spec["key"] = identity.key
                 keyed[job.job_id] = identity
@@ -467,7 +473,7 @@ def _check_outputs_here(result: dict[str, Any]) -> None:
 def _moved_on(identity: Identity) -> bool:
     """Whether the file at ``identity``'s path is another one now (gone since, come, or
     rewritten): a job that failed on it failed on no file its ledger row keys."""
-    return Identity.of(identity.path, identity.options_hash).key != identity.key
+    return Identity.of(identity.path, identity.options_hash, identity.folder).key != identity.key
 
 
 def _own_folders(jobs: list[BatchJob]) -> list[BatchJob]:
