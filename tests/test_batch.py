@@ -1833,7 +1833,7 @@ def test_a_job_whose_output_path_is_a_file_fails_once(vod, tmp_path):
     assert first["status"] == "failed" and not first["retry"]
     assert first["error"] == f"{taken}: exists and is not a folder"
     assert run().get("previous") is True  # not run again
-    assert "previous" not in run(retry_failed=True)  # asked: run again
+    assert run(retry_failed=True)["previous"] is False  # asked: run again
     assert taken.read_text() == "a file, not a folder"
 
 
@@ -1995,3 +1995,24 @@ def test_one_recording_into_two_folders_is_a_job_in_each(wav, tmp_path):
         rows = book.rows()
     assert sorted(Path(r.out_dir).name for r in rows) == ["out1", "out2"]
     assert [r.attempts for r in rows] == [1, 1]
+
+
+def test_every_job_of_m0_batch_json_has_the_same_fields(wav, tmp_path):
+    """``m0 batch --json`` gave a job that failed in an earlier run a ``previous`` field the
+    others lacked, and a job whose name the ledger cannot hold no ``attempts``: a script that
+    read ``job["previous"]`` or ``job["attempts"]`` of every job met a KeyError. Every job has
+    every field, whatever its status."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(wav, inputs / "ok.wav")
+    (inputs / "broken.wav").write_bytes(b"not a recording")
+    shutil.copy(wav, os.fsdecode(os.fsencode(inputs) + b"/caf\xe9.wav"))
+    args = ("batch", str(inputs), str(tmp_path / "out"), "--no-clips", "--no-report", "--json")
+    jobs = []
+    for _ in range(2):
+        run = run_m0(*args)
+        assert run.returncode == 1, run.stderr
+        jobs += json.loads(run.stdout)["jobs"]
+    assert {(j["status"], j["previous"]) for j in jobs} == {
+        ("completed", False), ("failed", False), ("skipped", False), ("failed", True)}
+    assert len({tuple(sorted(j)) for j in jobs}) == 1, [sorted(j) for j in jobs]

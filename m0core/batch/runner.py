@@ -215,7 +215,7 @@ def _result(spec: dict[str, Any], status: str, **values: Any) -> dict[str, Any]:
               "output_path": spec["output_path"], "highlights": 0, "clips": 0,
               "failed_clips": 0, "outputs": [], "error": None, "retry": False, "notes": [],
               "seconds": 0.0,
-              "started": None, "finished": None,
+              "started": None, "finished": None, "attempts": 0, "previous": False,
               "worker": f"{socket.gethostname()}:{os.getpid()}"}
     result.update(values)
     return result
