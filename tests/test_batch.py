@@ -2016,3 +2016,27 @@ def test_every_job_of_m0_batch_json_has_the_same_fields(wav, tmp_path):
     assert {(j["status"], j["previous"]) for j in jobs} == {
         ("completed", False), ("failed", False), ("skipped", False), ("failed", True)}
     assert len({tuple(sorted(j)) for j in jobs}) == 1, [sorted(j) for j in jobs]
+
+
+def test_a_rerun_tells_the_failures_of_earlier_runs_from_its_own(wav, tmp_path):
+    """A nightly batch reported the broken files of earlier nights, not run again, exactly as
+    the failures of the night ('✗ broken.wav: …', 'failed', 'Error: 2 of 3 jobs failed'): who
+    read the log in the morning could not tell what was new. Their lines say they failed in
+    an earlier run, the counts say 'failed earlier', and so does the error line."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(wav, inputs / "ok.wav")
+    (inputs / "broken.wav").write_bytes(b"not a recording")
+    args = ("batch", str(inputs), str(tmp_path / "out"), "--no-clips", "--no-report")
+    assert run_m0(*args).returncode == 1
+    (inputs / "new.wav").write_bytes(b"not one either")
+    run = run_m0(*args)
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert lines[-1] == ("Error: 2 of 3 jobs failed (1 failed in an earlier run, not retried "
+                         "without --retry-failed)")
+    [old] = [line for line in lines if "broken.wav: " in line]
+    [new] = [line for line in lines if "new.wav: " in line]
+    assert old.endswith("(failed in an earlier run; not retried)")
+    assert "earlier" not in new
+    assert "3 jobs: 1 failed, 1 failed earlier, 1 skipped" in run.stdout

@@ -78,7 +78,13 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         ledger_path,
         read_list,
     )
-    from m0core.cli.batch_console import BatchConsole, display_names, status_table, summary
+    from m0core.cli.batch_console import (
+        EARLIER,
+        BatchConsole,
+        display_names,
+        status_table,
+        summary,
+    )
 
     if not args:
         raise click.UsageError("missing OUT_DIR")
@@ -144,14 +150,17 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         click.echo(summary(results.values(), verbose, clips=opts.clips))
     ended = Counter(r["status"] for r in results.values())
     failed, stopped = ended["failed"], ended["interrupted"]  # stopped from outside the batch
+    earlier = sum(1 for r in results.values() if r["previous"])
     if failed or stopped:
-        why = f" (m0 batch --status {out_dir} says why)" if quiet else ""  # no job lines
+        # the same broken files every night are not tonight's news
+        notes = [f"{earlier} {EARLIER}, not retried without --retry-failed"] if earlier else []
+        notes += [f"m0 batch --status {out_dir} says why"] if quiet else []  # no job lines
         jobs = f"of {len(results)} jobs"
         what = f"{failed} {jobs} failed" if failed else ""
         if stopped:
             what += f" and {stopped}" if failed else f"{stopped} {jobs}"
             what += " interrupted; run the same command again to finish them"
-        raise M0Error(f"{what}{why}")
+        raise M0Error(what + (f" ({'; '.join(notes)})" if notes else ""))
 
 
 #: The options of m0 batch that only shape the clips: its --workers counts jobs.

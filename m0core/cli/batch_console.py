@@ -91,6 +91,8 @@ class BatchConsole:
                 what += f" in {result['seconds']:.1f} s"
         else:
             what = result["error"] or result["status"]
+            if result.get("previous"):
+                what += f" ({EARLIER}; not retried)"
         say(one_line(f"[{completed}/{total}] {mark} {name}: {what}"), colour)
         self._draw()
 
@@ -188,13 +190,20 @@ def summary(results: Iterable[dict], verbose: bool = False, clips: bool = True) 
         lines.append(f"{r['status']:<11} {r['highlights']:>10} {r['clips'] if clips else '-':>5} "
                      f"{_seconds(r['seconds']):>8}  {one_line(r['video_path'])}")
         if r["error"] and r["status"] != "skipped":
-            lines.append(f"{'':<11} {one_line(r['error'])}")
-    lines.append(counts_line(r["status"] for r in results))
+            earlier = f" ({EARLIER})" if r.get("previous") else ""
+            lines.append(f"{'':<11} {one_line(r['error'])}{earlier}")
+    lines.append(counts_line("failed earlier" if r.get("previous") else r["status"]
+                             for r in results))
     if any(r.get("previous") for r in results):
         lines.append("Jobs that failed in an earlier run were not retried (--retry-failed).")
     if len(listed) < len(results):
         lines.append("Jobs skipped as done earlier are not listed (-v lists them).")
     return "\n".join(lines)
+
+
+#: How a job's line and the summary tell a failure an earlier run met, reported again without
+#: running (``previous``), from one met now.
+EARLIER = "failed in an earlier run"
 
 
 def counts_line(statuses: Iterable[str]) -> str:
