@@ -1071,6 +1071,9 @@ def m0_register_analyzers(register):
 
 
 def test_a_job_whose_process_dies_fails_alone(vod, tmp_path, fake_dist):
+    """A job whose process is killed (the out-of-memory killer) fails alone, saying so; its
+    result said it never started and took no time ('-' in the table), however long it ran.
+    It has when it started and how long it ran."""
     env = fake_dist("m0-crashy", CRASHY)
     env["CRASH_MARKER"] = str(tmp_path / "crashed")
     inputs = tmp_path / "in"
@@ -1083,6 +1086,9 @@ def test_a_job_whose_process_dies_fails_alone(vod, tmp_path, fake_dist):
     failed = [r for r in results if r["status"] == "failed"]
     assert len(failed) == 1 and (tmp_path / "crashed").exists()
     assert failed[0]["error"] == "the job's process was killed by SIGKILL (out of memory?)"
+    # when it started and how long it ran (a job killed after an hour took no time)
+    assert failed[0]["started"] <= failed[0]["finished"] - failed[0]["seconds"] + 0.01
+    assert failed[0]["seconds"] > 0
     assert [r["status"] for r in results].count("completed") == 2
 
 

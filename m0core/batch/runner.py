@@ -428,8 +428,11 @@ class BatchProcessor:
                     if kind == "lost":
                         status, reason, retry = payload
                         clean_partials(by_id[job_id]["output_path"], remove_empty=True)
+                        # when it started, and how long it ran before it was lost
+                        began, now = ledger.get(key).started, time.time()
                         payload = _result(by_id[job_id], status, error=reason, retry=retry,
-                                          finished=time.time(), worker=None)
+                                          started=began, finished=now, worker=None,
+                                          seconds=round(now - began, 3) if began else 0.0)
                     if payload["status"] == "failed" and (payload["error"] or "").startswith(
                             TIMED_OUT):  # once more; twice over its time: its file's
                         payload["retry"] = job_id not in timed_out_before
