@@ -1978,8 +1978,27 @@ def test_a_job_timeout_must_be_seconds_over_0(tmp_path, wav):
     assert run.returncode == 2 and "--job-timeout" in run.stderr
     with pytest.raises(OptionError, match="job_timeout must be more than 0"):
         BatchProcessor(job_timeout=-1)
-    with pytest.raises(OptionError, match="--job-timeout needs --executor process"):
-        BatchProcessor(executor="dask", job_timeout=60)
+    with pytest.raises(OptionError, match="job_timeout must be more than 0"):
+        BatchProcessor(executor="dask", job_timeout=0)
+
+
+def test_a_job_that_hangs_on_a_dask_worker_times_out_and_the_batch_goes_on(
+        make_media, tmp_path, fake_dist):
+    """--job-timeout with --executor dask was refused: a Dask worker cannot stop a thread
+    that hangs. Each job runs in a process of its own on its worker, stopped once over its
+    time as a local job is: it fails, 'timed out after 4 s', and the other jobs go on."""
+    long, short = _hang_media(make_media)
+    env, tag = tagged_env(fake_dist("m0-hangs", HANGS))
+    out = tmp_path / "out"
+    run = run_m0("batch", str(long), str(short), str(out), "--executor", "dask", "--workers",
+                 "2", "--jobs", "0", "--analyzer", "hangs-late", "--job-timeout", "4",
+                 "--json", env=env, timeout=90)
+    assert run.returncode == 1, run.stderr
+    hung, done = json.loads(run.stdout)["jobs"]
+    assert hung["status"] == "failed" and hung["error"] == "timed out after 4 s", hung
+    assert hung["retry"] and done["status"] == "completed"
+    assert not os.path.exists(hung["output_path"]) and not list(out.rglob(".partial-*"))
+    assert not wait_gone(tag, timeout=10)  # the job's process, its ffmpeg, the cluster
 
 
 def test_one_recording_into_two_folders_is_a_job_in_each(wav, tmp_path):

@@ -111,14 +111,16 @@ class ProcessExecutor:
     def map(self, fn: JobFn, specs: list[dict], on_event: OnEvent,
             stop: threading.Event | None = None) -> None:
         """Run ``fn(spec, report)`` for every spec; see the module docstring for events and
-        ``stop``. ``fn`` must be importable by its module and name (not from ``__main__``)."""
+        ``stop`` (any object with ``is_set()``: on a Dask worker, its batch's stop event).
+        ``fn`` must be importable by its module and name (not from ``__main__``)."""
         target = f"{fn.__module__}:{fn.__qualname__}"
         if fn.__module__ == "__main__" or "<" in fn.__qualname__:
             raise M0Error(f"a job function must be importable, not {target}")
         events: queue.Queue = queue.Queue()
         # jobs at once, no more than there are to run: fewer share the cores the rest leave
         slots = _at_once(self.workers, specs)
-        pending = deque(dict(spec, slots=slots) for spec in specs)
+        # a spec that has its slots (a Dask job run in a process of its own) keeps them
+        pending = deque(dict(spec, slots=spec.get("slots") or slots) for spec in specs)
         running: dict[str, _Job] = {}
         try:
             while pending or running:
@@ -283,15 +285,14 @@ class DaskExecutor:
     Dask cannot stop a task that runs: on ``KeyboardInterrupt`` the batch sets a
     :class:`distributed.Event` its jobs look at as they advance (:class:`_RemoteStop`), waits
     up to :data:`STOP_GRACE` seconds for them to stop and remove what they wrote, and cancels
-    what is left.
+    what is left. With ``job_timeout`` each job runs in a process of its own on its worker
+    (:func:`_stoppable`), which is stopped once over its time.
     """
 
     def __init__(self, workers: int, scheduler: str | None = None,
                  job_timeout: float | None = None) -> None:
         whole("workers", workers, low=1)
-        if _limit(job_timeout) is not None:  # Dask cannot stop a task that hangs
-            raise OptionError("--job-timeout needs --executor process: a Dask worker cannot "
-                              "stop a job that hangs")
+        self.job_timeout = _limit(job_timeout)
         try:
             import distributed  # noqa: F401
         except ImportError:
@@ -329,7 +330,8 @@ class DaskExecutor:
                 spec = queue.popleft()
                 spec = dict(spec, slots=per_host)
                 key = f"m0-{spec['key']}-{uuid.uuid4().hex[:8]}"  # unique on a shared cluster
-                future = client.submit(_stoppable, fn, spec, halt.name, key=key, pure=False)
+                future = client.submit(_stoppable, fn, spec, halt.name, self.job_timeout,
+                                       key=key, pure=False)
                 futures[future] = spec["job_id"]
                 pending.add(future)
                 on_event("started", spec["job_id"], None)
@@ -345,6 +347,8 @@ class DaskExecutor:
                 job_id = futures.pop(future)
                 try:
                     result = future.result()
+                except _Lost as exc:  # its process on the worker died or ran over its time
+                    on_event("lost", job_id, exc.args)
                 except Exception as exc:  # a worker died, the task was lost, …
                     if _scheduler_lost(client, exc):  # not the job's fault: it is interrupted
                         futures[future] = job_id
@@ -520,9 +524,34 @@ class _RemoteStop:
         return self.stopped
 
 
-def _stoppable(fn: JobFn, spec: dict, stop_name: str) -> dict:
-    """A job on a Dask worker: ``fn(spec, None, stop)``, ``stop`` the batch's stop event."""
-    return fn(spec, None, _RemoteStop(stop_name))
+def _stoppable(fn: JobFn, spec: dict, stop_name: str, limit: float | None = None) -> dict:
+    """A job on a Dask worker: ``fn(spec, None, stop)``, ``stop`` the batch's stop event.
+
+    With a time ``limit`` the job runs in a process of its own, as the process executor runs
+    it, which is stopped (its ffmpeg killed, what it wrote removed) once over its time: a
+    Dask worker cannot stop a thread that hangs. A job whose process ended without a result
+    raises :class:`_Lost`, one the batch stopped too."""
+    stop = _RemoteStop(stop_name)
+    if limit is None:
+        return fn(spec, None, stop)
+    ended: dict[str, Any] = {}
+
+    def on_event(kind: str, job_id: str | None, payload: Any) -> None:
+        if kind in ("done", "lost"):
+            ended[kind] = payload
+
+    try:
+        ProcessExecutor(1, limit).map(fn, [spec], on_event, stop=stop)
+    except KeyboardInterrupt:  # not into the Dask worker: it would end its thread
+        pass
+    if "done" in ended:
+        return ended["done"]
+    raise _Lost(*ended["lost"])
+
+
+class _Lost(Exception):
+    """A job whose process on a Dask worker ended without a result; ``args``: a ``lost``
+    event's ``(status, reason, retry)``."""
 
 
 def _stop_tasks(client: Any, halt: Any, futures: dict[Any, str], on_event: OnEvent) -> None:

@@ -313,7 +313,8 @@ class BatchProcessor:
         without running, but for those that failed for the machine: a full disk, a killed
         ffmpeg, a clip that could not be cut — which run again).
     job_timeout:
-        Seconds a job may run (``None``: no limit; process executor only). A job over its time
+        Seconds a job may run (``None``: no limit; on Dask each job then runs in a process of
+        its own on its worker, which can be stopped). A job over its time
         is stopped as Ctrl-C stops it (its ffmpeg killed, what it wrote removed) and fails,
         ``timed out after N s``, and the batch goes on. The next batch runs it again once (a
         network share that stalled, a machine that was swapping); a job that timed out on its
