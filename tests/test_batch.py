@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import LOUD_AT, run_m0
-from procs import m0_popen, running_tasks, tagged_env, wait_for, wait_gone
+from procs import m0_popen, ours, running_tasks, tagged_env, wait_for, wait_gone
 
 from m0core import BatchJob, BatchProcessor, M0Error
 from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger
@@ -1349,20 +1349,56 @@ def _cluster(folder: Path, env: dict[str, str],
             os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
 
 
-@pytest.fixture
-def dask_cluster(tmp_path):
-    """A running cluster (:func:`_cluster`). Yields a client to it, the environment (tagged)
-    to run m0 in and the scheduler's process."""
+@contextlib.contextmanager
+def _tagged_cluster(folder: Path) -> Iterator[SimpleNamespace]:
+    """A running cluster (:func:`_cluster`) in ``folder`` under an environment of its own tag,
+    whose workers import this folder's modules (``procs.running_tasks``). Yields a client to
+    it, the environment, its tag and the scheduler's process; once it is stopped, nothing
+    under its tag is left running."""
     env, tag = tagged_env()
-    tests = str(Path(__file__).parent)  # the workers import procs.running_tasks
+    tests = str(Path(__file__).parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [tests, env.get("PYTHONPATH")]))
-    folder = tmp_path / "cluster"  # not where a test writes modules it imports
-    folder.mkdir()
     try:
         with _cluster(folder, env) as cluster:
-            yield SimpleNamespace(client=cluster.client, env=env, scheduler=cluster.scheduler)
+            yield SimpleNamespace(client=cluster.client, env=env, tag=tag,
+                                  scheduler=cluster.scheduler)
     finally:
         assert not wait_gone(tag, 30)
+
+
+@pytest.fixture(scope="module")
+def running_cluster(tmp_path_factory) -> Iterator[SimpleNamespace]:
+    """One cluster (:func:`_tagged_cluster`) for the tests that leave it running, started
+    once: each start and stop of a scheduler and a worker took 2.5 s."""
+    # not where a test writes modules it imports
+    with _tagged_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        cluster.own = {p.pid for p in ours(cluster.tag)}  # the scheduler's, the worker's
+        yield cluster
+
+
+@pytest.fixture
+def dask_cluster(running_cluster) -> Iterator[SimpleNamespace]:
+    """:func:`running_cluster` for one test: a client to it, the environment (tagged for this
+    test) to run m0 in and the scheduler's process. After the test no m0 process of it is
+    left, and nothing its jobs started on the cluster (ffmpeg) is left running there."""
+    env, tag = tagged_env(running_cluster.env)
+    yield SimpleNamespace(client=running_cluster.client, env=env,
+                          scheduler=running_cluster.scheduler)
+    assert not wait_gone(tag, 30)
+    deadline = time.monotonic() + 30
+    while (left := [p for p in ours(running_cluster.tag) if p.pid not in running_cluster.own]) \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, [p.cmdline() for p in left]
+
+
+@pytest.fixture
+def own_dask_cluster(tmp_path) -> Iterator[SimpleNamespace]:
+    """A cluster (:func:`_tagged_cluster`) for one test, which may kill it."""
+    folder = tmp_path / "cluster"  # not where a test writes modules it imports
+    folder.mkdir()
+    with _tagged_cluster(folder) as cluster:
+        yield cluster
 
 
 def test_a_stopped_batch_stops_its_job_on_a_running_cluster(vod, tmp_path, dask_cluster):
@@ -1528,7 +1564,8 @@ def test_a_worker_that_writes_where_the_batch_cannot_see_is_no_success(vod, tmp_
     assert job["status"] == "completed" and job["clips"] == len(LOUD_AT), job
 
 
-def test_a_plugin_a_worker_lacks_fails_its_jobs_for_the_machine(vod, tmp_path, fake_dist):
+def test_a_plugin_a_worker_lacks_fails_its_jobs_for_the_machine(vod, tmp_path, fake_dist,
+                                                                 dask_cluster):
     """A plugin installed where the batch is submitted and not yet on the workers: each job
     failed 'unknown analyzer "flux" (available: …)', a name the submitting machine lists,
     and the same command once it was installed there ran nothing ('failed in an earlier
@@ -1538,15 +1575,10 @@ def test_a_plugin_a_worker_lacks_fails_its_jobs_for_the_machine(vod, tmp_path, f
                                "@hookimpl\n"
                                "def m0_register_analyzers(register):\n"
                                "    register('flux', RmsStreaming)\n")
-    cluster_env, tag = tagged_env()  # without it
-    folder = tmp_path / "cluster"
-    folder.mkdir()
     out = tmp_path / "out"
     args = ("batch", str(vod), str(out), "--analyzer", "flux", "--no-clips", "--json")
-    with _cluster(folder, cluster_env) as cluster:
-        first = run_m0(*args, "--executor", "dask", "--scheduler",
-                       cluster.client.scheduler.address, env=env)
-    assert not wait_gone(tag, 30)
+    first = run_m0(*args, "--executor", "dask", "--scheduler",  # the cluster is without it
+                   dask_cluster.client.scheduler.address, env=env)
     assert first.returncode == 1, first.stderr
     [job] = json.loads(first.stdout)["jobs"]
     assert job["error"].startswith(f'on {socket.gethostname()}: unknown analyzer "flux"'), job
@@ -1555,7 +1587,7 @@ def test_a_plugin_a_worker_lacks_fails_its_jobs_for_the_machine(vod, tmp_path, f
     assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
 
 
-def test_a_batch_whose_scheduler_dies_ends_with_one_line(vod, tmp_path, dask_cluster):
+def test_a_batch_whose_scheduler_dies_ends_with_one_line(vod, tmp_path, own_dask_cluster):
     """The scheduler of a running cluster dies mid-batch: the batch ends (it hung, its later
     jobs waiting on a closed client) with one line saying so, and its running job is
     interrupted (redone by the next run), not failed (skipped by it)."""
@@ -1563,11 +1595,11 @@ def test_a_batch_whose_scheduler_dies_ends_with_one_line(vod, tmp_path, dask_clu
     inputs = tmp_path / "in"
     _copies(vod, inputs, 3)
     proc = m0_popen("batch", str(inputs), str(out), "--executor", "dask", "--scheduler",
-                    dask_cluster.client.scheduler.address, "--cut", "accurate", "--no-cache",
-                    env=dask_cluster.env)
+                    own_dask_cluster.client.scheduler.address, "--cut", "accurate",
+                    "--no-cache", env=own_dask_cluster.env)
     try:
         wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
-        dask_cluster.scheduler.kill()
+        own_dask_cluster.scheduler.kill()
         _, stderr = proc.communicate(timeout=120)
     finally:
         proc.kill()
