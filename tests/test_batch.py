@@ -1350,20 +1350,39 @@ def _cluster(folder: Path, env: dict[str, str],
 
 
 @contextlib.contextmanager
-def _tagged_cluster(folder: Path) -> Iterator[SimpleNamespace]:
+def _tagged_cluster(folder: Path, hide: Path | None = None) -> Iterator[SimpleNamespace]:
     """A running cluster (:func:`_cluster`) in ``folder`` under an environment of its own tag,
-    whose workers import this folder's modules (``procs.running_tasks``). Yields a client to
-    it, the environment, its tag and the scheduler's process; once it is stopped, nothing
-    under its tag is left running."""
+    whose workers import this folder's modules (``procs.running_tasks``) and do not see
+    ``hide``, with an analysis cache of its own (the jobs on it use the workers'). Yields a
+    client to it, the environment, its tag, the scheduler's process and the pids of its own
+    processes; once it is stopped, nothing under its tag is left running."""
     env, tag = tagged_env()
+    env["M0_CACHE_DIR"] = str(folder / "cache")
     tests = str(Path(__file__).parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [tests, env.get("PYTHONPATH")]))
     try:
-        with _cluster(folder, env) as cluster:
+        with _cluster(folder, env, hide) as cluster:
             yield SimpleNamespace(client=cluster.client, env=env, tag=tag,
-                                  scheduler=cluster.scheduler)
+                                  scheduler=cluster.scheduler,
+                                  own={p.pid for p in ours(tag)})  # scheduler's, worker's
     finally:
         assert not wait_gone(tag, 30)
+
+
+@contextlib.contextmanager
+def _one_test_on(cluster: SimpleNamespace) -> Iterator[SimpleNamespace]:
+    """A cluster (:func:`_tagged_cluster`) that tests share, for one test: a client to it,
+    the environment (tagged for this test) to run m0 in and the scheduler's process. After
+    the test no m0 process of it is left, and nothing its jobs started on the cluster
+    (ffmpeg) is left running there."""
+    env, tag = tagged_env(cluster.env)
+    yield SimpleNamespace(client=cluster.client, env=env, scheduler=cluster.scheduler)
+    assert not wait_gone(tag, 30)
+    deadline = time.monotonic() + 30
+    while (left := [p for p in ours(cluster.tag) if p.pid not in cluster.own]) \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, [p.cmdline() for p in left]
 
 
 @pytest.fixture(scope="module")
@@ -1372,24 +1391,14 @@ def running_cluster(tmp_path_factory) -> Iterator[SimpleNamespace]:
     once: each start and stop of a scheduler and a worker took 2.5 s."""
     # not where a test writes modules it imports
     with _tagged_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
-        cluster.own = {p.pid for p in ours(cluster.tag)}  # the scheduler's, the worker's
         yield cluster
 
 
 @pytest.fixture
 def dask_cluster(running_cluster) -> Iterator[SimpleNamespace]:
-    """:func:`running_cluster` for one test: a client to it, the environment (tagged for this
-    test) to run m0 in and the scheduler's process. After the test no m0 process of it is
-    left, and nothing its jobs started on the cluster (ffmpeg) is left running there."""
-    env, tag = tagged_env(running_cluster.env)
-    yield SimpleNamespace(client=running_cluster.client, env=env,
-                          scheduler=running_cluster.scheduler)
-    assert not wait_gone(tag, 30)
-    deadline = time.monotonic() + 30
-    while (left := [p for p in ours(running_cluster.tag) if p.pid not in running_cluster.own]) \
-            and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not left, [p.cmdline() for p in left]
+    """:func:`running_cluster` for one test (:func:`_one_test_on`)."""
+    with _one_test_on(running_cluster) as cluster:
+        yield cluster
 
 
 @pytest.fixture
@@ -1515,32 +1524,45 @@ def test_jobs_a_cluster_could_not_run_run_again_once_it_can(vod, tmp_path):
     assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
 
 
-def _failed_where_share_is_hidden(share: Path, args: tuple, tmp_path: Path) -> dict:
-    """Run ``m0 *args`` (a batch of one job, ``--json``) on a Dask cluster whose workers do not
-    see ``share``; return its job, after checking the batch exited 1 and left nothing
-    running."""
-    cluster_folder = tmp_path / "cluster"
-    cluster_folder.mkdir()
-    env, tag = tagged_env()
-    with _cluster(cluster_folder, env, hide=share) as cluster:
-        first = run_m0(*args, "--executor", "dask", "--scheduler",
-                       cluster.client.scheduler.address, env=env)
-    assert not wait_gone(tag, 30)
+@pytest.fixture(scope="module")
+def hidden_share(tmp_path_factory) -> Iterator[tuple[Path, SimpleNamespace]]:
+    """A folder (a share) and a cluster (:func:`_tagged_cluster`) whose worker does not see
+    it, as a worker machine that has not mounted the share, started once for the tests."""
+    share = tmp_path_factory.mktemp("share")
+    with _tagged_cluster(tmp_path_factory.mktemp("cluster"), hide=share) as cluster:
+        yield share, cluster
+
+
+@pytest.fixture
+def unseen(hidden_share, request) -> Iterator[tuple[Path, SimpleNamespace]]:
+    """A folder of this test in :func:`hidden_share`'s share, and its cluster for this test
+    (:func:`_one_test_on`)."""
+    share, cluster = hidden_share
+    folder = share / request.node.name
+    folder.mkdir()
+    with _one_test_on(cluster) as one:
+        yield folder, one
+
+
+def _failed_where_share_is_hidden(args: tuple, cluster: SimpleNamespace) -> dict:
+    """Run ``m0 *args`` (a batch of one job, ``--json``) on ``cluster``, whose workers do not
+    see the share; return its job, after checking the batch exited 1."""
+    first = run_m0(*args, "--executor", "dask", "--scheduler",
+                   cluster.client.scheduler.address, env=cluster.env)
     assert first.returncode == 1, first.stderr
     [job] = json.loads(first.stdout)["jobs"]
     return job
 
 
 @pytest.mark.skipif(not _can_hide(), reason="hiding a folder from a worker needs root")
-def test_a_recording_a_worker_cannot_see_runs_again_once_it_can(vod, tmp_path):
+def test_a_recording_a_worker_cannot_see_runs_again_once_it_can(vod, tmp_path, unseen):
     """A worker machine that has not mounted the recordings' share fails their jobs 'no such
     file': the machine's doing, not the files'. The same command once the share was mounted
     said 'failed in an earlier run' and ran nothing but with --retry-failed; it runs them."""
-    share = tmp_path / "share"
-    share.mkdir()
+    share, cluster = unseen
     shutil.copy(vod, share / "seen.mp4")
     args = ("batch", str(share), str(tmp_path / "out"), "--no-clips", "--json")
-    job = _failed_where_share_is_hidden(share, args, tmp_path)
+    job = _failed_where_share_is_hidden(args, cluster)
     assert job["error"] == f"{share / 'seen.mp4'}: no such file", job
     again = run_m0(*args)  # the share mounted (here: local processes)
     [job] = json.loads(again.stdout)["jobs"]
@@ -1548,15 +1570,14 @@ def test_a_recording_a_worker_cannot_see_runs_again_once_it_can(vod, tmp_path):
 
 
 @pytest.mark.skipif(not _can_hide(), reason="hiding a folder from a worker needs root")
-def test_a_worker_that_writes_where_the_batch_cannot_see_is_no_success(vod, tmp_path):
+def test_a_worker_that_writes_where_the_batch_cannot_see_is_no_success(vod, unseen):
     """A worker machine without OUT_DIR's share wrote the clips at its path on a disk of its
     own: the batch said 'completed, 2 clips' and exit 0, OUT_DIR had none of them, and the
     rerun skipped the job as done. Such a job failed for the machine and runs again."""
-    share = tmp_path / "share"
-    share.mkdir()
+    share, cluster = unseen
     out = share / "out"
     args = ("batch", str(vod), str(out), "--no-report", "--json")
-    job = _failed_where_share_is_hidden(share, args, tmp_path)
+    job = _failed_where_share_is_hidden(args, cluster)
     assert job["status"] == "failed" and "OUT_DIR must be at the same path" in job["error"]
     assert not list((out / "vod_highlights").glob("*"))
     again = run_m0(*args)  # the share mounted (here: local processes)
