@@ -140,16 +140,10 @@ def register_plugin() -> Iterator[Callable[[object, str], None]]:
     plugins.invalidate()
 
 
-@pytest.fixture
-def fake_dist(tmp_path: Path) -> Callable[..., dict[str, str]]:
-    """``fake_dist(name, source)``: an installed-looking distribution with an ``m0`` entry point.
-
-    Writes ``<module>.py`` and a ``.dist-info`` with ``entry_points.txt`` into a folder and
-    returns the environment (``PYTHONPATH``) under which a subprocess discovers it through
-    :mod:`importlib.metadata`, exactly as it would discover a pip-installed plugin.
-    """
-    site = tmp_path / "site"
-    site.mkdir(exist_ok=True)
+def dists_in(site: Path) -> Callable[..., dict[str, str]]:
+    """``make(name, source)``: an installed-looking distribution with an ``m0`` entry point in
+    the folder ``site`` (see :func:`fake_dist`)."""
+    site.mkdir(parents=True, exist_ok=True)
 
     def make(name: str, source: str, version: str = "1.0") -> dict[str, str]:
         module = name.replace("-", "_")
@@ -165,6 +159,17 @@ def fake_dist(tmp_path: Path) -> Callable[..., dict[str, str]]:
         return env
 
     return make
+
+
+@pytest.fixture
+def fake_dist(tmp_path: Path) -> Callable[..., dict[str, str]]:
+    """``fake_dist(name, source)``: an installed-looking distribution with an ``m0`` entry point.
+
+    Writes ``<module>.py`` and a ``.dist-info`` with ``entry_points.txt`` into a folder and
+    returns the environment (``PYTHONPATH``) under which a subprocess discovers it through
+    :mod:`importlib.metadata`, exactly as it would discover a pip-installed plugin.
+    """
+    return dists_in(tmp_path / "site")
 
 
 def chapters_of(path: Path) -> list[tuple[float, float, str]]:

@@ -10,12 +10,13 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import time
 from pathlib import Path
 
 import pytest
-from conftest import run_m0
+from conftest import dists_in, run_m0
 from helpers import assert_one_error_line, files, tmpfs
 from procs import m0_popen, tagged_env, wait_for, wait_gone
 from test_faults import SLOW, _ffmpeg_wrapper, _finish, _named, _run_of
@@ -63,14 +64,28 @@ def slow_env(fake_dist) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def finished(vod, tmp_path, slow_env) -> Path:
-    """A folder holding a finished run of ``vod`` (report and csv too)."""
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def finished_once(vod, tmp_path_factory) -> tuple[Path, Path]:
+    """A folder holding a finished run of ``vod`` (report and csv too), made once, and the
+    analysis cache that run filled."""
+    folder = tmp_path_factory.mktemp("finished")
+    out, cache = folder / "out", folder / "cache"
     run = run_m0("analyze", str(vod), str(out), "--analyzer", "slow", "-f", "csv",
-                 env=dict(slow_env, M0_SLOW="0"))
+                 env=dict(dists_in(folder / "site")("m0-slow", SLOW), M0_SLOW="0",
+                          M0_CACHE_DIR=str(cache)))
     assert run.returncode == 0, run.stderr
     assert len(listed_clips(out)["highlights.json"]) == 2
+    return out, cache
+
+
+@pytest.fixture
+def finished(finished_once, tmp_path, own_cache) -> Path:
+    """A folder holding a finished run of ``vod`` (report and csv too), the test's analysis
+    cache holding what that run put there: a copy of :func:`finished_once`, each run of m0
+    1-3 s."""
+    out = tmp_path / "out"
+    shutil.copytree(finished_once[0], out)
+    shutil.copytree(finished_once[1], own_cache, dirs_exist_ok=True)
     return out
 
 
