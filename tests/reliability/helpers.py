@@ -24,7 +24,8 @@ import numpy as np
 from m0core import hookimpl
 
 class Slow:
-    """RMS level per 0.1 s, M0_SLOW seconds per chunk; raises at chunk M0_FAIL_AT."""
+    """RMS level per 0.1 s, M0_SLOW seconds per chunk; raises at chunk M0_FAIL_AT; makes the
+    file M0_FED once it has taken a chunk."""
     hop = 0.1
     def __init__(self):
         self.chunks = 0
@@ -34,6 +35,8 @@ class Slow:
         if self.chunks == int(os.environ.get("M0_FAIL_AT", 0)):
             raise RuntimeError("sensor on fire")
         time.sleep(float(os.environ.get("M0_SLOW", 0)))
+        if os.environ.get("M0_FED"):
+            open(os.environ["M0_FED"], "a").close()
         x = np.concatenate([self.rest, chunk.samples])
         n = int(round(self.hop * chunk.sample_rate))
         k = len(x) // n

@@ -22,6 +22,7 @@ from procs import m0_popen, tagged_env, wait_for, wait_gone
 from test_faults import SLOW, _ffmpeg_wrapper, _finish, _named, _run_of
 
 from m0core.media.ffmpeg import probe
+from m0core.staging import PREFIX
 
 
 def snapshot(out: Path) -> dict[str, str]:
@@ -109,15 +110,15 @@ def test_an_interrupted_rerun_keeps_the_previous_outputs(finished, vod, slow_env
     before = snapshot(finished)
     began = time.time()
     if when == "analysing":
-        env = dict(slow_env, M0_SLOW="0.6")
+        env = dict(slow_env, M0_SLOW="0.6", M0_FED=str(tmp_path / "fed"))
     else:  # clip 2 is cut at the speed it plays: the run is still cutting it when it is hit
         env = dict(slow_env, M0_SLOW="0",
                    M0_FFMPEG=_ffmpeg_wrapper(tmp_path, "02_0h", 'exec "$REAL" -re "$@"'))
     proc = m0_popen("analyze", str(vod), str(finished), "--analyzer", "slow", "-f", "csv",
                     "--no-cache", "-l", "12", env=env)
     if when == "analysing":
-        wait_for(lambda: _named(slow_env["M0_TEST_TAG"], "m0core"), 60, "the rerun started")
-        time.sleep(1.5)
+        wait_for(lambda: any(finished.glob(f"{PREFIX}*")) and (tmp_path / "fed").exists(),
+                 60, "the rerun analysing")
     else:
         wait_for(lambda: _new_clip_written(finished, began), 120, "a clip of the rerun")
     assert proc.poll() is None, "the rerun ended before it could be interrupted"
