@@ -194,9 +194,10 @@ def test_audio_offset_reports_what_players_show(name, container, tmp_path):
     path = container(name)
     media = PyAVSource().probe(str(path))
     assert media.tracks[0].start == pytest.approx(3.0, abs=0.05)  # as ffprobe's start_time
-    for source in ("pyav", "ffmpeg"):
-        result = analyze(path, tmp_path / source, source=source, report=False)
-        assert_at_players_times(result, _shifted(3.0))
+    # the default source (pyav) on the same file, with the same check:
+    # test_moments_at_the_players_times_and_clips_hold_them
+    result = analyze(path, tmp_path / "ffmpeg", source="ffmpeg", report=False)
+    assert_at_players_times(result, _shifted(3.0))
 
 
 def test_a_reconnected_ts_keeps_the_players_position(discontinuity, tmp_path):
