@@ -1665,12 +1665,16 @@ def test_a_batch_stopped_while_it_waits_for_its_scheduler_stops_at_once(vod, tmp
     proc = m0_popen("batch", str(vod), str(tmp_path / "out"), "--no-clips", "--executor",
                     "dask", "--scheduler", f"tcp://127.0.0.1:{silent.getsockname()[1]}",
                     env=env)
+    taken = None
     try:
-        silent.accept()[0].close()  # it is waiting for the answer
+        # it is waiting for the answer (a connection closed here would end its wait at once)
+        taken = silent.accept()[0]
         proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
         _, stderr = proc.communicate(timeout=60)
     finally:
+        if taken is not None:
+            taken.close()
         silent.close()
         proc.kill()
     assert time.monotonic() - started < 5, stderr
