@@ -604,15 +604,3 @@ def test_analyze_of_a_folder_or_a_pattern_says_m0_batch_takes_those(tmp_path):
         f"Error: {pattern}: no such file; m0 batch '{pattern}' OUT_DIR analyses the files it "
         "matches"], run.stderr
     assert "m0 batch" not in run_m0("analyze", str(folder / "gone.mp4"), str(out)).stderr
-
-
-def test_a_bad_m0_ffmpeg_says_which_ffmpeg_unsetting_it_gives(vod, tmp_path):
-    """``M0_FFMPEG=ffmpeg7`` (no such program) said "unset it to use the ffmpeg m0 comes
-    with", but unset, an ffmpeg on the PATH comes first. The line says so, alone, exit 1."""
-    env = dict(os.environ, M0_FFMPEG="no-such-ffmpeg7")
-    run = run_m0("analyze", str(vod), str(tmp_path / "out"), env=env)
-    assert run.returncode == 1
-    assert run.stderr.strip().splitlines()[-1] == (
-        "Error: M0_FFMPEG=no-such-ffmpeg7: no such program (unset it to use the ffmpeg on "
-        "your PATH, else the one m0 comes with)"), run.stderr
-    assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()

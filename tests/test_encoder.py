@@ -406,7 +406,8 @@ def test_bad_options(params: dict, vod: Path, tmp_path: Path) -> None:
 
 def test_m0_ffmpeg_wins_over_the_path(vod: Path, tmp_path: Path) -> None:
     """``M0_FFMPEG`` is the ffmpeg m0 runs even with another on the PATH; one that does not
-    exist is one line."""
+    exist is one line, which says that unset, the ffmpeg on the PATH comes first (it said
+    "unset it to use the ffmpeg m0 comes with")."""
     from m0core.media.ffmpeg import ffmpeg_exe
 
     real = ffmpeg_exe()
@@ -425,7 +426,7 @@ def test_m0_ffmpeg_wins_over_the_path(vod: Path, tmp_path: Path) -> None:
     run = run_m0("analyze", str(vod), str(tmp_path / "out2"), "--no-report", env=env)
     assert run.returncode == 1 and run.stderr.strip().splitlines()[-1] == (
         f"Error: M0_FFMPEG={tmp_path / 'nowhere' / 'ffmpeg'}: no such program (unset it to "
-        "use the ffmpeg m0 comes with)")
+        "use the ffmpeg on your PATH, else the one m0 comes with)")
 
 
 def test_only_early_windows_of_an_mp4_are_looked_at_for_a_late_video(monkeypatch):
