@@ -472,6 +472,24 @@ def test_a_name_with_a_joined_emoji_is_shown_whole_when_it_fits(monkeypatch, cap
     assert "👨\u200d👩\u200d👧 family night 3.mp4 40 %" in drawn, drawn
 
 
+def test_a_command_starts_without_wcwidth_and_ascii_is_counted_without_it():
+    """``m0 --help`` (and every command, ``m0 analyze -q``) imported wcwidth as it started,
+    ~6 MiB and ~15 ms more than before it was used: it is imported where text that is not
+    printable ASCII is measured, or cut, only. Printable ASCII is a column a character."""
+    import subprocess
+    import sys
+
+    code = ("import contextlib, io, sys\n"
+            "from m0core.cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    main(['--help'])\n"
+            "from m0core.cli.console import columns, fit\n"
+            "print('wcwidth' in sys.modules, columns('family night 3.mp4'), "
+            "fit('family night', 8, '~'), 'wcwidth' in sys.modules, columns('\u30e9\u30a4\u30d6'))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.stdout.split() == ["False", "18", "family~", "True", "6"], run.stderr
+
+
 def test_a_jobs_line_says_which_of_two_recordings_of_one_name_it_is(tmp_path, vod,
                                                                    video_only):
     """A studio's ``vods/day 01/stream.mp4``, ``vods/day 02/stream.mp4``…: each finished
