@@ -41,8 +41,9 @@ def progress_bar(**options: Any) -> ProgressBar:
         room = terminal_width() - 1
         bar.width = TRACK
         shown = line()
-        if columns(shown) > room:  # a narrow terminal: the track shorter, the line cut
-            bar.width = max(0, TRACK - (columns(shown) - room))
+        over = columns(shown) - room
+        if over > 0:  # a narrow terminal: the track shorter, the line cut
+            bar.width = max(0, TRACK - over)
             shown = fit(line(), room)
         bar.max_width = min(bar.max_width or 0, room)  # what a redraw pads to
         return shown
