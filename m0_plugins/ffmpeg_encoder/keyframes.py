@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -225,59 +224,16 @@ def copied_streams(clip: str | os.PathLike, length: float) -> CopiedStreams:
 def _reaches_window(clip: Path, length: float) -> bool:
     """Whether every audio and video track of the MP4 ``clip``, which ends with its window of
     ``length`` s, lasts from no later than the others begin to the window's start, read from
-    its boxes (m0's MP4 reader): then the seek put nothing before the window that
-    :func:`copied_streams` is to find. ``False`` where the boxes do not say so plainly (a
-    fragmented or damaged file, an edit list of several edits, another container): FFmpeg's
-    demuxer then reads the clip."""
-    from m0_plugins.pyav_source.mp4 import (
-        Unsupported,
-        box_payload,
-        boxes,
-        child_boxes,
-        looks_like_mp4,
-        media_timescale,
-        track_edit,
-    )
+    its boxes (:func:`m0_plugins.pyav_source.mp4.track_spans`): then the seek put nothing
+    before the window that :func:`copied_streams` is to find. ``False`` where the boxes do
+    not say so plainly: FFmpeg's demuxer then reads the clip."""
+    from m0_plugins.pyav_source.mp4 import track_spans
 
-    unknown = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
-    try:
-        if not looks_like_mp4(clip):
-            return False
-        with open(clip, "rb") as f:
-            moov = next((b for b in boxes(f, 0, f.seek(0, 2)) if b.kind == b"moov"), None)
-            if moov is None:
-                return False
-            movie_scale = movie_duration = 0
-            spans = []  # (start, end) of each track on the clip's timeline, in seconds
-            for box in boxes(f, moov.payload, moov.end):
-                if box.kind == b"mvex":  # fragmented: the moov does not hold the samples
-                    return False
-                if box.kind == b"mvhd":
-                    data = box_payload(f, box)
-                    movie_scale, movie_duration = struct.unpack(
-                        ">IQ" if data[0] == 1 else ">II", data[20:32] if data[0] == 1
-                        else data[12:20])
-                if box.kind != b"trak":
-                    continue
-                parts = child_boxes(f, box)
-                media = child_boxes(f, parts[b"mdia"])
-                if box_payload(f, media[b"hdlr"])[8:12] not in (b"soun", b"vide"):
-                    continue
-                mdhd = box_payload(f, media[b"mdhd"])
-                (duration,) = struct.unpack(">Q", mdhd[24:32]) if mdhd[0] == 1 \
-                    else struct.unpack(">I", mdhd[16:20])
-                timescale = media_timescale(f, media)
-                if not timescale or duration in unknown:
-                    return False
-                edit = track_edit(f, parts.get(b"edts"), movie_scale, timescale)
-                end = edit.lead + (duration - edit.media_time) / timescale
-                spans.append((edit.lead, end if edit.length is None
-                              else min(end, edit.lead + edit.length)))
-    except (Unsupported, OSError, KeyError, struct.error, IndexError, ValueError):
+    read = track_spans(clip)
+    if read is None:
         return False
-    if not spans or not movie_scale or movie_duration in unknown:
-        return False
-    window = movie_duration / movie_scale - length
+    seconds, spans = read
+    window = seconds - length
     return min(end for _, end in spans) >= max(window, *(start for start, _ in spans))
 
 

@@ -268,11 +268,7 @@ def _movie(f: BinaryIO, path: Path, size: int, moov: Box, number: int = 1) -> Mo
     fragmented = False
     for box in boxes(f, moov.payload, moov.end):
         if box.kind == b"mvhd":
-            data = box_payload(f, box)
-            if data[0] == 1:
-                movie_scale, movie_duration = struct.unpack(">IQ", data[20:32])
-            else:
-                movie_scale, movie_duration = struct.unpack(">II", data[12:20])
+            movie_scale, movie_duration = scale_and_duration(box_payload(f, box))
         elif box.kind == b"mvex":
             fragmented = True
             for child in boxes(f, box.payload, box.end):
@@ -409,10 +405,59 @@ def track_number(f: BinaryIO, parts: dict[bytes, Box]) -> int:
     return struct.unpack(">I", tkhd[20:24] if tkhd[0] == 1 else tkhd[12:16])[0]
 
 
+def scale_and_duration(header: bytes) -> tuple[int, int]:
+    """The timescale (ticks a second) and the duration (ticks) of an ``mvhd`` or ``mdhd``
+    payload (both lay them out alike; version 1 with 64-bit times)."""
+    return struct.unpack(">IQ", header[20:32]) if header[0] == 1 \
+        else struct.unpack(">II", header[12:20])
+
+
 def media_timescale(f: BinaryIO, media: dict[bytes, Box]) -> int:
     """The timescale (ticks a second) in the ``mdhd`` of a track's ``mdia`` children."""
-    mdhd = box_payload(f, media[b"mdhd"])
-    return struct.unpack(">I", mdhd[20:24] if mdhd[0] == 1 else mdhd[12:16])[0]
+    return scale_and_duration(box_payload(f, media[b"mdhd"]))[0]
+
+
+#: A duration in an ``mvhd`` or ``mdhd`` that says "unknown" (all ones).
+UNKNOWN_DURATIONS = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+
+
+def track_spans(path: Path) -> tuple[float, list[tuple[float, float]]] | None:
+    """The movie's duration and each audio and video track's ``(start, end)`` on its
+    timeline, in seconds, read from the ``moov``; ``None`` where the boxes do not say so
+    plainly: not an MP4, fragmented (the ``moov`` does not hold the samples), a duration
+    unknown, an edit list this reader does not follow, a damaged file."""
+    try:
+        if not looks_like_mp4(path):
+            return None
+        with open(path, "rb") as f:
+            moov = next((b for b in boxes(f, 0, f.seek(0, 2)) if b.kind == b"moov"), None)
+            if moov is None:
+                return None
+            movie_scale = movie_duration = 0
+            spans = []
+            for box in boxes(f, moov.payload, moov.end):
+                if box.kind == b"mvex":
+                    return None
+                if box.kind == b"mvhd":
+                    movie_scale, movie_duration = scale_and_duration(box_payload(f, box))
+                if box.kind != b"trak":
+                    continue
+                parts = child_boxes(f, box)
+                media = child_boxes(f, parts[b"mdia"])
+                if box_payload(f, media[b"hdlr"])[8:12] not in (b"soun", b"vide"):
+                    continue
+                timescale, duration = scale_and_duration(box_payload(f, media[b"mdhd"]))
+                if not timescale or duration in UNKNOWN_DURATIONS:
+                    return None
+                edit = track_edit(f, parts.get(b"edts"), movie_scale, timescale)
+                end = edit.lead + (duration - edit.media_time) / timescale
+                spans.append((edit.lead, end if edit.length is None
+                              else min(end, edit.lead + edit.length)))
+    except (Unsupported, OSError, KeyError, struct.error, IndexError, ValueError):
+        return None
+    if not spans or not movie_scale or movie_duration in UNKNOWN_DURATIONS:
+        return None
+    return movie_duration / movie_scale, spans
 
 
 def _audio(f: BinaryIO, parts: dict, media: dict, tables: dict, entries: list[Box],
