@@ -69,9 +69,7 @@ def _leave_hung_up_terminal() -> None:
             termios.tcgetattr(fd)
         except termios.error as exc:
             if exc.args[0] == errno.EIO:  # else ENOTTY (a file, a pipe) or EBADF (closed)
-                null = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(null, fd)
-                os.close(null)
+                _to_null(fd)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,10 +136,7 @@ def _open_closed_streams() -> None:
         try:
             os.fstat(fd)
         except OSError:
-            null = os.open(os.devnull, os.O_RDWR)  # the lowest number free: fd
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
+            _to_null(fd)
             os.set_inheritable(fd, True)  # as a standard stream is: the workers' too
         if getattr(sys, name) is None:
             setattr(sys, name, open(fd, "w" if fd else "r", closefd=False,  # noqa: SIM115
@@ -218,9 +213,15 @@ def _run(argv: list[str] | None) -> None:
 def _drop_output() -> None:
     """Point stdout, whose reader went away, at the null device: what Python still holds for
     it, flushed at exit, would fail again."""
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, sys.stdout.fileno())
-    os.close(null)
+    _to_null(sys.stdout.fileno())
+
+
+def _to_null(fd: int) -> None:
+    """Point the file descriptor ``fd`` (closed or open) at the null device."""
+    null = os.open(os.devnull, os.O_RDWR)
+    if null != fd:  # a closed fd is the lowest free number: the null device took it
+        os.dup2(null, fd)
+        os.close(null)
 
 
 def _dashed_file(argv: list[str] | None) -> str:
