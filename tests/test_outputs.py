@@ -25,7 +25,7 @@ from m0_plugins.writers.report import max_pool
 from m0core import hookimpl
 from m0core.errors import OptionError, OutputError
 from m0core.media import chapters
-from m0core.media.ffmpeg import ffmpeg_exe
+from m0core.media.ffmpeg import ffmpeg_exe, probe
 from m0core.options import Options
 
 FORMATS = ("csv", "edl", "otio", "fcpxml", "chapters")
@@ -454,6 +454,20 @@ def test_m0_chapters_refuses_streams_its_container_cannot_hold_before_analysing(
     assert proc.stderr.rstrip().endswith("; write an .mkv instead")
     assert list(tmp_path.iterdir()) == [] and list(own_cache.iterdir()) == []
     assert run_m0("chapters", str(recording), str(out.with_suffix(".mkv")), "-q").returncode == 0
+
+
+@pytest.mark.parametrize("ext, codec", [("m4a", "aac"), ("mov", "pcm_s16le")])
+def test_m0_chapters_encodes_the_sound_its_container_does_not_play(wav, tmp_path, ext, codec):
+    """m0 chapters talk.wav out.m4a copied the WAV's PCM into the M4A, which players and
+    podcast apps do not play: a track of a codec the container's players do not play is
+    encoded (AAC in an M4A or MP4), one they do is copied (PCM in a MOV, QuickTime's own)."""
+    out = tmp_path / f"talk.{ext}"
+    proc = run_m0("chapters", str(wav), str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    written = probe(out)
+    assert [t.codec for t in written.tracks] == [codec]
+    assert written.duration == pytest.approx(60, abs=0.1)
+    assert [title[:11] for _, _, title in chapters_of(out)] == ["Highlight 1", "Highlight 2"]
 
 
 def test_m0_reference_json(vod):

@@ -80,9 +80,10 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
              **values: Any) -> None:
     """Write OUT: a stream copy of VIDEO with one chapter per highlight.
 
-    Nothing is re-encoded, so it takes about as long as copying the file. The chapters are
-    named after the highlight's peak time and level; OUT's extension picks the container
-    (.mp4, .mkv, .mov, .m4a, .webm).
+    Streams are copied as they are, so it takes about as long as copying the file; only
+    sound OUT's players do not play there is encoded (PCM or FLAC in an .m4a or .mp4: AAC).
+    The chapters are named after the highlight's peak time and level; OUT's extension picks
+    the container (.mp4, .mkv, .mov, .m4a, .webm).
     """
     from m0core.media.chapters import (
         BETWEEN,

@@ -21,7 +21,7 @@ from m0core.media.ffmpeg import (
     reason,
     run,
 )
-from m0core.model import Highlight
+from m0core.model import Highlight, MediaInfo
 from m0core.outputs import level, position, prepare_out_dir, temp_name, temp_prefix
 
 
@@ -85,8 +85,16 @@ def _chapter_starts(ordered: Sequence[Highlight]) -> list[float]:
 def chapters_target(video: str | os.PathLike, out: str | os.PathLike) -> tuple[Path, Path]:
     """``(video, out)`` checked for :func:`embed_chapters`: an input file, an output that is
     not it, in a folder that exists and can be written in, and in a container that takes
-    chapters and the input's streams as they are (:func:`check_copy`) (else
+    chapters and the input's streams (:func:`check_copy`) (else
     :class:`~m0core.errors.InputError` / :class:`OutputError`), before any analysis."""
+    src, target, _ = _checked_target(video, out)
+    return src, target
+
+
+def _checked_target(video: str | os.PathLike,
+                    out: str | os.PathLike) -> tuple[Path, Path, list[str]]:
+    """:func:`chapters_target`'s ``(video, out)`` and the output options of the copy
+    (:func:`check_copy`'s)."""
     src = check_input_file(video)
     target = Path(out)
     if target.resolve() == src.resolve():
@@ -95,30 +103,31 @@ def chapters_target(video: str | os.PathLike, out: str | os.PathLike) -> tuple[P
         raise OutputError(f"{target.parent}: no such folder")
     muxer = chapter_muxer(target)
     prepare_out_dir(target.parent)  # a folder m0 cannot write in fails now too
-    check_copy(src, target, muxer)
-    return src, target
+    return src, target, check_copy(src, target, muxer)
 
 
-def check_copy(src: Path, target: Path, muxer: str) -> None:
-    """Raise :class:`OutputError` when ``muxer`` (``target``'s) cannot take a stream copy of
-    ``src`` (:data:`COPY`): H.264 or AAC in a WebM file, VP8 in an MP4. FFmpeg's muxer
-    decides, as it would for the copy itself, from an empty copy (``-t 0``) written to
-    nowhere: the whole recording is not read, nor anything written. The line names ``src``'s
-    codecs and FFmpeg's reason, and suggests an .mkv, which takes nearly any. A file FFmpeg
-    cannot read passes, for the analysis (or the copy) to say what is wrong with it."""
-    cmd = base_command() + ["-i", input_arg(src), *COPY, "-t", "0", "-f", muxer, "-y",
+def check_copy(src: Path, target: Path, muxer: str) -> list[str]:
+    """The output options of the copy of ``src`` into ``target`` (:func:`copy_options`);
+    raise :class:`OutputError` when ``muxer`` (``target``'s) cannot take it: H.264 or AAC in
+    a WebM file, VP8 in an MP4. FFmpeg's muxer decides, as it would for the copy itself, from
+    an empty copy (``-t 0``) written to nowhere: the whole recording is not read, nor anything
+    written. The line names ``src``'s codecs and FFmpeg's reason, and suggests an .mkv, which
+    takes nearly any. A file FFmpeg cannot read passes, for the analysis (or the copy) to say
+    what is wrong with it."""
+    try:
+        info = probe(src)
+    except InputError:  # not the container's fault: the analysis says what is wrong with it
+        return list(COPY)
+    options = copy_options(info, muxer)
+    cmd = base_command() + ["-i", input_arg(src), *options, "-t", "0", "-f", muxer, "-y",
                             os.devnull]
     with child(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) as (proc, stderr):
         try:
             if proc.wait(timeout=120) == 0:
-                return
+                return options
         except subprocess.TimeoutExpired:  # a file that slow to open: the copy will tell
-            return
+            return options
         why = reason(stderr()).rstrip(".")
-    try:
-        info = probe(src)
-    except InputError:  # not the container's fault: the analysis says what is wrong with it
-        return
     codecs = [f"{info.video_codec} video"] if info.video_codec else []
     codecs += [f"{t.codec} audio" for t in info.tracks]
     held = f" ({', '.join(codecs)})" if codecs else ""
@@ -127,19 +136,38 @@ def check_copy(src: Path, target: Path, muxer: str) -> None:
                       f"{target.suffix.lower()} as it is: {why}{instead}")
 
 
+def copy_options(info: MediaInfo, muxer: str) -> list[str]:
+    """ffmpeg's output options for :func:`embed_chapters`'s copy of the file ``info`` tells
+    of into a ``muxer`` file: every stream as it is (:data:`COPY`), but an audio track whose
+    codec that container's players do not play (:data:`PLAYED_AUDIO`: PCM, FLAC or Opus in an
+    MP4 or M4A, AAC in a WebM) is encoded with :data:`AUDIO_ENCODERS`'s (AAC; Opus in WebM)."""
+    options = list(COPY)
+    encoder = AUDIO_ENCODERS.get(muxer)
+    if encoder is None:  # Matroska: any codec, and players play it
+        return options
+    played = PLAYED_AUDIO[muxer]
+    codec, rate = encoder
+    for i, track in enumerate(info.tracks):
+        if not played(track.codec or ""):
+            options += [f"-c:a:{i}", codec, f"-b:a:{i}", rate]
+    return options
+
+
 def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
                    out: str | os.PathLike, *, timeout: float | None = None,
                    progress: Callable[[float], None] | None = None) -> Path:
     """Write a stream copy of ``video`` to ``out`` with one chapter per highlight
     (``progress``: told the seconds of the copy written, as :func:`run` tells them).
 
-    Every stream is copied (no re-encode); the chapters replace any the input had. ``out`` is
-    written under a temporary name in its folder and renamed, so it is complete or absent.
+    Every stream is copied as it is, but an audio track the container's players do not play
+    there (PCM in an M4A), encoded (:func:`copy_options`); the chapters replace any the input
+    had. ``out`` is written under a temporary name in its folder and renamed, so it is
+    complete or absent.
     Each chapter is where its highlight plays in ``out``: a Matroska/WebM copy that plays
     everything later than ``video`` (:func:`copy_delay`) is written again with its chapters
     that much later.
     """
-    src, target = chapters_target(video, out)
+    src, target, options = _checked_target(video, out)
     muxer = chapter_muxer(target)
     partial = target.with_name(temp_name(target.name))
     meta = None
@@ -154,7 +182,7 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
                                   encoding="utf-8")
             run(base_command() + [
                 "-y", "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),
-                *COPY, "-map_metadata", "0", "-map_chapters", "1", "-f", muxer,
+                *options, "-map_metadata", "0", "-map_chapters", "1", "-f", muxer,
                 input_arg(partial),
             ], timeout=timeout, what=str(target), progress=progress)
 
@@ -174,8 +202,21 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
     return target
 
 
-#: Output options of :func:`embed_chapters`'s copy: every stream of the first input, as it is.
+#: Output options of :func:`embed_chapters`'s copy: every stream of the first input, as it is
+#: (:func:`copy_options` adds the audio tracks it encodes).
 COPY = ("-map", "0", "-c", "copy")
+#: The audio codecs MP4 and M4A players (browsers, phones, podcast apps) play.
+_MP4_AUDIO = ("aac", "mp3", "alac", "ac3", "eac3")
+#: Whether a container of each muxer but Matroska's (which takes any) plays an audio codec
+#: (FFmpeg's name) as it is: MP4's :data:`_MP4_AUDIO`; MOV's (QuickTime) those and PCM;
+#: WebM's Opus and Vorbis.
+PLAYED_AUDIO: dict[str, Callable[[str], bool]] = {
+    "mp4": lambda codec: codec in _MP4_AUDIO,
+    "mov": lambda codec: codec in _MP4_AUDIO or codec.startswith("pcm_"),
+    "webm": lambda codec: codec in ("opus", "vorbis"),
+}
+#: The encoder and bit rate of an audio track a container does not play (:data:`PLAYED_AUDIO`).
+AUDIO_ENCODERS = {"mp4": ("aac", "160k"), "mov": ("aac", "160k"), "webm": ("libopus", "128k")}
 #: Muxers of a container without edit lists, which cannot start a track before 0: when a
 #: packet of the copy would (frames the recording's edit list skips: an MP4 cut by a stream
 #: copy after a keyframe), FFmpeg moves every timestamp of the copy later, so that none is
