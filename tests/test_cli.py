@@ -13,6 +13,10 @@ import sys
 import pytest
 from conftest import _AUDIO_EXPR, LOUD_AT, run_m0
 
+from m0core.cli import demo
+from m0core.dev import synth
+from m0core.media.ffmpeg import probe
+
 
 def _files(folder):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
@@ -445,6 +449,28 @@ def test_demo_makes_a_sample_and_finds_its_moments(tmp_path):
     assert doc["highlights"] and all(h["clip"] for h in doc["highlights"])
     planted = int(run.stdout.split("Planted ")[1].split()[0])
     assert f"({planted} of the moments, 0 false alarms)" in run.stdout
+
+
+def test_the_demo_replaces_its_own_sample_and_no_other_file(tmp_path):
+    """m0 demo DIR replaced a DIR/sample_vod.mp4 it had not made (a user's own file of that
+    name). It is left alone: one line saying so and how to go on, exit 1, nothing made; the
+    sample a demo made (its tag) is replaced by the next."""
+    theirs = tmp_path / "theirs" / "sample_vod.mp4"
+    theirs.parent.mkdir()
+    theirs.write_bytes(b"my own recording")
+    run = run_m0("demo", str(theirs.parent), "--duration", "20", "-q")
+    assert run.returncode == 1 and run.stdout == "", run.stdout
+    assert run.stderr == (f"Error: {theirs}: is there and not a sample m0 demo made, so it is "
+                          "left alone: give m0 demo another folder (m0 demo OTHER_DIR) or move "
+                          "it away\n")
+    assert theirs.read_bytes() == b"my own recording"
+    assert [p.name for p in theirs.parent.iterdir()] == ["sample_vod.mp4"]
+    mine = tmp_path / "mine" / "sample_vod.mp4"
+    mine.parent.mkdir()
+    synth.write_vod(mine, 2, events=[], comment=demo.SAMPLE_TAG)
+    run = run_m0("demo", str(mine.parent), "--duration", "20", "-q")
+    assert run.returncode == 0, run.stderr
+    assert probe(mine).duration == pytest.approx(20, abs=0.1)
 
 
 def test_the_demo_s_sample_has_a_bar_while_it_is_made(tmp_path):

@@ -242,7 +242,8 @@ def demo(out_dir: Path, duration: float, quiet: bool) -> None:
     The sample (OUT_DIR/sample_vod.mp4) has a noise bed with cheers, shouts and spikes planted
     at known times; m0 analyses it with default settings, cuts the clips into
     OUT_DIR/highlights/ and compares what it found with what was planted. OUT_DIR defaults to
-    m0-demo in the current folder.
+    m0-demo in the current folder. A rerun replaces the sample it made; a sample_vod.mp4 there
+    that m0 demo did not make is left alone, and the demo stops, saying so.
     """
     from m0core.cli.demo import run_demo
 

@@ -351,6 +351,7 @@ def write_vod(
     fps: int = 15,
     video_bitrate: str | None = None,
     progress: Callable[[float], None] | None = None,
+    comment: str | None = None,
     **kw,
 ) -> list[Event]:
     """Write a synthetic VOD (h264 ``testsrc2`` video + stereo AAC 48 kHz audio) and return
@@ -358,8 +359,9 @@ def write_vod(
 
     The audio is generated block by block and piped to ffmpeg as raw f32le, so memory stays
     constant. ``video_bitrate`` (e.g. ``"3M"``) sets the video's rate instead of CRF 30.
-    ``progress`` is told the seconds ffmpeg has taken so far, after each block. ``kw`` goes
-    to :func:`audio_blocks`. The file appears complete or not at all.
+    ``progress`` is told the seconds ffmpeg has taken so far, after each block. ``comment``:
+    the file's comment tag. ``kw`` goes to :func:`audio_blocks`. The file appears complete or
+    not at all.
     """
     events = plan_events(duration, seed=kw.get("seed", 0)) if events is None else events
     rate = int(kw.get("sample_rate", 48000))
@@ -374,7 +376,7 @@ def write_vod(
         *(["-b:v", video_bitrate] if video_bitrate else ["-crf", "30"]), "-pix_fmt", "yuv420p",
         "-g", str(2 * int(fps)),
         "-c:a", "aac", "-ac", "2", "-ar", "48000", "-b:a", "128k",
-        "-shortest", str(tmp),
+        *(["-metadata", f"comment={comment}"] if comment else []), "-shortest", str(tmp),
     ]
     blocks = audio_blocks(duration, events, **kw)
     encode(cmd, blocks if progress is None else _told(blocks, rate, progress), tmp, path, "VOD")

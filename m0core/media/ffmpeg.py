@@ -153,15 +153,21 @@ def probe(path: str | os.PathLike, audio_track: int | str = 1) -> MediaInfo:
     without such an audio track.
     """
     p = check_input_file(path)
-    with child([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", input_arg(p)],
-               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) as (proc, stderr):
-        proc.wait(timeout=120)
-        text = stderr()
+    text = described(p)
     if "Input #0" not in text:
         raise unreadable(p, "ffmpeg", reason(text))
     info = parse_probe(text, str(p), p.stat().st_size, audio_track)
     check_track(p, info, audio_track)
     return info
+
+
+def described(path: Path) -> str:
+    """What ``ffmpeg -i`` says of ``path`` (its streams, tags and duration; ffmpeg's reason
+    where it cannot read it)."""
+    with child([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", input_arg(path)],
+               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) as (proc, stderr):
+        proc.wait(timeout=120)
+        return stderr()
 
 
 def check_track(path: object, info: MediaInfo, audio_track: int | str) -> None:
