@@ -30,11 +30,11 @@ import secrets
 import shutil
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from m0core.errors import OutputError
+from m0core.errors import Interrupted, OutputError
 from m0core.workers import STOP_SIGNALS
 
 PREFIX = ".m0-run-"
@@ -90,10 +90,8 @@ class Staging:
                 target.unlink()
 
     def has_previous(self) -> bool:
-        """Whether the output folder holds a previous run's results (its record)."""
-        from m0core.outputs import HIGHLIGHTS_FILE
-
-        return (self.out / HIGHLIGHTS_FILE).is_file()
+        """Whether the output folder holds a previous run's results (:func:`has_previous`)."""
+        return has_previous(self.out)
 
     def discard(self) -> None:
         """Remove the private folder and everything in it."""
@@ -184,6 +182,29 @@ class Staging:
                 if same_file(target, kept):
                     raise OutputError(f"{target}: would replace or remove the input; choose "
                                       "another output folder")
+
+
+def has_previous(out: Path) -> bool:
+    """Whether the output folder ``out`` holds a previous run's results (its record)."""
+    from m0core.outputs import HIGHLIGHTS_FILE
+
+    return (out / HIGHLIGHTS_FILE).is_file()
+
+
+@contextmanager
+def kept_on_stop(out: str | os.PathLike | None,
+                 published: Callable[[], bool] = lambda: False) -> Iterator[None]:
+    """Say what a run into ``out`` stopped in the block (Ctrl-C, SIGTERM: a
+    :class:`KeyboardInterrupt`) left there: where ``out`` holds a previous run's results and
+    the run had not ``published`` its own, :class:`~m0core.errors.Interrupted` saying they were
+    kept. A stop that already says what it left passes as it is."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted) or out is None or published() \
+                or not has_previous(Path(out)):
+            raise
+        raise Interrupted(f"interrupted; the previous results in {out} were kept") from None
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

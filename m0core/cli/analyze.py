@@ -66,16 +66,20 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     if verbose and (quiet or as_json):
         other = "-q" if quiet else "--json"
         raise OptionError(f"-v does nothing with {other} (no summary is printed): drop one")
-    # a decoding worker, whose start-up overlaps with the imports and the plan below
-    prestart(video, jobs=values.get("jobs"), cache=not values.get("no_cache"))
-    from m0core.cli.progress import ConsoleProgress
-    from m0core.outputs import highlights_document
-    from m0core.pipeline import analyze as run_analysis
+    from m0core.staging import kept_on_stop
 
-    with stdout_to_stderr():  # what plugins print: stdout is for the summary or the JSON
-        opts = build_options(**values)
-        report_failed_plugins()
-        out = out_dir if out_dir is not None else Path(f"{video.stem}_highlights")
+    out = out_dir if out_dir is not None else Path(f"{video.stem}_highlights")
+    with kept_on_stop(out):  # a stop as m0 starts (its plugins loading) left out as it was
+        # a decoding worker, whose start-up overlaps with the imports and the plan below
+        prestart(video, jobs=values.get("jobs"), cache=not values.get("no_cache"))
+        from m0core.cli.progress import ConsoleProgress
+        from m0core.outputs import highlights_document
+        from m0core.pipeline import analyze as run_analysis
+
+        with stdout_to_stderr():  # what plugins print: stdout is for the summary or the JSON
+            opts = build_options(**values)
+            report_failed_plugins()
+    with stdout_to_stderr():
         progress = ConsoleProgress(enabled=not quiet and not as_json)
         try:
             result = run_analysis(video, out, opts, progress=progress)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from m0core import checks, contracts, levels, plugins, workers
-from m0core.errors import InputError, Interrupted, M0Error, OptionError
+from m0core.errors import InputError, M0Error, OptionError
 from m0core.media.audio import truncation_slack
 from m0core.media.ffmpeg import silent_track
 from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
@@ -31,7 +31,7 @@ from m0core.pipeline.plan import Plan, resolve
 from m0core.pipeline.segments import scores_from_worker, segment_scores
 from m0core.pipeline.streaming import ReadAhead
 from m0core.result import AnalysisResult
-from m0core.staging import Staging
+from m0core.staging import Staging, kept_on_stop
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -121,7 +121,8 @@ def analyze(
     started = time.perf_counter()
     progress = checked_progress(progress)
     try:
-        plan = resolve(path, Options.build(options, **overrides))
+        with kept_on_stop(out_dir):  # nothing of this run is in out_dir yet
+            plan = resolve(path, Options.build(options, **overrides))
         return execute(plan, out_dir, progress=progress, started=started)
     finally:
         workers.discard(workers.SEGMENTS)  # one prestarted for a run that did not take it
@@ -152,7 +153,10 @@ def execute(plan: Plan, out_dir: str | os.PathLike | None = None, *,
 
 def _execute(plan: Plan, out: Path | None, writers: dict, progress: Progress,
              started: float) -> AnalysisResult:
-    with ExitStack() as stack:
+    staging: Staging | None = None
+    # a stop before this run published says the previous results it kept, however early
+    with kept_on_stop(out, lambda: staging is not None and staging.published), \
+            ExitStack() as stack:
         # the decoding starts first: with worker processes, while they start this process
         # builds the rest; a plan made on the source's outline waits for the first one's probe
         streams = _Streams(plan, stack) if plan.cached is None else None
@@ -183,12 +187,8 @@ def _execute(plan: Plan, out: Path | None, writers: dict, progress: Progress,
                 run.ended(plan)
                 run.select(None)
             result = _finish(plan, run, staging, writers, started)
-        except BaseException as exc:
+        except BaseException:
             run.abort()
-            if isinstance(exc, KeyboardInterrupt) and staging is not None \
-                    and not staging.published and staging.has_previous():
-                raise Interrupted(f"interrupted; the previous results in {staging.out} were "
-                                  "kept") from None
             raise
     result.timings["total"] = time.perf_counter() - started
     return result

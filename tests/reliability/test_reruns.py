@@ -136,6 +136,53 @@ def test_an_interrupted_rerun_keeps_the_previous_outputs(finished, vod, slow_env
     assert_consistent_after_next_run(finished, vod, slow_env)
 
 
+#: An analyzer plugin that makes the file M0_WAITING and waits, where M0_WAIT says: as m0
+#: loads its plugins (``loading``) or builds the analyzer as it plans the run (``planning``).
+WAITS = '''
+import os, time
+from m0core import hookimpl
+
+def _wait(when):
+    if os.environ.get("M0_WAIT") == when:
+        open(os.environ["M0_WAITING"], "a").close()
+        time.sleep(60)
+
+class Waits:
+    hop = 0.1
+    def __init__(self):
+        _wait("planning")
+    def feed(self, chunk):
+        return []
+
+@hookimpl
+def m0_register_analyzers(register):
+    _wait("loading")
+    register("waits", Waits)
+'''
+
+
+@pytest.mark.parametrize("when", ["loading", "planning"])
+def test_a_rerun_stopped_before_it_made_anything_says_the_previous_results_were_kept(
+        finished, vod, fake_dist, tmp_path, when):
+    """A rerun hit by Ctrl-C before its private folder was there (m0 loading its plugins,
+    planning the run) said only 'Error: interrupted', not that the previous results were
+    kept (they were): it says so, as a rerun stopped later does."""
+    before = snapshot(finished)
+    waiting = tmp_path / "waiting"
+    env, tag = tagged_env(dict(fake_dist("m0-waits", WAITS), M0_WAIT=when,
+                               M0_WAITING=str(waiting)))
+    proc = m0_popen("analyze", str(vod), str(finished), "--analyzer", "waits", env=env)
+    wait_for(waiting.exists, 60, f"the rerun {when}")
+    assert not any(finished.glob(f"{PREFIX}*"))
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C
+    stderr, _ = _finish(proc)
+    assert proc.returncode == 130, stderr
+    assert stderr.splitlines()[-1] == (f"Error: interrupted; the previous results in "
+                                       f"{finished} were kept"), stderr
+    assert snapshot(finished) == before
+    assert not wait_gone(tag, 10)
+
+
 def assert_consistent_after_next_run(out: Path, vod: Path, env: dict[str, str]) -> None:
     run = run_m0("analyze", str(vod), str(out), "--analyzer", "slow", "-f", "csv", "-l", "12",
                  env=dict(env, M0_SLOW="0"))
