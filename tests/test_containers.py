@@ -913,16 +913,13 @@ def _assert_the_moments_before_the_cut(path: Path, tmp_path: Path, source: str =
     assert result.clips[1].highlight.end == pytest.approx(result.media.duration, abs=0.01)
 
 
-def test_a_fragmented_mp4_cut_short_gives_the_moments_it_holds(make_media, mic, tmp_path):
+def test_a_fragmented_mp4_cut_short_gives_the_moments_it_holds(fragmented, tmp_path):
     """OBS's 'fragmented MP4', written so that a crash leaves a readable file, cut in the
     middle of a fragment: 'file is truncated or damaged: audio stops at 34.0 s of 36.0 s'.
     The last fragment's tables name samples whose bytes the crash cut off, which counted in
     the duration. The recording is as long as the audio in the file now, and each clip (the
     second's window runs past the end) holds its moment."""
-    whole = make_media("matrix-obs-fragmented.mp4", *VIDEO, "-i", str(mic), *H264, "-c:a",
-                       "aac", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
-                       "-shortest")
-    _assert_the_moments_before_the_cut(_cut_short(whole, tmp_path, 0.8), tmp_path)
+    _assert_the_moments_before_the_cut(_cut_short(fragmented, tmp_path, 0.8), tmp_path)
 
 
 @pytest.mark.parametrize("name", ["audio.flac", "faststart-audio.m4a"])
@@ -990,21 +987,56 @@ def test_a_segment_past_where_an_m4a_is_cut_short_is_empty(container, tmp_path):
     assert list(source.chunks(str(path), start=30.0)) == []
 
 
-def test_a_video_cut_short_says_how_to_keep_what_can_be_read(container, tmp_path):
-    """A video file cut short that declares its whole length (a faststart MP4 whose download
-    stopped) is 'file is truncated or damaged', with nothing to do about it: the line gives
-    the ffmpeg copy that keeps what can be read, and m0 finds the moments in that copy."""
+@pytest.fixture(scope="session")
+def fragmented(make_media, mic):
+    """The mic recording with video in OBS's 'fragmented MP4'."""
+    return make_media("matrix-obs-fragmented.mp4", *VIDEO, "-i", str(mic), *H264, "-c:a",
+                      "aac", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
+                      "-shortest")
+
+
+@pytest.fixture(scope="session")
+def matroska(make_media, mic):
+    """The mic recording with video in Matroska."""
+    return make_media("matrix-whole.mkv", *VIDEO, "-i", str(mic), *H264, "-c:a", "aac",
+                      "-shortest")
+
+
+@pytest.mark.parametrize("name", ["whole.mkv", "faststart.mp4"])
+def test_a_video_cut_short_gives_the_moments_it_holds_and_says_so(name, container, matroska,
+                                                                   tmp_path):
+    """A video file cut short that declares its whole length (an MKV or a faststart MP4 whose
+    copy stopped, a disk that filled) was 'file is truncated or damaged: audio stops at
+    35.1 s of 44.0 s', exit 1. It stops inside its container's last unit: it is analysed up
+    to where its audio ends, each clip inside that, and m0 analyze warns once, exit 0."""
+    whole = matroska if name == "whole.mkv" else container(name)
+    path = _cut_short(whole, tmp_path, 0.8)
+    _assert_the_moments_before_the_cut(path, tmp_path)
+    run = run_m0("analyze", str(path), str(tmp_path / "cli"), "-q", "--no-report")
+    assert run.returncode == 0, run.stderr
+    assert re.fullmatch(rf"Warning: {re.escape(str(path))}: looks cut short: its audio ends "
+                        r"at 35\.\d s of the 44\.0 s it declares \(analysed up to there\)\n",
+                        run.stderr), run.stderr
+
+
+def test_a_video_whose_audio_stops_where_the_file_goes_on_says_how_to_keep_what_can_be_read(
+        matroska, tmp_path):
+    """A video file whose audio stops where its bytes go on (damage: a download written
+    into a file of the whole size, its last fifth zeros) is not cut short: it is 'file is
+    truncated or damaged', and the line gives the ffmpeg copy that keeps what can be read, in
+    which m0 finds the moments."""
     import shlex
 
-    path = _cut_short(container("faststart.mp4"), tmp_path, 0.8)
+    data = matroska.read_bytes()
+    path = tmp_path / "zeroed.mkv"
+    path.write_bytes(data[:len(data) * 8 // 10].ljust(len(data), b"\0"))
     run = run_m0("analyze", str(path), str(tmp_path / "out"), "-q")
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     line, command = run.stderr.strip().split("; a copy keeps what can be read: ")
     assert line.startswith(f"Error: {path}: file is truncated or damaged: audio stops at 35.")
     assert "\n" not in command and command.startswith("ffmpeg -i "), command
     subprocess.run([ffmpeg_exe(), "-loglevel", "quiet", *shlex.split(command)[1:]], check=True)
-    readable = tmp_path / "cut-matrix-faststart-readable.mkv"
-    result = analyze(readable, tmp_path / "readable", report=False)
+    result = analyze(tmp_path / "zeroed-readable.mkv", tmp_path / "readable", report=False)
     assert_at_players_times(result, BURSTS)
 
 

@@ -112,17 +112,25 @@ def test_workers_leave_no_process_and_name_a_failing_analyzer(long_vod, tmp_path
                        analyzer_params={"hop": 99})
 
 
-def test_a_damaged_second_half_fails_cleanly(long_vod, tmp_path):
-    """A file cut short after the probe: the worker of the second segment reports it."""
+def test_a_file_cut_short_is_analysed_in_parallel_up_to_its_cut(long_vod, tmp_path):
+    """A video file cut short after its probe, decoded in two segments: it was 'file is
+    truncated or damaged' (the second segment's worker). It stops inside its container's
+    last unit: analysed up to where its audio ends, with a warning. One whose bytes go on
+    past where its audio stops (zeros: damage) is that error, as it was, nothing written."""
     from m0core.errors import InputError
-
-    path, _ = long_vod
-    damaged = tmp_path / "damaged.mkv"
     from m0core.testing import run_ffmpeg
 
-    run_ffmpeg("-i", str(path), "-c", "copy", str(damaged))
-    data = damaged.read_bytes()
-    damaged.write_bytes(data[: int(len(data) * 0.7)])
+    path, _ = long_vod
+    copy = tmp_path / "copy.mkv"
+    run_ffmpeg("-i", str(path), "-c", "copy", str(copy))
+    data = copy.read_bytes()
+    cut, damaged = tmp_path / "cut.mkv", tmp_path / "damaged.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    damaged.write_bytes(data[: int(len(data) * 0.7)].ljust(len(data), b"\0"))
+    result = m0core.analyze(cut, None, clips=False, jobs=2, cache=False)
+    assert 0.6 * 660 < result.media.duration < 0.8 * 660
+    assert [w.split(": ")[1] for w in result.warnings] == ["looks cut short"]
+    assert all(h.end <= result.media.duration for h in result.highlights)
     with pytest.raises(InputError, match="truncated or damaged"):
         m0core.analyze(damaged, tmp_path / "out", jobs=2, cache=False)
     assert not (tmp_path / "out" / "highlights.json").exists()

@@ -97,7 +97,10 @@ def test_no_audio_is_an_input_error(video_only, name):
 
 
 @pytest.mark.parametrize("name", ["ffmpeg", "pyav"])
-def test_truncated_faststart_mp4_is_an_input_error(make_media, tmp_path, name):
+def test_a_faststart_mp4_cut_short_is_read_to_where_its_audio_ends(make_media, tmp_path,
+                                                                   name):
+    """A faststart MP4 cut in half (its index declares 20 s) was 'file is truncated or
+    damaged': its chunks end where its audio does, about half way, with no error."""
     whole = make_media(
         "faststart.mp4", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=20",
         "-f", "lavfi", "-i", "sine=f=300:duration=20", "-c:v", "libx264", "-preset",
@@ -105,8 +108,8 @@ def test_truncated_faststart_mp4_is_an_input_error(make_media, tmp_path, name):
     )
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
-    with pytest.raises(InputError, match="truncated"):
-        list(plugins.create("sources", name).chunks(str(cut)))
+    chunks = list(plugins.create("sources", name).chunks(str(cut)))
+    assert 8 < chunks[-1].start + len(chunks[-1].samples) / chunks[-1].sample_rate < 12
 
 
 @pytest.mark.parametrize("name", ["ffmpeg", "pyav"])

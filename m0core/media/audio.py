@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from m0core.errors import InputError
+from m0core.media.ends import cut_short
 
 
 def downmix(channels_first: np.ndarray) -> np.ndarray:
@@ -59,12 +60,16 @@ def check_complete(path: str | os.PathLike, decoded: float, total: float | None,
     enough that a recording cut at 99 % is caught at any length, and large enough for the
     audio that ends a little before the video of a healthy recording. A file without video
     cut short (a FLAC, an M4A) is as long as its audio, as one whose decoder meets no error at
-    its cut end (a WAV, an MP3) is: the run measures it (``Plan.measured``). The error says
-    how to make a file of what can be read (ffmpeg's copy into Matroska), which m0 reads."""
+    its cut end (a WAV, an MP3) is: the run measures it (``Plan.measured``), and so is a file
+    with video that stops inside its container's last unit (a crash, a full disk, a copy
+    that stopped: :func:`~m0core.media.ends.cut_short`). A file with video whose framing is
+    whole, its audio stopping in its middle (damage), is the error, which says how to make a
+    file of what can be read (ffmpeg's copy into Matroska), which m0 reads."""
     if not damaged or total is None or not video:
         return
     expected = total - start if length is None else min(total - start, length)
-    if expected > 0 and decoded < expected - truncation_slack(expected):
+    if expected > 0 and decoded < expected - truncation_slack(expected) \
+            and not cut_short(path):
         copy = Path(os.fspath(path))
         copy = copy.with_name(f"{copy.stem}-readable.mkv")
         named = f"./{copy}" if str(copy).startswith("-") else str(copy)  # not an option

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from m0core.errors import EncodeError, InputError, M0Error
+from m0core.media.ends import MP4_FIRST_BOXES, flv_cut_short
 from m0core.model import AudioTrack, MediaInfo
 from m0core.workers import Child
 
@@ -313,35 +314,10 @@ def wav_declared(path: str | os.PathLike) -> float | None:
 FLV = "flv"
 
 
-def flv_cut_short(path: str | os.PathLike) -> bool:
-    """Whether the FLV file ``path`` stops inside a tag (a download that stopped), where one
-    written whole ends with its last tag and that tag's size. The duration such a file
-    declares, written in its first bytes when the recording was whole, is not its own."""
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            if size < 13 + 4:
-                return False
-            f.seek(size - 4)
-            last = int.from_bytes(f.read(4), "big")
-            if not 11 <= last <= size - 13 - 4:
-                return True
-            f.seek(size - 4 - last)
-            header = f.read(4)
-    except OSError:
-        return False
-    return header[0] & 0x1F not in (8, 9, 18) or int.from_bytes(header[1:], "big") + 11 != last
-
-
 #: What an MP4 or MOV without its moov (the index its writer puts last) is, and what may help.
 NO_INDEX = ("the recording is incomplete, its index not written (still being recorded, or a "
             "crash, a full disk, a stopped download); untrunc can rebuild it from a healthy "
             "recording made with the same settings")
-
-
-#: The boxes an MP4 or QuickTime file begins with (an old QuickTime file: its preview, pnot).
-MP4_FIRST_BOXES = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide",
-                             b"pnot"})
 
 
 def begins_as_mp4(path: object) -> bool:

@@ -13,6 +13,7 @@ from m0core import checks, combine, contracts, plugins
 from m0core.contracts import Analyzer, Selector, Source
 from m0core.errors import InputError, OptionError
 from m0core.media.audio import OVERRUN, WRAPPED
+from m0core.media.ends import cut_short
 from m0core.media.ffmpeg import check_input_file
 from m0core.model import MediaInfo, Stage, Timeline
 from m0core.options import Options
@@ -44,7 +45,7 @@ class Plan:
     cache_key: dict[str, Any] | None
     cached: cache.Entry | None
     outlined: bool = False
-    #: The length a file without video declares where its audio ended more than
+    #: The length a file cut short declares where its audio ended more than
     #: :data:`~m0core.media.audio.OVERRUN` before it (:meth:`measured`), else ``None``.
     cut_short_of: float | None = None
 
@@ -79,27 +80,37 @@ class Plan:
     def measured(self, end: float) -> Plan:
         """This plan with the audio's end at ``end`` s, as the decode found it, where the file
         declares no duration or one more than :data:`OVERRUN` too short (FFmpeg estimates
-        an MP3 without a Xing header from its bitrate; a recorder's WebM declares none), or,
-        without video, one more than that too long (an MP3 cut short whose header counts
-        every frame), or one more than :data:`~m0core.media.audio.WRAPPED` too long (an
-        MPEG-TS restarted below its start: FFmpeg counts the clock's wrap): its audio is all
-        there is."""
+        an MP3 without a Xing header from its bitrate; a recorder's WebM declares none), or
+        one more than that too long where it was cut short: a file without video (an MP3 cut
+        short whose header counts every frame), or one with video that stops inside its
+        container's last unit (:func:`~m0core.media.ends.cut_short`; with whole framing, its
+        video may go on after its audio), or one more than
+        :data:`~m0core.media.audio.WRAPPED` too long (an MPEG-TS restarted below its start:
+        FFmpeg counts the clock's wrap): its audio is all there is. A file cut short of the
+        length it declares (:attr:`cut_short_of`) is said so in :attr:`warnings`."""
         declared = self.media.duration
         wrapped = declared is not None and end < declared - WRAPPED
-        cut = (declared is not None and end > 0 and not self.media.has_video
-               and end < declared - OVERRUN and not wrapped)
-        if end <= 0 or (declared is not None and end <= declared + OVERRUN and not cut
-                        and not wrapped):
+        if end <= 0:
             return self
+        if wrapped:
+            return self._ended(end)
+        if declared is None or end > declared + OVERRUN:  # its audio is all there is
+            return self._ended(end)
+        if end < declared - OVERRUN and (not self.media.has_video or cut_short(self.path)):
+            return self._ended(end, declared)  # cut short of the length it declares
+        return self
+
+    def _ended(self, end: float, cut_short_of: float | None = None) -> Plan:
+        """This plan with the audio's end at ``end`` s and :attr:`cut_short_of`."""
         media = replace(self.media, duration=round(end, 3))
-        return replace(self, media=media, cut_short_of=declared if cut else None,
+        return replace(self, media=media, cut_short_of=cut_short_of,
                        timeline=replace(self.timeline, duration=media.duration))
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """What a person should know of the input: a file without video whose audio ends
-        well before the length it declares, as one cut short does (a crash, a full disk, a
-        download that stopped), was analysed up to there."""
+        """What a person should know of the input: a file cut short (a crash, a full disk, a
+        download that stopped), whose audio ends well before the length it declares, was
+        analysed up to there."""
         if self.cut_short_of is None:
             return ()
         return (f"{self.path}: looks cut short: its audio ends at {self.media.duration:.1f} s "

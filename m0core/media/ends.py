@@ -1,0 +1,138 @@
+"""Whether a recording's file stops before its container's data does: what a crash of the
+recorder, a full disk or a copy or download that stopped leaves, read from the container's own
+framing (no decoder). A file damaged in its middle whose framing is whole is not cut short.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO
+
+#: The boxes an MP4 or QuickTime file begins with (an old QuickTime file: its preview, pnot).
+MP4_FIRST_BOXES = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide",
+                             b"pnot"})
+_EBML = b"\x1a\x45\xdf\xa3"
+_SEGMENT = 0x18538067
+_TS_PACKET = 188
+#: Top-level units walked at most (an MP4's boxes, a Matroska segment's elements); a file with
+#: more (14 h of fragments of 1 s) is not said to be cut short.
+_MAX_UNITS = 100_000
+
+
+def cut_short(path: str | os.PathLike) -> bool:
+    """Whether the file at ``path`` stops inside the last unit its container frames: an MP4's
+    box (a faststart MP4's media data, a fragmented MP4's last fragment), a Matroska
+    element (its segment of a declared size, or a cluster of an unfinished recording, OBS's
+    after a crash), an FLV tag (:func:`flv_cut_short`) or an MPEG-TS packet. ``False`` for
+    other files, and where the framing cannot tell (a live Matroska file of unknown sizes)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(0)
+            head = f.read(_TS_PACKET + 1)
+            if head[:3] == b"FLV":
+                return _flv_cut_short(f, size)
+            if head[:4] == _EBML:
+                return _matroska_cut_short(f, size)
+            if head[4:8] in MP4_FIRST_BOXES:
+                return _mp4_cut_short(f, size)
+            if head[:1] == head[_TS_PACKET:] == b"\x47":
+                return size % _TS_PACKET != 0
+    except OSError:
+        return False
+    return False
+
+
+def flv_cut_short(path: str | os.PathLike) -> bool:
+    """Whether the FLV file ``path`` stops inside a tag (a download that stopped), where one
+    written whole ends with its last tag and that tag's size. The duration such a file
+    declares, written in its first bytes when the recording was whole, is not its own."""
+    try:
+        with open(path, "rb") as f:
+            return _flv_cut_short(f, f.seek(0, os.SEEK_END))
+    except OSError:
+        return False
+
+
+def _flv_cut_short(f: BinaryIO, size: int) -> bool:
+    if size < 13 + 4:
+        return False
+    f.seek(size - 4)
+    last = int.from_bytes(f.read(4), "big")
+    if not 11 <= last <= size - 13 - 4:
+        return True
+    f.seek(size - 4 - last)
+    header = f.read(4)
+    return header[0] & 0x1F not in (8, 9, 18) or int.from_bytes(header[1:], "big") + 11 != last
+
+
+def _mp4_cut_short(f: BinaryIO, size: int) -> bool:
+    """Whether the top-level box that the file's bytes end in runs past them."""
+    pos = 0
+    for _ in range(_MAX_UNITS):
+        if pos >= size:
+            return pos > size
+        f.seek(pos)
+        header = f.read(16)
+        if len(header) < 8:
+            return True
+        length = int.from_bytes(header[:4], "big")
+        if length == 1:  # a 64-bit size follows the type
+            if len(header) < 16:
+                return True
+            length = int.from_bytes(header[8:16], "big")
+        elif length == 0:  # the box runs to the file's end
+            return False
+        if length < 8:
+            return False  # not a box: nothing to tell
+        pos += length
+    return False
+
+
+def _vint(f: BinaryIO, marker: bool) -> tuple[int, int] | None:
+    """A Matroska variable-size integer at ``f``'s position: ``(value, bytes)``, the marker bit
+    kept for an ID (``marker``); ``None`` at the file's end or a byte no vint starts with.
+    A size of all ones (unknown) is ``-1``."""
+    first = f.read(1)
+    if not first or not first[0]:
+        return None
+    width = 9 - first[0].bit_length()
+    rest = f.read(width - 1)
+    if len(rest) < width - 1:
+        return None
+    value = first[0] if marker else first[0] & (0xFF >> width)
+    for byte in rest:
+        value = value << 8 | byte
+    if not marker and value == (1 << (7 * width)) - 1:
+        return -1, width
+    return value, width
+
+
+def _matroska_cut_short(f: BinaryIO, size: int) -> bool:
+    """Whether the file stops before the end of its segment's declared size, or (its size
+    unknown, as an unfinished recording's is) inside the segment's last element."""
+    f.seek(4)
+    length = _vint(f, marker=False)
+    if length is None or length[0] < 0:
+        return False
+    pos = 4 + length[1] + length[0]
+    f.seek(pos)
+    element, length = _vint(f, marker=True), _vint(f, marker=False)
+    if element is None or length is None:
+        return f.tell() >= size  # the file ends in the element's header
+    if element[0] != _SEGMENT:
+        return False
+    pos += element[1] + length[1]
+    if length[0] >= 0:
+        return pos + length[0] > size
+    for _ in range(_MAX_UNITS):  # the segment's elements, each of a known size
+        if pos >= size:
+            return pos > size
+        f.seek(pos)
+        element, length = _vint(f, marker=True), _vint(f, marker=False)
+        if element is None or length is None:
+            return f.tell() >= size
+        if length[0] < 0:
+            return False  # a live file's cluster of unknown size: nothing to tell
+        pos += element[1] + length[1] + length[0]
+    return False
