@@ -1002,6 +1002,14 @@ def matroska(make_media, mic):
                       "-shortest")
 
 
+@pytest.fixture(scope="session")
+def live_matroska(make_media, mic):
+    """The mic recording with video in Matroska as OBS leaves it until it stops recording:
+    its segment's size unknown, no duration."""
+    return make_media("matrix-live.mkv", *VIDEO, "-i", str(mic), *H264, "-c:a", "aac",
+                      "-shortest", "-live", "1")
+
+
 @pytest.mark.parametrize("name", ["whole.mkv", "faststart.mp4"])
 def test_a_video_cut_short_gives_the_moments_it_holds_and_says_so(name, container, matroska,
                                                                    tmp_path):
@@ -1017,6 +1025,25 @@ def test_a_video_cut_short_gives_the_moments_it_holds_and_says_so(name, containe
     assert re.fullmatch(rf"Warning: {re.escape(str(path))}: looks cut short: its audio ends "
                         r"at 35\.\d s of the 44\.0 s it declares \(analysed up to there\)\n",
                         run.stderr), run.stderr
+
+
+@pytest.mark.parametrize("name", ["live.mkv", "fragmented.mp4", "old-twitch.flv",
+                                  "start-1000.ts"])
+def test_a_recording_cut_short_that_declares_no_more_says_so(name, container, live_matroska,
+                                                             fragmented, tmp_path):
+    """OBS's MKV or fragmented MP4 after a crash, an FLV or a TS whose download stopped were
+    analysed up to where their audio ends with no word that the file was cut short (none
+    declares a length past it). Each stops inside its container's last unit: m0 analyze
+    warns of it; the whole recording does not."""
+    whole = {"live.mkv": live_matroska, "fragmented.mp4": fragmented}.get(name) \
+        or container(name)
+    path = _cut_short(whole, tmp_path, 0.8)
+    run = run_m0("analyze", str(path), str(tmp_path / "out"), "-q", "--no-report")
+    assert run.returncode == 0, run.stderr
+    assert re.fullmatch(rf"Warning: {re.escape(str(path))}: looks cut short: its audio ends "
+                        r"at 3\d\.\d s, where the file stops in the middle of its data "
+                        r"\(analysed up to there\)\n", run.stderr), run.stderr
+    assert analyze(whole, None, clips=False).warnings == ()
 
 
 def test_a_video_whose_audio_stops_where_the_file_goes_on_says_how_to_keep_what_can_be_read(

@@ -25,8 +25,8 @@ def cut_short(path: str | os.PathLike) -> bool:
     element (its segment of a declared size, or a cluster of an unfinished recording, OBS's
     after a crash), an FLV tag (:func:`flv_cut_short`) or an MPEG-TS packet. ``False`` for
     other files, and where the framing cannot tell (a live Matroska file of unknown sizes)."""
-    try:
-        with open(path, "rb") as f:
+    try:  # unbuffered: a few bytes read at each unit, not 8 KiB (a file on a network share)
+        with open(path, "rb", buffering=0) as f:
             size = f.seek(0, os.SEEK_END)
             f.seek(0)
             head = f.read(_TS_PACKET + 1)

@@ -45,8 +45,9 @@ class Plan:
     cache_key: dict[str, Any] | None
     cached: cache.Entry | None
     outlined: bool = False
-    #: The length a file cut short declares where its audio ended more than
-    #: :data:`~m0core.media.audio.OVERRUN` before it (:meth:`measured`), else ``None``.
+    #: For a file cut short (:meth:`measured`): the length it declares where its audio ended
+    #: more than :data:`~m0core.media.audio.OVERRUN` before it, else where its audio ended;
+    #: ``None`` for a file not cut short.
     cut_short_of: float | None = None
 
     @property
@@ -86,18 +87,21 @@ class Plan:
         container's last unit (:func:`~m0core.media.ends.cut_short`; with whole framing, its
         video may go on after its audio), or one more than
         :data:`~m0core.media.audio.WRAPPED` too long (an MPEG-TS restarted below its start:
-        FFmpeg counts the clock's wrap): its audio is all there is. A file cut short of the
-        length it declares (:attr:`cut_short_of`) is said so in :attr:`warnings`."""
+        FFmpeg counts the clock's wrap): its audio is all there is. A file cut short
+        (:attr:`cut_short_of`) is said so in :attr:`warnings`."""
         declared = self.media.duration
         wrapped = declared is not None and end < declared - WRAPPED
         if end <= 0:
             return self
         if wrapped:
             return self._ended(end)
+        stops = cut_short(self.path)
         if declared is None or end > declared + OVERRUN:  # its audio is all there is
-            return self._ended(end)
-        if end < declared - OVERRUN and (not self.media.has_video or cut_short(self.path)):
+            return self._ended(end, end if stops else None)
+        if end < declared - OVERRUN and (stops or not self.media.has_video):
             return self._ended(end, declared)  # cut short of the length it declares
+        if stops:  # within it: where the audio (of several tracks, the first) ends
+            return self._ended(min(end, declared), min(end, declared))
         return self
 
     def _ended(self, end: float, cut_short_of: float | None = None) -> Plan:
@@ -109,12 +113,17 @@ class Plan:
     @property
     def warnings(self) -> tuple[str, ...]:
         """What a person should know of the input: a file cut short (a crash, a full disk, a
-        download that stopped), whose audio ends well before the length it declares, was
-        analysed up to there."""
+        download that stopped), whose audio ends well before the length it declares or whose
+        container's last unit the file stops inside, was analysed up to where its audio
+        ends."""
         if self.cut_short_of is None:
             return ()
-        return (f"{self.path}: looks cut short: its audio ends at {self.media.duration:.1f} s "
-                f"of the {self.cut_short_of:.1f} s it declares (analysed up to there)",)
+        ends = f"{self.path}: looks cut short: its audio ends at {self.media.duration:.1f} s"
+        if self.cut_short_of > self.media.duration + OVERRUN:
+            return (f"{ends} of the {self.cut_short_of:.1f} s it declares (analysed up to "
+                    "there)",)
+        return (f"{ends}, where the file stops in the middle of its data (analysed up to "
+                "there)",)
 
     def _parallel(self) -> list[tuple[float, float | None]]:
         jobs = self.options.decode_jobs if self.exact_seek else 1
