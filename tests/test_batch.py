@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -854,6 +855,31 @@ def test_a_file_named_like_an_option_is_said_to_be_one(tmp_path):
     assert run.stderr.splitlines() == [
         "Error: No such option '-d'. (-dash.mp4 is a file: write ./-dash.mp4, or put -- "
         "before the files) (see 'python -m m0core batch --help')"]
+
+
+def test_a_batch_says_which_recording_looks_cut_short(vod_ts, tmp_path):
+    """m0 batch said nothing of a recording that looks cut short (a copy that stopped), where
+    m0 analyze warns of it: its line was '✓ cut.ts: 4 highlights, 4 clips' alone. A warning
+    line follows it, with --quiet too, and the job is completed; --json's job holds it in
+    'warnings'."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    data = vod_ts.read_bytes()
+    (inputs / "cut.ts").write_bytes(data[: len(data) * 8 // 10])
+    shutil.copy(vod_ts, inputs / "whole.ts")
+    said = (rf"Warning: {re.escape(str(inputs / 'cut.ts'))}: looks cut short: its audio ends "
+            r"at 4\d\.\d s, where the file stops in the middle of its data \(analysed up to "
+            r"there\)")
+    for flags in ((), ("-q",), ("--json",)):
+        run = run_m0("batch", str(inputs), str(tmp_path / "-".join(["out", *flags])),
+                     "--no-clips", "--no-report", *flags)
+        assert run.returncode == 0, run.stderr
+        warned = [line for line in run.stderr.splitlines() if line.startswith("Warning:")]
+        assert len(warned) == 1 and re.fullmatch(said, warned[0]), run.stderr
+    jobs = {Path(j["video_path"]).name: j for j in json.loads(run.stdout)["jobs"]}
+    assert [j["status"] for j in jobs.values()] == ["completed"] * 2
+    assert jobs["cut.ts"]["warnings"] == [warned[0].removeprefix("Warning: ")]
+    assert jobs["whole.ts"]["warnings"] == []
 
 
 def test_a_file_that_is_no_recording_is_not_said_to_be_truncated(vod, tmp_path):

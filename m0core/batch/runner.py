@@ -131,7 +131,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
     at its next progress (within about a second) and is ``interrupted``. Returns the job's
     result: ``status`` (``completed``, ``failed`` or ``interrupted``), ``highlights``,
     ``clips``, ``failed_clips``,
-    ``outputs`` (paths written), ``error``, ``notes`` (how the run went, e.g. decoded in one
+    ``outputs`` (paths written), ``error``, ``warnings`` (what the run warned of: a recording
+    that looks cut short), ``notes`` (those warnings and how the run went, e.g. decoded in one
     pass), ``seconds``, ``started``, ``finished`` and
     ``worker`` (``host:pid`` of the process that ran it); a failed job has ``retry`` when it
     failed for the machine (its output folder: a full disk; a clip or an output that could not
@@ -174,6 +175,7 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
         failed = analysis.failed_clips
         result.update(status="completed", highlights=len(analysis.highlights), clips=len(made),
                       failed_clips=len(failed), outputs=made + list(analysis.outputs),
+                      warnings=list(analysis.warnings),
                       notes=[*analysis.warnings, *analysis.notes])
         problems = analysis.problems(first_error=True)
         if problems:  # a clip or an output that could not be made: a disk, a killed ffmpeg
@@ -213,7 +215,8 @@ def _not_as_asked(spec: dict[str, Any]) -> bool:
 def _result(spec: dict[str, Any], status: str, **values: Any) -> dict[str, Any]:
     result = {"job_id": spec["job_id"], "status": status, "video_path": spec["video_path"],
               "output_path": spec["output_path"], "highlights": 0, "clips": 0,
-              "failed_clips": 0, "outputs": [], "error": None, "retry": False, "notes": [],
+              "failed_clips": 0, "outputs": [], "error": None, "retry": False, "warnings": [],
+              "notes": [],
               "seconds": 0.0,
               "started": None, "finished": None, "attempts": 0, "previous": False,
               "worker": f"{socket.gethostname()}:{os.getpid()}"}

@@ -76,6 +76,7 @@ class BatchConsole:
             self.not_run += 1
         self.done = completed
         if not self.enabled:
+            self._warnings(result)
             return
         if result["status"] == "skipped" and not self.verbose:
             self.skipped += 1
@@ -94,7 +95,15 @@ class BatchConsole:
             if result.get("previous"):
                 what += f" ({EARLIER}; not retried)"
         say(one_line(f"[{completed}/{total}] {mark} {name}: {what}"), colour)
+        self._warnings(result)
         self._draw()
+
+    @staticmethod
+    def _warnings(result: dict) -> None:
+        """A ``Warning:`` line for each warning of the job's run (a recording that looks cut
+        short), as ``m0 analyze`` says them, with ``--quiet`` too."""
+        for warning in result.get("warnings", ()):
+            warn(warning)
 
     def warning(self, message: str) -> None:
         """A warning of the batch's (``process_batch``'s ``on_warning``), a line above the
