@@ -623,6 +623,22 @@ def test_stopping_a_job_stops_the_writing_of_its_report(vod, tmp_path):
     assert not (out / "report.html").exists() and not (out / "highlights.json").exists()
 
 
+def test_a_batch_stopped_before_its_first_job_starts_runs_none(wav, tmp_path):
+    """m0 gui's Cancel right after Start, while the batch was still recording its jobs, let
+    the first job start (a process, an attempt) and then interrupted it: a job that waits
+    when the batch is stopped never starts."""
+    stop = threading.Event()
+    stop.set()
+    ledger = tmp_path / "out" / LEDGER_FILE
+    with pytest.raises(KeyboardInterrupt):
+        BatchProcessor(1, ledger=ledger).process_batch(
+            [BatchJob(wav, tmp_path / "out" / "a")], stop=stop)
+    with Ledger(ledger) as rows:
+        [row] = rows.rows()
+    assert (row.status, row.attempts) == ("pending", 0)
+    assert not (tmp_path / "out" / "a").exists()
+
+
 def test_the_console_counts_in_the_singular_too():
     from m0core.cli.batch_console import counts_line
 

@@ -19,6 +19,7 @@ import psutil
 import pytest
 from conftest import Page, run_m0
 
+from m0core.batch.ledger import Ledger
 from m0core.testing import run_ffmpeg
 
 pytest.importorskip("starlette")
@@ -330,18 +331,21 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     assert page.page.inner_text("#results article strong") == "day1/stream.mp4"
 
 
-def test_upload_then_cancel(tmp_path, browser, shots, serve):
+def test_upload_then_cancel(wav, tmp_path, browser, shots, serve):
+    """Cancel stops the running file (interrupted) and the one queued after it, which never
+    runs: it is cancelled in the progress and in the results, not pending for ever."""
     long = tmp_path / "long.wav"  # 30 min: the onset analyzer needs many seconds for it
     run_ffmpeg("-f", "lavfi", "-i",
                "anoisesrc=color=pink:amplitude=0.05:sample_rate=8000:duration=1800", str(long))
     root, out = tmp_path / "videos", tmp_path / "out"
     root.mkdir()
+    queued = shutil.copy(wav, tmp_path / "queued.wav")
     server = serve(root, out)
     page = Page(browser, server.url)
     p = page.page
     p.wait_for_selector("#browser li.none")  # an empty root
-    p.set_input_files("#upload", str(long))
-    p.wait_for_selector("#chosen li[data-key='uploads:long.wav']", timeout=60_000)
+    p.set_input_files("#upload", [str(long), queued])  # in this order: queued.wav runs second
+    p.wait_for_selector("#chosen li[data-key='uploads:queued.wav']", timeout=60_000)
     assert (out / "uploads" / "long.wav").stat().st_size == long.stat().st_size
     p.click("#advanced summary")
     p.select_option("#analyzer", "onset")
@@ -351,7 +355,12 @@ def test_upload_then_cancel(tmp_path, browser, shots, serve):
     p.click("#cancel")
     p.wait_for_selector(".job[data-status=interrupted]", timeout=60_000)
     p.wait_for_selector("#results article[data-status=interrupted]")
-    assert "the batch was stopped" in p.inner_text("#results article")
+    assert "the batch was stopped" in p.inner_text("#results article[data-status=interrupted]")
+    p.wait_for_selector(".job[data-name='uploads/queued.wav'][data-status=cancelled]")
+    p.wait_for_selector("#results article[data-name='uploads/queued.wav'][data-status=cancelled]")
+    with Ledger(out / "m0-batch.sqlite") as ledger:
+        [never] = [row for row in ledger.rows() if row.path.endswith("queued.wav")]
+    assert never.attempts == 0 and not (out / "queued_highlights").exists()
     deadline = time.monotonic() + 15
     while server.leftovers() and time.monotonic() < deadline:
         time.sleep(0.2)

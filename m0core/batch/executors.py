@@ -124,6 +124,8 @@ class ProcessExecutor:
         running: dict[str, _Job] = {}
         try:
             while pending or running:
+                if stop is not None and stop.is_set():  # before a job starts: none that waits
+                    raise KeyboardInterrupt
                 while pending and len(running) < self.workers:
                     spec = pending.popleft()
                     running[spec["job_id"]] = _Job.start(target, spec, events,
@@ -144,8 +146,6 @@ class ProcessExecutor:
                         job.result = message["result"]
                 for job in running.values():
                     job.watch_time()
-                if stop is not None and stop.is_set():
-                    raise KeyboardInterrupt
         except BaseException:
             _stop(running, on_event)
             raise

@@ -224,10 +224,15 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         with Ledger(runner.ledger_file) as ledger:
             rows = [row for row, _ in ledger.current()]  # each file's latest job
         running = runner.running_paths()
+        # a m0 batch in a terminal at work into this folder: its pending jobs are to come
+        elsewhere = any(row.path not in running and row.seen().status == "running"
+                        for row in rows)
         result = []
         for row in sorted(rows, key=lambda r: r.started or 0, reverse=True):
             # a running row left by a batch (this server's or not) that stopped: interrupted
             status = row.status if row.path in running else row.seen().status
+            if status == "pending" and row.path not in running and not elsewhere:
+                status = "cancelled"  # its batch stopped (Cancel) before it started
             clips = [p for p in row.outputs if Path(p).suffix.lower() in MEDIA_EXTENSIONS]
             others = [p for p in row.outputs if p not in clips
                       and Path(p).suffix.lower() not in IMAGE_EXTENSIONS]
