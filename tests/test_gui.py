@@ -148,7 +148,8 @@ def test_uploads_are_limited_and_atomic(client, folders):
     _, out, _ = folders
     uploads = out / "uploads"
     ok = client.put(f"/{TOKEN}/api/upload", params={"name": "../../clip.mp4"}, content=b"v" * 900)
-    assert ok.status_code == 200 and ok.json() == {"upload": "clip.mp4", "size": 900}
+    assert ok.status_code == 200 and ok.json() == {"upload": "clip.mp4", "size": 900,
+                                                   "name": "uploads/clip.mp4"}
     assert (uploads / "clip.mp4").read_bytes() == b"v" * 900
     big = client.put(f"/{TOKEN}/api/upload", params={"name": "big.mp4"}, content=b"v" * 1001)
     assert big.status_code == 413 and "limit" in big.json()["error"]
@@ -496,8 +497,10 @@ def test_a_batch_with_a_failed_file_does_not_end_on_a_plain_done(wav, tmp_path, 
 
 
 def test_files_of_one_name_in_two_folders_are_told_apart(tmp_path, browser, serve):
-    """Every stream is "stream.mp4": the progress and the results name each by its path under
-    the root (an upload by ``uploads/…``), not twice the same name."""
+    """Every stream is "stream.mp4": the chosen list, the progress and the results name each
+    by its path under the root (an upload by ``uploads/…``, not ``⬆ stream.mp4`` in one place
+    and ``uploads/stream.mp4`` in the others), not twice the same name; and once: its error
+    does not name it again by its whole path on the server."""
     root = tmp_path / "videos"
     for day in ("day1", "day2"):
         (root / day).mkdir(parents=True)
@@ -511,12 +514,20 @@ def test_files_of_one_name_in_two_folders_are_told_apart(tmp_path, browser, serv
     p.set_input_files("#upload", files=[{"name": "stream.mp4", "mimeType": "video/mp4",
                                          "buffer": b"not a video either"}])
     p.wait_for_selector("#chosen li[data-key='uploads:stream.mp4']")
+    names = ["day1/stream.mp4", "day2/stream.mp4", "uploads/stream.mp4"]
+    chosen = [text.removesuffix(" remove") for text in p.locator("#chosen li").all_inner_texts()]
+    assert sorted(chosen) == names
+    assert p.inner_text("#upload-status").startswith("Uploaded uploads/stream.mp4 (")
     p.click("#start")
     p.wait_for_selector("#message >> text=Done.", timeout=60_000)
-    names = ["day1/stream.mp4", "day2/stream.mp4", "uploads/stream.mp4"]
     assert sorted(p.locator(".job .name").all_inner_texts()) == names
     p.wait_for_selector("#results article >> nth=2")
     assert sorted(p.locator("#results article strong").all_inner_texts()) == names
+    errors = p.locator(".job .note").all_inner_texts() + \
+        p.locator("#results article .bad").all_inner_texts()
+    assert len(errors) == 6 and all(text.removeprefix("failed: ").startswith(
+        "not a media file m0 can read") for text in errors), errors
+    assert page.problems == [], "\n".join(page.problems)
 
 
 def test_a_result_whose_input_is_gone_or_changed_since_says_so(tmp_path, browser, shots,

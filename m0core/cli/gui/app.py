@@ -30,7 +30,7 @@ from m0core import plugins
 from m0core.batch.ledger import Ledger
 from m0core.batch.runner import MEDIA_EXTENSIONS
 from m0core.cli.gui.files import UPLOADS, Forbidden, TooLarge, confine, listing, save_upload
-from m0core.cli.gui.runner import Runner
+from m0core.cli.gui.runner import Runner, beside_name
 from m0core.errors import M0Error
 from m0core.options import CUT_MODES, Options
 from m0core.shortform import FITS
@@ -177,7 +177,8 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
             raise TooLarge(f"the upload is larger than the limit ({max_upload} bytes)")
         path = await save_upload(request.stream(), uploads, request.query_params.get("name", ""),
                                  max_upload, upload_quota)
-        return JSONResponse({"upload": path.name, "size": path.stat().st_size})
+        return JSONResponse({"upload": path.name, "name": shown(path),
+                             "size": path.stat().st_size})
 
     async def body_of(request: Request) -> dict:
         body = await request.json()
@@ -240,7 +241,7 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
                 "key": row.key, "name": shown(Path(row.path)), "path": row.path,
                 "status": status, "attempts": row.attempts, "highlights": row.highlights,
                 "clips": row.clips, "seconds": row.seconds, "finished": row.finished,
-                "error": row.error, "input": row.input_state(),
+                "error": beside_name(row.error, row.path), "input": row.input_state(),
                 "report": url_of(Path(row.out_dir) / "report.html"),
                 "clip_files": [{"name": Path(p).name, "url": u} for p in clips
                                if (u := url_of(p))],

@@ -22,6 +22,13 @@ from m0core.options import Options
 ENDED = ("completed", "failed", "skipped", "interrupted")
 
 
+def beside_name(error: str | None, path: str) -> str | None:
+    """A job's ``error`` as the page shows it, beside the name of its file: without that
+    file's whole path in front (``/home/me/Videos/a.mp4: file is empty`` → ``file is
+    empty``), which would name the file a second time."""
+    return error.removeprefix(f"{path}: ") if error else error
+
+
 class Runner:
     """Runs batches into ``out`` and keeps their live state; ``name_of`` is how a job's input
     is named in it (default: its file name)."""
@@ -128,7 +135,8 @@ class Runner:
         self._changed()
 
     def _ended(self, completed: int, total: int, job_id: str, result: dict) -> None:
-        self.jobs[job_id].update(status=result["status"], error=result["error"],
+        self.jobs[job_id].update(status=result["status"],
+                                 error=beside_name(result["error"], job_id),
                                  highlights=result["highlights"], clips=result["clips"],
                                  fraction=1.0 if result["status"] != "interrupted" else
                                  self.jobs[job_id]["fraction"])

@@ -160,8 +160,8 @@ $("#upload").addEventListener("change", async (event) => {
     }
     try {
       const done = await upload(file);
-      chosen.set("uploads:" + done.upload, "⬆ " + done.upload);
-      status.textContent = `Uploaded ${done.upload} (${size(done.size)})`;
+      chosen.set("uploads:" + done.upload, done.name);  // as its progress and result name it
+      status.textContent = `Uploaded ${done.name} (${size(done.size)})`;
       status.className = "";
       showChosen();
     } catch (e) {
