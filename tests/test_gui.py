@@ -758,3 +758,34 @@ def test_the_keyboard_stays_in_the_chosen_list_when_a_file_is_removed(tmp_path, 
     p.wait_for_selector("input[data-file='b.mp4']:not(:checked)")  # the browser too
     assert p.evaluate("document.activeElement.id") == "chosen"
     assert page.problems == [], "\n".join(page.problems)
+
+
+def test_a_reload_keeps_the_users_choices_and_lists_the_jobs(wav, tmp_path, browser, serve):
+    """A reload (F5, a tab the browser restored) put every setting back to its default and
+    emptied the chosen list: the form shows what the user chose, and the batch that ran is
+    still in the progress and the results."""
+    page = open_with(browser, serve, tmp_path, {"talk.wav": wav}, ("talk.wav",))
+    p = page.page
+    p.fill("#sensitivity", "0.8")
+    p.fill("#max-clips", "1")
+    p.select_option("#cut", "accurate")
+    p.click("#short-form summary")
+    p.select_option("#aspect", "9:16")
+    p.check("#compilation")
+    p.click("#advanced summary")
+    p.fill("#params", "selector.margin_db=12")
+    p.uncheck("#streaming")
+    chose = {field: p.input_value(field) for field in
+             ("#selector", "#sensitivity", "#max-clips", "#cut", "#aspect", "#params")}
+    p.click("#start")  # 9:16 of a wav: it fails at once, "has no video to reframe"
+    p.wait_for_selector(".job[data-status=failed]", timeout=60_000)
+    p.reload()
+    p.wait_for_selector("#results article[data-name='talk.wav'][data-status=failed]")
+    p.wait_for_selector(".job[data-name='talk.wav'][data-status=failed] >> text=no video")
+    assert {field: p.input_value(field) for field in chose} == chose
+    assert p.is_checked("#compilation") and not p.is_checked("#streaming")
+    assert p.is_disabled("#analyzer")  # as the unticked streaming has it
+    assert p.is_checked("input[data-file='talk.wav']")
+    assert page.count("#chosen li[data-key='root:talk.wav']") == 1
+    # the page's event stream, cut by the reload, is the only request that did not end
+    assert all("api/events" in problem for problem in page.problems), page.problems

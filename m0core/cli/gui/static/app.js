@@ -110,6 +110,7 @@ async function browse(path) {
 // The chosen files; ``focusAt``: the place of a file removed from the keyboard, whose
 // focus goes to the next file's "remove" (the last one's, or the list once empty).
 function showChosen(focusAt = null) {
+  remember();
   const list = $("#chosen");
   list.replaceChildren();
   for (const [key, label] of chosen) {
@@ -395,15 +396,54 @@ function resultCard(job) {
   return card;
 }
 
+// -- the user's choices, kept in the browser across a reload ----------------------------------
+// Every field of the settings and the chosen files, per root and output folder (another m0 gui
+// on the same port shows other files).
+const FIELDS = "#settings input[id], #settings select[id], #settings textarea[id]";
+const storeKey = () => `m0-gui ${config.root} ${config.out}`;
+
+function remember() {
+  if (!config) return;  // the page is still being filled: nothing the user chose yet
+  const fields = {};
+  for (const field of document.querySelectorAll(FIELDS)) {
+    fields[field.id] = field.type === "checkbox" ? field.checked : field.value;
+  }
+  try { localStorage.setItem(storeKey(), JSON.stringify({ fields, chosen: [...chosen] })); }
+  catch (e) { /* storage off or full: the page works without it */ }
+}
+
+function recall() {
+  let kept;
+  try { kept = JSON.parse(localStorage.getItem(storeKey()) || "null"); } catch (e) { kept = null; }
+  if (!kept || typeof kept !== "object") return;
+  for (const [id, value] of Object.entries(kept.fields || {})) {
+    const field = document.getElementById(id);
+    if (!field || !field.matches(FIELDS)) continue;
+    if (field.type === "checkbox") field.checked = Boolean(value);
+    else if (field.tagName !== "SELECT" || [...field.options].some((o) => o.value === value)) {
+      field.value = value;  // a select keeps its default if the value is no longer offered
+    }
+  }
+  for (const [key, label] of Array.isArray(kept.chosen) ? kept.chosen : []) {
+    if (typeof key === "string" && typeof label === "string") chosen.set(key, label);
+  }
+}
+
+$("#settings").addEventListener("input", remember);
+$("#settings").addEventListener("change", remember);
+
 async function main() {
   config = await api("api/config");
   const d = config.defaults;
   fill($("#selector"), config.selectors, d.selector);
-  sensitivityFor();
   fill($("#analyzer"), config.analyzers, d.analyzer);
   fill($("#cut"), config.cut_modes, d.cut);
   fill($("#fit"), config.fits, d.fit);
   $("#clip-length").value = d.clip_length;
+  recall();
+  sensitivityFor();
+  $("#analyzer").disabled = !$("#streaming").checked;
+  showChosen();
   $("#out").textContent = config.out;
   await browse("");
   await loadResults();
