@@ -789,3 +789,18 @@ def test_a_reload_keeps_the_users_choices_and_lists_the_jobs(wav, tmp_path, brow
     assert page.count("#chosen li[data-key='root:talk.wav']") == 1
     # the page's event stream, cut by the reload, is the only request that did not end
     assert all("api/events" in problem for problem in page.problems), page.problems
+
+
+def test_a_screen_reader_tells_which_file_each_remove_and_result_is_for(tmp_path, browser,
+                                                                        serve):
+    """A screen reader read the chosen list's buttons as 'remove', 'remove', and the results
+    as articles of no name, each with its 'Show report', 'Open report' and files: which file
+    each was for it did not say. Each *remove* is 'remove NAME', each result's article NAME."""
+    page = open_with(browser, serve, tmp_path, {"a.mp4": b"not a video", "b.mp4": b"not either"},
+                     ("a.mp4", "b.mp4"))
+    p = page.page
+    assert [b for b in page.accessible("button") if "remove" in b] == ["remove a.mp4",
+                                                                       "remove b.mp4"]
+    p.click("#start")
+    p.wait_for_selector("#results article >> nth=1", timeout=60_000)
+    assert sorted(page.accessible("article")) == ["a.mp4", "b.mp4"]

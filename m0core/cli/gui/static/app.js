@@ -116,7 +116,7 @@ function showChosen(focusAt = null) {
   for (const [key, label] of chosen) {
     const at = list.children.length;
     list.append(el("li", { "data-key": key }, label + " ", el("button", { type: "button",
-      class: "link", onclick: () => {
+      class: "link", "aria-label": "remove " + label, onclick: () => {
         chosen.delete(key); showChosen(at); browse(currentPath());
       } }, "remove")));
   }
@@ -368,7 +368,7 @@ function resultCard(job) {
   if (job.error) head.append(el("span", { class: job.status === "failed" ? "bad" : "warn" },
     job.error));
   const card = el("article", { class: "result", "data-status": job.status,
-    "data-name": job.name }, head);
+    "data-name": job.name, "aria-label": job.name }, head);  // whose report, clips, files
   if (job.report) {
     const frame = el("iframe", { class: "report", title: "report of " + job.name });
     const show = el("button", { type: "button", class: "show-report", "aria-expanded": "false",
