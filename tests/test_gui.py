@@ -669,12 +669,17 @@ def test_the_page_fits_a_phone(tmp_path, browser, serve):
 
 def test_a_screen_reader_names_the_threshold_by_its_label_alone(tmp_path, browser, serve):
     """The threshold field and its *Suggest* button share a label: a screen reader named the
-    field 'Threshold (dBFS) Suggest'. It is 'Threshold (dBFS)', the button 'Suggest'."""
+    field 'Threshold (dBFS) Suggest'. It is 'Threshold (dBFS)', the button 'Suggest'. The
+    sensitivity slider, named 'Sensitivity fewer more' by the words at its ends, is
+    'Sensitivity'."""
     page = open_with(browser, serve, tmp_path, {})
     page.page.wait_for_selector("#browser li.none")
     fields = page.accessible("spinbutton")
     assert "Threshold (dBFS)" in fields and not any("Suggest" in f for f in fields), fields
     assert "Suggest" in page.accessible("button")
+    assert page.accessible("slider") == ["Sensitivity"]
+    page.page.click("text=Sensitivity")  # its label still focuses it
+    assert page.page.evaluate("document.activeElement.id") == "sensitivity"
     page.page.click("text=Threshold (dBFS)")  # its label still focuses it
     assert page.page.evaluate("document.activeElement.id") == "threshold"
     assert page.problems == [], "\n".join(page.problems)
