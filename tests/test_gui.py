@@ -334,7 +334,8 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
 
 def test_upload_then_cancel(wav, tmp_path, browser, shots, serve):
     """Cancel stops the running file (interrupted) and the one queued after it, which never
-    runs: it is cancelled in the progress and in the results, not pending for ever."""
+    runs: it is cancelled in the progress and in the results, not pending for ever. Before,
+    the results say it is queued, as the progress does."""
     long = tmp_path / "long.wav"  # 30 min: the onset analyzer needs many seconds for it
     run_ffmpeg("-f", "lavfi", "-i",
                "anoisesrc=color=pink:amplitude=0.05:sample_rate=8000:duration=1800", str(long))
@@ -352,6 +353,9 @@ def test_upload_then_cancel(wav, tmp_path, browser, shots, serve):
     p.select_option("#analyzer", "onset")
     p.click("#start")
     p.wait_for_selector(".job[data-status=running] >> text=ETA", timeout=60_000)
+    # the results say of the file to come what the progress says, not the ledger's "pending"
+    p.wait_for_selector("#results article[data-name='uploads/queued.wav'][data-status=queued]")
+    assert p.inner_text(".job[data-name='uploads/queued.wav'] .note") == "queued"
     shot(page, shots, "gui-progress.png")
     p.click("#cancel")
     p.wait_for_selector(".job[data-status=interrupted]", timeout=60_000)

@@ -234,7 +234,7 @@ def test_a_client_leaving_mid_run_loses_no_work(serve, tmp_path, vod):
 
     def ended() -> bool:
         jobs = server.call("GET", "api/jobs")[1]["jobs"]
-        return bool(jobs) and jobs[0]["status"] not in ("running", "pending")
+        return bool(jobs) and jobs[0]["status"] not in ("running", "queued")
 
     wait_for(ended, 180, "the batch to end")
     [job] = server.call("GET", "api/jobs")[1]["jobs"]

@@ -232,8 +232,8 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         for row in sorted(rows, key=lambda r: r.started or 0, reverse=True):
             # a running row left by a batch (this server's or not) that stopped: interrupted
             status = row.status if row.path in running else row.seen().status
-            if status == "pending" and row.path not in running and not elsewhere:
-                status = "cancelled"  # its batch stopped (Cancel) before it started
+            if status == "pending":  # as the progress says: to come, or its batch stopped
+                status = "queued" if row.path in running or elsewhere else "cancelled"
             clips = [p for p in row.outputs if Path(p).suffix.lower() in MEDIA_EXTENSIONS]
             others = [p for p in row.outputs if p not in clips
                       and Path(p).suffix.lower() not in IMAGE_EXTENSIONS]
