@@ -433,20 +433,22 @@ def test_a_screen_reader_names_each_progress_bar_and_reads_the_messages(tmp_path
 
 def test_a_refused_start_keeps_its_error_on_the_page(tmp_path, browser, serve):
     """After a batch, a start with a bad setting says why, and goes on saying it: the
-    progress the server re-sends every second does not put "Done." over it."""
+    progress the server re-sends every second does not put "Done." over it. It names the
+    setting by its label on the page ('Clip length (s)'), not as the code does
+    ('clip_length')."""
     page = open_with(browser, serve, tmp_path, {"broken.mp4": b"not a video"}, ("broken.mp4",))
     p = page.page
     p.click("#start")
     p.wait_for_selector("#message >> text=Done.", timeout=60_000)
     p.fill("#clip-length", "")
     p.click("#start")
-    p.wait_for_selector("#message.bad >> text=clip_length must be")
+    p.wait_for_selector("#message.bad >> text=Clip length (s) must be")
     p.evaluate("""() => new Promise(done => {  // two more seconds of the server's progress
         let n = 0;
         const events = new EventSource("api/events");
         events.onmessage = () => { if (++n === 3) { events.close(); done(); } };
     })""")
-    assert p.inner_text("#message").startswith("clip_length must be")
+    assert p.inner_text("#message").startswith("Clip length (s) must be")
 
 
 def test_another_batch_leaves_a_shown_report_and_a_playing_clip_alone(wav, tmp_path, browser,

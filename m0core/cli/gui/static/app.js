@@ -259,6 +259,15 @@ $("#suggest").addEventListener("click", async () => {
   }
 });
 
+// A refusal of the settings names the field as the server knows it ("clip_length must be
+// …"): the page says it with the field's label, as the form shows it ("Clip length (s) …").
+function labelled(message) {
+  const [name, ...rest] = message.split(" ");
+  const field = /^[a-z_]+$/.test(name) ? document.getElementById(name.replaceAll("_", "-")) : null;
+  const label = field?.closest("#settings") && field.labels?.[0]?.firstChild?.textContent.trim();
+  return label && rest.length ? `${label} ${rest.join(" ")}` : message;
+}
+
 let starting = false;  // a start request is on its way: a second click (a double click) waits
 $("#start").addEventListener("click", async () => {
   say("");
@@ -268,7 +277,7 @@ $("#start").addEventListener("click", async () => {
       body: JSON.stringify({ ...files(), settings: settings() }) });
     say("Started.");
   } catch (e) {
-    say(e.message, true);
+    say(labelled(e.message), true);
     $("#start").disabled = false;  // nothing started: the settings may be mended and tried again
   } finally {
     starting = false;
