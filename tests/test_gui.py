@@ -715,11 +715,13 @@ def test_the_progress_shows_each_files_whole_name(tmp_path, browser, serve):
 
 def test_a_suggestion_that_failed_is_said_as_an_error(tmp_path, browser, serve):
     """*Suggest* on a file that is not a video said why in the grey of its advice, as if it
-    were one: it is said as the page's other errors are, in red."""
+    were one: it is said as the page's other errors are, in red; the file named as the page
+    names it, not by its whole path on the server."""
     page = open_with(browser, serve, tmp_path, {"broken.mp4": b"not a video"}, ("broken.mp4",))
     p = page.page
     p.click("#suggest")
     p.wait_for_selector("#advice >> text=not a media file m0 can read")
+    assert p.inner_text("#advice").startswith("broken.mp4: not a media file m0 can read")
     red = "getComputedStyle(document.querySelector('#advice')).color"
     assert p.evaluate(red) == "rgb(192, 57, 43)"  # --bad, as #message's errors
     p.uncheck("input[data-file='broken.mp4']")

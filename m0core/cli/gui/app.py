@@ -208,7 +208,10 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         body = await body_of(request)
         (path,) = inputs_of(body)[:1]
         options = options_of(body.get("settings", {}))
-        ref = await run_in_threadpool(reference, path, options)
+        try:
+            ref = await run_in_threadpool(reference, path, options)
+        except M0Error as exc:  # the file as the page names it, not by its path on the server
+            raise M0Error(f"{shown(path)}: {beside_name(str(exc), str(path))}") from None
         return JSONResponse({"thresholds": ref.thresholds, "average_db": ref.average_db,
                              "adaptive_limit_db": ref.adaptive_limit_db,
                              "adaptive_highlights": ref.adaptive_highlights})
