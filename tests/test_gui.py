@@ -817,3 +817,29 @@ def test_a_screen_reader_tells_which_file_each_remove_and_result_is_for(tmp_path
     p.click("#start")
     p.wait_for_selector("#results article >> nth=1", timeout=60_000)
     assert sorted(page.accessible("article")) == ["a.mp4", "b.mp4"]
+
+
+def test_an_upload_is_chosen_again_without_uploading_it_again(tmp_path, browser, serve):
+    """An uploaded file removed from the chosen list, or uploaded before a reload or a restart
+    of m0 gui, could not be chosen again: only another upload of it (an hour for a long VOD,
+    a second copy, ``NAME-2.mp4``, taking the quota) brought it back. The uploads are listed
+    under *Uploaded*, to tick as the browser's files are."""
+    page = open_with(browser, serve, tmp_path, {})
+    p = page.page
+    p.wait_for_selector("#browser li.none")  # the page is ready (its config loaded)
+    p.set_input_files("#upload", files=[{"name": "vod.mp4", "mimeType": "video/mp4",
+                                         "buffer": b"not a video"}])
+    p.wait_for_selector("#uploaded input[data-upload='vod.mp4']:checked")
+    p.click("#chosen li[data-key='uploads:vod.mp4'] button")  # removed by mistake
+    p.wait_for_selector("#uploaded input[data-upload='vod.mp4']:not(:checked)")
+    p.check("#uploaded input[data-upload='vod.mp4']")
+    assert p.inner_text("#chosen li").startswith("uploads/vod.mp4")
+    assert page.problems == [], "\n".join(page.problems)
+    p.close()
+    server = serve(tmp_path / "videos", tmp_path / "out")  # m0 gui started again
+    p = Page(browser, server.url).page
+    p.check("#uploaded input[data-upload='vod.mp4']")
+    assert p.inner_text("#uploaded li").split() == ["vod.mp4", "11", "B"]
+    p.click("#start")
+    p.wait_for_selector(".job[data-name='uploads/vod.mp4'][data-status=failed]", timeout=60_000)
+    assert os.listdir(tmp_path / "out" / "uploads") == ["vod.mp4"]

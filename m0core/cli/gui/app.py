@@ -171,14 +171,21 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
     async def browse(request: Request) -> JSONResponse:
         return JSONResponse(listing(root, request.query_params.get("path", ""), hide=out))
 
+    def uploaded(path: Path, size: int) -> dict:
+        """An upload as the page lists and chooses it: its file name, its name on the page."""
+        return {"upload": path.name, "name": shown(path), "size": size}
+
+    async def uploaded_files(request: Request) -> JSONResponse:
+        files = listing(uploads, "")["files"] if uploads.is_dir() else []
+        return JSONResponse({"files": [uploaded(uploads / f["name"], f["size"]) for f in files]})
+
     async def upload(request: Request) -> JSONResponse:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_upload:
             raise TooLarge(f"the upload is larger than the limit ({max_upload} bytes)")
         path = await save_upload(request.stream(), uploads, request.query_params.get("name", ""),
                                  max_upload, upload_quota)
-        return JSONResponse({"upload": path.name, "name": shown(path),
-                             "size": path.stat().st_size})
+        return JSONResponse(uploaded(path, path.stat().st_size))
 
     async def body_of(request: Request) -> dict:
         body = await request.json()
@@ -290,7 +297,7 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
 
     api = [
         Route("/", index), Route("/api/config", config), Route("/api/browse", browse),
-        Route("/api/upload", upload, methods=["PUT"]),
+        Route("/api/upload", upload, methods=["PUT"]), Route("/api/uploads", uploaded_files),
         Route("/api/start", start, methods=["POST"]),
         Route("/api/cancel", cancel, methods=["POST"]),
         Route("/api/reference", advice, methods=["POST"]),

@@ -86,15 +86,8 @@ async function browse(path) {
   }
   for (const file of data.files) {
     const target = data.path ? data.path + "/" + file.name : file.name;
-    const key = "root:" + target;
-    const box = el("input", { type: "checkbox", "data-file": file.name });
-    box.checked = chosen.has(key);
-    box.addEventListener("change", () => {
-      if (box.checked) chosen.set(key, target); else chosen.delete(key);
-      showChosen();
-    });
-    list.append(el("li", { class: "file" }, el("label", {}, box, " " + file.name + " ",
-      el("small", {}, size(file.size)))));
+    list.append(fileEntry("root:" + target, target, file.name, file.size,
+      { "data-file": file.name }));
   }
   if (!data.dirs.length && !data.files.length) list.append(el("li", { class: "none" },
     "no videos here"));
@@ -107,6 +100,29 @@ async function browse(path) {
   }
 }
 
+// A file of the browser or of the uploads, ticked when chosen; ``key``: its key in ``chosen``.
+function fileEntry(key, label, name, bytes, data) {
+  const box = el("input", { type: "checkbox", ...data });
+  box.checked = chosen.has(key);
+  box.addEventListener("change", () => {
+    if (box.checked) chosen.set(key, label); else chosen.delete(key);
+    showChosen();
+  });
+  return el("li", { class: "file" }, el("label", {}, box, " " + name + " ",
+    el("small", {}, size(bytes))));
+}
+
+// The files uploaded so far (OUT/uploads), to choose again: after a removal from the chosen
+// list, a reload or a restart, without uploading them again.
+async function showUploads() {
+  let data;
+  try { data = await api("api/uploads"); } catch (e) { say(e.message, true); return; }
+  const list = $("#uploaded");
+  list.replaceChildren(...data.files.map((file) => fileEntry("uploads:" + file.upload,
+    file.name, file.upload, file.size, { "data-upload": file.upload })));
+  if (!data.files.length) list.append(el("li", { class: "none" }, "nothing yet"));
+}
+
 // The chosen files; ``focusAt``: the place of a file removed from the keyboard, whose
 // focus goes to the next file's "remove" (the last one's, or the list once empty).
 function showChosen(focusAt = null) {
@@ -117,7 +133,7 @@ function showChosen(focusAt = null) {
     const at = list.children.length;
     list.append(el("li", { "data-key": key }, label + " ", el("button", { type: "button",
       class: "link", "aria-label": "remove " + label, onclick: () => {
-        chosen.delete(key); showChosen(at); browse(currentPath());
+        chosen.delete(key); showChosen(at); browse(currentPath()); showUploads();
       } }, "remove")));
   }
   if (!chosen.size) list.append(el("li", { class: "none" }, "nothing yet"));
@@ -165,6 +181,7 @@ $("#upload").addEventListener("change", async (event) => {
       status.textContent = `Uploaded ${done.name} (${size(done.size)})`;
       status.className = "";
       showChosen();
+      showUploads();
     } catch (e) {
       status.textContent = `${file.name}: ${e.message}`;
       status.className = "bad";
@@ -455,6 +472,7 @@ async function main() {
   showChosen();
   $("#out").textContent = config.out;
   await browse("");
+  await showUploads();
   await loadResults();
   listen();
 }
