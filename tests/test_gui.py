@@ -162,6 +162,10 @@ def test_uploads_are_limited_and_atomic(client, folders):
     assert big.status_code == 413
     bad = client.put(f"/{TOKEN}/api/upload", params={"name": "run.sh"}, content=b"#!")
     assert bad.status_code == 400 and "upload a media file" in bad.json()["error"]
+    # an empty file (a recording that failed) is refused at once, not kept to fail its job
+    empty = client.put(f"/{TOKEN}/api/upload", params={"name": "empty.mp4"}, content=b"")
+    assert empty.status_code == 400
+    assert empty.json()["error"] == "the file is empty (0 bytes): nothing to upload"
     assert sorted(p.name for p in uploads.iterdir()) == ["clip.mp4"]  # no temp file left
 
 

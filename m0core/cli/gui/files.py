@@ -115,7 +115,8 @@ async def save_upload(chunks: AsyncIterable[bytes], folder: Path, name: str,
     ``stem-3.ext``…: an upload never replaces a file. Returns the path it got.
 
     :class:`TooLarge` (and nothing written) past ``limit`` bytes; :class:`QuotaFull` when the
-    folder's files and this upload would be more than ``quota`` bytes.
+    folder's files and this upload would be more than ``quota`` bytes; :class:`M0Error` (and
+    nothing written) for an empty file.
     """
     base = upload_name(name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -133,6 +134,8 @@ async def save_upload(chunks: AsyncIterable[bytes], folder: Path, name: str,
                                     f"({format_size(quota)}, {format_size(used)} used): "
                                     f"remove files from {folder}")
                 out.write(chunk)
+        if not size:  # a recording that failed, a copy cut short: no job could read it
+            raise M0Error("the file is empty (0 bytes): nothing to upload")
         return _link_unique(temp, folder, base)
     finally:
         temp.unlink(missing_ok=True)
