@@ -32,6 +32,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         compileall.compile_dir(Path(package.__file__).parent, quiet=2)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (pyproject's addopts): a worker per core this process may use, at most 4,
+    since each test starts ffmpegs and ``m0`` processes of its own."""
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
+
+
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets an empty analysis cache (subprocesses inherit it through the env)."""
