@@ -6,9 +6,11 @@ the same ffmpeg command cuts from the file itself (what m0 did before).
 
 from __future__ import annotations
 
-import pickle
+import json
+import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,9 @@ from m0_plugins.ffmpeg_encoder.command import clip_command
 from m0_plugins.ffmpeg_encoder.keyframes import seek_point
 from m0_plugins.ffmpeg_encoder.smart import smart_commands
 from m0_plugins.ffmpeg_encoder.window import Unsupported, window_header
-from m0core.media.ffmpeg import ffmpeg_exe, probe
-from m0core.model import Highlight
+from m0core.media.ffmpeg import ffmpeg_exe, input_arg, probe
+from m0core.model import Highlight, MediaInfo
+from m0core.shortform import ShortForm
 
 SECONDS = 50  # long enough for windows past the header's first seconds (window.PREFIX)
 VIDEO = ["-f", "lavfi", "-i", f"testsrc2=size=160x120:rate=15:duration={SECONDS}"]
@@ -184,66 +187,85 @@ def test_a_smart_cut_of_an_mp4_is_timed_as_the_one_cut_from_the_file(
         assert timing(clip.path) == timing(before), start
 
 
-#: Measures, in a process of its own, the peak memory of the ffmpeg processes that cut a
-#: clip (the MediaInfo comes probed: probing runs an ffmpeg of its own): each one's own high
-#: water mark (VmHWM, of the program after its exec), read every few ms while it runs. The
-#: rusage of the children would count this Python process too: a child forked from it (m0
-#: starts ffmpeg with a preexec_fn) has its memory until the exec.
-_PEAK = """
-import pickle, sys, threading
-import psutil
-from m0_plugins.ffmpeg_encoder import FFmpegEncoder
-from m0core.model import Highlight
-from m0core.shortform import ShortForm
-media = pickle.loads(open(sys.argv[1], "rb").read())
-cut = sys.argv[3]
-short = ShortForm(aspect=(9, 16), height=64, loudness=-14.0) if cut == "short" else None
-peak, done = [0], threading.Event()
-def watch():
-    me = psutil.Process()
-    while not done.wait(0.003):
-        for proc in me.children(recursive=True):
-            try:
-                if "ffmpeg" not in proc.name():
-                    continue
-                with open(f"/proc/{proc.pid}/status") as status:
-                    for line in status:
-                        if line.startswith("VmHWM:"):
-                            peak[0] = max(peak[0], int(line.split()[1]))
-            except (OSError, psutil.Error):
-                pass
-watcher = threading.Thread(target=watch, daemon=True)
-watcher.start()
-with FFmpegEncoder(media, sys.argv[2], cut="accurate" if short else cut,
-                   short_form=short) as enc:
-    clip = enc.submit(Highlight(40.0, 45.0, 42.5, -6.0, 3.0, index=1)).result()
-done.set()
-watcher.join()
-assert clip.ok, clip.error
-assert peak[0] > 0, "no ffmpeg seen"
-print(peak[0])
+#: Run in place of ffmpeg (``M0_FFMPEG``): runs the real one (``M0_REAL_FFMPEG``) and, once it
+#: has ended, appends its peak memory and its arguments to ``M0_PEAK_LOG``, so every ffmpeg a
+#: clip starts is measured, however short-lived (a watcher polling the children missed the
+#: peak of one that ended between two looks). The peak is the rusage of its one child: the
+#: high water mark of the ffmpeg program, or of this small process it was started from if
+#: that were higher (it is not: some 10 MB to ffmpeg's 30 and more), never m0's, whose
+#: memory a child forked from it holds until its exec.
+_MEASURED = """
+import json, os, resource, signal, subprocess, sys
+proc = subprocess.Popen([os.environ["M0_REAL_FFMPEG"], *sys.argv[1:]])
+for sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(sig, lambda number, frame: proc.send_signal(number))
+code = proc.wait()
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+with open(os.environ["M0_PEAK_LOG"], "a", encoding="utf-8") as log:
+    log.write(json.dumps([peak, sys.argv[1:]]) + "\\n")
+sys.exit(code if code >= 0 else 128 - code)
 """
+
+
+@pytest.fixture
+def measured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every ffmpeg m0 starts in the test runs through :data:`_MEASURED`; the file it logs
+    each one's peak memory (KB) and arguments to, a JSON line each."""
+    script, wrapper = tmp_path / "measured.py", tmp_path / "ffmpeg"
+    script.write_text(_MEASURED, encoding="utf-8")
+    wrapper.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -I "
+                       f"{shlex.quote(str(script))} \"$@\"\n", encoding="utf-8")
+    wrapper.chmod(0o755)
+    log = tmp_path / "peaks.jsonl"
+    monkeypatch.setenv("M0_REAL_FFMPEG", ffmpeg_exe())
+    monkeypatch.setenv("M0_FFMPEG", str(wrapper))
+    monkeypatch.setenv("M0_PEAK_LOG", str(log))
+    ffmpeg_exe.cache_clear()
+    yield log
+    monkeypatch.undo()
+    ffmpeg_exe.cache_clear()
+
+
+def clip_runs(media: MediaInfo, out: Path, cut: str, log: Path) -> list[tuple[int, list[str]]]:
+    """The peak memory (KB) and arguments of each ffmpeg that cuts one clip (40-45 s) of
+    ``media`` with ``cut`` ("short": a short-form clip, reframed and loudness-matched)."""
+    log.write_text("", encoding="utf-8")
+    short = ShortForm(aspect=(9, 16), height=64, loudness=-14.0) if cut == "short" else None
+    with FFmpegEncoder(media, out, cut="accurate" if short else cut, short_form=short) as enc:
+        clip = enc.submit(Highlight(40.0, 45.0, 42.5, -6.0, 3.0, index=1)).result()
+    assert clip.ok, clip.error
+    runs = [tuple(json.loads(line)) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert runs, "no ffmpeg measured"
+    return runs
 
 
 @pytest.mark.parametrize("cut", ["copy", "accurate", "short", "smart", "copy-fragmented",
                                  "smart-fragmented"])
 def test_the_ffmpeg_of_a_clip_does_not_grow_with_the_recording(
-        make_media, cut: str, tmp_path: Path) -> None:
+        make_media, measured: Path, cut: str, tmp_path: Path) -> None:
     cut, _, layout = cut.partition("-")
     flags = ["-movflags", "frag_keyframe+empty_moov+default_base_moof"] if layout else []
-    unit = make_media("window_unit.mp4", "-f", "lavfi", "-i",
-                      "testsrc2=size=16x16:rate=100:duration=2", "-f", "lavfi", "-i",
-                      "sine=duration=2:sample_rate=8000", "-c:v", "libx264", "-g", "200",
-                      "-c:a", "aac", "-b:a", "16k")
-    peaks = {}
+    # a picture every 10 ms, a keyframe every 2 s, looped apart from the sound: the pictures
+    # stay evenly spaced across the loops, as a smart cut needs to copy them (sound looped
+    # with them left a gap at each loop, and the smart cut was an accurate one)
+    picture = make_media("window_even_picture.mp4", "-f", "lavfi", "-i",
+                         "testsrc2=size=16x16:rate=100:duration=2", "-c:v", "libx264",
+                         "-g", "200")
+    sound = make_media("window_even_sound.m4a", "-f", "lavfi", "-i",
+                       "sine=duration=2:sample_rate=8000", "-c:a", "aac", "-b:a", "16k")
+    runs = {}
     for loops in (30, 1200):  # 1 min; 40 min of 100 frames a second: 240,000 samples
-        path = make_media(f"window_loop{loops}{layout}.mp4", "-stream_loop", str(loops - 1),
-                          "-i", str(unit), "-c", "copy", *flags)
-        info = tmp_path / f"media{loops}"
-        info.write_bytes(pickle.dumps(probe(path)))
-        done = subprocess.run([sys.executable, "-c", _PEAK, str(info),
-                               str(tmp_path / f"out{loops}"), cut],
-                              capture_output=True, text=True, check=True)
-        peaks[loops] = int(done.stdout.split()[-1])  # KB
-    # FFmpeg's demuxer indexing the whole file took 15 MB more for the long one
-    assert peaks[1200] - peaks[30] < 4000, peaks
+        path = make_media(f"window_even{loops}{layout}.mp4",
+                          *[a for f in (picture, sound)
+                            for a in ("-stream_loop", str(loops - 1), "-i", str(f))],
+                          "-map", "0:v", "-map", "1:a", "-c", "copy", *flags)
+        media = probe(path)  # probing runs an ffmpeg of its own, on the whole file
+        runs[loops] = clip_runs(media, tmp_path / f"out{loops}", cut, measured)
+        whole = [argv for _, argv in runs[loops] if input_arg(path) in argv]
+        assert not whole, f"ffmpeg reads the whole file: {whole}"
+        if cut == "smart":  # the middle copied: a smart cut, not the accurate one
+            assert any(argv[-1].endswith("middle.ts") for _, argv in runs[loops])
+    assert len(runs[30]) == len(runs[1200])
+    for (minute, argv), (forty, _) in zip(runs[30], runs[1200], strict=True):
+        # FFmpeg's demuxer indexing the whole file took 16 MB more for the long one
+        assert forty - minute < 4000, (minute, forty, argv)
