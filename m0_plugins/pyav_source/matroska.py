@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from m0core.media.ffmpeg import MATROSKA, players_duration
+from m0core.media.framing import UNKNOWN, Unsupported, element_header, vint
 from m0core.model import AudioTrack, MediaInfo
 
 from .declared import media_info
@@ -37,7 +38,6 @@ _VIDEO, _AUDIO_TRACK = 1, 2
 _ELEMENT_LIMIT = 1 << 20
 #: Bytes of clusters read at most to find every track's first block.
 _CLUSTER_LIMIT = 1 << 22
-_UNKNOWN = -1  # an element of unknown size (a live recording's Segment or Cluster)
 
 #: Codec IDs to the decoder FFmpeg's demuxer picks (its codec context's name).
 _AUDIO_CODECS = {"A_AAC": "aac", "A_AC3": "ac3", "A_EAC3": "eac3", "A_DTS": "dca",
@@ -54,10 +54,6 @@ _VIDEO_CODECS = {"V_MPEG4/ISO/AVC": "h264", "V_MPEGH/ISO/HEVC": "hevc", "V_AV1":
                  "V_FFV1": "ffv1"}
 
 
-class _Unknown(Exception):
-    """Something this reader does not describe: FFmpeg's demuxer will."""
-
-
 def outline(path: Path, track: int = 1) -> MediaInfo | None:
     """What ``path`` declares if it is a Matroska/WebM file: its duration exactly as FFmpeg
     reports it, its audio track ``track`` and every audio track with the rate and channels
@@ -66,7 +62,7 @@ def outline(path: Path, track: int = 1) -> MediaInfo | None:
     try:
         with open(path, "rb") as f:
             return _outline(f, path, track)
-    except (_Unknown, OSError, struct.error, ValueError, IndexError, KeyError, OverflowError,
+    except (Unsupported, OSError, struct.error, ValueError, IndexError, KeyError, OverflowError,
             UnicodeDecodeError):
         return None
 
@@ -94,7 +90,7 @@ def _outline(f: BinaryIO, path: Path, track: int) -> MediaInfo | None:
         elif element.id == _CLUSTER:
             cluster = element
             break
-        if element.end == _UNKNOWN:
+        if element.end == UNKNOWN:
             return None
         pos = element.end
     if info is None or tracks is None or _DURATION not in info:
@@ -129,7 +125,7 @@ def _track(f: BinaryIO, entry: dict) -> dict:
     described = {"type": kind, "number": _uint(f, entry[_TRACK_NUMBER])}
     if kind == _VIDEO:
         if codec_id not in _VIDEO_CODECS:
-            raise _Unknown(codec_id)
+            raise Unsupported(codec_id)
         described["codec"] = _VIDEO_CODECS[codec_id]
     elif kind == _AUDIO_TRACK:
         audio = _children(f, entry[_AUDIO]) if _AUDIO in entry else {}
@@ -137,7 +133,7 @@ def _track(f: BinaryIO, entry: dict) -> dict:
         codec = _AUDIO_CODECS.get(codec_id.split("/")[0] if codec_id.startswith("A_AAC")
                                   else codec_id) or _PCM.get((codec_id, depth))
         if codec is None:
-            raise _Unknown(codec_id)
+            raise Unsupported(codec_id)
         rate = _float(f, audio[_RATE]) if _RATE in audio else 8000.0
         if _OUTPUT_RATE in audio:
             rate = _float(f, audio[_OUTPUT_RATE])
@@ -158,15 +154,15 @@ def _first_blocks(f: BinaryIO, cluster: _Element, numbers: set[int]) -> dict[int
     while pos < stop and len(found) < len(numbers):
         try:
             element = _element(f, pos, stop)
-        except (_Unknown, struct.error, IndexError):
+        except (Unsupported, struct.error, IndexError):
             break
         if element.id != _CLUSTER:
-            if element.end == _UNKNOWN:
+            if element.end == UNKNOWN:
                 break
             pos = element.end
             continue
         base = 0
-        end = element.end if element.end != _UNKNOWN else stop
+        end = element.end if element.end != UNKNOWN else stop
         inner = element.payload
         while inner < end:
             child = _element(f, inner, end)
@@ -179,10 +175,10 @@ def _first_blocks(f: BinaryIO, cluster: _Element, numbers: set[int]) -> dict[int
                 if block is not None:
                     f.seek(block.payload)
                     head = f.read(12)
-                    number, used = _vint(head, 0)
+                    number, used = vint(head, 0)
                     (relative,) = struct.unpack(">h", head[used:used + 2])
                     found.setdefault(number, base + relative)
-            if child.end == _UNKNOWN:
+            if child.end == UNKNOWN:
                 break
             inner = child.end
         pos = end
@@ -198,44 +194,24 @@ class _Element:
         self.id, self.start, self.payload, self.end = ident, start, payload, end
 
 
-def _vint(data: bytes, at: int, keep_marker: bool = False) -> tuple[int, int]:
-    """The variable-length integer at ``data[at]``: its value and its length in bytes."""
-    first = data[at]
-    length = 1
-    while length <= 8 and not first & (0x80 >> (length - 1)):
-        length += 1
-    if length > 8:
-        raise _Unknown("a damaged element header")
-    value = first if keep_marker else first & (0xFF >> length)
-    for byte in data[at + 1:at + length]:
-        value = (value << 8) | byte
-    if len(data) < at + length:
-        raise _Unknown("a truncated element header")
-    return value, length
-
-
 def _element(f: BinaryIO, pos: int, end: int) -> _Element:
     """The element whose header is at ``pos`` (its size cut at ``end``)."""
-    f.seek(pos)
-    head = f.read(12)
-    ident, id_length = _vint(head, 0, keep_marker=True)
-    size, size_length = _vint(head, id_length)
-    payload = pos + id_length + size_length
-    if size == (1 << (7 * size_length)) - 1:  # all ones: unknown size
-        return _Element(ident, pos, payload, _UNKNOWN if ident in (_SEGMENT, _CLUSTER)
+    ident, payload, size = element_header(f, pos)
+    if size == UNKNOWN:
+        return _Element(ident, pos, payload, UNKNOWN if ident in (_SEGMENT, _CLUSTER)
                         else end)
     return _Element(ident, pos, payload, min(payload + size, end))
 
 
 def _all(f: BinaryIO, parent: _Element) -> list[_Element]:
     """The child elements of ``parent`` (one of bounded size)."""
-    if parent.end == _UNKNOWN or parent.end - parent.payload > _ELEMENT_LIMIT:
-        raise _Unknown("an oversized element")
+    if parent.end == UNKNOWN or parent.end - parent.payload > _ELEMENT_LIMIT:
+        raise Unsupported("an oversized element")
     found, pos = [], parent.payload
     while pos < parent.end:
         child = _element(f, pos, parent.end)
-        if child.end == _UNKNOWN:
-            raise _Unknown("an element of unknown size inside another")
+        if child.end == UNKNOWN:
+            raise Unsupported("an element of unknown size inside another")
         found.append(child)
         pos = child.end
     return found

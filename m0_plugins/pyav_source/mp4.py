@@ -29,7 +29,7 @@ from typing import BinaryIO, Protocol
 
 import numpy as np
 
-from m0core.media.ffmpeg import MP4_FIRST_BOXES
+from m0core.media.framing import MP4_FIRST_BOXES, Box, Unsupported, boxes
 from m0core.model import AudioTrack as TrackInfo
 from m0core.model import MediaInfo
 
@@ -53,44 +53,6 @@ _DECODERS = {"mp3": "mp3float"}
 # Not Opus: FFmpeg's decoder drops the pre-skip itself at every fresh start, which a decode
 # started mid-stream cannot tell from the edit list's; FFmpeg's demuxer reads those files.
 _ENTRY_CODECS = {b".mp3": "mp3", b"ac-3": "ac3", b"ec-3": "eac3", b"alac": "alac"}
-
-
-class Unsupported(Exception):
-    """This file (or its audio track) is not one this reader handles: use FFmpeg's demuxer."""
-
-
-@dataclass(frozen=True)
-class Box:
-    """One box: its type, where its payload starts and where the box ends (file offsets)."""
-
-    kind: bytes
-    start: int
-    payload: int
-    end: int
-
-
-def boxes(f: BinaryIO, start: int, end: int) -> Iterator[Box]:
-    """The boxes between ``start`` and ``end``, read by their headers only. A box that claims
-    to run past ``end`` is cut there (a truncated recording's last ``mdat``)."""
-    pos = start
-    while pos + 8 <= end:
-        f.seek(pos)
-        head = f.read(16)
-        if len(head) < 8:
-            return
-        size, kind = struct.unpack(">I4s", head[:8])
-        payload = pos + 8
-        if size == 1:
-            if len(head) < 16:
-                return
-            (size,) = struct.unpack(">Q", head[8:16])
-            payload += 8
-        elif size == 0:
-            size = end - pos
-        if size < payload - pos:
-            raise Unsupported(f"a damaged {kind!r} box")
-        yield Box(kind, pos, payload, min(pos + size, end))
-        pos += size
 
 
 def child_boxes(f: BinaryIO, box: Box, skip: int = 0) -> dict[bytes, Box]:

@@ -6,11 +6,12 @@ framing (no decoder). A file damaged in its middle whose framing is whole is not
 from __future__ import annotations
 
 import os
+from collections import deque
+from itertools import islice
 from typing import BinaryIO
 
-#: The boxes an MP4 or QuickTime file begins with (an old QuickTime file: its preview, pnot).
-MP4_FIRST_BOXES = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide",
-                             b"pnot"})
+from m0core.media.framing import MP4_FIRST_BOXES, UNKNOWN, Unsupported, boxes, element_header
+
 _EBML = b"\x1a\x45\xdf\xa3"
 _SEGMENT = 0x18538067
 _TS_PACKET = 188
@@ -67,72 +68,40 @@ def _flv_cut_short(f: BinaryIO, size: int) -> bool:
 
 
 def _mp4_cut_short(f: BinaryIO, size: int) -> bool:
-    """Whether the top-level box that the file's bytes end in runs past them."""
-    pos = 0
-    for _ in range(_MAX_UNITS):
-        if pos >= size:
-            return pos > size
-        f.seek(pos)
-        header = f.read(16)
-        if len(header) < 8:
-            return True
-        length = int.from_bytes(header[:4], "big")
-        if length == 1:  # a 64-bit size follows the type
-            if len(header) < 16:
-                return True
-            length = int.from_bytes(header[8:16], "big")
-        elif length == 0:  # the box runs to the file's end
-            return False
-        if length < 8:
-            return False  # not a box: nothing to tell
-        pos += length
-    return False
-
-
-def _vint(f: BinaryIO, marker: bool) -> tuple[int, int] | None:
-    """A Matroska variable-size integer at ``f``'s position: ``(value, bytes)``, the marker bit
-    kept for an ID (``marker``); ``None`` at the file's end or a byte no vint starts with.
-    A size of all ones (unknown) is ``-1``."""
-    first = f.read(1)
-    if not first or not first[0]:
-        return None
-    width = 9 - first[0].bit_length()
-    rest = f.read(width - 1)
-    if len(rest) < width - 1:
-        return None
-    value = first[0] if marker else first[0] & (0xFF >> width)
-    for byte in rest:
-        value = value << 8 | byte
-    if not marker and value == (1 << (7 * width)) - 1:
-        return -1, width
-    return value, width
+    """Whether the top-level box that the file's bytes end in runs past them, or they end
+    inside a box's header."""
+    try:
+        ending = deque(enumerate(islice(boxes(f, 0, size), _MAX_UNITS), 1), maxlen=1)
+    except Unsupported:
+        return False  # not a box: nothing to tell
+    if not ending:
+        return True
+    count, last = ending[0]
+    return count < _MAX_UNITS and (not last.whole or last.end < size)
 
 
 def _matroska_cut_short(f: BinaryIO, size: int) -> bool:
     """Whether the file stops before the end of its segment's declared size, or (its size
     unknown, as an unfinished recording's is) inside the segment's last element."""
-    f.seek(4)
-    length = _vint(f, marker=False)
-    if length is None or length[0] < 0:
-        return False
-    pos = 4 + length[1] + length[0]
-    f.seek(pos)
-    element, length = _vint(f, marker=True), _vint(f, marker=False)
-    if element is None or length is None:
+    try:
+        ident, payload, length = element_header(f, 0)  # the EBML header
+        if length == UNKNOWN:
+            return False
+        ident, pos, length = element_header(f, payload + length)
+    except Unsupported:
         return f.tell() >= size  # the file ends in the element's header
-    if element[0] != _SEGMENT:
+    if ident != _SEGMENT:
         return False
-    pos += element[1] + length[1]
-    if length[0] >= 0:
-        return pos + length[0] > size
+    if length != UNKNOWN:
+        return pos + length > size
     for _ in range(_MAX_UNITS):  # the segment's elements, each of a known size
         if pos >= size:
             return pos > size
-        f.seek(pos)
-        element, length = _vint(f, marker=True), _vint(f, marker=False)
-        if element is None or length is None:
+        try:
+            _, payload, length = element_header(f, pos)
+        except Unsupported:
             return f.tell() >= size
-        if length[0] < 0:
+        if length == UNKNOWN:
             return False  # a live file's cluster of unknown size: nothing to tell
-        pos += element[1] + length[1] + length[0]
+        pos = payload + length
     return False

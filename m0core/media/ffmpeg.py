@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from m0core.errors import EncodeError, InputError, M0Error
-from m0core.media.ends import MP4_FIRST_BOXES, flv_cut_short
+from m0core.media.ends import flv_cut_short
+from m0core.media.framing import MP4_FIRST_BOXES
 from m0core.model import AudioTrack, MediaInfo
 from m0core.workers import Child
 

@@ -1,0 +1,83 @@
+"""How MP4 and Matroska files frame their data, read by the headers alone: an MP4's boxes and a
+Matroska element's ID and size. m0's readers of those files (the pyav source's, the clip
+encoder's window) and :mod:`~m0core.media.ends` walk them with these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+#: The boxes an MP4 or QuickTime file begins with (an old QuickTime file: its preview, pnot).
+MP4_FIRST_BOXES = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide",
+                             b"pnot"})
+#: The size of a Matroska element of unknown size (a live recording's Segment or Cluster).
+UNKNOWN = -1
+
+
+class Unsupported(Exception):
+    """A file (or a part of one) these readers do not describe: FFmpeg's demuxer reads it."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """One MP4 box: its type, where its payload starts and where the box ends (file offsets),
+    and whether all of it is there (``whole``: not cut at the end it was read up to)."""
+
+    kind: bytes
+    start: int
+    payload: int
+    end: int
+    whole: bool = True
+
+
+def boxes(f: BinaryIO, start: int, end: int) -> Iterator[Box]:
+    """The boxes between ``start`` and ``end``, read by their headers only. A box that claims
+    to run past ``end`` is cut there and is not ``whole`` (a truncated recording's last
+    ``mdat``); :class:`Unsupported` at a header no box has."""
+    pos = start
+    while pos + 8 <= end:
+        f.seek(pos)
+        head = f.read(16)
+        if len(head) < 8:
+            return
+        size, kind = int.from_bytes(head[:4], "big"), head[4:8]
+        payload = pos + 8
+        if size == 1:  # a 64-bit size follows the type
+            if len(head) < 16:
+                return
+            size = int.from_bytes(head[8:16], "big")
+            payload += 8
+        elif size == 0:  # the box runs to the end
+            size = end - pos
+        if size < payload - pos:
+            raise Unsupported(f"a damaged {kind!r} box")
+        yield Box(kind, pos, payload, min(pos + size, end), pos + size <= end)
+        pos += size
+
+
+def vint(data: bytes, at: int, keep_marker: bool = False) -> tuple[int, int]:
+    """The Matroska variable-length integer at ``data[at]``: its value (an ID keeps its marker
+    bit: ``keep_marker``) and its length in bytes. :class:`Unsupported` if there is none."""
+    if at >= len(data) or not data[at]:
+        raise Unsupported("a damaged element header")
+    length = 9 - data[at].bit_length()
+    if len(data) < at + length:
+        raise Unsupported("a truncated element header")
+    value = data[at] if keep_marker else data[at] & (0xFF >> length)
+    for byte in data[at + 1:at + length]:
+        value = value << 8 | byte
+    return value, length
+
+
+def element_header(f: BinaryIO, pos: int) -> tuple[int, int, int]:
+    """The Matroska element whose header is at ``pos``: its ID, where its payload starts and
+    its size (:data:`UNKNOWN` for all ones). :class:`Unsupported` if no header is there."""
+    f.seek(pos)
+    head = f.read(12)
+    ident, id_length = vint(head, 0, keep_marker=True)
+    size, size_length = vint(head, id_length)
+    if size == (1 << (7 * size_length)) - 1:
+        size = UNKNOWN
+    return ident, pos + id_length + size_length, size
