@@ -258,17 +258,24 @@ class Recording:
 
 @pytest.fixture(scope="session")
 def m0_media(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """``m0_media(name, *ffmpeg_args)``: the file ``name`` made by ffmpeg once per session.
+    """``m0_media(name, *ffmpeg_args)``: the file ``name`` made by ffmpeg once per session
+    (once for all of pytest-xdist's workers: the first to need it makes it).
 
     The arguments are everything ffmpeg needs before the output name, e.g.
     ``m0_media("tone.wav", "-f", "lavfi", "-i", "sine=f=440:duration=3")``.
     """
-    folder = tmp_path_factory.mktemp("m0-media")
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' base folders share a parent
+        folder = tmp_path_factory.getbasetemp().parent / "m0-media"
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("m0-media")
 
     def make(name: str, *args: str) -> Path:
         out = folder / name
-        if not out.exists():
-            run_ffmpeg(*args, str(out))
+        if not out.exists():  # made beside it, then renamed: another worker sees all or none
+            part = folder / f".{uuid.uuid4().hex}-{name}"
+            run_ffmpeg(*args, str(part))
+            os.replace(part, out)
         return out
 
     return make
