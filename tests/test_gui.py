@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,6 +86,34 @@ def test_the_jobs_list_shows_each_files_latest_job(client, folders):
                                 "highlights": found, "clips": found, "outputs": []})
     jobs = client.get(f"/{TOKEN}/api/jobs").json()["jobs"]
     assert [(j["path"], j["highlights"]) for j in jobs] == [(str(video), 5)]
+
+
+def test_a_job_shows_only_what_it_made(wav, tmp_path):
+    """A file run with 30 s clips, then 10 s clips, then started again with 30 s clips and
+    cancelled before it ran: its result (the 30 s job, cancelled) showed the clips, the
+    report and the JSON files on disk, which the 10 s run made. It shows none."""
+    from m0core.batch.runner import BatchJob, BatchProcessor, ledger_path
+
+    root, out = tmp_path / "videos", tmp_path / "out"
+    root.mkdir()
+    video = shutil.copy(wav, root / "talk.wav")
+
+    def run(clip_length: float, stop: threading.Event | None = None) -> None:
+        job = BatchJob(video, out / "talk_highlights", clip_length=clip_length)
+        BatchProcessor(1, ledger=ledger_path(out)).process_batch([job], stop=stop)
+
+    run(30.0)
+    run(10.0)
+    stopped = threading.Event()
+    stopped.set()  # Cancel at once: the job is recorded, never started
+    with pytest.raises(KeyboardInterrupt):
+        run(30.0, stopped)
+    assert sorted(p.name for p in (out / "talk_highlights").glob("*.wav"))  # the 10 s clips
+    with TestClient(create_app(root, out, TOKEN, max_upload=1000),
+                    base_url="http://127.0.0.1") as client:
+        [job] = client.get(f"/{TOKEN}/api/jobs").json()["jobs"]
+    assert job["status"] == "cancelled"
+    assert (job["clip_files"], job["files"], job["report"]) == ([], [], None)
 
 
 def finished_jobs(out: Path, videos: list[Path]) -> None:

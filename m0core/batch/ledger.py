@@ -366,9 +366,11 @@ class Ledger:
              result.get("clips"), result.get("error"), json.dumps(result.get("outputs", [])),
              int(bool(result.get("retry"))), key),
         )
-        if status == "completed":  # its outputs replaced those of other jobs into the folder
+        if status == "completed":  # its outputs replaced those of other jobs into the folder:
+            # those jobs are to do again and no longer have outputs of their own there
             self._execute(
-                "UPDATE jobs SET status = 'pending' WHERE status = 'completed' AND key != ? AND "
+                "UPDATE jobs SET status = CASE status WHEN 'completed' THEN 'pending' ELSE "
+                "status END, outputs = '[]' WHERE key != ? AND "
                 "out_dir = (SELECT out_dir FROM jobs WHERE key = ?)", (key, key))
 
 

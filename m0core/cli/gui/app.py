@@ -244,15 +244,17 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
             status = row.status if row.path in running else row.seen().status
             if status == "pending":  # as the progress says: to come, or its batch stopped
                 status = "queued" if row.path in running or elsewhere else "cancelled"
+            # what this job made (not what another job into its folder made since)
             clips = [p for p in row.outputs if Path(p).suffix.lower() in MEDIA_EXTENSIONS]
             others = [p for p in row.outputs if p not in clips
                       and Path(p).suffix.lower() not in IMAGE_EXTENSIONS]
+            report = next((p for p in others if Path(p).name == "report.html"), None)
             result.append({
                 "key": row.key, "name": shown(Path(row.path)), "path": row.path,
                 "status": status, "attempts": row.attempts, "highlights": row.highlights,
                 "clips": row.clips, "seconds": row.seconds, "finished": row.finished,
                 "error": beside_name(row.error, row.path), "input": row.input_state(),
-                "report": url_of(Path(row.out_dir) / "report.html"),
+                "report": report and url_of(report),
                 "clip_files": [{"name": Path(p).name, "url": u} for p in clips
                                if (u := url_of(p))],
                 "files": [{"name": Path(p).name, "url": u} for p in others if (u := url_of(p))],
