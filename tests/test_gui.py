@@ -852,6 +852,28 @@ def test_a_screen_reader_tells_which_file_each_remove_and_result_is_for(tmp_path
     assert sorted(page.accessible("article")) == ["a.mp4", "b.mp4"]
 
 
+def test_an_upload_waits_for_the_page_to_be_ready(tmp_path, browser, serve):
+    """A file chosen to upload before the page had its settings from the server (api/config,
+    slow on a busy machine) threw 'TypeError: config is null' and was not uploaded: *Upload
+    videos* is off until the page is ready."""
+    page = open_with(browser, serve, tmp_path, {})
+    p = page.page
+    p.wait_for_selector("#browser li.none")
+    held = []
+    p.route("**/api/config", lambda route: held.append(route))  # answered later
+    p.reload()
+    while not held:
+        p.wait_for_timeout(50)
+    assert p.is_disabled("#upload")
+    held[0].continue_()
+    p.wait_for_selector("#upload:enabled")
+    p.set_input_files("#upload", files=[{"name": "vod.mp4", "mimeType": "video/mp4",
+                                         "buffer": b"not a video"}])
+    p.wait_for_selector("#chosen li[data-key='uploads:vod.mp4']")
+    # no error: only the requests of the first load, cut by the reload, did not end
+    assert [x for x in page.problems if "ERR_ABORTED" not in x] == [], page.problems
+
+
 def test_an_upload_is_chosen_again_without_uploading_it_again(tmp_path, browser, serve):
     """An uploaded file removed from the chosen list, or uploaded before a reload or a restart
     of m0 gui, could not be chosen again: only another upload of it (an hour for a long VOD,

@@ -471,6 +471,7 @@ async function main() {
   $("#analyzer").disabled = !$("#streaming").checked;
   showChosen();
   $("#out").textContent = config.out;
+  $("#upload").disabled = false;  // off until now: an upload is checked against max_upload
   await browse("");
   await showUploads();
   await loadResults();
