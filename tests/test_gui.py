@@ -173,6 +173,26 @@ def test_the_file_browser_stays_in_the_root(client, folders):
     assert not out.joinpath("m0-batch.sqlite").exists()
 
 
+def test_the_file_browser_leaves_out_m0s_own_outputs(tmp_path):
+    """With ``--out`` the root folder, the browser listed ``uploads/`` and the jobs' folders
+    (``stream_highlights/``), clips included, as videos to analyse. It lists the user's
+    files and folders only (a folder of theirs named like a job's too)."""
+    root = tmp_path / "videos"
+    (root / "day1").mkdir(parents=True)
+    (root / "old_highlights").mkdir()  # the user's, no job's
+    (root / "stream.mp4").write_bytes(b"not really a video")
+    finished_jobs(root, [root / "stream.mp4"])
+    (root / "stream_highlights").mkdir()
+    (root / "stream_highlights" / "01_0h00m12s.mp4").write_bytes(b"a clip")
+    app = create_app(root, root, TOKEN, max_upload=1000)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert client.put(f"/{TOKEN}/api/upload", params={"name": "up.mp4"},
+                          content=b"v").status_code == 200
+        listed = client.get(f"/{TOKEN}/api/browse").json()
+    assert (listed["dirs"], listed["files"]) == (["day1", "old_highlights"],
+                                                 [{"name": "stream.mp4", "size": 18}])
+
+
 def test_uploads_are_limited_and_atomic(client, folders):
     _, out, _ = folders
     uploads = out / "uploads"

@@ -168,8 +168,18 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
             "upload_quota": upload_quota,
         })
 
+    def own_folders() -> set[Path]:
+        """What m0 writes, left out of the browser (with ``--out`` in the root, or the root
+        itself): the output folder, its uploads and every job's folder (the ledger's)."""
+        folders = {out, uploads}
+        if runner.ledger_file.is_file():
+            with Ledger(runner.ledger_file) as ledger:
+                folders |= {out / Path(folder).name for folder in ledger.folders()}
+        return folders
+
     async def browse(request: Request) -> JSONResponse:
-        return JSONResponse(listing(root, request.query_params.get("path", ""), hide=out))
+        return JSONResponse(listing(root, request.query_params.get("path", ""),
+                                    hide=own_folders()))
 
     def uploaded(path: Path, size: int) -> dict:
         """An upload as the page lists and chooses it: its file name, its name on the page."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import unicodedata
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Collection
 from pathlib import Path
 
 from m0core.batch.runner import MEDIA_EXTENSIONS
@@ -52,9 +52,9 @@ def confine(root: Path, relative: str) -> Path:
     return target
 
 
-def listing(root: Path, relative: str, hide: Path | None = None) -> dict:
+def listing(root: Path, relative: str, hide: Collection[Path] = ()) -> dict:
     """The sub-folders and media files of ``root / relative`` (hidden files, links leading out
-    of ``root`` and the folder ``hide`` left out)."""
+    of ``root`` and the folders ``hide`` (resolved) left out)."""
     folder = confine(root, relative)
     if not folder.is_dir():
         raise Forbidden(f"{relative}: not a folder")
@@ -63,7 +63,7 @@ def listing(root: Path, relative: str, hide: Path | None = None) -> dict:
         if entry.name.startswith("."):
             continue
         real = entry.resolve()
-        if not real.is_relative_to(root) or (hide is not None and real == hide):
+        if not real.is_relative_to(root) or real in hide:
             continue
         if real.is_dir():
             dirs.append(entry.name)
