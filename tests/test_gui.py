@@ -388,7 +388,8 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
 def test_upload_then_cancel(wav, tmp_path, browser, shots, serve):
     """Cancel stops the running file (interrupted) and the one queued after it, which never
     runs: it is cancelled in the progress and in the results, not pending for ever. Before,
-    the results say it is queued, as the progress does."""
+    the results say it is queued, as the progress does. A page reloaded mid-run says a batch
+    runs (its message line was empty beside a disabled Start)."""
     long = tmp_path / "long.wav"  # 30 min: the onset analyzer needs many seconds for it
     run_ffmpeg("-f", "lavfi", "-i",
                "anoisesrc=color=pink:amplitude=0.05:sample_rate=8000:duration=1800", str(long))
@@ -410,6 +411,13 @@ def test_upload_then_cancel(wav, tmp_path, browser, shots, serve):
     p.wait_for_selector("#results article[data-name='uploads/queued.wav'][data-status=queued]")
     assert p.inner_text(".job[data-name='uploads/queued.wav'] .note") == "queued"
     shot(page, shots, "gui-progress.png")
+    assert page.problems == [], "\n".join(page.problems)
+    p.reload()  # mid-run: Start is off, and the page says why (its message line was empty)
+    p.wait_for_selector(".job[data-status=running]")
+    p.wait_for_selector("#message >> text=A batch of 2 files is running: Start is back when "
+                        "it ends; Cancel stops it.")
+    assert p.is_disabled("#start") and p.get_attribute("#message", "class") != "bad"
+    page.problems.clear()  # what the reload cut: the event stream, a list being fetched
     p.click("#cancel")
     p.wait_for_selector(".job[data-status=interrupted]", timeout=60_000)
     p.wait_for_selector("#results article[data-status=interrupted]")

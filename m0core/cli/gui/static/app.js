@@ -321,6 +321,12 @@ function showProgress(snap) {
       say(`Done. ${failed} of ${count(snap.jobs.length, "file")} failed: see why below.`, true);
     } else if (snap.state === "idle" && snap.jobs.length) say("Done.");
   }
+  // a batch runs and nothing says so (a page loaded or reloaded meanwhile): why Start is off
+  if (busy && !$("#message").textContent) {
+    say(snap.state === "cancelling" ? "Cancelling…" : `A batch of ` +
+      `${count(snap.jobs.length, "file")} is running: Start is back when it ends; ` +
+      "Cancel stops it.");
+  }
   const box = $("#progress");
   if (!snap.jobs.length) {
     box.replaceChildren(el("p", { class: "none" }, "No batch running."));
