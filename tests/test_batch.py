@@ -902,18 +902,21 @@ def test_a_file_that_is_no_recording_is_not_said_to_be_truncated(vod, tmp_path):
     """A text file saved as .mp4 (a downloader's '403 Forbidden' page) failed its job with
     'not a media file m0 can read (moov atom not found: the recording is incomplete ...)': a
     recording cut short, which it never was. That is said of a file that begins as an MP4
-    does, a recording stopped before its end, by either source (ffmpeg.unreadable)."""
+    does, a recording stopped before its end, by either source (ffmpeg.unreadable); the text
+    file is said to be text."""
     page = tmp_path / "stream.mp4"
     page.write_text("<html><body>403 Forbidden</body></html>\n")
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(vod.read_bytes()[:100_000])  # its index (moov) is at the end
     run = run_m0("batch", str(page), str(cut), str(tmp_path / "out"), "--no-clips", "--json")
     errors = {Path(j["video_path"]).name: j["error"] for j in json.loads(run.stdout)["jobs"]}
-    assert errors["stream.mp4"] == f"{page}: not a media file m0 can read (moov atom not found)"
-    assert errors["cut.mp4"].endswith("(moov atom not found: the recording is incomplete, its "
-                                      "index not written (still being recorded, or a crash, a "
-                                      "full disk, a stopped download); untrunc can rebuild it "
-                                      "from a healthy recording made with the same settings)")
+    assert errors["stream.mp4"] == (f"{page}: not a media file m0 can read (it is text, not "
+                                    "audio or video: a web page or an error message saved "
+                                    "under a media file's name?)")
+    assert errors["cut.mp4"].endswith("(its MP4 index is missing: the recording is incomplete "
+                                      "(still being recorded, or a crash, a full disk, a "
+                                      "stopped download); untrunc can rebuild the index from a "
+                                      "healthy recording made with the same settings)")
     run = run_m0("batch", str(page), str(cut), str(tmp_path / "out2"), "--no-clips", "--json",
                  "--source", "ffmpeg")
     errors = {Path(j["video_path"]).name: j["error"] for j in json.loads(run.stdout)["jobs"]}
@@ -1292,9 +1295,9 @@ def test_a_job_that_kills_its_workers_says_so_in_m0s_line_only(vod, tmp_path, fa
 
 
 def test_dask_worker_names_the_reason_of_every_bad_file_it_runs(vod, tmp_path):
-    """A Dask worker runs many jobs in one process: FFmpeg's reason ("moov atom not found")
-    is in every bad file's error line, not only the first one's (PyAV drops a log line
-    identical to the one before it)."""
+    """A Dask worker runs many jobs in one process: FFmpeg's reason ("moov atom not found",
+    said 'its MP4 index is missing') is in every bad file's error line, not only the first
+    one's (PyAV drops a log line identical to the one before it)."""
     inputs = tmp_path / "in"
     inputs.mkdir()
     half = vod.read_bytes()[: vod.stat().st_size // 2]  # its index (moov) is at the end
@@ -1305,7 +1308,7 @@ def test_dask_worker_names_the_reason_of_every_bad_file_it_runs(vod, tmp_path):
                  "--workers", "1", "--json", env=env, timeout=300)
     assert run.returncode == 1, run.stderr
     errors = [r["error"] for r in json.loads(run.stdout)["jobs"]]
-    assert len(errors) == 3 and all("moov atom not found" in e for e in errors), errors
+    assert len(errors) == 3 and all("its MP4 index is missing" in e for e in errors), errors
     assert not wait_gone(tag)
 
 

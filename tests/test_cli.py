@@ -630,3 +630,31 @@ def test_analyze_of_a_folder_or_a_pattern_says_m0_batch_takes_those(tmp_path):
         f"Error: {pattern}: no such file; m0 batch '{pattern}' OUT_DIR analyses the files it "
         "matches"], run.stderr
     assert "m0 batch" not in run_m0("analyze", str(folder / "gone.mp4"), str(out)).stderr
+
+
+@pytest.mark.parametrize("source", ["pyav", "ffmpeg"])
+def test_a_file_m0_cannot_read_is_said_in_words_for_people(vod, tmp_path, source):
+    """A text file saved as .mp4 (a downloader's '403 Forbidden' page) was 'not a media file
+    m0 can read (moov atom not found)', FFmpeg's words for the insides of an MP4, which say
+    nothing to a user and are not even true of it; random bytes named .mkv 'EBML header
+    parsing failed'. Each is said in plain words, by either source: text is text, data not of
+    its name's format says so, and an MP4 cut before its index is said to be incomplete."""
+    files = {"page.mp4": b"<html><body>403 Forbidden</body></html>\n",
+             "noise.mkv": bytes(range(256)) * 200,
+             "cut.mp4": vod.read_bytes()[:100_000]}  # its index (moov) is at the end
+    reader = "m0" if source == "pyav" else "ffmpeg"
+    said = {}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        run = run_m0("analyze", str(tmp_path / name), str(tmp_path / "out"), "--source", source)
+        assert run.returncode == 1
+        [line] = run.stderr.splitlines()
+        said[name] = line.removeprefix(f"Error: {tmp_path / name}: not a media file {reader} "
+                                       "can read (")
+    assert said == {
+        "page.mp4": "it is text, not audio or video: a web page or an error message saved "
+                    "under a media file's name?)",
+        "noise.mkv": "its data is not .mkv data, whatever its name says)",
+        "cut.mp4": "its MP4 index is missing: the recording is incomplete (still being "
+                   "recorded, or a crash, a full disk, a stopped download); untrunc can rebuild "
+                   "the index from a healthy recording made with the same settings)"}

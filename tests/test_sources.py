@@ -124,9 +124,9 @@ def test_an_mp4_without_its_index_says_it_is_incomplete_and_what_may_rebuild_it(
     with pytest.raises(InputError) as error:
         plugins.create("sources", name).probe(str(cut))
     assert str(error.value) == (f"{cut}: not a media file {'m0' if name == 'pyav' else name} "
-                                "can read (moov atom not found: the recording is incomplete, "
-                                "its index not written (still being recorded, or a crash, a "
-                                "full disk, a stopped download); untrunc can rebuild it from a "
+                                "can read (its MP4 index is missing: the recording is "
+                                "incomplete (still being recorded, or a crash, a full disk, a "
+                                "stopped download); untrunc can rebuild the index from a "
                                 "healthy recording made with the same settings)")
 
 

@@ -297,8 +297,7 @@ def _chosen(container, path: Path, track: int | str) -> list:
     else:
         chosen = [audio[track - 1]]
     if any(s.codec_context.sample_rate <= 0 for s in chosen):
-        raise InputError(f"{path}: not a media file m0 can read (no audio FFmpeg can decode "
-                         "was found in it)")
+        raise unreadable(path, "m0", "no audio FFmpeg can decode was found in it")
     return chosen
 
 

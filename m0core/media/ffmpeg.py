@@ -316,9 +316,16 @@ FLV = "flv"
 
 
 #: What an MP4 or MOV without its moov (the index its writer puts last) is, and what may help.
-NO_INDEX = ("the recording is incomplete, its index not written (still being recorded, or a "
-            "crash, a full disk, a stopped download); untrunc can rebuild it from a healthy "
-            "recording made with the same settings")
+NO_INDEX = ("its MP4 index is missing: the recording is incomplete (still being recorded, or "
+            "a crash, a full disk, a stopped download); untrunc can rebuild the index from a "
+            "healthy recording made with the same settings")
+#: A text file under a media file's name: what a download that failed often leaves.
+TEXT = ("it is text, not audio or video: a web page or an error message saved under a media "
+        "file's name?")
+#: What FFmpeg says of a file whose data is not of the format its name says (its reader was
+#: chosen by the name): words of that format's insides, which tell a user nothing.
+NOT_ITS_FORMAT = ("moov atom not found", "EBML header parsing failed",
+                  "Failed to find two consecutive MPEG audio frames", "misdetection possible")
 
 
 def begins_as_mp4(path: object) -> bool:
@@ -330,13 +337,38 @@ def begins_as_mp4(path: object) -> bool:
         return False
 
 
+def holds_text(path: object) -> bool:
+    """Whether the file at ``path`` begins as a text file does (printable UTF-8 or ASCII),
+    which no recording does."""
+    try:
+        with open(os.fspath(path), "rb") as fh:  # type: ignore[arg-type]
+            head = fh.read(512)
+    except (OSError, TypeError):
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut at the end of the 512 bytes is text
+        if exc.start < len(head) - 3:
+            return False
+        text = head[:exc.start].decode("utf-8")
+    text = text.removeprefix("\ufeff")
+    return bool(text.strip()) and all(c.isprintable() or c in "\t\n\r\f" for c in text)
+
+
 def unreadable(path: object, reader: str, why: str) -> InputError:
-    """The error for a file ``reader`` (ffmpeg, m0) cannot open, FFmpeg saying ``why``. A
-    missing moov is a recording stopped before its end (:data:`NO_INDEX`) only in a file that
-    begins as an MP4 does: a text file saved as .mp4 (a downloader's '403 Forbidden' page)
-    was never a recording."""
+    """The error for a file ``reader`` (ffmpeg, m0) cannot open, FFmpeg saying ``why``, said
+    for people: a missing moov is a recording stopped before its end (:data:`NO_INDEX`) only in
+    a file that begins as an MP4 does; a text file saved as .mp4 (a downloader's '403
+    Forbidden' page) was never a recording (:data:`TEXT`); FFmpeg's words of a format's insides
+    (:data:`NOT_ITS_FORMAT`) say the file's data is not of the format its name says."""
     if "moov atom not found" in why and begins_as_mp4(path):
-        why = f"{why}: {NO_INDEX}"
+        why = NO_INDEX
+    elif holds_text(path):
+        why = TEXT
+    elif any(words in why for words in NOT_ITS_FORMAT):
+        suffix = Path(os.fspath(path)).suffix.lower()  # type: ignore[arg-type]
+        why = (f"its data is not {suffix} data, whatever its name says" if suffix else
+               "its data is of no format m0 knows")
     return InputError(f"{path}: not a media file {reader} can read ({why})")
 
 

@@ -31,13 +31,13 @@ def _without_moov(data: bytes) -> bytes:
 
 BAD = {  # case: words its error line must hold
     "missing": "no such file", "directory": "is a directory", "empty": "file is empty",
-    "random bytes": "not a media file", "text": "not a media file",
+    "random bytes": "not a media file", "text": "not a media file m0 can read (it is text",
     "random bytes as .mp3": "not a media file", "random bytes as .aac": "not a media file",
-    "moov missing": "moov atom not found", "video without audio": "no audio stream",
+    "moov missing": "its MP4 index is missing", "video without audio": "no audio stream",
     "zero duration": "zero duration",
     # an MP4 cut short without its index (at the end); one with it in front is analysed up
     # to its cut (test_containers: test_a_video_cut_short_gives_the_moments_it_holds_and_says_so)
-    **{f"cut at {p} %": "moov atom not found" for p in (10, 50, 99)},
+    **{f"cut at {p} %": "its MP4 index is missing" for p in (10, 50, 99)},
 }
 
 
