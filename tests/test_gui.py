@@ -116,6 +116,45 @@ def test_a_job_shows_only_what_it_made(wav, tmp_path):
     assert (job["clip_files"], job["files"], job["report"]) == ([], [], None)
 
 
+def test_a_job_that_failed_and_waits_to_run_again_is_queued(tmp_path):
+    """A file that failed, started again behind a long one, was 'queued' in the progress and
+    'failed' (its last run) in the results until its turn came: it is queued in both."""
+    root, out = tmp_path / "videos", tmp_path / "out"
+    root.mkdir()
+    (root / "broken.mp4").write_bytes(b"not a video")
+    run_ffmpeg("-f", "lavfi", "-i",  # 30 min: the onset analyzer needs many seconds for it
+               "anoisesrc=color=pink:amplitude=0.05:sample_rate=8000:duration=1800",
+               str(root / "long.wav"))
+    app = create_app(root, out, TOKEN, max_upload=1000)
+    runner = app.state.runner
+
+    def start(*paths: str) -> None:
+        answer = client.post(f"/{TOKEN}/api/start",
+                             json={"paths": list(paths), "settings": {"analyzer": "onset"}})
+        assert answer.status_code == 200, answer.text
+
+    def until(what: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 60
+        while not what():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+    def statuses() -> dict[str, str]:
+        return {j["name"]: j["status"] for j in client.get(f"/{TOKEN}/api/jobs").json()["jobs"]}
+
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        start("broken.mp4")
+        until(lambda: not runner.busy)
+        assert statuses() == {"broken.mp4": "failed"}
+        start("long.wav", "broken.mp4")
+        until(lambda: any(j["status"] == "running" for j in runner.snapshot()["jobs"]))
+        assert [j["status"] for j in runner.snapshot()["jobs"]] == ["running", "queued"]
+        assert statuses() == {"long.wav": "running", "broken.mp4": "queued"}
+        client.post(f"/{TOKEN}/api/cancel")
+        until(lambda: not runner.busy)
+        assert statuses() == {"long.wav": "interrupted", "broken.mp4": "failed"}
+
+
 def finished_jobs(out: Path, videos: list[Path]) -> None:
     """A ledger in ``out`` with a completed job of each of ``videos``, as a batch leaves it."""
     from m0core.batch.ledger import Identity, Ledger

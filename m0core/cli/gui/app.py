@@ -252,6 +252,8 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         for row in sorted(rows, key=lambda r: r.started or 0, reverse=True):
             # a running row left by a batch (this server's or not) that stopped: interrupted
             status = row.status if row.path in running else row.seen().status
+            if running.get(row.path) == "queued":  # as the progress says, whatever it did last
+                status = "queued"
             if status == "pending":  # as the progress says: to come, or its batch stopped
                 status = "queued" if row.path in running or elsewhere else "cancelled"
             # what this job made (not what another job into its folder made since)

@@ -103,11 +103,12 @@ class Runner:
         return {"state": self.state, "message": self.message, "version": self.version,
                 "jobs": jobs}
 
-    def running_paths(self) -> set[str]:
-        """Absolute paths of the inputs of the batch running now."""
+    def running_paths(self) -> dict[str, str]:
+        """The inputs of the batch running now, by absolute path, with their status in it
+        (``queued``, ``running``, or how they ended)."""
         if not self.busy:
-            return set()
-        return {os.path.abspath(job_id) for job_id in self.jobs}
+            return {}
+        return {os.path.abspath(job_id): job["status"] for job_id, job in self.jobs.items()}
 
     def _run(self, processor: BatchProcessor, jobs: list[BatchJob]) -> None:
         try:
