@@ -685,3 +685,16 @@ def test_a_stop_just_after_the_output_folder_is_made_leaves_no_folder(tmp_path, 
     with pytest.raises(KeyboardInterrupt), out_dir_for(out):
         pass
     assert not out.exists()
+
+
+def test_each_threshold_m0_reference_suggests_picks_highlights_with_crest(vod):
+    """m0 reference's conservative threshold was the level 0.5 % of the 0.1 s score values
+    exceed, above every one-second level crest judges: passed back to m0 analyze
+    --selector crest -t, it picked nothing. Each suggestion picks the loud moments."""
+    from m0core.pipeline.reference import reference
+
+    ref = reference(vod)
+    for name, db in ref.thresholds.items():
+        found = m0core.analyze(vod, None, selector="crest", threshold=db, clips=False)
+        peaks = [h.peak_time for h in found.highlights]
+        assert any(abs(p - x) < 2.5 for p in peaks for x in LOUD_AT), (name, db, peaks)

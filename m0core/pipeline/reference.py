@@ -2,7 +2,9 @@
 
 One streaming pass of the normal pipeline (source → analyzer → the default selector, no
 clips) gives the score curve, which is all the statistics need, what the default would pick
-and the line it judged by. Silence (at or below -100 dBFS) is left out of the statistics.
+and the line it judged by. Silence (at or below -100 dBFS) is left out of the statistics. The
+thresholds are percentiles of the one-second levels the crest selector judges, so each picks
+the seconds it says are above it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from m0core.errors import InputError
-from m0core.levels import power_mean_db
+from m0core.levels import bin_levels, clean, power_mean_db, values_per_second
 from m0core.media.ffmpeg import silent_track
 from m0core.options import Options
 from m0core.pipeline.run import Progress, analyze
@@ -31,9 +33,9 @@ class Reference:
     """Level statistics of one file (dB values rounded to 0.1).
 
     ``dynamic_range_db`` is p95 − p5 of the level; ``thresholds`` maps aggressive / balanced /
-    conservative to the level exceeded 10 % / 3 % / 0.5 % of the time (use one with
-    ``--selector crest -t``); ``adaptive_limit_db`` is the median level the default selector
-    required; ``histogram`` is ``[low_db, high_db, share_of_time]`` rows.
+    conservative to the one-second level (crest's) exceeded 10 % / 3 % / 0.5 % of the time
+    (use one with ``--selector crest -t``); ``adaptive_limit_db`` is the median level the
+    default selector required; ``histogram`` is ``[low_db, high_db, share_of_time]`` rows.
     """
 
     path: str
@@ -76,9 +78,11 @@ def summarise(result: AnalysisResult) -> Reference:
                             ", there are no levels to measure")
         raise InputError(f"{result.media.path}: {said}")
     names = {"p5": 5.0, "p10": 10.0, "p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
-    values = np.percentile(level, [*names.values(), *THRESHOLD_PERCENTILES.values()])
-    pct = dict(zip(names, values[:len(names)], strict=True))
-    thresholds = dict(zip(THRESHOLD_PERCENTILES, values[len(names):], strict=True))
+    pct = dict(zip(names, np.percentile(level, list(names.values())), strict=True))
+    seconds = bin_levels(clean(scores), values_per_second(result.hop))
+    seconds = seconds[seconds > SILENCE_DB]  # as crest judges them; a file under 1 s has none
+    thresholds = dict(zip(THRESHOLD_PERCENTILES, np.percentile(
+        seconds if len(seconds) else level, list(THRESHOLD_PERCENTILES.values())), strict=True))
     limit = result.line.values if result.line is not None else np.zeros(0)
     counts, edges = np.histogram(level, bins=HISTOGRAM_BINS,
                                  range=(np.floor(pct["p5"] - 3), np.ceil(level.max())))
