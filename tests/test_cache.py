@@ -83,9 +83,13 @@ def test_damaged_entry_is_ignored_and_rewritten(vod, own_cache, damage):
 
 def test_cache_commands(vod, own_cache):
     """They count and remove m0's own files only, even in a folder shared with others (a
-    settings.json, an output folder's highlights.json), and the temporaries of ended runs."""
+    settings.json, an output folder's highlights.json, another tool's files named by a SHA-1
+    as m0 names its own, which m0 cache clear deleted), and the temporaries of ended runs."""
     m0core.analyze(vod, None, clips=False)
-    theirs = {"settings.json": "{}", "highlights.json": "{}", "notes.f32": "x"}
+    sha1 = "3f786850e387550fdab836ed7e6dc881de23001b"
+    theirs = {"settings.json": "{}", "highlights.json": "{}", "notes.f32": "x",
+              f"{sha1}.json": '{"identity": {"user": 1}}', f"{sha1}.f32": "x",
+              f"{sha1[::-1]}.sel": "{}", f"{sha1[::-1]}.seen": "x"}
     for name, text in theirs.items():
         (own_cache / name).write_text(text)
     (own_cache / ".partial-999999999-ab12cd34-x.json").write_text("{}")  # its run has ended
@@ -97,9 +101,10 @@ def test_cache_commands(vod, own_cache):
 
 
 def test_a_cache_that_cannot_be_cleared_is_one_line(vod, own_cache):
-    """An entry's name taken by a folder with something in it: not deleted, one line."""
+    """An entry's data replaced by a folder with something in it: not deleted, one line."""
     m0core.analyze(vod, None, clips=False)
-    blocked = own_cache / ("0" * 40 + ".sel")
+    [blocked] = own_cache.glob("*.f32")
+    blocked.unlink()
     blocked.mkdir()
     (blocked / "keep").write_text("x")
     cleared = run_m0("cache", "clear")

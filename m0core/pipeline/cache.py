@@ -252,7 +252,8 @@ _OWN = re.compile(f"[0-9a-f]{{40}}({_SUFFIXES})")
 def _files() -> list[Path]:
     """Every file of the cache: curves (description and data), kept selections and the
     marks of the files analysed (:mod:`m0core.pipeline.cachedir`); nothing else that lies in
-    the folder. A folder that cannot be listed is an :class:`OutputError`."""
+    the folder, even named alike (:func:`_written_here`). A folder that cannot be listed is
+    an :class:`OutputError`."""
     folder = cache_dir()
     try:
         names = os.listdir(folder)
@@ -260,7 +261,42 @@ def _files() -> list[Path]:
         return []
     except OSError as exc:
         raise OutputError(f"{folder}: cannot read the cache folder ({exc.strerror})") from None
-    return [folder / name for name in names if _OWN.fullmatch(name)]
+    return [folder / name for name in names
+            if _OWN.fullmatch(name) and _written_here(folder / name)]
+
+
+#: How a description or a kept selection starts: the identity its name is the key of.
+_IDENTITY_FIRST = '{"identity": '
+
+
+def _written_here(path: Path) -> bool:
+    """Whether ``path``, named as the cache names its files, is one the cache wrote (of any
+    format): a description or a kept selection starts with the identity its name is the key
+    of, a curve's data lies beside such a description (or alone: its run stopped before
+    writing it), a mark is empty. Another program's ``<40 hex digits>.json`` is not."""
+    try:
+        if path.suffix == SUFFIX_SEEN:
+            return path.is_file() and path.stat().st_size == 0
+        if path.suffix == SUFFIX_DATA:
+            meta = path.with_suffix(SUFFIX_META)
+            return not meta.exists() or _written_here(meta)
+        with open(path, "rb") as fh:
+            head = b""
+            while True:  # the identity alone, a few KiB: a selection may hold megabytes
+                more = fh.read(max(4096, len(head)))
+                head += more
+                try:
+                    text = head.decode("utf-8", errors="replace")
+                    if not text.startswith(_IDENTITY_FIRST[:len(text)]):
+                        return False
+                    ident, _ = json.JSONDecoder().raw_decode(text, len(_IDENTITY_FIRST))
+                    break
+                except ValueError:
+                    if not more or len(head) >= MAX_META_BYTES:
+                        return False
+        return isinstance(ident, dict) and key_of(ident) == path.stem
+    except (OSError, RecursionError):
+        return False
 
 
 def info() -> dict[str, Any]:
