@@ -695,16 +695,19 @@ def test_load_plugins_allow_list_keeps_the_builtins(fake_dist, allow, loaded):
 
 def test_a_misspelt_name_in_load_plugins_is_named_with_the_installed_ones(fake_dist, wav,
                                                                             tmp_path):
-    """M0_LOAD_PLUGINS=m0-extr loaded no m0-extra, and nothing said so."""
+    """M0_LOAD_PLUGINS=m0-extr loaded no m0-extra, and nothing said so (m0 plugins --json, a
+    script's check of what loads, said nothing of it until it was mended)."""
     env = fake_dist("m0-extra", EXTRA)
     env["M0_LOAD_PLUGINS"] = "m0-extr"
     run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-clips", "-q", env=env)
     assert run.returncode == 0 and run.stderr == (
         'Warning: M0_LOAD_PLUGINS names "m0-extr", not an installed m0 plugin (the '
         "third-party plugins installed: m0-extra)\n"), run.stderr
-    run = run_m0("plugins", env=env)
-    assert run.returncode == 0 and run.stderr.startswith(
-        'Warning: M0_LOAD_PLUGINS names "m0-extr"'), run.stderr
+    for json_too in ([], ["--json"]):
+        run = run_m0("plugins", *json_too, env=env)
+        assert run.returncode == 0 and run.stderr.startswith(
+            'Warning: M0_LOAD_PLUGINS names "m0-extr"'), (json_too, run.stderr)
+    assert json.loads(run.stdout)[0]["disabled"] == "not in M0_LOAD_PLUGINS"
     env["M0_LOAD_PLUGINS"] = "m0-extra"  # spelt right: loaded, nothing said
     run = run_m0("plugins", env=env)
     assert run.returncode == 0 and run.stderr == "", run.stderr

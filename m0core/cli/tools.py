@@ -211,10 +211,10 @@ def plugins_command(show_all: bool, as_json: bool) -> None:
          "error": i.error, "disabled": i.disabled}
         for i in plugins.plugin_infos() if show_all or not i.builtin
     ]
+    report_failed_plugins()  # on stderr: with --json too (a misspelt M0_LOAD_PLUGINS name)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    report_failed_plugins()
     if not rows:
         click.echo("No third-party plugins installed ('m0 plugins --all' lists the built-ins).")
     for row in rows:
