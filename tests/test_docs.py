@@ -229,3 +229,28 @@ def test_m0_batch_usage_allows_the_command_lines_without_a_pattern_the_docs_give
     assert text.splitlines()[0].endswith(" [PATTERN]... OUT_DIR"), text.splitlines()[0]
     described = " ".join(text.split("Options:")[0].split())
     assert "--from-file" in described and "--status" in described, described
+
+
+def _keys(value: object) -> set[str]:
+    """Every key of the dicts in the JSON ``value``, at any depth."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def test_every_field_of_the_small_commands_json_is_documented(wav):
+    """``m0 probe --json``, ``m0 cache info --json`` and ``m0 plugins --json`` printed fields
+    (``audio_tracks``, ``entries``, ``registers``, ...) that no page named, and docs/outputs.md
+    left ``path`` out of ``m0 reference --json``'s. Each field is in README or docs/."""
+    import json
+
+    docs = (ROOT / "README.md").read_text() + "".join(
+        p.read_text() for p in (ROOT / "docs").rglob("*.md"))
+    for args in (["probe", str(wav)], ["cache", "info"], ["plugins", "--all"],
+                 ["reference", str(wav)]):
+        run = run_m0(*args, "--json")
+        assert run.returncode == 0, run.stderr
+        missing = {k for k in _keys(json.loads(run.stdout)) if f"`{k}`" not in docs}
+        assert not missing, f"m0 {' '.join(args[:2])} --json: {sorted(missing)} not in the docs"
