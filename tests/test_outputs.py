@@ -698,3 +698,21 @@ def test_each_threshold_m0_reference_suggests_picks_highlights_with_crest(vod):
         found = m0core.analyze(vod, None, selector="crest", threshold=db, clips=False)
         peaks = [h.peak_time for h in found.highlights]
         assert any(abs(p - x) < 2.5 for p in peaks for x in LOUD_AT), (name, db, peaks)
+
+
+def test_m0_reference_names_the_track_its_thresholds_are_of(make_media, tmp_path):
+    """m0 reference --audio-track 2 said 'Thresholds for --selector crest -t DB': a threshold
+    of the microphone passed so to m0 analyze judged track 1, the game's bed, and picked
+    nothing. The line names the options to give with it, and they pick the shout."""
+    two = make_media("reference-two-tracks.mka", "-f", "lavfi", "-i",
+                     "anoisesrc=d=30:a=0.02:seed=1", "-f", "lavfi", "-i",
+                     "anoisesrc=d=30:a=0.02:seed=2,volume='if(between(t,12,14),30,1)'"
+                     ":eval=frame", "-map", "0", "-map", "1", "-c:a", "flac")
+    text = run_m0("reference", str(two), "--audio-track", "2", "-q").stdout
+    said = re.search(r"Thresholds for (.*) -t DB .*\n\s+aggressive\s+(\S+) dB", text)
+    assert said, text
+    run = run_m0("analyze", str(two), str(tmp_path / "out"), *said.group(1).split(), "-t",
+                 said.group(2), "--no-clips", "--json", "-q")
+    assert run.returncode == 0, run.stderr
+    peaks = [h["peak_time"] for h in json.loads(run.stdout)["highlights"]]
+    assert peaks and all(12 <= p <= 14.1 for p in peaks), (said.group(0), peaks)

@@ -164,7 +164,14 @@ def reference(video: Path, source: str, analyzer: str, audio_track: int | str, a
                                          audio_track=audio_track), progress=progress)
     finally:
         progress.close()
-    click.echo(json.dumps(ref.to_dict(), indent=2) if as_json else format_reference(ref))
+    if as_json:
+        click.echo(json.dumps(ref.to_dict(), indent=2))
+        return
+    # the thresholds hold for the analyzer and track measured: m0 analyze needs them too
+    given = given_options(click.get_current_context(), ["analyzer", "audio_track"])
+    measured = " ".join(f"{flag} {value}" for flag, value in (
+        ("--analyzer", analyzer), ("--audio-track", audio_track)) if flag in given)
+    click.echo(format_reference(ref, measured=measured))
 
 
 @click.command(short_help="List VIDEO's duration and audio tracks.",
@@ -283,15 +290,17 @@ def cache_clear() -> None:
     click.echo(f"Removed {count(cache.clear(), 'cached analysis', 'cached analyses')}.")
 
 
-def format_reference(ref: Reference, width: int = 40) -> str:
-    """The human-readable report ``m0 reference`` prints."""
+def format_reference(ref: Reference, width: int = 40, measured: str = "") -> str:
+    """The human-readable report ``m0 reference`` prints; ``measured``: the options it was
+    measured with that ``m0 analyze`` must be given with a threshold (``--audio-track 2``)."""
     lines = [
         f"{ref.path}",
         f"  duration       {clock(ref.duration)}",
         f"  average level  {ref.average_db:.1f} dBFS   max {ref.max_db:.1f} dBFS",
         f"  dynamic range  {ref.dynamic_range_db:.1f} dB (p95 - p5)",
         "",
-        "Thresholds for --selector crest -t DB (share of the time above):",
+        f"Thresholds for {measured + ' ' if measured else ''}--selector crest -t DB "
+        "(share of the time above):",
     ]
     from m0core.pipeline.reference import THRESHOLD_PERCENTILES
 
