@@ -739,6 +739,16 @@ def test_disable_plugin_blocks_a_third_party_plugin(fake_dist, wav, tmp_path):
     assert run.stderr.endswith("; not loaded: m0-extra, not in M0_LOAD_PLUGINS)\n")
 
 
+def test_disable_plugin_after_the_command_says_where_it_goes():
+    """m0 plugins --disable-plugin m0-extra (where a user puts an option) said only 'No such
+    option', as if m0 had none of that name. It says that it goes before the command."""
+    run = run_m0("cache", "info", "--disable-plugin", "m0-extra")
+    assert run.returncode == 2 and run.stderr.startswith(
+        "Error: No such option '--disable-plugin'. (--disable-plugin is m0's own option: it "
+        "goes before the command, m0 --disable-plugin NAME cache info ...)"), run.stderr
+    assert len(run.stderr.splitlines()) == 1
+
+
 @pytest.mark.parametrize("name, message", [
     ("rms", 'cannot disable plugin "rms": it is built into m0'),
     ("m0-nope", 'cannot disable plugin "m0-nope": no m0 plugin of that name is installed'),

@@ -13,7 +13,10 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import click
 
 #: How long a stop that came where it could not be raised waits before it is tried again.
 _RETRY_STOP = 0.02
@@ -192,7 +195,8 @@ def _run(argv: list[str] | None) -> None:
         error(str(exc) if isinstance(exc, Interrupted) else "interrupted")
         sys.exit(130)
     except click.ClickException as exc:
-        hint = _dashed_file(argv) if isinstance(exc, click.NoSuchOption) else ""
+        hint = _dashed_file(argv) + _before_the_command(exc) \
+            if isinstance(exc, click.NoSuchOption) else ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint += f" (see '{exc.ctx.command_path} --help')"
         error(exc.format_message() + hint)
@@ -231,3 +235,21 @@ def _dashed_file(argv: list[str] | None) -> str:
         if arg.startswith("-") and arg != "-" and os.path.exists(arg):
             return f" ({arg} is a file: write ./{arg}, or put -- before the files)"
     return ""
+
+
+def _before_the_command(exc: click.NoSuchOption) -> str:
+    """What to say of an option of ``m0`` itself (``--disable-plugin``) given after the
+    command, where the command has no such option."""
+    from m0core.cli.group import cli
+
+    param = next((p for p in cli.params if exc.option_name in p.opts), None)
+    if param is None or exc.ctx is None or exc.ctx.parent is None:
+        return ""
+    if getattr(param, "is_flag", False):
+        return f" ({exc.option_name} is m0's own option: m0 {exc.option_name})"
+    names, ctx = [], exc.ctx
+    while ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return (f" ({exc.option_name} is m0's own option: it goes before the command, "
+            f"m0 {exc.option_name} {param.metavar} {' '.join(reversed(names))} ...)")
