@@ -687,15 +687,16 @@ def test_a_stop_just_after_the_output_folder_is_made_leaves_no_folder(tmp_path, 
     assert not out.exists()
 
 
-def test_each_threshold_m0_reference_suggests_picks_highlights_with_crest(vod):
+def test_each_threshold_m0_reference_suggests_picks_highlights_with_crest(wav):
     """m0 reference's conservative threshold was the level 0.5 % of the 0.1 s score values
-    exceed, above every one-second level crest judges: passed back to m0 analyze
+    exceed, above every one-second level crest judges, and once those, rounded to 0.1 dB up
+    as often as down, above the loudest (-12.2 dB over -12.22): passed back to m0 analyze
     --selector crest -t, it picked nothing. Each suggestion picks the loud moments."""
     from m0core.pipeline.reference import reference
 
-    ref = reference(vod)
+    ref = reference(wav)
     for name, db in ref.thresholds.items():
-        found = m0core.analyze(vod, None, selector="crest", threshold=db, clips=False)
+        found = m0core.analyze(wav, None, selector="crest", threshold=db, clips=False)
         peaks = [h.peak_time for h in found.highlights]
         assert any(abs(p - x) < 2.5 for p in peaks for x in LOUD_AT), (name, db, peaks)
 

@@ -9,6 +9,7 @@ the seconds it says are above it.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -94,7 +95,8 @@ def summarise(result: AnalysisResult) -> Reference:
         max_db=_r(level.max()),
         percentiles={k: _r(v) for k, v in pct.items()},
         dynamic_range_db=_r(pct["p95"] - pct["p5"]),
-        thresholds={k: _r(v) for k, v in thresholds.items()},
+        # rounded down: the loudest seconds stay at or above each, as crest judges them
+        thresholds={k: _r(math.floor(v * 10) / 10) for k, v in thresholds.items()},
         adaptive_highlights=len(result.highlights),
         adaptive_limit_db=_r(np.median(limit)) if len(limit) else None,
         adaptive_peaks=[round(h.peak_time, 2) for h in result.highlights],
