@@ -717,3 +717,17 @@ def test_m0_reference_names_the_track_its_thresholds_are_of(make_media, tmp_path
     assert run.returncode == 0, run.stderr
     peaks = [h["peak_time"] for h in json.loads(run.stdout)["highlights"]]
     assert peaks and all(12 <= p <= 14.1 for p in peaks), (said.group(0), peaks)
+
+
+def test_m0_reference_says_a_recording_looks_cut_short(wav, tmp_path):
+    """m0 reference of a recording cut short (a copy that stopped) gave its duration as where
+    the audio ends, 0:40 of a 1:00 WAV, and said nothing of it, where m0 analyze warns. It
+    warns as m0 analyze does, and --json's ``warnings`` holds it."""
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(wav.read_bytes()[:wav.stat().st_size * 2 // 3])
+    for json_too in ([], ["--json"]):
+        run = run_m0("reference", str(cut), "-q", *json_too)
+        assert run.returncode == 0, run.stderr
+        assert run.stderr.startswith(f"Warning: {cut}: looks cut short: its audio ends at 40."), \
+            run.stderr
+    assert json.loads(run.stdout)["warnings"] == [run.stderr.strip()[len("Warning: "):]]

@@ -164,6 +164,8 @@ def reference(video: Path, source: str, analyzer: str, audio_track: int | str, a
                                          audio_track=audio_track), progress=progress)
     finally:
         progress.close()
+    for warning in ref.warnings:
+        warn(warning)
     if as_json:
         click.echo(json.dumps(ref.to_dict(), indent=2))
         return

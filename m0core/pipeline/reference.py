@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,9 @@ class Reference:
     ``dynamic_range_db`` is p95 − p5 of the level; ``thresholds`` maps aggressive / balanced /
     conservative to the one-second level (crest's) exceeded 10 % / 3 % / 0.5 % of the time
     (use one with ``--selector crest -t``); ``adaptive_limit_db`` is the median level the
-    default selector required; ``histogram`` is ``[low_db, high_db, share_of_time]`` rows.
+    default selector required; ``histogram`` is ``[low_db, high_db, share_of_time]`` rows;
+    ``warnings`` what the analysis warned of (a recording that looks cut short), as
+    ``m0 analyze`` says them.
     """
 
     path: str
@@ -50,6 +52,7 @@ class Reference:
     adaptive_limit_db: float | None
     adaptive_peaks: list[float]
     histogram: list[list[float]]
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -102,6 +105,7 @@ def summarise(result: AnalysisResult) -> Reference:
         adaptive_peaks=[round(h.peak_time, 2) for h in result.highlights],
         histogram=[[_r(lo), _r(hi), round(float(c) / len(level), 4)]
                    for lo, hi, c in zip(edges[:-1], edges[1:], counts, strict=True)],
+        warnings=list(result.warnings),
     )
 
 
