@@ -731,3 +731,18 @@ def test_m0_reference_says_a_recording_looks_cut_short(wav, tmp_path):
         assert run.stderr.startswith(f"Warning: {cut}: looks cut short: its audio ends at 40."), \
             run.stderr
     assert json.loads(run.stdout)["warnings"] == [run.stderr.strip()[len("Warning: "):]]
+
+
+def test_m0_probe_says_a_recording_looks_cut_short(make_media, tmp_path):
+    """m0 probe of an MKV cut short (OBS's after a crash, a copy that stopped) gave the 1:00 it
+    declares, and nothing said that it plays 0:20 (m0 analyze and m0 reference warn). It
+    warns that it looks cut short, its listing unchanged; a whole file has no warning."""
+    whole = make_media("probe-whole.mkv", "-f", "lavfi", "-i", "sine=duration=60",
+                       "-c:a", "flac")
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 3])
+    run = run_m0("probe", str(cut))
+    assert run.returncode == 0 and run.stdout.startswith(f"{cut}: audio, 1:00"), run.stdout
+    assert run.stderr.startswith(f"Warning: {cut}: looks cut short: the file stops in the "
+                                 "middle of its data"), run.stderr
+    assert run_m0("probe", str(whole), "--json").stderr == ""

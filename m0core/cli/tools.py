@@ -185,9 +185,13 @@ def probe(video: Path, source: str, as_json: bool) -> None:
     """List VIDEO's duration and audio tracks: number (for --audio-track), title, language,
     codec, channels, sample rate and where each starts on the players' timeline."""
     from m0core import plugins
+    from m0core.media.ends import cut_short
 
     with stdout_to_stderr():  # what plugins print: stdout is for the listing
         media = plugins.probe(plugins.create("sources", source), source, str(video))
+    if cut_short(video):  # its duration may be the one it declares, not the one it holds
+        warn(f"{video}: looks cut short: the file stops in the middle of its data (a crash, "
+             "a copy or download that stopped); m0 reference measures how much it holds")
     if as_json:
         click.echo(json.dumps(media.to_dict(), indent=2))
         return
