@@ -19,6 +19,25 @@ def escaped(text: str) -> str:
     return CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
+def shown_name(path: str | os.PathLike) -> str:
+    """``path`` as m0's errors name it: a byte of a name that is not UTF-8 (a Latin-1
+    ``caf\\xe9.mp4``, which Python holds as ``\\udce9``) as ``�``."""
+    return os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def beside_name(error: str | None, path: str | os.PathLike) -> str | None:
+    """``error`` (a job's, a run's) as said beside the name of its file: without that file's
+    path in front (``/home/me/Videos/a.mp4: file is empty`` → ``file is empty``), which would
+    name the file a second time. The path is taken off as given or as an error writes it
+    (:func:`escaped`, :func:`shown_name`); an error that does not begin with it is as it is."""
+    if not error:
+        return error
+    for named in (os.fspath(path), escaped(shown_name(path))):
+        if error.startswith(f"{named}: "):
+            return error[len(named) + 2:]
+    return error
+
+
 def debug() -> bool:
     """Whether ``M0_DEBUG`` asks for tracebacks instead of one line."""
     return os.environ.get("M0_DEBUG", "") not in ("", "0")

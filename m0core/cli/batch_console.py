@@ -21,6 +21,7 @@ from m0core.cli.console import (
     terminal_width,
     warn,
 )
+from m0core.errors import beside_name
 
 _MARK = {"completed": ("✓", "green"), "skipped": ("=", None), "failed": ("✗", "red"),
          "interrupted": ("!", "yellow")}
@@ -75,8 +76,9 @@ class BatchConsole:
         if result["status"] == "skipped" or result.get("previous"):
             self.not_run += 1
         self.done = completed
-        if not self.enabled:
-            self._warnings(result)
+        if not self.enabled:  # no job line: each warning names its file
+            for warning in result.get("warnings", ()):
+                warn(warning)
             return
         if result["status"] == "skipped" and not self.verbose:
             self.skipped += 1
@@ -91,19 +93,13 @@ class BatchConsole:
             else:
                 what += f" in {result['seconds']:.1f} s"
         else:
-            what = result["error"] or result["status"]
+            what = beside_name(result["error"], result["video_path"]) or result["status"]
             if result.get("previous"):
                 what += f" ({EARLIER}; not retried)"
         say(one_line(f"[{completed}/{total}] {mark} {name}: {what}"), colour)
-        self._warnings(result)
+        for warning in result.get("warnings", ()):  # below the line that names the file
+            warn(beside_name(warning, result["video_path"]))
         self._draw()
-
-    @staticmethod
-    def _warnings(result: dict) -> None:
-        """A ``Warning:`` line for each warning of the job's run (a recording that looks cut
-        short), as ``m0 analyze`` says them, with ``--quiet`` too."""
-        for warning in result.get("warnings", ()):
-            warn(warning)
 
     def warning(self, message: str) -> None:
         """A warning of the batch's (``process_batch``'s ``on_warning``), a line above the
@@ -200,7 +196,8 @@ def summary(results: Iterable[dict], verbose: bool = False, clips: bool = True) 
                      f"{_seconds(r['seconds']):>8}  {one_line(r['video_path'])}")
         if r["error"] and r["status"] != "skipped":
             earlier = f" ({EARLIER})" if r.get("previous") else ""
-            lines.append(f"{'':<11} {one_line(r['error'])}{earlier}")
+            lines.append(f"{'':<11} {one_line(beside_name(r['error'], r['video_path']))}"
+                         f"{earlier}")
     lines.append(counts_line("failed earlier" if r.get("previous") else r["status"]
                              for r in results))
     if any(r.get("previous") for r in results):
@@ -246,7 +243,7 @@ def status_table(rows: list[tuple[Row, int]]) -> str:
                      f"{_opt(row.clips):>5} {_seconds(row.seconds):>8}  {finished:<19}  "
                      f"{one_line(row.path)}{noted}")
         if row.error:
-            lines.append(f"{'':<11} {one_line(row.error)}")
+            lines.append(f"{'':<11} {one_line(beside_name(row.error, row.path))}")
     line = counts_line(row.status for row, _ in rows)
     earlier = sum(n for _, n in rows)
     if earlier:

@@ -19,7 +19,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from m0core.errors import EncodeError, InputError, M0Error
+from m0core.errors import EncodeError, InputError, M0Error, shown_name
 from m0core.media.ends import flv_cut_short
 from m0core.media.framing import MP4_FIRST_BOXES
 from m0core.model import AudioTrack, MediaInfo
@@ -107,10 +107,9 @@ def check_name(path: str | os.PathLike) -> None:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
-        raw = name.encode("utf-8", "surrogateescape")
-        shown = raw.decode("utf-8", "replace")
+        shown = shown_name(name)
         try:
-            raw.decode("utf-8")
+            name.encode("utf-8", "surrogateescape").decode("utf-8")
         except UnicodeDecodeError:
             raise InputError(f"{shown}: the file's name is not valid UTF-8; rename it") from None
         raise InputError(f"{shown}: Python reads file names as {sys.getfilesystemencoding()} "

@@ -30,8 +30,8 @@ from m0core import plugins
 from m0core.batch.ledger import Ledger
 from m0core.batch.runner import MEDIA_EXTENSIONS
 from m0core.cli.gui.files import UPLOADS, Forbidden, TooLarge, confine, listing, save_upload
-from m0core.cli.gui.runner import Runner, beside_name
-from m0core.errors import M0Error
+from m0core.cli.gui.runner import Runner
+from m0core.errors import M0Error, beside_name
 from m0core.options import CUT_MODES, Options
 from m0core.shortform import FITS
 

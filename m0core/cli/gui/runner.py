@@ -16,17 +16,10 @@ from typing import Any
 
 from m0core.batch.ledger import Ledger
 from m0core.batch.runner import BatchJob, BatchProcessor, job_folders, ledger_path
-from m0core.errors import M0Error
+from m0core.errors import M0Error, beside_name
 from m0core.options import Options
 
 ENDED = ("completed", "failed", "skipped", "interrupted")
-
-
-def beside_name(error: str | None, path: str) -> str | None:
-    """A job's ``error`` as the page shows it, beside the name of its file: without that
-    file's whole path in front (``/home/me/Videos/a.mp4: file is empty`` → ``file is
-    empty``), which would name the file a second time."""
-    return error.removeprefix(f"{path}: ") if error else error
 
 
 class Runner:
