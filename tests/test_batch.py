@@ -59,6 +59,14 @@ def _statuses(out: Path) -> list[str]:
         return []
 
 
+def _cut_short(ts: Path, to: Path) -> None:
+    """``to``: the MPEG-TS ``ts`` stopped at 80 % of its bytes, in the middle of a packet
+    (188 bytes each), as a copy that stopped does: one stopped between two packets looks
+    whole, and 80 % of its bytes falls there on one encoding of ``vod_ts`` in three."""
+    data = ts.read_bytes()
+    to.write_bytes(data[: len(data) * 8 // 10 // 188 * 188 + 100])
+
+
 def _stats(paths: list[str]) -> dict[str, tuple[int, int]]:
     return {p: (os.stat(p).st_ino, os.stat(p).st_mtime_ns) for p in paths}
 
@@ -764,7 +772,7 @@ def test_a_ledger_of_an_earlier_m0_keeps_its_finished_jobs(vod, tmp_path):
 def test_a_rerun_says_the_skipped_jobs_in_one_line(vod, tmp_path):
     """A rerun over 500 VODs, 495 done earlier, printed 495 ``= … (done before)`` lines and
     495 table rows around the 5 that ran. The skipped jobs get one line (and are counted,
-    not listed, in the table); each job that runs its own; ``-v`` lists every one."""
+    not listed, in the summary); each job that runs its own; ``-v`` lists every one."""
     inputs, out = tmp_path / "in", tmp_path / "out"
     videos = _copies(vod, inputs, 3)
     args = ("batch", str(inputs / "*.mp4"), str(out), "--no-clips", "--no-report")
@@ -777,11 +785,10 @@ def test_a_rerun_says_the_skipped_jobs_in_one_line(vod, tmp_path):
     assert lines[0] == (f"= skipped 2 of 3 jobs, done earlier (same file and options); "
                         f"m0 batch --status {out} lists them"), run.stderr
     assert len(lines) == 2 and lines[1].startswith("[3/3] ✓ vod002.mp4: "), run.stderr
-    table = run.stdout.strip().splitlines()
-    assert len(table) == 4 and table[1].startswith("completed ") and table[1].endswith(
-        str(videos[2])), run.stdout
-    assert table[2:] == ["3 jobs: 1 completed, 2 skipped",
-                         "Jobs skipped as done earlier are not listed (-v lists them)."]
+    assert run.stdout.strip().splitlines() == [
+        "3 jobs: 1 completed, 2 skipped",
+        f"Not listed: 1 completed, 2 skipped; -v lists every job, as does m0 batch --status "
+        f"{out} (--json for a script)."]
     again = run_m0(*args)  # nothing runs: the line is said at the end
     assert again.stderr.strip() == (f"= skipped 3 of 3 jobs, done earlier (same file and "
                                     f"options); m0 batch --status {out} lists them")
@@ -925,6 +932,38 @@ def test_a_jobs_error_names_its_file_once(tmp_path):
     status = run_m0("batch", "--status", str(out)).stdout
     assert [line.strip() for line in status.splitlines() if line.startswith(" ")] == [
         "file is empty"], status
+
+
+def test_the_summary_lists_the_jobs_to_look_at_and_counts_the_others(wav, vod_ts, tmp_path):
+    """After a studio's batch of 500 recordings the summary was a row per job, 500 of them
+    after 500 job lines, the one that failed and the one cut short somewhere among them. It
+    lists the jobs that failed, were interrupted or warned, each with why (its error, its
+    warnings), and counts the others, saying where they are listed: as short for 3 good
+    recordings as for 495; -v lists every job."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    _copies(wav, inputs, 3)
+    (inputs / "empty.mp4").write_bytes(b"")
+    _cut_short(vod_ts, inputs / "cut.ts")
+    args = ("batch", str(inputs), str(out), "--no-clips", "--no-report", "--workers", "2")
+    run = run_m0(*args)
+    assert run.returncode == 1, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].split() == ["status", "highlights", "clips", "time", "input"], run.stdout
+    assert lines[1].startswith("completed ") and lines[1].endswith(f"  {inputs / 'cut.ts'}")
+    assert re.fullmatch(r" {12}Warning: looks cut short: its audio ends at 4\d\.\d s, .*",
+                        lines[2]), run.stdout
+    assert lines[3].startswith("failed ") and lines[3].endswith(f"  {inputs / 'empty.mp4'}")
+    assert lines[4:] == [
+        "            file is empty", "5 jobs: 4 completed, 1 failed",
+        f"Not listed: 3 completed; -v lists every job, as does m0 batch --status {out} (--json "
+        "for a script)."], run.stdout
+    again = run_m0(*args, "-v")  # nothing runs: every job is listed all the same
+    rows = [line.split()[0] for line in again.stdout.splitlines()[1:-2]
+            if not line.startswith(" ")]
+    assert rows == ["skipped", "failed"] + ["skipped"] * 3, again.stdout
+    assert again.stdout.splitlines()[-2:] == [
+        "5 jobs: 1 failed earlier, 4 skipped",
+        "Jobs that failed in an earlier run were not retried (--retry-failed)."], again.stdout
 
 
 def test_a_file_that_is_no_recording_is_not_said_to_be_truncated(vod, tmp_path):
@@ -1961,7 +2000,7 @@ def test_a_no_clips_batch_does_not_say_0_clips(vod, tmp_path):
     """m0 batch --no-clips said '2 highlights, 0 clips' of every job, as if each clip had
     failed (m0 analyze says '(--no-clips: no clips)'): its job lines say so, and its table's
     clips column '-'."""
-    run = run_m0("batch", str(vod), str(tmp_path / "out"), "--no-clips", "--no-report")
+    run = run_m0("batch", str(vod), str(tmp_path / "out"), "--no-clips", "--no-report", "-v")
     assert run.returncode == 0, run.stderr
     assert f"{vod.name}: 2 highlights (--no-clips: no clips) in " in run.stderr
     assert "0 clips" not in run.stderr

@@ -54,7 +54,8 @@ from m0core.errors import M0Error
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also a line per job skipped as done earlier (one line for them all "
-                   "otherwise).")
+                   "otherwise), and a row per job in the summary (those that failed, were "
+                   "interrupted or warned otherwise).")
 def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, executor: str,
           scheduler: str | None, from_file: Path | None, retry_failed: bool,
           job_timeout: float | None, show_status: bool,
@@ -147,7 +148,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         click.echo(json.dumps({"out_dir": str(out_dir), "ledger": str(ledger_file),
                                "jobs": list(results.values())}, indent=2))
     elif not quiet:
-        click.echo(summary(results.values(), verbose, clips=opts.clips))
+        click.echo(summary(results.values(), verbose, clips=opts.clips, out_dir=out_dir))
     ended = Counter(r["status"] for r in results.values())
     failed, stopped = ended["failed"], ended["interrupted"]  # stopped from outside the batch
     earlier = sum(1 for r in results.values() if r["previous"])

@@ -1,4 +1,4 @@
-"""What ``m0 batch`` shows: a live status line, one line per finished job, the summary table."""
+"""What ``m0 batch`` shows: a live status line, one line per finished job, the summary."""
 
 from __future__ import annotations
 
@@ -129,10 +129,8 @@ class BatchConsole:
         if not self.skipped:
             return
         self._clear()
-        status = "m0 batch --status" + (f" {shlex.quote(os.fspath(self.out_dir))}"
-                                         if self.out_dir is not None else "")
         say(f"= skipped {self.skipped} of {count(self.total, 'job')}, done earlier "
-            f"(same file and options); {status} lists them")
+            f"(same file and options); {status_command(self.out_dir)} lists them")
         self.skipped = 0
 
     def _draw(self) -> None:
@@ -183,12 +181,28 @@ def made(result: dict, clips: bool = True) -> str:
     return f"{highlights}, {count(result['clips'], 'clip')}"
 
 
-def summary(results: Iterable[dict], verbose: bool = False, clips: bool = True) -> str:
-    """The table printed after a batch: one row per job (but those skipped as done earlier,
-    unless ``verbose``), then the counts; with ``--no-clips`` (``clips`` false) its clips
-    column says ``-``."""
+def status_command(out_dir: str | os.PathLike | None = None) -> str:
+    """``m0 batch --status OUT``, ``out_dir`` quoted for a shell, to type as it is."""
+    return "m0 batch --status" + (f" {shlex.quote(os.fspath(out_dir))}"
+                                  if out_dir is not None else "")
+
+
+def needs_a_look(result: dict) -> bool:
+    """Whether a job's result is one to read after its batch: it failed in this run (not
+    one reported again from an earlier run), was interrupted, or warned (a recording that
+    looks cut short)."""
+    return bool(result["status"] == "failed" and not result.get("previous")
+                or result["status"] == "interrupted" or result.get("warnings"))
+
+
+def summary(results: Iterable[dict], verbose: bool = False, clips: bool = True,
+            out_dir: str | os.PathLike | None = None) -> str:
+    """The summary printed after a batch, as short for 500 jobs as for 5: a row for each job
+    that :func:`needs_a_look`, its error and warnings below it, then the counts of all and
+    where the others are listed (``m0 batch --status out_dir``); with ``verbose`` a row for
+    every job. With ``--no-clips`` (``clips`` false) the clips column says ``-``."""
     results = list(results)
-    listed = [r for r in results if verbose or r["status"] != "skipped"]
+    listed = [r for r in results if verbose or needs_a_look(r)]
     lines = [f"{'status':<11} {'highlights':>10} {'clips':>5} {'time':>8}  input"] \
         if listed else []
     for r in listed:
@@ -198,13 +212,21 @@ def summary(results: Iterable[dict], verbose: bool = False, clips: bool = True) 
             earlier = f" ({EARLIER})" if r.get("previous") else ""
             lines.append(f"{'':<11} {one_line(beside_name(r['error'], r['video_path']))}"
                          f"{earlier}")
-    lines.append(counts_line("failed earlier" if r.get("previous") else r["status"]
-                             for r in results))
+        lines += [f"{'':<11} Warning: {one_line(beside_name(warning, r['video_path']))}"
+                  for warning in r.get("warnings", ())]
+    lines.append(counts_line(map(_counted, results)))
     if any(r.get("previous") for r in results):
         lines.append("Jobs that failed in an earlier run were not retried (--retry-failed).")
     if len(listed) < len(results):
-        lines.append("Jobs skipped as done earlier are not listed (-v lists them).")
+        others = tally(Counter(_counted(r) for r in results if not needs_a_look(r)))
+        lines.append(f"Not listed: {others}; -v lists every job, as does "
+                     f"{status_command(out_dir)} (--json for a script).")
     return "\n".join(lines)
+
+
+def _counted(result: dict) -> str:
+    """How the counts name a job's end: its status, or ``failed earlier``."""
+    return "failed earlier" if result.get("previous") else result["status"]
 
 
 #: How a job's line and the summary tell a failure an earlier run met, reported again without
@@ -215,8 +237,12 @@ EARLIER = "failed in an earlier run"
 def counts_line(statuses: Iterable[str]) -> str:
     """``3 jobs: 2 completed, 1 failed`` from the jobs' statuses."""
     counts = Counter(statuses)
-    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    return f"{count(sum(counts.values()), 'job')}: {parts}" if counts else "no jobs"
+    return f"{count(counts.total(), 'job')}: {tally(counts)}" if counts else "no jobs"
+
+
+def tally(counts: Counter[str]) -> str:
+    """``2 completed, 1 failed``: how many jobs ended each way."""
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
 #: How ``m0 batch --status`` notes an input that is not as its job had it
