@@ -887,8 +887,7 @@ def test_a_batch_says_which_recording_looks_cut_short(vod_ts, tmp_path):
     'warnings'. Below the job's line, which names the file, it does not name it again."""
     inputs = tmp_path / "in"
     inputs.mkdir()
-    data = vod_ts.read_bytes()
-    (inputs / "cut.ts").write_bytes(data[: len(data) * 8 // 10])
+    _cut_short(vod_ts, inputs / "cut.ts")
     shutil.copy(vod_ts, inputs / "whole.ts")
     said = (r"looks cut short: its audio ends at 4\d\.\d s, where the file stops in the "
             r"middle of its data \(analysed up to there\)")
