@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -807,6 +808,21 @@ def test_cli_quiet_failure_says_where_to_read_why(video_only, tmp_path):
     assert run.stderr.strip() == f"Error: 1 of 1 jobs failed (m0 batch --status {out} says why)"
     status = run_m0("batch", "--status", str(out))
     assert "has no audio stream" in status.stdout
+
+
+def test_the_status_command_a_failure_names_can_be_typed_as_it_is(tmp_path):
+    """m0 batch -q into a folder whose name holds a space ended 'Error: 1 of 1 jobs failed
+    (m0 batch --status /srv/night out says why)': that command, pasted, is '--status takes
+    only OUT_DIR'. The folder is quoted for a shell, as in the line for the jobs skipped."""
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    out = tmp_path / "night out"
+    run = run_m0("batch", str(tmp_path / "empty.mp4"), str(out), "-q")
+    assert run.returncode == 1
+    command = f"m0 batch --status {shlex.quote(str(out))}"
+    assert run.stderr.strip() == f"Error: 1 of 1 jobs failed ({command} says why)", run.stderr
+    status = run_m0(*shlex.split(command)[1:])
+    assert status.returncode == 0 and "\n            file is empty\n" in status.stdout, \
+        status.stderr
 
 
 def test_cli_corrupt_file_fails_alone_then_rerun_skips(vod, tmp_path):

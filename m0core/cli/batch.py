@@ -83,6 +83,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         EARLIER,
         BatchConsole,
         display_names,
+        status_command,
         status_table,
         summary,
     )
@@ -140,7 +141,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
                                               on_warning=view.warning)
     except KeyboardInterrupt:
         view.close()
-        warn(f"stopped; run the same command again to resume (m0 batch --status {out_dir})")
+        warn(f"stopped; run the same command again to resume ({status_command(out_dir)})")
         raise
     finally:
         view.close()
@@ -155,7 +156,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     if failed or stopped:
         # the same broken files every night are not tonight's news
         notes = [f"{earlier} {EARLIER}, not retried without --retry-failed"] if earlier else []
-        notes += [f"m0 batch --status {out_dir} says why"] if quiet else []  # no job lines
+        notes += [f"{status_command(out_dir)} says why"] if quiet else []  # no job lines
         jobs = f"of {len(results)} jobs"
         what = f"{failed} {jobs} failed" if failed else ""
         if stopped:
