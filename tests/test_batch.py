@@ -1968,6 +1968,30 @@ def test_status_shows_each_inputs_latest_job_and_counts_the_earlier_ones(vod, tm
         path: (key, "completed", 1) for path, key in latest.items()}
 
 
+def test_status_says_what_a_job_warned_of(vod_ts, tmp_path):
+    """A cron batch (-q) warned 'Warning: …/cut.ts: looks cut short: …' as it ran, and that
+    was all: m0 batch --status, where the morning's reader is sent, showed the job completed as
+    a whole recording's, and --status --json had no word of it. The ledger keeps each job's
+    warnings: --status says them below its row, as the summary does, --status --json gives
+    'warnings'; a ledger of an earlier m0 (no warnings) still reads and takes them."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    _cut_short(vod_ts, inputs / "cut.ts")
+    args = ("batch", str(inputs), str(out), "--no-clips", "--no-report", "-q")
+    assert run_m0(*args).returncode == 0
+    lines = run_m0("batch", "--status", str(out)).stdout.splitlines()
+    assert lines[1].startswith("completed ") and re.fullmatch(
+        r" {12}Warning: looks cut short: its audio ends at 4\d\.\d s, .*", lines[2]), lines
+    [row] = json.loads(run_m0("batch", "--status", str(out), "--json").stdout)
+    assert [w.split(": looks cut short: ")[0] for w in row["warnings"]] == [
+        str(inputs / "cut.ts")], row
+    with contextlib.closing(sqlite3.connect(out / LEDGER_FILE)) as db:
+        db.execute("ALTER TABLE jobs DROP COLUMN warnings")  # as an earlier m0 wrote it
+    older = run_m0("batch", "--status", str(out))
+    assert older.returncode == 0 and "Warning" not in older.stdout, older.stderr
+    assert run_m0(*args).returncode == 0 and _statuses(out) == ["completed"]
+
+
 def test_status_says_which_inputs_are_gone_or_changed_since(vod, tmp_path):
     """A studio deletes its VODs once their highlights are cut: ``m0 batch --status`` listed
     them ``completed`` as if they were still there. Their rows are kept (the history, the

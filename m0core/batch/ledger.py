@@ -19,7 +19,7 @@ import os
 import socket
 import sqlite3
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     outputs      TEXT NOT NULL DEFAULT '[]',
     owner        TEXT,
     asked        REAL,
-    retry        INTEGER NOT NULL DEFAULT 0
+    retry        INTEGER NOT NULL DEFAULT 0,
+    warnings     TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_path ON jobs (path);
 """
@@ -151,6 +152,9 @@ class Row:
     #: gone or changed as it ran), not for its file, options or a plugin
     #: (:func:`m0core.batch.runner.run_job`'s ``retry``).
     retry: bool = False
+    #: What the job's run warned of (a recording that looks cut short), as its result's
+    #: ``warnings``; none in a ledger of an earlier m0.
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -228,6 +232,8 @@ class Ledger:
             self._db.execute("ALTER TABLE jobs ADD COLUMN asked REAL")
         if "retry" not in columns:  # a ledger of m0 0.4.x
             self._db.execute("ALTER TABLE jobs ADD COLUMN retry INTEGER NOT NULL DEFAULT 0")
+        if "warnings" not in columns:  # a ledger of an earlier m0
+            self._db.execute("ALTER TABLE jobs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")
         return self._db
 
     def _read(self) -> sqlite3.Connection:
@@ -351,7 +357,8 @@ class Ledger:
         """The job is running (one more attempt)."""
         self._execute(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, started = ?, "
-            "finished = NULL, seconds = NULL, error = NULL, owner = ? WHERE key = ?",
+            "finished = NULL, seconds = NULL, error = NULL, warnings = '[]', owner = ? "
+            "WHERE key = ?",
             (time.time(), this_owner(), key))
 
     def finish(self, key: str, result: dict[str, Any]) -> None:
@@ -361,10 +368,10 @@ class Ledger:
             raise ValueError(f"not a ledger status: {status!r}")
         self._execute(
             "UPDATE jobs SET status = ?, finished = ?, seconds = ?, highlights = ?, clips = ?, "
-            "error = ?, outputs = ?, retry = ? WHERE key = ?",
+            "error = ?, outputs = ?, retry = ?, warnings = ? WHERE key = ?",
             (status, time.time(), result.get("seconds"), result.get("highlights"),
              result.get("clips"), result.get("error"), json.dumps(result.get("outputs", [])),
-             int(bool(result.get("retry"))), key),
+             int(bool(result.get("retry"))), json.dumps(result.get("warnings", [])), key),
         )
         if status == "completed":  # its outputs replaced those of other jobs into the folder:
             # those jobs are to do again and no longer have outputs of their own there
@@ -402,6 +409,7 @@ def _row(r: sqlite3.Row) -> Row:
     values = dict(r)
     values["outputs"] = json.loads(values["outputs"] or "[]")
     values["retry"] = bool(values.get("retry"))
+    values["warnings"] = json.loads(values.get("warnings") or "[]")
     return Row(**values)
 
 

@@ -253,7 +253,8 @@ _INPUT_NOTE = {"gone": "gone", "changed": "changed since"}
 def status_table(rows: list[tuple[Row, int]]) -> str:
     """``m0 batch --status``: one row per input, its latest job, with the number of its
     earlier jobs (other options, an older version of the file: :meth:`Ledger.current`) and
-    a note when the input is gone or changed since (:meth:`Row.input_state`)."""
+    a note when the input is gone or changed since (:meth:`Row.input_state`); its error and
+    warnings below it, as the summary says them."""
     lines = [f"{'status':<11} {'tries':>5} {'highlights':>10} {'clips':>5} {'time':>8}  "
              f"{'finished':<19}  input"]
     states: Counter[str] = Counter()
@@ -270,6 +271,8 @@ def status_table(rows: list[tuple[Row, int]]) -> str:
                      f"{one_line(row.path)}{noted}")
         if row.error:
             lines.append(f"{'':<11} {one_line(beside_name(row.error, row.path))}")
+        lines += [f"{'':<11} Warning: {one_line(beside_name(warning, row.path))}"
+                  for warning in row.warnings]
     line = counts_line(row.status for row, _ in rows)
     earlier = sum(n for _, n in rows)
     if earlier:
