@@ -189,6 +189,17 @@ def chapters_of(path: Path) -> list[tuple[float, float, str]]:
     return [(float(a), float(b), t.strip()) for a, b, t in found]
 
 
+def cut_copy(path: Path, to: Path, share: float = 0.8) -> Path:
+    """``to``: the first ``share`` of ``path``'s bytes, as a recording whose writing stopped
+    there (a crash, a copy or download that stopped). It stops inside an MPEG-TS packet (188
+    bytes each), as such a copy does: one that stopped between two packets looks whole, and
+    a share of a file's bytes falls there on one encoding in a few."""
+    data = path.read_bytes()
+    end = int(len(data) * share)
+    to.write_bytes(data[: end - 1 if end % 188 == 0 else end])
+    return to
+
+
 def run_m0(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
            timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the real CLI (``python -m m0core``) and capture its output."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import LOUD_AT, run_m0
+from conftest import LOUD_AT, cut_copy, run_m0
 from procs import m0_popen, ours, running_tasks, tagged_env, wait_for, wait_gone
 
 from m0core import BatchJob, BatchProcessor, M0Error
@@ -58,14 +58,6 @@ def _statuses(out: Path) -> list[str]:
         return [r["status"] for r in _ledger_rows(out)]
     except sqlite3.Error:
         return []
-
-
-def _cut_short(ts: Path, to: Path) -> None:
-    """``to``: the MPEG-TS ``ts`` stopped at 80 % of its bytes, in the middle of a packet
-    (188 bytes each), as a copy that stopped does: one stopped between two packets looks
-    whole, and 80 % of its bytes falls there on one encoding of ``vod_ts`` in three."""
-    data = ts.read_bytes()
-    to.write_bytes(data[: len(data) * 8 // 10 // 188 * 188 + 100])
 
 
 def _stats(paths: list[str]) -> dict[str, tuple[int, int]]:
@@ -903,7 +895,7 @@ def test_a_batch_says_which_recording_looks_cut_short(vod_ts, tmp_path):
     'warnings'. Below the job's line, which names the file, it does not name it again."""
     inputs = tmp_path / "in"
     inputs.mkdir()
-    _cut_short(vod_ts, inputs / "cut.ts")
+    cut_copy(vod_ts, inputs / "cut.ts")
     shutil.copy(vod_ts, inputs / "whole.ts")
     said = (r"looks cut short: its audio ends at 4\d\.\d s, where the file stops in the "
             r"middle of its data \(analysed up to there\)")
@@ -958,7 +950,7 @@ def test_the_summary_lists_the_jobs_to_look_at_and_counts_the_others(wav, vod_ts
     inputs, out = tmp_path / "in", tmp_path / "out"
     _copies(wav, inputs, 3)
     (inputs / "empty.mp4").write_bytes(b"")
-    _cut_short(vod_ts, inputs / "cut.ts")
+    cut_copy(vod_ts, inputs / "cut.ts")
     args = ("batch", str(inputs), str(out), "--no-clips", "--no-report", "--workers", "2")
     run = run_m0(*args)
     assert run.returncode == 1, run.stderr
@@ -1976,7 +1968,7 @@ def test_status_says_what_a_job_warned_of(vod_ts, tmp_path):
     'warnings'; a ledger of an earlier m0 (no warnings) still reads and takes them."""
     inputs, out = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
-    _cut_short(vod_ts, inputs / "cut.ts")
+    cut_copy(vod_ts, inputs / "cut.ts")
     args = ("batch", str(inputs), str(out), "--no-clips", "--no-report", "-q")
     assert run_m0(*args).returncode == 0
     lines = run_m0("batch", "--status", str(out)).stdout.splitlines()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import chapters_of, run_m0
+from conftest import chapters_of, cut_copy, run_m0
 
 from m0_plugins.ffmpeg_encoder.keyframes import keyframe_before, video_frames
 from m0_plugins.pyav_source.source import PyAVSource
@@ -885,11 +885,8 @@ def test_an_mp3_cut_short_is_as_long_as_its_audio(tmp_path):
 # -- a recording cut short (the recorder or the PC crashed, a download stopped) ---------------
 
 def _cut_short(path: Path, folder: Path, share: float) -> Path:
-    """The first ``share`` of ``path``'s bytes, as a recording whose writing stopped there."""
-    data = path.read_bytes()
-    cut = folder / f"cut-{path.name}"
-    cut.write_bytes(data[: int(len(data) * share)])
-    return cut
+    """The first ``share`` of ``path``'s bytes (:func:`conftest.cut_copy`)."""
+    return cut_copy(path, folder / f"cut-{path.name}", share)
 
 
 def _audio_seconds(path: Path, track: int = 1) -> float:
