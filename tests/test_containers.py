@@ -961,6 +961,23 @@ def test_an_audio_file_cut_short_says_so(name, container, tmp_path):
     assert analyze(whole, None, clips=False).warnings == ()
 
 
+def test_m0_probe_says_a_wav_cut_short_looks_so(make_media, tmp_path):
+    """m0 probe of a WAV cut short (a copy that stopped at 17 s of 30 s) gave the 0:30 its
+    header declares with no word of it, as it warns of the other containers: its data chunk
+    runs past the file's end, and m0 probe says it looks cut short; the whole file does
+    not."""
+    whole = make_media("probe-sine-30s.wav", "-f", "lavfi", "-i", "sine=duration=30", "-ac",
+                       "1", "-ar", "44100")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[:1_500_000])
+    said = run_m0("probe", str(cut))
+    assert said.returncode == 0, said.stderr
+    assert said.stderr.startswith(f"Warning: {cut}: looks cut short: the file stops in the "
+                                  "middle of its data"), said.stderr
+    whole_said = run_m0("probe", str(whole))
+    assert whole_said.returncode == 0 and whole_said.stderr == "", whole_said.stderr
+
+
 @pytest.mark.parametrize("name", ["audio.flac", "audio.mp3"])
 def test_an_audio_file_cut_short_read_by_soundfile_gives_the_moments_it_holds(
         name, make_media, mic, tmp_path):

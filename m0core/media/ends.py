@@ -10,7 +10,14 @@ from collections import deque
 from itertools import islice
 from typing import BinaryIO
 
-from m0core.media.framing import MP4_FIRST_BOXES, UNKNOWN, Unsupported, boxes, element_header
+from m0core.media.framing import (
+    MP4_FIRST_BOXES,
+    UNKNOWN,
+    Unsupported,
+    boxes,
+    element_header,
+    riff_chunks,
+)
 
 _EBML = b"\x1a\x45\xdf\xa3"
 _SEGMENT = 0x18538067
@@ -24,7 +31,8 @@ def cut_short(path: str | os.PathLike) -> bool:
     """Whether the file at ``path`` stops inside the last unit its container frames: an MP4's
     box (a faststart MP4's media data, a fragmented MP4's last fragment), a Matroska
     element (its segment of a declared size, or a cluster of an unfinished recording, OBS's
-    after a crash), an FLV tag (:func:`flv_cut_short`) or an MPEG-TS packet. ``False`` for
+    after a crash), an FLV tag (:func:`flv_cut_short`), a WAV file's RIFF chunk (its audio
+    data) or an MPEG-TS packet. ``False`` for
     other files, and where the framing cannot tell (a live Matroska file of unknown sizes)."""
     try:  # unbuffered: a few bytes read at each unit, not 8 KiB (a file on a network share)
         with open(path, "rb", buffering=0) as f:
@@ -37,6 +45,8 @@ def cut_short(path: str | os.PathLike) -> bool:
                 return _matroska_cut_short(f, size)
             if head[4:8] in MP4_FIRST_BOXES:
                 return _mp4_cut_short(f, size)
+            if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+                return _wav_cut_short(f, size)
             if head[:1] == head[_TS_PACKET:] == b"\x47":
                 return size % _TS_PACKET != 0
     except OSError:
@@ -78,6 +88,22 @@ def _mp4_cut_short(f: BinaryIO, size: int) -> bool:
         return True
     count, last = ending[0]
     return count < _MAX_UNITS and (not last.whole or last.end < size)
+
+
+def _wav_cut_short(f: BinaryIO, size: int) -> bool:
+    """Whether a chunk (the audio's ``data``) runs past the file's end, or the file ends
+    inside a chunk's header. A ``data`` chunk of size 0 or all ones (a writer to a pipe,
+    which could not go back to write it) tells nothing."""
+    pos = 12  # past "RIFF", its size and "WAVE"
+    for chunk in islice(riff_chunks(f, pos, size), _MAX_UNITS):
+        if chunk.kind == b"data":
+            f.seek(chunk.start + 4)
+            if int.from_bytes(f.read(4), "little") in (0, 0xFFFFFFFF):
+                return False
+        if not chunk.whole:
+            return True
+        pos = chunk.end
+    return 1 < size - pos < 8  # 0 or 1 (a padding byte) left: whole
 
 
 def _matroska_cut_short(f: BinaryIO, size: int) -> bool:

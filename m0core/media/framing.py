@@ -1,6 +1,7 @@
-"""How MP4 and Matroska files frame their data, read by the headers alone: an MP4's boxes and a
-Matroska element's ID and size. m0's readers of those files (the pyav source's, the clip
-encoder's window) and :mod:`~m0core.media.ends` walk them with these.
+"""How MP4, Matroska and RIFF (WAV) files frame their data, read by the headers alone: an
+MP4's boxes, a Matroska element's ID and size, a RIFF file's chunks. m0's readers of those
+files (the pyav source's, the clip encoder's window) and :mod:`~m0core.media.ends` walk them
+with these.
 """
 
 from __future__ import annotations
@@ -55,6 +56,21 @@ def boxes(f: BinaryIO, start: int, end: int) -> Iterator[Box]:
             raise Unsupported(f"a damaged {kind!r} box")
         yield Box(kind, pos, payload, min(pos + size, end), pos + size <= end)
         pos += size
+
+
+def riff_chunks(f: BinaryIO, start: int, end: int) -> Iterator[Box]:
+    """The RIFF chunks (a WAV file's ``fmt ``, ``data``, ...) between ``start`` and ``end``,
+    read by their headers only, as :class:`Box` es: a chunk that claims to run past ``end``
+    is cut there and is not ``whole`` (a WAV file whose copy stopped)."""
+    pos = start
+    while pos + 8 <= end:
+        f.seek(pos)
+        head = f.read(8)
+        if len(head) < 8:
+            return
+        size = int.from_bytes(head[4:], "little")
+        yield Box(head[:4], pos, pos + 8, min(pos + 8 + size, end), pos + 8 + size <= end)
+        pos += 8 + size + (size & 1)  # a chunk of an odd size is padded to an even one
 
 
 def vint(data: bytes, at: int, keep_marker: bool = False) -> tuple[int, int]:
