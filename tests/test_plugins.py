@@ -648,6 +648,26 @@ def test_misspelt_hook_is_reported_by_plugin_name(fake_dist):
     assert "m0_register_analyser" in run.stderr
 
 
+REGISTERS_NOTHING = """
+from m0core import hookimpl
+
+@hookimpl
+def m0_register_analyzers(register):
+    pass  # registers only with a licence key, say
+"""
+
+
+def test_m0_plugins_says_a_plugin_registers_nothing(fake_dist):
+    """m0 plugins showed an empty 'registers:' line for a plugin that registered nothing (a
+    line that reads as cut off): it says 'registers: nothing'."""
+    run = run_m0("plugins", env=fake_dist("m0-empty", REGISTERS_NOTHING))
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    at = lines.index("m0-empty  (m0-empty 1.0)")
+    assert lines[at + 1:at + 3] == ["  hooks:     m0_register_analyzers",
+                                    "  registers: nothing"], run.stdout
+
+
 def test_plugins_json_lists_builtins():
     import json
 

@@ -240,7 +240,7 @@ def plugins_command(show_all: bool, as_json: bool) -> None:
             continue
         click.echo(f"{row['name']}  ({origin})")
         click.echo(f"  hooks:     {', '.join(row['hooks'])}")
-        click.echo(f"  registers: {', '.join(row['registers'])}")
+        click.echo(f"  registers: {', '.join(row['registers']) or 'nothing'}")
 
 
 @click.command(epilog="Example: m0 demo try-m0 --duration 60")
