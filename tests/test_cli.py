@@ -506,6 +506,22 @@ def test_a_verbose_row_gives_the_score_highlights_json_gives():
     assert "score – " in highlight_row(Highlight(1.0, 2.0, 1.5, -20.0, float("nan"), index=2), None)
 
 
+@pytest.mark.parametrize("command, more", [
+    ("probe", ""), ("reference", ""),
+    ("analyze", '; m0 batch "PATTERN" OUT_DIR analyses several'),
+])
+def test_a_second_video_says_the_command_takes_one(wav, tmp_path, command, more):
+    """``m0 probe *.wav`` (an unquoted pattern matching two files) said only 'Got unexpected
+    extra argument (b.wav)', with no word that the command takes one file: it says so."""
+    extra = ["b.wav", "c.wav"] if command == "analyze" else ["b.wav"]
+    run = run_m0(command, str(wav), *extra, cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        f"Error: Got unexpected extra argument ({extra[-1]}): python -m m0core {command} takes "
+        f"one VIDEO at a time, and an unquoted pattern (*.wav) gives it every file it matches"
+        f"{more} (see 'python -m m0core {command} --help')"]
+
+
 @pytest.mark.parametrize("args, hint", [
     (("analyze", "", "out"), "'VIDEO'"),
     (("probe", " "), "'VIDEO'"),

@@ -198,7 +198,7 @@ def _run(argv: list[str] | None) -> None:
         hint = _dashed_file(argv) + _before_the_command(exc) \
             if isinstance(exc, click.NoSuchOption) else ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
-            hint += f" (see '{exc.ctx.command_path} --help')"
+            hint += _one_video(exc) + f" (see '{exc.ctx.command_path} --help')"
         error(exc.format_message() + hint)
         sys.exit(exc.exit_code)
     except M0Error as exc:
@@ -235,6 +235,19 @@ def _dashed_file(argv: list[str] | None) -> str:
         if arg.startswith("-") and arg != "-" and os.path.exists(arg):
             return f" ({arg} is a file: write ./{arg}, or put -- before the files)"
     return ""
+
+
+def _one_video(exc: click.UsageError) -> str:
+    """What to say of an argument too many given to a command that takes one VIDEO, as an
+    unquoted shell pattern (``m0 probe *.wav``) gives when it matches several files."""
+    ctx = exc.ctx
+    if ctx is None or not exc.message.startswith("Got unexpected extra argument") or not any(
+            p.name == "video" for p in ctx.command.params):
+        return ""
+    batch = "; m0 batch \"PATTERN\" OUT_DIR analyses several" if ctx.info_name == "analyze" \
+        else ""
+    return (f": {ctx.command_path} takes one VIDEO at a time, and an unquoted pattern "
+            f"(*.wav) gives it every file it matches{batch}")
 
 
 def _before_the_command(exc: click.NoSuchOption) -> str:
