@@ -674,3 +674,15 @@ def test_a_file_m0_cannot_read_is_said_in_words_for_people(vod, tmp_path, source
         "cut.mp4": "its MP4 index is missing: the recording is incomplete (still being "
                    "recorded, or a crash, a full disk, a stopped download); untrunc can rebuild "
                    "the index from a healthy recording made with the same settings)"}
+
+
+def test_a_file_under_a_second_is_not_said_to_last_0_00(make_media):
+    """m0 probe and m0 reference said a file of 0.4 s lasts '0:00' (whole seconds): under a
+    second, they say '0.4 s'."""
+    short = make_media("sine-0.4s.wav", "-f", "lavfi", "-i", "sine=duration=0.4")
+    probed = run_m0("probe", str(short))
+    assert probed.returncode == 0, probed.stderr
+    assert probed.stdout.splitlines()[0] == f"{short}: audio, 0.4 s (wav)"
+    measured = run_m0("reference", str(short), "-q")
+    assert measured.returncode == 0, measured.stderr
+    assert measured.stdout.splitlines()[1] == "  duration       0.4 s"

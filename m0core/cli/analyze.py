@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import clock, count, stdout_to_stderr, warn
+from m0core.cli.console import clock, count, span, stdout_to_stderr, warn
 from m0core.cli.options import (
     analysis_options,
     build_options,
@@ -129,7 +129,7 @@ def _summary(result, verbose: bool) -> None:
     where = (f"{count(made, 'clip')} in {result.out_dir}" if result.options.clips
              else f"results in {result.out_dir} (--no-clips: no clips)")
     click.echo(
-        f"{count(len(result.highlights), 'highlight')} in {clock(media.duration or 0)} of audio "
+        f"{count(len(result.highlights), 'highlight')} in {span(media.duration or 0)} of audio "
         f"({took:.1f} s, {speed:.0f}x real time); {where}"
     )
     if result.compilation is not None and result.compilation.ok:

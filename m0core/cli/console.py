@@ -144,6 +144,12 @@ def clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def span(seconds: float) -> str:
+    """A recording's length as :func:`clock` gives it, or ``0.4 s`` under a second (which
+    would be ``0:00``)."""
+    return clock(seconds) if seconds >= 1 else f"{seconds:.2g} s"
+
+
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """``1 clip``, ``2 clips``: a count and its noun, singular for one (``plural`` when it is
     not the noun and an ``s``: ``count(2, "analysis", "analyses")``)."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import clock, count, stdout_to_stderr, warn
+from m0core.cli.console import clock, count, span, stdout_to_stderr, warn
 from m0core.cli.options import (
     ANALYZER_HELP,
     AUDIO_TRACK,
@@ -196,7 +196,7 @@ def probe(video: Path, source: str, as_json: bool) -> None:
         click.echo(json.dumps(media.to_dict(), indent=2))
         return
     kind = "video" if media.has_video else "audio"
-    length = clock(media.duration) if media.duration else "duration not declared"
+    length = span(media.duration) if media.duration else "duration not declared"
     click.echo(f"{video}: {kind}, {length} ({media.container})")
     if not media.has_audio:
         click.echo("  no audio tracks")
@@ -301,7 +301,7 @@ def format_reference(ref: Reference, width: int = 40, measured: str = "") -> str
     measured with that ``m0 analyze`` must be given with a threshold (``--audio-track 2``)."""
     lines = [
         f"{ref.path}",
-        f"  duration       {clock(ref.duration)}",
+        f"  duration       {span(ref.duration)}",
         f"  average level  {ref.average_db:.1f} dBFS   max {ref.max_db:.1f} dBFS",
         f"  dynamic range  {ref.dynamic_range_db:.1f} dB (p95 - p5)",
         "",
