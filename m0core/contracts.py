@@ -108,6 +108,8 @@ OPTIONAL: dict[str, dict[str, tuple[str, str]]] = {
                                        "stream"),
         "version": ("str = ''", "bump when the values change: cached curves of another "
                                 "version are not reused"),
+        "unit": ("str = ''", "what the score values are, as m0 reference labels its levels "
+                             "(dBFS, LUFS, dB of flux); '' labels them dB"),
     },
     "selector": {
         "line": ("() -> Line | None", "after finish(): the level a score had to reach, as the "

@@ -686,3 +686,20 @@ def test_a_file_under_a_second_is_not_said_to_last_0_00(make_media):
     measured = run_m0("reference", str(short), "-q")
     assert measured.returncode == 0, measured.stderr
     assert measured.stdout.splitlines()[1] == "  duration       0.4 s"
+
+
+@pytest.mark.parametrize("analyzer, unit", [
+    ("onset", "dB of flux"), ("loudness", "LUFS"), ("rms-streaming", "dBFS"),
+    ("loudness+onset", "dB"),
+])
+def test_m0_reference_labels_levels_in_the_analyzers_unit(make_media, analyzer, unit):
+    """m0 reference --analyzer onset said 'average level -0.1 dBFS   max 7.5 dBFS', though
+    onset's values are dB of flux (and loudness's LUFS): the levels are labelled with the
+    analyzer's unit (dB for analyzers combined), and --json gives it as 'unit'."""
+    path = make_media("sine-3s-units.wav", "-f", "lavfi", "-i", "sine=duration=3")
+    run = run_m0("reference", str(path), "-q", "--analyzer", analyzer)
+    assert run.returncode == 0, run.stderr
+    assert re.fullmatch(rf"  average level  -?\d+\.\d {unit}   max -?\d+\.\d {unit}",
+                        run.stdout.splitlines()[2]), run.stdout
+    as_json = run_m0("reference", str(path), "--json", "--analyzer", analyzer)
+    assert json.loads(as_json.stdout)["unit"] == unit

@@ -67,6 +67,7 @@ class Loudness:
     """
 
     version = "1"
+    unit = "LUFS"
 
     def __init__(self, hop: float = 0.1, window: float = 0.4, floor_db: float = -100.0) -> None:
         number("window", window, low=checks.hop(hop), high=60.0)

@@ -42,6 +42,7 @@ class Onset:
     """
 
     version = "1"
+    unit = "dB of flux"
 
     def __init__(self, hop: float = 0.1, n_fft: int = 2048, n_mels: int = 64,
                  floor_db: float = -30.0) -> None:

@@ -20,6 +20,7 @@ class RmsLegacy:
     """Same measure as ``rms-streaming`` (RMS dBFS per hop), from the whole file at once."""
 
     version = "1"
+    unit = "dBFS"
 
     def __init__(self, hop: float = 0.1, floor_db: float = -100.0) -> None:
         checks.hop(hop)

@@ -27,6 +27,7 @@ class RmsStreaming:
     """
 
     version = "1"
+    unit = "dBFS"
 
     def __init__(self, hop: float = 0.1, floor_db: float = -100.0) -> None:
         checks.hop(hop)

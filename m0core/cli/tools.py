@@ -302,7 +302,7 @@ def format_reference(ref: Reference, width: int = 40, measured: str = "") -> str
     lines = [
         f"{ref.path}",
         f"  duration       {span(ref.duration)}",
-        f"  average level  {ref.average_db:.1f} dBFS   max {ref.max_db:.1f} dBFS",
+        f"  average level  {ref.average_db:.1f} {ref.unit}   max {ref.max_db:.1f} {ref.unit}",
         f"  dynamic range  {ref.dynamic_range_db:.1f} dB (p95 - p5)",
         "",
         f"Thresholds for {measured + ' ' if measured else ''}--selector crest -t DB "

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from m0core import contracts, plugins
 from m0core.errors import InputError
 from m0core.levels import bin_levels, clean, power_mean_db, values_per_second
 from m0core.media.ffmpeg import silent_track
@@ -38,7 +39,9 @@ class Reference:
     (use one with ``--selector crest -t``); ``adaptive_limit_db`` is the median level the
     default selector required; ``histogram`` is ``[low_db, high_db, share_of_time]`` rows;
     ``warnings`` what the analysis warned of (a recording that looks cut short), as
-    ``m0 analyze`` says them.
+    ``m0 analyze`` says them; ``unit`` what the analyzer's values are (its ``unit``:
+    ``dBFS`` for the rms analyzers, ``LUFS``, ``dB of flux``; ``dB`` for one that does not
+    say, or analyzers combined).
     """
 
     path: str
@@ -53,6 +56,7 @@ class Reference:
     adaptive_peaks: list[float]
     histogram: list[list[float]]
     warnings: list[str] = field(default_factory=list)
+    unit: str = "dB"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -69,11 +73,13 @@ def reference(path: str | os.PathLike, options: Options | None = None, *,
     opts = Options.build(options, selector=Options().selector, selector_params={},
                          threshold=None, max_clips=None, clips=False)
     result = analyze(path, None, opts, progress=progress)
-    return summarise(result)
+    analyzer = plugins.create("analyzers", opts.analyzer, **opts.analyzer_params)
+    return summarise(result, str(contracts.optional("analyzer", analyzer, "unit") or "dB"))
 
 
-def summarise(result: AnalysisResult) -> Reference:
-    """The :class:`Reference` of an analysis result's score curve."""
+def summarise(result: AnalysisResult, unit: str = "dB") -> Reference:
+    """The :class:`Reference` of an analysis result's score curve, whose values are in
+    ``unit`` (the analyzer's)."""
     scores = np.asarray(result.scores, dtype=np.float64)
     level = scores[np.isfinite(scores) & (scores > SILENCE_DB)]
     duration = result.media.duration or len(scores) * result.hop
@@ -106,6 +112,7 @@ def summarise(result: AnalysisResult) -> Reference:
         histogram=[[_r(lo), _r(hi), round(float(c) / len(level), 4)]
                    for lo, hi, c in zip(edges[:-1], edges[1:], counts, strict=True)],
         warnings=list(result.warnings),
+        unit=unit,
     )
 
 
