@@ -16,12 +16,13 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from m0core.errors import EncodeError, InputError, M0Error, shown_name
 from m0core.media.ends import flv_cut_short
-from m0core.media.framing import MP4_FIRST_BOXES
+from m0core.media.framing import MP4_FIRST_BOXES, riff_chunks
 from m0core.model import AudioTrack, MediaInfo
 from m0core.workers import Child
 
@@ -294,17 +295,14 @@ def wav_declared(path: str | os.PathLike) -> float | None:
             if head[:4] != b"RIFF" or head[8:] != b"WAVE":
                 return None
             rate = 0
-            for _ in range(64):  # chunks before the data: fmt, LIST, fact, ...
-                chunk = f.read(8)
-                if len(chunk) < 8:
-                    return None
-                size = int.from_bytes(chunk[4:], "little")
-                if chunk[:4] == b"data":
+            # the chunks before the data: fmt, LIST, fact, ... (their sizes as declared)
+            for chunk in islice(riff_chunks(f, 12, sys.maxsize), 64):
+                size = chunk.end - chunk.payload
+                if chunk.kind == b"data":
                     return size / rate if rate and 0 < size < 0xFFFFFFFF else None
-                if chunk[:4] == b"fmt ":
-                    rate = int.from_bytes(f.read(16)[8:12], "little")
-                    size -= 16
-                f.seek(size + (size & 1), os.SEEK_CUR)
+                if chunk.kind == b"fmt ":
+                    f.seek(chunk.payload + 8)
+                    rate = int.from_bytes(f.read(4), "little")
     except OSError:
         return None
     return None
