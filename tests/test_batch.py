@@ -2284,3 +2284,22 @@ def test_a_rerun_tells_the_failures_of_earlier_runs_from_its_own(wav, tmp_path):
     assert old.endswith("(failed in an earlier run; not retried)")
     assert "earlier" not in new
     assert "3 jobs: 1 failed, 1 failed earlier, 1 skipped" in run.stdout
+
+
+def test_status_says_no_clips_were_asked_for_as_the_summary_does(wav, tmp_path):
+    """``m0 batch wav out --no-clips -v`` showed ``-`` in its summary's clips column (none were
+    asked for) and ``m0 batch --status out`` showed ``0``, as if every clip had failed. The
+    ledger records no clip count for a job without clips: --status shows ``-``, its --json
+    ``"clips": null``; a job that cuts clips still has its count."""
+    out = tmp_path / "out"
+    run = run_m0("batch", str(wav), str(out), "--no-clips", "--no-report", "-v")
+    assert run.returncode == 0, run.stderr
+    clips_column = re.compile(r"completed +\d+ +(\S+) ")
+    assert [m[1] for m in clips_column.finditer(run.stdout)] == ["-"], run.stdout
+    status = run_m0("batch", "--status", str(out)).stdout  # tries, highlights, clips
+    assert re.findall(r"completed +1 +\d+ +(\S+) ", status) == ["-"], status
+    [row] = json.loads(run_m0("batch", "--status", str(out), "--json").stdout)
+    assert row["clips"] is None, row
+    assert run_m0("batch", str(wav), str(out), "--no-report", "-q").returncode == 0
+    [row] = json.loads(run_m0("batch", "--status", str(out), "--json").stdout)
+    assert isinstance(row["clips"], int), row

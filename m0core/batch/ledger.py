@@ -139,6 +139,7 @@ class Row:
     finished: float | None
     seconds: float | None
     highlights: int | None
+    #: clips made; ``None`` for a job run without clips (``--no-clips``) or not finished
     clips: int | None
     error: str | None
     outputs: list[str]

@@ -443,7 +443,9 @@ class BatchProcessor:
                     if payload["status"] == "failed" and _moved_on(keyed[job_id]):
                         payload["retry"] = True  # it ran on no file or another one: not its
                     _check_outputs_here(payload)
-                    ledger.finish(key, payload)
+                    # --no-clips: no count of clips, '-' in --status as in the summary
+                    asked_clips = by_id[job_id]["options"].get("clips", True)
+                    ledger.finish(key, payload if asked_clips else dict(payload, clips=None))
                     payload["attempts"] = ledger.get(key).attempts
                     ended(job_id, payload)
 

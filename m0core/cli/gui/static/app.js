@@ -395,7 +395,8 @@ function resultCard(job) {
     head.append(el("small", { class: "input-note", "data-input": job.input, title: why }, note));
   }
   if (job.status === "completed") head.append(el("span", {},
-    `${count(job.highlights, "highlight")} · ${count(job.clips, "clip")} · ` +
+    `${count(job.highlights, "highlight")} · ` +  // no count of clips: run with --no-clips
+    `${job.clips === null ? "no clips" : count(job.clips, "clip")} · ` +
     `took ${(job.seconds || 0).toFixed(1)} s`));
   if (job.error) head.append(el("span", { class: job.status === "failed" ? "bad" : "warn" },
     job.error));
