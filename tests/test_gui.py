@@ -155,8 +155,9 @@ def test_a_job_that_failed_and_waits_to_run_again_is_queued(tmp_path):
         assert statuses() == {"long.wav": "interrupted", "broken.mp4": "failed"}
 
 
-def finished_jobs(out: Path, videos: list[Path]) -> None:
-    """A ledger in ``out`` with a completed job of each of ``videos``, as a batch leaves it."""
+def finished_jobs(out: Path, videos: list[Path], warned: Path | None = None) -> None:
+    """A ledger in ``out`` with a completed job of each of ``videos``, as a batch leaves it;
+    the one of ``warned`` warned that its recording looks cut short."""
     from m0core.batch.ledger import Identity, Ledger
     from m0core.batch.runner import ledger_path
 
@@ -166,7 +167,27 @@ def finished_jobs(out: Path, videos: list[Path]) -> None:
             key = ledger.add(Identity.of(video, "{}"), str(out / f"{video.stem}_highlights")).key
             ledger.start(key)
             ledger.finish(key, {"status": "completed", "finished": time.time(), "seconds": 1.0,
-                                "highlights": 2, "clips": 2, "outputs": []})
+                                "highlights": 2, "clips": 2, "outputs": [],
+                                "warnings": [f"{video}: {CUT_SHORT}"] if video == warned
+                                else []})
+
+
+#: A job's warning of a recording cut short, as m0 analyze words it (after the file's path).
+CUT_SHORT = ("looks cut short: its audio ends at 40.0 s of the 60.0 s it declares "
+             "(analysed up to there)")
+
+
+def test_the_jobs_list_says_what_a_job_warned_of(client, folders):
+    """A batch's job warned that its recording looks cut short (m0 batch and its --status say
+    so): api/jobs had no word of it, so the page showed the job as a whole recording's. Each
+    job gives its warnings, beside its name as its error is."""
+    root, out, _ = folders
+    videos = [root / "sub" / "a.mp4", root / "b.mp4"]
+    videos[1].write_bytes(b"not really a video either")
+    finished_jobs(out, videos, warned=videos[1])
+    jobs = client.get(f"/{TOKEN}/api/jobs").json()["jobs"]
+    assert sorted((j["name"], j["warnings"]) for j in jobs) == [
+        ("b.mp4", [CUT_SHORT]), ("sub/a.mp4", [])]
 
 
 def change_and_delete(kept: Path, changed: Path, gone: Path) -> None:
@@ -645,7 +666,7 @@ def test_a_result_whose_input_is_gone_or_changed_since_says_so(tmp_path, browser
     videos = [root / name for name in ("kept.mp4", "changed.mp4", "gone.mp4")]
     for video in videos:
         video.write_bytes(b"not a video")
-    finished_jobs(tmp_path / "out", videos)
+    finished_jobs(tmp_path / "out", videos, warned=videos[0])
     change_and_delete(*videos)
     page = Page(browser, serve(root, tmp_path / "out").url)
     p = page.page
@@ -656,6 +677,10 @@ def test_a_result_whose_input_is_gone_or_changed_since_says_so(tmp_path, browser
     assert notes["changed.mp4"].inner_text() == "input changed since"
     assert notes["gone.mp4"].inner_text() == "input gone"
     assert "deleted, moved" in notes["gone.mp4"].get_attribute("title")
+    # a job's warnings on its card, read out with it (api/jobs' warnings)
+    assert p.get_by_role("article", name="kept.mp4").get_by_text(
+        f"Warning: {CUT_SHORT}").count() == 1
+    assert "Warning" not in p.locator("#results article[data-name='gone.mp4']").inner_text()
     assert p.locator("#results article[data-name='gone.mp4'] .status").inner_text() == \
         "completed"
     shot(page, shots, "gui-input-gone.png")

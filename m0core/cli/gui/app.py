@@ -266,6 +266,7 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
                 "status": status, "attempts": row.attempts, "highlights": row.highlights,
                 "clips": row.clips, "seconds": row.seconds, "finished": row.finished,
                 "error": beside_name(row.error, row.path), "input": row.input_state(),
+                "warnings": [beside_name(w, row.path) for w in row.warnings],
                 "report": report and url_of(report),
                 "clip_files": [{"name": Path(p).name, "url": u} for p in clips
                                if (u := url_of(p))],

@@ -400,6 +400,8 @@ function resultCard(job) {
     `took ${(job.seconds || 0).toFixed(1)} s`));
   if (job.error) head.append(el("span", { class: job.status === "failed" ? "bad" : "warn" },
     job.error));
+  for (const warning of job.warnings) head.append(el("span", { class: "warn" },
+    `Warning: ${warning}`));  // as m0 batch says it below the job's row
   const card = el("article", { class: "result", "data-status": job.status,
     "data-name": job.name, "aria-label": job.name }, head);  // whose report, clips, files
   if (job.report) {
