@@ -190,6 +190,18 @@ def test_the_jobs_list_says_what_a_job_warned_of(client, folders):
         ("b.mp4", [CUT_SHORT]), ("sub/a.mp4", [])]
 
 
+def test_a_suggestion_says_a_recording_looks_cut_short(client, folders, wav):
+    """*Suggest* on a recording cut short (a copy that stopped) offered thresholds from its
+    first 40 s with no word of it, where m0 reference warns: api/reference gives its warnings,
+    the file named as the page names it."""
+    root, _, _ = folders
+    (root / "sub" / "cut.wav").write_bytes(wav.read_bytes()[:wav.stat().st_size * 2 // 3])
+    response = client.post(f"/{TOKEN}/api/reference", json={"paths": ["sub/cut.wav"]})
+    assert response.status_code == 200, response.text
+    [warning] = response.json()["warnings"]
+    assert warning.startswith("sub/cut.wav: looks cut short: its audio ends at 40."), warning
+
+
 def change_and_delete(kept: Path, changed: Path, gone: Path) -> None:
     """After their jobs: ``changed`` rewritten (another size), ``gone`` deleted."""
     changed.write_bytes(changed.read_bytes() + b" and more")
@@ -838,11 +850,14 @@ def test_the_progress_shows_each_files_whole_name(tmp_path, browser, serve):
     assert sorted(p.locator(".job .name").all_inner_texts()) == names
 
 
-def test_a_suggestion_that_failed_is_said_as_an_error(tmp_path, browser, serve):
+def test_a_suggestion_that_failed_is_said_as_an_error(tmp_path, browser, serve, wav):
     """*Suggest* on a file that is not a video said why in the grey of its advice, as if it
     were one: it is said as the page's other errors are, in red; the file named as the page
-    names it, not by its whole path on the server."""
-    page = open_with(browser, serve, tmp_path, {"broken.mp4": b"not a video"}, ("broken.mp4",))
+    names it, not by its whole path on the server. A recording cut short is measured, its
+    warning said with the advice (api/reference's warnings)."""
+    cut = wav.read_bytes()[:wav.stat().st_size * 2 // 3]
+    page = open_with(browser, serve, tmp_path, {"broken.mp4": b"not a video", "cut.wav": cut},
+                     ("broken.mp4",))
     p = page.page
     p.click("#suggest")
     p.wait_for_selector("#advice >> text=not a media file m0 can read")
@@ -855,6 +870,12 @@ def test_a_suggestion_that_failed_is_said_as_an_error(tmp_path, browser, serve):
     p.click("#suggest")  # advice again: not red
     p.wait_for_selector("#advice >> text=Choose a video first")
     assert p.evaluate(red) != "rgb(192, 57, 43)"
+    p.check("input[data-file='cut.wav']")
+    p.click("#suggest")
+    p.wait_for_selector("#advice button.chip >> nth=2", timeout=60_000)  # the advice, and
+    warnings = p.locator("#advice .warn").all_inner_texts()  # with it its warning
+    assert [w.split(" s of ")[0] for w in warnings] == [
+        "Warning: cut.wav: looks cut short: its audio ends at 40.0"], p.inner_text("#advice")
 
 
 def test_the_keyboard_stays_in_the_file_browser_when_it_opens_a_folder(tmp_path, browser,

@@ -231,7 +231,10 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
             raise M0Error(f"{shown(path)}: {beside_name(str(exc), str(path))}") from None
         return JSONResponse({"thresholds": ref.thresholds, "average_db": ref.average_db,
                              "adaptive_limit_db": ref.adaptive_limit_db,
-                             "adaptive_highlights": ref.adaptive_highlights})
+                             "adaptive_highlights": ref.adaptive_highlights,
+                             # a recording cut short: the file as the page names it
+                             "warnings": [f"{shown(path)}: {beside_name(w, str(path))}"
+                                          for w in ref.warnings]})
 
     def url_of(path: str | Path) -> str | None:
         real = Path(path).resolve()

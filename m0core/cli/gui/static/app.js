@@ -270,6 +270,8 @@ $("#suggest").addEventListener("click", async () => {
     }
     advice.append(`average ${ref.average_db} dB; the default selector finds ` +
       `${count(ref.adaptive_highlights, "highlight")}.`);
+    for (const warning of ref.warnings) advice.append(" ", el("span", { class: "warn" },
+      `Warning: ${warning}`));  // as m0 reference says it
   } catch (e) {
     advice.textContent = e.message;
     advice.className = "bad";
