@@ -6,7 +6,7 @@ with these.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -37,40 +37,54 @@ def boxes(f: BinaryIO, start: int, end: int) -> Iterator[Box]:
     """The boxes between ``start`` and ``end``, read by their headers only. A box that claims
     to run past ``end`` is cut there and is not ``whole`` (a truncated recording's last
     ``mdat``); :class:`Unsupported` at a header no box has."""
-    pos = start
-    while pos + 8 <= end:
-        f.seek(pos)
-        head = f.read(16)
-        if len(head) < 8:
-            return
-        size, kind = int.from_bytes(head[:4], "big"), head[4:8]
-        payload = pos + 8
-        if size == 1:  # a 64-bit size follows the type
-            if len(head) < 16:
-                return
-            size = int.from_bytes(head[8:16], "big")
-            payload += 8
-        elif size == 0:  # the box runs to the end
-            size = end - pos
-        if size < payload - pos:
-            raise Unsupported(f"a damaged {kind!r} box")
-        yield Box(kind, pos, payload, min(pos + size, end), pos + size <= end)
-        pos += size
+    return _walk(f, start, end, _box_header)
 
 
 def riff_chunks(f: BinaryIO, start: int, end: int) -> Iterator[Box]:
     """The RIFF chunks (a WAV file's ``fmt ``, ``data``, ...) between ``start`` and ``end``,
     read by their headers only, as :class:`Box` es: a chunk that claims to run past ``end``
     is cut there and is not ``whole`` (a WAV file whose copy stopped)."""
+    return _walk(f, start, end, _chunk_header)
+
+
+#: A unit's header read at ``pos`` (``head``: its first 8 to 16 bytes) of a file read up to
+#: ``end``: ``(kind, header's length, unit's length, bytes to the next unit)``, ``None`` for a
+#: header the file's end cuts.
+_Header = Callable[[bytes, int, int], "tuple[bytes, int, int, int] | None"]
+
+
+def _walk(f: BinaryIO, start: int, end: int, header: _Header) -> Iterator[Box]:
     pos = start
     while pos + 8 <= end:
         f.seek(pos)
-        head = f.read(8)
-        if len(head) < 8:
+        head = f.read(16)
+        found = header(head, pos, end) if len(head) >= 8 else None
+        if found is None:
             return
-        size = int.from_bytes(head[4:], "little")
-        yield Box(head[:4], pos, pos + 8, min(pos + 8 + size, end), pos + 8 + size <= end)
-        pos += 8 + size + (size & 1)  # a chunk of an odd size is padded to an even one
+        kind, length, size, step = found
+        yield Box(kind, pos, pos + length, min(pos + size, end), pos + size <= end)
+        pos += step
+
+
+def _box_header(head: bytes, pos: int, end: int) -> tuple[bytes, int, int, int] | None:
+    """An MP4 box's: its size (big-endian) then its type; a size of 1 is followed by a 64-bit
+    one, a size of 0 runs to the end."""
+    size, kind, length = int.from_bytes(head[:4], "big"), head[4:8], 8
+    if size == 1:
+        if len(head) < 16:
+            return None
+        size, length = int.from_bytes(head[8:16], "big"), 16
+    elif size == 0:
+        size = end - pos
+    if size < length:
+        raise Unsupported(f"a damaged {kind!r} box")
+    return kind, length, size, size
+
+
+def _chunk_header(head: bytes, pos: int, end: int) -> tuple[bytes, int, int, int]:
+    """A RIFF chunk's: its ID then its payload's size (little-endian), an odd one padded."""
+    size = 8 + int.from_bytes(head[4:8], "little")
+    return head[:4], 8, size, size + (size & 1)
 
 
 def vint(data: bytes, at: int, keep_marker: bool = False) -> tuple[int, int]:
