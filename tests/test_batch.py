@@ -1478,13 +1478,19 @@ def _cluster(folder: Path, env: dict[str, str],
             yield SimpleNamespace(client=client, scheduler=procs[0], worker=procs[1], info=info)
     finally:
         for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a process of a test's cluster, started in a session of its own: SIGTERM, then its
+    group killed if it has not ended within 30 s (a Dask worker closing gracefully on a busy
+    machine can take that long)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
 @contextlib.contextmanager
@@ -2097,8 +2103,7 @@ def test_a_batch_whose_cluster_has_lost_every_worker_says_so_and_waits(vod, tmp_
             runner.join(timeout=120)
             assert results and results[0][str(vod)]["status"] == "completed", results
         finally:
-            again.terminate()
-            again.wait(timeout=30)
+            _stop(again)
     assert len(said) == 1
     assert not wait_gone(tag, 30)
 
