@@ -462,9 +462,11 @@ def test_upload_then_cancel(wav, tmp_path, browser, shots, serve):
     runs: it is cancelled in the progress and in the results, not pending for ever. Before,
     the results say it is queued, as the progress does. A page reloaded mid-run says a batch
     runs (its message line was empty beside a disabled Start)."""
-    long = tmp_path / "long.wav"  # 30 min: the onset analyzer needs many seconds for it
+    # 90 min: the onset analyzer needs many seconds for it (30 min took 2.8 s on an idle
+    # machine, less than this test takes from Start to Cancel, reload included)
+    long = tmp_path / "long.wav"
     run_ffmpeg("-f", "lavfi", "-i",
-               "anoisesrc=color=pink:amplitude=0.05:sample_rate=8000:duration=1800", str(long))
+               "anoisesrc=color=pink:amplitude=0.05:sample_rate=8000:duration=5400", str(long))
     root, out = tmp_path / "videos", tmp_path / "out"
     root.mkdir()
     queued = shutil.copy(wav, tmp_path / "queued.wav")
