@@ -50,6 +50,9 @@ class AnalysisResult:
     #: an output folder that holds a previous run's results: those were left as they were, and this
     #: run's files were thrown away (its clips have no ``path``).
     published: bool = True
+    #: What the score values are: the ``unit`` of the analyzer that made them (``dBFS``,
+    #: ``LUFS``, ``dB of flux``), ``""`` for one that gives none (or analyzers combined).
+    unit: str = ""
 
     def __post_init__(self) -> None:
         if self.timeline is None:

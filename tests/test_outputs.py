@@ -701,6 +701,44 @@ def test_each_threshold_m0_reference_suggests_picks_highlights_with_crest(wav):
         assert any(abs(p - x) < 2.5 for p in peaks for x in LOUD_AT), (name, db, peaks)
 
 
+def test_m0_reference_labels_levels_in_the_unit_of_the_analyzer_that_measured(
+        make_media, register_plugin):
+    """m0 reference built the analyzer a second time after its run, only to read its
+    ``unit``: a plugin that loads a model paid for it twice, and the label came from an
+    instance that measured nothing. The result carries the unit of the analyzer that made
+    it (one an option sets), from the cache too, and m0 reference reads it from there."""
+    from m0core.pipeline.reference import reference
+
+    tone = make_media("reference-unit-option.wav", "-f", "lavfi", "-i", "sine=duration=3")
+    built: list[str] = []
+
+    class Scaled:
+        hop = 0.1
+
+        def __init__(self, scale: str = "dBFS") -> None:
+            built.append(scale)
+            self.unit, self._samples, self._given = scale, 0, 0
+
+        def feed(self, chunk):
+            self._samples += len(chunk.samples)
+            done = -(-self._samples // round(self.hop * chunk.sample_rate))
+            values, self._given = done - self._given, done
+            return np.full(values, -20.0, dtype=np.float32)
+
+    class Plugin:
+        @hookimpl
+        def m0_register_analyzers(self, register):
+            register("scaled", Scaled)
+
+    register_plugin(Plugin(), "scaled-unit")
+    options = Options(analyzer="scaled", analyzer_params={"scale": "LUFS"})
+    assert m0core.analyze(tone, None, options, clips=False, cache=False).unit == "LUFS"
+    for cached in (False, True):
+        built.clear()
+        ref = reference(tone, options)
+        assert (ref.unit, built) == ("LUFS", ["LUFS"]), cached
+
+
 def test_m0_reference_names_the_track_its_thresholds_are_of(make_media, tmp_path):
     """m0 reference --audio-track 2 said 'Thresholds for --selector crest -t DB': a threshold
     of the microphone passed so to m0 analyze judged track 1, the game's bed, and picked

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from m0core import contracts, plugins
 from m0core.errors import InputError
 from m0core.levels import bin_levels, clean, power_mean_db, values_per_second
 from m0core.media.ffmpeg import silent_track
@@ -72,14 +71,12 @@ def reference(path: str | os.PathLike, options: Options | None = None, *,
     """
     opts = Options.build(options, selector=Options().selector, selector_params={},
                          threshold=None, max_clips=None, clips=False)
-    result = analyze(path, None, opts, progress=progress)
-    analyzer = plugins.create("analyzers", opts.analyzer, **opts.analyzer_params)
-    return summarise(result, str(contracts.optional("analyzer", analyzer, "unit") or "dB"))
+    return summarise(analyze(path, None, opts, progress=progress))
 
 
-def summarise(result: AnalysisResult, unit: str = "dB") -> Reference:
-    """The :class:`Reference` of an analysis result's score curve, whose values are in
-    ``unit`` (the analyzer's)."""
+def summarise(result: AnalysisResult) -> Reference:
+    """The :class:`Reference` of an analysis result's score curve, labelled with the unit of
+    the analyzer that made it (:attr:`AnalysisResult.unit`; ``dB`` where it gives none)."""
     scores = np.asarray(result.scores, dtype=np.float64)
     level = scores[np.isfinite(scores) & (scores > SILENCE_DB)]
     duration = result.media.duration or len(scores) * result.hop
@@ -112,7 +109,7 @@ def summarise(result: AnalysisResult, unit: str = "dB") -> Reference:
         histogram=[[_r(lo), _r(hi), round(float(c) / len(level), 4)]
                    for lo, hi, c in zip(edges[:-1], edges[1:], counts, strict=True)],
         warnings=list(result.warnings),
-        unit=unit,
+        unit=result.unit or "dB",
     )
 
 

@@ -227,6 +227,7 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
         compilation=run.compilation,
         notes=plan.notes,
         warnings=warnings,
+        unit=str(contracts.optional("analyzer", plan.analyzer, "unit")),
     )
     if staging is not None and result.failed and staging.has_previous():
         return _kept(result, staging)
