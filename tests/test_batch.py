@@ -98,7 +98,7 @@ def test_add_job_and_duplicate_ids(vod, tmp_path):
                       clips=False)
     processor.add_job(BatchJob(str(tmp_path / "missing.mp4"), tmp_path / "b", job_id="y"))
     results = processor.process_batch()
-    assert results["x"]["status"] == "completed" and results["x"]["clips"] == 0
+    assert results["x"]["status"] == "completed" and results["x"]["clips"] is None
     assert results["y"]["status"] == "failed"
     assert results["y"]["error"].endswith("missing.mp4: no such file")
     assert not (tmp_path / "b").exists()
@@ -2308,3 +2308,33 @@ def test_status_says_no_clips_were_asked_for_as_the_summary_does(wav, tmp_path):
     assert run_m0("batch", str(wav), str(out), "--no-report", "-q").returncode == 0
     [row] = json.loads(run_m0("batch", "--status", str(out), "--json").stdout)
     assert isinstance(row["clips"], int), row
+
+
+def test_every_output_of_batch_says_alike_whether_clips_were_asked_for(wav, tmp_path):
+    """``m0 batch --no-clips --json`` gave ``"clips": 0`` for a job that ``m0 batch --status
+    --json`` gave ``null`` and the summary ``-``: a script could not tell no clips asked for
+    from every clip failed. Each output of batch says it alike: ``null`` / ``-`` when no clips
+    were asked for (a job that failed, or was skipped, too), ``0`` when they were and none
+    was made."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(wav, inputs / "talk.wav")
+    (inputs / "broken.wav").write_bytes(b"not a recording")
+    out = tmp_path / "out"
+    for clips, said in ((["--no-clips"], None), ([], 0)):
+        args = ("batch", str(inputs), str(out), "--no-report", *clips)
+        first = json.loads(run_m0(*args, "--json").stdout)["jobs"]
+        again = run_m0(*args, "-v")  # skipped, and failed in an earlier run
+        rows = json.loads(run_m0("batch", "--status", str(out), "--json").stdout)
+        table = run_m0("batch", "--status", str(out)).stdout
+        shown = "-" if said is None else "0"
+        assert [j["clips"] for j in first if j["status"] == "failed"] == [said], first
+        assert [r["clips"] for r in rows if r["status"] == "failed"] == [said], rows
+        assert re.findall(r"failed +1 +0 +(\S+) ", table) == [shown], table
+        assert re.findall(r"failed +0 +(\S+) ", again.stdout) == [shown], again.stdout
+        if said is None:  # the recording's job, done and skipped; with clips, it makes some
+            assert [j["clips"] for j in first if j["status"] == "completed"] == [None], first
+            assert re.findall(r"skipped +\d+ +(\S+) ", again.stdout) == ["-"], again.stdout
+            assert [r["clips"] for r in rows if r["status"] == "completed"] == [None], rows
+            assert re.findall(r"completed +1 +\d+ +(\S+) ", table) == ["-"], table
+            assert "(--no-clips: no clips) (done before)" in again.stderr, again.stderr

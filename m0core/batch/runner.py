@@ -173,7 +173,8 @@ def run_job(spec: dict[str, Any], report: Callable[[float], None] | None = None,
     else:
         made = [c.path for c in analysis.clips if c.ok and c.path]
         failed = analysis.failed_clips
-        result.update(status="completed", highlights=len(analysis.highlights), clips=len(made),
+        result.update(status="completed", highlights=len(analysis.highlights),
+                      clips=None if result["clips"] is None else len(made),
                       failed_clips=len(failed), outputs=made + list(analysis.outputs),
                       warnings=list(analysis.warnings),
                       notes=[*analysis.warnings, *analysis.notes])
@@ -213,8 +214,11 @@ def _not_as_asked(spec: dict[str, Any]) -> bool:
 
 
 def _result(spec: dict[str, Any], status: str, **values: Any) -> dict[str, Any]:
+    """A job's result (see :func:`run_job`) with ``values``; its ``clips`` is ``None`` when
+    its options ask for none (``--no-clips``), else the clips made (none yet)."""
+    asked = spec["options"].get("clips", True)
     result = {"job_id": spec["job_id"], "status": status, "video_path": spec["video_path"],
-              "output_path": spec["output_path"], "highlights": 0, "clips": 0,
+              "output_path": spec["output_path"], "highlights": 0, "clips": 0 if asked else None,
               "failed_clips": 0, "outputs": [], "error": None, "retry": False, "warnings": [],
               "notes": [],
               "seconds": 0.0,
@@ -443,9 +447,7 @@ class BatchProcessor:
                     if payload["status"] == "failed" and _moved_on(keyed[job_id]):
                         payload["retry"] = True  # it ran on no file or another one: not its
                     _check_outputs_here(payload)
-                    # --no-clips: no count of clips, '-' in --status as in the summary
-                    asked_clips = by_id[job_id]["options"].get("clips", True)
-                    ledger.finish(key, payload if asked_clips else dict(payload, clips=None))
+                    ledger.finish(key, payload)
                     payload["attempts"] = ledger.get(key).attempts
                     ended(job_id, payload)
 
@@ -543,10 +545,12 @@ def _run_here(spec: dict[str, Any], on_event: Callable[[str, str, Any], None],
 
 def _from_row(spec: dict, row: Row, status: str, **values: Any) -> dict[str, Any]:
     """The result of a job not run this time, from its row; no process ran it (``worker``)."""
-    return _result(spec, status, highlights=row.highlights or 0, clips=row.clips or 0,
-                   outputs=row.outputs, error=row.error, seconds=row.seconds or 0.0,
-                   started=row.started, finished=row.finished, attempts=row.attempts,
-                   worker=None, **values)
+    result = _result(spec, status, highlights=row.highlights or 0, outputs=row.outputs,
+                     error=row.error, seconds=row.seconds or 0.0, started=row.started,
+                     finished=row.finished, attempts=row.attempts, worker=None, **values)
+    if result["clips"] is not None:  # clips asked for: those the row counts
+        result["clips"] = row.clips or 0
+    return result
 
 
 # -- the command line's view: inputs and folders --------------------------------------------

@@ -132,7 +132,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
                                retry_failed=retry_failed, job_timeout=job_timeout)
     view = BatchConsole(len(jobs), enabled=not quiet and not as_json,
                         names=display_names(job.job_id for job in jobs), verbose=verbose,
-                        out_dir=out_dir, clips=opts.clips)
+                        out_dir=out_dir)
 
     try:
         with stdout_to_stderr():
@@ -149,7 +149,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         click.echo(json.dumps({"out_dir": str(out_dir), "ledger": str(ledger_file),
                                "jobs": list(results.values())}, indent=2))
     elif not quiet:
-        click.echo(summary(results.values(), verbose, clips=opts.clips, out_dir=out_dir))
+        click.echo(summary(results.values(), verbose, out_dir=out_dir))
     ended = Counter(r["status"] for r in results.values())
     failed, stopped = ended["failed"], ended["interrupted"]  # stopped from outside the batch
     earlier = sum(1 for r in results.values() if r["previous"])

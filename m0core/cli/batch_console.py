@@ -40,10 +40,8 @@ class BatchConsole:
 
     def __init__(self, total: int, enabled: bool = True,
                  names: dict[str, str] | None = None, *, verbose: bool = False,
-                 out_dir: str | os.PathLike | None = None, clips: bool = True) -> None:
+                 out_dir: str | os.PathLike | None = None) -> None:
         self.total = total
-        #: Whether the jobs cut clips (not ``--no-clips``).
-        self.clips = clips
         #: How a finished job's line names its input (:func:`display_names`); by default its
         #: file name.
         self.names = names or {}
@@ -87,7 +85,7 @@ class BatchConsole:
         mark, colour = _MARK.get(result["status"], ("?", None))
         name = self.names.get(job_id) or Path(result["video_path"]).name
         if result["status"] in ("completed", "skipped"):
-            what = made(result, self.clips)
+            what = made(result)
             if result["status"] == "skipped":
                 what += " (done before)"
             else:
@@ -171,12 +169,12 @@ def _short(name: str, most: int = 24) -> str:
     return fit(name, most, "…")
 
 
-def made(result: dict, clips: bool = True) -> str:
+def made(result: dict) -> str:
     """What a completed job made, for its line: ``2 highlights, 2 clips``; with ``--no-clips``
-    (``clips`` false) ``2 highlights (--no-clips: no clips)``, as ``m0 analyze`` says it, not
-    ``0 clips`` as if every clip had failed."""
+    (its ``clips`` ``None``) ``2 highlights (--no-clips: no clips)``, as ``m0 analyze`` says
+    it, not ``0 clips`` as if every clip had failed."""
     highlights = count(result["highlights"], "highlight")
-    if not clips:
+    if result["clips"] is None:
         return f"{highlights} (--no-clips: no clips)"
     return f"{highlights}, {count(result['clips'], 'clip')}"
 
@@ -195,18 +193,19 @@ def needs_a_look(result: dict) -> bool:
                 or result["status"] == "interrupted" or result.get("warnings"))
 
 
-def summary(results: Iterable[dict], verbose: bool = False, clips: bool = True,
+def summary(results: Iterable[dict], verbose: bool = False,
             out_dir: str | os.PathLike | None = None) -> str:
     """The summary printed after a batch, as short for 500 jobs as for 5: a row for each job
     that :func:`needs_a_look`, its error and warnings below it, then the counts of all and
     where the others are listed (``m0 batch --status out_dir``); with ``verbose`` a row for
-    every job. With ``--no-clips`` (``clips`` false) the clips column says ``-``."""
+    every job. A job run with ``--no-clips`` (its ``clips`` ``None``) has ``-`` in the clips
+    column, as in ``m0 batch --status``."""
     results = list(results)
     listed = [r for r in results if verbose or needs_a_look(r)]
     lines = [f"{'status':<11} {'highlights':>10} {'clips':>5} {'time':>8}  input"] \
         if listed else []
     for r in listed:
-        lines.append(f"{r['status']:<11} {r['highlights']:>10} {r['clips'] if clips else '-':>5} "
+        lines.append(f"{r['status']:<11} {r['highlights']:>10} {_opt(r['clips']):>5} "
                      f"{_seconds(r['seconds']):>8}  {one_line(r['video_path'])}")
         if r["error"] and r["status"] != "skipped":
             earlier = f" ({EARLIER})" if r.get("previous") else ""
