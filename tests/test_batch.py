@@ -2338,3 +2338,24 @@ def test_every_output_of_batch_says_alike_whether_clips_were_asked_for(wav, tmp_
             assert [r["clips"] for r in rows if r["status"] == "completed"] == [None], rows
             assert re.findall(r"completed +1 +\d+ +(\S+) ", table) == ["-"], table
             assert "(--no-clips: no clips) (done before)" in again.stderr, again.stderr
+
+
+def test_a_skipped_jobs_result_holds_what_its_run_warned_of(wav, tmp_path):
+    """A rerun's job skipped as done had ``warnings: []`` in --json (and m0 gui's progress
+    showed it as a whole recording's), though its run warned that its recording looks cut
+    short and --status says so. Its result holds that run's warnings, as it holds its counts;
+    the rerun does not say them again (with -q, or in its summary), but -v lists them."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    (inputs / "cut.wav").write_bytes(wav.read_bytes()[:wav.stat().st_size * 2 // 3])
+    args = ("batch", str(inputs), str(out), "--no-clips", "--no-report")
+    first = run_m0(*args, "-q")
+    assert first.returncode == 0 and first.stderr.startswith("Warning: "), first.stderr
+    warning = first.stderr.strip().removeprefix("Warning: ")
+    [job] = json.loads(run_m0(*args, "--json").stdout)["jobs"]
+    assert (job["status"], job["warnings"]) == ("skipped", [warning]), job
+    assert "Warning" not in run_m0(*args, "-q").stderr
+    again = run_m0(*args)
+    assert "Warning" not in again.stderr + again.stdout, again.stdout
+    listed = run_m0(*args, "-v")
+    assert f"Warning: {warning.split(': ', 1)[1]}" in listed.stdout, listed.stdout

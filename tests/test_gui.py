@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -526,6 +527,30 @@ def test_max_clips_keeps_the_best(vod, tmp_path, browser, serve):
                                                              "1 highlight · 1 clip · ")
     doc = json.loads((tmp_path / "out" / "stream_highlights" / "highlights.json").read_text())
     assert len(doc["highlights"]) == 1  # of 2 without it
+    assert page.problems == [], "\n".join(page.problems)
+
+
+def test_the_progress_says_what_a_job_warned_of_as_its_result_does(wav, tmp_path, browser,
+                                                                    serve):
+    """A recording cut short (a copy that stopped) ran, and the progress said 'completed ·
+    2 highlights, 2 clips' as of a whole recording's, where its result says 'Warning: looks
+    cut short: …'; started again, skipped as done, the same. The progress says each warning
+    below the file's line, as the result does, and the clips as the result counts them."""
+    cut = wav.read_bytes()[:wav.stat().st_size * 2 // 3]
+    page = open_with(browser, serve, tmp_path, {"cut.wav": cut}, ("cut.wav",))
+    p = page.page
+    for status in ("completed", "skipped"):
+        p.click("#start")
+        p.wait_for_selector(f".job[data-status={status}]", timeout=90_000)
+        p.wait_for_selector("#message >> text=Done.")
+        card = p.get_by_role("article", name="cut.wav")
+        card.locator(".warn").first.wait_for()
+        warned = card.locator(".warn").all_inner_texts()
+        assert warned and warned[0].startswith("Warning: looks cut short: its audio ends at 40."), \
+            warned
+        assert p.locator(".job .warn").all_inner_texts() == warned, status
+        clips = re.search(r"· (\d+ clips?) ·", card.locator(".head").inner_text())
+        assert clips and p.inner_text(".job .note").endswith(f", {clips[1]}"), status
     assert page.problems == [], "\n".join(page.problems)
 
 

@@ -547,7 +547,8 @@ def _from_row(spec: dict, row: Row, status: str, **values: Any) -> dict[str, Any
     """The result of a job not run this time, from its row; no process ran it (``worker``)."""
     result = _result(spec, status, highlights=row.highlights or 0, outputs=row.outputs,
                      error=row.error, seconds=row.seconds or 0.0, started=row.started,
-                     finished=row.finished, attempts=row.attempts, worker=None, **values)
+                     finished=row.finished, attempts=row.attempts, warnings=row.warnings,
+                     worker=None, **values)
     if result["clips"] is not None:  # clips asked for: those the row counts
         result["clips"] = row.clips or 0
     return result

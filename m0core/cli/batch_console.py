@@ -74,8 +74,8 @@ class BatchConsole:
         if result["status"] == "skipped" or result.get("previous"):
             self.not_run += 1
         self.done = completed
-        if not self.enabled:  # no job line: each warning names its file
-            for warning in result.get("warnings", ()):
+        if not self.enabled:  # no job line: each warning names its file (said when it ran)
+            for warning in result.get("warnings", ()) if ran(result) else ():
                 warn(warning)
             return
         if result["status"] == "skipped" and not self.verbose:
@@ -185,12 +185,17 @@ def status_command(out_dir: str | os.PathLike | None = None) -> str:
                                   if out_dir is not None else "")
 
 
+def ran(result: dict) -> bool:
+    """Whether a job ran in this batch: not one skipped as done, nor a failure reported
+    again from an earlier run (their results hold what that run found and warned of)."""
+    return result["status"] != "skipped" and not result.get("previous")
+
+
 def needs_a_look(result: dict) -> bool:
-    """Whether a job's result is one to read after its batch: it failed in this run (not
-    one reported again from an earlier run), was interrupted, or warned (a recording that
-    looks cut short)."""
-    return bool(result["status"] == "failed" and not result.get("previous")
-                or result["status"] == "interrupted" or result.get("warnings"))
+    """Whether a job's result is one to read after its batch: it ran in it (:func:`ran`) and
+    failed, was interrupted, or warned (a recording that looks cut short)."""
+    return ran(result) and bool(result["status"] in ("failed", "interrupted")
+                                or result.get("warnings"))
 
 
 def summary(results: Iterable[dict], verbose: bool = False,

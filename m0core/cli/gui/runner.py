@@ -58,7 +58,8 @@ class Runner:
             self.jobs = {job.job_id: {"job_id": job.job_id,
                                       "name": self.name_of(Path(job.video_path)),
                                       "status": "queued", "fraction": 0.0, "began": None,
-                                      "error": None, "highlights": 0, "clips": 0}
+                                      "error": None, "highlights": 0, "clips": 0,
+                                      "warnings": []}
                          for job in jobs}
             self._stop.clear()
             self.state, self.message = "running", None
@@ -132,6 +133,8 @@ class Runner:
         self.jobs[job_id].update(status=result["status"],
                                  error=beside_name(result["error"], job_id),
                                  highlights=result["highlights"], clips=result["clips"],
+                                 warnings=[beside_name(warning, job_id)
+                                           for warning in result["warnings"]],
                                  fraction=1.0 if result["status"] != "interrupted" else
                                  self.jobs[job_id]["fraction"])
         self._changed()

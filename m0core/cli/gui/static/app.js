@@ -48,6 +48,16 @@ function count(n, noun) {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
+// A job's clips: "2 clips", or "no clips" when it asked for none (null: run with --no-clips).
+function clipsOf(job) {
+  return job.clips === null ? "no clips" : count(job.clips, "clip");
+}
+
+// A job's warnings, as m0 batch says them below the job's row ("Warning: looks cut short: …").
+function warningsOf(job) {
+  return job.warnings.map((warning) => el("span", { class: "warn" }, `Warning: ${warning}`));
+}
+
 function size(bytes) {
   const units = ["B", "KB", "MB", "GB", "TB"];
   let i = 0;
@@ -340,10 +350,11 @@ function showProgress(snap) {
       if (job.status === "running") note = `${pct} %` + (job.eta !== null ?
         ` · ETA ${clock(job.eta)}` : "");
       else if (job.status === "completed" || job.status === "skipped") note =
-        `${job.status} · ${count(job.highlights, "highlight")}, ${count(job.clips, "clip")}`;
+        `${job.status} · ${count(job.highlights, "highlight")}, ${clipsOf(job)}`;
       else if (job.error) note = `${job.status}: ${job.error}`;
       return el("div", { class: "job", "data-status": job.status, "data-name": job.name },
-        el("span", { class: "name" }, job.name), bar, el("span", { class: "note" }, note));
+        el("span", { class: "name" }, job.name), bar, el("span", { class: "note" }, note),
+        ...warningsOf(job));
     }));
   }
   const statuses = snap.state + snap.jobs.map((j) => j.status).join();
@@ -397,13 +408,11 @@ function resultCard(job) {
     head.append(el("small", { class: "input-note", "data-input": job.input, title: why }, note));
   }
   if (job.status === "completed") head.append(el("span", {},
-    `${count(job.highlights, "highlight")} · ` +  // no count of clips: run with --no-clips
-    `${job.clips === null ? "no clips" : count(job.clips, "clip")} · ` +
+    `${count(job.highlights, "highlight")} · ${clipsOf(job)} · ` +
     `took ${(job.seconds || 0).toFixed(1)} s`));
   if (job.error) head.append(el("span", { class: job.status === "failed" ? "bad" : "warn" },
     job.error));
-  for (const warning of job.warnings) head.append(el("span", { class: "warn" },
-    `Warning: ${warning}`));  // as m0 batch says it below the job's row
+  head.append(...warningsOf(job));
   const card = el("article", { class: "result", "data-status": job.status,
     "data-name": job.name, "aria-label": job.name }, head);  // whose report, clips, files
   if (job.report) {
