@@ -763,6 +763,25 @@ def test_a_matroska_file_whose_times_start_late_lasts_what_it_plays(make_media, 
     assert probe(result.clips[-1].path).duration == pytest.approx(last.duration, abs=0.2)
 
 
+def test_an_ogg_opus_captured_from_a_live_stream_is_not_said_to_be_cut_short(make_media, mic,
+                                                                            tmp_path):
+    """An Ogg Opus file whose granule positions start at 100 s (a capture of an Icecast
+    stream, saved as it came): FFmpeg declares it 144 s long, where its timeline ends, not
+    the 44 s it plays from its start (as a Matroska file's Duration). m0 probe said 2:24,
+    and m0 analyze and m0 chapters warned 'looks cut short: its audio ends at 44.0 s of the
+    144.0 s it declares' of a whole file. It lasts what it plays, and nothing is said."""
+    path = make_media("matrix-live-capture.opus", "-itsoffset", "100", "-i", str(mic),
+                      "-c:a", "libopus")
+    for info in (PyAVSource().probe(str(path)), probe(path)):
+        assert info.duration == pytest.approx(DURATION, abs=0.1)
+    for source in ("pyav", "ffmpeg"):
+        result = analyze(path, tmp_path / source, source=source, clip_length=10, report=False)
+        assert result.warnings == ()
+        assert_at_players_times(result, BURSTS)
+    said = run_m0("probe", str(path))
+    assert said.returncode == 0 and "audio, 0:44 (ogg)" in said.stdout, said.stdout
+
+
 def test_a_live_matroska_and_other_files_have_no_outline(make_media, container):
     """A Matroska file written as a stream (no duration, sizes unknown) and files that are no
     MP4, Matroska or TS are left to FFmpeg's probe."""

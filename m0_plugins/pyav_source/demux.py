@@ -377,7 +377,7 @@ def _media_info(container, path: Path, track: int | str = 1) -> MediaInfo:
         duration = mp4.cut_fragments_end(path, duration)
     return MediaInfo(
         path=str(path), duration=players_duration(container.format.name, duration, origin,
-                                                  path),
+                                                  path, ctx.name if ctx else None),
         sample_rate=ctx.sample_rate if ctx else 0, channels=channels,
         has_audio=bool(audio), has_video=bool(videos),
         audio_codec=ctx.name if ctx else None,

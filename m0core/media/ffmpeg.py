@@ -238,7 +238,8 @@ def parse_probe(text: str, path: str, size: int = 0, audio_track: int | str = 1)
     if audio_track == "all" and tracks:
         channels = max(t.channels for t in tracks)
     return MediaInfo(
-        path=path, duration=players_duration(container, duration, origin, path),
+        path=path, duration=players_duration(container, duration, origin, path,
+                                             chosen.codec if chosen else None),
         sample_rate=chosen.sample_rate if chosen else 0,
         channels=channels, has_audio=chosen is not None, has_video=video is not None,
         audio_codec=chosen.codec if chosen else None, video_codec=video, container=container,
@@ -259,20 +260,26 @@ def _channels(rest: str) -> int:
 
 #: FFmpeg's names of the demuxer whose declared duration counts from 0, not from its start.
 MATROSKA = "matroska,webm"
+#: FFmpeg's name of the Ogg demuxer, which declares an Opus stream's duration from 0 too.
+OGG = "ogg"
 
 
 def players_duration(container: str | None, duration: float | None,
-                     start: float, path: str | os.PathLike | None = None) -> float | None:
+                     start: float, path: str | os.PathLike | None = None,
+                     codec: str | None = None) -> float | None:
     """The length players show of a file whose demuxer (FFmpeg's ``container`` name) declares
     ``duration`` s and whose first timestamp is ``start`` s: the time from that start (m0's
     0) to the end. A Matroska/WebM file's Duration is where its segment ends, on a timeline
     from 0, and FFmpeg passes it on as it is: a file whose timestamps start at 7.5 s (cut
-    from a longer recording with its times kept) played 7.5 s shorter than it declared.
-    An FLV file at ``path`` cut short (:func:`flv_cut_short`) declares no length it has; a
+    from a longer recording with its times kept) played 7.5 s shorter than it declared. So
+    does FFmpeg of an Ogg file whose audio (``codec``) is Opus and whose granule positions
+    start late (a capture of a live stream). An FLV file at ``path`` cut short
+    (:func:`flv_cut_short`) declares no length it has; a
     WAV file cut short declares, in its header, the whole recording's length, which FFmpeg
     gives up for that of the data there is: the header's is kept, so that the run finds the
     file cut short and says so (:func:`wav_declared`)."""
-    if duration is not None and container == MATROSKA and start > 0:
+    from_zero = container == MATROSKA or (container == OGG and codec == "opus")
+    if duration is not None and from_zero and start > 0:
         return max(duration - start, 0.0)
     if container == FLV and path is not None and flv_cut_short(path):
         return None

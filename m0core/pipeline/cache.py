@@ -42,8 +42,9 @@ from m0core.pipeline.cachedir import SUFFIX_SEEN, cache_dir, mark_seen
 #: 2: the file's identity (m0core.identity) and validated entries; curves on the players'
 #: timeline (1 counted from the audio's own start); 3: both, and the audio track in the key
 #: (the source's ``audio_track`` parameter) and every track's description in the media; 4: a
-#: Matroska file's duration counted from its start (m0core.media.ffmpeg.players_duration).
-FORMAT = 4
+#: Matroska file's duration counted from its start (m0core.media.ffmpeg.players_duration); 5:
+#: an Ogg Opus file's too.
+FORMAT = 5
 SUFFIX_META = ".json"
 SUFFIX_DATA = ".f32"
 #: A selection kept for a curve (:mod:`m0core.pipeline.selections`).
