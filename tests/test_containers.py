@@ -501,6 +501,28 @@ def test_segments_of_an_offset_file_equal_the_whole(container):
     np.testing.assert_allclose(db[0], db[1], atol=2.0)
 
 
+def test_a_segment_of_a_matroska_track_that_starts_after_it_is_decoded(make_media, mic):
+    """A 70 s MKV whose second audio track starts 40 s in (a microphone added to the
+    recording later), its segment from 1 s: the track has no packet in the 30 s read after
+    the seek, so the seek was made on the track, which Matroska does not index, and FFmpeg
+    refused it: m0 analyze --audio-track 2 of such a recording of 10 minutes or more (a
+    segment starting before the track does) ended 'Error: plugin "pyav-source" ...:
+    PermissionError: [Errno 1] Operation not permitted'. The segment is the whole decode's
+    from its start: silence, then the track."""
+    long = [a.replace(f"duration={DURATION:g}", "duration=70") for a in [*VIDEO, *GAME]]
+    path = str(make_media("matrix-track-two-from-40s.mkv", *long, "-itsoffset", "40",
+                          "-i", str(mic), "-map", "0:v", "-map", "1:a", "-map", "2:a", *H264,
+                          "-c:a", "aac", "-t", "70"))
+    src = PyAVSource(audio_track=2)
+    rate = src.probe(path).sample_rate
+    whole = np.concatenate([c.samples for c in src.chunks(path)])
+    part = np.concatenate([c.samples for c in src.chunks(path, start=1.0)])
+    assert abs(len(part) - (len(whole) - rate)) <= 2
+    n = min(len(part), len(whole) - rate)
+    np.testing.assert_allclose(part[:n], whole[rate:rate + n], atol=2e-3)
+    assert not np.any(part[:int(38 * rate)]) and np.any(part[int(39.1 * rate):])
+
+
 @pytest.mark.parametrize("ext", ["mkv", "mp4"])
 def test_obs_two_tracks_mic_track_and_all_find_the_mic(obs, ext, tmp_path):
     path = obs(ext)

@@ -121,16 +121,21 @@ def _seek(container, stream, target: float) -> None:
     unindexed audio track by reading every cluster up to the target (to reach the middle of a
     6 h 720p recording: 4.2 GB read, 14.7 s; now 2 MB, 0.16 s). The audio packets there start
     about where the video's keyframe does; if they start after ``target`` (audio muxed late),
-    the seek is made on ``stream`` itself.
+    the seek is made on ``stream`` itself. FFmpeg refuses that where the track has no packet
+    at or before ``target`` (a Matroska track that starts later): its packets come after the
+    default stream's seek, which is made again.
     """
     container.seek(int(target * 1_000_000), backward=True)
     near = islice(container.demux(), _PEEK)  # a track that ended is not read to the end
     first = next((packet for packet in near
                   if packet.stream_index == stream.index and packet.pts is not None), None)
-    if first is not None and first.pts * stream.time_base <= target:
-        container.seek(int(target * 1_000_000), backward=True)  # to demux from there again
-    else:
-        container.seek(int(target / stream.time_base), stream=stream, backward=True)
+    if first is None or first.pts * stream.time_base > target:
+        try:
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            return
+        except av.FFmpegError:
+            pass
+    container.seek(int(target * 1_000_000), backward=True)  # to demux from there again
 
 
 class _Track:
