@@ -523,6 +523,25 @@ def test_a_segment_of_a_matroska_track_that_starts_after_it_is_decoded(make_medi
     assert not np.any(part[:int(38 * rate)]) and np.any(part[int(39.1 * rate):])
 
 
+def test_clips_of_a_ts_whose_second_track_starts_late_keep_it(make_media, mic, tmp_path):
+    """An MPEG-TS whose second audio track begins 8 s in (after the 5 s FFmpeg's probe
+    reads; here the mic again, 8 s later): FFmpeg knows no sample rate of that track, and
+    every copied clip failed ('ffmpeg failed: sample rate not set', 'Error: 2 of 2 clips
+    failed'), of track 1's moments as of track 2's (--audio-track 2 with the ffmpeg source,
+    which decodes it). A clip keeps both tracks, that one encoded, each moment on its track
+    where highlights.json says."""
+    path = make_media("matrix-ts-second-track-from-8s.ts", *VIDEO, "-i", str(mic),
+                      "-itsoffset", "8", "-i", str(mic), "-map", "0:v", "-map", "1:a",
+                      "-map", "2:a", *H264, "-c:a", "aac", "-t", f"{DURATION:g}")
+    assert [t.sample_rate for t in probe(path).tracks] == [48000, 0]
+    for track, source, moments in ((1, "pyav", BURSTS), (2, "ffmpeg", _shifted(8.0))):
+        result = analyze(path, tmp_path / str(track), source=source, audio_track=track,
+                         clip_length=10, report=False)
+        assert_at_players_times(result, moments, audio_track=track)
+        for clip in result.clips:
+            assert [t.sample_rate for t in probe(clip.path).tracks] == [48000, 48000]
+
+
 @pytest.mark.parametrize("ext", ["mkv", "mp4"])
 def test_obs_two_tracks_mic_track_and_all_find_the_mic(obs, ext, tmp_path):
     path = obs(ext)

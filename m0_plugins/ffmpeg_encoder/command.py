@@ -52,6 +52,19 @@ def track_titles(media: MediaInfo, tracks: list[int] | None = None) -> list[str]
             for option in (f"-metadata:s:a:{index}", f"title={titles[number]}")]
 
 
+def unknown_rates(media: MediaInfo, tracks: list[int] | None, suffix: str) -> list[str]:
+    """ffmpeg's output options for a copy keeping ``tracks`` of ``media`` (numbered from 1;
+    ``None``: every one) into a ``suffix`` file: each track FFmpeg found no sample rate of
+    (an MPEG-TS track that begins after the seconds its probe reads, m0 probe's ``0 Hz``),
+    which it cannot copy ('sample rate not set'), encoded (AAC; Opus into WebM): its decoder
+    learns the rate from the track's frames."""
+    kept = [t.number for t in media.tracks] if tracks is None else tracks
+    rates = {t.number: t.sample_rate for t in media.tracks}
+    codec = "libopus" if suffix == ".webm" else "aac"
+    return [option for i, number in enumerate(kept) if not rates.get(number, 1)
+            for option in (f"-c:a:{i}", codec)]
+
+
 def clip_command(
     media: MediaInfo, start: float, duration: float, out: str | os.PathLike, cut: str = "copy",
     *, video_graph: str | None = None, audio_filter: str | None = None,
@@ -83,7 +96,8 @@ def clip_command(
     ``source`` is the ffmpeg input that reads the recording, if not its file (a copied MP4's
     window header followed by the file, :mod:`~m0_plugins.ffmpeg_encoder.window`).
     ``tracks``: the audio tracks (numbered from 1) a clip that is not filtered keeps, if not
-    every one (:func:`~m0_plugins.ffmpeg_encoder.keyframes.copied_streams`).
+    every one (:func:`~m0_plugins.ffmpeg_encoder.keyframes.copied_streams`); a copy encodes
+    those FFmpeg found no sample rate of (:func:`unknown_rates`).
     ``sound_only``: a copy of the sound alone, for a window after the picture ends
     (:func:`~m0_plugins.ffmpeg_encoder.keyframes.copied_streams`), read from the
     start of ``source`` up to ``start`` (``seek`` is not used): a seek lands on the
@@ -134,7 +148,8 @@ def clip_command(
         cmd += track_titles(media, tracks)
     suffix = Path(out).suffix.lower()
     if cut == "copy":
-        cmd += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
+        cmd += ["-c", "copy", "-avoid_negative_ts", "make_zero", *unknown_rates(media, tracks,
+                                                                               suffix)]
         if suffix == ".flac":  # a copied FLAC header gives the whole file's length and start
             cmd += ["-c:a", "flac"]  # re-encoded: lossless, and about as fast as a copy
     else:  # re-encoded: a late start and gaps filled with silence where players keep them
