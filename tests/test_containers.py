@@ -523,16 +523,23 @@ def test_a_segment_of_a_matroska_track_that_starts_after_it_is_decoded(make_medi
     assert not np.any(part[:int(38 * rate)]) and np.any(part[int(39.1 * rate):])
 
 
-def test_clips_of_a_ts_whose_second_track_starts_late_keep_it(make_media, mic, tmp_path):
+@pytest.fixture(scope="session")
+def second_track_from_8s(make_media, mic: Path) -> Path:
+    """An MPEG-TS whose second audio track (the mic again, 8 s later) begins after the 5 s
+    FFmpeg's probe reads: FFmpeg knows no sample rate of it."""
+    return make_media("matrix-ts-second-track-from-8s.ts", *VIDEO, "-i", str(mic),
+                      "-itsoffset", "8", "-i", str(mic), "-map", "0:v", "-map", "1:a",
+                      "-map", "2:a", *H264, "-c:a", "aac", "-t", f"{DURATION:g}")
+
+
+def test_clips_of_a_ts_whose_second_track_starts_late_keep_it(second_track_from_8s, tmp_path):
     """An MPEG-TS whose second audio track begins 8 s in (after the 5 s FFmpeg's probe
     reads; here the mic again, 8 s later): FFmpeg knows no sample rate of that track, and
     every copied clip failed ('ffmpeg failed: sample rate not set', 'Error: 2 of 2 clips
     failed'), of track 1's moments as of track 2's (--audio-track 2 with the ffmpeg source,
     which decodes it). A clip keeps both tracks, that one encoded, each moment on its track
     where highlights.json says."""
-    path = make_media("matrix-ts-second-track-from-8s.ts", *VIDEO, "-i", str(mic),
-                      "-itsoffset", "8", "-i", str(mic), "-map", "0:v", "-map", "1:a",
-                      "-map", "2:a", *H264, "-c:a", "aac", "-t", f"{DURATION:g}")
+    path = second_track_from_8s
     assert [t.sample_rate for t in probe(path).tracks] == [48000, 0]
     for track, source, moments in ((1, "pyav", BURSTS), (2, "ffmpeg", _shifted(8.0))):
         result = analyze(path, tmp_path / str(track), source=source, audio_track=track,
@@ -540,6 +547,22 @@ def test_clips_of_a_ts_whose_second_track_starts_late_keep_it(make_media, mic, t
         assert_at_players_times(result, moments, audio_track=track)
         for clip in result.clips:
             assert [t.sample_rate for t in probe(clip.path).tracks] == [48000, 48000]
+
+
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_chapters_of_a_ts_whose_second_track_starts_late_keep_it(second_track_from_8s,
+                                                                 tmp_path, ext):
+    """m0 chapters of an MPEG-TS whose second audio track begins after the 5 s FFmpeg's
+    probe reads ended 'Error: ...: stream.ts (h264 video, aac audio, aac audio) cannot be
+    copied into .mkv as it is: sample rate not set' (.mp4 likewise, adding '; write an .mkv
+    instead'). The copy keeps that track, encoded, its moment under its chapter."""
+    moment = BURSTS[1] + 8.0
+    out = embed_chapters(second_track_from_8s,
+                         [Highlight(moment - 5, moment + 5, moment, -6.0, 1.0, index=1)],
+                         tmp_path / f"chapters.{ext}")
+    assert [t.sample_rate for t in probe(out).tracks] == [48000, 48000]
+    assert any(abs(t - moment) <= SLACK for t in loud_times(out, 2))
+    assert any(abs(t - BURSTS[1]) <= SLACK for t in loud_times(out, 1))
 
 
 @pytest.mark.parametrize("ext", ["mkv", "mp4"])

@@ -140,15 +140,14 @@ def copy_options(info: MediaInfo, muxer: str) -> list[str]:
     """ffmpeg's output options for :func:`embed_chapters`'s copy of the file ``info`` tells
     of into a ``muxer`` file: every stream as it is (:data:`COPY`), but an audio track whose
     codec that container's players do not play (:data:`PLAYED_AUDIO`: PCM, FLAC or Opus in an
-    MP4 or M4A, AAC in a WebM) is encoded with :data:`AUDIO_ENCODERS`'s (AAC; Opus in WebM)."""
+    MP4 or M4A, AAC in a WebM), or that FFmpeg found no sample rate of and cannot copy (an
+    MPEG-TS track that begins after the seconds its probe reads), is encoded with
+    :data:`AUDIO_ENCODERS`'s (AAC; Opus in WebM; AAC in Matroska, which plays any codec)."""
     options = list(COPY)
-    encoder = AUDIO_ENCODERS.get(muxer)
-    if encoder is None:  # Matroska: any codec, and players play it
-        return options
-    played = PLAYED_AUDIO[muxer]
-    codec, rate = encoder
+    codec, rate = AUDIO_ENCODERS.get(muxer, AUDIO_ENCODERS["mp4"])
+    played = PLAYED_AUDIO.get(muxer, lambda _codec: True)
     for i, track in enumerate(info.tracks):
-        if not played(track.codec or ""):
+        if not track.sample_rate or not played(track.codec or ""):
             options += [f"-c:a:{i}", codec, f"-b:a:{i}", rate]
     return options
 
