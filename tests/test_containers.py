@@ -549,6 +549,25 @@ def test_clips_of_a_ts_whose_second_track_starts_late_keep_it(second_track_from_
             assert [t.sample_rate for t in probe(clip.path).tracks] == [48000, 48000]
 
 
+@pytest.mark.parametrize("track", ["2", "all"])
+def test_a_track_whose_rate_ffmpegs_probe_did_not_find_says_how_to_read_it(
+        second_track_from_8s, tmp_path, track):
+    """m0 analyze --audio-track 2 (or all) of an MPEG-TS whose second audio track begins
+    after the 5 s FFmpeg's probe reads said 'not a media file m0 can read (no audio FFmpeg
+    can decode was found in it)' of a file it reads (track 1), or that its tracks' 'different
+    sample rates (0, 48000 Hz) cannot be mixed'. It says which track FFmpeg's probe found no
+    sample rate of and that the ffmpeg source reads it."""
+    proc = run_m0("analyze", str(second_track_from_8s), str(tmp_path / "out"), "--no-clips",
+                  "--audio-track", track)
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert line == (f"Error: {second_track_from_8s}: FFmpeg's probe found no sample rate of "
+                    "audio track 2 (a track that begins after the first seconds of the "
+                    "file?): --source ffmpeg reads it"), line
+    assert run_m0("analyze", str(second_track_from_8s), str(tmp_path / "ffmpeg"), "--no-clips",
+                  "--audio-track", track, "--source", "ffmpeg").returncode == 0
+
+
 @pytest.mark.parametrize("ext", ["mkv", "mp4"])
 def test_chapters_of_a_ts_whose_second_track_starts_late_keep_it(second_track_from_8s,
                                                                  tmp_path, ext):

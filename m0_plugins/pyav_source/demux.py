@@ -286,8 +286,16 @@ def _mix(tracks, position: int, out: np.ndarray) -> None:
 
 def _chosen(container, path: Path, track: int | str) -> list:
     """The audio streams ``track`` names (:class:`InputError` if the file has no such track,
-    or FFmpeg could not tell its sample rate: random bytes it took for an MP3, say)."""
+    or FFmpeg could not tell its sample rate: random bytes it took for an MP3, say, or a
+    track of a file whose others it reads that begins after the seconds its probe reads)."""
     audio = list(container.streams.audio)
+    unknown = [n for n, s in enumerate(audio, start=1) if s.codec_context.sample_rate <= 0]
+    named = range(1, len(audio) + 1) if track == checks.ALL_TRACKS else [track]
+    late = [n for n in named if n in unknown]
+    if late and len(unknown) < len(audio):
+        raise InputError(f"{path}: FFmpeg's probe found no sample rate of audio track "
+                         f"{late[0]} (a track that begins after the first seconds of the "
+                         "file?): --source ffmpeg reads it")
     if track == checks.ALL_TRACKS:
         rates = sorted({s.codec_context.sample_rate for s in audio})
         if len(rates) > 1:
