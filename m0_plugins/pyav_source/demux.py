@@ -314,6 +314,14 @@ def _chosen(container, path: Path, track: int | str) -> list:
     return chosen
 
 
+#: The demuxer options ``ffmpeg`` and ``ffprobe`` open every input with, which a file with an
+#: audio track FFmpeg's probe found no sample rate of is opened again with: an MPEG-TS's
+#: every program map is read (in an M2TS whose audio starts 3 s after its video, the probe
+#: finds the audio's rate only so; an MPEG-TS's open reads 4 MB more so, not asked for
+#: every file).
+UNPROBED_OPTIONS = {"scan_all_pmts": "1"}
+
+
 class _open:
     """``av.open`` as a context manager that also captures FFmpeg's error messages while it
     is open (``.logs``); failing to open is one clear :class:`InputError`."""
@@ -334,6 +342,10 @@ class _open:
         try:
             # input_arg pins the file protocol: "concat:a|b.mp4" or "http:x.mp4" stay files
             self.container = av.open(input_arg(self.path), metadata_errors="ignore")
+            if any(s.codec_context.sample_rate <= 0 for s in self.container.streams.audio):
+                self.container.close()  # read again as ffmpeg and ffprobe read it
+                self.container = av.open(input_arg(self.path), metadata_errors="ignore",
+                                         options=UNPROBED_OPTIONS)
         except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
             self._restore()
             raise unreadable(self.path, "m0", _reason(exc, self.logs)) from None
