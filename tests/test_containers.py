@@ -290,6 +290,43 @@ def test_a_copied_clip_of_an_flv_says_where_it_starts(container, tmp_path):
         assert abs(clip.start + loud_times(Path(clip.path))[0] - burst) <= 0.1, clip.start
 
 
+def test_a_copied_clip_of_an_mpeg_ps_starts_with_its_window_and_says_so(make_media, mic,
+                                                                       tmp_path):
+    """An MPEG-PS (.mpg, .vob: a DVD's, a capture card's) has no index, as an MPEG-TS has
+    none: FFmpeg's seek to a window's start between two keyframes lands on the later one, so
+    a copied clip's picture began up to a GOP after its window, and highlights.json's
+    clip_start said the keyframe before it: each moment came 1 s earlier in the clip than
+    clip_start + its time there. The clip is sought to the keyframe before its window, as
+    an MPEG-TS's is: it begins with the window's picture, and says where."""
+    video = ["-f", "lavfi", "-i", f"testsrc2=size=160x60:rate=15:duration={DURATION:g}[t];"
+             f"color=black:size=160x60:rate=15:duration={DURATION:g},"
+             "geq=lum='16+4*floor(T)':cb=128:cr=128[s];[t][s]vstack"]
+    path = make_media("matrix-audio-offset.mpg", *video, "-itsoffset", "3", "-i", str(mic),
+                      "-map", "0:v", "-map", "1:a", "-c:v", "mpeg2video", "-g", "15",
+                      "-c:a", "mp2")
+    result = analyze(path, tmp_path / "out", clip_length=10, report=False)
+    assert len(result.clips) == len(BURSTS)
+    for clip, burst in zip(result.clips, _shifted(3.0), strict=True):
+        assert clip.ok, clip.error
+        assert abs(clip.start + loud_times(Path(clip.path))[0] - burst) <= 0.1, clip.start
+        t, second = _lower_seconds_shown(Path(clip.path))[0]
+        assert second <= clip.highlight.start and abs(clip.start + t - second) <= 0.1, \
+            (clip.start, t, second, clip.highlight.start)
+
+
+def _lower_seconds_shown(path: Path) -> list[tuple[float, int]]:
+    """``(time, second of the recording shown)`` of each frame of ``path``, whose lower half
+    shows its second as :data:`SECONDS` does, times from its start as players show it."""
+    import av
+
+    with av.open(str(path)) as container:
+        origin = (container.start_time or 0) / 1_000_000
+        stream = container.streams.video[0]
+        return [(float(frame.pts * stream.time_base) - origin,
+                 round((frame.to_ndarray()[frame.height // 2:frame.height].mean() - 16) / 4))
+                for frame in container.decode(stream) if frame.pts is not None]
+
+
 def test_a_copied_clip_of_an_mp4_cut_after_a_keyframe_says_where_it_starts(
         container, make_media, tmp_path):
     """An MP4 cut by a stream copy 1.32 s after a keyframe starts, by its edit list, 1.32 s

@@ -1,14 +1,15 @@
 """Where a clip's video is decoded from: the frames and keyframes around a window, read from
 the packets with PyAV (no decoding).
 
-FFmpeg's MPEG-TS demuxer has no index, and a seek to a time between two keyframes lands on
-the later one: ``ffmpeg -ss T -i x.ts`` starts the video at the first keyframe after ``T``,
-up to a GOP late. A seek just after a keyframe's own time lands on it, so a clip of such a
-container is sought to the keyframe before its window (:func:`seek_point`). In every
-container, a seek to a time before the video's first keyframe lands on that keyframe, the
-other streams with it: a recording whose video starts after its sound is not sought. A
-window that starts in a gap of the video (a reconnected stream's) is sought to the keyframe
-before it too, so a re-encoded clip can hold the frame players hold there (:class:`Seek`).
+FFmpeg's MPEG-TS and MPEG-PS (.mpg, .vob) demuxers have no index, and a seek to a time
+between two keyframes lands on the later one: ``ffmpeg -ss T -i x.ts`` starts the video at
+the first keyframe after ``T``, up to a GOP late. A seek just after a keyframe's own time
+lands on it, so a clip of such a container is sought to the keyframe before its window
+(:func:`seek_point`). In every container, a seek to a time before the video's first
+keyframe lands on that keyframe, the other streams with it: a recording whose video starts
+after its sound is not sought. A window that starts in a gap of the video (a reconnected
+stream's) is sought to the keyframe before it too, so a re-encoded clip can hold the frame
+players hold there (:class:`Seek`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ SEEK_BACK = (1.0, 10.0, 60.0, float("inf"))
 #: come before the window): looking reads the packets' times (an MP4's from its sample
 #: tables, a block at a time; other containers opened with PyAV), once per clip.
 EARLY = 30.0
-#: Containers (FFmpeg's names) whose seeks land on the keyframe after their target.
-LATE_SEEKING = frozenset({"mpegts"})
+#: Containers (FFmpeg's names) whose seeks land on the keyframe after their target: MPEG-TS
+#: and MPEG-PS.
+LATE_SEEKING = frozenset({"mpegts", "mpeg"})
 #: Seconds before the other streams of a copied clip begin within which an audio track may
 #: end and still be one of the window's (:func:`copied_streams`).
 ENDED_BEFORE = 1.0
