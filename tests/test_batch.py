@@ -1847,7 +1847,9 @@ def test_an_empty_scheduler_address_is_an_error_not_a_local_cluster(tmp_path, vo
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--workers", "0"], "workers must be at least 1, not 0"),
+    # named as the Python API names them: 'workers must be …', 'job_timeout must be …'
+    (["--workers", "0"], "Error: --workers must be at least 1, not 0"),
+    (["--job-timeout", "nan"], "Error: --job-timeout must be a finite number, not nan"),
     (["--selector", "nope"], 'unknown selector "nope"'),
     (["--analyzer", "rms-streaming+nope"], 'unknown analyzer "nope"'),
     # each job used to fail with it, one by one

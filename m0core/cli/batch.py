@@ -15,6 +15,7 @@ from m0core.cli.options import (
     CLIP_PARAMS,
     analysis_options,
     build_options,
+    flags_named,
     input_path,
     report_failed_plugins,
 )
@@ -127,9 +128,10 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
             taken = ledger.folders()
     folders = job_folders(inputs, out_dir, taken)
     jobs = [BatchJob(p, folders[p], job_id=str(p), options=opts) for p in inputs]
-    processor = BatchProcessor(default_workers() if workers is None else workers, executor,
-                               scheduler=scheduler, ledger=ledger_file,
-                               retry_failed=retry_failed, job_timeout=job_timeout)
+    with flags_named():  # --workers 0, --job-timeout nan: checked by BatchProcessor
+        processor = BatchProcessor(default_workers() if workers is None else workers,
+                                   executor, scheduler=scheduler, ledger=ledger_file,
+                                   retry_failed=retry_failed, job_timeout=job_timeout)
     view = BatchConsole(len(jobs), enabled=not quiet and not as_json,
                         names=display_names(job.job_id for job in jobs), verbose=verbose,
                         out_dir=out_dir)

@@ -4,7 +4,8 @@ found (analyze, batch, chapters, the GUI's form) and how they become :class:`Opt
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -287,13 +288,22 @@ def build_options(analyzer: str | None, streaming: bool, params: tuple[str, ...]
     _check_window(values)
     extra = _parse_params(params)
     _check_dead(no_clips, values, params, clip_params)
-    try:
+    with flags_named():
         return Options(
             analyzer=analyzer, clips=not no_clips, cache=not no_cache,
             source_params=extra["source"], analyzer_params=extra["analyzer"],
             selector_params=extra["selector"], encoder_params=extra["encoder"],
             **values,
         )
+
+
+@contextmanager
+def flags_named() -> Iterator[None]:
+    """An :class:`OptionError` raised inside that names a parameter of the running command
+    (``job_timeout must be …``, as the Python API names it) names its option instead
+    (``--job-timeout must be …``)."""
+    try:
+        yield
     except OptionError as exc:
         raise OptionError(_as_flag(str(exc))) from None
 
