@@ -168,3 +168,15 @@ def test_the_outputs_bar_prints_its_label_alone_where_stderr_is_no_terminal(vod,
     run = run_m0("analyze", str(vod), str(tmp_path / "out"), "--no-clips", "-f", "csv")
     assert run.returncode == 0, run.stderr
     assert run.stderr.splitlines() == ["Analysing", "Writing outputs"], run.stderr
+
+
+def test_the_compilation_has_a_bar_of_its_own(wav, tmp_path):
+    """The compilation was made with the clips' bar standing at its end and nothing said
+    (minutes for an hour of clips crossfaded); it has a bar of its own, between the clips'
+    and the outputs'."""
+    run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--compilation",
+                 "--max-clips", "2")
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == ["Analysing", "Cutting clips", "Making the compilation",
+                                       "Writing outputs"], run.stderr
+    assert (tmp_path / "out" / "compilation.m4a").is_file()

@@ -53,8 +53,9 @@ def progress_bar(**options: Any) -> ProgressBar:
 
 
 class ConsoleProgress(Progress):
-    """Progress bars on stderr: analysis (audio seconds), then the clips still running, then
-    the outputs being written (the report's thumbnails and page, the ``--format`` files).
+    """Progress bars on stderr: analysis (audio seconds), then the clips still running, the
+    compilation being made, then the outputs being written (the report's thumbnails and page,
+    the ``--format`` files).
 
     Bars only draw on a terminal; elsewhere (logs, CI) click prints nothing but the label.
     """
@@ -64,6 +65,7 @@ class ConsoleProgress(Progress):
         self.enabled = enabled
         self._bar = None
         self._clip_bar = None
+        self._compile_bar = None
         self._write_bar = None
         self._shown = 0.0
         self._clips_done = 0
@@ -133,14 +135,24 @@ class ConsoleProgress(Progress):
             self._clip_bar = progress_bar(length=clips_pending, label="Cutting clips")
             self._clip_bar.__enter__()
 
+    def compiling(self, done: int, total: int) -> None:
+        self._step("_compile_bar", "Making the compilation", done, total)
+
     def writing(self, done: int, total: int) -> None:
-        if self._write_bar is None:
-            self._close_bars()  # the clips' bar is at its end
+        self._step("_write_bar", "Writing outputs", done, total)
+
+    def _step(self, name: str, label: str, done: int, total: int) -> None:
+        """The bar ``name`` (``label``) at ``done`` of ``total``: opened at its first step,
+        the bars before it closed (the clips' is at its end), and closed at its last."""
+        bar = getattr(self, name)
+        if bar is None:
+            self._close_bars()
             if not self.enabled:
                 return
-            self._write_bar = progress_bar(length=total, label="Writing outputs")
-            self._write_bar.__enter__()
-        self._write_bar.update(done - self._write_bar.pos)
+            bar = progress_bar(length=total, label=label)
+            bar.__enter__()
+            setattr(self, name, bar)
+        bar.update(done - bar.pos)
         if done >= total:
             self._close_bars()
 
@@ -149,7 +161,7 @@ class ConsoleProgress(Progress):
         self._close_bars()
 
     def _close_bars(self) -> None:
-        for name in ("_bar", "_clip_bar", "_write_bar"):
+        for name in ("_bar", "_clip_bar", "_compile_bar", "_write_bar"):
             bar = getattr(self, name)
             if bar is not None:
                 bar.__exit__(None, None, None)
