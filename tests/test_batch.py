@@ -1992,6 +1992,30 @@ def test_status_says_what_a_job_warned_of(vod_ts, tmp_path):
     assert run_m0(*args).returncode == 0 and _statuses(out) == ["completed"]
 
 
+def test_a_rerun_gives_a_skipped_jobs_warnings_as_its_run_gave_them(vod_ts, tmp_path):
+    """m0 batch --json run again (a nightly script's) gave a job skipped as done earlier
+    'warnings': [] though its run had warned that its recording looks cut short, where its
+    highlights, clips and outputs were that run's: a script collecting the recordings to look
+    at lost it on the second night. A skipped job's warnings are its run's, as --status
+    gives them; they are not said again on stderr (-q) nor listed in the summary (not this
+    run's news)."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    cut_copy(vod_ts, inputs / "cut.ts")
+    args = ("batch", str(inputs), str(out), "--no-clips", "--no-report")
+    [first] = json.loads(run_m0(*args, "--json").stdout)["jobs"]
+    assert first["status"] == "completed" and len(first["warnings"]) == 1, first
+    again = run_m0(*args, "--json")
+    [job] = json.loads(again.stdout)["jobs"]
+    assert job["status"] == "skipped" and job["warnings"] == first["warnings"], job
+    assert "Warning" not in again.stderr, again.stderr
+    quiet = run_m0(*args, "-q")
+    assert quiet.returncode == 0 and "Warning" not in quiet.stderr, quiet.stderr
+    text = run_m0(*args)
+    assert "Warning" not in text.stdout + text.stderr, text.stdout + text.stderr
+    assert "Not listed: 1 skipped" in text.stdout, text.stdout
+
+
 def test_status_says_which_inputs_are_gone_or_changed_since(vod, tmp_path):
     """A studio deletes its VODs once their highlights are cut: ``m0 batch --status`` listed
     them ``completed`` as if they were still there. Their rows are kept (the history, the
