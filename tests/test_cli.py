@@ -426,6 +426,16 @@ def test_every_option_s_help_says_its_default():
             rest = shown.split(help_, 1)[1]
             assert rest.lstrip().startswith("[default:"), (path, option.opts, rest[:40])
 
+@pytest.mark.parametrize("command", ["analyze", "batch", "chapters"])
+def test_quiet_s_help_says_the_errors_and_warnings_are_still_said(command):
+    """m0 batch --help said -q is 'No progress or summary.' and m0 chapters 'No progress bar
+    or summary.', where m0 analyze's says 'Errors and warnings only: …': each still says a
+    recording that looks cut short, and batch its last line ('Error: 1 of 3 jobs failed …').
+    Each command whose -q keeps them says so alike."""
+    shown = " ".join(run_m0(command, "--help").stdout.split())
+    assert "-q, --quiet Errors and warnings only: no progress" in shown, shown
+
+
 def test_m0_chapters_help_speaks_of_chapters_not_clips(vod, tmp_path):
     """m0 chapters --help called -l 'Length of each clip' and offered --max-clips, though it
     cuts no clip: -l is each highlight's window, its chapter, and --max-chapters keeps the

@@ -52,7 +52,8 @@ from m0core.errors import M0Error
               help="Print the ledger of OUT_DIR (what ran, how it ended: each input's "
                    "latest job; inputs gone or changed since are marked) and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job results as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Errors and warnings only: no progress, job lines or summary.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also a line per job skipped as done earlier (one line for them all "
                    "otherwise), and a row per job in the summary (those that failed, were "

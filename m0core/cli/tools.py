@@ -75,7 +75,8 @@ def load_highlights(path: Path, video: Path | None = None) -> list[Highlight]:
 @click.option("--highlights", "highlights_json", type=click.Path(), callback=input_path,
               default=None, help="Use this highlights.json instead of analysing VIDEO again.")
 @selection_options(chapters=True)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Errors and warnings only: no progress bar or summary.")
 def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
              **values: Any) -> None:
     """Write OUT: a stream copy of VIDEO with one chapter per highlight.
