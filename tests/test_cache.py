@@ -100,6 +100,20 @@ def test_cache_commands(vod, own_cache):
     assert sorted(p.name for p in own_cache.iterdir()) == sorted(theirs)
 
 
+def test_cache_info_says_a_small_cache_s_size_as_it_is(vod, own_cache):
+    """m0 cache info said '1 analysis, 1 selection kept with them, 0.0 MB' of a cache that
+    held some KB (a minute's analysis; an hour's is under 1 MB): it looked empty, or broken.
+    It says its KB, MB as before from 1 MB."""
+    from m0core.cli.console import size
+
+    m0core.analyze(vod, None, clips=False)
+    info = json.loads(run_m0("cache", "info", "--json").stdout)
+    shown = run_m0("cache", "info").stdout.strip()
+    assert shown.endswith(f", {round(info['bytes'] / 1024)} KB"), (shown, info)
+    assert [size(n) for n in (0, 1, 1023, 1024, 5 * 2**20 + 2**19, 3 * 2**30)] \
+        == ["0 bytes", "1 byte", "1023 bytes", "1 KB", "5.5 MB", "3.0 GB"]
+
+
 def test_a_cache_that_cannot_be_cleared_is_one_line(vod, own_cache):
     """An entry's data replaced by a folder with something in it: not deleted, one line."""
     m0core.analyze(vod, None, clips=False)

@@ -150,6 +150,17 @@ def span(seconds: float) -> str:
     return clock(seconds) if seconds >= 1 else f"{seconds:.2g} s"
 
 
+def size(n_bytes: int) -> str:
+    """A size as a person reads it: ``512 bytes``, ``36 KB``, ``5.3 MB``, ``1.2 GB`` (of 1024),
+    never the ``0.0 MB`` a small folder's was."""
+    if n_bytes < 2**10:
+        return count(n_bytes, "byte")
+    for unit, scale in (("KB", 2**10), ("MB", 2**20)):
+        if n_bytes < 2**10 * scale:
+            return f"{n_bytes / scale:.{0 if unit == 'KB' else 1}f} {unit}"
+    return f"{n_bytes / 2**30:.1f} GB"
+
+
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """``1 clip``, ``2 clips``: a count and its noun, singular for one (``plural`` when it is
     not the noun and an ``s``: ``count(2, "analysis", "analyses")``)."""

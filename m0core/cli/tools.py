@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import clock, count, span, stdout_to_stderr, warn
+from m0core.cli.console import clock, count, size, span, stdout_to_stderr, warn
 from m0core.cli.options import (
     ANALYZER_HELP,
     AUDIO_TRACK,
@@ -286,7 +286,7 @@ def cache_info(as_json: bool) -> None:
     else:
         click.echo(f"{data['folder']}: {count(data['entries'], 'analysis', 'analyses')}, "
                    f"{count(data['selections'], 'selection')} kept with them, "
-                   f"{data['bytes'] / 2**20:.1f} MB")
+                   f"{size(data['bytes'])}")
 
 
 @cache_group.command("clear", epilog="Example: m0 cache clear")
