@@ -459,6 +459,8 @@ def test_demo_makes_a_sample_and_finds_its_moments(tmp_path):
     assert doc["highlights"] and all(h["clip"] for h in doc["highlights"])
     planted = int(run.stdout.split("Planted ")[1].split()[0])
     assert f"({planted} of the moments, 0 false alarms)" in run.stdout
+    # -q's output began with an empty line, there to set the summary apart from the bars
+    assert run.stdout.startswith("Planted "), run.stdout
 
 
 def test_the_demo_replaces_its_own_sample_and_no_other_file(tmp_path):

@@ -57,7 +57,9 @@ def run_demo(out_dir: Path, duration: float = 180.0, *, quiet: bool = False,
     finally:
         progress.close()
     match = synth.match_events(events, result.highlights)
-    click.echo(f"\nPlanted {count(len(events), 'moment')}; m0 found "
+    if not quiet:  # the summary set apart from the bars
+        click.echo()
+    click.echo(f"Planted {count(len(events), 'moment')}; m0 found "
                f"{count(len(result.highlights), 'highlight')} ({match.found} of the moments, "
                f"{count(match.false, 'false alarm')}).")
     for h in result.highlights:
