@@ -24,14 +24,15 @@ TRUE_PEAK = -1.0
 #: Integrated loudness targets m0 accepts, in LUFS (ffmpeg's own loudness filters' range).
 LOUDNESS_RANGE = (-70.0, -5.0)
 
-_ASPECT = re.compile(r"^\s*(\d{1,4})\s*:\s*(\d{1,4})\s*$")
+_ASPECT = re.compile(r"^\s*(\d{1,9})\s*:\s*(\d{1,9})\s*$")
 
 
 def parse_aspect(value: str) -> tuple[int, int]:
     """``"9:16"`` → ``(9, 16)``; anything else (``9x``, ``0:1``, ``30:1``) is an error."""
     m = _ASPECT.match(value) if isinstance(value, str) else None
     if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0:
-        raise OptionError(f"aspect must be W:H with two whole numbers, e.g. 9:16, not {value!r}")
+        raise OptionError(f"aspect must be W:H with two whole numbers from 1, e.g. 9:16, "
+                          f"not {value!r}")
     w, h = int(m.group(1)), int(m.group(2))
     if not 0.1 <= w / h <= 10:
         raise OptionError(f"aspect {value!r} is too extreme (W:H must be between 1:10 and 10:1)")

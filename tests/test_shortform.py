@@ -255,6 +255,13 @@ def test_settings_checks():
     for bad in ("9x", "9:", "-9:16", "9/16", "1:100"):
         with pytest.raises(OptionError):
             parse_aspect(bad)
+    # '0:16' was refused as not 'two whole numbers', and '10000:1' as not numbers at all
+    with pytest.raises(OptionError, match="^aspect must be W:H with two whole numbers from 1, "
+                                          "e.g. 9:16, not '0:16'$"):
+        parse_aspect("0:16")
+    with pytest.raises(OptionError, match="^aspect '10000:1' is too extreme "):
+        parse_aspect("10000:1")
+    assert parse_aspect("1080:1920") == (1080, 1920)
     with pytest.raises(OptionError):
         ShortForm.from_values(fit="stretch")
     assert not ShortForm().active and ShortForm.from_values(fade=0.2).active
