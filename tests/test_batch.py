@@ -1846,6 +1846,19 @@ def test_an_empty_scheduler_address_is_an_error_not_a_local_cluster(tmp_path, vo
         BatchProcessor(executor="dask", scheduler=5)
 
 
+@pytest.mark.parametrize("flags", [("-q", "-v"), ("--json", "-v")])
+def test_verbose_with_quiet_or_json_is_refused_as_analyze_refuses_it(tmp_path, wav, flags):
+    """m0 batch vods/ out -q -v ran, its -v doing nothing (no job lines, no summary to list
+    every job in), where m0 analyze -q -v is an error naming both, as docs/batch.md says of an
+    option that does nothing beside the others."""
+    out = tmp_path / "out"
+    run = run_m0("batch", str(wav), str(out), *flags)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f"Error: -v does nothing with {flags[0]} (no summary is printed): drop one"]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("args, expected", [
     # named as the Python API names them: 'workers must be …', 'job_timeout must be …'
     (["--workers", "0"], "Error: --workers must be at least 1, not 0"),

@@ -12,11 +12,12 @@ from m0core.cli.console import clock, count, span, stdout_to_stderr, warn
 from m0core.cli.options import (
     analysis_options,
     build_options,
+    check_verbose,
     input_path,
     output_path,
     report_failed_plugins,
 )
-from m0core.errors import M0Error, OptionError
+from m0core.errors import M0Error
 
 if TYPE_CHECKING:
     from m0core.model import ClipResult, Highlight
@@ -63,9 +64,7 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     """
     from m0core.pipeline import prestart
 
-    if verbose and (quiet or as_json):
-        other = "-q" if quiet else "--json"
-        raise OptionError(f"-v does nothing with {other} (no summary is printed): drop one")
+    check_verbose(verbose, quiet, as_json)
     from m0core.staging import kept_on_stop
 
     out = out_dir if out_dir is not None else Path(f"{video.stem}_highlights")

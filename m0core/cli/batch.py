@@ -15,6 +15,7 @@ from m0core.cli.options import (
     CLIP_PARAMS,
     analysis_options,
     build_options,
+    check_verbose,
     flags_named,
     input_path,
     report_failed_plugins,
@@ -90,6 +91,7 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
         summary,
     )
 
+    check_verbose(verbose, quiet, as_json)
     if not args:
         raise click.UsageError("missing OUT_DIR")
     if not args[-1].strip():  # "$OUT" unset: not the current folder

@@ -74,6 +74,14 @@ def given_options(ctx: click.Context, names: Iterable[str]) -> list[str]:
     return given
 
 
+def check_verbose(verbose: bool, quiet: bool, as_json: bool) -> None:
+    """``-v`` beside ``-q`` or ``--json``, which print no summary for it to lengthen, is an
+    :class:`OptionError` naming both (it was accepted silently)."""
+    if verbose and (quiet or as_json):
+        other = "-q" if quiet else "--json"
+        raise OptionError(f"-v does nothing with {other} (no summary is printed): drop one")
+
+
 def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """``-P selector.margin_db=8`` → ``{"selector": {"margin_db": 8}}``."""
     stages = ("source", "analyzer", "selector", "encoder")
