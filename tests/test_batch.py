@@ -2029,6 +2029,22 @@ def test_a_rerun_gives_a_skipped_jobs_warnings_as_its_run_gave_them(vod_ts, tmp_
     assert "Not listed: 1 skipped" in text.stdout, text.stdout
 
 
+@pytest.mark.parametrize("flags, named", [
+    (("-v",), "--verbose"), (("-q",), "--quiet"),
+    (("--from-file", "new.txt"), "--from-file"),  # not the status of those files
+    (("--workers", "3", "-t", "-8"), "--threshold, --workers"),
+])
+def test_status_refuses_the_options_it_would_not_use(tmp_path, flags, named):
+    """m0 batch --status out -q printed the whole ledger, and --status out --from-file
+    new.txt, -t -8 or --retry-failed the same as --status out: they did nothing, silently,
+    where an option that does nothing beside the others is an error naming it."""
+    (tmp_path / "new.txt").write_text("a.mp4\n")
+    run = run_m0("batch", "--status", str(tmp_path / "out"), *flags, cwd=tmp_path)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f"Error: --status takes OUT_DIR and --json alone: drop {named}"], run.stderr
+
+
 def test_status_says_which_inputs_are_gone_or_changed_since(vod, tmp_path):
     """A studio deletes its VODs once their highlights are cut: ``m0 batch --status`` listed
     them ``completed`` as if they were still there. Their rows are kept (the history, the

@@ -17,10 +17,11 @@ from m0core.cli.options import (
     build_options,
     check_verbose,
     flags_named,
+    given_options,
     input_path,
     report_failed_plugins,
 )
-from m0core.errors import M0Error
+from m0core.errors import M0Error, OptionError
 
 
 @click.command(short_help="Find the highlights of many recordings, several at once.",
@@ -101,6 +102,12 @@ def batch(args: tuple[str, ...], workers: int | None, clip_workers: int | None, 
     if show_status:
         if patterns:
             raise click.UsageError("--status takes only OUT_DIR")
+        ctx = click.get_current_context()
+        dead = given_options(ctx, {p.name for p in ctx.command.params} - {"show_status",
+                                                                            "as_json"})
+        if dead:  # --status out -v, --status out --from-file new.txt: nothing they would do
+            raise OptionError(f"--status takes OUT_DIR and --json alone: drop "
+                              f"{', '.join(dead)}")
         if not ledger_file.is_file():
             raise M0Error(f"{out_dir}: no batch has run here (no {ledger_file.name})")
         with Ledger(ledger_file) as ledger:  # a dead batch's running jobs: interrupted
