@@ -713,5 +713,11 @@ def test_m0_reference_labels_levels_in_the_analyzers_unit(make_media, analyzer, 
     assert run.returncode == 0, run.stderr
     assert re.fullmatch(rf"  average level  -?\d+\.\d {unit}   max -?\d+\.\d {unit}",
                         run.stdout.splitlines()[2]), run.stdout
+    # the thresholds, the default selector's limit and the histogram said 'dB' beside the
+    # average's 'dBFS' ('aggressive  -39.5 dB'): levels of the same curve, in its unit too
+    lines = run.stdout.splitlines()
+    assert re.fullmatch(rf"  aggressive +-?\d+\.\d {unit}   \(10 %\)", lines[6]), lines
+    assert re.search(rf"typical limit (-?\d+\.\d {unit}|-)$", lines[10]), lines
+    assert re.fullmatch(rf"  +-?\d+\.\d … +-?\d+\.\d {unit} .*%", lines[-1]), lines
     as_json = run_m0("reference", str(path), "--json", "--analyzer", analyzer)
     assert json.loads(as_json.stdout)["unit"] == unit

@@ -313,12 +313,12 @@ def format_reference(ref: Reference, width: int = 40, measured: str = "") -> str
 
     for (name, value), pct in zip(ref.thresholds.items(), THRESHOLD_PERCENTILES.values(),
                                   strict=True):
-        lines.append(f"  {name:<13} {value:6.1f} dB   ({100 - pct:g} %)")
-    limit = "-" if ref.adaptive_limit_db is None else f"{ref.adaptive_limit_db:.1f} dB"
+        lines.append(f"  {name:<13} {value:6.1f} {ref.unit}   ({100 - pct:g} %)")
+    limit = "-" if ref.adaptive_limit_db is None else f"{ref.adaptive_limit_db:.1f} {ref.unit}"
     lines += ["", f"Default selector: {count(ref.adaptive_highlights, 'highlight')}; typical limit "
               f"{limit}", "", "Level histogram:"]
     top = max(share for _, _, share in ref.histogram) or 1.0
     for lo, hi, share in ref.histogram:
         bar = "█" * max(0, round(share / top * width))
-        lines.append(f"  {lo:6.1f} … {hi:6.1f} dB {bar} {100 * share:.1f} %")
+        lines.append(f"  {lo:6.1f} … {hi:6.1f} {ref.unit} {bar} {100 * share:.1f} %")
     return "\n".join(lines)
