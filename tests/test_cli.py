@@ -436,6 +436,23 @@ def test_quiet_s_help_says_the_errors_and_warnings_are_still_said(command):
     assert "-q, --quiet Errors and warnings only: no progress" in shown, shown
 
 
+def test_m0_chapters_says_it_found_no_highlights_before_its_copy(make_media, tmp_path):
+    """m0 chapters talk.wav talk.m4a of a recording where nothing stands out copied it whole
+    (minutes for hours) and said '0 chapters in talk.m4a', where m0 analyze notes that it
+    found none and what to try. It notes the same, before the copy, naming its own
+    --max-chapters; -q says nothing of it, as analyze's."""
+    path = make_media("sine-3s-units.wav", "-f", "lavfi", "-i", "sine=duration=3")
+    out = tmp_path / "talk.m4a"
+    run = run_m0("chapters", str(path), str(out))
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        "Analysing", "Note: no highlights found (try a higher --sensitivity, e.g. -s 0.8, or "
+        "--selector top --max-chapters 5).", "Writing chapters"], run.stderr
+    assert run.stdout == f"0 chapters in {out}\n" and out.is_file()
+    quiet = run_m0("chapters", str(path), str(tmp_path / "quiet.m4a"), "-q")
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == "", quiet
+
+
 def test_m0_chapters_help_speaks_of_chapters_not_clips(vod, tmp_path):
     """m0 chapters --help called -l 'Length of each clip' and offered --max-clips, though it
     cuts no clip: -l is each highlight's window, its chapter, and --max-chapters keeps the

@@ -21,6 +21,7 @@ from m0core.errors import M0Error
 
 if TYPE_CHECKING:
     from m0core.model import ClipResult, Highlight
+    from m0core.result import AnalysisResult
 
 
 def one_recording(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -87,7 +88,7 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
     for warning in result.warnings:
         warn(warning)
     if not result.highlights and not quiet:
-        click.echo(f"Note: no highlights found{_advice(result)}.", err=True)
+        click.echo(no_highlights_note(result), err=True)
     if as_json:
         click.echo(json.dumps(highlights_document(result), indent=2))
     elif not quiet:
@@ -97,7 +98,13 @@ def analyze(video: Path, out_dir: Path | None, as_json: bool, quiet: bool, verbo
         raise M0Error("; ".join(problems))
 
 
-def _advice(result) -> str:
+def no_highlights_note(result: AnalysisResult, most: str = "--max-clips") -> str:
+    """The note of a run that found no highlight, with what to try (:func:`_advice`);
+    ``most``: how the command spells its option keeping the N best."""
+    return f"Note: no highlights found{_advice(result, most)}."
+
+
+def _advice(result: AnalysisResult, most: str) -> str:
     """What to try when a run found nothing, for the selector it used: only a knob that was
     holding it back (a threshold in force, a sensitivity that can go higher), else ``top``;
     nothing for audio silent throughout (a warning said so, and which track to try)."""
@@ -116,7 +123,7 @@ def _advice(result) -> str:
         higher = next((s for s in (0.8, 1.0) if s > used), None)  # 1 is the most there is
         if higher is not None:
             tries.append(f"a higher --sensitivity, e.g. -s {higher:g},")
-    return " (try " + " or ".join([*tries, "--selector top --max-clips 5"]) + ")"
+    return " (try " + " or ".join([*tries, f"--selector top {most} 5"]) + ")"
 
 
 def _summary(result, verbose: bool) -> None:

@@ -119,6 +119,10 @@ def chapters(video: Path, out: Path, highlights_json: Path | None, quiet: bool,
             warn(warning)
         found = list(result.highlights)
         length = result.media.duration
+        if not found and not quiet:  # said before the copy, which takes minutes for hours
+            from m0core.cli.analyze import no_highlights_note
+
+            click.echo(no_highlights_note(result, "--max-chapters"), err=True)
     if quiet:
         embed_chapters(video, found, out)
     else:  # a copy of a 6-hour VOD takes a minute or more
