@@ -297,12 +297,15 @@ def test_a_report_asked_for_and_left_out_is_refused(vod, tmp_path):
      "frame-exact): drop --cut"),
     (["-q", "-v"], "-v does nothing with -q (no summary is printed): drop one"),
     (["--json", "-v"], "-v does nothing with --json (no summary is printed): drop one"),
+    (["-P", "selector.margin_db=8", "-P", "selector.margin_db=12"],
+     "-P selector.margin_db is given twice (8, then 12): give it once"),
 ], ids=["cut-no-clips", "several-no-clips", "fit-no-aspect", "cut-short-form", "quiet-verbose",
-        "json-verbose"])
+        "json-verbose", "param-twice"])
 def test_an_option_that_does_nothing_with_the_others_is_refused(wav, tmp_path, args, error):
     """They were accepted and ignored: --cut smart --no-clips made no clip, --fit without
     --aspect kept the source's frame, --cut smart --loudness cut every clip the accurate way,
-    -v with -q or --json listed nothing."""
+    -v with -q or --json listed nothing, the first of two -P selector.margin_db was dropped
+    for the second."""
     run = run_m0("analyze", str(wav), str(tmp_path / "out"), "--no-report", *args)
     assert run.returncode == 1 and run.stderr.strip() == f"Error: {error}", run.stderr
     assert not (tmp_path / "out").exists()

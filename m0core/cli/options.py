@@ -86,6 +86,7 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """``-P selector.margin_db=8`` → ``{"selector": {"margin_db": 8}}``."""
     stages = ("source", "analyzer", "selector", "encoder")
     result: dict[str, dict[str, Any]] = {s: {} for s in stages}
+    given: dict[str, str] = {}  # STAGE.NAME: the value typed
     for item in values:
         key, sep, raw = item.partition("=")
         stage, dot, name = key.partition(".")
@@ -94,6 +95,10 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
                 f"{item!r}: expected STAGE.NAME=VALUE with STAGE one of {', '.join(stages)}",
                 param_hint="'-P/--param'",
             )
+        if key in given:  # the first would do nothing
+            raise OptionError(f"-P {key} is given twice ({given[key]}, then {raw}): give it "
+                              f"once")
+        given[key] = raw
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
