@@ -439,6 +439,18 @@ def test_quiet_s_help_says_the_errors_and_warnings_are_still_said(command):
     assert "-q, --quiet Errors and warnings only: no progress" in shown, shown
 
 
+def test_threshold_s_help_says_it_is_a_floor_for_every_selector_but_crest(wav, tmp_path):
+    """m0 analyze --help said -t is 'a floor for standout', though adaptive and top keep no
+    moment under it either: its help names them all."""
+    shown = " ".join(run_m0("analyze", "--help").stdout.split())
+    assert "Minimum level in dBFS (crest's threshold; a floor for the other selectors)" in shown
+    for selector in ("standout", "adaptive", "top"):
+        found = [json.loads(run_m0("analyze", str(wav), str(tmp_path / f"{selector}{len(t)}"),
+                                   "--no-clips", "--no-report", "--json", "--selector",
+                                   selector, *t).stdout)["highlights"] for t in ([], ["-t", "0"])]
+        assert found[0] and not found[1], (selector, found)
+
+
 def test_m0_chapters_says_it_found_no_highlights_before_its_copy(make_media, tmp_path):
     """m0 chapters talk.wav talk.m4a of a recording where nothing stands out copied it whole
     (minutes for hours) and said '0 chapters in talk.m4a', where m0 analyze notes that it

@@ -155,7 +155,8 @@ def selection_options(f=None, *, chapters: bool = False):
         click.option("--streaming/--no-streaming", default=True,
                      help="--no-streaming uses the whole-file rms-legacy analyzer."),
         click.option("-t", "--threshold", type=float, default=None, metavar="DB",
-                     help="Minimum level in dBFS (crest's threshold; a floor for standout)  "
+                     help="Minimum level in dBFS (crest's threshold; a floor for the other "
+                          "selectors)  "
                           "[default: none; crest's -5]"),
         click.option("-l", "--clip-length", type=float, default=30.0, metavar="SECONDS",
                      help=length),
