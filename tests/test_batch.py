@@ -459,6 +459,23 @@ def test_the_status_line_of_japanese_names_fits_the_terminal(monkeypatch, capsys
     assert "ライブ配信アーカイブ第2" in drawn and len(drawn) + wide <= 79, drawn
 
 
+def test_the_status_line_names_a_running_job_as_its_line_does(monkeypatch, capsys):
+    """day1/stream.mp4 and day2/stream.mp4 running at once were 'stream.mp4 40 %  stream.mp4
+    70 %' on the status line, which of them nobody could tell, where each job's line says
+    'day1/stream.mp4': the status line names them as their lines do."""
+    from m0core.cli import batch_console
+
+    monkeypatch.setenv("COLUMNS", "100")
+    paths = ["/vods/day1/stream.mp4", "/vods/day2/stream.mp4"]
+    console = batch_console.BatchConsole(2, names=batch_console.display_names(paths))
+    console.live = True
+    for path, fraction in zip(paths, (0.4, 0.7), strict=True):
+        console.job_progress(path, fraction)
+        console._drawn = 0.0  # drawn again at once
+    drawn = capsys.readouterr().err.split("\r\x1b[K")[-1]
+    assert "  day1/stream.mp4 40 %  day2/stream.mp4 70 %" in drawn, drawn
+
+
 def test_a_name_with_a_joined_emoji_is_shown_whole_when_it_fits(monkeypatch, capsys):
     """'👨‍👩‍👧 family night 3.mp4' takes 21 columns (the family emoji, three people joined by
     zero-width joiners, is one emoji of two columns), but each of its five code points was

@@ -138,7 +138,8 @@ class BatchConsole:
         share = (self.done + sum(self.running.values())) / max(1, self.total)
         line = f"[{self.done}/{self.total}] {100 * share:3.0f} %"
         for job_id, fraction in list(self.running.items())[:4]:
-            line += f"  {_short(Path(job_id).name)} {100 * fraction:.0f} %"
+            name = self.names.get(job_id) or Path(job_id).name  # as its job's line names it
+            line += f"  {_short(name)} {100 * fraction:.0f} %"
         if len(self.running) > 4:
             line += f"  +{len(self.running) - 4} more"
         eta = self.eta()
