@@ -441,6 +441,9 @@ def lookup(kind: str, name: str) -> Registration:
     spelt = {key.casefold(): key for key in table}
     near = difflib.get_close_matches(name.casefold(), list(spelt), n=1)
     hint = f': did you mean "{spelt[near[0]]}"?' if near else ""
+    parts = [part.strip() for part in name.split(",")]
+    if kind == "writers" and len(parts) > 1 and all(_find(kind, part) for part in parts):
+        hint = f": one format a name ({' '.join(f'-f {part}' for part in parts)})"  # -f csv,edl
     off = [f"{info.name}, {info.disabled}" for info in plugin_infos() if info.disabled]
     also = f"; not loaded: {'; '.join(off)}" if off else ""  # one of them may register it
     raise OptionError(f'unknown {kind[:-1]} "{name}"{hint} (available: {choices}{also})')

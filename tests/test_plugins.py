@@ -37,6 +37,9 @@ def test_unknown_name_lists_the_choices():
 
 @pytest.mark.parametrize(("args", "line"), [
     (["-f", "cvs"], 'unknown writer "cvs": did you mean "csv"? (available: chapters, csv,'),
+    # 'did you mean "edl"?', as if csv were a typo
+    (["-f", "csv,edl"], 'unknown writer "csv,edl": one format a name (-f csv -f edl) '
+                        "(available: chapters, csv,"),
     (["--analyzer", "rms-stream"], 'unknown analyzer "rms-stream": did you mean '
                                    '"rms-streaming"? (available: '),
     (["--selector", "standot"], 'unknown selector "standot": did you mean "standout"? '
