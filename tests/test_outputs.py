@@ -783,4 +783,9 @@ def test_m0_probe_says_a_recording_looks_cut_short(make_media, tmp_path):
     assert run.returncode == 0 and run.stdout.startswith(f"{cut}: audio, 1:00"), run.stdout
     assert run.stderr.startswith(f"Warning: {cut}: looks cut short: the file stops in the "
                                  "middle of its data"), run.stderr
-    assert run_m0("probe", str(whole), "--json").stderr == ""
+    # --json had no word of it: a script saw a whole recording of 1:00
+    as_json = run_m0("probe", str(cut), "--json")
+    assert json.loads(as_json.stdout)["warnings"] == [
+        as_json.stderr.strip().removeprefix("Warning: ")], as_json.stderr
+    whole_json = run_m0("probe", str(whole), "--json")
+    assert whole_json.stderr == "" and json.loads(whole_json.stdout)["warnings"] == []

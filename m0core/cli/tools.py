@@ -194,11 +194,14 @@ def probe(video: Path, source: str, as_json: bool) -> None:
 
     with stdout_to_stderr():  # what plugins print: stdout is for the listing
         media = plugins.probe(plugins.create("sources", source), source, str(video))
-    if cut_short(video):  # its duration may be the one it declares, not the one it holds
-        warn(f"{video}: looks cut short: the file stops in the middle of its data (a crash, "
-             "a copy or download that stopped); m0 reference measures how much it holds")
-    if as_json:
-        click.echo(json.dumps(media.to_dict(), indent=2))
+    # its duration may be the one it declares, not the one it holds
+    warnings = [f"{video}: looks cut short: the file stops in the middle of its data (a "
+                "crash, a copy or download that stopped); m0 reference measures how much it "
+                "holds"] if cut_short(video) else []
+    for warning in warnings:
+        warn(warning)
+    if as_json:  # a script reads the warnings here, as in m0 analyze's and reference's JSON
+        click.echo(json.dumps({**media.to_dict(), "warnings": warnings}, indent=2))
         return
     kind = "video" if media.has_video else "audio"
     length = span(media.duration) if media.duration else "duration not declared"
