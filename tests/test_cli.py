@@ -495,6 +495,21 @@ def test_demo_makes_a_sample_and_finds_its_moments(tmp_path):
     assert run.stdout.startswith("Planted "), run.stdout
 
 
+def test_the_demo_s_next_command_can_be_typed_as_it_is(tmp_path):
+    """m0 demo "my demo" ended 'Next: … (or try: m0 analyze my demo/sample_vod.mp4 out/ -v)',
+    which, pasted, analyses a file named 'my'. The sample's path is quoted for a shell, as
+    m0 batch quotes the --status command it gives."""
+    import shlex
+
+    folder = tmp_path / "my demo"
+    run = run_m0("demo", str(folder), "--duration", "20", "-q")
+    assert run.returncode == 0, run.stderr
+    last = run.stdout.splitlines()[-1]
+    command = last.split("(or try: ", 1)[1].removesuffix(")")
+    assert shlex.split(command) == ["m0", "analyze", str(folder / "sample_vod.mp4"), "out/",
+                                    "-v"], last
+
+
 def test_the_demo_replaces_its_own_sample_and_no_other_file(tmp_path):
     """m0 demo DIR replaced a DIR/sample_vod.mp4 it had not made (a user's own file of that
     name). It is left alone: one line saying so and how to go on, exit 1, nothing made; the

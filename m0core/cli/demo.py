@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from pathlib import Path
 
 import click
@@ -71,5 +72,6 @@ def run_demo(out_dir: Path, duration: float = 180.0, *, quiet: bool = False,
                    f"{what:<18} {name}")
     click.echo(f"\nClips, highlights.json and index.json are in {out / 'highlights'}")
     click.echo(f"Review them in a browser: {out / 'highlights' / 'report.html'}")
-    click.echo(f"Next: m0 analyze YOUR_VOD.mp4 out/   (or try: m0 analyze {sample} out/ -v)")
+    click.echo("Next: m0 analyze YOUR_VOD.mp4 out/   (or try: m0 analyze "
+               f"{shlex.quote(str(sample))} out/ -v)")  # a command to type as it is
     return result
