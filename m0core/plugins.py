@@ -444,7 +444,8 @@ def lookup(kind: str, name: str) -> Registration:
     parts = [part.strip() for part in name.split(",")]
     if kind == "writers" and len(parts) > 1 and all(_find(kind, part) for part in parts):
         hint = f": one format a name ({' '.join(f'-f {part}' for part in parts)})"  # -f csv,edl
-    off = [f"{info.name}, {info.disabled}" for info in plugin_infos() if info.disabled]
+    off = [f"{info.name}, {info.disabled or 'failed to load'}" for info in plugin_infos()
+           if info.disabled or info.error]  # why, in the warning said as it failed
     also = f"; not loaded: {'; '.join(off)}" if off else ""  # one of them may register it
     raise OptionError(f'unknown {kind[:-1]} "{name}"{hint} (available: {choices}{also})')
 

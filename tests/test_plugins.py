@@ -762,6 +762,18 @@ def test_disable_plugin_blocks_a_third_party_plugin(fake_dist, wav, tmp_path):
     assert run.stderr.endswith("; not loaded: m0-extra, not in M0_LOAD_PLUGINS)\n")
 
 
+def test_a_name_of_a_plugin_that_failed_to_load_says_so(fake_dist, wav, tmp_path):
+    """m0 analyze --encoder logged, its plugin failing to import, ended 'Error: unknown
+    encoder "logged" (available: ffmpeg)', as if no plugin gave it, where one disabled is
+    named ('not loaded: …'): one that failed to load is named too."""
+    env = fake_dist("m0-broken", BROKEN)
+    run = run_m0("analyze", str(wav), str(tmp_path), "--analyzer", "broken", "--no-clips",
+                 env=env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines()[-1].startswith('Error: unknown analyzer "broken" ')
+    assert run.stderr.endswith("; not loaded: m0-broken, failed to load)\n"), run.stderr
+
+
 def test_disable_plugin_after_the_command_says_where_it_goes():
     """m0 plugins --disable-plugin m0-extra (where a user puts an option) said only 'No such
     option', as if m0 had none of that name. It says that it goes before the command."""
