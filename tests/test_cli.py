@@ -62,6 +62,21 @@ def test_verbose_rows_name_the_score_and_say_why(vod, tmp_path):
         assert f"score {h['score']:.1f}" in row and "+ " not in row, row
         assert h["reason"] and row.endswith(h["reason"]), row
 
+@pytest.mark.parametrize("analyzer, unit", [("rms-streaming", "dBFS"), ("loudness", "LUFS")])
+def test_verbose_rows_give_the_level_in_the_analyzers_unit(vod, tmp_path, analyzer, unit):
+    """-v's rows gave every peak level in 'dB' (m0 demo's and m0 reference's say dBFS, and
+    the loudness analyzer's levels are LUFS): a row gives its level in the unit of the
+    analyzer that measured it, as highlights.json holds it."""
+    out = tmp_path / "out"
+    run = run_m0("analyze", str(vod), str(out), "-v", "--no-clips", "--analyzer", analyzer)
+    assert run.returncode == 0, run.stderr
+    rows = [x for x in run.stdout.splitlines() if re.match(r"\s+\d+\s+\d+:\d\d\s", x)]
+    highlights = json.loads((out / "highlights.json").read_text())["highlights"]
+    assert rows and len(rows) == len(highlights)
+    for row, h in zip(rows, highlights, strict=True):
+        assert f"  {h['peak_db']:.1f} {unit}  " in row, row
+
+
 def test_the_summary_of_a_no_clips_run_says_where_its_results_are_not_0_clips(vod, tmp_path):
     """m0 analyze --no-clips ended '2 highlights in 1:00 of audio (…); 0 clips in OUT', as if
     every clip had failed: it says the results are in OUT, without clips."""

@@ -150,21 +150,24 @@ def _summary(result, verbose: bool) -> None:
         for note in result.notes:
             click.echo(f"  note: {note}")
         for h in result.highlights:
-            click.echo(highlight_row(h, result.clip_for(h)))
+            click.echo(highlight_row(h, result.clip_for(h), result.unit))
         seconds = {k: v for k, v in result.timings.items() if k != "cached"}  # a flag
         cached = "; analysis from the cache" if result.timings.get("cached") else ""
         click.echo("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items())
                    + cached)
 
 
-def highlight_row(h: Highlight, clip: ClipResult | None) -> str:
-    """-v's line for one highlight: index, time, level, score, clip and why."""
+def highlight_row(h: Highlight, clip: ClipResult | None, unit: str = "") -> str:
+    """-v's line for one highlight: index, time, level (in ``unit``, the analyzer's; dB when
+    it declares none), score, clip and why."""
     from m0core.outputs import level
 
     name = Path(clip.path).name if clip and clip.ok else "-"
     score = h.to_dict()["score"]  # as highlights.json has it: rounded once, not twice
     shown = "–" if score is None else f"{score:.1f}"
-    return (f"  {h.index:3d}  {clock(h.peak_time):>8}  {level(h.peak_db) or '–':>9}  "
+    suffix = f" {unit or 'dB'}"
+    peak = level(h.peak_db, suffix) or "–"
+    return (f"  {h.index:3d}  {clock(h.peak_time):>8}  {peak:>{6 + len(suffix)}}  "
             f"score {shown:<5}  {name}  {h.reason or h.kind}")
 
 
