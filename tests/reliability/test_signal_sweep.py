@@ -1,0 +1,163 @@
+"""Ctrl-C and SIGTERM at any moment of a run: a sweep of delays across the measured length of an
+uninterrupted run (probing, decoding in segment workers or whole, selecting, several ffmpeg
+cutting clips, the report and highlights.json written; a batch's jobs and the moments between
+them). At every delay: exit code 130 with one ``Error: interrupted…`` line, or the run's own
+code when the signal came after its work was done; no process left; no half-written file; and
+a rerun of the same command completes with the highlights of an uninterrupted run.
+
+Elsewhere, one chosen moment each: ``test_faults.py`` (segments decoding while a clip is cut,
+a batch cutting clips, m0 starting), ``test_reruns.py`` (a rerun into a finished folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_m0
+from helpers import TEMP_MARKS, files
+from procs import m0_popen, tagged_env, wait_gone
+
+from m0core.media.ffmpeg import probe
+
+#: Where the first delay starts: before it Python itself starts (its ``site``), where no
+#: program's own handler can be yet.
+FIRST = 0.3
+
+
+@pytest.fixture(scope="module")
+def eleven_minutes(make_media) -> Path:
+    """11 minutes of tiny video (two segments for the decoding workers) with four loud
+    moments, cheap to cut."""
+    return make_media(
+        "sweep_11min.mp4", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=5:duration=660",
+        "-f", "lavfi", "-i", "anoisesrc=a=0.02:d=660:r=16000,volume='1+25*(between(t,20,22)"
+        "+between(t,200,202)+between(t,400,402)+between(t,610,612))':eval=frame",
+        "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-c:a", "aac", "-ac", "1",
+        "-shortest")
+
+
+def _highlights(out: Path) -> dict[str, list]:
+    """Each highlights.json under ``out`` (a batch's one per job): its highlights."""
+    return {str(p.relative_to(out)): json.loads(p.read_text())["highlights"]
+            for p in sorted(out.rglob("highlights.json"))}
+
+
+def _clip_lengths(out: Path) -> dict[str, float]:
+    return {str(p.relative_to(out)): probe(p).duration for p in sorted(out.rglob("*.mp4"))}
+
+
+def _assert_whole(out: Path, lengths: dict[str, float], when: str) -> None:
+    """No temporary file under ``out``; every JSON parses; every clip there probes, as long as
+    the uninterrupted run's clip of that name."""
+    for name in files(out):
+        path = out / name
+        assert not any(m in name for m in TEMP_MARKS) and not name.endswith(".tmp"), (when, name)
+        assert not any(part.startswith(".m0-run-") for part in Path(name).parts), (when, name)
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".mp4":
+            assert name in lengths, (when, name)
+            assert probe(path).duration == pytest.approx(lengths[name], abs=0.1), (when, name)
+        elif path.suffix == ".html":
+            assert path.read_text().rstrip().endswith("</html>"), (when, name)
+
+
+CASES = {  # what runs, how many delays
+    "analyze: segments, 4 clip workers": (["analyze", "{long}", "{out}", "-l", "10",
+                                           "--workers", "4", "--jobs", "2"], 5),
+    "analyze --no-streaming": (["analyze", "{vod}", "{out}", "-l", "10", "--workers", "2",
+                                "--no-streaming", "-f", "csv"], 4),
+    "batch --workers 2": (["batch", "{inputs}", "{out}", "-l", "10", "--workers", "2"], 4),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_signal_at_any_moment_stops_cleanly_and_a_rerun_completes(case, eleven_minutes, vod,
+                                                                    tmp_path):
+    args, count = CASES[case]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(3):
+        shutil.copy(vod, inputs / f"vod{i}.mp4")
+
+    def command(out: Path) -> list[str]:
+        return [a.format(long=eleven_minutes, vod=vod, inputs=inputs, out=out) for a in args]
+
+    reference = tmp_path / "reference"
+    for cold in (True, False):  # the length of the second: the first pays for a cold start
+        shutil.rmtree(reference, ignore_errors=True)
+        began = time.monotonic()
+        run = run_m0(*command(reference), env=dict(os.environ,
+                                                   M0_CACHE_DIR=str(tmp_path / f"c0{cold}")))
+        length = time.monotonic() - began
+        assert run.returncode == 0, run.stderr
+    lengths, highlights = _clip_lengths(reference), _highlights(reference)
+    assert lengths and highlights
+
+    stopped = 0
+    for i in range(count):
+        delay = FIRST + (length * 1.1 - FIRST) * i / (count - 1)
+        signum = (signal.SIGINT, signal.SIGTERM)[i % 2]  # Ctrl-C: the group; SIGTERM: m0
+        when = f"{signal.Signals(signum).name} at {delay:.2f} s of {length:.2f} s"
+        out = tmp_path / f"out{i}"
+        # an own cache each: what the stopped run left there is what its rerun reads
+        env, tag = tagged_env(dict(os.environ, M0_CACHE_DIR=str(tmp_path / f"c{i + 1}")))
+        proc = m0_popen(*command(out), env=env)
+        time.sleep(delay)
+        if proc.poll() is None:
+            if signum == signal.SIGINT:
+                os.killpg(proc.pid, signum)
+            else:
+                proc.send_signal(signum)
+        try:
+            _, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert "Traceback" not in stderr, (when, stderr)
+        if proc.returncode == 130:
+            stopped += 1
+            assert stderr.strip().splitlines()[-1].startswith("Error: interrupted"), \
+                (when, stderr)
+        else:  # the signal came after its work was done: the run's own end
+            assert proc.returncode == 0, (when, proc.returncode, stderr)
+            assert _highlights(out) == highlights, when
+        assert not wait_gone(tag, 10), (when, "processes left")
+        _assert_whole(out, lengths, when)
+
+        rerun = subprocess.run(proc.args, env=env, capture_output=True, text=True, timeout=120)
+        assert rerun.returncode == 0, (when, rerun.stderr)
+        assert _highlights(out) == highlights, when
+        _assert_whole(out, lengths, f"{when}, rerun")
+        assert sorted(_clip_lengths(out)) == sorted(lengths), when
+    assert stopped >= count // 2, "the runs ended before most signals came"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_as_the_run_ends_is_never_its_death(signum, vod, tmp_path):
+    """Ctrl-C or SIGTERM as m0 analyze ends, its outputs written and its summary said: Python,
+    tearing its modules down (0.05-0.3 s), had put back the signal's default action, and m0
+    died by it (exit code -2 or -15, nothing said) after a run that had done all its work.
+    It exits with the run's code (0), or 130 and its line if the signal came before its end;
+    its outputs stay whole either way."""
+    for delay in (0.0, 0.03, 0.08, 0.15):
+        out = tmp_path / f"out{delay}"
+        env, tag = tagged_env()
+        proc = m0_popen("analyze", str(vod), str(out), "-l", "10", "--no-report", env=env)
+        said = proc.stdout.readline()
+        assert "highlights in" in said, said
+        time.sleep(delay)
+        os.killpg(proc.pid, signum)
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode in (0, 130) and "Traceback" not in stderr, \
+            (delay, proc.returncode, stderr)
+        if proc.returncode == 130:
+            assert stderr.strip().splitlines()[-1].startswith("Error: interrupted"), stderr
+        assert not wait_gone(tag, 10)
+        assert len(_highlights(out)["highlights.json"]) == len(_clip_lengths(out)) == 2
