@@ -31,7 +31,7 @@ from m0core.pipeline.plan import Plan, resolve
 from m0core.pipeline.segments import scores_from_worker, segment_scores
 from m0core.pipeline.streaming import ReadAhead
 from m0core.result import AnalysisResult
-from m0core.staging import Staging, kept_on_stop
+from m0core.staging import Staging, held_signals, kept_on_stop
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -671,13 +671,16 @@ class _Run:
     def abort(self) -> None:
         """Stop the encoder and remove everything this run made (while the error that
         stopped the run propagates: an encoder failing to stop does not replace it). The
-        previous run's outputs are untouched: nothing was published."""
-        if self.encoder is not None:
-            with suppress(Exception):
-                self.encoder.close(cancel=True)
-        self.clips.clear()
-        if self.staging is not None:
-            self.staging.discard()
+        previous run's outputs are untouched: nothing was published. A second Ctrl-C or
+        SIGTERM (an impatient user's) waits for it to end: one that cut it short left the
+        private folder, its clips in it, and the clips' ffmpeg maybe running."""
+        with held_signals():
+            if self.encoder is not None:
+                with suppress(Exception):
+                    self.encoder.close(cancel=True)
+            self.clips.clear()
+            if self.staging is not None:
+                self.staging.discard()
 
     def line(self) -> Line | None:
         """The level the selector judged by, if it reports one (after ``finish``)."""

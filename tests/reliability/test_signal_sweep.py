@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import run_m0
 from helpers import TEMP_MARKS, files
-from procs import m0_popen, tagged_env, wait_gone
+from procs import m0_popen, tagged_env, wait_for, wait_gone
 
 from m0core.media.ffmpeg import probe
 
@@ -161,3 +161,49 @@ def test_a_signal_as_the_run_ends_is_never_its_death(signum, vod, tmp_path):
             assert stderr.strip().splitlines()[-1].startswith("Error: interrupted"), stderr
         assert not wait_gone(tag, 10)
         assert len(_highlights(out)["highlights.json"]) == len(_clip_lengths(out)) == 2
+
+
+#: The ffmpeg encoder, whose stop (``close(cancel=True)``) makes the file M0_CLOSING and takes
+#: a second more, as a stop of ffmpeg processes on a loaded machine may.
+SLOW_STOP = '''
+import os, time
+from m0core import hookimpl
+from m0_plugins.ffmpeg_encoder.encoder import FFmpegEncoder
+
+class SlowStop(FFmpegEncoder):
+    def close(self, cancel=False):
+        if cancel:
+            open(os.environ["M0_CLOSING"], "a").close()
+            time.sleep(1)
+        super().close(cancel=cancel)
+
+@hookimpl
+def m0_register_encoders(register):
+    register("slow-stop", SlowStop)
+'''
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_second_signal_while_m0_stops_leaves_nothing(signum, vod, fake_dist, tmp_path):
+    """Ctrl-C pressed again (or SIGTERM sent again) while m0 stops its clips' ffmpeg after the
+    first: the stop was cut short, and the run's private folder (``.m0-run-…``, the clips cut
+    so far in it) was left in an output folder that was to be removed. The second waits for
+    the stop to end: one line, 130, nothing left."""
+    closing = tmp_path / "closing"
+    env, tag = tagged_env(dict(fake_dist("m0-slow-stop", SLOW_STOP), M0_CLOSING=str(closing)))
+    out = tmp_path / "out"
+    proc = m0_popen("analyze", str(vod), str(out), "-l", "10", "--encoder", "slow-stop",
+                    "--cut", "accurate", env=env)
+    wait_for(lambda: any(out.glob(".m0-run-*/*.mp4")), 60, "a clip being cut")
+
+    def stop() -> None:
+        os.killpg(proc.pid, signum) if signum == signal.SIGINT else proc.send_signal(signum)
+
+    stop()
+    wait_for(closing.exists, 30, "m0 stopping its clips")
+    stop()
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == "Error: interrupted", stderr
+    assert not wait_gone(tag, 10)
+    assert files(out) == [] and not out.exists()
