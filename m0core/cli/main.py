@@ -47,8 +47,9 @@ def _unsafe_to_stop(frame: Any) -> bool:
     killed by SIGINT, not with the 130 it exited with. One raised in logging's handler around
     a fork (``subprocess``) is dropped by Python, its lock left held: the next process
     started waited for it for ever."""
-    subprocess = sys.modules.get("subprocess")
-    starting = subprocess.Popen._execute_child.__code__ if subprocess else None
+    # subprocess may be half imported (the stop came as it was): no Popen yet, nothing starting
+    popen = getattr(sys.modules.get("subprocess"), "Popen", None)
+    starting = popen._execute_child.__code__ if popen is not None else None
     while frame is not None:
         if frame.f_code.co_filename.startswith("<frozen importlib"):
             return True

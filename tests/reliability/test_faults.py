@@ -269,12 +269,14 @@ main()
 '''
 
 
-@pytest.mark.parametrize("module", ["click", "numpy"])
+@pytest.mark.parametrize("module", ["click", "numpy", "_posixsubprocess"])
 def test_ctrl_c_while_m0_starts_is_one_line(module, vod, tmp_path):
     """Ctrl-C while ``m0`` imports its modules, before the command runs: click's import was
     the console script's own (``from m0core.cli.main import main``), and Ctrl-C there ended
     m0 with a traceback through click's modules. It is one line and exit code 130 now, as
-    later (numpy's, once the command runs, always was)."""
+    later (numpy's, once the command runs, always was). One while ``subprocess`` was half
+    imported (its ``_posixsubprocess``) said 'Error: unexpected AttributeError: partially
+    initialized module 'subprocess' has no attribute 'Popen'', exit code 1."""
     env, _ = tagged_env()
     run = subprocess.run([sys.executable, "-c", _STARTING, module, "analyze", str(vod),
                           str(tmp_path / "out")], capture_output=True, text=True, env=env,
