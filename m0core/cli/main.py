@@ -121,11 +121,14 @@ def _block_stops() -> None:
     """Block Ctrl-C, SIGTERM and SIGHUP from the command's end on: Python's finalization puts
     back their default action for the 0.05-0.3 s it takes to tear its modules down, and one
     that came then killed m0 (exit code -2 or -15, nothing said) after its work was done and
-    its end said. One blocked is never delivered: m0 exits with the command's code."""
+    its end said. One blocked is never delivered: m0 exits with the command's code. So does a
+    stop put off (:func:`_terminate`) that the command's end came before: its retry, left
+    armed, killed m0 by SIGALRM (exit code -14)."""
     if hasattr(signal, "pthread_sigmask"):
         from m0core.workers import STOP_SIGNALS
 
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, *STOP_SIGNALS})
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGALRM, *STOP_SIGNALS})
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _read_names_as_utf8() -> None:

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 from conftest import run_m0
 from helpers import TEMP_MARKS, files
 from procs import m0_popen, tagged_env, wait_for, wait_gone
+from test_faults import _STARTING
 
 from m0core.media.ffmpeg import probe
 
@@ -207,3 +209,31 @@ def test_a_second_signal_while_m0_stops_leaves_nothing(signum, vod, fake_dist, t
     assert stderr.strip().splitlines()[-1] == "Error: interrupted", stderr
     assert not wait_gone(tag, 10)
     assert files(out) == [] and not out.exists()
+
+
+#: An object Python drops as it tears its modules down, 0.1 s later (as numpy's take a while).
+_SLOW_END = """
+import time
+class SlowEnd:
+    def __del__(self):
+        time.sleep(0.1)
+slow_end = SlowEnd()
+"""
+
+
+def test_a_stop_put_off_past_the_commands_end_leaves_its_exit_code(tmp_path):
+    """Ctrl-C as ``m0 --version`` imported m0's version module: a stop inside an import is put
+    off (tried again 0.02 s later), the command printed the version and ended before that, and
+    the retry, left armed, killed m0 by SIGALRM as Python tore its modules down (exit code
+    -14, 'Alarm clock'). It ends with the command's code."""
+    env, tag = tagged_env()
+    run = subprocess.run([sys.executable, "-c", _SLOW_END + _STARTING, "m0core.version",
+                          "--version"],
+                         capture_output=True, text=True, env=env, timeout=60,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert run.returncode in (0, 130), (run.returncode, run.stderr)
+    if run.returncode == 0:
+        assert run.stdout.startswith("m0, version") and run.stderr == "", run.stderr
+    else:
+        assert run.stderr.strip().splitlines() == ["Error: interrupted"], run.stderr
+    assert not wait_gone(tag, 10)
