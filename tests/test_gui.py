@@ -330,17 +330,6 @@ def test_without_the_extra_one_line_says_how_to_install(tmp_path):
         "Error: 'lots': not a size (e.g. 500M, 8G)"
 
 
-def test_a_quota_less_than_the_largest_upload_is_refused(tmp_path):
-    """m0 gui --upload-quota 1 (one byte, less than --max-upload's 8G) started, and then
-    refused every upload as over the quota: the options are refused before the server starts,
-    naming both."""
-    proc = run_m0("gui", "--no-browser", "--upload-quota", "1", cwd=tmp_path)
-    assert proc.returncode == 1 and proc.stderr.strip() == (
-        "Error: --upload-quota 1 is less than --max-upload 8G: an upload that --max-upload "
-        "allows would not fit; give a quota of at least the largest upload")
-    assert not (tmp_path / "m0-highlights").exists()
-
-
 # -- the whole app in Chromium --------------------------------------------------------------
 
 class Server:
