@@ -2431,3 +2431,40 @@ def test_a_skipped_jobs_result_holds_what_its_run_warned_of(wav, tmp_path):
     assert "Warning" not in again.stderr + again.stdout, again.stdout
     listed = run_m0(*args, "-v")
     assert f"Warning: {warning.split(': ', 1)[1]}" in listed.stdout, listed.stdout
+
+
+def test_a_jobs_process_stopped_as_it_imports_its_module_stops_after_the_import(tmp_path):
+    """A batch's Ctrl-C (SIGTERM to each job's process) that came as the process imported its
+    job's module was raised inside the import: the module was left half made, and where it
+    landed in importlib's own callback, 'Exception ignored in: … Traceback …' was printed
+    under the batch's lines. The stop waits for the import to end, then stops the job as
+    Ctrl-C would (exit code 130), with nothing printed."""
+    (tmp_path / "slowjob.py").write_text(
+        "import pathlib, time\n"
+        "here = pathlib.Path(__file__).parent\n"
+        "(here / 'began').touch()\n"
+        "time.sleep(1.0)\n"
+        "(here / 'imported').touch()\n\n"
+        "def job(spec, report):\n"
+        "    time.sleep(30)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p))
+    proc = subprocess.Popen([sys.executable, "-m", "m0core.batch.worker"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(json.dumps({"fn": "slowjob:job", "spec": {}}).encode() + b"\n")
+        proc.stdin.flush()
+        wait_for(lambda: (tmp_path / "began").exists(), 30, "the import to begin")
+        time.sleep(0.2)  # inside the module's import, its sleep
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdin.close()
+        stderr = proc.stderr.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert (tmp_path / "imported").exists()  # the import ran to its end
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any, BinaryIO
 
-from m0core import workers
+from m0core import stops, workers
 
 #: Seconds a job whose batch died gets to clean up before its process group is killed.
 ORPHAN_GRACE = 1.0
@@ -106,6 +106,8 @@ def _stop(signum: int, frame: Any) -> None:
     """SIGTERM: stop the job once (a second signal must not break its clean-up)."""
     global _stopping
     if _stopping or _finished.is_set():
+        return
+    if stops.put_off(signum, frame, _stop):  # inside an import (the job's module): soon
         return
     _stopping = True
     if not workers.parent_alive():

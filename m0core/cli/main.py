@@ -1,9 +1,9 @@
 """The entry point of the ``m0`` command (also installed as ``highlighter``, the seed's name).
 
 Known errors become one red line and exit code 1; usage errors exit 2; a traceback shows
-only with ``M0_DEBUG=1``. This module imports nothing but the standard library's basics: the
-command group (:mod:`m0core.cli.group`, click and every command) is imported by :func:`main`,
-where Ctrl-C is one line and exit code 130 however early it comes.
+only with ``M0_DEBUG=1``. This module imports nothing but the standard library's basics and
+:mod:`m0core.stops`: the command group (:mod:`m0core.cli.group`, click and every command) is
+imported by :func:`main`, where Ctrl-C is one line and exit code 130 however early it comes.
 """
 
 from __future__ import annotations
@@ -15,49 +15,21 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from m0core import stops
+
 if TYPE_CHECKING:
     import click
-
-#: How long a stop that came where it could not be raised waits before it is tried again.
-_RETRY_STOP = 0.02
 
 
 def _terminate(signum: int, frame: Any) -> None:
     """Stop the command as Ctrl-C does: raise :class:`KeyboardInterrupt`, but not where it
-    would break Python's own works (:func:`_unsafe_to_stop`): there it is tried again a
+    would break Python's own works (:func:`m0core.stops.unsafe`): there it is tried again a
     moment later."""
     if signum == getattr(signal, "SIGHUP", None):  # the terminal may be gone
         _leave_hung_up_terminal()
-    if hasattr(signal, "setitimer"):
-        if _unsafe_to_stop(frame):
-            signal.signal(signal.SIGALRM, lambda _, later: _terminate(signum, later))
-            signal.setitimer(signal.ITIMER_REAL, _RETRY_STOP, _RETRY_STOP)
-            return
-        signal.setitimer(signal.ITIMER_REAL, 0)
+    if stops.put_off(signum, frame, _terminate):
+        return
     raise KeyboardInterrupt
-
-
-def _unsafe_to_stop(frame: Any) -> bool:
-    """Whether ``frame`` runs inside an import or a function a process's start calls.
-
-    A :class:`KeyboardInterrupt` raised inside an import (m0 imports most of its modules as a
-    command starts) can leave the module half made (numpy's 'ImportError: initialization
-    failed' when it is imported again) or, from the code a dataclass or a named tuple
-    compiles, Python's note of an interrupt none caught: ``python -m m0core`` then ended
-    killed by SIGINT, not with the 130 it exited with. One raised in logging's handler around
-    a fork (``subprocess``) is dropped by Python, its lock left held: the next process
-    started waited for it for ever."""
-    # subprocess may be half imported (the stop came as it was): no Popen yet, nothing starting
-    popen = getattr(sys.modules.get("subprocess"), "Popen", None)
-    starting = popen._execute_child.__code__ if popen is not None else None
-    while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
-            return True
-        caller = frame.f_back
-        if caller is not None and caller.f_code is starting:
-            return True
-        frame = caller
-    return False
 
 
 def _leave_hung_up_terminal() -> None:

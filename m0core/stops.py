@@ -1,0 +1,55 @@
+"""Stopping a process on a signal without breaking Python's own works.
+
+A :class:`KeyboardInterrupt` raised inside an import, or inside the start of a process, can
+leave a module half made or a lock held (see :func:`unsafe`); there the stop is put off and
+tried again a moment later (:func:`put_off`). Used by the ``m0`` command's handler and by a
+batch job's process. Standard library only: the entry point imports it before anything else.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+#: How long a stop that came where it could not be raised waits before it is tried again.
+RETRY = 0.02
+
+
+def unsafe(frame: Any) -> bool:
+    """Whether ``frame`` runs inside an import or a function a process's start calls.
+
+    A :class:`KeyboardInterrupt` raised inside an import (m0 imports most of its modules as a
+    command starts) can leave the module half made (numpy's 'ImportError: initialization
+    failed' when it is imported again) or, from the code a dataclass or a named tuple
+    compiles, Python's note of an interrupt none caught: ``python -m m0core`` then ended
+    killed by SIGINT, not with the 130 it exited with; raised in importlib's own callback, it
+    is printed as an exception ignored, with its traceback. One raised in logging's handler
+    around a fork (``subprocess``) is dropped by Python, its lock left held: the next process
+    started waited for it for ever."""
+    # subprocess may be half imported (the stop came as it was): no Popen yet, nothing starting
+    popen = getattr(sys.modules.get("subprocess"), "Popen", None)
+    starting = popen._execute_child.__code__ if popen is not None else None
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        caller = frame.f_back
+        if caller is not None and caller.f_code is starting:
+            return True
+        frame = caller
+    return False
+
+
+def put_off(signum: int, frame: Any, handler: Callable[[int, Any], None]) -> bool:
+    """Where a stop cannot be raised in ``frame`` (:func:`unsafe`), have ``handler(signum,
+    frame)`` called again every :data:`RETRY` seconds (by SIGALRM) and return ``True``; else
+    end such a retry and return ``False``: the caller stops now."""
+    if not hasattr(signal, "setitimer"):  # pragma: no cover - Windows
+        return False
+    if unsafe(frame):
+        signal.signal(signal.SIGALRM, lambda _, later: handler(signum, later))
+        signal.setitimer(signal.ITIMER_REAL, RETRY, RETRY)
+        return True
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    return False
