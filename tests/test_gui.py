@@ -308,6 +308,8 @@ def test_uploads_are_limited_and_atomic(client, folders):
      "sensitivity must be between 0 and 1"),
     ({"paths": ["sub/a.mp4"], "settings": {"max_clips": 0}}, "max_clips must be"),
     ({"paths": [], "settings": {}}, "choose at least one video"),
+    # a setting m0 does not know (a misspelt one, an API client's) ran without it
+    ({"paths": ["sub/a.mp4"], "settings": {"max_clip": 3}}, "unknown setting 'max_clip' (known: "),
     ({"uploads": ["missing.mp4"], "settings": {}}, "missing.mp4: no such file"),
 ])
 def test_bad_settings_get_one_clear_line(client, body, message):

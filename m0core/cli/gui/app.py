@@ -39,6 +39,9 @@ STATIC = Path(__file__).with_name("static")
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 #: The "Short-form" group of the settings: Options fields, checked as the CLI's are.
 SHORT_FORM_SETTINGS = ("aspect", "fit", "height", "loudness", "fade", "compilation")
+#: Every setting a run takes (``settings`` of ``api/start`` and ``api/reference``).
+SETTINGS = ("selector", "sensitivity", "threshold", "clip_length", "max_clips", "cut",
+            "audio_track", "streaming", "analyzer", "workers", "params", *SHORT_FORM_SETTINGS)
 #: Outputs the results leave out of a job's files: images (a highlight's thumbnail) are shown
 #: by its report, and a long recording has hundreds.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
@@ -201,8 +204,12 @@ def create_app(root: str | Path, out: str | Path, token: str, *, max_upload: int
         body = await request.json()
         if not isinstance(body, dict):
             raise M0Error("the request body must be a JSON object")
-        if not isinstance(body.get("settings", {}), dict):
+        settings = body.get("settings", {})
+        if not isinstance(settings, dict):
             raise M0Error("settings must be a JSON object")
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:  # a misspelt one would be dropped: the run would not be the one asked for
+            raise M0Error(f"unknown setting {unknown[0]!r} (known: {', '.join(SETTINGS)})")
         return body
 
     async def start(request: Request) -> JSONResponse:
