@@ -71,7 +71,7 @@ class BatchConsole:
     def job_done(self, completed: int, total: int, job_id: str, result: dict) -> None:
         """A job ended (``process_batch``'s ``progress_callback``)."""
         self.running.pop(job_id, None)
-        if result["status"] == "skipped" or result.get("previous"):
+        if not ran(result):
             self.not_run += 1
         self.done = completed
         if not self.enabled:  # no job line: each warning names its file (said when it ran)
