@@ -193,9 +193,12 @@ def test_a_smart_cut_of_an_mp4_is_timed_as_the_one_cut_from_the_file(
 #: peak of one that ended between two looks). The peak is the rusage of its one child: the
 #: high water mark of the ffmpeg program, or of this small process it was started from if
 #: that were higher (it is not: some 10 MB to ffmpeg's 30 and more), never m0's, whose
-#: memory a child forked from it holds until its exec.
+#: memory a child forked from it holds until its exec. The ffmpeg runs on one core: FFmpeg
+#: and x264 start a thread per core they may use, and on a machine of many cores the threads'
+#: memory alone made two runs of the same clip differ by 4 MB.
 _MEASURED = """
 import json, os, resource, signal, subprocess, sys
+os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])
 proc = subprocess.Popen([os.environ["M0_REAL_FFMPEG"], *sys.argv[1:]])
 for sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(sig, lambda number, frame: proc.send_signal(number))
