@@ -175,13 +175,17 @@ def _execute(plan: Plan, out: Path | None, writers: dict, progress: Progress,
                 streams = _Streams(described, stack)
             plan = described
         progress.started(plan.media)
-        # see m0core.staging: the one rule (never the input: it may lie in the folder)
-        staging = Staging(out, keep=[plan.path]) if out is not None else None
         try:
+            # a stop between making the private folder and holding it left the folder (the
+            # terminal closed as the bar was first drawn): the stop waits for both
+            with held_signals():
+                # see m0core.staging: the one rule (never the input: it may lie in the folder)
+                staging = Staging(out, keep=[plan.path]) if out is not None else None
             run = _Run(plan, staging, progress)
         except BaseException:
             if staging is not None:
-                staging.discard()
+                with held_signals():
+                    staging.discard()
             raise
         try:
             if streams is None:

@@ -224,6 +224,27 @@ def test_signal_stops_analyze(how, long_wav, slow_env, tmp_path):
     assert not out.exists()  # it made the folder: nothing of it is left
 
 
+def test_a_stop_as_the_private_folder_is_made_leaves_nothing(wav, tmp_path, monkeypatch):
+    """Ctrl-C arriving just as the run's private folder was made (in the full suite, the
+    terminal closed as the bar was first drawn): the stop is raised before the run holds the
+    folder, and the folder stayed in OUT_DIR. It waits until the run holds it."""
+    import m0core
+    from m0core import staging
+
+    made = Path.mkdir
+
+    def stopped_after(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        if self.name.startswith(staging.PREFIX):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(Path, "mkdir", stopped_after)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        m0core.analyze(wav, out, clips=False, cache=False)
+    assert not out.exists(), sorted(p.name for p in out.iterdir())
+
+
 def test_closing_the_terminal_stops_analyze_with_130(long_wav, slow_env, tmp_path):
     """The terminal m0 runs in is closed while it draws its bar: the kernel sends SIGHUP and
     every write to the terminal fails (EIO). The bar's last line turned the stop into that
