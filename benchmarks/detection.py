@@ -2,8 +2,9 @@
 with ground truth — stream-like recordings of real sound (:mod:`m0core.dev.corpus`) and the
 noise beds of tests/test_detection.py (:mod:`m0core.dev.synth`).
 
-Each file is decoded once by the real ``ffmpeg`` source and fed to every analyzer; each
-selector then runs on the analyzer's score curve exactly as ``m0 analyze`` runs it.
+Each file is decoded once by the real ``ffmpeg`` source and fed to every analyzer and to the
+spectra (:mod:`m0core.judge.spectra`); each selector then runs on the analyzer's score curve,
+hearing the spectra if it listens, exactly as ``m0 analyze`` runs it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from m0core import plugins
 from m0core.dev import synth
+from m0core.judge import spectra
 from m0core.model import Highlight, Timeline
 from m0core.options import Options
 
@@ -25,6 +27,8 @@ from .media import MEDIA
 #: (label, analyzer, selector, threshold, selector params). The first is m0's default.
 CONFIGS: list[tuple[str, str, str, float | None, dict]] = [
     ("**m0 default** (rms-streaming + standout)", Options.analyzer, Options.selector, None, {}),
+    ("m0 default without the check (-P selector.check=false)", Options.analyzer,
+     Options.selector, None, {"check": False}),
     ("previous default (rms-streaming + adaptive)", "rms-streaming", "adaptive", None, {}),
     ("seed's rule (rms-streaming + crest −5 dBFS)", "rms-streaming", "crest", -5.0, {}),
     ("loudness + standout", "loudness", "standout", None, {}),
@@ -76,6 +80,9 @@ def score(events: list[synth.Event], highlights: list[Highlight]) -> Score:
 #: Score curves already decoded this run: ``{(path, analyzer): (curve, hop, duration)}``
 #: (each table of the suite reads the same files; a 10-minute curve is ~50 kB).
 _DECODED: dict[tuple[Path, str], tuple[np.ndarray, float, float]] = {}
+#: The spectra of the files decoded this run: ``{path: (codes, first frame)}`` (10 minutes:
+#: 576 kB).
+_HEARD: dict[Path, tuple[np.ndarray, int]] = {}
 
 
 def curves(path: Path, analyzers: Iterable[str]) -> tuple[dict[str, np.ndarray], dict, float]:
@@ -89,10 +96,19 @@ def curves(path: Path, analyzers: Iterable[str]) -> tuple[dict[str, np.ndarray],
         parts = {name: plugins.create("analyzers", name) for name in missing}
         out: dict[str, list[np.ndarray]] = {name: [] for name in parts}
         end = 0.0
+        heard: list[np.ndarray] = []
+        maker, first = None, 0
         for chunk in source.chunks(str(path)):
             end = chunk.end
             for name, analyzer in parts.items():
                 out[name].append(np.asarray(analyzer.feed(chunk), dtype=np.float32))
+            if path not in _HEARD and chunk.sample_rate >= spectra.MIN_RATE:
+                if maker is None:
+                    maker, first = spectra.Spectra(chunk.sample_rate), \
+                        spectra.frame_of(chunk.start)
+                heard.append(maker.feed(chunk.samples))
+        if heard:
+            _HEARD[path] = (np.concatenate(heard), first)
         for name, analyzer in parts.items():
             out[name].append(np.asarray(analyzer.finish(), dtype=np.float32))
             _DECODED[path, name] = (np.concatenate(out[name]), float(analyzer.hop), end)
@@ -102,15 +118,27 @@ def curves(path: Path, analyzers: Iterable[str]) -> tuple[dict[str, np.ndarray],
 
 
 def select(curve: np.ndarray, hop: float, duration: float, selector: str,
-           threshold: float | None, params: dict, *, feed: float = 60.0) -> list[Highlight]:
-    """Run ``selector`` over ``curve`` in pieces of ``feed`` seconds, as the pipeline does."""
+           threshold: float | None, params: dict, *, feed: float = 60.0,
+           heard: tuple[np.ndarray, int] | None = None) -> list[Highlight]:
+    """Run ``selector`` over ``curve`` in pieces of ``feed`` seconds, as the pipeline does:
+    the spectra ``heard`` (codes, first frame; :func:`curves` made them) of each piece's audio
+    first, if the selector listens."""
     chooser = plugins.create("selectors", selector, threshold=threshold,
                              timeline=Timeline(hop=hop, duration=duration), **params)
+    listen = getattr(chooser, "listen", None) if heard is not None else None
+    codes, first = heard if listen is not None else (None, 0)
     out: list[Highlight] = []
-    step = max(1, int(feed / hop))
-    for i in range(0, len(curve), step):
-        out += chooser.feed(curve[i:i + step])
+    for values, piece, at in spectra.pieces(len(curve), hop, max(1, int(feed / hop)), codes,
+                                            first):
+        if len(piece):
+            listen(piece, at)
+        out += chooser.feed(curve[values])
     return out + chooser.finish()
+
+
+def spectra_of(path: Path) -> tuple[np.ndarray, int] | None:
+    """The spectra :func:`curves` made of ``path`` (``None``: its rate is too low)."""
+    return _HEARD.get(path)
 
 
 def realistic(seeds: dict[str, list[tuple[int, float]]], duration: float) -> list[Case]:
@@ -155,7 +183,8 @@ def evaluate(cases: list[Case], configs: list[tuple]) -> dict[tuple[str, str], S
         scores, hops, duration = curves(case.path, needed)
         for label, analyzer, selector, threshold, params in configs:
             kw = {k: (len(case.events) if v == "N" else v) for k, v in params.items()}
-            found = select(scores[analyzer], hops[analyzer], duration, selector, threshold, kw)
+            found = select(scores[analyzer], hops[analyzer], duration, selector, threshold, kw,
+                           heard=spectra_of(case.path))
             results[case.label, label] = score(case.events, found)
     return results
 
@@ -283,7 +312,8 @@ def knob(realistic_plan: dict[str, list[tuple[int, float]]], realistic_seconds: 
         scores, hops, duration = curves(case.path, [Options.analyzer])
         for s in SENSITIVITIES:
             got = select(scores[Options.analyzer], hops[Options.analyzer], duration,
-                         Options.selector, None, {"sensitivity": s})
+                         Options.selector, None, {"sensitivity": s},
+                         heard=spectra_of(case.path))
             found[case.label, s] = score(case.events, got)
     for name, kind, low, high in BED_GROUPS:
         members = [c for c in cases if c.label.startswith(kind) and low <= c.bed_db <= high]

@@ -115,6 +115,11 @@ OPTIONAL: dict[str, dict[str, tuple[str, str]]] = {
         "line": ("() -> Line | None", "after finish(): the level a score had to reach, as the "
                                       "selector judged it (drawn by the report, used by "
                                       "m0 reference)"),
+        "listen": ("(codes: np.ndarray, first: int) -> None",
+                   "what the audio sounds like: the mel spectra (uint8 codes, one row of 48 "
+                   "bands per 50-ms frame, m0core.judge.spectra) of the frames from first "
+                   "on, given before the scores of the same audio; never called for audio "
+                   "under 22,050 Hz (the built-in standout checks its moments with them)"),
     },
     "encoder": {
         "compile": ("(clips: list[ClipResult]) -> Compilation",

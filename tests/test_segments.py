@@ -149,7 +149,7 @@ def test_a_worker_loads_only_the_plugins_of_its_stages(vod, fake_dist, tmp_path,
     assert {name: about["module"] for name, about in stages.items()} == {
         "pyav-source": "m0_plugins.pyav_source", "rms": "m0_plugins.rms"}
     job = SegmentJob(str(vod), "pyav", {}, "rms-streaming", {}, 2.0, 10.0, 6.0, stages)
-    scores = np.concatenate([s for s, _ in scores_from_worker(job)])
+    scores = np.concatenate([piece.scores for piece in scores_from_worker(job)])
     assert len(scores) == 60  # 6 s of 0.1 s windows
     assert not mark.exists()
 

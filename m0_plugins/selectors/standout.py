@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from m0core.checks import number, whole
+from m0core.checks import flag, number, whole
 from m0core.errors import OptionError
+from m0core.judge import check, spectra
 from m0core.levels import (
     audible_percentiles,
     clean,
@@ -85,6 +86,15 @@ class Standout:
        game's sound, not moments; near the start or end of the recording, where part of
        those seconds is missing, proportionally fewer).
 
+    4. **The check** (``check``, on by default): a moment is also judged by what it sounds
+       like, when the pipeline gives the spectra of the audio (:meth:`listen`): a model
+       trained on recorded reactions, game effects, music and talk
+       (:mod:`m0core.judge.check`) gives the chance that it is a reaction (a shouted voice,
+       a laugh, a cheer) rather than a game effect, a swell of the music or a door slam as
+       loud, and a moment under :data:`~m0core.judge.check.DROP_BELOW` is dropped (a kept
+       one's ``reason`` says its chance). Without
+       spectra (audio under 22,050 Hz; a selector fed scores alone) nothing is dropped.
+
     ``sensitivity`` (0 … 1, default 0.5) lowers (towards 1) or raises every margin by up to
     ``SENSITIVITY_DB / 2`` dB: the same shift in dB over the recording's own bed on any
     recording (``excess`` counts from the shifted margin); ``busy_db`` stays, as whether a
@@ -135,6 +145,7 @@ class Standout:
         busy_window: float = 45.0,
         busy_db: float = 6.0,
         floor_db: float = -60.0,
+        check: bool = True,
     ) -> None:
         self.timeline = params.timeline(timeline)
         hop = self.timeline.hop
@@ -177,6 +188,8 @@ class Standout:
         self._recent: deque[tuple[int, float]] = deque()  # decided: (start, loud)
         self._spacer = PeakSpacer(self.timeline)
         self._ended = False
+        self.check = flag("check", check)
+        self._codes, self._c0 = spectra.NONE, 0  # spectra heard, from frame _c0
 
     # -- the stream -----------------------------------------------------------------------
 
@@ -186,6 +199,16 @@ class Standout:
         self._raw = np.concatenate([self._raw, new])
         self._n += len(new)
         return self._advance()
+
+    def listen(self, codes: np.ndarray, first: int) -> None:
+        """Take the spectra of the next frames (frame ``first`` on), which the check reads."""
+        if not self.check:
+            return
+        if not len(self._codes):
+            self._codes, self._c0 = np.asarray(codes, dtype=np.uint8), first
+            return
+        new = spectra.aligned(codes, first, self._c0 + len(self._codes))
+        self._codes = np.concatenate([self._codes, new])
 
     def finish(self) -> list[Highlight]:
         """Judge what is left (windows cut at the end); returns the last highlights."""
@@ -370,6 +393,13 @@ class Standout:
                 if others >= self.busy * seen / (2 * w) - 1e-9:
                     span.ok = False
             self._recent.append((span.start, span.loud))
+            if span.ok and self._codes is not spectra.NONE:
+                chance = check.chance(self._codes, self._c0, self.timeline.time(span.peak),
+                                      span.score)
+                if chance is not None and chance < check.DROP_BELOW:
+                    span.ok = False
+                elif chance is not None:
+                    span.reason += f"; its sound: {100 * chance:.0f} % a reaction"
             if span.ok:
                 out += self._spacer.push(Candidate(self.timeline.time(span.peak), span.peak_db,
                                                    span.score, span.kind, span.reason))
@@ -383,6 +413,11 @@ class Standout:
         if keep - self._r0 > 4096:
             cut = keep - self._r0
             self._raw, self._r0 = self._raw[cut:].copy(), keep
+        # the spectra a judgement reads reach this far before a peak
+        frame = spectra.frame_of(self.timeline.time(keep) - check.REACH[0] - 1.0)
+        if frame - self._c0 > 4096 and len(self._codes):
+            cut = min(frame - self._c0, len(self._codes))
+            self._codes, self._c0 = self._codes[cut:].copy(), self._c0 + cut
 
 
 def _power_mean(values: np.ndarray) -> float:

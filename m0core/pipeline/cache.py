@@ -2,10 +2,13 @@
 
 An entry is keyed by the file's identity (:class:`~m0core.identity.FileIdentity`: resolved
 path, device, inode, size, mtime and ctime), the source and the analyzer (names, parameters,
-versions) and this cache's format. It is two files: raw little-endian float32 scores and a
-JSON description holding the key's inputs, the media information (without any path), the hop,
-a SHA-256 of the scores and, for a file cut short, the length it declares (so a run from the
-cache warns as the run that decoded it did).
+versions) and this cache's format. It is three files: raw little-endian float32 scores, the
+spectra of the audio (:mod:`m0core.judge.spectra`'s codes, 48 bytes a frame: 3.5 MB an hour;
+none for audio under its lowest rate), and a JSON description holding the key's inputs, the
+media information (without any path), the hop, a SHA-256 of the scores and of the spectra
+and, for a file cut short, the length it declares (so a run from the cache warns as the run
+that decoded it did). The spectra are written as they are decoded (:class:`Spool`), so a
+long file's never sit in memory.
 
 Nothing in an entry is trusted: the description must be small, a JSON object of the expected
 shape and types, its identity equal to the key's, its hop the analyzer's own, its media
@@ -26,6 +29,7 @@ import json
 import math
 import os
 import re
+import tempfile
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +40,7 @@ import numpy as np
 from m0core import checks
 from m0core.errors import M0Error, OutputError
 from m0core.identity import FileIdentity
+from m0core.judge import spectra as judge_spectra
 from m0core.model import MediaInfo
 from m0core.pipeline.cachedir import SUFFIX_SEEN, cache_dir, mark_seen
 
@@ -43,10 +48,11 @@ from m0core.pipeline.cachedir import SUFFIX_SEEN, cache_dir, mark_seen
 #: timeline (1 counted from the audio's own start); 3: both, and the audio track in the key
 #: (the source's ``audio_track`` parameter) and every track's description in the media; 4: a
 #: Matroska file's duration counted from its start (m0core.media.ffmpeg.players_duration); 5:
-#: an Ogg Opus file's too.
-FORMAT = 5
+#: an Ogg Opus file's too; 6: the spectra.
+FORMAT = 6
 SUFFIX_META = ".json"
 SUFFIX_DATA = ".f32"
+SUFFIX_SPECTRA = ".u8"
 #: A selection kept for a curve (:mod:`m0core.pipeline.selections`).
 SUFFIX_SELECTION = ".sel"
 #: The largest description read (a real one is a few KiB); bigger ones are ignored unread.
@@ -68,6 +74,10 @@ class Entry:
     #: The length the file declares where its audio ends well before it (a file without
     #: video cut short: ``Plan.cut_short_of``), else ``None``.
     cut_short_of: float | None = None
+    #: The spectra (read from the file as needed), frame ``first`` on; ``None`` for audio
+    #: under their lowest rate.
+    spectra: np.ndarray | None = None
+    first: int = 0
 
 
 def identity(path: str | os.PathLike, source: str, source_params: dict[str, Any],
@@ -120,15 +130,47 @@ def load(ident: dict[str, Any], path: str | os.PathLike, hop: float) -> Entry | 
     scores = np.frombuffer(data, dtype="<f4").astype(np.float32)
     if not np.isfinite(scores).all():
         return None
-    return Entry(media, hop, scores, digest, meta.get("cut_short_of"))
+    try:
+        codes, first = _spectra(meta.get("spectra"), base.with_suffix(SUFFIX_SPECTRA), media)
+    except (OSError, _Invalid, ValueError):
+        return None
+    return Entry(media, hop, scores, digest, meta.get("cut_short_of"), codes, first)
+
+
+def _spectra(described: Any, path: Path, media: MediaInfo) -> tuple[np.ndarray | None, int]:
+    """The spectra an entry's description says it keeps in ``path`` (mapped, not read into
+    memory), checked as its scores are, and their first frame; ``(None, 0)`` for none."""
+    if described is None:
+        return None, 0
+    if not isinstance(described, dict) or set(described) != {"first", "rows", "sha256"}:
+        raise _Invalid("spectra")
+    first, rows = described["first"], described["rows"]
+    longest = media.duration if media.duration is not None else _MAX_SECONDS
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in (first, rows)) \
+            or first + rows > (longest + 1) * judge_spectra.FPS \
+            or not isinstance(described["sha256"], str):
+        raise _Invalid("spectra")
+    size = rows * judge_spectra.BANDS
+    if path.stat().st_size != size:  # checked before a byte of it is read
+        raise _Invalid("spectra")
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != described["sha256"]:
+        raise _Invalid("spectra")
+    if not rows:
+        return judge_spectra.NONE, first
+    codes = np.memmap(path, dtype=np.uint8, mode="r", shape=(rows, judge_spectra.BANDS))
+    return codes, first
 
 
 def _described(meta: Any, ident: dict[str, Any], path: str, expected_hop: float
                ) -> tuple[MediaInfo, int, str]:
     """``(media, count, sha256)`` of the scores the description ``meta`` describes, or
     :class:`_Invalid` (any value, any shape)."""
-    if not isinstance(meta, dict) or set(meta) - {"cut_short_of"} != {
-            "identity", "media", "hop", "count", "sha256"}:  # older entries lack it
+    if not isinstance(meta, dict) or set(meta) - {"cut_short_of", "spectra"} != {
+            "identity", "media", "hop", "count", "sha256"}:  # older entries lack them
         raise _Invalid("not an entry")
     cut = meta.get("cut_short_of")
     if cut is not None and (isinstance(cut, bool) or not isinstance(cut, float | int)
@@ -208,12 +250,78 @@ def _media(stored: Any, path: str) -> MediaInfo:
     return MediaInfo(path=path, **{**stored, "tracks": tracks})
 
 
+class Spool:
+    """The spectra of a file being decoded, written as they come (:meth:`write`) to a
+    temporary file of the cache folder, for :func:`store` to keep beside its curve. One that
+    could not be written is :attr:`failed` (the entry is then not stored: a run from it
+    would judge without the spectra the decoding run had)."""
+
+    def __init__(self) -> None:
+        self._fh: Any = None
+        self._path: Path | None = None
+        self._digest = hashlib.sha256()
+        self.first: int | None = None
+        self.rows = 0
+        self.failed = False
+
+    def write(self, codes: np.ndarray, first: int) -> None:
+        """Append the codes of the frames from ``first`` on (a gap before it: silence)."""
+        if self.failed or not len(codes):
+            return
+        try:
+            if self._fh is None:
+                from m0core.outputs import temp_prefix
+
+                folder = cache_dir()
+                folder.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(dir=folder, prefix=temp_prefix(),
+                                            suffix=f"-spectra{SUFFIX_SPECTRA}")
+                self._fh, self._path, self.first = os.fdopen(fd, "wb"), Path(name), first
+            data = judge_spectra.aligned(codes, first, self.first + self.rows).tobytes()
+            self._fh.write(data)
+            self._digest.update(data)
+            self.rows += len(data) // judge_spectra.BANDS
+        except OSError:
+            self.failed = True
+            self.discard()
+
+    def keep(self, path: Path) -> dict[str, Any] | None:
+        """Move the spectra to ``path``; their description (``None`` when there were
+        none). :class:`OSError` if it cannot."""
+        if self._fh is None:
+            return None
+        self._fh.close()
+        os.chmod(self._path, 0o644)
+        os.replace(self._path, path)
+        self._fh = self._path = None
+        return {"first": self.first, "rows": self.rows, "sha256": self._digest.hexdigest()}
+
+    def discard(self) -> None:
+        """Remove the temporary file (nothing if it was kept)."""
+        if self._fh is not None:
+            with suppress(OSError):
+                self._fh.close()
+            with suppress(OSError):
+                self._path.unlink(missing_ok=True)
+            self._fh = self._path = None
+
+
 def store(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarray,
-          cut_short_of: float | None = None) -> bool:
-    """Save an entry (data first, description last, each atomically), unless the file changed
-    since ``ident`` was taken. A cache that cannot be written is no error: returns ``False``."""
+          cut_short_of: float | None = None, spectra: Spool | None = None) -> bool:
+    """Save an entry (data and spectra first, description last, each atomically), unless the
+    file changed since ``ident`` was taken or its ``spectra`` failed. A cache that cannot be
+    written is no error: returns ``False``. The spool is kept or discarded either way."""
+    spool = spectra or Spool()
     try:
-        if FileIdentity.of(media.path).to_dict() != ident["file"]:
+        return _stored(ident, media, hop, scores, cut_short_of, spool)
+    finally:
+        spool.discard()
+
+
+def _stored(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarray,
+            cut_short_of: float | None, spool: Spool) -> bool:
+    try:
+        if spool.failed or FileIdentity.of(media.path).to_dict() != ident["file"]:
             return False  # edited while it was decoded: the curve is of neither version
     except OSError:
         return False
@@ -221,37 +329,42 @@ def store(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarra
     base = folder / key_of(ident)
     data = np.asarray(scores, dtype="<f4").tobytes()
     described = {k: v for k, v in asdict(media).items() if k != "path"}
-    meta = {
-        "identity": ident, "media": described, "hop": hop, "count": len(data) // 4,
-        "sha256": hashlib.sha256(data).hexdigest(), "cut_short_of": cut_short_of,
-    }
     from m0core.outputs import write_text_atomic  # not needed to read the cache
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(base.with_suffix(SUFFIX_DATA), data)
+        kept = spool.keep(base.with_suffix(SUFFIX_SPECTRA))
     except (OSError, OutputError):
+        with suppress(OSError):
+            base.with_suffix(SUFFIX_DATA).unlink(missing_ok=True)
         return False
+    meta = {
+        "identity": ident, "media": described, "hop": hop, "count": len(data) // 4,
+        "sha256": hashlib.sha256(data).hexdigest(), "cut_short_of": cut_short_of,
+        "spectra": kept,
+    }
     try:
         write_text_atomic(base.with_suffix(SUFFIX_META), json.dumps(meta, default=str))
     except (OSError, OutputError):
         # no curve without its description: on a full disk it would hold the room the
         # next run's entry needs, and no run would ever read it
-        with suppress(OSError):
-            base.with_suffix(SUFFIX_DATA).unlink(missing_ok=True)
+        for suffix in (SUFFIX_DATA, SUFFIX_SPECTRA):
+            with suppress(OSError):
+                base.with_suffix(suffix).unlink(missing_ok=True)
         return False
     mark_seen(FileIdentity(**ident["file"]))
     return True
 
 
 #: The names of the cache's own files: a 40-digit key and the suffix of what it holds.
-_SUFFIXES = "|".join(re.escape(x) for x in (SUFFIX_META, SUFFIX_DATA, SUFFIX_SELECTION,
-                                              SUFFIX_SEEN))
+_SUFFIXES = "|".join(re.escape(x) for x in (SUFFIX_META, SUFFIX_DATA, SUFFIX_SPECTRA,
+                                              SUFFIX_SELECTION, SUFFIX_SEEN))
 _OWN = re.compile(f"[0-9a-f]{{40}}({_SUFFIXES})")
 
 
 def _files() -> list[Path]:
-    """Every file of the cache: curves (description and data), kept selections and the
+    """Every file of the cache: curves (description, data and spectra), kept selections and the
     marks of the files analysed (:mod:`m0core.pipeline.cachedir`); nothing else that lies in
     the folder, even named alike (:func:`_written_here`). A folder that cannot be listed is
     an :class:`OutputError`."""
@@ -278,7 +391,7 @@ def _written_here(path: Path) -> bool:
     try:
         if path.suffix == SUFFIX_SEEN:
             return path.is_file() and path.stat().st_size == 0
-        if path.suffix == SUFFIX_DATA:
+        if path.suffix in (SUFFIX_DATA, SUFFIX_SPECTRA):
             meta = path.with_suffix(SUFFIX_META)
             return not meta.exists() or _written_here(meta)
         with open(path, "rb") as fh:

@@ -22,6 +22,7 @@ import numpy as np
 
 from m0core import checks, contracts, levels, plugins, workers
 from m0core.errors import InputError, M0Error, OptionError
+from m0core.judge import spectra
 from m0core.media.audio import truncation_slack
 from m0core.media.ffmpeg import silent_track
 from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
@@ -211,7 +212,8 @@ def _finish(plan: Plan, run: _Run, staging: Staging | None, writers: dict,
 
     run.timings["analysis"] = time.perf_counter() - started
     if plan.cache_key is not None and plan.cached is None:
-        cache.store(plan.cache_key, plan.media, plan.hop, run.curve(), plan.cut_short_of)
+        cache.store(plan.cache_key, plan.media, plan.hop, run.curve(), plan.cut_short_of,
+                    run.spool)
     run.take_best()  # before the progress is told how many clips are still to cut
     run.progress.analysis_done(run.found, run.pending)
     run.finish_clips()
@@ -327,7 +329,13 @@ def _select_cached(plan: Plan, entry: cache.Entry, run: _Run) -> None:
     if kept is not None:
         run.replay(entry.scores, kept)
         return
-    run.select(entry.scores)
+    # as a decoding run feeds it: the spectra of a stretch before its scores, a stretch at a
+    # time (the spectra are read from the cache's file as they are needed)
+    step = max(1, int(SELECT_SECONDS / plan.hop))
+    for values, codes, first in spectra.pieces(len(entry.scores), plan.hop, step,
+                                                entry.spectra, entry.first):
+        run.listen(codes, first)
+        run.select(entry.scores[values])
     run.select(None)
     if ident is not None:
         selections.store(ident, selections.Selection(tuple(run.given), run.line()))
@@ -398,9 +406,8 @@ class _Streams:
                 if isinstance(item, MediaInfo):
                     yield item
                     continue
-                scores, seconds = item
-                self.decoded[index] += seconds
-                yield scores
+                self.decoded[index] += item.seconds
+                yield item
         return generate
 
     def _report(self) -> None:
@@ -415,21 +422,23 @@ class _Streams:
         return item
 
     def feed(self, run: _Run) -> None:
-        """Feed every segment's scores to ``run``'s selector, in time order."""
+        """Feed every segment's scores to ``run``'s selector, in time order (the spectra of
+        each piece of audio before its scores)."""
         self.run = run
         batch = max(1, int(SELECT_SECONDS / self.plan.hop))
         held: list[np.ndarray] = []
         count, fed = 0, time.perf_counter()
         stopped = None  # where a segment's audio stopped short of the next segment
         for index, stream in enumerate([self._first, *self.streams[1:]]):
-            for scores in stream:
+            for piece in stream:
                 if stopped is not None and self.decoded[index]:
                     # the next segment's audio goes on: the hole cannot be closed up
                     raise InputError(f"{self.plan.path}: file is truncated or damaged: audio "
                                      f"stops at {stopped:.1f} s and goes on at "
                                      f"{self.segments[index][0]:.1f} s")
-                held.append(scores)
-                count += len(scores)
+                run.listen(piece.codes, piece.first)
+                held.append(piece.scores)
+                count += len(piece.scores)
                 if count >= batch or time.perf_counter() - fed >= SELECT_WAIT:
                     run.select(np.concatenate(held))
                     held, count, fed = [], 0, time.perf_counter()
@@ -476,6 +485,10 @@ class _Run:
         self.settled = plan.cached is not None
         self.late: list[Highlight] = []  # given, waiting for the audio their window covers
         self.values = 0  # score values the selector has been fed
+        # the spectra of a decoded file go to the cache beside its curve
+        self.spool = cache.Spool() if plan.cache_key is not None and plan.cached is None \
+            else None
+        self._listen = contracts.optional("selector", self.selector, "listen")
         self.encoder = self._encoder() if staging is not None and opts.clips else None
         if self.encoder is not None and opts.compilation \
                 and contracts.optional("encoder", self.encoder, "compile") is None:
@@ -529,6 +542,17 @@ class _Run:
         for h in highlights:
             self._take(h)
         self._release()
+
+    def listen(self, codes: np.ndarray, first: int) -> None:
+        """Hand the spectra of the audio decoded next (frame ``first`` on) to the selector,
+        if it listens (its optional ``listen``), and to the cache's spool."""
+        if not len(codes):
+            return
+        if self.spool is not None:
+            self.spool.write(codes, first)
+        if self._listen is not None:
+            with plugins.blame("selectors", self.opts.selector):
+                self._listen(codes, first)
 
     def replay(self, scores: np.ndarray, selection: selections.Selection) -> None:
         """Take what the selector gave on ``scores`` before (a kept selection) instead of
@@ -679,6 +703,8 @@ class _Run:
         SIGTERM (an impatient user's) waits for it to end: one that cut it short left the
         private folder, its clips in it, and the clips' ffmpeg maybe running."""
         with held_signals():
+            if self.spool is not None:
+                self.spool.discard()
             if self.encoder is not None:
                 with suppress(Exception):
                     self.encoder.close(cancel=True)

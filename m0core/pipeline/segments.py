@@ -5,7 +5,8 @@ caller's ``__main__`` and dies with its parent): a job in as JSON, score frames 
 
 Segment starts are whole multiples of the analyzer's hop, so every score window of a segment
 lines up with the same window of a sequential run; only windows at a boundary can differ (a
-decoder starting mid-stream lacks the previous frame's overlap).
+decoder starting mid-stream lacks the previous frame's overlap). Beside its scores, a segment
+gives the spectra of its audio (:mod:`m0core.judge.spectra`), for a selector that listens.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from m0core import contracts, errors, plugins, workers
 from m0core.errors import M0Error
+from m0core.judge import spectra
 from m0core.model import MediaInfo
 
 #: A segment shorter than this is not worth a worker process (about 0.2 s to start).
@@ -42,10 +45,22 @@ def plan_segments(duration: float | None, jobs: int, hop: float,
     ]
 
 
+@dataclass(frozen=True)
+class Piece:
+    """What one chunk of a segment gives: its score values, the seconds of audio it held,
+    and the spectra of the frames it completed (:class:`m0core.judge.spectra.Spectra`'s
+    codes, frame ``first`` on; none at a rate under :data:`~m0core.judge.spectra.MIN_RATE`)."""
+
+    scores: np.ndarray
+    seconds: float
+    codes: np.ndarray
+    first: int
+
+
 def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: str,
                    path: str, *, chunk_seconds: float, start: float, length: float | None
-                   ) -> Iterator[tuple[np.ndarray, float]]:
-    """Decode and analyse one segment: yield ``(scores, seconds decoded)`` per chunk.
+                   ) -> Iterator[Piece]:
+    """Decode and analyse one segment: yield a :class:`Piece` per chunk.
 
     A source or analyzer that fails becomes a :class:`PluginError` naming its plugin
     (:func:`m0core.plugins.blame`), as does a source giving chunks that break its contract
@@ -58,6 +73,11 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
                                     duration=length))
     samples = values = rate = 0
     previous = None
+    heard: spectra.Spectra | None = None
+    frame = 0
+    # the spectra's small products on one thread: BLAS's other threads would spin between
+    # them while the decoder works, and double the CPU time of a decode
+    blas = threadpool_limits(limits=1, user_api="blas")
     try:
         while True:
             with plugins.blame("sources", source_name):
@@ -75,8 +95,13 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
             scores = plugins.analyzer_scores(analyzer_name, analyzer.feed, chunk)
             samples, values, rate = samples + len(chunk.samples), values + len(scores), \
                 chunk.sample_rate
-            yield scores, chunk.duration
+            if heard is None and rate >= spectra.MIN_RATE:
+                heard, frame = spectra.Spectra(rate), spectra.frame_of(chunk.start)
+            codes = heard.feed(chunk.samples) if heard is not None else spectra.NONE
+            yield Piece(scores, chunk.duration, codes, frame)
+            frame += len(codes)
     finally:
+        blas.restore_original_limits()
         close = getattr(chunks, "close", None)
         if close is not None:
             with plugins.blame("sources", source_name):
@@ -85,7 +110,7 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
     if finish is not None:
         scores = plugins.analyzer_scores(analyzer_name, finish)
         values += len(scores)
-        yield scores, 0.0
+        yield Piece(scores, 0.0, spectra.NONE, frame)
     plugins.check_count(analyzer_name, values, samples, rate, analyzer.hop)
 
 
@@ -121,10 +146,10 @@ class SegmentJob:
 
 def scores_from_worker(job: SegmentJob, *, prestarted: bool = True,
                        started: Callable[[workers.Worker], None] | None = None
-                       ) -> Iterator[tuple[np.ndarray, float] | MediaInfo]:
+                       ) -> Iterator[Piece | MediaInfo]:
     """Run ``job`` in a worker process (``python -m m0core.pipeline.segments``; with
     ``prestarted``, one :func:`m0core.pipeline.prestart` started if there is one) and yield
-    its ``(scores, seconds)`` as they arrive; first the file's :class:`MediaInfo` if the job
+    its :class:`Piece` s as they arrive; first the file's :class:`MediaInfo` if the job
     asks to ``describe`` it. ``started`` is given the worker, for another thread to kill
     (:meth:`m0core.workers.Child.kill`) when its stage may hang.
 
@@ -140,8 +165,7 @@ def scores_from_worker(job: SegmentJob, *, prestarted: bool = True,
         while True:
             kind, payload = _receive(proc.stdout)
             if kind == b"S":
-                (seconds,) = struct.unpack("<d", payload[:8])
-                yield np.frombuffer(payload[8:], dtype="<f4").astype(np.float32), seconds
+                yield _piece(payload)
             elif kind == b"E":
                 error = json.loads(payload)
                 raise getattr(errors, error["type"], M0Error)(error["message"])
@@ -153,6 +177,25 @@ def scores_from_worker(job: SegmentJob, *, prestarted: bool = True,
                 tail = worker.stderr().strip().splitlines()
                 raise M0Error(f"a decoding worker died (exit code {proc.wait()}"
                               f"{': ' + tail[-1] if tail else ''})")
+
+
+#: A piece's head: seconds, first frame, number of score values.
+_PIECE = struct.Struct("<dqI")
+
+
+def _packed(piece: Piece) -> bytes:
+    """A piece as a frame's payload: its head, the scores (float32), the spectra's codes."""
+    return _PIECE.pack(piece.seconds, piece.first, len(piece.scores)) \
+        + np.asarray(piece.scores, dtype="<f4").tobytes() + piece.codes.tobytes()
+
+
+def _piece(payload: bytes) -> Piece:
+    """The piece :func:`_packed` made ``payload`` of."""
+    seconds, first, count = _PIECE.unpack_from(payload)
+    end = _PIECE.size + 4 * count
+    scores = np.frombuffer(payload[_PIECE.size:end], dtype="<f4").astype(np.float32)
+    codes = np.frombuffer(payload[end:], dtype=np.uint8).reshape(-1, spectra.BANDS)
+    return Piece(scores, seconds, codes, first)
 
 
 def _send(stream: BinaryIO, kind: bytes, payload: bytes = b"") -> None:
@@ -172,7 +215,7 @@ def _receive(stream: BinaryIO) -> tuple[bytes, bytes]:
 
 
 def _work() -> None:
-    """The worker process: read a job on stdin, send frames of scores on stdout."""
+    """The worker process: read a job on stdin, send frames of pieces on stdout."""
     workers.die_with_parent()
     out = workers.channel()
     text = sys.stdin.buffer.read()
@@ -186,10 +229,10 @@ def _work() -> None:
         if job.describe:
             media = plugins.probe(source, job.source, job.path)
             _send(out, b"M", json.dumps(asdict(media)).encode())
-        for scores, seconds in segment_scores(
+        for piece in segment_scores(
                 source, job.source, analyzer, job.analyzer, job.path,
                 chunk_seconds=job.chunk_seconds, start=job.start, length=job.length):
-            _send(out, b"S", struct.pack("<d", seconds) + scores.astype("<f4").tobytes())
+            _send(out, b"S", _packed(piece))
         _send(out, b"D")
     except M0Error as exc:
         _send(out, b"E", json.dumps({"type": type(exc).__name__, "message": str(exc)}).encode())

@@ -6,10 +6,10 @@ it judged by, :class:`~m0core.model.Line`) when it was fed a cached curve whole.
 for a selection made that way, and keyed by everything that decides it: the curve (its cache
 key and the SHA-256 of its values), the selector's name, parameters and threshold, the timeline
 (hop, duration, clip window, minimum gap), the versions of m0, of the selector's distribution and
-of numpy, and the code itself — the size and modification time of every Python file of m0 and
+of numpy, the code itself — the size and modification time of every Python file of m0 and
 of the selector's package, so an edit of a selector (or of m0's level arithmetic) selects
-again without a version bump. Replaying it gives exactly the highlights the selector would give
-again on that curve.
+again without a version bump — and the check's model (:mod:`m0core.judge.check`). Replaying
+it gives exactly the highlights the selector would give again on that curve.
 
 Like the curves (:mod:`m0core.pipeline.cache`), nothing in a kept selection is trusted: it must
 be small, of the expected shape and types, its identity equal to the key's and its times inside
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from m0core.errors import OutputError
+from m0core.judge import check
 from m0core.model import Highlight, Line, Stage, Timeline
 from m0core.pipeline import cache
 from m0core.plugins import Deferred
@@ -70,6 +71,7 @@ def identity(curve_key: dict[str, Any], curve: cache.Entry, selector: Stage,
         "timeline": asdict(timeline),
         "versions": {"m0": __version__, "selector": plugin_version, "numpy": np.__version__},
         "code": code_fingerprint(*modules),
+        "check": check.fingerprint(),
     }
 
 

@@ -1,0 +1,224 @@
+"""Train the check of what a moment sounds like (:mod:`m0core.judge.check`) and write its
+model, ``m0core/judge/check.npz``::
+
+    python -m m0core.dev.judge_training WORK_FOLDER            # writes the model
+    python -m m0core.dev.judge_training WORK_FOLDER --halves   # the protocol that chose it
+
+Everything comes from the development split (``corpus-packages.txt``'s Debian packages, the
+part of each pool :mod:`m0core.dev.corpus` gives ``split="dev"``) and from noise beds
+(:mod:`m0core.dev.synth`): 40 stream-like recordings of 10 min (seeds 1000–1039, beds
+−40…−18 dBFS) and 12 noise-bed recordings (seeds 200–211), made once in ``WORK_FOLDER``.
+Nothing of the validation or outside splits. Each recording is decoded by the default source,
+scored by ``rms-streaming`` and looked at by ``standout`` at sensitivity 0.95 (more moments
+than the default keeps: the check learns from near misses too); a moment is a reaction when
+its peak is within 2 s of one. Needs scikit-learn (``pip install scikit-learn``).
+
+``--halves`` is the development-only protocol that chose the model's settings: the dev
+pools are split in two (speakers, effects, music, talk and notification sounds taken
+alternately), 20 recordings are made from each half (seeds 2000–2019 and 2100–2119), and a
+model trained on one half's recordings (with the noise beds) judges the other half's
+default highlights: every voice and effect judged is one it never heard. It prints the
+default's and the checked default's precision, recall and F1 over the 40.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from m0core import plugins
+from m0core.judge import check, spectra
+from m0core.model import Highlight, Timeline
+
+from . import corpus, synth
+
+DEV_SEEDS = range(1000, 1040)
+NOISE_SEEDS = range(200, 212)
+HALF_SEEDS = (range(2000, 2020), range(2100, 2120))
+LOOSE = {"sensitivity": 0.95}
+
+
+@dataclass
+class Recording:
+    """A recording's default source's spectra and ``rms-streaming`` scores, and its truth."""
+
+    name: str
+    codes: np.ndarray
+    scores: np.ndarray
+    hop: float
+    duration: float
+    events: list[synth.Event]
+
+    def moments(self, **params: float) -> list[Highlight]:
+        """``standout``'s highlights with ``params``, fed a minute at a time as the pipeline
+        feeds it, without its check (what the check is trained on and judges)."""
+        chooser = plugins.create("selectors", "standout",
+                                 timeline=Timeline(hop=self.hop, duration=self.duration),
+                                 check=False, **params)
+        out: list[Highlight] = []
+        for values, _, _ in spectra.pieces(len(self.scores), self.hop, int(60 / self.hop)):
+            out += chooser.feed(self.scores[values])
+        return out + chooser.finish()
+
+    def real(self, h: Highlight) -> bool:
+        """Whether ``h`` is a reaction: its peak within 2 s of one."""
+        return any(e.time - 2 <= h.peak_time <= e.end + 2 for e in self.events)
+
+    def features(self, moments: list[Highlight]) -> np.ndarray:
+        """The check's features of each moment."""
+        rows = [check.features(self.codes, 0, h.peak_time, h.score) for h in moments]
+        return np.array([r for r in rows if r is not None]).reshape(-1, 193)
+
+
+def measured(path: Path, events: list[synth.Event]) -> Recording:
+    """Decode ``path`` with the default source, feeding ``rms-streaming`` and the spectra."""
+    source = plugins.create("sources", "pyav")
+    analyzer = plugins.create("analyzers", "rms-streaming")
+    frames, scores, end, maker = [], [], 0.0, None
+    for chunk in source.chunks(str(path)):
+        maker = maker or spectra.Spectra(chunk.sample_rate)
+        frames.append(maker.feed(chunk.samples))
+        scores.append(np.asarray(analyzer.feed(chunk), dtype=np.float32))
+        end = chunk.end
+    scores.append(np.asarray(analyzer.finish(), dtype=np.float32))
+    return Recording(path.stem, np.concatenate(frames), np.concatenate(scores),
+                     float(analyzer.hop), end, events)
+
+
+def _stream(folder: Path, name: str, seed: int, bed: float) -> Recording:
+    path, meta = folder / f"{name}.m4a", folder / f"{name}.json"
+    if not (path.exists() and meta.exists()):
+        truth = corpus.write(path, 600, seed=seed, bed_db=bed, split="dev")
+        meta.write_text(json.dumps({"bed": bed, "reactions": [asdict(e)
+                                                                for e in truth.reactions]}))
+    events = [synth.Event(**e) for e in json.loads(meta.read_text())["reactions"]]
+    return measured(path, events)
+
+
+def dev_recordings(folder: Path) -> list[Recording]:
+    """The 40 dev-split recordings (made on first use)."""
+    rng = np.random.default_rng(7)
+    beds = [float(np.round(rng.uniform(-40, -18), 1)) for _ in DEV_SEEDS]
+    return [_stream(folder, f"dev_{seed}", seed, bed)
+            for seed, bed in zip(DEV_SEEDS, beds, strict=True)]
+
+
+def noise_recordings(folder: Path) -> list[Recording]:
+    """The 12 noise-bed recordings (made on first use)."""
+    out = []
+    for seed in NOISE_SEEDS:
+        path = folder / f"noise_{seed}.flac"
+        if not path.exists():
+            synth.write_audio(path, 600, seed=seed, bed_db=(-42.0, -32.0, -22.0)[seed % 3])
+        out.append(measured(path, synth.plan_events(600, seed=seed)))
+    return out
+
+
+def half_recordings(folder: Path, half: int) -> list[Recording]:
+    """20 recordings of one half of the dev pools (made on first use)."""
+    whole = corpus.pools
+    part = {k: (v[half::2] if k in ("voices", "effects", "music", "talk", "notifications")
+                else v) for k, v in whole("dev").items()}
+    rng = np.random.default_rng(100 + half)
+    beds = [float(np.round(rng.uniform(-40, -18), 1)) for _ in HALF_SEEDS[half]]
+    corpus.pools = lambda split: part
+    try:
+        return [_stream(folder, f"h{half}_{seed}", seed, bed)
+                for seed, bed in zip(HALF_SEEDS[half], beds, strict=True)]
+    finally:
+        corpus.pools = whole
+
+
+def training_set(recordings: list[Recording]) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of every loose ``standout`` moment of ``recordings``."""
+    xs, ys = [], []
+    for r in recordings:
+        moments = [h for h in r.moments(**LOOSE)
+                   if check.features(r.codes, 0, h.peak_time, h.score) is not None]
+        xs.append(r.features(moments))
+        ys.append(np.array([r.real(h) for h in moments], dtype=bool))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def fit(x: np.ndarray, y: np.ndarray) -> check.Trees:
+    """The model's settings: depth 2, 200 trees, learning rate 0.05, L2 1.0."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    clf = HistGradientBoostingClassifier(max_depth=2, learning_rate=0.05, max_iter=200,
+                                         l2_regularization=1.0, random_state=0).fit(x, y)
+    trees = [p[0].nodes for p in clf._predictors]
+    width = max(len(t) for t in trees)
+
+    def table(field: str, fill: float, dtype: type) -> np.ndarray:
+        out = np.full((len(trees), width), fill, dtype=dtype)
+        for i, nodes in enumerate(trees):
+            out[i, :len(nodes)] = nodes[field]
+        return out
+
+    feature = table("feature_idx", -1, np.int64)
+    feature[table("is_leaf", 1, np.int64).astype(bool)] = -1
+    model = check.Trees(feature=feature, threshold=table("num_threshold", 0.0, np.float64),
+                        left=table("left", 0, np.int64), right=table("right", 0, np.int64),
+                        missing_left=table("missing_go_to_left", 1, np.int64).astype(bool),
+                        value=table("value", 0.0, np.float64),
+                        baseline=float(np.ravel(clf._baseline_prediction)[0]))
+    assert np.allclose(model.chance(x), clf.predict_proba(x)[:, 1]), "trees read wrongly"
+    return model
+
+
+def checked(r: Recording, model: check.Trees) -> tuple[list[Highlight], list[Highlight]]:
+    """``r``'s default highlights, and those the check keeps."""
+    default = r.moments()
+    kept = []
+    for h in default:
+        x = check.features(r.codes, 0, h.peak_time, h.score)
+        if x is None or model.chance(x)[0] >= check.DROP_BELOW:
+            kept.append(h)
+    return default, kept
+
+
+def _summary(label: str, rows: list[tuple[Recording, list[Highlight]]]) -> str:
+    found = false = events = 0
+    f1s = []
+    for r, hs in rows:
+        hit = {i for i, e in enumerate(r.events) for h in hs
+               if e.time - 2 <= h.peak_time <= e.end + 2}
+        tp = sum(1 for h in hs if r.real(h))
+        found, false, events = found + len(hit), false + len(hs) - tp, events + len(r.events)
+        p = tp / len(hs) if hs else 1.0
+        rec = len(hit) / len(r.events) if r.events else 1.0
+        f1s.append(2 * p * rec / (p + rec) if p + rec else 0.0)
+    f1 = np.array(f1s)
+    return (f"{label:10s} P {found / max(1, found + false):.2f} R {found / events:.2f} "
+            f"mean F1 {f1.mean():.3f} min F1 {f1.min():.2f} files F1 < 0.9: {(f1 < 0.9).sum()}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The command line (see the module's docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("work", type=Path, help="folder for the recordings (kept)")
+    parser.add_argument("--halves", action="store_true", help="the protocol, no model written")
+    parser.add_argument("--out", type=Path, default=check.MODEL, help="the model's file")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    noise = training_set(noise_recordings(args.work))
+    if args.halves:
+        halves = [half_recordings(args.work, h) for h in (0, 1)]
+        models = [fit(*[np.concatenate(p) for p in zip(training_set(rs), noise, strict=True)])
+                  for rs in halves]
+        judged = [(r, checked(r, models[1 - h])) for h in (0, 1) for r in halves[h]]
+        print(_summary("default", [(r, d) for r, (d, _) in judged]))
+        print(_summary("checked", [(r, k) for r, (_, k) in judged]))
+        return
+    dev = training_set(dev_recordings(args.work))
+    x, y = (np.concatenate(p) for p in zip(dev, noise, strict=True))
+    fit(x, y).save(args.out)
+    print(f"{args.out}: {len(y)} moments, {int(y.sum())} reactions")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The check of what a moment sounds like: the chance that a moment ``standout`` keeps is a
+reaction (a shouted voice, a laugh, a cheer) and not a game effect, a swell of the music or a
+door slam of the same loudness, from the spectra around its peak.
+
+**Features** (:func:`features`, 193 numbers). The frames of the 3 s around the peak (from 1 s
+before to 2 s after: the *core*) against the per-band median of the frames from 8 s to 2 s
+before the peak and from 4 s to 10 s after (the *bed*): over the core's loudest 30 % of
+frames, each band's mean level over the bed, the same less its highest band, each band's
+spread; each band's mean change from frame to frame over the core; and the selector's score.
+
+**Model**: gradient-boosted trees of depth 2 (scikit-learn's ``HistGradientBoostingClassifier``,
+trained by :mod:`m0core.dev.judge_training` on the development corpus), kept as plain arrays in
+``check.npz`` and walked here with numpy: nothing of scikit-learn at run time, nothing
+unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from .spectra import FPS, decode
+
+#: Frames of the core and of the bed around a peak, as (from, to) seconds from it.
+CORE = (-1.0, 2.0)
+BED = ((-8.0, -2.0), (4.0, 10.0))
+#: The frames a judgement reads: from this many seconds before the peak to this many after.
+REACH = (-BED[0][0], BED[1][1])
+#: A moment whose chance is under this is not a reaction.
+DROP_BELOW = 0.02
+MODEL = Path(__file__).with_name("check.npz")
+
+
+def _frames(t: float, span: tuple[float, float]) -> tuple[int, int]:
+    i = int(round(t * FPS))
+    return i + int(round(span[0] * FPS)), i + int(round(span[1] * FPS))
+
+
+def features(codes: np.ndarray, first: int, peak: float, score: float) -> np.ndarray | None:
+    """The features of the moment whose peak is at ``peak`` seconds, from the spectra
+    ``codes`` (one row a frame, :class:`~m0core.judge.spectra.Spectra`'s) whose first row is
+    frame ``first``; ``None`` when the core is not all there."""
+    a, b = _frames(peak, CORE)
+    if a < first or b > first + len(codes):
+        return None
+    core = decode(codes[a - first:b - first]).T  # bands x frames
+    sides = [decode(codes[max(0, lo - first):max(0, hi - first)])
+             for lo, hi in (_frames(peak, side) for side in BED)]
+    bed = np.concatenate(sides, axis=0).T
+    median = np.median(bed, axis=1) if bed.shape[1] > 10 else np.median(core, axis=1)
+    energy = np.log10(np.sum(10.0 ** (core / 10.0), axis=0) + 1e-12)
+    loud = core[:, energy >= np.quantile(energy, 0.7)]
+    rel = loud.mean(axis=1) - median
+    return np.r_[rel, rel - rel.max(), loud.std(axis=1),
+                 np.abs(np.diff(core, axis=1)).mean(axis=1), score].astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Trees:
+    """Boosted trees as arrays, one row a tree: a node's ``feature`` (−1: a leaf), its
+    ``threshold`` (≤ goes ``left``, else ``right``; a missing value goes left where
+    ``missing_left``), and a leaf's ``value``; the chance is the logistic of ``baseline``
+    plus the leaves reached."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    missing_left: np.ndarray
+    value: np.ndarray
+    baseline: float
+
+    def chance(self, x: np.ndarray) -> np.ndarray:
+        """The chance of each row of ``x`` (rows of :func:`features`)."""
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        rows, trees = np.arange(len(x))[:, None], np.arange(self.feature.shape[0])[None, :]
+        node = np.zeros((len(x), self.feature.shape[0]), dtype=np.int64)
+        for _ in range(self.feature.shape[1]):
+            f = self.feature[trees, node]
+            leaf = f < 0
+            if leaf.all():
+                break
+            v = x[rows, np.maximum(f, 0)]
+            go_left = np.where(np.isnan(v), self.missing_left[trees, node],
+                               v <= self.threshold[trees, node])
+            nxt = np.where(go_left, self.left[trees, node], self.right[trees, node])
+            node = np.where(leaf, node, nxt)
+        raw = self.baseline + self.value[trees, node].sum(axis=1)
+        return 1.0 / (1.0 + np.exp(-raw))
+
+    def save(self, path: Path) -> None:
+        """Write the arrays to ``path`` (``.npz``)."""
+        np.savez_compressed(path, feature=self.feature, threshold=self.threshold,
+                            left=self.left, right=self.right, missing_left=self.missing_left,
+                            value=self.value, baseline=np.float64(self.baseline))
+
+    @classmethod
+    def load(cls, path: Path) -> Trees:
+        """The trees :meth:`save` wrote to ``path``."""
+        with np.load(path, allow_pickle=False) as data:
+            return cls(**{name: data[name] for name in data.files if name != "baseline"},
+                       baseline=float(data["baseline"]))
+
+
+@cache
+def fingerprint() -> str:
+    """The SHA-256 of the shipped model's file (a selection kept with another is not
+    replayed)."""
+    return hashlib.sha256(MODEL.read_bytes()).hexdigest()
+
+
+@cache
+def model() -> Trees:
+    """The shipped model (read once)."""
+    return Trees.load(MODEL)
+
+
+def chance(codes: np.ndarray, first: int, peak: float, score: float) -> float | None:
+    """The chance that the moment at ``peak`` (with its selector ``score``) is a reaction;
+    ``None`` when its spectra are not there (so it cannot be judged)."""
+    x = features(codes, first, peak, score)
+    return None if x is None else float(model().chance(x)[0])

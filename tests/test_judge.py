@@ -1,0 +1,205 @@
+"""The check of what a moment sounds like (m0core.judge.check): the model walked from plain
+arrays, the default selector that drops what the model says is no reaction, and the spectra
+that reach it by every route (worker processes, m0's own process, the cache)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import m0core
+from m0_plugins.selectors.standout import Standout
+from m0core.dev import judge_training
+from m0core.judge import check, spectra
+from m0core.model import Timeline
+from m0core.pipeline import cache
+
+
+def test_a_segment_of_audio_under_the_lowest_rate_has_no_spectra(make_media):
+    path = make_media("judge_16k.wav", "-f", "lavfi", "-i", "sine=duration=5:sample_rate=16000")
+    from m0core import plugins
+    from m0core.pipeline.segments import segment_scores
+
+    pieces = list(segment_scores(plugins.create("sources", "pyav"), "pyav",
+                                 plugins.create("analyzers", "rms-streaming"), "rms-streaming",
+                                 str(path), chunk_seconds=1.0, start=0.0, length=None))
+    assert sum(len(p.scores) for p in pieces) == 50
+    assert all(len(p.codes) == 0 for p in pieces)
+
+
+def test_the_trees_give_scikit_learn_s_chances_and_load_without_pickle(tmp_path):
+    """fit() checks its arrays against the classifier it read them from; saved and loaded
+    they give the same chances, missing values included."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((600, 193))
+    y = (x[:, 3] + 0.5 * x[:, 100] + 0.3 * rng.standard_normal(600)) > 0
+    trees = judge_training.fit(x, y)
+    trees.save(tmp_path / "m.npz")
+    loaded = check.Trees.load(tmp_path / "m.npz")
+    probe = rng.standard_normal((50, 193))
+    probe[::7, 3] = np.nan
+    np.testing.assert_allclose(loaded.chance(probe), trees.chance(probe))
+    assert loaded.chance(probe[:1]).shape == (1,) and 0 < loaded.chance(probe).min()
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as data:
+        assert all(data[name].dtype != object for name in data.files)
+    separated = loaded.chance(np.where(np.arange(193) == 3, 3.0, 0.0)[None])[0]
+    assert separated > 0.9 > 0.1 > loaded.chance(np.where(np.arange(193) == 3, -3.0, 0.0)[None])[0]
+
+
+def test_the_shipped_model_is_the_documented_one():
+    model = check.model()
+    assert model.feature.shape[0] == 200   # trees
+    assert model.feature.shape[1] <= 7     # depth 2: at most 7 nodes
+    assert model.feature.max() < 193 and model.feature.min() == -1
+    assert check.DROP_BELOW == 0.02
+    assert len(check.fingerprint()) == 64
+
+
+def test_features_need_the_core_of_the_moment():
+    codes = np.random.default_rng(3).integers(0, 200, (400, spectra.BANDS), dtype=np.uint8)
+    assert check.features(codes, 0, 10.0, 5.0).shape == (193,)
+    assert check.features(codes, 0, 19.5, 5.0) is None          # core reaches past the end
+    assert check.features(codes, 100, 5.0, 5.0) is None         # and before the start
+    near_end = check.features(codes, 0, 18.0, 5.0)              # bed after it cut short
+    assert near_end is not None and np.isfinite(near_end).all()
+    assert check.features(codes, 0, 10.0, 5.0)[-1] == 5.0
+
+
+def _fed(selector: Standout, scores: np.ndarray, codes: np.ndarray | None) -> list:
+    out = []
+    for values, heard, first in spectra.pieces(len(scores), 0.1, 300, codes):
+        if len(heard):
+            selector.listen(heard, first)
+        out += selector.feed(scores[values])
+    return out + selector.finish()
+
+
+def _three_moments() -> tuple[np.ndarray, np.ndarray]:
+    """A 3-min curve of a steady -40 dBFS bed with three moments held at -22 dBFS for 2 s
+    (at 40, 90 and 140 s), and spectra of a steady bed."""
+    scores = np.full(1800, -40.0) + np.random.default_rng(4).normal(0, 0.5, 1800)
+    for at in (40, 90, 140):
+        scores[at * 10:at * 10 + 20] = -22.0
+    codes = np.full((180 * spectra.FPS, spectra.BANDS), 100, dtype=np.uint8)
+    return scores, codes
+
+
+def test_standout_drops_the_moments_the_check_says_are_no_reaction(monkeypatch):
+    scores, codes = _three_moments()
+    timeline = Timeline(hop=0.1, duration=180.0)
+    asked = []
+
+    def judged(codes, first, peak, score):
+        asked.append(round(peak))
+        return 0.01 if 85 < peak < 95 else 0.9
+
+    monkeypatch.setattr(check, "chance", judged)
+    kept = _fed(Standout(timeline), scores, codes)
+    assert [round(h.peak_time) for h in kept] == [40, 140] and asked == [40, 90, 140]
+    assert all(h.reason.endswith("; its sound: 90 % a reaction") for h in kept)
+    unchecked = Standout(timeline, check=False)
+    assert [round(h.peak_time) for h in _fed(unchecked, scores, codes)] == [40, 90, 140]
+    unheard = Standout(timeline)  # no spectra given: nothing is judged, nothing dropped
+    assert [round(h.peak_time) for h in _fed(unheard, scores, None)] == [40, 90, 140]
+    assert asked == [40, 90, 140]
+
+
+def test_standout_keeps_only_the_spectra_a_judgement_still_needs():
+    scores = np.full(36000, -40.0) + np.random.default_rng(5).normal(0, 0.5, 36000)
+    codes = np.full((3600 * spectra.FPS, spectra.BANDS), 90, dtype=np.uint8)
+    chooser = Standout(Timeline(hop=0.1, duration=3600.0))
+    held = []
+    for i in range(0, 36000, 300):
+        a = spectra.frame_of(i * 0.1)
+        chooser.listen(codes[a:spectra.frame_of((i + 300) * 0.1)], a)
+        chooser.feed(scores[i:i + 300])
+        held.append(len(chooser._codes))
+    assert max(held) < 300 * spectra.FPS  # under 5 minutes of the hour
+
+
+def test_a_run_on_segments_hears_the_spectra_a_run_in_one_process_hears(make_media, own_cache):
+    """The cache keeps what the selector heard: a run decoding in two worker processes and
+    a run decoding here give the same spectra (but for the frames at the boundary, where a
+    decoder starting mid-stream lacks the previous packet), one row of 48 a frame."""
+    path = make_media("judge_12min.m4a", "-f", "lavfi", "-i",
+                      "anoisesrc=d=720:c=pink:a=0.05:r=48000:seed=7", "-af",
+                      "volume='1+2*gt(mod(t,97),95)':eval=frame", "-c:a", "aac")
+    rows = {}
+    for jobs in (2, 0):
+        result = m0core.analyze(path, None, clips=False, jobs=jobs)
+        assert result.timings["cached"] == 0.0
+        [meta] = own_cache.glob("*.json")
+        described = json.loads(meta.read_text())["spectra"]
+        rows[jobs] = np.fromfile(meta.with_suffix(".u8"), dtype=np.uint8).reshape(-1, 48)
+        assert described["rows"] == len(rows[jobs]) and described["first"] == 0
+        assert len(list(own_cache.glob("*.u8"))) == 1
+        cache.clear()
+    assert len(rows[2]) == len(rows[0]) == pytest.approx(720 * spectra.FPS, abs=1)
+    differ = np.flatnonzero((rows[2] != rows[0]).any(axis=1))
+    boundary = spectra.frame_of(360.0)
+    assert all(abs(int(i) - boundary) <= spectra.FPS for i in differ), differ
+
+
+def test_a_run_from_the_cache_judges_as_the_run_that_decoded(wav, own_cache, monkeypatch):
+    """The spectra come back from the cache: the check is asked about the same moments with
+    the same spectra, and a changed sensitivity is judged on them too."""
+    heard = []
+    real = check.chance
+
+    def recorded(codes, first, peak, score):
+        x = check.features(codes, first, peak, score)
+        heard.append((round(peak, 1), None if x is None else x.round(6).tolist()))
+        return real(codes, first, peak, score)
+
+    monkeypatch.setattr(check, "chance", recorded)
+    fresh = m0core.analyze(wav, None, clips=False, sensitivity=0.9)
+    first, heard[:] = list(heard), []
+    again = m0core.analyze(wav, None, clips=False, sensitivity=0.9, selector_params={"busy": 4})
+    assert again.timings["cached"] == 1.0
+    assert heard == first and len(first) >= 2
+    assert [h.peak_time for h in again.highlights] == [h.peak_time for h in fresh.highlights]
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "described otherwise"])
+def test_damaged_spectra_are_ignored_and_rewritten(vod, own_cache, damage):
+    m0core.analyze(vod, None, clips=False)
+    [meta] = own_cache.glob("*.json")
+    data = meta.with_suffix(".u8")
+    raw = bytearray(data.read_bytes())
+    if damage == "flip a byte":
+        raw[500] ^= 0xFF
+        data.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        data.write_bytes(bytes(raw[:-48]))
+    else:
+        doc = json.loads(meta.read_text())
+        doc["spectra"]["first"] = "0"
+        meta.write_text(json.dumps(doc))
+    assert m0core.analyze(vod, None, clips=False).timings["cached"] == 0.0
+    assert m0core.analyze(vod, None, clips=False).timings["cached"] == 1.0
+
+
+def test_a_run_that_fails_leaves_no_spectra_behind(vod, own_cache, monkeypatch):
+    from m0core.pipeline import run
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(run, "_finish", broken)
+    with pytest.raises(OSError):
+        m0core.analyze(vod, None, clips=False)
+    assert [p.name for p in own_cache.iterdir() if not p.name.endswith(".seen")] == []
+
+
+def test_spectra_that_cannot_be_written_keep_no_entry(vod, own_cache, monkeypatch):
+    """A spool that failed (a full disk) stores no curve: a run from it would not judge as
+    the run that decoded."""
+    def full(self, codes, first):
+        self.failed = True
+
+    monkeypatch.setattr(cache.Spool, "write", full)
+    result = m0core.analyze(vod, None, clips=False)
+    assert result.highlights
+    assert list(own_cache.glob("*.json")) == []
