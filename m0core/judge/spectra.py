@@ -1,11 +1,13 @@
 """What a stream sounds like, 20 times a second: the mel spectrum of each 50-ms frame.
 
-Each frame is the Hann-windowed first ``n_fft`` samples of its 50 ms (2048 at 44.1 kHz and
-over, 1024 under: about 43 ms, so no frame reaches into the next and a segment that starts on
-a frame's time gives the same frames as a run from the start), its power in
-:data:`BANDS` mel bands from :data:`FMIN` to :data:`FMAX` Hz (librosa's Slaney filters), in
-dB, kept in steps of 0.5 dB as one byte per band (3.5 MB an
-hour). Audio under :data:`MIN_RATE` has no spectra: its top bands would be empty.
+Each frame is the first ~43 ms of its 50 ms (:func:`frame_size` samples: 2048 at 44.1 kHz and
+over, 1024 under, so no frame reaches into the next and a segment that starts on a frame's
+time gives the same frames as a run from the start). At 44.1 kHz and over, its samples are
+summed in pairs (half the rate: everything up to :data:`FMAX` is kept, and the transform
+costs half); Hann-windowed, its power in :data:`BANDS` mel bands from :data:`FMIN` to
+:data:`FMAX` Hz (librosa's Slaney filters), in dB (0 dB: a full-scale sine's power in one
+bin), kept in steps of 0.5 dB as one byte per band (3.5 MB an hour). Audio under
+:data:`MIN_RATE` has no spectra: its top bands would be empty.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
                     mel * (200.0 / 3))
 
 
-def mel_filters(rate: int, n_fft: int) -> np.ndarray:
+def mel_filters(rate: float, n_fft: int) -> np.ndarray:
     """``(BANDS, n_fft // 2 + 1)`` triangular filters, area-normalised (Slaney), as
     ``librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=BANDS, fmin=FMIN, fmax=FMAX)`` gives
     them (librosa takes a second to import; a segment's worker would pay it each time)."""
@@ -67,7 +69,8 @@ def frame_of(seconds: float) -> int:
 
 
 def frame_size(rate: int) -> int:
-    """Samples of a frame's spectrum at ``rate``: 2048 at 44.1 kHz and over, 1024 under."""
+    """Samples a frame's spectrum covers at ``rate``: 2048 at 44.1 kHz and over (summed in
+    pairs, 1024 transformed), 1024 under."""
     return 2048 if rate >= 44100 else 1024
 
 
@@ -81,19 +84,21 @@ class Spectra:
             raise ValueError(f"spectra need {MIN_RATE} Hz or more, not {rate}")
         self.rate = int(rate)
         self.n_fft = frame_size(self.rate)
-        window = np.hanning(self.n_fft + 1)[:-1]  # periodic, as librosa's
+        self._pairs = self.rate >= 44100
+        points = self.n_fft // 2 if self._pairs else self.n_fft
+        window = np.hanning(points + 1)[:-1]  # periodic, as librosa's
         self._window = window  # float64: numpy transforms it 5 times faster than float32
-        filters = mel_filters(self.rate, self.n_fft)
+        filters = mel_filters(self.rate / 2 if self._pairs else self.rate, points)
         # only the bins the filters reach are weighed; a full-scale sine's power in one bin
-        # of the window is 1
+        # of the window is 1 (summed in pairs, its amplitude is twice)
         self._bins = int(np.flatnonzero(filters.any(axis=0))[-1]) + 1
-        scale = float(np.sum(window) / 2.0) ** 2
+        scale = float(np.sum(window) / 2.0 * (2 if self._pairs else 1)) ** 2
         self._filters = np.ascontiguousarray(filters[:, :self._bins].T / scale,
                                              dtype=np.float32)
         # samples from one frame's start to the next's, where it is a whole number
         self._step = self.rate // FPS if self.rate % FPS == 0 else 0
-        self._work = (np.empty((_BLOCK, self.n_fft)),
-                      np.empty((_BLOCK, self.n_fft // 2 + 1), dtype=np.complex128),
+        self._work = (np.empty((_BLOCK, points)),
+                      np.empty((_BLOCK, points // 2 + 1), dtype=np.complex128),
                       np.empty((_BLOCK, self._bins)))
         self._buffer = np.zeros(0, dtype=np.float32)
         self._base = 0   # absolute sample index of _buffer[0]
@@ -127,12 +132,13 @@ class Spectra:
         self._buffer, self._base = buffer[keep:].copy(), self._base + keep
         return codes
 
-
     def _codes(self, frames: np.ndarray) -> np.ndarray:
         """The codes of up to :data:`_BLOCK` frames, transformed in arrays made once: new
         arrays of a megabyte each time cost the system three times the transform."""
         n = len(frames)
         windowed, spectrum, power = (a[:n] for a in self._work)
+        if self._pairs:
+            frames = frames[:, 0::2] + frames[:, 1::2]
         np.multiply(frames, self._window, out=windowed)
         np.fft.rfft(windowed, axis=1, out=spectrum)
         np.abs(spectrum[:, :self._bins], out=power)
