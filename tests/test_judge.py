@@ -203,3 +203,21 @@ def test_spectra_that_cannot_be_written_keep_no_entry(vod, own_cache, monkeypatc
     result = m0core.analyze(vod, None, clips=False)
     assert result.highlights
     assert list(own_cache.glob("*.json")) == []
+
+
+def test_a_later_segment_s_spectra_wait_on_disk_not_in_memory():
+    """The second worker of a long file ends hours before its half is selected on: its
+    pieces wait in the read-ahead queue without their spectra, which come back in order."""
+    from m0core.pipeline.run import _Waiting
+    from m0core.pipeline.segments import Piece
+
+    rng = np.random.default_rng(6)
+    pieces = [Piece(np.zeros(100, np.float32), 10.0,
+                    rng.integers(0, 255, (n, spectra.BANDS), dtype=np.uint8), 7200 + 200 * i)
+              for i, n in enumerate((200, 0, 200, 13))]
+    with _Waiting() as waiting:
+        queued = [waiting.put(p) for p in pieces]
+        assert all(len(q.codes) == 0 and q.first == p.first for q, p in zip(queued, pieces,
+                                                                          strict=True))
+        for p in pieces:
+            np.testing.assert_array_equal(waiting.take(), p.codes)

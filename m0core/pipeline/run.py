@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import replace
@@ -29,7 +30,7 @@ from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
 from m0core.options import Options
 from m0core.pipeline import cache, selections
 from m0core.pipeline.plan import Plan, resolve
-from m0core.pipeline.segments import scores_from_worker, segment_scores
+from m0core.pipeline.segments import Piece, scores_from_worker, segment_scores
 from m0core.pipeline.streaming import ReadAhead
 from m0core.result import AnalysisResult
 from m0core.staging import Staging, held_signals, kept_on_stop
@@ -368,6 +369,9 @@ class _Streams:
         self.run: _Run | None = None
         self._stack = stack.enter_context(ExitStack())
         self.streams: list[Iterable] = []
+        # a later segment's spectra wait on disk for their turn (see _Waiting)
+        self._waiting = [self._stack.enter_context(_Waiting()) if i and not plan.in_process
+                         else None for i in range(len(self.segments))]
         for i, (start, length) in enumerate(self.segments):
             # its worker, killed if the run stops before it ends (a plugin's stage may hang)
             running: list[workers.Worker] = []
@@ -401,13 +405,15 @@ class _Streams:
             def make() -> Iterator:  # the first segment is needed first: a prestarted worker
                 return scores_from_worker(job, prestarted=index == 0, started=started)
 
+        waiting = self._waiting[index]
+
         def generate() -> Iterator:
             for item in make():
                 if isinstance(item, MediaInfo):
                     yield item
                     continue
                 self.decoded[index] += item.seconds
-                yield item
+                yield item if waiting is None else waiting.put(item)
         return generate
 
     def _report(self) -> None:
@@ -436,7 +442,8 @@ class _Streams:
                     raise InputError(f"{self.plan.path}: file is truncated or damaged: audio "
                                      f"stops at {stopped:.1f} s and goes on at "
                                      f"{self.segments[index][0]:.1f} s")
-                run.listen(piece.codes, piece.first)
+                waiting = self._waiting[index]
+                run.listen(piece.codes if waiting is None else waiting.take(), piece.first)
                 held.append(piece.scores)
                 count += len(piece.scores)
                 if count >= batch or time.perf_counter() - fed >= SELECT_WAIT:
@@ -453,6 +460,42 @@ class _Streams:
         if not sum(self.decoded):
             raise InputError(f"{self.plan.path}: the audio is empty (zero duration), nothing "
                              "to analyse")
+
+
+class _Waiting:
+    """The spectra of a segment decoded ahead of its turn, in an unnamed temporary file until
+    the selector reaches them: the second worker of a 6-h file ends hours before the first
+    half is selected on, and its 3 h of spectra (10 MB) waited in m0's memory. :meth:`put`
+    (the reader's thread) writes a piece's and passes the piece on without them;
+    :meth:`take` (the selecting thread) reads them back, piece after piece."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._file = tempfile.TemporaryFile()
+        self._end = 0
+        self._held: deque[tuple[int, int]] = deque()  # (offset, rows) of each piece, in order
+
+    def __enter__(self) -> _Waiting:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._file.close()
+
+    def put(self, piece: Piece) -> Piece:
+        data = piece.codes.tobytes()
+        if data:
+            os.pwrite(self._file.fileno(), data, self._end)
+        self._held.append((self._end, len(piece.codes)))
+        self._end += len(data)
+        return replace(piece, codes=spectra.NONE)
+
+    def take(self) -> np.ndarray:
+        offset, rows = self._held.popleft()
+        if not rows:
+            return spectra.NONE
+        data = os.pread(self._file.fileno(), rows * spectra.BANDS, offset)
+        return np.frombuffer(data, dtype=np.uint8).reshape(rows, spectra.BANDS)
 
 
 class _Run:
