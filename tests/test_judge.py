@@ -221,3 +221,20 @@ def test_a_later_segment_s_spectra_wait_on_disk_not_in_memory():
                                                                           strict=True))
         for p in pieces:
             np.testing.assert_array_equal(waiting.take(), p.codes)
+
+
+def test_no_spectra_are_made_for_a_run_that_neither_listens_nor_caches(wav, monkeypatch):
+    """0.3 s of CPU an hour: made for a selector that listens, or for the cache (a later run
+    from it may listen), and not for `--selector top --no-cache`."""
+    made = []
+    real = spectra.Spectra.feed
+
+    def counted(self, samples):
+        made.append(len(samples))
+        return real(self, samples)
+
+    monkeypatch.setattr(spectra.Spectra, "feed", counted)
+    m0core.analyze(wav, None, clips=False, cache=False, jobs=0, selector="top", max_clips=2)
+    assert made == []
+    m0core.analyze(wav, None, clips=False, cache=False, jobs=0)
+    assert sum(made) == 60 * 48000

@@ -55,6 +55,13 @@ class Plan:
         """Whether the source seeks exactly, so segments may be decoded in parallel."""
         return bool(contracts.optional("source", self.source, "exact_seek"))
 
+    @property
+    def hears(self) -> bool:
+        """Whether the decoding makes the spectra of the audio: for a selector that listens,
+        or for the cache (a run from it may use one that does)."""
+        return self.cache_key is not None \
+            or contracts.optional("selector", self.selector, "listen") is not None
+
     def segments(self) -> list[tuple[float, float | None]]:
         """The ``(start, length)`` segments this run decodes, in time order: one when this
         process decodes (:attr:`in_process`)."""
@@ -150,7 +157,8 @@ class Plan:
         stages += [("analyzers", part) for part in combine.parts(analyzer.name)]
         return SegmentJob(self.path, source.name, dict(source.params), analyzer.name,
                           dict(analyzer.params), self.options.chunk_seconds, start, length,
-                          plugins.modules_of(stages), describe=self.outlined and start == 0)
+                          plugins.modules_of(stages), describe=self.outlined and start == 0,
+                          hear=self.hears)
 
 
 def resolve(path: str | os.PathLike, options: Options) -> Plan:

@@ -398,7 +398,7 @@ class _Streams:
                 return segment_scores(plan.source, plan.specs["source"].name, plan.analyzer,
                                       plan.specs["analyzer"].name, plan.path,
                                       chunk_seconds=plan.options.chunk_seconds, start=start,
-                                      length=length)
+                                      length=length, hear=plan.hears)
         else:
             job = plan.segment_job(start, length)
 

@@ -58,9 +58,10 @@ class Piece:
 
 
 def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: str,
-                   path: str, *, chunk_seconds: float, start: float, length: float | None
-                   ) -> Iterator[Piece]:
-    """Decode and analyse one segment: yield a :class:`Piece` per chunk.
+                   path: str, *, chunk_seconds: float, start: float, length: float | None,
+                   hear: bool = True) -> Iterator[Piece]:
+    """Decode and analyse one segment: yield a :class:`Piece` per chunk (with the spectra of
+    its audio if ``hear``).
 
     A source or analyzer that fails becomes a :class:`PluginError` naming its plugin
     (:func:`m0core.plugins.blame`), as does a source giving chunks that break its contract
@@ -95,7 +96,7 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
             scores = plugins.analyzer_scores(analyzer_name, analyzer.feed, chunk)
             samples, values, rate = samples + len(chunk.samples), values + len(scores), \
                 chunk.sample_rate
-            if heard is None and rate >= spectra.MIN_RATE:
+            if heard is None and hear and rate >= spectra.MIN_RATE:
                 heard, frame = spectra.Spectra(rate), spectra.frame_of(chunk.start)
             codes = heard.feed(chunk.samples) if heard is not None else spectra.NONE
             yield Piece(scores, chunk.duration, codes, frame)
@@ -142,6 +143,8 @@ class SegmentJob:
     #: Probe the file first and send its :class:`MediaInfo` (the parent has only the
     #: source's outline of it: :attr:`m0core.pipeline.plan.Plan.outlined`).
     describe: bool = False
+    #: Make the spectra of the audio (:attr:`m0core.pipeline.plan.Plan.hears`).
+    hear: bool = True
 
 
 def scores_from_worker(job: SegmentJob, *, prestarted: bool = True,
@@ -231,7 +234,8 @@ def _work() -> None:
             _send(out, b"M", json.dumps(asdict(media)).encode())
         for piece in segment_scores(
                 source, job.source, analyzer, job.analyzer, job.path,
-                chunk_seconds=job.chunk_seconds, start=job.start, length=job.length):
+                chunk_seconds=job.chunk_seconds, start=job.start, length=job.length,
+                hear=job.hear):
             _send(out, b"S", _packed(piece))
         _send(out, b"D")
     except M0Error as exc:
