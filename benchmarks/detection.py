@@ -96,19 +96,15 @@ def curves(path: Path, analyzers: Iterable[str]) -> tuple[dict[str, np.ndarray],
         parts = {name: plugins.create("analyzers", name) for name in missing}
         out: dict[str, list[np.ndarray]] = {name: [] for name in parts}
         end = 0.0
-        heard: list[np.ndarray] = []
-        maker, first = None, 0
+        heard, codes = spectra.Heard(), []
         for chunk in source.chunks(str(path)):
             end = chunk.end
             for name, analyzer in parts.items():
                 out[name].append(np.asarray(analyzer.feed(chunk), dtype=np.float32))
-            if path not in _HEARD and chunk.sample_rate >= spectra.MIN_RATE:
-                if maker is None:
-                    maker, first = spectra.Spectra(chunk.sample_rate), \
-                        spectra.frame_of(chunk.start)
-                heard.append(maker.feed(chunk.samples))
-        if heard:
-            _HEARD[path] = (np.concatenate(heard), first)
+            if path not in _HEARD:
+                codes.append(heard.feed(chunk))
+        if codes and sum(len(c) for c, _ in codes):
+            _HEARD[path] = (np.concatenate([c for c, _ in codes]), codes[0][1])
         for name, analyzer in parts.items():
             out[name].append(np.asarray(analyzer.finish(), dtype=np.float32))
             _DECODED[path, name] = (np.concatenate(out[name]), float(analyzer.hop), end)

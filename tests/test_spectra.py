@@ -81,3 +81,16 @@ def test_pieces_give_each_stretch_of_the_curve_the_spectra_of_its_audio():
     assert [(first, len(heard)) for _, heard, first in got] == [(5, 35), (40, 40), (80, 20)]
     np.testing.assert_array_equal(np.concatenate([h for _, h, _ in got]), codes[5:])
     assert [len(h) for _, h, _ in spectra.pieces(25, 0.2, 10)] == [0, 0, 0]
+
+
+def test_heard_counts_frames_from_the_first_chunk_s_time_and_skips_low_rates():
+    from m0core.model import AudioChunk
+
+    x = np.random.default_rng(8).standard_normal(48000).astype(np.float32) * 0.1
+    heard = spectra.Heard()
+    codes, first = heard.feed(AudioChunk(x[:24000], 48000, 2.5))  # audio from 2.5 s
+    more, after = heard.feed(AudioChunk(x[24000:], 48000, 3.0))
+    assert (first, len(codes), after, len(more)) == (50, 10, 60, 10)
+    np.testing.assert_array_equal(np.concatenate([codes, more]), spectra.Spectra(48000).feed(x))
+    low = spectra.Heard()
+    assert [len(low.feed(AudioChunk(x[:8000], 16000, 0.0))[0]) for _ in range(2)] == [0, 0]

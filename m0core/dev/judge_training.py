@@ -68,20 +68,18 @@ class Recording:
         """Whether ``h`` is a reaction: its peak within 2 s of one."""
         return any(e.time - 2 <= h.peak_time <= e.end + 2 for e in self.events)
 
-    def features(self, moments: list[Highlight]) -> np.ndarray:
-        """The check's features of each moment."""
-        rows = [check.features(self.codes, 0, h.peak_time, h.score) for h in moments]
-        return np.array([r for r in rows if r is not None]).reshape(-1, 193)
+    def features(self, moments: list[Highlight]) -> list[np.ndarray | None]:
+        """The check's features of each moment (``None`` where its core is not all there)."""
+        return [check.features(self.codes, 0, h.peak_time, h.score) for h in moments]
 
 
 def measured(path: Path, events: list[synth.Event]) -> Recording:
     """Decode ``path`` with the default source, feeding ``rms-streaming`` and the spectra."""
     source = plugins.create("sources", "pyav")
     analyzer = plugins.create("analyzers", "rms-streaming")
-    frames, scores, end, maker = [], [], 0.0, None
+    heard, frames, scores, end = spectra.Heard(), [], [], 0.0
     for chunk in source.chunks(str(path)):
-        maker = maker or spectra.Spectra(chunk.sample_rate)
-        frames.append(maker.feed(chunk.samples))
+        frames.append(heard.feed(chunk)[0])
         scores.append(np.asarray(analyzer.feed(chunk), dtype=np.float32))
         end = chunk.end
     scores.append(np.asarray(analyzer.finish(), dtype=np.float32))
@@ -137,11 +135,12 @@ def training_set(recordings: list[Recording]) -> tuple[np.ndarray, np.ndarray]:
     """Features and labels of every loose ``standout`` moment of ``recordings``."""
     xs, ys = [], []
     for r in recordings:
-        moments = [h for h in r.moments(**LOOSE)
-                   if check.features(r.codes, 0, h.peak_time, h.score) is not None]
-        xs.append(r.features(moments))
-        ys.append(np.array([r.real(h) for h in moments], dtype=bool))
-    return np.concatenate(xs), np.concatenate(ys)
+        moments = r.moments(**LOOSE)
+        for h, x in zip(moments, r.features(moments), strict=True):
+            if x is not None:
+                xs.append(x)
+                ys.append(r.real(h))
+    return np.array(xs).reshape(-1, 193), np.array(ys, dtype=bool)
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> check.Trees:
@@ -173,24 +172,20 @@ def fit(x: np.ndarray, y: np.ndarray) -> check.Trees:
 def checked(r: Recording, model: check.Trees) -> tuple[list[Highlight], list[Highlight]]:
     """``r``'s default highlights, and those the check keeps."""
     default = r.moments()
-    kept = []
-    for h in default:
-        x = check.features(r.codes, 0, h.peak_time, h.score)
-        if x is None or model.chance(x)[0] >= check.DROP_BELOW:
-            kept.append(h)
+    kept = [h for h, x in zip(default, r.features(default), strict=True)
+            if x is None or model.chance(x)[0] >= check.DROP_BELOW]
     return default, kept
 
 
 def _summary(label: str, rows: list[tuple[Recording, list[Highlight]]]) -> str:
+    """Precision, recall and F1 of ``rows`` by the benchmark's rule
+    (:func:`m0core.dev.synth.match_events`)."""
     found = false = events = 0
     f1s = []
     for r, hs in rows:
-        hit = {i for i, e in enumerate(r.events) for h in hs
-               if e.time - 2 <= h.peak_time <= e.end + 2}
-        tp = sum(1 for h in hs if r.real(h))
-        found, false, events = found + len(hit), false + len(hs) - tp, events + len(r.events)
-        p = tp / len(hs) if hs else 1.0
-        rec = len(hit) / len(r.events) if r.events else 1.0
+        match = synth.match_events(r.events, hs)
+        found, false, events = found + match.found, false + match.false, events + match.events
+        p, rec = match.precision, match.recall
         f1s.append(2 * p * rec / (p + rec) if p + rec else 0.0)
     f1 = np.array(f1s)
     return (f"{label:10s} P {found / max(1, found + false):.2f} R {found / events:.2f} "

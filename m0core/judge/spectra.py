@@ -13,8 +13,12 @@ bin), kept in steps of 0.5 dB as one byte per band (3.5 MB an hour). Audio under
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from m0core.model import AudioChunk
 
 #: Frames a second.
 FPS = 20
@@ -22,6 +26,9 @@ BANDS = 48
 FMIN, FMAX = 60.0, 11000.0
 #: The lowest sample rate whose spectra reach :data:`FMAX`.
 MIN_RATE = 22050
+#: From this rate on a frame's samples are summed in pairs (everything to :data:`FMAX` is
+#: kept at half the rate).
+PAIRS_FROM = 44100
 #: Frames transformed at once.
 _BLOCK = 64
 #: dB of code 0; a code is ``(dB - FLOOR_DB) * STEPS``.
@@ -71,7 +78,7 @@ def frame_of(seconds: float) -> int:
 def frame_size(rate: int) -> int:
     """Samples a frame's spectrum covers at ``rate``: 2048 at 44.1 kHz and over (summed in
     pairs, 1024 transformed), 1024 under."""
-    return 2048 if rate >= 44100 else 1024
+    return 2048 if rate >= PAIRS_FROM else 1024
 
 
 class Spectra:
@@ -84,7 +91,7 @@ class Spectra:
             raise ValueError(f"spectra need {MIN_RATE} Hz or more, not {rate}")
         self.rate = int(rate)
         self.n_fft = frame_size(self.rate)
-        self._pairs = self.rate >= 44100
+        self._pairs = self.rate >= PAIRS_FROM
         points = self.n_fft // 2 if self._pairs else self.n_fft
         window = np.hanning(points + 1)[:-1]  # periodic, as librosa's
         self._window = window  # float64: numpy transforms it 5 times faster than float32
@@ -144,6 +151,27 @@ class Spectra:
         np.abs(spectrum[:, :self._bins], out=power)
         np.square(power, out=power)
         return encode(power.astype(np.float32) @ self._filters)
+
+
+class Heard:
+    """The spectra of a stream of chunks (:class:`m0core.AudioChunk`), as a decoding process
+    makes them: ``feed(chunk)`` → its codes and their first frame (the first chunk's start on
+    the timeline); none at a rate under :data:`MIN_RATE`."""
+
+    def __init__(self) -> None:
+        self._spectra: Spectra | None = None
+        self.frame = 0  # the next frame
+
+    def feed(self, chunk: AudioChunk) -> tuple[np.ndarray, int]:
+        """The codes of the frames ``chunk`` completed, and the first one's index."""
+        if self._spectra is None:
+            if chunk.sample_rate < MIN_RATE:
+                return NONE, self.frame
+            self._spectra, self.frame = Spectra(chunk.sample_rate), frame_of(chunk.start)
+        first = self.frame
+        codes = self._spectra.feed(chunk.samples)
+        self.frame += len(codes)
+        return codes, first
 
 
 def pieces(count: int, hop: float, step: int, codes: np.ndarray | None = None, first: int = 0

@@ -74,8 +74,7 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
                                     duration=length))
     samples = values = rate = 0
     previous = None
-    heard: spectra.Spectra | None = None
-    frame = 0
+    heard = spectra.Heard() if hear else None
     # the spectra's small products on one thread: BLAS's other threads would spin between
     # them while the decoder works, and double the CPU time of a decode
     blas = threadpool_limits(limits=1, user_api="blas")
@@ -96,11 +95,8 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
             scores = plugins.analyzer_scores(analyzer_name, analyzer.feed, chunk)
             samples, values, rate = samples + len(chunk.samples), values + len(scores), \
                 chunk.sample_rate
-            if heard is None and hear and rate >= spectra.MIN_RATE:
-                heard, frame = spectra.Spectra(rate), spectra.frame_of(chunk.start)
-            codes = heard.feed(chunk.samples) if heard is not None else spectra.NONE
-            yield Piece(scores, chunk.duration, codes, frame)
-            frame += len(codes)
+            codes, first = heard.feed(chunk) if heard is not None else (spectra.NONE, 0)
+            yield Piece(scores, chunk.duration, codes, first)
     finally:
         blas.restore_original_limits()
         close = getattr(chunks, "close", None)
@@ -111,7 +107,7 @@ def segment_scores(source: Any, source_name: str, analyzer: Any, analyzer_name: 
     if finish is not None:
         scores = plugins.analyzer_scores(analyzer_name, finish)
         values += len(scores)
-        yield Piece(scores, 0.0, spectra.NONE, frame)
+        yield Piece(scores, 0.0, spectra.NONE, heard.frame if heard is not None else 0)
     plugins.check_count(analyzer_name, values, samples, rate, analyzer.hop)
 
 
