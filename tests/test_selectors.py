@@ -475,6 +475,20 @@ def test_standout_bursts_count_on_a_steady_bed_unless_they_are_frequent():
     assert all(h.reason.startswith("burst: +") and "steady bed" in h.reason for h in found)
 
 
+def test_standout_a_bang_among_the_games_smaller_sounds_is_not_a_moment():
+    """The game's own sounds, a few dB under what makes a candidate, make a stretch busy too:
+    a bang among them is one of them (an effect on a stream's noise bed), while the same bang
+    on the same bed with nothing around it is a moment."""
+    rng = np.random.default_rng(9)
+    curve = -50.0 + rng.normal(0, 0.5, 6000)
+    put(curve, 100.0, 0.2, -38.0)  # a rare bang, +12 dB
+    for at in np.arange(380.0, 560.0, 12.0):
+        put(curve, float(at), 0.4, -43.0)  # the game's sounds, +7 dB: no candidates
+    put(curve, 470.0, 0.2, -38.0)  # the same bang among them
+    found = run(make("standout", duration=600.0), curve.astype(np.float32), pieces=5)
+    assert [round(h.peak_time) for h in found] == [100]
+
+
 def test_standout_counts_busy_bursts_in_proportion_near_the_end():
     # Bangs on a steady bed with two others within 45 s on either side are rare enough in the
     # middle; the last one, 6 s before the end, has only the 45 s before it to count in, and

@@ -81,10 +81,11 @@ class Standout:
        a cheer; a game effect, a door slam or a swell of the music does not stay that far over
        for that long), or — on a steady bed only (the
        values around range less than ``steady`` dB, p90 − p10) — rises ``burst_db`` over it
-       at all (**burst**: a bang on a quiet room), unless ``busy`` or more other candidates
-       rose ``busy_db`` over their beds within ``busy_window`` seconds (then bursts are the
-       game's sound, not moments; near the start or end of the recording, where part of
-       those seconds is missing, proportionally fewer).
+       at all (**burst**: a bang on a quiet room), unless the values rose ``busy_db`` over
+       the running level at ``busy`` or more other places (gaps of at most ``join``) within
+       ``busy_window`` seconds (then bursts are the game's sound, not moments, even where
+       that sound stays under what makes a candidate; near the start or end of the
+       recording, where part of those seconds is missing, proportionally fewer).
 
     4. **The check** (``check``, on by default): a moment is also judged by what it sounds
        like, when the pipeline gives the spectra of the audio (:meth:`listen`): a model
@@ -185,7 +186,7 @@ class Standout:
         self._levels = bytearray()           # float64 running level per second levelled
         self._open: _Span | None = None      # the candidate being extended
         self._spans: deque[_Span] = deque()  # closed candidates not yet decided
-        self._recent: deque[tuple[int, float]] = deque()  # decided: (start, loud)
+        self._bumps: deque[list[int]] = deque()  # [start, last] of bumps over busy_db
         self._spacer = PeakSpacer(self.timeline)
         self._ended = False
         self.check = flag("check", check)
@@ -282,6 +283,7 @@ class Standout:
         index = np.arange(first, done)
         second = np.minimum(index // self._size, len(levels) - 1)
         raw = self._raw[first - self._r0:done - self._r0]
+        self._bump(index[raw >= levels[second] + self.busy_db])
         for i in index[raw >= levels[second] + self.rise]:
             i = int(i)
             span = self._open
@@ -298,6 +300,18 @@ class Standout:
         if span is not None and (done - 1 - span.last > self._bridge or self._ended):
             self._spans.append(span)
             self._open = None
+
+    def _bump(self, above: np.ndarray) -> None:
+        """Record the bumps ``busy_db`` over the running level among the values ``above``
+        it (gaps up to ``join``): as ``[start, last]`` pairs, the last one still growing."""
+        if not len(above):
+            return
+        bumps = self._bumps
+        gaps = np.diff(above, prepend=bumps[-1][1] if bumps else -self._join - 1)
+        going, *new = np.split(above, np.flatnonzero(gaps > self._join))
+        if len(going):  # values that continue the last bump
+            bumps[-1][1] = int(going[-1])
+        bumps.extend([int(b[0]), int(b[-1])] for b in new)
 
     def _joins(self, last: int, i: int, levels: np.ndarray) -> bool:
         """Whether value ``i`` continues the candidate whose last value is ``last``: a gap of
@@ -373,26 +387,21 @@ class Standout:
             span = self._spans[0]
             reach = span.start + self._busy_window
             burst = span.ok and span.kind == "burst"
-            # Only a burst waits for the candidates after it (to count them); the rest is final.
-            if burst and not self._ended and (
-                    self._seen <= reach
-                    or (self._open is not None and self._open.start <= reach)
-                    or any(not o.measured and o.start <= reach for o in self._spans)):
+            # Only a burst waits for the bumps after it (to count them); the rest is final.
+            if burst and not self._ended and self._seen <= reach:
                 break
             self._spans.popleft()
-            while self._recent and self._recent[0][0] < span.start - self._busy_window:
-                self._recent.popleft()
             if burst:
-                others = sum(1 for start, loud in self._recent if loud >= self.busy_db)
-                others += sum(1 for o in self._spans
-                              if o.start <= reach and o.loud >= self.busy_db)
+                # bumps within the window, but not the burst's own
+                others = sum(1 for start, last in self._bumps
+                             if start <= reach and last >= span.start - self._busy_window
+                             and not (start <= span.last and last >= span.start))
                 # Near the recording's start or end part of the window is missing: fewer
                 # others make it busy, in proportion.
                 w = self._busy_window
                 seen = min(span.start, w) + min(max(0, self._n - span.start), w)
                 if others >= self.busy * seen / (2 * w) - 1e-9:
                     span.ok = False
-            self._recent.append((span.start, span.loud))
             if span.ok and self._codes is not spectra.NONE:
                 chance = check.chance(self._codes, self._c0, self.timeline.time(span.peak),
                                       span.score)
@@ -410,6 +419,8 @@ class Standout:
         starts = [s.start for s in self._spans] + ([self._open.start] if self._open else [])
         keep = min(starts + [self._seen])
         keep = min(keep - self._context, (self._levelled - self._half - self._gap) * self._size)
+        while self._bumps and self._bumps[0][1] < min(starts + [self._seen]) - self._busy_window:
+            self._bumps.popleft()
         if keep - self._r0 > 4096:
             cut = keep - self._r0
             self._raw, self._r0 = self._raw[cut:].copy(), keep
