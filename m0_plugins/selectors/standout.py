@@ -417,9 +417,9 @@ class Standout:
     def _trim(self) -> None:
         """Forget values no later step needs (kept in slices of a few thousand)."""
         starts = [s.start for s in self._spans] + ([self._open.start] if self._open else [])
-        keep = min(starts + [self._seen])
-        keep = min(keep - self._context, (self._levelled - self._half - self._gap) * self._size)
-        while self._bumps and self._bumps[0][1] < min(starts + [self._seen]) - self._busy_window:
+        first = min(starts + [self._seen])  # the first value a later decision is about
+        keep = min(first - self._context, (self._levelled - self._half - self._gap) * self._size)
+        while self._bumps and self._bumps[0][1] < first - self._busy_window:
             self._bumps.popleft()
         if keep - self._r0 > 4096:
             cut = keep - self._r0
