@@ -447,6 +447,20 @@ def test_standout_after_a_long_pause_talk_is_not_a_moment_a_shout_is():
     assert any(near(h, [300.0]) for h in found)
 
 
+def test_standout_talk_resuming_after_a_long_pause_at_the_end_is_not_a_moment():
+    """Talk that resumes after a pause of 19 s is the bed, not a moment — in the middle, where
+    the talk after it shows the loud part of the seconds around, and at the very end, where
+    nothing comes after it: there the seconds before it reach further back instead (the loud
+    part of only the 20 s before was the pause, and the line was a moment +50 dB over it)."""
+    rng = np.random.default_rng(11)
+    curve = -80.0 + rng.normal(0, 1, 6000)  # room tone
+    lines = [at for at in np.arange(0.0, 577.0, 6.0) if not 281.0 <= at < 300.0]
+    for at in lines + [300.0, 597.0]:
+        put(curve, float(at), 2.0 if at < 597.0 else 3.0, -30.0)  # talk, now and then
+    found = run(make("standout", duration=600.0), curve.astype(np.float32), pieces=6)
+    assert found == []
+
+
 def test_standout_finds_a_reaction_in_a_quiet_passage_of_the_music():
     rng = np.random.default_rng(8)
     curve = -30.0 + rng.normal(0, 3, 3000)          # music at -30 dB

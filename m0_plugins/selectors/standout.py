@@ -72,9 +72,10 @@ class Standout:
     2. **Its bed** is the mean power of the ``side`` seconds before and after the candidate
        (the bed as a listener hears it around the moment: talk, music, noise). Where those
        seconds are mostly a pause (their median more than ``pause_db`` under the loud part of
-       the ``context`` seconds around: the 90th percentile), the bed is at least that loud
-       part less ``context_db`` — so talk resuming after a long pause is not a moment, while
-       a quiet passage of music keeps its own, quieter bed.
+       the ``context`` seconds on each side: the 90th percentile; where the recording's
+       start or end cuts one side, as many more seconds on the other), the bed is at least
+       that loud part less ``context_db`` — so talk resuming after a long pause is not a
+       moment, while a quiet passage of music keeps its own, quieter bed.
     3. **A moment** is a candidate that stays ``margin_db`` over its bed for ``hold`` seconds
        in all, and by ``excess`` dB·s in all (the dB over the margin, summed over those
        seconds: a long moment just over it or a short one far over it) (**held**: a reaction,
@@ -331,7 +332,18 @@ class Standout:
 
     def _sides(self, s: int, e: int, width: int) -> np.ndarray:
         """The ``width`` values before index ``s`` and after ``e`` (fewer at the ends)."""
-        return np.concatenate([self._values(s - width, s), self._values(e, e + width)])
+        return self._sides_of(s, e, width, width)
+
+    def _sides_of(self, s: int, e: int, before: int, after: int) -> np.ndarray:
+        return np.concatenate([self._values(s - before, s), self._values(e, e + after)])
+
+    def _nearest(self, s: int, e: int, width: int) -> np.ndarray:
+        """The ``2 * width`` values nearest ``[s, e)`` outside it: ``width`` on each side, and
+        where the recording's start or end cuts one side, as many more on the other (all
+        there are, if fewer)."""
+        after = self._n - e if self._ended else width
+        before, after = width + max(0, width - after), width + max(0, width - s)
+        return self._sides_of(s, e, before, after)
 
     def _measure(self) -> None:
         """Measure each closed candidate whose surroundings have all arrived."""
@@ -339,12 +351,12 @@ class Standout:
         for span in self._spans:
             if span.measured:
                 continue
-            if not self._ended and span.last + self._context >= self._n:
-                break
             s, e = span.start, span.last + 1
+            if not self._ended and e + self._context + max(0, self._context - s) > self._n:
+                break
             values = self._raw[s - self._r0:e - self._r0]
             around = self._sides(s, e, self._side)
-            wide = self._sides(s, e, self._context)
+            wide = self._nearest(s, e, self._context)
             bed = _power_mean(around) if len(around) else float(values.min())
             if len(wide):
                 loud = float(audible_percentiles(wide[None, :], [90.0])[0][0])
@@ -418,7 +430,8 @@ class Standout:
         """Forget values no later step needs (kept in slices of a few thousand)."""
         starts = [s.start for s in self._spans] + ([self._open.start] if self._open else [])
         first = min(starts + [self._seen])  # the first value a later decision is about
-        keep = min(first - self._context, (self._levelled - self._half - self._gap) * self._size)
+        keep = min(first - 2 * self._context,  # a context cut by the end reaches back
+                   (self._levelled - self._half - self._gap) * self._size)
         while self._bumps and self._bumps[0][1] < first - self._busy_window:
             self._bumps.popleft()
         if keep - self._r0 > 4096:
