@@ -330,20 +330,18 @@ class Standout:
         lo, hi = max(lo, self._r0, 0), min(hi, self._n)
         return self._raw[lo - self._r0:max(lo, hi) - self._r0]
 
-    def _sides(self, s: int, e: int, width: int) -> np.ndarray:
-        """The ``width`` values before index ``s`` and after ``e`` (fewer at the ends)."""
-        return self._sides_of(s, e, width, width)
-
-    def _sides_of(self, s: int, e: int, before: int, after: int) -> np.ndarray:
-        return np.concatenate([self._values(s - before, s), self._values(e, e + after)])
+    def _sides(self, s: int, e: int, width: int, after: int | None = None) -> np.ndarray:
+        """The ``width`` values before index ``s`` and ``after`` (as many) after ``e`` (fewer
+        at the ends)."""
+        after = width if after is None else after
+        return np.concatenate([self._values(s - width, s), self._values(e, e + after)])
 
     def _nearest(self, s: int, e: int, width: int) -> np.ndarray:
         """The ``2 * width`` values nearest ``[s, e)`` outside it: ``width`` on each side, and
         where the recording's start or end cuts one side, as many more on the other (all
         there are, if fewer)."""
-        after = self._n - e if self._ended else width
-        before, after = width + max(0, width - after), width + max(0, width - s)
-        return self._sides_of(s, e, before, after)
+        left_after = self._n - e if self._ended else width  # what the end leaves after it
+        return self._sides(s, e, width + max(0, width - left_after), width + max(0, width - s))
 
     def _measure(self) -> None:
         """Measure each closed candidate whose surroundings have all arrived."""
