@@ -258,13 +258,15 @@ def _db(x: float) -> float:
 # -- composing ----------------------------------------------------------------------------
 
 def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str = "dev",
-            drift_db: float = 3.0, beds: tuple[str, ...] = BEDS
+            drift_db: float = 3.0, beds: tuple[str, ...] = BEDS, sounds: dict | None = None
             ) -> tuple[np.ndarray, Recording]:
     """The samples (mono float32 at :data:`SAMPLE_RATE`) and ground truth of one recording.
 
     ``bed_db`` is the bed's nominal RMS level in dBFS (−40 quiet … −18 loud); it drifts by
     ``±drift_db`` over the recording. ``beds`` are the bed kinds the segments are drawn from.
-    Deterministic from ``seed`` and ``split``.
+    ``sounds`` are the sounds drawn from, as :func:`pools` gives them (default: ``split``'s;
+    the check's training draws from part of them). Deterministic from ``seed``, ``split`` and
+    ``sounds``.
     """
     number("duration", duration, low=30.0, high=4 * 3600.0)
     number("bed_db", bed_db, low=-60.0, high=-6.0)
@@ -275,7 +277,7 @@ def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str
     missing_reason = missing(split)
     if missing_reason:
         raise OptionError(missing_reason)
-    pool = pools(split)
+    pool = pools(split) if sounds is None else sounds
     rng = np.random.default_rng([int(seed), SPLITS.index(split), 12])
     sr, n = SAMPLE_RATE, int(round(duration * SAMPLE_RATE))
     t = np.arange(0, n, sr // 100) / sr  # the level curves are made every 10 ms

@@ -94,10 +94,11 @@ def measured(path: Path, events: list[synth.Event]) -> Recording:
                      float(analyzer.hop), end, events)
 
 
-def _stream(folder: Path, name: str, seed: int, bed: float) -> Recording:
+def _stream(folder: Path, name: str, seed: int, bed: float, sounds: dict | None = None
+            ) -> Recording:
     path, meta = folder / f"{name}.m4a", folder / f"{name}.json"
     if not (path.exists() and meta.exists()):
-        truth = corpus.write(path, 600, seed=seed, bed_db=bed, split="dev")
+        truth = corpus.write(path, 600, seed=seed, bed_db=bed, split="dev", sounds=sounds)
         meta.write_text(json.dumps({"bed": bed, "reactions": [asdict(e)
                                                                 for e in truth.reactions]}))
     events = [synth.Event(**e) for e in json.loads(meta.read_text())["reactions"]]
@@ -125,17 +126,12 @@ def noise_recordings(folder: Path) -> list[Recording]:
 
 def half_recordings(folder: Path, half: int) -> list[Recording]:
     """20 recordings of one half of the dev pools (made on first use)."""
-    whole = corpus.pools
     part = {k: (v[half::2] if k in ("voices", "effects", "music", "talk", "notifications")
-                else v) for k, v in whole("dev").items()}
+                else v) for k, v in corpus.pools("dev").items()}
     rng = np.random.default_rng(100 + half)
     beds = [float(np.round(rng.uniform(-40, -18), 1)) for _ in HALF_SEEDS[half]]
-    corpus.pools = lambda split: part
-    try:
-        return [_stream(folder, f"h{half}_{seed}", seed, bed)
-                for seed, bed in zip(HALF_SEEDS[half], beds, strict=True)]
-    finally:
-        corpus.pools = whole
+    return [_stream(folder, f"h{half}_{seed}", seed, bed, part)
+            for seed, bed in zip(HALF_SEEDS[half], beds, strict=True)]
 
 
 def training_set(recordings: list[Recording]) -> tuple[np.ndarray, np.ndarray]:
