@@ -143,7 +143,7 @@ def training_set(recordings: list[Recording]) -> tuple[np.ndarray, np.ndarray]:
             if x is not None:
                 xs.append(x)
                 ys.append(r.real(h))
-    return np.array(xs).reshape(-1, 193), np.array(ys, dtype=bool)
+    return np.array(xs).reshape(-1, check.SIZE), np.array(ys, dtype=bool)
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> check.Trees:

@@ -23,13 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .spectra import FPS, decode
+from .spectra import BANDS, FPS, decode
 
 #: Frames of the core and of the bed around a peak, as (from, to) seconds from it.
 CORE = (-1.0, 2.0)
 BED = ((-8.0, -2.0), (4.0, 10.0))
 #: The frames a judgement reads: from this many seconds before the peak to this many after.
 REACH = (-BED[0][0], BED[1][1])
+#: Numbers in a moment's features: four for each band, and the score.
+SIZE = 4 * BANDS + 1
 #: A moment whose chance is under this is not a reaction.
 DROP_BELOW = 0.02
 MODEL = Path(__file__).with_name("check.npz")

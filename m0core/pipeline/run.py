@@ -11,6 +11,7 @@ constant except for the score curve.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -470,8 +471,6 @@ class _Waiting:
     :meth:`take` (the selecting thread) reads them back, piece after piece."""
 
     def __init__(self) -> None:
-        import tempfile
-
         self._file = tempfile.TemporaryFile()
         self._end = 0
         self._held: deque[tuple[int, int]] = deque()  # (offset, rows) of each piece, in order
