@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -392,6 +393,35 @@ def test_cancel_stops_everything(how: str, stalled: MediaInfo, tmp_path: Path) -
     assert children() == []
     with pytest.raises(RuntimeError):
         enc.submit(highlight(0.0, 5.0))
+
+
+def test_ctrl_c_while_a_clip_thread_starts_leaves_no_thread(
+        stalled: MediaInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ctrl-C (SIGTERM, as m0 takes it) landing while the pool starts a clip's thread: the
+    # thread ran, but the pool had not listed it yet, so the cancel neither stopped nor
+    # waited for it and m0 ended warning "thread m0-encoder_0 is still running" (the signal
+    # sweep met it). Here the signal is raised at that moment, each time.
+    start = threading.Thread.start
+
+    def start_then_signal(thread: threading.Thread) -> None:
+        start(thread)
+        if thread.name.startswith("m0-encoder"):
+            signal.raise_signal(signal.SIGINT)
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    monkeypatch.setattr(threading.Thread, "start", start_then_signal)
+    enc = FFmpegEncoder(stalled, tmp_path / "clips", workers=1, timeout=60)
+    try:
+        with pytest.raises(KeyboardInterrupt), enc:
+            enc.submit(highlight(0.0, 50.0, 1))
+        # the cancel returns when no clip thread is left (as m0 then checks, at once)
+        left = [t.name for t in threading.enumerate() if t.name.startswith("m0-encoder")]
+        assert not left, "a clip thread still runs"
+        assert os.listdir(enc.out_dir) == []
+        assert children() == []
+    finally:
+        signal.signal(signal.SIGINT, before)
+        enc._pool._work_queue.put(None)  # a thread the pool lost waits for this for ever
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,12 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from m0core import checks
 from m0core.checks import whole
@@ -22,6 +23,7 @@ from m0core.media.ffmpeg import DISK_FULL, child, disk_full, ffmpeg_exe, reason
 from m0core.model import ClipResult, Compilation, Highlight, MediaInfo
 from m0core.outputs import temp_name, temp_prefix
 from m0core.shortform import ShortForm
+from m0core.staging import held_signals
 from m0core.workers import killed_by, stop_process
 
 from . import compilation as comp
@@ -42,6 +44,8 @@ from .shortform import (
     video_size,
 )
 from .smart import smart_commands
+
+T = TypeVar("T")
 
 #: The error of every clip not made because the output folder's disk is full: the first
 #: clip that finds it full stops the others from starting (each would start an ffmpeg on the
@@ -186,7 +190,7 @@ class FFmpegEncoder:
             self._submitted += 1
             number = highlight.index if highlight.index > 0 else self._submitted
         name = clip_name(highlight, self.ext, number)
-        return self._pool.submit(self._run, highlight, name)
+        return _submit(self._pool, self._run, highlight, name)
 
     def close(self, cancel: bool = False) -> None:
         """Wait for every submitted clip, or with ``cancel`` stop them.
@@ -484,7 +488,7 @@ class FFmpegEncoder:
         pieces = comp.pieces(durations, fade, rate)
         outs = [work / f"piece{p.index:04d}.ts" for p in pieces]
         with ThreadPoolExecutor(self.workers, thread_name_prefix="m0-compilation") as pool:
-            futures = [pool.submit(self._ffmpeg, comp.piece_command(
+            futures = [_submit(pool, self._ffmpeg, comp.piece_command(
                 p, paths[p.index], paths[p.index + 1] if p.index + 1 < len(paths) else None,
                 rate, out)) for p, out in zip(pieces, outs, strict=True)]
             try:
@@ -536,6 +540,15 @@ class FFmpegEncoder:
                     raise _Failed(f"ffmpeg was killed by {killed_by(-code)}")
                 raise _Failed(f"ffmpeg failed: {reason(text)}")
             return stderr()
+
+
+def _submit(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: object) -> Future[T]:
+    """``pool.submit(fn, *args)`` with Ctrl-C and SIGTERM held until it returns: one that came
+    while the pool started a thread stopped it before the pool listed the thread, so the
+    cancel that followed neither waited for it nor saw its ffmpeg, and m0 ended warning that
+    ``m0-encoder_0`` still ran."""
+    with held_signals():
+        return pool.submit(fn, *args)
 
 
 def _remove(path: Path) -> None:
