@@ -205,22 +205,27 @@ def test_spectra_that_cannot_be_written_keep_no_entry(vod, own_cache, monkeypatc
     assert list(own_cache.glob("*.json")) == []
 
 
-def test_a_later_segment_s_spectra_wait_on_disk_not_in_memory():
+def test_a_later_segment_s_spectra_and_scores_wait_on_disk_not_in_memory():
     """The second worker of a long file ends hours before its half is selected on: its
-    pieces wait in the read-ahead queue without their spectra, which come back in order."""
+    pieces wait in the read-ahead queue without their spectra and scores, which come back in
+    order."""
     from m0core.pipeline.run import _Waiting
     from m0core.pipeline.segments import Piece
 
     rng = np.random.default_rng(6)
-    pieces = [Piece(np.zeros(100, np.float32), 10.0,
+    pieces = [Piece(rng.normal(-30, 5, m).astype(np.float32), 10.0,
                     rng.integers(0, 255, (n, spectra.BANDS), dtype=np.uint8), 7200 + 200 * i)
-              for i, n in enumerate((200, 0, 200, 13))]
+              for i, (n, m) in enumerate(((200, 100), (0, 100), (200, 0), (13, 7), (0, 0)))]
     with _Waiting() as waiting:
         queued = [waiting.put(p) for p in pieces]
-        assert all(len(q.codes) == 0 and q.first == p.first for q, p in zip(queued, pieces,
-                                                                          strict=True))
-        for p in pieces:
-            np.testing.assert_array_equal(waiting.take(), p.codes)
+        assert all(len(q.codes) == 0 and len(q.scores) == 0 and q.first == p.first
+                   and q.seconds == p.seconds for q, p in zip(queued, pieces, strict=True))
+        for q, p in zip(queued, pieces, strict=True):
+            back = waiting.take(q)
+            np.testing.assert_array_equal(back.codes, p.codes)
+            np.testing.assert_array_equal(back.scores, p.scores)
+            assert back.scores.dtype == np.float32 and back.codes.dtype == np.uint8
+            assert back.codes.shape[1:] == (spectra.BANDS,) and back.first == p.first
 
 
 def test_no_spectra_are_made_for_a_run_that_neither_listens_nor_caches(wav, monkeypatch):
