@@ -341,7 +341,13 @@ class Standout:
         where the recording's start or end cuts one side, as many more on the other (all
         there are, if fewer)."""
         left_after = self._n - e if self._ended else width  # what the end leaves after it
-        return self._sides(s, e, width + max(0, width - left_after), width + max(0, width - s))
+        return self._sides(s, e, width + max(0, width - left_after), self._after(s, width))
+
+    @staticmethod
+    def _after(s: int, width: int) -> int:
+        """How many values after a stretch starting at ``s`` :meth:`_nearest` reads:
+        ``width``, and as many more as the recording's start cuts from the ``width`` before."""
+        return width + max(0, width - s)
 
     def _measure(self) -> None:
         """Measure each closed candidate whose surroundings have all arrived."""
@@ -350,7 +356,7 @@ class Standout:
             if span.measured:
                 continue
             s, e = span.start, span.last + 1
-            if not self._ended and e + self._context + max(0, self._context - s) > self._n:
+            if not self._ended and e + self._after(s, self._context) > self._n:
                 break
             values = self._raw[s - self._r0:e - self._r0]
             around = self._sides(s, e, self._side)
