@@ -69,8 +69,11 @@ def main(argv: list[str] | None = None) -> None:
             error("interrupted")
             sys.exit(130)
     except SystemExit as end:
-        if threading.current_thread() is threading.main_thread():
-            _block_stops()
+        try:
+            blocked = _block_stops()
+        except KeyboardInterrupt:  # a stop as the command ended: the command's code stands
+            blocked = _block_stops()
+        if blocked:
             _end_despite_threads(end.code)
         raise
 
@@ -89,18 +92,32 @@ def _stop_as_ctrl_c() -> None:
             signal.signal(signum, _terminate)
 
 
-def _block_stops() -> None:
-    """Block Ctrl-C, SIGTERM and SIGHUP from the command's end on: Python's finalization puts
-    back their default action for the 0.05-0.3 s it takes to tear its modules down, and one
-    that came then killed m0 (exit code -2 or -15, nothing said) after its work was done and
-    its end said. One blocked is never delivered: m0 exits with the command's code. So does a
-    stop put off (:func:`_terminate`) that the command's end came before: its retry, left
-    armed, killed m0 by SIGALRM (exit code -14)."""
+def _block_stops() -> bool:
+    """Block Ctrl-C, SIGTERM and SIGHUP from the command's end on (in the main thread; returns
+    whether this is it): Python's finalization puts back their default action for the
+    0.05-0.3 s it takes to tear its modules down, and one that came then killed m0 (exit code
+    -2 or -15, nothing said) after its work was done and its end said. One blocked is never
+    delivered, and one that came just before is let go (its handler does nothing now): m0
+    exits with the command's code. So does a stop put off (:func:`_terminate`) that the
+    command's end came before: its retry, left armed, killed m0 by SIGALRM (exit code -14).
+    A stop that comes as this starts raises :class:`KeyboardInterrupt` here, before anything
+    is blocked: the caller calls it again."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
     if hasattr(signal, "pthread_sigmask"):
         from m0core.workers import STOP_SIGNALS
 
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGALRM, *STOP_SIGNALS})
+        stops = {signal.SIGINT, signal.SIGALRM, *STOP_SIGNALS}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
         signal.setitimer(signal.ITIMER_REAL, 0)
+        for signum in stops:
+            if signal.getsignal(signum) not in (signal.SIG_IGN, signal.SIG_DFL, None):
+                signal.signal(signum, _let_go)
+    return True
+
+
+def _let_go(signum: int, frame: Any) -> None:
+    """The handler of a stop that came as the command ended: nothing more to stop."""
 
 
 def _read_names_as_utf8() -> None:
