@@ -54,7 +54,7 @@ class Options:
     max_clips:
         Keep only the N highest-scoring highlights (the selector's own ranking: for
         ``standout``, how far and how long it held over the bed around it: dB·s over its
-        10 dB margin).
+        10 dB margin, times the chance its sound is a reaction where that was checked).
     min_gap:
         Minimum seconds between two highlights' peaks (default: half the clip length).
     workers:

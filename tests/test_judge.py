@@ -99,8 +99,12 @@ def test_standout_drops_the_moments_the_check_says_are_no_reaction(monkeypatch):
     kept = _fed(Standout(timeline), scores, codes)
     assert [round(h.peak_time) for h in kept] == [40, 140] and asked == [40, 90, 140]
     assert all(h.reason.endswith("; its sound: 90 % a reaction") for h in kept)
-    unchecked = Standout(timeline, check=False)
-    assert [round(h.peak_time) for h in _fed(unchecked, scores, codes)] == [40, 90, 140]
+    unchecked = _fed(Standout(timeline, check=False), scores, codes)
+    assert [round(h.peak_time) for h in unchecked] == [40, 90, 140]
+    # a kept moment's score (what --max-clips ranks by) is weighed by its chance
+    assert [h.score for h in kept] == pytest.approx([0.9 * unchecked[0].score,
+                                                     0.9 * unchecked[2].score])
+    assert unchecked[0].score > 1.0
     unheard = Standout(timeline)  # no spectra given: nothing is judged, nothing dropped
     assert [round(h.peak_time) for h in _fed(unheard, scores, None)] == [40, 90, 140]
     assert asked == [40, 90, 140]

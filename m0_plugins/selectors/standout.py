@@ -94,7 +94,7 @@ class Standout:
        (:mod:`m0core.judge.check`) gives the chance that it is a reaction (a shouted voice,
        a laugh, a cheer) rather than a game effect, a swell of the music or a door slam as
        loud, and a moment under :data:`~m0core.judge.check.DROP_BELOW` is dropped (a kept
-       one's ``reason`` says its chance). Without
+       one's ``reason`` says its chance, and its score is weighed by it). Without
        spectra (audio under 22,050 Hz; a selector fed scores alone) nothing is dropped.
 
     ``sensitivity`` (0 … 1, default 0.5) lowers (towards 1) or raises every margin by up to
@@ -105,11 +105,13 @@ class Standout:
     silence (under :data:`m0core.levels.SILENT_DB`: before a late-starting track, in a gap
     of the timestamps) is left out of every level and range while it is less than half of
     the values. A moment's
-    **score**, by which ``--max-clips`` ranks, is how far and how long it stayed over the
-    margin (its ``excess``, dB·s; a burst's: its dB over ``burst_db``, summed); its peak is
-    its loudest value; its ``reason`` says by how much and how long. A decision waits
-    ``context`` seconds after its candidate (a burst ``busy_window`` seconds); memory is
-    bounded.
+    **score**, by which ``--max-clips`` ranks (and which of two moments too close together
+    stays), is how far and how long it stayed over the margin (its ``excess``, dB·s; a
+    burst's: its dB over ``burst_db``, summed), times the check's chance where the check
+    judged it (so of two moments as far over, the one that sounds more like a reaction ranks
+    first); its peak is its loudest value; its ``reason`` says by how much and how long. A
+    decision waits ``context`` seconds after its candidate (a burst ``busy_window`` seconds);
+    memory is bounded.
 
     Parameters
     ----------
@@ -424,6 +426,7 @@ class Standout:
                 if chance is not None and chance < check.DROP_BELOW:
                     span.ok = False
                 elif chance is not None:
+                    span.score *= chance
                     span.reason += f"; its sound: {100 * chance:.0f} % a reaction"
             if span.ok:
                 out += self._spacer.push(Candidate(self.timeline.time(span.peak), span.peak_db,

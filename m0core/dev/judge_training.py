@@ -18,7 +18,9 @@ pools are split in two (speakers, effects, music, talk and notification sounds t
 alternately), 20 recordings are made from each half (seeds 2000–2019 and 2100–2119), and a
 model trained on one half's recordings (with the noise beds) judges the other half's
 default highlights: every voice and effect judged is one it never heard. It prints the
-default's and the checked default's precision, recall and F1 over the 40.
+default's and the checked default's precision, recall and F1 over the 40, and the precision
+of their top N (N: a recording's reactions; the checked ones ranked as ``standout`` ranks
+them, by their score times their chance).
 
 What the protocol cannot see: every reaction of the dev split is a Hedgewars voice line, so
 both halves share one game's voices. A sharper check rated better here (600 trees trained on
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -173,26 +175,33 @@ def fit(x: np.ndarray, y: np.ndarray) -> check.Trees:
 
 
 def checked(r: Recording, model: check.Trees) -> tuple[list[Highlight], list[Highlight]]:
-    """``r``'s default highlights, and those the check keeps."""
+    """``r``'s default highlights, and those the check keeps (their scores weighed by their
+    chance, as ``standout`` weighs them)."""
     default = r.moments()
-    kept = [h for h, x in zip(default, r.features(default), strict=True)
-            if x is None or model.chance(x)[0] >= check.DROP_BELOW]
+    kept = []
+    for h, x in zip(default, r.features(default), strict=True):
+        chance = 1.0 if x is None else float(model.chance(x)[0])
+        if chance >= check.DROP_BELOW:
+            kept.append(replace(h, score=h.score * chance))
     return default, kept
 
 
 def _summary(label: str, rows: list[tuple[Recording, list[Highlight]]]) -> str:
-    """Precision, recall and F1 of ``rows`` by the benchmark's rule
-    (:func:`m0core.dev.synth.match_events`)."""
+    """Precision, recall, F1 and precision of the top N of ``rows`` by the benchmark's rules
+    (:func:`m0core.dev.synth.match_events`; N: the recording's reactions)."""
     found = false = events = 0
-    f1s = []
+    f1s, tops = [], []
     for r, hs in rows:
         match = synth.match_events(r.events, hs)
         found, false, events = found + match.found, false + match.false, events + match.events
         p, rec = match.precision, match.recall
         f1s.append(2 * p * rec / (p + rec) if p + rec else 0.0)
-    f1 = np.array(f1s)
+        best = sorted(hs, key=lambda h: h.score, reverse=True)[:max(1, len(r.events))]
+        tops.append(synth.match_events(r.events, best).precision if best else 0.0)
+    f1, top = np.array(f1s), np.array(tops)
     return (f"{label:10s} P {found / max(1, found + false):.2f} R {found / events:.2f} "
-            f"mean F1 {f1.mean():.3f} min F1 {f1.min():.2f} files F1 < 0.9: {(f1 < 0.9).sum()}")
+            f"mean F1 {f1.mean():.3f} min F1 {f1.min():.2f} files F1 < 0.9: {(f1 < 0.9).sum()}; "
+            f"mean P@N {top.mean():.3f}, files P@N < 0.9: {(top < 0.9).sum()}")
 
 
 def main(argv: list[str] | None = None) -> None:
