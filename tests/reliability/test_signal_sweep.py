@@ -260,8 +260,8 @@ entry.main(["--version"])
 
 def test_a_stop_as_the_command_ends_leaves_its_exit_code():
     """A stop that came after the command ended, before m0 had blocked the stops (the sweep
-    above met it one run in about fifty: exit code -2, a KeyboardInterrupt's traceback): the
-    command's exit code stands, nothing is said of it."""
+    above met it once in a full run of the suite: exit code -2, a KeyboardInterrupt's
+    traceback): the command's exit code stands, nothing is said of it."""
     run = subprocess.run([sys.executable, "-c", STOP_AS_IT_ENDS], capture_output=True,
                          text=True, timeout=60)
     assert (run.returncode, run.stderr) == (0, ""), run.stderr
