@@ -69,12 +69,8 @@ def score(events: list[synth.Event], highlights: list[Highlight]) -> Score:
     """Compare ``highlights`` with ``events`` (:func:`m0core.dev.synth.match_events` rules); the
     N best are the N highest-scoring highlights, N = number of events."""
     match = synth.match_events(events, highlights)
-    p, r = match.precision, match.recall
-    f1 = 2 * p * r / (p + r) if p + r else 0.0
-    best = sorted(highlights, key=lambda h: h.score, reverse=True)[:max(1, len(events))]
-    top = synth.match_events(events, best)
-    return Score(p, r, f1, top.precision if best else 0.0, match.found, match.false,
-                 len(events))
+    return Score(match.precision, match.recall, match.f1, synth.top_precision(events, highlights),
+                 match.found, match.false, len(events))
 
 
 #: Score curves already decoded this run: ``{(path, analyzer): (curve, hop, duration)}``

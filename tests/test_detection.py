@@ -98,6 +98,23 @@ def test_match_events_rules():
     assert synth.match_events([], []).recall == 1.0
 
 
+def test_f1_and_the_precision_of_the_top_n():
+    """F1 of a match, and the precision of the N best by score (N = the events: what
+    --max-clips N keeps)."""
+    cheer, shout = synth.Event(100.0, 3.0, "cheer", 10.0), synth.Event(200.0, 1.0, "shout", 9.0)
+    timeline = Timeline(hop=0.1, duration=DURATION)
+
+    def at(peak: float, score: float) -> Highlight:
+        return Highlight(*timeline.window(peak), peak, -20.0, score)
+
+    found = [at(101.0, 1.0), at(150.0, 5.0), at(201.0, 2.0)]  # the false one scores highest
+    match = synth.match_events([cheer, shout], found)
+    assert match.f1 == pytest.approx(2 * (2 / 3) * 1.0 / (2 / 3 + 1.0))
+    assert synth.top_precision([cheer, shout], found) == 0.5
+    assert synth.top_precision([cheer, shout], [found[0], found[2]]) == 1.0
+    assert synth.top_precision([cheer], []) == 0.0 and synth.match_events([cheer], []).f1 == 0.0
+
+
 # -- the synthesizer ---------------------------------------------------------------------
 
 def test_plan_events_is_deterministic_spaced_and_clear_of_the_edges():

@@ -194,10 +194,8 @@ def _summary(label: str, rows: list[tuple[Recording, list[Highlight]]]) -> str:
     for r, hs in rows:
         match = synth.match_events(r.events, hs)
         found, false, events = found + match.found, false + match.false, events + match.events
-        p, rec = match.precision, match.recall
-        f1s.append(2 * p * rec / (p + rec) if p + rec else 0.0)
-        best = sorted(hs, key=lambda h: h.score, reverse=True)[:max(1, len(r.events))]
-        tops.append(synth.match_events(r.events, best).precision if best else 0.0)
+        f1s.append(match.f1)
+        tops.append(synth.top_precision(r.events, hs))
     f1, top = np.array(f1s), np.array(tops)
     return (f"{label:10s} P {found / max(1, found + false):.2f} R {found / events:.2f} "
             f"mean F1 {f1.mean():.3f} min F1 {f1.min():.2f} files F1 < 0.9: {(f1 < 0.9).sum()}; "

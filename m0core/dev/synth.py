@@ -163,6 +163,19 @@ class Match:
         """Share of the highlights that are real events (1.0 when there are none)."""
         return (self.highlights - self.false) / self.highlights if self.highlights else 1.0
 
+    @property
+    def f1(self) -> float:
+        """The harmonic mean of :attr:`precision` and :attr:`recall` (0.0 when both are 0)."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def top_precision(events: list[Event], highlights: Iterable[Highlight]) -> float:
+    """Precision of the N highest-scoring ``highlights``, N the number of ``events`` (at least
+    1): what ``--max-clips N`` keeps (0.0 when there are no highlights)."""
+    best = sorted(highlights, key=lambda h: h.score, reverse=True)[:max(1, len(events))]
+    return match_events(events, best).precision if best else 0.0
+
 
 def match_events(events: Iterable[Event], highlights: Iterable[Highlight], *,
                  slack: float = 2.0) -> Match:
