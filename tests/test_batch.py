@@ -2468,3 +2468,13 @@ def test_a_jobs_process_stopped_as_it_imports_its_module_stops_after_the_import(
         proc.stderr.close()
     assert (tmp_path / "imported").exists()  # the import ran to its end
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+
+
+def test_a_jobs_process_whose_batch_stopped_before_sending_the_job_ends_quietly():
+    """A batch stopped (Ctrl-C) between starting a job's process and sending it the job
+    closes its stdin with nothing on it: the process tried to read that as the request and
+    printed a JSONDecodeError's traceback under the batch's lines (the signal sweep met it).
+    It ends as a stopped job does (exit code 130), with nothing printed."""
+    run = subprocess.run([sys.executable, "-m", "m0core.batch.worker"], input=b"",
+                         capture_output=True, timeout=60)
+    assert (run.returncode, run.stderr, run.stdout) == (130, b"", b"")

@@ -38,7 +38,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _stop)
     out = workers.channel()
     try:
-        request = json.loads(_first_line(sys.stdin.fileno()))
+        line = _first_line(sys.stdin.fileno())
+        if not line.strip():  # stdin closed before a request came: the batch stopped first
+            sys.exit(130)
+        request = json.loads(line)
         threading.Thread(target=_lifeline, name="m0-lifeline", daemon=True).start()
         module, _, name = request["fn"].partition(":")
         fn = getattr(importlib.import_module(module), name)
