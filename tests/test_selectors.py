@@ -461,6 +461,20 @@ def test_standout_talk_resuming_after_a_long_pause_at_the_end_is_not_a_moment():
     assert found == []
 
 
+def test_standout_at_the_start_the_bed_around_reads_as_far_after_it():
+    """At the recording's start nothing comes before a moment: its bed is the 8 s after it
+    (4 s a side, both after), not only the 4 s after it. Talk at -24 dB followed by 4 s of a
+    quiet -38 dB and then the bed at -30 dB is not 14 dB over its bed but 9: no moment; a shout
+    at -12 dB there still is one."""
+    rng = np.random.default_rng(12)
+    for level, moment in ((-24.0, False), (-12.0, True)):
+        curve = -30.0 + rng.normal(0, 1, 3000)  # the bed, from 6 s on
+        curve[:60] = -38.0 + rng.normal(0, 1, 60)  # quiet until 6 s
+        put(curve, 0.5, 1.5, level)
+        found = run(make("standout", duration=300.0), curve.astype(np.float32), pieces=4)
+        assert [near(h, [0.5]) for h in found] == ([True] if moment else [])
+
+
 def test_standout_finds_a_reaction_in_a_quiet_passage_of_the_music():
     rng = np.random.default_rng(8)
     curve = -30.0 + rng.normal(0, 3, 3000)          # music at -30 dB

@@ -70,7 +70,8 @@ class Standout:
        within ``bridge_db`` of the running level (the bed between the lines of one reaction,
        not a pause: those lines are one moment, judged against the bed around them all).
     2. **Its bed** is the mean power of the ``side`` seconds before and after the candidate
-       (the bed as a listener hears it around the moment: talk, music, noise). Where those
+       (the bed as a listener hears it around the moment: talk, music, noise; where the
+       recording's start or end cuts one side, as many more seconds on the other). Where those
        seconds are mostly a pause (their median more than ``pause_db`` under the loud part of
        the ``context`` seconds on each side: the 90th percentile; where the recording's
        start or end cuts one side, as many more seconds on the other), the bed is at least
@@ -361,7 +362,7 @@ class Standout:
             if not self._ended and e + self._after(s, self._context) > self._n:
                 break
             values = self._raw[s - self._r0:e - self._r0]
-            around = self._sides(s, e, self._side)
+            around = self._nearest(s, e, self._side)
             wide = self._nearest(s, e, self._context)
             bed = _power_mean(around) if len(around) else float(values.min())
             if len(wide):
