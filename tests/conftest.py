@@ -52,10 +52,11 @@ def make_media(m0_media) -> Callable[..., Path]:
     return m0_media
 
 
-# A loud burst from 12 s to 14 s and another from 40 s to 41 s over a quiet noise bed.
+# A loud burst from 12 s to 14 s and another from 40 s to 41 s over a quiet noise bed (both
+# seeded: every session, and the vod and its wav, hear the same audio).
 LOUD_AT = (13.0, 40.5)
 _AUDIO_EXPR = (
-    "anoisesrc=color=pink:amplitude=0.02:sample_rate=48000:duration={d}[bed];"
+    "anoisesrc=color=pink:amplitude=0.02:sample_rate=48000:duration={d}:seed=5[bed];"
     "anoisesrc=color=white:amplitude=0.6:sample_rate=48000:duration={d}:seed=7,"
     "volume='between(t,12,14)+between(t,40,41)':eval=frame[burst];"
     "[bed][burst]amix=inputs=2:normalize=0"
