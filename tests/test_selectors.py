@@ -464,8 +464,8 @@ def test_standout_talk_resuming_after_a_long_pause_at_the_end_is_not_a_moment():
 def test_standout_at_the_start_the_bed_around_reads_as_far_after_it():
     """At the recording's start nothing comes before a moment: its bed is the 8 s after it
     (4 s a side, both after), not only the 4 s after it. Talk at -24 dB followed by 4 s of a
-    quiet -38 dB and then the bed at -30 dB is not 14 dB over its bed but 9: no moment; a shout
-    at -12 dB there still is one."""
+    quiet -38 dB and then the bed at -30 dB is not 14 dB over its bed but about 8: no moment;
+    a shout at -12 dB there still is one."""
     rng = np.random.default_rng(12)
     for level, moment in ((-24.0, False), (-12.0, True)):
         curve = -30.0 + rng.normal(0, 1, 3000)  # the bed, from 6 s on

@@ -70,13 +70,13 @@ class Standout:
        within ``bridge_db`` of the running level (the bed between the lines of one reaction,
        not a pause: those lines are one moment, judged against the bed around them all).
     2. **Its bed** is the mean power of the ``side`` seconds before and after the candidate
-       (the bed as a listener hears it around the moment: talk, music, noise; where the
-       recording's start or end cuts one side, as many more seconds on the other). Where those
+       (the bed as a listener hears it around the moment: talk, music, noise). Where those
        seconds are mostly a pause (their median more than ``pause_db`` under the loud part of
-       the ``context`` seconds on each side: the 90th percentile; where the recording's
-       start or end cuts one side, as many more seconds on the other), the bed is at least
+       the ``context`` seconds on each side: the 90th percentile), the bed is at least
        that loud part less ``context_db`` — so talk resuming after a long pause is not a
-       moment, while a quiet passage of music keeps its own, quieter bed.
+       moment, while a quiet passage of music keeps its own, quieter bed. Where the
+       recording's start or end cuts one side of these seconds, as many more are read on the
+       other.
     3. **A moment** is a candidate that stays ``margin_db`` over its bed for ``hold`` seconds
        in all, and by ``excess`` dB·s in all (the dB over the margin, summed over those
        seconds: a long moment just over it or a short one far over it) (**held**: a reaction,
