@@ -247,3 +247,11 @@ def test_no_spectra_are_made_for_a_run_that_neither_listens_nor_caches(wav, monk
     assert made == []
     m0core.analyze(wav, None, clips=False, cache=False, jobs=0)
     assert sum(made) == 60 * 48000
+
+
+def test_weighed_drops_under_the_drop_level_and_weighs_the_rest():
+    """What the check does to a moment's score: dropped under DROP_BELOW, times its chance
+    from there on, as it was where it could not be judged."""
+    assert check.weighed(4.0, check.DROP_BELOW / 2) is None
+    assert check.weighed(4.0, 0.5) == pytest.approx(2.0)
+    assert check.weighed(4.0, None) == 4.0

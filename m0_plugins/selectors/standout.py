@@ -424,10 +424,11 @@ class Standout:
             if span.ok and self._codes is not spectra.NONE:
                 chance = check.chance(self._codes, self._c0, self.timeline.time(span.peak),
                                       span.score)
-                if chance is not None and chance < check.DROP_BELOW:
+                score = check.weighed(span.score, chance)
+                if score is None:
                     span.ok = False
                 elif chance is not None:
-                    span.score *= chance
+                    span.score = score
                     span.reason += f"; its sound: {100 * chance:.0f} % a reaction"
             if span.ok:
                 out += self._spacer.push(Candidate(self.timeline.time(span.peak), span.peak_db,

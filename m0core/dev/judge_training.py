@@ -180,9 +180,9 @@ def checked(r: Recording, model: check.Trees) -> tuple[list[Highlight], list[Hig
     default = r.moments()
     kept = []
     for h, x in zip(default, r.features(default), strict=True):
-        chance = 1.0 if x is None else float(model.chance(x)[0])
-        if chance >= check.DROP_BELOW:
-            kept.append(replace(h, score=h.score * chance))
+        score = check.weighed(h.score, None if x is None else float(model.chance(x)[0]))
+        if score is not None:
+            kept.append(replace(h, score=score))
     return default, kept
 
 

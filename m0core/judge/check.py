@@ -126,3 +126,12 @@ def chance(codes: np.ndarray, first: int, peak: float, score: float) -> float | 
     ``None`` when its spectra are not there (so it cannot be judged)."""
     x = features(codes, first, peak, score)
     return None if x is None else float(model().chance(x)[0])
+
+
+def weighed(score: float, chance: float | None) -> float | None:
+    """A moment's score once judged: ``None`` when the check drops it (a chance under
+    :data:`DROP_BELOW`), its score times its chance when kept, its score as it was when it
+    could not be judged (``chance`` is ``None``)."""
+    if chance is None:
+        return score
+    return None if chance < DROP_BELOW else score * chance
