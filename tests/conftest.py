@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +16,14 @@ import pytest
 from m0core import plugins
 
 pytest_plugins = ["m0core.testing"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the processes the tests start as it does from a terminal: a shell that
+    runs the suite in the background (``pytest &``) starts it with SIGINT ignored, which every
+    process it starts inherits, and the tests that stop m0 with Ctrl-C saw m0 ignore it."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
