@@ -28,7 +28,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -269,13 +269,25 @@ def m0_media(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
         folder.mkdir(exist_ok=True)
     else:
         folder = tmp_path_factory.mktemp("m0-media")
+    return _maker(folder)
+
+
+def _maker(folder: Path) -> Callable[..., Path]:
+    """:func:`m0_media`'s ``make``, in ``folder``."""
 
     def make(name: str, *args: str) -> Path:
         out = folder / name
-        if not out.exists():  # made beside it, then renamed: another worker sees all or none
+        if not out.exists():
+            # Made beside it, then linked to its name, which fails if another worker's is
+            # already there: a worker sees all of it or none, and a file a test reads is never
+            # replaced under it (a replaced file is another file to m0: its cache, its checks).
             part = folder / f".{uuid.uuid4().hex}-{name}"
-            run_ffmpeg(*args, str(part))
-            os.replace(part, out)
+            try:
+                run_ffmpeg(*args, str(part))
+                with suppress(FileExistsError):
+                    os.link(part, out)
+            finally:
+                part.unlink(missing_ok=True)
         return out
 
     return make
