@@ -9,7 +9,9 @@ tests skip, unless ``M0_REQUIRE_CORPUS=1`` (as in CI) makes that a failure.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -39,12 +41,23 @@ def _make(job: tuple[str, int, float]) -> corpus.Recording:
 
 @pytest.fixture(scope="module")
 def streams(tmp_path_factory) -> list[tuple[Path, corpus.Recording]]:
-    """Three 4-minute stream-like .m4a files, made on 2 cores."""
+    """Three 4-minute stream-like .m4a files, made on 2 cores once for all of pytest-xdist's
+    workers: the first to need them makes them while the others wait (each making its own
+    had two workers make them at once, on the same two cores)."""
     _require()
-    folder = tmp_path_factory.mktemp("streams")
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' base folders share a parent
+        folder = tmp_path_factory.getbasetemp().parent / "streams"
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("streams")
     jobs = [(str(folder / f"stream_{seed}.m4a"), seed, bed) for seed, bed in FILES]
-    with ProcessPoolExecutor(2) as pool:
-        made = list(pool.map(_make, jobs))
+    truths = folder / "truths.pickle"
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # let go when the file closes
+        if not truths.exists():
+            with ProcessPoolExecutor(2) as pool:
+                truths.write_bytes(pickle.dumps(list(pool.map(_make, jobs))))
+    made = pickle.loads(truths.read_bytes())
     return [(Path(job[0]), truth) for job, truth in zip(jobs, made, strict=True)]
 
 
