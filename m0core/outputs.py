@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from m0core import contracts, plugins
-from m0core.errors import M0Error, OutputError
+from m0core.errors import InputError, M0Error, OutputError
 
 if TYPE_CHECKING:
+    from m0core.model import Highlight
     from m0core.options import Options
     from m0core.result import AnalysisResult
 
@@ -217,6 +218,31 @@ def highlights_document(result: AnalysisResult, outputs: list[str] | None = None
         "timings": {k: round(v, 3) for k, v in result.timings.items()},
         "warnings": list(result.warnings),
     }
+
+
+def read_highlights(path: Path) -> tuple[list[Highlight], dict[str, Any]]:
+    """The highlights of a ``highlights.json`` that ``m0 analyze`` wrote, and its ``source``
+    (the recording it was made of: its ``name``, ``duration``…); an :class:`InputError` of
+    one line when ``path`` cannot be read or is not one."""
+    from m0core.model import Highlight
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("schema") != HIGHLIGHTS_SCHEMA:
+            raise ValueError(f"not an {HIGHLIGHTS_SCHEMA} document")
+        found = [Highlight(start=float(r["start"]), end=float(r["end"]),
+                           peak_time=float(r["peak_time"]),
+                           peak_db=float(r["peak_db"] if r["peak_db"] is not None else "nan"),
+                           score=float(r["score"] if r["score"] is not None else "nan"),
+                           kind=str(r.get("kind", "highlight")), index=int(r["index"]),
+                           reason=str(r.get("reason") or ""))
+                 for r in doc["highlights"]]
+        source = dict(doc.get("source") or {})
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: not a highlights.json from m0 analyze ({exc})") from None
+    return found, source
 
 
 def index_document(result: AnalysisResult) -> dict[str, dict[str, Any]]:

@@ -37,25 +37,10 @@ def load_highlights(path: Path, video: Path | None = None) -> list[Highlight]:
     """The highlights of a ``highlights.json`` written by ``m0 analyze``; with ``video``,
     checked to be of it: an :class:`InputError` if the recording it was made of was of
     another length (by more than :data:`SAME_LENGTH`)."""
-    from m0core.model import Highlight
-    from m0core.outputs import HIGHLIGHTS_SCHEMA
+    from m0core.outputs import read_highlights
 
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        if doc.get("schema") != HIGHLIGHTS_SCHEMA:
-            raise ValueError(f"not an {HIGHLIGHTS_SCHEMA} document")
-        found = [Highlight(start=float(r["start"]), end=float(r["end"]),
-                           peak_time=float(r["peak_time"]),
-                           peak_db=float(r["peak_db"] if r["peak_db"] is not None else "nan"),
-                           score=float(r["score"] if r["score"] is not None else "nan"),
-                           kind=str(r.get("kind", "highlight")), index=int(r["index"]))
-                 for r in doc["highlights"]]
-        source = doc.get("source") or {}
-        length = source.get("duration")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: not a highlights.json from m0 analyze ({exc})") from None
+    found, source = read_highlights(path)
+    length = source.get("duration")
     if video is not None and isinstance(length, (int, float)):
         from m0core.media.ffmpeg import probe
 
