@@ -10,17 +10,22 @@ tests skip, unless ``M0_REQUIRE_CORPUS=1`` (as in CI) makes that a failure.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pickle
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import run_m0
 
 import m0core
 from m0core.dev import corpus, synth
 from m0core.errors import OptionError
 from m0core.media.ffmpeg import probe
+from m0core.outputs import position, read_highlights
 
 DURATION = 240.0
 FILES = ((301, -38.0), (302, -29.0), (303, -20.0))   # quiet, normal, loud beds (dBFS)
@@ -154,3 +159,73 @@ def test_the_check_of_what_a_moment_sounds_like_drops_false_alarms_not_reactions
         assert not any("% a reaction" in h.reason for h in unchecked.highlights)
     assert with_check[0] >= without[0] and with_check[1] <= without[1], (with_check, without)
 
+
+
+def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_against_it(
+        tmp_path):
+    """python -m m0core.dev.heldout: `make` writes a recording of any seed and its truth
+    beside it (the reactions the corpus planted), `score` reads any run's highlights.json and
+    says how it did by the benchmark's rules, naming each reaction missed and each highlight
+    that is none; what it cannot read is one line and exit code 1."""
+    _require()
+    path = tmp_path / "held.m4a"
+    made = _heldout("make", str(path), "--seed", "907", "--bed-db", "-27", "--duration", "120")
+    assert made.returncode == 0, made.stderr
+    truth_file = tmp_path / "held.m4a.truth.json"
+    _, truth = corpus.compose(120.0, seed=907, bed_db=-27.0, split="validation")
+    doc = json.loads(truth_file.read_text())
+    assert [synth.Event(**e) for e in doc["reactions"]] == truth.reactions
+    assert doc["recording"] == "held.m4a" and doc["split"] == "validation"
+    assert made.stdout.strip() == f"{path}: {len(truth.reactions)} reactions; its truth: " \
+                                  f"{truth_file}"
+    assert probe(path).duration == pytest.approx(120.0, abs=0.2)
+
+    ran = run_m0("analyze", str(path), str(tmp_path / "out"), "--no-clips", "-q")
+    assert ran.returncode == 0, ran.stderr
+    run_json = tmp_path / "out" / "highlights.json"
+    # One real highlight taken away (a reaction missed), one added far from every reaction.
+    highlights, _ = read_highlights(run_json)
+    match = synth.match_events(truth.reactions, highlights)
+    gone = next(iter(match.event_of))
+    quiet = next(t for t in range(5, 115, 5)
+                 if all(not e.time - 10 <= t <= e.end + 10 for e in truth.reactions))
+    edited = json.loads(run_json.read_text())
+    rows = [r for r in edited["highlights"] if r["index"] != gone]
+    rows.append({**rows[0], "index": 99, "peak_time": float(quiet), "start": quiet - 5.0,
+                 "end": quiet + 5.0, "reason": "made up"})
+    edited["highlights"] = rows
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    kept, _ = read_highlights(tmp_path / "edited.json")
+    expect = synth.match_events(truth.reactions, kept)
+    assert (expect.found, expect.false) == (match.found - 1, match.false + 1)
+
+    scored = _heldout("score", str(truth_file), str(tmp_path / "edited.json"))
+    assert scored.returncode == 0, scored.stderr
+    lines = scored.stdout.strip().splitlines()
+    assert lines[0] == (
+        f"{expect.found} of {expect.events} reactions found, {expect.false} of "
+        f"{expect.highlights} highlights false: precision {expect.precision:.2f}, recall "
+        f"{expect.recall:.2f}, F1 {expect.f1:.2f}; precision of the {len(truth.reactions)} "
+        f"best {synth.top_precision(truth.reactions, kept):.2f}")
+    missed = match.event_of[gone]
+    assert f"missed: the reaction at {position(missed.time)} ({missed.duration:.1f} s, " \
+           f"+{missed.gain_db:.0f} dB over its bed)" in lines
+    assert f"false: highlight 99 at {position(quiet)} (made up)" in lines
+    assert len(lines) == 1 + len(expect.missed) + expect.false
+
+    for args, says in ((("score", str(path), str(run_json)), "not a truth file"),
+                       (("score", str(truth_file), str(tmp_path / "none.json")),
+                        "cannot read"),
+                       (("score", str(truth_file), str(truth_file)),
+                        "not a highlights.json from m0 analyze"),
+                       (("make", str(tmp_path / "x.m4a"), "--seed", "1", "--bed-db", "3"),
+                        "bed_db must be between")):
+        failed = _heldout(*args)
+        assert failed.returncode == 1 and not failed.stdout, args
+        assert failed.stderr.count("\n") == 1 and says in failed.stderr, failed.stderr
+    assert not (tmp_path / "x.m4a").exists()
+
+
+def _heldout(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "m0core.dev.heldout", *args],
+                          capture_output=True, text=True, timeout=120)

@@ -1,0 +1,122 @@
+"""Check detection on a recording of your own seed: make a stream-like recording with its
+ground truth, then score any run's ``highlights.json`` against it.
+
+``python -m m0core.dev.heldout make FILE --seed N --bed-db DB --split SPLIT`` composes a
+recording of real recorded sound (:mod:`m0core.dev.corpus`; the Debian packages it names must
+be installed) and writes it to ``FILE`` with its truth beside it (``FILE.truth.json``: the
+reactions to find, the distractors, the effects and the beds). Run m0 on it however you like —
+``m0 analyze FILE out/``, a batch, the GUI, other options — then
+``python -m m0core.dev.heldout score FILE.truth.json out/highlights.json`` says how it did, by
+the benchmark's rules (:func:`m0core.dev.synth.match_events`): precision, recall, F1, the
+precision of the N best (N = the reactions) and each reaction missed and highlight that is
+none, at the times a player shows. Exit code 0, or 1 with one line when something cannot be
+read or made.
+
+Example::
+
+    python -m m0core.dev.heldout make held.m4a --seed 901 --bed-db -27 --split validation
+    m0 analyze held.m4a out/ --no-clips
+    python -m m0core.dev.heldout score held.m4a.truth.json out/highlights.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from m0core.dev import corpus, synth
+from m0core.errors import InputError, M0Error
+from m0core.model import Highlight
+from m0core.outputs import position, read_highlights
+
+#: What a truth file's ``schema`` says.
+TRUTH_SCHEMA = "m0.corpus-truth/1"
+
+
+def truth_path(path: Path) -> Path:
+    """Where :func:`make` writes the truth of the recording at ``path``."""
+    return path.with_name(path.name + ".truth.json")
+
+
+def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str) -> Path:
+    """Write the recording ``path`` (:func:`m0core.dev.corpus.write`) and its truth beside it;
+    the truth's path."""
+    truth = corpus.write(path, duration, seed=seed, bed_db=bed_db, split=split)
+    out = truth_path(path)
+    out.write_text(json.dumps({"schema": TRUTH_SCHEMA, "recording": path.name,
+                               **asdict(truth)}, indent=1), encoding="utf-8")
+    return out
+
+
+def read_truth(path: Path) -> list[synth.Event]:
+    """The reactions of a truth file :func:`make` wrote; an :class:`InputError` of one line
+    when it cannot be read or is not one."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("schema") != TRUTH_SCHEMA:
+            raise ValueError(f"not an {TRUTH_SCHEMA} document")
+        return [synth.Event(**e) for e in doc["reactions"]]
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: not a truth file of this tool ({exc})") from None
+
+
+def report(events: list[synth.Event], highlights: list[Highlight]) -> str:
+    """How ``highlights`` did against ``events``: the figures, then each reaction missed and
+    each highlight that is none."""
+    match = synth.match_events(events, highlights)
+    lines = [f"{match.found} of {match.events} reactions found, {match.false} of "
+             f"{match.highlights} highlights false: precision {match.precision:.2f}, "
+             f"recall {match.recall:.2f}, F1 {match.f1:.2f}; precision of the "
+             f"{max(1, len(events))} best {synth.top_precision(events, highlights):.2f}"]
+    lines += [f"missed: the reaction at {position(e.time)} ({e.duration:.1f} s, "
+              f"+{e.gain_db:.0f} dB over its bed)" for e in match.missed]
+    lines += [f"false: highlight {h.index} at {position(h.peak_time)}"
+              + (f" ({h.reason})" if h.reason else "")
+              for i, h in enumerate(highlights, start=1)
+              if (h.index or i) not in match.event_of]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module's docstring)."""
+    parser = argparse.ArgumentParser(prog="python -m m0core.dev.heldout",
+                                     description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    made = commands.add_parser("make", help="compose a recording and write its truth beside it")
+    made.add_argument("file", type=Path, help="the recording to write (.m4a, .mp4, .wav, .flac, "
+                                              ".mkv)")
+    made.add_argument("--seed", type=int, required=True, help="any whole number")
+    made.add_argument("--bed-db", type=float, default=-30.0,
+                      help="the bed's level in dBFS, -40 (quiet) to -18 (loud); default -30")
+    made.add_argument("--split", choices=corpus.SPLITS, default="validation",
+                      help="whose sounds (default validation: none the check was trained on)")
+    made.add_argument("--duration", type=float, default=600.0,
+                      help="seconds (default 600)")
+    scored = commands.add_parser("score", help="score a highlights.json against a truth file")
+    scored.add_argument("truth", type=Path, help="the FILE.truth.json that make wrote")
+    scored.add_argument("highlights", type=Path, help="a run's highlights.json")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "make":
+            out = make(args.file, args.duration, seed=args.seed, bed_db=args.bed_db,
+                       split=args.split)
+            print(f"{args.file}: {len(read_truth(out))} reactions; its truth: {out}")
+        else:
+            highlights, _ = read_highlights(args.highlights)
+            print(report(read_truth(args.truth), highlights))
+    except M0Error as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"Error: {exc.filename or args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
