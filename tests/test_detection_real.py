@@ -224,6 +224,10 @@ def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_ag
         assert failed.returncode == 1 and not failed.stdout, args
         assert failed.stderr.count("\n") == 1 and says in failed.stderr, failed.stderr
     assert not (tmp_path / "x.m4a").exists()
+    (tmp_path / "y.m4a.truth.json").mkdir()  # where its truth goes, a folder: not written
+    failed = _heldout("make", str(tmp_path / "y.m4a"), "--seed", "1", "--duration", "30")
+    assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
+    assert failed.stderr.startswith(f"Error: {tmp_path / 'y.m4a.truth.json'}: Is a directory")
 
 
 def _heldout(*args: str) -> subprocess.CompletedProcess:

@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     except M0Error as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:
-        print(f"Error: {exc.filename or args.file}: {exc.strerror or exc}", file=sys.stderr)
+    except OSError as exc:  # the truth beside the recording could not be written
+        print(f"Error: {exc.filename or getattr(args, 'file', '')}: {exc.strerror or exc}",
+              file=sys.stderr)
         return 1
     return 0
 
