@@ -59,6 +59,8 @@ def _assert_every_clip_present(results: list[dict]) -> None:
         assert_only_complete_files(folder)
 
 
+@pytest.mark.slow  # 22 s in all: the slow tier (pytest -m slow), which CI runs too;
+# tests/test_batch.py kills a batch half way in the default tier
 @pytest.mark.parametrize("moment", ["cutting clips", "inside a slow plugin"])
 def test_sigkill_of_the_batch_leaves_nothing_and_a_rerun_completes(moment, vod, tmp_path,
                                                                     fake_dist):

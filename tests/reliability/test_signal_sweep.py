@@ -79,6 +79,7 @@ CASES = {  # what runs, how many delays
 }
 
 
+@pytest.mark.slow  # 45 s in all: the slow tier (pytest -m slow), which CI runs too
 @pytest.mark.parametrize("case", CASES)
 def test_a_signal_at_any_moment_stops_cleanly_and_a_rerun_completes(case, eleven_minutes, vod,
                                                                     tmp_path):

@@ -1,17 +1,20 @@
 """Soak: 120 analyses of a short file in one process through the library API leak no memory,
-no file descriptors and no processes (about 20 s on 2 cores, so it runs by default)."""
+no file descriptors and no processes (about 20 s on 2 cores: the slow tier, ``pytest -m slow``,
+which CI runs after the default one)."""
 
 from __future__ import annotations
 
 import gc
 
 import psutil
+import pytest
 
 import m0core
 
 RUNS = 120
 
 
+@pytest.mark.slow
 def test_many_runs_leak_nothing(make_media, tmp_path):
     short = make_media("soak.wav", "-f", "lavfi", "-i",
                        "anoisesrc=a=0.02:d=6:r=16000,volume='1+25*between(t,3,4)':eval=frame")
