@@ -160,7 +160,6 @@ def test_the_check_of_what_a_moment_sounds_like_drops_false_alarms_not_reactions
     assert with_check[0] >= without[0] and with_check[1] <= without[1], (with_check, without)
 
 
-
 def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_against_it(
         tmp_path):
     """python -m m0core.dev.heldout: `make` writes a recording of any seed and its truth
