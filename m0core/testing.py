@@ -264,12 +264,17 @@ def m0_media(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     The arguments are everything ffmpeg needs before the output name, e.g.
     ``m0_media("tone.wav", "-f", "lavfi", "-i", "sine=f=440:duration=3")``.
     """
+    return _maker(_session_folder(tmp_path_factory, "m0-media"))
+
+
+def _session_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder ``name`` of this test session, the same one for all of pytest-xdist's workers
+    (what one worker makes there, the others find)."""
     if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' base folders share a parent
-        folder = tmp_path_factory.getbasetemp().parent / "m0-media"
+        folder = tmp_path_factory.getbasetemp().parent / name
         folder.mkdir(exist_ok=True)
-    else:
-        folder = tmp_path_factory.mktemp("m0-media")
-    return _maker(folder)
+        return folder
+    return tmp_path_factory.mktemp(name)
 
 
 def _maker(folder: Path) -> Callable[..., Path]:

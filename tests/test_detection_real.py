@@ -26,6 +26,7 @@ from m0core.dev import corpus, synth
 from m0core.errors import OptionError
 from m0core.media.ffmpeg import probe
 from m0core.outputs import position, read_highlights
+from m0core.testing import _session_folder
 
 DURATION = 240.0
 FILES = ((301, -38.0), (302, -29.0), (303, -20.0))   # quiet, normal, loud beds (dBFS)
@@ -50,11 +51,7 @@ def streams(tmp_path_factory) -> list[tuple[Path, corpus.Recording]]:
     workers: the first to need them makes them while the others wait (each making its own
     had two workers make them at once, on the same two cores)."""
     _require()
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' base folders share a parent
-        folder = tmp_path_factory.getbasetemp().parent / "streams"
-        folder.mkdir(exist_ok=True)
-    else:
-        folder = tmp_path_factory.mktemp("streams")
+    folder = _session_folder(tmp_path_factory, "streams")
     jobs = [(str(folder / f"stream_{seed}.m4a"), seed, bed) for seed, bed in FILES]
     truths = folder / "truths.pickle"
     with open(folder / ".lock", "w") as lock:

@@ -310,8 +310,9 @@ def test_ctrl_c_while_m0_starts_is_one_line(module, vod, tmp_path):
 
 def test_ctrl_c_stops_batch(vod, tmp_path):
     """Ctrl-C while the first jobs cut their clips. Six inputs for two workers, so that jobs
-    are still to run when it comes: with three, on a loaded machine the first temporary file
-    seen could be the last job's last output, and the batch then ended with every job done."""
+    are still to run when it comes: with three, a full suite on a loaded machine once found no
+    job interrupted (the first temporary file seen may have been the last jobs' last output,
+    the batch ending with every job done)."""
     inputs = tmp_path / "in"
     inputs.mkdir()
     for i in range(6):
