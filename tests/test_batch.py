@@ -1169,6 +1169,45 @@ def test_status_shows_the_jobs_of_a_killed_batch_interrupted(vod, tmp_path):
     assert " running" not in table and "1 interrupted" in table.splitlines()[-1], table
 
 
+def test_a_ctrl_c_as_a_jobs_process_starts_stops_that_process_too(tmp_path, monkeypatch):
+    """A Ctrl-C that comes the moment a job's process has started, before the executor holds
+    it: the process is stopped with the batch, not left to run its job alone."""
+    from m0core.batch import executors
+
+    (tmp_path / "sleeper.py").write_text("import time\n\n\n"
+                                         "def job(spec, report=None, stop=None):\n"
+                                         "    time.sleep(60)\n"
+                                         "    return {}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the job's process imports it too
+    from sleeper import job
+
+    started: list[subprocess.Popen] = []
+    popen = subprocess.Popen
+
+    def ctrl_c_as_it_starts(*args, **kwargs):
+        started.append(popen(*args, **kwargs))
+        signal.raise_signal(signal.SIGINT)
+        return started[-1]
+
+    events = []
+    monkeypatch.setattr(executors.subprocess, "Popen", ctrl_c_as_it_starts)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            executors.ProcessExecutor(1).map(job, [{"job_id": "a"}],
+                                              lambda *event: events.append(event))
+    finally:
+        signal.signal(signal.SIGINT, before)
+        monkeypatch.undo()
+        left = [proc for proc in started if proc.poll() is None]
+        for proc in left:
+            proc.kill()
+            proc.wait()
+    assert len(started) == 1 and not left, "the job's process was left running its job"
+    assert events == [("lost", "a", ("interrupted", "the batch was stopped", False))]
+
+
 def test_sigterm_stops_jobs_and_marks_them_interrupted(vod, tmp_path):
     inputs = tmp_path / "in"
     _copies(vod, inputs, 3)

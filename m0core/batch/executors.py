@@ -46,6 +46,7 @@ from typing import Any
 from m0core import workers
 from m0core.checks import number, whole
 from m0core.errors import M0Error, OptionError
+from m0core.staging import held_signals
 from m0core.workers import stop_process
 
 JobFn = Callable[..., dict]
@@ -128,8 +129,11 @@ class ProcessExecutor:
                     raise KeyboardInterrupt
                 while pending and len(running) < self.workers:
                     spec = pending.popleft()
-                    running[spec["job_id"]] = _Job.start(target, spec, events,
-                                                         self.job_timeout)
+                    # a Ctrl-C as its process starts comes once the job is in ``running``,
+                    # so the stop below stops it too
+                    with held_signals():
+                        running[spec["job_id"]] = _Job.start(target, spec, events,
+                                                             self.job_timeout)
                     on_event("started", spec["job_id"], None)
                 try:
                     job_id, message = events.get(timeout=1.0)
