@@ -93,15 +93,17 @@ def _stop_as_ctrl_c() -> None:
 
 
 def _block_stops() -> bool:
-    """Block Ctrl-C, SIGTERM and SIGHUP from the command's end on (in the main thread; returns
-    whether this is it): Python's finalization puts back their default action for the
-    0.05-0.3 s it takes to tear its modules down, and one that came then killed m0 (exit code
-    -2 or -15, nothing said) after its work was done and its end said. One blocked is never
-    delivered, and one that came just before is let go (its handler does nothing now): m0
+    """Block and ignore Ctrl-C, SIGTERM and SIGHUP from the command's end on (in the main
+    thread; returns whether this is it): Python's finalization puts back the default action of
+    a signal it handles for the 0.05-0.3 s it takes to tear its modules down, and one that came
+    then killed m0 (exit code -2 or -15, nothing said) after its work was done and its end
+    said — blocked in the main thread, it went to any other thread still there (a daemon
+    thread, a plugin's), so it is ignored too (Python leaves an ignored signal ignored). m0
     exits with the command's code. So does a stop put off (:func:`_terminate`) that the
     command's end came before: its retry, left armed, killed m0 by SIGALRM (exit code -14).
-    A stop that comes as this starts raises :class:`KeyboardInterrupt` here, before anything
-    is blocked: the caller calls it again."""
+    A stop that comes as this starts (or that came just before: Python runs a pending
+    handler before it changes one) raises :class:`KeyboardInterrupt` here: the caller calls
+    it again."""
     if threading.current_thread() is not threading.main_thread():
         return False
     if hasattr(signal, "pthread_sigmask"):
@@ -112,12 +114,8 @@ def _block_stops() -> bool:
         signal.setitimer(signal.ITIMER_REAL, 0)
         for signum in stops:
             if signal.getsignal(signum) not in (signal.SIG_IGN, signal.SIG_DFL, None):
-                signal.signal(signum, _let_go)
+                signal.signal(signum, signal.SIG_IGN)
     return True
-
-
-def _let_go(signum: int, frame: Any) -> None:
-    """The handler of a stop that came as the command ended: nothing more to stop."""
 
 
 def _read_names_as_utf8() -> None:

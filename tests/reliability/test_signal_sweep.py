@@ -10,6 +10,7 @@ a batch cutting clips, m0 starting), ``test_reruns.py`` (a rerun into a finished
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -267,3 +268,43 @@ def test_a_stop_as_the_command_ends_leaves_its_exit_code():
                          text=True, timeout=60)
     assert (run.returncode, run.stderr) == (0, ""), run.stderr
     assert run.stdout.startswith("m0")
+
+
+#: m0's entry point in a process with a thread of its own still there at exit (a daemon
+#: thread, as a plugin or a host program may leave): ``analyze`` of the file given.
+WITH_A_THREAD = '''
+import sys, threading, time
+from m0core.cli.main import main
+
+threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+main(["analyze", sys.argv[1], sys.argv[2], "-l", "10", "--no-report"])
+'''
+
+
+def test_ctrl_c_as_python_ends_never_kills_m0_through_another_thread(vod, tmp_path):
+    """Ctrl-C after the run's summary, again and again until m0 has ended, with a daemon
+    thread still there: blocked in the main thread, a stop that came as Python tore its
+    modules down (their default action put back) went to that thread and killed m0 (exit
+    code -2, nothing said; every run did, and a run of the suite met it once). It ends with
+    the run's code or 130 and its line, and its outputs are whole."""
+    for attempt in range(3):
+        out = tmp_path / f"out{attempt}"
+        env, tag = tagged_env()
+        proc = subprocess.Popen([sys.executable, "-c", WITH_A_THREAD, str(vod), str(out)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        said = proc.stdout.readline()
+        assert "highlights in" in said, said
+        sent = 0
+        while proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGINT)
+                sent += 1
+            time.sleep(0.002)
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode in (0, 130) and "Traceback" not in stderr, \
+            (attempt, sent, proc.returncode, stderr)
+        if proc.returncode == 130:
+            assert stderr.strip().splitlines()[-1].startswith("Error: interrupted"), stderr
+        assert not wait_gone(tag, 10)
+        assert len(_highlights(out)["highlights.json"]) == len(_clip_lengths(out)) == 2
