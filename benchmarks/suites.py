@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 from m0core.dev import synth
@@ -98,11 +99,18 @@ def _two_workers(vod: Path, repeat: int) -> float:
         return min(at_once(cmds, 2) for _ in range(repeat))
 
 
+@cache
+def _outputs() -> tempfile.TemporaryDirectory:
+    """The folder the timed analyses write into, removed when the benchmark ends."""
+    return tempfile.TemporaryDirectory(prefix="m0-benchmarks-")
+
+
 def _analyze(vod: Path, *extra: str) -> list[str]:
-    """``m0 analyze --no-clips`` without the cache or the report: the analysis alone."""
-    with tempfile.TemporaryDirectory() as out:
-        return m0("analyze", str(vod), out, "--no-clips", "-q", "--no-cache", "--no-report",
-                  *extra)
+    """``m0 analyze --no-clips`` without the cache or the report: the analysis alone, into a
+    folder of its own (each run of the command replaces what the one before wrote)."""
+    out = tempfile.mkdtemp(dir=_outputs().name)
+    return m0("analyze", str(vod), out, "--no-clips", "-q", "--no-cache", "--no-report",
+              *extra)
 
 
 def decode_routes(minutes: float, repeat: int) -> Table:
