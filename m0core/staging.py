@@ -28,14 +28,12 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from m0core.errors import Interrupted, OutputError
-from m0core.workers import STOP_SIGNALS
+from m0core.stops import held_signals
 
 PREFIX = ".m0-run-"
 _PREVIOUS = ".previous"  # inside the private folder: what publishing replaced, until it ends
@@ -304,25 +302,3 @@ def _publishing(out: Path) -> Iterator[None]:
     finally:
         os.close(fd)  # releases the lock
 
-
-@contextmanager
-def held_signals(signums: tuple[int, ...] = (signal.SIGINT, *STOP_SIGNALS)) -> Iterator[None]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP for the block and deliver them after it (main thread only;
-    elsewhere the block runs as it is: signals reach only the main thread anyway)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    before = {}
-    for signum in signums:
-        try:
-            before[signum] = signal.signal(signum, lambda s, f: caught.append(s))
-        except (ValueError, OSError):  # pragma: no cover - not settable here
-            pass
-    try:
-        yield
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
-        for signum in dict.fromkeys(caught):
-            signal.raise_signal(signum)

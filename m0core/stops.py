@@ -3,18 +3,24 @@
 A :class:`KeyboardInterrupt` raised inside an import, or inside the start of a process, can
 leave a module half made or a lock held (see :func:`unsafe`); there the stop is put off and
 tried again a moment later (:func:`put_off`). Used by the ``m0`` command's handler and by a
-batch job's process. Standard library only: the entry point imports it before anything else.
+batch job's process. Where a block must not be cut short (a run's outputs being published, a
+process being started and recorded), the stops are held until it ends (:func:`held_signals`).
+Standard library only: the entry point imports it before anything else.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 #: How long a stop that came where it could not be raised waits before it is tried again.
 RETRY = 0.02
+#: Signals that stop a command as Ctrl-C does (SIGHUP: its terminal closed), where they exist.
+STOP_SIGNALS = (signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
 
 
 def unsafe(frame: Any) -> bool:
@@ -53,3 +59,26 @@ def put_off(signum: int, frame: Any, handler: Callable[[int, Any], None]) -> boo
         return True
     signal.setitimer(signal.ITIMER_REAL, 0)
     return False
+
+
+@contextmanager
+def held_signals(signums: tuple[int, ...] = (signal.SIGINT, *STOP_SIGNALS)) -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP for the block and deliver them after it (main thread only;
+    elsewhere the block runs as it is: signals reach only the main thread anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    before = {}
+    for signum in signums:
+        try:
+            before[signum] = signal.signal(signum, lambda s, f: caught.append(s))
+        except (ValueError, OSError):  # pragma: no cover - not settable here
+            pass
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)

@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 #: The module a decoding worker runs (:mod:`m0core.pipeline.segments`), named here so a front
 #: end can :func:`prestart` one without importing it.
 SEGMENTS = "m0core.pipeline.segments"
-#: Signals that stop a command as Ctrl-C does (SIGHUP: its terminal closed), where they exist.
-STOP_SIGNALS = (signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
 #: The environment variable that tells a worker which process started it.
 PARENT_ENV = "M0_PARENT_PID"
 #: Set for a worker unless the caller set them: m0 runs work in parallel by processes, one

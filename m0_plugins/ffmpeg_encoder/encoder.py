@@ -23,7 +23,7 @@ from m0core.media.ffmpeg import DISK_FULL, child, disk_full, ffmpeg_exe, reason
 from m0core.model import ClipResult, Compilation, Highlight, MediaInfo
 from m0core.outputs import temp_name, temp_prefix
 from m0core.shortform import ShortForm
-from m0core.staging import held_signals
+from m0core.stops import held_signals
 from m0core.workers import killed_by, stop_process
 
 from . import compilation as comp

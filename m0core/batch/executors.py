@@ -46,7 +46,7 @@ from typing import Any
 from m0core import workers
 from m0core.checks import number, whole
 from m0core.errors import M0Error, OptionError
-from m0core.staging import held_signals
+from m0core.stops import held_signals
 from m0core.workers import stop_process
 
 JobFn = Callable[..., dict]

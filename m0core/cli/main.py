@@ -85,9 +85,7 @@ def _stop_as_ctrl_c() -> None:
         return
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _terminate)
-    from m0core.workers import STOP_SIGNALS
-
-    for signum in STOP_SIGNALS:
+    for signum in stops.STOP_SIGNALS:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _terminate)
 
@@ -107,12 +105,10 @@ def _block_stops() -> bool:
     if threading.current_thread() is not threading.main_thread():
         return False
     if hasattr(signal, "pthread_sigmask"):
-        from m0core.workers import STOP_SIGNALS
-
-        stops = {signal.SIGINT, signal.SIGALRM, *STOP_SIGNALS}
-        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        held = {signal.SIGINT, signal.SIGALRM, *stops.STOP_SIGNALS}
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        for signum in stops:
+        for signum in held:
             if signal.getsignal(signum) not in (signal.SIG_IGN, signal.SIG_DFL, None):
                 signal.signal(signum, signal.SIG_IGN)
     return True

@@ -34,7 +34,8 @@ from m0core.pipeline.plan import Plan, resolve
 from m0core.pipeline.segments import Piece, scores_from_worker, segment_scores
 from m0core.pipeline.streaming import ReadAhead
 from m0core.result import AnalysisResult
-from m0core.staging import Staging, held_signals, kept_on_stop
+from m0core.staging import Staging, kept_on_stop
+from m0core.stops import held_signals
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
