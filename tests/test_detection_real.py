@@ -223,7 +223,10 @@ def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_ag
     (tmp_path / "y.m4a.truth.json").mkdir()  # where its truth goes, a folder: not written
     failed = _heldout("make", str(tmp_path / "y.m4a"), "--seed", "1", "--duration", "30")
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
-    assert failed.stderr.startswith(f"Error: {tmp_path / 'y.m4a.truth.json'}: Is a directory")
+    assert failed.stderr.startswith(f"Error: {tmp_path / 'y.m4a.truth.json'}: cannot write")
+    # a recording without its truth is of no use: neither is left, nor any part of them
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".", "y"))) == \
+        ["y.m4a.truth.json"]
 
 
 def _heldout(*args: str) -> subprocess.CompletedProcess:

@@ -30,7 +30,7 @@ from pathlib import Path
 from m0core.dev import corpus, synth
 from m0core.errors import InputError, M0Error
 from m0core.model import Highlight
-from m0core.outputs import position, read_highlights
+from m0core.outputs import position, read_highlights, write_json_atomic
 
 #: What a truth file's ``schema`` says.
 TRUTH_SCHEMA = "m0.corpus-truth/1"
@@ -43,11 +43,15 @@ def truth_path(path: Path) -> Path:
 
 def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str) -> Path:
     """Write the recording ``path`` (:func:`m0core.dev.corpus.write`) and its truth beside it;
-    the truth's path."""
+    the truth's path. Both are there or neither: where the truth cannot be written, the
+    recording is removed and an :class:`~m0core.errors.OutputError` says why."""
     truth = corpus.write(path, duration, seed=seed, bed_db=bed_db, split=split)
     out = truth_path(path)
-    out.write_text(json.dumps({"schema": TRUTH_SCHEMA, "recording": path.name,
-                               **asdict(truth)}, indent=1), encoding="utf-8")
+    try:
+        write_json_atomic(out, {"schema": TRUTH_SCHEMA, "recording": path.name, **asdict(truth)})
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     return out
 
 
@@ -111,10 +115,6 @@ def main(argv: list[str] | None = None) -> int:
             print(report(read_truth(args.truth), highlights))
     except M0Error as exc:
         print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # the truth beside the recording could not be written
-        print(f"Error: {exc.filename or getattr(args, 'file', '')}: {exc.strerror or exc}",
-              file=sys.stderr)
         return 1
     return 0
 
