@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -37,11 +38,20 @@ def wait_gone(tag: str, timeout: float = 20.0) -> list[psutil.Process]:
     return left
 
 
+def hangup_stops() -> None:
+    """In a child about to run m0: a hangup (SIGHUP) does what it does to a command started
+    from a terminal. A suite run under ``nohup`` starts with SIGHUP ignored, which every
+    process inherits, and m0 rightly keeps an ignored SIGHUP ignored (``nohup m0 ...``), so
+    the tests that close m0's terminal or send it SIGHUP saw it go on. Only the children are
+    changed: the suite itself stays as ``nohup`` asked."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def m0_popen(*args: str, env: dict[str, str], cwd: str | None = None) -> subprocess.Popen:
-    """Start the real CLI in a session (a process group) of its own."""
+    """Start the real CLI in a session (a process group) of its own, as from a terminal."""
     return subprocess.Popen([sys.executable, "-m", "m0core", *args], env=env, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=hangup_stops)
 
 
 def wait_for(predicate, timeout: float = 120.0, what: str = "condition") -> None:

@@ -20,7 +20,7 @@ import psutil
 import pytest
 from conftest import run_m0
 from helpers import SLOW, assert_one_error_line, files
-from procs import m0_popen, ours, tagged_env, wait_for, wait_gone
+from procs import hangup_stops, m0_popen, ours, tagged_env, wait_for, wait_gone
 
 from m0core.batch.ledger import LEDGER_FILE, Ledger
 from m0core.media.ffmpeg import ffmpeg_exe
@@ -258,7 +258,7 @@ def test_closing_the_terminal_stops_analyze_with_130(long_wav, slow_env, tmp_pat
         [sys.executable, "-m", "m0core", "analyze", str(long_wav), str(out), "--analyzer",
          "slow", "--no-cache", "--jobs", "2"], env=slow_env, stdin=follower, stdout=follower,
         stderr=follower, start_new_session=True,
-        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        preexec_fn=lambda: (hangup_stops(), fcntl.ioctl(0, termios.TIOCSCTTY, 0)))
     os.close(follower)
     drawn = b""
     while b"Analysing" not in drawn:
