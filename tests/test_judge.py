@@ -52,7 +52,7 @@ def test_the_shipped_model_is_the_documented_one():
     model = check.model()
     assert model.feature.shape[0] == 200   # trees
     assert model.feature.shape[1] <= 7     # depth 2: at most 7 nodes
-    assert model.feature.max() < 193 and model.feature.min() == -1
+    assert model.feature.max() < check.SIZE == 385 and model.feature.min() == -1
     assert check.DROP_BELOW == 0.02
     assert len(check.fingerprint()) == 64
 
@@ -65,6 +65,70 @@ def test_features_need_the_core_of_the_moment():
     near_end = check.features(codes, 0, 18.0, 5.0)              # bed after it cut short
     assert near_end is not None and np.isfinite(near_end).all()
     assert check.features(codes, 0, 10.0, 5.0)[-1] == 5.0
+
+
+def test_a_moment_is_set_against_the_loud_moments_before_it():
+    earlier = check.Earlier()
+    rows = {t: np.full(check.FEATURES, float(t)) for t in (100.0, 200.0, 300.0, 400.0)}
+    for t, x in rows.items():
+        earlier.add(t, x)
+    assert earlier.reference(300.2) is None                  # two at least 0.5 s before it
+    assert earlier.reference(300.6) == pytest.approx(np.full(check.FEATURES, 200.0))
+    assert earlier.reference(2000.0) == pytest.approx(np.full(check.FEATURES, 300.0))
+    assert earlier.reference(2150.0) is None                 # 100 and 200 over 30 min ago
+    x = np.arange(check.FEATURES, dtype=np.float64)
+    seen = check.judged(x, earlier.reference(500.0))
+    assert seen.shape == (check.SIZE,) and seen[:check.FEATURES].tolist() == x.tolist()
+    assert seen[check.FEATURES:] == pytest.approx(x[:-1] - 250.0)  # not the score
+    alone = check.judged(x, None)
+    assert np.isnan(alone[check.FEATURES:]).all() and 0.0 <= check.model().chance(alone) <= 1.0
+    earlier.add(200.5 + 2 * check.EARLIER_SECONDS, x)  # an hour on, what is older goes
+    assert list(earlier._times) == [300.0, 400.0, 3800.5]
+
+
+def _moments_curve(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A curve of ``count`` minutes over a -40 dBFS bed with a moment held at -22 dBFS for
+    2 s every 40 s from 30 s, every other one 20 s after a bang of 0.3 s at -34 dBFS (a
+    burst only the loose selector keeps, and only once the 45 s after it show the bed is
+    not busy: after the moment that follows it is decided), and spectra of noise (so each
+    moment's features differ)."""
+    rng = np.random.default_rng(seed)
+    scores = np.full(count * 600, -40.0) + rng.normal(0, 0.5, count * 600)
+    for k, at in enumerate(range(30, count * 60 - 20, 40)):
+        scores[at * 10:at * 10 + 20] = -22.0
+        if k % 2:
+            scores[(at - 20) * 10:(at - 20) * 10 + 3] = -34.0
+    codes = rng.integers(60, 140, (count * 60 * spectra.FPS, spectra.BANDS), dtype=np.uint8)
+    return scores, codes
+
+
+def test_standout_judges_a_moment_as_the_training_judges_it(monkeypatch):
+    """What the model reads of a moment in a run (its features against the loose moments
+    before it, found by a second selector as the run goes) is what the training reads of it
+    (judge_training, from the whole recording at once), piece by piece as a run feeds it."""
+    scores, codes = _moments_curve(6, seed=8)
+    recording = judge_training.Recording("curve", codes, scores.astype(np.float32), 0.1,
+                                         360.0, [])
+    moments = recording.moments()
+    trained = dict(zip([round(h.peak_time, 1) for h in moments], recording.judged(moments),
+                       strict=True))
+    read = {}
+    real = check.chance
+
+    def recorded(codes, first, peak, score, earlier):
+        x = check.features(codes, first, peak, score)
+        read[round(peak, 1)] = check.judged(x, earlier.reference(peak))
+        return real(codes, first, peak, score, earlier)
+
+    monkeypatch.setattr(check, "chance", recorded)
+    _fed(Standout(Timeline(hop=0.1, duration=360.0)), scores, codes)
+    loose = recording.moments(**judge_training.LOOSE)
+    assert len(trained) == 8 and len(loose) == 12 and sorted(read) == sorted(trained)
+    for peak, x in trained.items():
+        assert read[peak] == pytest.approx(x, nan_ok=True), peak
+    # the first two have fewer than three loud moments before them
+    assert [np.isnan(read[p][check.FEATURES:]).all() for p in sorted(read)] == \
+        [True, True] + [False] * 6
 
 
 def _fed(selector: Standout, scores: np.ndarray, codes: np.ndarray | None) -> list:
@@ -91,7 +155,7 @@ def test_standout_drops_the_moments_the_check_says_are_no_reaction(monkeypatch):
     timeline = Timeline(hop=0.1, duration=180.0)
     asked = []
 
-    def judged(codes, first, peak, score):
+    def judged(codes, first, peak, score, earlier):
         asked.append(round(peak))
         return 0.01 if 85 < peak < 95 else 0.9
 
@@ -152,10 +216,12 @@ def test_a_run_from_the_cache_judges_as_the_run_that_decoded(wav, own_cache, mon
     heard = []
     real = check.chance
 
-    def recorded(codes, first, peak, score):
+    def recorded(codes, first, peak, score, earlier):
         x = check.features(codes, first, peak, score)
-        heard.append((round(peak, 1), None if x is None else x.round(6).tolist()))
-        return real(codes, first, peak, score)
+        reference = earlier.reference(peak)
+        heard.append((round(peak, 1), None if x is None else x.round(6).tolist(),
+                      None if reference is None else reference.round(6).tolist()))
+        return real(codes, first, peak, score, earlier)
 
     monkeypatch.setattr(check, "chance", recorded)
     fresh = m0core.analyze(wav, None, clips=False, sensitivity=0.9)

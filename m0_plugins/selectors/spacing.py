@@ -38,6 +38,11 @@ class PeakSpacer:
         self._waiting: Candidate | None = None
         self._last_time = float("-inf")
 
+    @property
+    def waiting(self) -> Candidate | None:
+        """The candidate waiting to become a highlight, if any."""
+        return self._waiting
+
     def push(self, candidate: Candidate) -> list[Highlight]:
         """Offer ``candidate`` (not earlier than the previous one); returns what became final."""
         if candidate.time < self._last_time:

@@ -12,6 +12,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from m0core.checks import flag, number, whole
 from m0core.errors import OptionError
 from m0core.judge import check, spectra
+from m0core.judge.check import LOOSE_SENSITIVITY, Earlier
 from m0core.levels import (
     audible_percentiles,
     clean,
@@ -95,7 +96,11 @@ class Standout:
        (:mod:`m0core.judge.check`) gives the chance that it is a reaction (a shouted voice,
        a laugh, a cheer) rather than a game effect, a swell of the music or a door slam as
        loud, and a moment under :data:`~m0core.judge.check.DROP_BELOW` is dropped (a kept
-       one's ``reason`` says its chance, and its score is weighed by it). Without
+       one's ``reason`` says its chance, and its score is weighed by it). It hears each
+       moment against the recording's own loud moments before it: those a second
+       ``standout`` at sensitivity :data:`~m0core.judge.check.LOOSE_SENSITIVITY` (its other
+       settings their defaults, no check) finds in the same scores, so a moment is judged
+       once that one has given every loud moment up to it. Without
        spectra (audio under 22,050 Hz; a selector fed scores alone) nothing is dropped.
 
     ``sensitivity`` (0 … 1, default 0.5) lowers (towards 1) or raises every margin by up to
@@ -195,6 +200,11 @@ class Standout:
         self._ended = False
         self.check = flag("check", check)
         self._codes, self._c0 = spectra.NONE, 0  # spectra heard, from frame _c0
+        # the recording's loud moments, which the check sets each moment against
+        self._earlier = Earlier()
+        self._loose = Standout(Timeline(hop=hop, duration=self.timeline.duration),
+                               sensitivity=LOOSE_SENSITIVITY, check=False) \
+            if self.check else None
 
     # -- the stream -----------------------------------------------------------------------
 
@@ -203,6 +213,8 @@ class Standout:
         new = clean(scores)
         self._raw = np.concatenate([self._raw, new])
         self._n += len(new)
+        if self._loose is not None:
+            self._hear(self._loose.feed(new))
         return self._advance()
 
     def listen(self, codes: np.ndarray, first: int) -> None:
@@ -218,6 +230,8 @@ class Standout:
     def finish(self) -> list[Highlight]:
         """Judge what is left (windows cut at the end); returns the last highlights."""
         self._ended = True
+        if self._loose is not None:
+            self._hear(self._loose.finish())
         return self._advance() + self._spacer.finish()
 
     def line(self) -> Line:
@@ -227,7 +241,25 @@ class Standout:
         return Line(self._size * self.timeline.hop, levels + self.margin,
                     f"running level + {self.margin:g} dB")
 
+    def settled(self) -> float:
+        """The time (s) before which every highlight this selector will give is given."""
+        first = self.timeline.time(self._first())
+        waiting = self._spacer.waiting
+        return first if waiting is None else min(first, waiting.time)
+
     # -- the steps ------------------------------------------------------------------------
+
+    def _first(self) -> int:
+        """The first value a later decision is about."""
+        starts = [s.start for s in self._spans] + ([self._open.start] if self._open else [])
+        return min(starts + [self._seen])
+
+    def _hear(self, loud: list[Highlight]) -> None:
+        """Keep the features of the loose selector's moments ``loud`` for the check."""
+        for h in loud:
+            x = check.features(self._codes, self._c0, h.peak_time, h.score)
+            if x is not None:
+                self._earlier.add(h.peak_time, x)
 
     def _advance(self) -> list[Highlight]:
         self._level()
@@ -409,6 +441,11 @@ class Standout:
             # Only a burst waits for the bumps after it (to count them); the rest is final.
             if burst and not self._ended and self._seen <= reach:
                 break
+            checked = span.ok and self._codes is not spectra.NONE
+            # a moment the check judges waits for the loud moments before it
+            if checked and not self._ended and self._loose is not None and \
+                    self._loose.settled() < self.timeline.time(span.peak) - check.EARLIER_GAP:
+                break
             self._spans.popleft()
             if burst:
                 # bumps within the window, but not the burst's own
@@ -421,9 +458,9 @@ class Standout:
                 seen = min(span.start, w) + min(max(0, self._n - span.start), w)
                 if others >= self.busy * seen / (2 * w) - 1e-9:
                     span.ok = False
-            if span.ok and self._codes is not spectra.NONE:
+            if checked and span.ok:
                 chance = check.chance(self._codes, self._c0, self.timeline.time(span.peak),
-                                      span.score)
+                                      span.score, self._earlier)
                 score = check.weighed(span.score, chance)
                 if score is None:
                     span.ok = False
@@ -437,8 +474,9 @@ class Standout:
 
     def _trim(self) -> None:
         """Forget values no later step needs (kept in slices of a few thousand)."""
-        starts = [s.start for s in self._spans] + ([self._open.start] if self._open else [])
-        first = min(starts + [self._seen])  # the first value a later decision is about
+        first = self._first()
+        if self._loose is not None:  # the loose moments still to come are heard here too
+            first = min(first, int(self._loose.settled() / self.timeline.hop))
         keep = min(first - 2 * self._context,  # a context cut by the end reaches back
                    (self._levelled - self._half - self._gap) * self._size)
         while self._bumps and self._bumps[0][1] < first - self._busy_window:

@@ -50,7 +50,7 @@ from . import corpus, synth
 DEV_SEEDS = range(1000, 1040)
 NOISE_SEEDS = range(200, 212)
 HALF_SEEDS = (range(2000, 2020), range(2100, 2120))
-LOOSE = {"sensitivity": 0.95}
+LOOSE = {"sensitivity": check.LOOSE_SENSITIVITY}
 
 
 @dataclass
@@ -82,6 +82,18 @@ class Recording:
     def features(self, moments: list[Highlight]) -> list[np.ndarray | None]:
         """The check's features of each moment (``None`` where its core is not all there)."""
         return [check.features(self.codes, 0, h.peak_time, h.score) for h in moments]
+
+    def judged(self, moments: list[Highlight]) -> list[np.ndarray | None]:
+        """What the check reads of each moment (``None`` where its core is not all there):
+        its features set against the recording's loose moments before it, as ``standout``
+        sets them."""
+        earlier = check.Earlier()
+        loose = self.moments(**LOOSE)
+        for h, x in zip(loose, self.features(loose), strict=True):
+            if x is not None:
+                earlier.add(h.peak_time, x)
+        return [None if x is None else check.judged(x, earlier.reference(h.peak_time))
+                for h, x in zip(moments, self.features(moments), strict=True)]
 
 
 def measured(path: Path, events: list[synth.Event]) -> Recording:
@@ -143,7 +155,7 @@ def training_set(recordings: list[Recording]) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for r in recordings:
         moments = r.moments(**LOOSE)
-        for h, x in zip(moments, r.features(moments), strict=True):
+        for h, x in zip(moments, r.judged(moments), strict=True):
             if x is not None:
                 xs.append(x)
                 ys.append(r.real(h))
@@ -181,7 +193,7 @@ def checked(r: Recording, model: check.Trees) -> tuple[list[Highlight], list[Hig
     chance, as ``standout`` weighs them)."""
     default = r.moments()
     kept = []
-    for h, x in zip(default, r.features(default), strict=True):
+    for h, x in zip(default, r.judged(default), strict=True):
         score = check.weighed(h.score, None if x is None else float(model.chance(x)[0]))
         if score is not None:
             kept.append(replace(h, score=score))

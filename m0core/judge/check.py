@@ -7,6 +7,9 @@ before to 2 s after: the *core*) against the per-band median of the frames from 
 before the peak and from 4 s to 10 s after (the *bed*): over the core's loudest 30 % of
 frames, each band's mean level over the bed, the same less its highest band, each band's
 spread; each band's mean change from frame to frame over the core; and the selector's score.
+A moment is judged by these and by how they differ from the recording's own loud moments
+before it (:class:`Earlier`, :func:`judged`: 385 numbers in all): a voice or a game's sound
+the model never heard is told by how it stands apart from the rest of its recording.
 
 **Model**: gradient-boosted trees of depth 2 (scikit-learn's ``HistGradientBoostingClassifier``,
 trained by :mod:`m0core.dev.judge_training` on the development corpus), kept as plain arrays in
@@ -17,6 +20,7 @@ unpickled.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -30,8 +34,19 @@ CORE = (-1.0, 2.0)
 BED = ((-8.0, -2.0), (4.0, 10.0))
 #: The frames a judgement reads: from this many seconds before the peak to this many after.
 REACH = (-BED[0][0], BED[1][1])
-#: Numbers in a moment's features: four for each band, and the score.
-SIZE = 4 * BANDS + 1
+#: Numbers in a moment's features (:func:`features`): four for each band, and the score.
+FEATURES = 4 * BANDS + 1
+#: Numbers the model reads (:func:`judged`): the features and their difference from the
+#: recording's earlier loud moments (all but the score).
+SIZE = 2 * FEATURES - 1
+#: The recording's loud moments :class:`Earlier` holds: those ``standout`` finds at this
+#: sensitivity without the check (with its other settings at their defaults).
+LOOSE_SENSITIVITY = 0.95
+#: A moment is set against the loud moments of this many seconds before it, at least
+#: ``EARLIER_LEAST`` of them whose peaks are ``EARLIER_GAP`` seconds or more before its own.
+EARLIER_SECONDS = 1800.0
+EARLIER_LEAST = 3
+EARLIER_GAP = 0.5
 #: A moment whose chance is under this is not a reaction.
 DROP_BELOW = 0.02
 MODEL = Path(__file__).with_name("check.npz")
@@ -59,6 +74,40 @@ def features(codes: np.ndarray, first: int, peak: float, score: float) -> np.nda
     rel = loud.mean(axis=1) - median
     return np.r_[rel, rel - rel.max(), loud.std(axis=1),
                  np.abs(np.diff(core, axis=1)).mean(axis=1), score].astype(np.float64)
+
+
+class Earlier:
+    """The features of a recording's loud moments (:data:`LOOSE_SENSITIVITY`), added in time
+    order as they are found, and what a later moment is set against: their per-number median
+    (:meth:`reference`). Holds at most twice ``EARLIER_SECONDS`` of them."""
+
+    def __init__(self) -> None:
+        self._times: deque[float] = deque()
+        self._rows: deque[np.ndarray] = deque()
+
+    def add(self, peak: float, x: np.ndarray) -> None:
+        """The features ``x`` of the loud moment whose peak is at ``peak`` seconds."""
+        self._times.append(peak)
+        self._rows.append(np.asarray(x, dtype=np.float64))
+        while self._times and self._times[0] < peak - 2 * EARLIER_SECONDS:
+            self._times.popleft()
+            self._rows.popleft()
+
+    def reference(self, peak: float) -> np.ndarray | None:
+        """The median features of the loud moments whose peaks lie from ``EARLIER_SECONDS``
+        to ``EARLIER_GAP`` seconds before ``peak``; ``None`` when there are fewer than
+        ``EARLIER_LEAST``."""
+        rows = [x for t, x in zip(self._times, self._rows, strict=True)
+                if peak - EARLIER_SECONDS <= t < peak - EARLIER_GAP]
+        return np.median(np.array(rows), axis=0) if len(rows) >= EARLIER_LEAST else None
+
+
+def judged(x: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
+    """What the model reads of a moment: its features ``x`` and their difference from the
+    ``reference`` (:meth:`Earlier.reference`; missing values where there is none)."""
+    x = np.asarray(x, dtype=np.float64)
+    apart = x[:-1] - reference[:-1] if reference is not None else np.full(len(x) - 1, np.nan)
+    return np.r_[x, apart]
 
 
 @dataclass(frozen=True)
@@ -121,11 +170,13 @@ def model() -> Trees:
     return Trees.load(MODEL)
 
 
-def chance(codes: np.ndarray, first: int, peak: float, score: float) -> float | None:
-    """The chance that the moment at ``peak`` (with its selector ``score``) is a reaction;
-    ``None`` when its spectra are not there (so it cannot be judged)."""
+def chance(codes: np.ndarray, first: int, peak: float, score: float,
+           earlier: Earlier) -> float | None:
+    """The chance that the moment at ``peak`` (with its selector ``score``) is a reaction,
+    set against the recording's ``earlier`` loud moments; ``None`` when its spectra are not
+    there (so it cannot be judged)."""
     x = features(codes, first, peak, score)
-    return None if x is None else float(model().chance(x)[0])
+    return None if x is None else float(model().chance(judged(x, earlier.reference(peak)))[0])
 
 
 def weighed(score: float, chance: float | None) -> float | None:
