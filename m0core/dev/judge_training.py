@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,12 @@ class Recording:
             out += chooser.feed(self.scores[values])
         return out + chooser.finish()
 
+    @cached_property
+    def loose(self) -> list[Highlight]:
+        """The loose moments (``standout`` at :data:`LOOSE`, no check): what the check is
+        trained on, and what each moment it judges is set against (made once)."""
+        return self.moments(**LOOSE)
+
     def real(self, h: Highlight) -> bool:
         """Whether ``h`` is a reaction: its peak within 2 s of one."""
         return any(e.time - 2 <= h.peak_time <= e.end + 2 for e in self.events)
@@ -88,8 +95,7 @@ class Recording:
         its features set against the recording's loose moments before it, as ``standout``
         sets them."""
         earlier = check.Earlier()
-        loose = self.moments(**LOOSE)
-        for h, x in zip(loose, self.features(loose), strict=True):
+        for h, x in zip(self.loose, self.features(self.loose), strict=True):
             if x is not None:
                 earlier.add(h.peak_time, x)
         return [None if x is None else check.judged(x, earlier.reference(h.peak_time))
@@ -154,8 +160,7 @@ def training_set(recordings: list[Recording]) -> tuple[np.ndarray, np.ndarray]:
     """Features and labels of every loose ``standout`` moment of ``recordings``."""
     xs, ys = [], []
     for r in recordings:
-        moments = r.moments(**LOOSE)
-        for h, x in zip(moments, r.judged(moments), strict=True):
+        for h, x in zip(r.loose, r.judged(r.loose), strict=True):
             if x is not None:
                 xs.append(x)
                 ys.append(r.real(h))
