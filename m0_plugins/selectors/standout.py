@@ -33,6 +33,9 @@ _BLOCK = 200
 #: seconds after its candidate anyway).
 _BATCH = 60
 
+#: The running level's window on each side of a second, at most (seconds): an hour.
+WINDOW_MOST = 3600.0
+
 #: Sensitivity 0 … 1 moves every margin by this many dB (0.5 is the default: no change).
 SENSITIVITY_DB = 8.0
 
@@ -174,7 +177,8 @@ class Standout:
         self.busy = whole("busy", busy, low=1)
         self.busy_db = number("busy_db", busy_db)
         self._size = values_per_second(hop)
-        self._half = max(1, int(round(number("window", window, above=0.0) / (self._size * hop))))
+        seconds = number("window", window, above=0.0, high=WINDOW_MOST)
+        self._half = max(1, int(round(seconds / (self._size * hop))))
         self._gap = int(round(number("gap", gap, low=0.0, high=60.0) / (self._size * hop)))
 
         def values(name: str, seconds: float, low: float = 0.0) -> int:
