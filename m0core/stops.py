@@ -5,11 +5,13 @@ leave a module half made or a lock held (see :func:`unsafe`); there the stop is 
 tried again a moment later (:func:`put_off`). Used by the ``m0`` command's handler and by a
 batch job's process. Where a block must not be cut short (a run's outputs being published, a
 process being started and recorded), the stops are held until it ends (:func:`held_signals`).
+A command whose reader went away ends quietly, as one killed by SIGPIPE (:func:`drop_output`).
 Standard library only: the entry point imports it before anything else.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -82,3 +84,19 @@ def held_signals(signums: tuple[int, ...] = (signal.SIGINT, *STOP_SIGNALS)) -> I
             signal.signal(signum, handler)
         for signum in dict.fromkeys(caught):
             signal.raise_signal(signum)
+
+
+def to_null(fd: int) -> None:
+    """Point the file descriptor ``fd`` (closed or open) at the null device."""
+    null = os.open(os.devnull, os.O_RDWR)
+    if null != fd:  # a closed fd is the lowest free number: the null device took it
+        os.dup2(null, fd)
+        os.close(null)
+
+
+def drop_output() -> int:
+    """Point stdout, whose reader went away (``… | head -1``), at the null device: what Python
+    still holds for it, flushed at exit, would fail again. Returns the exit code of a Unix
+    tool so ended: 128 + SIGPIPE."""
+    to_null(sys.stdout.fileno())
+    return 128 + signal.SIGPIPE

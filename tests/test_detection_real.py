@@ -208,6 +208,16 @@ def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_ag
            f"+{missed.gain_db:.0f} dB over its bed)" in lines
     assert f"false: highlight 99 at {position(quiet)} (made up)" in lines
     assert len(lines) == 1 + len(expect.missed) + expect.false
+    # a reader that goes away (`… score … | head -1`) ends it quietly, as it ends m0
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        gone = subprocess.run([sys.executable, "-m", "m0core.dev.heldout", "score",
+                               str(truth_file), str(tmp_path / "edited.json")], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert gone.returncode == 141 and gone.stderr == "", gone.stderr
 
     for args, says in ((("score", str(path), str(run_json)), "not a truth file"),
                        (("score", str(truth_file), str(tmp_path / "none.json")),

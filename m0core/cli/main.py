@@ -45,7 +45,7 @@ def _leave_hung_up_terminal() -> None:
             termios.tcgetattr(fd)
         except termios.error as exc:
             if exc.args[0] == errno.EIO:  # else ENOTTY (a file, a pipe) or EBADF (closed)
-                _to_null(fd)
+                stops.to_null(fd)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,7 +138,7 @@ def _open_closed_streams() -> None:
         try:
             os.fstat(fd)
         except OSError:
-            _to_null(fd)
+            stops.to_null(fd)
             os.set_inheritable(fd, True)  # as a standard stream is: the workers' too
         if getattr(sys, name) is None:
             setattr(sys, name, open(fd, "w" if fd else "r", closefd=False,  # noqa: SIM115
@@ -185,8 +185,7 @@ def _run(argv: list[str] | None) -> None:
         error(str(exc.__cause__) if isinstance(exc.__cause__, Interrupted) else "interrupted")
         sys.exit(130)
     except ReaderGone:  # as a Unix tool its reader left ends, killed by SIGPIPE: unsaid
-        _drop_output()
-        sys.exit(128 + signal.SIGPIPE)
+        sys.exit(stops.drop_output())
     except no_args_is_help as exc:  # "m0" or "m0 cache" alone: their help, not an error
         exc.show()
         sys.exit(exc.exit_code)
@@ -211,20 +210,6 @@ def _run(argv: list[str] | None) -> None:
         error(f"unexpected {type(exc).__name__}: {exc} (M0_DEBUG=1 shows the traceback)")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
-
-
-def _drop_output() -> None:
-    """Point stdout, whose reader went away, at the null device: what Python still holds for
-    it, flushed at exit, would fail again."""
-    _to_null(sys.stdout.fileno())
-
-
-def _to_null(fd: int) -> None:
-    """Point the file descriptor ``fd`` (closed or open) at the null device."""
-    null = os.open(os.devnull, os.O_RDWR)
-    if null != fd:  # a closed fd is the lowest free number: the null device took it
-        os.dup2(null, fd)
-        os.close(null)
 
 
 def _dashed_file(argv: list[str] | None) -> str:

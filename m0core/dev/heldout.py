@@ -27,6 +27,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from m0core import stops
 from m0core.dev import corpus, synth
 from m0core.errors import InputError, M0Error
 from m0core.model import Highlight
@@ -113,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             highlights, _ = read_highlights(args.highlights)
             print(report(read_truth(args.truth), highlights))
+        sys.stdout.flush()
+    except BrokenPipeError:  # its reader went away (``… score … | head -1``): nothing said
+        return stops.drop_output()
     except M0Error as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
