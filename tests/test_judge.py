@@ -102,13 +102,13 @@ def _moments_curve(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return scores, codes
 
 
-def test_standout_judges_a_moment_as_the_training_judges_it(monkeypatch):
-    """What the model reads of a moment in a run (its features against the loose moments
-    before it, found by a second selector as the run goes) is what the training reads of it
-    (judge_training, from the whole recording at once), piece by piece as a run feeds it."""
-    scores, codes = _moments_curve(6, seed=8)
+def _trained_and_read(monkeypatch, minutes: int, seed: int) -> tuple[dict, dict, object]:
+    """What the training reads of each default moment of :func:`_moments_curve` (by peak),
+    what a run of ``standout`` fed it hands the model, and the training's recording."""
+    scores, codes = _moments_curve(minutes, seed=seed)
+    duration = minutes * 60.0
     recording = judge_training.Recording("curve", codes, scores.astype(np.float32), 0.1,
-                                         360.0, [])
+                                         duration, [])
     moments = recording.moments()
     trained = dict(zip([round(h.peak_time, 1) for h in moments], recording.judged(moments),
                        strict=True))
@@ -121,7 +121,15 @@ def test_standout_judges_a_moment_as_the_training_judges_it(monkeypatch):
         return real(codes, first, peak, score, earlier)
 
     monkeypatch.setattr(check, "chance", recorded)
-    _fed(Standout(Timeline(hop=0.1, duration=360.0)), scores, codes)
+    _fed(Standout(Timeline(hop=0.1, duration=duration)), scores, codes)
+    return trained, read, recording
+
+
+def test_standout_judges_a_moment_as_the_training_judges_it(monkeypatch):
+    """What the model reads of a moment in a run (its features against the loose moments
+    before it, found by a second selector as the run goes) is what the training reads of it
+    (judge_training, from the whole recording at once), piece by piece as a run feeds it."""
+    trained, read, recording = _trained_and_read(monkeypatch, 6, seed=8)
     loose = recording.moments(**judge_training.LOOSE)
     assert len(trained) == 8 and len(loose) == 12 and sorted(read) == sorted(trained)
     for peak, x in trained.items():
@@ -129,6 +137,17 @@ def test_standout_judges_a_moment_as_the_training_judges_it(monkeypatch):
     # the first two have fewer than three loud moments before them
     assert [np.isnan(read[p][check.FEATURES:]).all() for p in sorted(read)] == \
         [True, True] + [False] * 6
+
+
+def test_the_training_judges_a_recording_longer_than_the_earlier_pool_keeps_as_a_run_does(
+        monkeypatch):
+    """Over 100 minutes (more than the two half-hours Earlier keeps behind its newest loud
+    moment) the training still sets each moment against what a run's pool holds then: it
+    had added the whole recording's loose moments first, and lost the early ones of it."""
+    trained, read, _ = _trained_and_read(monkeypatch, 100, seed=9)
+    assert len(trained) == 149 and sorted(read) == sorted(trained)
+    for peak, x in trained.items():
+        assert read[peak] == pytest.approx(x, nan_ok=True), peak
 
 
 def _fed(selector: Standout, scores: np.ndarray, codes: np.ndarray | None) -> list:

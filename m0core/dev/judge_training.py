@@ -91,15 +91,23 @@ class Recording:
         return [check.features(self.codes, 0, h.peak_time, h.score) for h in moments]
 
     def judged(self, moments: list[Highlight]) -> list[np.ndarray | None]:
-        """What the check reads of each moment (``None`` where its core is not all there):
-        its features set against the recording's loose moments before it, as ``standout``
-        sets them."""
+        """What the check reads of each of ``moments`` (in time order; ``None`` where its core
+        is not all there): its features set against the recording's loose moments before it,
+        as ``standout`` sets them — each loose moment heard before the moments it precedes
+        are judged, so what :class:`~m0core.judge.check.Earlier` keeps of a long recording
+        is what it keeps in a run."""
         earlier = check.Earlier()
-        for h, x in zip(self.loose, self.features(self.loose), strict=True):
-            if x is not None:
-                earlier.add(h.peak_time, x)
-        return [None if x is None else check.judged(x, earlier.reference(h.peak_time))
-                for h, x in zip(moments, self.features(moments), strict=True)]
+        loose = list(zip(self.loose, self.features(self.loose), strict=True))
+        heard = 0
+        out: list[np.ndarray | None] = []
+        for h, x in zip(moments, self.features(moments), strict=True):
+            while heard < len(loose) and \
+                    loose[heard][0].peak_time < h.peak_time - check.EARLIER_GAP:
+                if loose[heard][1] is not None:
+                    earlier.add(loose[heard][0].peak_time, loose[heard][1])
+                heard += 1
+            out.append(None if x is None else check.judged(x, earlier.reference(h.peak_time)))
+        return out
 
 
 def measured(path: Path, events: list[synth.Event]) -> Recording:
