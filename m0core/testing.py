@@ -49,7 +49,14 @@ hookimpl = pluggy.HookimplMarker("m0")
 
 
 def run_ffmpeg(*args: str) -> None:
-    """Run ffmpeg with ``args`` (quiet, overwriting), raising with its message on failure."""
+    """Run ffmpeg with ``args`` (quiet, overwriting; the last one is the output), raising with
+    its message on failure.
+
+    Sound encoded to AAC (``"aac"`` among ``args``) uses FFmpeg's fast coder
+    (:data:`m0core.dev.synth.AAC_FAST`): with the default coder, AAC encoding took a tenth of
+    the CPU of m0's own test suite, and the fast one takes half as much."""
+    if "aac" in args[:-1]:
+        args = (*args[:-1], *synth.AAC_FAST, args[-1])
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
