@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import psutil
 
@@ -61,6 +62,14 @@ def wait_for(predicate, timeout: float = 120.0, what: str = "condition") -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def cutting_clips(out: Path) -> bool:
+    """Whether a run writing into ``out`` is cutting a clip: one of m0's temporary files there
+    other than the write test each output folder gets as it is prepared, which a batch makes
+    before it has reached its cluster or started a job (a test that took any temporary file
+    for a clip being cut killed a Dask scheduler before the batch had connected to it)."""
+    return any(not p.name.endswith("-write-test") for p in Path(out).rglob(".partial-*"))
 
 
 def running_tasks(dask_worker) -> int:

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import LOUD_AT, cut_copy, run_m0
-from procs import m0_popen, ours, running_tasks, tagged_env, wait_for, wait_gone
+from procs import cutting_clips, m0_popen, ours, running_tasks, tagged_env, wait_for, wait_gone
 
 from m0core import BatchJob, BatchProcessor, M0Error
 from m0core.batch.ledger import LEDGER_FILE, Identity, Ledger
@@ -1452,7 +1452,7 @@ def test_dask_batch_stopped_says_one_thing(vod, tmp_path):
     env, tag = tagged_env()
     proc = m0_popen("batch", str(inputs), str(out), "--executor", "dask", "--workers", "2",
                     "--cut", "accurate", "--no-cache", env=env)
-    wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
+    wait_for(lambda: cutting_clips(out), 120, "clips being cut")
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -1478,7 +1478,7 @@ def test_ctrl_c_of_a_dask_batch_leaves_the_local_workers_to_stop_their_jobs(vod,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
+        wait_for(lambda: cutting_clips(out), 120, "clips being cut")
         os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole group
         _, stderr = proc.communicate(timeout=60)
     finally:
@@ -1620,7 +1620,7 @@ def test_a_stopped_batch_stops_its_job_on_a_running_cluster(vod, tmp_path, dask_
     out = tmp_path / "out"
     proc = m0_popen("batch", str(inputs), str(out), "--executor", "dask", "--scheduler",
                     client.scheduler.address, "--cut", "accurate", "--no-cache", env=env)
-    wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
+    wait_for(lambda: cutting_clips(out), 120, "clips being cut")
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -1640,7 +1640,7 @@ def test_a_killed_batch_leaves_no_job_running_on_a_running_cluster(vod, tmp_path
     args = ("batch", str(vod), str(out), "--executor", "dask", "--scheduler",
             client.scheduler.address, "--cut", "accurate", "--no-cache")
     proc = m0_popen(*args, env=env)
-    wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
+    wait_for(lambda: cutting_clips(out), 120, "clips being cut")
     proc.kill()
     proc.communicate(timeout=60)
     wait_for(lambda: not any(client.run(running_tasks).values()), 120, "an idle worker")
@@ -1819,7 +1819,7 @@ def test_a_batch_whose_scheduler_dies_ends_with_one_line(vod, tmp_path, own_dask
                     own_dask_cluster.client.scheduler.address, "--cut", "accurate",
                     "--no-cache", env=own_dask_cluster.env)
     try:
-        wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
+        wait_for(lambda: cutting_clips(out), 120, "clips being cut")
         own_dask_cluster.scheduler.kill()
         _, stderr = proc.communicate(timeout=120)
     finally:

@@ -20,7 +20,7 @@ import psutil
 import pytest
 from conftest import run_m0
 from helpers import SLOW, assert_one_error_line, files
-from procs import hangup_stops, m0_popen, ours, tagged_env, wait_for, wait_gone
+from procs import cutting_clips, hangup_stops, m0_popen, ours, tagged_env, wait_for, wait_gone
 
 from m0core.batch.ledger import LEDGER_FILE, Ledger
 from m0core.media.ffmpeg import ffmpeg_exe
@@ -321,7 +321,7 @@ def test_ctrl_c_stops_batch(vod, tmp_path):
     env, tag = tagged_env()
     proc = m0_popen("batch", str(inputs), str(out), "--workers", "2", "--cut", "accurate",
                     env=env)
-    wait_for(lambda: any(out.rglob(".partial-*")), 120, "clips being cut")
+    wait_for(lambda: cutting_clips(out), 120, "clips being cut")
     os.killpg(proc.pid, signal.SIGINT)
     stderr, took = _finish(proc)
     assert proc.returncode == 130 and "run the same command again to resume" in stderr, stderr
