@@ -34,6 +34,8 @@ HIGHLIGHTS_FILE = "highlights.json"
 INDEX_FILE = "index.json"
 #: Every temporary file or folder m0 makes is ``.partial-<pid>-<8 characters>-<name>``.
 TEMP_PREFIX = ".partial-"
+#: How the file that tries whether an output folder takes files ends (:func:`prepare_out_dir`).
+WRITE_TEST_SUFFIX = "-write-test"
 _TEMP = re.compile(r"\.partial-(\d+)-[a-z0-9_]{8}-")
 
 
@@ -92,7 +94,7 @@ def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
     except OSError as exc:
         raise OutputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
     try:
-        with tempfile.NamedTemporaryFile(dir=out, prefix=temp_prefix(), suffix="-write-test"):
+        with tempfile.NamedTemporaryFile(dir=out, prefix=temp_prefix(), suffix=WRITE_TEST_SUFFIX):
             pass
     except OSError as exc:
         raise OutputError(f"{out}: cannot write in the output folder ({exc.strerror})") from None
