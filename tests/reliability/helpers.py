@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from m0core.media.ffmpeg import probe
+from m0core.outputs import TEMP_PREFIX
 
-TEMP_MARKS = (".partial-", ".m0-write-test-")
+#: What the names of m0's temporary files hold (the write test's is one of them).
+TEMP_MARKS = (TEMP_PREFIX,)
 PROGRESS_LABELS = ("Analysing", "Cutting clips", "Writing outputs")  # a bar with no TTY
 
 #: A plugin module (install it with the ``fake_dist`` fixture): the ``slow`` analyzer.
