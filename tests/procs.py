@@ -12,6 +12,8 @@ from pathlib import Path
 
 import psutil
 
+from m0core.outputs import TEMP_PREFIX, WRITE_TEST_SUFFIX
+
 
 def tagged_env(env: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
     """An environment (``env`` or ours) whose tag every process started under it inherits."""
@@ -69,9 +71,6 @@ def cutting_clips(out: Path) -> bool:
     other than the write test each output folder gets as it is prepared, which a batch makes
     before it has reached its cluster or started a job (a test that took any temporary file
     for a clip being cut killed a Dask scheduler before the batch had connected to it)."""
-    # imported here: Dask's workers import this module, some from a Python without m0
-    from m0core.outputs import TEMP_PREFIX, WRITE_TEST_SUFFIX
-
     return any(not p.name.endswith(WRITE_TEST_SUFFIX)
                for p in Path(out).rglob(f"{TEMP_PREFIX}*"))
 
