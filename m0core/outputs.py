@@ -36,7 +36,7 @@ INDEX_FILE = "index.json"
 TEMP_PREFIX = ".partial-"
 #: How the file that tries whether an output folder takes files ends (:func:`prepare_out_dir`).
 WRITE_TEST_SUFFIX = "-write-test"
-_TEMP = re.compile(r"\.partial-(\d+)-[a-z0-9_]{8}-")
+_TEMP = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-[a-z0-9_]{8}-")
 
 
 def temp_name(name: str) -> str:
