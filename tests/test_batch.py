@@ -1361,11 +1361,15 @@ def test_disabled_plugins_stay_disabled_in_the_jobs(vod, tmp_path, fake_dist):
 # -- Dask -------------------------------------------------------------------------------------
 
 def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
+    """... and leaves nothing of its cluster in the temporary folder (Dask's own
+    dask-scratch-space, whose lock files outlive it, was left there)."""
     inputs = tmp_path / "in"
     _copies(vod, inputs, 3)
     (inputs / "broken.mp4").write_bytes(b"not a video")
     out = tmp_path / "out"
-    env, tag = tagged_env()
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env, tag = tagged_env(dict(os.environ, TMPDIR=str(temp)))
     run = run_m0("batch", str(inputs), str(out), "--executor", "dask", "--workers", "2",
                  "--json", env=env, timeout=300)
     assert run.returncode == 1, run.stderr
@@ -1377,6 +1381,7 @@ def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
     assert len(pids) == 2  # both worker processes of the cluster took jobs
     assert sorted(r["status"] for r in _ledger_rows(out)) == ["completed"] * 3 + ["failed"]
     assert not wait_gone(tag)
+    assert not list(temp.iterdir())
 
 
 def test_a_local_cluster_beside_another_says_nothing_of_dask_ports(wav, tmp_path):
@@ -1517,6 +1522,7 @@ def _cluster(folder: Path, env: dict[str, str],
 
     info = folder / "scheduler.json"
     dask = [sys.executable, "-m", "dask"]
+    env = dict(env, TMPDIR=str(folder))  # their dask-scratch-space there, not in /tmp
     procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
                                "--no-dashboard", "--scheduler-file", str(info)], cwd=folder,
                               env=env, start_new_session=True, stderr=subprocess.DEVNULL)]
@@ -2208,8 +2214,9 @@ def test_a_batch_whose_cluster_has_lost_every_worker_says_so_and_waits(vod, tmp_
         assert runner.is_alive()  # waiting on
         again = subprocess.Popen([sys.executable, "-m", "dask", "worker", "--scheduler-file",
                                   str(cluster.info), "--host", "127.0.0.1", "--nthreads", "1",
-                                  "--no-dashboard", "--no-nanny"], cwd=folder, env=env,
-                                 start_new_session=True, stderr=subprocess.DEVNULL)
+                                  "--no-dashboard", "--no-nanny"], cwd=folder,
+                                 env=dict(env, TMPDIR=str(folder)), start_new_session=True,
+                                 stderr=subprocess.DEVNULL)
         try:
             runner.join(timeout=120)
             assert results and results[0][str(vod)]["status"] == "completed", results

@@ -34,8 +34,10 @@ import json
 import logging
 import os
 import queue
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -314,7 +316,7 @@ class DaskExecutor:
         if stop is not None:
             raise OptionError("a batch on Dask is stopped with Ctrl-C, not a stop event")
 
-        client, cluster = self._connect(_at_once(self.workers, specs))
+        client, cluster, scratch = self._connect(_at_once(self.workers, specs))
         watching = threading.Event()  # set: the batch has ended
         futures: dict[Any, str] = {}
         halt = Event(f"m0-stop-{uuid.uuid4().hex}", client=client)  # no call to the scheduler
@@ -378,33 +380,44 @@ class DaskExecutor:
             client_log.setLevel(level)
             if cluster is not None:
                 cluster.close()
+                shutil.rmtree(scratch, ignore_errors=True)
 
     def _connect(self, workers: int):
         """A client of the scheduler, or of a local cluster of ``workers`` workers (and that
-        cluster)."""
+        cluster, and the folder it keeps its files in, to remove once it is closed)."""
+        import dask
         from distributed import Client, LocalCluster
 
         if self.scheduler:
             try:
                 _answers(self.scheduler)
-                return Client(self.scheduler, timeout=CONNECT_TIMEOUT), None
+                return Client(self.scheduler, timeout=CONNECT_TIMEOUT), None, ""
             except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad address
                 raise M0Error(f"cannot reach the Dask scheduler at {self.scheduler} ({exc})") \
                     from None
         # silence_logs: Dask's own warnings and errors (a cancelled task, a worker killed at
         # Ctrl-C, a task whose workers died) are not the user's business; m0 reports how each
         # job ended
-        with _deaf_to_ctrl_c():
-            # its HTTP server (no dashboard) on a free port, not Dask's 8787: another batch's
-            # local cluster or a dashboard may have that, and Dask warned of it in lines
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
-                                   processes=True, host="127.0.0.1", dashboard_address=None,
-                                   scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                                   silence_logs=logging.CRITICAL)
+        # its scheduler, nannies and workers keep their files (Dask's dask-scratch-space,
+        # whose lock files outlive the cluster) in a folder of the batch's, removed with it
+        scratch = tempfile.mkdtemp(prefix="m0-dask-")
         try:
-            return Client(cluster), cluster
+            with _deaf_to_ctrl_c(), dask.config.set({"temporary-directory": scratch}):
+                # its HTTP server (no dashboard) on a free port, not Dask's 8787: another
+                # batch's local cluster or a dashboard may have that, and Dask warned of it
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
+                                       processes=True, host="127.0.0.1",
+                                       dashboard_address=None,
+                                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                       silence_logs=logging.CRITICAL)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        try:
+            return Client(cluster), cluster, scratch
         except BaseException:
             cluster.close()
+            shutil.rmtree(scratch, ignore_errors=True)
             raise
 
 
