@@ -148,7 +148,7 @@ class Standout:
         side: float = 4.0,
         context: float = 20.0,
         context_db: float = 6.0,
-        pause_db: float = 25.0,
+        pause_db: float = 20.0,
         margin_db: float = 10.0,
         hold: float = 0.4,
         excess: float = 1.0,
