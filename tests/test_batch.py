@@ -1515,9 +1515,9 @@ def _can_hide() -> bool:
 def _cluster(folder: Path, env: dict[str, str],
              hide: Path | None = None) -> Iterator[SimpleNamespace]:
     """A scheduler and one single-threaded worker on 127.0.0.1, started with the ``dask`` CLI
-    in ``folder`` under ``env``, as docs/batch.md has a studio start them; yields a client to
-    it and the scheduler's process. The worker does not see what is in ``hide``. Both are
-    stopped at the end."""
+    in ``folder`` under ``env`` (with ``folder`` as their temporary folder), as docs/batch.md
+    has a studio start them; yields a client to it, the scheduler's process and that
+    environment. The worker does not see what is in ``hide``. Both are stopped at the end."""
     from distributed import Client
 
     info = folder / "scheduler.json"
@@ -1537,7 +1537,8 @@ def _cluster(folder: Path, env: dict[str, str],
                                       stderr=subprocess.DEVNULL))
         with Client(scheduler_file=str(info), timeout=60) as client:
             client.wait_for_workers(1, timeout=60)
-            yield SimpleNamespace(client=client, scheduler=procs[0], worker=procs[1], info=info)
+            yield SimpleNamespace(client=client, scheduler=procs[0], worker=procs[1], info=info,
+                                  env=env)
     finally:
         for proc in reversed(procs):
             _stop(proc)
@@ -2215,7 +2216,7 @@ def test_a_batch_whose_cluster_has_lost_every_worker_says_so_and_waits(vod, tmp_
         again = subprocess.Popen([sys.executable, "-m", "dask", "worker", "--scheduler-file",
                                   str(cluster.info), "--host", "127.0.0.1", "--nthreads", "1",
                                   "--no-dashboard", "--no-nanny"], cwd=folder,
-                                 env=dict(env, TMPDIR=str(folder)), start_new_session=True,
+                                 env=cluster.env, start_new_session=True,
                                  stderr=subprocess.DEVNULL)
         try:
             runner.join(timeout=120)

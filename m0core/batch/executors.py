@@ -379,8 +379,7 @@ class DaskExecutor:
             client.close()
             client_log.setLevel(level)
             if cluster is not None:
-                cluster.close()
-                shutil.rmtree(scratch, ignore_errors=True)
+                _close(cluster, scratch)
 
     def _connect(self, workers: int):
         """A client of the scheduler, or of a local cluster of ``workers`` workers (and that
@@ -400,7 +399,7 @@ class DaskExecutor:
         # job ended
         # its scheduler, nannies and workers keep their files (Dask's dask-scratch-space,
         # whose lock files outlive the cluster) in a folder of the batch's, removed with it
-        scratch = tempfile.mkdtemp(prefix="m0-dask-")
+        scratch, cluster = tempfile.mkdtemp(prefix="m0-dask-"), None
         try:
             with _deaf_to_ctrl_c(), dask.config.set({"temporary-directory": scratch}):
                 # its HTTP server (no dashboard) on a free port, not Dask's 8787: another
@@ -410,15 +409,17 @@ class DaskExecutor:
                                        dashboard_address=None,
                                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                        silence_logs=logging.CRITICAL)
-        except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise
-        try:
             return Client(cluster), cluster, scratch
         except BaseException:
-            cluster.close()
-            shutil.rmtree(scratch, ignore_errors=True)
+            _close(cluster, scratch)
             raise
+
+
+def _close(cluster: Any, scratch: str) -> None:
+    """Close the local ``cluster`` (if any) and remove the folder it kept its files in."""
+    if cluster is not None:
+        cluster.close()
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 #: Seconds a batch waits for the Dask scheduler it is given to answer.
