@@ -1361,8 +1361,9 @@ def test_disabled_plugins_stay_disabled_in_the_jobs(vod, tmp_path, fake_dist):
 # -- Dask -------------------------------------------------------------------------------------
 
 def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
-    """... and leaves nothing of its cluster in the temporary folder (Dask's own
-    dask-scratch-space, whose lock files outlive it, was left there)."""
+    """A local cluster runs the batch's jobs as the default executor does, and leaves nothing
+    of itself in the temporary folder (Dask's own dask-scratch-space, whose lock files outlive
+    it, was left there)."""
     inputs = tmp_path / "in"
     _copies(vod, inputs, 3)
     (inputs / "broken.mp4").write_bytes(b"not a video")

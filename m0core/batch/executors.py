@@ -378,19 +378,20 @@ class DaskExecutor:
             watching.set()
             client.close()
             client_log.setLevel(level)
-            if cluster is not None:
+            if scratch is not None:  # the local cluster the batch started
                 _close(cluster, scratch)
 
-    def _connect(self, workers: int):
-        """A client of the scheduler, or of a local cluster of ``workers`` workers (and that
-        cluster, and the folder it keeps its files in, to remove once it is closed)."""
+    def _connect(self, workers: int) -> tuple[Any, Any, str | None]:
+        """A client of the scheduler, or of a local cluster of ``workers`` workers, with that
+        cluster and the folder it keeps its files in (:func:`_close` ends both; ``None`` and
+        ``None`` for a running scheduler's)."""
         import dask
         from distributed import Client, LocalCluster
 
         if self.scheduler:
             try:
                 _answers(self.scheduler)
-                return Client(self.scheduler, timeout=CONNECT_TIMEOUT), None, ""
+                return Client(self.scheduler, timeout=CONNECT_TIMEOUT), None, None
             except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad address
                 raise M0Error(f"cannot reach the Dask scheduler at {self.scheduler} ({exc})") \
                     from None
