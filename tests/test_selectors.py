@@ -140,6 +140,8 @@ def test_empty_stream_gives_nothing(name):
         ("standout", {"floor_db": "loud"}),
         ("standout", {"window": 1e300}),     # not numpy's "Maximum allowed size exceeded"
         ("standout", {"window": 3601.0}),
+        ("standout", {"heard_db": 0.0}),
+        ("standout", {"heard_db": "talk"}),
         ("crest", {"threshold": float("inf")}),
         ("crest", {"spike_db": -3.0}),
         ("crest", {"history": 0.0}),
@@ -447,6 +449,27 @@ def test_standout_after_a_long_pause_talk_is_not_a_moment_a_shout_is():
     found = run(make("standout", duration=600.0), curve.astype(np.float32), pieces=7)
     assert [h for h in found if not near(h, [300.0])] == []
     assert any(near(h, [300.0]) for h in found)
+
+
+def test_standout_in_sparse_talk_a_sound_as_loud_as_the_talk_is_not_a_moment_a_shout_is():
+    """Between games someone says a word now and then (0.5 s at -40 … -32 dB, every 2-3 s)
+    over room tone: the seconds around a sound there are mostly a pause, so it is judged
+    against the talk as heard (its words without the pauses, about -35 dB) less 5 dB — not
+    against the loud part of seconds that are mostly pause (their 90th percentile falls among
+    the quieter words: a game's sound as loud as the loudest words was +11 dB over it less
+    6 dB, a moment). A sound at -32 dB for 1.5 s is not a moment; a shout at -22 dB is."""
+    rng = np.random.default_rng(13)
+    curve = -80.0 + rng.normal(0, 1, 6000)  # room tone
+    t = 3.0
+    while t < 595.0:
+        put(curve, t, 0.5, rng.uniform(-40.0, -32.0))
+        t += rng.uniform(2.0, 3.0)
+    for at, level in ((200.0, -32.0), (400.0, -22.0)):
+        i = int(round(at / HOP))
+        curve[i - 20:i + 35] = -80.0 + rng.normal(0, 1, 55)  # no word just before or after
+        put(curve, at, 1.5, level)
+    found = run(make("standout", duration=600.0), curve.astype(np.float32), pieces=6)
+    assert [round(h.peak_time) for h in found] == [400]
 
 
 def test_standout_talk_resuming_after_a_long_pause_at_the_end_is_not_a_moment():

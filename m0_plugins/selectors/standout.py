@@ -36,6 +36,9 @@ _BATCH = 60
 #: The running level's window on each side of a second, at most (seconds): an hour.
 WINDOW_MOST = 3600.0
 
+#: The loud peaks of a stretch, from which :meth:`Standout._heard` counts ``heard_db`` down.
+HEARD_PERCENTILE = 98.0
+
 #: Sensitivity 0 … 1 moves every margin by this many dB (0.5 is the default: no change).
 SENSITIVITY_DB = 8.0
 
@@ -77,8 +80,11 @@ class Standout:
        (the bed as a listener hears it around the moment: talk, music, noise). Where those
        seconds are mostly a pause (their median more than ``pause_db`` under the loud part of
        the ``context`` seconds on each side: the 90th percentile), the bed is at least
-       that loud part less ``context_db`` — so talk resuming after a long pause is not a
-       moment, while a quiet passage of music keeps its own, quieter bed. Where the
+       those seconds' level as heard less ``context_db``: the mean power of their values
+       within ``heard_db`` of their loud peaks (the 98th percentile), the talk without the
+       pauses between its lines — so talk resuming after a long pause is not a moment, nor
+       a game's sound as loud as that talk, while a quiet passage of music keeps its own,
+       quieter bed. Where the
        recording's start or end cuts one side of these seconds, as many more are read on the
        other.
     3. **A moment** is a candidate that stays ``margin_db`` over its bed for ``hold`` seconds
@@ -147,8 +153,9 @@ class Standout:
         longest: float = 12.0,
         side: float = 4.0,
         context: float = 20.0,
-        context_db: float = 6.0,
+        context_db: float = 5.0,
         pause_db: float = 20.0,
+        heard_db: float = 25.0,
         margin_db: float = 10.0,
         hold: float = 0.4,
         excess: float = 1.0,
@@ -173,6 +180,7 @@ class Standout:
         self.percentile = number("percentile", percentile, low=0.0, high=100.0)
         self.context_db = number("context_db", context_db)
         self.pause_db = number("pause_db", pause_db)
+        self.heard_db = number("heard_db", heard_db, above=0.0)
         self.steady = number("steady", steady, low=0.0)
         self.busy = whole("busy", busy, low=1)
         self.busy_db = number("busy_db", busy_db)
@@ -404,7 +412,7 @@ class Standout:
             if len(wide):
                 loud = float(audible_percentiles(wide[None, :], [90.0])[0][0])
                 if len(around) and float(np.median(around)) < loud - self.pause_db:
-                    bed = max(bed, loud - self.context_db)
+                    bed = max(bed, self._heard(wide) - self.context_db)
             peak = int(np.argmax(values))
             span.peak, span.peak_db = s + peak, float(values[peak])
             span.loud = span.peak_db - bed
@@ -424,6 +432,12 @@ class Standout:
                 span.score = float(np.sum(burst - (bed + self.burst))) * hop
                 span.reason = (f"burst: +{span.loud:.0f} dB over a steady bed, "
                                f"{(e - s) * hop:.1f} s")
+
+    def _heard(self, values: np.ndarray) -> float:
+        """The level of ``values`` as heard: the mean power of those within ``heard_db`` of
+        their loud peaks (the 98th percentile), without the pauses between them."""
+        top = float(audible_percentiles(values[None, :], [HEARD_PERCENTILE])[0][0])
+        return _power_mean(values[values >= top - self.heard_db])
 
     def _steady(self, s: int, e: int) -> bool:
         """Whether the values around ``[s, e)`` (twice ``side`` on each side) range less than
