@@ -37,7 +37,7 @@ _BATCH = 60
 WINDOW_MOST = 3600.0
 
 #: The loud peaks of a stretch, from which :meth:`Standout._heard` counts ``heard_db`` down.
-HEARD_PERCENTILE = 99.0
+HEARD_PERCENTILE = 98.0
 
 #: Sensitivity 0 … 1 moves every margin by this many dB (0.5 is the default: no change).
 SENSITIVITY_DB = 8.0
@@ -78,13 +78,13 @@ class Standout:
        not a pause: those lines are one moment, judged against the bed around them all).
     2. **Its bed** is the mean power of the ``side`` seconds before and after the candidate
        (the bed as a listener hears it around the moment: talk, music, noise). Where those
-       seconds are mostly a pause — their median more than ``pause_db`` under the level of
-       the ``context`` seconds on each side as heard: the mean power of their values within
-       ``heard_db`` of their loud peaks (the 99th percentile), the talk without the pauses
-       between its lines — the bed is at least that level less ``context_db``: so talk
-       resuming after a long pause is not a moment, nor a word now and then over a silent
-       room, nor a game's sound as loud as that talk, while a quiet passage of music keeps
-       its own, quieter bed. Where the
+       seconds are mostly a pause (their median more than ``pause_db`` under the loud part of
+       the ``context`` seconds on each side: the 90th percentile), the bed is at least
+       those seconds' level as heard less ``context_db``: the mean power of their values
+       within ``heard_db`` of their loud peaks (the 98th percentile), the talk without the
+       pauses between its lines — so talk resuming after a long pause is not a moment, nor
+       a game's sound as loud as that talk, while a quiet passage of music keeps its own,
+       quieter bed. Where the
        recording's start or end cuts one side of these seconds, as many more are read on the
        other.
     3. **A moment** is a candidate that stays ``margin_db`` over its bed for ``hold`` seconds
@@ -410,9 +410,9 @@ class Standout:
             wide = self._nearest(s, e, self._context)
             bed = _power_mean(around) if len(around) else float(values.min())
             if len(wide):
-                heard = self._heard(wide)
-                if len(around) and float(np.median(around)) < heard - self.pause_db:
-                    bed = max(bed, heard - self.context_db)
+                loud = float(audible_percentiles(wide[None, :], [90.0])[0][0])
+                if len(around) and float(np.median(around)) < loud - self.pause_db:
+                    bed = max(bed, self._heard(wide) - self.context_db)
             peak = int(np.argmax(values))
             span.peak, span.peak_db = s + peak, float(values[peak])
             span.loud = span.peak_db - bed
@@ -435,7 +435,7 @@ class Standout:
 
     def _heard(self, values: np.ndarray) -> float:
         """The level of ``values`` as heard: the mean power of those within ``heard_db`` of
-        their loud peaks (the 99th percentile), without the pauses between them."""
+        their loud peaks (the 98th percentile), without the pauses between them."""
         top = float(audible_percentiles(values[None, :], [HEARD_PERCENTILE])[0][0])
         return _power_mean(values[values >= top - self.heard_db])
 

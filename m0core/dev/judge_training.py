@@ -4,11 +4,6 @@ model, ``m0core/judge/check.npz``::
     python -m m0core.dev.judge_training WORK_FOLDER            # writes the model
     python -m m0core.dev.judge_training WORK_FOLDER --halves   # the protocol that chose it
 
-The shipped file is what the first command wrote before ``standout`` began to judge whether
-the seconds around a candidate are a pause against the talk as heard (one of its 868 loose
-moments differs now; a model written now rates alike on fresh recordings and puts one
-validation file of the detection benchmark under F1 0.9: docs/benchmarks.md).
-
 Everything comes from the development split (``corpus-packages.txt``'s Debian packages, the
 part of each pool :mod:`m0core.dev.corpus` gives ``split="dev"``) and from noise beds
 (:mod:`m0core.dev.synth`): 40 stream-like recordings of 10 min (seeds 1000–1039, beds
