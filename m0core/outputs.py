@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
@@ -93,11 +92,15 @@ def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
+    # named before it exists, so a stop (Ctrl-C) at any point of its making removes it too
+    test_file = out / temp_name(WRITE_TEST_SUFFIX.lstrip("-"))
     try:
-        with tempfile.NamedTemporaryFile(dir=out, prefix=temp_prefix(), suffix=WRITE_TEST_SUFFIX):
-            pass
+        os.close(os.open(test_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
         raise OutputError(f"{out}: cannot write in the output folder ({exc.strerror})") from None
+    finally:
+        with suppress(OSError):
+            test_file.unlink()
     return out
 
 
@@ -122,11 +125,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def write_text_atomic(path: Path, text: str | bytes) -> None:
     """Write ``text`` (UTF-8) or bytes to ``path`` through a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=f"-{path.name}")
+    tmp = path.parent / temp_name(path.name)  # named first: a stop while it is made removes it
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:
             fh.write(text.encode("utf-8") if isinstance(text, str) else text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; outputs are meant to be shared
+        os.chmod(tmp, 0o644)  # outputs are meant to be shared, whatever the umask
         os.replace(tmp, path)
     except OSError as exc:
         _unlink(tmp)
@@ -136,7 +139,7 @@ def write_text_atomic(path: Path, text: str | bytes) -> None:
         raise
 
 
-def _unlink(path: str) -> None:
+def _unlink(path: str | os.PathLike) -> None:
     try:
         os.unlink(path)
     except OSError:

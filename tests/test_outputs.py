@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 import subprocess
 from dataclasses import replace
@@ -670,21 +671,59 @@ def test_highlights_json_says_where_each_clip_starts_in_the_recording(analysed):
         assert row["start"] - 2.1 <= row["clip_start"] <= row["start"]
 
 
+def _stopped_write_test(monkeypatch) -> None:
+    """Make the output folder's write test stop (Ctrl-C) just after its file is made."""
+    real = os.open
+
+    def stopped(path, flags, *args, **kwargs):
+        os.close(real(path, flags, *args, **kwargs))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "open", stopped)
+
+
 def test_a_stop_just_after_the_output_folder_is_made_leaves_no_folder(tmp_path, monkeypatch):
     """Ctrl-C or a closed terminal (SIGHUP) that lands between the folder's mkdir and the
     block that fills it left an empty folder: the folder is made inside what removes it."""
-    import tempfile
-
     from m0core.outputs import out_dir_for
 
-    def stopped(*args, **kwargs):  # the write test that follows the mkdir
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(tempfile, "NamedTemporaryFile", stopped)
+    _stopped_write_test(monkeypatch)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt), out_dir_for(out):
         pass
     assert not out.exists()
+
+
+def test_a_stop_while_the_write_test_is_made_leaves_no_file(tmp_path, monkeypatch):
+    """Ctrl-C that lands just after the output folder's write test file is made (before
+    :mod:`tempfile` had handed it over to be removed) left it in the folder: a batch stopped
+    0.3 s after it began left ``.partial-<pid>-<random>-write-test``."""
+    from m0core.outputs import prepare_out_dir
+
+    _stopped_write_test(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_out_dir(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_while_an_output_file_is_made_leaves_no_file(tmp_path, monkeypatch):
+    """Ctrl-C that lands just after the temporary file of highlights.json (or any output
+    written by a rename) is made leaves no temporary file: it is named before it is made."""
+    import builtins
+
+    from m0core.outputs import write_json_atomic
+
+    real = builtins.open
+
+    def stopped(path, mode="r", *args, **kwargs):
+        real(path, mode, *args, **kwargs).close()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(builtins, "open", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        write_json_atomic(tmp_path / "highlights.json", {"highlights": []})
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_each_threshold_m0_reference_suggests_picks_highlights_with_crest(wav):
