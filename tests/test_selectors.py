@@ -142,6 +142,9 @@ def test_empty_stream_gives_nothing(name):
         ("standout", {"window": 3601.0}),
         ("standout", {"heard_db": 0.0}),
         ("standout", {"heard_db": "talk"}),
+        ("standout", {"talk": 0}),
+        ("standout", {"talk": 2.5}),
+        ("standout", {"talk_db": 0.0}),
         ("crest", {"threshold": float("inf")}),
         ("crest", {"spike_db": -3.0}),
         ("crest", {"history": 0.0}),
@@ -470,6 +473,38 @@ def test_standout_in_sparse_talk_a_sound_as_loud_as_the_talk_is_not_a_moment_a_s
         put(curve, at, 1.5, level)
     found = run(make("standout", duration=600.0), curve.astype(np.float32), pieces=6)
     assert [round(h.peak_time) for h in found] == [400]
+
+
+def test_standout_a_word_now_and_then_over_a_silent_room_is_not_a_moment_a_shout_is():
+    """Someone silent but for a word now and then (0.4 s at -40 … -32 dB, every 4-12 s) over
+    room tone (-80 dB): most of the 40 s around a word is the room, so its loud part (the
+    90th percentile) was the room too, the seconds around a word did not count as a pause,
+    and every word stood 40 dB over them: a moment. Against the words as heard (within 25 dB
+    of the 99th percentile) they are the bed; a shout at -22 dB is still a moment."""
+    rng = np.random.default_rng(14)
+    curve = -80.0 + rng.normal(0, 1, 6000)
+    t = 3.0
+    while t < 595.0:
+        if not 290.0 <= t < 306.0:
+            put(curve, t, 0.4, rng.uniform(-40.0, -32.0))
+        t += rng.uniform(4.0, 12.0)
+    put(curve, 300.0, 2.0, -22.0)
+    found = run(make("standout", duration=600.0), curve.astype(np.float32), pieces=6)
+    assert [round(h.peak_time) for h in found] == [300]
+
+
+def test_standout_two_loud_moments_close_together_over_a_silent_room_are_both_moments():
+    """Two shouts 18 s apart over room tone, each a few lines: each is in the 40 s around the
+    other, and as loud, but one loud moment is not talk, so neither is judged against the
+    other (each hid the other when the talk as heard was used wherever the seconds around
+    were quiet)."""
+    rng = np.random.default_rng(15)
+    curve = -80.0 + rng.normal(0, 1, 6000)  # room tone
+    for at in (200.0, 218.0):
+        for line in (0.0, 1.2, 2.4):  # lines of one shout, 0.2 s apart
+            put(curve, at + line, 1.0, -20.0)
+    found = run(make("standout", duration=600.0), curve.astype(np.float32), pieces=6)
+    assert [round(h.peak_time) for h in found] == [200, 218]
 
 
 def test_standout_talk_resuming_after_a_long_pause_at_the_end_is_not_a_moment():

@@ -36,7 +36,7 @@ _BATCH = 60
 #: The running level's window on each side of a second, at most (seconds): an hour.
 WINDOW_MOST = 3600.0
 
-#: The loud peaks of a stretch, from which :meth:`Standout._heard` counts ``heard_db`` down.
+#: The loud peaks of a stretch, from which its level as heard counts ``heard_db`` down.
 HEARD_PERCENTILE = 98.0
 
 #: Sensitivity 0 … 1 moves every margin by this many dB (0.5 is the default: no change).
@@ -78,15 +78,18 @@ class Standout:
        not a pause: those lines are one moment, judged against the bed around them all).
     2. **Its bed** is the mean power of the ``side`` seconds before and after the candidate
        (the bed as a listener hears it around the moment: talk, music, noise). Where those
-       seconds are mostly a pause (their median more than ``pause_db`` under the loud part of
-       the ``context`` seconds on each side: the 90th percentile), the bed is at least
-       those seconds' level as heard less ``context_db``: the mean power of their values
-       within ``heard_db`` of their loud peaks (the 98th percentile), the talk without the
-       pauses between its lines — so talk resuming after a long pause is not a moment, nor
-       a game's sound as loud as that talk, while a quiet passage of music keeps its own,
-       quieter bed. Where the
-       recording's start or end cuts one side of these seconds, as many more are read on the
-       other.
+       seconds are mostly a pause — their median more than ``pause_db`` under the loud part
+       of the ``context`` seconds on each side (their 90th percentile), or under those
+       seconds' level as heard where they hold talk (at least ``talk`` separate sounds, more
+       than ``bridge`` apart, within ``talk_db`` of their loud peaks: not one loud moment or
+       two) — the bed is at least those seconds' level as heard less ``context_db``. That
+       level is the mean power of their values within ``heard_db`` of their loud peaks (the
+       98th percentile): the talk without the pauses between its lines. So talk resuming
+       after a long pause is not a moment, nor a word now and then over a silent room, nor a
+       game's sound as loud as that talk, while a quiet passage of music keeps its own,
+       quieter bed, and two loud moments over a silent room do not hide each other. Where
+       the recording's start or end cuts one side of these seconds, as many more are read on
+       the other.
     3. **A moment** is a candidate that stays ``margin_db`` over its bed for ``hold`` seconds
        in all, and by ``excess`` dB·s in all (the dB over the margin, summed over those
        seconds: a long moment just over it or a short one far over it) (**held**: a reaction,
@@ -156,6 +159,8 @@ class Standout:
         context_db: float = 5.0,
         pause_db: float = 20.0,
         heard_db: float = 25.0,
+        talk: int = 3,
+        talk_db: float = 12.0,
         margin_db: float = 10.0,
         hold: float = 0.4,
         excess: float = 1.0,
@@ -181,6 +186,8 @@ class Standout:
         self.context_db = number("context_db", context_db)
         self.pause_db = number("pause_db", pause_db)
         self.heard_db = number("heard_db", heard_db, above=0.0)
+        self.talk = whole("talk", talk, low=1)
+        self.talk_db = number("talk_db", talk_db, above=0.0)
         self.steady = number("steady", steady, low=0.0)
         self.busy = whole("busy", busy, low=1)
         self.busy_db = number("busy_db", busy_db)
@@ -409,10 +416,13 @@ class Standout:
             around = self._nearest(s, e, self._side)
             wide = self._nearest(s, e, self._context)
             bed = _power_mean(around) if len(around) else float(values.min())
-            if len(wide):
-                loud = float(audible_percentiles(wide[None, :], [90.0])[0][0])
-                if len(around) and float(np.median(around)) < loud - self.pause_db:
-                    bed = max(bed, self._heard(wide) - self.context_db)
+            if len(wide) and len(around):
+                loud, top = audible_percentiles(wide[None, :], [90.0, HEARD_PERCENTILE])[:, 0]
+                heard = _power_mean(wide[wide >= top - self.heard_db])  # the talk as heard
+                middle = float(np.median(around))
+                if middle < loud - self.pause_db or (
+                        middle < heard - self.pause_db and self._talk(wide, top)):
+                    bed = max(bed, heard - self.context_db)
             peak = int(np.argmax(values))
             span.peak, span.peak_db = s + peak, float(values[peak])
             span.loud = span.peak_db - bed
@@ -433,11 +443,13 @@ class Standout:
                 span.reason = (f"burst: +{span.loud:.0f} dB over a steady bed, "
                                f"{(e - s) * hop:.1f} s")
 
-    def _heard(self, values: np.ndarray) -> float:
-        """The level of ``values`` as heard: the mean power of those within ``heard_db`` of
-        their loud peaks (the 98th percentile), without the pauses between them."""
-        top = float(audible_percentiles(values[None, :], [HEARD_PERCENTILE])[0][0])
-        return _power_mean(values[values >= top - self.heard_db])
+    def _talk(self, values: np.ndarray, top: float) -> bool:
+        """Whether ``values`` hold at least ``talk`` separate sounds (more than ``bridge``
+        apart) within ``talk_db`` of their loud peaks ``top``: lines of talk, not a loud
+        moment or two."""
+        loud = np.flatnonzero(values >= top - self.talk_db)
+        return len(loud) > 0 and 1 + int(np.count_nonzero(np.diff(loud) > self._bridge)) \
+            >= self.talk
 
     def _steady(self, s: int, e: int) -> bool:
         """Whether the values around ``[s, e)`` (twice ``side`` on each side) range less than
