@@ -210,6 +210,34 @@ def cut_copy(path: Path, to: Path, share: float = 0.8) -> Path:
     return to
 
 
+def stop_when_made(monkeypatch: pytest.MonkeyPatch, part: str) -> None:
+    """Make the making of a file whose name holds ``part`` stop (Ctrl-C) just after the file
+    is made, whichever way it is made (``os.open``, as :mod:`tempfile` does, ``open`` or
+    ``Path.write_text``)."""
+    import builtins
+    import io
+
+    real_os_open, real_open = os.open, builtins.open
+
+    def stopped_os_open(path, flags, *args, **kwargs):
+        fd = real_os_open(path, flags, *args, **kwargs)
+        if part in os.fspath(path):
+            os.close(fd)
+            raise KeyboardInterrupt
+        return fd
+
+    def stopped_open(path, *args, **kwargs):
+        fh = real_open(path, *args, **kwargs)
+        if isinstance(path, (str, os.PathLike)) and part in os.fspath(path):
+            fh.close()
+            raise KeyboardInterrupt
+        return fh
+
+    monkeypatch.setattr(os, "open", stopped_os_open)
+    monkeypatch.setattr(builtins, "open", stopped_open)
+    monkeypatch.setattr(io, "open", stopped_open)
+
+
 def run_m0(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
            timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the real CLI (``python -m m0core``) and capture its output."""

@@ -7,7 +7,7 @@ import os
 from dataclasses import replace
 
 import pytest
-from conftest import run_m0
+from conftest import run_m0, stop_when_made
 
 import m0core
 from m0_plugins.ffmpeg_source import FFmpegSource
@@ -285,3 +285,21 @@ def test_a_cache_whose_description_cannot_be_written_keeps_no_curve(vod, own_cac
     monkeypatch.setattr(outputs, "write_text_atomic", real)
     m0core.analyze(vod, None, clips=False)
     assert m0core.analyze(vod, None, clips=False).timings["cached"] == 1.0
+
+
+def test_a_stop_while_the_spectra_spool_is_made_leaves_no_file(own_cache, monkeypatch):
+    """Ctrl-C that lands just after the temporary file the spectra are spooled to is made
+    (:mod:`tempfile` made it before handing it over) leaves nothing in the cache once the run
+    discards its spool, as a stopped run does."""
+    import numpy as np
+
+    from m0core.judge import spectra
+    from m0core.pipeline import cache
+
+    spool = cache.Spool()
+    stop_when_made(monkeypatch, "-spectra")
+    with pytest.raises(KeyboardInterrupt):
+        spool.write(np.zeros((4, spectra.BANDS), dtype=np.uint8), 0)
+    monkeypatch.undo()
+    spool.discard()
+    assert list(own_cache.iterdir()) == []

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
 import subprocess
 from dataclasses import replace
@@ -17,7 +16,7 @@ from xml.etree import ElementTree
 import numpy as np
 import opentimelineio as otio
 import pytest
-from conftest import _AUDIO_EXPR, LOUD_AT, chapters_of, run_m0
+from conftest import _AUDIO_EXPR, LOUD_AT, chapters_of, run_m0, stop_when_made
 
 import m0core
 from m0_plugins.selectors.adaptive import threshold_line
@@ -27,6 +26,7 @@ from m0core import hookimpl
 from m0core.errors import OptionError, OutputError
 from m0core.media import chapters
 from m0core.media.ffmpeg import ffmpeg_exe, probe
+from m0core.model import Highlight
 from m0core.options import Options
 
 FORMATS = ("csv", "edl", "otio", "fcpxml", "chapters")
@@ -671,23 +671,12 @@ def test_highlights_json_says_where_each_clip_starts_in_the_recording(analysed):
         assert row["start"] - 2.1 <= row["clip_start"] <= row["start"]
 
 
-def _stopped_write_test(monkeypatch) -> None:
-    """Make the output folder's write test stop (Ctrl-C) just after its file is made."""
-    real = os.open
-
-    def stopped(path, flags, *args, **kwargs):
-        os.close(real(path, flags, *args, **kwargs))
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "open", stopped)
-
-
 def test_a_stop_just_after_the_output_folder_is_made_leaves_no_folder(tmp_path, monkeypatch):
     """Ctrl-C or a closed terminal (SIGHUP) that lands between the folder's mkdir and the
     block that fills it left an empty folder: the folder is made inside what removes it."""
     from m0core.outputs import out_dir_for
 
-    _stopped_write_test(monkeypatch)
+    stop_when_made(monkeypatch, "write-test")
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt), out_dir_for(out):
         pass
@@ -700,7 +689,7 @@ def test_a_stop_while_the_write_test_is_made_leaves_no_file(tmp_path, monkeypatc
     0.3 s after it began left ``.partial-<pid>-<random>-write-test``."""
     from m0core.outputs import prepare_out_dir
 
-    _stopped_write_test(monkeypatch)
+    stop_when_made(monkeypatch, "write-test")
     with pytest.raises(KeyboardInterrupt):
         prepare_out_dir(tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -709,19 +698,22 @@ def test_a_stop_while_the_write_test_is_made_leaves_no_file(tmp_path, monkeypatc
 def test_a_stop_while_an_output_file_is_made_leaves_no_file(tmp_path, monkeypatch):
     """Ctrl-C that lands just after the temporary file of highlights.json (or any output
     written by a rename) is made leaves no temporary file: it is named before it is made."""
-    import builtins
-
     from m0core.outputs import write_json_atomic
 
-    real = builtins.open
-
-    def stopped(path, mode="r", *args, **kwargs):
-        real(path, mode, *args, **kwargs).close()
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(builtins, "open", stopped)
+    stop_when_made(monkeypatch, "highlights.json")
     with pytest.raises(KeyboardInterrupt):
         write_json_atomic(tmp_path / "highlights.json", {"highlights": []})
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_while_the_chapters_are_written_leaves_no_file(vod, tmp_path, monkeypatch):
+    """Ctrl-C that lands just after the chapters' metadata file is made (:mod:`tempfile`
+    made it before handing it over to be removed) leaves nothing beside the output."""
+    stop_when_made(monkeypatch, "chapters.txt")
+    with pytest.raises(KeyboardInterrupt):
+        chapters.embed_chapters(vod, [Highlight(8.0, 18.0, 13.0, -6.0, 1.0, index=1)],
+                                tmp_path / "with-chapters.mp4")
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
 

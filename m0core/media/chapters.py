@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import replace
@@ -22,7 +21,7 @@ from m0core.media.ffmpeg import (
     run,
 )
 from m0core.model import Highlight, MediaInfo
-from m0core.outputs import level, position, prepare_out_dir, temp_name, temp_prefix
+from m0core.outputs import level, position, prepare_out_dir, temp_name
 
 
 def chapter_title(highlight: Highlight) -> str:
@@ -168,15 +167,12 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
     """
     src, target, options = _checked_target(video, out)
     muxer = chapter_muxer(target)
+    # named before they are made: a stop while one is made removes it too
     partial = target.with_name(temp_name(target.name))
-    meta = None
+    meta = target.with_name(temp_name("chapters.txt"))
     try:
-        fd, meta = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(),
-                                    suffix="-chapters.txt")
-        os.close(fd)
-
         def mux(delay: float) -> None:
-            Path(meta).write_text(ffmetadata([later(h, delay) for h in highlights],
+            meta.write_text(ffmetadata([later(h, delay) for h in highlights],
                                              contiguous=starts_only(target)),
                                   encoding="utf-8")
             run(base_command() + [
@@ -195,9 +191,8 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
                           f"({exc.strerror or exc})") from None
     finally:
         for leftover in (meta, partial):
-            if leftover is not None:
-                with suppress(OSError):  # none there; a read-only folder says so as EROFS
-                    Path(leftover).unlink()
+            with suppress(OSError):  # none there; a read-only folder says so as EROFS
+                leftover.unlink()
     return target
 
 

@@ -29,7 +29,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -269,14 +268,14 @@ class Spool:
         if self.failed or not len(codes):
             return
         try:
-            if self._fh is None:
-                from m0core.outputs import temp_prefix
+            if self._path is None:
+                from m0core.outputs import temp_name
 
                 folder = cache_dir()
                 folder.mkdir(parents=True, exist_ok=True)
-                fd, name = tempfile.mkstemp(dir=folder, prefix=temp_prefix(),
-                                            suffix=f"-spectra{SUFFIX_SPECTRA}")
-                self._fh, self._path, self.first = os.fdopen(fd, "wb"), Path(name), first
+                # named before it is made: a stop while it is made removes it too
+                self._path = folder / temp_name(f"spectra{SUFFIX_SPECTRA}")
+                self._fh, self.first = open(self._path, "xb"), first
             data = judge_spectra.aligned(codes, first, self.first + self.rows).tobytes()
             self._fh.write(data)
             self._digest.update(data)
@@ -301,9 +300,10 @@ class Spool:
         if self._fh is not None:
             with suppress(OSError):
                 self._fh.close()
+        if self._path is not None:
             with suppress(OSError):
                 self._path.unlink(missing_ok=True)
-            self._fh = self._path = None
+        self._fh = self._path = None
 
 
 def store(ident: dict[str, Any], media: MediaInfo, hop: float, scores: np.ndarray,
