@@ -56,16 +56,17 @@ def _alive(pid: int) -> bool:
     return psutil.pid_exists(pid)
 
 
-def remove_stale_temps(folder: str | os.PathLike) -> None:
+def remove_stale_temps(folder: str | os.PathLike, *, own: bool = True) -> None:
     """Remove m0's temporary files and folders in ``folder`` whose process has ended, or that
-    belong to this process (call it when none of them is being written). Anything else, even
-    a hidden ``.partial-*`` or ``.tmp`` file of another program, is left alone."""
+    belong to this process unless ``own`` is false (call it, with ``own``, when none of them
+    is being written). Anything else, even a hidden ``.partial-*`` or ``.tmp`` file of
+    another program, is left alone."""
     for path in Path(folder).glob(f"{TEMP_PREFIX}*"):
         m = _TEMP.match(path.name)
         if m is None:
             continue
         owner = int(m.group(1))
-        if owner != os.getpid() and _alive(owner):
+        if owner == os.getpid() and not own or owner != os.getpid() and _alive(owner):
             continue
         try:
             if path.is_dir() and not path.is_symlink():

@@ -1363,13 +1363,17 @@ def test_disabled_plugins_stay_disabled_in_the_jobs(vod, tmp_path, fake_dist):
 def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
     """A local cluster runs the batch's jobs as the default executor does, and leaves nothing
     of itself in the temporary folder (Dask's own dask-scratch-space, whose lock files outlive
-    it, was left there)."""
+    it, was left there); the folder a batch killed outright (SIGKILL) left there goes."""
     inputs = tmp_path / "in"
     _copies(vod, inputs, 3)
     (inputs / "broken.mp4").write_bytes(b"not a video")
     out = tmp_path / "out"
     temp = tmp_path / "temp"
-    temp.mkdir()
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    killed = temp / f".partial-{ended.pid}-k2j3h4g5-dask" / "dask-scratch-space"
+    killed.mkdir(parents=True)
+    (killed / "worker-0.dirlock").write_bytes(b"")
     env, tag = tagged_env(dict(os.environ, TMPDIR=str(temp)))
     run = run_m0("batch", str(inputs), str(out), "--executor", "dask", "--workers", "2",
                  "--json", env=env, timeout=300)

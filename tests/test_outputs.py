@@ -820,3 +820,24 @@ def test_m0_probe_says_a_recording_looks_cut_short(make_media, tmp_path):
         as_json.stderr.strip().removeprefix("Warning: ")], as_json.stderr
     whole_json = run_m0("probe", str(whole), "--json")
     assert whole_json.stderr == "" and json.loads(whole_json.stdout)["warnings"] == []
+
+
+def test_a_sweep_of_a_shared_folder_leaves_this_process_s_own_temporaries(tmp_path):
+    """In a folder other batches of this process may be using (the system's temporary folder,
+    where a local Dask cluster keeps its files), a sweep with ``own=False`` removes only what
+    ended processes left."""
+    import sys
+
+    from m0core.outputs import remove_stale_temps, temp_name
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    left = tmp_path / f".partial-{ended.pid}-k2j3h4g5-dask"
+    mine = tmp_path / temp_name("dask")
+    for folder in (left, mine):
+        folder.mkdir()
+        (folder / "lock").write_bytes(b"")
+    remove_stale_temps(tmp_path, own=False)
+    assert not left.exists() and mine.exists()
+    remove_stale_temps(tmp_path)
+    assert not mine.exists()

@@ -48,6 +48,7 @@ from typing import Any
 from m0core import workers
 from m0core.checks import number, whole
 from m0core.errors import M0Error, OptionError
+from m0core.outputs import remove_stale_temps, temp_prefix
 from m0core.stops import held_signals
 from m0core.workers import stop_process
 
@@ -399,8 +400,10 @@ class DaskExecutor:
         # Ctrl-C, a task whose workers died) are not the user's business; m0 reports how each
         # job ended
         # its scheduler, nannies and workers keep their files (Dask's dask-scratch-space,
-        # whose lock files outlive the cluster) in a folder of the batch's, removed with it
-        scratch, cluster = tempfile.mkdtemp(prefix="m0-dask-"), None
+        # whose lock files outlive the cluster) in a folder of the batch's, removed with it;
+        # one a batch killed outright (SIGKILL) left goes once its process has ended
+        remove_stale_temps(tempfile.gettempdir(), own=False)
+        scratch, cluster = tempfile.mkdtemp(prefix=temp_prefix(), suffix="-dask"), None
         try:
             with _deaf_to_ctrl_c(), dask.config.set({"temporary-directory": scratch}):
                 # its HTTP server (no dashboard) on a free port, not Dask's 8787: another
