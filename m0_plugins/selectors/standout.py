@@ -164,7 +164,7 @@ class Standout:
         margin_db: float = 10.0,
         hold: float = 0.4,
         excess: float = 1.0,
-        burst_db: float = 8.0,
+        burst_db: float = 7.0,
         steady: float = 3.0,
         busy: int = 3,
         busy_window: float = 45.0,
@@ -181,7 +181,7 @@ class Standout:
         shift = (0.5 - sensitivity_value(sensitivity)) * SENSITIVITY_DB
         self.margin = number("margin_db", margin_db, above=0.0) + shift
         self.burst = number("burst_db", burst_db, above=0.0) + shift
-        self.rise = min(number("rise_db", rise_db, above=0.0) + shift, self.margin, self.burst)
+        self.rise = min(number("rise_db", rise_db, above=0.0) + shift, self.margin)
         self.percentile = number("percentile", percentile, low=0.0, high=100.0)
         self.context_db = number("context_db", context_db)
         self.pause_db = number("pause_db", pause_db)
