@@ -506,6 +506,20 @@ def test_standout_a_short_burst_a_little_under_8_db_over_a_steady_bed_is_a_momen
     assert all(h.reason.startswith("burst") for h in found)
 
 
+def test_standout_a_cheer_with_a_tail_over_a_steady_bed_is_a_burst():
+    """Cheers of 3 s 9.5 dB over a steady noise bed, each fading out over a second: whether
+    the bed is steady is judged without the second next to the cheer, so its tail does not
+    make the bed look unsteady (one of them was neither held nor a burst)."""
+    curve = bed(600.0, -40.0, 1.0)
+    for at in (100.0, 300.0, 500.0):
+        put(curve, at, 3.0, -30.5)
+        put(curve, at + 3.0, 0.5, -34.5)  # its tail
+        put(curve, at + 3.5, 0.5, -37.5)
+    found = run(make("standout", duration=600.0), curve.astype(np.float32), pieces=3)
+    assert [round(h.peak_time) for h in found] == [100, 300, 500]
+    assert all(h.reason.startswith("burst") for h in found)
+
+
 def test_standout_two_loud_moments_close_together_over_a_silent_room_are_both_moments():
     """Two shouts 18 s apart over room tone, each a few lines: each is in the 40 s around the
     other, and as loud, but one loud moment is not talk, so neither is judged against the

@@ -95,7 +95,8 @@ class Standout:
        seconds: a long moment just over it or a short one far over it) (**held**: a reaction,
        a cheer; a game effect, a door slam or a swell of the music does not stay that far over
        for that long), or — on a steady bed only (the
-       values around range less than ``steady`` dB, p90 − p10) — rises ``burst_db`` over it
+       values around, but for the ``gap`` seconds next to it, range less than ``steady`` dB,
+       p90 − p10) — rises ``burst_db`` over it
        at all (**burst**: a bang on a quiet room), unless the values rose ``busy_db`` over
        the running level at ``busy`` or more other places (gaps of at most ``join``) within
        ``busy_window`` seconds (then bursts are the game's sound, not moments, even where
@@ -452,9 +453,11 @@ class Standout:
             >= self.talk
 
     def _steady(self, s: int, e: int) -> bool:
-        """Whether the values around ``[s, e)`` (twice ``side`` on each side) range less than
+        """Whether the values around ``[s, e)`` (twice ``side`` on each side, leaving out the
+        ``gap`` seconds next to it: a cheer's tail, the bed's rise into it) range less than
         ``steady`` dB (p90 - p10)."""
-        near = self._sides(s, e, 2 * self._side)
+        skip = self._gap * self._size
+        near = self._sides(s - skip, e + skip, 2 * self._side)
         if not len(near):
             return False
         p10, p90 = audible_percentiles(near[None, :], [10.0, 90.0])[:, 0]
