@@ -180,3 +180,23 @@ def test_the_compilation_has_a_bar_of_its_own(wav, tmp_path):
     assert run.stderr.splitlines() == ["Analysing", "Cutting clips", "Making the compilation",
                                        "Writing outputs"], run.stderr
     assert (tmp_path / "out" / "compilation.m4a").is_file()
+
+
+def test_ffmpeg_s_last_progress_is_told_before_run_returns(tmp_path):
+    """The thread that reads ffmpeg's ``-progress`` was left behind when ffmpeg ended: its pipe
+    was closed under it, so a copy faster than the thread (a loaded machine, a slow bar) never
+    told its last seconds, and ``m0 chapters``'s bar ended at 0 %."""
+    import time
+
+    from m0core.media.ffmpeg import base_command, run
+
+    told: list[float] = []
+
+    def slow(seconds: float) -> None:
+        time.sleep(0.05)  # a bar drawing on a busy terminal
+        told.append(seconds)
+
+    run(base_command() + ["-stats_period", "0.001", "-f", "lavfi", "-i",
+                          "sine=duration=20:sample_rate=8000", "-f", "null", "-"],
+        timeout=60, what="test", progress=slow)
+    assert told and told[-1] == pytest.approx(20.0, abs=0.2), told

@@ -408,6 +408,10 @@ def child(cmd: list[str], **popen: Any) -> Iterator[tuple[subprocess.Popen, Call
         yield process.proc, process.stderr
 
 
+#: Seconds :func:`run` waits, once ffmpeg has ended, for its last ``-progress`` lines to be told.
+PROGRESS_TAIL = 5.0
+
+
 def run(args: list[str], *, timeout: float | None, what: str,
         progress: Callable[[float], None] | None = None) -> None:
     """Run an ffmpeg command to completion; raise :class:`EncodeError` naming ``what`` on
@@ -423,15 +427,19 @@ def run(args: list[str], *, timeout: float | None, what: str,
                 stdout=subprocess.DEVNULL if progress is None else subprocess.PIPE))
         except OSError as exc:
             raise EncodeError(f"{what}: cannot start ffmpeg ({exc})") from None
+        reader = None
         if progress is not None:
             import threading
 
-            threading.Thread(target=_tell_progress, args=(proc.stdout, progress),
-                             name="m0-ffmpeg-progress", daemon=True).start()
+            reader = threading.Thread(target=_tell_progress, args=(proc.stdout, progress),
+                                      name="m0-ffmpeg-progress", daemon=True)
+            reader.start()
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise EncodeError(f"{what}: ffmpeg timed out after {timeout:g} s") from None
+        if reader is not None:  # its last lines told (to 100 %) before the pipe is closed
+            reader.join(PROGRESS_TAIL)
         if code != 0:
             raise EncodeError(f"{what}: ffmpeg failed: {reason(stderr())}")
 
