@@ -66,7 +66,8 @@ def remove_stale_temps(folder: str | os.PathLike, *, own: bool = True) -> None:
         if m is None:
             continue
         owner = int(m.group(1))
-        if owner == os.getpid() and not own or owner != os.getpid() and _alive(owner):
+        mine = owner == os.getpid()
+        if (mine and not own) or (not mine and _alive(owner)):
             continue
         try:
             if path.is_dir() and not path.is_symlink():

@@ -173,8 +173,8 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
     try:
         def mux(delay: float) -> None:
             meta.write_text(ffmetadata([later(h, delay) for h in highlights],
-                                             contiguous=starts_only(target)),
-                                  encoding="utf-8")
+                                       contiguous=starts_only(target)),
+                            encoding="utf-8")
             run(base_command() + [
                 "-y", "-i", input_arg(src), "-f", "ffmetadata", "-i", input_arg(meta),
                 *options, "-map_metadata", "0", "-map_chapters", "1", "-f", muxer,
