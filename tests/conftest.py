@@ -210,6 +210,13 @@ def cut_copy(path: Path, to: Path, share: float = 0.8) -> Path:
     return to
 
 
+def ended_pid() -> int:
+    """The pid of a process that has ended (the owner of a temporary a killed m0 left)."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return ended.pid
+
+
 def stop_when_made(monkeypatch: pytest.MonkeyPatch, part: str) -> None:
     """Make the making of a file whose name holds ``part`` stop (Ctrl-C) just after the file
     is made, whichever way it is made (``os.open``, as :mod:`tempfile` does, ``open`` or

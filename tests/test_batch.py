@@ -22,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import LOUD_AT, cut_copy, run_m0
+from conftest import LOUD_AT, cut_copy, ended_pid, run_m0
 from procs import cutting_clips, m0_popen, ours, running_tasks, tagged_env, wait_for, wait_gone
 
 from m0core import BatchJob, BatchProcessor, M0Error
@@ -1369,9 +1369,8 @@ def test_dask_local_cluster_runs_the_same_jobs(vod, tmp_path):
     (inputs / "broken.mp4").write_bytes(b"not a video")
     out = tmp_path / "out"
     temp = tmp_path / "temp"
-    ended = subprocess.Popen([sys.executable, "-c", "pass"])
-    ended.wait()
-    killed = temp / f".partial-{ended.pid}-k2j3h4g5-dask" / "dask-scratch-space"
+    ended = ended_pid()
+    killed = temp / f".partial-{ended}-k2j3h4g5-dask" / "dask-scratch-space"
     killed.mkdir(parents=True)
     (killed / "worker-0.dirlock").write_bytes(b"")
     env, tag = tagged_env(dict(os.environ, TMPDIR=str(temp)))

@@ -16,7 +16,7 @@ from xml.etree import ElementTree
 import numpy as np
 import opentimelineio as otio
 import pytest
-from conftest import _AUDIO_EXPR, LOUD_AT, chapters_of, run_m0, stop_when_made
+from conftest import _AUDIO_EXPR, LOUD_AT, chapters_of, ended_pid, run_m0, stop_when_made
 
 import m0core
 from m0_plugins.selectors.adaptive import threshold_line
@@ -826,13 +826,10 @@ def test_a_sweep_of_a_shared_folder_leaves_this_process_s_own_temporaries(tmp_pa
     """In a folder other batches of this process may be using (the system's temporary folder,
     where a local Dask cluster keeps its files), a sweep with ``own=False`` removes only what
     ended processes left."""
-    import sys
-
     from m0core.outputs import remove_stale_temps, temp_name
 
-    ended = subprocess.Popen([sys.executable, "-c", "pass"])
-    ended.wait()
-    left = tmp_path / f".partial-{ended.pid}-k2j3h4g5-dask"
+    ended = ended_pid()
+    left = tmp_path / f".partial-{ended}-k2j3h4g5-dask"
     mine = tmp_path / temp_name("dask")
     for folder in (left, mine):
         folder.mkdir()

@@ -10,14 +10,12 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-from conftest import run_m0
+from conftest import ended_pid, run_m0
 from helpers import SLOW, assert_only_complete_files
 from procs import m0_popen, ours, tagged_env, wait_for, wait_gone
 
@@ -106,12 +104,11 @@ def test_rerun_removes_only_temporary_files_of_ended_m0_processes(vod, tmp_path)
     inputs = _inputs(vod, tmp_path / "in", 1)
     folder = tmp_path / "out" / "vod0_highlights"
     folder.mkdir(parents=True)
-    ended = subprocess.Popen([sys.executable, "-c", "pass"])
-    ended.wait()
-    assert not psutil.pid_exists(ended.pid)
-    stale = folder / f".partial-{ended.pid}-0a1b2c3d-01_0h00m13s_-9.0dB.mp4"
+    ended = ended_pid()
+    assert not psutil.pid_exists(ended)
+    stale = folder / f".partial-{ended}-0a1b2c3d-01_0h00m13s_-9.0dB.mp4"
     stale.write_bytes(b"half a clip")
-    stale_dir = folder / f".partial-{ended.pid}-k2j3h4g5-smart"
+    stale_dir = folder / f".partial-{ended}-k2j3h4g5-smart"
     stale_dir.mkdir()
     (stale_dir / "head.mp4").write_bytes(b"x")
     kept = [folder / f".partial-{os.getpid()}-0a1b2c3d-01_0h00m13s_-9.0dB.mp4",
