@@ -88,7 +88,7 @@ def test_a_moment_is_set_against_the_loud_moments_before_it():
 
 def _moments_curve(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A curve of ``count`` minutes over a -40 dBFS bed with a moment held at -22 dBFS for
-    2 s every 40 s from 30 s, every other one 20 s after a bang of 0.3 s at -34 dBFS (a
+    2 s every 40 s from 30 s, every other one 20 s after a bang of 0.3 s at -35 dBFS (a
     burst only the loose selector keeps, and only once the 45 s after it show the bed is
     not busy: after the moment that follows it is decided), and spectra of noise (so each
     moment's features differ)."""
@@ -97,7 +97,7 @@ def _moments_curve(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     for k, at in enumerate(range(30, count * 60 - 20, 40)):
         scores[at * 10:at * 10 + 20] = -22.0
         if k % 2:
-            scores[(at - 20) * 10:(at - 20) * 10 + 3] = -34.0
+            scores[(at - 20) * 10:(at - 20) * 10 + 3] = -35.0
     codes = rng.integers(60, 140, (count * 60 * spectra.FPS, spectra.BANDS), dtype=np.uint8)
     return scores, codes
 

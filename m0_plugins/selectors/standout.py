@@ -72,10 +72,13 @@ class Standout:
        ``window`` seconds on each side of it (leaving out the ``gap`` seconds next to it, so a
        moment of a few seconds does not raise its own reference) without their loudest ones
        (only those up to its ``percentile``-th percentile: the bed as heard). Values
-       ``rise_db`` over it, with gaps of at most ``join`` seconds, form a candidate (at most
-       ``longest`` seconds). A gap of up to ``bridge`` seconds joins too when its values stay
-       within ``bridge_db`` of the running level (the bed between the lines of one reaction,
-       not a pause: those lines are one moment, judged against the bed around them all).
+       ``rise_db`` over it (or ``burst_db``, if less, where those values range less than
+       ``steady`` dB, p90 - p10: on a steady bed, a bang of a fifth of a second is spread
+       over two score values and measures a dB or two under its level), with gaps of at most
+       ``join`` seconds, form a candidate (at most ``longest`` seconds). A gap of up to
+       ``bridge`` seconds joins too when its values stay within ``bridge_db`` of the running
+       level (the bed between the lines of one reaction, not a pause: those lines are one
+       moment, judged against the bed around them all).
     2. **Its bed** is the mean power of the ``side`` seconds before and after the candidate
        (the bed as a listener hears it around the moment: talk, music, noise). Where those
        seconds are mostly a pause — their median more than ``pause_db`` under the loud part
@@ -165,7 +168,7 @@ class Standout:
         margin_db: float = 10.0,
         hold: float = 0.4,
         excess: float = 1.0,
-        burst_db: float = 7.0,
+        burst_db: float = 6.0,
         steady: float = 3.0,
         busy: int = 3,
         busy_window: float = 45.0,
@@ -213,6 +216,7 @@ class Standout:
         self._n = 0                          # values received
         self._seen = 0                       # values looked at for candidates
         self._levels = bytearray()           # float64 running level per second levelled
+        self._steadies = bytearray()         # whether each levelled second's bed is steady
         self._open: _Span | None = None      # the candidate being extended
         self._spans: deque[_Span] = deque()  # closed candidates not yet decided
         self._bumps: deque[list[int]] = deque()  # [start, last] of bumps over busy_db
@@ -313,22 +317,25 @@ class Standout:
                     self._values((k + gap + 1) * size, (k + reach + 1) * size)])
                 if not len(values):
                     values = self._values(k * size, (k + 1) * size)
-                level = self._bed_levels(values[None, :])
+                level, steady = self._bed_levels(values[None, :])
             else:
                 stop = min(ready, self._n // size - reach, k + _BLOCK)
                 a, b = (k - reach) * size - self._r0, (stop + reach) * size - self._r0
                 bins = self._raw[a:b].reshape(-1, size)
                 rows = sliding_window_view(bins, 2 * reach + 1, axis=0)[:, :, sides]
-                level = self._bed_levels(rows.reshape(stop - k, -1))
+                level, steady = self._bed_levels(rows.reshape(stop - k, -1))
             self._levels += np.asarray(level, dtype=np.float64).tobytes()
+            self._steadies += np.asarray(steady, dtype=np.uint8).tobytes()
 
-    def _bed_levels(self, rows: np.ndarray) -> np.ndarray:
-        """The mean power of each row's values up to its ``percentile``-th percentile."""
-        cut = audible_percentiles(rows, [self.percentile])[0][:, None]
-        kept = (rows <= cut) & ~ignored_silence(rows)
+    def _bed_levels(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The mean power of each row's values up to its ``percentile``-th percentile, and
+        whether the row is steady (ranges less than ``steady`` dB, p90 - p10)."""
+        cut, p10, p90 = audible_percentiles(rows, [self.percentile, 10.0, 90.0])
+        kept = (rows <= cut[:, None]) & ~ignored_silence(rows)
         power = np.where(kept, np.power(10.0, rows / 10.0), 0.0)
         count = np.maximum(1, np.count_nonzero(kept, axis=1))
-        return 10.0 * np.log10(np.maximum(power.sum(axis=1) / count, 1e-20))
+        return (10.0 * np.log10(np.maximum(power.sum(axis=1) / count, 1e-20)),
+                p90 - p10 <= self.steady)
 
     def _extend(self, done: int) -> None:
         """Grow and close candidates over the values before ``done`` not yet looked at."""
@@ -340,7 +347,9 @@ class Standout:
         second = np.minimum(index // self._size, len(levels) - 1)
         raw = self._raw[first - self._r0:done - self._r0]
         self._bump(index[raw >= levels[second] + self.busy_db])
-        for i in index[raw >= levels[second] + self.rise]:
+        rise = np.where(np.frombuffer(self._steadies, dtype=np.uint8)[second] > 0,
+                        min(self.rise, self.burst), self.rise)
+        for i in index[raw >= levels[second] + rise]:
             i = int(i)
             span = self._open
             if span is not None and (i - span.start >= self._longest
