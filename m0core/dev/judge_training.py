@@ -13,6 +13,10 @@ scored by ``rms-streaming`` and looked at by ``standout`` at sensitivity 0.95 (m
 than the default keeps: the check learns from near misses too); a moment is a reaction when
 its peak is within 2 s of one. Needs scikit-learn (``pip install scikit-learn``).
 
+The shipped model was written by this module at commit dff2a54. ``standout`` has changed since,
+and with it the loose moments the model learns from, so a model trained now differs (and did
+worse on fresh recordings: docs/benchmarks.md, the detection table's bullets).
+
 ``--halves`` is the development-only protocol that chose the model's settings: the dev
 pools are split in two (speakers, effects, music, talk and notification sounds taken
 alternately), 20 recordings are made from each half (seeds 2000–2019 and 2100–2119), and a
