@@ -200,3 +200,23 @@ def test_ffmpeg_s_last_progress_is_told_before_run_returns(tmp_path):
                           "sine=duration=20:sample_rate=8000", "-f", "null", "-"],
         timeout=60, what="test", progress=slow)
     assert told and told[-1] == pytest.approx(20.0, abs=0.2), told
+
+
+def test_a_progress_callback_that_raises_stops_ffmpeg_and_run_raises_it():
+    """A progress callback that raised ended the thread reading ffmpeg's ``-progress``: nobody
+    read the pipe any more, so ffmpeg waited on it once full (until its timeout, or for ever),
+    and the exception was only printed by that thread. ffmpeg is stopped at once, and ``run``
+    raises the callback's exception in its caller's thread."""
+    from m0core.media.ffmpeg import base_command, run
+
+    class BarBroke(Exception):
+        pass
+
+    def broken(seconds: float) -> None:
+        raise BarBroke("the bar broke")
+
+    # a minute of sound read in real time: ffmpeg would run for a minute
+    with pytest.raises(BarBroke, match="the bar broke"):
+        run(base_command() + ["-stats_period", "0.001", "-re", "-f", "lavfi", "-i",
+                              "sine=duration=60:sample_rate=8000", "-f", "null", "-"],
+            timeout=30, what="test", progress=broken)

@@ -417,7 +417,8 @@ def run(args: list[str], *, timeout: float | None, what: str,
     """Run an ffmpeg command to completion; raise :class:`EncodeError` naming ``what`` on
     failure or timeout. ffmpeg is started by :func:`child`, so no process outlives the call.
     ``progress`` is told, from another thread, the seconds of output ffmpeg has written as it
-    writes them (its ``-progress``, about twice a second)."""
+    writes them (its ``-progress``, about twice a second); if it raises, ffmpeg is stopped and
+    ``run`` raises the same exception."""
     if progress is not None:
         args = [args[0], "-progress", "pipe:1", "-nostats", *args[1:]]
     with ExitStack() as stack:
@@ -427,11 +428,11 @@ def run(args: list[str], *, timeout: float | None, what: str,
                 stdout=subprocess.DEVNULL if progress is None else subprocess.PIPE))
         except OSError as exc:
             raise EncodeError(f"{what}: cannot start ffmpeg ({exc})") from None
-        reader = None
+        reader, failed = None, []
         if progress is not None:
             import threading
 
-            reader = threading.Thread(target=_tell_progress, args=(proc.stdout, progress),
+            reader = threading.Thread(target=_tell_progress, args=(proc, progress, failed),
                                       name="m0-ffmpeg-progress", daemon=True)
             reader.start()
         try:
@@ -440,17 +441,27 @@ def run(args: list[str], *, timeout: float | None, what: str,
             raise EncodeError(f"{what}: ffmpeg timed out after {timeout:g} s") from None
         if reader is not None:  # its last lines told (to 100 %) before the pipe is closed
             reader.join(PROGRESS_TAIL)
+        if failed:  # the progress callback raised: ffmpeg was stopped for it
+            raise failed[0]
         if code != 0:
             raise EncodeError(f"{what}: ffmpeg failed: {reason(stderr())}")
 
 
-def _tell_progress(stream: Any, progress: Callable[[float], None]) -> None:
-    """Tell ``progress`` each ``out_time_us`` of ffmpeg's ``-progress`` lines on ``stream``,
-    in seconds, to the end of it (or until it is closed)."""
+def _tell_progress(proc: subprocess.Popen, progress: Callable[[float], None],
+                   failed: list[BaseException]) -> None:
+    """Tell ``progress`` each ``out_time_us`` of the ``-progress`` lines ffmpeg ``proc``
+    writes, in seconds, to their end (or until its pipe is closed). Where ``progress`` raises,
+    stop ffmpeg and keep the exception in ``failed`` (else nothing would read the pipe, and
+    ffmpeg would wait for it once full, until its timeout or for ever)."""
     try:
-        for line in stream:
+        for line in proc.stdout:
             key, _, value = line.partition(b"=")
             if key == b"out_time_us" and value.strip().isdigit():
-                progress(int(value) / 1e6)
+                try:
+                    progress(int(value) / 1e6)
+                except BaseException as exc:  # raised again by run, in its caller's thread
+                    failed.append(exc)
+                    proc.kill()
+                    return
     except (OSError, ValueError):  # closed: ffmpeg was stopped
         pass
