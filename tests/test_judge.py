@@ -203,7 +203,9 @@ def test_standout_keeps_only_the_spectra_a_judgement_still_needs():
         chooser.listen(codes[a:spectra.frame_of((i + 300) * 0.1)], a)
         chooser.feed(scores[i:i + 300])
         held.append(len(chooser._codes))
-    assert max(held) < 300 * spectra.FPS  # under 5 minutes of the hour
+    # the slices of 4096 frames it forgets at once, the 2 x 30 s of context a decision
+    # reads back, the check's reach and a fed chunk: some 5 minutes, not the hour
+    assert max(held) < 360 * spectra.FPS
 
 
 def test_a_run_on_segments_hears_the_spectra_a_run_in_one_process_hears(make_media, own_cache):

@@ -159,7 +159,7 @@ class Standout:
         bridge_db: float = 6.0,
         longest: float = 12.0,
         side: float = 4.0,
-        context: float = 20.0,
+        context: float = 30.0,
         context_db: float = 5.0,
         pause_db: float = 20.0,
         heard_db: float = 25.0,
