@@ -618,16 +618,21 @@ def test_standout_a_bang_among_the_games_smaller_sounds_is_not_a_moment():
     assert [round(h.peak_time) for h in found] == [100]
 
 
-def test_standout_counts_busy_bursts_in_proportion_near_the_end():
-    # Bangs on a steady bed with two others within 45 s on either side are rare enough in the
-    # middle; the last one, 6 s before the end, has only the 45 s before it to count in, and
-    # two others there are as busy as three or more in the whole window.
+def test_standout_reads_a_bursts_busy_window_in_full_near_the_start_and_end():
+    # Bangs on a steady bed: one with three others within 45 s on either side is the game's
+    # sound. Near the recording's start or end, where one side is cut, as many more seconds
+    # are read on the other: the first two and the last two bangs here each have three others
+    # in the first or last 90 s, as busy as a bang mid-recording with three around it. (Counted
+    # in proportion to the part of the window that is there, all four had been moments: 6 s
+    # before the end, one other in the 45 s before it against the 1.7 asked.)
     rng = np.random.default_rng(6)
-    curve = -50.0 + rng.normal(0, 0.5, 3000)
-    for at in (100.0, 250.0, 265.0, 294.0):
+    curve = -50.0 + rng.normal(0, 0.5, 4000)
+    bangs = (6.0, 36.0, 66.0, 86.0, 200.0, 314.0, 334.0, 364.0, 394.0)
+    for at in bangs:
         put(curve, at, 0.2, -38.0)
-    found = run(make("standout", duration=300.0), curve.astype(np.float32), pieces=3)
-    assert [round(h.peak_time) for h in found] == [100, 250, 265]
+    found = run(make("standout", duration=400.0), curve.astype(np.float32), pieces=4)
+    assert [round(h.peak_time) for h in found] == [66, 86, 200, 314, 334]
+    assert {h.kind for h in found} == {"burst"}
 
 
 def test_standout_a_higher_sensitivity_keeps_a_burst_small_bumps_around_it():

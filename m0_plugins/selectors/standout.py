@@ -103,8 +103,9 @@ class Standout:
        at all (**burst**: a bang on a quiet room), unless the values rose ``busy_db`` over
        the running level at ``busy`` or more other places (gaps of at most ``join``) within
        ``busy_window`` seconds (then bursts are the game's sound, not moments, even where
-       that sound stays under what makes a candidate; near the start or end of the
-       recording, where part of those seconds is missing, proportionally fewer).
+       that sound stays under what makes a candidate; where the recording's start or end
+       cuts those seconds on one side, as many more are read on the other, and only a
+       recording shorter than twice ``busy_window`` asks proportionally fewer).
 
     4. **The check** (``check``, on by default): a moment is also judged by what it sounds
        like, when the pipeline gives the spectra of the audio (:meth:`listen`): a model
@@ -132,7 +133,8 @@ class Standout:
     burst's: its dB over ``burst_db``, summed), times the check's chance where the check
     judged it (so of two moments as far over, the one that sounds more like a reaction ranks
     first); its peak is its loudest value; its ``reason`` says by how much and how long. A
-    decision waits ``context`` seconds after its candidate (a burst ``busy_window`` seconds);
+    decision waits ``context`` seconds after its candidate (a burst ``busy_window`` seconds,
+    up to twice that near the recording's start);
     memory is bounded.
 
     Parameters
@@ -478,8 +480,8 @@ class Standout:
         out: list[Highlight] = []
         while self._spans and self._spans[0].measured:
             span = self._spans[0]
-            reach = span.start + self._busy_window
             burst = span.ok and span.kind == "burst"
+            lo, reach = self._busy_span(span.start)
             # Only a burst waits for the bumps after it (to count them); the rest is final.
             if burst and not self._ended and self._seen <= reach:
                 break
@@ -492,13 +494,12 @@ class Standout:
             if burst:
                 # bumps within the window, but not the burst's own
                 others = sum(1 for start, last in self._bumps
-                             if start <= reach and last >= span.start - self._busy_window
+                             if start <= reach and last >= lo
                              and not (start <= span.last and last >= span.start))
-                # Near the recording's start or end part of the window is missing: fewer
-                # others make it busy, in proportion.
-                w = self._busy_window
-                seen = min(span.start, w) + min(max(0, self._n - span.start), w)
-                if others >= self.busy * seen / (2 * w) - 1e-9:
+                # A recording shorter than the window: fewer others make it busy, in
+                # proportion.
+                seen = min(reach + 1, self._n) - max(lo, 0)
+                if others >= self.busy * min(1.0, seen / (2 * self._busy_window)) - 1e-9:
                     span.ok = False
             if checked and span.ok:
                 chance = check.chance(self._codes, self._c0, self.timeline.time(span.peak),
@@ -514,6 +515,14 @@ class Standout:
                                                    span.score, span.kind, span.reason))
         return out
 
+    def _busy_span(self, start: int) -> tuple[int, int]:
+        """The first and last value whose bumps count against a burst starting at value
+        ``start``: ``busy_window`` seconds on each side, and as many more on one side as the
+        recording's start or end cuts from the other (the end is known once it has come)."""
+        w = self._busy_window
+        before = w + max(0, w - (self._n - start)) if self._ended else w
+        return start - before, start + w + max(0, w - start)
+
     def _trim(self) -> None:
         """Forget values no later step needs (kept in slices of a few thousand)."""
         first = self._first()
@@ -521,7 +530,7 @@ class Standout:
             first = min(first, int(self._loose.settled() / self.timeline.hop))
         keep = min(first - 2 * self._context,  # a context cut by the end reaches back
                    (self._levelled - self._half - self._gap) * self._size)
-        while self._bumps and self._bumps[0][1] < first - self._busy_window:
+        while self._bumps and self._bumps[0][1] < first - 2 * self._busy_window:
             self._bumps.popleft()
         if keep - self._r0 > 4096:
             cut = keep - self._r0
