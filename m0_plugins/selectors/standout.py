@@ -406,8 +406,14 @@ class Standout:
         """The ``2 * width`` values nearest ``[s, e)`` outside it: ``width`` on each side, and
         where the recording's start or end cuts one side, as many more on the other (all
         there are, if fewer)."""
+        return self._sides(s, e, self._before(e, width), self._after(s, width))
+
+    def _before(self, e: int, width: int) -> int:
+        """How many values before a stretch ending at ``e`` :meth:`_nearest` reads: ``width``,
+        and as many more as the recording's end (once it has come) cuts from the ``width``
+        after."""
         left_after = self._n - e if self._ended else width  # what the end leaves after it
-        return self._sides(s, e, width + max(0, width - left_after), self._after(s, width))
+        return width + max(0, width - left_after)
 
     @staticmethod
     def _after(s: int, width: int) -> int:
@@ -519,9 +525,8 @@ class Standout:
         """The first and last value whose bumps count against a burst starting at value
         ``start``: ``busy_window`` seconds on each side, and as many more on one side as the
         recording's start or end cuts from the other (the end is known once it has come)."""
-        w = self._busy_window
-        before = w + max(0, w - (self._n - start)) if self._ended else w
-        return start - before, start + w + max(0, w - start)
+        return (start - self._before(start, self._busy_window),
+                start + self._after(start, self._busy_window))
 
     def _trim(self) -> None:
         """Forget values no later step needs (kept in slices of a few thousand)."""
