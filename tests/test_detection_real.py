@@ -241,6 +241,74 @@ def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_ag
         ["y.m4a.truth.json"]
 
 
+def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
+    """python -m m0core.dev.heldout tally FOLDER OUT: after `make` wrote recordings into
+    FOLDER and `m0 batch` ran on them, one line a recording and the totals, by the same rules
+    as `score`; the recordings under the bar are named; a recording with no run is named and
+    the exit code is 1."""
+    _require()
+    held, out = tmp_path / "held", tmp_path / "out"
+    for seed, bed in ((911, -36.0), (912, -22.0)):
+        made = _heldout("make", str(held / f"v{seed}.m4a"), "--seed", str(seed),
+                        "--bed-db", str(bed), "--duration", "120")
+        assert made.returncode == 0, made.stderr
+    ran = run_m0("batch", str(held / "*.m4a"), str(out), "--no-clips", "-q", timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    # one run given a highlight far from every reaction: that recording falls under a bar of 1
+    run = out / "v912_highlights" / "highlights.json"
+    doc = json.loads(run.read_text())
+    events = [synth.Event(**e) for e in json.loads(
+        (held / "v912.m4a.truth.json").read_text())["reactions"]]
+    quiet = next(t for t in range(5, 115, 5)
+                 if all(not e.time - 10 <= t <= e.end + 10 for e in events))
+    doc["highlights"].append({**doc["highlights"][0], "index": 99, "peak_time": float(quiet),
+                              "start": quiet - 5.0, "end": quiet + 5.0})
+    run.write_text(json.dumps(doc))
+
+    expect, low = [], []
+    found = reactions = false = 0
+    for name in ("v911.m4a", "v912.m4a"):
+        truth = [synth.Event(**e) for e in json.loads(
+            (held / f"{name}.truth.json").read_text())["reactions"]]
+        highlights, _ = read_highlights(out / f"{Path(name).stem}_highlights" /
+                                        "highlights.json")
+        match = synth.match_events(truth, highlights)
+        top = synth.top_precision(truth, highlights)
+        expect.append(f"{name}: F1 {match.f1:.2f}, precision of the {max(1, len(truth))} best "
+                      f"{top:.2f}; {match.found} of {match.events} found, {match.false} false")
+        found, reactions, false = found + match.found, reactions + match.events, \
+            false + match.false
+        low.append((name, match.f1 < 1.0, top < 1.0))
+    assert low[1][1] and low[1][2]  # the made-up highlight is false
+    tallied = _heldout("tally", str(held), str(out), "--bar", "1")
+    assert tallied.returncode == 0, tallied.stderr
+    lines = tallied.stdout.strip().splitlines()
+    assert lines[:2] == expect
+    assert lines[2] == (f"2 recordings: {found} of {reactions} reactions found "
+                        f"({found / reactions:.2f}), {false} false highlights")
+
+    def named(what: str, names: list[str]) -> str:
+        return f"{what}: {len(names)} of 2" + (f" ({', '.join(names)})" if names else "")
+
+    assert lines[3:] == [named("F1 under 1", [n for n, f1, _ in low if f1]),
+                         named("precision of the N best under 1", [n for n, _, t in low if t]),
+                         named("either", [n for n, f1, t in low if f1 or t])]
+
+    # a recording the batch never ran: named, and the tally says so by its exit code
+    (held / "v913.m4a.truth.json").write_text((held / "v911.m4a.truth.json").read_text())
+    tallied = _heldout("tally", str(held), str(out))
+    assert tallied.returncode == 1
+    assert "v913.m4a: no run (" in tallied.stdout
+    assert tallied.stdout.strip().splitlines()[-1] == "no run: 1 (v913.m4a)"
+    failed = _heldout("tally", str(tmp_path), str(out))  # no truth files there
+    assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
+    assert "no truth files" in failed.stderr
+    # `make` makes the recording's folder, or says in one line why it cannot
+    failed = _heldout("make", str(run / "x.m4a"), "--seed", "1", "--duration", "30")
+    assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
+    assert failed.stderr.startswith(f"Error: {run}: cannot make the folder")
+
+
 def _heldout(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "m0core.dev.heldout", *args],
                           capture_output=True, text=True, timeout=120)
