@@ -245,7 +245,8 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     """python -m m0core.dev.heldout tally FOLDER OUT: after `make` wrote recordings into
     FOLDER and `m0 batch` ran on them, one line a recording and the totals, by the same rules
     as `score`; the recordings under the bar are named; a recording with no run is named and
-    the exit code is 1."""
+    the exit code is 1. `make --split noise` writes a noise bed of issue 2's kind and its
+    planned moments, tallied alike."""
     _require()
     held, out = tmp_path / "held", tmp_path / "out"
     for seed, bed in ((911, -36.0), (912, -22.0)):
@@ -284,7 +285,7 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     assert tallied.returncode == 0, tallied.stderr
     lines = tallied.stdout.strip().splitlines()
     assert lines[:2] == expect
-    assert lines[2] == (f"2 recordings: {found} of {reactions} reactions found "
+    assert lines[2] == (f"2 recordings: {found} of {reactions} found "
                         f"({found / reactions:.2f}), {false} false highlights")
 
     def named(what: str, names: list[str]) -> str:
@@ -303,6 +304,26 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     failed = _heldout("tally", str(tmp_path), str(out))  # no truth files there
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
     assert "no truth files" in failed.stderr
+    # a noise bed of issue 2's kind, its planned moments as its truth, tallied alike
+    beds = tmp_path / "beds"
+    made = _heldout("make", str(beds / "n5.m4a"), "--seed", "5", "--bed-db", "-42",
+                    "--split", "noise", "--duration", "90")
+    moments = synth.plan_events(90.0, seed=5)
+    assert made.returncode == 0 and made.stdout.strip() == \
+        f"{beds / 'n5.m4a'}: {len(moments)} moments; its truth: {beds / 'n5.m4a.truth.json'}"
+    doc = json.loads((beds / "n5.m4a.truth.json").read_text())
+    assert [synth.Event(**e) for e in doc["reactions"]] == moments and doc["split"] == "noise"
+    assert probe(beds / "n5.m4a").sample_rate == 48000
+    ran = run_m0("batch", str(beds / "*.m4a"), str(tmp_path / "beds-out"), "--no-clips", "-q")
+    assert ran.returncode == 0, ran.stderr
+    highlights, _ = read_highlights(tmp_path / "beds-out" / "n5_highlights" / "highlights.json")
+    match = synth.match_events(moments, highlights)
+    tallied = _heldout("tally", str(beds), str(tmp_path / "beds-out"), "--bar", "0.95")
+    assert tallied.returncode == 0, tallied.stderr
+    assert tallied.stdout.splitlines()[0] == (
+        f"n5.m4a: F1 {match.f1:.2f}, precision of the {len(moments)} best "
+        f"{synth.top_precision(moments, highlights):.2f}; {match.found} of {match.events} "
+        f"found, {match.false} false")
     # `make` makes the recording's folder, or says in one line why it cannot
     failed = _heldout("make", str(run / "x.m4a"), "--seed", "1", "--duration", "30")
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr

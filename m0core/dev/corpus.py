@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import os
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
@@ -257,6 +258,13 @@ def _db(x: float) -> float:
 
 # -- composing ----------------------------------------------------------------------------
 
+def check_levels(duration: float, bed_db: float) -> None:
+    """An :class:`~m0core.errors.OptionError` unless ``duration`` is 30 s to 4 h and
+    ``bed_db`` −60 to −6 dBFS (what a composed recording can be)."""
+    number("duration", duration, low=30.0, high=4 * 3600.0)
+    number("bed_db", bed_db, low=-60.0, high=-6.0)
+
+
 def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str = "dev",
             drift_db: float = 3.0, beds: tuple[str, ...] = BEDS, sounds: dict | None = None
             ) -> tuple[np.ndarray, Recording]:
@@ -268,8 +276,7 @@ def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str
     the check's training draws from part of them). Deterministic from ``seed``, ``split`` and
     ``sounds``.
     """
-    number("duration", duration, low=30.0, high=4 * 3600.0)
-    number("bed_db", bed_db, low=-60.0, high=-6.0)
+    check_levels(duration, bed_db)
     number("drift_db", drift_db, low=0.0, high=12.0)
     unknown = [b for b in beds if b not in BEDS]
     if unknown or not beds:
@@ -501,13 +508,20 @@ def write(path: str | os.PathLike, duration: float, **kw) -> Recording:
     file's extension (``.wav``, ``.flac``, ``.m4a``/``.mp4`` AAC, ``.mkv``/``.mka`` Opus);
     returns its ground truth. The file appears complete or not at all."""
     samples, truth = compose(duration, **kw)
+    encode(path, iter([samples]))
+    return truth
+
+
+def encode(path: str | os.PathLike, blocks: Iterator[np.ndarray], rate: int = SAMPLE_RATE
+           ) -> None:
+    """Encode mono float samples at ``rate`` Hz (``blocks`` of them, in order) with ffmpeg by
+    the file's extension, as :func:`write` does; the file appears complete or not at all."""
     path = Path(path)
     codec = {".m4a": ["-c:a", "aac", "-b:a", "128k"], ".mp4": ["-c:a", "aac", "-b:a", "128k"],
              ".mkv": ["-c:a", "libopus", "-b:a", "96k"],
              ".mka": ["-c:a", "libopus", "-b:a", "96k"]}.get(path.suffix.lower(), [])
     tmp = path.with_name(f".{path.stem}.part{path.suffix}")
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-           "-f", "f32le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",
+           "-f", "f32le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0",
            *codec, "-ac", "2", str(tmp)]
-    synth.encode(cmd, iter([samples]), tmp, path, "recording")
-    return truth
+    synth.encode(cmd, blocks, tmp, path, "recording")

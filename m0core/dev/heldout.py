@@ -10,7 +10,9 @@ reactions to find, the distractors, the effects and the beds). Run m0 on it howe
 the benchmark's rules (:func:`m0core.dev.synth.match_events`): precision, recall, F1, the
 precision of the N best (N = the reactions) and each reaction missed and highlight that is
 none, at the times a player shows. Exit code 0, or 1 with one line when something cannot be
-read or made.
+read or made. ``--split noise`` makes a synthetic noise bed of issue 2's kind instead
+(:mod:`m0core.dev.synth`: cheers, shouts and spikes over drifting noise, 48 kHz; no package
+needed), with its moments as the truth.
 
 For many recordings at once, make them in one folder, run ``m0 batch "FOLDER/*.m4a" OUT
 --no-clips`` on them, then ``python -m m0core.dev.heldout tally FOLDER OUT``: one line a
@@ -29,6 +31,10 @@ Example::
     done
     m0 batch "held/*.m4a" out/ --no-clips
     python -m m0core.dev.heldout tally held/ out/
+
+    python -m m0core.dev.heldout make beds/n5.flac --seed 5 --bed-db -42 --split noise
+    m0 batch "beds/*.flac" beds-out/ --no-clips
+    python -m m0core.dev.heldout tally beds/ beds-out/ --bar 0.95
 """
 
 from __future__ import annotations
@@ -49,6 +55,11 @@ from m0core.outputs import position, read_highlights, write_json_atomic
 
 #: What a truth file's ``schema`` says.
 TRUTH_SCHEMA = "m0.corpus-truth/1"
+#: The split of a synthetic noise bed (:mod:`m0core.dev.synth`, issue 2's kind): its
+#: moments are cheers, shouts and spikes over drifting noise (:func:`synth.plan_events`).
+NOISE = "noise"
+#: A noise bed's sample rate (Hz), as the benchmark's.
+NOISE_RATE = 48000
 #: What a truth file's name ends with, after its recording's.
 _TRUTH_SUFFIX = ".truth.json"
 #: The bar each recording's F1 and precision of its N best is held to by default (issue 12's).
@@ -61,7 +72,8 @@ def truth_path(path: Path) -> Path:
 
 
 def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str) -> Path:
-    """Write the recording ``path`` (:func:`m0core.dev.corpus.write`) and its truth beside it;
+    """Write the recording ``path`` (:func:`m0core.dev.corpus.write`, or a noise bed of
+    :mod:`m0core.dev.synth` where ``split`` is :data:`NOISE`) and its truth beside it;
     the truth's path. Both are there or neither: where the truth cannot be written, the
     recording is removed and an :class:`~m0core.errors.OutputError` says why. Its folder is
     made if need be."""
@@ -70,7 +82,15 @@ def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str) -
     except OSError as exc:
         raise OutputError(f"{path.parent}: cannot make the folder "
                           f"({exc.strerror or exc})") from None
-    truth = corpus.write(path, duration, seed=seed, bed_db=bed_db, split=split)
+    if split == NOISE:
+        corpus.check_levels(duration, bed_db)
+        events = synth.plan_events(duration, seed=seed)
+        corpus.encode(path, synth.audio_blocks(duration, events, seed=seed, bed_db=bed_db,
+                                               sample_rate=NOISE_RATE), NOISE_RATE)
+        truth = corpus.Recording(duration, bed_db, NOISE, seed, events,
+                                 beds=[(0.0, duration, "noise")])
+    else:
+        truth = corpus.write(path, duration, seed=seed, bed_db=bed_db, split=split)
     out = truth_path(path)
     try:
         write_json_atomic(out, {"schema": TRUTH_SCHEMA, "recording": path.name, **asdict(truth)})
@@ -149,7 +169,7 @@ def tally(folder: Path, out_dir: Path, bar: float = BAR) -> tuple[str, int]:
                      f"{match.events} found, {match.false} false")
     scored = len(truths) - len(unrun)
     share = f" ({found / reactions:.2f})" if reactions else ""
-    lines.append(f"{scored} recordings: {found} of {reactions} reactions found{share}, "
+    lines.append(f"{scored} recordings: {found} of {reactions} found{share}, "
                  f"{false} false highlights")
     for what, names in ((f"F1 under {bar:g}", low_f1),
                         (f"precision of the N best under {bar:g}", low_top),
@@ -172,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     made.add_argument("--seed", type=int, required=True, help="any whole number")
     made.add_argument("--bed-db", type=float, default=-30.0,
                       help="the bed's level in dBFS, -40 (quiet) to -18 (loud); default -30")
-    made.add_argument("--split", choices=corpus.SPLITS, default="validation",
-                      help="whose sounds (default validation: none the check was trained on)")
+    made.add_argument("--split", choices=(*corpus.SPLITS, NOISE), default="validation",
+                      help="whose sounds (default validation: none the check was trained "
+                           "on); noise: a synthetic noise bed with cheers, shouts and spikes")
     made.add_argument("--duration", type=float, default=600.0,
                       help="seconds (default 600)")
     scored = commands.add_parser("score", help="score a highlights.json against a truth file")
@@ -191,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "make":
             out = make(args.file, args.duration, seed=args.seed, bed_db=args.bed_db,
                        split=args.split)
-            print(f"{args.file}: {len(read_truth(out))} reactions; its truth: {out}")
+            found = "moments" if args.split == NOISE else "reactions"
+            print(f"{args.file}: {len(read_truth(out))} {found}; its truth: {out}")
         elif args.command == "tally":
             text, unrun = tally(args.folder, args.out, args.bar)
             print(text)
