@@ -245,7 +245,7 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     """python -m m0core.dev.heldout tally FOLDER OUT: after `make` wrote recordings into
     FOLDER and `m0 batch` ran on them, one line a recording and the totals, by the same rules
     as `score`; the recordings under the bar are named; a recording with no run is named and
-    the exit code is 1. `make --split noise` writes a noise bed of issue 2's kind and its
+    the exit code is 1. `make --split noise` writes a noise bed like the benchmark's and its
     planned moments, tallied alike."""
     _require()
     held, out = tmp_path / "held", tmp_path / "out"
@@ -304,7 +304,7 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     failed = _heldout("tally", str(tmp_path), str(out))  # no truth files there
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
     assert "no truth files" in failed.stderr
-    # a noise bed of issue 2's kind, its planned moments as its truth, tallied alike
+    # a noise bed like the benchmark's, its planned moments as its truth, tallied alike
     beds = tmp_path / "beds"
     made = _heldout("make", str(beds / "n5.m4a"), "--seed", "5", "--bed-db", "-42",
                     "--split", "noise", "--duration", "90")
