@@ -41,6 +41,18 @@ def wait_gone(tag: str, timeout: float = 20.0) -> list[psutil.Process]:
     return left
 
 
+def catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler of its own for ``signum`` (the ``SigCgt`` mask of
+    its ``/proc/PID/status``); ``False`` once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next((int(line.split()[1], 16) for line in status.splitlines()
+                 if line.startswith("SigCgt:")), 0)
+    return bool(mask >> (int(signum) - 1) & 1)
+
+
 def hangup_stops() -> None:
     """In a child about to run m0: a hangup (SIGHUP) does what it does to a command started
     from a terminal. A suite run under ``nohup`` starts with SIGHUP ignored, which every
