@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                          help=f"the F1 and precision of the N best a recording is to reach "
                               f"(default {BAR:g})")
     args = parser.parse_args(argv)
+    code = 0
     try:
         if args.command == "make":
             out = make(args.file, args.duration, seed=args.seed, bed_db=args.bed_db,
@@ -219,8 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "tally":
             text, unrun = tally(args.folder, args.out, args.bar)
             print(text)
-            sys.stdout.flush()
-            return 1 if unrun else 0
+            code = 1 if unrun else 0
         else:
             highlights, _ = read_highlights(args.highlights)
             print(report(read_truth(args.truth), highlights))
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     except M0Error as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return code
 
 
 if __name__ == "__main__":
