@@ -52,19 +52,58 @@ def test_the_shipped_model_is_the_documented_one():
     model = check.model()
     assert model.feature.shape[0] == 200   # trees
     assert model.feature.shape[1] <= 7     # depth 2: at most 7 nodes
-    assert model.feature.max() < check.SIZE == 385 and model.feature.min() == -1
+    assert model.feature.max() < check.SIZE == 409 and model.feature.min() == -1
     assert check.DROP_BELOW == 0.02
     assert len(check.fingerprint()) == 64
 
 
 def test_features_need_the_core_of_the_moment():
     codes = np.random.default_rng(3).integers(0, 200, (400, spectra.BANDS), dtype=np.uint8)
-    assert check.features(codes, 0, 10.0, 5.0).shape == (193,)
+    assert check.features(codes, 0, 10.0, 5.0).shape == (205,)
     assert check.features(codes, 0, 19.5, 5.0) is None          # core reaches past the end
     assert check.features(codes, 100, 5.0, 5.0) is None         # and before the start
     near_end = check.features(codes, 0, 18.0, 5.0)              # bed after it cut short
     assert near_end is not None and np.isfinite(near_end).all()
     assert check.features(codes, 0, 10.0, 5.0)[-1] == 5.0
+
+
+def _codes_of(samples: np.ndarray, rate: int = 48000) -> np.ndarray:
+    return spectra.Spectra(rate).feed(samples.astype(np.float32))
+
+
+def _moment(rng: np.random.Generator, sound: np.ndarray, rate: int = 48000) -> np.ndarray:
+    """20 s of a quiet noise bed with ``sound`` from 10 s on."""
+    out = 0.003 * rng.standard_normal(20 * rate)
+    out[10 * rate:10 * rate + len(sound)] += sound
+    return out
+
+
+def test_a_moment_s_shape_tells_a_voice_like_sound_from_a_tone_and_a_noise():
+    """What shape() measures, on sounds made for it: how long a 2.5-s sound stays over its
+    bed, how harmonic a buzz with a 220-Hz pitch is against a noise burst and a tone, how
+    flat a noise is against a tone, how a level moving 5 times a second (syllables, dipping
+    20 dB) differs from a steady one; all missing where no bed is there."""
+    rate, rng = 48000, np.random.default_rng(5)
+    t = np.arange(int(2.5 * rate)) / rate
+    buzz = 0.1 * sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 15))
+    syllables = buzz * (0.55 + 0.45 * np.sin(2 * np.pi * 5 * t))
+    noise = 0.1 * rng.standard_normal(len(t))
+    tone = 0.1 * np.sin(2 * np.pi * 1000 * t)
+    shapes = {name: check.shape(_codes_of(_moment(rng, sound)), 0, 10.0) for name, sound in
+              (("buzz", buzz), ("syllables", syllables), ("noise", noise), ("tone", tone))}
+    seconds_over_6, seconds_over_10, stretch, syllable_share, flatness = range(5)
+    harmonic, over = 9, 11
+    for name, x in shapes.items():
+        assert x.shape == (check.SHAPES,) and np.isfinite(x).all(), name
+        assert 2.3 <= x[seconds_over_6] <= 2.7 and 2.3 <= x[seconds_over_10] <= 2.7, name
+        assert x[over] > 20, name
+    assert [shapes[n][stretch] for n in ("buzz", "noise", "tone")] == [2.5, 2.5, 2.5]
+    assert shapes["syllables"][stretch] < 0.5  # its dips break the stretch within 10 dB
+    assert shapes["syllables"][syllable_share] > 3 * shapes["buzz"][syllable_share]
+    assert shapes["buzz"][harmonic] > 0.5 > shapes["noise"][harmonic] > shapes["tone"][harmonic]
+    assert shapes["noise"][flatness] > -0.5 > -1.5 > shapes["tone"][flatness]
+    alone = _codes_of(_moment(rng, buzz))[190:260]  # no bed before or after the moment
+    assert np.isnan(check.shape(alone, 190, 10.0)).all()
 
 
 def test_a_moment_is_set_against_the_loud_moments_before_it():

@@ -6,16 +6,17 @@ model, ``m0core/judge/check.npz``::
 
 Everything comes from the development split (``corpus-packages.txt``'s Debian packages, the
 part of each pool :mod:`m0core.dev.corpus` gives ``split="dev"``) and from noise beds
-(:mod:`m0core.dev.synth`): 40 stream-like recordings of 10 min (seeds 1000–1039, beds
-−40…−18 dBFS) and 12 noise-bed recordings (seeds 200–211), made once in ``WORK_FOLDER``.
+(:mod:`m0core.dev.synth`): 100 stream-like recordings of 10 min (seeds 1000–1039 and
+1200–1259, beds −40…−18 dBFS) and 12 noise-bed recordings (seeds 200–211), made once in
+``WORK_FOLDER``.
 Nothing of the validation or outside splits. Each recording is decoded by the default source,
 scored by ``rms-streaming`` and looked at by ``standout`` at sensitivity 0.95 (more moments
 than the default keeps: the check learns from near misses too); a moment is a reaction when
 its peak is within 2 s of one. Needs scikit-learn (``pip install scikit-learn``).
 
-The shipped model was written by this module at commit dff2a54. ``standout`` has changed since,
-and with it the loose moments the model learns from, so a model trained now differs (and did
-worse on fresh recordings: docs/benchmarks.md, the detection table's bullets).
+The shipped model is what this module writes (the 60 recordings of seeds 1200–1259 and the
+shape of a moment, :func:`m0core.judge.check.shape`, joined at the same change; see
+docs/benchmarks.md, the detection table's bullets).
 
 ``--halves`` is the development-only protocol that chose the model's settings: the dev
 pools are split in two (speakers, effects, music, talk and notification sounds taken
@@ -52,7 +53,9 @@ from m0core.model import Highlight, Timeline
 
 from . import corpus, synth
 
-DEV_SEEDS = range(1000, 1040)
+#: The dev-split recordings: each group's seeds, and the seed of the generator that draws
+#: their beds' levels.
+DEV_SEEDS = ((range(1000, 1040), 7), (range(1200, 1260), 9))
 NOISE_SEEDS = range(200, 212)
 HALF_SEEDS = (range(2000, 2020), range(2100, 2120))
 LOOSE = {"sensitivity": check.LOOSE_SENSITIVITY}
@@ -140,11 +143,13 @@ def _stream(folder: Path, name: str, seed: int, bed: float, sounds: dict | None 
 
 
 def dev_recordings(folder: Path) -> list[Recording]:
-    """The 40 dev-split recordings (made on first use)."""
-    rng = np.random.default_rng(7)
-    beds = [float(np.round(rng.uniform(-40, -18), 1)) for _ in DEV_SEEDS]
-    return [_stream(folder, f"dev_{seed}", seed, bed)
-            for seed, bed in zip(DEV_SEEDS, beds, strict=True)]
+    """The 100 dev-split recordings (made on first use)."""
+    out = []
+    for seeds, draw in DEV_SEEDS:
+        rng = np.random.default_rng(draw)
+        out += [_stream(folder, f"dev_{seed}", seed, float(np.round(rng.uniform(-40, -18), 1)))
+                for seed in seeds]
+    return out
 
 
 def noise_recordings(folder: Path) -> list[Recording]:

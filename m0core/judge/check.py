@@ -2,14 +2,17 @@
 reaction (a shouted voice, a laugh, a cheer) and not a game effect, a swell of the music or a
 door slam of the same loudness, from the spectra around its peak.
 
-**Features** (:func:`features`, 193 numbers). The frames of the 3 s around the peak (from 1 s
+**Features** (:func:`features`, 205 numbers). The frames of the 3 s around the peak (from 1 s
 before to 2 s after: the *core*) against the per-band median of the frames from 8 s to 2 s
 before the peak and from 4 s to 10 s after (the *bed*): over the core's loudest 30 % of
 frames, each band's mean level over the bed, the same less its highest band, each band's
-spread; each band's mean change from frame to frame over the core; and the selector's score.
-A moment is judged by these and by how they differ from the recording's own loud moments
-before it (:class:`Earlier`, :func:`judged`: 385 numbers in all): a voice or a game's sound
-the model never heard is told by how it stands apart from the rest of its recording.
+spread; each band's mean change from frame to frame over the core; then the moment's
+*shape* over the 5 s from 1 s before the peak (:func:`shape`: how long and how far it
+stays over the bed, how its loudness moves at the rate of syllables, how flat, how bright and
+how harmonic its sound over the bed is); and the selector's score. A moment is judged by
+these and by how they differ from the recording's own loud moments before it
+(:class:`Earlier`, :func:`judged`: 409 numbers in all): a voice or a game's sound the model
+never heard is told by how it stands apart from the rest of its recording.
 
 **Model**: gradient-boosted trees of depth 2 (scikit-learn's ``HistGradientBoostingClassifier``,
 trained by :mod:`m0core.dev.judge_training` on the development corpus), kept as plain arrays in
@@ -34,8 +37,13 @@ CORE = (-1.0, 2.0)
 BED = ((-8.0, -2.0), (4.0, 10.0))
 #: The frames a judgement reads: from this many seconds before the peak to this many after.
 REACH = (-BED[0][0], BED[1][1])
-#: Numbers in a moment's features (:func:`features`): four for each band, and the score.
-FEATURES = 4 * BANDS + 1
+#: The frames :func:`shape` reads, as (from, to) seconds from the peak.
+SHAPE = (-1.0, 4.0)
+#: Numbers :func:`shape` gives.
+SHAPES = 12
+#: Numbers in a moment's features (:func:`features`): four for each band, the shape, and the
+#: score.
+FEATURES = 4 * BANDS + SHAPES + 1
 #: Numbers the model reads (:func:`judged`): the features and their difference from the
 #: recording's earlier loud moments (all but the score).
 SIZE = 2 * FEATURES - 1
@@ -57,6 +65,14 @@ def _frames(t: float, span: tuple[float, float]) -> tuple[int, int]:
     return i + int(round(span[0] * FPS)), i + int(round(span[1] * FPS))
 
 
+def _bed(codes: np.ndarray, first: int, peak: float) -> np.ndarray:
+    """The frames (dB, one row a frame) of the bed around the peak at ``peak`` seconds that
+    are there."""
+    sides = [decode(codes[max(0, lo - first):max(0, hi - first)])
+             for lo, hi in (_frames(peak, side) for side in BED)]
+    return np.concatenate(sides, axis=0)
+
+
 def features(codes: np.ndarray, first: int, peak: float, score: float) -> np.ndarray | None:
     """The features of the moment whose peak is at ``peak`` seconds, from the spectra
     ``codes`` (one row a frame, :class:`~m0core.judge.spectra.Spectra`'s) whose first row is
@@ -65,15 +81,67 @@ def features(codes: np.ndarray, first: int, peak: float, score: float) -> np.nda
     if a < first or b > first + len(codes):
         return None
     core = decode(codes[a - first:b - first]).T  # bands x frames
-    sides = [decode(codes[max(0, lo - first):max(0, hi - first)])
-             for lo, hi in (_frames(peak, side) for side in BED)]
-    bed = np.concatenate(sides, axis=0).T
+    bed = _bed(codes, first, peak).T
     median = np.median(bed, axis=1) if bed.shape[1] > 10 else np.median(core, axis=1)
     energy = np.log10(np.sum(10.0 ** (core / 10.0), axis=0) + 1e-12)
     loud = core[:, energy >= np.quantile(energy, 0.7)]
     rel = loud.mean(axis=1) - median
     return np.r_[rel, rel - rel.max(), loud.std(axis=1),
-                 np.abs(np.diff(core, axis=1)).mean(axis=1), score].astype(np.float64)
+                 np.abs(np.diff(core, axis=1)).mean(axis=1), shape(codes, first, peak),
+                 score].astype(np.float64)
+
+
+def shape(codes: np.ndarray, first: int, peak: float) -> np.ndarray:
+    """What the moment at ``peak`` seconds does over the frames of :data:`SHAPE` (those there)
+    against the per-band median of its bed (:data:`BED`), :data:`SHAPES` numbers; all missing
+    (NaN) when fewer than 10 frames of bed or 2 s of the moment are there.
+
+    Its level (all bands' power) over the bed's, frame by frame: the seconds it is over by
+    6 dB and by 10 dB; the seconds of the stretch around its loudest frame of the first 2 s
+    that stays within 10 dB of that frame; the share of the level's change over the first 4 s
+    at 2.5–8 Hz (the rate of syllables); over the loudest 30 % of frames, the flatness of the
+    power over the bed's (log10 of its geometric over its arithmetic mean over the bands: a
+    tone is low, a noise high), its mean and spread, the band of its centre of power, mean and
+    spread, and that centre's mean move from frame to frame; how harmonic the lowest 20 bands
+    are (the highest correlation of their ripple, less its 5-band mean, with itself 2 to 7
+    bands on); how far the loudest frame rises over the half second before it; and how far it
+    stands over the bed."""
+    a, b = _frames(peak, SHAPE)
+    a, b = max(a, first), min(b, first + len(codes))
+    seg = decode(codes[a - first:max(a, b) - first]).astype(np.float64)  # frames x bands
+    bed = _bed(codes, first, peak)
+    if len(bed) < 10 or len(seg) < 2 * FPS:
+        return np.full(SHAPES, np.nan)
+    bed_db = np.median(bed, axis=0).astype(np.float64)
+    power, bed_power = 10.0 ** (seg / 10.0), 10.0 ** (bed_db / 10.0)
+    over = 10.0 * np.log10(power.sum(axis=1) + 1e-30) - 10.0 * np.log10(bed_power.sum() + 1e-30)
+    top = int(np.argmax(over[:2 * FPS]))
+    lo = hi = top
+    while lo > 0 and over[lo - 1] > over[top] - 10.0:
+        lo -= 1
+    while hi < len(over) - 1 and over[hi + 1] > over[top] - 10.0:
+        hi += 1
+    level = over[:4 * FPS] - over[:4 * FPS].mean()
+    moves = np.abs(np.fft.rfft(level * np.hanning(len(level)))) ** 2
+    hz = np.fft.rfftfreq(len(level), 1.0 / FPS)
+    syllables = moves[(hz >= 2.5) & (hz <= 8.0)].sum() / (moves[hz > 0.2].sum() + 1e-12)
+    loud = over >= np.quantile(over, 0.7)
+    excess = np.maximum(power - bed_power, 1e-12)
+    flatness = np.log10(np.exp(np.log(excess).mean(axis=1)) / excess.mean(axis=1))[loud]
+    centre = (excess * np.arange(seg.shape[1])).sum(axis=1) / excess.sum(axis=1)
+    steps = np.abs(np.diff(centre))[loud[1:]]
+    low = seg[:, :20]
+    ripple = (low - np.stack([np.convolve(v, np.ones(5) / 5, mode="same")
+                              for v in low]))[:, 2:-2]
+    ripple -= ripple.mean(axis=1, keepdims=True)
+    power_of = (ripple * ripple).sum(axis=1) + 1e-9
+    harmonic = np.max([(ripple[:, :-k] * ripple[:, k:]).sum(axis=1) / power_of
+                       for k in range(2, 8)], axis=0)[loud]
+    rise = over[top] - over[max(0, top - FPS // 2):top].mean() if top > 0 else 0.0
+    return np.array([(over > 6.0).sum() / FPS, (over > 10.0).sum() / FPS, (hi - lo + 1) / FPS,
+                     syllables, flatness.mean(), flatness.std(), centre[loud].mean(),
+                     centre[loud].std(), steps.mean() if len(steps) else 0.0,
+                     harmonic.mean(), rise, over[top]])
 
 
 class Earlier:
