@@ -2,7 +2,7 @@
 model, ``m0core/judge/check.npz``::
 
     python -m m0core.dev.judge_training WORK_FOLDER            # writes the model
-    python -m m0core.dev.judge_training WORK_FOLDER --halves   # the protocol that chose it
+    python -m m0core.dev.judge_training WORK_FOLDER --halves   # the dev protocol
 
 Everything comes from the development split (``corpus-packages.txt``'s Debian packages, the
 part of each pool :mod:`m0core.dev.corpus` gives ``split="dev"``) and from noise beds
@@ -18,16 +18,17 @@ The shipped model is what this module writes (the 60 recordings of seeds 1200–
 shape of a moment, :func:`m0core.judge.check.shape`, joined at the same change; see
 docs/benchmarks.md, the detection table's bullets).
 
-``--halves`` is the development-only protocol that chose the model's settings: the dev
-pools are split in two (speakers, effects, music, talk and notification sounds taken
-alternately), 20 recordings are made from each half (seeds 2000–2019 and 2100–2119), and a
-model trained on one half's recordings (with the noise beds) judges the other half's
-default highlights: every voice and effect judged is one it never heard. It prints the
-default's and the checked default's precision, recall and F1 over the 40, and the precision
-of their top N (N: a recording's reactions; the checked ones ranked as ``standout`` ranks
-them, by their score times their chance), and the ceiling of any check: the default's
-highlights that are reactions, as a check that never erred would keep them (what is missed
-there, no check can find; what the checked default does worse, its check cost).
+``--halves`` is the development-only protocol that chose the model's settings (its trees, depth
+and learning rate; its features and recordings were chosen on fresh seeds, as the detection
+table's bullets in docs/benchmarks.md say): the dev pools are split in two (speakers, effects,
+music, talk and notification sounds taken alternately), 20 recordings are made from each half
+(seeds 2000–2019 and 2100–2119), and a model trained on one half's recordings (with the noise
+beds) judges the other half's default highlights: every voice and effect judged is one it never
+heard. It prints the default's and the checked default's precision, recall and F1 over the 40,
+and the precision of their top N (N: a recording's reactions; the checked ones ranked as
+``standout`` ranks them, by their score times their chance), and the ceiling of any check: the
+default's highlights that are reactions, as a check that never erred would keep them (what is
+missed there, no check can find; what the checked default does worse, its check cost).
 
 What the protocol cannot see: every reaction of the dev split is a Hedgewars voice line, so
 both halves share one game's voices. A sharper check rated better here (600 trees trained on

@@ -29,6 +29,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .spectra import BANDS, FPS, decode
 
@@ -131,8 +132,7 @@ def shape(codes: np.ndarray, first: int, peak: float) -> np.ndarray:
     centre = (excess * np.arange(seg.shape[1])).sum(axis=1) / excess.sum(axis=1)
     steps = np.abs(np.diff(centre))[loud[1:]]
     low = seg[:, :20]
-    ripple = (low - np.stack([np.convolve(v, np.ones(5) / 5, mode="same")
-                              for v in low]))[:, 2:-2]
+    ripple = low[:, 2:-2] - sliding_window_view(low, 5, axis=1).mean(axis=2)
     ripple -= ripple.mean(axis=1, keepdims=True)
     power_of = (ripple * ripple).sum(axis=1) + 1e-9
     harmonic = np.max([(ripple[:, :-k] * ripple[:, k:]).sum(axis=1) / power_of
