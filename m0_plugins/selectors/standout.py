@@ -39,6 +39,10 @@ WINDOW_MOST = 3600.0
 #: The loud peaks of a stretch, from which its level as heard counts ``heard_db`` down.
 HEARD_PERCENTILE = 98.0
 
+#: A faint moment's loud part: its values within this many dB of its loudest (the sound as
+#: heard, as the corpus and a listener measure a voice's level, without its pauses and tails).
+FAINT_WITHIN_DB = 10.0
+
 #: Sensitivity 0 … 1 moves every margin by this many dB (0.5 is the default: no change).
 SENSITIVITY_DB = 8.0
 
@@ -106,6 +110,11 @@ class Standout:
        that sound stays under what makes a candidate; where the recording's start or end
        cuts those seconds on one side, as many more are read on the other, and only a
        recording shorter than twice ``busy_window`` asks proportionally fewer).
+       A candidate that is neither may still be **faint** (with the check only, below): its
+       loud part — its values within :data:`FAINT_WITHIN_DB` of its loudest — stands
+       ``faint_db`` over its bed (mean power) for ``faint_hold`` seconds of such values in
+       all (a reaction placed just over the margin whose syllables and breaths leave too
+       little of it over the margin itself, a voice as loud as the talk between long pauses).
 
     4. **The check** (``check``, on by default): a moment is also judged by what it sounds
        like, when the pipeline gives the spectra of the audio (:meth:`listen`): a model
@@ -113,24 +122,28 @@ class Standout:
        (:mod:`m0core.judge.check`) gives the chance that it is a reaction (a shouted voice,
        a laugh, a cheer) rather than a game effect, a swell of the music or a door slam as
        loud, and a moment under :data:`~m0core.judge.check.DROP_BELOW` is dropped (a kept
-       one's ``reason`` says its chance, and its score is weighed by it). It hears each
+       one's ``reason`` says its chance, and its score is weighed by it); a faint one is kept
+       only where the check judged it and gave it ``faint_chance`` or more. It hears each
        moment against the recording's own loud moments before it: those a second
        ``standout`` at sensitivity :data:`~m0core.judge.check.LOOSE_SENSITIVITY` (its other
        settings their defaults, no check) finds in the same scores, so a moment is judged
        once that one has given every loud moment up to it. Without
-       spectra (audio under 22,050 Hz; a selector fed scores alone) nothing is dropped.
+       spectra (audio under 22,050 Hz; a selector fed scores alone) nothing is dropped, and
+       no moment is faint.
 
     ``sensitivity`` (0 … 1, default 0.5) lowers (towards 1) or raises every margin by up to
     ``SENSITIVITY_DB / 2`` dB: the same shift in dB over the recording's own bed on any
-    recording (``excess`` counts from the shifted margin); ``busy_db`` stays, as whether a
-    stretch is busy is the recording's, not the sensitivity's (a higher sensitivity does not
-    make bumps count against a burst that they did not count against before). Digital
+    recording (``excess`` counts from the shifted margin; ``faint_db`` moves with them);
+    ``busy_db`` stays, as whether a stretch is busy is the recording's, not the
+    sensitivity's (a higher sensitivity does not make bumps count against a burst that they
+    did not count against before). Digital
     silence (under :data:`m0core.levels.SILENT_DB`: before a late-starting track, in a gap
     of the timestamps) is left out of every level and range while it is less than half of
     the values. A moment's
     **score**, by which ``--max-clips`` ranks (and which of two moments too close together
     stays), is how far and how long it stayed over the margin (its ``excess``, dB·s; a
-    burst's: its dB over ``burst_db``, summed), times the check's chance where the check
+    burst's: its dB over ``burst_db``, summed; a faint one's, under a held one's, may be 0),
+    times the check's chance where the check
     judged it (so of two moments as far over, the one that sounds more like a reaction ranks
     first); its peak is its loudest value; its ``reason`` says by how much and how long. A
     decision waits ``context`` seconds after its candidate (a burst ``busy_window`` seconds,
@@ -176,6 +189,9 @@ class Standout:
         busy_window: float = 45.0,
         busy_db: float = 6.0,
         floor_db: float = -60.0,
+        faint_db: float = 8.5,
+        faint_hold: float = 1.0,
+        faint_chance: float = 0.4,
         check: bool = True,
     ) -> None:
         self.timeline = params.timeline(timeline)
@@ -187,6 +203,9 @@ class Standout:
         shift = (0.5 - sensitivity_value(sensitivity)) * SENSITIVITY_DB
         self.margin = number("margin_db", margin_db, above=0.0) + shift
         self.burst = number("burst_db", burst_db, above=0.0) + shift
+        self.faint = number("faint_db", faint_db, above=0.0) + shift
+        self._faint_hold = number("faint_hold", faint_hold, low=0.0)
+        self.faint_chance = number("faint_chance", faint_chance, low=0.0, high=1.0)
         self.rise = min(number("rise_db", rise_db, above=0.0) + shift, self.margin)
         self.percentile = number("percentile", percentile, low=0.0, high=100.0)
         self.context_db = number("context_db", context_db)
@@ -460,6 +479,12 @@ class Standout:
                 span.score = float(np.sum(burst - (bed + self.burst))) * hop
                 span.reason = (f"burst: +{span.loud:.0f} dB over a steady bed, "
                                f"{(e - s) * hop:.1f} s")
+            elif self.check:  # a faint moment, if the check hears a reaction (_decide)
+                part = values[values >= span.peak_db - FAINT_WITHIN_DB]  # its loud part
+                level, held = _power_mean(part) - bed, len(part) * hop
+                if held >= self._faint_hold - 1e-9 and level >= self.faint:
+                    span.ok, span.score, span.kind = True, excess, "faint"
+                    span.reason = f"faint: +{level:.0f} dB over the bed around it for {held:.1f} s"
 
     def _talk(self, values: np.ndarray, top: float) -> bool:
         """Whether ``values`` hold at least ``talk`` separate sounds (more than ``bridge``
@@ -507,6 +532,7 @@ class Standout:
                 seen = min(reach + 1, self._n) - max(lo, 0)
                 if others >= self.busy * min(1.0, seen / (2 * self._busy_window)) - 1e-9:
                     span.ok = False
+            chance = None
             if checked and span.ok:
                 chance = check.chance(self._codes, self._c0, self.timeline.time(span.peak),
                                       span.score, self._earlier)
@@ -516,6 +542,8 @@ class Standout:
                 elif chance is not None:
                     span.score = score
                     span.reason += f"; its sound: {100 * chance:.0f} % a reaction"
+            if span.kind == "faint" and (chance is None or chance < self.faint_chance):
+                span.ok = False  # a faint moment is one only where the check hears a reaction
             if span.ok:
                 out += self._spacer.push(Candidate(self.timeline.time(span.peak), span.peak_db,
                                                    span.score, span.kind, span.reason))
