@@ -28,7 +28,10 @@ heard. It prints the default's and the checked default's precision, recall and F
 and the precision of their top N (N: a recording's reactions; the checked ones ranked as
 ``standout`` ranks them, by their score times their chance), and the ceiling of any check: the
 default's highlights that are reactions, as a check that never erred would keep them (what is
-missed there, no check can find; what the checked default does worse, its check cost).
+missed there, no check can find; what the checked default does worse, its check cost). The
+default's faint moments (``standout`` keeps those only where its check hears a reaction) are
+not among the highlights judged here: the protocol judges what ``standout`` gives without its
+check, so its figures leave them out.
 
 What the protocol cannot see: every reaction of the dev split is a Hedgewars voice line, so
 both halves share one game's voices. A sharper check rated better here (600 trees trained on
