@@ -481,10 +481,11 @@ class Standout:
                                f"{(e - s) * hop:.1f} s")
             elif self.check:  # a faint moment, if the check hears a reaction (_decide)
                 part = values[values >= span.peak_db - FAINT_WITHIN_DB]  # its loud part
-                level, held = _power_mean(part) - bed, len(part) * hop
-                if held >= self._faint_hold - 1e-9 and level >= self.faint:
+                level, loud_for = _power_mean(part) - bed, len(part) * hop
+                if loud_for >= self._faint_hold - 1e-9 and level >= self.faint:
                     span.ok, span.score, span.kind = True, excess, "faint"
-                    span.reason = f"faint: +{level:.0f} dB over the bed around it for {held:.1f} s"
+                    span.reason = (f"faint: +{level:.0f} dB over the bed around it for "
+                                   f"{loud_for:.1f} s")
 
     def _talk(self, values: np.ndarray, top: float) -> bool:
         """Whether ``values`` hold at least ``talk`` separate sounds (more than ``bridge``

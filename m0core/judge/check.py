@@ -82,19 +82,22 @@ def features(codes: np.ndarray, first: int, peak: float, score: float) -> np.nda
     if a < first or b > first + len(codes):
         return None
     core = decode(codes[a - first:b - first]).T  # bands x frames
-    bed = _bed(codes, first, peak).T
+    around = _bed(codes, first, peak)
+    bed = around.T
     median = np.median(bed, axis=1) if bed.shape[1] > 10 else np.median(core, axis=1)
     energy = np.log10(np.sum(10.0 ** (core / 10.0), axis=0) + 1e-12)
     loud = core[:, energy >= np.quantile(energy, 0.7)]
     rel = loud.mean(axis=1) - median
     return np.r_[rel, rel - rel.max(), loud.std(axis=1),
-                 np.abs(np.diff(core, axis=1)).mean(axis=1), shape(codes, first, peak),
+                 np.abs(np.diff(core, axis=1)).mean(axis=1), shape(codes, first, peak, around),
                  score].astype(np.float64)
 
 
-def shape(codes: np.ndarray, first: int, peak: float) -> np.ndarray:
+def shape(codes: np.ndarray, first: int, peak: float,
+          bed: np.ndarray | None = None) -> np.ndarray:
     """What the moment at ``peak`` seconds does over the frames of :data:`SHAPE` (those there)
-    against the per-band median of its bed (:data:`BED`), :data:`SHAPES` numbers; all missing
+    against the per-band median of its bed (:data:`BED`; ``bed``, its frames as
+    :func:`features` already decoded them, or read here), :data:`SHAPES` numbers; all missing
     (NaN) when fewer than 10 frames of bed or 2 s of the moment are there.
 
     Its level (all bands' power) over the bed's, frame by frame: the seconds it is over by
@@ -110,7 +113,7 @@ def shape(codes: np.ndarray, first: int, peak: float) -> np.ndarray:
     a, b = _frames(peak, SHAPE)
     a, b = max(a, first), min(b, first + len(codes))
     seg = decode(codes[a - first:max(a, b) - first]).astype(np.float64)  # frames x bands
-    bed = _bed(codes, first, peak)
+    bed = _bed(codes, first, peak) if bed is None else bed
     if len(bed) < 10 or len(seg) < 2 * FPS:
         return np.full(SHAPES, np.nan)
     bed_db = np.median(bed, axis=0).astype(np.float64)
