@@ -5,7 +5,8 @@ leave a module half made or a lock held (see :func:`unsafe`); there the stop is 
 tried again a moment later (:func:`put_off`). Used by the ``m0`` command's handler and by a
 batch job's process. Where a block must not be cut short (a run's outputs being published, a
 process being started and recorded), the stops are held until it ends (:func:`held_signals`).
-A command whose reader went away ends quietly, as one killed by SIGPIPE (:func:`drop_output`).
+A command whose reader went away ends quietly, as one killed by SIGPIPE (:func:`drop_output`);
+an ignored stop is dropped without a word (:func:`ignore`).
 Standard library only: the entry point imports it before anything else.
 """
 
@@ -84,6 +85,34 @@ def held_signals(signums: tuple[int, ...] = (signal.SIGINT, *STOP_SIGNALS)) -> I
             signal.signal(signum, handler)
         for signum in dict.fromkeys(caught):
             signal.raise_signal(signum)
+
+
+def ignore(signums: tuple[int, ...]) -> None:
+    """Ignore ``signums`` (main thread only), a stop dropped without a word even where one
+    raced the change: a signal that reached another thread as the main one set it ignored
+    (after Python ran what was pending, before the handler changed) stays pending with no
+    handler, and Python printed it as an exception ignored, a traceback ending ``OSError:
+    Signal 2 ignored due to race condition`` (a Ctrl-C again and again as m0 ended met it
+    once in some 200 runs, after its work was done and its end said)."""
+    global _unraisable_before
+    if sys.unraisablehook is not _drop_raced_stop:
+        _unraisable_before = sys.unraisablehook
+        sys.unraisablehook = _drop_raced_stop
+    for signum in signums:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+#: The hook :func:`_drop_raced_stop` hands every other exception ignored.
+_unraisable_before = sys.unraisablehook
+
+
+def _drop_raced_stop(unraisable: Any) -> None:
+    """``sys.unraisablehook`` once m0 ignored a stop (:func:`ignore`): drops Python's note of a
+    signal that came with no handler left, hands anything else to the hook before it."""
+    said = str(unraisable.exc_value)
+    if not (unraisable.exc_type is OSError and said.startswith("Signal ")
+            and said.endswith(" ignored due to race condition")):
+        _unraisable_before(unraisable)
 
 
 def to_null(fd: int) -> None:

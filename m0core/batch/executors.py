@@ -49,7 +49,7 @@ from m0core import workers
 from m0core.checks import number, whole
 from m0core.errors import M0Error, OptionError
 from m0core.outputs import remove_stale_temps, temp_prefix
-from m0core.stops import held_signals
+from m0core.stops import held_signals, ignore
 from m0core.workers import stop_process
 
 JobFn = Callable[..., dict]
@@ -501,7 +501,8 @@ def _deaf_to_ctrl_c() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    before = signal.getsignal(signal.SIGINT)
+    ignore((signal.SIGINT,))
     try:
         yield
     finally:

@@ -108,9 +108,9 @@ def _block_stops() -> bool:
         held = {signal.SIGINT, signal.SIGALRM, *stops.STOP_SIGNALS}
         signal.pthread_sigmask(signal.SIG_BLOCK, held)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        for signum in held:
-            if signal.getsignal(signum) not in (signal.SIG_IGN, signal.SIG_DFL, None):
-                signal.signal(signum, signal.SIG_IGN)
+        handled = (signum for signum in held
+                   if signal.getsignal(signum) not in (signal.SIG_IGN, signal.SIG_DFL, None))
+        stops.ignore(tuple(handled))
     return True
 
 

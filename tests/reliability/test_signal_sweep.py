@@ -315,3 +315,51 @@ def test_ctrl_c_as_python_ends_never_kills_m0_through_another_thread(vod, tmp_pa
             assert stderr.strip().splitlines()[-1].startswith("Error: interrupted"), stderr
         assert not wait_gone(tag, 10)
         assert len(_highlights(out)["highlights.json"]) == len(_clip_lengths(out)) == 2
+
+
+#: m0 setting its stops ignored again and again (:func:`m0core.stops.ignore`, as it does when a
+#: command ends), a daemon thread there to take a signal the main thread has blocked; then an
+#: exception ignored of another kind, which must still be said. Prints how many times it did.
+IGNORE_AGAIN_AND_AGAIN = '''
+import signal, sys, threading, time
+from m0core import stops
+
+threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+print("ready", flush=True)
+times, end = 0, time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, lambda *_: None)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    stops.ignore((signal.SIGINT,))
+    times += 1
+
+class Said:
+    def __del__(self):
+        raise RuntimeError("said still")
+
+Said()
+print(times, flush=True)
+'''
+
+
+def test_a_stop_that_races_m0_ignoring_it_is_dropped_without_a_word():
+    """Ctrl-C reaching another thread just as the main one sets it ignored (after Python ran
+    what was pending, before the handler changed) stayed pending with no handler: Python
+    printed it as an exception ignored, a traceback ending 'OSError: Signal 2 ignored due to
+    race condition' (the thread test above met it once in CI, exit code 0; without m0's hook
+    this loop met it hundreds of times in 2 s). It is dropped; any other exception ignored is
+    still said."""
+    proc = subprocess.Popen([sys.executable, "-c", IGNORE_AGAIN_AND_AGAIN, "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    sent = 0
+    while proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGINT)
+            sent += 1
+        time.sleep(0.0002)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and sent > 1000 and int(stdout) > 1000, (sent, stdout, stderr)
+    assert "race condition" not in stderr, stderr
+    assert stderr.count("Traceback") == 1 and "RuntimeError: said still" in stderr, stderr
