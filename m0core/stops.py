@@ -92,8 +92,8 @@ def ignore(signums: tuple[int, ...]) -> None:
     raced the change: a signal that reached another thread as the main one set it ignored
     (after Python ran what was pending, before the handler changed) stays pending with no
     handler, and Python printed it as an exception ignored, a traceback ending ``OSError:
-    Signal 2 ignored due to race condition`` (a Ctrl-C again and again as m0 ended met it
-    once in some 200 runs, after its work was done and its end said)."""
+    Signal 2 ignored due to race condition`` (Ctrl-C again and again as m0 ended, after its
+    work was done and its end said: a run of the suite met it once)."""
     global _unraisable_before
     if sys.unraisablehook is not _drop_raced_stop:
         _unraisable_before = sys.unraisablehook

@@ -34,7 +34,7 @@ _finished = threading.Event()
 def main() -> None:
     """The worker's body (see the module docstring)."""
     workers.die_with_parent(signal.SIGTERM)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the batch decides; it sends SIGTERM
+    stops.ignore((signal.SIGINT,))  # the batch decides; it sends SIGTERM
     signal.signal(signal.SIGTERM, _stop)
     out = workers.channel()
     try:
