@@ -277,6 +277,17 @@ def test_a_stop_as_the_command_ends_leaves_its_exit_code():
     assert run.stdout.startswith("m0")
 
 
+def _ctrl_c_until_it_ends(proc: subprocess.Popen, every: float) -> int:
+    """Send ``proc`` SIGINT every ``every`` seconds until it has ended; how many were sent."""
+    sent = 0
+    while proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGINT)
+            sent += 1
+        time.sleep(every)
+    return sent
+
+
 #: m0's entry point in a process with a thread of its own still there at exit (a daemon
 #: thread, as a plugin or a host program may leave): ``analyze`` of the file given.
 WITH_A_THREAD = '''
@@ -302,12 +313,7 @@ def test_ctrl_c_as_python_ends_never_kills_m0_through_another_thread(vod, tmp_pa
                                 text=True, start_new_session=True)
         said = proc.stdout.readline()
         assert "highlights in" in said, said
-        sent = 0
-        while proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGINT)
-                sent += 1
-            time.sleep(0.002)
+        sent = _ctrl_c_until_it_ends(proc, 0.002)
         _, stderr = proc.communicate(timeout=30)
         assert proc.returncode in (0, 130) and "Traceback" not in stderr, \
             (attempt, sent, proc.returncode, stderr)
@@ -353,12 +359,7 @@ def test_a_stop_that_races_m0_ignoring_it_is_dropped_without_a_word():
     proc = subprocess.Popen([sys.executable, "-c", IGNORE_AGAIN_AND_AGAIN, "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "ready\n"
-    sent = 0
-    while proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGINT)
-            sent += 1
-        time.sleep(0.0002)
+    sent = _ctrl_c_until_it_ends(proc, 0.0002)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0 and sent > 1000 and int(stdout) > 1000, (sent, stdout, stderr)
     assert "race condition" not in stderr, stderr
