@@ -331,6 +331,7 @@ import signal, sys, threading, time
 from m0core import stops
 
 threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+stops.ignore((signal.SIGINT,))
 print("ready", flush=True)
 times, end = 0, time.monotonic() + float(sys.argv[1])
 while time.monotonic() < end:
@@ -361,6 +362,6 @@ def test_a_stop_that_races_m0_ignoring_it_is_dropped_without_a_word():
     assert proc.stdout.readline() == "ready\n"
     sent = _ctrl_c_until_it_ends(proc, 0.0002)
     stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and sent > 1000 and int(stdout) > 1000, (sent, stdout, stderr)
+    assert proc.returncode == 0 and sent > 100 and int(stdout) > 100, (sent, stdout, stderr)
     assert "race condition" not in stderr, stderr
     assert stderr.count("Traceback") == 1 and "RuntimeError: said still" in stderr, stderr
