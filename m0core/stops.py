@@ -24,6 +24,9 @@ from typing import Any
 RETRY = 0.02
 #: Signals that stop a command as Ctrl-C does (SIGHUP: its terminal closed), where they exist.
 STOP_SIGNALS = (signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
+#: What :func:`held_signals` holds: the stops, and SIGALRM, by which a stop put off comes again
+#: (:func:`put_off`).
+HELD = (signal.SIGINT, *STOP_SIGNALS, *((signal.SIGALRM,) if hasattr(signal, "SIGALRM") else ()))
 
 
 def unsafe(frame: Any) -> bool:
@@ -65,9 +68,13 @@ def put_off(signum: int, frame: Any, handler: Callable[[int, Any], None]) -> boo
 
 
 @contextmanager
-def held_signals(signums: tuple[int, ...] = (signal.SIGINT, *STOP_SIGNALS)) -> Iterator[None]:
+def held_signals(signums: tuple[int, ...] = HELD) -> Iterator[None]:
     """Hold Ctrl-C, SIGTERM and SIGHUP for the block and deliver them after it (main thread only;
-    elsewhere the block runs as it is: signals reach only the main thread anyway)."""
+    elsewhere the block runs as it is: signals reach only the main thread anyway). A stop put
+    off (:func:`put_off`) is held too: its retry comes by SIGALRM, which could raise it inside
+    the block — in a thread pool's ``submit``, between starting a thread and listing it, a clip
+    thread the pool then cannot wait for (a likely cause of a stopped run that ended warning
+    that ``m0-encoder_0`` still ran)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -365,3 +365,40 @@ def test_a_stop_that_races_m0_ignoring_it_is_dropped_without_a_word():
     assert proc.returncode == 0 and sent > 100 and int(stdout) > 100, (sent, stdout, stderr)
     assert "race condition" not in stderr, stderr
     assert stderr.count("Traceback") == 1 and "RuntimeError: said still" in stderr, stderr
+
+
+#: A stop that came inside an import (put off, :func:`m0core.stops.put_off`, as m0's handler
+#: does) whose retry comes during a block that holds the stops. Prints what ran.
+PUT_OFF_THEN_HELD = '''
+import signal, sys, time
+from m0core import stops
+
+def stop(signum, frame):
+    if stops.put_off(signum, frame, stop):
+        return
+    raise KeyboardInterrupt
+
+sys.path.insert(0, sys.argv[1])
+with open(sys.argv[1] + "/stopped_here.py", "w") as module:
+    module.write("import signal, sys; sys.modules['__main__'].stop(signal.SIGINT, sys._getframe())")
+ran = []
+try:
+    import stopped_here  # the stop is put off: it comes again 0.02 s later, by SIGALRM
+    with stops.held_signals():
+        time.sleep(0.3)
+        ran.append("block")
+    time.sleep(1)
+    ran.append("not stopped")
+except KeyboardInterrupt:
+    ran.append("stopped")
+print(" ".join(ran))
+'''
+
+
+def test_a_stop_put_off_is_held_by_a_block_that_holds_the_stops(tmp_path):
+    """A Ctrl-C inside an import is put off and tried again by SIGALRM; a block that holds the
+    stops (starting a clip's thread, publishing the outputs) did not hold that retry, which
+    raised the stop inside it. The block ends, then the stop comes."""
+    run = subprocess.run([sys.executable, "-c", PUT_OFF_THEN_HELD, str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert (run.stdout, run.stderr, run.returncode) == ("block stopped\n", "", 0)
