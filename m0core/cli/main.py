@@ -105,7 +105,7 @@ def _block_stops() -> bool:
     if threading.current_thread() is not threading.main_thread():
         return False
     if hasattr(signal, "pthread_sigmask"):
-        held = {signal.SIGINT, signal.SIGALRM, *stops.STOP_SIGNALS}
+        held = set(stops.HELD)  # the stops, and SIGALRM: a retry of one put off
         signal.pthread_sigmask(signal.SIG_BLOCK, held)
         signal.setitimer(signal.ITIMER_REAL, 0)
         handled = (signum for signum in held
