@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import Page, run_m0
+from reliability.helpers import SLOW
 
 from m0core.batch.ledger import Ledger
 from m0core.testing import run_ffmpeg
@@ -337,8 +338,8 @@ def test_without_the_extra_one_line_says_how_to_install(tmp_path):
 class Server:
     """``m0 gui --no-browser`` in a process of its own; ``url`` is what it printed."""
 
-    def __init__(self, root: Path, out: Path, *args: str) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    def __init__(self, root: Path, out: Path, *args: str, env: dict | None = None) -> None:
+        env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "m0core", "gui", "--root", str(root), "--out", str(out),
              "--no-browser", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -368,8 +369,8 @@ class Server:
 def serve() -> Iterator[Callable[[Path, Path], Server]]:
     started: list[Server] = []
 
-    def start(root: Path, out: Path, *args: str) -> Server:
-        started.append(Server(root, out, *args))
+    def start(root: Path, out: Path, *args: str, env: dict | None = None) -> Server:
+        started.append(Server(root, out, *args, env=env))
         return started[-1]
 
     yield start
@@ -460,20 +461,21 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     assert page.page.inner_text("#results article strong") == "day1/stream.mp4"
 
 
-def test_upload_then_cancel(wav, tmp_path, browser, shots, serve):
+def test_upload_then_cancel(wav, tmp_path, browser, shots, serve, fake_dist):
     """Cancel stops the running file (interrupted) and the one queued after it, which never
     runs: it is cancelled in the progress and in the results, not pending for ever. Before,
     the results say it is queued, as the progress does. A page reloaded mid-run says a batch
     runs (its message line was empty beside a disabled Start)."""
-    # 90 min: the onset analyzer needs many seconds for it (30 min took 2.8 s on an idle
-    # machine, less than this test takes from Start to Cancel, reload included)
+    # 10 min read by the ``slow`` analyzer, 0.3 s a 5 s chunk: about 18 s of analysis on two
+    # segments, more than this test takes from Start to Cancel, reload included (a 90-min
+    # file analysed by ``onset`` did it before, at about 25 s of CPU for the upload and run)
     long = tmp_path / "long.wav"
     run_ffmpeg("-f", "lavfi", "-i",
-               "anoisesrc=color=pink:amplitude=0.05:sample_rate=8000:duration=5400", str(long))
+               "anoisesrc=color=pink:amplitude=0.05:sample_rate=8000:duration=600", str(long))
     root, out = tmp_path / "videos", tmp_path / "out"
     root.mkdir()
     queued = shutil.copy(wav, tmp_path / "queued.wav")
-    server = serve(root, out)
+    server = serve(root, out, env=dict(fake_dist("m0-slow", SLOW), M0_SLOW="0.3"))
     page = Page(browser, server.url)
     p = page.page
     p.wait_for_selector("#browser li.none")  # an empty root
@@ -481,7 +483,7 @@ def test_upload_then_cancel(wav, tmp_path, browser, shots, serve):
     p.wait_for_selector("#chosen li[data-key='uploads:queued.wav']", timeout=60_000)
     assert (out / "uploads" / "long.wav").stat().st_size == long.stat().st_size
     p.click("#advanced summary")
-    p.select_option("#analyzer", "onset")
+    p.select_option("#analyzer", "slow")
     p.click("#start")
     p.wait_for_selector(".job[data-status=running] >> text=ETA", timeout=60_000)
     # the results say of the file to come what the progress says, not the ledger's "pending"
