@@ -42,7 +42,6 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from m0core.checks import number
 from m0core.dev import synth
@@ -217,6 +216,7 @@ def _load(path: Path, offset: float = 0.0, seconds: float | None = None) -> np.n
     """``seconds`` (all when ``None``) of a sound file from ``offset`` seconds, as mono float64
     at :data:`SAMPLE_RATE`, trimmed of leading/trailing digital silence."""
     import soundfile
+    from scipy import signal  # imported on use: it takes over a second to import
 
     with soundfile.SoundFile(str(path)) as f:
         rate = f.samplerate

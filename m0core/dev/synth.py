@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from m0core.checks import number
 from m0core.errors import OptionError, OutputError
@@ -74,6 +73,8 @@ def _envelope(n: int, sr: int, attack: float, release: float, curve: float = 1.0
 
 def _cheer(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     """Crowd-like noise: band-passed noise with a fast irregular flutter."""
+    from scipy import signal  # imported on use, as below: it takes over a second to import
+
     sos = signal.butter(2, [250.0, min(3500.0, 0.45 * sr)], "bandpass", fs=sr, output="sos")
     noise = signal.sosfilt(sos, rng.standard_normal(n))
     t = np.arange(n) / sr
@@ -220,6 +221,8 @@ _PINK_SHARE = 0.8  # of the bed's power; the rest is white noise
 
 def _pink_gain() -> float:
     """RMS of the pink filter's output for unit white noise (its impulse response energy)."""
+    from scipy import signal
+
     impulse = np.zeros(1 << 16)
     impulse[0] = 1.0
     return float(np.sqrt(np.sum(signal.lfilter(_PINK_B, _PINK_A, impulse) ** 2)))
@@ -239,6 +242,8 @@ class _Bed:
         self._phases = np.random.default_rng([int(seed), 2]).uniform(0, 2 * np.pi, 3)
         self._pink_scale = math.sqrt(_PINK_SHARE) / _pink_gain()
         self._white_scale = math.sqrt(1.0 - _PINK_SHARE)
+        from scipy import signal
+
         # Warm the filter up so the first second is already pink.
         warm = np.random.default_rng([int(seed), 3]).standard_normal(sr)
         self._zi = signal.lfilter(_PINK_B, _PINK_A, warm, zi=np.zeros(len(_PINK_A) - 1))[1]
@@ -253,6 +258,8 @@ class _Bed:
 
     def samples(self, start: int, n: int) -> np.ndarray:
         """The next ``n`` samples (``start`` is the index of the first, for the level)."""
+        from scipy import signal
+
         pink, self._zi = signal.lfilter(_PINK_B, _PINK_A, self._pink_rng.standard_normal(n),
                                         zi=self._zi)
         white = self._white_rng.standard_normal(n, dtype=np.float32)
