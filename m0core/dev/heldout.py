@@ -215,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "make":
             out = make(args.file, args.duration, seed=args.seed, bed_db=args.bed_db,
                        split=args.split)
-            what = "moments" if args.split == NOISE else "reactions"
-            print(f"{args.file}: {len(read_truth(out))} {what}; its truth: {out}")
+            count = len(read_truth(out))
+            what = ("moment" if args.split == NOISE else "reaction") + ("" if count == 1 else "s")
+            print(f"{args.file}: {count} {what}; its truth: {out}")
         elif args.command == "tally":
             text, unrun = tally(args.folder, args.out, args.bar)
             print(text)
