@@ -191,8 +191,8 @@ def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_ag
                  if all(not e.time - 10 <= t <= e.end + 10 for e in truth.reactions))
     edited = json.loads(run_json.read_text())
     rows = [r for r in edited["highlights"] if r["index"] != gone]
-    rows.append({**edited["highlights"][0], "index": 99, "peak_time": float(quiet), "start": quiet - 5.0,
-                 "end": quiet + 5.0, "reason": "made up"})
+    rows.append({**edited["highlights"][0], "index": 99, "peak_time": float(quiet),
+                 "start": quiet - 5.0, "end": quiet + 5.0, "reason": "made up"})
     edited["highlights"] = rows
     (tmp_path / "edited.json").write_text(json.dumps(edited))
     kept, _ = read_highlights(tmp_path / "edited.json")
