@@ -49,6 +49,7 @@ from pathlib import Path
 from m0core import stops
 from m0core.batch.runner import job_folders
 from m0core.checks import number
+from m0core.cli.console import count
 from m0core.dev import corpus, synth
 from m0core.errors import InputError, M0Error, OutputError
 from m0core.model import Highlight
@@ -215,9 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "make":
             out = make(args.file, args.duration, seed=args.seed, bed_db=args.bed_db,
                        split=args.split)
-            count = len(read_truth(out))
-            what = ("moment" if args.split == NOISE else "reaction") + ("" if count == 1 else "s")
-            print(f"{args.file}: {count} {what}; its truth: {out}")
+            what = "moment" if args.split == NOISE else "reaction"
+            print(f"{args.file}: {count(len(read_truth(out)), what)}; its truth: {out}")
         elif args.command == "tally":
             text, unrun = tally(args.folder, args.out, args.bar)
             print(text)
