@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from procs import GuiServer
 
 from m0core import plugins
 
@@ -263,6 +264,21 @@ REQUIRE_BROWSER = os.environ.get("M0_REQUIRE_BROWSER", "") not in ("", "0")
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., GuiServer]]:
+    """``serve(root, out, *args, env=None)``: an ``m0 gui`` server (:class:`procs.GuiServer`),
+    stopped after the test."""
+    started: list[GuiServer] = []
+
+    def start(root: Path, out: Path, *args: str, env: dict | None = None) -> GuiServer:
+        started.append(GuiServer(root, out, *args, env=env))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture(scope="module")  # closed after each module: other tests count child processes

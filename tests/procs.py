@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -91,3 +94,51 @@ def running_tasks(dask_worker) -> int:
     """On a Dask worker (``client.run(running_tasks)``): the tasks its threads are running,
     cancelled ones that still run included."""
     return len(dask_worker.state.executing)
+
+
+class GuiServer:
+    """``m0 gui --no-browser`` in a process of its own, tagged (:func:`tagged_env`); ``url``
+    is what it printed."""
+
+    def __init__(self, root: Path, out: Path, *args: str, env: dict | None = None) -> None:
+        self.env, self.tag = tagged_env(env)
+        self.env["PYTHONUNBUFFERED"] = "1"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "m0core", "gui", "--root", str(root), "--out", str(out),
+             "--no-browser", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=self.env)
+        line = self.proc.stdout.readline()
+        assert line.startswith("m0 gui: http://"), line + self.proc.stderr.read()
+        self.url = line.split()[2]
+
+    def call(self, method: str, path: str, body: bytes | None = None,
+             headers: dict | None = None) -> tuple[int, dict | str]:
+        """The status and body (parsed when JSON) of a request to the server."""
+        request = urllib.request.Request(self.url + path, data=body, method=method,
+                                         headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            status, text = exc.code, exc.read().decode()
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+    def leftovers(self) -> list[str]:
+        """Every live process below the server (job processes, their ffmpeg, ...)."""
+        found = []
+        for p in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    found.append(" ".join(p.cmdline()[:3]))
+            except psutil.Error:  # ended meanwhile
+                pass
+        return found
+
+    def stop(self) -> None:
+        """SIGTERM, and wait for it to end."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 from conftest import Page, run_m0
 from reliability.helpers import SLOW
@@ -334,49 +333,6 @@ def test_without_the_extra_one_line_says_how_to_install(tmp_path):
 
 
 # -- the whole app in Chromium --------------------------------------------------------------
-
-class Server:
-    """``m0 gui --no-browser`` in a process of its own; ``url`` is what it printed."""
-
-    def __init__(self, root: Path, out: Path, *args: str, env: dict | None = None) -> None:
-        env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "m0core", "gui", "--root", str(root), "--out", str(out),
-             "--no-browser", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env)
-        line = self.proc.stdout.readline()
-        assert line.startswith("m0 gui: http://127.0.0.1:"), line + self.proc.stderr.read()
-        self.url = line.split()[2]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-
-    def leftovers(self) -> list[str]:
-        """Every live process below the server (job processes, their ffmpeg, ...)."""
-        found = []
-        for p in psutil.Process(self.proc.pid).children(recursive=True):
-            try:
-                if p.status() != psutil.STATUS_ZOMBIE:
-                    found.append(" ".join(p.cmdline()[:3]))
-            except psutil.Error:  # ended meanwhile
-                pass
-        return found
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Path, Path], Server]]:
-    started: list[Server] = []
-
-    def start(root: Path, out: Path, *args: str, env: dict | None = None) -> Server:
-        started.append(Server(root, out, *args, env=env))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
-
 
 def shot(page: Page, shots: Path, name: str) -> None:
     page.page.screenshot(path=str(shots / name), full_page=True)

@@ -13,12 +13,9 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,53 +25,6 @@ from procs import m0_popen, tagged_env, wait_for, wait_gone
 from test_faults import SLOW, _finish
 
 pytest.importorskip("starlette")
-
-
-class Server:
-    """``m0 gui --no-browser`` in a process of its own, tagged; ``url`` is what it printed."""
-
-    def __init__(self, root: Path, out: Path, *args: str, env: dict | None = None) -> None:
-        self.env, self.tag = tagged_env(env)
-        self.env["PYTHONUNBUFFERED"] = "1"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "m0core", "gui", "--root", str(root), "--out", str(out),
-             "--no-browser", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=self.env)
-        line = self.proc.stdout.readline()
-        assert line.startswith("m0 gui: http://"), line + self.proc.stderr.read()
-        self.url = line.split()[2]
-
-    def call(self, method: str, path: str, body: bytes | None = None,
-             headers: dict | None = None) -> tuple[int, dict | str]:
-        request = urllib.request.Request(self.url + path, data=body, method=method,
-                                         headers=headers or {})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                status, text = response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            status, text = exc.code, exc.read().decode()
-        try:
-            return status, json.loads(text)
-        except ValueError:
-            return status, text
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-
-
-@pytest.fixture
-def serve() -> Iterator:
-    started: list[Server] = []
-
-    def start(*args, **kwargs) -> Server:
-        started.append(Server(*args, **kwargs))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 # -- uploads ---------------------------------------------------------------------------------
