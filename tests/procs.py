@@ -1,4 +1,5 @@
-"""Finding the processes a test started, wherever they were reparented, and waiting on them."""
+"""Finding the processes a test started, wherever they were reparented, and waiting on them;
+an ``m0 gui`` server in a process of its own (:class:`GuiServer`)."""
 
 from __future__ import annotations
 
