@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import clock, count, span, stdout_to_stderr, warn
+from m0core.cli.console import clock, span, stdout_to_stderr, warn
 from m0core.cli.options import (
     analysis_options,
     build_options,
@@ -18,6 +18,7 @@ from m0core.cli.options import (
     report_failed_plugins,
 )
 from m0core.errors import M0Error
+from m0core.words import count
 
 if TYPE_CHECKING:
     from m0core.model import ClipResult, Highlight

@@ -13,7 +13,6 @@ from pathlib import Path
 from m0core.batch.ledger import Row
 from m0core.cli.console import (
     clock,
-    count,
     fit,
     live_terminal,
     one_line,
@@ -22,6 +21,7 @@ from m0core.cli.console import (
     warn,
 )
 from m0core.errors import beside_name
+from m0core.words import count
 
 _MARK = {"completed": ("✓", "green"), "skipped": ("=", None), "failed": ("✗", "red"),
          "interrupted": ("!", "yellow")}

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 import click
 
 from m0core.errors import escaped
+from m0core.words import count
 
 
 @contextmanager
@@ -159,9 +160,3 @@ def size(n_bytes: int) -> str:
         if n_bytes < 2**10 * scale:
             return f"{n_bytes / scale:.{0 if unit == 'KB' else 1}f} {unit}"
     return f"{n_bytes / 2**30:.1f} GB"
-
-
-def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``1 clip``, ``2 clips``: a count and its noun, singular for one (``plural`` when it is
-    not the noun and an ``s``: ``count(2, "analysis", "analyses")``)."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"

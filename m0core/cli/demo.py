@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from m0core.cli.console import clock, count
+from m0core.cli.console import clock
 from m0core.cli.progress import ConsoleProgress, progress_bar
 from m0core.dev import synth
 from m0core.errors import OutputError
@@ -17,6 +17,7 @@ from m0core.media.ffmpeg import described
 from m0core.outputs import level, prepare_out_dir
 from m0core.pipeline import analyze
 from m0core.result import AnalysisResult
+from m0core.words import count
 
 #: The comment tag of the sample VOD m0 demo makes, by which a rerun knows it may replace it.
 SAMPLE_TAG = "m0 demo sample"

@@ -11,7 +11,6 @@ import click
 from m0core.cli.console import (
     AsLog,
     columns,
-    count,
     dumb_terminal,
     fit,
     terminal_width,
@@ -19,6 +18,7 @@ from m0core.cli.console import (
 )
 from m0core.model import ClipResult, MediaInfo
 from m0core.pipeline import Progress
+from m0core.words import count
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar

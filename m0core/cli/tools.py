@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from m0core.cli.console import clock, count, size, span, stdout_to_stderr, warn
+from m0core.cli.console import clock, size, span, stdout_to_stderr, warn
 from m0core.cli.options import (
     ANALYZER_HELP,
     AUDIO_TRACK,
@@ -22,6 +22,7 @@ from m0core.cli.options import (
     selection_options,
 )
 from m0core.errors import InputError
+from m0core.words import count
 
 if TYPE_CHECKING:
     from m0core.model import Highlight

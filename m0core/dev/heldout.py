@@ -49,11 +49,11 @@ from pathlib import Path
 from m0core import stops
 from m0core.batch.runner import job_folders
 from m0core.checks import number
-from m0core.cli.console import count
 from m0core.dev import corpus, synth
 from m0core.errors import InputError, M0Error, OutputError
 from m0core.model import Highlight
 from m0core.outputs import position, read_highlights, write_json_atomic
+from m0core.words import count
 
 #: What a truth file's ``schema`` says.
 TRUTH_SCHEMA = "m0.corpus-truth/1"
