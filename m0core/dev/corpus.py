@@ -62,6 +62,9 @@ PACKAGES = _packages("corpus-packages.txt")
 #: The Debian packages of ``split="outside"`` (corpus-packages-outside.txt), none of which
 #: the other splits use.
 OUTSIDE_PACKAGES = _packages("corpus-packages-outside.txt")
+#: The Debian packages whose voices only the check's training hears
+#: (corpus-packages-training.txt, :func:`training_voices`): no split's recording holds them.
+TRAINING_PACKAGES = _packages("corpus-packages-training.txt")
 
 #: Where Debian installs the packages' data.
 SHARE = Path(os.environ.get("M0_CORPUS_SHARE", "/usr/share"))
@@ -110,7 +113,8 @@ _FOLDERS = {
     "frozen-bubble-data": "games/frozen-bubble/snd",
     "alienblaster-data": "games/alienblaster/sound", "tuxtype-data": "tuxtype/sounds",
     "alsa-utils": "sounds/alsa", "deepin-sound-theme": "sounds/deepin/stereo",
-    "yaru-theme-sound": "sounds/Yaru/stereo"}
+    "yaru-theme-sound": "sounds/Yaru/stereo",
+    "megaglest-data": "games/megaglest/techs/megapack/factions"}
 
 
 def missing(split: str = "dev") -> str | None:
@@ -209,6 +213,36 @@ def _outside_pools() -> dict[str, list]:
             "effects": [p for p in short if p not in voiced], "impacts": impacts,
             "coughs": coughs,
             "notifications": sounds("sounds/deepin/stereo/*.wav", "sounds/Yaru/stereo/*.oga")}
+
+
+#: MegaGlest's units that are no people (animals, monsters), and the kinds of line of a
+#: person that are spoken words: acknowledging an order, answering a selection.
+_MG_NOT_PEOPLE = ("chicken", "bull", "thunderbird", "behemoth", "dragon", "evil_dragon",
+                  "wild_sow", "daemon", "sheep", "elephant")
+_MG_SPOKEN = ("ack", "select", "sel")
+
+
+def training_voices() -> list[list[Path]]:
+    """Voices of another game, for the check's training only
+    (:mod:`m0core.dev.judge_training`): MegaGlest's people (:data:`TRAINING_PACKAGES`), one
+    speaker a unit, their spoken lines of 0.3–3 s (a berserk unit speaks as its plain one and
+    is left out); an :class:`~m0core.errors.OptionError` saying what to install when the
+    package is not there."""
+    folder = SHARE / _FOLDERS["megaglest-data"]
+    if not folder.is_dir():
+        raise OptionError("the check's training needs the Debian packages "
+                          + " ".join(TRAINING_PACKAGES) + " (apt-get install "
+                          + " ".join(TRAINING_PACKAGES) + ")")
+    speakers = []
+    for unit in sorted(folder.glob("*/units/*")):
+        if unit.name in _MG_NOT_PEOPLE or unit.name.endswith("_berserk"):
+            continue
+        lines = [p for p in sorted((unit / "sounds").glob("*"))
+                 if p.stem.rstrip("0123456789").split("_")[-1] in _MG_SPOKEN
+                 and 0.3 <= _duration(p) <= 3.0]
+        if len(lines) >= 4:
+            speakers.append(lines)
+    return speakers
 
 
 @lru_cache(maxsize=512)
