@@ -215,7 +215,7 @@ def _outside_pools() -> dict[str, list]:
             "notifications": sounds("sounds/deepin/stereo/*.wav", "sounds/Yaru/stereo/*.oga")}
 
 
-#: MegaGlest's units that are no people (animals, monsters), and the kinds of line of a
+#: MegaGlest's units that are not people (animals, monsters), and the kinds of line of a
 #: person that are spoken words: acknowledging an order, answering a selection.
 _MG_NOT_PEOPLE = ("chicken", "bull", "thunderbird", "behemoth", "dragon", "evil_dragon",
                   "wild_sow", "daemon", "sheep", "elephant")
