@@ -121,10 +121,16 @@ def missing(split: str = "dev") -> str | None:
     """Why recordings of ``split`` cannot be built here (packages not installed), or
     ``None``."""
     _check_split(split)
-    packages = OUTSIDE_PACKAGES if split == "outside" else PACKAGES
+    if split == "outside":
+        return _absent("split='outside'", OUTSIDE_PACKAGES)
+    return _absent("the realistic corpus", PACKAGES)
+
+
+def _absent(what: str, packages: tuple[str, ...]) -> str | None:
+    """That ``what`` needs those of ``packages`` not installed here (and the command that
+    installs them all), or ``None`` when all are."""
     absent = [name for name in packages if not (SHARE / _FOLDERS[name]).is_dir()]
     if absent:
-        what = "split='outside'" if split == "outside" else "the realistic corpus"
         return (f"{what} needs the Debian packages " + " ".join(absent)
                 + " (apt-get install " + " ".join(packages) + ")")
     return None
@@ -228,11 +234,10 @@ def training_voices() -> list[list[Path]]:
     speaker a unit, their spoken lines of 0.3–3 s (a berserk unit speaks as its plain one and
     is left out); an :class:`~m0core.errors.OptionError` saying what to install when the
     package is not there."""
+    absent = _absent("the check's training", TRAINING_PACKAGES)
+    if absent:
+        raise OptionError(absent)
     folder = SHARE / _FOLDERS["megaglest-data"]
-    if not folder.is_dir():
-        raise OptionError("the check's training needs the Debian packages "
-                          + " ".join(TRAINING_PACKAGES) + " (apt-get install "
-                          + " ".join(TRAINING_PACKAGES) + ")")
     speakers = []
     for unit in sorted(folder.glob("*/units/*")):
         if unit.name in _MG_NOT_PEOPLE or unit.name.endswith("_berserk"):
