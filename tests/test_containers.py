@@ -124,6 +124,21 @@ def discontinuity(tmp_path_factory: pytest.TempPathFactory, mic: Path) -> Path:
     return _reconnected(tmp_path_factory.mktemp("discontinuity"), mic, 5.0)
 
 
+@pytest.fixture(scope="session")
+def gap(tmp_path_factory: pytest.TempPathFactory, mic: Path) -> Path:
+    """A TS that reconnected after a long gap: its first 20 s, then (timestamps jumping 15 s
+    ahead, past ffmpeg's 10 s for a discontinuity) the rest; made once, only read."""
+    return _reconnected(tmp_path_factory.mktemp("gap"), mic, 15.0)
+
+
+@pytest.fixture(scope="session")
+def restarted(tmp_path_factory: pytest.TempPathFactory, mic: Path) -> Path:
+    """:func:`_restarted` of :func:`mic` (its timestamps starting again at 0 after 20 s), made
+    once, only read. The tests of the reading of its parts make their own: a process keeps
+    the parts it read of a file (:func:`m0_plugins.pyav_source.restarts.parts`)."""
+    return _restarted(tmp_path_factory.mktemp("restarted"), mic)
+
+
 def _reconnected(folder: Path, mic: Path, jump: float, video: list[str] = VIDEO) -> Path:
     """A TS of ``video`` and ``mic``: their first 20 s, then the rest with timestamps ``jump``
     s ahead."""
@@ -209,13 +224,12 @@ def test_a_reconnected_ts_keeps_the_players_position(discontinuity, tmp_path):
         assert_at_players_times(result, (BURSTS[0], BURSTS[1] + 5.0))
 
 
-def test_a_ts_that_reconnected_after_a_long_gap_keeps_the_players_position(mic, tmp_path):
+def test_a_ts_that_reconnected_after_a_long_gap_keeps_the_players_position(gap, tmp_path):
     """A TS whose timestamps jump 15 s ahead: the ffmpeg source closed the gap (ffmpeg
     itself takes a jump of over 10 s in a TS for a discontinuity), putting every later moment
     15 s early, while the pyav source and players keep it."""
-    path = _reconnected(tmp_path, mic, 15.0)
     for source in ("pyav", "ffmpeg"):  # 10 s clips: no window starts in the gap (20 to 35 s)
-        result = analyze(path, tmp_path / source, source=source, clip_length=10, report=False)
+        result = analyze(gap, tmp_path / source, source=source, clip_length=10, report=False)
         assert_at_players_times(result, (BURSTS[0], BURSTS[1] + 15.0))
 
 
@@ -233,14 +247,14 @@ def _restarted(folder: Path, mic: Path, offset: float = 0.0) -> Path:
 
 
 @pytest.mark.parametrize("cut", ["copy", "accurate"])
-def test_clips_of_a_ts_whose_timestamps_start_again_hold_their_moment(mic, tmp_path, cut):
+def test_clips_of_a_ts_whose_timestamps_start_again_hold_their_moment(restarted, tmp_path, cut):
     """Two recordings joined with ``cat``: the first 20 s of a stream, then the rest, its
     timestamps starting again. The moments are where ffmpeg's own decode of the file puts
     them (the time runs on: 11 s and 31 s), but ffmpeg's seek looked the windows up by the
     timestamps, which both parts have: the second clip held a second of the first part's
     end, without its moment. Each clip is cut from its part of the file now, and says where
     it starts in the whole."""
-    path = _restarted(tmp_path, mic)
+    path = restarted
     result = analyze(path, tmp_path / cut, cut=cut, clip_length=10, report=False)
     assert_at_players_times(result, BURSTS, keyframes=cut == "copy")
     for clip in result.clips:  # its first frame shows the second of the recording it is at
@@ -353,7 +367,7 @@ def test_a_cancelled_run_stops_reading_where_the_timestamps_start_again(mic, tmp
     the parts."""
     from m0_plugins.pyav_source.restarts import parts
 
-    media = probe(_restarted(tmp_path, mic))
+    media = probe(_restarted(tmp_path, mic))  # its own: the parts read are kept per process
     assert parts(media, stopped=lambda: True) == []
     found = parts(media)
     assert [round(p.start) for p in found] == [0, 20] and found[0].end == found[1].begin
@@ -369,7 +383,7 @@ def test_a_plain_ts_is_not_read_whole_to_find_where_its_timestamps_start_again(
     plain = tmp_path / "plain.ts"
     run_ffmpeg(*SECONDS, "-i", str(mic), "-map", "0:v", "-map", "1:a", *H264, "-c:a", "aac",
                "-shortest", str(plain))
-    restarted = probe(_restarted(tmp_path, mic))
+    restarted = probe(_restarted(tmp_path, mic))  # its own, as above
     read = []
     scan = restarts._scan
     monkeypatch.setattr(restarts, "_scan", lambda path, stopped: read.append(path) or scan(
@@ -378,7 +392,7 @@ def test_a_plain_ts_is_not_read_whole_to_find_where_its_timestamps_start_again(
     assert len(restarts.parts(restarted)) == 2 and read == [str(restarted.path)]
 
 
-def test_thumbnails_of_a_ts_whose_timestamps_start_again_show_their_moment(mic, tmp_path):
+def test_thumbnails_of_a_ts_whose_timestamps_start_again_show_their_moment(restarted, tmp_path):
     """report.html's picture of a moment after the timestamps start again (two recordings
     joined with ``cat``) was missing: the frame was looked up by the timestamps, past every
     one of the part it lies in. Each is grabbed from its part now, the frame at its peak."""
@@ -386,7 +400,7 @@ def test_thumbnails_of_a_ts_whose_timestamps_start_again_show_their_moment(mic, 
 
     from m0_plugins.writers.thumbnails import make_thumbnails
 
-    path = _restarted(tmp_path, mic)
+    path = restarted
     moments = [Highlight(t - 5, t + 5, t, -6.0, 1.0, index=i + 1)
                for i, t in enumerate((11.5, 31.5, 40.5))]
     made = make_thumbnails(probe(path), moments, tmp_path)
@@ -397,13 +411,13 @@ def test_thumbnails_of_a_ts_whose_timestamps_start_again_show_their_moment(mic, 
         assert abs(luma / (4 * 255 / 219) - h.peak_time) <= 1.0, (h.peak_time, luma)
 
 
-def test_clips_of_a_window_in_a_reconnected_ts_gap_hold_their_moment(mic, tmp_path):
+def test_clips_of_a_window_in_a_reconnected_ts_gap_hold_their_moment(gap, tmp_path):
     """A TS whose timestamps jump 15 s ahead (20 s to 35 s), the second moment's 30 s window
     starting in the gap: ffmpeg closed such a jump when cutting (as it does in a TS over
     10 s), so the accurate and smart clips began 15 s late in the stream, short and without
     their moment, and the copy clip held it 15 s early. Each now holds it where the window
     says (a copy clip: from the keyframe before the window, before the gap)."""
-    path = _reconnected(tmp_path, mic, 15.0)
+    path = gap
     expected = (BURSTS[0], BURSTS[1] + 15.0)
     for cut in ("accurate", "smart"):
         result = analyze(path, tmp_path / cut, cut=cut, report=False)
@@ -458,14 +472,14 @@ def test_a_clip_from_a_reconnected_ts_gap_shows_the_frame_players_hold(mic, tmp_
     assert abs(loud[0] - (BURSTS[1] + 15.0 - 25.0)) <= 0.1, loud
 
 
-def test_compilation_of_clips_over_a_reconnected_ts_gap_stays_in_sync(mic, tmp_path):
+def test_compilation_of_clips_over_a_reconnected_ts_gap_stays_in_sync(gap, tmp_path):
     """A TS whose timestamps jump 15 s ahead (20 s to 35 s): the first clip's window (0 to
     30 s) has no picture after 20 s. The compilation held a clip's picture a second past its
     end, so every later clip's picture came 9 s before its sound; the last frame is held
     now, and the picture lasts as long as the sound."""
     import av
 
-    path = _reconnected(tmp_path, mic, 15.0)
+    path = gap
     result = analyze(path, tmp_path / "out", fade=0.5, compilation=True, report=False)
     assert result.compilation.ok and len(result.compilation.clips) == 2
     with av.open(result.compilation.path) as container:
@@ -476,12 +490,12 @@ def test_compilation_of_clips_over_a_reconnected_ts_gap_stays_in_sync(mic, tmp_p
 
 
 @pytest.mark.parametrize("ext", ["mkv", "mp4"])
-def test_chapters_of_a_reconnected_ts_keep_the_players_times(mic, tmp_path, ext):
+def test_chapters_of_a_reconnected_ts_keep_the_players_times(gap, tmp_path, ext):
     """``m0 chapters`` of a TS whose timestamps jump 15 s ahead: ffmpeg's copy closed the
     gap, so the copy lasted 44 s, its second moment at 31 s under chapters at the players'
     times (up to 59 s, past its end). The copy keeps the gap now, the moment under its
     chapter."""
-    path = _reconnected(tmp_path, mic, 15.0)
+    path = gap
     moment = BURSTS[1] + 15.0
     out = embed_chapters(path, [Highlight(moment - 5, moment + 5, moment, -6.0, 1.0, index=1)],
                          tmp_path / f"chapters.{ext}")
@@ -898,7 +912,7 @@ def test_an_ogg_opus_captured_from_a_live_stream_is_not_said_to_be_cut_short(mak
     for info in (PyAVSource().probe(str(path)), probe(path)):
         assert info.duration == pytest.approx(DURATION, abs=0.1)
     for source in ("pyav", "ffmpeg"):
-        result = analyze(path, tmp_path / source, source=source, clip_length=10, report=False)
+        result = analyze(gap, tmp_path / source, source=source, clip_length=10, report=False)
         assert result.warnings == ()
         assert_at_players_times(result, BURSTS)
     said = run_m0("probe", str(path))
