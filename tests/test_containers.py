@@ -139,6 +139,13 @@ def restarted(tmp_path_factory: pytest.TempPathFactory, mic: Path) -> Path:
     return _restarted(tmp_path_factory.mktemp("restarted"), mic)
 
 
+@pytest.fixture(scope="session")
+def gap_seconds(tmp_path_factory: pytest.TempPathFactory, mic: Path) -> Path:
+    """:func:`gap` with :data:`SECONDS`' picture (each frame shows its second), made once,
+    only read."""
+    return _reconnected(tmp_path_factory.mktemp("gap-seconds"), mic, 15.0, SECONDS)
+
+
 def _reconnected(folder: Path, mic: Path, jump: float, video: list[str] = VIDEO) -> Path:
     """A TS of ``video`` and ``mic``: their first 20 s, then the rest with timestamps ``jump``
     s ahead."""
@@ -452,14 +459,15 @@ def seconds_shown(path: Path) -> list[tuple[float, int]]:
 
 
 @pytest.mark.parametrize("cut", ["accurate", "smart"])
-def test_a_clip_from_a_reconnected_ts_gap_shows_the_frame_players_hold(mic, tmp_path, cut):
+def test_a_clip_from_a_reconnected_ts_gap_shows_the_frame_players_hold(gap_seconds, tmp_path,
+                                                                      cut):
     """A TS whose timestamps jump 15 s ahead (20 s to 35 s) and a clip of 25 s to 55 s: players
     hold the last frame before the gap (its 19th second) until the video resumes at 35 s. The
     re-encoded clip's picture began only 10 s in, with nothing before; it shows that frame
     from its start now, then the video from where it resumes, in step with its sound."""
     from m0_plugins.ffmpeg_encoder.encoder import FFmpegEncoder
 
-    path = _reconnected(tmp_path, mic, 15.0, SECONDS)
+    path = gap_seconds
     with FFmpegEncoder(probe(path), tmp_path / cut, cut=cut) as encoder:
         clip = encoder.submit(Highlight(25.0, 55.0, 46.0, -6.0, 1.0, index=1)).result()
     assert clip.ok, clip.error
