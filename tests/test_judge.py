@@ -31,11 +31,17 @@ def test_a_segment_of_audio_under_the_lowest_rate_has_no_spectra(make_media):
 
 def test_the_trees_give_scikit_learn_s_chances_and_load_without_pickle(tmp_path):
     """fit() checks its arrays against the classifier it read them from; saved and loaded
-    they give the same chances, missing values included."""
+    they give the same chances, missing values included. It fits on one thread: scikit-learn's
+    OpenMP threads wait for work by spinning, and beside the suite's other processes on 2
+    cores they took 3.6-7.6 CPU-s (8-33 s) for what one thread does in 0.4 s."""
+    import sklearn.ensemble  # noqa: F401 (loaded first: threadpool_limits limits what is loaded)
+    from threadpoolctl import threadpool_limits
+
     rng = np.random.default_rng(0)
     x = rng.standard_normal((600, 193))
     y = (x[:, 3] + 0.5 * x[:, 100] + 0.3 * rng.standard_normal(600)) > 0
-    trees = judge_training.fit(x, y)
+    with threadpool_limits(limits=1):
+        trees = judge_training.fit(x, y)
     trees.save(tmp_path / "m.npz")
     loaded = check.Trees.load(tmp_path / "m.npz")
     probe = rng.standard_normal((50, 193))
