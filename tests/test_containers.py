@@ -920,7 +920,7 @@ def test_an_ogg_opus_captured_from_a_live_stream_is_not_said_to_be_cut_short(mak
     for info in (PyAVSource().probe(str(path)), probe(path)):
         assert info.duration == pytest.approx(DURATION, abs=0.1)
     for source in ("pyav", "ffmpeg"):
-        result = analyze(gap, tmp_path / source, source=source, clip_length=10, report=False)
+        result = analyze(path, tmp_path / source, source=source, clip_length=10, report=False)
         assert result.warnings == ()
         assert_at_players_times(result, BURSTS)
     said = run_m0("probe", str(path))
