@@ -68,6 +68,19 @@ def _named(tag: str, word: str) -> list:
     return found
 
 
+def _decoding_ffmpeg(tag: str) -> list:
+    """Our ffmpeg programs that decode (their samples go to the pipe), not the probe's, which
+    comes and goes before them: killing that one is a file ffmpeg cannot read."""
+    found = []
+    for proc in _named(tag, "ffmpeg"):
+        try:
+            if "pipe:1" in proc.cmdline():
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
 def _finish(proc, timeout: float = 30.0) -> tuple[str, float]:
     began = time.monotonic()
     try:
@@ -96,11 +109,12 @@ def test_decoder_killed_during_analysis(victim, long_wav, slow_env, tmp_path):
     # both segments' workers: the first one seen may be the one started ahead of the plan,
     # which a loaded machine's m0 has not taken yet (a dead one is replaced, rightly)
     running = 2 if victim == "segment worker" else 1
-    wait_for(lambda: len(_named(_tag(slow_env), word)) >= running, 60, victim)
+    victims = ((lambda: _named(_tag(slow_env), word)) if victim == "segment worker"
+               else (lambda: _decoding_ffmpeg(_tag(slow_env))))
+    wait_for(lambda: len(victims()) >= running, 60, victim)
     time.sleep(0.5)
-    # again: the first ffmpeg seen may have been the probe's, gone before the worker's starts
-    wait_for(lambda: _named(_tag(slow_env), word), 60, victim)
-    _named(_tag(slow_env), word)[0].kill()
+    wait_for(victims, 60, victim)  # again: one seen may have ended since
+    victims()[0].kill()
     stderr, took = _finish(proc)
     expected = ("a decoding worker died (exit code -9" if victim == "segment worker"
                 else "ffmpeg was killed by SIGKILL (out of memory?) while decoding")
