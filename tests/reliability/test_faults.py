@@ -55,29 +55,18 @@ def _tag(env: dict[str, str]) -> str:
     return env["M0_TEST_TAG"]
 
 
-def _named(tag: str, word: str) -> list:
-    """Our processes with ``word`` as their first arguments or in their program's name."""
+def _named(tag: str, word: str, having: str | None = None) -> list:
+    """Our processes with ``word`` as their first arguments or in their program's name (and
+    ``having`` among their arguments, when given)."""
     found = []
     for proc in ours(tag):
         try:
             argv = proc.cmdline()
         except psutil.Error:
             continue
-        if argv and (word in argv[1:3] or word in Path(argv[0]).name):
+        if argv and (word in argv[1:3] or word in Path(argv[0]).name) \
+                and (having is None or having in argv):
             found.append(proc)
-    return found
-
-
-def _decoding_ffmpeg(tag: str) -> list:
-    """Our ffmpeg programs that decode (their samples go to the pipe), not the probe's, which
-    comes and goes before them: killing that one is a file ffmpeg cannot read."""
-    found = []
-    for proc in _named(tag, "ffmpeg"):
-        try:
-            if "pipe:1" in proc.cmdline():
-                found.append(proc)
-        except psutil.Error:
-            continue
     return found
 
 
@@ -109,12 +98,13 @@ def test_decoder_killed_during_analysis(victim, long_wav, slow_env, tmp_path):
     # both segments' workers: the first one seen may be the one started ahead of the plan,
     # which a loaded machine's m0 has not taken yet (a dead one is replaced, rightly)
     running = 2 if victim == "segment worker" else 1
-    victims = ((lambda: _named(_tag(slow_env), word)) if victim == "segment worker"
-               else (lambda: _decoding_ffmpeg(_tag(slow_env))))
-    wait_for(lambda: len(victims()) >= running, 60, victim)
+    # the ffmpeg that decodes (its samples to the pipe), not the probe's, which comes and goes
+    # before it: killing that one is a file ffmpeg cannot read
+    having = None if victim == "segment worker" else "pipe:1"
+    wait_for(lambda: len(_named(_tag(slow_env), word, having)) >= running, 60, victim)
     time.sleep(0.5)
-    wait_for(victims, 60, victim)  # again: one seen may have ended since
-    victims()[0].kill()
+    wait_for(lambda: _named(_tag(slow_env), word, having), 60, victim)  # one may have ended
+    _named(_tag(slow_env), word, having)[0].kill()
     stderr, took = _finish(proc)
     expected = ("a decoding worker died (exit code -9" if victim == "segment worker"
                 else "ffmpeg was killed by SIGKILL (out of memory?) while decoding")
