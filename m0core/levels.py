@@ -34,8 +34,10 @@ def clean(scores: np.ndarray) -> np.ndarray:
 
 
 #: Values under this (dB) are digital silence (a late-starting track, a gap filled with
-#: silence), not a quiet background.
-SILENT_DB = -90.0
+#: silence): the analyzers' -100 dB floor, what exact zeros give. Anything over it, however
+#: quiet, is sound — a room's hum between the lines of a stream mixed low lies under -90 dB —
+#: so a recording's highlights do not change with the gain it was mixed at.
+SILENT_DB = -99.0
 
 
 def silent(scores: np.ndarray) -> bool:

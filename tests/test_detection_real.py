@@ -28,7 +28,7 @@ from m0core.dev import corpus, synth
 from m0core.errors import OptionError
 from m0core.media.ffmpeg import probe
 from m0core.outputs import position, read_highlights
-from m0core.testing import _session_folder
+from m0core.testing import _session_folder, run_ffmpeg
 
 DURATION = 240.0
 FILES = ((301, -38.0), (302, -29.0), (303, -20.0))   # quiet, normal, loud beds (dBFS)
@@ -434,3 +434,24 @@ def test_a_reaction_just_over_the_margin_is_a_faint_moment_and_an_effect_as_loud
     assert synth.match_events(reactions, faint).false == 0, faint
     assert faint and all(h.reason.startswith("faint: +") and "% a reaction" in h.reason
                          for h in faint), faint
+
+
+
+def test_the_same_stream_at_a_lower_gain_gives_the_same_highlights(tmp_path):
+    """A quiet stream of talk with long pauses over a room's hum, and the same stream 6 dB
+    quieter (a creator's mix set lower): the same highlights at the same times. The hum
+    between the lines, then under -90 dB, is bed at either gain, not digital silence (as it
+    was when m0 took everything under -90 dB for silence: a highlight of four lost)."""
+    _require()
+    path = tmp_path / "quiet.m4a"
+    corpus.write(path, DURATION, seed=311, bed_db=-38.0, split="validation",
+                 beds=("silence", "talk"))
+    lower = tmp_path / "lower.flac"
+    run_ffmpeg("-i", str(path), "-af", "volume=-6dB", "-c:a", "flac", "-sample_fmt", "s32",
+               str(lower))
+    as_made = m0core.analyze(path, clips=False, cache=False)
+    lowered = m0core.analyze(lower, clips=False, cache=False)
+    assert np.mean(lowered.scores < -90.0) > 0.05  # the hum now lies under -90 dB
+    assert len(as_made.highlights) >= 3
+    assert [round(h.peak_time, 1) for h in lowered.highlights] == \
+        [round(h.peak_time, 1) for h in as_made.highlights]

@@ -17,9 +17,12 @@ scored by ``rms-streaming`` and looked at by ``standout`` at sensitivity 0.95 (m
 than the default keeps: the check learns from near misses too); a moment is a reaction when
 its peak is within 2 s of one. Needs scikit-learn (``pip install scikit-learn``).
 
-The shipped model is what this module writes (the 60 recordings of seeds 1200–1259 and the
+The shipped model is what this module wrote (the 60 recordings of seeds 1200–1259 and the
 shape of a moment, :func:`m0core.judge.check.shape`, joined at one change, the 40 of another
-game's voices at a later one; see docs/benchmarks.md, the detection table's bullets).
+game's voices at a later one; see docs/benchmarks.md, the detection table's bullets) while
+everything under -90 dB was digital silence; with :data:`m0core.levels.SILENT_DB` at -99 dB
+now, the loose moments of its quieter recordings may differ, and so may what it writes
+(not retrained since).
 
 ``--halves`` is the development-only protocol that chose the model's settings (its trees, depth
 and learning rate; its features and recordings were chosen on fresh seeds, as the detection
