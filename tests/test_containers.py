@@ -780,14 +780,14 @@ def test_m0_probe_lists_the_tracks(obs, container):
 def test_analyze_and_batch_take_audio_track(obs, tmp_path):
     path = obs("mkv")
     proc = run_m0("analyze", str(path), str(tmp_path / "one"), "--audio-track", "2", "-v",
-                  "--no-report")
+                  "--no-clips", "--no-report")
     assert proc.returncode == 0, proc.stderr
     assert 'audio: track 2 "Mic" (eng)' in proc.stdout and "(of 2)" in proc.stdout
     doc = json.loads((tmp_path / "one" / "highlights.json").read_text())
     assert [round(h["peak_time"]) for h in doc["highlights"]] == [round(b) for b in BURSTS]
     assert doc["source"]["plugin"] == "pyav" and len(doc["source"]["audio_tracks"]) == 2
     proc = run_m0("batch", str(path), str(tmp_path / "many"), "--audio-track", "all",
-                  "--no-report", "-q")
+                  "--no-clips", "--no-report", "-q")
     assert proc.returncode == 0, proc.stderr
     (folder,) = (tmp_path / "many").glob("*_highlights")
     doc = json.loads((folder / "highlights.json").read_text())
@@ -972,13 +972,19 @@ def _moments(tmp_path: Path, name: str, audio: list[str], seconds: float) -> Pat
     return path
 
 
+@pytest.fixture(scope="module")
+def noxing_mp3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:func:`_moments` of 120 s as a VBR MP3 without a Xing header, made once, only read."""
+    return _moments(tmp_path_factory.mktemp("noxing"), "noxing.mp3",
+                    ["-c:a", "libmp3lame", "-q:a", "0", "-write_xing", "0"], 120.0)
+
+
 @pytest.mark.parametrize("source", ["pyav", "ffmpeg"])
-def test_an_mp3_declared_short_is_read_to_its_end(source, tmp_path):
+def test_an_mp3_declared_short_is_read_to_its_end(source, noxing_mp3, tmp_path):
     """A VBR MP3 without a Xing header: FFmpeg estimates its duration from its first frame's
     bitrate (here far too short). Every moment is found, the last at its time, its clip
     holds it, and the duration said is the audio's."""
-    path = _moments(tmp_path, "noxing.mp3", ["-c:a", "libmp3lame", "-q:a", "0",
-                                             "-write_xing", "0"], 120.0)
+    path = noxing_mp3
     declared = probe(path).duration
     assert declared < 100, "the test needs a duration FFmpeg estimates short"
     out = tmp_path / f"out-{source}"
@@ -1006,7 +1012,7 @@ def test_a_webm_that_declares_no_duration_keeps_windows_inside_it(tmp_path):
     said = run_m0("probe", str(path))
     assert said.returncode == 0 and "audio, duration not declared (matroska,webm)" in said.stdout
     out = tmp_path / "out"
-    run = run_m0("analyze", str(path), str(out), "-l", "30", "--no-report")
+    run = run_m0("analyze", str(path), str(out), "-l", "30", "--no-clips", "--no-report")
     assert run.returncode == 0, run.stderr
     doc = json.loads((out / "highlights.json").read_text())
     assert doc["source"]["duration"] == pytest.approx(90.0, abs=0.2)
@@ -1036,7 +1042,8 @@ def test_an_mp3_cut_short_is_as_long_as_its_audio(tmp_path):
     path.write_bytes(data[: len(data) * 100 // 120])
     assert probe(path).duration == pytest.approx(120.0, abs=0.5)
     out = tmp_path / "out"
-    run = run_m0("analyze", str(path), str(out), "-l", "30", "--no-report", "-s", "1")
+    run = run_m0("analyze", str(path), str(out), "-l", "30", "--no-clips", "--no-report",
+                 "-s", "1")
     assert run.returncode == 0, run.stderr
     doc = json.loads((out / "highlights.json").read_text())
     assert doc["source"]["duration"] == pytest.approx(100.0, abs=1.0)
@@ -1113,7 +1120,8 @@ def test_an_audio_file_cut_short_says_so(name, container, tmp_path):
     is: it is read from the header."""
     whole = container(name)
     path = _cut_short(whole, tmp_path, 0.8)
-    for run in (run_m0("analyze", str(path), str(tmp_path / "out"), "-q", "--no-report"),
+    for run in (run_m0("analyze", str(path), str(tmp_path / "out"), "-q", "--no-clips",
+                       "--no-report"),
                 run_m0("chapters", str(path), str(tmp_path / "chapters.m4a"), "-q")):
         assert run.returncode == 0, run.stderr
         assert re.fullmatch(rf"Warning: {re.escape(str(path))}: looks cut short: its audio "
@@ -1198,7 +1206,8 @@ def test_a_video_cut_short_gives_the_moments_it_holds_and_says_so(name, containe
     whole = matroska if name == "whole.mkv" else container(name)
     path = _cut_short(whole, tmp_path, 0.8)
     _assert_the_moments_before_the_cut(path, tmp_path)
-    run = run_m0("analyze", str(path), str(tmp_path / "cli"), "-q", "--no-report")
+    run = run_m0("analyze", str(path), str(tmp_path / "cli"), "-q", "--no-clips",
+                 "--no-report")
     assert run.returncode == 0, run.stderr
     assert re.fullmatch(rf"Warning: {re.escape(str(path))}: looks cut short: its audio ends "
                         r"at 35\.\d s of the 44\.0 s it declares \(analysed up to there\)\n",
@@ -1216,7 +1225,8 @@ def test_a_recording_cut_short_that_declares_no_more_says_so(name, container, li
     whole = {"live.mkv": live_matroska, "fragmented.mp4": fragmented}.get(name) \
         or container(name)
     path = _cut_short(whole, tmp_path, 0.8)
-    run = run_m0("analyze", str(path), str(tmp_path / "out"), "-q", "--no-report")
+    run = run_m0("analyze", str(path), str(tmp_path / "out"), "-q", "--no-clips",
+                 "--no-report")
     assert run.returncode == 0, run.stderr
     assert re.fullmatch(rf"Warning: {re.escape(str(path))}: looks cut short: its audio ends "
                         r"at 3\d\.\d s, where the file stops in the middle of its data "
