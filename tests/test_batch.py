@@ -1596,22 +1596,6 @@ def _one_test_on(cluster: SimpleNamespace) -> Iterator[SimpleNamespace]:
     assert not left, [p.cmdline() for p in left]
 
 
-@pytest.fixture(scope="module")
-def running_cluster(tmp_path_factory) -> Iterator[SimpleNamespace]:
-    """One cluster (:func:`_tagged_cluster`) for the tests that leave it running, started
-    once: each start and stop of a scheduler and a worker took 2.5 s."""
-    # not where a test writes modules it imports
-    with _tagged_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def dask_cluster(running_cluster) -> Iterator[SimpleNamespace]:
-    """:func:`running_cluster` for one test (:func:`_one_test_on`)."""
-    with _one_test_on(running_cluster) as cluster:
-        yield cluster
-
-
 @pytest.fixture
 def own_dask_cluster(tmp_path) -> Iterator[SimpleNamespace]:
     """A cluster (:func:`_tagged_cluster`) for one test, which may kill it."""
@@ -1619,85 +1603,6 @@ def own_dask_cluster(tmp_path) -> Iterator[SimpleNamespace]:
     folder.mkdir()
     with _tagged_cluster(folder) as cluster:
         yield cluster
-
-
-def test_a_stopped_batch_stops_its_job_on_a_running_cluster(vod, tmp_path, dask_cluster):
-    """Ctrl-C (SIGTERM here) of a batch on a cluster it did not start: the job running on a
-    worker stops and removes what it wrote, as the ledger's "interrupted" says, rather than
-    going on to write its clips into OUT_DIR after the batch has gone."""
-    client, env = dask_cluster.client, dask_cluster.env
-    inputs = tmp_path / "in"
-    _copies(vod, inputs, 2)
-    out = tmp_path / "out"
-    proc = m0_popen("batch", str(inputs), str(out), "--executor", "dask", "--scheduler",
-                    client.scheduler.address, "--cut", "accurate", "--no-cache", env=env)
-    wait_for(lambda: cutting_clips(out), 120, "clips being cut")
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert sorted(_statuses(out)) == ["interrupted", "pending"]  # one worker thread: one job
-    wait_for(lambda: not any(client.run(running_tasks).values()), 120, "an idle worker")
-    assert not [p for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"
-                and not p.name.startswith("m0-batch.sqlite")]
-
-
-def test_a_killed_batch_leaves_no_job_running_on_a_running_cluster(vod, tmp_path,
-                                                                   dask_cluster):
-    """SIGKILL of a batch on a cluster it did not start: its job on a worker stops at its next
-    step (its client, and so its task, is gone) and removes what it wrote; the rerun finds
-    the job "running" and redoes it."""
-    client, env = dask_cluster.client, dask_cluster.env
-    out = tmp_path / "out"
-    args = ("batch", str(vod), str(out), "--executor", "dask", "--scheduler",
-            client.scheduler.address, "--cut", "accurate", "--no-cache")
-    proc = m0_popen(*args, env=env)
-    wait_for(lambda: cutting_clips(out), 120, "clips being cut")
-    proc.kill()
-    proc.communicate(timeout=60)
-    wait_for(lambda: not any(client.run(running_tasks).values()), 120, "an idle worker")
-    assert not [p for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"
-                and not p.name.startswith("m0-batch.sqlite")]
-    assert _statuses(out) == ["running"]
-    again = run_m0(*args, "--json", env=env)
-    assert again.returncode == 0, again.stderr
-    [result] = json.loads(again.stdout)["jobs"]
-    assert result["status"] == "completed" and result["clips"] == len(LOUD_AT)
-
-
-def test_a_job_the_cluster_cannot_run_fails_on_one_line(tmp_path, dask_cluster, monkeypatch):
-    """A cluster whose software differs from the submitting machine's (here: a job function
-    its scheduler cannot import): each job fails with Dask's reason on one line."""
-    from m0core.batch.executors import DaskExecutor
-
-    client = dask_cluster.client
-    (tmp_path / "only_here.py").write_text("def job(spec, report=None, stop=None):\n"
-                                           "    return {}\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    from only_here import job
-
-    events = []
-    DaskExecutor(1, client.scheduler.address).map(
-        job, [{"job_id": "a", "key": "k"}], lambda *event: events.append(event))
-    [(kind, job_id, (status, reason, retry))] = [e for e in events if e[0] != "started"]
-    assert (kind, job_id, status, retry) == ("lost", "a", "failed", True)
-    assert reason.startswith("dask: ") and "\n" not in reason, reason
-
-
-def test_relative_paths_reach_workers_in_another_folder(vod, tmp_path, dask_cluster,
-                                                        monkeypatch):
-    """A cluster's workers run in folders of their own: the seed's
-    ``BatchJob("video1.mp4", "output1/")`` on Dask failed ``video1.mp4: no such file`` there
-    (the file beside the script), and would have written into the worker's folder. A job
-    takes its paths as the calling process means them."""
-    shutil.copy(vod, tmp_path / "rel.mp4")
-    monkeypatch.chdir(tmp_path)  # the workers run where the tests were started
-    processor = BatchProcessor(1, "dask", scheduler=dask_cluster.client.scheduler.address)
-    job = BatchJob("rel.mp4", "out", clips=False, report=False)
-    [result] = processor.process_batch([job]).values()
-    assert result["status"] == "completed", result["error"]
-    assert result["highlights"] == len(LOUD_AT)
-    assert (tmp_path / "out" / "highlights.json").is_file()
-    assert Path(result["output_path"]) == tmp_path / "out"
 
 
 #: A ``sitecustomize`` for a Python that lacks m0, however it is installed.
@@ -1731,90 +1636,6 @@ def test_jobs_a_cluster_could_not_run_run_again_once_it_can(vod, tmp_path):
     [job] = json.loads(first.stdout)["jobs"]
     assert job["status"] == "failed" and job["error"].startswith("dask: "), job
     again = run_m0(*args)  # the machine as it should be (here: local processes)
-    [job] = json.loads(again.stdout)["jobs"]
-    assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
-
-
-@pytest.fixture(scope="module")
-def hidden_share(tmp_path_factory) -> Iterator[tuple[Path, SimpleNamespace]]:
-    """A folder (a share) and a cluster (:func:`_tagged_cluster`) whose worker does not see
-    it, as a worker machine that has not mounted the share, started once for the tests."""
-    share = tmp_path_factory.mktemp("share")
-    with _tagged_cluster(tmp_path_factory.mktemp("cluster"), hide=share) as cluster:
-        yield share, cluster
-
-
-@pytest.fixture
-def unseen(hidden_share, request) -> Iterator[tuple[Path, SimpleNamespace]]:
-    """A folder of this test in :func:`hidden_share`'s share, and its cluster for this test
-    (:func:`_one_test_on`)."""
-    share, cluster = hidden_share
-    folder = share / request.node.name
-    folder.mkdir()
-    with _one_test_on(cluster) as one:
-        yield folder, one
-
-
-def _failed_where_share_is_hidden(args: tuple, cluster: SimpleNamespace) -> dict:
-    """Run ``m0 *args`` (a batch of one job, ``--json``) on ``cluster``, whose workers do not
-    see the share; return its job, after checking the batch exited 1."""
-    first = run_m0(*args, "--executor", "dask", "--scheduler",
-                   cluster.client.scheduler.address, env=cluster.env)
-    assert first.returncode == 1, first.stderr
-    [job] = json.loads(first.stdout)["jobs"]
-    return job
-
-
-@pytest.mark.skipif(not _can_hide(), reason="hiding a folder from a worker needs root")
-def test_a_recording_a_worker_cannot_see_runs_again_once_it_can(vod, tmp_path, unseen):
-    """A worker machine that has not mounted the recordings' share fails their jobs 'no such
-    file': the machine's doing, not the files'. The same command once the share was mounted
-    said 'failed in an earlier run' and ran nothing but with --retry-failed; it runs them."""
-    share, cluster = unseen
-    shutil.copy(vod, share / "seen.mp4")
-    args = ("batch", str(share), str(tmp_path / "out"), "--no-clips", "--json")
-    job = _failed_where_share_is_hidden(args, cluster)
-    assert job["error"] == f"{share / 'seen.mp4'}: no such file", job
-    again = run_m0(*args)  # the share mounted (here: local processes)
-    [job] = json.loads(again.stdout)["jobs"]
-    assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
-
-
-@pytest.mark.skipif(not _can_hide(), reason="hiding a folder from a worker needs root")
-def test_a_worker_that_writes_where_the_batch_cannot_see_is_no_success(vod, unseen):
-    """A worker machine without OUT_DIR's share wrote the clips at its path on a disk of its
-    own: the batch said 'completed, 2 clips' and exit 0, OUT_DIR had none of them, and the
-    rerun skipped the job as done. Such a job failed for the machine and runs again."""
-    share, cluster = unseen
-    out = share / "out"
-    args = ("batch", str(vod), str(out), "--no-report", "--json")
-    job = _failed_where_share_is_hidden(args, cluster)
-    assert job["status"] == "failed" and "OUT_DIR must be at the same path" in job["error"]
-    assert not list((out / "vod_highlights").glob("*"))
-    again = run_m0(*args)  # the share mounted (here: local processes)
-    [job] = json.loads(again.stdout)["jobs"]
-    assert job["status"] == "completed" and job["clips"] == len(LOUD_AT), job
-
-
-def test_a_plugin_a_worker_lacks_fails_its_jobs_for_the_machine(vod, tmp_path, fake_dist,
-                                                                 dask_cluster):
-    """A plugin installed where the batch is submitted and not yet on the workers: each job
-    failed 'unknown analyzer "flux" (available: …)', a name the submitting machine lists,
-    and the same command once it was installed there ran nothing ('failed in an earlier
-    run'). The line says where it is missing, and the jobs run again."""
-    env = fake_dist("m0-flux", "from m0core import hookimpl\n"
-                               "from m0_plugins.rms.streaming import RmsStreaming\n"
-                               "@hookimpl\n"
-                               "def m0_register_analyzers(register):\n"
-                               "    register('flux', RmsStreaming)\n")
-    out = tmp_path / "out"
-    args = ("batch", str(vod), str(out), "--analyzer", "flux", "--no-clips", "--json")
-    first = run_m0(*args, "--executor", "dask", "--scheduler",  # the cluster is without it
-                   dask_cluster.client.scheduler.address, env=env)
-    assert first.returncode == 1, first.stderr
-    [job] = json.loads(first.stdout)["jobs"]
-    assert job["error"].startswith(f'on {socket.gethostname()}: unknown analyzer "flux"'), job
-    again = run_m0(*args, env=env)  # installed everywhere (here: local processes)
     [job] = json.loads(again.stdout)["jobs"]
     assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
 
@@ -2529,3 +2350,187 @@ def test_a_jobs_process_whose_batch_stopped_before_sending_the_job_ends_quietly(
     run = subprocess.run([sys.executable, "-m", "m0core.batch.worker"], input=b"",
                          capture_output=True, timeout=60)
     assert (run.returncode, run.stderr, run.stdout) == (130, b"", b"")
+
+
+# -- on a running cluster ---------------------------------------------------------------------
+# Last in this file: its clusters are module-scoped, stopped at the module's end, and idle
+# they take CPU (a few % of a core each) from every test that runs while they wait.
+
+
+@pytest.fixture(scope="module")
+def running_cluster(tmp_path_factory) -> Iterator[SimpleNamespace]:
+    """One cluster (:func:`_tagged_cluster`) for the tests that leave it running, started
+    once: each start and stop of a scheduler and a worker took 2.5 s."""
+    # not where a test writes modules it imports
+    with _tagged_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def dask_cluster(running_cluster) -> Iterator[SimpleNamespace]:
+    """:func:`running_cluster` for one test (:func:`_one_test_on`)."""
+    with _one_test_on(running_cluster) as cluster:
+        yield cluster
+
+
+def test_a_stopped_batch_stops_its_job_on_a_running_cluster(vod, tmp_path, dask_cluster):
+    """Ctrl-C (SIGTERM here) of a batch on a cluster it did not start: the job running on a
+    worker stops and removes what it wrote, as the ledger's "interrupted" says, rather than
+    going on to write its clips into OUT_DIR after the batch has gone."""
+    client, env = dask_cluster.client, dask_cluster.env
+    inputs = tmp_path / "in"
+    _copies(vod, inputs, 2)
+    out = tmp_path / "out"
+    proc = m0_popen("batch", str(inputs), str(out), "--executor", "dask", "--scheduler",
+                    client.scheduler.address, "--cut", "accurate", "--no-cache", env=env)
+    wait_for(lambda: cutting_clips(out), 120, "clips being cut")
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert sorted(_statuses(out)) == ["interrupted", "pending"]  # one worker thread: one job
+    wait_for(lambda: not any(client.run(running_tasks).values()), 120, "an idle worker")
+    assert not [p for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"
+                and not p.name.startswith("m0-batch.sqlite")]
+
+
+def test_a_killed_batch_leaves_no_job_running_on_a_running_cluster(vod, tmp_path,
+                                                                   dask_cluster):
+    """SIGKILL of a batch on a cluster it did not start: its job on a worker stops at its next
+    step (its client, and so its task, is gone) and removes what it wrote; the rerun finds
+    the job "running" and redoes it."""
+    client, env = dask_cluster.client, dask_cluster.env
+    out = tmp_path / "out"
+    args = ("batch", str(vod), str(out), "--executor", "dask", "--scheduler",
+            client.scheduler.address, "--cut", "accurate", "--no-cache")
+    proc = m0_popen(*args, env=env)
+    wait_for(lambda: cutting_clips(out), 120, "clips being cut")
+    proc.kill()
+    proc.communicate(timeout=60)
+    wait_for(lambda: not any(client.run(running_tasks).values()), 120, "an idle worker")
+    assert not [p for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"
+                and not p.name.startswith("m0-batch.sqlite")]
+    assert _statuses(out) == ["running"]
+    again = run_m0(*args, "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    [result] = json.loads(again.stdout)["jobs"]
+    assert result["status"] == "completed" and result["clips"] == len(LOUD_AT)
+
+
+def test_a_job_the_cluster_cannot_run_fails_on_one_line(tmp_path, dask_cluster, monkeypatch):
+    """A cluster whose software differs from the submitting machine's (here: a job function
+    its scheduler cannot import): each job fails with Dask's reason on one line."""
+    from m0core.batch.executors import DaskExecutor
+
+    client = dask_cluster.client
+    (tmp_path / "only_here.py").write_text("def job(spec, report=None, stop=None):\n"
+                                           "    return {}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from only_here import job
+
+    events = []
+    DaskExecutor(1, client.scheduler.address).map(
+        job, [{"job_id": "a", "key": "k"}], lambda *event: events.append(event))
+    [(kind, job_id, (status, reason, retry))] = [e for e in events if e[0] != "started"]
+    assert (kind, job_id, status, retry) == ("lost", "a", "failed", True)
+    assert reason.startswith("dask: ") and "\n" not in reason, reason
+
+
+def test_relative_paths_reach_workers_in_another_folder(vod, tmp_path, dask_cluster,
+                                                        monkeypatch):
+    """A cluster's workers run in folders of their own: the seed's
+    ``BatchJob("video1.mp4", "output1/")`` on Dask failed ``video1.mp4: no such file`` there
+    (the file beside the script), and would have written into the worker's folder. A job
+    takes its paths as the calling process means them."""
+    shutil.copy(vod, tmp_path / "rel.mp4")
+    monkeypatch.chdir(tmp_path)  # the workers run where the tests were started
+    processor = BatchProcessor(1, "dask", scheduler=dask_cluster.client.scheduler.address)
+    job = BatchJob("rel.mp4", "out", clips=False, report=False)
+    [result] = processor.process_batch([job]).values()
+    assert result["status"] == "completed", result["error"]
+    assert result["highlights"] == len(LOUD_AT)
+    assert (tmp_path / "out" / "highlights.json").is_file()
+    assert Path(result["output_path"]) == tmp_path / "out"
+
+
+def test_a_plugin_a_worker_lacks_fails_its_jobs_for_the_machine(vod, tmp_path, fake_dist,
+                                                                 dask_cluster):
+    """A plugin installed where the batch is submitted and not yet on the workers: each job
+    failed 'unknown analyzer "flux" (available: …)', a name the submitting machine lists,
+    and the same command once it was installed there ran nothing ('failed in an earlier
+    run'). The line says where it is missing, and the jobs run again."""
+    env = fake_dist("m0-flux", "from m0core import hookimpl\n"
+                               "from m0_plugins.rms.streaming import RmsStreaming\n"
+                               "@hookimpl\n"
+                               "def m0_register_analyzers(register):\n"
+                               "    register('flux', RmsStreaming)\n")
+    out = tmp_path / "out"
+    args = ("batch", str(vod), str(out), "--analyzer", "flux", "--no-clips", "--json")
+    first = run_m0(*args, "--executor", "dask", "--scheduler",  # the cluster is without it
+                   dask_cluster.client.scheduler.address, env=env)
+    assert first.returncode == 1, first.stderr
+    [job] = json.loads(first.stdout)["jobs"]
+    assert job["error"].startswith(f'on {socket.gethostname()}: unknown analyzer "flux"'), job
+    again = run_m0(*args, env=env)  # installed everywhere (here: local processes)
+    [job] = json.loads(again.stdout)["jobs"]
+    assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
+
+
+@pytest.fixture(scope="module")
+def hidden_share(tmp_path_factory) -> Iterator[tuple[Path, SimpleNamespace]]:
+    """A folder (a share) and a cluster (:func:`_tagged_cluster`) whose worker does not see
+    it, as a worker machine that has not mounted the share, started once for the tests."""
+    share = tmp_path_factory.mktemp("share")
+    with _tagged_cluster(tmp_path_factory.mktemp("cluster"), hide=share) as cluster:
+        yield share, cluster
+
+
+@pytest.fixture
+def unseen(hidden_share, request) -> Iterator[tuple[Path, SimpleNamespace]]:
+    """A folder of this test in :func:`hidden_share`'s share, and its cluster for this test
+    (:func:`_one_test_on`)."""
+    share, cluster = hidden_share
+    folder = share / request.node.name
+    folder.mkdir()
+    with _one_test_on(cluster) as one:
+        yield folder, one
+
+
+def _failed_where_share_is_hidden(args: tuple, cluster: SimpleNamespace) -> dict:
+    """Run ``m0 *args`` (a batch of one job, ``--json``) on ``cluster``, whose workers do not
+    see the share; return its job, after checking the batch exited 1."""
+    first = run_m0(*args, "--executor", "dask", "--scheduler",
+                   cluster.client.scheduler.address, env=cluster.env)
+    assert first.returncode == 1, first.stderr
+    [job] = json.loads(first.stdout)["jobs"]
+    return job
+
+
+@pytest.mark.skipif(not _can_hide(), reason="hiding a folder from a worker needs root")
+def test_a_recording_a_worker_cannot_see_runs_again_once_it_can(vod, tmp_path, unseen):
+    """A worker machine that has not mounted the recordings' share fails their jobs 'no such
+    file': the machine's doing, not the files'. The same command once the share was mounted
+    said 'failed in an earlier run' and ran nothing but with --retry-failed; it runs them."""
+    share, cluster = unseen
+    shutil.copy(vod, share / "seen.mp4")
+    args = ("batch", str(share), str(tmp_path / "out"), "--no-clips", "--json")
+    job = _failed_where_share_is_hidden(args, cluster)
+    assert job["error"] == f"{share / 'seen.mp4'}: no such file", job
+    again = run_m0(*args)  # the share mounted (here: local processes)
+    [job] = json.loads(again.stdout)["jobs"]
+    assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
+
+
+@pytest.mark.skipif(not _can_hide(), reason="hiding a folder from a worker needs root")
+def test_a_worker_that_writes_where_the_batch_cannot_see_is_no_success(vod, unseen):
+    """A worker machine without OUT_DIR's share wrote the clips at its path on a disk of its
+    own: the batch said 'completed, 2 clips' and exit 0, OUT_DIR had none of them, and the
+    rerun skipped the job as done. Such a job failed for the machine and runs again."""
+    share, cluster = unseen
+    out = share / "out"
+    args = ("batch", str(vod), str(out), "--no-report", "--json")
+    job = _failed_where_share_is_hidden(args, cluster)
+    assert job["status"] == "failed" and "OUT_DIR must be at the same path" in job["error"]
+    assert not list((out / "vod_highlights").glob("*"))
+    again = run_m0(*args)  # the share mounted (here: local processes)
+    [job] = json.loads(again.stdout)["jobs"]
+    assert job["status"] == "completed" and job["clips"] == len(LOUD_AT), job
