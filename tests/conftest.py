@@ -295,6 +295,18 @@ def browser() -> Iterator:
         b.close()
 
 
+@pytest.fixture(autouse=True)
+def pages_closed() -> Iterator[None]:
+    """Close the pages a test opened once it ends: left open in the module's browser, each
+    page of an ``m0 gui`` kept trying to reach its stopped server (about 0.6 % of a core each,
+    some 50 of them by the end of test_gui)."""
+    yield
+    while Page.opened:
+        page = Page.opened.pop().page
+        if not page.is_closed():
+            page.close()
+
+
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder for screenshots."""
@@ -302,10 +314,14 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Page:
-    """A page of ``browser`` with every console message and page error recorded."""
+    """A page of ``browser`` with every console message and page error recorded, closed after
+    its test (:func:`pages_closed`)."""
+
+    opened: list[Page] = []  # the pages of the running test
 
     def __init__(self, browser, url: str) -> None:
         self.page = browser.new_page(viewport={"width": 1280, "height": 900})
+        Page.opened.append(self)
         self.problems: list[str] = []
         self.page.on("console", lambda m: m.type in ("error", "warning")
                      and self.problems.append(f"{m.type}: {m.text}"))
