@@ -208,7 +208,8 @@ def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_ag
     assert made.stdout.strip() == f"{path}: 1 reaction; its truth: {truth_file}"
     assert probe(path).duration == pytest.approx(60.0, abs=0.2)
 
-    ran = run_m0("analyze", str(path), str(tmp_path / "out"), "--no-clips", "-q")
+    ran = run_m0("analyze", str(path), str(tmp_path / "out"), "--no-clips", "--no-report",
+                 "-q")
     assert ran.returncode == 0, ran.stderr
     run_json = tmp_path / "out" / "highlights.json"
     # One real highlight taken away (a reaction missed), one added far from every reaction.
@@ -283,7 +284,8 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
         made = _heldout("make", str(held / f"v{seed}.m4a"), "--seed", str(seed),
                         "--bed-db", str(bed), "--duration", "60")
         assert made.returncode == 0, made.stderr
-    ran = run_m0("batch", str(held / "*.m4a"), str(out), "--no-clips", "-q", timeout=300)
+    ran = run_m0("batch", str(held / "*.m4a"), str(out), "--no-clips", "--no-report", "-q",
+                 timeout=300)
     assert ran.returncode == 0, ran.stderr
     # one run given a highlight far from every reaction: that recording falls under a bar of 1
     run = out / "v912_highlights" / "highlights.json"
@@ -345,7 +347,8 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     doc = json.loads((beds / "n5.m4a.truth.json").read_text())
     assert [synth.Event(**e) for e in doc["reactions"]] == moments and doc["split"] == "noise"
     assert probe(beds / "n5.m4a").sample_rate == 48000
-    ran = run_m0("batch", str(beds / "*.m4a"), str(tmp_path / "beds-out"), "--no-clips", "-q")
+    ran = run_m0("batch", str(beds / "*.m4a"), str(tmp_path / "beds-out"), "--no-clips",
+                 "--no-report", "-q")
     assert ran.returncode == 0, ran.stderr
     highlights, _ = read_highlights(tmp_path / "beds-out" / "n5_highlights" / "highlights.json")
     match = synth.match_events(moments, highlights)
