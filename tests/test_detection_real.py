@@ -439,7 +439,6 @@ def test_a_reaction_just_over_the_margin_is_a_faint_moment_and_an_effect_as_loud
                          for h in faint), faint
 
 
-
 def test_the_same_stream_at_a_lower_gain_gives_the_same_highlights(tmp_path):
     """A quiet stream of talk with long pauses over a room's hum, and the same stream 6 dB
     quieter (a creator's mix set lower): the same highlights at the same times. The hum
