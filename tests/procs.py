@@ -73,13 +73,14 @@ def m0_popen(*args: str, env: dict[str, str], cwd: str | None = None) -> subproc
                             start_new_session=True, preexec_fn=hangup_stops)
 
 
-def wait_for(predicate, timeout: float = 120.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
+def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
+    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds. What it gave then."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not (value := predicate()):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+    return value
 
 
 def cutting_clips(out: Path) -> bool:

@@ -103,8 +103,8 @@ def test_decoder_killed_during_analysis(victim, long_wav, slow_env, tmp_path):
     having = None if victim == "segment worker" else "pipe:1"
     wait_for(lambda: len(_named(_tag(slow_env), word, having)) >= running, 60, victim)
     time.sleep(0.5)
-    wait_for(lambda: _named(_tag(slow_env), word, having), 60, victim)  # one may have ended
-    _named(_tag(slow_env), word, having)[0].kill()
+    # one may have ended: kill one of those there now
+    wait_for(lambda: _named(_tag(slow_env), word, having), 60, victim)[0].kill()
     stderr, took = _finish(proc)
     expected = ("a decoding worker died (exit code -9" if victim == "segment worker"
                 else "ffmpeg was killed by SIGKILL (out of memory?) while decoding")
