@@ -9,7 +9,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import wait
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +20,7 @@ import psutil
 import pytest
 import soundfile
 from conftest import LOUD_AT, run_m0
+from procs import wait_for
 
 from m0_plugins.ffmpeg_encoder import FFmpegEncoder, clip_extension, clip_name
 from m0_plugins.pyav_source.source import PyAVSource
@@ -55,14 +56,6 @@ def video_frames(path: str | Path) -> int:
                             "-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
     text = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
     return int(re.findall(r"frame=\s*(\d+)", text)[-1])
-
-
-def wait_for(condition: Callable[[], object], seconds: float = 10.0) -> None:
-    """Poll ``condition`` until it is true; fail the test after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -364,7 +357,7 @@ def test_timeout_removes_partial_clip(stalled: MediaInfo, tmp_path: Path) -> Non
     out = tmp_path / "clips"
     with FFmpegEncoder(stalled, out, timeout=2) as enc:
         future = enc.submit(highlight(0.0, 50.0))
-        wait_for(lambda: partials(out))  # ffmpeg has started writing
+        wait_for(lambda: partials(out), 10, "ffmpeg to start writing")
         assert not future.done()
         result = future.result()
     assert not result.ok and result.error == "timed out after 2 s"
@@ -378,7 +371,7 @@ def test_cancel_stops_everything(how: str, stalled: MediaInfo, tmp_path: Path) -
     enc = FFmpegEncoder(stalled, tmp_path / "clips", workers=1, timeout=60)
     running = enc.submit(highlight(0.0, 50.0, 1))
     queued = [enc.submit(highlight(10.0, 20.0, i)) for i in (2, 3)]
-    wait_for(lambda: partials(enc.out_dir))
+    wait_for(lambda: partials(enc.out_dir), 10, "ffmpeg to start writing")
     began = time.monotonic()
     if how == "close":
         enc.close(cancel=True)
