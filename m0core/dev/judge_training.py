@@ -21,8 +21,9 @@ The shipped model is what this module wrote (the 60 recordings of seeds 1200–1
 shape of a moment, :func:`m0core.judge.check.shape`, joined at one change, the 40 of another
 game's voices at a later one; see docs/benchmarks.md, the detection table's bullets) while
 everything under -90 dB was digital silence; with :data:`m0core.levels.SILENT_DB` at -99 dB
-now, it writes another model (its trees' splits and values differ; a run at -90 dB to tell
-how much of that is the -99 dB alone was not made), which is not shipped: untested.
+now, it writes another model (its trees' splits and values differ), which was tested on fresh
+recordings: no better (two reactions fewer found over 96 runs), so it is not shipped
+(docs/benchmarks.md, the bullet "tried and not shipped: the check retrained").
 
 ``--halves`` is the development-only protocol that chose the model's settings (its trees, depth
 and learning rate; its features and recordings were chosen on fresh seeds, as the detection
