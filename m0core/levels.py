@@ -33,11 +33,15 @@ def clean(scores: np.ndarray) -> np.ndarray:
     return np.maximum(x, SILENCE_DB)
 
 
+#: The dB analyzers' default floor (``floor_db`` of ``rms-streaming``, ``rms-legacy`` and
+#: ``loudness``): the value of a window of exact zeros, and of any quieter than it.
+FLOOR_DB = -100.0
+
 #: Values under this (dB) are digital silence (a late-starting track, a gap filled with
-#: silence): the analyzers' -100 dB floor, what exact zeros give. Anything over it, however
-#: quiet, is sound — a room's hum between the lines of a stream mixed low lies under -90 dB —
-#: so a recording's highlights do not change with the gain it was mixed at.
-SILENT_DB = -99.0
+#: silence): only the analyzers' floor (:data:`FLOOR_DB`), what exact zeros give. Anything
+#: over it, however quiet, is sound — a room's hum between the lines of a stream mixed low
+#: lies under -90 dB — so a recording's highlights do not change with the gain it was mixed at.
+SILENT_DB = FLOOR_DB + 1.0
 
 
 def silent(scores: np.ndarray) -> bool:

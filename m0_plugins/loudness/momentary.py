@@ -26,6 +26,7 @@ import numpy as np
 from m0core import checks
 from m0core.checks import number
 from m0core.errors import OptionError
+from m0core.levels import FLOOR_DB
 from m0core.model import AudioChunk
 
 _EMPTY = np.zeros(0, dtype=np.float64)
@@ -69,7 +70,7 @@ class Loudness:
     version = "1"
     unit = "LUFS"
 
-    def __init__(self, hop: float = 0.1, window: float = 0.4, floor_db: float = -100.0) -> None:
+    def __init__(self, hop: float = 0.1, window: float = 0.4, floor_db: float = FLOOR_DB) -> None:
         number("window", window, low=checks.hop(hop), high=60.0)
         checks.floor_db(floor_db)
         self.hop = float(hop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from m0core import checks
+from m0core.levels import FLOOR_DB
 from m0core.model import AudioChunk
 
 from .measure import hop_samples, power_db
@@ -29,7 +30,7 @@ class RmsStreaming:
     version = "1"
     unit = "dBFS"
 
-    def __init__(self, hop: float = 0.1, floor_db: float = -100.0) -> None:
+    def __init__(self, hop: float = 0.1, floor_db: float = FLOOR_DB) -> None:
         checks.hop(hop)
         checks.floor_db(floor_db)
         self.hop = float(hop)

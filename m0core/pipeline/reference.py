@@ -2,9 +2,10 @@
 
 One streaming pass of the normal pipeline (source → analyzer → the default selector, no
 clips) gives the score curve, which is all the statistics need, what the default would pick
-and the line it judged by. Silence (at or below -100 dBFS) is left out of the statistics. The
-thresholds are percentiles of the one-second levels the crest selector judges, so each picks
-the seconds it says are above it.
+and the line it judged by. Silence (at or below the analyzers' floor,
+:data:`m0core.levels.FLOOR_DB`) is left out of the statistics. The thresholds are percentiles
+of the one-second levels the crest selector judges, so each picks the seconds it says are
+above it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from m0core.errors import InputError
-from m0core.levels import bin_levels, clean, power_mean_db, values_per_second
+from m0core.levels import FLOOR_DB, bin_levels, clean, power_mean_db, values_per_second
 from m0core.media.ffmpeg import silent_track
 from m0core.options import Options
 from m0core.pipeline.run import Progress, analyze
@@ -25,7 +26,6 @@ from m0core.result import AnalysisResult
 
 #: Share of the time a threshold leaves above it: aggressive (many clips) … conservative.
 THRESHOLD_PERCENTILES = {"aggressive": 90.0, "balanced": 97.0, "conservative": 99.5}
-SILENCE_DB = -100.0  # the rms analyzers' default floor: at or below it is silence
 HISTOGRAM_BINS = 12
 
 
@@ -78,7 +78,7 @@ def summarise(result: AnalysisResult) -> Reference:
     """The :class:`Reference` of an analysis result's score curve, labelled with the unit of
     the analyzer that made it (:attr:`AnalysisResult.unit`; ``dB`` where it gives none)."""
     scores = np.asarray(result.scores, dtype=np.float64)
-    level = scores[np.isfinite(scores) & (scores > SILENCE_DB)]
+    level = scores[np.isfinite(scores) & (scores > FLOOR_DB)]
     duration = result.media.duration or len(scores) * result.hop
     if len(level) == 0:
         said = silent_track(result.media, result.options.audio_track,
@@ -87,7 +87,7 @@ def summarise(result: AnalysisResult) -> Reference:
     names = {"p5": 5.0, "p10": 10.0, "p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
     pct = dict(zip(names, np.percentile(level, list(names.values())), strict=True))
     seconds = bin_levels(clean(scores), values_per_second(result.hop))
-    seconds = seconds[seconds > SILENCE_DB]  # as crest judges them; a file under 1 s has none
+    seconds = seconds[seconds > FLOOR_DB]  # as crest judges them; a file under 1 s has none
     thresholds = dict(zip(THRESHOLD_PERCENTILES, np.percentile(
         seconds if len(seconds) else level, list(THRESHOLD_PERCENTILES.values())), strict=True))
     limit = result.line.values if result.line is not None else np.zeros(0)
