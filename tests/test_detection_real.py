@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -277,7 +278,7 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     FOLDER and `m0 batch` ran on them, one line a recording and the totals, by the same rules
     as `score`; the recordings under the bar are named; a recording with no run is named and
     the exit code is 1. `make --split noise` writes a noise bed like the benchmark's and its
-    planned moments, tallied alike."""
+    planned moments, tallied alike but held to 0.95, and apart from the stream-like ones."""
     _require()
     held, out = tmp_path / "held", tmp_path / "out"
     for seed, bed in ((911, -36.0), (912, -22.0)):
@@ -318,7 +319,7 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     assert tallied.returncode == 0, tallied.stderr
     lines = tallied.stdout.strip().splitlines()
     assert lines[:2] == expect
-    assert lines[2] == (f"2 recordings: {found} of {reactions} found "
+    assert lines[2] == (f"2 stream-like recordings: {found} of {reactions} found "
                         f"({found / reactions:.2f}), {false} false highlights")
 
     def named(what: str, names: list[str]) -> str:
@@ -352,12 +353,31 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     assert ran.returncode == 0, ran.stderr
     highlights, _ = read_highlights(tmp_path / "beds-out" / "n5_highlights" / "highlights.json")
     match = synth.match_events(moments, highlights)
-    tallied = _heldout("tally", str(beds), str(tmp_path / "beds-out"), "--bar", "0.95")
+    tallied = _heldout("tally", str(beds), str(tmp_path / "beds-out"))
     assert tallied.returncode == 0, tallied.stderr
-    assert tallied.stdout.splitlines()[0] == (
-        f"n5.m4a: F1 {match.f1:.2f}, precision of the {len(moments)} best "
-        f"{synth.top_precision(moments, highlights):.2f}; {match.found} of {match.events} "
-        f"found, {match.false} false")
+    bed_lines = tallied.stdout.splitlines()
+    top = synth.top_precision(moments, highlights)
+    assert bed_lines[:3] == [
+        f"n5.m4a: F1 {match.f1:.2f}, precision of the {len(moments)} best {top:.2f}; "
+        f"{match.found} of {match.events} found, {match.false} false",
+        f"1 noise bed: {match.found} of {match.events} found "
+        f"({match.found / match.events:.2f}), {match.false} false highlights",
+        f"F1 under 0.95: {int(match.f1 < 0.95)} of 1" + (" (n5.m4a)" if match.f1 < 0.95 else "")]
+    # a folder of both kinds: each kind's totals apart, each held to its own bar
+    mixed, mixed_out = tmp_path / "mixed", tmp_path / "mixed-out"
+    mixed.mkdir()
+    for folder, name in ((held, "v911.m4a"), (beds, "n5.m4a")):
+        for part in (name, name + ".truth.json"):
+            shutil.copy(folder / part, mixed / part)
+    shutil.copytree(out / "v911_highlights", mixed_out / "v911_highlights")
+    shutil.copytree(tmp_path / "beds-out" / "n5_highlights", mixed_out / "n5_highlights")
+    tallied = _heldout("tally", str(mixed), str(mixed_out))
+    assert tallied.returncode == 0, tallied.stderr
+    totals = [line.split(":")[0] for line in tallied.stdout.splitlines()[2:]]
+    assert totals == ["1 stream-like recording", "F1 under 0.9",
+                      "precision of the N best under 0.9", "either", "1 noise bed",
+                      "F1 under 0.95", "precision of the N best under 0.95", "either"]
+    assert tallied.stdout.splitlines()[:2] == [bed_lines[0], expect[0]]
     # `make` makes the recording's folder, or says in one line why it cannot
     failed = _heldout("make", str(run / "x.m4a"), "--seed", "1", "--duration", "30")
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
