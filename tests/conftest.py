@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,6 +46,17 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto`` (pyproject's addopts): a worker per core this process may use, at most 4,
     since each test starts ffmpegs and ``m0`` processes of its own."""
     return max(1, min(len(os.sched_getaffinity(0)), 4))
+
+
+def sweep(values: Iterable, default: Container, key: Callable = lambda value: value) -> list:
+    """The cases of a sweep for ``parametrize``: those whose ``key`` is in ``default`` run in
+    the default tier, the others carry the slow mark (``pytest -m slow``, which CI runs too).
+    The default tier keeps a case of each kind of way the sweep goes wrong; the slow tier
+    holds the rest. A tuple is a case of several arguments (``parametrize("a, b", ...)``);
+    ``key=itemgetter(0)`` tells such cases by their first."""
+    return [value if key(value) in default else pytest.param(
+                *value if isinstance(value, tuple) else (value,), marks=pytest.mark.slow)
+            for value in values]
 
 
 @pytest.fixture(autouse=True)

@@ -83,9 +83,16 @@ def stalled(make_media, vod: Path, tmp_path: Path) -> Iterator[MediaInfo]:
     yield MediaInfo(str(fifo), 60.0, 44100, 2, has_video=True, audio_codec="aac",
                     video_codec="h264", container="mpegts")
     release.set()
-    if writer.is_alive():  # still blocked opening the FIFO: open the other end to free it
+    if writer.is_alive():  # still blocked opening the FIFO: open the other end, drain it
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-        writer.join(5)
+        deadline = time.monotonic() + 5
+        while writer.is_alive() and time.monotonic() < deadline:
+            try:
+                if os.read(fd, 1 << 16):
+                    continue
+            except BlockingIOError:  # the writer has not written since
+                pass
+            writer.join(0.01)
         os.close(fd)
     writer.join(5)
 

@@ -641,6 +641,7 @@ def _many(wav: Path, out: Path, count: int) -> m0core.AnalysisResult:
                           formats=("otio",))
 
 
+@pytest.mark.slow  # 101 clips: the slow tier (CI runs it)
 def test_a_run_of_100_or_more_pads_every_number_and_a_rerun_of_fewer_replaces_it(wav,
                                                                                   tmp_path):
     result = _many(wav, tmp_path, 101)

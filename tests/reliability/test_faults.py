@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import run_m0
+from conftest import run_m0, sweep
 from helpers import SLOW, assert_one_error_line, files
 from procs import cutting_clips, hangup_stops, m0_popen, ours, tagged_env, wait_for, wait_gone
 
@@ -207,7 +207,8 @@ def test_sigkill_of_analyze_kills_its_ffmpeg(when, args, vod, tmp_path):
 
 # -- Ctrl-C, SIGTERM, SIGHUP -------------------------------------------------------------------
 
-@pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("how", sweep(["SIGINT to the group (Ctrl-C)", "SIGTERM", "SIGHUP"],
+                                      {"SIGINT to the group (Ctrl-C)"}))
 def test_signal_stops_analyze(how, long_wav, slow_env, tmp_path):
     """Stopped while segment workers decode and a clip's ffmpeg (slowed by ``-re``) writes."""
     env = dict(slow_env, M0_FFMPEG=_ffmpeg_wrapper(tmp_path, ".partial-",

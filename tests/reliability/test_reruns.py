@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import dists_in, run_m0
+from conftest import dists_in, run_m0, sweep
 from helpers import assert_one_error_line, files, tmpfs
 from procs import m0_popen, tagged_env, wait_for, wait_gone
 from test_faults import SLOW, _ffmpeg_wrapper, _finish, _named, _run_of
@@ -102,7 +102,8 @@ def _new_clip_written(out: Path, since: float) -> bool:
     return False
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
+@pytest.mark.parametrize("signum", sweep([signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
+                                           {signal.SIGINT, signal.SIGKILL}),
                          ids=["ctrl-c", "sigterm", "sigkill"])
 @pytest.mark.parametrize("when", ["analysing", "after a clip was cut"])
 def test_an_interrupted_rerun_keeps_the_previous_outputs(finished, vod, slow_env, when,
@@ -299,15 +300,12 @@ def test_a_run_never_overwrites_its_input_named_like_its_clip(finished, vod, slo
     assert snapshot(folder) == before
 
 
-def _disk_sizes() -> list:
-    """tmpfs sizes from too small for anything to enough for all but the last files. The
-    default tier runs one, a disk that fills half way through the rerun; the slow tier the
-    sweep of the others."""
-    return [size if size == "700k" else pytest.param(size, marks=pytest.mark.slow)
-            for size in ["16k", "200k", "400k", "700k", "900k", "1100k", "1300k"]]
+#: tmpfs sizes from too small for anything to enough for all but the last files. The default
+#: tier runs one, a disk that fills half way through the rerun; the slow tier the others.
+DISK_SIZES = sweep(["16k", "200k", "400k", "700k", "900k", "1100k", "1300k"], {"700k"})
 
 
-@pytest.mark.parametrize("size", _disk_sizes())
+@pytest.mark.parametrize("size", DISK_SIZES)
 def test_a_full_disk_at_every_write_of_a_rerun(vod, slow_env, tmp_path, size):
     """A finished run on a small tmpfs, then a rerun with other clips that fills the disk at
     some write (clips, their temporaries, the JSON files, the report, the table): it fails
