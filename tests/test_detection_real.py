@@ -9,6 +9,7 @@ tests skip, unless ``M0_REQUIRE_CORPUS=1`` (as in CI) makes that a failure.
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import json
 import os
@@ -190,6 +191,12 @@ def test_the_check_of_what_a_moment_sounds_like_drops_false_alarms_not_reactions
     assert with_check[0] >= without[0] and with_check[1] <= without[1], (with_check, without)
 
 
+def _bed_in_words(beds: list, time: float) -> str:
+    """The kind of the bed (start, end, kind) at ``time`` as heldout says it."""
+    [kind] = [kind for start, end, kind in beds if start <= time < end]
+    return "music and talk" if kind == "both" else kind
+
+
 def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_against_it(
         tmp_path):
     """python -m m0core.dev.heldout: `make` writes a recording of any seed and its truth
@@ -238,8 +245,9 @@ def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_ag
         f"{expect.recall:.2f}, F1 {expect.f1:.2f}; precision of the {len(truth.reactions)} "
         f"best {synth.top_precision(truth.reactions, kept):.2f}")
     missed = match.event_of[gone]
+    bed = _bed_in_words(truth.beds, missed.time)
     assert f"missed: the reaction at {position(missed.time)} ({missed.duration:.1f} s, " \
-           f"+{missed.gain_db:.0f} dB over its bed)" in lines
+           f"+{missed.gain_db:.0f} dB over its bed of {bed})" in lines
     assert f"false: highlight 99 at {position(quiet)} (made up)" in lines
     assert len(lines) == 1 + len(expect.missed) + expect.false
     # a reader that goes away (`… score … | head -1`) ends it quietly, as it ends m0
@@ -299,12 +307,20 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     doc["highlights"].append({**doc["highlights"][0], "index": 99, "peak_time": float(quiet),
                               "start": quiet - 5.0, "end": quiet + 5.0, "score": best + 1})
     run.write_text(json.dumps(doc))
+    # another run with a found reaction's highlight taken away: a reaction missed, on its bed
+    run = out / "v911_highlights" / "highlights.json"
+    doc = json.loads(run.read_text())
+    truth = [synth.Event(**e) for e in json.loads(
+        (held / "v911.m4a.truth.json").read_text())["reactions"]]
+    gone = next(iter(synth.match_events(truth, read_highlights(run)[0]).event_of))
+    doc["highlights"] = [row for row in doc["highlights"] if row["index"] != gone]
+    run.write_text(json.dumps(doc))
 
-    expect, low = [], []
+    expect, low, missed_on = [], [], collections.Counter()
     found = reactions = false = 0
     for name in ("v911.m4a", "v912.m4a"):
-        truth = [synth.Event(**e) for e in json.loads(
-            (held / f"{name}.truth.json").read_text())["reactions"]]
+        doc = json.loads((held / f"{name}.truth.json").read_text())
+        truth = [synth.Event(**e) for e in doc["reactions"]]
         highlights, _ = read_highlights(out / f"{Path(name).stem}_highlights" /
                                         "highlights.json")
         match = synth.match_events(truth, highlights)
@@ -314,7 +330,9 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
         found, reactions, false = found + match.found, reactions + match.events, \
             false + match.false
         low.append((name, match.f1 < 1.0, top < 1.0))
+        missed_on.update(_bed_in_words(doc["beds"], e.time) for e in match.missed)
     assert low[1][1] and low[1][2]  # the made-up highlight is false
+    assert low[0][1] and missed_on  # the reaction whose highlight was taken away is missed
     tallied = _heldout("tally", str(held), str(out), "--bar", "1")
     assert tallied.returncode == 0, tallied.stderr
     lines = tallied.stdout.strip().splitlines()
@@ -327,7 +345,9 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
 
     assert lines[3:] == [named("F1 under 1", [n for n, f1, _ in low if f1]),
                          named("precision of the N best under 1", [n for n, _, t in low if t]),
-                         named("either", [n for n, f1, t in low if f1 or t])]
+                         named("either", [n for n, f1, t in low if f1 or t])] + (
+        ["missed, by the bed they lay on: " + ", ".join(
+            f"{bed} {n}" for bed, n in missed_on.most_common())])
 
     # a recording the batch never ran: named, and the tally says so by its exit code
     (held / "v913.m4a.truth.json").write_text((held / "v911.m4a.truth.json").read_text())
@@ -375,7 +395,8 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     assert tallied.returncode == 0, tallied.stderr
     totals = [line.split(":")[0] for line in tallied.stdout.splitlines()[2:]]
     assert totals == ["1 stream-like recording", "F1 under 0.9",
-                      "precision of the N best under 0.9", "either", "1 noise bed",
+                      "precision of the N best under 0.9", "either",
+                      "missed, by the bed they lay on", "1 noise bed",
                       "F1 under 0.95", "precision of the N best under 0.95", "either"]
     assert tallied.stdout.splitlines()[:2] == [bed_lines[0], expect[0]]
     # `make` makes the recording's folder, or says in one line why it cannot

@@ -8,19 +8,19 @@ reactions to find, the distractors, the effects and the beds). Run m0 on it howe
 ``m0 analyze FILE out/``, a batch, the GUI, other options — then
 ``python -m m0core.dev.heldout score FILE.truth.json out/highlights.json`` says how it did, by
 the benchmark's rules (:func:`m0core.dev.synth.match_events`): precision, recall, F1, the
-precision of the N best (N = the reactions) and each reaction missed and highlight that is
-none, at the times a player shows. Exit code 0, or 1 with one line when something cannot be
-read or made. ``--split noise`` makes a synthetic noise bed like the benchmark's instead
-(:mod:`m0core.dev.synth`: cheers, shouts and spikes over drifting noise, 48 kHz; no package
-needed), with its moments as the truth.
+precision of the N best (N = the reactions) and each reaction missed (with the bed it lay on)
+and highlight that is none, at the times a player shows. Exit code 0, or 1 with one line when
+something cannot be read or made. ``--split noise`` makes a synthetic noise bed like the
+benchmark's instead (:mod:`m0core.dev.synth`: cheers, shouts and spikes over drifting noise,
+48 kHz; no package needed), with its moments as the truth.
 
 For many recordings at once, make them in one folder, run ``m0 batch "FOLDER/*.m4a" OUT
 --no-clips`` on them, then ``python -m m0core.dev.heldout tally FOLDER OUT``: one line a
 recording (its F1, the precision of its N best, what was found and what was false), then the
-totals and the recordings under the bar, for the stream-like recordings and for the noise
-beds (each file's F1 and precision of its N best are to reach 0.9 on a stream-like recording,
-0.95 on a noise bed; ``--bar`` holds every file to one bar). Exit code 1 when a recording has
-no run in ``OUT``.
+totals, the recordings under the bar and the reactions missed on each kind of bed, for the
+stream-like recordings and for the noise beds (each file's F1 and precision of its N best are
+to reach 0.9 on a stream-like recording, 0.95 on a noise bed; ``--bar`` holds every file to
+one bar). Exit code 1 when a recording has no run in ``OUT``.
 
 Example::
 
@@ -44,8 +44,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from m0core import stops
 from m0core.batch.runner import job_folders
@@ -105,35 +107,48 @@ def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str) -
     return out
 
 
-def read_truth(path: Path) -> list[synth.Event]:
-    """The reactions of a truth file :func:`make` wrote; an :class:`InputError` of one line
-    when it cannot be read or is not one."""
-    return _read_truth(path)[0]
+class Truth(NamedTuple):
+    """What a truth file holds that a score reads."""
+
+    reactions: list[synth.Event]
+    split: str
+    beds: list[tuple[float, float, str]]  # (start, end, kind) of each stretch of bed
+
+    def bed_at(self, time: float) -> str:
+        """The bed at ``time`` in words ("" where the truth names none): one of the
+        corpus's bed kinds, ``both`` said as "music and talk"."""
+        kind = next((kind for start, end, kind in self.beds if start <= time < end), "")
+        return "music and talk" if kind == "both" else kind
 
 
-def _read_truth(path: Path) -> tuple[list[synth.Event], str]:
-    """A truth file's reactions and split (:func:`read_truth`)."""
+def read_truth(path: Path) -> Truth:
+    """The reactions, split and beds of a truth file :func:`make` wrote; an
+    :class:`InputError` of one line when it cannot be read or is not one."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if doc.get("schema") != TRUTH_SCHEMA:
             raise ValueError(f"not an {TRUTH_SCHEMA} document")
-        return [synth.Event(**e) for e in doc["reactions"]], str(doc.get("split", ""))
+        return Truth([synth.Event(**e) for e in doc["reactions"]], str(doc.get("split", "")),
+                      [(float(a), float(b), str(kind)) for a, b, kind in doc.get("beds", [])])
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: not a truth file of this tool ({exc})") from None
 
 
-def report(events: list[synth.Event], highlights: list[Highlight]) -> str:
-    """How ``highlights`` did against ``events``: the figures, then each reaction missed and
-    each highlight that is none."""
+def report(truth: Truth, highlights: list[Highlight]) -> str:
+    """How ``highlights`` did against ``truth``: the figures, then each reaction missed (and
+    the bed it lay on) and each highlight that is none."""
+    events = truth.reactions
     match = synth.match_events(events, highlights)
     lines = [f"{match.found} of {match.events} reactions found, {match.false} of "
              f"{match.highlights} highlights false: precision {match.precision:.2f}, "
              f"recall {match.recall:.2f}, F1 {match.f1:.2f}; precision of the "
              f"{max(1, len(events))} best {synth.top_precision(events, highlights):.2f}"]
     lines += [f"missed: the reaction at {position(e.time)} ({e.duration:.1f} s, "
-              f"+{e.gain_db:.0f} dB over its bed)" for e in match.missed]
+              f"+{e.gain_db:.0f} dB over its bed"
+              + (f" of {bed})" if (bed := truth.bed_at(e.time)) else ")")
+              for e in match.missed]
     lines += [f"false: highlight {h.index} at {position(h.peak_time)}"
               + (f" ({h.reason})" if h.reason else "")
               for i, h in enumerate(highlights, start=1)
@@ -166,11 +181,13 @@ def tally(folder: Path, out_dir: Path, bar: float | None = None) -> tuple[str, i
             unrun.append(recording.name)
             lines.append(f"{recording.name}: no run ({run} is not there)")
             continue
-        events, split = _read_truth(truth)
+        known = read_truth(truth)
+        events = known.reactions
         highlights, _ = read_highlights(run)
         match = synth.match_events(events, highlights)
         top = synth.top_precision(events, highlights)
-        (beds if split == NOISE else streams).add(recording.name, match, top)
+        (beds if known.split == NOISE else streams).add(
+            recording.name, match, top, [known.bed_at(e.time) for e in match.missed])
         lines.append(f"{recording.name}: F1 {match.f1:.2f}, precision of the "
                      f"{max(1, len(events))} best {top:.2f}; {match.found} of "
                      f"{match.events} found, {match.false} false")
@@ -193,10 +210,14 @@ class _Kind:
     false: int = 0
     low_f1: list[str] = field(default_factory=list)
     low_top: list[str] = field(default_factory=list)
+    missed_on: Counter[str] = field(default_factory=Counter)
 
-    def add(self, recording: str, match: synth.Match, top: float) -> None:
-        """Count one recording's run (its match and the precision of its N best)."""
+    def add(self, recording: str, match: synth.Match, top: float, missed_on: list[str]
+            ) -> None:
+        """Count one recording's run (its match, the precision of its N best and the bed
+        each reaction it missed lay on)."""
         self.scored += 1
+        self.missed_on.update(bed for bed in missed_on if bed)
         self.found += match.found
         self.reactions += match.events
         self.false += match.false
@@ -215,6 +236,9 @@ class _Kind:
                             ("either", sorted(set(self.low_f1) | set(self.low_top)))):
             lines.append(f"{what}: {len(names)} of {self.scored}"
                          + (f" ({', '.join(names)})" if names else ""))
+        if self.missed_on:
+            lines.append("missed, by the bed they lay on: " + ", ".join(
+                f"{bed} {n}" for bed, n in self.missed_on.most_common()))
         return lines
 
 
@@ -252,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             out = make(args.file, args.duration, seed=args.seed, bed_db=args.bed_db,
                        split=args.split)
             what = "moment" if args.split == NOISE else "reaction"
-            print(f"{args.file}: {count(len(read_truth(out)), what)}; its truth: {out}")
+            print(f"{args.file}: {count(len(read_truth(out).reactions), what)}; its truth: {out}")
         elif args.command == "tally":
             text, unrun = tally(args.folder, args.out, args.bar)
             print(text)
