@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 import re
 import shutil
 import signal
@@ -10,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from procs import GuiServer
@@ -17,6 +20,8 @@ from procs import GuiServer
 from m0core import plugins
 
 pytest_plugins = ["m0core.testing"]
+
+T = TypeVar("T")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -57,6 +62,26 @@ def sweep(values: Iterable, default: Container, key: Callable = lambda value: va
     return [value if key(value) in default else pytest.param(
                 *value if isinstance(value, tuple) else (value,), marks=pytest.mark.slow)
             for value in values]
+
+
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+              make: Callable[[Path], T]) -> T:
+    """What ``make(folder)`` returns (picklable), made once for all of pytest-xdist's workers
+    in the session's folder ``name``: the first to need it makes it while the others wait.
+    Each worker making its own had two make the same files at once on the same cores, and a
+    module's fixture, torn down when a worker turns to another module and set up again when
+    it comes back, made them anew each time."""
+    # imported here: imported with conftest, before pytest loads it as a plugin, its
+    # asserts would not be rewritten
+    from m0core.testing import _session_folder
+
+    folder = _session_folder(tmp_path_factory, name)
+    made = folder / "made.pickle"
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # let go when the file closes
+        if not made.exists():
+            made.write_bytes(pickle.dumps(make(folder)))
+    return pickle.loads(made.read_bytes())
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from conftest import made_once
 
 from m0core import plugins
 from m0core.dev import synth
@@ -47,10 +48,7 @@ def _make(job: tuple[str, float, int]) -> list[synth.Event]:
     return synth.write_audio(path, DURATION, seed=seed, bed_db=bed_db)
 
 
-@pytest.fixture(scope="module")
-def recordings(tmp_path_factory) -> dict[float, list[tuple[Path, list[synth.Event]]]]:
-    """Six 15-minute 48 kHz wav recordings, two seeds per bed level, made on 2 cores."""
-    folder = tmp_path_factory.mktemp("synth")
+def _make_all(folder: Path) -> dict[float, list[tuple[Path, list[synth.Event]]]]:
     jobs = [(str(folder / f"bed{-bed:.0f}_{seed}.wav"), bed, seed)
             for bed in BEDS for seed in SEEDS[bed]]
     with ProcessPoolExecutor(2) as pool:
@@ -59,6 +57,13 @@ def recordings(tmp_path_factory) -> dict[float, list[tuple[Path, list[synth.Even
     for (path, bed, _), events in zip(jobs, made, strict=True):
         result[bed].append((Path(path), events))
     return result
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> dict[float, list[tuple[Path, list[synth.Event]]]]:
+    """Six 15-minute 48 kHz wav recordings, two seeds per bed level, made on 2 cores once
+    for all of pytest-xdist's workers (:func:`conftest.made_once`)."""
+    return made_once(tmp_path_factory, "synth", _make_all)
 
 
 @pytest.mark.parametrize("bed_db", BEDS)

@@ -10,10 +10,8 @@ tests skip, unless ``M0_REQUIRE_CORPUS=1`` (as in CI) makes that a failure.
 from __future__ import annotations
 
 import collections
-import fcntl
 import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -23,14 +21,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import run_m0
+from conftest import made_once, run_m0
 
 import m0core
 from m0core.dev import corpus, synth
 from m0core.errors import OptionError
 from m0core.media.ffmpeg import probe
 from m0core.outputs import position, read_highlights
-from m0core.testing import _session_folder, run_ffmpeg
+from m0core.testing import run_ffmpeg
 
 DURATION = 240.0
 FILES = ((301, -38.0), (302, -29.0), (303, -20.0))   # quiet, normal, loud beds (dBFS)
@@ -52,18 +50,15 @@ def _make(job: tuple[str, int, float]) -> corpus.Recording:
 @pytest.fixture(scope="module")
 def streams(tmp_path_factory) -> list[tuple[Path, corpus.Recording]]:
     """Three 4-minute stream-like .m4a files, made on 2 cores once for all of pytest-xdist's
-    workers: the first to need them makes them while the others wait (each making its own
-    had two workers make them at once, on the same two cores)."""
+    workers (:func:`conftest.made_once`)."""
     _require()
-    folder = _session_folder(tmp_path_factory, "streams")
+    return made_once(tmp_path_factory, "streams", _make_all)
+
+
+def _make_all(folder: Path) -> list[tuple[Path, corpus.Recording]]:
     jobs = [(str(folder / f"stream_{seed}.m4a"), seed, bed) for seed, bed in FILES]
-    truths = folder / "truths.pickle"
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # let go when the file closes
-        if not truths.exists():
-            with ProcessPoolExecutor(2) as pool:
-                truths.write_bytes(pickle.dumps(list(pool.map(_make, jobs))))
-    made = pickle.loads(truths.read_bytes())
+    with ProcessPoolExecutor(2) as pool:
+        made = list(pool.map(_make, jobs))
     return [(Path(job[0]), truth) for job, truth in zip(jobs, made, strict=True)]
 
 
