@@ -31,6 +31,11 @@ from m0core.batch.runner import find_inputs, job_folders, read_list
 from m0core.errors import InputError, OptionError
 from m0core.options import Options
 
+#: Dask's faults (a stopped, killed or lost cluster, a hung worker, an address that never
+#: answers) run in the slow tier, which CI runs too; the default tier keeps a scheduler that
+#: dies mid-batch, a stopped batch on a running cluster and the local cluster's own run.
+DASK_FAULT = pytest.mark.slow
+
 
 def _copies(src: Path, folder: Path, n: int, stem: str = "vod") -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
@@ -1452,7 +1457,7 @@ def test_dask_worker_names_the_reason_of_every_bad_file_it_runs(vod, tmp_path):
     assert not wait_gone(tag)
 
 
-@pytest.mark.slow  # a Dask fault: the slow tier (CI runs it); the default tier keeps a few
+@DASK_FAULT
 def test_dask_batch_stopped_says_one_thing(vod, tmp_path):
     """SIGTERM (as Ctrl-C) while a local cluster cuts clips: m0's own lines only (no Dask
     log lines about cancelled tasks or killed workers), exit 130, nothing left running."""
@@ -1471,7 +1476,7 @@ def test_dask_batch_stopped_says_one_thing(vod, tmp_path):
     assert not wait_gone(tag, 10)
 
 
-@pytest.mark.slow  # a Dask fault: the slow tier (CI runs it); the default tier keeps a few
+@DASK_FAULT
 def test_ctrl_c_of_a_dask_batch_leaves_the_local_workers_to_stop_their_jobs(vod, tmp_path):
     """Ctrl-C on a terminal reaches every process of the foreground group: the workers of the
     local cluster ``m0 batch --executor dask`` started died of it, printing Dask's tracebacks
@@ -1617,7 +1622,7 @@ sys.meta_path.insert(0, NoM0())
 """
 
 
-@pytest.mark.slow  # a Dask fault: the slow tier (CI runs it); the default tier keeps a few
+@DASK_FAULT
 def test_jobs_a_cluster_could_not_run_run_again_once_it_can(vod, tmp_path):
     """A cluster whose Python lacks m0 (not installed on the workers yet) fails each job
     (``dask: RuntimeError: Error during deserialization …``): the cluster's doing, not the
@@ -1665,7 +1670,7 @@ def test_a_batch_whose_scheduler_dies_ends_with_one_line(vod, tmp_path, own_dask
     assert sorted(_statuses(out)) == ["interrupted", "pending", "pending"]
 
 
-@pytest.mark.slow  # a Dask fault: the slow tier (CI runs it); the default tier keeps a few
+@DASK_FAULT
 def test_a_scheduler_address_that_takes_the_connection_and_never_answers_is_one_line(
         vod, tmp_path):
     """--scheduler tcp://host:8787, the dashboard's port (docs/batch.md names both), or any
@@ -2015,7 +2020,7 @@ def test_a_job_whose_output_path_is_a_file_fails_once(vod, tmp_path):
     assert taken.read_text() == "a file, not a folder"
 
 
-@pytest.mark.slow  # a Dask fault: the slow tier (CI runs it); the default tier keeps a few
+@DASK_FAULT
 def test_a_batch_whose_cluster_has_lost_every_worker_says_so_and_waits(vod, tmp_path,
                                                                        monkeypatch):
     """A batch on a cluster whose every worker is gone (killed) waited for ever without a
@@ -2155,7 +2160,7 @@ def test_a_job_timeout_must_be_seconds_over_0(tmp_path, wav):
         BatchProcessor(executor="dask", job_timeout=0)
 
 
-@pytest.mark.slow  # a Dask fault: the slow tier (CI runs it); the default tier keeps a few
+@DASK_FAULT
 def test_a_job_that_hangs_on_a_dask_worker_times_out_and_the_batch_goes_on(
         make_media, tmp_path, fake_dist):
     """--job-timeout with --executor dask was refused: a Dask worker cannot stop a thread
@@ -2399,7 +2404,7 @@ def test_a_stopped_batch_stops_its_job_on_a_running_cluster(vod, tmp_path, dask_
                 and not p.name.startswith("m0-batch.sqlite")]
 
 
-@pytest.mark.slow  # a Dask fault: the slow tier (CI runs it); the default tier keeps a few
+@DASK_FAULT
 def test_a_killed_batch_leaves_no_job_running_on_a_running_cluster(vod, tmp_path,
                                                                    dask_cluster):
     """SIGKILL of a batch on a cluster it did not start: its job on a worker stops at its next

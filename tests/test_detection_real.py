@@ -340,9 +340,9 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
 
     assert lines[3:] == [named("F1 under 1", [n for n, f1, _ in low if f1]),
                          named("precision of the N best under 1", [n for n, _, t in low if t]),
-                         named("either", [n for n, f1, t in low if f1 or t])] + (
-        ["missed, by the bed they lay on: " + ", ".join(
-            f"{bed} {n}" for bed, n in missed_on.most_common())])
+                         named("either", [n for n, f1, t in low if f1 or t]),
+                         "missed, by the bed they lay on: " + ", ".join(
+                             f"{bed} {n}" for bed, n in missed_on.most_common())]
 
     # a recording the batch never ran: named, and the tally says so by its exit code
     (held / "v913.m4a.truth.json").write_text((held / "v911.m4a.truth.json").read_text())
