@@ -1114,6 +1114,7 @@ def test_a_list_on_standard_input(wav, tmp_path):
     assert run.stderr.splitlines() == ["Error: standard input: lists no file or pattern"]
 
 
+@pytest.mark.slow  # 13 s: the slow tier; the default keeps SIGKILL mid-rerun (test_reruns)
 def test_sigkill_half_way_then_rerun_completes_only_the_missing(vod, tmp_path):
     inputs = tmp_path / "in"
     _copies(vod, inputs, 4)
@@ -2109,6 +2110,7 @@ def _hang_media(make_media) -> tuple[Path, Path]:
     return long, short
 
 
+@pytest.mark.slow  # 12 s, most of it two 5 s timeouts: the slow tier, which CI runs too
 def test_a_job_that_hangs_times_out_and_the_batch_goes_on(make_media, tmp_path, fake_dist):
     """A job that hung (a decoder stuck on a broken file, a share that stalled) held its
     worker for ever and the batch never ended. With --job-timeout it is stopped as Ctrl-C

@@ -32,6 +32,9 @@ from m0core.testing import run_ffmpeg
 
 DURATION = 240.0
 FILES = ((301, -38.0), (302, -29.0), (303, -20.0))   # quiet, normal, loud beds (dBFS)
+#: The tests of `python -m m0core.dev.heldout`, a developer's tool (20 s: recordings made and
+#: run for it), are in the slow tier, which CI runs too.
+HELDOUT_TOOL = pytest.mark.slow
 
 
 def _require() -> None:
@@ -192,6 +195,7 @@ def _bed_in_words(beds: list, time: float) -> str:
     return "music and talk" if kind == "both" else kind
 
 
+@HELDOUT_TOOL
 def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_against_it(
         tmp_path):
     """python -m m0core.dev.heldout: `make` writes a recording of any seed and its truth
@@ -276,6 +280,7 @@ def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_ag
         ["y.m4a.truth.json"]
 
 
+@HELDOUT_TOOL
 def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     """python -m m0core.dev.heldout tally FOLDER OUT: after `make` wrote recordings into
     FOLDER and `m0 batch` ran on them, one line a recording and the totals, by the same rules

@@ -10,7 +10,7 @@ import shutil
 import struct
 
 import pytest
-from conftest import run_m0
+from conftest import run_m0, sweep
 from helpers import assert_one_error_line, assert_only_complete_files, files, tmpfs
 
 from m0core.media.ffmpeg import probe
@@ -134,7 +134,7 @@ def test_odd_names_work(name, make_media, tmp_path):
 
 # -- options -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, expected, code", [
+@pytest.mark.parametrize("args, expected, code", sweep([
     (["--analyzer", "nope"], 'unknown analyzer "nope"', 1),
     (["-t", "loud"], "'loud' is not a valid float", 2),
     (["-t", "nan"], "--threshold must be a finite number", 1),
@@ -166,7 +166,11 @@ def test_odd_names_work(name, make_media, tmp_path):
     (["-P", "encoder.cut=accurate"], "'cut' is set by m0 itself (use --cut)", 1),
     (["-P", "encoder.workers=3"], "'workers' is set by m0 itself (use --workers)", 1),
     (["-P", "source.audio_track=2"], "'audio_track' is set by m0 itself", 1),
-])
+], {  # one of each kind: an unknown name, not a number, not finite, out of range, options
+    # that disagree, not one of a choice, a -P not understood, unknown, or m0's own
+    "--analyzer nope", "-t loud", "-t nan", "--max-clips 0",
+    "--pre 10 --post 5 -l 30", "--cut wrong", "-P nonsense", "-P analyzer.colour=1",
+    "-P encoder.cut=accurate"}, key=lambda case: " ".join(case[0])))
 def test_bad_options_give_one_clear_line(vod, tmp_path, args, expected, code):
     run = run_m0("analyze", str(vod), str(tmp_path / "out"), *args)
     assert run.returncode == code
