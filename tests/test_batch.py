@@ -1114,8 +1114,13 @@ def test_a_list_on_standard_input(wav, tmp_path):
     assert run.stderr.splitlines() == ["Error: standard input: lists no file or pattern"]
 
 
-@pytest.mark.slow  # 13 s: the slow tier; the default keeps SIGKILL mid-rerun (test_reruns)
-def test_sigkill_half_way_then_rerun_completes_only_the_missing(vod, tmp_path):
+def test_sigkill_half_way_shows_interrupted_then_a_rerun_completes_only_the_missing(vod,
+                                                                                  tmp_path):
+    """After a SIGKILL of ``m0 batch`` (or a second Ctrl-C, a crash), ``m0 batch --status``
+    said its jobs were ``running`` (``3 jobs: 1 running, 2 pending``) with no batch left
+    to run them, while ``m0 gui`` showed the same rows ``interrupted``, what the next run
+    makes of them. A live batch's running job is still ``running``. The next run skips the
+    jobs done and does the rest, and no clip of the killed run is left half-written."""
     inputs = tmp_path / "in"
     _copies(vod, inputs, 4)
     out = tmp_path / "out"
@@ -1125,6 +1130,8 @@ def test_sigkill_half_way_then_rerun_completes_only_the_missing(vod, tmp_path):
     try:
         wait_for(lambda: _statuses(out).count("completed") >= 1
                   and "running" in _statuses(out), what="one job done, one running")
+        live = run_m0("batch", "--status", str(out), "--json")
+        assert "running" in [r["status"] for r in json.loads(live.stdout)], live.stdout
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
@@ -1135,6 +1142,12 @@ def test_sigkill_half_way_then_rerun_completes_only_the_missing(vod, tmp_path):
     assert "running" in [r["status"] for r in rows] and 1 <= len(done) < 4
     kept = _stats([p for r in done for p in json.loads(r["outputs"])])
     assert not list(out.rglob(".partial-*"))
+    shown = run_m0("batch", "--status", str(out), "--json")
+    assert shown.returncode == 0, shown.stderr
+    statuses = [r["status"] for r in json.loads(shown.stdout)]
+    assert "running" not in statuses and "interrupted" in statuses, statuses
+    table = run_m0("batch", "--status", str(out)).stdout
+    assert " running" not in table and "1 interrupted" in table.splitlines()[-1], table
 
     again = run_m0("batch", *args[1:-1], "--json", env=env, timeout=300)
     assert again.returncode == 0, again.stderr
@@ -1146,33 +1159,6 @@ def test_sigkill_half_way_then_rerun_completes_only_the_missing(vod, tmp_path):
     rows = _ledger_rows(out)
     assert [r["status"] for r in rows] == ["completed"] * 4
     assert max(r["attempts"] for r in rows) == 2 and not wait_gone(tag)
-
-
-def test_status_shows_the_jobs_of_a_killed_batch_interrupted(vod, tmp_path):
-    """After a SIGKILL of ``m0 batch`` (or a second Ctrl-C, a crash), ``m0 batch --status``
-    said its jobs were ``running`` (``3 jobs: 1 running, 2 pending``) with no batch left
-    to run them, while ``m0 gui`` showed the same rows ``interrupted``, what the next run
-    makes of them. A live batch's running job is still ``running``."""
-    inputs = tmp_path / "in"
-    _copies(vod, inputs, 3)
-    out = tmp_path / "out"
-    env, tag = tagged_env()
-    proc = m0_popen("batch", str(inputs), str(out), "--workers", "1", "--cut", "accurate",
-                    "-q", env=env)
-    try:
-        wait_for(lambda: "running" in _statuses(out), what="a running job")
-        live = run_m0("batch", "--status", str(out), "--json")
-        assert "running" in [r["status"] for r in json.loads(live.stdout)], live.stdout
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-    assert not wait_gone(tag) and "running" in _statuses(out)
-    shown = run_m0("batch", "--status", str(out), "--json")
-    assert shown.returncode == 0, shown.stderr
-    statuses = [r["status"] for r in json.loads(shown.stdout)]
-    assert "running" not in statuses and "interrupted" in statuses, statuses
-    table = run_m0("batch", "--status", str(out)).stdout
-    assert " running" not in table and "1 interrupted" in table.splitlines()[-1], table
 
 
 def test_a_ctrl_c_as_a_jobs_process_starts_stops_that_process_too(tmp_path, monkeypatch):
