@@ -317,6 +317,7 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     run.write_text(json.dumps(doc))
 
     expect, low, missed_on = [], [], collections.Counter()
+    placed, found_at = collections.Counter(), collections.Counter()  # by whole dB over bed
     found = reactions = false = 0
     for name in ("v911.m4a", "v912.m4a"):
         doc = json.loads((held / f"{name}.truth.json").read_text())
@@ -331,6 +332,8 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
             false + match.false
         low.append((name, match.f1 < 1.0, top < 1.0))
         missed_on.update(_bed_in_words(doc["beds"], e.time) for e in match.missed)
+        placed.update(int(e.gain_db) for e in truth)
+        found_at.update(int(e.gain_db) for e in truth if e not in match.missed)
     assert low[1][1] and low[1][2]  # the made-up highlight is false
     assert low[0][1] and missed_on  # the reaction whose highlight was taken away is missed
     tallied = _heldout("tally", str(held), str(out), "--bar", "1")
@@ -347,7 +350,11 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
                          named("precision of the N best under 1", [n for n, _, t in low if t]),
                          named("either", [n for n, f1, t in low if f1 or t]),
                          "missed, by the bed they lay on: " + ", ".join(
-                             f"{bed} {n}" for bed, n in missed_on.most_common())]
+                             f"{bed} {n}" for bed, n in missed_on.most_common()),
+                         "found, by how far over their bed they were placed: " + ", ".join(
+                             f"+{db}–{db + 1} dB {found_at[db]} of {n}"
+                             for db, n in sorted(placed.items()))]
+    assert sum(placed.values()) == reactions and sum(found_at.values()) == found
 
     # a recording the batch never ran: named, and the tally says so by its exit code
     (held / "v913.m4a.truth.json").write_text((held / "v911.m4a.truth.json").read_text())
@@ -396,8 +403,10 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     totals = [line.split(":")[0] for line in tallied.stdout.splitlines()[2:]]
     assert totals == ["1 stream-like recording", "F1 under 0.9",
                       "precision of the N best under 0.9", "either",
-                      "missed, by the bed they lay on", "1 noise bed",
-                      "F1 under 0.95", "precision of the N best under 0.95", "either"]
+                      "missed, by the bed they lay on",
+                      "found, by how far over their bed they were placed", "1 noise bed",
+                      "F1 under 0.95", "precision of the N best under 0.95", "either",
+                      "found, by how far over their bed they were placed"]
     assert tallied.stdout.splitlines()[:2] == [bed_lines[0], expect[0]]
     # `make` makes the recording's folder, or says in one line why it cannot
     failed = _heldout("make", str(run / "x.m4a"), "--seed", "1", "--duration", "30")

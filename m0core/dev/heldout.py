@@ -17,7 +17,8 @@ benchmark's instead (:mod:`m0core.dev.synth`: cheers, shouts and spikes over dri
 For many recordings at once, make them in one folder, run ``m0 batch "FOLDER/*.m4a" OUT
 --no-clips`` on them, then ``python -m m0core.dev.heldout tally FOLDER OUT``: one line a
 recording (its F1, the precision of its N best, what was found and what was false), then the
-totals, the recordings under the bar and the reactions missed on each kind of bed, for the
+totals, the recordings under the bar, the reactions missed on each kind of bed and those
+found at each whole dB the corpus placed them over their bed, for the
 stream-like recordings and for the noise beds (each file's F1 and precision of its N best are
 to reach 0.9 on a stream-like recording, 0.95 on a noise bed; ``--bar`` holds every file to
 one bar). Exit code 1 when a recording has no run in ``OUT``.
@@ -187,7 +188,7 @@ def tally(folder: Path, out_dir: Path, bar: float | None = None) -> tuple[str, i
         match = synth.match_events(events, highlights)
         top = synth.top_precision(events, highlights)
         (beds if known.split == NOISE else streams).add(
-            recording.name, match, top, [known.bed_at(e.time) for e in match.missed])
+            recording.name, events, match, top, [known.bed_at(e.time) for e in match.missed])
         lines.append(f"{recording.name}: F1 {match.f1:.2f}, precision of the "
                      f"{max(1, len(events))} best {top:.2f}; {match.found} of "
                      f"{match.events} found, {match.false} false")
@@ -211,13 +212,19 @@ class _Kind:
     low_f1: list[str] = field(default_factory=list)
     low_top: list[str] = field(default_factory=list)
     missed_on: Counter[str] = field(default_factory=Counter)
+    placed: Counter[int] = field(default_factory=Counter)  # reactions by whole dB over bed
+    found_at: Counter[int] = field(default_factory=Counter)  # of those, found
 
-    def add(self, recording: str, match: synth.Match, top: float, missed_on: list[str]
-            ) -> None:
-        """Count one recording's run (its match, the precision of its N best and the bed
-        each reaction it missed lay on)."""
+    def add(self, recording: str, events: list[synth.Event], match: synth.Match, top: float,
+            missed_on: list[str]) -> None:
+        """Count one recording's run (its truth's ``events``, its match, the precision of
+        its N best and the bed each reaction it missed lay on)."""
         self.scored += 1
         self.missed_on.update(bed for bed in missed_on if bed)
+        missed = {id(e) for e in match.missed}
+        for e in events:
+            self.placed[int(e.gain_db)] += 1
+            self.found_at[int(e.gain_db)] += id(e) not in missed
         self.found += match.found
         self.reactions += match.events
         self.false += match.false
@@ -239,6 +246,10 @@ class _Kind:
         if self.missed_on:
             lines.append("missed, by the bed they lay on: " + ", ".join(
                 f"{bed} {n}" for bed, n in self.missed_on.most_common()))
+        if self.placed:
+            lines.append("found, by how far over their bed they were placed: " + ", ".join(
+                f"+{db}–{db + 1} dB {self.found_at[db]} of {n}"
+                for db, n in sorted(self.placed.items())))
         return lines
 
 
