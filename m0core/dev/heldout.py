@@ -221,10 +221,9 @@ class _Kind:
         its N best and the bed each reaction it missed lay on)."""
         self.scored += 1
         self.missed_on.update(bed for bed in missed_on if bed)
-        missed = {id(e) for e in match.missed}
         for e in events:
             self.placed[int(e.gain_db)] += 1
-            self.found_at[int(e.gain_db)] += id(e) not in missed
+            self.found_at[int(e.gain_db)] += e not in match.missed
         self.found += match.found
         self.reactions += match.events
         self.false += match.false
