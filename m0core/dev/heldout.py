@@ -187,8 +187,7 @@ def tally(folder: Path, out_dir: Path, bar: float | None = None) -> tuple[str, i
         highlights, _ = read_highlights(run)
         match = synth.match_events(events, highlights)
         top = synth.top_precision(events, highlights)
-        (beds if known.split == NOISE else streams).add(
-            recording.name, events, match, top, [known.bed_at(e.time) for e in match.missed])
+        (beds if known.split == NOISE else streams).add(recording.name, known, match, top)
         lines.append(f"{recording.name}: F1 {match.f1:.2f}, precision of the "
                      f"{max(1, len(events))} best {top:.2f}; {match.found} of "
                      f"{match.events} found, {match.false} false")
@@ -206,8 +205,6 @@ class _Kind:
     name: str  # one recording of the kind, e.g. "noise bed"
     bar: float
     scored: int = 0
-    found: int = 0
-    reactions: int = 0
     false: int = 0
     low_f1: list[str] = field(default_factory=list)
     low_top: list[str] = field(default_factory=list)
@@ -215,17 +212,15 @@ class _Kind:
     placed: Counter[int] = field(default_factory=Counter)  # reactions by whole dB over bed
     found_at: Counter[int] = field(default_factory=Counter)  # of those, found
 
-    def add(self, recording: str, events: list[synth.Event], match: synth.Match, top: float,
-            missed_on: list[str]) -> None:
-        """Count one recording's run (its truth's ``events``, its match, the precision of
-        its N best and the bed each reaction it missed lay on)."""
+    def add(self, recording: str, truth: Truth, match: synth.Match, top: float) -> None:
+        """Count one recording's run against its ``truth`` (its match and the precision of
+        its N best): its reactions found at each whole dB over their bed, the bed of each
+        one missed."""
         self.scored += 1
-        self.missed_on.update(bed for bed in missed_on if bed)
-        for e in events:
+        self.missed_on.update(bed for e in match.missed if (bed := truth.bed_at(e.time)))
+        for e in truth.reactions:
             self.placed[int(e.gain_db)] += 1
             self.found_at[int(e.gain_db)] += e not in match.missed
-        self.found += match.found
-        self.reactions += match.events
         self.false += match.false
         if match.f1 < self.bar:
             self.low_f1.append(recording)
@@ -234,8 +229,9 @@ class _Kind:
 
     def totals(self) -> list[str]:
         """The totals line, then the recordings under the bar."""
-        share = f" ({self.found / self.reactions:.2f})" if self.reactions else ""
-        lines = [f"{count(self.scored, self.name)}: {self.found} of {self.reactions} "
+        found, reactions = sum(self.found_at.values()), sum(self.placed.values())
+        share = f" ({found / reactions:.2f})" if reactions else ""
+        lines = [f"{count(self.scored, self.name)}: {found} of {reactions} "
                  f"found{share}, {self.false} false highlights"]
         for what, names in ((f"F1 under {self.bar:g}", self.low_f1),
                             (f"precision of the N best under {self.bar:g}", self.low_top),
