@@ -63,11 +63,17 @@ def test_the_shipped_model_is_the_documented_one():
     assert len(check.fingerprint()) == 64
 
 
-def test_features_need_the_core_of_the_moment():
+def test_features_need_a_second_of_the_core_of_the_moment():
+    """A core (1 s before the peak to 2 s after) that the recording's end or start cuts is
+    read as far as it goes: a moment in the last 2 s is judged, not kept at its full score
+    unjudged; under a second of it is too little."""
     codes = np.random.default_rng(3).integers(0, 200, (400, spectra.BANDS), dtype=np.uint8)
     assert check.features(codes, 0, 10.0, 5.0).shape == (205,)
-    assert check.features(codes, 0, 19.5, 5.0) is None          # core reaches past the end
-    assert check.features(codes, 100, 5.0, 5.0) is None         # and before the start
+    at_end = check.features(codes, 0, 19.5, 5.0)                # 1.5 s of core: to the end
+    assert at_end.shape == (205,) and np.isfinite(at_end[:4 * spectra.BANDS]).all()
+    assert check.features(codes, 0, 20.5, 5.0) is None          # 0.5 s of it
+    assert check.features(codes, 100, 5.0, 5.0).shape == (205,)  # 2 s after the start
+    assert check.features(codes, 100, 3.5, 5.0) is None          # 0.5 s of it
     near_end = check.features(codes, 0, 18.0, 5.0)              # bed after it cut short
     assert near_end is not None and np.isfinite(near_end).all()
     assert check.features(codes, 0, 10.0, 5.0)[-1] == 5.0

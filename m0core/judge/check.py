@@ -77,9 +77,11 @@ def _bed(codes: np.ndarray, first: int, peak: float) -> np.ndarray:
 def features(codes: np.ndarray, first: int, peak: float, score: float) -> np.ndarray | None:
     """The features of the moment whose peak is at ``peak`` seconds, from the spectra
     ``codes`` (one row a frame, :class:`~m0core.judge.spectra.Spectra`'s) whose first row is
-    frame ``first``; ``None`` when the core is not all there."""
+    frame ``first``; ``None`` when less than a second of the core is there (a core the
+    recording's start or end cuts is read as far as it goes)."""
     a, b = _frames(peak, CORE)
-    if a < first or b > first + len(codes):
+    a, b = max(a, first), min(b, first + len(codes))
+    if b - a < FPS:
         return None
     core = decode(codes[a - first:b - first]).T  # bands x frames
     around = _bed(codes, first, peak)
