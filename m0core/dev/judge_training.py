@@ -20,10 +20,12 @@ its peak is within 2 s of one. Needs scikit-learn (``pip install scikit-learn``)
 The shipped model is what this module wrote (the 60 recordings of seeds 1200–1259 and the
 shape of a moment, :func:`m0core.judge.check.shape`, joined at one change, the 40 of another
 game's voices at a later one; see docs/benchmarks.md, the detection table's bullets) while
-everything under -90 dB was digital silence; with :data:`m0core.levels.SILENT_DB` at -99 dB
-now, it writes another model (its trees' splits and values differ), which was tested on fresh
-recordings: no better (two reactions fewer found over 96 runs), so it is not shipped
-(docs/benchmarks.md, the bullet "tried and not shipped: the check retrained").
+everything under -90 dB was digital silence (and a moment whose core the recording's start or
+end cut was left out); with :data:`m0core.levels.SILENT_DB` at -99 dB now, it writes another
+model (its trees' splits and values differ), which was tested on fresh recordings: no better
+(two reactions fewer found over 96 runs), so it is not shipped; nor is one also trained on 40
+recordings of only the weakest reactions (docs/benchmarks.md, the two bullets "tried and not
+shipped: the check retrained …").
 
 ``--halves`` is the development-only protocol that chose the model's settings (its trees, depth
 and learning rate; its features and recordings were chosen on fresh seeds, as the detection
@@ -110,14 +112,15 @@ class Recording:
         return any(e.time - 2 <= h.peak_time <= e.end + 2 for e in self.events)
 
     def features(self, moments: list[Highlight]) -> list[np.ndarray | None]:
-        """The check's features of each moment (``None`` where its core is not all there)."""
+        """The check's features of each moment (``None`` where less than a second of its
+        core is there)."""
         return [check.features(self.codes, 0, h.peak_time, h.score) for h in moments]
 
     def judged(self, moments: list[Highlight]) -> list[np.ndarray | None]:
-        """What the check reads of each of ``moments`` (in time order; ``None`` where its core
-        is not all there): its features set against the recording's loose moments before it,
-        as ``standout`` sets them — each loose moment heard before the moments it precedes
-        are judged, so what :class:`~m0core.judge.check.Earlier` keeps of a long recording
+        """What the check reads of each of ``moments`` (in time order; ``None`` where less than
+        a second of its core is there): its features set against the recording's loose moments
+        before it, as ``standout`` sets them — each loose moment heard before the moments it
+        precedes are judged, so what :class:`~m0core.judge.check.Earlier` keeps of a long recording
         is what it keeps in a run."""
         earlier = check.Earlier()
         loose = list(zip(self.loose, self.features(self.loose), strict=True))

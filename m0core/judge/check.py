@@ -9,7 +9,8 @@ frames, each band's mean level over the bed, the same less its highest band, eac
 spread; each band's mean change from frame to frame over the core; then the moment's
 *shape* over the 5 s from 1 s before the peak (:func:`shape`: how long and how far it
 stays over the bed, how its loudness moves at the rate of syllables, how flat, how bright and
-how harmonic its sound over the bed is); and the selector's score. A moment is judged by
+how harmonic its sound over the bed is); and the selector's score. A core that the recording's
+start or end cuts is read as far as it goes (at least 1 s of it). A moment is judged by
 these and by how they differ from the recording's own loud moments before it
 (:class:`Earlier`, :func:`judged`: 409 numbers in all): a voice or a game's sound the model
 never heard is told by how it stands apart from the rest of its recording.
