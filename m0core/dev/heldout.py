@@ -218,9 +218,8 @@ class _Kind:
         one missed."""
         self.scored += 1
         self.missed_on.update(bed for e in match.missed if (bed := truth.bed_at(e.time)))
-        for e in truth.reactions:
-            self.placed[int(e.gain_db)] += 1
-            self.found_at[int(e.gain_db)] += e not in match.missed
+        self.placed.update(int(e.gain_db) for e in truth.reactions)
+        self.found_at.update(int(e.gain_db) for e in truth.reactions if e not in match.missed)
         self.false += match.false
         if match.f1 < self.bar:
             self.low_f1.append(recording)
