@@ -177,9 +177,11 @@ def probe(video: Path, source: str, as_json: bool) -> None:
     codec, channels, sample rate and where each starts on the players' timeline."""
     from m0core import plugins
     from m0core.media.ends import cut_short
+    from m0core.media.ffmpeg import check_streams
 
     with stdout_to_stderr():  # what plugins print: stdout is for the listing
         media = plugins.probe(plugins.create("sources", source), source, str(video))
+    check_streams(video, media)
     # its duration may be the one it declares, not the one it holds
     warnings = [f"{video}: looks cut short: the file stops in the middle of its data (a "
                 "crash, a copy or download that stopped); m0 reference measures how much it "

@@ -359,6 +359,13 @@ def holds_text(path: object) -> bool:
     return bool(text.strip()) and all(c.isprintable() or c in "\t\n\r\f" for c in text)
 
 
+def check_streams(path: object, media: MediaInfo) -> None:
+    """Raise :class:`InputError` for ``media`` of neither audio nor video: not a media file,
+    whatever FFmpeg guessed (it takes some random bytes, at a low score, for a lyrics file)."""
+    if not media.has_audio and not media.has_video:
+        raise unreadable(path, "m0", "neither audio nor video in it")
+
+
 def unreadable(path: object, reader: str, why: str) -> InputError:
     """The error for a file ``reader`` (ffmpeg, m0) cannot open, FFmpeg saying ``why``, said
     for people: a missing moov is a recording stopped before its end (:data:`NO_INDEX`) only in

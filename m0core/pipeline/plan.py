@@ -14,7 +14,7 @@ from m0core.contracts import Analyzer, Selector, Source
 from m0core.errors import InputError, OptionError
 from m0core.media.audio import OVERRUN, WRAPPED
 from m0core.media.ends import cut_short
-from m0core.media.ffmpeg import check_input_file
+from m0core.media.ffmpeg import check_input_file, check_streams
 from m0core.model import MediaInfo, Stage, Timeline
 from m0core.options import Options
 from m0core.pipeline import cache
@@ -198,6 +198,7 @@ def resolve(path: str | os.PathLike, options: Options) -> Plan:
 
 def _check(path: str, media: MediaInfo) -> None:
     """:class:`InputError` for media with nothing to analyse."""
+    check_streams(path, media)
     if not media.has_audio:
         raise InputError(f"{path}: has no audio stream, nothing to analyse")
     if media.duration is not None and media.duration <= 0:

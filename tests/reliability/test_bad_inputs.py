@@ -8,12 +8,13 @@ import os
 import random
 import shutil
 import struct
+import subprocess
 
 import pytest
 from conftest import run_m0, sweep
 from helpers import assert_one_error_line, assert_only_complete_files, files, tmpfs
 
-from m0core.media.ffmpeg import probe
+from m0core.media.ffmpeg import ffmpeg_exe, probe
 
 # -- files that are not (whole) recordings --------------------------------------------------
 
@@ -32,6 +33,8 @@ def _without_moov(data: bytes) -> bytes:
 BAD = {  # case: words its error line must hold
     "missing": "no such file", "directory": "is a directory", "empty": "file is empty",
     "random bytes": "not a media file", "text": "not a media file m0 can read (it is text",
+    "random bytes FFmpeg guesses are lyrics": "neither audio nor video in it",
+    "subtitles only": "neither audio nor video in it",
     "random bytes as .mp3": "not a media file", "random bytes as .aac": "not a media file",
     "moov missing": "its MP4 index is missing", "video without audio": "no audio stream",
     "zero duration": "zero duration",
@@ -50,7 +53,14 @@ def _bad_input(case, folder, vod, video_only, make_media):
     elif case == "empty":
         path.write_bytes(b"")
     elif case == "random bytes":
-        path.write_bytes(os.urandom(50_000))
+        path.write_bytes(random.Random(0).randbytes(50_000))
+    elif case == "random bytes FFmpeg guesses are lyrics":  # a low-score guess of no streams
+        path.write_bytes(random.Random(131).randbytes(50_000))
+    elif case == "subtitles only":
+        srt = folder / "words.srt"
+        srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nhello\n")
+        path = path.with_suffix(".mkv")
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(srt), str(path)], check=True)
     elif case.startswith("random bytes as"):  # FFmpeg takes them for a stream of no rate
         path = path.with_suffix(case.split()[-1])
         path.write_bytes(random.Random(1).randbytes(100_000))
@@ -77,6 +87,16 @@ def test_bad_input_gives_one_clear_line(case, tmp_path, vod, video_only, make_me
     expected = BAD[case] if case != "cut at 99 %" else "not a media file"
     assert expected in line, line
     assert files(out) == []
+
+
+@pytest.mark.parametrize("case", ["random bytes FFmpeg guesses are lyrics", "subtitles only"])
+def test_probe_of_a_file_of_neither_audio_nor_video_says_so(case, tmp_path, vod, video_only,
+                                                            make_media):
+    path = _bad_input(case, tmp_path, vod, video_only, make_media)
+    line = assert_one_error_line(run_m0("probe", str(path)), path.name)
+    assert "not a media file m0 can read (neither audio nor video in it)" in line, line
+    listed = run_m0("probe", str(video_only))  # a video without audio is listed as one
+    assert listed.returncode == 0 and "no audio tracks" in listed.stdout, listed.stderr
 
 
 # -- odd recordings that must work -------------------------------------------------------------
