@@ -25,7 +25,9 @@ end cut was left out); with :data:`m0core.levels.SILENT_DB` at -99 dB now, it wr
 model (its trees' splits and values differ), which was tested on fresh recordings: no better
 (two reactions fewer found over 96 runs), so it is not shipped; nor is one also trained on 40
 recordings of only the weakest reactions (docs/benchmarks.md, the two bullets "tried and not
-shipped: the check retrained …").
+shipped: the check retrained …"), nor one that also hears a voice's pitch and tilt, nor deeper
+or more trees, with or without a lower drop (the bullet "tried and not shipped: the check
+hearing a voice's pitch and tilt …").
 
 ``--halves`` is the development-only protocol that chose the model's settings (its trees, depth
 and learning rate; its features and recordings were chosen on fresh seeds, as the detection
