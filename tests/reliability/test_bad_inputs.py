@@ -33,7 +33,8 @@ def _without_moov(data: bytes) -> bytes:
 BAD = {  # case: words its error line must hold
     "missing": "no such file", "directory": "is a directory", "empty": "file is empty",
     "random bytes": "not a media file", "text": "not a media file m0 can read (it is text",
-    "random bytes FFmpeg guesses are lyrics": "neither audio nor video in it",
+    # FFmpeg's guess (whatever it is in another build) is no media file either
+    "random bytes FFmpeg guesses are lyrics": "not a media file",
     "subtitles only": "neither audio nor video in it",
     "random bytes as .mp3": "not a media file", "random bytes as .aac": "not a media file",
     "moov missing": "its MP4 index is missing", "video without audio": "no audio stream",
@@ -94,7 +95,7 @@ def test_probe_of_a_file_of_neither_audio_nor_video_says_so(case, tmp_path, vod,
                                                             make_media):
     path = _bad_input(case, tmp_path, vod, video_only, make_media)
     line = assert_one_error_line(run_m0("probe", str(path)), path.name)
-    assert "not a media file m0 can read (neither audio nor video in it)" in line, line
+    assert "not a media file" in line and BAD[case] in line, line
     listed = run_m0("probe", str(video_only))  # a video without audio is listed as one
     assert listed.returncode == 0 and "no audio tracks" in listed.stdout, listed.stderr
 
