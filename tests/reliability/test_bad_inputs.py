@@ -96,7 +96,10 @@ def test_probe_of_a_file_of_neither_audio_nor_video_says_so(case, tmp_path, vod,
     path = _bad_input(case, tmp_path, vod, video_only, make_media)
     line = assert_one_error_line(run_m0("probe", str(path)), path.name)
     assert "not a media file" in line and BAD[case] in line, line
-    listed = run_m0("probe", str(video_only))  # a video without audio is listed as one
+
+
+def test_probe_lists_a_video_without_audio(video_only):
+    listed = run_m0("probe", str(video_only))
     assert listed.returncode == 0 and "no audio tracks" in listed.stdout, listed.stderr
 
 
