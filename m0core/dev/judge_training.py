@@ -27,7 +27,8 @@ model (its trees' splits and values differ), which was tested on fresh recording
 recordings of only the weakest reactions (docs/benchmarks.md, the two bullets "tried and not
 shipped: the check retrained …"), nor one that also hears a voice's pitch and tilt, nor deeper
 or more trees, with or without a lower drop (the bullet "tried and not shipped: the check
-hearing a voice's pitch and tilt …").
+hearing a voice's pitch and tilt …"), nor one that hears each frame's pitch (the bullet "tried
+and not shipped: the check hearing each frame's pitch").
 
 ``--halves`` is the development-only protocol that chose the model's settings (its trees, depth
 and learning rate; its features and recordings were chosen on fresh seeds, as the detection
