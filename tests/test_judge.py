@@ -54,9 +54,36 @@ def test_the_trees_give_scikit_learn_s_chances_and_load_without_pickle(tmp_path)
     assert separated > 0.9 > 0.1 > loaded.chance(np.where(np.arange(193) == 3, -3.0, 0.0)[None])[0]
 
 
+def test_bagged_models_are_one_table_whose_log_odds_are_their_mean():
+    """bagged() fits one model a draw of the recordings (with replacement) and joins them:
+    the joined table's chance is the logistic of the mean of their log-odds, and the draw
+    (not the order of the fits) decides which recordings each one saw."""
+    import sklearn.ensemble  # noqa: F401 (loaded first: threadpool_limits limits what is loaded)
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(1)
+    parts = []
+    for _ in range(6):
+        x = rng.standard_normal((80, 20))
+        parts.append((x, (x[:, 2] + 0.4 * rng.standard_normal(80)) > 0))
+    with threadpool_limits(limits=1):
+        joined = judge_training.bagged(parts, bags=3, draw=5)
+        draws = np.random.default_rng(5)
+        models = []
+        for _ in range(3):
+            picked = [parts[i] for i in draws.choice(len(parts), size=len(parts))]
+            models.append(judge_training.fit(np.concatenate([x for x, _ in picked]),
+                                             np.concatenate([y for _, y in picked])))
+    assert joined.feature.shape[0] == sum(m.feature.shape[0] for m in models)
+    probe = rng.standard_normal((40, 20))
+    odds = np.mean([np.log(m.chance(probe) / (1 - m.chance(probe))) for m in models], axis=0)
+    np.testing.assert_allclose(joined.chance(probe), 1 / (1 + np.exp(-odds)))
+    assert not np.allclose(models[0].chance(probe), models[1].chance(probe))
+
+
 def test_the_shipped_model_is_the_documented_one():
     model = check.model()
-    assert model.feature.shape[0] == 200   # trees
+    assert model.feature.shape[0] == 10 * 200   # ten bagged models of 200 trees
     assert model.feature.shape[1] <= 7     # depth 2: at most 7 nodes
     assert model.feature.max() < check.SIZE == 409 and model.feature.min() == -1
     assert check.DROP_BELOW == 0.02

@@ -15,10 +15,11 @@ these and by how they differ from the recording's own loud moments before it
 (:class:`Earlier`, :func:`judged`: 409 numbers in all): a voice or a game's sound the model
 never heard is told by how it stands apart from the rest of its recording.
 
-**Model**: gradient-boosted trees of depth 2 (scikit-learn's ``HistGradientBoostingClassifier``,
-trained by :mod:`m0core.dev.judge_training` on the development corpus), kept as plain arrays in
-``check.npz`` and walked here with numpy: nothing of scikit-learn at run time, nothing
-unpickled.
+**Model**: ten sets of 200 gradient-boosted trees of depth 2 (scikit-learn's
+``HistGradientBoostingClassifier``), each trained by :mod:`m0core.dev.judge_training` on the
+development corpus's recordings drawn with replacement, their log-odds averaged
+(:func:`~m0core.dev.judge_training.bagged`); kept as one table of plain arrays in ``check.npz``
+and walked here with numpy: nothing of scikit-learn at run time, nothing unpickled.
 """
 
 from __future__ import annotations
