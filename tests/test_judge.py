@@ -76,7 +76,7 @@ def test_bagged_models_are_one_table_whose_log_odds_are_their_mean():
                                              np.concatenate([y for _, y in picked])))
     assert joined.feature.shape[0] == sum(m.feature.shape[0] for m in models)
     probe = rng.standard_normal((40, 20))
-    odds = np.mean([np.log(m.chance(probe) / (1 - m.chance(probe))) for m in models], axis=0)
+    odds = np.mean([m.odds(probe) for m in models], axis=0)
     np.testing.assert_allclose(joined.chance(probe), 1 / (1 + np.exp(-odds)))
     assert not np.allclose(models[0].chance(probe), models[1].chance(probe))
 

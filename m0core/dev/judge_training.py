@@ -270,8 +270,8 @@ def bagged(parts: list[tuple[np.ndarray, np.ndarray]], bags: int = BAGS, draw: i
                         value=table("value", 0.0) / bags,
                         baseline=float(np.mean([m.baseline for m in models])))
     x = np.concatenate([x for x, _ in parts])
-    odds = np.mean([np.log(p / (1 - p)) for p in (m.chance(x) for m in models)], axis=0)
-    assert np.allclose(model.chance(x), 1 / (1 + np.exp(-odds))), "trees joined wrongly"
+    assert np.allclose(model.odds(x), np.mean([m.odds(x) for m in models], axis=0)), \
+        "trees joined wrongly"
     return model
 
 

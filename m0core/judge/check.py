@@ -202,6 +202,10 @@ class Trees:
 
     def chance(self, x: np.ndarray) -> np.ndarray:
         """The chance of each row of ``x`` (rows of :func:`features`)."""
+        return 1.0 / (1.0 + np.exp(-self.odds(x)))
+
+    def odds(self, x: np.ndarray) -> np.ndarray:
+        """The log-odds of each row of ``x``: ``baseline`` plus the leaves reached."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         rows, trees = np.arange(len(x))[:, None], np.arange(self.feature.shape[0])[None, :]
         node = np.zeros((len(x), self.feature.shape[0]), dtype=np.int64)
@@ -215,8 +219,7 @@ class Trees:
                                v <= self.threshold[trees, node])
             nxt = np.where(go_left, self.left[trees, node], self.right[trees, node])
             node = np.where(leaf, node, nxt)
-        raw = self.baseline + self.value[trees, node].sum(axis=1)
-        return 1.0 / (1.0 + np.exp(-raw))
+        return self.baseline + self.value[trees, node].sum(axis=1)
 
     def save(self, path: Path) -> None:
         """Write the arrays to ``path`` (``.npz``)."""
