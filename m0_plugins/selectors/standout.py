@@ -123,7 +123,11 @@ class Standout:
        a laugh, a cheer) rather than a game effect, a swell of the music or a door slam as
        loud, and a moment under :data:`~m0core.judge.check.DROP_BELOW` is dropped (a kept
        one's ``reason`` says its chance, and its score is weighed by it); a faint one is kept
-       only where the check judged it and gave it ``faint_chance`` or more. It hears each
+       only where the check judged it and gave it ``faint_chance`` or more. The score the
+       check reads is the moment's at the run's sensitivity (it was trained on those of
+       :data:`~m0core.judge.check.LOOSE_SENSITIVITY`, which are higher), so a moment's chance
+       moves with the sensitivity, mostly up as it rises (docs/benchmarks.md: reading those
+       instead was tried and not shipped). It hears each
        moment against the recording's own loud moments before it: those a second
        ``standout`` at sensitivity :data:`~m0core.judge.check.LOOSE_SENSITIVITY` (its other
        settings their defaults, no check) finds in the same scores, so a moment is judged
