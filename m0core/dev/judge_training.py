@@ -24,9 +24,9 @@ models (:func:`bagged`), each fitted by :func:`fit` on the 152 recordings drawn 
 later one, the ten models at a later one; see docs/benchmarks.md, the detection table's
 bullets). One model fitted on them all, as before, is not shipped: with
 :data:`m0core.levels.SILENT_DB` at -99 dB it was no better than the one trained at -90 dB,
-and the ten were. No other check this module was made to write (other recordings, features or trees)
-is shipped: docs/benchmarks.md's bullets "tried and not shipped: the check …" say what each
-was and what it gave.
+and the ten were. No other check this module was made to write (other recordings, features
+or trees) is shipped: docs/benchmarks.md's bullets "tried and not shipped: the check …" say
+what each was and what it gave.
 
 ``--halves`` is the development-only protocol that chose the model's settings (its trees, depth
 and learning rate; its features and recordings were chosen on fresh seeds, as the detection
