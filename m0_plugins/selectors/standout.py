@@ -127,13 +127,12 @@ class Standout:
        check reads is the moment's at the run's sensitivity (it was trained on those of
        :data:`~m0core.judge.check.LOOSE_SENSITIVITY`, which are higher), so a moment's chance
        moves with the sensitivity, mostly up as it rises (docs/benchmarks.md: reading those
-       instead was tried and not shipped). It hears each
-       moment against the recording's own loud moments before it: those a second
-       ``standout`` at sensitivity :data:`~m0core.judge.check.LOOSE_SENSITIVITY` (its other
-       settings their defaults, no check) finds in the same scores, so a moment is judged
-       once that one has given every loud moment up to it. Without
-       spectra (audio under 22,050 Hz; a selector fed scores alone) nothing is dropped, and
-       no moment is faint.
+       instead, or no score at all, was tried and not shipped). It hears each moment against
+       the recording's own loud moments before it: those a second ``standout`` at
+       sensitivity :data:`~m0core.judge.check.LOOSE_SENSITIVITY` (its other settings their
+       defaults, no check) finds in the same scores, so a moment is judged once that one has
+       given every loud moment up to it. Without spectra (audio under 22,050 Hz; a selector
+       fed scores alone) nothing is dropped, and no moment is faint.
 
     ``sensitivity`` (0 … 1, default 0.5) lowers (towards 1) or raises every margin by up to
     ``SENSITIVITY_DB / 2`` dB: the same shift in dB over the recording's own bed on any
