@@ -457,9 +457,8 @@ def test_a_reaction_just_over_the_margin_is_a_faint_moment_and_an_effect_as_loud
     briefly to be held; their loud part stands 8.5 dB or more over the bed for a second, and
     the check hears a voice, so they are faint moments. The effects as loud are not: more
     reactions found than without faint moments, and no faint moment false. (One effect, a
-    minigun, stands +12 dB over the bed for 2.4 s, so it is held, not faint; the check gives
-    it a 4 % chance, over the 2 % under which it drops a moment: it is a false highlight with
-    or without faint moments.)"""
+    minigun, stands +12 dB over the bed for 2.4 s, so it is held, not faint: whether it is a
+    false highlight is the check's call on a held moment, with or without faint moments.)"""
     _require()
     rng = np.random.default_rng(5)
     pool, rate = corpus.pools("validation"), corpus.SAMPLE_RATE

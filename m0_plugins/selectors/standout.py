@@ -123,16 +123,14 @@ class Standout:
        a laugh, a cheer) rather than a game effect, a swell of the music or a door slam as
        loud, and a moment under :data:`~m0core.judge.check.DROP_BELOW` is dropped (a kept
        one's ``reason`` says its chance, and its score is weighed by it); a faint one is kept
-       only where the check judged it and gave it ``faint_chance`` or more. The score the
-       check reads is the moment's at the run's sensitivity (it was trained on those of
-       :data:`~m0core.judge.check.LOOSE_SENSITIVITY`, which are higher), so a moment's chance
-       moves with the sensitivity, mostly up as it rises (docs/benchmarks.md: reading those
-       instead, or no score at all, was tried and not shipped). It hears each moment against
-       the recording's own loud moments before it: those a second ``standout`` at
-       sensitivity :data:`~m0core.judge.check.LOOSE_SENSITIVITY` (its other settings their
-       defaults, no check) finds in the same scores, so a moment is judged once that one has
-       given every loud moment up to it. Without spectra (audio under 22,050 Hz; a selector
-       fed scores alone) nothing is dropped, and no moment is faint.
+       only where the check judged it and gave it ``faint_chance`` or more. The check hears
+       the sound alone, not the moment's score, so a moment's chance is the same at any
+       sensitivity. It hears each moment against the recording's own loud moments before
+       it: those a second ``standout`` at sensitivity
+       :data:`~m0core.judge.check.LOOSE_SENSITIVITY` (its other settings their defaults, no
+       check) finds in the same scores, so a moment is judged once that one has given every
+       loud moment up to it. Without spectra (audio under 22,050 Hz; a selector fed scores
+       alone) nothing is dropped, and no moment is faint.
 
     ``sensitivity`` (0 … 1, default 0.5) lowers (towards 1) or raises every margin by up to
     ``SENSITIVITY_DB / 2`` dB: the same shift in dB over the recording's own bed on any
@@ -194,7 +192,7 @@ class Standout:
         floor_db: float = -60.0,
         faint_db: float = 8.5,
         faint_hold: float = 1.0,
-        faint_chance: float = 0.4,
+        faint_chance: float = 0.75,
         check: bool = True,
     ) -> None:
         self.timeline = params.timeline(timeline)
@@ -305,7 +303,7 @@ class Standout:
     def _hear(self, loud: list[Highlight]) -> None:
         """Keep the features of the loose selector's moments ``loud`` for the check."""
         for h in loud:
-            x = check.features(self._codes, self._c0, h.peak_time, h.score)
+            x = check.features(self._codes, self._c0, h.peak_time)
             if x is not None:
                 self._earlier.add(h.peak_time, x)
 
@@ -539,7 +537,7 @@ class Standout:
             chance = None
             if checked and span.ok:
                 chance = check.chance(self._codes, self._c0, self.timeline.time(span.peak),
-                                      span.score, self._earlier)
+                                      self._earlier)
                 score = check.weighed(span.score, chance)
                 if score is None:
                     span.ok = False

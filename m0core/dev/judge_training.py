@@ -21,12 +21,12 @@ The shipped model is what this module writes, byte for byte: the mean (in log-od
 models (:func:`bagged`), each fitted by :func:`fit` on the 152 recordings drawn with replacement
 (the 60 recordings of seeds 1200–1259 and the shape of a moment,
 :func:`m0core.judge.check.shape`, joined at one change, the 40 of another game's voices at a
-later one, the ten models at a later one; see docs/benchmarks.md, the detection table's
-bullets). One model fitted on them all, as before, is not shipped: with
-:data:`m0core.levels.SILENT_DB` at -99 dB it was no better than the one trained at -90 dB,
-and the ten were. No other check this module was made to write (other recordings, features
-or trees) is shipped: docs/benchmarks.md's bullets "tried and not shipped: the check …" say
-what each was and what it gave.
+later one, the ten models at a later one, the selector's score left out of what the check
+reads at the last; see docs/benchmarks.md, the detection table's bullets). One model fitted
+on them all, as before, is not shipped: with :data:`m0core.levels.SILENT_DB` at -99 dB it was
+no better than the one trained at -90 dB, and the ten were. No other check this module was
+made to write (other recordings, features or trees) is shipped: docs/benchmarks.md's bullets
+"tried and not shipped: the check …" say what each was and what it gave.
 
 ``--halves`` is the development-only protocol that chose the model's settings (its trees, depth
 and learning rate; its features and recordings were chosen on fresh seeds, as the detection
@@ -120,7 +120,7 @@ class Recording:
     def features(self, moments: list[Highlight]) -> list[np.ndarray | None]:
         """The check's features of each moment (``None`` where less than a second of its
         core is there)."""
-        return [check.features(self.codes, 0, h.peak_time, h.score) for h in moments]
+        return [check.features(self.codes, 0, h.peak_time) for h in moments]
 
     def judged(self, moments: list[Highlight]) -> list[np.ndarray | None]:
         """What the check reads of each of ``moments`` (in time order; ``None`` where less than

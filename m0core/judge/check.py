@@ -2,18 +2,19 @@
 reaction (a shouted voice, a laugh, a cheer) and not a game effect, a swell of the music or a
 door slam of the same loudness, from the spectra around its peak.
 
-**Features** (:func:`features`, 205 numbers). The frames of the 3 s around the peak (from 1 s
+**Features** (:func:`features`, 204 numbers). The frames of the 3 s around the peak (from 1 s
 before to 2 s after: the *core*) against the per-band median of the frames from 8 s to 2 s
 before the peak and from 4 s to 10 s after (the *bed*): over the core's loudest 30 % of
 frames, each band's mean level over the bed, the same less its highest band, each band's
 spread; each band's mean change from frame to frame over the core; then the moment's
 *shape* over the 5 s from 1 s before the peak (:func:`shape`: how long and how far it
 stays over the bed, how its loudness moves at the rate of syllables, how flat, how bright and
-how harmonic its sound over the bed is); and the selector's score. A core that the recording's
-start or end cuts is read as far as it goes (at least 1 s of it). A moment is judged by
-these and by how they differ from the recording's own loud moments before it
-(:class:`Earlier`, :func:`judged`: 409 numbers in all): a voice or a game's sound the model
-never heard is told by how it stands apart from the rest of its recording.
+how harmonic its sound over the bed is). A core that the recording's start or end cuts is
+read as far as it goes (at least 1 s of it). A moment is judged by these and by how they
+differ from the recording's own loud moments before it (:class:`Earlier`, :func:`judged`: 408
+numbers in all): a voice or a game's sound the model never heard is told by how it stands
+apart from the rest of its recording. The selector's score is not among them: the check hears
+the sound alone, so a moment's chance is the same at any sensitivity.
 
 **Model**: ten sets of 200 gradient-boosted trees of depth 2 (scikit-learn's
 ``HistGradientBoostingClassifier``), each trained by :mod:`m0core.dev.judge_training` on the
@@ -44,12 +45,11 @@ REACH = (-BED[0][0], BED[1][1])
 SHAPE = (-1.0, 4.0)
 #: Numbers :func:`shape` gives.
 SHAPES = 12
-#: Numbers in a moment's features (:func:`features`): four for each band, the shape, and the
-#: score.
-FEATURES = 4 * BANDS + SHAPES + 1
+#: Numbers in a moment's features (:func:`features`): four for each band, and the shape.
+FEATURES = 4 * BANDS + SHAPES
 #: Numbers the model reads (:func:`judged`): the features and their difference from the
-#: recording's earlier loud moments (all but the score).
-SIZE = 2 * FEATURES - 1
+#: recording's earlier loud moments.
+SIZE = 2 * FEATURES
 #: The recording's loud moments :class:`Earlier` holds: those ``standout`` finds at this
 #: sensitivity without the check (with its other settings at their defaults).
 LOOSE_SENSITIVITY = 0.95
@@ -59,7 +59,7 @@ EARLIER_SECONDS = 1800.0
 EARLIER_LEAST = 3
 EARLIER_GAP = 0.5
 #: A moment whose chance is under this is not a reaction.
-DROP_BELOW = 0.02
+DROP_BELOW = 0.1
 MODEL = Path(__file__).with_name("check.npz")
 
 
@@ -76,7 +76,7 @@ def _bed(codes: np.ndarray, first: int, peak: float) -> np.ndarray:
     return np.concatenate(sides, axis=0)
 
 
-def features(codes: np.ndarray, first: int, peak: float, score: float) -> np.ndarray | None:
+def features(codes: np.ndarray, first: int, peak: float) -> np.ndarray | None:
     """The features of the moment whose peak is at ``peak`` seconds, from the spectra
     ``codes`` (one row a frame, :class:`~m0core.judge.spectra.Spectra`'s) whose first row is
     frame ``first``; ``None`` when less than a second of the core is there (a core the
@@ -93,8 +93,8 @@ def features(codes: np.ndarray, first: int, peak: float, score: float) -> np.nda
     loud = core[:, energy >= np.quantile(energy, 0.7)]
     rel = loud.mean(axis=1) - median
     return np.r_[rel, rel - rel.max(), loud.std(axis=1),
-                 np.abs(np.diff(core, axis=1)).mean(axis=1), shape(codes, first, peak, around),
-                 score].astype(np.float64)
+                 np.abs(np.diff(core, axis=1)).mean(axis=1),
+                 shape(codes, first, peak, around)].astype(np.float64)
 
 
 def shape(codes: np.ndarray, first: int, peak: float,
@@ -181,7 +181,7 @@ def judged(x: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
     """What the model reads of a moment: its features ``x`` and their difference from the
     ``reference`` (:meth:`Earlier.reference`; missing values where there is none)."""
     x = np.asarray(x, dtype=np.float64)
-    apart = x[:-1] - reference[:-1] if reference is not None else np.full(len(x) - 1, np.nan)
+    apart = x - reference if reference is not None else np.full(len(x), np.nan)
     return np.r_[x, apart]
 
 
@@ -248,12 +248,11 @@ def model() -> Trees:
     return Trees.load(MODEL)
 
 
-def chance(codes: np.ndarray, first: int, peak: float, score: float,
-           earlier: Earlier) -> float | None:
-    """The chance that the moment at ``peak`` (with its selector ``score``) is a reaction,
-    set against the recording's ``earlier`` loud moments; ``None`` when its spectra are not
-    there (so it cannot be judged)."""
-    x = features(codes, first, peak, score)
+def chance(codes: np.ndarray, first: int, peak: float, earlier: Earlier) -> float | None:
+    """The chance that the moment at ``peak`` is a reaction, set against the recording's
+    ``earlier`` loud moments; ``None`` when its spectra are not there (so it cannot be
+    judged)."""
+    x = features(codes, first, peak)
     return None if x is None else float(model().chance(judged(x, earlier.reference(peak)))[0])
 
 
