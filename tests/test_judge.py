@@ -443,3 +443,15 @@ def test_weighed_drops_under_the_drop_level_and_weighs_the_rest():
     assert check.weighed(4.0, check.DROP_BELOW / 2) is None
     assert check.weighed(4.0, 0.5) == pytest.approx(2.0)
     assert check.weighed(4.0, None) == 4.0
+
+
+def test_the_features_of_a_loud_moment_are_read_back_not_measured_again():
+    """A moment the default keeps is often one of the recording's loud moments: ``Earlier``
+    gives back the features added at exactly its peak, and nothing for a peak it never had."""
+    earlier = check.Earlier()
+    rows = {t: np.full(check.FEATURES, t) for t in (10.0, 20.5, 31.2)}
+    for t, x in rows.items():
+        earlier.add(t, x)
+    for t, x in rows.items():
+        assert earlier.at(t) is not None and earlier.at(t).tolist() == x.tolist()
+    assert earlier.at(20.4) is None and earlier.at(5.0) is None and earlier.at(40.0) is None

@@ -176,6 +176,14 @@ class Earlier:
                 if peak - EARLIER_SECONDS <= t < peak - EARLIER_GAP]
         return np.median(np.array(rows), axis=0) if len(rows) >= EARLIER_LEAST else None
 
+    def at(self, peak: float) -> np.ndarray | None:
+        """The features added for the loud moment whose peak is at ``peak`` seconds; ``None``
+        when none was (or its features were not there)."""
+        for t, x in zip(reversed(self._times), reversed(self._rows), strict=True):
+            if t <= peak:
+                return x if t == peak else None
+        return None
+
 
 def judged(x: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
     """What the model reads of a moment: its features ``x`` and their difference from the
@@ -251,8 +259,11 @@ def model() -> Trees:
 def chance(codes: np.ndarray, first: int, peak: float, earlier: Earlier) -> float | None:
     """The chance that the moment at ``peak`` is a reaction, set against the recording's
     ``earlier`` loud moments; ``None`` when its spectra are not there (so it cannot be
-    judged)."""
-    x = features(codes, first, peak)
+    judged). A moment that is one of those loud moments is not measured again: its features
+    are the ones ``earlier`` holds."""
+    x = earlier.at(peak)
+    if x is None:
+        x = features(codes, first, peak)
     return None if x is None else float(model().chance(judged(x, earlier.reference(peak)))[0])
 
 
