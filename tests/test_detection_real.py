@@ -476,7 +476,7 @@ def test_a_reaction_just_over_the_margin_is_a_faint_moment_and_an_effect_as_loud
     path = tmp_path / "faint.flac"
     soundfile.write(path, mix.astype(np.float32), rate)
     found = {}
-    for name, params in (("default", {}), ("no faint", {"faint_db": 100.0})):
+    for name, params in (("default", {}), ("no faint", {"faint_db": 100.0, "near_chance": 1.0})):
         highlights = m0core.analyze(path, clips=False, cache=False,
                                     selector_params=params).highlights
         match = synth.match_events(reactions, highlights)
@@ -486,6 +486,29 @@ def test_a_reaction_just_over_the_margin_is_a_faint_moment_and_an_effect_as_loud
     assert synth.match_events(reactions, faint).false == 0, faint
     assert faint and all(h.reason.startswith("faint: +") and "% a reaction" in h.reason
                          for h in faint), faint
+
+
+def test_a_reaction_near_a_moment_is_kept_where_the_check_is_sure(tmp_path):
+    """Two stream-like recordings of talk and long pauses (the corpus's, 4 minutes each): in
+    each, one reaction beside a pause stands just under what makes a moment (the talk around
+    it raises its bed), and the check is sure it is a reaction (95 % or more), so it is kept
+    as a faint moment; with ``near_chance`` 1 (such moments never sure enough) it is lost.
+    Every reaction is found and nothing else is a highlight."""
+    _require()
+    for seed, bed_db in ((700, -34.4), (705, -29.7)):
+        path = tmp_path / f"near{seed}.flac"
+        truth = corpus.write(path, DURATION, seed=seed, bed_db=bed_db, split="validation",
+                             beds=("silence", "talk"))
+        kept = m0core.analyze(path, clips=False, cache=False).highlights
+        unsure = m0core.analyze(path, clips=False, cache=False,
+                                selector_params={"near_chance": 1.0}).highlights
+        match, without = (synth.match_events(truth.reactions, hs) for hs in (kept, unsure))
+        assert (match.found, match.false) == (len(truth.reactions), 0), kept
+        assert (without.found, without.false) == (len(truth.reactions) - 1, 0), unsure
+        near = [h for h in kept if round(h.peak_time, 2) not in
+                {round(u.peak_time, 2) for u in unsure}]
+        assert len(near) == 1 and near[0].kind == "faint", near
+        assert int(near[0].reason.rsplit(": ", 1)[1].split(" %")[0]) >= 95, near
 
 
 def test_the_same_stream_at_a_lower_gain_gives_the_same_highlights(tmp_path):

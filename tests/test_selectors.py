@@ -148,6 +148,8 @@ def test_empty_stream_gives_nothing(name):
         ("standout", {"faint_db": 0.0}),
         ("standout", {"faint_hold": -1.0}),
         ("standout", {"faint_chance": 1.5}),
+        ("standout", {"near_db": -1.0}),
+        ("standout", {"near_chance": 1.5}),
         ("crest", {"threshold": float("inf")}),
         ("crest", {"spike_db": -3.0}),
         ("crest", {"history": 0.0}),

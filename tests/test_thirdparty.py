@@ -90,8 +90,10 @@ def test_listed_by_m0_plugins(installed):
 
 
 def test_its_scores_drive_the_selector(installed, wav, tmp_path):
+    # the check is off: it judges the audio's own sound at the peak, which this analyzer's
+    # scores ignore (the test tone there is no reaction, and a chance under 15 % drops it)
     run = run_m0("analyze", str(wav), str(tmp_path), "--analyzer", "window", "--no-clips",
-                 "--json", env=installed)
+                 "--json", "-P", "selector.check=false", env=installed)
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
     assert doc["analyzer"]["name"] == "window"
@@ -100,7 +102,7 @@ def test_its_scores_drive_the_selector(installed, wav, tmp_path):
 
 def test_its_parameters_come_from_the_command_line(installed, wav, tmp_path):
     run = run_m0("analyze", str(wav), str(tmp_path), "--analyzer", "window", "--no-clips",
-                 "--json", "-P", "analyzer.at=45", env=installed)
+                 "--json", "-P", "analyzer.at=45", "-P", "selector.check=false", env=installed)
     doc = json.loads(run.stdout)
     assert doc["analyzer"]["params"] == {"at": 45}
     assert [h["peak_time"] for h in doc["highlights"]] == [pytest.approx(45.5, abs=0.5)]

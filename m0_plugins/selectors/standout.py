@@ -43,6 +43,11 @@ HEARD_PERCENTILE = 98.0
 #: heard, as the corpus and a listener measure a voice's level, without its pauses and tails).
 FAINT_WITHIN_DB = 10.0
 
+#: A candidate peaking at the margin is *near* a moment when its loud part stands this many dB
+#: under ``faint_db`` over its bed, for this many seconds of such values, at least.
+NEAR_FAINT_DB = 1.5
+NEAR_FAINT_HOLD = 0.7
+
 #: Sensitivity 0 … 1 moves every margin by this many dB (0.5 is the default: no change).
 SENSITIVITY_DB = 8.0
 
@@ -66,6 +71,7 @@ class _Span:
     peak_db: float = 0.0
     kind: str = ""
     reason: str = ""
+    bar: float = 0.0       # the chance the check must give a faint one
 
 
 class Standout:
@@ -115,6 +121,12 @@ class Standout:
        ``faint_db`` over its bed (mean power) for ``faint_hold`` seconds of such values in
        all (a reaction placed just over the margin whose syllables and breaths leave too
        little of it over the margin itself, a voice as loud as the talk between long pauses).
+       One that is not is faint too where it is **near** a moment, kept on a surer chance
+       (``near_chance``, below): held ``near_db`` dB under the margin (``hold`` and
+       ``excess`` counted from there), or peaking at the margin with its loud part
+       :data:`NEAR_FAINT_DB` under ``faint_db`` for :data:`NEAR_FAINT_HOLD` seconds (a
+       reaction beside a pause, whose bed the talk around it raises; one placed just over the
+       margin that stays there more briefly still).
 
     4. **The check** (``check``, on by default): a moment is also judged by what it sounds
        like, when the pipeline gives the spectra of the audio (:meth:`listen`): a model
@@ -123,7 +135,8 @@ class Standout:
        a laugh, a cheer) rather than a game effect, a swell of the music or a door slam as
        loud, and a moment under :data:`~m0core.judge.check.DROP_BELOW` is dropped (a kept
        one's ``reason`` says its chance, and its score is weighed by it); a faint one is kept
-       only where the check judged it and gave it ``faint_chance`` or more. The check hears
+       only where the check judged it and gave it ``faint_chance`` or more, a near one
+       ``near_chance`` or more. The check hears
        the sound alone, not the moment's score, so a moment's chance is the same at any
        sensitivity. It hears each moment against the recording's own loud moments before
        it: those a second ``standout`` at sensitivity
@@ -193,6 +206,8 @@ class Standout:
         faint_db: float = 8.5,
         faint_hold: float = 1.0,
         faint_chance: float = 0.75,
+        near_db: float = 2.0,
+        near_chance: float = 0.95,
         check: bool = True,
     ) -> None:
         self.timeline = params.timeline(timeline)
@@ -207,6 +222,8 @@ class Standout:
         self.faint = number("faint_db", faint_db, above=0.0) + shift
         self._faint_hold = number("faint_hold", faint_hold, low=0.0)
         self.faint_chance = number("faint_chance", faint_chance, low=0.0, high=1.0)
+        self.near_db = number("near_db", near_db, low=0.0)
+        self.near_chance = number("near_chance", near_chance, low=0.0, high=1.0)
         self.rise = min(number("rise_db", rise_db, above=0.0) + shift, self.margin)
         self.percentile = number("percentile", percentile, low=0.0, high=100.0)
         self.context_db = number("context_db", context_db)
@@ -483,10 +500,29 @@ class Standout:
             elif self.check:  # a faint moment, if the check hears a reaction (_decide)
                 part = values[values >= span.peak_db - FAINT_WITHIN_DB]  # its loud part
                 level, loud_for = _power_mean(part) - bed, len(part) * hop
+                bar = None  # the chance the check must give it
                 if loud_for >= self._faint_hold - 1e-9 and level >= self.faint:
-                    span.ok, span.score, span.kind = True, excess, "faint"
+                    bar = self.faint_chance
+                elif self._near(values, bed, span.loud, level, loud_for):
+                    bar = self.near_chance
+                if bar is not None:
+                    span.ok, span.score, span.kind, span.bar = True, excess, "faint", bar
                     span.reason = (f"faint: +{level:.0f} dB over the bed around it for "
                                    f"{loud_for:.1f} s")
+
+    def _near(self, values: np.ndarray, bed: float, loud: float, level: float,
+              loud_for: float) -> bool:
+        """Whether a candidate of ``values`` over ``bed`` that is neither held nor faint is
+        near a moment: held ``near_db`` under the margin, or peaking (``loud``) at the margin
+        with its loud part (``level`` dB over the bed for ``loud_for`` seconds)
+        :data:`NEAR_FAINT_DB` under ``faint_db`` for :data:`NEAR_FAINT_HOLD` seconds."""
+        if loud >= self.margin and loud_for >= NEAR_FAINT_HOLD - 1e-9 and \
+                level >= self.faint - NEAR_FAINT_DB:
+            return True
+        over = values[values >= bed + self.margin - self.near_db]
+        excess = float(np.sum(over - (bed + self.margin - self.near_db))) * self.timeline.hop
+        return len(over) * self.timeline.hop >= self._hold - 1e-9 and \
+            excess >= self._excess - 1e-9
 
     def _talk(self, values: np.ndarray, top: float) -> bool:
         """Whether ``values`` hold at least ``talk`` separate sounds (more than ``bridge``
@@ -544,7 +580,7 @@ class Standout:
                 elif chance is not None:
                     span.score = score
                     span.reason += f"; its sound: {100 * chance:.0f} % a reaction"
-            if span.kind == "faint" and (chance is None or chance < self.faint_chance):
+            if span.kind == "faint" and (chance is None or chance < span.bar):
                 span.ok = False  # a faint moment is one only where the check hears a reaction
             if span.ok:
                 out += self._spacer.push(Candidate(self.timeline.time(span.peak), span.peak_db,

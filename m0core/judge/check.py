@@ -59,7 +59,7 @@ EARLIER_SECONDS = 1800.0
 EARLIER_LEAST = 3
 EARLIER_GAP = 0.5
 #: A moment whose chance is under this is not a reaction.
-DROP_BELOW = 0.1
+DROP_BELOW = 0.15
 MODEL = Path(__file__).with_name("check.npz")
 
 
