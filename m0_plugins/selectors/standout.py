@@ -481,14 +481,12 @@ class Standout:
             peak = int(np.argmax(values))
             span.peak, span.peak_db = s + peak, float(values[peak])
             span.loud = span.peak_db - bed
-            over = values[values >= bed + self.margin]
-            held = len(over) * hop
-            excess = float(np.sum(over - (bed + self.margin))) * hop
+            over, excess, holds = self._over(values, bed + self.margin)
             span.measured = True
             if span.peak_db < self.floor:
                 continue
-            if held >= self._hold - 1e-9 and excess >= self._excess - 1e-9 and len(over):
-                mean = _power_mean(over) - bed
+            if holds:
+                mean, held = _power_mean(over) - bed, len(over) * hop
                 span.ok, span.score, span.kind = True, excess, "held"
                 span.reason = f"held: +{mean:.0f} dB over the bed around it for {held:.1f} s"
             elif span.loud >= self.burst and self._steady(s, e):
@@ -510,6 +508,15 @@ class Standout:
                     span.reason = (f"faint: +{level:.0f} dB over the bed around it for "
                                    f"{loud_for:.1f} s")
 
+    def _over(self, values: np.ndarray, line: float) -> tuple[np.ndarray, float, bool]:
+        """The ``values`` over ``line`` (dB), their dB·s over it, and whether they hold there:
+        ``hold`` seconds and ``excess`` dB·s in all."""
+        hop = self.timeline.hop
+        over = values[values >= line]
+        excess = float(np.sum(over - line)) * hop
+        return over, excess, bool(len(over)) and len(over) * hop >= self._hold - 1e-9 and \
+            excess >= self._excess - 1e-9
+
     def _near(self, values: np.ndarray, bed: float, loud: float, level: float,
               loud_for: float) -> bool:
         """Whether a candidate of ``values`` over ``bed`` that is neither held nor faint is
@@ -519,10 +526,7 @@ class Standout:
         if loud >= self.margin and loud_for >= NEAR_FAINT_HOLD - 1e-9 and \
                 level >= self.faint - NEAR_FAINT_DB:
             return True
-        over = values[values >= bed + self.margin - self.near_db]
-        excess = float(np.sum(over - (bed + self.margin - self.near_db))) * self.timeline.hop
-        return len(over) * self.timeline.hop >= self._hold - 1e-9 and \
-            excess >= self._excess - 1e-9
+        return self._over(values, bed + self.margin - self.near_db)[2]
 
     def _talk(self, values: np.ndarray, top: float) -> bool:
         """Whether ``values`` hold at least ``talk`` separate sounds (more than ``bridge``
