@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -95,6 +95,10 @@ class Recording:
     hop: float
     duration: float
     events: list[synth.Event]
+    #: The features measured so far, by peak time: each moment is measured once, though the
+    #: loose moments are read both as moments judged and as what later ones are set against.
+    _measured: dict[float, np.ndarray | None] = field(default_factory=dict, repr=False,
+                                                      compare=False)
 
     def moments(self, **params: float) -> list[Highlight]:
         """``standout``'s highlights with ``params``, fed a minute at a time as the pipeline
@@ -120,7 +124,10 @@ class Recording:
     def features(self, moments: list[Highlight]) -> list[np.ndarray | None]:
         """The check's features of each moment (``None`` where less than a second of its
         core is there)."""
-        return [check.features(self.codes, 0, h.peak_time) for h in moments]
+        for h in moments:
+            if h.peak_time not in self._measured:
+                self._measured[h.peak_time] = check.features(self.codes, 0, h.peak_time)
+        return [self._measured[h.peak_time] for h in moments]
 
     def judged(self, moments: list[Highlight]) -> list[np.ndarray | None]:
         """What the check reads of each of ``moments`` (in time order; ``None`` where less than
