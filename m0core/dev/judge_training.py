@@ -97,8 +97,8 @@ class Recording:
     events: list[synth.Event]
     #: The features measured so far, by peak time: each moment is measured once, though the
     #: loose moments are read both as moments judged and as what later ones are set against.
-    _measured: dict[float, np.ndarray | None] = field(default_factory=dict, repr=False,
-                                                      compare=False)
+    _measured: dict[float, np.ndarray | None] = field(default_factory=dict, init=False,
+                                                      repr=False, compare=False)
 
     def moments(self, **params: float) -> list[Highlight]:
         """``standout``'s highlights with ``params``, fed a minute at a time as the pipeline
