@@ -42,6 +42,7 @@ def test_values_do_not_depend_on_chunking(rate):
     assert len(whole) == int(np.ceil(len(signal) / round(0.1 * rate)))
 
 
+@pytest.mark.slow
 def test_legacy_gives_the_same_values():
     signal, rate = _signal(), 48000
     streaming = feed(plugins.create("analyzers", "rms-streaming"), signal, rate, [48000] * 8)

@@ -910,6 +910,7 @@ def test_a_file_named_like_an_option_is_said_to_be_one(tmp_path):
         "before the files) (see 'python -m m0core batch --help')"]
 
 
+@pytest.mark.slow
 def test_a_batch_says_which_recording_looks_cut_short(vod_ts, tmp_path):
     """m0 batch said nothing of a recording that looks cut short (a copy that stopped), where
     m0 analyze warns of it: its line was '✓ cut.ts: 4 highlights, 4 clips' alone. A warning
@@ -1114,6 +1115,7 @@ def test_a_list_on_standard_input(wav, tmp_path):
     assert run.stderr.splitlines() == ["Error: standard input: lists no file or pattern"]
 
 
+@pytest.mark.slow
 def test_sigkill_half_way_shows_interrupted_then_a_rerun_completes_only_the_missing(vod,
                                                                                   tmp_path):
     """After a SIGKILL of ``m0 batch`` (or a second Ctrl-C, a crash), ``m0 batch --status``
@@ -1889,6 +1891,7 @@ def test_status_says_what_a_job_warned_of(vod_ts, tmp_path):
     assert run_m0(*args).returncode == 0 and _statuses(out) == ["completed"]
 
 
+@pytest.mark.slow
 def test_a_rerun_gives_a_skipped_jobs_warnings_as_its_run_gave_them(vod_ts, tmp_path):
     """m0 batch --json run again (a nightly script's) gave a job skipped as done earlier
     'warnings': [] though its run had warned that its recording looks cut short, where its
@@ -1929,6 +1932,7 @@ def test_status_refuses_the_options_it_would_not_use(tmp_path, flags, named):
         f"Error: --status takes OUT_DIR and --json alone: drop {named}"], run.stderr
 
 
+@pytest.mark.slow
 def test_status_says_which_inputs_are_gone_or_changed_since(vod, tmp_path):
     """A studio deletes its VODs once their highlights are cut: ``m0 batch --status`` listed
     them ``completed`` as if they were still there. Their rows are kept (the history, the
@@ -2372,6 +2376,7 @@ def dask_cluster(running_cluster) -> Iterator[SimpleNamespace]:
         yield cluster
 
 
+@pytest.mark.slow
 def test_a_stopped_batch_stops_its_job_on_a_running_cluster(vod, tmp_path, dask_cluster):
     """Ctrl-C (SIGTERM here) of a batch on a cluster it did not start: the job running on a
     worker stops and removes what it wrote, as the ledger's "interrupted" says, rather than
@@ -2435,6 +2440,7 @@ def test_a_job_the_cluster_cannot_run_fails_on_one_line(tmp_path, dask_cluster, 
     assert reason.startswith("dask: ") and "\n" not in reason, reason
 
 
+@pytest.mark.slow
 def test_relative_paths_reach_workers_in_another_folder(vod, tmp_path, dask_cluster,
                                                         monkeypatch):
     """A cluster's workers run in folders of their own: the seed's
@@ -2520,6 +2526,7 @@ def test_a_recording_a_worker_cannot_see_runs_again_once_it_can(vod, tmp_path, u
     assert job["status"] == "completed" and job["highlights"] == len(LOUD_AT), job
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _can_hide(), reason="hiding a folder from a worker needs root")
 def test_a_worker_that_writes_where_the_batch_cannot_see_is_no_success(vod, unseen):
     """A worker machine without OUT_DIR's share wrote the clips at its path on a disk of its

@@ -103,6 +103,7 @@ def test_an_export_whose_analysis_fails_leaves_no_folder(vod, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_rerun_from_an_extracted_audio_track_replaces_the_previous_clips(vod, wav, tmp_path):
     """The seed's usage, ``AudioAnalysis(video, extracted_wav, out)``: a rerun with fewer
     highlights (``max_clips=1``) left the previous run's other clip in the folder, named by no

@@ -488,6 +488,7 @@ def test_a_reaction_just_over_the_margin_is_a_faint_moment_and_an_effect_as_loud
                          for h in faint), faint
 
 
+@pytest.mark.slow
 def test_a_reaction_near_a_moment_is_kept_where_the_check_is_sure(tmp_path):
     """Two stream-like recordings of talk and long pauses (the corpus's, 4 minutes each): in
     each, one reaction beside a pause stands just under what makes a moment (the talk around
@@ -511,6 +512,7 @@ def test_a_reaction_near_a_moment_is_kept_where_the_check_is_sure(tmp_path):
         assert int(near[0].reason.rsplit(": ", 1)[1].split(" %")[0]) >= 95, near
 
 
+@pytest.mark.slow
 def test_the_same_stream_at_a_lower_gain_gives_the_same_highlights(tmp_path):
     """A quiet stream of talk with long pauses over a room's hum, and the same stream 6 dB
     quieter (a creator's mix set lower): the same highlights at the same times. The hum

@@ -417,6 +417,7 @@ def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serv
     assert page.page.inner_text("#results article strong") == "day1/stream.mp4"
 
 
+@pytest.mark.slow
 def test_upload_then_cancel(wav, tmp_path, browser, shots, serve, fake_dist):
     """Cancel stops the running file (interrupted) and the one queued after it, which never
     runs: it is cancelled in the progress and in the results, not pending for ever. Before,
@@ -908,6 +909,7 @@ def test_the_keyboard_stays_in_the_chosen_list_when_a_file_is_removed(tmp_path, 
     assert page.problems == [], "\n".join(page.problems)
 
 
+@pytest.mark.slow
 def test_a_reload_keeps_the_users_choices_and_lists_the_jobs(wav, tmp_path, browser, serve):
     """A reload (F5, a tab the browser restored) put every setting back to its default and
     emptied the chosen list: the form shows what the user chose, and the batch that ran is
@@ -978,6 +980,7 @@ def test_an_upload_waits_for_the_page_to_be_ready(tmp_path, browser, serve):
     assert [x for x in page.problems if "ERR_ABORTED" not in x] == [], page.problems
 
 
+@pytest.mark.slow
 def test_an_upload_is_chosen_again_without_uploading_it_again(tmp_path, browser, serve):
     """An uploaded file removed from the chosen list, or uploaded before a reload or a restart
     of m0 gui, could not be chosen again: only another upload of it (an hour for a long VOD,

@@ -309,6 +309,7 @@ def test_standout_keeps_only_the_spectra_a_judgement_still_needs():
     assert max(held) < 360 * spectra.FPS
 
 
+@pytest.mark.slow
 def test_a_run_on_segments_hears_the_spectra_a_run_in_one_process_hears(make_media, own_cache):
     """The cache keeps what the selector heard: a run decoding in two worker processes and
     a run decoding here give the same spectra (but for the frames at the boundary, where a

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import LOUD_AT, Page
 
 import m0core
@@ -352,6 +353,7 @@ def test_report_says_where_a_copied_clip_starts_when_not_at_its_window(tmp_path,
     assert page.problems == []
 
 
+@pytest.mark.slow
 def test_report_names_the_selectors_line_for_what_it_is(vod, tmp_path, browser):
     """The plot's legend called standout's line 'threshold', though it is the running level
     plus its margin (a moment is judged by the bed around it): the selector names its line,

@@ -150,6 +150,7 @@ def test_audio_only_loudness_and_compilation(wav, tmp_path):
     decode_all(Path(result.compilation.path))
 
 
+@pytest.mark.slow
 def test_loudness_reaches_the_target_when_the_limiter_works_hard(tmp_path):
     """Shouts and spikes over a quiet bed (the demo's sound): the static gain to the target
     drives their peaks far over the ceiling, and the limiter takes 1.5–3.5 LU off; the gain is
@@ -164,6 +165,7 @@ def test_loudness_reaches_the_target_when_the_limiter_works_hard(tmp_path):
         assert abs(loudness(Path(clip.path)) + 14) <= 0.6, clip.path
 
 
+@pytest.mark.slow
 def test_a_quiet_mp3_raised_far_keeps_its_true_peak_under_the_ceiling(tmp_path):
     """Dense noise bursts in a -24 LUFS recording need +10 dB and more: the limiter works hard,
     and the MP3 encoding of its output raises the peaks between samples by ~2.5 dB."""

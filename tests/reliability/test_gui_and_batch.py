@@ -72,6 +72,7 @@ def test_uploads_have_a_total_quota(serve, tmp_path):
     assert "Traceback" not in server.proc.stderr.read()
 
 
+@pytest.mark.slow
 def test_a_reupload_never_replaces_a_file_a_run_reads(serve, tmp_path, vod):
     """The second upload of ``vod.mp4`` gets its own name; the run of the first one is not
     cut short by it (its clips are real, not 0-second ones)."""
@@ -165,6 +166,7 @@ def test_the_gui_shows_a_job_a_cli_batch_runs_as_running(serve, tmp_path, vod, f
     wait_for(lambda: status() == "interrupted", 30, "the job shown interrupted")
 
 
+@pytest.mark.slow
 def test_a_client_leaving_mid_run_loses_no_work(serve, tmp_path, vod):
     """The page (its event stream) goes away while a batch runs: the batch finishes, its
     outputs are complete and listed, no process is left behind once the server stops."""
