@@ -1,4 +1,6 @@
-"""``python -m benchmarks [--quick]``: measure m0 against ffmpeg and write docs/benchmarks.md."""
+"""``python -m benchmarks [--quick] [--only SUITE ...] [--out FILE]``: measure m0 against
+ffmpeg and bring docs/benchmarks.md up to date (its tables made again, the notes people wrote
+under them kept: :mod:`benchmarks.report`)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from . import detection, suites
+from . import detection, report, suites
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -102,13 +104,21 @@ def compile_bytecode() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Measure m0 against ffmpeg's own decode of the same files and bring "
+                    "docs/benchmarks.md up to date: each table made again replaces its own, "
+                    "the notes people wrote under it and the tables not made stay.")
     parser.add_argument("--quick", action="store_true",
                         help="short media and one repetition (a smoke run for CI)")
-    parser.add_argument("--out", type=Path, default=DOCS, help="markdown report to write")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report to write or bring up to date (default: docs/benchmarks.md; "
+                             "a --quick run writes none unless given one)")
     parser.add_argument("--only", nargs="+", choices=SUITES, default=None, metavar="SUITE",
-                        help=f"run only these suites ({', '.join(SUITES)})")
+                        help=f"run only these suites ({', '.join(SUITES)}); their tables "
+                             "replace theirs in the report, the rest of it stays")
     args = parser.parse_args(argv)
+    out = args.out or (None if args.quick else DOCS)
 
     plan = QUICK if args.quick else FULL
     compile_bytecode()
@@ -119,18 +129,27 @@ def main(argv: list[str] | None = None) -> int:
             table = step()
             print(table.markdown(), flush=True)
             tables.append(table)
-    mode = "quick" if args.quick else "full"
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    text = [f"# m0 benchmarks ({mode})", "", f"Machine: {machine()}", "",
-            f"Load average when the run ended (1, 5, 15 min): {load} — anything else running "
-            "on the machine shows up in the absolute times; the ratios are within one run.", "",
-            f"Made by `python -m benchmarks{' --quick' if args.quick else ''}"
-            f"{' --only ' + ' '.join(args.only) if args.only else ''}` in "
-            f"{time.perf_counter() - started:.0f} s.", ""]
-    text += [t.markdown() for t in tables]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(text))
-    print(f"wrote {args.out}", file=sys.stderr)
+    command = (f"python -m benchmarks{' --quick' if args.quick else ''}"
+               f"{' --only ' + ' '.join(args.only) if args.only else ''}")
+    seconds = time.perf_counter() - started
+    if out is None:
+        print("not written: a --quick run writes a report only with --out FILE", file=sys.stderr)
+        return 0
+    every_suite = args.only is None or set(args.only) == set(SUITES)
+    if not every_suite:
+        for table in tables:
+            table.notes.append(f"made by `{command}` on {time.strftime('%Y-%m-%d')} in "
+                               f"{seconds:.0f} s (load at the end: {load}), {machine()}")
+    header = "\n".join([f"# m0 benchmarks ({'quick' if args.quick else 'full'})", "",
+                        f"Machine: {machine()}", "",
+                        f"Load average when the run ended (1, 5, 15 min): {load} — anything "
+                        "else running on the machine shows up in the absolute times; the ratios "
+                        "are within one run.", "", f"Made by `{command}` in {seconds:.0f} s."])
+    old = out.read_text() if out.exists() else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report.updated(old, header, tables, every_suite))
+    print(f"{'updated' if old is not None else 'wrote'} {out}", file=sys.stderr)
     return 0
 
 

@@ -23,6 +23,7 @@ from m0core.model import Highlight, Timeline
 from m0core.options import Options
 
 from .media import MEDIA
+from .report import Table
 
 #: (label, analyzer, selector, threshold, selector params). The first is m0's default.
 CONFIGS: list[tuple[str, str, str, float | None, dict]] = [
@@ -231,12 +232,11 @@ def _cell(s: Score) -> str:
 
 
 def suite(realistic_plan: dict[str, list[tuple[int, float]]], realistic_seconds: float,
-          noise_plan: list[tuple[int, float]], noise_seconds: float, *, onset: bool = True):
+          noise_plan: list[tuple[int, float]], noise_seconds: float, *,
+          onset: bool = True) -> Table:
     """The detection table: F1 / P@N per file (rows) and config (columns), then each config's
     precision, recall and F1 over all moments of each kind of file. ``onset=False`` leaves
     out the configurations of the ``onset`` analyzer (the slowest by far)."""
-    from .suites import Table
-
     cases, notes = _cases(realistic_plan, realistic_seconds, noise_plan, noise_seconds)
     configs = [c for c in CONFIGS if onset or c[1] != "onset"]
     if not onset:
@@ -286,13 +286,11 @@ BED_GROUPS = (
 
 
 def knob(realistic_plan: dict[str, list[tuple[int, float]]], realistic_seconds: float,
-         noise_plan: list[tuple[int, float]], noise_seconds: float):
+         noise_plan: list[tuple[int, float]], noise_seconds: float) -> Table:
     """What ``--sensitivity`` does on quiet and loud beds: m0's default analyzer and selector
     at each of :data:`SENSITIVITIES`, on the files of each bed level together — recall,
     precision and highlights per true moment. The knob means the same everywhere when a
     column reads alike down the rows."""
-    from .suites import Table
-
     cases, notes = _cases(realistic_plan, realistic_seconds, noise_plan, noise_seconds)
     table = Table("Detection: what --sensitivity does on quiet and loud beds "
                   "(m0's default; recall · precision · highlights per true moment)",
