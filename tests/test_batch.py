@@ -679,6 +679,7 @@ def test_a_pattern_that_matches_nothing_is_a_warning(vod, tmp_path):
     assert (out / f"{vod.stem}_highlights" / "highlights.json").is_file()
 
 
+@pytest.mark.slow
 def test_options_changed_back_redo_the_job(vod, tmp_path):
     """-l 10, then -l 15 into the same folders, then -l 10 again: the last run is not "done
     before" (the folder holds the -l 15 clips), it redoes the job and the folder holds 10 s
@@ -1842,6 +1843,7 @@ def test_a_done_job_asked_into_another_folder_runs_there(vod, tmp_path):
     assert same[str(vod)]["worker"] is None  # no process ran it this time (not this one)
 
 
+@pytest.mark.slow
 def test_status_shows_each_inputs_latest_job_and_counts_the_earlier_ones(vod, tmp_path):
     """A folder batched twice with other options: two inputs, not four rows (the first run's
     jobs, turned pending when the second replaced their outputs, are counted, not listed)."""
@@ -1867,6 +1869,7 @@ def test_status_shows_each_inputs_latest_job_and_counts_the_earlier_ones(vod, tm
         path: (key, "completed", 1) for path, key in latest.items()}
 
 
+@pytest.mark.slow
 def test_status_says_what_a_job_warned_of(vod_ts, tmp_path):
     """A cron batch (-q) warned 'Warning: …/cut.ts: looks cut short: …' as it ran, and that
     was all: m0 batch --status, where the morning's reader is sent, showed the job completed as
@@ -1976,6 +1979,7 @@ def test_the_latest_job_is_the_one_the_last_batch_asked_for(vod, tmp_path):
             (first.key, "completed", 1)]
 
 
+@pytest.mark.slow
 def test_a_no_clips_batch_does_not_say_0_clips(vod, tmp_path):
     """m0 batch --no-clips said '2 highlights, 0 clips' of every job, as if each clip had
     failed (m0 analyze says '(--no-clips: no clips)'): its job lines say so, and its table's
@@ -2257,6 +2261,7 @@ def test_status_says_no_clips_were_asked_for_as_the_summary_does(wav, tmp_path):
     assert isinstance(row["clips"], int), row
 
 
+@pytest.mark.slow
 def test_every_output_of_batch_says_alike_whether_clips_were_asked_for(wav, tmp_path):
     """``m0 batch --no-clips --json`` gave ``"clips": 0`` for a job that ``m0 batch --status
     --json`` gave ``null`` and the summary ``-``: a script could not tell no clips asked for

@@ -378,6 +378,7 @@ def test_crest_with_threshold_like_the_seed(vod, tmp_path):
     assert doc["highlights"]
 
 
+@pytest.mark.slow
 def test_no_streaming_selects_legacy(vod, tmp_path):
     run = run_m0("analyze", str(vod), str(tmp_path), "--no-streaming", "--no-clips", "--json")
     assert json.loads(run.stdout)["analyzer"]["name"] == "rms-legacy"
@@ -462,6 +463,7 @@ def test_quiet_s_help_says_the_errors_and_warnings_are_still_said(command):
     assert "-q, --quiet Errors and warnings only: no progress" in shown, shown
 
 
+@pytest.mark.slow
 def test_threshold_s_help_says_it_is_a_floor_for_every_selector_but_crest(wav, tmp_path):
     """m0 analyze --help said -t is 'a floor for standout', though adaptive and top keep no
     moment under it either: its help names them all."""

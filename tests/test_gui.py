@@ -357,6 +357,7 @@ def open_with(browser, serve, tmp_path: Path, files: dict[str, Path | bytes],
     return page
 
 
+@pytest.mark.slow
 def test_choose_start_watch_play_and_restart(vod, tmp_path, browser, shots, serve):
     root, out = tmp_path / "videos", tmp_path / "out"
     (root / "day1").mkdir(parents=True)
@@ -491,6 +492,7 @@ def test_max_clips_keeps_the_best(vod, tmp_path, browser, serve):
     assert page.problems == [], "\n".join(page.problems)
 
 
+@pytest.mark.slow
 def test_the_progress_says_what_a_job_warned_of_as_its_result_does(wav, tmp_path, browser,
                                                                     serve):
     """A recording cut short (a copy that stopped) ran, and the progress said 'completed ·
@@ -552,6 +554,7 @@ def test_a_screen_reader_names_each_progress_bar_and_reads_the_messages(tmp_path
     assert p.get_by_role("status").filter(has_text="Done.").count() == 1
 
 
+@pytest.mark.slow
 def test_a_refused_start_keeps_its_error_on_the_page(tmp_path, browser, serve):
     """After a batch, a start with a bad setting says why, and goes on saying it: the
     progress the server re-sends every second does not put "Done." over it. It names the
@@ -572,6 +575,7 @@ def test_a_refused_start_keeps_its_error_on_the_page(tmp_path, browser, serve):
     assert p.inner_text("#message").startswith("Clip length (s) must be")
 
 
+@pytest.mark.slow
 def test_another_batch_leaves_a_shown_report_and_a_playing_clip_alone(wav, tmp_path, browser,
                                                                       serve):
     """The results list is redrawn when a job changes: the other jobs' cards stay as they
@@ -612,6 +616,7 @@ def test_a_long_file_name_wraps_instead_of_widening_the_page(tmp_path, browser, 
     assert p.locator("#chosen li").bounding_box()["x"] + 100 < shown  # the list is in view
 
 
+@pytest.mark.slow
 def test_a_batch_with_a_failed_file_does_not_end_on_a_plain_done(wav, tmp_path, browser,
                                                                  serve):
     page = open_with(browser, serve, tmp_path, {"talk.wav": wav, "broken.mp4": b"not a video"},
@@ -708,6 +713,7 @@ def test_a_page_says_when_its_server_stopped_or_was_started_again(tmp_path, brow
     p.wait_for_selector("#message.bad >> text=open the URL m0 gui printed")
 
 
+@pytest.mark.slow
 def test_short_form_settings_make_vertical_clips_and_a_compilation(vod, tmp_path, browser,
                                                                    shots, serve):
     import av
@@ -838,6 +844,7 @@ def test_the_progress_shows_each_files_whole_name(tmp_path, browser, serve):
     assert sorted(p.locator(".job .name").all_inner_texts()) == names
 
 
+@pytest.mark.slow
 def test_a_suggestion_that_failed_is_said_as_an_error(tmp_path, browser, serve, wav):
     """*Suggest* on a file that is not a video said why in the grey of its advice, as if it
     were one: it is said as the page's other errors are, in red; the file named as the page

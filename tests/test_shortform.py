@@ -72,6 +72,7 @@ def is_916(size: tuple[int, int]) -> bool:
     return w % 2 == 0 and h % 2 == 0 and abs(w - h * 9 / 16) <= 1
 
 
+@pytest.mark.slow
 def test_acceptance_vertical_loud_compilation(vod, tmp_path):
     out = tmp_path / "out"
     run = run_m0("analyze", str(vod), str(out), "--aspect", "9:16", "--loudness", "-14",

@@ -1188,6 +1188,7 @@ def m0_register_encoders(register):  # this one, not SYNC's
 '''
 
 
+@pytest.mark.slow
 def test_an_encoder_that_never_finishes_a_clip_is_one_line_naming_it(fake_dist, wav, tmp_path):
     """An encoder whose futures never ended kept m0 analyze waiting forever, after the
     analysis, with nothing said. The clips left may go three times the timeout the encoder is
