@@ -129,20 +129,21 @@ def main(argv: list[str] | None = None) -> int:
             table = step()
             print(table.markdown(), flush=True)
             tables.append(table)
+    if out is None:
+        print("not written: a --quick run writes a report only with --out FILE", file=sys.stderr)
+        return 0
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     command = (f"python -m benchmarks{' --quick' if args.quick else ''}"
                f"{' --only ' + ' '.join(args.only) if args.only else ''}")
     seconds = time.perf_counter() - started
-    if out is None:
-        print("not written: a --quick run writes a report only with --out FILE", file=sys.stderr)
-        return 0
+    here = machine()
     every_suite = args.only is None or set(args.only) == set(SUITES)
     if not every_suite:
         for table in tables:
             table.notes.append(f"made by `{command}` on {time.strftime('%Y-%m-%d')} in "
-                               f"{seconds:.0f} s (load at the end: {load}), {machine()}")
+                               f"{seconds:.0f} s (load at the end: {load}), {here}")
     header = "\n".join([f"# m0 benchmarks ({'quick' if args.quick else 'full'})", "",
-                        f"Machine: {machine()}", "",
+                        f"Machine: {here}", "",
                         f"Load average when the run ended (1, 5, 15 min): {load} — anything "
                         "else running on the machine shows up in the absolute times; the ratios "
                         "are within one run.", "", f"Made by `{command}` in {seconds:.0f} s."])

@@ -68,16 +68,13 @@ def _section(table: Table, kept: str = "") -> str:
 def updated(old: str | None, header: str, tables: list[Table], every_suite: bool) -> str:
     """The report ``old`` (``None``: there is none yet) with ``tables`` made again; ``header``
     replaces its header when the run made ``every_suite``, or when there is no report yet."""
-    if old is None:
-        return _joined([header] + [_section(t) for t in tables])
-    old_header, sections = _sections(old)
+    old_header, sections = _sections(old or "")
     made = {_key(t.title): t for t in tables}
     out = [header if every_suite or not old_header else old_header]
     for title, text in sections:
         table = made.pop(_key(title), None)
         out.append(text if table is None else _section(table, _kept(text)))
-    out += [_section(t) for t in tables if _key(t.title) in made]
-    return _joined(out)
+    return _joined(out + [_section(t) for t in made.values()])
 
 
 def _joined(parts: list[str]) -> str:
