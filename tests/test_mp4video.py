@@ -4,6 +4,7 @@ without opening that demuxer (whose index of every sample grows with the file)."
 from __future__ import annotations
 
 import av
+import numpy as np
 import pytest
 
 from m0_plugins.ffmpeg_encoder import keyframes, shortform
@@ -107,3 +108,27 @@ def test_frame_rate_of_an_mp4_is_ffmpegs_demuxers(ramp, ramp_variants, make_medi
     got = [timelines.frame_rate(probe(path)) for path in paths]
     assert got == pytest.approx(wanted, rel=1e-9)
     assert [timelines.timecode_rate(r) for r in got[:2]] == [30.0, 29.97]
+
+
+@pytest.mark.parametrize("block", [mp4.BLOCK, 3])
+def test_a_span_of_samples_has_the_times_each_sample_has(ramp, ramp_variants, block,
+                                                          monkeypatch):
+    """The decode times and composition offsets of a span of samples, read as one array (a
+    clip's header reads thousands), are each sample's as read one by one: from the start, in
+    the middle, back in an earlier block of rows, to the end, and none for an empty span."""
+    monkeypatch.setattr(mp4, "BLOCK", block)
+    monkeypatch.setattr(mp4video, "BLOCK", block)
+    for path in (ramp, *ramp_variants.values()):
+        track = mp4video.open_video(path)
+        assert track.ctts is not None  # the B-frames' reordering
+        with open(path, "rb") as f:
+            for table, span in ((track.stts, "totals"), (track.ctts, "values")):
+                one = mp4video.RunLengths(f, table)
+                each = [getattr(one, span[:-1])(n) for n in range(track.samples)]
+                assert len(set(each)) > 2
+                runs = mp4video.RunLengths(f, table)
+                for a, b in ((0, track.samples), (track.samples // 2, track.samples),
+                             (1, track.samples // 3), (track.samples - 1, track.samples),
+                             (5, 5)):
+                    got = getattr(runs, span)(a, b)
+                    assert got.dtype == np.int64 and got.tolist() == each[a:b], (path, a, b)

@@ -207,9 +207,9 @@ def _tables(f: BinaryIO, track: _Track, spans: list[tuple[int, int]], shift: int
             n += take
             if n >= b:
                 break
-        dts.append(np.array([dts_of.total(i) for i in range(a, b)], dtype=np.int64))
+        dts.append(dts_of.totals(a, b))
         if ctts is not None:
-            cts.append(np.array([ctts.value(i) for i in range(a, b)], dtype=np.int64))
+            cts.append(ctts.values(a, b))
     dts_all = np.concatenate(dts)
     offsets_all = np.concatenate(offsets) + shift
     sizes_all = np.concatenate(sizes)

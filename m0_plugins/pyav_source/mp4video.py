@@ -320,6 +320,32 @@ class RunLengths:
         before = int(self._sums[i - 1]) if i else self._sum
         return before + (n - start) * int(self._values[i])
 
+    def values(self, a: int, b: int) -> np.ndarray:
+        """:meth:`value` of each sample from ``a`` to ``b`` (not included), as one array."""
+        out = np.empty(max(0, b - a), dtype=np.int64)
+        for n, _, rows in self._pieces(a, b):
+            out[n - a:n - a + len(rows)] = self._values[rows]
+        return out
+
+    def totals(self, a: int, b: int) -> np.ndarray:
+        """:meth:`total` of each sample from ``a`` to ``b`` (not included), as one array."""
+        out = np.empty(max(0, b - a), dtype=np.int64)
+        for n, samples, rows in self._pieces(a, b):
+            starts = np.r_[self._first, self._ends][rows]  # each row's first sample
+            before = np.r_[self._sum, self._sums][rows]  # the values up to it
+            out[n - a:n - a + len(rows)] = before + (samples - starts) * self._values[rows]
+        return out
+
+    def _pieces(self, a: int, b: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """The samples from ``a`` to ``b`` a block of rows at a time: the first of a piece,
+        its samples, and the row of each in the block then in hand."""
+        n = a
+        while n < b:
+            self._row_of(n)  # the block sample n lies in (read on, or again)
+            samples = np.arange(n, min(b, int(self._ends[-1])), dtype=np.int64)
+            yield n, samples, np.searchsorted(self._ends, samples, side="right")
+            n += len(samples)
+
 
 class Times:
     """Decode and composition times of a track's samples, by index (:class:`RunLengths`)."""
