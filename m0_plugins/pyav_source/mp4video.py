@@ -294,7 +294,11 @@ class RunLengths:
         counts = block["f0"].astype(np.int64)
         self._values = block["f1"].astype(np.int64)
         self._ends = self._first + np.cumsum(counts)  # the sample after each row
-        self._sums = self._sum + np.cumsum(counts * self._values)  # values up to there
+        sums = self._sum + np.cumsum(counts * self._values)  # the values up to there
+        # each row's first sample and the values before it (:meth:`_totals_at`)
+        self._starts = np.r_[self._first, self._ends[:-1]]
+        self._befores = np.r_[self._sum, sums[:-1]]
+        self._end_sum = int(sums[-1]) if len(sums) else self._sum
 
     def _row_of(self, n: int) -> int:
         if n < self._first:  # back to the block it lies in
@@ -303,7 +307,7 @@ class RunLengths:
             if not len(self._ends):
                 raise Unsupported(f"sample {n} past the end of a sample table")
             self._row += len(self._ends)
-            self._first, self._sum = int(self._ends[-1]), int(self._sums[-1])
+            self._first, self._sum = int(self._ends[-1]), self._end_sum
             self._load()
         return int(np.searchsorted(self._ends, n, side="right"))
 
@@ -315,10 +319,7 @@ class RunLengths:
     def total(self, n: int) -> int:
         """The sum of the values of the samples before sample ``n`` (with stts: its decode
         time)."""
-        i = self._row_of(n)
-        start = int(self._ends[i - 1]) if i else self._first
-        before = int(self._sums[i - 1]) if i else self._sum
-        return before + (n - start) * int(self._values[i])
+        return int(self._totals_at(self._row_of(n), n))
 
     def values(self, a: int, b: int) -> np.ndarray:
         """:meth:`value` of each sample from ``a`` to ``b`` (not included), as one array."""
@@ -331,10 +332,12 @@ class RunLengths:
         """:meth:`total` of each sample from ``a`` to ``b`` (not included), as one array."""
         out = np.empty(max(0, b - a), dtype=np.int64)
         for n, samples, rows in self._pieces(a, b):
-            starts = np.r_[self._first, self._ends][rows]  # each row's first sample
-            before = np.r_[self._sum, self._sums][rows]  # the values up to it
-            out[n - a:n - a + len(rows)] = before + (samples - starts) * self._values[rows]
+            out[n - a:n - a + len(rows)] = self._totals_at(rows, samples)
         return out
+
+    def _totals_at(self, rows: Any, samples: Any) -> Any:
+        """The totals of ``samples`` (one or an array) in ``rows`` of the block in hand."""
+        return self._befores[rows] + (samples - self._starts[rows]) * self._values[rows]
 
     def _pieces(self, a: int, b: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """The samples from ``a`` to ``b`` a block of rows at a time: the first of a piece,
