@@ -43,7 +43,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from m0core import workers
 from m0core.checks import number, whole
@@ -51,6 +51,9 @@ from m0core.errors import M0Error, OptionError
 from m0core.outputs import remove_stale_temps, temp_prefix
 from m0core.stops import held_signals, ignore
 from m0core.workers import stop_process
+
+if TYPE_CHECKING:
+    from m0core.batch.forkserver import ForkServer
 
 JobFn = Callable[..., dict]
 OnEvent = Callable[[str, str | None, Any], None]
@@ -99,12 +102,15 @@ class ProcessExecutor:
 
     A job's process is ``python -m m0core.batch.worker`` (:mod:`m0core.batch.worker`): m0's
     own module, so the caller's ``__main__`` is never imported and any script works, with or
-    without a main guard. It leads its own process group (its ffmpeg processes are in it too),
-    so a job that crashes or runs out of memory fails alone, and whatever it left running is
-    killed with its group. It also dies with the batch (on Linux the kernel signals it; anywhere
-    its stdin ends), taking its group with it, so killing ``m0 batch`` with SIGKILL leaves
-    nothing behind. A job over ``job_timeout`` seconds is stopped alone, as Ctrl-C stops it
-    (SIGTERM, its group killed :data:`STOP_GRACE` seconds later if still there).
+    without a main guard. With more than one job (on Linux), each job's process is forked
+    instead from one process that has imported m0 once (:mod:`m0core.batch.forkserver`), so a
+    short job does not spend most of its time importing; it is the same process otherwise. It
+    leads its own process group (its ffmpeg processes are in it too), so a job that crashes or
+    runs out of memory fails alone, and whatever it left running is killed with its group. It
+    also dies with the batch (on Linux the kernel signals it; anywhere its stdin ends), taking
+    its group with it, so killing ``m0 batch`` with SIGKILL leaves nothing behind. A job over
+    ``job_timeout`` seconds is stopped alone, as Ctrl-C stops it (SIGTERM, its group killed
+    :data:`STOP_GRACE` seconds later if still there).
     """
 
     def __init__(self, workers: int, job_timeout: float | None = None) -> None:
@@ -126,7 +132,14 @@ class ProcessExecutor:
         # a spec that has its slots (a Dask job run in a process of its own) keeps them
         pending = deque(dict(spec, slots=spec.get("slots") or slots) for spec in specs)
         running: dict[str, _Job] = {}
+        server: ForkServer | None = None
         try:
+            # imported here: ``python -m`` of it imports this package first
+            from m0core.batch import forkserver
+
+            if len(specs) > 1 and forkserver.available():  # m0 imported once, not each job
+                with held_signals():
+                    server = forkserver.ForkServer(fn.__module__)
             while pending or running:
                 if stop is not None and stop.is_set():  # before a job starts: none that waits
                     raise KeyboardInterrupt
@@ -136,7 +149,7 @@ class ProcessExecutor:
                     # so the stop below stops it too
                     with held_signals():
                         running[spec["job_id"]] = _Job.start(target, spec, events,
-                                                             self.job_timeout)
+                                                             self.job_timeout, server)
                     on_event("started", spec["job_id"], None)
                 try:
                     job_id, message = events.get(timeout=1.0)
@@ -156,6 +169,9 @@ class ProcessExecutor:
         except BaseException:
             _stop(running, on_event)
             raise
+        finally:
+            if server is not None:
+                server.close()
 
 
 class _Job:
@@ -174,10 +190,15 @@ class _Job:
 
     @classmethod
     def start(cls, target: str, spec: dict, events: queue.Queue,
-              limit: float | None = None) -> _Job:
-        proc = subprocess.Popen(workers.command("m0core.batch.worker"),
-                                env=workers.environment(), stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, start_new_session=os.name == "posix")
+              limit: float | None = None, server: ForkServer | None = None
+              ) -> _Job:
+        """Start the job of ``spec``: its process forked by ``server`` if it can, else one
+        started afresh."""
+        proc = server.fork() if server is not None else None
+        if proc is None:
+            proc = subprocess.Popen(workers.command("m0core.batch.worker"),
+                                    env=workers.environment(), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, start_new_session=os.name == "posix")
         job_id = spec["job_id"]
         try:
             proc.stdin.write(json.dumps({"fn": target, "spec": spec}).encode() + b"\n")
