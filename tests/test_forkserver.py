@@ -17,12 +17,14 @@ from m0core.batch import executors, forkserver
 pytestmark = pytest.mark.skipif(not forkserver.available(), reason="Linux only")
 
 JOBS = '''
-import os, signal, threading, time
+import os, signal, sys, threading, time
 from pathlib import Path
 
 here = Path(__file__).parent
 with open(here / "imports.txt", "a") as fh:  # one line a process that imports this module
     fh.write(f"{os.getpid()}\\n")
+if os.environ.get("HANG_IN_THE_SERVER") and "forkserver" in sys.argv[0]:
+    time.sleep(60)
 if os.environ.get("START_A_THREAD"):
     threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
 
@@ -124,10 +126,21 @@ def test_a_module_that_starts_a_thread_is_never_forked_from(jobs, monkeypatch):
     assert len(imports.read_text().split()) == 3
 
 
+def test_a_server_whose_imports_hang_is_killed_and_the_jobs_start_afresh(jobs, monkeypatch):
+    job, imports = jobs
+    monkeypatch.setenv("HANG_IN_THE_SERVER", "1")
+    monkeypatch.setattr(forkserver, "READY_WAIT", 2.0)
+    done = _done(_run(job, [{"job_id": "a"}, {"job_id": "b"}, {"job_id": "c"}]))
+    assert sorted(done) == ["a", "b", "c"]
+    assert {result["ppid"] for result in done.values()} == {os.getpid()}
+    assert len(imports.read_text().split()) == 4  # the server (which never got past it), a, b, c
+
+
 def test_a_killed_server_takes_its_jobs_with_it(jobs):
     """The batch gone (its server killed the same way), a forked job's process ends too: the
     fixture finds nothing of the batch left running."""
     server = forkserver.ForkServer("forkjobs")
+    assert server.ready()
     child = server.fork()
     try:
         assert child is not None

@@ -140,6 +140,7 @@ class ProcessExecutor:
             if len(specs) > 1 and forkserver.available():  # m0 imported once, not each job
                 with held_signals():
                     server = forkserver.ForkServer(fn.__module__)
+                server.ready()  # or each job starts afresh
             while pending or running:
                 if stop is not None and stop.is_set():  # before a job starts: none that waits
                     raise KeyboardInterrupt

@@ -9,12 +9,15 @@ process as :mod:`m0core.batch.worker` describes it — the same request on its s
 messages on its stdout, its own process group, stopped by SIGTERM or the end of its stdin — but
 its imports are done.
 
-The batch and the server talk over a Unix socket (``FD``, one message a packet): the batch
-sends ``fork`` with the two pipe ends that become the child's stdin and stdout (passed as file
-descriptors), the server answers ``{"pid": …}``, and ``{"exit": pid, "code": …}`` once the
-child has ended (``code`` as :attr:`subprocess.Popen.returncode` has it: ``-signal`` for a
-child a signal killed). Before it reaps a child, the server kills whatever is left of the
-child's process group (its ffmpeg), as the batch does for a job's process of its own.
+The batch and the server talk over a Unix socket (``FD``, one message a packet): the server
+says ``{"ready": true}`` once its imports are done (the batch waits for that, Ctrl-C still
+heard, at most :data:`READY_WAIT` seconds: a server whose imports hang is killed and each job
+started afresh); the batch sends ``fork`` with the two pipe ends that become the child's stdin
+and stdout (passed as file descriptors), the server answers ``{"pid": …}``, and
+``{"exit": pid, "code": …}`` once the child has ended (``code`` as
+:attr:`subprocess.Popen.returncode` has it: ``-signal`` for a child a signal killed). Before it
+reaps a child, the server kills whatever is left of the child's process group (its ffmpeg), as
+the batch does for a job's process of its own.
 
 The server dies with the batch (``PR_SET_PDEATHSIG`` on Linux; anywhere, the end of its socket)
 and each child with the server, so killing ``m0 batch`` with SIGKILL still leaves nothing
@@ -36,6 +39,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from typing import IO
 
@@ -43,6 +47,10 @@ from m0core import stops, workers
 
 #: This module, as a worker runs it.
 MODULE = "m0core.batch.forkserver"
+#: Seconds the batch waits for a server's imports (:meth:`ForkServer.ready`), and for the
+#: number of a child it asked for.
+READY_WAIT = 30.0
+FORK_WAIT = 10.0
 _PACKET = 4096
 
 
@@ -127,6 +135,7 @@ class ForkServer:
             theirs.close()
         self._sock = ours
         self._lock = threading.Lock()  # one fork at a time: its answer is the next pid
+        self._ready = threading.Event()  # set once its imports are done, or it has ended
         self._answers: queue.Queue[tuple[int, _Ending] | None] = queue.Queue()
         self._running: dict[int, _Ending] = {}  # pid: how it ends, for the forks not reaped
         self._gone = False
@@ -134,19 +143,29 @@ class ForkServer:
                                           daemon=True)
         self._listener.start()
 
+    def ready(self, timeout: float | None = None) -> bool:
+        """Wait (``timeout`` seconds at most, default :data:`READY_WAIT`) for the server's
+        imports; whether it can fork. One not ready by then is killed."""
+        deadline = time.monotonic() + (READY_WAIT if timeout is None else timeout)
+        while not self._ready.wait(0.1):  # short waits: Ctrl-C is heard between them
+            if time.monotonic() >= deadline:
+                self._end()
+                break
+        return not self._gone
+
     def fork(self) -> Forked | None:
-        """A new job's process, or ``None`` when the server cannot fork one (it has ended:
-        start the job's process afresh)."""
+        """A new job's process, or ``None`` when the server cannot fork one (it has ended,
+        or does not answer: start the job's process afresh)."""
         child_in, stdin = os.pipe()
         stdout, child_out = os.pipe()
+        answer = None
         with self._lock:
             try:
-                if self._gone:
-                    raise OSError("the fork server has ended")
-                socket.send_fds(self._sock, [b"fork"], [child_in, child_out])
-                answer = self._answers.get()
-            except OSError:
-                answer = None
+                if not self._gone:
+                    socket.send_fds(self._sock, [b"fork"], [child_in, child_out])
+                    answer = self._answers.get(timeout=FORK_WAIT)
+            except (OSError, queue.Empty):
+                self._end()
             finally:
                 os.close(child_in)
                 os.close(child_out)
@@ -158,7 +177,9 @@ class ForkServer:
         return Forked(pid, os.fdopen(stdin, "wb"), os.fdopen(stdout, "rb"), ended)
 
     def close(self) -> None:
-        """End the server (the end of its socket) and reap it."""
+        """End the server (the end of its socket; killed if it is not ready) and reap it."""
+        if not self._ready.is_set():
+            self._end()
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -166,32 +187,40 @@ class ForkServer:
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - it ends at its socket's end
-            self.proc.kill()
+            self._end()
             self.proc.wait()
         self._listener.join(timeout=5)
         self._sock.close()
 
-    def _listen(self) -> None:
-        """Read the server's answers and the ends of its children until its socket ends."""
-        while True:
-            try:
-                data = self._sock.recv(_PACKET)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            message = json.loads(data)
-            if "pid" in message:
-                ended = self._running[message["pid"]] = _Ending()
-                self._answers.put((message["pid"], ended))
-            else:
-                self._running.pop(message["exit"], _Ending()).end(message["code"])
+    def _end(self) -> None:
+        """Kill the server: it is not to fork any more (its children die with it)."""
         self._gone = True
-        self._answers.put(None)  # a fork that waits for its answer gets none
-        for pid, ended in list(self._running.items()):  # the server died: so do its forks
-            workers.kill_group(pid)
-            ended.end(-signal.SIGKILL)
-        self._running.clear()
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+    def _listen(self) -> None:
+        """Read the server's messages until its socket ends; then the forks not reaped are
+        killed (their groups too) and taken as ended so."""
+        try:
+            while data := self._sock.recv(_PACKET):
+                message = json.loads(data)
+                if "ready" in message:
+                    self._ready.set()
+                elif "pid" in message:
+                    ended = self._running[message["pid"]] = _Ending()
+                    self._answers.put((message["pid"], ended))
+                else:
+                    self._running.pop(message["exit"], _Ending()).end(message["code"])
+        except (OSError, ValueError, KeyError):
+            pass
+        finally:
+            self._gone = True
+            self._ready.set()
+            self._answers.put(None)  # a fork that waits for its answer gets none
+            for pid, ended in list(self._running.items()):  # the server died: so do its forks
+                workers.kill_group(pid)
+                ended.end(-signal.SIGKILL)
+            self._running.clear()
 
 
 # -- the server's side ------------------------------------------------------------------------
@@ -204,6 +233,7 @@ def main() -> None:
     _preload(sys.argv[2])
     if threading.active_count() > 1:  # a fork would copy another thread's locks: not safe
         sys.exit(0)
+    _say(sock, {"ready": True})
     wake_out, wake_in = os.pipe()
     os.set_blocking(wake_out, False)
     os.set_blocking(wake_in, False)
