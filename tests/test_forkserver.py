@@ -5,11 +5,13 @@ dies or cannot fork safely leaving the batch to start each job's process afresh.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import textwrap
 
 import pytest
+from conftest import run_m0
 from procs import tagged_env, wait_gone
 
 from m0core.batch import executors, forkserver
@@ -152,3 +154,35 @@ def test_a_killed_server_takes_its_jobs_with_it(jobs):
         if child is not None:
             child.stdin.close()
             child.stdout.close()
+
+
+LOUD_IMPORT = '''
+import os
+from m0core import hookimpl
+
+with open(os.environ["IMPORTED_FILE"], "a") as fh:
+    fh.write(f"{os.getpid()}\\n")
+
+
+@hookimpl
+def m0_register_analyzers(register):
+    pass
+'''
+
+
+def test_a_disabled_plugin_is_not_imported_where_jobs_are_forked(wav, tmp_path, fake_dist):
+    env = fake_dist("m0-loud-import", LOUD_IMPORT)
+    imported = tmp_path / "imported.txt"
+    env["IMPORTED_FILE"] = str(imported)
+    inputs = [tmp_path / f"in{i}.wav" for i in range(3)]
+    for path in inputs:
+        shutil.copy(wav, path)
+    run = run_m0("batch", *map(str, inputs), str(tmp_path / "on"), "--no-clips", "--no-report",
+                 env=env)
+    assert run.returncode == 0, run.stderr
+    assert len(imported.read_text().split()) == 2  # the batch's own process and the server's
+    imported.unlink()
+    run = run_m0("--disable-plugin", "m0-loud-import", "batch", *map(str, inputs),
+                 str(tmp_path / "off"), "--no-clips", "--no-report", env=env)
+    assert run.returncode == 0, run.stderr
+    assert not imported.exists()

@@ -45,7 +45,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from m0core import workers
+from m0core import plugins, workers
 from m0core.checks import number, whole
 from m0core.errors import M0Error, OptionError
 from m0core.outputs import remove_stale_temps, temp_prefix
@@ -139,7 +139,7 @@ class ProcessExecutor:
 
             if len(specs) > 1 and forkserver.available():  # m0 imported once, not each job
                 with held_signals():
-                    server = forkserver.ForkServer(fn.__module__)
+                    server = forkserver.ForkServer(fn.__module__, plugins.blocked())
                 server.ready()  # or each job starts afresh
             while pending or running:
                 if stop is not None and stop.is_set():  # before a job starts: none that waits

@@ -119,13 +119,14 @@ class _Ending(threading.Event):
 
 class ForkServer:
     """A running fork server for jobs whose function lives in ``module`` (imported there once,
-    with the plugins): :meth:`fork` a job's process, :meth:`close` when the batch is done."""
+    with the plugins but those ``blocked``, as ``m0 --disable-plugin`` names them): :meth:`fork`
+    a job's process, :meth:`close` when the batch is done."""
 
-    def __init__(self, module: str) -> None:
+    def __init__(self, module: str, blocked: tuple[str, ...] = ()) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = subprocess.Popen(
-                [*workers.command(MODULE), str(theirs.fileno()), module],
+                [*workers.command(MODULE), str(theirs.fileno()), module, *blocked],
                 env=workers.environment(), stdin=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),), start_new_session=True)
         except BaseException:
@@ -226,11 +227,11 @@ class ForkServer:
 # -- the server's side ------------------------------------------------------------------------
 
 def main() -> None:
-    """The server's body: ``python -m m0core.batch.forkserver FD MODULE``."""
+    """The server's body: ``python -m m0core.batch.forkserver FD MODULE [BLOCKED…]``."""
     workers.die_with_parent(signal.SIGTERM)
     stops.ignore((signal.SIGINT,))  # the batch decides
     sock = socket.socket(fileno=int(sys.argv[1]))
-    _preload(sys.argv[2])
+    _preload(sys.argv[2], sys.argv[3:])
     if threading.active_count() > 1:  # a fork would copy another thread's locks: not safe
         sys.exit(0)
     _say(sock, {"ready": True})
@@ -253,13 +254,15 @@ def main() -> None:
         _reap(sock)
 
 
-def _preload(module: str) -> None:
-    """Import the job's module and the plugins, as each job would. What fails here, the job
-    imports again and reports."""
+def _preload(module: str, blocked: list[str]) -> None:
+    """Import the job's module and the plugins but those ``blocked``, as each job would. What
+    fails here, the job imports again and reports."""
     try:
         importlib.import_module(module)
         from m0core import plugins
 
+        for name in blocked:
+            plugins.block(name)
         plugins.load_plugins()
     except Exception:  # noqa: S110 - each job imports them again and says what fails
         pass
