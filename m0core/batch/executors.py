@@ -68,6 +68,9 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+#: The error of a job whose process was killed because the process it was forked from
+#: (:mod:`m0core.batch.forkserver`) had died.
+ORPHANED = "the job's process was stopped: m0's fork server, which it was forked from, died"
 #: How the error of a job stopped for its time begins (:func:`timed_out`).
 TIMED_OUT = "timed out after"
 
@@ -260,7 +263,9 @@ class _Job:
                 self.result["error"] = "the job's process was sent SIGTERM, not by the batch"
             on_event("done", self.job_id, self.result)
         else:
-            on_event("lost", self.job_id, ("failed", _death(exitcode), False))
+            reason = (ORPHANED if getattr(self.proc, "orphaned", False)
+                      else _death(exitcode))
+            on_event("lost", self.job_id, ("failed", reason, False))
 
     def close(self) -> int | None:
         """Kill whatever is left of the job's process group, reap it, close its pipes; return

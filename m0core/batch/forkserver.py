@@ -75,6 +75,11 @@ class Forked:
         self._ended = ended
 
     @property
+    def orphaned(self) -> bool:
+        """Whether it was killed because the server it was forked from had died."""
+        return self._ended.is_set() and self._ended.orphaned
+
+    @property
     def returncode(self) -> int | None:
         """Its exit code once it has ended (``-signal``: killed by that signal), else ``None``."""
         return self._ended.code if self._ended.is_set() else None
@@ -108,12 +113,15 @@ class Forked:
 
 
 class _Ending(threading.Event):
-    """Set once a forked process has ended; ``code`` is its exit code."""
+    """Set once a forked process has ended; ``code`` is its exit code, ``orphaned`` whether
+    it was killed because its server had died."""
 
     code: int | None = None
+    orphaned = False
 
-    def end(self, code: int | None) -> None:
+    def end(self, code: int | None, orphaned: bool = False) -> None:
         self.code = code
+        self.orphaned = orphaned
         self.set()
 
 
@@ -220,7 +228,7 @@ class ForkServer:
             self._answers.put(None)  # a fork that waits for its answer gets none
             for pid, ended in list(self._running.items()):  # the server died: so do its forks
                 workers.kill_group(pid)
-                ended.end(-signal.SIGKILL)
+                ended.end(-signal.SIGKILL, orphaned=True)
             self._running.clear()
 
 
