@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import textwrap
 
@@ -185,3 +186,37 @@ def test_a_disabled_plugin_is_not_imported_where_jobs_are_forked(wav, tmp_path, 
                  str(tmp_path / "off"), "--no-clips", "--no-report", env=env)
     assert run.returncode == 0, run.stderr
     assert not imported.exists()
+
+
+CHATTY = '''
+from m0core import hookimpl
+
+print("a word from a plugin as it is imported")
+
+
+@hookimpl
+def m0_register_analyzers(register):
+    pass
+'''
+
+
+def test_what_a_plugin_prints_where_jobs_are_forked_is_not_in_the_callers_output(
+        wav, tmp_path, fake_dist):
+    """A job's process points its standard output at its stderr before it imports anything;
+    the server it is forked from does too, so a script's output holds only its own prints
+    (here: the plugin's line once, from the script's own import of it)."""
+    env = fake_dist("m0-chatty", CHATTY)
+    inputs = [tmp_path / f"in{i}.wav" for i in range(3)]
+    for path in inputs:
+        shutil.copy(wav, path)
+    script = ("import sys\n"
+              "from m0core import BatchJob, BatchProcessor\n"
+              "jobs = [BatchJob(p, sys.argv[-1] + '/' + str(i), clips=False)\n"
+              "        for i, p in enumerate(sys.argv[1:-1])]\n"
+              "results = BatchProcessor(max_workers=2).process_batch(jobs)\n"
+              "print(sorted(r['status'] for r in results.values()))\n")
+    run = subprocess.run([sys.executable, "-c", script, *map(str, inputs), str(tmp_path / "out")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["a word from a plugin as it is imported",
+                                       "['completed', 'completed', 'completed']"], run.stdout
