@@ -31,7 +31,7 @@ import os
 import struct
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -323,32 +323,29 @@ class RunLengths:
 
     def values(self, a: int, b: int) -> np.ndarray:
         """:meth:`value` of each sample from ``a`` to ``b`` (not included), as one array."""
-        out = np.empty(max(0, b - a), dtype=np.int64)
-        for n, _, rows in self._pieces(a, b):
-            out[n - a:n - a + len(rows)] = self._values[rows]
-        return out
+        return self._span(a, b, lambda rows, samples: self._values[rows])
 
     def totals(self, a: int, b: int) -> np.ndarray:
         """:meth:`total` of each sample from ``a`` to ``b`` (not included), as one array."""
-        out = np.empty(max(0, b - a), dtype=np.int64)
-        for n, samples, rows in self._pieces(a, b):
-            out[n - a:n - a + len(rows)] = self._totals_at(rows, samples)
-        return out
+        return self._span(a, b, self._totals_at)
 
     def _totals_at(self, rows: Any, samples: Any) -> Any:
         """The totals of ``samples`` (one or an array) in ``rows`` of the block in hand."""
         return self._befores[rows] + (samples - self._starts[rows]) * self._values[rows]
 
-    def _pieces(self, a: int, b: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """The samples from ``a`` to ``b`` a block of rows at a time: the first of a piece,
-        its samples, and the row of each in the block then in hand."""
+    def _span(self, a: int, b: int, of: Callable[[np.ndarray, np.ndarray], np.ndarray]
+              ) -> np.ndarray:
+        """``of(rows, samples)`` for the samples from ``a`` to ``b``, a block of rows at a
+        time (``rows``: the row of each sample in the block then in hand), as one array."""
+        out = np.empty(max(0, b - a), dtype=np.int64)
         n = a
         while n < b:
             self._row_of(n)  # the block sample n lies in (read on, or again)
             samples = np.arange(n, min(b, int(self._ends[-1])), dtype=np.int64)
-            yield n, samples, np.searchsorted(self._ends, samples, side="right")
+            out[n - a:n - a + len(samples)] = of(
+                np.searchsorted(self._ends, samples, side="right"), samples)
             n += len(samples)
-
+        return out
 
 class Times:
     """Decode and composition times of a track's samples, by index (:class:`RunLengths`)."""
