@@ -140,20 +140,30 @@ def channel() -> BinaryIO:
     return stream
 
 
-def end_despite_threads(code: int, tell: Callable[[list[str]], None] | None = None) -> None:
-    """End this process now, with exit ``code``, if threads that are not daemons still run (a
+def end_despite_threads(code: object, tell: Callable[[list[str]], None] | None = None
+                        ) -> None:
+    """End this process now (:func:`end_now`) if threads that are not daemons still run (a
     plugin's: m0 leaves none): Python would wait for them at exit, for ever if they never end,
-    once m0's work is done. ``tell`` is given their names first; the exit handlers run."""
+    once m0's work is done. ``tell`` is given their names first."""
     left = [t.name for t in threading.enumerate()
             if t is not threading.current_thread() and not t.daemon and t.is_alive()]
     if not left:
         return
     if tell is not None:
         tell(left)
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    end_now(code)
+
+
+def end_now(code: object = 0) -> None:
+    """End this process now: its exit handlers run and its output is flushed, but nothing
+    waits for threads and the interpreter's teardown is skipped. ``code`` as
+    :class:`SystemExit` takes it (``None``: 0; a number: itself; anything else: 1)."""
+    try:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 #: What most likely sent a signal that killed a process, said after its name.

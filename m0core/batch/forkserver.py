@@ -28,7 +28,6 @@ the batch starts each job's process afresh instead. Linux only (:func:`available
 
 from __future__ import annotations
 
-import atexit
 import importlib
 import json
 import os
@@ -287,10 +286,6 @@ def _serve(sock: socket.socket, ours: tuple[int, ...]) -> bool:
         return False
     if not data:
         return False
-    if len(fds) != 2:  # pragma: no cover - the batch always sends two
-        for fd in fds:
-            os.close(fd)
-        return True
     pid = os.fork()
     if pid == 0:
         _child(fds, ours)
@@ -332,7 +327,7 @@ def _say(sock: socket.socket, message: dict) -> None:
 def _child(fds: list[int], ours: tuple[int, ...]) -> None:
     """In a forked child: become the job's process (:func:`m0core.batch.worker.main`) on the
     pipes ``fds`` (its stdin and stdout), in a process group of its own; never returns."""
-    code: int = 1
+    code: object = 1
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -349,16 +344,11 @@ def _child(fds: list[int], ours: tuple[int, ...]) -> None:
         worker.main()
         code = 0
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        code = exc.code
     except BaseException:
         traceback.print_exc()
     finally:
-        try:
-            atexit._run_exitfuncs()
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        workers.end_now(code)
 
 
 if __name__ == "__main__":

@@ -157,8 +157,7 @@ def _end_despite_threads(code: Any) -> None:
         warn(f"thread{'s' * many} {', '.join(left)} {'are' if many else 'is'} still running "
              f"(a plugin's?): m0 ends without waiting for {'them' if many else 'it'}")
 
-    workers.end_despite_threads(code if isinstance(code, int) else (0 if code is None else 1),
-                                tell)
+    workers.end_despite_threads(code, tell)
 
 
 def _run(argv: list[str] | None) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import atexit
-import os
-import sys
 from pathlib import Path
 
 import click
 
+from m0core import workers
 from m0core.cli.console import warn
 from m0core.cli.options import output_path
 from m0core.errors import M0Error
@@ -92,7 +90,4 @@ def gui(root: Path, out: Path, host: str, port: int, max_upload: str, upload_quo
         pass  # uvicorn raises again the Ctrl-C or SIGTERM it stopped on: stopping is the point
     # The server, its batch and its connections are closed: skip the interpreter's teardown
     # of the libraries the plugins imported (seconds with numba and PyAV), so Ctrl-C ends now.
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    workers.end_now(0)
