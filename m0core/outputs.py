@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from m0core import contracts, plugins
 from m0core.errors import InputError, M0Error, OutputError
+from m0core.stops import held_signals
 
 if TYPE_CHECKING:
     from m0core.model import Highlight
@@ -94,15 +95,18 @@ def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
-    # named before it exists, so a stop (Ctrl-C) at any point of its making removes it too
+    # named before it exists, so a stop (Ctrl-C) at any point of its making removes it too; a
+    # stop is held until it is gone: raised inside its removal, it left the file there
     test_file = out / temp_name(WRITE_TEST_SUFFIX.lstrip("-"))
-    try:
-        os.close(os.open(test_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot write in the output folder ({exc.strerror})") from None
-    finally:
-        with suppress(OSError):
-            test_file.unlink()
+    with held_signals():
+        try:
+            os.close(os.open(test_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot write in the output folder ({exc.strerror})") \
+                from None
+        finally:
+            with suppress(OSError):
+                test_file.unlink()
     return out
 
 

@@ -696,6 +696,28 @@ def test_a_stop_while_the_write_test_is_made_leaves_no_file(tmp_path, monkeypatc
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_stop_as_the_write_test_is_removed_leaves_no_file(tmp_path, monkeypatch):
+    """Ctrl-C that lands as the write test file is being removed (inside ``Path.unlink``, before
+    its ``os.unlink``) raised there and left the file: CI's signal sweep found
+    ``.partial-<pid>-<random>-write-test`` after a batch stopped as it began. The stop is held
+    while the file exists and comes after it is gone."""
+    import signal
+
+    from m0core.outputs import prepare_out_dir
+
+    real_unlink = Path.unlink
+
+    def stopped_unlink(self, *args, **kwargs):
+        if "write-test" in self.name:
+            signal.raise_signal(signal.SIGINT)  # Python's handler runs as this returns
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", stopped_unlink)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_out_dir(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_stop_while_an_output_file_is_made_leaves_no_file(tmp_path, monkeypatch):
     """Ctrl-C that lands just after the temporary file of highlights.json (or any output
     written by a rename) is made leaves no temporary file: it is named before it is made."""
