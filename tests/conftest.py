@@ -282,6 +282,24 @@ def stop_when_made(monkeypatch: pytest.MonkeyPatch, part: str) -> None:
     monkeypatch.setattr(io, "open", stopped_open)
 
 
+def stop_when_removed(monkeypatch: pytest.MonkeyPatch, part: str) -> None:
+    """Have a real Ctrl-C (SIGINT, raised as Python's handler raises it) land as a file whose
+    name holds ``part`` is first removed: just before its ``os.unlink``, where a stop raised
+    inside a cleanup leaves the file."""
+    import signal
+
+    real_unlink = os.unlink
+    stopped = []
+
+    def stopped_unlink(path, *args, **kwargs):
+        if part in os.fspath(path) and not stopped:
+            stopped.append(path)
+            signal.raise_signal(signal.SIGINT)  # Python's handler runs as this returns
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", stopped_unlink)
+
+
 def run_m0(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
            timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the real CLI (``python -m m0core``) and capture its output."""

@@ -16,7 +16,15 @@ from xml.etree import ElementTree
 import numpy as np
 import opentimelineio as otio
 import pytest
-from conftest import _AUDIO_EXPR, LOUD_AT, chapters_of, ended_pid, run_m0, stop_when_made
+from conftest import (
+    _AUDIO_EXPR,
+    LOUD_AT,
+    chapters_of,
+    ended_pid,
+    run_m0,
+    stop_when_made,
+    stop_when_removed,
+)
 
 import m0core
 from m0_plugins.selectors.adaptive import threshold_line
@@ -701,18 +709,9 @@ def test_a_stop_as_the_write_test_is_removed_leaves_no_file(tmp_path, monkeypatc
     its ``os.unlink``) raised there and left the file: CI's signal sweep found
     ``.partial-<pid>-<random>-write-test`` after a batch stopped as it began. The stop is held
     while the file exists and comes after it is gone."""
-    import signal
-
     from m0core.outputs import prepare_out_dir
 
-    real_unlink = Path.unlink
-
-    def stopped_unlink(self, *args, **kwargs):
-        if "write-test" in self.name:
-            signal.raise_signal(signal.SIGINT)  # Python's handler runs as this returns
-        return real_unlink(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "unlink", stopped_unlink)
+    stop_when_removed(monkeypatch, "write-test")
     with pytest.raises(KeyboardInterrupt):
         prepare_out_dir(tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -739,6 +738,18 @@ def test_a_stop_while_the_chapters_are_written_leaves_no_file(vod, tmp_path, mon
                                 tmp_path / "with-chapters.mp4")
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_as_the_chapters_metadata_is_removed_leaves_no_file(vod, tmp_path, monkeypatch):
+    """Ctrl-C that lands as the chapters' metadata file is removed, once the copy is made,
+    raised inside that removal and left the file beside the output: it is removed as soon as
+    ffmpeg has read it, where a stop still goes through the cleanup."""
+    stop_when_removed(monkeypatch, "chapters.txt")
+    target = tmp_path / "with-chapters.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        chapters.embed_chapters(vod, [Highlight(8.0, 18.0, 13.0, -6.0, 1.0, index=1)], target)
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] in ([], [target.name])
 
 
 def test_each_threshold_m0_reference_suggests_picks_highlights_with_crest(wav):

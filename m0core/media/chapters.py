@@ -180,6 +180,8 @@ def embed_chapters(video: str | os.PathLike, highlights: Sequence[Highlight],
                 *options, "-map_metadata", "0", "-map_chapters", "1", "-f", muxer,
                 input_arg(partial),
             ], timeout=timeout, what=str(target), progress=progress)
+            # gone as soon as it is read: a stop inside the cleanup below left it there
+            meta.unlink()
 
         mux(0.0)
         delay = copy_delay(src, partial) if muxer in DELAYING_MUXERS and highlights else 0.0
