@@ -133,11 +133,18 @@ def parent_alive() -> bool:
 
 def channel() -> BinaryIO:
     """In a worker: its stdout as a binary stream for messages to the parent. File descriptor
-    1 is pointed at stderr, so what plugins or libraries print cannot garble the messages."""
+    1 is pointed at stderr (:func:`stdout_to_stderr`), so what plugins or libraries print
+    cannot garble the messages."""
     stream = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    stdout_to_stderr()
+    return stream
+
+
+def stdout_to_stderr() -> None:
+    """Point file descriptor 1 at stderr (what was printed so far flushed first): what this
+    process prints from now on goes where its errors go."""
     sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    return stream
 
 
 def end_despite_threads(code: object, tell: Callable[[list[str]], None] | None = None

@@ -237,9 +237,7 @@ def main() -> None:
     """The server's body: ``python -m m0core.batch.forkserver FD MODULE [BLOCKED…]``."""
     workers.die_with_parent(signal.SIGTERM)
     stops.ignore((signal.SIGINT,))  # the batch decides
-    # what its imports print goes to stderr, as in a job's process (workers.channel)
-    sys.stdout.flush()
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    workers.stdout_to_stderr()  # what its imports print, as in a job's process
     sock = socket.socket(fileno=int(sys.argv[1]))
     _preload(sys.argv[2], sys.argv[3:])
     if threading.active_count() > 1:  # a fork would copy another thread's locks: not safe
