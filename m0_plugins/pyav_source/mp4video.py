@@ -347,6 +347,7 @@ class RunLengths:
             n += len(samples)
         return out
 
+
 class Times:
     """Decode and composition times of a track's samples, by index (:class:`RunLengths`)."""
 
