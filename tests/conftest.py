@@ -286,8 +286,6 @@ def stop_when_removed(monkeypatch: pytest.MonkeyPatch, part: str) -> None:
     """Have a real Ctrl-C (SIGINT, raised as Python's handler raises it) land as a file whose
     name holds ``part`` is first removed: just before its ``os.unlink``, where a stop raised
     inside a cleanup leaves the file."""
-    import signal
-
     real_unlink = os.unlink
     stopped = []
 
