@@ -22,9 +22,8 @@ The shipped model is what this module wrote, byte for byte, with the libraries o
 recordings, their decoding or the fit: with scikit-learn 1.9.1, numpy 2.4.6 and PyAV 18.1.0
 the same 2,687 moments and 1,439 reactions gave a model whose highlights on 48 fresh
 recordings were the shipped one's, their scores within 0.04). It is the mean (in log-odds)
-of ten
-models (:func:`bagged`), each fitted by :func:`fit` on the 152 recordings drawn with replacement
-(the 60 recordings of seeds 1200–1259 and the shape of a moment,
+of ten models (:func:`bagged`), each fitted by :func:`fit` on the 152 recordings drawn with
+replacement (the 60 recordings of seeds 1200–1259 and the shape of a moment,
 :func:`m0core.judge.check.shape`, joined at one change, the 40 of another game's voices at a
 later one, the ten models at a later one, the selector's score left out of what the check
 reads at the last; see docs/benchmarks.md, the detection table's bullets). One model fitted
