@@ -26,7 +26,7 @@ from conftest import made_once, run_m0
 import m0core
 from m0core.dev import corpus, synth
 from m0core.errors import OptionError
-from m0core.media.ffmpeg import probe
+from m0core.media.ffmpeg import ffmpeg_exe, probe
 from m0core.outputs import position, read_highlights
 from m0core.testing import run_ffmpeg
 
@@ -280,6 +280,38 @@ def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_ag
         ["y.m4a.truth.json"]
 
 
+def test_a_recording_is_made_at_a_stream_s_own_rate_with_what_its_sounds_hold_over_12_khz(
+        tmp_path):
+    """`make --rate 48000` (a stream VOD's rate) brings the sounds to that rate and mixes them
+    there: what they hold over 12 kHz, which the corpus's 24 kHz cannot carry, is in the file,
+    and its truth is the one the corpus composes at that rate; a rate no recording has is
+    one line and no file."""
+    _require()
+    path = tmp_path / "held48.m4a"
+    made = _heldout("make", str(path), "--seed", "5", "--bed-db", "-30", "--duration", "60",
+                    "--rate", "48000")
+    assert made.returncode == 0, made.stderr
+    samples, truth = corpus.compose(60.0, seed=5, bed_db=-30.0, split="validation",
+                                    rate=48000)
+    doc = json.loads((tmp_path / "held48.m4a.truth.json").read_text())
+    assert truth.reactions and [synth.Event(**e) for e in doc["reactions"]] == truth.reactions
+    assert len(samples) == 60 * 48000 and probe(path).sample_rate == 48000
+    decoded = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "f32le",
+                              "-ac", "1", "-"], capture_output=True, check=True).stdout
+
+    def over_12_khz(x: np.ndarray) -> float:  # dB of the power over 12 kHz, of all
+        power = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
+        return float(10 * np.log10(power[np.fft.rfftfreq(len(x), 1 / 48000) > 12000].sum()
+                                   / power.sum()))
+
+    composed, heard = over_12_khz(samples), over_12_khz(np.frombuffer(decoded, np.float32))
+    assert composed > -40.0 and heard == pytest.approx(composed, abs=6.0), (composed, heard)
+    failed = _heldout("make", str(tmp_path / "x.m4a"), "--seed", "1", "--rate", "100")
+    assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
+    assert "rate must be between 8000 and 192000" in failed.stderr
+    assert not any(p.name.startswith((".x", "x")) for p in tmp_path.iterdir())
+
+
 @HELDOUT_TOOL
 def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     """python -m m0core.dev.heldout tally FOLDER OUT: after `make` wrote recordings into
@@ -439,7 +471,7 @@ def test_a_word_now_and_then_over_a_silent_room_is_not_a_highlight(tmp_path):
         t += rng.uniform(4.0, 12.0)
     events = []
     for r in reactions:
-        shout, gain = corpus._reaction(pool["voices"], rng), rng.uniform(10.0, 14.0)
+        shout, gain = corpus._reaction(pool["voices"], rng, rate), rng.uniform(10.0, 14.0)
         at = int(r * rate)
         mix[at:at + len(shout)] += shout / corpus._active_rms(shout) * 10 ** ((-35.0 + gain) / 20)
         events.append(synth.Event(r, len(shout) / rate, "reaction", gain))
@@ -462,16 +494,16 @@ def test_a_reaction_just_over_the_margin_is_a_faint_moment_and_an_effect_as_loud
     _require()
     rng = np.random.default_rng(5)
     pool, rate = corpus.pools("validation"), corpus.SAMPLE_RATE
-    bed = corpus._music(int(DURATION * rate), pool["music"], rng) * 10 ** (-30 / 20)
+    bed = corpus._music(int(DURATION * rate), pool["music"], rng, rate) * 10 ** (-30 / 20)
     mix, reactions, effects = bed.copy(), [], []
     for i, t in enumerate(np.arange(10.0, DURATION - 10.0, 14.0)):
         if i % 2 == 0:
-            sound, gain, into = corpus._reaction(pool["voices"], rng), rng.uniform(9.5, 10.0), \
-                reactions
+            sound = corpus._reaction(pool["voices"], rng, rate)
+            gain, into = rng.uniform(9.5, 10.0), reactions
         else:
             sound = corpus._load(pool["effects"][int(rng.integers(len(pool["effects"])))])
             sound, gain, into = sound[:3 * rate], rng.uniform(8.0, 10.0), effects
-        length = corpus._add(mix, bed, sound, float(t), gain)
+        length = corpus._add(mix, bed, sound, float(t), gain, rate)
         into.append(synth.Event(float(t), length / rate, "reaction", gain))
     path = tmp_path / "faint.flac"
     soundfile.write(path, mix.astype(np.float32), rate)

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from m0core.checks import number
+from m0core.checks import number, whole
 from m0core.dev import synth
 from m0core.errors import OptionError
 from m0core.media.ffmpeg import ffmpeg_exe
@@ -251,24 +251,25 @@ def training_voices() -> list[list[Path]]:
 
 
 @lru_cache(maxsize=512)
-def _load(path: Path, offset: float = 0.0, seconds: float | None = None) -> np.ndarray:
+def _load(path: Path, offset: float = 0.0, seconds: float | None = None,
+          rate: int = SAMPLE_RATE) -> np.ndarray:
     """``seconds`` (all when ``None``) of a sound file from ``offset`` seconds, as mono float64
-    at :data:`SAMPLE_RATE`, trimmed of leading/trailing digital silence."""
+    at ``rate`` Hz, trimmed of leading/trailing digital silence."""
     import soundfile
     from scipy import signal  # imported on use: it takes over a second to import
 
     with soundfile.SoundFile(str(path)) as f:
-        rate = f.samplerate
-        f.seek(min(f.frames, int(offset * rate)))
-        data = f.read(-1 if seconds is None else int(seconds * rate), dtype="float64",
+        own = f.samplerate
+        f.seek(min(f.frames, int(offset * own)))
+        data = f.read(-1 if seconds is None else int(seconds * own), dtype="float64",
                       always_2d=True)
     x = data.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        g = math.gcd(int(rate), SAMPLE_RATE)
-        x = signal.resample_poly(x, SAMPLE_RATE // g, int(rate) // g)
+    if own != rate:
+        g = math.gcd(int(own), rate)
+        x = signal.resample_poly(x, rate // g, int(own) // g)
     loud = np.flatnonzero(np.abs(x) > 1e-4)
     x = x[loud[0]:loud[-1] + 1] if len(loud) else x
-    return x if len(x) >= SAMPLE_RATE // 20 else np.concatenate([x, np.zeros(SAMPLE_RATE // 20)])
+    return x if len(x) >= rate // 20 else np.concatenate([x, np.zeros(rate // 20)])
 
 
 def _duration(path: Path) -> float:
@@ -281,10 +282,10 @@ def _rms(x: np.ndarray) -> float:
     return math.sqrt(float(np.mean(np.square(x)))) if len(x) else 0.0
 
 
-def _active_rms(x: np.ndarray) -> float:
+def _active_rms(x: np.ndarray, rate: int = SAMPLE_RATE) -> float:
     """RMS of ``x`` where its 10 ms envelope is within 20 dB of its maximum (the sound as
     heard, without its pauses and tails)."""
-    step = SAMPLE_RATE // 100
+    step = rate // 100
     if len(x) < 2 * step:
         return _rms(x) or 1e-12
     frames = np.sqrt(np.convolve(x**2, np.ones(step) / step, mode="same"))
@@ -305,17 +306,20 @@ def check_levels(duration: float, bed_db: float) -> None:
 
 
 def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str = "dev",
-            drift_db: float = 3.0, beds: tuple[str, ...] = BEDS, sounds: dict | None = None
-            ) -> tuple[np.ndarray, Recording]:
-    """The samples (mono float32 at :data:`SAMPLE_RATE`) and ground truth of one recording.
+            drift_db: float = 3.0, beds: tuple[str, ...] = BEDS, sounds: dict | None = None,
+            rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Recording]:
+    """The samples (mono float32 at ``rate`` Hz) and ground truth of one recording.
 
     ``bed_db`` is the bed's nominal RMS level in dBFS (−40 quiet … −18 loud); it drifts by
     ``±drift_db`` over the recording. ``beds`` are the bed kinds the segments are drawn from.
     ``sounds`` are the sounds drawn from, as :func:`pools` gives them (default: ``split``'s;
-    the check's training draws from part of them). Deterministic from ``seed``, ``split`` and
-    ``sounds``.
+    the check's training draws from part of them). ``rate`` (8–192 kHz) is the rate the
+    sounds are brought to and mixed at: at 44.1 or 48 kHz, as a stream's own, a sound keeps
+    what it holds over 12 kHz. Deterministic from ``seed``, ``split``, ``sounds`` and ``rate``
+    (another rate moves the draws a little: the same seed composes another recording).
     """
     check_levels(duration, bed_db)
+    rate = whole("rate", rate, low=8000, high=192000)
     number("drift_db", drift_db, low=0.0, high=12.0)
     unknown = [b for b in beds if b not in BEDS]
     if unknown or not beds:
@@ -325,7 +329,7 @@ def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str
         raise OptionError(missing_reason)
     pool = pools(split) if sounds is None else sounds
     rng = np.random.default_rng([int(seed), SPLITS.index(split), 12])
-    sr, n = SAMPLE_RATE, int(round(duration * SAMPLE_RATE))
+    sr, n = rate, int(round(duration * rate))
     t = np.arange(0, n, sr // 100) / sr  # the level curves are made every 10 ms
     drift = drift_db * np.sin(2 * np.pi * (t / duration + rng.uniform(0, 1)))
 
@@ -352,24 +356,24 @@ def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str
     def curve(gain_db: np.ndarray) -> np.ndarray:
         return np.repeat(10.0 ** ((gain_db + drift) / 20.0), sr // 100)[:n]
 
-    bed = _music(n, pool["music"], rng) * curve(music_gain)
+    bed = _music(n, pool["music"], rng, sr) * curve(music_gain)
     sparse = np.zeros(len(t), dtype=bool)
     for start, end, kind in segments:
         sparse[(t >= start) & (t < end)] = kind == "silence"
-    bed += _talk(n, pool["talk"], rng, talk_gain, sparse) * curve(talk_gain)
+    bed += _talk(n, pool["talk"], rng, talk_gain, sparse, sr) * curve(talk_gain)
     noise = np.concatenate(list(synth.audio_blocks(n / sr, [], sample_rate=sr, bed_db=0.0,
                                                    drift_db=0.0, seed=int(seed))))[:n]
     bed += noise * (curve(noise_gain) + 10.0 ** ((bed_db - 45.0) / 20.0))  # + room tone
 
     mix = bed.copy()
-    reactions = _place_reactions(mix, bed, duration, pool, rng)
+    reactions = _place_reactions(mix, bed, duration, pool, rng, sr)
     taken = [(e.time - 1.0, e.end + 1.0) for e in reactions]
     effects = _place_others(mix, bed, duration, rng, taken, every=(8.0, 22.0), kinds={
-        "effect": (pool["effects"], (3.0, 8.0), 1)})
+        "effect": (pool["effects"], (3.0, 8.0), 1)}, rate=sr)
     taken += [(e.time - 1.0, e.end + 1.0) for e in distractors]
     distractors += _place_others(mix, bed, duration, rng, taken, every=(40.0, 80.0), kinds={
         "slam": (pool["impacts"], (12.0, 20.0), 1), "cough": (pool["coughs"], (6.0, 10.0), 2),
-        "notification": (pool["notifications"], (4.0, 10.0), 1)})
+        "notification": (pool["notifications"], (4.0, 10.0), 1)}, rate=sr)
     peak = float(np.max(np.abs(mix))) or 1.0
     if peak > 0.99:  # keep the mix unclipped (rare: loud bed and a loud reaction)
         mix *= 0.99 / peak
@@ -419,16 +423,16 @@ def _music_shape(gain: np.ndarray, t: np.ndarray, rng: np.random.Generator,
     return gain
 
 
-def _music(n: int, tracks: list[Path], rng: np.random.Generator) -> np.ndarray:
+def _music(n: int, tracks: list[Path], rng: np.random.Generator, rate: int) -> np.ndarray:
     """``n`` samples of music at 0 dBFS RMS: pieces of random tracks, 1 s crossfades. Each
     piece is scaled to unit RMS as a whole, so the music's own dynamics stay."""
     out = np.zeros(n)
-    pos, fade = 0, SAMPLE_RATE
+    pos, fade = 0, rate
     while pos < n:
         track = tracks[int(rng.integers(len(tracks)))]
         total = _duration(track)
         length = min(total, rng.uniform(60.0, 150.0))
-        piece = _load(track, float(rng.uniform(0.0, max(0.0, total - length))), length)
+        piece = _load(track, float(rng.uniform(0.0, max(0.0, total - length))), length, rate)
         piece = piece / (_rms(piece) or 1.0)
         ramp = np.ones(len(piece))
         f = min(fade, len(piece) // 4)
@@ -440,75 +444,75 @@ def _music(n: int, tracks: list[Path], rng: np.random.Generator) -> np.ndarray:
 
 
 def _talk(n: int, lines: list[Path], rng: np.random.Generator, gain_db: np.ndarray,
-          sparse: np.ndarray) -> np.ndarray:
+          sparse: np.ndarray, rate: int) -> np.ndarray:
     """Speech at about 0 dBFS RMS while talking: lines one after another (sentences more
     often than single words) with pauses of 0.1–0.5 s, now and then 0.5–1.5 s or 2–4 s
     (three times as long where ``sparse``); each line ±2 dB. Nothing where ``gain_db`` is
     off. ``gain_db`` and ``sparse`` are given every 10 ms."""
     sentences = [p for p in lines if "fillets" in str(p)] or lines
     out = np.zeros(n)
-    pos = int(rng.uniform(0.0, 2.0) * SAMPLE_RATE)
+    pos = int(rng.uniform(0.0, 2.0) * rate)
     while pos < n:
         pick = sentences if rng.random() < 0.6 else lines
-        line = _load(pick[int(rng.integers(len(pick)))])
-        at = min(len(gain_db) - 1, pos // (SAMPLE_RATE // 100))
+        line = _load(pick[int(rng.integers(len(pick)))], rate=rate)
+        at = min(len(gain_db) - 1, pos // (rate // 100))
         if gain_db[at] > -100.0:
             end = min(n, pos + len(line))
-            level = 10.0 ** (rng.uniform(-2.0, 2.0) / 20.0) / _active_rms(line)
+            level = 10.0 ** (rng.uniform(-2.0, 2.0) / 20.0) / _active_rms(line, rate)
             out[pos:end] += line[:end - pos] * level
             pos = end
         draw = rng.random()
         pause = (rng.uniform(0.1, 0.5) if draw < 0.8 else rng.uniform(0.5, 1.5) if draw < 0.95
                  else rng.uniform(2.0, 4.0))
-        pos += int(pause * (3.0 if sparse[at] else 1.0) * SAMPLE_RATE)
+        pos += int(pause * (3.0 if sparse[at] else 1.0) * rate)
     return out
 
 
-def _local_db(bed: np.ndarray, start: int, length: int) -> float:
+def _local_db(bed: np.ndarray, start: int, length: int, rate: int) -> float:
     """The bed's RMS level in dB from 4 s before to 4 s after ``[start, start + length)``."""
-    lo, hi = max(0, start - 4 * SAMPLE_RATE), min(len(bed), start + length + 4 * SAMPLE_RATE)
+    lo, hi = max(0, start - 4 * rate), min(len(bed), start + length + 4 * rate)
     return _db(_rms(bed[lo:hi]))
 
 
 def _add(mix: np.ndarray, bed: np.ndarray, sound: np.ndarray, time: float,
-         gain_db: float) -> int:
+         gain_db: float, rate: int) -> int:
     """Mix ``sound`` at ``time`` seconds, ``gain_db`` over the local bed; returns its length
     in samples as placed."""
-    start = int(time * SAMPLE_RATE)
+    start = int(time * rate)
     sound = sound[:len(mix) - start]
-    target = _local_db(bed, start, len(sound)) + gain_db
-    mix[start:start + len(sound)] += sound * (10.0 ** (target / 20.0) / _active_rms(sound))
+    target = _local_db(bed, start, len(sound), rate) + gain_db
+    mix[start:start + len(sound)] += sound * (10.0 ** (target / 20.0) / _active_rms(sound, rate))
     return len(sound)
 
 
-def _reaction(voices: list[list[Path]], rng: np.random.Generator) -> np.ndarray:
+def _reaction(voices: list[list[Path]], rng: np.random.Generator, rate: int) -> np.ndarray:
     """2–4 lines of one speaker in a row (gaps of 0.05–0.35 s), 2–5 s in all."""
     lines = voices[int(rng.integers(len(voices)))]
     want, parts, total = int(rng.integers(2, 5)), [], 0
     for _ in range(40):
-        line = _load(lines[int(rng.integers(len(lines)))])
-        line = line / _active_rms(line) * 10.0 ** (rng.uniform(-2.0, 2.0) / 20.0)
-        gap = np.zeros(int(rng.uniform(0.05, 0.35) * SAMPLE_RATE)) if parts else np.zeros(0)
-        if total + len(gap) + len(line) > 5 * SAMPLE_RATE:
-            if total >= 2 * SAMPLE_RATE and len(parts) >= 2 * 2 - 1:
+        line = _load(lines[int(rng.integers(len(lines)))], rate=rate)
+        line = line / _active_rms(line, rate) * 10.0 ** (rng.uniform(-2.0, 2.0) / 20.0)
+        gap = np.zeros(int(rng.uniform(0.05, 0.35) * rate)) if parts else np.zeros(0)
+        if total + len(gap) + len(line) > 5 * rate:
+            if total >= 2 * rate and len(parts) >= 2 * 2 - 1:
                 break
             continue
         parts += [gap, line]
         total += len(gap) + len(line)
-        if len(parts) >= 2 * want and total >= 2 * SAMPLE_RATE:
+        if len(parts) >= 2 * want and total >= 2 * rate:
             break
     return np.concatenate(parts)
 
 
 def _place_reactions(mix: np.ndarray, bed: np.ndarray, duration: float, pool: dict,
-                     rng: np.random.Generator) -> list[synth.Event]:
+                     rng: np.random.Generator, rate: int) -> list[synth.Event]:
     """Reactions every 35–90 s, 10–16 dB over the local bed."""
     out, pos = [], rng.uniform(15.0, 40.0)
     while pos < duration - 15.0:
-        sound = _reaction(pool["voices"], rng)
+        sound = _reaction(pool["voices"], rng, rate)
         gain = float(rng.uniform(10.0, 16.0))
-        length = _add(mix, bed, sound, pos, gain)
-        out.append(synth.Event(round(pos, 3), round(length / SAMPLE_RATE, 3), "reaction",
+        length = _add(mix, bed, sound, pos, gain, rate)
+        out.append(synth.Event(round(pos, 3), round(length / rate, 3), "reaction",
                                round(gain, 2)))
         pos += rng.uniform(35.0, 90.0)
     return out
@@ -516,7 +520,7 @@ def _place_reactions(mix: np.ndarray, bed: np.ndarray, duration: float, pool: di
 
 def _place_others(mix: np.ndarray, bed: np.ndarray, duration: float,
                   rng: np.random.Generator, taken: list[tuple[float, float]], *,
-                  every: tuple[float, float], kinds: dict) -> list[synth.Event]:
+                  every: tuple[float, float], kinds: dict, rate: int) -> list[synth.Event]:
     """Sounds of ``kinds`` (name → (paths, gain range, repeats)) every ``every`` seconds,
     away from the ``taken`` spans (reactions keep 4 s clear)."""
     names = sorted(kinds)
@@ -524,17 +528,17 @@ def _place_others(mix: np.ndarray, bed: np.ndarray, duration: float,
     while pos < duration - 5.0:
         name = names[int(rng.integers(len(names)))]
         paths, (low, high), repeats = kinds[name]
-        sound = _load(paths[int(rng.integers(len(paths)))])[:3 * SAMPLE_RATE].copy()
-        sound[-SAMPLE_RATE // 5:] *= np.linspace(1.0, 0.0, len(sound[-SAMPLE_RATE // 5:]))
+        sound = _load(paths[int(rng.integers(len(paths)))], rate=rate)[:3 * rate].copy()
+        sound[-rate // 5:] *= np.linspace(1.0, 0.0, len(sound[-rate // 5:]))
         if repeats > 1:  # a cough comes in twos
-            gap = np.zeros(int(rng.uniform(0.2, 0.5) * SAMPLE_RATE))
+            gap = np.zeros(int(rng.uniform(0.2, 0.5) * rate))
             sound = np.concatenate([sound, gap, sound * rng.uniform(0.7, 1.0)])
-        end = pos + len(sound) / SAMPLE_RATE
+        end = pos + len(sound) / rate
         if end < duration - 1.0 and not any(a - 4.0 < end and pos < b + 4.0
                                             for a, b in taken):
             gain = float(rng.uniform(low, high))
-            length = _add(mix, bed, sound, pos, gain)
-            out.append(synth.Event(round(pos, 3), round(length / SAMPLE_RATE, 3), name,
+            length = _add(mix, bed, sound, pos, gain, rate)
+            out.append(synth.Event(round(pos, 3), round(length / rate, 3), name,
                                    round(gain, 2)))
         pos += rng.uniform(*every)
     return out
@@ -542,12 +546,14 @@ def _place_others(mix: np.ndarray, bed: np.ndarray, duration: float,
 
 # -- writing ------------------------------------------------------------------------------
 
-def write(path: str | os.PathLike, duration: float, **kw) -> Recording:
-    """Compose a recording (``kw`` as :func:`compose`) and encode it with ffmpeg by the
-    file's extension (``.wav``, ``.flac``, ``.m4a``/``.mp4`` AAC, ``.mkv``/``.mka`` Opus);
-    returns its ground truth. The file appears complete or not at all."""
-    samples, truth = compose(duration, **kw)
-    encode(path, iter([samples]))
+def write(path: str | os.PathLike, duration: float, *, rate: int = SAMPLE_RATE,
+          **kw) -> Recording:
+    """Compose a recording (``rate`` and ``kw`` as :func:`compose`) and encode it at ``rate``
+    with ffmpeg by the file's extension (``.wav``, ``.flac``, ``.m4a``/``.mp4`` AAC,
+    ``.mkv``/``.mka`` Opus); returns its ground truth. The file appears complete or not at
+    all."""
+    samples, truth = compose(duration, rate=rate, **kw)
+    encode(path, iter([samples]), rate)
     return truth
 
 

@@ -12,7 +12,9 @@ precision of the N best (N = the reactions) and each reaction missed (with the b
 and highlight that is none, at the times a player shows. Exit code 0, or 1 with one line when
 something cannot be read or made. ``--split noise`` makes a synthetic noise bed like the
 benchmark's instead (:mod:`m0core.dev.synth`: cheers, shouts and spikes over drifting noise,
-48 kHz; no package needed), with its moments as the truth.
+48 kHz; no package needed), with its moments as the truth. ``--rate 48000`` (or 44100)
+composes a stream-like recording at a stream VOD's own rate instead of the corpus's 24 kHz:
+its sounds keep what they hold over 12 kHz.
 
 For many recordings at once, make them in one folder, run ``m0 batch "FOLDER/*.m4a" OUT
 --no-clips`` on them, then ``python -m m0core.dev.heldout tally FOLDER OUT``: one line a
@@ -52,7 +54,7 @@ from typing import NamedTuple
 
 from m0core import stops
 from m0core.batch.runner import job_folders
-from m0core.checks import number
+from m0core.checks import number, whole
 from m0core.dev import corpus, synth
 from m0core.errors import InputError, M0Error, OutputError
 from m0core.model import Highlight
@@ -79,12 +81,14 @@ def truth_path(path: Path) -> Path:
     return path.with_name(path.name + _TRUTH_SUFFIX)
 
 
-def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str) -> Path:
+def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str,
+         rate: int | None = None) -> Path:
     """Write the recording ``path`` (:func:`m0core.dev.corpus.write`, or a noise bed of
-    :mod:`m0core.dev.synth` where ``split`` is :data:`NOISE`) and its truth beside it;
-    the truth's path. Both are there or neither: where the truth cannot be written, the
-    recording is removed and an :class:`~m0core.errors.OutputError` says why. Its folder is
-    made if need be."""
+    :mod:`m0core.dev.synth` where ``split`` is :data:`NOISE`) at ``rate`` Hz (default: the
+    corpus's :data:`~m0core.dev.corpus.SAMPLE_RATE`, a noise bed's :data:`NOISE_RATE`) and
+    its truth beside it; the truth's path. Both are there or neither: where the truth cannot
+    be written, the recording is removed and an :class:`~m0core.errors.OutputError` says why.
+    Its folder is made if need be."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -92,13 +96,15 @@ def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str) -
                           f"({exc.strerror or exc})") from None
     if split == NOISE:
         corpus.check_levels(duration, bed_db)
+        rate = whole("rate", NOISE_RATE if rate is None else rate, low=8000, high=192000)
         events = synth.plan_events(duration, seed=seed)
         corpus.encode(path, synth.audio_blocks(duration, events, seed=seed, bed_db=bed_db,
-                                               sample_rate=NOISE_RATE), NOISE_RATE)
+                                               sample_rate=rate), rate)
         truth = corpus.Recording(duration, bed_db, NOISE, seed, events,
                                  beds=[(0.0, duration, "noise")])
     else:
-        truth = corpus.write(path, duration, seed=seed, bed_db=bed_db, split=split)
+        truth = corpus.write(path, duration, seed=seed, bed_db=bed_db, split=split,
+                             rate=corpus.SAMPLE_RATE if rate is None else rate)
     out = truth_path(path)
     try:
         write_json_atomic(out, {"schema": TRUTH_SCHEMA, "recording": path.name, **asdict(truth)})
@@ -263,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
                            "on); noise: a synthetic noise bed with cheers, shouts and spikes")
     made.add_argument("--duration", type=float, default=600.0,
                       help="seconds (default 600)")
+    made.add_argument("--rate", type=int, default=None,
+                      help=f"samples a second (default {corpus.SAMPLE_RATE}, a noise bed "
+                           f"{NOISE_RATE}); 48000 or 44100, as a stream's VOD, keeps what the "
+                           f"sounds hold over 12 kHz")
     scored = commands.add_parser("score", help="score a highlights.json against a truth file")
     scored.add_argument("truth", type=Path, help="the FILE.truth.json that make wrote")
     scored.add_argument("highlights", type=Path, help="a run's highlights.json")
@@ -279,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "make":
             out = make(args.file, args.duration, seed=args.seed, bed_db=args.bed_db,
-                       split=args.split)
+                       split=args.split, rate=args.rate)
             what = "moment" if args.split == NOISE else "reaction"
             print(f"{args.file}: {count(len(read_truth(out).reactions), what)}; its truth: {out}")
         elif args.command == "tally":

@@ -4,10 +4,14 @@ Each frame is the first ~43 ms of its 50 ms (:func:`frame_size` samples: 2048 at
 over, 1024 under, so no frame reaches into the next and a segment that starts on a frame's
 time gives the same frames as a run from the start). At 44.1 kHz and over, its samples are
 summed in pairs (half the rate: everything up to :data:`FMAX` is kept, and the transform
-costs half); Hann-windowed, its power in :data:`BANDS` mel bands from :data:`FMIN` to
-:data:`FMAX` Hz (librosa's Slaney filters), in dB (0 dB: a full-scale sine's power in one
-bin), kept in steps of 0.5 dB as one byte per band (3.5 MB an hour). Audio under
-:data:`MIN_RATE` has no spectra: its top bands would be empty.
+costs half; a pair's sum is a gentle filter, not a wall: at 48 kHz the top band is 2.5 dB
+down, and what lies over 12 kHz folds into the bands under it, weaker: from 14 kHz 4 dB
+down at 10 kHz, from 18 kHz 8 dB down at 6 kHz. The check, trained at 24 kHz, judges as
+well at 48 kHz: docs/benchmarks.md, "at a stream's own rate"); Hann-windowed, its power in
+:data:`BANDS` mel bands from :data:`FMIN` to :data:`FMAX` Hz (librosa's Slaney filters), in
+dB (0 dB: a full-scale sine's power in one bin), kept in steps of 0.5 dB as one byte per
+band (3.5 MB an hour). Audio under :data:`MIN_RATE` has no spectra: its top bands would be
+empty.
 """
 
 from __future__ import annotations
