@@ -298,6 +298,12 @@ def _db(x: float) -> float:
 
 # -- composing ----------------------------------------------------------------------------
 
+def check_rate(rate: int) -> int:
+    """``rate`` as a recording's sample rate: a whole number of Hz, 8 to 192 kHz (else an
+    :class:`~m0core.errors.OptionError`)."""
+    return whole("rate", rate, low=8000, high=192000)
+
+
 def check_levels(duration: float, bed_db: float) -> None:
     """An :class:`~m0core.errors.OptionError` unless ``duration`` is 30 s to 4 h and
     ``bed_db`` −60 to −6 dBFS (what a composed recording can be)."""
@@ -319,7 +325,7 @@ def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str
     (another rate moves the draws a little: the same seed composes another recording).
     """
     check_levels(duration, bed_db)
-    rate = whole("rate", rate, low=8000, high=192000)
+    rate = check_rate(rate)
     number("drift_db", drift_db, low=0.0, high=12.0)
     unknown = [b for b in beds if b not in BEDS]
     if unknown or not beds:

@@ -54,7 +54,7 @@ from typing import NamedTuple
 
 from m0core import stops
 from m0core.batch.runner import job_folders
-from m0core.checks import number, whole
+from m0core.checks import number
 from m0core.dev import corpus, synth
 from m0core.errors import InputError, M0Error, OutputError
 from m0core.model import Highlight
@@ -96,7 +96,7 @@ def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str,
                           f"({exc.strerror or exc})") from None
     if split == NOISE:
         corpus.check_levels(duration, bed_db)
-        rate = whole("rate", NOISE_RATE if rate is None else rate, low=8000, high=192000)
+        rate = corpus.check_rate(NOISE_RATE if rate is None else rate)
         events = synth.plan_events(duration, seed=seed)
         corpus.encode(path, synth.audio_blocks(duration, events, seed=seed, bed_db=bed_db,
                                                sample_rate=rate), rate)
