@@ -335,8 +335,8 @@ def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str
         raise OptionError(missing_reason)
     pool = pools(split) if sounds is None else sounds
     rng = np.random.default_rng([int(seed), SPLITS.index(split), 12])
-    sr, n = rate, int(round(duration * rate))
-    t = np.arange(0, n, sr // 100) / sr  # the level curves are made every 10 ms
+    n = int(round(duration * rate))
+    t = np.arange(0, n, rate // 100) / rate  # the level curves are made every 10 ms
     drift = drift_db * np.sin(2 * np.pi * (t / duration + rng.uniform(0, 1)))
 
     segments = _segments(duration, beds, rng)
@@ -360,26 +360,26 @@ def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str
     music_gain = _music_shape(music_gain, t, rng, distractors)
 
     def curve(gain_db: np.ndarray) -> np.ndarray:
-        return np.repeat(10.0 ** ((gain_db + drift) / 20.0), sr // 100)[:n]
+        return np.repeat(10.0 ** ((gain_db + drift) / 20.0), rate // 100)[:n]
 
-    bed = _music(n, pool["music"], rng, sr) * curve(music_gain)
+    bed = _music(n, pool["music"], rng, rate) * curve(music_gain)
     sparse = np.zeros(len(t), dtype=bool)
     for start, end, kind in segments:
         sparse[(t >= start) & (t < end)] = kind == "silence"
-    bed += _talk(n, pool["talk"], rng, talk_gain, sparse, sr) * curve(talk_gain)
-    noise = np.concatenate(list(synth.audio_blocks(n / sr, [], sample_rate=sr, bed_db=0.0,
+    bed += _talk(n, pool["talk"], rng, talk_gain, sparse, rate) * curve(talk_gain)
+    noise = np.concatenate(list(synth.audio_blocks(n / rate, [], sample_rate=rate, bed_db=0.0,
                                                    drift_db=0.0, seed=int(seed))))[:n]
     bed += noise * (curve(noise_gain) + 10.0 ** ((bed_db - 45.0) / 20.0))  # + room tone
 
     mix = bed.copy()
-    reactions = _place_reactions(mix, bed, duration, pool, rng, sr)
+    reactions = _place_reactions(mix, bed, duration, pool, rng, rate)
     taken = [(e.time - 1.0, e.end + 1.0) for e in reactions]
     effects = _place_others(mix, bed, duration, rng, taken, every=(8.0, 22.0), kinds={
-        "effect": (pool["effects"], (3.0, 8.0), 1)}, rate=sr)
+        "effect": (pool["effects"], (3.0, 8.0), 1)}, rate=rate)
     taken += [(e.time - 1.0, e.end + 1.0) for e in distractors]
     distractors += _place_others(mix, bed, duration, rng, taken, every=(40.0, 80.0), kinds={
         "slam": (pool["impacts"], (12.0, 20.0), 1), "cough": (pool["coughs"], (6.0, 10.0), 2),
-        "notification": (pool["notifications"], (4.0, 10.0), 1)}, rate=sr)
+        "notification": (pool["notifications"], (4.0, 10.0), 1)}, rate=rate)
     peak = float(np.max(np.abs(mix))) or 1.0
     if peak > 0.99:  # keep the mix unclipped (rare: loud bed and a loud reaction)
         mix *= 0.99 / peak
