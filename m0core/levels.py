@@ -67,3 +67,33 @@ def audible_percentiles(rows: np.ndarray, q: list[float]) -> np.ndarray:
         out[:, mixed] = np.nanpercentile(np.where(ignored[mixed], np.nan, rows[mixed]), q,
                                          axis=-1)
     return out
+
+
+class RunningPercentile:
+    """A percentile of every audible value seen so far (digital silence left out), to
+    ``step`` dB, in constant memory: a count of the values in each ``step``-dB bin from
+    :data:`SILENT_DB` up to ``top`` dB (louder ones count in the last)."""
+
+    def __init__(self, percentile: float, *, step: float = 0.1, top: float = 20.0) -> None:
+        self.percentile = percentile
+        self.step = step
+        self._counts = np.zeros(int(np.ceil((top - SILENT_DB) / step)) + 1, dtype=np.int64)
+        self.count = 0
+
+    def add(self, values: np.ndarray) -> None:
+        """Count ``values`` (dB; cleaned, as :func:`clean` gives them)."""
+        audible = values[values >= SILENT_DB]
+        if len(audible):
+            bins = np.minimum(((audible - SILENT_DB) / self.step).astype(np.int64),
+                              len(self._counts) - 1)
+            self._counts += np.bincount(bins, minlength=len(self._counts))
+            self.count += len(audible)
+
+    def value(self) -> float | None:
+        """The percentile by nearest rank (the smallest value with that share of the values at
+        or under it), as the top of its bin; ``None`` before any audible value."""
+        if not self.count:
+            return None
+        rank = int(np.ceil(self.percentile / 100.0 * self.count))
+        index = int(np.searchsorted(np.cumsum(self._counts), max(1, rank)))
+        return SILENT_DB + (index + 1) * self.step

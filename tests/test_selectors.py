@@ -11,6 +11,7 @@ import pytest
 from m0_plugins.selectors.spacing import Candidate, PeakSpacer
 from m0core import plugins
 from m0core.errors import OptionError
+from m0core.levels import SILENT_DB, RunningPercentile
 from m0core.model import Highlight, Timeline
 
 HOP = 0.1
@@ -388,6 +389,25 @@ def test_top_respects_count_spacing_and_threshold():
     assert all(h.peak_db >= -25.0 for h in run(make("top", -25.0, count=50), curve))
     assert run(make("top", 0.0), curve) == []
     assert run(make("top"), np.full(600, -12.0, dtype=np.float32)) == []  # nothing stands out
+
+
+def test_a_running_percentile_is_the_nearest_rank_s_to_its_step_without_digital_silence():
+    rng = np.random.default_rng(3)
+    ceiling = RunningPercentile(99.9)
+    assert ceiling.value() is None
+    seen = []
+    for _ in range(20):
+        part = rng.normal(-30.0, 6.0, int(rng.integers(0, 700)))
+        part[rng.random(len(part)) < 0.1] = -200.0  # digital silence, left out
+        ceiling.add(part)
+        seen.append(part[part >= SILENT_DB])
+        # the nearest rank's value, to the top of its 0.1-dB bin
+        want = np.percentile(np.concatenate(seen), 99.9, method="inverted_cdf")
+        assert want <= ceiling.value() <= want + 0.1 + 1e-9, (ceiling.value(), want)
+    assert ceiling.count == sum(len(p) for p in seen)
+    loud = RunningPercentile(50.0)
+    loud.add(np.array([25.0, 30.0, -99.5]))  # over its top: the last bin
+    assert loud.value() == pytest.approx(20.0, abs=0.11)
 
 
 # -- standout -------------------------------------------------------------------------------
