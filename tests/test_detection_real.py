@@ -520,6 +520,32 @@ def test_a_reaction_just_over_the_margin_is_a_faint_moment_and_an_effect_as_loud
                          for h in faint), faint
 
 
+def test_through_a_compressor_a_reaction_at_the_recording_s_ceiling_is_a_faint_moment(
+        tmp_path):
+    """A stream-like recording over a loud bed (-21 dBFS), then through ffmpeg's compressor at
+    OBS's defaults on the whole mix (10:1 over -18 dBFS): the compressor squeezes the
+    reactions to one level, so one of four stands only +9 dB over its bed, under the margin
+    and under what makes a faint moment. It reaches the recording's ceiling (as loud as its
+    loudest moments), so it is a faint moment there, kept on the chance any moment needs:
+    every reaction found, nothing else, where without the ceiling that one is lost."""
+    _require()
+    made = tmp_path / "made.flac"
+    truth = corpus.write(made, DURATION, seed=347, bed_db=-21.0, split="validation")
+    squeezed = tmp_path / "squeezed.m4a"
+    run_ffmpeg("-i", str(made), "-af", "acompressor=threshold=0.125:ratio=10:attack=6:"
+               "release=60", "-c:a", "aac", "-b:a", "160k", str(squeezed))
+    runs = {name: m0core.analyze(squeezed, clips=False, cache=False,
+                                 selector_params=params).highlights
+            for name, params in (("default", {}), ("no ceiling", {"ceiling": False}))}
+    found = {name: synth.match_events(truth.reactions, hs) for name, hs in runs.items()}
+    assert (found["default"].found, found["default"].false) == (4, 0), runs["default"]
+    assert (found["no ceiling"].found, found["no ceiling"].false) == (3, 0), runs["no ceiling"]
+    top = [h for h in runs["default"] if "as loud as the recording gets" in h.reason]
+    assert len(top) == 1 and top[0].kind == "faint", runs["default"]
+    assert round(top[0].peak_time, 2) not in {round(h.peak_time, 2)
+                                              for h in runs["no ceiling"]}
+
+
 @pytest.mark.slow
 def test_a_reaction_near_a_moment_is_kept_where_the_check_is_sure(tmp_path):
     """Two stream-like recordings of talk and long pauses (the corpus's, 4 minutes each): in

@@ -14,6 +14,7 @@ from m0core.errors import OptionError
 from m0core.judge import check, spectra
 from m0core.judge.check import LOOSE_SENSITIVITY, Earlier
 from m0core.levels import (
+    RunningPercentile,
     audible_percentiles,
     clean,
     ignored_silence,
@@ -47,6 +48,17 @@ FAINT_WITHIN_DB = 10.0
 #: under ``faint_db`` over its bed, for this many seconds of such values, at least.
 NEAR_FAINT_DB = 1.5
 NEAR_FAINT_HOLD = 0.7
+
+#: A candidate is at the recording's **ceiling** when its loudest value comes within
+#: ``CEILING_DB`` of the ``CEILING_PERCENTILE``-th percentile of the recording's values so far
+#: (the level its loudest moments reach: where a compressor squeezes them, one level).
+CEILING_PERCENTILE = 99.9
+CEILING_DB = 1.0
+#: One at the ceiling is faint where its loud part stands this many dB under ``faint_db``.
+CEILING_UNDER_FAINT_DB = 2.5
+#: Seconds a decision waits for at the recording's start (where the ceiling is heard), so
+#: the ceiling is the recording's, not a first loud moment's own.
+CEILING_SEEN = 120.0
 
 #: Sensitivity 0 … 1 moves every margin by this many dB (0.5 is the default: no change).
 SENSITIVITY_DB = 8.0
@@ -126,7 +138,16 @@ class Standout:
        ``excess`` counted from there), or peaking at the margin with its loud part
        :data:`NEAR_FAINT_DB` under ``faint_db`` for :data:`NEAR_FAINT_HOLD` seconds (a
        reaction beside a pause, whose bed the talk around it raises; one placed just over the
-       margin that stays there more briefly still).
+       margin that stays there more briefly still). One **at the ceiling** (``ceiling``, on
+       by default) is faint too, kept on the chance any moment needs
+       (:data:`~m0core.judge.check.DROP_BELOW`): its loudest value within
+       :data:`CEILING_DB` of the recording's ceiling (the :data:`CEILING_PERCENTILE`-th
+       percentile of its values up to the end of the candidate's ``context``), its loud part
+       :data:`CEILING_UNDER_FAINT_DB` under ``faint_db`` over its bed for ``faint_hold``
+       seconds: a compressor on the whole mix squeezes a reaction over a loud bed to the
+       level of the recording's loudest moments, under the margin, while a sound that is no
+       moment seldom reaches that level in a recording that is not squeezed. Decisions wait
+       until :data:`CEILING_SEEN` seconds are heard, so the ceiling is the recording's.
 
     4. **The check** (``check``, on by default): a moment is also judged by what it sounds
        like, when the pipeline gives the spectra of the audio (:meth:`listen`): a model
@@ -161,7 +182,8 @@ class Standout:
     judged it (so of two moments as far over, the one that sounds more like a reaction ranks
     first); its peak is its loudest value; its ``reason`` says by how much and how long. A
     decision waits ``context`` seconds after its candidate (a burst ``busy_window`` seconds,
-    up to twice that near the recording's start);
+    up to twice that near the recording's start; with the check and the ceiling, none
+    before :data:`CEILING_SEEN` seconds are heard);
     memory is bounded.
 
     Parameters
@@ -209,6 +231,7 @@ class Standout:
         near_db: float = 2.0,
         near_chance: float = 0.95,
         check: bool = True,
+        ceiling: bool = True,
     ) -> None:
         self.timeline = params.timeline(timeline)
         hop = self.timeline.hop
@@ -265,6 +288,11 @@ class Standout:
         self._codes, self._c0 = spectra.NONE, 0  # spectra heard, from frame _c0
         # the recording's loud moments, which the check sets each moment against
         self._earlier = Earlier()
+        self.ceiling = flag("ceiling", ceiling)
+        self._ceiling = RunningPercentile(CEILING_PERCENTILE)
+        self._counted = 0                    # values the ceiling has counted
+        # only a selector whose faint moments may be at the ceiling waits for it
+        self._wait = int(round(CEILING_SEEN / hop)) if self.check and self.ceiling else 0
         self._loose = Standout(Timeline(hop=hop, duration=self.timeline.duration),
                                sensitivity=LOOSE_SENSITIVITY, check=False) \
             if self.check else None
@@ -465,8 +493,12 @@ class Standout:
             if span.measured:
                 continue
             s, e = span.start, span.last + 1
-            if not self._ended and e + self._after(s, self._context) > self._n:
+            if not self._ended and (e + self._after(s, self._context) > self._n
+                                    or self._n < self._wait):
                 break
+            # the ceiling of the values up to this candidate's context's end (or, at the
+            # recording's start, the wait's), however the values came in
+            self._count_to(max(e + self._after(s, self._context), self._wait))
             values = self._raw[s - self._r0:e - self._r0]
             around = self._nearest(s, e, self._side)
             wide = self._nearest(s, e, self._context)
@@ -503,10 +535,15 @@ class Standout:
                     bar = self.faint_chance
                 elif self._near(values, bed, span.loud, level, loud_for):
                     bar = self.near_chance
+                top = (bar is None or bar > check.DROP_BELOW) and \
+                    self._at_ceiling(span.peak_db, level, loud_for)
+                if top:
+                    bar = check.DROP_BELOW
                 if bar is not None:
                     span.ok, span.score, span.kind, span.bar = True, excess, "faint", bar
                     span.reason = (f"faint: +{level:.0f} dB over the bed around it for "
-                                   f"{loud_for:.1f} s")
+                                   f"{loud_for:.1f} s" + (", as loud as the recording gets"
+                                                          if top else ""))
 
     def _over(self, values: np.ndarray, line: float) -> tuple[np.ndarray, float, bool]:
         """The ``values`` over ``line`` (dB), their dB·s over it, and whether they hold there:
@@ -527,6 +564,22 @@ class Standout:
                 level >= self.faint - NEAR_FAINT_DB:
             return True
         return self._over(values, bed + self.margin - self.near_db)[2]
+
+    def _count_to(self, end: int) -> None:
+        """Count the values before ``end`` (those received) in the ceiling."""
+        end = min(end, self._n)
+        if end > self._counted:
+            self._ceiling.add(self._raw[self._counted - self._r0:end - self._r0])
+            self._counted = end
+
+    def _at_ceiling(self, peak_db: float, level: float, loud_for: float) -> bool:
+        """Whether a candidate peaking at ``peak_db``, its loud part ``level`` dB over its bed
+        for ``loud_for`` seconds, is faint at the recording's ceiling: its peak within
+        :data:`CEILING_DB` of it, its loud part :data:`CEILING_UNDER_FAINT_DB` under
+        ``faint_db`` for ``faint_hold`` seconds."""
+        top = self._ceiling.value() if self.ceiling else None
+        return top is not None and peak_db >= top - CEILING_DB and \
+            loud_for >= self._faint_hold - 1e-9 and level >= self.faint - CEILING_UNDER_FAINT_DB
 
     def _talk(self, values: np.ndarray, top: float) -> bool:
         """Whether ``values`` hold at least ``talk`` separate sounds (more than ``bridge``
@@ -608,6 +661,7 @@ class Standout:
         while self._bumps and self._bumps[0][1] < first - 2 * self._busy_window:
             self._bumps.popleft()
         if keep - self._r0 > 4096:
+            self._count_to(keep)  # before any candidate still to be measured
             cut = keep - self._r0
             self._raw, self._r0 = self._raw[cut:].copy(), keep
         # the spectra a judgement reads reach this far before a peak
