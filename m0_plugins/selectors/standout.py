@@ -56,6 +56,9 @@ CEILING_PERCENTILE = 99.9
 CEILING_DB = 1.0
 #: One at the ceiling is faint where its loud part stands this many dB under ``faint_db``.
 CEILING_UNDER_FAINT_DB = 2.5
+#: ... and its loudest value at most this many dB over its loud part's level (squeezed flat, as
+#: a compressor leaves a loud moment; a sound left as it was peaks further over its loud part).
+CEILING_CREST_DB = 4.0
 #: Seconds a decision waits for at the recording's start (where the ceiling is heard), so
 #: the ceiling is the recording's, not a first loud moment's own.
 CEILING_SEEN = 120.0
@@ -144,9 +147,10 @@ class Standout:
        :data:`CEILING_DB` of the recording's ceiling (the :data:`CEILING_PERCENTILE`-th
        percentile of its values up to the end of the candidate's ``context``), its loud part
        :data:`CEILING_UNDER_FAINT_DB` under ``faint_db`` over its bed for ``faint_hold``
-       seconds: a compressor on the whole mix squeezes a reaction over a loud bed to the
-       level of the recording's loudest moments, under the margin, while a sound that is no
-       moment seldom reaches that level in a recording that is not squeezed. Decisions wait
+       seconds, its loudest value at most :data:`CEILING_CREST_DB` over its loud part: a
+       compressor on the whole mix squeezes a reaction over a loud bed to the level of the
+       recording's loudest moments, under the margin, and flat, while a sound that is no
+       moment seldom reaches that level so flat in a recording that is not squeezed. Decisions wait
        until :data:`CEILING_SEEN` seconds are heard, so the ceiling is the recording's.
 
     4. **The check** (``check``, on by default): a moment is also judged by what it sounds
@@ -536,7 +540,7 @@ class Standout:
                 elif self._near(values, bed, span.loud, level, loud_for):
                     bar = self.near_chance
                 top = (bar is None or bar > check.DROP_BELOW) and \
-                    self._at_ceiling(span.peak_db, level, loud_for)
+                    self._at_ceiling(span.peak_db, span.loud, level, loud_for)
                 if top:
                     bar = check.DROP_BELOW
                 if bar is not None:
@@ -572,13 +576,15 @@ class Standout:
             self._ceiling.add(self._raw[self._counted - self._r0:end - self._r0])
             self._counted = end
 
-    def _at_ceiling(self, peak_db: float, level: float, loud_for: float) -> bool:
-        """Whether a candidate peaking at ``peak_db``, its loud part ``level`` dB over its bed
-        for ``loud_for`` seconds, is faint at the recording's ceiling: its peak within
-        :data:`CEILING_DB` of it, its loud part :data:`CEILING_UNDER_FAINT_DB` under
-        ``faint_db`` for ``faint_hold`` seconds."""
+    def _at_ceiling(self, peak_db: float, loud: float, level: float, loud_for: float) -> bool:
+        """Whether a candidate peaking at ``peak_db``, ``loud`` dB over its bed, its loud part
+        ``level`` dB over it for ``loud_for`` seconds, is faint at the recording's ceiling: its
+        peak within :data:`CEILING_DB` of it and at most :data:`CEILING_CREST_DB` over its loud
+        part, its loud part :data:`CEILING_UNDER_FAINT_DB` under ``faint_db`` for
+        ``faint_hold`` seconds."""
         top = self._ceiling.value() if self.ceiling else None
         return top is not None and peak_db >= top - CEILING_DB and \
+            loud - level <= CEILING_CREST_DB + 1e-9 and \
             loud_for >= self._faint_hold - 1e-9 and level >= self.faint - CEILING_UNDER_FAINT_DB
 
     def _talk(self, values: np.ndarray, top: float) -> bool:
