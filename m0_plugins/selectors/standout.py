@@ -293,10 +293,12 @@ class Standout:
         # the recording's loud moments, which the check sets each moment against
         self._earlier = Earlier()
         self.ceiling = flag("ceiling", ceiling)
-        self._ceiling = RunningPercentile(CEILING_PERCENTILE)
+        # the recording's ceiling, counted (and waited for) only where a faint moment may be
+        # at it: with the check (so not in the loose selector below) and the ceiling on
+        self._ceiling = RunningPercentile(CEILING_PERCENTILE) \
+            if self.check and self.ceiling else None
         self._counted = 0                    # values the ceiling has counted
-        # only a selector whose faint moments may be at the ceiling waits for it
-        self._wait = int(round(CEILING_SEEN / hop)) if self.check and self.ceiling else 0
+        self._wait = int(round(CEILING_SEEN / hop)) if self._ceiling is not None else 0
         self._loose = Standout(Timeline(hop=hop, duration=self.timeline.duration),
                                sensitivity=LOOSE_SENSITIVITY, check=False) \
             if self.check else None
@@ -572,7 +574,7 @@ class Standout:
     def _count_to(self, end: int) -> None:
         """Count the values before ``end`` (those received) in the ceiling."""
         end = min(end, self._n)
-        if end > self._counted:
+        if self._ceiling is not None and end > self._counted:
             self._ceiling.add(self._raw[self._counted - self._r0:end - self._r0])
             self._counted = end
 
@@ -582,7 +584,7 @@ class Standout:
         peak within :data:`CEILING_DB` of it and at most :data:`CEILING_CREST_DB` over its loud
         part, its loud part :data:`CEILING_UNDER_FAINT_DB` under ``faint_db`` for
         ``faint_hold`` seconds."""
-        top = self._ceiling.value() if self.ceiling else None
+        top = self._ceiling.value() if self._ceiling is not None else None
         return top is not None and peak_db >= top - CEILING_DB and \
             loud - level <= CEILING_CREST_DB + 1e-9 and \
             loud_for >= self._faint_hold - 1e-9 and level >= self.faint - CEILING_UNDER_FAINT_DB
