@@ -315,6 +315,40 @@ def test_a_recording_is_made_at_a_stream_s_own_rate_with_what_its_sounds_hold_ov
 
 
 @HELDOUT_TOOL
+def test_make_mic_puts_the_voice_through_a_filter_before_the_mix(tmp_path):
+    """`make --mic obs`: the streamer's voice goes through OBS's Compressor at its defaults
+    before it is mixed, as a mic filter in OBS does. On a loud bed the reactions come out
+    quieter than the same seed composes them without it, at the same times; the truth says
+    which filter. A filter ffmpeg refuses, or a mic on a noise bed, is one line and no file."""
+    _require()
+    path = tmp_path / "mic.m4a"
+    made = _heldout("make", str(path), "--seed", "5", "--bed-db", "-22", "--duration", "60",
+                    "--mic", "obs")
+    assert made.returncode == 0, made.stderr
+    doc = json.loads((tmp_path / "mic.m4a.truth.json").read_text())
+    plain, truth = corpus.compose(60.0, seed=5, bed_db=-22.0, split="validation")
+    assert doc["mic"] == corpus.OBS_COMPRESSOR and truth.mic is None
+    assert truth.reactions and [synth.Event(**e) for e in doc["reactions"]] == truth.reactions
+    heard = np.frombuffer(subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-"],
+        capture_output=True, check=True).stdout, np.float32)
+
+    def level(x: np.ndarray, event: synth.Event) -> float:  # dB over the reaction
+        span = x[int(event.time * corpus.SAMPLE_RATE):int(event.end * corpus.SAMPLE_RATE)]
+        return float(10 * np.log10(np.mean(span.astype(np.float64) ** 2)))
+
+    for event in truth.reactions:
+        assert level(heard, event) < level(plain, event) - 3.0, event
+    for args, says in ((("--mic", "nonsense=3"), "ffmpeg refused it"),
+                       (("--mic", "obs", "--split", "noise"), "leave out --mic")):
+        failed = _heldout("make", str(tmp_path / "x.m4a"), "--seed", "1", "--duration", "30",
+                          *args)
+        assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
+        assert says in failed.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mic.m4a", "mic.m4a.truth.json"]
+
+
+@HELDOUT_TOOL
 def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     """python -m m0core.dev.heldout tally FOLDER OUT: after `make` wrote recordings into
     FOLDER and `m0 batch` ran on them, one line a recording and the totals, by the same rules

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ import numpy as np
 from m0core.checks import number, whole
 from m0core.dev import synth
 from m0core.errors import OptionError
-from m0core.media.ffmpeg import ffmpeg_exe
+from m0core.media.ffmpeg import ffmpeg_exe, reason
 
 
 def _packages(listing: str) -> tuple[str, ...]:
@@ -75,6 +76,9 @@ SPLITS = ("dev", "validation", "outside")
 #: Changes whenever the same arguments would compose a different recording.
 VERSION = 1
 BEDS = ("music", "talk", "both", "noise", "silence")
+#: OBS's Compressor filter at its defaults (ratio 10:1, threshold −18 dB, attack 6 ms, release
+#: 60 ms, no output gain) as an ffmpeg audio filter: a ``mic`` for :func:`compose`.
+OBS_COMPRESSOR = "acompressor=threshold=0.125:ratio=10:attack=6:release=60"
 
 _HW = "games/hedgewars/Data"
 #: Voice lines that are not reactions (coughs and moans are distractors).
@@ -101,6 +105,7 @@ class Recording:
     distractors: list[synth.Event] = field(default_factory=list)
     effects: list[synth.Event] = field(default_factory=list)
     beds: list[tuple[float, float, str]] = field(default_factory=list)
+    mic: str | None = None  # the ffmpeg filter the voice went through (compose's ``mic``)
 
 
 _WX = "games/warmux"
@@ -313,7 +318,7 @@ def check_levels(duration: float, bed_db: float) -> None:
 
 def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str = "dev",
             drift_db: float = 3.0, beds: tuple[str, ...] = BEDS, sounds: dict | None = None,
-            rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Recording]:
+            rate: int = SAMPLE_RATE, mic: str | None = None) -> tuple[np.ndarray, Recording]:
     """The samples (mono float32 at ``rate`` Hz) and ground truth of one recording.
 
     ``bed_db`` is the bed's nominal RMS level in dBFS (−40 quiet … −18 loud); it drifts by
@@ -323,6 +328,10 @@ def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str
     sounds are brought to and mixed at: at 44.1 or 48 kHz, as a stream's own, a sound keeps
     what it holds over 12 kHz. Deterministic from ``seed``, ``split``, ``sounds`` and ``rate``
     (another rate moves the draws a little: the same seed composes another recording).
+    ``mic`` is an ffmpeg audio filter the streamer's voice (the talk and the reactions) goes
+    through before it is mixed, as a mic's filters in OBS do (:data:`OBS_COMPRESSOR`); the
+    reactions' levels over their bed are as placed before it. Else an
+    :class:`~m0core.errors.OptionError` says ffmpeg refused it.
     """
     check_levels(duration, bed_db)
     rate = check_rate(rate)
@@ -362,17 +371,19 @@ def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str
     def curve(gain_db: np.ndarray) -> np.ndarray:
         return np.repeat(10.0 ** ((gain_db + drift) / 20.0), rate // 100)[:n]
 
-    bed = _music(n, pool["music"], rng, rate) * curve(music_gain)
+    music = _music(n, pool["music"], rng, rate) * curve(music_gain)
     sparse = np.zeros(len(t), dtype=bool)
     for start, end, kind in segments:
         sparse[(t >= start) & (t < end)] = kind == "silence"
-    bed += _talk(n, pool["talk"], rng, talk_gain, sparse, rate) * curve(talk_gain)
+    talk = _talk(n, pool["talk"], rng, talk_gain, sparse, rate) * curve(talk_gain)
     noise = np.concatenate(list(synth.audio_blocks(n / rate, [], sample_rate=rate, bed_db=0.0,
                                                    drift_db=0.0, seed=int(seed))))[:n]
-    bed += noise * (curve(noise_gain) + 10.0 ** ((bed_db - 45.0) / 20.0))  # + room tone
+    room = noise * (curve(noise_gain) + 10.0 ** ((bed_db - 45.0) / 20.0))  # + room tone
+    bed = music + talk + room
 
-    mix = bed.copy()
-    reactions = _place_reactions(mix, bed, duration, pool, rng, rate)
+    shouts = np.zeros(n)
+    reactions = _place_reactions(shouts, bed, duration, pool, rng, rate)
+    mix = bed + shouts if mic is None else music + room + _through(talk + shouts, mic, rate)
     taken = [(e.time - 1.0, e.end + 1.0) for e in reactions]
     effects = _place_others(mix, bed, duration, rng, taken, every=(8.0, 22.0), kinds={
         "effect": (pool["effects"], (3.0, 8.0), 1)}, rate=rate)
@@ -384,8 +395,23 @@ def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str
     if peak > 0.99:  # keep the mix unclipped (rare: loud bed and a loud reaction)
         mix *= 0.99 / peak
     truth = Recording(duration, bed_db, split, int(seed), reactions,
-                      sorted(distractors, key=lambda e: e.time), effects, segments)
+                      sorted(distractors, key=lambda e: e.time), effects, segments, mic)
     return mix.astype(np.float32), truth
+
+
+def _through(samples: np.ndarray, audio_filter: str, rate: int) -> np.ndarray:
+    """Mono ``samples`` at ``rate`` Hz through the ffmpeg audio filter ``audio_filter``, as
+    many as went in (an :class:`~m0core.errors.OptionError` where ffmpeg refuses it)."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(rate),
+           "-ac", "1", "-i", "pipe:0", "-af", audio_filter, "-f", "f32le", "-ac", "1",
+           "-ar", str(rate), "pipe:1"]
+    done = subprocess.run(cmd, input=samples.astype("<f4").tobytes(), capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        raise OptionError(f"mic {audio_filter!r}: ffmpeg refused it "
+                          f"({reason(done.stderr.decode(errors='replace'))})")
+    out = np.frombuffer(done.stdout, dtype="<f4").astype(np.float64)[:len(samples)]
+    return np.pad(out, (0, len(samples) - len(out)))
 
 
 def _segments(duration: float, beds: tuple[str, ...], rng: np.random.Generator

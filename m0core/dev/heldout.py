@@ -14,7 +14,10 @@ something cannot be read or made. ``--split noise`` makes a synthetic noise bed 
 benchmark's instead (:mod:`m0core.dev.synth`: cheers, shouts and spikes over drifting noise,
 48 kHz; no package needed), with its moments as the truth. ``--rate 48000`` (or 44100)
 composes a stream-like recording at a stream VOD's own rate instead of the corpus's 24 kHz:
-its sounds keep what they hold over 12 kHz.
+its sounds keep what they hold over 12 kHz. ``--mic obs`` puts the streamer's voice (the
+talk and the reactions) through OBS's Compressor at its defaults before the mix, as a
+streamer's mic filter does (``--mic FILTER``: any ffmpeg audio filter); the reactions'
+levels over their bed are as placed before it.
 
 For many recordings at once, make them in one folder, run ``m0 batch "FOLDER/*.m4a" OUT
 --no-clips`` on them, then ``python -m m0core.dev.heldout tally FOLDER OUT``: one line a
@@ -56,7 +59,7 @@ from m0core import stops
 from m0core.batch.runner import job_folders
 from m0core.checks import number
 from m0core.dev import corpus, synth
-from m0core.errors import InputError, M0Error, OutputError
+from m0core.errors import InputError, M0Error, OptionError, OutputError
 from m0core.model import Highlight
 from m0core.outputs import position, read_highlights, write_json_atomic
 from m0core.words import count
@@ -82,11 +85,13 @@ def truth_path(path: Path) -> Path:
 
 
 def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str,
-         rate: int | None = None) -> Path:
+         rate: int | None = None, mic: str | None = None) -> Path:
     """Write the recording ``path`` (:func:`m0core.dev.corpus.write`, or a noise bed of
     :mod:`m0core.dev.synth` where ``split`` is :data:`NOISE`) at ``rate`` Hz (default: the
     corpus's :data:`~m0core.dev.corpus.SAMPLE_RATE`, a noise bed's :data:`NOISE_RATE`) and
-    its truth beside it; the truth's path. Both are there or neither: where the truth cannot
+    its truth beside it; the truth's path. ``mic`` is an ffmpeg audio filter a stream-like
+    recording's voice goes through (:func:`m0core.dev.corpus.compose`); a noise bed has none
+    (an :class:`~m0core.errors.OptionError`). Both are there or neither: where the truth cannot
     be written, the recording is removed and an :class:`~m0core.errors.OutputError` says why.
     Its folder is made if need be."""
     try:
@@ -95,6 +100,8 @@ def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str,
         raise OutputError(f"{path.parent}: cannot make the folder "
                           f"({exc.strerror or exc})") from None
     if split == NOISE:
+        if mic is not None:
+            raise OptionError("a noise bed has no voice for a mic filter: leave out --mic")
         corpus.check_levels(duration, bed_db)
         rate = corpus.check_rate(NOISE_RATE if rate is None else rate)
         events = synth.plan_events(duration, seed=seed)
@@ -104,7 +111,7 @@ def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str,
                                  beds=[(0.0, duration, "noise")])
     else:
         truth = corpus.write(path, duration, seed=seed, bed_db=bed_db, split=split,
-                             rate=corpus.SAMPLE_RATE if rate is None else rate)
+                             rate=corpus.SAMPLE_RATE if rate is None else rate, mic=mic)
     out = truth_path(path)
     try:
         write_json_atomic(out, {"schema": TRUTH_SCHEMA, "recording": path.name, **asdict(truth)})
@@ -273,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
                       help=f"samples a second (default {corpus.SAMPLE_RATE}, a noise bed "
                            f"{NOISE_RATE}); 48000 or 44100, as a stream's VOD, keeps what the "
                            f"sounds hold over 12 kHz")
+    made.add_argument("--mic", default=None, metavar="FILTER",
+                      help=f"an ffmpeg audio filter the voice (talk and reactions) goes "
+                           f"through before the mix, as a mic's filters in OBS; obs: OBS's "
+                           f"Compressor at its defaults ({corpus.OBS_COMPRESSOR})")
     scored = commands.add_parser("score", help="score a highlights.json against a truth file")
     scored.add_argument("truth", type=Path, help="the FILE.truth.json that make wrote")
     scored.add_argument("highlights", type=Path, help="a run's highlights.json")
@@ -289,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "make":
             out = make(args.file, args.duration, seed=args.seed, bed_db=args.bed_db,
-                       split=args.split, rate=args.rate)
+                       split=args.split, rate=args.rate,
+                       mic=corpus.OBS_COMPRESSOR if args.mic == "obs" else args.mic)
             what = "moment" if args.split == NOISE else "reaction"
             print(f"{args.file}: {count(len(read_truth(out).reactions), what)}; its truth: {out}")
         elif args.command == "tally":
