@@ -47,6 +47,13 @@ def _require() -> None:
         pytest.skip(why)
 
 
+def _mono(path: Path) -> np.ndarray:
+    """The recording at ``path`` decoded by ffmpeg as mono float32 samples."""
+    return np.frombuffer(subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-"],
+        capture_output=True, check=True).stdout, np.float32)
+
+
 def _make(job: tuple[str, int, float]) -> corpus.Recording:
     path, seed, bed_db = job
     return corpus.write(path, DURATION, seed=seed, bed_db=bed_db, split="validation")
@@ -298,15 +305,13 @@ def test_a_recording_is_made_at_a_stream_s_own_rate_with_what_its_sounds_hold_ov
     doc = json.loads((tmp_path / "held48.m4a.truth.json").read_text())
     assert truth.reactions and [synth.Event(**e) for e in doc["reactions"]] == truth.reactions
     assert len(samples) == 60 * 48000 and probe(path).sample_rate == 48000
-    decoded = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "f32le",
-                              "-ac", "1", "-"], capture_output=True, check=True).stdout
 
     def over_12_khz(x: np.ndarray) -> float:  # dB of the power over 12 kHz, of all
         power = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
         return float(10 * np.log10(power[np.fft.rfftfreq(len(x), 1 / 48000) > 12000].sum()
                                    / power.sum()))
 
-    composed, heard = over_12_khz(samples), over_12_khz(np.frombuffer(decoded, np.float32))
+    composed, heard = over_12_khz(samples), over_12_khz(_mono(path))
     assert composed > -40.0 and heard == pytest.approx(composed, abs=6.0), (composed, heard)
     failed = _heldout("make", str(tmp_path / "x.m4a"), "--seed", "1", "--rate", "100")
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
@@ -329,9 +334,7 @@ def test_make_mic_puts_the_voice_through_a_filter_before_the_mix(tmp_path):
     plain, truth = corpus.compose(60.0, seed=5, bed_db=-22.0, split="validation")
     assert doc["mic"] == corpus.OBS_COMPRESSOR and truth.mic is None
     assert truth.reactions and [synth.Event(**e) for e in doc["reactions"]] == truth.reactions
-    heard = np.frombuffer(subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-"],
-        capture_output=True, check=True).stdout, np.float32)
+    heard = _mono(path)
 
     def level(x: np.ndarray, event: synth.Event) -> float:  # dB over the reaction
         span = x[int(event.time * corpus.SAMPLE_RATE):int(event.end * corpus.SAMPLE_RATE)]

@@ -342,6 +342,8 @@ def compose(duration: float, *, seed: int = 0, bed_db: float = -30.0, split: str
     missing_reason = missing(split)
     if missing_reason:
         raise OptionError(missing_reason)
+    if mic is not None:  # a filter ffmpeg refuses is said now, not after the composing
+        _through(np.zeros(rate // 10), mic, rate)
     pool = pools(split) if sounds is None else sounds
     rng = np.random.default_rng([int(seed), SPLITS.index(split), 12])
     n = int(round(duration * rate))

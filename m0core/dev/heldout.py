@@ -94,14 +94,14 @@ def make(path: Path, duration: float, *, seed: int, bed_db: float, split: str,
     (an :class:`~m0core.errors.OptionError`). Both are there or neither: where the truth cannot
     be written, the recording is removed and an :class:`~m0core.errors.OutputError` says why.
     Its folder is made if need be."""
+    if split == NOISE and mic is not None:
+        raise OptionError("a noise bed has no voice for a mic filter: leave out --mic")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{path.parent}: cannot make the folder "
                           f"({exc.strerror or exc})") from None
     if split == NOISE:
-        if mic is not None:
-            raise OptionError("a noise bed has no voice for a mic filter: leave out --mic")
         corpus.check_levels(duration, bed_db)
         rate = corpus.check_rate(NOISE_RATE if rate is None else rate)
         events = synth.plan_events(duration, seed=seed)
