@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from conftest import made_once, run_m0
 import m0core
 from benchmarks import detection as bench
 from m0_plugins.selectors import standout
-from m0core.dev import corpus, synth
+from m0core.dev import corpus, standing, synth
 from m0core.errors import OptionError
 from m0core.media.ffmpeg import ffmpeg_exe, probe
 from m0core.outputs import position, read_highlights
@@ -349,6 +350,40 @@ def test_make_mic_puts_the_voice_through_a_filter_before_the_mix(tmp_path):
         assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
         assert says in failed.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mic.m4a", "mic.m4a.truth.json"]
+
+
+def _stood(folder: Path) -> dict[str, tuple[float, float]]:
+    """`heldout stand FOLDER` on one loud-bed recording: for each way of hearing, the
+    reactions' median dB over the seconds around them and the chance one stands further than a
+    stretch without one."""
+    ran = _heldout("stand", str(folder))
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    assert lines[0].startswith("loud: 1 recording, ")
+    out = {}
+    for line in lines[1:3]:
+        way, median, chance = re.fullmatch(
+            r"  (.+): reactions ([+-][\d.]+) dB .*stands further: ([\d.]+)", line).groups()
+        out[way] = (float(median), float(chance))
+    return out
+
+
+@HELDOUT_TOOL
+def test_stand_hears_a_compressed_mic_squeeze_the_reactions_into_the_talk(tmp_path):
+    """`heldout stand`: the same loud-bed seed made as it is and through OBS's Compressor on
+    the mic. As made, its reactions stand far over the sound around them; through the mic they
+    stand much less, and a stretch without one is harder to tell from them; in the voice's
+    band a squeezed reaction still stands further than in the whole sound."""
+    _require()
+    for name, extra in (("made", ()), ("mic", ("--mic", "obs"))):
+        made = _heldout("make", str(tmp_path / name / "v.m4a"), "--seed", "303",
+                        "--bed-db", "-20", "--duration", "240", *extra)
+        assert made.returncode == 0, made.stderr
+    made, mic = _stood(tmp_path / "made"), _stood(tmp_path / "mic")
+    whole, voice = standing.WAYS
+    assert made[whole][0] > 10.0 and made[whole][1] >= 0.95
+    assert mic[whole][0] < made[whole][0] - 5.0 and mic[whole][1] < made[whole][1]
+    assert mic[voice][0] > mic[whole][0] + 2.0
 
 
 @HELDOUT_TOOL

@@ -28,6 +28,11 @@ stream-like recordings and for the noise beds (each file's F1 and precision of i
 to reach 0.9 on a stream-like recording, 0.95 on a noise bed; ``--bar`` holds every file to
 one bar). Exit code 1 when a recording has no run in ``OUT``.
 
+``python -m m0core.dev.heldout stand FOLDER`` says, before any run, how far the reactions of
+those recordings stand out of the sound around them, heard whole and in the voice's band, by
+the bed's level (:mod:`m0core.dev.standing`): what loudness has to find. A reaction through a
+compressor on the mic stands a few dB over the talk, where the same one as made stands 14.
+
 Example::
 
     python -m m0core.dev.heldout make held.m4a --seed 901 --bed-db -27 --split validation
@@ -39,6 +44,7 @@ Example::
     done
     m0 batch "held/*.m4a" out/ --no-clips
     python -m m0core.dev.heldout tally held/ out/
+    python -m m0core.dev.heldout stand held/
 
     python -m m0core.dev.heldout make beds/n5.flac --seed 5 --bed-db -42 --split noise
     m0 batch "beds/*.flac" beds-out/ --no-clips
@@ -58,7 +64,7 @@ from typing import NamedTuple
 from m0core import stops
 from m0core.batch.runner import job_folders
 from m0core.checks import number
-from m0core.dev import corpus, synth
+from m0core.dev import corpus, standing, synth
 from m0core.errors import InputError, M0Error, OptionError, OutputError
 from m0core.model import Highlight
 from m0core.outputs import position, read_highlights, write_json_atomic
@@ -127,6 +133,7 @@ class Truth(NamedTuple):
     reactions: list[synth.Event]
     split: str
     beds: list[tuple[float, float, str]]  # (start, end, kind) of each stretch of bed
+    bed_db: float = float("nan")  # the bed's level as placed (dBFS)
 
     def bed_at(self, time: float) -> str:
         """The bed at ``time`` in words ("" where the truth names none): one of the
@@ -143,7 +150,8 @@ def read_truth(path: Path) -> Truth:
         if doc.get("schema") != TRUTH_SCHEMA:
             raise ValueError(f"not an {TRUTH_SCHEMA} document")
         return Truth([synth.Event(**e) for e in doc["reactions"]], str(doc.get("split", "")),
-                      [(float(a), float(b), str(kind)) for a, b, kind in doc.get("beds", [])])
+                      [(float(a), float(b), str(kind)) for a, b, kind in doc.get("beds", [])],
+                      float(doc.get("bed_db", "nan")))
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -178,12 +186,7 @@ def tally(folder: Path, out_dir: Path, bar: float | None = None) -> tuple[str, i
     for a noise bed); and how many recordings had no run there."""
     if bar is not None:
         bar = number("bar", bar, low=0.0, high=1.0)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder")
-    truths = sorted(folder.glob("*" + _TRUTH_SUFFIX))
-    if not truths:
-        raise InputError(f"{folder}: no truth files (*{_TRUTH_SUFFIX}) in it")
-    recordings = [t.with_name(t.name[:-len(_TRUTH_SUFFIX)]) for t in truths]
+    truths, recordings = _made(folder)
     folders = job_folders(recordings, out_dir)
     lines: list[str] = []
     streams = _Kind("stream-like recording", BAR if bar is None else bar)
@@ -209,6 +212,30 @@ def tally(folder: Path, out_dir: Path, bar: float | None = None) -> tuple[str, i
     if unrun:
         lines.append(f"no run: {len(unrun)} ({', '.join(unrun)})")
     return "\n".join(lines), len(unrun)
+
+
+def _made(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The truth files in ``folder`` and the recordings they are of, in name order; an
+    :class:`InputError` where it is no folder or holds none."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder")
+    truths = sorted(folder.glob("*" + _TRUTH_SUFFIX))
+    if not truths:
+        raise InputError(f"{folder}: no truth files (*{_TRUTH_SUFFIX}) in it")
+    return truths, [t.with_name(t.name[:-len(_TRUTH_SUFFIX)]) for t in truths]
+
+
+def stand(folder: Path) -> str:
+    """How far the reactions of every recording in ``folder`` stand out of the sound around
+    them, the stream-like ones by the bed's level, the noise beds apart
+    (:func:`m0core.dev.standing.measure`)."""
+    made = []
+    for truth, recording in zip(*_made(folder), strict=True):
+        known = read_truth(truth)
+        group = "noise beds" if known.split == NOISE else standing.group_of(known.bed_db)
+        made.append((recording, group,
+                     [(e.time, e.time + e.duration) for e in known.reactions]))
+    return standing.measure(made)
 
 
 @dataclass
@@ -295,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
                          help=f"the F1 and precision of the N best every recording is to "
                               f"reach (default: {BAR:g} for a stream-like recording, "
                               f"{NOISE_BAR:g} for a noise bed)")
+    stood = commands.add_parser("stand", help="how far the reactions stand out of the sound "
+                                              "around them, heard whole and in the voice's "
+                                              "band, by the bed's level")
+    stood.add_argument("folder", type=Path, help="the folder of recordings and their truth")
     args = parser.parse_args(argv)
     code = 0
     try:
@@ -308,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
             text, unrun = tally(args.folder, args.out, args.bar)
             print(text)
             code = 1 if unrun else 0
+        elif args.command == "stand":
+            print(stand(args.folder))
         else:
             highlights, _ = read_highlights(args.highlights)
             print(report(read_truth(args.truth), highlights))
