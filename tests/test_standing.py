@@ -52,6 +52,12 @@ def test_separation_is_the_chance_a_reaction_stands_further():
     assert np.isnan(standing.separation([], [1.0]))
 
 
+def test_a_recording_is_grouped_by_its_beds_level():
+    assert [standing.group_of(db) for db in (-45.0, -33.5, -33.0, -26.1, -26.0, -18.0)] == \
+        ["quiet", "quiet", "normal", "normal", "loud", "loud"]
+    assert standing.group_of(float("nan")) == standing.UNKNOWN
+
+
 def test_the_voice_band_hears_a_voice_pitched_tone_and_not_a_bass_one(tmp_path):
     path = tmp_path / "tones.wav"
     run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=1000:duration=5:sample_rate=48000",
@@ -70,6 +76,11 @@ def test_a_recording_that_cannot_be_decoded_is_one_line(tmp_path):
     bad.write_bytes(b"not a recording at all" * 100)
     with pytest.raises(InputError, match=r"bad\.m4a: cannot decode it \("):
         standing.levels(bad)
+    blip = tmp_path / "blip.wav"
+    run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=1000:duration=0.05", str(blip))
+    with pytest.raises(InputError, match=r"blip\.wav: less than 0\.1 s of audio in it"):
+        standing.levels(blip)
+    blip.unlink()
     (tmp_path / "bad.m4a.truth.json").write_text(
         '{"schema": "m0.corpus-truth/1", "reactions": [], "split": "validation", '
         '"bed_db": -30}')

@@ -65,7 +65,7 @@ def levels(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
            "-ac", "1", "-ar", str(RATE), "-f", "f32le", "pipe:1"]
     parts = list(_frames(cmd, path))
     if not parts:
-        raise InputError(f"{path}: no audio in it")
+        raise InputError(f"{path}: less than {HOP:g} s of audio in it")
     whole, voice = (np.concatenate(p) for p in zip(*parts, strict=True))
     return whole, voice
 
@@ -78,10 +78,10 @@ def _frames(cmd: list[str], path: str | os.PathLike) -> Iterator[tuple[np.ndarra
         assert proc.stdout is not None
         while data := proc.stdout.read(_FRAME * _FRAMES_A_READ * 4):
             samples = np.frombuffer(data, dtype="<f4")
-            count = len(samples) // _FRAME
-            if not count:
+            whole = len(samples) // _FRAME
+            if not whole:
                 break
-            frames = samples[: count * _FRAME].reshape(count, _FRAME) * window
+            frames = samples[: whole * _FRAME].reshape(whole, _FRAME) * window
             power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
             yield _db(power.sum(axis=1)), _db(power[:, band].sum(axis=1))
         if proc.wait() != 0:
@@ -159,9 +159,14 @@ class Group:
         return out
 
 
+#: The group of a recording whose truth gives no bed level.
+UNKNOWN = "bed level not given"
+
+
 def group_of(bed_db: float) -> str:
-    """The name of the group (:data:`LEVELS`) of a recording whose bed is at ``bed_db``."""
-    return [name for name, low in LEVELS if bed_db >= low][-1]
+    """The name of the group (:data:`LEVELS`) of a recording whose bed is at ``bed_db``
+    (:data:`UNKNOWN` where that is no number)."""
+    return next((name for name, low in reversed(LEVELS) if bed_db >= low), UNKNOWN)
 
 
 def measure(recordings: list[tuple[Path, str, list[tuple[float, float]]]]) -> str:
