@@ -298,6 +298,12 @@ def stop_when_removed(monkeypatch: pytest.MonkeyPatch, part: str) -> None:
     monkeypatch.setattr(os, "unlink", stopped_unlink)
 
 
+def run_heldout(*args: str) -> subprocess.CompletedProcess:
+    """Run the held-out tool (``python -m m0core.dev.heldout``) and capture its output."""
+    return subprocess.run([sys.executable, "-m", "m0core.dev.heldout", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
 def run_m0(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
            timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the real CLI (``python -m m0core``) and capture its output."""

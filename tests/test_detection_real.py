@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import made_once, run_m0
+from conftest import made_once, run_heldout, run_m0
 
 import m0core
 from benchmarks import detection as bench
@@ -214,7 +214,7 @@ def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_ag
     that is none; what it cannot read is one line and exit code 1."""
     _require()
     path = tmp_path / "held.m4a"
-    made = _heldout("make", str(path), "--seed", "907", "--bed-db", "-27", "--duration", "60")
+    made = run_heldout("make", str(path), "--seed", "907", "--bed-db", "-27", "--duration", "60")
     assert made.returncode == 0, made.stderr
     truth_file = tmp_path / "held.m4a.truth.json"
     _, truth = corpus.compose(60.0, seed=907, bed_db=-27.0, split="validation")
@@ -245,7 +245,7 @@ def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_ag
     expect = synth.match_events(truth.reactions, kept)
     assert (expect.found, expect.false) == (match.found - 1, match.false + 1)
 
-    scored = _heldout("score", str(truth_file), str(tmp_path / "edited.json"))
+    scored = run_heldout("score", str(truth_file), str(tmp_path / "edited.json"))
     assert scored.returncode == 0, scored.stderr
     lines = scored.stdout.strip().splitlines()
     assert lines[0] == (
@@ -277,12 +277,12 @@ def test_a_recording_of_ones_own_seed_is_made_with_its_truth_and_a_run_scored_ag
                         "not a highlights.json from m0 analyze"),
                        (("make", str(tmp_path / "x.m4a"), "--seed", "1", "--bed-db", "3"),
                         "bed_db must be between")):
-        failed = _heldout(*args)
+        failed = run_heldout(*args)
         assert failed.returncode == 1 and not failed.stdout, args
         assert failed.stderr.count("\n") == 1 and says in failed.stderr, failed.stderr
     assert not (tmp_path / "x.m4a").exists()
     (tmp_path / "y.m4a.truth.json").mkdir()  # where its truth goes, a folder: not written
-    failed = _heldout("make", str(tmp_path / "y.m4a"), "--seed", "1", "--duration", "30")
+    failed = run_heldout("make", str(tmp_path / "y.m4a"), "--seed", "1", "--duration", "30")
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
     assert failed.stderr.startswith(f"Error: {tmp_path / 'y.m4a.truth.json'}: cannot write")
     # a recording without its truth is of no use: neither is left, nor any part of them
@@ -298,7 +298,7 @@ def test_a_recording_is_made_at_a_stream_s_own_rate_with_what_its_sounds_hold_ov
     one line and no file."""
     _require()
     path = tmp_path / "held48.m4a"
-    made = _heldout("make", str(path), "--seed", "5", "--bed-db", "-30", "--duration", "60",
+    made = run_heldout("make", str(path), "--seed", "5", "--bed-db", "-30", "--duration", "60",
                     "--rate", "48000")
     assert made.returncode == 0, made.stderr
     samples, truth = corpus.compose(60.0, seed=5, bed_db=-30.0, split="validation",
@@ -314,7 +314,7 @@ def test_a_recording_is_made_at_a_stream_s_own_rate_with_what_its_sounds_hold_ov
 
     composed, heard = over_12_khz(samples), over_12_khz(_mono(path))
     assert composed > -40.0 and heard == pytest.approx(composed, abs=6.0), (composed, heard)
-    failed = _heldout("make", str(tmp_path / "x.m4a"), "--seed", "1", "--rate", "100")
+    failed = run_heldout("make", str(tmp_path / "x.m4a"), "--seed", "1", "--rate", "100")
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
     assert "rate must be between 8000 and 192000" in failed.stderr
     assert not any(p.name.startswith((".x", "x")) for p in tmp_path.iterdir())
@@ -328,7 +328,7 @@ def test_make_mic_puts_the_voice_through_a_filter_before_the_mix(tmp_path):
     which filter. A filter ffmpeg refuses, or a mic on a noise bed, is one line and no file."""
     _require()
     path = tmp_path / "mic.m4a"
-    made = _heldout("make", str(path), "--seed", "5", "--bed-db", "-22", "--duration", "60",
+    made = run_heldout("make", str(path), "--seed", "5", "--bed-db", "-22", "--duration", "60",
                     "--mic", "obs")
     assert made.returncode == 0, made.stderr
     doc = json.loads((tmp_path / "mic.m4a.truth.json").read_text())
@@ -345,7 +345,7 @@ def test_make_mic_puts_the_voice_through_a_filter_before_the_mix(tmp_path):
         assert level(heard, event) < level(plain, event) - 3.0, event
     for args, says in ((("--mic", "nonsense=3"), "ffmpeg refused it"),
                        (("--mic", "obs", "--split", "noise"), "leave out --mic")):
-        failed = _heldout("make", str(tmp_path / "x.m4a"), "--seed", "1", "--duration", "30",
+        failed = run_heldout("make", str(tmp_path / "x.m4a"), "--seed", "1", "--duration", "30",
                           *args)
         assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
         assert says in failed.stderr
@@ -356,7 +356,7 @@ def _stood(folder: Path) -> dict[str, tuple[float, float]]:
     """`heldout stand FOLDER` on one loud-bed recording: for each way of hearing, the
     reactions' median dB over the seconds around them and the chance one stands further than a
     stretch without one."""
-    ran = _heldout("stand", str(folder))
+    ran = run_heldout("stand", str(folder))
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.splitlines()
     assert lines[0].startswith("loud: 1 recording, ")
@@ -376,7 +376,7 @@ def test_stand_hears_a_compressed_mic_squeeze_the_reactions_into_the_talk(tmp_pa
     band a squeezed reaction still stands further than in the whole sound."""
     _require()
     for name, extra in (("made", ()), ("mic", ("--mic", "obs"))):
-        made = _heldout("make", str(tmp_path / name / "v.m4a"), "--seed", "303",
+        made = run_heldout("make", str(tmp_path / name / "v.m4a"), "--seed", "303",
                         "--bed-db", "-20", "--duration", "240", *extra)
         assert made.returncode == 0, made.stderr
     made, mic = _stood(tmp_path / "made"), _stood(tmp_path / "mic")
@@ -396,7 +396,7 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     _require()
     held, out = tmp_path / "held", tmp_path / "out"
     for seed, bed in ((911, -36.0), (912, -22.0)):
-        made = _heldout("make", str(held / f"v{seed}.m4a"), "--seed", str(seed),
+        made = run_heldout("make", str(held / f"v{seed}.m4a"), "--seed", str(seed),
                         "--bed-db", str(bed), "--duration", "60")
         assert made.returncode == 0, made.stderr
     ran = run_m0("batch", str(held / "*.m4a"), str(out), "--no-clips", "--no-report", "-q",
@@ -442,7 +442,7 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
         found_at.update(int(e.gain_db) for e in truth if e not in match.missed)
     assert low[1][1] and low[1][2]  # the made-up highlight is false
     assert low[0][1] and missed_on  # the reaction whose highlight was taken away is missed
-    tallied = _heldout("tally", str(held), str(out), "--bar", "1")
+    tallied = run_heldout("tally", str(held), str(out), "--bar", "1")
     assert tallied.returncode == 0, tallied.stderr
     lines = tallied.stdout.strip().splitlines()
     assert lines[:2] == expect
@@ -464,16 +464,16 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
 
     # a recording the batch never ran: named, and the tally says so by its exit code
     (held / "v913.m4a.truth.json").write_text((held / "v911.m4a.truth.json").read_text())
-    tallied = _heldout("tally", str(held), str(out))
+    tallied = run_heldout("tally", str(held), str(out))
     assert tallied.returncode == 1
     assert "v913.m4a: no run (" in tallied.stdout
     assert tallied.stdout.strip().splitlines()[-1] == "no run: 1 (v913.m4a)"
-    failed = _heldout("tally", str(tmp_path), str(out))  # no truth files there
+    failed = run_heldout("tally", str(tmp_path), str(out))  # no truth files there
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
     assert "no truth files" in failed.stderr
     # a noise bed like the benchmark's, its planned moments as its truth, tallied alike
     beds = tmp_path / "beds"
-    made = _heldout("make", str(beds / "n5.m4a"), "--seed", "5", "--bed-db", "-42",
+    made = run_heldout("make", str(beds / "n5.m4a"), "--seed", "5", "--bed-db", "-42",
                     "--split", "noise", "--duration", "90")
     moments = synth.plan_events(90.0, seed=5)
     assert made.returncode == 0 and made.stdout.strip() == \
@@ -486,7 +486,7 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
     assert ran.returncode == 0, ran.stderr
     highlights, _ = read_highlights(tmp_path / "beds-out" / "n5_highlights" / "highlights.json")
     match = synth.match_events(moments, highlights)
-    tallied = _heldout("tally", str(beds), str(tmp_path / "beds-out"))
+    tallied = run_heldout("tally", str(beds), str(tmp_path / "beds-out"))
     assert tallied.returncode == 0, tallied.stderr
     bed_lines = tallied.stdout.splitlines()
     top = synth.top_precision(moments, highlights)
@@ -504,7 +504,7 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
             shutil.copy(folder / part, mixed / part)
     shutil.copytree(out / "v911_highlights", mixed_out / "v911_highlights")
     shutil.copytree(tmp_path / "beds-out" / "n5_highlights", mixed_out / "n5_highlights")
-    tallied = _heldout("tally", str(mixed), str(mixed_out))
+    tallied = run_heldout("tally", str(mixed), str(mixed_out))
     assert tallied.returncode == 0, tallied.stderr
     totals = [line.split(":")[0] for line in tallied.stdout.splitlines()[2:]]
     assert totals == ["1 stream-like recording", "F1 under 0.9",
@@ -515,14 +515,11 @@ def test_a_folder_of_recordings_is_tallied_against_a_batch_of_runs(tmp_path):
                       "found, by how far over their bed they were placed"]
     assert tallied.stdout.splitlines()[:2] == [bed_lines[0], expect[0]]
     # `make` makes the recording's folder, or says in one line why it cannot
-    failed = _heldout("make", str(run / "x.m4a"), "--seed", "1", "--duration", "30")
+    failed = run_heldout("make", str(run / "x.m4a"), "--seed", "1", "--duration", "30")
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
     assert failed.stderr.startswith(f"Error: {run}: cannot make the folder")
 
 
-def _heldout(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "m0core.dev.heldout", *args],
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_a_word_now_and_then_over_a_silent_room_is_not_a_highlight(tmp_path):

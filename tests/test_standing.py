@@ -6,20 +6,14 @@ test_detection_real.py (it needs the corpus's packages)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import run_heldout
 
 from m0core.dev import standing
 from m0core.errors import InputError
 from m0core.testing import run_ffmpeg
-
-
-def _heldout(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "m0core.dev.heldout", *args],
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_a_stretch_stands_by_its_loudest_third_over_the_seconds_around_it():
@@ -74,7 +68,7 @@ def test_the_voice_band_hears_a_voice_pitched_tone_and_not_a_bass_one(tmp_path):
 def test_a_recording_that_cannot_be_decoded_is_one_line(tmp_path):
     bad = tmp_path / "bad.m4a"
     bad.write_bytes(b"not a recording at all" * 100)
-    with pytest.raises(InputError, match=r"bad\.m4a: cannot decode it \("):
+    with pytest.raises(InputError, match=r"bad\.m4a: not a media file ffmpeg can read \("):
         standing.levels(bad)
     blip = tmp_path / "blip.wav"
     run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=1000:duration=0.05", str(blip))
@@ -84,8 +78,9 @@ def test_a_recording_that_cannot_be_decoded_is_one_line(tmp_path):
     (tmp_path / "bad.m4a.truth.json").write_text(
         '{"schema": "m0.corpus-truth/1", "reactions": [], "split": "validation", '
         '"bed_db": -30}')
-    for folder, says in ((tmp_path, "cannot decode it"), (tmp_path / "none", "not a folder")):
-        failed = _heldout("stand", str(folder))
+    for folder, says in ((tmp_path, "not a media file ffmpeg can read"),
+                         (tmp_path / "none", "not a folder")):
+        failed = run_heldout("stand", str(folder))
         assert failed.returncode == 1 and failed.stderr.count("\n") == 1, failed.stderr
         assert failed.stderr.startswith("Error: ") and says in failed.stderr
         assert "Traceback" not in failed.stderr
@@ -94,10 +89,10 @@ def test_a_recording_that_cannot_be_decoded_is_one_line(tmp_path):
 def test_stand_says_how_far_a_noise_beds_moments_stand(tmp_path):
     """`heldout stand` on a noise bed `make` wrote: its moments stand well over the noise,
     said for the noise beds and for all, each way of hearing."""
-    made = _heldout("make", str(tmp_path / "n1.flac"), "--seed", "3", "--bed-db", "-35",
+    made = run_heldout("make", str(tmp_path / "n1.flac"), "--seed", "3", "--bed-db", "-35",
                     "--split", "noise", "--duration", "120")
     assert made.returncode == 0, made.stderr
-    ran = _heldout("stand", str(tmp_path))
+    ran = run_heldout("stand", str(tmp_path))
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.splitlines()
     moments = int(re.search(r"(\d+) moments?;", made.stdout).group(1))

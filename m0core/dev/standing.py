@@ -8,16 +8,16 @@ loudness alone will not find it, before any run. The voice's band leaves out the
 bass and the hiss over it, where a voice is weak, so a voice that is squeezed still stands
 further there.
 
-Each recording is decoded to mono at :data:`RATE` Hz and heard in frames of :data:`HOP`
-seconds (Hann-windowed power spectra). How far a stretch **stands** is the level (mean
-power) of its loudest third of frames less the level of the :data:`AROUND` seconds before
-and after it: a reaction's stretch is the one its truth gives; the stretches without one are
-:data:`STRETCH` seconds long, every :data:`STEP` seconds, none within :data:`CLEAR` seconds
-of a reaction. For each group of recordings (stream-like ones by the bed's level: quiet,
-normal, loud, :data:`LEVELS`; noise beds apart) and for all, each way of hearing says the
-reactions' median and 10th–90th percentile, the stretches' median and 90th percentile, and
-the chance that a reaction stands further than a stretch without one (the area under the ROC
-curve: 0.5 is none to tell them apart, 1.0 every reaction over every stretch).
+Each recording is decoded to mono at :data:`RATE` Hz by m0's ``ffmpeg`` source and heard in
+frames of :data:`HOP` seconds (Hann-windowed power spectra). How far a stretch **stands** is
+the level (mean power) of its loudest third of frames less the level of the :data:`AROUND`
+seconds before and after it: a reaction's stretch is the one its truth gives; the stretches
+without one are :data:`STRETCH` seconds long, every :data:`STEP` seconds, none within
+:data:`CLEAR` seconds of a reaction. For each group of recordings (stream-like ones by the
+bed's level: quiet, normal, loud, :data:`LEVELS`; noise beds apart) and for all, each way of
+hearing says the reactions' median and 10th–90th percentile, the stretches' median and 90th
+percentile, and the chance that a reaction stands further than a stretch without one (the area
+under the ROC curve: 0.5 is none to tell them apart, 1.0 every reaction over every stretch).
 
 ``python -m m0core.dev.heldout stand FOLDER`` prints it for every recording in ``FOLDER``
 that ``heldout make`` wrote.
@@ -26,16 +26,14 @@ that ``heldout make`` wrote.
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import rankdata
 
+from m0core import plugins
 from m0core.errors import InputError
-from m0core.media.ffmpeg import PLAYERS_TIMELINE, base_command, child, input_arg, reason
 from m0core.words import count
 
 #: Samples a second the recordings are heard at.
@@ -54,38 +52,32 @@ LEVELS = (("quiet", -float("inf")), ("normal", -33.0), ("loud", -26.0))
 #: The ways of hearing, in the order they are said.
 WAYS = ("whole sound", "voice's band")
 _FRAME = int(RATE * HOP)
-_FRAMES_A_READ = 600  # a minute
+_SECONDS_A_READ = 60.0  # a whole number of frames: only the last read leaves part of one
+_WINDOW = np.hanning(_FRAME)
+_HZ = np.fft.rfftfreq(_FRAME, 1.0 / RATE)
+_BAND = (_HZ >= VOICE_BAND[0]) & (_HZ < VOICE_BAND[1])
 
 
 def levels(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """The level in dB of each :data:`HOP`-second frame of the recording at ``path``, of the
-    whole sound and of the voice's band; an :class:`~m0core.errors.InputError` of one line
-    where ffmpeg cannot decode it. A minute is decoded at a time."""
-    cmd = [*base_command(), "-i", input_arg(path), "-map", "0:a:0", "-af", PLAYERS_TIMELINE,
-           "-ac", "1", "-ar", str(RATE), "-f", "f32le", "pipe:1"]
-    parts = list(_frames(cmd, path))
-    if not parts:
+    whole sound and of the voice's band, decoded by m0's ``ffmpeg`` source at :data:`RATE` Hz
+    (the players' timeline, a minute at a time); its one-line
+    :class:`~m0core.errors.InputError` where it cannot be read."""
+    source = plugins.create("sources", "ffmpeg", sample_rate=RATE)
+    heard = [_heard(chunk.samples)
+             for chunk in source.chunks(os.fspath(path), chunk_seconds=_SECONDS_A_READ)]
+    whole = np.concatenate([w for w, _ in heard] or [np.zeros(0)])
+    if not len(whole):
         raise InputError(f"{path}: less than {HOP:g} s of audio in it")
-    whole, voice = (np.concatenate(p) for p in zip(*parts, strict=True))
-    return whole, voice
+    return whole, np.concatenate([v for _, v in heard])
 
 
-def _frames(cmd: list[str], path: str | os.PathLike) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    window = np.hanning(_FRAME)
-    hz = np.fft.rfftfreq(_FRAME, 1.0 / RATE)
-    band = (hz >= VOICE_BAND[0]) & (hz < VOICE_BAND[1])
-    with child(cmd, stdout=subprocess.PIPE) as (proc, stderr):
-        assert proc.stdout is not None
-        while data := proc.stdout.read(_FRAME * _FRAMES_A_READ * 4):
-            samples = np.frombuffer(data, dtype="<f4")
-            whole = len(samples) // _FRAME
-            if not whole:
-                break
-            frames = samples[: whole * _FRAME].reshape(whole, _FRAME) * window
-            power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-            yield _db(power.sum(axis=1)), _db(power[:, band].sum(axis=1))
-        if proc.wait() != 0:
-            raise InputError(f"{path}: cannot decode it ({reason(stderr())})")
+def _heard(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The levels of the whole frames of ``samples``: the whole sound's and the voice's band's."""
+    whole = len(samples) // _FRAME
+    frames = samples[: whole * _FRAME].reshape(whole, _FRAME) * _WINDOW
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    return _db(power.sum(axis=1)), _db(power[:, _BAND].sum(axis=1))
 
 
 def _db(power: np.ndarray) -> np.ndarray:
@@ -177,14 +169,15 @@ def measure(recordings: list[tuple[Path, str, list[tuple[float, float]]]]) -> st
     total = Group("all")
     for path, name, reactions in recordings:
         heard = dict(zip(WAYS, levels(path), strict=True))
-        duration = len(heard[WAYS[0]]) * HOP
+        stretches = without(len(heard[WAYS[0]]) * HOP, reactions)
+        stood = {way: ([s for a, b in reactions if (s := stands(values, a, b)) is not None],
+                       [s for a, b in stretches if (s := stands(values, a, b)) is not None])
+                 for way, values in heard.items()}
         for group in (groups.setdefault(name, Group(name)), total):
             group.recordings += 1
-            for way, values in heard.items():
-                group.reactions[way] += [s for a, b in reactions
-                                         if (s := stands(values, a, b)) is not None]
-                group.others[way] += [s for a, b in without(duration, reactions)
-                                      if (s := stands(values, a, b)) is not None]
+            for way, (of_reactions, of_others) in stood.items():
+                group.reactions[way] += of_reactions
+                group.others[way] += of_others
     lines: list[str] = []
     for group in [*groups.values(), total]:
         if group.recordings:
