@@ -12,12 +12,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import numpy as np
 import pytest
 from procs import GuiServer
 
 from m0core import plugins
+from m0core.judge import spectra
 
 pytest_plugins = ["m0core.testing"]
 
@@ -311,6 +313,35 @@ def run_m0(*args: str, env: dict[str, str] | None = None, cwd: Path | None = Non
         [sys.executable, "-m", "m0core", *args], capture_output=True, text=True, env=env,
         cwd=cwd, timeout=timeout,
     )
+
+
+# -- a selector fed a curve --------------------------------------------------------------
+
+def moments_curve(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A curve of ``count`` minutes over a -40 dBFS bed with a moment held at -22 dBFS for
+    2 s every 40 s from 30 s, every other one 20 s after a bang of 0.3 s at -35 dBFS (a
+    burst only the loose selector keeps, and only once the 45 s after it show the bed is
+    not busy: after the moment that follows it is decided), and spectra of noise (so each
+    moment's features differ)."""
+    rng = np.random.default_rng(seed)
+    scores = np.full(count * 600, -40.0) + rng.normal(0, 0.5, count * 600)
+    for k, at in enumerate(range(30, count * 60 - 20, 40)):
+        scores[at * 10:at * 10 + 20] = -22.0
+        if k % 2:
+            scores[(at - 20) * 10:(at - 20) * 10 + 3] = -35.0
+    codes = rng.integers(60, 140, (count * 60 * spectra.FPS, spectra.BANDS), dtype=np.uint8)
+    return scores, codes
+
+
+def fed(selector: Any, scores: np.ndarray, codes: np.ndarray | None) -> list:
+    """Feed ``selector`` the curve ``scores`` (hop 0.1 s) and its spectra ``codes`` (none:
+    ``None``) 30 s at a time, each piece's spectra first, as a run does; its highlights."""
+    out = []
+    for values, heard, first in spectra.pieces(len(scores), 0.1, 300, codes):
+        if len(heard):
+            selector.listen(heard, first)
+        out += selector.feed(scores[values])
+    return out + selector.finish()
 
 
 # -- a real headless Chromium (report.html, m0 gui) -----------------------------------------

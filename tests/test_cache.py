@@ -138,12 +138,15 @@ def test_unwritable_cache_is_not_an_error(vod, tmp_path, monkeypatch):
 @pytest.fixture
 def selections_made(monkeypatch):
     """Each selection the ``standout`` selector finished (it still selects as it does); not
-    the selections of the loose ``standout`` inside it, which its check listens to."""
+    the selections of the loose ``standout``s inside it, which its check and second look
+    listen to."""
     calls = []
     finish = Standout.finish
 
     def counted(self):
-        if not any(self is made._loose for made in calls):
+        inner = [made._loose for made in calls] + \
+            [made._second._loose for made in calls if made._second is not None]
+        if not any(self is loose for loose in inner):
             calls.append(self)
         return finish(self)
 

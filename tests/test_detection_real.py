@@ -579,9 +579,11 @@ def test_a_reaction_just_over_the_margin_is_a_faint_moment_and_an_effect_as_loud
     path = tmp_path / "faint.flac"
     soundfile.write(path, mix.astype(np.float32), rate)
     found = {}
+    # the second look off in both: what it would keep of a reaction the rules leave is its own
+    # test's (tests/test_voiced.py)
     for name, params in (("default", {}), ("no faint", {"faint_db": 100.0, "near_chance": 1.0})):
         highlights = m0core.analyze(path, clips=False, cache=False,
-                                    selector_params=params).highlights
+                                    selector_params={**params, "second_look": False}).highlights
         match = synth.match_events(reactions, highlights)
         found[name] = (match.found, match.false, [h for h in highlights if h.kind == "faint"])
     (default, false, faint), (without, false_without, none) = found["default"], found["no faint"]
@@ -608,7 +610,9 @@ def test_through_a_compressor_a_reaction_at_the_recording_s_ceiling_is_a_faint_m
                "release=60", "-c:a", "aac", "-b:a", "160k", str(squeezed))
     runs = {name: m0core.analyze(squeezed, clips=False, cache=False,
                                  selector_params=params).highlights
-            for name, params in (("default", {}), ("no ceiling", {"ceiling": False}))}
+            for name, params in (("default", {}),
+                                 # the second look (on by default) would keep it too
+                                 ("no ceiling", {"ceiling": False, "second_look": False}))}
     found = {name: synth.match_events(truth.reactions, hs) for name, hs in runs.items()}
     assert (found["default"].found, found["default"].false) == (4, 0), runs["default"]
     assert (found["no ceiling"].found, found["no ceiling"].false) == (3, 0), runs["no ceiling"]
@@ -653,7 +657,8 @@ def test_a_reaction_near_a_moment_is_kept_where_the_check_is_sure(tmp_path):
     """Two stream-like recordings of talk and long pauses (the corpus's, 4 minutes each): in
     each, one reaction beside a pause stands just under what makes a moment (the talk around
     it raises its bed), and the check is sure it is a reaction (95 % or more), so it is kept
-    as a faint moment; with ``near_chance`` 1 (such moments never sure enough) it is lost.
+    as a faint moment; with ``near_chance`` 1 (such moments never sure enough) and no second
+    look it is lost.
     Every reaction is found and nothing else is a highlight."""
     _require()
     for seed, bed_db in ((700, -34.4), (705, -29.7)):
@@ -661,8 +666,10 @@ def test_a_reaction_near_a_moment_is_kept_where_the_check_is_sure(tmp_path):
         truth = corpus.write(path, DURATION, seed=seed, bed_db=bed_db, split="validation",
                              beds=("silence", "talk"))
         kept = m0core.analyze(path, clips=False, cache=False).highlights
+        # (and no second look, which would keep it too)
         unsure = m0core.analyze(path, clips=False, cache=False,
-                                selector_params={"near_chance": 1.0}).highlights
+                                selector_params={"near_chance": 1.0,
+                                                 "second_look": False}).highlights
         match, without = (synth.match_events(truth.reactions, hs) for hs in (kept, unsure))
         assert (match.found, match.false) == (len(truth.reactions), 0), kept
         assert (without.found, without.false) == (len(truth.reactions) - 1, 0), unsure

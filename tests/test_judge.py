@@ -8,11 +8,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import fed as _fed
+from conftest import moments_curve as _moments_curve
 
 import m0core
 from m0_plugins.selectors.standout import Standout
 from m0core.dev import judge_training
-from m0core.judge import check, spectra
+from m0core.judge import check, spectra, voiced
 from m0core.model import Timeline
 from m0core.pipeline import cache
 
@@ -163,22 +165,6 @@ def test_a_moment_is_set_against_the_loud_moments_before_it():
     assert list(earlier._times) == [300.0, 400.0, 3800.5]
 
 
-def _moments_curve(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A curve of ``count`` minutes over a -40 dBFS bed with a moment held at -22 dBFS for
-    2 s every 40 s from 30 s, every other one 20 s after a bang of 0.3 s at -35 dBFS (a
-    burst only the loose selector keeps, and only once the 45 s after it show the bed is
-    not busy: after the moment that follows it is decided), and spectra of noise (so each
-    moment's features differ)."""
-    rng = np.random.default_rng(seed)
-    scores = np.full(count * 600, -40.0) + rng.normal(0, 0.5, count * 600)
-    for k, at in enumerate(range(30, count * 60 - 20, 40)):
-        scores[at * 10:at * 10 + 20] = -22.0
-        if k % 2:
-            scores[(at - 20) * 10:(at - 20) * 10 + 3] = -35.0
-    codes = rng.integers(60, 140, (count * 60 * spectra.FPS, spectra.BANDS), dtype=np.uint8)
-    return scores, codes
-
-
 def _trained_and_read(monkeypatch, minutes: int, seed: int) -> tuple[dict, dict, object]:
     """What the training reads of each default moment of :func:`_moments_curve` (by peak),
     what a run of ``standout`` fed it hands the model, and the training's recording."""
@@ -251,15 +237,6 @@ def test_a_moment_s_chance_is_the_same_at_any_sensitivity(monkeypatch):
     assert both and [reasons[0.3][p] for p in both] == [reasons[0.8][p] for p in both]
 
 
-def _fed(selector: Standout, scores: np.ndarray, codes: np.ndarray | None) -> list:
-    out = []
-    for values, heard, first in spectra.pieces(len(scores), 0.1, 300, codes):
-        if len(heard):
-            selector.listen(heard, first)
-        out += selector.feed(scores[values])
-    return out + selector.finish()
-
-
 def _three_moments() -> tuple[np.ndarray, np.ndarray]:
     """A 3-min curve of a steady -40 dBFS bed with three moments held at -22 dBFS for 2 s
     (at 40, 90 and 140 s), and spectra of a steady bed."""
@@ -280,6 +257,7 @@ def test_standout_drops_the_moments_the_check_says_are_no_reaction(monkeypatch):
         return 0.01 if 85 < peak < 95 else 0.9
 
     monkeypatch.setattr(check, "chance", judged)
+    monkeypatch.setattr(voiced, "chance", lambda x: 0.0)  # nor does the second look hear one
     kept = _fed(Standout(timeline), scores, codes)
     assert [round(h.peak_time) for h in kept] == [40, 140] and asked == [40, 90, 140]
     assert all(h.reason.endswith("; its sound: 90 % a reaction") for h in kept)

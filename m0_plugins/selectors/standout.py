@@ -11,9 +11,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from m0core.checks import flag, number, whole
 from m0core.errors import OptionError
-from m0core.judge import check, spectra
+from m0core.judge import check, spectra, voiced
 from m0core.judge.check import LOOSE_SENSITIVITY, Earlier
 from m0core.levels import (
+    SILENT_DB,
     RunningPercentile,
     audible_percentiles,
     clean,
@@ -25,6 +26,7 @@ from m0core.model import Highlight, Line, Timeline
 
 from . import params
 from .spacing import Candidate, PeakSpacer
+from .voiced import SecondLook
 
 _EMPTY = np.zeros(0, dtype=np.float64)
 #: Seconds whose running level one vectorised call computes at most.
@@ -169,6 +171,21 @@ class Standout:
        check) finds in the same scores, so a moment is judged once that one has given every
        loud moment up to it. Without spectra (audio under 22,050 Hz; a selector fed scores
        alone) nothing is dropped, and no moment is faint.
+    5. **The second look** (``second_look``, on by default; with the check, where a score
+       value is a whole number of spectra frames): a compressor on the streamer's mic
+       squeezes a shout to a few dB over the talk, under every margin above. The loose
+       moments of the scores and of the level of the voice's band (500–1,650 Hz, from the
+       spectra) at least ``min_gap`` seconds from every moment kept above are judged by a
+       second model (:mod:`m0core.judge.voiced`, trained on what the steps above leave),
+       which reads what the check reads, how far both levels stand over the half minute
+       around and the five minutes before, and how far the recording's loudest values stood
+       over its usual ones then; one at least ``min_gap`` seconds from every other is kept
+       (**voiced**) where its chance is :data:`~m0core.judge.voiced.KEEP_FROM` or more (at
+       sensitivity 0.5; each 0.1 of sensitivity moves that by
+       :data:`~m0core.judge.voiced.KEEP_STEP`, so 0 keeps none and 1 keeps from 30 %). Its
+       score is its chance times :data:`~m0core.judge.voiced.SCORE`: it ranks after every
+       moment kept above. Its decision waits until the moments above are decided ``min_gap``
+       seconds past it, and the levels reach 30 s past it.
 
     ``sensitivity`` (0 … 1, default 0.5) lowers (towards 1) or raises every margin by up to
     ``SENSITIVITY_DB / 2`` dB: the same shift in dB over the recording's own bed on any
@@ -236,6 +253,7 @@ class Standout:
         near_chance: float = 0.95,
         check: bool = True,
         ceiling: bool = True,
+        second_look: bool = True,
     ) -> None:
         self.timeline = params.timeline(timeline)
         hop = self.timeline.hop
@@ -299,9 +317,18 @@ class Standout:
             if self.check and self.ceiling else None
         self._counted = 0                    # values the ceiling has counted
         self._wait = int(round(CEILING_SEEN / hop)) if self._ceiling is not None else 0
-        self._loose = Standout(Timeline(hop=hop, duration=self.timeline.duration),
-                               sensitivity=LOOSE_SENSITIVITY, check=False) \
-            if self.check else None
+        self._loose = self._loose_one() if self.check else None
+        # the second look (made when the first spectra come): where the check listens
+        self.second_look = flag("second_look", second_look)
+        self._per = voiced.frames_per_value(hop) if self.check and self.second_look else None
+        self._second: SecondLook | None = None
+        self._keep_from = min(1.0, max(0.0, voiced.KEEP_FROM + 10 * voiced.KEEP_STEP
+                                       * (0.5 - sensitivity)))
+
+    def _loose_one(self) -> Standout:
+        """A loose selector: at :data:`~m0core.judge.check.LOOSE_SENSITIVITY`, no check."""
+        return Standout(Timeline(hop=self.timeline.hop, duration=self.timeline.duration),
+                        sensitivity=LOOSE_SENSITIVITY, check=False)
 
     # -- the stream -----------------------------------------------------------------------
 
@@ -310,14 +337,24 @@ class Standout:
         new = clean(scores)
         self._raw = np.concatenate([self._raw, new])
         self._n += len(new)
+        if self._second is not None:
+            self._second.scores(new)
         if self._loose is not None:
             self._hear(self._loose.feed(new))
-        return self._advance()
+        return self._release(self._advance())
 
     def listen(self, codes: np.ndarray, first: int) -> None:
         """Take the spectra of the next frames (frame ``first`` on), which the check reads."""
         if not self.check:
             return
+        if self._per is not None and self._second is None and len(codes):
+            self._second = SecondLook(self.timeline, self._per, self._loose_one(),
+                                      self._earlier, self._keep_from)
+            # values before the first spectra (none, as the pipeline feeds) as silence
+            self._second.scores(np.r_[np.full(self._r0, SILENT_DB - 1.0),
+                                      self._values(0, self._n)])
+        if self._second is not None:
+            self._second.listen(codes, first)
         if not len(self._codes):
             self._codes, self._c0 = np.asarray(codes, dtype=np.uint8), first
             return
@@ -329,7 +366,7 @@ class Standout:
         self._ended = True
         if self._loose is not None:
             self._hear(self._loose.finish())
-        return self._advance() + self._spacer.finish()
+        return self._release(self._advance() + self._spacer.finish())
 
     def line(self) -> Line:
         """The running level plus the held margin, one value per second (after
@@ -340,9 +377,24 @@ class Standout:
 
     def settled(self) -> float:
         """The time (s) before which every highlight this selector will give is given."""
+        if self._second is not None:
+            return min(self._first_settled(), self._second.settled())
+        return self._first_settled()
+
+    def _first_settled(self) -> float:
+        """:meth:`settled` of the first look (the moments the margins and the check keep)."""
         first = self.timeline.time(self._first())
         waiting = self._spacer.waiting
         return first if waiting is None else min(first, waiting.time)
+
+    def _release(self, highlights: list[Highlight]) -> list[Highlight]:
+        """The first look's final ``highlights`` with the second look's, in time order."""
+        if self._second is None:
+            return highlights
+        loose = self._loose
+        return self._second.release(highlights, self._first_settled(),
+                                    np.inf if self._ended or loose is None else loose.settled(),
+                                    self._codes, self._c0, self._ended)
 
     # -- the steps ------------------------------------------------------------------------
 
@@ -357,6 +409,8 @@ class Standout:
             x = check.features(self._codes, self._c0, h.peak_time)
             if x is not None:
                 self._earlier.add(h.peak_time, x)
+        if self._second is not None:
+            self._second.whole_loose(loud)
 
     def _advance(self) -> list[Highlight]:
         self._level()
@@ -672,8 +726,12 @@ class Standout:
             self._count_to(keep)  # before any candidate still to be measured
             cut = keep - self._r0
             self._raw, self._r0 = self._raw[cut:].copy(), keep
-        # the spectra a judgement reads reach this far before a peak
-        frame = spectra.frame_of(self.timeline.time(keep) - check.REACH[0] - 1.0)
+        # the spectra a judgement reads reach this far before a peak (the second look's
+        # moments still to judge too)
+        seconds = self.timeline.time(keep)
+        if self._second is not None:
+            seconds = min(seconds, self._second.settled())
+        frame = spectra.frame_of(max(0.0, seconds - check.REACH[0] - 1.0))
         if frame - self._c0 > 4096 and len(self._codes):
             cut = min(frame - self._c0, len(self._codes))
             self._codes, self._c0 = self._codes[cut:].copy(), self._c0 + cut

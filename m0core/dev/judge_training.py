@@ -17,7 +17,18 @@ scored by ``rms-streaming`` and looked at by ``standout`` at sensitivity 0.95 (m
 than the default keeps: the check learns from near misses too); a moment is a reaction when
 its peak is within 2 s of one. Needs scikit-learn (``pip install scikit-learn``).
 
-The shipped model is what this module wrote, byte for byte, with the libraries of its day
+It writes the second look's model too, ``m0core/judge/voiced.npz``
+(:mod:`m0core.judge.voiced`; ``--voiced-out``): from the same recordings and 80 more of the
+dev split whose streamer's voice went through a compressor (seeds 1400–1479,
+:data:`MIC_SEEDS`: OBS's at its defaults, and the same with the voice brought to −20 dBFS
+before it and back after, so it squeezes at every bed level), every moment it judges
+(:meth:`Recording.offered`: the loose moments of the scores and of the voice's band that
+the first look, ``standout`` without its second look, leaves: none within ``min_gap`` of a
+moment it keeps), a reaction when its peak is within 2 s of one; ten models of 300 trees of depth 3
+(:data:`VOICED_TREES`), bagged as the check's are. Its settings and ``KEEP_FROM`` were
+chosen on held-out sets of development seeds (docs/benchmarks.md, "the second look").
+
+The shipped check is what this module wrote, byte for byte, with the libraries of its day
 (with others the trees' thresholds and leaves can differ in their last digits, from the
 recordings, their decoding or the fit: with scikit-learn 1.9.1, numpy 2.4.6 and PyAV 18.1.0
 the same 2,687 moments and 1,439 reactions gave a model whose highlights on 48 fresh
@@ -67,7 +78,7 @@ from pathlib import Path
 import numpy as np
 
 from m0core import plugins
-from m0core.judge import check, spectra
+from m0core.judge import check, spectra, voiced
 from m0core.model import Highlight, Timeline
 
 from . import corpus, synth
@@ -80,6 +91,12 @@ DEV_SEEDS = ((range(1000, 1040), 7), (range(1200, 1260), 9))
 #: seed of the generator that draws their beds' levels.
 OTHER_SEEDS = (range(1300, 1340), 11)
 NOISE_SEEDS = range(200, 212)
+#: The recordings whose streamer's voice went through a compressor
+#: (:data:`m0core.dev.corpus.OBS_COMPRESSOR`), for the second look
+#: (:mod:`m0core.judge.voiced`): their seeds and the seed of the generator that draws their
+#: beds' levels; at the compressor's own gain, and with the voice first brought to a bed of
+#: -20 dBFS (and back after), so the compressor squeezes it at every bed level.
+MIC_SEEDS = ((range(1400, 1440), 13), (range(1440, 1480), 14))
 HALF_SEEDS = (range(2000, 2020), range(2100, 2120))
 #: The shipped check is the mean (of their log-odds) of this many models, each fitted by
 #: :func:`fit` on the training recordings drawn with replacement by
@@ -104,16 +121,67 @@ class Recording:
     _measured: dict[float, np.ndarray | None] = field(default_factory=dict, init=False,
                                                       repr=False, compare=False)
 
-    def moments(self, **params: float) -> list[Highlight]:
-        """``standout``'s highlights with ``params``, fed a minute at a time as the pipeline
-        feeds it, without its check (what the check is trained on and judges)."""
+    def moments(self, curve: np.ndarray | None = None, **params: float) -> list[Highlight]:
+        """``standout``'s highlights of ``curve`` (the scores by default) with ``params``, fed
+        a minute at a time as the pipeline feeds it, without its check (what the check is
+        trained on and judges)."""
+        curve = self.scores if curve is None else curve
         chooser = plugins.create("selectors", "standout",
                                  timeline=Timeline(hop=self.hop, duration=self.duration),
                                  check=False, **params)
         out: list[Highlight] = []
-        for values, _, _ in spectra.pieces(len(self.scores), self.hop, int(60 / self.hop)):
+        for values, _, _ in spectra.pieces(len(curve), self.hop, int(60 / self.hop)):
+            out += chooser.feed(curve[values])
+        return out + chooser.finish()
+
+    @cached_property
+    def voice(self) -> np.ndarray:
+        """The level of the voice's band in each score value
+        (:func:`m0core.judge.voiced.voice_values`)."""
+        per = voiced.frames_per_value(self.hop)
+        assert per is not None, f"a hop of {self.hop} s is not a whole number of frames"
+        return voiced.voice_values(voiced.voice_power(self.codes), per)[:len(self.scores)]
+
+    def first_look(self) -> list[Highlight]:
+        """``standout``'s default highlights without its second look, fed as a run feeds it
+        (each minute's spectra before its scores)."""
+        chooser = plugins.create("selectors", "standout",
+                                 timeline=Timeline(hop=self.hop, duration=self.duration),
+                                 second_look=False)
+        out: list[Highlight] = []
+        for values, codes, first in spectra.pieces(len(self.scores), self.hop,
+                                                    int(60 / self.hop), self.codes):
+            if len(codes):
+                chooser.listen(codes, first)
             out += chooser.feed(self.scores[values])
         return out + chooser.finish()
+
+    def offered(self) -> list[tuple[float, float, float]]:
+        """The moments the second look judges (:func:`m0core.judge.voiced.offers`): from the
+        loose moments of the scores and of the voice's band, those at least ``min_gap``
+        seconds from every highlight of the :meth:`first_look` (what it leaves)."""
+        def pairs(hs: list[Highlight]) -> list[tuple[float, float]]:
+            return [(h.peak_time, h.score) for h in hs]
+
+        gap = Timeline(hop=self.hop).min_gap
+        first = [h.peak_time for h in self.first_look()]
+        return [o for o in voiced.offers(pairs(self.loose),
+                                         pairs(self.moments(self.voice, **LOOSE)))
+                if all(abs(o[0] - t) >= gap for t in first)]
+
+    def voiced_rows(self) -> list[tuple[float, np.ndarray]]:
+        """Each moment offered to the second look (where a second of its core is there):
+        its peak time and what the second look reads of it
+        (:func:`m0core.judge.voiced.features`)."""
+        offered = self.offered()
+        rows = []
+        for (t, whole, voice), x in zip(offered, self.judged([t for t, _, _ in offered]),
+                                        strict=True):
+            if x is not None:
+                rows.append((t, voiced.features(x, self.scores, self.voice,
+                                                int(round(t / self.hop)), self.hop, whole,
+                                                voice)))
+        return rows
 
     @cached_property
     def loose(self) -> list[Highlight]:
@@ -121,19 +189,22 @@ class Recording:
         trained on, and what each moment it judges is set against (made once)."""
         return self.moments(**LOOSE)
 
-    def real(self, h: Highlight) -> bool:
-        """Whether ``h`` is a reaction: its peak within 2 s of one."""
-        return any(e.time - 2 <= h.peak_time <= e.end + 2 for e in self.events)
+    def real(self, h: Highlight | float) -> bool:
+        """Whether ``h`` (a highlight or a peak time) is a reaction: its peak within 2 s of
+        one."""
+        t = h if isinstance(h, float) else h.peak_time
+        return any(e.time - 2 <= t <= e.end + 2 for e in self.events)
 
-    def features(self, moments: list[Highlight]) -> list[np.ndarray | None]:
+    def features(self, moments: list[Highlight] | list[float]) -> list[np.ndarray | None]:
         """The check's features of each moment (``None`` where less than a second of its
         core is there)."""
-        for h in moments:
-            if h.peak_time not in self._measured:
-                self._measured[h.peak_time] = check.features(self.codes, 0, h.peak_time)
-        return [self._measured[h.peak_time] for h in moments]
+        times = [_time(h) for h in moments]
+        for t in times:
+            if t not in self._measured:
+                self._measured[t] = check.features(self.codes, 0, t)
+        return [self._measured[t] for t in times]
 
-    def judged(self, moments: list[Highlight]) -> list[np.ndarray | None]:
+    def judged(self, moments: list[Highlight] | list[float]) -> list[np.ndarray | None]:
         """What the check reads of each of ``moments`` (in time order; ``None`` where less than
         a second of its core is there): its features set against the recording's loose moments
         before it, as ``standout`` sets them — each loose moment heard before the moments it
@@ -145,12 +216,16 @@ class Recording:
         out: list[np.ndarray | None] = []
         for h, x in zip(moments, self.features(moments), strict=True):
             while heard < len(loose) and \
-                    loose[heard][0].peak_time < h.peak_time - check.EARLIER_GAP:
+                    loose[heard][0].peak_time < _time(h) - check.EARLIER_GAP:
                 if loose[heard][1] is not None:
                     earlier.add(loose[heard][0].peak_time, loose[heard][1])
                 heard += 1
-            out.append(None if x is None else check.judged(x, earlier.reference(h.peak_time)))
+            out.append(None if x is None else check.judged(x, earlier.reference(_time(h))))
         return out
+
+
+def _time(h: Highlight | float) -> float:
+    return h if isinstance(h, float) else h.peak_time
 
 
 def measured(path: Path, events: list[synth.Event]) -> Recording:
@@ -167,11 +242,12 @@ def measured(path: Path, events: list[synth.Event]) -> Recording:
                      float(analyzer.hop), end, events)
 
 
-def _stream(folder: Path, name: str, seed: int, bed: float, sounds: dict | None = None
-            ) -> Recording:
+def _stream(folder: Path, name: str, seed: int, bed: float, sounds: dict | None = None,
+            mic: str | None = None) -> Recording:
     path, meta = folder / f"{name}.m4a", folder / f"{name}.json"
     if not (path.exists() and meta.exists()):
-        truth = corpus.write(path, 600, seed=seed, bed_db=bed, split="dev", sounds=sounds)
+        truth = corpus.write(path, 600, seed=seed, bed_db=bed, split="dev", sounds=sounds,
+                             mic=mic)
         meta.write_text(json.dumps({"bed": bed, "reactions": [asdict(e)
                                                                 for e in truth.reactions]}))
     events = [synth.Event(**e) for e in json.loads(meta.read_text())["reactions"]]
@@ -196,6 +272,20 @@ def other_recordings(folder: Path) -> list[Recording]:
     """The 40 recordings whose reactions are another game's voices (made on first use)."""
     sounds = {**corpus.pools("dev"), "voices": corpus.training_voices()}
     return _drawn(folder, "other", *OTHER_SEEDS, sounds)
+
+
+def mic_recordings(folder: Path) -> list[Recording]:
+    """The 80 dev-split recordings through a compressed mic (made on first use)."""
+    out = []
+    for (seeds, draw), prefix in zip(MIC_SEEDS, ("mic", "gmic"), strict=True):
+        rng = np.random.default_rng(draw)
+        for seed in seeds:
+            bed = float(np.round(rng.uniform(-40, -18), 1))
+            gain = -20.0 - bed
+            mic = corpus.OBS_COMPRESSOR if prefix == "mic" else \
+                f"volume={gain:.1f}dB,{corpus.OBS_COMPRESSOR},volume={-gain:.1f}dB"
+            out.append(_stream(folder, f"{prefix}_{seed}", seed, bed, mic=mic))
+    return out
 
 
 def noise_recordings(folder: Path) -> list[Recording]:
@@ -230,18 +320,34 @@ def training_set(recordings: list[Recording]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(xs).reshape(-1, check.SIZE), np.array(ys, dtype=bool)
 
 
-def fit(x: np.ndarray, y: np.ndarray) -> check.Trees:
-    """The model's settings: depth 2, 200 trees, learning rate 0.05, L2 1.0."""
+def voiced_set(recordings: list[Recording]) -> tuple[np.ndarray, np.ndarray]:
+    """What the second look reads (:func:`m0core.judge.voiced.features`) of every moment
+    offered to it in ``recordings``, and whether each is a reaction."""
+    rows = [(x, r.real(t)) for r in recordings for t, x in r.voiced_rows()]
+    return (np.array([x for x, _ in rows]).reshape(-1, voiced.SIZE),
+            np.array([y for _, y in rows], dtype=bool))
+
+
+#: The check's trees: depth, how many, learning rate, L2; the second look's.
+CHECK_TREES = (2, 200, 0.05, 1.0)
+VOICED_TREES = (3, 300, 0.05, 0.0)
+
+
+def fit(x: np.ndarray, y: np.ndarray, trees: tuple[int, int, float, float] = CHECK_TREES
+        ) -> check.Trees:
+    """One model of ``trees`` (:data:`CHECK_TREES`: depth 2, 200 trees, learning rate 0.05,
+    L2 1.0)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    clf = HistGradientBoostingClassifier(max_depth=2, learning_rate=0.05, max_iter=200,
-                                         l2_regularization=1.0, random_state=0).fit(x, y)
-    trees = [p[0].nodes for p in clf._predictors]
-    width = max(len(t) for t in trees)
+    depth, count, rate, l2 = trees
+    clf = HistGradientBoostingClassifier(max_depth=depth, learning_rate=rate, max_iter=count,
+                                         l2_regularization=l2, random_state=0).fit(x, y)
+    grown = [p[0].nodes for p in clf._predictors]
+    width = max(len(t) for t in grown)
 
     def table(field: str, fill: float, dtype: type) -> np.ndarray:
-        out = np.full((len(trees), width), fill, dtype=dtype)
-        for i, nodes in enumerate(trees):
+        out = np.full((len(grown), width), fill, dtype=dtype)
+        for i, nodes in enumerate(grown):
             out[i, :len(nodes)] = nodes[field]
         return out
 
@@ -256,8 +362,8 @@ def fit(x: np.ndarray, y: np.ndarray) -> check.Trees:
     return model
 
 
-def bagged(parts: list[tuple[np.ndarray, np.ndarray]], bags: int = BAGS, draw: int = BAG_DRAW
-           ) -> check.Trees:
+def bagged(parts: list[tuple[np.ndarray, np.ndarray]], bags: int = BAGS, draw: int = BAG_DRAW,
+           trees: tuple[int, int, float, float] = CHECK_TREES) -> check.Trees:
     """One model whose chance is the logistic of the mean log-odds of ``bags`` models, each
     fitted by :func:`fit` on as many recordings' rows as ``parts`` holds (one ``(x, y)`` a
     recording, as :func:`training_set` gives them), drawn with replacement by
@@ -268,7 +374,7 @@ def bagged(parts: list[tuple[np.ndarray, np.ndarray]], bags: int = BAGS, draw: i
     models = []
     for _ in range(bags):
         drawn = [parts[i] for i in rng.choice(len(parts), size=len(parts))]
-        models.append(fit(*(np.concatenate(p) for p in zip(*drawn, strict=True))))
+        models.append(fit(*(np.concatenate(p) for p in zip(*drawn, strict=True)), trees))
     width = max(m.feature.shape[1] for m in models)
 
     def table(field: str, fill: float | bool) -> np.ndarray:
@@ -319,7 +425,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("work", type=Path, help="folder for the recordings (kept)")
     parser.add_argument("--halves", action="store_true", help="the protocol, no model written")
-    parser.add_argument("--out", type=Path, default=check.MODEL, help="the model's file")
+    parser.add_argument("--out", type=Path, default=check.MODEL, help="the check's file")
+    parser.add_argument("--voiced-out", type=Path, default=voiced.MODEL,
+                        help="the second look's file")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     if args.halves:
@@ -338,6 +446,12 @@ def main(argv: list[str] | None = None) -> None:
     y = np.concatenate([y for _, y in parts])
     bagged(parts).save(args.out)
     print(f"{args.out}: {len(y)} moments, {int(y.sum())} reactions, {BAGS} models")
+    recordings += mic_recordings(args.work)
+    parts = [voiced_set([r]) for r in sorted(recordings, key=lambda r: r.name)]
+    y = np.concatenate([y for _, y in parts])
+    bagged(parts, trees=VOICED_TREES).save(args.voiced_out)
+    print(f"{args.voiced_out}: {len(y)} moments offered, {int(y.sum())} reactions, "
+          f"{BAGS} models")
 
 
 if __name__ == "__main__":

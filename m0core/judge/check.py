@@ -244,16 +244,16 @@ class Trees:
 
 
 @cache
-def fingerprint() -> str:
-    """The SHA-256 of the shipped model's file (a selection kept with another is not
-    replayed)."""
-    return hashlib.sha256(MODEL.read_bytes()).hexdigest()
+def fingerprint(path: Path = MODEL) -> str:
+    """The SHA-256 of a shipped model's file (the check's by default: a selection kept with
+    another is not replayed)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @cache
-def model() -> Trees:
-    """The shipped model (read once)."""
-    return Trees.load(MODEL)
+def model(path: Path = MODEL) -> Trees:
+    """A shipped model (the check's by default; read once)."""
+    return Trees.load(path)
 
 
 def chance(codes: np.ndarray, first: int, peak: float, earlier: Earlier) -> float | None:

@@ -69,6 +69,11 @@ def mel_filters(rate: float, n_fft: int) -> np.ndarray:
     return (weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]).astype(np.float32)
 
 
+def centres() -> np.ndarray:
+    """The centre (Hz) of each of the :data:`BANDS` bands."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(FMIN), _hz_to_mel(FMAX), BANDS + 2))[1:-1]
+
+
 #: No spectra: zero frames.
 NONE = np.zeros((0, BANDS), dtype=np.uint8)
 NONE.flags.writeable = False

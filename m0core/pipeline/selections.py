@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from m0core.errors import OutputError
-from m0core.judge import check
+from m0core.judge import check, voiced
 from m0core.model import Highlight, Line, Stage, Timeline
 from m0core.pipeline import cache
 from m0core.plugins import Deferred
@@ -72,6 +72,7 @@ def identity(curve_key: dict[str, Any], curve: cache.Entry, selector: Stage,
         "versions": {"m0": __version__, "selector": plugin_version, "numpy": np.__version__},
         "code": code_fingerprint(*modules),
         "check": check.fingerprint(),
+        "voiced": check.fingerprint(voiced.MODEL),
     }
 
 
