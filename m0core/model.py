@@ -176,7 +176,7 @@ class Highlight:
     ``score`` the selector's own strength measure, by which ``max_clips`` ranks (``standout``:
     dB·s over its margin, times the chance its sound is a reaction where that was checked;
     ``adaptive`` and ``crest``: dB over their reference), ``kind`` why it was chosen (e.g.
-    ``held``, ``faint``, ``burst``, ``spike``, ``sustained``, ``dynamic``, ``top``).
+    ``held``, ``faint``, ``burst``, ``voiced``, ``spike``, ``sustained``, ``dynamic``, ``top``).
     ``index`` is its 1-based position in time order, set by the pipeline. ``reason`` says
     in words why it was chosen (e.g. "held: +12 dB over the bed around it for 1.4 s").
     """

@@ -272,19 +272,24 @@ def test_standout_drops_the_moments_the_check_says_are_no_reaction(monkeypatch):
     assert asked == [40, 90, 140]
 
 
-def test_standout_keeps_only_the_spectra_a_judgement_still_needs():
+def test_standout_keeps_only_the_spectra_and_levels_its_judgements_still_need():
     scores = np.full(36000, -40.0) + np.random.default_rng(5).normal(0, 0.5, 36000)
     codes = np.full((3600 * spectra.FPS, spectra.BANDS), 90, dtype=np.uint8)
     chooser = Standout(Timeline(hop=0.1, duration=3600.0))
-    held = []
+    held, levels = [], []
     for i in range(0, 36000, 300):
         a = spectra.frame_of(i * 0.1)
         chooser.listen(codes[a:spectra.frame_of((i + 300) * 0.1)], a)
         chooser.feed(scores[i:i + 300])
         held.append(len(chooser._codes))
+        second = chooser._second
+        levels.append(max(len(second._whole.values), len(second._voice.values)))
     # the slices of 4096 frames it forgets at once, the 2 x 30 s of context a decision
     # reads back, the check's reach and a fed chunk: some 5 minutes, not the hour
     assert max(held) < 360 * spectra.FPS
+    # the second look's levels: the five minutes a level is set against, the half minute
+    # after, a fed chunk and the slices of 4096 values it forgets at once
+    assert max(levels) < (voiced.HISTORY + 2 * voiced.AROUND[1]) * 10 + 300 + 4096
 
 
 @pytest.mark.slow

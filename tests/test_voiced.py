@@ -139,22 +139,6 @@ def test_pieces_of_any_size_give_the_same_highlights_and_none_before_settled(mon
     assert any(kind == "voiced" for _, kind, _ in runs[0])
 
 
-def test_the_second_look_keeps_an_hour_in_bounded_memory():
-    scores = np.full(36000, -40.0) + np.random.default_rng(5).normal(0, 0.5, 36000)
-    codes = np.full((3600 * spectra.FPS, spectra.BANDS), 90, dtype=np.uint8)
-    chooser = Standout(Timeline(hop=0.1, duration=3600.0))
-    held = []
-    for i in range(0, 36000, 300):
-        a = spectra.frame_of(i * 0.1)
-        chooser.listen(codes[a:spectra.frame_of((i + 300) * 0.1)], a)
-        chooser.feed(scores[i:i + 300])
-        second = chooser._second
-        held.append(max(len(second._whole.values), len(second._voice.values)))
-    # the five minutes a level is set against, the half minute after, and slices of 4096
-    assert max(held) < (voiced.HISTORY + 2 * voiced.AROUND[1]) * 10 + 4096 + 600
-    assert len(chooser._codes) < 360 * spectra.FPS
-
-
 def test_second_look_is_an_on_off_option():
     with pytest.raises(OptionError, match="second_look"):
         Standout(Timeline(hop=0.1, duration=60.0), second_look="yes")
