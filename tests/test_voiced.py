@@ -42,6 +42,12 @@ def test_the_voice_band_s_level_is_the_mean_power_of_its_bands_in_each_value():
     assert voiced.frames_per_value(0.125) is None and voiced.frames_per_value(0.02) is None
 
 
+def test_a_peak_is_read_at_the_value_whose_centre_it_is():
+    timeline = Timeline(hop=0.1)
+    assert [voiced.value_of(timeline.time(i), 0.1) for i in range(100_000)] == \
+        list(range(100_000))
+
+
 def test_a_level_stands_by_its_loudest_second_over_the_half_minute_around_and_five_before():
     values = np.full(6000, -40.0)
     values[4000:4020] = -25.0                 # 2 s at -25 from 400 s
@@ -111,6 +117,7 @@ def test_the_second_look_keeps_what_its_model_hears_in_time_order(monkeypatch, c
         assert h.score == pytest.approx(voiced.SCORE * chance)
         assert h.score < min(g.score for g in out if g.kind != "voiced")
         assert (h.start, h.end) == timeline.window(h.peak_time)
+        assert h.peak_db == pytest.approx(scores[voiced.value_of(h.peak_time, 0.1)])
     # off, without spectra, or at the lowest sensitivity (which keeps fewest): none
     assert [round(h.peak_time) for h in _fed(Standout(timeline, second_look=False),
                                              scores, codes)] == [40, 160]

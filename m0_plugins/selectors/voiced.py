@@ -118,7 +118,7 @@ class SecondLook:
         hop = self.timeline.hop
         while self._pending:
             t, whole, voice = self._pending[0]
-            index = int(round(t / hop))
+            index = voiced.value_of(t, hop)
             if not ended and (base_settled < t + gap or
                               min(self._whole.end, self._voice.end) * hop < t + voiced.AROUND[1]):
                 break

@@ -24,8 +24,8 @@ dev split whose streamer's voice went through a compressor (seeds 1400–1479,
 before it and back after, so it squeezes at every bed level), every moment it judges
 (:meth:`Recording.offered`: the loose moments of the scores and of the voice's band that
 the first look, ``standout`` without its second look, leaves: none within ``min_gap`` of a
-moment it keeps), a reaction when its peak is within 2 s of one; ten models of 300 trees of depth 3
-(:data:`VOICED_TREES`), bagged as the check's are. Its settings and ``KEEP_FROM`` were
+moment it keeps), a reaction when its peak is within 2 s of one; ten models of 300 trees of
+depth 3 (:data:`VOICED_TREES`), bagged as the check's are. Its settings and ``KEEP_FROM`` were
 chosen on held-out sets of development seeds (docs/benchmarks.md, "the second look").
 
 The shipped check is what this module wrote, byte for byte, with the libraries of its day
@@ -179,7 +179,7 @@ class Recording:
                                         strict=True):
             if x is not None:
                 rows.append((t, voiced.features(x, self.scores, self.voice,
-                                                int(round(t / self.hop)), self.hop, whole,
+                                                voiced.value_of(t, self.hop), self.hop, whole,
                                                 voice)))
         return rows
 
@@ -192,7 +192,7 @@ class Recording:
     def real(self, h: Highlight | float) -> bool:
         """Whether ``h`` (a highlight or a peak time) is a reaction: its peak within 2 s of
         one."""
-        t = h if isinstance(h, float) else h.peak_time
+        t = _time(h)
         return any(e.time - 2 <= t <= e.end + 2 for e in self.events)
 
     def features(self, moments: list[Highlight] | list[float]) -> list[np.ndarray | None]:
@@ -225,6 +225,7 @@ class Recording:
 
 
 def _time(h: Highlight | float) -> float:
+    """A moment's peak time (``h`` itself where it is one)."""
     return h if isinstance(h, float) else h.peak_time
 
 

@@ -83,6 +83,12 @@ def voice_values(power: np.ndarray, per: int) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(mean, 1e-12)) + OFFSET_DB
 
 
+def value_of(peak: float, hop: float) -> int:
+    """The score value (from value 0, ``hop`` seconds each) whose centre is at ``peak``
+    seconds, as :meth:`m0core.model.Timeline.time` gives a peak's time."""
+    return int(np.floor(peak / hop))
+
+
 def offers(whole: list[tuple[float, float]], voice: list[tuple[float, float]]
            ) -> list[tuple[float, float, float]]:
     """The moments offered, in time order, from the loose moments of the whole sound and of
