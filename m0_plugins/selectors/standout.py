@@ -14,7 +14,6 @@ from m0core.errors import OptionError
 from m0core.judge import check, spectra, voiced
 from m0core.judge.check import LOOSE_SENSITIVITY, Earlier
 from m0core.levels import (
-    SILENT_DB,
     RunningPercentile,
     audible_percentiles,
     clean,
@@ -337,11 +336,11 @@ class Standout:
         new = clean(scores)
         self._raw = np.concatenate([self._raw, new])
         self._n += len(new)
-        if self._second is not None:
-            self._second.scores(new)
         if self._loose is not None:
             self._hear(self._loose.feed(new))
-        return self._release(self._advance())
+        out = self._release(self._advance())
+        self._trim()  # once the second look has said what it still reads
+        return out
 
     def listen(self, codes: np.ndarray, first: int) -> None:
         """Take the spectra of the next frames (frame ``first`` on), which the check reads."""
@@ -349,10 +348,7 @@ class Standout:
             return
         if self._per is not None and self._second is None and len(codes):
             self._second = SecondLook(self.timeline, self._per, self._loose_one(),
-                                      self._earlier, self._keep_from)
-            # values before the first spectra (none, as the pipeline feeds) as silence
-            self._second.scores(np.r_[np.full(self._r0, SILENT_DB - 1.0),
-                                      self._values(0, self._n)])
+                                      self._earlier, self._keep_from, self._values)
         if self._second is not None:
             self._second.listen(codes, first)
         if not len(self._codes):
@@ -394,7 +390,7 @@ class Standout:
         loose = self._loose
         return self._second.release(highlights, self._first_settled(),
                                     np.inf if self._ended or loose is None else loose.settled(),
-                                    self._codes, self._c0, self._ended)
+                                    self._n, self._codes, self._c0, self._ended)
 
     # -- the steps ------------------------------------------------------------------------
 
@@ -418,7 +414,6 @@ class Standout:
         self._extend(done)
         self._measure()
         out = self._decide()
-        self._trim()
         start = self._spans[0].start if self._spans else (
             self._open.start if self._open else done)
         return out + self._spacer.advance(self.timeline.time(start))
@@ -722,10 +717,14 @@ class Standout:
                    (self._levelled - self._half - self._gap) * self._size)
         while self._bumps and self._bumps[0][1] < first - 2 * self._busy_window:
             self._bumps.popleft()
-        if keep - self._r0 > 4096:
-            self._count_to(keep)  # before any candidate still to be measured
-            cut = keep - self._r0
-            self._raw, self._r0 = self._raw[cut:].copy(), keep
+        values = keep
+        if self._second is not None and self._second.needs() < keep:  # the scores it reads
+            needed = self._second.needs()
+            values = max(0, int(needed)) if np.isfinite(needed) else 0
+        if values - self._r0 > 4096:
+            self._count_to(values)  # before any candidate still to be measured
+            cut = values - self._r0
+            self._raw, self._r0 = self._raw[cut:].copy(), values
         # the spectra a judgement reads reach this far before a peak (the second look's
         # moments still to judge too)
         seconds = self.timeline.time(keep)

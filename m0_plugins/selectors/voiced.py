@@ -6,6 +6,7 @@ every other highlight."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -15,7 +16,8 @@ from m0core.model import Highlight, Timeline
 
 
 class Loose(Protocol):
-    """A selector fed a curve in pieces (``standout`` at the loose sensitivity, no check)."""
+    """A selector fed a curve in pieces (``standout`` at the loose sensitivity, no check);
+    a protocol, as ``standout`` imports this module."""
 
     def feed(self, scores: np.ndarray) -> list[Highlight]: ...
     def finish(self) -> list[Highlight]: ...
@@ -45,8 +47,9 @@ class _Track:
 class SecondLook:
     """The moments the second look keeps, in time order with the first look's (``base``).
 
-    Fed the scores (:meth:`scores`), the spectra (:meth:`listen`) and the loose moments of
-    the scores (:meth:`whole_loose`); :meth:`release` takes the first look's final
+    Reads the scores as ``standout`` keeps them (``scores(lo, hi)``: values ``lo`` to ``hi``;
+    it keeps those from :meth:`needs` on); fed the spectra (:meth:`listen`) and the loose
+    moments of the scores (:meth:`whole_loose`); :meth:`release` takes the first look's final
     highlights and gives them back with the kept moments, in time order, once no earlier one
     can come. A moment offered at ``t`` is decided once the first look has settled past
     ``t + min_gap`` and the values reach :data:`~m0core.judge.voiced.AROUND` seconds past
@@ -54,13 +57,14 @@ class SecondLook:
     ``keep_from`` or more."""
 
     def __init__(self, timeline: Timeline, per: int, loose: Loose, earlier: check.Earlier,
-                 keep_from: float) -> None:
+                 keep_from: float, scores: Callable[[int, int], np.ndarray]) -> None:
         self.timeline = timeline
         self.keep_from = keep_from
         self._per = per                       # frames a value
         self._loose = loose                   # the voice band's loose selector
         self._earlier = earlier               # the first look's: the loose moments' features
-        self._whole, self._voice = _Track(), _Track()
+        self._scores = scores
+        self._voice = _Track()
         self._power = np.zeros(0)             # voice power of frames not yet in a value
         self._frame = 0                       # the frame ``_power`` starts at
         self._offers: dict[str, list[tuple[float, float]]] = {"whole": [], "voice": []}
@@ -70,10 +74,6 @@ class SecondLook:
         self._kept = -np.inf                  # the last kept moment's peak
         self._out: list[Highlight] = []       # final, waiting for earlier ones
         self._settled = -np.inf
-
-    def scores(self, values: np.ndarray) -> None:
-        """The next score values."""
-        self._whole.add(values)
 
     def listen(self, codes: np.ndarray, first: int) -> None:
         """The spectra of the next frames (frame ``first`` on; a gap is silence)."""
@@ -103,12 +103,19 @@ class SecondLook:
         """The time before which every moment :meth:`release` will give is given."""
         return self._settled
 
+    def needs(self) -> float:
+        """The first score value a later decision reads (``-inf`` before any moment is
+        offered, ``inf`` once all are decided)."""
+        first = min(self._settled, self._offered, self._next())
+        return (first - voiced.HISTORY - voiced.AROUND[1] - 10.0) / self.timeline.hop
+
     def release(self, base: list[Highlight], base_settled: float, whole_settled: float,
-                codes: np.ndarray, c0: int, ended: bool) -> list[Highlight]:
+                scored: int, codes: np.ndarray, c0: int, ended: bool) -> list[Highlight]:
         """Take the first look's final highlights ``base`` (in time order; every later one
         peaks at ``base_settled`` or after), decide what can be, and give what is final.
-        ``whole_settled`` is the scores' loose selector's settled time; ``codes`` (frame
-        ``c0`` on) the spectra still kept; ``ended``: nothing more comes."""
+        ``whole_settled`` is the scores' loose selector's settled time, ``scored`` the score
+        values received; ``codes`` (frame ``c0`` on) the spectra still kept; ``ended``:
+        nothing more comes."""
         if ended:
             self._took(self._loose.finish(), "voice")
         self._out += base
@@ -120,7 +127,7 @@ class SecondLook:
             t, whole, voice = self._pending[0]
             index = voiced.value_of(t, hop)
             if not ended and (base_settled < t + gap or
-                              min(self._whole.end, self._voice.end) * hop < t + voiced.AROUND[1]):
+                              min(scored, self._voice.end) * hop < t + voiced.AROUND[1]):
                 break
             self._pending.popleft()
             h = self._judged(t, index, whole, voice, codes, c0)
@@ -153,38 +160,34 @@ class SecondLook:
         gap = self.timeline.min_gap
         if t - self._kept < gap or any(abs(t - u) < gap for u in self._firsts):
             return None
-        x = check.features(codes, c0, t)
-        if x is None:
+        judged = check.judged_at(codes, c0, t, self._earlier)
+        if judged is None:
             return None
         hop = self.timeline.hop
-        features = voiced.features(check.judged(x, self._earlier.reference(t)),
-                                   *self._aligned(index), hop, whole, voice)
+        # the values levels() reads: from HISTORY before the peak to AROUND after it
+        lo = max(0, index + int(round(-voiced.HISTORY / hop)))
+        hi = index + int(round(voiced.AROUND[1] / hop))
+        scores = self._scores(lo, hi)
+        features = voiced.features(judged, scores, self._voice.values[lo - self._voice.start:
+                                                                    hi - self._voice.start],
+                                   index - lo, hop, whole, voice)
         chance = voiced.chance(features)
         if chance < self.keep_from:
             return None
         voice_over = features[check.SIZE + voiced.LEVELS]
         start, end = self.timeline.window(t)
         return Highlight(start=start, end=end, peak_time=t,
-                         peak_db=float(self._whole.values[index - self._whole.start]),
+                         peak_db=float(scores[index - lo]),
                          score=voiced.SCORE * chance, kind="voiced",
                          reason=f"voiced: its voice's band +{voice_over:.0f} dB over the "
                                 f"half minute around it; its sound and level: "
                                 f"{100 * chance:.0f} % a reaction")
 
-    def _aligned(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """Both curves from the same value on, and ``index`` counted from it."""
-        start = max(self._whole.start, self._voice.start)
-        return (self._whole.values[start - self._whole.start:],
-                self._voice.values[start - self._voice.start:], index - start)
-
     def _forget(self) -> None:
         """Forget what no later decision reads."""
-        hop = self.timeline.hop
         first = min(self._settled, self._offered, self._next())
         if np.isfinite(first):
-            before = int((first - voiced.HISTORY - voiced.AROUND[1] - 10.0) / hop)
-            self._whole.forget(before)
-            self._voice.forget(before)
+            self._voice.forget(int(self.needs()))
         while self._firsts and self._firsts[0] < first - self.timeline.min_gap:
             self._firsts.popleft()
 

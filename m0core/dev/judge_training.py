@@ -122,15 +122,23 @@ class Recording:
                                                       repr=False, compare=False)
 
     def moments(self, curve: np.ndarray | None = None, **params: float) -> list[Highlight]:
-        """``standout``'s highlights of ``curve`` (the scores by default) with ``params``, fed
-        a minute at a time as the pipeline feeds it, without its check (what the check is
-        trained on and judges)."""
-        curve = self.scores if curve is None else curve
+        """``standout``'s highlights of ``curve`` (the scores by default) with ``params``,
+        without its check (what the check is trained on and judges)."""
+        return self._selected(self.scores if curve is None else curve, None, check=False,
+                              **params)
+
+    def _selected(self, curve: np.ndarray, codes: np.ndarray | None, **params: float | bool
+                  ) -> list[Highlight]:
+        """``standout``'s highlights of ``curve`` with ``params``, fed a minute at a time as
+        the pipeline feeds it (each minute's spectra of ``codes`` first, where given)."""
         chooser = plugins.create("selectors", "standout",
                                  timeline=Timeline(hop=self.hop, duration=self.duration),
-                                 check=False, **params)
+                                 **params)
         out: list[Highlight] = []
-        for values, _, _ in spectra.pieces(len(curve), self.hop, int(60 / self.hop)):
+        for values, heard, first in spectra.pieces(len(curve), self.hop, int(60 / self.hop),
+                                                   codes):
+            if len(heard):
+                chooser.listen(heard, first)
             out += chooser.feed(curve[values])
         return out + chooser.finish()
 
@@ -143,18 +151,8 @@ class Recording:
         return voiced.voice_values(voiced.voice_power(self.codes), per)[:len(self.scores)]
 
     def first_look(self) -> list[Highlight]:
-        """``standout``'s default highlights without its second look, fed as a run feeds it
-        (each minute's spectra before its scores)."""
-        chooser = plugins.create("selectors", "standout",
-                                 timeline=Timeline(hop=self.hop, duration=self.duration),
-                                 second_look=False)
-        out: list[Highlight] = []
-        for values, codes, first in spectra.pieces(len(self.scores), self.hop,
-                                                    int(60 / self.hop), self.codes):
-            if len(codes):
-                chooser.listen(codes, first)
-            out += chooser.feed(self.scores[values])
-        return out + chooser.finish()
+        """``standout``'s default highlights without its second look, fed as a run feeds it."""
+        return self._selected(self.scores, self.codes, second_look=False)
 
     def offered(self) -> list[tuple[float, float, float]]:
         """The moments the second look judges (:func:`m0core.judge.voiced.offers`): from the

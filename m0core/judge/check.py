@@ -256,15 +256,23 @@ def model(path: Path = MODEL) -> Trees:
     return Trees.load(path)
 
 
-def chance(codes: np.ndarray, first: int, peak: float, earlier: Earlier) -> float | None:
-    """The chance that the moment at ``peak`` is a reaction, set against the recording's
-    ``earlier`` loud moments; ``None`` when its spectra are not there (so it cannot be
-    judged). A moment that is one of those loud moments is not measured again: its features
-    are the ones ``earlier`` holds."""
+def judged_at(codes: np.ndarray, first: int, peak: float, earlier: Earlier
+              ) -> np.ndarray | None:
+    """What the model reads of the moment at ``peak`` (:func:`judged`), set against the
+    recording's ``earlier`` loud moments; ``None`` when its spectra are not there. A moment
+    that is one of those loud moments is not measured again: its features are the ones
+    ``earlier`` holds."""
     x = earlier.at(peak)
     if x is None:
         x = features(codes, first, peak)
-    return None if x is None else float(model().chance(judged(x, earlier.reference(peak)))[0])
+    return None if x is None else judged(x, earlier.reference(peak))
+
+
+def chance(codes: np.ndarray, first: int, peak: float, earlier: Earlier) -> float | None:
+    """The chance that the moment at ``peak`` is a reaction (:func:`judged_at`); ``None``
+    when its spectra are not there (so it cannot be judged)."""
+    x = judged_at(codes, first, peak, earlier)
+    return None if x is None else float(model().chance(x)[0])
 
 
 def weighed(score: float, chance: float | None) -> float | None:

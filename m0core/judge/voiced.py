@@ -57,9 +57,9 @@ KEEP_STEP = 0.07
 #: kept held over its margin.
 SCORE = 0.01
 MODEL = Path(__file__).with_name("voiced.npz")
-
-
-_BANDS = (centres() >= VOICE_BAND[0]) & (centres() < VOICE_BAND[1])
+_CENTRES = centres()
+#: Which of the spectra's bands lie in :data:`VOICE_BAND`.
+_BANDS = (_CENTRES >= VOICE_BAND[0]) & (_CENTRES < VOICE_BAND[1])
 
 
 def frames_per_value(hop: float) -> int | None:
