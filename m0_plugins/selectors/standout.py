@@ -18,6 +18,7 @@ from m0core.levels import (
     audible_percentiles,
     clean,
     ignored_silence,
+    median,
     power_mean_db,
     values_per_second,
 )
@@ -510,7 +511,7 @@ class Standout:
             return False
         gap = self._values(last + 1, i)
         second = min((last + 1 + i) // 2 // self._size, len(levels) - 1)
-        return bool(np.median(gap) >= levels[second] - self.bridge_db)
+        return bool(median(gap) >= levels[second] - self.bridge_db)
 
     def _values(self, lo: int, hi: int) -> np.ndarray:
         lo, hi = max(lo, self._r0, 0), min(hi, self._n)
@@ -558,10 +559,12 @@ class Standout:
             around = self._nearest(s, e, self._side)
             wide = self._nearest(s, e, self._context)
             bed = _power_mean(around) if len(around) else float(values.min())
-            if len(wide) and len(around):
+            middle = median(around) if len(around) else np.inf
+            # a pause: under the context's loud or heard level, both at most its loudest
+            # (the heard level's power mean to rounding)
+            if len(wide) and middle < float(wide.max()) + 1e-6 - self.pause_db:
                 loud, top = audible_percentiles(wide[None, :], [90.0, HEARD_PERCENTILE])[:, 0]
                 heard = _power_mean(wide[wide >= top - self.heard_db])  # the talk as heard
-                middle = float(np.median(around))
                 if middle < loud - self.pause_db or (
                         middle < heard - self.pause_db and self._talk(wide, top)):
                     bed = max(bed, heard - self.context_db)

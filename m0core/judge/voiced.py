@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from m0core.levels import SILENT_DB
+from m0core.levels import SILENT_DB, median, percentiles
 
 from . import check
 from .spectra import FPS, centres, decode
@@ -125,9 +125,9 @@ def levels(values: np.ndarray, index: int, hop: float) -> np.ndarray:
     history = values[at(-HISTORY):index + 1]
     if not len(around):
         around = np.array([SILENT_DB])
-    loudest = np.percentile(history, HISTORY_PERCENTILE)
-    return np.array([top - np.median(around), top - np.percentile(around, 90), top - loudest,
-                     loudest - np.median(history)])
+    loudest = percentiles(history[None, :], [HISTORY_PERCENTILE])[0, 0]
+    return np.array([top - median(around), top - percentiles(around[None, :], [90.0])[0, 0],
+                     top - loudest, loudest - median(history)])
 
 
 def features(judged: np.ndarray, whole: np.ndarray, voice: np.ndarray, index: int,
