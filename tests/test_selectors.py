@@ -431,6 +431,7 @@ def test_the_selectors_percentiles_and_medians_are_numpy_s_to_the_bit():
     assert np.array_equal(got[:, 0], want)
     assert np.array_equal(got[:, 1], np.percentile(row[1], [10.0, 90.0]))
 
+
 # -- standout -------------------------------------------------------------------------------
 
 def test_standout_finds_held_rises_on_moving_beds_but_not_short_bangs():
