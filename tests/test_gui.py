@@ -527,6 +527,39 @@ def test_a_double_click_on_start_starts_one_batch_without_an_error(wav, tmp_path
     assert page.problems == [], "\n".join(page.problems)  # no second start refused (400)
 
 
+
+def test_done_stays_said_when_the_progress_ends_before_start_is_answered(wav, tmp_path,
+                                                                        browser, serve):
+    """A batch of files already done ends at once: the progress can say "Done." before the
+    start request's answer reaches the page. The page holds that answer here until the
+    progress has ended the batch; "Done." stays (the answer once said "Started." over it,
+    and as the progress says a change once, "Done." never came back)."""
+    page = open_with(browser, serve, tmp_path, {"talk.wav": wav}, ("talk.wav",))
+    p = page.page
+    p.click("#start")
+    p.wait_for_selector(".job[data-status=completed]", timeout=90_000)
+    p.wait_for_selector("#message >> text=Done.")
+
+    said_first = []
+
+    def answer_late(route) -> None:
+        answer = route.fetch()  # the batch starts now; the page waits for the answer
+        deadline = time.monotonic() + 30.0
+        while p.inner_text("#message") != "Done." and time.monotonic() < deadline:
+            p.wait_for_timeout(100)
+        said_first.append(p.inner_text("#message") == "Done.")
+        route.fulfill(response=answer)
+
+    p.route("**/api/start", answer_late)
+    p.click("#start")
+    p.wait_for_selector(".job[data-status=skipped]", timeout=30_000)
+    p.wait_for_function("!document.querySelector('#start').disabled", timeout=30_000)
+    p.wait_for_timeout(1500)  # the answer has come, and the page has acted on it
+    assert said_first == [True]  # the progress spoke before the answer came
+    assert p.inner_text("#message") == "Done."
+    assert page.problems == [], "\n".join(page.problems)
+
+
 def test_the_sensitivity_slider_is_on_only_for_the_selector_it_tunes(tmp_path, browser, serve):
     """Sensitivity is standout's: with another selector the slider is disabled, not a knob
     that does nothing."""

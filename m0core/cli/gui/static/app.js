@@ -304,7 +304,9 @@ $("#start").addEventListener("click", async () => {
   try {
     await api("api/start", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ ...files(), settings: settings() }) });
-    say("Started.");
+    // the progress may have spoken first (a batch of skipped files is done at once): its
+    // "Done." stays
+    if (!$("#message").textContent) say("Started.");
   } catch (e) {
     say(labelled(e.message), true);
     $("#start").disabled = false;  // nothing started: the settings may be mended and tried again
