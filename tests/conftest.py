@@ -19,6 +19,7 @@ import pytest
 from procs import GuiServer
 
 from m0core import plugins
+from m0core.dev import judge_training
 from m0core.judge import spectra
 
 pytest_plugins = ["m0core.testing"]
@@ -336,12 +337,7 @@ def moments_curve(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def fed(selector: Any, scores: np.ndarray, codes: np.ndarray | None) -> list:
     """Feed ``selector`` the curve ``scores`` (hop 0.1 s) and its spectra ``codes`` (none:
     ``None``) 30 s at a time, each piece's spectra first, as a run does; its highlights."""
-    out = []
-    for values, heard, first in spectra.pieces(len(scores), 0.1, 300, codes):
-        if len(heard):
-            selector.listen(heard, first)
-        out += selector.feed(scores[values])
-    return out + selector.finish()
+    return judge_training.fed(selector, scores, 0.1, 30.0, codes)
 
 
 # -- a real headless Chromium (report.html, m0 gui) -----------------------------------------

@@ -721,8 +721,8 @@ class Standout:
         while self._bumps and self._bumps[0][1] < first - 2 * self._busy_window:
             self._bumps.popleft()
         values = keep
-        if self._second is not None and self._second.needs() < keep:  # the scores it reads
-            needed = self._second.needs()
+        needed = self._second.needs() if self._second is not None else np.inf
+        if needed < keep:  # the scores the second look still reads (all, before its first)
             values = max(0, int(needed)) if np.isfinite(needed) else 0
         if values - self._r0 > 4096:
             self._count_to(values)  # before any candidate still to be measured

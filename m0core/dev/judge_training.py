@@ -74,6 +74,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -134,13 +135,7 @@ class Recording:
         chooser = plugins.create("selectors", "standout",
                                  timeline=Timeline(hop=self.hop, duration=self.duration),
                                  **params)
-        out: list[Highlight] = []
-        for values, heard, first in spectra.pieces(len(curve), self.hop, int(60 / self.hop),
-                                                   codes):
-            if len(heard):
-                chooser.listen(heard, first)
-            out += chooser.feed(curve[values])
-        return out + chooser.finish()
+        return fed(chooser, curve, self.hop, 60.0, codes)
 
     @cached_property
     def voice(self) -> np.ndarray:
@@ -220,6 +215,20 @@ class Recording:
                 heard += 1
             out.append(None if x is None else check.judged(x, earlier.reference(_time(h))))
         return out
+
+
+def fed(chooser: Any, curve: np.ndarray, hop: float, seconds: float,
+        codes: np.ndarray | None = None) -> list[Highlight]:
+    """The highlights of a selector ``chooser`` fed the curve ``curve`` (``hop`` seconds a
+    value) ``seconds`` at a time as a run feeds it, each piece's spectra of ``codes`` (frame
+    0 on; none: ``None``) first."""
+    out: list[Highlight] = []
+    for values, heard, first in spectra.pieces(len(curve), hop, int(round(seconds / hop)),
+                                               codes):
+        if len(heard):
+            chooser.listen(heard, first)
+        out += chooser.feed(curve[values])
+    return out + chooser.finish()
 
 
 def _time(h: Highlight | float) -> float:

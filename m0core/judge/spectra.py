@@ -60,7 +60,7 @@ def mel_filters(rate: float, n_fft: int) -> np.ndarray:
     ``librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=BANDS, fmin=FMIN, fmax=FMAX)`` gives
     them (librosa takes a second to import; a segment's worker would pay it each time)."""
     bins = np.linspace(0.0, rate / 2.0, n_fft // 2 + 1)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(FMIN), _hz_to_mel(FMAX), BANDS + 2))
+    edges = _edges()
     widths = np.diff(edges)
     ramps = edges[:, None] - bins[None, :]
     lower = -ramps[:-2] / widths[:-1, None]
@@ -71,7 +71,14 @@ def mel_filters(rate: float, n_fft: int) -> np.ndarray:
 
 def centres() -> np.ndarray:
     """The centre (Hz) of each of the :data:`BANDS` bands."""
-    return _mel_to_hz(np.linspace(_hz_to_mel(FMIN), _hz_to_mel(FMAX), BANDS + 2))[1:-1]
+    return _edges()[1:-1]
+
+
+def _edges() -> np.ndarray:
+    """The :data:`BANDS` + 2 edges (Hz) of the bands' triangles, evenly spaced in mel from
+    :data:`FMIN` to :data:`FMAX`: band ``i`` rises from edge ``i``, peaks at ``i + 1`` (its
+    centre) and falls to ``i + 2``."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(FMIN), _hz_to_mel(FMAX), BANDS + 2))
 
 
 #: No spectra: zero frames.
