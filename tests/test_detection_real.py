@@ -631,6 +631,33 @@ def test_through_a_compressor_a_reaction_at_the_recording_s_ceiling_is_a_faint_m
 
 
 @pytest.mark.slow
+def test_through_a_compressed_mic_the_second_look_finds_the_squeezed_reactions(tmp_path):
+    """Validation seed 605 over a loud bed (-22 dBFS), its voice through OBS's Compressor at
+    its defaults before the mix (as a filter on the mic in OBS): the reactions come out a
+    few dB over the talk, under the margins, where the rules alone find none; the second
+    look keeps three of them (voiced), nothing else. Made without the mic, every reaction
+    is the rules', and the second look adds nothing."""
+    _require()
+    runs = {}
+    for name, mic in (("made", None), ("mic", corpus.OBS_COMPRESSOR)):
+        path = tmp_path / f"{name}.m4a"
+        truth = corpus.write(path, DURATION, seed=605, bed_db=-22.0, split="validation",
+                             mic=mic, rate=48000)
+        for look in (True, False):
+            highlights = m0core.analyze(path, clips=False, cache=False,
+                                        selector_params={"second_look": look}).highlights
+            runs[name, look] = (synth.match_events(truth.reactions, highlights), highlights)
+    (mic, highlights), (rules, _) = runs["mic", True], runs["mic", False]
+    voiced = [h for h in highlights if h.kind == "voiced"]
+    assert (mic.found, rules.found, len(voiced)) == (3, 0, 3), highlights
+    assert synth.match_events(truth.reactions, voiced).false == 0, voiced
+    assert all(h.reason.startswith("voiced: its voice's band +") for h in voiced), voiced
+    (made, highlights), (_, without) = runs["made", True], runs["made", False]
+    assert made.found == made.events == 4 and made.false == 0, highlights
+    assert [h.peak_time for h in highlights] == [h.peak_time for h in without], highlights
+
+
+@pytest.mark.slow
 def test_a_sound_at_the_ceiling_that_peaks_over_its_loud_part_is_no_faint_moment(
         tmp_path, monkeypatch):
     """The detection table's recording of validation seed 101 (10 minutes, a -38 dBFS bed), as
