@@ -32,26 +32,20 @@ def long_vod(tmp_path_factory):
 
 def test_parallel_equals_sequential(long_vod):
     """Two segments in two workers, the whole file in one worker (``jobs=1``) and the whole
-    file in this process (``jobs=0``) give the same highlights."""
+    file in this process (``jobs=0``) give the same curve, bit for bit, at the seam too (a
+    worker decodes from before its segment and drops what it decoded before it), so the
+    same highlights. (Not so where an AAC encoder substituted noise: README, ``--jobs``.)"""
     path, events = long_vod
     here = m0core.analyze(path, None, clips=False, jobs=0, cache=False)
     one = m0core.analyze(path, None, clips=False, jobs=1, cache=False)
     par = m0core.analyze(path, None, clips=False, jobs=2, cache=False)
+    assert len(plan_segments(par.media.duration, 2, here.hop)) == 2
     np.testing.assert_array_equal(one.scores, here.scores)
-    assert len(par.scores) == len(here.scores)
+    np.testing.assert_array_equal(par.scores, here.scores)
     for seq in (here, one):
         assert [(h.start, h.end, h.peak_time, h.kind) for h in par.highlights] == \
             [(h.start, h.end, h.peak_time, h.kind) for h in seq.highlights]
     assert synth.match_events(events, par.highlights).recall == 1.0
-    diff = np.abs(par.scores - here.scores)
-    plan = plan_segments(par.media.duration, 2, here.hop)
-    assert len(plan) == 2
-    boundaries = [int(round(s / here.hop)) for s, _ in plan[1:]]
-    near = np.zeros(len(diff), bool)
-    for b in boundaries:
-        near[max(0, b - 2):b + 3] = True
-    assert diff[~near].max() < 1e-3, "only windows touching a boundary may differ"
-    assert diff.max() < 1.0
 
 
 def test_one_job_decodes_in_one_worker_and_zero_in_this_process(vod):
