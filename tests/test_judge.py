@@ -283,7 +283,7 @@ def test_standout_keeps_only_the_spectra_and_levels_its_judgements_still_need():
         chooser.feed(scores[i:i + 300])
         held.append(len(chooser._codes))
         second = chooser._second
-        levels.append(max(len(chooser._raw), len(second._voice.values)))
+        levels.append(max(len(chooser._raw.values), len(second._voice.values)))
     # the slices of 4096 frames it forgets at once, the 2 x 30 s of context a decision
     # reads back, the check's reach and a fed chunk: some 5 minutes, not the hour
     assert max(held) < 360 * spectra.FPS

@@ -333,7 +333,7 @@ def test_adaptive_background_is_the_percentile_of_each_seconds_window():
     sel = Adaptive(timeline)
     sel.feed(curve)
     sel.finish()
-    smooth, size, half = sel._smooth, sel._size, sel._half  # nothing trimmed at this length
+    smooth, size, half = sel._smooth.values, sel._size, sel._half  # nothing trimmed yet
     assert len(smooth) == len(curve)
     assert len(background) == len(curve) // size
     for k in range(len(background)):
@@ -721,8 +721,25 @@ def test_standout_line_and_bounded_memory():
     selector = make("standout", duration=3600.0)
     for part in np.split(curve, np.arange(50, len(curve), 50)):
         selector.feed(part)
-        assert len(selector._raw) < 2 * 4096 + 400  # a sliding window, not the whole curve
+        assert len(selector._raw.values) < 2 * 4096 + 400  # a sliding window, not the whole curve
     selector.finish()
     line = selector.line()
     assert line.step == pytest.approx(1.0) and len(line.values) == 3600
     assert np.median(line.values) == pytest.approx(-40.0 + 10.0, abs=1.5)  # level + margin
+
+
+def test_a_track_keeps_a_curve_by_absolute_index_and_lets_the_oldest_go_in_slices():
+    from m0_plugins.selectors.track import FORGET_FROM, Track
+
+    track, curve = Track(), np.arange(3 * FORGET_FROM, dtype=np.float64)
+    for part in np.split(curve, [10, 5000, 9000]):
+        track.add(part.astype(np.float32))
+    assert track.values.dtype == np.float64 and (track.start, track.end) == (0, len(curve))
+    track.forget(FORGET_FROM)                 # not more than FORGET_FROM: kept
+    assert track.start == 0 and not track.forgets(FORGET_FROM)
+    track.forget(FORGET_FROM + 100)
+    assert (track.start, track.end) == (FORGET_FROM + 100, len(curve))
+    np.testing.assert_array_equal(track.span(5000, 5010), curve[5000:5010])
+    np.testing.assert_array_equal(track.span(0, FORGET_FROM + 102), curve[FORGET_FROM + 100:
+                                                                          FORGET_FROM + 102])
+    assert len(track.span(len(curve), len(curve) + 5)) == 0 and len(track.span(10, 5)) == 0

@@ -14,8 +14,8 @@ from m0core.model import Highlight, Line, Timeline
 
 from . import params
 from .spacing import Candidate, PeakSpacer
+from .track import Track
 
-_EMPTY = np.zeros(0, dtype=np.float64)
 #: Seconds whose windows one percentile call judges (a block is ~1 MB of windows).
 _BLOCK = 200
 
@@ -81,8 +81,8 @@ class Adaptive:
                                       / (self._size * hop))))
         self._taps = max(1, int(round(number("smooth", smooth, low=0.0) / hop)))
         self._join = max(1, int(round(number("join", join, low=0.0) / hop)))
-        self._raw, self._r0 = _EMPTY, 0       # raw values from absolute index _r0
-        self._smooth, self._s0 = _EMPTY, 0    # smoothed values from absolute index _s0
+        self._raw = Track()                   # the values received, the oldest let go
+        self._smooth = Track()                # the smoothed values, the oldest let go
         self._n = 0                           # values received
         self._bin = 0                         # next second to judge
         self._run: _Run | None = None
@@ -93,10 +93,10 @@ class Adaptive:
     def feed(self, scores: np.ndarray) -> list[Highlight]:
         """Take the next score values; returns the highlights that became final."""
         new = clean(scores)
-        self._raw = np.concatenate([self._raw, new])
+        self._raw.add(new)
         self._n += len(new)
         self._smooth_upto(self._n - self._taps + 1)
-        done = self._s0 + len(self._smooth)
+        done = self._smooth.end
         out = self._judge_ready(done)
         self._trim()
         start = self._run.start if self._run else self._bin * self._size
@@ -120,16 +120,16 @@ class Adaptive:
 
     def _smooth_upto(self, end: int) -> None:
         """Smooth the values up to index ``end``: power mean of i..i+taps-1, cut at the end."""
-        first = self._s0 + len(self._smooth)
+        first = self._smooth.end
         if end <= first:
             return
-        power = np.power(10.0, self._raw[first - self._r0:] / 10.0)
+        power = np.power(10.0, self._raw.span(first, self._raw.end) / 10.0)
         total, count = np.zeros(end - first), np.zeros(end - first)
         for t in range(self._taps):
             part = power[t:t + end - first]
             total[:len(part)] += part
             count[:len(part)] += 1
-        self._smooth = np.concatenate([self._smooth, 10.0 * np.log10(total / count)])
+        self._smooth.add(10.0 * np.log10(total / count))
 
     def _judge_ready(self, done: int) -> list[Highlight]:
         """Judge every second whose window is complete; ``done`` values are smoothed so far.
@@ -145,7 +145,7 @@ class Adaptive:
                 out += self._judge(k, done, *self._limits(self._window(k, done)))
                 continue
             stop = min(last + 1, k + _BLOCK)
-            bins = self._smooth[(k - half) * size - self._s0:(stop + half) * size - self._s0]
+            bins = self._smooth.span((k - half) * size, (stop + half) * size)
             windows = sliding_window_view(bins.reshape(-1, size), 2 * half + 1, axis=0)
             background, limit = self._limits(windows.reshape(stop - k, -1))
             for b, lim in zip(background.tolist(), limit.tolist(), strict=True):
@@ -154,19 +154,19 @@ class Adaptive:
 
     def _window(self, k: int, done: int) -> np.ndarray:
         """The smoothed values within ``±window`` of second ``k`` (cut at both ends)."""
-        size, s0 = self._size, self._s0
-        return self._smooth[max(0, k - self._half) * size - s0:
-                            min(done, (k + self._half + 1) * size) - s0]
+        size = self._size
+        return self._smooth.span(max(0, k - self._half) * size,
+                                 min(done, (k + self._half + 1) * size))
 
     def _judge(self, k: int, done: int, background: float, limit: float) -> list[Highlight]:
         """Judge the values of second ``k`` against its ``background`` and ``limit``."""
-        size, s0 = self._size, self._s0
+        size = self._size
         i0, i1 = k * size, min((k + 1) * size, done)
-        smoothed = self._smooth[i0 - s0:i1 - s0]
+        smoothed = self._smooth.span(i0, i1)
         out: list[Highlight] = []
         for j in np.flatnonzero(smoothed >= limit):
             i, score = i0 + int(j), float(smoothed[j] - background)
-            raw = float(self._raw[i - self._r0])
+            raw = float(self._raw.values[i - self._raw.start])
             run = self._run
             if run is not None and i - run.last <= self._join:
                 run.last = i
@@ -206,12 +206,8 @@ class Adaptive:
 
     def _trim(self) -> None:
         """Forget values no later judgement needs (kept in slices of a few thousand)."""
-        keep = self._bin * self._size
-        if keep - self._r0 > 4096:
-            self._raw, self._r0 = self._raw[keep - self._r0:].copy(), keep
-        keep = max(0, self._bin - self._half) * self._size
-        if keep - self._s0 > 4096:
-            self._smooth, self._s0 = self._smooth[keep - self._s0:].copy(), keep
+        self._raw.forget(self._bin * self._size)
+        self._smooth.forget(max(0, self._bin - self._half) * self._size)
 
 
 def threshold_line(scores: np.ndarray, timeline: Timeline, threshold: float | None = None,

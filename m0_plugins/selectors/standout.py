@@ -26,9 +26,9 @@ from m0core.model import Highlight, Line, Timeline
 
 from . import params
 from .spacing import Candidate, PeakSpacer
+from .track import Track
 from .voiced import SecondLook
 
-_EMPTY = np.zeros(0, dtype=np.float64)
 #: Seconds whose running level one vectorised call computes at most.
 _BLOCK = 200
 #: Seconds whose running level waits for this many to be ready (not at the end): a few
@@ -296,7 +296,7 @@ class Standout:
         self._busy_window = values("busy_window", busy_window)
         self._hold = number("hold", hold, low=0.0)
         self._excess = number("excess", excess, low=0.0)
-        self._raw, self._r0 = _EMPTY, 0      # raw values from absolute index _r0
+        self._raw = Track()                  # the values received, the oldest let go
         self._n = 0                          # values received
         self._seen = 0                       # values looked at for candidates
         self._levels = bytearray()           # float64 running level per second levelled
@@ -335,7 +335,7 @@ class Standout:
     def feed(self, scores: np.ndarray) -> list[Highlight]:
         """Take the next score values; returns the highlights that became final."""
         new = clean(scores)
-        self._raw = np.concatenate([self._raw, new])
+        self._raw.add(new)
         self._n += len(new)
         if self._loose is not None:
             self._hear(self._loose.feed(new))
@@ -443,8 +443,7 @@ class Standout:
                 level, steady = self._bed_levels(values[None, :])
             else:
                 stop = min(ready, self._n // size - reach, k + _BLOCK)
-                a, b = (k - reach) * size - self._r0, (stop + reach) * size - self._r0
-                bins = self._raw[a:b].reshape(-1, size)
+                bins = self._raw.span((k - reach) * size, (stop + reach) * size).reshape(-1, size)
                 rows = sliding_window_view(bins, 2 * reach + 1, axis=0)[:, :, sides]
                 level, steady = self._bed_levels(rows.reshape(stop - k, -1))
             self._levels += np.asarray(level, dtype=np.float64).tobytes()
@@ -468,7 +467,7 @@ class Standout:
         levels = np.frombuffer(self._levels, dtype=np.float64)
         index = np.arange(first, done)
         second = np.minimum(index // self._size, len(levels) - 1)
-        raw = self._raw[first - self._r0:done - self._r0]
+        raw = self._raw.span(first, done)
         self._bump(index[raw >= levels[second] + self.busy_db])
         rise = np.where(np.frombuffer(self._steadies, dtype=np.uint8)[second] > 0,
                         min(self.rise, self.burst), self.rise)
@@ -514,8 +513,7 @@ class Standout:
         return bool(median(gap) >= levels[second] - self.bridge_db)
 
     def _values(self, lo: int, hi: int) -> np.ndarray:
-        lo, hi = max(lo, self._r0, 0), min(hi, self._n)
-        return self._raw[lo - self._r0:max(lo, hi) - self._r0]
+        return self._raw.span(max(lo, 0), min(hi, self._n))
 
     def _sides(self, s: int, e: int, width: int, after: int | None = None) -> np.ndarray:
         """The ``width`` values before index ``s`` and ``after`` (as many) after ``e`` (fewer
@@ -555,7 +553,7 @@ class Standout:
             # the ceiling of the values up to this candidate's context's end (or, at the
             # recording's start, the wait's), however the values came in
             self._count_to(max(e + self._after(s, self._context), self._wait))
-            values = self._raw[s - self._r0:e - self._r0]
+            values = self._raw.span(s, e)
             around = self._nearest(s, e, self._side)
             wide = self._nearest(s, e, self._context)
             bed = _power_mean(around) if len(around) else float(values.min())
@@ -627,7 +625,7 @@ class Standout:
         """Count the values before ``end`` (those received) in the ceiling."""
         end = min(end, self._n)
         if self._ceiling is not None and end > self._counted:
-            self._ceiling.add(self._raw[self._counted - self._r0:end - self._r0])
+            self._ceiling.add(self._raw.span(self._counted, end))
             self._counted = end
 
     def _at_ceiling(self, peak_db: float, loud: float, level: float, loud_for: float) -> bool:
@@ -724,10 +722,9 @@ class Standout:
         needed = self._second.needs() if self._second is not None else np.inf
         if needed < keep:  # the scores the second look still reads (all, before its first)
             values = max(0, int(needed)) if np.isfinite(needed) else 0
-        if values - self._r0 > 4096:
+        if self._raw.forgets(values):
             self._count_to(values)  # before any candidate still to be measured
-            cut = values - self._r0
-            self._raw, self._r0 = self._raw[cut:].copy(), values
+            self._raw.forget(values)
         # the spectra a judgement reads reach this far before a peak (the second look's
         # moments still to judge too)
         seconds = self.timeline.time(keep)

@@ -14,6 +14,8 @@ import numpy as np
 from m0core.judge import check, voiced
 from m0core.model import Highlight, Timeline
 
+from .track import Track
+
 
 class Loose(Protocol):
     """A selector fed a curve in pieces (``standout`` at the loose sensitivity, no check);
@@ -22,26 +24,6 @@ class Loose(Protocol):
     def feed(self, scores: np.ndarray) -> list[Highlight]: ...
     def finish(self) -> list[Highlight]: ...
     def settled(self) -> float: ...
-
-
-class _Track:
-    """A curve from value 0, its last values kept (those before ``start`` forgotten)."""
-
-    def __init__(self) -> None:
-        self.values = np.zeros(0, dtype=np.float64)
-        self.start = 0
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.values)
-
-    def add(self, values: np.ndarray) -> None:
-        self.values = np.concatenate([self.values, np.asarray(values, dtype=np.float64)])
-
-    def forget(self, before: int) -> None:
-        cut = before - self.start
-        if cut > 4096:
-            self.values, self.start = self.values[cut:].copy(), before
 
 
 class SecondLook:
@@ -64,7 +46,7 @@ class SecondLook:
         self._loose = loose                   # the voice band's loose selector
         self._earlier = earlier               # the first look's: the loose moments' features
         self._scores = scores
-        self._voice = _Track()
+        self._voice = Track()
         self._power = np.zeros(0)             # voice power of frames not yet in a value
         self._frame = 0                       # the frame ``_power`` starts at
         self._offers: dict[str, list[tuple[float, float]]] = {"whole": [], "voice": []}
@@ -168,9 +150,8 @@ class SecondLook:
         lo = max(0, index + int(round(-voiced.HISTORY / hop)))
         hi = index + int(round(voiced.AROUND[1] / hop))
         scores = self._scores(lo, hi)
-        features = voiced.features(judged, scores, self._voice.values[lo - self._voice.start:
-                                                                    hi - self._voice.start],
-                                   index - lo, hop, whole, voice)
+        features = voiced.features(judged, scores, self._voice.span(lo, hi), index - lo, hop,
+                                   whole, voice)
         chance = voiced.chance(features)
         if chance < self.keep_from:
             return None
