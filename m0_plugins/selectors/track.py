@@ -1,11 +1,12 @@
-"""A curve received in pieces whose oldest values are let go: what ``standout`` keeps of
-its scores and the second look of its voice's level."""
+"""A curve received in pieces whose oldest values are let go: what ``standout`` and
+``adaptive`` keep of their scores (``adaptive`` of its smoothed values too) and the second
+look of its voice's level."""
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Values are let go only this many at once, or more (so a curve is not copied at every
+#: Values are let go only more than this many at once (so a curve is not copied at every
 #: piece).
 FORGET_FROM = 4096
 
