@@ -527,7 +527,6 @@ def test_a_double_click_on_start_starts_one_batch_without_an_error(wav, tmp_path
     assert page.problems == [], "\n".join(page.problems)  # no second start refused (400)
 
 
-
 def test_done_stays_said_when_the_progress_ends_before_start_is_answered(wav, tmp_path,
                                                                         browser, serve):
     """A batch of files already done ends at once: the progress can say "Done." before the

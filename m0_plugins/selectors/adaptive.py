@@ -83,18 +83,21 @@ class Adaptive:
         self._join = max(1, int(round(number("join", join, low=0.0) / hop)))
         self._raw = Track()                   # the values received, the oldest let go
         self._smooth = Track()                # the smoothed values, the oldest let go
-        self._n = 0                           # values received
         self._bin = 0                         # next second to judge
         self._run: _Run | None = None
         self._spacer = PeakSpacer(self.timeline)
         # What each second was judged by (8 bytes a second each): the report's line.
         self._background, self._limit = array("d"), array("d")
 
+    @property
+    def _n(self) -> int:
+        """The values received."""
+        return self._raw.end
+
     def feed(self, scores: np.ndarray) -> list[Highlight]:
         """Take the next score values; returns the highlights that became final."""
         new = clean(scores)
         self._raw.add(new)
-        self._n += len(new)
         self._smooth_upto(self._n - self._taps + 1)
         done = self._smooth.end
         out = self._judge_ready(done)

@@ -297,7 +297,6 @@ class Standout:
         self._hold = number("hold", hold, low=0.0)
         self._excess = number("excess", excess, low=0.0)
         self._raw = Track()                  # the values received, the oldest let go
-        self._n = 0                          # values received
         self._seen = 0                       # values looked at for candidates
         self._levels = bytearray()           # float64 running level per second levelled
         self._steadies = bytearray()         # whether each levelled second's bed is steady
@@ -332,11 +331,15 @@ class Standout:
 
     # -- the stream -----------------------------------------------------------------------
 
+    @property
+    def _n(self) -> int:
+        """The values received."""
+        return self._raw.end
+
     def feed(self, scores: np.ndarray) -> list[Highlight]:
         """Take the next score values; returns the highlights that became final."""
         new = clean(scores)
         self._raw.add(new)
-        self._n += len(new)
         if self._loose is not None:
             self._hear(self._loose.feed(new))
         out = self._release(self._advance())
@@ -349,7 +352,7 @@ class Standout:
             return
         if self._per is not None and self._second is None and len(codes):
             self._second = SecondLook(self.timeline, self._per, self._loose_one(),
-                                      self._earlier, self._keep_from, self._values)
+                                      self._earlier, self._keep_from, self._raw.span)
         if self._second is not None:
             self._second.listen(codes, first)
         if not len(self._codes):
@@ -436,10 +439,10 @@ class Standout:
             k = self._levelled
             if k < reach or k + reach >= self._n // size:  # windows cut at an end
                 values = np.concatenate([
-                    self._values(max(0, k - reach) * size, max(0, k - gap) * size),
-                    self._values((k + gap + 1) * size, (k + reach + 1) * size)])
+                    self._raw.span(max(0, k - reach) * size, max(0, k - gap) * size),
+                    self._raw.span((k + gap + 1) * size, (k + reach + 1) * size)])
                 if not len(values):
-                    values = self._values(k * size, (k + 1) * size)
+                    values = self._raw.span(k * size, (k + 1) * size)
                 level, steady = self._bed_levels(values[None, :])
             else:
                 stop = min(ready, self._n // size - reach, k + _BLOCK)
@@ -508,18 +511,15 @@ class Standout:
             return True
         if i - last > self._bridge:
             return False
-        gap = self._values(last + 1, i)
+        gap = self._raw.span(last + 1, i)
         second = min((last + 1 + i) // 2 // self._size, len(levels) - 1)
         return bool(median(gap) >= levels[second] - self.bridge_db)
-
-    def _values(self, lo: int, hi: int) -> np.ndarray:
-        return self._raw.span(max(lo, 0), min(hi, self._n))
 
     def _sides(self, s: int, e: int, width: int, after: int | None = None) -> np.ndarray:
         """The ``width`` values before index ``s`` and ``after`` (as many) after ``e`` (fewer
         at the ends)."""
         after = width if after is None else after
-        return np.concatenate([self._values(s - width, s), self._values(e, e + after)])
+        return np.concatenate([self._raw.span(s - width, s), self._raw.span(e, e + after)])
 
     def _nearest(self, s: int, e: int, width: int) -> np.ndarray:
         """The ``2 * width`` values nearest ``[s, e)`` outside it: ``width`` on each side, and
