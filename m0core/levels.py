@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 
@@ -13,6 +15,8 @@ def values_per_second(hop: float) -> int:
 def power_mean_db(values: np.ndarray, axis: int | None = None) -> np.ndarray:
     """The dB of the mean power of dB ``values`` (along ``axis``); silence (-inf) stays -inf."""
     power = np.power(10.0, np.asarray(values, dtype=np.float64) / 10.0)
+    if axis is None:  # np.mean's sum and division, without its cost on short arrays
+        return 10.0 * np.log10(power.sum() / power.size)
     return 10.0 * np.log10(np.mean(power, axis=axis))
 
 
@@ -62,20 +66,31 @@ def percentiles(rows: np.ndarray, q: list[float]) -> np.ndarray:
     no NaN, the same to the bit (rows: ``len(q)``) at a third of its cost: one partition,
     without numpy's general path, which costs more than the partition itself on the rows of
     a few hundred values the selectors measure thousands of times an hour."""
-    n = rows.shape[-1]
+    below, above, kth, t, near = _places(rows.shape[-1], tuple(q))
+    part = np.partition(rows, kth, axis=-1)
+    a, b = part[:, below].T, part[:, above].T
+    # numpy's interpolation, step for step: from the nearer neighbour
+    step = b - a
+    out = a + step * t
+    np.subtract(b, step * (1 - t), out=out, where=near)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _places(n: int, q: tuple[float, ...]) -> tuple[np.ndarray, ...]:
+    """Where :func:`percentiles` reads the ``q`` of ``n`` values, sorted: the places below
+    and above each, both to partition at, the fraction between them (a column) and whether
+    it is read from the one above."""
     at = (n - 1) * (np.asarray(q, dtype=np.float64) / 100.0)  # its place among them, sorted
     below = np.floor(at).astype(np.intp)
     last = at >= n - 1
     below[last] = n - 1
     above = np.where(last, n - 1, below + 1)
-    part = np.partition(rows, np.r_[below, above], axis=-1)
-    a, b = part[:, below].T, part[:, above].T
     t = (at - np.where(last, -1, below))[:, None]  # numpy reads the last as -1
-    # numpy's interpolation, step for step: from the nearer neighbour
-    step = b - a
-    out = a + step * t
-    np.subtract(b, step * (1 - t), out=out, where=t >= 0.5)
-    return out
+    places = below, above, np.concatenate([below, above]), t, t >= 0.5
+    for a in places:  # shared by every call: read only
+        a.flags.writeable = False
+    return places
 
 
 def median(values: np.ndarray) -> float:

@@ -14,6 +14,7 @@ from m0core.errors import OptionError
 from m0core.judge import check, spectra, voiced
 from m0core.judge.check import LOOSE_SENSITIVITY, Earlier
 from m0core.levels import (
+    SILENT_DB,
     RunningPercentile,
     audible_percentiles,
     clean,
@@ -739,5 +740,8 @@ class Standout:
 def _power_mean(values: np.ndarray) -> float:
     """:func:`m0core.levels.power_mean_db` of ``values`` without digital silence while it is
     less than half of them."""
-    rows = np.asarray(values, dtype=np.float64)[None, :]
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) and values.min() >= SILENT_DB:  # most stretches: no silence to leave out
+        return float(power_mean_db(values))
+    rows = values[None, :]
     return float(power_mean_db(rows[~ignored_silence(rows)]))
