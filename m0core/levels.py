@@ -106,6 +106,14 @@ def median(values: np.ndarray) -> float:
     return float((part[half - 1] + part[half]) / 2.0)
 
 
+def medians(rows: np.ndarray) -> np.ndarray:
+    """``np.median(rows, axis=0)`` of 2-D ``rows`` that hold no NaN, the same to the bit (the
+    mean of the middle one or two of each column, as numpy takes it), from a sort: on a few
+    hundred rows of a few dozen columns, a third of numpy's cost."""
+    n = len(rows)
+    return np.sort(rows, axis=0)[(n - 1) // 2:n // 2 + 1].mean(axis=0)
+
+
 def audible_percentiles(rows: np.ndarray, q: list[float]) -> np.ndarray:
     """``np.percentile(rows, q, axis=-1)`` of 2-D ``rows``, leaving out the digital silence
     of :func:`ignored_silence` (rows: ``len(q)``). The one rule the selectors share."""

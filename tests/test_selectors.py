@@ -11,7 +11,15 @@ import pytest
 from m0_plugins.selectors.spacing import Candidate, PeakSpacer
 from m0core import plugins
 from m0core.errors import OptionError
-from m0core.levels import SILENT_DB, RunningPercentile, audible_percentiles, median, percentiles
+from m0core.levels import (
+    SILENT_DB,
+    RunningPercentile,
+    audible_percentiles,
+    median,
+    medians,
+    percentiles,
+    power_mean_db,
+)
 from m0core.model import Highlight, Timeline
 
 HOP = 0.1
@@ -423,6 +431,11 @@ def test_the_selectors_percentiles_and_medians_are_numpy_s_to_the_bit():
                             size=int(rng.integers(1, 4))))
         assert np.array_equal(percentiles(values, q), np.percentile(values, q, axis=-1))
         assert median(values[0]) == np.median(values[0])
+        assert power_mean_db(values[0]) == 10.0 * np.log10(np.mean(10.0 ** (values[0] / 10.0)))
+        # the check's per-band medians: frames x bands, of decoded spectra (float32) too
+        frames = values.T[:, :int(rng.integers(1, 4))].astype([np.float32, np.float64][i % 2])
+        got, want = medians(frames), np.median(frames, axis=0)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
     # digital silence in a row less than half silent is left out, as nanpercentile does
     row = rng.normal(-30.0, 5.0, (2, 400))
     row[0, :50] = -200.0

@@ -35,7 +35,7 @@ from types import SimpleNamespace
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from m0core.levels import percentiles
+from m0core.levels import medians, percentiles
 
 from .spectra import BANDS, FPS, decode
 
@@ -90,8 +90,8 @@ def features(codes: np.ndarray, first: int, peak: float) -> np.ndarray | None:
         return None
     core = decode(codes[a - first:b - first]).T  # bands x frames
     around = _bed(codes, first, peak)
-    bed = np.median(around, axis=0) if len(around) >= 10 else None  # per band
-    median = bed if len(around) > 10 else np.median(core, axis=1)
+    bed = medians(around) if len(around) >= 10 else None  # per band
+    median = bed if len(around) > 10 else medians(core.T)
     energy = np.log10(np.sum(10.0 ** (core / 10.0), axis=0) + 1e-12)
     loud = core[:, energy >= np.quantile(energy, 0.7)]
     rel = loud.mean(axis=1) - median
@@ -116,7 +116,7 @@ def shape(codes: np.ndarray, first: int, peak: float) -> np.ndarray:
     bands on); how far the loudest frame rises over the half second before it; and how far it
     stands over the bed."""
     bed = _bed(codes, first, peak)
-    return _shape(codes, first, peak, np.median(bed, axis=0) if len(bed) >= 10 else None)
+    return _shape(codes, first, peak, medians(bed) if len(bed) >= 10 else None)
 
 
 def _shape(codes: np.ndarray, first: int, peak: float, bed: np.ndarray | None) -> np.ndarray:
@@ -189,7 +189,7 @@ class Earlier:
         ``EARLIER_LEAST``."""
         rows = [x for t, x in zip(self._times, self._rows, strict=True)
                 if peak - EARLIER_SECONDS <= t < peak - EARLIER_GAP]
-        return np.median(np.array(rows), axis=0) if len(rows) >= EARLIER_LEAST else None
+        return medians(np.array(rows)) if len(rows) >= EARLIER_LEAST else None
 
     def at(self, peak: float) -> np.ndarray | None:
         """The features added for the loud moment whose peak is at ``peak`` seconds; ``None``
