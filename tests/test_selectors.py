@@ -436,6 +436,10 @@ def test_the_selectors_percentiles_and_medians_are_numpy_s_to_the_bit():
         frames = values.T[:, :int(rng.integers(1, 4))].astype([np.float32, np.float64][i % 2])
         got, want = medians(frames), np.median(frames, axis=0)
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    for shape in ((200, 160), (30, 600), (20, 600), (1, 257)):  # sorted, or partitioned
+        values = np.round(rng.normal(-40.0, 8.0, shape), 1)
+        q = [10.0, 80.0, 90.0]
+        assert np.array_equal(percentiles(values, q), np.percentile(values, q, axis=-1))
     # digital silence in a row less than half silent is left out, as nanpercentile does
     row = rng.normal(-30.0, 5.0, (2, 400))
     row[0, :50] = -200.0
