@@ -51,7 +51,8 @@ QUICK_DETECTION = ({"validation": [(201, -30.0)]}, 120.0, [(11, -42.0)], 120.0)
 #: The suites of a quick run (a smoke run for CI) and of a full run, by name.
 QUICK = {
     "decode": [lambda: suites.decode_routes(1, 1)],
-    "speed": [lambda: suites.analysis_speed(1, 1)],
+    "speed": [lambda: suites.analysis_speed(1, 1),
+              lambda: suites.analysis_speed(1, 1, "stream")],
     "length": [lambda: suites.speed_by_length([0.5, 1], 1)],
     "memory": [lambda: suites.memory([0.5, 1], "mkv", legacy_up_to=1),
                lambda: suites.memory([0.5, 1], "m4a", legacy_up_to=0)],
@@ -70,7 +71,8 @@ FULL = {
     "decode": [lambda: suites.decode_routes(60, 3)],
     "speed": [lambda: suites.analysis_speed(60, 3),
               lambda: suites.analysis_speed(60, 3, "mkv"),
-              lambda: suites.analysis_speed(60, 3, "ts")],
+              lambda: suites.analysis_speed(60, 3, "ts"),
+              lambda: suites.analysis_speed(60, 3, "stream")],
     "length": [lambda: suites.speed_by_length([3, 60, 360], 3)],
     "memory": [lambda: suites.memory([3, 60, 360], "mp4", legacy_up_to=0),
                lambda: suites.memory([3, 60, 360], "m4a", legacy_up_to=0),

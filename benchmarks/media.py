@@ -4,7 +4,9 @@ A 720p VOD at about 3.2 Mbit/s (1.4 GB an hour, like the reference in issue 4). 
 are made by looping a two-minute synthetic VOD with stream copy, so a 6-hour file costs a
 two-minute encode. ``container`` "mp4" is what most tools write; "mkv" is what OBS records by
 default; "ts" is what live-stream recorders write; "m4a" is the audio track alone in MP4;
-"fragmented" is an MP4 of movie fragments, one a keyframe (OBS's fragmented MP4).
+"fragmented" is an MP4 of movie fragments, one a keyframe (OBS's fragmented MP4). A
+*stream VOD* (:func:`stream_vod`) is the same video with the audio of a stream-like recording
+of real sound, whose many loud moments the default selector judges.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from .measure import ffmpeg
 MEDIA = Path(__file__).parent / ".media"
 BASE_SECONDS = 120.0
 SIZE, FPS, BITRATE = "1280x720", 30, "3M"
+#: The stream-like recording of a stream VOD: as ``python -m m0core.dev.heldout make FILE
+#: --seed 12200 --bed-db -28 --duration SECONDS`` makes it.
+STREAM_SEED, STREAM_BED_DB = 12200, -28.0
 
 
 def vod(minutes: float, container: str = "mp4") -> Path:
@@ -51,3 +56,26 @@ def vod(minutes: float, container: str = "mp4") -> Path:
 def size_gb(path: Path) -> str:
     """The file's size, for table captions."""
     return f"{path.stat().st_size / 1e9:.2f} GB"
+
+
+def stream_vod(minutes: float) -> Path:
+    """The ``minutes``-long VOD of :func:`vod` with the audio of a stream-like recording
+    (:func:`m0core.dev.corpus.write`: real recorded music, talk, effects and reactions; its
+    packages must be installed: :func:`m0core.dev.corpus.missing`)."""
+    from m0core.dev import corpus
+
+    video = vod(minutes)
+    target = MEDIA / f"streamvod_{SIZE}_{BITRATE}_{minutes:g}min_v{corpus.VERSION}.mp4"
+    if not target.exists():
+        audio = MEDIA / f".stream_{minutes:g}min.m4a"
+        corpus.write(audio, minutes * 60, seed=STREAM_SEED, bed_db=STREAM_BED_DB,
+                     split="validation")
+        tmp = target.with_name(f".{target.name}.part.mp4")
+        try:
+            subprocess.run(ffmpeg("-y", "-i", str(video), "-i", str(audio), "-map", "0:v",
+                                  "-map", "1:a", "-c", "copy", "-shortest", str(tmp)),
+                           check=True)
+        finally:
+            audio.unlink(missing_ok=True)
+        tmp.replace(target)
+    return target
