@@ -131,6 +131,16 @@ def audible_percentiles(rows: np.ndarray, q: list[float]) -> np.ndarray:
     return out
 
 
+def audible_power_mean(values: np.ndarray) -> float:
+    """:func:`power_mean_db` of 1-D ``values``, leaving out the digital silence of
+    :func:`ignored_silence` (the rule of :func:`audible_percentiles`)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) and values.min() >= SILENT_DB:  # most stretches: no silence to leave out
+        return float(power_mean_db(values))
+    rows = values[None, :]
+    return float(power_mean_db(rows[~ignored_silence(rows)]))
+
+
 class RunningPercentile:
     """A percentile of every audible value seen so far (digital silence left out), to
     ``step`` dB, in constant memory: a count of the values in each ``step``-dB bin from

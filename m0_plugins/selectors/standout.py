@@ -14,13 +14,12 @@ from m0core.errors import OptionError
 from m0core.judge import check, spectra, voiced
 from m0core.judge.check import LOOSE_SENSITIVITY, Earlier
 from m0core.levels import (
-    SILENT_DB,
     RunningPercentile,
     audible_percentiles,
+    audible_power_mean,
     clean,
     ignored_silence,
     median,
-    power_mean_db,
     values_per_second,
 )
 from m0core.model import Highlight, Line, Timeline
@@ -557,13 +556,13 @@ class Standout:
             values = self._raw.span(s, e)
             around = self._nearest(s, e, self._side)
             wide = self._nearest(s, e, self._context)
-            bed = _power_mean(around) if len(around) else float(values.min())
+            bed = audible_power_mean(around) if len(around) else float(values.min())
             middle = median(around) if len(around) else np.inf
             # a pause: under the context's loud or heard level, both at most its loudest
             # (the heard level's power mean to rounding)
             if len(wide) and middle < float(wide.max()) + 1e-6 - self.pause_db:
                 loud, top = audible_percentiles(wide[None, :], [90.0, HEARD_PERCENTILE])[:, 0]
-                heard = _power_mean(wide[wide >= top - self.heard_db])  # the talk as heard
+                heard = audible_power_mean(wide[wide >= top - self.heard_db])  # the talk as heard
                 if middle < loud - self.pause_db or (
                         middle < heard - self.pause_db and self._talk(wide, top)):
                     bed = max(bed, heard - self.context_db)
@@ -575,7 +574,7 @@ class Standout:
             if span.peak_db < self.floor:
                 continue
             if holds:
-                mean, held = _power_mean(over) - bed, len(over) * hop
+                mean, held = audible_power_mean(over) - bed, len(over) * hop
                 span.ok, span.score, span.kind = True, excess, "held"
                 span.reason = f"held: +{mean:.0f} dB over the bed around it for {held:.1f} s"
             elif span.loud >= self.burst and self._steady(s, e):
@@ -586,7 +585,7 @@ class Standout:
                                f"{(e - s) * hop:.1f} s")
             elif self.check:  # a faint moment, if the check hears a reaction (_decide)
                 part = values[values >= span.peak_db - FAINT_WITHIN_DB]  # its loud part
-                level, loud_for = _power_mean(part) - bed, len(part) * hop
+                level, loud_for = audible_power_mean(part) - bed, len(part) * hop
                 bar = None  # the chance the check must give it
                 if loud_for >= self._faint_hold - 1e-9 and level >= self.faint:
                     bar = self.faint_chance
@@ -736,12 +735,3 @@ class Standout:
             cut = min(frame - self._c0, len(self._codes))
             self._codes, self._c0 = self._codes[cut:].copy(), self._c0 + cut
 
-
-def _power_mean(values: np.ndarray) -> float:
-    """:func:`m0core.levels.power_mean_db` of ``values`` without digital silence while it is
-    less than half of them."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) and values.min() >= SILENT_DB:  # most stretches: no silence to leave out
-        return float(power_mean_db(values))
-    rows = values[None, :]
-    return float(power_mean_db(rows[~ignored_silence(rows)]))
