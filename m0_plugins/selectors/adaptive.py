@@ -169,7 +169,7 @@ class Adaptive:
         out: list[Highlight] = []
         for j in np.flatnonzero(smoothed >= limit):
             i, score = i0 + int(j), float(smoothed[j] - background)
-            raw = float(self._raw.values[i - self._raw.start])
+            raw = float(self._raw.span(i, i + 1)[0])
             run = self._run
             if run is not None and i - run.last <= self._join:
                 run.last = i
