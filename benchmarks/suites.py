@@ -68,15 +68,17 @@ def _segments(vod: Path, jobs: int, min_seconds: float = MIN_SEGMENT_SECONDS
 
 
 def _two_workers(vod: Path, repeat: int) -> float:
-    """The fastest of ``repeat`` runs of two of m0's decoding workers alone, each given half
-    of ``vod`` (the jobs the default plans on 2 cores), at once: nothing else runs, so this is
-    the floor of any run that decodes in fresh worker processes (two interpreters' and their
-    libraries' start-up, then half of the decoding each)."""
+    """The fastest of ``repeat`` runs of two of m0's decoding workers alone, each given every
+    other segment of ``vod`` (the jobs the default plans on 2 cores), at once: nothing else
+    runs, so this is the floor of any run that decodes in fresh worker processes (two
+    interpreters' and their libraries' start-up, then half of the decoding each)."""
+    jobs = [json.dumps(asdict(replace(job, describe=False)))
+            for job in _segments(vod, 2, min_seconds=1.0)]
     with tempfile.TemporaryDirectory() as folder:
         cmds = []
-        for i, job in enumerate(_segments(vod, 2, min_seconds=1.0)):
-            path = Path(folder, f"job{i}.json")
-            path.write_text(json.dumps(asdict(replace(job, describe=False))))
+        for i in range(2):
+            path = Path(folder, f"jobs{i}.json")
+            path.write_text("".join(f"{job}\n" for job in jobs[i::2]))
             cmds.append(["sh", "-c", f'exec "{sys.executable}" -m m0core.pipeline.segments '
                                      f'< "{path}" > /dev/null'])
         return min(at_once(cmds, 2) for _ in range(repeat))

@@ -293,8 +293,8 @@ class Options:
 
     @property
     def decode_jobs(self) -> int:
-        """Decoding worker processes at most, one per segment: ``jobs``, or one per core (none
-        on one core); 0: this process decodes (:func:`m0core.workers.decoders`)."""
+        """Decoding worker processes at most: ``jobs``, or one per core (none on one core);
+        0: this process decodes (:func:`m0core.workers.decoders`)."""
         return workers.decoders(self.jobs)
 
     def to_dict(self) -> dict[str, Any]:

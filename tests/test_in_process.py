@@ -52,7 +52,7 @@ def twenty_minutes(tmp_path_factory):
 
 def test_analyze_with_a_factory_on_20_minutes_finds_what_one_job_finds(twenty_minutes):
     path, events = twenty_minutes
-    assert len(plan_segments(1200.0, 2, Loud.hop)) == 2  # two jobs would decode in parallel
+    assert len(plan_segments(1200.0, 2, Loud.hop)) == 4  # two jobs would decode in parallel
     parallel = analyze_with(path, Loud, jobs=2)
     single = analyze_with(path, Loud, jobs=1)
     assert [h.to_dict() for h in parallel.highlights] == [h.to_dict() for h in single.highlights]

@@ -13,14 +13,51 @@ from m0core.pipeline.segments import plan_segments
 
 def test_plan_covers_the_file_on_hop_boundaries():
     plan = plan_segments(3600.0, 4, 0.1)
-    assert len(plan) == 4 and plan[0][0] == 0.0 and plan[-1][1] is None
+    assert len(plan) == 8 and plan[0][0] == 0.0 and plan[-1][1] is None  # two a worker
     for (start, length), (following, _) in zip(plan, plan[1:], strict=False):
         assert following == pytest.approx(start + length)
         assert round(start / 0.1, 6) == int(round(start / 0.1))
     assert plan_segments(100.0, 4, 0.1) == [(0.0, None)]
     assert plan_segments(None, 4, 0.1) == [(0.0, None)]
     assert plan_segments(3600.0, 1, 0.1) == [(0.0, None)]
-    assert len(plan_segments(1000.0, 8, 0.1)) == 3
+    assert len(plan_segments(1000.0, 8, 0.1)) == 3  # none under 300 s
+    assert len(plan_segments(3600.0, 8, 0.1)) == 8  # as many a worker: one
+    assert len(plan_segments(6 * 3600.0, 2, 0.1)) == 4  # PER_WORKER
+
+
+def test_a_few_segments_a_worker_each_taken_by_the_next_free_worker(tmp_path, monkeypatch):
+    """20 minutes with two jobs is four segments of 5 minutes, decoded by two worker
+    processes, each taking the next segment in time order once it is free: two workers
+    started, four segments taken, the same curve bit for bit as one pass in this process."""
+    from m0core import workers
+    from m0core.pipeline import segments
+
+    path = tmp_path / "twenty.wav"
+    events = synth.write_audio(path, 1200.0, seed=5)
+    started, taken = [], []
+    real_start, real_take = workers.start, segments.Decoders.take
+
+    def start(module, **kwargs):
+        worker = real_start(module, **kwargs)
+        started.append(worker.proc.pid)
+        return worker
+
+    def take(self, index):
+        worker = real_take(self, index)
+        taken.append((index, worker.proc.pid))
+        return worker
+
+    monkeypatch.setattr(workers, "start", start)
+    monkeypatch.setattr(segments.Decoders, "take", take)
+    par = m0core.analyze(path, None, clips=False, jobs=2, cache=False)
+    here = m0core.analyze(path, None, clips=False, jobs=0, cache=False)
+    assert len(plan_segments(par.media.duration, 2, par.hop)) == 4
+    assert len(started) == 2
+    assert sorted(index for index, _ in taken) == [0, 1, 2, 3]
+    assert {pid for _, pid in taken} == set(started)
+    np.testing.assert_array_equal(par.scores, here.scores)
+    assert [h.to_dict() for h in par.highlights] == [h.to_dict() for h in here.highlights]
+    assert synth.match_events(events, par.highlights).recall >= 0.8
 
 
 @pytest.fixture(scope="module")

@@ -70,8 +70,8 @@ class Plan:
     @property
     def in_process(self) -> bool:
         """Whether this process decodes (``jobs`` 0 or one core, or a stage known here only);
-        otherwise worker processes do, one per segment (a short file, or ``jobs`` 1, is one
-        segment), so this process holds no decoder."""
+        otherwise worker processes do, each taking the next segment when free (a short file,
+        or ``jobs`` 1, is one segment), so this process holds no decoder."""
         return _in_process(self.options)
 
     def described(self, media: MediaInfo) -> Plan:

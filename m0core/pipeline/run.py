@@ -31,7 +31,7 @@ from m0core.model import ClipResult, Compilation, Highlight, Line, MediaInfo
 from m0core.options import Options
 from m0core.pipeline import cache, selections
 from m0core.pipeline.plan import Plan, resolve
-from m0core.pipeline.segments import Piece, scores_from_worker, segment_scores
+from m0core.pipeline.segments import Decoders, Piece, scores_from_worker, segment_scores
 from m0core.pipeline.streaming import ReadAhead
 from m0core.result import AnalysisResult
 from m0core.staging import Staging, kept_on_stop
@@ -374,6 +374,10 @@ class _Streams:
         # a later segment's spectra and scores wait on disk for their turn (_Waiting)
         self._waiting = [self._stack.enter_context(_Waiting()) if i and not plan.in_process
                          else None for i in range(len(self.segments))]
+        # the worker processes, each taking the next segment when free; stopped before the
+        # segments' readers are joined (one may wait for a worker)
+        self._decoders = None if plan.in_process else \
+            Decoders(min(len(self.segments), plan.options.decode_jobs))
         for i, (start, length) in enumerate(self.segments):
             # its worker, killed if the run stops before it ends (a plugin's stage may hang)
             running: list[workers.Worker] = []
@@ -386,6 +390,8 @@ class _Streams:
                     make, maxsize=0, on_idle=self._report,
                     on_stop=lambda running=running: [w.kill() for w in running]))
             self.streams.append(stream)
+        if self._decoders is not None:
+            self._stack.enter_context(self._decoders)
         self._first = iter(self.streams[0])
 
     def close(self) -> None:
@@ -404,8 +410,8 @@ class _Streams:
         else:
             job = plan.segment_job(start, length)
 
-            def make() -> Iterator:  # the first segment is needed first: a prestarted worker
-                return scores_from_worker(job, prestarted=index == 0, started=started)
+            def make() -> Iterator:
+                return scores_from_worker(job, self._decoders, index, started=started)
 
         waiting = self._waiting[index]
 

@@ -1,7 +1,10 @@
-"""Splitting one file's timeline into segments that are decoded and analysed in parallel,
-each in a worker process of its own (decoding holds the GIL; processes do not share it).
-A worker is ``python -m m0core.pipeline.segments`` (:mod:`m0core.workers`: it never imports the
-caller's ``__main__`` and dies with its parent): a job in as JSON, score frames out.
+"""Splitting one file's timeline into segments that are decoded and analysed in parallel by
+worker processes (decoding holds the GIL; processes do not share it). A worker is
+``python -m m0core.pipeline.segments`` (:mod:`m0core.workers`: it never imports the caller's
+``__main__`` and dies with its parent): jobs in as JSON lines, score frames out. A file has
+a few segments per worker (:data:`PER_WORKER`), each worker taking the next in time order
+when it is free (:class:`Decoders`): the selector, which reads the segments in that order,
+keeps pace with the decoding, and little of its work is left once the last one is decoded.
 
 Segment starts are whole multiples of the analyzer's hop, so every score window of a segment
 lines up with the same window of a sequential run; only windows at a boundary can differ (a
@@ -15,6 +18,7 @@ import json
 import math
 import struct
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
@@ -27,17 +31,26 @@ from m0core.errors import M0Error
 from m0core.judge import spectra
 from m0core.model import MediaInfo
 
-#: A segment shorter than this is not worth a worker process (about 0.2 s to start).
+#: A file shorter than two of these is one segment: a worker process costs about 0.2 s to
+#: start, and each segment a seek and a second decoded before it.
 MIN_SEGMENT_SECONDS = 300.0
+#: Segments a file has per decoding worker at most, so the selector, which reads the segments
+#: in time order, is left with a small one to read after the decoding ends, not half the file.
+PER_WORKER = 2
 
 
 def plan_segments(duration: float | None, jobs: int, hop: float,
                   min_seconds: float = MIN_SEGMENT_SECONDS) -> list[tuple[float, float | None]]:
     """``(start, length)`` pairs covering ``[0, duration)``; the last length is ``None`` (to the
-    end of the file). A single ``(0.0, None)`` when parallel decoding would not pay."""
+    end of the file). A single ``(0.0, None)`` when parallel decoding would not pay; else the
+    same number of segments, up to :data:`PER_WORKER`, for each of the ``jobs`` workers (so
+    none is left decoding alone at the end), none shorter than ``min_seconds``; fewer than
+    ``jobs`` where the file is too short for one each."""
     if not duration or jobs <= 1 or duration < 2 * min_seconds:
         return [(0.0, None)]
-    count = min(jobs, int(duration // min_seconds))
+    most = int(duration // min_seconds)
+    each = min(PER_WORKER, most // jobs)  # as many for each worker: none waits on another
+    count = jobs * each if each else most
     hops = math.ceil(duration / count / hop)  # hops per segment
     length = hops * hop
     return [(round(i * hops * hop, 6), length) for i in range(count - 1)] + [
@@ -143,25 +156,90 @@ class SegmentJob:
     hear: bool = True
 
 
-def scores_from_worker(job: SegmentJob, *, prestarted: bool = True,
+class Decoders:
+    """The worker processes that decode one run's segments: ``count`` of them, each taking
+    the next segment in time order once it is free (:meth:`take`, :meth:`give_back`); the
+    first a :func:`m0core.pipeline.prestart` one if there is one. They are started here, by
+    the thread that runs the analysis: a worker dies with the thread that started it
+    (:func:`m0core.workers.die_with_parent`), and a segment's reader thread ends before the
+    worker's next segment. :meth:`close` stops them all, and a :meth:`take` still waiting
+    gets ``None``."""
+
+    def __init__(self, count: int) -> None:
+        self._turn = 0  # the next segment to be given a worker
+        self._started: list[workers.Worker] = []
+        self._closed = False
+        self._changed = threading.Condition()
+        try:
+            for i in range(max(1, count)):
+                self._started.append(workers.start(workers.SEGMENTS, prestarted=i == 0))
+        except BaseException:
+            self.close()
+            raise
+        self._idle = list(self._started)
+
+    def take(self, index: int) -> workers.Worker | None:
+        """A worker for segment ``index``, once every earlier segment has one and a worker is
+        free; ``None`` once closed."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._closed or self._turn == index and bool(self._idle))
+            if self._closed:
+                return None
+            self._turn += 1
+            self._changed.notify_all()
+            return self._idle.pop(0)
+
+    def give_back(self, worker: workers.Worker) -> None:
+        """``worker`` ended its segment and is free for the next."""
+        with self._changed:
+            self._idle.append(worker)
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Stop every worker (one still decoding is killed) and every :meth:`take` waiting."""
+        with self._changed:
+            self._closed = True
+            started, self._started, self._idle = self._started, [], []
+            self._changed.notify_all()
+        for worker in started:
+            worker.stop()
+
+    def __enter__(self) -> Decoders:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def scores_from_worker(job: SegmentJob, decoders: Decoders | None = None, index: int = 0, *,
                        started: Callable[[workers.Worker], None] | None = None
                        ) -> Iterator[Piece | MediaInfo]:
-    """Run ``job`` in a worker process (``python -m m0core.pipeline.segments``; with
-    ``prestarted``, one :func:`m0core.pipeline.prestart` started if there is one) and yield
-    its :class:`Piece` s as they arrive; first the file's :class:`MediaInfo` if the job
-    asks to ``describe`` it. ``started`` is given the worker, for another thread to kill
+    """Run ``job`` (segment ``index``) in a worker process of ``decoders`` (``python -m
+    m0core.pipeline.segments``; without ``decoders``, one of its own) and yield its
+    :class:`Piece` s as they arrive; first the file's :class:`MediaInfo` if the job asks to
+    ``describe`` it. ``started`` is given the worker, for another thread to kill
     (:meth:`m0core.workers.Child.kill`) when its stage may hang.
 
-    The job goes in as JSON on stdin; results come back as frames on stdout (see
-    :func:`_send`). Closing the generator, or an error, kills the worker: no orphan is left.
+    The job goes in as a line of JSON on stdin; results come back as frames on stdout (see
+    :func:`_send`), the last a ``D`` once the segment is done, and the worker is free for the
+    next. Closing the generator, or an error, kills the worker: no orphan is left.
     """
-    with workers.start(workers.SEGMENTS, prestarted=prestarted) as worker:
+    if decoders is None:
+        with Decoders(1) as own:
+            yield from scores_from_worker(job, own, started=started)
+        return
+    worker = decoders.take(index)
+    if worker is None:  # the run stopped first
+        return
+    done = False
+    try:
         if started is not None:
             started(worker)
         proc = worker.proc
-        proc.stdin.write(json.dumps(asdict(job)).encode())
-        proc.stdin.close()
-        while True:
+        proc.stdin.write(json.dumps(asdict(job)).encode() + b"\n")
+        proc.stdin.flush()
+        while not done:
             kind, payload = _receive(proc.stdout)
             if kind == b"S":
                 yield _piece(payload)
@@ -171,11 +249,16 @@ def scores_from_worker(job: SegmentJob, *, prestarted: bool = True,
             elif kind == b"M":
                 yield MediaInfo(**json.loads(payload))
             elif kind == b"D":
-                return
+                done = True
             else:
                 tail = worker.stderr().strip().splitlines()
                 raise M0Error(f"a decoding worker died (exit code {proc.wait()}"
                               f"{': ' + tail[-1] if tail else ''})")
+    finally:
+        if done:
+            decoders.give_back(worker)
+        else:
+            worker.stop()
 
 
 #: A piece's head: seconds, first frame, number of score values.
@@ -214,26 +297,19 @@ def _receive(stream: BinaryIO) -> tuple[bytes, bytes]:
 
 
 def _work() -> None:
-    """The worker process: read a job on stdin, send frames of pieces on stdout."""
+    """The worker process: read jobs on stdin, a line of JSON each, and send the frames of
+    each one's pieces on stdout, then ``D``, until stdin ends (a prestarted worker nobody
+    needed: at once) or a job fails."""
     workers.die_with_parent()
     out = workers.channel()
-    text = sys.stdin.buffer.read()
-    if not text:  # a prestarted worker nobody needed: its parent closed stdin
-        return
+    loaded = False
     try:
-        job = SegmentJob(**json.loads(text))
-        plugins.load_only(job.plugins)  # as the parent loaded them (not a blocked one)
-        source = plugins.create("sources", job.source, **job.source_params)
-        analyzer = plugins.create("analyzers", job.analyzer, **job.analyzer_params)
-        if job.describe:
-            media = plugins.probe(source, job.source, job.path)
-            _send(out, b"M", json.dumps(asdict(media)).encode())
-        for piece in segment_scores(
-                source, job.source, analyzer, job.analyzer, job.path,
-                chunk_seconds=job.chunk_seconds, start=job.start, length=job.length,
-                hear=job.hear):
-            _send(out, b"S", _packed(piece))
-        _send(out, b"D")
+        for line in sys.stdin.buffer:
+            job = SegmentJob(**json.loads(line))
+            if not loaded:  # every job of a run has the same stages
+                plugins.load_only(job.plugins)  # as the parent loaded them (not a blocked one)
+                loaded = True
+            _segment(job, out)
     except M0Error as exc:
         _send(out, b"E", json.dumps({"type": type(exc).__name__, "message": str(exc)}).encode())
     except BrokenPipeError:  # the parent stopped listening
@@ -241,6 +317,21 @@ def _work() -> None:
     except Exception as exc:  # a bug: report it rather than die silently
         message = f"{type(exc).__name__}: {exc}"
         _send(out, b"E", json.dumps({"type": "M0Error", "message": message}).encode())
+
+
+def _segment(job: SegmentJob, out: BinaryIO) -> None:
+    """Decode and analyse one segment in this worker, its frames sent to ``out``."""
+    source = plugins.create("sources", job.source, **job.source_params)
+    analyzer = plugins.create("analyzers", job.analyzer, **job.analyzer_params)
+    if job.describe:
+        media = plugins.probe(source, job.source, job.path)
+        _send(out, b"M", json.dumps(asdict(media)).encode())
+    for piece in segment_scores(
+            source, job.source, analyzer, job.analyzer, job.path,
+            chunk_seconds=job.chunk_seconds, start=job.start, length=job.length,
+            hear=job.hear):
+        _send(out, b"S", _packed(piece))
+    _send(out, b"D")
 
 
 if __name__ == "__main__":
