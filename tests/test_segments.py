@@ -25,15 +25,23 @@ def test_plan_covers_the_file_on_hop_boundaries():
     assert len(plan_segments(6 * 3600.0, 2, 0.1)) == 4  # PER_WORKER
 
 
-def test_a_few_segments_a_worker_each_taken_by_the_next_free_worker(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def twenty_minutes(tmp_path_factory):
+    """A 20-minute recording with moments planted at known times: four segments with two
+    jobs."""
+    path = tmp_path_factory.mktemp("twenty") / "twenty.wav"
+    return path, synth.write_audio(path, 1200.0, seed=5)
+
+
+def test_a_few_segments_a_worker_each_taken_by_the_next_free_worker(twenty_minutes,
+                                                                    monkeypatch):
     """20 minutes with two jobs is four segments of 5 minutes, decoded by two worker
     processes, each taking the next segment in time order once it is free: two workers
     started, four segments taken, the same curve bit for bit as one pass in this process."""
     from m0core import workers
     from m0core.pipeline import segments
 
-    path = tmp_path / "twenty.wav"
-    events = synth.write_audio(path, 1200.0, seed=5)
+    path, events = twenty_minutes
     started, taken = [], []
     real_start, real_take = workers.start, segments.Decoders.take
 
@@ -58,6 +66,32 @@ def test_a_few_segments_a_worker_each_taken_by_the_next_free_worker(tmp_path, mo
     np.testing.assert_array_equal(par.scores, here.scores)
     assert [h.to_dict() for h in par.highlights] == [h.to_dict() for h in here.highlights]
     assert synth.match_events(events, par.highlights).recall >= 0.8
+
+
+def test_a_worker_killed_on_a_later_segment_fails_the_run_and_stops_the_others(
+        twenty_minutes, monkeypatch, tmp_path):
+    """A worker killed while it decodes its second segment (the kernel's OOM killer, say)
+    fails the run with one line saying so; the other worker is stopped too, and no folder is
+    left half written."""
+    import psutil
+
+    from m0core.errors import M0Error
+    from m0core.pipeline import segments
+
+    path, _ = twenty_minutes
+    real_take = segments.Decoders.take
+
+    def take(self, index):
+        worker = real_take(self, index)
+        if index == 2:
+            worker.kill()
+        return worker
+
+    monkeypatch.setattr(segments.Decoders, "take", take)
+    with pytest.raises(M0Error, match=r"a decoding worker died \(exit code -9"):
+        m0core.analyze(path, tmp_path / "out", clips=False, jobs=2, cache=False)
+    assert psutil.Process().children(recursive=True) == []
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.fixture(scope="module")
