@@ -374,32 +374,28 @@ class _Streams:
         # a later segment's spectra and scores wait on disk for their turn (_Waiting)
         self._waiting = [self._stack.enter_context(_Waiting()) if i and not plan.in_process
                          else None for i in range(len(self.segments))]
-        # the worker processes, each taking the next segment when free; stopped before the
-        # segments' readers are joined (one may wait for a worker)
-        self._decoders = None if plan.in_process else \
-            Decoders(min(len(self.segments), plan.options.decode_jobs))
+        # the worker processes, each taking the next segment when free
+        self._decoders = None if plan.in_process else self._stack.enter_context(
+            Decoders(min(len(self.segments), plan.options.decode_jobs)))
         for i, (start, length) in enumerate(self.segments):
-            # its worker, killed if the run stops before it ends (a plugin's stage may hang)
-            running: list[workers.Worker] = []
-            make = self._counted(i, start, length, running.append)
+            make = self._counted(i, start, length)
             if plan.in_process:
                 stream = make()
                 self._stack.callback(stream.close)  # stops the decoding however the run ends
             else:
+                # a run that stops before a segment ends kills every worker (a plugin's stage
+                # may hang) and lets go of a segment waiting for one, so its reader ends
                 stream = self._stack.enter_context(ReadAhead(
-                    make, maxsize=0, on_idle=self._report,
-                    on_stop=lambda running=running: [w.kill() for w in running]))
+                    make, maxsize=0, on_idle=self._report, on_stop=self._decoders.close))
             self.streams.append(stream)
-        if self._decoders is not None:
-            self._stack.enter_context(self._decoders)
         self._first = iter(self.streams[0])
 
     def close(self) -> None:
         """Stop every segment's decoding (its worker process ends)."""
         self._stack.close()
 
-    def _counted(self, index: int, start: float, length: float | None,
-                 started: Callable[[workers.Worker], None]) -> Callable[[], Iterator]:
+    def _counted(self, index: int, start: float, length: float | None
+                 ) -> Callable[[], Iterator]:
         plan = self.plan
         if plan.in_process:
             def make() -> Iterator:
@@ -411,7 +407,7 @@ class _Streams:
             job = plan.segment_job(start, length)
 
             def make() -> Iterator:
-                return scores_from_worker(job, self._decoders, index, started=started)
+                return scores_from_worker(job, self._decoders, index)
 
         waiting = self._waiting[index]
 

@@ -19,7 +19,7 @@ import math
 import struct
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
@@ -162,8 +162,8 @@ class Decoders:
     first a :func:`m0core.pipeline.prestart` one if there is one. They are started here, by
     the thread that runs the analysis: a worker dies with the thread that started it
     (:func:`m0core.workers.die_with_parent`), and a segment's reader thread ends before the
-    worker's next segment. :meth:`close` stops them all, and a :meth:`take` still waiting
-    gets ``None``."""
+    worker's next segment. :meth:`close` (from any thread) stops them all, and a :meth:`take`
+    still waiting gets ``None``."""
 
     def __init__(self, count: int) -> None:
         self._turn = 0  # the next segment to be given a worker
@@ -212,14 +212,12 @@ class Decoders:
         self.close()
 
 
-def scores_from_worker(job: SegmentJob, decoders: Decoders | None = None, index: int = 0, *,
-                       started: Callable[[workers.Worker], None] | None = None
+def scores_from_worker(job: SegmentJob, decoders: Decoders | None = None, index: int = 0
                        ) -> Iterator[Piece | MediaInfo]:
     """Run ``job`` (segment ``index``) in a worker process of ``decoders`` (``python -m
     m0core.pipeline.segments``; without ``decoders``, one of its own) and yield its
     :class:`Piece` s as they arrive; first the file's :class:`MediaInfo` if the job asks to
-    ``describe`` it. ``started`` is given the worker, for another thread to kill
-    (:meth:`m0core.workers.Child.kill`) when its stage may hang.
+    ``describe`` it. Another thread may stop it by closing ``decoders`` (a stage may hang).
 
     The job goes in as a line of JSON on stdin; results come back as frames on stdout (see
     :func:`_send`), the last a ``D`` once the segment is done, and the worker is free for the
@@ -227,15 +225,13 @@ def scores_from_worker(job: SegmentJob, decoders: Decoders | None = None, index:
     """
     if decoders is None:
         with Decoders(1) as own:
-            yield from scores_from_worker(job, own, started=started)
+            yield from scores_from_worker(job, own)
         return
     worker = decoders.take(index)
     if worker is None:  # the run stopped first
         return
     done = False
     try:
-        if started is not None:
-            started(worker)
         proc = worker.proc
         proc.stdin.write(json.dumps(asdict(job)).encode() + b"\n")
         proc.stdin.flush()
