@@ -42,7 +42,6 @@ SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1"}
 _PR_SET_PDEATHSIG = 1
 
 _parent: int | None = None
-_PRCTL: tuple[Callable[..., int] | None] | None = None  # libc's prctl, once looked up
 #: Workers started ahead of their job, by module (:func:`prestart`).
 _spares: dict[str, list[Worker]] = {}
 _spares_lock = threading.Lock()
@@ -89,41 +88,50 @@ def die_with_parent(signum: int = signal.SIGTERM) -> None:
         os.kill(os.getpid(), signum)
 
 
-def _prctl() -> Callable[..., int] | None:
-    """libc's ``prctl`` (Linux only), looked up once, in this process: a child between fork
-    and exec must not look up a symbol (the loader's lock may be held by another thread)."""
-    global _PRCTL
-    if _PRCTL is None and sys.platform.startswith("linux"):
-        try:
-            _PRCTL = (ctypes.CDLL(None, use_errno=True).prctl,)
-        except (OSError, AttributeError):  # pragma: no cover - no prctl
-            _PRCTL = (None,)
-    return _PRCTL[0] if _PRCTL is not None else None
+def killed_with_parent(cmd: list[str]) -> list[str]:
+    """``cmd`` as a command the kernel SIGKILLs when the thread that starts it ends, the
+    process included, however it dies (``PR_SET_PDEATHSIG``, which survives ``exec``): run
+    through util-linux's ``setpriv --pdeathsig KILL``, which sets it and executes ``cmd`` in
+    its place (the same process). ``cmd`` as it is where there is no such ``setpriv`` (off
+    Linux, or one older than 2.33), or where its program is not found (so starting it fails
+    as it would). The parent is the *thread* that started the child: start and wait in the
+    same thread, as m0 does.
 
-
-def killed_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` for :class:`subprocess.Popen` that has the kernel SIGKILL the child
-    (and the program it runs: the setting survives ``exec``) when the thread that started it
-    ends, the process included, however it dies (``PR_SET_PDEATHSIG``); ``None`` off Linux,
-    where nothing is done.
-
-    Python warns that a ``preexec_fn`` is not safe with threads: the child runs Python code
-    between fork and exec, where a lock that another thread held at the fork stays held. This
-    one only calls ``prctl`` (looked up beforehand, :func:`_prctl`) and ``getppid``, which take
-    no lock, and closes the race of a parent that died before the call. The parent is the
-    *thread* that started the child: start and wait in the same thread, as m0 does.
+    Not a ``preexec_fn`` setting it from Python: a child that runs Python between fork and
+    exec first clears the other threads' states, and what only their frames held is freed
+    there — a PyAV scaler (a report's thumbnails) waits in its destructor for threads the
+    child does not have, and the child hangs before its ``exec``, its parent with it (seen:
+    a run's clips never ending). ``setpriv`` leaves one race open: a parent that dies in the
+    millisecond before ``setpriv`` sets it leaves the program running.
     """
-    prctl = _prctl()
-    if prctl is None:
-        return None
-    parent = os.getpid()
+    import shutil
 
-    def tie() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-        if os.getppid() != parent:  # the parent died before prctl: die now
-            os.kill(os.getpid(), signal.SIGKILL)
+    setpriv = _setpriv()
+    if setpriv is None or shutil.which(cmd[0]) is None:
+        return cmd
+    return [setpriv, "--pdeathsig", "KILL", "--", *cmd]
 
-    return tie
+
+_SETPRIV: tuple[str | None] | None = None  # util-linux's setpriv, once checked
+
+
+def _setpriv() -> str | None:
+    """The path of a ``setpriv`` that takes ``--pdeathsig`` (tried once), else ``None``."""
+    global _SETPRIV
+    if _SETPRIV is None:
+        import shutil
+        import subprocess
+
+        found = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+        if found is not None:
+            try:
+                tried = subprocess.run([found, "--pdeathsig", "KILL", "--", "true"],
+                                       capture_output=True, timeout=10)
+                found = found if tried.returncode == 0 else None
+            except (OSError, subprocess.SubprocessError):
+                found = None
+        _SETPRIV = (found,)
+    return _SETPRIV[0]
 
 
 def parent_alive() -> bool:
@@ -225,15 +233,15 @@ class Child:
     with its stderr in a temporary file, so a chatty process never stalls on a pipe nobody
     reads. ``with`` it, or :meth:`stop` it: it is then killed if still running and reaped
     (:func:`stop_process`), so no orphan is left. With ``tied``, it is killed also when this
-    process dies without stopping it (SIGKILL; :func:`killed_with_parent`), for a program
-    that does not watch its parent itself (ffmpeg)."""
+    process dies without stopping it (SIGKILL; :func:`killed_with_parent`, Linux), for a
+    program that does not watch its parent itself (ffmpeg)."""
 
     def __init__(self, cmd: list[str], *, tied: bool = False, **popen: object) -> None:
         import subprocess  # imported when a child starts: ``m0 --version`` needs neither
         import tempfile
 
         if tied:
-            popen["preexec_fn"] = killed_with_parent()
+            cmd = killed_with_parent(cmd)
         self._errfile = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(cmd, stderr=self._errfile, **popen)
