@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import functools
 import os
 import signal
 import sys
@@ -112,26 +113,21 @@ def killed_with_parent(cmd: list[str]) -> list[str]:
     return [setpriv, "--pdeathsig", "KILL", "--", *cmd]
 
 
-_SETPRIV: tuple[str | None] | None = None  # util-linux's setpriv, once checked
-
-
+@functools.cache
 def _setpriv() -> str | None:
     """The path of a ``setpriv`` that takes ``--pdeathsig`` (tried once), else ``None``."""
-    global _SETPRIV
-    if _SETPRIV is None:
-        import shutil
-        import subprocess
+    import shutil
+    import subprocess
 
-        found = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-        if found is not None:
-            try:
-                tried = subprocess.run([found, "--pdeathsig", "KILL", "--", "true"],
-                                       capture_output=True, timeout=10)
-                found = found if tried.returncode == 0 else None
-            except (OSError, subprocess.SubprocessError):
-                found = None
-        _SETPRIV = (found,)
-    return _SETPRIV[0]
+    found = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    if found is None:
+        return None
+    try:
+        tried = subprocess.run([found, "--pdeathsig", "KILL", "--", "true"],
+                               capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found if tried.returncode == 0 else None
 
 
 def parent_alive() -> bool:
