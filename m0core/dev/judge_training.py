@@ -37,15 +37,15 @@ of ten models (:func:`bagged`), each fitted by :func:`fit` on the 152 recordings
 replacement (the 60 recordings of seeds 1200–1259 and the shape of a moment,
 :func:`m0core.judge.check.shape`, joined at one change, the 40 of another game's voices at a
 later one, the ten models at a later one, the selector's score left out of what the check
-reads at the last; see docs/benchmarks.md, the detection table's bullets). One model fitted
+reads at the last; see docs/detection-log.md). One model fitted
 on them all, as before, is not shipped: with :data:`m0core.levels.SILENT_DB` at -99 dB it was
 no better than the one trained at -90 dB, and the ten were. No other check this module was
-made to write (other recordings, features or trees) is shipped: docs/benchmarks.md's bullets
+made to write (other recordings, features or trees) is shipped: docs/detection-log.md's bullets
 "tried and not shipped: the check …" say what each was and what it gave.
 
 ``--halves`` is the development-only protocol that chose the model's settings (its trees, depth
 and learning rate; its features and recordings were chosen on fresh seeds, as the detection
-table's bullets in docs/benchmarks.md say): the dev pools are split in two (speakers, effects,
+log, docs/detection-log.md, says): the dev pools are split in two (speakers, effects,
 music, talk and notification sounds taken alternately), 20 recordings are made from each half
 (seeds 2000–2019 and 2100–2119), and a model trained on one half's recordings (with the noise
 beds) judges the other half's default highlights: every voice and effect judged is one it never
