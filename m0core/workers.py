@@ -228,9 +228,10 @@ class Child:
     """A child process running ``cmd`` (``popen``: more :class:`subprocess.Popen` arguments)
     with its stderr in a temporary file, so a chatty process never stalls on a pipe nobody
     reads. ``with`` it, or :meth:`stop` it: it is then killed if still running and reaped
-    (:func:`stop_process`), so no orphan is left. With ``tied``, it is killed also when this
-    process dies without stopping it (SIGKILL; :func:`killed_with_parent`, Linux), for a
-    program that does not watch its parent itself (ffmpeg)."""
+    (:func:`stop_process`), so no orphan is left; two threads may both stop it (a run's stop
+    and the thread reading it), the second waiting for the first. With ``tied``, it is killed
+    also when this process dies without stopping it (SIGKILL; :func:`killed_with_parent`,
+    Linux), for a program that does not watch its parent itself (ffmpeg)."""
 
     def __init__(self, cmd: list[str], *, tied: bool = False, **popen: object) -> None:
         import subprocess  # imported when a child starts: ``m0 --version`` needs neither
@@ -238,6 +239,8 @@ class Child:
 
         if tied:
             cmd = killed_with_parent(cmd)
+        self._stopping = threading.Lock()
+        self._stopped = False
         self._errfile = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(cmd, stderr=self._errfile, **popen)
@@ -259,9 +262,15 @@ class Child:
             pass
 
     def stop(self) -> None:
-        """Kill the process if it still runs, reap it, close its pipes and its stderr file."""
-        stop_process(self.proc)
-        self._errfile.close()
+        """Kill the process if it still runs, reap it, close its pipes and its stderr file;
+        once, from any thread (a pipe closed by one thread while another closes it raised
+        ``ValueError`` there, and replaced the error that stopped the run)."""
+        with self._stopping:
+            if self._stopped:
+                return
+            self._stopped = True
+            stop_process(self.proc)
+            self._errfile.close()
 
     def __enter__(self) -> Child:
         return self
