@@ -240,7 +240,6 @@ class Child:
         if tied:
             cmd = killed_with_parent(cmd)
         self._stopping = threading.Lock()
-        self._stopped = False
         self._errfile = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(cmd, stderr=self._errfile, **popen)
@@ -266,11 +265,9 @@ class Child:
         once, from any thread (a pipe closed by one thread while another closes it raised
         ``ValueError`` there, and replaced the error that stopped the run)."""
         with self._stopping:
-            if self._stopped:
-                return
-            self._stopped = True
-            stop_process(self.proc)
-            self._errfile.close()
+            if not self._errfile.closed:  # closed: stopped already
+                stop_process(self.proc)
+                self._errfile.close()
 
     def __enter__(self) -> Child:
         return self
