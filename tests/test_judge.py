@@ -13,6 +13,7 @@ from conftest import moments_curve as _moments_curve
 
 import m0core
 from m0_plugins.selectors.standout import Standout
+from m0core import testing
 from m0core.dev import judge_training
 from m0core.judge import check, spectra, voiced
 from m0core.model import Timeline
@@ -316,6 +317,50 @@ def test_a_run_on_segments_hears_the_spectra_a_run_in_one_process_hears(make_med
     boundary = spectra.frame_of(360.0)
     assert all(abs(int(i) - boundary) <= spectra.FPS for i in differ), differ
 
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [2, 0])
+def test_a_selector_hears_each_frame_once_a_batch_at_a_time_before_its_scores(make_media, jobs):
+    """A selector that listens is handed the spectra of every frame once, in order, those of
+    the audio of the scores it is fed before them, and in one call for each batch of scores
+    (one more where two segments meet), not one for each chunk a decoder gives: a call costs
+    a selector about the same however many frames it brings."""
+    path = make_media("judge_12min.m4a", "-f", "lavfi", "-i",
+                      "anoisesrc=d=720:c=pink:a=0.05:r=48000:seed=7", "-af",
+                      "volume='1+2*gt(mod(t,97),95)':eval=frame", "-c:a", "aac")
+    calls: list[tuple[str, int, int]] = []
+
+    class Listener:
+        def __init__(self, timeline: Timeline, threshold: float | None = None) -> None:
+            self.hop = timeline.hop
+            self.values = 0
+            self.heard = 0  # the frame after the last one heard
+
+        def listen(self, codes: np.ndarray, first: int) -> None:
+            calls.append(("listen", first, len(codes)))
+            assert codes.shape == (len(codes), spectra.BANDS) and codes.dtype == np.uint8
+            assert 0 <= first - self.heard <= (1 if self.heard else 0)  # none twice, none lost
+            self.heard = first + len(codes)
+
+        def feed(self, scores: np.ndarray) -> list:
+            self.values += len(scores)
+            calls.append(("feed", self.values, self.heard))
+            # the frames of the audio of every value fed so far, all heard already
+            assert self.heard >= (self.values * self.hop - 0.1) * spectra.FPS
+            return []
+
+        def finish(self) -> list:
+            return []
+
+    with testing.registered("selectors", "test-listener", Listener) as name:
+        result = m0core.analyze(path, None, clips=False, cache=False, jobs=jobs, selector=name)
+    feeds = sum(kind == "feed" for kind, *_ in calls)
+    listens = [(first, n) for kind, first, n in calls if kind == "listen"]
+    segments = 2 if jobs == 2 else 1
+    assert result.timings["cached"] == 0.0 and feeds >= 2
+    assert len(listens) <= feeds + segments - 1, calls
+    assert sum(n for _, n in listens) == pytest.approx(720 * spectra.FPS, abs=2)
 
 def test_a_run_from_the_cache_judges_as_the_run_that_decoded(wav, own_cache, monkeypatch):
     """The spectra come back from the cache: the check is asked about the same moments with

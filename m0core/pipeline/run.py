@@ -42,11 +42,12 @@ if TYPE_CHECKING:
 
 __all__ = ["AnalysisResult", "Plan", "Progress", "analyze", "execute", "resolve"]
 
-#: Seconds of scores handed to the selector at a time, or what came within
-#: :data:`SELECT_WAIT` seconds of the clock, whichever is first. A selector's work per call
-#: hardly depends on how many values it is given: standout took 0.40 s of CPU per hour of
-#: audio fed a chunk's 50 values at a time, 0.13 s fed 300. A highlight still reaches the
-#: encoder at most a quarter of a second after its scores, however slow the analyzer.
+#: Seconds of scores (and the spectra of their audio, just before) handed to the selector at a
+#: time, or what came within :data:`SELECT_WAIT` seconds of the clock, whichever is first. A
+#: selector's work per call hardly depends on how many values it is given: standout took
+#: 0.40 s of CPU per hour of audio fed a chunk's 50 values at a time, 0.13 s fed 300. A
+#: highlight still reaches the encoder at most a quarter of a second after its scores, however
+#: slow the analyzer.
 SELECT_SECONDS = 30.0
 SELECT_WAIT = 0.25
 
@@ -432,11 +433,12 @@ class _Streams:
         return item
 
     def feed(self, run: _Run) -> None:
-        """Feed every segment's scores to ``run``'s selector, in time order (the spectra of
-        each piece of audio before its scores)."""
+        """Feed every segment's scores to ``run``'s selector, in time order, a batch at a
+        time (the spectra of a batch's audio before its scores)."""
         self.run = run
         batch = max(1, int(SELECT_SECONDS / self.plan.hop))
         held: list[np.ndarray] = []
+        heard = _Heard(run)
         count, fed = 0, time.perf_counter()
         stopped = None  # where a segment's audio stopped short of the next segment
         for index, stream in enumerate([self._first, *self.streams[1:]]):
@@ -449,10 +451,11 @@ class _Streams:
                 waiting = self._waiting[index]
                 if waiting is not None:
                     piece = waiting.take(piece)
-                run.listen(piece.codes, piece.first)
+                heard.add(piece.codes, piece.first)
                 held.append(piece.scores)
                 count += len(piece.scores)
                 if count >= batch or time.perf_counter() - fed >= SELECT_WAIT:
+                    heard.give()
                     run.select(np.concatenate(held))
                     held, count, fed = [], 0, time.perf_counter()
                     run.collect()
@@ -461,6 +464,7 @@ class _Streams:
             if stopped is None and length is not None and \
                     self.decoded[index] < length - truncation_slack(length):
                 stopped = start + self.decoded[index]
+        heard.give()
         if held:
             run.select(np.concatenate(held))
         if not sum(self.decoded):
@@ -469,6 +473,37 @@ class _Streams:
 
 
 _NO_SCORES = np.zeros(0, dtype=np.float32)
+
+
+class _Heard:
+    """The spectra of the pieces of a batch, handed to a run (:meth:`_Run.listen`) together
+    before the batch's scores: frames that follow one another as one call, so a listening
+    selector's work is done per batch, as the scores' is (each call costs it about the same
+    however many frames it brings)."""
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+        self._codes: list[np.ndarray] = []
+        self._first = 0
+        self._end = 0  # the frame after the last one held
+
+    def add(self, codes: np.ndarray, first: int) -> None:
+        """Hold the codes of the frames from ``first`` on (a gap before them ends a call)."""
+        if not len(codes):
+            return
+        if self._codes and first != self._end:
+            self.give()
+        if not self._codes:
+            self._first = first
+        self._codes.append(codes)
+        self._end = first + len(codes)
+
+    def give(self) -> None:
+        """Hand what is held to the run."""
+        if self._codes:
+            codes = self._codes[0] if len(self._codes) == 1 else np.concatenate(self._codes)
+            self._codes = []
+            self._run.listen(codes, self._first)
 
 
 class _Waiting:
