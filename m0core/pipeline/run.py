@@ -438,7 +438,7 @@ class _Streams:
         self.run = run
         batch = max(1, int(SELECT_SECONDS / self.plan.hop))
         held: list[np.ndarray] = []
-        heard = _Heard(run)
+        unheard = _HeldSpectra(run)
         count, fed = 0, time.perf_counter()
         stopped = None  # where a segment's audio stopped short of the next segment
         for index, stream in enumerate([self._first, *self.streams[1:]]):
@@ -451,11 +451,11 @@ class _Streams:
                 waiting = self._waiting[index]
                 if waiting is not None:
                     piece = waiting.take(piece)
-                heard.add(piece.codes, piece.first)
+                unheard.add(piece.codes, piece.first)
                 held.append(piece.scores)
                 count += len(piece.scores)
                 if count >= batch or time.perf_counter() - fed >= SELECT_WAIT:
-                    heard.give()
+                    unheard.give()
                     run.select(np.concatenate(held))
                     held, count, fed = [], 0, time.perf_counter()
                     run.collect()
@@ -464,7 +464,7 @@ class _Streams:
             if stopped is None and length is not None and \
                     self.decoded[index] < length - truncation_slack(length):
                 stopped = start + self.decoded[index]
-        heard.give()
+        unheard.give()
         if held:
             run.select(np.concatenate(held))
         if not sum(self.decoded):
@@ -475,7 +475,7 @@ class _Streams:
 _NO_SCORES = np.zeros(0, dtype=np.float32)
 
 
-class _Heard:
+class _HeldSpectra:
     """The spectra of the pieces of a batch, handed to a run (:meth:`_Run.listen`) together
     before the batch's scores: frames that follow one another as one call, so a listening
     selector's work is done per batch, as the scores' is (each call costs it about the same
