@@ -318,7 +318,6 @@ def test_a_run_on_segments_hears_the_spectra_a_run_in_one_process_hears(make_med
     assert all(abs(int(i) - boundary) <= spectra.FPS for i in differ), differ
 
 
-
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs", [2, 0])
 def test_a_selector_hears_each_frame_once_a_batch_at_a_time_before_its_scores(make_media, jobs):
