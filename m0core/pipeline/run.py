@@ -436,10 +436,9 @@ class _Streams:
         """Feed every segment's scores to ``run``'s selector, in time order, a batch at a
         time (the spectra of a batch's audio before its scores)."""
         self.run = run
-        batch = max(1, int(SELECT_SECONDS / self.plan.hop))
-        held: list[np.ndarray] = []
-        unheard = _HeldSpectra(run)
-        count, fed = 0, time.perf_counter()
+        per_batch = max(1, int(SELECT_SECONDS / self.plan.hop))
+        batch = _Batch(run)
+        fed = time.perf_counter()
         stopped = None  # where a segment's audio stopped short of the next segment
         for index, stream in enumerate([self._first, *self.streams[1:]]):
             for piece in stream:
@@ -451,22 +450,17 @@ class _Streams:
                 waiting = self._waiting[index]
                 if waiting is not None:
                     piece = waiting.take(piece)
-                unheard.add(piece.codes, piece.first)
-                held.append(piece.scores)
-                count += len(piece.scores)
-                if count >= batch or time.perf_counter() - fed >= SELECT_WAIT:
-                    unheard.give()
-                    run.select(np.concatenate(held))
-                    held, count, fed = [], 0, time.perf_counter()
+                batch.add(piece)
+                if batch.values >= per_batch or time.perf_counter() - fed >= SELECT_WAIT:
+                    batch.give()
+                    fed = time.perf_counter()
                     run.collect()
                 self._report()
             start, length = self.segments[index]
             if stopped is None and length is not None and \
                     self.decoded[index] < length - truncation_slack(length):
                 stopped = start + self.decoded[index]
-        unheard.give()
-        if held:
-            run.select(np.concatenate(held))
+        batch.give()
         if not sum(self.decoded):
             raise InputError(f"{self.plan.path}: the audio is empty (zero duration), nothing "
                              "to analyse")
@@ -475,31 +469,43 @@ class _Streams:
 _NO_SCORES = np.zeros(0, dtype=np.float32)
 
 
-class _HeldSpectra:
-    """The spectra of the pieces of a batch, handed to a run (:meth:`_Run.listen`) together
-    before the batch's scores: frames that follow one another as one call, so a listening
-    selector's work is done per batch, as the scores' is (each call costs it about the same
-    however many frames it brings)."""
+class _Batch:
+    """What the decoding gave since the selector was last fed, handed to a run together
+    (:meth:`give`): the spectra of the pieces' audio first (:meth:`_Run.listen`; frames that
+    follow one another in one call, a gap where two segments meet ends a call), then their
+    scores (:meth:`_Run.select`). A selector's work is per call, about the same however much
+    a call brings."""
 
     def __init__(self, run: _Run) -> None:
         self._run = run
+        self._scores: list[np.ndarray] = []
+        self.values = 0  # the score values held
         self._codes: list[np.ndarray] = []
-        self._first = 0
-        self._end = 0  # the frame after the last one held
+        self._first = 0  # the frame of the codes held
+        self._end = 0  # the frame after them
 
-    def add(self, codes: np.ndarray, first: int) -> None:
-        """Hold the codes of the frames from ``first`` on (a gap before them ends a call)."""
-        if not len(codes):
+    def add(self, piece: Piece) -> None:
+        """Hold ``piece``'s scores and the codes of its frames."""
+        self._scores.append(piece.scores)
+        self.values += len(piece.scores)
+        if not len(piece.codes):
             return
-        if self._codes and first != self._end:
-            self.give()
+        if self._codes and piece.first != self._end:
+            self._listen()
         if not self._codes:
-            self._first = first
-        self._codes.append(codes)
-        self._end = first + len(codes)
+            self._first = piece.first
+        self._codes.append(piece.codes)
+        self._end = piece.first + len(piece.codes)
 
     def give(self) -> None:
-        """Hand what is held to the run."""
+        """Hand what is held to the run: the spectra, then the scores."""
+        self._listen()
+        if self._scores:
+            scores = np.concatenate(self._scores)
+            self._scores, self.values = [], 0
+            self._run.select(scores)
+
+    def _listen(self) -> None:
         if self._codes:
             codes = self._codes[0] if len(self._codes) == 1 else np.concatenate(self._codes)
             self._codes = []
