@@ -248,9 +248,14 @@ class Child:
             raise
 
     def stderr(self) -> str:
-        """What the process has written to its stderr so far."""
-        self._errfile.seek(0)
-        return self._errfile.read().decode("utf-8", "replace")
+        """What the process has written to its stderr so far; nothing once :meth:`stop` has
+        closed it (a reader thread that finds its worker gone may ask after the run stopped
+        it)."""
+        with self._stopping:
+            if self._errfile.closed:
+                return ""
+            self._errfile.seek(0)
+            return self._errfile.read().decode("utf-8", "replace")
 
     def kill(self) -> None:
         """Kill the process now, from any thread, without reaping it: a thread blocked reading

@@ -34,3 +34,17 @@ def test_two_threads_stopping_one_child_at_once_both_return_and_leave_it_reaped(
         assert child.proc.returncode is not None  # reaped
         assert child.proc.stdin.closed and child.proc.stdout.closed
     assert problems == []
+
+
+def test_a_child_s_stderr_read_after_it_was_stopped_is_empty_not_an_error():
+    """A segment's reader thread that finds its worker's output ended reads the worker's
+    stderr for the error's last line; when a run's stop killed the worker, its stderr file was
+    closed first, and the read raised ``ValueError`` in that thread."""
+    child = workers.Child(["sh", "-c", "echo said >&2; sleep 30"])
+    for _ in range(100):  # until it has written
+        if child.stderr():
+            break
+        threading.Event().wait(0.02)
+    assert child.stderr() == "said\n"
+    child.stop()
+    assert child.stderr() == ""
