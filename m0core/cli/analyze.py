@@ -28,11 +28,6 @@ if TYPE_CHECKING:
 def one_recording(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     """:func:`input_path` for ``m0 analyze``'s VIDEO. A folder, or a pattern that names no
     file, is what ``m0 batch`` takes: its error line says so."""
-    import shlex
-
-    from m0core.errors import InputError
-    from m0core.media.ffmpeg import check_input_file
-
     path = input_path(ctx, param, value)
     if path.is_dir():
         what = "the recordings in it"
@@ -40,6 +35,13 @@ def one_recording(ctx: click.Context, param: click.Parameter, value: str | None)
         what = "the files it matches"
     else:
         return path
+    # imported here: a recording's path is checked by the run, and numpy (which this module
+    # imports) loads after the decoding worker is prestarted, while it starts up
+    import shlex
+
+    from m0core.errors import InputError
+    from m0core.media.ffmpeg import check_input_file
+
     try:
         check_input_file(path)  # its line for a folder or a file that is not there
     except InputError as exc:
