@@ -513,7 +513,8 @@ def _answers(address: str) -> None:
 
     thread = threading.Thread(target=look, name="m0-dask-connect", daemon=True)
     thread.start()
-    thread.join()
+    while thread.is_alive():  # in steps: a stop the kernel gave another thread (the look's
+        thread.join(0.1)  # own) does not wake an endless join, and waited for the look's end
     if failed:
         raise failed[0]
 
