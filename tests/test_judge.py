@@ -361,6 +361,7 @@ def test_a_selector_hears_each_frame_once_a_batch_at_a_time_before_its_scores(ma
     assert len(listens) <= feeds + segments - 1, calls
     assert sum(n for _, n in listens) == pytest.approx(720 * spectra.FPS, abs=2)
 
+
 def test_a_run_from_the_cache_judges_as_the_run_that_decoded(wav, own_cache, monkeypatch):
     """The spectra come back from the cache: the check is asked about the same moments with
     the same spectra, and a changed sensitivity is judged on them too."""

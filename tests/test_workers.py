@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 
 from m0core import workers
 
@@ -44,7 +45,7 @@ def test_a_child_s_stderr_read_after_it_was_stopped_is_empty_not_an_error():
     for _ in range(100):  # until it has written
         if child.stderr():
             break
-        threading.Event().wait(0.02)
+        time.sleep(0.02)
     assert child.stderr() == "said\n"
     child.stop()
     assert child.stderr() == ""

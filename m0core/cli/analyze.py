@@ -35,8 +35,8 @@ def one_recording(ctx: click.Context, param: click.Parameter, value: str | None)
         what = "the files it matches"
     else:
         return path
-    # imported here: a recording's path is checked by the run, and numpy (which this module
-    # imports) loads after the decoding worker is prestarted, while it starts up
+    # imported only here (m0core.media.ffmpeg loads numpy): a recording's path is checked by
+    # the run, so numpy loads after the decoding worker is prestarted, while it starts up
     import shlex
 
     from m0core.errors import InputError
